@@ -1,0 +1,38 @@
+// Package detect holds the Detector contract and the Engine that routes each
+// audit record, in event time, to every enabled detector (DESIGN §4).
+//
+// The engine is single-goroutine: detectors keep plain maps and never lock.
+// Time only moves through record timestamps and Tick(watermark); detectors
+// never read the wall clock, so a replay yields the same findings as the
+// live run that saw the same records.
+package detect
+
+import (
+	"time"
+
+	"github.com/toolwatch/toolwatch/alert"
+	"github.com/toolwatch/toolwatch/record"
+)
+
+// Detector is one anomaly pattern.
+type Detector interface {
+	// Pattern is the alert pattern name, e.g. "latency".
+	Pattern() string
+	// Observe applies one valid, on-time record and appends any findings to
+	// out. It must not retain r (the decoder reuses it) and must not
+	// allocate on the normal (no-finding) path except when creating a key.
+	Observe(r *record.Record, out []alert.Finding) []alert.Finding
+	// Tick tells the detector that event time has reached watermark: no
+	// record older than it will arrive. Detectors close windows, evict idle
+	// keys and recompute schedules here, and append findings of closed
+	// windows to out. Called at most once per engine tick interval.
+	Tick(watermark time.Time, out []alert.Finding) []alert.Finding
+}
+
+// Stats is implemented by detectors that keep a bounded key store, for
+// metrics and the status page.
+type Stats interface {
+	// KeyStats reports live keys, keys rejected at the cap and keys evicted
+	// as idle, summed over the detector's stores.
+	KeyStats() (live int, rejected, evicted uint64)
+}
