@@ -1,0 +1,174 @@
+package detect
+
+import (
+	"testing"
+	"time"
+
+	"github.com/toolwatch/toolwatch/alert"
+	"github.com/toolwatch/toolwatch/record"
+)
+
+// recorder is a fake detector that remembers what it saw and emits one
+// finding per tick, for every agent it has seen, in reverse name order so
+// the engine's sorting is exercised.
+type recorder struct {
+	observed []time.Time
+	ticks    []time.Time
+	agents   []string
+}
+
+func (d *recorder) Pattern() string { return "fake" }
+
+func (d *recorder) Observe(r *record.Record, out []alert.Finding) []alert.Finding {
+	d.observed = append(d.observed, r.Timestamp)
+	for _, a := range d.agents {
+		if a == r.AgentID {
+			return out
+		}
+	}
+	d.agents = append(d.agents, r.AgentID)
+	return out
+}
+
+func (d *recorder) Tick(wm time.Time, out []alert.Finding) []alert.Finding {
+	d.ticks = append(d.ticks, wm)
+	for i := len(d.agents) - 1; i >= 0; i-- {
+		out = append(out, alert.Finding{Pattern: "fake", AgentID: d.agents[i], EventTime: wm})
+	}
+	return out
+}
+
+var base = time.Date(2026, 3, 23, 0, 0, 0, 0, time.UTC)
+
+func rec(agent string, ts time.Time) *record.Record {
+	return &record.Record{AgentID: agent, Timestamp: ts, Tool: record.Tool{Name: "t"}}
+}
+
+func testConfig() TimeConfig {
+	c := DefaultTimeConfig()
+	c.AllowedLateness = 30 * time.Second
+	c.TickInterval = 10 * time.Second
+	c.MaxClockSkew = 5 * time.Minute
+	return c
+}
+
+func TestEngineVerdicts(t *testing.T) {
+	wall := base.Add(time.Hour)
+	tests := []struct {
+		name string
+		ts   time.Time
+		want Verdict
+	}{
+		{"first record", base, Applied},
+		{"in order", base.Add(40 * time.Second), Applied},
+		{"late but within lateness", base.Add(15 * time.Second), Applied},
+		{"older than watermark", base.Add(9 * time.Second), Late},
+		{"exactly at watermark", base.Add(10 * time.Second), Applied},
+		{"within skew of wall clock", wall.Add(4 * time.Minute), Applied},
+		{"beyond skew of wall clock", wall.Add(6 * time.Minute), Future},
+	}
+	d := &recorder{}
+	e := NewEngine(testConfig(), func() time.Time { return wall }, d)
+	for _, tc := range tests {
+		_, v := e.Process(rec("a", tc.ts), nil)
+		if v != tc.want {
+			t.Errorf("%s: verdict %v, want %v", tc.name, v, tc.want)
+		}
+	}
+	applied, late, future := e.Counts()
+	if applied != 5 || late != 1 || future != 1 {
+		t.Errorf("counts = %d/%d/%d, want 5/1/1", applied, late, future)
+	}
+	if len(d.observed) != 5 {
+		t.Errorf("detector observed %d records, want 5", len(d.observed))
+	}
+}
+
+func TestEngineSkewLimitFollowsWallClock(t *testing.T) {
+	wall := base
+	e := NewEngine(testConfig(), func() time.Time { return wall }, &recorder{})
+	ts := base.Add(time.Hour)
+	if _, v := e.Process(rec("a", ts), nil); v != Future {
+		t.Fatalf("verdict %v before the wall clock moved, want future", v)
+	}
+	wall = base.Add(58 * time.Minute) // the record is now within 5m skew
+	if _, v := e.Process(rec("a", ts), nil); v != Applied {
+		t.Fatalf("verdict %v after the wall clock moved, want applied", v)
+	}
+}
+
+func TestEngineTicksOnWatermarkAndSorts(t *testing.T) {
+	d := &recorder{}
+	e := NewEngine(testConfig(), func() time.Time { return base.Add(24 * time.Hour) }, d)
+	var out []alert.Finding
+	for i := 0; i <= 60; i++ {
+		agent := "a"
+		if i%2 == 1 {
+			agent = "b"
+		}
+		out, _ = e.Process(rec(agent, base.Add(time.Duration(i)*time.Second)), out)
+	}
+	// The watermark runs from -30s to 30s (newest minus 30s lateness);
+	// a tick is due at every 10s boundary it crosses: -20s .. 30s.
+	if len(d.ticks) != 6 {
+		t.Fatalf("ticks = %v, want 6", d.ticks)
+	}
+	for i, wm := range d.ticks {
+		if want := base.Add(time.Duration(10*(i-2)) * time.Second); !wm.Equal(want) {
+			t.Errorf("tick %d at %v, want %v", i, wm, want)
+		}
+	}
+	if len(out) != 12 {
+		t.Fatalf("got %d findings, want 12", len(out))
+	}
+	for i := 0; i < len(out); i += 2 {
+		if out[i].AgentID != "a" || out[i+1].AgentID != "b" {
+			t.Errorf("tick findings not sorted: %q, %q", out[i].AgentID, out[i+1].AgentID)
+		}
+	}
+	if e.Watermark() != base.Add(30*time.Second) {
+		t.Errorf("watermark %v", e.Watermark())
+	}
+}
+
+func TestEngineAdvanceClosesQuietWindows(t *testing.T) {
+	d := &recorder{}
+	e := NewEngine(testConfig(), func() time.Time { return base }, d)
+	e.Process(rec("a", base), nil)
+	if len(d.ticks) != 0 {
+		t.Fatalf("ticked on first record")
+	}
+	// No traffic for 5 minutes; the wall clock moves the watermark.
+	out := e.Advance(base.Add(5*time.Minute), nil)
+	if _, ok := e.Ticked(); !ok || len(d.ticks) != 1 {
+		t.Fatalf("Advance did not tick (ticks %v)", d.ticks)
+	}
+	if want := base.Add(5*time.Minute - 60*time.Second); !d.ticks[0].Equal(want) {
+		t.Errorf("advance ticked at %v, want %v", d.ticks[0], want)
+	}
+	if len(out) != 1 || out[0].AgentID != "a" {
+		t.Errorf("findings %+v", out)
+	}
+	// A record stamped before the advanced watermark is late.
+	if _, v := e.Process(rec("a", base.Add(time.Minute)), nil); v != Late {
+		t.Errorf("record behind the advanced watermark: %v, want late", v)
+	}
+	// Advance to an earlier wall time does nothing.
+	e.Advance(base.Add(time.Minute), nil)
+	if _, ok := e.Ticked(); ok {
+		t.Errorf("Advance backwards ticked")
+	}
+}
+
+func TestEngineFlush(t *testing.T) {
+	d := &recorder{}
+	e := NewEngine(testConfig(), func() time.Time { return base.Add(time.Hour) }, d)
+	if out := e.Flush(nil); len(out) != 0 || len(d.ticks) != 0 {
+		t.Fatalf("flush of an empty engine ticked")
+	}
+	e.Process(rec("a", base.Add(time.Minute)), nil)
+	e.Flush(nil)
+	if len(d.ticks) != 1 || !d.ticks[0].Equal(base.Add(time.Minute)) {
+		t.Errorf("flush ticks %v, want one at the newest event time", d.ticks)
+	}
+}
