@@ -1,0 +1,421 @@
+// Package denials detects permission-denial spikes and first-seen denials
+// (pattern 3, "denial_spike").
+//
+// A record is a denial when invocation.status is "denied" or
+// invocation.permissions_denied has at least one non-empty entry; each
+// such record counts once, however many permissions it lists. Denied
+// permissions are "type:action"; the type is the part before the first ':'
+// (the whole string when there is none).
+//
+// Findings, by Detail:
+//
+//   - "spike": denials per (agent, tool) per window (default 5m) reach
+//     max(min_count, spike_ratio*expected, peak_ratio*recent_peak, Poisson
+//     critical value) against the key's hour-of-day baseline (as in package
+//     frequency; see baseline.Rate). Reported as the running count crosses
+//     the threshold, again at each doubling, and with the final count at
+//     window close if it grew. A key in warm-up borrows its tool's total
+//     denial baseline (all agents; conservative). Score
+//     40 + 20*log10(observed / max(expected, 1)) (baseline.Score): ratio 10
+//     scores 60, 100 scores 80.
+//   - "new:<type>": the tool (across agents) is denied a permission type it
+//     was never denied before, after the tool's type_warmup (default 24h
+//     from its first record of any kind). Score dangerous_type_score (85)
+//     for dangerous_types (code_execution, network, filesystem), else
+//     new_type_score (65).
+//   - "new_action:<type>": a new "type:action" of an already denied type.
+//     Score new_action_score (45, info; 0 disables): the tool already
+//     probes that class of permission, so a new action is worth a look but
+//     not a page.
+//   - "production": a denial whose context.environment is one of
+//     production_environments (target there is zero denials). Score
+//     production_score + 5*log2(n), capped at 100, n the key's production
+//     denials in the current window: the first scores 40 (info), 16 score
+//     60, 256 score 80. Reported at n = 1, 2, 4, 8, ...
+//
+// Seen types and actions are kept per tool, capped (max_types_per_tool,
+// max_actions_per_tool); past the cap new ones are not remembered, not
+// alerted, and counted (Overflow).
+package denials
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/toolwatch/toolwatch/alert"
+	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/record"
+)
+
+// Detector is the denial detector. Not safe for concurrent use.
+type Detector struct {
+	tuned    map[*Config]*tuned
+	params   *detect.Params[Config]
+	keys     *baseline.Store[baseline.Key, keyState]
+	tools    *baseline.Store[baseline.Key, toolState]
+	minStep  int64
+	ticked   int64
+	overflow uint64
+}
+
+type tuned struct {
+	cfg        *Config
+	rp         baseline.RateParams
+	rule       baseline.SpikeRule
+	typeWarmup int64
+	unit       string // "denials/5m"
+	window     string // "5m"
+}
+
+type keyState struct {
+	rate     baseline.Rate
+	prodAt   int64 // window start the production counters belong to
+	prodN    uint32
+	prodNext uint32
+	t        *tuned
+}
+
+type toolState struct {
+	rate    baseline.Rate // denials of all agents
+	types   []uint64      // hashes of denied types seen
+	actions []uint64      // hashes of denied "type:action" seen
+	t       *tuned
+}
+
+// New returns a denial detector; p's Base and Rules must be validated.
+func New(p *detect.Params[Config], b baseline.Config) *Detector {
+	d := &Detector{
+		tuned:  make(map[*Config]*tuned),
+		params: p,
+		keys:   baseline.NewStore[baseline.Key, keyState](b.MaxKeys, b.IdleTTL),
+		tools:  baseline.NewStore[baseline.Key, toolState](b.MaxKeys, b.IdleTTL),
+	}
+	add := func(c *Config) {
+		w := shortDur(c.Window)
+		t := &tuned{cfg: c, rp: c.RateParams(), rule: c.Rule(), typeWarmup: int64(c.TypeWarmup / time.Second),
+			unit: "denials/" + w, window: w}
+		d.tuned[c] = t
+		if d.minStep == 0 || t.rp.Size < d.minStep {
+			d.minStep = t.rp.Size
+		}
+	}
+	add(&p.Base)
+	for i := range p.Rules {
+		add(&p.Rules[i].Config)
+	}
+	return d
+}
+
+func shortDur(d time.Duration) string {
+	switch {
+	case d >= time.Hour && d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d >= time.Minute && d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	default:
+		return fmt.Sprintf("%ds", d/time.Second)
+	}
+}
+
+// Pattern implements detect.Detector.
+func (d *Detector) Pattern() string { return alert.PatternDenialSpike }
+
+// KeyStats implements detect.Stats.
+func (d *Detector) KeyStats() (live int, rejected, evicted uint64) {
+	return d.keys.Len() + d.tools.Len(), d.keys.Rejected() + d.tools.Rejected(), d.keys.Evicted() + d.tools.Evicted()
+}
+
+// Overflow counts denied types/actions not remembered because their tool's
+// seen set was full.
+func (d *Detector) Overflow() uint64 { return d.overflow }
+
+// IsDenial reports whether r counts as a denial (see the package doc).
+func IsDenial(r *record.Record) bool {
+	if r.Invocation.Status == record.StatusDenied {
+		return true
+	}
+	for _, p := range r.Invocation.PermissionsDenied {
+		if p != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// Observe implements detect.Detector.
+func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Finding {
+	now := r.Timestamp.Unix()
+	// Every record moves the windows, so windows without denials count as
+	// zeros and a tool's type warm-up runs from its first call.
+	ts, created := d.tools.Get(baseline.Key{Tool: r.Tool.Name}, r.Timestamp, nil)
+	if created {
+		ts.t = d.tuned[d.params.For("", r.Tool.Name)]
+	}
+	if ts != nil {
+		ts.rate.Roll(now, &ts.t.rp)
+		if ts.rate.NeedsArm() {
+			exp, peak, warm := ts.rate.Own(&ts.t.rule)
+			thr := uint32(0)
+			if warm {
+				thr = ts.t.rule.Threshold(exp, peak)
+			}
+			ts.rate.Arm(thr, exp, false)
+		}
+	}
+	ks, created := d.keys.Get(baseline.Key{Agent: r.AgentID, Tool: r.Tool.Name}, r.Timestamp, nil)
+	if created {
+		ks.t = d.tuned[d.params.For(r.AgentID, r.Tool.Name)]
+	}
+	if ks != nil && ks.t.cfg.Enabled {
+		t := ks.t
+		if cl, ok := ks.rate.Roll(now, &t.rp); ok && ks.rate.Unreported(cl) {
+			f := d.closeFinding(r.AgentID, r.Tool.Name, ks, cl)
+			f.ToolVersion, f.Environment = r.Tool.Version, r.Context.Environment
+			out = append(out, f)
+		}
+		if ks.rate.NeedsArm() {
+			d.armKey(ks, ts)
+		}
+	}
+	if !IsDenial(r) {
+		return out
+	}
+	if ts != nil {
+		ts.rate.N++
+	}
+	if ks != nil && ks.t.cfg.Enabled {
+		if ks.rate.Hit() {
+			out = append(out, d.spikeFinding(r, ks))
+		}
+		if slices.Contains(ks.t.cfg.ProductionEnvironments, r.Context.Environment) {
+			out = d.production(r, ks, out)
+		}
+	}
+	if ts != nil && ts.t.cfg.Enabled {
+		out = d.novelty(r, ts, out)
+	}
+	return out
+}
+
+func (d *Detector) armKey(ks *keyState, ts *toolState) {
+	t := ks.t
+	exp, peak, warm := ks.rate.Own(&t.rule)
+	switch {
+	case warm:
+		ks.rate.Arm(t.rule.Threshold(exp, peak), exp, false)
+	case ts != nil && t.cfg.BorrowToolBaseline && ts.t.rp.Size == t.rp.Size:
+		texp, tpeak, twarm := ts.rate.Own(&t.rule)
+		if twarm {
+			ks.rate.Arm(t.rule.Threshold(texp, tpeak), texp, true)
+		} else {
+			ks.rate.Arm(0, exp, false)
+		}
+	default:
+		ks.rate.Arm(0, exp, false)
+	}
+}
+
+func (d *Detector) production(r *record.Record, ks *keyState, out []alert.Finding) []alert.Finding {
+	if ks.prodAt != ks.rate.Start {
+		ks.prodAt, ks.prodN, ks.prodNext = ks.rate.Start, 0, 1
+	}
+	ks.prodN++
+	if ks.prodN < ks.prodNext {
+		return out
+	}
+	ks.prodNext = ks.prodN + ks.prodN
+	n := ks.prodN
+	f := alert.Finding{
+		Pattern:  alert.PatternDenialSpike,
+		Detail:   "production",
+		Score:    math.Min(100, ks.t.cfg.ProductionScore+5*math.Log2(float64(n))),
+		Observed: float64(n),
+		Expected: 0,
+		Unit:     ks.t.unit,
+		Summary: fmt.Sprintf("%s was denied %s for %s in %s (%d production denials in %s)",
+			r.Tool.Name, deniedText(r), r.AgentID, r.Context.Environment, n, ks.t.window),
+		Details: map[string]any{
+			"permissions_denied": slices.Clone(r.Invocation.PermissionsDenied),
+			"status":             r.Invocation.Status,
+			"window_start":       time.Unix(ks.rate.Start, 0).UTC().Format(time.RFC3339),
+		},
+	}
+	f.FromRecord(r)
+	return append(out, f)
+}
+
+func deniedText(r *record.Record) string {
+	if len(r.Invocation.PermissionsDenied) == 0 {
+		return "a call"
+	}
+	return strings.Join(r.Invocation.PermissionsDenied, ", ")
+}
+
+// novelty checks r's denied permissions against the tool's seen sets.
+func (d *Detector) novelty(r *record.Record, ts *toolState, out []alert.Finding) []alert.Finding {
+	t := ts.t
+	history := ts.rate.Start - ts.rate.First
+	warm := history >= t.typeWarmup
+	for _, p := range r.Invocation.PermissionsDenied {
+		if p == "" {
+			continue
+		}
+		typ, _, _ := strings.Cut(p, ":")
+		newType := false
+		if th := baseline.HashString(typ); !slices.Contains(ts.types, th) {
+			if len(ts.types) >= t.cfg.MaxTypesPerTool {
+				d.overflow++
+				continue
+			}
+			ts.types = append(ts.types, th)
+			newType = true
+		}
+		newAction := false
+		if ah := baseline.HashString(p); !slices.Contains(ts.actions, ah) {
+			if len(ts.actions) >= t.cfg.MaxActionsPerTool {
+				d.overflow++
+			} else {
+				ts.actions = append(ts.actions, ah)
+				newAction = true
+			}
+		}
+		if !warm {
+			continue
+		}
+		var f alert.Finding
+		switch {
+		case newType:
+			score, kind := t.cfg.NewTypeScore, "type"
+			if slices.Contains(t.cfg.DangerousTypes, typ) {
+				score, kind = t.cfg.DangerousTypeScore, "dangerous type"
+			}
+			f = alert.Finding{Detail: "new:" + typ, Score: score,
+				Summary: fmt.Sprintf("%s was denied %s for %s: first %s denial for this tool in %s of history (%s)",
+					r.Tool.Name, p, r.AgentID, typ, hours(history), kind)}
+		case newAction && t.cfg.NewActionScore > 0:
+			f = alert.Finding{Detail: "new_action:" + typ, Score: t.cfg.NewActionScore,
+				Summary: fmt.Sprintf("%s was denied %s for %s: a %s action not denied before in %s of history",
+					r.Tool.Name, p, r.AgentID, typ, hours(history))}
+		default:
+			continue
+		}
+		f.Pattern = alert.PatternDenialSpike
+		f.Observed, f.Expected, f.Unit = 1, 0, "denials"
+		f.Details = map[string]any{
+			"permission":    p,
+			"type":          typ,
+			"known_types":   len(ts.types) - 1,
+			"history_hours": math.Round(float64(history) / 3600),
+		}
+		f.FromRecord(r)
+		out = append(out, f)
+	}
+	return out
+}
+
+func hours(sec int64) string { return fmt.Sprintf("%dh", sec/3600) }
+
+func (d *Detector) spikeFinding(r *record.Record, ks *keyState) alert.Finding {
+	t := ks.t
+	n, exp := float64(ks.rate.N), float64(ks.rate.Exp)
+	src := "own"
+	if ks.rate.Borrowed {
+		src = "tool"
+	}
+	slot := baseline.HourSlot(ks.rate.Start)
+	_, peak, seen := ks.rate.Profile.Expect(slot, t.cfg.NeighbourWeight)
+	f := alert.Finding{
+		Pattern:  alert.PatternDenialSpike,
+		Detail:   "spike",
+		Score:    baseline.Score(n, exp),
+		Observed: n,
+		Expected: exp,
+		Unit:     t.unit,
+		Summary: fmt.Sprintf("%s had %d permission denials in %s for %s; expected about %.3g for this hour",
+			r.Tool.Name, ks.rate.N, t.window, r.AgentID, exp),
+		Details: map[string]any{
+			"expected":           math.Round(exp*1000) / 1000,
+			"threshold":          ks.rate.Thr,
+			"hour_slot":          slot,
+			"slot_peak":          math.Round(peak*1000) / 1000,
+			"slot_windows":       seen,
+			"windows":            ks.rate.Windows,
+			"baseline":           src,
+			"permissions_denied": slices.Clone(r.Invocation.PermissionsDenied),
+			"window_start":       time.Unix(ks.rate.Start, 0).UTC().Format(time.RFC3339),
+		},
+	}
+	f.FromRecord(r)
+	return f
+}
+
+// closeFinding reports the final count of a spike window that grew after
+// its last report; it carries no trace ids.
+func (d *Detector) closeFinding(agent, tool string, ks *keyState, cl baseline.Closed) alert.Finding {
+	t := ks.t
+	ks.rate.Reported = 0
+	n, exp := float64(cl.N), float64(ks.rate.Exp)
+	src := "own"
+	if ks.rate.Borrowed {
+		src = "tool"
+	}
+	return alert.Finding{
+		Pattern:  alert.PatternDenialSpike,
+		Detail:   "spike",
+		Score:    baseline.Score(n, exp),
+		AgentID:  agent,
+		Tool:     tool,
+		Observed: n,
+		Expected: exp,
+		Unit:     t.unit,
+		Summary: fmt.Sprintf("%s had %d permission denials in %s for %s; expected about %.3g for this hour",
+			tool, cl.N, t.window, agent, exp),
+		Details: map[string]any{
+			"expected":     math.Round(exp*1000) / 1000,
+			"threshold":    ks.rate.Thr,
+			"hour_slot":    baseline.HourSlot(cl.Start),
+			"baseline":     src,
+			"window_start": time.Unix(cl.Start, 0).UTC().Format(time.RFC3339),
+			"window_final": true,
+		},
+		EventTime: time.Unix(cl.Start+t.rp.Size, 0).UTC(),
+	}
+}
+
+// Tick implements detect.Detector: closes quiet keys' windows, reports the
+// final count of spike windows that grew after their last report (sorted
+// by agent, tool) and evicts idle keys.
+func (d *Detector) Tick(watermark time.Time, out []alert.Finding) []alert.Finding {
+	wm := watermark.Unix()
+	step := baseline.AlignDown(wm, d.minStep)
+	if step <= d.ticked {
+		return out
+	}
+	d.ticked = step
+	d.keys.Sweep(watermark)
+	d.tools.Sweep(watermark)
+	n0 := len(out)
+	d.keys.Range(func(k baseline.Key, ks *keyState) bool {
+		if ks.t.cfg.Enabled && ks.rate.Start != 0 {
+			if cl, ok := ks.rate.Roll(wm, &ks.t.rp); ok && ks.rate.Unreported(cl) {
+				out = append(out, d.closeFinding(k.Agent, k.Tool, ks, cl))
+			}
+		}
+		return true
+	})
+	slices.SortFunc(out[n0:], func(a, b alert.Finding) int {
+		return cmp.Or(cmp.Compare(a.AgentID, b.AgentID), cmp.Compare(a.Tool, b.Tool))
+	})
+	d.tools.Range(func(_ baseline.Key, ts *toolState) bool {
+		if ts.rate.Start != 0 {
+			ts.rate.Roll(wm, &ts.t.rp)
+		}
+		return true
+	})
+	return out
+}

@@ -1,0 +1,359 @@
+package denials
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/toolwatch/toolwatch/alert"
+	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/record"
+)
+
+var base = time.Date(2026, 3, 23, 0, 0, 0, 0, time.UTC)
+
+type call struct {
+	agent, tool, env, status string
+	denied                   []string
+}
+
+// stream replays hours of synthetic staging traffic from base: regular keys
+// with a day/night cycle and a background of occasional data_access
+// denials, and a batch agent that collects ~60 data_access:read denials at
+// 02:00–02:10 every night. Tick runs every 10s of event time.
+func stream(d *Detector, hours int, inject func(sec int, add func(call))) []alert.Finding {
+	rng := rand.New(rand.NewPCG(3, 4))
+	keys := [][2]string{{"agent-a", "db-query"}, {"agent-b", "db-query"}, {"agent-a", "files"}}
+	var out []alert.Finding
+	var rec record.Record
+	for sec := 0; sec < hours*3600; sec++ {
+		ts := base.Add(time.Duration(sec) * time.Second)
+		hour := (sec / 3600) % 24
+		add := func(c call) {
+			rec = record.Record{Timestamp: ts, AgentID: c.agent, Tool: record.Tool{Name: c.tool}}
+			rec.Invocation.Status = c.status
+			if rec.Invocation.Status == "" {
+				rec.Invocation.Status = record.StatusSuccess
+			}
+			rec.Invocation.PermissionsDenied = c.denied
+			rec.Context.Environment = c.env
+			if c.env == "" {
+				rec.Context.Environment = "staging"
+			}
+			out = d.Observe(&rec, out)
+		}
+		rate := 6.0
+		if hour >= 8 && hour < 20 {
+			rate = 60
+		}
+		for _, k := range keys {
+			if rng.Float64() < rate/3600 {
+				c := call{agent: k[0], tool: k[1]}
+				if rng.Float64() < 0.05 {
+					c.status = record.StatusDenied
+					c.denied = []string{[]string{"data_access:write", "data_access:read"}[rng.IntN(2)]}
+				}
+				add(c)
+			}
+		}
+		if hour == 2 && sec%3600 < 600 && sec%10 == 0 {
+			add(call{agent: "batch-agent", tool: "db-query", status: record.StatusDenied, denied: []string{"data_access:read"}})
+		}
+		if inject != nil {
+			inject(sec, add)
+		}
+		if sec%10 == 0 {
+			out = d.Tick(ts, out)
+		}
+	}
+	return out
+}
+
+func newDetector(t testing.TB, cfg Config, b baseline.Config) *Detector {
+	t.Helper()
+	if es := cfg.Validate(); len(es) > 0 {
+		t.Fatalf("config invalid: %v", es)
+	}
+	return New(detect.NewParams(cfg), b)
+}
+
+func TestNormalStreamRaisesNothing(t *testing.T) {
+	d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
+	for _, f := range stream(d, 72, nil) {
+		t.Errorf("unexpected: %s %s/%s %s %.1f %s", f.Pattern, f.AgentID, f.Tool, f.Detail, f.Score, f.Summary)
+	}
+	ks := d.keys.Peek(baseline.Key{Agent: "batch-agent", Tool: "db-query"})
+	if ks == nil || ks.rate.Borrowed {
+		t.Fatal("batch key missing")
+	}
+	if _, peak, _ := ks.rate.Profile.Expect(2, 0); peak < 25 {
+		t.Fatalf("batch slot peak %v: the nightly denials were not learned", peak)
+	}
+	if exp, _, warm := ks.rate.Own(&d.tuned[&d.params.Base].rule); !warm || exp > 1 {
+		t.Fatalf("batch key not warm at the end (warm %v exp %v)", warm, exp)
+	}
+}
+
+func TestSpike(t *testing.T) {
+	from := (48 + 15) * 3600 // day 3, 15:00, 10 minutes
+	tests := []struct {
+		name, agent   string
+		perMin        int
+		wantMin, less float64
+		wantBase      string
+	}{
+		{"x~40 own", "agent-a", 6, 60, 80, "own"},
+		{"new agent borrows tool", "agent-z", 6, 40, 80, "tool"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
+			got := stream(d, 64, func(sec int, add func(call)) {
+				if sec >= from && sec < from+600 && sec%(60/tc.perMin) == 0 {
+					add(call{agent: tc.agent, tool: "db-query", status: record.StatusDenied, denied: []string{"data_access:write"}})
+				}
+			})
+			if len(got) == 0 {
+				t.Fatal("no finding")
+			}
+			top := 0.0
+			for _, f := range got {
+				if f.Pattern != alert.PatternDenialSpike || f.Detail != "spike" || f.AgentID != tc.agent || f.Tool != "db-query" || f.Details["baseline"] != tc.wantBase {
+					t.Fatalf("unexpected finding %+v", f)
+				}
+				top = max(top, f.Score)
+			}
+			t.Logf("%d findings, top score %.1f: %s", len(got), top, got[0].Summary)
+			if top < tc.wantMin || top >= tc.less {
+				t.Fatalf("top score %.1f not in [%v,%v)", top, tc.wantMin, tc.less)
+			}
+		})
+	}
+}
+
+func TestNoveltyAndProduction(t *testing.T) {
+	at := func(h float64) int { return int(h * 3600) }
+	type ev struct {
+		sec int
+		c   call
+	}
+	tests := []struct {
+		name   string
+		events []ev
+		want   []string // "detail score"
+	}{
+		{"new dangerous type after warm-up", []ev{{at(30), call{agent: "agent-b", tool: "files", denied: []string{"code_execution:exec"}}}},
+			[]string{"new:code_execution 85"}},
+		{"new plain type", []ev{{at(30), call{agent: "agent-b", tool: "files", denied: []string{"payments:refund"}}}},
+			[]string{"new:payments 65"}},
+		{"type without action", []ev{{at(30), call{agent: "agent-b", tool: "files", denied: []string{"network"}}}},
+			[]string{"new:network 85"}},
+		{"new action of known type", []ev{{at(30), call{agent: "agent-a", tool: "db-query", denied: []string{"data_access:delete"}}}},
+			[]string{"new_action:data_access 45"}},
+		{"known type and action", []ev{{at(30), call{agent: "agent-b", tool: "db-query", denied: []string{"data_access:read"}}}},
+			nil},
+		{"new type in warm-up is learned", []ev{
+			{at(3), call{agent: "agent-a", tool: "files", denied: []string{"network:connect"}}},
+			{at(30), call{agent: "agent-b", tool: "files", denied: []string{"network:connect"}}}},
+			nil},
+		{"new type seen once", []ev{
+			{at(30), call{agent: "agent-a", tool: "files", denied: []string{"filesystem:write"}}},
+			{at(31), call{agent: "agent-b", tool: "files", denied: []string{"filesystem:write"}}}},
+			[]string{"new:filesystem 85"}},
+		{"production denial, escalating", []ev{
+			{at(3), call{agent: "agent-a", tool: "db-query", env: "production", status: record.StatusDenied}},
+			{at(3) + 1, call{agent: "agent-a", tool: "db-query", env: "production", status: record.StatusDenied}},
+			{at(3) + 2, call{agent: "agent-a", tool: "db-query", env: "production", status: record.StatusDenied}},
+			{at(3) + 3, call{agent: "agent-a", tool: "db-query", env: "production", status: record.StatusDenied}}},
+			[]string{"production 40", "production 45", "production 50"}},
+		{"production success is no denial", []ev{{at(30), call{agent: "agent-a", tool: "db-query", env: "production"}}}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
+			last := 0
+			for _, e := range tc.events {
+				last = max(last, e.sec)
+			}
+			got := stream(d, last/3600+1, func(sec int, add func(call)) {
+				for _, e := range tc.events {
+					if e.sec == sec {
+						add(e.c)
+					}
+				}
+			})
+			var gotS []string
+			for _, f := range got {
+				gotS = append(gotS, fmt.Sprintf("%s %.0f", f.Detail, f.Score))
+				if f.Pattern != alert.PatternDenialSpike || f.Summary == "" {
+					t.Errorf("finding %+v", f)
+				}
+			}
+			if fmt.Sprint(gotS) != fmt.Sprint(tc.want) {
+				t.Fatalf("got %v, want %v", gotS, tc.want)
+			}
+		})
+	}
+}
+
+func TestSeenSetCap(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.TypeWarmup, cfg.MaxTypesPerTool, cfg.MaxActionsPerTool = 0, 2, 2
+	d := newDetector(t, cfg, baseline.DefaultConfig())
+	var out []alert.Finding
+	for i, p := range []string{"a:1", "b:1", "c:1", "c:1", "a:2"} {
+		r := record.Record{Timestamp: base.Add(time.Duration(i) * time.Second), AgentID: "x", Tool: record.Tool{Name: "t"}}
+		r.Invocation.PermissionsDenied = []string{p}
+		out = d.Observe(&r, out)
+	}
+	var details []string
+	for _, f := range out {
+		details = append(details, f.Detail)
+	}
+	// c is refused twice (types full); a:2 is a known type whose action set is full.
+	if fmt.Sprint(details) != "[new:a new:b]" || d.Overflow() != 3 {
+		t.Fatalf("findings %v overflow %d", details, d.Overflow())
+	}
+}
+
+func TestTickClosesQuietWindowsSorted(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Warmup, cfg.MinSlotWindows, cfg.BorrowToolBaseline = 0, 0, false
+	d := newDetector(t, cfg, baseline.DefaultConfig())
+	var out []alert.Finding
+	for i := range 15 {
+		for _, a := range []string{"z", "m", "a"} {
+			r := record.Record{Timestamp: base.Add(time.Duration(i) * time.Second), AgentID: a, Tool: record.Tool{Name: "t"}}
+			r.Invocation.Status = record.StatusDenied
+			out = d.Observe(&r, out)
+		}
+	}
+	if len(out) != 3 || out[0].Observed != 10 { // min_count 10 per key
+		t.Fatalf("observe: %d findings", len(out))
+	}
+	fin := d.Tick(base.Add(time.Hour), nil)
+	if len(fin) != 3 || fin[0].AgentID != "a" || fin[1].AgentID != "m" || fin[2].AgentID != "z" || fin[0].Observed != 15 {
+		t.Fatalf("tick findings %+v", fin)
+	}
+	ks := d.keys.Peek(baseline.Key{Agent: "a", Tool: "t"})
+	if ks.rate.Windows != 12 || ks.rate.Start != base.Add(time.Hour).Unix() {
+		t.Fatalf("windows %d", ks.rate.Windows)
+	}
+}
+
+func TestKeyCap(t *testing.T) {
+	b := baseline.DefaultConfig()
+	b.MaxKeys = 1
+	d := newDetector(t, DefaultConfig(), b)
+	for _, a := range []string{"a", "b", "c"} {
+		r := record.Record{Timestamp: base, AgentID: a, Tool: record.Tool{Name: "t"}}
+		d.Observe(&r, nil)
+	}
+	if live, rej, _ := d.KeyStats(); live != 2 || rej != 2 {
+		t.Fatalf("live %d rejected %d", live, rej)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		mod  func(*Config)
+		want string
+	}{
+		{"default", func(*Config) {}, ""},
+		{"window", func(c *Config) { c.Window = 0 }, "window"},
+		{"type_warmup", func(c *Config) { c.TypeWarmup = -time.Second }, "type_warmup"},
+		{"max_types", func(c *Config) { c.MaxTypesPerTool = 0 }, "max_types_per_tool"},
+		{"max_actions", func(c *Config) { c.MaxActionsPerTool = 1 << 20 }, "max_actions_per_tool"},
+		{"dangerous score", func(c *Config) { c.DangerousTypeScore = 101 }, "dangerous_type_score"},
+		{"new action off is fine", func(c *Config) { c.NewActionScore = 0 }, ""},
+		{"empty dangerous type", func(c *Config) { c.DangerousTypes = []string{"network", ""} }, "dangerous_types.1"},
+		{"empty env", func(c *Config) { c.ProductionEnvironments = []string{""} }, "production_environments.0"},
+	}
+	for _, tc := range tests {
+		c := DefaultConfig()
+		tc.mod(&c)
+		es := c.Validate()
+		switch {
+		case tc.want == "" && len(es) != 0:
+			t.Errorf("%s: unexpected %v", tc.name, es)
+		case tc.want != "" && (len(es) != 1 || es[0].Path != tc.want):
+			t.Errorf("%s: got %v, want one error at %s", tc.name, es, tc.want)
+		}
+	}
+}
+
+func TestObserveDoesNotAllocate(t *testing.T) {
+	d := New(detect.NewParams(DefaultConfig()), baseline.DefaultConfig())
+	r := record.Record{Timestamp: base, AgentID: "a", Tool: record.Tool{Name: "x"}}
+	r.Context.Environment = "staging"
+	r.Invocation.PermissionsDenied = []string{"data_access:read"}
+	out := d.Observe(&r, nil)
+	i := 0
+	allocs := testing.AllocsPerRun(5000, func() {
+		i++
+		r.Timestamp = base.Add(time.Duration(i) * 7 * time.Second)
+		if i%50 == 0 { // an occasional known denial; the rest succeed
+			r.Invocation.PermissionsDenied = r.Invocation.PermissionsDenied[:1]
+		} else {
+			r.Invocation.PermissionsDenied = r.Invocation.PermissionsDenied[:0]
+		}
+		out = d.Observe(&r, out[:0])
+		if i%10 == 0 {
+			out = d.Tick(r.Timestamp, out)
+		}
+	})
+	if allocs != 0 || len(out) != 0 {
+		t.Fatalf("allocs %v findings %d", allocs, len(out))
+	}
+}
+
+func BenchmarkObserve(b *testing.B) {
+	d := New(detect.NewParams(DefaultConfig()), baseline.DefaultConfig())
+	recs := make([]record.Record, 1000)
+	for i := range recs {
+		recs[i] = record.Record{AgentID: fmt.Sprintf("agent-%d", i%100), Tool: record.Tool{Name: fmt.Sprintf("tool-%d", i/100)}}
+		recs[i].Invocation.Status = record.StatusSuccess
+		recs[i].Context.Environment = "staging"
+	}
+	out := make([]alert.Finding, 0, 8)
+	ts := base
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		r := &recs[i%len(recs)]
+		i++
+		if i%len(recs) == 0 {
+			ts = ts.Add(time.Second)
+		}
+		r.Timestamp = ts
+		out = d.Observe(r, out[:0])
+	}
+}
+
+func BenchmarkBytesPerKey(b *testing.B) {
+	for b.Loop() {
+		var m0, m1 runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m0)
+		d := New(detect.NewParams(DefaultConfig()), baseline.DefaultConfig())
+		const n = 10000
+		names := make([]string, n)
+		for i := range names {
+			names[i] = fmt.Sprintf("agent-%05d", i)
+		}
+		r := record.Record{Timestamp: base, Tool: record.Tool{Name: "db-query"}}
+		for i := range n {
+			r.AgentID = names[i]
+			d.Observe(&r, nil)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&m1)
+		b.ReportMetric(float64(m1.HeapAlloc-m0.HeapAlloc)/n, "bytes/key")
+		runtime.KeepAlive(d)
+		runtime.KeepAlive(names)
+	}
+}

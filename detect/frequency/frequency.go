@@ -1,0 +1,443 @@
+// Package frequency detects unusual tool-call frequency (pattern 1).
+//
+// Spike (Detail "spike"): calls per (agent, tool) per tumbling window
+// (default 5m, aligned to the epoch) are compared with that key's own
+// hour-of-day baseline (baseline.Profile: per UTC hour slot an EWMA mean and
+// a decaying peak of past window counts). The expected count of a window is
+// the slot mean, at least neighbour_weight times the adjacent slots' means;
+// the window's threshold is
+//
+//	max(min_count, spike_ratio*expected, peak_ratio*recent_peak, Poisson critical(expected, p_value))
+//
+// armed when the window opens, so a spike is reported as soon as the running
+// count reaches it (then again at each doubling of the count), not at window
+// close. recent_peak (largest window in the slot or its neighbours, half-life
+// 7d) keeps recurring bursts such as a nightly batch from alerting.
+//
+// Loop (Detail "loop"): per key a 4-slot Misra–Gries table counts calls per
+// input_hash in a short window (default 1m); one hash reaching
+// max(loop_min_calls, loop_ratio*recent largest same-input count) is a loop.
+//
+// Score (both): 40 + 20*log10(observed / max(expected, 1)), clamped to
+// 0..100 (baseline.Score) — ratio 5 scores 54, 10 scores 60 (warning), 100
+// scores 80 (critical). For loops expected is the key's recent largest
+// same-input count.
+//
+// Warm-up: a key is judged against its own baseline once it has warmup
+// (default 24h) of event-time history and its hour slot has min_slot_windows
+// windows; until then it borrows its tool's per-agent baseline (tool-level
+// state, Agent "", summed over agents and divided by the mean number of
+// active agents per window) if that is warm, and otherwise raises nothing.
+// Because every daily pattern occurs once within the first 24h, the first
+// nightly batch is learned, not alerted.
+//
+// Baseline updates: windows above their own threshold enter the baseline
+// winsorised at the threshold (baseline.Rate.Roll), and loop windows likewise
+// at the loop threshold, so a burst does not quickly become the new normal.
+//
+// Drops (far fewer calls than usual) are not detected: without a per-key
+// notion of "should be running now" they false-alarm on day/night swings
+// and on agents that simply stop.
+package frequency
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/toolwatch/toolwatch/alert"
+	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/record"
+)
+
+// Detector is the frequency detector. Not safe for concurrent use (the
+// engine is single-goroutine).
+type Detector struct {
+	tuned   map[*Config]*tuned
+	params  *detect.Params[Config]
+	keys    *baseline.Store[baseline.Key, keyState]
+	tools   *baseline.Store[baseline.Key, toolState]
+	minStep int64 // smallest window of any config, seconds
+	ticked  int64 // last watermark window start Tick processed
+}
+
+// tuned is a Config with its derived constants.
+type tuned struct {
+	cfg       *Config
+	rp        baseline.RateParams
+	rule      baseline.SpikeRule
+	loopSize  int64
+	loopDecay float64 // loop peak decay per loop window
+	unit      string  // "calls/5m"
+	window    string  // "5m"
+}
+
+// loopState tracks same-input calls of the current loop window.
+type loopState struct {
+	c       baseline.Counter
+	top     baseline.TopK
+	armedAt int64
+	peak    float32 // recent largest same-input count per loop window
+	thr     uint32  // 0: disarmed
+	next    uint32
+}
+
+type keyState struct {
+	rate baseline.Rate
+	loop loopState
+	t    *tuned
+}
+
+// toolState is the tool-level (all agents) state that cold keys borrow.
+type toolState struct {
+	keyState
+	agents  baseline.Counter // agents active in the current window
+	agentsP baseline.Profile // ... and per hour slot
+}
+
+// New returns a frequency detector; p's Base and Rules must be validated.
+func New(p *detect.Params[Config], b baseline.Config) *Detector {
+	d := &Detector{
+		tuned:  make(map[*Config]*tuned),
+		params: p,
+		keys:   baseline.NewStore[baseline.Key, keyState](b.MaxKeys, b.IdleTTL),
+		tools:  baseline.NewStore[baseline.Key, toolState](b.MaxKeys, b.IdleTTL),
+	}
+	add := func(c *Config) {
+		t := newTuned(c)
+		d.tuned[c] = t
+		if d.minStep == 0 || t.loopSize < d.minStep {
+			d.minStep = t.loopSize
+		}
+		if t.rp.Size < d.minStep {
+			d.minStep = t.rp.Size
+		}
+	}
+	add(&p.Base)
+	for i := range p.Rules {
+		add(&p.Rules[i].Config)
+	}
+	return d
+}
+
+func newTuned(c *Config) *tuned {
+	loop := int64(c.LoopWindow / time.Second)
+	if loop < 1 {
+		loop = 1
+	}
+	w := shortDur(c.Window)
+	return &tuned{
+		cfg:       c,
+		rp:        c.RateParams(),
+		rule:      c.Rule(),
+		loopSize:  loop,
+		loopDecay: math.Pow(0.5, c.LoopWindow.Seconds()/math.Max(c.PeakHalfLife.Seconds(), 1)),
+		unit:      "calls/" + w,
+		window:    w,
+	}
+}
+
+// shortDur formats d as "5m", "1h", "30s".
+func shortDur(d time.Duration) string {
+	switch {
+	case d >= time.Hour && d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d >= time.Minute && d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	default:
+		return fmt.Sprintf("%ds", d/time.Second)
+	}
+}
+
+// Pattern implements detect.Detector.
+func (d *Detector) Pattern() string { return alert.PatternFrequency }
+
+// KeyStats implements detect.Stats.
+func (d *Detector) KeyStats() (live int, rejected, evicted uint64) {
+	return d.keys.Len() + d.tools.Len(), d.keys.Rejected() + d.tools.Rejected(), d.keys.Evicted() + d.tools.Evicted()
+}
+
+// Observe implements detect.Detector.
+func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Finding {
+	now := r.Timestamp.Unix()
+
+	ts, created := d.tools.Get(baseline.Key{Tool: r.Tool.Name}, r.Timestamp, nil)
+	if created {
+		ts.t = d.tuned[d.params.For("", r.Tool.Name)]
+	}
+	if ts != nil {
+		d.rollTool(ts, now)
+	}
+
+	ks, created := d.keys.Get(baseline.Key{Agent: r.AgentID, Tool: r.Tool.Name}, r.Timestamp, nil)
+	if ks == nil {
+		return out
+	}
+	if created {
+		ks.t = d.tuned[d.params.For(r.AgentID, r.Tool.Name)]
+	}
+	t := ks.t
+	if !t.cfg.Enabled {
+		return out
+	}
+	if cl, ok := ks.rate.Roll(now, &t.rp); ok && ks.rate.Unreported(cl) {
+		f := d.closeFinding(r.AgentID, r.Tool.Name, ks, cl)
+		f.ToolVersion, f.Environment = r.Tool.Version, r.Context.Environment
+		out = append(out, f)
+	}
+	ks.rollLoop(now)
+	// The tool's per-agent figures are comparable (and borrowable) only
+	// when the tool counts the same windows as the key.
+	if ts != nil && ts.t.rp.Size == t.rp.Size && ks.rate.N == 0 {
+		ts.agents.N++
+	}
+	borrow := ts
+	if ts != nil && (ts.t.rp.Size != t.rp.Size || !t.cfg.BorrowToolBaseline) {
+		borrow = nil
+	}
+	if ks.rate.NeedsArm() {
+		d.armKey(ks, borrow)
+	}
+	if ks.loop.armedAt != ks.loop.c.Start {
+		armLoop(ks, borrow)
+	}
+
+	if ks.rate.Hit() {
+		out = append(out, d.spikeFinding(r, ks))
+	}
+	if r.Invocation.InputHash != "" {
+		h := baseline.HashString(r.Invocation.InputHash)
+		if ts != nil {
+			ts.loop.top.Add(h)
+		}
+		if c := ks.loop.top.Add(h); ks.loop.thr > 0 && c >= ks.loop.next {
+			ks.loop.next = c + max(c, 1)
+			if ks.loop.next < c {
+				ks.loop.next = math.MaxUint32
+			}
+			out = append(out, d.loopFinding(r, ks, c))
+		}
+	}
+	return out
+}
+
+// rollTool advances the tool-level state to now and counts one call.
+func (d *Detector) rollTool(ts *toolState, now int64) {
+	t := ts.t
+	ts.rate.Roll(now, &t.rp)
+	if cl, ok := ts.agents.Roll(now, t.rp.Size); ok {
+		ts.agentsP.UpdateGap(cl, float64(cl.N), &t.rp)
+	}
+	ts.rollLoop(now)
+	if ts.rate.NeedsArm() {
+		// Armed only to winsorise the tool's own baseline; never reported.
+		exp, peak, warm := ts.rate.Own(&t.rule)
+		if warm {
+			ts.rate.Arm(t.rule.Threshold(exp, peak), exp, false)
+		} else {
+			ts.rate.Arm(0, exp, false)
+		}
+	}
+	if ts.loop.armedAt != ts.loop.c.Start {
+		armLoop(&ts.keyState, nil)
+	}
+	ts.rate.N++
+}
+
+// armKey sets a key's spike threshold for its current window from its own
+// baseline, else its tool's per-agent baseline, else disarms it.
+func (d *Detector) armKey(ks *keyState, ts *toolState) {
+	t := ks.t
+	exp, peak, warm := ks.rate.Own(&t.rule)
+	if warm {
+		ks.rate.Arm(t.rule.Threshold(exp, peak), exp, false)
+		return
+	}
+	if ts != nil {
+		if texp, tpeak, twarm := ts.rate.Own(&t.rule); twarm {
+			agents, _, _ := ts.agentsP.Expect(baseline.HourSlot(ts.rate.Start), 0)
+			agents = math.Max(agents, 1)
+			texp, tpeak = texp/agents, tpeak/agents
+			ks.rate.Arm(t.rule.Threshold(texp, tpeak), texp, true)
+			return
+		}
+	}
+	ks.rate.Arm(0, exp, false)
+}
+
+// rollLoop closes the loop window if now is past it, feeding its largest
+// same-input count (winsorised at the loop threshold) into the decaying
+// loop peak.
+func (ks *keyState) rollLoop(now int64) {
+	cl, ok := ks.loop.c.Roll(now, ks.t.loopSize)
+	if !ok {
+		return
+	}
+	x := ks.loop.top.Max()
+	if ks.loop.thr > 0 && x > ks.loop.thr {
+		x = ks.loop.thr
+	}
+	decay := ks.t.loopDecay
+	if cl.Gap > 0 {
+		decay = math.Pow(decay, float64(cl.Gap+1))
+	}
+	ks.loop.peak = float32(math.Max(float64(ks.loop.peak)*decay, float64(x)))
+	ks.loop.top.Reset()
+}
+
+// armLoop sets the loop threshold of the current loop window: armed once
+// the key (or, borrowing, its tool) has warmup of history.
+func armLoop(ks *keyState, ts *toolState) {
+	t := ks.t
+	ks.loop.armedAt = ks.loop.c.Start
+	ks.loop.thr = 0
+	peak := float64(ks.loop.peak)
+	switch {
+	case ks.rate.Start-ks.rate.First >= t.rule.Warmup:
+	case ts != nil && ts.rate.Start-ts.rate.First >= t.rule.Warmup:
+		peak = float64(ts.loop.peak)
+	default:
+		return
+	}
+	thr := math.Max(float64(t.cfg.LoopMinCalls), math.Ceil(t.cfg.LoopRatio*peak))
+	ks.loop.thr = uint32(math.Min(thr, math.MaxUint32/2))
+	ks.loop.next = ks.loop.thr
+}
+
+func (d *Detector) spikeFinding(r *record.Record, ks *keyState) alert.Finding {
+	t := ks.t
+	n, exp := float64(ks.rate.N), float64(ks.rate.Exp)
+	slot := baseline.HourSlot(ks.rate.Start)
+	_, peak, seen := ks.rate.Profile.Expect(slot, t.cfg.NeighbourWeight)
+	src := "own"
+	if ks.rate.Borrowed {
+		src = "tool"
+	}
+	f := alert.Finding{
+		Pattern:  alert.PatternFrequency,
+		Detail:   "spike",
+		Score:    baseline.Score(n, exp),
+		Observed: n,
+		Expected: exp,
+		Unit:     t.unit,
+		Summary: fmt.Sprintf("%s called %d times in %s by %s; expected about %.3g for this hour",
+			r.Tool.Name, ks.rate.N, t.window, r.AgentID, exp),
+		Details: map[string]any{
+			"expected":     round3(exp),
+			"threshold":    ks.rate.Thr,
+			"hour_slot":    slot,
+			"slot_peak":    round3(peak),
+			"slot_windows": seen,
+			"windows":      ks.rate.Windows,
+			"overall_mean": round3(float64(ks.rate.Overall)),
+			"baseline":     src,
+			"window_start": time.Unix(ks.rate.Start, 0).UTC().Format(time.RFC3339),
+			"log10_p":      round3(baseline.PoissonLogSF(int(ks.rate.N), exp) / math.Ln10),
+		},
+	}
+	f.FromRecord(r)
+	return f
+}
+
+// closeFinding reports the final count of a spike window that grew after
+// its last report; it carries no trace ids (no single record caused it).
+func (d *Detector) closeFinding(agent, tool string, ks *keyState, cl baseline.Closed) alert.Finding {
+	t := ks.t
+	ks.rate.Reported = 0
+	n, exp := float64(cl.N), float64(ks.rate.Exp)
+	src := "own"
+	if ks.rate.Borrowed {
+		src = "tool"
+	}
+	return alert.Finding{
+		Pattern:  alert.PatternFrequency,
+		Detail:   "spike",
+		Score:    baseline.Score(n, exp),
+		AgentID:  agent,
+		Tool:     tool,
+		Observed: n,
+		Expected: exp,
+		Unit:     t.unit,
+		Summary: fmt.Sprintf("%s called %d times in %s by %s; expected about %.3g for this hour",
+			tool, cl.N, t.window, agent, exp),
+		Details: map[string]any{
+			"expected":     round3(exp),
+			"threshold":    ks.rate.Thr,
+			"hour_slot":    baseline.HourSlot(cl.Start),
+			"baseline":     src,
+			"window_start": time.Unix(cl.Start, 0).UTC().Format(time.RFC3339),
+			"window_final": true,
+		},
+		EventTime: time.Unix(cl.Start+t.rp.Size, 0).UTC(),
+	}
+}
+
+func (d *Detector) loopFinding(r *record.Record, ks *keyState, c uint32) alert.Finding {
+	t := ks.t
+	exp := float64(ks.loop.peak)
+	f := alert.Finding{
+		Pattern:  alert.PatternFrequency,
+		Detail:   "loop",
+		Score:    baseline.Score(float64(c), exp),
+		Observed: float64(c),
+		Expected: exp,
+		Unit:     "calls/" + shortDur(t.cfg.LoopWindow),
+		Summary: fmt.Sprintf("%s called %d times with one input in %s by %s; usually at most %.3g",
+			r.Tool.Name, c, shortDur(t.cfg.LoopWindow), r.AgentID, exp),
+		Details: map[string]any{
+			"input_hash":       r.Invocation.InputHash,
+			"same_input_peak":  round3(exp),
+			"threshold":        ks.loop.thr,
+			"window_start":     time.Unix(ks.loop.c.Start, 0).UTC().Format(time.RFC3339),
+			"same_input_calls": c,
+		},
+	}
+	f.FromRecord(r)
+	return f
+}
+
+func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
+
+// Tick implements detect.Detector: it closes the windows of quiet keys
+// (so their baselines see the empty windows) and evicts idle keys. Spikes
+// are raised in Observe as counts cross thresholds; Tick only adds the final
+// count of spike windows that grew after their last report, sorted by
+// (agent, tool).
+func (d *Detector) Tick(watermark time.Time, out []alert.Finding) []alert.Finding {
+	wm := watermark.Unix()
+	step := baseline.AlignDown(wm, d.minStep)
+	if step <= d.ticked {
+		return out
+	}
+	d.ticked = step
+	d.keys.Sweep(watermark)
+	d.tools.Sweep(watermark)
+	n0 := len(out)
+	d.keys.Range(func(k baseline.Key, ks *keyState) bool {
+		if ks.t.cfg.Enabled && ks.rate.Start != 0 {
+			if cl, ok := ks.rate.Roll(wm, &ks.t.rp); ok && ks.rate.Unreported(cl) {
+				out = append(out, d.closeFinding(k.Agent, k.Tool, ks, cl))
+			}
+			ks.rollLoop(wm)
+		}
+		return true
+	})
+	// Map order must not reach the output.
+	slices.SortFunc(out[n0:], func(a, b alert.Finding) int {
+		return cmp.Or(cmp.Compare(a.AgentID, b.AgentID), cmp.Compare(a.Tool, b.Tool))
+	})
+	d.tools.Range(func(_ baseline.Key, ts *toolState) bool {
+		if ts.rate.Start != 0 {
+			ts.rate.Roll(wm, &ts.t.rp)
+			if cl, ok := ts.agents.Roll(wm, ts.t.rp.Size); ok {
+				ts.agentsP.UpdateGap(cl, float64(cl.N), &ts.t.rp)
+			}
+			ts.rollLoop(wm)
+		}
+		return true
+	})
+	return out
+}

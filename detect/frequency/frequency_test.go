@@ -1,0 +1,493 @@
+package frequency
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/toolwatch/toolwatch/alert"
+	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/record"
+)
+
+var base = time.Date(2026, 3, 23, 0, 0, 0, 0, time.UTC)
+
+type call struct{ agent, tool, hash string }
+
+var hashes = func() []string {
+	h := make([]string, 500)
+	for i := range h {
+		h[i] = fmt.Sprintf("sha256:%04x", i)
+	}
+	return h
+}()
+
+// normalRate is calls per hour of a regular key: busy by day, quiet by night.
+func normalRate(hour int) float64 {
+	if hour >= 8 && hour < 20 {
+		return 60
+	}
+	return 6
+}
+
+// stream replays hours of synthetic traffic starting at base: four regular
+// (agent, tool) keys with Poisson-ish arrivals and a day/night cycle, a
+// batch agent that runs ~600 calls in 10 minutes after 02:00 every day, agent-c joining
+// "search" at hour 36, plus whatever inject adds at each second. Tick runs
+// every 10s of event time.
+func stream(d *Detector, hours int, inject func(sec int, add func(call))) []alert.Finding {
+	return streamFrom(d, 0, hours, inject)
+}
+
+// streamFrom is stream with the data starting startHour hours after base
+// (inject still sees seconds since base).
+func streamFrom(d *Detector, startHour, hours int, inject func(sec int, add func(call))) []alert.Finding {
+	rng := rand.New(rand.NewPCG(1, 2))
+	regular := []call{{"agent-a", "db-query", ""}, {"agent-b", "db-query", ""}, {"agent-a", "search", ""}, {"agent-b", "search", ""}, {"agent-c", "search", ""}}
+	var out []alert.Finding
+	var rec record.Record
+	for sec := startHour * 3600; sec < (startHour+hours)*3600; sec++ {
+		ts := base.Add(time.Duration(sec) * time.Second)
+		hour := (sec / 3600) % 24
+		add := func(c call) {
+			rec = record.Record{Timestamp: ts, AgentID: c.agent, Tool: record.Tool{Name: c.tool}}
+			rec.Invocation.InputHash = c.hash
+			rec.Context.Environment = "production"
+			out = d.Observe(&rec, out)
+		}
+		for i, c := range regular {
+			if i == 4 && sec < (startHour+36)*3600 {
+				continue
+			}
+			if rng.Float64() < normalRate(hour)/3600 {
+				c.hash = hashes[rng.IntN(len(hashes))]
+				add(c)
+			}
+		}
+		// The batch drifts by up to 12 minutes and shrinks by a third on
+		// some days, as real jobs do.
+		day := sec / 86400
+		shift := (day * 7 % 13) * 60
+		inBatch := hour == 2 && sec%3600 >= shift && sec%3600 < shift+600 && (day%3 != 1 || sec%3 != 0)
+		if rng.Float64() < 2.0/3600 || inBatch {
+			add(call{"batch-agent", "db-query", hashes[sec%20]})
+		}
+		if inject != nil {
+			inject(sec, add)
+		}
+		if sec%10 == 0 {
+			out = d.Tick(ts, out)
+		}
+	}
+	return out
+}
+
+func newDetector(t testing.TB, cfg Config, b baseline.Config) *Detector {
+	t.Helper()
+	if es := cfg.Validate(); len(es) > 0 {
+		t.Fatalf("config invalid: %v", es)
+	}
+	return New(detect.NewParams(cfg), b)
+}
+
+func TestNormalStreamRaisesNothing(t *testing.T) {
+	// Data starting mid-day or just after the batch: the first nightly
+	// batch then falls late in the first 24h and must still be learned.
+	for _, start := range []int{3, 13} {
+		d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
+		for _, f := range streamFrom(d, start, 72, nil) {
+			t.Errorf("start %02d:00: unexpected finding: %s %s/%s %s score %.1f: %s", start, f.Pattern, f.AgentID, f.Tool, f.Detail, f.Score, f.Summary)
+		}
+	}
+	d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
+	got := stream(d, 72, nil)
+	for _, f := range got {
+		t.Errorf("unexpected finding: %s %s/%s %s score %.1f: %s", f.Pattern, f.AgentID, f.Tool, f.Detail, f.Score, f.Summary)
+	}
+	// The check above must not pass vacuously: by day 3 the batch key and a
+	// regular key are armed against their own baselines, and agent-c (36h
+	// old) against the borrowed tool baseline.
+	for _, k := range []baseline.Key{{Agent: "batch-agent", Tool: "db-query"}, {Agent: "agent-a", Tool: "search"}} {
+		ks := d.keys.Peek(k)
+		if ks == nil || ks.rate.Thr == 0 || ks.rate.Borrowed || ks.loop.thr == 0 {
+			t.Fatalf("%v not armed on its own baseline: %+v", k, ks)
+		}
+	}
+	if ks := d.keys.Peek(baseline.Key{Agent: "agent-c", Tool: "search"}); ks == nil || ks.rate.Thr == 0 {
+		t.Fatalf("agent-c not armed: %+v", ks)
+	}
+	// The batch slot learned the batch: its peak is batch-sized.
+	ks := d.keys.Peek(baseline.Key{Agent: "batch-agent", Tool: "db-query"})
+	if _, peak, _ := ks.rate.Profile.Expect(2, 0); peak < 200 {
+		t.Fatalf("batch slot peak = %v, want the batch (~300)", peak)
+	}
+	if live, rej, _ := d.KeyStats(); live != 6+2 || rej != 0 {
+		t.Fatalf("KeyStats live=%d rejected=%d", live, rej)
+	}
+}
+
+func TestInjectedSpike(t *testing.T) {
+	spikeFrom := (48 + 14) * 3600 // day 3, 14:00, for 10 minutes
+	tests := []struct {
+		name               string
+		agent              string
+		every              int // one extra call every `every` of 3 seconds
+		wantMin, wantBelow float64
+		wantBase           string
+	}{
+		// 2 calls per 3s = 2400/h against 60/h: x40.
+		{"x40 own baseline", "agent-a", 2, 60, 80, "own"},
+		// 3 calls per second against 5/5m: x180.
+		{"x180 own baseline", "agent-b", 9, 80, 101, "own"},
+		// An agent seen for the first time borrows the tool's per-agent level.
+		{"new agent borrows tool", "agent-new", 2, 60, 80, "tool"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
+			got := stream(d, 66, func(sec int, add func(call)) {
+				if sec >= spikeFrom && sec < spikeFrom+600 {
+					for i := range tc.every / 3 {
+						add(call{tc.agent, "db-query", hashes[(sec*7+i)%len(hashes)]})
+					}
+					if tc.every%3 != 0 && sec%3 < tc.every%3 {
+						add(call{tc.agent, "db-query", hashes[(sec*13)%len(hashes)]})
+					}
+				}
+			})
+			if len(got) == 0 {
+				t.Fatal("no finding")
+			}
+			maxScore := 0.0
+			for _, f := range got {
+				if f.Pattern != alert.PatternFrequency || f.Detail != "spike" || f.AgentID != tc.agent || f.Tool != "db-query" {
+					t.Fatalf("wrong finding: %+v", f)
+				}
+				maxScore = max(maxScore, f.Score)
+				if f.Details["baseline"] != tc.wantBase {
+					t.Errorf("baseline %v, want %s", f.Details["baseline"], tc.wantBase)
+				}
+			}
+			if maxScore < tc.wantMin || maxScore >= tc.wantBelow {
+				t.Errorf("max score %.1f, want [%v,%v)", maxScore, tc.wantMin, tc.wantBelow)
+			}
+			t.Logf("%d findings, max score %.1f, first: %s (details %v)", len(got), maxScore, got[0].Summary, got[0].Details)
+			// Early: the first finding comes inside the first window.
+			if first := got[0].EventTime; first.After(base.Add(time.Duration(spikeFrom+300) * time.Second)) {
+				t.Errorf("first finding at %v, not within the first window", first)
+			}
+			// Escalation, not one finding per call.
+			if len(got) > 20 {
+				t.Errorf("%d findings for one burst", len(got))
+			}
+			if !strings.Contains(got[0].Summary, "db-query called") || got[0].Unit != "calls/5m" {
+				t.Errorf("summary %q unit %q", got[0].Summary, got[0].Unit)
+			}
+		})
+	}
+}
+
+func TestWarmupSuppresses(t *testing.T) {
+	d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
+	// x100 burst at hour 14 of day 1: no history yet, nothing to borrow.
+	got := stream(d, 20, func(sec int, add func(call)) {
+		if sec >= 14*3600 && sec < 14*3600+600 {
+			for range 2 {
+				add(call{"agent-a", "db-query", hashes[sec%len(hashes)]})
+			}
+		}
+	})
+	if len(got) != 0 {
+		t.Fatalf("%d findings during warm-up, first %+v", len(got), got[0])
+	}
+	// The same burst a day later alerts, so the silence above was warm-up.
+	d = newDetector(t, DefaultConfig(), baseline.DefaultConfig())
+	got = stream(d, 40, func(sec int, add func(call)) {
+		if sec >= 38*3600 && sec < 38*3600+600 {
+			for range 2 {
+				add(call{"agent-a", "db-query", hashes[sec%len(hashes)]})
+			}
+		}
+	})
+	if len(got) == 0 {
+		t.Fatal("no finding after warm-up")
+	}
+}
+
+func TestLoop(t *testing.T) {
+	d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
+	from := (48 + 10) * 3600 // day 3, 10:00: one input, 1 call/s for 2 minutes
+	got := stream(d, 59, func(sec int, add func(call)) {
+		if sec >= from && sec < from+120 {
+			add(call{"agent-b", "search", "sha256:stuck"})
+		}
+	})
+	var loops []alert.Finding
+	for _, f := range got {
+		if f.AgentID != "agent-b" || f.Tool != "search" {
+			t.Fatalf("finding for wrong key: %+v", f)
+		}
+		if f.Detail == "loop" {
+			loops = append(loops, f)
+		}
+	}
+	if len(loops) == 0 {
+		t.Fatalf("no loop finding among %d", len(got))
+	}
+	f := loops[0]
+	if f.Observed != 30 || f.Score < 60 || f.Details["input_hash"] != "sha256:stuck" || f.Unit != "calls/1m" {
+		t.Fatalf("loop finding: observed %v score %v details %v unit %s", f.Observed, f.Score, f.Details, f.Unit)
+	}
+	if len(loops) > 6 {
+		t.Fatalf("%d loop findings for one 2-minute loop", len(loops))
+	}
+}
+
+func TestTickClosesQuietWindows(t *testing.T) {
+	d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
+	var out []alert.Finding
+	r := record.Record{AgentID: "a", Tool: record.Tool{Name: "x"}}
+	for i := range 60 { // one call a minute for an hour
+		r.Timestamp = base.Add(time.Duration(i) * time.Minute)
+		out = d.Observe(&r, out)
+	}
+	ks := d.keys.Peek(baseline.Key{Agent: "a", Tool: "x"})
+	if ks.rate.Windows != 11 {
+		t.Fatalf("windows closed by records = %d, want 11", ks.rate.Windows)
+	}
+	// No records for two hours: only Tick moves time.
+	out = d.Tick(base.Add(3*time.Hour), out)
+	if ks.rate.Windows != 36 || ks.rate.Start != base.Add(3*time.Hour).Unix() || ks.rate.N != 0 {
+		t.Fatalf("after tick: windows %d start %v n %d", ks.rate.Windows, time.Unix(ks.rate.Start, 0).UTC(), ks.rate.N)
+	}
+	if ks.rate.Mean[0] < 4.9 || ks.rate.Mean[1] != 0 || ks.rate.Seen[2] != 12 {
+		t.Fatalf("slot means %v %v seen %v", ks.rate.Mean[0], ks.rate.Mean[1], ks.rate.Seen[2])
+	}
+	// Ticks within the same step are no-ops; idle keys are evicted.
+	b := baseline.DefaultConfig()
+	b.IdleTTL = time.Hour
+	d = newDetector(t, DefaultConfig(), b)
+	r.Timestamp = base
+	out = d.Observe(&r, out)
+	out = d.Tick(base.Add(2*time.Hour), out)
+	if live, _, ev := d.KeyStats(); live != 0 || ev != 2 || len(out) != 0 {
+		t.Fatalf("after idle tick: live %d evicted %d findings %d", live, ev, len(out))
+	}
+}
+
+func TestKeyCapRejectsAndCounts(t *testing.T) {
+	b := baseline.DefaultConfig()
+	b.MaxKeys = 2
+	d := newDetector(t, DefaultConfig(), b)
+	var out []alert.Finding
+	for _, a := range []string{"a1", "a2", "a3", "a3"} {
+		r := record.Record{Timestamp: base, AgentID: a, Tool: record.Tool{Name: "x"}}
+		out = d.Observe(&r, out)
+	}
+	live, rej, _ := d.KeyStats()
+	if live != 3 || rej != 2 { // 1 tool + 2 keys; a3 refused twice
+		t.Fatalf("live %d rejected %d", live, rej)
+	}
+	if d.keys.Peek(baseline.Key{Agent: "a3", Tool: "x"}) != nil {
+		t.Fatal("a3 stored beyond the cap")
+	}
+}
+
+func TestOverrideDisablesTool(t *testing.T) {
+	off := DefaultConfig()
+	off.Enabled = false
+	p := detect.NewParams(DefaultConfig())
+	p.Rules = []detect.Rule[Config]{{Tool: "db-*", Config: off}}
+	d := New(p, baseline.DefaultConfig())
+	spikeFrom := (24 + 14) * 3600
+	got := stream(d, 39, func(sec int, add func(call)) {
+		if sec >= spikeFrom && sec < spikeFrom+600 {
+			add(call{"agent-a", "db-query", "h"})
+			add(call{"agent-a", "search", hashes[sec%len(hashes)]})
+		}
+	})
+	if len(got) == 0 {
+		t.Fatal("search spike not found")
+	}
+	for _, f := range got {
+		if f.Tool != "search" {
+			t.Fatalf("finding for disabled tool: %+v", f)
+		}
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		mod  func(*Config)
+		want string // "" valid, else the failing path
+	}{
+		{"default", func(*Config) {}, ""},
+		{"window not dividing a day", func(c *Config) { c.Window = 7 * time.Minute }, "window"},
+		{"min_count zero", func(c *Config) { c.MinCount = 0 }, "min_count"},
+		{"spike_ratio low", func(c *Config) { c.SpikeRatio = 1 }, "spike_ratio"},
+		{"p_value high", func(c *Config) { c.PValue = 0.5 }, "p_value"},
+		{"neighbour_weight", func(c *Config) { c.NeighbourWeight = 2 }, "neighbour_weight"},
+		{"half_life", func(c *Config) { c.HalfLife = time.Minute }, "half_life"},
+		{"loop_window", func(c *Config) { c.LoopWindow = 0 }, "loop_window"},
+		{"loop_min_calls", func(c *Config) { c.LoopMinCalls = 1 }, "loop_min_calls"},
+		{"loop_ratio", func(c *Config) { c.LoopRatio = 0.5 }, "loop_ratio"},
+	}
+	for _, tc := range tests {
+		c := DefaultConfig()
+		tc.mod(&c)
+		es := c.Validate()
+		switch {
+		case tc.want == "" && len(es) != 0:
+			t.Errorf("%s: unexpected %v", tc.name, es)
+		case tc.want != "" && (len(es) != 1 || es[0].Path != tc.want):
+			t.Errorf("%s: got %v, want one error at %s", tc.name, es, tc.want)
+		}
+	}
+}
+
+func TestScoreBands(t *testing.T) {
+	if s := baseline.Score(40, 4); s < 60 || s >= 80 {
+		t.Errorf("x10 scores %v", s)
+	}
+	if s := baseline.Score(400, 4); s < 80 {
+		t.Errorf("x100 scores %v", s)
+	}
+	if baseline.Score(30, 4) > baseline.Score(31, 4) {
+		t.Error("not monotone")
+	}
+}
+
+// warmDetector returns a detector whose n keys each saw one call every
+// `every` for two days, and the records to keep driving them.
+func warmDetector(n int, every time.Duration) (*Detector, []record.Record, time.Time) {
+	d := New(detect.NewParams(DefaultConfig()), baseline.DefaultConfig())
+	recs := make([]record.Record, n)
+	for i := range recs {
+		recs[i] = record.Record{AgentID: fmt.Sprintf("agent-%d", i%100), Tool: record.Tool{Name: fmt.Sprintf("tool-%d", i/100)}}
+	}
+	var out []alert.Finding
+	ts := base
+	for ; ts.Before(base.Add(48 * time.Hour)); ts = ts.Add(every) {
+		for i := range recs {
+			recs[i].Timestamp = ts
+			recs[i].Invocation.InputHash = hashes[(i+int(ts.Unix()))%len(hashes)]
+			out = d.Observe(&recs[i], out[:0])
+		}
+		d.Tick(ts, nil)
+	}
+	return d, recs, ts
+}
+
+// BenchmarkObserve: 10 keys at one call per second each, the in-window
+// path (no window closes most of the time).
+func BenchmarkObserve(b *testing.B) {
+	benchObserve(b, 10, time.Second)
+}
+
+// BenchmarkObserveRolling: 1000 keys at one call per 10 minutes, so every
+// call closes its key's window (the slow normal path).
+func BenchmarkObserveRolling(b *testing.B) {
+	benchObserve(b, 1000, 10*time.Minute)
+}
+
+func benchObserve(b *testing.B, n int, every time.Duration) {
+	d, recs, ts := warmDetector(n, every)
+	out := make([]alert.Finding, 0, 8)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		r := &recs[i%len(recs)]
+		i++
+		if i%len(recs) == 0 {
+			ts = ts.Add(every)
+		}
+		r.Timestamp = ts
+		r.Invocation.InputHash = hashes[(i+int(ts.Unix()))%len(hashes)]
+		out = d.Observe(r, out[:0])
+		if len(out) != 0 {
+			b.Fatalf("finding on the normal path: %+v", out[0])
+		}
+	}
+}
+
+func TestObserveDoesNotAllocate(t *testing.T) {
+	d := New(detect.NewParams(DefaultConfig()), baseline.DefaultConfig())
+	r := record.Record{Timestamp: base, AgentID: "a", Tool: record.Tool{Name: "x"}}
+	r.Invocation.InputHash = "sha256:abc"
+	out := d.Observe(&r, nil)
+	i := 0
+	allocs := testing.AllocsPerRun(5000, func() {
+		i++
+		r.Timestamp = base.Add(time.Duration(i) * 7 * time.Second)
+		r.Invocation.InputHash = hashes[i%len(hashes)]
+		out = d.Observe(&r, out[:0])
+		if i%10 == 0 {
+			out = d.Tick(r.Timestamp, out)
+		}
+	})
+	if allocs != 0 || len(out) != 0 {
+		t.Fatalf("allocs %v findings %d", allocs, len(out))
+	}
+}
+
+func BenchmarkBytesPerKey(b *testing.B) {
+	for b.Loop() {
+		var m0, m1 runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m0)
+		d := New(detect.NewParams(DefaultConfig()), baseline.DefaultConfig())
+		const n = 10000
+		names := make([]string, n)
+		for i := range names {
+			names[i] = fmt.Sprintf("agent-%05d", i)
+		}
+		r := record.Record{Timestamp: base, Tool: record.Tool{Name: "db-query"}}
+		for i := range n {
+			r.AgentID = names[i]
+			d.Observe(&r, nil)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&m1)
+		b.ReportMetric(float64(m1.HeapAlloc-m0.HeapAlloc)/n, "bytes/key")
+		runtime.KeepAlive(d)
+		runtime.KeepAlive(names)
+	}
+}
+
+func TestTickReportsFinalCountsSorted(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Warmup, cfg.MinSlotWindows, cfg.BorrowToolBaseline = 0, 0, false
+	for _, order := range [][]string{{"b", "a", "c"}, {"c", "a", "b"}} {
+		d := newDetector(t, cfg, baseline.DefaultConfig())
+		var out []alert.Finding
+		for i := range 50 {
+			for _, a := range order {
+				r := record.Record{Timestamp: base.Add(time.Duration(i) * time.Second), AgentID: a, Tool: record.Tool{Name: "x"}}
+				out = d.Observe(&r, out)
+			}
+		}
+		// Reported at 20 and 40 calls per key (threshold min_count, doubling).
+		if len(out) != 6 || out[0].Observed != 20 || out[len(out)-1].Observed != 40 {
+			t.Fatalf("observe findings: %d", len(out))
+		}
+		fin := d.Tick(base.Add(5*time.Minute), nil)
+		if len(fin) != 3 {
+			t.Fatalf("tick findings: %d", len(fin))
+		}
+		for i, want := range []string{"a", "b", "c"} {
+			f := fin[i]
+			if f.AgentID != want || f.Observed != 50 || f.Tool != "x" || !f.EventTime.Equal(base.Add(5*time.Minute)) || f.Details["window_final"] != true {
+				t.Fatalf("tick finding %d: %+v", i, f)
+			}
+		}
+		// Reported once only.
+		if again := d.Tick(base.Add(20*time.Minute), nil); len(again) != 0 {
+			t.Fatalf("final count reported again: %d", len(again))
+		}
+	}
+}
