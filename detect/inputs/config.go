@@ -1,16 +1,116 @@
 package inputs
 
-import "github.com/toolwatch/toolwatch/internal/validate"
+import (
+	"math"
+	"time"
 
-// Config is the detectors.inputs section of config.yaml.
-// STUB: the detector's owner extends this with its knobs.
+	"github.com/toolwatch/toolwatch/internal/validate"
+)
+
+// ringSize is how many recent first-seen shapes a tool remembers for its
+// novelty rate; OpenNewPer1000 must be countable within it.
+const ringSize = 32
+
+// Config is the detectors.input_novelty section of config.yaml. All
+// durations are event time.
 type Config struct {
 	Enabled bool `yaml:"enabled"`
+	// WarmupRecords and WarmupAge: a tool's first-seen shapes are learned
+	// silently until it has had at least WarmupRecords records with a shape
+	// and WarmupAge has passed since its first one (both must hold).
+	WarmupRecords int           `yaml:"warmup_records"`
+	WarmupAge     time.Duration `yaml:"warmup_age"`
+	// MaxShapes caps the exact set of known shapes per tool. Shapes that do
+	// not fit are counted (overflow) and estimated with HyperLogLog; they
+	// are treated as new each time, which keeps such a tool open.
+	MaxShapes int `yaml:"max_shapes"`
+	// NoveltyWindowRecords is the recent-novelty window in records: the
+	// novelty rate is the number of shapes first seen among the tool's last
+	// NoveltyWindowRecords records, per 1000 records. It must not exceed
+	// WarmupRecords, so learning in the first records ages out of the
+	// window before alerts can fire.
+	NoveltyWindowRecords int `yaml:"novelty_window_records"`
+	// OpenNewPer1000: a novelty rate at or above this makes the vocabulary
+	// open (no findings for plain new shapes).
+	OpenNewPer1000 float64 `yaml:"open_new_per_1000"`
+	// OpenDistinct: this many distinct shapes in use in the current or the
+	// previous DistinctWindow also makes the vocabulary open.
+	OpenDistinct int `yaml:"open_distinct"`
+	// DistinctWindow is the event-time window over which shapes in use are
+	// counted.
+	DistinctWindow time.Duration `yaml:"distinct_window"`
+	// StableAfter: a vocabulary with no new shape for this long counts as
+	// fully stable (raises the score of a new shape).
+	StableAfter time.Duration `yaml:"stable_after"`
+	// AlwaysAlertInjection raises a finding for every record whose shape
+	// carries class sql-injection: also during warm-up and when the shape is
+	// already known (the alert manager folds repeats within its cooldown).
+	AlwaysAlertInjection bool `yaml:"always_alert_injection"`
+	// MinScore: findings scoring below it are not emitted.
+	MinScore float64 `yaml:"min_score"`
+	// MaxDetailBytes truncates the shape used as the alert Detail (part of
+	// the fingerprint).
+	MaxDetailBytes int `yaml:"max_detail_bytes"`
 }
 
 // DefaultConfig returns the documented defaults (config.yaml).
-func DefaultConfig() Config { return Config{Enabled: true} }
+func DefaultConfig() Config {
+	return Config{
+		Enabled:              true,
+		WarmupRecords:        500,
+		WarmupAge:            24 * time.Hour,
+		MaxShapes:            1024,
+		NoveltyWindowRecords: 200,
+		OpenNewPer1000:       10,
+		OpenDistinct:         16,
+		DistinctWindow:       24 * time.Hour,
+		StableAfter:          24 * time.Hour,
+		AlwaysAlertInjection: true,
+		MinScore:             40,
+		MaxDetailBytes:       128,
+	}
+}
 
 // Validate checks ranges and cross-field rules; paths are relative to the
-// section (e.g. "min_samples").
-func (c *Config) Validate() validate.Errors { return nil }
+// section (e.g. "max_shapes").
+func (c *Config) Validate() validate.Errors {
+	var es validate.Errors
+	if c.WarmupRecords < 1 || c.WarmupRecords > 10_000_000 {
+		es.Addf("warmup_records", "must be between 1 and 10000000")
+	}
+	if c.WarmupAge < 0 || c.WarmupAge > 90*24*time.Hour {
+		es.Addf("warmup_age", "must be between 0s and 2160h")
+	}
+	if c.MaxShapes < 1 || c.MaxShapes > 1<<20 {
+		es.Addf("max_shapes", "must be between 1 and 1048576")
+	}
+	if c.NoveltyWindowRecords < 10 {
+		es.Addf("novelty_window_records", "must be >= 10")
+	} else if c.NoveltyWindowRecords > c.WarmupRecords && c.WarmupRecords >= 1 {
+		es.Addf("novelty_window_records", "must be <= warmup_records (%d)", c.WarmupRecords)
+	}
+	if !(c.OpenNewPer1000 > 0) || math.IsInf(c.OpenNewPer1000, 0) {
+		es.Addf("open_new_per_1000", "must be > 0")
+	} else if c.NoveltyWindowRecords >= 10 && c.OpenNewPer1000*float64(c.NoveltyWindowRecords)/1000 > ringSize {
+		es.Addf("open_new_per_1000", "must be at most %d new shapes per novelty_window_records (%d), i.e. <= %g",
+			ringSize, c.NoveltyWindowRecords, float64(ringSize)*1000/float64(c.NoveltyWindowRecords))
+	}
+	if c.OpenDistinct < 2 {
+		es.Addf("open_distinct", "must be >= 2")
+	} else if c.MaxShapes >= 1 && c.OpenDistinct > c.MaxShapes {
+		es.Addf("open_distinct", "must be <= max_shapes (%d)", c.MaxShapes)
+	}
+	if c.DistinctWindow < time.Minute || c.DistinctWindow > 90*24*time.Hour {
+		es.Addf("distinct_window", "must be between 1m and 2160h")
+	}
+	if c.StableAfter < time.Second || c.StableAfter > 365*24*time.Hour {
+		es.Addf("stable_after", "must be between 1s and 8760h")
+	}
+	if math.IsNaN(c.MinScore) || c.MinScore < 0 || c.MinScore > 100 {
+		es.Addf("min_score", "must be between 0 and 100")
+	}
+	if c.MaxDetailBytes < 16 || c.MaxDetailBytes > 256 {
+		es.Addf("max_detail_bytes", "must be between 16 and 256")
+	}
+	return es
+}

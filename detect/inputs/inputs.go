@@ -1,0 +1,416 @@
+// Package inputs is pattern 2, "input_novelty": a tool receiving an input
+// shape (invocation.input_shape, see package shape) it has never received
+// before — a DB-query tool getting SQL-injection patterns, a text tool
+// getting binary data, a fixed-schema tool getting a new JSON structure.
+//
+// # State
+//
+// Per tool (not per agent) the detector keeps the tool's vocabulary of
+// shapes: an exact set of 64-bit hashes of the shape strings, capped at
+// max_shapes; shapes that do not fit are counted as overflow and their
+// distinct number estimated with HyperLogLog (all-time and per
+// distinct_window). Records without input_shape are skipped (counted). A
+// shape the tool already knows is never an alert, even from an agent that
+// never sent it before: agents share a tool's input contract.
+//
+// A tool is warm once it has had warmup_records records with a shape and
+// warmup_age of event time has passed since its first one. Before that, new
+// shapes are learned silently (except sql-injection, below).
+//
+// # Open and closed vocabularies
+//
+// Search or free-text tools keep producing new shapes; they must not alert
+// on each. Openness o in [0,1] is
+//
+//	rate = shapes first seen among the tool's last novelty_window_records
+//	       records, per 1000 records (this record's shape and dangerous
+//	       shapes excluded: they alert on their own)
+//	used = distinct shapes in use in the current or previous distinct_window
+//	       (exact for known shapes, plus the HyperLogLog estimate of overflow)
+//	o    = min(1, max(rate / open_new_per_1000, used / open_distinct))
+//
+// The vocabulary is open when o = 1 and closed when o <= 0.5. Stability q in
+// [0,1] is the event time since the tool's last new (non-dangerous) shape, or
+// since its first record, divided by stable_after (capped at 1).
+//
+// # Score (0-100, monotone: higher when more closed and more stable)
+//
+// For a shape first seen after warm-up, by its class (shape.Class):
+//
+//	sql-injection                          85 + 5(1-o) + 5q   critical, even when open
+//	binary, all known shapes are text      80 + 5(1-o) + 5q   critical
+//	binary, other known shapes             60 + 10(1-o) + 9q  warning
+//	anything else                          (60 + 19q) * min(1, 2(1-o))
+//
+// so a new plain shape scores 60-79 (warning) at a closed tool, decays through
+// the info band as the vocabulary opens, and is 0 at an open tool. Findings
+// scoring below min_score (default 40, the info band) are not emitted. With
+// always_alert_injection (default on) a record whose shape is sql-injection
+// raises a finding every time, also during warm-up and when the shape is
+// already known; the alert manager folds the repeats.
+//
+// # Finding
+//
+// Detail is the shape (truncated to max_detail_bytes), so each new shape of a
+// tool is its own alert. Observed is the number of distinct shapes the tool
+// knows including this one, Expected the number it knew before, Unit
+// "shapes". Details carry the shape, class, openness, stability, novelty rate
+// and counts.
+//
+// The hot path (a known shape) hashes the shape string and probes the set:
+// no allocation, no lock, no clock. HyperLogLog estimates are refreshed only
+// on Tick.
+package inputs
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/toolwatch/toolwatch/alert"
+	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/record"
+	"github.com/toolwatch/toolwatch/shape"
+)
+
+// Kind bits of the shapes a tool knows.
+const (
+	kindJSON uint8 = 1 << iota
+	kindText
+	kindBinary
+	kindBase64
+	kindEmpty
+	kindOther
+)
+
+var kindNames = []struct {
+	bit  uint8
+	name string
+}{{kindJSON, "json"}, {kindText, "text"}, {kindBinary, "binary"}, {kindBase64, "base64"}, {kindEmpty, "empty"}, {kindOther, "other"}}
+
+func kindBit(s string) uint8 {
+	switch shape.Kind(s) {
+	case "json":
+		return kindJSON
+	case "text":
+		return kindText
+	case shape.Binary:
+		return kindBinary
+	case shape.Base64:
+		return kindBase64
+	case shape.Empty:
+		return kindEmpty
+	}
+	return kindOther
+}
+
+// tool is the per-tool state.
+type tool struct {
+	cfg     *Config
+	set     shapeSet
+	records uint64 // records with a shape
+	first   int64  // event time (unix ns) of the first record
+	lastNew int64  // event time of the last first-seen shape
+	kinds   uint8  // kinds of the known shapes
+
+	// Record numbers (1-based) of the last ringSize first-seen shapes.
+	recent    [ringSize]uint64
+	recentPos int
+
+	// Distinct shapes in use per DistinctWindow.
+	windowEnd    int64  // end of the current window (unix ns)
+	window       uint32 // index of the current window, from 1
+	curExact     uint32 // known shapes counted in the current window
+	prevDistinct uint64 // distinct shapes in use in the previous window
+
+	// Overflow: shapes that did not fit in the set.
+	overflow uint64
+	overAll  baseline.HLL // distinct overflow shapes, all time
+	overCur  baseline.HLL // distinct overflow shapes, current window
+}
+
+// Detector is the input_novelty detector. Single-goroutine, like the engine.
+type Detector struct {
+	params  *detect.Params[Config]
+	store   *baseline.Store[baseline.Key, tool]
+	skipped uint64
+	overflo uint64
+}
+
+// New returns a detector; per-tool overrides are resolved when a tool is
+// first seen.
+func New(p *detect.Params[Config], b baseline.Config) *Detector {
+	return &Detector{params: p, store: baseline.NewStore[baseline.Key, tool](b.MaxKeys, b.IdleTTL)}
+}
+
+// Pattern implements detect.Detector.
+func (d *Detector) Pattern() string { return alert.PatternInputNovelty }
+
+// KeyStats implements detect.Stats.
+func (d *Detector) KeyStats() (live int, rejected, evicted uint64) {
+	return d.store.Len(), d.store.Rejected(), d.store.Evicted()
+}
+
+// ShapeStats are the detector's counters.
+type ShapeStats struct {
+	Skipped   uint64 // records without input_shape
+	Overflow  uint64 // records whose shape did not fit in a full set
+	FullTools int    // live tools whose set is at max_shapes
+}
+
+// ShapeStats returns the counters.
+func (d *Detector) ShapeStats() ShapeStats {
+	s := ShapeStats{Skipped: d.skipped, Overflow: d.overflo}
+	d.store.Range(func(_ baseline.Key, t *tool) bool {
+		if t.set.n >= t.cfg.MaxShapes {
+			s.FullTools++
+		}
+		return true
+	})
+	return s
+}
+
+// Observe implements detect.Detector.
+func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Finding {
+	s := r.Invocation.InputShape
+	if s == "" {
+		d.skipped++
+		return out
+	}
+	t, created := d.store.Get(baseline.Key{Tool: r.Tool.Name}, r.Timestamp, nil)
+	if t == nil {
+		return out // store full: counted by the store
+	}
+	ts := r.Timestamp.UnixNano()
+	if created {
+		t.init(d.params.For("", r.Tool.Name), ts)
+	}
+	if !t.cfg.Enabled {
+		return out
+	}
+	t.records++
+	if ts >= t.windowEnd {
+		t.rotate(ts)
+	}
+	h := baseline.Hash64(s)
+	if h == 0 {
+		h = 1
+	}
+	if sl := t.set.find(h); sl != nil {
+		if sl.window != t.window {
+			sl.window = t.window
+			t.curExact++
+		}
+		if sl.flags&flagInjection != 0 && t.cfg.AlwaysAlertInjection {
+			return d.score(t, r, s, shape.ClassSQLi, false, out)
+		}
+		return out
+	}
+	return d.novel(t, r, s, h, ts, out)
+}
+
+func (t *tool) init(cfg *Config, ts int64) {
+	t.cfg = cfg
+	t.first, t.lastNew = ts, ts
+	t.window = 1
+	t.windowEnd = ts + int64(cfg.DistinctWindow)
+}
+
+// rotate starts a new distinct window at or after ts. Estimates of the
+// overflow sketch are the ones cached by the last Tick.
+func (t *tool) rotate(ts int64) {
+	t.prevDistinct = uint64(t.curExact) + t.overCur.Estimate()
+	if ts >= t.windowEnd+int64(t.cfg.DistinctWindow) {
+		t.prevDistinct = 0 // a whole window passed without records
+	}
+	w := int64(t.cfg.DistinctWindow)
+	t.windowEnd += ((ts-t.windowEnd)/w + 1) * w
+	t.window++
+	t.curExact = 0
+	t.overCur.Reset()
+}
+
+// novel handles a shape not in the set: score it against the vocabulary as
+// it was, then learn it.
+func (d *Detector) novel(t *tool, r *record.Record, s string, h uint64, ts int64, out []alert.Finding) []alert.Finding {
+	cfg := t.cfg
+	class, dangerous := shape.Class(s)
+	warm := t.records >= uint64(cfg.WarmupRecords) && ts-t.first >= int64(cfg.WarmupAge)
+	if warm || class == shape.ClassSQLi && cfg.AlwaysAlertInjection {
+		out = d.score(t, r, s, class, true, out)
+	}
+
+	if t.set.n < cfg.MaxShapes {
+		sl := t.set.insert(h)
+		sl.window = t.window
+		t.curExact++
+		if class == shape.ClassSQLi {
+			sl.flags |= flagInjection
+		}
+	} else {
+		t.overflow++
+		d.overflo++
+		t.overAll.InsertHash(h)
+		t.overCur.InsertHash(h)
+	}
+	t.kinds |= kindBit(s)
+	if !dangerous {
+		// Dangerous shapes alert on their own; they do not make the
+		// vocabulary look open or unstable.
+		t.lastNew = ts
+		t.recent[t.recentPos] = t.records
+		t.recentPos = (t.recentPos + 1) % ringSize
+	}
+	return out
+}
+
+// score appends a finding for shape s of class class if it scores at least
+// min_score; firstSeen is false for a known sql-injection shape.
+func (d *Detector) score(t *tool, r *record.Record, s, class string, firstSeen bool, out []alert.Finding) []alert.Finding {
+	o, rate := t.openness()
+	q := t.stability(r.Timestamp.UnixNano())
+	var score float64
+	switch {
+	case class == shape.ClassSQLi:
+		score = 85 + 5*(1-o) + 5*q
+	case class == shape.ClassBinary && t.kinds != 0 && t.kinds&^(kindText|kindEmpty) == 0:
+		score = 80 + 5*(1-o) + 5*q
+	case class == shape.ClassBinary:
+		score = 60 + 10*(1-o) + 9*q
+	default:
+		score = (60 + 19*q) * math.Min(1, 2*(1-o))
+	}
+	score = math.Round(score*10) / 10
+	if score < t.cfg.MinScore {
+		return out
+	}
+	known := t.known()
+	f := d.finding(t, r, s, class, firstSeen, score)
+	f.Observed, f.Expected = float64(known), float64(known)
+	if firstSeen {
+		f.Observed++
+	}
+	f.Summary = summary(r, s, firstSeen, known, t.kinds, o)
+	f.Details["openness"] = round3(o)
+	f.Details["stability"] = round3(q)
+	f.Details["novelty_per_1000"] = round3(rate)
+	return append(out, f)
+}
+
+func (d *Detector) finding(t *tool, r *record.Record, s, class string, firstSeen bool, score float64) alert.Finding {
+	var f alert.Finding
+	f.FromRecord(r)
+	f.Pattern = alert.PatternInputNovelty
+	f.Detail = truncate(s, t.cfg.MaxDetailBytes)
+	f.Score = score
+	f.Unit = "shapes"
+	f.Details = map[string]any{
+		"shape":            s,
+		"class":            class,
+		"first_seen":       firstSeen,
+		"known_kinds":      kindList(t.kinds),
+		"records":          t.records,
+		"shapes_in_window": uint64(t.curExact) + t.overCur.Estimate(),
+		"overflow_records": t.overflow,
+	}
+	return f
+}
+
+// openness returns o and the novelty rate per 1000 records (see package doc).
+func (t *tool) openness() (o, rate float64) {
+	cfg := t.cfg
+	win := uint64(cfg.NoveltyWindowRecords)
+	span := min(t.records, win)
+	var n int
+	for _, at := range t.recent {
+		if at != 0 && at+win > t.records {
+			n++
+		}
+	}
+	if span > 0 {
+		rate = float64(n) * 1000 / float64(span)
+	}
+	used := max(t.prevDistinct, uint64(t.curExact)+t.overCur.Estimate())
+	o = math.Max(rate/cfg.OpenNewPer1000, float64(used)/float64(cfg.OpenDistinct))
+	return math.Min(1, o), rate
+}
+
+func (t *tool) stability(ts int64) float64 {
+	q := float64(ts-t.lastNew) / float64(t.cfg.StableAfter)
+	return math.Max(0, math.Min(1, q))
+}
+
+// known is the number of distinct shapes the tool knows: exact, plus the
+// estimate of the overflow.
+func (t *tool) known() uint64 { return uint64(t.set.n) + t.overAll.Estimate() }
+
+// Tick implements detect.Detector: rotates distinct windows, refreshes the
+// HyperLogLog estimates (only of tools that overflowed) and evicts idle
+// tools. It emits nothing.
+func (d *Detector) Tick(watermark time.Time, out []alert.Finding) []alert.Finding {
+	wm := watermark.UnixNano()
+	d.store.Range(func(_ baseline.Key, t *tool) bool {
+		t.overAll.Refresh()
+		t.overCur.Refresh()
+		if wm >= t.windowEnd {
+			t.rotate(wm)
+		}
+		return true
+	})
+	d.store.Sweep(watermark)
+	return out
+}
+
+func summary(r *record.Record, s string, first bool, known uint64, kinds uint8, o float64) string {
+	var b strings.Builder
+	if first {
+		fmt.Fprintf(&b, "%s received a new input shape %s from %s", r.Tool.Name, s, r.AgentID)
+	} else {
+		fmt.Fprintf(&b, "%s received input shape %s from %s again", r.Tool.Name, s, r.AgentID)
+	}
+	switch names := kindList(kinds); {
+	case known == 0:
+		b.WriteString("; it had no known shapes")
+	case len(names) == 1 && known == 1:
+		fmt.Fprintf(&b, "; its 1 known shape is %s", names[0])
+	case len(names) == 1:
+		fmt.Fprintf(&b, "; its %d known shapes are all %s", known, names[0])
+	default:
+		fmt.Fprintf(&b, "; its %d known shapes are %s", known, strings.Join(names, ", "))
+	}
+	if o >= 1 {
+		b.WriteString(" (open vocabulary)")
+	}
+	return b.String()
+}
+
+func kindList(k uint8) []string {
+	var out []string
+	for _, kn := range kindNames {
+		if k&kn.bit != 0 {
+			out = append(out, kn.name)
+		}
+	}
+	return out
+}
+
+// truncate cuts s to at most n bytes on a UTF-8 boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+func round3(x float64) float64 { return math.Round(x*1000) / 1000 }
+
+var (
+	_ detect.Detector = (*Detector)(nil)
+	_ detect.Stats    = (*Detector)(nil)
+)
