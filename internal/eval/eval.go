@@ -1,0 +1,221 @@
+// Package eval scores alerts against the labeled anomalies of a simulation
+// (internal/sim): per-pattern recall, precision and false alerts per 100,000
+// normal records. It also writes simulated traffic as JSON lines and parses
+// alert JSON lines, for the `detector simulate` CLI, backtests and benchmarks.
+//
+// Matching rules (only alerts with status "firing" count; resolves are not
+// alerts):
+//
+//   - Recall: an anomaly is detected if some firing alert has the anomaly's
+//     pattern and tool, the anomaly's agent (when the anomaly names one), and
+//     an event_time in [Start, End+grace].
+//   - Precision: a firing alert is a true positive if it matches ANY
+//     anomaly's agent, tool and [Start, End+grace] window, whatever the
+//     pattern: a loop that also trips the latency or input detector on the
+//     same key at the same time points at a real incident, so it is not a
+//     false alarm. A tool-wide alert (empty agent_id) matches on tool and
+//     time alone. Precision = true positives / firing alerts (1 when there
+//     are no firing alerts).
+//   - False alerts per 100k = false positives × 100,000 / normal records.
+package eval
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/toolwatch/toolwatch/alert"
+	"github.com/toolwatch/toolwatch/internal/sim"
+	"github.com/toolwatch/toolwatch/record"
+)
+
+// Patterns is the order of patterns in the result table.
+var Patterns = []string{
+	alert.PatternFrequency, alert.PatternInputNovelty, alert.PatternDenialSpike,
+	alert.PatternOutputSize, alert.PatternLatency,
+}
+
+// PatternResult is the recall of one pattern.
+type PatternResult struct {
+	Pattern   string
+	Anomalies int
+	Detected  int
+	Recall    float64 // Detected/Anomalies; 1 when there are no anomalies
+	// MaxDelay is the longest time from an anomaly's Start to its first
+	// matching alert's event_time, over detected anomalies.
+	MaxDelay time.Duration
+	Missed   []string // ids of undetected anomalies
+}
+
+// Result is the score of a set of alerts against a plan.
+type Result struct {
+	Patterns      []PatternResult // in Patterns order, then any other pattern
+	Firing        int             // firing alerts
+	TruePositive  int
+	FalsePositive int
+	Precision     float64
+	NormalRecords int
+	FalsePer100k  float64
+	// FalseAlerts are the unmatched firing alerts, sorted by event time.
+	FalseAlerts []alert.Alert
+}
+
+// Pattern returns the result of one pattern (zero if absent).
+func (r Result) Pattern(p string) PatternResult {
+	for _, pr := range r.Patterns {
+		if pr.Pattern == p {
+			return pr
+		}
+	}
+	return PatternResult{Pattern: p}
+}
+
+// Score matches alerts against plan (see the package doc for the rules).
+func Score(plan []sim.Anomaly, alerts []alert.Alert, normalRecords int, grace time.Duration) Result {
+	var firing []alert.Alert
+	for _, a := range alerts {
+		if a.Status == alert.StatusFiring {
+			firing = append(firing, a)
+		}
+	}
+	res := Result{Firing: len(firing), NormalRecords: normalRecords}
+
+	byPattern := map[string]*PatternResult{}
+	order := slices.Clone(Patterns)
+	for _, an := range plan {
+		if !slices.Contains(order, an.Pattern) {
+			order = append(order, an.Pattern)
+		}
+	}
+	for _, p := range order {
+		byPattern[p] = &PatternResult{Pattern: p}
+	}
+	for _, an := range plan {
+		pr := byPattern[an.Pattern]
+		pr.Anomalies++
+		first, found := time.Time{}, false
+		for _, a := range firing {
+			if a.Pattern == an.Pattern && keyMatch(an, a, grace) && (!found || a.EventTime.Before(first)) {
+				first, found = a.EventTime, true
+			}
+		}
+		if !found {
+			pr.Missed = append(pr.Missed, an.ID)
+			continue
+		}
+		pr.Detected++
+		if d := first.Sub(an.Start); d > pr.MaxDelay {
+			pr.MaxDelay = d
+		}
+	}
+	for _, p := range order {
+		pr := byPattern[p]
+		pr.Recall = 1
+		if pr.Anomalies > 0 {
+			pr.Recall = float64(pr.Detected) / float64(pr.Anomalies)
+		}
+		res.Patterns = append(res.Patterns, *pr)
+	}
+
+	for _, a := range firing {
+		if slices.ContainsFunc(plan, func(an sim.Anomaly) bool {
+			if a.AgentID == "" {
+				an.AgentID = ""
+			}
+			return keyMatch(an, a, grace)
+		}) {
+			res.TruePositive++
+		} else {
+			res.FalseAlerts = append(res.FalseAlerts, a)
+		}
+	}
+	res.FalsePositive = len(res.FalseAlerts)
+	slices.SortStableFunc(res.FalseAlerts, func(x, y alert.Alert) int { return x.EventTime.Compare(y.EventTime) })
+	res.Precision = 1
+	if res.Firing > 0 {
+		res.Precision = float64(res.TruePositive) / float64(res.Firing)
+	}
+	if normalRecords > 0 {
+		res.FalsePer100k = float64(res.FalsePositive) * 1e5 / float64(normalRecords)
+	}
+	return res
+}
+
+// keyMatch: same tool, same agent when the anomaly names one, event time
+// in [Start, End+grace].
+func keyMatch(an sim.Anomaly, a alert.Alert, grace time.Duration) bool {
+	return a.Tool == an.Tool && (an.AgentID == "" || a.AgentID == an.AgentID) &&
+		!a.EventTime.Before(an.Start) && !a.EventTime.After(an.End.Add(grace))
+}
+
+// String renders the result as a table.
+func (r Result) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-14s %9s %8s %7s %10s  %s\n", "pattern", "anomalies", "detected", "recall", "max delay", "missed")
+	for _, p := range r.Patterns {
+		row := fmt.Sprintf("%-14s %9d %8d %7.3f %10s  %s", p.Pattern, p.Anomalies, p.Detected, p.Recall,
+			p.MaxDelay.Round(time.Second), strings.Join(p.Missed, ","))
+		b.WriteString(strings.TrimRight(row, " "))
+		b.WriteByte('\n')
+	}
+	fmt.Fprintf(&b, "firing alerts %d: true %d, false %d, precision %.3f; normal records %d, false alerts per 100k %.2f\n",
+		r.Firing, r.TruePositive, r.FalsePositive, r.Precision, r.NormalRecords, r.FalsePer100k)
+	for i, a := range r.FalseAlerts {
+		if i == 10 {
+			fmt.Fprintf(&b, "  ... %d more false alerts\n", len(r.FalseAlerts)-i)
+			break
+		}
+		fmt.Fprintf(&b, "  false: %s %s %s/%s score %.1f: %s\n", a.EventTime.Format(time.RFC3339),
+			a.Pattern, a.AgentID, a.Tool, a.Score, a.Summary)
+	}
+	return b.String()
+}
+
+// ParseAlerts reads alert JSON lines (blank lines are skipped).
+func ParseAlerts(r io.Reader) ([]alert.Alert, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	var out []alert.Alert
+	for line := 1; sc.Scan(); line++ {
+		b := sc.Bytes()
+		if len(strings.TrimSpace(string(b))) == 0 {
+			continue
+		}
+		var a alert.Alert
+		if err := json.Unmarshal(b, &a); err != nil {
+			return nil, fmt.Errorf("parse alert line %d: %w", line, err)
+		}
+		out = append(out, a)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read alerts: %w", err)
+	}
+	return out, nil
+}
+
+// WriteJSONL writes the simulation of cfg to w as JSON lines (canonical v1
+// records) and returns the plan, the number of normal records and the total.
+func WriteJSONL(cfg sim.Config, w io.Writer) (plan []sim.Anomaly, normal, total int, err error) {
+	bw := bufio.NewWriterSize(w, 256<<10)
+	buf := make([]byte, 0, 1024)
+	err = sim.Generate(cfg, func(r *record.Record, t sim.Truth) error {
+		buf = append(r.AppendJSON(buf[:0]), '\n')
+		total++
+		if t.AnomalyID == "" {
+			normal++
+		}
+		_, err := bw.Write(buf)
+		return err
+	})
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("write simulated records: %w", err)
+	}
+	return sim.Plan(cfg), normal, total, nil
+}

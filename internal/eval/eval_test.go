@@ -1,0 +1,74 @@
+package eval
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/toolwatch/toolwatch/config"
+	"github.com/toolwatch/toolwatch/internal/sim"
+	"github.com/toolwatch/toolwatch/replay"
+)
+
+// TestEndToEnd replays the default 72h simulation (~475k records) through
+// the replay pipeline with the default config and scores the alerts
+// against the injected anomalies. It is the project's detection-quality
+// gate; it takes several seconds, so -short skips it.
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end replay of 72h of traffic; run without -short")
+	}
+	path := filepath.Join(t.TempDir(), "records.jsonl")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, normal, total, err := WriteJSONL(sim.Config{Seed: 1, Jitter: 2 * time.Second}, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+
+	var out, stderr bytes.Buffer
+	sum, err := replay.Run(context.Background(), in, &out, replay.Options{
+		Config: config.Default(),
+		Stderr: &stderr,
+		// A fixed wall clock just after the simulated run keeps the
+		// future-timestamp check independent of the machine's clock.
+		Now: func() time.Time { return sim.DefaultStart.Add(73 * time.Hour) },
+	})
+	if err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+	if sum.Invalid != 0 || sum.Late != 0 || sum.Lines != total {
+		t.Fatalf("replay read %d lines of %d: %d invalid, %d late\n%s", sum.Lines, total, sum.Invalid, sum.Late, stderr.String())
+	}
+	alerts, err := ParseAlerts(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := Score(plan, alerts, normal, 10*time.Minute)
+	t.Logf("%d records (%d normal), %d anomalies, replay %v\n%s", total, normal, len(plan), sum.Elapsed, res)
+
+	for _, p := range res.Patterns {
+		if p.Recall < 0.9 {
+			t.Errorf("pattern %s: recall %.3f < 0.9 (missed %v)", p.Pattern, p.Recall, p.Missed)
+		}
+	}
+	if res.Precision < 0.9 {
+		t.Errorf("precision %.3f < 0.9", res.Precision)
+	}
+	if res.FalsePer100k >= 5 {
+		t.Errorf("%.2f false firing alerts per 100k normal records, want < 5", res.FalsePer100k)
+	}
+}
