@@ -1,0 +1,266 @@
+package baseline
+
+import (
+	"encoding/binary"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+)
+
+var distBase = time.Date(2026, 3, 23, 0, 0, 0, 0, time.UTC)
+
+func exactQuantile(sorted []float64, q float64) float64 {
+	return sorted[int(math.Ceil(q*float64(len(sorted))))-1]
+}
+
+func TestDistQuantilesMatchExact(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		sigma float64
+		n     int
+		tol99 float64 // relative tolerance at p99
+	}{
+		{"narrow-5k", 0.3, 5000, 0.05},
+		{"wide-20k", 1.0, 20000, 0.15},
+		{"small-300", 0.5, 300, 0.15},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewDigester(25, 24*time.Hour)
+			rng := rand.New(rand.NewPCG(1, 2))
+			var d Dist
+			vals := make([]float64, 0, tc.n)
+			for i := range tc.n {
+				v := math.Exp(5 + tc.sigma*rng.NormFloat64())
+				vals = append(vals, v)
+				d.Add(g, v, distBase.Add(time.Duration(i)*time.Second))
+			}
+			slices.Sort(vals)
+			q := d.Quantiles(g)
+			if q.Count != float64(tc.n) {
+				t.Fatalf("count = %v, want %d", q.Count, tc.n)
+			}
+			if q.Max != vals[len(vals)-1] {
+				t.Fatalf("max = %v, want %v", q.Max, vals[len(vals)-1])
+			}
+			for _, c := range []struct {
+				q, tol float64
+				got    float64
+			}{{0.5, 0.05, q.P50}, {0.9, 0.08, q.P90}, {0.99, tc.tol99, q.P99}} {
+				want := exactQuantile(vals, c.q)
+				if rel := math.Abs(c.got-want) / want; rel > c.tol {
+					t.Errorf("q%.2f = %.1f, exact %.1f (rel err %.3f > %.2f)", c.q, c.got, want, rel, c.tol)
+				}
+			}
+			if !(q.P50 < q.P90 && q.P90 < q.P99 && q.P99 <= q.P999 && q.P999 <= q.Max) {
+				t.Fatalf("quantiles not ordered: %+v", q)
+			}
+		})
+	}
+}
+
+func TestDistCentroidsBounded(t *testing.T) {
+	g := NewDigester(25, 24*time.Hour)
+	rng := rand.New(rand.NewPCG(3, 4))
+	var d Dist
+	for i := range 200000 {
+		d.Add(g, rng.ExpFloat64()*100, distBase.Add(time.Duration(i)*time.Millisecond))
+		if len(d.cur) > g.maxCent || cap(d.cur) != g.maxCent {
+			t.Fatalf("after %d values: len(cur)=%d cap=%d, max %d", i, len(d.cur), cap(d.cur), g.maxCent)
+		}
+	}
+	if d.curW+float64(d.nbuf) != 200000 {
+		t.Fatalf("weight %v, want 200000", d.curW+float64(d.nbuf))
+	}
+	for i := 1; i < len(d.cur); i++ {
+		if d.cur[i].Mean < d.cur[i-1].Mean {
+			t.Fatalf("centroids not sorted at %d", i)
+		}
+	}
+}
+
+func TestDistEpochRotation(t *testing.T) {
+	g := NewDigester(25, time.Hour)
+	var d Dist
+	add := func(from time.Time, n int, v float64) {
+		for i := range n {
+			d.Add(g, v, from.Add(time.Duration(i)*time.Second))
+		}
+	}
+	add(distBase, 100, 10)                // epoch 0
+	add(distBase.Add(time.Hour), 100, 20) // epoch 1 rotates: prev = 10s
+	if p, c := d.EpochCounts(); p != 100 || c != 96 {
+		t.Fatalf("after epoch 1: prev=%v cur=%v (+%d buffered), want 100/96", p, c, d.nbuf)
+	}
+	if q := d.Quantiles(g); q.P50 < 10 || q.P50 > 20 || q.Count != 200 {
+		t.Fatalf("two-epoch quantiles %+v", q)
+	}
+	add(distBase.Add(2*time.Hour), 100, 30) // epoch 2: the 10s age out
+	q := d.Quantiles(g)
+	if q.Count != 200 {
+		t.Fatalf("count after second rotation = %v, want 200", q.Count)
+	}
+	if q.P50 < 20 || q.Max != 30 {
+		t.Fatalf("epoch 0 values still visible: %+v", q)
+	}
+
+	// Advance (Tick) rotates an idle key once, then keeps its last active
+	// epoch instead of forgetting everything.
+	d.Advance(g, distBase.Add(3*time.Hour))
+	if p, c := d.EpochCounts(); p != 100 || c != 0 || d.Epoch() != g.EpochOf(distBase.Add(3*time.Hour)) {
+		t.Fatalf("after advance: prev=%v cur=%v epoch=%d", p, c, d.Epoch())
+	}
+	d.Advance(g, distBase.Add(10*time.Hour))
+	if p, _ := d.EpochCounts(); p != 100 {
+		t.Fatalf("idle advance dropped the last active epoch: prev=%v", p)
+	}
+	if q := d.Quantiles(g); q.P50 != 30 || q.Count != 100 {
+		t.Fatalf("idle quantiles %+v", q)
+	}
+	// Advancing to an earlier epoch is a no-op.
+	e := d.Epoch()
+	d.Advance(g, distBase)
+	if d.Epoch() != e {
+		t.Fatal("advance went backwards")
+	}
+}
+
+func TestDistReset(t *testing.T) {
+	g := NewDigester(25, time.Hour)
+	var d Dist
+	d.Reset() // on a zero Dist: stays usable
+	for i := range 100 {
+		d.Add(g, 1000, distBase.Add(time.Duration(i)*time.Second))
+	}
+	d.Reset()
+	if d.Count() != 0 || d.Quantiles(g) != (Quantiles{Max: math.Inf(-1)}) {
+		t.Fatalf("after reset: count %v, %+v", d.Count(), d.Quantiles(g))
+	}
+	allocs := testing.AllocsPerRun(1, func() {
+		for i := range 100 {
+			d.Add(g, 5, distBase.Add(5*time.Hour+time.Duration(i)*time.Second))
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("reset Dist reallocated: %.0f allocs", allocs)
+	}
+	q := d.Quantiles(g)
+	if q.P50 != 5 || q.Max != 5 || q.Count != 200 || // AllocsPerRun ran it twice
+		d.Epoch() != g.EpochOf(distBase.Add(5*time.Hour)) {
+		t.Fatalf("after reuse: %+v epoch %d", q, d.Epoch())
+	}
+}
+
+func TestDistIgnoresNonFinite(t *testing.T) {
+	g := NewDigester(25, time.Hour)
+	var d Dist
+	d.Add(g, math.NaN(), distBase)
+	d.Add(g, math.Inf(1), distBase)
+	if d.Count() != 0 {
+		t.Fatalf("count %v", d.Count())
+	}
+}
+
+func TestDistAddAllocs(t *testing.T) {
+	g := NewDigester(25, time.Hour)
+	var d Dist
+	d.Add(g, 1, distBase)
+	i := 0
+	allocs := testing.AllocsPerRun(10000, func() {
+		i++
+		d.Add(g, float64(i%977), distBase.Add(time.Duration(i)*time.Second))
+		_ = d.Quantiles(g)
+	})
+	if allocs != 0 {
+		t.Fatalf("Add+Quantiles allocates %.2f per call", allocs)
+	}
+}
+
+func TestDistMemoryPerDist(t *testing.T) {
+	const n = 2000
+	g := NewDigester(25, time.Hour)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	ds := make([]*Dist, n)
+	for k := range ds {
+		ds[k] = new(Dist)
+		for i := range 500 {
+			ds[k].Add(g, float64(i), distBase.Add(time.Duration(i)*time.Second))
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	per := float64(after.HeapAlloc-before.HeapAlloc) / n
+	runtime.KeepAlive(ds)
+	if per > 4096 {
+		t.Fatalf("%.0f bytes per Dist, budget 4096", per)
+	}
+	t.Logf("%.0f bytes per Dist", per)
+}
+
+// FuzzDist feeds arbitrary values and event-time steps (including epoch
+// jumps) and checks the Dist's invariants.
+func FuzzDist(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 1, 0, 0, 0, 0, 0, 0, 0x40, 200})
+	f.Add(make([]byte, 9*100))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		g := NewDigester(10, time.Hour)
+		var d Dist
+		ts := distBase
+		n := 0
+		rotated := false // the extremes of dropped epochs are gone
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for ; len(data) >= 9; data = data[9:] {
+			v := math.Float64frombits(binary.LittleEndian.Uint64(data))
+			ts = ts.Add(time.Duration(data[8]) * time.Minute)
+			before := d.Epoch()
+			d.Add(g, v, ts)
+			finite := !math.IsNaN(v) && !math.IsInf(v, 0)
+			if finite {
+				n++
+				lo, hi = math.Min(lo, v), math.Max(hi, v)
+			}
+			if d.Epoch() != before && n > 1 {
+				rotated = true
+				n = int(d.Count())
+			}
+			if int(d.Count()) != n || d.Count() != math.Trunc(d.Count()) {
+				t.Fatalf("count %v, want %d", d.Count(), n)
+			}
+			if len(d.cur) > g.maxCent || len(d.prev) > g.maxCent {
+				t.Fatalf("centroids %d/%d over %d", len(d.prev), len(d.cur), g.maxCent)
+			}
+		}
+		q := d.Quantiles(g)
+		if d.prevW+d.curW == 0 {
+			return
+		}
+		if !(q.P50 <= q.P90 && q.P90 <= q.P99 && q.P99 <= q.P999) {
+			t.Fatalf("quantiles not ordered: %+v", q)
+		}
+		// Means of huge values overflow to ±Inf; bounds hold otherwise.
+		if !rotated && hi-lo < 1e300 && (q.P50 < lo || q.P999 > hi || q.Max != hi) {
+			t.Fatalf("quantiles %+v outside [%v, %v]", q, lo, hi)
+		}
+	})
+}
+
+func BenchmarkDistAdd(b *testing.B) {
+	g := NewDigester(25, 24*time.Hour)
+	rng := rand.New(rand.NewPCG(5, 6))
+	vals := make([]float64, 4096)
+	for i := range vals {
+		vals[i] = math.Exp(5 + 0.5*rng.NormFloat64())
+	}
+	var d Dist
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		d.Add(g, vals[i&4095], distBase.Add(time.Duration(i)*time.Second))
+		_ = d.Quantiles(g)
+		i++
+	}
+}
