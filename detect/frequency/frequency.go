@@ -33,7 +33,9 @@
 //
 // Baseline updates: windows above their own threshold enter the baseline
 // winsorised at the threshold (baseline.Rate.Roll), and loop windows likewise
-// at the loop threshold, so a burst does not quickly become the new normal.
+// at the loop threshold and at 1.5 × the current same-input peak (at least
+// 2), so a burst — or the ramp-up minute of a loop —
+// does not quickly become the new normal.
 //
 // Drops (far fewer calls than usual) are not detected: without a per-key
 // notion of "should be running now" they false-alarm on day/night swings
@@ -269,24 +271,34 @@ func (d *Detector) armKey(ks *keyState, ts *toolState) {
 }
 
 // rollLoop closes the loop window if now is past it, feeding its largest
-// same-input count (winsorised at the loop threshold) into the decaying
-// loop peak.
+// same-input count into the decaying loop peak. The count is winsorised at
+// the loop threshold and at loopGrowth × the current peak (at least
+// loopFloor): the first, partial minute of a loop must not
+// lift the threshold beyond the loop's full-minute rate.
 func (ks *keyState) rollLoop(now int64) {
 	cl, ok := ks.loop.c.Roll(now, ks.t.loopSize)
 	if !ok {
 		return
 	}
-	x := ks.loop.top.Max()
-	if ks.loop.thr > 0 && x > ks.loop.thr {
-		x = ks.loop.thr
+	x := float64(ks.loop.top.Max())
+	if ks.loop.thr > 0 {
+		x = math.Min(x, float64(ks.loop.thr))
 	}
+	x = math.Min(x, math.Max(loopGrowth*float64(ks.loop.peak), loopFloor))
 	decay := ks.t.loopDecay
 	if cl.Gap > 0 {
 		decay = math.Pow(decay, float64(cl.Gap+1))
 	}
-	ks.loop.peak = float32(math.Max(float64(ks.loop.peak)*decay, float64(x)))
+	ks.loop.peak = float32(math.Max(float64(ks.loop.peak)*decay, x))
 	ks.loop.top.Reset()
 }
+
+// loopGrowth bounds how fast the same-input peak may rise per loop window.
+const loopGrowth = 1.5
+
+// loopFloor is the smallest cap of that growth: a key whose inputs never
+// repeat (peak 1) may learn a repeat count of 2 per window at once.
+const loopFloor = 2
 
 // armLoop sets the loop threshold of the current loop window: armed once
 // the key (or, borrowing, its tool) has warmup of history.

@@ -247,6 +247,31 @@ func TestLoop(t *testing.T) {
 	}
 }
 
+// A loop that starts late in a loop window has a small first count (here
+// 12 calls in the first, partial minute). That count must not lift the
+// same-input baseline past the loop's full-minute rate, or the loop escapes.
+func TestLoopRampUpDoesNotHideLoop(t *testing.T) {
+	d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
+	from := (48+10)*3600 + 48 // the first minute of the loop has 12 calls
+	got := stream(d, 59, func(sec int, add func(call)) {
+		if sec >= from && sec < from+600 && sec%5 < 4 { // ~48 calls/min for 10 minutes
+			add(call{"agent-b", "search", "sha256:stuck"})
+		}
+	})
+	var loops int
+	for _, f := range got {
+		if f.Detail == "loop" {
+			loops++
+			if f.Score < 60 && loops == 1 {
+				t.Errorf("first loop finding scores %.1f, want a warning (>= 60)", f.Score)
+			}
+		}
+	}
+	if loops == 0 {
+		t.Fatalf("loop with a partial first minute was not detected (%d findings)", len(got))
+	}
+}
+
 func TestTickClosesQuietWindows(t *testing.T) {
 	d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
 	var out []alert.Finding
