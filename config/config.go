@@ -1,0 +1,367 @@
+// Package config loads config.yaml (DESIGN §8): every section starts from
+// its owner's DefaultX(), the file is decoded on top (a key not in the file
+// keeps its default), and each section's Validate() runs. Problems are
+// reported all at once, each naming the file, line and full key path:
+//
+//	config.yaml:12: detectors.latency.quantil: unknown key (did you mean "quantile"?)
+//	config.yaml:14: detectors.latency.min_samples: must be >= 10
+//
+// The decoder walks the YAML node tree against the section structs by
+// reflection (yaml tags), so owners add knobs to their own structs and
+// nothing here changes. Per-tool / per-agent overrides are resolved at load
+// into detect.Params: each rule holds a full config (the base with the
+// override's keys decoded on top), validated like the base.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path"
+	"reflect"
+	"regexp"
+	"strconv"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/toolwatch/toolwatch/alert"
+	"github.com/toolwatch/toolwatch/alert/sink"
+	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/denials"
+	"github.com/toolwatch/toolwatch/detect/frequency"
+	"github.com/toolwatch/toolwatch/detect/inputs"
+	"github.com/toolwatch/toolwatch/detect/latency"
+	"github.com/toolwatch/toolwatch/detect/outputsize"
+	"github.com/toolwatch/toolwatch/ingest"
+	"github.com/toolwatch/toolwatch/internal/validate"
+	"github.com/toolwatch/toolwatch/record"
+)
+
+// Config is the whole config.yaml.
+type Config struct {
+	NATS      ingest.NATSConfig `yaml:"nats"`
+	Ingest    ingest.Config     `yaml:"ingest"`
+	Time      detect.TimeConfig `yaml:"time"`
+	Limits    record.Limits     `yaml:"limits"`
+	Baseline  baseline.Config   `yaml:"baseline"`
+	Detectors Detectors         `yaml:"detectors"`
+	Overrides []Override        `yaml:"overrides"`
+	Alerts    alert.Config      `yaml:"alerts"`
+	Sinks     sink.Config       `yaml:"sinks"`
+	Metrics   MetricsConfig     `yaml:"metrics"`
+	Log       LogConfig         `yaml:"log"`
+
+	// Params are the detector configs with overrides resolved, built by
+	// Parse and Default.
+	Params Params `yaml:"-"`
+}
+
+// Detectors is the `detectors` section; keys are the alert pattern names.
+// Adding a detector: a field here and the same-named field in Params.
+type Detectors struct {
+	Frequency    frequency.Config  `yaml:"frequency"`
+	InputNovelty inputs.Config     `yaml:"input_novelty"`
+	DenialSpike  denials.Config    `yaml:"denial_spike"`
+	OutputSize   outputsize.Config `yaml:"output_size"`
+	Latency      latency.Config    `yaml:"latency"`
+}
+
+// Params holds each detector's base config and override rules.
+type Params struct {
+	Frequency    *detect.Params[frequency.Config]
+	InputNovelty *detect.Params[inputs.Config]
+	DenialSpike  *detect.Params[denials.Config]
+	OutputSize   *detect.Params[outputsize.Config]
+	Latency      *detect.Params[latency.Config]
+}
+
+// Override is one `overrides` entry: detector settings for the keys whose
+// tool and agent match the globs (path.Match syntax; empty matches all).
+// Detectors holds the raw `detectors:` block; its keys are applied onto a
+// copy of the top-level detector config when Params are built.
+type Override struct {
+	Tool      string    `yaml:"tool"`
+	Agent     string    `yaml:"agent"`
+	Detectors yaml.Node `yaml:"detectors"`
+}
+
+// MetricsConfig is the `metrics` section: the Prometheus endpoint.
+type MetricsConfig struct {
+	Enabled bool   `yaml:"enabled"`
+	Listen  string `yaml:"listen"`
+	Path    string `yaml:"path"`
+}
+
+// DefaultMetricsConfig returns the documented defaults.
+func DefaultMetricsConfig() MetricsConfig {
+	return MetricsConfig{Enabled: true, Listen: "127.0.0.1:9464", Path: "/metrics"}
+}
+
+// Validate checks the listen address and path.
+func (c *MetricsConfig) Validate() validate.Errors {
+	var es validate.Errors
+	if !c.Enabled {
+		return es
+	}
+	if _, port, err := net.SplitHostPort(c.Listen); err != nil {
+		es.Addf("listen", "must be host:port, e.g. \"127.0.0.1:9464\"")
+	} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		es.Addf("listen", "port must be a number between 0 and 65535")
+	}
+	if len(c.Path) == 0 || c.Path[0] != '/' {
+		es.Addf("path", "must start with \"/\"")
+	}
+	return es
+}
+
+// LogConfig is the `log` section.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // json, console
+}
+
+// DefaultLogConfig returns the documented defaults.
+func DefaultLogConfig() LogConfig { return LogConfig{Level: "info", Format: "json"} }
+
+// Validate checks the enumerations.
+func (c *LogConfig) Validate() validate.Errors {
+	var es validate.Errors
+	switch c.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		es.Addf("level", "must be one of debug, info, warn, error")
+	}
+	switch c.Format {
+	case "json", "console":
+	default:
+		es.Addf("format", "must be json or console")
+	}
+	return es
+}
+
+// Default returns the built-in configuration; the shipped config.yaml
+// spells out exactly these values.
+func Default() *Config {
+	c := &Config{
+		NATS:     ingest.DefaultNATSConfig(),
+		Ingest:   ingest.DefaultConfig(),
+		Time:     detect.DefaultTimeConfig(),
+		Limits:   record.DefaultLimits(),
+		Baseline: baseline.DefaultConfig(),
+		Detectors: Detectors{
+			Frequency:    frequency.DefaultConfig(),
+			InputNovelty: inputs.DefaultConfig(),
+			DenialSpike:  denials.DefaultConfig(),
+			OutputSize:   outputsize.DefaultConfig(),
+			Latency:      latency.DefaultConfig(),
+		},
+		Alerts:  alert.DefaultConfig(),
+		Sinks:   sink.DefaultConfig(),
+		Metrics: DefaultMetricsConfig(),
+		Log:     DefaultLogConfig(),
+	}
+	c.Params = buildParams(newDecoder(), c)
+	return c
+}
+
+// Load reads and parses the file at path. Problems in the file's content
+// are returned as *Error.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(data, path)
+}
+
+// Check loads path for `detector check-config`: nil, or every problem, one
+// per line.
+func Check(path string) error {
+	_, err := Load(path)
+	return err
+}
+
+// maxProblems caps the problems listed, so a garbage file gives a readable
+// error rather than megabytes of it.
+const maxProblems = 100
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// Parse decodes data (named filename in errors) on top of Default(),
+// validates every section and builds Params. On any problem it returns a
+// *Error listing all of them and a nil Config.
+func Parse(data []byte, filename string) (*Config, error) {
+	c := Default()
+	d := newDecoder()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		return nil, syntaxError(filename, err)
+	}
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		return nil, syntaxError(filename, err)
+	default:
+		return nil, &Error{File: filename, Problems: []Problem{{Line: extra.Line, Msg: "only one YAML document is allowed"}}}
+	}
+	if len(doc.Content) > 0 {
+		root := doc.Content[0]
+		if root.Kind != yaml.MappingNode && !isNull(root) {
+			d.addf(root.Line, "", "expected a mapping of sections at the top level, got %s", kindName(root))
+		} else {
+			d.decode(root, reflect.ValueOf(c).Elem(), "", root.Line)
+		}
+	}
+	d.addValidation("", c.Validate())
+	d.checkOverrides(c)
+	c.Params = buildParams(d, c)
+	if len(d.probs) > 0 {
+		sortProblems(d.probs)
+		if n := len(d.probs) - maxProblems; n > 0 {
+			d.probs = append(d.probs[:maxProblems], Problem{Msg: fmt.Sprintf("... and %d more problems", n)})
+		}
+		return nil, &Error{File: filename, Problems: d.probs}
+	}
+	return c, nil
+}
+
+// syntaxError turns yaml's "yaml: line N: msg" into a one-problem *Error.
+func syntaxError(filename string, err error) *Error {
+	msg, line := err.Error(), 0
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = m[2]
+	} else {
+		msg = yamlErrMsg(err)
+	}
+	return &Error{File: filename, Problems: []Problem{{Line: line, Msg: "syntax error: " + msg}}}
+}
+
+type validator interface{ Validate() validate.Errors }
+
+// Validate runs every section's Validate (detectors one by one) and returns
+// the problems with full key paths. Override rules are validated by Parse.
+func (c *Config) Validate() validate.Errors {
+	return validateTree(reflect.ValueOf(c).Elem(), "")
+}
+
+func validateTree(v reflect.Value, prefix string) validate.Errors {
+	if val, ok := v.Addr().Interface().(validator); ok && prefix != "" {
+		var out validate.Errors
+		for _, e := range val.Validate() {
+			out = append(out, validate.FieldError{Path: joinPath(prefix, e.Path), Msg: e.Msg})
+		}
+		return out
+	}
+	if v.Kind() != reflect.Struct {
+		return nil
+	}
+	var out validate.Errors
+	for _, f := range structFields(v.Type()) {
+		out = append(out, validateTree(v.FieldByIndex(f.index), joinPath(prefix, f.key))...)
+	}
+	return out
+}
+
+// checkOverrides checks each override's globs and that its detectors block
+// names only known detectors.
+func (d *decoder) checkOverrides(c *Config) {
+	known := keysOf(reflect.TypeFor[Detectors]())
+	for i := range c.Overrides {
+		o := &c.Overrides[i]
+		p := "overrides[" + strconv.Itoa(i) + "]"
+		if o.Tool == "" && o.Agent == "" {
+			d.addf(d.lineOf(p), p, "must set tool and/or agent")
+		}
+		for _, g := range [...]struct{ key, glob string }{{"tool", o.Tool}, {"agent", o.Agent}} {
+			if _, err := path.Match(g.glob, ""); err != nil {
+				gp := p + "." + g.key
+				d.addf(d.lineOf(gp), gp, "bad glob %q: %v", g.glob, err)
+			}
+		}
+		dp := p + ".detectors"
+		n := &o.Detectors
+		if n.Kind == yaml.AliasNode && n.Alias != nil {
+			n = n.Alias
+		}
+		if n.Kind == 0 || isNull(n) || (n.Kind == yaml.MappingNode && len(n.Content) == 0) {
+			d.addf(d.lineOf(dp), dp, "must name at least one detector")
+			continue
+		}
+		for _, kv := range d.pairs(n, reflect.TypeFor[Detectors](), dp, d.lineOf(dp)) {
+			if !slicesContains(known, kv[0].Value) {
+				d.unknownKey(kv[0].Line, joinPath(dp, kv[0].Value), kv[0].Value, known)
+			}
+		}
+	}
+}
+
+func slicesContains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// overrideNode returns the node of detector key in o's detectors block.
+func (o *Override) overrideNode(key string) (k, v *yaml.Node) {
+	n := &o.Detectors
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil, nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Kind == yaml.ScalarNode && n.Content[i].Value == key {
+			return n.Content[i], n.Content[i+1] // first wins; duplicates were reported
+		}
+	}
+	return nil, nil
+}
+
+func buildParams(d *decoder, c *Config) Params {
+	return Params{
+		Frequency:    detectorParams(d, c, "frequency", c.Detectors.Frequency),
+		InputNovelty: detectorParams(d, c, "input_novelty", c.Detectors.InputNovelty),
+		DenialSpike:  detectorParams(d, c, "denial_spike", c.Detectors.DenialSpike),
+		OutputSize:   detectorParams(d, c, "output_size", c.Detectors.OutputSize),
+		Latency:      detectorParams(d, c, "latency", c.Detectors.Latency),
+	}
+}
+
+// detectorParams builds one detector's Params: a Rule per override that
+// names the detector, holding a copy of base with the override decoded on
+// top, validated like the base (unless the base itself is invalid, which
+// is already reported).
+func detectorParams[T any, PT interface {
+	*T
+	validator
+}](d *decoder, c *Config, key string, base T) *detect.Params[T] {
+	p := detect.NewParams(base)
+	baseOK := len(PT(&base).Validate()) == 0
+	for i := range c.Overrides {
+		o := &c.Overrides[i]
+		k, n := o.overrideNode(key)
+		if n == nil {
+			continue
+		}
+		path := "overrides[" + strconv.Itoa(i) + "].detectors." + key
+		cfg := deepCopy(reflect.ValueOf(base)).Interface().(T)
+		before := len(d.probs)
+		d.decode(n, reflect.ValueOf(&cfg).Elem(), path, k.Line)
+		if baseOK && len(d.probs) == before {
+			d.addValidation(path, PT(&cfg).Validate())
+		}
+		p.Rules = append(p.Rules, detect.Rule[T]{Agent: o.Agent, Tool: o.Tool, Config: cfg})
+	}
+	return p
+}

@@ -1,0 +1,88 @@
+package secret
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    Ref
+		wantErr string
+	}{
+		{"", Ref{}, ""},
+		{"env:TW_HMAC", Env("TW_HMAC"), ""},
+		{"file:/etc/toolwatch/hmac", File("/etc/toolwatch/hmac"), ""},
+		{"file: relative/key ", File("relative/key"), ""},
+		{"hunter2", Ref{}, "must be a file or env reference, not a literal"},
+		{"http://user:pw@host", Ref{}, "must be a file or env reference, not a literal"},
+		{"env:", Ref{}, `env reference needs a name after "env:"`},
+		{"env:A=B", Ref{}, `env reference "A=B" is not a variable name`},
+	}
+	for _, tt := range tests {
+		got, err := Parse(tt.in)
+		if tt.wantErr != "" {
+			if err == nil || err.Error() != tt.wantErr {
+				t.Errorf("Parse(%q) error = %v, want %q", tt.in, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("Parse(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+		if back, err := Parse(got.String()); err != nil || back != got {
+			t.Errorf("Parse(%q.String()) = %v, %v; want %v", tt.in, back, err, got)
+		}
+	}
+	if !errors.Is(func() error { _, err := Parse("x"); return err }(), ErrLiteral) {
+		t.Error("a literal is not ErrLiteral")
+	}
+}
+
+func TestResolve(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "key")
+	if err := os.WriteFile(key, []byte("s3cr3t\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TW_SECRET_TEST", "from-env")
+	tests := []struct {
+		ref     Ref
+		want    string
+		wantErr bool
+	}{
+		{Ref{}, "", false},
+		{File(key), "s3cr3t", false},
+		{Env("TW_SECRET_TEST"), "from-env", false},
+		{File(filepath.Join(dir, "missing")), "", true},
+		{File(empty), "", true},
+		{Env("TW_SECRET_TEST_UNSET_VAR"), "", true},
+	}
+	for _, tt := range tests {
+		got, err := tt.ref.Resolve()
+		if got != tt.want || (err != nil) != tt.wantErr {
+			t.Errorf("%v.Resolve() = %q, %v; want %q, err %v", tt.ref, got, err, tt.want, tt.wantErr)
+		}
+		if err != nil && strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("error leaks the secret: %v", err)
+		}
+	}
+}
+
+func TestTextRoundTrip(t *testing.T) {
+	for _, r := range []Ref{{}, Env("A_B"), File("/x/y")} {
+		b, _ := r.MarshalText()
+		var back Ref
+		if err := back.UnmarshalText(b); err != nil || back != r {
+			t.Errorf("round trip %v: got %v, %v", r, back, err)
+		}
+	}
+}
