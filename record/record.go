@@ -1,6 +1,21 @@
 // Package record defines the v1 audit record (DESIGN §2): one tool call made
 // by an AI agent, decoded from one JSON object. Decoding validates required
 // fields, types, enum values and size/depth limits; unknown fields are ignored.
+//
+// A Decoder checks the size limit and UTF-8 validity, then decodes in one
+// strict RFC 8259 pass (escapes, number grammar, nesting depth checked over
+// the whole input, unknown fields included) with no intermediate tree, and
+// reports the first problem as a precise, content-free *Error ("record:
+// nesting deeper than 16", "invocation.status: must be one of ..."). A JSON
+// null counts as an absent field. Timestamps are RFC 3339 with optional
+// fractional seconds and are converted to UTC; the future-skew check belongs
+// to the engine. Low-cardinality strings are interned in a bounded
+// per-Decoder table; the high-cardinality ones (ids, hashes, proof) share one
+// allocation per record.
+//
+// Record.AppendJSON writes the canonical v1 encoding (reference key order,
+// absent optional fields omitted, millisecond UTC timestamps), which Decode
+// reads back to an equal record.
 package record
 
 import "time"
@@ -65,6 +80,19 @@ type Context struct {
 	UserID             string
 	DataClassification string
 	Environment        string
+}
+
+// Reset clears r to an empty record, with the optional numeric fields (and
+// the required Invocation.DurationMS, until set) at Absent, keeping the
+// capacity of its slices. Producers building records can start from it.
+func (r *Record) Reset() {
+	used, denied := r.Invocation.PermissionsUsed[:0], r.Invocation.PermissionsDenied[:0]
+	*r = Record{DataSubjectsAffected: Absent}
+	r.Tool.VerificationScore = Absent
+	r.Invocation.DurationMS = Absent // distinguishes "missing" from 0
+	r.Invocation.OutputBytes = Absent
+	r.Invocation.InputBytes = Absent
+	r.Invocation.PermissionsUsed, r.Invocation.PermissionsDenied = used, denied
 }
 
 // Clone returns a deep copy that does not share slices with r.

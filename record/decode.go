@@ -1,0 +1,714 @@
+package record
+
+import (
+	"math"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// Field size and intern-table bounds.
+const (
+	// MaxInputShapeBytes bounds invocation.input_shape.
+	MaxInputShapeBytes = 256
+	// DefaultInternEntries caps a Decoder's intern table.
+	DefaultInternEntries = 65536
+	// maxInternLen keeps long strings out of the intern table, so the table
+	// stays bounded in bytes as well as entries (65536 × 256 B = 16 MiB).
+	maxInternLen = 256
+	// maxDepthLimit bounds the recursion of the decoder whatever Limits say.
+	maxDepthLimit = 1024
+)
+
+// Decoder decodes and validates v1 audit records in a single strict pass
+// over the input (RFC 8259 grammar, UTF-8, nesting depth), with no
+// intermediate tree. It owns a bounded intern table for low-cardinality
+// strings (agent ids, tool names, permissions, ...), so that steady-state
+// decoding allocates only the one string holding a record's high-cardinality
+// ids and hashes. A Decoder is reusable but not safe for concurrent use.
+//
+// Benchmarks chose this over fastjson (a strict pre-scan plus a reused
+// fastjson.Parser, kept in fastjson_test.go) and encoding/json; see
+// bench_test.go.
+type Decoder struct {
+	lim    Limits
+	s      scanner // input, position and the first syntax error
+	intern map[string]string
+	maxInt int
+
+	// High-cardinality strings are gathered into arena and turned into a
+	// single string at the end of Decode (one allocation per record).
+	arena   []byte
+	pending []pendingStr
+	scratch []byte // unescaped key or string value
+
+	r      *Record
+	err    error // first field error, in document order
+	seenTS bool
+}
+
+type pendingStr struct {
+	dst        *string
+	start, end int
+}
+
+// NewDecoder returns a Decoder enforcing l. Zero fields of l take the
+// defaults of DefaultLimits.
+func NewDecoder(l Limits) *Decoder {
+	def := DefaultLimits()
+	if l.MaxRecordBytes <= 0 {
+		l.MaxRecordBytes = def.MaxRecordBytes
+	}
+	if l.MaxDepth <= 0 {
+		l.MaxDepth = def.MaxDepth
+	}
+	l.MaxDepth = min(l.MaxDepth, maxDepthLimit)
+	return &Decoder{
+		lim:    l,
+		intern: make(map[string]string, 256),
+		maxInt: DefaultInternEntries,
+	}
+}
+
+// InternLen reports the number of interned strings (for metrics and tests).
+func (d *Decoder) InternLen() int { return len(d.intern) }
+
+// Decode parses one JSON object from data into r and validates it. r's
+// slices are reused; every field of r is overwritten, so nothing of a
+// previous record survives. data is not retained. On error the returned
+// error is an *Error and r holds unspecified (but safe) contents.
+//
+// Precedence: size limit, then syntax and depth errors anywhere in the
+// input, then the first field error in document order, then missing
+// required fields in DESIGN order.
+func (d *Decoder) Decode(data []byte, r *Record) error {
+	r.Reset()
+	if len(data) > d.lim.MaxRecordBytes {
+		return fieldErr("record", "larger than "+strconv.Itoa(d.lim.MaxRecordBytes)+" bytes")
+	}
+	if !utf8.Valid(data) {
+		return fieldErr("record", "invalid JSON: invalid UTF-8")
+	}
+	s := &d.s
+	*s = scanner{data: data, maxDepth: d.lim.MaxDepth}
+	d.r, d.err, d.seenTS = r, nil, false
+	d.arena, d.pending = d.arena[:0], d.pending[:0]
+
+	s.ws()
+	isObject := s.i < len(data) && data[s.i] == '{'
+	if isObject {
+		d.object(1, objTop)
+	} else {
+		s.value(0)
+	}
+	if s.err == nil {
+		s.ws()
+		if s.i != len(data) {
+			s.fail("unexpected data after top-level value")
+		}
+	}
+	d.r = nil
+	err := s.err
+	switch {
+	case err != nil:
+	case !isObject:
+		err = fieldErr("record", "must be a JSON object")
+	case d.err != nil:
+		err = d.err
+	default:
+		if len(d.pending) > 0 {
+			str := string(d.arena)
+			for _, p := range d.pending {
+				*p.dst = str[p.start:p.end]
+			}
+		}
+		err = checkRequired(r, d.seenTS)
+	}
+	clear(d.pending) // drop pointers into r
+	s.data = nil     // do not retain the input
+	return err
+}
+
+func checkRequired(r *Record, seenTS bool) error {
+	switch {
+	case r.TraceID == "":
+		return fieldErr("trace_id", "required")
+	case r.SpanID == "":
+		return fieldErr("span_id", "required")
+	case !seenTS:
+		return fieldErr("timestamp", "required")
+	case r.AgentID == "":
+		return fieldErr("agent_id", "required")
+	case r.Tool.Name == "":
+		return fieldErr("tool.name", "required")
+	case r.Invocation.DurationMS == Absent:
+		return fieldErr("invocation.duration_ms", "required")
+	case r.Invocation.Status == "":
+		return fieldErr("invocation.status", "required")
+	}
+	return nil
+}
+
+func (d *Decoder) fail(field, reason string) {
+	if d.err == nil {
+		d.err = fieldErr(field, reason)
+	}
+}
+
+// Objects the decoder knows the fields of.
+const (
+	objTop = iota
+	objTool
+	objInvocation
+	objContext
+)
+
+// object decodes the object starting at s.i, at nesting depth, dispatching
+// its members to the field table of kind. Syntax errors land in d.s.err.
+func (d *Decoder) object(depth, kind int) {
+	s := &d.s
+	if s.tooDeep(depth) {
+		return
+	}
+	s.i++ // '{'
+	s.ws()
+	if s.i < len(s.data) && s.data[s.i] == '}' {
+		s.i++
+		return
+	}
+	for {
+		if s.i >= len(s.data) {
+			s.fail("unexpected end of input")
+			return
+		}
+		if s.data[s.i] != '"' {
+			s.fail("expected object key")
+			return
+		}
+		key, ok := d.readString()
+		if !ok {
+			return
+		}
+		s.ws()
+		if s.i >= len(s.data) || s.data[s.i] != ':' {
+			s.fail("expected ':'")
+			return
+		}
+		s.i++
+		s.ws()
+		if s.i >= len(s.data) {
+			s.fail("unexpected end of input")
+			return
+		}
+		if d.err != nil {
+			s.value(depth) // a field error is final; only check syntax
+		} else {
+			switch kind {
+			case objTop:
+				d.top(key, depth)
+			case objTool:
+				d.tool(key, depth)
+			case objInvocation:
+				d.invocation(key, depth)
+			case objContext:
+				d.context(key, depth)
+			}
+		}
+		if s.err != nil {
+			return
+		}
+		s.ws()
+		if s.i >= len(s.data) {
+			s.fail("unexpected end of input")
+			return
+		}
+		switch s.data[s.i] {
+		case ',':
+			s.i++
+			s.ws()
+		case '}':
+			s.i++
+			return
+		default:
+			s.fail("expected ',' or '}'")
+			return
+		}
+	}
+}
+
+// The field tables. key may live in d.scratch: switch on it before reading
+// the value. Each case consumes exactly one value at s.i.
+
+func (d *Decoder) top(key []byte, depth int) {
+	r := d.r
+	switch string(key) {
+	case "trace_id":
+		d.copyStr("trace_id", depth, &r.TraceID)
+	case "span_id":
+		d.copyStr("span_id", depth, &r.SpanID)
+	case "parent_span_id":
+		d.copyStr("parent_span_id", depth, &r.ParentSpanID)
+	case "timestamp":
+		if b, ok := d.str("timestamp", depth); ok {
+			if t, ok := parseTimestamp(b); ok {
+				r.Timestamp, d.seenTS = t, true
+			} else {
+				d.fail("timestamp", "must be an RFC 3339 time")
+			}
+		}
+	case "agent_id":
+		d.internStr("agent_id", depth, &r.AgentID)
+	case "tool":
+		d.subObject("tool", depth, objTool)
+	case "invocation":
+		d.subObject("invocation", depth, objInvocation)
+	case "context":
+		d.subObject("context", depth, objContext)
+	case "authorization_method":
+		d.internStr("authorization_method", depth, &r.AuthorizationMethod)
+	case "retention_policy":
+		d.internStr("retention_policy", depth, &r.RetentionPolicy)
+	case "data_subjects_affected":
+		d.count("data_subjects_affected", depth, &r.DataSubjectsAffected)
+	case "immutability_proof":
+		d.copyStr("immutability_proof", depth, &r.ImmutabilityProof)
+	default:
+		d.s.value(depth) // unknown fields are ignored
+	}
+}
+
+func (d *Decoder) tool(key []byte, depth int) {
+	t := &d.r.Tool
+	switch string(key) {
+	case "name":
+		d.internStr("tool.name", depth, &t.Name)
+	case "version":
+		d.internStr("tool.version", depth, &t.Version)
+	case "publisher":
+		d.internStr("tool.publisher", depth, &t.Publisher)
+	case "trust_level":
+		if b, ok := d.str("tool.trust_level", depth); ok && len(b) > 0 {
+			switch string(b) {
+			case "gold":
+				t.TrustLevel = "gold"
+			case "silver":
+				t.TrustLevel = "silver"
+			case "bronze":
+				t.TrustLevel = "bronze"
+			case "unverified":
+				t.TrustLevel = "unverified"
+			default:
+				d.fail("tool.trust_level", "must be one of gold, silver, bronze, unverified")
+			}
+		}
+	case "verification_score":
+		if f, ok := d.number("tool.verification_score", "must be a number between 0 and 100", depth); ok {
+			if f >= 0 && f <= 100 {
+				t.VerificationScore = f
+			} else {
+				d.fail("tool.verification_score", "must be a number between 0 and 100")
+			}
+		}
+	default:
+		d.s.value(depth)
+	}
+}
+
+func (d *Decoder) invocation(key []byte, depth int) {
+	in := &d.r.Invocation
+	switch string(key) {
+	case "input_hash":
+		d.copyStr("invocation.input_hash", depth, &in.InputHash)
+	case "output_hash":
+		d.copyStr("invocation.output_hash", depth, &in.OutputHash)
+	case "duration_ms":
+		if f, ok := d.number("invocation.duration_ms", "must be a number >= 0", depth); ok {
+			if f >= 0 {
+				in.DurationMS = f
+			} else {
+				d.fail("invocation.duration_ms", "must be a number >= 0")
+			}
+		}
+	case "status":
+		if b, ok := d.str("invocation.status", depth); ok && len(b) > 0 {
+			switch string(b) {
+			case StatusSuccess:
+				in.Status = StatusSuccess
+			case StatusError:
+				in.Status = StatusError
+			case StatusDenied:
+				in.Status = StatusDenied
+			case StatusTimeout:
+				in.Status = StatusTimeout
+			default:
+				d.fail("invocation.status", "must be one of success, error, denied, timeout")
+			}
+		}
+	case "permissions_used":
+		in.PermissionsUsed = d.strings("invocation.permissions_used", depth, in.PermissionsUsed[:0])
+	case "permissions_denied":
+		in.PermissionsDenied = d.strings("invocation.permissions_denied", depth, in.PermissionsDenied[:0])
+	case "output_bytes":
+		d.count("invocation.output_bytes", depth, &in.OutputBytes)
+	case "input_bytes":
+		d.count("invocation.input_bytes", depth, &in.InputBytes)
+	case "input_shape":
+		if b, ok := d.str("invocation.input_shape", depth); ok {
+			if len(b) > MaxInputShapeBytes {
+				d.fail("invocation.input_shape", "longer than 256 bytes")
+				return
+			}
+			in.InputShape = d.internBytes(b)
+		}
+	default:
+		d.s.value(depth)
+	}
+}
+
+func (d *Decoder) context(key []byte, depth int) {
+	c := &d.r.Context
+	switch string(key) {
+	case "task_id":
+		d.copyStr("context.task_id", depth, &c.TaskID)
+	case "user_id":
+		d.internStr("context.user_id", depth, &c.UserID)
+	case "data_classification":
+		if b, ok := d.str("context.data_classification", depth); ok && len(b) > 0 {
+			switch string(b) {
+			case "public":
+				c.DataClassification = "public"
+			case "internal":
+				c.DataClassification = "internal"
+			case "confidential":
+				c.DataClassification = "confidential"
+			case "restricted":
+				c.DataClassification = "restricted"
+			default:
+				d.fail("context.data_classification", "must be one of public, internal, confidential, restricted")
+			}
+		}
+	case "environment":
+		d.internStr("context.environment", depth, &c.Environment)
+	default:
+		d.s.value(depth)
+	}
+}
+
+// null consumes a JSON null at s.i; it reports whether there was one (a
+// null counts as an absent field).
+func (d *Decoder) null() bool {
+	s := &d.s
+	if s.data[s.i] != 'n' {
+		return false
+	}
+	s.lit("null") // a bad literal is a syntax error
+	return true
+}
+
+// wrongType records a field error and skips the value at s.i.
+func (d *Decoder) wrongType(field, reason string, depth int) {
+	d.fail(field, reason)
+	d.s.value(depth)
+}
+
+func (d *Decoder) subObject(field string, depth, kind int) {
+	switch {
+	case d.s.data[d.s.i] == '{':
+		d.object(depth+1, kind)
+	case d.null():
+	default:
+		d.wrongType(field, "must be an object", depth)
+	}
+}
+
+// str reads a string value (valid until the next read). ok is false for
+// null, for other types (a field error) and on syntax errors.
+func (d *Decoder) str(field string, depth int) ([]byte, bool) {
+	switch {
+	case d.s.data[d.s.i] == '"':
+		return d.readString()
+	case d.null():
+	default:
+		d.wrongType(field, "must be a string", depth)
+	}
+	return nil, false
+}
+
+func (d *Decoder) internStr(field string, depth int, dst *string) {
+	if b, ok := d.str(field, depth); ok {
+		*dst = d.internBytes(b)
+	}
+}
+
+// internBytes returns b as a string shared with earlier records when
+// possible. The table is capped; once full, new strings are allocated.
+func (d *Decoder) internBytes(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if s, ok := d.intern[string(b)]; ok { // no allocation for the lookup
+		return s
+	}
+	s := string(b)
+	if len(b) <= maxInternLen && len(d.intern) < d.maxInt {
+		d.intern[s] = s
+	}
+	return s
+}
+
+// copyStr defers a high-cardinality string to the per-record arena.
+func (d *Decoder) copyStr(field string, depth int, dst *string) {
+	b, ok := d.str(field, depth)
+	if !ok {
+		return
+	}
+	// Empty strings are queued too: a later duplicate key must win.
+	start := len(d.arena)
+	d.arena = append(d.arena, b...)
+	d.pending = append(d.pending, pendingStr{dst: dst, start: start, end: len(d.arena)})
+}
+
+func (d *Decoder) strings(field string, depth int, dst []string) []string {
+	s := &d.s
+	switch {
+	case s.data[s.i] == '[':
+	case d.null():
+		return dst
+	default:
+		d.wrongType(field, "must be an array of strings", depth)
+		return dst
+	}
+	if s.tooDeep(depth + 1) {
+		return dst
+	}
+	s.i++ // '['
+	s.ws()
+	if s.i < len(s.data) && s.data[s.i] == ']' {
+		s.i++
+		return dst
+	}
+	for {
+		if s.i >= len(s.data) {
+			s.fail("unexpected end of input")
+			return dst
+		}
+		if s.data[s.i] == '"' && d.err == nil {
+			b, ok := d.readString()
+			if !ok {
+				return dst
+			}
+			dst = append(dst, d.internBytes(b))
+		} else {
+			if s.data[s.i] != '"' {
+				d.fail(field, "must be an array of strings")
+			}
+			if !s.value(depth + 1) {
+				return dst
+			}
+		}
+		s.ws()
+		if s.i >= len(s.data) {
+			s.fail("unexpected end of input")
+			return dst
+		}
+		switch s.data[s.i] {
+		case ',':
+			s.i++
+			s.ws()
+		case ']':
+			s.i++
+			return dst
+		default:
+			s.fail("expected ',' or ']'")
+			return dst
+		}
+	}
+}
+
+// rawNumber reads a number token; ok is false for null, other types (a
+// field error with reason) and syntax errors.
+func (d *Decoder) rawNumber(field, reason string, depth int) ([]byte, bool) {
+	s := &d.s
+	switch c := s.data[s.i]; {
+	case c == '-' || (c >= '0' && c <= '9'):
+		start := s.i
+		if !s.number() {
+			return nil, false
+		}
+		return s.data[start:s.i], true
+	case d.null():
+	default:
+		d.wrongType(field, reason, depth)
+	}
+	return nil, false
+}
+
+// number reads a finite JSON number exactly (strconv, correctly rounded, so
+// AppendJSON round-trips). Out-of-range values are field errors.
+func (d *Decoder) number(field, reason string, depth int) (float64, bool) {
+	raw, ok := d.rawNumber(field, reason, depth)
+	if !ok {
+		return 0, false
+	}
+	if n, ok := smallUint(raw); ok {
+		return float64(n), true
+	}
+	f, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil || math.IsInf(f, 0) {
+		d.fail(field, reason)
+		return 0, false
+	}
+	return f, true
+}
+
+// smallUint parses up to 15 plain digits, which convert to float64 exactly.
+func smallUint(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 15 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// count decodes an integer >= 0 into dst; integral forms such as 1e3 or
+// 1042.0 are accepted.
+func (d *Decoder) count(field string, depth int, dst *int64) {
+	const reason = "must be an integer >= 0"
+	raw, ok := d.rawNumber(field, reason, depth)
+	if !ok {
+		return
+	}
+	if n, ok := smallUint(raw); ok {
+		*dst = n
+		return
+	}
+	if n, err := strconv.ParseInt(string(raw), 10, 64); err == nil && n >= 0 {
+		*dst = n
+		return
+	}
+	if f, err := strconv.ParseFloat(string(raw), 64); err == nil && f >= 0 && f < 1<<63 && f == math.Trunc(f) {
+		*dst = int64(f)
+		return
+	}
+	d.fail(field, reason)
+}
+
+// readString reads the string at s.i (its opening quote) and returns its
+// unescaped bytes: a subslice of the input when it has no escapes, else
+// d.scratch. Lone UTF-16 surrogates in \u escapes become U+FFFD, as in
+// encoding/json.
+func (d *Decoder) readString() ([]byte, bool) {
+	s := &d.s
+	data := s.data
+	start := s.i + 1
+	i := start
+	for i < len(data) && strSafe[data[i]] {
+		i++
+	}
+	if i < len(data) && data[i] == '"' {
+		s.i = i + 1
+		return data[start:i], true // fast path: no escapes
+	}
+	buf := append(d.scratch[:0], data[start:i]...)
+	for {
+		if i >= len(data) {
+			s.i = i
+			s.fail("unexpected end of input")
+			return nil, false
+		}
+		c := data[i]
+		switch {
+		case c == '"':
+			s.i = i + 1
+			d.scratch = buf
+			return buf, true
+		case c < 0x20:
+			s.i = i
+			s.fail("control character in string")
+			return nil, false
+		case c != '\\':
+			buf = append(buf, c)
+			i++
+			continue
+		}
+		if i+1 >= len(data) {
+			s.i = len(data)
+			s.fail("unexpected end of input")
+			return nil, false
+		}
+		switch e := data[i+1]; e {
+		case '"', '\\', '/':
+			buf = append(buf, e)
+			i += 2
+		case 'b':
+			buf, i = append(buf, '\b'), i+2
+		case 'f':
+			buf, i = append(buf, '\f'), i+2
+		case 'n':
+			buf, i = append(buf, '\n'), i+2
+		case 'r':
+			buf, i = append(buf, '\r'), i+2
+		case 't':
+			buf, i = append(buf, '\t'), i+2
+		case 'u':
+			r, ok := hex4(data, i+2)
+			if !ok {
+				s.i = i
+				if i+6 > len(data) {
+					s.i = len(data)
+					s.fail("unexpected end of input")
+				} else {
+					s.fail("invalid \\u escape")
+				}
+				return nil, false
+			}
+			i += 6
+			if utf16.IsSurrogate(r) {
+				// A valid pair is two escapes; anything else is U+FFFD.
+				if r2, ok := hex4(data, i+2); ok && i+1 < len(data) && data[i] == '\\' && data[i+1] == 'u' {
+					if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+						r = dec
+						i += 6
+					} else {
+						r = utf8.RuneError
+					}
+				} else {
+					r = utf8.RuneError
+				}
+			}
+			buf = utf8.AppendRune(buf, r)
+		default:
+			s.i = i
+			s.fail("invalid escape")
+			return nil, false
+		}
+	}
+}
+
+// hex4 decodes the four hex digits at data[i:i+4].
+func hex4(data []byte, i int) (rune, bool) {
+	if i < 0 || i+4 > len(data) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range data[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}

@@ -1,0 +1,249 @@
+package record
+
+import "strconv"
+
+// scanner is a strict RFC 8259 syntax checker that also enforces the
+// nesting limit. The Decoder uses it as its tokenizer and to skip (while
+// still validating) values it does not decode, such as unknown fields. Its
+// errors carry an offset and never quote record contents. Input must have
+// passed utf8.Valid first.
+type scanner struct {
+	data     []byte
+	i        int
+	maxDepth int
+	err      error
+}
+
+// strSafe[c] is true for bytes that need no attention inside a string.
+var strSafe = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+func (s *scanner) fail(what string) bool {
+	if s.err == nil {
+		s.err = fieldErr("record", "invalid JSON: "+what+" at offset "+strconv.Itoa(s.i))
+	}
+	return false
+}
+
+func (s *scanner) ws() {
+	data, i := s.data, s.i
+	for i < len(data) && isSpace[data[i]] {
+		i++
+	}
+	s.i = i
+}
+
+var isSpace = [256]bool{' ': true, '\t': true, '\n': true, '\r': true}
+
+func (s *scanner) value(depth int) bool {
+	if s.i >= len(s.data) {
+		return s.fail("unexpected end of input")
+	}
+	switch c := s.data[s.i]; {
+	case c == '{':
+		return s.object(depth + 1)
+	case c == '[':
+		return s.array(depth + 1)
+	case c == '"':
+		return s.str()
+	case c == 't':
+		return s.lit("true")
+	case c == 'f':
+		return s.lit("false")
+	case c == 'n':
+		return s.lit("null")
+	case c == '-' || (c >= '0' && c <= '9'):
+		return s.number()
+	default:
+		return s.fail("unexpected character")
+	}
+}
+
+func (s *scanner) tooDeep(depth int) bool {
+	if depth > s.maxDepth {
+		if s.err == nil {
+			s.err = fieldErr("record", "nesting deeper than "+strconv.Itoa(s.maxDepth))
+		}
+		return true
+	}
+	return false
+}
+
+func (s *scanner) object(depth int) bool {
+	if s.tooDeep(depth) {
+		return false
+	}
+	s.i++ // '{'
+	s.ws()
+	if s.i < len(s.data) && s.data[s.i] == '}' {
+		s.i++
+		return true
+	}
+	for {
+		if s.i >= len(s.data) {
+			return s.fail("unexpected end of input")
+		}
+		if s.data[s.i] != '"' {
+			return s.fail("expected object key")
+		}
+		if !s.str() {
+			return false
+		}
+		s.ws()
+		if s.i >= len(s.data) || s.data[s.i] != ':' {
+			return s.fail("expected ':'")
+		}
+		s.i++
+		s.ws()
+		if !s.value(depth) {
+			return false
+		}
+		s.ws()
+		if s.i >= len(s.data) {
+			return s.fail("unexpected end of input")
+		}
+		switch s.data[s.i] {
+		case ',':
+			s.i++
+			s.ws()
+		case '}':
+			s.i++
+			return true
+		default:
+			return s.fail("expected ',' or '}'")
+		}
+	}
+}
+
+func (s *scanner) array(depth int) bool {
+	if s.tooDeep(depth) {
+		return false
+	}
+	s.i++ // '['
+	s.ws()
+	if s.i < len(s.data) && s.data[s.i] == ']' {
+		s.i++
+		return true
+	}
+	for {
+		if !s.value(depth) {
+			return false
+		}
+		s.ws()
+		if s.i >= len(s.data) {
+			return s.fail("unexpected end of input")
+		}
+		switch s.data[s.i] {
+		case ',':
+			s.i++
+			s.ws()
+		case ']':
+			s.i++
+			return true
+		default:
+			return s.fail("expected ',' or ']'")
+		}
+	}
+}
+
+func (s *scanner) str() bool {
+	data := s.data
+	i := s.i + 1 // opening quote
+	for {
+		// Fast path: bytes that need no attention (locals keep this tight).
+		for i < len(data) && strSafe[data[i]] {
+			i++
+		}
+		if i >= len(data) {
+			s.i = i
+			return s.fail("unexpected end of input")
+		}
+		switch c := data[i]; {
+		case c == '"':
+			s.i = i + 1
+			return true
+		case c < 0x20:
+			s.i = i
+			return s.fail("control character in string")
+		}
+		// Backslash escape.
+		if i+1 >= len(data) {
+			s.i = len(data)
+			return s.fail("unexpected end of input")
+		}
+		switch data[i+1] {
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			i += 2
+		case 'u':
+			if i+6 > len(data) {
+				s.i = len(data)
+				return s.fail("unexpected end of input")
+			}
+			for _, h := range data[i+2 : i+6] {
+				if !isHex(h) {
+					s.i = i
+					return s.fail("invalid \\u escape")
+				}
+			}
+			i += 6
+		default:
+			s.i = i
+			return s.fail("invalid escape")
+		}
+	}
+}
+
+func isHex(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
+func (s *scanner) digits() int {
+	n := 0
+	for s.i < len(s.data) && s.data[s.i] >= '0' && s.data[s.i] <= '9' {
+		s.i++
+		n++
+	}
+	return n
+}
+
+func (s *scanner) number() bool {
+	if s.data[s.i] == '-' {
+		s.i++
+	}
+	if s.i >= len(s.data) {
+		return s.fail("unexpected end of input")
+	}
+	if s.data[s.i] == '0' {
+		s.i++
+	} else if s.digits() == 0 {
+		return s.fail("invalid number")
+	}
+	if s.i < len(s.data) && s.data[s.i] == '.' {
+		s.i++
+		if s.digits() == 0 {
+			return s.fail("invalid number")
+		}
+	}
+	if s.i < len(s.data) && (s.data[s.i] == 'e' || s.data[s.i] == 'E') {
+		s.i++
+		if s.i < len(s.data) && (s.data[s.i] == '+' || s.data[s.i] == '-') {
+			s.i++
+		}
+		if s.digits() == 0 {
+			return s.fail("invalid number")
+		}
+	}
+	return true
+}
+
+func (s *scanner) lit(word string) bool {
+	if len(s.data)-s.i < len(word) || string(s.data[s.i:s.i+len(word)]) != word {
+		return s.fail("invalid literal")
+	}
+	s.i += len(word)
+	return true
+}

@@ -1,0 +1,116 @@
+package record
+
+import "time"
+
+// parseTimestamp parses an RFC 3339 date-time (fractional seconds of 1–9
+// digits optional, "Z" or a ±hh:mm offset) and returns it in UTC. It is a
+// hand-written fast path: no allocation, and it rejects what time.Parse
+// would also reject (out-of-range fields, leap second 60), plus UTC years
+// outside 0000–9999, which the canonical encoding cannot write.
+func parseTimestamp(b []byte) (time.Time, bool) {
+	if len(b) < len("2006-01-02T15:04:05Z") {
+		return time.Time{}, false
+	}
+	year, ok1 := num(b[0:4])
+	month, ok2 := num(b[5:7])
+	day, ok3 := num(b[8:10])
+	hour, ok4 := num(b[11:13])
+	minute, ok5 := num(b[14:16])
+	sec, ok6 := num(b[17:19])
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) ||
+		b[4] != '-' || b[7] != '-' || (b[10] != 'T' && b[10] != 't') || b[13] != ':' || b[16] != ':' {
+		return time.Time{}, false
+	}
+	if month < 1 || month > 12 || day < 1 || day > daysIn(month, year) ||
+		hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	rest := b[19:]
+	nsec := 0
+	if rest[0] == '.' {
+		i := 1
+		scale := 100000000
+		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+			if i > 9 {
+				return time.Time{}, false
+			}
+			nsec += int(rest[i]-'0') * scale
+			scale /= 10
+			i++
+		}
+		if i == 1 {
+			return time.Time{}, false
+		}
+		rest = rest[i:]
+	}
+	var offset int // seconds east of UTC
+	switch {
+	case len(rest) == 1 && (rest[0] == 'Z' || rest[0] == 'z'):
+	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':':
+		oh, ok1 := num(rest[1:3])
+		om, ok2 := num(rest[4:6])
+		if !ok1 || !ok2 || oh > 23 || om > 59 {
+			return time.Time{}, false
+		}
+		offset = oh*3600 + om*60
+		if rest[0] == '-' {
+			offset = -offset
+		}
+	default:
+		return time.Time{}, false
+	}
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
+	if offset != 0 {
+		t = t.Add(-time.Duration(offset) * time.Second)
+		if y := t.Year(); y < 0 || y > 9999 {
+			return time.Time{}, false
+		}
+	}
+	return t, true
+}
+
+func num(b []byte) (int, bool) {
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// appendTimestamp writes t in UTC as RFC 3339 with exactly three fractional
+// digits ("2026-03-23T14:30:00.123Z"); sub-millisecond digits are dropped.
+func appendTimestamp(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		// Not representable in RFC 3339; keep the output well-formed JSON.
+		return t.AppendFormat(b, `2006-01-02T15:04:05.000Z07:00`)
+	}
+	hour, minute, sec := t.Clock()
+	ms := t.Nanosecond() / 1e6
+	b = append(b,
+		byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
+		byte('0'+int(month)/10), byte('0'+int(month)%10), '-',
+		byte('0'+day/10), byte('0'+day%10), 'T',
+		byte('0'+hour/10), byte('0'+hour%10), ':',
+		byte('0'+minute/10), byte('0'+minute%10), ':',
+		byte('0'+sec/10), byte('0'+sec%10), '.',
+		byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
+	return b
+}
