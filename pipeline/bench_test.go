@@ -1,0 +1,121 @@
+package pipeline
+
+import (
+	"bytes"
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/toolwatch/toolwatch/config"
+	"github.com/toolwatch/toolwatch/internal/eval"
+	"github.com/toolwatch/toolwatch/internal/sim"
+	"github.com/toolwatch/toolwatch/record"
+)
+
+var (
+	dataOnce sync.Once
+	dataSet  [][]byte
+)
+
+// simulatedLines is the default 72h simulation (~475k records, with the
+// injected anomalies) as JSON lines, generated once per test binary.
+func simulatedLines(b *testing.B) [][]byte {
+	dataOnce.Do(func() {
+		var buf bytes.Buffer
+		if _, _, _, err := eval.WriteJSONL(sim.Config{Seed: 1}, &buf); err != nil {
+			b.Fatal(err)
+		}
+		dataSet = bytes.Split(bytes.TrimSuffix(buf.Bytes(), []byte("\n")), []byte("\n"))
+	})
+	return dataSet
+}
+
+func fixedWall() time.Time { return sim.DefaultStart.Add(10 * 24 * time.Hour) }
+
+// BenchmarkPipeline is the per-record cost of decode + engine + all five
+// detectors + alert manager on realistic traffic (run with -cpu 1 for the
+// single-core figure). Each iteration replays the whole 72h data set
+// through a fresh pipeline; records/s is reported.
+func BenchmarkPipeline(b *testing.B) {
+	lines := simulatedLines(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		p := New(config.Default(), fixedWall)
+		for _, l := range lines {
+			if _, outcome, err := p.Handle(l); outcome == Invalid {
+				b.Fatal(err)
+			}
+		}
+	}
+	n := float64(b.N * len(lines))
+	b.ReportMetric(b.Elapsed().Seconds()*1e9/n, "ns/record")
+	b.ReportMetric(n/b.Elapsed().Seconds(), "records/s")
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkStatePerKey measures the heap held per live (agent, tool) key
+// with 100,000 keys, each fed enough calls to build every detector's state
+// (windows, profiles, digests with full buffers, shape sets).
+func BenchmarkStatePerKey(b *testing.B) {
+	const (
+		agents  = 10000
+		tools   = 10
+		perKey  = 40
+		keys    = agents * tools
+		spacing = 90 * time.Second
+	)
+	for range b.N {
+		runtime.GC()
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		p := New(config.Default(), fixedWall)
+		var r record.Record
+		buf := make([]byte, 0, 1024)
+		start := sim.DefaultStart
+		for i := range perKey {
+			ts := start.Add(time.Duration(i) * spacing)
+			for a := range agents {
+				for t := range tools {
+					r = record.Record{
+						TraceID: "trace", SpanID: "span", Timestamp: ts.Add(time.Duration(a%60) * time.Millisecond),
+						AgentID: fmt.Sprintf("agent-%05d", a),
+						Tool:    record.Tool{Name: fmt.Sprintf("tool-%02d", t), Version: "1.0.0", TrustLevel: "gold", VerificationScore: 90},
+						Invocation: record.Invocation{
+							InputHash: fmt.Sprintf("sha256:%x", i*7919+a), Status: record.StatusSuccess,
+							DurationMS: float64(50 + (i*31+a)%400), OutputBytes: int64(500 + (i*17+a)%5000), InputBytes: record.Absent,
+							InputShape: fmt.Sprintf("json{id:str,n%d:num}", i%3),
+						},
+						Context:              record.Context{Environment: "production", DataClassification: "internal"},
+						DataSubjectsAffected: record.Absent,
+					}
+					buf = r.AppendJSON(buf[:0])
+					if _, outcome, err := p.Handle(buf); outcome == Invalid {
+						b.Fatal(err)
+					}
+				}
+			}
+		}
+		runtime.GC()
+		var after runtime.MemStats
+		runtime.ReadMemStats(&after)
+		live := 0
+		for _, d := range p.Engine().Detectors() {
+			if s, ok := d.(interface {
+				KeyStats() (int, uint64, uint64)
+			}); ok {
+				n, _, _ := s.KeyStats()
+				live = max(live, n)
+			}
+		}
+		if live < keys {
+			b.Fatalf("only %d keys live, want %d", live, keys)
+		}
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/keys, "heap-bytes/key")
+		b.ReportMetric(float64(keys), "keys")
+		runtime.KeepAlive(p)
+	}
+	b.ReportMetric(0, "ns/op")
+}
