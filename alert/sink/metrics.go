@@ -1,0 +1,45 @@
+package sink
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the delivery metrics of all sinks, labelled by sink target
+// name (bounded by configuration).
+type Metrics struct {
+	Sent        *prometheus.CounterVec
+	Failed      *prometheus.CounterVec
+	Dropped     *prometheus.CounterVec
+	QueueLength *prometheus.GaugeVec
+	Latency     *prometheus.HistogramVec
+}
+
+// NewMetrics builds the sink metrics and registers them with reg (nil: not
+// registered, e.g. in tests).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Sent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "toolwatch_sink_sent_total",
+			Help: "Alerts delivered to the sink target.",
+		}, []string{"sink"}),
+		Failed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "toolwatch_sink_failed_total",
+			Help: "Alerts given up on after a non-retryable error or exhausted retries.",
+		}, []string{"sink"}),
+		Dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "toolwatch_sink_dropped_total",
+			Help: "Alerts dropped from a full queue (oldest first) or left unsent at shutdown.",
+		}, []string{"sink"}),
+		QueueLength: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "toolwatch_sink_queue_length",
+			Help: "Alerts waiting in the sink target's queue.",
+		}, []string{"sink"}),
+		Latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "toolwatch_sink_latency_seconds",
+			Help:    "Duration of one delivery attempt to the sink target.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"sink"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.Sent, m.Failed, m.Dropped, m.QueueLength, m.Latency)
+	}
+	return m
+}

@@ -1,0 +1,280 @@
+// Package ingest reads audit records from NATS and hands them, one at a
+// time and in stream order, to a Handler (the daemon's pipeline).
+//
+// JetStream mode (default): a durable pull consumer on the AUDIT stream,
+// fetched in batches. A record is acked only after the handler returned, so
+// a crash never loses an acked-but-unapplied record. Redeliveries of
+// records already processed (their ack was lost, or a snapshot restored
+// with SetLastApplied covers them) are acked without calling the handler,
+// tracked by stream sequence. Invalid records are republished unchanged to
+// the dead-letter subject with the reason in the Toolwatch-Reason header
+// and then terminated; if that publish fails the record is redelivered
+// later. The handler's Idle runs only while the consumer is caught up
+// (nothing pending or unacked), so a backlog is processed in event time
+// alone (DESIGN §4).
+//
+// Core mode: a plain subscription with a bounded client buffer; records
+// beyond it are dropped by the client and counted (at-most-once).
+//
+// The connection (Connect) and the embedded server (package
+// ingest/embedded) are set up by the caller, which also closes them after
+// Run returns.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+// Outcome is what the handler did with one record.
+type Outcome uint8
+
+const (
+	// Applied: a valid record, observed by the detectors.
+	Applied Outcome = iota
+	// Late: a valid record older than the allowed lateness; counted only.
+	Late
+	// Invalid: not a valid record; it is dead-lettered with Result.Reason.
+	Invalid
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Applied:
+		return "applied"
+	case Late:
+		return "late"
+	case Invalid:
+		return "invalid"
+	}
+	return "unknown"
+}
+
+// Message is one record message. Data and Header are valid only during
+// HandleMessage.
+type Message struct {
+	Subject string
+	Data    []byte
+	Header  nats.Header
+	// StreamSeq is the JetStream stream sequence (0 in core mode).
+	StreamSeq uint64
+	// Pending is the number of records still waiting after this one
+	// (JetStream: not yet delivered to the consumer; core: buffered in the
+	// client). 0 means the consumer is caught up as far as it knows.
+	Pending uint64
+}
+
+// Result is the handler's verdict on one record.
+type Result struct {
+	Outcome Outcome
+	Reason  string // why the record is Invalid (sent in Toolwatch-Reason)
+}
+
+// Handler processes records. Both methods are called from the one
+// goroutine running Run, never concurrently.
+type Handler interface {
+	// HandleMessage applies one record, in stream order.
+	HandleMessage(m *Message) Result
+	// Idle is called while the consumer is caught up and no record arrived
+	// for Options.IdleAfter, and again every IdleAfter while that lasts.
+	Idle(now time.Time)
+}
+
+// Dead-letter headers.
+const (
+	HeaderReason  = "Toolwatch-Reason"
+	HeaderSubject = "Toolwatch-Subject"
+)
+
+// Options are the Consumer's collaborators.
+type Options struct {
+	Log zerolog.Logger
+	// Metrics; nil creates unregistered ones.
+	Metrics *Metrics
+	// IdleAfter is how long without records, while caught up, before Idle
+	// is called (pass time.idle_advance). 0 means 1s.
+	IdleAfter time.Duration
+}
+
+// Consumer consumes records from NATS for one handler.
+type Consumer struct {
+	nc        *nats.Conn
+	cfg       Config
+	log       zerolog.Logger
+	m         *Metrics
+	idleAfter time.Duration
+
+	floor     atomic.Uint64 // mirror of tr.floor, for LastApplied
+	consuming atomic.Bool
+	running   atomic.Bool
+
+	tr  *seqTracker
+	msg Message
+
+	// Seams for tests: the dead-letter publish and the ack.
+	publish func(*nats.Msg) error
+	ack     func(jetstream.Msg) error
+
+	invalidLog, errLog, dropLog limiter
+	dropped                     int
+}
+
+// New returns a Consumer reading from nc as cfg says; cfg must be valid.
+func New(nc *nats.Conn, cfg Config, opts Options) (*Consumer, error) {
+	if nc == nil {
+		return nil, errors.New("ingest: nil connection")
+	}
+	if err := cfg.Validate().Err(); err != nil {
+		return nil, fmt.Errorf("ingest config: %w", err)
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics(nil)
+	}
+	if opts.IdleAfter <= 0 {
+		opts.IdleAfter = time.Second
+	}
+	c := &Consumer{
+		nc:         nc,
+		cfg:        cfg,
+		log:        opts.Log.With().Str("component", "ingest").Logger(),
+		m:          opts.Metrics,
+		idleAfter:  opts.IdleAfter,
+		publish:    nc.PublishMsg,
+		ack:        func(m jetstream.Msg) error { return m.Ack() },
+		invalidLog: limiter{every: 10 * time.Second},
+		errLog:     limiter{every: 10 * time.Second},
+		dropLog:    limiter{every: 10 * time.Second},
+	}
+	return c, nil
+}
+
+// SetLastApplied declares every stream sequence <= seq already applied (a
+// restored snapshot covers them): their redeliveries are acked without
+// calling the handler. Call it before Run.
+func (c *Consumer) SetLastApplied(seq uint64) {
+	if c.running.Load() {
+		panic("ingest: SetLastApplied while running")
+	}
+	c.floor.Store(seq)
+}
+
+// LastApplied is the highest stream sequence S such that every record <= S
+// has been processed (applied, counted late or dead-lettered). Safe from
+// any goroutine; a snapshot taken from the handler goroutine can store it.
+func (c *Consumer) LastApplied() uint64 { return c.floor.Load() }
+
+// Ready reports whether the consumer is connected and consuming (for
+// /readyz).
+func (c *Consumer) Ready() bool { return c.consuming.Load() && c.nc.IsConnected() }
+
+// Run consumes until ctx is cancelled, then stops fetching, finishes the
+// records already received (each applied record acked), flushes the acks
+// and returns nil. It keeps retrying while NATS is unreachable. It returns
+// an error only if the connection is closed under it or Run is called
+// twice.
+func (c *Consumer) Run(ctx context.Context, h Handler) error {
+	if !c.running.CompareAndSwap(false, true) {
+		return errors.New("ingest: Run called twice")
+	}
+	defer c.consuming.Store(false)
+	var err error
+	if c.cfg.Mode == ModeCore {
+		err = c.runCore(ctx, h)
+	} else {
+		err = c.runJetStream(ctx, h)
+	}
+	if ferr := c.nc.FlushTimeout(2 * time.Second); ferr != nil && err == nil && !c.nc.IsClosed() {
+		c.log.Warn().Err(ferr).Msg("flush acks on stop")
+	}
+	c.m.connected.Set(0)
+	return err
+}
+
+// deadLetter republishes an invalid record unchanged to the dead-letter
+// subject and waits until the server has it.
+func (c *Consumer) deadLetter(subject string, data []byte, hdr nats.Header, reason string) error {
+	out := &nats.Msg{Subject: c.cfg.DeadLetterSubject, Data: data, Header: nats.Header{}}
+	for k, vs := range hdr {
+		// JetStream control headers (dedup id, expected sequence) would make
+		// a dead-letter stream reject the copy.
+		if strings.HasPrefix(k, "Nats-") {
+			continue
+		}
+		out.Header[k] = vs
+	}
+	out.Header.Set(HeaderReason, headerValue(reason))
+	out.Header.Set(HeaderSubject, subject)
+	if err := c.publish(out); err != nil {
+		return fmt.Errorf("publish dead letter: %w", err)
+	}
+	if err := c.nc.FlushTimeout(5 * time.Second); err != nil {
+		return fmt.Errorf("flush dead letter: %w", err)
+	}
+	return nil
+}
+
+// headerValue makes reason a single bounded header line.
+func headerValue(reason string) string {
+	if reason == "" {
+		reason = "invalid record"
+	}
+	reason = strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' {
+			return ' '
+		}
+		return r
+	}, reason)
+	if len(reason) > 512 {
+		reason = reason[:512]
+	}
+	return reason
+}
+
+// logInvalid logs an invalid record, at most once per interval (counting
+// what it suppressed); never the record's content.
+func (c *Consumer) logInvalid(subject string, seq uint64, reason string) {
+	if n, ok := c.invalidLog.allow(time.Now()); ok {
+		c.log.Warn().Str("subject", subject).Uint64("stream_seq", seq).Str("reason", reason).
+			Int("suppressed", n).Msg("invalid record dead-lettered")
+	}
+}
+
+func (c *Consumer) logErr(err error, msg string) {
+	if n, ok := c.errLog.allow(time.Now()); ok {
+		c.log.Warn().Err(err).Int("suppressed", n).Msg(msg)
+	}
+}
+
+func (c *Consumer) setConnected() {
+	if c.nc.IsConnected() {
+		c.m.connected.Set(1)
+	} else {
+		c.m.connected.Set(0)
+	}
+}
+
+// limiter lets one event through per interval and counts the rest. Used
+// from the Run goroutine only.
+type limiter struct {
+	every      time.Duration
+	last       time.Time
+	suppressed int
+}
+
+func (l *limiter) allow(now time.Time) (suppressed int, ok bool) {
+	if !l.last.IsZero() && now.Sub(l.last) < l.every {
+		l.suppressed++
+		return 0, false
+	}
+	n := l.suppressed
+	l.last, l.suppressed = now, 0
+	return n, true
+}

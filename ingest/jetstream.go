@@ -1,0 +1,267 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// requestTimeout bounds one JetStream API call (stream/consumer info).
+const requestTimeout = 5 * time.Second
+
+func (c *Consumer) runJetStream(ctx context.Context, h Handler) error {
+	js, err := jetstream.New(c.nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	c.tr = newSeqTracker(c.floor.Load())
+	var (
+		cons  jetstream.Consumer
+		retry = backoffTimer{min: 100 * time.Millisecond, max: 5 * time.Second}
+		last  = time.Now() // last record, or last Idle
+		wait  = min(c.idleAfter, 5*time.Second)
+	)
+	for ctx.Err() == nil {
+		c.setConnected()
+		if c.nc.IsClosed() {
+			return errors.New("ingest: nats connection closed")
+		}
+		if cons == nil {
+			cons, err = c.setup(ctx, js)
+			if err != nil {
+				if ctx.Err() == nil {
+					c.logErr(err, "jetstream setup failed; retrying")
+					retry.wait(ctx)
+				}
+				continue
+			}
+			if info := cons.CachedInfo(); info != nil {
+				c.raiseFloor(info.AckFloor.Stream)
+			}
+			c.consuming.Store(true)
+			retry.reset()
+			c.log.Info().Str("stream", c.cfg.Stream).Str("consumer", c.cfg.Consumer).
+				Uint64("last_applied", c.tr.floor).Msg("consuming")
+		}
+		n, err := c.fetch(ctx, cons, h, wait)
+		if n > 0 {
+			last = time.Now()
+			retry.reset()
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) ||
+				errors.Is(err, jetstream.ErrConsumerDeleted) {
+				c.consuming.Store(false)
+				cons = nil
+			}
+			c.logErr(err, "jetstream fetch failed; retrying")
+			retry.wait(ctx)
+			continue
+		}
+		if c.tr.gaps() > c.cfg.MaxAckPending+c.cfg.BatchSize {
+			// Seqs that will never be delivered (filtered out, deleted by
+			// limits) keep the floor from advancing; the ack floor skips them.
+			c.consumerInfo(ctx, cons)
+		}
+		if n == 0 {
+			if now := time.Now(); now.Sub(last) >= c.idleAfter && c.caughtUp(ctx, cons) {
+				h.Idle(now)
+				last = now
+			}
+		}
+	}
+	return nil
+}
+
+// setup creates the stream if configured and absent, and creates or updates
+// the durable pull consumer.
+func (c *Consumer) setup(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
+	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	if _, err := js.Stream(rctx, c.cfg.Stream); err != nil {
+		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, fmt.Errorf("stream %s: %w", c.cfg.Stream, err)
+		}
+		if !c.cfg.CreateStream {
+			return nil, fmt.Errorf("stream %s does not exist and ingest.create_stream is false", c.cfg.Stream)
+		}
+		if _, err := js.CreateStream(rctx, c.streamConfig()); err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return nil, fmt.Errorf("create stream %s: %w", c.cfg.Stream, err)
+		}
+		c.log.Info().Str("stream", c.cfg.Stream).Str("subject", c.cfg.Subject).Msg("created stream")
+	}
+	cons, err := js.CreateOrUpdateConsumer(rctx, c.cfg.Stream, c.consumerConfig())
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s on stream %s: %w", c.cfg.Consumer, c.cfg.Stream, err)
+	}
+	return cons, nil
+}
+
+func (c *Consumer) streamConfig() jetstream.StreamConfig {
+	maxBytes := c.cfg.MaxBytes
+	if maxBytes == 0 {
+		maxBytes = -1
+	}
+	return jetstream.StreamConfig{
+		Name:        c.cfg.Stream,
+		Description: "Toolwatch audit records",
+		Subjects:    []string{c.cfg.Subject},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      c.cfg.MaxAge,
+		MaxBytes:    maxBytes,
+		Duplicates:  c.cfg.DuplicateWindow,
+		Replicas:    c.cfg.Replicas,
+	}
+}
+
+func (c *Consumer) consumerConfig() jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       c.cfg.Consumer,
+		Description:   "Toolwatch detector",
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       c.cfg.AckWait,
+		MaxAckPending: c.cfg.MaxAckPending,
+		MaxDeliver:    c.cfg.MaxDeliver,
+		FilterSubject: c.cfg.Subject,
+	}
+}
+
+// fetch pulls one batch and processes every message it delivers. When ctx
+// is cancelled the pull stops; messages already received are still
+// processed and acked.
+func (c *Consumer) fetch(ctx context.Context, cons jetstream.Consumer, h Handler, wait time.Duration) (int, error) {
+	fctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	b, err := cons.Fetch(c.cfg.BatchSize, jetstream.FetchContext(fctx))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for m := range b.Messages() {
+		c.process(m, h)
+		n++
+	}
+	err = b.Error()
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, nats.ErrTimeout) {
+		err = nil
+	}
+	return n, err
+}
+
+// process handles one delivery: skip (ack) a processed seq, else hand it to
+// the handler and ack — or dead-letter and terminate — afterwards.
+func (c *Consumer) process(m jetstream.Msg, h Handler) {
+	md, err := m.Metadata()
+	if err != nil {
+		// Not a JetStream delivery; cannot happen on a pull consumer.
+		c.logErr(err, "jetstream message without metadata")
+		return
+	}
+	seq := md.Sequence.Stream
+	c.m.pending.Set(float64(md.NumPending))
+	if md.NumDelivered > 1 {
+		c.m.redelivered.Inc()
+	}
+	if c.tr.done(seq) {
+		c.m.duplicate.Inc()
+		c.doAck(m)
+		return
+	}
+	c.msg = Message{Subject: m.Subject(), Data: m.Data(), Header: m.Headers(), StreamSeq: seq, Pending: md.NumPending}
+	r := h.HandleMessage(&c.msg)
+	c.msg = Message{}
+	if r.Outcome == Invalid {
+		if err := c.deadLetter(m.Subject(), m.Data(), m.Headers(), r.Reason); err != nil {
+			// Not marked done: the redelivery runs the handler (which has no
+			// effect for an invalid record) and retries the publish.
+			c.m.deadLetterFailed.Inc()
+			c.logErr(err, "dead-letter publish failed; record will be redelivered")
+			if err := m.NakWithDelay(c.cfg.NakDelay); err != nil {
+				c.logErr(err, "nak failed; record will be redelivered after ack_wait")
+			}
+			return
+		}
+		c.m.deadLettered.Inc()
+		c.logInvalid(m.Subject(), seq, r.Reason)
+		c.mark(seq)
+		c.m.invalid.Inc()
+		if err := m.Term(); err != nil {
+			c.logErr(err, "term failed; record will be redelivered and skipped")
+		}
+		return
+	}
+	c.mark(seq)
+	c.m.outcome(r.Outcome).Inc()
+	c.doAck(m)
+}
+
+func (c *Consumer) doAck(m jetstream.Msg) {
+	if err := c.ack(m); err != nil {
+		c.logErr(err, "ack failed; record will be redelivered and skipped")
+	}
+}
+
+func (c *Consumer) mark(seq uint64) {
+	c.tr.mark(seq)
+	c.floor.Store(c.tr.floor)
+}
+
+func (c *Consumer) raiseFloor(f uint64) {
+	c.tr.raise(f)
+	c.floor.Store(c.tr.floor)
+}
+
+// consumerInfo refreshes the pending gauge and the processed floor from the
+// server; nil when the server cannot be asked.
+func (c *Consumer) consumerInfo(ctx context.Context, cons jetstream.Consumer) *jetstream.ConsumerInfo {
+	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	info, err := cons.Info(rctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			c.logErr(err, "consumer info failed")
+		}
+		return nil
+	}
+	c.m.pending.Set(float64(info.NumPending))
+	c.raiseFloor(info.AckFloor.Stream)
+	return info
+}
+
+// caughtUp asks the server whether every record has been delivered and
+// acked: only then may event time follow the wall clock.
+func (c *Consumer) caughtUp(ctx context.Context, cons jetstream.Consumer) bool {
+	info := c.consumerInfo(ctx, cons)
+	return info != nil && info.NumPending == 0 && info.NumAckPending == 0
+}
+
+// backoffTimer waits min, doubling up to max, between failed attempts.
+type backoffTimer struct {
+	min, max, cur time.Duration
+}
+
+func (b *backoffTimer) reset() { b.cur = 0 }
+
+func (b *backoffTimer) wait(ctx context.Context) {
+	if b.cur == 0 {
+		b.cur = b.min
+	} else {
+		b.cur = min(2*b.cur, b.max)
+	}
+	t := time.NewTimer(b.cur)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
