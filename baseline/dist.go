@@ -1,6 +1,9 @@
 package baseline
 
 import (
+	"encoding/binary"
+	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"time"
@@ -277,3 +280,241 @@ func (d *Dist) Epoch() int64 { return d.epoch }
 // EpochCounts returns the weight folded into the previous and the current
 // epoch (excluding unfolded raw values).
 func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
+
+// Dist state encoding (snapshots). Version 1, little-endian:
+//
+//	u8 version | u8 flags (1: initialized, 2: stale)
+//	initialized only:
+//	  varint epoch | uvarint centroid capacity | uvarint nbuf
+//	  f64 prevW curW prevMax curMax pending | f64 × nbuf raw values
+//	  f64 q.P50 q.P90 q.P99 q.P999 q.Max q.Count q.Folded
+//	  uvarint len(prev) | (f64 mean, f64 weight) × len  — same for cur
+//
+// Everything that influences later behaviour (including the cached
+// quantiles and the fold schedule) is stored, so a restored Dist answers
+// and evolves bit for bit like the original.
+const distStateVersion = 1
+
+const (
+	distFlagInit  = 1
+	distFlagStale = 2
+	// distMaxCap bounds the centroid capacity a snapshot may ask for
+	// (compression ≤ 1000 needs 2002).
+	distMaxCap = 4096
+)
+
+// MarshalState appends d's complete state to b.
+func (d *Dist) MarshalState(b []byte) ([]byte, error) {
+	var flags byte
+	if d.cur != nil {
+		flags |= distFlagInit
+	}
+	if d.stale {
+		flags |= distFlagStale
+	}
+	b = append(b, distStateVersion, flags)
+	if d.cur == nil {
+		return b, nil
+	}
+	b = binary.AppendVarint(b, d.epoch)
+	b = binary.AppendUvarint(b, uint64(max(cap(d.cur), cap(d.prev))))
+	b = binary.AppendUvarint(b, uint64(d.nbuf))
+	for _, f := range [...]float64{d.prevW, d.curW, d.prevMax, d.curMax, d.pending} {
+		b = distAppendF64(b, f)
+	}
+	for _, v := range d.buf[:d.nbuf] {
+		b = distAppendF64(b, v)
+	}
+	q := &d.q
+	for _, f := range [...]float64{q.P50, q.P90, q.P99, q.P999, q.Max, q.Count, q.Folded} {
+		b = distAppendF64(b, f)
+	}
+	for _, cs := range [2][]tdigest.Centroid{d.prev, d.cur} {
+		b = binary.AppendUvarint(b, uint64(len(cs)))
+		for _, c := range cs {
+			b = distAppendF64(distAppendF64(b, c.Mean), c.Weight)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalState replaces d with the state encoded in data (all of it). On
+// error d is left untouched.
+func (d *Dist) UnmarshalState(data []byte) error {
+	var n Dist
+	if err := n.decode(data); err != nil {
+		return fmt.Errorf("dist state: %w", err)
+	}
+	*d = n
+	return nil
+}
+
+var errDistState = errors.New("malformed")
+
+func (d *Dist) decode(data []byte) error {
+	r := distReader{b: data}
+	if v := r.byte(); v != distStateVersion {
+		if r.err != nil {
+			return r.err
+		}
+		return fmt.Errorf("unsupported version %d", v)
+	}
+	flags := r.byte()
+	if r.err != nil {
+		return r.err
+	}
+	if flags&^(distFlagInit|distFlagStale) != 0 || flags == distFlagStale {
+		return fmt.Errorf("flags %#x: %w", flags, errDistState)
+	}
+	if flags&distFlagInit == 0 {
+		return r.end()
+	}
+	d.stale = flags&distFlagStale != 0
+	d.epoch = r.varint()
+	capacity := r.uvarint()
+	nbuf := r.uvarint()
+	if r.err != nil {
+		return r.err
+	}
+	if capacity > distMaxCap || nbuf >= distBuf {
+		return fmt.Errorf("capacity %d, buffered %d: %w", capacity, nbuf, errDistState)
+	}
+	d.prevW, d.curW, d.prevMax, d.curMax, d.pending = r.f64(), r.f64(), r.f64(), r.f64(), r.f64()
+	d.nbuf = int32(nbuf)
+	for i := range d.buf[:nbuf] {
+		d.buf[i] = r.f64()
+	}
+	q := &d.q
+	q.P50, q.P90, q.P99, q.P999, q.Max, q.Count, q.Folded = r.f64(), r.f64(), r.f64(), r.f64(), r.f64(), r.f64(), r.f64()
+	if r.err != nil {
+		return r.err
+	}
+	var err error
+	if d.prev, err = r.centroids(int(capacity), d.prevW); err != nil {
+		return fmt.Errorf("prev: %w", err)
+	}
+	if d.cur, err = r.centroids(int(capacity), d.curW); err != nil {
+		return fmt.Errorf("cur: %w", err)
+	}
+	if err := r.end(); err != nil {
+		return err
+	}
+	return d.check()
+}
+
+// check rejects states no sequence of Adds can produce and that could
+// upset later folds or quantile queries. Means and cached quantiles are
+// not checked: absurd inputs (near ±MaxFloat64) legitimately overflow them
+// to ±Inf or NaN, and they cannot make a fold or query fail.
+func (d *Dist) check() error {
+	for _, v := range d.buf[:d.nbuf] {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("non-finite buffered value: %w", errDistState)
+		}
+	}
+	maxOK := func(m float64) bool { return !math.IsNaN(m) && !math.IsInf(m, 1) }
+	if !maxOK(d.prevMax) || !maxOK(d.curMax) {
+		return fmt.Errorf("maximum: %w", errDistState)
+	}
+	if !(d.pending >= 0 && d.pending <= 1<<53) || d.pending != math.Trunc(d.pending) {
+		return fmt.Errorf("pending weight: %w", errDistState)
+	}
+	return nil
+}
+
+// centroids reads a centroid list of at most capacity entries with
+// positive integral weights summing to exactly w (the weights are what
+// the quantile code indexes by).
+func (r *distReader) centroids(capacity int, w float64) ([]tdigest.Centroid, error) {
+	n := r.uvarint()
+	if r.err != nil {
+		return nil, r.err
+	}
+	if n > uint64(capacity) || n*16 > uint64(len(r.b)) {
+		return nil, fmt.Errorf("%d centroids: %w", n, errDistState)
+	}
+	cs := make([]tdigest.Centroid, n, capacity)
+	sum := 0.0
+	for i := range cs {
+		c := tdigest.Centroid{Mean: r.f64(), Weight: r.f64()}
+		if !(c.Weight >= 1 && c.Weight <= 1<<53) || c.Weight != math.Trunc(c.Weight) {
+			return nil, fmt.Errorf("centroid %d: %w", i, errDistState)
+		}
+		cs[i] = c
+		sum += c.Weight
+	}
+	if sum != w {
+		return nil, fmt.Errorf("centroid weights sum to %v, not %v: %w", sum, w, errDistState)
+	}
+	return cs, r.err
+}
+
+func distAppendF64(b []byte, f float64) []byte {
+	return binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
+}
+
+// distReader decodes the primitives of the state encoding; the first
+// error sticks and later reads return zero values.
+type distReader struct {
+	b   []byte
+	err error
+}
+
+var errDistTruncated = errors.New("truncated")
+
+func (r *distReader) fail(err error) {
+	if r.err == nil {
+		r.err = err
+	}
+	r.b = nil
+}
+
+func (r *distReader) byte() byte {
+	if len(r.b) < 1 {
+		r.fail(errDistTruncated)
+		return 0
+	}
+	v := r.b[0]
+	r.b = r.b[1:]
+	return v
+}
+
+func (r *distReader) uvarint() uint64 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail(errDistTruncated)
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *distReader) varint() int64 {
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.fail(errDistTruncated)
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *distReader) f64() float64 {
+	if len(r.b) < 8 {
+		r.fail(errDistTruncated)
+		return 0
+	}
+	v := math.Float64frombits(binary.LittleEndian.Uint64(r.b))
+	r.b = r.b[8:]
+	return v
+}
+
+func (r *distReader) end() error {
+	if r.err != nil {
+		return r.err
+	}
+	if len(r.b) != 0 {
+		return fmt.Errorf("%d trailing bytes: %w", len(r.b), errDistState)
+	}
+	return nil
+}

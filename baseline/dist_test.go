@@ -264,3 +264,155 @@ func BenchmarkDistAdd(b *testing.B) {
 		i++
 	}
 }
+
+// distStream feeds d n log-normal values from step i on, one per minute,
+// with an epoch jump every 500 values, and returns the quantiles seen
+// after each value.
+func distStream(g *Digester, d *Dist, rng *rand.Rand, from, n int) []Quantiles {
+	qs := make([]Quantiles, 0, n)
+	for i := from; i < from+n; i++ {
+		ts := distBase.Add(time.Duration(i)*time.Minute + time.Duration(i/500)*3*time.Hour)
+		d.Add(g, math.Round(math.Exp(6+rng.NormFloat64())), ts)
+		if i%97 == 0 {
+			d.Advance(g, ts.Add(90*time.Minute))
+		}
+		qs = append(qs, d.Quantiles(g))
+	}
+	return qs
+}
+
+func TestDistStateRoundTrip(t *testing.T) {
+	g := NewDigester(25, time.Hour)
+	for _, cut := range []int{0, 1, 31, 32, 33, 499, 500, 1234, 2999} {
+		var a Dist
+		rng := rand.New(rand.NewPCG(7, uint64(cut)))
+		distStream(g, &a, rng, 0, cut)
+		enc, err := a.MarshalState([]byte("prefix"))
+		if err != nil || string(enc[:6]) != "prefix" {
+			t.Fatalf("cut %d: marshal: %v", cut, err)
+		}
+		var b Dist
+		if err := b.UnmarshalState(enc[6:]); err != nil {
+			t.Fatalf("cut %d: unmarshal: %v", cut, err)
+		}
+		re, _ := b.MarshalState(nil)
+		if !slices.Equal(re, enc[6:]) {
+			t.Fatalf("cut %d: re-encoding differs", cut)
+		}
+		if b.Count() != a.Count() || b.Epoch() != a.Epoch() || b.q != a.q {
+			t.Fatalf("cut %d: restored count/epoch/cached quantiles differ", cut)
+		}
+		// Same capacity: folds after a restore do not allocate either.
+		if cut > 0 && (cap(b.cur) != g.maxCent || cap(b.prev) != g.maxCent) {
+			t.Fatalf("cut %d: restored capacity %d/%d, want %d", cut, cap(b.prev), cap(b.cur), g.maxCent)
+		}
+		// Same future: same inputs give identical quantiles at every step
+		// and identical final state.
+		seed := rand.New(rand.NewPCG(99, uint64(cut)))
+		seed2 := rand.New(rand.NewPCG(99, uint64(cut)))
+		qa := distStream(g, &a, seed, cut, 3000-cut)
+		qb := distStream(g, &b, seed2, cut, 3000-cut)
+		if !slices.Equal(qa, qb) {
+			t.Fatalf("cut %d: quantiles diverge after restore", cut)
+		}
+		ea, _ := a.MarshalState(nil)
+		eb, _ := b.MarshalState(nil)
+		if !slices.Equal(ea, eb) {
+			t.Fatalf("cut %d: final states differ", cut)
+		}
+		if cut == 2999 && qa[len(qa)-1].Folded == 0 {
+			t.Fatal("stream never folded")
+		}
+	}
+}
+
+func TestDistStateResetAndZero(t *testing.T) {
+	g := NewDigester(25, time.Hour)
+	var zero, reset Dist
+	for i := range 100 {
+		reset.Add(g, float64(i), distBase)
+	}
+	reset.Reset()
+	for _, d := range []*Dist{&zero, &reset} {
+		enc, _ := d.MarshalState(nil)
+		var r Dist
+		r.Add(g, 5, distBase) // overwritten by the restore
+		if err := r.UnmarshalState(enc); err != nil {
+			t.Fatal(err)
+		}
+		if (r.cur == nil) != (d.cur == nil) || r.Count() != 0 || r.epoch != d.epoch {
+			t.Fatalf("restored %+v from %+v", r, d)
+		}
+		// Both restore paths learn like the original from here on.
+		d.Add(g, 42, distBase.Add(time.Hour))
+		r.Add(g, 42, distBase.Add(time.Hour))
+		if d.Quantiles(g) != r.Quantiles(g) || d.Epoch() != r.Epoch() {
+			t.Fatal("restored empty Dist diverges")
+		}
+	}
+}
+
+func TestDistStateCorrupt(t *testing.T) {
+	g := NewDigester(25, time.Hour)
+	var src Dist
+	distStream(g, &src, rand.New(rand.NewPCG(1, 2)), 0, 777)
+	enc, _ := src.MarshalState(nil)
+
+	var victim Dist
+	distStream(g, &victim, rand.New(rand.NewPCG(3, 4)), 0, 300)
+	before, _ := victim.MarshalState(nil)
+	mutate := func(f func(b []byte) []byte) []byte { return f(slices.Clone(enc)) }
+	cases := map[string][]byte{
+		"empty":         {},
+		"version":       mutate(func(b []byte) []byte { b[0] = 2; return b }),
+		"flags":         mutate(func(b []byte) []byte { b[1] = 0x80; return b }),
+		"trailing":      append(slices.Clone(enc), 0),
+		"weight":        mutate(func(b []byte) []byte { binary.LittleEndian.PutUint64(b[len(b)-8:], math.Float64bits(0.5)); return b }),
+		"negative":      mutate(func(b []byte) []byte { binary.LittleEndian.PutUint64(b[len(b)-8:], math.Float64bits(-1)); return b }),
+		"uninit+stale":  {distStateVersion, distFlagStale},
+		"uninit+extra":  {distStateVersion, 0, 1},
+		"huge capacity": append([]byte{distStateVersion, distFlagInit, 0}, binary.AppendUvarint(nil, 1<<40)...),
+	}
+	for i := 1; i < len(enc); i += 1 + i/8 {
+		cases["truncated-"+string(rune('a'+i%26))+string(rune('0'+i%10))] = enc[:i]
+	}
+	for name, data := range cases {
+		if err := victim.UnmarshalState(data); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+		if after, _ := victim.MarshalState(nil); !slices.Equal(before, after) {
+			t.Fatalf("%s: failed restore changed the state", name)
+		}
+	}
+}
+
+// FuzzDistState: arbitrary bytes never panic UnmarshalState, and whatever
+// it accepts re-encodes canonically and stays usable.
+func FuzzDistState(f *testing.F) {
+	g := NewDigester(10, time.Hour)
+	var d Dist
+	f.Add([]byte{distStateVersion, 0})
+	for _, n := range []int{1, 40, 400} {
+		distStream(g, &d, rand.New(rand.NewPCG(5, uint64(n))), 0, n)
+		enc, _ := d.MarshalState(nil)
+		f.Add(enc)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var d Dist
+		if err := d.UnmarshalState(data); err != nil {
+			return
+		}
+		enc, _ := d.MarshalState(nil)
+		var r Dist
+		if err := r.UnmarshalState(enc); err != nil {
+			t.Fatalf("re-decoding an accepted state: %v", err)
+		}
+		if re, _ := r.MarshalState(nil); !slices.Equal(re, enc) {
+			t.Fatal("accepted state does not re-encode identically")
+		}
+		for i := range 70 {
+			d.Add(g, float64(i), distBase.Add(time.Duration(i)*time.Hour))
+			_ = d.Quantiles(g)
+		}
+	})
+}

@@ -1,7 +1,10 @@
 package baseline
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/axiomhq/hyperloglog"
 )
@@ -132,6 +135,96 @@ func (h *HLL) UnmarshalBinary(data []byte) error {
 	h.sk = sk
 	h.est = sk.Estimate()
 	h.pending = 0
+	return nil
+}
+
+// MarshalState appends the complete state to b: the sketch (nil for a
+// zero value that never saw an insert) and the cached estimate with its
+// pending count, so a restored HLL reports exactly what the original would
+// have. The sketch's unordered temporary set is written sorted, so equal
+// sketches encode to equal bytes.
+//
+// Layout: version byte 1, precision byte, flag byte (1: sketch follows),
+// uvarint estimate, uvarint pending, then the sketch's MarshalBinary.
+func (h *HLL) MarshalState(b []byte) ([]byte, error) {
+	flag := byte(0)
+	if h.sk != nil {
+		flag = 1
+	}
+	b = append(b, 1, h.precision, flag)
+	b = binary.AppendUvarint(b, h.est)
+	b = binary.AppendUvarint(b, h.pending)
+	if h.sk == nil {
+		return b, nil
+	}
+	n := len(b)
+	b, err := h.sk.AppendBinary(b)
+	if err != nil {
+		return b[:n], fmt.Errorf("encode hyperloglog: %w", err)
+	}
+	canonicalTmpSet(b[n:])
+	return b, nil
+}
+
+// canonicalTmpSet sorts the temporary set of a sparse sketch encoding
+// (v0.3.0 layout: 4 header bytes, byte 3 = 1 for sparse, a big-endian
+// uint32 count, then count big-endian uint32 keys). The set is unordered,
+// so this does not change what the encoding decodes to.
+func canonicalTmpSet(enc []byte) {
+	if len(enc) < 8 || enc[3] != 1 {
+		return
+	}
+	n := int(binary.BigEndian.Uint32(enc[4:8]))
+	if n < 2 || 8+4*n > len(enc) {
+		return
+	}
+	keys := make([]uint32, n)
+	for i := range keys {
+		keys[i] = binary.BigEndian.Uint32(enc[8+4*i:])
+	}
+	slices.Sort(keys)
+	for i, k := range keys {
+		binary.BigEndian.PutUint32(enc[8+4*i:], k)
+	}
+}
+
+var errHLLState = errors.New("invalid hyperloglog state")
+
+// UnmarshalState replaces h with a state written by MarshalState. On error
+// h is unchanged.
+func (h *HLL) UnmarshalState(data []byte) error {
+	if len(data) < 3 || data[0] != 1 || data[2] > 1 {
+		return fmt.Errorf("decode hyperloglog state: header: %w", errHLLState)
+	}
+	prec, flag := data[1], data[2]
+	if prec != 0 && (prec < 4 || prec > 18) {
+		return fmt.Errorf("decode hyperloglog state: precision %d: %w", prec, errHLLState)
+	}
+	rest := data[3:]
+	est, n := binary.Uvarint(rest)
+	if n <= 0 {
+		return fmt.Errorf("decode hyperloglog state: estimate: %w", errHLLState)
+	}
+	rest = rest[n:]
+	pending, n := binary.Uvarint(rest)
+	if n <= 0 {
+		return fmt.Errorf("decode hyperloglog state: pending: %w", errHLLState)
+	}
+	rest = rest[n:]
+	var sk *hyperloglog.Sketch
+	switch {
+	case flag == 0 && len(rest) != 0:
+		return fmt.Errorf("decode hyperloglog state: %d trailing bytes: %w", len(rest), errHLLState)
+	case flag == 1:
+		sk = new(hyperloglog.Sketch)
+		if err := sk.UnmarshalBinary(rest); err != nil {
+			return fmt.Errorf("decode hyperloglog state: %w", err)
+		}
+		if len(rest) < 2 || rest[1] != prec {
+			return fmt.Errorf("decode hyperloglog state: precision mismatch: %w", errHLLState)
+		}
+	}
+	h.sk, h.precision, h.est, h.pending = sk, prec, est, pending
 	return nil
 }
 

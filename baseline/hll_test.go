@@ -1,9 +1,11 @@
 package baseline
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"runtime"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -185,4 +187,115 @@ func BenchmarkHLLMemory(b *testing.B) {
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/sketch")
 		runtime.KeepAlive(hs)
 	}
+}
+
+func TestHLLStateRoundTrip(t *testing.T) {
+	fill := func(h *HLL, from, to int) {
+		for i := from; i < to; i++ {
+			h.InsertHash(Hash64("v" + strconv.Itoa(i)))
+		}
+	}
+	tests := []struct {
+		name  string
+		build func() *HLL
+	}{
+		{"zero value", func() *HLL { return &HLL{} }},
+		{"sparse with pending inserts", func() *HLL { h, _ := NewHLL(12); fill(h, 0, 20); h.Refresh(); fill(h, 20, 35); return h }},
+		{"dense", func() *HLL { h, _ := NewHLL(12); fill(h, 0, 20000); h.Refresh(); fill(h, 20000, 20010); return h }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := tt.build()
+			enc, err := a.MarshalState(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b HLL
+			if err := b.UnmarshalState(enc); err != nil {
+				t.Fatal(err)
+			}
+			// The cached estimate and its staleness survive.
+			if b.Estimate() != a.Estimate() || b.Pending() != a.Pending() {
+				t.Fatalf("restored est %d pending %d, want %d %d", b.Estimate(), b.Pending(), a.Estimate(), a.Pending())
+			}
+			// Re-encoding is byte-identical (the tmp set is written sorted).
+			enc2, err := b.MarshalState(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(enc, enc2) {
+				t.Fatal("re-encoded state differs")
+			}
+			// Both continue identically.
+			fill(a, 50000, 50300)
+			fill(&b, 50000, 50300)
+			if ra, rb := a.Refresh(), b.Refresh(); ra != rb {
+				t.Fatalf("after more inserts: %d vs %d", ra, rb)
+			}
+		})
+	}
+}
+
+func TestHLLStateCorruptLeavesStateUnchanged(t *testing.T) {
+	a, _ := NewHLL(12)
+	for i := 0; i < 40; i++ {
+		a.InsertHash(Hash64(strconv.Itoa(i)))
+	}
+	enc, err := a.MarshalState(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := NewHLL(12)
+	b.InsertHash(1)
+	b.Refresh()
+	want, _ := b.MarshalState(nil)
+	bad := [][]byte{nil, enc[:2], enc[:5], enc[:len(enc)-3], append([]byte{2}, enc[1:]...), append(slices.Clone(enc[:3]), 0xff)}
+	for i, data := range bad {
+		if err := b.UnmarshalState(data); err == nil {
+			t.Fatalf("case %d decoded without error", i)
+		}
+		got, _ := b.MarshalState(nil)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("case %d changed the state", i)
+		}
+	}
+}
+
+// FuzzHLLUnmarshalState: arbitrary input must not panic; on error the HLL
+// is unchanged; on success it re-encodes stably and keeps working.
+func FuzzHLLUnmarshalState(f *testing.F) {
+	for _, n := range []int{0, 30, 5000} {
+		h, _ := NewHLL(10)
+		for i := 0; i < n; i++ {
+			h.InsertHash(Hash64(strconv.Itoa(i)))
+		}
+		enc, _ := h.MarshalState(nil)
+		f.Add(enc)
+	}
+	zero, _ := (&HLL{}).MarshalState(nil)
+	f.Add(zero)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		h, _ := NewHLL(10)
+		h.InsertHash(42)
+		before, _ := h.MarshalState(nil)
+		if err := h.UnmarshalState(data); err != nil {
+			if after, _ := h.MarshalState(nil); !bytes.Equal(before, after) {
+				t.Fatal("failed decode changed the state")
+			}
+			return
+		}
+		enc, err := h.MarshalState(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var h2 HLL
+		if err := h2.UnmarshalState(enc); err != nil {
+			t.Fatalf("re-encoded state does not decode: %v", err)
+		}
+		if enc2, _ := h2.MarshalState(nil); !bytes.Equal(enc, enc2) {
+			t.Fatal("re-encoding is not stable")
+		}
+		h2.InsertHash(7)
+		h2.Refresh()
+	})
 }

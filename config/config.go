@@ -39,6 +39,7 @@ import (
 	"github.com/toolwatch/toolwatch/ingest"
 	"github.com/toolwatch/toolwatch/internal/validate"
 	"github.com/toolwatch/toolwatch/record"
+	"github.com/toolwatch/toolwatch/snapshot"
 )
 
 // Config is the whole config.yaml.
@@ -48,6 +49,7 @@ type Config struct {
 	Time      detect.TimeConfig `yaml:"time"`
 	Limits    record.Limits     `yaml:"limits"`
 	Baseline  baseline.Config   `yaml:"baseline"`
+	Snapshot  snapshot.Config   `yaml:"snapshot"`
 	Detectors Detectors         `yaml:"detectors"`
 	Overrides []Override        `yaml:"overrides"`
 	Alerts    alert.Config      `yaml:"alerts"`
@@ -94,11 +96,14 @@ type MetricsConfig struct {
 	Enabled bool   `yaml:"enabled"`
 	Listen  string `yaml:"listen"`
 	Path    string `yaml:"path"`
+	// MaxToolLabels caps the distinct tool names with their own metric
+	// label; later ones are counted as tool="other".
+	MaxToolLabels int `yaml:"max_tool_labels"`
 }
 
 // DefaultMetricsConfig returns the documented defaults.
 func DefaultMetricsConfig() MetricsConfig {
-	return MetricsConfig{Enabled: true, Listen: "127.0.0.1:9464", Path: "/metrics"}
+	return MetricsConfig{Enabled: true, Listen: "127.0.0.1:9464", Path: "/metrics", MaxToolLabels: 50}
 }
 
 // Validate checks the listen address and path.
@@ -114,6 +119,9 @@ func (c *MetricsConfig) Validate() validate.Errors {
 	}
 	if len(c.Path) == 0 || c.Path[0] != '/' {
 		es.Addf("path", "must start with \"/\"")
+	}
+	if c.MaxToolLabels < 1 || c.MaxToolLabels > 10000 {
+		es.Addf("max_tool_labels", "must be between 1 and 10000")
 	}
 	return es
 }
@@ -152,6 +160,7 @@ func Default() *Config {
 		Time:     detect.DefaultTimeConfig(),
 		Limits:   record.DefaultLimits(),
 		Baseline: baseline.DefaultConfig(),
+		Snapshot: snapshot.DefaultConfig(),
 		Detectors: Detectors{
 			Frequency:    frequency.DefaultConfig(),
 			InputNovelty: inputs.DefaultConfig(),

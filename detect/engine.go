@@ -1,6 +1,9 @@
 package detect
 
 import (
+	"encoding/binary"
+	"errors"
+	"fmt"
 	"sort"
 	"time"
 
@@ -179,4 +182,71 @@ func findingLess(a, b *alert.Finding) bool {
 		return a.AgentID < b.AgentID
 	}
 	return a.Detail < b.Detail
+}
+
+// Engine state encoding (version 1, little-endian, fixed 51 bytes):
+//
+//	u8 version | maxEvent | nextTick | u64 applied, late, future
+//
+// with each time as u8 set (0: zero time) | i64 unix seconds | u32 nanos.
+// Only event-time state is kept: the skew limit follows the wall clock and
+// the detectors' state is saved separately.
+const (
+	engineStateVersion = 1
+	engineStateLen     = 1 + 2*13 + 3*8
+)
+
+var _ State = (*Engine)(nil)
+
+// MarshalState implements State for the engine's own event-time state
+// (newest event time, next tick, counters), not its detectors'.
+func (e *Engine) MarshalState(b []byte) ([]byte, error) {
+	b = append(b, engineStateVersion)
+	for _, t := range [...]time.Time{e.maxEvent, e.nextTick} {
+		if t.IsZero() {
+			b = append(b, make([]byte, 13)...)
+			continue
+		}
+		b = append(b, 1)
+		b = binary.LittleEndian.AppendUint64(b, uint64(t.Unix()))
+		b = binary.LittleEndian.AppendUint32(b, uint32(t.Nanosecond()))
+	}
+	for _, n := range [...]uint64{e.applied, e.late, e.future} {
+		b = binary.LittleEndian.AppendUint64(b, n)
+	}
+	return b, nil
+}
+
+var errEngineState = errors.New("malformed engine state")
+
+// UnmarshalState implements State. On error the engine is unchanged. The
+// restored times are in UTC.
+func (e *Engine) UnmarshalState(data []byte) error {
+	if len(data) != engineStateLen {
+		return fmt.Errorf("%w: %d bytes, want %d", errEngineState, len(data), engineStateLen)
+	}
+	if data[0] != engineStateVersion {
+		return fmt.Errorf("engine state: unsupported version %d", data[0])
+	}
+	var ts [2]time.Time
+	for i := range ts {
+		f := data[1+13*i : 1+13*(i+1)]
+		sec, nsec := int64(binary.LittleEndian.Uint64(f[1:])), binary.LittleEndian.Uint32(f[9:])
+		if f[0] == 1 && nsec < 1e9 {
+			ts[i] = time.Unix(sec, int64(nsec)).UTC()
+		}
+		if (f[0] == 0 && (sec != 0 || nsec != 0)) || (f[0] != 0 && ts[i].IsZero()) {
+			return fmt.Errorf("%w: time %d", errEngineState, i)
+		}
+	}
+	if ts[0].IsZero() != ts[1].IsZero() {
+		return fmt.Errorf("%w: tick schedule without event time", errEngineState)
+	}
+	c := data[1+26:]
+	e.maxEvent, e.nextTick = ts[0], ts[1]
+	e.applied = binary.LittleEndian.Uint64(c)
+	e.late = binary.LittleEndian.Uint64(c[8:])
+	e.future = binary.LittleEndian.Uint64(c[16:])
+	e.ticked, e.tickedAt = false, time.Time{}
+	return nil
 }

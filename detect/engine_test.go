@@ -172,3 +172,130 @@ func TestEngineFlush(t *testing.T) {
 		t.Errorf("flush ticks %v, want one at the newest event time", d.ticks)
 	}
 }
+
+func TestEngineStateRoundTrip(t *testing.T) {
+	wall := func() time.Time { return base.Add(10 * time.Minute) }
+	// Jittered records: some late, one from the future, crossing many ticks.
+	var recs []*record.Record
+	for i := range 400 {
+		ts := base.Add(time.Duration(i)*1500*time.Millisecond + time.Duration(i%7)*time.Second)
+		if i%50 == 49 {
+			ts = ts.Add(-time.Minute) // late
+		}
+		if i == 301 {
+			ts = base.Add(time.Hour) // future
+		}
+		recs = append(recs, rec([]string{"a", "b", "c"}[i%3], ts))
+	}
+	for _, cut := range []int{0, 1, 37, 200, 399} {
+		da := &recorder{}
+		a := NewEngine(testConfig(), wall, da)
+		for _, r := range recs[:cut] {
+			a.Process(r, nil)
+		}
+		enc, err := a.MarshalState([]byte{0xff})
+		if err != nil || enc[0] != 0xff || len(enc) != 1+engineStateLen {
+			t.Fatalf("cut %d: marshal %d bytes, %v", cut, len(enc), err)
+		}
+		db := &recorder{}
+		b := NewEngine(testConfig(), wall, db)
+		b.Process(rec("x", base.Add(9*time.Minute)), nil) // replaced by the restore
+		if err := b.UnmarshalState(enc[1:]); err != nil {
+			t.Fatalf("cut %d: %v", cut, err)
+		}
+		if re, _ := b.MarshalState(nil); string(re) != string(enc[1:]) {
+			t.Fatalf("cut %d: re-encoding differs", cut)
+		}
+		if !a.Watermark().Equal(b.Watermark()) {
+			t.Fatalf("cut %d: watermark %v, restored %v", cut, a.Watermark(), b.Watermark())
+		}
+		ticksBefore := len(da.ticks)
+		for i, r := range recs[cut:] {
+			_, va := a.Process(r, nil)
+			_, vb := b.Process(r, nil)
+			if va != vb {
+				t.Fatalf("cut %d: record %d verdict %v, restored %v", cut, cut+i, va, vb)
+			}
+		}
+		a.Flush(nil)
+		b.Flush(nil)
+		ta, tb := da.ticks[ticksBefore:], db.ticks
+		if len(ta) != len(tb) || len(ta) == 0 {
+			t.Fatalf("cut %d: %d ticks, restored %d", cut, len(ta), len(tb))
+		}
+		for i := range ta {
+			if !ta[i].Equal(tb[i]) {
+				t.Fatalf("cut %d: tick %d at %v, restored %v", cut, i, ta[i], tb[i])
+			}
+		}
+		ap, al, af := a.Counts()
+		bp, bl, bf := b.Counts()
+		if ap != bp || al != bl || af != bf || al == 0 || (cut <= 301 && af != 1) {
+			t.Fatalf("cut %d: counts %d/%d/%d, restored %d/%d/%d", cut, ap, al, af, bp, bl, bf)
+		}
+	}
+}
+
+func TestEngineStateCorrupt(t *testing.T) {
+	wall := func() time.Time { return base.Add(time.Hour) }
+	src := NewEngine(testConfig(), wall)
+	for i := range 100 {
+		src.Process(rec("a", base.Add(time.Duration(i)*time.Second)), nil)
+	}
+	good, _ := src.MarshalState(nil)
+	zero, _ := NewEngine(testConfig(), wall).MarshalState(nil)
+
+	e := NewEngine(testConfig(), wall)
+	e.Process(rec("a", base.Add(30*time.Minute)), nil)
+	before, _ := e.MarshalState(nil)
+	mod := func(src []byte, f func(b []byte)) []byte {
+		b := append([]byte(nil), src...)
+		f(b)
+		return b
+	}
+	cases := map[string][]byte{
+		"empty":          nil,
+		"short":          good[:len(good)-1],
+		"long":           append(append([]byte(nil), good...), 0),
+		"version":        mod(good, func(b []byte) { b[0] = 9 }),
+		"flag":           mod(good, func(b []byte) { b[1] = 2 }),
+		"nanos":          mod(good, func(b []byte) { b[10], b[11], b[12], b[13] = 0xff, 0xff, 0xff, 0xff }),
+		"zero with time": mod(zero, func(b []byte) { b[3] = 1 }),
+		"half zero":      mod(good, func(b []byte) { copy(b[14:27], make([]byte, 13)) }),
+	}
+	for name, data := range cases {
+		if err := e.UnmarshalState(data); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+		if after, _ := e.MarshalState(nil); string(after) != string(before) {
+			t.Fatalf("%s: failed restore changed the engine", name)
+		}
+	}
+	// The zero state restores to an engine that has seen nothing.
+	if err := e.UnmarshalState(zero); err != nil || !e.Watermark().IsZero() {
+		t.Fatalf("zero state: %v, watermark %v", err, e.Watermark())
+	}
+}
+
+// FuzzEngineState: arbitrary bytes never panic UnmarshalState, and what it
+// accepts re-encodes to the same bytes.
+func FuzzEngineState(f *testing.F) {
+	e := NewEngine(testConfig(), func() time.Time { return base })
+	zero, _ := e.MarshalState(nil)
+	e.Process(rec("a", base), nil)
+	e.Process(rec("a", base.Add(time.Minute)), nil)
+	one, _ := e.MarshalState(nil)
+	f.Add(zero)
+	f.Add(one)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e := NewEngine(testConfig(), func() time.Time { return base })
+		if e.UnmarshalState(data) != nil {
+			return
+		}
+		if re, _ := e.MarshalState(nil); string(re) != string(data) {
+			t.Fatalf("accepted %x re-encodes as %x", data, re)
+		}
+		e.Process(rec("a", base), nil)
+		e.Flush(nil)
+	})
+}

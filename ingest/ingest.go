@@ -3,10 +3,13 @@
 //
 // JetStream mode (default): a durable pull consumer on the AUDIT stream,
 // fetched in batches. A record is acked only after the handler returned, so
-// a crash never loses an acked-but-unapplied record. Redeliveries of
-// records already processed (their ack was lost, or a snapshot restored
-// with SetLastApplied covers them) are acked without calling the handler,
-// tracked by stream sequence. Invalid records are republished unchanged to
+// a crash never loses an acked-but-unapplied record. With Options.Resume
+// the durable is recreated on start to deliver right after the restored
+// snapshot's sequence (or the whole stream without one), so records
+// applied after the snapshot but lost with the process are applied again.
+// Redeliveries of records already processed (their ack was lost, or the
+// snapshot covers them) are acked without calling the handler, tracked by
+// stream sequence. Invalid records are republished unchanged to
 // the dead-letter subject with the reason in the Toolwatch-Reason header
 // and then terminated; if that publish fails the record is redelivered
 // later. The handler's Idle runs only while the consumer is caught up
@@ -102,6 +105,27 @@ type Options struct {
 	// IdleAfter is how long without records, while caught up, before Idle
 	// is called (pass time.idle_advance). 0 means 1s.
 	IdleAfter time.Duration
+
+	// Resume (JetStream mode) makes the stream, not the durable consumer,
+	// the authority on where consumption starts: on start the durable is
+	// deleted and recreated to deliver from stream sequence ResumeAfter+1,
+	// and every sequence <= ResumeAfter counts as applied. Pass the
+	// restored snapshot's last applied sequence, or 0 when there is no
+	// valid snapshot: the whole stream is then replayed to rebuild the
+	// baselines. Records the old durable had acked after ResumeAfter (their
+	// effect was lost with the process) are delivered again.
+	//
+	// If the stream's last sequence is below ResumeAfter the stream was
+	// recreated (its sequences are not the snapshot's): the whole stream is
+	// delivered. If its first sequence is above ResumeAfter+1, the records
+	// in between expired (stream limits) and are missing from the
+	// baselines; both are logged.
+	//
+	// Without Resume the durable keeps its position: records it acked in an
+	// earlier run are not delivered again (SetLastApplied can still mark
+	// more as applied). Core mode ignores both fields.
+	Resume      bool
+	ResumeAfter uint64
 }
 
 // Consumer consumes records from NATS for one handler.
@@ -111,6 +135,7 @@ type Consumer struct {
 	log       zerolog.Logger
 	m         *Metrics
 	idleAfter time.Duration
+	resume    bool
 
 	floor     atomic.Uint64 // mirror of tr.floor, for LastApplied
 	consuming atomic.Bool
@@ -147,18 +172,23 @@ func New(nc *nats.Conn, cfg Config, opts Options) (*Consumer, error) {
 		log:        opts.Log.With().Str("component", "ingest").Logger(),
 		m:          opts.Metrics,
 		idleAfter:  opts.IdleAfter,
+		resume:     opts.Resume,
 		publish:    nc.PublishMsg,
 		ack:        func(m jetstream.Msg) error { return m.Ack() },
 		invalidLog: limiter{every: 10 * time.Second},
 		errLog:     limiter{every: 10 * time.Second},
 		dropLog:    limiter{every: 10 * time.Second},
 	}
+	if opts.Resume {
+		c.floor.Store(opts.ResumeAfter)
+	}
 	return c, nil
 }
 
 // SetLastApplied declares every stream sequence <= seq already applied (a
 // restored snapshot covers them): their redeliveries are acked without
-// calling the handler. Call it before Run.
+// calling the handler. Call it before Run. With Options.Resume it also
+// moves the start of delivery to seq+1 (it replaces ResumeAfter).
 func (c *Consumer) SetLastApplied(seq uint64) {
 	if c.running.Load() {
 		panic("ingest: SetLastApplied while running")

@@ -81,23 +81,77 @@ func (c *Consumer) runJetStream(ctx context.Context, h Handler) error {
 }
 
 // setup creates the stream if configured and absent, and creates or updates
-// the durable pull consumer.
+// the durable pull consumer. With resume the durable is deleted and
+// recreated to deliver right after the processed floor (a deliver policy
+// cannot be changed on an existing consumer, and its ack floor may be ahead
+// of the restored snapshot).
 func (c *Consumer) setup(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
 	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	if _, err := js.Stream(rctx, c.cfg.Stream); err != nil {
+	stream, err := js.Stream(rctx, c.cfg.Stream)
+	if err != nil {
 		if !errors.Is(err, jetstream.ErrStreamNotFound) {
 			return nil, fmt.Errorf("stream %s: %w", c.cfg.Stream, err)
 		}
 		if !c.cfg.CreateStream {
 			return nil, fmt.Errorf("stream %s does not exist and ingest.create_stream is false", c.cfg.Stream)
 		}
-		if _, err := js.CreateStream(rctx, c.streamConfig()); err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		if stream, err = js.CreateStream(rctx, c.streamConfig()); err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			return nil, fmt.Errorf("create stream %s: %w", c.cfg.Stream, err)
+		}
+		if err != nil { // created concurrently
+			if stream, err = js.Stream(rctx, c.cfg.Stream); err != nil {
+				return nil, fmt.Errorf("stream %s: %w", c.cfg.Stream, err)
+			}
 		}
 		c.log.Info().Str("stream", c.cfg.Stream).Str("subject", c.cfg.Subject).Msg("created stream")
 	}
-	cons, err := js.CreateOrUpdateConsumer(rctx, c.cfg.Stream, c.consumerConfig())
+	if !c.resume {
+		return c.keepPosition(rctx, js)
+	}
+	start := c.resumeStart(stream.CachedInfo().State)
+	if err := js.DeleteConsumer(rctx, c.cfg.Stream, c.cfg.Consumer); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("delete consumer %s on stream %s to resume: %w", c.cfg.Consumer, c.cfg.Stream, err)
+	}
+	cons, err := js.CreateConsumer(rctx, c.cfg.Stream, c.consumerConfig(start))
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s on stream %s from seq %d: %w", c.cfg.Consumer, c.cfg.Stream, start, err)
+	}
+	c.log.Info().Str("consumer", c.cfg.Consumer).Uint64("start_seq", start).Msg("consumer recreated to resume after the last applied record")
+	return cons, nil
+}
+
+// resumeStart is the first stream sequence to deliver: right after the
+// processed floor, unless the stream is behind it (recreated: the floor
+// is reset and everything delivered). Records expired between the floor
+// and the stream's first sequence are reported; the server starts at its
+// first sequence and the ack floor skips the gap.
+func (c *Consumer) resumeStart(st jetstream.StreamState) uint64 {
+	floor := c.tr.floor
+	if floor > st.LastSeq {
+		c.log.Warn().Uint64("last_applied", floor).Uint64("stream_last_seq", st.LastSeq).
+			Msg("stream is behind the restored snapshot (recreated?); consuming it from the start")
+		c.tr = newSeqTracker(0)
+		c.floor.Store(0)
+		return 1
+	}
+	if st.FirstSeq > floor+1 {
+		c.log.Warn().Uint64("last_applied", floor).Uint64("stream_first_seq", st.FirstSeq).
+			Uint64("missed", st.FirstSeq-floor-1).
+			Msg("records after the restored snapshot expired from the stream; baselines miss them")
+	}
+	return floor + 1
+}
+
+// keepPosition creates the durable or updates it in place, keeping its
+// deliver policy (which the server does not let change) and ack floor.
+func (c *Consumer) keepPosition(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
+	cfg := c.consumerConfig(1)
+	if cur, err := js.Consumer(ctx, c.cfg.Stream, c.cfg.Consumer); err == nil {
+		old := cur.CachedInfo().Config
+		cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = old.DeliverPolicy, old.OptStartSeq, old.OptStartTime
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, c.cfg.Stream, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s on stream %s: %w", c.cfg.Consumer, c.cfg.Stream, err)
 	}
@@ -123,11 +177,20 @@ func (c *Consumer) streamConfig() jetstream.StreamConfig {
 	}
 }
 
-func (c *Consumer) consumerConfig() jetstream.ConsumerConfig {
+// consumerConfig delivers from stream sequence start (<= 1: the first
+// record in the stream).
+func (c *Consumer) consumerConfig(start uint64) jetstream.ConsumerConfig {
+	policy := jetstream.DeliverAllPolicy
+	if start > 1 {
+		policy = jetstream.DeliverByStartSequencePolicy
+	} else {
+		start = 0
+	}
 	return jetstream.ConsumerConfig{
 		Durable:       c.cfg.Consumer,
 		Description:   "Toolwatch detector",
-		DeliverPolicy: jetstream.DeliverAllPolicy,
+		DeliverPolicy: policy,
+		OptStartSeq:   start,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       c.cfg.AckWait,
 		MaxAckPending: c.cfg.MaxAckPending,

@@ -139,3 +139,29 @@ func (p *Pipeline) collect() []alert.Alert {
 	}
 	return p.alerts
 }
+
+// Reconfigure applies a new, validated configuration between two records:
+// thresholds, overrides, severity bands, cooldowns and event-time settings
+// change; every learned baseline and every firing alert is kept. The
+// `baseline` section (key caps, digest compression, epochs) is read only
+// when the pipeline is built.
+func (p *Pipeline) Reconfigure(cfg *config.Config) {
+	p.dec = record.NewDecoder(cfg.Limits)
+	p.eng.SetTimeConfig(cfg.Time)
+	p.skew = cfg.Time.MaxClockSkew
+	p.mgr.SetConfig(cfg.Alerts)
+	for _, d := range p.eng.Detectors() {
+		switch d := d.(type) {
+		case *frequency.Detector:
+			d.SetParams(cfg.Params.Frequency)
+		case *inputs.Detector:
+			d.SetParams(cfg.Params.InputNovelty)
+		case *denials.Detector:
+			d.SetParams(cfg.Params.DenialSpike)
+		case *outputsize.Detector:
+			d.SetParams(cfg.Params.OutputSize)
+		case *latency.Detector:
+			d.SetParams(cfg.Params.Latency)
+		}
+	}
+}

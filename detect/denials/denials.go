@@ -36,6 +36,10 @@
 // Seen types and actions are kept per tool, capped (max_types_per_tool,
 // max_actions_per_tool); past the cap new ones are not remembered, not
 // alerted, and counted (Overflow).
+//
+// Hot reload (SetParams) keeps every key's learned state; snapshots
+// (MarshalState/UnmarshalState, state.go) hold every key, tool, seen set
+// and counter.
 package denials
 
 import (
@@ -61,6 +65,9 @@ type Detector struct {
 	minStep  int64
 	ticked   int64
 	overflow uint64
+	// gen counts SetParams calls; a key whose gen differs re-resolves its
+	// config on its next access (Observe or Tick).
+	gen uint32
 }
 
 type tuned struct {
@@ -78,23 +85,83 @@ type keyState struct {
 	prodN    uint32
 	prodNext uint32
 	t        *tuned
+	gen      uint32 // Detector.gen t was resolved at
 }
 
 type toolState struct {
 	rate    baseline.Rate // denials of all agents
 	types   []uint64      // hashes of denied types seen
 	actions []uint64      // hashes of denied "type:action" seen
+	since   int64         // start of the tool's first window: type warm-up runs from it
 	t       *tuned
+	gen     uint32
 }
 
 // New returns a denial detector; p's Base and Rules must be validated.
 func New(p *detect.Params[Config], b baseline.Config) *Detector {
 	d := &Detector{
-		tuned:  make(map[*Config]*tuned),
-		params: p,
-		keys:   baseline.NewStore[baseline.Key, keyState](b.MaxKeys, b.IdleTTL),
-		tools:  baseline.NewStore[baseline.Key, toolState](b.MaxKeys, b.IdleTTL),
+		keys:  baseline.NewStore[baseline.Key, keyState](b.MaxKeys, b.IdleTTL),
+		tools: baseline.NewStore[baseline.Key, toolState](b.MaxKeys, b.IdleTTL),
 	}
+	d.setParams(p)
+	return d
+}
+
+// SetParams swaps the configuration (hot reload); p must be validated and
+// is not modified afterwards. Every key keeps its learned state (rate
+// baseline, seen types and actions, production counters) and picks up its
+// (possibly new) config on its next record or Tick, where its current
+// window is re-armed under the new thresholds; a window already reported
+// keeps its escalation level, so a reload does not re-report it. A changed
+// window resets that key's rate baseline (counts per window of the old
+// size; its warm-up starts again and it may borrow meanwhile). The type
+// warm-up of a tool keeps running from its first record. Lowered
+// max_types/max_actions keep what is remembered and only stop new entries.
+func (d *Detector) SetParams(p *detect.Params[Config]) {
+	d.setParams(p)
+	d.gen++
+}
+
+// resolve points ks at the config for (agent, tool) under the current
+// params: for a new key (ks.t nil) or after SetParams, once per key.
+func (d *Detector) resolve(ks *keyState, agent, tool string) {
+	t := d.tuned[d.params.For(agent, tool)]
+	old := ks.t
+	ks.t, ks.gen = t, d.gen
+	if old == nil || old == t {
+		return
+	}
+	ts := d.tools.Peek(baseline.Key{Tool: tool})
+	if ts != nil && ts.gen != d.gen {
+		d.resolveTool(ts, tool)
+	}
+	switch {
+	case old.rp.Size != t.rp.Size:
+		ks.rate = baseline.Rate{}
+	case ks.rate.Start != 0 && !ks.rate.NeedsArm():
+		rep, next := ks.rate.Reported, ks.rate.Next
+		d.armKey(ks, ts)
+		if rep > 0 && ks.rate.Thr > 0 && ks.rate.Thr <= rep {
+			ks.rate.Reported, ks.rate.Next = rep, max(next, ks.rate.Thr)
+		}
+	}
+}
+
+// resolveTool is resolve for tool-level state; its threshold only
+// winsorises its own baseline and is re-armed at its next window.
+func (d *Detector) resolveTool(ts *toolState, tool string) {
+	t := d.tuned[d.params.For("", tool)]
+	old := ts.t
+	ts.t, ts.gen = t, d.gen
+	if old != nil && old != t && old.rp.Size != t.rp.Size {
+		ts.rate = baseline.Rate{}
+	}
+}
+
+func (d *Detector) setParams(p *detect.Params[Config]) {
+	d.params = p
+	d.tuned = make(map[*Config]*tuned, 1+len(p.Rules))
+	d.minStep = 0
 	add := func(c *Config) {
 		w := shortDur(c.Window)
 		t := &tuned{cfg: c, rp: c.RateParams(), rule: c.Rule(), typeWarmup: int64(c.TypeWarmup / time.Second),
@@ -108,7 +175,6 @@ func New(p *detect.Params[Config], b baseline.Config) *Detector {
 	for i := range p.Rules {
 		add(&p.Rules[i].Config)
 	}
-	return d
 }
 
 func shortDur(d time.Duration) string {
@@ -152,12 +218,15 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 	now := r.Timestamp.Unix()
 	// Every record moves the windows, so windows without denials count as
 	// zeros and a tool's type warm-up runs from its first call.
-	ts, created := d.tools.Get(baseline.Key{Tool: r.Tool.Name}, r.Timestamp, nil)
-	if created {
-		ts.t = d.tuned[d.params.For("", r.Tool.Name)]
-	}
+	ts, _ := d.tools.Get(baseline.Key{Tool: r.Tool.Name}, r.Timestamp, nil)
 	if ts != nil {
+		if ts.t == nil || ts.gen != d.gen {
+			d.resolveTool(ts, r.Tool.Name)
+		}
 		ts.rate.Roll(now, &ts.t.rp)
+		if ts.since == 0 {
+			ts.since = ts.rate.First
+		}
 		if ts.rate.NeedsArm() {
 			exp, peak, warm := ts.rate.Own(&ts.t.rule)
 			thr := uint32(0)
@@ -167,9 +236,9 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 			ts.rate.Arm(thr, exp, false)
 		}
 	}
-	ks, created := d.keys.Get(baseline.Key{Agent: r.AgentID, Tool: r.Tool.Name}, r.Timestamp, nil)
-	if created {
-		ks.t = d.tuned[d.params.For(r.AgentID, r.Tool.Name)]
+	ks, _ := d.keys.Get(baseline.Key{Agent: r.AgentID, Tool: r.Tool.Name}, r.Timestamp, nil)
+	if ks != nil && (ks.t == nil || ks.gen != d.gen) {
+		d.resolve(ks, r.AgentID, r.Tool.Name)
 	}
 	if ks != nil && ks.t.cfg.Enabled {
 		t := ks.t
@@ -259,7 +328,7 @@ func deniedText(r *record.Record) string {
 // novelty checks r's denied permissions against the tool's seen sets.
 func (d *Detector) novelty(r *record.Record, ts *toolState, out []alert.Finding) []alert.Finding {
 	t := ts.t
-	history := ts.rate.Start - ts.rate.First
+	history := ts.rate.Start - ts.since
 	warm := history >= t.typeWarmup
 	for _, p := range r.Invocation.PermissionsDenied {
 		if p == "" {
@@ -401,6 +470,9 @@ func (d *Detector) Tick(watermark time.Time, out []alert.Finding) []alert.Findin
 	d.tools.Sweep(watermark)
 	n0 := len(out)
 	d.keys.Range(func(k baseline.Key, ks *keyState) bool {
+		if ks.gen != d.gen {
+			d.resolve(ks, k.Agent, k.Tool)
+		}
 		if ks.t.cfg.Enabled && ks.rate.Start != 0 {
 			if cl, ok := ks.rate.Roll(wm, &ks.t.rp); ok && ks.rate.Unreported(cl) {
 				out = append(out, d.closeFinding(k.Agent, k.Tool, ks, cl))
@@ -411,7 +483,10 @@ func (d *Detector) Tick(watermark time.Time, out []alert.Finding) []alert.Findin
 	slices.SortFunc(out[n0:], func(a, b alert.Finding) int {
 		return cmp.Or(cmp.Compare(a.AgentID, b.AgentID), cmp.Compare(a.Tool, b.Tool))
 	})
-	d.tools.Range(func(_ baseline.Key, ts *toolState) bool {
+	d.tools.Range(func(k baseline.Key, ts *toolState) bool {
+		if ts.gen != d.gen {
+			d.resolveTool(ts, k.Tool)
+		}
 		if ts.rate.Start != 0 {
 			ts.rate.Roll(wm, &ts.t.rp)
 		}

@@ -24,7 +24,7 @@ type call struct {
 // with a day/night cycle and a background of occasional data_access
 // denials, and a batch agent that collects ~60 data_access:read denials at
 // 02:00–02:10 every night. Tick runs every 10s of event time.
-func stream(d *Detector, hours int, inject func(sec int, add func(call))) []alert.Finding {
+func stream(d detect.Detector, hours int, inject func(sec int, add func(call))) []alert.Finding {
 	rng := rand.New(rand.NewPCG(3, 4))
 	keys := [][2]string{{"agent-a", "db-query"}, {"agent-b", "db-query"}, {"agent-a", "files"}}
 	var out []alert.Finding

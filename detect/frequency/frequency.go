@@ -40,6 +40,9 @@
 // Drops (far fewer calls than usual) are not detected: without a per-key
 // notion of "should be running now" they false-alarm on day/night swings
 // and on agents that simply stop.
+//
+// Hot reload (SetParams) keeps every key's learned state; snapshots
+// (MarshalState/UnmarshalState, state.go) hold every key, tool and counter.
 package frequency
 
 import (
@@ -64,6 +67,9 @@ type Detector struct {
 	tools   *baseline.Store[baseline.Key, toolState]
 	minStep int64 // smallest window of any config, seconds
 	ticked  int64 // last watermark window start Tick processed
+	// gen counts SetParams calls; a key whose gen differs re-resolves its
+	// config on its next access (Observe or Tick).
+	gen uint32
 }
 
 // tuned is a Config with its derived constants.
@@ -91,6 +97,7 @@ type keyState struct {
 	rate baseline.Rate
 	loop loopState
 	t    *tuned
+	gen  uint32 // Detector.gen t was resolved at
 }
 
 // toolState is the tool-level (all agents) state that cold keys borrow.
@@ -103,11 +110,17 @@ type toolState struct {
 // New returns a frequency detector; p's Base and Rules must be validated.
 func New(p *detect.Params[Config], b baseline.Config) *Detector {
 	d := &Detector{
-		tuned:  make(map[*Config]*tuned),
-		params: p,
-		keys:   baseline.NewStore[baseline.Key, keyState](b.MaxKeys, b.IdleTTL),
-		tools:  baseline.NewStore[baseline.Key, toolState](b.MaxKeys, b.IdleTTL),
+		keys:  baseline.NewStore[baseline.Key, keyState](b.MaxKeys, b.IdleTTL),
+		tools: baseline.NewStore[baseline.Key, toolState](b.MaxKeys, b.IdleTTL),
 	}
+	d.setParams(p)
+	return d
+}
+
+func (d *Detector) setParams(p *detect.Params[Config]) {
+	d.params = p
+	d.tuned = make(map[*Config]*tuned, 1+len(p.Rules))
+	d.minStep = 0
 	add := func(c *Config) {
 		t := newTuned(c)
 		d.tuned[c] = t
@@ -122,7 +135,97 @@ func New(p *detect.Params[Config], b baseline.Config) *Detector {
 	for i := range p.Rules {
 		add(&p.Rules[i].Config)
 	}
-	return d
+}
+
+// SetParams swaps the configuration (hot reload); p must be validated and
+// is not modified afterwards. Every key keeps its learned state and picks
+// up its (possibly new) config on its next record or Tick, where its
+// current window is re-armed under the new thresholds. State that the new
+// config makes meaningless is reset for that key only:
+//   - a changed window: the key's rate baseline (counts per window of the
+//     old size) is dropped and its warm-up starts again (it may borrow its
+//     tool's baseline meanwhile); for tool-level state also the agent
+//     profile;
+//   - a changed loop_window: the key's same-input table and peak.
+//
+// A window that was already reported keeps its escalation level, so a
+// reload does not re-report it.
+func (d *Detector) SetParams(p *detect.Params[Config]) {
+	d.setParams(p)
+	d.gen++
+}
+
+// resolve points ks at the config for (agent, tool) under the current
+// params: for a new key (ks.t nil) or after SetParams. A key whose config
+// changed has its current windows re-armed at once (with its tool as the
+// borrow source, looked up here: this runs once per key per reload, never
+// per record).
+func (d *Detector) resolve(ks *keyState, agent, tool string) {
+	t := d.tuned[d.params.For(agent, tool)]
+	old := ks.t
+	ks.t, ks.gen = t, d.gen
+	if old == nil || old == t {
+		return
+	}
+	ts := d.tools.Peek(baseline.Key{Tool: tool})
+	if ts != nil && ts.gen != d.gen {
+		d.resolveTool(ts, tool)
+	}
+	if old.rp.Size != t.rp.Size {
+		ks.rate = baseline.Rate{}
+	} else if ks.rate.Start != 0 && !ks.rate.NeedsArm() {
+		d.rearm(ks, borrowable(ks, ts))
+	}
+	if old.loopSize != t.loopSize {
+		ks.loop = loopState{}
+	} else if ks.loop.c.Start != 0 && ks.loop.armedAt == ks.loop.c.Start {
+		rearmLoop(ks, borrowable(ks, ts))
+	}
+}
+
+// resolveTool is resolve for tool-level state. Its thresholds only
+// winsorise its own baseline; they are re-armed at its next window.
+func (d *Detector) resolveTool(ts *toolState, tool string) {
+	t := d.tuned[d.params.For("", tool)]
+	old := ts.t
+	ts.t, ts.gen = t, d.gen
+	if old == nil || old == t {
+		return
+	}
+	if old.rp.Size != t.rp.Size {
+		ts.rate, ts.agents, ts.agentsP = baseline.Rate{}, baseline.Counter{}, baseline.Profile{}
+	}
+	if old.loopSize != t.loopSize {
+		ts.loop = loopState{}
+	}
+}
+
+// borrowable returns ts if ks may borrow its baseline: the tool counts the
+// same windows and the key's config allows borrowing.
+func borrowable(ks *keyState, ts *toolState) *toolState {
+	if ts == nil || ts.t.rp.Size != ks.t.rp.Size || !ks.t.cfg.BorrowToolBaseline {
+		return nil
+	}
+	return ts
+}
+
+// rearm arms ks's current window again, keeping the escalation level of a
+// window already reported so that a reload does not report it twice.
+func (d *Detector) rearm(ks *keyState, borrow *toolState) {
+	rep, next := ks.rate.Reported, ks.rate.Next
+	d.armKey(ks, borrow)
+	if rep > 0 && ks.rate.Thr > 0 && ks.rate.Thr <= rep {
+		ks.rate.Reported, ks.rate.Next = rep, max(next, ks.rate.Thr)
+	}
+}
+
+// rearmLoop is rearm for the loop threshold.
+func rearmLoop(ks *keyState, borrow *toolState) {
+	thr, next := ks.loop.thr, ks.loop.next
+	armLoop(ks, borrow)
+	if thr > 0 && next > thr && ks.loop.thr > 0 && ks.loop.thr < next {
+		ks.loop.next = next // already reported in this window
+	}
 }
 
 func newTuned(c *Config) *tuned {
@@ -166,20 +269,20 @@ func (d *Detector) KeyStats() (live int, rejected, evicted uint64) {
 func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Finding {
 	now := r.Timestamp.Unix()
 
-	ts, created := d.tools.Get(baseline.Key{Tool: r.Tool.Name}, r.Timestamp, nil)
-	if created {
-		ts.t = d.tuned[d.params.For("", r.Tool.Name)]
-	}
+	ts, _ := d.tools.Get(baseline.Key{Tool: r.Tool.Name}, r.Timestamp, nil)
 	if ts != nil {
+		if ts.t == nil || ts.gen != d.gen {
+			d.resolveTool(ts, r.Tool.Name)
+		}
 		d.rollTool(ts, now)
 	}
 
-	ks, created := d.keys.Get(baseline.Key{Agent: r.AgentID, Tool: r.Tool.Name}, r.Timestamp, nil)
+	ks, _ := d.keys.Get(baseline.Key{Agent: r.AgentID, Tool: r.Tool.Name}, r.Timestamp, nil)
 	if ks == nil {
 		return out
 	}
-	if created {
-		ks.t = d.tuned[d.params.For(r.AgentID, r.Tool.Name)]
+	if ks.t == nil || ks.gen != d.gen {
+		d.resolve(ks, r.AgentID, r.Tool.Name)
 	}
 	t := ks.t
 	if !t.cfg.Enabled {
@@ -196,10 +299,7 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 	if ts != nil && ts.t.rp.Size == t.rp.Size && ks.rate.N == 0 {
 		ts.agents.N++
 	}
-	borrow := ts
-	if ts != nil && (ts.t.rp.Size != t.rp.Size || !t.cfg.BorrowToolBaseline) {
-		borrow = nil
-	}
+	borrow := borrowable(ks, ts)
 	if ks.rate.NeedsArm() {
 		d.armKey(ks, borrow)
 	}
@@ -429,6 +529,9 @@ func (d *Detector) Tick(watermark time.Time, out []alert.Finding) []alert.Findin
 	d.tools.Sweep(watermark)
 	n0 := len(out)
 	d.keys.Range(func(k baseline.Key, ks *keyState) bool {
+		if ks.gen != d.gen {
+			d.resolve(ks, k.Agent, k.Tool)
+		}
 		if ks.t.cfg.Enabled && ks.rate.Start != 0 {
 			if cl, ok := ks.rate.Roll(wm, &ks.t.rp); ok && ks.rate.Unreported(cl) {
 				out = append(out, d.closeFinding(k.Agent, k.Tool, ks, cl))
@@ -441,7 +544,10 @@ func (d *Detector) Tick(watermark time.Time, out []alert.Finding) []alert.Findin
 	slices.SortFunc(out[n0:], func(a, b alert.Finding) int {
 		return cmp.Or(cmp.Compare(a.AgentID, b.AgentID), cmp.Compare(a.Tool, b.Tool))
 	})
-	d.tools.Range(func(_ baseline.Key, ts *toolState) bool {
+	d.tools.Range(func(k baseline.Key, ts *toolState) bool {
+		if ts.gen != d.gen {
+			d.resolveTool(ts, k.Tool)
+		}
 		if ts.rate.Start != 0 {
 			ts.rate.Roll(wm, &ts.t.rp)
 			if cl, ok := ts.agents.Roll(wm, ts.t.rp.Size); ok {

@@ -39,13 +39,13 @@ func normalRate(hour int) float64 {
 // batch agent that runs ~600 calls in 10 minutes after 02:00 every day, agent-c joining
 // "search" at hour 36, plus whatever inject adds at each second. Tick runs
 // every 10s of event time.
-func stream(d *Detector, hours int, inject func(sec int, add func(call))) []alert.Finding {
+func stream(d detect.Detector, hours int, inject func(sec int, add func(call))) []alert.Finding {
 	return streamFrom(d, 0, hours, inject)
 }
 
 // streamFrom is stream with the data starting startHour hours after base
 // (inject still sees seconds since base).
-func streamFrom(d *Detector, startHour, hours int, inject func(sec int, add func(call))) []alert.Finding {
+func streamFrom(d detect.Detector, startHour, hours int, inject func(sec int, add func(call))) []alert.Finding {
 	rng := rand.New(rand.NewPCG(1, 2))
 	regular := []call{{"agent-a", "db-query", ""}, {"agent-b", "db-query", ""}, {"agent-a", "search", ""}, {"agent-b", "search", ""}, {"agent-c", "search", ""}}
 	var out []alert.Finding

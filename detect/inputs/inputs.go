@@ -60,6 +60,10 @@
 // The hot path (a known shape) hashes the shape string and probes the set:
 // no allocation, no lock, no clock. HyperLogLog estimates are refreshed only
 // on Tick.
+//
+// Hot reload (SetParams) keeps every tool's vocabulary; snapshots
+// (MarshalState/UnmarshalState, state.go) hold every tool's shapes,
+// counters, novelty ring, windows and sketches.
 package inputs
 
 import (
@@ -110,6 +114,7 @@ func kindBit(s string) uint8 {
 // tool is the per-tool state.
 type tool struct {
 	cfg     *Config
+	gen     uint32 // Detector.gen cfg was resolved at
 	set     shapeSet
 	records uint64 // records with a shape
 	first   int64  // event time (unix ns) of the first record
@@ -138,12 +143,27 @@ type Detector struct {
 	store   *baseline.Store[baseline.Key, tool]
 	skipped uint64
 	overflo uint64
+	// gen counts SetParams calls; a tool whose gen differs re-resolves its
+	// config on its next record or Tick.
+	gen uint32
 }
 
 // New returns a detector; per-tool overrides are resolved when a tool is
 // first seen.
 func New(p *detect.Params[Config], b baseline.Config) *Detector {
 	return &Detector{params: p, store: baseline.NewStore[baseline.Key, tool](b.MaxKeys, b.IdleTTL)}
+}
+
+// SetParams swaps the configuration (hot reload); p must be validated and
+// is not modified afterwards. Every tool keeps its vocabulary, counters,
+// novelty ring, distinct windows and sketches, and picks up its (possibly
+// new) config on its next record or Tick. Nothing is reset: a changed
+// distinct_window applies from the current window's end; a lowered
+// max_shapes keeps the known shapes and only sends new ones to overflow;
+// warm-up is re-judged against the new warmup_records/warmup_age.
+func (d *Detector) SetParams(p *detect.Params[Config]) {
+	d.params = p
+	d.gen++
 }
 
 // Pattern implements detect.Detector.
@@ -187,6 +207,9 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 	ts := r.Timestamp.UnixNano()
 	if created {
 		t.init(d.params.For("", r.Tool.Name), ts)
+		t.gen = d.gen
+	} else if t.gen != d.gen {
+		t.cfg, t.gen = d.params.For("", r.Tool.Name), d.gen
 	}
 	if !t.cfg.Enabled {
 		return out
@@ -352,7 +375,10 @@ func (t *tool) known() uint64 { return uint64(t.set.n) + t.overAll.Estimate() }
 // tools. It emits nothing.
 func (d *Detector) Tick(watermark time.Time, out []alert.Finding) []alert.Finding {
 	wm := watermark.UnixNano()
-	d.store.Range(func(_ baseline.Key, t *tool) bool {
+	d.store.Range(func(k baseline.Key, t *tool) bool {
+		if t.gen != d.gen {
+			t.cfg, t.gen = d.params.For("", k.Tool), d.gen
+		}
 		t.overAll.Refresh()
 		t.overCur.Refresh()
 		if wm >= t.windowEnd {

@@ -61,6 +61,14 @@
 // override changes the tool's ratios. Drift below the threshold is learned
 // as the epochs rotate; a new tool.version relearns as described above.
 //
+// # Reload and snapshots
+//
+// SetParams swaps thresholds and overrides without touching baselines or
+// version slots: each key re-resolves its configuration on its next call
+// (a generation compare, so nothing is looked up per record otherwise).
+// MarshalState / UnmarshalState save and restore every baseline exactly
+// (state.go).
+//
 // The detector is single-goroutine and allocates on Observe only when it
 // creates a key, sees a new tool version, or emits a finding.
 package latency
@@ -91,6 +99,7 @@ const (
 // Detector is the latency detector.
 type Detector struct {
 	params    *detect.Params[Config]
+	gen       uint64 // bumped by SetParams; never 0, so new keys resolve
 	g         *baseline.Digester
 	keys      *baseline.Store[baseline.Key, state] // (agent, tool)
 	tools     *baseline.Store[string, state]       // tool level
@@ -105,8 +114,9 @@ type slot struct {
 }
 
 type state struct {
-	cfg    *Config // resolved once, when the key is created
-	active uint8   // slot of the newest version
+	cfg    *Config // resolved when gen != Detector.gen (new key, reload)
+	gen    uint64
+	active uint8 // slot of the newest version
 	slots  [2]slot
 }
 
@@ -119,10 +129,35 @@ var (
 func New(p *detect.Params[Config], b baseline.Config) *Detector {
 	return &Detector{
 		params:    p,
+		gen:       1,
 		g:         baseline.NewDigester(b.Compression, b.Epoch),
 		keys:      baseline.NewStore[baseline.Key, state](b.MaxKeys, b.IdleTTL),
 		tools:     baseline.NewStore[string, state](b.MaxKeys, b.IdleTTL),
 		lastEpoch: math.MinInt64,
+	}
+}
+
+// SetParams swaps the configuration and overrides (hot reload). Every key
+// keeps its baselines and version slots and re-resolves its configuration
+// on its next call.
+func (d *Detector) SetParams(p *detect.Params[Config]) {
+	d.params = p
+	d.gen++
+}
+
+// SetLimits applies a reloaded baseline.max_keys and idle_ttl to both key
+// stores; live keys are kept. Compression and epoch cannot change at run
+// time (they shape the stored digests): a restart applies them.
+func (d *Detector) SetLimits(maxKeys int, idle time.Duration) {
+	d.keys.SetLimits(maxKeys, idle)
+	d.tools.SetLimits(maxKeys, idle)
+}
+
+// resolve refreshes st's configuration if the params changed since it was
+// resolved (or st is new): one compare per record otherwise.
+func (d *Detector) resolve(st *state, agent, tool string) {
+	if st.gen != d.gen {
+		st.cfg, st.gen = d.params.For(agent, tool), d.gen
 	}
 }
 
@@ -220,19 +255,18 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 	x := r.Invocation.DurationMS
 	now := r.Timestamp
 
-	ks, created := d.keys.Get(baseline.Key{Agent: r.AgentID, Tool: r.Tool.Name}, now, nil)
-	if created {
-		ks.cfg = d.params.For(r.AgentID, r.Tool.Name)
-	}
-	ts, created := d.tools.Get(r.Tool.Name, now, nil)
-	if created {
-		ts.cfg = d.params.For("", r.Tool.Name)
-	}
+	ks, _ := d.keys.Get(baseline.Key{Agent: r.AgentID, Tool: r.Tool.Name}, now, nil)
+	ts, _ := d.tools.Get(r.Tool.Name, now, nil)
 	var cfg *Config
 	switch {
 	case ks != nil:
+		d.resolve(ks, r.AgentID, r.Tool.Name)
 		cfg = ks.cfg
+		if ts != nil {
+			d.resolve(ts, "", r.Tool.Name)
+		}
 	case ts != nil:
+		d.resolve(ts, "", r.Tool.Name)
 		cfg = ts.cfg
 	default:
 		return out // both stores full: counted as rejected

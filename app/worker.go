@@ -1,0 +1,144 @@
+package app
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/toolwatch/toolwatch/alert"
+	"github.com/toolwatch/toolwatch/alert/sink"
+	"github.com/toolwatch/toolwatch/config"
+	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/ingest"
+	"github.com/toolwatch/toolwatch/pipeline"
+	"github.com/toolwatch/toolwatch/telemetry"
+)
+
+// worker is the ingest.Handler: it owns the pipeline and runs on the
+// consumer's goroutine only.
+type worker struct {
+	p   *pipeline.Pipeline
+	out *sink.Dispatcher
+	tm  *telemetry.Metrics
+	log zerolog.Logger
+	now func() time.Time
+
+	// pending is a prepared reload, applied on the worker goroutine before
+	// the next message: one atomic load per record.
+	pending atomic.Pointer[reloadRequest]
+
+	status *statusState
+}
+
+type reloadRequest struct {
+	cfg *config.Config
+	out *sink.Dispatcher // nil: keep the current sinks
+}
+
+func newWorker(cfg *config.Config, p *pipeline.Pipeline, out *sink.Dispatcher, tm *telemetry.Metrics, log zerolog.Logger, now func() time.Time) *worker {
+	w := &worker{p: p, out: out, tm: tm, log: log, now: now}
+	w.status = newStatusState(cfg, now)
+	return w
+}
+
+// HandleMessage applies one record message.
+func (w *worker) HandleMessage(m *ingest.Message) ingest.Result {
+	if r := w.pending.Load(); r != nil {
+		w.applyReload()
+	}
+	alerts, outcome, err := w.p.Handle(m.Data)
+	res := ingest.Result{}
+	switch outcome {
+	case pipeline.Applied:
+		w.tm.ObserveRecord(w.p.Record())
+		w.tm.ObserveOutcome("applied")
+		w.status.observe(w.p.Record())
+	case pipeline.Late:
+		w.tm.ObserveRecord(w.p.Record())
+		w.tm.ObserveOutcome("late")
+		res.Outcome = ingest.Late
+	case pipeline.Invalid:
+		// The consumer republishes it to the dead-letter subject.
+		w.tm.ObserveOutcome("dead_lettered")
+		w.status.invalid++
+		res.Outcome = ingest.Invalid
+		res.Reason = errReason(err)
+	}
+	w.deliver(alerts)
+	w.afterTick()
+	return res
+}
+
+// Idle advances event time on the wall clock while caught up and idle.
+func (w *worker) Idle(now time.Time) {
+	if r := w.pending.Load(); r != nil {
+		w.applyReload()
+	}
+	w.deliver(w.p.Advance(now))
+	w.afterTick()
+	w.status.publish(w.p, now)
+}
+
+func (w *worker) deliver(alerts []alert.Alert) {
+	if len(alerts) == 0 {
+		return
+	}
+	for i := range alerts {
+		a := &alerts[i]
+		w.tm.ObserveAlert(a.Pattern, a.Severity, a.Status)
+		w.status.alert(*a)
+	}
+	w.out.Send(alerts...)
+}
+
+// afterTick refreshes the tick-driven gauges when the engine ticked.
+func (w *worker) afterTick() {
+	wm, ok := w.p.Engine().Ticked()
+	if !ok {
+		return
+	}
+	w.tm.SetWatermark(wm)
+	for _, d := range w.p.Engine().Detectors() {
+		if s, ok := d.(detect.Stats); ok {
+			live, rejected, evicted := s.KeyStats()
+			w.tm.SetDetectorKeys(d.Pattern(), live, rejected, evicted)
+		}
+	}
+	w.status.publish(w.p, w.now())
+}
+
+func (w *worker) applyReload() {
+	r := w.pending.Swap(nil)
+	if r == nil {
+		return
+	}
+	w.p.Reconfigure(r.cfg)
+	w.status.setConfig(r.cfg)
+	if r.out != nil {
+		old := w.out
+		w.out = r.out
+		go closeSinks(old, w.log)
+	}
+	w.log.Info().Msg("configuration reloaded; baselines kept")
+}
+
+// shutdown delivers nothing new; it flushes the sinks within a bound.
+func (w *worker) shutdown() {
+	if r := w.pending.Swap(nil); r != nil && r.out != nil {
+		closeSinks(r.out, w.log)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := w.out.Close(ctx); err != nil {
+		w.log.Warn().Err(err).Msg("sinks did not flush in time; undelivered alerts were counted as dropped")
+	}
+}
+
+func errReason(err error) string {
+	if err == nil {
+		return "invalid record"
+	}
+	return err.Error()
+}

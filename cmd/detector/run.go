@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/toolwatch/toolwatch/app"
+)
+
+// defaultConfigPath is used by `detector run` when --config is not given
+// and the file exists (the shipped config.yaml in the working directory).
+const defaultConfigPath = "config.yaml"
+
+func daemonFlags(fs *flag.FlagSet, opts *app.Options) {
+	fs.StringVar(&opts.ConfigPath, "config", "", "configuration file (default: ./config.yaml if present, else built-in defaults)")
+	fs.StringVar(&opts.NATSURL, "nats-url", "", "NATS server URL(s), overriding nats.url (empty config and flag: start an embedded server)")
+	fs.StringVar(&opts.AlertmanagerURL, "alertmanager-url", "", "send alerts to this Alertmanager (base URL, e.g. http://127.0.0.1:9093)")
+	fs.StringVar(&opts.WebhookURL, "webhook-url", "", "POST signed alerts to this URL (needs --webhook-secret-file or sinks.webhook.secret_*)")
+	fs.StringVar(&opts.WebhookSecretFile, "webhook-secret-file", "", "file holding the webhook signing secret (whsec_<base64> or raw)")
+	fs.StringVar(&opts.HTTPListen, "listen", "", "HTTP address for metrics, health and the status page, overriding metrics.listen")
+}
+
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var opts app.Options
+	daemonFlags(fs, &opts)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "run: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if opts.ConfigPath == "" {
+		if _, err := os.Stat(defaultConfigPath); err == nil {
+			opts.ConfigPath = defaultConfigPath
+		}
+	}
+	opts.LogOutput = stderr
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := app.Run(ctx, opts); err != nil {
+		fmt.Fprintf(stderr, "detector: %v\n", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,120 @@
+package denials
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+
+	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/detect"
+)
+
+// stateVersion is the version of the snapshot encoding below.
+const stateVersion = 1
+
+// StateV1 is the snapshot of a denial Detector (gob, see
+// baseline.AppendGob). Keys are sorted, so equal states encode equally.
+// Per-key configs are resolved from the restoring detector's params; a key
+// whose window differs from the Size it was counted in has its rate
+// baseline reset, as SetParams does.
+type StateV1 struct {
+	Version       int
+	Ticked        int64
+	Overflow      uint64
+	Keys          []KeyV1
+	Tools         []ToolV1
+	KeysRejected  uint64
+	KeysEvicted   uint64
+	ToolsRejected uint64
+	ToolsEvicted  uint64
+}
+
+// KeyV1 is one (agent, tool) key.
+type KeyV1 struct {
+	Agent, Tool string
+	LastSeen    int64 // store idle clock, unix seconds
+	Size        int64 // window of Rate, seconds
+	Rate        baseline.Rate
+	ProdAt      int64
+	ProdN       uint32
+	ProdNext    uint32
+}
+
+// ToolV1 is one tool's state: its rate over all agents and its seen sets
+// (hashes, in insertion order).
+type ToolV1 struct {
+	Tool     string
+	LastSeen int64
+	Size     int64
+	Rate     baseline.Rate
+	Types    []uint64
+	Actions  []uint64
+	Since    int64
+}
+
+// MarshalState implements detect.State.
+func (d *Detector) MarshalState(b []byte) ([]byte, error) {
+	st := StateV1{Version: stateVersion, Ticked: d.ticked, Overflow: d.overflow,
+		KeysRejected: d.keys.Rejected(), KeysEvicted: d.keys.Evicted(),
+		ToolsRejected: d.tools.Rejected(), ToolsEvicted: d.tools.Evicted()}
+	d.keys.RangeSeen(func(k baseline.Key, seen int64, ks *keyState) bool {
+		st.Keys = append(st.Keys, KeyV1{Agent: k.Agent, Tool: k.Tool, LastSeen: seen, Size: ks.t.rp.Size,
+			Rate: ks.rate, ProdAt: ks.prodAt, ProdN: ks.prodN, ProdNext: ks.prodNext})
+		return true
+	})
+	d.tools.RangeSeen(func(k baseline.Key, seen int64, ts *toolState) bool {
+		st.Tools = append(st.Tools, ToolV1{Tool: k.Tool, LastSeen: seen, Size: ts.t.rp.Size, Rate: ts.rate,
+			Types: ts.types, Actions: ts.actions, Since: ts.since})
+		return true
+	})
+	slices.SortFunc(st.Keys, func(a, b KeyV1) int { return cmp.Or(cmp.Compare(a.Agent, b.Agent), cmp.Compare(a.Tool, b.Tool)) })
+	slices.SortFunc(st.Tools, func(a, b ToolV1) int { return cmp.Compare(a.Tool, b.Tool) })
+	b, err := baseline.AppendGob(b, &st)
+	if err != nil {
+		return b, fmt.Errorf("denial state: %w", err)
+	}
+	return b, nil
+}
+
+// UnmarshalState implements detect.State. Keys are bound to the configs of
+// d's current params. On error d is unchanged.
+func (d *Detector) UnmarshalState(data []byte) error {
+	var st StateV1
+	if err := baseline.DecodeGob(data, &st); err != nil {
+		return fmt.Errorf("denial state: %w", err)
+	}
+	if st.Version != stateVersion {
+		return fmt.Errorf("denial state: version %d, want %d", st.Version, stateVersion)
+	}
+	keys, tools := d.keys.Empty(), d.tools.Empty()
+	for i := range st.Keys {
+		k := &st.Keys[i]
+		bk := baseline.Key{Agent: k.Agent, Tool: k.Tool}
+		if keys.Peek(bk) != nil {
+			return fmt.Errorf("denial state: duplicate key %q/%q", k.Agent, k.Tool)
+		}
+		ks := keys.Put(bk, k.LastSeen, keyState{rate: k.Rate, prodAt: k.ProdAt, prodN: k.ProdN, prodNext: k.ProdNext, gen: d.gen})
+		ks.t = d.tuned[d.params.For(k.Agent, k.Tool)]
+		if ks.t.rp.Size != k.Size {
+			ks.rate = baseline.Rate{}
+		}
+	}
+	for i := range st.Tools {
+		t := &st.Tools[i]
+		bk := baseline.Key{Tool: t.Tool}
+		if tools.Peek(bk) != nil {
+			return fmt.Errorf("denial state: duplicate tool %q", t.Tool)
+		}
+		ts := tools.Put(bk, t.LastSeen, toolState{rate: t.Rate, types: t.Types, actions: t.Actions, since: t.Since, gen: d.gen})
+		ts.t = d.tuned[d.params.For("", t.Tool)]
+		if ts.t.rp.Size != t.Size {
+			ts.rate = baseline.Rate{}
+		}
+	}
+	keys.SetCounters(st.KeysRejected, st.KeysEvicted)
+	tools.SetCounters(st.ToolsRejected, st.ToolsEvicted)
+	d.keys, d.tools, d.ticked, d.overflow = keys, tools, st.Ticked, st.Overflow
+	return nil
+}
+
+var _ detect.State = (*Detector)(nil)

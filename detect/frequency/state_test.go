@@ -1,0 +1,358 @@
+package frequency
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/toolwatch/toolwatch/alert"
+	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/record"
+)
+
+// splitter stands in for the detector of a stream: at the first record or
+// tick at or after cut it snapshots the detector into a fresh one (a
+// simulated crash and restart) and from then on feeds both, collecting the
+// findings of each. Before the cut, hook (if set) sees every event time.
+type splitter struct {
+	t          testing.TB
+	cut        time.Time
+	a, b       *Detector
+	mk         func() *Detector
+	outA, outB []alert.Finding
+}
+
+func (s *splitter) Pattern() string { return s.a.Pattern() }
+
+func (s *splitter) maybeCut(ts time.Time) {
+	if s.b != nil || ts.Before(s.cut) {
+		return
+	}
+	data, err := s.a.MarshalState(nil)
+	if err != nil {
+		s.t.Fatalf("marshal: %v", err)
+	}
+	s.b = s.mk()
+	if err := s.b.UnmarshalState(data); err != nil {
+		s.t.Fatalf("unmarshal: %v", err)
+	}
+	again, err := s.b.MarshalState(nil)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if !bytes.Equal(data, again) {
+		s.t.Fatal("restored state marshals differently")
+	}
+}
+
+func (s *splitter) Observe(r *record.Record, out []alert.Finding) []alert.Finding {
+	s.maybeCut(r.Timestamp)
+	if s.b == nil {
+		return s.a.Observe(r, out)
+	}
+	s.outA = s.a.Observe(r, s.outA)
+	s.outB = s.b.Observe(r, s.outB)
+	return out
+}
+
+func (s *splitter) Tick(wm time.Time, out []alert.Finding) []alert.Finding {
+	s.maybeCut(wm)
+	if s.b == nil {
+		return s.a.Tick(wm, out)
+	}
+	s.outA = s.a.Tick(wm, s.outA)
+	s.outB = s.b.Tick(wm, s.outB)
+	return out
+}
+
+func findingsJSON(t testing.TB, fs []alert.Finding) []string {
+	t.Helper()
+	out := make([]string, len(fs))
+	for i := range fs {
+		b, err := json.Marshal(&fs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = string(b)
+	}
+	return out
+}
+
+// anomalies injects an x40 spike (agent-a) and a new agent's burst at day 3
+// 14:00, and a same-input loop (agent-b/search) at day 3 10:00.
+func anomalies(sec int, add func(call)) {
+	const spike, loop = (48 + 14) * 3600, (48 + 10) * 3600
+	if sec >= spike && sec < spike+600 {
+		add(call{"agent-a", "db-query", hashes[(sec*7)%len(hashes)]})
+		if sec%3 < 2 {
+			add(call{"agent-new", "db-query", hashes[(sec*13)%len(hashes)]})
+		}
+	}
+	if sec >= loop && sec < loop+120 {
+		add(call{"agent-b", "search", "sha256:stuck"})
+	}
+}
+
+func TestCrashEquivalence(t *testing.T) {
+	cuts := []struct {
+		name string
+		at   int // seconds since base
+	}{
+		{"quiet, mid-window", 40*3600 + 123},
+		{"inside the loop", (48+10)*3600 + 45},
+		{"inside the spike, after its first report", (48+14)*3600 + 200},
+	}
+	mk := func() *Detector { return newDetector(t, DefaultConfig(), baseline.DefaultConfig()) }
+	for _, c := range cuts {
+		t.Run(c.name, func(t *testing.T) {
+			s := &splitter{t: t, cut: base.Add(time.Duration(c.at) * time.Second), a: mk(), mk: mk}
+			stream(s, 66, anomalies)
+			if s.b == nil {
+				t.Fatal("stream never reached the cut")
+			}
+			details := map[string]int{}
+			for _, f := range s.outA {
+				details[f.Detail]++
+			}
+			if details["spike"] == 0 {
+				t.Fatalf("no spike after the cut (%v): the comparison would be vacuous", details)
+			}
+			a, b := findingsJSON(t, s.outA), findingsJSON(t, s.outB)
+			if len(a) != len(b) {
+				t.Fatalf("original %d findings, restored %d", len(a), len(b))
+			}
+			for i := range a {
+				if a[i] != b[i] {
+					t.Fatalf("finding %d differs:\noriginal %s\nrestored %s", i, a[i], b[i])
+				}
+			}
+			t.Logf("%d findings after the cut compared (%v)", len(a), details)
+		})
+	}
+}
+
+func TestUnmarshalStateErrorKeepsState(t *testing.T) {
+	d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
+	stream(d, 30, nil)
+	good, err := d.MarshalState(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	badVersion, _ := baseline.AppendGob(nil, &StateV1{Version: 2})
+	dup, _ := baseline.AppendGob(nil, &StateV1{Version: 1, Keys: []KeyV1{{Agent: "a", Tool: "x"}, {Agent: "a", Tool: "x"}}})
+	flipped := bytes.Clone(good)
+	flipped[len(flipped)/2] ^= 1
+	bad := map[string][]byte{
+		"empty": nil, "truncated": good[:len(good)/2], "one byte short": good[:len(good)-1],
+		"flipped bit": flipped, "garbage": []byte("not a snapshot at all"),
+		"version 2": badVersion, "duplicate key": dup,
+	}
+	for name, data := range bad {
+		if err := d.UnmarshalState(data); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+		if got, _ := d.MarshalState(nil); !bytes.Equal(got, good) {
+			t.Fatalf("%s: state changed by a failed restore", name)
+		}
+	}
+	if live, _, _ := d.KeyStats(); live == 0 {
+		t.Fatal("no keys: the check above was vacuous")
+	}
+}
+
+func spikes(fs []alert.Finding, agent string) int {
+	n := 0
+	for _, f := range fs {
+		if f.Detail == "spike" && f.AgentID == agent {
+			n++
+		}
+	}
+	return n
+}
+
+func TestSetParamsKeepsBaselines(t *testing.T) {
+	const spikeAt = (48 + 14) * 3600
+	// x40 spike for agent-a: alerts under the defaults.
+	big := func(sec int, add func(call)) {
+		if sec >= spikeAt && sec < spikeAt+600 {
+			add(call{"agent-a", "db-query", hashes[sec%len(hashes)]})
+		}
+	}
+	// A mild one (one extra call every 20s, ~4x): silent under the defaults.
+	mild := func(sec int, add func(call)) {
+		if sec >= spikeAt && sec < spikeAt+300 && sec%20 == 0 {
+			add(call{"agent-a", "db-query", hashes[sec%len(hashes)]})
+		}
+	}
+	raised := DefaultConfig()
+	raised.MinCount = 100000
+	lowered := DefaultConfig()
+	lowered.MinCount, lowered.SpikeRatio, lowered.PeakRatio, lowered.PValue = 3, 1.5, 0, 0.05
+	key := baseline.Key{Agent: "agent-a", Tool: "db-query"}
+	tests := []struct {
+		name   string
+		inject func(sec int, add func(call))
+		cfg    *Config // nil: no reload (control)
+		want   bool
+	}{
+		{"big spike, defaults", big, nil, true},
+		{"big spike, raised min_count", big, &raised, false},
+		{"mild spike, defaults", mild, nil, false},
+		{"mild spike, lowered thresholds", mild, &lowered, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
+			var s detect.Detector = d
+			if tc.cfg != nil {
+				// Reload at day 3 13:30, half an hour before the spike, and
+				// check that the key's learned state survived it.
+				at := base.Add((48 + 13) * time.Hour).Add(32*time.Minute + 5*time.Second) // mid-window
+				p := detect.NewParams(*tc.cfg)
+				done := false
+				s = detector(func(ts time.Time) {
+					if done || ts.Before(at) {
+						return
+					}
+					done = true
+					before := d.keys.Peek(key)
+					prof, rate := before.rate.Profile, before.rate
+					d.SetParams(p)
+					// The key re-resolves lazily, on its next record (or Tick).
+					r := record.Record{Timestamp: ts, AgentID: key.Agent, Tool: record.Tool{Name: key.Tool}}
+					d.Observe(&r, nil)
+					after := d.keys.Peek(key)
+					if after != before || after.rate.Profile != prof || after.rate.First != rate.First || after.t.cfg != &p.Base {
+						t.Fatal("reload lost the key's baseline or did not bind the new config")
+					}
+				}, d)
+			}
+			got := spikes(stream(s, 63, tc.inject), "agent-a")
+			if (got > 0) != tc.want {
+				t.Fatalf("%d spike findings, want alert=%v", got, tc.want)
+			}
+			if ks := d.keys.Peek(key); ks == nil || ks.rate.Windows < 600 {
+				t.Fatalf("key lost its history: %+v", ks)
+			}
+		})
+	}
+}
+
+// detector wraps d with a hook called with every event time first.
+func detector(hook func(time.Time), d *Detector) detect.Detector {
+	return &hooked{Detector: d, hook: hook}
+}
+
+type hooked struct {
+	*Detector
+	hook func(time.Time)
+}
+
+func (h *hooked) Observe(r *record.Record, out []alert.Finding) []alert.Finding {
+	h.hook(r.Timestamp)
+	return h.Detector.Observe(r, out)
+}
+
+func (h *hooked) Tick(wm time.Time, out []alert.Finding) []alert.Finding {
+	h.hook(wm)
+	return h.Detector.Tick(wm, out)
+}
+
+func TestSetParamsWindowChangeResetsOnlyThatKey(t *testing.T) {
+	d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
+	stream(d, 30, nil)
+	other := baseline.Key{Agent: "agent-b", Tool: "db-query"}
+	changed := baseline.Key{Agent: "agent-a", Tool: "db-query"}
+	otherBefore := d.keys.Peek(other).rate.Profile
+	p := detect.NewParams(DefaultConfig())
+	w := DefaultConfig()
+	w.Window = 10 * time.Minute
+	p.Rules = []detect.Rule[Config]{{Agent: "agent-a", Tool: "db-query", Config: w}}
+	d.SetParams(p)
+	// Keys re-resolve lazily, on their next record (or Tick).
+	last := base.Add(30*time.Hour - time.Second) // same window as the stream's end
+	for _, k := range []baseline.Key{other, changed} {
+		r := record.Record{Timestamp: last, AgentID: k.Agent, Tool: record.Tool{Name: k.Tool}}
+		d.Observe(&r, nil)
+	}
+	if ks := d.keys.Peek(changed); ks.t.rp.Size != 600 || ks.rate.Windows != 0 || ks.rate.Start%600 != 0 || ks.rate.N != 1 {
+		t.Fatalf("window change did not reset the key's rate to 10m windows: size %d %+v", ks.t.rp.Size, ks.rate.Counter)
+	}
+	if ks := d.keys.Peek(other); ks.rate.Profile != otherBefore || ks.t.cfg != &p.Base {
+		t.Fatal("an unchanged key lost its baseline")
+	}
+}
+
+func TestSetParamsKeepsAllocationFree(t *testing.T) {
+	d := New(detect.NewParams(DefaultConfig()), baseline.DefaultConfig())
+	r := record.Record{Timestamp: base, AgentID: "a", Tool: record.Tool{Name: "x"}}
+	d.Observe(&r, nil)
+	d.SetParams(detect.NewParams(DefaultConfig()))
+	i := 0
+	var out []alert.Finding
+	allocs := testing.AllocsPerRun(2000, func() {
+		i++
+		r.Timestamp = base.Add(time.Duration(i) * 7 * time.Second)
+		out = d.Observe(&r, out[:0])
+	})
+	if allocs != 0 {
+		t.Fatalf("allocs %v after SetParams", allocs)
+	}
+}
+
+// A reload with an unchanged config is invisible: the same findings as
+// without it, also when it lands inside a reported spike or loop window.
+func TestSetParamsSameConfigChangesNothing(t *testing.T) {
+	want := findingsJSON(t, stream(newDetector(t, DefaultConfig(), baseline.DefaultConfig()), 66, anomalies))
+	d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
+	reloads := []int{40*3600 + 123, (48+10)*3600 + 45, (48+10)*3600 + 95, (48+14)*3600 + 200, (48+14)*3600 + 420}
+	got := findingsJSON(t, stream(detector(func(ts time.Time) {
+		if len(reloads) > 0 && !ts.Before(base.Add(time.Duration(reloads[0])*time.Second)) {
+			reloads = reloads[1:]
+			d.SetParams(detect.NewParams(DefaultConfig()))
+		}
+	}, d), 66, anomalies))
+	if len(want) == 0 || len(reloads) != 0 {
+		t.Fatalf("vacuous: %d findings, %d reloads left", len(want), len(reloads))
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d findings with reloads, %d without", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("finding %d differs:\nwith reloads %s\nwithout      %s", i, got[i], want[i])
+		}
+	}
+}
+
+// BenchmarkMarshalState: snapshot cost of 1000 warm keys (plus their
+// tools); reports the encoded size.
+func BenchmarkMarshalState(b *testing.B) {
+	d, _, _ := warmDetector(1000, 10*time.Minute)
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if buf, err = d.MarshalState(buf[:0]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(buf))/1000, "bytes/key")
+}
+
+func BenchmarkUnmarshalState(b *testing.B) {
+	d, _, _ := warmDetector(1000, 10*time.Minute)
+	data, err := d.MarshalState(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := New(detect.NewParams(DefaultConfig()), baseline.DefaultConfig())
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := r.UnmarshalState(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

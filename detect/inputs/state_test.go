@@ -1,0 +1,205 @@
+package inputs
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/toolwatch/toolwatch/alert"
+	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/record"
+)
+
+// mixedParams: testConfig, with "wide" capped at 16 shapes so it overflows
+// into its HyperLogLog sketches.
+func mixedParams() *detect.Params[Config] {
+	p := detect.NewParams(testConfig())
+	w := testConfig()
+	w.MaxShapes = 16
+	p.Rules = []detect.Rule[Config]{{Tool: "wide", Config: w}}
+	return p
+}
+
+func newMixed() *Detector {
+	return New(mixedParams(), baseline.Config{MaxKeys: 100, IdleTTL: 24 * time.Hour})
+}
+
+// feed replays records [from, to) of a mixed stream: a closed db tool, an
+// open search tool, an overflowing wide tool, records without a shape, and
+// anomalies late in the stream (new shape, injection, binary, repeated
+// injection). Tick every 60 records.
+func feed(d detect.Detector, from, to int) []alert.Finding {
+	var out []alert.Finding
+	for i := from; i < to; i++ {
+		var r *record.Record
+		switch i % 4 {
+		case 0:
+			s := dbShapes[i%len(dbShapes)]
+			switch i {
+			case 5000:
+				s = "json{id:num,debug:bool}"
+			case 5200, 6400:
+				s = "json{query:str/sql-injection}"
+			case 5600:
+				s = "binary"
+			}
+			r = rec(i, "db-query", fmt.Sprintf("agent-%d", i%3), s)
+		case 1:
+			s := "json{q:str}"
+			if i%20 == 1 {
+				s = fmt.Sprintf("json{q:str,facet%d:str}", i/20)
+			}
+			r = rec(i, "search", "agent-a", s)
+		case 2:
+			s := fmt.Sprintf("json{f%d:num}", (i/4)%40)
+			if i == 5802 {
+				s = "text/sql-injection"
+			}
+			r = rec(i, "wide", "agent-b", s)
+		default:
+			r = rec(i, "db-query", "agent-a", "")
+		}
+		out = d.Observe(r, out)
+		if i%60 == 59 {
+			out = d.Tick(base.Add(time.Duration(i)*time.Second), out)
+		}
+	}
+	return out
+}
+
+func findingsJSON(t testing.TB, fs []alert.Finding) []string {
+	t.Helper()
+	out := make([]string, len(fs))
+	for i := range fs {
+		b, err := json.Marshal(&fs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = string(b)
+	}
+	return out
+}
+
+func TestCrashEquivalence(t *testing.T) {
+	const end = 9000 // past two distinct windows (1h)
+	for _, cut := range []int{1013, 3599, 5201, 5803} {
+		a := newMixed()
+		feed(a, 0, cut)
+		data, err := a.MarshalState(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := newMixed()
+		if err := b.UnmarshalState(data); err != nil {
+			t.Fatal(err)
+		}
+		if again, _ := b.MarshalState(nil); !bytes.Equal(again, data) {
+			t.Fatalf("cut %d: restored state marshals differently", cut)
+		}
+		if tl := b.store.Peek(baseline.Key{Tool: "wide"}); tl == nil || tl.overflow == 0 {
+			t.Fatalf("cut %d: wide tool did not overflow: sketches untested", cut)
+		}
+		fa, fb := findingsJSON(t, feed(a, cut, end)), findingsJSON(t, feed(b, cut, end))
+		if len(fa) == 0 {
+			t.Fatalf("cut %d: no findings after the cut: vacuous", cut)
+		}
+		if len(fa) != len(fb) {
+			t.Fatalf("cut %d: original %d findings, restored %d", cut, len(fa), len(fb))
+		}
+		for i := range fa {
+			if fa[i] != fb[i] {
+				t.Fatalf("cut %d: finding %d differs:\noriginal %s\nrestored %s", cut, i, fa[i], fb[i])
+			}
+		}
+		if a.ShapeStats() != b.ShapeStats() {
+			t.Fatalf("cut %d: stats %+v vs %+v", cut, a.ShapeStats(), b.ShapeStats())
+		}
+		t.Logf("cut %d: %d findings compared", cut, len(fa))
+	}
+}
+
+func TestUnmarshalStateErrorKeepsState(t *testing.T) {
+	d := newMixed()
+	feed(d, 0, 2000)
+	good, err := d.MarshalState(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	badVersion, _ := baseline.AppendGob(nil, &StateV1{Version: 3})
+	dupShape, _ := baseline.AppendGob(nil, &StateV1{Version: 1, Tools: []ToolV1{{Tool: "x", Shapes: []ShapeV1{{H: 7}, {H: 7}}}}})
+	badHLL, _ := baseline.AppendGob(nil, &StateV1{Version: 1, Tools: []ToolV1{{Tool: "x", OverAll: []byte{1, 12, 1, 0, 0, 9}}}})
+	badRing, _ := baseline.AppendGob(nil, &StateV1{Version: 1, Tools: []ToolV1{{Tool: "x", RecentPos: ringSize}}})
+	flipped := bytes.Clone(good)
+	flipped[len(flipped)-10] ^= 0x80
+	for name, data := range map[string][]byte{
+		"empty": nil, "truncated": good[:len(good)/2], "one byte short": good[:len(good)-1], "flipped bit": flipped,
+		"version 3": badVersion, "duplicate shape": dupShape, "bad sketch": badHLL, "bad ring position": badRing,
+	} {
+		if err := d.UnmarshalState(data); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+		if got, _ := d.MarshalState(nil); !bytes.Equal(got, good) {
+			t.Fatalf("%s: state changed by a failed restore", name)
+		}
+	}
+	if d.store.Len() != 3 {
+		t.Fatalf("%d tools: the check above was vacuous", d.store.Len())
+	}
+}
+
+func TestSetParams(t *testing.T) {
+	slow := testConfig() // warm only after 5000 records
+	slow.WarmupRecords = 5000
+	raised := testConfig()
+	raised.MinScore = 100
+	tests := []struct {
+		name      string
+		from, to  Config
+		wantAlert bool
+	}{
+		{"defaults alert", testConfig(), testConfig(), true},
+		{"raised min_score silences", testConfig(), raised, false},
+		{"in warm-up: silent", slow, slow, false},
+		{"lowered warmup_records alerts", slow, testConfig(), true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newDet(tc.from)
+			stream(d, 0, 1200, "db-query", "agent-a", dbShapes)
+			tl := d.store.Peek(baseline.Key{Tool: "db-query"})
+			before := *tl
+			p := detect.NewParams(tc.to)
+			d.SetParams(p)
+			d.Tick(base.Add(1200*time.Second), nil) // re-resolves every tool
+			if d.store.Peek(baseline.Key{Tool: "db-query"}) != tl || tl.cfg != &p.Base {
+				t.Fatal("reload replaced the tool or did not bind the new config")
+			}
+			if tl.set.n != before.set.n || &tl.set.slots[0] != &before.set.slots[0] || tl.records != before.records || tl.first != before.first || tl.recent != before.recent {
+				t.Fatal("reload lost the tool's vocabulary or counters")
+			}
+			fs := d.Observe(rec(1201, "db-query", "agent-a", "json{id:num,extra:str}"), nil)
+			if (len(fs) > 0) != tc.wantAlert {
+				t.Fatalf("%d findings for a new shape, want alert=%v", len(fs), tc.wantAlert)
+			}
+		})
+	}
+}
+
+func TestSetParamsKeepsAllocationFree(t *testing.T) {
+	d := newDet(testConfig())
+	stream(d, 0, 200, "db-query", "agent-a", dbShapes)
+	d.SetParams(detect.NewParams(testConfig()))
+	r := rec(200, "db-query", "agent-a", dbShapes[0])
+	i := 200
+	allocs := testing.AllocsPerRun(1000, func() {
+		i++
+		r.Timestamp = base.Add(time.Duration(i) * time.Second)
+		d.Observe(r, nil)
+	})
+	if allocs != 0 {
+		t.Fatalf("allocs %v per known-shape record after SetParams", allocs)
+	}
+}

@@ -1,0 +1,262 @@
+package latency
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/toolwatch/toolwatch/alert"
+	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/detect"
+)
+
+// crashCfg: short epochs and idle TTL and a key cap, so the stream crosses
+// epoch rotations, evictions and rejections on both sides of the cut.
+func crashCfg(_ *Config, b *baseline.Config) {
+	b.Epoch = 12 * time.Hour
+	b.IdleTTL = 90 * time.Minute
+	b.MaxKeys = 10
+}
+
+// crashStream: one call per 20 s; ×40 latency for two minutes every 7
+// hours; customer-lookup rolls out 2.0.0 (×1.5) at 30 h and back at 90 h;
+// web-search moves to 3.0.0 (×2) at 64 h, so its relearn period spans the
+// cut at 66.7 h.
+func crashStream(d *Detector, seed uint64, i int, agents []string) *stream {
+	s := newStream(d, seed)
+	s.i, s.step, s.agents = i, 20*time.Second, agents
+	s.tools = append([]toolSpec{}, normalTools...)
+	s.drift = func(e time.Duration) float64 {
+		if e%(7*time.Hour) < 2*time.Minute && e > 10*time.Hour {
+			return 40
+		}
+		return 1
+	}
+	s.version = func(agent, tool string, e time.Duration) (string, float64) {
+		switch {
+		case tool == "customer-lookup" && e >= 30*time.Hour && e < 90*time.Hour && (agent == "agent-a" || e >= 31*time.Hour):
+			return "2.0.0", 1.5
+		case tool == "web-search" && e >= 64*time.Hour:
+			return "3.0.0", 2
+		}
+		return "1.0.0", 1
+	}
+	return s
+}
+
+func mustMarshal(t *testing.T, d *Detector) []byte {
+	t.Helper()
+	b, err := d.MarshalState(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func encodeFindings(t *testing.T, fs []alert.Finding) []byte {
+	t.Helper()
+	b, err := json.Marshal(fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestCrashEquivalence(t *testing.T) {
+	const half = 12000
+	orig := newDet(t, crashCfg)
+	s := crashStream(orig, 81, 0, append(normalAgents, "agent-d"))
+	s.run(half)
+
+	snap, err := orig.MarshalState([]byte("hdr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored := newDet(t, crashCfg)
+	if err := restored.UnmarshalState(snap[3:]); err != nil {
+		t.Fatal(err)
+	}
+	if again := mustMarshal(t, restored); !bytes.Equal(again, snap[3:]) {
+		t.Fatal("restored detector re-encodes differently")
+	}
+	relearning := false
+	restored.keys.Range(func(k baseline.Key, st *state) bool {
+		if sl := &st.slots[st.active]; sl.version == "3.0.0" && sl.relearn {
+			relearning = true
+		}
+		return true
+	})
+	if !relearning {
+		t.Fatal("cut is not inside a relearn period (test premise)")
+	}
+
+	agentsB := []string{"agent-a", "agent-d"} // b, c go idle and are evicted
+	sa := crashStream(orig, 91, s.i, agentsB)
+	sb := crashStream(restored, 91, s.i, agentsB)
+	sa.run(half)
+	sb.run(half)
+	if len(s.found) == 0 || len(sa.found) == 0 {
+		t.Fatalf("stream too quiet to compare: %d/%d findings", len(s.found), len(sa.found))
+	}
+	if ja, jb := encodeFindings(t, sa.found), encodeFindings(t, sb.found); !bytes.Equal(ja, jb) {
+		t.Fatalf("findings after restore differ:\n%s\n%s", ja, jb)
+	}
+	if !bytes.Equal(mustMarshal(t, orig), mustMarshal(t, restored)) {
+		t.Fatal("final states differ")
+	}
+	_, rej, ev := orig.KeyStats()
+	if rej == 0 || ev == 0 {
+		t.Fatalf("stream did not exercise the cap and eviction: rejected=%d evicted=%d", rej, ev)
+	}
+	t.Logf("%d + %d findings, %d state bytes", len(s.found), len(sa.found), len(snap))
+}
+
+func TestUnmarshalCorruptKeepsState(t *testing.T) {
+	d := newDet(t, nil)
+	warm(t, d, 3000)
+	good := mustMarshal(t, d)
+
+	other := newDet(t, nil)
+	s := newStream(other, 5)
+	s.agents = []string{"x"}
+	s.run(500)
+	before := mustMarshal(t, other)
+
+	okDist := []byte{1, 0}
+	craft := func(mod func(*State)) []byte {
+		st := State{Version: StateVersion, Keys: StoreState{Entries: []EntryState{{Agent: "a", Tool: "t",
+			Slots: [2]SlotState{{Version: "1", Used: true, Dist: okDist}, {Dist: okDist}}}}}}
+		mod(&st)
+		b, err := baseline.AppendGob(nil, &st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	flipped := bytes.Clone(good)
+	flipped[len(flipped)/2] ^= 0x10
+	cases := map[string][]byte{
+		"empty":       nil,
+		"truncated":   good[:len(good)/2],
+		"one short":   good[:len(good)-1],
+		"bit flip":    flipped,
+		"garbage":     []byte("not a snapshot at all"),
+		"version":     craft(func(s *State) { s.Version = 0 }),
+		"bad dist":    craft(func(s *State) { s.Keys.Entries[0].Slots[1].Dist = []byte{1, 7} }),
+		"active":      craft(func(s *State) { s.Keys.Entries[0].Active = 2 }),
+		"unused slot": craft(func(s *State) { s.Keys.Entries[0].Slots[1].Version = "2" }),
+		"dup key":     craft(func(s *State) { s.Keys.Entries = append(s.Keys.Entries, s.Keys.Entries[0]) }),
+		"tool agent":  craft(func(s *State) { s.Tools.Entries = s.Keys.Entries }),
+	}
+	if err := other.UnmarshalState(craft(func(*State) {})); err != nil {
+		t.Fatalf("well-formed crafted state rejected: %v", err)
+	}
+	if err := other.UnmarshalState(before); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range cases {
+		if err := other.UnmarshalState(data); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+		if after := mustMarshal(t, other); !bytes.Equal(after, before) {
+			t.Fatalf("%s: failed restore changed the state", name)
+		}
+	}
+}
+
+func TestSetParamsKeepsBaselines(t *testing.T) {
+	c := DefaultConfig()
+	d := New(detect.NewParams(c), baseline.DefaultConfig())
+	s := warm(t, d, 9000)
+	ts := s.now()
+	k := baseline.Key{Agent: "agent-a", Tool: "web-search"}
+	dist := func() *baseline.Dist { st := d.keys.Peek(k); return &st.slots[st.active].dist }
+	q0 := dist().Quantiles(d.g)
+	slow, mid := 12*q0.P99, 6*q0.P99
+	if out := d.Observe(rec(ts, k.Agent, k.Tool, "1.0.0", slow), nil); len(out) != 1 {
+		t.Fatal("12× p99 did not alert under the default config")
+	}
+	if out := d.Observe(rec(ts, k.Agent, k.Tool, "1.0.0", mid), nil); len(out) != 0 {
+		t.Fatal("6× p99 alerted under the default config")
+	}
+	check := func(step string, want baseline.Quantiles) {
+		t.Helper()
+		if q := dist().Quantiles(d.g); q != want {
+			t.Fatalf("%s changed the baseline: %+v -> %+v", step, want, q)
+		}
+	}
+	live, _, _ := d.KeyStats()
+
+	q1 := dist().Quantiles(d.g)
+	raised := c
+	raised.P99Ratio = 20
+	d.SetParams(detect.NewParams(raised))
+	check("raising p99_ratio", q1)
+	if out := d.Observe(rec(ts, k.Agent, k.Tool, "1.0.0", slow), nil); len(out) != 0 {
+		t.Fatalf("12× p99 still alerts at p99_ratio 20: %+v", out[0].Details)
+	}
+	if st := d.keys.Peek(k); st.cfg.P99Ratio != 20 || st.gen != d.gen || st.slots[st.active].version != "1.0.0" {
+		t.Fatalf("key not re-resolved or slot lost: cfg %+v gen %d/%d", st.cfg, st.gen, d.gen)
+	}
+	if q := dist().Quantiles(d.g); q.Count != q1.Count+1 {
+		t.Fatalf("count %v after one more call, want %v", q.Count, q1.Count+1)
+	}
+	if l, _, _ := d.KeyStats(); l != live {
+		t.Fatalf("reload dropped keys: %d -> %d", live, l)
+	}
+
+	lowered := c
+	lowered.P99Ratio = 4
+	q2 := dist().Quantiles(d.g)
+	d.SetParams(detect.NewParams(lowered))
+	check("lowering p99_ratio", q2)
+	out := d.Observe(rec(ts, k.Agent, k.Tool, "1.0.0", mid), nil)
+	if len(out) != 1 || out[0].Details["threshold"].(float64) > 5*q2.P99 {
+		t.Fatalf("6× p99 does not alert at p99_ratio 4: %+v", out)
+	}
+
+	// A reloaded override for one tool leaves the others alerting.
+	off := lowered
+	off.Enabled = false
+	d.SetParams(&detect.Params[Config]{Base: lowered, Rules: []detect.Rule[Config]{{Tool: "web-search", Config: off}}})
+	if out := d.Observe(rec(ts, k.Agent, k.Tool, "1.0.0", slow*10), nil); len(out) != 0 {
+		t.Fatal("tool disabled by a reloaded override still alerts")
+	}
+	if out := d.Observe(rec(ts, k.Agent, "db-query", "1.0.0", 600000), nil); len(out) != 1 {
+		t.Fatal("other tool stopped alerting after reload")
+	}
+}
+
+func TestSetParamsNoAllocs(t *testing.T) {
+	d := newDet(t, nil)
+	s := warm(t, d, 9000)
+	d.SetParams(detect.NewParams(DefaultConfig()))
+	r := rec(s.now(), "agent-a", "web-search", "1.0.0", 700)
+	d.Observe(r, nil) // re-resolves once
+	out := make([]alert.Finding, 0, 4)
+	if a := testing.AllocsPerRun(1000, func() { out = d.Observe(r, out[:0]) }); a != 0 {
+		t.Fatalf("Observe after SetParams allocates %.2f per record", a)
+	}
+}
+
+func TestRestoredObserveNoAllocs(t *testing.T) {
+	d := newDet(t, nil)
+	s := warm(t, d, 9000)
+	r := newDet(t, nil)
+	if err := r.UnmarshalState(mustMarshal(t, d)); err != nil {
+		t.Fatal(err)
+	}
+	rs := records(1024, s.now(), 77)
+	for _, x := range rs[:64] { // first record per key re-resolves its config
+		r.Observe(x, nil)
+	}
+	out := make([]alert.Finding, 0, 4)
+	i := 0
+	if a := testing.AllocsPerRun(3000, func() {
+		out = r.Observe(rs[i&1023], out[:0])
+		i++
+	}); a != 0 {
+		t.Fatalf("Observe on restored keys allocates %.2f per record", a)
+	}
+}

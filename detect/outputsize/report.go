@@ -1,0 +1,14 @@
+package outputsize
+
+import "github.com/toolwatch/toolwatch/baseline"
+
+// ToolQuantiles reports the tool-level baseline (all agents) of tool, for
+// the status page. ok is false for an unknown tool. Single goroutine, like
+// Observe.
+func (d *Detector) ToolQuantiles(tool string) (q baseline.Quantiles, ok bool) {
+	s := d.tools.Peek(tool)
+	if s == nil {
+		return q, false
+	}
+	return s.dist.Quantiles(d.g), true
+}

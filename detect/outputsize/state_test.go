@@ -1,0 +1,290 @@
+package outputsize
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/toolwatch/toolwatch/alert"
+	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/record"
+)
+
+// crashCfg: short epochs and idle TTL and a key cap, so the stream crosses
+// epoch rotations, evictions and rejections on both sides of the cut.
+func crashCfg(_ *Config, b *baseline.Config) {
+	b.Epoch = 12 * time.Hour
+	b.IdleTTL = 90 * time.Minute
+	b.MaxKeys = 10
+}
+
+// spikes multiplies sizes ×40 for two minutes every 7 hours, so both
+// halves contain findings.
+func spikes(e time.Duration) float64 {
+	if e%(7*time.Hour) < 2*time.Minute && e > 10*time.Hour {
+		return 40
+	}
+	return 1
+}
+
+func encodeFindings(t *testing.T, fs []alert.Finding) []byte {
+	t.Helper()
+	b, err := json.Marshal(fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func mustMarshal(t *testing.T, d *Detector) []byte {
+	t.Helper()
+	b, err := d.MarshalState(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestCrashEquivalence(t *testing.T) {
+	const half = 12000                        // 20 s apart: 66 h per half
+	agentsB := []string{"agent-a", "agent-d"} // b, c go idle and are evicted
+	orig := newDet(t, crashCfg)
+	s := &stream{rng: rand.New(rand.NewPCG(81, 82)), step: 20 * time.Second}
+	first := feed(orig, s, base, half, append(normalAgents, "agent-d"), normalTools, spikes)
+
+	snap, err := orig.MarshalState([]byte("hdr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored := newDet(t, crashCfg)
+	if err := restored.UnmarshalState(snap[3:]); err != nil {
+		t.Fatal(err)
+	}
+	if again := mustMarshal(t, restored); !bytes.Equal(again, snap[3:]) {
+		t.Fatal("restored detector re-encodes differently")
+	}
+	if a, b := fmtStats(orig), fmtStats(restored); a != b {
+		t.Fatalf("key stats %s, restored %s", a, b)
+	}
+
+	sa := &stream{rng: rand.New(rand.NewPCG(91, 92)), step: s.step, i: s.i}
+	sb := &stream{rng: rand.New(rand.NewPCG(91, 92)), step: s.step, i: s.i}
+	gotA := feed(orig, sa, base, half, agentsB, normalTools, spikes)
+	gotB := feed(restored, sb, base, half, agentsB, normalTools, spikes)
+	if len(first) == 0 || len(gotA) == 0 {
+		t.Fatalf("stream too quiet to compare: %d/%d findings", len(first), len(gotA))
+	}
+	if ja, jb := encodeFindings(t, gotA), encodeFindings(t, gotB); !bytes.Equal(ja, jb) {
+		t.Fatalf("findings after restore differ:\n%s\n%s", ja, jb)
+	}
+	if !bytes.Equal(mustMarshal(t, orig), mustMarshal(t, restored)) {
+		t.Fatal("final states differ")
+	}
+	_, rej, ev := orig.KeyStats()
+	if rej == 0 || ev == 0 {
+		t.Fatalf("stream did not exercise the cap and eviction: rejected=%d evicted=%d", rej, ev)
+	}
+	t.Logf("%d + %d findings, %d state bytes", len(first), len(gotA), len(snap))
+}
+
+func fmtStats(d *Detector) string {
+	l, r, e := d.KeyStats()
+	b, _ := json.Marshal([]any{l, r, e, d.lastEpoch})
+	return string(b)
+}
+
+func TestUnmarshalCorruptKeepsState(t *testing.T) {
+	d := newDet(t, nil)
+	warm(t, d, 3000)
+	good := mustMarshal(t, d)
+
+	other := newDet(t, nil)
+	s := &stream{rng: rand.New(rand.NewPCG(5, 5))}
+	feed(other, s, base, 500, []string{"x"}, normalTools, nil)
+	before := mustMarshal(t, other)
+
+	craft := func(mod func(*State)) []byte {
+		st := State{Version: StateVersion, Keys: StoreState{Entries: []EntryState{{Agent: "a", Tool: "t", Dist: []byte{1, 0}}}}}
+		mod(&st)
+		b, err := baseline.AppendGob(nil, &st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	flipped := bytes.Clone(good)
+	flipped[len(flipped)/2] ^= 0x10
+	cases := map[string][]byte{
+		"empty":      nil,
+		"truncated":  good[:len(good)/2],
+		"one short":  good[:len(good)-1],
+		"bit flip":   flipped,
+		"garbage":    []byte("not a snapshot at all"),
+		"version":    craft(func(s *State) { s.Version = 2 }),
+		"bad dist":   craft(func(s *State) { s.Keys.Entries[0].Dist = []byte{1, 7} }),
+		"dup key":    craft(func(s *State) { s.Keys.Entries = append(s.Keys.Entries, s.Keys.Entries[0]) }),
+		"tool agent": craft(func(s *State) { s.Tools.Entries = []EntryState{{Agent: "a", Tool: "t", Dist: []byte{1, 0}}} }),
+	}
+	if err := other.UnmarshalState(craft(func(*State) {})); err != nil {
+		t.Fatalf("well-formed crafted state rejected: %v", err)
+	}
+	if err := other.UnmarshalState(before); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range cases {
+		if err := other.UnmarshalState(data); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+		if after := mustMarshal(t, other); !bytes.Equal(after, before) {
+			t.Fatalf("%s: failed restore changed the state", name)
+		}
+	}
+}
+
+func TestSetParamsKeepsBaselines(t *testing.T) {
+	c := DefaultConfig()
+	d := New(detect.NewParams(c), baseline.DefaultConfig())
+	s := warm(t, d, 9000)
+	ts := base.Add(time.Duration(s.i) * time.Second)
+	k := baseline.Key{Agent: "agent-b", Tool: "file-reader"}
+	q0 := d.keys.Peek(k).dist.Quantiles(d.g)
+	big := int64(12 * q0.P99) // alerts at p99_ratio 8
+	mid := int64(6 * q0.P99)  // does not at 8, does at 4
+	if out := d.Observe(rec(ts, k.Agent, k.Tool, big), nil); len(out) != 1 {
+		t.Fatalf("12× p99 did not alert under the default config")
+	}
+	if out := d.Observe(rec(ts, k.Agent, k.Tool, mid), nil); len(out) != 0 {
+		t.Fatalf("6× p99 alerted under the default config")
+	}
+
+	check := func(step string, want baseline.Quantiles) baseline.Quantiles {
+		t.Helper()
+		q := d.keys.Peek(k).dist.Quantiles(d.g)
+		if q != want {
+			t.Fatalf("%s changed the baseline: %+v -> %+v", step, want, q)
+		}
+		return q
+	}
+	q1 := d.keys.Peek(k).dist.Quantiles(d.g)
+	live, _, _ := d.KeyStats()
+
+	raised := c
+	raised.P99Ratio = 20
+	d.SetParams(detect.NewParams(raised))
+	check("raising p99_ratio", q1)
+	if l, _, _ := d.KeyStats(); l != live {
+		t.Fatalf("reload dropped keys: %d -> %d", live, l)
+	}
+	if out := d.Observe(rec(ts, k.Agent, k.Tool, big), nil); len(out) != 0 {
+		t.Fatalf("12× p99 still alerts at p99_ratio 20: %+v", out[0].Details)
+	}
+	if ks := d.keys.Peek(k); ks.cfg.P99Ratio != 20 || ks.gen != d.gen {
+		t.Fatalf("key config not re-resolved: %+v gen %d/%d", ks.cfg, ks.gen, d.gen)
+	}
+	if q := d.keys.Peek(k).dist.Quantiles(d.g); q.Count != q1.Count+1 {
+		t.Fatalf("count %v after one more record, want %v", q.Count, q1.Count+1)
+	}
+
+	lowered := c
+	lowered.P99Ratio = 4
+	q2 := d.keys.Peek(k).dist.Quantiles(d.g)
+	d.SetParams(detect.NewParams(lowered))
+	check("lowering p99_ratio", q2)
+	out := d.Observe(rec(ts, k.Agent, k.Tool, mid), nil)
+	if len(out) != 1 || out[0].Details["threshold"].(float64) > 5*q2.P99 {
+		t.Fatalf("6× p99 does not alert at p99_ratio 4: %+v", out)
+	}
+
+	// An override added by reload applies to its key only.
+	off := lowered
+	off.Enabled = false
+	d.SetParams(&detect.Params[Config]{Base: lowered, Rules: []detect.Rule[Config]{{Agent: "agent-b", Config: off}}})
+	if out := d.Observe(rec(ts, k.Agent, k.Tool, big*10), nil); len(out) != 0 {
+		t.Fatal("key disabled by a reloaded override still alerts")
+	}
+	if out := d.Observe(rec(ts, "agent-a", k.Tool, big*10), nil); len(out) != 1 {
+		t.Fatal("other key stopped alerting after reload")
+	}
+}
+
+func TestSetParamsNoAllocs(t *testing.T) {
+	d := newDet(t, nil)
+	warm(t, d, 9000)
+	d.SetParams(detect.NewParams(DefaultConfig()))
+	r := rec(base.Add(9001*time.Second), "agent-a", "file-reader", 1500)
+	d.Observe(r, nil) // re-resolves once
+	out := make([]alert.Finding, 0, 4)
+	if a := testing.AllocsPerRun(1000, func() { out = d.Observe(r, out[:0]) }); a != 0 {
+		t.Fatalf("Observe after SetParams allocates %.2f per record", a)
+	}
+}
+
+// BenchmarkState marshals and restores 10,000 warmed keys (100 tools).
+func BenchmarkState(b *testing.B) {
+	d := newDet(b, nil)
+	for k := range 10000 {
+		ag, tl := "agent-"+strconv.Itoa(k), "tool-"+strconv.Itoa(k%100)
+		for i := range 64 {
+			d.Observe(rec(base.Add(time.Duration(i)*time.Second), ag, tl, int64(100+i*k%977)), nil)
+		}
+	}
+	var buf []byte
+	b.Run("marshal", func(b *testing.B) {
+		for b.Loop() {
+			buf, _ = d.MarshalState(buf[:0])
+		}
+		b.ReportMetric(float64(len(buf))/10100, "bytes/key")
+	})
+	b.Run("unmarshal", func(b *testing.B) {
+		r := newDet(b, nil)
+		for b.Loop() {
+			if err := r.UnmarshalState(buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func TestRestoredObserveNoAllocs(t *testing.T) {
+	d := newDet(t, nil)
+	s := warm(t, d, 9000)
+	r := newDet(t, nil)
+	if err := r.UnmarshalState(mustMarshal(t, d)); err != nil {
+		t.Fatal(err)
+	}
+	rs := make([]*record.Record, 1024)
+	for i := range rs {
+		tl := normalTools[i%3]
+		rs[i] = rec(base.Add(time.Duration(9000+i)*time.Second), normalAgents[(i/3)%3], tl.name, s.lognormal(tl.median, tl.sigma))
+	}
+	for _, x := range rs[:9] { // first record per key re-resolves its config
+		r.Observe(x, nil)
+	}
+	out := make([]alert.Finding, 0, 4)
+	i := 9
+	if a := testing.AllocsPerRun(3000, func() {
+		out = r.Observe(rs[i&1023], out[:0])
+		i++
+	}); a != 0 {
+		t.Fatalf("Observe on restored keys allocates %.2f per record", a)
+	}
+}
+
+func TestSetLimits(t *testing.T) {
+	d := newDet(t, func(_ *Config, b *baseline.Config) { b.MaxKeys = 1; b.IdleTTL = time.Hour })
+	d.Observe(rec(base, "a1", "t", 100), nil)
+	d.Observe(rec(base, "a2", "t", 100), nil)
+	if live, rej, _ := d.KeyStats(); live != 2 || rej != 1 {
+		t.Fatalf("live=%d rejected=%d, want 2/1", live, rej)
+	}
+	d.SetLimits(10, 10*time.Hour)
+	d.Observe(rec(base, "a2", "t", 100), nil)
+	d.Tick(base.Add(2*time.Hour), nil)
+	if live, rej, ev := d.KeyStats(); live != 3 || rej != 1 || ev != 0 {
+		t.Fatalf("after SetLimits live=%d rejected=%d evicted=%d, want 3/1/0", live, rej, ev)
+	}
+}

@@ -1,0 +1,55 @@
+package snapshot
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the snapshot counters and gauges; reason takes the values of
+// Reason plus "state" (a component rejected its section).
+type Metrics struct {
+	saves        prometheus.Counter
+	saveFailures prometheus.Counter
+	loadFailures *prometheus.CounterVec
+	lastSuccess  prometheus.Gauge
+	bytes        prometheus.Gauge
+	restored     prometheus.Gauge
+}
+
+// Reasons are every value of the reason label.
+var Reasons = []string{"magic", "version", "truncated", "checksum", "malformed", "io", "state"}
+
+// NewMetrics creates the snapshot metrics and registers them on reg (nil
+// skips registration, for tests).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		saves: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "toolwatch_snapshot_saves_total",
+			Help: "Snapshots written successfully.",
+		}),
+		saveFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "toolwatch_snapshot_save_failures_total",
+			Help: "Snapshot writes that failed (the previous snapshot stays in place).",
+		}),
+		loadFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "toolwatch_snapshot_load_failures_total",
+			Help: "Stored snapshots found unusable at start, by reason: magic, version, truncated, checksum, malformed, io, state.",
+		}, []string{"reason"}),
+		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "toolwatch_snapshot_last_success_timestamp_seconds",
+			Help: "Wall-clock time of the last successful snapshot write (unix seconds).",
+		}),
+		bytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "toolwatch_snapshot_bytes",
+			Help: "Size of the last snapshot written or restored.",
+		}),
+		restored: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "toolwatch_snapshot_restored",
+			Help: "1 if the baselines were restored from a snapshot at start, 0 if they are being rebuilt from the stream.",
+		}),
+	}
+	for _, r := range Reasons {
+		m.loadFailures.WithLabelValues(r)
+	}
+	if reg != nil {
+		reg.MustRegister(m.saves, m.saveFailures, m.loadFailures, m.lastSuccess, m.bytes, m.restored)
+	}
+	return m
+}

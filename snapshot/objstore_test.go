@@ -1,0 +1,120 @@
+package snapshot
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/goleak"
+
+	"github.com/toolwatch/toolwatch/ingest/embedded"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func startJS(t *testing.T) jetstream.JetStream {
+	t.Helper()
+	s, url, err := embedded.Start(0, t.TempDir(), quiet)
+	if err != nil {
+		t.Fatalf("embedded.Start: %v", err)
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// Round trip through the object store, a snapshot bigger than the default
+// max payload (1 MiB), the two slots in turn, and the fallback when the
+// newest is corrupt.
+func TestObjectStore(t *testing.T) {
+	js := startJS(t)
+	ctx := context.Background()
+	cfg := DefaultConfig()
+	cfg.Store = StoreNATS
+	st, err := Open(ctx, cfg, js, 1)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	mg, m := newManager(st)
+	if _, _, probs, err := mg.Load(ctx, nil); !errors.Is(err, ErrNoSnapshot) || len(probs) != 0 {
+		t.Fatalf("empty bucket: %v %v", err, probs)
+	}
+	big := snap(1)
+	big.Sections["detector/latency"] = make([]byte, 3<<20)
+	for i := range big.Sections["detector/latency"] {
+		big.Sections["detector/latency"][i] = byte(i * 7)
+	}
+	if err := mg.Save(ctx, big); err != nil {
+		t.Fatalf("Save 3 MiB: %v", err)
+	}
+	s, src, _, err := mg.Load(ctx, nil)
+	if err != nil || s.LastAppliedSeq != 1 ||
+		!bytes.Equal(s.Sections["detector/latency"], big.Sections["detector/latency"]) {
+		t.Fatalf("Load big: %v from %s", err, src)
+	}
+	for seq := uint64(2); seq <= 4; seq++ {
+		if err := mg.Save(ctx, snap(seq)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Reopening (a restart) finds the same bucket.
+	st2, err := Open(ctx, cfg, js, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mg2, _ := newManager(st2)
+	seq, src, probs := loadSeq(t, mg2)
+	if seq != 4 || len(probs) != 0 {
+		t.Fatalf("after 4 saves: seq %d from %s, problems %v", seq, src, probs)
+	}
+	blobs, err := st.Read(ctx)
+	if err != nil || len(blobs) != 2 {
+		t.Fatalf("Read: %d blobs, %v", len(blobs), err)
+	}
+
+	// Corrupt the newest copy (a valid object holding bad bytes): the
+	// previous one (seq 3) is used and the problem counted.
+	obs, err := js.ObjectStore(ctx, cfg.Bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := obs.GetInfo(ctx, blobs[0].Source[len(cfg.Bucket)+1:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := append([]byte(nil), blobs[0].Data...)
+	bad[40] ^= 0xff
+	if _, err := obs.Put(ctx, info.ObjectMeta, bytesReader(bad)); err != nil {
+		t.Fatal(err)
+	}
+	seq, src, probs = loadSeq(t, mg)
+	if seq != 3 || len(probs) != 1 || probs[0].Reason != "checksum" || probs[0].Source != blobs[0].Source {
+		t.Errorf("corrupt newest: seq %d from %s, problems %+v; want 3 and one checksum problem", seq, src, probs)
+	}
+	if got := failures(m, "checksum"); got != 1 {
+		t.Errorf("load failures{checksum} = %v", got)
+	}
+	// The next save overwrites the older slot (seq 3, still valid) and
+	// becomes the newest; the corrupt one is next in line.
+	if err := mg.Save(ctx, snap(5)); err != nil {
+		t.Fatal(err)
+	}
+	if seq, _, _ := loadSeq(t, mg); seq != 5 {
+		t.Errorf("after save 5: seq %d", seq)
+	}
+}
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
