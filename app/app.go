@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -32,7 +33,6 @@ import (
 	"github.com/toolwatch/toolwatch/config"
 	"github.com/toolwatch/toolwatch/ingest"
 	"github.com/toolwatch/toolwatch/ingest/embedded"
-	"github.com/toolwatch/toolwatch/pipeline"
 	"github.com/toolwatch/toolwatch/telemetry"
 )
 
@@ -55,7 +55,8 @@ type Options struct {
 	// EmbeddedPort overrides nats.embedded.port (0 keeps the config's; use
 	// -1 for a free port).
 	EmbeddedPort int
-	// DataDir overrides nats.embedded.store_dir when set.
+	// DataDir, when set, holds all state: the embedded server's store
+	// (DataDir/nats) and the snapshot file (DataDir/toolwatch.snapshot).
 	DataDir string
 	// LogOutput receives the daemon's logs (default os.Stderr).
 	LogOutput io.Writer
@@ -115,7 +116,8 @@ func applyOverrides(cfg *config.Config, opts Options) error {
 		cfg.NATS.Embedded.Port = opts.EmbeddedPort
 	}
 	if opts.DataDir != "" {
-		cfg.NATS.Embedded.StoreDir = opts.DataDir
+		cfg.NATS.Embedded.StoreDir = filepath.Join(opts.DataDir, "nats")
+		cfg.Snapshot.Path = filepath.Join(opts.DataDir, "toolwatch.snapshot")
 	}
 	if errs := cfg.Validate(); len(errs) > 0 {
 		return fmt.Errorf("configuration (with command-line overrides): %w", errs)
@@ -197,17 +199,33 @@ func Run(ctx context.Context, opts Options) error {
 	}
 
 	tm := telemetry.New(reg, telemetry.Config{MaxTools: cfg.Metrics.MaxToolLabels})
-	w := newWorker(cfg, pipeline.New(cfg, now), out, tm, log.With().Str("component", "pipeline").Logger(), now)
+	p, snaps, resumeAfter, rebuilt, err := restore(ctx, cfg, nc, reg, log, now)
+	if err != nil {
+		closeSinks(out, log)
+		return err
+	}
+	w := newWorker(cfg, p, out, tm, log.With().Str("component", "pipeline").Logger(), now)
+	w.snaps, w.snapEvery, w.suppressed = snaps, cfg.Snapshot.Interval, dm.suppressed
+	if rebuilt {
+		// The baselines are rebuilt by replaying the stream: alerts about
+		// records from before this start were (or could have been) raised
+		// by the previous run, so they are not delivered again.
+		w.quietBefore = now().Add(-rebuildQuiet)
+	}
 
+	jetstreamMode := cfg.Ingest.Mode == "jetstream"
 	consumer, err := ingest.New(nc, cfg.Ingest, ingest.Options{
-		Log:       log,
-		Metrics:   ingest.NewMetrics(reg),
-		IdleAfter: cfg.Time.IdleAdvance,
+		Log:         log,
+		Metrics:     ingest.NewMetrics(reg),
+		IdleAfter:   cfg.Time.IdleAdvance,
+		Resume:      jetstreamMode,
+		ResumeAfter: resumeAfter,
 	})
 	if err != nil {
 		closeSinks(out, log)
 		return fmt.Errorf("start consumer: %w", err)
 	}
+	w.consumer = consumer
 
 	rl := &reloader{opts: opts, current: cfg, worker: w, metrics: dm, log: log.With().Str("component", "reload").Logger(),
 		sinkDeps: sinks.Deps{NATS: nc, Logger: sinkLog, Metrics: sinkMetrics}, now: now}
@@ -262,6 +280,7 @@ func Run(ctx context.Context, opts Options) error {
 	// The consumer has drained: every acked record was applied. Deliver
 	// what is left and stop.
 	log.Info().Msg("stopping: consumer drained, flushing sinks")
+	w.finalSnapshot()
 	w.shutdown()
 	if httpSrv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -302,6 +321,7 @@ func orDefault(s, d string) string {
 type daemonMetrics struct {
 	reloadSuccess prometheus.Gauge
 	reloadTime    prometheus.Gauge
+	suppressed    prometheus.Counter
 }
 
 func newDaemonMetrics(reg prometheus.Registerer) *daemonMetrics {
@@ -314,6 +334,10 @@ func newDaemonMetrics(reg prometheus.Registerer) *daemonMetrics {
 			Name: "toolwatch_config_last_reload_success_timestamp_seconds",
 			Help: "Unix time of the last successful configuration (re)load.",
 		}),
+		suppressed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "toolwatch_alerts_suppressed_rebuild_total",
+			Help: "Alerts not delivered because they concern records from before the start while baselines were rebuilt from the stream (no snapshot).",
+		}),
 	}
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "toolwatch_build_info",
@@ -321,7 +345,7 @@ func newDaemonMetrics(reg prometheus.Registerer) *daemonMetrics {
 		ConstLabels: prometheus.Labels{"version": Version},
 	})
 	build.Set(1)
-	reg.MustRegister(m.reloadSuccess, m.reloadTime, build)
+	reg.MustRegister(m.reloadSuccess, m.reloadTime, m.suppressed, build)
 	return m
 }
 

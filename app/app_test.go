@@ -45,7 +45,7 @@ func daemon(t *testing.T, opts Options) Info {
 	t.Helper()
 	opts.EmbeddedPort = -1
 	if opts.DataDir == "" {
-		opts.DataDir = filepath.Join(t.TempDir(), "nats")
+		opts.DataDir = t.TempDir()
 	}
 	opts.HTTPListen = "127.0.0.1:0"
 	if opts.LogOutput == nil {
@@ -172,7 +172,7 @@ func metricsText(t *testing.T, addr string) string {
 // health, metrics and status endpoints reflect what happened.
 func TestDaemonAlertsReachAlertmanager(t *testing.T) {
 	am := testserver.Alertmanager(t)
-	info := daemon(t, Options{AlertmanagerURL: am})
+	info := daemon(t, Options{AlertmanagerURL: am, ConfigPath: fastIdleConfig(t)})
 	if !info.Embedded || !strings.HasPrefix(info.NATSURL, "nats://127.0.0.1:") {
 		t.Fatalf("info %+v, want an embedded server on loopback", info)
 	}
@@ -323,7 +323,7 @@ func TestDaemonReload(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "config.yaml")
 	writeLatencyConfig := func(ratio string) {
-		cfgYAML := "detectors:\n  latency:\n    p99_ratio: " + ratio + "\n"
+		cfgYAML := "time:\n  idle_advance: 300ms\ndetectors:\n  latency:\n    p99_ratio: " + ratio + "\n"
 		if err := os.WriteFile(cfgPath, []byte(cfgYAML), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -396,6 +396,16 @@ func TestDaemonReload(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("no alert after lowering the threshold: the baseline was lost or the reload not applied")
 	}
+}
+
+// fastIdleConfig is the default configuration with a short idle advance,
+// so the status page refreshes quickly once the test stops publishing.
+func fastIdleConfig(t *testing.T) string {
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte("time:\n  idle_advance: 300ms\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func httpTestServer(t *testing.T, h http.HandlerFunc) string {

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/toolwatch/toolwatch/alert"
@@ -13,6 +14,7 @@ import (
 	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/ingest"
 	"github.com/toolwatch/toolwatch/pipeline"
+	"github.com/toolwatch/toolwatch/snapshot"
 	"github.com/toolwatch/toolwatch/telemetry"
 )
 
@@ -30,6 +32,21 @@ type worker struct {
 	pending atomic.Pointer[reloadRequest]
 
 	status *statusState
+
+	// Snapshots: taken between two records when due and the consumer's
+	// applied sequence is exact; the write runs off the worker goroutine.
+	consumer  *ingest.Consumer
+	snaps     *snapshot.Manager
+	snapEvery time.Duration
+	lastSnap  time.Time
+	snapDue   bool
+	saving    atomic.Bool
+
+	// quietBefore: alerts about records older than this are not delivered
+	// (baselines being rebuilt from the stream after a start without a
+	// snapshot).
+	quietBefore time.Time
+	suppressed  prometheus.Counter
 }
 
 type reloadRequest struct {
@@ -47,6 +64,9 @@ func newWorker(cfg *config.Config, p *pipeline.Pipeline, out *sink.Dispatcher, t
 func (w *worker) HandleMessage(m *ingest.Message) ingest.Result {
 	if r := w.pending.Load(); r != nil {
 		w.applyReload()
+	}
+	if w.snapDue {
+		w.maybeSnapshot()
 	}
 	alerts, outcome, err := w.p.Handle(m.Data)
 	res := ingest.Result{}
@@ -76,6 +96,9 @@ func (w *worker) Idle(now time.Time) {
 	if r := w.pending.Load(); r != nil {
 		w.applyReload()
 	}
+	if w.snapDue {
+		w.maybeSnapshot()
+	}
 	w.deliver(w.p.Advance(now))
 	w.afterTick()
 	w.status.publish(w.p, now)
@@ -84,6 +107,19 @@ func (w *worker) Idle(now time.Time) {
 func (w *worker) deliver(alerts []alert.Alert) {
 	if len(alerts) == 0 {
 		return
+	}
+	if !w.quietBefore.IsZero() {
+		kept := alerts[:0]
+		for _, a := range alerts {
+			if a.EventTime.Before(w.quietBefore) {
+				w.suppressed.Inc()
+				continue
+			}
+			kept = append(kept, a)
+		}
+		if alerts = kept; len(alerts) == 0 {
+			return
+		}
 	}
 	for i := range alerts {
 		a := &alerts[i]
@@ -106,7 +142,11 @@ func (w *worker) afterTick() {
 			w.tm.SetDetectorKeys(d.Pattern(), live, rejected, evicted)
 		}
 	}
-	w.status.publish(w.p, w.now())
+	now := w.now()
+	w.status.publish(w.p, now)
+	if w.snaps != nil && now.Sub(w.lastSnap) >= w.snapEvery {
+		w.snapDue = true
+	}
 }
 
 func (w *worker) applyReload() {
@@ -133,6 +173,67 @@ func (w *worker) shutdown() {
 	defer cancel()
 	if err := w.out.Close(ctx); err != nil {
 		w.log.Warn().Err(err).Msg("sinks did not flush in time; undelivered alerts were counted as dropped")
+	}
+}
+
+// maybeSnapshot captures the pipeline's state between two records and
+// writes it in the background. It waits while the consumer's applied
+// sequence is not exact (a redelivery is pending) or a write is running.
+func (w *worker) maybeSnapshot() {
+	if w.saving.Load() {
+		return
+	}
+	seq, exact := w.consumer.SnapshotPoint()
+	if !exact {
+		return
+	}
+	s, err := w.capture(seq)
+	w.snapDue = false
+	w.lastSnap = w.now()
+	if err != nil {
+		w.log.Error().Err(err).Msg("snapshot capture failed")
+		return
+	}
+	w.saving.Store(true)
+	go func() {
+		defer w.saving.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_ = w.snaps.Save(ctx, s) // logged and counted by the manager
+	}()
+}
+
+func (w *worker) capture(seq uint64) (*snapshot.Snapshot, error) {
+	sections, err := w.p.MarshalSections()
+	if err != nil {
+		return nil, err
+	}
+	return &snapshot.Snapshot{LastAppliedSeq: seq, Watermark: w.p.Engine().Watermark(), Sections: sections}, nil
+}
+
+// finalSnapshot writes the state after the consumer drained, so a clean
+// restart resumes exactly where this run stopped.
+func (w *worker) finalSnapshot() {
+	if w.snaps == nil {
+		return
+	}
+	for w.saving.Load() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	seq, exact := w.consumer.SnapshotPoint()
+	if !exact {
+		w.log.Warn().Uint64("last_applied_seq", seq).Msg("final snapshot skipped: a redelivery is still pending; the previous snapshot stays")
+		return
+	}
+	s, err := w.capture(seq)
+	if err != nil {
+		w.log.Error().Err(err).Msg("final snapshot capture failed")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := w.snaps.Save(ctx, s); err == nil {
+		w.log.Info().Uint64("last_applied_seq", seq).Msg("final snapshot written")
 	}
 }
 

@@ -138,6 +138,7 @@ type Consumer struct {
 	resume    bool
 
 	floor     atomic.Uint64 // mirror of tr.floor, for LastApplied
+	above     atomic.Bool   // records above floor were processed (tr.gaps() > 0)
 	consuming atomic.Bool
 	running   atomic.Bool
 
@@ -200,6 +201,16 @@ func (c *Consumer) SetLastApplied(seq uint64) {
 // has been processed (applied, counted late or dead-lettered). Safe from
 // any goroutine; a snapshot taken from the handler goroutine can store it.
 func (c *Consumer) LastApplied() uint64 { return c.floor.Load() }
+
+// SnapshotPoint is LastApplied plus whether it is exact: false while some
+// record above seq was already processed (an older one was lost in flight
+// and awaits redelivery), so a snapshot taken now would hold records that
+// the restore re-delivers (counted twice). Call it from the handler
+// goroutine (HandleMessage or Idle) so that the pair and the state saved
+// with it belong together; a periodic snapshot can wait for exact.
+func (c *Consumer) SnapshotPoint() (seq uint64, exact bool) {
+	return c.floor.Load(), !c.above.Load()
+}
 
 // Ready reports whether the consumer is connected and consuming (for
 // /readyz).

@@ -132,7 +132,7 @@ func (c *Consumer) resumeStart(st jetstream.StreamState) uint64 {
 		c.log.Warn().Uint64("last_applied", floor).Uint64("stream_last_seq", st.LastSeq).
 			Msg("stream is behind the restored snapshot (recreated?); consuming it from the start")
 		c.tr = newSeqTracker(0)
-		c.floor.Store(0)
+		c.publishFloor()
 		return 1
 	}
 	if st.FirstSeq > floor+1 {
@@ -276,12 +276,17 @@ func (c *Consumer) doAck(m jetstream.Msg) {
 
 func (c *Consumer) mark(seq uint64) {
 	c.tr.mark(seq)
-	c.floor.Store(c.tr.floor)
+	c.publishFloor()
 }
 
 func (c *Consumer) raiseFloor(f uint64) {
 	c.tr.raise(f)
+	c.publishFloor()
+}
+
+func (c *Consumer) publishFloor() {
 	c.floor.Store(c.tr.floor)
+	c.above.Store(c.tr.gaps() > 0)
 }
 
 // consumerInfo refreshes the pending gauge and the processed floor from the

@@ -210,3 +210,22 @@ func TestCoreIgnoresResume(t *testing.T) {
 		t.Error("core mode touched JetStream (stream exists)")
 	}
 }
+
+func TestSnapshotPoint(t *testing.T) {
+	c := &Consumer{tr: newSeqTracker(4)}
+	c.publishFloor()
+	check := func(wantSeq uint64, wantExact bool) {
+		t.Helper()
+		if seq, exact := c.SnapshotPoint(); seq != wantSeq || exact != wantExact {
+			t.Errorf("SnapshotPoint = %d, %v; want %d, %v", seq, exact, wantSeq, wantExact)
+		}
+	}
+	check(4, true)
+	c.mark(6) // 5 lost in flight
+	check(4, false)
+	c.mark(5) // redelivered
+	check(6, true)
+	c.mark(9)
+	c.raiseFloor(8) // 7, 8 deleted: the ack floor skips them
+	check(9, true)
+}

@@ -21,6 +21,9 @@ const usage = `usage:
                                              event-time backtest ('-' is stdin/stdout)
   detector check-config F                    validate a configuration file
   detector simulate [--out F] [--hours N]    write synthetic audit records with injected anomalies
+  detector simulate --nats URL --rate N --duration D
+                                             publish simulated traffic to a NATS server in real time
+  detector demo                              embedded NATS + simulated agents + injected anomalies, alerts live
 `
 
 // run dispatches a subcommand and returns the process exit code:
@@ -39,6 +42,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdSimulate(args, stdout, stderr)
 	case "run":
 		return cmdRun(args, stdout, stderr)
+	case "demo":
+		return cmdDemo(args, stdout, stderr)
 	case "help", "-h", "--help":
 		io.WriteString(stdout, usage)
 		return 0
