@@ -2,13 +2,20 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
+	"github.com/toolwatch/toolwatch/internal/demo"
 	"github.com/toolwatch/toolwatch/internal/eval"
 	"github.com/toolwatch/toolwatch/internal/sim"
 )
@@ -24,8 +31,16 @@ func cmdSimulate(args []string, stdout, stderr io.Writer) int {
 	start := fs.String("start", sim.DefaultStart.Format(time.RFC3339), "event time of the first record (RFC 3339)")
 	jitter := fs.Duration("jitter", 0, "emit records up to this much out of event-time order")
 	noAnomalies := fs.Bool("no-anomalies", false, "normal traffic only")
+	natsURL := fs.String("nats", "", "publish in real time to this NATS server instead of writing a file")
+	rate := fs.Float64("rate", 1.5, "with --nats: mean simulated calls/s (before the day/night swing)")
+	duration := fs.Duration("duration", 0, "with --nats: how long to publish (0: until interrupted)")
+	every := fs.Duration("anomaly-every", 30*time.Second, "with --nats: inject one anomaly this often (unless --no-anomalies)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *natsURL != "" {
+		return simulateNATS(*natsURL, demo.SimulateConfig{Seed: *seed, Rate: *rate, Duration: *duration,
+			Anomalies: !*noAnomalies, AnomalyEvery: *every}, stderr)
 	}
 	st, err := time.Parse(time.RFC3339, *start)
 	if err != nil {
@@ -66,6 +81,34 @@ func cmdSimulate(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	fmt.Fprintf(stderr, "wrote %d records (%d normal, %d anomalous) with %d injected anomalies\n", total, normal, total-normal, len(plan))
+	return 0
+}
+
+// simulateNATS publishes simulated traffic stamped with the wall clock to
+// a NATS server until the duration ends or the user interrupts.
+func simulateNATS(url string, cfg demo.SimulateConfig, stderr io.Writer) int {
+	nc, err := nats.Connect(url, nats.Name("toolwatch-simulate"))
+	if err != nil {
+		fmt.Fprintf(stderr, "simulate: connect %s: %v\n", url, err)
+		return 1
+	}
+	defer nc.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	records := 0
+	cfg.Progress = func(p demo.Progress) {
+		records = p.Records
+		if p.Injected != nil {
+			fmt.Fprintf(stderr, "injecting %s: %s\n", p.Injected.Pattern, p.Injected.Description)
+		}
+	}
+	fmt.Fprintf(stderr, "publishing simulated audit records to %s (Ctrl-C stops)\n", url)
+	err = demo.Simulate(ctx, nc, cfg)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintf(stderr, "simulate: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stderr, "published %d records\n", records)
 	return 0
 }
 
