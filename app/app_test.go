@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -238,6 +240,7 @@ func TestDaemonAlertsReachAlertmanager(t *testing.T) {
 	if strings.Contains(mt, "support-agent-prod-01") || strings.Contains(mt, "trace-") {
 		t.Error("/metrics exposes agent or trace ids as labels")
 	}
+	promtoolCheckMetrics(t, mt)
 	resp, err := http.Get("http://" + info.HTTPAddr + "/readyz")
 	if err != nil {
 		t.Fatal(err)
@@ -350,14 +353,29 @@ func TestDaemonReload(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	// Raise the threshold so far that 3 s (×20 the ~150 ms baseline) passes.
+	// An alert fires under the shipped threshold (agent b borrows the
+	// tool's baseline) ...
+	p.publish(last.Add(time.Second), "b", "db-query", 3000)
+	p.nc.Flush()
+	select {
+	case <-alerts:
+	case <-time.After(15 * time.Second):
+		t.Fatal("no alert for 3 s against a ~150 ms baseline")
+	}
+	// ... and is not sent again because of a reload. Raise the threshold
+	// so far that 3 s (×20 the ~150 ms baseline) passes.
 	writeLatencyConfig("1000")
 	if code, body := post(); code != http.StatusOK {
 		t.Fatalf("reload: %d %s", code, body)
 	}
+	select {
+	case m := <-alerts:
+		t.Fatalf("alert re-sent after a reload: %s", m.Data)
+	case <-time.After(time.Second):
+	}
 	p.publish(last.Add(time.Second), "a", "db-query", 3000)
 	p.nc.Flush()
-	waitApplied(t, info.HTTPAddr, 301)
+	waitApplied(t, info.HTTPAddr, 302)
 	select {
 	case m := <-alerts:
 		t.Fatalf("alert after raising the threshold: %s", m.Data)
@@ -395,6 +413,24 @@ func TestDaemonReload(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("no alert after lowering the threshold: the baseline was lost or the reload not applied")
+	}
+}
+
+// promtoolCheckMetrics runs `promtool check metrics` (Debian's prometheus
+// package) over the daemon's whole exposition.
+func promtoolCheckMetrics(t *testing.T, exposition string) {
+	t.Helper()
+	path, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("promtool missing in CI (apt-get install prometheus): %v", err)
+		}
+		t.Skipf("promtool not installed (apt-get install prometheus): %v", err)
+	}
+	cmd := exec.Command(path, "check", "metrics")
+	cmd.Stdin = strings.NewReader(exposition)
+	if out, err := cmd.CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Errorf("promtool check metrics on /metrics: %v\n%s", err, out)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/alert/sink"
+	"github.com/toolwatch/toolwatch/alert/sink/alertmanager"
 	"github.com/toolwatch/toolwatch/config"
 	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/ingest"
@@ -57,7 +58,25 @@ type reloadRequest struct {
 func newWorker(cfg *config.Config, p *pipeline.Pipeline, out *sink.Dispatcher, tm *telemetry.Metrics, log zerolog.Logger, now func() time.Time) *worker {
 	w := &worker{p: p, out: out, tm: tm, log: log, now: now}
 	w.status = newStatusState(cfg, now)
+	w.seedAlertmanager(out)
 	return w
+}
+
+// seedAlertmanager hands the alerts still firing (restored from a snapshot,
+// or kept across a reload) to freshly built Alertmanager sinks, which keep
+// re-sending them with a moving endsAt: without it Alertmanager would let
+// them expire after a restart and see them fire again later (a flap).
+// Other sinks are not re-sent anything. Worker goroutine only.
+func (w *worker) seedAlertmanager(d *sink.Dispatcher) {
+	firing := w.p.Manager().FiringAlerts(nil)
+	if len(firing) == 0 {
+		return
+	}
+	for _, s := range d.Sinks() {
+		if am, ok := s.(*alertmanager.Sink); ok {
+			am.Send(firing...)
+		}
+	}
 }
 
 // HandleMessage applies one record message.
@@ -159,6 +178,7 @@ func (w *worker) applyReload() {
 	if r.out != nil {
 		old := w.out
 		w.out = r.out
+		w.seedAlertmanager(r.out)
 		go closeSinks(old, w.log)
 	}
 	w.log.Info().Msg("configuration reloaded; baselines kept")
