@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -28,6 +29,7 @@ import (
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/pipeline"
 	"github.com/toolwatch/toolwatch/record"
+	"github.com/toolwatch/toolwatch/snapshot"
 	"github.com/toolwatch/toolwatch/statuspage"
 )
 
@@ -51,8 +53,7 @@ func TestCrashRecoveryMatchesUninterrupted(t *testing.T) {
   embedded:
     store_dir: %s
 ingest:
-  batch_size: 1
-  max_ack_pending: 1
+  batch_size: 8
 time:
   idle_advance: 300ms
 snapshot:
@@ -74,6 +75,7 @@ snapshot:
 	// The uninterrupted run: the same bytes in stream order, in-process.
 	ref := pipeline.New(cfg, func() time.Time { return wall })
 	want := map[string]string{} // firing alert id -> fingerprint
+	var wantAlerts []alert.Alert
 	for i, m := range msgs {
 		alerts, outcome, err := ref.Handle(m.data)
 		if outcome != pipeline.Applied {
@@ -82,6 +84,7 @@ snapshot:
 		for _, a := range alerts {
 			if a.Status == alert.StatusFiring {
 				want[a.ID] = a.Fingerprint
+				wantAlerts = append(wantAlerts, a)
 			}
 		}
 	}
@@ -98,7 +101,7 @@ snapshot:
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	publishStream(t, nc, cfg.Ingest.Stream, cfg.Ingest.Subject, msgs)
+	js := publishStream(t, nc, cfg.Ingest.Stream, cfg.Ingest.Subject, msgs)
 	t.Logf("%d records (%d firing alerts in the reference) in the stream: %s", n, len(want), time.Since(began).Round(time.Millisecond))
 
 	var mu sync.Mutex
@@ -121,58 +124,89 @@ snapshot:
 		t.Fatal(err)
 	}
 
-	// Run 1: killed right after a periodic snapshot taken past 30%.
+	// Run 1: paced to consume the stream in about 10 s whatever the
+	// machine's speed, and killed right after a periodic snapshot covering
+	// at least 30% of it (the first one is taken at the first tick, the
+	// next 5 s later: about halfway through).
 	run1 := startDetector(t, bin, cfgPath, url)
-	var savesAt30 float64 = -1
-	killedAt := uint64(0)
-	deadline := time.Now().Add(60 * time.Second)
-	for killedAt == 0 {
+	pace := paceConsumer(t, js, run1, cfg.Ingest.Stream, cfg.Ingest.Consumer, n, 10*time.Second)
+	snapPath := filepath.Join(dir, "toolwatch.snapshot")
+	var snapSeq uint64
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		if s, err := readSnapshot(snapPath); err == nil && s.LastAppliedSeq >= n*3/10 {
+			snapSeq = s.LastAppliedSeq
+			break
+		}
+		if pace.floor() >= n {
+			t.Fatalf("run 1 consumed the whole stream before a snapshot past 30%% was written")
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("run 1: no snapshot past 30%% within 60s; status %+v\n%s", detectorStatus(t, run1.addr).Daemon, run1.log)
+			t.Fatalf("run 1: no snapshot past 30%% within 90s (acked %d of %d)", pace.floor(), n)
 		}
-		time.Sleep(20 * time.Millisecond)
-		st := detectorStatus(t, run1.addr)
-		saves := metricValue(t, run1.addr, "toolwatch_snapshot_saves_total")
-		switch {
-		case st.Daemon.Applied >= n:
-			t.Fatalf("run 1 consumed the whole stream before a snapshot past 30%% (saves %v): make consumption slower", saves)
-		case savesAt30 < 0 && st.Daemon.Applied >= n*3/10:
-			savesAt30 = saves
-		case savesAt30 >= 0 && saves > savesAt30:
-			run1.kill(t)
-			killedAt = st.Daemon.Applied
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Go on past the snapshot (well before the next one, 5 s later), so
+	// run 2 re-applies records run 1 had applied and acked.
+	for pace.floor() < snapSeq+n/10 {
+		if pace.floor() >= n {
+			t.Fatalf("run 1 consumed the whole stream before it could be killed")
 		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run 1: acked %d of %d after 90s", pace.floor(), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	pace.stop()
+	run1.kill(t)
+	acked := consumerAckFloor(t, js, cfg.Ingest.Stream, cfg.Ingest.Consumer)
+	if acked >= n || acked <= snapSeq {
+		t.Fatalf("run 1 killed with %d of %d records acked, snapshot at %d: want a kill between the snapshot and the end", acked, n, snapSeq)
 	}
 	mu.Lock()
 	gotRun1 := len(got)
 	mu.Unlock()
-	t.Logf("run 1 killed with ~%d/%d applied (status page lags <= 1s), %d alerts received: %s",
-		killedAt, n, gotRun1, time.Since(began).Round(time.Millisecond))
+	t.Logf("run 1 killed after a snapshot at seq %d; acked %d/%d; %d alerts received: %s",
+		snapSeq, acked, n, gotRun1, time.Since(began).Round(time.Millisecond))
 
-	// Run 2: restores the snapshot and consumes the rest.
+	// Run 2: restores the snapshot and consumes the rest. Once the server
+	// has every record acked and the status page is steady (it refreshes
+	// every second), the engine's restored count must be exactly n.
 	run2 := startDetector(t, bin, cfgPath, url)
 	deadline = time.Now().Add(60 * time.Second)
 	var st statuspage.Snapshot
-	for stable := 0; stable < 3; {
+	for stable := 0; stable < 8; {
 		if time.Now().After(deadline) {
 			t.Fatalf("run 2: %d of %d records applied after 60s\n%s", st.Daemon.Applied, n, run2.log)
 		}
 		time.Sleep(200 * time.Millisecond)
-		st = detectorStatus(t, run2.addr)
-		switch {
-		case st.Daemon.Applied > n:
-			t.Fatalf("run 2: %d records applied, more than the %d in the stream: records counted twice", st.Daemon.Applied, n)
-		case st.Daemon.Applied == n:
+		prev := st.Daemon.Applied
+		st = getStatus(t, run2.addr)
+		if consumerAckFloor(t, js, cfg.Ingest.Stream, cfg.Ingest.Consumer) == n && st.Daemon.Applied == prev {
 			stable++
+		} else {
+			stable = 0
 		}
+	}
+	if st.Daemon.Applied != n {
+		t.Fatalf("run 2: the engine counts %d applied records, the stream holds %d (the uninterrupted run applied %d)", st.Daemon.Applied, n, refApplied)
 	}
 	t.Logf("run 2 caught up: %s", time.Since(began).Round(time.Millisecond))
 	if st.Daemon.Late != refLate || st.Daemon.Invalid != 0 || st.Daemon.AlertsFiring != refFiring {
 		t.Errorf("run 2 counters: late %d invalid %d firing %d; uninterrupted run: late %d invalid 0 firing %d",
 			st.Daemon.Late, st.Daemon.Invalid, st.Daemon.AlertsFiring, refLate, refFiring)
 	}
-	if s := run2.log.String(); !strings.Contains(s, "baselines restored from snapshot") {
-		t.Errorf("run 2 did not restore the snapshot:\n%s", s)
+	// Run 2 resumed right after the snapshot it restored: its own handler
+	// saw exactly the records after that sequence.
+	restored, ok := logField(run2.log.String(), "baselines restored from snapshot", "last_applied_seq")
+	if !ok {
+		t.Fatalf("run 2 did not restore a snapshot:\n%s", run2.log)
+	}
+	if restored < n*3/10 || restored >= n {
+		t.Errorf("run 2 restored the snapshot at seq %d; want the one at >= %d taken before the kill (%d)", restored, n*3/10, snapSeq)
+	}
+	if got := metricValue(t, run2.addr, `toolwatch_records_total{outcome="applied"}`); got != float64(n-restored) {
+		t.Errorf("run 2 applied %v records itself, want %d (stream %d - restored seq %d)", got, n-restored, n, restored)
 	}
 	if s := run1.log.String(); !strings.Contains(s, "no snapshot yet") {
 		t.Errorf("run 1 did not start without a snapshot:\n%s", s)
@@ -222,8 +256,25 @@ snapshot:
 	if gotFPs := valueSet(gotIDs); !maps.Equal(gotFPs, wantFPs) {
 		t.Errorf("fingerprints of the firing alerts: got %v, want %v", slices.Sorted(maps.Keys(gotFPs)), slices.Sorted(maps.Keys(wantFPs)))
 	}
-	t.Logf("%d firing alerts received (%d distinct, %d in run 1); reference %d: %s",
-		firing, len(gotIDs), gotRun1, len(want), time.Since(began).Round(time.Millisecond))
+	// Only alerts about records both runs applied may arrive twice.
+	seen := map[string]int{}
+	mu.Lock()
+	for _, a := range got {
+		if seen[a.ID]++; seen[a.ID] == 2 {
+			if i, err := strconv.ParseUint(strings.TrimPrefix(a.TraceID, "trace-"), 10, 64); err != nil || i+1 <= restored {
+				t.Errorf("alert %s about %s (before the restored seq %d) was emitted twice", a.ID, a.TraceID, restored)
+			}
+		}
+	}
+	mu.Unlock()
+	replayed := 0 // reference alerts about records both runs applied
+	for _, a := range wantAlerts {
+		if i, err := strconv.ParseUint(strings.TrimPrefix(a.TraceID, "trace-"), 10, 64); err == nil && i+1 > restored && i+1 <= acked {
+			replayed++
+		}
+	}
+	t.Logf("%d firing alerts received (%d distinct, %d in run 1; %d of the reference's are about records between the restored snapshot and the kill); reference %d: %s",
+		firing, len(gotIDs), gotRun1, replayed, len(want), time.Since(began).Round(time.Millisecond))
 	run2.stop(t)
 }
 
@@ -266,10 +317,13 @@ func crashRecords(wall time.Time) []crashMsg {
 	var buf []byte
 	for i := range n {
 		k := keys[i%len(keys)]
+		a, isAnomaly := anomaly[i]
+		if isAnomaly {
+			k = keys[a%len(keys)]
+		}
 		lat := k.latMS * math.Exp(0.3*rng.NormFloat64())
 		size := int64(k.outB * math.Exp(0.4*rng.NormFloat64()))
-		if a, ok := anomaly[i]; ok {
-			k = keys[a%len(keys)]
+		if isAnomaly {
 			switch {
 			case a < 6 || a >= 12:
 				lat = 30000
@@ -292,7 +346,7 @@ func crashRecords(wall time.Time) []crashMsg {
 
 // publishStream creates the stream with the daemon's settings and
 // publishes msgs into it, each acknowledged by the server, in order.
-func publishStream(t *testing.T, nc *nats.Conn, stream, subject string, msgs []crashMsg) {
+func publishStream(t *testing.T, nc *nats.Conn, stream, subject string, msgs []crashMsg) jetstream.JetStream {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -338,6 +392,111 @@ func publishStream(t *testing.T, nc *nats.Conn, stream, subject string, msgs []c
 	if info.State.Msgs != uint64(len(msgs)) {
 		t.Fatalf("stream holds %d records, want %d", info.State.Msgs, len(msgs))
 	}
+	return js
+}
+
+// pacer keeps a detector from consuming faster than n records per over,
+// pausing it (SIGSTOP) while the consumer's ack floor is ahead of
+// schedule: on a fast machine the whole stream would otherwise be consumed
+// within one snapshot interval. The ack floor is read from the server, so
+// the test never talks to a paused process.
+type pacer struct {
+	acked atomic.Uint64
+	quit  chan struct{}
+	done  chan struct{}
+	once  sync.Once
+}
+
+func paceConsumer(t *testing.T, js jetstream.JetStream, p *detectorProc, stream, consumer string, n uint64, over time.Duration) *pacer {
+	pc := &pacer{quit: make(chan struct{}), done: make(chan struct{})}
+	t.Cleanup(pc.stop) // before the detector's cleanup kills it
+	start := time.Now()
+	go func() {
+		defer close(pc.done)
+		paused := false
+		defer func() {
+			if paused {
+				_ = p.cmd.Process.Signal(syscall.SIGCONT)
+			}
+		}()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-pc.quit:
+				return
+			case <-tick.C:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			c, err := js.Consumer(ctx, stream, consumer)
+			cancel()
+			if err != nil {
+				continue // not created yet, or being recreated to resume
+			}
+			floor := c.CachedInfo().AckFloor.Stream
+			pc.acked.Store(floor)
+			ahead := float64(floor) > float64(n)*time.Since(start).Seconds()/over.Seconds()
+			if ahead != paused {
+				sig := syscall.SIGCONT
+				if ahead {
+					sig = syscall.SIGSTOP
+				}
+				if err := p.cmd.Process.Signal(sig); err != nil {
+					t.Errorf("pace detector: %v", err)
+					return
+				}
+				paused = ahead
+			}
+		}
+	}()
+	return pc
+}
+
+// floor is the consumer's ack floor at the last look.
+func (pc *pacer) floor() uint64 { return pc.acked.Load() }
+
+// stop ends pacing and leaves the detector running (resumed).
+func (pc *pacer) stop() {
+	pc.once.Do(func() { close(pc.quit) })
+	<-pc.done
+}
+
+func consumerAckFloor(t *testing.T, js jetstream.JetStream, stream, consumer string) uint64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := js.Consumer(ctx, stream, consumer)
+	if err != nil {
+		t.Fatalf("consumer %s: %v", consumer, err)
+	}
+	return c.CachedInfo().AckFloor.Stream
+}
+
+// readSnapshot decodes the snapshot file (replaced by atomic rename, so a
+// read sees a complete one).
+func readSnapshot(path string) (*snapshot.Snapshot, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return snapshot.Decode(b)
+}
+
+// logField finds the first JSON log line whose message starts with msg and
+// returns its numeric field.
+func logField(logs, msg, field string) (uint64, bool) {
+	for _, line := range strings.Split(logs, "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) != nil {
+			continue
+		}
+		if text, _ := m["message"].(string); !strings.HasPrefix(text, msg) {
+			continue
+		}
+		v, ok := m[field].(float64)
+		return uint64(v), ok
+	}
+	return 0, false
 }
 
 // startNATSServer runs Debian's nats-server with JetStream on a free
@@ -484,12 +643,6 @@ func (p *detectorProc) stop(t *testing.T) {
 	}
 }
 
-// detectorStatus reads /api/status, failing the test on any error.
-func detectorStatus(t *testing.T, addr string) statuspage.Snapshot {
-	t.Helper()
-	return getStatus(t, addr)
-}
-
 // metricValue returns the value of an unlabelled (or fully labelled)
 // series in /metrics; 0 when absent.
 func metricValue(t *testing.T, addr, series string) float64 {
@@ -548,4 +701,215 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// A corrupt snapshot is detected, counted and skipped for the previous
+// one; when both are unusable the daemon rebuilds its baselines by
+// replaying the stream. The embedded server keeps its stream in the data
+// directory, so every run sees the records of the runs before it.
+func TestCorruptSnapshotFallsBack(t *testing.T) {
+	began := time.Now()
+	dir := t.TempDir()
+	opts := Options{ConfigPath: fastIdleConfig(t), DataDir: dir}
+	snapPath := filepath.Join(dir, "toolwatch.snapshot")
+	const warm = 250
+
+	// Run 1 learns a latency baseline; run 1b restarts cleanly, so both
+	// stored snapshots (current and .prev) hold all of it.
+	r := startInProc(t, opts)
+	p := newProducer(t, r.info.NATSURL)
+	p.warmUp("a", "db-query", warm)
+	waitApplied(t, r.info.HTTPAddr, warm)
+	r.stop(t)
+	p.nc.Close()
+	r = startInProc(t, opts)
+	waitApplied(t, r.info.HTTPAddr, warm)
+	if got := metricValue(t, r.info.HTTPAddr, `toolwatch_records_total{outcome="applied"}`); got != 0 {
+		t.Errorf("clean restart re-applied %v records", got)
+	}
+	r.stop(t)
+	for _, path := range []string{snapPath, snapPath + ".prev"} {
+		s, err := readSnapshot(path)
+		if err != nil {
+			t.Fatalf("after two clean runs: %v", err)
+		}
+		if s.LastAppliedSeq != warm {
+			t.Fatalf("%s: last applied seq %d, want %d", path, s.LastAppliedSeq, warm)
+		}
+	}
+	t.Logf("warm-up and clean restart: %s", time.Since(began).Round(time.Millisecond))
+
+	// Run 2: one flipped byte in the newest snapshot.
+	b, err := os.ReadFile(snapPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0x5a
+	if err := os.WriteFile(snapPath, b, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	r = startInProc(t, opts)
+	mt := metricsText(t, r.info.HTTPAddr)
+	for _, want := range []string{
+		`toolwatch_snapshot_load_failures_total{reason="checksum"} 1`,
+		`toolwatch_snapshot_restored 1`,
+	} {
+		if !strings.Contains(mt, want) {
+			t.Errorf("run 2: /metrics lacks %s", want)
+		}
+	}
+	logs := r.log.String()
+	if !strings.Contains(logs, `"reason":"checksum"`) || !strings.Contains(logs, "snapshot unusable; trying the previous one") {
+		t.Errorf("run 2 did not log the corrupt snapshot:\n%s", logs)
+	}
+	if seq, ok := logField(logs, "baselines restored from snapshot", "last_applied_seq"); !ok || seq != warm ||
+		!strings.Contains(logs, `"source":"`+snapPath+`.prev"`) {
+		t.Errorf("run 2 did not restore %s.prev at seq %d (got %d, %v):\n%s", snapPath, warm, seq, ok, logs)
+	}
+	// The baseline is the restored one: nothing was replayed, yet a slow
+	// call alerts against 250 learned samples.
+	waitApplied(t, r.info.HTTPAddr, warm)
+	if st := getStatus(t, r.info.HTTPAddr); st.Daemon.Applied != warm {
+		t.Errorf("run 2: %d records applied, want the snapshot's %d", st.Daemon.Applied, warm)
+	}
+	if got := metricValue(t, r.info.HTTPAddr, `toolwatch_records_total{outcome="applied"}`); got != 0 {
+		t.Errorf("run 2 replayed %v records after restoring .prev", got)
+	}
+	p = newProducer(t, r.info.NATSURL)
+	alerts := make(chan *nats.Msg, 4)
+	sub, err := p.nc.ChanSubscribe("audit.alerts.latency.>", alerts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	p.publish(time.Now().Add(-time.Second), "a", "db-query", 30000)
+	if err := p.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	var fired alert.Alert
+	select {
+	case m := <-alerts:
+		if err := json.Unmarshal(m.Data, &fired); err != nil {
+			t.Fatal(err)
+		}
+		if fired.Observed != 30000 || fired.AgentID != "a" || fired.Tool != "db-query" {
+			t.Errorf("run 2 alert: %s", m.Data)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("run 2: no latency alert: the restored baseline is missing")
+	}
+	_ = sub.Unsubscribe()
+	p.nc.Close()
+	waitApplied(t, r.info.HTTPAddr, warm+1)
+	r.stop(t)
+	t.Logf("checksum fallback: %s", time.Since(began).Round(time.Millisecond))
+
+	// Run 3: both copies truncated to half their size.
+	for _, path := range []string{snapPath, snapPath + ".prev"} {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(path, fi.Size()/2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r = startInProc(t, opts)
+	mt = metricsText(t, r.info.HTTPAddr)
+	for _, want := range []string{
+		`toolwatch_snapshot_load_failures_total{reason="truncated"} 2`,
+		`toolwatch_snapshot_load_failures_total{reason="checksum"} 0`,
+		`toolwatch_snapshot_restored 0`,
+	} {
+		if !strings.Contains(mt, want) {
+			t.Errorf("run 3: /metrics lacks %s", want)
+		}
+	}
+	if logs := r.log.String(); !strings.Contains(logs, "no usable snapshot: rebuilding baselines by replaying the stream") {
+		t.Errorf("run 3 did not log the rebuild:\n%s", logs)
+	}
+	// Rebuilt from the stream: every record replayed, and the slow call,
+	// recent enough to be delivered, alerts again against the rebuilt
+	// baseline with the same fingerprint.
+	waitApplied(t, r.info.HTTPAddr, warm+1)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st := getStatus(t, r.info.HTTPAddr)
+		if len(st.Alerts) > 0 {
+			if st.Daemon.Applied != warm+1 {
+				t.Errorf("run 3: %d records applied, want %d", st.Daemon.Applied, warm+1)
+			}
+			if a := st.Alerts[0]; a.Fingerprint != fired.Fingerprint || a.Status != alert.StatusFiring || a.Observed != 30000 {
+				t.Errorf("run 3 alert %+v, want the firing alert %s of run 2", a, fired.Fingerprint)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("run 3: the replayed slow call raised no alert: baseline not rebuilt")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := metricValue(t, r.info.HTTPAddr, `toolwatch_records_total{outcome="applied"}`); got != warm+1 {
+		t.Errorf("run 3 replayed %v records, want all %d", got, warm+1)
+	}
+	r.stop(t)
+	t.Logf("truncated: rebuilt: %s", time.Since(began).Round(time.Millisecond))
+}
+
+// inProc is one in-process daemon run that the test stops explicitly (the
+// daemon helper only stops at cleanup).
+type inProc struct {
+	info    Info
+	log     *syncBuffer
+	cancel  context.CancelFunc
+	done    chan error
+	stopped bool
+}
+
+func startInProc(t *testing.T, opts Options) *inProc {
+	t.Helper()
+	opts.EmbeddedPort = -1
+	opts.HTTPListen = "127.0.0.1:0"
+	r := &inProc{log: &syncBuffer{}, done: make(chan error, 1)}
+	opts.LogOutput = r.log
+	started := make(chan Info, 1)
+	opts.Started = func(i Info) { started <- i }
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() { r.done <- Run(ctx, opts) }()
+	t.Cleanup(func() {
+		if !r.stopped {
+			r.stop(t)
+		}
+	})
+	select {
+	case r.info = <-started:
+		return r
+	case err := <-r.done:
+		r.stopped = true
+		t.Fatalf("daemon failed to start: %v\n%s", err, r.log)
+	case <-time.After(20 * time.Second):
+		t.Fatalf("daemon did not start within 20s\n%s", r.log)
+	}
+	return nil
+}
+
+// stop cancels the run and expects a clean return (final snapshot written).
+func (r *inProc) stop(t *testing.T) {
+	t.Helper()
+	r.stopped = true
+	r.cancel()
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Errorf("daemon returned %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("daemon did not stop within 20s of cancellation\n%s", r.log)
+	}
+	if t.Failed() {
+		t.Logf("daemon log (tail):\n%s", tail(r.log.String(), 30))
+	}
 }
