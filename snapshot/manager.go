@@ -101,7 +101,7 @@ func (mg *Manager) Load(ctx context.Context, apply func(*Snapshot) error) (*Snap
 		}
 		mg.m.restored.Set(1)
 		mg.m.bytes.Set(float64(len(b.Data)))
-		mg.log.Info().Str("source", b.Source).Uint64("last_applied_seq", s.LastAppliedSeq).
+		mg.log.Debug().Str("source", b.Source).Uint64("last_applied_seq", s.LastAppliedSeq).
 			Time("watermark", s.Watermark).Time("created_at", s.CreatedAt).Str("version", s.Version).
 			Int("sections", len(s.Sections)).Int("bytes", len(b.Data)).Int("skipped", len(problems)).
 			Msg("snapshot restored")
@@ -109,11 +109,11 @@ func (mg *Manager) Load(ctx context.Context, apply func(*Snapshot) error) (*Snap
 	}
 	mg.m.restored.Set(0)
 	if len(problems) > 0 {
-		mg.log.Error().Int("unusable", len(problems)).
-			Msg("no valid snapshot; rebuilding baselines by replaying the stream")
+		// The caller logs the decision at error level; this carries the count.
+		mg.log.Debug().Int("unusable", len(problems)).Msg("no valid snapshot")
 		return nil, "", problems, fmt.Errorf("load snapshot from %s: %w (%d unusable)", mg.store, ErrNoSnapshot, len(problems))
 	}
-	mg.log.Info().Msg("no snapshot yet; building baselines by replaying the stream")
+	mg.log.Debug().Msg("no snapshot yet")
 	return nil, "", nil, fmt.Errorf("load snapshot from %s: %w", mg.store, ErrNoSnapshot)
 }
 

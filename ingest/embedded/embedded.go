@@ -51,7 +51,7 @@ func Start(port int, storeDir string, log zerolog.Logger) (*server.Server, strin
 		return nil, "", fmt.Errorf("embedded nats on 127.0.0.1:%d with store %s: not ready for connections", port, storeDir)
 	}
 	url := s.ClientURL()
-	log.Info().Str("url", url).Str("store_dir", storeDir).Msg("embedded nats server started; producers publish here")
+	log.Debug().Str("url", url).Str("store_dir", storeDir).Msg("embedded nats server started")
 	return s, url, nil
 }
 
