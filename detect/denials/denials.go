@@ -75,8 +75,7 @@ type tuned struct {
 	rp         baseline.RateParams
 	rule       baseline.SpikeRule
 	typeWarmup int64
-	unit       string // "denials/5m"
-	window     string // "5m"
+	spike      baseline.SpikeReport
 }
 
 type keyState struct {
@@ -139,11 +138,7 @@ func (d *Detector) resolve(ks *keyState, agent, tool string) {
 	case old.rp.Size != t.rp.Size:
 		ks.rate = baseline.Rate{}
 	case ks.rate.Start != 0 && !ks.rate.NeedsArm():
-		rep, next := ks.rate.Reported, ks.rate.Next
-		d.armKey(ks, ts)
-		if rep > 0 && ks.rate.Thr > 0 && ks.rate.Thr <= rep {
-			ks.rate.Reported, ks.rate.Next = rep, max(next, ks.rate.Thr)
-		}
+		ks.rate.RearmSpike(&t.rule, borrowRate(ks, ts), nil)
 	}
 }
 
@@ -163,9 +158,9 @@ func (d *Detector) setParams(p *detect.Params[Config]) {
 	d.tuned = make(map[*Config]*tuned, 1+len(p.Rules))
 	d.minStep = 0
 	add := func(c *Config) {
-		w := shortDur(c.Window)
 		t := &tuned{cfg: c, rp: c.RateParams(), rule: c.Rule(), typeWarmup: int64(c.TypeWarmup / time.Second),
-			unit: "denials/" + w, window: w}
+			spike: c.Report(alert.PatternDenialSpike, "denials",
+				"%s had %d permission denials in %s for %s; expected about %.3g for this hour")}
 		d.tuned[c] = t
 		if d.minStep == 0 || t.rp.Size < d.minStep {
 			d.minStep = t.rp.Size
@@ -174,17 +169,6 @@ func (d *Detector) setParams(p *detect.Params[Config]) {
 	add(&p.Base)
 	for i := range p.Rules {
 		add(&p.Rules[i].Config)
-	}
-}
-
-func shortDur(d time.Duration) string {
-	switch {
-	case d >= time.Hour && d%time.Hour == 0:
-		return fmt.Sprintf("%dh", d/time.Hour)
-	case d >= time.Minute && d%time.Minute == 0:
-		return fmt.Sprintf("%dm", d/time.Minute)
-	default:
-		return fmt.Sprintf("%ds", d/time.Second)
 	}
 }
 
@@ -228,12 +212,7 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 			ts.since = ts.rate.First
 		}
 		if ts.rate.NeedsArm() {
-			exp, peak, warm := ts.rate.Own(&ts.t.rule)
-			thr := uint32(0)
-			if warm {
-				thr = ts.t.rule.Threshold(exp, peak)
-			}
-			ts.rate.Arm(thr, exp, false)
+			ts.rate.ArmSpike(&ts.t.rule, nil, nil)
 		}
 	}
 	ks, _ := d.keys.Get(baseline.Key{Agent: r.AgentID, Tool: r.Tool.Name}, r.Timestamp, nil)
@@ -243,12 +222,12 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 	if ks != nil && ks.t.cfg.Enabled {
 		t := ks.t
 		if cl, ok := ks.rate.Roll(now, &t.rp); ok && ks.rate.Unreported(cl) {
-			f := d.closeFinding(r.AgentID, r.Tool.Name, ks, cl)
+			f := ks.rate.CloseFinding(r.AgentID, r.Tool.Name, cl, &t.spike)
 			f.ToolVersion, f.Environment = r.Tool.Version, r.Context.Environment
 			out = append(out, f)
 		}
 		if ks.rate.NeedsArm() {
-			d.armKey(ks, ts)
+			ks.rate.ArmSpike(&t.rule, borrowRate(ks, ts), nil)
 		}
 	}
 	if !IsDenial(r) {
@@ -271,22 +250,14 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 	return out
 }
 
-func (d *Detector) armKey(ks *keyState, ts *toolState) {
-	t := ks.t
-	exp, peak, warm := ks.rate.Own(&t.rule)
-	switch {
-	case warm:
-		ks.rate.Arm(t.rule.Threshold(exp, peak), exp, false)
-	case ts != nil && t.cfg.BorrowToolBaseline && ts.t.rp.Size == t.rp.Size:
-		texp, tpeak, twarm := ts.rate.Own(&t.rule)
-		if twarm {
-			ks.rate.Arm(t.rule.Threshold(texp, tpeak), texp, true)
-		} else {
-			ks.rate.Arm(0, exp, false)
-		}
-	default:
-		ks.rate.Arm(0, exp, false)
+// borrowRate is the baseline ks may borrow while in warm-up: its tool's
+// total over all agents (conservative), when the key's config allows it
+// and the tool counts the same windows; else nil.
+func borrowRate(ks *keyState, ts *toolState) *baseline.Rate {
+	if ts == nil || !ks.t.cfg.BorrowToolBaseline || ts.t.rp.Size != ks.t.rp.Size {
+		return nil
 	}
+	return &ts.rate
 }
 
 func (d *Detector) production(r *record.Record, ks *keyState, out []alert.Finding) []alert.Finding {
@@ -305,9 +276,9 @@ func (d *Detector) production(r *record.Record, ks *keyState, out []alert.Findin
 		Score:    math.Min(100, ks.t.cfg.ProductionScore+5*math.Log2(float64(n))),
 		Observed: float64(n),
 		Expected: 0,
-		Unit:     ks.t.unit,
+		Unit:     ks.t.spike.Unit,
 		Summary: fmt.Sprintf("%s was denied %s for %s in %s (%d production denials in %s)",
-			r.Tool.Name, deniedText(r), r.AgentID, r.Context.Environment, n, ks.t.window),
+			r.Tool.Name, deniedText(r), r.AgentID, r.Context.Environment, n, ks.t.spike.Window),
 		Details: map[string]any{
 			"permissions_denied": slices.Clone(r.Invocation.PermissionsDenied),
 			"status":             r.Invocation.Status,
@@ -390,70 +361,9 @@ func (d *Detector) novelty(r *record.Record, ts *toolState, out []alert.Finding)
 func hours(sec int64) string { return fmt.Sprintf("%dh", sec/3600) }
 
 func (d *Detector) spikeFinding(r *record.Record, ks *keyState) alert.Finding {
-	t := ks.t
-	n, exp := float64(ks.rate.N), float64(ks.rate.Exp)
-	src := "own"
-	if ks.rate.Borrowed {
-		src = "tool"
-	}
-	slot := baseline.HourSlot(ks.rate.Start)
-	_, peak, seen := ks.rate.Profile.Expect(slot, t.cfg.NeighbourWeight)
-	f := alert.Finding{
-		Pattern:  alert.PatternDenialSpike,
-		Detail:   "spike",
-		Score:    baseline.Score(n, exp),
-		Observed: n,
-		Expected: exp,
-		Unit:     t.unit,
-		Summary: fmt.Sprintf("%s had %d permission denials in %s for %s; expected about %.3g for this hour",
-			r.Tool.Name, ks.rate.N, t.window, r.AgentID, exp),
-		Details: map[string]any{
-			"expected":           math.Round(exp*1000) / 1000,
-			"threshold":          ks.rate.Thr,
-			"hour_slot":          slot,
-			"slot_peak":          math.Round(peak*1000) / 1000,
-			"slot_windows":       seen,
-			"windows":            ks.rate.Windows,
-			"baseline":           src,
-			"permissions_denied": slices.Clone(r.Invocation.PermissionsDenied),
-			"window_start":       time.Unix(ks.rate.Start, 0).UTC().Format(time.RFC3339),
-		},
-	}
-	f.FromRecord(r)
+	f := ks.rate.SpikeFinding(r, &ks.t.spike)
+	f.Details["permissions_denied"] = slices.Clone(r.Invocation.PermissionsDenied)
 	return f
-}
-
-// closeFinding reports the final count of a spike window that grew after
-// its last report; it carries no trace ids.
-func (d *Detector) closeFinding(agent, tool string, ks *keyState, cl baseline.Closed) alert.Finding {
-	t := ks.t
-	ks.rate.Reported = 0
-	n, exp := float64(cl.N), float64(ks.rate.Exp)
-	src := "own"
-	if ks.rate.Borrowed {
-		src = "tool"
-	}
-	return alert.Finding{
-		Pattern:  alert.PatternDenialSpike,
-		Detail:   "spike",
-		Score:    baseline.Score(n, exp),
-		AgentID:  agent,
-		Tool:     tool,
-		Observed: n,
-		Expected: exp,
-		Unit:     t.unit,
-		Summary: fmt.Sprintf("%s had %d permission denials in %s for %s; expected about %.3g for this hour",
-			tool, cl.N, t.window, agent, exp),
-		Details: map[string]any{
-			"expected":     math.Round(exp*1000) / 1000,
-			"threshold":    ks.rate.Thr,
-			"hour_slot":    baseline.HourSlot(cl.Start),
-			"baseline":     src,
-			"window_start": time.Unix(cl.Start, 0).UTC().Format(time.RFC3339),
-			"window_final": true,
-		},
-		EventTime: time.Unix(cl.Start+t.rp.Size, 0).UTC(),
-	}
 }
 
 // Tick implements detect.Detector: closes quiet keys' windows, reports the
@@ -475,7 +385,7 @@ func (d *Detector) Tick(watermark time.Time, out []alert.Finding) []alert.Findin
 		}
 		if ks.t.cfg.Enabled && ks.rate.Start != 0 {
 			if cl, ok := ks.rate.Roll(wm, &ks.t.rp); ok && ks.rate.Unreported(cl) {
-				out = append(out, d.closeFinding(k.Agent, k.Tool, ks, cl))
+				out = append(out, ks.rate.CloseFinding(k.Agent, k.Tool, cl, &ks.t.spike))
 			}
 		}
 		return true

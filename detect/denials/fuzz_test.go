@@ -1,18 +1,15 @@
 package denials
 
 import (
-	"bytes"
-	"encoding/binary"
-	"hash/crc32"
 	"testing"
 
 	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/detect/detecttest"
 )
 
-// FuzzUnmarshalState feeds arbitrary gob bodies (with a valid checksum, so
-// the decoder and the validation behind it are reached) to UnmarshalState:
-// it must not panic; on error the state is unchanged; on success the
-// restored state re-encodes stably.
+// FuzzUnmarshalState: arbitrary snapshots must not panic UnmarshalState,
+// must leave the state unchanged on error and re-encode stably on success
+// (detecttest.FuzzUnmarshalState).
 func FuzzUnmarshalState(f *testing.F) {
 	d := newDetector(f, DefaultConfig(), baseline.DefaultConfig())
 	stream(d, 26, nil)
@@ -20,31 +17,8 @@ func FuzzUnmarshalState(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Add(good[:len(good)-4])
-	f.Add(good[:len(good)/2])
 	empty, _ := baseline.AppendGob(nil, &StateV1{Version: stateVersion})
-	f.Add(empty[:len(empty)-4])
-	table := crc32.MakeTable(crc32.Castagnoli)
-	f.Fuzz(func(t *testing.T, body []byte) {
-		data := binary.BigEndian.AppendUint32(bytes.Clone(body), crc32.Checksum(body, table))
-		d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
-		before, _ := d.MarshalState(nil)
-		if err := d.UnmarshalState(data); err != nil {
-			if after, _ := d.MarshalState(nil); !bytes.Equal(before, after) {
-				t.Fatal("failed restore changed the state")
-			}
-			return
-		}
-		enc, err := d.MarshalState(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d2 := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
-		if err := d2.UnmarshalState(enc); err != nil {
-			t.Fatalf("re-encoded state does not decode: %v", err)
-		}
-		if enc2, _ := d2.MarshalState(nil); !bytes.Equal(enc, enc2) {
-			t.Fatal("re-encoding is not stable")
-		}
-	})
+	detecttest.FuzzUnmarshalState(f, func(t testing.TB) detecttest.Detector {
+		return newDetector(t, DefaultConfig(), baseline.DefaultConfig())
+	}, good, empty)
 }

@@ -2,95 +2,15 @@ package denials
 
 import (
 	"bytes"
-	"encoding/json"
 	"testing"
 	"time"
 
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/detecttest"
 	"github.com/toolwatch/toolwatch/record"
 )
-
-// splitter stands in for the detector of a stream: at the first record or
-// tick at or after cut it snapshots the detector into a fresh one (a
-// simulated crash and restart) and from then on feeds both, collecting the
-// findings of each.
-type splitter struct {
-	t          testing.TB
-	cut        time.Time
-	a, b       *Detector
-	mk         func() *Detector
-	outA, outB []alert.Finding
-}
-
-func (s *splitter) Pattern() string { return s.a.Pattern() }
-
-func (s *splitter) maybeCut(ts time.Time) {
-	if s.b != nil || ts.Before(s.cut) {
-		return
-	}
-	data, err := s.a.MarshalState(nil)
-	if err != nil {
-		s.t.Fatalf("marshal: %v", err)
-	}
-	s.b = s.mk()
-	if err := s.b.UnmarshalState(data); err != nil {
-		s.t.Fatalf("unmarshal: %v", err)
-	}
-	if again, _ := s.b.MarshalState(nil); !bytes.Equal(data, again) {
-		s.t.Fatal("restored state marshals differently")
-	}
-}
-
-func (s *splitter) Observe(r *record.Record, out []alert.Finding) []alert.Finding {
-	s.maybeCut(r.Timestamp)
-	if s.b == nil {
-		return s.a.Observe(r, out)
-	}
-	s.outA = s.a.Observe(r, s.outA)
-	s.outB = s.b.Observe(r, s.outB)
-	return out
-}
-
-func (s *splitter) Tick(wm time.Time, out []alert.Finding) []alert.Finding {
-	s.maybeCut(wm)
-	if s.b == nil {
-		return s.a.Tick(wm, out)
-	}
-	s.outA = s.a.Tick(wm, s.outA)
-	s.outB = s.b.Tick(wm, s.outB)
-	return out
-}
-
-// hooked wraps a detector with a hook called with every event time first.
-type hooked struct {
-	*Detector
-	hook func(time.Time)
-}
-
-func (h *hooked) Observe(r *record.Record, out []alert.Finding) []alert.Finding {
-	h.hook(r.Timestamp)
-	return h.Detector.Observe(r, out)
-}
-
-func (h *hooked) Tick(wm time.Time, out []alert.Finding) []alert.Finding {
-	h.hook(wm)
-	return h.Detector.Tick(wm, out)
-}
-
-func findingsJSON(t testing.TB, fs []alert.Finding) []string {
-	t.Helper()
-	out := make([]string, len(fs))
-	for i := range fs {
-		b, err := json.Marshal(&fs[i])
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[i] = string(b)
-	}
-	return out
-}
 
 func sameFindings(t *testing.T, a, b []string) {
 	t.Helper()
@@ -124,13 +44,13 @@ func anomalies(sec int, add func(call)) {
 func TestCrashEquivalence(t *testing.T) {
 	mk := func() *Detector { return newDetector(t, DefaultConfig(), baseline.DefaultConfig()) }
 	for _, cut := range []int{40*3600 + 123, 55*3600 + 3, spikeAt + 95} {
-		s := &splitter{t: t, cut: base.Add(time.Duration(cut) * time.Second), a: mk(), mk: mk}
+		s := &detecttest.Splitter{T: t, Cut: base.Add(time.Duration(cut) * time.Second), A: mk(), New: func() detecttest.Detector { return mk() }}
 		stream(s, 64, anomalies)
-		if s.b == nil || len(s.outA) == 0 {
-			t.Fatalf("cut %d: vacuous (%d findings after the cut)", cut, len(s.outA))
+		if s.B == nil || len(s.OutA) == 0 {
+			t.Fatalf("cut %d: vacuous (%d findings after the cut)", cut, len(s.OutA))
 		}
-		sameFindings(t, findingsJSON(t, s.outA), findingsJSON(t, s.outB))
-		t.Logf("cut %d: %d findings compared", cut, len(s.outA))
+		sameFindings(t, detecttest.FindingsJSON(t, s.OutA), detecttest.FindingsJSON(t, s.OutB))
+		t.Logf("cut %d: %d findings compared", cut, len(s.OutA))
 	}
 }
 
@@ -206,7 +126,7 @@ func TestSetParamsKeepsBaselines(t *testing.T) {
 				at := base.Add(spikeAt*time.Second - 27*time.Minute - 55*time.Second) // mid-window
 				p := detect.NewParams(*tc.cfg)
 				done := false
-				s = &hooked{Detector: d, hook: func(ts time.Time) {
+				s = &detecttest.Hooked{Detector: d, Hook: func(ts time.Time) {
 					if done || ts.Before(at) {
 						return
 					}
@@ -235,10 +155,10 @@ func TestSetParamsKeepsBaselines(t *testing.T) {
 }
 
 func TestSetParamsSameConfigChangesNothing(t *testing.T) {
-	want := findingsJSON(t, stream(newDetector(t, DefaultConfig(), baseline.DefaultConfig()), 64, anomalies))
+	want := detecttest.FindingsJSON(t, stream(newDetector(t, DefaultConfig(), baseline.DefaultConfig()), 64, anomalies))
 	d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
 	reloads := []int{40*3600 + 123, 55*3600 + 3, spikeAt + 95, spikeAt + 400}
-	got := findingsJSON(t, stream(&hooked{Detector: d, hook: func(ts time.Time) {
+	got := detecttest.FindingsJSON(t, stream(&detecttest.Hooked{Detector: d, Hook: func(ts time.Time) {
 		if len(reloads) > 0 && !ts.Before(base.Add(time.Duration(reloads[0])*time.Second)) {
 			reloads = reloads[1:]
 			d.SetParams(detect.NewParams(DefaultConfig()))

@@ -79,8 +79,7 @@ type tuned struct {
 	rule      baseline.SpikeRule
 	loopSize  int64
 	loopDecay float64 // loop peak decay per loop window
-	unit      string  // "calls/5m"
-	window    string  // "5m"
+	spike     baseline.SpikeReport
 }
 
 // loopState tracks same-input calls of the current loop window.
@@ -174,7 +173,8 @@ func (d *Detector) resolve(ks *keyState, agent, tool string) {
 	if old.rp.Size != t.rp.Size {
 		ks.rate = baseline.Rate{}
 	} else if ks.rate.Start != 0 && !ks.rate.NeedsArm() {
-		d.rearm(ks, borrowable(ks, ts))
+		rate, agents := borrowRate(borrowable(ks, ts))
+		ks.rate.RearmSpike(&t.rule, rate, agents)
 	}
 	if old.loopSize != t.loopSize {
 		ks.loop = loopState{}
@@ -209,17 +209,8 @@ func borrowable(ks *keyState, ts *toolState) *toolState {
 	return ts
 }
 
-// rearm arms ks's current window again, keeping the escalation level of a
-// window already reported so that a reload does not report it twice.
-func (d *Detector) rearm(ks *keyState, borrow *toolState) {
-	rep, next := ks.rate.Reported, ks.rate.Next
-	d.armKey(ks, borrow)
-	if rep > 0 && ks.rate.Thr > 0 && ks.rate.Thr <= rep {
-		ks.rate.Reported, ks.rate.Next = rep, max(next, ks.rate.Thr)
-	}
-}
-
-// rearmLoop is rearm for the loop threshold.
+// rearmLoop re-arms the loop threshold after a config change, keeping the
+// escalation level of a window already reported (as Rate.RearmSpike).
 func rearmLoop(ks *keyState, borrow *toolState) {
 	thr, next := ks.loop.thr, ks.loop.next
 	armLoop(ks, borrow)
@@ -233,27 +224,14 @@ func newTuned(c *Config) *tuned {
 	if loop < 1 {
 		loop = 1
 	}
-	w := shortDur(c.Window)
 	return &tuned{
 		cfg:       c,
 		rp:        c.RateParams(),
 		rule:      c.Rule(),
 		loopSize:  loop,
 		loopDecay: math.Pow(0.5, c.LoopWindow.Seconds()/math.Max(c.PeakHalfLife.Seconds(), 1)),
-		unit:      "calls/" + w,
-		window:    w,
-	}
-}
-
-// shortDur formats d as "5m", "1h", "30s".
-func shortDur(d time.Duration) string {
-	switch {
-	case d >= time.Hour && d%time.Hour == 0:
-		return fmt.Sprintf("%dh", d/time.Hour)
-	case d >= time.Minute && d%time.Minute == 0:
-		return fmt.Sprintf("%dm", d/time.Minute)
-	default:
-		return fmt.Sprintf("%ds", d/time.Second)
+		spike: c.Report(alert.PatternFrequency, "calls",
+			"%s called %d times in %s by %s; expected about %.3g for this hour"),
 	}
 }
 
@@ -289,7 +267,7 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 		return out
 	}
 	if cl, ok := ks.rate.Roll(now, &t.rp); ok && ks.rate.Unreported(cl) {
-		f := d.closeFinding(r.AgentID, r.Tool.Name, ks, cl)
+		f := ks.rate.CloseFinding(r.AgentID, r.Tool.Name, cl, &t.spike)
 		f.ToolVersion, f.Environment = r.Tool.Version, r.Context.Environment
 		out = append(out, f)
 	}
@@ -301,7 +279,8 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 	}
 	borrow := borrowable(ks, ts)
 	if ks.rate.NeedsArm() {
-		d.armKey(ks, borrow)
+		rate, agents := borrowRate(borrow)
+		ks.rate.ArmSpike(&t.rule, rate, agents)
 	}
 	if ks.loop.armedAt != ks.loop.c.Start {
 		armLoop(ks, borrow)
@@ -336,12 +315,7 @@ func (d *Detector) rollTool(ts *toolState, now int64) {
 	ts.rollLoop(now)
 	if ts.rate.NeedsArm() {
 		// Armed only to winsorise the tool's own baseline; never reported.
-		exp, peak, warm := ts.rate.Own(&t.rule)
-		if warm {
-			ts.rate.Arm(t.rule.Threshold(exp, peak), exp, false)
-		} else {
-			ts.rate.Arm(0, exp, false)
-		}
+		ts.rate.ArmSpike(&t.rule, nil, nil)
 	}
 	if ts.loop.armedAt != ts.loop.c.Start {
 		armLoop(&ts.keyState, nil)
@@ -349,25 +323,15 @@ func (d *Detector) rollTool(ts *toolState, now int64) {
 	ts.rate.N++
 }
 
-// armKey sets a key's spike threshold for its current window from its own
-// baseline, else its tool's per-agent baseline, else disarms it.
-func (d *Detector) armKey(ks *keyState, ts *toolState) {
-	t := ks.t
-	exp, peak, warm := ks.rate.Own(&t.rule)
-	if warm {
-		ks.rate.Arm(t.rule.Threshold(exp, peak), exp, false)
-		return
+// borrowRate is what a key arms its spike threshold from besides its own
+// baseline (baseline.Rate.ArmSpike): its tool's baseline per active agent
+// (the tool's total divided by its mean active agents per window in the
+// slot), or nothing when ts is nil.
+func borrowRate(ts *toolState) (*baseline.Rate, *baseline.Profile) {
+	if ts == nil {
+		return nil, nil
 	}
-	if ts != nil {
-		if texp, tpeak, twarm := ts.rate.Own(&t.rule); twarm {
-			agents, _, _ := ts.agentsP.Expect(baseline.HourSlot(ts.rate.Start), 0)
-			agents = math.Max(agents, 1)
-			texp, tpeak = texp/agents, tpeak/agents
-			ks.rate.Arm(t.rule.Threshold(texp, tpeak), texp, true)
-			return
-		}
-	}
-	ks.rate.Arm(0, exp, false)
+	return &ts.rate, &ts.agentsP
 }
 
 // rollLoop closes the loop window if now is past it, feeding its largest
@@ -420,71 +384,10 @@ func armLoop(ks *keyState, ts *toolState) {
 }
 
 func (d *Detector) spikeFinding(r *record.Record, ks *keyState) alert.Finding {
-	t := ks.t
-	n, exp := float64(ks.rate.N), float64(ks.rate.Exp)
-	slot := baseline.HourSlot(ks.rate.Start)
-	_, peak, seen := ks.rate.Profile.Expect(slot, t.cfg.NeighbourWeight)
-	src := "own"
-	if ks.rate.Borrowed {
-		src = "tool"
-	}
-	f := alert.Finding{
-		Pattern:  alert.PatternFrequency,
-		Detail:   "spike",
-		Score:    baseline.Score(n, exp),
-		Observed: n,
-		Expected: exp,
-		Unit:     t.unit,
-		Summary: fmt.Sprintf("%s called %d times in %s by %s; expected about %.3g for this hour",
-			r.Tool.Name, ks.rate.N, t.window, r.AgentID, exp),
-		Details: map[string]any{
-			"expected":     round3(exp),
-			"threshold":    ks.rate.Thr,
-			"hour_slot":    slot,
-			"slot_peak":    round3(peak),
-			"slot_windows": seen,
-			"windows":      ks.rate.Windows,
-			"overall_mean": round3(float64(ks.rate.Overall)),
-			"baseline":     src,
-			"window_start": time.Unix(ks.rate.Start, 0).UTC().Format(time.RFC3339),
-			"log10_p":      round3(baseline.PoissonLogSF(int(ks.rate.N), exp) / math.Ln10),
-		},
-	}
-	f.FromRecord(r)
+	f := ks.rate.SpikeFinding(r, &ks.t.spike)
+	f.Details["overall_mean"] = round3(float64(ks.rate.Overall))
+	f.Details["log10_p"] = round3(baseline.PoissonLogSF(int(ks.rate.N), float64(ks.rate.Exp)) / math.Ln10)
 	return f
-}
-
-// closeFinding reports the final count of a spike window that grew after
-// its last report; it carries no trace ids (no single record caused it).
-func (d *Detector) closeFinding(agent, tool string, ks *keyState, cl baseline.Closed) alert.Finding {
-	t := ks.t
-	ks.rate.Reported = 0
-	n, exp := float64(cl.N), float64(ks.rate.Exp)
-	src := "own"
-	if ks.rate.Borrowed {
-		src = "tool"
-	}
-	return alert.Finding{
-		Pattern:  alert.PatternFrequency,
-		Detail:   "spike",
-		Score:    baseline.Score(n, exp),
-		AgentID:  agent,
-		Tool:     tool,
-		Observed: n,
-		Expected: exp,
-		Unit:     t.unit,
-		Summary: fmt.Sprintf("%s called %d times in %s by %s; expected about %.3g for this hour",
-			tool, cl.N, t.window, agent, exp),
-		Details: map[string]any{
-			"expected":     round3(exp),
-			"threshold":    ks.rate.Thr,
-			"hour_slot":    baseline.HourSlot(cl.Start),
-			"baseline":     src,
-			"window_start": time.Unix(cl.Start, 0).UTC().Format(time.RFC3339),
-			"window_final": true,
-		},
-		EventTime: time.Unix(cl.Start+t.rp.Size, 0).UTC(),
-	}
 }
 
 func (d *Detector) loopFinding(r *record.Record, ks *keyState, c uint32) alert.Finding {
@@ -496,9 +399,9 @@ func (d *Detector) loopFinding(r *record.Record, ks *keyState, c uint32) alert.F
 		Score:    baseline.Score(float64(c), exp),
 		Observed: float64(c),
 		Expected: exp,
-		Unit:     "calls/" + shortDur(t.cfg.LoopWindow),
+		Unit:     "calls/" + baseline.WindowName(t.cfg.LoopWindow),
 		Summary: fmt.Sprintf("%s called %d times with one input in %s by %s; usually at most %.3g",
-			r.Tool.Name, c, shortDur(t.cfg.LoopWindow), r.AgentID, exp),
+			r.Tool.Name, c, baseline.WindowName(t.cfg.LoopWindow), r.AgentID, exp),
 		Details: map[string]any{
 			"input_hash":       r.Invocation.InputHash,
 			"same_input_peak":  round3(exp),
@@ -534,7 +437,7 @@ func (d *Detector) Tick(watermark time.Time, out []alert.Finding) []alert.Findin
 		}
 		if ks.t.cfg.Enabled && ks.rate.Start != 0 {
 			if cl, ok := ks.rate.Roll(wm, &ks.t.rp); ok && ks.rate.Unreported(cl) {
-				out = append(out, d.closeFinding(k.Agent, k.Tool, ks, cl))
+				out = append(out, ks.rate.CloseFinding(k.Agent, k.Tool, cl, &ks.t.spike))
 			}
 			ks.rollLoop(wm)
 		}

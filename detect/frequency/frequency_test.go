@@ -3,7 +3,6 @@ package frequency
 import (
 	"fmt"
 	"math/rand/v2"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/detecttest"
 	"github.com/toolwatch/toolwatch/record"
 )
 
@@ -461,27 +461,9 @@ func TestObserveDoesNotAllocate(t *testing.T) {
 }
 
 func BenchmarkBytesPerKey(b *testing.B) {
-	for b.Loop() {
-		var m0, m1 runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&m0)
-		d := New(detect.NewParams(DefaultConfig()), baseline.DefaultConfig())
-		const n = 10000
-		names := make([]string, n)
-		for i := range names {
-			names[i] = fmt.Sprintf("agent-%05d", i)
-		}
-		r := record.Record{Timestamp: base, Tool: record.Tool{Name: "db-query"}}
-		for i := range n {
-			r.AgentID = names[i]
-			d.Observe(&r, nil)
-		}
-		runtime.GC()
-		runtime.ReadMemStats(&m1)
-		b.ReportMetric(float64(m1.HeapAlloc-m0.HeapAlloc)/n, "bytes/key")
-		runtime.KeepAlive(d)
-		runtime.KeepAlive(names)
-	}
+	detecttest.BytesPerKey(b, func() detect.Detector {
+		return New(detect.NewParams(DefaultConfig()), baseline.DefaultConfig())
+	}, "db-query", base)
 }
 
 func TestTickReportsFinalCountsSorted(t *testing.T) {

@@ -84,22 +84,15 @@ func (d *Detector) MarshalState(b []byte) ([]byte, error) {
 	})
 	slices.SortFunc(st.Keys, func(a, b KeyV1) int { return cmp.Or(cmp.Compare(a.Agent, b.Agent), cmp.Compare(a.Tool, b.Tool)) })
 	slices.SortFunc(st.Tools, func(a, b ToolV1) int { return cmp.Compare(a.Tool, b.Tool) })
-	b, err := baseline.AppendGob(b, &st)
-	if err != nil {
-		return b, fmt.Errorf("frequency state: %w", err)
-	}
-	return b, nil
+	return baseline.AppendSnapshot(b, "frequency state", &st)
 }
 
 // UnmarshalState implements detect.State. Keys are bound to the configs of
 // d's current params. On error d is unchanged.
 func (d *Detector) UnmarshalState(data []byte) error {
 	var st StateV1
-	if err := baseline.DecodeGob(data, &st); err != nil {
-		return fmt.Errorf("frequency state: %w", err)
-	}
-	if st.Version != stateVersion {
-		return fmt.Errorf("frequency state: version %d, want %d", st.Version, stateVersion)
+	if err := baseline.DecodeSnapshot(data, "frequency state", &st, &st.Version, stateVersion); err != nil {
+		return err
 	}
 	keys, tools := d.keys.Empty(), d.tools.Empty()
 	for i := range st.Keys {

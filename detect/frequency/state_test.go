@@ -2,83 +2,15 @@ package frequency
 
 import (
 	"bytes"
-	"encoding/json"
 	"testing"
 	"time"
 
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/detecttest"
 	"github.com/toolwatch/toolwatch/record"
 )
-
-// splitter stands in for the detector of a stream: at the first record or
-// tick at or after cut it snapshots the detector into a fresh one (a
-// simulated crash and restart) and from then on feeds both, collecting the
-// findings of each. Before the cut, hook (if set) sees every event time.
-type splitter struct {
-	t          testing.TB
-	cut        time.Time
-	a, b       *Detector
-	mk         func() *Detector
-	outA, outB []alert.Finding
-}
-
-func (s *splitter) Pattern() string { return s.a.Pattern() }
-
-func (s *splitter) maybeCut(ts time.Time) {
-	if s.b != nil || ts.Before(s.cut) {
-		return
-	}
-	data, err := s.a.MarshalState(nil)
-	if err != nil {
-		s.t.Fatalf("marshal: %v", err)
-	}
-	s.b = s.mk()
-	if err := s.b.UnmarshalState(data); err != nil {
-		s.t.Fatalf("unmarshal: %v", err)
-	}
-	again, err := s.b.MarshalState(nil)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	if !bytes.Equal(data, again) {
-		s.t.Fatal("restored state marshals differently")
-	}
-}
-
-func (s *splitter) Observe(r *record.Record, out []alert.Finding) []alert.Finding {
-	s.maybeCut(r.Timestamp)
-	if s.b == nil {
-		return s.a.Observe(r, out)
-	}
-	s.outA = s.a.Observe(r, s.outA)
-	s.outB = s.b.Observe(r, s.outB)
-	return out
-}
-
-func (s *splitter) Tick(wm time.Time, out []alert.Finding) []alert.Finding {
-	s.maybeCut(wm)
-	if s.b == nil {
-		return s.a.Tick(wm, out)
-	}
-	s.outA = s.a.Tick(wm, s.outA)
-	s.outB = s.b.Tick(wm, s.outB)
-	return out
-}
-
-func findingsJSON(t testing.TB, fs []alert.Finding) []string {
-	t.Helper()
-	out := make([]string, len(fs))
-	for i := range fs {
-		b, err := json.Marshal(&fs[i])
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[i] = string(b)
-	}
-	return out
-}
 
 // anomalies injects an x40 spike (agent-a) and a new agent's burst at day 3
 // 14:00, and a same-input loop (agent-b/search) at day 3 10:00.
@@ -107,19 +39,19 @@ func TestCrashEquivalence(t *testing.T) {
 	mk := func() *Detector { return newDetector(t, DefaultConfig(), baseline.DefaultConfig()) }
 	for _, c := range cuts {
 		t.Run(c.name, func(t *testing.T) {
-			s := &splitter{t: t, cut: base.Add(time.Duration(c.at) * time.Second), a: mk(), mk: mk}
+			s := &detecttest.Splitter{T: t, Cut: base.Add(time.Duration(c.at) * time.Second), A: mk(), New: func() detecttest.Detector { return mk() }}
 			stream(s, 66, anomalies)
-			if s.b == nil {
+			if s.B == nil {
 				t.Fatal("stream never reached the cut")
 			}
 			details := map[string]int{}
-			for _, f := range s.outA {
+			for _, f := range s.OutA {
 				details[f.Detail]++
 			}
 			if details["spike"] == 0 {
 				t.Fatalf("no spike after the cut (%v): the comparison would be vacuous", details)
 			}
-			a, b := findingsJSON(t, s.outA), findingsJSON(t, s.outB)
+			a, b := detecttest.FindingsJSON(t, s.OutA), detecttest.FindingsJSON(t, s.OutB)
 			if len(a) != len(b) {
 				t.Fatalf("original %d findings, restored %d", len(a), len(b))
 			}
@@ -242,22 +174,7 @@ func TestSetParamsKeepsBaselines(t *testing.T) {
 
 // detector wraps d with a hook called with every event time first.
 func detector(hook func(time.Time), d *Detector) detect.Detector {
-	return &hooked{Detector: d, hook: hook}
-}
-
-type hooked struct {
-	*Detector
-	hook func(time.Time)
-}
-
-func (h *hooked) Observe(r *record.Record, out []alert.Finding) []alert.Finding {
-	h.hook(r.Timestamp)
-	return h.Detector.Observe(r, out)
-}
-
-func (h *hooked) Tick(wm time.Time, out []alert.Finding) []alert.Finding {
-	h.hook(wm)
-	return h.Detector.Tick(wm, out)
+	return &detecttest.Hooked{Detector: d, Hook: hook}
 }
 
 func TestSetParamsWindowChangeResetsOnlyThatKey(t *testing.T) {
@@ -305,10 +222,10 @@ func TestSetParamsKeepsAllocationFree(t *testing.T) {
 // A reload with an unchanged config is invisible: the same findings as
 // without it, also when it lands inside a reported spike or loop window.
 func TestSetParamsSameConfigChangesNothing(t *testing.T) {
-	want := findingsJSON(t, stream(newDetector(t, DefaultConfig(), baseline.DefaultConfig()), 66, anomalies))
+	want := detecttest.FindingsJSON(t, stream(newDetector(t, DefaultConfig(), baseline.DefaultConfig()), 66, anomalies))
 	d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
 	reloads := []int{40*3600 + 123, (48+10)*3600 + 45, (48+10)*3600 + 95, (48+14)*3600 + 200, (48+14)*3600 + 420}
-	got := findingsJSON(t, stream(detector(func(ts time.Time) {
+	got := detecttest.FindingsJSON(t, stream(detector(func(ts time.Time) {
 		if len(reloads) > 0 && !ts.Before(base.Add(time.Duration(reloads[0])*time.Second)) {
 			reloads = reloads[1:]
 			d.SetParams(detect.NewParams(DefaultConfig()))
