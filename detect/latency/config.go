@@ -1,8 +1,7 @@
 package latency
 
 import (
-	"math"
-
+	"github.com/toolwatch/toolwatch/detect/internal/distdetect"
 	"github.com/toolwatch/toolwatch/internal/validate"
 )
 
@@ -48,18 +47,7 @@ func DefaultConfig() Config {
 // section (e.g. "min_samples").
 func (c *Config) Validate() validate.Errors {
 	var es validate.Errors
-	if c.MinSamples < 50 || c.MinSamples > 1000000 {
-		es.Addf("min_samples", "must be between 50 and 1000000")
-	}
-	if !(c.P99Ratio >= 1.5 && c.P99Ratio <= 1e6) {
-		es.Addf("p99_ratio", "must be between 1.5 and 1e6")
-	}
-	if !(c.P999Ratio >= 1 && c.P999Ratio <= 1e6) {
-		es.Addf("p999_ratio", "must be between 1 and 1e6")
-	}
-	if !(c.MinBaselineMS >= 0) || math.IsInf(c.MinBaselineMS, 0) {
-		es.Addf("min_baseline_ms", "must be a finite number >= 0")
-	}
+	distdetect.Validate(&es, c.MinSamples, c.P99Ratio, c.P999Ratio, c.MinBaselineMS, "min_baseline_ms")
 	if c.RelearnSamples < 50 || c.RelearnSamples > 1000000 {
 		es.Addf("relearn_samples", "must be between 50 and 1000000")
 	}

@@ -4,11 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/toolwatch/toolwatch/detect/internal/distdetect/disttest"
 	"github.com/toolwatch/toolwatch/record"
 )
 
@@ -70,20 +69,5 @@ func TestGoldenFindings(t *testing.T) {
 	if again := run(); !bytes.Equal(got, again) {
 		t.Fatal("two runs on the same input differ")
 	}
-	path := filepath.Join("testdata", "findings.golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden (run with -update to create): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("findings differ from %s:\ngot:\n%s\nwant:\n%s", path, got, want)
-	}
+	disttest.Golden(t, got, *update)
 }

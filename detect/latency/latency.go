@@ -69,6 +69,10 @@
 // MarshalState / UnmarshalState save and restore every baseline exactly
 // (state.go).
 //
+// The key stores, reload, Tick, the threshold and the learn rule are the
+// shared core in detect/internal/distdetect (also used by output_size);
+// version slots, baseline choice, score and findings are this package's.
+//
 // The detector is single-goroutine and allocates on Observe only when it
 // creates a key, sees a new tool version, or emits a finding.
 package latency
@@ -81,6 +85,7 @@ import (
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/internal/distdetect"
 	"github.com/toolwatch/toolwatch/record"
 )
 
@@ -96,15 +101,15 @@ const (
 	ScopeToolPrevVersion  = "tool_previous_version"
 )
 
-// Detector is the latency detector.
+// Detector is the latency detector. The embedded core holds the key
+// stores and implements SetParams (every key keeps its baselines and
+// version slots and re-resolves its configuration on its next call),
+// SetLimits, Tick and KeyStats.
 type Detector struct {
-	params    *detect.Params[Config]
-	gen       uint64 // bumped by SetParams; never 0, so new keys resolve
-	g         *baseline.Digester
-	keys      *baseline.Store[baseline.Key, state] // (agent, tool)
-	tools     *baseline.Store[string, state]       // tool level
-	lastEpoch int64
+	core
 }
+
+type core = distdetect.Core[Config, state, *state]
 
 type slot struct {
 	version string
@@ -114,8 +119,7 @@ type slot struct {
 }
 
 type state struct {
-	cfg    *Config // resolved when gen != Detector.gen (new key, reload)
-	gen    uint64
+	distdetect.Resolved[Config]
 	active uint8 // slot of the newest version
 	slots  [2]slot
 }
@@ -127,38 +131,7 @@ var (
 
 // New returns a detector with per-key parameters p and baseline settings b.
 func New(p *detect.Params[Config], b baseline.Config) *Detector {
-	return &Detector{
-		params:    p,
-		gen:       1,
-		g:         baseline.NewDigester(b.Compression, b.Epoch),
-		keys:      baseline.NewStore[baseline.Key, state](b.MaxKeys, b.IdleTTL),
-		tools:     baseline.NewStore[string, state](b.MaxKeys, b.IdleTTL),
-		lastEpoch: math.MinInt64,
-	}
-}
-
-// SetParams swaps the configuration and overrides (hot reload). Every key
-// keeps its baselines and version slots and re-resolves its configuration
-// on its next call.
-func (d *Detector) SetParams(p *detect.Params[Config]) {
-	d.params = p
-	d.gen++
-}
-
-// SetLimits applies a reloaded baseline.max_keys and idle_ttl to both key
-// stores; live keys are kept. Compression and epoch cannot change at run
-// time (they shape the stored digests): a restart applies them.
-func (d *Detector) SetLimits(maxKeys int, idle time.Duration) {
-	d.keys.SetLimits(maxKeys, idle)
-	d.tools.SetLimits(maxKeys, idle)
-}
-
-// resolve refreshes st's configuration if the params changed since it was
-// resolved (or st is new): one compare per record otherwise.
-func (d *Detector) resolve(st *state, agent, tool string) {
-	if st.gen != d.gen {
-		st.cfg, st.gen = d.params.For(agent, tool), d.gen
-	}
+	return &Detector{distdetect.New[Config, state](p, b)}
 }
 
 // Pattern implements detect.Detector.
@@ -173,33 +146,14 @@ func Score(ms, p99eff float64) float64 {
 }
 
 func threshold(q baseline.Quantiles, cfg *Config) (thr, p99eff float64) {
-	p99eff = math.Max(q.P99, cfg.MinBaselineMS)
-	return math.Max(cfg.P99Ratio*p99eff, cfg.P999Ratio*q.P999), p99eff
+	return distdetect.Threshold(q, cfg.P99Ratio, cfg.P999Ratio, cfg.MinBaselineMS)
 }
 
-// learned is the value a baseline with quantiles q learns for an
-// observation x that was judged against threshold thr (+Inf: not judged),
-// and whether it learns it at all. An anomaly is learned as the baseline's
-// current p99.9: it still counts, but mass added at p99.9 cannot raise
-// p99.9, so repeated anomalies can neither lift the threshold nor become
-// the baseline; a baseline with no quantiles yet (a fresh version slot)
-// skips it. Other values are clamped to learnClamp, which protects young
-// baselines from outliers.
+// learned is distdetect.Learned under cfg: anomalies are learned at the
+// Dist's p99.9 (skipped by a Dist without quantiles yet, like a fresh
+// version slot), other values clamped to p99_ratio × its floored p99.
 func learned(x, thr float64, q baseline.Quantiles, cfg *Config) (float64, bool) {
-	if x > thr {
-		return math.Min(x, q.P999), q.Folded > 0
-	}
-	return math.Min(x, learnClamp(q, cfg)), true
-}
-
-// learnClamp is the largest value a Dist with quantiles q learns. The
-// p99.9 term is left out: clamped values lift p99.9, and a clamp that
-// followed it would ratchet up within one burst.
-func learnClamp(q baseline.Quantiles, cfg *Config) float64 {
-	if q.Folded == 0 {
-		return math.Inf(1)
-	}
-	return cfg.P99Ratio * math.Max(q.P99, cfg.MinBaselineMS)
+	return distdetect.Learned(x, thr, q, cfg.P99Ratio, cfg.MinBaselineMS)
 }
 
 // usable reports whether s has enough calls to be its own baseline.
@@ -234,7 +188,7 @@ func (st *state) slotFor(g *baseline.Digester, v string) (cur, ref *slot) {
 	}
 	victim.dist.Reset()
 	victim.version, victim.used = strings.Clone(v), true
-	victim.relearn = keep.usable(keep.dist.Quantiles(g), st.cfg)
+	victim.relearn = keep.usable(keep.dist.Quantiles(g), st.Cfg)
 	st.active = idx
 	return victim, keep
 }
@@ -255,35 +209,20 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 	x := r.Invocation.DurationMS
 	now := r.Timestamp
 
-	ks, _ := d.keys.Get(baseline.Key{Agent: r.AgentID, Tool: r.Tool.Name}, now, nil)
-	ts, _ := d.tools.Get(r.Tool.Name, now, nil)
-	var cfg *Config
-	switch {
-	case ks != nil:
-		d.resolve(ks, r.AgentID, r.Tool.Name)
-		cfg = ks.cfg
-		if ts != nil {
-			d.resolve(ts, "", r.Tool.Name)
-		}
-	case ts != nil:
-		d.resolve(ts, "", r.Tool.Name)
-		cfg = ts.cfg
-	default:
-		return out // both stores full: counted as rejected
-	}
-	if !cfg.Enabled {
+	ks, ts, cfg := d.Lookup(r.AgentID, r.Tool.Name, now)
+	if cfg == nil || !cfg.Enabled { // nil: both stores full, counted as rejected
 		return out
 	}
 
 	var kcur, kref, tcur, tref *slot
 	var kq, tq baseline.Quantiles
 	if ks != nil {
-		kcur, kref = ks.slotFor(d.g, r.Tool.Version)
-		kq = kcur.dist.Quantiles(d.g)
+		kcur, kref = ks.slotFor(d.G, r.Tool.Version)
+		kq = kcur.dist.Quantiles(d.G)
 	}
 	if ts != nil {
-		tcur, tref = ts.slotFor(d.g, r.Tool.Version)
-		tq = tcur.dist.Quantiles(d.g)
+		tcur, tref = ts.slotFor(d.G, r.Tool.Version)
+		tq = tcur.dist.Quantiles(d.G)
 	}
 	c, ok := d.choose(cfg, kcur, kref, kq, tcur, tref, tq)
 	thr, p99eff := math.Inf(1), 0.0
@@ -298,13 +237,13 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 	// Winsorize (see the package doc): anomalies enter each baseline at
 	// its own p99.9, everything else at most at its clamp.
 	if kcur != nil {
-		if v, ok := learned(x, thr, kq, ks.cfg); ok {
-			kcur.dist.Add(d.g, v, now)
+		if v, ok := learned(x, thr, kq, ks.Cfg); ok {
+			kcur.dist.Add(d.G, v, now)
 		}
 	}
 	if tcur != nil {
-		if v, ok := learned(x, thr, tq, ts.cfg); ok {
-			tcur.dist.Add(d.g, v, now)
+		if v, ok := learned(x, thr, tq, ts.Cfg); ok {
+			tcur.dist.Add(d.G, v, now)
 		}
 	}
 	return out
@@ -321,12 +260,12 @@ func (d *Detector) choose(cfg *Config, kcur, kref *slot, kq baseline.Quantiles, 
 		return choice{q: tq, scope: ScopeTool, factor: 1}, true
 	}
 	if kcur != nil && kcur.relearn {
-		if q := kref.dist.Quantiles(d.g); kref.usable(q, cfg) {
+		if q := kref.dist.Quantiles(d.G); kref.usable(q, cfg) {
 			return choice{q: q, scope: ScopeAgentPrevVersion, version: kref.version, factor: cfg.RelearnFactor}, true
 		}
 	}
 	if tcur != nil && tcur.relearn {
-		if q := tref.dist.Quantiles(d.g); tref.usable(q, cfg) {
+		if q := tref.dist.Quantiles(d.G); tref.usable(q, cfg) {
 			return choice{q: q, scope: ScopeToolPrevVersion, version: tref.version, factor: cfg.RelearnFactor}, true
 		}
 	}
@@ -367,34 +306,12 @@ func finding(r *record.Record, x float64, c *choice, thr, p99eff float64) alert.
 	return f
 }
 
-// Tick implements detect.Detector: it evicts idle keys and, when the
-// watermark enters a new epoch, rotates every baseline's epochs.
-func (d *Detector) Tick(watermark time.Time, out []alert.Finding) []alert.Finding {
-	d.keys.Sweep(watermark)
-	d.tools.Sweep(watermark)
-	if e := d.g.EpochOf(watermark); e > d.lastEpoch {
-		d.lastEpoch = e
-		d.keys.Range(func(_ baseline.Key, s *state) bool {
-			s.advance(d.g, watermark)
-			return true
-		})
-		d.tools.Range(func(_ string, s *state) bool {
-			s.advance(d.g, watermark)
-			return true
-		})
-	}
-	return out
-}
-
-func (st *state) advance(g *baseline.Digester, t time.Time) {
+// Advance rotates the epochs of the key's version slots
+// (distdetect.Value).
+func (st *state) Advance(g *baseline.Digester, t time.Time) {
 	for i := range st.slots {
 		if st.slots[i].used {
 			st.slots[i].dist.Advance(g, t)
 		}
 	}
-}
-
-// KeyStats implements detect.Stats over the (agent, tool) and tool stores.
-func (d *Detector) KeyStats() (live int, rejected, evicted uint64) {
-	return d.keys.Len() + d.tools.Len(), d.keys.Rejected() + d.tools.Rejected(), d.keys.Evicted() + d.tools.Evicted()
 }

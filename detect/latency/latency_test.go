@@ -3,7 +3,6 @@ package latency
 import (
 	"math"
 	"math/rand/v2"
-	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/internal/distdetect/disttest"
 	"github.com/toolwatch/toolwatch/record"
 )
 
@@ -122,7 +122,7 @@ func TestNormalTrafficDriftAndUpgradeNoFindings(t *testing.T) {
 		t.Fatalf("%d findings on normal traffic, first: %+v", len(s.found), s.found[0])
 	}
 	// Both versions are tracked at tool level.
-	ts := d.tools.Peek("customer-lookup")
+	ts := d.Tools.Peek("customer-lookup")
 	if ts.slots[ts.active].version != "2.0.0" || ts.slots[1-ts.active].version != "1.0.0" {
 		t.Fatalf("tool slots: %q active, %q other", ts.slots[ts.active].version, ts.slots[1-ts.active].version)
 	}
@@ -153,7 +153,7 @@ func warm(t *testing.T, d *Detector, n int) *stream {
 func TestInjectedSlowCall(t *testing.T) {
 	d := newDet(t, nil)
 	s := warm(t, d, 9000) // 1000 per (agent, tool)
-	kq := d.keys.Peek(baseline.Key{Agent: "agent-a", Tool: "customer-lookup"}).slots[0].dist.Quantiles(d.g)
+	kq := d.Keys.Peek(baseline.Key{Agent: "agent-a", Tool: "customer-lookup"}).slots[0].dist.Quantiles(d.G)
 	r := rec(s.now(), "agent-a", "customer-lookup", "1.0.0", 30120)
 	r.TraceID, r.SpanID = "agent-task-x", "tool-call-007"
 	out := d.Observe(r, nil)
@@ -202,13 +202,13 @@ func TestTimeoutsAndDenialsSkipped(t *testing.T) {
 	d := newDet(t, nil)
 	s := warm(t, d, 9000)
 	k := baseline.Key{Agent: "agent-b", Tool: "db-query"}
-	before := d.keys.Peek(k).slots[0].dist.Count()
+	before := d.Keys.Peek(k).slots[0].dist.Count()
 	r := rec(s.now(), "agent-b", "db-query", "1.0.0", 30000)
 	r.Invocation.Status = record.StatusTimeout
 	if out := d.Observe(r, nil); len(out) != 0 {
 		t.Fatalf("timeout at 30 s raised %+v", out)
 	}
-	if after := d.keys.Peek(k).slots[0].dist.Count(); after != before {
+	if after := d.Keys.Peek(k).slots[0].dist.Count(); after != before {
 		t.Fatalf("timeout counted: %v -> %v", before, after)
 	}
 	r = rec(s.now(), "agent-b", "db-query", "1.0.0", 30000)
@@ -220,7 +220,7 @@ func TestTimeoutsAndDenialsSkipped(t *testing.T) {
 	// call must not.
 	r = rec(s.now(), "agent-b", "db-query", "1.0.0", 30000)
 	r.Invocation.Status = record.StatusDenied
-	if out := d.Observe(r, nil); len(out) != 0 || d.keys.Peek(k).slots[0].dist.Count() != before+1 {
+	if out := d.Observe(r, nil); len(out) != 0 || d.Keys.Peek(k).slots[0].dist.Count() != before+1 {
 		t.Fatal("denied call alerted or was counted")
 	}
 }
@@ -255,7 +255,7 @@ func TestVersionUpgradeRelearns(t *testing.T) {
 	if len(found) != 0 {
 		t.Fatalf("×10 shift with a version change: %d findings, first %+v", len(found), found[0])
 	}
-	st := d.keys.Peek(baseline.Key{Agent: "solo", Tool: "lookup"})
+	st := d.Keys.Peek(baseline.Key{Agent: "solo", Tool: "lookup"})
 	cur := &st.slots[st.active]
 	if cur.version != "2.0.0" || !cur.relearn || cur.dist.Count() != 3000 {
 		t.Fatalf("new slot %q relearn=%v count=%v", cur.version, cur.relearn, cur.dist.Count())
@@ -293,10 +293,10 @@ func TestExtremeCallDuringRelearnAlerts(t *testing.T) {
 
 func TestRollbackAndThirdVersion(t *testing.T) {
 	d := newDet(t, nil)
-	g := d.g
+	g := d.G
 	var st state
 	c := DefaultConfig()
-	st.cfg = &c
+	st.Cfg = &c
 	add := func(v string, n int) {
 		s, _ := st.slotFor(g, v)
 		for i := range n {
@@ -342,14 +342,14 @@ func TestWarmupSuppressesAndToolBorrowing(t *testing.T) {
 func TestBurstIsWinsorized(t *testing.T) {
 	d := newDet(t, nil)
 	s := warm(t, d, 90000) // 10,000 per (agent, tool)
-	sl := &d.keys.Peek(baseline.Key{Agent: "agent-c", Tool: "web-search"}).slots[0]
-	before := sl.dist.Quantiles(d.g)
+	sl := &d.Keys.Peek(baseline.Key{Agent: "agent-c", Tool: "web-search"}).slots[0]
+	before := sl.dist.Quantiles(d.G)
 	n := 0
 	for i := range 50 {
 		n += len(d.Observe(rec(s.now().Add(time.Duration(i)*time.Second), "agent-c", "web-search", "1.0.0", 120000), nil))
 	}
 	s.run(3000) // normal traffic after the burst; the cached quantiles refresh
-	after := sl.dist.Quantiles(d.g)
+	after := sl.dist.Quantiles(d.G)
 	t.Logf("p99 %.0f -> %.0f ms, p99.9 %.0f -> %.0f ms", before.P99, after.P99, before.P999, after.P999)
 	if n != 50 {
 		t.Fatalf("burst: %d findings, want 50", n)
@@ -388,11 +388,11 @@ func TestTickRotatesEpochs(t *testing.T) {
 			}
 		}
 		d.Tick(base.Add(3*time.Hour), nil)
-		sl := &d.keys.Peek(baseline.Key{Agent: "a", Tool: "t"}).slots[0]
-		if e := sl.dist.Epoch(); e != d.g.EpochOf(base.Add(3*time.Hour)) {
+		sl := &d.Keys.Peek(baseline.Key{Agent: "a", Tool: "t"}).slots[0]
+		if e := sl.dist.Epoch(); e != d.G.EpochOf(base.Add(3*time.Hour)) {
 			t.Fatalf("tickEvery=%d: epoch %d not advanced", tickEvery, e)
 		}
-		return sl.dist.Quantiles(d.g)
+		return sl.dist.Quantiles(d.G)
 	}
 	q1, q2 := run(0), run(13)
 	if q1 != q2 {
@@ -436,16 +436,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()
 			tc.mod(&c)
-			es := c.Validate()
-			if tc.path == "" {
-				if len(es) != 0 {
-					t.Fatalf("unexpected errors %v", es)
-				}
-				return
-			}
-			if len(es) != 1 || es[0].Path != tc.path {
-				t.Fatalf("errors %v, want one at %s", es, tc.path)
-			}
+			disttest.WantFieldError(t, c.Validate(), tc.path)
 		})
 	}
 }
@@ -465,12 +456,7 @@ func TestObserveNoAllocs(t *testing.T) {
 	d := newDet(t, nil)
 	s := warm(t, d, 9000)
 	rs := records(1024, s.now(), 7)
-	out := make([]alert.Finding, 0, 4)
-	i := 0
-	if a := testing.AllocsPerRun(5000, func() {
-		out = d.Observe(rs[i&1023], out[:0])
-		i++
-	}); a != 0 {
+	if a := disttest.ObserveAllocs(5000, d, rs, 0); a != 0 {
 		t.Fatalf("Observe allocates %.2f per call", a)
 	}
 }
@@ -492,11 +478,8 @@ func BenchmarkObserve(b *testing.B) {
 // BenchmarkMemoryPerKey reports heap bytes per warmed (agent, tool) key
 // over 10,000 keys (one tool-level state per 100 keys included).
 func BenchmarkMemoryPerKey(b *testing.B) {
-	for b.Loop() {
-		const keys = 10000
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
+	const keys = 10000
+	disttest.MemoryPerKey(b, keys, func() detect.Detector {
 		d := newDet(b, nil)
 		for k := range keys {
 			ag, tl := "agent-"+strconv.Itoa(k), "tool-"+strconv.Itoa(k%100)
@@ -504,9 +487,6 @@ func BenchmarkMemoryPerKey(b *testing.B) {
 				d.Observe(rec(base.Add(time.Duration(i)*time.Second), ag, tl, "1.0.0", float64(10+i)), nil)
 			}
 		}
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/keys, "bytes/key")
-		runtime.KeepAlive(d)
-	}
+		return d
+	})
 }

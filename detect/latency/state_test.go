@@ -2,13 +2,13 @@ package latency
 
 import (
 	"bytes"
-	"encoding/json"
 	"testing"
 	"time"
 
-	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/internal/distdetect/disttest"
+	"github.com/toolwatch/toolwatch/record"
 )
 
 // crashCfg: short epochs and idle TTL and a key cap, so the stream crosses
@@ -45,24 +45,6 @@ func crashStream(d *Detector, seed uint64, i int, agents []string) *stream {
 	return s
 }
 
-func mustMarshal(t *testing.T, d *Detector) []byte {
-	t.Helper()
-	b, err := d.MarshalState(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func encodeFindings(t *testing.T, fs []alert.Finding) []byte {
-	t.Helper()
-	b, err := json.Marshal(fs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func TestCrashEquivalence(t *testing.T) {
 	const half = 12000
 	orig := newDet(t, crashCfg)
@@ -77,11 +59,11 @@ func TestCrashEquivalence(t *testing.T) {
 	if err := restored.UnmarshalState(snap[3:]); err != nil {
 		t.Fatal(err)
 	}
-	if again := mustMarshal(t, restored); !bytes.Equal(again, snap[3:]) {
+	if again := disttest.MustMarshal(t, restored); !bytes.Equal(again, snap[3:]) {
 		t.Fatal("restored detector re-encodes differently")
 	}
 	relearning := false
-	restored.keys.Range(func(k baseline.Key, st *state) bool {
+	restored.Keys.Range(func(k baseline.Key, st *state) bool {
 		if sl := &st.slots[st.active]; sl.version == "3.0.0" && sl.relearn {
 			relearning = true
 		}
@@ -99,10 +81,10 @@ func TestCrashEquivalence(t *testing.T) {
 	if len(s.found) == 0 || len(sa.found) == 0 {
 		t.Fatalf("stream too quiet to compare: %d/%d findings", len(s.found), len(sa.found))
 	}
-	if ja, jb := encodeFindings(t, sa.found), encodeFindings(t, sb.found); !bytes.Equal(ja, jb) {
+	if ja, jb := disttest.EncodeFindings(t, sa.found), disttest.EncodeFindings(t, sb.found); !bytes.Equal(ja, jb) {
 		t.Fatalf("findings after restore differ:\n%s\n%s", ja, jb)
 	}
-	if !bytes.Equal(mustMarshal(t, orig), mustMarshal(t, restored)) {
+	if !bytes.Equal(disttest.MustMarshal(t, orig), disttest.MustMarshal(t, restored)) {
 		t.Fatal("final states differ")
 	}
 	_, rej, ev := orig.KeyStats()
@@ -115,54 +97,30 @@ func TestCrashEquivalence(t *testing.T) {
 func TestUnmarshalCorruptKeepsState(t *testing.T) {
 	d := newDet(t, nil)
 	warm(t, d, 3000)
-	good := mustMarshal(t, d)
+	good := disttest.MustMarshal(t, d)
 
 	other := newDet(t, nil)
 	s := newStream(other, 5)
 	s.agents = []string{"x"}
 	s.run(500)
-	before := mustMarshal(t, other)
+	before := disttest.MustMarshal(t, other)
 
 	okDist := []byte{1, 0}
 	craft := func(mod func(*State)) []byte {
 		st := State{Version: StateVersion, Keys: StoreState{Entries: []EntryState{{Agent: "a", Tool: "t",
 			Slots: [2]SlotState{{Version: "1", Used: true, Dist: okDist}, {Dist: okDist}}}}}}
 		mod(&st)
-		b, err := baseline.AppendGob(nil, &st)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
+		return disttest.AppendGob(t, &st)
 	}
-	flipped := bytes.Clone(good)
-	flipped[len(flipped)/2] ^= 0x10
-	cases := map[string][]byte{
-		"empty":       nil,
-		"truncated":   good[:len(good)/2],
-		"one short":   good[:len(good)-1],
-		"bit flip":    flipped,
-		"garbage":     []byte("not a snapshot at all"),
+	cases := disttest.Corruptions(good, map[string][]byte{
 		"version":     craft(func(s *State) { s.Version = 0 }),
 		"bad dist":    craft(func(s *State) { s.Keys.Entries[0].Slots[1].Dist = []byte{1, 7} }),
 		"active":      craft(func(s *State) { s.Keys.Entries[0].Active = 2 }),
 		"unused slot": craft(func(s *State) { s.Keys.Entries[0].Slots[1].Version = "2" }),
 		"dup key":     craft(func(s *State) { s.Keys.Entries = append(s.Keys.Entries, s.Keys.Entries[0]) }),
 		"tool agent":  craft(func(s *State) { s.Tools.Entries = s.Keys.Entries }),
-	}
-	if err := other.UnmarshalState(craft(func(*State) {})); err != nil {
-		t.Fatalf("well-formed crafted state rejected: %v", err)
-	}
-	if err := other.UnmarshalState(before); err != nil {
-		t.Fatal(err)
-	}
-	for name, data := range cases {
-		if err := other.UnmarshalState(data); err == nil {
-			t.Errorf("%s: no error", name)
-		}
-		if after := mustMarshal(t, other); !bytes.Equal(after, before) {
-			t.Fatalf("%s: failed restore changed the state", name)
-		}
-	}
+	})
+	disttest.RejectsCorrupt(t, other, before, craft(func(*State) {}), cases)
 }
 
 func TestSetParamsKeepsBaselines(t *testing.T) {
@@ -171,8 +129,8 @@ func TestSetParamsKeepsBaselines(t *testing.T) {
 	s := warm(t, d, 9000)
 	ts := s.now()
 	k := baseline.Key{Agent: "agent-a", Tool: "web-search"}
-	dist := func() *baseline.Dist { st := d.keys.Peek(k); return &st.slots[st.active].dist }
-	q0 := dist().Quantiles(d.g)
+	dist := func() *baseline.Dist { st := d.Keys.Peek(k); return &st.slots[st.active].dist }
+	q0 := dist().Quantiles(d.G)
 	slow, mid := 12*q0.P99, 6*q0.P99
 	if out := d.Observe(rec(ts, k.Agent, k.Tool, "1.0.0", slow), nil); len(out) != 1 {
 		t.Fatal("12× p99 did not alert under the default config")
@@ -182,13 +140,13 @@ func TestSetParamsKeepsBaselines(t *testing.T) {
 	}
 	check := func(step string, want baseline.Quantiles) {
 		t.Helper()
-		if q := dist().Quantiles(d.g); q != want {
+		if q := dist().Quantiles(d.G); q != want {
 			t.Fatalf("%s changed the baseline: %+v -> %+v", step, want, q)
 		}
 	}
 	live, _, _ := d.KeyStats()
 
-	q1 := dist().Quantiles(d.g)
+	q1 := dist().Quantiles(d.G)
 	raised := c
 	raised.P99Ratio = 20
 	d.SetParams(detect.NewParams(raised))
@@ -196,10 +154,10 @@ func TestSetParamsKeepsBaselines(t *testing.T) {
 	if out := d.Observe(rec(ts, k.Agent, k.Tool, "1.0.0", slow), nil); len(out) != 0 {
 		t.Fatalf("12× p99 still alerts at p99_ratio 20: %+v", out[0].Details)
 	}
-	if st := d.keys.Peek(k); st.cfg.P99Ratio != 20 || st.gen != d.gen || st.slots[st.active].version != "1.0.0" {
-		t.Fatalf("key not re-resolved or slot lost: cfg %+v gen %d/%d", st.cfg, st.gen, d.gen)
+	if st := d.Keys.Peek(k); st.Cfg.P99Ratio != 20 || st.Gen != d.Gen || st.slots[st.active].version != "1.0.0" {
+		t.Fatalf("key not re-resolved or slot lost: cfg %+v gen %d/%d", st.Cfg, st.Gen, d.Gen)
 	}
-	if q := dist().Quantiles(d.g); q.Count != q1.Count+1 {
+	if q := dist().Quantiles(d.G); q.Count != q1.Count+1 {
 		t.Fatalf("count %v after one more call, want %v", q.Count, q1.Count+1)
 	}
 	if l, _, _ := d.KeyStats(); l != live {
@@ -208,7 +166,7 @@ func TestSetParamsKeepsBaselines(t *testing.T) {
 
 	lowered := c
 	lowered.P99Ratio = 4
-	q2 := dist().Quantiles(d.g)
+	q2 := dist().Quantiles(d.G)
 	d.SetParams(detect.NewParams(lowered))
 	check("lowering p99_ratio", q2)
 	out := d.Observe(rec(ts, k.Agent, k.Tool, "1.0.0", mid), nil)
@@ -234,8 +192,7 @@ func TestSetParamsNoAllocs(t *testing.T) {
 	d.SetParams(detect.NewParams(DefaultConfig()))
 	r := rec(s.now(), "agent-a", "web-search", "1.0.0", 700)
 	d.Observe(r, nil) // re-resolves once
-	out := make([]alert.Finding, 0, 4)
-	if a := testing.AllocsPerRun(1000, func() { out = d.Observe(r, out[:0]) }); a != 0 {
+	if a := disttest.ObserveAllocs(1000, d, []*record.Record{r}, 0); a != 0 {
 		t.Fatalf("Observe after SetParams allocates %.2f per record", a)
 	}
 }
@@ -244,19 +201,14 @@ func TestRestoredObserveNoAllocs(t *testing.T) {
 	d := newDet(t, nil)
 	s := warm(t, d, 9000)
 	r := newDet(t, nil)
-	if err := r.UnmarshalState(mustMarshal(t, d)); err != nil {
+	if err := r.UnmarshalState(disttest.MustMarshal(t, d)); err != nil {
 		t.Fatal(err)
 	}
 	rs := records(1024, s.now(), 77)
 	for _, x := range rs[:64] { // first record per key re-resolves its config
 		r.Observe(x, nil)
 	}
-	out := make([]alert.Finding, 0, 4)
-	i := 0
-	if a := testing.AllocsPerRun(3000, func() {
-		out = r.Observe(rs[i&1023], out[:0])
-		i++
-	}); a != 0 {
+	if a := disttest.ObserveAllocs(3000, r, rs, 0); a != 0 {
 		t.Fatalf("Observe on restored keys allocates %.2f per record", a)
 	}
 }

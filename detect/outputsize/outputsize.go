@@ -53,6 +53,10 @@
 // compare, so nothing is looked up per record otherwise). MarshalState /
 // UnmarshalState save and restore every baseline exactly (state.go).
 //
+// The key stores, reload, Tick, the threshold and the learn rule are the
+// shared core in detect/internal/distdetect (also used by latency); the
+// baseline choice, score and findings are this package's.
+//
 // The detector is single-goroutine and allocates on Observe only when it
 // creates a key or emits a finding.
 package outputsize
@@ -64,27 +68,30 @@ import (
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/internal/distdetect"
 	"github.com/toolwatch/toolwatch/record"
 )
 
 // Detail of a finding for an output far above the baseline.
 const DetailLarge = "large"
 
-// Detector is the output-size detector.
+// Detector is the output-size detector. The embedded core holds the key
+// stores and implements SetParams (every key keeps its baseline and
+// re-resolves its configuration on its next record), SetLimits, Tick and
+// KeyStats.
 type Detector struct {
-	params    *detect.Params[Config]
-	gen       uint64 // bumped by SetParams; never 0, so new keys resolve
-	g         *baseline.Digester
-	keys      *baseline.Store[baseline.Key, state] // (agent, tool)
-	tools     *baseline.Store[string, state]       // tool level
-	lastEpoch int64
+	core
 }
 
+type core = distdetect.Core[Config, state, *state]
+
 type state struct {
-	cfg  *Config // resolved when gen != Detector.gen (new key, reload)
-	gen  uint64
+	distdetect.Resolved[Config]
 	dist baseline.Dist
 }
+
+// Advance rotates the key's epochs (distdetect.Value).
+func (st *state) Advance(g *baseline.Digester, t time.Time) { st.dist.Advance(g, t) }
 
 var (
 	_ detect.Detector = (*Detector)(nil)
@@ -93,37 +100,7 @@ var (
 
 // New returns a detector with per-key parameters p and baseline settings b.
 func New(p *detect.Params[Config], b baseline.Config) *Detector {
-	return &Detector{
-		params:    p,
-		gen:       1,
-		g:         baseline.NewDigester(b.Compression, b.Epoch),
-		keys:      baseline.NewStore[baseline.Key, state](b.MaxKeys, b.IdleTTL),
-		tools:     baseline.NewStore[string, state](b.MaxKeys, b.IdleTTL),
-		lastEpoch: math.MinInt64,
-	}
-}
-
-// SetParams swaps the configuration and overrides (hot reload). Every key
-// keeps its baseline and re-resolves its configuration on its next record.
-func (d *Detector) SetParams(p *detect.Params[Config]) {
-	d.params = p
-	d.gen++
-}
-
-// SetLimits applies a reloaded baseline.max_keys and idle_ttl to both key
-// stores; live keys are kept. Compression and epoch cannot change at run
-// time (they shape the stored digests): a restart applies them.
-func (d *Detector) SetLimits(maxKeys int, idle time.Duration) {
-	d.keys.SetLimits(maxKeys, idle)
-	d.tools.SetLimits(maxKeys, idle)
-}
-
-// resolve refreshes st's configuration if the params changed since it was
-// resolved (or st is new): one compare per record otherwise.
-func (d *Detector) resolve(st *state, agent, tool string) {
-	if st.gen != d.gen {
-		st.cfg, st.gen = d.params.For(agent, tool), d.gen
-	}
+	return &Detector{distdetect.New[Config, state](p, b)}
 }
 
 // Pattern implements detect.Detector.
@@ -132,34 +109,14 @@ func (d *Detector) Pattern() string { return alert.PatternOutputSize }
 // threshold returns the alert threshold and the floored p99 for baseline
 // quantiles q under cfg.
 func threshold(q baseline.Quantiles, cfg *Config) (thr, p99eff float64) {
-	p99eff = math.Max(q.P99, cfg.MinBaselineBytes)
-	return math.Max(cfg.P99Ratio*p99eff, cfg.P999Ratio*q.P999), p99eff
+	return distdetect.Threshold(q, cfg.P99Ratio, cfg.P999Ratio, cfg.MinBaselineBytes)
 }
 
-// learned is the value a baseline with quantiles q learns for an
-// observation x that was judged against threshold thr (+Inf: not judged),
-// and whether it learns it at all. An anomaly is learned as the baseline's
-// current p99.9: it still counts, but mass added at p99.9 cannot raise
-// p99.9, so repeated anomalies can neither lift the threshold nor become
-// the baseline; a baseline with no quantiles yet skips it. Other values are clamped to learnClamp, which protects young
-// baselines from outliers.
+// learned is distdetect.Learned under cfg: anomalies are learned at the
+// baseline's p99.9 (skipped by a baseline without quantiles yet), other
+// outputs clamped to p99_ratio × its floored p99.
 func learned(x, thr float64, q baseline.Quantiles, cfg *Config) (float64, bool) {
-	if x > thr {
-		return math.Min(x, q.P999), q.Folded > 0
-	}
-	return math.Min(x, learnClamp(q, cfg)), true
-}
-
-// learnClamp is the largest value a baseline with quantiles q learns:
-// p99_ratio × floored p99 once it has folded values (so warm-up outliers
-// are clamped too), +Inf before. The p99.9 term is left out on purpose:
-// clamped values raise p99.9, and a clamp that follows p99.9 would ratchet
-// up within one burst.
-func learnClamp(q baseline.Quantiles, cfg *Config) float64 {
-	if q.Folded == 0 {
-		return math.Inf(1)
-	}
-	return cfg.P99Ratio * math.Max(q.P99, cfg.MinBaselineBytes)
+	return distdetect.Learned(x, thr, q, cfg.P99Ratio, cfg.MinBaselineBytes)
 }
 
 // Score maps an output of x bytes against a floored p99 to 0..100.
@@ -178,23 +135,8 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 	x := float64(r.Invocation.OutputBytes)
 	now := r.Timestamp
 
-	ks, _ := d.keys.Get(baseline.Key{Agent: r.AgentID, Tool: r.Tool.Name}, now, nil)
-	ts, _ := d.tools.Get(r.Tool.Name, now, nil)
-	var cfg *Config
-	switch {
-	case ks != nil:
-		d.resolve(ks, r.AgentID, r.Tool.Name)
-		cfg = ks.cfg
-		if ts != nil {
-			d.resolve(ts, "", r.Tool.Name)
-		}
-	case ts != nil:
-		d.resolve(ts, "", r.Tool.Name)
-		cfg = ts.cfg
-	default:
-		return out // both stores full: counted as rejected
-	}
-	if !cfg.Enabled {
+	ks, ts, cfg := d.Lookup(r.AgentID, r.Tool.Name, now)
+	if cfg == nil || !cfg.Enabled { // nil: both stores full, counted as rejected
 		return out
 	}
 
@@ -202,10 +144,10 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 	need := float64(cfg.MinSamples)
 	var kq, tq, q baseline.Quantiles
 	if ts != nil {
-		tq = ts.dist.Quantiles(d.g)
+		tq = ts.dist.Quantiles(d.G)
 	}
 	if ks != nil {
-		kq = ks.dist.Quantiles(d.g)
+		kq = ks.dist.Quantiles(d.G)
 	}
 	scope := ""
 	switch {
@@ -226,13 +168,13 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 	// Winsorize (see the package doc): anomalies enter each baseline at
 	// its own p99.9, everything else at most at its clamp.
 	if ks != nil {
-		if v, ok := learned(x, thr, kq, ks.cfg); ok {
-			ks.dist.Add(d.g, v, now)
+		if v, ok := learned(x, thr, kq, ks.Cfg); ok {
+			ks.dist.Add(d.G, v, now)
 		}
 	}
 	if ts != nil {
-		if v, ok := learned(x, thr, tq, ts.cfg); ok {
-			ts.dist.Add(d.g, v, now)
+		if v, ok := learned(x, thr, tq, ts.Cfg); ok {
+			ts.dist.Add(d.G, v, now)
 		}
 	}
 	return out
@@ -261,28 +203,4 @@ func (d *Detector) finding(r *record.Record, x float64, q baseline.Quantiles, th
 		"baseline_scope": scope,
 	}
 	return f
-}
-
-// Tick implements detect.Detector: it evicts idle keys and, when the
-// watermark enters a new epoch, rotates every baseline's epochs.
-func (d *Detector) Tick(watermark time.Time, out []alert.Finding) []alert.Finding {
-	d.keys.Sweep(watermark)
-	d.tools.Sweep(watermark)
-	if e := d.g.EpochOf(watermark); e > d.lastEpoch {
-		d.lastEpoch = e
-		d.keys.Range(func(_ baseline.Key, s *state) bool {
-			s.dist.Advance(d.g, watermark)
-			return true
-		})
-		d.tools.Range(func(_ string, s *state) bool {
-			s.dist.Advance(d.g, watermark)
-			return true
-		})
-	}
-	return out
-}
-
-// KeyStats implements detect.Stats over the (agent, tool) and tool stores.
-func (d *Detector) KeyStats() (live int, rejected, evicted uint64) {
-	return d.keys.Len() + d.tools.Len(), d.keys.Rejected() + d.tools.Rejected(), d.keys.Evicted() + d.tools.Evicted()
 }

@@ -3,7 +3,6 @@ package outputsize
 import (
 	"math"
 	"math/rand/v2"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/internal/distdetect/disttest"
 	"github.com/toolwatch/toolwatch/record"
 )
 
@@ -133,7 +133,7 @@ func TestInjectedLargeOutput(t *testing.T) {
 	d := newDet(t, nil)
 	s := warm(t, d, 9000) // 1000 per (agent, tool)
 	ts := base.Add(time.Duration(s.i) * time.Second)
-	kq := d.keys.Peek(baseline.Key{Agent: "agent-b", Tool: "file-reader"}).dist.Quantiles(d.g)
+	kq := d.Keys.Peek(baseline.Key{Agent: "agent-b", Tool: "file-reader"}).dist.Quantiles(d.G)
 
 	for _, tc := range []struct {
 		name     string
@@ -253,7 +253,7 @@ func TestSkipsAbsentAndDenied(t *testing.T) {
 	if out := d.Observe(r, nil); len(out) != 0 {
 		t.Fatal("denied call alerted")
 	}
-	if c := d.keys.Peek(baseline.Key{Agent: "agent-a", Tool: "file-reader"}).dist.Count(); c != 1000 {
+	if c := d.Keys.Peek(baseline.Key{Agent: "agent-a", Tool: "file-reader"}).dist.Count(); c != 1000 {
 		t.Fatalf("skipped records were learned: count %v", c)
 	}
 }
@@ -262,7 +262,7 @@ func TestBurstIsWinsorized(t *testing.T) {
 	d := newDet(t, nil)
 	s := warm(t, d, 90000) // 10,000 per (agent, tool)
 	k := baseline.Key{Agent: "agent-c", Tool: "web-search"}
-	before := d.keys.Peek(k).dist.Quantiles(d.g)
+	before := d.Keys.Peek(k).dist.Quantiles(d.G)
 	ts := base.Add(time.Duration(s.i) * time.Second)
 	findings := 0
 	for i := range 50 {
@@ -272,7 +272,7 @@ func TestBurstIsWinsorized(t *testing.T) {
 	if got := feed(d, s, base, 3000, normalAgents, normalTools, nil); len(got) != 0 {
 		t.Fatalf("%d findings after the burst", len(got))
 	}
-	after := d.keys.Peek(k).dist.Quantiles(d.g)
+	after := d.Keys.Peek(k).dist.Quantiles(d.G)
 	t.Logf("p99 %.0f -> %.0f, p99.9 %.0f -> %.0f", before.P99, after.P99, before.P999, after.P999)
 	if findings != 50 {
 		t.Fatalf("burst: %d findings, want 50", findings)
@@ -335,11 +335,11 @@ func TestTickRotatesEpochs(t *testing.T) {
 			}
 		}
 		d.Tick(base.Add(3*time.Hour), nil)
-		st := d.keys.Peek(baseline.Key{Agent: "a", Tool: "t"})
-		if e := st.dist.Epoch(); e != d.g.EpochOf(base.Add(3*time.Hour)) {
+		st := d.Keys.Peek(baseline.Key{Agent: "a", Tool: "t"})
+		if e := st.dist.Epoch(); e != d.G.EpochOf(base.Add(3*time.Hour)) {
 			t.Fatalf("tickEvery=%d: epoch %d not advanced", tickEvery, e)
 		}
-		return st.dist.Quantiles(d.g)
+		return st.dist.Quantiles(d.G)
 	}
 	q1, q2 := run(0), run(7)
 	if q1 != q2 {
@@ -368,16 +368,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()
 			tc.mod(&c)
-			es := c.Validate()
-			if tc.path == "" {
-				if len(es) != 0 {
-					t.Fatalf("unexpected errors %v", es)
-				}
-				return
-			}
-			if len(es) != 1 || es[0].Path != tc.path {
-				t.Fatalf("errors %v, want one at %s", es, tc.path)
-			}
+			disttest.WantFieldError(t, c.Validate(), tc.path)
 		})
 	}
 }
@@ -390,12 +381,7 @@ func TestObserveNoAllocs(t *testing.T) {
 		tl := normalTools[i%3]
 		rs[i] = rec(base.Add(time.Duration(9000+i)*time.Second), normalAgents[i%3], tl.name, s.lognormal(tl.median, tl.sigma))
 	}
-	out := make([]alert.Finding, 0, 4)
-	i := 0
-	if a := testing.AllocsPerRun(5000, func() {
-		out = d.Observe(rs[i&1023], out[:0])
-		i++
-	}); a != 0 {
+	if a := disttest.ObserveAllocs(5000, d, rs, 0); a != 0 {
 		t.Fatalf("Observe allocates %.2f per record", a)
 	}
 }
@@ -421,11 +407,8 @@ func BenchmarkObserve(b *testing.B) {
 // BenchmarkMemoryPerKey reports heap bytes per warmed (agent, tool) key
 // over 10,000 keys (one tool-level baseline per 100 keys included).
 func BenchmarkMemoryPerKey(b *testing.B) {
-	for b.Loop() {
-		const keys = 10000
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
+	const keys = 10000
+	disttest.MemoryPerKey(b, keys, func() detect.Detector {
 		d := newDet(b, nil)
 		for k := range keys {
 			ag, tl := "agent-"+strconv.Itoa(k), "tool-"+strconv.Itoa(k%100)
@@ -433,11 +416,8 @@ func BenchmarkMemoryPerKey(b *testing.B) {
 				d.Observe(rec(base.Add(time.Duration(i)*time.Second), ag, tl, int64(100+i)), nil)
 			}
 		}
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/keys, "bytes/key")
-		runtime.KeepAlive(d)
-	}
+		return d
+	})
 }
 
 func TestAlwaysEmptyTool(t *testing.T) {
@@ -456,7 +436,7 @@ func TestAlwaysEmptyTool(t *testing.T) {
 		t.Fatalf("5 MB from an always-empty tool: %+v", out)
 	}
 	// Anomalies are learned at p99.9 (0 here), so the baseline stays empty.
-	if q := d.keys.Peek(baseline.Key{Agent: "a", Tool: "noop"}).dist.Quantiles(d.g); q.Max != 5000 {
+	if q := d.Keys.Peek(baseline.Key{Agent: "a", Tool: "noop"}).dist.Quantiles(d.G); q.Max != 5000 {
 		t.Fatalf("max %v, want 5000 (the anomaly learned as 0)", q.Max)
 	}
 }

@@ -6,9 +6,9 @@ import "github.com/toolwatch/toolwatch/baseline"
 // the status page. ok is false for an unknown tool. Single goroutine, like
 // Observe.
 func (d *Detector) ToolQuantiles(tool string) (q baseline.Quantiles, ok bool) {
-	s := d.tools.Peek(tool)
+	s := d.Tools.Peek(tool)
 	if s == nil {
 		return q, false
 	}
-	return s.dist.Quantiles(d.g), true
+	return s.dist.Quantiles(d.G), true
 }

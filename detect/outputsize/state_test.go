@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/internal/distdetect/disttest"
 	"github.com/toolwatch/toolwatch/record"
 )
 
@@ -31,24 +31,6 @@ func spikes(e time.Duration) float64 {
 	return 1
 }
 
-func encodeFindings(t *testing.T, fs []alert.Finding) []byte {
-	t.Helper()
-	b, err := json.Marshal(fs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func mustMarshal(t *testing.T, d *Detector) []byte {
-	t.Helper()
-	b, err := d.MarshalState(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func TestCrashEquivalence(t *testing.T) {
 	const half = 12000                        // 20 s apart: 66 h per half
 	agentsB := []string{"agent-a", "agent-d"} // b, c go idle and are evicted
@@ -64,7 +46,7 @@ func TestCrashEquivalence(t *testing.T) {
 	if err := restored.UnmarshalState(snap[3:]); err != nil {
 		t.Fatal(err)
 	}
-	if again := mustMarshal(t, restored); !bytes.Equal(again, snap[3:]) {
+	if again := disttest.MustMarshal(t, restored); !bytes.Equal(again, snap[3:]) {
 		t.Fatal("restored detector re-encodes differently")
 	}
 	if a, b := fmtStats(orig), fmtStats(restored); a != b {
@@ -78,10 +60,10 @@ func TestCrashEquivalence(t *testing.T) {
 	if len(first) == 0 || len(gotA) == 0 {
 		t.Fatalf("stream too quiet to compare: %d/%d findings", len(first), len(gotA))
 	}
-	if ja, jb := encodeFindings(t, gotA), encodeFindings(t, gotB); !bytes.Equal(ja, jb) {
+	if ja, jb := disttest.EncodeFindings(t, gotA), disttest.EncodeFindings(t, gotB); !bytes.Equal(ja, jb) {
 		t.Fatalf("findings after restore differ:\n%s\n%s", ja, jb)
 	}
-	if !bytes.Equal(mustMarshal(t, orig), mustMarshal(t, restored)) {
+	if !bytes.Equal(disttest.MustMarshal(t, orig), disttest.MustMarshal(t, restored)) {
 		t.Fatal("final states differ")
 	}
 	_, rej, ev := orig.KeyStats()
@@ -93,56 +75,32 @@ func TestCrashEquivalence(t *testing.T) {
 
 func fmtStats(d *Detector) string {
 	l, r, e := d.KeyStats()
-	b, _ := json.Marshal([]any{l, r, e, d.lastEpoch})
+	b, _ := json.Marshal([]any{l, r, e, d.LastEpoch})
 	return string(b)
 }
 
 func TestUnmarshalCorruptKeepsState(t *testing.T) {
 	d := newDet(t, nil)
 	warm(t, d, 3000)
-	good := mustMarshal(t, d)
+	good := disttest.MustMarshal(t, d)
 
 	other := newDet(t, nil)
 	s := &stream{rng: rand.New(rand.NewPCG(5, 5))}
 	feed(other, s, base, 500, []string{"x"}, normalTools, nil)
-	before := mustMarshal(t, other)
+	before := disttest.MustMarshal(t, other)
 
 	craft := func(mod func(*State)) []byte {
 		st := State{Version: StateVersion, Keys: StoreState{Entries: []EntryState{{Agent: "a", Tool: "t", Dist: []byte{1, 0}}}}}
 		mod(&st)
-		b, err := baseline.AppendGob(nil, &st)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
+		return disttest.AppendGob(t, &st)
 	}
-	flipped := bytes.Clone(good)
-	flipped[len(flipped)/2] ^= 0x10
-	cases := map[string][]byte{
-		"empty":      nil,
-		"truncated":  good[:len(good)/2],
-		"one short":  good[:len(good)-1],
-		"bit flip":   flipped,
-		"garbage":    []byte("not a snapshot at all"),
+	cases := disttest.Corruptions(good, map[string][]byte{
 		"version":    craft(func(s *State) { s.Version = 2 }),
 		"bad dist":   craft(func(s *State) { s.Keys.Entries[0].Dist = []byte{1, 7} }),
 		"dup key":    craft(func(s *State) { s.Keys.Entries = append(s.Keys.Entries, s.Keys.Entries[0]) }),
 		"tool agent": craft(func(s *State) { s.Tools.Entries = []EntryState{{Agent: "a", Tool: "t", Dist: []byte{1, 0}}} }),
-	}
-	if err := other.UnmarshalState(craft(func(*State) {})); err != nil {
-		t.Fatalf("well-formed crafted state rejected: %v", err)
-	}
-	if err := other.UnmarshalState(before); err != nil {
-		t.Fatal(err)
-	}
-	for name, data := range cases {
-		if err := other.UnmarshalState(data); err == nil {
-			t.Errorf("%s: no error", name)
-		}
-		if after := mustMarshal(t, other); !bytes.Equal(after, before) {
-			t.Fatalf("%s: failed restore changed the state", name)
-		}
-	}
+	})
+	disttest.RejectsCorrupt(t, other, before, craft(func(*State) {}), cases)
 }
 
 func TestSetParamsKeepsBaselines(t *testing.T) {
@@ -151,7 +109,7 @@ func TestSetParamsKeepsBaselines(t *testing.T) {
 	s := warm(t, d, 9000)
 	ts := base.Add(time.Duration(s.i) * time.Second)
 	k := baseline.Key{Agent: "agent-b", Tool: "file-reader"}
-	q0 := d.keys.Peek(k).dist.Quantiles(d.g)
+	q0 := d.Keys.Peek(k).dist.Quantiles(d.G)
 	big := int64(12 * q0.P99) // alerts at p99_ratio 8
 	mid := int64(6 * q0.P99)  // does not at 8, does at 4
 	if out := d.Observe(rec(ts, k.Agent, k.Tool, big), nil); len(out) != 1 {
@@ -163,13 +121,13 @@ func TestSetParamsKeepsBaselines(t *testing.T) {
 
 	check := func(step string, want baseline.Quantiles) baseline.Quantiles {
 		t.Helper()
-		q := d.keys.Peek(k).dist.Quantiles(d.g)
+		q := d.Keys.Peek(k).dist.Quantiles(d.G)
 		if q != want {
 			t.Fatalf("%s changed the baseline: %+v -> %+v", step, want, q)
 		}
 		return q
 	}
-	q1 := d.keys.Peek(k).dist.Quantiles(d.g)
+	q1 := d.Keys.Peek(k).dist.Quantiles(d.G)
 	live, _, _ := d.KeyStats()
 
 	raised := c
@@ -182,16 +140,16 @@ func TestSetParamsKeepsBaselines(t *testing.T) {
 	if out := d.Observe(rec(ts, k.Agent, k.Tool, big), nil); len(out) != 0 {
 		t.Fatalf("12× p99 still alerts at p99_ratio 20: %+v", out[0].Details)
 	}
-	if ks := d.keys.Peek(k); ks.cfg.P99Ratio != 20 || ks.gen != d.gen {
-		t.Fatalf("key config not re-resolved: %+v gen %d/%d", ks.cfg, ks.gen, d.gen)
+	if ks := d.Keys.Peek(k); ks.Cfg.P99Ratio != 20 || ks.Gen != d.Gen {
+		t.Fatalf("key config not re-resolved: %+v gen %d/%d", ks.Cfg, ks.Gen, d.Gen)
 	}
-	if q := d.keys.Peek(k).dist.Quantiles(d.g); q.Count != q1.Count+1 {
+	if q := d.Keys.Peek(k).dist.Quantiles(d.G); q.Count != q1.Count+1 {
 		t.Fatalf("count %v after one more record, want %v", q.Count, q1.Count+1)
 	}
 
 	lowered := c
 	lowered.P99Ratio = 4
-	q2 := d.keys.Peek(k).dist.Quantiles(d.g)
+	q2 := d.Keys.Peek(k).dist.Quantiles(d.G)
 	d.SetParams(detect.NewParams(lowered))
 	check("lowering p99_ratio", q2)
 	out := d.Observe(rec(ts, k.Agent, k.Tool, mid), nil)
@@ -217,8 +175,7 @@ func TestSetParamsNoAllocs(t *testing.T) {
 	d.SetParams(detect.NewParams(DefaultConfig()))
 	r := rec(base.Add(9001*time.Second), "agent-a", "file-reader", 1500)
 	d.Observe(r, nil) // re-resolves once
-	out := make([]alert.Finding, 0, 4)
-	if a := testing.AllocsPerRun(1000, func() { out = d.Observe(r, out[:0]) }); a != 0 {
+	if a := disttest.ObserveAllocs(1000, d, []*record.Record{r}, 0); a != 0 {
 		t.Fatalf("Observe after SetParams allocates %.2f per record", a)
 	}
 }
@@ -253,7 +210,7 @@ func TestRestoredObserveNoAllocs(t *testing.T) {
 	d := newDet(t, nil)
 	s := warm(t, d, 9000)
 	r := newDet(t, nil)
-	if err := r.UnmarshalState(mustMarshal(t, d)); err != nil {
+	if err := r.UnmarshalState(disttest.MustMarshal(t, d)); err != nil {
 		t.Fatal(err)
 	}
 	rs := make([]*record.Record, 1024)
@@ -264,12 +221,7 @@ func TestRestoredObserveNoAllocs(t *testing.T) {
 	for _, x := range rs[:9] { // first record per key re-resolves its config
 		r.Observe(x, nil)
 	}
-	out := make([]alert.Finding, 0, 4)
-	i := 9
-	if a := testing.AllocsPerRun(3000, func() {
-		out = r.Observe(rs[i&1023], out[:0])
-		i++
-	}); a != 0 {
+	if a := disttest.ObserveAllocs(3000, r, rs, 9); a != 0 {
 		t.Fatalf("Observe on restored keys allocates %.2f per record", a)
 	}
 }

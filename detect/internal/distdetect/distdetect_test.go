@@ -1,0 +1,189 @@
+package distdetect
+
+import (
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/detect"
+)
+
+type cfg struct{ N int }
+
+type val struct {
+	Resolved[cfg]
+	advanced int
+	dist     baseline.Dist
+}
+
+func (v *val) Advance(g *baseline.Digester, t time.Time) { v.advanced++; v.dist.Advance(g, t) }
+
+type entry struct {
+	Agent, Tool string
+	Seen        int64
+	Dist        []byte
+}
+
+var codec = Codec[val, entry]{
+	Name:    "test state",
+	Version: 1,
+	Entry: func(a *Arena, agent, tool string, seen int64, v *val) (entry, error) {
+		enc, err := a.Dist(&v.dist)
+		return entry{agent, tool, seen, enc}, err
+	},
+	Key:     func(e entry) (string, string, int64) { return e.Agent, e.Tool, e.Seen },
+	Restore: func(e *entry, v *val) error { return v.dist.UnmarshalState(e.Dist) },
+}
+
+var t0 = time.Date(2026, 3, 23, 0, 0, 0, 0, time.UTC)
+
+func newCore(maxKeys int) Core[cfg, val, *val] {
+	b := baseline.DefaultConfig()
+	b.MaxKeys, b.Epoch = maxKeys, time.Hour
+	p := &detect.Params[cfg]{Base: cfg{1}, Rules: []detect.Rule[cfg]{{Agent: "b", Config: cfg{2}}}}
+	return New[cfg, val](p, b)
+}
+
+func TestThresholdAndLearned(t *testing.T) {
+	q := baseline.Quantiles{P99: 100, P999: 300, Folded: 10}
+	for _, tc := range []struct {
+		name                    string
+		q                       baseline.Quantiles
+		floor, wantThr, wantEff float64
+	}{
+		{"p99 binds", q, 0, 800, 100},
+		{"floor binds", q, 1000, 8000, 1000},
+		{"p999 binds", baseline.Quantiles{P99: 100, P999: 1000}, 0, 2000, 100},
+	} {
+		if thr, eff := Threshold(tc.q, 8, 2, tc.floor); thr != tc.wantThr || eff != tc.wantEff {
+			t.Errorf("%s: threshold %v, %v; want %v, %v", tc.name, thr, eff, tc.wantThr, tc.wantEff)
+		}
+	}
+	young := baseline.Quantiles{P99: 100, P999: 500}
+	for _, tc := range []struct {
+		name      string
+		x, thr    float64
+		q         baseline.Quantiles
+		want      float64
+		wantLearn bool
+	}{
+		{"normal", 50, 800, q, 50, true},
+		{"clamped", 790, 2000, q, 400, true},
+		{"anomaly at p99.9", 5000, 800, q, 300, true},
+		{"anomaly below p99.9", 250, 200, q, 250, true},
+		{"anomaly, no quantiles", 5000, 800, young, 0, false},
+		{"not judged, no quantiles", 1e9, math.Inf(1), young, 1e9, true},
+		{"not judged, clamped", 1e9, math.Inf(1), q, 400, true},
+	} {
+		v, ok := Learned(tc.x, tc.thr, tc.q, 4, 50)
+		if ok != tc.wantLearn || (ok && v != tc.want) {
+			t.Errorf("%s: learned %v, %v; want %v, %v", tc.name, v, ok, tc.want, tc.wantLearn)
+		}
+	}
+}
+
+func TestLookupResolvesOncePerGeneration(t *testing.T) {
+	c := newCore(0)
+	ks, ts, cf := c.Lookup("b", "t", t0)
+	if ks == nil || ts == nil || cf != ks.Cfg || ks.Cfg.N != 2 || ts.Cfg.N != 1 || ks.Gen != 1 {
+		t.Fatalf("key %+v tool %+v cfg %+v", ks, ts, cf)
+	}
+	old := ks.Cfg
+	c.SetParams(detect.NewParams(cfg{3}))
+	if ks.Cfg != old {
+		t.Fatal("SetParams re-resolved eagerly")
+	}
+	if ks2, _, cf := c.Lookup("b", "t", t0); ks2 != ks || cf.N != 3 || ks.Gen != 2 || ts.Cfg.N != 3 {
+		t.Fatalf("after reload: key %+v tool %+v", ks, ts)
+	}
+	if live, _, _ := c.KeyStats(); live != 2 {
+		t.Fatalf("live %d, want 2", live)
+	}
+}
+
+func TestLookupFullStores(t *testing.T) {
+	c := newCore(1)
+	c.Lookup("a", "t", t0)
+	if ks, ts, cf := c.Lookup("b", "t", t0); ks != nil || ts == nil || cf != ts.Cfg {
+		t.Fatalf("key store full: key %v tool %v cfg %v", ks, ts, cf)
+	}
+	if ks, ts, cf := c.Lookup("b", "u", t0); ks != nil || ts != nil || cf != nil {
+		t.Fatalf("both full: %v %v %v", ks, ts, cf)
+	}
+	if _, rej, _ := c.KeyStats(); rej != 3 {
+		t.Fatalf("rejected %d, want 3", rej)
+	}
+	c.SetLimits(0, 0)
+	if ks, ts, _ := c.Lookup("b", "u", t0); ks == nil || ts == nil {
+		t.Fatal("SetLimits did not lift the cap")
+	}
+}
+
+func TestTickAdvancesOncePerEpoch(t *testing.T) {
+	c := newCore(0)
+	ks, ts, _ := c.Lookup("a", "t", t0)
+	for _, m := range []time.Duration{0, 10, 59, 60, 61, 130} {
+		c.Tick(t0.Add(m*time.Minute), nil)
+	}
+	if ks.advanced != 3 || ts.advanced != 3 { // epochs 0, 1, 2
+		t.Fatalf("advanced %d/%d times, want 3", ks.advanced, ts.advanced)
+	}
+}
+
+func TestSaveRestore(t *testing.T) {
+	c := newCore(0)
+	for i, k := range [][2]string{{"b", "t"}, {"a", "u"}, {"a", "t"}} {
+		ks, ts, _ := c.Lookup(k[0], k[1], t0.Add(time.Duration(i)*time.Second))
+		ks.dist.Add(c.G, float64(i), t0)
+		ts.dist.Add(c.G, float64(i), t0)
+	}
+	s, err := Save(&c, &codec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range append(s.Keys.Entries, s.Tools.Entries...) {
+		got = append(got, e.Agent+"/"+e.Tool)
+	}
+	if strings.Join(got, " ") != "a/t a/u b/t /t /u" {
+		t.Fatalf("entries %v, want sorted by (agent, tool)", got)
+	}
+	r := newCore(0)
+	if err := Restore(&r, &codec, &s); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Save(&r, &codec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.LastEpoch != s.LastEpoch || len(again.Keys.Entries) != 3 || again.Keys.Entries[2].Seen != t0.Unix() ||
+		string(again.Keys.Entries[1].Dist) != string(s.Keys.Entries[1].Dist) {
+		t.Fatalf("restored %+v, want %+v", again, s)
+	}
+
+	dup := s
+	dup.Keys.Entries = append(dup.Keys.Entries[:3:3], dup.Keys.Entries[0])
+	if err := Restore(&r, &codec, &dup); err == nil || err.Error() != `test state: duplicate key "a"/"t"` {
+		t.Fatalf("duplicate key: %v", err)
+	}
+	if live, _, _ := r.KeyStats(); live != 5 {
+		t.Fatalf("failed restore changed the stores: %d keys", live)
+	}
+}
+
+func TestDecodeVersion(t *testing.T) {
+	type state struct{ Version int }
+	b, err := codec.Encode(nil, &state{Version: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st state
+	if err := codec.Decode(b, &st, &st.Version); err == nil || err.Error() != "test state: unsupported version 2" {
+		t.Fatalf("version 2: %v", err)
+	}
+	if err := codec.Decode(b[:len(b)-1], &st, &st.Version); err == nil || !strings.HasPrefix(err.Error(), "test state: ") {
+		t.Fatalf("truncated: %v", err)
+	}
+}

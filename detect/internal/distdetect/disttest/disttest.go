@@ -1,0 +1,153 @@
+// Package disttest is test support shared by the tests of the
+// distribution detectors (detect/latency, detect/outputsize): snapshot and
+// findings encodings, the golden-file check, config error checks, the
+// corrupt-snapshot and allocation probes and the memory-per-key benchmark.
+package disttest
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/toolwatch/toolwatch/alert"
+	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/internal/validate"
+	"github.com/toolwatch/toolwatch/record"
+)
+
+// MustMarshal returns d's snapshot.
+func MustMarshal(t testing.TB, d detect.State) []byte {
+	t.Helper()
+	b, err := d.MarshalState(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// EncodeFindings returns fs as JSON, for byte comparison.
+func EncodeFindings(t testing.TB, fs []alert.Finding) []byte {
+	t.Helper()
+	b, err := json.Marshal(fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Golden compares got with testdata/findings.golden, first rewriting the
+// file with got when update is set.
+func Golden(t testing.TB, got []byte, update bool) {
+	t.Helper()
+	path := filepath.Join("testdata", "findings.golden")
+	if update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read golden (run with -update to create): %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("findings differ from %s:\ngot:\n%s\nwant:\n%s", path, got, want)
+	}
+}
+
+// WantFieldError checks that es is empty (path "") or holds exactly one
+// error, at path.
+func WantFieldError(t testing.TB, es validate.Errors, path string) {
+	t.Helper()
+	if path == "" {
+		if len(es) != 0 {
+			t.Fatalf("unexpected errors %v", es)
+		}
+		return
+	}
+	if len(es) != 1 || es[0].Path != path {
+		t.Fatalf("errors %v, want one at %s", es, path)
+	}
+}
+
+// AppendGob returns the snapshot encoding of st (a detector's State).
+func AppendGob(t testing.TB, st any) []byte {
+	t.Helper()
+	b, err := baseline.AppendGob(nil, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Corruptions returns the damaged copies of the snapshot good every
+// detector must reject (empty, truncated, one byte short, a flipped bit,
+// garbage) together with the detector's own crafted cases.
+func Corruptions(good []byte, crafted map[string][]byte) map[string][]byte {
+	flipped := bytes.Clone(good)
+	flipped[len(flipped)/2] ^= 0x10
+	cases := map[string][]byte{
+		"empty":     nil,
+		"truncated": good[:len(good)/2],
+		"one short": good[:len(good)-1],
+		"bit flip":  flipped,
+		"garbage":   []byte("not a snapshot at all"),
+	}
+	for name, data := range crafted {
+		cases[name] = data
+	}
+	return cases
+}
+
+// RejectsCorrupt checks that d, whose snapshot is before, accepts the
+// well-formed snapshot wellFormed, and that each of cases fails to restore
+// and leaves d's state unchanged.
+func RejectsCorrupt(t testing.TB, d detect.State, before, wellFormed []byte, cases map[string][]byte) {
+	t.Helper()
+	if err := d.UnmarshalState(wellFormed); err != nil {
+		t.Fatalf("well-formed crafted state rejected: %v", err)
+	}
+	if err := d.UnmarshalState(before); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range cases {
+		if err := d.UnmarshalState(data); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+		if after := MustMarshal(t, d); !bytes.Equal(after, before) {
+			t.Fatalf("%s: failed restore changed the state", name)
+		}
+	}
+}
+
+// ObserveAllocs returns the average allocations of d.Observe over runs
+// records taken in turn from rs (a power-of-two length), from rs[start].
+func ObserveAllocs(runs int, d detect.Detector, rs []*record.Record, start int) float64 {
+	out := make([]alert.Finding, 0, 4)
+	i, mask := start, len(rs)-1
+	return testing.AllocsPerRun(runs, func() {
+		out = d.Observe(rs[i&mask], out[:0])
+		i++
+	})
+}
+
+// MemoryPerKey reports the heap bytes per key of the detector fill builds
+// with keys (agent, tool) keys.
+func MemoryPerKey(b *testing.B, keys int, fill func() detect.Detector) {
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		d := fill()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(keys), "bytes/key")
+		runtime.KeepAlive(d)
+	}
+}

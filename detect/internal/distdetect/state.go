@@ -1,0 +1,145 @@
+package distdetect
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+
+	"github.com/toolwatch/toolwatch/baseline"
+)
+
+// Snapshot is the key-store half of a detector's snapshot. Each detector
+// converts it to and from its own gob State: gob writes type names, so the
+// State types stay in the detector's package and keep its encoding.
+type Snapshot[E any] struct {
+	LastEpoch   int64
+	Keys, Tools Stores[E] // (agent, tool) keys; tool-level keys (Agent "")
+}
+
+// Stores is one key store; a detector's StoreState converts to and from it.
+type Stores[E any] struct {
+	Rejected, Evicted uint64
+	Entries           []E // sorted by (Agent, Tool)
+}
+
+// Codec converts between a detector's per-key state V and its snapshot
+// entry E.
+type Codec[V, E any] struct {
+	Name    string // error prefix, e.g. "latency state"
+	Version int    // the State version the detector writes and reads
+	// Entry encodes the state v of key (agent, tool), last seen at seen
+	// (unix seconds); Dists are encoded through a.
+	Entry func(a *Arena, agent, tool string, seen int64, v *V) (E, error)
+	// Key returns the key and idle clock Entry was given.
+	Key func(e E) (agent, tool string, seen int64)
+	// Restore fills the zero state v from e.
+	Restore func(e *E, v *V) error
+}
+
+// Save encodes both stores of c, each sorted by (agent, tool): equal
+// states give equal snapshots.
+func Save[C, V any, P Value[C, V], E any](c *Core[C, V, P], cd *Codec[V, E]) (Snapshot[E], error) {
+	s := Snapshot[E]{LastEpoch: c.LastEpoch}
+	s.Keys.Entries = make([]E, 0, c.Keys.Len())
+	s.Tools.Entries = make([]E, 0, c.Tools.Len())
+	var a Arena
+	var err error
+	add := func(es *[]E, agent, tool string, seen int64, v *V) bool {
+		var e E
+		if e, err = cd.Entry(&a, agent, tool, seen, v); err != nil {
+			err = fmt.Errorf("%s %q/%q: %w", cd.Name, agent, tool, err)
+		}
+		*es = append(*es, e)
+		return err == nil
+	}
+	c.Keys.RangeSeen(func(k baseline.Key, seen int64, v *V) bool {
+		return add(&s.Keys.Entries, k.Agent, k.Tool, seen, v)
+	})
+	if err != nil {
+		return s, err
+	}
+	c.Tools.RangeSeen(func(tool string, seen int64, v *V) bool {
+		return add(&s.Tools.Entries, "", tool, seen, v)
+	})
+	if err != nil {
+		return s, err
+	}
+	s.Keys.Rejected, s.Keys.Evicted = c.Keys.Rejected(), c.Keys.Evicted()
+	s.Tools.Rejected, s.Tools.Evicted = c.Tools.Rejected(), c.Tools.Evicted()
+	for _, es := range [][]E{s.Keys.Entries, s.Tools.Entries} {
+		slices.SortFunc(es, func(a, b E) int {
+			aa, at, _ := cd.Key(a)
+			ba, bt, _ := cd.Key(b)
+			return cmp.Or(cmp.Compare(aa, ba), cmp.Compare(at, bt))
+		})
+	}
+	return s, nil
+}
+
+// Restore replaces c's stores and epoch with s. Nothing changes unless
+// every entry restores.
+func Restore[C, V any, P Value[C, V], E any](c *Core[C, V, P], cd *Codec[V, E], s *Snapshot[E]) error {
+	keys, tools := c.Keys.Empty(), c.Tools.Empty()
+	var zero V
+	for i := range s.Keys.Entries {
+		e := &s.Keys.Entries[i]
+		agent, tool, seen := cd.Key(*e)
+		k := baseline.Key{Agent: agent, Tool: tool}
+		if keys.Peek(k) != nil {
+			return fmt.Errorf("%s: duplicate key %q/%q", cd.Name, agent, tool)
+		}
+		if err := cd.Restore(e, keys.Put(k, seen, zero)); err != nil {
+			return fmt.Errorf("%s %q/%q: %w", cd.Name, agent, tool, err)
+		}
+	}
+	for i := range s.Tools.Entries {
+		e := &s.Tools.Entries[i]
+		agent, tool, seen := cd.Key(*e)
+		if agent != "" || tools.Peek(tool) != nil {
+			return fmt.Errorf("%s: bad tool key %q/%q", cd.Name, agent, tool)
+		}
+		if err := cd.Restore(e, tools.Put(tool, seen, zero)); err != nil {
+			return fmt.Errorf("%s tool %q: %w", cd.Name, tool, err)
+		}
+	}
+	keys.SetCounters(s.Keys.Rejected, s.Keys.Evicted)
+	tools.SetCounters(s.Tools.Rejected, s.Tools.Evicted)
+	c.Keys, c.Tools, c.LastEpoch = keys, tools, s.LastEpoch
+	return nil
+}
+
+// Encode appends the gob encoding of a detector's State st to b.
+func (cd *Codec[V, E]) Encode(b []byte, st any) ([]byte, error) {
+	b, err := baseline.AppendGob(b, st)
+	if err != nil {
+		return b, fmt.Errorf("%s: %w", cd.Name, err)
+	}
+	return b, nil
+}
+
+// Decode decodes data into a detector's State st, whose Version field is
+// *version, and checks the version.
+func (cd *Codec[V, E]) Decode(data []byte, st any, version *int) error {
+	if err := baseline.DecodeGob(data, st); err != nil {
+		return fmt.Errorf("%s: %w", cd.Name, err)
+	}
+	if *version != cd.Version {
+		return fmt.Errorf("%s: unsupported version %d", cd.Name, *version)
+	}
+	return nil
+}
+
+// Arena hands out Dist encodings from 1 MiB chunks: a few allocations per
+// snapshot instead of one per key, and no copying as it grows.
+type Arena struct{ buf []byte }
+
+// Dist returns the encoding of d, valid for the life of the arena.
+func (a *Arena) Dist(d *baseline.Dist) ([]byte, error) {
+	if cap(a.buf)-len(a.buf) < 160<<10 { // the largest Dist (compression 1000) fits
+		a.buf = make([]byte, 0, 1<<20)
+	}
+	start := len(a.buf)
+	enc, err := d.MarshalState(a.buf)
+	a.buf = enc
+	return enc[start:len(enc):len(enc)], err
+}
