@@ -3,11 +3,11 @@ package alert
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/toolwatch/toolwatch/internal/jsonw"
 	"math"
 	"slices"
 	"strconv"
 	"time"
-	"unicode/utf8"
 )
 
 // TimeFormat is the alert timestamp format: RFC 3339 in UTC with as many
@@ -33,37 +33,37 @@ func (a Alert) MarshalJSON() ([]byte, error) {
 
 func appendAlert(b []byte, a *Alert) []byte {
 	b = append(b, `{"id":`...)
-	b = appendString(b, a.ID)
+	b = jsonw.AppendString(b, a.ID)
 	b = append(b, `,"fingerprint":`...)
-	b = appendString(b, a.Fingerprint)
+	b = jsonw.AppendString(b, a.Fingerprint)
 	b = append(b, `,"status":`...)
-	b = appendString(b, a.Status)
+	b = jsonw.AppendString(b, a.Status)
 	b = append(b, `,"pattern":`...)
-	b = appendString(b, a.Pattern)
+	b = jsonw.AppendString(b, a.Pattern)
 	b = append(b, `,"severity":`...)
-	b = appendString(b, a.Severity)
+	b = jsonw.AppendString(b, a.Severity)
 	b = append(b, `,"score":`...)
 	b = appendFloat(b, a.Score, 64)
 	b = append(b, `,"agent_id":`...)
-	b = appendString(b, a.AgentID)
+	b = jsonw.AppendString(b, a.AgentID)
 	b = append(b, `,"tool":`...)
-	b = appendString(b, a.Tool)
+	b = jsonw.AppendString(b, a.Tool)
 	if a.ToolVersion != "" {
 		b = append(b, `,"tool_version":`...)
-		b = appendString(b, a.ToolVersion)
+		b = jsonw.AppendString(b, a.ToolVersion)
 	}
 	if a.Environment != "" {
 		b = append(b, `,"environment":`...)
-		b = appendString(b, a.Environment)
+		b = jsonw.AppendString(b, a.Environment)
 	}
 	b = append(b, `,"observed":`...)
 	b = appendFloat(b, a.Observed, 64)
 	b = append(b, `,"expected":`...)
 	b = appendFloat(b, a.Expected, 64)
 	b = append(b, `,"unit":`...)
-	b = appendString(b, a.Unit)
+	b = jsonw.AppendString(b, a.Unit)
 	b = append(b, `,"summary":`...)
-	b = appendString(b, a.Summary)
+	b = jsonw.AppendString(b, a.Summary)
 	if len(a.Details) > 0 {
 		b = append(b, `,"details":`...)
 		b = appendMap(b, a.Details)
@@ -77,12 +77,12 @@ func appendAlert(b []byte, a *Alert) []byte {
 		b = appendTime(b, *a.EndsAt)
 	}
 	b = append(b, `,"trace_id":`...)
-	b = appendString(b, a.TraceID)
+	b = jsonw.AppendString(b, a.TraceID)
 	b = append(b, `,"span_id":`...)
-	b = appendString(b, a.SpanID)
+	b = jsonw.AppendString(b, a.SpanID)
 	if a.TaskID != "" {
 		b = append(b, `,"task_id":`...)
-		b = appendString(b, a.TaskID)
+		b = jsonw.AppendString(b, a.TaskID)
 	}
 	return append(b, '}')
 }
@@ -117,62 +117,6 @@ func appendFloat(b []byte, f float64, bits int) []byte {
 	return b
 }
 
-const hexDigits = "0123456789abcdef"
-
-// appendString quotes s like encoding/json without HTML escaping: invalid
-// UTF-8 becomes U+FFFD, U+2028/U+2029 are escaped.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '\\', '"':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
-
 func appendMap(b []byte, m map[string]any) []byte {
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -184,7 +128,7 @@ func appendMap(b []byte, m map[string]any) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, k)
+		b = jsonw.AppendString(b, k)
 		b = append(b, ':')
 		b = appendValue(b, m[k])
 	}
@@ -198,7 +142,7 @@ func appendValue(b []byte, v any) []byte {
 	case nil:
 		return append(b, "null"...)
 	case string:
-		return appendString(b, v)
+		return jsonw.AppendString(b, v)
 	case bool:
 		return strconv.AppendBool(b, v)
 	case float64:
@@ -241,7 +185,7 @@ func appendValue(b []byte, v any) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, e)
+			b = jsonw.AppendString(b, e)
 		}
 		return append(b, ']')
 	default:

@@ -1,9 +1,9 @@
 package record
 
 import (
+	"github.com/toolwatch/toolwatch/internal/jsonw"
 	"math"
 	"strconv"
-	"unicode/utf8"
 )
 
 // AppendJSON appends the canonical v1 JSON encoding of r to b: one line,
@@ -15,18 +15,18 @@ import (
 // It does not allocate when b has enough capacity.
 func (r *Record) AppendJSON(b []byte) []byte {
 	b = append(b, `{"trace_id":`...)
-	b = appendString(b, r.TraceID)
+	b = jsonw.AppendString(b, r.TraceID)
 	b = append(b, `,"span_id":`...)
-	b = appendString(b, r.SpanID)
+	b = jsonw.AppendString(b, r.SpanID)
 	b = optString(b, `,"parent_span_id":`, r.ParentSpanID)
 	b = append(b, `,"timestamp":"`...)
 	b = appendTimestamp(b, r.Timestamp)
 	b = append(b, `","agent_id":`...)
-	b = appendString(b, r.AgentID)
+	b = jsonw.AppendString(b, r.AgentID)
 
 	t := &r.Tool
 	b = append(b, `,"tool":{"name":`...)
-	b = appendString(b, t.Name)
+	b = jsonw.AppendString(b, t.Name)
 	b = optString(b, `,"version":`, t.Version)
 	b = optString(b, `,"publisher":`, t.Publisher)
 	b = optString(b, `,"trust_level":`, t.TrustLevel)
@@ -39,16 +39,16 @@ func (r *Record) AppendJSON(b []byte) []byte {
 	b = append(b, `},"invocation":{`...)
 	if in.InputHash != "" {
 		b = append(b, `"input_hash":`...)
-		b = append(appendString(b, in.InputHash), ',')
+		b = append(jsonw.AppendString(b, in.InputHash), ',')
 	}
 	if in.OutputHash != "" {
 		b = append(b, `"output_hash":`...)
-		b = append(appendString(b, in.OutputHash), ',')
+		b = append(jsonw.AppendString(b, in.OutputHash), ',')
 	}
 	b = append(b, `"duration_ms":`...)
 	b = appendFloat(b, in.DurationMS)
 	b = append(b, `,"status":`...)
-	b = appendString(b, in.Status)
+	b = jsonw.AppendString(b, in.Status)
 	b = optStrings(b, `,"permissions_used":`, in.PermissionsUsed)
 	b = optStrings(b, `,"permissions_denied":`, in.PermissionsDenied)
 	b = optInt(b, `,"output_bytes":`, in.OutputBytes)
@@ -80,7 +80,7 @@ func optString(b []byte, key, s string) []byte {
 		return b
 	}
 	b = append(b, key...)
-	return appendString(b, s)
+	return jsonw.AppendString(b, s)
 }
 
 func optInt(b []byte, key string, n int64) []byte {
@@ -101,7 +101,7 @@ func optStrings(b []byte, key string, ss []string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, s)
+		b = jsonw.AppendString(b, s)
 	}
 	return append(b, ']')
 }
@@ -127,49 +127,4 @@ func appendFloat(b []byte, f float64) []byte {
 		}
 	}
 	return b
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString writes s as a JSON string, escaping '"', '\\' and control
-// characters and replacing invalid UTF-8 with U+FFFD.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if strSafe[c] {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

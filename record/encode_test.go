@@ -2,6 +2,7 @@ package record
 
 import (
 	"encoding/json"
+	"github.com/toolwatch/toolwatch/internal/jsonw"
 	"math"
 	"os"
 	"path/filepath"
@@ -88,8 +89,8 @@ func TestAppendJSONDetails(t *testing.T) {
 	}
 	for _, s := range []string{"plain", "q\"b\\", "\n\r\t\x00\x1f", "é😀"} {
 		var back string
-		if err := json.Unmarshal(appendString(nil, s), &back); err != nil || back != s {
-			t.Errorf("appendString(%q) -> %q, %v", s, back, err)
+		if err := json.Unmarshal(jsonw.AppendString(nil, s), &back); err != nil || back != s {
+			t.Errorf("jsonw.AppendString(%q) -> %q, %v", s, back, err)
 		}
 	}
 	// Appends to the given buffer.
