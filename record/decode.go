@@ -277,6 +277,29 @@ func (d *Decoder) top(key []byte, depth int) {
 	}
 }
 
+// The enum values, in the order of their error messages.
+var (
+	trustLevels     = []string{"gold", "silver", "bronze", "unverified"}
+	statuses        = []string{StatusSuccess, StatusError, StatusDenied, StatusTimeout}
+	classifications = []string{"public", "internal", "confidential", "restricted"}
+)
+
+// enum reads a string that must be one of values and stores the matching
+// constant (no allocation); "" is treated as absent, like before.
+func (d *Decoder) enum(field string, depth int, values []string, msg string, dst *string) {
+	b, ok := d.str(field, depth)
+	if !ok || len(b) == 0 {
+		return
+	}
+	for _, v := range values {
+		if string(b) == v {
+			*dst = v
+			return
+		}
+	}
+	d.fail(field, msg)
+}
+
 func (d *Decoder) tool(key []byte, depth int) {
 	t := &d.r.Tool
 	switch string(key) {
@@ -287,20 +310,7 @@ func (d *Decoder) tool(key []byte, depth int) {
 	case "publisher":
 		d.internStr("tool.publisher", depth, &t.Publisher)
 	case "trust_level":
-		if b, ok := d.str("tool.trust_level", depth); ok && len(b) > 0 {
-			switch string(b) {
-			case "gold":
-				t.TrustLevel = "gold"
-			case "silver":
-				t.TrustLevel = "silver"
-			case "bronze":
-				t.TrustLevel = "bronze"
-			case "unverified":
-				t.TrustLevel = "unverified"
-			default:
-				d.fail("tool.trust_level", "must be one of gold, silver, bronze, unverified")
-			}
-		}
+		d.enum("tool.trust_level", depth, trustLevels, "must be one of gold, silver, bronze, unverified", &t.TrustLevel)
 	case "verification_score":
 		if f, ok := d.number("tool.verification_score", "must be a number between 0 and 100", depth); ok {
 			if f >= 0 && f <= 100 {
@@ -330,20 +340,7 @@ func (d *Decoder) invocation(key []byte, depth int) {
 			}
 		}
 	case "status":
-		if b, ok := d.str("invocation.status", depth); ok && len(b) > 0 {
-			switch string(b) {
-			case StatusSuccess:
-				in.Status = StatusSuccess
-			case StatusError:
-				in.Status = StatusError
-			case StatusDenied:
-				in.Status = StatusDenied
-			case StatusTimeout:
-				in.Status = StatusTimeout
-			default:
-				d.fail("invocation.status", "must be one of success, error, denied, timeout")
-			}
-		}
+		d.enum("invocation.status", depth, statuses, "must be one of success, error, denied, timeout", &in.Status)
 	case "permissions_used":
 		in.PermissionsUsed = d.strings("invocation.permissions_used", depth, in.PermissionsUsed[:0])
 	case "permissions_denied":
@@ -373,20 +370,7 @@ func (d *Decoder) context(key []byte, depth int) {
 	case "user_id":
 		d.internStr("context.user_id", depth, &c.UserID)
 	case "data_classification":
-		if b, ok := d.str("context.data_classification", depth); ok && len(b) > 0 {
-			switch string(b) {
-			case "public":
-				c.DataClassification = "public"
-			case "internal":
-				c.DataClassification = "internal"
-			case "confidential":
-				c.DataClassification = "confidential"
-			case "restricted":
-				c.DataClassification = "restricted"
-			default:
-				d.fail("context.data_classification", "must be one of public, internal, confidential, restricted")
-			}
-		}
+		d.enum("context.data_classification", depth, classifications, "must be one of public, internal, confidential, restricted", &c.DataClassification)
 	case "environment":
 		d.internStr("context.environment", depth, &c.Environment)
 	default:
