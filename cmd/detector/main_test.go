@@ -41,7 +41,7 @@ func TestSimulateThenReplayIsDeterministic(t *testing.T) {
 	dir := t.TempDir()
 	records := filepath.Join(dir, "records.jsonl")
 	plan := filepath.Join(dir, "plan.jsonl")
-	if code, _, errs := runCLI(t, "", "simulate", "--out", records, "--plan", plan, "--hours", "30", "--scale", "0.3"); code != 0 {
+	if code, _, errs := runCLI(t, "", "simulate", "--profile", "easy", "--out", records, "--plan", plan, "--hours", "30", "--scale", "0.3"); code != 0 {
 		t.Fatalf("simulate: exit %d: %s", code, errs)
 	}
 	if fi, err := os.Stat(plan); err != nil || fi.Size() == 0 {

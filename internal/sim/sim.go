@@ -32,7 +32,11 @@ import (
 // Config configures a simulation. The zero value (with a Seed) is the
 // default 72h scenario.
 type Config struct {
-	Seed     uint64
+	Seed uint64
+	// Profile picks the scenario: "" or ProfileEasy (the original 72 h
+	// run) or ProfileRealistic (a week of REALISM.md traffic). Fields left
+	// zero take the profile's defaults.
+	Profile  string
 	Start    time.Time     // default 2026-03-23T00:00:00Z
 	Duration time.Duration // default 72h
 	// Topology is the agents and tools; nil means DefaultTopology().
@@ -68,6 +72,9 @@ type Truth struct {
 }
 
 func (c Config) withDefaults() Config {
+	if c.Profile == ProfileRealistic {
+		return c.realisticDefaults()
+	}
 	if c.Start.IsZero() {
 		c.Start = DefaultStart
 	}
@@ -149,6 +156,18 @@ type gen struct {
 	seq      uint64
 	pending  []event
 	denied   map[string][]string
+
+	// realistic profile
+	sched     *schedule
+	k         float64 // agent rate factor
+	calls     callHeap
+	callSeq   uint64
+	useTool   [][]int // per agent: tool index of each Use
+	toolIdx   map[string]int
+	taskN     []int
+	runTask   map[[2]int64]*task
+	mods      []int // plan indexes of shift and drop anomalies
+	anomTasks []*task
 }
 
 // Generate produces the records of cfg in emission order (event-time order,
@@ -167,8 +186,13 @@ func Generate(cfg Config, emit func(r *record.Record, truth Truth) error) error 
 		if next.After(end) {
 			next = end
 		}
-		g.normalSlice(t, next)
-		g.anomalySlice(t, next)
+		if g.sched != nil {
+			g.realSlice(t, next)
+			g.realAnomalySlice(t, next)
+		} else {
+			g.normalSlice(t, next)
+			g.anomalySlice(t, next)
+		}
 		slices.SortFunc(g.pending, func(a, b event) int {
 			if c := a.at.Compare(b.at); c != 0 {
 				return c
@@ -198,6 +222,9 @@ func Generate(cfg Config, emit func(r *record.Record, truth Truth) error) error 
 }
 
 func newGen(cfg Config) (*gen, error) {
+	if cfg.Profile == ProfileRealistic {
+		return newRealGen(cfg)
+	}
 	top := cfg.Topology
 	_, tools := cfg.index()
 	g := &gen{cfg: cfg, top: top, denied: map[string][]string{}}
