@@ -21,6 +21,7 @@ const (
 	ClassStagingDenial    = "staging_denial"     // random sandbox denials
 	ClassOpenVocabulary   = "open_vocabulary"    // new input shapes are normal
 	ClassTimeout          = "timeout"            // calls reporting the caller's timeout
+	ClassTaskBurst        = "task_burst"         // calls clustered in tasks of up to 30
 )
 
 // Behaviour is one documented normal behaviour of a realistic simulation:
@@ -86,12 +87,6 @@ func Behaviours(cfg Config) []Behaviour {
 				Patterns: []string{PatternLatency, PatternOutputSize, PatternInputNovelty}, Description: t.Name + " " + ro.Version + " rolling out"})
 		}
 	}
-	for d := cfg.Start.Truncate(24 * time.Hour); d.Before(end); d = d.AddDate(0, 0, 1) {
-		if d.Weekday() == time.Saturday {
-			out = append(out, Behaviour{Class: ClassWeekend, Start: d, End: d.Add(2*24*time.Hour + 12*time.Hour),
-				Patterns: rateish, Description: "weekend lull and Monday return"})
-		}
-	}
 	for _, a := range top.Agents {
 		for _, rd := range a.Routine {
 			out = append(out, Behaviour{Class: ClassRoutineDenial, AgentID: a.ID, Tool: rd.Tool,
@@ -118,6 +113,20 @@ func Behaviours(cfg Config) []Behaviour {
 		if t.NovelRate > 0 {
 			out = append(out, Behaviour{Class: ClassOpenVocabulary, Tool: t.Name,
 				Patterns: []string{PatternInputNovelty}, Description: t.Name + " open input vocabulary"})
+		}
+	}
+	for _, a := range top.Agents {
+		if a.Rate > 0 && len(a.Tools) > 0 {
+			if tk := a.Tasks; tk == nil || tk.Max >= 10 {
+				out = append(out, Behaviour{Class: ClassTaskBurst, AgentID: a.ID,
+					Patterns: []string{PatternFrequency}, Description: a.ID + " works in bursty tasks"})
+			}
+		}
+	}
+	for d := cfg.Start.Truncate(24 * time.Hour); d.Before(end); d = d.AddDate(0, 0, 1) {
+		if d.Weekday() == time.Saturday {
+			out = append(out, Behaviour{Class: ClassWeekend, Start: d, End: d.Add(2*24*time.Hour + 12*time.Hour),
+				Patterns: rateish, Description: "weekend lull and Monday return"})
 		}
 	}
 	return out

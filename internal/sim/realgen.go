@@ -209,6 +209,7 @@ func (g *gen) emitCall(c *call) {
 		return
 	}
 	rec := g.realRecord(g.normal, c.at, c.agent, c.tool, c.task, c.input, c.shape, c.inFix)
+	delay := g.delay(g.jitter) // drawn even for a dropped call, so the twin's jitter matches
 	label := ""
 	for i := range g.mods {
 		p := &g.plan[g.mods[i]]
@@ -227,7 +228,21 @@ func (g *gen) emitCall(c *call) {
 		}
 		label = p.ID
 	}
-	g.add(c.at, label, rec)
+	g.addAt(c.at.Add(delay), label, rec)
+}
+
+// delay draws an out-of-order delivery delay below Config.Jitter.
+func (g *gen) delay(r *rand.Rand) time.Duration {
+	if g.cfg.Jitter <= 0 {
+		return 0
+	}
+	return time.Duration(r.Int64N(int64(g.cfg.Jitter)))
+}
+
+// addAt queues rec for emission at the given arrival time.
+func (g *gen) addAt(at time.Time, anom string, rec record.Record) {
+	g.seq++
+	g.pending = append(g.pending, event{at: at, seq: g.seq, rec: rec, anom: anom})
 }
 
 // realRecord draws one call of agent ai to tool ti at ts from r.
@@ -333,7 +348,9 @@ func (g *gen) realAnomalySlice(from, to time.Time) {
 		}
 		for n := poisson(r, rate*hi.Sub(lo).Seconds()); n > 0; n-- {
 			ts := randTime(r, lo, hi)
-			g.add(ts, p.ID, g.realAnomalyRecord(i, ts))
+			// the anomaly's own stream draws its delay, so the normal
+			// records keep the twin's jitter
+			g.addAt(ts.Add(g.delay(r)), p.ID, g.realAnomalyRecord(i, ts))
 		}
 	}
 }
