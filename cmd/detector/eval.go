@@ -35,6 +35,7 @@ func cmdEval(args []string, stdout, stderr io.Writer) int {
 	seeds := fs.String("seeds", "tuning", "simulated seeds: tuning (1,2,3), held-out:N (the gate's rule), or a list 4,5,6")
 	profile := fs.String("profile", sim.ProfileRealistic, "simulation profile: realistic or easy")
 	hours := fs.Float64("hours", 0, "hours of event time (0: the profile's)")
+	warmUp := fs.Duration("warm-up", 0, "anomaly-free start of each run (0: the profile's)")
 	scale := fs.Float64("scale", 1, "traffic multiplier")
 	jitter := fs.Duration("jitter", 2*time.Second, "out-of-order delivery of the simulated records")
 	// file mode
@@ -86,7 +87,7 @@ func cmdEval(args []string, stdout, stderr io.Writer) int {
 		}
 		var reps []runner.SeedReport
 		for _, seed := range list {
-			cfg := sim.Config{Profile: p, Seed: seed, Duration: time.Duration(*hours * float64(time.Hour)), Scale: *scale, Jitter: *jitter}
+			cfg := sim.Config{Profile: p, Seed: seed, Duration: time.Duration(*hours * float64(time.Hour)), WarmUp: *warmUp, Scale: *scale, Jitter: *jitter}
 			rep, err := runner.RunSeed(ctx, cfg, runner.Options{Config: conf, Grace: *grace})
 			if err != nil {
 				fmt.Fprintf(stderr, "eval: seed %d: %v\n", seed, err)
