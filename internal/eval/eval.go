@@ -64,8 +64,11 @@ type PatternResult struct {
 
 // Result is the score of a set of alerts against a plan.
 type Result struct {
-	Patterns      []PatternResult // in Patterns order, then any other pattern
-	Firing        int             // firing alerts
+	Patterns []PatternResult // in Patterns order, then any other pattern
+	// ByKind is the recall per "pattern/kind" (sim.Anomaly.Kind: what
+	// was injected, e.g. frequency/drop), sorted; informational.
+	ByKind        []PatternResult
+	Firing        int // firing alerts
 	TruePositive  int
 	FalsePositive int
 	Precision     float64
@@ -124,9 +127,19 @@ func Score(plan []sim.Anomaly, alerts []alert.Alert, normalRecords int, grace ti
 	for _, p := range order {
 		byPattern[p] = &PatternResult{Pattern: p}
 	}
+	byKind := map[string]*PatternResult{}
 	for _, an := range plan {
 		pr := byPattern[an.Pattern]
 		pr.Anomalies++
+		var dr *PatternResult
+		if an.Kind != "" {
+			k := an.Pattern + "/" + an.Kind
+			if dr = byKind[k]; dr == nil {
+				dr = &PatternResult{Pattern: k}
+				byKind[k] = dr
+			}
+			dr.Anomalies++
+		}
 		first, found := time.Time{}, false
 		for _, a := range firing {
 			if a.Pattern == an.Pattern && keyMatch(an, a, grace) && (!found || a.EventTime.Before(first)) {
@@ -135,13 +148,24 @@ func Score(plan []sim.Anomaly, alerts []alert.Alert, normalRecords int, grace ti
 		}
 		if !found {
 			pr.Missed = append(pr.Missed, an.ID)
+			if dr != nil {
+				dr.Missed = append(dr.Missed, an.ID)
+			}
 			continue
 		}
 		pr.Detected++
-		if d := first.Sub(an.Start); d > pr.MaxDelay {
-			pr.MaxDelay = d
+		d := first.Sub(an.Start)
+		pr.MaxDelay = max(pr.MaxDelay, d)
+		if dr != nil {
+			dr.Detected++
+			dr.MaxDelay = max(dr.MaxDelay, d)
 		}
 	}
+	for _, dr := range byKind {
+		dr.Recall = float64(dr.Detected) / float64(dr.Anomalies)
+		res.ByKind = append(res.ByKind, *dr)
+	}
+	slices.SortFunc(res.ByKind, func(x, y PatternResult) int { return strings.Compare(x.Pattern, y.Pattern) })
 	for _, p := range order {
 		pr := byPattern[p]
 		pr.Recall = 1
@@ -263,6 +287,7 @@ func (r *Result) Attribute(bs []sim.Behaviour, grace time.Duration) {
 func Merge(rs ...Result) Result {
 	var out Result
 	byPattern := map[string]int{}
+	byKind := map[string]int{}
 	classIdx := map[string]int{}
 	for _, r := range rs {
 		for _, p := range r.Patterns {
@@ -273,6 +298,19 @@ func Merge(rs ...Result) Result {
 				out.Patterns = append(out.Patterns, PatternResult{Pattern: p.Pattern})
 			}
 			q := &out.Patterns[i]
+			q.Anomalies += p.Anomalies
+			q.Detected += p.Detected
+			q.MaxDelay = max(q.MaxDelay, p.MaxDelay)
+			q.Missed = append(q.Missed, p.Missed...)
+		}
+		for _, p := range r.ByKind {
+			i, ok := byKind[p.Pattern]
+			if !ok {
+				i = len(out.ByKind)
+				byKind[p.Pattern] = i
+				out.ByKind = append(out.ByKind, PatternResult{Pattern: p.Pattern})
+			}
+			q := &out.ByKind[i]
 			q.Anomalies += p.Anomalies
 			q.Detected += p.Detected
 			q.MaxDelay = max(q.MaxDelay, p.MaxDelay)
@@ -302,13 +340,16 @@ func Merge(rs ...Result) Result {
 			}
 		}
 	}
-	for i := range out.Patterns {
-		p := &out.Patterns[i]
-		p.Recall = 1
-		if p.Anomalies > 0 {
-			p.Recall = float64(p.Detected) / float64(p.Anomalies)
+	for _, ps := range [][]PatternResult{out.Patterns, out.ByKind} {
+		for i := range ps {
+			p := &ps[i]
+			p.Recall = 1
+			if p.Anomalies > 0 {
+				p.Recall = float64(p.Detected) / float64(p.Anomalies)
+			}
 		}
 	}
+	slices.SortFunc(out.ByKind, func(x, y PatternResult) int { return strings.Compare(x.Pattern, y.Pattern) })
 	out.Precision = 1
 	if out.Firing > 0 {
 		out.Precision = float64(out.TruePositive) / float64(out.Firing)
@@ -333,6 +374,9 @@ func (r Result) String() string {
 			p.MaxDelay.Round(time.Second), strings.Join(p.Missed, ","))
 		b.WriteString(strings.TrimRight(row, " "))
 		b.WriteByte('\n')
+	}
+	for _, p := range r.ByKind {
+		fmt.Fprintf(&b, "  %-26s %d/%d detected, max delay %s\n", p.Pattern, p.Detected, p.Anomalies, p.MaxDelay.Round(time.Second))
 	}
 	fmt.Fprintf(&b, "firing alerts %d: true %d, false %d, precision %.3f; normal records %d, false alerts per 100k %.2f\n",
 		r.Firing, r.TruePositive, r.FalsePositive, r.Precision, r.NormalRecords, r.FalsePer100k)

@@ -14,7 +14,7 @@ import (
 // gateSeeds is how many held-out seeds the gate replays: each is a week of
 // realistic traffic (~330k records) and its normal-only twin, so three
 // seeds replay ~2M records (≈ 20–40 s of CPU on the project machine).
-const gateSeeds = 3
+const gateSeeds = 4
 
 // TestGateRealistic is issue 9's detection-quality gate: the realistic
 // profile (sim.ProfileRealistic) on held-out seeds (eval.HeldOutSeeds, never

@@ -248,8 +248,8 @@ func BenchmarkWriteJSONL(b *testing.B) {
 
 func TestScoreSeverityStormsSustained(t *testing.T) {
 	plan := []sim.Anomaly{
-		{ID: "latency-1", Pattern: "latency", AgentID: "a1", Tool: "t1", Start: at(10, 0), End: at(11, 0), Sustained: true},
-		{ID: "frequency-1", Pattern: "frequency", AgentID: "a2", Tool: "t2", Start: at(10, 0), End: at(11, 0)},
+		{ID: "latency-1", Pattern: "latency", AgentID: "a1", Tool: "t1", Start: at(10, 0), End: at(11, 0), Sustained: true, Kind: "latency_shift", Detail: "level_shift"},
+		{ID: "frequency-1", Pattern: "frequency", AgentID: "a2", Tool: "t2", Start: at(10, 0), End: at(11, 0), Kind: "drop", Detail: "drop"},
 	}
 	sev := func(a alert.Alert, s string) alert.Alert { a.Severity = s; return a }
 	alerts := []alert.Alert{
@@ -268,6 +268,9 @@ func TestScoreSeverityStormsSustained(t *testing.T) {
 	}
 	if r.FalsePer100k != 3 || r.FalseWarningPer100k != 1 {
 		t.Fatalf("per 100k %v / warning+ %v, want 3 / 1", r.FalsePer100k, r.FalseWarningPer100k)
+	}
+	if fmt.Sprint(r.ByKind) != "[{frequency/drop 1 0 0 0s [frequency-1]} {latency/latency_shift 1 1 1 20m0s []}]" {
+		t.Fatalf("by detail %v", r.ByKind)
 	}
 	if r.MaxKeyDay != 3 || r.MaxKey != "a1/t1 2026-03-24" {
 		t.Fatalf("max key-day %d %q", r.MaxKeyDay, r.MaxKey)
@@ -296,6 +299,9 @@ func TestScoreSeverityStormsSustained(t *testing.T) {
 	}
 	if p := m.Pattern("frequency"); p.Anomalies != 2 || p.Detected != 0 || len(p.Missed) != 2 {
 		t.Fatalf("merged frequency %+v", p)
+	}
+	if fmt.Sprint(m.ByKind) != "[{frequency/drop 2 0 0 0s [frequency-1 frequency-1]} {latency/latency_shift 2 2 1 20m0s []}]" {
+		t.Fatalf("merged by detail %v", m.ByKind)
 	}
 	if fmt.Sprint(m.FalseByClass) != "[{incident 2 2 map[output_size:2]} {heavy 6 2 map[input_novelty:4 output_size:2]} {other 4 0 map[frequency:2 latency:2]}]" {
 		t.Fatalf("merged classes %v", m.FalseByClass)

@@ -39,6 +39,8 @@ type Anomaly struct {
 	ID, Pattern, AgentID, Tool string
 	Start, End                 time.Time
 	Description                string
+	// Kind is what was injected (KindAgentLoop, KindDrop, ...).
+	Kind string `json:",omitempty"`
 	// Detail names the finding expected from the detector where one
 	// applies ("spike", "drop", "level_shift", "loop", "new_permission",
 	// "large", "slow"); informational, not required by the scoring.
@@ -175,7 +177,7 @@ func plan(cfg Config) []planned {
 			Anomaly: Anomaly{
 				ID:      fmt.Sprintf("%s-%d", s.Pattern, counts[s.Pattern]),
 				Pattern: s.Pattern, AgentID: s.AgentID, Tool: s.Tool,
-				Start: start, End: start.Add(s.Duration), Description: s.Description,
+				Start: start, End: start.Add(s.Duration), Description: s.Description, Kind: s.Kind,
 			},
 			spec: s, agent: agents[s.AgentID], tool: tools[s.Tool],
 		})

@@ -206,7 +206,7 @@ func planRealistic(cfg Config, s *schedule) []planned {
 				Anomaly: Anomaly{
 					ID:      fmt.Sprintf("%s-%d", sp.Pattern, counts[sp.Pattern]),
 					Pattern: sp.Pattern, AgentID: sp.AgentID, Tool: sp.Tool,
-					Start: st, End: en, Description: sp.Description, Detail: sp.Detail,
+					Start: st, End: en, Description: sp.Description, Detail: sp.Detail, Kind: sp.Kind,
 					Sustained: sp.Kind == KindRate || sp.Kind == KindDrop || sp.Kind == KindLatencyShift ||
 						sp.Kind == KindOutputShift || sp.Kind == KindDenialSpike,
 				},
