@@ -1,7 +1,14 @@
 // Package eval scores alerts against the labeled anomalies of a simulation
-// (internal/sim): per-pattern recall, precision and false alerts per 100,000
-// normal records. It also writes simulated traffic as JSON lines and parses
-// alert JSON lines, for the `detector simulate` CLI, backtests and benchmarks.
+// (internal/sim): per-pattern recall, precision, false alerts per 100,000
+// normal records (any severity and warning or above), the worst alert storm
+// of one key in a day, and false alerts by the normal behaviour behind them.
+// It also writes simulated traffic as JSON lines and parses alert JSON
+// lines, for `detector simulate`, `detector eval`, backtests and benchmarks.
+//
+// The issue-9 gate (TestGateRealistic; internal/eval/runner runs it) scores
+// the realistic profile on HeldOutSeeds — derived by rule from HeldOutBase,
+// never the TuningSeeds — labeled set and normal-only twin, against
+// IssueTargets. TestEndToEnd keeps the original gate on the easy profile.
 //
 // Matching rules (only alerts with status "firing" count; resolves are not
 // alerts):
