@@ -22,6 +22,8 @@ const (
 	ClassOpenVocabulary   = "open_vocabulary"    // new input shapes are normal
 	ClassTimeout          = "timeout"            // calls reporting the caller's timeout
 	ClassTaskBurst        = "task_burst"         // calls clustered in tasks of up to 30
+	ClassBenignLoop       = "benign_loop"        // a task looping on one input until its step limit
+	ClassWrongArgument    = "wrong_argument"     // a misnamed argument: a new shape that fails
 )
 
 // Behaviour is one documented normal behaviour of a realistic simulation:
@@ -117,7 +119,19 @@ func Behaviours(cfg Config) []Behaviour {
 	}
 	for _, a := range top.Agents {
 		if a.Rate > 0 && len(a.Tools) > 0 {
-			if tk := a.Tasks; tk == nil || tk.Max >= 10 {
+			tk := a.Tasks
+			if tk == nil {
+				tk = &defaultTasks
+			}
+			if tk.WrongArg > 0 {
+				out = append(out, Behaviour{Class: ClassWrongArgument, AgentID: a.ID,
+					Patterns: []string{PatternInputNovelty}, Description: a.ID + " misnames arguments now and then"})
+			}
+			if tk.Loop > 0 {
+				out = append(out, Behaviour{Class: ClassBenignLoop, AgentID: a.ID,
+					Patterns: []string{PatternFrequency}, Description: a.ID + " loops until its step limit now and then"})
+			}
+			if tk.Max >= 10 {
 				out = append(out, Behaviour{Class: ClassTaskBurst, AgentID: a.ID,
 					Patterns: []string{PatternFrequency}, Description: a.ID + " works in bursty tasks"})
 			}

@@ -4,7 +4,9 @@ import (
 	"container/heap"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/toolwatch/toolwatch/record"
@@ -20,8 +22,9 @@ type call struct {
 	task  *task
 	input uint64
 	shape string
-	inFix bool // input/shape fixed (retry or batch query)
+	inFix bool // input/shape fixed (always, except for anomaly records)
 	retry bool
+	wrong bool // a wrong argument name: fails validation, then retried
 }
 
 type task struct {
@@ -88,7 +91,7 @@ func (g *gen) tasksOf(a *Agent) *Tasks {
 	return &defaultTasks
 }
 
-var defaultTasks = Tasks{Min: 3, Max: 30, ThinkMean: 8 * time.Second, Sticky: 0.5, Retry: 0.03}
+var defaultTasks = Tasks{Min: 3, Max: 30, ThinkMean: 8 * time.Second, Sticky: 0.5, Retry: 0.03, Loop: 0.003, WrongArg: 0.002}
 
 func (g *gen) pickTool(r *rand.Rand, ai int) int {
 	a := &g.top.Agents[ai]
@@ -177,6 +180,16 @@ func (g *gen) startTask(ai int, ts time.Time) {
 		traceID: "agent-task-" + ts.Format("2006-01-02") + "-" + strconv.FormatUint(r.Uint64()>>40, 16)}
 	at := ts
 	ti := g.pickTool(r, ai)
+	if r.Float64() < tk.Loop {
+		// looping until the step limit: one call, same input, many times
+		c := call{agent: ai, tool: ti, task: t, input: r.Uint64(), shape: pickShape(r, &g.top.Tools[ti]), inFix: true}
+		for n := 15 + r.IntN(11); n > 0; n-- {
+			at = at.Add(time.Second + time.Duration(r.ExpFloat64()*float64(3*time.Second))).Truncate(time.Millisecond)
+			c.at = at
+			g.push(c)
+		}
+		return
+	}
 	for i := 0; i < size; i++ {
 		if i > 0 {
 			at = at.Add(time.Duration(r.ExpFloat64() * float64(tk.ThinkMean))).Truncate(time.Millisecond)
@@ -184,16 +197,44 @@ func (g *gen) startTask(ai int, ts time.Time) {
 				ti = g.pickTool(r, ai)
 			}
 		}
-		c := call{at: at, agent: ai, tool: ti, task: t, input: r.Uint64(), shape: pickShape(r, &g.top.Tools[ti])}
+		c := call{at: at, agent: ai, tool: ti, task: t, input: r.Uint64(), shape: pickShape(r, &g.top.Tools[ti]), inFix: true}
+		if r.Float64() < tk.WrongArg && strings.HasPrefix(c.shape, "json{") {
+			w := c
+			w.shape, w.wrong = misname(c.shape), true
+			g.push(w)
+			at = at.Add(time.Second + time.Duration(r.Int64N(int64(2*time.Second)))).Truncate(time.Millisecond)
+			c.at = at
+		}
 		g.push(c)
 		if r.Float64() < tk.Retry {
 			for n := 1 + r.IntN(3); n > 0; n-- {
 				at = at.Add(time.Second + time.Duration(r.Int64N(int64(4*time.Second)))).Truncate(time.Millisecond)
-				c.at, c.inFix, c.retry = at, true, true
+				c.at, c.retry = at, true
 				g.push(c)
 			}
 		}
 	}
+}
+
+// misname renames the first argument of a JSON shape the way agents get
+// argument names wrong (customer_id → customerId, query → query_text).
+func misname(shape string) string {
+	keys := strings.Split(strings.TrimSuffix(strings.TrimPrefix(shape, "json{"), "}"), ",")
+	name, kind, _ := strings.Cut(keys[0], ":")
+	if strings.Contains(name, "_") {
+		parts := strings.Split(name, "_")
+		for i := 1; i < len(parts); i++ {
+			if parts[i] != "" {
+				parts[i] = strings.ToUpper(parts[i][:1]) + parts[i][1:]
+			}
+		}
+		name = strings.Join(parts, "")
+	} else {
+		name += "_text"
+	}
+	keys[0] = name + ":" + kind
+	slices.Sort(keys)
+	return "json{" + strings.Join(keys, ",") + "}"
 }
 
 func (g *gen) push(c call) {
@@ -209,6 +250,13 @@ func (g *gen) emitCall(c *call) {
 		return
 	}
 	rec := g.realRecord(g.normal, c.at, c.agent, c.tool, c.task, c.input, c.shape, c.inFix)
+	if c.wrong { // rejected by the tool's argument validation
+		rec.Invocation.Status = record.StatusError
+		rec.Invocation.PermissionsDenied = nil
+		rec.Invocation.PermissionsUsed = g.top.Tools[c.tool].Permissions
+		rec.Invocation.DurationMS = math.Max(1, math.Round(rec.Invocation.DurationMS*0.05))
+		rec.Invocation.OutputBytes = 90 + int64(len(c.shape))
+	}
 	delay := g.delay(g.jitter) // drawn even for a dropped call, so the twin's jitter matches
 	label := ""
 	for i := range g.mods {

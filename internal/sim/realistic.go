@@ -80,12 +80,18 @@ type Incidents struct {
 // Tasks shapes an agent's calls into tasks: tasks of Min–Max calls
 // (log-uniform), calls ThinkMean apart on average (exponential), the next
 // call reusing the previous tool with probability Sticky, and a call
-// retried with the same input 1–3 times with probability Retry.
+// retried with the same input 1–3 times with probability Retry. With
+// probability Loop a task instead loops until its step limit: 15–25 calls of
+// one tool with one input, 1–4 s apart (benign, as in public agent-benchmark
+// logs). With probability WrongArg a call to a JSON tool first names an
+// argument wrongly (a new input shape that fails fast), then is retried.
 type Tasks struct {
 	Min, Max  int
 	ThinkMean time.Duration
 	Sticky    float64
 	Retry     float64
+	Loop      float64
+	WrongArg  float64
 }
 
 // meanCalls is the mean number of calls of a task, retries included.
@@ -95,7 +101,7 @@ func (t *Tasks) meanCalls() float64 {
 	if b > a+1 {
 		mean = (b-a)/math.Log(b/a) - 0.5
 	}
-	return mean * (1 + 2*t.Retry)
+	return (1-t.Loop)*mean*(1+2*t.Retry+t.WrongArg) + t.Loop*20
 }
 
 // RoutineDenial denies a fraction Prob of the agent's calls to Tool with
@@ -138,7 +144,10 @@ type Sync struct {
 //     llm latency grows with input length; both time out at round values;
 //     llm-summarize has 429 incidents (fast errors for 5–40 min).
 //   - calls come in tasks of 3–30 (bursty, overdispersed per-minute counts)
-//     with retries of the same input; enterprise agents follow a day/night
+//     with retries of the same input, now and then a task looping 15–25
+//     times on one input until its step limit, and calls with a wrongly
+//     named argument (a new shape that fails, then the right one); enterprise
+//     agents follow a day/night
 //     cycle, are quieter at weekends (×0.35) and vary ±15% day to day.
 //   - analytics-agent-prod-01 is denied data_access:read_pii at sql-query a
 //     few times a day in production; dev-agent-01 is routinely denied
@@ -153,7 +162,7 @@ type Sync struct {
 //   - ops-agent-prod-01 works around the clock at low rates (status-check
 //     ~90/h, metrics-query ~60/h, ticket-search ~12/h).
 func RealisticTopology() Topology {
-	enterprise := Tasks{Min: 3, Max: 30, ThinkMean: 8 * time.Second, Sticky: 0.5, Retry: 0.03}
+	enterprise := Tasks{Min: 3, Max: 30, ThinkMean: 8 * time.Second, Sticky: 0.5, Retry: 0.03, Loop: 0.003, WrongArg: 0.002}
 	support := []Use{{"crm-lookup", 4}, {"send-email", 1.5}, {"vector-search", 2}, {"llm-summarize", 1.5}, {"calendar", 0.5}}
 	analytics := []Use{{"sql-query", 5}, {"file-read", 2.5}, {"llm-summarize", 1}}
 	const h = time.Hour

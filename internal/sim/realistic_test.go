@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,6 +47,8 @@ func TestRealisticNormal(t *testing.T) {
 		syncDays                = map[int]bool{}
 		llmErr, llmAll          = map[int64]int{}, map[int64]int{}
 		shapes                  = map[string]bool{}
+		misnamed, misnamedOK    int
+		sameInput               = map[string]int{} // task + input hash → calls
 	)
 	err := Generate(cfg, func(r *record.Record, tr Truth) error {
 		if tr.AnomalyID != "" {
@@ -100,6 +103,15 @@ func TestRealisticNormal(t *testing.T) {
 		if r.Tool.Name == "web-search" {
 			shapes[inv.InputShape] = true
 		}
+		if r.Tool.Name == "crm-lookup" && inv.InputShape != "json{customer_id:str}" && inv.InputShape != "json{email:str}" {
+			misnamed++
+			if inv.InputShape == "json{customerId:str}" || inv.InputShape == "json{email_text:str}" {
+				if inv.Status == record.StatusError {
+					misnamedOK++
+				}
+			}
+		}
+		sameInput[r.Context.TaskID+inv.InputHash]++
 		return nil
 	})
 	if err != nil {
@@ -220,6 +232,18 @@ func TestRealisticNormal(t *testing.T) {
 	s := newSchedule(cfg.realisticDefaults())
 	if q := s.quiet[5]; len(q) != 1 || q[0].to.Sub(q[0].from) < 24*time.Hour {
 		t.Errorf("coding agent quiet periods %v", q)
+	}
+	if misnamed < 3 || misnamedOK != misnamed {
+		t.Errorf("crm-lookup: %d misnamed-argument calls, %d of them failing as they should", misnamed, misnamedOK)
+	}
+	loops := 0
+	for k, n := range sameInput {
+		if n >= 15 && !strings.HasPrefix(k, "nightly-report") && !strings.HasPrefix(k, "sync-job") {
+			loops++
+		}
+	}
+	if loops < 3 {
+		t.Errorf("%d benign step-limit loops (≥ 15 calls of one input in a task), want some", loops)
 	}
 	if len(shapes) < 20 {
 		t.Errorf("web-search has %d shapes, want an open vocabulary", len(shapes))
@@ -465,3 +489,28 @@ func TestDistDraw(t *testing.T) {
 }
 
 func newTestRand() *rand.Rand { return rand.New(rand.NewPCG(42, 42)) }
+
+func TestMisname(t *testing.T) {
+	for in, want := range map[string]string{
+		"json{customer_id:str}":                          "json{customerId:str}",
+		"json{query:str}":                                "json{query_text:str}",
+		"json{body:str,subject:str,to:str}":              "json{body_text:str,subject:str,to:str}",
+		"json{customer_id:str,note:str}":                 "json{customerId:str,note:str}",
+		"json{k:num,query:str}":                          "json{k_text:num,query:str}",
+		"json{attendee:str,end:str,start:str,title:str}": "json{attendee_text:str,end:str,start:str,title:str}",
+	} {
+		if got := misname(in); got != want {
+			t.Errorf("misname(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+func BenchmarkGenerateRealistic(b *testing.B) {
+	cfg := Config{Profile: ProfileRealistic, Seed: 1, Duration: 24 * time.Hour, Jitter: 2 * time.Second}
+	n := 0
+	for b.Loop() {
+		n = 0
+		_ = Generate(cfg, func(*record.Record, Truth) error { n++; return nil })
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/record")
+}
