@@ -3,6 +3,8 @@ package sim
 import (
 	"math"
 	"time"
+
+	"github.com/toolwatch/toolwatch/record"
 )
 
 // Classes of normal behaviour (Behaviour.Class): what a false alarm on
@@ -38,19 +40,31 @@ type Behaviour struct {
 }
 
 // Behaviours lists the normal behaviours of cfg's realistic simulation,
-// most specific first (time-windowed episodes, then standing properties),
-// for attributing false alarms (internal/eval). The easy profile has none.
-func Behaviours(cfg Config) []Behaviour {
+// most specific first (episodes drawn during generation — benign loops,
+// misnamed arguments — then scheduled windows, then standing properties),
+// for attributing false alarms (internal/eval). It runs the normal-only
+// generation once to find the episodes. The easy profile has none.
+func Behaviours(cfg Config) ([]Behaviour, error) {
 	cfg = cfg.withDefaults()
 	if cfg.Profile != ProfileRealistic {
-		return nil
+		return nil, nil
+	}
+	twin := cfg
+	twin.NoAnomalies = true
+	g, err := newGen(twin)
+	if err != nil {
+		return nil, err
+	}
+	var out []Behaviour
+	g.episodes = &out
+	if err := g.run(func(*record.Record, Truth) error { return nil }); err != nil {
+		return nil, err
 	}
 	s := newSchedule(cfg)
 	top := cfg.Topology
 	end := cfg.Start.Add(cfg.Duration)
 	all := []string{PatternFrequency, PatternInputNovelty, PatternDenialSpike, PatternOutputSize, PatternLatency}
 	rateish := []string{PatternFrequency, PatternDenialSpike}
-	var out []Behaviour
 	for ai, a := range top.Agents {
 		for _, w := range s.runs[ai] {
 			out = append(out, Behaviour{Class: ClassIrregularBatch, AgentID: a.ID, Start: w.from, End: w.to.Add(time.Hour),
@@ -123,14 +137,6 @@ func Behaviours(cfg Config) []Behaviour {
 			if tk == nil {
 				tk = &defaultTasks
 			}
-			if tk.WrongArg > 0 {
-				out = append(out, Behaviour{Class: ClassWrongArgument, AgentID: a.ID,
-					Patterns: []string{PatternInputNovelty}, Description: a.ID + " misnames arguments now and then"})
-			}
-			if tk.Loop > 0 {
-				out = append(out, Behaviour{Class: ClassBenignLoop, AgentID: a.ID,
-					Patterns: []string{PatternFrequency}, Description: a.ID + " loops until its step limit now and then"})
-			}
 			if tk.Max >= 10 {
 				out = append(out, Behaviour{Class: ClassTaskBurst, AgentID: a.ID,
 					Patterns: []string{PatternFrequency}, Description: a.ID + " works in bursty tasks"})
@@ -143,7 +149,7 @@ func Behaviours(cfg Config) []Behaviour {
 				Patterns: rateish, Description: "weekend lull and Monday return"})
 		}
 	}
-	return out
+	return out, nil
 }
 
 func heavy(d *Dist) bool {

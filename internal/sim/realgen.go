@@ -188,6 +188,7 @@ func (g *gen) startTask(ai int, ts time.Time) {
 			c.at = at
 			g.push(c)
 		}
+		g.episode(ClassBenignLoop, ai, ti, ts, at, PatternFrequency, "loops on one input until its step limit")
 		return
 	}
 	for i := 0; i < size; i++ {
@@ -202,6 +203,7 @@ func (g *gen) startTask(ai int, ts time.Time) {
 			w := c
 			w.shape, w.wrong = misname(c.shape), true
 			g.push(w)
+			g.episode(ClassWrongArgument, ai, ti, at, at, PatternInputNovelty, "misnames an argument: "+w.shape)
 			at = at.Add(time.Second + time.Duration(r.Int64N(int64(2*time.Second)))).Truncate(time.Millisecond)
 			c.at = at
 		}
@@ -235,6 +237,16 @@ func misname(shape string) string {
 	keys[0] = name + ":" + kind
 	slices.Sort(keys)
 	return "json{" + strings.Join(keys, ",") + "}"
+}
+
+// episode records a benign episode drawn during generation (Behaviours);
+// it may explain alerts on its key up to 10 minutes after it ends.
+func (g *gen) episode(class string, ai, ti int, from, to time.Time, pattern, what string) {
+	if g.episodes == nil {
+		return
+	}
+	*g.episodes = append(*g.episodes, Behaviour{Class: class, AgentID: g.top.Agents[ai].ID, Tool: g.top.Tools[ti].Name,
+		Start: from, End: to.Add(10 * time.Minute), Patterns: []string{pattern}, Description: g.top.Agents[ai].ID + " " + what})
 }
 
 func (g *gen) push(c call) {

@@ -436,7 +436,10 @@ func TestRealisticPlan(t *testing.T) {
 
 func TestBehaviours(t *testing.T) {
 	cfg := realistic(1)
-	bs := Behaviours(cfg)
+	bs, err := Behaviours(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	classes := map[string]int{}
 	for _, b := range bs {
 		classes[b.Class]++
@@ -445,12 +448,12 @@ func TestBehaviours(t *testing.T) {
 		}
 	}
 	for _, c := range []string{ClassHeavyTailLatency, ClassHeavyTailSize, ClassRoutineDenial, ClassIrregularBatch, ClassNightlyBatch,
-		ClassErrorIncident, ClassRollout, ClassQuietPeriod, ClassJoinLeave, ClassWeekend, ClassTaskBurst} {
+		ClassErrorIncident, ClassRollout, ClassQuietPeriod, ClassJoinLeave, ClassWeekend, ClassTaskBurst, ClassBenignLoop, ClassWrongArgument} {
 		if classes[c] == 0 {
 			t.Errorf("no %s behaviour", c)
 		}
 	}
-	if Behaviours(Config{Seed: 1}) != nil {
+	if bs, err := Behaviours(Config{Seed: 1}); bs != nil || err != nil {
 		t.Error("the easy profile lists behaviours")
 	}
 	tools := map[string]bool{}

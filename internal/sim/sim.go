@@ -194,6 +194,7 @@ type gen struct {
 	runTask   map[[2]int64]*task
 	mods      []int // plan indexes of shift and drop anomalies
 	anomTasks []*task
+	episodes  *[]Behaviour // if set, collects benign loops and misnamed arguments
 }
 
 // Generate produces the records of cfg in emission order (event-time order,
@@ -206,6 +207,11 @@ func Generate(cfg Config, emit func(r *record.Record, truth Truth) error) error 
 	if err != nil {
 		return err
 	}
+	return g.run(emit)
+}
+
+func (g *gen) run(emit func(r *record.Record, truth Truth) error) error {
+	cfg := g.cfg
 	end := cfg.Start.Add(cfg.Duration)
 	for t := cfg.Start; t.Before(end); t = t.Add(slice) {
 		next := t.Add(slice)

@@ -55,7 +55,10 @@ func RunSeed(ctx context.Context, cfg sim.Config, opts Options) (SeedReport, err
 	opts = opts.withDefaults()
 	start := time.Now()
 	rep := SeedReport{Seed: cfg.Seed}
-	bs := sim.Behaviours(cfg)
+	bs, err := sim.Behaviours(cfg)
+	if err != nil {
+		return rep, err
+	}
 	for i, twin := range []bool{false, true} {
 		c := cfg
 		c.NoAnomalies = twin
