@@ -12,8 +12,10 @@ import (
 )
 
 // gateSeeds is how many held-out seeds the gate replays: each is a week of
-// realistic traffic (~330k records) and its normal-only twin, so three
-// seeds replay ~2M records (≈ 20–40 s of CPU on the project machine).
+// realistic traffic (~325k records) and its normal-only twin, plus one
+// generation pass for the false-alarm attribution, so four seeds generate
+// ~3.9M and replay ~2.6M records (≈ 23 s of CPU on the project machine
+// with the old detectors).
 const gateSeeds = 4
 
 // TestGateRealistic is issue 9's detection-quality gate: the realistic
@@ -25,7 +27,7 @@ const gateSeeds = 4
 // twins. Figures are merged over the seeds.
 func TestGateRealistic(t *testing.T) {
 	if testing.Short() {
-		t.Skip("replays 3 simulated weeks and their twins; run without -short")
+		t.Skip("replays 4 simulated weeks and their twins; run without -short")
 	}
 	var reps []runner.SeedReport
 	for _, seed := range eval.HeldOutSeeds(gateSeeds) {
