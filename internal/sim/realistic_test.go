@@ -517,3 +517,56 @@ func BenchmarkGenerateRealistic(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/record")
 }
+
+func TestRealisticEventTimeOrder(t *testing.T) {
+	const jitter = 5 * time.Second
+	cfg := Config{Profile: ProfileRealistic, Seed: 4, Duration: 60 * time.Hour, WarmUp: 24 * time.Hour, Jitter: jitter}
+	end := DefaultStart.Add(cfg.Duration)
+	var maxSeen time.Time
+	late, n, anom := 0, 0, 0
+	err := Generate(cfg, func(r *record.Record, tr Truth) error {
+		n++
+		if tr.AnomalyID != "" {
+			anom++
+		}
+		if r.Timestamp.Before(maxSeen) {
+			late++
+			if maxSeen.Sub(r.Timestamp) >= jitter {
+				t.Fatalf("record at %v emitted after %v", r.Timestamp, maxSeen)
+			}
+		} else {
+			maxSeen = r.Timestamp
+		}
+		if r.Timestamp.Before(DefaultStart) || !r.Timestamp.Before(end) {
+			t.Fatalf("timestamp %v outside the run", r.Timestamp)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if late < n/10 || anom == 0 {
+		t.Fatalf("%d of %d records out of order, %d anomalous", late, n, anom)
+	}
+}
+
+func TestRealisticConfigErrors(t *testing.T) {
+	top := RealisticTopology()
+	top.Agents[0].Tools = append(top.Agents[0].Tools, Use{Tool: "no-such-tool", Weight: 1})
+	err := Generate(Config{Profile: ProfileRealistic, Seed: 1, Topology: &top, Duration: time.Hour}, func(*record.Record, Truth) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "no-such-tool") {
+		t.Fatalf("unknown tool: err = %v", err)
+	}
+	top = RealisticTopology()
+	top.Tools[0].Latency = nil
+	err = Generate(Config{Profile: ProfileRealistic, Seed: 1, Topology: &top, Duration: time.Hour}, func(*record.Record, Truth) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "no latency/output distribution") {
+		t.Fatalf("tool without distributions: err = %v", err)
+	}
+	top = RealisticTopology()
+	top.Agents[len(top.Agents)-1].Sync = &Sync{PerWeek: 1, Tool: "nope", MinLen: time.Minute, MaxLen: time.Minute}
+	err = Generate(Config{Profile: ProfileRealistic, Seed: 1, Topology: &top, Duration: time.Hour}, func(*record.Record, Truth) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Fatalf("unknown sync tool: err = %v", err)
+	}
+}

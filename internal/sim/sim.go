@@ -69,7 +69,8 @@ type Config struct {
 	Topology *Topology
 	// Rate is the mean normal calls/s of the agents present from the start
 	// (the agents' Rates are scaled to sum to it); default 1.5, which gives
-	// ~450k records over 72h.
+	// ~450k records over 72h. In the realistic profile 0 keeps the
+	// topology's own rates (~325k records a week).
 	Rate float64
 	// Scale multiplies every rate (normal, batch, loops), default 1. Scale
 	// 2.2 gives ~1,000,000 normal records over 72h.
