@@ -5,6 +5,7 @@
 //	detector replay --config F --in records.jsonl --out alerts.jsonl
 //	detector check-config F
 //	detector simulate --out records.jsonl   synthetic traffic with labeled anomalies
+//	detector eval [--seeds held-out:4]      detection-quality figures (labeled set + normal-only twin)
 //	detector demo
 package main
 
@@ -23,6 +24,10 @@ const usage = `usage:
   detector simulate [--out F] [--hours N]    write synthetic audit records with injected anomalies
   detector simulate --nats URL --rate N --duration D
                                              publish simulated traffic to a NATS server in real time
+  detector eval [--seeds tuning|held-out:N|1,2] [--config F]
+                                             detection quality on simulated seeds (labeled set + twin)
+  detector eval --in records.jsonl --plan plan.jsonl [--alerts alerts.jsonl] [--twin twin.jsonl]
+                                             detection quality of files
   detector demo                              embedded NATS + simulated agents + injected anomalies, alerts live
 `
 
@@ -42,6 +47,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdSimulate(args, stdout, stderr)
 	case "run":
 		return cmdRun(args, stdout, stderr)
+	case "eval":
+		return cmdEval(args, stdout, stderr)
 	case "demo":
 		return cmdDemo(args, stdout, stderr)
 	case "help", "-h", "--help":

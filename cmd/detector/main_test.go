@@ -41,7 +41,7 @@ func TestSimulateThenReplayIsDeterministic(t *testing.T) {
 	dir := t.TempDir()
 	records := filepath.Join(dir, "records.jsonl")
 	plan := filepath.Join(dir, "plan.jsonl")
-	if code, _, errs := runCLI(t, "", "simulate", "--out", records, "--plan", plan, "--hours", "30", "--scale", "0.3"); code != 0 {
+	if code, _, errs := runCLI(t, "", "simulate", "--profile", "easy", "--out", records, "--plan", plan, "--hours", "30", "--scale", "0.3"); code != 0 {
 		t.Fatalf("simulate: exit %d: %s", code, errs)
 	}
 	if fi, err := os.Stat(plan); err != nil || fi.Size() == 0 {
@@ -81,5 +81,57 @@ func TestUsage(t *testing.T) {
 	}
 	if code, _, _ := runCLI(t, "", "replay", "--bogus"); code != 2 {
 		t.Errorf("bad flag: exit %d, want 2", code)
+	}
+}
+
+func TestEval(t *testing.T) {
+	// Simulated seeds: labeled set and twin, per seed and merged.
+	code, out, errs := runCLI(t, "", "eval", "--seeds", "4,5", "--hours", "40", "--warm-up", "20h", "--scale", "0.3", "--check")
+	met := strings.Contains(out, "  all met")
+	if (met && code != 0) || (!met && code != 1) {
+		t.Fatalf("eval --check: exit %d with targets met=%v: %s", code, met, errs)
+	}
+	for _, want := range []string{"== seed 4 (realistic;", "== seed 5", "== merged over seeds 4,5", "twin:\n", "most firing alerts of one key in a day", "targets (issue 9):"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("eval output lacks %q:\n%s", want, out)
+		}
+	}
+
+	// Files written by simulate and replay.
+	dir := t.TempDir()
+	rec, plan, alerts, twin := filepath.Join(dir, "r.jsonl"), filepath.Join(dir, "p.jsonl"), filepath.Join(dir, "a.jsonl"), filepath.Join(dir, "t.jsonl")
+	for _, args := range [][]string{
+		{"simulate", "--out", rec, "--plan", plan, "--hours", "40", "--warm-up", "20h", "--scale", "0.3"},
+		{"simulate", "--out", twin, "--no-anomalies", "--hours", "40", "--scale", "0.3"},
+		{"replay", "--quiet", "--in", rec, "--out", alerts},
+	} {
+		if code, _, errs := runCLI(t, "", args...); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errs)
+		}
+	}
+	if b, _ := os.ReadFile(plan); len(b) == 0 {
+		t.Fatal("realistic simulate wrote an empty plan")
+	}
+	code, out, errs = runCLI(t, "", "eval", "--in", rec, "--plan", plan, "--alerts", alerts, "--twin", twin)
+	if code != 0 || !strings.Contains(out, "labeled set:") || !strings.Contains(out, "twin "+twin) || !strings.Contains(out, "false alerts warning or above") {
+		t.Fatalf("eval of files: exit %d: %s\n%s", code, errs, out)
+	}
+	// Replaying in-process gives the same figures as the replayed file.
+	_, out2, _ := runCLI(t, "", "eval", "--in", rec, "--plan", plan, "--twin", twin)
+	if out2 != out {
+		t.Errorf("in-process replay differs from the alerts file:\n%s\n---\n%s", out2, out)
+	}
+
+	for _, args := range [][]string{
+		{"eval", "--seeds", "held-out:0"},
+		{"eval", "--profile", "hard"},
+		{"eval", "extra"},
+	} {
+		if code, _, _ := runCLI(t, "", args...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+	if code, _, errs := runCLI(t, "", "eval", "--in", filepath.Join(dir, "missing.jsonl")); code != 1 || !strings.Contains(errs, "missing.jsonl") {
+		t.Errorf("missing input: exit %d %q", code, errs)
 	}
 }

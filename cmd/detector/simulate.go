@@ -25,9 +25,11 @@ func cmdSimulate(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	outPath := fs.String("out", "-", "where to write records, one JSON object per line ('-' is stdout)")
 	planPath := fs.String("plan", "", "also write the injected anomalies (ground truth) as JSON lines here")
+	profile := fs.String("profile", sim.ProfileRealistic, "scenario: realistic (a week of heavy-tailed, bursty, irregular fleet traffic) or easy (the original smooth 72 h run)")
 	seed := fs.Uint64("seed", 1, "random seed; the same seed writes the same bytes")
-	hours := fs.Float64("hours", 72, "hours of event time")
-	scale := fs.Float64("scale", 1, "traffic multiplier (1 ≈ 450k records per 72h; 2.2 ≈ 1M)")
+	hours := fs.Float64("hours", 0, "hours of event time (0: the profile's, 168 realistic, 72 easy)")
+	warmUp := fs.Duration("warm-up", 0, "anomaly-free start of the run (0: the profile's, 48h realistic, 24h easy)")
+	scale := fs.Float64("scale", 1, "traffic multiplier (realistic: 1 ≈ 330k records a week; easy: 1 ≈ 450k per 72h, 2.2 ≈ 1M)")
 	start := fs.String("start", sim.DefaultStart.Format(time.RFC3339), "event time of the first record (RFC 3339)")
 	jitter := fs.Duration("jitter", 0, "emit records up to this much out of event-time order")
 	noAnomalies := fs.Bool("no-anomalies", false, "normal traffic only")
@@ -47,9 +49,14 @@ func cmdSimulate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "simulate: --start: %v\n", err)
 		return 2
 	}
+	p, err := parseProfile(*profile)
+	if err != nil {
+		fmt.Fprintf(stderr, "simulate: %v\n", err)
+		return 2
+	}
 	cfg := sim.Config{
-		Seed: *seed, Start: st.UTC(), Duration: time.Duration(*hours * float64(time.Hour)),
-		Scale: *scale, Jitter: *jitter, NoAnomalies: *noAnomalies,
+		Profile: p, Seed: *seed, Start: st.UTC(), Duration: time.Duration(*hours * float64(time.Hour)),
+		Scale: *scale, Jitter: *jitter, NoAnomalies: *noAnomalies, WarmUp: *warmUp,
 	}
 	out := stdout
 	var f *os.File
@@ -110,6 +117,16 @@ func simulateNATS(url string, cfg demo.SimulateConfig, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "published %d records\n", records)
 	return 0
+}
+
+func parseProfile(p string) (string, error) {
+	switch p {
+	case sim.ProfileRealistic:
+		return p, nil
+	case sim.ProfileEasy, "":
+		return "", nil
+	}
+	return "", fmt.Errorf("--profile %q: want realistic or easy", p)
 }
 
 func writePlan(path string, plan []sim.Anomaly) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -243,4 +244,66 @@ func BenchmarkWriteJSONL(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*total), "ns/record")
+}
+
+func TestScoreSeverityStormsSustained(t *testing.T) {
+	plan := []sim.Anomaly{
+		{ID: "latency-1", Pattern: "latency", AgentID: "a1", Tool: "t1", Start: at(10, 0), End: at(11, 0), Sustained: true, Kind: "latency_shift", Detail: "level_shift"},
+		{ID: "frequency-1", Pattern: "frequency", AgentID: "a2", Tool: "t2", Start: at(10, 0), End: at(11, 0), Kind: "drop", Detail: "drop"},
+	}
+	sev := func(a alert.Alert, s string) alert.Alert { a.Severity = s; return a }
+	alerts := []alert.Alert{
+		sev(fa("latency", "a1", "t1", at(10, 20)), "warning"), // detects latency-1
+		sev(fa("latency", "a1", "t1", at(11, 55)), "info"),    // recovery of a sustained shift: true
+		sev(fa("latency", "a1", "t1", at(12, 15)), "info"),    // past End + duration + grace: false
+		sev(fa("frequency", "a2", "t2", at(11, 20)), "info"),  // not sustained: past End+grace, false
+		sev(fa("output_size", "a3", "t3", at(20, 0)), "critical"),
+		sev(fa("output_size", "a3", "t3", at(21, 0)), "warning"),
+		sev(fa("input_novelty", "a3", "t3", at(22, 0)), "info"),
+		sev(fa("input_novelty", "a3", "t3", t0.Add(25*time.Hour)), "info"), // next day
+	}
+	r := Score(plan, alerts, 200000, 10*time.Minute)
+	if r.TruePositive != 2 || r.FalsePositive != 6 || r.FalseWarning != 2 {
+		t.Fatalf("tp %d fp %d false warning+ %d, want 2 6 2", r.TruePositive, r.FalsePositive, r.FalseWarning)
+	}
+	if r.FalsePer100k != 3 || r.FalseWarningPer100k != 1 {
+		t.Fatalf("per 100k %v / warning+ %v, want 3 / 1", r.FalsePer100k, r.FalseWarningPer100k)
+	}
+	if fmt.Sprint(r.ByKind) != "[{frequency/drop 1 0 0 0s [frequency-1]} {latency/latency_shift 1 1 1 20m0s []}]" {
+		t.Fatalf("by detail %v", r.ByKind)
+	}
+	if r.MaxKeyDay != 3 || r.MaxKey != "a1/t1 2026-03-24" {
+		t.Fatalf("max key-day %d %q", r.MaxKeyDay, r.MaxKey)
+	}
+
+	bs := []sim.Behaviour{
+		{Class: "incident", Tool: "t3", Start: at(19, 0), End: at(20, 30), Patterns: []string{"output_size"}},
+		{Class: "heavy", Tool: "t3", Patterns: []string{"output_size", "input_novelty"}},
+		{Class: "never", AgentID: "zz", Patterns: []string{"latency", "frequency"}},
+	}
+	r.Attribute(bs, 10*time.Minute)
+	got := fmt.Sprint(r.FalseByClass)
+	// "other" comes last
+	want := "[{incident 1 1 map[output_size:1]} {heavy 3 1 map[input_novelty:2 output_size:1]} {other 2 0 map[frequency:1 latency:1]}]"
+	if got != want {
+		t.Fatalf("classes\n got %s\nwant %s", got, want)
+	}
+
+	m := Merge(r, r)
+	if m.Firing != 16 || m.FalsePositive != 12 || m.FalseWarning != 4 || m.NormalRecords != 400000 ||
+		m.FalsePer100k != 3 || m.FalseWarningPer100k != 1 || m.MaxKeyDay != 3 || m.Precision != 0.25 {
+		t.Fatalf("merge %+v", m)
+	}
+	if p := m.Pattern("latency"); p.Anomalies != 2 || p.Detected != 2 || p.Recall != 1 {
+		t.Fatalf("merged latency %+v", p)
+	}
+	if p := m.Pattern("frequency"); p.Anomalies != 2 || p.Detected != 0 || len(p.Missed) != 2 {
+		t.Fatalf("merged frequency %+v", p)
+	}
+	if fmt.Sprint(m.ByKind) != "[{frequency/drop 2 0 0 0s [frequency-1 frequency-1]} {latency/latency_shift 2 2 1 20m0s []}]" {
+		t.Fatalf("merged by detail %v", m.ByKind)
+	}
+	if fmt.Sprint(m.FalseByClass) != "[{incident 2 2 map[output_size:2]} {heavy 6 2 map[input_novelty:4 output_size:2]} {other 4 0 map[frequency:2 latency:2]}]" {
+		t.Fatalf("merged classes %v", m.FalseByClass)
+	}
 }

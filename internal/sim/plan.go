@@ -25,6 +25,13 @@ const (
 	KindDenial     = "denial"      // Count calls denied Permission
 	KindOutputSize = "output_size" // Count calls returning ~Value bytes
 	KindLatency    = "latency"     // Count calls taking ~Value ms
+
+	// Realistic profile: moderate, sustained changes.
+	KindRate         = "rate"          // the key's own rate × Multiplier (extra calls)
+	KindDenialSpike  = "denial_spike"  // the key's routine denials of Permission × Multiplier
+	KindLatencyShift = "latency_shift" // the key's normal calls take × Value (3: shift up; 0.01: collapse to ~1 ms)
+	KindOutputShift  = "output_shift"  // the key's normal outputs × Value (0.002: collapse toward zero)
+	KindDrop         = "drop"          // the key's normal calls stop while its agent keeps working
 )
 
 // Anomaly is one labeled injected anomaly: the ground truth.
@@ -32,6 +39,15 @@ type Anomaly struct {
 	ID, Pattern, AgentID, Tool string
 	Start, End                 time.Time
 	Description                string
+	// Kind is what was injected (KindAgentLoop, KindDrop, ...).
+	Kind string `json:",omitempty"`
+	// Detail names the finding expected from the detector where one
+	// applies ("spike", "drop", "level_shift", "loop", "new_permission",
+	// "large", "slow"); informational, not required by the scoring.
+	Detail string `json:",omitempty"`
+	// Sustained marks a change that lasts (shift, drop, rate): a detector
+	// may also flag the return to normal, up to Duration after End.
+	Sustained bool `json:",omitempty"`
 }
 
 // AnomalySpec describes an anomaly to inject; Plan gives it its time.
@@ -44,8 +60,11 @@ type AnomalySpec struct {
 	PerMinute     float64 // same_input
 	Shape         string  // shape
 	Permission    string  // denial: the denied "type:action"
-	Value         float64 // output_size: bytes; latency: ms
+	Value         float64 // output_size: bytes; latency: ms; *_shift: factor
 	Description   string
+	// Realistic profile:
+	Detail  string // expected finding detail (Anomaly.Detail)
+	Daytime bool   // place the window on a weekday 08:00–18:00 UTC
 }
 
 // DefaultAnomalies are the anomalies injected by default: several of each
@@ -122,6 +141,9 @@ func plan(cfg Config) []planned {
 	if cfg.NoAnomalies {
 		return nil
 	}
+	if cfg.Profile == ProfileRealistic {
+		return planRealistic(cfg, newSchedule(cfg))
+	}
 	agents, tools := cfg.index()
 	var specs []AnomalySpec
 	for _, s := range cfg.Anomalies {
@@ -155,7 +177,7 @@ func plan(cfg Config) []planned {
 			Anomaly: Anomaly{
 				ID:      fmt.Sprintf("%s-%d", s.Pattern, counts[s.Pattern]),
 				Pattern: s.Pattern, AgentID: s.AgentID, Tool: s.Tool,
-				Start: start, End: start.Add(s.Duration), Description: s.Description,
+				Start: start, End: start.Add(s.Duration), Description: s.Description, Kind: s.Kind,
 			},
 			spec: s, agent: agents[s.AgentID], tool: tools[s.Tool],
 		})

@@ -1,21 +1,47 @@
-// Package sim generates realistic, seeded multi-agent audit traffic (DESIGN
-// §2 records) with labeled injected anomalies, for backtests, benchmarks and
-// the demo.
+// Package sim generates seeded multi-agent audit traffic (DESIGN §2
+// records) with labeled injected anomalies, for backtests, benchmarks, the
+// evaluation gate (internal/eval) and the demo. Two profiles:
 //
-// Normal traffic has the dynamics a detector must NOT alert on: a smooth
-// day/night cycle (rate ×4 from the 02:00 UTC trough to the 14:00 peak), a nightly batch
-// burst of db-query calls by the report agent at 02:00–02:20 every day, slow
-// legitimate drift (vector-search latency +30%, file-reader output +40% over
-// the run), a version upgrade of http-fetch on day 2 that makes it 1.5×
-// slower for good, agents joining on day 2, an open input vocabulary at
-// web-search, ~1% errors, rare timeouts, and a staging agent with occasional
-// denials (production agents are never denied in normal traffic).
+// ProfileRealistic (RealisticTopology, RealisticAnomalies; what `detector
+// simulate` writes by default) is a week of fleet traffic built from
+// /work/shared/REALISM.md so that the detectors are judged on traffic that
+// does not flatter them: log-normal latencies with σ 1.5–1.7 and a SQL tool
+// whose Pareto-tailed mixture puts p99.9 at 10–20× p99 (legitimate 20–50 s
+// queries), heavy-tailed output sizes (a file reader with p99 ≈ 500 KB and
+// occasional 5 MB files), calls in bursty tasks of 3–30 with retries,
+// weekends at ×0.35 and ±15% day-to-day levels, a sync agent at random
+// hours a few times a week, a nightly batch plus on-demand runs, routine
+// denials every day in production and development, provider error
+// incidents, a version rollout spreading across agents, agents idle for
+// days, joining and leaving. Every behaviour is seeded and listed by
+// Behaviours, so a false alarm can be attributed to the behaviour that
+// caused it. Anomalies include the moderate, sustained changes a detector
+// tuned on easy traffic misses (a ×8 rate on a 12/h key, a ×20 spike of a
+// routine denial, 3× median latency shifts, outputs or latencies collapsing
+// toward zero, a tool that stops being called while its agent works) next
+// to the egregious ones; they are placed where their label is honest (the
+// agent active, away from batch runs, rollouts, incidents and each other).
 //
-// Anomalies (Plan) are injected only after a warm-up (default 24h) as extra
-// records, each labeled with its anomaly id in Truth. Output is a pure
-// function of Config: the same seed gives the same records in the same order.
-// Normal traffic, anomaly records and jitter draw from separate PCG streams,
-// so turning anomalies or jitter off leaves the normal records unchanged.
+// ProfileEasy (the zero value; DefaultTopology, DefaultAnomalies) is the
+// original 72 h scenario: a smooth day/night cycle (rate ×4 from the 02:00
+// UTC trough to the 14:00 peak), a nightly batch burst of db-query calls by
+// the report agent at 02:00–02:20 every day, slow legitimate drift
+// (vector-search latency +30%, file-reader output +40% over the run), a
+// version upgrade of http-fetch on day 2 that makes it 1.5× slower for good,
+// agents joining on day 2, an open input vocabulary at web-search, ~1%
+// errors, rare timeouts, and a staging agent with occasional denials
+// (production agents are never denied). The pipeline benchmarks, replay
+// tests, the demo and the original end-to-end gate use it.
+//
+// Anomalies (Plan) are injected only after a warm-up (24 h easy, 48 h
+// realistic) as extra records labeled with their anomaly id in Truth, or, for
+// shifts and drops, by modifying (and labeling) or withholding the key's
+// normal records in the window. Output is a pure function of Config: the
+// same seed gives the same records in the same order. Normal traffic, the
+// realistic schedule, each anomaly and jitter draw from separate PCG
+// streams, so the normal-only twin (NoAnomalies) has exactly the labeled
+// set's normal records, in the same order (in the easy profile only
+// without Jitter, whose stream it shares with the anomalies).
 package sim
 
 import (
@@ -32,14 +58,19 @@ import (
 // Config configures a simulation. The zero value (with a Seed) is the
 // default 72h scenario.
 type Config struct {
-	Seed     uint64
+	Seed uint64
+	// Profile picks the scenario: "" or ProfileEasy (the original 72 h
+	// run) or ProfileRealistic (a week of REALISM.md traffic). Fields left
+	// zero take the profile's defaults.
+	Profile  string
 	Start    time.Time     // default 2026-03-23T00:00:00Z
 	Duration time.Duration // default 72h
 	// Topology is the agents and tools; nil means DefaultTopology().
 	Topology *Topology
 	// Rate is the mean normal calls/s of the agents present from the start
 	// (the agents' Rates are scaled to sum to it); default 1.5, which gives
-	// ~450k records over 72h.
+	// ~450k records over 72h. In the realistic profile 0 keeps the
+	// topology's own rates (~325k records a week).
 	Rate float64
 	// Scale multiplies every rate (normal, batch, loops), default 1. Scale
 	// 2.2 gives ~1,000,000 normal records over 72h.
@@ -68,6 +99,9 @@ type Truth struct {
 }
 
 func (c Config) withDefaults() Config {
+	if c.Profile == ProfileRealistic {
+		return c.realisticDefaults()
+	}
 	if c.Start.IsZero() {
 		c.Start = DefaultStart
 	}
@@ -149,6 +183,19 @@ type gen struct {
 	seq      uint64
 	pending  []event
 	denied   map[string][]string
+
+	// realistic profile
+	sched     *schedule
+	k         float64 // agent rate factor
+	calls     callHeap
+	callSeq   uint64
+	useTool   [][]int // per agent: tool index of each Use
+	toolIdx   map[string]int
+	taskN     []int
+	runTask   map[[2]int64]*task
+	mods      []int // plan indexes of shift and drop anomalies
+	anomTasks []*task
+	episodes  *[]Behaviour // if set, collects benign loops and misnamed arguments
 }
 
 // Generate produces the records of cfg in emission order (event-time order,
@@ -161,14 +208,24 @@ func Generate(cfg Config, emit func(r *record.Record, truth Truth) error) error 
 	if err != nil {
 		return err
 	}
+	return g.run(emit)
+}
+
+func (g *gen) run(emit func(r *record.Record, truth Truth) error) error {
+	cfg := g.cfg
 	end := cfg.Start.Add(cfg.Duration)
 	for t := cfg.Start; t.Before(end); t = t.Add(slice) {
 		next := t.Add(slice)
 		if next.After(end) {
 			next = end
 		}
-		g.normalSlice(t, next)
-		g.anomalySlice(t, next)
+		if g.sched != nil {
+			g.realSlice(t, next)
+			g.realAnomalySlice(t, next)
+		} else {
+			g.normalSlice(t, next)
+			g.anomalySlice(t, next)
+		}
 		slices.SortFunc(g.pending, func(a, b event) int {
 			if c := a.at.Compare(b.at); c != 0 {
 				return c
@@ -198,6 +255,9 @@ func Generate(cfg Config, emit func(r *record.Record, truth Truth) error) error 
 }
 
 func newGen(cfg Config) (*gen, error) {
+	if cfg.Profile == ProfileRealistic {
+		return newRealGen(cfg)
+	}
 	top := cfg.Topology
 	_, tools := cfg.index()
 	g := &gen{cfg: cfg, top: top, denied: map[string][]string{}}

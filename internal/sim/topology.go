@@ -40,6 +40,20 @@ type Tool struct {
 	OutputDrift  float64
 	// Upgrade, if set, changes the version and scales latency permanently.
 	Upgrade *Upgrade
+
+	// Realistic profile only (see RealisticTopology):
+	// Latency and Output replace the log-normal (LatencyMS, LatencySigma)
+	// and (OutputBytes, OutputSigma) with mixtures and heavy tails.
+	Latency, Output *Dist
+	// InputScaling makes latency grow with input length:
+	// × (input_bytes/InputBytes)^InputScaling (LLM-backed tools).
+	InputScaling float64
+	// InputSigma is the log-normal sigma of the input size (0 means 0.5).
+	InputSigma float64
+	// Rollout is a new version spreading across agents.
+	Rollout *Rollout
+	// Incidents are episodes of fast errors (provider outages, 429s).
+	Incidents *Incidents
 }
 
 // Shape is one input shape of a closed vocabulary.
@@ -72,6 +86,20 @@ type Agent struct {
 	DenialRate float64
 	DenyPerms  []string
 	Batch      *Batch
+
+	// Realistic profile only (see RealisticTopology):
+	// Weekly makes Saturday and Sunday quieter (×0.35).
+	Weekly bool
+	// Tasks groups the agent's calls into bursts; nil means 3–30 calls.
+	Tasks *Tasks
+	// Routine are permission denials that recur every day.
+	Routine []RoutineDenial
+	// Leaves, if > 0, is the offset at which the agent stops calling.
+	Leaves time.Duration
+	// Quiet sends the agent idle for long periods.
+	Quiet *Quiet
+	// Sync is an irregular batch job at random hours.
+	Sync *Sync
 }
 
 // Use is a tool an agent calls, with its share of the agent's calls.

@@ -1,0 +1,83 @@
+package eval_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/toolwatch/toolwatch/internal/eval"
+	"github.com/toolwatch/toolwatch/internal/eval/runner"
+	"github.com/toolwatch/toolwatch/internal/sim"
+)
+
+// gateSeeds is how many held-out seeds the gate replays: each is a week of
+// realistic traffic (~325k records) and its normal-only twin, plus one
+// generation pass for the false-alarm attribution, so four seeds generate
+// ~3.9M and replay ~2.6M records (≈ 23 s of CPU on the project machine
+// with the old detectors).
+const gateSeeds = 4
+
+// TestGateRealistic is issue 9's detection-quality gate: the realistic
+// profile (sim.ProfileRealistic) on held-out seeds (eval.HeldOutSeeds, never
+// the tuning seeds), labeled set and normal-only twin, scored against
+// eval.IssueTargets: recall ≥ 0.95 per pattern and precision ≥ 0.95 on the
+// labeled sets, ≤ 1 false alert (warning or above) and ≤ 3 (any severity)
+// per 100,000 normal records and ≤ 3 firing alerts per key per day on the
+// twins. Figures are merged over the seeds.
+func TestGateRealistic(t *testing.T) {
+	if testing.Short() {
+		t.Skip("replays 4 simulated weeks and their twins; run without -short")
+	}
+	var reps []runner.SeedReport
+	for _, seed := range eval.HeldOutSeeds(gateSeeds) {
+		cfg := sim.Config{Profile: sim.ProfileRealistic, Seed: seed, Jitter: 2 * time.Second}
+		rep, err := runner.RunSeed(context.Background(), cfg, runner.Options{})
+		if err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		t.Logf("seed %d (%d + %d records, %v)\nlabeled:\n%s\ntwin:\n%s", seed, rep.Records, rep.TwinRecords,
+			rep.Elapsed.Round(time.Millisecond), rep.Labeled, rep.Twin)
+		reps = append(reps, rep)
+	}
+	labeled, twin := runner.Merge(reps)
+	t.Logf("merged over %d held-out seeds\nlabeled:\n%s\ntwin:\n%s", len(reps), labeled, twin)
+	for _, v := range eval.IssueTargets.Check(labeled, twin) {
+		t.Error(v)
+	}
+}
+
+func TestHeldOutSeeds(t *testing.T) {
+	s := eval.HeldOutSeeds(5)
+	if fmt.Sprint(s) != fmt.Sprint(eval.HeldOutSeeds(5)) || len(s) != 5 {
+		t.Fatalf("held-out seeds not deterministic: %v", s)
+	}
+	seen := map[uint64]bool{}
+	for _, x := range s {
+		if seen[x] {
+			t.Fatalf("duplicate held-out seed %d in %v", x, s)
+		}
+		seen[x] = true
+		for _, tu := range eval.TuningSeeds {
+			if x == tu {
+				t.Fatalf("held-out seed %d is a tuning seed", x)
+			}
+		}
+	}
+	if fmt.Sprint(eval.HeldOutSeeds(3)) != fmt.Sprint(s[:3]) {
+		t.Fatal("HeldOutSeeds(3) is not a prefix of HeldOutSeeds(5)")
+	}
+}
+
+func TestTargetsCheck(t *testing.T) {
+	good := eval.Result{Precision: 1, Patterns: []eval.PatternResult{{Pattern: "latency", Anomalies: 20, Detected: 20, Recall: 1}}}
+	if v := eval.IssueTargets.Check(good, eval.Result{Precision: 1}); len(v) != 0 {
+		t.Fatalf("clean result fails: %v", v)
+	}
+	bad := eval.Result{Precision: 0.9, FalsePositive: 1, Firing: 10,
+		Patterns: []eval.PatternResult{{Pattern: "latency", Anomalies: 20, Detected: 18, Recall: 0.9}, {Pattern: "drop", Recall: 1}}}
+	twin := eval.Result{FalseWarningPer100k: 1.5, FalsePer100k: 3.5, MaxKeyDay: 4, MaxKey: "a/t 2026-03-24"}
+	if v := eval.IssueTargets.Check(bad, twin); len(v) != 5 {
+		t.Fatalf("want 5 violations, got %d: %v", len(v), v)
+	}
+}
