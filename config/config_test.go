@@ -51,7 +51,7 @@ func TestInvalidFiles(t *testing.T) {
 		}},
 		{"invalid-many.yaml", []string{
 			`:2: log.level: must be one of debug, info, warn, error`,
-			`:3: log.format: must be json or console`,
+			`:3: log.format: must be auto, json or console`,
 			`:5: metrics.listen: must be host:port, e.g. "127.0.0.1:9464"`,
 			`:6: metrics.path: must start with "/"`,
 			`:7: metrics.pth: unknown key (did you mean "path"?)`,

@@ -73,13 +73,19 @@ not json
 }
 
 func TestUsage(t *testing.T) {
-	if code, out, _ := runCLI(t, "", "help"); code != 0 || !strings.Contains(out, "detector replay") {
+	if code, out, _ := runCLI(t, "", "help"); code != 0 || !strings.Contains(out, "\n  replay ") {
 		t.Errorf("help: exit %d %q", code, out)
 	}
-	if code, _, errs := runCLI(t, "", "frobnicate"); code != 2 || !strings.Contains(errs, "unknown command frobnicate") {
+	if code, _, errs := runCLI(t, "", "frobnicate"); code != 2 || !strings.Contains(errs, `unknown command "frobnicate"`) || !strings.Contains(errs, "Commands:") {
 		t.Errorf("unknown command: exit %d %q", code, errs)
 	}
-	if code, _, _ := runCLI(t, "", "replay", "--bogus"); code != 2 {
-		t.Errorf("bad flag: exit %d, want 2", code)
+	if code, _, errs := runCLI(t, "", "replay", "--bogus"); code != 2 || !strings.Contains(errs, "-bogus") || !strings.Contains(errs, "detector replay --help") {
+		t.Errorf("bad flag: exit %d, want 2: %q", code, errs)
+	}
+	if code, _, errs := runCLI(t, "", "help", "frobnicate"); code != 2 || !strings.Contains(errs, "unknown command") {
+		t.Errorf("help of an unknown command: exit %d %q", code, errs)
+	}
+	if code, _, _ := runCLI(t, "", "version", "extra"); code != 2 {
+		t.Errorf("version with an argument: exit %d, want 2", code)
 	}
 }
