@@ -70,11 +70,22 @@ func parseTemplate(s string) (*urlTemplate, error) {
 	}
 	t := &urlTemplate{}
 	prev := 0
+	// The scheme and host are fixed: a value only ever fills a path, query
+	// or fragment component, so it cannot redirect the link.
+	authEnd := len(s)
+	if i := strings.Index(s, "://"); i >= 0 {
+		if j := strings.IndexAny(s[i+3:], "/?#"); j >= 0 {
+			authEnd = i + 3 + j
+		}
+	}
 	for _, m := range placeholderRE.FindAllStringIndex(s, -1) {
 		name := s[m[0]+1 : m[1]-1]
 		i := slices.Index(Placeholders, name)
 		if i < 0 {
 			return nil, fmt.Errorf("unknown placeholder {%s} (known: {%s})", name, strings.Join(Placeholders, "}, {"))
+		}
+		if m[0] < authEnd {
+			return nil, fmt.Errorf("placeholder {%s} in the scheme or host; use placeholders in the path, query or fragment only", name)
 		}
 		t.lits = append(t.lits, s[prev:m[0]])
 		t.vars = append(t.vars, i)

@@ -2,6 +2,7 @@ package alert
 
 import (
 	"bytes"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,6 +30,9 @@ func TestLinkTemplates(t *testing.T) {
 		{"https:///{trace_id}", "", "must name a host"},
 		{"https://user:pw@tempo.example/{trace_id}", "", "must not hold credentials"},
 		{"https://tempo.example/%zz", "", "not a URL"},
+		{"https://{tool}.example/x", "", "in the scheme or host"},
+		{"{pattern}://tempo.example/x", "", "in the scheme or host"},
+		{"https://runbooks.example/toolwatch", "https://runbooks.example/toolwatch", ""}, // a constant link
 	}
 	for _, tt := range tests {
 		t.Run(tt.tmpl, func(t *testing.T) {
@@ -145,4 +149,37 @@ func TestStateKeepsLinks(t *testing.T) {
 	if len(fa) != 1 || fa[0].TraceURL == "" || fa[0].RunbookURL == "" {
 		t.Errorf("restored firing alert lost its links: %+v", fa)
 	}
+}
+
+// FuzzLinkTemplate: any template parses or is rejected without panicking,
+// and whatever the alert's values, an accepted template expands to a URL
+// that parses, with the template's scheme and host.
+func FuzzLinkTemplate(f *testing.F) {
+	f.Add("https://tempo.example/explore?traceId={trace_id}", "abc123", "tool/../x?y#z")
+	f.Add("http://j:16686/trace/{trace_id}#{span_id}", "a b%zz", "\x00\xff")
+	f.Add("https://lf.example/{tool}/{agent_id}?t={task_id}&p={pattern}", "", "é/漢")
+	f.Fuzz(func(t *testing.T, tmpl, v1, v2 string) {
+		tp, err := parseTemplate(tmpl)
+		if err != nil || tp == nil {
+			return
+		}
+		want, err := url.Parse(tp.expand([]string{"t", "s", "k", "a", "x", "p"}))
+		if err != nil {
+			t.Fatalf("sample expansion of accepted %q: %v", tmpl, err)
+		}
+		got := tp.expand([]string{v1, v2, v1 + v2, v2, v1, v2})
+		if got == "" {
+			if v1 != "" && v2 != "" {
+				t.Fatalf("no link for non-empty values")
+			}
+			return
+		}
+		u, err := url.Parse(got)
+		if err != nil {
+			t.Fatalf("%q with values %q %q expands to %q: %v", tmpl, v1, v2, got, err)
+		}
+		if u.Scheme != want.Scheme || u.Host != want.Host || u.User != nil {
+			t.Fatalf("%q expands to %q: scheme/host %s://%s, want %s://%s", tmpl, got, u.Scheme, u.Host, want.Scheme, want.Host)
+		}
+	})
 }
