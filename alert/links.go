@@ -72,7 +72,7 @@ func parseTemplate(s string) (*urlTemplate, error) {
 	prev := 0
 	// The scheme and host are fixed: a value only ever fills a path, query
 	// or fragment component, so it cannot redirect the link.
-	authEnd := len(s)
+	authEnd, first := len(s), -1
 	if i := strings.Index(s, "://"); i >= 0 {
 		if j := strings.IndexAny(s[i+3:], "/?#"); j >= 0 {
 			authEnd = i + 3 + j
@@ -84,8 +84,8 @@ func parseTemplate(s string) (*urlTemplate, error) {
 		if i < 0 {
 			return nil, fmt.Errorf("unknown placeholder {%s} (known: {%s})", name, strings.Join(Placeholders, "}, {"))
 		}
-		if m[0] < authEnd {
-			return nil, fmt.Errorf("placeholder {%s} in the scheme or host; use placeholders in the path, query or fragment only", name)
+		if m[0] < authEnd && first < 0 {
+			first = len(t.vars)
 		}
 		t.lits = append(t.lits, s[prev:m[0]])
 		t.vars = append(t.vars, i)
@@ -103,6 +103,8 @@ func parseTemplate(s string) (*urlTemplate, error) {
 		return nil, fmt.Errorf("must name a host")
 	case u.User != nil:
 		return nil, fmt.Errorf("must not hold credentials (links are sent to every receiver)")
+	case first >= 0:
+		return nil, fmt.Errorf("placeholder {%s} in the scheme or host; use placeholders in the path, query or fragment only", Placeholders[t.vars[first]])
 	}
 	return t, nil
 }
