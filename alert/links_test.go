@@ -31,7 +31,8 @@ func TestLinkTemplates(t *testing.T) {
 		{"https://user:pw@tempo.example/{trace_id}", "", "must not hold credentials"},
 		{"https://tempo.example/%zz", "", "not a URL"},
 		{"https://{tool}.example/x", "", "in the scheme or host"},
-		{"{pattern}://tempo.example/x", "", "in the scheme or host"},
+		{"{pattern}://tempo.example/x", "", "must be an http or https URL"},
+		{"https://tempo-{span_id}.example/x", "", "in the scheme or host"},
 		{"https://runbooks.example/toolwatch", "https://runbooks.example/toolwatch", ""}, // a constant link
 	}
 	for _, tt := range tests {
