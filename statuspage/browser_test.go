@@ -274,6 +274,9 @@ func TestBrowserFilters(t *testing.T) {
 		{"q=" + url.QueryEscape("SQL injection"), []string{"b2c3d4e5f6071829"}},
 		{"q=loop", []string{"0718293a4b5c6d7e"}},
 		{"pattern=latency&q=nothing-matches", []string{}},
+		// Markup in the query is a filter value, never markup.
+		{"tool=" + url.QueryEscape(evilTool), []string{"d4e5f60718293a4b"}},
+		{"q=" + url.QueryEscape(`<img src=x onerror=alert(9)>`) + "&agent=" + url.QueryEscape("<b>x</b>"), []string{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
@@ -293,15 +296,24 @@ func TestBrowserFilters(t *testing.T) {
 					t.Errorf("alert %s not shown", id)
 				}
 			}
-			count := fmt.Sprintf(`<span id="alert-count" class="count">%d of %d</span>`, len(want), len(snap.Alerts))
+			countText := fmt.Sprintf(`<span id="alert-count" class="count">%d of %d</span>`, len(want), len(snap.Alerts))
 			if len(want) == len(snap.Alerts) {
-				count = fmt.Sprintf(`<span id="alert-count" class="count">%d</span>`, len(want))
+				countText = fmt.Sprintf(`<span id="alert-count" class="count">%d</span>`, len(want))
 			}
-			if !strings.Contains(dom, count) {
-				t.Errorf("DOM lacks %s", count)
+			if !strings.Contains(dom, countText) {
+				t.Errorf("DOM lacks %s", countText)
 			}
 			if len(want) == 0 && !strings.Contains(dom, "No alert matches the filters.") {
 				t.Error("no 'nothing matches' note")
+			}
+			tags := attrValue.ReplaceAllString(dom, `=""`)
+			if n := count(tags, "<script"); n != 1 {
+				t.Errorf("%d <script> elements, want 1 (the page's own)", n)
+			}
+			for _, tag := range []string{"<img", "<b>"} {
+				if strings.Contains(tags, tag) {
+					t.Errorf("injected %s element in DOM", tag)
+				}
 			}
 			for _, opt := range []string{`<option value="kb-search">kb-search</option>`,
 				`<option value="agent-&lt;b&gt;bold&lt;/b&gt;">agent-&lt;b&gt;bold&lt;/b&gt;</option>`} {
