@@ -77,3 +77,35 @@ func TestStatusHistorySampledOnEventTime(t *testing.T) {
 		t.Errorf("p99 %v at %v, want > 310 ms after latency doubled", first, h[0].Time)
 	}
 }
+
+// BenchmarkStatusObserve is the status page's per-record cost, including
+// the once-per-minute p99 sample: one record per second of event time, so
+// one op in 60 closes a minute.
+func BenchmarkStatusObserve(b *testing.B) {
+	start := time.Date(2026, 3, 23, 0, 0, 0, 0, time.UTC)
+	cfg := config.Default()
+	wall := start.Add(24 * time.Hour)
+	p := pipeline.New(cfg, func() time.Time { return wall })
+	s := newStatusState(cfg, p, func() time.Time { return wall })
+	rng := rand.New(rand.NewPCG(1, 2))
+	r := record.Record{TraceID: "t", SpanID: "s", AgentID: "agent-1",
+		Tool:       record.Tool{Name: "customer-lookup", TrustLevel: "gold", VerificationScore: record.Absent},
+		Invocation: record.Invocation{Status: record.StatusSuccess, OutputBytes: record.Absent, InputBytes: record.Absent},
+		Context:    record.Context{Environment: "production"}, DataSubjectsAffected: record.Absent}
+	var buf []byte
+	// Warm the latency baseline for two hours first.
+	for i := range 7200 {
+		r.Timestamp = start.Add(time.Duration(i) * time.Second)
+		r.Invocation.DurationMS = 150 * math.Exp(0.3*rng.NormFloat64())
+		buf = r.AppendJSON(buf[:0])
+		p.Handle(buf)
+		s.observe(p.Record())
+	}
+	rec := *p.Record()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		rec.Timestamp = start.Add(time.Duration(7200+i) * time.Second)
+		s.observe(&rec)
+	}
+}
