@@ -38,9 +38,9 @@ import (
 	"github.com/toolwatch/toolwatch/telemetry"
 )
 
-// Version is reported in logs, metrics and the status page; set it at
+// Version is reported in logs, metrics and snapshots; set it at
 // link time through internal/buildinfo.Version.
-var Version = buildinfo.Read().Short()
+var Version = buildinfo.Version
 
 // Options configure one daemon run. Zero values mean the defaults.
 type Options struct {

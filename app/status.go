@@ -12,6 +12,7 @@ import (
 	"github.com/toolwatch/toolwatch/detect/inputs"
 	"github.com/toolwatch/toolwatch/detect/latency"
 	"github.com/toolwatch/toolwatch/detect/outputsize"
+	"github.com/toolwatch/toolwatch/internal/buildinfo"
 	"github.com/toolwatch/toolwatch/pipeline"
 	"github.com/toolwatch/toolwatch/record"
 	"github.com/toolwatch/toolwatch/statuspage"
@@ -24,6 +25,9 @@ const (
 	statusHistory     = 60   // minutes of per-tool history
 	statusPublishEach = time.Second
 )
+
+// statusVersion is the page's version line: version, commit, Go version.
+var statusVersion = buildinfo.Read().Short()
 
 // statusState keeps what the status page shows. observe and alert run on
 // the worker goroutine; the page reads the last published Snapshot through
@@ -51,7 +55,7 @@ type toolStatus struct {
 
 func newStatusState(_ *config.Config, p *pipeline.Pipeline, now func() time.Time) *statusState {
 	s := &statusState{p: p, started: now(), recorder: statuspage.NewRecorder(statuspage.DefaultRecent), tools: map[string]*toolStatus{}}
-	s.snap.Store(&statuspage.Snapshot{Daemon: statuspage.Daemon{Version: Version, StartedAt: s.started}})
+	s.snap.Store(&statuspage.Snapshot{Daemon: statuspage.Daemon{Version: statusVersion, StartedAt: s.started}})
 	return s
 }
 
@@ -130,7 +134,7 @@ func (s *statusState) publish(p *pipeline.Pipeline, now time.Time) {
 	applied, late, _ := p.Engine().Counts()
 	snap := &statuspage.Snapshot{
 		Daemon: statuspage.Daemon{
-			Version: Version, StartedAt: s.started, Watermark: p.Engine().Watermark(),
+			Version: statusVersion, StartedAt: s.started, Watermark: p.Engine().Watermark(),
 			Applied: applied, Late: late, Invalid: s.invalid, AlertsFiring: p.Manager().Firing(),
 		},
 		Alerts: s.recorder.Recent(),
