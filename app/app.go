@@ -165,7 +165,7 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	log := NewLogger(cfg.Log, opts.LogOutput)
-	log.Info().Str("version", Version).Str("config", orDefault(opts.ConfigPath, "(built-in defaults)")).Msg("starting toolwatch detector")
+	log.Info().Str("version", Version).Str("commit", buildinfo.Read().Commit).Str("config", orDefault(opts.ConfigPath, "(built-in defaults)")).Msg("starting toolwatch detector")
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
