@@ -79,4 +79,8 @@ type Alert struct {
 	TraceID     string         `json:"trace_id"`
 	SpanID      string         `json:"span_id"`
 	TaskID      string         `json:"task_id,omitempty"`
+	// TraceURL and RunbookURL are the links of alerts.trace_url and
+	// alerts.runbook_urls, omitted when not configured.
+	TraceURL   string `json:"trace_url,omitempty"`
+	RunbookURL string `json:"runbook_url,omitempty"`
 }

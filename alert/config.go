@@ -22,6 +22,11 @@ type Config struct {
 	// fingerprint at the cap is dropped and counted (Counter.Rejected), so an
 	// alert storm cannot grow memory without bound. 0 means unlimited.
 	MaxFiring int `yaml:"max_firing"`
+	// TraceURL is the link template of an alert's trace (see links.go);
+	// "" sends no trace_url.
+	TraceURL string `yaml:"trace_url"`
+	// RunbookURLs are link templates of each pattern's runbook.
+	RunbookURLs RunbookURLs `yaml:"runbook_urls"`
 }
 
 // Bands are the score thresholds of the severities; each is the inclusive
@@ -66,6 +71,7 @@ func (c *Config) Validate() validate.Errors {
 	if c.MaxFiring < 0 || c.MaxFiring > 10000000 {
 		es.Addf("max_firing", "must be between 0 and 10000000 (0 means unlimited)")
 	}
+	c.validateLinks(func(path, msg string) { es.Addf(path, "%s", msg) })
 	return es
 }
 

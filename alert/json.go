@@ -84,6 +84,14 @@ func appendAlert(b []byte, a *Alert) []byte {
 		b = append(b, `,"task_id":`...)
 		b = jsonw.AppendString(b, a.TaskID)
 	}
+	if a.TraceURL != "" {
+		b = append(b, `,"trace_url":`...)
+		b = jsonw.AppendString(b, a.TraceURL)
+	}
+	if a.RunbookURL != "" {
+		b = append(b, `,"runbook_url":`...)
+		b = jsonw.AppendString(b, a.RunbookURL)
+	}
 	return append(b, '}')
 }
 

@@ -19,6 +19,7 @@ const (
 // safe for concurrent use: one goroutine (the pipeline's) calls every method.
 type Manager struct {
 	cfg     Config
+	links   links // parsed link templates of cfg
 	firing  map[fpKey]*entry
 	counts  map[countKey]*Counter
 	scratch []byte   // fingerprint input, reused
@@ -60,6 +61,7 @@ type Counter struct {
 func NewManager(cfg Config) *Manager {
 	return &Manager{
 		cfg:     cfg,
+		links:   newLinks(&cfg),
 		firing:  make(map[fpKey]*entry),
 		counts:  make(map[countKey]*Counter),
 		scratch: make([]byte, 0, 256),
@@ -70,7 +72,8 @@ func NewManager(cfg Config) *Manager {
 // counts and the counters are kept; the new bands, cooldown and resolve
 // interval apply from the next Add or Tick. An alert already emitted keeps
 // the severity it was emitted with until it is re-emitted.
-func (m *Manager) SetConfig(cfg Config) { m.cfg = cfg }
+// Links follow the new templates from the next emission (a resolve too).
+func (m *Manager) SetConfig(cfg Config) { m.cfg, m.links = cfg, newLinks(&cfg) }
 
 // Config returns the configuration in use.
 func (m *Manager) Config() Config { return m.cfg }
@@ -151,6 +154,7 @@ func (m *Manager) emit(e *entry, f *Finding, r uint8, c *Counter, out []Alert) [
 		SpanID:      f.SpanID,
 		TaskID:      f.TaskID,
 	}
+	m.links.set(&a)
 	e.seq++
 	e.last = a
 	e.rank = r
@@ -200,6 +204,7 @@ func (m *Manager) resolve(e *entry, out []Alert) []Alert {
 	a.EventTime = end
 	a.EndsAt = &end
 	a.Details = withRepeats(e.last.Details, e.repeats, e.maxScore)
+	m.links.set(&a)
 	m.counter(a.Pattern, e.rank).Resolved++
 	return append(out, a)
 }

@@ -54,13 +54,15 @@ type AlertV1 struct {
 	EventTime, StartsAt                        time.Time
 	EndsAt                                     *time.Time
 	TraceID, SpanID, TaskID                    string
+	TraceURL, RunbookURL                       string // added later; gob leaves them empty in older states
 }
 
 func alertDTO(a *Alert) AlertV1 {
 	v := AlertV1{ID: a.ID, Fingerprint: a.Fingerprint, Status: a.Status, Pattern: a.Pattern, Severity: a.Severity,
 		Score: a.Score, AgentID: a.AgentID, Tool: a.Tool, ToolVersion: a.ToolVersion, Environment: a.Environment,
 		Observed: a.Observed, Expected: a.Expected, Unit: a.Unit, Summary: a.Summary,
-		EventTime: a.EventTime, StartsAt: a.StartsAt, EndsAt: a.EndsAt, TraceID: a.TraceID, SpanID: a.SpanID, TaskID: a.TaskID}
+		EventTime: a.EventTime, StartsAt: a.StartsAt, EndsAt: a.EndsAt, TraceID: a.TraceID, SpanID: a.SpanID, TaskID: a.TaskID,
+		TraceURL: a.TraceURL, RunbookURL: a.RunbookURL}
 	if a.Details != nil {
 		v.Details = appendMap(nil, a.Details)
 	}
@@ -71,7 +73,8 @@ func (v *AlertV1) alert() (Alert, error) {
 	a := Alert{ID: v.ID, Fingerprint: v.Fingerprint, Status: v.Status, Pattern: v.Pattern, Severity: v.Severity,
 		Score: v.Score, AgentID: v.AgentID, Tool: v.Tool, ToolVersion: v.ToolVersion, Environment: v.Environment,
 		Observed: v.Observed, Expected: v.Expected, Unit: v.Unit, Summary: v.Summary,
-		EventTime: v.EventTime, StartsAt: v.StartsAt, EndsAt: v.EndsAt, TraceID: v.TraceID, SpanID: v.SpanID, TaskID: v.TaskID}
+		EventTime: v.EventTime, StartsAt: v.StartsAt, EndsAt: v.EndsAt, TraceID: v.TraceID, SpanID: v.SpanID, TaskID: v.TaskID,
+		TraceURL: v.TraceURL, RunbookURL: v.RunbookURL}
 	if v.Details != nil {
 		dec := json.NewDecoder(bytes.NewReader(v.Details))
 		dec.UseNumber()

@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mattn/go-isatty"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -33,11 +34,13 @@ import (
 	"github.com/toolwatch/toolwatch/config"
 	"github.com/toolwatch/toolwatch/ingest"
 	"github.com/toolwatch/toolwatch/ingest/embedded"
+	"github.com/toolwatch/toolwatch/internal/buildinfo"
 	"github.com/toolwatch/toolwatch/telemetry"
 )
 
-// Version is reported in logs, metrics and the status page.
-var Version = "0.1.0-dev"
+// Version is reported in logs, metrics and snapshots; set it at
+// link time through internal/buildinfo.Version.
+var Version = buildinfo.Version
 
 // Options configure one daemon run. Zero values mean the defaults.
 type Options struct {
@@ -126,18 +129,27 @@ func applyOverrides(cfg *config.Config, opts Options) error {
 }
 
 // NewLogger builds the daemon's zerolog logger from the `log` section.
+// Format auto is console on a terminal and JSON otherwise (a pipe, a file,
+// journald); console colours only a terminal.
 func NewLogger(cfg config.LogConfig, w io.Writer) zerolog.Logger {
 	if w == nil {
 		w = os.Stderr
 	}
-	if cfg.Format == "console" {
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+	tty := isTerminal(w)
+	if cfg.Format == "console" || cfg.Format == "auto" && tty {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339, NoColor: !tty}
 	}
 	level, err := zerolog.ParseLevel(cfg.Level)
 	if err != nil {
 		level = zerolog.InfoLevel
 	}
 	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
 }
 
 // Run runs the daemon until ctx is cancelled, then drains in-flight records,
@@ -153,7 +165,7 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	log := NewLogger(cfg.Log, opts.LogOutput)
-	log.Info().Str("version", Version).Str("config", orDefault(opts.ConfigPath, "(built-in defaults)")).Msg("starting toolwatch detector")
+	log.Info().Str("version", Version).Str("commit", buildinfo.Read().Commit).Str("config", orDefault(opts.ConfigPath, "(built-in defaults)")).Msg("starting toolwatch detector")
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

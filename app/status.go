@@ -12,6 +12,7 @@ import (
 	"github.com/toolwatch/toolwatch/detect/inputs"
 	"github.com/toolwatch/toolwatch/detect/latency"
 	"github.com/toolwatch/toolwatch/detect/outputsize"
+	"github.com/toolwatch/toolwatch/internal/buildinfo"
 	"github.com/toolwatch/toolwatch/pipeline"
 	"github.com/toolwatch/toolwatch/record"
 	"github.com/toolwatch/toolwatch/statuspage"
@@ -25,10 +26,16 @@ const (
 	statusPublishEach = time.Second
 )
 
+// statusVersion is the page's version line: version, commit, Go version.
+var statusVersion = buildinfo.Read().Short()
+
 // statusState keeps what the status page shows. observe and alert run on
 // the worker goroutine; the page reads the last published Snapshot through
 // an atomic pointer, so HTTP requests never touch pipeline state.
 type statusState struct {
+	p        *pipeline.Pipeline
+	lat      *latency.Detector // found in p on first use; nil when disabled
+	latFound bool
 	started  time.Time
 	recorder *statuspage.Recorder
 	tools    map[string]*toolStatus
@@ -46,9 +53,9 @@ type toolStatus struct {
 	history []statuspage.Point
 }
 
-func newStatusState(_ *config.Config, now func() time.Time) *statusState {
-	s := &statusState{started: now(), recorder: statuspage.NewRecorder(statuspage.DefaultRecent), tools: map[string]*toolStatus{}}
-	s.snap.Store(&statuspage.Snapshot{Daemon: statuspage.Daemon{Version: Version, StartedAt: s.started}})
+func newStatusState(_ *config.Config, p *pipeline.Pipeline, now func() time.Time) *statusState {
+	s := &statusState{p: p, started: now(), recorder: statuspage.NewRecorder(statuspage.DefaultRecent), tools: map[string]*toolStatus{}}
+	s.snap.Store(&statuspage.Snapshot{Daemon: statuspage.Daemon{Version: statusVersion, StartedAt: s.started}})
 	return s
 }
 
@@ -71,20 +78,49 @@ func (s *statusState) observe(r *record.Record) {
 	case t.minute == 0:
 		t.minute = m
 	case m > t.minute:
-		t.last = t.count
-		if m > t.minute+1 {
-			t.last = 0 // the minute(s) in between had no calls
-		}
-		t.history = append(t.history, statuspage.Point{Time: time.Unix(t.minute*60, 0).UTC(), Calls: t.count})
-		if len(t.history) > statusHistory {
-			t.history = append(t.history[:0], t.history[len(t.history)-statusHistory:]...)
-		}
-		t.minute, t.count = m, 0
+		t.roll(m, s.latencyP99(r.Tool.Name))
 	}
 	t.count++
 	if _, ok := t.agents[r.AgentID]; !ok && len(t.agents) < statusMaxAgents {
 		t.agents[r.AgentID] = struct{}{}
 	}
+}
+
+// roll closes minute t.minute (and the quiet minutes before m) into the
+// history. p99 is sampled now, on event time, so a backlog replayed in
+// seconds still gets one real sample per minute it covers.
+func (t *toolStatus) roll(m int64, p99 float64) {
+	t.last = t.count
+	if m > t.minute+1 {
+		t.last = 0 // the minute(s) in between had no calls
+	}
+	t.history = append(t.history, statuspage.Point{Time: time.Unix(t.minute*60, 0).UTC(), Calls: t.count, LatencyP99: p99})
+	for q := max(t.minute+1, m-statusHistory); q < m; q++ {
+		t.history = append(t.history, statuspage.Point{Time: time.Unix(q*60, 0).UTC(), Calls: 0, LatencyP99: p99})
+	}
+	if len(t.history) > statusHistory {
+		t.history = append(t.history[:0], t.history[len(t.history)-statusHistory:]...)
+	}
+	t.minute, t.count = m, 0
+}
+
+// latencyP99 is the latency detector's tool baseline p99 now, NaN if none.
+// Once per tool per event-time minute, off the per-record path.
+func (s *statusState) latencyP99(tool string) float64 {
+	if !s.latFound && s.p != nil {
+		s.latFound = true
+		for _, d := range s.p.Engine().Detectors() {
+			if d, ok := d.(*latency.Detector); ok {
+				s.lat = d
+			}
+		}
+	}
+	if s.lat != nil {
+		if q, ok := s.lat.ToolQuantiles(tool); ok && q.Folded > 0 {
+			return q.P99
+		}
+	}
+	return math.NaN()
 }
 
 func (s *statusState) alert(a alert.Alert) { s.recorder.Add(a) }
@@ -98,7 +134,7 @@ func (s *statusState) publish(p *pipeline.Pipeline, now time.Time) {
 	applied, late, _ := p.Engine().Counts()
 	snap := &statuspage.Snapshot{
 		Daemon: statuspage.Daemon{
-			Version: Version, StartedAt: s.started, Watermark: p.Engine().Watermark(),
+			Version: statusVersion, StartedAt: s.started, Watermark: p.Engine().Watermark(),
 			Applied: applied, Late: late, Invalid: s.invalid, AlertsFiring: p.Manager().Firing(),
 		},
 		Alerts: s.recorder.Recent(),
@@ -132,9 +168,6 @@ func (s *statusState) publish(p *pipeline.Pipeline, now time.Time) {
 		}
 		if in != nil {
 			ts.Shapes, _ = in.ToolShapes(name)
-		}
-		if n := len(t.history); n > 0 && !math.IsNaN(ts.LatencyP99) {
-			t.history[n-1].LatencyP99 = ts.LatencyP99
 		}
 		ts.History = append([]statuspage.Point(nil), t.history...)
 		snap.Tools = append(snap.Tools, ts)

@@ -57,7 +57,7 @@ type reloadRequest struct {
 
 func newWorker(cfg *config.Config, p *pipeline.Pipeline, out *sink.Dispatcher, tm *telemetry.Metrics, log zerolog.Logger, now func() time.Time) *worker {
 	w := &worker{p: p, out: out, tm: tm, log: log, now: now}
-	w.status = newStatusState(cfg, now)
+	w.status = newStatusState(cfg, p, now)
 	w.seedAlertmanager(out)
 	return w
 }

@@ -129,11 +129,11 @@ func (c *MetricsConfig) Validate() validate.Errors {
 // LogConfig is the `log` section.
 type LogConfig struct {
 	Level  string `yaml:"level"`  // debug, info, warn, error
-	Format string `yaml:"format"` // json, console
+	Format string `yaml:"format"` // auto (console on a terminal, else json), json, console
 }
 
 // DefaultLogConfig returns the documented defaults.
-func DefaultLogConfig() LogConfig { return LogConfig{Level: "info", Format: "json"} }
+func DefaultLogConfig() LogConfig { return LogConfig{Level: "info", Format: "auto"} }
 
 // Validate checks the enumerations.
 func (c *LogConfig) Validate() validate.Errors {
@@ -144,9 +144,9 @@ func (c *LogConfig) Validate() validate.Errors {
 		es.Addf("level", "must be one of debug, info, warn, error")
 	}
 	switch c.Format {
-	case "json", "console":
+	case "auto", "json", "console":
 	default:
-		es.Addf("format", "must be json or console")
+		es.Addf("format", "must be auto, json or console")
 	}
 	return es
 }

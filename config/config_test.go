@@ -51,10 +51,15 @@ func TestInvalidFiles(t *testing.T) {
 		}},
 		{"invalid-many.yaml", []string{
 			`:2: log.level: must be one of debug, info, warn, error`,
-			`:3: log.format: must be json or console`,
+			`:3: log.format: must be auto, json or console`,
 			`:5: metrics.listen: must be host:port, e.g. "127.0.0.1:9464"`,
 			`:6: metrics.path: must start with "/"`,
 			`:7: metrics.pth: unknown key (did you mean "path"?)`,
+		}},
+		{"invalid-links.yaml", []string{
+			`:2: alerts.trace_url: unknown placeholder {traceid} (known: {trace_id}, {span_id}, {task_id}, {agent_id}, {tool}, {pattern})`,
+			`:4: alerts.runbook_urls.latency: must be an http or https URL, e.g. "https://tempo.example/explore?traceId={trace_id}"`,
+			`:5: alerts.runbook_urls.latncy: unknown key (did you mean "latency"?)`,
 		}},
 		{"invalid-syntax.yaml", []string{`:2: syntax error: did not find expected key`}},
 		{"invalid-toplevel.yaml", []string{`:1: expected a mapping of sections at the top level, got a sequence`}},

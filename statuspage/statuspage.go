@@ -17,6 +17,23 @@
 //	/static/...  the page's script and stylesheet
 //
 // An alert row can be linked to: /#alert-<id> opens that alert's evidence.
+// The alert list filters by pattern, severity, tool, agent and status and
+// by text (every word must occur in the summary, ids or details); the
+// filters live in the URL query (?pattern=latency&tool=kb-search&q=...), so
+// a filtered view can be linked to as well.
+//
+// An opened alert shows the evidence picture it was judged against, drawn
+// only from what the alert carries: for latency and output size the
+// baseline quantiles (box p50–p99, whisker to p99.9, log scale), for counts
+// (frequency, denial spikes) the expected count and the hour slot's usual
+// peak, for input novelty the known shapes; each with the threshold as a
+// dashed line and the observation as a solid one. trace_url and runbook_url
+// are links when they are http(s) URLs. The tool charts plot calls/min and
+// the baseline latency p99 against event time, one point per minute.
+//
+// docs/status-page.png is regenerated with
+//
+//	go test ./statuspage -run TestBrowserScreenshot -update-screenshot
 package statuspage
 
 import (

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -25,8 +24,7 @@ import (
 // in event time, so the baselines warm up in seconds), then live traffic
 // with one injected anomaly of each pattern, and prints alerts as they fire.
 func cmdDemo(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("demo", stderr)
 	live := fs.Duration("live", 60*time.Second, "length of the live phase (anomalies start 10s in, 8s apart)")
 	history := fs.Duration("history", 26*time.Hour, "event time of simulated history published first as a backlog")
 	seed := fs.Uint64("seed", 1, "random seed of the simulated traffic")
@@ -34,8 +32,8 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	var opts app.Options
 	fs.StringVar(&opts.AlertmanagerURL, "alertmanager-url", "", "also send the demo's alerts to this Alertmanager")
 	fs.StringVar(&opts.HTTPListen, "listen", "127.0.0.1:0", "HTTP address of the status page and metrics")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	color := *colorFlag == "always" || (*colorFlag == "auto" && isTerminal(stdout))
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -26,8 +25,7 @@ import (
 // seeds (labeled set and normal-only twin, replayed in-process), or for
 // files written by `detector simulate` (and optionally `detector replay`).
 func cmdEval(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("eval", stderr)
 	cfgPath := fs.String("config", "", "detector configuration (default: built-in defaults)")
 	grace := fs.Duration("grace", runner.DefaultGrace, "an alert up to this long after an anomaly's end still matches it")
 	check := fs.Bool("check", false, "exit 1 when the issue-9 targets are missed")
@@ -43,8 +41,8 @@ func cmdEval(args []string, stdout, stderr io.Writer) int {
 	planPath := fs.String("plan", "", "with --in: the anomalies it holds (detector simulate --plan); none means normal-only")
 	alertsPath := fs.String("alerts", "", "with --in: its alerts (detector replay --out); default: replay --in now")
 	twinPath := fs.String("twin", "", "with --in: a normal-only twin records file, replayed and scored too")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "eval: unexpected argument %q\n", fs.Arg(0))

@@ -7,54 +7,53 @@
 //	detector simulate --out records.jsonl   synthetic traffic with labeled anomalies
 //	detector eval [--seeds held-out:4]      detection-quality figures (labeled set + normal-only twin)
 //	detector demo
+//	detector version
+//	detector help [COMMAND]
 package main
 
 import (
+	"fmt"
 	"io"
 	"os"
+
+	"github.com/toolwatch/toolwatch/internal/buildinfo"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
 
-const usage = `usage:
-  detector [run] [--config config.yaml]      run the daemon
-  detector replay --config F --in records.jsonl --out alerts.jsonl
-                                             event-time backtest ('-' is stdin/stdout)
-  detector check-config F                    validate a configuration file
-  detector simulate [--out F] [--hours N]    write synthetic audit records with injected anomalies
-  detector simulate --nats URL --rate N --duration D
-                                             publish simulated traffic to a NATS server in real time
-  detector eval [--seeds tuning|held-out:N|1,2] [--config F]
-                                             detection quality on simulated seeds (labeled set + twin)
-  detector eval --in records.jsonl --plan plan.jsonl [--alerts alerts.jsonl] [--twin twin.jsonl]
-                                             detection quality of files
-  detector demo                              embedded NATS + simulated agents + injected anomalies, alerts live
-`
-
 // run dispatches a subcommand and returns the process exit code:
-// 0 success, 1 failure, 2 usage error.
+// 0 success, 1 failure, 2 usage error. Flags without a command go to run.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd := "run"
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		cmd, args = args[0], args[1:]
+	if len(args) > 0 {
+		switch a := args[0]; {
+		case a == "-h" || a == "--help" || a == "-help":
+			writeOverview(stdout)
+			return 0
+		case a == "--version" || a == "-version":
+			return cmdVersion(args[1:], stdout, stderr)
+		case a != "" && a[0] != '-':
+			cmd, args = a, args[1:]
+		}
 	}
-	switch cmd {
-	case "replay":
-		return cmdReplay(args, stdin, stdout, stderr)
-	case "check-config":
-		return cmdCheckConfig(args, stdout, stderr)
-	case "simulate":
-		return cmdSimulate(args, stdout, stderr)
-	case "run":
-		return cmdRun(args, stdout, stderr)
-	case "eval":
-		return cmdEval(args, stdout, stderr)
-	case "demo":
-		return cmdDemo(args, stdout, stderr)
-	case "help", "-h", "--help":
-		io.WriteString(stdout, usage)
-		return 0
+	c := lookup(cmd)
+	if c == nil {
+		fmt.Fprintf(stderr, "detector: unknown command %q\n\n", cmd)
+		writeOverview(stderr)
+		return 2
 	}
-	io.WriteString(stderr, "detector: unknown command "+cmd+"\n"+usage)
-	return 2
+	return c.run(args, stdin, stdout, stderr)
+}
+
+func cmdVersion(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("version", stderr)
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "version: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	io.WriteString(stdout, buildinfo.Read().String())
+	return 0
 }

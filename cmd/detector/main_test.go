@@ -2,10 +2,14 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/toolwatch/toolwatch/alert"
 )
 
 func runCLI(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
@@ -73,14 +77,70 @@ not json
 }
 
 func TestUsage(t *testing.T) {
-	if code, out, _ := runCLI(t, "", "help"); code != 0 || !strings.Contains(out, "detector replay") {
+	if code, out, _ := runCLI(t, "", "help"); code != 0 || !strings.Contains(out, "\n  replay ") {
 		t.Errorf("help: exit %d %q", code, out)
 	}
-	if code, _, errs := runCLI(t, "", "frobnicate"); code != 2 || !strings.Contains(errs, "unknown command frobnicate") {
+	if code, _, errs := runCLI(t, "", "frobnicate"); code != 2 || !strings.Contains(errs, `unknown command "frobnicate"`) || !strings.Contains(errs, "Commands:") {
 		t.Errorf("unknown command: exit %d %q", code, errs)
 	}
-	if code, _, _ := runCLI(t, "", "replay", "--bogus"); code != 2 {
-		t.Errorf("bad flag: exit %d, want 2", code)
+	if code, _, errs := runCLI(t, "", "replay", "--bogus"); code != 2 || !strings.Contains(errs, "-bogus") || !strings.Contains(errs, "detector replay --help") {
+		t.Errorf("bad flag: exit %d, want 2: %q", code, errs)
+	}
+	if code, _, errs := runCLI(t, "", "help", "frobnicate"); code != 2 || !strings.Contains(errs, "unknown command") {
+		t.Errorf("help of an unknown command: exit %d %q", code, errs)
+	}
+	if code, _, _ := runCLI(t, "", "version", "extra"); code != 2 {
+		t.Errorf("version with an argument: exit %d, want 2", code)
+	}
+}
+
+// With alerts.trace_url and a runbook set, replay lines carry trace_url and
+// runbook_url; without them the lines have neither (the output is the same
+// bytes as before links existed: see alert's golden test).
+func TestReplayLinks(t *testing.T) {
+	dir := t.TempDir()
+	records := filepath.Join(dir, "records.jsonl")
+	if code, _, errs := runCLI(t, "", "simulate", "--profile", "easy", "--out", records, "--hours", "30", "--scale", "0.3"); code != 0 {
+		t.Fatalf("simulate: exit %d: %s", code, errs)
+	}
+	cfg := filepath.Join(dir, "links.yaml")
+	os.WriteFile(cfg, []byte("alerts:\n  trace_url: \"https://tempo.example/explore?traceId={trace_id}\"\n"+
+		"  runbook_urls:\n    latency: \"https://runbooks.example/{pattern}/{tool}\"\n"), 0o600)
+	code, with, errs := runCLI(t, "", "replay", "--quiet", "--config", cfg, "--in", records)
+	if code != 0 {
+		t.Fatalf("replay: exit %d: %s", code, errs)
+	}
+	_, without, _ := runCLI(t, "", "replay", "--quiet", "--in", records)
+	if strings.Contains(without, "trace_url") || strings.Contains(without, "runbook_url") {
+		t.Error("links in the output without templates")
+	}
+	lines := strings.Split(strings.TrimSpace(with), "\n")
+	if len(lines) != len(strings.Split(strings.TrimSpace(without), "\n")) {
+		t.Fatal("templates changed the alerts emitted")
+	}
+	traced, runbooks := 0, 0
+	for _, l := range lines {
+		var a alert.Alert
+		if err := json.Unmarshal([]byte(l), &a); err != nil {
+			t.Fatal(err)
+		}
+		if a.TraceID != "" {
+			traced++
+			if want := "https://tempo.example/explore?traceId=" + url.PathEscape(a.TraceID); a.TraceURL != want {
+				t.Errorf("trace_url %q, want %q", a.TraceURL, want)
+			}
+		} else if a.TraceURL != "" {
+			t.Errorf("trace_url %q for an alert without trace_id", a.TraceURL)
+		}
+		if (a.Pattern == "latency") != (a.RunbookURL != "") {
+			t.Errorf("%s alert has runbook_url %q", a.Pattern, a.RunbookURL)
+		}
+		if a.RunbookURL != "" {
+			runbooks++
+		}
+	}
+	if traced == 0 || runbooks == 0 {
+		t.Errorf("%d alerts with trace_url, %d with runbook_url; want some of each", traced, runbooks)
 	}
 }
 

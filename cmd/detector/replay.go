@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"compress/gzip"
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -16,14 +15,13 @@ import (
 )
 
 func cmdReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("replay", stderr)
 	cfgPath := fs.String("config", "", "configuration file (default: built-in defaults, same as the shipped config.yaml)")
 	inPath := fs.String("in", "-", "audit records, one JSON object per line ('-' is stdin; .gz is decompressed)")
 	outPath := fs.String("out", "-", "alerts, one JSON object per line ('-' is stdout)")
 	quiet := fs.Bool("quiet", false, "do not print the summary")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "replay: unexpected argument %q\n", fs.Arg(0))
@@ -97,14 +95,19 @@ func openInput(path string, stdin io.Reader) (io.Reader, func(), error) {
 }
 
 func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
-	if len(args) != 1 {
+	fs := newFlagSet("check-config", stderr)
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
+	}
+	if fs.NArg() != 1 {
 		fmt.Fprintln(stderr, "usage: detector check-config FILE")
 		return 2
 	}
-	if err := config.Check(args[0]); err != nil {
+	path := fs.Arg(0)
+	if err := config.Check(path); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "%s: ok\n", args[0])
+	fmt.Fprintf(stdout, "%s: ok\n", path)
 	return 0
 }

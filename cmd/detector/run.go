@@ -26,12 +26,11 @@ func daemonFlags(fs *flag.FlagSet, opts *app.Options) {
 }
 
 func cmdRun(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("run", stderr)
 	var opts app.Options
 	daemonFlags(fs, &opts)
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "run: unexpected argument %q\n", fs.Arg(0))

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -21,8 +20,7 @@ import (
 )
 
 func cmdSimulate(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("simulate", stderr)
 	outPath := fs.String("out", "-", "where to write records, one JSON object per line ('-' is stdout)")
 	planPath := fs.String("plan", "", "also write the injected anomalies (ground truth) as JSON lines here")
 	profile := fs.String("profile", sim.ProfileRealistic, "scenario: realistic (a week of heavy-tailed, bursty, irregular fleet traffic) or easy (the original smooth 72 h run)")
@@ -37,8 +35,8 @@ func cmdSimulate(args []string, stdout, stderr io.Writer) int {
 	rate := fs.Float64("rate", 1.5, "with --nats: mean simulated calls/s (before the day/night swing)")
 	duration := fs.Duration("duration", 0, "with --nats: how long to publish (0: until interrupted)")
 	every := fs.Duration("anomaly-every", 30*time.Second, "with --nats: inject one anomaly this often (unless --no-anomalies)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if *natsURL != "" {
 		return simulateNATS(*natsURL, demo.SimulateConfig{Seed: *seed, Rate: *rate, Duration: *duration,

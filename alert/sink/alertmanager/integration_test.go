@@ -25,6 +25,8 @@ func TestIntegrationRealAlertmanager(t *testing.T) {
 	a := firing("fp1", "critical", now.Add(-time.Minute))
 	b := firing("fp2", "warning", now.Add(-time.Minute))
 	b.Pattern, b.Score, b.Observed, b.Expected = "denial_spike", 72.25, 14, 0.5
+	a.TraceURL = "https://tempo.example/explore?traceId=agent-task-2026-03-23-abc123"
+	a.RunbookURL = "https://runbooks.example/toolwatch/latency"
 	sentAt := time.Now()
 	s.Send(a, b)
 
@@ -48,6 +50,9 @@ func TestIntegrationRealAlertmanager(t *testing.T) {
 		wantAnn := map[string]string{
 			"summary": want.Summary, "score": fmt.Sprint(want.Score), "observed": fmt.Sprint(want.Observed),
 			"expected": fmt.Sprint(want.Expected), "trace_id": want.TraceID,
+		}
+		if want.TraceURL != "" { // b has no links: no empty annotations
+			wantAnn["trace_url"], wantAnn["runbook_url"] = want.TraceURL, want.RunbookURL
 		}
 		if !reflect.DeepEqual(g.Annotations, wantAnn) {
 			t.Errorf("annotations %v, want %v", g.Annotations, wantAnn)

@@ -8,7 +8,8 @@
 // Labels: alertname=AgentToolAnomaly, pattern, severity, agent_id, tool,
 // environment (empty values are left out, as Prometheus treats an empty
 // label as absent). Annotations: summary, score, observed, expected,
-// trace_id. Alertmanager identifies an alert by its labels, so alerts with
+// trace_id, and trace_url and runbook_url when the alert has them
+// (alerts.trace_url, alerts.runbook_urls). Alertmanager identifies an alert by its labels, so alerts with
 // different fingerprints but equal labels are one Alertmanager alert, which
 // resolves only when all of them have resolved.
 package alertmanager
@@ -78,6 +79,12 @@ func Postable(a alert.Alert, now time.Time, resend time.Duration, generatorBase 
 			"trace_id": a.TraceID,
 		},
 		StartsAt: a.StartsAt,
+	}
+	if a.TraceURL != "" {
+		p.Annotations["trace_url"] = a.TraceURL
+	}
+	if a.RunbookURL != "" {
+		p.Annotations["runbook_url"] = a.RunbookURL
 	}
 	if a.Status == alert.StatusResolved {
 		p.EndsAt = now

@@ -64,6 +64,12 @@ func (n *Notifier) Notify(_ context.Context, alerts ...alert.Alert) (bool, error
 		if a.TaskID != "" {
 			ev = ev.Str("task_id", a.TaskID)
 		}
+		if a.TraceURL != "" {
+			ev = ev.Str("trace_url", a.TraceURL)
+		}
+		if a.RunbookURL != "" {
+			ev = ev.Str("runbook_url", a.RunbookURL)
+		}
 		ev.Msg("alert")
 	}
 	return false, nil

@@ -26,6 +26,7 @@ func TestOneStructuredLinePerAlert(t *testing.T) {
 		Summary: "slow", EventTime: at, StartsAt: at, EndsAt: &end, TraceID: "trace", SpanID: "span"}
 	b := a
 	b.ID, b.Status, b.EndsAt, b.Environment = "id-2", alert.StatusFiring, nil, ""
+	a.TraceURL, a.RunbookURL = "https://tempo.example/t/trace", "https://runbooks.example/latency"
 	q := NewSink(zerolog.New(&buf), sink.QueueOptions{})
 	q.Send(a, b)
 	if err := q.Close(context.Background()); err != nil {
@@ -45,6 +46,7 @@ func TestOneStructuredLinePerAlert(t *testing.T) {
 		"score": 91.5, "agent_id": "agent", "tool": "tool", "environment": "production", "observed": 30120.0,
 		"expected": 210.0, "unit": "ms", "summary": "slow", "event_time": "2026-03-23T14:30:00Z",
 		"starts_at": "2026-03-23T14:30:00Z", "ends_at": "2026-03-23T15:30:00Z", "trace_id": "trace", "span_id": "span",
+		"trace_url": "https://tempo.example/t/trace", "runbook_url": "https://runbooks.example/latency",
 	}
 	for k, v := range want {
 		if first[k] != v {
@@ -54,7 +56,7 @@ func TestOneStructuredLinePerAlert(t *testing.T) {
 	if len(first) != len(want) {
 		t.Errorf("fields %v, want exactly %v", first, want)
 	}
-	if strings.Contains(lines[1], "ends_at") || strings.Contains(lines[1], "environment") || !strings.Contains(lines[1], `"alert_id":"id-2"`) {
+	if strings.Contains(lines[1], "ends_at") || strings.Contains(lines[1], "environment") || strings.Contains(lines[1], "_url") || !strings.Contains(lines[1], `"alert_id":"id-2"`) {
 		t.Errorf("second line: %s", lines[1])
 	}
 }

@@ -13,6 +13,8 @@
   var lastText = '';         // last API body, to skip identical re-renders
   var lastOK = 0;            // wall-clock ms of the last good poll
   var snap = null;
+  var FILTERS = ['pattern', 'severity', 'tool', 'agent', 'status', 'q'];
+  var filter = readFilter();  // current filters, mirrored in the URL query
 
   // ---------- DOM helpers ----------
 
@@ -168,6 +170,11 @@
     }
     obs.appendChild(figure('score', fmtNum(a.score, 1) + ' / 100', 'scorefig'));
     body.appendChild(obs);
+    body.appendChild(evidenceChart(a));
+    var links = el('div', 'links');
+    link(links, 'open trace', a.trace_url, 'trace-link');
+    link(links, 'runbook', a.runbook_url, 'runbook-link');
+    if (links.childNodes.length) body.appendChild(links);
 
     var ids = el('dl', 'kv');
     kv(ids, 'unit', a.unit);
@@ -195,6 +202,190 @@
     return row;
   }
 
+
+  // link appends an anchor for an http(s) URL; anything else (a
+  // javascript: URL, say) is not made a link.
+  function link(box, text, href, cls) {
+    if (typeof href !== 'string') return;
+    var scheme = href.slice(0, href.indexOf(':') + 1).toLowerCase();
+    if (scheme !== 'http:' && scheme !== 'https:') return;
+    var a = el('a', cls, text);
+    a.href = href;
+    a.target = '_blank';
+    a.rel = 'noopener noreferrer';
+    box.appendChild(a);
+  }
+
+  // ---------- evidence picture ----------
+  //
+  // Drawn from what the alert carries: the baseline quantiles, threshold
+  // and observation in details for latency and output size; the expected
+  // count, the hour slot's usual peak and the threshold for frequency and
+  // denial spikes; the known shapes for input novelty. Missing keys fall
+  // back to alert.expected, so a picture is always drawn.
+
+  var CW = 680, CH = 140, CP = 16;
+
+  function num(d, k) { return d && isNum(d[k]) ? d[k] : undefined; }
+
+  function evidenceSpec(a) {
+    var d = a.details || {};
+    var s = { unit: a.unit, observed: a.observed, marks: [], band: null, whisker: null, threshold: num(d, 'threshold'), thrLabel: 'threshold' };
+    if (a.pattern === 'latency' || a.pattern === 'output_size') {
+      var p50 = num(d, 'baseline_p50'), p99 = num(d, 'baseline_p99'), p999 = num(d, 'baseline_p999');
+      if (p50 === undefined) p50 = a.expected;
+      s.log = true;
+      s.caption = 'baseline (box p50–p99, whisker to p99.9) ' + (d.baseline_scope === 'tool' ? 'of the tool (all agents)' : 'of this agent and tool') +
+        (isNum(d.samples) ? ', ' + fmtNum(d.samples, 0) + ' samples' : '') + '; log scale';
+      if (isNum(p50) && isNum(p99)) s.band = [p50, p99];
+      if (isNum(p99) && isNum(p999)) s.whisker = [p99, p999];
+      [['p50', p50], ['p99', p99], ['p99.9', p999]].forEach(function (m) { if (isNum(m[1])) s.marks.push(m); });
+    } else if (a.pattern === 'input_novelty') {
+      s.shapes = true;
+    } else {
+      // Counts per window: frequency (spike, loop) and denial_spike.
+      var exp = num(d, 'expected'), peak = num(d, 'slot_peak');
+      var expName = 'expected';
+      if (d.same_input_peak !== undefined) {
+        exp = num(d, 'same_input_peak');
+        expName = 'usual peak';
+        s.caption = 'calls with one input per window: the usual peak, the threshold and this window';
+      }
+      if (exp === undefined) exp = a.expected;
+      if (isNum(peak) && peak > exp) {
+        s.band = [exp, peak];
+        s.marks.push(['expected', exp], ['usual peak', peak]);
+      } else if (isNum(exp)) {
+        s.band = [0, exp];
+        s.marks.push([expName, exp]);
+      }
+      if (!s.caption) s.caption = (a.unit || 'count') + ' in this window' + (isNum(d.hour_slot) ? ', hour-of-day slot ' + d.hour_slot : '') +
+        (d.baseline === 'tool' ? ', borrowed from the tool baseline' : '');
+      if (s.threshold === undefined) { s.threshold = exp; s.thrLabel = 'expected'; }
+      var lo = Math.max(1, Math.min(s.threshold || 1, exp || 1));
+      s.log = isNum(a.observed) && a.observed / lo > 50;
+    }
+    return s;
+  }
+
+  function evidenceChart(a) {
+    var spec = evidenceSpec(a);
+    var box = el('figure', 'picture');
+    var s = svg('svg', { viewBox: '0 0 ' + CW + ' ' + CH, class: 'evidence-chart', role: 'img', 'data-pattern': a.pattern || '' });
+    if (spec.shapes) shapesChart(s, a); else stripChart(s, spec);
+    var title = svg('title', {});
+    title.textContent = (a.summary || '');
+    s.insertBefore(title, s.firstChild);
+    box.appendChild(s);
+    if (spec.caption) box.appendChild(el('figcaption', null, spec.caption));
+    return box;
+  }
+
+  // stripChart draws the baseline as a band (p50..p99, or expected..usual
+  // peak) with a whisker (p99..p99.9) on a value axis, the threshold as a
+  // dashed line and the observation as a line with a dot.
+  function stripChart(s, spec) {
+    var vals = [spec.observed, spec.threshold];
+    spec.marks.forEach(function (m) { vals.push(m[1]); });
+    vals = vals.filter(isNum);
+    var hi = Math.max.apply(null, vals.concat([1e-9]));
+    var lo = spec.log ? Math.min.apply(null, vals.filter(function (v) { return v > 0; }).concat([hi])) : 0;
+    if (spec.log) { lo = lo / 1.6; hi = hi * 1.6; } else { hi = hi * 1.12; }
+    var L = CP + 4, R = CW - CP - 4;
+    function x(v) {
+      if (!isNum(v)) return NaN;
+      var f = spec.log ? (Math.log(Math.max(v, lo)) - Math.log(lo)) / (Math.log(hi) - Math.log(lo)) : (v - lo) / (hi - lo);
+      return +(L + Math.min(1, Math.max(0, f)) * (R - L)).toFixed(1);
+    }
+    var axisY = 116;
+    s.appendChild(svg('line', { x1: L, y1: axisY, x2: R, y2: axisY, class: 'axis' }));
+    ticks(lo, hi, spec.log).forEach(function (v) {
+      var tx = x(v);
+      s.appendChild(svg('line', { x1: tx, y1: axisY, x2: tx, y2: axisY + 4, class: 'axis' }));
+      var t = svg('text', { x: tx, y: axisY + 16, 'text-anchor': 'middle', class: 'tick' });
+      t.textContent = spec.unit === 'ms' || spec.unit === 'bytes' ? fmtValue(v, spec.unit) : fmtNum(v);
+      s.appendChild(t);
+    });
+    if (spec.band) {
+      var bx = x(spec.band[0]), bw = Math.max(2, x(spec.band[1]) - bx);
+      s.appendChild(svg('rect', { x: bx, y: 42, width: bw, height: 22, rx: 3, class: 'band' }));
+    }
+    if (spec.whisker) {
+      s.appendChild(svg('line', { x1: x(spec.whisker[0]), y1: 53, x2: x(spec.whisker[1]), y2: 53, class: 'whisker' }));
+      s.appendChild(svg('line', { x1: x(spec.whisker[1]), y1: 46, x2: x(spec.whisker[1]), y2: 60, class: 'whisker' }));
+    }
+    spec.marks.forEach(function (m, i) {
+      var mx = x(m[1]);
+      s.appendChild(svg('line', { x1: mx, y1: 42, x2: mx, y2: 64 + 12 * i, class: 'qmark' }));
+      s.appendChild(label(mx, 78 + 12 * i, m[0] + ' ' + fmtValue(m[1], spec.unit), 'qlabel'));
+    });
+    if (isNum(spec.threshold)) {
+      var tx = x(spec.threshold);
+      s.appendChild(svg('line', { x1: tx, y1: 20, x2: tx, y2: axisY, class: 'mark-threshold', 'data-value': spec.threshold }));
+      s.appendChild(label(tx, 15, spec.thrLabel + ' ' + fmtValue(spec.threshold, spec.unit), 'thr-label'));
+    }
+    if (isNum(spec.observed)) {
+      var ox = x(spec.observed);
+      s.appendChild(svg('line', { x1: ox, y1: 34, x2: ox, y2: axisY, class: 'mark-observed', 'data-value': spec.observed }));
+      s.appendChild(svg('circle', { cx: ox, cy: 53, r: 5, class: 'obs-dot' }));
+      s.appendChild(label(ox, 30, 'observed ' + fmtValue(spec.observed, spec.unit), 'obs-label'));
+    }
+  }
+
+  // label is a text anchored away from the nearer edge.
+  function label(lx, ly, text, cls) {
+    var anchor = lx > CW * 0.62 ? 'end' : 'start';
+    var t = svg('text', { x: lx, y: ly, dx: anchor === 'end' ? -4 : 4, 'text-anchor': anchor, class: cls });
+    t.textContent = text;
+    return t;
+  }
+
+  function ticks(lo, hi, log) {
+    var out = [];
+    if (log) {
+      for (var e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
+        [1, 3].forEach(function (m) { var v = m * Math.pow(10, e); if (v >= lo && v <= hi) out.push(v); });
+      }
+      return out;
+    }
+    var step = Math.pow(10, Math.floor(Math.log10(Math.max(hi, 1e-9) / 4)));
+    if (hi / step > 10) step *= hi / step > 20 ? 5 : 2;
+    for (var v = 0; v <= hi; v += step) out.push(v);
+    return out;
+  }
+
+  // shapesChart draws the tool's known input shapes as squares (grouped
+  // by kind), the edge of that vocabulary as the threshold and the new
+  // shape beyond it.
+  function shapesChart(s, a) {
+    var d = a.details || {};
+    var known = isNum(a.expected) ? Math.max(0, Math.round(a.expected)) : 0;
+    var kinds = Array.isArray(d.known_kinds) ? d.known_kinds.map(String) : [];
+    var shown = Math.min(known, 30), size = 12, gap = 4, x0 = CP + 4, y0 = 46;
+    for (var i = 0; i < shown; i++) {
+      s.appendChild(svg('rect', { x: x0 + i * (size + gap), y: y0, width: size, height: size, rx: 2, class: 'shape-known' }));
+    }
+    var edge = x0 + shown * (size + gap) + (known > shown ? 44 : 6);
+    if (known > shown) {
+      var more = svg('text', { x: x0 + shown * (size + gap) + 2, y: y0 + 10, class: 'qlabel' });
+      more.textContent = '+' + fmtNum(known - shown, 0);
+      s.appendChild(more);
+    }
+    var kt = svg('text', { x: x0, y: y0 + 44, class: 'qlabel' });
+    kt.textContent = fmtNum(known, 0) + ' known shape' + (known === 1 ? '' : 's') + (kinds.length ? ': ' + kinds.join(', ') : '');
+    s.appendChild(kt);
+    s.appendChild(svg('line', { x1: edge, y1: 20, x2: edge, y2: 72, class: 'mark-threshold', 'data-value': known }));
+    s.appendChild(label(edge, 15, 'known vocabulary', 'thr-label'));
+    var first = d.first_seen !== false;
+    var ox = first ? edge + 34 : edge - 10;
+    s.appendChild(svg('line', { x1: ox, y1: 34, x2: ox, y2: 72, class: 'mark-observed', 'data-value': known + (first ? 1 : 0) }));
+    s.appendChild(svg('rect', { x: ox - 8, y: y0 - 2, width: 16, height: 16, rx: 3, class: 'shape-new' }));
+    var shape = typeof d.shape === 'string' ? d.shape : '';
+    if (shape.length > 70) shape = shape.slice(0, 69) + '…';
+    var cls = typeof d['class'] === 'string' && d['class'] ? ' (' + d['class'] + ')' : '';
+    s.appendChild(label(ox, 30, (first ? 'new shape ' : 'shape ') + shape + cls, 'obs-label'));
+  }
+
   function figure(label, value, cls) {
     var f = el('div', 'fig ' + cls);
     f.appendChild(el('span', 'label', label));
@@ -213,24 +404,97 @@
   function renderAlerts(alerts, watermark) {
     var box = document.getElementById('alerts');
     var seen = new Set();
-    var rows = alerts.map(function (a) {
+    var rows = [];
+    alerts.forEach(function (a) {
       // Only the newest emission of a fingerprint is current; older ones
       // (e.g. the firing row of a since-resolved alert) are dimmed.
       var older = seen.has(a.fingerprint);
       seen.add(a.fingerprint);
-      return alertRow(a, watermark, older);
+      if (matches(a)) rows.push(alertRow(a, watermark, older));
     });
     box.replaceChildren.apply(box, rows);
-    document.getElementById('no-alerts').hidden = alerts.length > 0;
-    setText('alert-count', alerts.length ? String(alerts.length) : '');
+    fillOptions('f-tool', alerts.map(function (a) { return a.tool; }), filter.tool);
+    fillOptions('f-agent', alerts.map(function (a) { return a.agent_id; }), filter.agent);
+    var filtered = rows.length !== alerts.length;
+    document.getElementById('no-alerts').hidden = rows.length > 0;
+    document.getElementById('no-alerts').textContent = alerts.length ? 'No alert matches the filters.' : 'No alerts yet.';
+    setText('alert-count', alerts.length ? (filtered ? rows.length + ' of ' + alerts.length : String(alerts.length)) : '');
+  }
+
+  // ---------- filters ----------
+
+  function readFilter() {
+    var f = {}, q = new URLSearchParams(location.search);
+    FILTERS.forEach(function (k) { f[k] = q.get(k) || ''; });
+    return f;
+  }
+
+  function writeFilter() {
+    var q = new URLSearchParams();
+    FILTERS.forEach(function (k) { if (filter[k]) q.set(k, filter[k]); });
+    var qs = q.toString();
+    history.replaceState(null, '', location.pathname + (qs ? '?' + qs : '') + location.hash);
+  }
+
+  function matches(a) {
+    if (filter.pattern && a.pattern !== filter.pattern) return false;
+    if (filter.severity && a.severity !== filter.severity) return false;
+    if (filter.status && a.status !== filter.status) return false;
+    if (filter.tool && a.tool !== filter.tool) return false;
+    if (filter.agent && a.agent_id !== filter.agent) return false;
+    if (filter.q) {
+      var hay = [a.summary, a.tool, a.agent_id, a.pattern, a.severity, a.trace_id, a.span_id, a.task_id, a.id, a.fingerprint,
+        a.environment, a.details ? JSON.stringify(a.details) : ''].join('\n').toLowerCase();
+      var words = filter.q.toLowerCase().split(/\s+/).filter(Boolean);
+      for (var i = 0; i < words.length; i++) if (hay.indexOf(words[i]) < 0) return false;
+    }
+    return true;
+  }
+
+  // fillOptions sets a select's options to the distinct values (sorted),
+  // keeping the selected one even if no current alert has it.
+  function fillOptions(id, values, selected) {
+    var sel = document.getElementById(id);
+    var set = new Set(values.filter(function (v) { return typeof v === 'string' && v !== ''; }));
+    if (selected) set.add(selected);
+    var opts = [sel.options[0]];
+    Array.from(set).sort().forEach(function (v) {
+      var o = document.createElement('option');
+      o.value = v;
+      o.textContent = v;
+      opts.push(o);
+    });
+    sel.replaceChildren.apply(sel, opts);
+    sel.value = selected || '';
+  }
+
+  function initFilters() {
+    FILTERS.forEach(function (k) {
+      var c = document.getElementById('f-' + k);
+      if (k === 'tool' || k === 'agent') fillOptions('f-' + k, [], filter[k]); else c.value = filter[k];
+      c.addEventListener(k === 'q' ? 'input' : 'change', function () {
+        filter[k] = c.value.trim();
+        writeFilter();
+        if (snap) render(snap);
+      });
+    });
+    document.getElementById('f-clear').addEventListener('click', function () {
+      FILTERS.forEach(function (k) { filter[k] = ''; document.getElementById('f-' + k).value = ''; });
+      writeFilter();
+      if (snap) render(snap);
+    });
   }
 
   // ---------- tools ----------
 
+  // sparkline plots calls/min (area) and the latency p99 (line) against
+  // event time; a minute without a p99 sample breaks the line.
   function sparkline(hist) {
     var W = 280, H = 60, P = 3;
     var s = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, class: 'spark', role: 'img', preserveAspectRatio: 'none' });
-    var pts = (hist || []).filter(function (p) { return p && (isNum(p.calls_per_min) || isNum(p.latency_p99_ms)); });
+    var pts = (hist || []).filter(function (p) {
+      return p && !isNaN(parseTime(p.t)) && (isNum(p.calls_per_min) || isNum(p.latency_p99_ms));
+    });
     if (pts.length < 2) {
       var t = svg('text', { x: W / 2, y: H / 2 + 4, 'text-anchor': 'middle', class: 'spark-empty' });
       t.textContent = 'not enough history';
@@ -241,19 +505,25 @@
       return pts.reduce(function (m, p) { return isNum(p[key]) && p[key] > m ? p[key] : m; }, 0);
     }
     var maxC = max('calls_per_min'), maxL = max('latency_p99_ms');
-    var x = function (i) { return (P + i * (W - 2 * P) / (pts.length - 1)).toFixed(1); };
+    var t0 = parseTime(pts[0].t), t1 = parseTime(pts[pts.length - 1].t);
+    var x = function (p) { return (P + (parseTime(p.t) - t0) / Math.max(1, t1 - t0) * (W - 2 * P)).toFixed(1); };
     var y = function (v, m) { return (H - P - (m > 0 && isNum(v) ? v / m : 0) * (H - 2 * P)).toFixed(1); };
-    var area = 'M' + x(0) + ',' + (H - P);
-    var line = '';
-    pts.forEach(function (p, i) {
-      area += ' L' + x(i) + ',' + y(p.calls_per_min, maxC);
-      line += (i ? ' L' : 'M') + x(i) + ',' + y(p.latency_p99_ms, maxL);
+    var area = 'M' + x(pts[0]) + ',' + (H - P);
+    var line = '', pen = false;
+    pts.forEach(function (p) {
+      area += ' L' + x(p) + ',' + y(p.calls_per_min, maxC);
+      if (isNum(p.latency_p99_ms)) {
+        line += (pen ? ' L' : (line ? ' M' : 'M')) + x(p) + ',' + y(p.latency_p99_ms, maxL);
+        pen = true;
+      } else {
+        pen = false;
+      }
     });
-    area += ' L' + x(pts.length - 1) + ',' + (H - P) + ' Z';
+    area += ' L' + x(pts[pts.length - 1]) + ',' + (H - P) + ' Z';
     s.appendChild(svg('path', { d: area, class: 'spark-calls' }));
-    s.appendChild(svg('path', { d: line, class: 'spark-lat', 'vector-effect': 'non-scaling-stroke' }));
+    if (line) s.appendChild(svg('path', { d: line, class: 'spark-lat', 'vector-effect': 'non-scaling-stroke' }));
     var title = svg('title', {});
-    title.textContent = pts.length + ' points; peak ' + fmtRate(maxC) + ', peak p99 ' + fmtMs(maxL);
+    title.textContent = pts.length + ' minutes from ' + fmtTime(pts[0].t) + '; peak ' + fmtRate(maxC) + ', peak p99 ' + fmtMs(maxL);
     s.appendChild(title);
     return s;
   }
@@ -357,5 +627,6 @@
   }
 
   window.addEventListener('hashchange', function () { openFromHash(true); });
+  initFilters();
   poll();
 })();
