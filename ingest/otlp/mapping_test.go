@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,14 +33,14 @@ func mapAll(t *testing.T, cfg Config, td ptrace.Traces) []byte {
 			for k := range spans.Len() {
 				sp := spans.At(k)
 				if !m.isToolSpan(sp) {
-					out = append(out, "ignored "+sp.Name()+"\n"...)
+					out = append(out, "ignored "+oneLine(sp.Name())+"\n"...)
 					continue
 				}
 				var rec *record.Record
 				var rej *rejection
 				buf, rec, rej = m.mapSpan(buf[:0], res, sp)
 				if rej != nil {
-					out = append(out, "rejected "+sp.Name()+": "+rej.Error()+"\n"...)
+					out = append(out, "rejected "+oneLine(sp.Name())+": "+rej.Error()+"\n"...)
 					continue
 				}
 				out = append(out, "record "...)
@@ -198,3 +199,5 @@ func TestMappingTable(t *testing.T) {
 		})
 	}
 }
+
+func oneLine(s string) string { return strings.NewReplacer("\n", `\n`, "\r", `\r`).Replace(s) }
