@@ -250,3 +250,19 @@ func (a *Attributes) fields() []attrField {
 		{"input_shape", &a.InputShape, false},
 	}
 }
+
+// SubjectCovered reports whether every subject prefix.<env>.<agent> the
+// receiver publishes on matches the consumer's subject pattern.
+func SubjectCovered(pattern, prefix string) bool {
+	p := strings.Split(pattern, ".")
+	s := append(strings.Split(prefix, "."), "x", "y")
+	for i, t := range p {
+		if t == ">" {
+			return len(s) > i
+		}
+		if i >= len(s) || (t != "*" && t != s[i]) {
+			return false
+		}
+	}
+	return len(p) == len(s)
+}
