@@ -11,11 +11,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
@@ -311,4 +313,33 @@ func nodeScript(t *testing.T) string {
 		t.Fatalf("OpenTelemetry JS SDK not installed: run `npm ci --prefix app/testdata/otlpnode` (scripts/test does): %v", err)
 	}
 	return filepath.Join(dir, "export.js")
+}
+
+// The receiver refuses to start where it could acknowledge spans that the
+// detector never sees or that are not stored durably.
+func TestOTLPStartChecks(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml, want string
+	}{
+		{"core mode", "ingest:\n  mode: core\n", "needs ingest.mode jetstream"},
+		{"prefix outside the consumed subject", "otlp:\n  subject_prefix: otel.records\n", "not covered by ingest.subject"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "config.yaml")
+			if err := os.WriteFile(path, []byte(tc.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := LoadConfig(Options{ConfigPath: path, OTLP: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !cfg.OTLP.Enabled {
+				t.Fatal("--otlp did not enable the receiver")
+			}
+			var info Info
+			if _, err := startOTLP(cfg, nil, nil, zerolog.Nop(), &info); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("startOTLP: %v, want %q", err, tc.want)
+			}
+		})
+	}
 }

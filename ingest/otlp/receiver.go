@@ -30,6 +30,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"net"
 	"net/http"
 	"os"
@@ -171,7 +172,10 @@ func (r *Receiver) Start() error {
 			ln = tls.NewListener(ln, r.tls)
 		}
 		r.httpSrv = &http.Server{Handler: r.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
-			IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+			IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+			// TLS handshake and connection errors go to the daemon's log,
+			// not to stderr.
+			ErrorLog: stdlog.New(r.log.With().Str("listener", "otlp-http").Logger(), "", 0)}
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
