@@ -160,3 +160,24 @@ func BenchmarkRawJetStreamPublish(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N*benchSpans)/b.Elapsed().Seconds(), "records/s")
 }
+
+// Mapping and validating one tool span (no publish): the receiver's own
+// per-span cost.
+func BenchmarkMapSpan(b *testing.B) {
+	req, spans := benchRequest()
+	renumber(spans)
+	res := req.Traces().ResourceSpans().At(0).Resource().Attributes()
+	m := newMapper(DefaultConfig().ToolSpans, DefaultConfig().Attributes, Options{}.Limits)
+	var buf []byte
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		sp := spans.At(i % benchSpans)
+		if !m.isToolSpan(sp) {
+			b.Fatal("not a tool span")
+		}
+		var rej *rejection
+		if buf, _, rej = m.mapSpan(buf[:0], res, sp); rej != nil {
+			b.Fatal(rej)
+		}
+	}
+}
