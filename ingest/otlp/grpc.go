@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	_ "google.golang.org/grpc/encoding/gzip" // accept gzip-compressed exports
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
@@ -18,7 +19,7 @@ import (
 // through pdata's registration. grpc-go bounds each message, after
 // decompression, by MaxRecvMsgSize (answering RESOURCE_EXHAUSTED itself).
 func (r *Receiver) newGRPCServer() *grpc.Server {
-	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(r.cfg.MaxDecompressedBytes)}
+	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(r.cfg.MaxDecompressedBytes), grpc.StatsHandler(&grpcStats{m: r.m})}
 	if r.tls != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(r.tls)))
 	}
@@ -34,6 +35,9 @@ type grpcTraces struct {
 
 func (g *grpcTraces) Export(ctx context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
 	r := g.r
+	if h, ok := ctx.Value(handledKey{}).(*bool); ok {
+		*h = true // counted here, not by grpcStats
+	}
 	if r.token != nil {
 		var auth string
 		if md, ok := metadata.FromIncomingContext(ctx); ok {
@@ -78,3 +82,32 @@ func (r *Receiver) retryStatus(c codes.Code, msg string) error {
 	}
 	return st.Err()
 }
+
+// grpcStats counts the requests grpc-go answers before Export runs: a
+// message over MaxRecvMsgSize (RESOURCE_EXHAUSTED), one that does not
+// decode, an unknown method.
+type grpcStats struct{ m *Metrics }
+
+type handledKey struct{}
+
+func (s *grpcStats) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context {
+	return context.WithValue(ctx, handledKey{}, new(bool))
+}
+
+func (s *grpcStats) HandleRPC(ctx context.Context, st stats.RPCStats) {
+	end, ok := st.(*stats.End)
+	if !ok || end.Error == nil {
+		return
+	}
+	if h, ok := ctx.Value(handledKey{}).(*bool); ok && *h {
+		return
+	}
+	code := codeBadRequest
+	if status.Code(end.Error) == codes.ResourceExhausted {
+		code = codeTooLarge
+	}
+	s.m.requests.WithLabelValues("grpc", code).Inc()
+}
+
+func (s *grpcStats) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
+func (s *grpcStats) HandleConn(context.Context, stats.ConnStats)                       {}

@@ -471,3 +471,54 @@ func TestJetStreamUnavailable(t *testing.T) {
 		}
 	})
 }
+
+// rawCodec sends bytes as they are, to put malformed protobuf on the wire.
+type rawCodec struct{}
+
+func (rawCodec) Marshal(v any) ([]byte, error) { return *v.(*[]byte), nil }
+func (rawCodec) Unmarshal(b []byte, v any) error {
+	*v.(*[]byte) = append([]byte(nil), b...)
+	return nil
+}
+func (rawCodec) Name() string { return "proto" }
+
+// Over gRPC, what grpc-go refuses before Export runs is answered by it and
+// still counted: an oversized message, malformed protobuf.
+func TestGRPCBadInput(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.MaxRequestBytes, c.MaxDecompressedBytes = 1024, 64<<10 })
+	cc, err := grpc.NewClient(e.recv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	const method = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+	for _, tc := range []struct {
+		name string
+		body []byte
+		want codes.Code
+		code string
+	}{
+		// A 70 KiB string field (span name) inside resource_spans.
+		{"oversized", append([]byte{0x0a, 0x86, 0xe0, 0x04}, make([]byte, 70<<10+6)...), codes.ResourceExhausted, codeTooLarge},
+		{"malformed", []byte("\x0a\xff\xff\xff\xff\x0f"), codes.Internal, codeBadRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := testutil.ToFloat64(e.m.requests.WithLabelValues("grpc", tc.code))
+			var out []byte
+			err := cc.Invoke(context.Background(), method, &tc.body, &out, grpc.ForceCodec(rawCodec{}))
+			if status.Code(err) != tc.want {
+				t.Fatalf("got %v, want %s", err, tc.want)
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for testutil.ToFloat64(e.m.requests.WithLabelValues("grpc", tc.code)) != before+1 {
+				if time.Now().After(deadline) {
+					t.Fatalf("requests{transport=grpc,code=%s} not counted", tc.code)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	}
+	if _, err := grpcClient(t, e).Export(context.Background(), protoRequest(t)); err != nil {
+		t.Fatalf("valid export after bad ones: %v", err)
+	}
+}
