@@ -53,6 +53,8 @@ type Options struct {
 	AlertmanagerURL   string // enables sinks.alertmanager with this URL
 	WebhookURL        string // enables sinks.webhook with this URL
 	WebhookSecretFile string // sinks.webhook.secret_file for WebhookURL
+	// OTLP enables the OTLP receiver (otlp.enabled; detector run --otlp).
+	OTLP bool
 	// HTTPListen overrides metrics.listen ("127.0.0.1:0" picks a free port).
 	HTTPListen string
 	// EmbeddedPort overrides nats.embedded.port (0 keeps the config's; use
@@ -74,6 +76,8 @@ type Info struct {
 	NATSURL  string // where producers publish records
 	HTTPAddr string // metrics, health and status page
 	Embedded bool   // the NATS server runs inside the daemon
+	// OTLP receiver addresses ("" when off or disabled).
+	OTLPHTTPAddr, OTLPGRPCAddr string
 }
 
 // LoadConfig reads the configuration of opts and applies its overrides.
@@ -109,6 +113,7 @@ func applyOverrides(cfg *config.Config, opts Options) error {
 		cfg.Sinks.Webhook.SecretFile = opts.WebhookSecretFile
 		cfg.Sinks.Webhook.SecretEnv = ""
 	}
+	applyOTLPOverrides(cfg, opts)
 	if opts.HTTPListen != "" {
 		cfg.Metrics.Listen = opts.HTTPListen
 	}
@@ -238,6 +243,13 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("start consumer: %w", err)
 	}
 	w.consumer = consumer
+
+	recv, err := startOTLP(cfg, nc, reg, log, &info)
+	if err != nil {
+		closeSinks(out, log)
+		return fmt.Errorf("start otlp receiver: %w", err)
+	}
+	cleanups = append(cleanups, func() { stopOTLP(recv) })
 
 	rl := &reloader{opts: opts, current: cfg, worker: w, metrics: dm, log: log.With().Str("component", "reload").Logger(),
 		sinkDeps: sinks.Deps{NATS: nc, Logger: sinkLog, Metrics: sinkMetrics}, now: now}

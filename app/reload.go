@@ -120,6 +120,9 @@ func restartOnly(old, cfg *config.Config) []string {
 	if !reflect.DeepEqual(old.Ingest, cfg.Ingest) {
 		out = append(out, "ingest")
 	}
+	if !reflect.DeepEqual(old.OTLP, cfg.OTLP) {
+		out = append(out, "otlp")
+	}
 	if !reflect.DeepEqual(old.Metrics, cfg.Metrics) {
 		out = append(out, "metrics")
 	}

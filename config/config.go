@@ -37,6 +37,7 @@ import (
 	"github.com/toolwatch/toolwatch/detect/latency"
 	"github.com/toolwatch/toolwatch/detect/outputsize"
 	"github.com/toolwatch/toolwatch/ingest"
+	"github.com/toolwatch/toolwatch/ingest/otlp"
 	"github.com/toolwatch/toolwatch/internal/validate"
 	"github.com/toolwatch/toolwatch/record"
 	"github.com/toolwatch/toolwatch/snapshot"
@@ -46,6 +47,7 @@ import (
 type Config struct {
 	NATS      ingest.NATSConfig `yaml:"nats"`
 	Ingest    ingest.Config     `yaml:"ingest"`
+	OTLP      otlp.Config       `yaml:"otlp"`
 	Time      detect.TimeConfig `yaml:"time"`
 	Limits    record.Limits     `yaml:"limits"`
 	Baseline  baseline.Config   `yaml:"baseline"`
@@ -157,6 +159,7 @@ func Default() *Config {
 	c := &Config{
 		NATS:     ingest.DefaultNATSConfig(),
 		Ingest:   ingest.DefaultConfig(),
+		OTLP:     otlp.DefaultConfig(),
 		Time:     detect.DefaultTimeConfig(),
 		Limits:   record.DefaultLimits(),
 		Baseline: baseline.DefaultConfig(),

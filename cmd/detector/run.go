@@ -22,6 +22,7 @@ func daemonFlags(fs *flag.FlagSet, opts *app.Options) {
 	fs.StringVar(&opts.AlertmanagerURL, "alertmanager-url", "", "send alerts to this Alertmanager (base URL, e.g. http://127.0.0.1:9093)")
 	fs.StringVar(&opts.WebhookURL, "webhook-url", "", "POST signed alerts to this URL (needs --webhook-secret-file or sinks.webhook.secret_*)")
 	fs.StringVar(&opts.WebhookSecretFile, "webhook-secret-file", "", "file holding the webhook signing secret (whsec_<base64> or raw)")
+	fs.BoolVar(&opts.OTLP, "otlp", false, "start the OTLP receiver (OpenTelemetry spans in; otlp.http_listen/grpc_listen, default 127.0.0.1:4318/4317)")
 	fs.StringVar(&opts.HTTPListen, "listen", "", "HTTP address for metrics, health and the status page, overriding metrics.listen")
 }
 
