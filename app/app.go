@@ -206,12 +206,10 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	w := newWorker(cfg, p, out, tm, log.With().Str("component", "pipeline").Logger(), now)
 	w.snaps, w.snapEvery, w.suppressed = snaps, cfg.Snapshot.Interval, dm.suppressed
-	if rebuilt {
-		// The baselines are rebuilt by replaying the stream: alerts about
-		// records from before this start were (or could have been) raised
-		// by the previous run, so they are not delivered again.
-		w.quietBefore = now().Add(-rebuildQuiet)
-	}
+	// Baselines rebuilt by replaying the stream: alerts of records the
+	// previous run processed (by stream position, never by clock) are not
+	// delivered again; see worker.rebuilt.
+	w.rebuilt = rebuilt
 
 	jetstreamMode := cfg.Ingest.Mode == "jetstream"
 	consumer, err := ingest.New(nc, cfg.Ingest, ingest.Options{
@@ -336,7 +334,7 @@ func newDaemonMetrics(reg prometheus.Registerer) *daemonMetrics {
 		}),
 		suppressed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "toolwatch_alerts_suppressed_rebuild_total",
-			Help: "Alerts not delivered because they concern records from before the start while baselines were rebuilt from the stream (no snapshot).",
+			Help: "Alerts not delivered while baselines were rebuilt from the stream (no usable snapshot) because a previous run already processed their record (at or below the durable consumer's ack floor read at start).",
 		}),
 	}
 	build := prometheus.NewGauge(prometheus.GaugeOpts{

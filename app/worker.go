@@ -43,11 +43,14 @@ type worker struct {
 	snapDue   bool
 	saving    atomic.Bool
 
-	// quietBefore: alerts about records older than this are not delivered
-	// (baselines being rebuilt from the stream after a start without a
-	// snapshot).
-	quietBefore time.Time
-	suppressed  prometheus.Counter
+	// rebuilt: the baselines are being rebuilt by replaying the stream (no
+	// usable snapshot). Alerts of a record a previous run already processed
+	// (ingest.Message.Processed: at or below the durable's ack floor read
+	// before consuming) are withheld, since that run raised them; every
+	// alert of a later record is delivered, however old its timestamp.
+	rebuilt    bool
+	withhold   bool // the record being handled is one of those
+	suppressed prometheus.Counter
 }
 
 type reloadRequest struct {
@@ -87,6 +90,7 @@ func (w *worker) HandleMessage(m *ingest.Message) ingest.Result {
 	if w.snapDue {
 		w.maybeSnapshot()
 	}
+	w.withhold = w.rebuilt && m.Processed
 	alerts, outcome, err := w.p.Handle(m.Data)
 	res := ingest.Result{}
 	switch outcome {
@@ -106,6 +110,7 @@ func (w *worker) HandleMessage(m *ingest.Message) ingest.Result {
 		res.Reason = errReason(err)
 	}
 	w.deliver(alerts)
+	w.withhold = false
 	w.afterTick()
 	return res
 }
@@ -127,18 +132,9 @@ func (w *worker) deliver(alerts []alert.Alert) {
 	if len(alerts) == 0 {
 		return
 	}
-	if !w.quietBefore.IsZero() {
-		kept := alerts[:0]
-		for _, a := range alerts {
-			if a.EventTime.Before(w.quietBefore) {
-				w.suppressed.Inc()
-				continue
-			}
-			kept = append(kept, a)
-		}
-		if alerts = kept; len(alerts) == 0 {
-			return
-		}
+	if w.withhold {
+		w.suppressed.Add(float64(len(alerts)))
+		return
 	}
 	for i := range alerts {
 		a := &alerts[i]
