@@ -176,6 +176,10 @@ func (w *worker) applyReload() {
 		w.out = r.out
 		w.seedAlertmanager(r.out)
 		go closeSinks(old, w.log)
+	} else {
+		// Any reload, also of an unchanged file, ends a receiver's pause
+		// (410 Gone): its held alerts are tried again now.
+		w.out.Resume()
 	}
 	w.log.Info().Msg("configuration reloaded; baselines kept")
 }

@@ -62,6 +62,9 @@ type WebhookConfig struct {
 	// MaxRetries after the first attempt, on 5xx/429/network errors.
 	MaxRetries int `yaml:"max_retries"`
 	QueueSize  int `yaml:"queue_size"`
+	// GoneRetryInterval: after a 410 Gone the URL's alerts are held in its
+	// queue and the URL is tried again after this (or at any reload).
+	GoneRetryInterval time.Duration `yaml:"gone_retry_interval"`
 }
 
 // NATSConfig is `sinks.nats`: publish each alert to
@@ -88,8 +91,9 @@ func DefaultConfig() Config {
 		},
 		Webhook: WebhookConfig{
 			Timeout:    10 * time.Second,
-			MaxRetries: 5,
-			QueueSize:  1000,
+			MaxRetries:        5,
+			QueueSize:         1000,
+			GoneRetryInterval: time.Hour,
 		},
 		NATS: NATSConfig{Enabled: true, SubjectPrefix: "audit.alerts"},
 		Log:  LogConfig{Enabled: true},
@@ -125,6 +129,7 @@ func (c *Config) Validate() validate.Errors {
 		es.Addf("webhook.max_retries", "must be between 0 and 100")
 	}
 	queueSize(&es, "webhook.queue_size", wh.QueueSize)
+	durationIn(&es, "webhook.gone_retry_interval", wh.GoneRetryInterval, time.Minute, 24*time.Hour)
 	switch {
 	case wh.SecretFile != "" && wh.SecretEnv != "":
 		es.Addf("webhook.secret_env", "set only one of secret_file and secret_env")

@@ -9,6 +9,7 @@ type Metrics struct {
 	Failed      *prometheus.CounterVec
 	Dropped     *prometheus.CounterVec
 	QueueLength *prometheus.GaugeVec
+	Paused      *prometheus.GaugeVec
 	Latency     *prometheus.HistogramVec
 }
 
@@ -32,6 +33,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "toolwatch_sink_queue_length",
 			Help: "Alerts waiting in the sink target's queue.",
 		}, []string{"sink"}),
+		Paused: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "toolwatch_sink_paused",
+			Help: "1 while the sink target is paused because its receiver answered 410 Gone (alerts are held in its queue until the next retry or reload).",
+		}, []string{"sink"}),
 		Latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "toolwatch_sink_latency_seconds",
 			Help:    "Duration of one delivery attempt to the sink target.",
@@ -39,7 +44,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"sink"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Sent, m.Failed, m.Dropped, m.QueueLength, m.Latency)
+		reg.MustRegister(m.Sent, m.Failed, m.Dropped, m.QueueLength, m.Paused, m.Latency)
 	}
 	return m
 }

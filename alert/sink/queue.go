@@ -2,6 +2,7 @@ package sink
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -82,7 +83,7 @@ type Queue struct {
 	log  zerolog.Logger
 
 	sent, failed, dropped prometheus.Counter
-	length                prometheus.Gauge
+	length, paused        prometheus.Gauge
 	latency               prometheus.Observer
 
 	mu          sync.Mutex
@@ -93,6 +94,7 @@ type Queue struct {
 	lastLog     time.Time
 
 	more   chan struct{} // capacity 1: something was queued
+	resume chan struct{} // capacity 1: end a pause now (Resume)
 	stop   chan struct{} // closed by Close: drain, then exit
 	done   chan struct{} // closed when the goroutine exits
 	ctx    context.Context
@@ -113,9 +115,11 @@ func NewQueue(n Notifier, opts QueueOptions) *Queue {
 		failed:  opts.Metrics.Failed.WithLabelValues(name),
 		dropped: opts.Metrics.Dropped.WithLabelValues(name),
 		length:  opts.Metrics.QueueLength.WithLabelValues(name),
+		paused:  opts.Metrics.Paused.WithLabelValues(name),
 		latency: opts.Metrics.Latency.WithLabelValues(name),
 		ring:    make([]alert.Alert, opts.Size),
 		more:    make(chan struct{}, 1),
+		resume:  make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 		ctx:     ctx,
@@ -173,6 +177,15 @@ func (q *Queue) Send(alerts ...alert.Alert) {
 	q.mu.Unlock()
 	select {
 	case q.more <- struct{}{}:
+	default:
+	}
+}
+
+// Resume ends a pause (PauseError) at once: the held batch is tried again.
+// Without a pause it makes the next pause end after one more attempt.
+func (q *Queue) Resume() {
+	select {
+	case q.resume <- struct{}{}:
 	default:
 	}
 }
@@ -274,6 +287,13 @@ func (q *Queue) deliver(batch []alert.Alert) {
 			q.log.Warn().Err(err).Int("alerts", len(batch)).Msg("sink shutdown deadline reached, delivery abandoned")
 			return
 		}
+		if pe, ok := errors.AsType[*PauseError](err); ok {
+			if !q.pause(pe, len(batch)) {
+				return
+			}
+			attempt, first = 0, time.Now()
+			continue
+		}
 		delay := q.backoff(attempt)
 		if ra, ok := retryAfter(err); ok {
 			delay = max(delay, min(ra, q.opts.MaxRetryAfter))
@@ -305,6 +325,33 @@ func (q *Queue) deliver(batch []alert.Alert) {
 			return
 		}
 	}
+}
+
+// pause holds the batch (and the queue behind it) for pe.After or until
+// Resume. It returns false when the queue is closing: the batch and
+// everything queued are then counted as dropped.
+func (q *Queue) pause(pe *PauseError, n int) bool {
+	q.paused.Set(1)
+	defer q.paused.Set(0)
+	q.log.Error().Err(pe.Err).Dur("retry_in", pe.After).Int("queued", q.Len()+n).
+		Msg("receiver asked not to be called (410 Gone): alerts are held in the queue (the oldest dropped when full) until the retry or the next configuration reload")
+	t := time.NewTimer(pe.After)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-q.resume:
+		q.log.Info().Msg("sink resumed by reload; retrying held alerts")
+	case <-q.stop:
+		q.dropped.Add(float64(n))
+		q.log.Warn().Int("alerts", n).Msg("sink closed while paused, held alerts dropped")
+		q.cancel() // run() abandons (and counts) the rest
+		return false
+	case <-q.ctx.Done():
+		q.dropped.Add(float64(n))
+		q.log.Warn().Int("alerts", n).Msg("sink shutdown deadline reached, delivery abandoned")
+		return false
+	}
+	return true
 }
 
 // backoff is InitialBackoff·2^(attempt-1), capped at MaxBackoff, jittered

@@ -50,6 +50,28 @@ func (e *RetryAfterError) Error() string {
 
 func (e *RetryAfterError) Unwrap() error { return e.Err }
 
+// PauseError says the receiver asked not to be called any more (HTTP 410
+// Gone): the queue keeps the batch and everything behind it (bounded, the
+// oldest dropped and counted when full), makes no attempt for After, and
+// tries again then or as soon as Resume is called (any configuration
+// reload), whichever comes first. Pauses do not count against MaxAttempts
+// or RetryFor: the alerts are held, never failed.
+type PauseError struct {
+	After time.Duration
+	Err   error
+}
+
+func (e *PauseError) Error() string {
+	return fmt.Sprintf("%v (paused for %s or until reload)", e.Err, e.After)
+}
+
+func (e *PauseError) Unwrap() error { return e.Err }
+
+// Resumer is a sink that can be told to end a pause at once.
+type Resumer interface {
+	Resume()
+}
+
 // retryAfter returns the delay requested by err, if any.
 func retryAfter(err error) (time.Duration, bool) {
 	var ra *RetryAfterError
