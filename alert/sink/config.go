@@ -90,7 +90,7 @@ func DefaultConfig() Config {
 			QueueSize:        10000,
 		},
 		Webhook: WebhookConfig{
-			Timeout:    10 * time.Second,
+			Timeout:           10 * time.Second,
 			MaxRetries:        5,
 			QueueSize:         1000,
 			GoneRetryInterval: time.Hour,
