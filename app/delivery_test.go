@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 // postReload asks the daemon to reload the way an operator's curl does,
@@ -112,4 +114,32 @@ func grepLines(s, prefix string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// The issue's problem 5: an absurd duration is an invalid record,
+// dead-lettered with a reason naming the field, and raises no alert.
+func TestAbsurdDurationDeadLettered(t *testing.T) {
+	info := daemon(t, Options{ConfigPath: fastIdleConfig(t)})
+	p := newProducer(t, info.NATSURL)
+	invalid := make(chan *nats.Msg, 4)
+	if _, err := p.nc.ChanSubscribe("audit.invalid", invalid); err != nil {
+		t.Fatal(err)
+	}
+	last := p.warmUp("a", "db-query", 100)
+	waitApplied(t, info.HTTPAddr, 100)
+	p.publish(last.Add(time.Second), "a", "db-query", 1e308)
+	if err := p.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-invalid:
+		if got := m.Header.Get("Toolwatch-Reason"); got != "invocation.duration_ms: must be at most 604800000 (7 days)" {
+			t.Errorf("dead-letter reason %q", got)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("a duration of 1e308 ms was not dead-lettered")
+	}
+	if got := metricValue(t, info.HTTPAddr, `toolwatch_alerts_total{pattern="latency",severity="critical",status="firing"}`); got != 0 {
+		t.Errorf("%v latency alerts for an absurd duration", got)
+	}
 }
