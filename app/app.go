@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -25,7 +24,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
 	"github.com/toolwatch/toolwatch/alert/sink"
@@ -52,6 +50,11 @@ type Options struct {
 	WebhookSecretFile string // sinks.webhook.secret_file for WebhookURL
 	// HTTPListen overrides metrics.listen ("127.0.0.1:0" picks a free port).
 	HTTPListen string
+	// WebConfigFile overrides metrics.web_config_file (--web.config.file).
+	WebConfigFile string
+	// EnableLifecycle turns metrics.enable_lifecycle on
+	// (--web.enable-lifecycle).
+	EnableLifecycle bool
 	// EmbeddedPort overrides nats.embedded.port (0 keeps the config's; use
 	// -1 for a free port).
 	EmbeddedPort int
@@ -108,6 +111,12 @@ func applyOverrides(cfg *config.Config, opts Options) error {
 	}
 	if opts.HTTPListen != "" {
 		cfg.Metrics.Listen = opts.HTTPListen
+	}
+	if opts.WebConfigFile != "" {
+		cfg.Metrics.WebConfigFile = opts.WebConfigFile
+	}
+	if opts.EnableLifecycle {
+		cfg.Metrics.EnableLifecycle = true
 	}
 	switch {
 	case opts.EmbeddedPort < 0:
@@ -233,19 +242,13 @@ func Run(ctx context.Context, opts Options) error {
 	// HTTP: metrics, health, reload and the status page.
 	var httpSrv *http.Server
 	if cfg.Metrics.Enabled {
-		ln, err := net.Listen("tcp", cfg.Metrics.Listen)
+		var addr string
+		httpSrv, addr, err = serveHTTP(cfg.Metrics, newMux(cfg.Metrics, reg, consumer, rl, w), log)
 		if err != nil {
 			closeSinks(out, log)
-			return fmt.Errorf("listen on %s: %w", cfg.Metrics.Listen, err)
+			return err
 		}
-		info.HTTPAddr = ln.Addr().String()
-		httpSrv = &http.Server{Handler: newMux(cfg.Metrics.Path, reg, consumer, rl, w), ReadHeaderTimeout: 5 * time.Second}
-		go func() {
-			if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error().Err(err).Msg("http server failed")
-			}
-		}()
-		log.Info().Str("addr", info.HTTPAddr).Str("metrics", cfg.Metrics.Path).Msg("http endpoints listening")
+		info.HTTPAddr = addr
 	}
 
 	runCtx, stopRun := context.WithCancel(ctx)
@@ -345,36 +348,4 @@ func newDaemonMetrics(reg prometheus.Registerer) *daemonMetrics {
 	build.Set(1)
 	reg.MustRegister(m.reloadSuccess, m.reloadTime, m.suppressed, build)
 	return m
-}
-
-func newMux(metricsPath string, reg *prometheus.Registry, consumer *ingest.Consumer, rl *reloader, w *worker) *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.Handle(metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("/healthz", func(rw http.ResponseWriter, _ *http.Request) {
-		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(rw, "ok\n")
-	})
-	mux.HandleFunc("/readyz", func(rw http.ResponseWriter, _ *http.Request) {
-		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if !consumer.Ready() {
-			rw.WriteHeader(http.StatusServiceUnavailable)
-			io.WriteString(rw, "not ready: not connected or not consuming\n")
-			return
-		}
-		io.WriteString(rw, "ready\n")
-	})
-	mux.HandleFunc("/-/reload", func(rw http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost && r.Method != http.MethodPut {
-			rw.Header().Set("Allow", "POST, PUT")
-			http.Error(rw, "use POST to reload the configuration", http.StatusMethodNotAllowed)
-			return
-		}
-		if err := rl.reload("http"); err != nil {
-			http.Error(rw, "reload rejected; the previous configuration keeps running:\n"+err.Error(), http.StatusBadRequest)
-			return
-		}
-		io.WriteString(rw, "reloaded\n")
-	})
-	w.mountStatus(mux)
-	return mux
 }

@@ -57,7 +57,7 @@ func TestWebhookGoneResumedByReload(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	cfgPath := filepath.Join(dir, "config.yaml")
-	cfg := "time:\n  idle_advance: 300ms\n  allowed_lateness: 15m\n"
+	cfg := "time:\n  idle_advance: 300ms\n  allowed_lateness: 15m\nmetrics:\n  enable_lifecycle: true\n"
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
