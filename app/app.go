@@ -189,10 +189,14 @@ func Run(ctx context.Context, opts Options) error {
 			Msg("embedded NATS server with JetStream started; publish audit records here")
 	}
 	info.NATSURL = natsCfg.URL
-	nc, err := ingest.Connect(ctx, natsCfg, log)
+	connStatus := ingest.NewConnStatus(log)
+	nc, err := ingest.ConnectStatus(ctx, natsCfg, log, connStatus)
 	if err != nil {
 		return fmt.Errorf("connect to NATS: %w", err)
 	}
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	go connStatus.Watch(watchCtx, nc, 500*time.Millisecond)
+	cleanups = append(cleanups, stopWatch)
 	cleanups = append(cleanups, func() {
 		if err := nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 			nc.Close()
@@ -214,6 +218,7 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	w := newWorker(cfg, p, out, tm, log.With().Str("component", "pipeline").Logger(), now)
+	w.status.conn = connStatus
 	w.snaps, w.snapEvery, w.suppressed = snaps, cfg.Snapshot.Interval, dm.suppressed
 	// Baselines rebuilt by replaying the stream: alerts of records the
 	// previous run processed (by stream position, never by clock) are not
@@ -243,7 +248,7 @@ func Run(ctx context.Context, opts Options) error {
 	var httpSrv *http.Server
 	if cfg.Metrics.Enabled {
 		var addr string
-		httpSrv, addr, err = serveHTTP(cfg.Metrics, newMux(cfg.Metrics, reg, consumer, rl, w), log)
+		httpSrv, addr, err = serveHTTP(cfg.Metrics, newMux(cfg.Metrics, reg, consumer, connStatus, rl, w), log)
 		if err != nil {
 			closeSinks(out, log)
 			return err

@@ -92,7 +92,7 @@ func loopbackOnly(listen string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func newMux(cfg config.MetricsConfig, reg *prometheus.Registry, consumer *ingest.Consumer, rl *reloader, w *worker) *http.ServeMux {
+func newMux(cfg config.MetricsConfig, reg *prometheus.Registry, consumer *ingest.Consumer, conn *ingest.ConnStatus, rl *reloader, w *worker) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle(cfg.Path, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", func(rw http.ResponseWriter, _ *http.Request) {
@@ -103,6 +103,11 @@ func newMux(cfg config.MetricsConfig, reg *prometheus.Registry, consumer *ingest
 		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if !consumer.Ready() {
 			rw.WriteHeader(http.StatusServiceUnavailable)
+			if cause, kind, since, attempts := conn.Problem(); cause != "" {
+				fmt.Fprintf(rw, "not ready: cannot connect to NATS (%s error since %s, %d attempts): %s\n",
+					kind, since.UTC().Format(time.RFC3339), attempts, cause)
+				return
+			}
 			io.WriteString(rw, "not ready: not connected or not consuming\n")
 			return
 		}

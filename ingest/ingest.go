@@ -306,6 +306,12 @@ func (c *Consumer) logInvalid(subject string, seq uint64, reason string) {
 }
 
 func (c *Consumer) logErr(err error, msg string) {
+	if !c.nc.IsConnected() {
+		// A consequence of the lost connection, whose cause is logged at
+		// warn by ConnStatus; "context deadline exceeded" explains nothing.
+		c.log.Debug().Err(err).Msg(msg)
+		return
+	}
 	if n, ok := c.errLog.allow(time.Now()); ok {
 		c.log.Warn().Err(err).Int("suppressed", n).Msg(msg)
 	}

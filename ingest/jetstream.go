@@ -30,6 +30,12 @@ func (c *Consumer) runJetStream(ctx context.Context, h Handler) error {
 		if c.nc.IsClosed() {
 			return errors.New("ingest: nats connection closed")
 		}
+		if !c.nc.IsConnected() {
+			// Every JetStream call would time out; the connection's own
+			// status says why it is down (ConnStatus).
+			retry.wait(ctx)
+			continue
+		}
 		if cons == nil {
 			cons, err = c.setup(ctx, js)
 			if err != nil {
