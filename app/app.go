@@ -22,11 +22,13 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
 
 	"github.com/toolwatch/toolwatch/alert/sink"
+	"github.com/toolwatch/toolwatch/alert/sink/nflog"
 	"github.com/toolwatch/toolwatch/alert/sink/sinks"
 	"github.com/toolwatch/toolwatch/config"
 	"github.com/toolwatch/toolwatch/ingest"
@@ -206,7 +208,16 @@ func Run(ctx context.Context, opts Options) error {
 
 	sinkMetrics := sink.NewMetrics(reg)
 	sinkLog := log.With().Str("component", "sink").Logger()
-	out, err := sinks.Build(cfg.Sinks, sinks.Deps{NATS: nc, Logger: sinkLog, Metrics: sinkMetrics})
+	var nfl sink.NotificationLog
+	if nl := cfg.Sinks.NotificationLog; nl.Enabled {
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return fmt.Errorf("notification log: %w", err)
+		}
+		nfl = nflog.New(js, nl.Bucket, nl.TTL, cfg.Ingest.Replicas)
+	}
+	sinkDeps := sinks.Deps{NATS: nc, Logger: sinkLog, Metrics: sinkMetrics, Log: nfl}
+	out, err := sinks.Build(cfg.Sinks, sinkDeps)
 	if err != nil {
 		return fmt.Errorf("start sinks: %w", err)
 	}
@@ -224,6 +235,11 @@ func Run(ctx context.Context, opts Options) error {
 	// previous run processed (by stream position, never by clock) are not
 	// delivered again; see worker.rebuilt.
 	w.rebuilt = rebuilt
+	if !rebuilt && snaps != nil {
+		// The state equals the restored snapshot: the next one is due a
+		// full interval from now, not at the first tick.
+		w.lastSnap = now()
+	}
 
 	jetstreamMode := cfg.Ingest.Mode == "jetstream"
 	consumer, err := ingest.New(nc, cfg.Ingest, ingest.Options{
@@ -240,7 +256,7 @@ func Run(ctx context.Context, opts Options) error {
 	w.consumer = consumer
 
 	rl := &reloader{opts: opts, current: cfg, worker: w, metrics: dm, log: log.With().Str("component", "reload").Logger(),
-		sinkDeps: sinks.Deps{NATS: nc, Logger: sinkLog, Metrics: sinkMetrics}, now: now}
+		sinkDeps: sinkDeps, now: now}
 	dm.reloadSuccess.Set(1)
 	dm.reloadTime.Set(float64(now().Unix()))
 

@@ -16,6 +16,20 @@ type Config struct {
 	Webhook      WebhookConfig      `yaml:"webhook"`
 	NATS         NATSConfig         `yaml:"nats"`
 	Log          LogConfig          `yaml:"log"`
+	// NotificationLog is read at start only (a reload does not reopen it).
+	NotificationLog NotificationLogConfig `yaml:"notification_log"`
+}
+
+// NotificationLogConfig is `sinks.notification_log`: the JetStream KV
+// bucket remembering which alert ids each log, NATS and webhook target
+// delivered, so records re-applied after a crash do not deliver them again
+// (package nflog). Alertmanager needs none: it deduplicates by labels.
+type NotificationLogConfig struct {
+	Enabled bool   `yaml:"enabled"`
+	Bucket  string `yaml:"bucket"`
+	// TTL expires entries; it must outlive snapshot.interval plus the
+	// longest expected downtime.
+	TTL time.Duration `yaml:"ttl"`
 }
 
 // AlertmanagerConfig is `sinks.alertmanager`: POST /api/v2/alerts to every
@@ -95,8 +109,9 @@ func DefaultConfig() Config {
 			QueueSize:         1000,
 			GoneRetryInterval: time.Hour,
 		},
-		NATS: NATSConfig{Enabled: true, SubjectPrefix: "audit.alerts"},
-		Log:  LogConfig{Enabled: true},
+		NATS:            NATSConfig{Enabled: true, SubjectPrefix: "audit.alerts"},
+		Log:             LogConfig{Enabled: true},
+		NotificationLog: NotificationLogConfig{Enabled: true, Bucket: "toolwatch-nflog", TTL: 24 * time.Hour},
 	}
 }
 
@@ -140,6 +155,11 @@ func (c *Config) Validate() validate.Errors {
 	if msg := checkSubjectPrefix(c.NATS.SubjectPrefix); msg != "" {
 		es.Addf("nats.subject_prefix", "%s", msg)
 	}
+	nl := &c.NotificationLog
+	if !validBucket(nl.Bucket) {
+		es.Addf("notification_log.bucket", "must be 1..64 letters, digits, '-' or '_'")
+	}
+	durationIn(&es, "notification_log.ttl", nl.TTL, time.Minute, 720*time.Hour)
 	return es
 }
 
@@ -188,6 +208,18 @@ func checkSubjectPrefix(p string) string {
 		}
 	}
 	return ""
+}
+
+func validBucket(b string) bool {
+	if b == "" || len(b) > 64 {
+		return false
+	}
+	for _, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func durationIn(es *validate.Errors, path string, d, lo, hi time.Duration) {

@@ -36,6 +36,9 @@ type QueueOptions struct {
 	MaxRetryAfter time.Duration
 	// DropLogInterval rate-limits the "queue full" log line (default 10s).
 	DropLogInterval time.Duration
+	// Log, when set, skips alerts this target delivered before (see
+	// NotificationLog) and records each delivery.
+	Log NotificationLog
 	// Metrics to update; nil means unregistered metrics.
 	Metrics *Metrics
 	// Logger for delivery problems; the zero value logs nothing.
@@ -83,6 +86,7 @@ type Queue struct {
 	log  zerolog.Logger
 
 	sent, failed, dropped prometheus.Counter
+	dedup, logErrors      prometheus.Counter
 	length, paused        prometheus.Gauge
 	latency               prometheus.Observer
 
@@ -107,23 +111,25 @@ func NewQueue(n Notifier, opts QueueOptions) *Queue {
 	name := n.Name()
 	ctx, cancel := context.WithCancel(context.Background())
 	q := &Queue{
-		n:       n,
-		name:    name,
-		opts:    opts,
-		log:     opts.Logger.With().Str("component", "sink").Str("sink", name).Logger(),
-		sent:    opts.Metrics.Sent.WithLabelValues(name),
-		failed:  opts.Metrics.Failed.WithLabelValues(name),
-		dropped: opts.Metrics.Dropped.WithLabelValues(name),
-		length:  opts.Metrics.QueueLength.WithLabelValues(name),
-		paused:  opts.Metrics.Paused.WithLabelValues(name),
-		latency: opts.Metrics.Latency.WithLabelValues(name),
-		ring:    make([]alert.Alert, opts.Size),
-		more:    make(chan struct{}, 1),
-		resume:  make(chan struct{}, 1),
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
-		ctx:     ctx,
-		cancel:  cancel,
+		n:         n,
+		name:      name,
+		opts:      opts,
+		log:       opts.Logger.With().Str("component", "sink").Str("sink", name).Logger(),
+		sent:      opts.Metrics.Sent.WithLabelValues(name),
+		failed:    opts.Metrics.Failed.WithLabelValues(name),
+		dropped:   opts.Metrics.Dropped.WithLabelValues(name),
+		length:    opts.Metrics.QueueLength.WithLabelValues(name),
+		paused:    opts.Metrics.Paused.WithLabelValues(name),
+		dedup:     opts.Metrics.Deduplicated.WithLabelValues(name),
+		logErrors: opts.Metrics.LogErrors.WithLabelValues(name),
+		latency:   opts.Metrics.Latency.WithLabelValues(name),
+		ring:      make([]alert.Alert, opts.Size),
+		more:      make(chan struct{}, 1),
+		resume:    make(chan struct{}, 1),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+		ctx:       ctx,
+		cancel:    cancel,
 	}
 	go q.run()
 	return q
@@ -238,7 +244,9 @@ func (q *Queue) run() {
 			return
 		}
 		if batch := q.pop(); batch != nil {
-			q.deliver(batch)
+			if batch = q.undelivered(batch); len(batch) > 0 {
+				q.deliver(batch)
+			}
 			continue
 		}
 		select {
@@ -276,6 +284,7 @@ func (q *Queue) deliver(batch []alert.Alert) {
 		retry, err := q.n.Notify(q.ctx, batch...)
 		q.latency.Observe(time.Since(start).Seconds())
 		if err == nil {
+			q.logDelivered(batch)
 			q.sent.Add(float64(len(batch)))
 			if attempt > 1 {
 				q.log.Info().Int("attempts", attempt).Int("alerts", len(batch)).Msg("sink delivery succeeded after retries")
@@ -323,6 +332,50 @@ func (q *Queue) deliver(batch []alert.Alert) {
 			q.dropped.Add(float64(len(batch)))
 			q.log.Warn().Int("alerts", len(batch)).Msg("sink shutdown deadline reached, delivery abandoned")
 			return
+		}
+	}
+}
+
+// logTimeout bounds one notification log call.
+const logTimeout = 2 * time.Second
+
+// undelivered drops from batch the alerts the notification log says this
+// target delivered already.
+func (q *Queue) undelivered(batch []alert.Alert) []alert.Alert {
+	if q.opts.Log == nil {
+		return batch
+	}
+	kept := batch[:0]
+	for i := range batch {
+		ctx, cancel := context.WithTimeout(q.ctx, logTimeout)
+		done, err := q.opts.Log.Delivered(ctx, q.name, &batch[i])
+		cancel()
+		switch {
+		case err != nil:
+			q.logErrors.Inc()
+			q.log.Warn().Err(err).Str("alert_id", batch[i].ID).Msg("notification log read failed; delivering")
+		case done:
+			q.dedup.Inc()
+			q.log.Debug().Str("alert_id", batch[i].ID).Msg("alert already delivered before a restart; skipped")
+			continue
+		}
+		kept = append(kept, batch[i])
+	}
+	return kept
+}
+
+// logDelivered records a delivered batch in the notification log.
+func (q *Queue) logDelivered(batch []alert.Alert) {
+	if q.opts.Log == nil {
+		return
+	}
+	for i := range batch {
+		ctx, cancel := context.WithTimeout(context.Background(), logTimeout)
+		err := q.opts.Log.Log(ctx, q.name, &batch[i])
+		cancel()
+		if err != nil {
+			q.logErrors.Inc()
+			q.log.Warn().Err(err).Str("alert_id", batch[i].ID).Msg("notification log write failed; the alert may be delivered again after a crash")
 		}
 	}
 }

@@ -67,6 +67,18 @@ func (e *PauseError) Error() string {
 
 func (e *PauseError) Unwrap() error { return e.Err }
 
+// NotificationLog remembers which alert emissions (ids) each sink target
+// has delivered, across restarts (Alertmanager's nflog): a Queue with one
+// skips an alert already delivered to it and logs each one it delivers.
+// After a crash the daemon re-applies the records since its last snapshot
+// and regenerates the same deterministic ids; the log keeps them from
+// being delivered twice. Errors are counted by the caller and never stop a
+// delivery (at least once beats at most once).
+type NotificationLog interface {
+	Delivered(ctx context.Context, sink string, a *alert.Alert) (bool, error)
+	Log(ctx context.Context, sink string, a *alert.Alert) error
+}
+
 // Resumer is a sink that can be told to end a pause at once.
 type Resumer interface {
 	Resume()
