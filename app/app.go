@@ -7,6 +7,16 @@
 // Concurrency: one goroutine (the ingest consumer's) owns the pipeline and
 // calls every detector; reloads are prepared elsewhere and handed to it
 // through an atomic pointer, checked once per message.
+//
+// Never drop an alert: without a usable snapshot the baselines are rebuilt
+// from the stream, and only alerts of records a previous run processed
+// (ingest.Message.Processed, by stream position) are withheld; after a
+// crash the records since the snapshot raise the same alert ids, which the
+// notification log (alert/sink/nflog) keeps from being delivered twice.
+//
+// HTTP goes through the Prometheus exporter-toolkit (TLS, basic auth from
+// metrics.web_config_file); POST /-/reload is off unless enabled and
+// refuses requests a browser on another origin could send.
 package app
 
 import (

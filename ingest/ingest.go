@@ -19,9 +19,16 @@
 // Core mode: a plain subscription with a bounded client buffer; records
 // beyond it are dropped by the client and counted (at-most-once).
 //
-// The connection (Connect) and the embedded server (package
+// Before consuming, the durable's ack floor left by a previous run is read
+// (PriorAckFloor) and every message at or below it is flagged
+// Message.Processed, so the handler can tell records a previous run
+// already handled from new ones by stream position, whatever their
+// timestamps.
+//
+// The connection (Connect, ConnectStatus) and the embedded server (package
 // ingest/embedded) are set up by the caller, which also closes them after
-// Run returns.
+// Run returns. ConnStatus explains a connection that is down (TLS, auth,
+// DNS, ...): warn at the first failure, and for /readyz and the status page.
 package ingest
 
 import (

@@ -7,8 +7,12 @@
 // goroutine, so one dead receiver never delays another; the producer never
 // blocks (a full queue drops its oldest alert, counts and logs it); failed
 // deliveries are retried with exponential backoff and jitter when the
-// notifier says so. Implementations live in sub-packages: alertmanager,
-// webhook, natsink, logsink.
+// notifier says so. A receiver that asks not to be called (PauseError, a
+// webhook's 410 Gone) pauses its queue, holding its alerts, until a retry
+// interval passes or Resume (any reload). A NotificationLog (package nflog)
+// lets a queue skip alert ids its target delivered before a crash.
+// Implementations live in sub-packages: alertmanager, webhook, natsink,
+// logsink, and the notification log nflog.
 package sink
 
 import (
