@@ -244,7 +244,7 @@ func Run(ctx context.Context, opts Options) error {
 	// Baselines rebuilt by replaying the stream: alerts of records the
 	// previous run processed (by stream position, never by clock) are not
 	// delivered again; see worker.rebuilt.
-	w.rebuilt = rebuilt
+	w.rebuilt, w.reseed = rebuilt, rebuilt
 	if !rebuilt && snaps != nil {
 		// The state equals the restored snapshot: the next one is due a
 		// full interval from now, not at the first tick.

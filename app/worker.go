@@ -51,6 +51,11 @@ type worker struct {
 	rebuilt    bool
 	withhold   bool // the record being handled is one of those
 	suppressed prometheus.Counter
+	// reseed: once the rebuild passes the previous run's position, the
+	// alerts still firing (withheld, but firing in Alertmanager since the
+	// previous run) are handed to the Alertmanager sinks, which keep them
+	// alive there instead of letting them expire.
+	reseed bool
 }
 
 type reloadRequest struct {
@@ -91,6 +96,10 @@ func (w *worker) HandleMessage(m *ingest.Message) ingest.Result {
 		w.maybeSnapshot()
 	}
 	w.withhold = w.rebuilt && m.Processed
+	if w.reseed && !m.Processed {
+		w.reseed = false
+		w.seedAlertmanager(w.out)
+	}
 	alerts, outcome, err := w.p.Handle(m.Data)
 	res := ingest.Result{}
 	switch outcome {
@@ -122,6 +131,10 @@ func (w *worker) Idle(now time.Time) {
 	}
 	if w.snapDue {
 		w.maybeSnapshot()
+	}
+	if w.reseed { // caught up: past the previous run's position
+		w.reseed = false
+		w.seedAlertmanager(w.out)
 	}
 	w.deliver(w.p.Advance(now))
 	w.afterTick()
