@@ -7,6 +7,16 @@
 // Concurrency: one goroutine (the ingest consumer's) owns the pipeline and
 // calls every detector; reloads are prepared elsewhere and handed to it
 // through an atomic pointer, checked once per message.
+//
+// Never drop an alert: without a usable snapshot the baselines are rebuilt
+// from the stream, and only alerts of records a previous run processed
+// (ingest.Message.Processed, by stream position) are withheld; after a
+// crash the records since the snapshot raise the same alert ids, which the
+// notification log (alert/sink/nflog) keeps from being delivered twice.
+//
+// HTTP goes through the Prometheus exporter-toolkit (TLS, basic auth from
+// metrics.web_config_file); POST /-/reload is off unless enabled and
+// refuses requests a browser on another origin could send.
 package app
 
 import (
@@ -14,7 +24,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -24,12 +33,13 @@ import (
 
 	"github.com/mattn/go-isatty"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
 	"github.com/toolwatch/toolwatch/alert/sink"
+	"github.com/toolwatch/toolwatch/alert/sink/nflog"
 	"github.com/toolwatch/toolwatch/alert/sink/sinks"
 	"github.com/toolwatch/toolwatch/config"
 	"github.com/toolwatch/toolwatch/ingest"
@@ -57,6 +67,11 @@ type Options struct {
 	OTLP bool
 	// HTTPListen overrides metrics.listen ("127.0.0.1:0" picks a free port).
 	HTTPListen string
+	// WebConfigFile overrides metrics.web_config_file (--web.config.file).
+	WebConfigFile string
+	// EnableLifecycle turns metrics.enable_lifecycle on
+	// (--web.enable-lifecycle).
+	EnableLifecycle bool
 	// EmbeddedPort overrides nats.embedded.port (0 keeps the config's; use
 	// -1 for a free port).
 	EmbeddedPort int
@@ -116,6 +131,12 @@ func applyOverrides(cfg *config.Config, opts Options) error {
 	applyOTLPOverrides(cfg, opts)
 	if opts.HTTPListen != "" {
 		cfg.Metrics.Listen = opts.HTTPListen
+	}
+	if opts.WebConfigFile != "" {
+		cfg.Metrics.WebConfigFile = opts.WebConfigFile
+	}
+	if opts.EnableLifecycle {
+		cfg.Metrics.EnableLifecycle = true
 	}
 	switch {
 	case opts.EmbeddedPort < 0:
@@ -197,10 +218,14 @@ func Run(ctx context.Context, opts Options) error {
 			Msg("embedded NATS server with JetStream started; publish audit records here")
 	}
 	info.NATSURL = natsCfg.URL
-	nc, err := ingest.Connect(ctx, natsCfg, log)
+	connStatus := ingest.NewConnStatus(log)
+	nc, err := ingest.ConnectStatus(ctx, natsCfg, log, connStatus)
 	if err != nil {
 		return fmt.Errorf("connect to NATS: %w", err)
 	}
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	go connStatus.Watch(watchCtx, nc, 500*time.Millisecond)
+	cleanups = append(cleanups, stopWatch)
 	cleanups = append(cleanups, func() {
 		if err := nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 			nc.Close()
@@ -210,7 +235,16 @@ func Run(ctx context.Context, opts Options) error {
 
 	sinkMetrics := sink.NewMetrics(reg)
 	sinkLog := log.With().Str("component", "sink").Logger()
-	out, err := sinks.Build(cfg.Sinks, sinks.Deps{NATS: nc, Logger: sinkLog, Metrics: sinkMetrics})
+	var nfl sink.NotificationLog
+	if nl := cfg.Sinks.NotificationLog; nl.Enabled {
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return fmt.Errorf("notification log: %w", err)
+		}
+		nfl = nflog.New(js, nl.Bucket, nl.TTL, cfg.Ingest.Replicas)
+	}
+	sinkDeps := sinks.Deps{NATS: nc, Logger: sinkLog, Metrics: sinkMetrics, Log: nfl}
+	out, err := sinks.Build(cfg.Sinks, sinkDeps)
 	if err != nil {
 		return fmt.Errorf("start sinks: %w", err)
 	}
@@ -222,12 +256,16 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	w := newWorker(cfg, p, out, tm, log.With().Str("component", "pipeline").Logger(), now)
+	w.status.conn = connStatus
 	w.snaps, w.snapEvery, w.suppressed = snaps, cfg.Snapshot.Interval, dm.suppressed
-	if rebuilt {
-		// The baselines are rebuilt by replaying the stream: alerts about
-		// records from before this start were (or could have been) raised
-		// by the previous run, so they are not delivered again.
-		w.quietBefore = now().Add(-rebuildQuiet)
+	// Baselines rebuilt by replaying the stream: alerts of records the
+	// previous run processed (by stream position, never by clock) are not
+	// delivered again; see worker.rebuilt.
+	w.rebuilt, w.reseed = rebuilt, rebuilt
+	if !rebuilt && snaps != nil {
+		// The state equals the restored snapshot: the next one is due a
+		// full interval from now, not at the first tick.
+		w.lastSnap = now()
 	}
 
 	jetstreamMode := cfg.Ingest.Mode == "jetstream"
@@ -252,26 +290,20 @@ func Run(ctx context.Context, opts Options) error {
 	cleanups = append(cleanups, func() { stopOTLP(recv) })
 
 	rl := &reloader{opts: opts, current: cfg, worker: w, metrics: dm, log: log.With().Str("component", "reload").Logger(),
-		sinkDeps: sinks.Deps{NATS: nc, Logger: sinkLog, Metrics: sinkMetrics}, now: now}
+		sinkDeps: sinkDeps, now: now}
 	dm.reloadSuccess.Set(1)
 	dm.reloadTime.Set(float64(now().Unix()))
 
 	// HTTP: metrics, health, reload and the status page.
 	var httpSrv *http.Server
 	if cfg.Metrics.Enabled {
-		ln, err := net.Listen("tcp", cfg.Metrics.Listen)
+		var addr string
+		httpSrv, addr, err = serveHTTP(cfg.Metrics, newMux(cfg.Metrics, reg, consumer, connStatus, rl, w), log)
 		if err != nil {
 			closeSinks(out, log)
-			return fmt.Errorf("listen on %s: %w", cfg.Metrics.Listen, err)
+			return err
 		}
-		info.HTTPAddr = ln.Addr().String()
-		httpSrv = &http.Server{Handler: newMux(cfg.Metrics.Path, reg, consumer, rl, w), ReadHeaderTimeout: 5 * time.Second}
-		go func() {
-			if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error().Err(err).Msg("http server failed")
-			}
-		}()
-		log.Info().Str("addr", info.HTTPAddr).Str("metrics", cfg.Metrics.Path).Msg("http endpoints listening")
+		info.HTTPAddr = addr
 	}
 
 	runCtx, stopRun := context.WithCancel(ctx)
@@ -360,7 +392,7 @@ func newDaemonMetrics(reg prometheus.Registerer) *daemonMetrics {
 		}),
 		suppressed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "toolwatch_alerts_suppressed_rebuild_total",
-			Help: "Alerts not delivered because they concern records from before the start while baselines were rebuilt from the stream (no snapshot).",
+			Help: "Alerts not delivered while baselines were rebuilt from the stream (no usable snapshot) because a previous run already processed their record (at or below the durable consumer's ack floor read at start).",
 		}),
 	}
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
@@ -371,36 +403,4 @@ func newDaemonMetrics(reg prometheus.Registerer) *daemonMetrics {
 	build.Set(1)
 	reg.MustRegister(m.reloadSuccess, m.reloadTime, m.suppressed, build)
 	return m
-}
-
-func newMux(metricsPath string, reg *prometheus.Registry, consumer *ingest.Consumer, rl *reloader, w *worker) *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.Handle(metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("/healthz", func(rw http.ResponseWriter, _ *http.Request) {
-		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(rw, "ok\n")
-	})
-	mux.HandleFunc("/readyz", func(rw http.ResponseWriter, _ *http.Request) {
-		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if !consumer.Ready() {
-			rw.WriteHeader(http.StatusServiceUnavailable)
-			io.WriteString(rw, "not ready: not connected or not consuming\n")
-			return
-		}
-		io.WriteString(rw, "ready\n")
-	})
-	mux.HandleFunc("/-/reload", func(rw http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost && r.Method != http.MethodPut {
-			rw.Header().Set("Allow", "POST, PUT")
-			http.Error(rw, "use POST to reload the configuration", http.StatusMethodNotAllowed)
-			return
-		}
-		if err := rl.reload("http"); err != nil {
-			http.Error(rw, "reload rejected; the previous configuration keeps running:\n"+err.Error(), http.StatusBadRequest)
-			return
-		}
-		io.WriteString(rw, "reloaded\n")
-	})
-	w.mountStatus(mux)
-	return mux
 }

@@ -330,7 +330,7 @@ func TestDaemonReload(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "config.yaml")
 	writeLatencyConfig := func(ratio string) {
-		cfgYAML := "time:\n  idle_advance: 300ms\n  allowed_lateness: 15m\ndetectors:\n  latency:\n    p99_ratio: " + ratio + "\n"
+		cfgYAML := "time:\n  idle_advance: 300ms\n  allowed_lateness: 15m\nmetrics:\n  enable_lifecycle: true\ndetectors:\n  latency:\n    p99_ratio: " + ratio + "\n"
 		if err := os.WriteFile(cfgPath, []byte(cfgYAML), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -348,15 +348,7 @@ func TestDaemonReload(t *testing.T) {
 	last := p.warmUp("a", "db-query", 300)
 	waitApplied(t, info.HTTPAddr, 300)
 
-	post := func() (int, string) {
-		resp, err := http.Post("http://"+info.HTTPAddr+"/-/reload", "text/plain", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	post := func() (int, string) { return postReload(t, info.HTTPAddr) }
 	// An alert fires under the shipped threshold (agent b borrows the
 	// tool's baseline) ...
 	p.publish(last.Add(time.Second), "b", "db-query", 3000)
@@ -387,11 +379,11 @@ func TestDaemonReload(t *testing.T) {
 	}
 
 	// A broken file is rejected with the key and line; the old config runs.
-	if err := os.WriteFile(cfgPath, []byte("detectors:\n  latency:\n    p99_ration: 2\n"), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte("metrics:\n  enable_lifecycle: true\ndetectors:\n  latency:\n    p99_ration: 2\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	code, body := post()
-	if code != http.StatusBadRequest || !strings.Contains(body, "config.yaml:3: detectors.latency.p99_ration: unknown key") {
+	if code != http.StatusBadRequest || !strings.Contains(body, "config.yaml:5: detectors.latency.p99_ration: unknown key") {
 		t.Fatalf("broken reload answered %d %q", code, body)
 	}
 	if !strings.Contains(metricsText(t, info.HTTPAddr), "toolwatch_config_last_reload_successful 0") {

@@ -15,11 +15,6 @@ import (
 	"github.com/toolwatch/toolwatch/snapshot"
 )
 
-// rebuildQuiet: when baselines are rebuilt by replaying the stream (no
-// usable snapshot), alerts about records older than this before the start
-// are not delivered again.
-const rebuildQuiet = 5 * time.Minute
-
 // restore builds the pipeline from the newest valid snapshot, returning
 // the stream sequence to resume after. With no usable snapshot it returns
 // a fresh pipeline, sequence 0 (the stream is replayed to rebuild the

@@ -12,6 +12,7 @@ import (
 	"github.com/toolwatch/toolwatch/detect/inputs"
 	"github.com/toolwatch/toolwatch/detect/latency"
 	"github.com/toolwatch/toolwatch/detect/outputsize"
+	"github.com/toolwatch/toolwatch/ingest"
 	"github.com/toolwatch/toolwatch/internal/buildinfo"
 	"github.com/toolwatch/toolwatch/pipeline"
 	"github.com/toolwatch/toolwatch/record"
@@ -43,6 +44,9 @@ type statusState struct {
 	invalid  uint64 // messages that were not valid records
 	last     time.Time
 	snap     atomic.Pointer[statuspage.Snapshot]
+	// conn is read at request time: while NATS is down the worker, and so
+	// publish, does not run.
+	conn *ingest.ConnStatus
 }
 
 type toolStatus struct {
@@ -177,7 +181,14 @@ func (s *statusState) publish(p *pipeline.Pipeline, now time.Time) {
 }
 
 // Status implements statuspage.Provider.
-func (s *statusState) Status() statuspage.Snapshot { return *s.snap.Load() }
+func (s *statusState) Status() statuspage.Snapshot {
+	snap := *s.snap.Load()
+	if cause, kind, since, _ := s.conn.Problem(); cause != "" {
+		snap.Daemon.NATSError, snap.Daemon.NATSErrorKind = cause, kind
+		snap.Daemon.NATSErrorSince = &since
+	}
+	return snap
+}
 
 func (w *worker) mountStatus(mux *http.ServeMux) {
 	mux.Handle("/", statuspage.Handler(w.status))

@@ -43,11 +43,19 @@ type worker struct {
 	snapDue   bool
 	saving    atomic.Bool
 
-	// quietBefore: alerts about records older than this are not delivered
-	// (baselines being rebuilt from the stream after a start without a
-	// snapshot).
-	quietBefore time.Time
-	suppressed  prometheus.Counter
+	// rebuilt: the baselines are being rebuilt by replaying the stream (no
+	// usable snapshot). Alerts of a record a previous run already processed
+	// (ingest.Message.Processed: at or below the durable's ack floor read
+	// before consuming) are withheld, since that run raised them; every
+	// alert of a later record is delivered, however old its timestamp.
+	rebuilt    bool
+	withhold   bool // the record being handled is one of those
+	suppressed prometheus.Counter
+	// reseed: once the rebuild passes the previous run's position, the
+	// alerts still firing (withheld, but firing in Alertmanager since the
+	// previous run) are handed to the Alertmanager sinks, which keep them
+	// alive there instead of letting them expire.
+	reseed bool
 }
 
 type reloadRequest struct {
@@ -87,6 +95,11 @@ func (w *worker) HandleMessage(m *ingest.Message) ingest.Result {
 	if w.snapDue {
 		w.maybeSnapshot()
 	}
+	w.withhold = w.rebuilt && m.Processed
+	if w.reseed && !m.Processed {
+		w.reseed = false
+		w.seedAlertmanager(w.out)
+	}
 	alerts, outcome, err := w.p.Handle(m.Data)
 	res := ingest.Result{}
 	switch outcome {
@@ -106,6 +119,7 @@ func (w *worker) HandleMessage(m *ingest.Message) ingest.Result {
 		res.Reason = errReason(err)
 	}
 	w.deliver(alerts)
+	w.withhold = false
 	w.afterTick()
 	return res
 }
@@ -118,6 +132,10 @@ func (w *worker) Idle(now time.Time) {
 	if w.snapDue {
 		w.maybeSnapshot()
 	}
+	if w.reseed { // caught up: past the previous run's position
+		w.reseed = false
+		w.seedAlertmanager(w.out)
+	}
 	w.deliver(w.p.Advance(now))
 	w.afterTick()
 	w.status.publish(w.p, now)
@@ -127,18 +145,9 @@ func (w *worker) deliver(alerts []alert.Alert) {
 	if len(alerts) == 0 {
 		return
 	}
-	if !w.quietBefore.IsZero() {
-		kept := alerts[:0]
-		for _, a := range alerts {
-			if a.EventTime.Before(w.quietBefore) {
-				w.suppressed.Inc()
-				continue
-			}
-			kept = append(kept, a)
-		}
-		if alerts = kept; len(alerts) == 0 {
-			return
-		}
+	if w.withhold {
+		w.suppressed.Add(float64(len(alerts)))
+		return
 	}
 	for i := range alerts {
 		a := &alerts[i]
@@ -180,6 +189,10 @@ func (w *worker) applyReload() {
 		w.out = r.out
 		w.seedAlertmanager(r.out)
 		go closeSinks(old, w.log)
+	} else {
+		// Any reload, also of an unchanged file, ends a receiver's pause
+		// (410 Gone): its held alerts are tried again now.
+		w.out.Resume()
 	}
 	w.log.Info().Msg("configuration reloaded; baselines kept")
 }

@@ -101,6 +101,13 @@ type MetricsConfig struct {
 	// MaxToolLabels caps the distinct tool names with their own metric
 	// label; later ones are counted as tool="other".
 	MaxToolLabels int `yaml:"max_tool_labels"`
+	// WebConfigFile is a Prometheus exporter-toolkit web configuration
+	// (TLS, basic_auth_users, headers) applied to every endpoint; "" serves
+	// plain HTTP without authentication.
+	WebConfigFile string `yaml:"web_config_file"`
+	// EnableLifecycle serves POST /-/reload (off by default, as
+	// Prometheus's --web.enable-lifecycle).
+	EnableLifecycle bool `yaml:"enable_lifecycle"`
 }
 
 // DefaultMetricsConfig returns the documented defaults.

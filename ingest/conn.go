@@ -20,6 +20,12 @@ import (
 // starts even while NATS is down. Secrets are read here, once; a missing
 // secret file or variable is an error.
 func Connect(ctx context.Context, cfg NATSConfig, log zerolog.Logger) (*nats.Conn, error) {
+	return ConnectStatus(ctx, cfg, log, nil)
+}
+
+// ConnectStatus is Connect reporting failed attempts and their cause to st
+// (nil: only logged at debug). Call st.Watch to catch handshake failures.
+func ConnectStatus(ctx context.Context, cfg NATSConfig, log zerolog.Logger, st *ConnStatus) (*nats.Conn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -27,7 +33,7 @@ func Connect(ctx context.Context, cfg NATSConfig, log zerolog.Logger) (*nats.Con
 	if len(urls) == 0 {
 		return nil, errors.New("nats: no server URL")
 	}
-	opts, err := connOptions(cfg, log.With().Str("component", "ingest").Logger())
+	opts, err := connOptions(cfg, log.With().Str("component", "ingest").Logger(), st)
 	if err != nil {
 		return nil, err
 	}
@@ -38,7 +44,7 @@ func Connect(ctx context.Context, cfg NATSConfig, log zerolog.Logger) (*nats.Con
 	return nc, nil
 }
 
-func connOptions(cfg NATSConfig, log zerolog.Logger) ([]nats.Option, error) {
+func connOptions(cfg NATSConfig, log zerolog.Logger, st *ConnStatus) ([]nats.Option, error) {
 	opts := []nats.Option{
 		nats.Name(cfg.Name),
 		nats.Timeout(cfg.ConnectTimeout),
@@ -46,6 +52,9 @@ func connOptions(cfg NATSConfig, log zerolog.Logger) ([]nats.Option, error) {
 		nats.RetryOnFailedConnect(true),
 		nats.CustomReconnectDelay(backoff(cfg.ReconnectWait, cfg.ReconnectMaxWait, cfg.ReconnectJitter)),
 		nats.ConnectHandler(func(nc *nats.Conn) {
+			if st != nil {
+				st.connected()
+			}
 			log.Info().Str("url", nc.ConnectedUrlRedacted()).Msg("nats connected")
 		}),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
@@ -56,9 +65,16 @@ func connOptions(cfg NATSConfig, log zerolog.Logger) ([]nats.Option, error) {
 			ev.Msg("nats disconnected")
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
+			if st != nil {
+				st.connected()
+			}
 			log.Info().Str("url", nc.ConnectedUrlRedacted()).Uint64("reconnects", nc.Stats().Reconnects).Msg("nats reconnected")
 		}),
 		nats.ReconnectErrHandler(func(nc *nats.Conn, err error) {
+			if st != nil {
+				st.failed(err) // warn with the cause (TLS, auth, DNS, ...)
+				return
+			}
 			log.Debug().Err(err).Msg("nats reconnect attempt failed")
 		}),
 		nats.ClosedHandler(func(nc *nats.Conn) {

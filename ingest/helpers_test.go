@@ -129,6 +129,8 @@ type recorder struct {
 	idles   []int    // len(order) at each Idle call
 	onMsg   func(n int, m *Message)
 	pending []uint64
+	// processed counts records delivered with Message.Processed set.
+	processed int
 }
 
 func newRecorder() *recorder { return &recorder{count: map[uint64]int{}} }
@@ -139,6 +141,9 @@ func (r *recorder) HandleMessage(m *Message) Result {
 	r.count[m.StreamSeq]++
 	r.data = append(r.data, string(m.Data))
 	r.pending = append(r.pending, m.Pending)
+	if m.Processed {
+		r.processed++
+	}
 	n := len(r.order)
 	hook := r.onMsg
 	r.mu.Unlock()

@@ -19,9 +19,16 @@
 // Core mode: a plain subscription with a bounded client buffer; records
 // beyond it are dropped by the client and counted (at-most-once).
 //
-// The connection (Connect) and the embedded server (package
+// Before consuming, the durable's ack floor left by a previous run is read
+// (PriorAckFloor) and every message at or below it is flagged
+// Message.Processed, so the handler can tell records a previous run
+// already handled from new ones by stream position, whatever their
+// timestamps.
+//
+// The connection (Connect, ConnectStatus) and the embedded server (package
 // ingest/embedded) are set up by the caller, which also closes them after
-// Run returns.
+// Run returns. ConnStatus explains a connection that is down (TLS, auth,
+// DNS, ...): warn at the first failure, and for /readyz and the status page.
 package ingest
 
 import (
@@ -73,6 +80,10 @@ type Message struct {
 	// (JetStream: not yet delivered to the consumer; core: buffered in the
 	// client). 0 means the consumer is caught up as far as it knows.
 	Pending uint64
+	// Processed: a previous run already processed this record (its stream
+	// sequence is at or below the durable consumer's ack floor read at
+	// start, see Consumer.PriorAckFloor). Always false in core mode.
+	Processed bool
 }
 
 // Result is the handler's verdict on one record.
@@ -145,6 +156,13 @@ type Consumer struct {
 	tr  *seqTracker
 	msg Message
 
+	// prior is the durable's ack floor when this process first found it
+	// (0: no durable, a first start); priorRead says it was looked up.
+	// Run goroutine only; priorPub mirrors it for other goroutines.
+	prior     uint64
+	priorRead bool
+	priorPub  atomic.Uint64
+
 	// Seams for tests: the dead-letter publish and the ack.
 	publish func(*nats.Msg) error
 	ack     func(jetstream.Msg) error
@@ -211,6 +229,12 @@ func (c *Consumer) LastApplied() uint64 { return c.floor.Load() }
 func (c *Consumer) SnapshotPoint() (seq uint64, exact bool) {
 	return c.floor.Load(), !c.above.Load()
 }
+
+// PriorAckFloor is the ack floor the durable consumer had when this
+// process first looked it up, before consuming anything: every record at or
+// below it was processed by a previous run. 0 on a first start (no
+// durable) and in core mode.
+func (c *Consumer) PriorAckFloor() uint64 { return c.priorPub.Load() }
 
 // Ready reports whether the consumer is connected and consuming (for
 // /readyz).
@@ -289,6 +313,12 @@ func (c *Consumer) logInvalid(subject string, seq uint64, reason string) {
 }
 
 func (c *Consumer) logErr(err error, msg string) {
+	if !c.nc.IsConnected() {
+		// A consequence of the lost connection, whose cause is logged at
+		// warn by ConnStatus; "context deadline exceeded" explains nothing.
+		c.log.Debug().Err(err).Msg(msg)
+		return
+	}
 	if n, ok := c.errLog.allow(time.Now()); ok {
 		c.log.Warn().Err(err).Int("suppressed", n).Msg(msg)
 	}

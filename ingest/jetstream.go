@@ -30,6 +30,12 @@ func (c *Consumer) runJetStream(ctx context.Context, h Handler) error {
 		if c.nc.IsClosed() {
 			return errors.New("ingest: nats connection closed")
 		}
+		if !c.nc.IsConnected() {
+			// Every JetStream call would time out; the connection's own
+			// status says why it is down (ConnStatus).
+			retry.wait(ctx)
+			continue
+		}
 		if cons == nil {
 			cons, err = c.setup(ctx, js)
 			if err != nil {
@@ -106,6 +112,9 @@ func (c *Consumer) setup(ctx context.Context, js jetstream.JetStream) (jetstream
 		}
 		c.log.Info().Str("stream", c.cfg.Stream).Str("subject", c.cfg.Subject).Msg("created stream")
 	}
+	if err := c.readPrior(rctx, js); err != nil {
+		return nil, err
+	}
 	if !c.resume {
 		return c.keepPosition(rctx, js)
 	}
@@ -119,6 +128,30 @@ func (c *Consumer) setup(ctx context.Context, js jetstream.JetStream) (jetstream
 	}
 	c.log.Info().Str("consumer", c.cfg.Consumer).Uint64("start_seq", start).Msg("consumer recreated to resume after the last applied record")
 	return cons, nil
+}
+
+// readPrior records, once per process and before anything is consumed, the
+// ack floor the durable left behind: the position up to which a previous
+// run processed the stream (the handler may withhold alerts it already
+// raised). A later setup (after the consumer vanished) finds this
+// process's own durable and must not overwrite it.
+func (c *Consumer) readPrior(ctx context.Context, js jetstream.JetStream) error {
+	if c.priorRead {
+		return nil
+	}
+	cur, err := js.Consumer(ctx, c.cfg.Stream, c.cfg.Consumer)
+	switch {
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		c.prior = 0
+	case err != nil:
+		return fmt.Errorf("consumer %s on stream %s: %w", c.cfg.Consumer, c.cfg.Stream, err)
+	default:
+		c.prior = cur.CachedInfo().AckFloor.Stream
+	}
+	c.priorRead = true
+	c.priorPub.Store(c.prior)
+	c.log.Info().Uint64("prior_ack_floor", c.prior).Msg("position of the previous run read from the durable consumer")
+	return nil
 }
 
 // resumeStart is the first stream sequence to deliver: right after the
@@ -240,7 +273,8 @@ func (c *Consumer) process(m jetstream.Msg, h Handler) {
 		c.doAck(m)
 		return
 	}
-	c.msg = Message{Subject: m.Subject(), Data: m.Data(), Header: m.Headers(), StreamSeq: seq, Pending: md.NumPending}
+	c.msg = Message{Subject: m.Subject(), Data: m.Data(), Header: m.Headers(), StreamSeq: seq, Pending: md.NumPending,
+		Processed: seq <= c.prior}
 	r := h.HandleMessage(&c.msg)
 	c.msg = Message{}
 	if r.Outcome == Invalid {

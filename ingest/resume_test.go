@@ -78,15 +78,26 @@ func testResume(t *testing.T, url string) {
 	if err := c1.Run(ctx, h); err != nil {
 		t.Fatal(err)
 	}
-	if info := consumerInfo(t, nc, cfg); info.AckFloor.Stream < 300 {
-		t.Fatalf("first run: ack floor %d, want >= 300", info.AckFloor.Stream)
+	info1 := consumerInfo(t, nc, cfg)
+	if info1.AckFloor.Stream < 300 {
+		t.Fatalf("first run: ack floor %d, want >= 300", info1.AckFloor.Stream)
 	}
+	if c1.PriorAckFloor() != 0 || h.processed != 0 {
+		t.Errorf("first start: prior ack floor %d, %d records flagged processed; want none", c1.PriorAckFloor(), h.processed)
+	}
+	prior := info1.AckFloor.Stream
 
 	// The snapshot was taken at 200: 201..500 exactly once each.
 	h = newRecorder()
 	c2 := resumeConsumer(t, nc, cfg, 200)
 	runUntil(t, nc, cfg, c2, h, 300, 500)
 	wantSeqs(t, h, 201, 500)
+	// The previous run's position was read before the durable was
+	// recreated: records up to it are flagged, later ones are not.
+	if c2.PriorAckFloor() != prior || h.processed != int(prior-200) {
+		t.Errorf("resume: prior ack floor %d (want %d), %d records flagged processed (want %d)",
+			c2.PriorAckFloor(), prior, h.processed, prior-200)
+	}
 	if c2.LastApplied() != 500 {
 		t.Errorf("LastApplied = %d, want 500", c2.LastApplied())
 	}

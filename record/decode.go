@@ -269,7 +269,7 @@ func (d *Decoder) top(key []byte, depth int) {
 	case "retention_policy":
 		d.internStr("retention_policy", depth, &r.RetentionPolicy)
 	case "data_subjects_affected":
-		d.count("data_subjects_affected", depth, &r.DataSubjectsAffected)
+		d.count("data_subjects_affected", depth, MaxCount, "must be at most 10000000000", &r.DataSubjectsAffected)
 	case "immutability_proof":
 		d.copyStr("immutability_proof", depth, &r.ImmutabilityProof)
 	default:
@@ -333,10 +333,13 @@ func (d *Decoder) invocation(key []byte, depth int) {
 		d.copyStr("invocation.output_hash", depth, &in.OutputHash)
 	case "duration_ms":
 		if f, ok := d.number("invocation.duration_ms", "must be a number >= 0", depth); ok {
-			if f >= 0 {
-				in.DurationMS = f
-			} else {
+			switch {
+			case f < 0:
 				d.fail("invocation.duration_ms", "must be a number >= 0")
+			case f > MaxDurationMS:
+				d.fail("invocation.duration_ms", "must be at most 604800000 (7 days)")
+			default:
+				in.DurationMS = f
 			}
 		}
 	case "status":
@@ -346,9 +349,9 @@ func (d *Decoder) invocation(key []byte, depth int) {
 	case "permissions_denied":
 		in.PermissionsDenied = d.strings("invocation.permissions_denied", depth, in.PermissionsDenied[:0])
 	case "output_bytes":
-		d.count("invocation.output_bytes", depth, &in.OutputBytes)
+		d.count("invocation.output_bytes", depth, MaxBytes, maxBytesReason, &in.OutputBytes)
 	case "input_bytes":
-		d.count("invocation.input_bytes", depth, &in.InputBytes)
+		d.count("invocation.input_bytes", depth, MaxBytes, maxBytesReason, &in.InputBytes)
 	case "input_shape":
 		if b, ok := d.str("invocation.input_shape", depth); ok {
 			if len(b) > MaxInputShapeBytes {
@@ -560,27 +563,36 @@ func smallUint(b []byte) (int64, bool) {
 	return n, true
 }
 
-// count decodes an integer >= 0 into dst; integral forms such as 1e3 or
-// 1042.0 are accepted.
-func (d *Decoder) count(field string, depth int, dst *int64) {
+const maxBytesReason = "must be at most 1099511627776 (1 TiB)"
+
+// count decodes an integer between 0 and max into dst (tooBig is the
+// reason beyond max); integral forms such as 1e3 or 1042.0 are accepted.
+func (d *Decoder) count(field string, depth int, max int64, tooBig string, dst *int64) {
 	const reason = "must be an integer >= 0"
 	raw, ok := d.rawNumber(field, reason, depth)
 	if !ok {
 		return
 	}
-	if n, ok := smallUint(raw); ok {
+	n, ok := smallUint(raw)
+	if !ok {
+		if v, err := strconv.ParseInt(string(raw), 10, 64); err == nil && v >= 0 {
+			n, ok = v, true
+		} else if f, err := strconv.ParseFloat(string(raw), 64); err == nil && f >= 0 && f == math.Trunc(f) {
+			if f > float64(max) {
+				d.fail(field, tooBig)
+				return
+			}
+			n, ok = int64(f), true
+		}
+	}
+	switch {
+	case !ok:
+		d.fail(field, reason)
+	case n > max:
+		d.fail(field, tooBig)
+	default:
 		*dst = n
-		return
 	}
-	if n, err := strconv.ParseInt(string(raw), 10, 64); err == nil && n >= 0 {
-		*dst = n
-		return
-	}
-	if f, err := strconv.ParseFloat(string(raw), 64); err == nil && f >= 0 && f < 1<<63 && f == math.Trunc(f) {
-		*dst = int64(f)
-		return
-	}
-	d.fail(field, reason)
 }
 
 // readString reads the string at s.i (its opening quote) and returns its

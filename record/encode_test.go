@@ -44,8 +44,8 @@ func TestRoundTrip(t *testing.T) {
 			r.Tool.VerificationScore = 99.99999999999999
 		}},
 		{"tiny float", func(r *Record) { r.Invocation.DurationMS = 1e-7 }},
-		{"huge float", func(r *Record) { r.Invocation.DurationMS = 1.5e300 }},
-		{"max int", func(r *Record) { r.Invocation.OutputBytes = math.MaxInt64 }},
+		{"max duration", func(r *Record) { r.Invocation.DurationMS = MaxDurationMS }},
+		{"max bytes and count", func(r *Record) { r.Invocation.OutputBytes, r.DataSubjectsAffected = MaxBytes, MaxCount }},
 		{"epoch", func(r *Record) { r.Timestamp = time.Unix(0, 0).UTC() }},
 		{"year 1 and 9999", func(r *Record) { r.Timestamp = time.Date(9999, 12, 31, 23, 59, 59, 999e6, time.UTC) }},
 	}
@@ -126,9 +126,10 @@ func validRecord(r *Record) string {
 		return "enum"
 	case r.Tool.VerificationScore != Absent && !(r.Tool.VerificationScore >= 0 && r.Tool.VerificationScore <= 100):
 		return "verification_score"
-	case !(r.Invocation.DurationMS >= 0) || math.IsInf(r.Invocation.DurationMS, 0):
+	case !(r.Invocation.DurationMS >= 0 && r.Invocation.DurationMS <= MaxDurationMS):
 		return "duration_ms"
-	case r.Invocation.OutputBytes < Absent || r.Invocation.InputBytes < Absent || r.DataSubjectsAffected < Absent:
+	case r.Invocation.OutputBytes < Absent || r.Invocation.InputBytes < Absent || r.DataSubjectsAffected < Absent ||
+		r.Invocation.OutputBytes > MaxBytes || r.Invocation.InputBytes > MaxBytes || r.DataSubjectsAffected > MaxCount:
 		return "counts"
 	case len(r.Invocation.InputShape) > 256:
 		return "input_shape"

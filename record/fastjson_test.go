@@ -113,7 +113,7 @@ func (d *fjDecoder) top(k []byte, v *fastjson.Value) {
 	case "retention_policy":
 		d.internStr("retention_policy", v, &r.RetentionPolicy)
 	case "data_subjects_affected":
-		d.count("data_subjects_affected", v, &r.DataSubjectsAffected)
+		d.count("data_subjects_affected", v, MaxCount, "must be at most 10000000000", &r.DataSubjectsAffected)
 	case "immutability_proof":
 		d.copyStr("immutability_proof", v, &r.ImmutabilityProof)
 	}
@@ -167,7 +167,11 @@ func (d *fjDecoder) invocation(k []byte, v *fastjson.Value) {
 		d.copyStr("invocation.output_hash", v, &in.OutputHash)
 	case "duration_ms":
 		if f, ok := d.number(v); ok && f >= 0 && !math.IsInf(f, 0) {
-			in.DurationMS = f
+			if f > MaxDurationMS {
+				d.fail("invocation.duration_ms", "must be at most 604800000 (7 days)")
+			} else {
+				in.DurationMS = f
+			}
 		} else if v.Type() != fastjson.TypeNull {
 			d.fail("invocation.duration_ms", "must be a number >= 0")
 		}
@@ -191,9 +195,9 @@ func (d *fjDecoder) invocation(k []byte, v *fastjson.Value) {
 	case "permissions_denied":
 		in.PermissionsDenied = d.strings("invocation.permissions_denied", v, in.PermissionsDenied[:0])
 	case "output_bytes":
-		d.count("invocation.output_bytes", v, &in.OutputBytes)
+		d.count("invocation.output_bytes", v, MaxBytes, maxBytesReason, &in.OutputBytes)
 	case "input_bytes":
-		d.count("invocation.input_bytes", v, &in.InputBytes)
+		d.count("invocation.input_bytes", v, MaxBytes, maxBytesReason, &in.InputBytes)
 	case "input_shape":
 		if b, ok := d.str("invocation.input_shape", v); ok {
 			if len(b) > MaxInputShapeBytes {
@@ -353,22 +357,30 @@ func (d *fjDecoder) number(v *fastjson.Value) (float64, bool) {
 
 // count decodes an integer >= 0 into dst; integral forms such as 1e3 or
 // 1042.0 are accepted.
-func (d *fjDecoder) count(field string, v *fastjson.Value, dst *int64) {
+func (d *fjDecoder) count(field string, v *fastjson.Value, max int64, tooBig string, dst *int64) {
 	if v.Type() == fastjson.TypeNull {
 		return
 	}
 	if v.Type() == fastjson.TypeNumber {
 		d.num = v.MarshalTo(d.num[:0])
-		if n, ok := smallUint(d.num); ok {
-			*dst = n
+		n, ok := smallUint(d.num)
+		if !ok {
+			if i, err := strconv.ParseInt(string(d.num), 10, 64); err == nil && i >= 0 {
+				n, ok = i, true
+			} else if f, err := strconv.ParseFloat(string(d.num), 64); err == nil && f >= 0 && f == math.Trunc(f) {
+				if f > float64(max) {
+					d.fail(field, tooBig)
+					return
+				}
+				n, ok = int64(f), true
+			}
+		}
+		if ok && n > max {
+			d.fail(field, tooBig)
 			return
 		}
-		if n, err := strconv.ParseInt(string(d.num), 10, 64); err == nil && n >= 0 {
+		if ok {
 			*dst = n
-			return
-		}
-		if f, ok := d.number(v); ok && f >= 0 && f < 1<<63 && f == math.Trunc(f) {
-			*dst = int64(f)
 			return
 		}
 	}

@@ -71,6 +71,11 @@ type Daemon struct {
 	Late         uint64    `json:"records_late"`
 	Invalid      uint64    `json:"records_invalid"`
 	AlertsFiring int       `json:"alerts_firing"`
+	// NATSError is why the NATS connection is down (TLS, auth, DNS, ...);
+	// empty while connected.
+	NATSError      string     `json:"nats_error,omitempty"`
+	NATSErrorKind  string     `json:"nats_error_kind,omitempty"`
+	NATSErrorSince *time.Time `json:"nats_error_since,omitempty"` // wall clock
 }
 
 // ToolStatus is one tool's baseline. Non-finite figures (an empty digest

@@ -16,6 +16,20 @@ type Config struct {
 	Webhook      WebhookConfig      `yaml:"webhook"`
 	NATS         NATSConfig         `yaml:"nats"`
 	Log          LogConfig          `yaml:"log"`
+	// NotificationLog is read at start only (a reload does not reopen it).
+	NotificationLog NotificationLogConfig `yaml:"notification_log"`
+}
+
+// NotificationLogConfig is `sinks.notification_log`: the JetStream KV
+// bucket remembering which alert ids each log, NATS and webhook target
+// delivered, so records re-applied after a crash do not deliver them again
+// (package nflog). Alertmanager needs none: it deduplicates by labels.
+type NotificationLogConfig struct {
+	Enabled bool   `yaml:"enabled"`
+	Bucket  string `yaml:"bucket"`
+	// TTL expires entries; it must outlive snapshot.interval plus the
+	// longest expected downtime.
+	TTL time.Duration `yaml:"ttl"`
 }
 
 // AlertmanagerConfig is `sinks.alertmanager`: POST /api/v2/alerts to every
@@ -62,6 +76,9 @@ type WebhookConfig struct {
 	// MaxRetries after the first attempt, on 5xx/429/network errors.
 	MaxRetries int `yaml:"max_retries"`
 	QueueSize  int `yaml:"queue_size"`
+	// GoneRetryInterval: after a 410 Gone the URL's alerts are held in its
+	// queue and the URL is tried again after this (or at any reload).
+	GoneRetryInterval time.Duration `yaml:"gone_retry_interval"`
 }
 
 // NATSConfig is `sinks.nats`: publish each alert to
@@ -87,12 +104,14 @@ func DefaultConfig() Config {
 			QueueSize:        10000,
 		},
 		Webhook: WebhookConfig{
-			Timeout:    10 * time.Second,
-			MaxRetries: 5,
-			QueueSize:  1000,
+			Timeout:           10 * time.Second,
+			MaxRetries:        5,
+			QueueSize:         1000,
+			GoneRetryInterval: time.Hour,
 		},
-		NATS: NATSConfig{Enabled: true, SubjectPrefix: "audit.alerts"},
-		Log:  LogConfig{Enabled: true},
+		NATS:            NATSConfig{Enabled: true, SubjectPrefix: "audit.alerts"},
+		Log:             LogConfig{Enabled: true},
+		NotificationLog: NotificationLogConfig{Enabled: true, Bucket: "toolwatch-nflog", TTL: 24 * time.Hour},
 	}
 }
 
@@ -125,6 +144,7 @@ func (c *Config) Validate() validate.Errors {
 		es.Addf("webhook.max_retries", "must be between 0 and 100")
 	}
 	queueSize(&es, "webhook.queue_size", wh.QueueSize)
+	durationIn(&es, "webhook.gone_retry_interval", wh.GoneRetryInterval, time.Minute, 24*time.Hour)
 	switch {
 	case wh.SecretFile != "" && wh.SecretEnv != "":
 		es.Addf("webhook.secret_env", "set only one of secret_file and secret_env")
@@ -135,6 +155,11 @@ func (c *Config) Validate() validate.Errors {
 	if msg := checkSubjectPrefix(c.NATS.SubjectPrefix); msg != "" {
 		es.Addf("nats.subject_prefix", "%s", msg)
 	}
+	nl := &c.NotificationLog
+	if !validBucket(nl.Bucket) {
+		es.Addf("notification_log.bucket", "must be 1..64 letters, digits, '-' or '_'")
+	}
+	durationIn(&es, "notification_log.ttl", nl.TTL, time.Minute, 720*time.Hour)
 	return es
 }
 
@@ -183,6 +208,18 @@ func checkSubjectPrefix(p string) string {
 		}
 	}
 	return ""
+}
+
+func validBucket(b string) bool {
+	if b == "" || len(b) > 64 {
+		return false
+	}
+	for _, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func durationIn(es *validate.Errors, path string, d, lo, hi time.Duration) {

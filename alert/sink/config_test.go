@@ -93,6 +93,9 @@ func TestConfigInvalid(t *testing.T) {
 		{"nats empty prefix", "nats: {subject_prefix: ''}", "nats.subject_prefix: must not be empty"},
 		{"nats wildcard", "nats: {subject_prefix: 'audit.*'}", "nats.subject_prefix: must not contain wildcards or whitespace"},
 		{"nats empty token", "nats: {subject_prefix: 'audit..alerts'}", "nats.subject_prefix: empty subject token"},
+		{"nflog bucket", "notification_log: {bucket: 'a.b'}", "notification_log.bucket: must be 1..64 letters, digits, '-' or '_'"},
+		{"nflog ttl", "notification_log: {ttl: 10s}", "notification_log.ttl: must be between 1m0s and 720h0m0s"},
+		{"webhook gone retry", "webhook: {gone_retry_interval: 1s}", "webhook.gone_retry_interval: must be between 1m0s and 24h0m0s"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

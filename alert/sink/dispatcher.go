@@ -42,6 +42,15 @@ func (d *Dispatcher) Send(alerts ...alert.Alert) {
 	}
 }
 
+// Resume ends the pause of every sink that is paused (see PauseError).
+func (d *Dispatcher) Resume() {
+	for _, s := range d.sinks {
+		if r, ok := s.(Resumer); ok {
+			r.Resume()
+		}
+	}
+}
+
 // Close flushes all sinks concurrently within ctx and joins their errors.
 func (d *Dispatcher) Close(ctx context.Context) error {
 	errs := make([]error, len(d.sinks))

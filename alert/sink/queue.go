@@ -2,6 +2,7 @@ package sink
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -35,6 +36,9 @@ type QueueOptions struct {
 	MaxRetryAfter time.Duration
 	// DropLogInterval rate-limits the "queue full" log line (default 10s).
 	DropLogInterval time.Duration
+	// Log, when set, skips alerts this target delivered before (see
+	// NotificationLog) and records each delivery.
+	Log NotificationLog
 	// Metrics to update; nil means unregistered metrics.
 	Metrics *Metrics
 	// Logger for delivery problems; the zero value logs nothing.
@@ -82,7 +86,8 @@ type Queue struct {
 	log  zerolog.Logger
 
 	sent, failed, dropped prometheus.Counter
-	length                prometheus.Gauge
+	dedup, logErrors      prometheus.Counter
+	length, paused        prometheus.Gauge
 	latency               prometheus.Observer
 
 	mu          sync.Mutex
@@ -93,6 +98,7 @@ type Queue struct {
 	lastLog     time.Time
 
 	more   chan struct{} // capacity 1: something was queued
+	resume chan struct{} // capacity 1: end a pause now (Resume)
 	stop   chan struct{} // closed by Close: drain, then exit
 	done   chan struct{} // closed when the goroutine exits
 	ctx    context.Context
@@ -105,21 +111,25 @@ func NewQueue(n Notifier, opts QueueOptions) *Queue {
 	name := n.Name()
 	ctx, cancel := context.WithCancel(context.Background())
 	q := &Queue{
-		n:       n,
-		name:    name,
-		opts:    opts,
-		log:     opts.Logger.With().Str("component", "sink").Str("sink", name).Logger(),
-		sent:    opts.Metrics.Sent.WithLabelValues(name),
-		failed:  opts.Metrics.Failed.WithLabelValues(name),
-		dropped: opts.Metrics.Dropped.WithLabelValues(name),
-		length:  opts.Metrics.QueueLength.WithLabelValues(name),
-		latency: opts.Metrics.Latency.WithLabelValues(name),
-		ring:    make([]alert.Alert, opts.Size),
-		more:    make(chan struct{}, 1),
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
-		ctx:     ctx,
-		cancel:  cancel,
+		n:         n,
+		name:      name,
+		opts:      opts,
+		log:       opts.Logger.With().Str("component", "sink").Str("sink", name).Logger(),
+		sent:      opts.Metrics.Sent.WithLabelValues(name),
+		failed:    opts.Metrics.Failed.WithLabelValues(name),
+		dropped:   opts.Metrics.Dropped.WithLabelValues(name),
+		length:    opts.Metrics.QueueLength.WithLabelValues(name),
+		paused:    opts.Metrics.Paused.WithLabelValues(name),
+		dedup:     opts.Metrics.Deduplicated.WithLabelValues(name),
+		logErrors: opts.Metrics.LogErrors.WithLabelValues(name),
+		latency:   opts.Metrics.Latency.WithLabelValues(name),
+		ring:      make([]alert.Alert, opts.Size),
+		more:      make(chan struct{}, 1),
+		resume:    make(chan struct{}, 1),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+		ctx:       ctx,
+		cancel:    cancel,
 	}
 	go q.run()
 	return q
@@ -177,6 +187,15 @@ func (q *Queue) Send(alerts ...alert.Alert) {
 	}
 }
 
+// Resume ends a pause (PauseError) at once: the held batch is tried again.
+// Without a pause it makes the next pause end after one more attempt.
+func (q *Queue) Resume() {
+	select {
+	case q.resume <- struct{}{}:
+	default:
+	}
+}
+
 // Close stops accepting alerts and delivers what is queued. When ctx is done
 // first, the attempt in flight is cancelled, the rest is counted as dropped
 // and the error says so. Close is idempotent.
@@ -225,7 +244,9 @@ func (q *Queue) run() {
 			return
 		}
 		if batch := q.pop(); batch != nil {
-			q.deliver(batch)
+			if batch = q.undelivered(batch); len(batch) > 0 {
+				q.deliver(batch)
+			}
 			continue
 		}
 		select {
@@ -263,6 +284,7 @@ func (q *Queue) deliver(batch []alert.Alert) {
 		retry, err := q.n.Notify(q.ctx, batch...)
 		q.latency.Observe(time.Since(start).Seconds())
 		if err == nil {
+			q.logDelivered(batch)
 			q.sent.Add(float64(len(batch)))
 			if attempt > 1 {
 				q.log.Info().Int("attempts", attempt).Int("alerts", len(batch)).Msg("sink delivery succeeded after retries")
@@ -273,6 +295,13 @@ func (q *Queue) deliver(batch []alert.Alert) {
 			q.dropped.Add(float64(len(batch)))
 			q.log.Warn().Err(err).Int("alerts", len(batch)).Msg("sink shutdown deadline reached, delivery abandoned")
 			return
+		}
+		if pe, ok := errors.AsType[*PauseError](err); ok {
+			if !q.pause(pe, len(batch)) {
+				return
+			}
+			attempt, first = 0, time.Now()
+			continue
 		}
 		delay := q.backoff(attempt)
 		if ra, ok := retryAfter(err); ok {
@@ -305,6 +334,77 @@ func (q *Queue) deliver(batch []alert.Alert) {
 			return
 		}
 	}
+}
+
+// logTimeout bounds one notification log call.
+const logTimeout = 2 * time.Second
+
+// undelivered drops from batch the alerts the notification log says this
+// target delivered already.
+func (q *Queue) undelivered(batch []alert.Alert) []alert.Alert {
+	if q.opts.Log == nil {
+		return batch
+	}
+	kept := batch[:0]
+	for i := range batch {
+		ctx, cancel := context.WithTimeout(q.ctx, logTimeout)
+		done, err := q.opts.Log.Delivered(ctx, q.name, &batch[i])
+		cancel()
+		switch {
+		case err != nil:
+			q.logErrors.Inc()
+			q.log.Warn().Err(err).Str("alert_id", batch[i].ID).Msg("notification log read failed; delivering")
+		case done:
+			q.dedup.Inc()
+			q.log.Debug().Str("alert_id", batch[i].ID).Msg("alert already delivered before a restart; skipped")
+			continue
+		}
+		kept = append(kept, batch[i])
+	}
+	return kept
+}
+
+// logDelivered records a delivered batch in the notification log.
+func (q *Queue) logDelivered(batch []alert.Alert) {
+	if q.opts.Log == nil {
+		return
+	}
+	for i := range batch {
+		ctx, cancel := context.WithTimeout(context.Background(), logTimeout)
+		err := q.opts.Log.Log(ctx, q.name, &batch[i])
+		cancel()
+		if err != nil {
+			q.logErrors.Inc()
+			q.log.Warn().Err(err).Str("alert_id", batch[i].ID).Msg("notification log write failed; the alert may be delivered again after a crash")
+		}
+	}
+}
+
+// pause holds the batch (and the queue behind it) for pe.After or until
+// Resume. It returns false when the queue is closing: the batch and
+// everything queued are then counted as dropped.
+func (q *Queue) pause(pe *PauseError, n int) bool {
+	q.paused.Set(1)
+	defer q.paused.Set(0)
+	q.log.Error().Err(pe.Err).Dur("retry_in", pe.After).Int("queued", q.Len()+n).
+		Msg("receiver asked not to be called (410 Gone): alerts are held in the queue (the oldest dropped when full) until the retry or the next configuration reload")
+	t := time.NewTimer(pe.After)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-q.resume:
+		q.log.Info().Msg("sink resumed by reload; retrying held alerts")
+	case <-q.stop:
+		q.dropped.Add(float64(n))
+		q.log.Warn().Int("alerts", n).Msg("sink closed while paused, held alerts dropped")
+		q.cancel() // run() abandons (and counts) the rest
+		return false
+	case <-q.ctx.Done():
+		q.dropped.Add(float64(n))
+		q.log.Warn().Int("alerts", n).Msg("sink shutdown deadline reached, delivery abandoned")
+		return false
+	}
+	return true
 }
 
 // backoff is InitialBackoff·2^(attempt-1), capped at MaxBackoff, jittered

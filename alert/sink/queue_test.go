@@ -379,3 +379,63 @@ func BenchmarkQueueSend(b *testing.B) {
 		q.Send(a...)
 	}
 }
+
+// memLog is an in-memory NotificationLog; failing makes reads fail.
+type memLog struct {
+	mu      sync.Mutex
+	seen    map[string]bool
+	failing bool
+}
+
+func (l *memLog) Delivered(_ context.Context, sink string, a *alert.Alert) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.failing {
+		return false, errors.New("kv unavailable")
+	}
+	return l.seen[sink+"/"+a.ID+"/"+a.Status], nil
+}
+
+func (l *memLog) Log(_ context.Context, sink string, a *alert.Alert) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.seen[sink+"/"+a.ID+"/"+a.Status] = true
+	return nil
+}
+
+// A queue with a notification log skips what its target delivered before
+// (another process, same log), logs what it delivers, and delivers anyway
+// when the log cannot be read.
+func TestQueueNotificationLog(t *testing.T) {
+	log := &memLog{seen: map[string]bool{}}
+	m := NewMetrics(nil)
+	run := func(ids ...string) []string {
+		n := &fakeNotifier{name: "webhook:x"}
+		q := NewQueue(n, QueueOptions{Log: log, Metrics: m})
+		q.Send(alerts(ids...)...)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := q.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		_, got := n.snapshot()
+		return got
+	}
+	if got := run("a", "b"); strings.Join(got, ",") != "a,b" {
+		t.Fatalf("first run delivered %v", got)
+	}
+	// After a "crash": a and b are regenerated with the same ids, c is new.
+	if got := run("a", "b", "c"); strings.Join(got, ",") != "c" {
+		t.Errorf("second run delivered %v, want only c", got)
+	}
+	if v := testutil.ToFloat64(m.Deduplicated.WithLabelValues("webhook:x")); v != 2 {
+		t.Errorf("deduplicated_total %v, want 2", v)
+	}
+	log.failing = true
+	if got := run("a"); strings.Join(got, ",") != "a" {
+		t.Errorf("with the log unreadable delivered %v, want a (at least once)", got)
+	}
+	if v := testutil.ToFloat64(m.LogErrors.WithLabelValues("webhook:x")); v != 1 {
+		t.Errorf("notification_log_errors_total %v, want 1", v)
+	}
+}

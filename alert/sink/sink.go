@@ -7,8 +7,12 @@
 // goroutine, so one dead receiver never delays another; the producer never
 // blocks (a full queue drops its oldest alert, counts and logs it); failed
 // deliveries are retried with exponential backoff and jitter when the
-// notifier says so. Implementations live in sub-packages: alertmanager,
-// webhook, natsink, logsink.
+// notifier says so. A receiver that asks not to be called (PauseError, a
+// webhook's 410 Gone) pauses its queue, holding its alerts, until a retry
+// interval passes or Resume (any reload). A NotificationLog (package nflog)
+// lets a queue skip alert ids its target delivered before a crash.
+// Implementations live in sub-packages: alertmanager, webhook, natsink,
+// logsink, and the notification log nflog.
 package sink
 
 import (
@@ -49,6 +53,40 @@ func (e *RetryAfterError) Error() string {
 }
 
 func (e *RetryAfterError) Unwrap() error { return e.Err }
+
+// PauseError says the receiver asked not to be called any more (HTTP 410
+// Gone): the queue keeps the batch and everything behind it (bounded, the
+// oldest dropped and counted when full), makes no attempt for After, and
+// tries again then or as soon as Resume is called (any configuration
+// reload), whichever comes first. Pauses do not count against MaxAttempts
+// or RetryFor: the alerts are held, never failed.
+type PauseError struct {
+	After time.Duration
+	Err   error
+}
+
+func (e *PauseError) Error() string {
+	return fmt.Sprintf("%v (paused for %s or until reload)", e.Err, e.After)
+}
+
+func (e *PauseError) Unwrap() error { return e.Err }
+
+// NotificationLog remembers which alert emissions (ids) each sink target
+// has delivered, across restarts (Alertmanager's nflog): a Queue with one
+// skips an alert already delivered to it and logs each one it delivers.
+// After a crash the daemon re-applies the records since its last snapshot
+// and regenerates the same deterministic ids; the log keeps them from
+// being delivered twice. Errors are counted by the caller and never stop a
+// delivery (at least once beats at most once).
+type NotificationLog interface {
+	Delivered(ctx context.Context, sink string, a *alert.Alert) (bool, error)
+	Log(ctx context.Context, sink string, a *alert.Alert) error
+}
+
+// Resumer is a sink that can be told to end a pause at once.
+type Resumer interface {
+	Resume()
+}
 
 // retryAfter returns the delay requested by err, if any.
 func retryAfter(err error) (time.Duration, bool) {

@@ -36,6 +36,13 @@ func TestCheckConfig(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, "config.yaml:4: alerts.bands.warnig: unknown key") {
 		t.Errorf("bad config: exit %d, stderr %q", code, errs)
 	}
+	webBad := filepath.Join(dir, "web.yaml")
+	os.WriteFile(webBad, []byte("basic_auth_users:\n  ops: not-a-bcrypt-hash\n"), 0o600)
+	withWeb := filepath.Join(dir, "with-web.yaml")
+	os.WriteFile(withWeb, []byte("metrics:\n  web_config_file: "+webBad+"\n"), 0o600)
+	if code, _, errs := runCLI(t, "", "check-config", withWeb); code != 1 || !strings.Contains(errs, "metrics.web_config_file") {
+		t.Errorf("bad web config: exit %d, stderr %q", code, errs)
+	}
 	if code, _, _ := runCLI(t, "", "check-config"); code != 2 {
 		t.Errorf("check-config without a file: exit %d, want 2", code)
 	}

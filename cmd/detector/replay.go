@@ -10,6 +10,8 @@ import (
 	"os/signal"
 	"strings"
 
+	"github.com/prometheus/exporter-toolkit/web"
+
 	"github.com/toolwatch/toolwatch/config"
 	"github.com/toolwatch/toolwatch/replay"
 )
@@ -107,6 +109,13 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
 	if err := config.Check(path); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
+	}
+	// The web config file is checked as at start (certificates, users).
+	if cfg, err := config.Load(path); err == nil && cfg.Metrics.WebConfigFile != "" {
+		if err := web.Validate(cfg.Metrics.WebConfigFile); err != nil {
+			fmt.Fprintf(stderr, "%s: metrics.web_config_file %s: %v\n", path, cfg.Metrics.WebConfigFile, err)
+			return 1
+		}
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", path)
 	return 0

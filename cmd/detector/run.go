@@ -24,6 +24,8 @@ func daemonFlags(fs *flag.FlagSet, opts *app.Options) {
 	fs.StringVar(&opts.WebhookSecretFile, "webhook-secret-file", "", "file holding the webhook signing secret (whsec_<base64> or raw)")
 	fs.BoolVar(&opts.OTLP, "otlp", false, "start the OTLP receiver (OpenTelemetry spans in; otlp.http_listen/grpc_listen, default 127.0.0.1:4318/4317)")
 	fs.StringVar(&opts.HTTPListen, "listen", "", "HTTP address for metrics, health and the status page, overriding metrics.listen")
+	fs.StringVar(&opts.WebConfigFile, "web.config.file", "", "Prometheus web config (TLS, basic auth) for the HTTP endpoints, overriding metrics.web_config_file")
+	fs.BoolVar(&opts.EnableLifecycle, "web.enable-lifecycle", false, "serve POST /-/reload (metrics.enable_lifecycle)")
 }
 
 func cmdRun(args []string, stdout, stderr io.Writer) int {

@@ -28,6 +28,9 @@ type Deps struct {
 	Logger zerolog.Logger
 	// Metrics are shared by all sinks (register once per process).
 	Metrics *sink.Metrics
+	// Log is the notification log of the log, NATS and webhook targets
+	// (nil: none). Alertmanager deduplicates by itself.
+	Log sink.NotificationLog
 }
 
 // Build starts every enabled sink (log, nats, alertmanager, webhook, in
@@ -37,7 +40,7 @@ func Build(cfg sink.Config, deps Deps) (*sink.Dispatcher, error) {
 	if deps.Metrics == nil {
 		deps.Metrics = sink.NewMetrics(nil)
 	}
-	qo := sink.QueueOptions{Metrics: deps.Metrics, Logger: deps.Logger}
+	qo := sink.QueueOptions{Metrics: deps.Metrics, Logger: deps.Logger, Log: deps.Log}
 	var built []sink.Sink
 	fail := func(err error) (*sink.Dispatcher, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -61,7 +64,7 @@ func Build(cfg sink.Config, deps Deps) (*sink.Dispatcher, error) {
 		built = append(built, am)
 	}
 	if cfg.Webhook.Enabled {
-		wh, err := webhook.New(cfg.Webhook, webhook.Options{Metrics: deps.Metrics, Logger: deps.Logger})
+		wh, err := webhook.New(cfg.Webhook, webhook.Options{Metrics: deps.Metrics, Logger: deps.Logger, Queue: sink.QueueOptions{Log: deps.Log}})
 		if err != nil {
 			return fail(fmt.Errorf("sinks.webhook: %w", err))
 		}

@@ -5,7 +5,10 @@
 // seconds, webhook-signature "v1,<base64 HMAC-SHA256(id.timestamp.body)>".
 // Every URL has its own queue. 5xx, 429 and network errors are retried with
 // exponential backoff and jitter, waiting at least Retry-After; other 4xx
-// are not retried; 410 Gone disables the URL until the sink is rebuilt.
+// are not retried. 410 Gone pauses the URL's queue: its alerts are held
+// (bounded by queue_size, the oldest dropped and counted), and the URL is
+// tried again after gone_retry_interval or at the next configuration
+// reload (any reload, also of an unchanged file), whichever comes first.
 // Receivers check deliveries with Verify.
 package webhook
 
@@ -18,7 +21,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -30,8 +32,9 @@ import (
 // MinKeyBytes is the shortest HMAC key the sender accepts.
 const MinKeyBytes = 16
 
-// ErrGone is returned once a receiver answered 410 Gone.
-var ErrGone = errors.New("webhook: receiver answered 410 Gone; URL disabled until reload")
+// ErrGone is returned (inside a sink.PauseError) when a receiver answered
+// 410 Gone.
+var ErrGone = errors.New("webhook: receiver answered 410 Gone")
 
 // Options are the dependencies of the webhook sink.
 type Options struct {
@@ -92,7 +95,8 @@ type Notifier struct {
 	client *http.Client
 	now    func() time.Time
 	log    zerolog.Logger
-	gone   atomic.Bool
+	// goneRetry is how long a 410 pauses the URL (gone_retry_interval).
+	goneRetry time.Duration
 }
 
 // NewNotifier builds the notifier of one URL with an HMAC key (see
@@ -106,7 +110,8 @@ func NewNotifier(rawURL string, key []byte, cfg sink.WebhookConfig, opts Options
 	name := "webhook:" + u.Host + strings.TrimSuffix(u.Path, "/")
 	return &Notifier{
 		name: name, url: rawURL, key: key, client: opts.Client, now: opts.Now,
-		log: opts.Logger.With().Str("component", "sink").Str("sink", name).Logger(),
+		log:       opts.Logger.With().Str("component", "sink").Str("sink", name).Logger(),
+		goneRetry: cfg.GoneRetryInterval,
 	}, nil
 }
 
@@ -125,9 +130,6 @@ func (n *Notifier) Notify(ctx context.Context, alerts ...alert.Alert) (bool, err
 }
 
 func (n *Notifier) post(ctx context.Context, a alert.Alert) (bool, error) {
-	if n.gone.Load() {
-		return false, ErrGone
-	}
 	body, err := sink.MarshalAlert(a)
 	if err != nil {
 		return false, err
@@ -148,10 +150,7 @@ func (n *Notifier) post(ctx context.Context, a alert.Alert) (bool, error) {
 	}
 	if resp.StatusCode == http.StatusGone {
 		_, _ = sink.CheckResponse(resp, n.now())
-		if !n.gone.Swap(true) {
-			n.log.Error().Msg("webhook receiver answered 410 Gone, URL disabled until reload")
-		}
-		return false, ErrGone
+		return true, &sink.PauseError{After: n.goneRetry, Err: ErrGone}
 	}
 	retry, err := sink.CheckResponse(resp, n.now())
 	if err != nil {

@@ -296,14 +296,94 @@ func TestNoRetryOn400(t *testing.T) {
 	}
 }
 
-func TestGoneDisablesURL(t *testing.T) {
+// A 410 pauses the URL: its alerts stay queued (never failed), nothing is
+// sent until gone_retry_interval passes or Resume (a reload) is called,
+// and a full queue drops its oldest, counted.
+func TestGonePausesAndResumes(t *testing.T) {
+	var gone sync.Mutex
+	isGone := true
+	rcv := &receiver{answer: func(_ int, w http.ResponseWriter) {
+		gone.Lock()
+		defer gone.Unlock()
+		if isGone {
+			w.WriteHeader(http.StatusGone)
+		}
+	}}
+	m := sink.NewMetrics(nil)
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(t, "http://rcv/hook")
+		cfg.QueueSize = 3
+		cfg.MaxRetries = 1
+		d, err := New(cfg, Options{
+			Client:  &http.Client{Transport: handlerTransport{"rcv": rcv}},
+			Metrics: m,
+			Queue:   sink.QueueOptions{Jitter: func() float64 { return 0 }},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := d.Sinks()[0].Name()
+		start := time.Now()
+		d.Send(testAlert("alert-1"))
+		synctest.Wait()
+		for _, id := range []string{"alert-2", "alert-3", "alert-4", "alert-5"} {
+			d.Send(testAlert(id))
+		}
+		synctest.Wait()
+		if got := len(rcv.snapshot()); got != 1 {
+			t.Fatalf("%d deliveries while gone, want the first attempt only", got)
+		}
+		if testutil.ToFloat64(m.Paused.WithLabelValues(name)) != 1 || testutil.ToFloat64(m.Failed.WithLabelValues(name)) != 0 {
+			t.Error("want paused 1 and failed_total 0 while gone")
+		}
+		// alert-1 is held in flight; alert-2..5 in a queue of 3: alert-2 dropped.
+		if testutil.ToFloat64(m.Dropped.WithLabelValues(name)) != 1 {
+			t.Errorf("dropped_total %v, want 1", testutil.ToFloat64(m.Dropped.WithLabelValues(name)))
+		}
+
+		// The retry after gone_retry_interval is still 410: paused again.
+		time.Sleep(time.Hour + time.Second)
+		synctest.Wait()
+		got := rcv.snapshot()
+		if len(got) != 2 || got[1].at.Sub(start) != time.Hour {
+			t.Fatalf("deliveries %+v, want a second attempt after 1h", got)
+		}
+
+		// A reload resumes at once.
+		gone.Lock()
+		isGone = false
+		gone.Unlock()
+		d.Resume()
+		synctest.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := d.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got = rcv.snapshot()
+		var ids []string
+		for _, g := range got[2:] {
+			ids = append(ids, g.id)
+		}
+		if strings.Join(ids, ",") != "alert-1,alert-3,alert-4,alert-5" {
+			t.Errorf("delivered after resume %v, want alert-1,alert-3,alert-4,alert-5", ids)
+		}
+		if testutil.ToFloat64(m.Sent.WithLabelValues(name)) != 4 || testutil.ToFloat64(m.Failed.WithLabelValues(name)) != 0 ||
+			testutil.ToFloat64(m.Paused.WithLabelValues(name)) != 0 {
+			t.Error("want sent_total 4, failed_total 0, paused 0")
+		}
+	})
+}
+
+// Closing a paused sink counts what it held as dropped, without waiting.
+func TestGoneCloseCountsDropped(t *testing.T) {
 	rcv := &receiver{answer: func(_ int, w http.ResponseWriter) { w.WriteHeader(http.StatusGone) }}
 	got, m, name := run(t, rcv, 5, testAlert("alert-2"))
 	if len(got) != 1 {
-		t.Fatalf("deliveries = %d, want 1: after 410 the URL is not called again", len(got))
+		t.Fatalf("deliveries = %d, want 1", len(got))
 	}
-	if testutil.ToFloat64(m.Failed.WithLabelValues(name)) != 2 {
-		t.Error("want failed_total 2 (the 410'd alert and the one after)")
+	if testutil.ToFloat64(m.Dropped.WithLabelValues(name)) != 2 || testutil.ToFloat64(m.Failed.WithLabelValues(name)) != 0 {
+		t.Error("want dropped_total 2, failed_total 0")
 	}
 }
 

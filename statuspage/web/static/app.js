@@ -120,6 +120,12 @@
     setText('invalid', fmtNum(d.records_invalid, 0));
     setText('firing', fmtNum(d.alerts_firing, 0));
     document.querySelector('.stats .firing').classList.toggle('hot', d.alerts_firing > 0);
+    var ne = document.getElementById('nats-error');
+    if (ne) {
+      ne.hidden = !d.nats_error;
+      ne.textContent = d.nats_error ? 'NATS unreachable (' + (d.nats_error_kind || 'error') + ' since ' +
+        fmtTime(d.nats_error_since) + '): ' + d.nats_error : '';
+    }
   }
 
   // ---------- alerts ----------
