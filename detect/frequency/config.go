@@ -44,8 +44,8 @@ func DefaultConfig() Config {
 			Hold:               6 * time.Hour,
 			BorrowToolBaseline: true,
 		},
-		LoopWindow:   time.Minute,
-		LoopMinCalls: 30,
+		LoopWindow:     time.Minute,
+		LoopMinCalls:   30,
 		DropMinWindows: 24,
 	}
 }

@@ -107,7 +107,7 @@ type Detector struct {
 	// agentStep is the window agents' activity is counted in (the base
 	// config's window).
 	agentStep int64
-	ticked  int64 // last watermark window start Tick processed
+	ticked    int64 // last watermark window start Tick processed
 	// gen counts SetParams calls; a key whose gen differs re-resolves its
 	// config on its next access (Observe or Tick).
 	gen uint32
@@ -562,9 +562,9 @@ func (d *Detector) dropCheck(k baseline.Key, ks *keyState, wm int64, out []alert
 			k.Agent, k.Tool, int64(n), g.mean),
 		Details: map[string]any{
 			"agent_windows_since": int64(n),
-			"mean_gap":          round3(float64(g.mean)),
-			"largest_gap":       round3(float64(g.peak)),
-			"log10_p":           round3(-l),
+			"mean_gap":            round3(float64(g.mean)),
+			"largest_gap":         round3(float64(g.peak)),
+			"log10_p":             round3(-l),
 		},
 		EventTime: time.Unix(wm, 0).UTC(),
 	})

@@ -467,4 +467,3 @@ func BenchmarkBytesPerKey(b *testing.B) {
 		return New(detect.NewParams(DefaultConfig()), baseline.DefaultConfig())
 	}, "db-query", base)
 }
-
