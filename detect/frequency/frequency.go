@@ -56,7 +56,8 @@
 // and recent largest gap. In Tick, with n the agent's active windows since
 // the key's last call, the key drops when the agent was active in the
 // current or previous window, the key was called in drop_min_windows
-// windows and has warmup of history, n > peak_ratio × largest gap and
+// windows, its last call came after its warmup, n > max(peak_ratio, 2) ×
+// largest gap and
 // p = (1 − 1/(G + 0.5))^n ≤ false_alarm_rate. Counting in active windows
 // makes day/night swings and agents that stop entirely silent by
 // construction (n does not grow), and a loop on another tool does not
@@ -141,6 +142,7 @@ type gapState struct {
 	mean    float32 // EWMA gap
 	peak    float32 // recent largest gap (decays per gap)
 	n       uint32  // gaps seen, saturating
+	lastAt  int64   // unix seconds of the key's last call
 	dropped bool    // a drop was reported; cleared by the next call
 }
 
@@ -166,10 +168,14 @@ type agentState struct {
 }
 
 // gapAlphaMin and gapPeakDecay: the gap mean forgets with weight 1/256 per
-// gap; the largest gap halves in about 1000 gaps.
+// gap; the largest gap halves in about 7000 gaps (weeks of a busy key: a
+// nightly pause must be remembered through the day). dropPeakRatio: a drop
+// is at least twice the largest gap (and peak_ratio times it): a pause as
+// long as the longest seen can vary by tens of percent.
 const (
-	gapAlphaMin  = 1.0 / 256
-	gapPeakDecay = 0.99931
+	gapAlphaMin   = 1.0 / 256
+	gapPeakDecay  = 0.9999
+	dropPeakRatio = 2
 )
 
 // New returns a frequency detector; p's Base and Rules must be validated.
@@ -347,7 +353,7 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 		return out
 	}
 	if as != nil {
-		ks.gap.observe(as.total)
+		ks.gap.observe(as.total, now)
 	}
 	ks.rate.Roll(now, &t.rp)
 	ks.rollLoop(now)
@@ -387,7 +393,7 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 }
 
 // observe records a call of the key at agent call total total.
-func (g *gapState) observe(total uint64) {
+func (g *gapState) observe(total uint64, now int64) {
 	if g.last != 0 && total > g.last {
 		x := float64(total - g.last)
 		if g.n < math.MaxUint32 {
@@ -397,7 +403,7 @@ func (g *gapState) observe(total uint64) {
 		g.mean += float32(a * (x - float64(g.mean)))
 		g.peak = float32(math.Max(float64(g.peak)*gapPeakDecay, x))
 	}
-	g.last, g.dropped = total, false
+	g.last, g.lastAt, g.dropped = total, now, false
 }
 
 // rollTool advances the tool-level state to now and counts one call.
@@ -533,7 +539,10 @@ func dropQ(g float64) float64 { return 1 - 1/(math.Max(g, 1)+0.5) }
 // while the key went silent (see the package doc).
 func (d *Detector) dropCheck(k baseline.Key, ks *keyState, wm int64, out []alert.Finding) []alert.Finding {
 	t, g := ks.t, &ks.gap
-	if t.cfg.DropMinWindows == 0 || g.dropped || g.last == 0 || g.n < uint32(t.cfg.DropMinWindows) || !ks.rate.Warm(&t.rule) {
+	// A pause that began during warm-up is not judged: its like (a
+	// nightly pause) may not have been seen yet.
+	if t.cfg.DropMinWindows == 0 || g.dropped || g.last == 0 || g.n < uint32(t.cfg.DropMinWindows) ||
+		ks.rate.First == 0 || g.lastAt-ks.rate.First < t.rule.Warmup {
 		return out
 	}
 	as := d.agents.Peek(baseline.Key{Agent: k.Agent})
@@ -541,7 +550,7 @@ func (d *Detector) dropCheck(k baseline.Key, ks *keyState, wm int64, out []alert
 		return out
 	}
 	n := float64(as.total - g.last)
-	if n <= t.cfg.PeakRatio*float64(g.peak) {
+	if n <= math.Max(t.cfg.PeakRatio, dropPeakRatio)*float64(g.peak) {
 		return out
 	}
 	l := -n * math.Log10(dropQ(float64(g.mean)))

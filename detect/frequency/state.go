@@ -48,6 +48,7 @@ type GapV2 struct {
 	Mean    float32
 	Peak    float32
 	N       uint32
+	LastAt  int64
 	Dropped bool
 }
 
@@ -103,7 +104,7 @@ func (d *Detector) MarshalState(b []byte) ([]byte, error) {
 	d.keys.RangeSeen(func(k baseline.Key, seen int64, ks *keyState) bool {
 		g := &ks.gap
 		st.Keys = append(st.Keys, KeyV2{Agent: k.Agent, Tool: k.Tool, LastSeen: seen, Size: ks.t.rp.Size, Scales: ks.t.rp.N, LoopSize: ks.t.loopSize, Rate: ks.rate, Loop: loopDTO(&ks.loop),
-			Gap: GapV2{Last: g.last, Mean: g.mean, Peak: g.peak, N: g.n, Dropped: g.dropped}})
+			Gap: GapV2{Last: g.last, Mean: g.mean, Peak: g.peak, N: g.n, LastAt: g.lastAt, Dropped: g.dropped}})
 		return true
 	})
 	d.tools.RangeSeen(func(k baseline.Key, seen int64, ts *toolState) bool {
@@ -136,7 +137,7 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		}
 		g := &k.Gap
 		ks := keys.Put(bk, k.LastSeen, keyState{rate: k.Rate, loop: k.Loop.state(), gen: d.gen,
-			gap: gapState{last: g.Last, mean: g.Mean, peak: g.Peak, n: g.N, dropped: g.Dropped}})
+			gap: gapState{last: g.Last, mean: g.Mean, peak: g.Peak, n: g.N, lastAt: g.LastAt, dropped: g.Dropped}})
 		ks.t = d.tuned[d.params.For(k.Agent, k.Tool)]
 		if ks.t.rp.Size != k.Size || ks.t.rp.N != k.Scales {
 			ks.rate = baseline.Rate{}
