@@ -83,16 +83,29 @@ func (r *Rate) ringSum(n int) uint32 {
 	return s
 }
 
-// slotExp is the seasonal expectation of one window in slot: the slot mean,
-// at least Neighbour times the adjacent slots' means; the overall level when
-// the slot has seen fewer than MinSlotWindows windows.
+// slotExp is the seasonal expectation of one window in slot: the slot
+// mean, at least Neighbour times the adjacent slots' means; the overall
+// level when the slot has seen fewer than MinSlotWindows windows. Slot
+// means are shrunk toward the overall level by slotPrior events' worth of
+// pseudo-windows, so a sparse key's slots (a handful of events each) do
+// not invent a daily pattern while a busy key's slots stand on their own.
 func (r *Rate) slotExp(slot int, rp *RateParams) float64 {
+	o := float64(r.Sc[0].Mean)
 	if int(r.Profile.Seen[slot]) < rp.MinSlotWindows {
-		return float64(r.Sc[0].Mean)
+		return o
 	}
-	m, _, _ := r.Profile.Expect(slot, rp.Neighbour)
-	return m
+	k := slotPrior / math.Max(o, 1e-3)
+	shrunk := func(s int) float64 {
+		n := float64(r.Profile.Seen[s])
+		return (n*float64(r.Profile.Mean[s]) + k*o) / (n + k)
+	}
+	prev, next := (slot+Slots-1)%Slots, (slot+1)%Slots
+	return math.Max(shrunk(slot), rp.Neighbour*math.Max(shrunk(prev), shrunk(next)))
 }
+
+// slotPrior is the strength, in events, of the overall level as the prior
+// of a slot mean.
+const slotPrior = 10
 
 // seasonal is the seasonal expectation of the sum of the n windows ending
 // with the one starting at start.
@@ -202,7 +215,9 @@ func (r *Rate) Warm(s *SpikeRule) bool { return r.First != 0 && r.Start-r.First 
 // (n·0.5/(windows+1)), so a key that never had an event is not infinitely
 // surprised by one. Dispersions are moment estimates, capped so that
 // k·mean <= peak − 1: the tail is not extrapolated heavier than the
-// largest sum the key has shown.
+// largest sum the key has shown; on a long scale also k·mean <= the
+// window's variance/mean − 1 (a 6h sum has a dozen independent samples in
+// three days, the 5m window hundreds).
 func (r *Rate) Arm(s *SpikeRule, rp *RateParams, src *Rate, div float64) {
 	r.ArmedAt, r.Thr, r.Next, r.Reported = r.Start, 0, 0, 0
 	r.Borrowed = src != r
@@ -214,6 +229,13 @@ func (r *Rate) Arm(s *SpikeRule, rp *RateParams, src *Rate, div float64) {
 	}
 	div = math.Max(div, 1)
 	thr := uint32(math.MaxUint32)
+	// ex0: the window's excess variance per event (index of dispersion − 1),
+	// capped by its peak as below.
+	s0 := &src.Sc[0]
+	ex0 := math.Max(float64(s0.Peak)/div-1, 0)
+	if s0.Mean > 0 {
+		ex0 = math.Min(ex0, math.Max(0, float64(s0.Var/s0.Mean)-1))
+	}
 	for i := 0; i < rp.Scales; i++ {
 		st, ss := &r.Sc[i], &src.Sc[i]
 		n := rp.N[i]
@@ -225,6 +247,11 @@ func (r *Rate) Arm(s *SpikeRule, rp *RateParams, src *Rate, div float64) {
 		// cannot be known beyond the largest sum seen (a sparse key's one
 		// pair of events in a window must not make it heavy-tailed).
 		ex := math.Max(float64(ss.Peak)/div-1, 0)
+		if i > 0 {
+			// A long scale has few independent sums to learn from; its
+			// excess is at most the window's, which is well sampled.
+			ex = math.Min(ex, ex0)
+		}
 		ks, ka := math.Min(ss.kRes(), ex/mu), math.Min(ss.kAll(), ex/m)
 		st.Mu, st.M, st.KS, st.KA = float32(mu), float32(m), float32(ks), float32(ka)
 		c := max(NBCritical(mu, ks, s.LogP), NBCritical(m, ka, s.LogP), s.MinCount,
@@ -264,7 +291,8 @@ type Verdict struct {
 
 // Judge returns the verdict on the current window's count. p of a scale is
 // the larger (less extreme) of its two models' tails; only scales at or
-// above their critical sum are considered, so Decades >= −log10 of the
+// above their critical sum, whose current window runs at least at the pace
+// of that sum (count >= critical/N), are considered, so Decades >= −log10 of the
 // false-alarm rate whenever Hit reported.
 func (r *Rate) Judge(rp *RateParams, s *SpikeRule) Verdict {
 	v := Verdict{Scale: -1}
@@ -272,6 +300,11 @@ func (r *Rate) Judge(rp *RateParams, s *SpikeRule) Verdict {
 		st := &r.Sc[i]
 		sum := st.Base + r.N
 		if st.Crit == 0 || sum < st.Crit {
+			continue
+		}
+		if n := rp.N[i]; n > 1 && float64(r.N)*float64(n) < float64(st.Crit) {
+			// The current window runs below the crossing pace: the sum is
+			// carried by earlier windows (an episode already judged).
 			continue
 		}
 		lp := math.Max(NBLogSF(int(sum), float64(st.Mu), float64(st.KS)), NBLogSF(int(sum), float64(st.M), float64(st.KA)))
