@@ -63,7 +63,8 @@ func NBLogSF(c int, mu, k float64) float64 {
 
 // NBCritical returns the smallest count c with ln P(X >= c) <= logP for
 // X ~ NB(mu, k) (logP < 0): counts at or above it are significant at level
-// exp(logP). Exponential then binary search on NBLogSF.
+// exp(logP). The search starts at the Cornish–Fisher estimate, so it costs
+// a handful of NBLogSF evaluations.
 func NBCritical(mu, k, logP float64) int {
 	if k < nbPoisson {
 		return PoissonCritical(mu, logP)
@@ -71,23 +72,56 @@ func NBCritical(mu, k, logP float64) int {
 	if mu <= 0 {
 		return 1
 	}
-	lo := int(mu) // NBLogSF(lo) = 0 > logP
-	hi, step := lo+1, 1
-	for NBLogSF(hi, mu, k) > logP {
-		if hi > 1<<30 {
-			return 1 << 30
+	return critical(func(c int) float64 { return NBLogSF(c, mu, k) }, int(mu), cfGuess(mu, mu*(1+k*mu), (1+2*k*mu)/math.Sqrt(mu*(1+k*mu)), logP), logP)
+}
+
+// cfGuess is the Cornish–Fisher estimate of the upper logP quantile of a
+// distribution with mean mu, variance v and skewness g.
+func cfGuess(mu, v, g, logP float64) int {
+	z := math.Sqrt2 * math.Erfcinv(2*math.Exp(logP))
+	c := mu + math.Sqrt(v)*(z+(z*z-1)*g/6)
+	return int(math.Min(math.Ceil(c), 1<<30))
+}
+
+// critical returns the smallest c > lo with sf(c) <= logP, for sf
+// nonincreasing above lo and sf(lo) > logP, searching outward from guess
+// with doubling steps and then bisecting.
+func critical(sf func(int) float64, lo, guess int, logP float64) int {
+	guess = max(guess, lo+1)
+	var a, b int // sf(a) > logP or a == lo; sf(b) <= logP
+	if sf(guess) <= logP {
+		b = guess
+		for step := 1; ; step *= 2 {
+			a = b - step
+			if a <= lo {
+				a = lo
+				break
+			}
+			if sf(a) > logP {
+				break
+			}
+			b = a
 		}
-		lo = hi
-		step *= 2
-		hi += step
+	} else {
+		a = guess
+		for step := 1; ; step *= 2 {
+			b = a + step
+			if b >= 1<<30 {
+				return 1 << 30
+			}
+			if sf(b) <= logP {
+				break
+			}
+			a = b
+		}
 	}
-	for hi-lo > 1 {
-		mid := lo + (hi-lo)/2
-		if NBLogSF(mid, mu, k) > logP {
-			lo = mid
+	for b-a > 1 {
+		m := a + (b-a)/2
+		if sf(m) > logP {
+			a = m
 		} else {
-			hi = mid
+			b = m
 		}
 	}
-	return hi
+	return b
 }

@@ -202,32 +202,17 @@ func PoissonLogSF(k int, lambda float64) float64 {
 
 // PoissonCritical returns the smallest count k with ln P(X >= k) <= logP for
 // X ~ Poisson(lambda): counts at or above it are significant at level
-// exp(logP). logP must be < 0. Exact (binary search on PoissonLogSF) for
-// lambda <= 1000, Cornish–Fisher approximation above.
+// exp(logP). logP must be < 0. Exact (a search on PoissonLogSF from the
+// Cornish–Fisher estimate) for lambda <= 1000, that estimate above.
 func PoissonCritical(lambda, logP float64) int {
 	if lambda <= 0 {
 		return 1
 	}
+	guess := cfGuess(lambda, lambda, 1/math.Sqrt(lambda), logP)
 	if lambda > 1000 {
-		z := math.Sqrt2 * math.Erfcinv(2*math.Exp(logP))
-		return int(math.Ceil(lambda + z*math.Sqrt(lambda) + (z*z-1)/6))
+		return guess
 	}
-	lo := int(lambda) // PoissonLogSF(lo) may be 0 > logP
-	hi, step := lo+1, 1
-	for PoissonLogSF(hi, lambda) > logP {
-		lo = hi
-		step *= 2
-		hi += step
-	}
-	for hi-lo > 1 { // invariant: SF(lo) > logP >= SF(hi)
-		mid := lo + (hi-lo)/2
-		if PoissonLogSF(mid, lambda) > logP {
-			lo = mid
-		} else {
-			hi = mid
-		}
-	}
-	return hi
+	return critical(func(k int) float64 { return PoissonLogSF(k, lambda) }, int(lambda), guess, logP)
 }
 
 // TopK is a Misra–Gries heavy-hitter table with 4 slots over 64-bit hashes:
