@@ -111,12 +111,14 @@ const slotPrior = 10
 // with the one starting at start.
 func (r *Rate) seasonal(start int64, n int, rp *RateParams) float64 {
 	var s float64
-	slot, last := -1, 0.0
-	for i := 0; i < n; i++ {
-		if sl := HourSlot(start - int64(i)*rp.Size); sl != slot {
-			slot, last = sl, r.slotExp(sl, rp)
+	for t := start; n > 0; {
+		k := 1 // windows of t's hour from t back to the hour's start
+		if rp.Size < 3600 {
+			k = min(int((t-AlignDown(t, 3600))/rp.Size)+1, n)
 		}
-		s += last
+		s += float64(k) * r.slotExp(HourSlot(t), rp)
+		n -= k
+		t -= int64(k) * rp.Size
 	}
 	return s
 }

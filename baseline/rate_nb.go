@@ -72,7 +72,28 @@ func NBCritical(mu, k, logP float64) int {
 	if mu <= 0 {
 		return 1
 	}
-	return critical(func(c int) float64 { return NBLogSF(c, mu, k) }, int(mu), cfGuess(mu, mu*(1+k*mu), (1+2*k*mu)/math.Sqrt(mu*(1+k*mu)), logP), logP)
+	return critical(func(c int) float64 { return nbLogSFBound(c, mu, k) }, int(mu), cfGuess(mu, mu*(1+k*mu), (1+2*k*mu)/math.Sqrt(mu*(1+k*mu)), logP), logP)
+}
+
+// nbLogSFBound is an upper bound of NBLogSF in O(1): pmf(c) times the
+// geometric series of the largest later term ratio, max(q, ratio(c)). It is
+// within a fraction of a decade of the exact tail and never below it, so a
+// critical count found with it is the exact one or slightly above.
+func nbLogSFBound(c int, mu, k float64) float64 {
+	if c <= 0 || float64(c) <= mu {
+		return 0
+	}
+	r := 1 / k
+	q := k * mu / (1 + k*mu)
+	x := float64(c)
+	bound := math.Max(q, q*(x+r)/(x+1))
+	if bound >= 1 {
+		return 0
+	}
+	lg1, _ := math.Lgamma(x + r)
+	lg2, _ := math.Lgamma(r)
+	lg3, _ := math.Lgamma(x + 1)
+	return min(0, lg1-lg2-lg3+r*math.Log1p(-q)+x*math.Log(q)-math.Log1p(-bound))
 }
 
 // cfGuess is the Cornish–Fisher estimate of the upper logP quantile of a

@@ -202,8 +202,10 @@ func PoissonLogSF(k int, lambda float64) float64 {
 
 // PoissonCritical returns the smallest count k with ln P(X >= k) <= logP for
 // X ~ Poisson(lambda): counts at or above it are significant at level
-// exp(logP). logP must be < 0. Exact (a search on PoissonLogSF from the
-// Cornish–Fisher estimate) for lambda <= 1000, that estimate above.
+// exp(logP). logP must be < 0. For lambda <= 1000 a search from the
+// Cornish–Fisher estimate on an O(1) upper bound of the tail (the result is
+// the exact critical count or slightly above: conservative); that estimate
+// above.
 func PoissonCritical(lambda, logP float64) int {
 	if lambda <= 0 {
 		return 1
@@ -212,7 +214,18 @@ func PoissonCritical(lambda, logP float64) int {
 	if lambda > 1000 {
 		return guess
 	}
-	return critical(func(k int) float64 { return PoissonLogSF(k, lambda) }, int(lambda), guess, logP)
+	return critical(func(k int) float64 { return poissonLogSFBound(k, lambda) }, int(lambda), guess, logP)
+}
+
+// poissonLogSFBound is an O(1) upper bound of PoissonLogSF: pmf(k) times
+// the geometric series of ratio lambda/(k+1), the largest later term ratio.
+func poissonLogSFBound(k int, lambda float64) float64 {
+	if k <= 0 || float64(k) <= lambda {
+		return 0
+	}
+	ratio := lambda / float64(k+1)
+	lg, _ := math.Lgamma(float64(k) + 1)
+	return min(0, -lambda+float64(k)*math.Log(lambda)-lg-math.Log1p(-ratio))
 }
 
 // TopK is a Misra–Gries heavy-hitter table with 4 slots over 64-bit hashes:
