@@ -7,19 +7,28 @@
 // itself and sliding long_windows (default 1h = the last 12 windows), so a
 // moderate rise sustained for half an hour adds up even when no single
 // window is extreme. Per scale the key learns (baseline.Rate, EWMA with
-// half_life, winsorised at the window's critical count so a burst does not
-// become the new normal at once):
+// half_life; each sum winsorised at its scale's critical count so a burst
+// does not become the new normal at once):
 //
 //	seasonal model  S ~ NB(mu, k_s): mu = Σ over the scale's windows of
-//	                the hour-of-day slot mean (at least neighbour_weight ×
-//	                the adjacent slots'; the overall level for a slot with
-//	                fewer than min_slot_windows windows); k_s from the
-//	                residuals: k_s = EWMA((S−mu)² − S) / EWMA(mu²)
+//	                the hour-of-day slot mean, shrunk toward the overall
+//	                level by 10 events' worth of pseudo-windows (a sparse
+//	                key has no daily pattern to invent), at least
+//	                neighbour_weight × the adjacent slots'; the overall
+//	                level for a slot with fewer than min_slot_windows
+//	                windows. k_s = EWMA((S−mu)² − S) / EWMA(mu²)
 //	overall model   S ~ NB(m, k_a): m, v = EWMA level and variance of S,
 //	                k_a = (v − m)/m²
-//	peak            the largest S of the scale lately (half-life
-//	                peak_half_life), at any hour
+//	peak            a slow decaying maximum of S at any hour (half-life
+//	                peak_half_life; it rises 1/(N+1) of the way to a larger
+//	                sum per window, N the scale's windows, so a recurring
+//	                burst is learned in a few occurrences but the ramp of
+//	                the current episode cannot chase its own threshold)
 //
+// Dispersions are capped so that k·mean ≤ peak − 1 (the tail is never
+// extrapolated heavier than the largest sum seen) and, on a long scale,
+// ≤ the window's variance/mean − 1 (a 6h sum has a dozen independent
+// samples in three days, the 5m window hundreds).
 // NB(mu, k) is the negative binomial with variance mu + k·mu² (Poisson when
 // k = 0): the dispersion is estimated from the key's own history, so a
 // bursty key's recurring bursts are inside its own tail. A scale's sum S
@@ -33,6 +42,10 @@
 // its overall tail and below its peak once seen a few times. Thresholds are
 // armed when the window opens, so a spike is reported as soon as the
 // running count reaches one (then at each doubling), not at window close.
+// A long scale reports only while the current window keeps the crossing
+// pace (count ≥ critical sum / N): the hour after a burst, whose sum still
+// carries it, is not a new finding. Expectations are floored at half an
+// event per scale over the key's history.
 //
 // Score: p = scales × min over crossing scales of max(P_seasonal,
 // P_overall) (Bonferroni), score = score.FromP(p) + 10·score.Prior(trust,
