@@ -107,6 +107,30 @@ func maxPerKeyDay(fs []alert.Finding) int {
 	return m
 }
 
+// maxFiringPerKeyDay passes fs through the alert manager with its default
+// cooldown and resolve_after and returns the most firing alerts (first,
+// re-emitted, escalated) one (agent, tool) sent in one UTC day.
+func maxFiringPerKeyDay(fs []alert.Finding) int {
+	m := alert.NewManager(alert.DefaultConfig())
+	type k struct {
+		agent, tool string
+		day         int
+	}
+	n, most := map[k]int{}, 0
+	var out []alert.Alert
+	for _, f := range fs {
+		out = m.Add(f, out[:0])
+		for _, a := range out {
+			if a.Status == alert.StatusFiring {
+				key := k{a.AgentID, a.Tool, int(f.EventTime.Sub(base) / (24 * time.Hour))}
+				n[key]++
+				most = max(most, n[key])
+			}
+		}
+	}
+	return most
+}
+
 func TestFleetClasses(t *testing.T) {
 	const days = 5
 	at := func(day, hour, min int) int { return day*86400 + hour*3600 + min*60 }
@@ -131,6 +155,29 @@ func TestFleetClasses(t *testing.T) {
 				}
 			},
 			agent: "app", tool: "lookup", detail: "spike", from: at(3, 14, 10), by: at(3, 14, 35),
+		},
+		{
+			// A key that turns bursty on day 2 (60 calls in a minute about
+			// every 45 minutes, on 10/h): the first bursts alert, later ones
+			// are absorbed (hold, dispersion, peak) — no alert storm.
+			name: "new bursty regime", seed: 6,
+			inject: func() func(sec int, add func(agent, tool string)) {
+				rng := rand.New(rand.NewPCG(6, 6))
+				next, left := at(2, 0, 0), 0
+				return func(sec int, add func(agent, tool string)) {
+					if sec%360 == 0 && rng.Float64() < 0.1 {
+						add("crawler", "index") // background, about 10/h
+					}
+					if sec >= next {
+						next, left = sec+15*60+rng.IntN(60*60), 60
+					}
+					if left > 0 {
+						left--
+						add("crawler", "index")
+					}
+				}
+			}(),
+			agent: "crawler", tool: "index", detail: "spike", from: at(2, 0, 0), by: days * 86400,
 		},
 		{
 			// app stops calling lookup on day 4 at 10:00, keeps searching.
@@ -187,9 +234,10 @@ func check(t *testing.T, got []alert.Finding, agent, tool, detail string, from, 
 		t.Errorf("no %s finding for %s/%s in [%d, %d]s", detail, agent, tool, from, by)
 	}
 	m := maxPerKeyDay(got)
-	t.Logf("%d findings; most by one key in a day: %d", len(got), m)
-	if m > 3 {
-		t.Errorf("a key raised %d findings in one day", m)
+	fa := maxFiringPerKeyDay(got)
+	t.Logf("%d findings; most by one key in a day: %d findings, %d firing alerts", len(got), m, fa)
+	if m > 3 || fa > 3 {
+		t.Errorf("a key raised %d findings / %d firing alerts in one day", m, fa)
 	}
 }
 
