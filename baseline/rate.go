@@ -1,6 +1,9 @@
 package baseline
 
-import "math"
+import (
+	"fmt"
+	"math"
+)
 
 // MaxScales is the number of time scales a Rate judges at most: its window
 // and up to two sliding long windows.
@@ -67,6 +70,23 @@ type Rate struct {
 	// the window start of the last reported crossing and HoldL its decades.
 	HoldUntil, LastFire int64
 	HoldL, FireL        float32 // FireL: decades of the last report
+}
+
+// Check reports a decoded Rate that would index out of range or carry
+// non-finite levels (a corrupt snapshot).
+func (r *Rate) Check() error {
+	if int(r.Pos) >= RingLen {
+		return fmt.Errorf("rate ring position %d out of range", r.Pos)
+	}
+	for i := range r.Sc {
+		st := &r.Sc[i]
+		for _, v := range [...]float32{st.Mean, st.Var, st.Res, st.MuSq, st.Peak, st.Mu, st.M, st.KS, st.KA} {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return fmt.Errorf("rate scale %d: non-finite level", i)
+			}
+		}
+	}
+	return nil
 }
 
 // ringSum is the sum of the newest n closed windows.

@@ -87,6 +87,9 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		if keys.Peek(bk) != nil {
 			return fmt.Errorf("denial state: duplicate key %q/%q", k.Agent, k.Tool)
 		}
+		if err := k.Rate.Check(); err != nil {
+			return fmt.Errorf("denial state: key %q/%q: %w", k.Agent, k.Tool, err)
+		}
 		ks := keys.Put(bk, k.LastSeen, keyState{rate: k.Rate, gen: d.gen})
 		ks.t = d.tuned[d.params.For(k.Agent, k.Tool)]
 		if ks.t.rp.Size != k.Size || ks.t.rp.N != k.Scales {
@@ -98,6 +101,9 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		bk := baseline.Key{Tool: t.Tool}
 		if tools.Peek(bk) != nil {
 			return fmt.Errorf("denial state: duplicate tool %q", t.Tool)
+		}
+		if err := t.Rate.Check(); err != nil {
+			return fmt.Errorf("denial state: tool %q: %w", t.Tool, err)
 		}
 		ts := tools.Put(bk, t.LastSeen, toolState{rate: t.Rate, calls: t.Calls, types: t.Types, actions: t.Actions, since: t.Since, gen: d.gen})
 		ts.t = d.tuned[d.params.For("", t.Tool)]

@@ -62,12 +62,13 @@ func TestUnmarshalStateErrorKeepsState(t *testing.T) {
 		t.Fatal(err)
 	}
 	badVersion, _ := baseline.AppendGob(nil, &StateV2{Version: 1})
+	badRing, _ := baseline.AppendGob(nil, &StateV2{Version: 2, Keys: []KeyV2{{Agent: "a", Tool: "x", Rate: baseline.Rate{Pos: 200}}}})
 	dup, _ := baseline.AppendGob(nil, &StateV2{Version: 2, Tools: []ToolV2{{Tool: "x"}, {Tool: "x"}}})
 	flipped := bytes.Clone(good)
 	flipped[len(flipped)/3] ^= 0x10
 	for name, data := range map[string][]byte{
 		"empty": nil, "truncated": good[:len(good)/2], "one byte short": good[:len(good)-1],
-		"flipped bit": flipped, "garbage": []byte("garbage garbage"), "version 1": badVersion, "duplicate tool": dup,
+		"flipped bit": flipped, "garbage": []byte("garbage garbage"), "version 1": badVersion, "duplicate tool": dup, "ring position": badRing,
 	} {
 		if err := d.UnmarshalState(data); err == nil {
 			t.Errorf("%s: no error", name)

@@ -135,6 +135,9 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		if keys.Peek(bk) != nil {
 			return fmt.Errorf("frequency state: duplicate key %q/%q", k.Agent, k.Tool)
 		}
+		if err := k.Rate.Check(); err != nil {
+			return fmt.Errorf("frequency state: key %q/%q: %w", k.Agent, k.Tool, err)
+		}
 		g := &k.Gap
 		ks := keys.Put(bk, k.LastSeen, keyState{rate: k.Rate, loop: k.Loop.state(), gen: d.gen,
 			gap: gapState{last: g.Last, mean: g.Mean, peak: g.Peak, n: g.N, lastAt: g.LastAt, dropped: g.Dropped}})
@@ -151,6 +154,9 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		bk := baseline.Key{Tool: t.Tool}
 		if tools.Peek(bk) != nil {
 			return fmt.Errorf("frequency state: duplicate tool %q", t.Tool)
+		}
+		if err := t.Rate.Check(); err != nil {
+			return fmt.Errorf("frequency state: tool %q: %w", t.Tool, err)
 		}
 		ts := tools.Put(bk, t.LastSeen, toolState{keyState: keyState{rate: t.Rate, loop: t.Loop.state(), gen: d.gen}, agents: t.Agents, agentsP: t.AgentsP})
 		ts.t = d.tuned[d.params.For("", t.Tool)]

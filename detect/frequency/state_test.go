@@ -73,13 +73,14 @@ func TestUnmarshalStateErrorKeepsState(t *testing.T) {
 		t.Fatal(err)
 	}
 	badVersion, _ := baseline.AppendGob(nil, &StateV2{Version: 1})
+	badRing, _ := baseline.AppendGob(nil, &StateV2{Version: 2, Keys: []KeyV2{{Agent: "a", Tool: "x", Rate: baseline.Rate{Pos: 200}}}})
 	dup, _ := baseline.AppendGob(nil, &StateV2{Version: 2, Keys: []KeyV2{{Agent: "a", Tool: "x"}, {Agent: "a", Tool: "x"}}})
 	flipped := bytes.Clone(good)
 	flipped[len(flipped)/2] ^= 1
 	bad := map[string][]byte{
 		"empty": nil, "truncated": good[:len(good)/2], "one byte short": good[:len(good)-1],
 		"flipped bit": flipped, "garbage": []byte("not a snapshot at all"),
-		"version 1": badVersion, "duplicate key": dup,
+		"version 1": badVersion, "duplicate key": dup, "ring position": badRing,
 	}
 	for name, data := range bad {
 		if err := d.UnmarshalState(data); err == nil {
