@@ -2,8 +2,7 @@ package baseline
 
 // Spike mechanics shared by the detectors that count events per (agent,
 // tool) window against a Rate (frequency, denials): arming a window from
-// the key's own or a borrowed baseline, and the findings of a spike and of
-// a reported window's final count. They run once per window or per
+// the key's own or a borrowed baseline, and the finding of a spike. They run once per window or per
 // finding, never on the per-record path.
 
 import (
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/toolwatch/toolwatch/alert"
+	"github.com/toolwatch/toolwatch/detect/score"
 	"github.com/toolwatch/toolwatch/record"
 )
 
@@ -31,66 +31,60 @@ func WindowName(d time.Duration) string {
 // Build it once per configuration (SpikeConfig.Report).
 type SpikeReport struct {
 	Pattern string // alert pattern of the findings
-	Unit    string // noun per window, e.g. "calls/5m"
-	Window  string // the window, e.g. "5m"
+	Noun    string // what is counted, e.g. "calls"
+	// Windows names each scale, e.g. "5m", "1h".
+	Windows [MaxScales]string
 	// Summary is a fmt format applied to (tool, count, window, agent,
 	// expected count).
-	Summary   string
-	Size      int64   // window length in seconds
-	Neighbour float64 // neighbour weight of the slot expectation
+	Summary string
+	Size    int64 // window length in seconds
 }
 
 // Report returns the SpikeReport of c for pattern, counting noun ("calls")
 // per window, with summary as SpikeReport.Summary.
 func (c *SpikeConfig) Report(pattern, noun, summary string) SpikeReport {
-	w := WindowName(c.Window)
-	return SpikeReport{
-		Pattern:   pattern,
-		Unit:      noun + "/" + w,
-		Window:    w,
-		Summary:   summary,
-		Size:      c.RateParams().Size,
-		Neighbour: c.NeighbourWeight,
-	}
-}
-
-// ArmSpike arms r's current window: from r's own baseline when that is
-// warm under s; else from borrow's (a related key's, e.g. its tool's) when
-// that is warm, its expectation and peak divided by per's expected count
-// for borrow's slot (at least 1; per nil divides by 1), e.g. the active
-// agents per window; else it disarms the window.
-func (r *Rate) ArmSpike(s *SpikeRule, borrow *Rate, per *Profile) {
-	exp, peak, warm := r.Own(s)
-	if warm {
-		r.Arm(s.Threshold(exp, peak), exp, false)
-		return
-	}
-	if borrow != nil {
-		if bexp, bpeak, bwarm := borrow.Own(s); bwarm {
-			if per != nil {
-				n, _, _ := per.Expect(HourSlot(borrow.Start), 0)
-				n = math.Max(n, 1)
-				bexp, bpeak = bexp/n, bpeak/n
-			}
-			r.Arm(s.Threshold(bexp, bpeak), bexp, true)
-			return
+	rep := SpikeReport{Pattern: pattern, Noun: noun, Summary: summary, Size: c.RateParams().Size}
+	rep.Windows[0] = WindowName(c.Window)
+	for i, w := range c.LongWindows {
+		if i+1 < MaxScales {
+			rep.Windows[i+1] = WindowName(w)
 		}
 	}
-	r.Arm(0, exp, false)
+	return rep
+}
+
+// ArmSpike arms r's current window: from r's own baseline when r is warm
+// under s; else from borrow's (a related key's, e.g. its tool's) when that
+// is warm, its levels divided by per's expected count for the slot (at
+// least 1; per nil divides by 1), e.g. the active agents per window; else
+// it disarms the window.
+func (r *Rate) ArmSpike(s *SpikeRule, rp *RateParams, borrow *Rate, per *Profile) {
+	switch {
+	case r.Warm(s):
+		r.Arm(s, rp, r, 1)
+	case borrow != nil && borrow.Warm(s):
+		div := 1.0
+		if per != nil {
+			div, _, _ = per.Expect(HourSlot(borrow.Start), 0)
+		}
+		r.Arm(s, rp, borrow, div)
+	default:
+		r.Arm(s, rp, nil, 1)
+	}
 }
 
 // RearmSpike is ArmSpike for a window already armed (after a config
 // change). A window already reported keeps its escalation level, so it is
 // not reported twice.
-func (r *Rate) RearmSpike(s *SpikeRule, borrow *Rate, per *Profile) {
+func (r *Rate) RearmSpike(s *SpikeRule, rp *RateParams, borrow *Rate, per *Profile) {
 	rep, next := r.Reported, r.Next
-	r.ArmSpike(s, borrow, per)
+	r.ArmSpike(s, rp, borrow, per)
 	if rep > 0 && r.Thr > 0 && r.Thr <= rep {
 		r.Reported, r.Next = rep, max(next, r.Thr)
 	}
 }
 
-// source names the baseline r's threshold came from.
+// source names the baseline r's thresholds came from.
 func (r *Rate) source() string {
 	if r.Borrowed {
 		return "tool"
@@ -99,27 +93,29 @@ func (r *Rate) source() string {
 }
 
 // SpikeFinding is the "spike" finding of rec, whose event made r's current
-// window reach its next report level (Hit). Details: expected, threshold,
-// hour_slot, slot_peak, slot_windows, windows, baseline ("own" or "tool")
-// and window_start; the caller may add its own.
-func (r *Rate) SpikeFinding(rec *record.Record, rep *SpikeReport) alert.Finding {
-	n, exp := float64(r.N), float64(r.Exp)
-	slot := HourSlot(r.Start)
-	_, peak, seen := r.Profile.Expect(slot, rep.Neighbour)
+// window reach a report level and whose Judge verdict is v. Score:
+// score.FromDecades(v.Decades + prior). Details: window (the scale that
+// crossed), expected, threshold (its critical sum), log10_p, dispersion,
+// peak, windows, baseline ("own" or "tool") and window_start; the caller
+// may add its own.
+func (r *Rate) SpikeFinding(rec *record.Record, rep *SpikeReport, v Verdict, prior float64) alert.Finding {
+	st := &r.Sc[v.Scale]
+	w := rep.Windows[v.Scale]
 	f := alert.Finding{
 		Pattern:  rep.Pattern,
 		Detail:   "spike",
-		Score:    Score(n, exp),
-		Observed: n,
-		Expected: exp,
-		Unit:     rep.Unit,
-		Summary:  fmt.Sprintf(rep.Summary, rec.Tool.Name, r.N, rep.Window, rec.AgentID, exp),
+		Score:    score.FromDecades(v.Decades + prior),
+		Observed: float64(v.Sum),
+		Expected: v.Expected,
+		Unit:     rep.Noun + "/" + w,
+		Summary:  fmt.Sprintf(rep.Summary, rec.Tool.Name, v.Sum, w, rec.AgentID, v.Expected),
 		Details: map[string]any{
-			"expected":     roundMilli(exp),
-			"threshold":    r.Thr,
-			"hour_slot":    slot,
-			"slot_peak":    roundMilli(peak),
-			"slot_windows": seen,
+			"window":       w,
+			"expected":     roundMilli(v.Expected),
+			"threshold":    st.Crit,
+			"log10_p":      roundMilli(-v.Decades),
+			"dispersion":   roundMilli(float64(max(st.KS, st.KA))),
+			"peak":         roundMilli(float64(st.Peak)),
 			"windows":      r.Windows,
 			"baseline":     r.source(),
 			"window_start": time.Unix(r.Start, 0).UTC().Format(time.RFC3339),
@@ -127,35 +123,6 @@ func (r *Rate) SpikeFinding(rec *record.Record, rep *SpikeReport) alert.Finding 
 	}
 	f.FromRecord(rec)
 	return f
-}
-
-// CloseFinding is the "spike" finding of the final count of window cl,
-// which Roll just closed and Unreported reported as grown since its last
-// report; it clears that report level. It carries no trace ids (no single
-// record caused it) and its event time is the window's end.
-func (r *Rate) CloseFinding(agent, tool string, cl Closed, rep *SpikeReport) alert.Finding {
-	r.Reported = 0
-	n, exp := float64(cl.N), float64(r.Exp)
-	return alert.Finding{
-		Pattern:  rep.Pattern,
-		Detail:   "spike",
-		Score:    Score(n, exp),
-		AgentID:  agent,
-		Tool:     tool,
-		Observed: n,
-		Expected: exp,
-		Unit:     rep.Unit,
-		Summary:  fmt.Sprintf(rep.Summary, tool, cl.N, rep.Window, agent, exp),
-		Details: map[string]any{
-			"expected":     roundMilli(exp),
-			"threshold":    r.Thr,
-			"hour_slot":    HourSlot(cl.Start),
-			"baseline":     r.source(),
-			"window_start": time.Unix(cl.Start, 0).UTC().Format(time.RFC3339),
-			"window_final": true,
-		},
-		EventTime: time.Unix(cl.Start+rep.Size, 0).UTC(),
-	}
 }
 
 // roundMilli rounds v to 3 decimals (finding details).

@@ -2,15 +2,13 @@ package baseline
 
 // Event-time rate primitives: a tumbling window counter, an hour-of-day
 // profile of per-window counts, a Poisson upper-tail test and a 4-slot
-// heavy-hitter table. All are fixed-size values (no pointers, no slices), so
+// heavy-hitter table (the multi-scale Rate built on them is in rate.go). All are fixed-size values (no pointers, no slices), so
 // they allocate nothing after their owner is created and cost a known number
 // of bytes per key.
 
 import (
 	"math"
 	"time"
-
-	"github.com/toolwatch/toolwatch/internal/validate"
 )
 
 // Counter counts events of the current tumbling window [Start, Start+size),
@@ -67,22 +65,34 @@ func HourSlot(t int64) int {
 	return int((t - AlignDown(t, 86400)) / 3600)
 }
 
-// RateParams are the derived constants of a Profile; compute them once per
-// configuration, never per record.
+// RateParams are the derived constants of a Profile and of a Rate's time
+// scales; compute them once per configuration, never per record.
 type RateParams struct {
 	Size      int64   // window length in seconds
 	Alpha     float64 // EWMA weight of one window in its slot (floor; see Update)
 	PeakDecay float64 // factor applied to a slot's peak per window update
-	// OverallAlpha is the EWMA weight of one window in the overall level.
+	// OverallAlpha is the EWMA weight of one window in the overall level
+	// and in every scale's moments.
 	OverallAlpha float64
 	// MaxCatchUp bounds how many empty windows are replayed after a gap;
 	// older ones have decayed away anyway.
 	MaxCatchUp int64
+	// Scales is the number of time scales a Rate judges (1..MaxScales);
+	// N[s] is the length of scale s in windows (N[0] = 1, the window itself).
+	Scales int
+	N      [MaxScales]int
+	// WinPeakDecay is the factor applied to a scale's peak per window.
+	WinPeakDecay float64
+	// Neighbour and MinSlotWindows shape the seasonal expectation (see
+	// Rate.seasonal).
+	Neighbour      float64
+	MinSlotWindows int
 }
 
 // NewRateParams derives the constants for windows of size whose slot means
 // halve their memory in halfLife and whose slot peaks halve in peakHalfLife
-// (both event time). A slot receives windowsPerHour updates per day.
+// (both event time). A slot receives windowsPerHour updates per day. The
+// Rate scales are the window alone; see SpikeConfig.RateParams for more.
 func NewRateParams(size, halfLife, peakHalfLife time.Duration) RateParams {
 	sz := int64(size / time.Second)
 	if sz < 1 {
@@ -99,6 +109,9 @@ func NewRateParams(size, halfLife, peakHalfLife time.Duration) RateParams {
 		PeakDecay:    math.Pow(0.5, 1/math.Max(days(peakHalfLife)*perDay, 1)),
 		OverallAlpha: 1 - math.Pow(0.5, float64(sz)/math.Max(halfLife.Seconds(), float64(sz))),
 		MaxCatchUp:   7 * 86400 / sz,
+		Scales:       1,
+		N:            [MaxScales]int{1},
+		WinPeakDecay: math.Pow(0.5, float64(sz)/math.Max(peakHalfLife.Seconds(), float64(sz))),
 	}
 }
 
@@ -189,32 +202,30 @@ func PoissonLogSF(k int, lambda float64) float64 {
 
 // PoissonCritical returns the smallest count k with ln P(X >= k) <= logP for
 // X ~ Poisson(lambda): counts at or above it are significant at level
-// exp(logP). logP must be < 0. Exact (binary search on PoissonLogSF) for
-// lambda <= 1000, Cornish–Fisher approximation above.
+// exp(logP). logP must be < 0. For lambda <= 1000 a search from the
+// Cornish–Fisher estimate on an O(1) upper bound of the tail (the result is
+// the exact critical count or slightly above: conservative); that estimate
+// above.
 func PoissonCritical(lambda, logP float64) int {
 	if lambda <= 0 {
 		return 1
 	}
+	guess := cfGuess(lambda, lambda, 1/math.Sqrt(lambda), logP)
 	if lambda > 1000 {
-		z := math.Sqrt2 * math.Erfcinv(2*math.Exp(logP))
-		return int(math.Ceil(lambda + z*math.Sqrt(lambda) + (z*z-1)/6))
+		return guess
 	}
-	lo := int(lambda) // PoissonLogSF(lo) may be 0 > logP
-	hi, step := lo+1, 1
-	for PoissonLogSF(hi, lambda) > logP {
-		lo = hi
-		step *= 2
-		hi += step
+	return critical(func(k int) float64 { return poissonLogSFBound(k, lambda) }, int(lambda), guess, logP)
+}
+
+// poissonLogSFBound is an O(1) upper bound of PoissonLogSF: pmf(k) times
+// the geometric series of ratio lambda/(k+1), the largest later term ratio.
+func poissonLogSFBound(k int, lambda float64) float64 {
+	if k <= 0 || float64(k) <= lambda {
+		return 0
 	}
-	for hi-lo > 1 { // invariant: SF(lo) > logP >= SF(hi)
-		mid := lo + (hi-lo)/2
-		if PoissonLogSF(mid, lambda) > logP {
-			lo = mid
-		} else {
-			hi = mid
-		}
-	}
-	return hi
+	ratio := lambda / float64(k+1)
+	lg, _ := math.Lgamma(float64(k) + 1)
+	return min(0, -lambda+float64(k)*math.Log(lambda)-lg-math.Log1p(-ratio))
 }
 
 // TopK is a Misra–Gries heavy-hitter table with 4 slots over 64-bit hashes:
@@ -274,194 +285,4 @@ func HashString(s string) uint64 {
 		h *= 1099511628211
 	}
 	return h
-}
-
-// SpikeConfig holds the knobs of a seasonal per-window rate baseline with a
-// spike threshold; detectors embed it inline in their config section.
-type SpikeConfig struct {
-	// Window is the tumbling window the count is taken over.
-	Window time.Duration `yaml:"window"`
-	// MinCount: never flag a window with fewer events than this.
-	MinCount int `yaml:"min_count"`
-	// SpikeRatio: a spike is at least this many times the expected count.
-	SpikeRatio float64 `yaml:"spike_ratio"`
-	// PeakRatio: a spike also exceeds this many times the largest window
-	// seen recently in the same (or an adjacent) hour slot, so recurring
-	// bursts such as a nightly batch are not spikes.
-	PeakRatio float64 `yaml:"peak_ratio"`
-	// NeighbourWeight: the expectation is at least this share of the
-	// adjacent hour slots' means (tolerates schedules shifted by minutes).
-	NeighbourWeight float64 `yaml:"neighbour_weight"`
-	// PValue: a spike must also be this improbable under Poisson(expected).
-	PValue float64 `yaml:"p_value"`
-	// Warmup: no spike findings until a key has this much event-time history.
-	Warmup time.Duration `yaml:"warmup"`
-	// MinSlotWindows: ... and its hour slot has seen this many windows.
-	MinSlotWindows int `yaml:"min_slot_windows"`
-	// HalfLife of the slot means and the overall level (event time).
-	HalfLife time.Duration `yaml:"half_life"`
-	// PeakHalfLife of the slot peaks.
-	PeakHalfLife time.Duration `yaml:"peak_half_life"`
-	// BorrowToolBaseline lets a key still in warm-up use its tool's
-	// (warm) tool-level baseline.
-	BorrowToolBaseline bool `yaml:"borrow_tool_baseline"`
-}
-
-// Validate checks ranges; paths are relative to the enclosing section.
-func (c *SpikeConfig) Validate() validate.Errors {
-	var es validate.Errors
-	if c.Window < time.Second || c.Window > 24*time.Hour || (24*time.Hour)%c.Window != 0 {
-		es.Addf("window", "must be between 1s and 24h and divide 24h evenly")
-	}
-	if c.MinCount < 1 || c.MinCount > 1<<30 {
-		es.Addf("min_count", "must be between 1 and 1073741824")
-	}
-	if !(c.SpikeRatio >= 1.5 && c.SpikeRatio <= 1e6) {
-		es.Addf("spike_ratio", "must be between 1.5 and 1000000")
-	}
-	if !(c.PeakRatio >= 0 && c.PeakRatio <= 1e6) {
-		es.Addf("peak_ratio", "must be between 0 (off) and 1000000")
-	}
-	if !(c.NeighbourWeight >= 0 && c.NeighbourWeight <= 1) {
-		es.Addf("neighbour_weight", "must be between 0 and 1")
-	}
-	if !(c.PValue > 0 && c.PValue <= 0.05) {
-		es.Addf("p_value", "must be in (0, 0.05]")
-	}
-	if c.Warmup < 0 || c.Warmup > 30*24*time.Hour {
-		es.Addf("warmup", "must be between 0s and 720h")
-	}
-	if c.MinSlotWindows < 0 || c.MinSlotWindows > 10000 {
-		es.Addf("min_slot_windows", "must be between 0 and 10000")
-	}
-	if c.HalfLife < time.Hour || c.HalfLife > 365*24*time.Hour {
-		es.Addf("half_life", "must be between 1h and 8760h")
-	}
-	if c.PeakHalfLife < time.Hour || c.PeakHalfLife > 365*24*time.Hour {
-		es.Addf("peak_half_life", "must be between 1h and 8760h")
-	}
-	return es
-}
-
-// RateParams derives the Profile constants of c.
-func (c *SpikeConfig) RateParams() RateParams {
-	return NewRateParams(c.Window, c.HalfLife, c.PeakHalfLife)
-}
-
-// Rule derives the spike rule of c.
-func (c *SpikeConfig) Rule() SpikeRule {
-	return SpikeRule{
-		MinCount:       float64(c.MinCount),
-		Ratio:          c.SpikeRatio,
-		PeakRatio:      c.PeakRatio,
-		Neighbour:      c.NeighbourWeight,
-		LogP:           math.Log(c.PValue),
-		Warmup:         int64(c.Warmup / time.Second),
-		MinSlotWindows: c.MinSlotWindows,
-	}
-}
-
-// SpikeRule is the precomputed form of SpikeConfig.
-type SpikeRule struct {
-	MinCount, Ratio, PeakRatio, Neighbour, LogP float64
-	Warmup                                      int64 // seconds
-	MinSlotWindows                              int
-}
-
-// Threshold is the smallest window count that is a spike against expected
-// count exp and recent slot peak: max(min_count, ratio*exp,
-// peak_ratio*peak, Poisson critical value of exp).
-func (s *SpikeRule) Threshold(exp, peak float64) uint32 {
-	t := max(s.MinCount, math.Ceil(s.Ratio*exp), math.Ceil(s.PeakRatio*peak), float64(PoissonCritical(exp, s.LogP)))
-	if t >= math.MaxUint32 {
-		return math.MaxUint32
-	}
-	return uint32(t)
-}
-
-// Rate is one key's seasonal rate baseline plus the spike threshold armed
-// for its current window. About 300 bytes.
-type Rate struct {
-	Counter
-	Profile
-	First    int64   // start of the key's first window (unix seconds)
-	ArmedAt  int64   // window start the threshold was armed for
-	Thr      uint32  // spike threshold of the current window; 0: disarmed
-	Next     uint32  // next count at which Hit reports (escalation doubles it)
-	Reported uint32  // count last reported by Hit in this window; 0: none
-	Exp      float32 // expectation behind Thr
-	Borrowed bool    // Thr came from another key's baseline
-}
-
-// Roll moves r to the window containing t. A closed window feeds the
-// profile, winsorised at its own armed threshold: a spike enters the
-// baseline as if it had been exactly at the threshold, so a burst raises
-// the normal level by at most one threshold's worth per window instead of
-// becoming the new normal, while a pattern that recurs (a new daily job)
-// is still learned over a few days. Windows judged against a borrowed
-// baseline enter unclamped: the key's own level is unknown yet.
-func (r *Rate) Roll(t int64, rp *RateParams) (Closed, bool) {
-	cl, ok := r.Counter.Roll(t, rp.Size)
-	if r.First == 0 {
-		r.First = r.Start
-	}
-	if !ok {
-		return cl, false
-	}
-	x := float64(cl.N)
-	if r.Thr > 0 && !r.Borrowed && cl.N > r.Thr {
-		x = float64(r.Thr)
-	}
-	r.Profile.UpdateGap(cl, x, rp)
-	return cl, true
-}
-
-// Unreported reports whether the closed window cl was a reported spike
-// that grew after its last report: the caller then reports its final count.
-// Valid right after Roll closed cl, before Arm.
-func (r *Rate) Unreported(cl Closed) bool {
-	return r.Reported > 0 && cl.N > r.Reported
-}
-
-// NeedsArm reports whether the current window has no threshold yet.
-func (r *Rate) NeedsArm() bool { return r.ArmedAt != r.Start }
-
-// Own returns r's own expectation and peak for its current window and
-// whether r is warm for it under s (enough history overall and in the slot).
-func (r *Rate) Own(s *SpikeRule) (exp, peak float64, warm bool) {
-	exp, peak, n := r.Profile.Expect(HourSlot(r.Start), s.Neighbour)
-	return exp, peak, r.Start-r.First >= s.Warmup && n >= s.MinSlotWindows
-}
-
-// Arm sets the current window's threshold (0 disarms).
-func (r *Rate) Arm(thr uint32, exp float64, borrowed bool) {
-	r.ArmedAt, r.Thr, r.Next, r.Exp, r.Borrowed, r.Reported = r.Start, thr, thr, float32(exp), borrowed, 0
-}
-
-// Hit counts one event and reports whether the window just reached its
-// next report level: the armed threshold first, then each doubling of the
-// count, so a 5000-event burst reports about log2(5000/threshold) times.
-func (r *Rate) Hit() bool {
-	r.N++
-	if r.Thr == 0 || r.N < r.Next {
-		return false
-	}
-	r.Reported = r.N
-	if r.N > math.MaxUint32/2 {
-		r.Next = math.MaxUint32
-	} else {
-		r.Next = 2 * r.N
-	}
-	return true
-}
-
-// Score maps observed/expected to 0..100: 40 + 20*log10(observed /
-// max(expected, 1)), clamped. Ratio 10 scores 60, 100 scores 80, 1000 scores
-// 100; monotone in the ratio.
-func Score(observed, expected float64) float64 {
-	ratio := observed / math.Max(expected, 1)
-	if ratio <= 0 {
-		return 0
-	}
-	return math.Min(100, math.Max(0, 40+20*math.Log10(ratio)))
 }

@@ -579,3 +579,16 @@ func TestProblemsAreCapped(t *testing.T) {
 		t.Errorf("first %+v, last %+v", ce.Problems[0], last)
 	}
 }
+
+// Knobs removed by issue 9 name their replacement instead of a guess.
+func TestRemovedKeysNameTheirReplacement(t *testing.T) {
+	for _, tc := range []struct{ src, want string }{
+		{"detectors:\n  frequency:\n    spike_ratio: 5\n", "detectors.frequency.spike_ratio: removed: a spike is now judged by its probability: use false_alarm_rate"},
+		{"detectors:\n  denial_spike:\n    production_score: 40\n", "detectors.denial_spike.production_score: removed: there is no production rule"},
+	} {
+		_, err := Parse([]byte(tc.src), "config.yaml")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want %q", tc.src, err, tc.want)
+		}
+	}
+}

@@ -305,7 +305,29 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, line 
 	}
 }
 
+// removedKeys maps the path suffix of knobs that no longer exist to what
+// replaced them, so an old config gets a clear error instead of a guess.
+var removedKeys = map[string]string{
+	// issue 9: rate detectors judge tail probabilities, not ratios.
+	"frequency.spike_ratio":                "a spike is now judged by its probability: use false_alarm_rate",
+	"frequency.p_value":                    "replaced by false_alarm_rate (per key and window, all scales together)",
+	"frequency.loop_ratio":                 "loops are judged by their probability: use false_alarm_rate and loop_min_calls",
+	"denial_spike.spike_ratio":             "a spike is now judged by its probability: use false_alarm_rate",
+	"denial_spike.p_value":                 "replaced by false_alarm_rate (per key and window, all scales together)",
+	"denial_spike.new_type_score":          "first-seen types score by an odds bound (at least 40); see dangerous_decades",
+	"denial_spike.dangerous_type_score":    "replaced by dangerous_decades",
+	"denial_spike.new_action_score":        "new actions score by an odds bound and are reported from 40",
+	"denial_spike.production_environments": "there is no production rule any more: denials are judged against the key's own baseline",
+	"denial_spike.production_score":        "there is no production rule any more: denials are judged against the key's own baseline",
+}
+
 func (d *decoder) unknownKey(line int, path, key string, known []string) {
+	for suffix, hint := range removedKeys {
+		if strings.HasSuffix(path, suffix) {
+			d.addf(line, path, "removed: %s", hint)
+			return
+		}
+	}
 	if s := suggest(key, known); s != "" {
 		d.addf(line, path, "unknown key (did you mean %q?)", s)
 		return

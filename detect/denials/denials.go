@@ -9,29 +9,31 @@
 //
 // Findings, by Detail:
 //
-//   - "spike": denials per (agent, tool) per window (default 5m) reach
-//     max(min_count, spike_ratio*expected, peak_ratio*recent_peak, Poisson
-//     critical value) against the key's hour-of-day baseline (as in package
-//     frequency; see baseline.Rate). Reported as the running count crosses
-//     the threshold, again at each doubling, and with the final count at
-//     window close if it grew. A key in warm-up borrows its tool's total
-//     denial baseline (all agents; conservative). Score
-//     40 + 20*log10(observed / max(expected, 1)) (baseline.Score): ratio 10
-//     scores 60, 100 scores 80.
+//   - "spike": denials per (agent, tool) judged against the key's own
+//     denial baseline in every environment, at several scales (default the
+//     5m window and sliding 1h and 6h sums), with the negative binomial
+//     seasonal and overall models, peak guard, false_alarm_rate budget,
+//     hold damping and score of package frequency (baseline.Rate): a
+//     routine denial type denied a few times a day is inside its key's
+//     tail, a ×20 rise of it is not. A key in warm-up borrows its tool's
+//     total denial baseline (all agents; conservative). Score
+//     score.FromP(scales × p) + 10·score.Prior(trust, classification,
+//     environment).
 //   - "new:<type>": the tool (across agents) is denied a permission type it
 //     was never denied before, after the tool's type_warmup (default 24h
-//     from its first record of any kind). Score dangerous_type_score (85)
-//     for dangerous_types (code_execution, network, filesystem), else
-//     new_type_score (65).
-//   - "new_action:<type>": a new "type:action" of an already denied type.
-//     Score new_action_score (45, info; 0 disables): the tool already
-//     probes that class of permission, so a new action is worth a look but
-//     not a page.
-//   - "production": a denial whose context.environment is one of
-//     production_environments (target there is zero denials). Score
-//     production_score + 5*log2(n), capped at 100, n the key's production
-//     denials in the current window: the first scores 40 (info), 16 score
-//     60, 256 score 80. Reported at n = 1, 2, 4, 8, ...
+//     from its first record of any kind). Always reported. Score: the odds
+//     bound p = (T+1)/(N+2) — of the tool's N calls so far at most T+1
+//     (T = its known denied types) introduced a new denied type — scored
+//     score.FromP(p) + dangerous_decades (2) for dangerous_types
+//     (code_execution, network, filesystem) + the record's risk prior, and
+//     at least 40 (info): a first-seen type is an alert by itself.
+//   - "new_action:<type>": a new "type:action" of an already denied type,
+//     scored the same way with A (known actions) for T, reported only when
+//     that reaches 40 (the tool already probes that class of permission).
+//
+// A denial of a (key, permission) seen before is never an alert by itself:
+// only a spike of the key's own denial count is. There is no environment
+// rule: a production denial is judged like any other.
 //
 // Seen types and actions are kept per tool, capped (max_types_per_tool,
 // max_actions_per_tool); past the cap new ones are not remembered, not
@@ -53,6 +55,7 @@ import (
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/score"
 	"github.com/toolwatch/toolwatch/record"
 )
 
@@ -79,12 +82,9 @@ type tuned struct {
 }
 
 type keyState struct {
-	rate     baseline.Rate
-	prodAt   int64 // window start the production counters belong to
-	prodN    uint32
-	prodNext uint32
-	t        *tuned
-	gen      uint32 // Detector.gen t was resolved at
+	rate baseline.Rate
+	t    *tuned
+	gen  uint32 // Detector.gen t was resolved at
 }
 
 type toolState struct {
@@ -92,6 +92,7 @@ type toolState struct {
 	types   []uint64      // hashes of denied types seen
 	actions []uint64      // hashes of denied "type:action" seen
 	since   int64         // start of the tool's first window: type warm-up runs from it
+	calls   uint64        // records of the tool (the odds bound's N)
 	t       *tuned
 	gen     uint32
 }
@@ -135,10 +136,10 @@ func (d *Detector) resolve(ks *keyState, agent, tool string) {
 		d.resolveTool(ts, tool)
 	}
 	switch {
-	case old.rp.Size != t.rp.Size:
+	case !sameScales(&old.rp, &t.rp):
 		ks.rate = baseline.Rate{}
 	case ks.rate.Start != 0 && !ks.rate.NeedsArm():
-		ks.rate.RearmSpike(&t.rule, borrowRate(ks, ts), nil)
+		ks.rate.RearmSpike(&t.rule, &t.rp, borrowRate(ks, ts), nil)
 	}
 }
 
@@ -148,9 +149,14 @@ func (d *Detector) resolveTool(ts *toolState, tool string) {
 	t := d.tuned[d.params.For("", tool)]
 	old := ts.t
 	ts.t, ts.gen = t, d.gen
-	if old != nil && old != t && old.rp.Size != t.rp.Size {
+	if old != nil && old != t && !sameScales(&old.rp, &t.rp) {
 		ts.rate = baseline.Rate{}
 	}
+}
+
+// sameScales reports whether a Rate counted under a stays meaningful under b.
+func sameScales(a, b *baseline.RateParams) bool {
+	return a.Size == b.Size && a.Scales == b.Scales && a.N == b.N
 }
 
 func (d *Detector) setParams(p *detect.Params[Config]) {
@@ -160,7 +166,7 @@ func (d *Detector) setParams(p *detect.Params[Config]) {
 	add := func(c *Config) {
 		t := &tuned{cfg: c, rp: c.RateParams(), rule: c.Rule(), typeWarmup: int64(c.TypeWarmup / time.Second),
 			spike: c.Report(alert.PatternDenialSpike, "denials",
-				"%s had %d permission denials in %s for %s; expected about %.3g for this hour")}
+				"%s had %d permission denials in %s for %s; expected about %.3g")}
 		d.tuned[c] = t
 		if d.minStep == 0 || t.rp.Size < d.minStep {
 			d.minStep = t.rp.Size
@@ -208,11 +214,12 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 			d.resolveTool(ts, r.Tool.Name)
 		}
 		ts.rate.Roll(now, &ts.t.rp)
+		ts.calls++
 		if ts.since == 0 {
 			ts.since = ts.rate.First
 		}
 		if ts.rate.NeedsArm() {
-			ts.rate.ArmSpike(&ts.t.rule, nil, nil)
+			ts.rate.ArmSpike(&ts.t.rule, &ts.t.rp, nil, nil)
 		}
 	}
 	ks, _ := d.keys.Get(baseline.Key{Agent: r.AgentID, Tool: r.Tool.Name}, r.Timestamp, nil)
@@ -221,13 +228,9 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 	}
 	if ks != nil && ks.t.cfg.Enabled {
 		t := ks.t
-		if cl, ok := ks.rate.Roll(now, &t.rp); ok && ks.rate.Unreported(cl) {
-			f := ks.rate.CloseFinding(r.AgentID, r.Tool.Name, cl, &t.spike)
-			f.ToolVersion, f.Environment = r.Tool.Version, r.Context.Environment
-			out = append(out, f)
-		}
+		ks.rate.Roll(now, &t.rp)
 		if ks.rate.NeedsArm() {
-			ks.rate.ArmSpike(&t.rule, borrowRate(ks, ts), nil)
+			ks.rate.ArmSpike(&t.rule, &t.rp, borrowRate(ks, ts), nil)
 		}
 	}
 	if !IsDenial(r) {
@@ -238,10 +241,10 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 	}
 	if ks != nil && ks.t.cfg.Enabled {
 		if ks.rate.Hit() {
-			out = append(out, d.spikeFinding(r, ks))
-		}
-		if slices.Contains(ks.t.cfg.ProductionEnvironments, r.Context.Environment) {
-			out = d.production(r, ks, out)
+			t := ks.t
+			if v := ks.rate.Judge(&t.rp, &t.rule); v.Scale >= 0 && ks.rate.Fire(v.Decades, t.rp.Size, &t.rule) {
+				out = append(out, d.spikeFinding(r, ks, v))
+			}
 		}
 	}
 	if ts != nil && ts.t.cfg.Enabled {
@@ -254,39 +257,10 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 // total over all agents (conservative), when the key's config allows it
 // and the tool counts the same windows; else nil.
 func borrowRate(ks *keyState, ts *toolState) *baseline.Rate {
-	if ts == nil || !ks.t.cfg.BorrowToolBaseline || ts.t.rp.Size != ks.t.rp.Size {
+	if ts == nil || !ks.t.cfg.BorrowToolBaseline || !sameScales(&ts.t.rp, &ks.t.rp) {
 		return nil
 	}
 	return &ts.rate
-}
-
-func (d *Detector) production(r *record.Record, ks *keyState, out []alert.Finding) []alert.Finding {
-	if ks.prodAt != ks.rate.Start {
-		ks.prodAt, ks.prodN, ks.prodNext = ks.rate.Start, 0, 1
-	}
-	ks.prodN++
-	if ks.prodN < ks.prodNext {
-		return out
-	}
-	ks.prodNext = ks.prodN + ks.prodN
-	n := ks.prodN
-	f := alert.Finding{
-		Pattern:  alert.PatternDenialSpike,
-		Detail:   "production",
-		Score:    math.Min(100, ks.t.cfg.ProductionScore+5*math.Log2(float64(n))),
-		Observed: float64(n),
-		Expected: 0,
-		Unit:     ks.t.spike.Unit,
-		Summary: fmt.Sprintf("%s was denied %s for %s in %s (%d production denials in %s)",
-			r.Tool.Name, deniedText(r), r.AgentID, r.Context.Environment, n, ks.t.spike.Window),
-		Details: map[string]any{
-			"permissions_denied": slices.Clone(r.Invocation.PermissionsDenied),
-			"status":             r.Invocation.Status,
-			"window_start":       time.Unix(ks.rate.Start, 0).UTC().Format(time.RFC3339),
-		},
-	}
-	f.FromRecord(r)
-	return append(out, f)
 }
 
 func deniedText(r *record.Record) string {
@@ -328,17 +302,22 @@ func (d *Detector) novelty(r *record.Record, ts *toolState, out []alert.Finding)
 			continue
 		}
 		var f alert.Finding
+		pr := prior(r)
 		switch {
 		case newType:
-			score, kind := t.cfg.NewTypeScore, "type"
+			kind, l := "type", oddsDecades(len(ts.types)-1, ts.calls)
 			if slices.Contains(t.cfg.DangerousTypes, typ) {
-				score, kind = t.cfg.DangerousTypeScore, "dangerous type"
+				kind, l = "dangerous type", l+t.cfg.DangerousDecades
 			}
-			f = alert.Finding{Detail: "new:" + typ, Score: score,
+			f = alert.Finding{Detail: "new:" + typ, Score: math.Max(score.FromDecades(l+pr), minNovelty),
 				Summary: fmt.Sprintf("%s was denied %s for %s: first %s denial for this tool in %s of history (%s)",
 					r.Tool.Name, p, r.AgentID, typ, hours(history), kind)}
-		case newAction && t.cfg.NewActionScore > 0:
-			f = alert.Finding{Detail: "new_action:" + typ, Score: t.cfg.NewActionScore,
+		case newAction:
+			sc := score.FromDecades(oddsDecades(len(ts.actions)-1, ts.calls) + pr)
+			if sc < minNovelty {
+				continue
+			}
+			f = alert.Finding{Detail: "new_action:" + typ, Score: sc,
 				Summary: fmt.Sprintf("%s was denied %s for %s: a %s action not denied before in %s of history",
 					r.Tool.Name, p, r.AgentID, typ, hours(history))}
 		default:
@@ -358,10 +337,24 @@ func (d *Detector) novelty(r *record.Record, ts *toolState, out []alert.Finding)
 	return out
 }
 
+// minNovelty is the info band: the floor of a first-seen type's score and
+// the bar a new action must reach.
+const minNovelty = 40
+
+// oddsDecades is −log10 of the odds bound (known+1)/(calls+2) that a call
+// introduces a new denied value (see the package doc).
+func oddsDecades(known int, calls uint64) float64 {
+	return -math.Log10(float64(known+1) / (float64(calls) + 2))
+}
+
+func prior(r *record.Record) float64 {
+	return score.Prior(r.Tool.TrustLevel, r.Context.DataClassification, r.Context.Environment)
+}
+
 func hours(sec int64) string { return fmt.Sprintf("%dh", sec/3600) }
 
-func (d *Detector) spikeFinding(r *record.Record, ks *keyState) alert.Finding {
-	f := ks.rate.SpikeFinding(r, &ks.t.spike)
+func (d *Detector) spikeFinding(r *record.Record, ks *keyState, v baseline.Verdict) alert.Finding {
+	f := ks.rate.SpikeFinding(r, &ks.t.spike, v, prior(r))
 	f.Details["permissions_denied"] = slices.Clone(r.Invocation.PermissionsDenied)
 	return f
 }
@@ -384,9 +377,7 @@ func (d *Detector) Tick(watermark time.Time, out []alert.Finding) []alert.Findin
 			d.resolve(ks, k.Agent, k.Tool)
 		}
 		if ks.t.cfg.Enabled && ks.rate.Start != 0 {
-			if cl, ok := ks.rate.Roll(wm, &ks.t.rp); ok && ks.rate.Unreported(cl) {
-				out = append(out, ks.rate.CloseFinding(k.Agent, k.Tool, cl, &ks.t.spike))
-			}
+			ks.rate.Roll(wm, &ks.t.rp)
 		}
 		return true
 	})

@@ -92,8 +92,8 @@ func TestNormalStreamRaisesNothing(t *testing.T) {
 	if _, peak, _ := ks.rate.Profile.Expect(2, 0); peak < 25 {
 		t.Fatalf("batch slot peak %v: the nightly denials were not learned", peak)
 	}
-	if exp, _, warm := ks.rate.Own(&d.tuned[&d.params.Base].rule); !warm || exp > 1 {
-		t.Fatalf("batch key not warm at the end (warm %v exp %v)", warm, exp)
+	if warm, m := ks.rate.Warm(&d.tuned[&d.params.Base].rule), ks.rate.Sc[0].Mean; !warm || m > 1 {
+		t.Fatalf("batch key not warm at the end (warm %v mean %v)", warm, m)
 	}
 }
 
@@ -101,19 +101,22 @@ func TestSpike(t *testing.T) {
 	from := (48 + 15) * 3600 // day 3, 15:00, 10 minutes
 	tests := []struct {
 		name, agent   string
+		tool          string
 		perMin        int
 		wantMin, less float64
 		wantBase      string
 	}{
-		{"x~40 own", "agent-a", 6, 60, 80, "own"},
-		{"new agent borrows tool", "agent-z", 6, 40, 80, "tool"},
+		{"x~40 own", "agent-a", "db-query", 6, 40, 101, "own"},
+		// At files (db-query's total is dominated by the nightly batch, whose
+		// dispersion hides a new agent's burst).
+		{"new agent borrows tool", "agent-z", "files", 6, 40, 101, "tool"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
 			got := stream(d, 64, func(sec int, add func(call)) {
 				if sec >= from && sec < from+600 && sec%(60/tc.perMin) == 0 {
-					add(call{agent: tc.agent, tool: "db-query", status: record.StatusDenied, denied: []string{"data_access:write"}})
+					add(call{agent: tc.agent, tool: tc.tool, status: record.StatusDenied, denied: []string{"data_access:write"}})
 				}
 			})
 			if len(got) == 0 {
@@ -121,7 +124,7 @@ func TestSpike(t *testing.T) {
 			}
 			top := 0.0
 			for _, f := range got {
-				if f.Pattern != alert.PatternDenialSpike || f.Detail != "spike" || f.AgentID != tc.agent || f.Tool != "db-query" || f.Details["baseline"] != tc.wantBase {
+				if f.Pattern != alert.PatternDenialSpike || f.Detail != "spike" || f.AgentID != tc.agent || f.Tool != tc.tool || f.Details["baseline"] != tc.wantBase {
 					t.Fatalf("unexpected finding %+v", f)
 				}
 				top = max(top, f.Score)
@@ -134,7 +137,7 @@ func TestSpike(t *testing.T) {
 	}
 }
 
-func TestNoveltyAndProduction(t *testing.T) {
+func TestNovelty(t *testing.T) {
 	at := func(h float64) int { return int(h * 3600) }
 	type ev struct {
 		sec int
@@ -146,13 +149,14 @@ func TestNoveltyAndProduction(t *testing.T) {
 		want   []string // "detail score"
 	}{
 		{"new dangerous type after warm-up", []ev{{at(30), call{agent: "agent-b", tool: "files", denied: []string{"code_execution:exec"}}}},
-			[]string{"new:code_execution 85"}},
+			[]string{"new:code_execution 40"}},
 		{"new plain type", []ev{{at(30), call{agent: "agent-b", tool: "files", denied: []string{"payments:refund"}}}},
-			[]string{"new:payments 65"}},
+			[]string{"new:payments 40"}},
 		{"type without action", []ev{{at(30), call{agent: "agent-b", tool: "files", denied: []string{"network"}}}},
-			[]string{"new:network 85"}},
+			[]string{"new:network 40"}},
+		// Tens of thousands of calls: the odds bound is ~5 decades, below info.
 		{"new action of known type", []ev{{at(30), call{agent: "agent-a", tool: "db-query", denied: []string{"data_access:delete"}}}},
-			[]string{"new_action:data_access 45"}},
+			nil},
 		{"known type and action", []ev{{at(30), call{agent: "agent-b", tool: "db-query", denied: []string{"data_access:read"}}}},
 			nil},
 		{"new type in warm-up is learned", []ev{
@@ -162,13 +166,14 @@ func TestNoveltyAndProduction(t *testing.T) {
 		{"new type seen once", []ev{
 			{at(30), call{agent: "agent-a", tool: "files", denied: []string{"filesystem:write"}}},
 			{at(31), call{agent: "agent-b", tool: "files", denied: []string{"filesystem:write"}}}},
-			[]string{"new:filesystem 85"}},
-		{"production denial, escalating", []ev{
-			{at(3), call{agent: "agent-a", tool: "db-query", env: "production", status: record.StatusDenied}},
-			{at(3) + 1, call{agent: "agent-a", tool: "db-query", env: "production", status: record.StatusDenied}},
-			{at(3) + 2, call{agent: "agent-a", tool: "db-query", env: "production", status: record.StatusDenied}},
-			{at(3) + 3, call{agent: "agent-a", tool: "db-query", env: "production", status: record.StatusDenied}}},
-			[]string{"production 40", "production 45", "production 50"}},
+			[]string{"new:filesystem 40"}},
+		// No environment rule: a few production denials are not an alert.
+		{"production denials alone", []ev{
+			{at(30), call{agent: "agent-a", tool: "db-query", env: "production", status: record.StatusDenied}},
+			{at(30) + 1, call{agent: "agent-a", tool: "db-query", env: "production", status: record.StatusDenied}},
+			{at(30) + 2, call{agent: "agent-a", tool: "db-query", env: "production", status: record.StatusDenied}},
+			{at(30) + 3, call{agent: "agent-a", tool: "db-query", env: "production", status: record.StatusDenied}}},
+			nil},
 		{"production success is no denial", []ev{{at(30), call{agent: "agent-a", tool: "db-query", env: "production"}}}, nil},
 	}
 	for _, tc := range tests {
@@ -234,8 +239,8 @@ func TestTickClosesQuietWindowsSorted(t *testing.T) {
 	if len(out) != 3 || out[0].Observed != 10 { // min_count 10 per key
 		t.Fatalf("observe: %d findings", len(out))
 	}
-	fin := d.Tick(base.Add(time.Hour), nil)
-	if len(fin) != 3 || fin[0].AgentID != "a" || fin[1].AgentID != "m" || fin[2].AgentID != "z" || fin[0].Observed != 15 {
+	// Windows close on Tick; a spike window is not reported again there.
+	if fin := d.Tick(base.Add(time.Hour), nil); len(fin) != 0 {
 		t.Fatalf("tick findings %+v", fin)
 	}
 	ks := d.keys.Peek(baseline.Key{Agent: "a", Tool: "t"})
@@ -268,10 +273,9 @@ func TestConfigValidate(t *testing.T) {
 		{"type_warmup", func(c *Config) { c.TypeWarmup = -time.Second }, "type_warmup"},
 		{"max_types", func(c *Config) { c.MaxTypesPerTool = 0 }, "max_types_per_tool"},
 		{"max_actions", func(c *Config) { c.MaxActionsPerTool = 1 << 20 }, "max_actions_per_tool"},
-		{"dangerous score", func(c *Config) { c.DangerousTypeScore = 101 }, "dangerous_type_score"},
-		{"new action off is fine", func(c *Config) { c.NewActionScore = 0 }, ""},
+		{"dangerous decades", func(c *Config) { c.DangerousDecades = 11 }, "dangerous_decades"},
+		{"false alarm rate", func(c *Config) { c.FalseAlarmRate = 0 }, "false_alarm_rate"},
 		{"empty dangerous type", func(c *Config) { c.DangerousTypes = []string{"network", ""} }, "dangerous_types.1"},
-		{"empty env", func(c *Config) { c.ProductionEnvironments = []string{""} }, "production_environments.0"},
 	}
 	for _, tc := range tests {
 		c := DefaultConfig()

@@ -10,43 +10,44 @@ import (
 )
 
 // stateVersion is the version of the snapshot encoding below.
-const stateVersion = 1
+const stateVersion = 2
 
-// StateV1 is the snapshot of a denial Detector (gob, see
+// StateV2 is the snapshot of a denial Detector (gob, see
 // baseline.AppendGob). Keys are sorted, so equal states encode equally.
 // Per-key configs are resolved from the restoring detector's params; a key
-// whose window differs from the Size it was counted in has its rate
-// baseline reset, as SetParams does.
-type StateV1 struct {
+// whose window or scales differ from those it was counted in has its rate
+// baseline reset, as SetParams does. Version 2 (multi-scale rates, no
+// production counters) does not read version 1.
+type StateV2 struct {
 	Version       int
 	Ticked        int64
 	Overflow      uint64
-	Keys          []KeyV1
-	Tools         []ToolV1
+	Keys          []KeyV2
+	Tools         []ToolV2
 	KeysRejected  uint64
 	KeysEvicted   uint64
 	ToolsRejected uint64
 	ToolsEvicted  uint64
 }
 
-// KeyV1 is one (agent, tool) key.
-type KeyV1 struct {
+// KeyV2 is one (agent, tool) key.
+type KeyV2 struct {
 	Agent, Tool string
-	LastSeen    int64 // store idle clock, unix seconds
-	Size        int64 // window of Rate, seconds
+	LastSeen    int64                   // store idle clock, unix seconds
+	Size        int64                   // window of Rate, seconds
+	Scales      [baseline.MaxScales]int // windows per scale of Rate
 	Rate        baseline.Rate
-	ProdAt      int64
-	ProdN       uint32
-	ProdNext    uint32
 }
 
-// ToolV1 is one tool's state: its rate over all agents and its seen sets
+// ToolV2 is one tool's state: its rate over all agents and its seen sets
 // (hashes, in insertion order).
-type ToolV1 struct {
+type ToolV2 struct {
 	Tool     string
 	LastSeen int64
 	Size     int64
+	Scales   [baseline.MaxScales]int
 	Rate     baseline.Rate
+	Calls    uint64
 	Types    []uint64
 	Actions  []uint64
 	Since    int64
@@ -54,28 +55,28 @@ type ToolV1 struct {
 
 // MarshalState implements detect.State.
 func (d *Detector) MarshalState(b []byte) ([]byte, error) {
-	st := StateV1{Version: stateVersion, Ticked: d.ticked, Overflow: d.overflow,
+	st := StateV2{Version: stateVersion, Ticked: d.ticked, Overflow: d.overflow,
 		KeysRejected: d.keys.Rejected(), KeysEvicted: d.keys.Evicted(),
 		ToolsRejected: d.tools.Rejected(), ToolsEvicted: d.tools.Evicted()}
 	d.keys.RangeSeen(func(k baseline.Key, seen int64, ks *keyState) bool {
-		st.Keys = append(st.Keys, KeyV1{Agent: k.Agent, Tool: k.Tool, LastSeen: seen, Size: ks.t.rp.Size,
-			Rate: ks.rate, ProdAt: ks.prodAt, ProdN: ks.prodN, ProdNext: ks.prodNext})
+		st.Keys = append(st.Keys, KeyV2{Agent: k.Agent, Tool: k.Tool, LastSeen: seen, Size: ks.t.rp.Size,
+			Scales: ks.t.rp.N, Rate: ks.rate})
 		return true
 	})
 	d.tools.RangeSeen(func(k baseline.Key, seen int64, ts *toolState) bool {
-		st.Tools = append(st.Tools, ToolV1{Tool: k.Tool, LastSeen: seen, Size: ts.t.rp.Size, Rate: ts.rate,
+		st.Tools = append(st.Tools, ToolV2{Tool: k.Tool, LastSeen: seen, Size: ts.t.rp.Size, Scales: ts.t.rp.N, Rate: ts.rate, Calls: ts.calls,
 			Types: ts.types, Actions: ts.actions, Since: ts.since})
 		return true
 	})
-	slices.SortFunc(st.Keys, func(a, b KeyV1) int { return cmp.Or(cmp.Compare(a.Agent, b.Agent), cmp.Compare(a.Tool, b.Tool)) })
-	slices.SortFunc(st.Tools, func(a, b ToolV1) int { return cmp.Compare(a.Tool, b.Tool) })
+	slices.SortFunc(st.Keys, func(a, b KeyV2) int { return cmp.Or(cmp.Compare(a.Agent, b.Agent), cmp.Compare(a.Tool, b.Tool)) })
+	slices.SortFunc(st.Tools, func(a, b ToolV2) int { return cmp.Compare(a.Tool, b.Tool) })
 	return baseline.AppendSnapshot(b, "denial state", &st)
 }
 
 // UnmarshalState implements detect.State. Keys are bound to the configs of
 // d's current params. On error d is unchanged.
 func (d *Detector) UnmarshalState(data []byte) error {
-	var st StateV1
+	var st StateV2
 	if err := baseline.DecodeSnapshot(data, "denial state", &st, &st.Version, stateVersion); err != nil {
 		return err
 	}
@@ -86,9 +87,12 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		if keys.Peek(bk) != nil {
 			return fmt.Errorf("denial state: duplicate key %q/%q", k.Agent, k.Tool)
 		}
-		ks := keys.Put(bk, k.LastSeen, keyState{rate: k.Rate, prodAt: k.ProdAt, prodN: k.ProdN, prodNext: k.ProdNext, gen: d.gen})
+		if err := k.Rate.Check(); err != nil {
+			return fmt.Errorf("denial state: key %q/%q: %w", k.Agent, k.Tool, err)
+		}
+		ks := keys.Put(bk, k.LastSeen, keyState{rate: k.Rate, gen: d.gen})
 		ks.t = d.tuned[d.params.For(k.Agent, k.Tool)]
-		if ks.t.rp.Size != k.Size {
+		if ks.t.rp.Size != k.Size || ks.t.rp.N != k.Scales {
 			ks.rate = baseline.Rate{}
 		}
 	}
@@ -98,9 +102,12 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		if tools.Peek(bk) != nil {
 			return fmt.Errorf("denial state: duplicate tool %q", t.Tool)
 		}
-		ts := tools.Put(bk, t.LastSeen, toolState{rate: t.Rate, types: t.Types, actions: t.Actions, since: t.Since, gen: d.gen})
+		if err := t.Rate.Check(); err != nil {
+			return fmt.Errorf("denial state: tool %q: %w", t.Tool, err)
+		}
+		ts := tools.Put(bk, t.LastSeen, toolState{rate: t.Rate, calls: t.Calls, types: t.Types, actions: t.Actions, since: t.Since, gen: d.gen})
 		ts.t = d.tuned[d.params.For("", t.Tool)]
-		if ts.t.rp.Size != t.Size {
+		if ts.t.rp.Size != t.Size || ts.t.rp.N != t.Scales {
 			ts.rate = baseline.Rate{}
 		}
 	}

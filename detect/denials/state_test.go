@@ -61,13 +61,14 @@ func TestUnmarshalStateErrorKeepsState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	badVersion, _ := baseline.AppendGob(nil, &StateV1{Version: 2})
-	dup, _ := baseline.AppendGob(nil, &StateV1{Version: 1, Tools: []ToolV1{{Tool: "x"}, {Tool: "x"}}})
+	badVersion, _ := baseline.AppendGob(nil, &StateV2{Version: 1})
+	badRing, _ := baseline.AppendGob(nil, &StateV2{Version: 2, Keys: []KeyV2{{Agent: "a", Tool: "x", Rate: baseline.Rate{Pos: 200}}}})
+	dup, _ := baseline.AppendGob(nil, &StateV2{Version: 2, Tools: []ToolV2{{Tool: "x"}, {Tool: "x"}}})
 	flipped := bytes.Clone(good)
 	flipped[len(flipped)/3] ^= 0x10
 	for name, data := range map[string][]byte{
 		"empty": nil, "truncated": good[:len(good)/2], "one byte short": good[:len(good)-1],
-		"flipped bit": flipped, "garbage": []byte("garbage garbage"), "version 2": badVersion, "duplicate tool": dup,
+		"flipped bit": flipped, "garbage": []byte("garbage garbage"), "version 1": badVersion, "duplicate tool": dup, "ring position": badRing,
 	} {
 		if err := d.UnmarshalState(data); err == nil {
 			t.Errorf("%s: no error", name)
@@ -105,7 +106,7 @@ func TestSetParamsKeepsBaselines(t *testing.T) {
 	raised := DefaultConfig()
 	raised.MinCount = 100000
 	lowered := DefaultConfig()
-	lowered.MinCount, lowered.SpikeRatio, lowered.PeakRatio, lowered.PValue = 3, 1.5, 0, 0.05
+	lowered.MinCount, lowered.PeakRatio, lowered.FalseAlarmRate = 3, 0, 0.01
 	key := baseline.Key{Agent: "agent-a", Tool: "db-query"}
 	tests := []struct {
 		name   string

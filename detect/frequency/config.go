@@ -10,18 +10,20 @@ import (
 // Config is the detectors.frequency section of config.yaml.
 type Config struct {
 	Enabled bool `yaml:"enabled"`
-	// The calls-per-window spike knobs (window, min_count, spike_ratio,
-	// peak_ratio, neighbour_weight, p_value, warmup, min_slot_windows,
-	// half_life, peak_half_life, borrow_tool_baseline).
+	// The calls-per-window spike knobs (window, long_windows,
+	// false_alarm_rate, min_count, peak_ratio, neighbour_weight, warmup,
+	// min_slot_windows, half_life, peak_half_life, hold,
+	// borrow_tool_baseline).
 	baseline.SpikeConfig `yaml:",inline"`
 	// LoopWindow is the window over which same-input calls are counted.
 	LoopWindow time.Duration `yaml:"loop_window"`
 	// LoopMinCalls: a loop is at least this many calls with one input_hash
-	// in one loop window.
+	// in one loop window (and improbable at false_alarm_rate, see the
+	// package doc).
 	LoopMinCalls int `yaml:"loop_min_calls"`
-	// LoopRatio: ... and at least this many times the key's recent largest
-	// same-input count per loop window.
-	LoopRatio float64 `yaml:"loop_ratio"`
+	// DropMinWindows: a key is judged for drops once it was called in this
+	// many of its agent's active windows; 0 disables drop findings.
+	DropMinWindows int `yaml:"drop_min_windows"`
 }
 
 // DefaultConfig returns the documented defaults (config.yaml).
@@ -30,20 +32,21 @@ func DefaultConfig() Config {
 		Enabled: true,
 		SpikeConfig: baseline.SpikeConfig{
 			Window:             5 * time.Minute,
-			MinCount:           20,
-			SpikeRatio:         5,
-			PeakRatio:          2,
+			LongWindows:        []time.Duration{time.Hour},
+			FalseAlarmRate:     1e-6,
+			MinCount:           10,
+			PeakRatio:          1.5,
 			NeighbourWeight:    0.5,
-			PValue:             1e-6,
 			Warmup:             24 * time.Hour,
 			MinSlotWindows:     6,
 			HalfLife:           72 * time.Hour,
 			PeakHalfLife:       7 * 24 * time.Hour,
+			Hold:               6 * time.Hour,
 			BorrowToolBaseline: true,
 		},
-		LoopWindow:   time.Minute,
-		LoopMinCalls: 30,
-		LoopRatio:    5,
+		LoopWindow:     time.Minute,
+		LoopMinCalls:   30,
+		DropMinWindows: 24,
 	}
 }
 
@@ -57,8 +60,8 @@ func (c *Config) Validate() validate.Errors {
 	if c.LoopMinCalls < 2 || c.LoopMinCalls > 1<<30 {
 		es.Addf("loop_min_calls", "must be between 2 and 1073741824")
 	}
-	if !(c.LoopRatio >= 1 && c.LoopRatio <= 1e6) {
-		es.Addf("loop_ratio", "must be between 1 and 1000000")
+	if c.DropMinWindows < 0 || c.DropMinWindows > 1<<30 {
+		es.Addf("drop_min_windows", "must be between 0 (off) and 1073741824")
 	}
 	return es
 }

@@ -1,48 +1,98 @@
 // Package frequency detects unusual tool-call frequency (pattern 1).
 //
-// Spike (Detail "spike"): calls per (agent, tool) per tumbling window
-// (default 5m, aligned to the epoch) are compared with that key's own
-// hour-of-day baseline (baseline.Profile: per UTC hour slot an EWMA mean and
-// a decaying peak of past window counts). The expected count of a window is
-// the slot mean, at least neighbour_weight times the adjacent slots' means;
-// the window's threshold is
+// # Spike (Detail "spike")
 //
-//	max(min_count, spike_ratio*expected, peak_ratio*recent_peak, Poisson critical(expected, p_value))
+// Calls per (agent, tool) are counted per tumbling window (default 5m,
+// aligned to the epoch) and judged at several time scales: the window
+// itself and sliding long_windows (default 1h = the last 12 windows), so a
+// moderate rise sustained for half an hour adds up even when no single
+// window is extreme. Per scale the key learns (baseline.Rate, EWMA with
+// half_life; each sum winsorised at its scale's critical count so a burst
+// does not become the new normal at once):
 //
-// armed when the window opens, so a spike is reported as soon as the running
-// count reaches it (then again at each doubling of the count), not at window
-// close. recent_peak (largest window in the slot or its neighbours, half-life
-// 7d) keeps recurring bursts such as a nightly batch from alerting.
+//	seasonal model  S ~ NB(mu, k_s): mu = Σ over the scale's windows of
+//	                the hour-of-day slot mean, shrunk toward the overall
+//	                level by 10 events' worth of pseudo-windows (a sparse
+//	                key has no daily pattern to invent), at least
+//	                neighbour_weight × the adjacent slots'; the overall
+//	                level for a slot with fewer than min_slot_windows
+//	                windows. k_s = EWMA((S−mu)² − S) / EWMA(mu²)
+//	overall model   S ~ NB(m, k_a): m, v = EWMA level and variance of S,
+//	                k_a = (v − m)/m²
+//	peak            a slow decaying maximum of S at any hour (half-life
+//	                peak_half_life; it rises 1/(N+1) of the way to a larger
+//	                sum per window, N the scale's windows, so a recurring
+//	                burst is learned in a few occurrences but the ramp of
+//	                the current episode cannot chase its own threshold)
 //
-// Loop (Detail "loop"): per key a 4-slot Misra–Gries table counts calls per
-// input_hash in a short window (default 1m); one hash reaching
-// max(loop_min_calls, loop_ratio*recent largest same-input count) is a loop.
+// Dispersions are capped so that k·mean ≤ peak − 1 (the tail is never
+// extrapolated heavier than the largest sum seen) and, on a long scale,
+// ≤ the window's variance/mean − 1 (a 6h sum has a dozen independent
+// samples in three days, the 5m window hundreds).
+// NB(mu, k) is the negative binomial with variance mu + k·mu² (Poisson when
+// k = 0): the dispersion is estimated from the key's own history, so a
+// bursty key's recurring bursts are inside its own tail. A scale's sum S
+// crosses when
 //
-// Score (both): 40 + 20*log10(observed / max(expected, 1)), clamped to
-// 0..100 (baseline.Score) — ratio 5 scores 54, 10 scores 60 (warning), 100
-// scores 80 (critical). For loops expected is the key's recent largest
-// same-input count.
+//	P_seasonal(≥S) ≤ α  and  P_overall(≥S) ≤ α  and  S > peak_ratio·peak
+//	and S ≥ min_count,   α = false_alarm_rate / scales
+//
+// The overall model and the peak are the peak guard for agents with no
+// daily pattern: an irregular batch agent's runs at random hours are inside
+// its overall tail and below its peak once seen a few times. Thresholds are
+// armed when the window opens, so a spike is reported as soon as the
+// running count reaches one (then at each doubling), not at window close.
+// A long scale reports only while the current window keeps the crossing
+// pace (count ≥ critical sum / N): the hour after a burst, whose sum still
+// carries it, is not a new finding. Expectations are floored at half an
+// event per scale over the key's history.
+//
+// Score: p = scales × min over crossing scales of max(P_seasonal,
+// P_overall) (Bonferroni), score = score.FromP(p) + 10·score.Prior(trust,
+// classification, environment). With the default false_alarm_rate 1e-6
+// every finding scores at least 40 (info).
+//
+// # Loop (Detail "loop")
+//
+// Per key a 4-slot Misra–Gries table counts calls per input_hash in a short
+// window (default 1m). Same-input repeats per loop window are modelled as
+// geometric with mean g = the key's recent largest same-input count (at
+// least 1; deliberately heavy: the peak, not the mean), so c repeats have
+// p = (g/(g+1))^c. A loop is c ≥ max(loop_min_calls, the c where p ≤
+// false_alarm_rate); scored on the same scale as spikes.
+//
+// # Drop (Detail "drop")
+//
+// A tool that stops being called while its agent keeps working. Per key the
+// detector learns the gap between its calls measured in its agent's active
+// windows (windows in which the agent called any tool): mean gap G (EWMA)
+// and recent largest gap. In Tick, with n the agent's active windows since
+// the key's last call, the key drops when the agent was active in the
+// current or previous window, the key was called in drop_min_windows
+// windows, its last call came after its warmup, n > max(peak_ratio, 2) ×
+// largest gap and
+// p = (1 − 1/(G + 0.5))^n ≤ false_alarm_rate. Counting in active windows
+// makes day/night swings and agents that stop entirely silent by
+// construction (n does not grow), and a loop on another tool does not
+// inflate n. Reported once per drop; a call of the key ends it.
+//
+// # Damping
+//
+// After a reported spike a key holds (hold, default 6h): a later crossing
+// is reported only when it continues the episode (same or next window: a
+// sustained anomaly keeps its alert firing) or is two decades more
+// improbable; other crossings extend the hold. Within one window only a
+// report a decade stronger than the last is emitted. So a bursty key raises
+// one alert per episode, not one per burst.
 //
 // Warm-up: a key is judged against its own baseline once it has warmup
-// (default 24h) of event-time history and its hour slot has min_slot_windows
-// windows; until then it borrows its tool's per-agent baseline (tool-level
-// state, Agent "", summed over agents and divided by the mean number of
-// active agents per window) if that is warm, and otherwise raises nothing.
-// Because every daily pattern occurs once within the first 24h, the first
-// nightly batch is learned, not alerted.
-//
-// Baseline updates: windows above their own threshold enter the baseline
-// winsorised at the threshold (baseline.Rate.Roll), and loop windows likewise
-// at the loop threshold and at 1.5 × the current same-input peak (at least
-// 2), so a burst — or the ramp-up minute of a loop —
-// does not quickly become the new normal.
-//
-// Drops (far fewer calls than usual) are not detected: without a per-key
-// notion of "should be running now" they false-alarm on day/night swings
-// and on agents that simply stop.
+// (default 24h) of event-time history; until then it borrows its tool's
+// per-agent baseline (tool-level state, Agent "", levels divided by the
+// mean number of active agents per window) if that is warm, and otherwise
+// raises nothing.
 //
 // Hot reload (SetParams) keeps every key's learned state; snapshots
-// (MarshalState/UnmarshalState, state.go) hold every key, tool and counter.
+// (MarshalState/UnmarshalState, state.go) hold every key, tool and agent.
 package frequency
 
 import (
@@ -55,6 +105,7 @@ import (
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/score"
 	"github.com/toolwatch/toolwatch/record"
 )
 
@@ -65,8 +116,12 @@ type Detector struct {
 	params  *detect.Params[Config]
 	keys    *baseline.Store[baseline.Key, keyState]
 	tools   *baseline.Store[baseline.Key, toolState]
+	agents  *baseline.Store[baseline.Key, agentState]
 	minStep int64 // smallest window of any config, seconds
-	ticked  int64 // last watermark window start Tick processed
+	// agentStep is the window agents' activity is counted in (the base
+	// config's window).
+	agentStep int64
+	ticked    int64 // last watermark window start Tick processed
 	// gen counts SetParams calls; a key whose gen differs re-resolves its
 	// config on its next access (Observe or Tick).
 	gen uint32
@@ -79,6 +134,7 @@ type tuned struct {
 	rule      baseline.SpikeRule
 	loopSize  int64
 	loopDecay float64 // loop peak decay per loop window
+	minL      float64 // −log10 false_alarm_rate: the decades a loop or drop needs
 	spike     baseline.SpikeReport
 }
 
@@ -92,9 +148,21 @@ type loopState struct {
 	next    uint32
 }
 
+// gapState is a key's share of its agent's activity, as gaps between its
+// calls counted in the agent's active windows (drop detection).
+type gapState struct {
+	last    uint64  // agent's active windows at the key's last call; 0: none yet
+	mean    float32 // EWMA gap
+	peak    float32 // recent largest gap (decays per gap)
+	n       uint32  // gaps seen, saturating
+	lastAt  int64   // unix seconds of the key's last call
+	dropped bool    // a drop was reported; cleared by the next call
+}
+
 type keyState struct {
 	rate baseline.Rate
 	loop loopState
+	gap  gapState
 	t    *tuned
 	gen  uint32 // Detector.gen t was resolved at
 }
@@ -106,11 +174,29 @@ type toolState struct {
 	agentsP baseline.Profile // ... and per hour slot
 }
 
+// agentState counts the windows in which an agent called any tool.
+type agentState struct {
+	total uint64 // active windows
+	last  int64  // start of its latest active window (unix seconds)
+}
+
+// gapAlphaMin and gapPeakDecay: the gap mean forgets with weight 1/256 per
+// gap; the largest gap halves in about 7000 gaps (weeks of a busy key: a
+// nightly pause must be remembered through the day). dropPeakRatio: a drop
+// is at least twice the largest gap (and peak_ratio times it): a pause as
+// long as the longest seen can vary by tens of percent.
+const (
+	gapAlphaMin   = 1.0 / 256
+	gapPeakDecay  = 0.9999
+	dropPeakRatio = 2
+)
+
 // New returns a frequency detector; p's Base and Rules must be validated.
 func New(p *detect.Params[Config], b baseline.Config) *Detector {
 	d := &Detector{
-		keys:  baseline.NewStore[baseline.Key, keyState](b.MaxKeys, b.IdleTTL),
-		tools: baseline.NewStore[baseline.Key, toolState](b.MaxKeys, b.IdleTTL),
+		keys:   baseline.NewStore[baseline.Key, keyState](b.MaxKeys, b.IdleTTL),
+		tools:  baseline.NewStore[baseline.Key, toolState](b.MaxKeys, b.IdleTTL),
+		agents: baseline.NewStore[baseline.Key, agentState](b.MaxKeys, b.IdleTTL),
 	}
 	d.setParams(p)
 	return d
@@ -131,6 +217,7 @@ func (d *Detector) setParams(p *detect.Params[Config]) {
 		}
 	}
 	add(&p.Base)
+	d.agentStep = d.tuned[&p.Base].rp.Size
 	for i := range p.Rules {
 		add(&p.Rules[i].Config)
 	}
@@ -141,10 +228,9 @@ func (d *Detector) setParams(p *detect.Params[Config]) {
 // up its (possibly new) config on its next record or Tick, where its
 // current window is re-armed under the new thresholds. State that the new
 // config makes meaningless is reset for that key only:
-//   - a changed window: the key's rate baseline (counts per window of the
-//     old size) is dropped and its warm-up starts again (it may borrow its
-//     tool's baseline meanwhile); for tool-level state also the agent
-//     profile;
+//   - a changed window or long_windows: the key's rate baseline is dropped
+//     and its warm-up starts again (it may borrow its tool's baseline
+//     meanwhile); for tool-level state also the agent profile;
 //   - a changed loop_window: the key's same-input table and peak.
 //
 // A window that was already reported keeps its escalation level, so a
@@ -156,9 +242,7 @@ func (d *Detector) SetParams(p *detect.Params[Config]) {
 
 // resolve points ks at the config for (agent, tool) under the current
 // params: for a new key (ks.t nil) or after SetParams. A key whose config
-// changed has its current windows re-armed at once (with its tool as the
-// borrow source, looked up here: this runs once per key per reload, never
-// per record).
+// changed has its current windows re-armed at once.
 func (d *Detector) resolve(ks *keyState, agent, tool string) {
 	t := d.tuned[d.params.For(agent, tool)]
 	old := ks.t
@@ -170,17 +254,22 @@ func (d *Detector) resolve(ks *keyState, agent, tool string) {
 	if ts != nil && ts.gen != d.gen {
 		d.resolveTool(ts, tool)
 	}
-	if old.rp.Size != t.rp.Size {
+	if !sameScales(&old.rp, &t.rp) {
 		ks.rate = baseline.Rate{}
 	} else if ks.rate.Start != 0 && !ks.rate.NeedsArm() {
 		rate, agents := borrowRate(borrowable(ks, ts))
-		ks.rate.RearmSpike(&t.rule, rate, agents)
+		ks.rate.RearmSpike(&t.rule, &t.rp, rate, agents)
 	}
 	if old.loopSize != t.loopSize {
 		ks.loop = loopState{}
 	} else if ks.loop.c.Start != 0 && ks.loop.armedAt == ks.loop.c.Start {
 		rearmLoop(ks, borrowable(ks, ts))
 	}
+}
+
+// sameScales reports whether a Rate counted under a stays meaningful under b.
+func sameScales(a, b *baseline.RateParams) bool {
+	return a.Size == b.Size && a.Scales == b.Scales && a.N == b.N
 }
 
 // resolveTool is resolve for tool-level state. Its thresholds only
@@ -192,7 +281,7 @@ func (d *Detector) resolveTool(ts *toolState, tool string) {
 	if old == nil || old == t {
 		return
 	}
-	if old.rp.Size != t.rp.Size {
+	if !sameScales(&old.rp, &t.rp) {
 		ts.rate, ts.agents, ts.agentsP = baseline.Rate{}, baseline.Counter{}, baseline.Profile{}
 	}
 	if old.loopSize != t.loopSize {
@@ -203,7 +292,7 @@ func (d *Detector) resolveTool(ts *toolState, tool string) {
 // borrowable returns ts if ks may borrow its baseline: the tool counts the
 // same windows and the key's config allows borrowing.
 func borrowable(ks *keyState, ts *toolState) *toolState {
-	if ts == nil || ts.t.rp.Size != ks.t.rp.Size || !ks.t.cfg.BorrowToolBaseline {
+	if ts == nil || !sameScales(&ts.t.rp, &ks.t.rp) || !ks.t.cfg.BorrowToolBaseline {
 		return nil
 	}
 	return ts
@@ -230,8 +319,9 @@ func newTuned(c *Config) *tuned {
 		rule:      c.Rule(),
 		loopSize:  loop,
 		loopDecay: math.Pow(0.5, c.LoopWindow.Seconds()/math.Max(c.PeakHalfLife.Seconds(), 1)),
+		minL:      -math.Log10(c.FalseAlarmRate),
 		spike: c.Report(alert.PatternFrequency, "calls",
-			"%s called %d times in %s by %s; expected about %.3g for this hour"),
+			"%s called %d times in %s by %s; expected about %.3g"),
 	}
 }
 
@@ -240,7 +330,9 @@ func (d *Detector) Pattern() string { return alert.PatternFrequency }
 
 // KeyStats implements detect.Stats.
 func (d *Detector) KeyStats() (live int, rejected, evicted uint64) {
-	return d.keys.Len() + d.tools.Len(), d.keys.Rejected() + d.tools.Rejected(), d.keys.Evicted() + d.tools.Evicted()
+	return d.keys.Len() + d.tools.Len() + d.agents.Len(),
+		d.keys.Rejected() + d.tools.Rejected() + d.agents.Rejected(),
+		d.keys.Evicted() + d.tools.Evicted() + d.agents.Evicted()
 }
 
 // Observe implements detect.Detector.
@@ -254,6 +346,13 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 		}
 		d.rollTool(ts, now)
 	}
+	as, _ := d.agents.Get(baseline.Key{Agent: r.AgentID}, r.Timestamp, nil)
+	if as != nil {
+		if w := baseline.AlignDown(now, d.agentStep); w > as.last {
+			as.total++
+			as.last = w
+		}
+	}
 
 	ks, _ := d.keys.Get(baseline.Key{Agent: r.AgentID, Tool: r.Tool.Name}, r.Timestamp, nil)
 	if ks == nil {
@@ -266,11 +365,10 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 	if !t.cfg.Enabled {
 		return out
 	}
-	if cl, ok := ks.rate.Roll(now, &t.rp); ok && ks.rate.Unreported(cl) {
-		f := ks.rate.CloseFinding(r.AgentID, r.Tool.Name, cl, &t.spike)
-		f.ToolVersion, f.Environment = r.Tool.Version, r.Context.Environment
-		out = append(out, f)
+	if as != nil {
+		ks.gap.observe(as.total, now)
 	}
+	ks.rate.Roll(now, &t.rp)
 	ks.rollLoop(now)
 	// The tool's per-agent figures are comparable (and borrowable) only
 	// when the tool counts the same windows as the key.
@@ -280,14 +378,16 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 	borrow := borrowable(ks, ts)
 	if ks.rate.NeedsArm() {
 		rate, agents := borrowRate(borrow)
-		ks.rate.ArmSpike(&t.rule, rate, agents)
+		ks.rate.ArmSpike(&t.rule, &t.rp, rate, agents)
 	}
 	if ks.loop.armedAt != ks.loop.c.Start {
 		armLoop(ks, borrow)
 	}
 
 	if ks.rate.Hit() {
-		out = append(out, d.spikeFinding(r, ks))
+		if v := ks.rate.Judge(&t.rp, &t.rule); v.Scale >= 0 && ks.rate.Fire(v.Decades, t.rp.Size, &t.rule) {
+			out = append(out, d.spikeFinding(r, ks, v))
+		}
 	}
 	if r.Invocation.InputHash != "" {
 		h := baseline.HashString(r.Invocation.InputHash)
@@ -305,6 +405,20 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 	return out
 }
 
+// observe records a call of the key at agent call total total.
+func (g *gapState) observe(total uint64, now int64) {
+	if g.last != 0 && total > g.last {
+		x := float64(total - g.last)
+		if g.n < math.MaxUint32 {
+			g.n++
+		}
+		a := math.Max(gapAlphaMin, 1/float64(g.n))
+		g.mean += float32(a * (x - float64(g.mean)))
+		g.peak = float32(math.Max(float64(g.peak)*gapPeakDecay, x))
+	}
+	g.last, g.lastAt, g.dropped = total, now, false
+}
+
 // rollTool advances the tool-level state to now and counts one call.
 func (d *Detector) rollTool(ts *toolState, now int64) {
 	t := ts.t
@@ -315,7 +429,7 @@ func (d *Detector) rollTool(ts *toolState, now int64) {
 	ts.rollLoop(now)
 	if ts.rate.NeedsArm() {
 		// Armed only to winsorise the tool's own baseline; never reported.
-		ts.rate.ArmSpike(&t.rule, nil, nil)
+		ts.rate.ArmSpike(&t.rule, &t.rp, nil, nil)
 	}
 	if ts.loop.armedAt != ts.loop.c.Start {
 		armLoop(&ts.keyState, nil)
@@ -364,6 +478,13 @@ const loopGrowth = 1.5
 // repeat (peak 1) may learn a repeat count of 2 per window at once.
 const loopFloor = 2
 
+// loopDecades is −log10 p of c same-input calls against peak g: the
+// geometric tail (g/(g+1))^c with g at least 1.
+func loopDecades(c uint32, g float64) float64 {
+	g = math.Max(g, 1)
+	return -float64(c) * math.Log10(g/(g+1))
+}
+
 // armLoop sets the loop threshold of the current loop window: armed once
 // the key (or, borrowing, its tool) has warmup of history.
 func armLoop(ks *keyState, ts *toolState) {
@@ -372,31 +493,36 @@ func armLoop(ks *keyState, ts *toolState) {
 	ks.loop.thr = 0
 	peak := float64(ks.loop.peak)
 	switch {
-	case ks.rate.Start-ks.rate.First >= t.rule.Warmup:
-	case ts != nil && ts.rate.Start-ts.rate.First >= t.rule.Warmup:
+	case ks.rate.Warm(&t.rule):
+	case ts != nil && ts.rate.Warm(&t.rule):
 		peak = float64(ts.loop.peak)
 	default:
 		return
 	}
-	thr := math.Max(float64(t.cfg.LoopMinCalls), math.Ceil(t.cfg.LoopRatio*peak))
+	g := math.Max(peak, 1)
+	thr := math.Max(float64(t.cfg.LoopMinCalls), math.Ceil(t.minL/-math.Log10(g/(g+1))))
 	ks.loop.thr = uint32(math.Min(thr, math.MaxUint32/2))
 	ks.loop.next = ks.loop.thr
 }
 
-func (d *Detector) spikeFinding(r *record.Record, ks *keyState) alert.Finding {
-	f := ks.rate.SpikeFinding(r, &ks.t.spike)
-	f.Details["overall_mean"] = round3(float64(ks.rate.Overall))
-	f.Details["log10_p"] = round3(baseline.PoissonLogSF(int(ks.rate.N), float64(ks.rate.Exp)) / math.Ln10)
+func prior(r *record.Record) float64 {
+	return score.Prior(r.Tool.TrustLevel, r.Context.DataClassification, r.Context.Environment)
+}
+
+func (d *Detector) spikeFinding(r *record.Record, ks *keyState, v baseline.Verdict) alert.Finding {
+	f := ks.rate.SpikeFinding(r, &ks.t.spike, v, prior(r))
+	f.Details["overall_mean"] = round3(float64(ks.rate.Sc[v.Scale].Mean))
 	return f
 }
 
 func (d *Detector) loopFinding(r *record.Record, ks *keyState, c uint32) alert.Finding {
 	t := ks.t
 	exp := float64(ks.loop.peak)
+	l := loopDecades(c, exp)
 	f := alert.Finding{
 		Pattern:  alert.PatternFrequency,
 		Detail:   "loop",
-		Score:    baseline.Score(float64(c), exp),
+		Score:    score.FromDecades(l + prior(r)),
 		Observed: float64(c),
 		Expected: exp,
 		Unit:     "calls/" + baseline.WindowName(t.cfg.LoopWindow),
@@ -406,6 +532,7 @@ func (d *Detector) loopFinding(r *record.Record, ks *keyState, c uint32) alert.F
 			"input_hash":       r.Invocation.InputHash,
 			"same_input_peak":  round3(exp),
 			"threshold":        ks.loop.thr,
+			"log10_p":          round3(-l),
 			"window_start":     time.Unix(ks.loop.c.Start, 0).UTC().Format(time.RFC3339),
 			"same_input_calls": c,
 		},
@@ -416,11 +543,59 @@ func (d *Detector) loopFinding(r *record.Record, ks *keyState, c uint32) alert.F
 
 func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
 
+// dropQ is the probability that the key is absent from one active window
+// of its agent, for mean gap g windows: 1 − 1/(g + 0.5) (the half window
+// keeps a key that was in every window from being certain).
+func dropQ(g float64) float64 { return 1 - 1/(math.Max(g, 1)+0.5) }
+
+// dropCheck appends a "drop" finding for ks if its agent kept working
+// while the key went silent (see the package doc).
+func (d *Detector) dropCheck(k baseline.Key, ks *keyState, wm int64, out []alert.Finding) []alert.Finding {
+	t, g := ks.t, &ks.gap
+	// A pause that began during warm-up is not judged: its like (a
+	// nightly pause) may not have been seen yet.
+	if t.cfg.DropMinWindows == 0 || g.dropped || g.last == 0 || g.n < uint32(t.cfg.DropMinWindows) ||
+		ks.rate.First == 0 || g.lastAt-ks.rate.First < t.rule.Warmup {
+		return out
+	}
+	as := d.agents.Peek(baseline.Key{Agent: k.Agent})
+	if as == nil || as.last < wm-2*d.agentStep || as.total <= g.last {
+		return out
+	}
+	n := float64(as.total - g.last)
+	if n <= math.Max(t.cfg.PeakRatio, dropPeakRatio)*float64(g.peak) {
+		return out
+	}
+	l := -n * math.Log10(dropQ(float64(g.mean)))
+	if l < t.minL {
+		return out
+	}
+	g.dropped = true
+	return append(out, alert.Finding{
+		Pattern:  alert.PatternFrequency,
+		Detail:   "drop",
+		Score:    score.FromDecades(l),
+		AgentID:  k.Agent,
+		Tool:     k.Tool,
+		Observed: 0,
+		Expected: n / float64(g.mean),
+		Unit:     "calls",
+		Summary: fmt.Sprintf("%s stopped calling %s: active in %d windows since the last call, usually calls it every %.3g",
+			k.Agent, k.Tool, int64(n), g.mean),
+		Details: map[string]any{
+			"agent_windows_since": int64(n),
+			"mean_gap":            round3(float64(g.mean)),
+			"largest_gap":         round3(float64(g.peak)),
+			"log10_p":             round3(-l),
+		},
+		EventTime: time.Unix(wm, 0).UTC(),
+	})
+}
+
 // Tick implements detect.Detector: it closes the windows of quiet keys
-// (so their baselines see the empty windows) and evicts idle keys. Spikes
-// are raised in Observe as counts cross thresholds; Tick only adds the final
-// count of spike windows that grew after their last report, sorted by
-// (agent, tool).
+// (so their baselines see the empty windows), reports drops (sorted by
+// agent, tool) and evicts idle keys. Spikes and loops are raised in
+// Observe as counts cross thresholds.
 func (d *Detector) Tick(watermark time.Time, out []alert.Finding) []alert.Finding {
 	wm := watermark.Unix()
 	step := baseline.AlignDown(wm, d.minStep)
@@ -430,16 +605,16 @@ func (d *Detector) Tick(watermark time.Time, out []alert.Finding) []alert.Findin
 	d.ticked = step
 	d.keys.Sweep(watermark)
 	d.tools.Sweep(watermark)
+	d.agents.Sweep(watermark)
 	n0 := len(out)
 	d.keys.Range(func(k baseline.Key, ks *keyState) bool {
 		if ks.gen != d.gen {
 			d.resolve(ks, k.Agent, k.Tool)
 		}
 		if ks.t.cfg.Enabled && ks.rate.Start != 0 {
-			if cl, ok := ks.rate.Roll(wm, &ks.t.rp); ok && ks.rate.Unreported(cl) {
-				out = append(out, ks.rate.CloseFinding(k.Agent, k.Tool, cl, &ks.t.spike))
-			}
+			ks.rate.Roll(wm, &ks.t.rp)
 			ks.rollLoop(wm)
+			out = d.dropCheck(k, ks, wm, out)
 		}
 		return true
 	})

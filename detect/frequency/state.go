@@ -10,33 +10,58 @@ import (
 )
 
 // stateVersion is the version of the snapshot encoding below.
-const stateVersion = 1
+const stateVersion = 2
 
-// StateV1 is the snapshot of a frequency Detector (gob, see
+// StateV2 is the snapshot of a frequency Detector (gob, see
 // baseline.AppendGob). Keys are sorted, so equal states encode equally.
 // Per-key configs are not stored: they are resolved from the params of the
-// restoring detector. Each key records the window and loop window sizes its
-// state was counted in; where the restoring config differs, that part is
-// reset as SetParams does.
-type StateV1 struct {
-	Version       int
-	Ticked        int64
-	Keys          []KeyV1
-	Tools         []ToolV1
-	KeysRejected  uint64
-	KeysEvicted   uint64
-	ToolsRejected uint64
-	ToolsEvicted  uint64
+// restoring detector. Each key records the window, scales and loop window
+// its state was counted in; where the restoring config differs, that part
+// is reset as SetParams does. Version 2 (multi-scale rates, agents, gaps)
+// does not read version 1 snapshots: they are rejected and the detector
+// starts cold.
+type StateV2 struct {
+	Version        int
+	Ticked         int64
+	Keys           []KeyV2
+	Tools          []ToolV2
+	Agents         []AgentV2
+	KeysRejected   uint64
+	KeysEvicted    uint64
+	ToolsRejected  uint64
+	ToolsEvicted   uint64
+	AgentsRejected uint64
+	AgentsEvicted  uint64
 }
 
-// KeyV1 is one (agent, tool) key.
-type KeyV1 struct {
+// AgentV2 is one agent's call count (drop detection).
+type AgentV2 struct {
+	Agent    string
+	LastSeen int64
+	Total    uint64
+	Last     int64
+}
+
+// GapV2 is a key's gap state (drop detection).
+type GapV2 struct {
+	Last    uint64
+	Mean    float32
+	Peak    float32
+	N       uint32
+	LastAt  int64
+	Dropped bool
+}
+
+// KeyV2 is one (agent, tool) key.
+type KeyV2 struct {
 	Agent, Tool string
-	LastSeen    int64 // store idle clock, unix seconds
-	Size        int64 // window of Rate, seconds
-	LoopSize    int64 // loop window of Loop, seconds
+	LastSeen    int64                   // store idle clock, unix seconds
+	Size        int64                   // window of Rate, seconds
+	Scales      [baseline.MaxScales]int // windows per scale of Rate
+	LoopSize    int64                   // loop window of Loop, seconds
 	Rate        baseline.Rate
 	Loop        LoopV1
+	Gap         GapV2
 }
 
 // LoopV1 is a key's same-input loop state.
@@ -49,11 +74,12 @@ type LoopV1 struct {
 	Next    uint32
 }
 
-// ToolV1 is one tool-level (all agents) key.
-type ToolV1 struct {
+// ToolV2 is one tool-level (all agents) key.
+type ToolV2 struct {
 	Tool     string
 	LastSeen int64
 	Size     int64
+	Scales   [baseline.MaxScales]int
 	LoopSize int64
 	Rate     baseline.Rate
 	Loop     LoopV1
@@ -71,26 +97,34 @@ func (l *LoopV1) state() loopState {
 
 // MarshalState implements detect.State.
 func (d *Detector) MarshalState(b []byte) ([]byte, error) {
-	st := StateV1{Version: stateVersion, Ticked: d.ticked,
+	st := StateV2{Version: stateVersion, Ticked: d.ticked,
 		KeysRejected: d.keys.Rejected(), KeysEvicted: d.keys.Evicted(),
-		ToolsRejected: d.tools.Rejected(), ToolsEvicted: d.tools.Evicted()}
+		ToolsRejected: d.tools.Rejected(), ToolsEvicted: d.tools.Evicted(),
+		AgentsRejected: d.agents.Rejected(), AgentsEvicted: d.agents.Evicted()}
 	d.keys.RangeSeen(func(k baseline.Key, seen int64, ks *keyState) bool {
-		st.Keys = append(st.Keys, KeyV1{Agent: k.Agent, Tool: k.Tool, LastSeen: seen, Size: ks.t.rp.Size, LoopSize: ks.t.loopSize, Rate: ks.rate, Loop: loopDTO(&ks.loop)})
+		g := &ks.gap
+		st.Keys = append(st.Keys, KeyV2{Agent: k.Agent, Tool: k.Tool, LastSeen: seen, Size: ks.t.rp.Size, Scales: ks.t.rp.N, LoopSize: ks.t.loopSize, Rate: ks.rate, Loop: loopDTO(&ks.loop),
+			Gap: GapV2{Last: g.last, Mean: g.mean, Peak: g.peak, N: g.n, LastAt: g.lastAt, Dropped: g.dropped}})
 		return true
 	})
 	d.tools.RangeSeen(func(k baseline.Key, seen int64, ts *toolState) bool {
-		st.Tools = append(st.Tools, ToolV1{Tool: k.Tool, LastSeen: seen, Size: ts.t.rp.Size, LoopSize: ts.t.loopSize, Rate: ts.rate, Loop: loopDTO(&ts.loop), Agents: ts.agents, AgentsP: ts.agentsP})
+		st.Tools = append(st.Tools, ToolV2{Tool: k.Tool, LastSeen: seen, Size: ts.t.rp.Size, Scales: ts.t.rp.N, LoopSize: ts.t.loopSize, Rate: ts.rate, Loop: loopDTO(&ts.loop), Agents: ts.agents, AgentsP: ts.agentsP})
 		return true
 	})
-	slices.SortFunc(st.Keys, func(a, b KeyV1) int { return cmp.Or(cmp.Compare(a.Agent, b.Agent), cmp.Compare(a.Tool, b.Tool)) })
-	slices.SortFunc(st.Tools, func(a, b ToolV1) int { return cmp.Compare(a.Tool, b.Tool) })
+	d.agents.RangeSeen(func(k baseline.Key, seen int64, as *agentState) bool {
+		st.Agents = append(st.Agents, AgentV2{Agent: k.Agent, LastSeen: seen, Total: as.total, Last: as.last})
+		return true
+	})
+	slices.SortFunc(st.Agents, func(a, b AgentV2) int { return cmp.Compare(a.Agent, b.Agent) })
+	slices.SortFunc(st.Keys, func(a, b KeyV2) int { return cmp.Or(cmp.Compare(a.Agent, b.Agent), cmp.Compare(a.Tool, b.Tool)) })
+	slices.SortFunc(st.Tools, func(a, b ToolV2) int { return cmp.Compare(a.Tool, b.Tool) })
 	return baseline.AppendSnapshot(b, "frequency state", &st)
 }
 
 // UnmarshalState implements detect.State. Keys are bound to the configs of
 // d's current params. On error d is unchanged.
 func (d *Detector) UnmarshalState(data []byte) error {
-	var st StateV1
+	var st StateV2
 	if err := baseline.DecodeSnapshot(data, "frequency state", &st, &st.Version, stateVersion); err != nil {
 		return err
 	}
@@ -101,9 +135,14 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		if keys.Peek(bk) != nil {
 			return fmt.Errorf("frequency state: duplicate key %q/%q", k.Agent, k.Tool)
 		}
-		ks := keys.Put(bk, k.LastSeen, keyState{rate: k.Rate, loop: k.Loop.state(), gen: d.gen})
+		if err := k.Rate.Check(); err != nil {
+			return fmt.Errorf("frequency state: key %q/%q: %w", k.Agent, k.Tool, err)
+		}
+		g := &k.Gap
+		ks := keys.Put(bk, k.LastSeen, keyState{rate: k.Rate, loop: k.Loop.state(), gen: d.gen,
+			gap: gapState{last: g.Last, mean: g.Mean, peak: g.Peak, n: g.N, lastAt: g.LastAt, dropped: g.Dropped}})
 		ks.t = d.tuned[d.params.For(k.Agent, k.Tool)]
-		if ks.t.rp.Size != k.Size {
+		if ks.t.rp.Size != k.Size || ks.t.rp.N != k.Scales {
 			ks.rate = baseline.Rate{}
 		}
 		if ks.t.loopSize != k.LoopSize {
@@ -116,18 +155,31 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		if tools.Peek(bk) != nil {
 			return fmt.Errorf("frequency state: duplicate tool %q", t.Tool)
 		}
+		if err := t.Rate.Check(); err != nil {
+			return fmt.Errorf("frequency state: tool %q: %w", t.Tool, err)
+		}
 		ts := tools.Put(bk, t.LastSeen, toolState{keyState: keyState{rate: t.Rate, loop: t.Loop.state(), gen: d.gen}, agents: t.Agents, agentsP: t.AgentsP})
 		ts.t = d.tuned[d.params.For("", t.Tool)]
-		if ts.t.rp.Size != t.Size {
+		if ts.t.rp.Size != t.Size || ts.t.rp.N != t.Scales {
 			ts.rate, ts.agents, ts.agentsP = baseline.Rate{}, baseline.Counter{}, baseline.Profile{}
 		}
 		if ts.t.loopSize != t.LoopSize {
 			ts.loop = loopState{}
 		}
 	}
+	agents := d.agents.Empty()
+	for i := range st.Agents {
+		a := &st.Agents[i]
+		bk := baseline.Key{Agent: a.Agent}
+		if agents.Peek(bk) != nil {
+			return fmt.Errorf("frequency state: duplicate agent %q", a.Agent)
+		}
+		agents.Put(bk, a.LastSeen, agentState{total: a.Total, last: a.Last})
+	}
+	agents.SetCounters(st.AgentsRejected, st.AgentsEvicted)
 	keys.SetCounters(st.KeysRejected, st.KeysEvicted)
 	tools.SetCounters(st.ToolsRejected, st.ToolsEvicted)
-	d.keys, d.tools, d.ticked = keys, tools, st.Ticked
+	d.keys, d.tools, d.agents, d.ticked = keys, tools, agents, st.Ticked
 	return nil
 }
 

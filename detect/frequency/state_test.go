@@ -72,14 +72,15 @@ func TestUnmarshalStateErrorKeepsState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	badVersion, _ := baseline.AppendGob(nil, &StateV1{Version: 2})
-	dup, _ := baseline.AppendGob(nil, &StateV1{Version: 1, Keys: []KeyV1{{Agent: "a", Tool: "x"}, {Agent: "a", Tool: "x"}}})
+	badVersion, _ := baseline.AppendGob(nil, &StateV2{Version: 1})
+	badRing, _ := baseline.AppendGob(nil, &StateV2{Version: 2, Keys: []KeyV2{{Agent: "a", Tool: "x", Rate: baseline.Rate{Pos: 200}}}})
+	dup, _ := baseline.AppendGob(nil, &StateV2{Version: 2, Keys: []KeyV2{{Agent: "a", Tool: "x"}, {Agent: "a", Tool: "x"}}})
 	flipped := bytes.Clone(good)
 	flipped[len(flipped)/2] ^= 1
 	bad := map[string][]byte{
 		"empty": nil, "truncated": good[:len(good)/2], "one byte short": good[:len(good)-1],
 		"flipped bit": flipped, "garbage": []byte("not a snapshot at all"),
-		"version 2": badVersion, "duplicate key": dup,
+		"version 1": badVersion, "duplicate key": dup, "ring position": badRing,
 	}
 	for name, data := range bad {
 		if err := d.UnmarshalState(data); err == nil {
@@ -121,7 +122,7 @@ func TestSetParamsKeepsBaselines(t *testing.T) {
 	raised := DefaultConfig()
 	raised.MinCount = 100000
 	lowered := DefaultConfig()
-	lowered.MinCount, lowered.SpikeRatio, lowered.PeakRatio, lowered.PValue = 3, 1.5, 0, 0.05
+	lowered.MinCount, lowered.PeakRatio, lowered.FalseAlarmRate = 3, 0, 0.01
 	key := baseline.Key{Agent: "agent-a", Tool: "db-query"}
 	tests := []struct {
 		name   string

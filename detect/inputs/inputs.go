@@ -33,21 +33,32 @@
 // [0,1] is the event time since the tool's last new (non-dangerous) shape, or
 // since its first record, divided by stable_after (capped at 1).
 //
-// # Score (0-100, monotone: higher when more closed and more stable)
+// # Score (the detect/score probability scale)
 //
-// For a shape first seen after warm-up, by its class (shape.Class):
+// A first-seen shape is scored by how improbable a new shape is at this
+// tool, L = −log10 p, score = score.FromDecades(L + risk prior):
 //
-//	sql-injection                          85 + 5(1-o) + 5q   critical, even when open
-//	binary, all known shapes are text      80 + 5(1-o) + 5q   critical
-//	binary, other known shapes             60 + 10(1-o) + 9q  warning
-//	anything else                          (60 + 19q) * min(1, 2(1-o))
+//	L = −log10((n1 + 1) / (N + 1))      Good–Turing: the chance that the
+//	                                    next record brings an unseen shape,
+//	                                    n1 = shapes seen exactly once,
+//	                                    N = records with a shape
+//	  + max(closedness, class prior)
+//	closedness  = 5·(0.5 + 0.5q)·min(1, 2(1−o)) decades (a closed, stable
+//	              vocabulary; 0 when open)
+//	class prior = sql-injection 10, binary at a tool whose known shapes are
+//	              all text 8, other binary 4, anything else 0 decades
 //
-// so a new plain shape scores 60-79 (warning) at a closed tool, decays through
-// the info band as the vocabulary opens, and is 0 at an open tool. Findings
-// scoring below min_score (default 40, the info band) are not emitted. With
-// always_alert_injection (default on) a record whose shape is sql-injection
-// raises a finding every time, also during warm-up and when the shape is
-// already known; the alert manager folds the repeats.
+// The class and closedness terms are documented odds bounds (priors on how
+// rarely such a shape appears in benign traffic), not measured rates; the
+// Good–Turing term is the tool's own measured novelty. So a new plain shape
+// at a closed, stable tool with 1,000 records scores about 60 and rises a
+// decade (10 points) per tenfold history, a tool that keeps producing
+// singletons scores near 0, and sql-injection is critical (>= 80) anywhere.
+// The record's risk prior (score.Prior) is added on top.
+// Findings scoring below min_score (default 40, the info band) are not
+// emitted. With always_alert_injection (default on) a record whose shape is
+// sql-injection raises a finding every time, also during warm-up and when
+// the shape is already known; the alert manager folds the repeats.
 //
 // # Finding
 //
@@ -76,6 +87,7 @@ import (
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/score"
 	"github.com/toolwatch/toolwatch/record"
 	"github.com/toolwatch/toolwatch/shape"
 )
@@ -120,6 +132,7 @@ type tool struct {
 	first   int64  // event time (unix ns) of the first record
 	lastNew int64  // event time of the last first-seen shape
 	kinds   uint8  // kinds of the known shapes
+	n1      uint32 // known shapes seen exactly once (Good–Turing)
 
 	// Record numbers (1-based) of the last ringSize first-seen shapes.
 	recent    [ringSize]uint64
@@ -223,6 +236,10 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 		h = 1
 	}
 	if sl := t.set.find(h); sl != nil {
+		if sl.flags&flagRepeat == 0 {
+			sl.flags |= flagRepeat
+			t.n1--
+		}
 		if sl.window != t.window {
 			sl.window = t.window
 			t.curExact++
@@ -270,6 +287,7 @@ func (d *Detector) novel(t *tool, r *record.Record, s string, h uint64, ts int64
 		sl := t.set.insert(h)
 		sl.window = t.window
 		t.curExact++
+		t.n1++
 		if class == shape.ClassSQLi {
 			sl.flags |= flagInjection
 		}
@@ -295,23 +313,24 @@ func (d *Detector) novel(t *tool, r *record.Record, s string, h uint64, ts int64
 func (d *Detector) score(t *tool, r *record.Record, s, class string, firstSeen bool, out []alert.Finding) []alert.Finding {
 	o, rate := t.openness()
 	q := t.stability(r.Timestamp.UnixNano())
-	var score float64
+	l := -math.Log10((float64(t.n1) + 1) / (float64(t.records) + 1))
+	prior := closedDecades * (0.5 + 0.5*q) * math.Min(1, 2*(1-o))
 	switch {
 	case class == shape.ClassSQLi:
-		score = 85 + 5*(1-o) + 5*q
+		prior = max(prior, sqliDecades)
 	case class == shape.ClassBinary && t.kinds != 0 && t.kinds&^(kindText|kindEmpty) == 0:
-		score = 80 + 5*(1-o) + 5*q
+		prior = max(prior, binaryTextDecades)
 	case class == shape.ClassBinary:
-		score = 60 + 10*(1-o) + 9*q
-	default:
-		score = (60 + 19*q) * math.Min(1, 2*(1-o))
+		prior = max(prior, binaryDecades)
 	}
-	score = math.Round(score*10) / 10
-	if score < t.cfg.MinScore {
+	l += prior
+	sc := score.FromDecades(l + score.Prior(r.Tool.TrustLevel, r.Context.DataClassification, r.Context.Environment))
+	sc = math.Round(sc*10) / 10
+	if sc < t.cfg.MinScore {
 		return out
 	}
 	known := t.known()
-	f := d.finding(t, r, s, class, firstSeen, score)
+	f := d.finding(t, r, s, class, firstSeen, sc)
 	f.Observed, f.Expected = float64(known), float64(known)
 	if firstSeen {
 		f.Observed++
@@ -320,6 +339,8 @@ func (d *Detector) score(t *tool, r *record.Record, s, class string, firstSeen b
 	f.Details["openness"] = round3(o)
 	f.Details["stability"] = round3(q)
 	f.Details["novelty_per_1000"] = round3(rate)
+	f.Details["log10_p"] = round3(-l)
+	f.Details["singletons"] = t.n1
 	return append(out, f)
 }
 
@@ -360,6 +381,14 @@ func (t *tool) openness() (o, rate float64) {
 	o = math.Max(rate/cfg.OpenNewPer1000, float64(used)/float64(cfg.OpenDistinct))
 	return math.Min(1, o), rate
 }
+
+// Priors of the score, in decades (see the package doc).
+const (
+	closedDecades     = 5
+	sqliDecades       = 10
+	binaryTextDecades = 8
+	binaryDecades     = 4
+)
 
 func (t *tool) stability(ts int64) float64 {
 	q := float64(ts-t.lastNew) / float64(t.cfg.StableAfter)

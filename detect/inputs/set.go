@@ -17,6 +17,7 @@ type slot struct {
 
 const (
 	flagInjection uint8 = 1 << iota
+	flagRepeat          // seen more than once (Good–Turing singletons lack it)
 )
 
 func (s *shapeSet) find(h uint64) *slot {

@@ -118,6 +118,9 @@ func (d *Detector) UnmarshalState(data []byte) error {
 			}
 			sl := t.set.insert(sh.H)
 			sl.window, sl.flags = sh.Window, sh.Flags
+			if sh.Flags&flagRepeat == 0 {
+				t.n1++ // Good–Turing singletons are derived, not stored
+			}
 		}
 		if err := t.overAll.UnmarshalState(tv.OverAll); err != nil {
 			return fmt.Errorf("input_novelty state: tool %q: %w", tv.Tool, err)

@@ -1,0 +1,363 @@
+package baseline
+
+import (
+	"fmt"
+	"math"
+)
+
+// MaxScales is the number of time scales a Rate judges at most: its window
+// and up to two sliding long windows.
+const MaxScales = 3
+
+// RingLen is how many closed windows a Rate remembers; a long window spans
+// at most this many windows.
+const RingLen = 72
+
+// maxDispersion caps an estimated dispersion k (variance mu + k·mu²).
+const maxDispersion = 1000
+
+// ScaleStats is one time scale of a Rate: what it learned about the sums
+// S of its last N windows (EWMA over every closed window) and what the
+// current window was armed with.
+type ScaleStats struct {
+	// Learned. Mean and Var: level and variance of S (overall model).
+	// Res and MuSq: EWMAs of (S−mu)²−S and mu² against the seasonal
+	// expectation mu (residual dispersion of the seasonal model). Peak:
+	// a slow decaying maximum of S (see close).
+	Mean, Var, Res, MuSq, Peak float32
+	// Armed for the current window: the seasonal and overall expectations
+	// and dispersions judged against, the sum of the scale's closed windows
+	// (Base) and the critical sum (Crit; 0 disarmed).
+	Mu, M, KS, KA float32
+	Base, Crit    uint32
+}
+
+// kRes is the residual dispersion of the seasonal model.
+func (s *ScaleStats) kRes() float64 {
+	if s.MuSq <= 0 {
+		return 0
+	}
+	return min(maxDispersion, max(0, float64(s.Res/s.MuSq)))
+}
+
+// kAll is the dispersion of the overall model.
+func (s *ScaleStats) kAll() float64 {
+	if s.Mean <= 0 {
+		return 0
+	}
+	m := float64(s.Mean)
+	return min(maxDispersion, max(0, (float64(s.Var)-m)/(m*m)))
+}
+
+// Rate is one key's multi-scale rate baseline with the thresholds armed
+// for its current window. See the package frequency doc for the model.
+// About 560 bytes, no pointers.
+type Rate struct {
+	Counter
+	Profile
+	Ring [RingLen]uint16 // closed window counts; Ring[Pos-1] is the newest
+	Pos  uint8
+	Sc   [MaxScales]ScaleStats
+
+	First    int64  // start of the key's first window (unix seconds)
+	ArmedAt  int64  // window start the thresholds were armed for
+	Thr      uint32 // count of the current window that crosses some scale; 0: disarmed
+	Next     uint32 // next count at which Hit reports (escalation doubles it)
+	Reported uint32 // count last reported by Hit in this window; 0: none
+	Borrowed bool   // thresholds came from another key's baseline
+
+	// Damping (SpikeConfig.Hold): the hold ends at HoldUntil; LastFire is
+	// the window start of the last reported crossing and HoldL its decades.
+	HoldUntil, LastFire int64
+	HoldL, FireL        float32 // FireL: decades of the last report
+}
+
+// Check reports a decoded Rate that would index out of range or carry
+// non-finite levels (a corrupt snapshot).
+func (r *Rate) Check() error {
+	if int(r.Pos) >= RingLen {
+		return fmt.Errorf("rate ring position %d out of range", r.Pos)
+	}
+	for i := range r.Sc {
+		st := &r.Sc[i]
+		for _, v := range [...]float32{st.Mean, st.Var, st.Res, st.MuSq, st.Peak, st.Mu, st.M, st.KS, st.KA} {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return fmt.Errorf("rate scale %d: non-finite level", i)
+			}
+		}
+	}
+	return nil
+}
+
+// ringSum is the sum of the newest n closed windows.
+func (r *Rate) ringSum(n int) uint32 {
+	var s uint32
+	p := int(r.Pos)
+	for i := 0; i < n; i++ {
+		p--
+		if p < 0 {
+			p = RingLen - 1
+		}
+		s += uint32(r.Ring[p])
+	}
+	return s
+}
+
+// slotExp is the seasonal expectation of one window in slot: the slot
+// mean, at least Neighbour times the adjacent slots' means; the overall
+// level when the slot has seen fewer than MinSlotWindows windows. Slot
+// means are shrunk toward the overall level by slotPrior events' worth of
+// pseudo-windows, so a sparse key's slots (a handful of events each) do
+// not invent a daily pattern while a busy key's slots stand on their own.
+func (r *Rate) slotExp(slot int, rp *RateParams) float64 {
+	o := float64(r.Sc[0].Mean)
+	if int(r.Profile.Seen[slot]) < rp.MinSlotWindows {
+		return o
+	}
+	k := slotPrior / math.Max(o, 1e-3)
+	shrunk := func(s int) float64 {
+		n := float64(r.Profile.Seen[s])
+		return (n*float64(r.Profile.Mean[s]) + k*o) / (n + k)
+	}
+	prev, next := (slot+Slots-1)%Slots, (slot+1)%Slots
+	return math.Max(shrunk(slot), rp.Neighbour*math.Max(shrunk(prev), shrunk(next)))
+}
+
+// slotPrior is the strength, in events, of the overall level as the prior
+// of a slot mean.
+const slotPrior = 10
+
+// seasonal is the seasonal expectation of the sum of the n windows ending
+// with the one starting at start.
+func (r *Rate) seasonal(start int64, n int, rp *RateParams) float64 {
+	var s float64
+	for t := start; n > 0; {
+		k := 1 // windows of t's hour from t back to the hour's start
+		if rp.Size < 3600 {
+			k = min(int((t-AlignDown(t, 3600))/rp.Size)+1, n)
+		}
+		s += float64(k) * r.slotExp(HourSlot(t), rp)
+		n -= k
+		t -= int64(k) * rp.Size
+	}
+	return s
+}
+
+// Roll moves r to the window containing t. Closed windows (and the empty
+// windows of a gap, at most MaxCatchUp) feed the baseline. A window that was
+// armed from r's own baseline enters winsorised at its base-scale critical
+// count, so a burst raises the normal level by at most one threshold's worth
+// per window, while a pattern that recurs is still learned.
+func (r *Rate) Roll(t int64, rp *RateParams) (Closed, bool) {
+	cl, ok := r.Counter.Roll(t, rp.Size)
+	if r.First == 0 {
+		r.First = r.Start
+	}
+	if !ok {
+		return cl, false
+	}
+	x := cl.N
+	armed := r.ArmedAt == cl.Start
+	if armed && !r.Borrowed && r.Sc[0].Crit > 0 && x > r.Sc[0].Crit {
+		x = r.Sc[0].Crit
+	}
+	r.close(cl.Start, x, armed && !r.Borrowed, rp)
+	g, from := cl.Gap, cl.Start+rp.Size
+	if g > rp.MaxCatchUp {
+		from += (g - rp.MaxCatchUp) * rp.Size
+		g = rp.MaxCatchUp
+	}
+	for i := int64(0); i < g; i++ {
+		r.close(from+i*rp.Size, 0, false, rp)
+	}
+	return cl, true
+}
+
+// close feeds one closed window with count x. armed says the scales' Mu
+// still hold the seasonal expectations computed for it.
+func (r *Rate) close(start int64, x uint32, armed bool, rp *RateParams) {
+	var mu [MaxScales]float64
+	for s := 0; s < rp.Scales; s++ {
+		if armed {
+			mu[s] = float64(r.Sc[s].Mu)
+		} else {
+			mu[s] = r.seasonal(start, rp.N[s], rp)
+		}
+	}
+	r.Profile.Update(HourSlot(start), float64(x), rp)
+	r.Ring[r.Pos] = uint16(min(x, math.MaxUint16))
+	r.Pos = uint8((int(r.Pos) + 1) % RingLen)
+	a := math.Max(rp.OverallAlpha, 1/float64(r.Windows))
+	for s := 0; s < rp.Scales; s++ {
+		st := &r.Sc[s]
+		n := rp.N[s]
+		if int(r.Windows) < n {
+			continue // the long window is not filled yet
+		}
+		sum := float64(r.ringSum(n))
+		if armed && st.Crit > 0 {
+			sum = math.Min(sum, float64(st.Crit)) // winsorised per scale
+		}
+		d := sum - float64(st.Mean)
+		st.Mean += float32(a * d)
+		st.Var = float32((1 - a) * (float64(st.Var) + a*d*d))
+		e := (sum-mu[s])*(sum-mu[s]) - sum
+		st.Res += float32(a * (e - float64(st.Res)))
+		st.MuSq += float32(a * (mu[s]*mu[s] - float64(st.MuSq)))
+		// The peak decays, and rises only 1/(N+1) of the way to a larger
+		// sum per window: a burst that recurs is learned in a few
+		// occurrences, while the ramp of the current episode cannot chase
+		// its own threshold away.
+		pk := float64(st.Peak) * rp.WinPeakDecay
+		if sum > pk {
+			pk += (sum - pk) / float64(n+1)
+		}
+		st.Peak = float32(pk)
+	}
+}
+
+// NeedsArm reports whether the current window has no thresholds yet.
+func (r *Rate) NeedsArm() bool { return r.ArmedAt != r.Start }
+
+// Warm reports whether r has warmup of history under s.
+func (r *Rate) Warm(s *SpikeRule) bool { return r.First != 0 && r.Start-r.First >= s.Warmup }
+
+// Arm sets the current window's thresholds from src's baseline (r's own
+// when src is r) with its levels divided by div (>= 1; e.g. the tool's
+// active agents per window), or disarms the window when src is nil. Per
+// scale the critical sum is the largest of
+//
+//	NB critical count at level exp(s.LogP) of the seasonal model
+//	NB critical count of the overall model
+//	floor(peak_ratio × recent peak) + 1,  min_count
+//
+// and the window's threshold is the smallest count that brings some
+// scale's sum (its closed windows plus this one) to its critical sum.
+// Expectations are floored at half an event per scale over the history
+// (n·0.5/(windows+1)), so a key that never had an event is not infinitely
+// surprised by one. Dispersions are moment estimates, capped so that
+// k·mean <= peak − 1: the tail is not extrapolated heavier than the
+// largest sum the key has shown; on a long scale also k·mean <= the
+// window's variance/mean − 1 (a 6h sum has a dozen independent samples in
+// three days, the 5m window hundreds).
+func (r *Rate) Arm(s *SpikeRule, rp *RateParams, src *Rate, div float64) {
+	r.ArmedAt, r.Thr, r.Next, r.Reported = r.Start, 0, 0, 0
+	r.Borrowed = src != r
+	if src == nil {
+		for i := range r.Sc {
+			r.Sc[i].Crit = 0
+		}
+		return
+	}
+	div = math.Max(div, 1)
+	thr := uint32(math.MaxUint32)
+	// ex0: the window's excess variance per event (index of dispersion − 1),
+	// capped by its peak as below.
+	s0 := &src.Sc[0]
+	ex0 := math.Max(float64(s0.Peak)/div-1, 0)
+	if s0.Mean > 0 {
+		ex0 = math.Min(ex0, math.Max(0, float64(s0.Var/s0.Mean)-1))
+	}
+	for i := 0; i < rp.Scales; i++ {
+		st, ss := &r.Sc[i], &src.Sc[i]
+		n := rp.N[i]
+		st.Base = r.ringSum(n - 1)
+		floor := float64(n) * 0.5 / float64(src.Windows+1)
+		mu := math.Max(src.seasonal(r.Start, n, rp)/div, floor)
+		m := math.Max(float64(ss.Mean)/div, floor)
+		// k·mean is the excess of the variance over Poisson per event; it
+		// cannot be known beyond the largest sum seen (a sparse key's one
+		// pair of events in a window must not make it heavy-tailed).
+		ex := math.Max(float64(ss.Peak)/div-1, 0)
+		if i > 0 {
+			// A long scale has few independent sums to learn from; its
+			// excess is at most the window's, which is well sampled.
+			ex = math.Min(ex, ex0)
+		}
+		ks, ka := math.Min(ss.kRes(), ex/mu), math.Min(ss.kAll(), ex/m)
+		st.Mu, st.M, st.KS, st.KA = float32(mu), float32(m), float32(ks), float32(ka)
+		c := max(NBCritical(mu, ks, s.LogP), NBCritical(m, ka, s.LogP), s.MinCount,
+			int(math.Min(math.Floor(s.PeakRatio*float64(ss.Peak)/div), 1<<30))+1)
+		st.Crit = uint32(min(c, 1<<30))
+		thr = min(thr, uint32(max(int64(st.Crit)-int64(st.Base), 1)))
+	}
+	r.Thr, r.Next = thr, thr
+}
+
+// Hit counts one event and reports whether the window just reached its
+// next report level: the armed threshold first, then each doubling of the
+// count, so a 5000-event burst reports about log2(5000/threshold) times.
+func (r *Rate) Hit() bool {
+	r.N++
+	if r.Thr == 0 || r.N < r.Next {
+		return false
+	}
+	r.Reported = r.N
+	if r.N > math.MaxUint32/2 {
+		r.Next = math.MaxUint32
+	} else {
+		r.Next = 2 * r.N
+	}
+	return true
+}
+
+// Verdict is how a crossing is judged: the scale whose sum is most
+// improbable, that sum, its expectation and L = −log10 of its tail
+// probability multiplied by the number of scales (Bonferroni).
+type Verdict struct {
+	Scale    int
+	Sum      uint32
+	Expected float64
+	Decades  float64
+}
+
+// Judge returns the verdict on the current window's count. p of a scale is
+// the larger (less extreme) of its two models' tails; only scales at or
+// above their critical sum, whose current window runs at least at the pace
+// of that sum (count >= critical/N), are considered, so Decades >= −log10 of the
+// false-alarm rate whenever Hit reported.
+func (r *Rate) Judge(rp *RateParams, s *SpikeRule) Verdict {
+	v := Verdict{Scale: -1}
+	for i := 0; i < rp.Scales; i++ {
+		st := &r.Sc[i]
+		sum := st.Base + r.N
+		if st.Crit == 0 || sum < st.Crit {
+			continue
+		}
+		if n := rp.N[i]; n > 1 && float64(r.N)*float64(n) < float64(st.Crit) {
+			// The current window runs below the crossing pace: the sum is
+			// carried by earlier windows (an episode already judged).
+			continue
+		}
+		lp := math.Max(NBLogSF(int(sum), float64(st.Mu), float64(st.KS)), NBLogSF(int(sum), float64(st.M), float64(st.KA)))
+		l := -lp/math.Ln10 - math.Log10(s.Tests)
+		if v.Scale < 0 || l > v.Decades {
+			v = Verdict{Scale: i, Sum: sum, Expected: math.Max(float64(st.Mu), float64(st.M)), Decades: l}
+		}
+	}
+	return v
+}
+
+// Fire applies the damping rule (SpikeConfig.Hold) to a crossing of the
+// current window judged at l decades and reports whether to emit it. A
+// crossing continues its episode when the last reported one was in this or
+// the previous window; a new crossing inside the hold is swallowed (and
+// extends the hold: recurring bursts stay quiet) unless it is
+// EscalateDecades more improbable than the episode's strongest. Within one
+// window only a report a decade stronger than the last is emitted.
+func (r *Rate) Fire(l float64, size int64, s *SpikeRule) bool {
+	if r.LastFire == r.Start && l < float64(r.FireL)+1 {
+		return false // this window was reported; only a decade more is news
+	}
+	cont := r.LastFire != 0 && (r.LastFire == r.Start || r.LastFire == r.Start-size)
+	if r.Start < r.HoldUntil && !cont && l < float64(r.HoldL)+EscalateDecades {
+		r.HoldUntil = r.Start + s.Hold
+		return false
+	}
+	if r.Start >= r.HoldUntil {
+		r.HoldL = 0
+	}
+	r.HoldUntil, r.LastFire, r.FireL = r.Start+s.Hold, r.Start, float32(l)
+	r.HoldL = float32(math.Max(float64(r.HoldL), l))
+	return true
+}

@@ -1,0 +1,281 @@
+package frequency
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/toolwatch/toolwatch/alert"
+	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/record"
+)
+
+// A fleet of keys whose normal traffic is shaped unlike the detector's own
+// assumptions (issue 9): a steady low-rate tool, an irregular batch agent
+// running at random hours, a bursty crawler, a day-only tool of an agent
+// that keeps working at night, and an agent that simply stops.
+
+// fleet generates calls per second of event time.
+type fleet struct {
+	rng  *rand.Rand
+	runs map[int]bool // start minutes (since base) of the batch agent's runs
+	// burst: seconds left and rate of the crawler's current burst
+	burstLeft int
+}
+
+func newFleet(seed uint64, days int) *fleet {
+	f := &fleet{rng: rand.New(rand.NewPCG(seed, 99)), runs: map[int]bool{}}
+	// 2–4 runs a day at uniformly random minutes: no daily pattern.
+	for d := 0; d < days; d++ {
+		for range 2 + f.rng.IntN(3) {
+			f.runs[d*1440+f.rng.IntN(1440)] = true
+		}
+	}
+	return f
+}
+
+func (f *fleet) poisson(perHour float64) int {
+	l, k, p := math.Exp(-perHour/3600), 0, 1.0
+	for {
+		p *= f.rng.Float64()
+		if p <= l {
+			return k
+		}
+		k++
+	}
+}
+
+// calls appends the normal calls at sec.
+func (f *fleet) calls(sec int, add func(agent, tool string)) {
+	hour := (sec / 3600) % 24
+	day := hour >= 8 && hour < 20
+	rep := func(n int, agent, tool string) {
+		for range n {
+			add(agent, tool)
+		}
+	}
+	// Steady: 12/h of lookup, 60/h of search.
+	rep(f.poisson(12), "app", "lookup")
+	rep(f.poisson(60), "app", "search")
+	// Irregular batch: 10-minute runs of 6 calls/min of bulk-copy at
+	// random minutes; nothing in between.
+	for m := sec/60 - 9; m <= sec/60; m++ {
+		if f.runs[m] && sec%10 == 0 {
+			add("sync", "bulk-copy")
+			break
+		}
+	}
+	// Bursty crawler: bursts start about once an hour and last 30–120 s at
+	// one call a second; 10/h in between.
+	if f.burstLeft == 0 && f.rng.Float64() < 1.0/3600 {
+		f.burstLeft = 30 + f.rng.IntN(91)
+	}
+	if f.burstLeft > 0 {
+		f.burstLeft--
+		add("crawler", "fetch")
+	}
+	rep(f.poisson(10), "crawler", "fetch")
+	rep(f.poisson(20), "crawler", "parse")
+	// Office: mail day and night (60/h, 6/h), calendar by day only.
+	if day {
+		rep(f.poisson(60), "office", "mail")
+		rep(f.poisson(30), "office", "calendar")
+	} else {
+		rep(f.poisson(6), "office", "mail")
+	}
+	// Temp: two tools for two days, then the agent stops entirely.
+	if sec < 2*86400 {
+		rep(f.poisson(30), "temp", "a")
+		rep(f.poisson(30), "temp", "b")
+	}
+}
+
+// maxPerKeyDay is the most findings one (agent, tool, detail) raised in one
+// UTC day.
+func maxPerKeyDay(fs []alert.Finding) int {
+	type k struct {
+		agent, tool, detail string
+		day                 int
+	}
+	n, m := map[k]int{}, 0
+	for _, f := range fs {
+		key := k{f.AgentID, f.Tool, f.Detail, int(f.EventTime.Sub(base) / (24 * time.Hour))}
+		n[key]++
+		m = max(m, n[key])
+	}
+	return m
+}
+
+// maxFiringPerKeyDay passes fs through the alert manager with its default
+// cooldown and resolve_after and returns the most firing alerts (first,
+// re-emitted, escalated) one (agent, tool) sent in one UTC day.
+func maxFiringPerKeyDay(fs []alert.Finding) int {
+	m := alert.NewManager(alert.DefaultConfig())
+	type k struct {
+		agent, tool string
+		day         int
+	}
+	n, most := map[k]int{}, 0
+	var out []alert.Alert
+	for _, f := range fs {
+		out = m.Add(f, out[:0])
+		for _, a := range out {
+			if a.Status == alert.StatusFiring {
+				key := k{a.AgentID, a.Tool, int(f.EventTime.Sub(base) / (24 * time.Hour))}
+				n[key]++
+				most = max(most, n[key])
+			}
+		}
+	}
+	return most
+}
+
+func TestFleetClasses(t *testing.T) {
+	const days = 5
+	at := func(day, hour, min int) int { return day*86400 + hour*3600 + min*60 }
+	tests := []struct {
+		name   string
+		seed   uint64
+		inject func(sec int, add func(agent, tool string))
+		// want: the (agent, tool, detail) that must alert, and by when
+		// (seconds); "" for a normal-only run that must stay silent.
+		agent, tool, detail string
+		from, by            int
+	}{
+		{name: "normal fleet, seed 1", seed: 1},
+		{name: "normal fleet, seed 2", seed: 2},
+		{name: "normal fleet, seed 3", seed: 3},
+		{
+			// 12/h -> 96/h for 25 minutes: 8 per 5m against 1.
+			name: "x8 above 12/h for 25 minutes", seed: 4,
+			inject: func(sec int, add func(agent, tool string)) {
+				if sec >= at(3, 14, 10) && sec < at(3, 14, 35) && sec%43 == 0 {
+					add("app", "lookup")
+				}
+			},
+			agent: "app", tool: "lookup", detail: "spike", from: at(3, 14, 10), by: at(3, 14, 35),
+		},
+		{
+			// A key that turns bursty on day 2 (60 calls in a minute about
+			// every 45 minutes, on 10/h): the first bursts alert, later ones
+			// are absorbed (hold, dispersion, peak) — no alert storm.
+			name: "new bursty regime", seed: 6,
+			inject: func() func(sec int, add func(agent, tool string)) {
+				rng := rand.New(rand.NewPCG(6, 6))
+				next, left := at(2, 0, 0), 0
+				return func(sec int, add func(agent, tool string)) {
+					if sec%360 == 0 && rng.Float64() < 0.1 {
+						add("crawler", "index") // background, about 10/h
+					}
+					if sec >= next {
+						next, left = sec+15*60+rng.IntN(60*60), 60
+					}
+					if left > 0 {
+						left--
+						add("crawler", "index")
+					}
+				}
+			}(),
+			agent: "crawler", tool: "index", detail: "spike", from: at(2, 0, 0), by: days * 86400,
+		},
+		{
+			// app stops calling lookup on day 4 at 10:00, keeps searching.
+			name: "drop while the agent keeps working", seed: 5,
+			agent: "app", tool: "lookup", detail: "drop", from: at(3, 10, 0), by: at(3, 12, 0),
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
+			inject := tc.inject
+			if tc.detail == "drop" {
+				// Filter: drop app/lookup from the normal stream after from.
+				d2 := &dropFilter{Detector: d, from: base.Add(time.Duration(tc.from) * time.Second)}
+				got := runFleetDetector(d2, tc.seed, days, inject)
+				check(t, got, tc.agent, tc.tool, tc.detail, tc.from, tc.by)
+				return
+			}
+			got := runFleetDetector(d, tc.seed, days, inject)
+			check(t, got, tc.agent, tc.tool, tc.detail, tc.from, tc.by)
+			// Not vacuous: every class was learned and is armed.
+			for _, k := range []baseline.Key{{Agent: "app", Tool: "lookup"}, {Agent: "sync", Tool: "bulk-copy"},
+				{Agent: "crawler", Tool: "fetch"}, {Agent: "office", Tool: "calendar"}} {
+				ks := d.keys.Peek(k)
+				if ks == nil || !ks.rate.Warm(&ks.t.rule) || ks.rate.Windows < 1000 || ks.gap.n < 24 {
+					t.Fatalf("%v not learned: %+v", k, ks)
+				}
+			}
+			for _, f := range got {
+				t.Logf("%s/%s %s %.1f %v %s", f.AgentID, f.Tool, f.Detail, f.Score, f.EventTime, f.Summary)
+			}
+		})
+	}
+}
+
+func check(t *testing.T, got []alert.Finding, agent, tool, detail string, from, by int) {
+	t.Helper()
+	found := false
+	for _, f := range got {
+		ok := f.AgentID == agent && f.Tool == tool && f.Detail == detail
+		sec := int(f.EventTime.Sub(base) / time.Second)
+		if ok && sec >= from && sec <= by {
+			found = true
+			if f.Score < 40 {
+				t.Errorf("finding below the info band: %.1f %s", f.Score, f.Summary)
+			}
+			continue
+		}
+		if !ok || sec < from {
+			t.Errorf("false finding: %s/%s %s %.1f at %v: %s", f.AgentID, f.Tool, f.Detail, f.Score, f.EventTime, f.Summary)
+		}
+	}
+	if detail != "" && !found {
+		t.Errorf("no %s finding for %s/%s in [%d, %d]s", detail, agent, tool, from, by)
+	}
+	m := maxPerKeyDay(got)
+	fa := maxFiringPerKeyDay(got)
+	t.Logf("%d findings; most by one key in a day: %d findings, %d firing alerts", len(got), m, fa)
+	if m > 3 || fa > 3 {
+		t.Errorf("a key raised %d findings / %d firing alerts in one day", m, fa)
+	}
+}
+
+// dropFilter hides app/lookup calls from its detector after from.
+type dropFilter struct {
+	*Detector
+	from time.Time
+}
+
+func (f *dropFilter) Observe(r *record.Record, out []alert.Finding) []alert.Finding {
+	if r.AgentID == "app" && r.Tool.Name == "lookup" && !r.Timestamp.Before(f.from) {
+		return out
+	}
+	return f.Detector.Observe(r, out)
+}
+
+// runFleetDetector replays days of the fleet (plus inject) through d with a
+// Tick every 10 s and returns the findings.
+func runFleetDetector(d interface {
+	Observe(*record.Record, []alert.Finding) []alert.Finding
+	Tick(time.Time, []alert.Finding) []alert.Finding
+}, seed uint64, days int, inject func(sec int, add func(agent, tool string))) []alert.Finding {
+	fl := newFleet(seed, days)
+	var out []alert.Finding
+	var rec record.Record
+	for sec := 0; sec < days*86400; sec++ {
+		ts := base.Add(time.Duration(sec) * time.Second)
+		add := func(agent, tool string) {
+			rec = record.Record{Timestamp: ts, AgentID: agent, Tool: record.Tool{Name: tool}}
+			out = d.Observe(&rec, out)
+		}
+		fl.calls(sec, add)
+		if inject != nil {
+			inject(sec, add)
+		}
+		if sec%10 == 0 {
+			out = d.Tick(ts, out)
+		}
+	}
+	return out
+}
