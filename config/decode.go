@@ -298,12 +298,22 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, line 
 			}
 		}
 		if f == nil {
+			if r, ok := v.Interface().(removedKeys); ok {
+				if msg, ok := r.RemovedKeys()[k.Value]; ok {
+					d.addf(k.Line, p, "%s", msg)
+					continue
+				}
+			}
 			d.unknownKey(k.Line, p, k.Value, keysOf(t))
 			continue
 		}
 		d.decode(kv[1], v.FieldByIndex(f.index), p, k.Line)
 	}
 }
+
+// removedKeys is implemented by sections that name the replacement of keys
+// an earlier version accepted (key → message).
+type removedKeys interface{ RemovedKeys() map[string]string }
 
 func (d *decoder) unknownKey(line int, path, key string, known []string) {
 	if s := suggest(key, known); s != "" {

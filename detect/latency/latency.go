@@ -137,25 +137,6 @@ func New(p *detect.Params[Config], b baseline.Config) *Detector {
 // Pattern implements detect.Detector.
 func (d *Detector) Pattern() string { return alert.PatternLatency }
 
-// Score maps a duration against a floored p99 to 0..100.
-func Score(ms, p99eff float64) float64 {
-	if p99eff <= 0 {
-		return 100
-	}
-	return math.Max(0, math.Min(100, 40+25*math.Log10(ms/p99eff)))
-}
-
-func threshold(q baseline.Quantiles, cfg *Config) (thr, p99eff float64) {
-	return distdetect.Threshold(q, cfg.P99Ratio, cfg.P999Ratio, cfg.MinBaselineMS)
-}
-
-// learned is distdetect.Learned under cfg: anomalies are learned at the
-// Dist's p99.9 (skipped by a Dist without quantiles yet, like a fresh
-// version slot), other values clamped to p99_ratio × its floored p99.
-func learned(x, thr float64, q baseline.Quantiles, cfg *Config) (float64, bool) {
-	return distdetect.Learned(x, thr, q, cfg.P99Ratio, cfg.MinBaselineMS)
-}
-
 // usable reports whether s has enough calls to be its own baseline.
 func (s *slot) usable(q baseline.Quantiles, cfg *Config) bool {
 	if !s.used {
@@ -196,9 +177,11 @@ func (st *state) slotFor(g *baseline.Digester, v string) (cur, ref *slot) {
 // choice is the baseline a call is judged against.
 type choice struct {
 	q       baseline.Quantiles
+	v       baseline.Verdict
+	j       baseline.Judge
+	lv      baseline.Level // level-shift outcome of the chosen slot (own scopes only)
 	scope   string
 	version string // of the reference, for previous-version scopes
-	factor  float64
 }
 
 // Observe implements detect.Detector.
@@ -214,70 +197,73 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 		return out
 	}
 
+	// Judge against each slot's own baseline before it learns the call.
 	var kcur, kref, tcur, tref *slot
 	var kq, tq baseline.Quantiles
+	var kv, tv baseline.Verdict
+	var kj, tj baseline.Judge
 	if ks != nil {
 		kcur, kref = ks.slotFor(d.G, r.Tool.Version)
+		kj = *d.JudgeFor(ks.Cfg, judgeOf)
+		kv = kcur.dist.Judge(d.G, x, &kj, 0)
 		kq = kcur.dist.Quantiles(d.G)
 	}
 	if ts != nil {
 		tcur, tref = ts.slotFor(d.G, r.Tool.Version)
+		tj = *d.JudgeFor(ts.Cfg, judgeOf)
+		tv = tcur.dist.Judge(d.G, x, &tj, 0)
 		tq = tcur.dist.Quantiles(d.G)
 	}
-	c, ok := d.choose(cfg, kcur, kref, kq, tcur, tref, tq)
-	thr, p99eff := math.Inf(1), 0.0
-	if ok {
-		thr, p99eff = threshold(c.q, cfg)
-		thr *= c.factor
-		if x > thr {
-			out = append(out, finding(r, x, &c, thr, p99eff))
+	kReady := kcur != nil && kcur.usable(kq, cfg)
+	tReady := tcur != nil && tcur.usable(tq, cfg)
+	var c choice
+	switch {
+	case kReady:
+		c = choice{q: kq, v: kv, j: kj, scope: ScopeAgent}
+	case tReady:
+		c = choice{q: tq, v: tv, j: tj, scope: ScopeTool}
+	case kcur != nil && kcur.relearn && kref.usable(kref.dist.Quantiles(d.G), cfg):
+		c = choice{q: kref.dist.Quantiles(d.G), v: kref.dist.Judge(d.G, x, &kj, math.Log(cfg.RelearnFactor)), j: kj, scope: ScopeAgentPrevVersion, version: kref.version}
+	case tcur != nil && tcur.relearn && tref.usable(tref.dist.Quantiles(d.G), cfg):
+		c = choice{q: tref.dist.Quantiles(d.G), v: tref.dist.Judge(d.G, x, &tj, math.Log(cfg.RelearnFactor)), j: tj, scope: ScopeToolPrevVersion, version: tref.version}
+	}
+	// Learn (see the package doc). A slot without a tail yet (a fresh
+	// version) does not learn a call the judging baseline found anomalous.
+	anomalous := c.scope != "" && c.v.Anomalous(&c.j)
+	success := r.Invocation.Status == record.StatusSuccess
+	if kcur != nil && (kv.Fit.Valid || !anomalous) {
+		lv := kcur.dist.Learn(d.G, x, now, &kv, &kj, kReady, success)
+		if c.scope == ScopeAgent {
+			c.lv = lv
 		}
 	}
-
-	// Winsorize (see the package doc): anomalies enter each baseline at
-	// its own p99.9, everything else at most at its clamp.
-	if kcur != nil {
-		if v, ok := learned(x, thr, kq, ks.Cfg); ok {
-			kcur.dist.Add(d.G, v, now)
+	if tcur != nil && (tv.Fit.Valid || !anomalous) {
+		lv := tcur.dist.Learn(d.G, x, now, &tv, &tj, tReady, success)
+		if c.scope == ScopeTool {
+			c.lv = lv
 		}
 	}
-	if tcur != nil {
-		if v, ok := learned(x, thr, tq, ts.Cfg); ok {
-			tcur.dist.Add(d.G, v, now)
-		}
+	if c.scope == "" {
+		return out
+	}
+	if anomalous {
+		out = append(out, finding(r, x, &c))
+	}
+	if c.lv.Emit {
+		out = append(out, distdetect.ShiftFinding(r, alert.PatternLatency, "ms", "latency", x, c.lv, c.q, c.scope, alert.HumanMillis))
+	}
+	if c.lv.Drift {
+		out = append(out, distdetect.DriftFinding(r, alert.PatternLatency, "ms", "latency", x, &c.v, &c.j, c.q, c.scope, alert.HumanMillis))
 	}
 	return out
 }
 
-// choose picks the baseline: the key's own for this version, the tool's
-// for this version, then (while a new version relearns) the key's or the
-// tool's previous version with the relaxed factor.
-func (d *Detector) choose(cfg *Config, kcur, kref *slot, kq baseline.Quantiles, tcur, tref *slot, tq baseline.Quantiles) (choice, bool) {
-	if kcur != nil && kcur.usable(kq, cfg) {
-		return choice{q: kq, scope: ScopeAgent, factor: 1}, true
-	}
-	if tcur != nil && tcur.usable(tq, cfg) {
-		return choice{q: tq, scope: ScopeTool, factor: 1}, true
-	}
-	if kcur != nil && kcur.relearn {
-		if q := kref.dist.Quantiles(d.G); kref.usable(q, cfg) {
-			return choice{q: q, scope: ScopeAgentPrevVersion, version: kref.version, factor: cfg.RelearnFactor}, true
-		}
-	}
-	if tcur != nil && tcur.relearn {
-		if q := tref.dist.Quantiles(d.G); tref.usable(q, cfg) {
-			return choice{q: q, scope: ScopeToolPrevVersion, version: tref.version, factor: cfg.RelearnFactor}, true
-		}
-	}
-	return choice{}, false
-}
-
-func finding(r *record.Record, x float64, c *choice, thr, p99eff float64) alert.Finding {
+func finding(r *record.Record, x float64, c *choice) alert.Finding {
 	var f alert.Finding
 	f.FromRecord(r)
 	f.Pattern = alert.PatternLatency
 	f.Detail = DetailSlow
-	f.Score = Score(x, p99eff)
+	f.Score = distdetect.Score(c.v.Decades, r)
 	f.Observed = x
 	f.Expected = math.Round(c.q.P50)
 	f.Unit = "ms"
@@ -291,15 +277,8 @@ func finding(r *record.Record, x float64, c *choice, thr, p99eff float64) alert.
 	case ScopeToolPrevVersion:
 		f.Summary += " (all agents, version " + c.version + ")"
 	}
-	f.Details = map[string]any{
-		"baseline_p50":   math.Round(c.q.P50),
-		"baseline_p99":   math.Round(c.q.P99),
-		"baseline_p999":  math.Round(c.q.P999),
-		"threshold":      math.Round(thr),
-		"samples":        int64(c.q.Count),
-		"baseline_scope": c.scope,
-		"status":         r.Invocation.Status,
-	}
+	f.Details = distdetect.TailDetails(c.q, &c.v, c.scope)
+	f.Details["status"] = r.Invocation.Status
 	if c.scope == ScopeAgentPrevVersion || c.scope == ScopeToolPrevVersion {
 		f.Details["baseline_version"] = c.version
 	}

@@ -106,27 +106,6 @@ func New(p *detect.Params[Config], b baseline.Config) *Detector {
 // Pattern implements detect.Detector.
 func (d *Detector) Pattern() string { return alert.PatternOutputSize }
 
-// threshold returns the alert threshold and the floored p99 for baseline
-// quantiles q under cfg.
-func threshold(q baseline.Quantiles, cfg *Config) (thr, p99eff float64) {
-	return distdetect.Threshold(q, cfg.P99Ratio, cfg.P999Ratio, cfg.MinBaselineBytes)
-}
-
-// learned is distdetect.Learned under cfg: anomalies are learned at the
-// baseline's p99.9 (skipped by a baseline without quantiles yet), other
-// outputs clamped to p99_ratio × its floored p99.
-func learned(x, thr float64, q baseline.Quantiles, cfg *Config) (float64, bool) {
-	return distdetect.Learned(x, thr, q, cfg.P99Ratio, cfg.MinBaselineBytes)
-}
-
-// Score maps an output of x bytes against a floored p99 to 0..100.
-func Score(x, p99eff float64) float64 {
-	if p99eff <= 0 {
-		return 100
-	}
-	return math.Max(0, math.Min(100, 40+20*math.Log10(x/p99eff)))
-}
-
 // Observe implements detect.Detector.
 func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Finding {
 	if r.Invocation.OutputBytes < 0 || r.Invocation.Status == record.StatusDenied {
@@ -139,53 +118,70 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 	if cfg == nil || !cfg.Enabled { // nil: both stores full, counted as rejected
 		return out
 	}
-
-	// Decide against the key's own baseline, else the tool's.
+	// Judge against each baseline before either learns the output.
 	need := float64(cfg.MinSamples)
-	var kq, tq, q baseline.Quantiles
-	if ts != nil {
-		tq = ts.dist.Quantiles(d.G)
-	}
+	var kq, tq baseline.Quantiles
+	var kv, tv baseline.Verdict
+	var kj, tj baseline.Judge
 	if ks != nil {
+		kj = *d.JudgeFor(ks.Cfg, judgeOf)
+		kv = ks.dist.Judge(d.G, x, &kj, 0)
 		kq = ks.dist.Quantiles(d.G)
 	}
+	if ts != nil {
+		tj = *d.JudgeFor(ts.Cfg, judgeOf)
+		tv = ts.dist.Judge(d.G, x, &tj, 0)
+		tq = ts.dist.Quantiles(d.G)
+	}
+	kReady, tReady := ks != nil && kq.Count >= need, ts != nil && tq.Count >= need
+	var q baseline.Quantiles
+	var v *baseline.Verdict
+	var j *baseline.Judge
 	scope := ""
 	switch {
-	case ks != nil && kq.Count >= need:
-		q, scope = kq, "agent"
-	case ts != nil && tq.Count >= need:
-		q, scope = tq, "tool"
+	case kReady:
+		q, v, j, scope = kq, &kv, &kj, "agent"
+	case tReady:
+		q, v, j, scope = tq, &tv, &tj, "tool"
 	}
-	thr, p99eff := math.Inf(1), 0.0
-	if scope != "" {
-		thr, p99eff = threshold(q, cfg)
-	}
-
-	if x > thr {
-		out = append(out, d.finding(r, x, q, thr, p99eff, scope))
-	}
-
-	// Winsorize (see the package doc): anomalies enter each baseline at
-	// its own p99.9, everything else at most at its clamp.
-	if ks != nil {
-		if v, ok := learned(x, thr, kq, ks.Cfg); ok {
-			ks.dist.Add(d.G, v, now)
+	// Learn (see the package doc). A baseline without a tail yet does not
+	// learn an output the judging baseline found anomalous.
+	anomalous := scope != "" && v.Anomalous(j)
+	success := r.Invocation.Status == record.StatusSuccess
+	var lv baseline.Level
+	if ks != nil && (kv.Fit.Valid || !anomalous) {
+		l := ks.dist.Learn(d.G, x, now, &kv, &kj, kReady, success)
+		if scope == "agent" {
+			lv = l
 		}
 	}
-	if ts != nil {
-		if v, ok := learned(x, thr, tq, ts.Cfg); ok {
-			ts.dist.Add(d.G, v, now)
+	if ts != nil && (tv.Fit.Valid || !anomalous) {
+		l := ts.dist.Learn(d.G, x, now, &tv, &tj, tReady, success)
+		if scope == "tool" {
+			lv = l
 		}
+	}
+	if scope == "" {
+		return out
+	}
+	if anomalous {
+		out = append(out, d.finding(r, x, q, v, scope))
+	}
+	if lv.Emit {
+		out = append(out, distdetect.ShiftFinding(r, alert.PatternOutputSize, "bytes", "output size", x, lv, q, scope, alert.HumanBytes))
+	}
+	if lv.Drift {
+		out = append(out, distdetect.DriftFinding(r, alert.PatternOutputSize, "bytes", "output size", x, v, j, q, scope, alert.HumanBytes))
 	}
 	return out
 }
 
-func (d *Detector) finding(r *record.Record, x float64, q baseline.Quantiles, thr, p99eff float64, scope string) alert.Finding {
+func (d *Detector) finding(r *record.Record, x float64, q baseline.Quantiles, v *baseline.Verdict, scope string) alert.Finding {
 	var f alert.Finding
 	f.FromRecord(r)
 	f.Pattern = alert.PatternOutputSize
 	f.Detail = DetailLarge
-	f.Score = Score(x, p99eff)
+	f.Score = distdetect.Score(v.Decades, r)
 	f.Observed = x
 	f.Expected = math.Round(q.P50)
 	f.Unit = "bytes"
@@ -194,13 +190,6 @@ func (d *Detector) finding(r *record.Record, x float64, q baseline.Quantiles, th
 	if scope == "tool" {
 		f.Summary += " (all agents)"
 	}
-	f.Details = map[string]any{
-		"baseline_p50":   math.Round(q.P50),
-		"baseline_p99":   math.Round(q.P99),
-		"baseline_p999":  math.Round(q.P999),
-		"threshold":      math.Round(thr),
-		"samples":        int64(q.Count),
-		"baseline_scope": scope,
-	}
+	f.Details = distdetect.TailDetails(q, v, scope)
 	return f
 }
