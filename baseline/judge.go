@@ -16,10 +16,12 @@ type Judge struct {
 	// ShiftLn is ln of the smallest median ratio a level shift must
 	// reach (0: level shifts off).
 	ShiftLn float64
-	// DriftLn is ln of the fastest rise per day of the tail's threshold u
-	// (the body's p99) that the tail follows; u may not run ahead of that
-	// envelope, and running ahead by a further day's worth raises a drift
-	// finding (0: no drift guard).
+	// DriftLn is ln of the fastest rise per day of the body's median and
+	// p99 (u) that the judge follows. When either runs ahead of its
+	// envelope by δ, values are judged δ higher (excesses count from the
+	// envelope, not from the risen u) and the tail scale σ stays at its
+	// value from before the drift; the median running ahead by a further
+	// day's worth raises a drift finding (0: no drift guard).
 	DriftLn float64
 }
 
@@ -28,23 +30,25 @@ type Verdict struct {
 	Fit       TailFit
 	Decades   float64 // −log10 of the value's tail probability (0 below u or the floor)
 	Threshold float64 // raw value at which Decades reaches Far
-	DriftLn   float64 // how far (ln) u ran ahead of the allowed drift envelope
+	DriftLn   float64 // δ: how far (ln) the median or u ran ahead of the allowed drift envelope
 }
 
 // Anomalous reports whether the value is a tail finding under j.
 func (v *Verdict) Anomalous(j *Judge) bool { return v.Fit.Valid && v.Decades >= j.Far }
 
 // Judge returns the verdict on raw value x against d. extraLn widens the
-// tail (ln of a relearn factor; 0 for none). Excesses are measured from the
-// drift-limited u: a p99 that rose faster than DriftLn per day does not
-// carry the threshold with it.
+// tail (ln of a relearn factor; 0 for none). A baseline that rose faster
+// than DriftLn per day does not carry the threshold with it (Judge.DriftLn).
 func (d *Dist) Judge(g *Digester, x float64, j *Judge, extraLn float64) Verdict {
 	v := Verdict{Fit: d.Tail(g), Threshold: math.Inf(1)}
 	if !v.Fit.Valid {
 		return v
 	}
-	if j.DriftLn > 0 && d.tail.lv.anchorSet {
-		v.DriftLn = math.Max(0, v.Fit.LnU-d.tail.lv.anchor)
+	if lv := &d.tail.lv; j.DriftLn > 0 && lv.anchorSet {
+		v.DriftLn = math.Max(0, math.Max(v.Fit.LnP50-lv.anchor, v.Fit.LnU-lv.anchorU))
+		if v.DriftLn > 0 {
+			v.Fit.Sigma = math.Min(v.Fit.Sigma, lv.anchorS)
+		}
 	}
 	shift := extraLn - v.DriftLn
 	v.Threshold = math.Max(math.Expm1(v.Fit.Quantile(j.Far)+shift), j.Floor)
@@ -80,6 +84,8 @@ type level struct {
 	sw, sw2, swd float64 // short window: Σw, Σw², Σw·d
 	lw, lm, lv   float64 // long run: weight, mean and variance of d
 	anchor       float64 // log median, rising at most DriftLn per day
+	anchorU      float64 // log u, likewise
+	anchorS      float64 // tail σ while neither anchor was overtaken
 	anchorT      int64
 	anchorSet    bool
 	shiftAt      int64 // last shift finding due
@@ -90,9 +96,8 @@ type level struct {
 // verdict under j). ready: d has enough samples to be judged on its own;
 // level: x is a successful call's value and feeds the level-shift test.
 //
-// Body: an anomalous value is learned at the body's p99 (it counts, but
-// cannot lift the quantiles the fallback tail rests on); other values as
-// they are. Tail: see learnTail. Level: d = ln(1+x) − ln(1+p50), clipped to
+// Body: an anomalous value is not learned (it teaches only the tail, at
+// most one winsorized point an hour); other values are. Tail: see learnTail. Level: d = ln(1+x) − ln(1+p50), clipped to
 // ±max(4s, 2·ShiftLn) with s the body's log scale ((ln p90 − ln p10)/2.563),
 // enters a short (half-life 10 min) and a long (24 h) exponentially
 // weighted mean; the test statistic is (short − long)/√(var_long/n_short).
@@ -108,9 +113,7 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 	anomalous := v.Anomalous(j)
 	d.learnTail(&v.Fit, y, t)
 	q := d.q
-	if anomalous {
-		d.Add(g, math.Min(x, q.P99), t)
-	} else {
+	if !anomalous {
 		d.Add(g, x, t)
 	}
 	if !ready {
@@ -120,20 +123,31 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 	now := t.UnixNano()
 	lnMed, lnU := v.Fit.LnP50, v.Fit.LnU
 	var out Level
-	// Drift anchor: follows u down at once, up at most DriftLn per day, from
-	// the time the body has driftMinCount values (a younger p99 is too noisy).
+	// Drift anchors: follow the median and u down at once, up at most
+	// DriftLn per day, from the time the body has driftMinCount values; σ
+	// is remembered while neither runs ahead.
 	switch {
 	case j.DriftLn <= 0 || q.Count < driftMinCount:
 		lv.anchorSet = false
 	case !lv.anchorSet:
-		lv.anchor, lv.anchorT, lv.anchorSet = lnU, now, true
+		lv.anchor, lv.anchorU, lv.anchorT, lv.anchorSet = lnMed, lnU, now, true
 	case now > lv.anchorT:
-		allowed := lv.anchor + j.DriftLn*float64(now-lv.anchorT)/float64(24*time.Hour)
-		lv.anchor, lv.anchorT = math.Min(lnU, allowed), now
+		step := j.DriftLn * float64(now-lv.anchorT) / float64(24*time.Hour)
+		lv.anchor = math.Min(lnMed, lv.anchor+step)
+		lv.anchorU = math.Min(lnU, lv.anchorU+step)
+		lv.anchorT = now
 	}
-	if lv.anchorSet && lnU-lv.anchor >= j.DriftLn && (lv.driftAt == 0 || now-lv.driftAt >= driftEvery) {
-		lv.driftAt = now
-		out.Drift = true
+	if lv.anchorSet {
+		ahead := math.Max(lnMed-lv.anchor, lnU-lv.anchorU)
+		if ahead <= 0 {
+			lv.anchorS = d.tail.fit.Sigma
+		}
+		// Findings on the median only: a young heavy tail's p99 keeps
+		// climbing for days as rare values arrive, its median does not.
+		if lnMed-lv.anchor >= j.DriftLn && (lv.driftAt == 0 || now-lv.driftAt >= driftEvery) {
+			lv.driftAt = now
+			out.Drift = true
+		}
 	}
 	if !level || j.ShiftLn <= 0 {
 		return out

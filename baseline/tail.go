@@ -230,7 +230,7 @@ func (t *tailState) marshal(b []byte) []byte {
 	}
 	l := &t.lv
 	b = binary.AppendVarint(b, l.last)
-	for _, v := range [...]float64{l.sw, l.sw2, l.swd, l.lw, l.lm, l.lv, l.anchor} {
+	for _, v := range [...]float64{l.sw, l.sw2, l.swd, l.lw, l.lm, l.lv, l.anchor, l.anchorU, l.anchorS} {
 		b = distAppendF64(b, v)
 	}
 	for _, v := range [...]int64{l.anchorT, l.shiftAt, l.driftAt} {
@@ -271,7 +271,8 @@ func (t *tailState) unmarshal(r *distReader) error {
 	}
 	l := &t.lv
 	l.last = r.varint()
-	l.sw, l.sw2, l.swd, l.lw, l.lm, l.lv, l.anchor = r.f64(), r.f64(), r.f64(), r.f64(), r.f64(), r.f64(), r.f64()
+	l.sw, l.sw2, l.swd, l.lw, l.lm, l.lv = r.f64(), r.f64(), r.f64(), r.f64(), r.f64(), r.f64()
+	l.anchor, l.anchorU, l.anchorS = r.f64(), r.f64(), r.f64()
 	l.anchorT, l.shiftAt, l.driftAt = r.varint(), r.varint(), r.varint()
 	if r.err != nil {
 		return r.err

@@ -25,41 +25,72 @@
 // slot (agents not yet upgraded during a rollout) use and feed that slot,
 // so a mixed rollout does not flap.
 //
-// # Threshold
+// # Tail model and threshold
 //
-// With q the chosen baseline's quantiles and p99eff = max(q.p99,
-// min_baseline_ms):
+// Each baseline.Dist fits its own tail (baseline/tail.go): peaks over
+// threshold (SPOT) on log durations y = ln(1+ms), with u = the body's p99
+// (t-digest, ζ = 0.01) and a generalized Pareto fit (probability-weighted
+// moments) to the last 32 log excesses over it; ξ is shrunk and clamped to
+// [0, 0.5] and σ inflated by 1 + 1/√n, so the fitted tail errs wide. A
+// call's tail probability is
 //
-//	threshold = f · max(p99_ratio · p99eff, p999_ratio · q.p99.9)
+//	p = ζ · (1 + ξ·(y − ln u)/σ)^(−1/ξ)        (ζ · e^(−(y − ln u)/σ) for ξ = 0)
 //
-// with f = relearn_factor when judging a new version against the previous
-// one, else 1. Defaults p99_ratio 8 and p999_ratio 2: for log-normal
-// durations with σ ≤ 1, 8·p99 is exp(μ+4.4σ), a tail probability of 5e-6
-// (under 1 false alarm per 100,000 calls), with headroom for the sketch's
-// p99 error; the p99.9 term binds only for heavier tails.
+// and it is a finding when p ≤ false_alarm_rate (default 10⁻⁶: about one
+// false finding per million calls of a key — a key at one call a minute
+// raises one every ~2 years, a fleet of 1,000 such keys ~1.4 a day, at the
+// info band) and the call took more than min_alert_ms. A heavy tail (a SQL
+// tool whose p99.9 is 10–20× its p99) has large σ and moves the threshold
+// out by itself; a light one keeps it close (σ 0.4 log-normal: ~8× p99).
+// A key with fewer than 16 excesses uses a conservative fallback: an
+// exponential log tail through the body's p90 and p99.
+//
+// While a new version relearns, the previous version's tail judges with
+// the call's log value lowered by ln(relearn_factor).
 //
 // # Score
 //
-//	score = clamp(40 + 25·log10(duration / p99eff), 0, 100)
+//	score = clamp(10·(−log10 p − 2 + prior), 0, 100)
 //
-// monotone in the duration: 8× p99 scores 62.6 (warning), 40× 80
-// (critical), 73× (30.1 s against 410 ms) 86.6. Latency uses a steeper
-// slope than output size because a call 10–100× slower than its p99 is
-// already an outage-grade symptom.
+// the shared scale of detect/score: p = 10⁻⁶ scores 40 (info), 10⁻⁸ 60
+// (warning), 10⁻¹⁰ 80 (critical); prior = score.Prior(trust level,
+// data classification × environment), 0–2 decades, only ever raising the
+// score of a call that already crossed the threshold. 30 s against a
+// ~400 ms p99 (σ ≈ 0.3) scores 100. Because the fitted tail is never
+// lighter than exponential in log space, far values on wide log-normal
+// keys score lower than a log-normal model would say (75× p99 at σ = 1 is
+// about info).
 //
-// # Anomalies do not become the baseline
+// # Absorbing a tail, not learning anomalies
 //
-// Durations are winsorized before a Dist learns them. A call above the
-// threshold is learned as that Dist's current p99.9: it counts, but mass
-// added at p99.9 cannot raise p99.9, so a burst of hung calls cannot lift
-// the threshold and moves p99 only by its rank share (a Dist without
-// quantiles yet, like a fresh version slot, skips it). Other calls are
-// clamped to p99_ratio × the Dist's own floored p99 (from its first fold
-// on, protecting young baselines). A sustained shift above the threshold
-// without a version change is therefore never learned automatically: it
-// keeps alerting (deduplicated by the alert cooldown) until it stops or an
-// override changes the tool's ratios. Drift below the threshold is learned
-// as the epochs rotate; a new tool.version relearns as described above.
+// A call the tail calls anomalous is not learned by the body. Tail
+// entries are winsorized at u + σ·ln 32 and a winsorized entry enters at
+// most once an hour, so exceedances that recur as part of the key's
+// behaviour widen the tail over hours to days (each adds about a tenth to
+// σ) and stop alerting, while one burst adds a single point.
+//
+// # Level shifts
+//
+// Successful calls also feed a level test: the log deviation from the
+// body's median, clipped to ±max(4s, 2·ln level_shift_ratio) (s the body's
+// robust log scale), enters a short (10 min half-life) and a long (24 h)
+// exponentially weighted mean. With n the short window's effective
+// samples, z = |short − long| / √(var_long / n) gives a one-sided normal p;
+// when p ≤ false_alarm_rate and the shift is at least level_shift_ratio
+// (default 2, up or down), a level_shift_up / level_shift_down finding
+// scores score.FromDecades(−log10 p + prior), at most every 5 minutes. A
+// 3× shift at one call a minute (σ ≤ 0.8) or a collapse to ~1 ms is found
+// within 10–20 minutes; ±30% day/night does not reach the ratio.
+//
+// # Drift guard
+//
+// From 1,000 calls on, the body's log median and log p99 each have an
+// anchor that follows them down at once and up by at most
+// ln(max_drift_per_day) per day. When either runs ahead by δ, calls are
+// judged as if δ larger and σ stays at its pre-drift value, so a slow
+// poisoning cannot lift the threshold faster than the allowed rate; a
+// median ahead by a full allowed day raises a drift finding (score
+// 10·(2 + 2·δ/ln(max_drift_per_day)), at most hourly).
 //
 // # Reload and snapshots
 //
@@ -69,9 +100,10 @@
 // MarshalState / UnmarshalState save and restore every baseline exactly
 // (state.go).
 //
-// The key stores, reload, Tick, the threshold and the learn rule are the
-// shared core in detect/internal/distdetect (also used by output_size);
-// version slots, baseline choice, score and findings are this package's.
+// The key stores, reload, Tick, the settings, score and shift/drift
+// findings are the shared core in detect/internal/distdetect (also used by
+// output_size); the tail, level and drift models are baseline's; version
+// slots, baseline choice and the slow finding are this package's.
 //
 // The detector is single-goroutine and allocates on Observe only when it
 // creates a key, sees a new tool version, or emits a finding.

@@ -225,12 +225,15 @@ func TestTimeoutsAndDenialsSkipped(t *testing.T) {
 	if out := d.Observe(r, nil); len(out) != 1 {
 		t.Fatalf("a successful 30 s call raised %d findings, want 1", len(out))
 	}
-	// The successful call entered the baseline (at its p99.9); a denied
-	// call must not.
+	// The anomalous call taught only the tail, not the body; a denied call
+	// teaches nothing, and a normal one is counted.
 	r = rec(s.now(), "agent-b", "db-query", "1.0.0", 30000)
 	r.Invocation.Status = record.StatusDenied
-	if out := d.Observe(r, nil); len(out) != 0 || d.Keys.Peek(k).slots[0].dist.Count() != before+1 {
+	if out := d.Observe(r, nil); len(out) != 0 || d.Keys.Peek(k).slots[0].dist.Count() != before {
 		t.Fatal("denied call alerted or was counted")
+	}
+	if d.Observe(rec(s.now(), "agent-b", "db-query", "1.0.0", 40), nil); d.Keys.Peek(k).slots[0].dist.Count() != before+1 {
+		t.Fatal("a normal call was not counted")
 	}
 }
 

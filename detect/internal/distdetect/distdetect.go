@@ -198,8 +198,8 @@ func ShiftFinding(r *record.Record, pattern, unit, what string, x float64, lv ba
 	f.Observed = x
 	f.Expected = math.Round(q.P50)
 	f.Unit = unit
-	f.Summary = r.Tool.Name + " " + what + " for " + r.AgentID + " shifted " + dir + " to about " +
-		h(math.Expm1(baseline.LogValue(q.P50)+lv.ShiftLn)) + " for several minutes; baseline median is " + h(q.P50)
+	f.Summary = r.Tool.Name + " " + what + " for " + r.AgentID + " shifted " + dir + " " +
+		strconv.FormatFloat(math.Exp(math.Abs(lv.ShiftLn)), 'f', 1, 64) + "× or more over the last minutes; baseline median is " + h(q.P50)
 	f.Details = map[string]any{
 		"baseline_p50":   math.Round(q.P50),
 		"shift_ratio":    math.Round(ratio*1000) / 1000,
@@ -210,11 +210,11 @@ func ShiftFinding(r *record.Record, pattern, unit, what string, x float64, lv ba
 	return f
 }
 
-// DriftFinding is the finding for a baseline whose p99 rose faster than
-// max_drift_per_day allows (v.DriftLn: how far, in ln, it is ahead of the
-// envelope). Its score is a rule, not a probability: L = 4 +
-// 2·δ/ln(max_drift_per_day), so a p99 one allowed day ahead of the envelope
-// scores 40 (info), two days 60, three days 80.
+// DriftFinding is the finding for a baseline whose median rose faster than
+// max_drift_per_day allows (v.DriftLn: how far, in ln, the median or p99
+// is ahead of the envelope). Its score is a rule, not a probability: L = 4 +
+// 2·δ/ln(max_drift_per_day), so a baseline one allowed day ahead of the
+// envelope scores 40 (info), two days 60, three days 80.
 func DriftFinding(r *record.Record, pattern, unit, what string, x float64, v *baseline.Verdict, j *baseline.Judge, q baseline.Quantiles, scope string, h Human) alert.Finding {
 	var f alert.Finding
 	f.FromRecord(r)
@@ -225,8 +225,8 @@ func DriftFinding(r *record.Record, pattern, unit, what string, x float64, v *ba
 	f.Expected = math.Round(q.P50)
 	f.Unit = unit
 	ratio := math.Exp(v.DriftLn)
-	f.Summary = r.Tool.Name + " " + what + " baseline for " + r.AgentID + " rose faster than allowed: p99 " +
-		h(q.P99) + " is " + strconv.FormatFloat(ratio, 'f', 1, 64) + "× the allowed envelope (possible slow baseline poisoning)"
+	f.Summary = r.Tool.Name + " " + what + " baseline for " + r.AgentID + " rose faster than allowed: median " +
+		h(q.P50) + ", p99 " + h(q.P99) + ", "  + strconv.FormatFloat(ratio, 'f', 1, 64) + "× above the allowed envelope (possible slow baseline poisoning)"
 	f.Details = map[string]any{
 		"baseline_p50":       math.Round(q.P50),
 		"baseline_p99":       math.Round(q.P99),
