@@ -226,7 +226,7 @@ func DriftFinding(r *record.Record, pattern, unit, what string, x float64, v *ba
 	f.Unit = unit
 	ratio := math.Exp(v.DriftLn)
 	f.Summary = r.Tool.Name + " " + what + " baseline for " + r.AgentID + " rose faster than allowed: median " +
-		h(q.P50) + ", p99 " + h(q.P99) + ", "  + strconv.FormatFloat(ratio, 'f', 1, 64) + "× above the allowed envelope (possible slow baseline poisoning)"
+		h(q.P50) + ", p99 " + h(q.P99) + ", " + strconv.FormatFloat(ratio, 'f', 1, 64) + "× above the allowed envelope (possible slow baseline poisoning)"
 	f.Details = map[string]any{
 		"baseline_p50":       math.Round(q.P50),
 		"baseline_p99":       math.Round(q.P99),
