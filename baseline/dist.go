@@ -45,12 +45,12 @@ type Dist struct {
 	prevMax     float64
 	curMax      float64
 	epoch       int64 // index of the current epoch (event time / Epoch)
-	buf         [distBuf]float64
 	nbuf        int32
 	stale       bool    // q must be recomputed before use (rotation)
 	pending     float64 // weight folded since q was computed
 	q           Quantiles
 	tail        tailState // tail.go, judge.go
+	buf         [distBuf]float64
 }
 
 // refreshShare: cached quantiles are recomputed once the values folded
@@ -237,7 +237,7 @@ func (g *Digester) integratedLocation(q float64) float64 {
 // of the mass.
 func (d *Dist) Quantiles(g *Digester) Quantiles {
 	d.q.Count = d.Count()
-	d.q.Max = math.Max(d.prevMax, d.curMax)
+	d.q.Max = max(d.prevMax, d.curMax) // builtin: math.Max is not inlined on amd64
 	if !d.needsRefresh() {
 		return d.q
 	}

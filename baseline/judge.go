@@ -27,10 +27,22 @@ type Judge struct {
 
 // Verdict is a value judged against a Dist.
 type Verdict struct {
-	Fit       TailFit
-	Decades   float64 // −log10 of the value's tail probability (0 below u or the floor)
-	Threshold float64 // raw value at which Decades reaches Far
-	DriftLn   float64 // δ: how far (ln) the median or u ran ahead of the allowed drift envelope
+	Fit        TailFit
+	Decades    float64 // −log10 of the value's tail probability (0 below u or the floor)
+	y          float64 // the value's log
+	shift      float64 // ln shift the value was judged with (relearn widening − drift)
+	far, floor float64
+	DriftLn    float64 // δ: how far (ln) the median or u ran ahead of the allowed drift envelope
+}
+
+// Threshold is the raw value at which Decades reaches the judge's Far (at
+// least its floor; +Inf without a tail). Computed on demand: findings and
+// tests need it, the per-record path does not.
+func (v Verdict) Threshold() float64 {
+	if !v.Fit.Valid {
+		return math.Inf(1)
+	}
+	return max(math.Expm1(v.Fit.Quantile(v.far)+v.shift), v.floor)
 }
 
 // Anomalous reports whether the value is a tail finding under j.
@@ -40,20 +52,25 @@ func (v *Verdict) Anomalous(j *Judge) bool { return v.Fit.Valid && v.Decades >= 
 // tail (ln of a relearn factor; 0 for none). A baseline that rose faster
 // than DriftLn per day does not carry the threshold with it (Judge.DriftLn).
 func (d *Dist) Judge(g *Digester, x float64, j *Judge, extraLn float64) Verdict {
-	v := Verdict{Fit: d.Tail(g), Threshold: math.Inf(1)}
+	return d.JudgeLog(g, x, LogValue(x), j, extraLn)
+}
+
+// JudgeLog is Judge with y = LogValue(x) already computed (a record judged
+// against several Dists computes it once).
+func (d *Dist) JudgeLog(g *Digester, x, y float64, j *Judge, extraLn float64) Verdict {
+	v := Verdict{Fit: d.Tail(g), far: j.Far, floor: j.Floor, y: y}
 	if !v.Fit.Valid {
 		return v
 	}
 	if lv := &d.tail.lv; j.DriftLn > 0 && lv.anchorSet {
-		v.DriftLn = math.Max(0, math.Max(v.Fit.LnP50-lv.anchor, v.Fit.LnU-lv.anchorU))
+		v.DriftLn = max(0, max(v.Fit.LnP50-lv.anchor, v.Fit.LnU-lv.anchorU))
 		if v.DriftLn > 0 {
-			v.Fit.Sigma = math.Min(v.Fit.Sigma, lv.anchorS)
+			v.Fit.Sigma = min(v.Fit.Sigma, lv.anchorS)
 		}
 	}
-	shift := extraLn - v.DriftLn
-	v.Threshold = math.Max(math.Expm1(v.Fit.Quantile(j.Far)+shift), j.Floor)
+	v.shift = extraLn - v.DriftLn
 	if x > j.Floor {
-		v.Decades = v.Fit.Decades(LogValue(x) - shift)
+		v.Decades = v.Fit.Decades(v.y - v.shift)
 	}
 	return v
 }
@@ -62,7 +79,7 @@ func (d *Dist) Judge(g *Digester, x float64, j *Judge, extraLn float64) Verdict 
 type Level struct {
 	Ready   bool
 	ShiftLn float64 // short-window mean log deviation minus the long-run one (signed)
-	Decades float64 // −log10 one-sided p-value of the shift
+	Decades float64 // −log10 one-sided p-value of the shift (0 below ShiftLn)
 	Emit    bool    // a shift finding is due (significant, large enough, rate-limited)
 	Drift   bool    // a drift finding is due (rate-limited)
 }
@@ -109,7 +126,7 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 		d.Add(g, x, t)
 		return Level{}
 	}
-	y := LogValue(x)
+	y := v.y
 	anomalous := v.Anomalous(j)
 	d.learnTail(&v.Fit, y, t)
 	q := d.q
@@ -133,12 +150,12 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 		lv.anchor, lv.anchorU, lv.anchorT, lv.anchorSet = lnMed, lnU, now, true
 	case now > lv.anchorT:
 		step := j.DriftLn * float64(now-lv.anchorT) / float64(24*time.Hour)
-		lv.anchor = math.Min(lnMed, lv.anchor+step)
-		lv.anchorU = math.Min(lnU, lv.anchorU+step)
+		lv.anchor = min(lnMed, lv.anchor+step)
+		lv.anchorU = min(lnU, lv.anchorU+step)
 		lv.anchorT = now
 	}
 	if lv.anchorSet {
-		ahead := math.Max(lnMed-lv.anchor, lnU-lv.anchorU)
+		ahead := max(lnMed-lv.anchor, lnU-lv.anchorU)
 		if ahead <= 0 {
 			lv.anchorS = d.tail.fit.Sigma
 		}
@@ -152,13 +169,13 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 	if !level || j.ShiftLn <= 0 {
 		return out
 	}
-	c := math.Max(4*v.Fit.Scale, 2*j.ShiftLn)
-	dv := math.Min(math.Max(y-lnMed, -c), c)
+	c := max(4*v.Fit.Scale, 2*j.ShiftLn)
+	dv := min(max(y-lnMed, -c), c)
 	as, al := 1.0, 1.0
 	if lv.last != 0 && now > lv.last {
 		dt := float64(now - lv.last)
-		as = math.Exp2(-dt / float64(shortHalfLife))
-		al = math.Exp2(-dt / float64(longHalfLife))
+		as = expNeg(dt / float64(shortHalfLife) * math.Ln2)
+		al = expNeg(dt / float64(longHalfLife) * math.Ln2)
 	}
 	if now > lv.last {
 		lv.last = now
@@ -172,8 +189,11 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 		if n >= levelMinShort {
 			out.Ready = true
 			out.ShiftLn = lv.swd/lv.sw - lv.lm
-			z := math.Abs(out.ShiftLn) / math.Sqrt(math.Max(lv.lv, levelMinVar)/n)
-			out.Decades = normDecades(z)
+			// The p-value only for shifts large enough to matter (Erfc and
+			// Log10 are the costliest step of a value).
+			if math.Abs(out.ShiftLn) >= j.ShiftLn {
+				out.Decades = normDecades(math.Abs(out.ShiftLn) / math.Sqrt(max(lv.lv, levelMinVar)/n))
+			}
 			if out.Decades >= j.Far && math.Abs(out.ShiftLn) >= j.ShiftLn && (lv.shiftAt == 0 || now-lv.shiftAt >= emitEvery) {
 				lv.shiftAt = now
 				out.Emit = true
@@ -186,6 +206,15 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 	lv.lm += a * delta
 	lv.lv = (1 - a) * (lv.lv + a*delta*delta)
 	return out
+}
+
+// expNeg is e^−l for l ≥ 0; below 0.1 (consecutive values of a key, the
+// per-value case) a 5-term series accurate to 1e-8 replaces math.Exp.
+func expNeg(l float64) float64 {
+	if l < 0.1 {
+		return 1 - l*(1-l*(0.5-l*(1.0/6-l*(1.0/24-l/120))))
+	}
+	return math.Exp(-l)
 }
 
 // normDecades is −log10 of the one-sided normal tail beyond z ≥ 0.

@@ -48,7 +48,7 @@ const (
 
 // LogValue maps a raw value (ms, bytes) to the log scale the tail and level
 // models work on: ln(1 + max(x, 0)).
-func LogValue(x float64) float64 { return math.Log1p(math.Max(x, 0)) }
+func LogValue(x float64) float64 { return math.Log1p(max(x, 0)) }
 
 // TailFit is a fitted (or fallback) tail: P(Y ≥ y) for log values y.
 type TailFit struct {
@@ -94,31 +94,32 @@ func (f *TailFit) Quantile(l float64) float64 {
 }
 
 // tailState is the per-Dist tail and level memory (about 240 bytes).
+// Fields read or written per value come first (fit, lv), the ring last.
 type tailState struct {
-	ring     [tailRing]float32 // log values of recent exceedances
+	fit      TailFit
+	lv       level
+	absorbAt int64             // event time (ns) a winsorized value last entered the ring
 	n, pos   uint8             // ring fill and next write position
 	newSince uint8             // exceedances since the last fit
 	fitStale bool              // quantiles changed since the last fit
-	absorbAt int64             // event time (ns) an anomaly last entered the ring
-	fit      TailFit
-	lv       level
+	ring     [tailRing]float32 // log values of recent exceedances
 }
 
 // Tail returns d's tail fit, refitting it if the body's quantiles changed
 // or enough new exceedances arrived since the last fit.
 func (d *Dist) Tail(g *Digester) TailFit {
-	q := d.Quantiles(g)
 	t := &d.tail
+	if t.fit.Valid && !t.fitStale && t.newSince < tailRefit && !d.needsRefresh() {
+		return t.fit
+	}
+	q := d.Quantiles(g)
 	if q.Folded == 0 {
 		return TailFit{}
-	}
-	if t.fit.Valid && !t.fitStale && t.newSince < tailRefit {
-		return t.fit
 	}
 	t.fitStale, t.newSince = false, 0
 	t.fit = fitTail(q, t.ring[:t.n])
 	t.fit.LnP50 = LogValue(q.P50)
-	t.fit.Scale = math.Max((LogValue(q.P90)-LogValue(q.P10))/2.563, 0.05)
+	t.fit.Scale = max((LogValue(q.P90)-LogValue(q.P10))/2.563, 0.05)
 	return t.fit
 }
 
@@ -141,7 +142,7 @@ func fitTail(q Quantiles, ring []float32) TailFit {
 		}
 	}
 	if n < tailMinFit {
-		s := math.Max((lnU-LogValue(q.P90))/math.Ln10, tailMinSigma)
+		s := max((lnU-LogValue(q.P90))/math.Ln10, tailMinSigma)
 		return TailFit{LnU: lnU, Zeta: tailZeta, Sigma: s, Fallback: true, Valid: true}
 	}
 	// Probability-weighted moments: a0 = mean, a1 = mean of x_(i)·(n−i)/(n−1)
@@ -161,11 +162,11 @@ func fitTail(q Quantiles, ring []float32) TailFit {
 	// Shrink ξ toward 0 (a Pareto tail in raw values) by n/(n+tailRing):
 	// PWM shape estimates from 16–32 excesses are noisy, and a spurious
 	// ξ > 0 would silence the key far out.
-	xi = math.Min(math.Max(xi*float64(n)/float64(n+tailRing), 0), 0.5)
+	xi = min(max(xi*float64(n)/float64(n+tailRing), 0), 0.5)
 	if xi == 0 {
 		sigma = a0 // the exponential MLE
 	}
-	sigma = math.Max(sigma*(1+1/math.Sqrt(float64(n))), tailMinSigma)
+	sigma = max(sigma*(1+1/math.Sqrt(float64(n))), tailMinSigma)
 	return TailFit{LnU: lnU, Zeta: tailZeta, Sigma: sigma, Xi: xi, N: n, Valid: true}
 }
 

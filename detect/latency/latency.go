@@ -230,6 +230,7 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 	}
 
 	// Judge against each slot's own baseline before it learns the call.
+	y := baseline.LogValue(x)
 	var kcur, kref, tcur, tref *slot
 	var kq, tq baseline.Quantiles
 	var kv, tv baseline.Verdict
@@ -237,13 +238,13 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 	if ks != nil {
 		kcur, kref = ks.slotFor(d.G, r.Tool.Version)
 		kj = *d.JudgeFor(ks.Cfg, judgeOf)
-		kv = kcur.dist.Judge(d.G, x, &kj, 0)
+		kv = kcur.dist.JudgeLog(d.G, x, y, &kj, 0)
 		kq = kcur.dist.Quantiles(d.G)
 	}
 	if ts != nil {
 		tcur, tref = ts.slotFor(d.G, r.Tool.Version)
 		tj = *d.JudgeFor(ts.Cfg, judgeOf)
-		tv = tcur.dist.Judge(d.G, x, &tj, 0)
+		tv = tcur.dist.JudgeLog(d.G, x, y, &tj, 0)
 		tq = tcur.dist.Quantiles(d.G)
 	}
 	kReady := kcur != nil && kcur.usable(kq, cfg)
@@ -270,7 +271,10 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 		}
 	}
 	if tcur != nil && (tv.Fit.Valid || !anomalous) {
-		lv := tcur.dist.Learn(d.G, x, now, &tv, &tj, tReady, success)
+		// The level test runs on the (agent, tool) key; the tool's only
+		// stands in for a key the full store could not hold (one level
+		// update per record, not two).
+		lv := tcur.dist.Learn(d.G, x, now, &tv, &tj, tReady, success && kcur == nil)
 		if c.scope == ScopeTool {
 			c.lv = lv
 		}

@@ -303,7 +303,7 @@ func TestExtremeCallDuringRelearnAlerts(t *testing.T) {
 	c := DefaultConfig()
 	j := judgeOf(&c)
 	ref := &st.slots[1-st.active]
-	own := ref.dist.Judge(d.G, 1, &j, 0).Threshold
+	own := ref.dist.Judge(d.G, 1, &j, 0).Threshold()
 	if thr := f.Details["threshold"].(float64); math.Abs(thr-3*own) > 3*own/500+1 {
 		t.Fatalf("relaxed threshold %v, want ≈3 × %v", thr, own)
 	}

@@ -134,7 +134,7 @@ func TestSetParamsKeepsBaselines(t *testing.T) {
 		c2 := c
 		c2.FalseAlarmRate = far
 		j := judgeOf(&c2)
-		return dist().Judge(d.G, 1, &j, 0).Threshold
+		return dist().Judge(d.G, 1, &j, 0).Threshold()
 	}
 	t6 := thrAt(1e-6)
 	slow, mid := 1.2*t6, 0.8*t6 // slow alerts at 1e-6, not at 1e-12; mid only at 1e-4

@@ -106,18 +106,19 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 		return out
 	}
 	// Judge against each baseline before either learns the output.
+	y := baseline.LogValue(x)
 	need := float64(cfg.MinSamples)
 	var kq, tq baseline.Quantiles
 	var kv, tv baseline.Verdict
 	var kj, tj baseline.Judge
 	if ks != nil {
 		kj = *d.JudgeFor(ks.Cfg, judgeOf)
-		kv = ks.dist.Judge(d.G, x, &kj, 0)
+		kv = ks.dist.JudgeLog(d.G, x, y, &kj, 0)
 		kq = ks.dist.Quantiles(d.G)
 	}
 	if ts != nil {
 		tj = *d.JudgeFor(ts.Cfg, judgeOf)
-		tv = ts.dist.Judge(d.G, x, &tj, 0)
+		tv = ts.dist.JudgeLog(d.G, x, y, &tj, 0)
 		tq = ts.dist.Quantiles(d.G)
 	}
 	kReady, tReady := ks != nil && kq.Count >= need, ts != nil && tq.Count >= need
@@ -143,7 +144,10 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 		}
 	}
 	if ts != nil && (tv.Fit.Valid || !anomalous) {
-		l := ts.dist.Learn(d.G, x, now, &tv, &tj, tReady, success)
+		// The level test runs on the (agent, tool) key; the tool's only
+		// stands in for a key the full store could not hold (one level
+		// update per record, not two).
+		l := ts.dist.Learn(d.G, x, now, &tv, &tj, tReady, success && ks == nil)
 		if scope == "tool" {
 			lv = l
 		}

@@ -138,7 +138,7 @@ func TestInjectedLargeOutput(t *testing.T) {
 	kq := kd.Quantiles(d.G)
 	c := DefaultConfig()
 	j := judgeOf(&c)
-	thr := kd.Judge(d.G, 1, &j, 0).Threshold
+	thr := kd.Judge(d.G, 1, &j, 0).Threshold()
 
 	for _, tc := range []struct {
 		name     string

@@ -113,7 +113,7 @@ func TestSetParamsKeepsBaselines(t *testing.T) {
 		c2 := c
 		c2.FalseAlarmRate = far
 		j := judgeOf(&c2)
-		return d.Keys.Peek(k).dist.Judge(d.G, 1, &j, 0).Threshold
+		return d.Keys.Peek(k).dist.Judge(d.G, 1, &j, 0).Threshold()
 	}
 	t6 := thrAt(1e-6)
 	big := int64(1.2 * t6) // alerts at 1e-6, not at 1e-12

@@ -157,7 +157,7 @@ func TailDetails(q baseline.Quantiles, v *baseline.Verdict, scope string) map[st
 		"baseline_p50":   math.Round(q.P50),
 		"baseline_p99":   math.Round(q.P99),
 		"baseline_p999":  math.Round(q.P999),
-		"threshold":      math.Round(v.Threshold),
+		"threshold":      math.Round(v.Threshold()),
 		"samples":        int64(q.Count),
 		"baseline_scope": scope,
 		"p_decades":      math.Round(math.Min(v.Decades, 300)*100) / 100,
@@ -234,7 +234,7 @@ func DriftFinding(r *record.Record, pattern, unit, what string, x float64, v *ba
 		"max_drift_per_day":  math.Round(math.Exp(j.DriftLn)*1000) / 1000,
 		"samples":            int64(q.Count),
 		"baseline_scope":     scope,
-		"threshold_adjusted": math.Round(v.Threshold),
+		"threshold_adjusted": math.Round(v.Threshold()),
 	}
 	return f
 }
