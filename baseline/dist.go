@@ -296,7 +296,7 @@ func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
 //	    8 anchor set) | varint absorbAt | f64 LnU Zeta Sigma Xi LnP50 Scale |
 //	    uvarint N | u32 × n ring (float32 bits) | varint last |
 //	    f64 sw sw2 swd lw lm lv anchor anchorU anchorS |
-//	    varint anchorT shiftAt driftAt
+//	    varint anchorT shiftAt driftAt | uvarint fit generation, anchor generation
 //
 // Everything that influences later behaviour (including the cached
 // quantiles, the tail fit and the fold schedule) is stored, so a restored

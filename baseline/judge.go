@@ -104,6 +104,7 @@ type level struct {
 	anchorU      float64 // log u, likewise
 	anchorS      float64 // tail σ while neither anchor was overtaken
 	anchorT      int64
+	anchorGen    uint32 // tail fit generation the anchors were last updated at
 	anchorSet    bool
 	shiftAt      int64 // last shift finding due
 	driftAt      int64 // last drift finding due
@@ -142,28 +143,32 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 	var out Level
 	// Drift anchors: follow the median and u down at once, up at most
 	// DriftLn per day, from the time the body has driftMinCount values; σ
-	// is remembered while neither runs ahead.
-	switch {
-	case j.DriftLn <= 0 || q.Count < driftMinCount:
-		lv.anchorSet = false
-	case !lv.anchorSet:
-		lv.anchor, lv.anchorU, lv.anchorT, lv.anchorSet = lnMed, lnU, now, true
-	case now > lv.anchorT:
-		step := j.DriftLn * float64(now-lv.anchorT) / float64(24*time.Hour)
-		lv.anchor = min(lnMed, lv.anchor+step)
-		lv.anchorU = min(lnU, lv.anchorU+step)
-		lv.anchorT = now
-	}
-	if lv.anchorSet {
-		ahead := max(lnMed-lv.anchor, lnU-lv.anchorU)
-		if ahead <= 0 {
-			lv.anchorS = d.tail.fit.Sigma
+	// is remembered while neither runs ahead. They move only when the fit
+	// does (its median and u are constant in between), so the block runs
+	// once per refit, not per value, and is exact.
+	if gen := d.tail.gen; lv.anchorGen != gen {
+		lv.anchorGen = gen
+		switch {
+		case j.DriftLn <= 0 || q.Count < driftMinCount:
+			lv.anchorSet = false
+		case !lv.anchorSet:
+			lv.anchor, lv.anchorU, lv.anchorT, lv.anchorSet = lnMed, lnU, now, true
+		case now > lv.anchorT:
+			step := j.DriftLn * float64(now-lv.anchorT) / float64(24*time.Hour)
+			lv.anchor = min(lnMed, lv.anchor+step)
+			lv.anchorU = min(lnU, lv.anchorU+step)
+			lv.anchorT = now
 		}
-		// Findings on the median only: a young heavy tail's p99 keeps
-		// climbing for days as rare values arrive, its median does not.
-		if lnMed-lv.anchor >= j.DriftLn && (lv.driftAt == 0 || now-lv.driftAt >= driftEvery) {
-			lv.driftAt = now
-			out.Drift = true
+		if lv.anchorSet {
+			if max(lnMed-lv.anchor, lnU-lv.anchorU) <= 0 {
+				lv.anchorS = d.tail.fit.Sigma
+			}
+			// Findings on the median only: a young heavy tail's p99 keeps
+			// climbing for days as rare values arrive, its median does not.
+			if lnMed-lv.anchor >= j.DriftLn && (lv.driftAt == 0 || now-lv.driftAt >= driftEvery) {
+				lv.driftAt = now
+				out.Drift = true
+			}
 		}
 	}
 	if !level || j.ShiftLn <= 0 {

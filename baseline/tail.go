@@ -101,6 +101,7 @@ type tailState struct {
 	absorbAt int64             // event time (ns) a winsorized value last entered the ring
 	n, pos   uint8             // ring fill and next write position
 	newSince uint8             // exceedances since the last fit
+	gen      uint32            // fits so far (drift anchors follow fits)
 	fitStale bool              // quantiles changed since the last fit
 	ring     [tailRing]float32 // log values of recent exceedances
 }
@@ -117,6 +118,7 @@ func (d *Dist) Tail(g *Digester) TailFit {
 		return TailFit{}
 	}
 	t.fitStale, t.newSince = false, 0
+	t.gen++
 	t.fit = fitTail(q, t.ring[:t.n])
 	t.fit.LnP50 = LogValue(q.P50)
 	t.fit.Scale = max((LogValue(q.P90)-LogValue(q.P10))/2.563, 0.05)
@@ -237,6 +239,8 @@ func (t *tailState) marshal(b []byte) []byte {
 	for _, v := range [...]int64{l.anchorT, l.shiftAt, l.driftAt} {
 		b = binary.AppendVarint(b, v)
 	}
+	b = binary.AppendUvarint(b, uint64(t.gen))
+	b = binary.AppendUvarint(b, uint64(l.anchorGen))
 	return b
 }
 
@@ -275,6 +279,11 @@ func (t *tailState) unmarshal(r *distReader) error {
 	l.sw, l.sw2, l.swd, l.lw, l.lm, l.lv = r.f64(), r.f64(), r.f64(), r.f64(), r.f64(), r.f64()
 	l.anchor, l.anchorU, l.anchorS = r.f64(), r.f64(), r.f64()
 	l.anchorT, l.shiftAt, l.driftAt = r.varint(), r.varint(), r.varint()
+	gen, agen := r.uvarint(), r.uvarint()
+	if gen > math.MaxUint32 || agen > math.MaxUint32 {
+		return fmt.Errorf("fit generation: %w", errDistState)
+	}
+	t.gen, l.anchorGen = uint32(gen), uint32(agen)
 	if r.err != nil {
 		return r.err
 	}
