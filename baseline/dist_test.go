@@ -398,6 +398,17 @@ func FuzzDistState(f *testing.F) {
 		enc, _ := d.MarshalState(nil)
 		f.Add(enc)
 	}
+	// A Dist whose tail ring, fit, level and drift state are all in use.
+	var l Dist
+	j := Judge{Far: 6, ShiftLn: math.Ln2, DriftLn: math.Ln2}
+	rng := rand.New(rand.NewPCG(6, 6))
+	for i := range 3000 {
+		x := 100 * math.Exp(rng.NormFloat64())
+		v := l.Judge(g, x, &j, 0)
+		l.Learn(g, x, distBase.Add(time.Duration(i)*time.Minute), &v, &j, l.Count() >= 200, true)
+	}
+	enc, _ := l.MarshalState(nil)
+	f.Add(enc)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var d Dist
 		if err := d.UnmarshalState(data); err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/internal/validate"
+	"github.com/toolwatch/toolwatch/record"
 )
 
 type cfg struct{ N int }
@@ -201,5 +202,21 @@ func TestDecodeVersion(t *testing.T) {
 	}
 	if err := codec.Decode(b[:len(b)-1], &st, &st.Version); err == nil || !strings.HasPrefix(err.Error(), "test state: ") {
 		t.Fatalf("truncated: %v", err)
+	}
+}
+
+// The score is the shared scale plus the record's risk prior.
+func TestScorePrior(t *testing.T) {
+	r := &record.Record{Tool: record.Tool{TrustLevel: "gold"}, Context: record.Context{Environment: "production", DataClassification: "internal"}}
+	if got := Score(6, r); got != 40 {
+		t.Fatalf("score at 1e-6 = %v, want 40", got)
+	}
+	r.Context.DataClassification = "restricted"
+	if got := Score(6, r); got != 50 {
+		t.Fatalf("restricted in production: %v, want 50", got)
+	}
+	r.Tool.TrustLevel = "unverified"
+	if got := Score(9, r); got != 90 {
+		t.Fatalf("unverified + restricted in production at 1e-9: %v, want 90", got)
 	}
 }
