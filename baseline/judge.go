@@ -94,6 +94,8 @@ const (
 	emitEvery     = int64(5 * time.Minute)
 	driftEvery    = int64(time.Hour)
 	driftMinCount = 1000
+	peakHalfLife  = 7 * 24 * time.Hour
+	peakMargin    = 0.405 // ln 1.5: how far beyond an earlier episode a shift must go
 )
 
 type level struct {
@@ -104,7 +106,10 @@ type level struct {
 	anchorU      float64 // log u, likewise
 	anchorS      float64 // tail σ while neither anchor was overtaken
 	anchorT      int64
-	anchorGen    uint32 // tail fit generation the anchors were last updated at
+	anchorGen    uint32  // tail fit generation the anchors were last updated at
+	peakUp       float64 // largest earlier shift episode up (ln), decaying
+	peakDown     float64 // largest earlier shift episode down (ln, ≤ 0), decaying
+	epUp, epDown float64 // extremes of the ongoing episodes
 	anchorSet    bool
 	shiftAt      int64 // last shift finding due
 	driftAt      int64 // last drift finding due
@@ -118,7 +123,9 @@ type level struct {
 // most one winsorized point an hour); other values are. Tail: see learnTail. Level: d = ln(1+x) − ln(1+p50), clipped to
 // ±max(4s, 2·ShiftLn) with s the body's log scale ((ln p90 − ln p10)/2.563),
 // enters a short (half-life 10 min) and a long (24 h) exponentially
-// weighted mean; the test statistic is (short − long)/√(var_long/n_short).
+// weighted mean; the test statistic is (short − long)/√(var_long/n_short),
+// and a shift is reported only beyond the largest earlier episode in its
+// direction by ln 1.5 (peak guard, half-life 7 days).
 func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, ready, level bool) Level {
 	if math.IsNaN(x) || math.IsInf(x, 0) {
 		return Level{}
@@ -176,12 +183,15 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 	}
 	c := max(4*v.Fit.Scale, 2*j.ShiftLn)
 	dv := min(max(y-lnMed, -c), c)
-	as, al := 1.0, 1.0
+	as, al, ap := 1.0, 1.0, 1.0
 	if lv.last != 0 && now > lv.last {
 		dt := float64(now - lv.last)
 		as = expNeg(dt / float64(shortHalfLife) * math.Ln2)
 		al = expNeg(dt / float64(longHalfLife) * math.Ln2)
+		ap = expNeg(dt / float64(peakHalfLife) * math.Ln2)
 	}
+	lv.peakUp *= ap
+	lv.peakDown *= ap
 	if now > lv.last {
 		lv.last = now
 	}
@@ -193,15 +203,34 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 		n := lv.sw * lv.sw / lv.sw2
 		if n >= levelMinShort {
 			out.Ready = true
-			out.ShiftLn = lv.swd/lv.sw - lv.lm
-			// The p-value only for shifts large enough to matter (Erfc and
+			dev := lv.swd/lv.sw - lv.lm
+			out.ShiftLn = dev
+			// Peak guard: a shift is news only beyond the largest earlier
+			// episode in its direction (decaying, half-life 7 days), so a
+			// key whose bursts are routine stops reporting them; an ongoing
+			// episode is judged against the peak from before it began.
+			news := (dev >= j.ShiftLn && dev >= lv.peakUp+peakMargin) ||
+				(dev <= -j.ShiftLn && dev <= lv.peakDown-peakMargin)
+			// The p-value only for shifts that could be reported (Erfc and
 			// Log10 are the costliest step of a value).
-			if math.Abs(out.ShiftLn) >= j.ShiftLn {
-				out.Decades = normDecades(math.Abs(out.ShiftLn) / math.Sqrt(max(lv.lv, levelMinVar)/n))
+			if news {
+				out.Decades = normDecades(math.Abs(dev) / math.Sqrt(max(lv.lv, levelMinVar)/n))
 			}
-			if out.Decades >= j.Far && math.Abs(out.ShiftLn) >= j.ShiftLn && (lv.shiftAt == 0 || now-lv.shiftAt >= emitEvery) {
+			if news && out.Decades >= j.Far && (lv.shiftAt == 0 || now-lv.shiftAt >= emitEvery) {
 				lv.shiftAt = now
 				out.Emit = true
+			}
+			switch {
+			case dev >= j.ShiftLn:
+				lv.epUp = max(lv.epUp, dev)
+			case lv.epUp > 0:
+				lv.peakUp, lv.epUp = max(lv.peakUp, lv.epUp), 0
+			}
+			switch {
+			case dev <= -j.ShiftLn:
+				lv.epDown = min(lv.epDown, dev)
+			case lv.epDown < 0:
+				lv.peakDown, lv.epDown = min(lv.peakDown, lv.epDown), 0
 			}
 		}
 	}

@@ -79,6 +79,9 @@
 // when p ≤ false_alarm_rate and the shift is at least level_shift_ratio
 // (default 2, up or down), a level_shift_up / level_shift_down finding
 // scores score.FromDecades(−log10 p + prior), at most every 5 minutes. A
+// peak guard keeps routine bursts quiet: a shift must also exceed the
+// largest earlier episode in its direction (decaying, half-life 7 days) by
+// ln 1.5, judged against the peak from before the ongoing episode. A
 // 3× shift at one call a minute (σ ≤ 0.8) or a collapse to ~1 ms is found
 // within 10–20 minutes; ±30% day/night does not reach the ratio.
 //
