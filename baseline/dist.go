@@ -295,7 +295,7 @@ func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
 //	  tail: u8 n pos newSince flags (1 fit stale, 2 fit valid, 4 fallback,
 //	    8 anchor set) | varint absorbAt | f64 LnU Zeta Sigma Xi LnP50 Scale |
 //	    uvarint N | u32 × n ring (float32 bits) | varint last |
-//	    f64 sw sw2 swd lw lm lv anchor anchorU anchorS peakUp peakDown epUp epDown |
+//	    f64 sw sw2 swd lw lm lv anchor anchorU anchorS peakUp peakDown epUp epDown gap |
 //	    varint anchorT shiftAt driftAt | uvarint fit generation, anchor generation
 //
 // Everything that influences later behaviour (including the cached

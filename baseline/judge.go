@@ -95,6 +95,7 @@ const (
 	driftEvery    = int64(time.Hour)
 	driftMinCount = 1000
 	peakHalfLife  = 7 * 24 * time.Hour
+	gapWindow     = 8     // short half-life ≥ this many mean gaps between values
 	peakMargin    = 0.405 // ln 1.5: how far beyond an earlier episode a shift must go
 )
 
@@ -110,6 +111,7 @@ type level struct {
 	peakUp       float64 // largest earlier shift episode up (ln), decaying
 	peakDown     float64 // largest earlier shift episode down (ln, ≤ 0), decaying
 	epUp, epDown float64 // extremes of the ongoing episodes
+	gap          float64 // mean gap between values (ns), 1/16 per value
 	anchorSet    bool
 	shiftAt      int64 // last shift finding due
 	driftAt      int64 // last drift finding due
@@ -122,7 +124,8 @@ type level struct {
 // Body: an anomalous value is not learned (it teaches only the tail, at
 // most one winsorized point an hour); other values are. Tail: see learnTail. Level: d = ln(1+x) − ln(1+p50), clipped to
 // ±max(4s, 2·ShiftLn) with s the body's log scale ((ln p90 − ln p10)/2.563),
-// enters a short (half-life 10 min) and a long (24 h) exponentially
+// enters a short (half-life 10 min, or 8 mean gaps between values if
+// longer) and a long (24 h) exponentially
 // weighted mean; the test statistic is (short − long)/√(var_long/n_short),
 // and a shift is reported only beyond the largest earlier episode in its
 // direction by ln 1.5 (peak guard, half-life 7 days).
@@ -186,7 +189,11 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 	as, al, ap := 1.0, 1.0, 1.0
 	if lv.last != 0 && now > lv.last {
 		dt := float64(now - lv.last)
-		as = expNeg(dt / float64(shortHalfLife) * math.Ln2)
+		// The short window spans at least gapWindow typical gaps, so a
+		// sparse key (a metric every 5 min) still has enough values in it.
+		lv.gap += (min(dt, float64(longHalfLife)) - lv.gap) / 16
+		hl := max(float64(shortHalfLife), gapWindow*lv.gap)
+		as = expNeg(dt / hl * math.Ln2)
 		al = expNeg(dt / float64(longHalfLife) * math.Ln2)
 		ap = expNeg(dt / float64(peakHalfLife) * math.Ln2)
 	}

@@ -233,7 +233,7 @@ func (t *tailState) marshal(b []byte) []byte {
 	}
 	l := &t.lv
 	b = binary.AppendVarint(b, l.last)
-	for _, v := range [...]float64{l.sw, l.sw2, l.swd, l.lw, l.lm, l.lv, l.anchor, l.anchorU, l.anchorS, l.peakUp, l.peakDown, l.epUp, l.epDown} {
+	for _, v := range [...]float64{l.sw, l.sw2, l.swd, l.lw, l.lm, l.lv, l.anchor, l.anchorU, l.anchorS, l.peakUp, l.peakDown, l.epUp, l.epDown, l.gap} {
 		b = distAppendF64(b, v)
 	}
 	for _, v := range [...]int64{l.anchorT, l.shiftAt, l.driftAt} {
@@ -278,7 +278,7 @@ func (t *tailState) unmarshal(r *distReader) error {
 	l.last = r.varint()
 	l.sw, l.sw2, l.swd, l.lw, l.lm, l.lv = r.f64(), r.f64(), r.f64(), r.f64(), r.f64(), r.f64()
 	l.anchor, l.anchorU, l.anchorS = r.f64(), r.f64(), r.f64()
-	l.peakUp, l.peakDown, l.epUp, l.epDown = r.f64(), r.f64(), r.f64(), r.f64()
+	l.peakUp, l.peakDown, l.epUp, l.epDown, l.gap = r.f64(), r.f64(), r.f64(), r.f64(), r.f64()
 	l.anchorT, l.shiftAt, l.driftAt = r.varint(), r.varint(), r.varint()
 	gen, agen := r.uvarint(), r.uvarint()
 	if gen > math.MaxUint32 || agen > math.MaxUint32 {

@@ -155,3 +155,35 @@ func TestEgregiousLatencyIsCritical(t *testing.T) {
 		t.Logf("%s: score %.1f, p99 %v, threshold %v", agent, f.Score, f.Details["baseline_p99"], f.Details["threshold"])
 	}
 }
+
+// A metric-like key with one value every 5 minutes (public series replayed
+// as duration_ms): the short window stretches to 8 gaps, so a 3× shift and
+// a collapse are still found (within ~1 h), and a quiet week raises nothing.
+func TestSparseKeyLevelShifts(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		factor float64
+		detail string
+	}{
+		{"3x up", 3, distdetect.DetailShiftUp},
+		{"collapse", 0.005, distdetect.DetailShiftDown},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newDet(t, nil)
+			rng := rand.New(rand.NewPCG(7, 7))
+			k := key(d, "a", "metric", 5*time.Minute)
+			m := 1.0
+			gen := func(time.Duration) float64 { return m * 300 * math.Exp(0.4*rng.NormFloat64()) }
+			if fs := k.Run(7*288, gen); len(fs) != 0 {
+				t.Fatalf("%d findings in a normal week, first %+v", len(fs), fs[0])
+			}
+			change := k.Now()
+			m = tc.factor
+			f := disttest.First(k.Run(36, gen), tc.detail)
+			if f == nil || f.EventTime.Sub(change) > 90*time.Minute {
+				t.Fatalf("%s not found within 90 min: %+v", tc.detail, f)
+			}
+			t.Logf("%s after %v, score %.1f", f.Detail, f.EventTime.Sub(change), f.Score)
+		})
+	}
+}
