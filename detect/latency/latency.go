@@ -73,8 +73,9 @@
 //
 // Successful calls also feed a level test: the log deviation from the
 // body's median, clipped to ±max(4s, 2·ln level_shift_ratio) (s the body's
-// robust log scale), enters a short (10 min half-life) and a long (24 h)
-// exponentially weighted mean. With n the short window's effective
+// robust log scale), enters a short (10 min half-life, or 8 mean gaps
+// between calls on a sparse key) and a long (24 h) exponentially weighted
+// mean. With n the short window's effective
 // samples, z = |short − long| / √(var_long / n) gives a one-sided normal p;
 // when p ≤ false_alarm_rate and the shift is at least level_shift_ratio
 // (default 2, up or down), a level_shift_up / level_shift_down finding
