@@ -329,13 +329,13 @@ func TestDaemonWebhookSignedAndRetried(t *testing.T) {
 func TestDaemonReload(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "config.yaml")
-	writeLatencyConfig := func(ratio string) {
-		cfgYAML := "time:\n  idle_advance: 300ms\n  allowed_lateness: 15m\nmetrics:\n  enable_lifecycle: true\ndetectors:\n  latency:\n    p99_ratio: " + ratio + "\n"
+	writeLatencyConfig := func(floorMS string) {
+		cfgYAML := "time:\n  idle_advance: 300ms\n  allowed_lateness: 15m\nmetrics:\n  enable_lifecycle: true\ndetectors:\n  latency:\n    min_alert_ms: " + floorMS + "\n"
 		if err := os.WriteFile(cfgPath, []byte(cfgYAML), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	writeLatencyConfig("8")
+	writeLatencyConfig("400")
 	info := daemon(t, Options{ConfigPath: cfgPath})
 	p := newProducer(t, info.NATSURL)
 	alerts := make(chan *nats.Msg, 16)
@@ -358,9 +358,9 @@ func TestDaemonReload(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("no alert for 3 s against a ~150 ms baseline")
 	}
-	// ... and is not sent again because of a reload. Raise the threshold
-	// so far that 3 s (×20 the ~150 ms baseline) passes.
-	writeLatencyConfig("1000")
+	// ... and is not sent again because of a reload. Raise the floor so
+	// far that 3 s (×20 the ~150 ms baseline) passes.
+	writeLatencyConfig("10000")
 	if code, body := post(); code != http.StatusOK {
 		t.Fatalf("reload: %d %s", code, body)
 	}
@@ -392,7 +392,7 @@ func TestDaemonReload(t *testing.T) {
 
 	// Lower it again: the same kind of call alerts against the baseline
 	// learned before both reloads.
-	writeLatencyConfig("4")
+	writeLatencyConfig("400")
 	if code, body := post(); code != http.StatusOK {
 		t.Fatalf("reload: %d %s", code, body)
 	}

@@ -45,11 +45,12 @@ type Dist struct {
 	prevMax     float64
 	curMax      float64
 	epoch       int64 // index of the current epoch (event time / Epoch)
-	buf         [distBuf]float64
 	nbuf        int32
 	stale       bool    // q must be recomputed before use (rotation)
 	pending     float64 // weight folded since q was computed
 	q           Quantiles
+	tail        tailState // tail.go, judge.go
+	buf         [distBuf]float64
 }
 
 // refreshShare: cached quantiles are recomputed once the values folded
@@ -66,10 +67,10 @@ const distBuf = 32
 
 // Quantiles is a snapshot of a Dist over its two epochs.
 type Quantiles struct {
-	P50, P90, P99, P999 float64
-	Max                 float64 // exact maximum of the values added
-	Count               float64 // values in prev+cur (including unfolded ones)
-	Folded              float64 // values the quantiles were computed from (0: none yet)
+	P10, P50, P90, P99, P999 float64
+	Max                      float64 // exact maximum of the values added
+	Count                    float64 // values in prev+cur (including unfolded ones)
+	Folded                   float64 // values the quantiles were computed from (0: none yet)
 }
 
 // Digester holds the settings and the scratch t-digest shared by all Dists
@@ -236,14 +237,15 @@ func (g *Digester) integratedLocation(q float64) float64 {
 // of the mass.
 func (d *Dist) Quantiles(g *Digester) Quantiles {
 	d.q.Count = d.Count()
-	d.q.Max = math.Max(d.prevMax, d.curMax)
+	d.q.Max = max(d.prevMax, d.curMax) // builtin: math.Max is not inlined on amd64
 	if !d.needsRefresh() {
 		return d.q
 	}
 	d.stale, d.pending = false, 0
+	d.tail.fitStale = true
 	d.q.Folded = d.prevW + d.curW
 	if d.q.Folded == 0 {
-		d.q.P50, d.q.P90, d.q.P99, d.q.P999 = 0, 0, 0, 0
+		d.q.P10, d.q.P50, d.q.P90, d.q.P99, d.q.P999 = 0, 0, 0, 0, 0
 		return d.q
 	}
 	td := g.td
@@ -254,6 +256,7 @@ func (d *Dist) Quantiles(g *Digester) Quantiles {
 	for _, c := range d.cur {
 		td.AddCentroid(c)
 	}
+	d.q.P10 = td.Quantile(0.1)
 	d.q.P50 = td.Quantile(0.5)
 	d.q.P90 = td.Quantile(0.9)
 	d.q.P99 = td.Quantile(0.99)
@@ -281,19 +284,26 @@ func (d *Dist) Epoch() int64 { return d.epoch }
 // epoch (excluding unfolded raw values).
 func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
 
-// Dist state encoding (snapshots). Version 1, little-endian:
+// Dist state encoding (snapshots). Version 2, little-endian:
 //
 //	u8 version | u8 flags (1: initialized, 2: stale)
 //	initialized only:
 //	  varint epoch | uvarint centroid capacity | uvarint nbuf
 //	  f64 prevW curW prevMax curMax pending | f64 × nbuf raw values
-//	  f64 q.P50 q.P90 q.P99 q.P999 q.Max q.Count q.Folded
+//	  f64 q.P10 q.P50 q.P90 q.P99 q.P999 q.Max q.Count q.Folded
 //	  uvarint len(prev) | (f64 mean, f64 weight) × len  — same for cur
+//	  tail: u8 n pos newSince flags (1 fit stale, 2 fit valid, 4 fallback,
+//	    8 anchor set) | varint absorbAt | f64 LnU Zeta Sigma Xi LnP50 Scale |
+//	    uvarint N | u32 × n ring (float32 bits) | varint last |
+//	    f64 sw sw2 swd lw lm lv anchor anchorU anchorS peakUp peakDown epUp epDown gap |
+//	    varint anchorT shiftAt driftAt | uvarint fit generation, anchor generation
 //
 // Everything that influences later behaviour (including the cached
-// quantiles and the fold schedule) is stored, so a restored Dist answers
-// and evolves bit for bit like the original.
-const distStateVersion = 1
+// quantiles, the tail fit and the fold schedule) is stored, so a restored
+// Dist answers and evolves bit for bit like the original. Version 1 (no
+// P10, no tail) is still read: its quantiles are marked stale and its
+// tail starts empty.
+const distStateVersion = 2
 
 const (
 	distFlagInit  = 1
@@ -326,7 +336,7 @@ func (d *Dist) MarshalState(b []byte) ([]byte, error) {
 		b = distAppendF64(b, v)
 	}
 	q := &d.q
-	for _, f := range [...]float64{q.P50, q.P90, q.P99, q.P999, q.Max, q.Count, q.Folded} {
+	for _, f := range [...]float64{q.P10, q.P50, q.P90, q.P99, q.P999, q.Max, q.Count, q.Folded} {
 		b = distAppendF64(b, f)
 	}
 	for _, cs := range [2][]tdigest.Centroid{d.prev, d.cur} {
@@ -335,7 +345,7 @@ func (d *Dist) MarshalState(b []byte) ([]byte, error) {
 			b = distAppendF64(distAppendF64(b, c.Mean), c.Weight)
 		}
 	}
-	return b, nil
+	return d.tail.marshal(b), nil
 }
 
 // UnmarshalState replaces d with the state encoded in data (all of it). On
@@ -353,11 +363,12 @@ var errDistState = errors.New("malformed")
 
 func (d *Dist) decode(data []byte) error {
 	r := distReader{b: data}
-	if v := r.byte(); v != distStateVersion {
+	version := r.byte()
+	if version != distStateVersion && version != 1 {
 		if r.err != nil {
 			return r.err
 		}
-		return fmt.Errorf("unsupported version %d", v)
+		return fmt.Errorf("unsupported version %d", version)
 	}
 	flags := r.byte()
 	if r.err != nil {
@@ -385,7 +396,13 @@ func (d *Dist) decode(data []byte) error {
 		d.buf[i] = r.f64()
 	}
 	q := &d.q
-	q.P50, q.P90, q.P99, q.P999, q.Max, q.Count, q.Folded = r.f64(), r.f64(), r.f64(), r.f64(), r.f64(), r.f64(), r.f64()
+	if version == 1 {
+		q.P50, q.P90, q.P99, q.P999, q.Max, q.Count, q.Folded = r.f64(), r.f64(), r.f64(), r.f64(), r.f64(), r.f64(), r.f64()
+		d.stale = true // P10 was not stored
+	} else {
+		q.P10, q.P50, q.P90, q.P99, q.P999 = r.f64(), r.f64(), r.f64(), r.f64(), r.f64()
+		q.Max, q.Count, q.Folded = r.f64(), r.f64(), r.f64()
+	}
 	if r.err != nil {
 		return r.err
 	}
@@ -395,6 +412,11 @@ func (d *Dist) decode(data []byte) error {
 	}
 	if d.cur, err = r.centroids(int(capacity), d.curW); err != nil {
 		return fmt.Errorf("cur: %w", err)
+	}
+	if version >= 2 {
+		if err := d.tail.unmarshal(&r); err != nil {
+			return fmt.Errorf("tail: %w", err)
+		}
 	}
 	if err := r.end(); err != nil {
 		return err

@@ -362,13 +362,14 @@ func TestDistStateCorrupt(t *testing.T) {
 	distStream(g, &victim, rand.New(rand.NewPCG(3, 4)), 0, 300)
 	before, _ := victim.MarshalState(nil)
 	mutate := func(f func(b []byte) []byte) []byte { return f(slices.Clone(enc)) }
+	lastW := len(enc) - len(src.tail.marshal(nil)) - 8 // the last centroid's weight
 	cases := map[string][]byte{
 		"empty":         {},
-		"version":       mutate(func(b []byte) []byte { b[0] = 2; return b }),
+		"version":       mutate(func(b []byte) []byte { b[0] = 3; return b }),
 		"flags":         mutate(func(b []byte) []byte { b[1] = 0x80; return b }),
 		"trailing":      append(slices.Clone(enc), 0),
-		"weight":        mutate(func(b []byte) []byte { binary.LittleEndian.PutUint64(b[len(b)-8:], math.Float64bits(0.5)); return b }),
-		"negative":      mutate(func(b []byte) []byte { binary.LittleEndian.PutUint64(b[len(b)-8:], math.Float64bits(-1)); return b }),
+		"weight":        mutate(func(b []byte) []byte { binary.LittleEndian.PutUint64(b[lastW:], math.Float64bits(0.5)); return b }),
+		"negative":      mutate(func(b []byte) []byte { binary.LittleEndian.PutUint64(b[lastW:], math.Float64bits(-1)); return b }),
 		"uninit+stale":  {distStateVersion, distFlagStale},
 		"uninit+extra":  {distStateVersion, 0, 1},
 		"huge capacity": append([]byte{distStateVersion, distFlagInit, 0}, binary.AppendUvarint(nil, 1<<40)...),
@@ -397,6 +398,17 @@ func FuzzDistState(f *testing.F) {
 		enc, _ := d.MarshalState(nil)
 		f.Add(enc)
 	}
+	// A Dist whose tail ring, fit, level and drift state are all in use.
+	var l Dist
+	j := Judge{Far: 6, ShiftLn: math.Ln2, DriftLn: math.Ln2}
+	rng := rand.New(rand.NewPCG(6, 6))
+	for i := range 3000 {
+		x := 100 * math.Exp(rng.NormFloat64())
+		v := l.Judge(g, x, &j, 0)
+		l.Learn(g, x, distBase.Add(time.Duration(i)*time.Minute), &v, &j, l.Count() >= 200, true)
+	}
+	enc, _ := l.MarshalState(nil)
+	f.Add(enc)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var d Dist
 		if err := d.UnmarshalState(data); err != nil {

@@ -301,10 +301,10 @@ func (r *Rate) Hit() bool {
 	return true
 }
 
-// Verdict is how a crossing is judged: the scale whose sum is most
+// RateVerdict is how a crossing is judged: the scale whose sum is most
 // improbable, that sum, its expectation and L = −log10 of its tail
 // probability multiplied by the number of scales (Bonferroni).
-type Verdict struct {
+type RateVerdict struct {
 	Scale    int
 	Sum      uint32
 	Expected float64
@@ -316,8 +316,8 @@ type Verdict struct {
 // above their critical sum, whose current window runs at least at the pace
 // of that sum (count >= critical/N), are considered, so Decades >= −log10 of the
 // false-alarm rate whenever Hit reported.
-func (r *Rate) Judge(rp *RateParams, s *SpikeRule) Verdict {
-	v := Verdict{Scale: -1}
+func (r *Rate) Judge(rp *RateParams, s *SpikeRule) RateVerdict {
+	v := RateVerdict{Scale: -1}
 	for i := 0; i < rp.Scales; i++ {
 		st := &r.Sc[i]
 		sum := st.Base + r.N
@@ -332,7 +332,7 @@ func (r *Rate) Judge(rp *RateParams, s *SpikeRule) Verdict {
 		lp := math.Max(NBLogSF(int(sum), float64(st.Mu), float64(st.KS)), NBLogSF(int(sum), float64(st.M), float64(st.KA)))
 		l := -lp/math.Ln10 - math.Log10(s.Tests)
 		if v.Scale < 0 || l > v.Decades {
-			v = Verdict{Scale: i, Sum: sum, Expected: math.Max(float64(st.Mu), float64(st.M)), Decades: l}
+			v = RateVerdict{Scale: i, Sum: sum, Expected: math.Max(float64(st.Mu), float64(st.M)), Decades: l}
 		}
 	}
 	return v

@@ -98,7 +98,7 @@ func (r *Rate) source() string {
 // crossed), expected, threshold (its critical sum), log10_p, dispersion,
 // peak, windows, baseline ("own" or "tool") and window_start; the caller
 // may add its own.
-func (r *Rate) SpikeFinding(rec *record.Record, rep *SpikeReport, v Verdict, prior float64) alert.Finding {
+func (r *Rate) SpikeFinding(rec *record.Record, rep *SpikeReport, v RateVerdict, prior float64) alert.Finding {
 	st := &r.Sc[v.Scale]
 	w := rep.Windows[v.Scale]
 	f := alert.Finding{

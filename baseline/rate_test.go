@@ -115,7 +115,7 @@ func TestRateLongScaleCatchesSustainedRise(t *testing.T) {
 	}
 	// x8 for 25 minutes: 8 per window. No single 5m window is extreme
 	// enough; the 1h sum is.
-	got := Verdict{Scale: -1}
+	got := RateVerdict{Scale: -1}
 	tt := t0
 	for w := 0; w < 5 && got.Scale < 0; w++ {
 		r.Roll(tt, &rp)

@@ -298,6 +298,12 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, line 
 			}
 		}
 		if f == nil {
+			if r, ok := v.Interface().(removedKeys); ok {
+				if msg, ok := r.RemovedKeys()[k.Value]; ok {
+					d.addf(k.Line, p, "%s", msg)
+					continue
+				}
+			}
 			d.unknownKey(k.Line, p, k.Value, keysOf(t))
 			continue
 		}
@@ -305,29 +311,11 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, line 
 	}
 }
 
-// removedKeys maps the path suffix of knobs that no longer exist to what
-// replaced them, so an old config gets a clear error instead of a guess.
-var removedKeys = map[string]string{
-	// issue 9: rate detectors judge tail probabilities, not ratios.
-	"frequency.spike_ratio":                "a spike is now judged by its probability: use false_alarm_rate",
-	"frequency.p_value":                    "replaced by false_alarm_rate (per key and window, all scales together)",
-	"frequency.loop_ratio":                 "loops are judged by their probability: use false_alarm_rate and loop_min_calls",
-	"denial_spike.spike_ratio":             "a spike is now judged by its probability: use false_alarm_rate",
-	"denial_spike.p_value":                 "replaced by false_alarm_rate (per key and window, all scales together)",
-	"denial_spike.new_type_score":          "first-seen types score by an odds bound (at least 40); see dangerous_decades",
-	"denial_spike.dangerous_type_score":    "replaced by dangerous_decades",
-	"denial_spike.new_action_score":        "new actions score by an odds bound and are reported from 40",
-	"denial_spike.production_environments": "there is no production rule any more: denials are judged against the key's own baseline",
-	"denial_spike.production_score":        "there is no production rule any more: denials are judged against the key's own baseline",
-}
+// removedKeys is implemented by sections that name the replacement of keys
+// an earlier version accepted (key → message).
+type removedKeys interface{ RemovedKeys() map[string]string }
 
 func (d *decoder) unknownKey(line int, path, key string, known []string) {
-	for suffix, hint := range removedKeys {
-		if strings.HasSuffix(path, suffix) {
-			d.addf(line, path, "removed: %s", hint)
-			return
-		}
-	}
 	if s := suggest(key, known); s != "" {
 		d.addf(line, path, "unknown key (did you mean %q?)", s)
 		return

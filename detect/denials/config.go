@@ -79,3 +79,17 @@ func (c *Config) Validate() validate.Errors {
 	}
 	return es
 }
+
+// RemovedKeys names the replacement of keys earlier versions accepted.
+func (Config) RemovedKeys() map[string]string {
+	const noRule = "removed: there is no production rule any more: denials are judged against the key's own baseline"
+	return map[string]string{
+		"spike_ratio":             "removed: a spike is now judged by its probability: use false_alarm_rate",
+		"p_value":                 "removed: replaced by false_alarm_rate (per key and window, all scales together)",
+		"new_type_score":          "removed: first-seen types score by an odds bound (at least 40); see dangerous_decades",
+		"dangerous_type_score":    "removed: replaced by dangerous_decades",
+		"new_action_score":        "removed: new actions score by an odds bound and are reported from 40",
+		"production_environments": noRule,
+		"production_score":        noRule,
+	}
+}

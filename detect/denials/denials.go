@@ -353,7 +353,7 @@ func prior(r *record.Record) float64 {
 
 func hours(sec int64) string { return fmt.Sprintf("%dh", sec/3600) }
 
-func (d *Detector) spikeFinding(r *record.Record, ks *keyState, v baseline.Verdict) alert.Finding {
+func (d *Detector) spikeFinding(r *record.Record, ks *keyState, v baseline.RateVerdict) alert.Finding {
 	f := ks.rate.SpikeFinding(r, &ks.t.spike, v, prior(r))
 	f.Details["permissions_denied"] = slices.Clone(r.Invocation.PermissionsDenied)
 	return f

@@ -65,3 +65,12 @@ func (c *Config) Validate() validate.Errors {
 	}
 	return es
 }
+
+// RemovedKeys names the replacement of keys earlier versions accepted.
+func (Config) RemovedKeys() map[string]string {
+	return map[string]string{
+		"spike_ratio": "removed: a spike is now judged by its probability: use false_alarm_rate",
+		"p_value":     "removed: replaced by false_alarm_rate (per key and window, all scales together)",
+		"loop_ratio":  "removed: loops are judged by their probability: use false_alarm_rate and loop_min_calls",
+	}
+}

@@ -509,7 +509,7 @@ func prior(r *record.Record) float64 {
 	return score.Prior(r.Tool.TrustLevel, r.Context.DataClassification, r.Context.Environment)
 }
 
-func (d *Detector) spikeFinding(r *record.Record, ks *keyState, v baseline.Verdict) alert.Finding {
+func (d *Detector) spikeFinding(r *record.Record, ks *keyState, v baseline.RateVerdict) alert.Finding {
 	f := ks.rate.SpikeFinding(r, &ks.t.spike, v, prior(r))
 	f.Details["overall_mean"] = round3(float64(ks.rate.Sc[v.Scale].Mean))
 	return f

@@ -25,41 +25,76 @@
 // slot (agents not yet upgraded during a rollout) use and feed that slot,
 // so a mixed rollout does not flap.
 //
-// # Threshold
+// # Tail model and threshold
 //
-// With q the chosen baseline's quantiles and p99eff = max(q.p99,
-// min_baseline_ms):
+// Each baseline.Dist fits its own tail (baseline/tail.go): peaks over
+// threshold (SPOT) on log durations y = ln(1+ms), with u = the body's p99
+// (t-digest, ζ = 0.01) and a generalized Pareto fit (probability-weighted
+// moments) to the last 32 log excesses over it; ξ is shrunk and clamped to
+// [0, 0.5] and σ inflated by 1 + 1/√n, so the fitted tail errs wide. A
+// call's tail probability is
 //
-//	threshold = f · max(p99_ratio · p99eff, p999_ratio · q.p99.9)
+//	p = ζ · (1 + ξ·(y − ln u)/σ)^(−1/ξ)        (ζ · e^(−(y − ln u)/σ) for ξ = 0)
 //
-// with f = relearn_factor when judging a new version against the previous
-// one, else 1. Defaults p99_ratio 8 and p999_ratio 2: for log-normal
-// durations with σ ≤ 1, 8·p99 is exp(μ+4.4σ), a tail probability of 5e-6
-// (under 1 false alarm per 100,000 calls), with headroom for the sketch's
-// p99 error; the p99.9 term binds only for heavier tails.
+// and it is a finding when p ≤ false_alarm_rate (default 10⁻⁶: about one
+// false finding per million calls of a key — a key at one call a minute
+// raises one every ~2 years, a fleet of 1,000 such keys ~1.4 a day, at the
+// info band) and the call took more than min_alert_ms. A heavy tail (a SQL
+// tool whose p99.9 is 10–20× its p99) has large σ and moves the threshold
+// out by itself; a light one keeps it close (σ 0.4 log-normal: ~8× p99).
+// A key with fewer than 16 excesses uses a conservative fallback: an
+// exponential log tail through the body's p90 and p99.
+//
+// While a new version relearns, the previous version's tail judges with
+// the call's log value lowered by ln(relearn_factor).
 //
 // # Score
 //
-//	score = clamp(40 + 25·log10(duration / p99eff), 0, 100)
+//	score = clamp(10·(−log10 p − 2 + prior), 0, 100)
 //
-// monotone in the duration: 8× p99 scores 62.6 (warning), 40× 80
-// (critical), 73× (30.1 s against 410 ms) 86.6. Latency uses a steeper
-// slope than output size because a call 10–100× slower than its p99 is
-// already an outage-grade symptom.
+// the shared scale of detect/score: p = 10⁻⁶ scores 40 (info), 10⁻⁸ 60
+// (warning), 10⁻¹⁰ 80 (critical); prior = score.Prior(trust level,
+// data classification × environment), 0–2 decades, only ever raising the
+// score of a call that already crossed the threshold. 30 s against a
+// ~400 ms p99 (σ ≈ 0.3) scores 100. Because the fitted tail is never
+// lighter than exponential in log space, far values on wide log-normal
+// keys score lower than a log-normal model would say (75× p99 at σ = 1 is
+// about info).
 //
-// # Anomalies do not become the baseline
+// # Absorbing a tail, not learning anomalies
 //
-// Durations are winsorized before a Dist learns them. A call above the
-// threshold is learned as that Dist's current p99.9: it counts, but mass
-// added at p99.9 cannot raise p99.9, so a burst of hung calls cannot lift
-// the threshold and moves p99 only by its rank share (a Dist without
-// quantiles yet, like a fresh version slot, skips it). Other calls are
-// clamped to p99_ratio × the Dist's own floored p99 (from its first fold
-// on, protecting young baselines). A sustained shift above the threshold
-// without a version change is therefore never learned automatically: it
-// keeps alerting (deduplicated by the alert cooldown) until it stops or an
-// override changes the tool's ratios. Drift below the threshold is learned
-// as the epochs rotate; a new tool.version relearns as described above.
+// A call the tail calls anomalous is not learned by the body. Tail
+// entries are winsorized at u + σ·ln 32 and a winsorized entry enters at
+// most once an hour, so exceedances that recur as part of the key's
+// behaviour widen the tail over hours to days (each adds about a tenth to
+// σ) and stop alerting, while one burst adds a single point.
+//
+// # Level shifts
+//
+// Successful calls also feed a level test: the log deviation from the
+// body's median, clipped to ±max(4s, 2·ln level_shift_ratio) (s the body's
+// robust log scale), enters a short (10 min half-life, or 8 mean gaps
+// between calls on a sparse key) and a long (24 h) exponentially weighted
+// mean. With n the short window's effective
+// samples, z = |short − long| / √(var_long / n) gives a one-sided normal p;
+// when p ≤ false_alarm_rate and the shift is at least level_shift_ratio
+// (default 2, up or down), a level_shift_up / level_shift_down finding
+// scores score.FromDecades(−log10 p + prior), at most every 5 minutes. A
+// peak guard keeps routine bursts quiet: a shift must also exceed the
+// largest earlier episode in its direction (decaying, half-life 7 days) by
+// ln 1.5, judged against the peak from before the ongoing episode. A
+// 3× shift at one call a minute (σ ≤ 0.8) or a collapse to ~1 ms is found
+// within 10–20 minutes; ±30% day/night does not reach the ratio.
+//
+// # Drift guard
+//
+// From 1,000 calls on, the body's log median and log p99 each have an
+// anchor that follows them down at once and up by at most
+// ln(max_drift_per_day) per day. When either runs ahead by δ, calls are
+// judged as if δ larger and σ stays at its pre-drift value, so a slow
+// poisoning cannot lift the threshold faster than the allowed rate; a
+// median ahead by a full allowed day raises a drift finding (score
+// 10·(2 + 2·δ/ln(max_drift_per_day)), at most hourly).
 //
 // # Reload and snapshots
 //
@@ -69,9 +104,10 @@
 // MarshalState / UnmarshalState save and restore every baseline exactly
 // (state.go).
 //
-// The key stores, reload, Tick, the threshold and the learn rule are the
-// shared core in detect/internal/distdetect (also used by output_size);
-// version slots, baseline choice, score and findings are this package's.
+// The key stores, reload, Tick, the settings, score and shift/drift
+// findings are the shared core in detect/internal/distdetect (also used by
+// output_size); the tail, level and drift models are baseline's; version
+// slots, baseline choice and the slow finding are this package's.
 //
 // The detector is single-goroutine and allocates on Observe only when it
 // creates a key, sees a new tool version, or emits a finding.
@@ -137,25 +173,6 @@ func New(p *detect.Params[Config], b baseline.Config) *Detector {
 // Pattern implements detect.Detector.
 func (d *Detector) Pattern() string { return alert.PatternLatency }
 
-// Score maps a duration against a floored p99 to 0..100.
-func Score(ms, p99eff float64) float64 {
-	if p99eff <= 0 {
-		return 100
-	}
-	return math.Max(0, math.Min(100, 40+25*math.Log10(ms/p99eff)))
-}
-
-func threshold(q baseline.Quantiles, cfg *Config) (thr, p99eff float64) {
-	return distdetect.Threshold(q, cfg.P99Ratio, cfg.P999Ratio, cfg.MinBaselineMS)
-}
-
-// learned is distdetect.Learned under cfg: anomalies are learned at the
-// Dist's p99.9 (skipped by a Dist without quantiles yet, like a fresh
-// version slot), other values clamped to p99_ratio × its floored p99.
-func learned(x, thr float64, q baseline.Quantiles, cfg *Config) (float64, bool) {
-	return distdetect.Learned(x, thr, q, cfg.P99Ratio, cfg.MinBaselineMS)
-}
-
 // usable reports whether s has enough calls to be its own baseline.
 func (s *slot) usable(q baseline.Quantiles, cfg *Config) bool {
 	if !s.used {
@@ -196,9 +213,11 @@ func (st *state) slotFor(g *baseline.Digester, v string) (cur, ref *slot) {
 // choice is the baseline a call is judged against.
 type choice struct {
 	q       baseline.Quantiles
+	v       baseline.Verdict
+	j       baseline.Judge
+	lv      baseline.Level // level-shift outcome of the chosen slot (own scopes only)
 	scope   string
 	version string // of the reference, for previous-version scopes
-	factor  float64
 }
 
 // Observe implements detect.Detector.
@@ -214,70 +233,77 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 		return out
 	}
 
+	// Judge against each slot's own baseline before it learns the call.
+	y := baseline.LogValue(x)
 	var kcur, kref, tcur, tref *slot
 	var kq, tq baseline.Quantiles
+	var kv, tv baseline.Verdict
+	var kj, tj baseline.Judge
 	if ks != nil {
 		kcur, kref = ks.slotFor(d.G, r.Tool.Version)
+		kj = *d.JudgeFor(ks.Cfg, judgeOf)
+		kv = kcur.dist.JudgeLog(d.G, x, y, &kj, 0)
 		kq = kcur.dist.Quantiles(d.G)
 	}
 	if ts != nil {
 		tcur, tref = ts.slotFor(d.G, r.Tool.Version)
+		tj = *d.JudgeFor(ts.Cfg, judgeOf)
+		tv = tcur.dist.JudgeLog(d.G, x, y, &tj, 0)
 		tq = tcur.dist.Quantiles(d.G)
 	}
-	c, ok := d.choose(cfg, kcur, kref, kq, tcur, tref, tq)
-	thr, p99eff := math.Inf(1), 0.0
-	if ok {
-		thr, p99eff = threshold(c.q, cfg)
-		thr *= c.factor
-		if x > thr {
-			out = append(out, finding(r, x, &c, thr, p99eff))
+	kReady := kcur != nil && kcur.usable(kq, cfg)
+	tReady := tcur != nil && tcur.usable(tq, cfg)
+	var c choice
+	switch {
+	case kReady:
+		c = choice{q: kq, v: kv, j: kj, scope: ScopeAgent}
+	case tReady:
+		c = choice{q: tq, v: tv, j: tj, scope: ScopeTool}
+	case kcur != nil && kcur.relearn && kref.usable(kref.dist.Quantiles(d.G), cfg):
+		c = choice{q: kref.dist.Quantiles(d.G), v: kref.dist.Judge(d.G, x, &kj, math.Log(cfg.RelearnFactor)), j: kj, scope: ScopeAgentPrevVersion, version: kref.version}
+	case tcur != nil && tcur.relearn && tref.usable(tref.dist.Quantiles(d.G), cfg):
+		c = choice{q: tref.dist.Quantiles(d.G), v: tref.dist.Judge(d.G, x, &tj, math.Log(cfg.RelearnFactor)), j: tj, scope: ScopeToolPrevVersion, version: tref.version}
+	}
+	// Learn (see the package doc). A slot without a tail yet (a fresh
+	// version) does not learn a call the judging baseline found anomalous.
+	anomalous := c.scope != "" && c.v.Anomalous(&c.j)
+	success := r.Invocation.Status == record.StatusSuccess
+	if kcur != nil && (kv.Fit.Valid || !anomalous) {
+		lv := kcur.dist.Learn(d.G, x, now, &kv, &kj, kReady, success)
+		if c.scope == ScopeAgent {
+			c.lv = lv
 		}
 	}
-
-	// Winsorize (see the package doc): anomalies enter each baseline at
-	// its own p99.9, everything else at most at its clamp.
-	if kcur != nil {
-		if v, ok := learned(x, thr, kq, ks.Cfg); ok {
-			kcur.dist.Add(d.G, v, now)
+	if tcur != nil && (tv.Fit.Valid || !anomalous) {
+		// The level test runs on the (agent, tool) key; the tool's only
+		// stands in for a key the full store could not hold (one level
+		// update per record, not two).
+		lv := tcur.dist.Learn(d.G, x, now, &tv, &tj, tReady, success && kcur == nil)
+		if c.scope == ScopeTool {
+			c.lv = lv
 		}
 	}
-	if tcur != nil {
-		if v, ok := learned(x, thr, tq, ts.Cfg); ok {
-			tcur.dist.Add(d.G, v, now)
-		}
+	if c.scope == "" {
+		return out
+	}
+	if anomalous {
+		out = append(out, finding(r, x, &c))
+	}
+	if c.lv.Emit {
+		out = append(out, distdetect.ShiftFinding(r, alert.PatternLatency, "ms", "latency", x, c.lv, c.q, c.scope, alert.HumanMillis))
+	}
+	if c.lv.Drift {
+		out = append(out, distdetect.DriftFinding(r, alert.PatternLatency, "ms", "latency", x, &c.v, &c.j, c.q, c.scope, alert.HumanMillis))
 	}
 	return out
 }
 
-// choose picks the baseline: the key's own for this version, the tool's
-// for this version, then (while a new version relearns) the key's or the
-// tool's previous version with the relaxed factor.
-func (d *Detector) choose(cfg *Config, kcur, kref *slot, kq baseline.Quantiles, tcur, tref *slot, tq baseline.Quantiles) (choice, bool) {
-	if kcur != nil && kcur.usable(kq, cfg) {
-		return choice{q: kq, scope: ScopeAgent, factor: 1}, true
-	}
-	if tcur != nil && tcur.usable(tq, cfg) {
-		return choice{q: tq, scope: ScopeTool, factor: 1}, true
-	}
-	if kcur != nil && kcur.relearn {
-		if q := kref.dist.Quantiles(d.G); kref.usable(q, cfg) {
-			return choice{q: q, scope: ScopeAgentPrevVersion, version: kref.version, factor: cfg.RelearnFactor}, true
-		}
-	}
-	if tcur != nil && tcur.relearn {
-		if q := tref.dist.Quantiles(d.G); tref.usable(q, cfg) {
-			return choice{q: q, scope: ScopeToolPrevVersion, version: tref.version, factor: cfg.RelearnFactor}, true
-		}
-	}
-	return choice{}, false
-}
-
-func finding(r *record.Record, x float64, c *choice, thr, p99eff float64) alert.Finding {
+func finding(r *record.Record, x float64, c *choice) alert.Finding {
 	var f alert.Finding
 	f.FromRecord(r)
 	f.Pattern = alert.PatternLatency
 	f.Detail = DetailSlow
-	f.Score = Score(x, p99eff)
+	f.Score = distdetect.Score(c.v.Decades, r)
 	f.Observed = x
 	f.Expected = math.Round(c.q.P50)
 	f.Unit = "ms"
@@ -291,15 +317,8 @@ func finding(r *record.Record, x float64, c *choice, thr, p99eff float64) alert.
 	case ScopeToolPrevVersion:
 		f.Summary += " (all agents, version " + c.version + ")"
 	}
-	f.Details = map[string]any{
-		"baseline_p50":   math.Round(c.q.P50),
-		"baseline_p99":   math.Round(c.q.P99),
-		"baseline_p999":  math.Round(c.q.P999),
-		"threshold":      math.Round(thr),
-		"samples":        int64(c.q.Count),
-		"baseline_scope": c.scope,
-		"status":         r.Invocation.Status,
-	}
+	f.Details = distdetect.TailDetails(c.q, &c.v, c.scope)
+	f.Details["status"] = r.Invocation.Status
 	if c.scope == ScopeAgentPrevVersion || c.scope == ScopeToolPrevVersion {
 		f.Details["baseline_version"] = c.version
 	}

@@ -130,13 +130,22 @@ func TestSetParamsKeepsBaselines(t *testing.T) {
 	ts := s.now()
 	k := baseline.Key{Agent: "agent-a", Tool: "web-search"}
 	dist := func() *baseline.Dist { st := d.Keys.Peek(k); return &st.slots[st.active].dist }
-	q0 := dist().Quantiles(d.G)
-	slow, mid := 12*q0.P99, 6*q0.P99
+	thrAt := func(far float64) float64 {
+		c2 := c
+		c2.FalseAlarmRate = far
+		j := judgeOf(&c2)
+		return dist().Judge(d.G, 1, &j, 0).Threshold()
+	}
+	t6 := thrAt(1e-6)
+	slow, mid := 1.2*t6, 0.8*t6 // slow alerts at 1e-6, not at 1e-12; mid only at 1e-4
+	if thrAt(1e-12) <= slow || thrAt(1e-4) >= mid {
+		t.Fatalf("premise: thresholds %v (1e-12) %v (1e-6) %v (1e-4)", thrAt(1e-12), t6, thrAt(1e-4))
+	}
 	if out := d.Observe(rec(ts, k.Agent, k.Tool, "1.0.0", slow), nil); len(out) != 1 {
-		t.Fatal("12× p99 did not alert under the default config")
+		t.Fatal("1.2× the threshold did not alert under the default config")
 	}
 	if out := d.Observe(rec(ts, k.Agent, k.Tool, "1.0.0", mid), nil); len(out) != 0 {
-		t.Fatal("6× p99 alerted under the default config")
+		t.Fatal("0.8× the threshold alerted under the default config")
 	}
 	check := func(step string, want baseline.Quantiles) {
 		t.Helper()
@@ -148,13 +157,13 @@ func TestSetParamsKeepsBaselines(t *testing.T) {
 
 	q1 := dist().Quantiles(d.G)
 	raised := c
-	raised.P99Ratio = 20
+	raised.FalseAlarmRate = 1e-12
 	d.SetParams(detect.NewParams(raised))
-	check("raising p99_ratio", q1)
+	check("lowering false_alarm_rate to 1e-12", q1)
 	if out := d.Observe(rec(ts, k.Agent, k.Tool, "1.0.0", slow), nil); len(out) != 0 {
-		t.Fatalf("12× p99 still alerts at p99_ratio 20: %+v", out[0].Details)
+		t.Fatalf("1.2× the threshold still alerts at 1e-12: %+v", out[0].Details)
 	}
-	if st := d.Keys.Peek(k); st.Cfg.P99Ratio != 20 || st.Gen != d.Gen || st.slots[st.active].version != "1.0.0" {
+	if st := d.Keys.Peek(k); st.Cfg.FalseAlarmRate != 1e-12 || st.Gen != d.Gen || st.slots[st.active].version != "1.0.0" {
 		t.Fatalf("key not re-resolved or slot lost: cfg %+v gen %d/%d", st.Cfg, st.Gen, d.Gen)
 	}
 	if q := dist().Quantiles(d.G); q.Count != q1.Count+1 {
@@ -165,13 +174,13 @@ func TestSetParamsKeepsBaselines(t *testing.T) {
 	}
 
 	lowered := c
-	lowered.P99Ratio = 4
+	lowered.FalseAlarmRate = 1e-4
 	q2 := dist().Quantiles(d.G)
 	d.SetParams(detect.NewParams(lowered))
-	check("lowering p99_ratio", q2)
+	check("raising false_alarm_rate to 1e-4", q2)
 	out := d.Observe(rec(ts, k.Agent, k.Tool, "1.0.0", mid), nil)
-	if len(out) != 1 || out[0].Details["threshold"].(float64) > 5*q2.P99 {
-		t.Fatalf("6× p99 does not alert at p99_ratio 4: %+v", out)
+	if len(out) != 1 || out[0].Details["threshold"].(float64) >= float64(mid) {
+		t.Fatalf("0.8× the default threshold does not alert at 1e-4: %+v", out)
 	}
 
 	// A reloaded override for one tool leaves the others alerting.

@@ -1,6 +1,7 @@
 package outputsize
 
 import (
+	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect/internal/distdetect"
 	"github.com/toolwatch/toolwatch/internal/validate"
 )
@@ -13,32 +14,53 @@ type Config struct {
 	// (agent, tool) key has this many, the tool-level baseline is borrowed;
 	// until that has this many too, nothing alerts.
 	MinSamples int `yaml:"min_samples"`
-	// P99Ratio: an output alerts when it exceeds P99Ratio × baseline p99
-	// (and the other two bounds below).
-	P99Ratio float64 `yaml:"p99_ratio"`
-	// P999Ratio: ... and P999Ratio × baseline p99.9, which only binds for
-	// tools with tails heavier than log-normal σ≈1.8.
-	P999Ratio float64 `yaml:"p999_ratio"`
-	// MinBaselineBytes floors the baseline p99 used for the threshold and
-	// the score, so a tool that usually returns 200 B does not alert on 2 KB.
-	MinBaselineBytes float64 `yaml:"min_baseline_bytes"`
+	// FalseAlarmRate: an output is a finding when its fitted tail
+	// probability is at most this (see the package doc).
+	FalseAlarmRate float64 `yaml:"false_alarm_rate"`
+	// MinAlertBytes: outputs at or below this never raise a large-output
+	// finding, so a tool that usually returns 200 B does not alert on 2 KB.
+	MinAlertBytes float64 `yaml:"min_alert_bytes"`
+	// LevelShiftRatio: a sustained shift of the median by at least this
+	// factor (up or down) raises level_shift_up / level_shift_down; 0 off.
+	LevelShiftRatio float64 `yaml:"level_shift_ratio"`
+	// MaxDriftPerDay: the baseline median may rise at most this factor per
+	// day before a drift finding; faster growth does not lift the
+	// threshold. 0 off.
+	MaxDriftPerDay float64 `yaml:"max_drift_per_day"`
 }
 
 // DefaultConfig returns the documented defaults (config.yaml).
 func DefaultConfig() Config {
 	return Config{
-		Enabled:          true,
-		MinSamples:       200,
-		P99Ratio:         8,
-		P999Ratio:        2,
-		MinBaselineBytes: 1024,
+		Enabled:         true,
+		MinSamples:      200,
+		FalseAlarmRate:  1e-6,
+		MinAlertBytes:   8192,
+		LevelShiftRatio: 2,
+		MaxDriftPerDay:  2,
 	}
 }
+
+func (c *Config) settings() distdetect.Settings {
+	return distdetect.Settings{MinSamples: c.MinSamples, FalseAlarmRate: c.FalseAlarmRate, Floor: c.MinAlertBytes,
+		FloorKey: "min_alert_bytes", LevelShiftRatio: c.LevelShiftRatio, MaxDriftPerDay: c.MaxDriftPerDay}
+}
+
+func judgeOf(c *Config) baseline.Judge { return distdetect.JudgeOf(c.settings()) }
 
 // Validate checks ranges and cross-field rules; paths are relative to the
 // section (e.g. "min_samples").
 func (c *Config) Validate() validate.Errors {
 	var es validate.Errors
-	distdetect.Validate(&es, c.MinSamples, c.P99Ratio, c.P999Ratio, c.MinBaselineBytes, "min_baseline_bytes")
+	distdetect.Validate(&es, c.settings())
 	return es
+}
+
+// RemovedKeys names the replacement of keys earlier versions accepted.
+func (Config) RemovedKeys() map[string]string {
+	m := map[string]string{"min_baseline_bytes": "removed: use min_alert_bytes (8 × the old value keeps the old floor)"}
+	for k, v := range distdetect.Removed {
+		m[k] = v
+	}
+	return m
 }

@@ -8,43 +8,29 @@
 // output sizes over two event-time epochs (baseline.epoch). Records without
 // output_bytes and denied calls (which never ran) are skipped. A key with
 // fewer than min_samples outputs borrows its tool's baseline; if that has
-// fewer too, nothing alerts (warm-up). Both baselines learn every output.
+// fewer too, nothing alerts (warm-up). Both baselines learn every output
+// their own tail does not call anomalous.
 //
-// # Threshold
+// # Tail model, score, level shifts and drift
 //
-// With q the baseline quantiles and p99eff = max(q.p99, min_baseline_bytes):
+// As in detect/latency (whose package doc gives the formulas), on log
+// sizes y = ln(1+bytes): each baseline fits a peaks-over-threshold tail
+// above its p99 (generalized Pareto on the last 32 log excesses, ξ in
+// [0, 0.5], fallback through p90/p99 for young keys); an output is a
+// "large" finding when its tail probability p ≤ false_alarm_rate (default
+// 10⁻⁶) and it is above min_alert_bytes (default 8 KiB, so a 200 B tool
+// returning 2 KB never alerts), scored score.FromDecades(−log10 p +
+// prior). 100 MB from a ~1 KB tool scores 100; a file-read tool with p99
+// ≈ 500 KB and occasional legitimate 5 MB files stays quiet.
 //
-//	threshold = max(p99_ratio · p99eff, p999_ratio · q.p99.9)
-//
-// and an output alerts when it is above the threshold. Defaults p99_ratio 8,
-// p999_ratio 2: for log-normal sizes with σ ≤ 1, 8·p99 is exp(μ+4.4σ), a
-// tail probability of 5e-6 (0.5 per 100,000 records) — headroom for the
-// sketch's p99 error (a few %) and the sampling error of a young baseline.
-// The p99.9 term binds only for tails heavier than log-normal σ≈1.8. The
-// floor of 1 KiB keeps tools that return a few hundred bytes from alerting
-// on a few KB.
-//
-// # Score
-//
-//	score = clamp(40 + 20·log10(output / p99eff), 0, 100)
-//
-// monotone in the output: 8× p99 scores 58 (info), 10× 60 (warning), 100×
-// 80 (critical); 100 MB against a 5 KB p99 scores 100.
-//
-// # Anomalies do not become the baseline
-//
-// Outputs are winsorized before a baseline learns them. An output above
-// the threshold is learned as that baseline's current p99.9: it counts,
-// but mass added at p99.9 cannot raise p99.9, so neither a burst nor a
-// repeated exfiltration lifts the threshold (a baseline without quantiles
-// yet skips it) (a burst of 50 in 10,000 moves
-// p99 only by its rank share, to about the old p99.5). Other outputs are
-// clamped to p99_ratio × the baseline's own floored p99 (from its first
-// fold on, so young baselines are protected too). Consequence: a sustained
-// shift above the threshold is never learned automatically — it keeps
-// alerting (deduplicated by the alert cooldown) until an override raises
-// p99_ratio for the tool; drift below the threshold is learned as the
-// epochs rotate.
+// Anomalous outputs teach only the tail (winsorized, at most one point an
+// hour), so recurring legitimate large outputs are absorbed within days
+// while one exfiltration burst is not. Successful calls feed the level
+// test (level_shift_up / level_shift_down, e.g. a tool that suddenly
+// returns empty outputs), and the drift guard keeps outputs growing
+// 20%/h for 48 h from lifting the threshold: the body's median and p99 may
+// rise at most max_drift_per_day per day before values are judged against
+// the envelope, and a faster median raises a drift finding.
 //
 // # Reload and snapshots
 //
@@ -53,9 +39,10 @@
 // compare, so nothing is looked up per record otherwise). MarshalState /
 // UnmarshalState save and restore every baseline exactly (state.go).
 //
-// The key stores, reload, Tick, the threshold and the learn rule are the
-// shared core in detect/internal/distdetect (also used by latency); the
-// baseline choice, score and findings are this package's.
+// The key stores, reload, Tick, the settings, score and shift/drift
+// findings are the shared core in detect/internal/distdetect (also used by
+// latency); the tail, level and drift models are baseline's; the baseline
+// choice and the large finding are this package's.
 //
 // The detector is single-goroutine and allocates on Observe only when it
 // creates a key or emits a finding.
@@ -106,27 +93,6 @@ func New(p *detect.Params[Config], b baseline.Config) *Detector {
 // Pattern implements detect.Detector.
 func (d *Detector) Pattern() string { return alert.PatternOutputSize }
 
-// threshold returns the alert threshold and the floored p99 for baseline
-// quantiles q under cfg.
-func threshold(q baseline.Quantiles, cfg *Config) (thr, p99eff float64) {
-	return distdetect.Threshold(q, cfg.P99Ratio, cfg.P999Ratio, cfg.MinBaselineBytes)
-}
-
-// learned is distdetect.Learned under cfg: anomalies are learned at the
-// baseline's p99.9 (skipped by a baseline without quantiles yet), other
-// outputs clamped to p99_ratio × its floored p99.
-func learned(x, thr float64, q baseline.Quantiles, cfg *Config) (float64, bool) {
-	return distdetect.Learned(x, thr, q, cfg.P99Ratio, cfg.MinBaselineBytes)
-}
-
-// Score maps an output of x bytes against a floored p99 to 0..100.
-func Score(x, p99eff float64) float64 {
-	if p99eff <= 0 {
-		return 100
-	}
-	return math.Max(0, math.Min(100, 40+20*math.Log10(x/p99eff)))
-}
-
 // Observe implements detect.Detector.
 func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Finding {
 	if r.Invocation.OutputBytes < 0 || r.Invocation.Status == record.StatusDenied {
@@ -139,53 +105,74 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 	if cfg == nil || !cfg.Enabled { // nil: both stores full, counted as rejected
 		return out
 	}
-
-	// Decide against the key's own baseline, else the tool's.
+	// Judge against each baseline before either learns the output.
+	y := baseline.LogValue(x)
 	need := float64(cfg.MinSamples)
-	var kq, tq, q baseline.Quantiles
-	if ts != nil {
-		tq = ts.dist.Quantiles(d.G)
-	}
+	var kq, tq baseline.Quantiles
+	var kv, tv baseline.Verdict
+	var kj, tj baseline.Judge
 	if ks != nil {
+		kj = *d.JudgeFor(ks.Cfg, judgeOf)
+		kv = ks.dist.JudgeLog(d.G, x, y, &kj, 0)
 		kq = ks.dist.Quantiles(d.G)
 	}
+	if ts != nil {
+		tj = *d.JudgeFor(ts.Cfg, judgeOf)
+		tv = ts.dist.JudgeLog(d.G, x, y, &tj, 0)
+		tq = ts.dist.Quantiles(d.G)
+	}
+	kReady, tReady := ks != nil && kq.Count >= need, ts != nil && tq.Count >= need
+	var q baseline.Quantiles
+	var v *baseline.Verdict
+	var j *baseline.Judge
 	scope := ""
 	switch {
-	case ks != nil && kq.Count >= need:
-		q, scope = kq, "agent"
-	case ts != nil && tq.Count >= need:
-		q, scope = tq, "tool"
+	case kReady:
+		q, v, j, scope = kq, &kv, &kj, "agent"
+	case tReady:
+		q, v, j, scope = tq, &tv, &tj, "tool"
 	}
-	thr, p99eff := math.Inf(1), 0.0
-	if scope != "" {
-		thr, p99eff = threshold(q, cfg)
-	}
-
-	if x > thr {
-		out = append(out, d.finding(r, x, q, thr, p99eff, scope))
-	}
-
-	// Winsorize (see the package doc): anomalies enter each baseline at
-	// its own p99.9, everything else at most at its clamp.
-	if ks != nil {
-		if v, ok := learned(x, thr, kq, ks.Cfg); ok {
-			ks.dist.Add(d.G, v, now)
+	// Learn (see the package doc). A baseline without a tail yet does not
+	// learn an output the judging baseline found anomalous.
+	anomalous := scope != "" && v.Anomalous(j)
+	success := r.Invocation.Status == record.StatusSuccess
+	var lv baseline.Level
+	if ks != nil && (kv.Fit.Valid || !anomalous) {
+		l := ks.dist.Learn(d.G, x, now, &kv, &kj, kReady, success)
+		if scope == "agent" {
+			lv = l
 		}
 	}
-	if ts != nil {
-		if v, ok := learned(x, thr, tq, ts.Cfg); ok {
-			ts.dist.Add(d.G, v, now)
+	if ts != nil && (tv.Fit.Valid || !anomalous) {
+		// The level test runs on the (agent, tool) key; the tool's only
+		// stands in for a key the full store could not hold (one level
+		// update per record, not two).
+		l := ts.dist.Learn(d.G, x, now, &tv, &tj, tReady, success && ks == nil)
+		if scope == "tool" {
+			lv = l
 		}
+	}
+	if scope == "" {
+		return out
+	}
+	if anomalous {
+		out = append(out, d.finding(r, x, q, v, scope))
+	}
+	if lv.Emit {
+		out = append(out, distdetect.ShiftFinding(r, alert.PatternOutputSize, "bytes", "output size", x, lv, q, scope, alert.HumanBytes))
+	}
+	if lv.Drift {
+		out = append(out, distdetect.DriftFinding(r, alert.PatternOutputSize, "bytes", "output size", x, v, j, q, scope, alert.HumanBytes))
 	}
 	return out
 }
 
-func (d *Detector) finding(r *record.Record, x float64, q baseline.Quantiles, thr, p99eff float64, scope string) alert.Finding {
+func (d *Detector) finding(r *record.Record, x float64, q baseline.Quantiles, v *baseline.Verdict, scope string) alert.Finding {
 	var f alert.Finding
 	f.FromRecord(r)
 	f.Pattern = alert.PatternOutputSize
 	f.Detail = DetailLarge
-	f.Score = Score(x, p99eff)
+	f.Score = distdetect.Score(v.Decades, r)
 	f.Observed = x
 	f.Expected = math.Round(q.P50)
 	f.Unit = "bytes"
@@ -194,13 +181,6 @@ func (d *Detector) finding(r *record.Record, x float64, q baseline.Quantiles, th
 	if scope == "tool" {
 		f.Summary += " (all agents)"
 	}
-	f.Details = map[string]any{
-		"baseline_p50":   math.Round(q.P50),
-		"baseline_p99":   math.Round(q.P99),
-		"baseline_p999":  math.Round(q.P999),
-		"threshold":      math.Round(thr),
-		"samples":        int64(q.Count),
-		"baseline_scope": scope,
-	}
+	f.Details = distdetect.TailDetails(q, v, scope)
 	return f
 }

@@ -109,14 +109,23 @@ func TestSetParamsKeepsBaselines(t *testing.T) {
 	s := warm(t, d, 9000)
 	ts := base.Add(time.Duration(s.i) * time.Second)
 	k := baseline.Key{Agent: "agent-b", Tool: "file-reader"}
-	q0 := d.Keys.Peek(k).dist.Quantiles(d.G)
-	big := int64(12 * q0.P99) // alerts at p99_ratio 8
-	mid := int64(6 * q0.P99)  // does not at 8, does at 4
+	thrAt := func(far float64) float64 {
+		c2 := c
+		c2.FalseAlarmRate = far
+		j := judgeOf(&c2)
+		return d.Keys.Peek(k).dist.Judge(d.G, 1, &j, 0).Threshold()
+	}
+	t6 := thrAt(1e-6)
+	big := int64(1.2 * t6) // alerts at 1e-6, not at 1e-12
+	mid := int64(0.8 * t6) // does not at 1e-6, does at 1e-4
+	if thrAt(1e-12) <= float64(big) || thrAt(1e-4) >= float64(mid) {
+		t.Fatalf("premise: thresholds %v (1e-12) %v (1e-6) %v (1e-4)", thrAt(1e-12), t6, thrAt(1e-4))
+	}
 	if out := d.Observe(rec(ts, k.Agent, k.Tool, big), nil); len(out) != 1 {
-		t.Fatalf("12× p99 did not alert under the default config")
+		t.Fatalf("1.2× the threshold did not alert under the default config")
 	}
 	if out := d.Observe(rec(ts, k.Agent, k.Tool, mid), nil); len(out) != 0 {
-		t.Fatalf("6× p99 alerted under the default config")
+		t.Fatalf("0.8× the threshold alerted under the default config")
 	}
 
 	check := func(step string, want baseline.Quantiles) baseline.Quantiles {
@@ -131,16 +140,16 @@ func TestSetParamsKeepsBaselines(t *testing.T) {
 	live, _, _ := d.KeyStats()
 
 	raised := c
-	raised.P99Ratio = 20
+	raised.FalseAlarmRate = 1e-12
 	d.SetParams(detect.NewParams(raised))
-	check("raising p99_ratio", q1)
+	check("lowering false_alarm_rate to 1e-12", q1)
 	if l, _, _ := d.KeyStats(); l != live {
 		t.Fatalf("reload dropped keys: %d -> %d", live, l)
 	}
 	if out := d.Observe(rec(ts, k.Agent, k.Tool, big), nil); len(out) != 0 {
-		t.Fatalf("12× p99 still alerts at p99_ratio 20: %+v", out[0].Details)
+		t.Fatalf("1.2× the threshold still alerts at 1e-12: %+v", out[0].Details)
 	}
-	if ks := d.Keys.Peek(k); ks.Cfg.P99Ratio != 20 || ks.Gen != d.Gen {
+	if ks := d.Keys.Peek(k); ks.Cfg.FalseAlarmRate != 1e-12 || ks.Gen != d.Gen {
 		t.Fatalf("key config not re-resolved: %+v gen %d/%d", ks.Cfg, ks.Gen, d.Gen)
 	}
 	if q := d.Keys.Peek(k).dist.Quantiles(d.G); q.Count != q1.Count+1 {
@@ -148,13 +157,13 @@ func TestSetParamsKeepsBaselines(t *testing.T) {
 	}
 
 	lowered := c
-	lowered.P99Ratio = 4
+	lowered.FalseAlarmRate = 1e-4
 	q2 := d.Keys.Peek(k).dist.Quantiles(d.G)
 	d.SetParams(detect.NewParams(lowered))
-	check("lowering p99_ratio", q2)
+	check("raising false_alarm_rate to 1e-4", q2)
 	out := d.Observe(rec(ts, k.Agent, k.Tool, mid), nil)
-	if len(out) != 1 || out[0].Details["threshold"].(float64) > 5*q2.P99 {
-		t.Fatalf("6× p99 does not alert at p99_ratio 4: %+v", out)
+	if len(out) != 1 || out[0].Details["threshold"].(float64) >= float64(mid) {
+		t.Fatalf("0.8× the default threshold does not alert at 1e-4: %+v", out)
 	}
 
 	// An override added by reload applies to its key only.

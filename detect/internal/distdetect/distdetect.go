@@ -4,8 +4,11 @@
 // agents), with the mechanics both need and nothing of their judgement:
 // per-key configuration resolution by params generation, hot-reload of
 // params and store limits, epoch rotation and idle eviction on Tick, key
-// counters, the p99-ratio threshold, the winsorizing learn rule, and the
-// key-store half of their snapshots (state.go).
+// counters, the conversion of their settings into a baseline.Judge (the
+// calibrated tail, level-shift and drift rules live in baseline/tail.go and
+// baseline/judge.go), the shared score (score.FromDecades of the tail
+// probability plus score.Prior), the level-shift and drift findings, and
+// the key-store half of their snapshots (state.go).
 //
 // Each detector embeds a Core and keeps its own value extraction, baseline
 // choice, score and finding text.
@@ -13,11 +16,14 @@ package distdetect
 
 import (
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/score"
+	"github.com/toolwatch/toolwatch/record"
 )
 
 // Resolved is embedded first in every per-key state: the key's
@@ -46,6 +52,9 @@ type Core[C, V any, P Value[C, V]] struct {
 	Keys      *baseline.Store[baseline.Key, V] // (agent, tool)
 	Tools     *baseline.Store[string, V]       // tool level
 	LastEpoch int64
+
+	judgeCfg *C // configuration judge was converted from
+	judge    baseline.Judge
 }
 
 // New returns a core with per-key parameters p and baseline settings b.
@@ -125,32 +134,107 @@ func (c *Core[C, V, P]) KeyStats() (live int, rejected, evicted uint64) {
 	return c.Keys.Len() + c.Tools.Len(), c.Keys.Rejected() + c.Tools.Rejected(), c.Keys.Evicted() + c.Tools.Evicted()
 }
 
-// Threshold returns the alert threshold and the floored p99 (p99eff) for
-// baseline quantiles q:
-//
-//	threshold = max(p99Ratio · max(q.p99, floor), p999Ratio · q.p99.9)
-func Threshold(q baseline.Quantiles, p99Ratio, p999Ratio, floor float64) (thr, p99eff float64) {
-	p99eff = math.Max(q.P99, floor)
-	return math.Max(p99Ratio*p99eff, p999Ratio*q.P999), p99eff
+// JudgeFor returns the judge of cfg, converting it with conv only when cfg
+// is not the configuration converted last (one pointer compare per record:
+// keys share their resolved *C).
+func (c *Core[C, V, P]) JudgeFor(cfg *C, conv func(*C) baseline.Judge) *baseline.Judge {
+	if cfg != c.judgeCfg {
+		c.judgeCfg, c.judge = cfg, conv(cfg)
+	}
+	return &c.judge
 }
 
-// Learned is the value a baseline with quantiles q learns for an
-// observation x that was judged against threshold thr (+Inf: not judged),
-// and whether it learns it at all. An anomaly is learned as the baseline's
-// current p99.9: it still counts, but mass added at p99.9 cannot raise
-// p99.9, so repeated anomalies can neither lift the threshold nor become
-// the baseline; a baseline with no quantiles yet (a fresh one or a fresh
-// version slot) skips it. Other values are clamped to p99Ratio × the
-// floored p99 once the baseline has folded values (so warm-up outliers are
-// clamped too), unclamped before. The p99.9 term is left out of the clamp
-// on purpose: clamped values raise p99.9, and a clamp that followed p99.9
-// would ratchet up within one burst.
-func Learned(x, thr float64, q baseline.Quantiles, p99Ratio, floor float64) (float64, bool) {
-	if x > thr {
-		return math.Min(x, q.P999), q.Folded > 0
+// Score maps L = −log10 p of an observation to the shared 0–100 scale,
+// raised by the record's risk prior (score.Prior).
+func Score(decades float64, r *record.Record) float64 {
+	return score.FromDecades(decades + score.Prior(r.Tool.TrustLevel, r.Context.DataClassification, r.Context.Environment))
+}
+
+// TailDetails is the evidence of a tail finding: the baseline it was judged
+// against and the fitted tail.
+func TailDetails(q baseline.Quantiles, v *baseline.Verdict, scope string) map[string]any {
+	m := map[string]any{
+		"baseline_p50":   math.Round(q.P50),
+		"baseline_p99":   math.Round(q.P99),
+		"baseline_p999":  math.Round(q.P999),
+		"threshold":      math.Round(v.Threshold()),
+		"samples":        int64(q.Count),
+		"baseline_scope": scope,
+		"p_decades":      math.Round(math.Min(v.Decades, 300)*100) / 100,
+		"tail_scale":     math.Round(v.Fit.Sigma*1000) / 1000,
+		"tail_shape":     math.Round(v.Fit.Xi*1000) / 1000,
+		"tail_fitted":    v.Fit.N,
 	}
-	if q.Folded == 0 {
-		return x, true
+	if v.DriftLn > 0 {
+		m["drift_ratio"] = math.Round(math.Exp(v.DriftLn)*1000) / 1000
 	}
-	return math.Min(x, p99Ratio*math.Max(q.P99, floor)), true
+	return m
+}
+
+// Finding details shared by both detectors.
+const (
+	DetailShiftUp   = "level_shift_up"
+	DetailShiftDown = "level_shift_down"
+	DetailDrift     = "drift"
+)
+
+// Human formats a value of the detector's unit (alert.HumanMillis,
+// alert.HumanBytes).
+type Human func(float64) string
+
+// ShiftFinding is the finding for a sustained level shift of the median
+// of x's key (lv from baseline.Dist.Learn, q the baseline's quantiles).
+func ShiftFinding(r *record.Record, pattern, unit, what string, x float64, lv baseline.Level, q baseline.Quantiles, scope string, h Human) alert.Finding {
+	var f alert.Finding
+	f.FromRecord(r)
+	f.Pattern = pattern
+	ratio := math.Exp(lv.ShiftLn)
+	f.Detail = DetailShiftUp
+	dir := "up"
+	if lv.ShiftLn < 0 {
+		f.Detail, dir = DetailShiftDown, "down"
+	}
+	f.Score = Score(lv.Decades, r)
+	f.Observed = x
+	f.Expected = math.Round(q.P50)
+	f.Unit = unit
+	f.Summary = r.Tool.Name + " " + what + " for " + r.AgentID + " shifted " + dir + " " +
+		strconv.FormatFloat(math.Exp(math.Abs(lv.ShiftLn)), 'f', 1, 64) + "× or more over the last minutes; baseline median is " + h(q.P50)
+	f.Details = map[string]any{
+		"baseline_p50":   math.Round(q.P50),
+		"shift_ratio":    math.Round(ratio*1000) / 1000,
+		"p_decades":      math.Round(lv.Decades*100) / 100,
+		"samples":        int64(q.Count),
+		"baseline_scope": scope,
+	}
+	return f
+}
+
+// DriftFinding is the finding for a baseline whose median rose faster than
+// max_drift_per_day allows (v.DriftLn: how far, in ln, the median or p99
+// is ahead of the envelope). Its score is a rule, not a probability: L = 4 +
+// 2·δ/ln(max_drift_per_day), so a baseline one allowed day ahead of the
+// envelope scores 40 (info), two days 60, three days 80.
+func DriftFinding(r *record.Record, pattern, unit, what string, x float64, v *baseline.Verdict, j *baseline.Judge, q baseline.Quantiles, scope string, h Human) alert.Finding {
+	var f alert.Finding
+	f.FromRecord(r)
+	f.Pattern = pattern
+	f.Detail = DetailDrift
+	f.Score = Score(4+2*v.DriftLn/j.DriftLn, r)
+	f.Observed = x
+	f.Expected = math.Round(q.P50)
+	f.Unit = unit
+	ratio := math.Exp(v.DriftLn)
+	f.Summary = r.Tool.Name + " " + what + " baseline for " + r.AgentID + " rose faster than allowed: median " +
+		h(q.P50) + ", p99 " + h(q.P99) + ", " + strconv.FormatFloat(ratio, 'f', 1, 64) + "× above the allowed envelope (possible slow baseline poisoning)"
+	f.Details = map[string]any{
+		"baseline_p50":       math.Round(q.P50),
+		"baseline_p99":       math.Round(q.P99),
+		"drift_ratio":        math.Round(ratio*1000) / 1000,
+		"max_drift_per_day":  math.Round(math.Exp(j.DriftLn)*1000) / 1000,
+		"samples":            int64(q.Count),
+		"baseline_scope":     scope,
+		"threshold_adjusted": math.Round(v.Threshold()),
+	}
+	return f
 }

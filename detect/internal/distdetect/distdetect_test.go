@@ -8,6 +8,8 @@ import (
 
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/internal/validate"
+	"github.com/toolwatch/toolwatch/record"
 )
 
 type cfg struct{ N int }
@@ -46,41 +48,56 @@ func newCore(maxKeys int) Core[cfg, val, *val] {
 	return New[cfg, val](p, b)
 }
 
-func TestThresholdAndLearned(t *testing.T) {
-	q := baseline.Quantiles{P99: 100, P999: 300, Folded: 10}
+func TestValidateAndJudgeOf(t *testing.T) {
+	ok := Settings{MinSamples: 200, FalseAlarmRate: 1e-6, Floor: 400, FloorKey: "min_alert_ms", LevelShiftRatio: 2, MaxDriftPerDay: 2}
 	for _, tc := range []struct {
-		name                    string
-		q                       baseline.Quantiles
-		floor, wantThr, wantEff float64
+		name string
+		mod  func(*Settings)
+		want string
 	}{
-		{"p99 binds", q, 0, 800, 100},
-		{"floor binds", q, 1000, 8000, 1000},
-		{"p999 binds", baseline.Quantiles{P99: 100, P999: 1000}, 0, 2000, 100},
+		{"ok", func(*Settings) {}, ""},
+		{"off", func(s *Settings) { s.LevelShiftRatio, s.MaxDriftPerDay = 0, 0 }, ""},
+		{"rate zero", func(s *Settings) { s.FalseAlarmRate = 0 }, "false_alarm_rate"},
+		{"rate high", func(s *Settings) { s.FalseAlarmRate = 0.5 }, "false_alarm_rate"},
+		{"floor", func(s *Settings) { s.Floor = math.Inf(1) }, "min_alert_ms"},
+		{"shift", func(s *Settings) { s.LevelShiftRatio = 1 }, "level_shift_ratio"},
+		{"drift", func(s *Settings) { s.MaxDriftPerDay = 1 }, "max_drift_per_day"},
+		{"samples", func(s *Settings) { s.MinSamples = 1 }, "min_samples"},
 	} {
-		if thr, eff := Threshold(tc.q, 8, 2, tc.floor); thr != tc.wantThr || eff != tc.wantEff {
-			t.Errorf("%s: threshold %v, %v; want %v, %v", tc.name, thr, eff, tc.wantThr, tc.wantEff)
+		s := ok
+		tc.mod(&s)
+		var es validate.Errors
+		Validate(&es, s)
+		got := ""
+		if len(es) > 0 {
+			got = es[0].Path
+		}
+		if len(es) > 1 || got != tc.want {
+			t.Errorf("%s: errors %v, want one at %q", tc.name, es, tc.want)
 		}
 	}
-	young := baseline.Quantiles{P99: 100, P999: 500}
-	for _, tc := range []struct {
-		name      string
-		x, thr    float64
-		q         baseline.Quantiles
-		want      float64
-		wantLearn bool
-	}{
-		{"normal", 50, 800, q, 50, true},
-		{"clamped", 790, 2000, q, 400, true},
-		{"anomaly at p99.9", 5000, 800, q, 300, true},
-		{"anomaly below p99.9", 250, 200, q, 250, true},
-		{"anomaly, no quantiles", 5000, 800, young, 0, false},
-		{"not judged, no quantiles", 1e9, math.Inf(1), young, 1e9, true},
-		{"not judged, clamped", 1e9, math.Inf(1), q, 400, true},
-	} {
-		v, ok := Learned(tc.x, tc.thr, tc.q, 4, 50)
-		if ok != tc.wantLearn || (ok && v != tc.want) {
-			t.Errorf("%s: learned %v, %v; want %v, %v", tc.name, v, ok, tc.want, tc.wantLearn)
+	j := JudgeOf(ok)
+	if math.Abs(j.Far-6) > 1e-12 || j.Floor != 400 || math.Abs(j.ShiftLn-math.Ln2) > 1e-12 || math.Abs(j.DriftLn-math.Ln2) > 1e-12 {
+		t.Fatalf("judge %+v", j)
+	}
+	ok.LevelShiftRatio, ok.MaxDriftPerDay = 0, 0
+	if j := JudgeOf(ok); j.ShiftLn != 0 || j.DriftLn != 0 {
+		t.Fatalf("off: judge %+v", j)
+	}
+}
+
+func TestJudgeForCachesByPointer(t *testing.T) {
+	c := newCore(0)
+	calls := 0
+	conv := func(x *cfg) baseline.Judge { calls++; return baseline.Judge{Far: float64(x.N)} }
+	a, b := &cfg{1}, &cfg{2}
+	for _, x := range []*cfg{a, a, a, b, b, a} {
+		if j := c.JudgeFor(x, conv); j.Far != float64(x.N) {
+			t.Fatalf("judge for %d: %+v", x.N, j)
 		}
+	}
+	if calls != 3 {
+		t.Fatalf("converted %d times, want 3", calls)
 	}
 }
 
@@ -185,5 +202,21 @@ func TestDecodeVersion(t *testing.T) {
 	}
 	if err := codec.Decode(b[:len(b)-1], &st, &st.Version); err == nil || !strings.HasPrefix(err.Error(), "test state: ") {
 		t.Fatalf("truncated: %v", err)
+	}
+}
+
+// The score is the shared scale plus the record's risk prior.
+func TestScorePrior(t *testing.T) {
+	r := &record.Record{Tool: record.Tool{TrustLevel: "gold"}, Context: record.Context{Environment: "production", DataClassification: "internal"}}
+	if got := Score(6, r); got != 40 {
+		t.Fatalf("score at 1e-6 = %v, want 40", got)
+	}
+	r.Context.DataClassification = "restricted"
+	if got := Score(6, r); got != 50 {
+		t.Fatalf("restricted in production: %v, want 50", got)
+	}
+	r.Tool.TrustLevel = "unverified"
+	if got := Score(9, r); got != 90 {
+		t.Fatalf("unverified + restricted in production at 1e-9: %v, want 90", got)
 	}
 }

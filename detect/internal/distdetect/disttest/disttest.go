@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
@@ -150,4 +151,61 @@ func MemoryPerKey(b *testing.B, keys int, fill func() detect.Detector) {
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(keys), "bytes/key")
 		runtime.KeepAlive(d)
 	}
+}
+
+// Key drives one (agent, tool) key of a distribution detector in event
+// time: one record per Step from Start, a Tick every minute of event time.
+type Key struct {
+	D     detect.Detector
+	Rec   func(ts time.Time, v float64) *record.Record // builds the record for value v
+	Start time.Time
+	Step  time.Duration
+	i     int
+	tick  time.Time
+}
+
+// Now is the event time of the next record.
+func (k *Key) Now() time.Time { return k.Start.Add(time.Duration(k.i) * k.Step) }
+
+// Run sends n records with values gen(elapsed) and returns the findings.
+func (k *Key) Run(n int, gen func(elapsed time.Duration) float64) []alert.Finding {
+	var all, out []alert.Finding
+	for range n {
+		ts := k.Now()
+		out = k.D.Observe(k.Rec(ts, gen(ts.Sub(k.Start))), out[:0])
+		all = append(all, out...)
+		if ts.Sub(k.tick) >= time.Minute {
+			k.tick = ts
+			out = k.D.Tick(ts, out[:0])
+			all = append(all, out...)
+		}
+		k.i++
+	}
+	return all
+}
+
+// MaxPerDay is the largest number of findings scoring at least minScore
+// in one UTC day, and that day.
+func MaxPerDay(fs []alert.Finding, minScore float64) (n int, day string) {
+	per := map[string]int{}
+	for _, f := range fs {
+		if f.Score >= minScore {
+			d := f.EventTime.UTC().Format("2006-01-02")
+			per[d]++
+			if per[d] > n {
+				n, day = per[d], d
+			}
+		}
+	}
+	return n, day
+}
+
+// First returns the first finding with detail, or nil.
+func First(fs []alert.Finding, detail string) *alert.Finding {
+	for i := range fs {
+		if fs[i].Detail == detail {
+			return &fs[i]
+		}
+	}
+	return nil
 }

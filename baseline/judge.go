@@ -1,0 +1,268 @@
+package baseline
+
+import (
+	"math"
+	"time"
+)
+
+// Judge holds the settings with which a distribution detector judges a
+// value against a Dist and lets the Dist learn it.
+type Judge struct {
+	// Far is −log10 of the false-alarm rate: a value whose tail
+	// probability is at most 10^−Far is anomalous.
+	Far float64
+	// Floor: values at or below it are never anomalous (raw units).
+	Floor float64
+	// ShiftLn is ln of the smallest median ratio a level shift must
+	// reach (0: level shifts off).
+	ShiftLn float64
+	// DriftLn is ln of the fastest rise per day of the body's median and
+	// p99 (u) that the judge follows. When either runs ahead of its
+	// envelope by δ, values are judged δ higher (excesses count from the
+	// envelope, not from the risen u) and the tail scale σ stays at its
+	// value from before the drift; the median running ahead by a further
+	// day's worth raises a drift finding (0: no drift guard).
+	DriftLn float64
+}
+
+// Verdict is a value judged against a Dist.
+type Verdict struct {
+	Fit        TailFit
+	Decades    float64 // −log10 of the value's tail probability (0 below u or the floor)
+	y          float64 // the value's log
+	shift      float64 // ln shift the value was judged with (relearn widening − drift)
+	far, floor float64
+	DriftLn    float64 // δ: how far (ln) the median or u ran ahead of the allowed drift envelope
+}
+
+// Threshold is the raw value at which Decades reaches the judge's Far (at
+// least its floor; +Inf without a tail). Computed on demand: findings and
+// tests need it, the per-record path does not.
+func (v Verdict) Threshold() float64 {
+	if !v.Fit.Valid {
+		return math.Inf(1)
+	}
+	return max(math.Expm1(v.Fit.Quantile(v.far)+v.shift), v.floor)
+}
+
+// Anomalous reports whether the value is a tail finding under j.
+func (v *Verdict) Anomalous(j *Judge) bool { return v.Fit.Valid && v.Decades >= j.Far }
+
+// Judge returns the verdict on raw value x against d. extraLn widens the
+// tail (ln of a relearn factor; 0 for none). A baseline that rose faster
+// than DriftLn per day does not carry the threshold with it (Judge.DriftLn).
+func (d *Dist) Judge(g *Digester, x float64, j *Judge, extraLn float64) Verdict {
+	return d.JudgeLog(g, x, LogValue(x), j, extraLn)
+}
+
+// JudgeLog is Judge with y = LogValue(x) already computed (a record judged
+// against several Dists computes it once).
+func (d *Dist) JudgeLog(g *Digester, x, y float64, j *Judge, extraLn float64) Verdict {
+	v := Verdict{Fit: d.Tail(g), far: j.Far, floor: j.Floor, y: y}
+	if !v.Fit.Valid {
+		return v
+	}
+	if lv := &d.tail.lv; j.DriftLn > 0 && lv.anchorSet {
+		v.DriftLn = max(0, max(v.Fit.LnP50-lv.anchor, v.Fit.LnU-lv.anchorU))
+		if v.DriftLn > 0 {
+			v.Fit.Sigma = min(v.Fit.Sigma, lv.anchorS)
+		}
+	}
+	v.shift = extraLn - v.DriftLn
+	if x > j.Floor {
+		v.Decades = v.Fit.Decades(v.y - v.shift)
+	}
+	return v
+}
+
+// Level is the outcome of the level-shift test after learning a value.
+type Level struct {
+	Ready   bool
+	ShiftLn float64 // short-window mean log deviation minus the long-run one (signed)
+	Decades float64 // −log10 one-sided p-value of the shift (0 below ShiftLn)
+	Emit    bool    // a shift finding is due (significant, large enough, rate-limited)
+	Drift   bool    // a drift finding is due (rate-limited)
+}
+
+// Level-shift and drift memory (see Learn).
+const (
+	shortHalfLife = 10 * time.Minute
+	longHalfLife  = 24 * time.Hour
+	levelMinLong  = 100 // long-run weight before the test runs
+	levelMinShort = 10  // effective short-window samples
+	levelMinVar   = 0.05 * 0.05
+	emitEvery     = int64(5 * time.Minute)
+	driftEvery    = int64(time.Hour)
+	driftMinCount = 1000
+	peakHalfLife  = 7 * 24 * time.Hour
+	gapWindow     = 8     // short half-life ≥ this many mean gaps between values
+	peakMargin    = 0.405 // ln 1.5: how far beyond an earlier episode a shift must go
+)
+
+type level struct {
+	last         int64   // event time (ns) of the last update
+	sw, sw2, swd float64 // short window: Σw, Σw², Σw·d
+	lw, lm, lv   float64 // long run: weight, mean and variance of d
+	anchor       float64 // log median, rising at most DriftLn per day
+	anchorU      float64 // log u, likewise
+	anchorS      float64 // tail σ while neither anchor was overtaken
+	anchorT      int64
+	anchorGen    uint32  // tail fit generation the anchors were last updated at
+	peakUp       float64 // largest earlier shift episode up (ln), decaying
+	peakDown     float64 // largest earlier shift episode down (ln, ≤ 0), decaying
+	epUp, epDown float64 // extremes of the ongoing episodes
+	gap          float64 // mean gap between values (ns), 1/16 per value
+	anchorSet    bool
+	shiftAt      int64 // last shift finding due
+	driftAt      int64 // last drift finding due
+}
+
+// Learn lets d learn raw value x at event time t, judged v (d's own
+// verdict under j). ready: d has enough samples to be judged on its own;
+// level: x is a successful call's value and feeds the level-shift test.
+//
+// Body: an anomalous value is not learned (it teaches only the tail, at
+// most one winsorized point an hour); other values are. Tail: see learnTail. Level: d = ln(1+x) − ln(1+p50), clipped to
+// ±max(4s, 2·ShiftLn) with s the body's log scale ((ln p90 − ln p10)/2.563),
+// enters a short (half-life 10 min, or 8 mean gaps between values if
+// longer) and a long (24 h) exponentially
+// weighted mean; the test statistic is (short − long)/√(var_long/n_short),
+// and a shift is reported only beyond the largest earlier episode in its
+// direction by ln 1.5 (peak guard, half-life 7 days).
+func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, ready, level bool) Level {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return Level{}
+	}
+	if !v.Fit.Valid {
+		d.Add(g, x, t)
+		return Level{}
+	}
+	y := v.y
+	anomalous := v.Anomalous(j)
+	d.learnTail(&v.Fit, y, t)
+	q := d.q
+	if !anomalous {
+		d.Add(g, x, t)
+	}
+	if !ready {
+		return Level{}
+	}
+	lv := &d.tail.lv
+	now := t.UnixNano()
+	lnMed, lnU := v.Fit.LnP50, v.Fit.LnU
+	var out Level
+	// Drift anchors: follow the median and u down at once, up at most
+	// DriftLn per day, from the time the body has driftMinCount values; σ
+	// is remembered while neither runs ahead. They move only when the fit
+	// does (its median and u are constant in between), so the block runs
+	// once per refit, not per value, and is exact.
+	if gen := d.tail.gen; lv.anchorGen != gen {
+		lv.anchorGen = gen
+		switch {
+		case j.DriftLn <= 0 || q.Count < driftMinCount:
+			lv.anchorSet = false
+		case !lv.anchorSet:
+			lv.anchor, lv.anchorU, lv.anchorT, lv.anchorSet = lnMed, lnU, now, true
+		case now > lv.anchorT:
+			step := j.DriftLn * float64(now-lv.anchorT) / float64(24*time.Hour)
+			lv.anchor = min(lnMed, lv.anchor+step)
+			lv.anchorU = min(lnU, lv.anchorU+step)
+			lv.anchorT = now
+		}
+		if lv.anchorSet {
+			if max(lnMed-lv.anchor, lnU-lv.anchorU) <= 0 {
+				lv.anchorS = d.tail.fit.Sigma
+			}
+			// Findings on the median only: a young heavy tail's p99 keeps
+			// climbing for days as rare values arrive, its median does not.
+			if lnMed-lv.anchor >= j.DriftLn && (lv.driftAt == 0 || now-lv.driftAt >= driftEvery) {
+				lv.driftAt = now
+				out.Drift = true
+			}
+		}
+	}
+	if !level || j.ShiftLn <= 0 {
+		return out
+	}
+	c := max(4*v.Fit.Scale, 2*j.ShiftLn)
+	dv := min(max(y-lnMed, -c), c)
+	as, al, ap := 1.0, 1.0, 1.0
+	if lv.last != 0 && now > lv.last {
+		dt := float64(now - lv.last)
+		// The short window spans at least gapWindow typical gaps, so a
+		// sparse key (a metric every 5 min) still has enough values in it.
+		lv.gap += (min(dt, float64(longHalfLife)) - lv.gap) / 16
+		hl := max(float64(shortHalfLife), gapWindow*lv.gap)
+		as = expNeg(dt / hl * math.Ln2)
+		al = expNeg(dt / float64(longHalfLife) * math.Ln2)
+		ap = expNeg(dt / float64(peakHalfLife) * math.Ln2)
+	}
+	lv.peakUp *= ap
+	lv.peakDown *= ap
+	if now > lv.last {
+		lv.last = now
+	}
+	lv.sw = as*lv.sw + 1
+	lv.sw2 = as*as*lv.sw2 + 1
+	lv.swd = as*lv.swd + dv
+	// Test against the long run before it learns this value.
+	if lv.lw >= levelMinLong {
+		n := lv.sw * lv.sw / lv.sw2
+		if n >= levelMinShort {
+			out.Ready = true
+			dev := lv.swd/lv.sw - lv.lm
+			out.ShiftLn = dev
+			// Peak guard: a shift is news only beyond the largest earlier
+			// episode in its direction (decaying, half-life 7 days), so a
+			// key whose bursts are routine stops reporting them; an ongoing
+			// episode is judged against the peak from before it began.
+			news := (dev >= j.ShiftLn && dev >= lv.peakUp+peakMargin) ||
+				(dev <= -j.ShiftLn && dev <= lv.peakDown-peakMargin)
+			// The p-value only for shifts that could be reported (Erfc and
+			// Log10 are the costliest step of a value).
+			if news {
+				out.Decades = normDecades(math.Abs(dev) / math.Sqrt(max(lv.lv, levelMinVar)/n))
+			}
+			if news && out.Decades >= j.Far && (lv.shiftAt == 0 || now-lv.shiftAt >= emitEvery) {
+				lv.shiftAt = now
+				out.Emit = true
+			}
+			switch {
+			case dev >= j.ShiftLn:
+				lv.epUp = max(lv.epUp, dev)
+			case lv.epUp > 0:
+				lv.peakUp, lv.epUp = max(lv.peakUp, lv.epUp), 0
+			}
+			switch {
+			case dev <= -j.ShiftLn:
+				lv.epDown = min(lv.epDown, dev)
+			case lv.epDown < 0:
+				lv.peakDown, lv.epDown = min(lv.peakDown, lv.epDown), 0
+			}
+		}
+	}
+	lv.lw = al*lv.lw + 1
+	a := 1 / lv.lw
+	delta := dv - lv.lm
+	lv.lm += a * delta
+	lv.lv = (1 - a) * (lv.lv + a*delta*delta)
+	return out
+}
+
+// expNeg is e^−l for l ≥ 0; below 0.1 (consecutive values of a key, the
+// per-value case) a 5-term series accurate to 1e-8 replaces math.Exp.
+func expNeg(l float64) float64 {
+	if l < 0.1 {
+		return 1 - l*(1-l*(0.5-l*(1.0/6-l*(1.0/24-l/120))))
+	}
+	return math.Exp(-l)
+}
+
+// normDecades is −log10 of the one-sided normal tail beyond z ≥ 0.
+func normDecades(z float64) float64 {
+	if z < 30 {
+		return -math.Log10(0.5 * math.Erfc(z/math.Sqrt2))
+	}
+	// Asymptotic: φ(z)/z.
+	return (z*z/2 + math.Log(z*math.Sqrt(2*math.Pi))) / math.Ln10
+}

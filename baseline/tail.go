@@ -1,0 +1,301 @@
+package baseline
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"time"
+)
+
+// Tail model of a Dist: peaks over threshold (SPOT, Siffer et al., KDD
+// 2017) on log values y = ln(1+x), on top of the t-digest body.
+//
+// The body's p99 is the POT threshold u (ζ = 0.01 of the mass lies above
+// it; p99 rather than SPOT's p98 because log tails of light-tailed tools
+// are Gaussian, and an exponential fitted further out extrapolates less
+// conservatively). The last tailRing observations above u at the time they were seen
+// are kept as float32 log values; excesses e = y − ln u over the current u
+// are fitted with a generalized Pareto distribution by probability-weighted
+// moments (Hosking & Wallis 1987), so
+//
+//	P(Y ≥ y) = ζ · (1 + ξ·e/σ)^(−1/ξ)      (ζ · exp(−e/σ) for ξ = 0)
+//
+// Conservatism, all documented in the detectors' package docs:
+//   - ξ is shrunk by n/(n+32) and clamped to [0, 0.5]: a log tail is never
+//     given a finite end point (ξ < 0 would put p = 0 at a finite value,
+//     and a Gaussian log tail fitted that way underestimates p well before
+//     it), and no legitimate log tail is heavier than ξ = 0.5;
+//   - σ is inflated by 1 + 1/√n for the sampling error of n excesses;
+//   - with fewer than tailMinFit usable excesses (a young key) the fallback
+//     is an exponential log tail (a Pareto tail in raw values) through the
+//     body's p90 and p99: σ = (ln p99 − ln p90)/ln 10 (for log-normal data
+//     this slope is 1.3× the true local one at p99, so it errs wide).
+//
+// The fit is refreshed lazily: when the body's quantiles were recomputed,
+// or after tailRefit new exceedances, never per record.
+const (
+	tailRing   = 32
+	tailMinFit = 16
+	tailRefit  = 8
+	tailZeta   = 0.01
+	// tailMinSigma keeps a near-constant tool from getting a zero-width tail.
+	tailMinSigma = 0.1
+	// absorbEvery: a winsorized value (see learnTail) enters the ring at
+	// most this often, so a recurring legitimate tail is learned over hours
+	// while one attack burst adds a single point.
+	absorbEvery = int64(time.Hour)
+)
+
+// LogValue maps a raw value (ms, bytes) to the log scale the tail and level
+// models work on: ln(1 + max(x, 0)).
+func LogValue(x float64) float64 { return math.Log1p(max(x, 0)) }
+
+// TailFit is a fitted (or fallback) tail: P(Y ≥ y) for log values y.
+type TailFit struct {
+	LnU      float64 // POT threshold u (log value)
+	Zeta     float64 // mass above u
+	Sigma    float64 // GPD scale of the log excesses (inflated)
+	Xi       float64 // GPD shape, in [0, 0.5]
+	N        int     // excesses fitted (0: fallback)
+	LnP50    float64 // log median of the body (level-shift reference)
+	Scale    float64 // robust log scale of the body, (ln p90 − ln p10)/2.563
+	Fallback bool
+	Valid    bool // false: no quantiles yet
+}
+
+// Decades returns −log10 P(Y ≥ y) under f; 0 at or below u (where the
+// body, not the tail, describes the data: such values are never findings).
+func (f *TailFit) Decades(y float64) float64 {
+	if !f.Valid || !(y > f.LnU) {
+		return 0
+	}
+	e := (y - f.LnU) / f.Sigma
+	l := -math.Log10(f.Zeta)
+	if f.Xi < 1e-9 {
+		return l + e/math.Ln10
+	}
+	return l + math.Log10(1+f.Xi*e)/f.Xi
+}
+
+// Quantile returns the log value at which −log10 P(Y ≥ y) = l (l ≥
+// −log10 ζ), the inverse of Decades.
+func (f *TailFit) Quantile(l float64) float64 {
+	if !f.Valid {
+		return math.Inf(1)
+	}
+	r := l + math.Log10(f.Zeta) // decades beyond u
+	if r <= 0 {
+		return f.LnU
+	}
+	if f.Xi < 1e-9 {
+		return f.LnU + f.Sigma*r*math.Ln10
+	}
+	return f.LnU + f.Sigma*(math.Pow(10, f.Xi*r)-1)/f.Xi
+}
+
+// tailState is the per-Dist tail and level memory (about 240 bytes).
+// Fields read or written per value come first (fit, lv), the ring last.
+type tailState struct {
+	fit      TailFit
+	lv       level
+	absorbAt int64             // event time (ns) a winsorized value last entered the ring
+	n, pos   uint8             // ring fill and next write position
+	newSince uint8             // exceedances since the last fit
+	gen      uint32            // fits so far (drift anchors follow fits)
+	fitStale bool              // quantiles changed since the last fit
+	ring     [tailRing]float32 // log values of recent exceedances
+}
+
+// Tail returns d's tail fit, refitting it if the body's quantiles changed
+// or enough new exceedances arrived since the last fit.
+func (d *Dist) Tail(g *Digester) TailFit {
+	t := &d.tail
+	if t.fit.Valid && !t.fitStale && t.newSince < tailRefit && !d.needsRefresh() {
+		return t.fit
+	}
+	q := d.Quantiles(g)
+	if q.Folded == 0 {
+		return TailFit{}
+	}
+	t.fitStale, t.newSince = false, 0
+	t.gen++
+	t.fit = fitTail(q, t.ring[:t.n])
+	t.fit.LnP50 = LogValue(q.P50)
+	t.fit.Scale = max((LogValue(q.P90)-LogValue(q.P10))/2.563, 0.05)
+	return t.fit
+}
+
+// fitTail fits the GPD to the ring's excesses over the body's p98, or
+// returns the fallback.
+func fitTail(q Quantiles, ring []float32) TailFit {
+	lnU := LogValue(q.P99)
+	var ex [tailRing]float64
+	n := 0
+	for _, v := range ring {
+		if e := float64(v) - lnU; e > 0 {
+			// insertion sort: ≤ 32 values, once per refit
+			i := n
+			for i > 0 && ex[i-1] > e {
+				ex[i] = ex[i-1]
+				i--
+			}
+			ex[i] = e
+			n++
+		}
+	}
+	if n < tailMinFit {
+		s := max((lnU-LogValue(q.P90))/math.Ln10, tailMinSigma)
+		return TailFit{LnU: lnU, Zeta: tailZeta, Sigma: s, Fallback: true, Valid: true}
+	}
+	// Probability-weighted moments: a0 = mean, a1 = mean of x_(i)·(n−i)/(n−1)
+	// (ascending, 1-based); ξ = 2 − a0/(a0 − 2a1), σ = 2·a0·a1/(a0 − 2a1).
+	var a0, a1 float64
+	for i, e := range ex[:n] {
+		a0 += e
+		a1 += e * float64(n-1-i) / float64(n-1)
+	}
+	a0 /= float64(n)
+	a1 /= float64(n)
+	xi, sigma := 0.0, a0
+	if den := a0 - 2*a1; den > 0 {
+		xi = 2 - a0/den
+		sigma = 2 * a0 * a1 / den
+	}
+	// Shrink ξ toward 0 (a Pareto tail in raw values) by n/(n+tailRing):
+	// PWM shape estimates from 16–32 excesses are noisy, and a spurious
+	// ξ > 0 would silence the key far out.
+	xi = min(max(xi*float64(n)/float64(n+tailRing), 0), 0.5)
+	if xi == 0 {
+		sigma = a0 // the exponential MLE
+	}
+	sigma = max(sigma*(1+1/math.Sqrt(float64(n))), tailMinSigma)
+	return TailFit{LnU: lnU, Zeta: tailZeta, Sigma: sigma, Xi: xi, N: n, Valid: true}
+}
+
+// learnTail records log value y at event time t in the ring if it exceeds
+// u of d's fit f. Entries are winsorized at u + σ·ln(tailRing), about the
+// largest excess a ring of tailRing exponential excesses holds, and a
+// winsorized entry (every anomaly is one) enters at most once per
+// absorbEvery. So one far value or one burst moves the fit by one point
+// (σ by about a tenth), while a tail that keeps producing such values opens
+// up over hours to days.
+func (d *Dist) learnTail(f *TailFit, y float64, t time.Time) {
+	if !f.Valid || !(y > f.LnU) {
+		return
+	}
+	ts := &d.tail
+	if lim := f.LnU + f.Sigma*math.Log(tailRing); y > lim {
+		now := t.UnixNano()
+		if ts.absorbAt != 0 && now-ts.absorbAt < absorbEvery {
+			return
+		}
+		ts.absorbAt = now
+		y = lim
+	}
+	ts.ring[ts.pos] = float32(y)
+	ts.pos = (ts.pos + 1) % tailRing
+	if ts.n < tailRing {
+		ts.n++
+	}
+	ts.newSince++
+}
+
+const (
+	tailFlagStale    = 1
+	tailFlagValid    = 2
+	tailFlagFallback = 4
+	tailFlagAnchor   = 8
+)
+
+func (t *tailState) marshal(b []byte) []byte {
+	var flags byte
+	if t.fitStale {
+		flags |= tailFlagStale
+	}
+	if t.fit.Valid {
+		flags |= tailFlagValid
+	}
+	if t.fit.Fallback {
+		flags |= tailFlagFallback
+	}
+	if t.lv.anchorSet {
+		flags |= tailFlagAnchor
+	}
+	b = append(b, t.n, t.pos, t.newSince, flags)
+	b = binary.AppendVarint(b, t.absorbAt)
+	f := &t.fit
+	for _, v := range [...]float64{f.LnU, f.Zeta, f.Sigma, f.Xi, f.LnP50, f.Scale} {
+		b = distAppendF64(b, v)
+	}
+	b = binary.AppendUvarint(b, uint64(f.N))
+	for _, v := range t.ring[:t.n] {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+	}
+	l := &t.lv
+	b = binary.AppendVarint(b, l.last)
+	for _, v := range [...]float64{l.sw, l.sw2, l.swd, l.lw, l.lm, l.lv, l.anchor, l.anchorU, l.anchorS, l.peakUp, l.peakDown, l.epUp, l.epDown, l.gap} {
+		b = distAppendF64(b, v)
+	}
+	for _, v := range [...]int64{l.anchorT, l.shiftAt, l.driftAt} {
+		b = binary.AppendVarint(b, v)
+	}
+	b = binary.AppendUvarint(b, uint64(t.gen))
+	b = binary.AppendUvarint(b, uint64(l.anchorGen))
+	return b
+}
+
+func (t *tailState) unmarshal(r *distReader) error {
+	t.n, t.pos, t.newSince = r.byte(), r.byte(), r.byte()
+	flags := r.byte()
+	if r.err != nil {
+		return r.err
+	}
+	if t.n > tailRing || t.pos >= tailRing || (t.n < tailRing && t.pos != t.n) || flags&^15 != 0 {
+		return fmt.Errorf("ring %d/%d, flags %#x: %w", t.n, t.pos, flags, errDistState)
+	}
+	t.fitStale, t.lv.anchorSet = flags&tailFlagStale != 0, flags&tailFlagAnchor != 0
+	t.absorbAt = r.varint()
+	f := &t.fit
+	f.Valid, f.Fallback = flags&tailFlagValid != 0, flags&tailFlagFallback != 0
+	f.LnU, f.Zeta, f.Sigma, f.Xi, f.LnP50, f.Scale = r.f64(), r.f64(), r.f64(), r.f64(), r.f64(), r.f64()
+	n := r.uvarint()
+	if n > tailRing {
+		return fmt.Errorf("fit of %d excesses: %w", n, errDistState)
+	}
+	f.N = int(n)
+	for i := range t.ring[:t.n] {
+		if len(r.b) < 4 {
+			r.fail(errDistTruncated)
+			break
+		}
+		t.ring[i] = math.Float32frombits(binary.LittleEndian.Uint32(r.b))
+		r.b = r.b[4:]
+		if v := float64(t.ring[i]); math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("ring value: %w", errDistState)
+		}
+	}
+	l := &t.lv
+	l.last = r.varint()
+	l.sw, l.sw2, l.swd, l.lw, l.lm, l.lv = r.f64(), r.f64(), r.f64(), r.f64(), r.f64(), r.f64()
+	l.anchor, l.anchorU, l.anchorS = r.f64(), r.f64(), r.f64()
+	l.peakUp, l.peakDown, l.epUp, l.epDown, l.gap = r.f64(), r.f64(), r.f64(), r.f64(), r.f64()
+	l.anchorT, l.shiftAt, l.driftAt = r.varint(), r.varint(), r.varint()
+	gen, agen := r.uvarint(), r.uvarint()
+	if gen > math.MaxUint32 || agen > math.MaxUint32 {
+		return fmt.Errorf("fit generation: %w", errDistState)
+	}
+	t.gen, l.anchorGen = uint32(gen), uint32(agen)
+	if r.err != nil {
+		return r.err
+	}
+	if f.Valid && !(f.Sigma > 0 && f.Zeta > 0 && f.Zeta < 1 && f.Xi >= 0 && f.Xi <= 0.5) {
+		return fmt.Errorf("fit: %w", errDistState)
+	}
+	return nil
+}
+
+// TailRingLen is for tests.
+func (d *Dist) TailRingLen() int { return int(d.tail.n) }
+
+// TailRing is for tests.
+func (d *Dist) TailRing() []float32 { return d.tail.ring[:d.tail.n] }

@@ -1,0 +1,171 @@
+package baseline
+
+import (
+	"encoding/binary"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/influxdata/tdigest"
+)
+
+// The PWM fit recovers the scale of exponential log excesses (a Pareto
+// tail in raw values), inflated by 1 + 1/√n, with ξ clamped at 0; with
+// too few excesses the fallback through p90/p99 is used.
+func TestFitTail(t *testing.T) {
+	q := Quantiles{P10: 10, P50: 100, P90: 300, P99: math.Expm1(8), Count: 5000, Folded: 5000}
+	lnU := LogValue(q.P99)
+	for _, tc := range []struct {
+		name      string
+		n         int
+		gen       func(r *rand.Rand) float64 // excess
+		wantSigma float64
+		fallback  bool
+	}{
+		{"exponential σ0.5", 32, func(r *rand.Rand) float64 { return 0.5 * r.ExpFloat64() }, 0.5 * (1 + 1/math.Sqrt(32)), false},
+		{"exponential σ1.2", 32, func(r *rand.Rand) float64 { return 1.2 * r.ExpFloat64() }, 1.2 * (1 + 1/math.Sqrt(32)), false},
+		{"too few", 15, func(r *rand.Rand) float64 { return r.ExpFloat64() }, (lnU - LogValue(300)) / math.Ln10, true},
+	} {
+		var sum float64
+		const runs = 200
+		for seed := range uint64(runs) {
+			r := rand.New(rand.NewPCG(seed, 1))
+			ring := make([]float32, tc.n)
+			for i := range ring {
+				ring[i] = float32(lnU + tc.gen(r))
+			}
+			f := fitTail(q, ring)
+			if f.Fallback != tc.fallback || !f.Valid || f.Xi < 0 || f.Xi > 0.5 {
+				t.Fatalf("%s: fit %+v", tc.name, f)
+			}
+			sum += f.Sigma
+		}
+		if got := sum / runs; math.Abs(got-tc.wantSigma) > 0.1*tc.wantSigma {
+			t.Errorf("%s: mean σ %.3f, want ≈ %.3f", tc.name, got, tc.wantSigma)
+		}
+	}
+}
+
+func TestTailDecadesQuantileInverse(t *testing.T) {
+	for _, f := range []TailFit{
+		{LnU: 5, Zeta: 0.01, Sigma: 0.4, Valid: true},
+		{LnU: 2, Zeta: 0.01, Sigma: 1.3, Xi: 0.3, Valid: true},
+	} {
+		if d := f.Decades(f.LnU); d != 0 {
+			t.Errorf("%+v: decades at u %v, want 0", f, d)
+		}
+		prev := 0.0
+		for _, l := range []float64{2.5, 4, 6, 8, 12, 40} {
+			y := f.Quantile(l)
+			if got := f.Decades(y); math.Abs(got-l) > 1e-9 {
+				t.Errorf("%+v: Decades(Quantile(%v)) = %v", f, l, got)
+			}
+			if y <= prev {
+				t.Errorf("%+v: quantile not increasing at %v", f, l)
+			}
+			prev = y
+		}
+	}
+}
+
+// A restored Dist with a tail and level state judges and learns bit for
+// bit like the original.
+func TestTailStateRoundTrip(t *testing.T) {
+	g := NewDigester(25, 24*time.Hour)
+	j := Judge{Far: 6, Floor: 0, ShiftLn: math.Ln2, DriftLn: math.Ln2}
+	rng := rand.New(rand.NewPCG(3, 3))
+	var d Dist
+	feed := func(d *Dist, from, n int, rng *rand.Rand) []Verdict {
+		var vs []Verdict
+		for i := from; i < from+n; i++ {
+			x := 100 * math.Exp(rng.NormFloat64())
+			v := d.Judge(g, x, &j, 0)
+			d.Learn(g, x, distBase.Add(time.Duration(i)*time.Minute), &v, &j, d.Count() >= 200, true)
+			vs = append(vs, v)
+		}
+		return vs
+	}
+	feed(&d, 0, 5000, rng)
+	if d.tail.n != tailRing || !d.tail.lv.anchorSet || d.tail.lv.lw == 0 {
+		t.Fatalf("premise: tail state not exercised: n=%d anchor=%v", d.tail.n, d.tail.lv.anchorSet)
+	}
+	enc, err := d.MarshalState(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r Dist
+	if err := r.UnmarshalState(enc); err != nil {
+		t.Fatal(err)
+	}
+	a := feed(&d, 5000, 3000, rand.New(rand.NewPCG(4, 4)))
+	b := feed(&r, 5000, 3000, rand.New(rand.NewPCG(4, 4)))
+	if !slices.Equal(a, b) {
+		t.Fatal("restored Dist judges differently")
+	}
+}
+
+// Snapshots of version 1 (before the tail) still restore: quantiles are
+// recomputed and the tail starts empty.
+func TestDistStateVersion1(t *testing.T) {
+	g := NewDigester(25, time.Hour)
+	var d Dist
+	distStream(g, &d, rand.New(rand.NewPCG(1, 2)), 0, 777)
+	q := d.Quantiles(g)
+	// The version 1 layout: no P10, no tail.
+	b := []byte{1, distFlagInit}
+	b = binary.AppendVarint(b, d.epoch)
+	b = binary.AppendUvarint(b, uint64(max(cap(d.cur), cap(d.prev))))
+	b = binary.AppendUvarint(b, uint64(d.nbuf))
+	for _, f := range [...]float64{d.prevW, d.curW, d.prevMax, d.curMax, d.pending} {
+		b = distAppendF64(b, f)
+	}
+	for _, v := range d.buf[:d.nbuf] {
+		b = distAppendF64(b, v)
+	}
+	for _, f := range [...]float64{q.P50, q.P90, q.P99, q.P999, q.Max, q.Count, q.Folded} {
+		b = distAppendF64(b, f)
+	}
+	for _, cs := range [2][]tdigest.Centroid{d.prev, d.cur} {
+		b = binary.AppendUvarint(b, uint64(len(cs)))
+		for _, c := range cs {
+			b = distAppendF64(distAppendF64(b, c.Mean), c.Weight)
+		}
+	}
+	var r Dist
+	if err := r.UnmarshalState(b); err != nil {
+		t.Fatalf("version 1: %v", err)
+	}
+	if rq := r.Quantiles(g); rq != q || r.tail.n != 0 {
+		t.Fatalf("version 1 restored %+v, want %+v", rq, q)
+	}
+}
+
+// The level test stays quiet on stationary noise and reports a sustained
+// 3× shift with its size.
+func TestLevelShiftTest(t *testing.T) {
+	g := NewDigester(25, 24*time.Hour)
+	j := Judge{Far: 6, ShiftLn: math.Ln2}
+	rng := rand.New(rand.NewPCG(5, 5))
+	var d Dist
+	step := func(i int, m float64) Level {
+		x := m * math.Exp(0.5*rng.NormFloat64())
+		v := d.Judge(g, x, &j, 0)
+		return d.Learn(g, x, distBase.Add(time.Duration(i)*time.Minute), &v, &j, d.Count() >= 200, true)
+	}
+	for i := range 3 * 1440 {
+		if lv := step(i, 100); lv.Emit {
+			t.Fatalf("shift reported on stationary noise at minute %d: %+v", i, lv)
+		}
+	}
+	for i := range 30 {
+		if lv := step(3*1440+i, 300); lv.Emit {
+			if lv.ShiftLn < math.Ln2 || lv.ShiftLn > math.Log(3.5) || lv.Decades < 6 {
+				t.Fatalf("shift %+v", lv)
+			}
+			return
+		}
+	}
+	t.Fatal("3× shift not reported within 30 minutes")
+}
