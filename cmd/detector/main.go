@@ -6,6 +6,7 @@
 //	detector check-config F
 //	detector simulate --out records.jsonl   synthetic traffic with labeled anomalies
 //	detector demo
+//	detector bench [--records N] [--rate R] [--duration D]   end-to-end load harness
 package main
 
 import (
@@ -24,6 +25,8 @@ const usage = `usage:
   detector simulate --nats URL --rate N --duration D
                                              publish simulated traffic to a NATS server in real time
   detector demo                              embedded NATS + simulated agents + injected anomalies, alerts live
+  detector bench [--records N] [--rate R] [--duration D] [--nats-url URL]
+                                             raw consumer vs daemon rate, alert latency, peak RSS
 `
 
 // run dispatches a subcommand and returns the process exit code:
@@ -44,6 +47,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdRun(args, stdout, stderr)
 	case "demo":
 		return cmdDemo(args, stdout, stderr)
+	case "bench":
+		return cmdBench(args, stdout, stderr)
 	case "help", "-h", "--help":
 		io.WriteString(stdout, usage)
 		return 0
