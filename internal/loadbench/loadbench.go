@@ -264,6 +264,10 @@ func (b *bench) createStream(ctx context.Context) error {
 	return nil
 }
 
+// stallWait: a publish waits this long for room among the 4096 unacked
+// async publishes before failing (the server is busy with the daemon).
+var stallWait = jetstream.WithStallWait(30 * time.Second)
+
 // poolSize is the number of records the live phase cycles through.
 const poolSize = 20_000
 
@@ -298,7 +302,7 @@ func (b *bench) fill(ctx context.Context) error {
 		}
 		subj = appendSubject(subj[:0], b.prefix, r.Context.Environment, r.AgentID)
 		buf = r.AppendJSON(nil) // the async publisher keeps it until acked
-		if _, err := b.js.PublishAsync(string(subj), buf); err != nil {
+		if _, err := b.js.PublishAsync(string(subj), buf, stallWait); err != nil {
 			return err
 		}
 		if count >= n-keep {
@@ -535,7 +539,7 @@ func (b *bench) live(ctx context.Context) error {
 			buf = rec.AppendJSON(nil)
 			atomic.StoreInt64(&pubAt[n], int64(ts.Sub(base)))
 			published.Store(int64(n + 1))
-			if _, err := b.js.PublishAsync(string(subj), buf); err != nil {
+			if _, err := b.js.PublishAsync(string(subj), buf, stallWait); err != nil {
 				return fmt.Errorf("bench: live publish: %w", err)
 			}
 		}
