@@ -38,7 +38,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "bench: %v\n", err)
 			return 1
 		}
-		cfg.Daemon = loadbench.Process{Exe: exe}
+		cfg.Daemon = &loadbench.Process{Exe: exe}
 	}
 	cfg.Progress = stderr
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -81,13 +81,38 @@ func selfPeakRSS() int64 {
 // child's maximum resident set (getrusage).
 type Process struct {
 	Exe string // path of the detector binary
+	pid int
 }
 
 // RSSScope implements Launcher.
-func (Process) RSSScope() string { return "detector process" }
+func (*Process) RSSScope() string { return "detector process" }
+
+// CPU implements CPUMeter: the child's user + system time so far.
+func (p *Process) CPU() time.Duration { return procCPU(p.pid) }
+
+// procCPU reads utime + stime of pid from /proc (0 if unknown).
+func procCPU(pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the parenthesised command name; utime and stime are
+	// fields 14 and 15 of the whole line, in clock ticks (100 Hz on Linux).
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0
+	}
+	f := bytes.Fields(data[i+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(string(f[11]), 10, 64)
+	st, _ := strconv.ParseInt(string(f[12]), 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
 
 // Start implements Launcher.
-func (p Process) Start(natsURL, configPath, dir string) (func() (int64, error), error) {
+func (p *Process) Start(natsURL, configPath, dir string) (func() (int64, error), error) {
 	logPath := filepath.Join(dir, "detector.log")
 	logf, err := os.Create(logPath)
 	if err != nil {
@@ -106,6 +131,7 @@ func (p Process) Start(natsURL, configPath, dir string) (func() (int64, error), 
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	p.pid = cmd.Process.Pid
 	return func() (int64, error) {
 		defer logf.Close()
 		_ = cmd.Process.Signal(syscall.SIGTERM)

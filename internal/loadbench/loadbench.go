@@ -91,14 +91,23 @@ type Launcher interface {
 	RSSScope() string
 }
 
+// CPUMeter is a Launcher that can read the daemon's CPU time (user +
+// system) while it runs: CPU per record is steadier than a rate on a
+// loaded machine.
+type CPUMeter interface{ CPU() time.Duration }
+
 // Result is what one run measured.
 type Result struct {
 	Server  string // "embedded" or the URL
 	Records int    // records in the stream before the raw and daemon phases
 
-	RawRate    float64 // records/s, ack-only consumer
-	DaemonRate float64 // records/s, the daemon's ingest + pipeline
-	Ratio      float64 // DaemonRate / RawRate
+	RawRate    float64   // records/s, ack-only consumer: mean of RawRates
+	RawRates   []float64 // before and after the daemon's drain
+	DaemonRate float64   // records/s, the daemon's ingest + pipeline
+	Ratio      float64   // DaemonRate / RawRate
+	// DaemonCPU is the daemon's CPU time per record while it drained the
+	// fill (0 when the launcher cannot tell).
+	DaemonCPU time.Duration
 
 	LiveRate      float64       // requested live rate
 	LivePublished int           // records published in the live phase
@@ -205,6 +214,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("bench: start daemon: %w", err)
 	}
 	err = b.daemon(ctx)
+	if err == nil {
+		// Again while the daemon idles: the machine's load drifts, and the
+		// ratio is taken against the mean of both.
+		err = b.raw(ctx)
+	}
 	if err == nil {
 		err = b.live(ctx)
 	}
@@ -392,8 +406,17 @@ func (b *bench) raw(ctx context.Context) error {
 	case <-t.C:
 		return fmt.Errorf("bench: raw consumer did not drain %d records within %s", want, b.cfg.Timeout)
 	}
-	b.res.RawRate = rate(want-1, t1.Sub(t0))
-	fmt.Fprintf(b.cfg.Progress, "raw: %d records at %.0f records/s\n", want, b.res.RawRate)
+	r := rate(want-1, t1.Sub(t0))
+	b.res.RawRates = append(b.res.RawRates, r)
+	sum := 0.0
+	for _, x := range b.res.RawRates {
+		sum += x
+	}
+	b.res.RawRate = sum / float64(len(b.res.RawRates))
+	if b.res.DaemonRate > 0 {
+		b.res.Ratio = b.res.DaemonRate / b.res.RawRate
+	}
+	fmt.Fprintf(b.cfg.Progress, "raw: %d records at %.0f records/s\n", want, r)
 	return nil
 }
 
@@ -409,19 +432,31 @@ func rate(n int, d time.Duration) float64 {
 // delivery to the one that saw the floor at the last sequence.
 func (b *bench) daemon(ctx context.Context) error {
 	var (
-		t0     time.Time
-		floor0 uint64
+		t0         time.Time
+		floor0     uint64
+		cpu0, cpu1 time.Duration
 	)
+	meter, _ := b.cfg.Daemon.(CPUMeter)
+	cpu := func() time.Duration {
+		if meter == nil {
+			return 0
+		}
+		return meter.CPU()
+	}
 	deadline := time.Now().Add(b.cfg.Timeout)
 	for {
 		info, err := b.daemonInfo(ctx)
 		now := time.Now()
 		if err == nil {
 			if t0.IsZero() && info.Delivered.Stream > 0 {
-				t0, floor0 = now, info.AckFloor.Stream
+				t0, floor0, cpu0 = now, info.AckFloor.Stream, cpu()
 			}
 			if info.AckFloor.Stream >= b.lastSeq {
+				cpu1 = cpu()
 				b.res.DaemonRate = rate(int(b.lastSeq-floor0), now.Sub(t0))
+				if n := int64(b.lastSeq - floor0); n > 0 && cpu1 > cpu0 {
+					b.res.DaemonCPU = (cpu1 - cpu0) / time.Duration(n)
+				}
 				break
 			}
 		}
@@ -631,15 +666,31 @@ func appendSubject(b []byte, prefix, env, agent string) []byte {
 	return b
 }
 
+func rates(xs []float64) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = strconv.FormatFloat(x, 'f', 0, 64)
+	}
+	return "before/after the daemon: " + strings.Join(parts, " / ")
+}
+
+func cpuText(d time.Duration) string {
+	if d <= 0 {
+		return "n/a (in-process)"
+	}
+	return strconv.FormatFloat(float64(d)/1e3, 'f', 1, 64) + " µs"
+}
+
 // WriteTable prints the result as an aligned table.
 func (r *Result) WriteTable(w io.Writer) error {
 	ms := func(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f', 1, 64) + " ms" }
 	rows := [][2]string{
 		{"server", r.Server},
 		{"records in the stream", strconv.Itoa(r.Records)},
-		{"raw JetStream consumer (ack only)", fmt.Sprintf("%.0f records/s", r.RawRate)},
+		{"raw JetStream consumer (ack only)", fmt.Sprintf("%.0f records/s (%s)", r.RawRate, rates(r.RawRates))},
 		{"detector (ingest + pipeline)", fmt.Sprintf("%.0f records/s", r.DaemonRate)},
 		{"detector / raw", fmt.Sprintf("%.2f", r.Ratio)},
+		{"detector CPU per record (user+sys)", cpuText(r.DaemonCPU)},
 		{"live rate (requested / achieved)", fmt.Sprintf("%.0f / %.0f records/s for %s", r.LiveRate, r.LiveAchieved, r.LiveFor.Round(time.Millisecond))},
 		{"alerts timed (other alerts)", fmt.Sprintf("%d (%d)", r.Alerts, r.Unmatched)},
 		{"publish → alert p50 / p99 / max", ms(r.P50) + " / " + ms(r.P99) + " / " + ms(r.Max)},

@@ -42,7 +42,7 @@ func TestRunTiny(t *testing.T) {
 	if res.Records != 3000 {
 		t.Errorf("records = %d, want 3000", res.Records)
 	}
-	if res.RawRate <= 0 || res.DaemonRate <= 0 || res.Ratio <= 0 {
+	if len(res.RawRates) != 2 || res.RawRate <= 0 || res.DaemonRate <= 0 || res.Ratio <= 0 {
 		t.Errorf("rates: raw %v daemon %v ratio %v, want > 0", res.RawRate, res.DaemonRate, res.Ratio)
 	}
 	if res.LivePublished < 200 || res.LivePublished > 401 {
