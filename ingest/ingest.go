@@ -2,8 +2,14 @@
 // time and in stream order, to a Handler (the daemon's pipeline).
 //
 // JetStream mode (default): a durable pull consumer on the AUDIT stream,
-// fetched in batches. A record is acked only after the handler returned, so
-// a crash never loses an acked-but-unapplied record. With Options.Resume
+// pulled continuously (nats.go Consume with batch_size records prefetched
+// and the next pull issued when half of them are used, so the pipe never
+// runs dry between batches). nats.go's delivery goroutine parses each
+// message's metadata and queues it; the Run goroutine applies it and then
+// acks it (an asynchronous ack, flushed with the connection's writes). A
+// record is acked only after the handler returned, so a crash never loses
+// an acked-but-unapplied record; the server's max_ack_pending bounds what
+// is in flight. With Options.Resume
 // the durable is recreated on start to deliver right after the restored
 // snapshot's sequence (or the whole stream without one), so records
 // applied after the snapshot but lost with the process are applied again.
