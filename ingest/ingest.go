@@ -4,9 +4,9 @@
 // JetStream mode (default): a durable pull consumer on the AUDIT stream,
 // pulled continuously (nats.go Consume with batch_size records prefetched
 // and the next pull issued when half of them are used, so the pipe never
-// runs dry between batches). nats.go's delivery goroutine parses each
-// message's metadata and queues it; the Run goroutine applies it and then
-// acks it (an asynchronous ack, flushed with the connection's writes). A
+// runs dry between batches). Each message is applied in nats.go's delivery
+// callback and then acked (an asynchronous ack, flushed with the
+// connection's writes); the Run goroutine only watches for idleness. A
 // record is acked only after the handler returned, so a crash never loses
 // an acked-but-unapplied record; the server's max_ack_pending bounds what
 // is in flight. With Options.Resume
@@ -35,6 +35,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -87,8 +88,10 @@ type Result struct {
 	Reason  string // why the record is Invalid (sent in Toolwatch-Reason)
 }
 
-// Handler processes records. Both methods are called from the one
-// goroutine running Run, never concurrently.
+// Handler processes records. Its methods are never called concurrently
+// and each call happens-after the previous one (core mode: all from the
+// goroutine running Run; JetStream mode: messages from nats.go's delivery
+// goroutine, Idle from Run's, serialised by a mutex).
 type Handler interface {
 	// HandleMessage applies one record, in stream order.
 	HandleMessage(m *Message) Result
@@ -148,6 +151,9 @@ type Consumer struct {
 	consuming atomic.Bool
 	running   atomic.Bool
 
+	// mu serialises the handler: JetStream messages are processed in
+	// nats.go's delivery callback, Idle on the Run goroutine.
+	mu  sync.Mutex
 	tr  *seqTracker
 	msg Message
 
@@ -309,7 +315,7 @@ func (c *Consumer) setConnected() {
 }
 
 // limiter lets one event through per interval and counts the rest. Used
-// from the Run goroutine only.
+// from the Run goroutine or under Consumer.mu, never concurrently.
 type limiter struct {
 	every      time.Duration
 	last       time.Time

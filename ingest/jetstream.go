@@ -67,8 +67,7 @@ func (c *Consumer) runJetStream(ctx context.Context, h Handler) error {
 // set up again.
 var errConsumeStopped = errors.New("jetstream pull subscription stopped")
 
-// delivery is one message handed from nats.go's delivery goroutine, where
-// its metadata is parsed, to the Run goroutine.
+// delivery is one JetStream message with its parsed metadata.
 type delivery struct {
 	m   jetstream.Msg
 	md  *jetstream.MsgMetadata
@@ -76,21 +75,34 @@ type delivery struct {
 }
 
 // consume pulls continuously (Consume: up to BatchSize messages prefetched
-// and a new pull issued when half are used, so the pipe never runs dry
-// between batches) and processes every message on this goroutine. nats.go's
-// delivery goroutine only parses the metadata and queues the message. It
-// returns when ctx is cancelled — after draining what was already received,
-// each applied record acked — or with an error when the subscription
-// stopped under it. n is the number of messages processed.
+// and the next pull issued when half are used, so the pipe never runs dry
+// between batches) and processes each message right in nats.go's delivery
+// callback, like a plain consumer would: no hand-off to another goroutine
+// per record. The Run goroutine only watches for idleness, a stopped
+// subscription and ctx; c.mu serialises its Idle with the callback (one
+// uncontended lock per record), so the handler is never called
+// concurrently. It returns when ctx is cancelled — after the client handed
+// over what it had received, each applied record acked — or with an error
+// when the subscription stopped under it. n is the number of messages
+// processed.
 func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer, h Handler) (n int, err error) {
-	queue := make(chan delivery, c.cfg.BatchSize)
-	quit := make(chan struct{})
-	var lastErr atomic.Pointer[error]
+	var (
+		lastErr atomic.Pointer[error]
+		stopped bool // under c.mu: Run is returning, the callback must not touch h
+		count   int  // under c.mu: messages processed
+		infoAt  int  // under c.mu: count at the last gaps check
+	)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		md, err := m.Metadata()
-		select {
-		case queue <- delivery{m: m, md: md, err: err}:
-		case <-quit: // abandoned session: the record is redelivered after ack_wait
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if stopped {
+			return // not acked: redelivered after ack_wait
+		}
+		c.process(delivery{m: m, md: md, err: err}, h)
+		if count++; count-infoAt >= c.cfg.BatchSize {
+			infoAt = count
+			c.checkGaps(ctx, cons)
 		}
 	},
 		jetstream.PullMaxMessages(c.cfg.BatchSize),
@@ -100,89 +112,56 @@ func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer, h Handl
 		return 0, err
 	}
 	closed := cc.Closed()
-	defer func() {
-		close(quit)
+	finish := func() int {
 		cc.Stop()
-	}()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		stopped = true
+		return count
+	}
 
 	wait := min(c.idleAfter, 5*time.Second)
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
+	tick := time.NewTicker(wait)
+	defer tick.Stop()
 	var (
-		lastRecord = time.Now() // last record seen, or last Idle
-		seen       int          // n when lastRecord was taken
-		infoAt     int          // n at the last gaps check
+		lastRecord = time.Now() // last tick that saw new records, or last Idle
+		seen       int          // count at that tick
 	)
 	for {
-		// Fast path: a message is queued.
 		select {
-		case d := <-queue:
-			c.process(d, h)
-			n++
-			if n-infoAt >= c.cfg.BatchSize {
-				infoAt = n
-				if ctx.Err() != nil {
-					return c.drain(cc, queue, closed, h, n), nil
-				}
-				c.checkGaps(ctx, cons)
-			}
-			continue
-		default:
-		}
-		if n != seen {
-			// time.Now only when the queue ran empty, not per record.
-			lastRecord, seen = time.Now(), n
-		}
-		timer.Reset(wait)
-		select {
-		case d := <-queue:
-			c.process(d, h)
-			n++
-		case <-timer.C:
+		case now := <-tick.C:
 			c.setConnected()
 			if c.nc.IsClosed() {
-				return n, errors.New("ingest: nats connection closed")
+				return finish(), errors.New("ingest: nats connection closed")
 			}
-			c.checkGaps(ctx, cons)
-			if now := time.Now(); now.Sub(lastRecord) >= c.idleAfter && c.caughtUp(ctx, cons) {
-				h.Idle(now)
-				lastRecord = now
+			c.mu.Lock()
+			if count != seen {
+				lastRecord, seen = now, count
+			} else if now.Sub(lastRecord) >= c.idleAfter {
+				c.checkGaps(ctx, cons)
+				if c.caughtUp(ctx, cons) {
+					h.Idle(now)
+					lastRecord = now
+				}
 			}
+			c.mu.Unlock()
 		case <-closed:
+			n := finish()
 			if e := lastErr.Load(); e != nil {
 				return n, fmt.Errorf("%w: %w", errConsumeStopped, *e)
 			}
 			return n, errConsumeStopped
 		case <-ctx.Done():
-			return c.drain(cc, queue, closed, h, n), nil
-		}
-	}
-}
-
-// drain stops pulling and processes what was already received (each
-// applied record acked), waiting at most requestTimeout for the client to
-// hand over its buffer; what is left is redelivered after ack_wait.
-func (c *Consumer) drain(cc jetstream.ConsumeContext, queue <-chan delivery, closed <-chan struct{}, h Handler, n int) int {
-	cc.Drain()
-	t := time.NewTimer(requestTimeout)
-	defer t.Stop()
-	for {
-		select {
-		case d := <-queue:
-			c.process(d, h)
-			n++
-		case <-t.C:
-			return n
-		case <-closed:
-			for {
-				select {
-				case d := <-queue:
-					c.process(d, h)
-					n++
-				default:
-					return n
-				}
+			// Stop pulling; the callback processes what the client holds;
+			// whatever is left after requestTimeout is redelivered.
+			cc.Drain()
+			t := time.NewTimer(requestTimeout)
+			select {
+			case <-closed:
+			case <-t.C:
 			}
+			t.Stop()
+			return finish(), nil
 		}
 	}
 }
