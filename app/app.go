@@ -4,8 +4,8 @@
 // only parses flags and calls Run, so tests and `detector demo` embed the
 // daemon in-process.
 //
-// Concurrency: one goroutine (the ingest consumer's) owns the pipeline and
-// calls every detector; reloads are prepared elsewhere and handed to it
+// Concurrency: the ingest consumer owns the pipeline and calls every
+// detector, one call at a time (never concurrently); reloads are prepared elsewhere and handed to it
 // through an atomic pointer, checked once per message.
 //
 // Never drop an alert: without a usable snapshot the baselines are rebuilt

@@ -54,6 +54,7 @@ func TestCrashRecoveryMatchesUninterrupted(t *testing.T) {
     store_dir: %s
 ingest:
   batch_size: 8
+  max_ack_pending: 8 # one round trip per 8 records keeps run 1 slow enough to pace
 time:
   idle_advance: 300ms
 snapshot:

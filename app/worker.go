@@ -19,8 +19,8 @@ import (
 	"github.com/toolwatch/toolwatch/telemetry"
 )
 
-// worker is the ingest.Handler: it owns the pipeline and runs on the
-// consumer's goroutine only.
+// worker is the ingest.Handler: it owns the pipeline; the consumer never
+// calls it concurrently.
 type worker struct {
 	p   *pipeline.Pipeline
 	out *sink.Dispatcher

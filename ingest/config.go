@@ -97,7 +97,9 @@ type Config struct {
 	// drops a record silently after MaxDeliver, so keep it unlimited unless
 	// you watch the max-deliveries advisories).
 	MaxDeliver int `yaml:"max_deliver"`
-	// BatchSize is the number of records requested per pull.
+	// BatchSize is the number of records prefetched: pulled ahead of the
+	// detector and buffered in the client (a new pull is issued when half
+	// are used).
 	BatchSize int `yaml:"batch_size"`
 	// NakDelay: when the dead-letter publish fails, the record is
 	// redelivered after this delay.

@@ -2,8 +2,14 @@
 // time and in stream order, to a Handler (the daemon's pipeline).
 //
 // JetStream mode (default): a durable pull consumer on the AUDIT stream,
-// fetched in batches. A record is acked only after the handler returned, so
-// a crash never loses an acked-but-unapplied record. With Options.Resume
+// pulled continuously (nats.go Consume with batch_size records prefetched
+// and the next pull issued when half of them are used, so the pipe never
+// runs dry between batches). Each message is applied in nats.go's delivery
+// callback and then acked (an asynchronous ack, flushed with the
+// connection's writes); the Run goroutine only watches for idleness. A
+// record is acked only after the handler returned, so a crash never loses
+// an acked-but-unapplied record; the server's max_ack_pending bounds what
+// is in flight. With Options.Resume
 // the durable is recreated on start to deliver right after the restored
 // snapshot's sequence (or the whole stream without one), so records
 // applied after the snapshot but lost with the process are applied again.
@@ -36,6 +42,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -92,8 +99,10 @@ type Result struct {
 	Reason  string // why the record is Invalid (sent in Toolwatch-Reason)
 }
 
-// Handler processes records. Both methods are called from the one
-// goroutine running Run, never concurrently.
+// Handler processes records. Its methods are never called concurrently
+// and each call happens-after the previous one (core mode: all from the
+// goroutine running Run; JetStream mode: messages from nats.go's delivery
+// goroutine, Idle from Run's, serialised by a mutex).
 type Handler interface {
 	// HandleMessage applies one record, in stream order.
 	HandleMessage(m *Message) Result
@@ -153,6 +162,9 @@ type Consumer struct {
 	consuming atomic.Bool
 	running   atomic.Bool
 
+	// mu serialises the handler: JetStream messages are processed in
+	// nats.go's delivery callback, Idle on the Run goroutine.
+	mu  sync.Mutex
 	tr  *seqTracker
 	msg Message
 
@@ -333,7 +345,7 @@ func (c *Consumer) setConnected() {
 }
 
 // limiter lets one event through per interval and counts the rest. Used
-// from the Run goroutine only.
+// from the Run goroutine or under Consumer.mu, never concurrently.
 type limiter struct {
 	every      time.Duration
 	last       time.Time

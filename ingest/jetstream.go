@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -22,8 +22,6 @@ func (c *Consumer) runJetStream(ctx context.Context, h Handler) error {
 	var (
 		cons  jetstream.Consumer
 		retry = backoffTimer{min: 100 * time.Millisecond, max: 5 * time.Second}
-		last  = time.Now() // last record, or last Idle
-		wait  = min(c.idleAfter, 5*time.Second)
 	)
 	for ctx.Err() == nil {
 		c.setConnected()
@@ -49,41 +47,138 @@ func (c *Consumer) runJetStream(ctx context.Context, h Handler) error {
 				c.raiseFloor(info.AckFloor.Stream)
 			}
 			c.consuming.Store(true)
-			retry.reset()
 			c.log.Info().Str("stream", c.cfg.Stream).Str("consumer", c.cfg.Consumer).
-				Uint64("last_applied", c.tr.floor).Msg("consuming")
+				Uint64("last_applied", c.tr.floor).Int("prefetch", c.cfg.BatchSize).Msg("consuming")
 		}
-		n, err := c.fetch(ctx, cons, h, wait)
+		n, err := c.consume(ctx, cons, h)
 		if n > 0 {
-			last = time.Now()
 			retry.reset()
 		}
-		if err != nil {
-			if ctx.Err() != nil {
-				break
-			}
-			if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) ||
-				errors.Is(err, jetstream.ErrConsumerDeleted) {
-				c.consuming.Store(false)
-				cons = nil
-			}
-			c.logErr(err, "jetstream fetch failed; retrying")
-			retry.wait(ctx)
+		if err == nil || ctx.Err() != nil {
 			continue
 		}
-		if c.tr.gaps() > c.cfg.MaxAckPending+c.cfg.BatchSize {
-			// Seqs that will never be delivered (filtered out, deleted by
-			// limits) keep the floor from advancing; the ack floor skips them.
-			c.consumerInfo(ctx, cons)
+		if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) ||
+			errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, errConsumeStopped) {
+			c.consuming.Store(false)
+			cons = nil
 		}
-		if n == 0 {
-			if now := time.Now(); now.Sub(last) >= c.idleAfter && c.caughtUp(ctx, cons) {
-				h.Idle(now)
-				last = now
-			}
-		}
+		c.logErr(err, "jetstream consume failed; retrying")
+		retry.wait(ctx)
 	}
 	return nil
+}
+
+// errConsumeStopped: the client stopped the pull subscription on its own
+// (the consumer was deleted, or a terminal status arrived); the durable is
+// set up again.
+var errConsumeStopped = errors.New("jetstream pull subscription stopped")
+
+// delivery is one JetStream message with its parsed metadata.
+type delivery struct {
+	m   jetstream.Msg
+	md  *jetstream.MsgMetadata
+	err error
+}
+
+// consume pulls continuously (Consume: up to BatchSize messages prefetched
+// and the next pull issued when half are used, so the pipe never runs dry
+// between batches) and processes each message right in nats.go's delivery
+// callback, like a plain consumer would: no hand-off to another goroutine
+// per record. The Run goroutine only watches for idleness, a stopped
+// subscription and ctx; c.mu serialises its Idle with the callback (one
+// uncontended lock per record), so the handler is never called
+// concurrently. It returns when ctx is cancelled — after the client handed
+// over what it had received, each applied record acked — or with an error
+// when the subscription stopped under it. n is the number of messages
+// processed.
+func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer, h Handler) (n int, err error) {
+	var (
+		lastErr atomic.Pointer[error]
+		stopped bool // under c.mu: Run is returning, the callback must not touch h
+		count   int  // under c.mu: messages processed
+		infoAt  int  // under c.mu: count at the last gaps check
+	)
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		md, err := m.Metadata()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if stopped {
+			return // not acked: redelivered after ack_wait
+		}
+		c.process(delivery{m: m, md: md, err: err}, h)
+		if count++; count-infoAt >= c.cfg.BatchSize {
+			infoAt = count
+			c.checkGaps(ctx, cons)
+		}
+	},
+		jetstream.PullMaxMessages(c.cfg.BatchSize),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) { lastErr.Store(&err) }),
+	)
+	if err != nil {
+		return 0, err
+	}
+	closed := cc.Closed()
+	finish := func() int {
+		cc.Stop()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		stopped = true
+		return count
+	}
+
+	wait := min(c.idleAfter, 5*time.Second)
+	tick := time.NewTicker(wait)
+	defer tick.Stop()
+	var (
+		lastRecord = time.Now() // last tick that saw new records, or last Idle
+		seen       int          // count at that tick
+	)
+	for {
+		select {
+		case now := <-tick.C:
+			c.setConnected()
+			if c.nc.IsClosed() {
+				return finish(), errors.New("ingest: nats connection closed")
+			}
+			c.mu.Lock()
+			if count != seen {
+				lastRecord, seen = now, count
+			} else if now.Sub(lastRecord) >= c.idleAfter {
+				c.checkGaps(ctx, cons)
+				if c.caughtUp(ctx, cons) {
+					h.Idle(now)
+					lastRecord = now
+				}
+			}
+			c.mu.Unlock()
+		case <-closed:
+			n := finish()
+			if e := lastErr.Load(); e != nil {
+				return n, fmt.Errorf("%w: %w", errConsumeStopped, *e)
+			}
+			return n, errConsumeStopped
+		case <-ctx.Done():
+			// Stop pulling; the callback processes what the client holds;
+			// whatever is left after requestTimeout is redelivered.
+			cc.Drain()
+			t := time.NewTimer(requestTimeout)
+			select {
+			case <-closed:
+			case <-t.C:
+			}
+			t.Stop()
+			return finish(), nil
+		}
+	}
+}
+
+// checkGaps lets the server's ack floor skip seqs that will never be
+// delivered (filtered out, deleted by limits), which keep the processed
+// floor from advancing.
+func (c *Consumer) checkGaps(ctx context.Context, cons jetstream.Consumer) {
+	if c.tr.gaps() > c.cfg.MaxAckPending+c.cfg.BatchSize {
+		c.consumerInfo(ctx, cons)
+	}
 }
 
 // setup creates the stream if configured and absent, and creates or updates
@@ -232,35 +327,13 @@ func (c *Consumer) consumerConfig(start uint64) jetstream.ConsumerConfig {
 	}
 }
 
-// fetch pulls one batch and processes every message it delivers. When ctx
-// is cancelled the pull stops; messages already received are still
-// processed and acked.
-func (c *Consumer) fetch(ctx context.Context, cons jetstream.Consumer, h Handler, wait time.Duration) (int, error) {
-	fctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	b, err := cons.Fetch(c.cfg.BatchSize, jetstream.FetchContext(fctx))
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for m := range b.Messages() {
-		c.process(m, h)
-		n++
-	}
-	err = b.Error()
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, nats.ErrTimeout) {
-		err = nil
-	}
-	return n, err
-}
-
 // process handles one delivery: skip (ack) a processed seq, else hand it to
 // the handler and ack — or dead-letter and terminate — afterwards.
-func (c *Consumer) process(m jetstream.Msg, h Handler) {
-	md, err := m.Metadata()
-	if err != nil {
+func (c *Consumer) process(d delivery, h Handler) {
+	m, md := d.m, d.md
+	if d.err != nil {
 		// Not a JetStream delivery; cannot happen on a pull consumer.
-		c.logErr(err, "jetstream message without metadata")
+		c.logErr(d.err, "jetstream message without metadata")
 		return
 	}
 	seq := md.Sequence.Stream

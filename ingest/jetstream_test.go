@@ -390,3 +390,43 @@ func TestJetStreamWaitsForStream(t *testing.T) {
 func (m *Metrics) outcomeByName(name string) prometheus.Counter {
 	return map[string]prometheus.Counter{"applied": m.applied, "late": m.late, "invalid": m.invalid, "duplicate": m.duplicate}[name]
 }
+
+// The durable deleted under a running consumer: the pull subscription
+// stops, the durable is set up again and consumption goes on; the records
+// it redelivers from the start are skipped, none is applied twice.
+func TestJetStreamConsumerDeletedIsRecreated(t *testing.T) {
+	_, url := startEmbedded(t, 0, t.TempDir())
+	nc := connect(t, url)
+	cfg := testConfig()
+	ensureStream(t, nc, cfg)
+	publishMany(t, nc, 0, 50)
+	c, m := newConsumer(t, nc, cfg, time.Second)
+	h := newRecorder()
+	stop := run(t, c, h)
+	waitFor(t, "first 50 acked", acked(nc, cfg, 50))
+
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := js.DeleteConsumer(ctx, cfg.Stream, cfg.Consumer); err != nil {
+		t.Fatal(err)
+	}
+	publishMany(t, nc, 50, 50)
+	waitFor(t, "all 100 handled", func() bool { return h.distinct() == 100 })
+	waitFor(t, "the recreated durable acked all", acked(nc, cfg, 100))
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	_, count, _, _ := h.snapshot()
+	for seq := uint64(1); seq <= 100; seq++ {
+		if count[seq] != 1 {
+			t.Errorf("seq %d handled %d times, want 1", seq, count[seq])
+		}
+	}
+	if got := testutil.ToFloat64(m.duplicate); got != 50 {
+		t.Errorf("duplicate = %v, want 50 (the recreated durable redelivers 1..50)", got)
+	}
+}

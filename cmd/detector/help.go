@@ -67,6 +67,16 @@ func init() {
 				"detector eval --in records.jsonl --plan plan.jsonl --alerts alerts.jsonl",
 			},
 			run: func(args []string, _ io.Reader, stdout, stderr io.Writer) int { return cmdEval(args, stdout, stderr) }},
+		{name: "bench", args: "[--records N] [--rate R] [--duration D] [--nats-url URL]",
+			summary: "load harness: raw JetStream consumer vs the daemon's rate, publish-to-alert latency, peak RSS",
+			about: "Fills a stream with simulated records, measures an ack-only consumer and the real daemon on the same stream " +
+				"in one run, then publishes live records at half the daemon's rate and times record to alert on the NATS sink. " +
+				"Connects only to 127.0.0.1 unless --allow-remote; an embedded server when no --nats-url.",
+			examples: []string{
+				"detector bench",
+				"detector bench --nats-url nats://127.0.0.1:4222 --records 600000",
+			},
+			run: func(args []string, _ io.Reader, stdout, stderr io.Writer) int { return cmdBench(args, stdout, stderr) }},
 		{name: "check-config", args: "FILE", summary: "validate a configuration file",
 			about:    "Parses and validates FILE like the daemon does at start and reload; every problem is printed with its line and key.",
 			examples: []string{"detector check-config config.yaml"},

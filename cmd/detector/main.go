@@ -9,6 +9,7 @@
 //	detector demo
 //	detector version
 //	detector help [COMMAND]
+//	detector bench [--records N] [--rate R] [--duration D]   end-to-end load harness
 package main
 
 import (

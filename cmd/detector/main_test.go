@@ -202,3 +202,19 @@ func TestEval(t *testing.T) {
 		t.Errorf("missing input: exit %d %q", code, errs)
 	}
 }
+
+// bench refuses bad flags and a non-loopback server before doing anything.
+func TestBenchArguments(t *testing.T) {
+	if code, out, _ := runCLI(t, "", "help"); code != 0 || !strings.Contains(out, "\n  bench ") {
+		t.Errorf("help lacks bench: exit %d %q", code, out)
+	}
+	if code, _, _ := runCLI(t, "", "bench", "--bogus"); code != 2 {
+		t.Errorf("bad flag: exit %d, want 2", code)
+	}
+	if code, _, errs := runCLI(t, "", "bench", "extra"); code != 2 || !strings.Contains(errs, `unexpected argument "extra"`) {
+		t.Errorf("extra argument: exit %d %q", code, errs)
+	}
+	if code, _, errs := runCLI(t, "", "bench", "--nats-url", "nats://nats.example.com:4222"); code != 1 || !strings.Contains(errs, "not on the loopback") {
+		t.Errorf("remote server: exit %d %q", code, errs)
+	}
+}
