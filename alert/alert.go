@@ -1,4 +1,4 @@
-// Package alert turns detector findings into alerts (DESIGN §5) and owns
+// Package alert turns detector findings into alerts (docs/design.md §5) and owns
 // their wire form. Sinks that deliver alerts live in sub-packages.
 //
 // The Manager runs the lifecycle, in event time only (finding timestamps

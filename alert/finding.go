@@ -6,7 +6,7 @@ import (
 	"github.com/toolwatch/toolwatch/record"
 )
 
-// Patterns (DESIGN §5).
+// Patterns (docs/design.md §5).
 const (
 	PatternFrequency    = "frequency"
 	PatternInputNovelty = "input_novelty"

@@ -14,7 +14,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata golden files")
 
-// designFinding is the finding behind the DESIGN §5 example alert.
+// designFinding is the finding behind the docs/design.md §5 example alert.
 func designFinding() Finding {
 	return Finding{
 		Pattern: PatternLatency, Detail: "p99", Score: 91.5,

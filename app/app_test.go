@@ -173,7 +173,7 @@ func metricsText(t *testing.T, addr string) string {
 }
 
 // Records published on the embedded NATS server raise an alert that the real
-// Alertmanager (Debian's binary) holds with the DESIGN §5 labels and
+// Alertmanager (Debian's binary) holds with the docs/design.md §5 labels and
 // annotations; an invalid record is dead-lettered with its reason; the
 // health, metrics and status endpoints reflect what happened.
 func TestDaemonAlertsReachAlertmanager(t *testing.T) {

@@ -1,4 +1,4 @@
-// Package config loads config.yaml (DESIGN §8): every section starts from
+// Package config loads config.yaml (docs/design.md §8): every section starts from
 // its owner's DefaultX(), the file is decoded on top (a key not in the file
 // keeps its default), and each section's Validate() runs. Problems are
 // reported all at once, each naming the file, line and full key path:

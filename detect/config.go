@@ -6,7 +6,7 @@ import (
 	"github.com/toolwatch/toolwatch/internal/validate"
 )
 
-// TimeConfig is the `time` section: how event time is handled (DESIGN §4).
+// TimeConfig is the `time` section: how event time is handled (docs/design.md §4).
 type TimeConfig struct {
 	// AllowedLateness: records up to this much older than the newest event
 	// time seen are still applied; older ones are counted as late.

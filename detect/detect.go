@@ -1,5 +1,5 @@
 // Package detect holds the Detector contract and the Engine that routes each
-// audit record, in event time, to every enabled detector (DESIGN §4).
+// audit record, in event time, to every enabled detector (docs/design.md §4).
 //
 // The engine is single-goroutine: detectors keep plain maps and never lock.
 // Time only moves through record timestamps and Tick(watermark); detectors

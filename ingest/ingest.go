@@ -20,7 +20,7 @@
 // and then terminated; if that publish fails the record is redelivered
 // later. The handler's Idle runs only while the consumer is caught up
 // (nothing pending or unacked), so a backlog is processed in event time
-// alone (DESIGN §4).
+// alone (docs/design.md §4).
 //
 // Core mode: a plain subscription with a bounded client buffer; records
 // beyond it are dropped by the client and counted (at-most-once).

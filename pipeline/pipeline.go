@@ -116,7 +116,7 @@ func (p *Pipeline) Handle(data []byte) ([]alert.Alert, Outcome, error) {
 }
 
 // Advance moves event time on the wall clock while the consumer is caught
-// up and idle (DESIGN §4), closing windows and resolving alerts.
+// up and idle (docs/design.md §4), closing windows and resolving alerts.
 func (p *Pipeline) Advance(now time.Time) []alert.Alert {
 	p.findings = p.eng.Advance(now, p.findings[:0])
 	return p.collect()

@@ -7,7 +7,7 @@ import (
 )
 
 // AppendJSON appends the canonical v1 JSON encoding of r to b: one line,
-// nested objects and key order as in the DESIGN §2 reference record,
+// nested objects and key order as in the docs/design.md §2 reference record,
 // timestamp as RFC 3339 UTC with milliseconds. Required fields are always
 // written; absent optional fields (""/Absent/empty slices) are omitted, and
 // the "context" object is omitted when all its fields are. A non-finite

@@ -100,7 +100,7 @@ func TestAppendJSONDetails(t *testing.T) {
 	}
 }
 
-// validRecord is an independent restatement of DESIGN §2, used to check what
+// validRecord is an independent restatement of docs/design.md §2, used to check what
 // the decoder accepts.
 func validRecord(r *Record) string {
 	in := map[string][]string{

@@ -1,4 +1,4 @@
-// Package record defines the v1 audit record (DESIGN §2): one tool call made
+// Package record defines the v1 audit record (docs/design.md §2): one tool call made
 // by an AI agent, decoded from one JSON object. Decoding validates required
 // fields, types, enum values and size/depth limits; unknown fields are ignored.
 //

@@ -1,5 +1,5 @@
 // Package shape computes the structural fingerprint of a raw tool input, the
-// `invocation.input_shape` field of the audit record (DESIGN §6). Agent
+// `invocation.input_shape` field of the audit record (docs/design.md §6). Agent
 // runtimes call Of on the raw input and log only the shape, so raw inputs
 // never enter the audit trail, and runtimes that use this package produce
 // comparable shapes. Of is deterministic, never panics and returns at most

@@ -1,4 +1,4 @@
-// Package sink delivers alerts to their receivers (DESIGN §5, §8 `sinks`).
+// Package sink delivers alerts to their receivers (docs/design.md §5, §8 `sinks`).
 //
 // The design follows Alertmanager's notify package and Prometheus' notifier:
 // a receiver implementation only knows how to talk to its receiver and

@@ -1,4 +1,4 @@
-// Package latency detects pattern 5 (DESIGN §5, "latency"): a tool call
+// Package latency detects pattern 5 (docs/design.md §5, "latency"): a tool call
 // whose invocation.duration_ms is far above the usual execution time for
 // that (agent, tool) — a hung dependency, a tool doing far more work than
 // usual.

@@ -1,4 +1,4 @@
-// Package outputsize detects pattern 4 (DESIGN §5, "output_size"): a tool
+// Package outputsize detects pattern 4 (docs/design.md §5, "output_size"): a tool
 // call whose invocation.output_bytes is far above the usual size for that
 // (agent, tool) — a bulk read, an exfiltration, a runaway query.
 //

@@ -1,5 +1,5 @@
 // Package embedded runs an in-process NATS server with JetStream, used by
-// the daemon when no NATS URL is configured (DESIGN §7) and by tests. It
+// the daemon when no NATS URL is configured (docs/design.md §7) and by tests. It
 // lives apart from package ingest so that importing the configuration types
 // does not link the whole server.
 package embedded

@@ -26,7 +26,7 @@ const (
 	ansiGreen  = "\x1b[1;32m"
 )
 
-// patternOrder is the order of the summary table (DESIGN §5).
+// patternOrder is the order of the summary table (docs/design.md §5).
 var patternOrder = []string{
 	alert.PatternFrequency, alert.PatternInputNovelty, alert.PatternDenialSpike,
 	alert.PatternOutputSize, alert.PatternLatency,

@@ -2,7 +2,7 @@
 // file: "file:PATH" (the file's contents, trailing newline trimmed) or
 // "env:NAME" (an environment variable). A config field of type Ref refuses
 // an inline literal, so a credential can never be committed in config.yaml
-// (DESIGN §8). The reference is resolved when the component starts, and
+// (docs/design.md §8). The reference is resolved when the component starts, and
 // String never prints the secret itself.
 package secret
 

@@ -8,7 +8,7 @@ import (
 	"github.com/toolwatch/toolwatch/alert"
 )
 
-// Patterns (the alert pattern names of DESIGN §5).
+// Patterns (the alert pattern names of docs/design.md §5).
 const (
 	PatternFrequency    = alert.PatternFrequency
 	PatternInputNovelty = alert.PatternInputNovelty

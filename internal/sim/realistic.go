@@ -14,7 +14,7 @@ const (
 	// replay tests and the demo pin their figures on it.
 	ProfileEasy = "easy"
 	// ProfileRealistic is the week-long scenario of RealisticTopology and
-	// RealisticAnomalies, built from /work/shared/REALISM.md: heavy tails,
+	// RealisticAnomalies, built from public measurements of real traffic (docs/design.md §11): heavy tails,
 	// task bursts, weekly and irregular schedules, routine denials, error
 	// incidents, rollouts, quiet periods, agents joining and leaving, and
 	// moderate sustained anomalies next to the egregious ones. `detector

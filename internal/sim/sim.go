@@ -1,10 +1,10 @@
-// Package sim generates seeded multi-agent audit traffic (DESIGN §2
+// Package sim generates seeded multi-agent audit traffic (docs/design.md §2
 // records) with labeled injected anomalies, for backtests, benchmarks, the
 // evaluation gate (internal/eval) and the demo. Two profiles:
 //
 // ProfileRealistic (RealisticTopology, RealisticAnomalies; what `detector
 // simulate` writes by default) is a week of fleet traffic built from
-// /work/shared/REALISM.md so that the detectors are judged on traffic that
+// public measurements of real traffic (docs/design.md §11) so that the detectors are judged on traffic that
 // does not flatter them: log-normal latencies with σ 1.5–1.7 and a SQL tool
 // whose Pareto-tailed mixture puts p99.9 at 10–20× p99 (legitimate 20–50 s
 // queries), heavy-tailed output sizes (a file reader with p99 ≈ 500 KB and

@@ -1,4 +1,4 @@
-// Package natsink publishes each alert's wire JSON (DESIGN §5) to
+// Package natsink publishes each alert's wire JSON (docs/design.md §5) to
 // <prefix>.<pattern>.<severity> (default prefix audit.alerts) on a NATS
 // connection owned by the caller.
 package natsink

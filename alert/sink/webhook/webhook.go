@@ -1,5 +1,5 @@
 // Package webhook delivers each alert as one signed JSON POST (the alert
-// wire object of DESIGN §5) following the Standard Webhooks spec:
+// wire object of docs/design.md §5) following the Standard Webhooks spec:
 // webhook-id is the alert's id (stable per emission, identical on every
 // retry, so receivers can deduplicate), webhook-timestamp the attempt's unix
 // seconds, webhook-signature "v1,<base64 HMAC-SHA256(id.timestamp.body)>".
