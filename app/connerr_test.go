@@ -2,17 +2,10 @@ package app
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -23,63 +16,18 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"github.com/toolwatch/toolwatch/internal/testcert"
 	"github.com/toolwatch/toolwatch/statuspage"
 )
-
-// testCA is a throwaway certificate authority.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-func newTestCA(t *testing.T, name string) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature, IsCA: true, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// serverCert issues a certificate for 127.0.0.1.
-func (ca *testCA) serverCert(t *testing.T) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "nats"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
 
 // The issue's problem 6: against a TLS nats-server whose certificate the
 // configured CA did not sign, the daemon says why at the first failure (a
 // warn line with the x509 reason), and /readyz and the status page show it.
 func TestNATSWrongCAExplained(t *testing.T) {
-	serverCA, otherCA := newTestCA(t, "server-ca"), newTestCA(t, "other-ca")
+	serverCA, otherCA := testcert.New(t, "server-ca", nil), testcert.New(t, "other-ca", nil)
 	srv, err := server.NewServer(&server.Options{
 		Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
-		TLSConfig:  &tls.Config{Certificates: []tls.Certificate{serverCA.serverCert(t)}, MinVersion: tls.VersionTLS12},
+		TLSConfig:  &tls.Config{Certificates: []tls.Certificate{testcert.New(t, "nats", serverCA).TLS()}, MinVersion: tls.VersionTLS12},
 		TLSTimeout: 2,
 	})
 	if err != nil {
@@ -94,7 +42,7 @@ func TestNATSWrongCAExplained(t *testing.T) {
 
 	dir := t.TempDir()
 	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, otherCA.pem, 0o600); err != nil {
+	if err := os.WriteFile(caFile, otherCA.CertPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfgPath := filepath.Join(dir, "config.yaml")

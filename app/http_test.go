@@ -2,16 +2,8 @@ package app
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -24,6 +16,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/toolwatch/toolwatch/config"
+	"github.com/toolwatch/toolwatch/internal/testcert"
 )
 
 // The lifecycle guard: off unless enabled, POST only, and never for a
@@ -97,26 +90,19 @@ func TestDaemonLifecycleOffByDefault(t *testing.T) {
 // endpoint.
 func TestDaemonWebConfigTLSAndBasicAuth(t *testing.T) {
 	dir := t.TempDir()
-	certPEM, keyPEM := selfSigned(t)
-	if err := os.WriteFile(filepath.Join(dir, "tls.crt"), certPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "tls.key"), keyPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cert := testcert.New(t, "toolwatch-test", nil)
+	certFile, keyFile := cert.Write(t, dir, "tls")
 	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
 	}
 	webCfg := filepath.Join(dir, "web.yml")
-	if err := os.WriteFile(webCfg, []byte("tls_server_config:\n  cert_file: tls.crt\n  key_file: tls.key\nbasic_auth_users:\n  ops: "+string(hash)+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(webCfg, []byte("tls_server_config:\n  cert_file: "+filepath.Base(certFile)+"\n  key_file: "+filepath.Base(keyFile)+"\nbasic_auth_users:\n  ops: "+string(hash)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	info := daemon(t, Options{ConfigPath: fastIdleConfig(t), WebConfigFile: webCfg, EnableLifecycle: true})
 
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(certPEM)
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 5 * time.Second}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: cert.Pool()}}, Timeout: 5 * time.Second}
 	t.Cleanup(client.CloseIdleConnections)
 	do := func(method, path, user, pass string) int {
 		req, _ := http.NewRequest(method, "https://"+info.HTTPAddr+path, nil)
@@ -199,28 +185,4 @@ func TestServeHTTPWarnsWithoutAuthBeyondLoopback(t *testing.T) {
 	if _, _, err := serveHTTP(cfg, http.NotFoundHandler(), zerolog.Nop()); err == nil {
 		t.Error("a web config with missing certificate files was accepted")
 	}
-}
-
-func selfSigned(t *testing.T) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "toolwatch-test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, IsCA: true, BasicConstraintsValid: true,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
 }

@@ -2,12 +2,6 @@ package ingest
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"math/big"
 	"net"
 	"os"
@@ -17,6 +11,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/toolwatch/toolwatch/internal/testcert"
 )
 
 // startAuthServer starts a plain (no JetStream) server with the given
@@ -129,9 +125,10 @@ func TestConnectRetriesUntilServerUp(t *testing.T) {
 // Mutual TLS: the server requires a client certificate signed by the CA.
 func TestConnectMutualTLS(t *testing.T) {
 	dir := t.TempDir()
-	ca, caKey := newCert(t, dir, "ca", nil, nil)
-	newCert(t, dir, "server", ca, caKey)
-	newCert(t, dir, "client", ca, caKey)
+	ca := testcert.New(t, "ca", nil)
+	ca.Write(t, dir, "ca")
+	testcert.New(t, "server", ca).Write(t, dir, "server")
+	testcert.New(t, "client", ca).Write(t, dir, "client")
 	tc, err := server.GenTLSConfig(&server.TLSConfigOpts{
 		CertFile: filepath.Join(dir, "server.pem"), KeyFile: filepath.Join(dir, "server-key.pem"),
 		CaFile: filepath.Join(dir, "ca.pem"), Verify: true,
@@ -160,51 +157,6 @@ func TestConnectMutualTLS(t *testing.T) {
 	if nc.IsConnected() {
 		t.Error("connected without a client certificate")
 	}
-}
-
-// newCert writes name.pem and name-key.pem, signed by parent (self-signed
-// CA when parent is nil).
-func newCert(t *testing.T, dir, name string, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-	}
-	signer, signKey := tmpl, key
-	if parent == nil {
-		tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
-	} else {
-		signer, signKey = parent, parentKey
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, &key.PublicKey, signKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	write := func(file, typ string, b []byte) {
-		if err := os.WriteFile(filepath.Join(dir, file), pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(name+".pem", "CERTIFICATE", der)
-	write(name+"-key.pem", "EC PRIVATE KEY", kder)
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, key
 }
 
 func itoa(i int) string { return big.NewInt(int64(i)).String() }
