@@ -11,6 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
+
+	"github.com/toolwatch/toolwatch/internal/secret"
 )
 
 // Connect dials the servers of cfg.URL (which must not be empty: with no URL
@@ -139,20 +141,13 @@ func connOptions(cfg NATSConfig, log zerolog.Logger, st *ConnStatus) ([]nats.Opt
 
 // readSecret reads a credential from file or env (exactly one is set).
 func readSecret(what, file, env string) (string, error) {
-	var v string
-	switch {
-	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", fmt.Errorf("nats %s_file: %w", what, err)
+	v, err := secret.Lookup(file, env)
+	if err != nil {
+		key := what + "_env"
+		if file != "" {
+			key = what + "_file"
 		}
-		v = strings.TrimRight(string(b), "\r\n")
-	case env != "":
-		s, ok := os.LookupEnv(env)
-		if !ok {
-			return "", fmt.Errorf("nats %s_env: variable %s is not set", what, env)
-		}
-		v = s
+		return "", fmt.Errorf("nats %s: %w", key, err)
 	}
 	if v == "" {
 		return "", fmt.Errorf("nats %s: is empty", what)

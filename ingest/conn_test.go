@@ -76,8 +76,8 @@ func TestConnectAuth(t *testing.T) {
 		mod  func(*NATSConfig)
 		want string
 	}{
-		{"missing env", func(c *NATSConfig) { c.TokenEnv = "TW_TEST_UNSET_VAR" }, "nats token_env: variable TW_TEST_UNSET_VAR is not set"},
-		{"missing password file", func(c *NATSConfig) { c.User, c.PasswordFile = "u", filepath.Join(dir, "nope") }, "nats password_file: open "},
+		{"missing env", func(c *NATSConfig) { c.TokenEnv = "TW_TEST_UNSET_VAR" }, "nats token_env: secret env:TW_TEST_UNSET_VAR: variable not set"},
+		{"missing password file", func(c *NATSConfig) { c.User, c.PasswordFile = "u", filepath.Join(dir, "nope") }, "nats password_file: secret file:"},
 		{"missing creds", func(c *NATSConfig) { c.CredsFile = filepath.Join(dir, "nope.creds") }, "nats creds_file: stat "},
 		{"missing ca", func(c *NATSConfig) { c.TLS.CAFile = filepath.Join(dir, "nope.pem") }, "nats tls: stat "},
 		{"bad nkey", func(c *NATSConfig) { c.NKeySeedFile = pwFile }, "nats nkey_seed_file: "},

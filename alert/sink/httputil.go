@@ -67,19 +67,10 @@ func CheckResponse(resp *http.Response, now time.Time) (retry bool, err error) {
 	return RetryableStatus(resp.StatusCode), err
 }
 
-// ReadSecretFile reads a secret from path (via internal/secret: trailing
-// newline trimmed, empty is an error).
-func ReadSecretFile(path string) ([]byte, error) {
-	v, err := secret.File(path).Resolve()
-	if err != nil {
-		return nil, err
-	}
-	return []byte(v), nil
-}
-
-// ReadSecretEnv reads a secret from the environment variable name.
-func ReadSecretEnv(name string) ([]byte, error) {
-	v, err := secret.Env(name).Resolve()
+// ReadSecret reads a secret from a file path or an environment variable
+// name (internal/secret: trailing newline trimmed, empty is an error).
+func ReadSecret(file, env string) ([]byte, error) {
+	v, err := secret.Lookup(file, env)
 	if err != nil {
 		return nil, err
 	}

@@ -46,6 +46,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
 
+	"github.com/toolwatch/toolwatch/internal/secret"
 	"github.com/toolwatch/toolwatch/record"
 )
 
@@ -113,19 +114,9 @@ func New(cfg Config, nc *nats.Conn, opts Options) (*Receiver, error) {
 }
 
 func readToken(c AuthConfig) (string, error) {
-	var tok string
-	if c.BearerTokenFile != "" {
-		b, err := os.ReadFile(c.BearerTokenFile)
-		if err != nil {
-			return "", fmt.Errorf("otlp.auth.bearer_token_file: %w", err)
-		}
-		tok = strings.TrimSpace(string(b))
-	} else {
-		v, ok := os.LookupEnv(c.BearerTokenEnv)
-		if !ok {
-			return "", fmt.Errorf("otlp.auth.bearer_token_env: environment variable %s is not set", c.BearerTokenEnv)
-		}
-		tok = strings.TrimSpace(v)
+	tok, err := secret.Lookup(c.BearerTokenFile, c.BearerTokenEnv)
+	if err != nil {
+		return "", fmt.Errorf("otlp.auth: %w", err)
 	}
 	if tok == "" {
 		return "", errors.New("otlp.auth: the bearer token is empty")

@@ -105,3 +105,18 @@ func (r Ref) Resolve() (string, error) {
 	}
 	return v, nil
 }
+
+// Lookup resolves the secret named by a config's pair of fields, a file
+// path and an environment variable name, of which at most one may be set
+// (the loaders check that). Neither set gives "" without error.
+func Lookup(file, env string) (string, error) {
+	switch {
+	case file != "" && env != "":
+		return "", fmt.Errorf("secret: both file %q and env %q are set; set one", file, env)
+	case file != "":
+		return File(file).Resolve()
+	case env != "":
+		return Env(env).Resolve()
+	}
+	return "", nil
+}

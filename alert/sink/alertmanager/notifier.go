@@ -147,14 +147,14 @@ func NewNotifier(baseURL string, cfg sink.AlertmanagerConfig, opts Options) (*No
 func authorizer(cfg sink.AlertmanagerConfig) (func(*http.Request), error) {
 	switch {
 	case cfg.BasicAuth.Username != "":
-		pw, err := sink.ReadSecretFile(cfg.BasicAuth.PasswordFile)
+		pw, err := sink.ReadSecret(cfg.BasicAuth.PasswordFile, "")
 		if err != nil {
 			return nil, fmt.Errorf("alertmanager basic_auth.password_file: %w", err)
 		}
 		user, pass := cfg.BasicAuth.Username, string(pw)
 		return func(r *http.Request) { r.SetBasicAuth(user, pass) }, nil
 	case cfg.BearerTokenFile != "":
-		tok, err := sink.ReadSecretFile(cfg.BearerTokenFile)
+		tok, err := sink.ReadSecret(cfg.BearerTokenFile, "")
 		if err != nil {
 			return nil, fmt.Errorf("alertmanager bearer_token_file: %w", err)
 		}

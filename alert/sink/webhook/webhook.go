@@ -64,16 +64,10 @@ func (o *Options) defaults(cfg sink.WebhookConfig) {
 // LoadSecret reads the signing secret named by cfg (secret_file or
 // secret_env) and returns the HMAC key.
 func LoadSecret(cfg sink.WebhookConfig) ([]byte, error) {
-	var raw []byte
-	var err error
-	switch {
-	case cfg.SecretFile != "":
-		raw, err = sink.ReadSecretFile(cfg.SecretFile)
-	case cfg.SecretEnv != "":
-		raw, err = sink.ReadSecretEnv(cfg.SecretEnv)
-	default:
-		err = errors.New("no secret_file or secret_env configured")
+	if cfg.SecretFile == "" && cfg.SecretEnv == "" {
+		return nil, errors.New("webhook secret: no secret_file or secret_env configured")
 	}
+	raw, err := sink.ReadSecret(cfg.SecretFile, cfg.SecretEnv)
 	if err != nil {
 		return nil, fmt.Errorf("webhook secret: %w", err)
 	}
