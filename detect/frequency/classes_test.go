@@ -19,7 +19,7 @@ import (
 // fleet generates calls per second of event time.
 type fleet struct {
 	rng  *rand.Rand
-	trng *rand.Rand // the desk agent's tasks (its own stream: the other keys stay as they were)
+	trng *rand.Rand   // the desk agent's tasks (its own stream: the other keys stay as they were)
 	runs map[int]bool // start minutes (since base) of the batch agent's runs
 	// burst: seconds left and rate of the crawler's current burst
 	burstLeft int
