@@ -148,6 +148,18 @@ func (r *Rate) seasonal(start int64, n int, rp *RateParams) float64 {
 // armed from r's own baseline enters winsorised at its base-scale critical
 // count, so a burst raises the normal level by at most one threshold's worth
 // per window, while a pattern that recurs is still learned.
+//
+// The hour-slot means learn a further winsorised count: when the window
+// brings a long scale's sum to p <= exp(LearnLogP) under the seasonal model
+// it was armed with (suspect, SuspectP), it teaches the slot at most the
+// pace of that scale's suspect sum (its critical count at SuspectP divided
+// by the scale's windows). A sustained moderate rise therefore cannot
+// raise its own expectation while it is being judged (forty minutes of
+// ×5 would otherwise lift the slot it runs in, and the threshold with it,
+// by half), while a lasting change is still learned, at the suspect pace
+// per window. The ring, the scale moments and peaks keep the base-scale
+// winsorised count, so a bursty key's dispersion and peaks are learned as
+// before.
 func (r *Rate) Roll(t int64, rp *RateParams) (Closed, bool) {
 	cl, ok := r.Counter.Roll(t, rp.Size)
 	if r.First == 0 {
@@ -157,25 +169,51 @@ func (r *Rate) Roll(t int64, rp *RateParams) (Closed, bool) {
 		return cl, false
 	}
 	x := cl.N
-	armed := r.ArmedAt == cl.Start
-	if armed && !r.Borrowed && r.Sc[0].Crit > 0 && x > r.Sc[0].Crit {
+	own := r.ArmedAt == cl.Start && !r.Borrowed
+	if own && r.Sc[0].Crit > 0 && x > r.Sc[0].Crit {
 		x = r.Sc[0].Crit
 	}
-	r.close(cl.Start, x, armed && !r.Borrowed, rp)
+	xl := x
+	if own && rp.LearnLogP < 0 {
+		xl = r.learnCap(x, rp)
+	}
+	r.close(cl.Start, x, xl, own, rp)
 	g, from := cl.Gap, cl.Start+rp.Size
 	if g > rp.MaxCatchUp {
 		from += (g - rp.MaxCatchUp) * rp.Size
 		g = rp.MaxCatchUp
 	}
 	for i := int64(0); i < g; i++ {
-		r.close(from+i*rp.Size, 0, false, rp)
+		r.close(from+i*rp.Size, 0, 0, false, rp)
 	}
 	return cl, true
 }
 
-// close feeds one closed window with count x. armed says the scales' Mu
-// still hold the seasonal expectations computed for it.
-func (r *Rate) close(start int64, x uint32, armed bool, rp *RateParams) {
+// learnCap is the count the hour-slot means learn from a window of count x
+// armed from r's own baseline (see Roll). It costs an NB tail per long
+// scale once per window, not per event.
+func (r *Rate) learnCap(x uint32, rp *RateParams) uint32 {
+	for i := 1; i < rp.Scales; i++ {
+		st := &r.Sc[i]
+		if st.Crit == 0 {
+			continue
+		}
+		mu, k := float64(st.Mu), float64(st.KS)
+		if NBLogSF(int(st.Base+x), mu, k) > rp.LearnLogP {
+			continue
+		}
+		c := int64(math.Ceil(float64(NBCritical(mu, k, rp.LearnLogP)) / float64(rp.N[i])))
+		if c < int64(x) {
+			x = uint32(c)
+		}
+	}
+	return x
+}
+
+// close feeds one closed window with count x (xl for the hour-slot means).
+// armed says the scales' Mu still hold the seasonal expectations computed
+// for it.
+func (r *Rate) close(start int64, x, xl uint32, armed bool, rp *RateParams) {
 	var mu [MaxScales]float64
 	for s := 0; s < rp.Scales; s++ {
 		if armed {
@@ -184,7 +222,7 @@ func (r *Rate) close(start int64, x uint32, armed bool, rp *RateParams) {
 			mu[s] = r.seasonal(start, rp.N[s], rp)
 		}
 	}
-	r.Profile.Update(HourSlot(start), float64(x), rp)
+	r.Profile.Update(HourSlot(start), float64(xl), rp)
 	r.Ring[r.Pos] = uint16(min(x, math.MaxUint16))
 	r.Pos = uint8((int(r.Pos) + 1) % RingLen)
 	a := math.Max(rp.OverallAlpha, 1/float64(r.Windows))
@@ -315,7 +353,8 @@ type RateVerdict struct {
 // the larger (less extreme) of its two models' tails; only scales at or
 // above their critical sum, whose current window runs at least at the pace
 // of that sum (count >= critical/N), are considered, so Decades >= −log10 of the
-// false-alarm rate whenever Hit reported.
+// false-alarm rate whenever Hit reported. A scale skipped for its pace moves
+// Hit's next report to the pace count.
 func (r *Rate) Judge(rp *RateParams, s *SpikeRule) RateVerdict {
 	v := RateVerdict{Scale: -1}
 	for i := 0; i < rp.Scales; i++ {
@@ -326,7 +365,13 @@ func (r *Rate) Judge(rp *RateParams, s *SpikeRule) RateVerdict {
 		}
 		if n := rp.N[i]; n > 1 && float64(r.N)*float64(n) < float64(st.Crit) {
 			// The current window runs below the crossing pace: the sum is
-			// carried by earlier windows (an episode already judged).
+			// carried by earlier windows (an episode already judged). Hit
+			// reports next where the pace is met rather than at the
+			// doubled count, which a sustained moderate rise may never
+			// reach within the window.
+			if pace := (st.Crit + uint32(n) - 1) / uint32(n); pace < r.Next {
+				r.Next = max(pace, r.N+1)
+			}
 			continue
 		}
 		lp := math.Max(NBLogSF(int(sum), float64(st.Mu), float64(st.KS)), NBLogSF(int(sum), float64(st.M), float64(st.KA)))

@@ -49,6 +49,13 @@ type SpikeConfig struct {
 	BorrowToolBaseline bool `yaml:"borrow_tool_baseline"`
 }
 
+// SuspectP is the tail probability at which a long scale's sum is suspect
+// and stops teaching the hour-slot means beyond that level (Rate.Roll): a
+// 1% one-sided clip, the usual robust-estimation choice (about 2.3σ), well
+// below any alert level, so a sustained rise cannot lift its own
+// expectation while it builds up to one.
+const SuspectP = 1e-2
+
 // EscalateDecades is how much more improbable (decades of p, i.e. 20 score
 // points) a crossing inside a hold must be to be reported.
 const EscalateDecades = 2
@@ -114,6 +121,7 @@ func (c *SpikeConfig) RateParams() RateParams {
 		}
 	}
 	rp.Neighbour, rp.MinSlotWindows = c.NeighbourWeight, c.MinSlotWindows
+	rp.LearnLogP = math.Log(SuspectP)
 	return rp
 }
 

@@ -219,3 +219,81 @@ func TestRateSize(t *testing.T) {
 		t.Fatalf("Rate is %d bytes", sz)
 	}
 }
+
+// A sustained moderate rise does not teach the hour slot it runs in beyond
+// the suspect pace (Roll, SuspectP), while an ordinary window is learned
+// unclipped.
+func TestRateLearnCap(t *testing.T) {
+	_, rp, s := testRule()
+	for _, tc := range []struct {
+		name      string
+		perWindow int
+		maxRise   float64 // largest allowed rise of the slot mean over 6 windows
+		clipped   bool
+	}{
+		{"ordinary windows", 2, 0.5, false},
+		{"x5 for 30 minutes", 10, 0.5, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(4, 4))
+			var r Rate
+			t0 := feed(&r, rng, day0, 3*288, 2, &rp, &s)
+			slot := HourSlot(t0)
+			before := float64(r.Profile.Mean[slot])
+			tt := t0
+			clipped := false
+			for w := 0; w < 6; w++ {
+				r.Roll(tt, &rp)
+				r.ArmSpike(&s, &rp, nil, nil)
+				r.N += uint32(tc.perWindow)
+				if xl := r.learnCap(r.N, &rp); xl < r.N {
+					clipped = true
+				}
+				tt += rp.Size
+			}
+			r.Roll(tt, &rp)
+			rise := float64(r.Profile.Mean[slot]) - before
+			t.Logf("slot mean %.2f -> %.2f", before, r.Profile.Mean[slot])
+			if rise > tc.maxRise || clipped != tc.clipped {
+				t.Errorf("slot mean rose %.2f (max %.2f), clipped %v (want %v)", rise, tc.maxRise, clipped, tc.clipped)
+			}
+		})
+	}
+	var r Rate
+	r.Sc[1].Crit, r.Sc[1].Mu = 10, 1
+	if got := r.learnCap(50, &rp); got >= 50 {
+		t.Errorf("learnCap at an extreme sum: %d", got)
+	}
+}
+
+// A long scale skipped for its pace re-arms Hit at the pace count instead
+// of the doubled one, so a window that reaches the pace but not twice the
+// last report is still judged.
+func TestJudgePaceRearm(t *testing.T) {
+	_, rp, s := testRule()
+	var r Rate
+	r.Start, r.ArmedAt = day0, day0
+	r.Sc[0].Crit, r.Sc[0].Mu, r.Sc[0].M = 1000, 2, 2
+	r.Sc[1].Crit, r.Sc[1].Base, r.Sc[1].Mu, r.Sc[1].M = 96, 95, 24, 24
+	r.Thr, r.Next, r.N = 6, 6, 5
+	if !r.Hit() {
+		t.Fatal("no report at the threshold")
+	}
+	if v := r.Judge(&rp, &s); v.Scale >= 0 {
+		t.Fatalf("judged below the pace: %+v", v)
+	}
+	if r.Next != 8 {
+		t.Fatalf("next report at %d, want the pace count 8", r.Next)
+	}
+	for r.N < 7 {
+		if r.Hit() {
+			t.Fatalf("report at %d before the pace", r.N)
+		}
+	}
+	if !r.Hit() || r.N != 8 {
+		t.Fatalf("no report at the pace count (n %d)", r.N)
+	}
+	if v := r.Judge(&rp, &s); v.Scale != 1 || v.Sum != 103 {
+		t.Fatalf("verdict at the pace %+v", v)
+	}
+}

@@ -87,6 +87,10 @@ type RateParams struct {
 	// Rate.seasonal).
 	Neighbour      float64
 	MinSlotWindows int
+	// LearnLogP (< 0; 0 = off) is the ln tail probability at which a long
+	// scale's sum becomes suspect: a window that makes it suspect teaches
+	// the hour-slot means only up to that pace (see Rate.Roll, SuspectP).
+	LearnLogP float64
 }
 
 // NewRateParams derives the constants for windows of size whose slot means

@@ -13,7 +13,8 @@
 //     denial baseline in every environment, at several scales (default the
 //     5m window and sliding 1h and 6h sums), with the negative binomial
 //     seasonal and overall models, peak guard, false_alarm_rate budget,
-//     hold damping and score of package frequency (baseline.Rate): a
+//     hold damping, robust hour-slot learning and score of package
+//     frequency (baseline.Rate): a
 //     routine denial type denied a few times a day is inside its key's
 //     tail, a ×20 rise of it is not. A key in warm-up borrows its tool's
 //     total denial baseline (all agents; conservative). Score

@@ -19,13 +19,15 @@ import (
 // fleet generates calls per second of event time.
 type fleet struct {
 	rng  *rand.Rand
+	trng *rand.Rand   // the desk agent's tasks (its own stream: the other keys stay as they were)
 	runs map[int]bool // start minutes (since base) of the batch agent's runs
 	// burst: seconds left and rate of the crawler's current burst
 	burstLeft int
+	desk      []int // calls left of the desk agent's queued tasks
 }
 
 func newFleet(seed uint64, days int) *fleet {
-	f := &fleet{rng: rand.New(rand.NewPCG(seed, 99)), runs: map[int]bool{}}
+	f := &fleet{rng: rand.New(rand.NewPCG(seed, 99)), trng: rand.New(rand.NewPCG(seed, 98)), runs: map[int]bool{}}
 	// 2–4 runs a day at uniformly random minutes: no daily pattern.
 	for d := 0; d < days; d++ {
 		for range 2 + f.rng.IntN(3) {
@@ -83,6 +85,22 @@ func (f *fleet) calls(sec int, add func(agent, tool string)) {
 		rep(f.poisson(30), "office", "calendar")
 	} else {
 		rep(f.poisson(6), "office", "mail")
+	}
+	// Desk: tasks by day (12/h) that each call desk/calendar a geometric
+	// number of times (mean 2, one call every 8 s): counts are clustered
+	// by task, variance three times the mean at every scale.
+	if day && f.trng.Float64() < 12.0/3600 {
+		n := 1
+		for f.trng.Float64() < 0.5 {
+			n++
+		}
+		f.desk = append(f.desk, n)
+	}
+	if sec%8 == 0 && len(f.desk) > 0 {
+		add("desk", "calendar")
+		if f.desk[0]--; f.desk[0] == 0 {
+			f.desk = f.desk[1:]
+		}
 	}
 	// Temp: two tools for two days, then the agent stops entirely.
 	if sec < 2*86400 {
@@ -157,6 +175,21 @@ func TestFleetClasses(t *testing.T) {
 			agent: "app", tool: "lookup", detail: "spike", from: at(3, 14, 10), by: at(3, 14, 35),
 		},
 		{
+			// ×8 for 40 minutes on the task-clustered desk/calendar (~24/h
+			// by day, variance ~3× the mean): one stuck task adding a call
+			// every 20 s. Caught only when judged against a seasonal
+			// expectation the episode does not lift (baseline.SuspectP)
+			// and reported at the 1h scale's pace, not at a doubled count
+			// the window never reaches.
+			name: "x8 for 40 minutes on a task-clustered key", seed: 7,
+			inject: func(sec int, add func(agent, tool string)) {
+				if sec >= at(3, 14, 10) && sec < at(3, 14, 50) && sec%20 == 0 {
+					add("desk", "calendar")
+				}
+			},
+			agent: "desk", tool: "calendar", detail: "spike", from: at(3, 14, 10), by: at(3, 15, 0),
+		},
+		{
 			// A key that turns bursty on day 2 (60 calls in a minute about
 			// every 45 minutes, on 10/h): the first bursts alert, later ones
 			// are absorbed (hold, dispersion, peak) — no alert storm.
@@ -200,7 +233,7 @@ func TestFleetClasses(t *testing.T) {
 			check(t, got, tc.agent, tc.tool, tc.detail, tc.from, tc.by)
 			// Not vacuous: every class was learned and is armed.
 			for _, k := range []baseline.Key{{Agent: "app", Tool: "lookup"}, {Agent: "sync", Tool: "bulk-copy"},
-				{Agent: "crawler", Tool: "fetch"}, {Agent: "office", Tool: "calendar"}} {
+				{Agent: "crawler", Tool: "fetch"}, {Agent: "office", Tool: "calendar"}, {Agent: "desk", Tool: "calendar"}} {
 				ks := d.keys.Peek(k)
 				if ks == nil || !ks.rate.Warm(&ks.t.rule) || ks.rate.Windows < 1000 || ks.gap.n < 24 {
 					t.Fatalf("%v not learned: %+v", k, ks)

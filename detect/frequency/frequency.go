@@ -44,8 +44,20 @@
 // running count reaches one (then at each doubling), not at window close.
 // A long scale reports only while the current window keeps the crossing
 // pace (count ≥ critical sum / N): the hour after a burst, whose sum still
-// carries it, is not a new finding. Expectations are floored at half an
-// event per scale over the key's history.
+// carries it, is not a new finding; a report skipped for the pace is
+// re-armed at the pace count (not the doubled one), so a sustained rise
+// reaching the pace late in a window is still reported.
+//
+// Hour-slot means learn robustly: a window that brings a long scale's sum
+// to p ≤ 1% under the seasonal model (baseline.SuspectP, far below any
+// alert level) teaches its slot at most that scale's suspect pace (its
+// critical sum at 1% / N). A sustained moderate rise (×5 for 40 minutes)
+// therefore cannot lift the expectation it is judged against while it
+// builds up; a lasting change is still learned, at that pace per window,
+// and a bursty key's dispersion and peaks learn as before.
+//
+// Expectations are floored at half an event per scale over the key's
+// history.
 //
 // Score: p = scales × min over crossing scales of max(P_seasonal,
 // P_overall) (Bonferroni), score = score.FromP(p) + 10·score.Prior(trust,

@@ -55,6 +55,22 @@
 // decade (10 points) per tenfold history, a tool that keeps producing
 // singletons scores near 0, and sql-injection is critical (>= 80) anywhere.
 // The record's risk prior (score.Prior) is added on top.
+//
+// # Rejected calls
+//
+// A first-seen plain shape (no class prior) whose call failed (status
+// "error": the tool rejected or could not process the input, so nothing it
+// exists to do happened) is weaker evidence than one that executed: the
+// usual benign cause is an agent misnaming an argument (customer_id →
+// customerId), which the tool's schema rejects and the agent corrects on
+// the next call. Its novelty L is lowered by rejectedDecades (5, a
+// documented odds bound, not a measured rate): a new shape rejected at a
+// closed, stable tool with 10^5 records scores about 40 instead of 90, at
+// younger tools nothing. Such a shape is not learned either: the vocabulary
+// is what the tool accepted, so the same shape executing later is still
+// judged at full weight. Dangerous classes (sql-injection, binary) keep
+// their class prior and are scored and learned as before whatever the
+// status: an injection often fails with an SQL error.
 // Findings scoring below min_score (default 40, the info band) are not
 // emitted. With always_alert_injection (default on) a record whose shape is
 // sql-injection raises a finding every time, also during warm-up and when
@@ -245,7 +261,7 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 			t.curExact++
 		}
 		if sl.flags&flagInjection != 0 && t.cfg.AlwaysAlertInjection {
-			return d.score(t, r, s, shape.ClassSQLi, false, out)
+			return d.score(t, r, s, shape.ClassSQLi, false, false, out)
 		}
 		return out
 	}
@@ -279,8 +295,12 @@ func (d *Detector) novel(t *tool, r *record.Record, s string, h uint64, ts int64
 	cfg := t.cfg
 	class, dangerous := shape.Class(s)
 	warm := t.records >= uint64(cfg.WarmupRecords) && ts-t.first >= int64(cfg.WarmupAge)
+	rejected := !dangerous && r.Invocation.Status == record.StatusError
 	if warm || class == shape.ClassSQLi && cfg.AlwaysAlertInjection {
-		out = d.score(t, r, s, class, true, out)
+		out = d.score(t, r, s, class, true, rejected, out)
+	}
+	if rejected {
+		return out // not accepted by the tool: not part of its vocabulary
 	}
 
 	if t.set.n < cfg.MaxShapes {
@@ -309,8 +329,9 @@ func (d *Detector) novel(t *tool, r *record.Record, s string, h uint64, ts int64
 }
 
 // score appends a finding for shape s of class class if it scores at least
-// min_score; firstSeen is false for a known sql-injection shape.
-func (d *Detector) score(t *tool, r *record.Record, s, class string, firstSeen bool, out []alert.Finding) []alert.Finding {
+// min_score; firstSeen is false for a known sql-injection shape, rejected
+// true for a plain shape whose call failed (see the package doc).
+func (d *Detector) score(t *tool, r *record.Record, s, class string, firstSeen, rejected bool, out []alert.Finding) []alert.Finding {
 	o, rate := t.openness()
 	q := t.stability(r.Timestamp.UnixNano())
 	l := -math.Log10((float64(t.n1) + 1) / (float64(t.records) + 1))
@@ -324,6 +345,9 @@ func (d *Detector) score(t *tool, r *record.Record, s, class string, firstSeen b
 		prior = max(prior, binaryDecades)
 	}
 	l += prior
+	if rejected {
+		l = math.Max(0, l-rejectedDecades)
+	}
 	sc := score.FromDecades(l + score.Prior(r.Tool.TrustLevel, r.Context.DataClassification, r.Context.Environment))
 	sc = math.Round(sc*10) / 10
 	if sc < t.cfg.MinScore {
@@ -341,6 +365,9 @@ func (d *Detector) score(t *tool, r *record.Record, s, class string, firstSeen b
 	f.Details["novelty_per_1000"] = round3(rate)
 	f.Details["log10_p"] = round3(-l)
 	f.Details["singletons"] = t.n1
+	if rejected {
+		f.Details["rejected"] = true
+	}
 	return append(out, f)
 }
 
@@ -388,6 +415,8 @@ const (
 	sqliDecades       = 10
 	binaryTextDecades = 8
 	binaryDecades     = 4
+	// rejectedDecades discounts a plain new shape whose call failed.
+	rejectedDecades = 5
 )
 
 func (t *tool) stability(ts int64) float64 {

@@ -2,6 +2,7 @@ package inputs
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"runtime"
 	"strings"
@@ -501,5 +502,41 @@ func BenchmarkMemoryPerTool(b *testing.B) {
 		runtime.ReadMemStats(&after)
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/tool")
 		runtime.KeepAlive(d)
+	}
+}
+
+// A misnamed argument (a plain new shape the tool rejected: status error)
+// is discounted and not learned; the same shape executing later, and
+// dangerous shapes whatever their status, are judged at full weight.
+func TestRejectedNewShape(t *testing.T) {
+	const wrong = "json{customerId:str,fields:str}"
+	raw := func(status, s string) (float64, float64, []alert.Finding) {
+		c := testConfig()
+		c.MinScore = 0
+		d := newDet(c)
+		stream(d, 0, 1200, "crm", "agent-a", []string{"json{customer_id:str,fields:str}"})
+		r := rec(1200, "crm", "agent-a", s)
+		r.Invocation.Status = status
+		f := one(t, d.Observe(r, nil))
+		later := d.Observe(rec(1201, "crm", "agent-a", s), nil)
+		return f.Score, f.Details["log10_p"].(float64), later
+	}
+	ok, okP, _ := raw(record.StatusSuccess, wrong)
+	rej, rejP, later := raw(record.StatusError, wrong)
+	if d := rejP - okP; math.Abs(d-rejectedDecades) > 0.01 {
+		t.Errorf("rejected shape log10 p %.3f, executed %.3f: want %d decades more probable", rejP, okP, rejectedDecades)
+	}
+	if rej >= testConfig().MinScore {
+		t.Errorf("rejected misnamed argument at a young closed tool scores %.1f >= min_score", rej)
+	}
+	if len(later) != 1 || later[0].Score != ok {
+		t.Errorf("the rejected shape executing later: %+v, want one finding scoring %.1f", later, ok)
+	}
+	for _, s := range []string{"json{customer_id:str/sql-injection}", "binary"} {
+		a, _, _ := raw(record.StatusSuccess, s)
+		b, _, _ := raw(record.StatusError, s)
+		if a != b {
+			t.Errorf("%s: rejected %.1f, executed %.1f: dangerous shapes are not discounted", s, b, a)
+		}
 	}
 }
