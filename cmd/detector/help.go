@@ -86,7 +86,9 @@ func init() {
 				"detector baselines --snapshot /var/lib/toolwatch/snapshot.bin --tool customer-lookup",
 				"detector baselines --snapshot snap.bin --agent 'support-*' --json",
 			},
-			run: func(args []string, _ io.Reader, stdout, stderr io.Writer) int { return cmdBaselines(args, stdout, stderr) }},
+			run: func(args []string, _ io.Reader, stdout, stderr io.Writer) int {
+				return cmdBaselines(args, stdout, stderr)
+			}},
 		{name: "check-config", args: "FILE", summary: "validate a configuration file",
 			about:    "Parses and validates FILE like the daemon does at start and reload; every problem is printed with its line and key.",
 			examples: []string{"detector check-config config.yaml"},
