@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -152,4 +153,51 @@ func compareBaseline(t *testing.T, snap string, a alert.Alert, scope string) {
 		t.Errorf("%s: only %d details compared", a.Pattern, n)
 	}
 	t.Logf("%s %s/%s: %d details equal", a.Pattern, a.Tool, agent, n)
+}
+
+// The table of a small fixture: a few hours of simulated traffic, one tool.
+func TestBaselinesTableGolden(t *testing.T) {
+	lines := simLines(t, sim.Config{Seed: 1, Duration: 3 * time.Hour, Scale: 0.3, NoAnomalies: true})
+	p := pipeline.New(config.Default(), func() time.Time { return sim.DefaultStart.Add(10 * 24 * time.Hour) })
+	for _, l := range lines {
+		p.Handle(l)
+	}
+	snap := writeSnapshot(t, p, uint64(len(lines)))
+	code, out, errOut := runCLI(t, "", "baselines", "--snapshot", snap, "--tool", "customer-lookup", "--agent", "[!a-r]*")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	golden(t, "baselines.golden", out)
+}
+
+func TestBaselinesErrors(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.bin")
+	if err := os.WriteFile(bad, []byte("not a snapshot"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := pipeline.New(config.Default(), time.Now)
+	good := writeSnapshot(t, p, 0)
+	for _, c := range []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"no snapshot flag", nil, 2, "--snapshot FILE is required"},
+		{"missing file", []string{"--snapshot", filepath.Join(t.TempDir(), "none")}, 1, "no such file"},
+		{"not a snapshot", []string{"--snapshot", bad}, 1, "bad magic"},
+		{"bad glob", []string{"--snapshot", good, "--tool", "["}, 2, "glob"},
+		{"stray argument", []string{"--snapshot", good, "x"}, 2, "unexpected argument"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, _, errOut := runCLI(t, "", append([]string{"baselines"}, c.args...)...)
+			if code != c.code || !strings.Contains(errOut, c.msg) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", code, errOut, c.code, c.msg)
+			}
+		})
+	}
+	code, out, _ := runCLI(t, "", "baselines", "--snapshot", good)
+	if code != 0 || !strings.Contains(out, "no baselines match") {
+		t.Errorf("empty snapshot: exit %d, %q", code, out)
+	}
 }

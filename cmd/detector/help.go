@@ -83,8 +83,8 @@ func init() {
 				"and detector the sample counts, quantiles, thresholds, tail fit, rate levels per time scale, known shapes and warm-up state, " +
 				"computed by the detectors' own code under the names an alert's details use. The daemon serves the same as JSON at GET /api/baselines?tool=GLOB&agent=GLOB.",
 			examples: []string{
-				"detector baselines --snapshot /var/lib/toolwatch/snapshot.bin --tool customer-lookup",
-				"detector baselines --snapshot snap.bin --agent 'support-*' --json",
+				"detector baselines --snapshot ./data/toolwatch.snapshot --tool customer-lookup",
+				"detector baselines --snapshot ./data/toolwatch.snapshot --agent 'support-*' --json",
 			},
 			run: func(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 				return cmdBaselines(args, stdout, stderr)
