@@ -62,17 +62,17 @@ func jsonMap(t *testing.T, v any) map[string]any {
 }
 
 // Details of one observation, not of the baseline it was judged against.
-var observationOnly = map[string]bool{"p_decades": true, "status": true, "log10_p": true}
+var observationOnly = map[string]bool{"p_decades": true, "status": true, "log10_p": true, "permissions_denied": true}
 
 // The numbers `detector baselines` prints for a key equal those in the
 // details of the alert raised on that key, read from a snapshot taken
-// right after the alert's record: latency (slow), output size (large) and
-// frequency (spike), injected into simulated traffic.
+// right after the alert's record: latency (slow), output size (large),
+// frequency and denial spikes, injected into simulated traffic.
 func TestBaselinesMatchAlertDetails(t *testing.T) {
 	lines := simLines(t, sim.Config{Seed: 3, Duration: 40 * time.Hour, Scale: 0.5, WarmUp: 24 * time.Hour, Jitter: 2 * time.Second})
 	cfg := config.Default()
 	p := pipeline.New(cfg, func() time.Time { return sim.DefaultStart.Add(10 * 24 * time.Hour) })
-	want := map[string]string{alert.PatternLatency: "slow", alert.PatternOutputSize: "large", alert.PatternFrequency: "spike"}
+	want := map[string]string{alert.PatternLatency: "slow", alert.PatternOutputSize: "large", alert.PatternFrequency: "spike", alert.PatternDenialSpike: "spike"}
 	checked := map[string]int{}
 	for n, l := range lines {
 		alerts, _, _ := p.Handle(l)
@@ -88,7 +88,7 @@ func TestBaselinesMatchAlertDetails(t *testing.T) {
 				continue
 			}
 			scope, _ := a.Details["baseline_scope"].(string)
-			if a.Pattern != alert.PatternFrequency && scope != "agent" && scope != "tool" {
+			if tail && scope != "agent" && scope != "tool" {
 				continue // previous-version scopes: compared as threshold_relearn, not here
 			}
 			checked[a.Pattern]++
@@ -117,6 +117,7 @@ func compareBaseline(t *testing.T, snap string, a alert.Alert, scope string) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	details := jsonMap(t, a.Details)
+	_, spike := details["dispersion"]
 	var part map[string]any
 	for _, b := range rep.Baselines {
 		if b.Pattern != a.Pattern || b.Agent != agent || b.Tool != a.Tool {
@@ -124,13 +125,13 @@ func compareBaseline(t *testing.T, snap string, a alert.Alert, scope string) {
 		}
 		for _, pt := range b.Parts {
 			switch {
-			case a.Pattern == alert.PatternFrequency && pt.Name == details["window"],
+			case spike && pt.Name == details["window"],
 				a.Pattern == alert.PatternLatency && pt.Values["version"] == a.ToolVersion,
 				a.Pattern == alert.PatternOutputSize:
 				part = jsonMap(t, pt.Values)
 			}
 		}
-		if a.Pattern == alert.PatternFrequency || a.Pattern == alert.PatternLatency {
+		if spike || a.Pattern == alert.PatternLatency {
 			if b.JudgedBy == "" {
 				t.Errorf("%s %s/%s: judged_by empty for a key that just alerted", a.Pattern, a.Tool, agent)
 			}
