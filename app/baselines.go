@@ -3,14 +3,16 @@ package app
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/toolwatch/toolwatch/detect"
 )
 
-// GET /api/baselines?tool=GLOB&agent=GLOB: what the detectors learned per
-// key (pipeline.Baselines), as `detector baselines` prints it from a
-// snapshot. The pipeline belongs to the worker goroutine, so the handler
+// GET /api/baselines?tool=GLOB&agent=GLOB[&limit=N]: what the detectors
+// learned per key (pipeline.Baselines), as `detector baselines` prints it
+// from a snapshot; at most limit (default and cap 1000) baselines, with
+// the number matched. The pipeline belongs to the worker goroutine, so the handler
 // queues the query and the worker answers it between records when the
 // engine ticks, or when idle; nothing is added per record.
 
@@ -18,13 +20,21 @@ import (
 // long reload, or not consuming while NATS is unreachable).
 var baselinesWait = 10 * time.Second
 
+// baselinesLimit is the default and the largest number of baselines one
+// query inspects (?limit=N): each costs the worker about 6 µs.
+const baselinesLimit = 1000
+
 type baselinesQuery struct {
 	tool, agent string
+	limit       int
 	reply       chan baselinesAnswer // buffered 1: the worker never blocks
 }
 
 type baselinesAnswer struct {
-	Watermark time.Time         `json:"watermark"`
+	Watermark time.Time `json:"watermark"`
+	// Matched is the number of keys that matched; more than returned
+	// when the limit cut the list.
+	Matched   int               `json:"matched"`
 	Baselines []detect.Baseline `json:"baselines"`
 	err       error
 }
@@ -34,11 +44,8 @@ func (w *worker) answerBaselines() {
 	for {
 		select {
 		case q := <-w.queries:
-			bs, err := w.p.Baselines(q.tool, q.agent)
-			if bs == nil {
-				bs = []detect.Baseline{}
-			}
-			q.reply <- baselinesAnswer{Watermark: w.p.Engine().Watermark(), Baselines: bs, err: err}
+			bs, matched, err := w.p.Baselines(q.tool, q.agent, q.limit)
+			q.reply <- baselinesAnswer{Watermark: w.p.Engine().Watermark(), Matched: matched, Baselines: bs, err: err}
 		default:
 			return
 		}
@@ -52,7 +59,16 @@ func (w *worker) mountBaselines(mux *http.ServeMux) {
 			http.Error(rw, "use GET", http.StatusMethodNotAllowed)
 			return
 		}
-		q := baselinesQuery{tool: r.URL.Query().Get("tool"), agent: r.URL.Query().Get("agent"), reply: make(chan baselinesAnswer, 1)}
+		qs := r.URL.Query()
+		q := baselinesQuery{tool: qs.Get("tool"), agent: qs.Get("agent"), limit: baselinesLimit, reply: make(chan baselinesAnswer, 1)}
+		if l := qs.Get("limit"); l != "" {
+			n, err := strconv.Atoi(l)
+			if err != nil || n < 1 || n > baselinesLimit {
+				http.Error(rw, "limit must be an integer from 1 to "+strconv.Itoa(baselinesLimit), http.StatusBadRequest)
+				return
+			}
+			q.limit = n
+		}
 		timeout := time.NewTimer(baselinesWait)
 		defer timeout.Stop()
 		select {

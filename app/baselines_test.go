@@ -17,6 +17,7 @@ import (
 
 type baselinesBody struct {
 	Watermark time.Time         `json:"watermark"`
+	Matched   int               `json:"matched"`
 	Baselines []detect.Baseline `json:"baselines"`
 }
 
@@ -108,8 +109,16 @@ func TestDaemonBaselinesEndpoint(t *testing.T) {
 			t.Errorf("agent filter let %q through", b.Agent)
 		}
 	}
-	if code, _, raw := getBaselines(t, info.HTTPAddr, "?tool=%5B"); code != http.StatusBadRequest || !strings.Contains(raw, "glob") {
-		t.Errorf("bad glob: %d %q, want 400", code, raw)
+	if all.Matched != len(all.Baselines) {
+		t.Errorf("matched %d, returned %d", all.Matched, len(all.Baselines))
+	}
+	if _, two, _ := getBaselines(t, info.HTTPAddr, "?limit=2"); len(two.Baselines) != 2 || two.Matched != all.Matched {
+		t.Errorf("limit 2: %d returned, %d matched of %d", len(two.Baselines), two.Matched, all.Matched)
+	}
+	for _, q := range []string{"?tool=%5B", "?limit=0", "?limit=x", "?limit=1001"} {
+		if code, _, raw := getBaselines(t, info.HTTPAddr, q); code != http.StatusBadRequest {
+			t.Errorf("%s: %d %q, want 400", q, code, raw)
+		}
 	}
 	resp, err := http.Post("http://"+info.HTTPAddr+"/api/baselines", "application/json", nil)
 	if err != nil {

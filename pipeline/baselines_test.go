@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"path"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -24,9 +25,15 @@ func TestBaselinesFilterAndOrder(t *testing.T) {
 	for _, l := range bytes.Split(bytes.TrimSuffix(buf.Bytes(), []byte("\n")), []byte("\n")) {
 		p.Handle(l)
 	}
-	all, err := p.Baselines("", "")
+	all, matched, err := p.Baselines("", "", 0)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if matched != len(all) {
+		t.Errorf("matched %d, returned %d without a limit", matched, len(all))
+	}
+	if some, m, _ := p.Baselines("", "", 7); len(some) != 7 || m != matched || !reflectEqual(some, all[:7]) {
+		t.Errorf("limit 7: %d returned, %d matched; want the first 7 of %d", len(some), m, matched)
 	}
 	patterns := map[string]bool{}
 	for _, b := range all {
@@ -41,7 +48,7 @@ func TestBaselinesFilterAndOrder(t *testing.T) {
 		{"", ""}, {"customer-*", ""}, {"", "support-*"}, {"web-search", "*"}, {"none", ""},
 	}
 	for _, tc := range tests {
-		got, err := p.Baselines(tc.tool, tc.agent)
+		got, _, err := p.Baselines(tc.tool, tc.agent, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,7 +72,7 @@ func TestBaselinesFilterAndOrder(t *testing.T) {
 			t.Errorf("tool %q agent %q: not sorted by tool, agent", tc.tool, tc.agent)
 		}
 	}
-	if _, err := p.Baselines("[", ""); err == nil {
+	if _, _, err := p.Baselines("[", "", 0); err == nil {
 		t.Error("malformed glob accepted")
 	}
 	for _, d := range p.Engine().Detectors() {
@@ -76,3 +83,27 @@ func TestBaselinesFilterAndOrder(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkBaselines is the cost of GET /api/baselines with no filter on
+// the worker goroutine (it holds up ingestion meanwhile): reported per
+// baseline returned.
+func BenchmarkBaselines(b *testing.B) {
+	p := New(config.Default(), fixedWall)
+	for _, l := range simulatedLines(b) {
+		p.Handle(l)
+	}
+	n := 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		bs, _, err := p.Baselines("", "", 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n += len(bs)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/baseline")
+	b.ReportMetric(float64(n)/float64(b.N), "baselines")
+}
+
+func reflectEqual(a, b []detect.Baseline) bool { return reflect.DeepEqual(a, b) }

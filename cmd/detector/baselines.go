@@ -73,7 +73,7 @@ func cmdBaselines(args []string, stdout, stderr io.Writer) int {
 	for _, d := range missing {
 		fmt.Fprintf(stderr, "baselines: the snapshot has no state for detector %s\n", d)
 	}
-	bs, err := p.Baselines(*tool, *agent)
+	bs, _, err := p.Baselines(*tool, *agent, 0)
 	if err != nil {
 		fmt.Fprintf(stderr, "baselines: %v\n", err)
 		return 2
