@@ -59,6 +59,10 @@ func (d *Detector) Inspect(agent, tool string) (detect.Baseline, bool) {
 		m["version"] = s.version
 		m["usable"] = s.usable(q, cfg)
 		m["relearning"] = s.relearn
+		m["min_samples"] = cfg.MinSamples
+		if s.relearn {
+			m["min_samples"] = cfg.RelearnSamples
+		}
 		if s == ref && cur.relearn {
 			w := s.dist.Judge(d.G, 0, &j, math.Log(cfg.RelearnFactor))
 			m["threshold_relearn"] = math.Round(w.Threshold())
