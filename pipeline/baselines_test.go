@@ -107,3 +107,42 @@ func BenchmarkBaselines(b *testing.B) {
 }
 
 func reflectEqual(a, b []detect.Baseline) bool { return reflect.DeepEqual(a, b) }
+
+// Inspecting is read-only for detection: a pipeline whose baselines are
+// read every 500 records raises exactly the alerts of one that is never
+// inspected (an inspection may refresh a cached quantile or tail fit, as
+// the next record would).
+func TestBaselinesDoNotChangeDetection(t *testing.T) {
+	var buf bytes.Buffer
+	if _, _, _, err := eval.WriteJSONL(sim.Config{Seed: 3, Duration: 40 * time.Hour, Scale: 0.5, WarmUp: 24 * time.Hour, Jitter: 2 * time.Second}, &buf); err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.Split(bytes.TrimSuffix(buf.Bytes(), []byte("\n")), []byte("\n"))
+	cfg := config.Default()
+	plain, inspected := New(cfg, fixedWall), New(cfg, fixedWall)
+	var want, got bytes.Buffer
+	emit := func(dst *bytes.Buffer, alerts []alert.Alert) {
+		for i := range alerts {
+			dst.Write(alert.MarshalJSONLine(&alerts[i], nil))
+		}
+	}
+	for i, l := range lines {
+		a, _, _ := plain.Handle(l)
+		emit(&want, a)
+		b, _, _ := inspected.Handle(l)
+		emit(&got, b)
+		if i%500 == 0 {
+			if _, _, err := inspected.Baselines("", "", 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	emit(&want, plain.Flush())
+	emit(&got, inspected.Flush())
+	if want.Len() == 0 {
+		t.Fatal("no alerts: the comparison would be vacuous")
+	}
+	if !bytes.Equal(want.Bytes(), got.Bytes()) {
+		t.Fatalf("inspection changed the alerts (%d vs %d bytes)", want.Len(), got.Len())
+	}
+}
