@@ -66,6 +66,9 @@ func (d *Detector) Inspect(agent, tool string) (detect.Baseline, bool) {
 		v := baseline.RateVerdict{Scale: i, Sum: st.Base + r.N, Expected: math.Max(float64(st.Mu), float64(st.M))}
 		m := d.spikeFinding(&rec, &k, v).Details
 		delete(m, "log10_p")
+		if r.Thr == 0 {
+			delete(m, "baseline") // a disarmed window judges nothing
+		}
 		m["sum"] = v.Sum
 		m["seasonal_mean"] = round3(float64(st.Mu))
 		m["seasonal_dispersion"] = round3(float64(st.KS))
