@@ -121,6 +121,7 @@ func newMux(cfg config.MetricsConfig, reg *prometheus.Registry, consumer *ingest
 		io.WriteString(rw, "reloaded\n")
 	}))
 	w.mountStatus(mux)
+	w.mountBaselines(mux)
 	return mux
 }
 

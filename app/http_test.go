@@ -118,7 +118,7 @@ func TestDaemonWebConfigTLSAndBasicAuth(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	for _, path := range []string{"/metrics", "/healthz", "/readyz", "/", "/api/status"} {
+	for _, path := range []string{"/metrics", "/healthz", "/readyz", "/", "/api/status", "/api/baselines"} {
 		if code := do("GET", path, "", ""); code != http.StatusUnauthorized {
 			t.Errorf("GET %s without credentials: %d, want 401", path, code)
 		}
@@ -129,8 +129,10 @@ func TestDaemonWebConfigTLSAndBasicAuth(t *testing.T) {
 	if code := do("POST", "/-/reload", "", ""); code != http.StatusUnauthorized {
 		t.Errorf("POST /-/reload without credentials: %d, want 401", code)
 	}
-	if code := do("GET", "/metrics", "ops", "s3cret"); code != http.StatusOK {
-		t.Errorf("GET /metrics with credentials: %d", code)
+	for _, path := range []string{"/metrics", "/api/baselines"} {
+		if code := do("GET", path, "ops", "s3cret"); code != http.StatusOK {
+			t.Errorf("GET %s with credentials: %d", path, code)
+		}
 	}
 	if code := do("POST", "/-/reload", "ops", "s3cret"); code != http.StatusOK {
 		t.Errorf("POST /-/reload with credentials: %d", code)

@@ -34,6 +34,10 @@ type worker struct {
 
 	status *statusState
 
+	// queries are GET /api/baselines requests, answered on this goroutine
+	// when the engine ticks or the worker idles (baselines.go).
+	queries chan baselinesQuery
+
 	// Snapshots: taken between two records when due and the consumer's
 	// applied sequence is exact; the write runs off the worker goroutine.
 	consumer  *ingest.Consumer
@@ -64,7 +68,7 @@ type reloadRequest struct {
 }
 
 func newWorker(cfg *config.Config, p *pipeline.Pipeline, out *sink.Dispatcher, tm *telemetry.Metrics, log zerolog.Logger, now func() time.Time) *worker {
-	w := &worker{p: p, out: out, tm: tm, log: log, now: now}
+	w := &worker{p: p, out: out, tm: tm, log: log, now: now, queries: make(chan baselinesQuery)}
 	w.status = newStatusState(cfg, p, now)
 	w.seedAlertmanager(out)
 	return w
@@ -139,6 +143,7 @@ func (w *worker) Idle(now time.Time) {
 	w.deliver(w.p.Advance(now))
 	w.afterTick()
 	w.status.publish(w.p, now)
+	w.answerBaselines()
 }
 
 func (w *worker) deliver(alerts []alert.Alert) {
@@ -163,6 +168,7 @@ func (w *worker) afterTick() {
 	if !ok {
 		return
 	}
+	w.answerBaselines()
 	w.tm.SetWatermark(wm)
 	for _, d := range w.p.Engine().Detectors() {
 		if s, ok := d.(detect.Stats); ok {

@@ -77,6 +77,18 @@ func init() {
 				"detector bench --nats-url nats://127.0.0.1:4222 --records 600000",
 			},
 			run: func(args []string, _ io.Reader, stdout, stderr io.Writer) int { return cmdBench(args, stdout, stderr) }},
+		{name: "baselines", args: "--snapshot FILE [--config FILE] [--tool GLOB] [--agent GLOB] [--json]",
+			summary: "what the detectors learned per key, read from a snapshot",
+			about: "Restores the snapshot into a pipeline built from the configuration, as the daemon does at start, and prints per key " +
+				"and detector the sample counts, quantiles, thresholds, tail fit, rate levels per time scale, known shapes and warm-up state, " +
+				"computed by the detectors' own code under the names an alert's details use. The daemon serves the same as JSON at GET /api/baselines?tool=GLOB&agent=GLOB.",
+			examples: []string{
+				"detector baselines --snapshot ./data/toolwatch.snapshot --tool customer-lookup",
+				"detector baselines --snapshot ./data/toolwatch.snapshot --agent 'support-*' --json",
+			},
+			run: func(args []string, _ io.Reader, stdout, stderr io.Writer) int {
+				return cmdBaselines(args, stdout, stderr)
+			}},
 		{name: "check-config", args: "FILE", summary: "validate a configuration file",
 			about:    "Parses and validates FILE like the daemon does at start and reload; every problem is printed with its line and key.",
 			examples: []string{"detector check-config config.yaml"},

@@ -1,0 +1,43 @@
+package detect
+
+// Baseline is what one detector has learned about one key, for `detector
+// baselines` and GET /api/baselines. Each detector fills it from the same
+// functions that build its findings' details, so a value here carries the
+// name and the rounding it has in an alert's details.
+type Baseline struct {
+	Pattern string `json:"pattern"`
+	Agent   string `json:"agent"` // "": the tool's baseline over all agents
+	Tool    string `json:"tool"`
+	// Warm: the key has enough history to be judged on its own.
+	Warm bool `json:"warm"`
+	// JudgedBy names the baseline the key's next record is judged against
+	// (the detector's baseline_scope or baseline source); "" while nothing
+	// can judge it (warm-up).
+	JudgedBy string         `json:"judged_by"`
+	Unit     string         `json:"unit,omitempty"`
+	Parts    []BaselinePart `json:"parts"`
+}
+
+// BaselinePart is one learned model of a key: a version slot, a time
+// scale, a loop or drop model, a set of known shapes.
+type BaselinePart struct {
+	Name   string         `json:"name"`
+	Values map[string]any `json:"values"`
+}
+
+// Inspector is a detector whose baselines can be read per key. Both
+// methods are read-only as far as detection goes (they may refresh a
+// cached quantile or tail fit exactly as the next record would) and, like
+// Observe, must run on the engine's goroutine.
+type Inspector interface {
+	Pattern() string
+	// Inspect returns the baseline of (agent, tool); agent "" asks for the
+	// tool's baseline over all agents. ok is false for an unknown key.
+	Inspect(agent, tool string) (b Baseline, ok bool)
+	// BaselineKeys lists the keys Inspect knows, agent "" for tool-level
+	// ones, in no particular order.
+	BaselineKeys() []Key
+}
+
+// Key names a baseline: an (agent, tool) pair or, with Agent "", a tool.
+type Key struct{ Agent, Tool string }
