@@ -121,9 +121,18 @@ func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer, h Handl
 	finish := func() int {
 		cc.Stop()
 		c.mu.Lock()
-		defer c.mu.Unlock()
 		stopped = true
-		return count
+		n := count
+		c.mu.Unlock()
+		// Acks are published without waiting for the server; a round trip
+		// makes sure the ones of applied records reached it before Run
+		// returns, so a restart does not see them redelivered.
+		if !c.nc.IsClosed() {
+			if err := c.nc.FlushTimeout(requestTimeout); err != nil {
+				c.logErr(err, "flushing acks at stop failed; unacked records will be redelivered and skipped")
+			}
+		}
+		return n
 	}
 
 	wait := min(c.idleAfter, 5*time.Second)
