@@ -156,7 +156,7 @@ func New(reg prometheus.Registerer, cfg Config) *Metrics {
 		}, []string{"detector"}),
 		keysRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "toolwatch_baseline_keys_rejected_total",
-			Help: "New baseline keys refused because the detector's key store was full.",
+			Help: "Baseline keys evicted (least recently seen first) to make room for a new key because the detector's key store was at its cap (baseline.memory_limit / max_keys).",
 		}, []string{"detector"}),
 		keysEvicted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "toolwatch_baseline_keys_evicted_total",

@@ -176,8 +176,10 @@ func (d *Detector) setParams(p *detect.Params[Config]) {
 func (d *Detector) Pattern() string { return alert.PatternDenialSpike }
 
 // KeyStats implements detect.Stats.
-func (d *Detector) KeyStats() (live int, rejected, evicted uint64) {
-	return d.keys.Len() + d.tools.Len(), d.keys.Rejected() + d.tools.Rejected(), d.keys.Evicted() + d.tools.Evicted()
+func (d *Detector) KeyStats() (live int, idle, capacity uint64) {
+	ki, kc := d.keys.Evictions()
+	ti, tc := d.tools.Evictions()
+	return d.keys.Len() + d.tools.Len(), ki + ti, kc + tc
 }
 
 // Overflow counts denied types/actions not remembered because their tool's

@@ -1,9 +1,7 @@
 package denials
 
 import (
-	"cmp"
 	"fmt"
-	"slices"
 
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
@@ -13,7 +11,7 @@ import (
 const stateVersion = 1
 
 // StateV1 is the snapshot of a denial Detector (gob, see
-// baseline.AppendGob). Keys are sorted, so equal states encode equally.
+// baseline.AppendGob). Keys are in their store's recency order (baseline.Store.RangeSeen), so equal states encode equally and a restore evicts as the original would.
 // Per-key configs are resolved from the restoring detector's params; a key
 // whose window differs from the Size it was counted in has its rate
 // baseline reset, as SetParams does.
@@ -54,9 +52,9 @@ type ToolV1 struct {
 
 // MarshalState implements detect.State.
 func (d *Detector) MarshalState(b []byte) ([]byte, error) {
-	st := StateV1{Version: stateVersion, Ticked: d.ticked, Overflow: d.overflow,
-		KeysRejected: d.keys.Rejected(), KeysEvicted: d.keys.Evicted(),
-		ToolsRejected: d.tools.Rejected(), ToolsEvicted: d.tools.Evicted()}
+	st := StateV1{Version: stateVersion, Ticked: d.ticked, Overflow: d.overflow}
+	st.KeysEvicted, st.KeysRejected = d.keys.Evictions() // Rejected: capacity evictions
+	st.ToolsEvicted, st.ToolsRejected = d.tools.Evictions()
 	d.keys.RangeSeen(func(k baseline.Key, seen int64, ks *keyState) bool {
 		st.Keys = append(st.Keys, KeyV1{Agent: k.Agent, Tool: k.Tool, LastSeen: seen, Size: ks.t.rp.Size,
 			Rate: ks.rate, ProdAt: ks.prodAt, ProdN: ks.prodN, ProdNext: ks.prodNext})
@@ -67,8 +65,6 @@ func (d *Detector) MarshalState(b []byte) ([]byte, error) {
 			Types: ts.types, Actions: ts.actions, Since: ts.since})
 		return true
 	})
-	slices.SortFunc(st.Keys, func(a, b KeyV1) int { return cmp.Or(cmp.Compare(a.Agent, b.Agent), cmp.Compare(a.Tool, b.Tool)) })
-	slices.SortFunc(st.Tools, func(a, b ToolV1) int { return cmp.Compare(a.Tool, b.Tool) })
 	return baseline.AppendSnapshot(b, "denial state", &st)
 }
 
@@ -104,8 +100,8 @@ func (d *Detector) UnmarshalState(data []byte) error {
 			ts.rate = baseline.Rate{}
 		}
 	}
-	keys.SetCounters(st.KeysRejected, st.KeysEvicted)
-	tools.SetCounters(st.ToolsRejected, st.ToolsEvicted)
+	keys.SetCounters(st.KeysEvicted, st.KeysRejected)
+	tools.SetCounters(st.ToolsEvicted, st.ToolsRejected)
 	d.keys, d.tools, d.ticked, d.overflow = keys, tools, st.Ticked, st.Overflow
 	return nil
 }

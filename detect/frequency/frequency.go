@@ -239,8 +239,10 @@ func newTuned(c *Config) *tuned {
 func (d *Detector) Pattern() string { return alert.PatternFrequency }
 
 // KeyStats implements detect.Stats.
-func (d *Detector) KeyStats() (live int, rejected, evicted uint64) {
-	return d.keys.Len() + d.tools.Len(), d.keys.Rejected() + d.tools.Rejected(), d.keys.Evicted() + d.tools.Evicted()
+func (d *Detector) KeyStats() (live int, idle, capacity uint64) {
+	ki, kc := d.keys.Evictions()
+	ti, tc := d.tools.Evictions()
+	return d.keys.Len() + d.tools.Len(), ki + ti, kc + tc
 }
 
 // Observe implements detect.Detector.

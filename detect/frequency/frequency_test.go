@@ -299,12 +299,12 @@ func TestTickClosesQuietWindows(t *testing.T) {
 	r.Timestamp = base
 	out = d.Observe(&r, out)
 	out = d.Tick(base.Add(2*time.Hour), out)
-	if live, _, ev := d.KeyStats(); live != 0 || ev != 2 || len(out) != 0 {
+	if live, ev, _ := d.KeyStats(); live != 0 || ev != 2 || len(out) != 0 {
 		t.Fatalf("after idle tick: live %d evicted %d findings %d", live, ev, len(out))
 	}
 }
 
-func TestKeyCapRejectsAndCounts(t *testing.T) {
+func TestKeyCapEvictsAndCounts(t *testing.T) {
 	b := baseline.DefaultConfig()
 	b.MaxKeys = 2
 	d := newDetector(t, DefaultConfig(), b)
@@ -313,12 +313,12 @@ func TestKeyCapRejectsAndCounts(t *testing.T) {
 		r := record.Record{Timestamp: base, AgentID: a, Tool: record.Tool{Name: "x"}}
 		out = d.Observe(&r, out)
 	}
-	live, rej, _ := d.KeyStats()
-	if live != 3 || rej != 2 { // 1 tool + 2 keys; a3 refused twice
-		t.Fatalf("live %d rejected %d", live, rej)
+	live, _, capacity := d.KeyStats()
+	if live != 3 || capacity != 1 { // 1 tool + 2 keys; a3 evicted a1
+		t.Fatalf("live %d capacity evictions %d", live, capacity)
 	}
-	if d.keys.Peek(baseline.Key{Agent: "a3", Tool: "x"}) != nil {
-		t.Fatal("a3 stored beyond the cap")
+	if d.keys.Peek(baseline.Key{Agent: "a3", Tool: "x"}) == nil || d.keys.Peek(baseline.Key{Agent: "a1", Tool: "x"}) != nil {
+		t.Fatal("a3 did not replace the least recently seen key")
 	}
 }
 

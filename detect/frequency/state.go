@@ -1,9 +1,7 @@
 package frequency
 
 import (
-	"cmp"
 	"fmt"
-	"slices"
 
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
@@ -13,7 +11,7 @@ import (
 const stateVersion = 1
 
 // StateV1 is the snapshot of a frequency Detector (gob, see
-// baseline.AppendGob). Keys are sorted, so equal states encode equally.
+// baseline.AppendGob). Keys are in their store's recency order (baseline.Store.RangeSeen), so equal states encode equally and a restore evicts as the original would.
 // Per-key configs are not stored: they are resolved from the params of the
 // restoring detector. Each key records the window and loop window sizes its
 // state was counted in; where the restoring config differs, that part is
@@ -71,9 +69,9 @@ func (l *LoopV1) state() loopState {
 
 // MarshalState implements detect.State.
 func (d *Detector) MarshalState(b []byte) ([]byte, error) {
-	st := StateV1{Version: stateVersion, Ticked: d.ticked,
-		KeysRejected: d.keys.Rejected(), KeysEvicted: d.keys.Evicted(),
-		ToolsRejected: d.tools.Rejected(), ToolsEvicted: d.tools.Evicted()}
+	st := StateV1{Version: stateVersion, Ticked: d.ticked}
+	st.KeysEvicted, st.KeysRejected = d.keys.Evictions() // Rejected: capacity evictions
+	st.ToolsEvicted, st.ToolsRejected = d.tools.Evictions()
 	d.keys.RangeSeen(func(k baseline.Key, seen int64, ks *keyState) bool {
 		st.Keys = append(st.Keys, KeyV1{Agent: k.Agent, Tool: k.Tool, LastSeen: seen, Size: ks.t.rp.Size, LoopSize: ks.t.loopSize, Rate: ks.rate, Loop: loopDTO(&ks.loop)})
 		return true
@@ -82,8 +80,6 @@ func (d *Detector) MarshalState(b []byte) ([]byte, error) {
 		st.Tools = append(st.Tools, ToolV1{Tool: k.Tool, LastSeen: seen, Size: ts.t.rp.Size, LoopSize: ts.t.loopSize, Rate: ts.rate, Loop: loopDTO(&ts.loop), Agents: ts.agents, AgentsP: ts.agentsP})
 		return true
 	})
-	slices.SortFunc(st.Keys, func(a, b KeyV1) int { return cmp.Or(cmp.Compare(a.Agent, b.Agent), cmp.Compare(a.Tool, b.Tool)) })
-	slices.SortFunc(st.Tools, func(a, b ToolV1) int { return cmp.Compare(a.Tool, b.Tool) })
 	return baseline.AppendSnapshot(b, "frequency state", &st)
 }
 
@@ -125,8 +121,8 @@ func (d *Detector) UnmarshalState(data []byte) error {
 			ts.loop = loopState{}
 		}
 	}
-	keys.SetCounters(st.KeysRejected, st.KeysEvicted)
-	tools.SetCounters(st.ToolsRejected, st.ToolsEvicted)
+	keys.SetCounters(st.KeysEvicted, st.KeysRejected)
+	tools.SetCounters(st.ToolsEvicted, st.ToolsRejected)
 	d.keys, d.tools, d.ticked = keys, tools, st.Ticked
 	return nil
 }

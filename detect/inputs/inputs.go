@@ -170,8 +170,9 @@ func (d *Detector) SetParams(p *detect.Params[Config]) {
 func (d *Detector) Pattern() string { return alert.PatternInputNovelty }
 
 // KeyStats implements detect.Stats.
-func (d *Detector) KeyStats() (live int, rejected, evicted uint64) {
-	return d.store.Len(), d.store.Rejected(), d.store.Evicted()
+func (d *Detector) KeyStats() (live int, idle, capacity uint64) {
+	idle, capacity = d.store.Evictions()
+	return d.store.Len(), idle, capacity
 }
 
 // ShapeStats are the detector's counters.
