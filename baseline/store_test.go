@@ -232,3 +232,36 @@ func TestGobStateRoundTripAndCorruption(t *testing.T) {
 		t.Fatalf("bad checksum: err %v, want ErrCorrupt", err)
 	}
 }
+
+func TestDuePopsInTimeOrder(t *testing.T) {
+	var d Due[int]
+	rng := rand.New(rand.NewPCG(3, 4))
+	var want []int64
+	for i := range 500 {
+		at := rng.Int64N(100)
+		d.Push(at, i)
+		want = append(want, at)
+	}
+	slices.Sort(want)
+	if _, _, ok := d.Pop(-1); ok {
+		t.Fatal("popped an entry not yet due")
+	}
+	var got []int64
+	for {
+		at, _, ok := d.Pop(49)
+		if !ok {
+			break
+		}
+		got = append(got, at)
+	}
+	for {
+		at, _, ok := d.Pop(1 << 62)
+		if !ok {
+			break
+		}
+		got = append(got, at)
+	}
+	if !slices.Equal(got, want) || d.Len() != 0 {
+		t.Fatalf("popped %d entries out of order", len(got))
+	}
+}

@@ -40,6 +40,12 @@
 // Hot reload (SetParams) keeps every key's learned state; snapshots
 // (MarshalState/UnmarshalState, state.go) hold every key, tool, seen set
 // and counter.
+//
+// Ticks cost the keys with something due, not all keys: a key whose spike
+// was reported is put on a due index at its window's end, where Tick
+// reports the window's final count; every other key's windows close on
+// its next record (baseline.Rate.Roll feeds the skipped windows as zeros,
+// exactly as eager ticks did). Tool-level state is still ticked eagerly.
 package denials
 
 import (
@@ -65,6 +71,7 @@ type Detector struct {
 	minStep  int64
 	ticked   int64
 	overflow uint64
+	due      baseline.Due[baseline.Key] // keys whose reported window closes at a time
 	// gen counts SetParams calls; a key whose gen differs re-resolves its
 	// config on its next access (Observe or Tick).
 	gen uint32
@@ -85,6 +92,7 @@ type keyState struct {
 	prodNext uint32
 	t        *tuned
 	gen      uint32 // Detector.gen t was resolved at
+	due      int64  // end of the reported window the key is on d.due for; 0: none
 }
 
 type toolState struct {
@@ -241,6 +249,10 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 	if ks != nil && ks.t.cfg.Enabled {
 		if ks.rate.Hit() {
 			out = append(out, d.spikeFinding(r, ks))
+			if end := ks.rate.Start + ks.t.rp.Size; ks.due != end {
+				ks.due = end // Tick reports the window's final count
+				d.due.Push(end, baseline.Key{Agent: r.AgentID, Tool: r.Tool.Name})
+			}
 		}
 		if slices.Contains(ks.t.cfg.ProductionEnvironments, r.Context.Environment) {
 			out = d.production(r, ks, out)
@@ -368,9 +380,9 @@ func (d *Detector) spikeFinding(r *record.Record, ks *keyState) alert.Finding {
 	return f
 }
 
-// Tick implements detect.Detector: closes quiet keys' windows, reports the
-// final count of spike windows that grew after their last report (sorted
-// by agent, tool) and evicts idle keys.
+// Tick implements detect.Detector: reports the final count of spike
+// windows that grew after their last report (keys on the due index; sorted
+// by agent, tool), evicts idle keys and rolls the tool-level windows.
 func (d *Detector) Tick(watermark time.Time, out []alert.Finding) []alert.Finding {
 	wm := watermark.Unix()
 	step := baseline.AlignDown(wm, d.minStep)
@@ -381,7 +393,16 @@ func (d *Detector) Tick(watermark time.Time, out []alert.Finding) []alert.Findin
 	d.keys.Sweep(watermark)
 	d.tools.Sweep(watermark)
 	n0 := len(out)
-	d.keys.Range(func(k baseline.Key, ks *keyState) bool {
+	for {
+		at, k, ok := d.due.Pop(wm)
+		if !ok {
+			break
+		}
+		ks := d.keys.Peek(k)
+		if ks == nil || ks.due != at {
+			continue // evicted, or rescheduled for a later window
+		}
+		ks.due = 0
 		if ks.gen != d.gen {
 			d.resolve(ks, k.Agent, k.Tool)
 		}
@@ -390,8 +411,7 @@ func (d *Detector) Tick(watermark time.Time, out []alert.Finding) []alert.Findin
 				out = append(out, ks.rate.CloseFinding(k.Agent, k.Tool, cl, &ks.t.spike))
 			}
 		}
-		return true
-	})
+	}
 	slices.SortFunc(out[n0:], func(a, b alert.Finding) int {
 		return cmp.Or(cmp.Compare(a.AgentID, b.AgentID), cmp.Compare(a.Tool, b.Tool))
 	})

@@ -102,7 +102,17 @@ func (d *Detector) UnmarshalState(data []byte) error {
 	}
 	keys.SetCounters(st.KeysEvicted, st.KeysRejected)
 	tools.SetCounters(st.ToolsEvicted, st.ToolsRejected)
-	d.keys, d.tools, d.ticked, d.overflow = keys, tools, st.Ticked, st.Overflow
+	// Reported windows go back on the due index (a spare entry is
+	// harmless: Tick then only rolls the key).
+	var due baseline.Due[baseline.Key]
+	keys.RangeSeen(func(k baseline.Key, _ int64, ks *keyState) bool {
+		if ks.rate.Reported > 0 && ks.rate.Start != 0 {
+			ks.due = ks.rate.Start + ks.t.rp.Size
+			due.Push(ks.due, k)
+		}
+		return true
+	})
+	d.keys, d.tools, d.ticked, d.overflow, d.due = keys, tools, st.Ticked, st.Overflow, due
 	return nil
 }
 

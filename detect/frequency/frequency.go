@@ -43,6 +43,13 @@
 //
 // Hot reload (SetParams) keeps every key's learned state; snapshots
 // (MarshalState/UnmarshalState, state.go) hold every key, tool and counter.
+//
+// Ticks cost the keys with something due, not all keys: a key whose spike
+// was reported is put on a due index at its window's end, where Tick
+// reports the window's final count; every other key is brought up to the
+// last tick lazily, on its next record (catchUp), exactly as the tick
+// would have left it (window closes are replayed one window at a time).
+// Tool-level state (one per tool) is still ticked eagerly.
 package frequency
 
 import (
@@ -67,6 +74,11 @@ type Detector struct {
 	tools   *baseline.Store[baseline.Key, toolState]
 	minStep int64 // smallest window of any config, seconds
 	ticked  int64 // last watermark window start Tick processed
+	// tickedAt is the watermark of that tick (unix seconds): keys catch
+	// up to it lazily.
+	tickedAt int64
+	// due holds keys whose reported spike window closes at a time.
+	due baseline.Due[baseline.Key]
 	// gen counts SetParams calls; a key whose gen differs re-resolves its
 	// config on its next access (Observe or Tick).
 	gen uint32
@@ -97,6 +109,7 @@ type keyState struct {
 	loop loopState
 	t    *tuned
 	gen  uint32 // Detector.gen t was resolved at
+	due  int64  // end of the reported window the key is on d.due for; 0: none
 }
 
 // toolState is the tool-level (all agents) state that cold keys borrow.
@@ -268,6 +281,7 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 	if !t.cfg.Enabled {
 		return out
 	}
+	out = d.catchUp(baseline.Key{Agent: r.AgentID, Tool: r.Tool.Name}, ks, out)
 	if cl, ok := ks.rate.Roll(now, &t.rp); ok && ks.rate.Unreported(cl) {
 		f := ks.rate.CloseFinding(r.AgentID, r.Tool.Name, cl, &t.spike)
 		f.ToolVersion, f.Environment = r.Tool.Version, r.Context.Environment
@@ -290,6 +304,10 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 
 	if ks.rate.Hit() {
 		out = append(out, d.spikeFinding(r, ks))
+		if end := ks.rate.Start + t.rp.Size; ks.due != end {
+			ks.due = end // Tick reports the window's final count
+			d.due.Push(end, baseline.Key{Agent: r.AgentID, Tool: r.Tool.Name})
+		}
 	}
 	if r.Invocation.InputHash != "" {
 		h := baseline.HashString(r.Invocation.InputHash)
@@ -303,6 +321,34 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 			}
 			out = append(out, d.loopFinding(r, ks, c))
 		}
+	}
+	return out
+}
+
+// catchUp brings ks to the state the last Tick would have left it in had
+// it rolled every key: the rate window rolled to the tick's watermark
+// (reporting the final count of a reported window that grew) and each
+// loop window since closed in turn, one per tick, as eager ticks closed
+// them. Keys untouched since the last tick return at once.
+func (d *Detector) catchUp(k baseline.Key, ks *keyState, out []alert.Finding) []alert.Finding {
+	wm := d.tickedAt
+	if wm == 0 || !ks.t.cfg.Enabled || ks.rate.Start == 0 {
+		return out
+	}
+	if ks.due != 0 && wm >= ks.due {
+		ks.due = 0
+	}
+	if cl, ok := ks.rate.Roll(wm, &ks.t.rp); ok && ks.rate.Unreported(cl) {
+		out = append(out, ks.rate.CloseFinding(k.Agent, k.Tool, cl, &ks.t.spike))
+	}
+	size := ks.t.loopSize
+	if s := ks.loop.c.Start; s == 0 || wm < s+size {
+		ks.rollLoop(wm) // starts an unused loop counter, as a tick did
+		return out
+	}
+	last := baseline.AlignDown(wm, size)
+	for w := ks.loop.c.Start + size; w <= last; w += size {
+		ks.rollLoop(w)
 	}
 	return out
 }
@@ -418,33 +464,35 @@ func (d *Detector) loopFinding(r *record.Record, ks *keyState, c uint32) alert.F
 
 func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
 
-// Tick implements detect.Detector: it closes the windows of quiet keys
-// (so their baselines see the empty windows) and evicts idle keys. Spikes
-// are raised in Observe as counts cross thresholds; Tick only adds the final
-// count of spike windows that grew after their last report, sorted by
-// (agent, tool).
+// Tick implements detect.Detector: it reports the final count of spike
+// windows that grew after their last report (keys on the due index), sorted
+// by (agent, tool), evicts idle keys and rolls the tool-level windows.
+// Spikes are raised in Observe as counts cross thresholds. Other keys'
+// windows close lazily (catchUp).
 func (d *Detector) Tick(watermark time.Time, out []alert.Finding) []alert.Finding {
 	wm := watermark.Unix()
 	step := baseline.AlignDown(wm, d.minStep)
 	if step <= d.ticked {
 		return out
 	}
-	d.ticked = step
+	d.ticked, d.tickedAt = step, wm
 	d.keys.Sweep(watermark)
 	d.tools.Sweep(watermark)
 	n0 := len(out)
-	d.keys.Range(func(k baseline.Key, ks *keyState) bool {
+	for {
+		at, k, ok := d.due.Pop(wm)
+		if !ok {
+			break
+		}
+		ks := d.keys.Peek(k)
+		if ks == nil || ks.due != at {
+			continue // evicted, or rescheduled for a later window
+		}
 		if ks.gen != d.gen {
 			d.resolve(ks, k.Agent, k.Tool)
 		}
-		if ks.t.cfg.Enabled && ks.rate.Start != 0 {
-			if cl, ok := ks.rate.Roll(wm, &ks.t.rp); ok && ks.rate.Unreported(cl) {
-				out = append(out, ks.rate.CloseFinding(k.Agent, k.Tool, cl, &ks.t.spike))
-			}
-			ks.rollLoop(wm)
-		}
-		return true
-	})
+		out = d.catchUp(k, ks, out)
+	}
 	// Map order must not reach the output.
 	slices.SortFunc(out[n0:], func(a, b alert.Finding) int {
 		return cmp.Or(cmp.Compare(a.AgentID, b.AgentID), cmp.Compare(a.Tool, b.Tool))

@@ -19,6 +19,7 @@ const stateVersion = 1
 type StateV1 struct {
 	Version       int
 	Ticked        int64
+	TickedAt      int64 // watermark of the last tick; keys catch up to it
 	Keys          []KeyV1
 	Tools         []ToolV1
 	KeysRejected  uint64
@@ -69,7 +70,7 @@ func (l *LoopV1) state() loopState {
 
 // MarshalState implements detect.State.
 func (d *Detector) MarshalState(b []byte) ([]byte, error) {
-	st := StateV1{Version: stateVersion, Ticked: d.ticked}
+	st := StateV1{Version: stateVersion, Ticked: d.ticked, TickedAt: d.tickedAt}
 	st.KeysEvicted, st.KeysRejected = d.keys.Evictions() // Rejected: capacity evictions
 	st.ToolsEvicted, st.ToolsRejected = d.tools.Evictions()
 	d.keys.RangeSeen(func(k baseline.Key, seen int64, ks *keyState) bool {
@@ -123,7 +124,20 @@ func (d *Detector) UnmarshalState(data []byte) error {
 	}
 	keys.SetCounters(st.KeysEvicted, st.KeysRejected)
 	tools.SetCounters(st.ToolsEvicted, st.ToolsRejected)
-	d.keys, d.tools, d.ticked = keys, tools, st.Ticked
+	// Reported windows go back on the due index (a spare entry is
+	// harmless: Tick then only catches the key up).
+	var due baseline.Due[baseline.Key]
+	keys.RangeSeen(func(k baseline.Key, _ int64, ks *keyState) bool {
+		if ks.rate.Reported > 0 && ks.rate.Start != 0 {
+			ks.due = ks.rate.Start + ks.t.rp.Size
+			due.Push(ks.due, k)
+		}
+		return true
+	})
+	d.keys, d.tools, d.ticked, d.tickedAt, d.due = keys, tools, st.Ticked, st.TickedAt, due
+	if d.tickedAt == 0 {
+		d.tickedAt = st.Ticked // a snapshot from before TickedAt
+	}
 	return nil
 }
 
