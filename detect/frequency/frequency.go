@@ -122,8 +122,8 @@ type toolState struct {
 // New returns a frequency detector; p's Base and Rules must be validated.
 func New(p *detect.Params[Config], b baseline.Config) *Detector {
 	d := &Detector{
-		keys:  baseline.NewStore[baseline.Key, keyState](b.MaxKeys, b.IdleTTL),
-		tools: baseline.NewStore[baseline.Key, toolState](b.MaxKeys, b.IdleTTL),
+		keys:  baseline.NewStore[baseline.Key, keyState](b.KeyCap(), b.IdleTTL),
+		tools: baseline.NewStore[baseline.Key, toolState](b.KeyCap(), b.IdleTTL),
 	}
 	d.setParams(p)
 	return d

@@ -151,7 +151,7 @@ type Detector struct {
 // New returns a detector; per-tool overrides are resolved when a tool is
 // first seen.
 func New(p *detect.Params[Config], b baseline.Config) *Detector {
-	return &Detector{params: p, store: baseline.NewStore[baseline.Key, tool](b.MaxKeys, b.IdleTTL)}
+	return &Detector{params: p, store: baseline.NewStore[baseline.Key, tool](b.KeyCap(), b.IdleTTL)}
 }
 
 // SetParams swaps the configuration (hot reload); p must be validated and

@@ -63,8 +63,8 @@ func New[C, V any, P Value[C, V]](p *detect.Params[C], b baseline.Config) Core[C
 		Params:    p,
 		Gen:       1,
 		G:         baseline.NewDigester(b.Compression, b.Epoch),
-		Keys:      baseline.NewStore[baseline.Key, V](b.MaxKeys, b.IdleTTL),
-		Tools:     baseline.NewStore[string, V](b.MaxKeys, b.IdleTTL),
+		Keys:      baseline.NewStore[baseline.Key, V](b.KeyCap(), b.IdleTTL),
+		Tools:     baseline.NewStore[string, V](b.KeyCap(), b.IdleTTL),
 		LastEpoch: math.MinInt64,
 	}
 }
