@@ -2,6 +2,14 @@
 // key store, event-time rate windows, quantile sketches (t-digest) and
 // distinct-count sketches (HyperLogLog), plus their snapshot encodings.
 //
+// Cost does not grow with the number of keys: the Store evicts the least
+// recently seen key when a new one arrives at its cap (set by the
+// memory_limit budget, Config.KeyCap) and its idle sweep visits only keys
+// that are due; Due indexes keys with a window to report, so detector
+// ticks visit only those. A new or evicted key starts young and borrows
+// its tool's baseline, so cardinality floods degrade baselines, not
+// detection.
+//
 // Everything here is single-goroutine (the detect engine's) and works on
 // event time passed in by the caller; nothing reads the wall clock.
 package baseline
