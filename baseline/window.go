@@ -141,8 +141,65 @@ func (p *Profile) UpdateGap(cl Closed, x float64, rp *RateParams) {
 		from += (g - rp.MaxCatchUp) * rp.Size
 		g = rp.MaxCatchUp
 	}
+	if g > zeroRun {
+		p.zeros(from, g, rp)
+		return
+	}
 	for i := int64(0); i < g; i++ {
 		p.Update(HourSlot(from+i*rp.Size), 0, rp)
+	}
+}
+
+// zeroRun: gaps up to this many windows are fed window by window; longer
+// ones (a key that was quiet for hours, whose windows close lazily on its
+// next event) in closed form, so catching up costs O(hours), not
+// O(windows).
+const zeroRun = 32
+
+// zeros feeds g empty windows starting at from, as g Update(slot, 0) calls
+// in time order would: per slot the mean and peak decay by the per-window
+// factors, the overall level by its own. Steps whose weight is still the
+// running-mean 1/n (a young profile) are taken one by one; the rest as
+// powers, which differ from the stepwise float32 products only by
+// rounding.
+func (p *Profile) zeros(from, g int64, rp *RateParams) {
+	var n [Slots]int64
+	for w, left := from, g; left > 0; {
+		next := AlignDown(w, 3600) + 3600 // windows starting in w's hour
+		k := min(left, (next-w+rp.Size-1)/rp.Size)
+		n[HourSlot(w)] += k
+		w += k * rp.Size
+		left -= k
+	}
+	for s, m := range n {
+		for ; m > 0 && p.Seen[s] < math.MaxUint16 && 1/float64(p.Seen[s]+1) > rp.Alpha; m-- {
+			p.Seen[s]++
+			p.Mean[s] += float32(-(1 / float64(p.Seen[s])) * float64(p.Mean[s]))
+			p.Peak[s] = float32(math.Max(float64(p.Peak[s])*rp.PeakDecay, 0))
+		}
+		if m == 0 {
+			continue
+		}
+		a := rp.Alpha
+		if p.Seen[s] == math.MaxUint16 { // saturated: Update's 1/n stays
+			a = math.Max(a, 1/float64(p.Seen[s]))
+		}
+		p.Seen[s] = uint16(min(int64(p.Seen[s])+m, math.MaxUint16))
+		p.Mean[s] = float32(float64(p.Mean[s]) * math.Pow(1-a, float64(m)))
+		p.Peak[s] = float32(float64(p.Peak[s]) * math.Pow(rp.PeakDecay, float64(m)))
+	}
+	m := g
+	for ; m > 0 && p.Windows < math.MaxUint32 && 1/float64(p.Windows+1) > rp.OverallAlpha; m-- {
+		p.Windows++
+		p.Overall += float32(-(1 / float64(p.Windows)) * float64(p.Overall))
+	}
+	if m > 0 {
+		oa := rp.OverallAlpha
+		if p.Windows == math.MaxUint32 {
+			oa = math.Max(oa, 1/float64(p.Windows))
+		}
+		p.Windows = uint32(min(int64(p.Windows)+m, math.MaxUint32))
+		p.Overall = float32(float64(p.Overall) * math.Pow(1-oa, float64(m)))
 	}
 }
 

@@ -3,6 +3,7 @@ package baseline
 import (
 	"hash/fnv"
 	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 	"unsafe"
@@ -210,5 +211,46 @@ func BenchmarkRollAdd(b *testing.B) {
 			p.UpdateGap(cl, float64(cl.N), &rp)
 		}
 		c.N++
+	}
+}
+
+// Long gaps are fed in closed form; they must match feeding every empty
+// window (counts exactly, levels up to float32 rounding).
+func TestUpdateGapClosedFormMatchesSteps(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, size := range []time.Duration{time.Minute, 5 * time.Minute, 90 * time.Minute, 2 * time.Hour} {
+		rp := NewRateParams(size, 72*time.Hour, 7*24*time.Hour)
+		for trial := range 40 {
+			var p Profile
+			start := AlignDown(1_700_000_000, rp.Size)
+			for i := range int64(rng.IntN(3000)) { // young to mature profiles
+				p.Update(HourSlot(start+i*rp.Size), float64(rng.IntN(50)), &rp)
+			}
+			g := int64(zeroRun + 1 + rng.IntN(3000))
+			cl := Closed{Start: start, N: 7, Gap: g}
+			want := p
+			want.UpdateGap(Closed{Start: start, N: 7}, 7, &rp)
+			from := start + rp.Size
+			if g > rp.MaxCatchUp {
+				from += (g - rp.MaxCatchUp) * rp.Size
+			}
+			for i := range min(g, rp.MaxCatchUp) {
+				want.Update(HourSlot(from+i*rp.Size), 0, &rp)
+			}
+			got := p
+			got.UpdateGap(cl, 7, &rp)
+			if got.Seen != want.Seen || got.Windows != want.Windows {
+				t.Fatalf("size %v trial %d: counts %v/%d, want %v/%d", size, trial, got.Seen, got.Windows, want.Seen, want.Windows)
+			}
+			near := func(a, b float32) bool { return math.Abs(float64(a-b)) <= 1e-4*math.Max(1e-6, math.Abs(float64(b))) }
+			for s := range Slots {
+				if !near(got.Mean[s], want.Mean[s]) || !near(got.Peak[s], want.Peak[s]) {
+					t.Fatalf("size %v trial %d slot %d: mean %v peak %v, want %v %v", size, trial, s, got.Mean[s], got.Peak[s], want.Mean[s], want.Peak[s])
+				}
+			}
+			if !near(got.Overall, want.Overall) {
+				t.Fatalf("size %v trial %d: overall %v, want %v", size, trial, got.Overall, want.Overall)
+			}
+		}
 	}
 }

@@ -272,7 +272,8 @@ func (m *Metrics) ObserveAlert(pattern, severity, status string) {
 }
 
 // SetDetectorKeys exports a detector's key-store counts (detect.Stats): live
-// keys as a gauge, the cumulative rejected and evicted counts as counters
+// keys as a gauge, the cumulative capacity evictions ("rejected": the
+// metric predates eviction at the cap) and idle evictions as counters
 // advanced by the difference since the last call. A count that went down
 // (the detector was rebuilt on reload) restarts from the new value.
 func (m *Metrics) SetDetectorKeys(detector string, live int, rejected, evicted uint64) {

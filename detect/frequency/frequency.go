@@ -329,7 +329,8 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 // it rolled every key: the rate window rolled to the tick's watermark
 // (reporting the final count of a reported window that grew) and each
 // loop window since closed in turn, one per tick, as eager ticks closed
-// them. Keys untouched since the last tick return at once.
+// them (after a few windows the empty ones decay the peak in closed form).
+// Keys untouched since the last tick return at once.
 func (d *Detector) catchUp(k baseline.Key, ks *keyState, out []alert.Finding) []alert.Finding {
 	wm := d.tickedAt
 	if wm == 0 || !ks.t.cfg.Enabled || ks.rate.Start == 0 {
@@ -347,11 +348,21 @@ func (d *Detector) catchUp(k baseline.Key, ks *keyState, out []alert.Finding) []
 		return out
 	}
 	last := baseline.AlignDown(wm, size)
-	for w := ks.loop.c.Start + size; w <= last; w += size {
+	w := ks.loop.c.Start + size
+	for n := 0; w <= last && n < loopRun; w += size {
 		ks.rollLoop(w)
+		n++
+	}
+	if w <= last { // the rest are empty windows: peak × decay each
+		g := (last-w)/size + 1
+		ks.loop.c = baseline.Counter{Start: last}
+		ks.loop.peak = float32(float64(ks.loop.peak) * math.Pow(ks.t.loopDecay, float64(g)))
 	}
 	return out
 }
+
+// loopRun: loop windows caught up one by one; beyond, in closed form.
+const loopRun = 8
 
 // rollTool advances the tool-level state to now and counts one call.
 func (d *Detector) rollTool(ts *toolState, now int64) {
