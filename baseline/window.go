@@ -150,6 +150,16 @@ func (p *Profile) UpdateGap(cl Closed, x float64, rp *RateParams) {
 	}
 }
 
+// runningMeanSteps is how many of m updates of a level seen n times still
+// use the running-mean weight 1/(n+j) > alpha, without passing limit.
+func runningMeanSteps(n, m int64, alpha float64, limit int64) int64 {
+	last := int64(math.Ceil(1/alpha)) - 1 // largest count with 1/count > alpha
+	if 1/float64(last+1) > alpha {
+		last++
+	}
+	return max(0, min(m, last-n, limit-n))
+}
+
 // zeroRun: gaps up to this many windows are fed window by window; longer
 // ones (a key that was quiet for hours, whose windows close lazily on its
 // next event) in closed form, so catching up costs O(hours), not
@@ -158,10 +168,10 @@ const zeroRun = 32
 
 // zeros feeds g empty windows starting at from, as g Update(slot, 0) calls
 // in time order would: per slot the mean and peak decay by the per-window
-// factors, the overall level by its own. Steps whose weight is still the
-// running-mean 1/n (a young profile) are taken one by one; the rest as
-// powers, which differ from the stepwise float32 products only by
-// rounding.
+// factors, the overall level by its own. While a level's weight is still
+// the running-mean 1/n (a young profile), k zeros scale it by n/(n+k);
+// after that by (1-α)^k. Both differ from the stepwise float32 products
+// only by rounding.
 func (p *Profile) zeros(from, g int64, rp *RateParams) {
 	var n [Slots]int64
 	for w, left := from, g; left > 0; {
@@ -172,10 +182,15 @@ func (p *Profile) zeros(from, g int64, rp *RateParams) {
 		left -= k
 	}
 	for s, m := range n {
-		for ; m > 0 && p.Seen[s] < math.MaxUint16 && 1/float64(p.Seen[s]+1) > rp.Alpha; m-- {
-			p.Seen[s]++
-			p.Mean[s] += float32(-(1 / float64(p.Seen[s])) * float64(p.Mean[s]))
-			p.Peak[s] = float32(math.Max(float64(p.Peak[s])*rp.PeakDecay, 0))
+		if m == 0 {
+			continue
+		}
+		p.Peak[s] = float32(float64(p.Peak[s]) * math.Pow(rp.PeakDecay, float64(m)))
+		if k := runningMeanSteps(int64(p.Seen[s]), m, rp.Alpha, math.MaxUint16); k > 0 {
+			n0 := float64(p.Seen[s])
+			p.Seen[s] += uint16(k)
+			p.Mean[s] = float32(float64(p.Mean[s]) * n0 / (n0 + float64(k)))
+			m -= k
 		}
 		if m == 0 {
 			continue
@@ -186,12 +201,13 @@ func (p *Profile) zeros(from, g int64, rp *RateParams) {
 		}
 		p.Seen[s] = uint16(min(int64(p.Seen[s])+m, math.MaxUint16))
 		p.Mean[s] = float32(float64(p.Mean[s]) * math.Pow(1-a, float64(m)))
-		p.Peak[s] = float32(float64(p.Peak[s]) * math.Pow(rp.PeakDecay, float64(m)))
 	}
 	m := g
-	for ; m > 0 && p.Windows < math.MaxUint32 && 1/float64(p.Windows+1) > rp.OverallAlpha; m-- {
-		p.Windows++
-		p.Overall += float32(-(1 / float64(p.Windows)) * float64(p.Overall))
+	if k := runningMeanSteps(int64(p.Windows), m, rp.OverallAlpha, math.MaxUint32); k > 0 {
+		n0 := float64(p.Windows)
+		p.Windows += uint32(k)
+		p.Overall = float32(float64(p.Overall) * n0 / (n0 + float64(k)))
+		m -= k
 	}
 	if m > 0 {
 		oa := rp.OverallAlpha
