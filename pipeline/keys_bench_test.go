@@ -239,6 +239,11 @@ func benchFlood(b *testing.B) {
 	b.ReportMetric(float64(peakHeap)/(1<<20), "peak-heap-MiB")
 	b.ReportMetric(float64(peakRSS())/(1<<20), "peak-RSS-MiB")
 	b.ReportMetric(float64(live), "live-keys")
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "live-heap-MiB")
+	runtime.KeepAlive(p)
 	for i, pat := range []string{alert.PatternFrequency, alert.PatternOutputSize, alert.PatternLatency} {
 		v := 0.0
 		if got[pat] {
