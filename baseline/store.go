@@ -59,7 +59,8 @@ type Store[K comparable, V any] struct {
 	unsorted   bool  // Put since the last eviction (restore): see order
 	evIdle     uint64
 	evCap      uint64
-	free       *storeEntry[K, V] // one evicted entry kept for reuse
+	free       *storeEntry[K, V] // the entry just evicted at the cap, for the new key
+	recycle    func(*V)          // resets an evicted value for reuse (SetRecycle)
 }
 
 type storeEntry[K comparable, V any] struct {
@@ -95,7 +96,7 @@ func (s *Store[K, V]) Get(k K, now time.Time, init func(*V)) (v *V, created bool
 	}
 	if s.maxKeys > 0 {
 		for len(s.entries) >= s.maxKeys && s.tail != nil {
-			s.evict(s.oldest())
+			s.evict(s.oldest(), true)
 			s.evCap++
 		}
 	}
@@ -157,13 +158,30 @@ func (s *Store[K, V]) oldest() *storeEntry[K, V] {
 	return s.tail
 }
 
-// evict removes e and keeps its memory for the next new key.
-func (s *Store[K, V]) evict(e *storeEntry[K, V]) {
+// evict removes e. At the cap (reuse) its memory goes straight to the new
+// key that caused the eviction, so no recycled value ever waits in the
+// store (a snapshot and its restore see the same keys and nothing else).
+func (s *Store[K, V]) evict(e *storeEntry[K, V], reuse bool) {
 	s.unlink(e)
 	delete(s.entries, e.key)
-	*e = storeEntry[K, V]{}
+	if !reuse {
+		return
+	}
+	if s.recycle != nil {
+		var zero K
+		e.lastSeen, e.key = 0, zero
+		s.recycle(&e.val)
+	} else {
+		*e = storeEntry[K, V]{}
+	}
 	s.free = e
 }
+
+// SetRecycle makes evicted values reusable: fn must reset v to a state
+// equivalent to the zero value, keeping buffers (digest storage) that the
+// next new key would otherwise allocate, so a flood of new keys at the cap
+// produces little garbage. Without it an evicted value is zeroed.
+func (s *Store[K, V]) SetRecycle(fn func(v *V)) { s.recycle = fn }
 
 // maxRestoreSlack: a restored list more out of order than this (a snapshot
 // written in key order) is sorted instead, so sweeps stay short.
@@ -226,7 +244,7 @@ func (s *Store[K, V]) Sweep(now time.Time) int {
 	for e := s.oldest(); e != nil; {
 		prev := e.prev
 		if e.lastSeen < cutoff {
-			s.evict(e)
+			s.evict(e, false)
 			n++
 		} else if e.lastSeen-s.slack >= cutoff {
 			break
@@ -297,7 +315,11 @@ func (s *Store[K, V]) SetCounters(idle, capacity uint64) {
 
 // Empty returns a new, empty store with s's cap and idle TTL; restoring
 // fills it and swaps it in only once the whole snapshot decoded.
-func (s *Store[K, V]) Empty() *Store[K, V] { return NewStore[K, V](s.maxKeys, s.idle) }
+func (s *Store[K, V]) Empty() *Store[K, V] {
+	e := NewStore[K, V](s.maxKeys, s.idle)
+	e.recycle = s.recycle
+	return e
+}
 
 // SetLimits changes the cap and the idle TTL (hot reload). Live keys are
 // kept, also when more than maxKeys: the next new key evicts the least

@@ -265,3 +265,27 @@ func TestDuePopsInTimeOrder(t *testing.T) {
 		t.Fatalf("popped %d entries out of order", len(got))
 	}
 }
+
+// At the cap the evicted key's value is recycled for the new key (keeping
+// its buffer); idle evictions leave nothing behind.
+func TestStoreRecyclesAtCap(t *testing.T) {
+	type val struct {
+		n   int
+		buf []byte
+	}
+	s := NewStore[string, val](1, time.Minute)
+	s.SetRecycle(func(v *val) { *v = val{buf: v.buf[:0]} })
+	t0 := time.Unix(1_000_000, 0)
+	a, _ := s.Get("a", t0, nil)
+	a.n, a.buf = 1, make([]byte, 3, 64)
+	b, created := s.Get("b", t0.Add(time.Second), nil)
+	if !created || b.n != 0 || len(b.buf) != 0 || cap(b.buf) != 64 {
+		t.Fatalf("recycled value %+v (cap %d)", *b, cap(b.buf))
+	}
+	if s.Sweep(t0.Add(time.Hour)) != 1 || s.free != nil {
+		t.Fatal("an idle eviction kept its entry")
+	}
+	if c, _ := s.Get("c", t0.Add(time.Hour), nil); c.buf != nil || s.Empty().recycle == nil {
+		t.Fatal("new key after an idle sweep is not zero, or Empty lost the recycler")
+	}
+}

@@ -59,7 +59,7 @@ type Core[C, V any, P Value[C, V]] struct {
 
 // New returns a core with per-key parameters p and baseline settings b.
 func New[C, V any, P Value[C, V]](p *detect.Params[C], b baseline.Config) Core[C, V, P] {
-	return Core[C, V, P]{
+	c := Core[C, V, P]{
 		Params:    p,
 		Gen:       1,
 		G:         baseline.NewDigester(b.Compression, b.Epoch),
@@ -67,7 +67,18 @@ func New[C, V any, P Value[C, V]](p *detect.Params[C], b baseline.Config) Core[C
 		Tools:     baseline.NewStore[string, V](b.KeyCap(), b.IdleTTL),
 		LastEpoch: math.MinInt64,
 	}
+	if _, ok := any(P(new(V))).(recycler); ok {
+		recycle := func(v *V) { any(P(v)).(recycler).Recycle() }
+		c.Keys.SetRecycle(recycle)
+		c.Tools.SetRecycle(recycle)
+	}
+	return c
 }
+
+// recycler is implemented by per-key states that can be reset for a new
+// key keeping their digest storage (baseline.Store.SetRecycle): keys
+// evicted at the cap then leave no garbage behind.
+type recycler interface{ Recycle() }
 
 // SetParams swaps the configuration and overrides (hot reload). Every key
 // keeps its baselines and re-resolves its configuration on its next record.
