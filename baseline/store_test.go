@@ -289,3 +289,30 @@ func TestStoreRecyclesAtCap(t *testing.T) {
 		t.Fatal("new key after an idle sweep is not zero, or Empty lost the recycler")
 	}
 }
+
+// A store restored from a snapshot written in key order (before recency
+// order) is sorted on its first eviction, then sweeps exactly.
+func TestStoreRestoredOutOfOrder(t *testing.T) {
+	s := NewStore[int, struct{}](0, time.Hour)
+	seen := map[int]int64{}
+	rng := rand.New(rand.NewPCG(8, 9))
+	for k := range 1000 {
+		seen[k] = 1_000_000 + rng.Int64N(86400)
+		s.Put(k, seen[k], struct{}{})
+	}
+	for _, now := range []int64{1_000_000 + 20000, 1_000_000 + 50000, 1_000_000 + 90000} {
+		want := 0
+		for k, v := range seen {
+			if v < now-3600 {
+				delete(seen, k)
+				want++
+			}
+		}
+		if got := s.Sweep(time.Unix(now, 0)); got != want || s.Len() != len(seen) {
+			t.Fatalf("at %d: swept %d (live %d), want %d (live %d)", now, got, s.Len(), want, len(seen))
+		}
+	}
+	if s.slack != 0 {
+		t.Fatalf("slack %d after sorting", s.slack)
+	}
+}
