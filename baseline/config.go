@@ -38,10 +38,11 @@ func DefaultConfig() Config {
 // detectors (rate windows and profiles, two t-digest distributions with
 // their centroid lists and raw buffers, store bookkeeping) at t-digest
 // compression c. Fitted to BenchmarkStatePerKey in package pipeline
-// (6,293 bytes measured at compression 25, 100,000 keys): a fixed 3,000
-// bytes plus 2 distributions × 2 epochs × (2c+2) centroids of 16 bytes.
+// (8,176 bytes measured at compression 25, 100,000 keys, with the
+// multi-scale rates and tail state of issue 9): a fixed 4,850 bytes plus
+// 2 distributions × 2 epochs × (2c+2) centroids of 16 bytes.
 func KeyBytes(compression float64) int64 {
-	return 3000 + 64*(2*int64(math.Ceil(compression))+2)
+	return 4850 + 64*(2*int64(math.Ceil(compression))+2)
 }
 
 // KeyCap is the key cap of each detector store: MaxKeys when set, else

@@ -1,8 +1,9 @@
 package baseline
 
-// Due is an index of keys with something due at an event time (a window
-// to close and report), so a tick visits only those keys instead of all.
-// It is a binary min-heap of (time, key); entries are never removed
+// Due is an index of keys with something due at a point (an event time,
+// or any other monotone count such as an agent's active windows), so a
+// tick visits only those keys instead of all.
+// It is a binary min-heap of (point, key); entries are never removed
 // early: the owner keeps the due time in its key state and ignores popped
 // entries that no longer match it (the key was evicted, or rescheduled).
 // Pushing does not allocate once the heap has grown to its working size.

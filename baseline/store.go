@@ -5,8 +5,9 @@
 // Cost does not grow with the number of keys: the Store evicts the least
 // recently seen key when a new one arrives at its cap (set by the
 // memory_limit budget, Config.KeyCap) and its idle sweep visits only keys
-// that are due; Due indexes keys with a window to report, so detector
-// ticks visit only those. A new or evicted key starts young and borrows
+// that are due; Due is a min-ordered index of keys by when they are due
+// (frequency orders keys by the agent activity at which they drop), so
+// detector ticks visit only those. A new or evicted key starts young and borrows
 // its tool's baseline, so cardinality floods degrade baselines, not
 // detection.
 //
