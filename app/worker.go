@@ -172,8 +172,8 @@ func (w *worker) afterTick() {
 	w.tm.SetWatermark(wm)
 	for _, d := range w.p.Engine().Detectors() {
 		if s, ok := d.(detect.Stats); ok {
-			live, rejected, evicted := s.KeyStats()
-			w.tm.SetDetectorKeys(d.Pattern(), live, rejected, evicted)
+			live, idle, capacity := s.KeyStats()
+			w.tm.SetDetectorKeys(d.Pattern(), live, capacity, idle)
 		}
 	}
 	now := w.now()

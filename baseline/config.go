@@ -1,6 +1,10 @@
 package baseline
 
 import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/toolwatch/toolwatch/internal/validate"
@@ -8,8 +12,13 @@ import (
 
 // Config is the `baseline` section, shared by all detectors.
 type Config struct {
-	// MaxKeys caps live (agent, tool) keys per detector; new keys beyond it
-	// are rejected and counted until idle keys are evicted.
+	// MemoryLimit is the heap budget for per-key baselines (like Elastic
+	// ML's model_memory_limit): it sets the key cap of every detector's
+	// stores to MemoryLimit / KeyBytes(Compression). 0: no budget.
+	MemoryLimit ByteSize `yaml:"memory_limit"`
+	// MaxKeys, when > 0, caps live keys per detector store explicitly and
+	// overrides MemoryLimit. At the cap a new key evicts the least
+	// recently seen one.
 	MaxKeys int `yaml:"max_keys"`
 	// IdleTTL evicts keys not seen for this long (event time).
 	IdleTTL time.Duration `yaml:"idle_ttl"`
@@ -22,14 +31,40 @@ type Config struct {
 
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
-	return Config{MaxKeys: 200000, IdleTTL: 7 * 24 * time.Hour, Compression: 25, Epoch: 24 * time.Hour}
+	return Config{MemoryLimit: 512 << 20, IdleTTL: 7 * 24 * time.Hour, Compression: 25, Epoch: 24 * time.Hour}
+}
+
+// KeyBytes is the heap one live (agent, tool) key costs summed over all
+// detectors (rate windows and profiles, two t-digest distributions with
+// their centroid lists and raw buffers, store bookkeeping) at t-digest
+// compression c. Fitted to BenchmarkStatePerKey in package pipeline
+// (8,176 bytes measured at compression 25, 100,000 keys, with the
+// multi-scale rates and tail state of issue 9): a fixed 4,850 bytes plus
+// 2 distributions × 2 epochs × (2c+2) centroids of 16 bytes.
+func KeyBytes(compression float64) int64 {
+	return 4850 + 64*(2*int64(math.Ceil(compression))+2)
+}
+
+// KeyCap is the key cap of each detector store: MaxKeys when set, else
+// MemoryLimit / KeyBytes(Compression) (at least 1), else 0 (unlimited).
+func (c *Config) KeyCap() int {
+	switch {
+	case c.MaxKeys > 0:
+		return c.MaxKeys
+	case c.MemoryLimit > 0:
+		return int(max(1, int64(c.MemoryLimit)/KeyBytes(c.Compression)))
+	}
+	return 0
 }
 
 // Validate checks ranges.
 func (c *Config) Validate() validate.Errors {
 	var es validate.Errors
+	if c.MemoryLimit < 0 || (c.MemoryLimit > 0 && c.MemoryLimit < 1<<20) {
+		es.Addf("memory_limit", "must be 0 (no budget) or at least 1MiB")
+	}
 	if c.MaxKeys < 0 {
-		es.Addf("max_keys", "must be >= 0 (0 means unlimited)")
+		es.Addf("max_keys", "must be >= 0 (0: set by memory_limit)")
 	}
 	if c.IdleTTL < 0 {
 		es.Addf("idle_ttl", "must be >= 0s (0 means never)")
@@ -42,3 +77,47 @@ func (c *Config) Validate() validate.Errors {
 	}
 	return es
 }
+
+// ByteSize is a number of bytes written as an integer with an optional
+// unit: B, KiB, MiB, GiB, TiB (powers of 1024) or kB, MB, GB, TB (powers
+// of 1000), e.g. "512MiB".
+type ByteSize int64
+
+var byteUnits = []struct {
+	suffix string
+	mult   int64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+	{"kB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1},
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (b *ByteSize) UnmarshalText(text []byte) error {
+	s := strings.TrimSpace(string(text))
+	mult := int64(1)
+	for _, u := range byteUnits {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = strings.TrimSpace(n), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/mult {
+		return fmt.Errorf("%q is not a size such as 512MiB (B, KiB, MiB, GiB, TiB, kB, MB, GB, TB)", text)
+	}
+	*b = ByteSize(n * mult)
+	return nil
+}
+
+// String formats b with the largest binary unit that divides it.
+func (b ByteSize) String() string {
+	for i := 3; i >= 0; i-- {
+		if m := byteUnits[i].mult; b != 0 && int64(b)%m == 0 {
+			return strconv.FormatInt(int64(b)/m, 10) + byteUnits[i].suffix
+		}
+	}
+	return strconv.FormatInt(int64(b), 10) + "B"
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (b ByteSize) MarshalText() ([]byte, error) { return []byte(b.String()), nil }

@@ -2,6 +2,15 @@
 // key store, event-time rate windows, quantile sketches (t-digest) and
 // distinct-count sketches (HyperLogLog), plus their snapshot encodings.
 //
+// Cost does not grow with the number of keys: the Store evicts the least
+// recently seen key when a new one arrives at its cap (set by the
+// memory_limit budget, Config.KeyCap) and its idle sweep visits only keys
+// that are due; Due is a min-ordered index of keys by when they are due
+// (frequency orders keys by the agent activity at which they drop), so
+// detector ticks visit only those. A new or evicted key starts young and borrows
+// its tool's baseline, so cardinality floods degrade baselines, not
+// detection.
+//
 // Everything here is single-goroutine (the detect engine's) and works on
 // event time passed in by the caller; nothing reads the wall clock.
 package baseline
@@ -13,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"slices"
 	"time"
 )
 
@@ -23,48 +33,196 @@ type Key struct {
 }
 
 // Store is a map of per-key state with a cap on live keys and idle
-// eviction. When the cap is reached new keys are rejected (and counted)
-// until Sweep evicts idle ones: state never grows silently.
+// eviction, whose cost does not grow with the number of keys.
+//
+// Keys are kept on an intrusive list in the order their last-seen event
+// time last advanced (most recent first). A new key in a full store evicts
+// the least recently seen one (counted as a capacity eviction), so new
+// keys are never refused. Sweep evicts idle keys from the old end and stops
+// at the first key that cannot be idle: its cost is the keys it evicts plus
+// those seen within the store's observed disorder (below), not the live
+// keys.
+//
+// Event time is not strictly monotone across keys (records may be up to
+// the engine's allowed lateness old), so the list is sorted by last-seen
+// only up to a slack: a key moved to the front at time t while the newest
+// time seen was m is at most m−t behind the keys ahead of it. The store
+// tracks the largest such m−t (its slack), and Sweep walks on until a key
+// is newer than the cutoff plus the slack: exactly the keys older than the
+// cutoff are evicted, as a full scan would.
 type Store[K comparable, V any] struct {
-	entries  map[K]*storeEntry[V]
-	maxKeys  int
-	idle     time.Duration
-	rejected uint64
-	evicted  uint64
+	entries    map[K]*storeEntry[K, V]
+	head, tail *storeEntry[K, V] // most and least recently seen
+	maxKeys    int
+	idle       time.Duration
+	newest     int64 // largest last-seen of any key, unix seconds
+	slack      int64 // see the type doc
+	unsorted   bool  // Put since the last eviction (restore): see order
+	evIdle     uint64
+	evCap      uint64
+	free       *storeEntry[K, V] // the entry just evicted at the cap, for the new key
+	recycle    func(*V)          // resets an evicted value for reuse (SetRecycle)
 }
 
-type storeEntry[V any] struct {
-	lastSeen int64 // unix seconds of event time
-	val      V
+type storeEntry[K comparable, V any] struct {
+	lastSeen   int64 // unix seconds of event time
+	prev, next *storeEntry[K, V]
+	key        K
+	val        V
 }
 
 // NewStore returns a store holding at most maxKeys keys (0: unlimited) and
 // evicting keys not seen for idle (0: never) on Sweep.
 func NewStore[K comparable, V any](maxKeys int, idle time.Duration) *Store[K, V] {
-	return &Store[K, V]{entries: make(map[K]*storeEntry[V]), maxKeys: maxKeys, idle: idle}
+	return &Store[K, V]{entries: make(map[K]*storeEntry[K, V]), maxKeys: maxKeys, idle: idle}
 }
 
-// Get returns the state for k, creating it with init when absent. created
-// reports a new key; v is nil when the key is new and the store is full.
-// now is the event time of the observation and refreshes the key's idle
-// clock.
+// Get returns the state for k, creating it with init when absent; created
+// reports a new key. A new key in a full store first evicts the least
+// recently seen key. now is the event time of the observation and
+// refreshes the key's idle clock. For an existing key Get does not
+// allocate.
 func (s *Store[K, V]) Get(k K, now time.Time, init func(*V)) (v *V, created bool) {
+	t := now.Unix()
 	if e, ok := s.entries[k]; ok {
-		if t := now.Unix(); t > e.lastSeen {
+		if t > e.lastSeen {
 			e.lastSeen = t
+			if e != s.head {
+				s.unlink(e)
+				s.pushFront(e)
+			}
+			s.seen(t)
 		}
 		return &e.val, false
 	}
-	if s.maxKeys > 0 && len(s.entries) >= s.maxKeys {
-		s.rejected++
-		return nil, false
+	if s.maxKeys > 0 {
+		for len(s.entries) >= s.maxKeys && s.tail != nil {
+			s.evict(s.oldest(), true)
+			s.evCap++
+		}
 	}
-	e := &storeEntry[V]{lastSeen: now.Unix()}
+	e := s.free
+	if e != nil {
+		s.free = nil
+	} else {
+		e = new(storeEntry[K, V])
+	}
+	e.lastSeen, e.key = t, k
 	if init != nil {
 		init(&e.val)
 	}
 	s.entries[k] = e
+	s.pushFront(e)
+	s.seen(t)
 	return &e.val, true
+}
+
+// seen records that a key moved to the front at t (see the type doc).
+func (s *Store[K, V]) seen(t int64) {
+	if t >= s.newest {
+		s.newest = t
+	} else if d := s.newest - t; d > s.slack {
+		s.slack = d
+	}
+}
+
+func (s *Store[K, V]) pushFront(e *storeEntry[K, V]) {
+	e.prev, e.next = nil, s.head
+	if s.head != nil {
+		s.head.prev = e
+	} else {
+		s.tail = e
+	}
+	s.head = e
+}
+
+func (s *Store[K, V]) unlink(e *storeEntry[K, V]) {
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		s.head = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else {
+		s.tail = e.prev
+	}
+	e.prev, e.next = nil, nil
+}
+
+// oldest returns the least recently seen key's entry (after Put, the
+// slack is established first).
+func (s *Store[K, V]) oldest() *storeEntry[K, V] {
+	if s.unsorted {
+		s.order()
+	}
+	return s.tail
+}
+
+// evict removes e. At the cap (reuse) its memory goes straight to the new
+// key that caused the eviction, so no recycled value ever waits in the
+// store (a snapshot and its restore see the same keys and nothing else).
+func (s *Store[K, V]) evict(e *storeEntry[K, V], reuse bool) {
+	s.unlink(e)
+	delete(s.entries, e.key)
+	if !reuse {
+		return
+	}
+	if s.recycle != nil {
+		var zero K
+		e.lastSeen, e.key = 0, zero
+		s.recycle(&e.val)
+	} else {
+		*e = storeEntry[K, V]{}
+	}
+	s.free = e
+}
+
+// SetRecycle makes evicted values reusable: fn must reset v to a state
+// equivalent to the zero value, keeping buffers (digest storage) that the
+// next new key would otherwise allocate, so a flood of new keys at the cap
+// produces little garbage. Without it an evicted value is zeroed.
+func (s *Store[K, V]) SetRecycle(fn func(v *V)) { s.recycle = fn }
+
+// maxRestoreSlack: a restored list more out of order than this (a snapshot
+// written in key order) is sorted instead, so sweeps stay short.
+const maxRestoreSlack = 3600
+
+// order establishes the slack of a list filled by Put (restore): the
+// largest amount by which a key is newer than a key ahead of it. A list
+// that far out of order is sorted by last-seen (ties keep their order).
+func (s *Store[K, V]) order() {
+	s.unsorted = false
+	var slack int64
+	hi := int64(-1 << 63) // newest last-seen behind e
+	for e := s.tail; e != nil; e = e.prev {
+		if e.lastSeen < hi {
+			slack = max(slack, hi-e.lastSeen)
+		}
+		hi = max(hi, e.lastSeen)
+	}
+	s.slack = max(s.slack, slack)
+	if slack <= maxRestoreSlack {
+		return
+	}
+	es := make([]*storeEntry[K, V], 0, len(s.entries))
+	for e := s.tail; e != nil; e = e.prev {
+		es = append(es, e)
+	}
+	slices.SortStableFunc(es, func(a, b *storeEntry[K, V]) int {
+		switch {
+		case a.lastSeen < b.lastSeen:
+			return -1
+		case a.lastSeen > b.lastSeen:
+			return 1
+		}
+		return 0
+	})
+	s.head, s.tail = nil, nil
+	for _, e := range es {
+		s.pushFront(e)
+	}
+	s.slack = 0
 }
 
 // Peek returns the state for k without creating or touching it.
@@ -75,27 +233,35 @@ func (s *Store[K, V]) Peek(k K) *V {
 	return nil
 }
 
-// Sweep evicts keys idle since before now-idle and returns how many.
+// Sweep evicts keys idle since before now-idle and returns how many. It
+// visits only those keys and the keys seen within the slack after the
+// cutoff.
 func (s *Store[K, V]) Sweep(now time.Time) int {
-	if s.idle <= 0 {
+	if s.idle <= 0 || s.tail == nil {
 		return 0
 	}
 	cutoff := now.Add(-s.idle).Unix()
 	n := 0
-	for k, e := range s.entries {
+	for e := s.oldest(); e != nil; {
+		prev := e.prev
 		if e.lastSeen < cutoff {
-			delete(s.entries, k)
+			s.evict(e, false)
 			n++
+		} else if e.lastSeen-s.slack >= cutoff {
+			break
 		}
+		e = prev
 	}
-	s.evicted += uint64(n)
+	s.evIdle += uint64(n)
 	return n
 }
 
-// Range calls fn for every key until fn returns false.
+// Range calls fn for every key, most recently seen first, until fn returns
+// false. fn must not add or remove keys. The order is a function of the
+// sequence of Gets (and Puts), so it is deterministic.
 func (s *Store[K, V]) Range(fn func(k K, v *V) bool) {
-	for k, e := range s.entries {
-		if !fn(k, &e.val) {
+	for e := s.head; e != nil; e = e.next {
+		if !fn(e.key, &e.val) {
 			return
 		}
 	}
@@ -104,43 +270,61 @@ func (s *Store[K, V]) Range(fn func(k K, v *V) bool) {
 // Len is the number of live keys.
 func (s *Store[K, V]) Len() int { return len(s.entries) }
 
-// Rejected counts keys refused because the store was full.
-func (s *Store[K, V]) Rejected() uint64 { return s.rejected }
-
-// Evicted counts keys removed as idle.
-func (s *Store[K, V]) Evicted() uint64 { return s.evicted }
+// Evictions counts keys removed as idle (Sweep) and to make room for a
+// new key at the cap.
+func (s *Store[K, V]) Evictions() (idle, capacity uint64) { return s.evIdle, s.evCap }
 
 // RangeSeen calls fn for every key with its last-seen event time (unix
-// seconds) until fn returns false. For snapshots; order is unspecified.
+// seconds), in Range's order, until fn returns false. Snapshots write keys
+// in this order and restore them with Put in the same order, so a restored
+// store evicts exactly the keys the original would have. fn must not add
+// or remove keys.
 func (s *Store[K, V]) RangeSeen(fn func(k K, lastSeen int64, v *V) bool) {
-	for k, e := range s.entries {
-		if !fn(k, e.lastSeen, &e.val) {
+	for e := s.head; e != nil; e = e.next {
+		if !fn(e.key, e.lastSeen, &e.val) {
 			return
 		}
 	}
 }
 
-// Put inserts (or replaces) k with value v and idle clock lastSeen (unix
-// seconds), ignoring the cap: restoring a snapshot keeps every key it
-// holds. It returns the stored value.
+// Put appends k with value v and idle clock lastSeen (unix seconds) as the
+// least recently seen key (or replaces it), ignoring the cap: restoring a
+// snapshot keeps every key it holds, in RangeSeen's order. It returns the
+// stored value.
 func (s *Store[K, V]) Put(k K, lastSeen int64, v V) *V {
-	e := &storeEntry[V]{lastSeen: lastSeen, val: v}
+	if old, ok := s.entries[k]; ok {
+		s.unlink(old)
+	}
+	e := &storeEntry[K, V]{lastSeen: lastSeen, key: k, val: v}
 	s.entries[k] = e
+	e.prev = s.tail
+	if s.tail != nil {
+		s.tail.next = e
+	} else {
+		s.head = e
+	}
+	s.tail = e
+	s.newest = max(s.newest, lastSeen)
+	s.unsorted = true
 	return &e.val
 }
 
-// SetCounters restores the rejected and evicted counters (snapshots).
-func (s *Store[K, V]) SetCounters(rejected, evicted uint64) {
-	s.rejected, s.evicted = rejected, evicted
+// SetCounters restores the eviction counters (snapshots).
+func (s *Store[K, V]) SetCounters(idle, capacity uint64) {
+	s.evIdle, s.evCap = idle, capacity
 }
 
 // Empty returns a new, empty store with s's cap and idle TTL; restoring
 // fills it and swaps it in only once the whole snapshot decoded.
-func (s *Store[K, V]) Empty() *Store[K, V] { return NewStore[K, V](s.maxKeys, s.idle) }
+func (s *Store[K, V]) Empty() *Store[K, V] {
+	e := NewStore[K, V](s.maxKeys, s.idle)
+	e.recycle = s.recycle
+	return e
+}
 
 // SetLimits changes the cap and the idle TTL (hot reload). Live keys are
-// kept, also when more than maxKeys: new keys are rejected until Sweep
-// brings the store under the cap.
+// kept, also when more than maxKeys: the next new key evicts the least
+// recently seen ones down to the cap.
 func (s *Store[K, V]) SetLimits(maxKeys int, idle time.Duration) {
 	s.maxKeys, s.idle = maxKeys, idle
 }

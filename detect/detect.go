@@ -32,7 +32,7 @@ type Detector interface {
 // Stats is implemented by detectors that keep a bounded key store, for
 // metrics and the status page.
 type Stats interface {
-	// KeyStats reports live keys, keys rejected at the cap and keys evicted
-	// as idle, summed over the detector's stores.
-	KeyStats() (live int, rejected, evicted uint64)
+	// KeyStats reports live keys and keys evicted as idle and to make room
+	// for new keys at the cap, summed over the detector's stores.
+	KeyStats() (live int, idle, capacity uint64)
 }

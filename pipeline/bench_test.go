@@ -71,7 +71,9 @@ func BenchmarkStatePerKey(b *testing.B) {
 		runtime.GC()
 		var before runtime.MemStats
 		runtime.ReadMemStats(&before)
-		p := New(config.Default(), fixedWall)
+		cfg := config.Default()
+		cfg.Baseline.MaxKeys = 1 << 24 // measure every key, not the memory_limit cap
+		p := New(cfg, fixedWall)
 		var r record.Record
 		buf := make([]byte, 0, 1024)
 		start := sim.DefaultStart

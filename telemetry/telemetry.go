@@ -156,7 +156,7 @@ func New(reg prometheus.Registerer, cfg Config) *Metrics {
 		}, []string{"detector"}),
 		keysRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "toolwatch_baseline_keys_rejected_total",
-			Help: "New baseline keys refused because the detector's key store was full.",
+			Help: "Baseline keys evicted (least recently seen first) to make room for a new key because the detector's key store was at its cap (baseline.memory_limit / max_keys).",
 		}, []string{"detector"}),
 		keysEvicted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "toolwatch_baseline_keys_evicted_total",
@@ -272,7 +272,8 @@ func (m *Metrics) ObserveAlert(pattern, severity, status string) {
 }
 
 // SetDetectorKeys exports a detector's key-store counts (detect.Stats): live
-// keys as a gauge, the cumulative rejected and evicted counts as counters
+// keys as a gauge, the cumulative capacity evictions ("rejected": the
+// metric predates eviction at the cap) and idle evictions as counters
 // advanced by the difference since the last call. A count that went down
 // (the detector was rebuilt on reload) restarts from the new value.
 func (m *Metrics) SetDetectorKeys(detector string, live int, rejected, evicted uint64) {

@@ -43,10 +43,16 @@
 // Hot reload (SetParams) keeps every key's learned state; snapshots
 // (MarshalState/UnmarshalState, state.go) hold every key, tool, seen set
 // and counter.
+//
+// Ticks do not visit (agent, tool) keys: a tick only rolled a key's
+// windows, and the key's next record rolls them (baseline.Rate.Roll closes
+// the skipped windows one by one, as ticks did), so its judgement is the
+// same. Only the first tick after SetParams visits every key once, to
+// re-resolve it where an eager tick would have. Tool-level state (one per
+// tool) is still ticked eagerly.
 package denials
 
 import (
-	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -62,13 +68,18 @@ import (
 
 // Detector is the denial detector. Not safe for concurrent use.
 type Detector struct {
-	tuned    map[*Config]*tuned
-	params   *detect.Params[Config]
-	keys     *baseline.Store[baseline.Key, keyState]
-	tools    *baseline.Store[baseline.Key, toolState]
-	minStep  int64
-	ticked   int64
+	tuned   map[*Config]*tuned
+	params  *detect.Params[Config]
+	keys    *baseline.Store[baseline.Key, keyState]
+	tools   *baseline.Store[baseline.Key, toolState]
+	minStep int64
+	ticked  int64
+	// tickedAt is the watermark of that tick (unix seconds): what a key's
+	// windows had been rolled to when ticks rolled every key.
+	tickedAt int64
 	overflow uint64
+	// resolvedGen is the gen every key was last resolved at by Tick.
+	resolvedGen uint32
 	// gen counts SetParams calls; a key whose gen differs re-resolves its
 	// config on its next access (Observe or Tick).
 	gen uint32
@@ -101,8 +112,8 @@ type toolState struct {
 // New returns a denial detector; p's Base and Rules must be validated.
 func New(p *detect.Params[Config], b baseline.Config) *Detector {
 	d := &Detector{
-		keys:  baseline.NewStore[baseline.Key, keyState](b.MaxKeys, b.IdleTTL),
-		tools: baseline.NewStore[baseline.Key, toolState](b.MaxKeys, b.IdleTTL),
+		keys:  baseline.NewStore[baseline.Key, keyState](b.KeyCap(), b.IdleTTL),
+		tools: baseline.NewStore[baseline.Key, toolState](b.KeyCap(), b.IdleTTL),
 	}
 	d.setParams(p)
 	return d
@@ -183,8 +194,10 @@ func (d *Detector) setParams(p *detect.Params[Config]) {
 func (d *Detector) Pattern() string { return alert.PatternDenialSpike }
 
 // KeyStats implements detect.Stats.
-func (d *Detector) KeyStats() (live int, rejected, evicted uint64) {
-	return d.keys.Len() + d.tools.Len(), d.keys.Rejected() + d.tools.Rejected(), d.keys.Evicted() + d.tools.Evicted()
+func (d *Detector) KeyStats() (live int, idle, capacity uint64) {
+	ki, kc := d.keys.Evictions()
+	ti, tc := d.tools.Evictions()
+	return d.keys.Len() + d.tools.Len(), ki + ti, kc + tc
 }
 
 // Overflow counts denied types/actions not remembered because their tool's
@@ -360,31 +373,32 @@ func (d *Detector) spikeFinding(r *record.Record, ks *keyState, v baseline.RateV
 	return f
 }
 
-// Tick implements detect.Detector: closes quiet keys' windows, reports the
-// final count of spike windows that grew after their last report (sorted
-// by agent, tool) and evicts idle keys.
+// Tick implements detect.Detector: it evicts idle keys and rolls the
+// tool-level windows. (agent, tool) keys' windows close lazily, on the
+// key's next record (see the package doc); after SetParams every key is
+// re-resolved once, in the state the previous tick would have left it.
 func (d *Detector) Tick(watermark time.Time, out []alert.Finding) []alert.Finding {
 	wm := watermark.Unix()
 	step := baseline.AlignDown(wm, d.minStep)
 	if step <= d.ticked {
 		return out
 	}
-	d.ticked = step
+	prev := d.tickedAt
+	d.ticked, d.tickedAt = step, wm
 	d.keys.Sweep(watermark)
 	d.tools.Sweep(watermark)
-	n0 := len(out)
-	d.keys.Range(func(k baseline.Key, ks *keyState) bool {
-		if ks.gen != d.gen {
-			d.resolve(ks, k.Agent, k.Tool)
-		}
-		if ks.t.cfg.Enabled && ks.rate.Start != 0 {
-			ks.rate.Roll(wm, &ks.t.rp)
-		}
-		return true
-	})
-	slices.SortFunc(out[n0:], func(a, b alert.Finding) int {
-		return cmp.Or(cmp.Compare(a.AgentID, b.AgentID), cmp.Compare(a.Tool, b.Tool))
-	})
+	if d.resolvedGen != d.gen {
+		d.keys.Range(func(k baseline.Key, ks *keyState) bool {
+			if ks.gen != d.gen {
+				if prev != 0 && ks.t.cfg.Enabled && ks.rate.Start != 0 {
+					ks.rate.Roll(prev, &ks.t.rp)
+				}
+				d.resolve(ks, k.Agent, k.Tool)
+			}
+			return true
+		})
+		d.resolvedGen = d.gen
+	}
 	d.tools.Range(func(k baseline.Key, ts *toolState) bool {
 		if ts.gen != d.gen {
 			d.resolveTool(ts, k.Tool)

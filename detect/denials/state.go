@@ -1,9 +1,7 @@
 package denials
 
 import (
-	"cmp"
 	"fmt"
-	"slices"
 
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
@@ -13,7 +11,9 @@ import (
 const stateVersion = 2
 
 // StateV2 is the snapshot of a denial Detector (gob, see
-// baseline.AppendGob). Keys are sorted, so equal states encode equally.
+// baseline.AppendGob). Keys and tools are in their store's recency order
+// (baseline.Store.RangeSeen), so equal states encode equally and a restore
+// evicts as the original would.
 // Per-key configs are resolved from the restoring detector's params; a key
 // whose window or scales differ from those it was counted in has its rate
 // baseline reset, as SetParams does. Version 2 (multi-scale rates, no
@@ -21,6 +21,7 @@ const stateVersion = 2
 type StateV2 struct {
 	Version       int
 	Ticked        int64
+	TickedAt      int64 // watermark of the last tick (keys roll lazily)
 	Overflow      uint64
 	Keys          []KeyV2
 	Tools         []ToolV2
@@ -55,9 +56,9 @@ type ToolV2 struct {
 
 // MarshalState implements detect.State.
 func (d *Detector) MarshalState(b []byte) ([]byte, error) {
-	st := StateV2{Version: stateVersion, Ticked: d.ticked, Overflow: d.overflow,
-		KeysRejected: d.keys.Rejected(), KeysEvicted: d.keys.Evicted(),
-		ToolsRejected: d.tools.Rejected(), ToolsEvicted: d.tools.Evicted()}
+	st := StateV2{Version: stateVersion, Ticked: d.ticked, TickedAt: d.tickedAt, Overflow: d.overflow}
+	st.KeysEvicted, st.KeysRejected = d.keys.Evictions() // Rejected: capacity evictions
+	st.ToolsEvicted, st.ToolsRejected = d.tools.Evictions()
 	d.keys.RangeSeen(func(k baseline.Key, seen int64, ks *keyState) bool {
 		st.Keys = append(st.Keys, KeyV2{Agent: k.Agent, Tool: k.Tool, LastSeen: seen, Size: ks.t.rp.Size,
 			Scales: ks.t.rp.N, Rate: ks.rate})
@@ -68,8 +69,6 @@ func (d *Detector) MarshalState(b []byte) ([]byte, error) {
 			Types: ts.types, Actions: ts.actions, Since: ts.since})
 		return true
 	})
-	slices.SortFunc(st.Keys, func(a, b KeyV2) int { return cmp.Or(cmp.Compare(a.Agent, b.Agent), cmp.Compare(a.Tool, b.Tool)) })
-	slices.SortFunc(st.Tools, func(a, b ToolV2) int { return cmp.Compare(a.Tool, b.Tool) })
 	return baseline.AppendSnapshot(b, "denial state", &st)
 }
 
@@ -111,9 +110,10 @@ func (d *Detector) UnmarshalState(data []byte) error {
 			ts.rate = baseline.Rate{}
 		}
 	}
-	keys.SetCounters(st.KeysRejected, st.KeysEvicted)
-	tools.SetCounters(st.ToolsRejected, st.ToolsEvicted)
-	d.keys, d.tools, d.ticked, d.overflow = keys, tools, st.Ticked, st.Overflow
+	keys.SetCounters(st.KeysEvicted, st.KeysRejected)
+	tools.SetCounters(st.ToolsEvicted, st.ToolsRejected)
+	d.keys, d.tools, d.ticked, d.tickedAt, d.overflow = keys, tools, st.Ticked, st.TickedAt, st.Overflow
+	d.resolvedGen = d.gen
 	return nil
 }
 

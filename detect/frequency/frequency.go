@@ -105,6 +105,28 @@
 //
 // Hot reload (SetParams) keeps every key's learned state; snapshots
 // (MarshalState/UnmarshalState, state.go) hold every key, tool and agent.
+//
+// # Ticks
+//
+// A tick costs the keys with something due, not all keys, and leaves every
+// judgement as a tick over all keys would:
+//   - rate windows close on the key's next record (baseline.Rate.Roll
+//     closes the skipped windows one by one, exactly as ticks did);
+//   - loop windows: the detector keeps the watermarks of its recent ticks,
+//     and a key replays the ones it missed (rollLoop at each) before its
+//     next record, so its same-input peak decays exactly as under eager
+//     ticks (keys idle for more than maxTicks ticks replay the retained
+//     ones only);
+//   - drops: a key's drop condition depends only on its own gap state and
+//     its agent's count of active windows, so each key is put on its
+//     agent's drop index (baseline.Due) at the agent count where the
+//     condition would hold, and a tick checks only the agents active in the
+//     current or previous window;
+//   - after SetParams the first tick visits every key once, brought to the
+//     state the previous tick would have left it in, to re-resolve it;
+//   - a snapshot first brings every key to the last tick.
+//
+// Tool-level state (one per tool) is still ticked eagerly.
 package frequency
 
 import (
@@ -134,6 +156,20 @@ type Detector struct {
 	// config's window).
 	agentStep int64
 	ticked    int64 // last watermark window start Tick processed
+	// tickedAt is the watermark of that tick (unix seconds); ticks holds the
+	// watermarks of the last ticks (at most maxTicks), which keys replay
+	// lazily (catchUp).
+	tickedAt int64
+	ticks    []int64
+	// recent holds agents that began an active window lately (duplicates
+	// and stale entries are dropped at the next tick): the only agents whose
+	// keys a tick can find dropped.
+	recent []baseline.Key
+	// agentSeq numbers agent states, so a key can tell its agent's drop
+	// index from that of an evicted namesake.
+	agentSeq uint64
+	// resolvedGen is the gen every key was last re-resolved at by Tick.
+	resolvedGen uint32
 	// gen counts SetParams calls; a key whose gen differs re-resolves its
 	// config on its next access (Observe or Tick).
 	gen uint32
@@ -177,6 +213,14 @@ type keyState struct {
 	gap  gapState
 	t    *tuned
 	gen  uint32 // Detector.gen t was resolved at
+	// tick is the tick watermark the key's loop window has been caught up
+	// to (catchUp).
+	tick int64
+	// dropAt is the agent active-window count at which the key drops (0:
+	// never under its current state); dropQ is the count of its entry on
+	// its agent's drop index (0: none) and dropAgent that agent state's id.
+	dropAt, dropQ uint64
+	dropAgent     uint64
 }
 
 // toolState is the tool-level (all agents) state that cold keys borrow.
@@ -190,6 +234,11 @@ type toolState struct {
 type agentState struct {
 	total uint64 // active windows
 	last  int64  // start of its latest active window (unix seconds)
+	id    uint64 // Detector.agentSeq at creation
+	// drops holds the agent's keys by the active-window count at which
+	// they drop (keyState.dropAt), checked by Tick while the agent works.
+	drops   baseline.Due[baseline.Key]
+	visited int64 // Detector.ticked of the tick that last checked drops
 }
 
 // gapAlphaMin and gapPeakDecay: the gap mean forgets with weight 1/256 per
@@ -206,9 +255,9 @@ const (
 // New returns a frequency detector; p's Base and Rules must be validated.
 func New(p *detect.Params[Config], b baseline.Config) *Detector {
 	d := &Detector{
-		keys:   baseline.NewStore[baseline.Key, keyState](b.MaxKeys, b.IdleTTL),
-		tools:  baseline.NewStore[baseline.Key, toolState](b.MaxKeys, b.IdleTTL),
-		agents: baseline.NewStore[baseline.Key, agentState](b.MaxKeys, b.IdleTTL),
+		keys:   baseline.NewStore[baseline.Key, keyState](b.KeyCap(), b.IdleTTL),
+		tools:  baseline.NewStore[baseline.Key, toolState](b.KeyCap(), b.IdleTTL),
+		agents: baseline.NewStore[baseline.Key, agentState](b.KeyCap(), b.IdleTTL),
 	}
 	d.setParams(p)
 	return d
@@ -341,10 +390,11 @@ func newTuned(c *Config) *tuned {
 func (d *Detector) Pattern() string { return alert.PatternFrequency }
 
 // KeyStats implements detect.Stats.
-func (d *Detector) KeyStats() (live int, rejected, evicted uint64) {
-	return d.keys.Len() + d.tools.Len() + d.agents.Len(),
-		d.keys.Rejected() + d.tools.Rejected() + d.agents.Rejected(),
-		d.keys.Evicted() + d.tools.Evicted() + d.agents.Evicted()
+func (d *Detector) KeyStats() (live int, idle, capacity uint64) {
+	ki, kc := d.keys.Evictions()
+	ti, tc := d.tools.Evictions()
+	ai, ac := d.agents.Evictions()
+	return d.keys.Len() + d.tools.Len() + d.agents.Len(), ki + ti + ai, kc + tc + ac
 }
 
 // Observe implements detect.Detector.
@@ -358,11 +408,16 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 		}
 		d.rollTool(ts, now)
 	}
-	as, _ := d.agents.Get(baseline.Key{Agent: r.AgentID}, r.Timestamp, nil)
+	as, created := d.agents.Get(baseline.Key{Agent: r.AgentID}, r.Timestamp, nil)
 	if as != nil {
+		if created {
+			d.agentSeq++
+			as.id = d.agentSeq
+		}
 		if w := baseline.AlignDown(now, d.agentStep); w > as.last {
 			as.total++
 			as.last = w
+			d.recent = append(d.recent, baseline.Key{Agent: r.AgentID})
 		}
 	}
 
@@ -371,17 +426,24 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 		return out
 	}
 	if ks.t == nil || ks.gen != d.gen {
+		if ks.t != nil {
+			d.settle(ks) // as the last tick left it, then re-resolve
+		}
 		d.resolve(ks, r.AgentID, r.Tool.Name)
 	}
 	t := ks.t
 	if !t.cfg.Enabled {
 		return out
 	}
+	d.catchUp(ks)
 	if as != nil {
 		ks.gap.observe(as.total, now)
 	}
 	ks.rate.Roll(now, &t.rp)
 	ks.rollLoop(now)
+	if as != nil {
+		d.scheduleDrop(baseline.Key{Agent: r.AgentID, Tool: r.Tool.Name}, ks, as)
+	}
 	// The tool's per-agent figures are comparable (and borrowable) only
 	// when the tool counts the same windows as the key.
 	if ts != nil && ts.t.rp.Size == t.rp.Size && ks.rate.N == 0 {
@@ -555,6 +617,113 @@ func (d *Detector) loopFinding(r *record.Record, ks *keyState, c uint32) alert.F
 
 func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
 
+// maxTicks bounds the tick watermarks kept for lazy catch-up: at the
+// default 1m step about 45 days, beyond the default idle_ttl.
+const maxTicks = 1 << 16
+
+// catchUp replays on ks's loop window the ticks since its last catch-up,
+// as eager ticks rolled it (only for keys a tick would have rolled: enabled
+// and with a rate window).
+func (d *Detector) catchUp(ks *keyState) {
+	if ks.tick >= d.tickedAt {
+		return
+	}
+	if ks.t.cfg.Enabled && ks.rate.Start != 0 {
+		i, _ := slices.BinarySearch(d.ticks, ks.tick+1)
+		for _, wm := range d.ticks[i:] {
+			ks.rollLoop(wm)
+		}
+	}
+	ks.tick = d.tickedAt
+}
+
+// settle brings ks to the state the last tick would have left it in: loop
+// window caught up and rate windows rolled to its watermark.
+func (d *Detector) settle(ks *keyState) {
+	d.catchUp(ks)
+	if d.tickedAt != 0 && ks.t.cfg.Enabled && ks.rate.Start != 0 {
+		ks.rate.Roll(d.tickedAt, &ks.t.rp)
+	}
+}
+
+// dropCount is the smallest count of its agent's active windows since the
+// key's last call at which dropCheck reports the key, or 0 when no count
+// would (the conditions that do not depend on the agent's count fail).
+func (ks *keyState) dropCount() uint64 {
+	t, g := ks.t, &ks.gap
+	if !t.cfg.Enabled || ks.rate.Start == 0 || t.cfg.DropMinWindows == 0 || g.dropped || g.last == 0 ||
+		g.n < uint32(t.cfg.DropMinWindows) || ks.rate.First == 0 || g.lastAt-ks.rate.First < t.rule.Warmup {
+		return 0
+	}
+	lim := math.Max(t.cfg.PeakRatio, dropPeakRatio) * float64(g.peak)
+	per := -math.Log10(dropQ(float64(g.mean)))
+	// The same comparisons as dropCheck, from an estimate upward.
+	ok := func(n float64) bool { return n > lim && -n*math.Log10(dropQ(float64(g.mean))) >= t.minL }
+	n := math.Max(math.Floor(lim), math.Ceil(t.minL/per)-1)
+	n = math.Max(n, 1)
+	if n > 1<<52 {
+		return 0
+	}
+	for n > 1 && ok(n-1) {
+		n--
+	}
+	for !ok(n) {
+		n++
+	}
+	return g.last + uint64(n)
+}
+
+// scheduleDrop puts k on its agent's drop index at the count where it would
+// drop, unless an earlier entry of it is there (the tick moves that one
+// on when it finds the count grew).
+func (d *Detector) scheduleDrop(k baseline.Key, ks *keyState, as *agentState) {
+	ks.dropAt = ks.dropCount()
+	if ks.dropAgent != as.id {
+		ks.dropQ, ks.dropAgent = 0, as.id
+	}
+	if ks.dropAt != 0 && (ks.dropQ == 0 || ks.dropAt < ks.dropQ) {
+		ks.dropQ = ks.dropAt
+		as.drops.Push(int64(ks.dropAt), k)
+	}
+}
+
+// drops checks the keys of the agents active in the current or previous
+// window whose drop count their agent has reached: the only keys dropCheck
+// could report at wm.
+func (d *Detector) drops(wm int64, out []alert.Finding) []alert.Finding {
+	live := d.recent[:0]
+	for _, ak := range d.recent {
+		as := d.agents.Peek(ak)
+		if as == nil || as.last < wm-2*d.agentStep || as.visited == d.ticked {
+			continue
+		}
+		as.visited = d.ticked
+		live = append(live, ak)
+		for {
+			at, k, ok := as.drops.Pop(int64(as.total))
+			if !ok {
+				break
+			}
+			ks := d.keys.Peek(k)
+			if ks == nil || ks.dropAgent != as.id || ks.dropQ != uint64(at) {
+				continue // evicted, or a stale entry
+			}
+			ks.dropQ = 0
+			if ks.dropAt > uint64(at) { // the key was called since: move on
+				ks.dropQ = ks.dropAt
+				as.drops.Push(int64(ks.dropAt), k)
+				continue
+			}
+			if ks.dropAt == uint64(at) {
+				out = d.dropCheck(k, ks, wm, out)
+			}
+		}
+	}
+	clear(d.recent[len(live):])
+	d.recent = live
+	return out
+}
+
 // dropQ is the probability that the key is absent from one active window
 // of its agent, for mean gap g windows: 1 − 1/(g + 0.5) (the half window
 // keeps a key that was in every window from being certain).
@@ -604,10 +773,10 @@ func (d *Detector) dropCheck(k baseline.Key, ks *keyState, wm int64, out []alert
 	})
 }
 
-// Tick implements detect.Detector: it closes the windows of quiet keys
-// (so their baselines see the empty windows), reports drops (sorted by
-// agent, tool) and evicts idle keys. Spikes and loops are raised in
-// Observe as counts cross thresholds.
+// Tick implements detect.Detector: it reports drops (sorted by agent,
+// tool), evicts idle keys and rolls the tool-level windows. Spikes and
+// loops are raised in Observe as counts cross thresholds; the windows of
+// quiet keys close lazily (see Ticks in the package doc).
 func (d *Detector) Tick(watermark time.Time, out []alert.Finding) []alert.Finding {
 	wm := watermark.Unix()
 	step := baseline.AlignDown(wm, d.minStep)
@@ -618,22 +787,37 @@ func (d *Detector) Tick(watermark time.Time, out []alert.Finding) []alert.Findin
 	d.keys.Sweep(watermark)
 	d.tools.Sweep(watermark)
 	d.agents.Sweep(watermark)
+	if d.resolvedGen != d.gen {
+		// Once per reload, where an eager tick re-resolved every key.
+		d.keys.Range(func(k baseline.Key, ks *keyState) bool {
+			if ks.gen != d.gen {
+				d.settle(ks)
+				d.resolve(ks, k.Agent, k.Tool)
+				if as := d.agents.Peek(baseline.Key{Agent: k.Agent}); as != nil {
+					d.scheduleDrop(k, ks, as)
+				}
+			}
+			return true
+		})
+		d.resolvedGen = d.gen
+	}
+	d.tickedAt = wm
+	d.ticks = append(d.ticks, wm)
+	if len(d.ticks) > maxTicks {
+		d.ticks = d.ticks[:copy(d.ticks, d.ticks[len(d.ticks)-maxTicks/2:])]
+	}
 	n0 := len(out)
-	d.keys.Range(func(k baseline.Key, ks *keyState) bool {
-		if ks.gen != d.gen {
-			d.resolve(ks, k.Agent, k.Tool)
-		}
-		if ks.t.cfg.Enabled && ks.rate.Start != 0 {
-			ks.rate.Roll(wm, &ks.t.rp)
-			ks.rollLoop(wm)
-			out = d.dropCheck(k, ks, wm, out)
-		}
-		return true
-	})
+	out = d.drops(wm, out)
 	// Map order must not reach the output.
 	slices.SortFunc(out[n0:], func(a, b alert.Finding) int {
 		return cmp.Or(cmp.Compare(a.AgentID, b.AgentID), cmp.Compare(a.Tool, b.Tool))
 	})
+	d.tickTools(wm)
+	return out
+}
+
+// tickTools rolls every tool-level window to wm (one state per tool).
+func (d *Detector) tickTools(wm int64) {
 	d.tools.Range(func(k baseline.Key, ts *toolState) bool {
 		if ts.gen != d.gen {
 			d.resolveTool(ts, k.Tool)
@@ -647,5 +831,4 @@ func (d *Detector) Tick(watermark time.Time, out []alert.Finding) []alert.Findin
 		}
 		return true
 	})
-	return out
 }

@@ -1,9 +1,7 @@
 package frequency
 
 import (
-	"cmp"
 	"fmt"
-	"slices"
 
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
@@ -13,7 +11,9 @@ import (
 const stateVersion = 2
 
 // StateV2 is the snapshot of a frequency Detector (gob, see
-// baseline.AppendGob). Keys are sorted, so equal states encode equally.
+// baseline.AppendGob). Keys, tools and agents are in their store's recency
+// order (baseline.Store.RangeSeen), so equal states encode equally and a
+// restore evicts as the original would.
 // Per-key configs are not stored: they are resolved from the params of the
 // restoring detector. Each key records the window, scales and loop window
 // its state was counted in; where the restoring config differs, that part
@@ -23,6 +23,7 @@ const stateVersion = 2
 type StateV2 struct {
 	Version        int
 	Ticked         int64
+	TickedAt       int64 // watermark of the last tick (every key is settled to it)
 	Keys           []KeyV2
 	Tools          []ToolV2
 	Agents         []AgentV2
@@ -97,10 +98,12 @@ func (l *LoopV1) state() loopState {
 
 // MarshalState implements detect.State.
 func (d *Detector) MarshalState(b []byte) ([]byte, error) {
-	st := StateV2{Version: stateVersion, Ticked: d.ticked,
-		KeysRejected: d.keys.Rejected(), KeysEvicted: d.keys.Evicted(),
-		ToolsRejected: d.tools.Rejected(), ToolsEvicted: d.tools.Evicted(),
-		AgentsRejected: d.agents.Rejected(), AgentsEvicted: d.agents.Evicted()}
+	// Keys as eager ticks would have left them (see Ticks in the package doc).
+	d.keys.Range(func(_ baseline.Key, ks *keyState) bool { d.settle(ks); return true })
+	st := StateV2{Version: stateVersion, Ticked: d.ticked, TickedAt: d.tickedAt}
+	st.KeysEvicted, st.KeysRejected = d.keys.Evictions() // Rejected: capacity evictions
+	st.ToolsEvicted, st.ToolsRejected = d.tools.Evictions()
+	st.AgentsEvicted, st.AgentsRejected = d.agents.Evictions()
 	d.keys.RangeSeen(func(k baseline.Key, seen int64, ks *keyState) bool {
 		g := &ks.gap
 		st.Keys = append(st.Keys, KeyV2{Agent: k.Agent, Tool: k.Tool, LastSeen: seen, Size: ks.t.rp.Size, Scales: ks.t.rp.N, LoopSize: ks.t.loopSize, Rate: ks.rate, Loop: loopDTO(&ks.loop),
@@ -115,9 +118,6 @@ func (d *Detector) MarshalState(b []byte) ([]byte, error) {
 		st.Agents = append(st.Agents, AgentV2{Agent: k.Agent, LastSeen: seen, Total: as.total, Last: as.last})
 		return true
 	})
-	slices.SortFunc(st.Agents, func(a, b AgentV2) int { return cmp.Compare(a.Agent, b.Agent) })
-	slices.SortFunc(st.Keys, func(a, b KeyV2) int { return cmp.Or(cmp.Compare(a.Agent, b.Agent), cmp.Compare(a.Tool, b.Tool)) })
-	slices.SortFunc(st.Tools, func(a, b ToolV2) int { return cmp.Compare(a.Tool, b.Tool) })
 	return baseline.AppendSnapshot(b, "frequency state", &st)
 }
 
@@ -174,12 +174,29 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		if agents.Peek(bk) != nil {
 			return fmt.Errorf("frequency state: duplicate agent %q", a.Agent)
 		}
-		agents.Put(bk, a.LastSeen, agentState{total: a.Total, last: a.Last})
+		d.agentSeq++
+		agents.Put(bk, a.LastSeen, agentState{total: a.Total, last: a.Last, id: d.agentSeq})
 	}
-	agents.SetCounters(st.AgentsRejected, st.AgentsEvicted)
-	keys.SetCounters(st.KeysRejected, st.KeysEvicted)
-	tools.SetCounters(st.ToolsRejected, st.ToolsEvicted)
-	d.keys, d.tools, d.agents, d.ticked = keys, tools, agents, st.Ticked
+	agents.SetCounters(st.AgentsEvicted, st.AgentsRejected)
+	keys.SetCounters(st.KeysEvicted, st.KeysRejected)
+	tools.SetCounters(st.ToolsEvicted, st.ToolsRejected)
+	d.keys, d.tools, d.agents, d.ticked, d.tickedAt = keys, tools, agents, st.Ticked, st.TickedAt
+	if d.tickedAt == 0 {
+		d.tickedAt = st.Ticked
+	}
+	d.ticks, d.recent, d.resolvedGen = d.ticks[:0], d.recent[:0], d.gen
+	// Rebuild the lazy-tick indexes: keys are settled to TickedAt.
+	agents.RangeSeen(func(k baseline.Key, _ int64, _ *agentState) bool {
+		d.recent = append(d.recent, k)
+		return true
+	})
+	keys.RangeSeen(func(k baseline.Key, _ int64, ks *keyState) bool {
+		ks.tick = d.tickedAt
+		if as := agents.Peek(baseline.Key{Agent: k.Agent}); as != nil {
+			d.scheduleDrop(k, ks, as)
+		}
+		return true
+	})
 	return nil
 }
 

@@ -183,6 +183,7 @@ func TestSetParamsWindowChangeResetsOnlyThatKey(t *testing.T) {
 	stream(d, 30, nil)
 	other := baseline.Key{Agent: "agent-b", Tool: "db-query"}
 	changed := baseline.Key{Agent: "agent-a", Tool: "db-query"}
+	settle(d)
 	otherBefore := d.keys.Peek(other).rate.Profile
 	p := detect.NewParams(DefaultConfig())
 	w := DefaultConfig()

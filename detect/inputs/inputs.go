@@ -180,7 +180,7 @@ type Detector struct {
 // New returns a detector; per-tool overrides are resolved when a tool is
 // first seen.
 func New(p *detect.Params[Config], b baseline.Config) *Detector {
-	return &Detector{params: p, store: baseline.NewStore[baseline.Key, tool](b.MaxKeys, b.IdleTTL)}
+	return &Detector{params: p, store: baseline.NewStore[baseline.Key, tool](b.KeyCap(), b.IdleTTL)}
 }
 
 // SetParams swaps the configuration (hot reload); p must be validated and
@@ -199,8 +199,9 @@ func (d *Detector) SetParams(p *detect.Params[Config]) {
 func (d *Detector) Pattern() string { return alert.PatternInputNovelty }
 
 // KeyStats implements detect.Stats.
-func (d *Detector) KeyStats() (live int, rejected, evicted uint64) {
-	return d.store.Len(), d.store.Rejected(), d.store.Evicted()
+func (d *Detector) KeyStats() (live int, idle, capacity uint64) {
+	idle, capacity = d.store.Evictions()
+	return d.store.Len(), idle, capacity
 }
 
 // ShapeStats are the detector's counters.

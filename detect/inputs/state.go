@@ -13,8 +13,8 @@ import (
 const stateVersion = 1
 
 // StateV1 is the snapshot of an input_novelty Detector (gob, see
-// baseline.AppendGob). Tools and their shapes are sorted, so equal states
-// encode equally. Per-tool configs are resolved from the restoring
+// baseline.AppendGob). Tools are in their store's recency order and
+// their shapes sorted, so equal states encode equally. Per-tool configs are resolved from the restoring
 // detector's params.
 type StateV1 struct {
 	Version  int
@@ -55,8 +55,8 @@ type ShapeV1 struct {
 
 // MarshalState implements detect.State.
 func (d *Detector) MarshalState(b []byte) ([]byte, error) {
-	st := StateV1{Version: stateVersion, Skipped: d.skipped, Overflow: d.overflo,
-		Rejected: d.store.Rejected(), Evicted: d.store.Evicted()}
+	st := StateV1{Version: stateVersion, Skipped: d.skipped, Overflow: d.overflo}
+	st.Evicted, st.Rejected = d.store.Evictions() // Rejected: capacity evictions
 	var err error
 	d.store.RangeSeen(func(k baseline.Key, seen int64, t *tool) bool {
 		tv := ToolV1{Tool: k.Tool, LastSeen: seen, Records: t.records, First: t.first, LastNew: t.lastNew,
@@ -81,7 +81,6 @@ func (d *Detector) MarshalState(b []byte) ([]byte, error) {
 	if err != nil {
 		return b, fmt.Errorf("input_novelty state: %w", err)
 	}
-	slices.SortFunc(st.Tools, func(a, b ToolV1) int { return cmp.Compare(a.Tool, b.Tool) })
 	b, err = baseline.AppendGob(b, &st)
 	if err != nil {
 		return b, fmt.Errorf("input_novelty state: %w", err)
@@ -130,7 +129,7 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		}
 		store.Put(k, tv.LastSeen, t)
 	}
-	store.SetCounters(st.Rejected, st.Evicted)
+	store.SetCounters(st.Evicted, st.Rejected)
 	d.store, d.skipped, d.overflo = store, st.Skipped, st.Overflow
 	return nil
 }

@@ -325,6 +325,16 @@ func finding(r *record.Record, x float64, c *choice) alert.Finding {
 	return f
 }
 
+// Recycle resets an evicted key's state for a new key, keeping its
+// digests' storage (distdetect).
+func (st *state) Recycle() {
+	d0, d1 := st.slots[0].dist, st.slots[1].dist
+	d0.Reset()
+	d1.Reset()
+	*st = state{}
+	st.slots[0].dist, st.slots[1].dist = d0, d1
+}
+
 // Advance rotates the epochs of the key's version slots
 // (distdetect.Value).
 func (st *state) Advance(g *baseline.Digester, t time.Time) {

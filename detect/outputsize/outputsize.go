@@ -80,6 +80,14 @@ type state struct {
 // Advance rotates the key's epochs (distdetect.Value).
 func (st *state) Advance(g *baseline.Digester, t time.Time) { st.dist.Advance(g, t) }
 
+// Recycle resets an evicted key's state for a new key, keeping its digest
+// storage (distdetect).
+func (st *state) Recycle() {
+	d := st.dist
+	d.Reset()
+	*st = state{dist: d}
+}
+
 var (
 	_ detect.Detector = (*Detector)(nil)
 	_ detect.Stats    = (*Detector)(nil)

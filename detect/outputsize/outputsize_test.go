@@ -326,19 +326,19 @@ func TestOverrideDisables(t *testing.T) {
 	}
 }
 
-func TestKeyCapRejectsAndCounts(t *testing.T) {
+func TestKeyCapEvictsAndCounts(t *testing.T) {
 	d := newDet(t, func(_ *Config, b *baseline.Config) { b.MaxKeys = 2; b.IdleTTL = time.Hour })
 	for i, ag := range []string{"a1", "a2", "a3"} {
 		d.Observe(rec(base.Add(time.Duration(i)*time.Second), ag, "t", 100), nil)
 	}
-	live, rejected, evicted := d.KeyStats()
-	// keys: a1/t, a2/t stored, a3/t rejected; tools: t.
-	if live != 3 || rejected != 1 || evicted != 0 {
-		t.Fatalf("live=%d rejected=%d evicted=%d, want 3/1/0", live, rejected, evicted)
+	live, idle, capacity := d.KeyStats()
+	// keys: a3/t evicted a1/t (least recently seen); tools: t.
+	if live != 3 || capacity != 1 || idle != 0 || d.Keys.Peek(baseline.Key{Agent: "a1", Tool: "t"}) != nil {
+		t.Fatalf("live=%d capacity=%d idle=%d, want 3/1/0 without a1", live, capacity, idle)
 	}
 	d.Tick(base.Add(2*time.Hour), nil)
-	if live, _, evicted = d.KeyStats(); live != 0 || evicted != 3 {
-		t.Fatalf("after idle sweep live=%d evicted=%d, want 0/3", live, evicted)
+	if live, idle, _ = d.KeyStats(); live != 0 || idle != 3 {
+		t.Fatalf("after idle sweep live=%d idle=%d, want 0/3", live, idle)
 	}
 }
 
@@ -360,6 +360,7 @@ func TestTickRotatesEpochs(t *testing.T) {
 			}
 		}
 		d.Tick(base.Add(3*time.Hour), nil)
+		d.AdvanceAll() // rotation is lazy: bring the key to the ticked epoch
 		st := d.Keys.Peek(baseline.Key{Agent: "a", Tool: "t"})
 		if e := st.dist.Epoch(); e != d.G.EpochOf(base.Add(3*time.Hour)) {
 			t.Fatalf("tickEvery=%d: epoch %d not advanced", tickEvery, e)

@@ -6,7 +6,7 @@ import "github.com/toolwatch/toolwatch/baseline"
 // the status page. ok is false for an unknown tool. Single goroutine, like
 // Observe.
 func (d *Detector) ToolQuantiles(tool string) (q baseline.Quantiles, ok bool) {
-	s := d.Tools.Peek(tool)
+	s := d.PeekTool(tool)
 	if s == nil {
 		return q, false
 	}

@@ -23,7 +23,7 @@ type State struct {
 // StoreState is one key store.
 type StoreState struct {
 	Rejected, Evicted uint64
-	Entries           []EntryState // sorted by (Agent, Tool)
+	Entries           []EntryState // in recency order (baseline.Store.RangeSeen)
 }
 
 // EntryState is one key: its idle clock and its baseline.Dist encoding.

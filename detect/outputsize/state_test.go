@@ -239,13 +239,13 @@ func TestSetLimits(t *testing.T) {
 	d := newDet(t, func(_ *Config, b *baseline.Config) { b.MaxKeys = 1; b.IdleTTL = time.Hour })
 	d.Observe(rec(base, "a1", "t", 100), nil)
 	d.Observe(rec(base, "a2", "t", 100), nil)
-	if live, rej, _ := d.KeyStats(); live != 2 || rej != 1 {
-		t.Fatalf("live=%d rejected=%d, want 2/1", live, rej)
+	if live, _, capacity := d.KeyStats(); live != 2 || capacity != 1 {
+		t.Fatalf("live=%d capacity evictions=%d, want 2/1", live, capacity)
 	}
 	d.SetLimits(10, 10*time.Hour)
-	d.Observe(rec(base, "a2", "t", 100), nil)
+	d.Observe(rec(base, "a1", "t", 100), nil)
 	d.Tick(base.Add(2*time.Hour), nil)
-	if live, rej, ev := d.KeyStats(); live != 3 || rej != 1 || ev != 0 {
-		t.Fatalf("after SetLimits live=%d rejected=%d evicted=%d, want 3/1/0", live, rej, ev)
+	if live, idle, capacity := d.KeyStats(); live != 3 || capacity != 1 || idle != 0 {
+		t.Fatalf("after SetLimits live=%d capacity=%d idle=%d, want 3/1/0", live, capacity, idle)
 	}
 }

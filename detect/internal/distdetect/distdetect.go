@@ -3,7 +3,7 @@
 // baseline.Dist-bearing state, one per (agent, tool) and one per tool (all
 // agents), with the mechanics both need and nothing of their judgement:
 // per-key configuration resolution by params generation, hot-reload of
-// params and store limits, epoch rotation and idle eviction on Tick, key
+// params and store limits, epoch rotation, idle eviction on Tick, key
 // counters, the conversion of their settings into a baseline.Judge (the
 // calibrated tail, level-shift and drift rules live in baseline/tail.go and
 // baseline/judge.go), the shared score (score.FromDecades of the tail
@@ -12,6 +12,13 @@
 //
 // Each detector embeds a Core and keeps its own value extraction, baseline
 // choice, score and finding text.
+//
+// Epoch rotation is lazy, so a tick costs nothing per key: when the
+// watermark enters a new epoch Tick only records it, and a key is rotated
+// to that epoch on its next access (Lookup) or snapshot (Save). Rotation
+// depends only on the epoch index and an untouched key changes in no other
+// way meanwhile, so the key ends up exactly as an eager rotation at the
+// tick would have left it.
 package distdetect
 
 import (
@@ -29,8 +36,9 @@ import (
 // Resolved is embedded first in every per-key state: the key's
 // configuration and the params generation it was resolved under.
 type Resolved[C any] struct {
-	Cfg *C // resolved when Gen != Core.Gen (new key, reload)
-	Gen uint64
+	Cfg   *C // resolved when Gen != Core.Gen (new key, reload)
+	Gen   uint64
+	Epoch int64 // Core.LastEpoch the key's Dists were rotated to
 }
 
 func (r *Resolved[C]) resolved() *Resolved[C] { return r }
@@ -52,6 +60,7 @@ type Core[C, V any, P Value[C, V]] struct {
 	Keys      *baseline.Store[baseline.Key, V] // (agent, tool)
 	Tools     *baseline.Store[string, V]       // tool level
 	LastEpoch int64
+	epochAt   time.Time // a watermark in LastEpoch, to rotate keys to
 
 	judgeCfg *C // configuration judge was converted from
 	judge    baseline.Judge
@@ -59,15 +68,26 @@ type Core[C, V any, P Value[C, V]] struct {
 
 // New returns a core with per-key parameters p and baseline settings b.
 func New[C, V any, P Value[C, V]](p *detect.Params[C], b baseline.Config) Core[C, V, P] {
-	return Core[C, V, P]{
+	c := Core[C, V, P]{
 		Params:    p,
 		Gen:       1,
 		G:         baseline.NewDigester(b.Compression, b.Epoch),
-		Keys:      baseline.NewStore[baseline.Key, V](b.MaxKeys, b.IdleTTL),
-		Tools:     baseline.NewStore[string, V](b.MaxKeys, b.IdleTTL),
+		Keys:      baseline.NewStore[baseline.Key, V](b.KeyCap(), b.IdleTTL),
+		Tools:     baseline.NewStore[string, V](b.KeyCap(), b.IdleTTL),
 		LastEpoch: math.MinInt64,
 	}
+	if _, ok := any(P(new(V))).(recycler); ok {
+		recycle := func(v *V) { any(P(v)).(recycler).Recycle() }
+		c.Keys.SetRecycle(recycle)
+		c.Tools.SetRecycle(recycle)
+	}
+	return c
 }
+
+// recycler is implemented by per-key states that can be reset for a new
+// key keeping their digest storage (baseline.Store.SetRecycle): keys
+// evicted at the cap then leave no garbage behind.
+type recycler interface{ Recycle() }
 
 // SetParams swaps the configuration and overrides (hot reload). Every key
 // keeps its baselines and re-resolves its configuration on its next record.
@@ -85,10 +105,26 @@ func (c *Core[C, V, P]) SetLimits(maxKeys int, idle time.Duration) {
 }
 
 // resolve refreshes v's configuration if the params changed since it was
-// resolved (or v is new): one compare per record otherwise.
-func (c *Core[C, V, P]) resolve(v *V, agent, tool string) {
-	if r := P(v).resolved(); r.Gen != c.Gen {
+// resolved (or v is new), and rotates its epochs if an epoch began since
+// its last access: two compares per record otherwise. A new key starts in
+// the current epoch.
+func (c *Core[C, V, P]) resolve(v *V, agent, tool string, created bool) {
+	r := P(v).resolved()
+	if r.Gen != c.Gen {
 		r.Cfg, r.Gen = c.Params.For(agent, tool), c.Gen
+	}
+	if created {
+		r.Epoch = c.LastEpoch
+	} else {
+		c.advance(v)
+	}
+}
+
+// advance rotates v to the last epoch Tick saw, if it is behind.
+func (c *Core[C, V, P]) advance(v *V) {
+	if r := P(v).resolved(); r.Epoch != c.LastEpoch {
+		r.Epoch = c.LastEpoch
+		P(v).Advance(c.G, c.epochAt)
 	}
 }
 
@@ -97,41 +133,53 @@ func (c *Core[C, V, P]) resolve(v *V, agent, tool string) {
 // Either is nil when its store is full; cfg is the key's configuration
 // (the tool's when the key is nil), nil when both are.
 func (c *Core[C, V, P]) Lookup(agent, tool string, now time.Time) (ks, ts *V, cfg *C) {
-	ks, _ = c.Keys.Get(baseline.Key{Agent: agent, Tool: tool}, now, nil)
-	ts, _ = c.Tools.Get(tool, now, nil)
+	ks, kNew := c.Keys.Get(baseline.Key{Agent: agent, Tool: tool}, now, nil)
+	ts, tNew := c.Tools.Get(tool, now, nil)
 	if ts != nil {
-		c.resolve(ts, "", tool)
+		c.resolve(ts, "", tool, tNew)
 		cfg = P(ts).resolved().Cfg
 	}
 	if ks != nil {
-		c.resolve(ks, agent, tool)
+		c.resolve(ks, agent, tool, kNew)
 		cfg = P(ks).resolved().Cfg
 	}
 	return ks, ts, cfg
 }
 
-// Tick implements detect.Detector: it evicts idle keys and, when the
-// watermark enters a new epoch, rotates every baseline's epochs.
+// Tick implements detect.Detector: it evicts idle keys and notes when the
+// watermark enters a new epoch; keys rotate to it on their next access.
 func (c *Core[C, V, P]) Tick(watermark time.Time, out []alert.Finding) []alert.Finding {
 	c.Keys.Sweep(watermark)
 	c.Tools.Sweep(watermark)
 	if e := c.G.EpochOf(watermark); e > c.LastEpoch {
-		c.LastEpoch = e
-		c.Keys.Range(func(_ baseline.Key, v *V) bool {
-			P(v).Advance(c.G, watermark)
-			return true
-		})
-		c.Tools.Range(func(_ string, v *V) bool {
-			P(v).Advance(c.G, watermark)
-			return true
-		})
+		c.LastEpoch, c.epochAt = e, watermark
 	}
 	return out
 }
 
+// PeekTool returns the tool-level state of tool, rotated to the current
+// epoch, without creating or touching it; nil for an unknown tool.
+func (c *Core[C, V, P]) PeekTool(tool string) *V {
+	v := c.Tools.Peek(tool)
+	if v != nil {
+		c.advance(v)
+	}
+	return v
+}
+
+// AdvanceAll rotates every key to the current epoch (snapshots, and
+// readers that look at keys without Lookup). It costs one pass over the
+// keys.
+func (c *Core[C, V, P]) AdvanceAll() {
+	c.Keys.Range(func(_ baseline.Key, v *V) bool { c.advance(v); return true })
+	c.Tools.Range(func(_ string, v *V) bool { c.advance(v); return true })
+}
+
 // KeyStats implements detect.Stats over the (agent, tool) and tool stores.
-func (c *Core[C, V, P]) KeyStats() (live int, rejected, evicted uint64) {
-	return c.Keys.Len() + c.Tools.Len(), c.Keys.Rejected() + c.Tools.Rejected(), c.Keys.Evicted() + c.Tools.Evicted()
+func (c *Core[C, V, P]) KeyStats() (live int, idle, capacity uint64) {
+	ki, kc := c.Keys.Evictions()
+	ti, tc := c.Tools.Evictions()
+	return c.Keys.Len() + c.Tools.Len(), ki + ti, kc + tc
 }
 
 // JudgeFor returns the judge of cfg, converting it with conv only when cfg

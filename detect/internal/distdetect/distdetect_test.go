@@ -120,32 +120,48 @@ func TestLookupResolvesOncePerGeneration(t *testing.T) {
 	}
 }
 
-func TestLookupFullStores(t *testing.T) {
+func TestLookupAtCapEvicts(t *testing.T) {
 	c := newCore(1)
 	c.Lookup("a", "t", t0)
-	if ks, ts, cf := c.Lookup("b", "t", t0); ks != nil || ts == nil || cf != ts.Cfg {
+	if ks, ts, cf := c.Lookup("b", "t", t0.Add(time.Second)); ks == nil || ts == nil || cf != ks.Cfg || c.Keys.Peek(baseline.Key{Agent: "a", Tool: "t"}) != nil {
 		t.Fatalf("key store full: key %v tool %v cfg %v", ks, ts, cf)
 	}
-	if ks, ts, cf := c.Lookup("b", "u", t0); ks != nil || ts != nil || cf != nil {
-		t.Fatalf("both full: %v %v %v", ks, ts, cf)
+	if ks, ts, _ := c.Lookup("b", "u", t0.Add(2*time.Second)); ks == nil || ts == nil || c.Tools.Peek("t") != nil {
+		t.Fatalf("both full: %v %v", ks, ts)
 	}
-	if _, rej, _ := c.KeyStats(); rej != 3 {
-		t.Fatalf("rejected %d, want 3", rej)
+	if live, idle, capacity := c.KeyStats(); live != 2 || idle != 0 || capacity != 3 {
+		t.Fatalf("live %d idle %d capacity %d, want 2/0/3", live, idle, capacity)
 	}
 	c.SetLimits(0, 0)
-	if ks, ts, _ := c.Lookup("b", "u", t0); ks == nil || ts == nil {
+	c.Lookup("c", "v", t0)
+	if live, _, _ := c.KeyStats(); live != 4 {
 		t.Fatal("SetLimits did not lift the cap")
 	}
 }
 
-func TestTickAdvancesOncePerEpoch(t *testing.T) {
+func TestAdvancesLazilyOncePerEpoch(t *testing.T) {
 	c := newCore(0)
 	ks, ts, _ := c.Lookup("a", "t", t0)
+	idle, _, _ := c.Lookup("b", "t", t0)
 	for _, m := range []time.Duration{0, 10, 59, 60, 61, 130} {
 		c.Tick(t0.Add(m*time.Minute), nil)
+		c.Lookup("a", "t", t0.Add(m*time.Minute))
 	}
 	if ks.advanced != 3 || ts.advanced != 3 { // epochs 0, 1, 2
 		t.Fatalf("advanced %d/%d times, want 3", ks.advanced, ts.advanced)
+	}
+	// A key not looked up is not touched by ticks, then catches up in one
+	// step (rotation depends only on the epoch reached).
+	if idle.advanced != 0 {
+		t.Fatalf("idle key advanced %d times by ticks", idle.advanced)
+	}
+	if c.PeekTool("t"); ts.advanced != 3 {
+		t.Fatal("PeekTool advanced an up-to-date key")
+	}
+	c.AdvanceAll()
+	c.AdvanceAll()
+	if idle.advanced != 1 || idle.Epoch != c.LastEpoch {
+		t.Fatalf("idle key advanced %d times to epoch %d, want once to %d", idle.advanced, idle.Epoch, c.LastEpoch)
 	}
 }
 

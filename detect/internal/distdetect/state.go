@@ -1,9 +1,7 @@
 package distdetect
 
 import (
-	"cmp"
 	"fmt"
-	"slices"
 
 	"github.com/toolwatch/toolwatch/baseline"
 )
@@ -18,8 +16,10 @@ type Snapshot[E any] struct {
 
 // Stores is one key store; a detector's StoreState converts to and from it.
 type Stores[E any] struct {
+	// Rejected counts keys evicted to make room at the cap (the name
+	// predates eviction: such keys used to be refused), Evicted idle keys.
 	Rejected, Evicted uint64
-	Entries           []E // sorted by (Agent, Tool)
+	Entries           []E // in the store's recency order (baseline.Store.RangeSeen)
 }
 
 // Codec converts between a detector's per-key state V and its snapshot
@@ -36,9 +36,11 @@ type Codec[V, E any] struct {
 	Restore func(e *E, v *V) error
 }
 
-// Save encodes both stores of c, each sorted by (agent, tool): equal
-// states give equal snapshots.
+// Save encodes both stores of c, each in its recency order
+// (baseline.Store.RangeSeen): equal states give equal snapshots, and a
+// restored store evicts exactly as the original would.
 func Save[C, V any, P Value[C, V], E any](c *Core[C, V, P], cd *Codec[V, E]) (Snapshot[E], error) {
+	c.AdvanceAll() // what an eager rotation would have stored
 	s := Snapshot[E]{LastEpoch: c.LastEpoch}
 	s.Keys.Entries = make([]E, 0, c.Keys.Len())
 	s.Tools.Entries = make([]E, 0, c.Tools.Len())
@@ -64,15 +66,8 @@ func Save[C, V any, P Value[C, V], E any](c *Core[C, V, P], cd *Codec[V, E]) (Sn
 	if err != nil {
 		return s, err
 	}
-	s.Keys.Rejected, s.Keys.Evicted = c.Keys.Rejected(), c.Keys.Evicted()
-	s.Tools.Rejected, s.Tools.Evicted = c.Tools.Rejected(), c.Tools.Evicted()
-	for _, es := range [][]E{s.Keys.Entries, s.Tools.Entries} {
-		slices.SortFunc(es, func(a, b E) int {
-			aa, at, _ := cd.Key(a)
-			ba, bt, _ := cd.Key(b)
-			return cmp.Or(cmp.Compare(aa, ba), cmp.Compare(at, bt))
-		})
-	}
+	s.Keys.Evicted, s.Keys.Rejected = c.Keys.Evictions()
+	s.Tools.Evicted, s.Tools.Rejected = c.Tools.Evictions()
 	return s, nil
 }
 
@@ -88,9 +83,11 @@ func Restore[C, V any, P Value[C, V], E any](c *Core[C, V, P], cd *Codec[V, E], 
 		if keys.Peek(k) != nil {
 			return fmt.Errorf("%s: duplicate key %q/%q", cd.Name, agent, tool)
 		}
-		if err := cd.Restore(e, keys.Put(k, seen, zero)); err != nil {
+		v := keys.Put(k, seen, zero)
+		if err := cd.Restore(e, v); err != nil {
 			return fmt.Errorf("%s %q/%q: %w", cd.Name, agent, tool, err)
 		}
+		P(v).resolved().Epoch = s.LastEpoch // Save rotated every key
 	}
 	for i := range s.Tools.Entries {
 		e := &s.Tools.Entries[i]
@@ -98,12 +95,14 @@ func Restore[C, V any, P Value[C, V], E any](c *Core[C, V, P], cd *Codec[V, E], 
 		if agent != "" || tools.Peek(tool) != nil {
 			return fmt.Errorf("%s: bad tool key %q/%q", cd.Name, agent, tool)
 		}
-		if err := cd.Restore(e, tools.Put(tool, seen, zero)); err != nil {
+		v := tools.Put(tool, seen, zero)
+		if err := cd.Restore(e, v); err != nil {
 			return fmt.Errorf("%s tool %q: %w", cd.Name, tool, err)
 		}
+		P(v).resolved().Epoch = s.LastEpoch
 	}
-	keys.SetCounters(s.Keys.Rejected, s.Keys.Evicted)
-	tools.SetCounters(s.Tools.Rejected, s.Tools.Evicted)
+	keys.SetCounters(s.Keys.Evicted, s.Keys.Rejected)
+	tools.SetCounters(s.Tools.Evicted, s.Tools.Rejected)
 	c.Keys, c.Tools, c.LastEpoch = keys, tools, s.LastEpoch
 	return nil
 }

@@ -1,0 +1,128 @@
+package frequency
+
+import (
+	"bytes"
+	"cmp"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/toolwatch/toolwatch/alert"
+	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/detect"
+)
+
+// eager is the detector with the tick every key used to get: each tick
+// rolls every key's windows and checks every key for a drop. The lazy
+// Tick must report exactly what it reports.
+type eager struct{ *Detector }
+
+func (e eager) Tick(watermark time.Time, out []alert.Finding) []alert.Finding {
+	d := e.Detector
+	wm := watermark.Unix()
+	step := baseline.AlignDown(wm, d.minStep)
+	if step <= d.ticked {
+		return out
+	}
+	d.ticked, d.tickedAt = step, wm // tickedAt: only so snapshots compare equal
+	d.keys.Sweep(watermark)
+	d.tools.Sweep(watermark)
+	d.agents.Sweep(watermark)
+	n0 := len(out)
+	d.keys.Range(func(k baseline.Key, ks *keyState) bool {
+		if ks.gen != d.gen {
+			d.resolve(ks, k.Agent, k.Tool)
+		}
+		if ks.t.cfg.Enabled && ks.rate.Start != 0 {
+			ks.rate.Roll(wm, &ks.t.rp)
+			ks.rollLoop(wm)
+			out = d.dropCheck(k, ks, wm, out)
+		}
+		return true
+	})
+	slices.SortFunc(out[n0:], func(a, b alert.Finding) int {
+		return cmp.Or(cmp.Compare(a.AgentID, b.AgentID), cmp.Compare(a.Tool, b.Tool))
+	})
+	d.tickTools(wm)
+	return out
+}
+
+// Lazy ticks (due keys only, catch-up on the next record, drop index per
+// agent) report exactly the findings of eager ticks, through drops, loops,
+// spikes, a reload that changes thresholds and the loop window of one
+// tool, and (lazy side only) a snapshot round trip.
+func TestLazyTicksMatchEager(t *testing.T) {
+	run := func(lazy bool) ([]alert.Finding, []byte) {
+		cfg := DefaultConfig()
+		d := newDetector(t, cfg, baseline.DefaultConfig())
+		var det detect.Detector = d
+		if !lazy {
+			det = eager{d}
+		}
+		reload := detect.NewParams(cfg)
+		c2 := cfg
+		c2.FalseAlarmRate, c2.LoopMinCalls = cfg.FalseAlarmRate*10, cfg.LoopMinCalls/2
+		reload.Base = c2
+		c3 := c2
+		c3.LoopWindow = 2 * cfg.LoopWindow
+		reload.Rules = []detect.Rule[Config]{{Tool: "search", Config: c3}}
+		for _, c := range []Config{c2, c3} {
+			if es := c.Validate(); len(es) > 0 {
+				t.Fatalf("reload config: %v", es)
+			}
+		}
+		out := stream(det, 80, func(sec int, add func(call)) {
+			switch {
+			case sec == 55*3600+7:
+				d.SetParams(reload)
+			case sec == 60*3600+3 && lazy:
+				b, err := d.MarshalState(nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := d.UnmarshalState(b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h := sec / 3600
+			if h == 40 && sec%3600 < 600 { // loop, then quiet
+				add(call{"agent-b", "search", "sha256:stuck"})
+			}
+			if h >= 30 && sec%20 == 0 { // agent-d works on two tools, then drops one
+				add(call{"agent-d", "db-query", hashes[sec%7]})
+				if h < 62 || h >= 70 {
+					add(call{"agent-d", "search", hashes[sec%5]})
+				}
+			}
+		})
+		snap, err := d.MarshalState(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out, snap
+	}
+	want, wantSnap := run(false)
+	got, gotSnap := run(true)
+	details := map[string]int{}
+	for _, f := range want {
+		details[f.Detail]++
+	}
+	if details["drop"] == 0 || details["loop"] == 0 || details["spike"] == 0 {
+		t.Fatalf("the stream does not exercise every finding: %v", details)
+	}
+	if !reflect.DeepEqual(got, want) {
+		n := min(len(got), len(want))
+		for i := range n {
+			if !reflect.DeepEqual(got[i], want[i]) {
+				t.Fatalf("finding %d of %d/%d differs:\nlazy  %+v\neager %+v", i, len(got), len(want), got[i], want[i])
+			}
+		}
+		t.Fatalf("lazy %d findings, eager %d", len(got), len(want))
+	}
+	// Every key's state, brought to the last tick, equals the eager one.
+	if !bytes.Equal(gotSnap, wantSnap) {
+		t.Fatalf("lazy state differs from eager state (snapshots of %d and %d bytes)", len(gotSnap), len(wantSnap))
+	}
+	t.Logf("%d findings equal: %v", len(want), details)
+}
