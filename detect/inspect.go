@@ -1,5 +1,7 @@
 package detect
 
+import "github.com/toolwatch/toolwatch/baseline"
+
 // Baseline is what one detector has learned about one key, for `detector
 // baselines` and GET /api/baselines. Each detector fills it from the same
 // functions that build its findings' details, so a value here carries the
@@ -41,3 +43,24 @@ type Inspector interface {
 
 // Key names a baseline: an (agent, tool) pair or, with Agent "", a tool.
 type Key struct{ Agent, Tool string }
+
+// StoreKeys lists the keys of a detector's (agent, tool) store followed by
+// those of its tool store (keyed by baseline.Key or by tool name), for
+// Inspector.BaselineKeys.
+func StoreKeys[V, T any, TK baseline.Key | string](keys *baseline.Store[baseline.Key, V], tools *baseline.Store[TK, T]) []Key {
+	ks := make([]Key, 0, keys.Len()+tools.Len())
+	keys.Range(func(k baseline.Key, _ *V) bool {
+		ks = append(ks, Key{Agent: k.Agent, Tool: k.Tool})
+		return true
+	})
+	tools.Range(func(k TK, _ *T) bool {
+		switch t := any(k).(type) {
+		case baseline.Key:
+			ks = append(ks, Key{Tool: t.Tool})
+		case string:
+			ks = append(ks, Key{Tool: t})
+		}
+		return true
+	})
+	return ks
+}

@@ -14,16 +14,7 @@ var _ detect.Inspector = (*Detector)(nil)
 
 // BaselineKeys implements detect.Inspector.
 func (d *Detector) BaselineKeys() []detect.Key {
-	var ks []detect.Key
-	d.keys.Range(func(k baseline.Key, _ *keyState) bool {
-		ks = append(ks, detect.Key{Agent: k.Agent, Tool: k.Tool})
-		return true
-	})
-	d.tools.Range(func(k baseline.Key, _ *toolState) bool {
-		ks = append(ks, detect.Key{Tool: k.Tool})
-		return true
-	})
-	return ks
+	return detect.StoreKeys(d.keys, d.tools)
 }
 
 // Inspect implements detect.Inspector: one part per time scale of the

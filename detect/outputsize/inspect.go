@@ -11,16 +11,7 @@ var _ detect.Inspector = (*Detector)(nil)
 
 // BaselineKeys implements detect.Inspector.
 func (d *Detector) BaselineKeys() []detect.Key {
-	var ks []detect.Key
-	d.Keys.Range(func(k baseline.Key, _ *state) bool {
-		ks = append(ks, detect.Key{Agent: k.Agent, Tool: k.Tool})
-		return true
-	})
-	d.Tools.Range(func(t string, _ *state) bool {
-		ks = append(ks, detect.Key{Tool: t})
-		return true
-	})
-	return ks
+	return detect.StoreKeys(d.Keys, d.Tools)
 }
 
 // Inspect implements detect.Inspector: one part with the values a large
