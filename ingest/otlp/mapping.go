@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/toolwatch/toolwatch/ingest"
 	"github.com/toolwatch/toolwatch/record"
 )
 
@@ -276,25 +277,7 @@ func (m *mapper) hex(b []byte) string {
 func appendSubject(dst []byte, cfg *Config, rec *record.Record) []byte {
 	dst = append(dst, cfg.SubjectPrefix...)
 	dst = append(dst, '.')
-	dst = subjectToken(dst, rec.Context.Environment, cfg.DefaultEnvironment)
+	dst = ingest.AppendSubjectToken(dst, rec.Context.Environment, cfg.DefaultEnvironment)
 	dst = append(dst, '.')
-	return subjectToken(dst, rec.AgentID, "_")
-}
-
-// subjectToken makes s usable as one NATS subject token: '.', wildcards
-// and whitespace become '_'. The record's identity comes from its payload,
-// never from its subject, so this only affects routing.
-func subjectToken(dst []byte, s, fallback string) []byte {
-	if s == "" {
-		s = fallback
-	}
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '.', '*', '>', ' ', '\t', '\r', '\n':
-			dst = append(dst, '_')
-		default:
-			dst = append(dst, c)
-		}
-	}
-	return dst
+	return ingest.AppendSubjectToken(dst, rec.AgentID, "_")
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/toolwatch/toolwatch/ingest"
 	"github.com/toolwatch/toolwatch/record"
 )
 
@@ -190,7 +191,7 @@ func newPublisher(nc *nats.Conn, prefix string, every int, useJS bool) (*publish
 
 func (p *publisher) publish(ctx context.Context, r *record.Record) error {
 	p.flushed = false
-	p.subj = appendSubject(p.subj[:0], p.prefix, r.Context.Environment, r.AgentID)
+	p.subj = ingest.AppendRecordSubject(p.subj[:0], p.prefix, r.Context.Environment, r.AgentID)
 	if p.js != nil {
 		// The async publisher keeps the message until it is acknowledged:
 		// it gets its own copy.
@@ -238,27 +239,4 @@ func (p *publisher) close() {
 	if p.js != nil {
 		p.js.CleanupPublisher()
 	}
-}
-
-// appendSubject appends <prefix>.<env>.<agent>, each token made valid: '.',
-// '*', '>' and whitespace become '_', and an empty token is "_" (the
-// record's identity comes from its payload, never its subject).
-func appendSubject(b []byte, prefix, env, agent string) []byte {
-	b = append(b, prefix...)
-	for _, tok := range [2]string{env, agent} {
-		b = append(b, '.')
-		if tok == "" {
-			b = append(b, '_')
-			continue
-		}
-		for i := 0; i < len(tok); i++ {
-			c := tok[i]
-			switch c {
-			case '.', '*', '>', ' ', '\t', '\r', '\n', '\f', '\v':
-				c = '_'
-			}
-			b = append(b, c)
-		}
-	}
-	return b
 }

@@ -48,6 +48,7 @@ import (
 
 	"github.com/toolwatch/toolwatch/app"
 	"github.com/toolwatch/toolwatch/config"
+	"github.com/toolwatch/toolwatch/ingest"
 	"github.com/toolwatch/toolwatch/ingest/embedded"
 	"github.com/toolwatch/toolwatch/internal/sim"
 	"github.com/toolwatch/toolwatch/record"
@@ -314,7 +315,7 @@ func (b *bench) fill(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		subj = appendSubject(subj[:0], b.prefix, r.Context.Environment, r.AgentID)
+		subj = ingest.AppendRecordSubject(subj[:0], b.prefix, r.Context.Environment, r.AgentID)
 		buf = r.AppendJSON(nil) // the async publisher keeps it until acked
 		if _, err := b.js.PublishAsync(string(subj), buf, stallWait); err != nil {
 			return err
@@ -570,7 +571,7 @@ func (b *bench) live(ctx context.Context) error {
 			if n%every == 0 {
 				inject(&rec, n/every)
 			}
-			subj = appendSubject(subj[:0], b.prefix, rec.Context.Environment, rec.AgentID)
+			subj = ingest.AppendRecordSubject(subj[:0], b.prefix, rec.Context.Environment, rec.AgentID)
 			buf = rec.AppendJSON(nil)
 			atomic.StoreInt64(&pubAt[n], int64(ts.Sub(base)))
 			published.Store(int64(n + 1))
@@ -643,27 +644,6 @@ func inject(rec *record.Record, k int) {
 			rec.Invocation.OutputBytes = 100 << 20
 		}
 	}
-}
-
-// appendSubject appends <prefix>.<env>.<agent> with each token made valid.
-func appendSubject(b []byte, prefix, env, agent string) []byte {
-	b = append(b, prefix...)
-	for _, tok := range [2]string{env, agent} {
-		b = append(b, '.')
-		if tok == "" {
-			b = append(b, '_')
-			continue
-		}
-		for i := 0; i < len(tok); i++ {
-			c := tok[i]
-			switch c {
-			case '.', '*', '>', ' ', '\t', '\r', '\n', '\f', '\v':
-				c = '_'
-			}
-			b = append(b, c)
-		}
-	}
-	return b
 }
 
 func rates(xs []float64) string {
