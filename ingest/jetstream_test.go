@@ -61,7 +61,13 @@ func testAppliesInOrderAndAcks(t *testing.T, url string) {
 	if h.pending[n-1] != 0 || h.pending[0] != n-1 {
 		t.Errorf("Pending first/last = %d/%d, want %d/0", h.pending[0], h.pending[n-1], n-1)
 	}
-	info := consumerInfo(t, nc, cfg)
+	// Acks were flushed before Run returned; the server's consumer applies
+	// them on its own goroutine.
+	var info *jetstream.ConsumerInfo
+	waitFor(t, "every ack applied by the server", func() bool {
+		info = consumerInfo(t, nc, cfg)
+		return info.NumAckPending == 0 && info.AckFloor.Stream == n
+	})
 	if info.NumAckPending != 0 || info.NumPending != 0 || info.AckFloor.Stream != n {
 		t.Errorf("consumer: ack pending %d, pending %d, ack floor %d; want 0, 0, %d",
 			info.NumAckPending, info.NumPending, info.AckFloor.Stream, n)

@@ -78,10 +78,13 @@ func testResume(t *testing.T, url string) {
 	if err := c1.Run(ctx, h); err != nil {
 		t.Fatal(err)
 	}
-	info1 := consumerInfo(t, nc, cfg)
-	if info1.AckFloor.Stream < 300 {
-		t.Fatalf("first run: ack floor %d, want >= 300", info1.AckFloor.Stream)
-	}
+	// The acks reached the server before Run returned (flushed); the
+	// server's consumer applies them on its own goroutine, so wait for it.
+	var info1 *jetstream.ConsumerInfo
+	waitFor(t, "the first run's acks applied by the server (ack floor >= 300)", func() bool {
+		info1 = consumerInfo(t, nc, cfg)
+		return info1.AckFloor.Stream >= 300
+	})
 	if c1.PriorAckFloor() != 0 || h.processed != 0 {
 		t.Errorf("first start: prior ack floor %d, %d records flagged processed; want none", c1.PriorAckFloor(), h.processed)
 	}
