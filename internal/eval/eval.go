@@ -297,32 +297,8 @@ func Merge(rs ...Result) Result {
 	byKind := map[string]int{}
 	classIdx := map[string]int{}
 	for _, r := range rs {
-		for _, p := range r.Patterns {
-			i, ok := byPattern[p.Pattern]
-			if !ok {
-				i = len(out.Patterns)
-				byPattern[p.Pattern] = i
-				out.Patterns = append(out.Patterns, PatternResult{Pattern: p.Pattern})
-			}
-			q := &out.Patterns[i]
-			q.Anomalies += p.Anomalies
-			q.Detected += p.Detected
-			q.MaxDelay = max(q.MaxDelay, p.MaxDelay)
-			q.Missed = append(q.Missed, p.Missed...)
-		}
-		for _, p := range r.ByKind {
-			i, ok := byKind[p.Pattern]
-			if !ok {
-				i = len(out.ByKind)
-				byKind[p.Pattern] = i
-				out.ByKind = append(out.ByKind, PatternResult{Pattern: p.Pattern})
-			}
-			q := &out.ByKind[i]
-			q.Anomalies += p.Anomalies
-			q.Detected += p.Detected
-			q.MaxDelay = max(q.MaxDelay, p.MaxDelay)
-			q.Missed = append(q.Missed, p.Missed...)
-		}
+		out.Patterns = mergePatterns(out.Patterns, byPattern, r.Patterns)
+		out.ByKind = mergePatterns(out.ByKind, byKind, r.ByKind)
 		out.Firing += r.Firing
 		out.TruePositive += r.TruePositive
 		out.FalsePositive += r.FalsePositive
@@ -451,4 +427,23 @@ func WriteJSONL(cfg sim.Config, w io.Writer) (plan []sim.Anomaly, normal, total 
 		return nil, 0, 0, fmt.Errorf("write simulated records: %w", err)
 	}
 	return sim.Plan(cfg), normal, total, nil
+}
+
+// mergePatterns adds the counts of src into dst (indexed by pattern name in
+// idx), appending patterns dst does not have yet.
+func mergePatterns(dst []PatternResult, idx map[string]int, src []PatternResult) []PatternResult {
+	for _, p := range src {
+		i, ok := idx[p.Pattern]
+		if !ok {
+			i = len(dst)
+			idx[p.Pattern] = i
+			dst = append(dst, PatternResult{Pattern: p.Pattern})
+		}
+		q := &dst[i]
+		q.Anomalies += p.Anomalies
+		q.Detected += p.Detected
+		q.MaxDelay = max(q.MaxDelay, p.MaxDelay)
+		q.Missed = append(q.Missed, p.Missed...)
+	}
+	return dst
 }
