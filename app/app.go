@@ -1,8 +1,10 @@
 // Package app is the Toolwatch daemon: it wires configuration, NATS ingest
 // (or an embedded NATS server), the detection pipeline, the alert sinks and
-// the HTTP endpoints together, and handles reload and shutdown. cmd/detector
-// only parses flags and calls Run, so tests and `detector demo` embed the
-// daemon in-process.
+// the HTTP endpoints together, and handles reload and shutdown. Like
+// Alertmanager's main, the caller owns the process-wide pieces: it hands
+// Run its logger, Prometheus registerer and a channel of reload requests
+// (cmd/detector: the default registry and SIGHUP), so tests and `detector
+// demo` embed the daemon in-process, several at once if they like.
 //
 // Concurrency: the ingest consumer owns the pipeline and calls every
 // detector, one call at a time (never concurrently); reloads are prepared elsewhere and handed to it
@@ -78,8 +80,26 @@ type Options struct {
 	// DataDir, when set, holds all state: the embedded server's store
 	// (DataDir/nats) and the snapshot file (DataDir/toolwatch.snapshot).
 	DataDir string
-	// LogOutput receives the daemon's logs (default os.Stderr).
+	// Logger, when set, is the daemon's logger (cmd/detector builds it with
+	// NewLogger from the configuration's log section); nil builds that
+	// logger on LogOutput.
+	Logger *zerolog.Logger
+	// LogOutput receives the daemon's logs when Logger is nil (default
+	// os.Stderr).
 	LogOutput io.Writer
+	// Registerer receives the daemon's metrics and Gatherer serves them on
+	// metrics.path; cmd/detector passes prometheus.DefaultRegisterer and
+	// DefaultGatherer. A Registerer that is also a Gatherer (a
+	// *prometheus.Registry) may come alone. Both nil: a registry of this
+	// run with the Go and process collectors, so several daemons can share
+	// a process.
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+	// Reload, when set, carries reload requests from the caller
+	// (cmd/detector sends one per SIGHUP, as Alertmanager's main does);
+	// the daemon answers each on the channel it carries: nil, or why the
+	// new configuration was rejected. Reads stop when Run returns.
+	Reload <-chan chan error
 	// Started is called once the daemon is consuming, with its addresses.
 	Started func(Info)
 	// Now is the wall clock (default time.Now).
@@ -191,10 +211,15 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	log := NewLogger(cfg.Log, opts.LogOutput)
+	if opts.Logger != nil {
+		log = *opts.Logger
+	}
+	reg, gatherer, err := registry(opts)
+	if err != nil {
+		return err
+	}
 	log.Info().Str("version", Version).Str("commit", buildinfo.Read().Commit).Str("config", orDefault(opts.ConfigPath, "(built-in defaults)")).Msg("starting toolwatch detector")
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	dm := newDaemonMetrics(reg)
 
 	// NATS: the configured servers, or an embedded one.
@@ -298,7 +323,7 @@ func Run(ctx context.Context, opts Options) error {
 	var httpSrv *http.Server
 	if cfg.Metrics.Enabled {
 		var addr string
-		httpSrv, addr, err = serveHTTP(cfg.Metrics, newMux(cfg.Metrics, reg, consumer, connStatus, rl, w), log)
+		httpSrv, addr, err = serveHTTP(cfg.Metrics, newMux(cfg.Metrics, reg, gatherer, consumer, connStatus, rl, w), log)
 		if err != nil {
 			closeSinks(out, log)
 			return err
@@ -318,14 +343,11 @@ func Run(ctx context.Context, opts Options) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for !consumer.Ready() {
-				select {
-				case <-runCtx.Done():
-					return
-				case <-time.After(20 * time.Millisecond):
-				}
+			select {
+			case <-runCtx.Done():
+			case <-consumer.Consuming():
+				opts.Started(info)
 			}
-			opts.Started(info)
 		}()
 	}
 	log.Info().Str("mode", cfg.Ingest.Mode).Str("subject", cfg.Ingest.Subject).Msg("consuming audit records")
@@ -359,10 +381,38 @@ func closeSinks(d *sink.Dispatcher, log zerolog.Logger) {
 	}
 }
 
+// registry returns where the daemon registers its metrics and what its
+// metrics endpoint serves (Options.Registerer, Options.Gatherer).
+func registry(opts Options) (prometheus.Registerer, prometheus.Gatherer, error) {
+	reg, g := opts.Registerer, opts.Gatherer
+	switch {
+	case reg == nil && g == nil:
+		r := prometheus.NewRegistry()
+		r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		return r, r, nil
+	case g == nil:
+		if rg, ok := reg.(prometheus.Gatherer); ok {
+			return reg, rg, nil
+		}
+		return nil, nil, errors.New("app: Options.Registerer is not a Gatherer; set Options.Gatherer too")
+	case reg == nil:
+		return nil, nil, errors.New("app: Options.Gatherer is set without Options.Registerer")
+	}
+	return reg, g, nil
+}
+
+// waitClosed waits up to limit for nc to close (Drain closes it when done).
 func waitClosed(nc *nats.Conn, limit time.Duration) {
-	deadline := time.Now().Add(limit)
-	for !nc.IsClosed() && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	closed := nc.StatusChanged(nats.CLOSED)
+	defer nc.RemoveStatusListener(closed)
+	if nc.IsClosed() {
+		return
+	}
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case <-closed:
+	case <-t.C:
 	}
 }
 

@@ -79,7 +79,7 @@ snapshot:
 	var wantAlerts []alert.Alert
 	for i, m := range msgs {
 		alerts, outcome, err := ref.Handle(m.data)
-		if outcome != pipeline.Applied {
+		if outcome != record.Applied {
 			t.Fatalf("reference: record %d %v: %v", i, outcome, err)
 		}
 		for _, a := range alerts {

@@ -92,9 +92,9 @@ func loopbackOnly(listen string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func newMux(cfg config.MetricsConfig, reg *prometheus.Registry, consumer *ingest.Consumer, conn *ingest.ConnStatus, rl *reloader, w *worker) *http.ServeMux {
+func newMux(cfg config.MetricsConfig, reg prometheus.Registerer, gatherer prometheus.Gatherer, consumer *ingest.Consumer, conn *ingest.ConnStatus, rl *reloader, w *worker) *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.Handle(cfg.Path, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle(cfg.Path, promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", func(rw http.ResponseWriter, _ *http.Request) {
 		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(rw, "ok\n")

@@ -3,10 +3,8 @@ package app
 import (
 	"context"
 	"os"
-	"os/signal"
 	"reflect"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -15,8 +13,9 @@ import (
 	"github.com/toolwatch/toolwatch/config"
 )
 
-// reloader re-reads the configuration on SIGHUP, on a change of the file
-// and on POST /-/reload. Everything that can fail (parsing, validation,
+// reloader re-reads the configuration on a request of the caller
+// (Options.Reload: SIGHUP in cmd/detector), on a change of the file and on
+// POST /-/reload. Everything that can fail (parsing, validation,
 // building new sinks) happens here first; only a fully built configuration
 // is handed to the worker, which swaps it in between two records. A bad
 // file leaves the running configuration untouched.
@@ -36,9 +35,6 @@ type reloader struct {
 const pollInterval = 2 * time.Second
 
 func (rl *reloader) watch(ctx context.Context) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	var last fileStamp
 	if rl.opts.ConfigPath != "" {
 		last = stamp(rl.opts.ConfigPath)
@@ -49,8 +45,15 @@ func (rl *reloader) watch(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-hup:
-			_ = rl.reload("sighup")
+		case errc := <-rl.opts.Reload:
+			err := rl.reload("caller")
+			if errc != nil {
+				select {
+				case errc <- err:
+				case <-ctx.Done():
+					return
+				}
+			}
 		case <-tick.C:
 			if rl.opts.ConfigPath == "" {
 				continue

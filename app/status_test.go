@@ -44,7 +44,7 @@ func TestStatusHistorySampledOnEventTime(t *testing.T) {
 				Context:    record.Context{Environment: "production"}, DataSubjectsAffected: record.Absent,
 			}
 			buf = r.AppendJSON(buf[:0])
-			if _, outcome, err := p.Handle(buf); outcome != pipeline.Applied {
+			if _, outcome, err := p.Handle(buf); outcome != record.Applied {
 				t.Fatalf("record %d: outcome %v, %v", n, outcome, err)
 			}
 			s.observe(p.Record())

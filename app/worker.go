@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/ingest"
 	"github.com/toolwatch/toolwatch/pipeline"
+	"github.com/toolwatch/toolwatch/record"
 	"github.com/toolwatch/toolwatch/snapshot"
 	"github.com/toolwatch/toolwatch/telemetry"
 )
@@ -45,7 +47,8 @@ type worker struct {
 	snapEvery time.Duration
 	lastSnap  time.Time
 	snapDue   bool
-	saving    atomic.Bool
+	saving    atomic.Bool    // a background write is running
+	saves     sync.WaitGroup // ends when it is done
 
 	// rebuilt: the baselines are being rebuilt by replaying the stream (no
 	// usable snapshot). Alerts of a record a previous run already processed
@@ -105,21 +108,19 @@ func (w *worker) HandleMessage(m *ingest.Message) ingest.Result {
 		w.seedAlertmanager(w.out)
 	}
 	alerts, outcome, err := w.p.Handle(m.Data)
-	res := ingest.Result{}
+	res := ingest.Result{Outcome: outcome}
 	switch outcome {
-	case pipeline.Applied:
+	case record.Applied:
 		w.tm.ObserveRecord(w.p.Record())
 		w.tm.ObserveOutcome("applied")
 		w.status.observe(w.p.Record())
-	case pipeline.Late:
+	case record.Late:
 		w.tm.ObserveRecord(w.p.Record())
 		w.tm.ObserveOutcome("late")
-		res.Outcome = ingest.Late
-	case pipeline.Invalid:
+	case record.Invalid:
 		// The consumer republishes it to the dead-letter subject.
 		w.tm.ObserveOutcome("dead_lettered")
 		w.status.invalid++
-		res.Outcome = ingest.Invalid
 		res.Reason = errReason(err)
 	}
 	w.deliver(alerts)
@@ -234,7 +235,9 @@ func (w *worker) maybeSnapshot() {
 		return
 	}
 	w.saving.Store(true)
+	w.saves.Add(1)
 	go func() {
+		defer w.saves.Done()
 		defer w.saving.Store(false)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -256,9 +259,7 @@ func (w *worker) finalSnapshot() {
 	if w.snaps == nil {
 		return
 	}
-	for w.saving.Load() {
-		time.Sleep(10 * time.Millisecond)
-	}
+	w.saves.Wait()
 	seq, exact := w.consumer.SnapshotPoint()
 	if !exact {
 		w.log.Warn().Uint64("last_applied_seq", seq).Msg("final snapshot skipped: a redelivery is still pending; the previous snapshot stays")

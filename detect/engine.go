@@ -11,32 +11,6 @@ import (
 	"github.com/toolwatch/toolwatch/record"
 )
 
-// Verdict says what the engine did with a record.
-type Verdict uint8
-
-const (
-	// Applied: the record was observed by every detector.
-	Applied Verdict = iota
-	// Late: older than the watermark (newest event time − allowed
-	// lateness); counted, not applied, since its windows are closed.
-	Late
-	// Future: stamped more than max_clock_skew ahead of the wall clock;
-	// the record is invalid and belongs on the dead-letter subject.
-	Future
-)
-
-func (v Verdict) String() string {
-	switch v {
-	case Applied:
-		return "applied"
-	case Late:
-		return "late"
-	case Future:
-		return "future"
-	}
-	return "unknown"
-}
-
 // Engine routes records to detectors in event time. The watermark is the
 // newest event time seen minus the allowed lateness; whenever it crosses a
 // tick boundary every detector is ticked, so windows close and idle keys are
@@ -91,19 +65,21 @@ func (e *Engine) Counts() (applied, late, future uint64) { return e.applied, e.l
 
 // Process applies one valid record and appends the detectors' findings
 // (including those of windows closed by the advancing watermark) to out.
-func (e *Engine) Process(r *record.Record, out []alert.Finding) ([]alert.Finding, Verdict) {
+// A record stamped more than max_clock_skew ahead of the wall clock is
+// record.Invalid (counted as future); one older than the watermark Late.
+func (e *Engine) Process(r *record.Record, out []alert.Finding) ([]alert.Finding, record.Outcome) {
 	e.ticked = false
 	ts := r.Timestamp
 	if ts.After(e.skewLimit) {
 		e.skewLimit = e.wall().Add(e.cfg.MaxClockSkew)
 		if ts.After(e.skewLimit) {
 			e.future++
-			return out, Future
+			return out, record.Invalid
 		}
 	}
 	if !e.maxEvent.IsZero() && ts.Before(e.maxEvent.Add(-e.cfg.AllowedLateness)) {
 		e.late++
-		return out, Late
+		return out, record.Late
 	}
 	if ts.After(e.maxEvent) {
 		out = e.advanceTo(ts, out)
@@ -112,7 +88,7 @@ func (e *Engine) Process(r *record.Record, out []alert.Finding) ([]alert.Finding
 		out = d.Observe(r, out)
 	}
 	e.applied++
-	return out, Applied
+	return out, record.Applied
 }
 
 // Advance moves event time forward on the wall clock when the consumer is

@@ -57,15 +57,15 @@ func TestEngineVerdicts(t *testing.T) {
 	tests := []struct {
 		name string
 		ts   time.Time
-		want Verdict
+		want record.Outcome
 	}{
-		{"first record", base, Applied},
-		{"in order", base.Add(40 * time.Second), Applied},
-		{"late but within lateness", base.Add(15 * time.Second), Applied},
-		{"older than watermark", base.Add(9 * time.Second), Late},
-		{"exactly at watermark", base.Add(10 * time.Second), Applied},
-		{"within skew of wall clock", wall.Add(4 * time.Minute), Applied},
-		{"beyond skew of wall clock", wall.Add(6 * time.Minute), Future},
+		{"first record", base, record.Applied},
+		{"in order", base.Add(40 * time.Second), record.Applied},
+		{"late but within lateness", base.Add(15 * time.Second), record.Applied},
+		{"older than watermark", base.Add(9 * time.Second), record.Late},
+		{"exactly at watermark", base.Add(10 * time.Second), record.Applied},
+		{"within skew of wall clock", wall.Add(4 * time.Minute), record.Applied},
+		{"beyond skew of wall clock", wall.Add(6 * time.Minute), record.Invalid},
 	}
 	d := &recorder{}
 	e := NewEngine(testConfig(), func() time.Time { return wall }, d)
@@ -88,11 +88,11 @@ func TestEngineSkewLimitFollowsWallClock(t *testing.T) {
 	wall := base
 	e := NewEngine(testConfig(), func() time.Time { return wall }, &recorder{})
 	ts := base.Add(time.Hour)
-	if _, v := e.Process(rec("a", ts), nil); v != Future {
+	if _, v := e.Process(rec("a", ts), nil); v != record.Invalid {
 		t.Fatalf("verdict %v before the wall clock moved, want future", v)
 	}
 	wall = base.Add(58 * time.Minute) // the record is now within 5m skew
-	if _, v := e.Process(rec("a", ts), nil); v != Applied {
+	if _, v := e.Process(rec("a", ts), nil); v != record.Applied {
 		t.Fatalf("verdict %v after the wall clock moved, want applied", v)
 	}
 }
@@ -150,7 +150,7 @@ func TestEngineAdvanceClosesQuietWindows(t *testing.T) {
 		t.Errorf("findings %+v", out)
 	}
 	// A record stamped before the advanced watermark is late.
-	if _, v := e.Process(rec("a", base.Add(time.Minute)), nil); v != Late {
+	if _, v := e.Process(rec("a", base.Add(time.Minute)), nil); v != record.Late {
 		t.Errorf("record behind the advanced watermark: %v, want late", v)
 	}
 	// Advance to an earlier wall time does nothing.

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/toolwatch/toolwatch/record"
 )
 
 // runCore consumes a plain subscription. The client buffers at most
@@ -25,7 +27,7 @@ func (c *Consumer) runCore(ctx context.Context, h Handler) error {
 	if err != nil {
 		return fmt.Errorf("subscribe %s: %w", c.cfg.Subject, err)
 	}
-	c.consuming.Store(true)
+	c.setConsuming()
 	c.log.Info().Str("subject", c.cfg.Subject).Str("queue_group", c.cfg.QueueGroup).Msg("consuming")
 	tick := time.NewTicker(min(c.idleAfter, time.Second))
 	defer tick.Stop()
@@ -72,7 +74,7 @@ func (c *Consumer) processCore(m *nats.Msg, h Handler, pending uint64) {
 	c.msg = Message{Subject: m.Subject, Data: m.Data, Header: m.Header, Pending: pending}
 	r := h.HandleMessage(&c.msg)
 	c.msg = Message{}
-	if r.Outcome != Invalid {
+	if r.Outcome != record.Invalid {
 		c.m.outcome(r.Outcome).Inc()
 		return
 	}

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/toolwatch/toolwatch/ingest/embedded"
+	"github.com/toolwatch/toolwatch/record"
 )
 
 func TestMain(m *testing.M) {
@@ -152,11 +153,11 @@ func (r *recorder) HandleMessage(m *Message) Result {
 	}
 	switch {
 	case bytes.HasPrefix(m.Data, []byte("bad")):
-		return Result{Outcome: Invalid, Reason: "bad json\r\nat byte 0"}
+		return Result{Outcome: record.Invalid, Reason: "bad json\r\nat byte 0"}
 	case bytes.HasPrefix(m.Data, []byte("late")):
-		return Result{Outcome: Late}
+		return Result{Outcome: record.Late}
 	}
-	return Result{Outcome: Applied}
+	return Result{Outcome: record.Applied}
 }
 
 func (r *recorder) Idle(time.Time) {

@@ -49,31 +49,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+
+	"github.com/toolwatch/toolwatch/record"
 )
-
-// Outcome is what the handler did with one record.
-type Outcome uint8
-
-const (
-	// Applied: a valid record, observed by the detectors.
-	Applied Outcome = iota
-	// Late: a valid record older than the allowed lateness; counted only.
-	Late
-	// Invalid: not a valid record; it is dead-lettered with Result.Reason.
-	Invalid
-)
-
-func (o Outcome) String() string {
-	switch o {
-	case Applied:
-		return "applied"
-	case Late:
-		return "late"
-	case Invalid:
-		return "invalid"
-	}
-	return "unknown"
-}
 
 // Message is one record message. Data and Header are valid only during
 // HandleMessage.
@@ -95,7 +73,7 @@ type Message struct {
 
 // Result is the handler's verdict on one record.
 type Result struct {
-	Outcome Outcome
+	Outcome record.Outcome
 	Reason  string // why the record is Invalid (sent in Toolwatch-Reason)
 }
 
@@ -161,6 +139,9 @@ type Consumer struct {
 	above     atomic.Bool   // records above floor were processed (tr.gaps() > 0)
 	consuming atomic.Bool
 	running   atomic.Bool
+	// started is closed when consuming first becomes true (Consuming).
+	started     chan struct{}
+	startedOnce sync.Once
 
 	// mu serialises the handler: JetStream messages are processed in
 	// nats.go's delivery callback, Idle on the Run goroutine.
@@ -209,6 +190,7 @@ func New(nc *nats.Conn, cfg Config, opts Options) (*Consumer, error) {
 		invalidLog: limiter{every: 10 * time.Second},
 		errLog:     limiter{every: 10 * time.Second},
 		dropLog:    limiter{every: 10 * time.Second},
+		started:    make(chan struct{}),
 	}
 	if opts.Resume {
 		c.floor.Store(opts.ResumeAfter)
@@ -251,6 +233,17 @@ func (c *Consumer) PriorAckFloor() uint64 { return c.priorPub.Load() }
 // Ready reports whether the consumer is connected and consuming (for
 // /readyz).
 func (c *Consumer) Ready() bool { return c.consuming.Load() && c.nc.IsConnected() }
+
+// Consuming returns a channel closed once the consumer is first set up
+// and consuming (stream created, consumer bound or subscribed): records
+// published after it are not missed.
+func (c *Consumer) Consuming() <-chan struct{} { return c.started }
+
+// setConsuming records that the consumer is (re)bound and consuming.
+func (c *Consumer) setConsuming() {
+	c.consuming.Store(true)
+	c.startedOnce.Do(func() { close(c.started) })
+}
 
 // Run consumes until ctx is cancelled, then stops fetching, finishes the
 // records already received (each applied record acked), flushes the acks

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/toolwatch/toolwatch/record"
 )
 
 // requestTimeout bounds one JetStream API call (stream/consumer info).
@@ -46,7 +48,7 @@ func (c *Consumer) runJetStream(ctx context.Context, h Handler) error {
 			if info := cons.CachedInfo(); info != nil {
 				c.raiseFloor(info.AckFloor.Stream)
 			}
-			c.consuming.Store(true)
+			c.setConsuming()
 			c.log.Info().Str("stream", c.cfg.Stream).Str("consumer", c.cfg.Consumer).
 				Uint64("last_applied", c.tr.floor).Int("prefetch", c.cfg.BatchSize).Msg("consuming")
 		}
@@ -359,7 +361,7 @@ func (c *Consumer) process(d delivery, h Handler) {
 		Processed: seq <= c.prior}
 	r := h.HandleMessage(&c.msg)
 	c.msg = Message{}
-	if r.Outcome == Invalid {
+	if r.Outcome == record.Invalid {
 		if err := c.deadLetter(m.Subject(), m.Data(), m.Headers(), r.Reason); err != nil {
 			// Not marked done: the redelivery runs the handler (which has no
 			// effect for an invalid record) and retries the publish.

@@ -1,6 +1,10 @@
 package ingest
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/toolwatch/toolwatch/record"
+)
 
 // Metrics are the ingest counters and gauges. Labels are bounded: result
 // takes four values.
@@ -57,11 +61,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-func (m *Metrics) outcome(o Outcome) prometheus.Counter {
+func (m *Metrics) outcome(o record.Outcome) prometheus.Counter {
 	switch o {
-	case Late:
+	case record.Late:
 		return m.late
-	case Invalid:
+	case record.Invalid:
 		return m.invalid
 	}
 	return m.applied

@@ -45,7 +45,7 @@ func BenchmarkPipeline(b *testing.B) {
 	for range b.N {
 		p := New(config.Default(), fixedWall)
 		for _, l := range lines {
-			if _, outcome, err := p.Handle(l); outcome == Invalid {
+			if _, outcome, err := p.Handle(l); outcome == record.Invalid {
 				b.Fatal(err)
 			}
 		}
@@ -94,7 +94,7 @@ func BenchmarkStatePerKey(b *testing.B) {
 						DataSubjectsAffected: record.Absent,
 					}
 					buf = r.AppendJSON(buf[:0])
-					if _, outcome, err := p.Handle(buf); outcome == Invalid {
+					if _, outcome, err := p.Handle(buf); outcome == record.Invalid {
 						b.Fatal(err)
 					}
 				}

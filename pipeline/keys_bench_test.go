@@ -103,7 +103,7 @@ func BenchmarkReplayKeys(b *testing.B) {
 				b.ResetTimer()
 				t0, c0 := time.Now(), cpuTime()
 				for i := range n {
-					if _, outcome, err := p.Handle(k.line(i, i%c.keys)); outcome == Invalid {
+					if _, outcome, err := p.Handle(k.line(i, i%c.keys)); outcome == record.Invalid {
 						b.Fatal(err)
 					}
 				}
@@ -165,7 +165,7 @@ func benchFlood(b *testing.B) {
 		}
 		k.buf = k.r.AppendJSON(k.buf[:0])
 		as, outcome, err := p.Handle(k.buf)
-		if outcome == Invalid {
+		if outcome == record.Invalid {
 			b.Fatal(err)
 		}
 		alerts = append(alerts, as...)

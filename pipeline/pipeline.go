@@ -22,30 +22,6 @@ import (
 	"github.com/toolwatch/toolwatch/record"
 )
 
-// Outcome is what happened to one message.
-type Outcome uint8
-
-const (
-	// Applied: a valid record, observed by the detectors.
-	Applied Outcome = iota
-	// Late: a valid record older than the watermark; counted, not applied.
-	Late
-	// Invalid: not a valid record; the error says why (dead-letter it).
-	Invalid
-)
-
-func (o Outcome) String() string {
-	switch o {
-	case Applied:
-		return "applied"
-	case Late:
-		return "late"
-	case Invalid:
-		return "invalid"
-	}
-	return "unknown"
-}
-
 // Pipeline is decoder → engine → alert manager.
 type Pipeline struct {
 	dec      *record.Decoder
@@ -99,20 +75,20 @@ func (p *Pipeline) Manager() *alert.Manager { return p.mgr }
 func (p *Pipeline) Record() *record.Record { return &p.rec }
 
 // Handle decodes one message and applies it. It returns the alerts it
-// raised or resolved, the outcome, and for Invalid the reason.
-func (p *Pipeline) Handle(data []byte) ([]alert.Alert, Outcome, error) {
+// raised or resolved, the outcome, and for record.Invalid the reason.
+func (p *Pipeline) Handle(data []byte) ([]alert.Alert, record.Outcome, error) {
 	if err := p.dec.Decode(data, &p.rec); err != nil {
-		return nil, Invalid, err
+		return nil, record.Invalid, err
 	}
-	var verdict detect.Verdict
-	p.findings, verdict = p.eng.Process(&p.rec, p.findings[:0])
-	switch verdict {
-	case detect.Future:
-		return nil, Invalid, &record.Error{Field: "timestamp", Reason: fmt.Sprintf("more than %s in the future", p.skew)}
-	case detect.Late:
-		return nil, Late, nil
+	var outcome record.Outcome
+	p.findings, outcome = p.eng.Process(&p.rec, p.findings[:0])
+	switch outcome {
+	case record.Invalid: // the engine rejects only records from the future
+		return nil, record.Invalid, &record.Error{Field: "timestamp", Reason: fmt.Sprintf("more than %s in the future", p.skew)}
+	case record.Late:
+		return nil, record.Late, nil
 	}
-	return p.collect(), Applied, nil
+	return p.collect(), record.Applied, nil
 }
 
 // Advance moves event time on the wall clock while the consumer is caught

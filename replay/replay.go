@@ -159,9 +159,9 @@ func Run(ctx context.Context, in io.Reader, out io.Writer, opts Options) (Summar
 				sum.Lines++
 				alerts, outcome, herr := p.Handle(line)
 				switch outcome {
-				case pipeline.Invalid:
+				case record.Invalid:
 					report(record.Reason(herr))
-				case pipeline.Late:
+				case record.Late:
 					sum.Late++
 				default:
 					sum.Applied++

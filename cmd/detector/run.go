@@ -9,6 +9,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/toolwatch/toolwatch/app"
 )
 
@@ -44,12 +46,52 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			opts.ConfigPath = defaultConfigPath
 		}
 	}
-	opts.LogOutput = stderr
+	// The daemon takes its logger, registry and reload requests from here,
+	// as Alertmanager's main hands them to its components.
+	cfg, err := app.LoadConfig(opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "detector: %v\n", err)
+		return 1
+	}
+	log := app.NewLogger(cfg.Log, stderr)
+	opts.Logger = &log
+	opts.Registerer, opts.Gatherer = prometheus.DefaultRegisterer, prometheus.DefaultGatherer
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	opts.Reload = reloadOnHUP(ctx)
 	if err := app.Run(ctx, opts); err != nil {
 		fmt.Fprintf(stderr, "detector: %v\n", err)
 		return 1
 	}
 	return 0
+}
+
+// reloadOnHUP turns each SIGHUP into a reload request until ctx ends. The
+// daemon logs whether the reload was accepted, so the answer is dropped.
+func reloadOnHUP(ctx context.Context) <-chan chan error {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	reload := make(chan chan error)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+			}
+			errc := make(chan error, 1)
+			select {
+			case reload <- errc:
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case <-errc:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return reload
 }
