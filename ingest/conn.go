@@ -107,13 +107,13 @@ func connOptions(cfg NATSConfig, log zerolog.Logger, st *ConnStatus) ([]nats.Opt
 		}
 		opts = append(opts, o)
 	case cfg.User != "":
-		pw, err := readSecret("password", cfg.PasswordFile, cfg.PasswordEnv)
+		pw, err := secret.Read("nats", "password", cfg.PasswordFile, cfg.PasswordEnv)
 		if err != nil {
 			return nil, err
 		}
 		opts = append(opts, nats.UserInfo(cfg.User, pw))
 	case cfg.TokenFile != "" || cfg.TokenEnv != "":
-		tok, err := readSecret("token", cfg.TokenFile, cfg.TokenEnv)
+		tok, err := secret.Read("nats", "token", cfg.TokenFile, cfg.TokenEnv)
 		if err != nil {
 			return nil, err
 		}
@@ -137,22 +137,6 @@ func connOptions(cfg NATSConfig, log zerolog.Logger, st *ConnStatus) ([]nats.Opt
 		opts = append(opts, nats.Secure())
 	}
 	return opts, nil
-}
-
-// readSecret reads a credential from file or env (exactly one is set).
-func readSecret(what, file, env string) (string, error) {
-	v, err := secret.Lookup(file, env)
-	if err != nil {
-		key := what + "_env"
-		if file != "" {
-			key = what + "_file"
-		}
-		return "", fmt.Errorf("nats %s: %w", key, err)
-	}
-	if v == "" {
-		return "", fmt.Errorf("nats %s: is empty", what)
-	}
-	return v, nil
 }
 
 // backoff returns a reconnect delay: base doubling per attempt up to max,

@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/toolwatch/toolwatch/internal/secret"
 )
 
 // ParseRetryAfter reads an HTTP Retry-After value: delay-seconds or an
@@ -65,14 +63,4 @@ func CheckResponse(resp *http.Response, now time.Time) (retry bool, err error) {
 		err = &RetryAfterError{After: d, Err: err}
 	}
 	return RetryableStatus(resp.StatusCode), err
-}
-
-// ReadSecret reads a secret from a file path or an environment variable
-// name (internal/secret: trailing newline trimmed, empty is an error).
-func ReadSecret(file, env string) ([]byte, error) {
-	v, err := secret.Lookup(file, env)
-	if err != nil {
-		return nil, err
-	}
-	return []byte(v), nil
 }

@@ -99,7 +99,7 @@ func New(cfg Config, nc *nats.Conn, opts Options) (*Receiver, error) {
 	lim := opts.Limits
 	r.mappers.New = func() any { return &batch{m: newMapper(cfg.ToolSpans, cfg.Attributes, lim)} }
 	if cfg.Auth.Enabled() {
-		tok, err := readToken(cfg.Auth)
+		tok, err := secret.Read("otlp.auth", "bearer_token", cfg.Auth.BearerTokenFile, cfg.Auth.BearerTokenEnv)
 		if err != nil {
 			return nil, err
 		}
@@ -111,17 +111,6 @@ func New(cfg Config, nc *nats.Conn, opts Options) (*Receiver, error) {
 		}
 	}
 	return r, nil
-}
-
-func readToken(c AuthConfig) (string, error) {
-	tok, err := secret.Lookup(c.BearerTokenFile, c.BearerTokenEnv)
-	if err != nil {
-		return "", fmt.Errorf("otlp.auth: %w", err)
-	}
-	if tok == "" {
-		return "", errors.New("otlp.auth: the bearer token is empty")
-	}
-	return tok, nil
 }
 
 func loadTLS(c TLSConfig) (*tls.Config, error) {

@@ -1,9 +1,11 @@
-// Package secret holds references to secrets kept outside the configuration
-// file: "file:PATH" (the file's contents, trailing newline trimmed) or
-// "env:NAME" (an environment variable). A config field of type Ref refuses
-// an inline literal, so a credential can never be committed in config.yaml
-// (docs/design.md §8). The reference is resolved when the component starts, and
-// String never prints the secret itself.
+// Package secret reads credentials kept outside the configuration file.
+// A configuration names each secret by a pair of keys, <key>_file (the
+// file's contents, trailing newline trimmed) and <key>_env (an environment
+// variable), never inline (docs/design.md §8). Read resolves such a pair
+// when a component starts; it is the one way the daemon reads a
+// credential (NATS, OTLP, Alertmanager, webhook). Ref is one reference
+// ("file:PATH" or "env:NAME"): its text form refuses an inline literal,
+// and String never prints the secret itself.
 package secret
 
 import (
@@ -102,6 +104,31 @@ func (r Ref) Resolve() (string, error) {
 	}
 	if v == "" {
 		return "", fmt.Errorf("secret %s: is empty", r)
+	}
+	return v, nil
+}
+
+// Read resolves the secret a configuration section names by its keys
+// <key>_file and <key>_env (env "" where the section has only a _file
+// key); exactly one must be set. It is how every component reads a
+// credential, and its errors name the key:
+//
+//	nats password_file: secret file:/run/pw: open /run/pw: no such file or directory
+//	webhook secret: no secret_file or secret_env configured
+func Read(section, key, file, env string) (string, error) {
+	switch {
+	case file == "" && env == "":
+		return "", fmt.Errorf("%s %s: no %s_file or %s_env configured", section, key, key, key)
+	case file != "" && env != "":
+		return "", fmt.Errorf("%s %s_env: cannot be combined with %s_file", section, key, key)
+	}
+	v, err := Lookup(file, env)
+	if err != nil {
+		suffix := "_env"
+		if file != "" {
+			suffix = "_file"
+		}
+		return "", fmt.Errorf("%s %s%s: %w", section, key, suffix, err)
 	}
 	return v, nil
 }

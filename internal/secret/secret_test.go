@@ -86,3 +86,43 @@ func TestTextRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestRead(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "key")
+	if err := os.WriteFile(key, []byte("s3cr3t\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing")
+	t.Setenv("TW_SECRET_TEST", "from-env")
+	tests := []struct {
+		name, file, env string
+		want, wantErr   string // wantErr: the error's start ("" for none)
+	}{
+		{"file", key, "", "s3cr3t", ""},
+		{"env", "", "TW_SECRET_TEST", "from-env", ""},
+		{"neither", "", "", "", "nats password: no password_file or password_env configured"},
+		{"both", key, "TW_SECRET_TEST", "", "nats password_env: cannot be combined with password_file"},
+		{"missing file", missing, "", "", "nats password_file: secret file:" + missing + ": open "},
+		{"empty file", empty, "", "", "nats password_file: secret file:" + empty + ": is empty"},
+		{"unset env", "", "TW_SECRET_TEST_UNSET_VAR", "", "nats password_env: secret env:TW_SECRET_TEST_UNSET_VAR: variable not set"},
+	}
+	for _, tt := range tests {
+		got, err := Read("nats", "password", tt.file, tt.env)
+		switch {
+		case tt.wantErr == "" && err != nil:
+			t.Errorf("%s: %v", tt.name, err)
+		case tt.wantErr != "" && (err == nil || !strings.HasPrefix(err.Error(), tt.wantErr)):
+			t.Errorf("%s: error %v, want it to start with %q", tt.name, err, tt.wantErr)
+		case got != tt.want:
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("%s: error leaks the secret: %v", tt.name, err)
+		}
+	}
+}

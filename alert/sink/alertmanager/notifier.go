@@ -27,6 +27,7 @@ import (
 
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/alert/sink"
+	"github.com/toolwatch/toolwatch/internal/secret"
 )
 
 // AlertName is the alertname label of every alert.
@@ -147,18 +148,18 @@ func NewNotifier(baseURL string, cfg sink.AlertmanagerConfig, opts Options) (*No
 func authorizer(cfg sink.AlertmanagerConfig) (func(*http.Request), error) {
 	switch {
 	case cfg.BasicAuth.Username != "":
-		pw, err := sink.ReadSecret(cfg.BasicAuth.PasswordFile, "")
+		pass, err := secret.Read("alertmanager", "basic_auth.password", cfg.BasicAuth.PasswordFile, "")
 		if err != nil {
-			return nil, fmt.Errorf("alertmanager basic_auth.password_file: %w", err)
+			return nil, err
 		}
-		user, pass := cfg.BasicAuth.Username, string(pw)
+		user := cfg.BasicAuth.Username
 		return func(r *http.Request) { r.SetBasicAuth(user, pass) }, nil
 	case cfg.BearerTokenFile != "":
-		tok, err := sink.ReadSecret(cfg.BearerTokenFile, "")
+		tok, err := secret.Read("alertmanager", "bearer_token", cfg.BearerTokenFile, "")
 		if err != nil {
-			return nil, fmt.Errorf("alertmanager bearer_token_file: %w", err)
+			return nil, err
 		}
-		h := "Bearer " + string(tok)
+		h := "Bearer " + tok
 		return func(r *http.Request) { r.Header.Set("Authorization", h) }, nil
 	}
 	return func(*http.Request) {}, nil

@@ -27,6 +27,7 @@ import (
 
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/alert/sink"
+	"github.com/toolwatch/toolwatch/internal/secret"
 )
 
 // MinKeyBytes is the shortest HMAC key the sender accepts.
@@ -64,14 +65,11 @@ func (o *Options) defaults(cfg sink.WebhookConfig) {
 // LoadSecret reads the signing secret named by cfg (secret_file or
 // secret_env) and returns the HMAC key.
 func LoadSecret(cfg sink.WebhookConfig) ([]byte, error) {
-	if cfg.SecretFile == "" && cfg.SecretEnv == "" {
-		return nil, errors.New("webhook secret: no secret_file or secret_env configured")
-	}
-	raw, err := sink.ReadSecret(cfg.SecretFile, cfg.SecretEnv)
+	raw, err := secret.Read("webhook", "secret", cfg.SecretFile, cfg.SecretEnv)
 	if err != nil {
-		return nil, fmt.Errorf("webhook secret: %w", err)
+		return nil, err
 	}
-	key, err := ParseSecret(raw)
+	key, err := ParseSecret([]byte(raw))
 	if err != nil {
 		return nil, err
 	}
