@@ -193,13 +193,13 @@ func (c *NATSConfig) Validate() validate.Errors {
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		es.Addf("tls.cert_file", "cert_file and key_file must be set together")
 	}
-	durationIn(&es, "reconnect_wait", c.ReconnectWait, 10*time.Millisecond, time.Hour)
-	durationIn(&es, "reconnect_max_wait", c.ReconnectMaxWait, 10*time.Millisecond, time.Hour)
+	es.DurationIn("reconnect_wait", c.ReconnectWait, 10*time.Millisecond, time.Hour)
+	es.DurationIn("reconnect_max_wait", c.ReconnectMaxWait, 10*time.Millisecond, time.Hour)
 	if c.ReconnectMaxWait < c.ReconnectWait {
 		es.Addf("reconnect_max_wait", "must be >= reconnect_wait (%s)", c.ReconnectWait)
 	}
-	durationIn(&es, "reconnect_jitter", c.ReconnectJitter, 0, time.Hour)
-	durationIn(&es, "connect_timeout", c.ConnectTimeout, 100*time.Millisecond, 5*time.Minute)
+	es.DurationIn("reconnect_jitter", c.ReconnectJitter, 0, time.Hour)
+	es.DurationIn("connect_timeout", c.ConnectTimeout, 100*time.Millisecond, 5*time.Minute)
 	if c.Embedded.Port < 0 || c.Embedded.Port > 65535 {
 		es.Addf("embedded.port", "must be between 0 and 65535")
 	}
@@ -259,12 +259,12 @@ func (c *Config) Validate() validate.Errors {
 	if c.MaxBytes < 0 {
 		es.Addf("max_bytes", "must be >= 0 (0 = unlimited)")
 	}
-	durationIn(&es, "duplicate_window", c.DuplicateWindow, 0, 7*24*time.Hour)
+	es.DurationIn("duplicate_window", c.DuplicateWindow, 0, 7*24*time.Hour)
 	if c.MaxAge > 0 && c.DuplicateWindow > c.MaxAge {
 		es.Addf("duplicate_window", "must not exceed max_age (%s)", c.MaxAge)
 	}
 	intIn(&es, "replicas", c.Replicas, 1, 5)
-	durationIn(&es, "ack_wait", c.AckWait, time.Second, time.Hour)
+	es.DurationIn("ack_wait", c.AckWait, time.Second, time.Hour)
 	intIn(&es, "max_ack_pending", c.MaxAckPending, 1, 1_000_000)
 	if c.MaxDeliver != -1 && c.MaxDeliver < 1 {
 		es.Addf("max_deliver", "must be -1 (unlimited) or >= 1")
@@ -273,25 +273,12 @@ func (c *Config) Validate() validate.Errors {
 	if c.BatchSize > c.MaxAckPending && c.MaxAckPending >= 1 {
 		es.Addf("batch_size", "must not exceed max_ack_pending (%d)", c.MaxAckPending)
 	}
-	durationIn(&es, "nak_delay", c.NakDelay, 100*time.Millisecond, time.Hour)
+	es.DurationIn("nak_delay", c.NakDelay, 100*time.Millisecond, time.Hour)
 	if c.QueueGroup != "" && !validToken(c.QueueGroup) {
 		es.Addf("queue_group", "must be a name without spaces")
 	}
 	intIn(&es, "pending_limit", c.PendingLimit, 1, 10_000_000)
 	return es
-}
-
-func durationIn(es *validate.Errors, path string, d, lo, hi time.Duration) {
-	if d < lo || d > hi {
-		es.Addf(path, "must be between %s and %s", fmtDur(lo), fmtDur(hi))
-	}
-}
-
-func fmtDur(d time.Duration) string {
-	if d == 0 {
-		return "0s"
-	}
-	return d.String()
 }
 
 func intIn(es *validate.Errors, path string, v, lo, hi int) {

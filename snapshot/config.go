@@ -58,9 +58,7 @@ func (c *Config) Validate() validate.Errors {
 	if !validBucket(c.Bucket) {
 		es.Addf("bucket", "must be 1..64 letters, digits, '-' or '_'")
 	}
-	if c.Interval < 5*time.Second || c.Interval > 24*time.Hour {
-		es.Addf("interval", "must be between 5s and 24h0m0s")
-	}
+	es.DurationIn("interval", c.Interval, 5*time.Second, 24*time.Hour)
 	return es
 }
 

@@ -121,9 +121,9 @@ func (c *Config) Validate() validate.Errors {
 	var es validate.Errors
 	am := &c.Alertmanager
 	validateURLs(&es, "alertmanager.urls", am.URLs, am.Enabled)
-	durationIn(&es, "alertmanager.timeout", am.Timeout, 100*time.Millisecond, 5*time.Minute)
-	durationIn(&es, "alertmanager.resend_interval", am.ResendInterval, time.Second, time.Hour)
-	durationIn(&es, "alertmanager.resolve_retention", am.ResolveRetention, time.Second, 24*time.Hour)
+	es.DurationIn("alertmanager.timeout", am.Timeout, 100*time.Millisecond, 5*time.Minute)
+	es.DurationIn("alertmanager.resend_interval", am.ResendInterval, time.Second, time.Hour)
+	es.DurationIn("alertmanager.resolve_retention", am.ResolveRetention, time.Second, 24*time.Hour)
 	queueSize(&es, "alertmanager.queue_size", am.QueueSize)
 	if am.GeneratorURL != "" {
 		if msg := checkURL(am.GeneratorURL); msg != "" {
@@ -139,12 +139,12 @@ func (c *Config) Validate() validate.Errors {
 
 	wh := &c.Webhook
 	validateURLs(&es, "webhook.urls", wh.URLs, wh.Enabled)
-	durationIn(&es, "webhook.timeout", wh.Timeout, 100*time.Millisecond, 5*time.Minute)
+	es.DurationIn("webhook.timeout", wh.Timeout, 100*time.Millisecond, 5*time.Minute)
 	if wh.MaxRetries < 0 || wh.MaxRetries > 100 {
 		es.Addf("webhook.max_retries", "must be between 0 and 100")
 	}
 	queueSize(&es, "webhook.queue_size", wh.QueueSize)
-	durationIn(&es, "webhook.gone_retry_interval", wh.GoneRetryInterval, time.Minute, 24*time.Hour)
+	es.DurationIn("webhook.gone_retry_interval", wh.GoneRetryInterval, time.Minute, 24*time.Hour)
 	switch {
 	case wh.SecretFile != "" && wh.SecretEnv != "":
 		es.Addf("webhook.secret_env", "set only one of secret_file and secret_env")
@@ -159,7 +159,7 @@ func (c *Config) Validate() validate.Errors {
 	if !validBucket(nl.Bucket) {
 		es.Addf("notification_log.bucket", "must be 1..64 letters, digits, '-' or '_'")
 	}
-	durationIn(&es, "notification_log.ttl", nl.TTL, time.Minute, 720*time.Hour)
+	es.DurationIn("notification_log.ttl", nl.TTL, time.Minute, 720*time.Hour)
 	return es
 }
 
@@ -220,12 +220,6 @@ func validBucket(b string) bool {
 		}
 	}
 	return true
-}
-
-func durationIn(es *validate.Errors, path string, d, lo, hi time.Duration) {
-	if d < lo || d > hi {
-		es.Addf(path, "must be between %s and %s", lo, hi)
-	}
 }
 
 func queueSize(es *validate.Errors, path string, n int) {

@@ -177,12 +177,8 @@ func (c *Config) Validate() validate.Errors {
 	if c.MaxConcurrentRequests < 1 || c.MaxConcurrentRequests > 100000 {
 		es.Addf("max_concurrent_requests", "must be between 1 and 100000")
 	}
-	if c.PublishTimeout < 100*time.Millisecond || c.PublishTimeout > 5*time.Minute {
-		es.Addf("publish_timeout", "must be between 100ms and 5m0s")
-	}
-	if c.RetryAfter < time.Second || c.RetryAfter > time.Hour {
-		es.Addf("retry_after", "must be between 1s and 1h0m0s")
-	}
+	es.DurationIn("publish_timeout", c.PublishTimeout, 100*time.Millisecond, 5*time.Minute)
+	es.DurationIn("retry_after", c.RetryAfter, time.Second, time.Hour)
 	if c.SubjectPrefix == "" || strings.ContainsAny(c.SubjectPrefix, " \t\r\n*>") ||
 		strings.HasPrefix(c.SubjectPrefix, ".") || strings.HasSuffix(c.SubjectPrefix, ".") || strings.Contains(c.SubjectPrefix, "..") {
 		es.Addf("subject_prefix", "must be a literal subject without wildcards or empty tokens")

@@ -5,6 +5,7 @@ package validate
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // FieldError is a problem with one configuration key. Path is dotted and
@@ -23,6 +24,15 @@ type Errors []FieldError
 // Addf records a problem at path.
 func (es *Errors) Addf(path, format string, args ...any) {
 	*es = append(*es, FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// DurationIn records a problem at path unless lo <= d <= hi; the bounds
+// are printed as Go durations ("must be between 100ms and 5m0s"), the form
+// the configuration file takes.
+func (es *Errors) DurationIn(path string, d, lo, hi time.Duration) {
+	if d < lo || d > hi {
+		es.Addf(path, "must be between %s and %s", lo, hi)
+	}
 }
 
 // Prefix returns the errors with prefix+"." in front of each path.
