@@ -61,6 +61,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	opts.LogOutput = logFile
 	started := make(chan app.Info, 1)
 	opts.Started = func(i app.Info) { started <- i }
+	opts.Reload = reloadOnHUP(daemonCtx)
 	done := make(chan error, 1)
 	go func() { done <- app.Run(daemonCtx, opts) }()
 
