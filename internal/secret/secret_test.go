@@ -43,17 +43,24 @@ func TestParse(t *testing.T) {
 	}
 }
 
-func TestResolve(t *testing.T) {
-	dir := t.TempDir()
-	key := filepath.Join(dir, "key")
-	if err := os.WriteFile(key, []byte("s3cr3t\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	empty := filepath.Join(dir, "empty")
-	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
-		t.Fatal(err)
+// secretFiles writes a file holding "s3cr3t" (with a line ending) and one
+// holding only a newline, and sets TW_SECRET_TEST; it returns their paths
+// and the directory.
+func secretFiles(t *testing.T) (key, empty, dir string) {
+	t.Helper()
+	dir = t.TempDir()
+	key, empty = filepath.Join(dir, "key"), filepath.Join(dir, "empty")
+	for path, content := range map[string]string{key: "s3cr3t\r\n", empty: "\n"} {
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	t.Setenv("TW_SECRET_TEST", "from-env")
+	return key, empty, dir
+}
+
+func TestResolve(t *testing.T) {
+	key, empty, dir := secretFiles(t)
 	tests := []struct {
 		ref     Ref
 		want    string
@@ -88,17 +95,8 @@ func TestTextRoundTrip(t *testing.T) {
 }
 
 func TestRead(t *testing.T) {
-	dir := t.TempDir()
-	key := filepath.Join(dir, "key")
-	if err := os.WriteFile(key, []byte("s3cr3t\r\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	empty := filepath.Join(dir, "empty")
-	if err := os.WriteFile(empty, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	key, empty, dir := secretFiles(t)
 	missing := filepath.Join(dir, "missing")
-	t.Setenv("TW_SECRET_TEST", "from-env")
 	tests := []struct {
 		name, file, env string
 		want, wantErr   string // wantErr: the error's start ("" for none)
