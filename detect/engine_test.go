@@ -52,7 +52,7 @@ func testConfig() TimeConfig {
 	return c
 }
 
-func TestEngineVerdicts(t *testing.T) {
+func TestEngineOutcomes(t *testing.T) {
 	wall := base.Add(time.Hour)
 	tests := []struct {
 		name string
@@ -72,7 +72,7 @@ func TestEngineVerdicts(t *testing.T) {
 	for _, tc := range tests {
 		_, v := e.Process(rec("a", tc.ts), nil)
 		if v != tc.want {
-			t.Errorf("%s: verdict %v, want %v", tc.name, v, tc.want)
+			t.Errorf("%s: outcome %v, want %v", tc.name, v, tc.want)
 		}
 	}
 	applied, late, future := e.Counts()
@@ -89,11 +89,11 @@ func TestEngineSkewLimitFollowsWallClock(t *testing.T) {
 	e := NewEngine(testConfig(), func() time.Time { return wall }, &recorder{})
 	ts := base.Add(time.Hour)
 	if _, v := e.Process(rec("a", ts), nil); v != record.Invalid {
-		t.Fatalf("verdict %v before the wall clock moved, want future", v)
+		t.Fatalf("outcome %v before the wall clock moved, want invalid (future)", v)
 	}
 	wall = base.Add(58 * time.Minute) // the record is now within 5m skew
 	if _, v := e.Process(rec("a", ts), nil); v != record.Applied {
-		t.Fatalf("verdict %v after the wall clock moved, want applied", v)
+		t.Fatalf("outcome %v after the wall clock moved, want applied", v)
 	}
 }
 
