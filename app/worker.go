@@ -11,6 +11,7 @@ import (
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/alert/sink"
 	"github.com/toolwatch/toolwatch/alert/sink/alertmanager"
+	"github.com/toolwatch/toolwatch/compliance"
 	"github.com/toolwatch/toolwatch/config"
 	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/ingest"
@@ -25,6 +26,7 @@ type worker struct {
 	p   *pipeline.Pipeline
 	out *sink.Dispatcher
 	tm  *telemetry.Metrics
+	cv  *compliance.View // counts each stream record in one run only (SetProcessed)
 	log zerolog.Logger
 	now func() time.Time
 
@@ -67,9 +69,10 @@ type reloadRequest struct {
 	out *sink.Dispatcher // nil: keep the current sinks
 }
 
-func newWorker(cfg *config.Config, p *pipeline.Pipeline, out *sink.Dispatcher, tm *telemetry.Metrics, log zerolog.Logger, now func() time.Time) *worker {
-	w := &worker{p: p, out: out, tm: tm, log: log, now: now, queries: make(chan baselinesQuery)}
+func newWorker(cfg *config.Config, p *pipeline.Pipeline, out *sink.Dispatcher, tm *telemetry.Metrics, cv *compliance.View, log zerolog.Logger, now func() time.Time) *worker {
+	w := &worker{p: p, out: out, tm: tm, cv: cv, log: log, now: now, queries: make(chan baselinesQuery)}
 	w.status = newStatusState(cfg, p, now)
+	w.status.cv = cv
 	w.seedAlertmanager(out)
 	return w
 }
@@ -104,15 +107,18 @@ func (w *worker) HandleMessage(m *ingest.Message) ingest.Result {
 		w.reseed = false
 		w.seedAlertmanager(w.out)
 	}
+	w.cv.SetProcessed(m.Processed)
 	alerts, outcome, err := w.p.Handle(m.Data)
 	res := ingest.Result{}
 	switch outcome {
 	case pipeline.Applied:
 		w.tm.ObserveRecord(w.p.Record())
+		w.cv.ObserveRecord(w.p.Record())
 		w.tm.ObserveOutcome("applied")
 		w.status.observe(w.p.Record())
 	case pipeline.Late:
 		w.tm.ObserveRecord(w.p.Record())
+		w.cv.ObserveRecord(w.p.Record())
 		w.tm.ObserveOutcome("late")
 		res.Outcome = ingest.Late
 	case pipeline.Invalid:
@@ -124,6 +130,7 @@ func (w *worker) HandleMessage(m *ingest.Message) ingest.Result {
 	}
 	w.deliver(alerts)
 	w.withhold = false
+	w.cv.SetProcessed(false)
 	w.afterTick()
 	return res
 }
@@ -157,6 +164,7 @@ func (w *worker) deliver(alerts []alert.Alert) {
 	for i := range alerts {
 		a := &alerts[i]
 		w.tm.ObserveAlert(a.Pattern, a.Severity, a.Status)
+		w.cv.ObserveAlert(a)
 		w.status.alert(*a)
 	}
 	w.out.Send(alerts...)

@@ -48,6 +48,7 @@ import (
 	"time"
 
 	"github.com/toolwatch/toolwatch/alert"
+	"github.com/toolwatch/toolwatch/compliance"
 )
 
 // Snapshot is what the page shows, as served by GET /api/status.
@@ -58,6 +59,10 @@ type Snapshot struct {
 	Alerts []alert.Alert `json:"alerts"`
 	// Tools are the per-tool baselines, in a stable order (by tool name).
 	Tools []ToolStatus `json:"tools"`
+	// Compliance is the compliance view (audit-trail completeness,
+	// classification and retention coverage, hash chains) of the records
+	// this run counted; omitted when the daemon does not count it.
+	Compliance *compliance.Summary `json:"compliance,omitempty"`
 }
 
 // Daemon describes the running daemon.
