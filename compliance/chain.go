@@ -74,8 +74,9 @@ type chainMetrics struct {
 	alertVec                   *prometheus.CounterVec
 }
 
-// producer is one producer label's children and counts; findings
-// children are created on first use (findings are rare).
+// producer is one producer label's children and counts. Every findings
+// child exists (at 0) from the producer's first record, so increase()
+// sees a producer's first finding.
 type producer struct {
 	label                       string
 	records, verified, missing  prometheus.Counter
@@ -139,11 +140,15 @@ func (c *chainMetrics) producer(name string) *producer {
 }
 
 func (c *chainMetrics) newProducer(label string) *producer {
-	return &producer{label: label,
+	p := &producer{label: label,
 		records:  c.records.WithLabelValues(label),
 		verified: c.verified.WithLabelValues(label),
 		missing:  c.missing.WithLabelValues(label),
 	}
+	for k, kind := range ChainKinds {
+		p.findings[k] = c.findings.WithLabelValues(label, kind)
+	}
+	return p
 }
 
 // Chained implements ChainStats.
@@ -167,9 +172,6 @@ func (v *View) Finding(producer, kind string, missing uint64) {
 	}
 	p := v.chain.producer(producer)
 	k := kindIndex(kind)
-	if p.findings[k] == nil {
-		p.findings[k] = v.chain.findings.WithLabelValues(p.label, ChainKinds[k])
-	}
 	p.nFindings[k]++
 	p.findings[k].Inc()
 	if k == 0 && missing > 0 { // gap
