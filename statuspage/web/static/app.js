@@ -649,7 +649,12 @@
     } else {
       var t = el('table', 'producers');
       var hr = el('tr');
-      ['producer', 'records', 'verified', 'gaps (missing)', 'tamper'].forEach(function (h) { hr.appendChild(el('th', null, h)); });
+      [['producer'], ['records'], ['verified', 'share of the producer\'s chained records whose hash and link checked out'],
+        ['gaps', 'gaps (sequence numbers missing)'], ['tamper', 'fork, altered, prev_mismatch, bad_signature, unknown_key']].forEach(function (h) {
+        var th = el('th', null, h[0]);
+        if (h[1]) th.title = h[1];
+        hr.appendChild(th);
+      });
       t.appendChild(hr);
       producers.forEach(function (p) {
         var tr = el('tr', [p.gaps > 0 ? 'gapped' : '', p.tamper > 0 ? 'tampered' : ''].filter(Boolean).join(' '));
