@@ -73,6 +73,7 @@ func newWorker(cfg *config.Config, p *pipeline.Pipeline, out *sink.Dispatcher, t
 	w := &worker{p: p, out: out, tm: tm, cv: cv, log: log, now: now, queries: make(chan baselinesQuery)}
 	w.status = newStatusState(cfg, p, now)
 	w.status.cv = cv
+	compliance.Attach(cv, p.Engine().Detectors()) // the chain detector reports to cv
 	w.seedAlertmanager(out)
 	return w
 }
@@ -197,6 +198,7 @@ func (w *worker) applyReload() {
 		return
 	}
 	w.p.Reconfigure(r.cfg)
+	compliance.Attach(w.cv, w.p.Engine().Detectors())
 	w.status.setConfig(r.cfg)
 	if r.out != nil {
 		old := w.out

@@ -60,6 +60,27 @@ type ChainStats interface {
 
 var _ ChainStats = (*View)(nil)
 
+// ChainReporter is implemented by a detector that reports chain verdicts
+// (the chain-integrity detector): the daemon hands it its View through
+// Attach, so the detector needs no wiring of its own.
+type ChainReporter interface {
+	ReportChainTo(ChainStats)
+}
+
+// Attach hands v to every element of ds that is a ChainReporter and
+// returns how many there were. The daemon calls it with the pipeline's
+// detectors at start and after each reload.
+func Attach[D any](v *View, ds []D) int {
+	n := 0
+	for _, d := range ds {
+		if r, ok := any(d).(ChainReporter); ok {
+			r.ReportChainTo(v)
+			n++
+		}
+	}
+	return n
+}
+
 // chainMetrics are the per-producer chain counters.
 type chainMetrics struct {
 	maxProducers int

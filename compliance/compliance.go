@@ -3,7 +3,8 @@
 // data-classification and retention-policy coverage, and — fed by the
 // chain-integrity detector through ChainStats and by the alert stream —
 // how many records are hash-chained and verified and how many gaps and
-// tamper findings each producer has. It exports Prometheus counters for
+// tamper findings each producer has (a detector implementing
+// ChainReporter gets the View through Attach). It exports Prometheus counters for
 // the compliance dashboard (deploy/grafana/compliance.json) and a Summary
 // for the status page. Nothing here scores or alerts.
 //

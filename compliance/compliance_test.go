@@ -314,6 +314,24 @@ func TestProcessedCountsNothing(t *testing.T) {
 	}
 }
 
+// fakeChain stands in for the chain-integrity detector.
+type fakeChain struct{ stats ChainStats }
+
+func (f *fakeChain) ReportChainTo(s ChainStats) { f.stats = s }
+
+func TestAttach(t *testing.T) {
+	v := New(nil, Config{})
+	chain := &fakeChain{}
+	ds := []any{"not a detector", chain, 3}
+	if n := Attach(v, ds); n != 1 || chain.stats != ChainStats(v) {
+		t.Fatalf("attached %d, stats %v", n, chain.stats)
+	}
+	chain.stats.Chained("runtime-a", true)
+	if s := v.Summary().Chain; s.Records != 1 || s.Verified != 1 {
+		t.Errorf("chain summary %+v", s)
+	}
+}
+
 func TestObserveAlert(t *testing.T) {
 	tests := []struct {
 		name string
