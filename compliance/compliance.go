@@ -4,12 +4,12 @@
 // chain-integrity detector through ChainStats and by the alert stream —
 // how many records are hash-chained and verified and how many gaps and
 // tamper findings each producer has (a detector implementing
-// ChainReporter gets the View through Attach). It exports Prometheus counters for
-// the compliance dashboard (deploy/grafana/compliance.json) and a Summary
-// for the status page. Nothing here scores or alerts.
+// ChainReporter gets the View through Attach). It exports Prometheus
+// counters for the compliance dashboard (deploy/grafana/compliance.json)
+// and a Summary for the status page. Nothing here scores or alerts.
 //
 // Completeness: a record is complete when it carries every field of the
-// minimum audit set (Fields): trace id, span id, timestamp, agent, tool
+// minimum audit set (the Field constants): trace id, span id, timestamp, agent, tool
 // name and version, trust tier, input and output hash, duration, status,
 // permissions (at least one entry in permissions_used or
 // permissions_denied: the decoder cannot tell an absent list from an
