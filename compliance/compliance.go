@@ -9,9 +9,9 @@
 // and a Summary for the status page. Nothing here scores or alerts.
 //
 // Completeness: a record is complete when it carries every field of the
-// minimum audit set (the Field constants): trace id, span id, timestamp, agent, tool
-// name and version, trust tier, input and output hash, duration, status,
-// permissions (at least one entry in permissions_used or
+// minimum audit set (the Field constants): trace id, span id, timestamp,
+// agent, tool name and version, trust tier, input and output hash,
+// duration, status, permissions (at least one entry in permissions_used or
 // permissions_denied: the decoder cannot tell an absent list from an
 // empty one) and data classification. Each missing field is counted on its
 // own, so one record may count under several fields.
