@@ -1,5 +1,8 @@
 // Package statuspage serves the daemon's HTTP status page: recent alerts
-// with their evidence and per-tool baselines with a small chart per tool.
+// with their evidence, per-tool baselines with a small chart per tool, and
+// the compliance view (package compliance: audit-trail completeness and
+// missing fields, classification and retention coverage, hash chains per
+// producer), shown only when the Snapshot carries it.
 //
 // The page is plain HTML, CSS and JavaScript embedded in the binary (no
 // build step, no external URL: the daemon may run with no internet). The
