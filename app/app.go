@@ -43,6 +43,7 @@ import (
 	"github.com/toolwatch/toolwatch/alert/sink"
 	"github.com/toolwatch/toolwatch/alert/sink/nflog"
 	"github.com/toolwatch/toolwatch/alert/sink/sinks"
+	"github.com/toolwatch/toolwatch/compliance"
 	"github.com/toolwatch/toolwatch/config"
 	"github.com/toolwatch/toolwatch/ingest"
 	"github.com/toolwatch/toolwatch/ingest/embedded"
@@ -280,7 +281,8 @@ func Run(ctx context.Context, opts Options) error {
 		closeSinks(out, log)
 		return err
 	}
-	w := newWorker(cfg, p, out, tm, log.With().Str("component", "pipeline").Logger(), now)
+	cv := compliance.New(reg, compliance.Config{})
+	w := newWorker(cfg, p, out, tm, cv, log.With().Str("component", "pipeline").Logger(), now)
 	w.status.conn = connStatus
 	w.snaps, w.snapEvery, w.suppressed = snaps, cfg.Snapshot.Interval, dm.suppressed
 	// Baselines rebuilt by replaying the stream: alerts of records the

@@ -235,6 +235,8 @@ func TestDaemonAlertsReachAlertmanager(t *testing.T) {
 		`toolwatch_records_total{outcome="dead_lettered"} 1`,
 		`toolwatch_alerts_total{pattern="latency",severity="critical",status="firing"} 1`,
 		`toolwatch_tool_invocations_total{status="success",tool="customer-lookup"} 301`,
+		`toolwatch_audit_records_total{environment="production"} 301`,
+		`toolwatch_audit_field_missing_total{field="invocation.input_hash"} 301`,
 		`toolwatch_config_last_reload_successful 1`,
 	} {
 		if !strings.Contains(mt, want) {

@@ -644,6 +644,10 @@ func (p *detectorProc) stop(t *testing.T) {
 	}
 }
 
+// auditRecords is the compliance view's record count of the test producer's
+// environment.
+const auditRecords = `toolwatch_audit_records_total{environment="production"}`
+
 // metricValue returns the value of an unlabelled (or fully labelled)
 // series in /metrics; 0 when absent.
 func metricValue(t *testing.T, addr, series string) float64 {
@@ -721,12 +725,18 @@ func TestCorruptSnapshotFallsBack(t *testing.T) {
 	p := newProducer(t, r.info.NATSURL)
 	p.warmUp("a", "db-query", warm)
 	waitApplied(t, r.info.HTTPAddr, warm)
+	if got := metricValue(t, r.info.HTTPAddr, auditRecords); got != warm {
+		t.Errorf("run 1: compliance view counted %v records, want %d", got, warm)
+	}
 	r.stop(t)
 	p.nc.Close()
 	r = startInProc(t, opts)
 	waitApplied(t, r.info.HTTPAddr, warm)
 	if got := metricValue(t, r.info.HTTPAddr, `toolwatch_records_total{outcome="applied"}`); got != 0 {
 		t.Errorf("clean restart re-applied %v records", got)
+	}
+	if got := metricValue(t, r.info.HTTPAddr, auditRecords); got != 0 {
+		t.Errorf("clean restart: compliance view counted %v records again", got)
 	}
 	r.stop(t)
 	for _, path := range []string{snapPath, snapPath + ".prev"} {
@@ -842,6 +852,11 @@ func TestCorruptSnapshotFallsBack(t *testing.T) {
 	if got := metricValue(t, r.info.HTTPAddr, `toolwatch_alerts_suppressed_rebuild_total`); got != 1 {
 		t.Errorf("run 3: %v alerts withheld, want the replayed slow call's 1", got)
 	}
+	// The compliance view counts each stream record in one run only: the
+	// replayed ones were counted by runs 1 and 2.
+	if got := metricValue(t, r.info.HTTPAddr, auditRecords); got != 0 {
+		t.Errorf("run 3: compliance view counted %v replayed records, want 0", got)
+	}
 	if st := getStatus(t, r.info.HTTPAddr); len(st.Alerts) != 0 {
 		t.Errorf("run 3 delivered again an alert run 2 raised: %+v", st.Alerts)
 	}
@@ -868,6 +883,9 @@ func TestCorruptSnapshotFallsBack(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("run 3: a new record with a 6-minute-old timestamp raised no alert during the rebuild")
+	}
+	if got := metricValue(t, r.info.HTTPAddr, auditRecords); got != 1 {
+		t.Errorf("run 3: compliance view counted %v records, want the new one", got)
 	}
 	p.nc.Close()
 	r.stop(t)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/toolwatch/toolwatch/alert"
+	"github.com/toolwatch/toolwatch/compliance"
 	"github.com/toolwatch/toolwatch/config"
 	"github.com/toolwatch/toolwatch/detect/inputs"
 	"github.com/toolwatch/toolwatch/detect/latency"
@@ -39,6 +40,7 @@ type statusState struct {
 	latFound bool
 	started  time.Time
 	recorder *statuspage.Recorder
+	cv       *compliance.View // read in publish, on the worker goroutine
 	tools    map[string]*toolStatus
 	overflow uint64 // records of tools beyond statusMaxTools
 	invalid  uint64 // messages that were not valid records
@@ -142,6 +144,10 @@ func (s *statusState) publish(p *pipeline.Pipeline, now time.Time) {
 			Applied: applied, Late: late, Invalid: s.invalid, AlertsFiring: p.Manager().Firing(),
 		},
 		Alerts: s.recorder.Recent(),
+	}
+	if s.cv != nil {
+		c := s.cv.Summary()
+		snap.Compliance = &c
 	}
 	var lat *latency.Detector
 	var out *outputsize.Detector

@@ -12,6 +12,7 @@ import (
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/alert/sink"
 	"github.com/toolwatch/toolwatch/alert/sink/alertmanager"
+	"github.com/toolwatch/toolwatch/compliance"
 	"github.com/toolwatch/toolwatch/config"
 	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/ingest"
@@ -27,6 +28,7 @@ type worker struct {
 	p   *pipeline.Pipeline
 	out *sink.Dispatcher
 	tm  *telemetry.Metrics
+	cv  *compliance.View // counts each stream record in one run only (SetProcessed)
 	log zerolog.Logger
 	now func() time.Time
 
@@ -70,9 +72,11 @@ type reloadRequest struct {
 	out *sink.Dispatcher // nil: keep the current sinks
 }
 
-func newWorker(cfg *config.Config, p *pipeline.Pipeline, out *sink.Dispatcher, tm *telemetry.Metrics, log zerolog.Logger, now func() time.Time) *worker {
-	w := &worker{p: p, out: out, tm: tm, log: log, now: now, queries: make(chan baselinesQuery)}
+func newWorker(cfg *config.Config, p *pipeline.Pipeline, out *sink.Dispatcher, tm *telemetry.Metrics, cv *compliance.View, log zerolog.Logger, now func() time.Time) *worker {
+	w := &worker{p: p, out: out, tm: tm, cv: cv, log: log, now: now, queries: make(chan baselinesQuery)}
 	w.status = newStatusState(cfg, p, now)
+	w.status.cv = cv
+	compliance.Attach(cv, p.Engine().Detectors()) // the chain detector reports to cv
 	w.seedAlertmanager(out)
 	return w
 }
@@ -107,15 +111,18 @@ func (w *worker) HandleMessage(m *ingest.Message) ingest.Result {
 		w.reseed = false
 		w.seedAlertmanager(w.out)
 	}
+	w.cv.SetProcessed(m.Processed)
 	alerts, outcome, err := w.p.Handle(m.Data)
 	res := ingest.Result{Outcome: outcome}
 	switch outcome {
 	case record.Applied:
 		w.tm.ObserveRecord(w.p.Record())
+		w.cv.ObserveRecord(w.p.Record())
 		w.tm.ObserveOutcome("applied")
 		w.status.observe(w.p.Record())
 	case record.Late:
 		w.tm.ObserveRecord(w.p.Record())
+		w.cv.ObserveRecord(w.p.Record())
 		w.tm.ObserveOutcome("late")
 	case record.Invalid:
 		// The consumer republishes it to the dead-letter subject.
@@ -125,6 +132,7 @@ func (w *worker) HandleMessage(m *ingest.Message) ingest.Result {
 	}
 	w.deliver(alerts)
 	w.withhold = false
+	w.cv.SetProcessed(false)
 	w.afterTick()
 	return res
 }
@@ -158,6 +166,7 @@ func (w *worker) deliver(alerts []alert.Alert) {
 	for i := range alerts {
 		a := &alerts[i]
 		w.tm.ObserveAlert(a.Pattern, a.Severity, a.Status)
+		w.cv.ObserveAlert(a)
 		w.status.alert(*a)
 	}
 	w.out.Send(alerts...)
@@ -190,6 +199,7 @@ func (w *worker) applyReload() {
 		return
 	}
 	w.p.Reconfigure(r.cfg)
+	compliance.Attach(w.cv, w.p.Engine().Detectors())
 	w.status.setConfig(r.cfg)
 	if r.out != nil {
 		old := w.out

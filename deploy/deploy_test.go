@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/toolwatch/toolwatch/compliance"
 	"github.com/toolwatch/toolwatch/record"
 	"github.com/toolwatch/toolwatch/telemetry"
 )
@@ -360,8 +361,8 @@ func TestUnknownMetrics(t *testing.T) {
 	}
 }
 
-// knownMetrics lists the series names Toolwatch exports: the telemetry
-// registry (gathered, so exactly what /metrics shows), the ingest and sink
+// knownMetrics lists the series names Toolwatch exports: the telemetry and
+// compliance registries (gathered, so exactly what /metrics shows), the ingest and sink
 // metrics (read from their sources so a rename there fails here), the
 // daemon's reload gauge, and the recording rules.
 func knownMetrics(t *testing.T) map[string]bool {
@@ -378,6 +379,10 @@ func knownMetrics(t *testing.T) map[string]bool {
 	m.ObserveAlert("latency", "warning", "firing")
 	m.SetDetectorKeys("latency", 1, 0, 0)
 	m.SetWatermark(r.Timestamp)
+	cv := compliance.New(reg, compliance.Config{})
+	cv.ObserveRecord(&r)
+	cv.Chained("runtime-a", true)
+	cv.Finding("runtime-a", compliance.KindGap, 1)
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -390,8 +395,8 @@ func knownMetrics(t *testing.T) map[string]bool {
 			}
 		}
 	}
-	if len(mfs) < 16 {
-		t.Fatalf("telemetry exported %d families, want 16", len(mfs))
+	if len(mfs) < 25 {
+		t.Fatalf("telemetry and compliance exported %d families, want 25", len(mfs))
 	}
 	nameField := regexp.MustCompile(`Name:\s+"(toolwatch_[a-z_]+)"`)
 	for _, src := range []string{"../ingest/metrics.go", "../alert/sink/metrics.go"} {

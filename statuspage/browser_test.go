@@ -175,6 +175,61 @@ func TestBrowserRendersSnapshot(t *testing.T) {
 	}
 }
 
+// The compliance section shows the figures of Snapshot.Compliance: shares,
+// missing fields, coverage bars and the per-producer chain table, with
+// free-text labels as text.
+func TestBrowserRendersCompliance(t *testing.T) {
+	bin := chromiumPath(t)
+	snap := fixtureSnapshot()
+	srv := httptest.NewServer(Handler(ProviderFunc(func() Snapshot { return snap })))
+	defer srv.Close()
+	dom := string(runChromium(t, bin, srv.URL+"/", 5*time.Second, "--dump-dom"))
+	if !strings.Contains(dom, `<section id="compliance" aria-labelledby="compliance-h">`) {
+		t.Fatalf("compliance section hidden or missing:\n%s", head(dom))
+	}
+	card := func(id string) string {
+		i := strings.Index(dom, `<article class="comp-card" id="`+id+`">`)
+		if i < 0 {
+			t.Fatalf("no card %s", id)
+		}
+		c := dom[i:]
+		return c[:strings.Index(c, "</article>")]
+	}
+	for id, wants := range map[string][]string{
+		"comp-completeness": {`<span class="val">90.3 %</span>`, `<span class="label">10,834 of 12,000 complete</span>`,
+			`<li data-label="tool.version"><span class="bar-label">tool.version</span><span class="bar-track"><span class="bar" style="width: 5%;"></span></span><span class="bar-count">600</span></li>`,
+			`<dt>production</dt><dd>87.9 %</dd>`, `<dt>staging</dt><dd>100 %</dd>`},
+		"comp-classification": {`<span class="val">98.3 %</span>`, `<span class="bar-label">restricted</span>`, `<span class="bar-count">1,372</span>`},
+		"comp-retention": {`<span class="val">98.0 %</span>`, `<span class="bar-label">gdpr-30d</span>`,
+			`<span class="bar-label">&lt;b&gt;keep-forever&lt;/b&gt;</span>`},
+		"comp-chain": {`<span class="val">74.9 %</span>`,
+			`<tr class="gapped tampered" data-producer="runtime-us-2">`,
+			`<td>3,990</td><td>99.7 %</td><td>2 (7)</td><td class="tamper">1</td>`,
+			`<td class="mono">&lt;img src=x onerror=alert(5)&gt;</td>`,
+			`<span class="bar-label">altered</span>`},
+	} {
+		c := card(id)
+		for _, want := range wants {
+			if !strings.Contains(c, want) {
+				t.Errorf("%s lacks %s\n%s", id, want, c)
+			}
+		}
+	}
+	// Only fields that are missing somewhere get a bar.
+	if strings.Contains(card("comp-completeness"), `data-label="trace_id"`) {
+		t.Error("a field missing from no record has a bar")
+	}
+	if !strings.Contains(dom, `<span id="compliance-count" class="count">12,000 records</span>`) {
+		t.Error("no record count in the compliance heading")
+	}
+	tags := attrValue.ReplaceAllString(dom, `=""`)
+	for _, tag := range []string{"<img", "<b>"} {
+		if strings.Contains(tags, tag) {
+			t.Errorf("injected %s element in DOM", tag)
+		}
+	}
+}
+
 // alertRows splits a dumped DOM into its alert rows, by alert id.
 func alertRows(dom string) map[string]string {
 	rows := map[string]string{}
@@ -345,6 +400,9 @@ func TestBrowserShowsStale(t *testing.T) {
 	}
 	if strings.Contains(dom, "data-alert-id=") {
 		t.Error("alert rows rendered without data")
+	}
+	if !strings.Contains(dom, `<section id="compliance" aria-labelledby="compliance-h" hidden="">`) {
+		t.Error("compliance section shown without data")
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/toolwatch/toolwatch/alert"
+	"github.com/toolwatch/toolwatch/compliance"
+	"github.com/toolwatch/toolwatch/record"
 )
 
 // Hostile strings: untrusted text from audit records that must render as
@@ -135,9 +137,74 @@ func fixtureSnapshot() Snapshot {
 			Applied:   1284312, Late: 37, Invalid: 5,
 			AlertsFiring: 5,
 		},
-		Alerts: alerts,
-		Tools:  tools,
+		Alerts:     alerts,
+		Tools:      tools,
+		Compliance: fixtureCompliance(),
 	}
+}
+
+// Hostile free-text compliance labels.
+const (
+	evilProducer  = "<img src=x onerror=alert(5)>"
+	evilRetention = "<b>keep-forever</b>"
+)
+
+// fixtureCompliance counts 12,000 records through a compliance.View:
+// 90 % complete, the rest missing a field or two, three retention
+// policies, and three hash-chained producers, one with a gap and an
+// altered record, one (hostile name) with a fork.
+func fixtureCompliance() *compliance.Summary {
+	v := compliance.New(nil, compliance.Config{})
+	var r record.Record
+	for i := range 12000 {
+		r.Reset()
+		r.TraceID, r.SpanID, r.AgentID, r.Timestamp = "t", "s", "a", watermark
+		r.Tool.Name, r.Tool.Version, r.Tool.TrustLevel = "customer-lookup", "2.3.1", "gold"
+		r.Invocation.InputHash, r.Invocation.OutputHash = "sha256:aa", "sha256:bb"
+		r.Invocation.DurationMS, r.Invocation.Status = 200, record.StatusSuccess
+		r.Invocation.PermissionsUsed = append(r.Invocation.PermissionsUsed[:0], "data_access:read")
+		r.Context.DataClassification, r.Context.Environment = "internal", "production"
+		r.RetentionPolicy = "7y-sox"
+		switch {
+		case i%20 == 1:
+			r.Tool.Version = ""
+		case i%40 == 2:
+			r.Invocation.PermissionsUsed = r.Invocation.PermissionsUsed[:0]
+		case i%50 == 3:
+			r.Context.DataClassification, r.RetentionPolicy = "", ""
+		case i%200 == 4:
+			r.Invocation.OutputHash, r.Tool.TrustLevel = "", ""
+		}
+		switch {
+		case i%5 == 0:
+			r.Context.DataClassification, r.Context.Environment, r.RetentionPolicy = "confidential", "staging", "gdpr-30d"
+		case i%7 == 0:
+			r.Context.DataClassification = "restricted"
+		case i%97 == 0:
+			r.RetentionPolicy = evilRetention
+		}
+		v.ObserveRecord(&r)
+	}
+	for i := range 9000 {
+		switch {
+		case i < 5000:
+			v.Chained("runtime-eu-1", true)
+		case i < 8990:
+			v.Chained("runtime-us-2", i%400 != 0)
+		default:
+			v.Chained(evilProducer, true)
+		}
+	}
+	v.Finding("runtime-us-2", compliance.KindGap, 4)
+	v.Finding("runtime-us-2", compliance.KindGap, 3)
+	v.Finding("runtime-us-2", compliance.KindAltered, 0)
+	v.Finding(evilProducer, compliance.KindFork, 0)
+	for _, k := range []string{compliance.KindGap, compliance.KindGap, compliance.KindAltered, compliance.KindFork} {
+		v.ObserveAlert(&alert.Alert{Pattern: compliance.ChainPattern, Status: alert.StatusFiring,
+			Details: map[string]any{compliance.ChainKindKey: k}})
+	}
+	s := v.Summary()
+	return &s
 }
 
 // history makes 30 deterministic one-minute points around rate and p99,

@@ -1,5 +1,8 @@
 // Package statuspage serves the daemon's HTTP status page: recent alerts
-// with their evidence and per-tool baselines with a small chart per tool.
+// with their evidence, per-tool baselines with a small chart per tool, and
+// the compliance view (package compliance: audit-trail completeness and
+// missing fields, classification and retention coverage, hash chains per
+// producer), shown only when the Snapshot carries it.
 //
 // The page is plain HTML, CSS and JavaScript embedded in the binary (no
 // build step, no external URL: the daemon may run with no internet). The
@@ -48,6 +51,7 @@ import (
 	"time"
 
 	"github.com/toolwatch/toolwatch/alert"
+	"github.com/toolwatch/toolwatch/compliance"
 )
 
 // Snapshot is what the page shows, as served by GET /api/status.
@@ -58,6 +62,10 @@ type Snapshot struct {
 	Alerts []alert.Alert `json:"alerts"`
 	// Tools are the per-tool baselines, in a stable order (by tool name).
 	Tools []ToolStatus `json:"tools"`
+	// Compliance is the compliance view (audit-trail completeness,
+	// classification and retention coverage, hash chains) of the records
+	// this run counted; omitted when the daemon does not count it.
+	Compliance *compliance.Summary `json:"compliance,omitempty"`
 }
 
 // Daemon describes the running daemon.

@@ -70,9 +70,18 @@ func TestStatusShape(t *testing.T) {
 		Daemon map[string]any   `json:"daemon"`
 		Alerts []map[string]any `json:"alerts"`
 		Tools  []map[string]any `json:"tools"`
+		Comp   map[string]any   `json:"compliance"`
 	}
 	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
 		t.Fatal(err)
+	}
+	for _, k := range []string{"records", "complete", "missing_fields", "environments", "classifications", "retention_policies", "chain"} {
+		if _, ok := got.Comp[k]; !ok {
+			t.Errorf("compliance.%s missing", k)
+		}
+	}
+	if ch, _ := got.Comp["chain"].(map[string]any); ch["verified"] == nil || ch["producers"] == nil || ch["alerts"] == nil {
+		t.Errorf("compliance.chain = %v", got.Comp["chain"])
 	}
 	for _, k := range []string{"version", "started_at", "watermark", "records_applied", "records_late", "records_invalid", "alerts_firing"} {
 		if _, ok := got.Daemon[k]; !ok {

@@ -32,7 +32,7 @@ func FuzzObserveRecord(f *testing.F) {
 		}
 		fixed := map[string][]string{
 			"status": statuses, "type": denialTypes, "trust_level": trustLevels, "score_band": scoreBands,
-			"classification": classifications, "environment": environments, "outcome": outcomes,
+			"outcome": outcomes,
 			"pattern": patterns, "severity": severities, "detector": patterns,
 		}
 		tools := map[string]bool{}

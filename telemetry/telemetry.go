@@ -4,14 +4,15 @@
 // daemon itself is doing (ingest/ and alert/sink/ export those).
 //
 // Labels are bounded: every label value comes from a fixed set (status,
-// denial type, trust level, score band, classification, environment,
-// pattern, severity, outcome; anything unexpected becomes "other"), except
+// denial type, trust level, score band, pattern, severity, outcome; anything unexpected becomes "other"), except
 // tool, which is capped at Config.MaxTools distinct names: records of later
 // names are counted under tool="other" and in
 // toolwatch_tool_labels_overflow_total (empty or non-UTF-8 names also go to
 // "other"). The name "other" itself is reserved: a real tool of that name
 // shares the catch-all label.
 // Agent, trace, span, task and user ids never become labels.
+// Completeness, classification and retention coverage are counted by
+// package compliance.
 //
 // ObserveRecord is on the per-record hot path: the per-tool children are
 // cached in a map keyed by tool name, so a record of a known tool costs a
@@ -49,16 +50,14 @@ const NoneLabel = "none"
 
 // Fixed label sets. The last entry of each is the catch-all.
 var (
-	statuses        = []string{record.StatusSuccess, record.StatusError, record.StatusDenied, record.StatusTimeout, OtherLabel}
-	denialTypes     = []string{"network", "filesystem", "code_execution", "data_access", "secrets", "payments", "email", OtherLabel}
-	trustLevels     = []string{"gold", "silver", "bronze", "unverified", NoneLabel, OtherLabel}
-	scoreBands      = []string{"0-49", "50-79", "80-89", "90-100", NoneLabel}
-	classifications = []string{"public", "internal", "confidential", "restricted", NoneLabel, OtherLabel}
-	environments    = []string{"production", "staging", "development", "test", NoneLabel, OtherLabel}
-	outcomes        = []string{"applied", "late", "invalid", "dead_lettered", "duplicate", OtherLabel}
-	patterns        = []string{"frequency", "input_novelty", "denial_spike", "output_size", "latency", OtherLabel}
-	severities      = []string{"info", "warning", "critical", OtherLabel}
-	alertStatuses   = []string{"firing", "resolved", OtherLabel}
+	statuses      = []string{record.StatusSuccess, record.StatusError, record.StatusDenied, record.StatusTimeout, OtherLabel}
+	denialTypes   = []string{"network", "filesystem", "code_execution", "data_access", "secrets", "payments", "email", OtherLabel}
+	trustLevels   = []string{"gold", "silver", "bronze", "unverified", NoneLabel, OtherLabel}
+	scoreBands    = []string{"0-49", "50-79", "80-89", "90-100", NoneLabel}
+	outcomes      = []string{"applied", "late", "invalid", "dead_lettered", "duplicate", OtherLabel}
+	patterns      = []string{"frequency", "input_novelty", "denial_spike", "output_size", "latency", OtherLabel}
+	severities    = []string{"info", "warning", "critical", OtherLabel}
+	alertStatuses = []string{"firing", "resolved", OtherLabel}
 )
 
 // DurationBuckets span 5ms..60s (seconds), so histogram_quantile gives a
@@ -81,9 +80,6 @@ type Metrics struct {
 	other        *toolMetrics // created on first overflow
 	denialByType [8]prometheus.Counter
 	trust        [6][5]prometheus.Counter
-	complete     prometheus.Counter
-	class        [6]prometheus.Counter
-	env          [6]prometheus.Counter
 	outcome      [6]prometheus.Counter
 
 	alerts       *prometheus.CounterVec
@@ -142,10 +138,6 @@ func New(reg prometheus.Registerer, cfg Config) *Metrics {
 			Name: "toolwatch_tool_labels_overflow_total",
 			Help: "Records counted under tool=\"other\" because the tool-label cap (metrics.max_tool_labels) was reached.",
 		}),
-		complete: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "toolwatch_records_complete_total",
-			Help: "Valid records with a complete audit trail: all required fields plus input_hash, output_hash, data_classification and environment.",
-		}),
 		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "toolwatch_alerts_total",
 			Help: "Anomaly alerts emitted, by pattern, severity and status (firing, resolved).",
@@ -184,20 +176,6 @@ func New(reg prometheus.Registerer, cfg Config) *Metrics {
 			m.trust[i][j] = trust.WithLabelValues(t, b)
 		}
 	}
-	class := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "toolwatch_records_by_classification_total",
-		Help: "Valid records by context.data_classification (\"none\" when absent).",
-	}, []string{"classification"})
-	for i, c := range classifications {
-		m.class[i] = class.WithLabelValues(c)
-	}
-	env := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "toolwatch_records_by_environment_total",
-		Help: "Valid records by context.environment (\"none\" when absent).",
-	}, []string{"environment"})
-	for i, e := range environments {
-		m.env[i] = env.WithLabelValues(e)
-	}
 	outcome := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "toolwatch_records_total",
 		Help: "Record messages by outcome: applied, late, invalid (not dead-lettered), dead_lettered (invalid and republished to the dead-letter subject), duplicate (a redelivery already applied).",
@@ -214,7 +192,7 @@ func New(reg prometheus.Registerer, cfg Config) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.invocations, m.duration, m.output, m.toolDenials, m.overflow,
-			byType, trust, m.complete, class, env, outcome,
+			byType, trust, outcome,
 			m.alerts, m.keys, m.keysRejected, m.keysEvicted, m.watermark)
 	}
 	return m
@@ -245,11 +223,6 @@ func (m *Metrics) ObserveRecord(r *record.Record) {
 		tm.denials.Add(float64(n))
 	}
 	m.trust[trustIndex(r.Tool.TrustLevel)][bandIndex(r.Tool.VerificationScore)].Inc()
-	if Complete(r) {
-		m.complete.Inc()
-	}
-	m.class[index(classifications, r.Context.DataClassification)].Inc()
-	m.env[index(environments, r.Context.Environment)].Inc()
 }
 
 // ObserveOutcome counts one record message by outcome. Call it exactly once
@@ -298,15 +271,6 @@ func (m *Metrics) SetWatermark(t time.Time) {
 		return
 	}
 	m.watermark.Set(float64(t.UnixNano()) / 1e9)
-}
-
-// Complete reports whether r carries a complete audit trail: every required
-// field plus input_hash, output_hash, data_classification and environment.
-func Complete(r *record.Record) bool {
-	return r.TraceID != "" && r.SpanID != "" && !r.Timestamp.IsZero() && r.AgentID != "" &&
-		r.Tool.Name != "" && r.Invocation.DurationMS >= 0 && r.Invocation.Status != "" &&
-		r.Invocation.InputHash != "" && r.Invocation.OutputHash != "" &&
-		r.Context.DataClassification != "" && r.Context.Environment != ""
 }
 
 // tool returns the cached children of name's label, creating them while

@@ -95,13 +95,10 @@ toolwatch_permission_denials_total{type="secrets"} 1
 # TYPE toolwatch_tool_permission_denials_total counter
 toolwatch_tool_permission_denials_total{tool="customer-lookup"} 3
 toolwatch_tool_permission_denials_total{tool="sql"} 1
-# HELP toolwatch_records_complete_total Valid records with a complete audit trail: all required fields plus input_hash, output_hash, data_classification and environment.
-# TYPE toolwatch_records_complete_total counter
-toolwatch_records_complete_total 3
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
 		"toolwatch_tool_invocations_total", "toolwatch_permission_denials_total",
-		"toolwatch_tool_permission_denials_total", "toolwatch_records_complete_total"); err != nil {
+		"toolwatch_tool_permission_denials_total"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -117,16 +114,6 @@ toolwatch_records_complete_total 3
 	} {
 		if got := trust(c.level, c.band); got != c.want {
 			t.Errorf("trust %s/%s = %v, want %v", c.level, c.band, got, c.want)
-		}
-	}
-	for label, want := range map[string]float64{"internal": 4, "none": 1, "restricted": 1, "public": 0, "other": 0} {
-		if got := testutil.ToFloat64(m.class[index(classifications, label)]); got != want {
-			t.Errorf("classification %s = %v, want %v", label, got, want)
-		}
-	}
-	for label, want := range map[string]float64{"production": 4, "other": 1, "none": 1, "staging": 0} {
-		if got := testutil.ToFloat64(m.env[index(environments, label)]); got != want {
-			t.Errorf("environment %s = %v, want %v", label, got, want)
 		}
 	}
 
@@ -162,32 +149,6 @@ toolwatch_records_complete_total 3
 	}
 	if n, sum, _ = hist("toolwatch_tool_output_bytes", "customer-lookup"); n != 2 || sum != 2084 {
 		t.Errorf("customer-lookup output (absent skipped): count %d sum %v, want 2, 2084", n, sum)
-	}
-}
-
-func TestComplete(t *testing.T) {
-	blank := []func(*record.Record){
-		func(r *record.Record) { r.TraceID = "" },
-		func(r *record.Record) { r.SpanID = "" },
-		func(r *record.Record) { r.Timestamp = time.Time{} },
-		func(r *record.Record) { r.AgentID = "" },
-		func(r *record.Record) { r.Tool.Name = "" },
-		func(r *record.Record) { r.Invocation.DurationMS = record.Absent },
-		func(r *record.Record) { r.Invocation.Status = "" },
-		func(r *record.Record) { r.Invocation.InputHash = "" },
-		func(r *record.Record) { r.Invocation.OutputHash = "" },
-		func(r *record.Record) { r.Context.DataClassification = "" },
-		func(r *record.Record) { r.Context.Environment = "" },
-	}
-	if !Complete(rec(0, "x", record.StatusSuccess, 1)) {
-		t.Fatal("full record not complete")
-	}
-	for i, f := range blank {
-		r := rec(0, "x", record.StatusSuccess, 1)
-		f(r)
-		if Complete(r) {
-			t.Errorf("case %d: record with a blanked field counted complete", i)
-		}
 	}
 }
 
@@ -229,7 +190,7 @@ func TestToolLabelCap(t *testing.T) {
 // allowedLabels are every label name the package may export.
 var allowedLabels = map[string]bool{
 	"tool": true, "status": true, "type": true, "trust_level": true, "score_band": true,
-	"classification": true, "environment": true, "outcome": true, "pattern": true,
+	"outcome": true, "pattern": true,
 	"severity": true, "detector": true,
 }
 
@@ -240,8 +201,8 @@ func TestNoIdentityLabels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(mfs) < 16 {
-		t.Fatalf("gathered %d metric families, want all 16", len(mfs))
+	if len(mfs) < 13 {
+		t.Fatalf("gathered %d metric families, want all 13", len(mfs))
 	}
 	for _, mf := range mfs {
 		for _, mt := range mf.GetMetric() {

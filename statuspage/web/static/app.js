@@ -571,6 +571,114 @@
     setText('tool-count', tools.length ? String(tools.length) : '');
   }
 
+  // ---------- compliance ----------
+
+  // fmtShare writes part/whole as a percentage, "–" without a whole.
+  function fmtShare(part, whole) {
+    if (!isNum(part) || !isNum(whole) || whole <= 0) return '–';
+    var p = 100 * part / whole;
+    return (p === 100 || p === 0 ? p.toFixed(0) : p.toFixed(1)) + ' %';
+  }
+
+  // bars lists labelled counts with a bar scaled to whole (CSSOM width,
+  // allowed by the CSP, unlike a style attribute in markup).
+  function bars(rows, whole, cls) {
+    var list = el('ul', 'bars ' + (cls || ''));
+    rows.forEach(function (r) {
+      var li = el('li');
+      li.dataset.label = r.label;
+      li.appendChild(el('span', 'bar-label', r.label));
+      var track = el('span', 'bar-track');
+      var bar = el('span', 'bar');
+      bar.style.width = (whole > 0 ? Math.min(100, 100 * r.count / whole) : 0).toFixed(1) + '%';
+      track.appendChild(bar);
+      li.appendChild(track);
+      li.appendChild(el('span', 'bar-count', fmtNum(r.count, 0)));
+      list.appendChild(li);
+    });
+    return list;
+  }
+
+  function compCard(title, big, sub, id) {
+    var card = el('article', 'comp-card');
+    card.id = id;
+    card.appendChild(el('h3', null, title));
+    var f = figure(sub, big, 'share');
+    card.appendChild(f);
+    return card;
+  }
+
+  function counts(a) {
+    return (Array.isArray(a) ? a : []).filter(function (r) { return r && typeof r.label === 'string' && isNum(r.count); });
+  }
+
+  function renderCompliance(c) {
+    var sec = document.getElementById('compliance');
+    if (!c || !isNum(c.records)) { sec.hidden = true; return; }
+    sec.hidden = false;
+    var n = c.records;
+    setText('compliance-count', fmtNum(n, 0) + ' records');
+
+    var comp = compCard('Audit-trail completeness', fmtShare(c.complete, n),
+      fmtNum(c.complete, 0) + ' of ' + fmtNum(n, 0) + ' complete', 'comp-completeness');
+    var missing = counts(c.missing_fields).filter(function (r) { return r.count > 0; });
+    comp.appendChild(missing.length ? bars(missing, n, 'missing') : el('p', 'empty', 'No field of the minimum set is missing.'));
+    var envs = (Array.isArray(c.environments) ? c.environments : []).filter(function (e) { return e && isNum(e.records); });
+    if (envs.length > 1) {
+      var dl = el('dl', 'env-shares');
+      envs.forEach(function (e) { kv(dl, e.environment, fmtShare(e.complete, e.records)); });
+      comp.appendChild(dl);
+    }
+
+    var cls = counts(c.classifications);
+    var none = cls.filter(function (r) { return r.label === 'none'; })[0];
+    var classified = n - (none ? none.count : 0);
+    var cc = compCard('Data classification', fmtShare(classified, n), 'classified', 'comp-classification');
+    cc.appendChild(bars(cls.filter(function (r) { return r.count > 0; }), n, 'classification'));
+
+    var ret = counts(c.retention_policies);
+    var rnone = ret.filter(function (r) { return r.label === 'none'; })[0];
+    var rc = compCard('Retention policy', fmtShare(n - (rnone ? rnone.count : 0), n), 'with a policy', 'comp-retention');
+    rc.appendChild(bars(ret.filter(function (r) { return r.count > 0; }), n, 'retention'));
+
+    var ch = c.chain || {};
+    var chain = compCard('Hash chains', fmtShare(ch.verified, n), 'chained and verified', 'comp-chain');
+    var producers = Array.isArray(ch.producers) ? ch.producers : [];
+    if (!producers.length) {
+      chain.appendChild(el('p', 'empty', 'No chained record yet.'));
+    } else {
+      var t = el('table', 'producers');
+      var hr = el('tr');
+      [['producer'], ['records'], ['verified', 'share of the producer\'s chained records whose hash and link checked out'],
+        ['gaps', 'gaps (sequence numbers missing)'], ['tamper', 'fork, altered, prev_mismatch, bad_signature, unknown_key']].forEach(function (h) {
+        var th = el('th', null, h[0]);
+        if (h[1]) th.title = h[1];
+        hr.appendChild(th);
+      });
+      t.appendChild(hr);
+      producers.forEach(function (p) {
+        var tr = el('tr', [p.gaps > 0 ? 'gapped' : '', p.tamper > 0 ? 'tampered' : ''].filter(Boolean).join(' '));
+        tr.dataset.producer = p.producer;
+        tr.appendChild(el('td', 'mono', p.producer));
+        tr.appendChild(el('td', null, fmtNum(p.records, 0)));
+        tr.appendChild(el('td', null, fmtShare(p.verified, p.records)));
+        tr.appendChild(el('td', null, fmtNum(p.gaps, 0) + ' (' + fmtNum(p.records_missing, 0) + ')'));
+        tr.appendChild(el('td', 'tamper', fmtNum(p.tamper, 0)));
+        t.appendChild(tr);
+      });
+      chain.appendChild(t);
+    }
+    var alerts = counts(ch.alerts).filter(function (r) { return r.count > 0; });
+    if (alerts.length) {
+      chain.appendChild(el('h4', null, 'chain alerts by kind'));
+      var total = alerts.reduce(function (s, r) { return s + r.count; }, 0);
+      chain.appendChild(bars(alerts, total, 'chain-alerts'));
+    }
+
+    var box = document.getElementById('compliance-body');
+    box.replaceChildren(comp, cc, rc, chain);
+  }
+
   // ---------- polling ----------
 
   function render(s) {
@@ -579,6 +687,7 @@
     renderDaemon(s.daemon);
     renderAlerts(alerts, s.daemon && s.daemon.watermark);
     renderTools(tools, alerts);
+    renderCompliance(s.compliance);
   }
 
   function setState(state, err) {
