@@ -41,7 +41,7 @@
 // L = −log10 p decades, score = score.FromDecades(L + score.Prior):
 //
 //	L = min(4, −log10((n1+1)/(N+1)))   the tool's own new-destination rate
-//	  + 2·min(1, 2(1−o))               closedness
+//	  + 2.5·min(1, 2(1−o))             closedness
 //	  + 2  if an earlier tool output of the same task mentioned it
 //	  + 1  if the task read confidential or restricted data before
 //	  + 1  if its domain is new too, 0.5 if the record names no domain,
@@ -100,7 +100,7 @@ var Factory = detect.FactoryOf[Config, *Detector]{
 // Score terms, in decades (see the package doc).
 const (
 	maxHistoryDecades = 4
-	closedDecades     = 2
+	closedDecades     = 2.5
 	provenanceDecades = 2
 	sensitiveDecades  = 1
 	newDomainDecades  = 1
