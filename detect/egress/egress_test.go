@@ -144,7 +144,7 @@ func TestScoring(t *testing.T) {
 				{at: at, tool: "read_email", task: "t", outs: email("new@corp.example")[:1]},
 				{at: at + time.Second, tool: "send_email", task: "t", dests: email("new@corp.example")},
 			}
-		}, 40, 50, false},
+		}, 40, 55, false},
 	}
 	var scores []float64
 	for _, tc := range tests {
