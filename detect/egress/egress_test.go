@@ -81,7 +81,7 @@ var payees = []string{"DE00 1111", "DE00 2222", "FR00 3333", "NL00 4444", "DE00 
 // warm feeds a closed send_money vocabulary (5 payees) and a closed
 // send_email one (colleagues at corp.example) for n calls each over 2h,
 // ticking every minute; it returns the time after the last call.
-func warm(t *testing.T, d *Detector, n int) time.Duration {
+func warm(t testing.TB, d *Detector, n int) time.Duration {
 	t.Helper()
 	at := time.Duration(0)
 	step := 2 * time.Hour / time.Duration(n)
