@@ -13,6 +13,7 @@ import (
 	"github.com/toolwatch/toolwatch/alert/sink/alertmanager"
 	"github.com/toolwatch/toolwatch/config"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/egress"
 	"github.com/toolwatch/toolwatch/ingest"
 	"github.com/toolwatch/toolwatch/pipeline"
 	"github.com/toolwatch/toolwatch/snapshot"
@@ -37,6 +38,10 @@ type worker struct {
 	// queries are GET /api/baselines requests, answered on this goroutine
 	// when the engine ticks or the worker idles (baselines.go).
 	queries chan baselinesQuery
+	// triage are /api/egress/triage requests, applied at the same points
+	// (triage.go).
+	triage chan triageRequest
+	egress func() *egress.Detector // tests; nil: the engine's own
 
 	// Snapshots: taken between two records when due and the consumer's
 	// applied sequence is exact; the write runs off the worker goroutine.
@@ -68,7 +73,7 @@ type reloadRequest struct {
 }
 
 func newWorker(cfg *config.Config, p *pipeline.Pipeline, out *sink.Dispatcher, tm *telemetry.Metrics, log zerolog.Logger, now func() time.Time) *worker {
-	w := &worker{p: p, out: out, tm: tm, log: log, now: now, queries: make(chan baselinesQuery)}
+	w := &worker{p: p, out: out, tm: tm, log: log, now: now, queries: make(chan baselinesQuery), triage: make(chan triageRequest)}
 	w.status = newStatusState(cfg, p, now)
 	w.seedAlertmanager(out)
 	return w
