@@ -13,9 +13,12 @@
 // Per tool (fleet-wide, all agents) a vocabulary of destinations: an exact
 // set of 64-bit hashes of the destination strings (max_destinations; the
 // rest counted with HyperLogLog, which makes the tool open), with the
-// Good–Turing counts of its exact destinations (uses N, destinations used
-// once n1). Domains (email_domain, domain) are learned alongside as a
-// coarser second signal.
+// Good–Turing counts of its destinations (uses N, destinations used once
+// n1). Domains (email_domain, domain) that accompany an address or host in
+// the same record are learned alongside as a coarser second signal; in a
+// record naming only domains, the domains are the destinations. Only
+// successful calls teach the vocabulary (a failed or denied call sent
+// nothing), but every call is judged.
 //
 // Per task (context.task_id, else trace_id), bounded and expiring with the
 // task (max_tasks, idle task_idle_ttl of event time): hashes of the
@@ -282,21 +285,28 @@ func (d *Detector) judge(r *record.Record, out []alert.Finding) []alert.Finding 
 	t.calls++
 	dests := r.Invocation.Destinations
 	hs := d.hs[:len(dests)]
-	var fresh uint64 // bit i: dests[i] is not in the vocabulary
+	// A domain is the companion of an address or host in the same record;
+	// in a record naming only domains, they are the destinations.
 	hasExact := false
+	for _, s := range dests {
+		if !record.CoarseDestination(record.DestinationType(s)) {
+			hasExact = true
+			break
+		}
+	}
+	var fresh uint64 // bit i: dests[i] is not in the vocabulary
 	for i, s := range dests {
 		hs[i] = hash(s)
-		coarse := record.CoarseDestination(record.DestinationType(s))
-		hasExact = hasExact || !coarse
-		sl := t.set.find(hs[i])
-		if !coarse {
+		primary := !hasExact || !record.CoarseDestination(record.DestinationType(s))
+		if primary {
 			t.uses++
 		}
+		sl := t.set.find(hs[i])
 		if sl == nil {
 			fresh |= 1 << i
 			continue
 		}
-		if !coarse && sl.flags&flagRepeat == 0 {
+		if primary && sl.flags&(flagRepeat|flagCoarse) == 0 {
 			sl.flags |= flagRepeat
 			t.n1--
 		}
@@ -368,12 +378,12 @@ func (d *Detector) novel(t *tool, r *record.Record, hs []uint64, fresh uint64, h
 		}
 		out = append(out, f)
 	}
-	if hold {
-		return out
+	if hold || r.Invocation.Status != record.StatusSuccess {
+		return out // a failed or denied call sent nothing: teaches nothing
 	}
 	for i, s := range dests {
 		if fresh&(1<<i) != 0 {
-			t.learn(hs[i], record.CoarseDestination(record.DestinationType(s)))
+			t.learn(hs[i], hasExact && record.CoarseDestination(record.DestinationType(s)))
 		}
 	}
 	return out
@@ -610,7 +620,7 @@ func (d *Detector) Accept(toolName, dest string) error {
 		}
 		t.cfg, t.gen, t.first = d.params.For("", toolName), d.gen, e.FirstSeen.UnixNano()
 	}
-	t.learn(k.h, false)
+	t.learn(k.h, false) // accepted as a destination in its own right
 	if e != nil {
 		for _, dom := range e.Domains {
 			t.learn(hash(dom), true)
@@ -654,8 +664,6 @@ func checkArgs(toolName, dest string) error {
 		return fmt.Errorf("tool is required")
 	case !record.ValidDestination(dest):
 		return fmt.Errorf("destination must be a \"type:hex\" destination hash")
-	case record.CoarseDestination(record.DestinationType(dest)):
-		return fmt.Errorf("destination must be an exact destination, not a domain")
 	}
 	return nil
 }

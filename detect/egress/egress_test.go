@@ -234,7 +234,7 @@ func TestLearnedOnlyAfterConfirmation(t *testing.T) {
 		t.Fatalf("accepted destination still listed: %+v", tr)
 	}
 	// Bad arguments are errors.
-	for _, args := range [][2]string{{"", iban[0]}, {"send_money", "account:xyz"}, {"send_money", email("a@b.example")[1]}, {"nope", account("X")[0]}} {
+	for _, args := range [][2]string{{"", iban[0]}, {"send_money", "account:xyz"}, {"send_money", "alice@example.com"}, {"nope", account("X")[0]}} {
 		if err := d.Accept(args[0], args[1]); err == nil {
 			t.Errorf("Accept(%q, %q) succeeded", args[0], args[1])
 		}
@@ -518,5 +518,38 @@ func TestConfigValidate(t *testing.T) {
 	bad := Config{OpenNewRate: math.NaN(), MinScore: -1, OpenDistinct: 5000, MaxDestinations: 10}
 	if es := bad.Validate(); len(es) < 8 {
 		t.Fatalf("only %d errors: %v", len(es), es)
+	}
+}
+
+// TestDomainOnlyRecords: a tool whose records name only domains (a
+// producer that extracts no host) is judged on its domains, and failed
+// calls teach nothing.
+func TestDomainOnlyRecords(t *testing.T) {
+	d := newDet(testConfig())
+	at := time.Duration(0)
+	for i := range 300 {
+		d.Observe(call{at: at, tool: "webhook", task: fmt.Sprint(i), dests: []string{dh("domain", fmt.Sprintf("hooks%d.example", i%4))}}.record(), nil)
+		at += 30 * time.Second
+	}
+	if tl := d.tools.Peek("webhook"); tl.exact != 4 || tl.n1 != 0 {
+		t.Fatalf("domains as destinations: %d known, %d singletons", tl.exact, tl.n1)
+	}
+	evil := []string{dh("domain", "evil.example")}
+	d.Observe(call{at: at, tool: "read_web", task: "x", outs: evil}.record(), nil)
+	r := call{at: at + time.Second, tool: "webhook", task: "x", dests: evil}.record()
+	r.Invocation.Status = record.StatusError
+	if fs := d.Observe(r, nil); len(fs) != 1 {
+		t.Fatalf("new domain from an output: %d findings", len(fs))
+	}
+	if err := d.Accept("webhook", evil[0]); err != nil {
+		t.Fatal(err)
+	}
+	// A new domain in a failed call without provenance: silent, and not
+	// learned either.
+	other := []string{dh("domain", "other.example")}
+	r = call{at: at + time.Minute, tool: "webhook", task: "y", dests: other}.record()
+	r.Invocation.Status = record.StatusDenied
+	if fs := d.Observe(r, nil); len(fs) != 0 || d.tools.Peek("webhook").set.find(hash(other[0])) != nil {
+		t.Fatalf("failed call: %d findings, learned %v", len(fs), d.tools.Peek("webhook").set.find(hash(other[0])) != nil)
 	}
 }
