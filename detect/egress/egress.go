@@ -63,8 +63,9 @@
 // (Triage). Accept adds it (and its domains) to the vocabulary; Reject keeps
 // it out for good and every later use alerts at 10 decades (critical),
 // open tool or not. Until triaged, each use of a pending destination is
-// scored again (at least min_score, so every use shows) and never learned,
-// nor is anything else in its record. New
+// scored again on its own merits (it alerts again when it comes from a
+// task's tool output, say) and counted in its entry, and it is never
+// learned, nor is anything else in its record. New
 // destinations that did not score are learned as usual. Pending and
 // rejected lists are capped (max_pending); triage decisions are part of the
 // snapshot, so they survive restarts.
@@ -355,7 +356,7 @@ func (d *Detector) novel(t *tool, r *record.Record, hs []uint64, fresh uint64, h
 			if e == nil {
 				continue
 			}
-			oi = math.Min(o, 0.999) // flagged before: still judged
+			oi = math.Min(o, 0.999) // flagged before: judged as at a closed tool
 		}
 		if !looked {
 			tk, looked = d.tasks.Peek(taskKey(r)), true
@@ -364,10 +365,7 @@ func (d *Detector) novel(t *tool, r *record.Record, hs []uint64, fresh uint64, h
 		l := d.decades(t, pv, oi)
 		f := d.finding(t, r, s, l, oi, rate, pv, StatusPending)
 		if f.Score < cfg.MinScore {
-			if e == nil {
-				continue
-			}
-			f.Score = cfg.MinScore // flagged before: every use shows
+			continue
 		}
 		hold = true
 		if pv.domainIdx != 0 {

@@ -167,11 +167,11 @@ func TestScoring(t *testing.T) {
 			if got < tc.wantMin || got > tc.wantMax || (tc.wantMin > 0) != (len(fs) > 0) {
 				t.Fatalf("score %v (findings %d), want %v..%v", got, len(fs), tc.wantMin, tc.wantMax)
 			}
-			// Learned destinations are silent the next time; flagged
-			// ones alert again.
-			again := d.Observe(call{at: at + time.Minute, tool: last.tool, task: "next", dests: last.dests}.record(), nil)
-			if tc.learned != (len(again) == 0) {
-				t.Fatalf("learned = %v, but the next use raised %d findings", tc.learned, len(again))
+			// Learned destinations join the vocabulary; flagged ones
+			// are listed for triage instead.
+			inVocab := d.tools.Peek(last.tool).set.find(hash(last.dests[0])) != nil
+			if tc.learned != inVocab || tc.learned == (len(d.Triage()) == 1) {
+				t.Fatalf("learned = %v, but in the vocabulary %v, triage list %v", tc.learned, inVocab, d.Triage())
 			}
 		})
 	}
@@ -430,8 +430,10 @@ func TestSnapshotRestore(t *testing.T) {
 		for _, c := range cont {
 			fs = det.Observe(c.record(), fs)
 		}
-		if len(fs) != 3 || fs[0].Details["status"] != StatusRejected || fs[1].Details["status"] != StatusPending ||
-			fs[2].Details["from_task_output"] != true || fs[2].Details["sensitive_read_before"] != true {
+		// The pending payee without provenance is not improbable enough
+		// to alert again, but is counted and stays unlearned.
+		if len(fs) != 2 || fs[0].Details["status"] != StatusRejected ||
+			fs[1].Details["from_task_output"] != true || fs[1].Details["sensitive_read_before"] != true {
 			t.Fatalf("continuation: %+v", fs)
 		}
 	}

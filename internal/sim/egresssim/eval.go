@@ -53,7 +53,8 @@ func (r Result) String() string {
 
 // Evaluate streams run through a detector with cfg, ticking every minute
 // of event time, with an operator who triages the pending list every
-// triageEvery (rejecting the attackers' destinations, accepting the rest).
+// triageEvery (rejecting the attackers' destinations, accepting the rest;
+// never when triageEvery <= 0).
 // Tasks starting before countFrom (the warm-up) are not counted.
 func Evaluate(run *Run, cfg egress.Config, triageEvery time.Duration, countFrom time.Time) Result {
 	d := egress.New(detect.NewParams(cfg), baseline.Config{MaxKeys: 10000, IdleTTL: 30 * 24 * time.Hour})
@@ -69,7 +70,7 @@ func Evaluate(run *Run, cfg egress.Config, triageEvery time.Duration, countFrom 
 			d.Tick(nextTick, nil)
 			nextTick = nextTick.Add(time.Minute)
 		}
-		if !r.Timestamp.Before(nextTriage) {
+		if triageEvery > 0 && !r.Timestamp.Before(nextTriage) {
 			for _, e := range d.Triage() {
 				if e.Status != egress.StatusPending {
 					continue
