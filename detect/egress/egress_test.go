@@ -555,3 +555,26 @@ func TestDomainOnlyRecords(t *testing.T) {
 		t.Fatalf("failed call: %d findings, learned %v", len(fs), d.tools.Peek("webhook").set.find(hash(other[0])) != nil)
 	}
 }
+
+func TestInspect(t *testing.T) {
+	d := newDet(testConfig())
+	at := warm(t, d, 400)
+	attack(d, at, "a", account("GB00 WAIT"))
+	if _, ok := d.Inspect("agent-1", "send_money"); ok {
+		t.Fatal("per-agent baselines do not exist")
+	}
+	b, ok := d.Inspect("", "send_money")
+	if !ok || !b.Warm || b.JudgedBy != "tool" || b.Pattern != Pattern {
+		t.Fatalf("inspect: %+v", b)
+	}
+	v := b.Parts[0].Values
+	if v["known_destinations"] != uint64(3) || v["pending"] != 1 || v["closed"] != true || v["calls"] != uint64(401) {
+		t.Fatalf("values: %v", v)
+	}
+	if ks := d.BaselineKeys(); len(ks) != 2 {
+		t.Fatalf("keys: %v", ks)
+	}
+	if live, _, _ := d.KeyStats(); live != 2+1 { // two tools, one task (the attack's reader)
+		t.Fatalf("live keys %d", live)
+	}
+}
