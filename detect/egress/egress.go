@@ -285,6 +285,11 @@ func (d *Detector) judge(r *record.Record, out []alert.Finding) []alert.Finding 
 	}
 	t.calls++
 	dests := r.Invocation.Destinations
+	if len(dests) > record.MaxDestinations {
+		// Only records built in-process can have more (the decoder
+		// rejects them); judge the first MaxDestinations.
+		dests = dests[:record.MaxDestinations]
+	}
 	hs := d.hs[:len(dests)]
 	// A domain is the companion of an address or host in the same record;
 	// in a record naming only domains, they are the destinations.
@@ -322,7 +327,7 @@ func (d *Detector) judge(r *record.Record, out []alert.Finding) []alert.Finding 
 // and learns them unless one of them is flagged.
 func (d *Detector) novel(t *tool, r *record.Record, hs []uint64, fresh uint64, hasExact bool, out []alert.Finding) []alert.Finding {
 	cfg := t.cfg
-	dests := r.Invocation.Destinations
+	dests := r.Invocation.Destinations[:len(hs)]
 	ts := r.Timestamp.UnixNano()
 	warm := t.calls > uint64(cfg.WarmupCalls) && ts-t.first >= int64(cfg.WarmupAge)
 	o, rate := t.openness()

@@ -578,3 +578,17 @@ func TestInspect(t *testing.T) {
 		t.Fatalf("live keys %d", live)
 	}
 }
+
+// TestOversizedRecord: a record built in-process with more destinations
+// than the decoder allows is judged on the first MaxDestinations.
+func TestOversizedRecord(t *testing.T) {
+	d := newDet(testConfig())
+	var many []string
+	for i := range 2 * record.MaxDestinations {
+		many = append(many, dh("host", fmt.Sprint("h", i)))
+	}
+	d.Observe(call{tool: "post_webpage", task: "t", dests: many}.record(), nil)
+	if n := d.tools.Peek("post_webpage").exact; n != record.MaxDestinations {
+		t.Fatalf("%d destinations learned", n)
+	}
+}
