@@ -7,7 +7,7 @@
 // tool output and is then used.
 //
 // Each seed is a different organisation (sizes of its colleague, partner,
-// vendor and channel pools, agent count, task volume, attack mix), and no
+// vendor and channel pools, agent count, task volume), and no
 // task repeats: every task draws its own template, length, recipients,
 // documents and noise. What makes it hard, on purpose:
 //
@@ -108,6 +108,7 @@ func Generate(cfg Config) *Run {
 	w.corp = fmt.Sprintf("corp%d.example", cfg.Seed)
 	w.populate()
 	run := &Run{Attackers: map[string]bool{}}
+	seen := map[string]bool{}
 	perDay := 150 + w.rng.IntN(250)
 	for day := range cfg.Days {
 		date := cfg.Start.AddDate(0, 0, day)
@@ -117,7 +118,14 @@ func Generate(cfg Config) *Run {
 		}
 		for range int(n) {
 			start := date.Add(w.startOffset())
-			t := w.task(start, w.rng.Float64() < cfg.AttackRate)
+			attacked := w.rng.Float64() < cfg.AttackRate
+			// No task repeats: a task whose tools and destinations equal
+			// an earlier one's is drawn again.
+			t := w.task(start, attacked)
+			for try := 0; seen[Signature(&t)] && try < 50; try++ {
+				t = w.task(start, attacked)
+			}
+			seen[Signature(&t)] = true
 			if t.Attacked {
 				run.Attackers[t.Attacker] = true
 			}
@@ -131,6 +139,21 @@ func Generate(cfg Config) *Run {
 	}
 	slices.SortStableFunc(run.Records, func(a, b *record.Record) int { return a.Timestamp.Compare(b.Timestamp) })
 	return run
+}
+
+// Signature is a task's content: its tools in order with their
+// destinations and output destinations.
+func Signature(t *Task) string {
+	var b strings.Builder
+	for _, r := range t.Records {
+		b.WriteString(r.Tool.Name)
+		for _, l := range [][]string{r.Invocation.Destinations, r.Invocation.OutputDestinations} {
+			b.WriteByte('|')
+			b.WriteString(strings.Join(l, ","))
+		}
+		b.WriteByte(';')
+	}
+	return b.String()
 }
 
 func (w *world) populate() {

@@ -71,35 +71,17 @@ func TestGate(t *testing.T) {
 		100*pooled.Recall(), pooled.Attacked, 100*pooled.FalseTaskRate(), pooled.Clean)
 }
 
-// TestNoTaskRepeats: no two tasks share their sequence of tools and
-// destinations, and attackers never reuse a destination.
+// TestNoTaskRepeats: no two tasks have the same tools and destinations,
+// and attackers never reuse a destination.
 func TestNoTaskRepeats(t *testing.T) {
 	run := Generate(DefaultConfig(1))
 	seen := map[string]string{}
-	dups := 0
 	for _, tk := range run.Tasks {
-		if tk.Kind == "lookup" {
-			continue // destination-free look-ups may coincide in tools alone
-		}
-		var sig string
-		for _, r := range tk.Records {
-			sig += r.Tool.Name + "|"
-			for _, d := range r.Invocation.Destinations {
-				sig += d + ","
-			}
-			for _, d := range r.Invocation.OutputDestinations {
-				sig += d + ","
-			}
-		}
-		if _, ok := seen[sig]; ok {
-			dups++
+		sig := Signature(&tk)
+		if other, ok := seen[sig]; ok {
+			t.Fatalf("task %s repeats %s: %s", tk.ID, other, sig)
 		}
 		seen[sig] = tk.ID
-	}
-	// Short clean tasks to the most frequent contact can coincide; they
-	// must stay rare.
-	if frac(dups, len(run.Tasks)) > 0.02 {
-		t.Fatalf("%d of %d tasks repeat another", dups, len(run.Tasks))
 	}
 	attackers := 0
 	for _, tk := range run.Tasks {
