@@ -671,17 +671,19 @@ func checkArgs(toolName, dest string) error {
 	return nil
 }
 
-// remove drops exact destination h from the vocabulary (rare: a rejected
-// destination that was learned before), rebuilding the set.
+// remove drops h from the vocabulary (rare: a rejected destination or
+// domain that was learned before), rebuilding the set.
 func (t *tool) remove(h uint64) {
 	sl := t.set.find(h)
-	if sl == nil || sl.flags&flagCoarse != 0 {
+	if sl == nil {
 		return
 	}
-	if sl.flags&flagRepeat == 0 {
-		t.n1--
+	if sl.flags&flagCoarse == 0 {
+		if sl.flags&flagRepeat == 0 {
+			t.n1--
+		}
+		t.exact--
 	}
-	t.exact--
 	old := t.set.slots
 	t.set = destSet{}
 	for _, s := range old {
