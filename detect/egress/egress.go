@@ -339,16 +339,16 @@ func (d *Detector) novel(t *tool, r *record.Record, hs []uint64, fresh uint64, h
 			continue
 		}
 		typ := record.DestinationType(s)
-		if record.CoarseDestination(typ) && hasExact {
-			continue // judged with its address or host
-		}
 		k := pkey{r.Tool.Name, hs[i]}
-		if e := d.rejected[k]; e != nil {
+		if e := d.rejected[k]; e != nil { // a rejected domain too
 			hold = true
 			e.Count++
 			e.LastSeen = r.Timestamp
 			out = append(out, d.finding(t, r, s, rejectedDecades, o, rate, provenance{}, StatusRejected))
 			continue
+		}
+		if record.CoarseDestination(typ) && hasExact {
+			continue // judged with its address or host
 		}
 		e := d.pending[k]
 		if e != nil {

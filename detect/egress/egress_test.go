@@ -592,3 +592,29 @@ func TestOversizedRecord(t *testing.T) {
 		t.Fatalf("%d destinations learned", n)
 	}
 }
+
+// TestRejectedDomain: a rejected domain alerts with any address at it,
+// also a new one, and is not learned again.
+func TestRejectedDomain(t *testing.T) {
+	d := newDet(testConfig())
+	at := warm(t, d, 400)
+	dom := email("x@evil.example")[1]
+	if err := d.Reject("send_email", dom); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		fs := d.Observe(call{at: at + time.Duration(i)*time.Minute, tool: "send_email", task: fmt.Sprint(i), dests: email(fmt.Sprintf("u%d@evil.example", i))}.record(), nil)
+		rejected := 0
+		for _, f := range fs {
+			if f.Detail == dom && f.Details["status"] == StatusRejected && f.Score >= 80 {
+				rejected++
+			}
+		}
+		if rejected != 1 {
+			t.Fatalf("address %d at a rejected domain: %+v", i, fs)
+		}
+	}
+	if d.tools.Peek("send_email").set.find(hash(dom)) != nil {
+		t.Fatal("rejected domain learned")
+	}
+}
