@@ -62,7 +62,7 @@
 // flagged: it is NOT learned, and is listed as pending with its first alert
 // (Triage). Accept adds it (and its domains) to the vocabulary; Reject keeps
 // it out for good and every later use alerts at 10 decades (critical),
-// open tool or not. Until triaged, each use of a pending destination is
+// open tool or not (a rejected domain: every address or host at it). Until triaged, each use of a pending destination is
 // scored again on its own merits (it alerts again when it comes from a
 // task's tool output, say) and counted in its entry, and it is never
 // learned, nor is anything else in its record. New
