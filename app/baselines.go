@@ -47,6 +47,7 @@ func (w *worker) answerBaselines() {
 			bs, matched, err := w.p.Baselines(q.tool, q.agent, q.limit)
 			q.reply <- baselinesAnswer{Watermark: w.p.Engine().Watermark(), Matched: matched, Baselines: bs, err: err}
 		default:
+			w.answerTriage() // egress triage is served at the same points
 			return
 		}
 	}

@@ -122,6 +122,7 @@ func newMux(cfg config.MetricsConfig, reg prometheus.Registerer, gatherer promet
 	}))
 	w.mountStatus(mux)
 	w.mountBaselines(mux)
+	w.mountTriage(mux, cfg.EnableLifecycle)
 	return mux
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/toolwatch/toolwatch/compliance"
 	"github.com/toolwatch/toolwatch/config"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/egress"
 	"github.com/toolwatch/toolwatch/ingest"
 	"github.com/toolwatch/toolwatch/pipeline"
 	"github.com/toolwatch/toolwatch/record"
@@ -41,6 +42,10 @@ type worker struct {
 	// queries are GET /api/baselines requests, answered on this goroutine
 	// when the engine ticks or the worker idles (baselines.go).
 	queries chan baselinesQuery
+	// triage are /api/egress/triage requests, applied at the same points
+	// (triage.go).
+	triage chan triageRequest
+	egress func() *egress.Detector // tests; nil: the engine's own
 
 	// Snapshots: taken between two records when due and the consumer's
 	// applied sequence is exact; the write runs off the worker goroutine.
@@ -73,7 +78,7 @@ type reloadRequest struct {
 }
 
 func newWorker(cfg *config.Config, p *pipeline.Pipeline, out *sink.Dispatcher, tm *telemetry.Metrics, cv *compliance.View, log zerolog.Logger, now func() time.Time) *worker {
-	w := &worker{p: p, out: out, tm: tm, cv: cv, log: log, now: now, queries: make(chan baselinesQuery)}
+	w := &worker{p: p, out: out, tm: tm, cv: cv, log: log, now: now, queries: make(chan baselinesQuery), triage: make(chan triageRequest)}
 	w.status = newStatusState(cfg, p, now)
 	w.status.cv = cv
 	compliance.Attach(cv, p.Engine().Detectors()) // the chain detector reports to cv

@@ -41,11 +41,14 @@ type Decoder struct {
 	arena   []byte
 	pending []pendingStr
 	scratch []byte // unescaped key or string value
+	spans   []span // arena spans of the destination list being read
 
 	r      *Record
 	err    error // first field error, in document order
 	seenTS bool
 }
+
+type span struct{ start, end int }
 
 type pendingStr struct {
 	dst        *string
@@ -352,6 +355,10 @@ func (d *Decoder) invocation(key []byte, depth int) {
 		d.count("invocation.output_bytes", depth, MaxBytes, maxBytesReason, &in.OutputBytes)
 	case "input_bytes":
 		d.count("invocation.input_bytes", depth, MaxBytes, maxBytesReason, &in.InputBytes)
+	case "destinations":
+		in.Destinations = d.destinations("invocation.destinations", depth, in.Destinations[:0])
+	case "output_destinations":
+		in.OutputDestinations = d.destinations("invocation.output_destinations", depth, in.OutputDestinations[:0])
 	case "input_shape":
 		if b, ok := d.str("invocation.input_shape", depth); ok {
 			if len(b) > MaxInputShapeBytes {
@@ -456,6 +463,29 @@ func (d *Decoder) copyStr(field string, depth int, dst *string) {
 }
 
 func (d *Decoder) strings(field string, depth int, dst []string) []string {
+	return d.array(field, depth, dst, false)
+}
+
+// destinations reads a list of destination hashes (ValidDestination),
+// at most MaxDestinations, copied to the per-record arena like copyStr.
+// Pointers into dst are queued only once the list is complete, so growing
+// dst cannot leave one dangling.
+func (d *Decoder) destinations(field string, depth int, dst []string) []string {
+	d.spans = d.spans[:0]
+	dst = d.array(field, depth, dst, true)
+	n := len(dst)
+	for range d.spans {
+		dst = append(dst, "")
+	}
+	for i, sp := range d.spans {
+		d.pending = append(d.pending, pendingStr{dst: &dst[n+i], start: sp.start, end: sp.end})
+	}
+	return dst
+}
+
+// array reads an array of strings into dst (interned), or with dest into
+// d.spans (validated destination hashes).
+func (d *Decoder) array(field string, depth int, dst []string, dest bool) []string {
 	s := &d.s
 	switch {
 	case s.data[s.i] == '[':
@@ -484,7 +514,18 @@ func (d *Decoder) strings(field string, depth int, dst []string) []string {
 			if !ok {
 				return dst
 			}
-			dst = append(dst, d.internBytes(b))
+			switch {
+			case !dest:
+				dst = append(dst, d.internBytes(b))
+			case !ValidDestination(b):
+				d.fail(field, destinationReason)
+			case len(d.spans) >= MaxDestinations:
+				d.fail(field, "more than "+strconv.Itoa(MaxDestinations)+" entries")
+			default:
+				start := len(d.arena)
+				d.arena = append(d.arena, b...)
+				d.spans = append(d.spans, span{start, len(d.arena)})
+			}
 		} else {
 			if s.data[s.i] != '"' {
 				d.fail(field, "must be an array of strings")

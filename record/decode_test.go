@@ -44,7 +44,9 @@ func equalRecords(a, b *Record) bool {
 	}
 	x.Timestamp, y.Timestamp = time.Time{}, time.Time{}
 	for _, p := range []*[]string{&x.Invocation.PermissionsUsed, &y.Invocation.PermissionsUsed,
-		&x.Invocation.PermissionsDenied, &y.Invocation.PermissionsDenied} {
+		&x.Invocation.PermissionsDenied, &y.Invocation.PermissionsDenied,
+		&x.Invocation.Destinations, &y.Invocation.Destinations,
+		&x.Invocation.OutputDestinations, &y.Invocation.OutputDestinations} {
 		if len(*p) == 0 {
 			*p = nil
 		}
@@ -551,5 +553,132 @@ func TestAllocs(t *testing.T) {
 	buf := make([]byte, 0, 1024)
 	if n := testing.AllocsPerRun(100, func() { buf = r.AppendJSON(buf[:0]) }); n != 0 {
 		t.Errorf("AppendJSON allocs = %v, want 0", n)
+	}
+}
+
+func TestDestinations(t *testing.T) {
+	const e1, d1 = "email:0123456789abcdef0123456789abcdef", "email_domain:fedcba9876543210"
+	long := "account:" + strings.Repeat("ab", 32)
+	withDests := func(v string) string {
+		return with(`"status":"success"`, `"status":"success",`+v)
+	}
+	many := make([]string, MaxDestinations+1)
+	for i := range many {
+		many[i] = fmt.Sprintf(`"host:%016x"`, i)
+	}
+	tests := []struct {
+		name       string
+		in         string
+		dests, out []string
+		err        string
+	}{
+		{"both", withDests(`"destinations":["` + e1 + `","` + d1 + `"],"output_destinations":["` + long + `"]`),
+			[]string{e1, d1}, []string{long}, ""},
+		{"null and empty", withDests(`"destinations":null,"output_destinations":[]`), nil, nil, ""},
+		{"escaped", withDests(`"destinations":["host:\u0030123456789abcdef"]`), []string{"host:0123456789abcdef"}, nil, ""},
+		{"duplicate key, last wins", withDests(`"destinations":["chat:0000000000000000","chat:1111111111111111"],"destinations":["party:2222222222222222"]`),
+			[]string{"party:2222222222222222"}, nil, ""},
+		{"exactly the cap", withDests(`"destinations":[` + strings.Join(many[:MaxDestinations], ",") + `]`), nil, nil, ""},
+	}
+	bad := map[string]string{
+		"unknown type":  `"destinations":["phone:0123456789abcdef"]`,
+		"no type":       `"destinations":["0123456789abcdef"]`,
+		"upper hex":     `"destinations":["email:0123456789ABCDEF"]`,
+		"short":         `"destinations":["email:0123456789abcde"]`,
+		"odd":           `"output_destinations":["email:0123456789abcdef0"]`,
+		"too long":      `"destinations":["email:` + strings.Repeat("a", 66) + `"]`,
+		"raw value":     `"destinations":["email:alice@example.com"]`,
+		"raw in output": `"output_destinations":["host:evil.example.com"]`,
+	}
+	for name, v := range bad {
+		field := "invocation.destinations"
+		if strings.HasPrefix(v, `"output`) {
+			field = "invocation.output_destinations"
+		}
+		tests = append(tests, struct {
+			name       string
+			in         string
+			dests, out []string
+			err        string
+		}{name, withDests(v), nil, nil, field + ": " + destinationReason})
+	}
+	tests = append(tests, struct {
+		name       string
+		in         string
+		dests, out []string
+		err        string
+	}{"over the cap", withDests(`"destinations":[` + strings.Join(many, ",") + `]`), nil, nil, "invocation.destinations: more than 32 entries"},
+		struct {
+			name       string
+			in         string
+			dests, out []string
+			err        string
+		}{"not strings", withDests(`"destinations":[1]`), nil, nil, "invocation.destinations: must be an array of strings"})
+	d := NewDecoder(DefaultLimits())
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var r Record
+			err := d.Decode([]byte(tc.in), &r)
+			if Reason(err) != tc.err {
+				t.Fatalf("err = %v, want %q", err, tc.err)
+			}
+			if err != nil {
+				return
+			}
+			if tc.name == "exactly the cap" {
+				if len(r.Invocation.Destinations) != MaxDestinations {
+					t.Fatalf("%d destinations", len(r.Invocation.Destinations))
+				}
+				return
+			}
+			if !reflect.DeepEqual(nilIfEmpty(r.Invocation.Destinations), tc.dests) ||
+				!reflect.DeepEqual(nilIfEmpty(r.Invocation.OutputDestinations), tc.out) {
+				t.Fatalf("got %q / %q, want %q / %q", r.Invocation.Destinations, r.Invocation.OutputDestinations, tc.dests, tc.out)
+			}
+			var back Record
+			if err := NewDecoder(DefaultLimits()).Decode(r.AppendJSON(nil), &back); err != nil || !equalRecords(&back, &r) {
+				t.Fatalf("round trip: %v %+v", err, back)
+			}
+		})
+	}
+}
+
+func nilIfEmpty(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
+// TestDestinationsReuse: the decoder reuses the lists' storage, a clone
+// does not share it, and decoding them adds no allocation.
+func TestDestinationsReuse(t *testing.T) {
+	in := with(`"status":"success"`, `"status":"success","destinations":["email:0123456789abcdef","email_domain:0123456789abcdee"],"output_destinations":["host:00000000000000aa"]`)
+	d := NewDecoder(DefaultLimits())
+	var r Record
+	if err := d.Decode([]byte(in), &r); err != nil {
+		t.Fatal(err)
+	}
+	c := r.Clone()
+	p := unsafe.SliceData(r.Invocation.Destinations)
+	if err := d.Decode([]byte(strings.Replace(in, "0123456789abcdef", "ffffffffffffffff", 1)), &r); err != nil {
+		t.Fatal(err)
+	}
+	if unsafe.SliceData(r.Invocation.Destinations) != p {
+		t.Error("destinations storage not reused")
+	}
+	if c.Invocation.Destinations[0] != "email:0123456789abcdef" || r.Invocation.Destinations[0] != "email:ffffffffffffffff" {
+		t.Fatalf("clone shares: %q / %q", c.Invocation.Destinations, r.Invocation.Destinations)
+	}
+	if err := d.Decode([]byte(minimal), &r); err != nil || len(r.Invocation.Destinations) != 0 || len(r.Invocation.OutputDestinations) != 0 {
+		t.Fatalf("absent lists not cleared: %v %q", err, r.Invocation.Destinations)
+	}
+	data := []byte(in)
+	if n := testing.AllocsPerRun(100, func() {
+		if err := d.Decode(data, &r); err != nil {
+			t.Fatal(err)
+		}
+	}); n > 1 {
+		t.Errorf("Decode with destinations allocs = %v, want <= 1", n)
 	}
 }

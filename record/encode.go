@@ -54,6 +54,8 @@ func (r *Record) AppendJSON(b []byte) []byte {
 	b = optInt(b, `,"output_bytes":`, in.OutputBytes)
 	b = optInt(b, `,"input_bytes":`, in.InputBytes)
 	b = optString(b, `,"input_shape":`, in.InputShape)
+	b = optStrings(b, `,"destinations":`, in.Destinations)
+	b = optStrings(b, `,"output_destinations":`, in.OutputDestinations)
 	b = append(b, '}')
 
 	c := &r.Context

@@ -133,6 +133,15 @@ func validRecord(r *Record) string {
 		return "counts"
 	case len(r.Invocation.InputShape) > 256:
 		return "input_shape"
+	case len(r.Invocation.Destinations) > MaxDestinations || len(r.Invocation.OutputDestinations) > MaxDestinations:
+		return "destinations cap"
+	}
+	for _, l := range [][]string{r.Invocation.Destinations, r.Invocation.OutputDestinations} {
+		for _, x := range l {
+			if !ValidDestination(x) {
+				return "destination format"
+			}
+		}
 	}
 	return ""
 }
@@ -155,6 +164,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(with(`{"name":"n1"}`, `{"name":"n1","trust_level":"gold","verification_score":99.5,"version":7}`)))
 	f.Add([]byte(with(`"status":"success"`, `"status":"denied","permissions_denied":["network:connect",null],"input_shape":"text/sql"`)))
 	f.Add([]byte(with(`"a1"`, `"\ud800\udbff\udfff"`)))
+	f.Add([]byte(with(`"status":"success"`, `"status":"success","destinations":["email:0123456789abcdef","domain:0123456789abcdef0123"],"output_destinations":["chat:0123456789abcdef",null]`)))
+	f.Add([]byte(with(`"status":"success"`, `"status":"success","destinations":["email:0123456789ABCDEF"]`)))
 	d := NewDecoder(DefaultLimits())
 	d2 := NewDecoder(DefaultLimits())
 	fj := newFJDecoder(DefaultLimits())

@@ -194,6 +194,10 @@ func (d *fjDecoder) invocation(k []byte, v *fastjson.Value) {
 		in.PermissionsUsed = d.strings("invocation.permissions_used", v, in.PermissionsUsed[:0])
 	case "permissions_denied":
 		in.PermissionsDenied = d.strings("invocation.permissions_denied", v, in.PermissionsDenied[:0])
+	case "destinations":
+		in.Destinations = d.destinations("invocation.destinations", v, in.Destinations[:0])
+	case "output_destinations":
+		in.OutputDestinations = d.destinations("invocation.output_destinations", v, in.OutputDestinations[:0])
 	case "output_bytes":
 		d.count("invocation.output_bytes", v, MaxBytes, maxBytesReason, &in.OutputBytes)
 	case "input_bytes":
@@ -334,6 +338,35 @@ func (d *fjDecoder) strings(field string, v *fastjson.Value, dst []string) []str
 		}
 		b, _ := e.StringBytes()
 		dst = append(dst, d.internBytes(b))
+	}
+	return dst
+}
+
+func (d *fjDecoder) destinations(field string, v *fastjson.Value, dst []string) []string {
+	switch v.Type() {
+	case fastjson.TypeArray:
+	case fastjson.TypeNull:
+		return dst
+	default:
+		d.fail(field, "must be an array of strings")
+		return dst
+	}
+	a, _ := v.Array()
+	for _, e := range a {
+		if e.Type() != fastjson.TypeString {
+			d.fail(field, "must be an array of strings")
+			return dst
+		}
+		b, _ := e.StringBytes()
+		switch {
+		case !ValidDestination(b):
+			d.fail(field, destinationReason)
+			return dst
+		case len(dst) >= MaxDestinations:
+			d.fail(field, "more than 32 entries")
+			return dst
+		}
+		dst = append(dst, string(b))
 	}
 	return dst
 }

@@ -72,6 +72,11 @@ type Invocation struct {
 	OutputBytes       int64    // Absent when missing
 	InputBytes        int64    // Absent when missing
 	InputShape        string
+	// Destinations are where the call sends data, OutputDestinations the
+	// destinations its output mentioned: keyed hashes "type:hex" (see
+	// ValidDestination), never raw values. nil when absent.
+	Destinations       []string
+	OutputDestinations []string
 }
 
 // Context is the task context of the call.
@@ -87,12 +92,14 @@ type Context struct {
 // capacity of its slices. Producers building records can start from it.
 func (r *Record) Reset() {
 	used, denied := r.Invocation.PermissionsUsed[:0], r.Invocation.PermissionsDenied[:0]
+	dests, outDests := r.Invocation.Destinations[:0], r.Invocation.OutputDestinations[:0]
 	*r = Record{DataSubjectsAffected: Absent}
 	r.Tool.VerificationScore = Absent
 	r.Invocation.DurationMS = Absent // distinguishes "missing" from 0
 	r.Invocation.OutputBytes = Absent
 	r.Invocation.InputBytes = Absent
 	r.Invocation.PermissionsUsed, r.Invocation.PermissionsDenied = used, denied
+	r.Invocation.Destinations, r.Invocation.OutputDestinations = dests, outDests
 }
 
 // Clone returns a deep copy that does not share slices with r.
@@ -100,5 +107,7 @@ func (r *Record) Clone() *Record {
 	c := *r
 	c.Invocation.PermissionsUsed = append([]string(nil), r.Invocation.PermissionsUsed...)
 	c.Invocation.PermissionsDenied = append([]string(nil), r.Invocation.PermissionsDenied...)
+	c.Invocation.Destinations = append([]string(nil), r.Invocation.Destinations...)
+	c.Invocation.OutputDestinations = append([]string(nil), r.Invocation.OutputDestinations...)
 	return &c
 }

@@ -89,6 +89,17 @@ func init() {
 			run: func(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 				return cmdBaselines(args, stdout, stderr)
 			}},
+		{name: "triage", args: "[flags] list | accept TOOL DESTINATION | reject TOOL DESTINATION",
+			summary: "list, accept or reject the destinations the egress detector flagged, on a running daemon",
+			about: "Talks to the daemon's /api/egress/triage (GET lists, POST decides; decisions need metrics.enable_lifecycle). " +
+				"A flagged destination stays out of its tool's vocabulary until accepted; a rejected one alerts at every use. " +
+				"Destinations are the keyed hashes records carry (type:hex), never raw values. Decisions are kept in snapshots.",
+			examples: []string{
+				"detector triage list",
+				"detector triage accept send_money account:3f9a0c6e2b7d41a8c0e5f1d2b3a49687",
+				"detector triage --url https://toolwatch.internal:9464 --user ops --password-file ops.pass reject send_email email:9b1c0d2e3f4a5b6c7d8e9f0a1b2c3d4e",
+			},
+			run: func(args []string, _ io.Reader, stdout, stderr io.Writer) int { return cmdTriage(args, stdout, stderr) }},
 		{name: "check-config", args: "FILE", summary: "validate a configuration file",
 			about:    "Parses and validates FILE like the daemon does at start and reload; every problem is printed with its line and key.",
 			examples: []string{"detector check-config config.yaml"},
