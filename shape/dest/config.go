@@ -42,7 +42,8 @@ type Config struct {
 // Rule maps argument paths of the tools matching Tool to kinds.
 type Rule struct {
 	// Tool is a path.Match glob over the tool name, matched
-	// case-insensitively ("*send*mail*" matches GmailSendEmail).
+	// case-insensitively ("*send*mail*" matches GmailSendEmail); '*' also
+	// matches '/' (MCP-style "server/tool" names).
 	Tool string `yaml:"tool" json:"tool"`
 	// Input maps argument paths of the tool input to kinds.
 	Input map[string]Kind `yaml:"input" json:"input,omitempty"`

@@ -25,7 +25,8 @@
 //	         empty side or with blanks are skipped); local part lower-cased,
 //	         domain as a host (below). Entries email:local@domain and
 //	         email_domain:domain.
-//	url      trim; prefix "http://" unless it contains "://"; the authority
+//	url      trim; unless it contains "://", drop a leading "//" and read
+//	         it as http://...; the authority
 //	         is the text after "://" up to the first of / ? # \ ; drop
 //	         userinfo up to the last '@'; port after the last ':' when all
 //	         digits (or "[v6]:port"); drop the port when empty or the
@@ -320,6 +321,8 @@ func appendURL(es []entry, s string) ([]entry, bool) {
 	if i := strings.Index(s, "://"); i >= 0 {
 		scheme = strings.ToLower(s[:i])
 		s = s[i+3:]
+	} else {
+		s = strings.TrimPrefix(s, "//")
 	}
 	if i := strings.IndexAny(s, "/?#\\"); i >= 0 {
 		s = s[:i]

@@ -74,7 +74,7 @@ func New(cfg Config, key []byte) (*Extractor, error) {
 	}
 	e := &Extractor{h: h, cache: map[string]*toolPaths{}}
 	for _, r := range cfg.Rules() {
-		e.rules = append(e.rules, rule{glob: strings.ToLower(r.Tool), input: compile(r.Input), output: compile(r.Output)})
+		e.rules = append(e.rules, rule{glob: toolKey(r.Tool), input: compile(r.Input), output: compile(r.Output)})
 	}
 	return e, nil
 }
@@ -100,7 +100,7 @@ func (e *Extractor) paths(tool string) *toolPaths {
 		return tp
 	}
 	tp = &toolPaths{}
-	lt := strings.ToLower(tool)
+	lt := toolKey(tool)
 	for _, r := range e.rules {
 		if ok, _ := path.Match(r.glob, lt); ok {
 			tp.input = append(tp.input, r.input...)
@@ -113,6 +113,12 @@ func (e *Extractor) paths(tool string) *toolPaths {
 	}
 	e.mu.Unlock()
 	return tp
+}
+
+// toolKey lower-cases a tool name or glob and reads '/' as another byte,
+// so that '*' also spans the '/' of names like "gmail/send_email".
+func toolKey(s string) string {
+	return strings.ReplaceAll(strings.ToLower(s), "/", "\x1f")
 }
 
 var parsers fastjson.ParserPool
@@ -345,6 +351,11 @@ const TextPattern = `\b(?:` +
 var textRE = regexp.MustCompile(TextPattern)
 
 // scan finds destinations in free text, within the call's scan budget.
+// TextPattern is run only on windows of space-separated tokens that can
+// hold a match (one with '@', "://", a '.' before [A-Za-z0-9-], or an IBAN
+// head and the 8 tokens after it): a match never spans white space except an IBAN's groups, so
+// the windows give exactly the matches of the whole text, at a fraction of
+// the cost on prose.
 func (x *extraction) scan(s string) {
 	if x.scanLeft <= 0 || len(s) == 0 {
 		return
@@ -353,6 +364,76 @@ func (x *extraction) scan(s string) {
 		s = s[:x.scanLeft]
 	}
 	x.scanLeft -= len(s)
+	start, end, extra := -1, -1, 0 // current window; tokens still to add
+	for i := 0; i < len(s); {
+		for i < len(s) && isBlank(s[i]) {
+			i++
+		}
+		if i == len(s) {
+			break
+		}
+		j := i
+		for j < len(s) && !isBlank(s[j]) {
+			j++
+		}
+		tok := s[i:j]
+		cand := strings.IndexByte(tok, '@') >= 0 || strings.Contains(tok, "://") || innerDot(tok)
+		iban := ibanHead(tok)
+		switch {
+		case cand || iban || extra > 0:
+			if start < 0 {
+				start = i
+			}
+			end = j
+			if extra > 0 {
+				extra--
+			}
+			if iban {
+				extra = 8
+			}
+		case start >= 0:
+			x.match(s[start:end])
+			start = -1
+		}
+		i = j
+	}
+	if start >= 0 {
+		x.match(s[start:end])
+	}
+}
+
+func isBlank(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
+}
+
+// innerDot reports a '.' followed by [A-Za-z0-9-] (needed by a domain).
+func innerDot(tok string) bool {
+	for k := strings.IndexByte(tok, '.'); k >= 0 && k+1 < len(tok); {
+		if c := tok[k+1]; c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' {
+			return true
+		}
+		n := strings.IndexByte(tok[k+1:], '.')
+		if n < 0 {
+			return false
+		}
+		k += 1 + n
+	}
+	return false
+}
+
+// ibanHead reports [A-Z]{2}[0-9]{2} anywhere in tok.
+func ibanHead(tok string) bool {
+	for k := 0; k+4 <= len(tok); k++ {
+		if tok[k] >= 'A' && tok[k] <= 'Z' && tok[k+1] >= 'A' && tok[k+1] <= 'Z' &&
+			tok[k+2] >= '0' && tok[k+2] <= '9' && tok[k+3] >= '0' && tok[k+3] <= '9' {
+			return true
+		}
+	}
+	return false
+}
+
+// match applies TextPattern to one window.
+func (x *extraction) match(s string) {
 	for _, m := range textRE.FindAllStringSubmatchIndex(s, -1) {
 		switch {
 		case m[2] >= 0:
