@@ -223,7 +223,7 @@ func TestValid(t *testing.T) {
 		"1x:0123456789abcdef0123456789abcdef":           false,
 		"Email:0123456789abcdef0123456789abcdef":        false,
 		"email:0123456789abcdef0123456789abcde":         false,
-		"": false,
+		"":                                              false,
 	} {
 		if Valid(s) != want {
 			t.Errorf("Valid(%q) = %v", s, !want)
