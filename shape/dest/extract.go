@@ -134,6 +134,14 @@ func (e *Extractor) Extract(tool string, dir Direction, raw []byte) Result {
 	if len(x.entries) == 0 {
 		return res
 	}
+	// Distinct entries first: a listing may repeat one address many times.
+	slices.SortFunc(x.entries, func(a, b entry) int {
+		if c := strings.Compare(a.typ, b.typ); c != 0 {
+			return c
+		}
+		return strings.Compare(a.value, b.value)
+	})
+	x.entries = slices.Compact(x.entries)
 	out := make([]string, 0, len(x.entries))
 	var buf []byte
 	for _, en := range x.entries {
@@ -352,10 +360,11 @@ var textRE = regexp.MustCompile(TextPattern)
 
 // scan finds destinations in free text, within the call's scan budget.
 // TextPattern is run only on windows of space-separated tokens that can
-// hold a match (one with '@', "://", a '.' before [A-Za-z0-9-], or an IBAN
-// head and the 8 tokens after it): a match never spans white space except an IBAN's groups, so
-// the windows give exactly the matches of the whole text, at a fraction of
-// the cost on prose.
+// hold a match: one token with '@', "://" or a '.' before [A-Za-z0-9-], or
+// an IBAN head with the 8 tokens after it. A match never spans white space
+// except an IBAN's groups, so the windows give exactly the matches of the
+// whole text, at a fraction of the cost (short inputs also let regexp use
+// its backtracker instead of the slower NFA).
 func (x *extraction) scan(s string) {
 	if x.scanLeft <= 0 || len(s) == 0 {
 		return
@@ -364,7 +373,7 @@ func (x *extraction) scan(s string) {
 		s = s[:x.scanLeft]
 	}
 	x.scanLeft -= len(s)
-	start, end, extra := -1, -1, 0 // current window; tokens still to add
+	start, end, extra := -1, -1, 0 // IBAN window; tokens still to add
 	for i := 0; i < len(s); {
 		for i < len(s) && isBlank(s[i]) {
 			i++
@@ -377,25 +386,25 @@ func (x *extraction) scan(s string) {
 			j++
 		}
 		tok := s[i:j]
-		cand := strings.IndexByte(tok, '@') >= 0 || strings.Contains(tok, "://") || innerDot(tok)
-		iban := ibanHead(tok)
-		switch {
-		case cand || iban || extra > 0:
-			if start < 0 {
-				start = i
-			}
-			end = j
-			if extra > 0 {
-				extra--
-			}
-			if iban {
-				extra = 8
-			}
-		case start >= 0:
-			x.match(s[start:end])
-			start = -1
-		}
 		i = j
+		if ibanHead(tok) {
+			if start < 0 {
+				start = j - len(tok)
+			}
+			end, extra = j, 8
+			continue
+		}
+		if extra > 0 {
+			end = j
+			if extra--; extra == 0 {
+				x.match(s[start:end])
+				start = -1
+			}
+			continue
+		}
+		if strings.IndexByte(tok, '@') >= 0 || strings.Contains(tok, "://") || innerDot(tok) {
+			x.match(tok)
+		}
 	}
 	if start >= 0 {
 		x.match(s[start:end])
