@@ -4,6 +4,7 @@
 //	detector [run] [--config config.yaml]   the daemon
 //	detector replay --config F --in records.jsonl --out alerts.jsonl
 //	detector check-config F
+//	detector shape --tool NAME [--key-file F]   record fields of a raw tool input from stdin
 //	detector simulate --out records.jsonl   synthetic traffic with labeled anomalies
 //	detector eval [--seeds held-out:4]      detection-quality figures (labeled set + normal-only twin)
 //	detector demo
