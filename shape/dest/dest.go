@@ -15,7 +15,9 @@
 // "recipients" covers a string, a list of strings and "participants.email"
 // a list of objects. Strings are used; integer literals (digits only) are
 // used as written for account, chat and party; other values are skipped.
-// Invalid UTF-8 is replaced by U+FFFD.
+// A raw value that is not JSON is one string, reached only by ".". Values
+// are cut to MaxValueBytes (back to a rune start); invalid UTF-8 is
+// replaced by U+FFFD.
 //
 // 2. Normalise each value by kind into typed entries "type:value":
 //
