@@ -27,8 +27,9 @@
 //	         empty side or with blanks are skipped); local part lower-cased,
 //	         domain as a host (below). Entries email:local@domain and
 //	         email_domain:domain.
-//	url      trim; unless it contains "://", drop a leading "//" and read
-//	         it as http://...; the authority
+//	url      trim; unless it starts with a scheme ([A-Za-z][A-Za-z0-9+.-]*)
+//	         and "://", drop a leading "//" and read it as http://...; the
+//	         authority
 //	         is the text after "://" up to the first of / ? # \ ; drop
 //	         userinfo up to the last '@'; port after the last ':' when all
 //	         digits (or "[v6]:port"); drop the port when empty or the
@@ -320,7 +321,7 @@ var defaultPorts = map[string]string{"http": "80", "https": "443", "ws": "80", "
 func appendURL(es []entry, s string) ([]entry, bool) {
 	s = strings.TrimSpace(s)
 	scheme := "http"
-	if i := strings.Index(s, "://"); i >= 0 {
+	if i := strings.Index(s, "://"); i > 0 && isScheme(s[:i]) {
 		scheme = strings.ToLower(s[:i])
 		s = s[i+3:]
 	} else {
@@ -359,6 +360,18 @@ func appendURL(es []entry, s string) ([]entry, bool) {
 		es = append(es, entry{TypeDomain, registrable(h)})
 	}
 	return es, true
+}
+
+// isScheme reports [A-Za-z][A-Za-z0-9+.-]*, so that "://" inside a query
+// ("x.com/?u=http://y") is not read as the end of a scheme.
+func isScheme(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && (c >= '0' && c <= '9' || c == '+' || c == '.' || c == '-')) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func allDigits(s string) bool {

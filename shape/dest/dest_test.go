@@ -47,6 +47,8 @@ func TestNormalizers(t *testing.T) {
 		{KindURL, "http://EXAMPLE.com:", []string{"domain:example.com", "host:example.com"}},
 		{KindURL, "http://[::ffff:1.2.3.4]", []string{"host:[::ffff:1.2.3.4]"}},
 		{KindURL, "http:///path", nil},
+		{KindURL, "www.x.com/r?u=http://evil.com", []string{"domain:x.com", "host:www.x.com"}},
+		{KindURL, "git+ssh://git@Code.Example.org:2222/r", []string{"domain:example.org", "host:code.example.org:2222"}},
 		{KindAccount, "gb82 west\u00a01234 5698 7654 32", []string{"account:GB82WEST12345698765432"}},
 		{KindAccount, " \t", nil},
 		{KindChat, "#Random", []string{"chat:random"}},
@@ -282,4 +284,24 @@ func TestConfigValidate(t *testing.T) {
 	if _, err := New(Config{Tools: []Rule{{Tool: "x"}}}, testKey); err == nil {
 		t.Error("New accepted an invalid configuration")
 	}
+}
+
+// One Extractor serves concurrent calls (tool cache, parser and MAC pools).
+func TestExtractorConcurrent(t *testing.T) {
+	e := newTest(t, DefaultDestinations())
+	in := []byte(`{"to":"a@b.com","url":"https://x.example.org"}`)
+	want := e.Extract("send_email", Input, in).Destinations
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 100 {
+				tool := fmt.Sprintf("send_email_%d_%d", g, i%10)
+				if got := e.Extract(tool, Input, in).Destinations; !slices.Equal(got, want) {
+					t.Errorf("%s: %q", tool, got)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
