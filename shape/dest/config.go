@@ -181,5 +181,5 @@ func chats() map[string]Kind {
 
 func parties() map[string]Kind {
 	return map[string]Kind{"hotel": KindParty, "hotel_name": KindParty, "restaurant": KindParty,
-		"restaurant_name": KindParty, "company": KindParty, "vendor": KindParty, "merchant": KindParty, "venue": KindParty}
+		"restaurant_name": KindParty, "company": KindParty, "company_name": KindParty, "vendor": KindParty, "merchant": KindParty, "venue": KindParty}
 }
