@@ -8,6 +8,9 @@
 //
 // # Algorithm (what other runtimes must reproduce; testdata/vectors.json)
 //
+// testdata/reference.py implements it in Python and reproduces every
+// vector.
+//
 // 1. Select values. The tool's rules (Config: built-ins plus configured
 // ones; every rule whose tool glob matches applies) map argument paths to
 // kinds. A path is dot-separated object keys, "*" matching every key and
@@ -38,7 +41,8 @@
 //	         canonically ([v6] in brackets); a name goes through IDNA
 //	         ToASCII (UTS 46 non-transitional, as WHATWG URL: no STD3 or
 //	         hyphen checks, Bidi and joiner checks on), or is only
-//	         lower-cased if that fails. Entries host:host[:port] and, for
+//	         lower-cased if that fails (an ASCII name is only lower-cased:
+//	         the same result). Entries host:host[:port] and, for
 //	         names, domain:<registrable domain> (publicsuffix
 //	         EffectiveTLDPlusOne over the whole list, ICANN and private
 //	         sections; the host itself when it has none). No host: skipped.
@@ -257,10 +261,24 @@ func normHost(h string) (host string, ip bool) {
 	if a, err := netip.ParseAddr(h); err == nil && a.Is4() {
 		return a.String(), true
 	}
+	if isASCII(h) {
+		// UTS 46 maps ASCII only by lower-casing, and a failed ToASCII
+		// falls back to lower-casing: the same result, without the tables.
+		return strings.ToLower(h), false
+	}
 	if a, err := profile.ToASCII(h); err == nil && a != "" {
 		return a, false
 	}
 	return strings.ToLower(h), false
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // registrable returns the registrable domain (eTLD+1) of a host name, or
