@@ -38,11 +38,12 @@
 //	         digits (or "[v6]:port"); drop the port when empty or the
 //	         scheme's default (http 80, https 443, ws 80, wss 443, ftp 21).
 //	         Host: strip one trailing '.'; an IP literal is written
-//	         canonically ([v6] in brackets); a name goes through IDNA
-//	         ToASCII (UTS 46 non-transitional, as WHATWG URL: no STD3 or
-//	         hyphen checks, Bidi and joiner checks on), or is only
-//	         lower-cased if that fails (an ASCII name is only lower-cased:
-//	         the same result). Entries host:host[:port] and, for
+//	         canonically ([v6] in brackets); a name with non-ASCII
+//	         characters goes through IDNA ToASCII (UTS 46
+//	         non-transitional, all checks on: STD3 rules, hyphens,
+//	         joiners, Bidi, DNS lengths; Python idna.encode(uts46=True,
+//	         std3_rules=True)), and is only lower-cased if that fails or
+//	         gives an empty label; an ASCII name is only lower-cased. Entries host:host[:port] and, for
 //	         names, domain:<registrable domain> (publicsuffix
 //	         EffectiveTLDPlusOne over the whole list, ICANN and private
 //	         sections; the host itself when it has none). No host: skipped.
@@ -56,8 +57,10 @@
 //	         entries, IBAN-like tokens account entries. At most ScanBytes
 //	         bytes are scanned per call.
 //
-// White space is Go's unicode.IsSpace; lower/upper-casing is Go's
-// strings.ToLower/ToUpper (Unicode simple case mapping).
+// White space is Go's unicode.IsSpace (ASCII blanks, U+0085, U+00A0 and
+// the Unicode White_Space characters); lower- and upper-casing change
+// ASCII letters only (case folding, for chat and party, is full Unicode
+// folding).
 //
 // 3. Hash each distinct entry: HMAC-SHA256 over the UTF-8 bytes of
 // "type:value" with the organisation's key, first 16 bytes, lower-case hex:
@@ -221,11 +224,12 @@ func Valid(s string) bool {
 // entry is one normalised destination before hashing.
 type entry struct{ typ, value string }
 
-// profile maps hosts as the WHATWG URL standard does (UTS 46
-// non-transitional, CheckHyphens and UseSTD3ASCIIRules off), so a JS
-// runtime's URL parser and Python's idna package (uts46=True) agree.
-var profile = idna.New(idna.MapForLookup(), idna.Transitional(false), idna.BidiRule(),
-	idna.StrictDomainName(false), idna.CheckHyphens(false))
+// profile is UTS 46 ToASCII, non-transitional, with every check on
+// (STD3 rules, hyphens, joiners, Bidi, DNS lengths): what Python's idna
+// package does with uts46=True, std3_rules=True, so both reject the same
+// odd names (which are then only lower-cased). A result with an empty
+// label counts as rejected too.
+var profile = idna.New(idna.MapForLookup(), idna.Transitional(false), idna.BidiRule(), idna.VerifyDNSLength(true))
 
 var folder = cases.Fold()
 
@@ -256,7 +260,7 @@ func normHost(h string) (host string, ip bool) {
 		if a, err := netip.ParseAddr(h[1 : len(h)-1]); err == nil {
 			return "[" + a.String() + "]", true
 		}
-		return strings.ToLower(h), true
+		return asciiLower(h), true
 	}
 	if a, err := netip.ParseAddr(h); err == nil && a.Is4() {
 		return a.String(), true
@@ -264,12 +268,34 @@ func normHost(h string) (host string, ip bool) {
 	if isASCII(h) {
 		// UTS 46 maps ASCII only by lower-casing, and a failed ToASCII
 		// falls back to lower-casing: the same result, without the tables.
-		return strings.ToLower(h), false
+		return asciiLower(h), false
 	}
-	if a, err := profile.ToASCII(h); err == nil && a != "" {
+	if a, err := profile.ToASCII(h); err == nil && a != "" && a[0] != '.' && a[len(a)-1] != '.' && !strings.Contains(a, "..") {
 		return a, false
 	}
-	return strings.ToLower(h), false
+	return asciiLower(h), false
+}
+
+// asciiLower and asciiUpper change only ASCII letters: the same in every
+// runtime (full Unicode mappings differ between languages, e.g. ß, İ).
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+func asciiUpper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'a' && c <= 'z' {
+			b[i] = c - ('a' - 'A')
+		}
+	}
+	return string(b)
 }
 
 func isASCII(s string) bool {
@@ -330,7 +356,7 @@ func normEmail(s string) (addr, domain string, ok bool) {
 	if d == "" {
 		return "", "", false
 	}
-	return strings.ToLower(s[:at]) + "@" + d, d, true
+	return asciiLower(s[:at]) + "@" + d, d, true
 }
 
 var defaultPorts = map[string]string{"http": "80", "https": "443", "ws": "80", "wss": "443", "ftp": "21"}
@@ -340,7 +366,7 @@ func appendURL(es []entry, s string) ([]entry, bool) {
 	s = strings.TrimSpace(s)
 	scheme := "http"
 	if i := strings.Index(s, "://"); i > 0 && isScheme(s[:i]) {
-		scheme = strings.ToLower(s[:i])
+		scheme = asciiLower(s[:i])
 		s = s[i+3:]
 	} else {
 		s = strings.TrimPrefix(s, "//")
@@ -409,7 +435,7 @@ func normAccount(s string) string {
 			b.WriteRune(r)
 		}
 	}
-	return strings.ToUpper(b.String())
+	return asciiUpper(b.String())
 }
 
 // normName collapses white space and case-folds (party; chat after

@@ -118,7 +118,7 @@ func (e *Extractor) paths(tool string) *toolPaths {
 // toolKey lower-cases a tool name or glob and reads '/' as another byte,
 // so that '*' also spans the '/' of names like "gmail/send_email".
 func toolKey(s string) string {
-	return strings.ReplaceAll(strings.ToLower(s), "/", "\x1f")
+	return strings.ReplaceAll(asciiLower(s), "/", "\x1f")
 }
 
 var parsers fastjson.ParserPool
@@ -452,7 +452,7 @@ func (x *extraction) match(s string) {
 		case m[8] >= 0:
 			x.entries = append(x.entries, entry{TypeAccount, normAccount(s[m[8]:m[9]])})
 		case m[10] >= 0:
-			d := strings.ToLower(s[m[10]:m[11]])
+			d := asciiLower(s[m[10]:m[11]])
 			if suf, icann := publicsuffix.PublicSuffix(d); icann && len(suf) < len(d) {
 				x.entries, _ = appendURL(x.entries, d)
 			}

@@ -7,10 +7,8 @@ vectors.json:
 
 Needs the `idna` package (pip install idna) and a public suffix list file.
 Known differences from the Go package, none reached by the vectors: the
-public suffix list version; Python's idna always checks hyphens in non-ASCII
-names (Go does not; such names then fall back to lower-casing); str.lower()
-and str.upper() use full case mappings where Go uses simple ones; keys that
-occur twice in one JSON object (Go takes the first).
+public suffix list version; keys that occur twice in one JSON object (Go
+takes the first); JSON that Python accepts and Go's parser does not (NaN).
 """
 import hashlib
 import hmac
@@ -56,6 +54,11 @@ class PSL:
             self.rules[prefix + idna_or_lower(rule[len(prefix) :])] = icann
 
     def public_suffix(self, domain):
+        try:
+            ipaddress.ip_address(domain)  # x/net: an IP address is its own suffix
+            return domain, False
+        except ValueError:
+            pass
         labels = domain.split(".")
         for i in range(len(labels)):
             cand = ".".join(labels[i:])
@@ -77,14 +80,22 @@ class PSL:
         return rest.split(".")[-1] + "." + suffix
 
 
+def lower(s):
+    return "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in s)
+
+
+def upper(s):
+    return "".join(chr(ord(c) - 32) if "a" <= c <= "z" else c for c in s)
+
+
 def idna_or_lower(h):
     if h.isascii():
-        return h.lower()
+        return lower(h)
     try:
-        a = idna.encode(h, uts46=True, transitional=False, std3_rules=False).decode("ascii")
-        return a or h.lower()
+        a = idna.encode(h, uts46=True, transitional=False, std3_rules=True).decode("ascii")
+        return a if a and "" not in a.split(".") else lower(h)
     except idna.IDNAError:
-        return h.lower()
+        return lower(h)
 
 
 def trim(s):
@@ -115,7 +126,7 @@ def norm_host(h):
         try:
             return "[" + ipaddress.IPv6Address(h[1:-1]).compressed + "]", True
         except ValueError:
-            return h.lower(), True
+            return lower(h), True
     try:
         return str(ipaddress.IPv4Address(h)), True
     except ValueError:
@@ -132,7 +143,7 @@ def email_entries(s):
             if ">" in p:
                 p = p[: p.index(">")]
             p = trim(p)
-        if p[:7].lower() == "mailto:":
+        if lower(p[:7]) == "mailto:":
             p = p[7:].split("?", 1)[0]
         at = p.rfind("@")
         if at <= 0 or at == len(p) - 1 or any(c in GO_SPACE for c in p):
@@ -140,7 +151,7 @@ def email_entries(s):
         d, _ = norm_host(p[at + 1 :])
         if not d:
             continue
-        out += ["email:" + p[:at].lower() + "@" + d, "email_domain:" + d]
+        out += ["email:" + lower(p[:at]) + "@" + d, "email_domain:" + d]
     return out
 
 
@@ -157,7 +168,7 @@ def url_entries(s, psl):
     scheme = "http"
     i = s.find("://")
     if i > 0 and is_scheme(s[:i]):
-        scheme, s = s[:i].lower(), s[i + 3 :]
+        scheme, s = lower(s[:i]), s[i + 3 :]
     elif s.startswith("//"):
         s = s[2:]
     m = re.search(r"[/?#\\]", s)
@@ -200,9 +211,9 @@ def scan(s, psl, budget):
         elif m.group(3):
             out += email_entries(m.group(3))
         elif m.group(4):
-            out.append("account:" + "".join(c for c in m.group(4) if c not in GO_SPACE).upper())
+            out.append("account:" + upper("".join(c for c in m.group(4) if c not in GO_SPACE)))
         else:
-            d = m.group(5).lower()
+            d = lower(m.group(5))
             suf, icann = psl.public_suffix(d)
             if icann and len(suf) < len(d):
                 out += url_entries(d, psl)
@@ -222,7 +233,7 @@ def string_entries(kind, s, psl, budget):
     if kind == "url":
         return url_entries(s, psl) if trim(s) else []
     if kind == "account":
-        a = "".join(c for c in s if c not in GO_SPACE).upper()
+        a = upper("".join(c for c in s if c not in GO_SPACE))
         return ["account:" + a] if a else []
     if kind == "chat":
         c = trim(s)
@@ -285,7 +296,7 @@ def glob(pattern, name):
 def destinations(rules, key, tool, direction, raw, psl):
     paths = []
     for r in rules:
-        if glob(r["tool"].lower(), tool.lower()):
+        if glob(lower(r["tool"]), lower(tool)):
             paths += sorted((r.get(direction) or {}).items())
     budget = [SCAN_BYTES]
     t = trim(raw)
