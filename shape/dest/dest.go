@@ -278,21 +278,24 @@ func normHost(h string) (host string, ip bool) {
 
 // asciiLower and asciiUpper change only ASCII letters: the same in every
 // runtime (full Unicode mappings differ between languages, e.g. ß, İ).
-func asciiLower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c >= 'A' && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
-}
+func asciiLower(s string) string { return asciiMap(s, 'A', 'a') }
 
-func asciiUpper(s string) string {
+func asciiUpper(s string) string { return asciiMap(s, 'a', 'A') }
+
+// asciiMap moves the letters from..from+25 to to..to+25; s itself when
+// none occurs.
+func asciiMap(s string, from, to byte) string {
+	i := 0
+	for i < len(s) && (s[i] < from || s[i] > from+25) {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
 	b := []byte(s)
-	for i, c := range b {
-		if c >= 'a' && c <= 'z' {
-			b[i] = c - ('a' - 'A')
+	for ; i < len(b); i++ {
+		if c := b[i]; c >= from && c <= from+25 {
+			b[i] = c - from + to
 		}
 	}
 	return string(b)
