@@ -39,7 +39,7 @@ func TestShapeCommand(t *testing.T) {
 		{"no tool", "{}", []string{"--key-file", key}, 2, "", "shape: --tool is required\n"},
 		{"no key", "{}", []string{"--tool", "x"}, 2, "", "shape: no destination key"},
 		{"missing key file", "{}", []string{"--tool", "x", "--key-file", cfg + "-missing"}, 1, "", "no such file"},
-		{"bad kind", "{}", []string{"--tool", "x", "--config", badCfg}, 1, "", `destinations.tools[0].input.to: unknown kind "phone"`},
+		{"bad kind", "{}", []string{"--tool", "x", "--config", badCfg}, 1, "", `destinations.tools[0].input: path "to": unknown kind "phone"`},
 		{"typo", "{}", []string{"--tool", "x", "--config", typo}, 1, "", "field key_fle not found"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -90,7 +90,7 @@ func (c *Config) Validate() validate.Errors {
 					es.Addf(p+"."+m.key, "path %q: %s", ap, err)
 				}
 				if !validKind(m.paths[ap]) {
-					es.Addf(p+"."+m.key+"."+ap, "unknown kind %q (one of email, url, account, chat, party, text)", m.paths[ap])
+					es.Addf(p+"."+m.key, "path %q: unknown kind %q (one of email, url, account, chat, party, text)", ap, m.paths[ap])
 				}
 			}
 		}

@@ -274,7 +274,7 @@ func TestConfigValidate(t *testing.T) {
 		{Config{Tools: []Rule{{Tool: "x"}}}, "tools[0]: needs input or output paths"},
 		{Config{Tools: []Rule{{Tool: "x", Input: map[string]Kind{"a..b": KindEmail}}}}, `tools[0].input: path "a..b": has an empty segment`},
 		{Config{Tools: []Rule{{Tool: "x", Output: map[string]Kind{" a": KindEmail}}}}, `tools[0].output: path " a": must be non-empty without surrounding blanks`},
-		{Config{Tools: []Rule{{Tool: "x", Input: map[string]Kind{"to": "phone"}}}}, `tools[0].input.to: unknown kind "phone" (one of email, url, account, chat, party, text)`},
+		{Config{Tools: []Rule{{Tool: "x", Input: map[string]Kind{"to": "phone"}}}}, `tools[0].input: path "to": unknown kind "phone" (one of email, url, account, chat, party, text)`},
 	} {
 		es := c.cfg.Validate()
 		if len(es) != 1 || es[0].Error() != c.want {
