@@ -31,22 +31,22 @@
 //	         domain as a host (below). Entries email:local@domain and
 //	         email_domain:domain.
 //	url      trim; unless it starts with a scheme ([A-Za-z][A-Za-z0-9+.-]*)
-//	         and "://", drop a leading "//" and read it as http://...; the
-//	         authority
-//	         is the text after "://" up to the first of / ? # \ ; drop
-//	         userinfo up to the last '@'; port after the last ':' when all
-//	         digits (or "[v6]:port"); drop the port when empty or the
-//	         scheme's default (http 80, https 443, ws 80, wss 443, ftp 21).
-//	         Host: strip one trailing '.'; an IP literal is written
-//	         canonically ([v6] in brackets); a name with non-ASCII
-//	         characters goes through IDNA ToASCII (UTS 46
+//	         and "://", drop a leading "//" and read it as http://...;
+//	         the authority is the text after "://" up to the first of
+//	         / ? # \ ; drop userinfo up to the last '@'; the port is what
+//	         follows the last ':' when all digits (or "[v6]:port"), dropped
+//	         when empty or the scheme's default (http 80, https 443, ws 80,
+//	         wss 443, ftp 21). Host: strip one trailing '.'; an IP literal
+//	         is written canonically ([v6] in brackets); a name with
+//	         non-ASCII characters goes through IDNA ToASCII (UTS 46
 //	         non-transitional, all checks on: STD3 rules, hyphens,
 //	         joiners, Bidi, DNS lengths; Python idna.encode(uts46=True,
-//	         std3_rules=True)), and is only lower-cased if that fails or
-//	         gives an empty label; an ASCII name is only lower-cased. Entries host:host[:port] and, for
-//	         names, domain:<registrable domain> (publicsuffix
-//	         EffectiveTLDPlusOne over the whole list, ICANN and private
-//	         sections; the host itself when it has none). No host: skipped.
+//	         std3_rules=True)) and is only lower-cased if that fails or
+//	         gives an empty label; an ASCII name is only lower-cased.
+//	         Entries host:host[:port] and, for names,
+//	         domain:<registrable domain> (publicsuffix EffectiveTLDPlusOne
+//	         over the whole list, ICANN and private sections; the host
+//	         itself when it has none). No host: skipped.
 //	account  delete all white space, upper-case: account:VALUE.
 //	chat     trim, drop one leading '@' or '#', then as party: chat:value.
 //	party    collapse white-space runs to one space, trim, Unicode case
