@@ -163,6 +163,7 @@ func Builtins() []Rule {
 		{Tool: "*send*dm*", Input: chats()},
 		{Tool: "*channel*", Input: map[string]Kind{"channel": KindChat, "channel_id": KindChat, "user": KindChat, "username": KindChat}},
 		{Tool: "*invite*", Input: map[string]Kind{"user": KindChat, "username": KindChat, "user_id": KindChat}},
+		{Tool: "*collaborator*", Input: map[string]Kind{"collaborator_username": KindChat, "username": KindChat}},
 		{Tool: "*reserve*", Input: parties()},
 		{Tool: "*book*", Input: parties()},
 	}
@@ -171,7 +172,7 @@ func Builtins() []Rule {
 func accounts() map[string]Kind {
 	return map[string]Kind{"recipient": KindAccount, "to_account": KindAccount, "destination_account": KindAccount,
 		"destination_address": KindAccount, "beneficiary": KindAccount, "payee": KindAccount,
-		"recipient_username": KindAccount, "account": KindAccount}
+		"recipient_username": KindAccount, "account": KindAccount, "account_id": KindAccount, "payee_id": KindAccount}
 }
 
 func chats() map[string]Kind {

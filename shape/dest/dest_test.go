@@ -305,3 +305,47 @@ func TestExtractorConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// The built-ins find the attacker's destination in the calls that public
+// prompt-injection benchmarks use (AgentDojo's tool and argument names,
+// InjecAgent-style CamelCase tools), and nothing in the message bodies.
+func TestBuiltinsCoverBenchmarkTools(t *testing.T) {
+	e := newTest(t, DefaultDestinations())
+	for _, c := range []struct {
+		tool, raw string
+		want      []string
+	}{
+		{"send_email", `{"recipients":["mark.black-2134@gmail.com"],"subject":"Security code","body":"463820 see https://x.example","attachments":[]}`,
+			[]string{"email:mark.black-2134@gmail.com", "email_domain:gmail.com"}},
+		{"share_file", `{"file_id":"13","email":"mark.black-2134@gmail.com","permission":"rw"}`,
+			[]string{"email:mark.black-2134@gmail.com", "email_domain:gmail.com"}},
+		{"create_calendar_event", `{"title":"Intro","start_time":"2024-05-30 10:20","end_time":"2024-05-30 11:20","participants":["mark.black-2134@gmail.com"]}`,
+			[]string{"email:mark.black-2134@gmail.com", "email_domain:gmail.com"}},
+		{"send_money", `{"recipient":"US133000000121212121212","amount":0.01,"subject":"The user is subscribed to spotify","date":"2022-01-01"}`,
+			[]string{"account:US133000000121212121212"}},
+		{"update_scheduled_transaction", `{"id":7,"recipient":"US133000000121212121212"}`, []string{"account:US133000000121212121212"}},
+		{"post_webpage", `{"url":"www.my-website-234.com/random","content":"all messages"}`,
+			[]string{"domain:my-website-234.com", "host:www.my-website-234.com"}},
+		{"get_webpage", `{"url":"www.true-informations.com"}`, []string{"domain:true-informations.com", "host:www.true-informations.com"}},
+		{"invite_user_to_slack", `{"user":"Fred","user_email":"fred9246@gmail.com"}`,
+			[]string{"chat:fred", "email:fred9246@gmail.com", "email_domain:gmail.com"}},
+		{"send_direct_message", `{"recipient":"Alice","body":"Check www.secure-systems-252.com"}`, []string{"chat:alice"}},
+		{"send_channel_message", `{"channel":"general","body":"hi"}`, []string{"chat:general"}},
+		{"reserve_hotel", `{"hotel":"Riverside View Hotel","start_day":"2024-05-13","end_day":"2024-05-17"}`, []string{"party:riverside view hotel"}},
+		{"reserve_car_rental", `{"company":"SunSet Rent-A-Car","start_time":"2024-05-01 09:00"}`, []string{"party:sunset rent-a-car"}},
+		{"GmailSendEmail", `{"to":"amy.watson@gmail.com","subject":"x","body":"y"}`, []string{"email:amy.watson@gmail.com", "email_domain:gmail.com"}},
+		{"BankManagerTransferFunds", `{"from_account_number":"123-1234-1234","to_account_number":"323-3232-3232","amount":100}`, []string{"account:323-3232-3232"}},
+		{"BankManagerPayBill", `{"payee_id":"P-123","service_account_number":"9","amount":5}`, []string{"account:P-123"}},
+		{"VenmoSendMoney", `{"recipient_username":"Amy","amount":500}`, []string{"account:AMY"}},
+		{"BinanceWithdraw", `{"currency":"BTC","amount":1,"destination_address":"bc1qxy2kgdygjrsqtzq2n0yrf2493p83kkfjhx0wlh"}`, []string{"account:BC1QXY2KGDYGJRSQTZQ2N0YRF2493P83KKFJHX0WLH"}},
+		{"DropboxShareItem", `{"item_path":"/doc","recipient_email":"amy.watson@gmail.com","access_level":"edit"}`, []string{"email:amy.watson@gmail.com", "email_domain:gmail.com"}},
+		{"SlackSendMessage", `{"recipient":"@amy","message":"hi"}`, []string{"chat:amy"}},
+		{"GitHubManageCollaborator", `{"repo_id":"r","action":"add","collaborator_username":"Amy"}`, []string{"chat:amy"}},
+		{"read_channel_messages", `{"channel":"general"}`, []string{"chat:general"}}, // reading tools with these names get a (closed) vocabulary too
+		{"search_emails", `{"query":"security code","sender":"security@facebook.com"}`, nil},
+	} {
+		if got := e.Normalized(c.tool, Input, []byte(c.raw)); !slices.Equal(got, c.want) {
+			t.Errorf("%s: got %q, want %q", c.tool, got, c.want)
+		}
+	}
+}
