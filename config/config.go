@@ -40,6 +40,7 @@ import (
 	"github.com/toolwatch/toolwatch/ingest/otlp"
 	"github.com/toolwatch/toolwatch/internal/validate"
 	"github.com/toolwatch/toolwatch/record"
+	"github.com/toolwatch/toolwatch/shape/dest"
 	"github.com/toolwatch/toolwatch/snapshot"
 )
 
@@ -56,8 +57,11 @@ type Config struct {
 	Overrides []Override        `yaml:"overrides"`
 	Alerts    alert.Config      `yaml:"alerts"`
 	Sinks     sink.Config       `yaml:"sinks"`
-	Metrics   MetricsConfig     `yaml:"metrics"`
-	Log       LogConfig         `yaml:"log"`
+	// Destinations is read by Go runtimes using shape/dest and by
+	// `detector shape`; the daemon only validates it.
+	Destinations dest.Config   `yaml:"destinations"`
+	Metrics      MetricsConfig `yaml:"metrics"`
+	Log          LogConfig     `yaml:"log"`
 
 	// Params are the detector configs with overrides resolved, built by
 	// Parse and Default.
@@ -178,10 +182,11 @@ func Default() *Config {
 			OutputSize:   outputsize.DefaultConfig(),
 			Latency:      latency.DefaultConfig(),
 		},
-		Alerts:  alert.DefaultConfig(),
-		Sinks:   sink.DefaultConfig(),
-		Metrics: DefaultMetricsConfig(),
-		Log:     DefaultLogConfig(),
+		Alerts:       alert.DefaultConfig(),
+		Sinks:        sink.DefaultConfig(),
+		Destinations: dest.DefaultDestinations(),
+		Metrics:      DefaultMetricsConfig(),
+		Log:          DefaultLogConfig(),
 	}
 	c.Params = buildParams(newDecoder(), c)
 	return c

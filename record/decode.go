@@ -42,6 +42,7 @@ type Decoder struct {
 	pending []pendingStr
 	scratch []byte // unescaped key or string value
 	spans   []span // arena spans of the destination list being read
+	destMax int    // cap of the destination list being read
 
 	r      *Record
 	err    error // first field error, in document order
@@ -356,9 +357,9 @@ func (d *Decoder) invocation(key []byte, depth int) {
 	case "input_bytes":
 		d.count("invocation.input_bytes", depth, MaxBytes, maxBytesReason, &in.InputBytes)
 	case "destinations":
-		in.Destinations = d.destinations("invocation.destinations", depth, in.Destinations[:0])
+		in.Destinations = d.destinations("invocation.destinations", depth, in.Destinations[:0], MaxDestinations)
 	case "output_destinations":
-		in.OutputDestinations = d.destinations("invocation.output_destinations", depth, in.OutputDestinations[:0])
+		in.OutputDestinations = d.destinations("invocation.output_destinations", depth, in.OutputDestinations[:0], MaxOutputDestinations)
 	case "input_shape":
 		if b, ok := d.str("invocation.input_shape", depth); ok {
 			if len(b) > MaxInputShapeBytes {
@@ -467,11 +468,12 @@ func (d *Decoder) strings(field string, depth int, dst []string) []string {
 }
 
 // destinations reads a list of destination hashes (ValidDestination),
-// at most MaxDestinations, copied to the per-record arena like copyStr.
+// at most max, copied to the per-record arena like copyStr.
 // Pointers into dst are queued only once the list is complete, so growing
 // dst cannot leave one dangling.
-func (d *Decoder) destinations(field string, depth int, dst []string) []string {
+func (d *Decoder) destinations(field string, depth int, dst []string, max int) []string {
 	d.spans = d.spans[:0]
+	d.destMax = max
 	dst = d.array(field, depth, dst, true)
 	n := len(dst)
 	for range d.spans {
@@ -519,8 +521,8 @@ func (d *Decoder) array(field string, depth int, dst []string, dest bool) []stri
 				dst = append(dst, d.internBytes(b))
 			case !ValidDestination(b):
 				d.fail(field, destinationReason)
-			case len(d.spans) >= MaxDestinations:
-				d.fail(field, "more than "+strconv.Itoa(MaxDestinations)+" entries")
+			case len(d.spans) >= d.destMax:
+				d.fail(field, "more than "+strconv.Itoa(d.destMax)+" entries")
 			default:
 				start := len(d.arena)
 				d.arena = append(d.arena, b...)

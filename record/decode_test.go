@@ -607,7 +607,7 @@ func TestDestinations(t *testing.T) {
 		in         string
 		dests, out []string
 		err        string
-	}{"over the cap", withDests(`"destinations":[` + strings.Join(many, ",") + `]`), nil, nil, "invocation.destinations: more than 32 entries"},
+	}{"over the cap", withDests(`"destinations":[` + strings.Join(many, ",") + `]`), nil, nil, "invocation.destinations: more than 64 entries"},
 		struct {
 			name       string
 			in         string

@@ -6,8 +6,11 @@ package record
 // of the normalised destination, computed by the producer. The record
 // never carries the destination itself.
 const (
-	// MaxDestinations caps each destination list of a record.
-	MaxDestinations = 32
+	// MaxDestinations caps invocation.destinations and MaxOutputDestinations
+	// invocation.output_destinations; they equal the caps of package
+	// shape/dest, which computes them.
+	MaxDestinations       = 64
+	MaxOutputDestinations = 256
 	// MinDestinationHex and MaxDestinationHex bound the hex digits of a
 	// destination hash (8 to 32 bytes of HMAC-SHA256).
 	MinDestinationHex = 16

@@ -133,7 +133,7 @@ func validRecord(r *Record) string {
 		return "counts"
 	case len(r.Invocation.InputShape) > 256:
 		return "input_shape"
-	case len(r.Invocation.Destinations) > MaxDestinations || len(r.Invocation.OutputDestinations) > MaxDestinations:
+	case len(r.Invocation.Destinations) > MaxDestinations || len(r.Invocation.OutputDestinations) > MaxOutputDestinations:
 		return "destinations cap"
 	}
 	for _, l := range [][]string{r.Invocation.Destinations, r.Invocation.OutputDestinations} {

@@ -195,9 +195,9 @@ func (d *fjDecoder) invocation(k []byte, v *fastjson.Value) {
 	case "permissions_denied":
 		in.PermissionsDenied = d.strings("invocation.permissions_denied", v, in.PermissionsDenied[:0])
 	case "destinations":
-		in.Destinations = d.destinations("invocation.destinations", v, in.Destinations[:0])
+		in.Destinations = d.destinations("invocation.destinations", v, in.Destinations[:0], MaxDestinations)
 	case "output_destinations":
-		in.OutputDestinations = d.destinations("invocation.output_destinations", v, in.OutputDestinations[:0])
+		in.OutputDestinations = d.destinations("invocation.output_destinations", v, in.OutputDestinations[:0], MaxOutputDestinations)
 	case "output_bytes":
 		d.count("invocation.output_bytes", v, MaxBytes, maxBytesReason, &in.OutputBytes)
 	case "input_bytes":
@@ -342,7 +342,7 @@ func (d *fjDecoder) strings(field string, v *fastjson.Value, dst []string) []str
 	return dst
 }
 
-func (d *fjDecoder) destinations(field string, v *fastjson.Value, dst []string) []string {
+func (d *fjDecoder) destinations(field string, v *fastjson.Value, dst []string, max int) []string {
 	switch v.Type() {
 	case fastjson.TypeArray:
 	case fastjson.TypeNull:
@@ -362,8 +362,8 @@ func (d *fjDecoder) destinations(field string, v *fastjson.Value, dst []string) 
 		case !ValidDestination(b):
 			d.fail(field, destinationReason)
 			return dst
-		case len(dst) >= MaxDestinations:
-			d.fail(field, "more than 32 entries")
+		case len(dst) >= max:
+			d.fail(field, "more than "+strconv.Itoa(max)+" entries")
 			return dst
 		}
 		dst = append(dst, string(b))

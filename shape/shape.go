@@ -3,7 +3,8 @@
 // runtimes call Of on the raw input and log only the shape, so raw inputs
 // never enter the audit trail, and runtimes that use this package produce
 // comparable shapes. Of is deterministic, never panics and returns at most
-// MaxLen bytes of ASCII.
+// MaxLen bytes of ASCII. Sub-package dest computes the call's destinations
+// (invocation.destinations) from the same raw input.
 //
 // # Grammar
 //

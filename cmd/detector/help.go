@@ -100,6 +100,17 @@ func init() {
 				"detector triage --url https://toolwatch.internal:9464 --user ops --password-file ops.pass reject send_email email:9b1c0d2e3f4a5b6c7d8e9f0a1b2c3d4e",
 			},
 			run: func(args []string, _ io.Reader, stdout, stderr io.Writer) int { return cmdTriage(args, stdout, stderr) }},
+		{name: "shape", args: "--tool NAME [--key-file FILE] [--config FILE] [--output]",
+			summary: "a raw tool input's record fields (input_shape, hashed destinations) from stdin, for any runtime",
+			about: "Reads one raw tool input (or, with --output, output) from stdin and prints the record fields computed from it as JSON: " +
+				"input_shape and destinations, or output_destinations. Destinations are keyed hashes (type:32 hex digits) of the " +
+				"normalised recipients, hosts, accounts, chat users and counterparties that the argument map selects for the tool; " +
+				"raw values are never printed. Arguments that could not be read are named on stderr.",
+			examples: []string{
+				"detector shape --tool send_email --key-file /etc/toolwatch/dest.key < input.json",
+				"detector shape --tool read_inbox --output --config config.yaml < output.json",
+			},
+			run: cmdShape},
 		{name: "check-config", args: "FILE", summary: "validate a configuration file",
 			about:    "Parses and validates FILE like the daemon does at start and reload; every problem is printed with its line and key.",
 			examples: []string{"detector check-config config.yaml"},

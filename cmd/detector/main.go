@@ -5,6 +5,7 @@
 //	detector replay --config F --in records.jsonl --out alerts.jsonl
 //	detector check-config F
 //	detector triage list | accept TOOL DEST | reject TOOL DEST   egress triage on a running daemon
+//	detector shape --tool NAME [--key-file F]   record fields of a raw tool input from stdin
 //	detector simulate --out records.jsonl   synthetic traffic with labeled anomalies
 //	detector eval [--seeds held-out:4]      detection-quality figures (labeled set + normal-only twin)
 //	detector demo

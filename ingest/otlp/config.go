@@ -78,6 +78,10 @@ type Attributes struct {
 	OutputBytes           []string `yaml:"output_bytes"`
 	InputBytes            []string `yaml:"input_bytes"`
 	InputShape            []string `yaml:"input_shape"`
+	// Destinations and OutputDestinations carry hashed destinations
+	// (package shape/dest: "type:<32 hex>"), never raw values.
+	Destinations       []string `yaml:"destinations"`
+	OutputDestinations []string `yaml:"output_destinations"`
 }
 
 // TLSConfig is `otlp.tls`: a server certificate for both listeners, and
@@ -145,6 +149,8 @@ func DefaultAttributes() Attributes {
 		OutputBytes:           []string{"invocation.output_bytes"},
 		InputBytes:            []string{"invocation.input_bytes"},
 		InputShape:            []string{"invocation.input_shape"},
+		Destinations:          []string{"toolwatch.destinations"},
+		OutputDestinations:    []string{"toolwatch.output_destinations"},
 	}
 }
 
@@ -244,6 +250,8 @@ func (a *Attributes) fields() []attrField {
 		{"output_bytes", &a.OutputBytes, false},
 		{"input_bytes", &a.InputBytes, false},
 		{"input_shape", &a.InputShape, false},
+		{"destinations", &a.Destinations, false},
+		{"output_destinations", &a.OutputDestinations, false},
 	}
 }
 

@@ -146,6 +146,13 @@ func (m *mapper) mapSpan(dst []byte, res pcommon.Map, sp ptrace.Span) ([]byte, *
 	if r.Invocation.PermissionsDenied, ok = m.strings(r.Invocation.PermissionsDenied, a.PermissionsDenied, spanAttrs, res); !ok {
 		return dst, nil, reject("invocation.permissions_denied", "attribute is not a string or string array")
 	}
+	var rej *rejection
+	if r.Invocation.Destinations, rej = m.destinations(r.Invocation.Destinations, a.Destinations, spanAttrs, res, "invocation.destinations"); rej != nil {
+		return dst, nil, rej
+	}
+	if r.Invocation.OutputDestinations, rej = m.destinations(r.Invocation.OutputDestinations, a.OutputDestinations, spanAttrs, res, "invocation.output_destinations"); rej != nil {
+		return dst, nil, rej
+	}
 	if v, ok := get(a.OutputBytes); ok {
 		n, ok := integer(v)
 		if !ok {
