@@ -12,8 +12,18 @@ import (
 // written; absent optional fields (""/Absent/empty slices) are omitted, and
 // the "context" object is omitted when all its fields are. A non-finite
 // float is written as null. Invalid UTF-8 in strings becomes U+FFFD.
+// The "chain" object, when the record carries one (Chain.Seq > 0), comes
+// last: producer, seq, prev (omitted at seq 1), hash, then checkpoint
+// {key_id, sig} when KeyID is set; hashes and signature as lowercase hex.
 // It does not allocate when b has enough capacity.
-func (r *Record) AppendJSON(b []byte) []byte {
+func (r *Record) AppendJSON(b []byte) []byte { return r.appendJSON(b, true) }
+
+// AppendChainInput appends the bytes chain.hash is computed over: the
+// canonical encoding (AppendJSON) without chain.hash and without
+// chain.checkpoint. For a record without a chain it equals AppendJSON.
+func (r *Record) AppendChainInput(b []byte) []byte { return r.appendJSON(b, false) }
+
+func (r *Record) appendJSON(b []byte, seal bool) []byte {
 	b = append(b, `{"trace_id":`...)
 	b = jsonw.AppendString(b, r.TraceID)
 	b = append(b, `,"span_id":`...)
@@ -72,6 +82,27 @@ func (r *Record) AppendJSON(b []byte) []byte {
 	b = optString(b, `,"retention_policy":`, r.RetentionPolicy)
 	b = optInt(b, `,"data_subjects_affected":`, r.DataSubjectsAffected)
 	b = optString(b, `,"immutability_proof":`, r.ImmutabilityProof)
+	if ch := &r.Chain; ch.Seq > 0 {
+		b = append(b, `,"chain":{"producer":`...)
+		b = jsonw.AppendString(b, ch.Producer)
+		b = append(b, `,"seq":`...)
+		b = strconv.AppendInt(b, ch.Seq, 10)
+		if ch.Seq > 1 {
+			b = append(b, `,"prev":"`...)
+			b = append(appendHex(b, ch.Prev[:]), '"')
+		}
+		if seal {
+			b = append(b, `,"hash":"`...)
+			b = append(appendHex(b, ch.Hash[:]), '"')
+			if ch.KeyID != "" {
+				b = append(b, `,"checkpoint":{"key_id":`...)
+				b = jsonw.AppendString(b, ch.KeyID)
+				b = append(b, `,"sig":"`...)
+				b = append(appendHex(b, ch.Sig[:]), `"}`...)
+			}
+		}
+		b = append(b, '}')
+	}
 	return append(b, '}')
 }
 

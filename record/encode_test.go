@@ -155,6 +155,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(with(`{"name":"n1"}`, `{"name":"n1","trust_level":"gold","verification_score":99.5,"version":7}`)))
 	f.Add([]byte(with(`"status":"success"`, `"status":"denied","permissions_denied":["network:connect",null],"input_shape":"text/sql"`)))
 	f.Add([]byte(with(`"a1"`, `"\ud800\udbff\udfff"`)))
+	f.Add([]byte(withChain(`{"producer":"rt-1","seq":2,"prev":"` + hashB + `","hash":"` + hashA + `","checkpoint":{"key_id":"k1","sig":"` + sigA + `"}}`)))
+	f.Add([]byte(withChain(`{"producer":"rt-1","seq":1,"hash":"` + hashA + `","checkpoint":null}`)))
 	d := NewDecoder(DefaultLimits())
 	d2 := NewDecoder(DefaultLimits())
 	fj := newFJDecoder(DefaultLimits())
