@@ -23,7 +23,6 @@ func stream(n int) []*record.Record {
 	return rs
 }
 
-
 // run feeds rs as the engine would (records older than newest − 30s
 // dropped as late, watermark = newest − 30s, ticks every record), then
 // flushes; it returns "kind producer seq[-to] @ref" lines.
