@@ -52,26 +52,39 @@ func DefaultParams() Params {
 // Issue is one chain finding. Ref and PrevRef are the caller's reference of
 // the record (a line number offline; 0 in the detector).
 type Issue struct {
-	Kind     string
-	Producer string
-	Seq, To  int64 // the seq concerned; for a gap the missing range Seq..To
-	// Expected is, for a gap or a stale-looking arrival, the seq that was
-	// expected next.
-	Expected int64
-	Ref      int64 // the record that revealed the issue
-	PrevRef  int64 // for a fork: the first record with that seq (0 if unknown)
-	KeyID    string
+	Kind     string `json:"kind"`
+	Producer string `json:"producer,omitempty"`
+	// Seq is the seq concerned; for a gap the missing range is Seq..To.
+	Seq int64 `json:"seq,omitempty"`
+	To  int64 `json:"to,omitempty"`
+	// Expected: for missing_checkpoint, the seq of the last valid
+	// checkpoint (or the seq before the chain's first record).
+	Expected int64  `json:"expected,omitempty"`
+	Ref      int64  `json:"line,omitempty"`       // the record that revealed the issue
+	PrevRef  int64  `json:"first_line,omitempty"` // for a fork: the first record with that seq (0 if unknown)
+	KeyID    string `json:"key_id,omitempty"`
 	// Identity of the record that revealed the issue.
-	AgentID, Tool, ToolVersion, Environment, TraceID, SpanID, TaskID string
-	Time                                                             time.Time
+	AgentID     string    `json:"agent_id"`
+	Tool        string    `json:"tool"`
+	ToolVersion string    `json:"-"`
+	Environment string    `json:"-"`
+	TraceID     string    `json:"trace_id"`
+	SpanID      string    `json:"span_id"`
+	TaskID      string    `json:"-"`
+	Time        time.Time `json:"event_time"`
 }
 
 // Stats counts what the Verifier saw.
 type Stats struct {
-	Records, Unchained, Chained, Accepted uint64
-	Duplicates, Stale                     uint64
-	CheckpointsValid, CheckpointsBad      uint64
-	CheckpointsUnknownKey                 uint64
+	Records               uint64 `json:"records"`
+	Unchained             uint64 `json:"unchained"`
+	Chained               uint64 `json:"chained"`
+	Accepted              uint64 `json:"accepted"`   // chained records placed in their chain
+	Duplicates            uint64 `json:"duplicates"` // identical redeliveries (silent)
+	Stale                 uint64 `json:"stale"`      // seqs too old to judge (beyond history or declared missing)
+	CheckpointsValid      uint64 `json:"checkpoints_valid"`
+	CheckpointsBad        uint64 `json:"checkpoints_bad"`
+	CheckpointsUnknownKey uint64 `json:"checkpoints_unknown_key"`
 }
 
 // entry is a record waiting for its turn (pending) or remembered (history).
