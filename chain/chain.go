@@ -5,7 +5,7 @@
 // detector (detect/chain) and `detector verify` share it, so the live
 // daemon and an offline audit agree.
 //
-// # Format (record field "chain", docs/design.md §2.2)
+// # Format (record field "chain", docs/design.md §2.1)
 //
 //	"chain": {"producer": "rt-7f3a", "seq": 42, "prev": "<64 hex>",
 //	          "hash": "<64 hex>", "checkpoint": {"key_id": "k1", "sig": "<128 hex>"}}

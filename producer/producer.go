@@ -1,5 +1,5 @@
 // Package producer is the Go library for agent runtimes that publish
-// tamper-evident audit records (docs/design.md §2.2): it fills
+// tamper-evident audit records (docs/design.md §2.1): it fills
 // invocation.input_shape (package shape), input_bytes and input_hash from
 // the raw tool input, links each record into the runtime's hash chain
 // (package chain), signs a checkpoint every CheckpointEvery records when a

@@ -3,7 +3,7 @@ package record
 import "encoding/hex"
 
 // Chain is the optional tamper-evidence chain of a record (docs/design.md
-// §2.2, package chain): per producer a sequence number, the hash of the
+// §2.1, package chain): per producer a sequence number, the hash of the
 // previous record and the record's own hash, plus an optional signed
 // checkpoint. Seq 0 means the record carries no chain.
 type Chain struct {

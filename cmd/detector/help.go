@@ -49,7 +49,7 @@ func init() {
 			run: cmdReplay},
 		{name: "verify", args: "[--in FILE] [--config FILE] [--key ID=FILE]...",
 			summary: "check the hash chains and signed checkpoints of a JSON-lines file of audit records",
-			about: "Offline audit of tamper-evident records (docs/design.md §2.2) with the chain_integrity detector's verifier: " +
+			about: "Offline audit of tamper-evident records (docs/design.md §2.1) with the chain_integrity detector's verifier: " +
 				"reports records, producers, gaps, forks, altered records and previous-hash mismatches with their line numbers, " +
 				"and checkpoint signatures checked against the configured public keys. Exit status 0 when every chain verifies, " +
 				"1 on any finding or unreadable line, 2 on a usage or I/O error.",

@@ -1,7 +1,7 @@
 // Package chain is the "chain_integrity" detector: it verifies the hash
 // chains and signed checkpoints of audit records as they stream by
 // (format and verification in package chain at the repository root,
-// docs/design.md §2.2) and raises a finding the moment a record is
+// docs/design.md §2.1) and raises a finding the moment a record is
 // missing, altered, replayed with different content or forged.
 //
 // Per producer it keeps the next expected seq, the hash of the record
