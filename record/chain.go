@@ -62,14 +62,26 @@ func lowerHex(b, dst []byte) bool {
 	if len(b) != 2*len(dst) {
 		return false
 	}
-	for _, c := range b {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+	for i := range dst {
+		hi, lo := hexVal[b[2*i]], hexVal[b[2*i+1]]
+		if hi|lo > 0xf {
 			return false
 		}
+		dst[i] = hi<<4 | lo
 	}
-	_, err := hex.Decode(dst, b)
-	return err == nil
+	return true
 }
+
+// hexVal maps a lowercase hex digit to its value, anything else to 0xff.
+var hexVal = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for i, c := range hexDigitsLC {
+		t[c] = byte(i)
+	}
+	return t
+}()
 
 // checkChain validates a decoded chain object whose presence bits are seen.
 func checkChain(c *Chain, seen uint8) error {
@@ -104,9 +116,4 @@ const (
 	hexDigitsLC = "0123456789abcdef"
 )
 
-func appendHex(b []byte, src []byte) []byte {
-	for _, c := range src {
-		b = append(b, hexDigitsLC[c>>4], hexDigitsLC[c&0xf])
-	}
-	return b
-}
+func appendHex(b []byte, src []byte) []byte { return hex.AppendEncode(b, src) }

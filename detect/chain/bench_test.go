@@ -11,86 +11,73 @@ import (
 	"github.com/toolwatch/toolwatch/record"
 )
 
-// BenchmarkObserve measures the per-record cost of the chain check on the
-// detection path: chained records of 100 producers in order (re-hash,
-// lookup, link check; a signed checkpoint every 1000th record), unchained
-// records before any agent chains, and unchained records while others do.
+// BenchmarkObserve measures what the chain check adds to the detection
+// path. As in the pipeline, each record is decoded into a reused Record
+// (so it is cache-hot) and then observed; "decode" is the same loop
+// without Observe, so chained − decode is the chain check (re-encode,
+// SHA-256, producer lookup, link check; a signed checkpoint every 1000th
+// record of each of 100 producers). Unchained records are measured before
+// any agent chains and while another one does (one map lookup).
 func BenchmarkObserve(b *testing.B) {
 	const producers, round = 100, 1 << 14
-	mk := func(unchained bool) []*record.Record {
+	// lines returns round encoded records; gen > 0 continues nothing: each
+	// generation chains under fresh producer names, so the benchmark never
+	// replays a seq (which would be a redelivery).
+	lines := func(gen int, chained bool) [][]byte {
 		ss := make([]*chaintest.Stream, producers)
 		for i := range ss {
-			ss[i] = &chaintest.Stream{Producer: fmt.Sprint("rt-", i), Agent: fmt.Sprint("agent-", i), Tool: "search",
+			ss[i] = &chaintest.Stream{Producer: fmt.Sprintf("rt-%d-g%d", i, gen), Agent: fmt.Sprint("agent-", i), Tool: "search",
 				KeyID: "k1", Key: chaintest.Key(1), CheckpointEvery: 1000, Start: t0, Step: time.Millisecond}
 		}
-		rs := make([]*record.Record, round)
-		for i := range rs {
-			rs[i] = ss[i%producers].Next()
-			if unchained {
-				rs[i].Chain = record.Chain{}
+		ls := make([][]byte, round)
+		for i := range ls {
+			r := ss[i%producers].Next()
+			if !chained {
+				r.Chain = record.Chain{}
 			}
+			ls[i] = r.AppendJSON(nil)
 		}
-		return rs
+		return ls
 	}
 	c := DefaultConfig()
 	c.keys = core.Keys{"k1": chaintest.PublicKey(1)}
-	run := func(b *testing.B, rs []*record.Record, relink func(gen int), others bool) {
+	run := func(b *testing.B, chained, observe, others bool) {
 		d := newDetector(b, c)
 		if others {
-			// Another agent chains, so unchained records pay the agent lookup.
-			r := mk(false)[0]
-			r.AgentID = "agent-chaining"
+			r := chaintest.Base("agent-chaining", "search", t0, 1)
+			core.Link(r, "rt-other", 1, [32]byte{}, "", nil, nil)
 			d.Observe(r, nil)
 		}
+		ls := lines(0, chained)
+		dec := record.NewDecoder(record.DefaultLimits())
+		var r record.Record
 		var out []alert.Finding
 		b.ReportAllocs()
 		i, gen := 0, 0
 		for b.Loop() {
-			if i == len(rs) {
+			if i == len(ls) {
 				i = 0
-				if relink != nil {
+				if chained {
 					b.StopTimer()
 					gen++
-					relink(gen)
+					ls = lines(gen, true)
 					b.StartTimer()
 				}
 			}
-			out = d.Observe(rs[i], out[:0])
+			if err := dec.Decode(ls[i], &r); err != nil {
+				b.Fatal(err)
+			}
+			if observe {
+				out = d.Observe(&r, out[:0])
+			}
 			i++
 		}
 		if len(out) != 0 {
 			b.Fatalf("findings %+v", out)
 		}
 	}
-	b.Run("chained", func(b *testing.B) {
-		rs := mk(false)
-		// Each round continues every producer's chain under a fresh name, so
-		// the benchmark never replays a seq (which would be a redelivery).
-		relink := func(gen int) {
-			prev := map[string][32]byte{}
-			for _, r := range rs {
-				name := fmt.Sprintf("%s-g%d", trimGen(r.Chain.Producer), gen)
-				keyID, key := "", chaintest.Key(1)
-				if r.Chain.KeyID == "" {
-					key = nil
-				} else {
-					keyID = "k1"
-				}
-				core.Link(r, name, r.Chain.Seq, prev[name], keyID, key, nil)
-				prev[name] = r.Chain.Hash
-			}
-		}
-		run(b, rs, relink, false)
-	})
-	b.Run("unchained", func(b *testing.B) { run(b, mk(true), nil, false) })
-	b.Run("unchained-others-chain", func(b *testing.B) { run(b, mk(true), nil, true) })
-}
-
-func trimGen(s string) string {
-	for i := len(s) - 1; i > 0; i-- {
-		if s[i] == '-' && s[i+1] == 'g' {
-			return s[:i]
-		}
-	}
-	return s
+	b.Run("decode", func(b *testing.B) { run(b, true, false, false) })
+	b.Run("decode+chained", func(b *testing.B) { run(b, true, true, false) })
+	b.Run("decode+unchained", func(b *testing.B) { run(b, false, true, false) })
+	b.Run("decode+unchained-others-chain", func(b *testing.B) { run(b, false, true, true) })
 }
