@@ -249,7 +249,7 @@ func (v *Verifier) Observe(r *record.Record, ref int64, out []Issue) []Issue {
 	p.pending = append(p.pending, entry{})
 	copy(p.pending[i+1:], p.pending[i:])
 	p.pending[i] = e
-	if len(p.pending) > v.p.MaxPending {
+	for len(p.pending) > max(v.p.MaxPending, 0) {
 		out = v.declareGap(p, c.Producer, out)
 	}
 	return out

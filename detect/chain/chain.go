@@ -11,7 +11,9 @@
 // arrives out of order within the engine's allowed lateness plus
 // `gap_grace` fills its place silently; a missing seq is declared a gap on
 // the Tick whose watermark passes that point. Records without a chain cost
-// one counter (and one map lookup once any agent chains).
+// one counter (and one map lookup once any agent chains). An agent that
+// chains must chain in every runtime: an unchained record from an agent
+// seen chaining is stopped_chaining (once, until it chains again).
 //
 // # Findings (Detail) and scores
 //

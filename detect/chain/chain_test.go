@@ -3,6 +3,7 @@ package chain
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -192,5 +193,21 @@ func TestReloadKeys(t *testing.T) {
 	Factory.SetParams(d, detect.NewParams(testConfig(t)))
 	if out := process(d, rs[5:]); len(out) != 0 {
 		t.Fatalf("after reload %v", detecttest.FindingsJSON(t, out))
+	}
+}
+
+// TestDefaultsValidate: the defaults are valid and validating them leaves
+// them equal to DefaultConfig (the config package compares the shipped
+// file, decoded and validated, with the defaults).
+func TestDefaultsValidate(t *testing.T) {
+	c := DefaultConfig()
+	if es := c.Validate(); len(es) > 0 {
+		t.Fatal(es.Err())
+	}
+	if !reflect.DeepEqual(c, DefaultConfig()) {
+		t.Fatalf("validated defaults differ: %+v", c)
+	}
+	if !c.On() {
+		t.Fatal("disabled by default")
 	}
 }

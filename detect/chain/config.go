@@ -79,7 +79,10 @@ func (c *Config) Validate() validate.Errors {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	c.keys = make(core.Keys, len(ids))
+	c.keys = nil // no keys: equal to an unvalidated DefaultConfig
+	if len(ids) > 0 {
+		c.keys = make(core.Keys, len(ids))
+	}
 	for _, id := range ids {
 		if len(id) == 0 || len(id) > 128 {
 			es.Addf("keys", "key id %q must be 1 to 128 characters", id)
