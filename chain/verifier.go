@@ -105,7 +105,9 @@ type ident struct {
 }
 
 type producer struct {
-	next      int64 // next expected seq; 0 before the first record
+	agent     string // agent of the newest record, and the second it was
+	agentAt   int64  // last marked as chaining (agents store refreshed once a second)
+	next      int64  // next expected seq; 0 before the first record
 	head      [32]byte
 	headKnown bool // head is the hash of seq next-1 (false after a gap or a mid-chain start)
 	lastCkpt  int64
@@ -205,13 +207,17 @@ func (v *Verifier) Observe(r *record.Record, ref int64, out []Issue) []Issue {
 		return out
 	}
 	v.stats.Chained++
-	a, _ := v.agents.Get(r.AgentID, r.Timestamp, nil)
-	a.stopped = false
+	p, _ := v.producers.Get(c.Producer, r.Timestamp, nil)
+	if sec := r.Timestamp.Unix(); p.agent != r.AgentID || p.agentAt != sec {
+		// The agent chains: refresh it at most once a second per producer.
+		a, _ := v.agents.Get(r.AgentID, r.Timestamp, nil)
+		a.stopped = false
+		p.agent, p.agentAt = r.AgentID, sec
+	}
 
 	var sum [32]byte
 	sum, v.scratch = Hash(r, v.scratch)
 	e := entry{seq: c.Seq, prev: c.Prev, hash: c.Hash, ok: sum == c.Hash, ref: ref, ts: r.Timestamp, id: identOf(r)}
-	p, _ := v.producers.Get(c.Producer, r.Timestamp, nil)
 
 	// Redelivery or fork of a seq already seen.
 	if p.next > 0 {
