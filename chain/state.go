@@ -30,6 +30,7 @@ type ProducerState struct {
 	Head      [32]byte
 	HeadKnown bool
 	LastCkpt  int64
+	CkptAt    time.Time
 	CkptDue   bool
 	History   []HistState // non-empty slots
 	Pending   []PendingState
@@ -66,7 +67,7 @@ func (v *Verifier) MarshalState(b []byte) ([]byte, error) {
 	st.Evicted, st.Rejected = v.producers.Evictions()
 	v.producers.RangeSeen(func(name string, seen int64, p *producer) bool {
 		ps := ProducerState{Name: name, LastSeen: seen, Next: p.next, Head: p.head, HeadKnown: p.headKnown,
-			LastCkpt: p.lastCkpt, CkptDue: p.ckptDue}
+			LastCkpt: p.lastCkpt, CkptAt: p.ckptAt, CkptDue: p.ckptDue}
 		for _, h := range p.history {
 			if h.seq > 0 {
 				ps.History = append(ps.History, HistState{Seq: h.seq, Hash: h.hash, OK: h.ok, Ref: h.ref})
@@ -105,7 +106,7 @@ func (v *Verifier) UnmarshalState(data []byte) error {
 		if ps.Name == "" || ps.Next < 0 || ps.LastCkpt < 0 || ps.LastCkpt >= max(ps.Next, 1) || producers.Peek(ps.Name) != nil {
 			return fmt.Errorf("%w: producer %q", errState, ps.Name)
 		}
-		p := producer{next: ps.Next, head: ps.Head, headKnown: ps.HeadKnown, lastCkpt: ps.LastCkpt, ckptDue: ps.CkptDue}
+		p := producer{next: ps.Next, head: ps.Head, headKnown: ps.HeadKnown, lastCkpt: ps.LastCkpt, ckptAt: ps.CkptAt.UTC(), ckptDue: ps.CkptDue}
 		if h := v.p.History; h > 0 && len(ps.History) > 0 {
 			p.history = make([]hist, h)
 			for _, hs := range ps.History {

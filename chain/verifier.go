@@ -36,6 +36,10 @@ type Params struct {
 	// valid checkpoint (or the chain's first record) is missing_checkpoint,
 	// once until the next valid one. 0 disables.
 	CheckpointEvery int64
+	// CheckpointMaxAge: a record more than this event time after the last
+	// valid checkpoint (or the chain's first record) is missing_checkpoint,
+	// likewise once until the next valid one. 0 disables.
+	CheckpointMaxAge time.Duration
 	// MaxProducers caps producer (and agent) states; the least recently
 	// seen is evicted. IdleAfter evicts producers not seen for that long
 	// in event time (0: never).
@@ -63,6 +67,9 @@ type Issue struct {
 	Ref      int64  `json:"line,omitempty"`       // the record that revealed the issue
 	PrevRef  int64  `json:"first_line,omitempty"` // for a fork: the first record with that seq (0 if unknown)
 	KeyID    string `json:"key_id,omitempty"`
+	// Since: for missing_checkpoint, the event time since the last valid
+	// checkpoint (or the chain's first record).
+	Since time.Duration `json:"since_checkpoint,omitempty"`
 	// Identity of the record that revealed the issue.
 	AgentID     string    `json:"agent_id"`
 	Tool        string    `json:"tool"`
@@ -111,7 +118,8 @@ type producer struct {
 	head      [32]byte
 	headKnown bool // head is the hash of seq next-1 (false after a gap or a mid-chain start)
 	lastCkpt  int64
-	ckptDue   bool // missing_checkpoint raised, waiting for a valid one
+	ckptAt    time.Time // event time of the last valid checkpoint (or the first record)
+	ckptDue   bool      // missing_checkpoint raised, waiting for a valid one
 	history   []hist
 	pending   []entry // sorted by seq, all > next
 }
@@ -239,7 +247,7 @@ func (v *Verifier) Observe(r *record.Record, ref int64, out []Issue) []Issue {
 	}
 	switch {
 	case p.next == 0: // first record of this producer
-		p.next, p.headKnown, p.lastCkpt = c.Seq, c.Seq == 1, c.Seq-1
+		p.next, p.headKnown, p.lastCkpt, p.ckptAt = c.Seq, c.Seq == 1, c.Seq-1, r.Timestamp
 		return v.drain(p, c.Producer, &e, out)
 	case c.Seq == p.next:
 		return v.drain(p, c.Producer, &e, out)
@@ -351,11 +359,13 @@ func (v *Verifier) accept(p *producer, producer string, e *entry, out []Issue) [
 	}
 	switch {
 	case e.ckpt:
-		p.lastCkpt, p.ckptDue = e.seq, false
-	case v.p.CheckpointEvery > 0 && !p.ckptDue && e.seq-p.lastCkpt > v.p.CheckpointEvery:
+		p.lastCkpt, p.ckptAt, p.ckptDue = e.seq, e.ts, false
+	case p.ckptDue:
+	case v.p.CheckpointEvery > 0 && e.seq-p.lastCkpt > v.p.CheckpointEvery,
+		v.p.CheckpointMaxAge > 0 && e.ts.Sub(p.ckptAt) > v.p.CheckpointMaxAge:
 		p.ckptDue = true
 		is := v.issue(MissingCheckpoint, producer, e.seq, e)
-		is.Expected = p.lastCkpt
+		is.Expected, is.Since = p.lastCkpt, e.ts.Sub(p.ckptAt)
 		out = append(out, is)
 	}
 	return out

@@ -129,6 +129,12 @@ func TestVerifier(t *testing.T) {
 			}
 			return rs
 		}, 12, []string{"missing_checkpoint rt-1 53 @53"}},
+		{"checkpoints too old", func(rs []*record.Record) []*record.Record {
+			for i := 40; i < len(rs); i++ {
+				rs[i].Chain.KeyID, rs[i].Chain.Sig = "", [64]byte{}
+			}
+			return rs
+		}, -20, []string{"missing_checkpoint rt-1 61 @61"}}, // last checkpoint seq 40 at 40 s
 		{"stopped chaining", func(rs []*record.Record) []*record.Record {
 			u := rs[60].Clone()
 			u.Chain = record.Chain{}
@@ -140,6 +146,9 @@ func TestVerifier(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := chain.DefaultParams()
 			p.CheckpointEvery = tt.every
+			if tt.every < 0 { // a max age in seconds instead
+				p.CheckpointEvery, p.CheckpointMaxAge = 0, time.Duration(-tt.every)*time.Second
+			}
 			got := run(t, p, tt.edit(stream(100)))
 			if !slices.Equal(got, tt.want) {
 				t.Fatalf("issues\n got %q\nwant %q", got, tt.want)

@@ -84,7 +84,7 @@ func cmdVerify(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	defer closeIn()
 	p := core.Params{History: cfg.History, MaxPending: cfg.MaxPending, GapGrace: cfg.GapGrace,
-		CheckpointEvery: cfg.CheckpointEvery, MaxProducers: cfg.MaxProducers, IdleAfter: cfg.IdleAfter}
+		CheckpointEvery: cfg.CheckpointEvery, CheckpointMaxAge: cfg.CheckpointMaxAge, MaxProducers: cfg.MaxProducers, IdleAfter: cfg.IdleAfter}
 	rep, err := core.VerifyRecords(in, core.FileOptions{Params: p, Keys: ks, Lateness: tc.AllowedLateness,
 		TickInterval: tc.TickInterval, Limits: record.DefaultLimits(), MaxListed: *listed})
 	if err != nil {
@@ -99,7 +99,7 @@ func cmdVerify(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 2
 		}
 	} else {
-		writeVerifyReport(stdout, *inPath, rep, cfg.CheckpointEvery)
+		writeVerifyReport(stdout, *inPath, rep)
 	}
 	if len(rep.Issues) > 0 || rep.Invalid > 0 {
 		return 1
@@ -135,7 +135,7 @@ func verifyConfig(path string) (detchain.Config, detect.TimeConfig, error) {
 	return doc.Detectors.Chain, doc.Time, nil
 }
 
-func writeVerifyReport(w io.Writer, name string, rep *core.Report, every int64) {
+func writeVerifyReport(w io.Writer, name string, rep *core.Report) {
 	st := rep.Stats
 	if name == "-" {
 		name = "stdin"
@@ -171,7 +171,7 @@ func writeVerifyReport(w io.Writer, name string, rep *core.Report, every int64) 
 	sort.SliceStable(issues, func(i, j int) bool { return issues[i].Ref < issues[j].Ref })
 	for i := range issues {
 		is := &issues[i]
-		fmt.Fprintf(w, "  line %d: %s: %s", is.Ref, is.Kind, detchain.Summary(is, every))
+		fmt.Fprintf(w, "  line %d: %s: %s", is.Ref, is.Kind, detchain.Summary(is))
 		if is.PrevRef > 0 {
 			fmt.Fprintf(w, " (first at line %d)", is.PrevRef)
 		}

@@ -28,7 +28,7 @@
 //	gap                 90  seqs missing: deleted in transit or at rest, or lost by the producer
 //	stopped_chaining    80  an agent whose records were chained sent one without (a downgrade)
 //	unknown_key         70  a checkpoint under a key id with no configured public key
-//	missing_checkpoint  70  more than checkpoint_every records without a valid checkpoint
+//	missing_checkpoint  70  more than checkpoint_every records or checkpoint_max_age without a valid checkpoint
 //
 // so tampering is critical (>= 80) and configuration-like causes are
 // warnings. Each finding names the producer and the seq (or range) in its
@@ -142,7 +142,7 @@ func (d *Detector) finding(is *core.Issue) alert.Finding {
 		EventTime: is.Time, TraceID: is.TraceID, SpanID: is.SpanID, TaskID: is.TaskID,
 		Details: map[string]any{"producer": is.Producer, "seq": is.Seq},
 	}
-	f.Summary = Summary(is, d.cfg.CheckpointEvery)
+	f.Summary = Summary(is)
 	switch is.Kind {
 	case core.Gap:
 		f.Observed = float64(is.To - is.Seq + 1)
@@ -151,6 +151,7 @@ func (d *Detector) finding(is *core.Issue) alert.Finding {
 	case core.MissingCheckpoint:
 		f.Observed, f.Expected = float64(is.Seq-is.Expected), float64(d.cfg.CheckpointEvery)
 		f.Details["last_checkpoint_seq"] = is.Expected
+		f.Details["since_checkpoint"] = is.Since.String()
 	case core.BadSignature, core.UnknownKey:
 		f.Details["key_id"] = is.KeyID
 	case core.StoppedChaining:
@@ -162,7 +163,7 @@ func (d *Detector) finding(is *core.Issue) alert.Finding {
 
 // Summary is the one-sentence description of an issue, shared by the
 // detector's findings and `detector verify`.
-func Summary(is *core.Issue, checkpointEvery int64) string {
+func Summary(is *core.Issue) string {
 	switch is.Kind {
 	case core.Gap:
 		if is.To == is.Seq {
@@ -180,7 +181,7 @@ func Summary(is *core.Issue, checkpointEvery int64) string {
 	case core.UnknownKey:
 		return fmt.Sprintf("chain %s: checkpoint at seq %d is signed with unknown key %s", is.Producer, is.Seq, is.KeyID)
 	case core.MissingCheckpoint:
-		return fmt.Sprintf("chain %s: %d records since the last valid checkpoint (seq %d) at seq %d, at most %d allowed", is.Producer, is.Seq-is.Expected, is.Expected, is.Seq, checkpointEvery)
+		return fmt.Sprintf("chain %s: no valid checkpoint for %d records (%s of event time) after seq %d, at seq %d", is.Producer, is.Seq-is.Expected, is.Since, is.Expected, is.Seq)
 	case core.StoppedChaining:
 		return fmt.Sprintf("agent %s sent a record without a chain after chaining its records", is.AgentID)
 	}

@@ -30,6 +30,9 @@ type Config struct {
 	// CheckpointEvery: more records than this since a producer's last
 	// valid checkpoint is missing_checkpoint; 0 off.
 	CheckpointEvery int64 `yaml:"checkpoint_every"`
+	// CheckpointMaxAge: a record more than this event time after its
+	// producer's last valid checkpoint is missing_checkpoint; 0 off.
+	CheckpointMaxAge time.Duration `yaml:"checkpoint_max_age"`
 	// MaxProducers caps producer (and chaining agent) states; the least
 	// recently seen is evicted. IdleAfter evicts producers silent that long.
 	MaxProducers int           `yaml:"max_producers"`
@@ -42,14 +45,15 @@ type Config struct {
 func DefaultConfig() Config {
 	p := core.DefaultParams()
 	return Config{
-		Enabled:         true,
-		Keys:            map[string]string{},
-		GapGrace:        p.GapGrace,
-		MaxPending:      p.MaxPending,
-		History:         p.History,
-		CheckpointEvery: p.CheckpointEvery,
-		MaxProducers:    p.MaxProducers,
-		IdleAfter:       p.IdleAfter,
+		Enabled:          true,
+		Keys:             map[string]string{},
+		GapGrace:         p.GapGrace,
+		MaxPending:       p.MaxPending,
+		History:          p.History,
+		CheckpointEvery:  p.CheckpointEvery,
+		CheckpointMaxAge: p.CheckpointMaxAge,
+		MaxProducers:     p.MaxProducers,
+		IdleAfter:        p.IdleAfter,
 	}
 }
 
@@ -67,6 +71,9 @@ func (c *Config) Validate() validate.Errors {
 	}
 	if c.CheckpointEvery < 0 || c.CheckpointEvery > 1<<40 {
 		es.Addf("checkpoint_every", "must be between 0 and 1099511627776")
+	}
+	if c.CheckpointMaxAge < 0 || c.CheckpointMaxAge > 365*24*time.Hour {
+		es.Addf("checkpoint_max_age", "must be between 0s and 8760h")
 	}
 	if c.MaxProducers < 1 || c.MaxProducers > 10_000_000 {
 		es.Addf("max_producers", "must be between 1 and 10000000")
@@ -103,5 +110,5 @@ func (c *Config) On() bool { return c.Enabled }
 
 func (c *Config) params() core.Params {
 	return core.Params{History: c.History, MaxPending: c.MaxPending, GapGrace: c.GapGrace,
-		CheckpointEvery: c.CheckpointEvery, MaxProducers: c.MaxProducers, IdleAfter: c.IdleAfter}
+		CheckpointEvery: c.CheckpointEvery, CheckpointMaxAge: c.CheckpointMaxAge, MaxProducers: c.MaxProducers, IdleAfter: c.IdleAfter}
 }
