@@ -47,6 +47,7 @@ type Decoder struct {
 	r      *Record
 	err    error // first field error, in document order
 	seenTS bool
+	chain  uint8 // presence bits of the chain fields
 }
 
 type span struct{ start, end int }
@@ -95,7 +96,7 @@ func (d *Decoder) Decode(data []byte, r *Record) error {
 	}
 	s := &d.s
 	*s = scanner{data: data, maxDepth: d.lim.MaxDepth}
-	d.r, d.err, d.seenTS = r, nil, false
+	d.r, d.err, d.seenTS, d.chain = r, nil, false, 0
 	d.arena, d.pending = d.arena[:0], d.pending[:0]
 
 	s.ws()
@@ -127,6 +128,9 @@ func (d *Decoder) Decode(data []byte, r *Record) error {
 			}
 		}
 		err = checkRequired(r, d.seenTS)
+		if err == nil {
+			err = checkChain(&r.Chain, d.chain)
+		}
 	}
 	clear(d.pending) // drop pointers into r
 	s.data = nil     // do not retain the input
@@ -165,6 +169,8 @@ const (
 	objTool
 	objInvocation
 	objContext
+	objChain
+	objCheckpoint
 )
 
 // object decodes the object starting at s.i, at nesting depth, dispatching
@@ -216,6 +222,10 @@ func (d *Decoder) object(depth, kind int) {
 				d.invocation(key, depth)
 			case objContext:
 				d.context(key, depth)
+			case objChain:
+				d.chainField(key, depth)
+			case objCheckpoint:
+				d.checkpoint(key, depth)
 			}
 		}
 		if s.err != nil {
@@ -276,8 +286,72 @@ func (d *Decoder) top(key []byte, depth int) {
 		d.count("data_subjects_affected", depth, MaxCount, "must be at most 10000000000", &r.DataSubjectsAffected)
 	case "immutability_proof":
 		d.copyStr("immutability_proof", depth, &r.ImmutabilityProof)
+	case "chain":
+		if d.s.data[d.s.i] == '{' {
+			// A repeated "chain" replaces the earlier one whole.
+			r.Chain, d.chain = Chain{Seq: Absent}, chainSeen
+		}
+		d.subObject("chain", depth, objChain)
 	default:
 		d.s.value(depth) // unknown fields are ignored
+	}
+}
+
+func (d *Decoder) chainField(key []byte, depth int) {
+	c := &d.r.Chain
+	switch string(key) {
+	case "producer":
+		if b, ok := d.str("chain.producer", depth); ok {
+			if msg := chainID(b); msg != "" {
+				d.fail("chain.producer", msg)
+				return
+			}
+			c.Producer = d.internBytes(b)
+		}
+	case "seq":
+		d.count("chain.seq", depth, MaxSeq, seqTooBig, &c.Seq)
+	case "prev":
+		d.hexField("chain.prev", depth, c.Prev[:], hash64, chainPrev)
+	case "hash":
+		d.hexField("chain.hash", depth, c.Hash[:], hash64, chainHash)
+	case "checkpoint":
+		if d.s.data[d.s.i] == '{' {
+			c.KeyID, c.Sig = "", [64]byte{}
+			d.chain = d.chain&^(chainKeyID|chainSig) | chainCkpt
+		}
+		d.subObject("chain.checkpoint", depth, objCheckpoint)
+	default:
+		d.s.value(depth)
+	}
+}
+
+func (d *Decoder) checkpoint(key []byte, depth int) {
+	c := &d.r.Chain
+	switch string(key) {
+	case "key_id":
+		if b, ok := d.str("chain.checkpoint.key_id", depth); ok {
+			if msg := chainID(b); msg != "" {
+				d.fail("chain.checkpoint.key_id", msg)
+				return
+			}
+			c.KeyID = d.internBytes(b)
+			d.chain |= chainKeyID
+		}
+	case "sig":
+		d.hexField("chain.checkpoint.sig", depth, c.Sig[:], sig128, chainSig)
+	default:
+		d.s.value(depth)
+	}
+}
+
+// hexField decodes a lowercase hex string of exactly len(dst) bytes.
+func (d *Decoder) hexField(field string, depth int, dst []byte, msg string, bit uint8) {
+	if b, ok := d.str(field, depth); ok {
+		if !lowerHex(b, dst) {
+			d.fail(field, msg)
+			return
+		}
+		d.chain |= bit
 	}
 }
 

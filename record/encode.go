@@ -1,9 +1,10 @@
 package record
 
 import (
-	"github.com/toolwatch/toolwatch/internal/jsonw"
 	"math"
 	"strconv"
+
+	"github.com/toolwatch/toolwatch/internal/jsonw"
 )
 
 // AppendJSON appends the canonical v1 JSON encoding of r to b: one line,
@@ -12,8 +13,18 @@ import (
 // written; absent optional fields (""/Absent/empty slices) are omitted, and
 // the "context" object is omitted when all its fields are. A non-finite
 // float is written as null. Invalid UTF-8 in strings becomes U+FFFD.
+// The "chain" object, when the record carries one (Chain.Seq > 0), comes
+// last: producer, seq, prev (omitted at seq 1), hash, then checkpoint
+// {key_id, sig} when KeyID is set; hashes and signature as lowercase hex.
 // It does not allocate when b has enough capacity.
-func (r *Record) AppendJSON(b []byte) []byte {
+func (r *Record) AppendJSON(b []byte) []byte { return r.appendJSON(b, true) }
+
+// AppendChainInput appends the bytes chain.hash is computed over: the
+// canonical encoding (AppendJSON) without chain.hash and without
+// chain.checkpoint. For a record without a chain it equals AppendJSON.
+func (r *Record) AppendChainInput(b []byte) []byte { return r.appendJSON(b, false) }
+
+func (r *Record) appendJSON(b []byte, seal bool) []byte {
 	b = append(b, `{"trace_id":`...)
 	b = jsonw.AppendString(b, r.TraceID)
 	b = append(b, `,"span_id":`...)
@@ -74,6 +85,27 @@ func (r *Record) AppendJSON(b []byte) []byte {
 	b = optString(b, `,"retention_policy":`, r.RetentionPolicy)
 	b = optInt(b, `,"data_subjects_affected":`, r.DataSubjectsAffected)
 	b = optString(b, `,"immutability_proof":`, r.ImmutabilityProof)
+	if ch := &r.Chain; ch.Seq > 0 {
+		b = append(b, `,"chain":{"producer":`...)
+		b = jsonw.AppendString(b, ch.Producer)
+		b = append(b, `,"seq":`...)
+		b = strconv.AppendInt(b, ch.Seq, 10)
+		if ch.Seq > 1 {
+			b = append(b, `,"prev":"`...)
+			b = append(appendHex(b, ch.Prev[:]), '"')
+		}
+		if seal {
+			b = append(b, `,"hash":"`...)
+			b = append(appendHex(b, ch.Hash[:]), '"')
+			if ch.KeyID != "" {
+				b = append(b, `,"checkpoint":{"key_id":`...)
+				b = jsonw.AppendString(b, ch.KeyID)
+				b = append(b, `,"sig":"`...)
+				b = append(appendHex(b, ch.Sig[:]), `"}`...)
+			}
+		}
+		b = append(b, '}')
+	}
 	return append(b, '}')
 }
 
@@ -112,6 +144,12 @@ func optStrings(b []byte, key string, ss []string) []byte {
 // that parses back to the same float64, exponent form only for very small
 // or very large magnitudes.
 func appendFloat(b []byte, f float64) []byte {
+	if f != 0 && f == math.Trunc(f) && math.Abs(f) < 1e15 {
+		// Integral values (most durations) print as integers either way;
+		// AppendInt is several times faster. 0 takes the general path,
+		// which keeps -0.
+		return strconv.AppendInt(b, int64(f), 10)
+	}
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return append(b, "null"...)
 	}

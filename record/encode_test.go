@@ -166,6 +166,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(with(`"a1"`, `"\ud800\udbff\udfff"`)))
 	f.Add([]byte(with(`"status":"success"`, `"status":"success","destinations":["email:0123456789abcdef","domain:0123456789abcdef0123"],"output_destinations":["chat:0123456789abcdef",null]`)))
 	f.Add([]byte(with(`"status":"success"`, `"status":"success","destinations":["email:0123456789ABCDEF"]`)))
+	f.Add([]byte(withChain(`{"producer":"rt-1","seq":2,"prev":"` + hashB + `","hash":"` + hashA + `","checkpoint":{"key_id":"k1","sig":"` + sigA + `"}}`)))
+	f.Add([]byte(withChain(`{"producer":"rt-1","seq":1,"hash":"` + hashA + `","checkpoint":null}`)))
 	d := NewDecoder(DefaultLimits())
 	d2 := NewDecoder(DefaultLimits())
 	fj := newFJDecoder(DefaultLimits())

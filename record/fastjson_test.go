@@ -30,6 +30,7 @@ type fjDecoder struct {
 	r      *Record
 	err    error
 	seenTS bool
+	chain  uint8
 }
 
 func newFJDecoder(l Limits) *fjDecoder {
@@ -57,7 +58,7 @@ func (d *fjDecoder) Decode(data []byte, r *Record) error {
 	if err != nil {
 		return fieldErr("record", "must be a JSON object")
 	}
-	d.r, d.err, d.seenTS = r, nil, false
+	d.r, d.err, d.seenTS, d.chain = r, nil, false, 0
 	d.arena, d.pending = d.arena[:0], d.pending[:0]
 	o.Visit(d.top)
 	d.r = nil
@@ -71,7 +72,10 @@ func (d *fjDecoder) Decode(data []byte, r *Record) error {
 	if d.err != nil {
 		return d.err
 	}
-	return checkRequired(r, d.seenTS)
+	if err := checkRequired(r, d.seenTS); err != nil {
+		return err
+	}
+	return checkChain(&r.Chain, d.chain)
 }
 
 func (d *fjDecoder) fail(field, reason string) {
@@ -116,6 +120,74 @@ func (d *fjDecoder) top(k []byte, v *fastjson.Value) {
 		d.count("data_subjects_affected", v, MaxCount, "must be at most 10000000000", &r.DataSubjectsAffected)
 	case "immutability_proof":
 		d.copyStr("immutability_proof", v, &r.ImmutabilityProof)
+	case "chain":
+		if v.Type() == fastjson.TypeObject {
+			r.Chain, d.chain = Chain{Seq: Absent}, chainSeen
+		}
+		if o := d.object("chain", v); o != nil {
+			o.Visit(d.chainField)
+		}
+	}
+}
+
+func (d *fjDecoder) chainField(k []byte, v *fastjson.Value) {
+	if d.err != nil {
+		return
+	}
+	c := &d.r.Chain
+	switch string(k) {
+	case "producer":
+		if b, ok := d.str("chain.producer", v); ok {
+			if msg := chainID(b); msg != "" {
+				d.fail("chain.producer", msg)
+				return
+			}
+			c.Producer = d.internBytes(b)
+		}
+	case "seq":
+		d.count("chain.seq", v, MaxSeq, seqTooBig, &c.Seq)
+	case "prev":
+		d.hexField("chain.prev", v, c.Prev[:], hash64, chainPrev)
+	case "hash":
+		d.hexField("chain.hash", v, c.Hash[:], hash64, chainHash)
+	case "checkpoint":
+		if v.Type() == fastjson.TypeObject {
+			c.KeyID, c.Sig = "", [64]byte{}
+			d.chain = d.chain&^(chainKeyID|chainSig) | chainCkpt
+		}
+		if o := d.object("chain.checkpoint", v); o != nil {
+			o.Visit(d.checkpoint)
+		}
+	}
+}
+
+func (d *fjDecoder) checkpoint(k []byte, v *fastjson.Value) {
+	if d.err != nil {
+		return
+	}
+	c := &d.r.Chain
+	switch string(k) {
+	case "key_id":
+		if b, ok := d.str("chain.checkpoint.key_id", v); ok {
+			if msg := chainID(b); msg != "" {
+				d.fail("chain.checkpoint.key_id", msg)
+				return
+			}
+			c.KeyID = d.internBytes(b)
+			d.chain |= chainKeyID
+		}
+	case "sig":
+		d.hexField("chain.checkpoint.sig", v, c.Sig[:], sig128, chainSig)
+	}
+}
+
+func (d *fjDecoder) hexField(field string, v *fastjson.Value, dst []byte, msg string, bit uint8) {
+	if b, ok := d.str(field, v); ok {
+		if !lowerHex(b, dst) {
+			d.fail(field, msg)
+			return
+		}
+		d.chain |= bit
 	}
 }
 

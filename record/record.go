@@ -13,6 +13,11 @@
 // per-Decoder table; the high-cardinality ones (ids, hashes, proof) share one
 // allocation per record.
 //
+// The optional "chain" object (Chain) links a producer's records into a
+// hash chain with signed checkpoints; the decoder checks its syntax (hex
+// lengths, seq range, prev absent exactly at seq 1), package chain the
+// hashes and signatures.
+//
 // Record.AppendJSON writes the canonical v1 encoding (reference key order,
 // absent optional fields omitted, millisecond UTC timestamps), which Decode
 // reads back to an equal record.
@@ -50,6 +55,9 @@ type Record struct {
 	RetentionPolicy      string
 	DataSubjectsAffected int64 // Absent when missing
 	ImmutabilityProof    string
+
+	// Chain is the optional tamper-evidence chain (Seq 0: none).
+	Chain Chain
 }
 
 // Tool identifies the called tool.

@@ -1,6 +1,6 @@
 // Package testserver starts the real servers that integration tests talk
-// to (Debian's prometheus-alertmanager) on free loopback ports and stops
-// them at test cleanup. A missing binary fails the test when CI is set and
+// to (Debian's prometheus-alertmanager and nats-server) on free loopback
+// ports and stops them at test cleanup. A missing binary fails the test when CI is set and
 // skips it otherwise.
 package testserver
 
