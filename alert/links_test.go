@@ -60,7 +60,7 @@ func TestLinkTemplates(t *testing.T) {
 func TestLinkConfigValidate(t *testing.T) {
 	c := DefaultConfig()
 	c.TraceURL = "ftp://x/{trace_id}"
-	c.RunbookURLs.Latency = "https://rb.example/{nope}"
+	c.RunbookURLs = RunbookURLs{"latency": "https://rb.example/{nope}"}
 	es := c.Validate()
 	if len(es) != 2 || es[0].Path != "trace_url" || es[1].Path != "runbook_urls.latency" {
 		t.Errorf("errors %v, want trace_url and runbook_urls.latency", es)
@@ -70,7 +70,7 @@ func TestLinkConfigValidate(t *testing.T) {
 func linkConfig() Config {
 	c := DefaultConfig()
 	c.TraceURL = "https://tempo.example/explore?traceId={trace_id}"
-	c.RunbookURLs.Latency = "https://runbooks.example/toolwatch/latency?tool={tool}"
+	c.RunbookURLs = RunbookURLs{"latency": "https://runbooks.example/toolwatch/latency?tool={tool}"}
 	return c
 }
 

@@ -9,9 +9,7 @@ import (
 
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/config"
-	"github.com/toolwatch/toolwatch/detect/inputs"
-	"github.com/toolwatch/toolwatch/detect/latency"
-	"github.com/toolwatch/toolwatch/detect/outputsize"
+	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/ingest"
 	"github.com/toolwatch/toolwatch/internal/buildinfo"
 	"github.com/toolwatch/toolwatch/pipeline"
@@ -35,7 +33,7 @@ var statusVersion = buildinfo.Read().Short()
 // an atomic pointer, so HTTP requests never touch pipeline state.
 type statusState struct {
 	p        *pipeline.Pipeline
-	lat      *latency.Detector // found in p on first use; nil when disabled
+	lat      detect.ToolQuantiler // found in p on first use; nil when disabled
 	latFound bool
 	started  time.Time
 	recorder *statuspage.Recorder
@@ -113,11 +111,7 @@ func (t *toolStatus) roll(m int64, p99 float64) {
 func (s *statusState) latencyP99(tool string) float64 {
 	if !s.latFound && s.p != nil {
 		s.latFound = true
-		for _, d := range s.p.Engine().Detectors() {
-			if d, ok := d.(*latency.Detector); ok {
-				s.lat = d
-			}
-		}
+		s.lat, _ = detect.Find[detect.ToolQuantiler](s.p.Engine().Detectors(), alert.PatternLatency)
 	}
 	if s.lat != nil {
 		if q, ok := s.lat.ToolQuantiles(tool); ok && q.Folded > 0 {
@@ -143,19 +137,11 @@ func (s *statusState) publish(p *pipeline.Pipeline, now time.Time) {
 		},
 		Alerts: s.recorder.Recent(),
 	}
-	var lat *latency.Detector
-	var out *outputsize.Detector
-	var in *inputs.Detector
-	for _, d := range p.Engine().Detectors() {
-		switch d := d.(type) {
-		case *latency.Detector:
-			lat = d
-		case *outputsize.Detector:
-			out = d
-		case *inputs.Detector:
-			in = d
-		}
-	}
+	// The page's columns: latency and output quantiles, input shapes.
+	ds := p.Engine().Detectors()
+	lat, _ := detect.Find[detect.ToolQuantiler](ds, alert.PatternLatency)
+	out, _ := detect.Find[detect.ToolQuantiler](ds, alert.PatternOutputSize)
+	in, _ := detect.Find[detect.ToolShaper](ds, alert.PatternInputNovelty)
 	nan := math.NaN()
 	for name, t := range s.tools {
 		ts := statuspage.ToolStatus{Tool: name, Calls: t.last, Agents: len(t.agents),

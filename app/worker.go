@@ -188,7 +188,9 @@ func (w *worker) applyReload() {
 	if r == nil {
 		return
 	}
-	w.p.Reconfigure(r.cfg)
+	if err := w.p.Reconfigure(r.cfg); err != nil {
+		w.log.Error().Err(err).Msg("detectors keep their previous configuration")
+	}
 	w.status.setConfig(r.cfg)
 	if r.out != nil {
 		old := w.out

@@ -85,6 +85,11 @@ type FactoryOf[T any, D Detector] struct {
 	SetParams func(d D, p *Params[T])
 }
 
+// Infallible adapts a constructor that cannot fail to FactoryOf.Build.
+func Infallible[T any, D Detector](build func(*Params[T], baseline.Config) D) func(*Params[T], baseline.Config) (D, error) {
+	return func(p *Params[T], b baseline.Config) (D, error) { return build(p, b), nil }
+}
+
 // Pattern implements Factory.
 func (f FactoryOf[T, D]) Pattern() string { return f.Name }
 

@@ -1,6 +1,11 @@
 package outputsize
 
-import "github.com/toolwatch/toolwatch/baseline"
+import (
+	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/detect"
+)
+
+var _ detect.ToolQuantiler = (*Detector)(nil)
 
 // ToolQuantiles reports the tool-level baseline (all agents) of tool, for
 // the status page. ok is false for an unknown tool. Single goroutine, like
