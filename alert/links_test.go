@@ -8,10 +8,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/toolwatch/toolwatch/detect"
 )
 
 func TestLinkTemplates(t *testing.T) {
-	a := Alert{Pattern: PatternLatency, TraceID: "abc 123/x?y&z=1", SpanID: "s-1", TaskID: "",
+	a := Alert{Pattern: detect.PatternLatency, TraceID: "abc 123/x?y&z=1", SpanID: "s-1", TaskID: "",
 		AgentID: "agent~01", Tool: "db.query"}
 	tests := []struct {
 		tmpl, want, err string
@@ -80,7 +82,7 @@ func TestManagerSetsLinks(t *testing.T) {
 	f := designFinding()
 	got := m.Add(f, nil)
 	g := designFinding()
-	g.Pattern, g.Detail = PatternOutputSize, "large" // no runbook for output_size
+	g.Pattern, g.Detail = detect.PatternOutputSize, "large" // no runbook for output_size
 	got = m.Add(g, got)
 	if len(got) != 2 {
 		t.Fatalf("%d alerts", len(got))

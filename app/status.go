@@ -111,7 +111,7 @@ func (t *toolStatus) roll(m int64, p99 float64) {
 func (s *statusState) latencyP99(tool string) float64 {
 	if !s.latFound && s.p != nil {
 		s.latFound = true
-		s.lat, _ = detect.Find[detect.ToolQuantiler](s.p.Engine().Detectors(), alert.PatternLatency)
+		s.lat, _ = detect.Find[detect.ToolQuantiler](s.p.Engine().Detectors(), detect.PatternLatency)
 	}
 	if s.lat != nil {
 		if q, ok := s.lat.ToolQuantiles(tool); ok && q.Folded > 0 {
@@ -139,9 +139,9 @@ func (s *statusState) publish(p *pipeline.Pipeline, now time.Time) {
 	}
 	// The page's columns: latency and output quantiles, input shapes.
 	ds := p.Engine().Detectors()
-	lat, _ := detect.Find[detect.ToolQuantiler](ds, alert.PatternLatency)
-	out, _ := detect.Find[detect.ToolQuantiler](ds, alert.PatternOutputSize)
-	in, _ := detect.Find[detect.ToolShaper](ds, alert.PatternInputNovelty)
+	lat, _ := detect.Find[detect.ToolQuantiler](ds, detect.PatternLatency)
+	out, _ := detect.Find[detect.ToolQuantiler](ds, detect.PatternOutputSize)
+	in, _ := detect.Find[detect.ToolShaper](ds, detect.PatternInputNovelty)
 	nan := math.NaN()
 	for name, t := range s.tools {
 		ts := statuspage.ToolStatus{Tool: name, Calls: t.last, Agents: len(t.agents),

@@ -10,7 +10,6 @@ package detect
 import (
 	"time"
 
-	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/record"
 )
 
@@ -21,12 +20,12 @@ type Detector interface {
 	// Observe applies one valid, on-time record and appends any findings to
 	// out. It must not retain r (the decoder reuses it) and must not
 	// allocate on the normal (no-finding) path except when creating a key.
-	Observe(r *record.Record, out []alert.Finding) []alert.Finding
+	Observe(r *record.Record, out []Finding) []Finding
 	// Tick tells the detector that event time has reached watermark: no
 	// record older than it will arrive. Detectors close windows, evict idle
 	// keys and recompute schedules here, and append findings of closed
 	// windows to out. Called at most once per engine tick interval.
-	Tick(watermark time.Time, out []alert.Finding) []alert.Finding
+	Tick(watermark time.Time, out []Finding) []Finding
 }
 
 // Stats is implemented by detectors that keep a bounded key store, for

@@ -7,7 +7,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/record"
 )
 
@@ -91,7 +90,7 @@ func (e *Engine) Counts() (applied, late, future uint64) { return e.applied, e.l
 
 // Process applies one valid record and appends the detectors' findings
 // (including those of windows closed by the advancing watermark) to out.
-func (e *Engine) Process(r *record.Record, out []alert.Finding) ([]alert.Finding, Verdict) {
+func (e *Engine) Process(r *record.Record, out []Finding) ([]Finding, Verdict) {
 	e.ticked = false
 	ts := r.Timestamp
 	if ts.After(e.skewLimit) {
@@ -119,7 +118,7 @@ func (e *Engine) Process(r *record.Record, out []alert.Finding) ([]alert.Finding
 // caught up and idle, so windows close and alerts resolve when traffic
 // stops. now − allowed lateness becomes the newest event time, so records
 // stamped up to the allowed lateness behind the wall clock still count.
-func (e *Engine) Advance(now time.Time, out []alert.Finding) []alert.Finding {
+func (e *Engine) Advance(now time.Time, out []Finding) []Finding {
 	e.ticked = false
 	e.skewLimit = now.Add(e.cfg.MaxClockSkew)
 	if t := now.Add(-e.cfg.AllowedLateness); t.After(e.maxEvent) {
@@ -130,7 +129,7 @@ func (e *Engine) Advance(now time.Time, out []alert.Finding) []alert.Finding {
 
 // Flush ticks the detectors at the newest event time seen, as if the
 // allowed lateness had elapsed with no further records (end of a replay).
-func (e *Engine) Flush(out []alert.Finding) []alert.Finding {
+func (e *Engine) Flush(out []Finding) []Finding {
 	e.ticked = false
 	if e.maxEvent.IsZero() {
 		return out
@@ -138,7 +137,7 @@ func (e *Engine) Flush(out []alert.Finding) []alert.Finding {
 	return e.tick(e.maxEvent, out)
 }
 
-func (e *Engine) advanceTo(t time.Time, out []alert.Finding) []alert.Finding {
+func (e *Engine) advanceTo(t time.Time, out []Finding) []Finding {
 	e.maxEvent = t
 	wm := t.Add(-e.cfg.AllowedLateness)
 	if e.nextTick.IsZero() {
@@ -155,7 +154,7 @@ func (e *Engine) advanceTo(t time.Time, out []alert.Finding) []alert.Finding {
 
 // tick ticks every detector at wm. Findings of one tick are sorted so that
 // map iteration inside a detector can never change the output order.
-func (e *Engine) tick(wm time.Time, out []alert.Finding) []alert.Finding {
+func (e *Engine) tick(wm time.Time, out []Finding) []Finding {
 	start := len(out)
 	for _, d := range e.detectors {
 		out = d.Tick(wm, out)
@@ -168,7 +167,7 @@ func (e *Engine) tick(wm time.Time, out []alert.Finding) []alert.Finding {
 	return out
 }
 
-func findingLess(a, b *alert.Finding) bool {
+func findingLess(a, b *Finding) bool {
 	if !a.EventTime.Equal(b.EventTime) {
 		return a.EventTime.Before(b.EventTime)
 	}

@@ -48,7 +48,7 @@ type Pipeline struct {
 	eng      *detect.Engine
 	mgr      *alert.Manager
 	skew     time.Duration
-	findings []alert.Finding
+	findings []detect.Finding
 	alerts   []alert.Alert
 	// factories[i] made the engine's i-th detector (hot reload).
 	factories []detect.Factory

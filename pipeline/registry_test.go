@@ -56,19 +56,19 @@ func (d *toy) SetParams(p *detect.Params[toyConfig]) { d.params = p }
 
 func (d *toy) Pattern() string { return "toy" }
 
-func (d *toy) Observe(r *record.Record, out []alert.Finding) []alert.Finding {
+func (d *toy) Observe(r *record.Record, out []detect.Finding) []detect.Finding {
 	n := d.calls[r.Tool.Name] + 1
 	d.calls[r.Tool.Name] = n
 	c := d.params.For(r.AgentID, r.Tool.Name)
 	if n%uint64(c.Every) == 0 {
-		f := alert.Finding{Pattern: "toy", Detail: "count", Score: c.Score, Observed: float64(n), Unit: "calls", Summary: "a round number of calls"}
+		f := detect.Finding{Pattern: "toy", Detail: "count", Score: c.Score, Observed: float64(n), Unit: "calls", Summary: "a round number of calls"}
 		f.FromRecord(r)
 		out = append(out, f)
 	}
 	return out
 }
 
-func (d *toy) Tick(time.Time, []alert.Finding) []alert.Finding { return nil }
+func (d *toy) Tick(time.Time, []detect.Finding) []detect.Finding { return nil }
 
 func (d *toy) KeyStats() (live int, idle, capacity uint64) { return len(d.calls), 0, 0 }
 

@@ -1,14 +1,13 @@
 package inputs
 
 import (
-	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/detect"
 )
 
 // Factory is this detector's entry in the detector table (detect/registry):
 // its pattern name, config section, constructor and hot reload.
 var Factory = detect.FactoryOf[Config, *Detector]{
-	Name:      alert.PatternInputNovelty,
+	Name:      detect.PatternInputNovelty,
 	Defaults:  DefaultConfig,
 	Build:     detect.Infallible(New),
 	SetParams: (*Detector).SetParams,

@@ -3,7 +3,6 @@ package latency
 import (
 	"math"
 
-	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/detect/internal/distdetect"
@@ -36,7 +35,7 @@ func (d *Detector) Inspect(agent, tool string) (detect.Baseline, bool) {
 	}
 	cfg := d.Params.For(agent, tool)
 	j := judgeOf(cfg)
-	b := detect.Baseline{Pattern: alert.PatternLatency, Agent: agent, Tool: tool, Unit: "ms"}
+	b := detect.Baseline{Pattern: detect.PatternLatency, Agent: agent, Tool: tool, Unit: "ms"}
 	cur, ref := &st.slots[st.active], &st.slots[1-st.active]
 	for _, s := range []*slot{cur, ref} {
 		if !s.used {

@@ -171,7 +171,7 @@ func New(p *detect.Params[Config], b baseline.Config) *Detector {
 }
 
 // Pattern implements detect.Detector.
-func (d *Detector) Pattern() string { return alert.PatternLatency }
+func (d *Detector) Pattern() string { return detect.PatternLatency }
 
 // usable reports whether s has enough calls to be its own baseline.
 func (s *slot) usable(q baseline.Quantiles, cfg *Config) bool {
@@ -221,7 +221,7 @@ type choice struct {
 }
 
 // Observe implements detect.Detector.
-func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Finding {
+func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Finding {
 	if r.Invocation.Status == record.StatusDenied || r.Invocation.Status == record.StatusTimeout || r.Invocation.DurationMS < 0 {
 		return out
 	}
@@ -290,18 +290,18 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 		out = append(out, finding(r, x, &c))
 	}
 	if c.lv.Emit {
-		out = append(out, distdetect.ShiftFinding(r, alert.PatternLatency, "ms", "latency", x, c.lv, c.q, c.scope, alert.HumanMillis))
+		out = append(out, distdetect.ShiftFinding(r, detect.PatternLatency, "ms", "latency", x, c.lv, c.q, c.scope, alert.HumanMillis))
 	}
 	if c.lv.Drift {
-		out = append(out, distdetect.DriftFinding(r, alert.PatternLatency, "ms", "latency", x, &c.v, &c.j, c.q, c.scope, alert.HumanMillis))
+		out = append(out, distdetect.DriftFinding(r, detect.PatternLatency, "ms", "latency", x, &c.v, &c.j, c.q, c.scope, alert.HumanMillis))
 	}
 	return out
 }
 
-func finding(r *record.Record, x float64, c *choice) alert.Finding {
-	var f alert.Finding
+func finding(r *record.Record, x float64, c *choice) detect.Finding {
+	var f detect.Finding
 	f.FromRecord(r)
-	f.Pattern = alert.PatternLatency
+	f.Pattern = detect.PatternLatency
 	f.Detail = DetailSlow
 	f.Score = distdetect.Score(c.v.Decades, r)
 	f.Observed = x

@@ -58,13 +58,13 @@ type stream struct {
 	// version returns the tool version an agent runs at elapsed time e and
 	// the latency multiplier of that version.
 	version func(agent, tool string, e time.Duration) (string, float64)
-	found   []alert.Finding
+	found   []detect.Finding
 }
 
 func (s *stream) now() time.Time { return base.Add(time.Duration(s.i) * s.step) }
 
 func (s *stream) run(n int) {
-	var out []alert.Finding
+	var out []detect.Finding
 	for range n {
 		ts := s.now()
 		tl := s.tools[s.i%len(s.tools)]
@@ -162,7 +162,7 @@ func TestInjectedSlowCall(t *testing.T) {
 		t.Fatalf("got %d findings, want 1", len(out))
 	}
 	f := out[0]
-	if f.Pattern != alert.PatternLatency || f.Detail != DetailSlow || f.AgentID != "agent-a" ||
+	if f.Pattern != detect.PatternLatency || f.Detail != DetailSlow || f.AgentID != "agent-a" ||
 		f.Tool != "customer-lookup" || f.ToolVersion != "1.0.0" || f.Unit != "ms" || f.Observed != 30120 ||
 		f.TraceID != "agent-task-x" || f.SpanID != "tool-call-007" || !f.EventTime.Equal(s.now()) {
 		t.Fatalf("bad finding identity: %+v", f)
@@ -239,7 +239,7 @@ func TestTimeoutsAndDenialsSkipped(t *testing.T) {
 
 // upgrade feeds one agent and tool (σ 0.5, 100 ms) on 1.0.0 and then on
 // 2.0.0 with latency × mult, and returns the findings after the upgrade.
-func upgrade(t *testing.T, mult float64, newVersion string, extra func(s *stream)) (*Detector, []alert.Finding) {
+func upgrade(t *testing.T, mult float64, newVersion string, extra func(s *stream)) (*Detector, []detect.Finding) {
 	t.Helper()
 	d := newDet(t, nil)
 	s := newStream(d, 41)
@@ -281,7 +281,7 @@ func TestVersionUpgradeRelearns(t *testing.T) {
 }
 
 func TestExtremeCallDuringRelearnAlerts(t *testing.T) {
-	var got []alert.Finding
+	var got []detect.Finding
 	d, found := upgrade(t, 1.5, "2.0.0", func(s *stream) {
 		s.run(10) // inside the relearn period (100 calls)
 		r := rec(s.now(), "solo", "lookup", "2.0.0", 30000)
@@ -497,7 +497,7 @@ func BenchmarkObserve(b *testing.B) {
 	s := newStream(d, 61)
 	s.run(9000)
 	rs := records(4096, s.now(), 8)
-	out := make([]alert.Finding, 0, 4)
+	out := make([]detect.Finding, 0, 4)
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {

@@ -1,14 +1,13 @@
 package outputsize
 
 import (
-	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/detect"
 )
 
 // Factory is this detector's entry in the detector table (detect/registry):
 // its pattern name, config section, constructor and hot reload.
 var Factory = detect.FactoryOf[Config, *Detector]{
-	Name:      alert.PatternOutputSize,
+	Name:      detect.PatternOutputSize,
 	Defaults:  DefaultConfig,
 	Build:     detect.Infallible(New),
 	SetParams: (*Detector).SetParams,

@@ -1,7 +1,6 @@
 package outputsize
 
 import (
-	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/detect/internal/distdetect"
@@ -38,7 +37,7 @@ func (d *Detector) Inspect(agent, tool string) (detect.Baseline, bool) {
 	m := distdetect.TailDetails(q, &v, scope)
 	delete(m, "p_decades") // of an observation
 	m["min_samples"] = cfg.MinSamples
-	b := detect.Baseline{Pattern: alert.PatternOutputSize, Agent: agent, Tool: tool, Unit: "bytes",
+	b := detect.Baseline{Pattern: detect.PatternOutputSize, Agent: agent, Tool: tool, Unit: "bytes",
 		Warm:  q.Count >= need,
 		Parts: []detect.BaselinePart{{Name: "outputs", Values: m}}}
 	switch {

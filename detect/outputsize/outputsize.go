@@ -99,10 +99,10 @@ func New(p *detect.Params[Config], b baseline.Config) *Detector {
 }
 
 // Pattern implements detect.Detector.
-func (d *Detector) Pattern() string { return alert.PatternOutputSize }
+func (d *Detector) Pattern() string { return detect.PatternOutputSize }
 
 // Observe implements detect.Detector.
-func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Finding {
+func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Finding {
 	if r.Invocation.OutputBytes < 0 || r.Invocation.Status == record.StatusDenied {
 		return out
 	}
@@ -167,18 +167,18 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 		out = append(out, d.finding(r, x, q, v, scope))
 	}
 	if lv.Emit {
-		out = append(out, distdetect.ShiftFinding(r, alert.PatternOutputSize, "bytes", "output size", x, lv, q, scope, alert.HumanBytes))
+		out = append(out, distdetect.ShiftFinding(r, detect.PatternOutputSize, "bytes", "output size", x, lv, q, scope, alert.HumanBytes))
 	}
 	if lv.Drift {
-		out = append(out, distdetect.DriftFinding(r, alert.PatternOutputSize, "bytes", "output size", x, v, j, q, scope, alert.HumanBytes))
+		out = append(out, distdetect.DriftFinding(r, detect.PatternOutputSize, "bytes", "output size", x, v, j, q, scope, alert.HumanBytes))
 	}
 	return out
 }
 
-func (d *Detector) finding(r *record.Record, x float64, q baseline.Quantiles, v *baseline.Verdict, scope string) alert.Finding {
-	var f alert.Finding
+func (d *Detector) finding(r *record.Record, x float64, q baseline.Quantiles, v *baseline.Verdict, scope string) detect.Finding {
+	var f detect.Finding
 	f.FromRecord(r)
-	f.Pattern = alert.PatternOutputSize
+	f.Pattern = detect.PatternOutputSize
 	f.Detail = DetailLarge
 	f.Score = distdetect.Score(v.Decades, r)
 	f.Observed = x

@@ -66,9 +66,9 @@ type toolSpec struct {
 
 // feed sends n records, one per second from start, round-robin over agents
 // and tools, each size log-normal around the tool's median times drift(t).
-func feed(d *Detector, s *stream, start time.Time, n int, agents []string, tools []toolSpec, drift func(time.Duration) float64) []alert.Finding {
-	var all []alert.Finding
-	var out []alert.Finding
+func feed(d *Detector, s *stream, start time.Time, n int, agents []string, tools []toolSpec, drift func(time.Duration) float64) []detect.Finding {
+	var all []detect.Finding
+	var out []detect.Finding
 	for range n {
 		ts := s.at(start)
 		tl := tools[s.i%len(tools)]
@@ -157,7 +157,7 @@ func TestInjectedLargeOutput(t *testing.T) {
 				t.Fatalf("got %d findings, want 1", len(out))
 			}
 			f := out[0]
-			if f.Pattern != alert.PatternOutputSize || f.Detail != DetailLarge || f.AgentID != "agent-b" ||
+			if f.Pattern != detect.PatternOutputSize || f.Detail != DetailLarge || f.AgentID != "agent-b" ||
 				f.Tool != "file-reader" || f.ToolVersion != "1.0.0" || f.TraceID != "trace-x" || f.SpanID != "span-x" ||
 				f.Unit != "bytes" || f.Observed != float64(tc.bytes) || !f.EventTime.Equal(ts) {
 				t.Fatalf("bad finding identity: %+v", f)
@@ -422,7 +422,7 @@ func BenchmarkObserve(b *testing.B) {
 		tl := normalTools[i%3]
 		rs[i] = rec(base.Add(time.Duration(9000+i)*time.Second), normalAgents[(i/3)%3], tl.name, s.lognormal(tl.median, tl.sigma))
 	}
-	out := make([]alert.Finding, 0, 4)
+	out := make([]detect.Finding, 0, 4)
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
