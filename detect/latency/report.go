@@ -11,9 +11,9 @@ var _ detect.ToolQuantiler = (*Detector)(nil)
 // version) of tool, for the status page. ok is false for an unknown tool.
 // Single goroutine, like Observe.
 func (d *Detector) ToolQuantiles(tool string) (q baseline.Quantiles, ok bool) {
-	s := d.PeekTool(tool)
+	s := d.core.PeekTool(tool)
 	if s == nil {
 		return q, false
 	}
-	return s.slots[s.active].dist.Quantiles(d.G), true
+	return s.slots[s.active].dist.Quantiles(d.core.G), true
 }
