@@ -33,6 +33,7 @@ var statusVersion = buildinfo.Read().Short()
 // an atomic pointer, so HTTP requests never touch pipeline state.
 type statusState struct {
 	p        *pipeline.Pipeline
+	patterns []string             // the detector table's, for the pattern filter
 	lat      detect.ToolQuantiler // found in p on first use; nil when disabled
 	latFound bool
 	started  time.Time
@@ -55,9 +56,9 @@ type toolStatus struct {
 	history []statuspage.Point
 }
 
-func newStatusState(_ *config.Config, p *pipeline.Pipeline, now func() time.Time) *statusState {
-	s := &statusState{p: p, started: now(), recorder: statuspage.NewRecorder(statuspage.DefaultRecent), tools: map[string]*toolStatus{}}
-	s.snap.Store(&statuspage.Snapshot{Daemon: statuspage.Daemon{Version: statusVersion, StartedAt: s.started}})
+func newStatusState(cfg *config.Config, p *pipeline.Pipeline, now func() time.Time) *statusState {
+	s := &statusState{p: p, patterns: cfg.Registry().Patterns(), started: now(), recorder: statuspage.NewRecorder(statuspage.DefaultRecent), tools: map[string]*toolStatus{}}
+	s.snap.Store(&statuspage.Snapshot{Daemon: statuspage.Daemon{Version: statusVersion, StartedAt: s.started, Patterns: s.patterns}})
 	return s
 }
 
@@ -134,6 +135,7 @@ func (s *statusState) publish(p *pipeline.Pipeline, now time.Time) {
 		Daemon: statuspage.Daemon{
 			Version: statusVersion, StartedAt: s.started, Watermark: p.Engine().Watermark(),
 			Applied: applied, Late: late, Invalid: s.invalid, AlertsFiring: p.Manager().Firing(),
+			Patterns: s.patterns,
 		},
 		Alerts: s.recorder.Recent(),
 	}

@@ -1,5 +1,8 @@
-// Package detect holds the Detector contract and the Engine that routes each
-// audit record, in event time, to every enabled detector (docs/design.md §4).
+// Package detect holds the Detector contract, the Finding a detector
+// reports and the pattern names, the Factory and Registry through which
+// config, pipeline and metrics know the detectors (detect/registry is the
+// shipped table), and the Engine that routes each audit record, in event
+// time, to every enabled detector (docs/design.md §4).
 //
 // The engine is single-goroutine: detectors keep plain maps and never lock.
 // Time only moves through record timestamps and Tick(watermark); detectors

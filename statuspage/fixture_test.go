@@ -6,6 +6,7 @@ import (
 
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/registry"
 )
 
 // Hostile strings: untrusted text from audit records that must render as
@@ -135,6 +136,9 @@ func fixtureSnapshot() Snapshot {
 			Watermark: watermark,
 			Applied:   1284312, Late: 37, Invalid: 5,
 			AlertsFiring: 5,
+			// The shipped table plus one: the filter lists what the daemon
+			// reports, not a fixed set.
+			Patterns: append(registry.Default.Patterns(), "toy"),
 		},
 		Alerts: alerts,
 		Tools:  tools,
