@@ -167,19 +167,29 @@ func MustRegistry(fs ...Factory) *Registry {
 	return r
 }
 
-// Factories returns the factories in table order. Do not modify.
-func (r *Registry) Factories() []Factory { return r.factories }
+// Factories returns the factories in table order. Do not modify. A nil
+// registry is empty.
+func (r *Registry) Factories() []Factory {
+	if r == nil {
+		return nil
+	}
+	return r.factories
+}
 
 // Lookup returns the factory of pattern.
 func (r *Registry) Lookup(pattern string) (Factory, bool) {
+	if r == nil {
+		return nil, false
+	}
 	f, ok := r.byPattern[pattern]
 	return f, ok
 }
 
 // Patterns returns the pattern names in table order.
 func (r *Registry) Patterns() []string {
-	ps := make([]string, len(r.factories))
-	for i, f := range r.factories {
+	fs := r.Factories()
+	ps := make([]string, len(fs))
+	for i, f := range fs {
 		ps[i] = f.Pattern()
 	}
 	return ps

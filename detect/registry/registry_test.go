@@ -178,3 +178,14 @@ func internalLeaksIn(t reflect.Type, marker string) []string {
 	}
 	return out
 }
+
+// A nil registry (a zero config.Detectors) is empty, not a panic.
+func TestNilRegistryIsEmpty(t *testing.T) {
+	var r *detect.Registry
+	if len(r.Factories()) != 0 || len(r.Patterns()) != 0 {
+		t.Error("nil registry not empty")
+	}
+	if _, ok := r.Lookup("latency"); ok {
+		t.Error("nil registry found latency")
+	}
+}
