@@ -9,7 +9,7 @@
 //     it reaches (bands.info <= score < bands.warning is info, and so on).
 //     Below bands.info the finding is dropped and counted.
 //   - Fingerprint: 16 hex digits of SHA-256 over (pattern, agent_id, tool,
-//     Finding.Detail), each length-prefixed (see Fingerprint).
+//     detect.Finding.Detail), each length-prefixed (see Fingerprint).
 //   - Fire: a finding whose fingerprint is not firing emits a firing alert;
 //     its event time becomes starts_at of the episode.
 //   - Fold: a later finding of a firing fingerprint less than cooldown after

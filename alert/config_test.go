@@ -3,6 +3,7 @@ package alert
 import (
 	"bytes"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -55,7 +56,7 @@ func TestConfigYAML(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{Bands: Bands{30, 55, 85}, Cooldown: 10 * time.Minute, ResolveAfter: time.Hour, MaxFiring: 500}
-	if c != want {
+	if !reflect.DeepEqual(c, want) {
 		t.Errorf("decoded %+v, want %+v", c, want)
 	}
 	dec = yaml.NewDecoder(bytes.NewReader([]byte("cooldwn: 10m\n")))

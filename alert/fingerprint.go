@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"time"
+
+	"github.com/toolwatch/toolwatch/detect"
 )
 
 // fpKey is the binary fingerprint: the first 8 bytes of the SHA-256 of the
@@ -38,7 +40,7 @@ func fingerprintKey(scratch []byte, pattern, agentID, tool, detail string) (fpKe
 // Fingerprint returns the alert fingerprint of f: 16 lowercase hex digits,
 // the first 8 bytes of SHA-256 over pattern, agent_id, tool and Detail, each
 // written as a 4-byte big-endian length followed by its bytes.
-func Fingerprint(f *Finding) string {
+func Fingerprint(f *detect.Finding) string {
 	k, _ := fingerprintKey(make([]byte, 0, 64), f.Pattern, f.AgentID, f.Tool, f.Detail)
 	return k.String()
 }

@@ -10,14 +10,16 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/toolwatch/toolwatch/detect"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata golden files")
 
 // designFinding is the finding behind the docs/design.md §5 example alert.
-func designFinding() Finding {
-	return Finding{
-		Pattern: PatternLatency, Detail: "p99", Score: 91.5,
+func designFinding() detect.Finding {
+	return detect.Finding{
+		Pattern: detect.PatternLatency, Detail: "p99", Score: 91.5,
 		AgentID: "support-agent-prod-01", Tool: "customer-lookup",
 		ToolVersion: "2.3.1", Environment: "production",
 		Observed: 30120, Expected: 210, Unit: "ms",
@@ -115,7 +117,7 @@ func sampleAlert() Alert {
 	end := time.Date(2026, 3, 23, 15, 0, 0, 0, time.UTC)
 	return Alert{
 		ID: "0123456789abcdef", Fingerprint: "fedcba9876543210", Status: StatusResolved,
-		Pattern: PatternInputNovelty, Severity: SeverityWarning, Score: 1e-7,
+		Pattern: detect.PatternInputNovelty, Severity: SeverityWarning, Score: 1e-7,
 		AgentID: "a\"b\\c\n\t\x01<>&\u2028é", Tool: "bad\xffutf8",
 		Observed: 1e21, Expected: -0.5, Unit: "shapes", Summary: "s",
 		Details: map[string]any{

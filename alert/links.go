@@ -2,6 +2,7 @@ package alert
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"regexp"
 	"slices"
@@ -25,32 +26,11 @@ import (
 // Placeholders lists the template placeholders, in documentation order.
 var Placeholders = []string{"trace_id", "span_id", "task_id", "agent_id", "tool", "pattern"}
 
-// RunbookURLs is the `alerts.runbook_urls` section: a runbook per pattern
-// (templates like trace_url; "" means none).
-type RunbookURLs struct {
-	Frequency    string `yaml:"frequency"`
-	InputNovelty string `yaml:"input_novelty"`
-	DenialSpike  string `yaml:"denial_spike"`
-	OutputSize   string `yaml:"output_size"`
-	Latency      string `yaml:"latency"`
-}
-
-// forPattern returns the template of pattern, "" for none.
-func (r *RunbookURLs) forPattern(p string) string {
-	switch p {
-	case PatternFrequency:
-		return r.Frequency
-	case PatternInputNovelty:
-		return r.InputNovelty
-	case PatternDenialSpike:
-		return r.DenialSpike
-	case PatternOutputSize:
-		return r.OutputSize
-	case PatternLatency:
-		return r.Latency
-	}
-	return ""
-}
+// RunbookURLs is the `alerts.runbook_urls` section: a runbook link
+// template per pattern name (templates like trace_url; "" or absent means
+// none). The config loader lists every registered pattern in the defaults
+// and rejects a key that names no detector.
+type RunbookURLs map[string]string
 
 // urlTemplate is a parsed link template: lits[i] precedes the value of
 // vars[i]; the last literal ends it.
@@ -143,8 +123,6 @@ func escape(b *strings.Builder, v string) {
 	}
 }
 
-var patterns = []string{PatternFrequency, PatternInputNovelty, PatternDenialSpike, PatternOutputSize, PatternLatency}
-
 // links holds the parsed templates of a Config.
 type links struct {
 	trace   *urlTemplate
@@ -156,8 +134,8 @@ type links struct {
 func newLinks(c *Config) links {
 	l := links{}
 	l.trace, _ = parseTemplate(c.TraceURL)
-	for _, p := range patterns {
-		if t, _ := parseTemplate(c.RunbookURLs.forPattern(p)); t != nil {
+	for p, u := range c.RunbookURLs {
+		if t, _ := parseTemplate(u); t != nil {
 			if l.runbook == nil {
 				l.runbook = map[string]*urlTemplate{}
 			}
@@ -183,8 +161,8 @@ func (c *Config) validateLinks(add func(path, msg string)) {
 	if _, err := parseTemplate(c.TraceURL); err != nil {
 		add("trace_url", err.Error())
 	}
-	for _, p := range patterns {
-		if _, err := parseTemplate(c.RunbookURLs.forPattern(p)); err != nil {
+	for _, p := range slices.Sorted(maps.Keys(c.RunbookURLs)) {
+		if _, err := parseTemplate(c.RunbookURLs[p]); err != nil {
 			add("runbook_urls."+p, err.Error())
 		}
 	}

@@ -8,10 +8,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/toolwatch/toolwatch/detect"
 )
 
 func TestLinkTemplates(t *testing.T) {
-	a := Alert{Pattern: PatternLatency, TraceID: "abc 123/x?y&z=1", SpanID: "s-1", TaskID: "",
+	a := Alert{Pattern: detect.PatternLatency, TraceID: "abc 123/x?y&z=1", SpanID: "s-1", TaskID: "",
 		AgentID: "agent~01", Tool: "db.query"}
 	tests := []struct {
 		tmpl, want, err string
@@ -60,7 +62,7 @@ func TestLinkTemplates(t *testing.T) {
 func TestLinkConfigValidate(t *testing.T) {
 	c := DefaultConfig()
 	c.TraceURL = "ftp://x/{trace_id}"
-	c.RunbookURLs.Latency = "https://rb.example/{nope}"
+	c.RunbookURLs = RunbookURLs{"latency": "https://rb.example/{nope}"}
 	es := c.Validate()
 	if len(es) != 2 || es[0].Path != "trace_url" || es[1].Path != "runbook_urls.latency" {
 		t.Errorf("errors %v, want trace_url and runbook_urls.latency", es)
@@ -70,7 +72,7 @@ func TestLinkConfigValidate(t *testing.T) {
 func linkConfig() Config {
 	c := DefaultConfig()
 	c.TraceURL = "https://tempo.example/explore?traceId={trace_id}"
-	c.RunbookURLs.Latency = "https://runbooks.example/toolwatch/latency?tool={tool}"
+	c.RunbookURLs = RunbookURLs{"latency": "https://runbooks.example/toolwatch/latency?tool={tool}"}
 	return c
 }
 
@@ -80,7 +82,7 @@ func TestManagerSetsLinks(t *testing.T) {
 	f := designFinding()
 	got := m.Add(f, nil)
 	g := designFinding()
-	g.Pattern, g.Detail = PatternOutputSize, "large" // no runbook for output_size
+	g.Pattern, g.Detail = detect.PatternOutputSize, "large" // no runbook for output_size
 	got = m.Add(g, got)
 	if len(got) != 2 {
 		t.Fatalf("%d alerts", len(got))

@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/toolwatch/toolwatch/detect"
 )
 
 // Keys the Manager adds to an alert's details. A detector's own value under
@@ -88,7 +90,7 @@ func (m *Manager) Firing() int { return len(m.firing) }
 // depends on how often Tick is called.
 //
 // The fold path (a repeat inside the cooldown) does not allocate.
-func (m *Manager) Add(f Finding, out []Alert) []Alert {
+func (m *Manager) Add(f detect.Finding, out []Alert) []Alert {
 	r := m.cfg.Bands.rank(f.Score)
 	if math.IsNaN(f.Score) || math.IsInf(f.Score, 0) {
 		m.counter(f.Pattern, rankNone).Rejected++
@@ -130,7 +132,7 @@ func (m *Manager) Add(f Finding, out []Alert) []Alert {
 }
 
 // emit appends a firing alert for e built from f and resets e's fold count.
-func (m *Manager) emit(e *entry, f *Finding, r uint8, c *Counter, out []Alert) []Alert {
+func (m *Manager) emit(e *entry, f *detect.Finding, r uint8, c *Counter, out []Alert) []Alert {
 	t := f.EventTime.UTC()
 	a := Alert{
 		ID:          alertID(e.key, StatusFiring, e.startsAt, t, e.seq),

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/toolwatch/toolwatch/detect"
 )
 
 var base = time.Date(2026, 3, 23, 14, 30, 0, 123_000_000, time.UTC)
@@ -18,9 +20,9 @@ func testConfig() Config {
 }
 
 // fnd is a latency finding for (agent-1, lookup, p99) at base+at.
-func fnd(at time.Duration, score float64) Finding {
-	return Finding{
-		Pattern: PatternLatency, Detail: "p99", Score: score,
+func fnd(at time.Duration, score float64) detect.Finding {
+	return detect.Finding{
+		Pattern: detect.PatternLatency, Detail: "p99", Score: score,
 		AgentID: "agent-1", Tool: "lookup",
 		Observed: 3000, Expected: 200, Unit: "ms", Summary: "slow",
 		Details:   map[string]any{"samples": 100},
@@ -34,7 +36,7 @@ func fnd(at time.Duration, score float64) Finding {
 type step struct {
 	tick bool
 	at   time.Duration
-	f    Finding
+	f    detect.Finding
 	want []want
 }
 
@@ -51,7 +53,7 @@ type want struct {
 	maxScore float64
 }
 
-func add(f Finding, w ...want) step         { return step{f: f, want: w} }
+func add(f detect.Finding, w ...want) step  { return step{f: f, want: w} }
 func tick(at time.Duration, w ...want) step { return step{tick: true, at: at, want: w} }
 
 func firing(sev string, score float64, event, starts time.Duration) want {
@@ -65,10 +67,10 @@ func resolved(sev string, score float64, ends, starts time.Duration) want {
 func (w want) rep(n int, max float64) want { w.repeats, w.maxScore = n, max; return w }
 func (w want) ag(a string) want            { w.agent = a; return w }
 
-func withAgent(f Finding, a string) Finding   { f.AgentID = a; return f }
-func withDetail(f Finding, d string) Finding  { f.Detail = d; return f }
-func withTool(f Finding, t string) Finding    { f.Tool = t; return f }
-func withPattern(f Finding, p string) Finding { f.Pattern = p; return f }
+func withAgent(f detect.Finding, a string) detect.Finding   { f.AgentID = a; return f }
+func withDetail(f detect.Finding, d string) detect.Finding  { f.Detail = d; return f }
+func withTool(f detect.Finding, t string) detect.Finding    { f.Tool = t; return f }
+func withPattern(f detect.Finding, p string) detect.Finding { f.Pattern = p; return f }
 
 const m1 = time.Minute
 
@@ -236,7 +238,7 @@ func checkAlerts(t *testing.T, step int, got []Alert, want []want) {
 		if a.Details["samples"] != 100 {
 			t.Errorf("step %d alert %d: detector details lost: %v", step, i, a.Details)
 		}
-		if len(a.ID) != 16 || a.Fingerprint != Fingerprint(&Finding{Pattern: a.Pattern, AgentID: a.AgentID, Tool: a.Tool, Detail: "p99"}) {
+		if len(a.ID) != 16 || a.Fingerprint != Fingerprint(&detect.Finding{Pattern: a.Pattern, AgentID: a.AgentID, Tool: a.Tool, Detail: "p99"}) {
 			t.Errorf("step %d alert %d: id %q fingerprint %q", step, i, a.ID, a.Fingerprint)
 		}
 	}
@@ -288,22 +290,22 @@ func TestSeverityBands(t *testing.T) {
 }
 
 func TestFingerprint(t *testing.T) {
-	f := Finding{Pattern: PatternLatency, AgentID: "support-agent-prod-01", Tool: "customer-lookup", Detail: "p99"}
+	f := detect.Finding{Pattern: detect.PatternLatency, AgentID: "support-agent-prod-01", Tool: "customer-lookup", Detail: "p99"}
 	// Golden: changing the encoding changes every fingerprint in the field.
 	const golden = "c59bd5bc96672e8b"
 	if got := Fingerprint(&f); got != golden {
 		t.Errorf("Fingerprint = %s, want %s", got, golden)
 	}
 	seen := map[string]string{golden: "base"}
-	variants := map[string]Finding{
-		"pattern":        withPattern(f, PatternOutputSize),
+	variants := map[string]detect.Finding{
+		"pattern":        withPattern(f, detect.PatternOutputSize),
 		"agent":          withAgent(f, "support-agent-prod-02"),
 		"tool":           withTool(f, "customer-update"),
 		"detail":         withDetail(f, "p50"),
-		"shift a|t":      {Pattern: PatternLatency, AgentID: "support-agent-prod-01customer", Tool: "-lookup", Detail: "p99"},
-		"nul in agent":   {Pattern: PatternLatency, AgentID: "support-agent-prod-01\x00customer-lookup", Tool: "", Detail: "p99"},
+		"shift a|t":      {Pattern: detect.PatternLatency, AgentID: "support-agent-prod-01customer", Tool: "-lookup", Detail: "p99"},
+		"nul in agent":   {Pattern: detect.PatternLatency, AgentID: "support-agent-prod-01\x00customer-lookup", Tool: "", Detail: "p99"},
 		"empty detail":   withDetail(f, ""),
-		"detail to tool": {Pattern: PatternLatency, AgentID: "support-agent-prod-01", Tool: "customer-lookupp99", Detail: ""},
+		"detail to tool": {Pattern: detect.PatternLatency, AgentID: "support-agent-prod-01", Tool: "customer-lookupp99", Detail: ""},
 	}
 	for name, v := range variants {
 		got := Fingerprint(&v)
@@ -413,7 +415,7 @@ func TestFiringAlertsAndCounters(t *testing.T) {
 	m.Add(withAgent(fnd(0, 85), "agent-a"), nil)
 	m.Add(withAgent(fnd(1*m1, 66), "agent-b"), nil) // folded
 	m.Add(withAgent(fnd(2*m1, 10), "agent-c"), nil) // below band
-	m.Add(withPattern(fnd(2*m1, math.NaN()), PatternFrequency), nil)
+	m.Add(withPattern(fnd(2*m1, math.NaN()), detect.PatternFrequency), nil)
 
 	fa := m.FiringAlerts([]Alert{{ID: "keep"}})
 	if len(fa) != 3 || fa[0].ID != "keep" || fa[1].Fingerprint >= fa[2].Fingerprint {
@@ -422,10 +424,10 @@ func TestFiringAlertsAndCounters(t *testing.T) {
 	m.Tick(base.Add(time.Hour), nil)
 	got := m.Counters(nil)
 	want := []Counter{
-		{Pattern: PatternFrequency, Severity: SeverityNone, Rejected: 1},
-		{Pattern: PatternLatency, Severity: SeverityNone, BelowBand: 1},
-		{Pattern: PatternLatency, Severity: SeverityWarning, Emitted: 1, Folded: 1, Resolved: 1},
-		{Pattern: PatternLatency, Severity: SeverityCritical, Emitted: 1, Resolved: 1},
+		{Pattern: detect.PatternFrequency, Severity: SeverityNone, Rejected: 1},
+		{Pattern: detect.PatternLatency, Severity: SeverityNone, BelowBand: 1},
+		{Pattern: detect.PatternLatency, Severity: SeverityWarning, Emitted: 1, Folded: 1, Resolved: 1},
+		{Pattern: detect.PatternLatency, Severity: SeverityCritical, Emitted: 1, Resolved: 1},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Counters =\n%+v\nwant\n%+v", got, want)

@@ -275,7 +275,7 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("start sinks: %w", err)
 	}
 
-	tm := telemetry.New(reg, telemetry.Config{MaxTools: cfg.Metrics.MaxToolLabels})
+	tm := telemetry.New(reg, telemetry.Config{MaxTools: cfg.Metrics.MaxToolLabels, Patterns: cfg.Registry().Patterns()})
 	p, snaps, resumeAfter, rebuilt, err := restore(ctx, cfg, nc, reg, log, now)
 	if err != nil {
 		closeSinks(out, log)

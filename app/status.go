@@ -10,9 +10,7 @@ import (
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/compliance"
 	"github.com/toolwatch/toolwatch/config"
-	"github.com/toolwatch/toolwatch/detect/inputs"
-	"github.com/toolwatch/toolwatch/detect/latency"
-	"github.com/toolwatch/toolwatch/detect/outputsize"
+	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/ingest"
 	"github.com/toolwatch/toolwatch/internal/buildinfo"
 	"github.com/toolwatch/toolwatch/pipeline"
@@ -36,7 +34,8 @@ var statusVersion = buildinfo.Read().Short()
 // an atomic pointer, so HTTP requests never touch pipeline state.
 type statusState struct {
 	p        *pipeline.Pipeline
-	lat      *latency.Detector // found in p on first use; nil when disabled
+	patterns []string             // the detector table's, for the pattern filter
+	lat      detect.ToolQuantiler // found in p on first use; nil when disabled
 	latFound bool
 	started  time.Time
 	recorder *statuspage.Recorder
@@ -59,9 +58,9 @@ type toolStatus struct {
 	history []statuspage.Point
 }
 
-func newStatusState(_ *config.Config, p *pipeline.Pipeline, now func() time.Time) *statusState {
-	s := &statusState{p: p, started: now(), recorder: statuspage.NewRecorder(statuspage.DefaultRecent), tools: map[string]*toolStatus{}}
-	s.snap.Store(&statuspage.Snapshot{Daemon: statuspage.Daemon{Version: statusVersion, StartedAt: s.started}})
+func newStatusState(cfg *config.Config, p *pipeline.Pipeline, now func() time.Time) *statusState {
+	s := &statusState{p: p, patterns: cfg.Registry().Patterns(), started: now(), recorder: statuspage.NewRecorder(statuspage.DefaultRecent), tools: map[string]*toolStatus{}}
+	s.snap.Store(&statuspage.Snapshot{Daemon: statuspage.Daemon{Version: statusVersion, StartedAt: s.started, Patterns: s.patterns}})
 	return s
 }
 
@@ -115,11 +114,7 @@ func (t *toolStatus) roll(m int64, p99 float64) {
 func (s *statusState) latencyP99(tool string) float64 {
 	if !s.latFound && s.p != nil {
 		s.latFound = true
-		for _, d := range s.p.Engine().Detectors() {
-			if d, ok := d.(*latency.Detector); ok {
-				s.lat = d
-			}
-		}
+		s.lat, _ = detect.Find[detect.ToolQuantiler](s.p.Engine().Detectors(), detect.PatternLatency)
 	}
 	if s.lat != nil {
 		if q, ok := s.lat.ToolQuantiles(tool); ok && q.Folded > 0 {
@@ -142,6 +137,7 @@ func (s *statusState) publish(p *pipeline.Pipeline, now time.Time) {
 		Daemon: statuspage.Daemon{
 			Version: statusVersion, StartedAt: s.started, Watermark: p.Engine().Watermark(),
 			Applied: applied, Late: late, Invalid: s.invalid, AlertsFiring: p.Manager().Firing(),
+			Patterns: s.patterns,
 		},
 		Alerts: s.recorder.Recent(),
 	}
@@ -149,19 +145,11 @@ func (s *statusState) publish(p *pipeline.Pipeline, now time.Time) {
 		c := s.cv.Summary()
 		snap.Compliance = &c
 	}
-	var lat *latency.Detector
-	var out *outputsize.Detector
-	var in *inputs.Detector
-	for _, d := range p.Engine().Detectors() {
-		switch d := d.(type) {
-		case *latency.Detector:
-			lat = d
-		case *outputsize.Detector:
-			out = d
-		case *inputs.Detector:
-			in = d
-		}
-	}
+	// The page's columns: latency and output quantiles, input shapes.
+	ds := p.Engine().Detectors()
+	lat, _ := detect.Find[detect.ToolQuantiler](ds, detect.PatternLatency)
+	out, _ := detect.Find[detect.ToolQuantiler](ds, detect.PatternOutputSize)
+	in, _ := detect.Find[detect.ToolShaper](ds, detect.PatternInputNovelty)
 	nan := math.NaN()
 	for name, t := range s.tools {
 		ts := statuspage.ToolStatus{Tool: name, Calls: t.last, Agents: len(t.agents),

@@ -203,7 +203,9 @@ func (w *worker) applyReload() {
 	if r == nil {
 		return
 	}
-	w.p.Reconfigure(r.cfg)
+	if err := w.p.Reconfigure(r.cfg); err != nil {
+		w.log.Error().Err(err).Msg("detectors keep their previous configuration")
+	}
 	compliance.Attach(w.cv, w.p.Engine().Detectors())
 	w.status.setConfig(r.cfg)
 	if r.out != nil {

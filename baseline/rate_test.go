@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 	"unsafe"
-
-	"github.com/toolwatch/toolwatch/record"
 )
 
 // exactNBLogSF sums the negative binomial pmf directly (long enough for
@@ -190,27 +188,6 @@ func TestArmSpikeSources(t *testing.T) {
 	warm.ArmSpike(&s, &rp, nil, nil)
 	if warm.Borrowed || warm.Thr == 0 {
 		t.Errorf("own: thr %d borrowed %v", warm.Thr, warm.Borrowed)
-	}
-}
-
-func TestSpikeFinding(t *testing.T) {
-	c, rp, s := testRule()
-	rep := c.Report("frequency", "calls", "%s called %d times in %s by %s; expected about %.3g")
-	if rep.Windows[0] != "5m" || rep.Windows[1] != "1h" || rep.Size != 300 {
-		t.Fatalf("report %+v", rep)
-	}
-	rng := rand.New(rand.NewPCG(3, 3))
-	var r Rate
-	feed(&r, rng, day0, 2*288, 1, &rp, &s)
-	r.Roll(r.Start+rp.Size, &rp)
-	r.ArmSpike(&s, &rp, nil, nil)
-	for !r.Hit() {
-	}
-	v := r.Judge(&rp, &s)
-	rec := record.Record{Timestamp: time.Unix(r.Start+42, 0).UTC(), AgentID: "agent-a", Tool: record.Tool{Name: "search"}, TraceID: "tr"}
-	f := r.SpikeFinding(&rec, &rep, v, 1)
-	if f.Detail != "spike" || f.TraceID != "tr" || f.Observed != float64(v.Sum) || f.Score < 50 || f.Details["baseline"] != "own" {
-		t.Fatalf("finding %+v (verdict %+v)", f, v)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/toolwatch/toolwatch/alert"
+	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/record"
 )
 
@@ -344,7 +345,7 @@ func TestObserveAlert(t *testing.T) {
 		{"kind not a string", alert.Alert{Pattern: ChainPattern, Status: alert.StatusFiring, Details: map[string]any{ChainKindKey: 3.0}}, "other"},
 		{"no details", alert.Alert{Pattern: ChainPattern, Status: alert.StatusFiring}, "other"},
 		{"resolved", alert.Alert{Pattern: ChainPattern, Status: alert.StatusResolved, Details: map[string]any{ChainKindKey: "gap"}}, ""},
-		{"other pattern", alert.Alert{Pattern: alert.PatternLatency, Status: alert.StatusFiring, Details: map[string]any{ChainKindKey: "gap"}}, ""},
+		{"other pattern", alert.Alert{Pattern: detect.PatternLatency, Status: alert.StatusFiring, Details: map[string]any{ChainKindKey: "gap"}}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,9 +8,13 @@
 //
 // The decoder walks the YAML node tree against the section structs by
 // reflection (yaml tags), so owners add knobs to their own structs and
-// nothing here changes. Per-tool / per-agent overrides are resolved at load
-// into detect.Params: each rule holds a full config (the base with the
-// override's keys decoded on top), validated like the base.
+// nothing here changes. The `detectors:` section and alerts.runbook_urls
+// take their keys from a detector registry (detect/registry.Default, or
+// the one given to ParseWith): each registered detector's section is
+// decoded by its own yaml tags. Per-tool / per-agent overrides are
+// resolved at load into each detector's detect.Params: each rule holds a
+// full config (the base with the override's keys decoded on top),
+// validated like the base.
 package config
 
 import (
@@ -18,11 +22,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"path"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 
 	"go.yaml.in/yaml/v3"
@@ -31,11 +37,7 @@ import (
 	"github.com/toolwatch/toolwatch/alert/sink"
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
-	"github.com/toolwatch/toolwatch/detect/denials"
-	"github.com/toolwatch/toolwatch/detect/frequency"
-	"github.com/toolwatch/toolwatch/detect/inputs"
-	"github.com/toolwatch/toolwatch/detect/latency"
-	"github.com/toolwatch/toolwatch/detect/outputsize"
+	"github.com/toolwatch/toolwatch/detect/registry"
 	"github.com/toolwatch/toolwatch/ingest"
 	"github.com/toolwatch/toolwatch/ingest/otlp"
 	"github.com/toolwatch/toolwatch/internal/validate"
@@ -62,35 +64,12 @@ type Config struct {
 	Destinations dest.Config   `yaml:"destinations"`
 	Metrics      MetricsConfig `yaml:"metrics"`
 	Log          LogConfig     `yaml:"log"`
-
-	// Params are the detector configs with overrides resolved, built by
-	// Parse and Default.
-	Params Params `yaml:"-"`
-}
-
-// Detectors is the `detectors` section; keys are the alert pattern names.
-// Adding a detector: a field here and the same-named field in Params.
-type Detectors struct {
-	Frequency    frequency.Config  `yaml:"frequency"`
-	InputNovelty inputs.Config     `yaml:"input_novelty"`
-	DenialSpike  denials.Config    `yaml:"denial_spike"`
-	OutputSize   outputsize.Config `yaml:"output_size"`
-	Latency      latency.Config    `yaml:"latency"`
-}
-
-// Params holds each detector's base config and override rules.
-type Params struct {
-	Frequency    *detect.Params[frequency.Config]
-	InputNovelty *detect.Params[inputs.Config]
-	DenialSpike  *detect.Params[denials.Config]
-	OutputSize   *detect.Params[outputsize.Config]
-	Latency      *detect.Params[latency.Config]
 }
 
 // Override is one `overrides` entry: detector settings for the keys whose
 // tool and agent match the globs (path.Match syntax; empty matches all).
 // Detectors holds the raw `detectors:` block; its keys are applied onto a
-// copy of the top-level detector config when Params are built.
+// copy of the top-level detector config when the params are built.
 type Override struct {
 	Tool      string    `yaml:"tool"`
 	Agent     string    `yaml:"agent"`
@@ -164,33 +143,39 @@ func (c *LogConfig) Validate() validate.Errors {
 	return es
 }
 
-// Default returns the built-in configuration; the shipped config.yaml
-// spells out exactly these values.
-func Default() *Config {
+// Default returns the built-in configuration with the shipped detectors
+// (detect/registry.Default); the shipped config.yaml spells out exactly
+// these values.
+func Default() *Config { return DefaultWith(registry.Default) }
+
+// DefaultWith returns the built-in configuration with the detectors of reg:
+// each one's default section, and an empty runbook link per pattern.
+func DefaultWith(reg *detect.Registry) *Config {
 	c := &Config{
-		NATS:     ingest.DefaultNATSConfig(),
-		Ingest:   ingest.DefaultConfig(),
-		OTLP:     otlp.DefaultConfig(),
-		Time:     detect.DefaultTimeConfig(),
-		Limits:   record.DefaultLimits(),
-		Baseline: baseline.DefaultConfig(),
-		Snapshot: snapshot.DefaultConfig(),
-		Detectors: Detectors{
-			Frequency:    frequency.DefaultConfig(),
-			InputNovelty: inputs.DefaultConfig(),
-			DenialSpike:  denials.DefaultConfig(),
-			OutputSize:   outputsize.DefaultConfig(),
-			Latency:      latency.DefaultConfig(),
-		},
+		NATS:         ingest.DefaultNATSConfig(),
+		Ingest:       ingest.DefaultConfig(),
+		OTLP:         otlp.DefaultConfig(),
+		Time:         detect.DefaultTimeConfig(),
+		Limits:       record.DefaultLimits(),
+		Baseline:     baseline.DefaultConfig(),
+		Snapshot:     snapshot.DefaultConfig(),
+		Detectors:    newDetectors(reg),
 		Alerts:       alert.DefaultConfig(),
 		Sinks:        sink.DefaultConfig(),
 		Destinations: dest.DefaultDestinations(),
 		Metrics:      DefaultMetricsConfig(),
 		Log:          DefaultLogConfig(),
 	}
-	c.Params = buildParams(newDecoder(), c)
+	c.Alerts.RunbookURLs = make(alert.RunbookURLs, len(reg.Factories()))
+	for _, p := range reg.Patterns() {
+		c.Alerts.RunbookURLs[p] = ""
+	}
+	buildParams(newDecoder(), c)
 	return c
 }
+
+// Registry is the detector table of c.
+func (c *Config) Registry() *detect.Registry { return c.Detectors.Registry() }
 
 // Load reads and parses the file at path. Problems in the file's content
 // are returned as *Error.
@@ -216,10 +201,15 @@ const maxProblems = 100
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // Parse decodes data (named filename in errors) on top of Default(),
-// validates every section and builds Params. On any problem it returns a
-// *Error listing all of them and a nil Config.
+// validates every section and builds the detectors' params. On any problem
+// it returns a *Error listing all of them and a nil Config.
 func Parse(data []byte, filename string) (*Config, error) {
-	c := Default()
+	return ParseWith(registry.Default, data, filename)
+}
+
+// ParseWith is Parse with the detectors of reg instead of the shipped ones.
+func ParseWith(reg *detect.Registry, data []byte, filename string) (*Config, error) {
+	c := DefaultWith(reg)
 	d := newDecoder()
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
@@ -242,9 +232,10 @@ func Parse(data []byte, filename string) (*Config, error) {
 			d.decode(root, reflect.ValueOf(c).Elem(), "", root.Line)
 		}
 	}
+	d.checkRunbooks(c)
 	d.addValidation("", c.Validate())
 	d.checkOverrides(c)
-	c.Params = buildParams(d, c)
+	buildParams(d, c)
 	if len(d.probs) > 0 {
 		sortProblems(d.probs)
 		if n := len(d.probs) - maxProblems; n > 0 {
@@ -296,7 +287,7 @@ func validateTree(v reflect.Value, prefix string) validate.Errors {
 // checkOverrides checks each override's globs and that its detectors block
 // names only known detectors.
 func (d *decoder) checkOverrides(c *Config) {
-	known := keysOf(reflect.TypeFor[Detectors]())
+	known := c.Registry().Patterns()
 	for i := range c.Overrides {
 		o := &c.Overrides[i]
 		p := "overrides[" + strconv.Itoa(i) + "]"
@@ -318,21 +309,25 @@ func (d *decoder) checkOverrides(c *Config) {
 			d.addf(d.lineOf(dp), dp, "must name at least one detector")
 			continue
 		}
-		for _, kv := range d.pairs(n, reflect.TypeFor[Detectors](), dp, d.lineOf(dp)) {
-			if !slicesContains(known, kv[0].Value) {
+		for _, kv := range d.pairs(n, detectorsType, dp, d.lineOf(dp)) {
+			if !slices.Contains(known, kv[0].Value) {
 				d.unknownKey(kv[0].Line, joinPath(dp, kv[0].Value), kv[0].Value, known)
 			}
 		}
 	}
 }
 
-func slicesContains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
+// checkRunbooks reports alerts.runbook_urls keys that name no detector
+// and drops them, so Validate does not judge their templates too.
+func (d *decoder) checkRunbooks(c *Config) {
+	known := c.Registry().Patterns()
+	for _, k := range slices.Sorted(maps.Keys(c.Alerts.RunbookURLs)) {
+		if !slices.Contains(known, k) {
+			p := "alerts.runbook_urls." + k
+			d.unknownKey(d.lineOf(p), p, k, known)
+			delete(c.Alerts.RunbookURLs, k)
 		}
 	}
-	return false
 }
 
 // overrideNode returns the node of detector key in o's detectors block.
@@ -350,42 +345,4 @@ func (o *Override) overrideNode(key string) (k, v *yaml.Node) {
 		}
 	}
 	return nil, nil
-}
-
-func buildParams(d *decoder, c *Config) Params {
-	return Params{
-		Frequency:    detectorParams(d, c, "frequency", c.Detectors.Frequency),
-		InputNovelty: detectorParams(d, c, "input_novelty", c.Detectors.InputNovelty),
-		DenialSpike:  detectorParams(d, c, "denial_spike", c.Detectors.DenialSpike),
-		OutputSize:   detectorParams(d, c, "output_size", c.Detectors.OutputSize),
-		Latency:      detectorParams(d, c, "latency", c.Detectors.Latency),
-	}
-}
-
-// detectorParams builds one detector's Params: a Rule per override that
-// names the detector, holding a copy of base with the override decoded on
-// top, validated like the base (unless the base itself is invalid, which
-// is already reported).
-func detectorParams[T any, PT interface {
-	*T
-	validator
-}](d *decoder, c *Config, key string, base T) *detect.Params[T] {
-	p := detect.NewParams(base)
-	baseOK := len(PT(&base).Validate()) == 0
-	for i := range c.Overrides {
-		o := &c.Overrides[i]
-		k, n := o.overrideNode(key)
-		if n == nil {
-			continue
-		}
-		path := "overrides[" + strconv.Itoa(i) + "].detectors." + key
-		cfg := deepCopy(reflect.ValueOf(base)).Interface().(T)
-		before := len(d.probs)
-		d.decode(n, reflect.ValueOf(&cfg).Elem(), path, k.Line)
-		if baseOK && len(d.probs) == before {
-			d.addValidation(path, PT(&cfg).Validate())
-		}
-		p.Rules = append(p.Rules, detect.Rule[T]{Agent: o.Agent, Tool: o.Tool, Config: cfg})
-	}
-	return p
 }

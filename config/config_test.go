@@ -12,6 +12,10 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/denials"
+	"github.com/toolwatch/toolwatch/detect/frequency"
+	"github.com/toolwatch/toolwatch/detect/latency"
 	"github.com/toolwatch/toolwatch/internal/secret"
 	"github.com/toolwatch/toolwatch/internal/validate"
 )
@@ -130,7 +134,7 @@ func TestShippedConfigListsEveryKnob(t *testing.T) {
 		t.Fatalf("decode: %v", d.probs)
 	}
 	var missing []string
-	for _, p := range leafPaths(reflect.TypeFor[Config](), "") {
+	for _, p := range knobPaths(reflect.ValueOf(Default()).Elem(), "") {
 		if _, ok := d.lines[p]; !ok {
 			missing = append(missing, p)
 		}
@@ -144,6 +148,17 @@ func TestShippedConfigListsEveryKnob(t *testing.T) {
 func diffPaths(a, b reflect.Value, prefix string) []string {
 	if reflect.DeepEqual(a.Interface(), b.Interface()) {
 		return nil
+	}
+	if a.Type() == detectorsType {
+		var out []string
+		da, db := a.Addr().Interface().(*Detectors).All(), b.Addr().Interface().(*Detectors).All()
+		for i := range da {
+			out = append(out, diffPaths(reflect.ValueOf(da[i].Section).Elem(), reflect.ValueOf(db[i].Section).Elem(), joinPath(prefix, da[i].Factory.Pattern()))...)
+		}
+		if len(out) == 0 {
+			out = append(out, prefix+" (params)")
+		}
+		return out
 	}
 	t := a.Type()
 	if t.Kind() != reflect.Struct || len(structFields(t)) == 0 {
@@ -159,19 +174,48 @@ func diffPaths(a, b reflect.Value, prefix string) []string {
 	return out
 }
 
-// leafPaths lists the key paths of t: a struct's keys recursively (an empty
-// struct is itself a leaf, so its section must still be present).
-func leafPaths(t reflect.Type, prefix string) []string {
-	if t.Kind() != reflect.Struct || t == nodeType || len(structFields(t)) == 0 ||
-		reflect.PointerTo(t).Implements(textUnmarshT) || reflect.PointerTo(t).Implements(unmarshalerT) {
+// knobPaths lists the key paths of v: a struct's keys recursively (an
+// empty struct is itself a leaf, so its section must still be present),
+// each registered detector's section, and each key of a map that has
+// default keys (alerts.runbook_urls: one per pattern).
+func knobPaths(v reflect.Value, prefix string) []string {
+	t := v.Type()
+	switch {
+	case t == detectorsType:
+		var out []string
+		for _, e := range v.Addr().Interface().(*Detectors).All() {
+			out = append(out, knobPaths(reflect.ValueOf(e.Section).Elem(), joinPath(prefix, e.Factory.Pattern()))...)
+		}
+		return out
+	case t.Kind() == reflect.Map && v.Len() > 0:
+		var out []string
+		for _, k := range v.MapKeys() {
+			out = append(out, joinPath(prefix, k.String()))
+		}
+		return out
+	case t.Kind() != reflect.Struct || t == nodeType || len(structFields(t)) == 0 ||
+		reflect.PointerTo(t).Implements(textUnmarshT) || reflect.PointerTo(t).Implements(unmarshalerT):
 		return []string{prefix}
 	}
-	fs := structFields(t)
 	var out []string
-	for _, f := range fs {
-		out = append(out, leafPaths(t.FieldByIndex(f.index).Type, joinPath(prefix, f.key))...)
+	for _, f := range structFields(t) {
+		out = append(out, knobPaths(v.FieldByIndex(f.index), joinPath(prefix, f.key))...)
 	}
 	return out
+}
+
+// paramsOf returns pattern's params in c as *detect.Params[T].
+func paramsOf[T any](t *testing.T, c *Config, pattern string) *detect.Params[T] {
+	t.Helper()
+	e, ok := c.Detectors.Lookup(pattern)
+	if !ok {
+		t.Fatalf("no detector %q", pattern)
+	}
+	p, ok := e.Params.(*detect.Params[T])
+	if !ok {
+		t.Fatalf("%s params are %T", pattern, e.Params)
+	}
+	return p
 }
 
 func TestDecodeOnTopOfDefaults(t *testing.T) {
@@ -213,10 +257,11 @@ overrides:
 	if err != nil {
 		t.Fatal(err)
 	}
-	lat, freq := c.Params.Latency, c.Params.Frequency
-	if len(lat.Rules) != 2 || len(freq.Rules) != 1 || len(c.Params.DenialSpike.Rules) != 0 {
+	lat, freq := paramsOf[latency.Config](t, c, "latency"), paramsOf[frequency.Config](t, c, "frequency")
+	den := paramsOf[denials.Config](t, c, "denial_spike")
+	if len(lat.Rules) != 2 || len(freq.Rules) != 1 || len(den.Rules) != 0 {
 		t.Fatalf("rules: latency %d, frequency %d, denial_spike %d; want 2, 1, 0",
-			len(lat.Rules), len(freq.Rules), len(c.Params.DenialSpike.Rules))
+			len(lat.Rules), len(freq.Rules), len(den.Rules))
 	}
 	tests := []struct {
 		agent, tool   string
@@ -237,38 +282,29 @@ overrides:
 			t.Errorf("frequency.For(%q, %q).Enabled = %v, want %v", tt.agent, tt.tool, got, tt.freq)
 		}
 	}
-	if !c.Detectors.Latency.Enabled || !lat.Base.Enabled {
+	if e, _ := c.Detectors.Lookup("latency"); !e.Section.On() || !lat.Base.Enabled {
 		t.Errorf("override changed the base config")
 	}
 }
 
-// Every Detectors key has the same-named Params field of type
-// *detect.Params[section type], and an override on that key lands there.
+// Every registered detector has a section whose params take it as base,
+// and an override on its key lands in its params only.
 func TestParamsMatchDetectors(t *testing.T) {
-	dt, pt := reflect.TypeFor[Detectors](), reflect.TypeFor[Params]()
-	if dt.NumField() != pt.NumField() {
-		t.Fatalf("Detectors has %d fields, Params %d", dt.NumField(), pt.NumField())
-	}
-	for _, f := range structFields(dt) {
-		name := dt.FieldByIndex(f.index).Name
-		pf, ok := pt.FieldByName(name)
-		if !ok {
-			t.Errorf("Params has no field %s", name)
-			continue
+	for _, e := range Default().Detectors.All() {
+		key := e.Factory.Pattern()
+		if reflect.TypeOf(e.Params.BaseSection()) != reflect.TypeOf(e.Section) ||
+			!reflect.DeepEqual(e.Params.BaseSection(), e.Section) {
+			t.Errorf("%s: params base %#v, want the section %#v", key, e.Params.BaseSection(), e.Section)
 		}
-		if base, ok := pf.Type.Elem().FieldByName("Base"); !ok || base.Type != dt.FieldByIndex(f.index).Type {
-			t.Errorf("Params.%s is %s, want *detect.Params[%s]", name, pf.Type, dt.FieldByIndex(f.index).Type)
-		}
-		src := "overrides:\n  - tool: t\n    detectors:\n      " + f.key + ": {}\n"
+		src := "overrides:\n  - tool: t\n    detectors:\n      " + key + ": {}\n"
 		c, err := Parse([]byte(src), "x.yaml")
 		if err != nil {
-			t.Fatalf("%s: %v", f.key, err)
+			t.Fatalf("%s: %v", key, err)
 		}
-		pv := reflect.ValueOf(c.Params)
-		for i := range pt.NumField() {
-			n := pv.Field(i).Elem().FieldByName("Rules").Len()
-			if want := b2i(pt.Field(i).Name == name); n != want {
-				t.Errorf("override on %s: Params.%s has %d rules, want %d", f.key, pt.Field(i).Name, n, want)
+		for _, o := range c.Detectors.All() {
+			n := reflect.ValueOf(o.Params).Elem().FieldByName("Rules").Len()
+			if want := b2i(o.Factory.Pattern() == key); n != want {
+				t.Errorf("override on %s: %s has %d rules, want %d", key, o.Factory.Pattern(), n, want)
 			}
 		}
 	}
@@ -289,6 +325,15 @@ type testSection struct {
 	Window     time.Duration  `yaml:"window"`
 	Labels     map[string]int `yaml:"labels"`
 	Token      secret.Ref     `yaml:"token"`
+}
+
+func (s *testSection) On() bool { return true }
+
+// detectorParams builds params of base with the override rules of key.
+func detectorParams(d *decoder, c *Config, key string, base testSection) *detect.Params[testSection] {
+	p := detect.NewParams(base)
+	d.overrideRules(c, key, &base, p)
+	return p
 }
 
 func (s *testSection) Validate() validate.Errors {
@@ -528,14 +573,13 @@ func TestShippedOverrideExample(t *testing.T) {
 		t.Fatal("example has no overrides")
 	}
 	// For each detector, rule j comes from the j-th override naming it.
-	pv, dv := reflect.ValueOf(c.Params), reflect.ValueOf(c.Detectors)
-	for _, f := range structFields(reflect.TypeFor[Detectors]()) {
-		name := reflect.TypeFor[Detectors]().FieldByIndex(f.index).Name
-		base := dv.FieldByIndex(f.index)
-		rules := pv.FieldByName(name).Elem().FieldByName("Rules")
+	for _, e := range c.Detectors.All() {
+		key := e.Factory.Pattern()
+		base := reflect.ValueOf(e.Section).Elem()
+		rules := reflect.ValueOf(e.Params).Elem().FieldByName("Rules")
 		j := 0
 		for i := range c.Overrides {
-			_, n := c.Overrides[i].overrideNode(f.key)
+			_, n := c.Overrides[i].overrideNode(key)
 			if n == nil {
 				continue
 			}
@@ -549,18 +593,18 @@ func TestShippedOverrideExample(t *testing.T) {
 			for _, sf := range structFields(base.Type()) {
 				same := reflect.DeepEqual(base.FieldByIndex(sf.index).Interface(), rule.FieldByIndex(sf.index).Interface())
 				if !same && !named[sf.key] {
-					t.Errorf("overrides[%d].detectors.%s changed %s, which it does not name", i, f.key, sf.key)
+					t.Errorf("overrides[%d].detectors.%s changed %s, which it does not name", i, key, sf.key)
 				}
 				if !same {
 					changed++
 				}
 			}
 			if changed == 0 {
-				t.Errorf("overrides[%d].detectors.%s changes nothing", i, f.key)
+				t.Errorf("overrides[%d].detectors.%s changes nothing", i, key)
 			}
 		}
 		if j != rules.Len() {
-			t.Errorf("%s: %d rules, want %d", f.key, rules.Len(), j)
+			t.Errorf("%s: %d rules, want %d", key, rules.Len(), j)
 		}
 	}
 }

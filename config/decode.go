@@ -143,6 +143,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, line int) {
 	case t == nodeType:
 		v.Set(reflect.ValueOf(*n))
 		return
+	case t == detectorsType:
+		d.decodeDetectors(n, v.Addr().Interface().(*Detectors), path, line)
+		return
 	case reflect.PointerTo(t).Implements(unmarshalerT):
 		if err := v.Addr().Interface().(yaml.Unmarshaler).UnmarshalYAML(n); err != nil {
 			d.addf(line, path, "%s", yamlErrMsg(err))

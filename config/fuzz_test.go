@@ -24,7 +24,7 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse(data, "f.yaml")
 		if err == nil {
-			if c == nil || c.Params.Latency == nil {
+			if c == nil || len(c.Detectors.All()) == 0 || c.Detectors.All()[0].Params == nil {
 				t.Fatal("nil config without error")
 			}
 			return

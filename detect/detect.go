@@ -1,5 +1,8 @@
-// Package detect holds the Detector contract and the Engine that routes each
-// audit record, in event time, to every enabled detector (docs/design.md §4).
+// Package detect holds the Detector contract, the Finding a detector
+// reports and the pattern names, the Factory and Registry through which
+// config, pipeline and metrics know the detectors (detect/registry is the
+// shipped table), and the Engine that routes each audit record, in event
+// time, to every enabled detector (docs/design.md §4).
 //
 // The engine is single-goroutine: detectors keep plain maps and never lock.
 // Time only moves through record timestamps and Tick(watermark); detectors
@@ -10,7 +13,6 @@ package detect
 import (
 	"time"
 
-	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/record"
 )
 
@@ -21,12 +23,12 @@ type Detector interface {
 	// Observe applies one valid, on-time record and appends any findings to
 	// out. It must not retain r (the decoder reuses it) and must not
 	// allocate on the normal (no-finding) path except when creating a key.
-	Observe(r *record.Record, out []alert.Finding) []alert.Finding
+	Observe(r *record.Record, out []Finding) []Finding
 	// Tick tells the detector that event time has reached watermark: no
 	// record older than it will arrive. Detectors close windows, evict idle
 	// keys and recompute schedules here, and append findings of closed
 	// windows to out. Called at most once per engine tick interval.
-	Tick(watermark time.Time, out []alert.Finding) []alert.Finding
+	Tick(watermark time.Time, out []Finding) []Finding
 }
 
 // Stats is implemented by detectors that keep a bounded key store, for

@@ -7,7 +7,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/record"
 )
 
@@ -67,7 +66,7 @@ func (e *Engine) Counts() (applied, late, future uint64) { return e.applied, e.l
 // (including those of windows closed by the advancing watermark) to out.
 // A record stamped more than max_clock_skew ahead of the wall clock is
 // record.Invalid (counted as future); one older than the watermark Late.
-func (e *Engine) Process(r *record.Record, out []alert.Finding) ([]alert.Finding, record.Outcome) {
+func (e *Engine) Process(r *record.Record, out []Finding) ([]Finding, record.Outcome) {
 	e.ticked = false
 	ts := r.Timestamp
 	if ts.After(e.skewLimit) {
@@ -95,7 +94,7 @@ func (e *Engine) Process(r *record.Record, out []alert.Finding) ([]alert.Finding
 // caught up and idle, so windows close and alerts resolve when traffic
 // stops. now − allowed lateness becomes the newest event time, so records
 // stamped up to the allowed lateness behind the wall clock still count.
-func (e *Engine) Advance(now time.Time, out []alert.Finding) []alert.Finding {
+func (e *Engine) Advance(now time.Time, out []Finding) []Finding {
 	e.ticked = false
 	e.skewLimit = now.Add(e.cfg.MaxClockSkew)
 	if t := now.Add(-e.cfg.AllowedLateness); t.After(e.maxEvent) {
@@ -106,7 +105,7 @@ func (e *Engine) Advance(now time.Time, out []alert.Finding) []alert.Finding {
 
 // Flush ticks the detectors at the newest event time seen, as if the
 // allowed lateness had elapsed with no further records (end of a replay).
-func (e *Engine) Flush(out []alert.Finding) []alert.Finding {
+func (e *Engine) Flush(out []Finding) []Finding {
 	e.ticked = false
 	if e.maxEvent.IsZero() {
 		return out
@@ -114,7 +113,7 @@ func (e *Engine) Flush(out []alert.Finding) []alert.Finding {
 	return e.tick(e.maxEvent, out)
 }
 
-func (e *Engine) advanceTo(t time.Time, out []alert.Finding) []alert.Finding {
+func (e *Engine) advanceTo(t time.Time, out []Finding) []Finding {
 	e.maxEvent = t
 	wm := t.Add(-e.cfg.AllowedLateness)
 	if e.nextTick.IsZero() {
@@ -131,7 +130,7 @@ func (e *Engine) advanceTo(t time.Time, out []alert.Finding) []alert.Finding {
 
 // tick ticks every detector at wm. Findings of one tick are sorted so that
 // map iteration inside a detector can never change the output order.
-func (e *Engine) tick(wm time.Time, out []alert.Finding) []alert.Finding {
+func (e *Engine) tick(wm time.Time, out []Finding) []Finding {
 	start := len(out)
 	for _, d := range e.detectors {
 		out = d.Tick(wm, out)
@@ -144,7 +143,7 @@ func (e *Engine) tick(wm time.Time, out []alert.Finding) []alert.Finding {
 	return out
 }
 
-func findingLess(a, b *alert.Finding) bool {
+func findingLess(a, b *Finding) bool {
 	if !a.EventTime.Equal(b.EventTime) {
 		return a.EventTime.Before(b.EventTime)
 	}

@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/record"
 )
 
@@ -19,7 +18,7 @@ type recorder struct {
 
 func (d *recorder) Pattern() string { return "fake" }
 
-func (d *recorder) Observe(r *record.Record, out []alert.Finding) []alert.Finding {
+func (d *recorder) Observe(r *record.Record, out []Finding) []Finding {
 	d.observed = append(d.observed, r.Timestamp)
 	for _, a := range d.agents {
 		if a == r.AgentID {
@@ -30,10 +29,10 @@ func (d *recorder) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 	return out
 }
 
-func (d *recorder) Tick(wm time.Time, out []alert.Finding) []alert.Finding {
+func (d *recorder) Tick(wm time.Time, out []Finding) []Finding {
 	d.ticks = append(d.ticks, wm)
 	for i := len(d.agents) - 1; i >= 0; i-- {
-		out = append(out, alert.Finding{Pattern: "fake", AgentID: d.agents[i], EventTime: wm})
+		out = append(out, Finding{Pattern: "fake", AgentID: d.agents[i], EventTime: wm})
 	}
 	return out
 }
@@ -100,7 +99,7 @@ func TestEngineSkewLimitFollowsWallClock(t *testing.T) {
 func TestEngineTicksOnWatermarkAndSorts(t *testing.T) {
 	d := &recorder{}
 	e := NewEngine(testConfig(), func() time.Time { return base.Add(24 * time.Hour) }, d)
-	var out []alert.Finding
+	var out []Finding
 	for i := 0; i <= 60; i++ {
 		agent := "a"
 		if i%2 == 1 {

@@ -85,6 +85,11 @@ type FactoryOf[T any, D Detector] struct {
 	SetParams func(d D, p *Params[T])
 }
 
+// Infallible adapts a constructor that cannot fail to FactoryOf.Build.
+func Infallible[T any, D Detector](build func(*Params[T], baseline.Config) D) func(*Params[T], baseline.Config) (D, error) {
+	return func(p *Params[T], b baseline.Config) (D, error) { return build(p, b), nil }
+}
+
 // Pattern implements Factory.
 func (f FactoryOf[T, D]) Pattern() string { return f.Name }
 
@@ -162,19 +167,29 @@ func MustRegistry(fs ...Factory) *Registry {
 	return r
 }
 
-// Factories returns the factories in table order. Do not modify.
-func (r *Registry) Factories() []Factory { return r.factories }
+// Factories returns the factories in table order. Do not modify. A nil
+// registry is empty.
+func (r *Registry) Factories() []Factory {
+	if r == nil {
+		return nil
+	}
+	return r.factories
+}
 
 // Lookup returns the factory of pattern.
 func (r *Registry) Lookup(pattern string) (Factory, bool) {
+	if r == nil {
+		return nil, false
+	}
 	f, ok := r.byPattern[pattern]
 	return f, ok
 }
 
 // Patterns returns the pattern names in table order.
 func (r *Registry) Patterns() []string {
-	ps := make([]string, len(r.factories))
-	for i, f := range r.factories {
+	fs := r.Factories()
+	ps := make([]string, len(fs))
+	for i, f := range fs {
 		ps[i] = f.Pattern()
 	}
 	return ps

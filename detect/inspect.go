@@ -64,3 +64,33 @@ func StoreKeys[V, T any, TK baseline.Key | string](keys *baseline.Store[baseline
 	})
 	return ks
 }
+
+// ToolQuantiler is a detector that learns one distribution per tool
+// (latency, output size); the status page shows its quantiles.
+type ToolQuantiler interface {
+	Pattern() string
+	// ToolQuantiles reports the tool-level baseline of tool; ok is false
+	// for an unknown tool. Engine goroutine only.
+	ToolQuantiles(tool string) (q baseline.Quantiles, ok bool)
+}
+
+// ToolShaper is a detector that counts the distinct input shapes of a
+// tool; the status page shows the count.
+type ToolShaper interface {
+	Pattern() string
+	// ToolShapes reports the distinct shapes tool is known to receive; ok
+	// is false for an unknown tool. Engine goroutine only.
+	ToolShapes(tool string) (n int, ok bool)
+}
+
+// Find returns the detector of pattern among ds as a T, if it is one.
+func Find[T interface{ Pattern() string }](ds []Detector, pattern string) (T, bool) {
+	for _, d := range ds {
+		if d.Pattern() == pattern {
+			t, ok := d.(T)
+			return t, ok
+		}
+	}
+	var zero T
+	return zero, false
+}

@@ -39,7 +39,7 @@ func TestBaselinesFilterAndOrder(t *testing.T) {
 	for _, b := range all {
 		patterns[b.Pattern] = true
 	}
-	for _, pat := range []string{alert.PatternFrequency, alert.PatternInputNovelty, alert.PatternDenialSpike, alert.PatternOutputSize, alert.PatternLatency} {
+	for _, pat := range []string{detect.PatternFrequency, detect.PatternInputNovelty, detect.PatternDenialSpike, detect.PatternOutputSize, detect.PatternLatency} {
 		if !patterns[pat] {
 			t.Errorf("no %s baselines among %d", pat, len(all))
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/config"
+	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/internal/sim"
 	"github.com/toolwatch/toolwatch/record"
 )
@@ -244,7 +245,7 @@ func benchFlood(b *testing.B) {
 	runtime.ReadMemStats(&ms)
 	b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "live-heap-MiB")
 	runtime.KeepAlive(p)
-	for i, pat := range []string{alert.PatternFrequency, alert.PatternOutputSize, alert.PatternLatency} {
+	for i, pat := range []string{detect.PatternFrequency, detect.PatternOutputSize, detect.PatternLatency} {
 		v := 0.0
 		if got[pat] {
 			v = 1

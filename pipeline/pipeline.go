@@ -14,11 +14,6 @@ import (
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/config"
 	"github.com/toolwatch/toolwatch/detect"
-	"github.com/toolwatch/toolwatch/detect/denials"
-	"github.com/toolwatch/toolwatch/detect/frequency"
-	"github.com/toolwatch/toolwatch/detect/inputs"
-	"github.com/toolwatch/toolwatch/detect/latency"
-	"github.com/toolwatch/toolwatch/detect/outputsize"
 	"github.com/toolwatch/toolwatch/record"
 )
 
@@ -29,40 +24,48 @@ type Pipeline struct {
 	eng      *detect.Engine
 	mgr      *alert.Manager
 	skew     time.Duration
-	findings []alert.Finding
+	findings []detect.Finding
 	alerts   []alert.Alert
+	// factories[i] made the engine's i-th detector (hot reload).
+	factories []detect.Factory
 }
 
-// New builds a pipeline from a validated configuration. wall is the wall
-// clock, read only to reject records stamped in the future.
-func New(cfg *config.Config, wall func() time.Time) *Pipeline {
-	return &Pipeline{
-		dec:  record.NewDecoder(cfg.Limits),
-		eng:  detect.NewEngine(cfg.Time, wall, Detectors(cfg)...),
-		mgr:  alert.NewManager(cfg.Alerts),
-		skew: cfg.Time.MaxClockSkew,
-	}
-}
-
-// Detectors builds the enabled detectors of cfg in a fixed order.
-func Detectors(cfg *config.Config) []detect.Detector {
+// Build builds a pipeline from a validated configuration: the enabled
+// detectors of cfg's registry, in registry order. wall is the wall clock,
+// read only to reject records stamped in the future.
+func Build(cfg *config.Config, wall func() time.Time) (*Pipeline, error) {
 	var ds []detect.Detector
-	if cfg.Detectors.Frequency.Enabled {
-		ds = append(ds, frequency.New(cfg.Params.Frequency, cfg.Baseline))
+	var fs []detect.Factory
+	for _, e := range cfg.Detectors.All() {
+		if !e.Section.On() {
+			continue
+		}
+		d, err := e.Factory.New(e.Params, cfg.Baseline)
+		if err != nil {
+			return nil, fmt.Errorf("build detector: %w", err)
+		}
+		if d.Pattern() != e.Factory.Pattern() {
+			return nil, fmt.Errorf("detector %q built by factory %q: the pattern names its config and snapshot section, they must agree", d.Pattern(), e.Factory.Pattern())
+		}
+		ds, fs = append(ds, d), append(fs, e.Factory)
 	}
-	if cfg.Detectors.InputNovelty.Enabled {
-		ds = append(ds, inputs.New(cfg.Params.InputNovelty, cfg.Baseline))
+	return &Pipeline{
+		dec:       record.NewDecoder(cfg.Limits),
+		eng:       detect.NewEngine(cfg.Time, wall, ds...),
+		mgr:       alert.NewManager(cfg.Alerts),
+		skew:      cfg.Time.MaxClockSkew,
+		factories: fs,
+	}, nil
+}
+
+// New is Build for detectors whose constructors cannot fail on a validated
+// configuration (every shipped one); it panics on a Build error.
+func New(cfg *config.Config, wall func() time.Time) *Pipeline {
+	p, err := Build(cfg, wall)
+	if err != nil {
+		panic("pipeline: " + err.Error())
 	}
-	if cfg.Detectors.DenialSpike.Enabled {
-		ds = append(ds, denials.New(cfg.Params.DenialSpike, cfg.Baseline))
-	}
-	if cfg.Detectors.OutputSize.Enabled {
-		ds = append(ds, outputsize.New(cfg.Params.OutputSize, cfg.Baseline))
-	}
-	if cfg.Detectors.Latency.Enabled {
-		ds = append(ds, latency.New(cfg.Params.Latency, cfg.Baseline))
-	}
-	return ds
+	return p
 }
 
 // Engine exposes the engine (watermark, counts, detector stats).
@@ -119,25 +122,28 @@ func (p *Pipeline) collect() []alert.Alert {
 // Reconfigure applies a new, validated configuration between two records:
 // thresholds, overrides, severity bands, cooldowns and event-time settings
 // change; every learned baseline and every firing alert is kept. The
-// `baseline` section (key caps, digest compression, epochs) is read only
-// when the pipeline is built.
-func (p *Pipeline) Reconfigure(cfg *config.Config) {
+// `baseline` section (key caps, digest compression, epochs) and which
+// detectors are enabled are read only when the pipeline is built. A cfg
+// whose registry lacks a running detector is refused before anything
+// changes.
+func (p *Pipeline) Reconfigure(cfg *config.Config) error {
+	ds := p.eng.Detectors()
+	entries := make([]config.Detector, len(ds))
+	for i, f := range p.factories {
+		e, ok := cfg.Detectors.Lookup(f.Pattern())
+		if !ok {
+			return fmt.Errorf("reconfigure: the new configuration has no detector %q", f.Pattern())
+		}
+		entries[i] = e
+	}
 	p.dec = record.NewDecoder(cfg.Limits)
 	p.eng.SetTimeConfig(cfg.Time)
 	p.skew = cfg.Time.MaxClockSkew
 	p.mgr.SetConfig(cfg.Alerts)
-	for _, d := range p.eng.Detectors() {
-		switch d := d.(type) {
-		case *frequency.Detector:
-			d.SetParams(cfg.Params.Frequency)
-		case *inputs.Detector:
-			d.SetParams(cfg.Params.InputNovelty)
-		case *denials.Detector:
-			d.SetParams(cfg.Params.DenialSpike)
-		case *outputsize.Detector:
-			d.SetParams(cfg.Params.OutputSize)
-		case *latency.Detector:
-			d.SetParams(cfg.Params.Latency)
+	for i, d := range ds {
+		if err := p.factories[i].Reconfigure(d, entries[i].Params); err != nil {
+			return fmt.Errorf("reconfigure: %w", err)
 		}
 	}
+	return nil
 }

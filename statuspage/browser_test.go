@@ -312,6 +312,12 @@ func TestBrowserAlertEvidence(t *testing.T) {
 
 // Filters come from the URL query (so a filtered view can be linked to)
 // and narrow the list; the tool and agent choices list the alerts' values.
+// patternSelect is the pattern filter; optionRE one of its options.
+var (
+	patternSelect = regexp.MustCompile(`(?s)<select id="f-pattern"[^>]*>.*?</select>`)
+	optionRE      = regexp.MustCompile(`<option value="([^"]*)"[^>]*>([^<]*)</option>`)
+)
+
 func TestBrowserFilters(t *testing.T) {
 	bin := chromiumPath(t)
 	snap := fixtureSnapshot()
@@ -360,6 +366,18 @@ func TestBrowserFilters(t *testing.T) {
 			}
 			if len(want) == 0 && !strings.Contains(dom, "No alert matches the filters.") {
 				t.Error("no 'nothing matches' note")
+			}
+			// The pattern choices are the daemon's detectors, in its order.
+			var opts []string
+			for _, m := range optionRE.FindAllStringSubmatch(patternSelect.FindString(dom), -1) {
+				opts = append(opts, m[1]+"="+m[2])
+			}
+			wantOpts := []string{"=all patterns"}
+			for _, p := range snap.Daemon.Patterns {
+				wantOpts = append(wantOpts, p+"="+strings.ReplaceAll(p, "_", " "))
+			}
+			if strings.Join(opts, ",") != strings.Join(wantOpts, ",") {
+				t.Errorf("pattern choices %v, want %v", opts, wantOpts)
 			}
 			tags := attrValue.ReplaceAllString(dom, `=""`)
 			if n := count(tags, "<script"); n != 1 {

@@ -7,6 +7,8 @@ import (
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/compliance"
 	"github.com/toolwatch/toolwatch/record"
+	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/registry"
 )
 
 // Hostile strings: untrusted text from audit records that must render as
@@ -30,7 +32,7 @@ func fixtureSnapshot() Snapshot {
 	alerts := []alert.Alert{
 		{
 			ID: "a1b2c3d4e5f60718", Fingerprint: "9f1c2e3d4b5a6978", Status: alert.StatusFiring,
-			Pattern: alert.PatternLatency, Severity: alert.SeverityCritical, Score: 91.5,
+			Pattern: detect.PatternLatency, Severity: alert.SeverityCritical, Score: 91.5,
 			AgentID: "support-agent-prod-01", Tool: "customer-lookup", ToolVersion: "2.3.1", Environment: "production",
 			Observed: 30120, Expected: 210, Unit: "ms",
 			Summary: "customer-lookup took 30.1s for support-agent-prod-01; p99 baseline is 410ms",
@@ -43,7 +45,7 @@ func fixtureSnapshot() Snapshot {
 		},
 		{
 			ID: "b2c3d4e5f6071829", Fingerprint: "1a2b3c4d5e6f7081", Status: alert.StatusFiring,
-			Pattern: alert.PatternInputNovelty, Severity: alert.SeverityCritical, Score: 88,
+			Pattern: detect.PatternInputNovelty, Severity: alert.SeverityCritical, Score: 88,
 			AgentID: "analytics-agent-02", Tool: "sql-query", ToolVersion: "1.0.4", Environment: "production",
 			Observed: 8, Expected: 7, Unit: "shapes",
 			Summary: "sql-query received a never-seen input shape (sql-injection-like) from analytics-agent-02",
@@ -54,7 +56,7 @@ func fixtureSnapshot() Snapshot {
 		},
 		{
 			ID: "c3d4e5f607182930", Fingerprint: "2b3c4d5e6f708192", Status: alert.StatusFiring,
-			Pattern: alert.PatternDenialSpike, Severity: alert.SeverityWarning, Score: 67.2,
+			Pattern: detect.PatternDenialSpike, Severity: alert.SeverityWarning, Score: 67.2,
 			AgentID: "support-agent-prod-03", Tool: "send-email", Environment: "production",
 			Observed: 14, Expected: 0.6, Unit: "denials/5m",
 			Summary: "send-email denied 14 times in 5m for support-agent-prod-03 (permission email.external); baseline 0.6",
@@ -65,7 +67,7 @@ func fixtureSnapshot() Snapshot {
 		},
 		{
 			ID: "d4e5f60718293a4b", Fingerprint: "3c4d5e6f708192a3", Status: alert.StatusFiring,
-			Pattern: alert.PatternFrequency, Severity: alert.SeverityWarning, Score: 58,
+			Pattern: detect.PatternFrequency, Severity: alert.SeverityWarning, Score: 58,
 			AgentID: evilAgent, Tool: evilTool, Environment: "staging",
 			Observed: 412, Expected: 40, Unit: "calls/5m",
 			Summary: evilSummary,
@@ -78,7 +80,7 @@ func fixtureSnapshot() Snapshot {
 		},
 		{
 			ID: "e5f60718293a4b5c", Fingerprint: "4d5e6f708192a3b4", Status: alert.StatusFiring,
-			Pattern: alert.PatternOutputSize, Severity: alert.SeverityInfo, Score: 34,
+			Pattern: detect.PatternOutputSize, Severity: alert.SeverityInfo, Score: 34,
 			AgentID: "research-agent-07", Tool: "kb-search", ToolVersion: "0.9.0", Environment: "production",
 			Observed: 2.4e6, Expected: 18e3, Unit: "bytes",
 			Summary:   "kb-search returned 2.3 MB to research-agent-07; p99 baseline is 18 KB",
@@ -88,7 +90,7 @@ func fixtureSnapshot() Snapshot {
 		},
 		{
 			ID: "f60718293a4b5c6d", Fingerprint: "5e6f708192a3b4c5", Status: alert.StatusResolved,
-			Pattern: alert.PatternLatency, Severity: alert.SeverityWarning, Score: 61,
+			Pattern: detect.PatternLatency, Severity: alert.SeverityWarning, Score: 61,
 			AgentID: "research-agent-07", Tool: "kb-search", ToolVersion: "0.9.0", Environment: "production",
 			Observed: 4200, Expected: 380, Unit: "ms",
 			Summary: "kb-search took 4.2s for research-agent-07; p99 baseline is 380ms",
@@ -99,7 +101,7 @@ func fixtureSnapshot() Snapshot {
 		},
 		{
 			ID: "0718293a4b5c6d7e", Fingerprint: "6f708192a3b4c5d6", Status: alert.StatusResolved,
-			Pattern: alert.PatternFrequency, Severity: alert.SeverityCritical, Score: 96,
+			Pattern: detect.PatternFrequency, Severity: alert.SeverityCritical, Score: 96,
 			AgentID: "support-agent-prod-01", Tool: "customer-lookup", ToolVersion: "2.3.1", Environment: "production",
 			Observed: 25, Expected: 1, Unit: "calls/5m",
 			Summary:   "support-agent-prod-01 called customer-lookup 25 times with the same input in 5m (loop)",
@@ -110,7 +112,7 @@ func fixtureSnapshot() Snapshot {
 		{
 			// The firing emission of the kb-search latency episode resolved above.
 			ID: "18293a4b5c6d7e8f", Fingerprint: "5e6f708192a3b4c5", Status: alert.StatusFiring,
-			Pattern: alert.PatternLatency, Severity: alert.SeverityWarning, Score: 61,
+			Pattern: detect.PatternLatency, Severity: alert.SeverityWarning, Score: 61,
 			AgentID: "research-agent-07", Tool: "kb-search", ToolVersion: "0.9.0", Environment: "production",
 			Observed: 4200, Expected: 380, Unit: "ms",
 			Summary:   "kb-search took 4.2s for research-agent-07; p99 baseline is 380ms",
@@ -136,6 +138,9 @@ func fixtureSnapshot() Snapshot {
 			Watermark: watermark,
 			Applied:   1284312, Late: 37, Invalid: 5,
 			AlertsFiring: 5,
+			// The shipped table plus one: the filter lists what the daemon
+			// reports, not a fixed set.
+			Patterns: append(registry.Default.Patterns(), "toy"),
 		},
 		Alerts:     alerts,
 		Tools:      tools,

@@ -79,6 +79,9 @@ type Daemon struct {
 	Late         uint64    `json:"records_late"`
 	Invalid      uint64    `json:"records_invalid"`
 	AlertsFiring int       `json:"alerts_firing"`
+	// Patterns are the daemon's detectors (its detector table, in order):
+	// the choices of the page's pattern filter.
+	Patterns []string `json:"patterns"`
 	// NATSError is why the NATS connection is down (TLS, auth, DNS, ...);
 	// empty while connected.
 	NATSError      string     `json:"nats_error,omitempty"`

@@ -15,7 +15,7 @@ func FuzzObserveRecord(f *testing.F) {
 	f.Add("x\xff", "ok", "platinum", "top-secret", "prod", "weird", 101.0, "p", "s", "st")
 	f.Fuzz(func(t *testing.T, tool, status, trust, class, env, denied string, score float64, pattern, severity, alertStatus string) {
 		reg := prometheus.NewRegistry()
-		m := New(reg, Config{MaxTools: 2})
+		m := New(reg, Config{MaxTools: 2, Patterns: testPatterns})
 		for i, name := range []string{tool, "a", "b", tool + "c"} {
 			r := rec(i, name, status, 5)
 			r.Tool.TrustLevel, r.Tool.VerificationScore = trust, score
@@ -33,7 +33,7 @@ func FuzzObserveRecord(f *testing.F) {
 		fixed := map[string][]string{
 			"status": statuses, "type": denialTypes, "trust_level": trustLevels, "score_band": scoreBands,
 			"outcome": outcomes,
-			"pattern": patterns, "severity": severities, "detector": patterns,
+			"pattern": m.patterns, "severity": severities, "detector": m.patterns,
 		}
 		tools := map[string]bool{}
 		for _, mf := range mfs {

@@ -36,6 +36,10 @@ type Config struct {
 	// MaxTools is how many distinct tool names get their own tool label;
 	// later ones are labelled "other". 0 means DefaultMaxTools.
 	MaxTools int
+	// Patterns are the values of the pattern and detector labels: the
+	// detector registry's pattern names (config.Config.Registry). Any other
+	// value is counted as "other".
+	Patterns []string
 }
 
 // DefaultMaxTools is the tool-label cap when Config.MaxTools is 0.
@@ -55,7 +59,6 @@ var (
 	trustLevels   = []string{"gold", "silver", "bronze", "unverified", NoneLabel, OtherLabel}
 	scoreBands    = []string{"0-49", "50-79", "80-89", "90-100", NoneLabel}
 	outcomes      = []string{"applied", "late", "invalid", "dead_lettered", "duplicate", OtherLabel}
-	patterns      = []string{"frequency", "input_novelty", "denial_spike", "output_size", "latency", OtherLabel}
 	severities    = []string{"info", "warning", "critical", OtherLabel}
 	alertStatuses = []string{"firing", "resolved", OtherLabel}
 )
@@ -70,6 +73,7 @@ var OutputBuckets = prometheus.ExponentialBuckets(256, 4, 12)
 // Metrics are the dashboard metrics. Build with New.
 type Metrics struct {
 	maxTools int
+	patterns []string // Config.Patterns and OtherLabel last
 
 	invocations  *prometheus.CounterVec
 	duration     *prometheus.HistogramVec
@@ -115,6 +119,7 @@ func New(reg prometheus.Registerer, cfg Config) *Metrics {
 	}
 	m := &Metrics{
 		maxTools: cfg.MaxTools,
+		patterns: labelSet(cfg.Patterns),
 		tools:    make(map[string]*toolMetrics, cfg.MaxTools),
 		invocations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "toolwatch_tool_invocations_total",
@@ -154,7 +159,7 @@ func New(reg prometheus.Registerer, cfg Config) *Metrics {
 			Name: "toolwatch_baseline_keys_evicted_total",
 			Help: "Baseline keys evicted as idle.",
 		}, []string{"detector"}),
-		detectors: make(map[string]*detectorState, len(patterns)),
+		detectors: make(map[string]*detectorState, len(cfg.Patterns)+1),
 		watermark: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "toolwatch_event_time_watermark_seconds",
 			Help: "Event-time watermark of the detectors as a Unix time; time() minus it is the event-time lag.",
@@ -183,7 +188,7 @@ func New(reg prometheus.Registerer, cfg Config) *Metrics {
 	for i, o := range outcomes {
 		m.outcome[i] = outcome.WithLabelValues(o)
 	}
-	for _, p := range patterns {
+	for _, p := range m.patterns {
 		m.detectors[p] = &detectorState{
 			live:     m.keys.WithLabelValues(p),
 			rejected: m.keysRejected.WithLabelValues(p),
@@ -238,7 +243,7 @@ func (m *Metrics) ObserveOutcome(outcome string) {
 // severities and statuses are counted as "other". Not on the hot path.
 func (m *Metrics) ObserveAlert(pattern, severity, status string) {
 	m.alerts.WithLabelValues(
-		patterns[index(patterns, pattern)],
+		m.patterns[index(m.patterns, pattern)],
 		severities[index(severities, severity)],
 		alertStatuses[index(alertStatuses, status)],
 	).Inc()
@@ -250,7 +255,7 @@ func (m *Metrics) ObserveAlert(pattern, severity, status string) {
 // advanced by the difference since the last call. A count that went down
 // (the detector was rebuilt on reload) restarts from the new value.
 func (m *Metrics) SetDetectorKeys(detector string, live int, rejected, evicted uint64) {
-	d := m.detectors[patterns[index(patterns, detector)]]
+	d := m.detectors[m.patterns[index(m.patterns, detector)]]
 	d.live.Set(float64(live))
 	d.rejected.Add(float64(delta(d.lastRej, rejected)))
 	d.evicted.Add(float64(delta(d.lastEvi, evicted)))
@@ -314,6 +319,17 @@ func (m *Metrics) newTool(label string) *toolMetrics {
 
 // index returns the position of v in set, or the last (catch-all) position;
 // "" maps to "none" where the set has it.
+// labelSet is vals (valid UTF-8, without "other") followed by "other".
+func labelSet(vals []string) []string {
+	set := make([]string, 0, len(vals)+1)
+	for _, v := range vals {
+		if v != OtherLabel && utf8.ValidString(v) {
+			set = append(set, v)
+		}
+	}
+	return append(set, OtherLabel)
+}
+
 func index(set []string, v string) int {
 	if v == "" {
 		for i, s := range set {

@@ -14,10 +14,27 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/toolwatch/toolwatch/detect/registry"
 	"github.com/toolwatch/toolwatch/record"
 )
 
 var base = time.Date(2026, 3, 23, 14, 30, 0, 0, time.UTC)
+
+// testPatterns are the shipped detectors' pattern labels.
+var testPatterns = registry.Default.Patterns()
+
+// Pattern labels are the configured patterns, "other" once and last.
+func TestPatternLabels(t *testing.T) {
+	m := New(nil, Config{Patterns: []string{"b", "other", "a", "x\xff"}})
+	if got := strings.Join(m.patterns, ","); got != "b,a,other" {
+		t.Errorf("patterns %q, want b,a,other", got)
+	}
+	m.SetDetectorKeys("a", 3, 0, 0)
+	m.SetDetectorKeys("c", 4, 0, 0)
+	if a, o := testutil.ToFloat64(m.detectors["a"].live), testutil.ToFloat64(m.detectors["other"].live); a != 3 || o != 4 {
+		t.Errorf("keys a %v, other %v; want 3, 4", a, o)
+	}
+}
 
 // rec builds a complete record of tool; callers blank fields as needed.
 func rec(i int, tool, status string, ms float64) *record.Record {
@@ -66,7 +83,7 @@ func handful() []*record.Record {
 
 func TestObserveRecordCounts(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
-	m := New(reg, Config{})
+	m := New(reg, Config{Patterns: testPatterns})
 	for _, r := range handful() {
 		m.ObserveRecord(r)
 	}
@@ -232,7 +249,7 @@ func exercise(reg prometheus.Registerer) *Metrics {
 }
 
 func TestOutcomesAlertsWatermark(t *testing.T) {
-	m := New(nil, Config{})
+	m := New(nil, Config{Patterns: testPatterns})
 	for _, o := range []string{"applied", "applied", "late", "invalid", "dead_lettered", "bogus", "duplicate", ""} {
 		m.ObserveOutcome(o)
 	}
@@ -272,7 +289,7 @@ func TestOutcomesAlertsWatermark(t *testing.T) {
 }
 
 func TestSetDetectorKeys(t *testing.T) {
-	m := New(nil, Config{})
+	m := New(nil, Config{Patterns: testPatterns})
 	steps := []struct {
 		live              int
 		rejected, evicted uint64
@@ -304,7 +321,7 @@ func TestSetDetectorKeys(t *testing.T) {
 }
 
 func TestObserveRecordDoesNotAllocate(t *testing.T) {
-	m := New(prometheus.NewRegistry(), Config{})
+	m := New(prometheus.NewRegistry(), Config{Patterns: testPatterns})
 	recs := handful()
 	for _, r := range recs {
 		m.ObserveRecord(r) // create the tools' children
@@ -328,7 +345,7 @@ func TestObserveRecordDoesNotAllocate(t *testing.T) {
 }
 
 func BenchmarkObserveRecord(b *testing.B) {
-	m := New(prometheus.NewRegistry(), Config{})
+	m := New(prometheus.NewRegistry(), Config{Patterns: testPatterns})
 	recs := handful()
 	for _, r := range recs {
 		m.ObserveRecord(r)

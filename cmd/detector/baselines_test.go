@@ -12,6 +12,7 @@ import (
 
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/config"
+	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/internal/eval"
 	"github.com/toolwatch/toolwatch/internal/sim"
 	"github.com/toolwatch/toolwatch/pipeline"
@@ -72,7 +73,7 @@ func TestBaselinesMatchAlertDetails(t *testing.T) {
 	lines := simLines(t, sim.Config{Seed: 3, Duration: 40 * time.Hour, Scale: 0.5, WarmUp: 24 * time.Hour, Jitter: 2 * time.Second})
 	cfg := config.Default()
 	p := pipeline.New(cfg, func() time.Time { return sim.DefaultStart.Add(10 * 24 * time.Hour) })
-	want := map[string]string{alert.PatternLatency: "slow", alert.PatternOutputSize: "large", alert.PatternFrequency: "spike", alert.PatternDenialSpike: "spike"}
+	want := map[string]string{detect.PatternLatency: "slow", detect.PatternOutputSize: "large", detect.PatternFrequency: "spike", detect.PatternDenialSpike: "spike"}
 	checked := map[string]int{}
 	for n, l := range lines {
 		alerts, _, _ := p.Handle(l)
@@ -126,12 +127,12 @@ func compareBaseline(t *testing.T, snap string, a alert.Alert, scope string) {
 		for _, pt := range b.Parts {
 			switch {
 			case spike && pt.Name == details["window"],
-				a.Pattern == alert.PatternLatency && pt.Values["version"] == a.ToolVersion,
-				a.Pattern == alert.PatternOutputSize:
+				a.Pattern == detect.PatternLatency && pt.Values["version"] == a.ToolVersion,
+				a.Pattern == detect.PatternOutputSize:
 				part = jsonMap(t, pt.Values)
 			}
 		}
-		if spike || a.Pattern == alert.PatternLatency {
+		if spike || a.Pattern == detect.PatternLatency {
 			if b.JudgedBy == "" {
 				t.Errorf("%s %s/%s: judged_by empty for a key that just alerted", a.Pattern, a.Tool, agent)
 			}

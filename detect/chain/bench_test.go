@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/toolwatch/toolwatch/alert"
 	core "github.com/toolwatch/toolwatch/chain"
 	"github.com/toolwatch/toolwatch/chain/chaintest"
+	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/record"
 )
 
@@ -54,7 +54,7 @@ func BenchmarkObserve(b *testing.B) {
 		ls := lines(0, chained)
 		dec := record.NewDecoder(record.DefaultLimits())
 		var r record.Record
-		var out []alert.Finding
+		var out []detect.Finding
 		b.ReportAllocs()
 		cpu := startThreadCPU()
 		i, gen := 0, 0

@@ -41,7 +41,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	core "github.com/toolwatch/toolwatch/chain"
 	"github.com/toolwatch/toolwatch/detect"
@@ -49,7 +48,7 @@ import (
 )
 
 // Pattern is the alert pattern name.
-const Pattern = "chain_integrity"
+const Pattern = detect.PatternChainIntegrity
 
 // Factory registers the detector in the detector table.
 var Factory = detect.FactoryOf[Config, *Detector]{
@@ -105,14 +104,14 @@ func (d *Detector) Pattern() string { return Pattern }
 func (d *Detector) Verifier() *core.Verifier { return d.v }
 
 // Observe implements detect.Detector.
-func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Finding {
+func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Finding {
 	d.issues = d.v.Observe(r, 0, d.issues[:0])
 	return d.findings(out)
 }
 
 // Tick implements detect.Detector: declares gaps whose grace has passed
 // and evicts idle producers.
-func (d *Detector) Tick(wm time.Time, out []alert.Finding) []alert.Finding {
+func (d *Detector) Tick(wm time.Time, out []detect.Finding) []detect.Finding {
 	d.issues = d.v.Tick(wm, d.issues[:0])
 	return d.findings(out)
 }
@@ -126,7 +125,7 @@ func (d *Detector) MarshalState(b []byte) ([]byte, error) { return d.v.MarshalSt
 // UnmarshalState implements detect.State.
 func (d *Detector) UnmarshalState(data []byte) error { return d.v.UnmarshalState(data) }
 
-func (d *Detector) findings(out []alert.Finding) []alert.Finding {
+func (d *Detector) findings(out []detect.Finding) []detect.Finding {
 	for i := range d.issues {
 		out = append(out, d.finding(&d.issues[i]))
 	}
@@ -134,8 +133,8 @@ func (d *Detector) findings(out []alert.Finding) []alert.Finding {
 	return out
 }
 
-func (d *Detector) finding(is *core.Issue) alert.Finding {
-	f := alert.Finding{
+func (d *Detector) finding(is *core.Issue) detect.Finding {
+	f := detect.Finding{
 		Pattern: Pattern, Detail: is.Kind, Score: scores[is.Kind],
 		AgentID: is.AgentID, Tool: is.Tool, ToolVersion: is.ToolVersion, Environment: is.Environment,
 		Observed: 1, Unit: "records",

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	core "github.com/toolwatch/toolwatch/chain"
 	"github.com/toolwatch/toolwatch/chain/chaintest"
@@ -56,9 +55,9 @@ func stream(n int) []*record.Record {
 
 // process runs rs through an engine (default time config: 30s lateness,
 // 10s ticks) over det, flushing at the end.
-func process(det detect.Detector, rs []*record.Record) []alert.Finding {
+func process(det detect.Detector, rs []*record.Record) []detect.Finding {
 	e := detect.NewEngine(detect.DefaultTimeConfig(), func() time.Time { return t0.Add(24 * time.Hour) }, det)
-	var out []alert.Finding
+	var out []detect.Finding
 	for _, r := range rs {
 		out, _ = e.Process(r, out)
 	}

@@ -4,10 +4,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	core "github.com/toolwatch/toolwatch/chain"
 	"github.com/toolwatch/toolwatch/chain/chaintest"
+	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/detect/detecttest"
 	"github.com/toolwatch/toolwatch/record"
 )
@@ -35,7 +35,7 @@ func FuzzChainFields(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d := newDetector(t, c)
 		var r record.Record
-		var out []alert.Finding
+		var out []detect.Finding
 		n := 0
 		for line := range splitLines(data) {
 			if dec.Decode(line, &r) != nil {

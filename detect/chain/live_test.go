@@ -11,7 +11,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/toolwatch/toolwatch/alert"
 	core "github.com/toolwatch/toolwatch/chain"
 	"github.com/toolwatch/toolwatch/chain/chaintest"
 	"github.com/toolwatch/toolwatch/detect"
@@ -99,7 +98,7 @@ func TestLiveJetStream(t *testing.T) {
 	dec := record.NewDecoder(record.DefaultLimits())
 	var (
 		r       record.Record
-		out     []alert.Finding
+		out     []detect.Finding
 		nakked  = map[uint64]bool{}
 		total   = uint64(len(rs))
 		snapSeq = total / 2

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/record"
 )
 
@@ -15,12 +15,12 @@ import (
 // being denied one permission a few times a day at random times (now and
 // then twice in a row), in env; from..to (seconds) the denial rate is
 // multiplied by mult. A second key of the same tool is never denied.
-func routine(d *Detector, seed uint64, days int, env string, from, to int, mult float64) []alert.Finding {
+func routine(d *Detector, seed uint64, days int, env string, from, to int, mult float64) []detect.Finding {
 	if mult <= 1 {
 		from, to = 0, 0
 	}
 	rng := rand.New(rand.NewPCG(seed, 7))
-	var out []alert.Finding
+	var out []detect.Finding
 	var rec record.Record
 	const perDay, deniedPerDay = 200.0, 4.0
 	for sec := 0; sec < days*86400; sec++ {

@@ -59,9 +59,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/internal/ratedetect"
 	"github.com/toolwatch/toolwatch/detect/score"
 	"github.com/toolwatch/toolwatch/record"
 )
@@ -90,7 +90,7 @@ type tuned struct {
 	rp         baseline.RateParams
 	rule       baseline.SpikeRule
 	typeWarmup int64
-	spike      baseline.SpikeReport
+	spike      ratedetect.SpikeReport
 }
 
 type keyState struct {
@@ -177,7 +177,7 @@ func (d *Detector) setParams(p *detect.Params[Config]) {
 	d.minStep = 0
 	add := func(c *Config) {
 		t := &tuned{cfg: c, rp: c.RateParams(), rule: c.Rule(), typeWarmup: int64(c.TypeWarmup / time.Second),
-			spike: c.Report(alert.PatternDenialSpike, "denials",
+			spike: ratedetect.Report(&c.SpikeConfig, detect.PatternDenialSpike, "denials",
 				"%s had %d permission denials in %s for %s; expected about %.3g")}
 		d.tuned[c] = t
 		if d.minStep == 0 || t.rp.Size < d.minStep {
@@ -191,7 +191,7 @@ func (d *Detector) setParams(p *detect.Params[Config]) {
 }
 
 // Pattern implements detect.Detector.
-func (d *Detector) Pattern() string { return alert.PatternDenialSpike }
+func (d *Detector) Pattern() string { return detect.PatternDenialSpike }
 
 // KeyStats implements detect.Stats.
 func (d *Detector) KeyStats() (live int, idle, capacity uint64) {
@@ -218,7 +218,7 @@ func IsDenial(r *record.Record) bool {
 }
 
 // Observe implements detect.Detector.
-func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Finding {
+func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Finding {
 	now := r.Timestamp.Unix()
 	// Every record moves the windows, so windows without denials count as
 	// zeros and a tool's type warm-up runs from its first call.
@@ -285,7 +285,7 @@ func deniedText(r *record.Record) string {
 }
 
 // novelty checks r's denied permissions against the tool's seen sets.
-func (d *Detector) novelty(r *record.Record, ts *toolState, out []alert.Finding) []alert.Finding {
+func (d *Detector) novelty(r *record.Record, ts *toolState, out []detect.Finding) []detect.Finding {
 	t := ts.t
 	history := ts.rate.Start - ts.since
 	warm := history >= t.typeWarmup
@@ -315,7 +315,7 @@ func (d *Detector) novelty(r *record.Record, ts *toolState, out []alert.Finding)
 		if !warm {
 			continue
 		}
-		var f alert.Finding
+		var f detect.Finding
 		pr := prior(r)
 		switch {
 		case newType:
@@ -323,7 +323,7 @@ func (d *Detector) novelty(r *record.Record, ts *toolState, out []alert.Finding)
 			if slices.Contains(t.cfg.DangerousTypes, typ) {
 				kind, l = "dangerous type", l+t.cfg.DangerousDecades
 			}
-			f = alert.Finding{Detail: "new:" + typ, Score: math.Max(score.FromDecades(l+pr), minNovelty),
+			f = detect.Finding{Detail: "new:" + typ, Score: math.Max(score.FromDecades(l+pr), minNovelty),
 				Summary: fmt.Sprintf("%s was denied %s for %s: first %s denial for this tool in %s of history (%s)",
 					r.Tool.Name, p, r.AgentID, typ, hours(history), kind)}
 		case newAction:
@@ -331,13 +331,13 @@ func (d *Detector) novelty(r *record.Record, ts *toolState, out []alert.Finding)
 			if sc < minNovelty {
 				continue
 			}
-			f = alert.Finding{Detail: "new_action:" + typ, Score: sc,
+			f = detect.Finding{Detail: "new_action:" + typ, Score: sc,
 				Summary: fmt.Sprintf("%s was denied %s for %s: a %s action not denied before in %s of history",
 					r.Tool.Name, p, r.AgentID, typ, hours(history))}
 		default:
 			continue
 		}
-		f.Pattern = alert.PatternDenialSpike
+		f.Pattern = detect.PatternDenialSpike
 		f.Observed, f.Expected, f.Unit = 1, 0, "denials"
 		f.Details = map[string]any{
 			"permission":    p,
@@ -367,8 +367,8 @@ func prior(r *record.Record) float64 {
 
 func hours(sec int64) string { return fmt.Sprintf("%dh", sec/3600) }
 
-func (d *Detector) spikeFinding(r *record.Record, ks *keyState, v baseline.RateVerdict) alert.Finding {
-	f := ks.rate.SpikeFinding(r, &ks.t.spike, v, prior(r))
+func (d *Detector) spikeFinding(r *record.Record, ks *keyState, v baseline.RateVerdict) detect.Finding {
+	f := ratedetect.SpikeFinding(&ks.rate, r, &ks.t.spike, v, prior(r))
 	f.Details["permissions_denied"] = slices.Clone(r.Invocation.PermissionsDenied)
 	return f
 }
@@ -377,7 +377,7 @@ func (d *Detector) spikeFinding(r *record.Record, ks *keyState, v baseline.RateV
 // tool-level windows. (agent, tool) keys' windows close lazily, on the
 // key's next record (see the package doc); after SetParams every key is
 // re-resolved once, in the state the previous tick would have left it.
-func (d *Detector) Tick(watermark time.Time, out []alert.Finding) []alert.Finding {
+func (d *Detector) Tick(watermark time.Time, out []detect.Finding) []detect.Finding {
 	wm := watermark.Unix()
 	step := baseline.AlignDown(wm, d.minStep)
 	if step <= d.ticked {

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/detect/detecttest"
@@ -24,10 +23,10 @@ type call struct {
 // with a day/night cycle and a background of occasional data_access
 // denials, and a batch agent that collects ~60 data_access:read denials at
 // 02:00–02:10 every night. Tick runs every 10s of event time.
-func stream(d detect.Detector, hours int, inject func(sec int, add func(call))) []alert.Finding {
+func stream(d detect.Detector, hours int, inject func(sec int, add func(call))) []detect.Finding {
 	rng := rand.New(rand.NewPCG(3, 4))
 	keys := [][2]string{{"agent-a", "db-query"}, {"agent-b", "db-query"}, {"agent-a", "files"}}
-	var out []alert.Finding
+	var out []detect.Finding
 	var rec record.Record
 	for sec := 0; sec < hours*3600; sec++ {
 		ts := base.Add(time.Duration(sec) * time.Second)
@@ -125,7 +124,7 @@ func TestSpike(t *testing.T) {
 			}
 			top := 0.0
 			for _, f := range got {
-				if f.Pattern != alert.PatternDenialSpike || f.Detail != "spike" || f.AgentID != tc.agent || f.Tool != tc.tool || f.Details["baseline"] != tc.wantBase {
+				if f.Pattern != detect.PatternDenialSpike || f.Detail != "spike" || f.AgentID != tc.agent || f.Tool != tc.tool || f.Details["baseline"] != tc.wantBase {
 					t.Fatalf("unexpected finding %+v", f)
 				}
 				top = max(top, f.Score)
@@ -194,7 +193,7 @@ func TestNovelty(t *testing.T) {
 			var gotS []string
 			for _, f := range got {
 				gotS = append(gotS, fmt.Sprintf("%s %.0f", f.Detail, f.Score))
-				if f.Pattern != alert.PatternDenialSpike || f.Summary == "" {
+				if f.Pattern != detect.PatternDenialSpike || f.Summary == "" {
 					t.Errorf("finding %+v", f)
 				}
 			}
@@ -209,7 +208,7 @@ func TestSeenSetCap(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.TypeWarmup, cfg.MaxTypesPerTool, cfg.MaxActionsPerTool = 0, 2, 2
 	d := newDetector(t, cfg, baseline.DefaultConfig())
-	var out []alert.Finding
+	var out []detect.Finding
 	for i, p := range []string{"a:1", "b:1", "c:1", "c:1", "a:2"} {
 		r := record.Record{Timestamp: base.Add(time.Duration(i) * time.Second), AgentID: "x", Tool: record.Tool{Name: "t"}}
 		r.Invocation.PermissionsDenied = []string{p}
@@ -229,7 +228,7 @@ func TestTickClosesQuietWindowsSorted(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Warmup, cfg.MinSlotWindows, cfg.BorrowToolBaseline = 0, 0, false
 	d := newDetector(t, cfg, baseline.DefaultConfig())
-	var out []alert.Finding
+	var out []detect.Finding
 	for i := range 15 {
 		for _, a := range []string{"z", "m", "a"} {
 			r := record.Record{Timestamp: base.Add(time.Duration(i) * time.Second), AgentID: a, Tool: record.Tool{Name: "t"}}
@@ -331,7 +330,7 @@ func BenchmarkObserve(b *testing.B) {
 		recs[i].Invocation.Status = record.StatusSuccess
 		recs[i].Context.Environment = "staging"
 	}
-	out := make([]alert.Finding, 0, 8)
+	out := make([]detect.Finding, 0, 8)
 	ts := base
 	i := 0
 	b.ReportAllocs()

@@ -4,9 +4,9 @@ import (
 	"math"
 	"time"
 
-	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/internal/ratedetect"
 	"github.com/toolwatch/toolwatch/record"
 )
 
@@ -42,8 +42,8 @@ func (d *Detector) Inspect(agent, tool string) (detect.Baseline, bool) {
 	// The config as the key's next record resolves it.
 	k.t = d.tuned[d.params.For(agent, tool)]
 	t, r := k.t, &k.rate
-	b := detect.Baseline{Pattern: alert.PatternDenialSpike, Agent: agent, Tool: tool,
-		Unit: "denials/" + baseline.WindowName(t.cfg.Window), Warm: r.Warm(&t.rule)}
+	b := detect.Baseline{Pattern: detect.PatternDenialSpike, Agent: agent, Tool: tool,
+		Unit: "denials/" + ratedetect.WindowName(t.cfg.Window), Warm: r.Warm(&t.rule)}
 	if r.Thr > 0 {
 		b.JudgedBy = "own"
 		if r.Borrowed {

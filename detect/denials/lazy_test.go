@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/record"
@@ -18,7 +17,7 @@ import (
 // rolls every key's windows.
 type eager struct{ *Detector }
 
-func (e eager) Tick(watermark time.Time, out []alert.Finding) []alert.Finding {
+func (e eager) Tick(watermark time.Time, out []detect.Finding) []detect.Finding {
 	d := e.Detector
 	wm := watermark.Unix()
 	step := baseline.AlignDown(wm, d.minStep)
@@ -38,7 +37,7 @@ func (e eager) Tick(watermark time.Time, out []alert.Finding) []alert.Finding {
 		}
 		return true
 	})
-	slices.SortFunc(out[n0:], func(a, b alert.Finding) int {
+	slices.SortFunc(out[n0:], func(a, b detect.Finding) int {
 		return cmp.Or(cmp.Compare(a.AgentID, b.AgentID), cmp.Compare(a.Tool, b.Tool))
 	})
 	d.tools.Range(func(k baseline.Key, ts *toolState) bool {
@@ -57,7 +56,7 @@ func (e eager) Tick(watermark time.Time, out []alert.Finding) []alert.Finding {
 // brought to the last tick, the state of eager ticks, through spikes, a
 // reload and (lazy side only) a snapshot round trip.
 func TestLazyTicksMatchEager(t *testing.T) {
-	run := func(lazy bool) ([]alert.Finding, []byte) {
+	run := func(lazy bool) ([]detect.Finding, []byte) {
 		cfg := DefaultConfig()
 		d := newDetector(t, cfg, baseline.DefaultConfig())
 		var det detect.Detector = d

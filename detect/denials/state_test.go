@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/detect/detecttest"
@@ -82,7 +81,7 @@ func TestUnmarshalStateErrorKeepsState(t *testing.T) {
 	}
 }
 
-func spikes(fs []alert.Finding) int {
+func spikes(fs []detect.Finding) int {
 	n := 0
 	for _, f := range fs {
 		if f.Detail == "spike" && f.AgentID == "agent-a" {

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/record"
 )
@@ -35,7 +34,7 @@ type Splitter struct {
 	Cut        time.Time
 	A, B       Detector // B is nil until the cut
 	New        func() Detector
-	OutA, OutB []alert.Finding
+	OutA, OutB []detect.Finding
 }
 
 // Pattern implements detect.Detector.
@@ -63,7 +62,7 @@ func (s *Splitter) maybeCut(ts time.Time) {
 }
 
 // Observe implements detect.Detector.
-func (s *Splitter) Observe(r *record.Record, out []alert.Finding) []alert.Finding {
+func (s *Splitter) Observe(r *record.Record, out []detect.Finding) []detect.Finding {
 	s.maybeCut(r.Timestamp)
 	if s.B == nil {
 		return s.A.Observe(r, out)
@@ -74,7 +73,7 @@ func (s *Splitter) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 }
 
 // Tick implements detect.Detector.
-func (s *Splitter) Tick(wm time.Time, out []alert.Finding) []alert.Finding {
+func (s *Splitter) Tick(wm time.Time, out []detect.Finding) []detect.Finding {
 	s.maybeCut(wm)
 	if s.B == nil {
 		return s.A.Tick(wm, out)
@@ -92,19 +91,19 @@ type Hooked struct {
 }
 
 // Observe implements detect.Detector.
-func (h *Hooked) Observe(r *record.Record, out []alert.Finding) []alert.Finding {
+func (h *Hooked) Observe(r *record.Record, out []detect.Finding) []detect.Finding {
 	h.Hook(r.Timestamp)
 	return h.Detector.Observe(r, out)
 }
 
 // Tick implements detect.Detector.
-func (h *Hooked) Tick(wm time.Time, out []alert.Finding) []alert.Finding {
+func (h *Hooked) Tick(wm time.Time, out []detect.Finding) []detect.Finding {
 	h.Hook(wm)
 	return h.Detector.Tick(wm, out)
 }
 
 // FindingsJSON returns each finding as JSON.
-func FindingsJSON(t testing.TB, fs []alert.Finding) []string {
+func FindingsJSON(t testing.TB, fs []detect.Finding) []string {
 	t.Helper()
 	out := make([]string, len(fs))
 	for i := range fs {

@@ -92,7 +92,7 @@ import (
 )
 
 // Pattern is the alert pattern name.
-const Pattern = "egress"
+const Pattern = detect.PatternEgress
 
 // Factory registers the detector (detect.Registry).
 var Factory = detect.FactoryOf[Config, *Detector]{
@@ -232,7 +232,7 @@ func hash(s string) uint64 {
 // Observe implements detect.Detector: judges the record's destinations
 // against its tool's vocabulary and its task's provenance, then adds its
 // output destinations and classification to the task.
-func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Finding {
+func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Finding {
 	in := &r.Invocation
 	sens := sensitive(r)
 	if len(in.Destinations) == 0 && len(in.OutputDestinations) == 0 && !sens {
@@ -268,7 +268,7 @@ func (d *Detector) remember(r *record.Record, sens bool) {
 	}
 }
 
-func (d *Detector) judge(r *record.Record, out []alert.Finding) []alert.Finding {
+func (d *Detector) judge(r *record.Record, out []detect.Finding) []detect.Finding {
 	name := r.Tool.Name
 	t, created := d.tools.Get(name, r.Timestamp, nil)
 	if t == nil {
@@ -325,7 +325,7 @@ func (d *Detector) judge(r *record.Record, out []alert.Finding) []alert.Finding 
 
 // novel scores the record's destinations that are not in the vocabulary
 // and learns them unless one of them is flagged.
-func (d *Detector) novel(t *tool, r *record.Record, hs []uint64, fresh uint64, hasExact bool, out []alert.Finding) []alert.Finding {
+func (d *Detector) novel(t *tool, r *record.Record, hs []uint64, fresh uint64, hasExact bool, out []detect.Finding) []detect.Finding {
 	cfg := t.cfg
 	dests := r.Invocation.Destinations[:len(hs)]
 	ts := r.Timestamp.UnixNano()
@@ -481,7 +481,7 @@ func (t *tool) openness() (o, rate float64) {
 	return math.Min(1, o), rate
 }
 
-func (d *Detector) addPending(k pkey, r *record.Record, f *alert.Finding, domains []string) {
+func (d *Detector) addPending(k pkey, r *record.Record, f *detect.Finding, domains []string) {
 	if len(d.pending) >= d.params.Base.MaxPending {
 		d.unlisted++
 		return
@@ -494,11 +494,11 @@ func (d *Detector) addPending(k pkey, r *record.Record, f *alert.Finding, domain
 	}
 }
 
-func (d *Detector) finding(t *tool, r *record.Record, dest string, l, o, rate float64, pv provenance, status string) alert.Finding {
+func (d *Detector) finding(t *tool, r *record.Record, dest string, l, o, rate float64, pv provenance, status string) detect.Finding {
 	sc := score.FromDecades(l + score.Prior(r.Tool.TrustLevel, r.Context.DataClassification, r.Context.Environment))
 	sc = math.Round(sc*10) / 10
 	known := t.known()
-	var f alert.Finding
+	var f detect.Finding
 	f.FromRecord(r)
 	f.Pattern = Pattern
 	f.Detail = dest
@@ -562,7 +562,7 @@ func (t *tool) known() uint64 { return uint64(t.exact) + t.over.Estimate() }
 
 // Tick implements detect.Detector: refreshes configs and HyperLogLog
 // estimates and evicts idle tools and tasks. It emits nothing.
-func (d *Detector) Tick(watermark time.Time, out []alert.Finding) []alert.Finding {
+func (d *Detector) Tick(watermark time.Time, out []detect.Finding) []detect.Finding {
 	d.tools.Range(func(name string, t *tool) bool {
 		if t.gen != d.gen {
 			t.cfg, t.gen = d.params.For("", name), d.gen

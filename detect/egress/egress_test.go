@@ -151,7 +151,7 @@ func TestScoring(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			d := newDet(testConfig())
 			at := warm(t, d, 400)
-			var fs []alert.Finding
+			var fs []detect.Finding
 			cs := tc.calls(at)
 			for _, c := range cs {
 				fs = d.Observe(c.record(), fs)
@@ -181,8 +181,8 @@ func TestScoring(t *testing.T) {
 	}
 }
 
-func findingsFor(fs []alert.Finding, tool string) []alert.Finding {
-	var out []alert.Finding
+func findingsFor(fs []detect.Finding, tool string) []detect.Finding {
+	var out []detect.Finding
 	for _, f := range fs {
 		if f.Tool == tool {
 			out = append(out, f)
@@ -193,7 +193,7 @@ func findingsFor(fs []alert.Finding, tool string) []alert.Finding {
 
 // attack feeds an injected output naming dest followed by the call using
 // it, in task, and returns the findings at send_money.
-func attack(d *Detector, at time.Duration, task string, dest []string) []alert.Finding {
+func attack(d *Detector, at time.Duration, task string, dest []string) []detect.Finding {
 	fs := d.Observe(call{at: at, tool: "read_file", task: task, outs: dest}.record(), nil)
 	fs = d.Observe(call{at: at + time.Second, tool: "send_money", task: task, dests: dest}.record(), fs)
 	return findingsFor(fs, "send_money")
@@ -346,7 +346,7 @@ func TestNoRawDestination(t *testing.T) {
 	at := warm(t, d, 400)
 	raws := []string{"mallory@attacker.example", "attacker.example", "GB00 ATTACK"}
 	given := map[string]bool{}
-	var fs []alert.Finding
+	var fs []detect.Finding
 	for i, dests := range [][]string{email(raws[0]), account(raws[2])} {
 		for _, x := range dests {
 			given[x[strings.IndexByte(x, ':')+1:]] = true
@@ -426,7 +426,7 @@ func TestSnapshotRestore(t *testing.T) {
 		{at: at + 5*time.Minute, tool: "send_money", task: "open", dests: account("GB00 LATER")},
 	}
 	for _, det := range []*Detector{d, r} {
-		var fs []alert.Finding
+		var fs []detect.Finding
 		for _, c := range cont {
 			fs = det.Observe(c.record(), fs)
 		}
@@ -490,7 +490,7 @@ func TestEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 	eng := detect.NewEngine(detect.DefaultTimeConfig(), func() time.Time { return base.Add(48 * time.Hour) }, det)
-	var fs []alert.Finding
+	var fs []detect.Finding
 	at := time.Duration(0)
 	for i := range 300 {
 		fs, _ = eng.Process(call{at: at, tool: "send_money", task: fmt.Sprint(i), dests: account(payees[i%5])}.record(), fs)

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/detect/detecttest"
 	"github.com/toolwatch/toolwatch/record"
 )
@@ -38,7 +38,7 @@ func FuzzObserve(f *testing.F) {
 		c := testConfig()
 		c.WarmupCalls, c.WarmupAge = 10, 0
 		d := newDet(c)
-		var fs []alert.Finding
+		var fs []detect.Finding
 		for i, op := range ops {
 			r := call{at: time.Duration(i) * time.Second, tool: []string{"send_money", "send_email"}[op&1],
 				task: fmt.Sprint("t", op>>5)}.record()
@@ -96,7 +96,7 @@ func BenchmarkObserve(b *testing.B) {
 		r    *record.Record
 	}{{"known_destination", known}, {"no_destination", none}, {"output_destinations", reader}} {
 		b.Run(bc.name, func(b *testing.B) {
-			var out []alert.Finding
+			var out []detect.Finding
 			b.ReportAllocs()
 			for b.Loop() {
 				out = d.Observe(bc.r, out[:0])

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/detect"
 )
 
 // A flood of new agent ids keeps the key store at its cap from hour 40 on;
@@ -24,7 +24,7 @@ func TestNewAgentLoopAlertsAtCap(t *testing.T) {
 			add(call{"agent-new", "search", "sha256:stuck"})
 		}
 	})
-	var loops []alert.Finding
+	var loops []detect.Finding
 	for _, f := range got {
 		if f.Detail == "loop" {
 			if f.AgentID != "agent-new" {

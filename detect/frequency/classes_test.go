@@ -8,6 +8,7 @@ import (
 
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/record"
 )
 
@@ -111,7 +112,7 @@ func (f *fleet) calls(sec int, add func(agent, tool string)) {
 
 // maxPerKeyDay is the most findings one (agent, tool, detail) raised in one
 // UTC day.
-func maxPerKeyDay(fs []alert.Finding) int {
+func maxPerKeyDay(fs []detect.Finding) int {
 	type k struct {
 		agent, tool, detail string
 		day                 int
@@ -128,7 +129,7 @@ func maxPerKeyDay(fs []alert.Finding) int {
 // maxFiringPerKeyDay passes fs through the alert manager with its default
 // cooldown and resolve_after and returns the most firing alerts (first,
 // re-emitted, escalated) one (agent, tool) sent in one UTC day.
-func maxFiringPerKeyDay(fs []alert.Finding) int {
+func maxFiringPerKeyDay(fs []detect.Finding) int {
 	m := alert.NewManager(alert.DefaultConfig())
 	type k struct {
 		agent, tool string
@@ -246,7 +247,7 @@ func TestFleetClasses(t *testing.T) {
 	}
 }
 
-func check(t *testing.T, got []alert.Finding, agent, tool, detail string, from, by int) {
+func check(t *testing.T, got []detect.Finding, agent, tool, detail string, from, by int) {
 	t.Helper()
 	found := false
 	for _, f := range got {
@@ -280,7 +281,7 @@ type dropFilter struct {
 	from time.Time
 }
 
-func (f *dropFilter) Observe(r *record.Record, out []alert.Finding) []alert.Finding {
+func (f *dropFilter) Observe(r *record.Record, out []detect.Finding) []detect.Finding {
 	if r.AgentID == "app" && r.Tool.Name == "lookup" && !r.Timestamp.Before(f.from) {
 		return out
 	}
@@ -290,11 +291,11 @@ func (f *dropFilter) Observe(r *record.Record, out []alert.Finding) []alert.Find
 // runFleetDetector replays days of the fleet (plus inject) through d with a
 // Tick every 10 s and returns the findings.
 func runFleetDetector(d interface {
-	Observe(*record.Record, []alert.Finding) []alert.Finding
-	Tick(time.Time, []alert.Finding) []alert.Finding
-}, seed uint64, days int, inject func(sec int, add func(agent, tool string))) []alert.Finding {
+	Observe(*record.Record, []detect.Finding) []detect.Finding
+	Tick(time.Time, []detect.Finding) []detect.Finding
+}, seed uint64, days int, inject func(sec int, add func(agent, tool string))) []detect.Finding {
 	fl := newFleet(seed, days)
-	var out []alert.Finding
+	var out []detect.Finding
 	var rec record.Record
 	for sec := 0; sec < days*86400; sec++ {
 		ts := base.Add(time.Duration(sec) * time.Second)

@@ -136,9 +136,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/internal/ratedetect"
 	"github.com/toolwatch/toolwatch/detect/score"
 	"github.com/toolwatch/toolwatch/record"
 )
@@ -183,7 +183,7 @@ type tuned struct {
 	loopSize  int64
 	loopDecay float64 // loop peak decay per loop window
 	minL      float64 // −log10 false_alarm_rate: the decades a loop or drop needs
-	spike     baseline.SpikeReport
+	spike     ratedetect.SpikeReport
 }
 
 // loopState tracks same-input calls of the current loop window.
@@ -381,13 +381,13 @@ func newTuned(c *Config) *tuned {
 		loopSize:  loop,
 		loopDecay: math.Pow(0.5, c.LoopWindow.Seconds()/math.Max(c.PeakHalfLife.Seconds(), 1)),
 		minL:      -math.Log10(c.FalseAlarmRate),
-		spike: c.Report(alert.PatternFrequency, "calls",
+		spike: ratedetect.Report(&c.SpikeConfig, detect.PatternFrequency, "calls",
 			"%s called %d times in %s by %s; expected about %.3g"),
 	}
 }
 
 // Pattern implements detect.Detector.
-func (d *Detector) Pattern() string { return alert.PatternFrequency }
+func (d *Detector) Pattern() string { return detect.PatternFrequency }
 
 // KeyStats implements detect.Stats.
 func (d *Detector) KeyStats() (live int, idle, capacity uint64) {
@@ -398,7 +398,7 @@ func (d *Detector) KeyStats() (live int, idle, capacity uint64) {
 }
 
 // Observe implements detect.Detector.
-func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Finding {
+func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Finding {
 	now := r.Timestamp.Unix()
 
 	ts, _ := d.tools.Get(baseline.Key{Tool: r.Tool.Name}, r.Timestamp, nil)
@@ -583,25 +583,25 @@ func prior(r *record.Record) float64 {
 	return score.Prior(r.Tool.TrustLevel, r.Context.DataClassification, r.Context.Environment)
 }
 
-func (d *Detector) spikeFinding(r *record.Record, ks *keyState, v baseline.RateVerdict) alert.Finding {
-	f := ks.rate.SpikeFinding(r, &ks.t.spike, v, prior(r))
+func (d *Detector) spikeFinding(r *record.Record, ks *keyState, v baseline.RateVerdict) detect.Finding {
+	f := ratedetect.SpikeFinding(&ks.rate, r, &ks.t.spike, v, prior(r))
 	f.Details["overall_mean"] = round3(float64(ks.rate.Sc[v.Scale].Mean))
 	return f
 }
 
-func (d *Detector) loopFinding(r *record.Record, ks *keyState, c uint32) alert.Finding {
+func (d *Detector) loopFinding(r *record.Record, ks *keyState, c uint32) detect.Finding {
 	t := ks.t
 	exp := float64(ks.loop.peak)
 	l := loopDecades(c, exp)
-	f := alert.Finding{
-		Pattern:  alert.PatternFrequency,
+	f := detect.Finding{
+		Pattern:  detect.PatternFrequency,
 		Detail:   "loop",
 		Score:    score.FromDecades(l + prior(r)),
 		Observed: float64(c),
 		Expected: exp,
-		Unit:     "calls/" + baseline.WindowName(t.cfg.LoopWindow),
+		Unit:     "calls/" + ratedetect.WindowName(t.cfg.LoopWindow),
 		Summary: fmt.Sprintf("%s called %d times with one input in %s by %s; usually at most %.3g",
-			r.Tool.Name, c, baseline.WindowName(t.cfg.LoopWindow), r.AgentID, exp),
+			r.Tool.Name, c, ratedetect.WindowName(t.cfg.LoopWindow), r.AgentID, exp),
 		Details: map[string]any{
 			"input_hash":       r.Invocation.InputHash,
 			"same_input_peak":  round3(exp),
@@ -690,7 +690,7 @@ func (d *Detector) scheduleDrop(k baseline.Key, ks *keyState, as *agentState) {
 // drops checks the keys of the agents active in the current or previous
 // window whose drop count their agent has reached: the only keys dropCheck
 // could report at wm.
-func (d *Detector) drops(wm int64, out []alert.Finding) []alert.Finding {
+func (d *Detector) drops(wm int64, out []detect.Finding) []detect.Finding {
 	live := d.recent[:0]
 	for _, ak := range d.recent {
 		as := d.agents.Peek(ak)
@@ -731,7 +731,7 @@ func dropQ(g float64) float64 { return 1 - 1/(math.Max(g, 1)+0.5) }
 
 // dropCheck appends a "drop" finding for ks if its agent kept working
 // while the key went silent (see the package doc).
-func (d *Detector) dropCheck(k baseline.Key, ks *keyState, wm int64, out []alert.Finding) []alert.Finding {
+func (d *Detector) dropCheck(k baseline.Key, ks *keyState, wm int64, out []detect.Finding) []detect.Finding {
 	t, g := ks.t, &ks.gap
 	// A pause that began during warm-up is not judged: its like (a
 	// nightly pause) may not have been seen yet.
@@ -752,8 +752,8 @@ func (d *Detector) dropCheck(k baseline.Key, ks *keyState, wm int64, out []alert
 		return out
 	}
 	g.dropped = true
-	return append(out, alert.Finding{
-		Pattern:  alert.PatternFrequency,
+	return append(out, detect.Finding{
+		Pattern:  detect.PatternFrequency,
 		Detail:   "drop",
 		Score:    score.FromDecades(l),
 		AgentID:  k.Agent,
@@ -777,7 +777,7 @@ func (d *Detector) dropCheck(k baseline.Key, ks *keyState, wm int64, out []alert
 // tool), evicts idle keys and rolls the tool-level windows. Spikes and
 // loops are raised in Observe as counts cross thresholds; the windows of
 // quiet keys close lazily (see Ticks in the package doc).
-func (d *Detector) Tick(watermark time.Time, out []alert.Finding) []alert.Finding {
+func (d *Detector) Tick(watermark time.Time, out []detect.Finding) []detect.Finding {
 	wm := watermark.Unix()
 	step := baseline.AlignDown(wm, d.minStep)
 	if step <= d.ticked {
@@ -809,7 +809,7 @@ func (d *Detector) Tick(watermark time.Time, out []alert.Finding) []alert.Findin
 	n0 := len(out)
 	out = d.drops(wm, out)
 	// Map order must not reach the output.
-	slices.SortFunc(out[n0:], func(a, b alert.Finding) int {
+	slices.SortFunc(out[n0:], func(a, b detect.Finding) int {
 		return cmp.Or(cmp.Compare(a.AgentID, b.AgentID), cmp.Compare(a.Tool, b.Tool))
 	})
 	d.tickTools(wm)

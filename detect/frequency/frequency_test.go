@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/detect/detecttest"
@@ -40,16 +39,16 @@ func normalRate(hour int) float64 {
 // batch agent that runs ~600 calls in 10 minutes after 02:00 every day, agent-c joining
 // "search" at hour 36, plus whatever inject adds at each second. Tick runs
 // every 10s of event time.
-func stream(d detect.Detector, hours int, inject func(sec int, add func(call))) []alert.Finding {
+func stream(d detect.Detector, hours int, inject func(sec int, add func(call))) []detect.Finding {
 	return streamFrom(d, 0, hours, inject)
 }
 
 // streamFrom is stream with the data starting startHour hours after base
 // (inject still sees seconds since base).
-func streamFrom(d detect.Detector, startHour, hours int, inject func(sec int, add func(call))) []alert.Finding {
+func streamFrom(d detect.Detector, startHour, hours int, inject func(sec int, add func(call))) []detect.Finding {
 	rng := rand.New(rand.NewPCG(1, 2))
 	regular := []call{{"agent-a", "db-query", ""}, {"agent-b", "db-query", ""}, {"agent-a", "search", ""}, {"agent-b", "search", ""}, {"agent-c", "search", ""}}
-	var out []alert.Finding
+	var out []detect.Finding
 	var rec record.Record
 	for sec := startHour * 3600; sec < (startHour+hours)*3600; sec++ {
 		ts := base.Add(time.Duration(sec) * time.Second)
@@ -167,7 +166,7 @@ func TestInjectedSpike(t *testing.T) {
 			}
 			maxScore := 0.0
 			for _, f := range got {
-				if f.Pattern != alert.PatternFrequency || f.Detail != "spike" || f.AgentID != tc.agent || f.Tool != "db-query" {
+				if f.Pattern != detect.PatternFrequency || f.Detail != "spike" || f.AgentID != tc.agent || f.Tool != "db-query" {
 					t.Fatalf("wrong finding: %+v", f)
 				}
 				maxScore = max(maxScore, f.Score)
@@ -229,7 +228,7 @@ func TestLoop(t *testing.T) {
 			add(call{"agent-b", "search", "sha256:stuck"})
 		}
 	})
-	var loops []alert.Finding
+	var loops []detect.Finding
 	for _, f := range got {
 		if f.AgentID != "agent-b" || f.Tool != "search" {
 			t.Fatalf("finding for wrong key: %+v", f)
@@ -277,7 +276,7 @@ func TestLoopRampUpDoesNotHideLoop(t *testing.T) {
 
 func TestTickClosesQuietWindows(t *testing.T) {
 	d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
-	var out []alert.Finding
+	var out []detect.Finding
 	r := record.Record{AgentID: "a", Tool: record.Tool{Name: "x"}}
 	for i := range 60 { // one call a minute for an hour
 		r.Timestamp = base.Add(time.Duration(i) * time.Minute)
@@ -312,7 +311,7 @@ func TestKeyCapEvictsAndCounts(t *testing.T) {
 	b := baseline.DefaultConfig()
 	b.MaxKeys = 2
 	d := newDetector(t, DefaultConfig(), b)
-	var out []alert.Finding
+	var out []detect.Finding
 	for _, a := range []string{"a1", "a2", "a3", "a3"} {
 		r := record.Record{Timestamp: base, AgentID: a, Tool: record.Tool{Name: "x"}}
 		out = d.Observe(&r, out)
@@ -398,7 +397,7 @@ func warmDetector(n int, every time.Duration) (*Detector, []record.Record, time.
 	for i := range recs {
 		recs[i] = record.Record{AgentID: fmt.Sprintf("agent-%d", i%100), Tool: record.Tool{Name: fmt.Sprintf("tool-%d", i/100)}}
 	}
-	var out []alert.Finding
+	var out []detect.Finding
 	ts := base
 	for ; ts.Before(base.Add(48 * time.Hour)); ts = ts.Add(every) {
 		for i := range recs {
@@ -425,7 +424,7 @@ func BenchmarkObserveRolling(b *testing.B) {
 
 func benchObserve(b *testing.B, n int, every time.Duration) {
 	d, recs, ts := warmDetector(n, every)
-	out := make([]alert.Finding, 0, 8)
+	out := make([]detect.Finding, 0, 8)
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {

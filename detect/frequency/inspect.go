@@ -4,9 +4,9 @@ import (
 	"math"
 	"time"
 
-	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/internal/ratedetect"
 	"github.com/toolwatch/toolwatch/record"
 )
 
@@ -41,8 +41,8 @@ func (d *Detector) Inspect(agent, tool string) (detect.Baseline, bool) {
 	k := *ks
 	k.t = d.tuned[d.params.For(agent, tool)]
 	t, r := k.t, &k.rate
-	b := detect.Baseline{Pattern: alert.PatternFrequency, Agent: agent, Tool: tool,
-		Unit: "calls/" + baseline.WindowName(t.cfg.Window), Warm: r.Warm(&t.rule)}
+	b := detect.Baseline{Pattern: detect.PatternFrequency, Agent: agent, Tool: tool,
+		Unit: "calls/" + ratedetect.WindowName(t.cfg.Window), Warm: r.Warm(&t.rule)}
 	if r.Thr > 0 {
 		b.JudgedBy = "own"
 		if r.Borrowed {
@@ -81,7 +81,7 @@ func (d *Detector) Inspect(agent, tool string) (detect.Baseline, bool) {
 		b.Parts = append(b.Parts,
 			detect.BaselinePart{Name: "loop", Values: map[string]any{
 				"same_input_peak": round3(float64(k.loop.peak)), "threshold": k.loop.thr,
-				"window": baseline.WindowName(t.cfg.LoopWindow),
+				"window": ratedetect.WindowName(t.cfg.LoopWindow),
 			}},
 			detect.BaselinePart{Name: "drop", Values: map[string]any{
 				"mean_gap": round3(float64(k.gap.mean)), "peak_gap": round3(float64(k.gap.peak)),

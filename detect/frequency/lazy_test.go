@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
 )
@@ -18,7 +17,7 @@ import (
 // Tick must report exactly what it reports.
 type eager struct{ *Detector }
 
-func (e eager) Tick(watermark time.Time, out []alert.Finding) []alert.Finding {
+func (e eager) Tick(watermark time.Time, out []detect.Finding) []detect.Finding {
 	d := e.Detector
 	wm := watermark.Unix()
 	step := baseline.AlignDown(wm, d.minStep)
@@ -41,7 +40,7 @@ func (e eager) Tick(watermark time.Time, out []alert.Finding) []alert.Finding {
 		}
 		return true
 	})
-	slices.SortFunc(out[n0:], func(a, b alert.Finding) int {
+	slices.SortFunc(out[n0:], func(a, b detect.Finding) int {
 		return cmp.Or(cmp.Compare(a.AgentID, b.AgentID), cmp.Compare(a.Tool, b.Tool))
 	})
 	d.tickTools(wm)
@@ -53,7 +52,7 @@ func (e eager) Tick(watermark time.Time, out []alert.Finding) []alert.Finding {
 // spikes, a reload that changes thresholds and the loop window of one
 // tool, and (lazy side only) a snapshot round trip.
 func TestLazyTicksMatchEager(t *testing.T) {
-	run := func(lazy bool) ([]alert.Finding, []byte) {
+	run := func(lazy bool) ([]detect.Finding, []byte) {
 		cfg := DefaultConfig()
 		d := newDetector(t, cfg, baseline.DefaultConfig())
 		var det detect.Detector = d

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/detect/detecttest"
@@ -95,7 +94,7 @@ func TestUnmarshalStateErrorKeepsState(t *testing.T) {
 	}
 }
 
-func spikes(fs []alert.Finding, agent string) int {
+func spikes(fs []detect.Finding, agent string) int {
 	n := 0
 	for _, f := range fs {
 		if f.Detail == "spike" && f.AgentID == agent {
@@ -210,7 +209,7 @@ func TestSetParamsKeepsAllocationFree(t *testing.T) {
 	d.Observe(&r, nil)
 	d.SetParams(detect.NewParams(DefaultConfig()))
 	i := 0
-	var out []alert.Finding
+	var out []detect.Finding
 	allocs := testing.AllocsPerRun(2000, func() {
 		i++
 		r.Timestamp = base.Add(time.Duration(i) * 7 * time.Second)

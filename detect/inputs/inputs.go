@@ -100,7 +100,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/detect/score"
@@ -196,7 +195,7 @@ func (d *Detector) SetParams(p *detect.Params[Config]) {
 }
 
 // Pattern implements detect.Detector.
-func (d *Detector) Pattern() string { return alert.PatternInputNovelty }
+func (d *Detector) Pattern() string { return detect.PatternInputNovelty }
 
 // KeyStats implements detect.Stats.
 func (d *Detector) KeyStats() (live int, idle, capacity uint64) {
@@ -224,7 +223,7 @@ func (d *Detector) ShapeStats() ShapeStats {
 }
 
 // Observe implements detect.Detector.
-func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Finding {
+func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Finding {
 	s := r.Invocation.InputShape
 	if s == "" {
 		d.skipped++
@@ -292,7 +291,7 @@ func (t *tool) rotate(ts int64) {
 
 // novel handles a shape not in the set: score it against the vocabulary as
 // it was, then learn it.
-func (d *Detector) novel(t *tool, r *record.Record, s string, h uint64, ts int64, out []alert.Finding) []alert.Finding {
+func (d *Detector) novel(t *tool, r *record.Record, s string, h uint64, ts int64, out []detect.Finding) []detect.Finding {
 	cfg := t.cfg
 	class, dangerous := shape.Class(s)
 	warm := t.records >= uint64(cfg.WarmupRecords) && ts-t.first >= int64(cfg.WarmupAge)
@@ -332,7 +331,7 @@ func (d *Detector) novel(t *tool, r *record.Record, s string, h uint64, ts int64
 // score appends a finding for shape s of class class if it scores at least
 // min_score; firstSeen is false for a known sql-injection shape, rejected
 // true for a plain shape whose call failed (see the package doc).
-func (d *Detector) score(t *tool, r *record.Record, s, class string, firstSeen, rejected bool, out []alert.Finding) []alert.Finding {
+func (d *Detector) score(t *tool, r *record.Record, s, class string, firstSeen, rejected bool, out []detect.Finding) []detect.Finding {
 	o, rate := t.openness()
 	q := t.stability(r.Timestamp.UnixNano())
 	l := -math.Log10((float64(t.n1) + 1) / (float64(t.records) + 1))
@@ -372,10 +371,10 @@ func (d *Detector) score(t *tool, r *record.Record, s, class string, firstSeen, 
 	return append(out, f)
 }
 
-func (d *Detector) finding(t *tool, r *record.Record, s, class string, firstSeen bool, score float64) alert.Finding {
-	var f alert.Finding
+func (d *Detector) finding(t *tool, r *record.Record, s, class string, firstSeen bool, score float64) detect.Finding {
+	var f detect.Finding
 	f.FromRecord(r)
-	f.Pattern = alert.PatternInputNovelty
+	f.Pattern = detect.PatternInputNovelty
 	f.Detail = truncate(s, t.cfg.MaxDetailBytes)
 	f.Score = score
 	f.Unit = "shapes"
@@ -432,7 +431,7 @@ func (t *tool) known() uint64 { return uint64(t.set.n) + t.overAll.Estimate() }
 // Tick implements detect.Detector: rotates distinct windows, refreshes the
 // HyperLogLog estimates (only of tools that overflowed) and evicts idle
 // tools. It emits nothing.
-func (d *Detector) Tick(watermark time.Time, out []alert.Finding) []alert.Finding {
+func (d *Detector) Tick(watermark time.Time, out []detect.Finding) []detect.Finding {
 	wm := watermark.UnixNano()
 	d.store.Range(func(k baseline.Key, t *tool) bool {
 		if t.gen != d.gen {

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/record"
@@ -53,8 +52,8 @@ func rec(i int, tool, agent, shape string) *record.Record {
 
 // stream feeds records i in [from, to) with shapes[i%len], ticking every 60
 // records, and returns all findings.
-func stream(d *Detector, from, to int, tool, agent string, shapes []string) []alert.Finding {
-	var out []alert.Finding
+func stream(d *Detector, from, to int, tool, agent string, shapes []string) []detect.Finding {
+	var out []detect.Finding
 	for i := from; i < to; i++ {
 		out = d.Observe(rec(i, tool, agent, shapes[i%len(shapes)]), out)
 		if i%60 == 59 {
@@ -66,7 +65,7 @@ func stream(d *Detector, from, to int, tool, agent string, shapes []string) []al
 
 var dbShapes = []string{"json{limit:num,query:str/sql}", "json{id:num}", "json{query:str/sql}"}
 
-func one(t *testing.T, fs []alert.Finding) alert.Finding {
+func one(t *testing.T, fs []detect.Finding) detect.Finding {
 	t.Helper()
 	if len(fs) != 1 {
 		t.Fatalf("got %d findings, want 1: %+v", len(fs), fs)
@@ -87,7 +86,7 @@ func TestClosedToolSQLInjectionIsCritical(t *testing.T) {
 	if f.Summary != want {
 		t.Errorf("summary\n got %q\nwant %q", f.Summary, want)
 	}
-	if f.Pattern != alert.PatternInputNovelty || f.Detail != "json{query:str/sql-injection}" || f.Unit != "shapes" ||
+	if f.Pattern != detect.PatternInputNovelty || f.Detail != "json{query:str/sql-injection}" || f.Unit != "shapes" ||
 		f.Observed != 4 || f.Expected != 3 || f.AgentID != "agent-x" || f.Tool != "db-query" ||
 		f.SpanID != "span-1200" || !f.EventTime.Equal(base.Add(1200*time.Second)) {
 		t.Errorf("finding fields: %+v", f)
@@ -150,7 +149,7 @@ func TestScoreRisesWithStability(t *testing.T) {
 
 func TestOpenVocabularyRaisesOnlyDangerous(t *testing.T) {
 	d := newDet(testConfig())
-	var out []alert.Finding
+	var out []detect.Finding
 	n := 0
 	for i := 0; i < 2000; i++ {
 		s := "json{q:str}"
@@ -198,7 +197,7 @@ func TestWarmupSuppresses(t *testing.T) {
 	}
 	// Enough records but not enough event time: all in the first 5 minutes.
 	d = newDet(c)
-	var out []alert.Finding
+	var out []detect.Finding
 	for i := 0; i < 300; i++ {
 		r := rec(0, "db-query", "agent-a", dbShapes[i%3])
 		r.Timestamp = base.Add(time.Duration(i) * time.Second)
@@ -347,9 +346,9 @@ func TestDistinctWindowRotation(t *testing.T) {
 }
 
 func TestDeterministic(t *testing.T) {
-	run := func() []alert.Finding {
+	run := func() []detect.Finding {
 		d := newDet(testConfig())
-		var out []alert.Finding
+		var out []detect.Finding
 		out = append(out, stream(d, 0, 1200, "db-query", "agent-a", dbShapes)...)
 		out = append(out, stream(d, 0, 1200, "summarize", "agent-b", []string{"text/plain"})...)
 		out = d.Observe(rec(1200, "db-query", "agent-x", "json{query:str/sql-injection}"), out)
@@ -443,7 +442,7 @@ func BenchmarkObserveKnownShape(b *testing.B) {
 	for i := range recs {
 		recs[i] = rec(1200+i, "db-query", "agent-a", dbShapes[i])
 	}
-	out := make([]alert.Finding, 0, 4)
+	out := make([]detect.Finding, 0, 4)
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		r := recs[i%3]
@@ -510,7 +509,7 @@ func BenchmarkMemoryPerTool(b *testing.B) {
 // dangerous shapes whatever their status, are judged at full weight.
 func TestRejectedNewShape(t *testing.T) {
 	const wrong = "json{customerId:str,fields:str}"
-	raw := func(status, s string) (float64, float64, []alert.Finding) {
+	raw := func(status, s string) (float64, float64, []detect.Finding) {
 		c := testConfig()
 		c.MinScore = 0
 		d := newDet(c)

@@ -1,6 +1,11 @@
 package inputs
 
-import "github.com/toolwatch/toolwatch/baseline"
+import (
+	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/detect"
+)
+
+var _ detect.ToolShaper = (*Detector)(nil)
 
 // ToolShapes reports how many distinct input shapes tool is known to
 // receive (exact set plus the HyperLogLog estimate of overflow shapes), for

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/record"
@@ -31,8 +30,8 @@ func newMixed() *Detector {
 // open search tool, an overflowing wide tool, records without a shape, and
 // anomalies late in the stream (new shape, injection, binary, repeated
 // injection). Tick every 60 records.
-func feed(d detect.Detector, from, to int) []alert.Finding {
-	var out []alert.Finding
+func feed(d detect.Detector, from, to int) []detect.Finding {
+	var out []detect.Finding
 	for i := from; i < to; i++ {
 		var r *record.Record
 		switch i % 4 {
@@ -70,7 +69,7 @@ func feed(d detect.Detector, from, to int) []alert.Finding {
 	return out
 }
 
-func findingsJSON(t testing.TB, fs []alert.Finding) []string {
+func findingsJSON(t testing.TB, fs []detect.Finding) []string {
 	t.Helper()
 	out := make([]string, len(fs))
 	for i := range fs {

@@ -18,7 +18,7 @@ func TestSlowCallAlertsAtCap(t *testing.T) {
 			t.Fatalf("flood record alerted: %+v", out)
 		}
 	}
-	if d.Keys.Peek(baseline.Key{Agent: "agent-a", Tool: "customer-lookup"}) != nil {
+	if d.core.Keys.Peek(baseline.Key{Agent: "agent-a", Tool: "customer-lookup"}) != nil {
 		t.Fatal("premise: agent-a's key was not evicted by the flood")
 	}
 	for _, agent := range []string{"agent-new", "agent-a"} {
@@ -27,7 +27,7 @@ func TestSlowCallAlertsAtCap(t *testing.T) {
 			t.Fatalf("%s: 30 s call at the cap: %+v", agent, out)
 		}
 	}
-	if _, _, capacity := d.KeyStats(); capacity == 0 || d.Keys.Len() > 9 {
-		t.Fatalf("capacity evictions %d, keys %d", capacity, d.Keys.Len())
+	if _, _, capacity := d.KeyStats(); capacity == 0 || d.core.Keys.Len() > 9 {
+		t.Fatalf("capacity evictions %d, keys %d", capacity, d.core.Keys.Len())
 	}
 }

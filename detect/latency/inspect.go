@@ -3,7 +3,6 @@ package latency
 import (
 	"math"
 
-	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/detect/internal/distdetect"
@@ -13,7 +12,7 @@ var _ detect.Inspector = (*Detector)(nil)
 
 // BaselineKeys implements detect.Inspector.
 func (d *Detector) BaselineKeys() []detect.Key {
-	return detect.StoreKeys(d.Keys, d.Tools)
+	return detect.StoreKeys(d.core.Keys, d.core.Tools)
 }
 
 // Inspect implements detect.Inspector: one part per version slot (the
@@ -27,24 +26,24 @@ func (d *Detector) Inspect(agent, tool string) (detect.Baseline, bool) {
 	var st *state
 	if agent == "" {
 		scope, prevScope = ScopeTool, ScopeToolPrevVersion
-		st = d.Tools.Peek(tool)
+		st = d.core.Tools.Peek(tool)
 	} else {
-		st = d.Keys.Peek(baseline.Key{Agent: agent, Tool: tool})
+		st = d.core.Keys.Peek(baseline.Key{Agent: agent, Tool: tool})
 	}
 	if st == nil {
 		return detect.Baseline{}, false
 	}
-	cfg := d.Params.For(agent, tool)
+	cfg := d.core.Params.For(agent, tool)
 	j := judgeOf(cfg)
-	b := detect.Baseline{Pattern: alert.PatternLatency, Agent: agent, Tool: tool, Unit: "ms"}
+	b := detect.Baseline{Pattern: detect.PatternLatency, Agent: agent, Tool: tool, Unit: "ms"}
 	cur, ref := &st.slots[st.active], &st.slots[1-st.active]
 	for _, s := range []*slot{cur, ref} {
 		if !s.used {
 			continue
 		}
 		// Judge then Quantiles, in Observe's order; x = 0 judges nothing.
-		v := s.dist.Judge(d.G, 0, &j, 0)
-		q := s.dist.Quantiles(d.G)
+		v := s.dist.Judge(d.core.G, 0, &j, 0)
+		q := s.dist.Quantiles(d.core.G)
 		m := distdetect.TailDetails(q, &v, scope)
 		delete(m, "p_decades") // of an observation
 		m["version"] = s.version
@@ -55,7 +54,7 @@ func (d *Detector) Inspect(agent, tool string) (detect.Baseline, bool) {
 			m["min_samples"] = cfg.RelearnSamples
 		}
 		if s == ref && cur.relearn {
-			w := s.dist.Judge(d.G, 0, &j, math.Log(cfg.RelearnFactor))
+			w := s.dist.Judge(d.core.G, 0, &j, math.Log(cfg.RelearnFactor))
 			m["threshold_relearn"] = math.Round(w.Threshold())
 			m["baseline_scope"] = prevScope
 		}
@@ -65,13 +64,13 @@ func (d *Detector) Inspect(agent, tool string) (detect.Baseline, bool) {
 		}
 		b.Parts = append(b.Parts, detect.BaselinePart{Name: name, Values: m})
 	}
-	b.Warm = cur.usable(cur.dist.Quantiles(d.G), cfg)
+	b.Warm = cur.usable(cur.dist.Quantiles(d.core.G), cfg)
 	switch {
 	case b.Warm:
 		b.JudgedBy = scope
 	case agent != "" && d.toolUsable(tool, cfg):
 		b.JudgedBy = ScopeTool
-	case cur.relearn && ref.usable(ref.dist.Quantiles(d.G), cfg):
+	case cur.relearn && ref.usable(ref.dist.Quantiles(d.core.G), cfg):
 		b.JudgedBy = prevScope
 	}
 	return b, true
@@ -79,10 +78,10 @@ func (d *Detector) Inspect(agent, tool string) (detect.Baseline, bool) {
 
 // toolUsable reports whether tool's newest slot can judge a key's calls.
 func (d *Detector) toolUsable(tool string, cfg *Config) bool {
-	ts := d.Tools.Peek(tool)
+	ts := d.core.Tools.Peek(tool)
 	if ts == nil {
 		return false
 	}
 	s := &ts.slots[ts.active]
-	return s.usable(s.dist.Quantiles(d.G), cfg)
+	return s.usable(s.dist.Quantiles(d.core.G), cfg)
 }

@@ -137,15 +137,28 @@ const (
 	ScopeToolPrevVersion  = "tool_previous_version"
 )
 
-// Detector is the latency detector. The embedded core holds the key
-// stores and implements SetParams (every key keeps its baselines and
-// version slots and re-resolves its configuration on its next call),
-// SetLimits, Tick and KeyStats.
+// Detector is the latency detector. Its key stores, digester and params live
+// in an unexported distdetect core, so no other package reaches them.
 type Detector struct {
-	core
+	core distCore
 }
 
-type core = distdetect.Core[Config, state, *state]
+type distCore = distdetect.Core[Config, state, *state]
+
+// SetParams swaps the configuration (hot reload): every key keeps its baselines and
+// version slots and re-resolves its configuration on its next call.
+func (d *Detector) SetParams(p *detect.Params[Config]) { d.core.SetParams(p) }
+
+// SetLimits changes the key stores' cap and idle time-to-live.
+func (d *Detector) SetLimits(maxKeys int, idle time.Duration) { d.core.SetLimits(maxKeys, idle) }
+
+// Tick implements detect.Detector: evicts idle keys and rotates epochs.
+func (d *Detector) Tick(watermark time.Time, out []detect.Finding) []detect.Finding {
+	return d.core.Tick(watermark, out)
+}
+
+// KeyStats implements detect.Stats.
+func (d *Detector) KeyStats() (live int, idle, capacity uint64) { return d.core.KeyStats() }
 
 type slot struct {
 	version string
@@ -171,7 +184,7 @@ func New(p *detect.Params[Config], b baseline.Config) *Detector {
 }
 
 // Pattern implements detect.Detector.
-func (d *Detector) Pattern() string { return alert.PatternLatency }
+func (d *Detector) Pattern() string { return detect.PatternLatency }
 
 // usable reports whether s has enough calls to be its own baseline.
 func (s *slot) usable(q baseline.Quantiles, cfg *Config) bool {
@@ -221,14 +234,14 @@ type choice struct {
 }
 
 // Observe implements detect.Detector.
-func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Finding {
+func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Finding {
 	if r.Invocation.Status == record.StatusDenied || r.Invocation.Status == record.StatusTimeout || r.Invocation.DurationMS < 0 {
 		return out
 	}
 	x := r.Invocation.DurationMS
 	now := r.Timestamp
 
-	ks, ts, cfg := d.Lookup(r.AgentID, r.Tool.Name, now)
+	ks, ts, cfg := d.core.Lookup(r.AgentID, r.Tool.Name, now)
 	if cfg == nil || !cfg.Enabled { // nil: both stores full, counted as rejected
 		return out
 	}
@@ -240,16 +253,16 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 	var kv, tv baseline.Verdict
 	var kj, tj baseline.Judge
 	if ks != nil {
-		kcur, kref = ks.slotFor(d.G, r.Tool.Version)
-		kj = *d.JudgeFor(ks.Cfg, judgeOf)
-		kv = kcur.dist.JudgeLog(d.G, x, y, &kj, 0)
-		kq = kcur.dist.Quantiles(d.G)
+		kcur, kref = ks.slotFor(d.core.G, r.Tool.Version)
+		kj = *d.core.JudgeFor(ks.Cfg, judgeOf)
+		kv = kcur.dist.JudgeLog(d.core.G, x, y, &kj, 0)
+		kq = kcur.dist.Quantiles(d.core.G)
 	}
 	if ts != nil {
-		tcur, tref = ts.slotFor(d.G, r.Tool.Version)
-		tj = *d.JudgeFor(ts.Cfg, judgeOf)
-		tv = tcur.dist.JudgeLog(d.G, x, y, &tj, 0)
-		tq = tcur.dist.Quantiles(d.G)
+		tcur, tref = ts.slotFor(d.core.G, r.Tool.Version)
+		tj = *d.core.JudgeFor(ts.Cfg, judgeOf)
+		tv = tcur.dist.JudgeLog(d.core.G, x, y, &tj, 0)
+		tq = tcur.dist.Quantiles(d.core.G)
 	}
 	kReady := kcur != nil && kcur.usable(kq, cfg)
 	tReady := tcur != nil && tcur.usable(tq, cfg)
@@ -259,17 +272,17 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 		c = choice{q: kq, v: kv, j: kj, scope: ScopeAgent}
 	case tReady:
 		c = choice{q: tq, v: tv, j: tj, scope: ScopeTool}
-	case kcur != nil && kcur.relearn && kref.usable(kref.dist.Quantiles(d.G), cfg):
-		c = choice{q: kref.dist.Quantiles(d.G), v: kref.dist.Judge(d.G, x, &kj, math.Log(cfg.RelearnFactor)), j: kj, scope: ScopeAgentPrevVersion, version: kref.version}
-	case tcur != nil && tcur.relearn && tref.usable(tref.dist.Quantiles(d.G), cfg):
-		c = choice{q: tref.dist.Quantiles(d.G), v: tref.dist.Judge(d.G, x, &tj, math.Log(cfg.RelearnFactor)), j: tj, scope: ScopeToolPrevVersion, version: tref.version}
+	case kcur != nil && kcur.relearn && kref.usable(kref.dist.Quantiles(d.core.G), cfg):
+		c = choice{q: kref.dist.Quantiles(d.core.G), v: kref.dist.Judge(d.core.G, x, &kj, math.Log(cfg.RelearnFactor)), j: kj, scope: ScopeAgentPrevVersion, version: kref.version}
+	case tcur != nil && tcur.relearn && tref.usable(tref.dist.Quantiles(d.core.G), cfg):
+		c = choice{q: tref.dist.Quantiles(d.core.G), v: tref.dist.Judge(d.core.G, x, &tj, math.Log(cfg.RelearnFactor)), j: tj, scope: ScopeToolPrevVersion, version: tref.version}
 	}
 	// Learn (see the package doc). A slot without a tail yet (a fresh
 	// version) does not learn a call the judging baseline found anomalous.
 	anomalous := c.scope != "" && c.v.Anomalous(&c.j)
 	success := r.Invocation.Status == record.StatusSuccess
 	if kcur != nil && (kv.Fit.Valid || !anomalous) {
-		lv := kcur.dist.Learn(d.G, x, now, &kv, &kj, kReady, success)
+		lv := kcur.dist.Learn(d.core.G, x, now, &kv, &kj, kReady, success)
 		if c.scope == ScopeAgent {
 			c.lv = lv
 		}
@@ -278,7 +291,7 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 		// The level test runs on the (agent, tool) key; the tool's only
 		// stands in for a key the full store could not hold (one level
 		// update per record, not two).
-		lv := tcur.dist.Learn(d.G, x, now, &tv, &tj, tReady, success && kcur == nil)
+		lv := tcur.dist.Learn(d.core.G, x, now, &tv, &tj, tReady, success && kcur == nil)
 		if c.scope == ScopeTool {
 			c.lv = lv
 		}
@@ -290,18 +303,18 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 		out = append(out, finding(r, x, &c))
 	}
 	if c.lv.Emit {
-		out = append(out, distdetect.ShiftFinding(r, alert.PatternLatency, "ms", "latency", x, c.lv, c.q, c.scope, alert.HumanMillis))
+		out = append(out, distdetect.ShiftFinding(r, detect.PatternLatency, "ms", "latency", x, c.lv, c.q, c.scope, alert.HumanMillis))
 	}
 	if c.lv.Drift {
-		out = append(out, distdetect.DriftFinding(r, alert.PatternLatency, "ms", "latency", x, &c.v, &c.j, c.q, c.scope, alert.HumanMillis))
+		out = append(out, distdetect.DriftFinding(r, detect.PatternLatency, "ms", "latency", x, &c.v, &c.j, c.q, c.scope, alert.HumanMillis))
 	}
 	return out
 }
 
-func finding(r *record.Record, x float64, c *choice) alert.Finding {
-	var f alert.Finding
+func finding(r *record.Record, x float64, c *choice) detect.Finding {
+	var f detect.Finding
 	f.FromRecord(r)
-	f.Pattern = alert.PatternLatency
+	f.Pattern = detect.PatternLatency
 	f.Detail = DetailSlow
 	f.Score = distdetect.Score(c.v.Decades, r)
 	f.Observed = x

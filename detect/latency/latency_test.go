@@ -58,13 +58,13 @@ type stream struct {
 	// version returns the tool version an agent runs at elapsed time e and
 	// the latency multiplier of that version.
 	version func(agent, tool string, e time.Duration) (string, float64)
-	found   []alert.Finding
+	found   []detect.Finding
 }
 
 func (s *stream) now() time.Time { return base.Add(time.Duration(s.i) * s.step) }
 
 func (s *stream) run(n int) {
-	var out []alert.Finding
+	var out []detect.Finding
 	for range n {
 		ts := s.now()
 		tl := s.tools[s.i%len(s.tools)]
@@ -123,7 +123,7 @@ func TestNormalTrafficDriftAndUpgradeNoFindings(t *testing.T) {
 		t.Fatalf("%d findings on normal traffic, first: %+v", len(s.found), s.found[0])
 	}
 	// Both versions are tracked at tool level.
-	ts := d.Tools.Peek("customer-lookup")
+	ts := d.core.Tools.Peek("customer-lookup")
 	if ts.slots[ts.active].version != "2.0.0" || ts.slots[1-ts.active].version != "1.0.0" {
 		t.Fatalf("tool slots: %q active, %q other", ts.slots[ts.active].version, ts.slots[1-ts.active].version)
 	}
@@ -154,7 +154,7 @@ func warm(t *testing.T, d *Detector, n int) *stream {
 func TestInjectedSlowCall(t *testing.T) {
 	d := newDet(t, nil)
 	s := warm(t, d, 9000) // 1000 per (agent, tool)
-	kq := d.Keys.Peek(baseline.Key{Agent: "agent-a", Tool: "customer-lookup"}).slots[0].dist.Quantiles(d.G)
+	kq := d.core.Keys.Peek(baseline.Key{Agent: "agent-a", Tool: "customer-lookup"}).slots[0].dist.Quantiles(d.core.G)
 	r := rec(s.now(), "agent-a", "customer-lookup", "1.0.0", 30120)
 	r.TraceID, r.SpanID = "agent-task-x", "tool-call-007"
 	out := d.Observe(r, nil)
@@ -162,7 +162,7 @@ func TestInjectedSlowCall(t *testing.T) {
 		t.Fatalf("got %d findings, want 1", len(out))
 	}
 	f := out[0]
-	if f.Pattern != alert.PatternLatency || f.Detail != DetailSlow || f.AgentID != "agent-a" ||
+	if f.Pattern != detect.PatternLatency || f.Detail != DetailSlow || f.AgentID != "agent-a" ||
 		f.Tool != "customer-lookup" || f.ToolVersion != "1.0.0" || f.Unit != "ms" || f.Observed != 30120 ||
 		f.TraceID != "agent-task-x" || f.SpanID != "tool-call-007" || !f.EventTime.Equal(s.now()) {
 		t.Fatalf("bad finding identity: %+v", f)
@@ -190,10 +190,10 @@ func TestScoreMonotone(t *testing.T) {
 	prev := -1.0
 	c := DefaultConfig()
 	j := judgeOf(&c)
-	sl := &d.Keys.Peek(baseline.Key{Agent: "agent-a", Tool: "web-search"}).slots[0]
+	sl := &d.core.Keys.Peek(baseline.Key{Agent: "agent-a", Tool: "web-search"}).slots[0]
 	for x := 500.0; x < 1e8; x *= 1.3 {
 		r := rec(s.now(), "agent-a", "web-search", "1.0.0", x)
-		v := sl.dist.Judge(d.G, x, &j, 0)
+		v := sl.dist.Judge(d.core.G, x, &j, 0)
 		sc := distdetect.Score(v.Decades, r)
 		if sc < prev || sc < 0 || sc > 100 {
 			t.Fatalf("score(%v) = %v after %v", x, sc, prev)
@@ -211,13 +211,13 @@ func TestTimeoutsAndDenialsSkipped(t *testing.T) {
 	d := newDet(t, nil)
 	s := warm(t, d, 9000)
 	k := baseline.Key{Agent: "agent-b", Tool: "db-query"}
-	before := d.Keys.Peek(k).slots[0].dist.Count()
+	before := d.core.Keys.Peek(k).slots[0].dist.Count()
 	r := rec(s.now(), "agent-b", "db-query", "1.0.0", 30000)
 	r.Invocation.Status = record.StatusTimeout
 	if out := d.Observe(r, nil); len(out) != 0 {
 		t.Fatalf("timeout at 30 s raised %+v", out)
 	}
-	if after := d.Keys.Peek(k).slots[0].dist.Count(); after != before {
+	if after := d.core.Keys.Peek(k).slots[0].dist.Count(); after != before {
 		t.Fatalf("timeout counted: %v -> %v", before, after)
 	}
 	r = rec(s.now(), "agent-b", "db-query", "1.0.0", 30000)
@@ -229,17 +229,17 @@ func TestTimeoutsAndDenialsSkipped(t *testing.T) {
 	// teaches nothing, and a normal one is counted.
 	r = rec(s.now(), "agent-b", "db-query", "1.0.0", 30000)
 	r.Invocation.Status = record.StatusDenied
-	if out := d.Observe(r, nil); len(out) != 0 || d.Keys.Peek(k).slots[0].dist.Count() != before {
+	if out := d.Observe(r, nil); len(out) != 0 || d.core.Keys.Peek(k).slots[0].dist.Count() != before {
 		t.Fatal("denied call alerted or was counted")
 	}
-	if d.Observe(rec(s.now(), "agent-b", "db-query", "1.0.0", 40), nil); d.Keys.Peek(k).slots[0].dist.Count() != before+1 {
+	if d.Observe(rec(s.now(), "agent-b", "db-query", "1.0.0", 40), nil); d.core.Keys.Peek(k).slots[0].dist.Count() != before+1 {
 		t.Fatal("a normal call was not counted")
 	}
 }
 
 // upgrade feeds one agent and tool (σ 0.5, 100 ms) on 1.0.0 and then on
 // 2.0.0 with latency × mult, and returns the findings after the upgrade.
-func upgrade(t *testing.T, mult float64, newVersion string, extra func(s *stream)) (*Detector, []alert.Finding) {
+func upgrade(t *testing.T, mult float64, newVersion string, extra func(s *stream)) (*Detector, []detect.Finding) {
 	t.Helper()
 	d := newDet(t, nil)
 	s := newStream(d, 41)
@@ -267,7 +267,7 @@ func TestVersionUpgradeRelearns(t *testing.T) {
 	if len(found) != 0 {
 		t.Fatalf("×10 shift with a version change: %d findings, first %+v", len(found), found[0])
 	}
-	st := d.Keys.Peek(baseline.Key{Agent: "solo", Tool: "lookup"})
+	st := d.core.Keys.Peek(baseline.Key{Agent: "solo", Tool: "lookup"})
 	cur := &st.slots[st.active]
 	if cur.version != "2.0.0" || !cur.relearn || cur.dist.Count() != 3000 {
 		t.Fatalf("new slot %q relearn=%v count=%v", cur.version, cur.relearn, cur.dist.Count())
@@ -281,7 +281,7 @@ func TestVersionUpgradeRelearns(t *testing.T) {
 }
 
 func TestExtremeCallDuringRelearnAlerts(t *testing.T) {
-	var got []alert.Finding
+	var got []detect.Finding
 	d, found := upgrade(t, 1.5, "2.0.0", func(s *stream) {
 		s.run(10) // inside the relearn period (100 calls)
 		r := rec(s.now(), "solo", "lookup", "2.0.0", 30000)
@@ -299,11 +299,11 @@ func TestExtremeCallDuringRelearnAlerts(t *testing.T) {
 		t.Fatalf("during relearn: %+v", f)
 	}
 	// The reference's tail widened by relearn_factor: 3 × its own threshold.
-	st := d.Keys.Peek(baseline.Key{Agent: "solo", Tool: "lookup"})
+	st := d.core.Keys.Peek(baseline.Key{Agent: "solo", Tool: "lookup"})
 	c := DefaultConfig()
 	j := judgeOf(&c)
 	ref := &st.slots[1-st.active]
-	own := ref.dist.Judge(d.G, 1, &j, 0).Threshold()
+	own := ref.dist.Judge(d.core.G, 1, &j, 0).Threshold()
 	if thr := f.Details["threshold"].(float64); math.Abs(thr-3*own) > 3*own/500+1 {
 		t.Fatalf("relaxed threshold %v, want ≈3 × %v", thr, own)
 	}
@@ -311,7 +311,7 @@ func TestExtremeCallDuringRelearnAlerts(t *testing.T) {
 
 func TestRollbackAndThirdVersion(t *testing.T) {
 	d := newDet(t, nil)
-	g := d.G
+	g := d.core.G
 	var st state
 	c := DefaultConfig()
 	st.Cfg = &c
@@ -360,8 +360,8 @@ func TestWarmupSuppressesAndToolBorrowing(t *testing.T) {
 func TestBurstIsWinsorized(t *testing.T) {
 	d := newDet(t, nil)
 	s := warm(t, d, 90000) // 10,000 per (agent, tool)
-	sl := &d.Keys.Peek(baseline.Key{Agent: "agent-c", Tool: "web-search"}).slots[0]
-	before := sl.dist.Quantiles(d.G)
+	sl := &d.core.Keys.Peek(baseline.Key{Agent: "agent-c", Tool: "web-search"}).slots[0]
+	before := sl.dist.Quantiles(d.core.G)
 	n := 0
 	for i := range 50 {
 		for _, f := range d.Observe(rec(s.now().Add(time.Duration(i)*time.Second), "agent-c", "web-search", "1.0.0", 600000), nil) {
@@ -371,7 +371,7 @@ func TestBurstIsWinsorized(t *testing.T) {
 		}
 	}
 	s.run(3000) // normal traffic after the burst; the cached quantiles refresh
-	after := sl.dist.Quantiles(d.G)
+	after := sl.dist.Quantiles(d.core.G)
 	t.Logf("p99 %.0f -> %.0f ms, p99.9 %.0f -> %.0f ms", before.P99, after.P99, before.P999, after.P999)
 	if n != 50 {
 		t.Fatalf("burst: %d findings, want 50", n)
@@ -382,7 +382,7 @@ func TestBurstIsWinsorized(t *testing.T) {
 	// One burst teaches the tail at most one (clamped) point.
 	c := DefaultConfig()
 	j := judgeOf(&c)
-	if v := sl.dist.Judge(d.G, 600000, &j, 0); !v.Anomalous(&j) {
+	if v := sl.dist.Judge(d.core.G, 600000, &j, 0); !v.Anomalous(&j) {
 		t.Fatalf("after the burst 600 s is no longer anomalous: %+v", v)
 	}
 }
@@ -393,7 +393,7 @@ func TestKeyCapEvictsAndCounts(t *testing.T) {
 		d.Observe(rec(base.Add(time.Duration(i)*time.Second), ag, "t", "1", 10), nil)
 	}
 	// a3/t evicted a1/t (least recently seen).
-	if live, idle, capacity := d.KeyStats(); live != 3 || capacity != 1 || idle != 0 || d.Keys.Peek(baseline.Key{Agent: "a1", Tool: "t"}) != nil {
+	if live, idle, capacity := d.KeyStats(); live != 3 || capacity != 1 || idle != 0 || d.core.Keys.Peek(baseline.Key{Agent: "a1", Tool: "t"}) != nil {
 		t.Fatalf("live=%d capacity=%d idle=%d, want 3/1/0 without a1", live, capacity, idle)
 	}
 	d.Tick(base.Add(2*time.Hour), nil)
@@ -417,12 +417,12 @@ func TestTickRotatesEpochs(t *testing.T) {
 			}
 		}
 		d.Tick(base.Add(3*time.Hour), nil)
-		d.AdvanceAll() // rotation is lazy: bring the key to the ticked epoch
-		sl := &d.Keys.Peek(baseline.Key{Agent: "a", Tool: "t"}).slots[0]
-		if e := sl.dist.Epoch(); e != d.G.EpochOf(base.Add(3*time.Hour)) {
+		d.core.AdvanceAll() // rotation is lazy: bring the key to the ticked epoch
+		sl := &d.core.Keys.Peek(baseline.Key{Agent: "a", Tool: "t"}).slots[0]
+		if e := sl.dist.Epoch(); e != d.core.G.EpochOf(base.Add(3*time.Hour)) {
 			t.Fatalf("tickEvery=%d: epoch %d not advanced", tickEvery, e)
 		}
-		return sl.dist.Quantiles(d.G)
+		return sl.dist.Quantiles(d.core.G)
 	}
 	q1, q2 := run(0), run(13)
 	if q1 != q2 {
@@ -497,7 +497,7 @@ func BenchmarkObserve(b *testing.B) {
 	s := newStream(d, 61)
 	s.run(9000)
 	rs := records(4096, s.now(), 8)
-	out := make([]alert.Finding, 0, 4)
+	out := make([]detect.Finding, 0, 4)
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {

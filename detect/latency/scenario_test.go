@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/toolwatch/toolwatch/alert"
+	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/detect/internal/distdetect"
 	"github.com/toolwatch/toolwatch/detect/internal/distdetect/disttest"
 	"github.com/toolwatch/toolwatch/record"
@@ -128,7 +128,7 @@ func TestLevelShifts(t *testing.T) {
 	}
 }
 
-func details(fs []alert.Finding) []string {
+func details(fs []detect.Finding) []string {
 	var s []string
 	for _, f := range fs {
 		s = append(s, f.Detail)

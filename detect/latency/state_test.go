@@ -63,7 +63,7 @@ func TestCrashEquivalence(t *testing.T) {
 		t.Fatal("restored detector re-encodes differently")
 	}
 	relearning := false
-	restored.Keys.Range(func(k baseline.Key, st *state) bool {
+	restored.core.Keys.Range(func(k baseline.Key, st *state) bool {
 		if sl := &st.slots[st.active]; sl.version == "3.0.0" && sl.relearn {
 			relearning = true
 		}
@@ -129,12 +129,12 @@ func TestSetParamsKeepsBaselines(t *testing.T) {
 	s := warm(t, d, 9000)
 	ts := s.now()
 	k := baseline.Key{Agent: "agent-a", Tool: "web-search"}
-	dist := func() *baseline.Dist { st := d.Keys.Peek(k); return &st.slots[st.active].dist }
+	dist := func() *baseline.Dist { st := d.core.Keys.Peek(k); return &st.slots[st.active].dist }
 	thrAt := func(far float64) float64 {
 		c2 := c
 		c2.FalseAlarmRate = far
 		j := judgeOf(&c2)
-		return dist().Judge(d.G, 1, &j, 0).Threshold()
+		return dist().Judge(d.core.G, 1, &j, 0).Threshold()
 	}
 	t6 := thrAt(1e-6)
 	slow, mid := 1.2*t6, 0.8*t6 // slow alerts at 1e-6, not at 1e-12; mid only at 1e-4
@@ -149,13 +149,13 @@ func TestSetParamsKeepsBaselines(t *testing.T) {
 	}
 	check := func(step string, want baseline.Quantiles) {
 		t.Helper()
-		if q := dist().Quantiles(d.G); q != want {
+		if q := dist().Quantiles(d.core.G); q != want {
 			t.Fatalf("%s changed the baseline: %+v -> %+v", step, want, q)
 		}
 	}
 	live, _, _ := d.KeyStats()
 
-	q1 := dist().Quantiles(d.G)
+	q1 := dist().Quantiles(d.core.G)
 	raised := c
 	raised.FalseAlarmRate = 1e-12
 	d.SetParams(detect.NewParams(raised))
@@ -163,10 +163,10 @@ func TestSetParamsKeepsBaselines(t *testing.T) {
 	if out := d.Observe(rec(ts, k.Agent, k.Tool, "1.0.0", slow), nil); len(out) != 0 {
 		t.Fatalf("1.2× the threshold still alerts at 1e-12: %+v", out[0].Details)
 	}
-	if st := d.Keys.Peek(k); st.Cfg.FalseAlarmRate != 1e-12 || st.Gen != d.Gen || st.slots[st.active].version != "1.0.0" {
-		t.Fatalf("key not re-resolved or slot lost: cfg %+v gen %d/%d", st.Cfg, st.Gen, d.Gen)
+	if st := d.core.Keys.Peek(k); st.Cfg.FalseAlarmRate != 1e-12 || st.Gen != d.core.Gen || st.slots[st.active].version != "1.0.0" {
+		t.Fatalf("key not re-resolved or slot lost: cfg %+v gen %d/%d", st.Cfg, st.Gen, d.core.Gen)
 	}
-	if q := dist().Quantiles(d.G); q.Count != q1.Count+1 {
+	if q := dist().Quantiles(d.core.G); q.Count != q1.Count+1 {
 		t.Fatalf("count %v after one more call, want %v", q.Count, q1.Count+1)
 	}
 	if l, _, _ := d.KeyStats(); l != live {
@@ -175,7 +175,7 @@ func TestSetParamsKeepsBaselines(t *testing.T) {
 
 	lowered := c
 	lowered.FalseAlarmRate = 1e-4
-	q2 := dist().Quantiles(d.G)
+	q2 := dist().Quantiles(d.core.G)
 	d.SetParams(detect.NewParams(lowered))
 	check("raising false_alarm_rate to 1e-4", q2)
 	out := d.Observe(rec(ts, k.Agent, k.Tool, "1.0.0", mid), nil)

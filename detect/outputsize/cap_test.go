@@ -20,7 +20,7 @@ func TestLargeOutputAlertsAtCap(t *testing.T) {
 			t.Fatalf("flood record alerted: %+v", out)
 		}
 	}
-	if d.Keys.Peek(baseline.Key{Agent: "agent-a", Tool: "customer-lookup"}) != nil {
+	if d.core.Keys.Peek(baseline.Key{Agent: "agent-a", Tool: "customer-lookup"}) != nil {
 		t.Fatal("premise: agent-a's key was not evicted by the flood")
 	}
 	for _, agent := range []string{"agent-new", "agent-a"} {
@@ -29,7 +29,7 @@ func TestLargeOutputAlertsAtCap(t *testing.T) {
 			t.Fatalf("%s: 100 MB at the cap: %+v", agent, out)
 		}
 	}
-	if live, _, capacity := d.KeyStats(); capacity == 0 || d.Keys.Len() > 9 {
+	if live, _, capacity := d.KeyStats(); capacity == 0 || d.core.Keys.Len() > 9 {
 		t.Fatalf("live %d capacity evictions %d", live, capacity)
 	}
 }

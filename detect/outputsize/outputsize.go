@@ -62,15 +62,28 @@ import (
 // Detail of a finding for an output far above the baseline.
 const DetailLarge = "large"
 
-// Detector is the output-size detector. The embedded core holds the key
-// stores and implements SetParams (every key keeps its baseline and
-// re-resolves its configuration on its next record), SetLimits, Tick and
-// KeyStats.
+// Detector is the output-size detector. Its key stores, digester and params live
+// in an unexported distdetect core, so no other package reaches them.
 type Detector struct {
-	core
+	core distCore
 }
 
-type core = distdetect.Core[Config, state, *state]
+type distCore = distdetect.Core[Config, state, *state]
+
+// SetParams swaps the configuration (hot reload): every key keeps its baseline and
+// re-resolves its configuration on its next record.
+func (d *Detector) SetParams(p *detect.Params[Config]) { d.core.SetParams(p) }
+
+// SetLimits changes the key stores' cap and idle time-to-live.
+func (d *Detector) SetLimits(maxKeys int, idle time.Duration) { d.core.SetLimits(maxKeys, idle) }
+
+// Tick implements detect.Detector: evicts idle keys and rotates epochs.
+func (d *Detector) Tick(watermark time.Time, out []detect.Finding) []detect.Finding {
+	return d.core.Tick(watermark, out)
+}
+
+// KeyStats implements detect.Stats.
+func (d *Detector) KeyStats() (live int, idle, capacity uint64) { return d.core.KeyStats() }
 
 type state struct {
 	distdetect.Resolved[Config]
@@ -99,17 +112,17 @@ func New(p *detect.Params[Config], b baseline.Config) *Detector {
 }
 
 // Pattern implements detect.Detector.
-func (d *Detector) Pattern() string { return alert.PatternOutputSize }
+func (d *Detector) Pattern() string { return detect.PatternOutputSize }
 
 // Observe implements detect.Detector.
-func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Finding {
+func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Finding {
 	if r.Invocation.OutputBytes < 0 || r.Invocation.Status == record.StatusDenied {
 		return out
 	}
 	x := float64(r.Invocation.OutputBytes)
 	now := r.Timestamp
 
-	ks, ts, cfg := d.Lookup(r.AgentID, r.Tool.Name, now)
+	ks, ts, cfg := d.core.Lookup(r.AgentID, r.Tool.Name, now)
 	if cfg == nil || !cfg.Enabled { // nil: both stores full, counted as rejected
 		return out
 	}
@@ -120,14 +133,14 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 	var kv, tv baseline.Verdict
 	var kj, tj baseline.Judge
 	if ks != nil {
-		kj = *d.JudgeFor(ks.Cfg, judgeOf)
-		kv = ks.dist.JudgeLog(d.G, x, y, &kj, 0)
-		kq = ks.dist.Quantiles(d.G)
+		kj = *d.core.JudgeFor(ks.Cfg, judgeOf)
+		kv = ks.dist.JudgeLog(d.core.G, x, y, &kj, 0)
+		kq = ks.dist.Quantiles(d.core.G)
 	}
 	if ts != nil {
-		tj = *d.JudgeFor(ts.Cfg, judgeOf)
-		tv = ts.dist.JudgeLog(d.G, x, y, &tj, 0)
-		tq = ts.dist.Quantiles(d.G)
+		tj = *d.core.JudgeFor(ts.Cfg, judgeOf)
+		tv = ts.dist.JudgeLog(d.core.G, x, y, &tj, 0)
+		tq = ts.dist.Quantiles(d.core.G)
 	}
 	kReady, tReady := ks != nil && kq.Count >= need, ts != nil && tq.Count >= need
 	var q baseline.Quantiles
@@ -146,7 +159,7 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 	success := r.Invocation.Status == record.StatusSuccess
 	var lv baseline.Level
 	if ks != nil && (kv.Fit.Valid || !anomalous) {
-		l := ks.dist.Learn(d.G, x, now, &kv, &kj, kReady, success)
+		l := ks.dist.Learn(d.core.G, x, now, &kv, &kj, kReady, success)
 		if scope == "agent" {
 			lv = l
 		}
@@ -155,7 +168,7 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 		// The level test runs on the (agent, tool) key; the tool's only
 		// stands in for a key the full store could not hold (one level
 		// update per record, not two).
-		l := ts.dist.Learn(d.G, x, now, &tv, &tj, tReady, success && ks == nil)
+		l := ts.dist.Learn(d.core.G, x, now, &tv, &tj, tReady, success && ks == nil)
 		if scope == "tool" {
 			lv = l
 		}
@@ -167,18 +180,18 @@ func (d *Detector) Observe(r *record.Record, out []alert.Finding) []alert.Findin
 		out = append(out, d.finding(r, x, q, v, scope))
 	}
 	if lv.Emit {
-		out = append(out, distdetect.ShiftFinding(r, alert.PatternOutputSize, "bytes", "output size", x, lv, q, scope, alert.HumanBytes))
+		out = append(out, distdetect.ShiftFinding(r, detect.PatternOutputSize, "bytes", "output size", x, lv, q, scope, alert.HumanBytes))
 	}
 	if lv.Drift {
-		out = append(out, distdetect.DriftFinding(r, alert.PatternOutputSize, "bytes", "output size", x, v, j, q, scope, alert.HumanBytes))
+		out = append(out, distdetect.DriftFinding(r, detect.PatternOutputSize, "bytes", "output size", x, v, j, q, scope, alert.HumanBytes))
 	}
 	return out
 }
 
-func (d *Detector) finding(r *record.Record, x float64, q baseline.Quantiles, v *baseline.Verdict, scope string) alert.Finding {
-	var f alert.Finding
+func (d *Detector) finding(r *record.Record, x float64, q baseline.Quantiles, v *baseline.Verdict, scope string) detect.Finding {
+	var f detect.Finding
 	f.FromRecord(r)
-	f.Pattern = alert.PatternOutputSize
+	f.Pattern = detect.PatternOutputSize
 	f.Detail = DetailLarge
 	f.Score = distdetect.Score(v.Decades, r)
 	f.Observed = x

@@ -66,9 +66,9 @@ type toolSpec struct {
 
 // feed sends n records, one per second from start, round-robin over agents
 // and tools, each size log-normal around the tool's median times drift(t).
-func feed(d *Detector, s *stream, start time.Time, n int, agents []string, tools []toolSpec, drift func(time.Duration) float64) []alert.Finding {
-	var all []alert.Finding
-	var out []alert.Finding
+func feed(d *Detector, s *stream, start time.Time, n int, agents []string, tools []toolSpec, drift func(time.Duration) float64) []detect.Finding {
+	var all []detect.Finding
+	var out []detect.Finding
 	for range n {
 		ts := s.at(start)
 		tl := tools[s.i%len(tools)]
@@ -134,11 +134,11 @@ func TestInjectedLargeOutput(t *testing.T) {
 	d := newDet(t, nil)
 	s := warm(t, d, 9000) // 1000 per (agent, tool)
 	ts := base.Add(time.Duration(s.i) * time.Second)
-	kd := &d.Keys.Peek(baseline.Key{Agent: "agent-b", Tool: "file-reader"}).dist
-	kq := kd.Quantiles(d.G)
+	kd := &d.core.Keys.Peek(baseline.Key{Agent: "agent-b", Tool: "file-reader"}).dist
+	kq := kd.Quantiles(d.core.G)
 	c := DefaultConfig()
 	j := judgeOf(&c)
-	thr := kd.Judge(d.G, 1, &j, 0).Threshold()
+	thr := kd.Judge(d.core.G, 1, &j, 0).Threshold()
 
 	for _, tc := range []struct {
 		name     string
@@ -157,7 +157,7 @@ func TestInjectedLargeOutput(t *testing.T) {
 				t.Fatalf("got %d findings, want 1", len(out))
 			}
 			f := out[0]
-			if f.Pattern != alert.PatternOutputSize || f.Detail != DetailLarge || f.AgentID != "agent-b" ||
+			if f.Pattern != detect.PatternOutputSize || f.Detail != DetailLarge || f.AgentID != "agent-b" ||
 				f.Tool != "file-reader" || f.ToolVersion != "1.0.0" || f.TraceID != "trace-x" || f.SpanID != "span-x" ||
 				f.Unit != "bytes" || f.Observed != float64(tc.bytes) || !f.EventTime.Equal(ts) {
 				t.Fatalf("bad finding identity: %+v", f)
@@ -186,10 +186,10 @@ func TestScoreMonotone(t *testing.T) {
 	ts := base.Add(time.Duration(s.i) * time.Second)
 	c := DefaultConfig()
 	j := judgeOf(&c)
-	kd := &d.Keys.Peek(baseline.Key{Agent: "agent-b", Tool: "file-reader"}).dist
+	kd := &d.core.Keys.Peek(baseline.Key{Agent: "agent-b", Tool: "file-reader"}).dist
 	prev := -1.0
 	for x := 1.0; x < 1e10; x *= 1.3 {
-		v := kd.Judge(d.G, x, &j, 0)
+		v := kd.Judge(d.core.G, x, &j, 0)
 		sc := distdetect.Score(v.Decades, rec(ts, "agent-b", "file-reader", int64(x)))
 		if sc < prev || sc < 0 || sc > 100 {
 			t.Fatalf("score(%v) = %v after %v", x, sc, prev)
@@ -265,7 +265,7 @@ func TestSkipsAbsentAndDenied(t *testing.T) {
 	if out := d.Observe(r, nil); len(out) != 0 {
 		t.Fatal("denied call alerted")
 	}
-	if c := d.Keys.Peek(baseline.Key{Agent: "agent-a", Tool: "file-reader"}).dist.Count(); c != 1000 {
+	if c := d.core.Keys.Peek(baseline.Key{Agent: "agent-a", Tool: "file-reader"}).dist.Count(); c != 1000 {
 		t.Fatalf("skipped records were learned: count %v", c)
 	}
 }
@@ -274,7 +274,7 @@ func TestBurstIsWinsorized(t *testing.T) {
 	d := newDet(t, nil)
 	s := warm(t, d, 90000) // 10,000 per (agent, tool)
 	k := baseline.Key{Agent: "agent-c", Tool: "web-search"}
-	before := d.Keys.Peek(k).dist.Quantiles(d.G)
+	before := d.core.Keys.Peek(k).dist.Quantiles(d.core.G)
 	ts := base.Add(time.Duration(s.i) * time.Second)
 	findings := 0
 	for i := range 50 {
@@ -292,7 +292,7 @@ func TestBurstIsWinsorized(t *testing.T) {
 			t.Fatalf("finding after the burst: %+v", f)
 		}
 	}
-	after := d.Keys.Peek(k).dist.Quantiles(d.G)
+	after := d.core.Keys.Peek(k).dist.Quantiles(d.core.G)
 	t.Logf("p99 %.0f -> %.0f, p99.9 %.0f -> %.0f", before.P99, after.P99, before.P999, after.P999)
 	if findings != 50 {
 		t.Fatalf("burst: %d findings, want 50", findings)
@@ -305,7 +305,7 @@ func TestBurstIsWinsorized(t *testing.T) {
 	}
 	c := DefaultConfig()
 	j := judgeOf(&c)
-	if v := d.Keys.Peek(k).dist.Judge(d.G, 100_000_000, &j, 0); !v.Anomalous(&j) {
+	if v := d.core.Keys.Peek(k).dist.Judge(d.core.G, 100_000_000, &j, 0); !v.Anomalous(&j) {
 		t.Fatalf("after the burst 100 MB is no longer anomalous: %+v", v)
 	}
 }
@@ -333,7 +333,7 @@ func TestKeyCapEvictsAndCounts(t *testing.T) {
 	}
 	live, idle, capacity := d.KeyStats()
 	// keys: a3/t evicted a1/t (least recently seen); tools: t.
-	if live != 3 || capacity != 1 || idle != 0 || d.Keys.Peek(baseline.Key{Agent: "a1", Tool: "t"}) != nil {
+	if live != 3 || capacity != 1 || idle != 0 || d.core.Keys.Peek(baseline.Key{Agent: "a1", Tool: "t"}) != nil {
 		t.Fatalf("live=%d capacity=%d idle=%d, want 3/1/0 without a1", live, capacity, idle)
 	}
 	d.Tick(base.Add(2*time.Hour), nil)
@@ -360,12 +360,12 @@ func TestTickRotatesEpochs(t *testing.T) {
 			}
 		}
 		d.Tick(base.Add(3*time.Hour), nil)
-		d.AdvanceAll() // rotation is lazy: bring the key to the ticked epoch
-		st := d.Keys.Peek(baseline.Key{Agent: "a", Tool: "t"})
-		if e := st.dist.Epoch(); e != d.G.EpochOf(base.Add(3*time.Hour)) {
+		d.core.AdvanceAll() // rotation is lazy: bring the key to the ticked epoch
+		st := d.core.Keys.Peek(baseline.Key{Agent: "a", Tool: "t"})
+		if e := st.dist.Epoch(); e != d.core.G.EpochOf(base.Add(3*time.Hour)) {
 			t.Fatalf("tickEvery=%d: epoch %d not advanced", tickEvery, e)
 		}
-		return st.dist.Quantiles(d.G)
+		return st.dist.Quantiles(d.core.G)
 	}
 	q1, q2 := run(0), run(7)
 	if q1 != q2 {
@@ -422,7 +422,7 @@ func BenchmarkObserve(b *testing.B) {
 		tl := normalTools[i%3]
 		rs[i] = rec(base.Add(time.Duration(9000+i)*time.Second), normalAgents[(i/3)%3], tl.name, s.lognormal(tl.median, tl.sigma))
 	}
-	out := make([]alert.Finding, 0, 4)
+	out := make([]detect.Finding, 0, 4)
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
@@ -463,7 +463,7 @@ func TestAlwaysEmptyTool(t *testing.T) {
 		t.Fatalf("5 MB from an always-empty tool: %+v", out)
 	}
 	// Anomalies are learned at the body's p99 (0 here), so the baseline stays empty.
-	if q := d.Keys.Peek(baseline.Key{Agent: "a", Tool: "noop"}).dist.Quantiles(d.G); q.Max != 5000 {
+	if q := d.core.Keys.Peek(baseline.Key{Agent: "a", Tool: "noop"}).dist.Quantiles(d.core.G); q.Max != 5000 {
 		t.Fatalf("max %v, want 5000 (the anomaly learned as 0)", q.Max)
 	}
 }

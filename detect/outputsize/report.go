@@ -1,14 +1,19 @@
 package outputsize
 
-import "github.com/toolwatch/toolwatch/baseline"
+import (
+	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/detect"
+)
+
+var _ detect.ToolQuantiler = (*Detector)(nil)
 
 // ToolQuantiles reports the tool-level baseline (all agents) of tool, for
 // the status page. ok is false for an unknown tool. Single goroutine, like
 // Observe.
 func (d *Detector) ToolQuantiles(tool string) (q baseline.Quantiles, ok bool) {
-	s := d.PeekTool(tool)
+	s := d.core.PeekTool(tool)
 	if s == nil {
 		return q, false
 	}
-	return s.dist.Quantiles(d.G), true
+	return s.dist.Quantiles(d.core.G), true
 }

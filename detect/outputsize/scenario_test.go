@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/toolwatch/toolwatch/alert"
+	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/detect/internal/distdetect"
 	"github.com/toolwatch/toolwatch/detect/internal/distdetect/disttest"
 	"github.com/toolwatch/toolwatch/record"
@@ -166,7 +166,7 @@ func TestRecurringExceedancesAbsorbed(t *testing.T) {
 	}
 }
 
-func countDetails(fs []alert.Finding) map[string]int {
+func countDetails(fs []detect.Finding) map[string]int {
 	m := map[string]int{}
 	for _, f := range fs {
 		m[f.Detail]++

@@ -75,7 +75,7 @@ func TestCrashEquivalence(t *testing.T) {
 
 func fmtStats(d *Detector) string {
 	l, r, e := d.KeyStats()
-	b, _ := json.Marshal([]any{l, r, e, d.LastEpoch})
+	b, _ := json.Marshal([]any{l, r, e, d.core.LastEpoch})
 	return string(b)
 }
 
@@ -113,7 +113,7 @@ func TestSetParamsKeepsBaselines(t *testing.T) {
 		c2 := c
 		c2.FalseAlarmRate = far
 		j := judgeOf(&c2)
-		return d.Keys.Peek(k).dist.Judge(d.G, 1, &j, 0).Threshold()
+		return d.core.Keys.Peek(k).dist.Judge(d.core.G, 1, &j, 0).Threshold()
 	}
 	t6 := thrAt(1e-6)
 	big := int64(1.2 * t6) // alerts at 1e-6, not at 1e-12
@@ -130,13 +130,13 @@ func TestSetParamsKeepsBaselines(t *testing.T) {
 
 	check := func(step string, want baseline.Quantiles) baseline.Quantiles {
 		t.Helper()
-		q := d.Keys.Peek(k).dist.Quantiles(d.G)
+		q := d.core.Keys.Peek(k).dist.Quantiles(d.core.G)
 		if q != want {
 			t.Fatalf("%s changed the baseline: %+v -> %+v", step, want, q)
 		}
 		return q
 	}
-	q1 := d.Keys.Peek(k).dist.Quantiles(d.G)
+	q1 := d.core.Keys.Peek(k).dist.Quantiles(d.core.G)
 	live, _, _ := d.KeyStats()
 
 	raised := c
@@ -149,16 +149,16 @@ func TestSetParamsKeepsBaselines(t *testing.T) {
 	if out := d.Observe(rec(ts, k.Agent, k.Tool, big), nil); len(out) != 0 {
 		t.Fatalf("1.2× the threshold still alerts at 1e-12: %+v", out[0].Details)
 	}
-	if ks := d.Keys.Peek(k); ks.Cfg.FalseAlarmRate != 1e-12 || ks.Gen != d.Gen {
-		t.Fatalf("key config not re-resolved: %+v gen %d/%d", ks.Cfg, ks.Gen, d.Gen)
+	if ks := d.core.Keys.Peek(k); ks.Cfg.FalseAlarmRate != 1e-12 || ks.Gen != d.core.Gen {
+		t.Fatalf("key config not re-resolved: %+v gen %d/%d", ks.Cfg, ks.Gen, d.core.Gen)
 	}
-	if q := d.Keys.Peek(k).dist.Quantiles(d.G); q.Count != q1.Count+1 {
+	if q := d.core.Keys.Peek(k).dist.Quantiles(d.core.G); q.Count != q1.Count+1 {
 		t.Fatalf("count %v after one more record, want %v", q.Count, q1.Count+1)
 	}
 
 	lowered := c
 	lowered.FalseAlarmRate = 1e-4
-	q2 := d.Keys.Peek(k).dist.Quantiles(d.G)
+	q2 := d.core.Keys.Peek(k).dist.Quantiles(d.core.G)
 	d.SetParams(detect.NewParams(lowered))
 	check("raising false_alarm_rate to 1e-4", q2)
 	out := d.Observe(rec(ts, k.Agent, k.Tool, mid), nil)

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/toolwatch/toolwatch/alert"
+	"github.com/toolwatch/toolwatch/detect/registry"
 )
 
 // ANSI escapes used when color is on.
@@ -26,11 +27,9 @@ const (
 	ansiGreen  = "\x1b[1;32m"
 )
 
-// patternOrder is the order of the summary table (docs/design.md §5).
-var patternOrder = []string{
-	alert.PatternFrequency, alert.PatternInputNovelty, alert.PatternDenialSpike,
-	alert.PatternOutputSize, alert.PatternLatency,
-}
+// patternOrder is the order of the summary table: the detector
+// registry's (docs/design.md §5).
+var patternOrder = registry.Default.Patterns()
 
 // Printer prints alerts as they arrive, two lines each, and a closing
 // summary. Safe for concurrent use.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/toolwatch/toolwatch/alert"
+	"github.com/toolwatch/toolwatch/detect"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -37,7 +38,7 @@ var t0 = time.Date(2026, 3, 23, 14, 30, 0, 123e6, time.UTC)
 func sampleAlert() alert.Alert {
 	return alert.Alert{
 		ID: "3f2a9c1d0b7e4a55", Fingerprint: "a1b2c3d4e5f60718", Status: alert.StatusFiring,
-		Pattern: alert.PatternLatency, Severity: alert.SeverityCritical, Score: 91.54,
+		Pattern: detect.PatternLatency, Severity: alert.SeverityCritical, Score: 91.54,
 		AgentID: "support-agent-prod-01", Tool: "customer-lookup", ToolVersion: "2.3.1", Environment: "production",
 		Observed: 30120, Expected: 210, Unit: "ms",
 		Summary:   "customer-lookup took 30.1s for support-agent-prod-01; p99 baseline is 410ms",
@@ -51,11 +52,11 @@ func sampleAlert() alert.Alert {
 func alertSet() []alert.Alert {
 	crit := sampleAlert()
 	warn := sampleAlert()
-	warn.Pattern, warn.Severity, warn.Score, warn.Tool = alert.PatternFrequency, alert.SeverityWarning, 60, "customer-lookup"
+	warn.Pattern, warn.Severity, warn.Score, warn.Tool = detect.PatternFrequency, alert.SeverityWarning, 60, "customer-lookup"
 	warn.Summary = "customer-lookup called 434 times in 5m by support-agent-prod-01; expected about 43.2 for this hour"
 	warn.EventTime = t0.Add(-20 * time.Second)
 	info := sampleAlert()
-	info.Pattern, info.Severity, info.Score, info.Tool, info.AgentID = alert.PatternDenialSpike, alert.SeverityInfo, 40, "summarize", "support-agent-prod-02"
+	info.Pattern, info.Severity, info.Score, info.Tool, info.AgentID = detect.PatternDenialSpike, alert.SeverityInfo, 40, "summarize", "support-agent-prod-02"
 	info.Summary = "summarize was denied network:connect for support-agent-prod-02 in production (1 production denials in 5m)"
 	info.TraceID = ""
 	res := sampleAlert()
@@ -102,13 +103,13 @@ func TestPrinterLine(t *testing.T) {
 
 func TestPrinterSummary(t *testing.T) {
 	injected := []Injected{
-		{Pattern: alert.PatternLatency, AgentID: "support-agent-prod-01", Tool: "customer-lookup", Start: t0.Add(-time.Second), End: t0, Records: 3, Description: "customer-lookup (~200 ms) took ~30 s"},
-		{Pattern: alert.PatternFrequency, AgentID: "support-agent-prod-01", Tool: "customer-lookup", Start: t0.Add(-25 * time.Second), End: t0.Add(-20 * time.Second), Records: 1000, Description: "burst"},
+		{Pattern: detect.PatternLatency, AgentID: "support-agent-prod-01", Tool: "customer-lookup", Start: t0.Add(-time.Second), End: t0, Records: 3, Description: "customer-lookup (~200 ms) took ~30 s"},
+		{Pattern: detect.PatternFrequency, AgentID: "support-agent-prod-01", Tool: "customer-lookup", Start: t0.Add(-25 * time.Second), End: t0.Add(-20 * time.Second), Records: 1000, Description: "burst"},
 		// An alert of its pattern fired for another tool, and one for its
 		// tool before it started: neither detects it.
-		{Pattern: alert.PatternDenialSpike, AgentID: "support-agent-prod-02", Tool: "calendar", Start: t0.Add(-time.Minute), End: t0, Records: 3, Description: "calendar denied"},
-		{Pattern: alert.PatternOutputSize, AgentID: "support-agent-prod-01", Tool: "customer-lookup", Start: t0, End: t0, Records: 3, Description: "100 MB"},
-		{Pattern: alert.PatternLatency, AgentID: "support-agent-prod-01", Tool: "customer-lookup", Start: t0.Add(time.Second), End: t0.Add(2 * time.Second), Records: 3, Description: "fired before it"},
+		{Pattern: detect.PatternDenialSpike, AgentID: "support-agent-prod-02", Tool: "calendar", Start: t0.Add(-time.Minute), End: t0, Records: 3, Description: "calendar denied"},
+		{Pattern: detect.PatternOutputSize, AgentID: "support-agent-prod-01", Tool: "customer-lookup", Start: t0, End: t0, Records: 3, Description: "100 MB"},
+		{Pattern: detect.PatternLatency, AgentID: "support-agent-prod-01", Tool: "customer-lookup", Start: t0.Add(time.Second), End: t0.Add(2 * time.Second), Records: 3, Description: "fired before it"},
 	}
 	for _, color := range []bool{false, true} {
 		p := NewPrinter(&bytes.Buffer{}, color)

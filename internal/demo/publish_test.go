@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/toolwatch/toolwatch/alert"
+	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/internal/sim"
 	"github.com/toolwatch/toolwatch/record"
 )
@@ -113,21 +113,21 @@ func TestPublish(t *testing.T) {
 		for _, inj := range st.Injected {
 			if r.AgentID == inj.AgentID && r.Tool.Name == inj.Tool && !r.Timestamp.Before(inj.Start) && !r.Timestamp.After(inj.End) {
 				switch inj.Pattern {
-				case alert.PatternFrequency:
+				case detect.PatternFrequency:
 					live[inj.Pattern]++
-				case alert.PatternInputNovelty:
+				case detect.PatternInputNovelty:
 					if r.Invocation.InputShape == "text/sql-injection" {
 						live[inj.Pattern]++
 					}
-				case alert.PatternDenialSpike:
+				case detect.PatternDenialSpike:
 					if r.Invocation.Status == record.StatusDenied && len(r.Invocation.PermissionsDenied) == 1 && r.Invocation.PermissionsDenied[0] == "network:connect" {
 						live[inj.Pattern]++
 					}
-				case alert.PatternOutputSize:
+				case detect.PatternOutputSize:
 					if r.Invocation.OutputBytes == 100_000_000 {
 						live[inj.Pattern]++
 					}
-				case alert.PatternLatency:
+				case detect.PatternLatency:
 					if r.Invocation.DurationMS == 30_000 {
 						live[inj.Pattern]++
 					}
@@ -138,7 +138,7 @@ func TestPublish(t *testing.T) {
 	if !historyEnd.Before(began.Add(time.Second)) {
 		t.Errorf("history ends at %s, after the start %s", historyEnd, began)
 	}
-	want := []string{alert.PatternFrequency, alert.PatternInputNovelty, alert.PatternDenialSpike, alert.PatternOutputSize, alert.PatternLatency}
+	want := []string{detect.PatternFrequency, detect.PatternInputNovelty, detect.PatternDenialSpike, detect.PatternOutputSize, detect.PatternLatency}
 	if len(st.Injected) != len(want) {
 		t.Fatalf("injected %d anomalies, want %d", len(st.Injected), len(want))
 	}

@@ -23,7 +23,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/toolwatch/toolwatch/alert"
+	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/internal/sim"
 	"github.com/toolwatch/toolwatch/record"
 )
@@ -167,14 +167,14 @@ type anomaly struct {
 //   - output_size: ~100 MB from a ~1 KB tool (threshold 8 × p99 ≈ 20 KB);
 //   - latency: ~30 s at a ~200 ms tool (threshold 8 × p99 ≈ 4 s).
 var anomalies = []anomaly{
-	{pattern: alert.PatternFrequency, agent: "support-agent-prod-01", tool: "customer-lookup",
+	{pattern: detect.PatternFrequency, agent: "support-agent-prod-01", tool: "customer-lookup",
 		describe: func(n int, d time.Duration) string {
 			return fmt.Sprintf("burst of %d customer-lookup calls in %s (a prompt-injected loop)", n, d)
 		}},
-	{pattern: alert.PatternInputNovelty, agent: "analytics-agent-prod-01", tool: "db-query", calls: 3,
+	{pattern: detect.PatternInputNovelty, agent: "analytics-agent-prod-01", tool: "db-query", calls: 3,
 		modify:   func(r *record.Record) { r.Invocation.InputShape = "text/sql-injection" },
 		describe: func(int, time.Duration) string { return "SQL-injection-like text input at db-query" }},
-	{pattern: alert.PatternDenialSpike, agent: "support-agent-prod-02", tool: "summarize", calls: 3,
+	{pattern: detect.PatternDenialSpike, agent: "support-agent-prod-02", tool: "summarize", calls: 3,
 		modify: func(r *record.Record) {
 			r.Invocation.Status = record.StatusDenied
 			r.Invocation.PermissionsUsed = nil
@@ -186,10 +186,10 @@ var anomalies = []anomaly{
 		describe: func(int, time.Duration) string {
 			return "summarize denied network:connect (it was never denied anything) in production"
 		}},
-	{pattern: alert.PatternOutputSize, agent: "support-agent-prod-02", tool: "customer-lookup", calls: 3,
+	{pattern: detect.PatternOutputSize, agent: "support-agent-prod-02", tool: "customer-lookup", calls: 3,
 		modify:   func(r *record.Record) { r.Invocation.OutputBytes = 100_000_000 },
 		describe: func(int, time.Duration) string { return "customer-lookup (~1 KB outputs) returned ~100 MB" }},
-	{pattern: alert.PatternLatency, agent: "billing-agent-prod-01", tool: "customer-lookup", calls: 3,
+	{pattern: detect.PatternLatency, agent: "billing-agent-prod-01", tool: "customer-lookup", calls: 3,
 		modify:   func(r *record.Record) { r.Invocation.DurationMS = 30_000 },
 		describe: func(int, time.Duration) string { return "customer-lookup (~200 ms) took ~30 s" }},
 }

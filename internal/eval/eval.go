@@ -47,15 +47,14 @@ import (
 	"time"
 
 	"github.com/toolwatch/toolwatch/alert"
+	"github.com/toolwatch/toolwatch/detect/registry"
 	"github.com/toolwatch/toolwatch/internal/sim"
 	"github.com/toolwatch/toolwatch/record"
 )
 
-// Patterns is the order of patterns in the result table.
-var Patterns = []string{
-	alert.PatternFrequency, alert.PatternInputNovelty, alert.PatternDenialSpike,
-	alert.PatternOutputSize, alert.PatternLatency,
-}
+// Patterns is the order of patterns in the result table: the detector
+// registry's.
+var Patterns = registry.Default.Patterns()
 
 // PatternResult is the recall of one pattern.
 type PatternResult struct {

@@ -4,6 +4,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/toolwatch/toolwatch/detect/registry"
 	"github.com/toolwatch/toolwatch/record"
 )
 
@@ -63,7 +64,7 @@ func Behaviours(cfg Config) ([]Behaviour, error) {
 	s := newSchedule(cfg)
 	top := cfg.Topology
 	end := cfg.Start.Add(cfg.Duration)
-	all := []string{PatternFrequency, PatternInputNovelty, PatternDenialSpike, PatternOutputSize, PatternLatency}
+	all := registry.Default.Patterns()
 	rateish := []string{PatternFrequency, PatternDenialSpike}
 	for ai, a := range top.Agents {
 		for _, w := range s.runs[ai] {

@@ -5,16 +5,16 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/toolwatch/toolwatch/alert"
+	"github.com/toolwatch/toolwatch/detect"
 )
 
 // Patterns (the alert pattern names of docs/design.md §5).
 const (
-	PatternFrequency    = alert.PatternFrequency
-	PatternInputNovelty = alert.PatternInputNovelty
-	PatternDenialSpike  = alert.PatternDenialSpike
-	PatternOutputSize   = alert.PatternOutputSize
-	PatternLatency      = alert.PatternLatency
+	PatternFrequency    = detect.PatternFrequency
+	PatternInputNovelty = detect.PatternInputNovelty
+	PatternDenialSpike  = detect.PatternDenialSpike
+	PatternOutputSize   = detect.PatternOutputSize
+	PatternLatency      = detect.PatternLatency
 )
 
 // Kinds of injected behaviour.

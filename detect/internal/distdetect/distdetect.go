@@ -26,7 +26,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/detect/score"
@@ -148,7 +147,7 @@ func (c *Core[C, V, P]) Lookup(agent, tool string, now time.Time) (ks, ts *V, cf
 
 // Tick implements detect.Detector: it evicts idle keys and notes when the
 // watermark enters a new epoch; keys rotate to it on their next access.
-func (c *Core[C, V, P]) Tick(watermark time.Time, out []alert.Finding) []alert.Finding {
+func (c *Core[C, V, P]) Tick(watermark time.Time, out []detect.Finding) []detect.Finding {
 	c.Keys.Sweep(watermark)
 	c.Tools.Sweep(watermark)
 	if e := c.G.EpochOf(watermark); e > c.LastEpoch {
@@ -232,8 +231,8 @@ type Human func(float64) string
 
 // ShiftFinding is the finding for a sustained level shift of the median
 // of x's key (lv from baseline.Dist.Learn, q the baseline's quantiles).
-func ShiftFinding(r *record.Record, pattern, unit, what string, x float64, lv baseline.Level, q baseline.Quantiles, scope string, h Human) alert.Finding {
-	var f alert.Finding
+func ShiftFinding(r *record.Record, pattern, unit, what string, x float64, lv baseline.Level, q baseline.Quantiles, scope string, h Human) detect.Finding {
+	var f detect.Finding
 	f.FromRecord(r)
 	f.Pattern = pattern
 	ratio := math.Exp(lv.ShiftLn)
@@ -263,8 +262,8 @@ func ShiftFinding(r *record.Record, pattern, unit, what string, x float64, lv ba
 // is ahead of the envelope). Its score is a rule, not a probability: L = 4 +
 // 2·δ/ln(max_drift_per_day), so a baseline one allowed day ahead of the
 // envelope scores 40 (info), two days 60, three days 80.
-func DriftFinding(r *record.Record, pattern, unit, what string, x float64, v *baseline.Verdict, j *baseline.Judge, q baseline.Quantiles, scope string, h Human) alert.Finding {
-	var f alert.Finding
+func DriftFinding(r *record.Record, pattern, unit, what string, x float64, v *baseline.Verdict, j *baseline.Judge, q baseline.Quantiles, scope string, h Human) detect.Finding {
+	var f detect.Finding
 	f.FromRecord(r)
 	f.Pattern = pattern
 	f.Detail = DetailDrift

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/detect/egress"
@@ -59,7 +58,7 @@ func (r Result) String() string {
 func Evaluate(run *Run, cfg egress.Config, triageEvery time.Duration, countFrom time.Time) Result {
 	d := egress.New(detect.NewParams(cfg), baseline.Config{MaxKeys: 10000, IdleTTL: 30 * 24 * time.Hour})
 	alerted := map[string]bool{}
-	var fs []alert.Finding
+	var fs []detect.Finding
 	var res Result
 	var nextTick, nextTriage time.Time
 	for _, r := range run.Records {

@@ -474,10 +474,29 @@
     sel.value = selected || '';
   }
 
+  // fillPatterns lists the daemon's detectors in its order, "input_novelty"
+  // shown as "input novelty"; a pattern from the URL stays selectable.
+  function fillPatterns(patterns) {
+    var sel = document.getElementById('f-pattern');
+    var vals = (Array.isArray(patterns) ? patterns : []).filter(function (v) { return typeof v === 'string' && v !== ''; });
+    if (filter.pattern && vals.indexOf(filter.pattern) < 0) vals.push(filter.pattern);
+    var opts = [sel.options[0]];
+    vals.forEach(function (v) {
+      var o = document.createElement('option');
+      o.value = v;
+      o.textContent = v.replace(/_/g, ' ');
+      opts.push(o);
+    });
+    sel.replaceChildren.apply(sel, opts);
+    sel.value = filter.pattern || '';
+  }
+
   function initFilters() {
     FILTERS.forEach(function (k) {
       var c = document.getElementById('f-' + k);
-      if (k === 'tool' || k === 'agent') fillOptions('f-' + k, [], filter[k]); else c.value = filter[k];
+      if (k === 'tool' || k === 'agent') fillOptions('f-' + k, [], filter[k]);
+      else if (k === 'pattern') fillPatterns([]);
+      else c.value = filter[k];
       c.addEventListener(k === 'q' ? 'input' : 'change', function () {
         filter[k] = c.value.trim();
         writeFilter();
@@ -685,6 +704,7 @@
     var alerts = Array.isArray(s.alerts) ? s.alerts : [];
     var tools = Array.isArray(s.tools) ? s.tools : [];
     renderDaemon(s.daemon);
+    fillPatterns(s.daemon && s.daemon.patterns);
     renderAlerts(alerts, s.daemon && s.daemon.watermark);
     renderTools(tools, alerts);
     renderCompliance(s.compliance);

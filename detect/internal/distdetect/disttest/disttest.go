@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/internal/validate"
@@ -31,7 +30,7 @@ func MustMarshal(t testing.TB, d detect.State) []byte {
 }
 
 // EncodeFindings returns fs as JSON, for byte comparison.
-func EncodeFindings(t testing.TB, fs []alert.Finding) []byte {
+func EncodeFindings(t testing.TB, fs []detect.Finding) []byte {
 	t.Helper()
 	b, err := json.Marshal(fs)
 	if err != nil {
@@ -130,7 +129,7 @@ func RejectsCorrupt(t testing.TB, d detect.State, before, wellFormed []byte, cas
 // ObserveAllocs returns the average allocations of d.Observe over runs
 // records taken in turn from rs (a power-of-two length), from rs[start].
 func ObserveAllocs(runs int, d detect.Detector, rs []*record.Record, start int) float64 {
-	out := make([]alert.Finding, 0, 4)
+	out := make([]detect.Finding, 0, 4)
 	i, mask := start, len(rs)-1
 	return testing.AllocsPerRun(runs, func() {
 		out = d.Observe(rs[i&mask], out[:0])
@@ -168,8 +167,8 @@ type Key struct {
 func (k *Key) Now() time.Time { return k.Start.Add(time.Duration(k.i) * k.Step) }
 
 // Run sends n records with values gen(elapsed) and returns the findings.
-func (k *Key) Run(n int, gen func(elapsed time.Duration) float64) []alert.Finding {
-	var all, out []alert.Finding
+func (k *Key) Run(n int, gen func(elapsed time.Duration) float64) []detect.Finding {
+	var all, out []detect.Finding
 	for range n {
 		ts := k.Now()
 		out = k.D.Observe(k.Rec(ts, gen(ts.Sub(k.Start))), out[:0])
@@ -186,7 +185,7 @@ func (k *Key) Run(n int, gen func(elapsed time.Duration) float64) []alert.Findin
 
 // MaxPerDay is the largest number of findings scoring at least minScore
 // in one UTC day, and that day.
-func MaxPerDay(fs []alert.Finding, minScore float64) (n int, day string) {
+func MaxPerDay(fs []detect.Finding, minScore float64) (n int, day string) {
 	per := map[string]int{}
 	for _, f := range fs {
 		if f.Score >= minScore {
@@ -201,7 +200,7 @@ func MaxPerDay(fs []alert.Finding, minScore float64) (n int, day string) {
 }
 
 // First returns the first finding with detail, or nil.
-func First(fs []alert.Finding, detail string) *alert.Finding {
+func First(fs []detect.Finding, detail string) *detect.Finding {
 	for i := range fs {
 		if fs[i].Detail == detail {
 			return &fs[i]

@@ -1,4 +1,4 @@
-package alert
+package detect
 
 import (
 	"time"
@@ -6,19 +6,24 @@ import (
 	"github.com/toolwatch/toolwatch/record"
 )
 
-// Patterns (docs/design.md §5).
+// Pattern names of the shipped detectors (docs/design.md §5): each is a
+// detector's Factory name, its config key, its snapshot section and the
+// `pattern` of its alerts. Code that needs the list of patterns loops over
+// the registry (detect/registry) instead of these.
 const (
-	PatternFrequency    = "frequency"
-	PatternInputNovelty = "input_novelty"
-	PatternDenialSpike  = "denial_spike"
-	PatternOutputSize   = "output_size"
-	PatternLatency      = "latency"
+	PatternFrequency      = "frequency"
+	PatternInputNovelty   = "input_novelty"
+	PatternDenialSpike    = "denial_spike"
+	PatternOutputSize     = "output_size"
+	PatternLatency        = "latency"
+	PatternChainIntegrity = "chain_integrity"
+	PatternEgress         = "egress"
 )
 
 // Finding is what a detector reports: one anomalous observation with its
-// evidence. Detectors never decide severity, dedup or delivery; the Manager
-// turns findings into alerts. A Finding is built only when something is
-// anomalous, so it may allocate (Details).
+// evidence. Detectors never decide severity, dedup or delivery; the
+// alert.Manager turns findings into alerts. A Finding is built only when
+// something is anomalous, so it may allocate (Details).
 type Finding struct {
 	Pattern string
 	// Detail distinguishes findings of one pattern for the same (agent, tool)
