@@ -112,7 +112,11 @@ func TestTriageEndpoint(t *testing.T) {
 		}
 	}
 	// Without the detector: 404.
-	w2 := &worker{p: pipeline.New(config.Default(), time.Now), triage: make(chan triageRequest, 1)}
+	off, err := config.Parse([]byte("detectors:\n  egress:\n    enabled: false\n"), "egress-off.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w2 := &worker{p: pipeline.New(off, time.Now), triage: make(chan triageRequest, 1)}
 	mux := http.NewServeMux()
 	w2.mountTriage(mux, true)
 	go func() {
