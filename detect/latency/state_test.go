@@ -107,7 +107,7 @@ func TestUnmarshalCorruptKeepsState(t *testing.T) {
 	s.run(500)
 	before := disttest.MustMarshal(t, other)
 
-	okDist := []byte{1, 0}
+	okDist, _ := new(baseline.Dist).MarshalState(nil)
 	type snap = distdetect.Snapshot[EntryState]
 	craft := func(mod func(*snap)) []byte {
 		st := snap{Keys: distdetect.Stores[EntryState]{Entries: []EntryState{{Agent: "a", Tool: "t",
@@ -119,7 +119,7 @@ func TestUnmarshalCorruptKeepsState(t *testing.T) {
 	version = encoding.Seal(append([]byte{StateVersion - 1}, version[1:len(version)-4]...)) // the gob era
 	cases := disttest.Corruptions(good, map[string][]byte{
 		"version":     version,
-		"bad dist":    craft(func(s *snap) { s.Keys.Entries[0].Slots[1].Dist = []byte{1, 7} }),
+		"bad dist":    craft(func(s *snap) { s.Keys.Entries[0].Slots[1].Dist = []byte{okDist[0], 7} }),
 		"active":      craft(func(s *snap) { s.Keys.Entries[0].Active = 2 }),
 		"unused slot": craft(func(s *snap) { s.Keys.Entries[0].Slots[1].Version = "2" }),
 		"dup key":     craft(func(s *snap) { s.Keys.Entries = append(s.Keys.Entries, s.Keys.Entries[0]) }),

@@ -91,9 +91,10 @@ func TestUnmarshalCorruptKeepsState(t *testing.T) {
 	feed(other, s, base, 500, []string{"x"}, normalTools, nil)
 	before := disttest.MustMarshal(t, other)
 
+	okDist, _ := new(baseline.Dist).MarshalState(nil)
 	type snap = distdetect.Snapshot[EntryState]
 	craft := func(mod func(*snap)) []byte {
-		st := snap{Keys: distdetect.Stores[EntryState]{Entries: []EntryState{{Agent: "a", Tool: "t", Dist: []byte{1, 0}}}}}
+		st := snap{Keys: distdetect.Stores[EntryState]{Entries: []EntryState{{Agent: "a", Tool: "t", Dist: okDist}}}}
 		mod(&st)
 		return codec.Encode(nil, &st)
 	}
@@ -101,9 +102,9 @@ func TestUnmarshalCorruptKeepsState(t *testing.T) {
 	version = encoding.Seal(append([]byte{StateVersion + 1}, version[1:len(version)-4]...))
 	cases := disttest.Corruptions(good, map[string][]byte{
 		"version":    version,
-		"bad dist":   craft(func(s *snap) { s.Keys.Entries[0].Dist = []byte{1, 7} }),
+		"bad dist":   craft(func(s *snap) { s.Keys.Entries[0].Dist = []byte{okDist[0], 7} }),
 		"dup key":    craft(func(s *snap) { s.Keys.Entries = append(s.Keys.Entries, s.Keys.Entries[0]) }),
-		"tool agent": craft(func(s *snap) { s.Tools.Entries = []EntryState{{Agent: "a", Tool: "t", Dist: []byte{1, 0}}} }),
+		"tool agent": craft(func(s *snap) { s.Tools.Entries = []EntryState{{Agent: "a", Tool: "t", Dist: okDist}} }),
 		"trailing":   encoding.Seal(append(craft(func(*snap) {}), 0)),
 		"huge count": encoding.Seal([]byte{StateVersion, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}),
 	})
