@@ -93,7 +93,8 @@ func Seal(body []byte) []byte {
 
 // PutTime writes t as varint unix seconds and uvarint nanoseconds; the
 // zero time.Time is the single byte 0 followed by nothing else, any other
-// time a leading 1. Decoded times are UTC.
+// time a leading 1. Decoded times are UTC instants within years
+// 0001..9999 (the monotonic reading and the zone are not kept).
 func (e *Encbuf) PutTime(t time.Time) {
 	if t.IsZero() {
 		e.PutByte(0)
@@ -103,6 +104,11 @@ func (e *Encbuf) PutTime(t time.Time) {
 	e.PutVarint(t.Unix())
 	e.PutUvarint(uint64(t.Nanosecond()))
 }
+
+var (
+	minSec = time.Time{}.Unix()                                      // 0001-01-01
+	maxSec = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC).Unix() // 9999-12-31
+)
 
 // Decbuf reads fields from B. The first error sticks in E: later reads
 // return zero values, so a decoder checks Err once at the end.
@@ -288,8 +294,8 @@ func (d *Decbuf) Time() time.Time {
 	if d.E != nil {
 		return time.Time{}
 	}
-	if nsec >= 1e9 {
-		d.Fail("time nanoseconds %d", nsec)
+	if nsec >= 1e9 || sec < minSec || sec > maxSec {
+		d.Fail("time %d.%d outside years 1..9999", sec, nsec)
 		return time.Time{}
 	}
 	t := time.Unix(sec, int64(nsec)).UTC()
