@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/toolwatch/toolwatch/detect"
 )
@@ -29,7 +30,8 @@ func (p *Pipeline) MarshalSections() (map[string][]byte, error) {
 // component's state (call it between two records, on that goroutine) and
 // returns encode, which writes the sections from the copies on any
 // goroutine, once. Components that implement detect.Capturer are only
-// copied here; others are encoded here.
+// copied here; others are encoded here. The detectors are captured in
+// parallel (they share no state; the caller's goroutine waits).
 func (p *Pipeline) CaptureSections() (encode func() (map[string][]byte, error), err error) {
 	type part struct {
 		name string
@@ -46,21 +48,30 @@ func (p *Pipeline) CaptureSections() (encode func() (map[string][]byte, error), 
 		return nil, fmt.Errorf("marshal alerts: %w", err)
 	}
 	parts = append(parts, part{SectionAlerts, mgr})
-	for _, d := range p.eng.Detectors() {
-		name := sectionDetector + d.Pattern()
+	// Detectors share no state, so their captures run in parallel: the
+	// consumer waits for the slowest instead of the sum.
+	dets := p.eng.Detectors()
+	encs := make([]detect.Encoder, len(dets))
+	errs := make([]error, len(dets))
+	var wg sync.WaitGroup
+	for i, d := range dets {
 		switch s := d.(type) {
 		case detect.Capturer:
-			enc, err := s.CaptureState()
-			if err != nil {
-				return nil, fmt.Errorf("marshal detector %s: %w", d.Pattern(), err)
-			}
-			parts = append(parts, part{name, enc})
+			wg.Go(func() { encs[i], errs[i] = s.CaptureState() })
 		case detect.State:
-			b, err := s.MarshalState(nil)
-			if err != nil {
-				return nil, fmt.Errorf("marshal detector %s: %w", d.Pattern(), err)
-			}
-			parts = append(parts, part{name, func(dst []byte) ([]byte, error) { return append(dst, b...), nil }})
+			wg.Go(func() {
+				b, err := s.MarshalState(nil)
+				encs[i], errs[i] = func(dst []byte) ([]byte, error) { return append(dst, b...), nil }, err
+			})
+		}
+	}
+	wg.Wait()
+	for i, d := range dets {
+		if errs[i] != nil {
+			return nil, fmt.Errorf("marshal detector %s: %w", d.Pattern(), errs[i])
+		}
+		if encs[i] != nil {
+			parts = append(parts, part{sectionDetector + d.Pattern(), encs[i]})
 		}
 	}
 	return func() (map[string][]byte, error) {

@@ -2,6 +2,7 @@ package frequency
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
@@ -228,7 +229,7 @@ var stateDecoders = encoding.Decoders[StateV3]{3: getStateV3}
 
 // encode writes st as the current version.
 func (st *StateV3) encode(b []byte) []byte {
-	e := encoding.Encbuf{B: b}
+	e := encoding.Encbuf{B: slices.Grow(b, len(st.Keys)*(minKey+64)+len(st.Tools)*(minTool+64)+len(st.Agents)*32)}
 	e.PutUvarint(stateVersion)
 	st.put(&e)
 	e.PutCRC32(len(b))

@@ -44,12 +44,13 @@ type SlotState struct {
 const minEntry = 1 + 1 + 1 + 1 + 2*(1+1+1+1)
 
 var codec = distdetect.Codec[state, EntryState]{
-	Name:    "latency state",
-	Version: StateVersion,
-	Entry:   entry,
-	Key:     func(e EntryState) (string, string, int64) { return e.Agent, e.Tool, e.LastSeen },
-	Restore: (*EntryState).restore,
-	Put:     func(enc *encoding.Encbuf, e *EntryState) { e.put(enc) },
+	Name:      "latency state",
+	Version:   StateVersion,
+	Entry:     entry,
+	Key:       func(e EntryState) (string, string, int64) { return e.Agent, e.Tool, e.LastSeen },
+	EntrySize: 48,
+	Restore:   (*EntryState).restore,
+	Put:       func(enc *encoding.Encbuf, e *EntryState) { e.put(enc) },
 	Decoders: encoding.Decoders[distdetect.Snapshot[EntryState]]{
 		2: func(d *encoding.Decbuf) distdetect.Snapshot[EntryState] {
 			return distdetect.ReadSnapshot(d, minEntry, getEntryV2)

@@ -36,8 +36,9 @@ var codec = distdetect.Codec[state, EntryState]{
 		enc, err := a.Dist(&s.dist)
 		return EntryState{Agent: agent, Tool: tool, LastSeen: seen, Dist: enc}, err
 	},
-	Key:     func(e EntryState) (string, string, int64) { return e.Agent, e.Tool, e.LastSeen },
-	Restore: func(e *EntryState, s *state) error { return s.dist.UnmarshalState(e.Dist) },
+	Key:       func(e EntryState) (string, string, int64) { return e.Agent, e.Tool, e.LastSeen },
+	EntrySize: 40,
+	Restore:   func(e *EntryState, s *state) error { return s.dist.UnmarshalState(e.Dist) },
 	Put: func(enc *encoding.Encbuf, e *EntryState) {
 		enc.PutUvarintStr(e.Agent)
 		enc.PutUvarintStr(e.Tool)

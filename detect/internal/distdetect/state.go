@@ -2,6 +2,7 @@ package distdetect
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/internal/encoding"
@@ -18,6 +19,7 @@ import (
 type Snapshot[E any] struct {
 	LastEpoch   int64
 	Keys, Tools Stores[E] // (agent, tool) keys; tool-level keys (Agent "")
+	arenaBytes  int       // Dist bytes captured (presizing)
 }
 
 // Stores is one key store; a detector's StoreState converts to and from it.
@@ -43,6 +45,8 @@ type Codec[V, E any] struct {
 	Restore func(e *E, v *V) error
 	// Put writes e in the current version.
 	Put func(enc *encoding.Encbuf, e *E)
+	// EntrySize is an entry's encoding less its Dists (presizing).
+	EntrySize int
 	// Decoders reads each version's entries (older versions upgrade).
 	Decoders encoding.Decoders[Snapshot[E]]
 }
@@ -80,6 +84,7 @@ func Capture[C, V any, P Value[C, V], E any](c *Core[C, V, P], cd *Codec[V, E]) 
 	}
 	s.Keys.Evicted, s.Keys.Rejected = c.Keys.Evictions()
 	s.Tools.Evicted, s.Tools.Rejected = c.Tools.Evictions()
+	s.arenaBytes = a.used
 	return s, nil
 }
 
@@ -121,7 +126,12 @@ func Restore[C, V any, P Value[C, V], E any](c *Core[C, V, P], cd *Codec[V, E], 
 
 // Encode appends s in the current version to b.
 func (cd *Codec[V, E]) Encode(b []byte, s *Snapshot[E]) []byte {
-	enc := encoding.Encbuf{B: b}
+	size := 0
+	for _, st := range [...]*Stores[E]{&s.Keys, &s.Tools} {
+		size += len(st.Entries) * cd.EntrySize
+	}
+	size += s.arenaBytes
+	enc := encoding.Encbuf{B: slices.Grow(b, size)}
 	start := len(b)
 	enc.PutUvarint(cd.Version)
 	enc.PutVarint(s.LastEpoch)
@@ -169,7 +179,10 @@ func ReadSnapshot[E any](d *encoding.Decbuf, minEntry int, get func(*encoding.De
 
 // Arena hands out Dist encodings from 1 MiB chunks: a few allocations per
 // snapshot instead of one per key, and no copying as it grows.
-type Arena struct{ buf []byte }
+type Arena struct {
+	buf  []byte
+	used int
+}
 
 // Dist returns the encoding of d, valid for the life of the arena.
 func (a *Arena) Dist(d *baseline.Dist) ([]byte, error) {
@@ -179,5 +192,6 @@ func (a *Arena) Dist(d *baseline.Dist) ([]byte, error) {
 	start := len(a.buf)
 	enc, err := d.MarshalState(a.buf)
 	a.buf = enc
+	a.used += len(enc) - start
 	return enc[start:len(enc):len(enc)], err
 }
