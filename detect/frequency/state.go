@@ -256,14 +256,13 @@ func (d *Detector) MarshalState(b []byte) ([]byte, error) {
 // CaptureState implements detect.Capturer: the record is filled here (a
 // copy of every key's fixed-size state), written by the Encoder.
 func (d *Detector) CaptureState() (detect.Encoder, error) {
-	// Keys as eager ticks would have left them (see Ticks in the package doc).
-	d.keys.Range(func(_ baseline.Key, ks *keyState) bool { d.settle(ks); return true })
 	st := &StateV3{Ticked: d.ticked, TickedAt: d.tickedAt,
 		Keys: make([]KeyV3, 0, d.keys.Len()), Tools: make([]ToolV3, 0, d.tools.Len()), Agents: make([]AgentV3, 0, d.agents.Len())}
 	st.KeysEvicted, st.KeysRejected = d.keys.Evictions() // Rejected: capacity evictions
 	st.ToolsEvicted, st.ToolsRejected = d.tools.Evictions()
 	st.AgentsEvicted, st.AgentsRejected = d.agents.Evictions()
 	d.keys.RangeSeen(func(k baseline.Key, seen int64, ks *keyState) bool {
+		d.settle(ks) // as eager ticks would have left it (see Ticks in the package doc)
 		g := &ks.gap
 		st.Keys = append(st.Keys, KeyV3{Agent: k.Agent, Tool: k.Tool, LastSeen: seen, Size: ks.t.rp.Size, Scales: ks.t.rp.N, LoopSize: ks.t.loopSize, Rate: ks.rate, Loop: loopDTO(&ks.loop),
 			Gap: GapV3{Last: g.last, Mean: g.mean, Peak: g.peak, N: g.n, LastAt: g.lastAt, Dropped: g.dropped}})

@@ -56,13 +56,13 @@ type Codec[V, E any] struct {
 // restored store evicts exactly as the original would. The copy shares
 // nothing with c.
 func Capture[C, V any, P Value[C, V], E any](c *Core[C, V, P], cd *Codec[V, E]) (*Snapshot[E], error) {
-	c.AdvanceAll() // what an eager rotation would have stored
 	s := &Snapshot[E]{LastEpoch: c.LastEpoch}
 	s.Keys.Entries = make([]E, 0, c.Keys.Len())
 	s.Tools.Entries = make([]E, 0, c.Tools.Len())
 	var a Arena
 	var err error
 	add := func(es *[]E, agent, tool string, seen int64, v *V) bool {
+		c.advance(v) // what an eager rotation would have stored (AdvanceAll, in the same walk)
 		var e E
 		if e, err = cd.Entry(&a, agent, tool, seen, v); err != nil {
 			err = fmt.Errorf("%s %q/%q: %w", cd.Name, agent, tool, err)
