@@ -253,10 +253,12 @@ func (w *worker) capture(seq uint64) (save func(context.Context) error, err erro
 	}
 	s := &snapshot.Snapshot{LastAppliedSeq: seq, Watermark: w.p.Engine().Watermark()}
 	return func(ctx context.Context) error {
-		if s.Sections, err = encode(); err != nil {
+		sections, err := encode()
+		if err != nil {
 			w.log.Error().Err(err).Msg("snapshot encoding failed")
 			return err
 		}
+		s.Sections = sections
 		return w.snaps.Save(ctx, s)
 	}, nil
 }
