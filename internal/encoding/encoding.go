@@ -47,6 +47,7 @@ func (e *Encbuf) Get() []byte { return e.B }
 // Len is the number of bytes written.
 func (e *Encbuf) Len() int { return len(e.B) }
 
+// PutByte writes c.
 func (e *Encbuf) PutByte(c byte) { e.B = append(e.B, c) }
 
 // PutBool writes 1 or 0.
@@ -58,6 +59,9 @@ func (e *Encbuf) PutBool(v bool) {
 	}
 }
 
+// PutBE16 and the other PutBE* write fixed-width big-endian values
+// (floats as their IEEE 754 bits); PutUvarint and PutVarint write
+// encoding/binary varints.
 func (e *Encbuf) PutBE16(x uint16)       { e.B = binary.BigEndian.AppendUint16(e.B, x) }
 func (e *Encbuf) PutBE32(x uint32)       { e.B = binary.BigEndian.AppendUint32(e.B, x) }
 func (e *Encbuf) PutBE64(x uint64)       { e.B = binary.BigEndian.AppendUint64(e.B, x) }
@@ -150,6 +154,7 @@ func (d *Decbuf) Done() error {
 	return d.E
 }
 
+// Byte reads one byte.
 func (d *Decbuf) Byte() byte {
 	if len(d.B) < 1 {
 		d.truncated("byte")
@@ -183,6 +188,7 @@ func (d *Decbuf) fixed(n int) []byte {
 	return p
 }
 
+// BE16 and the other BE* read what the PutBE* of the same name wrote.
 func (d *Decbuf) BE16() uint16 {
 	if p := d.fixed(2); p != nil {
 		return binary.BigEndian.Uint16(p)
@@ -190,6 +196,7 @@ func (d *Decbuf) BE16() uint16 {
 	return 0
 }
 
+// BE32 reads a big-endian uint32.
 func (d *Decbuf) BE32() uint32 {
 	if p := d.fixed(4); p != nil {
 		return binary.BigEndian.Uint32(p)
@@ -197,6 +204,7 @@ func (d *Decbuf) BE32() uint32 {
 	return 0
 }
 
+// BE64 reads a big-endian uint64.
 func (d *Decbuf) BE64() uint64 {
 	if p := d.fixed(8); p != nil {
 		return binary.BigEndian.Uint64(p)
@@ -204,9 +212,13 @@ func (d *Decbuf) BE64() uint64 {
 	return 0
 }
 
+// BEFloat32 reads a float32 written by PutBEFloat32.
 func (d *Decbuf) BEFloat32() float32 { return math.Float32frombits(d.BE32()) }
+
+// BEFloat64 reads a float64 written by PutBEFloat64.
 func (d *Decbuf) BEFloat64() float64 { return math.Float64frombits(d.BE64()) }
 
+// Uvarint reads a uvarint; one longer than 64 bits is ErrInvalid.
 func (d *Decbuf) Uvarint() uint64 {
 	if d.E != nil {
 		return 0
@@ -224,6 +236,7 @@ func (d *Decbuf) Uvarint() uint64 {
 	return x
 }
 
+// Varint reads a varint; one longer than 64 bits is ErrInvalid.
 func (d *Decbuf) Varint() int64 {
 	if d.E != nil {
 		return 0
