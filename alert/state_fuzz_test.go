@@ -2,12 +2,12 @@ package alert
 
 import (
 	"bytes"
-	"encoding/binary"
-	"hash/crc32"
 	"testing"
+
+	"github.com/toolwatch/toolwatch/internal/encoding"
 )
 
-// FuzzManagerUnmarshalState: arbitrary gob bodies with a valid checksum
+// FuzzManagerUnmarshalState: arbitrary record bodies with a valid checksum
 // must not panic UnmarshalState; on error the state is unchanged, on
 // success it re-encodes stably and the restored alerts still resolve.
 func FuzzManagerUnmarshalState(f *testing.F) {
@@ -20,7 +20,7 @@ func FuzzManagerUnmarshalState(f *testing.F) {
 	f.Add(good[:len(good)-4])
 	f.Add(good[:len(good)/3])
 	f.Fuzz(func(t *testing.T, body []byte) {
-		data := binary.BigEndian.AppendUint32(bytes.Clone(body), crc32.Checksum(body, crcTable))
+		data := encoding.Seal(body)
 		m := NewManager(testConfig())
 		m.Add(fnd(0, 65), nil)
 		before, _ := m.MarshalState(nil)

@@ -2,12 +2,11 @@ package alert
 
 import (
 	"bytes"
-	"encoding/binary"
-	"encoding/gob"
-	"hash/crc32"
 	"math"
 	"testing"
 	"time"
+
+	"github.com/toolwatch/toolwatch/internal/encoding"
 )
 
 // lifecycle is a sequence that exercises fire, fold, escalate, re-emit
@@ -120,27 +119,32 @@ func TestManagerUnmarshalErrorKeepsState(t *testing.T) {
 	if m.Firing() == 0 {
 		t.Fatal("nothing firing: vacuous")
 	}
-	withCRC := func(v any) []byte {
-		var buf bytes.Buffer
-		if err := gob.NewEncoder(&buf).Encode(v); err != nil {
-			t.Fatal(err)
-		}
-		return binary.BigEndian.AppendUint32(buf.Bytes(), crc32.Checksum(buf.Bytes(), crcTable))
+	rec := func(v uint64, st *ManagerStateV2) []byte {
+		e := encoding.Encbuf{}
+		e.PutUvarint(v)
+		st.put(&e)
+		e.PutCRC32(0)
+		return e.Get()
+	}
+	if err := NewManager(testConfig()).UnmarshalState(rec(2, &ManagerStateV2{Entries: []EntryV2{{Key: [8]byte{1}, Rank: rankInfo, Last: AlertV2{Details: []byte("{}")}}}})); err != nil {
+		t.Fatalf("well-formed crafted record rejected: %v", err)
 	}
 	flipped := bytes.Clone(good)
 	flipped[len(flipped)/2] ^= 4
 	bad := map[string][]byte{
 		"empty": nil, "truncated": good[:len(good)/2], "one byte short": good[:len(good)-1], "flipped bit": flipped,
-		"garbage":         []byte("definitely not gob"),
-		"version 2":       withCRC(&ManagerStateV1{Version: 2}),
-		"duplicate":       withCRC(&ManagerStateV1{Version: 1, Entries: []EntryV1{{Key: [8]byte{1}, Rank: rankInfo}, {Key: [8]byte{1}, Rank: rankInfo}}}),
-		"bad rank":        withCRC(&ManagerStateV1{Version: 1, Entries: []EntryV1{{Key: [8]byte{1}, Rank: 9}}}),
-		"bad details":     withCRC(&ManagerStateV1{Version: 1, Entries: []EntryV1{{Key: [8]byte{1}, Rank: rankInfo, Last: AlertV1{Details: []byte("{")}}}}),
-		"bad severity":    withCRC(&ManagerStateV1{Version: 1, Counters: []Counter{{Pattern: "x", Severity: "loud"}}}),
+		"garbage":         []byte("definitely not a record"),
+		"version 1 (gob)": rec(1, &ManagerStateV2{}),
+		"duplicate":       rec(2, &ManagerStateV2{Entries: []EntryV2{{Key: [8]byte{1}, Rank: rankInfo}, {Key: [8]byte{1}, Rank: rankInfo}}}),
+		"bad rank":        rec(2, &ManagerStateV2{Entries: []EntryV2{{Key: [8]byte{1}, Rank: 9}}}),
+		"bad details":     rec(2, &ManagerStateV2{Entries: []EntryV2{{Key: [8]byte{1}, Rank: rankInfo, Last: AlertV2{Details: []byte("{")}}}}),
+		"empty details":   rec(2, &ManagerStateV2{Entries: []EntryV2{{Key: [8]byte{1}, Rank: rankInfo, Last: AlertV2{Details: []byte{}}}}}),
+		"bad severity":    rec(2, &ManagerStateV2{Counters: []Counter{{Pattern: "x", Severity: "loud"}}}),
+		"huge count":      encoding.Seal([]byte{2, 0xff, 0xff, 0xff, 0xff, 0x0f}),
 		"zeroed checksum": append(bytes.Clone(good[:len(good)-4]), 0, 0, 0, 0),
 	}
 	junk := append(bytes.Clone(good[:len(good)-4]), "junk"...)
-	bad["trailing bytes"] = binary.BigEndian.AppendUint32(junk, crc32.Checksum(junk, crcTable))
+	bad["trailing bytes"] = encoding.Seal(junk)
 	for name, data := range bad {
 		if err := m.UnmarshalState(data); err == nil {
 			t.Errorf("%s: no error", name)

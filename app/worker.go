@@ -233,9 +233,11 @@ func (w *worker) shutdown() {
 	}
 }
 
-// maybeSnapshot captures the pipeline's state between two records and
-// writes it in the background. It waits while the consumer's applied
-// sequence is not exact (a redelivery is pending) or a write is running.
+// maybeSnapshot captures the pipeline's state between two records (a
+// copy: pipeline.CaptureSections) and encodes and writes it in the
+// background, so the consumer stalls only for the copy. It waits while the
+// consumer's applied sequence is not exact (a redelivery is pending) or a
+// write is running.
 func (w *worker) maybeSnapshot() {
 	if w.saving.Load() {
 		return
@@ -244,7 +246,7 @@ func (w *worker) maybeSnapshot() {
 	if !exact {
 		return
 	}
-	s, err := w.capture(seq)
+	save, err := w.capture(seq)
 	w.snapDue = false
 	w.lastSnap = w.now()
 	if err != nil {
@@ -258,16 +260,27 @@ func (w *worker) maybeSnapshot() {
 		defer w.saving.Store(false)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		_ = w.snaps.Save(ctx, s) // logged and counted by the manager
+		_ = save(ctx) // logged and counted
 	}()
 }
 
-func (w *worker) capture(seq uint64) (*snapshot.Snapshot, error) {
-	sections, err := w.p.MarshalSections()
+// capture copies the pipeline's state at seq (worker goroutine) and
+// returns save, which encodes and stores it on any goroutine.
+func (w *worker) capture(seq uint64) (save func(context.Context) error, err error) {
+	encode, err := w.p.CaptureSections()
 	if err != nil {
 		return nil, err
 	}
-	return &snapshot.Snapshot{LastAppliedSeq: seq, Watermark: w.p.Engine().Watermark(), Sections: sections}, nil
+	s := &snapshot.Snapshot{LastAppliedSeq: seq, Watermark: w.p.Engine().Watermark()}
+	return func(ctx context.Context) error {
+		sections, err := encode()
+		if err != nil {
+			w.log.Error().Err(err).Msg("snapshot encoding failed")
+			return err
+		}
+		s.Sections = sections
+		return w.snaps.Save(ctx, s)
+	}, nil
 }
 
 // finalSnapshot writes the state after the consumer drained, so a clean
@@ -282,14 +295,14 @@ func (w *worker) finalSnapshot() {
 		w.log.Warn().Uint64("last_applied_seq", seq).Msg("final snapshot skipped: a redelivery is still pending; the previous snapshot stays")
 		return
 	}
-	s, err := w.capture(seq)
+	save, err := w.capture(seq)
 	if err != nil {
 		w.log.Error().Err(err).Msg("final snapshot capture failed")
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := w.snaps.Save(ctx, s); err == nil {
+	if err := save(ctx); err == nil {
 		w.log.Info().Uint64("last_applied_seq", seq).Msg("final snapshot written")
 	}
 }

@@ -284,7 +284,10 @@ func (d *Dist) Epoch() int64 { return d.epoch }
 // epoch (excluding unfolded raw values).
 func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
 
-// Dist state encoding (snapshots). Version 2, little-endian:
+// Dist state encoding (snapshots). Version 3, big-endian like every
+// snapshot record (internal/encoding); versions 1 and 2 were the same
+// little-endian and only ever appeared inside gob snapshots, which the
+// snapshot container refuses, so they are not read:
 //
 //	u8 version | u8 flags (1: initialized, 2: stale)
 //	initialized only:
@@ -300,10 +303,8 @@ func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
 //
 // Everything that influences later behaviour (including the cached
 // quantiles, the tail fit and the fold schedule) is stored, so a restored
-// Dist answers and evolves bit for bit like the original. Version 1 (no
-// P10, no tail) is still read: its quantiles are marked stale and its
-// tail starts empty.
-const distStateVersion = 2
+// Dist answers and evolves bit for bit like the original.
+const distStateVersion = 3
 
 const (
 	distFlagInit  = 1
@@ -364,7 +365,7 @@ var errDistState = errors.New("malformed")
 func (d *Dist) decode(data []byte) error {
 	r := distReader{b: data}
 	version := r.byte()
-	if version != distStateVersion && version != 1 {
+	if version != distStateVersion {
 		if r.err != nil {
 			return r.err
 		}
@@ -396,13 +397,8 @@ func (d *Dist) decode(data []byte) error {
 		d.buf[i] = r.f64()
 	}
 	q := &d.q
-	if version == 1 {
-		q.P50, q.P90, q.P99, q.P999, q.Max, q.Count, q.Folded = r.f64(), r.f64(), r.f64(), r.f64(), r.f64(), r.f64(), r.f64()
-		d.stale = true // P10 was not stored
-	} else {
-		q.P10, q.P50, q.P90, q.P99, q.P999 = r.f64(), r.f64(), r.f64(), r.f64(), r.f64()
-		q.Max, q.Count, q.Folded = r.f64(), r.f64(), r.f64()
-	}
+	q.P10, q.P50, q.P90, q.P99, q.P999 = r.f64(), r.f64(), r.f64(), r.f64(), r.f64()
+	q.Max, q.Count, q.Folded = r.f64(), r.f64(), r.f64()
 	if r.err != nil {
 		return r.err
 	}
@@ -413,10 +409,8 @@ func (d *Dist) decode(data []byte) error {
 	if d.cur, err = r.centroids(int(capacity), d.curW); err != nil {
 		return fmt.Errorf("cur: %w", err)
 	}
-	if version >= 2 {
-		if err := d.tail.unmarshal(&r); err != nil {
-			return fmt.Errorf("tail: %w", err)
-		}
+	if err := d.tail.unmarshal(&r); err != nil {
+		return fmt.Errorf("tail: %w", err)
 	}
 	if err := r.end(); err != nil {
 		return err
@@ -472,7 +466,7 @@ func (r *distReader) centroids(capacity int, w float64) ([]tdigest.Centroid, err
 }
 
 func distAppendF64(b []byte, f float64) []byte {
-	return binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
+	return binary.BigEndian.AppendUint64(b, math.Float64bits(f))
 }
 
 // distReader decodes the primitives of the state encoding; the first
@@ -526,7 +520,7 @@ func (r *distReader) f64() float64 {
 		r.fail(errDistTruncated)
 		return 0
 	}
-	v := math.Float64frombits(binary.LittleEndian.Uint64(r.b))
+	v := math.Float64frombits(binary.BigEndian.Uint64(r.b))
 	r.b = r.b[8:]
 	return v
 }

@@ -365,11 +365,11 @@ func TestDistStateCorrupt(t *testing.T) {
 	lastW := len(enc) - len(src.tail.marshal(nil)) - 8 // the last centroid's weight
 	cases := map[string][]byte{
 		"empty":         {},
-		"version":       mutate(func(b []byte) []byte { b[0] = 3; return b }),
+		"version":       mutate(func(b []byte) []byte { b[0] = 2; return b }), // little-endian, gob era
 		"flags":         mutate(func(b []byte) []byte { b[1] = 0x80; return b }),
 		"trailing":      append(slices.Clone(enc), 0),
-		"weight":        mutate(func(b []byte) []byte { binary.LittleEndian.PutUint64(b[lastW:], math.Float64bits(0.5)); return b }),
-		"negative":      mutate(func(b []byte) []byte { binary.LittleEndian.PutUint64(b[lastW:], math.Float64bits(-1)); return b }),
+		"weight":        mutate(func(b []byte) []byte { binary.BigEndian.PutUint64(b[lastW:], math.Float64bits(0.5)); return b }),
+		"negative":      mutate(func(b []byte) []byte { binary.BigEndian.PutUint64(b[lastW:], math.Float64bits(-1)); return b }),
 		"uninit+stale":  {distStateVersion, distFlagStale},
 		"uninit+extra":  {distStateVersion, 0, 1},
 		"huge capacity": append([]byte{distStateVersion, distFlagInit, 0}, binary.AppendUvarint(nil, 1<<40)...),

@@ -1,35 +1,69 @@
 package baseline
 
 import (
+	"bytes"
 	"errors"
-	"strings"
 	"testing"
+
+	"github.com/toolwatch/toolwatch/internal/encoding"
 )
 
-func TestSnapshotFraming(t *testing.T) {
-	type st struct {
-		Version int
-		X       []int
+// A Rate written and read back is equal field for field, and every
+// truncation of its record is an error, never a panic.
+func TestRateStateRoundTrip(t *testing.T) {
+	var r Rate
+	_, rp, rule := testRule()
+	for i := range int64(3000) {
+		r.Roll(1_700_000_000+i*37, &rp)
+		r.N += uint32(i % 7)
+		if i%50 == 0 {
+			r.Arm(&rule, &rp, nil, 1)
+		}
 	}
-	b, err := AppendSnapshot([]byte("prefix"), "test state", &st{Version: 3, X: []int{1, 2}})
-	if err != nil || !strings.HasPrefix(string(b), "prefix") {
-		t.Fatalf("append: %v", err)
+	r.Thr, r.Next, r.Reported, r.Borrowed, r.HoldUntil, r.LastFire, r.HoldL, r.FireL = 9, 12, 10, true, -5, 1_700_000_300, 1.5, 2.25
+	var tk TopK
+	tk.Add(1 << 63)
+	tk.Add(7)
+	var e encoding.Encbuf
+	r.PutState(&e)
+	tk.PutState(&e)
+	d := encoding.NewDecbuf(e.Get())
+	var got Rate
+	var gtk TopK
+	got.GetState(&d)
+	gtk.GetState(&d)
+	if err := d.Done(); err != nil {
+		t.Fatal(err)
 	}
-	var got st
-	if err := DecodeSnapshot(b[len("prefix"):], "test state", &got, &got.Version, 3); err != nil || len(got.X) != 2 {
-		t.Fatalf("decode: %v %+v", err, got)
+	if got != r || gtk != tk {
+		t.Fatalf("round trip:\n%+v\nwant\n%+v", got, r)
 	}
-	var v2 st
-	err = DecodeSnapshot(b[len("prefix"):], "test state", &v2, &v2.Version, 2)
-	if err == nil || err.Error() != "test state: version 3, want 2" {
-		t.Errorf("version mismatch: %v", err)
+	if got.Profile.Windows == 0 || got.Sc[0].Mean == 0 {
+		t.Fatal("rate learned nothing: the check above was vacuous")
 	}
-	var bad st
-	err = DecodeSnapshot(b[:len(b)-1], "test state", &bad, &bad.Version, 3)
-	if !errors.Is(err, ErrCorrupt) || !strings.HasPrefix(err.Error(), "test state: ") {
-		t.Errorf("corrupt: %v", err)
+	var again encoding.Encbuf
+	got.PutState(&again)
+	gtk.PutState(&again)
+	if !bytes.Equal(again.Get(), e.Get()) {
+		t.Fatal("re-encoding differs")
 	}
-	if _, err := AppendSnapshot(nil, "test state", func() {}); err == nil || !strings.HasPrefix(err.Error(), "test state: ") {
-		t.Errorf("unencodable: %v", err)
+	for n := range len(e.Get()) {
+		d := encoding.NewDecbuf(e.Get()[:n])
+		var x Rate
+		x.GetState(&d)
+		new(TopK).GetState(&d)
+		if err := d.Done(); !errors.Is(err, encoding.ErrTruncated) {
+			t.Fatalf("truncated to %d bytes: %v", n, err)
+		}
+	}
+	// A ring count beyond 16 bits is malformed.
+	var bad encoding.Encbuf
+	r.Counter.PutState(&bad)
+	r.Profile.PutState(&bad)
+	bad.PutUvarint(1 << 16)
+	d = encoding.NewDecbuf(bad.Get())
+	new(Rate).GetState(&d)
+	if !errors.Is(d.Err(), encoding.ErrInvalid) {
+		t.Fatalf("ring count 65536: %v", d.Err())
 	}
 }

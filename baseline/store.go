@@ -16,12 +16,6 @@
 package baseline
 
 import (
-	"bytes"
-	"encoding/binary"
-	"encoding/gob"
-	"errors"
-	"fmt"
-	"hash/crc32"
 	"slices"
 	"time"
 )
@@ -327,44 +321,4 @@ func (s *Store[K, V]) Empty() *Store[K, V] {
 // recently seen ones down to the cap.
 func (s *Store[K, V]) SetLimits(maxKeys int, idle time.Duration) {
 	s.maxKeys, s.idle = maxKeys, idle
-}
-
-// Snapshot encoding shared by the detectors: a gob stream of one value
-// followed by the CRC-32C (Castagnoli) of that stream, big-endian. The CRC
-// makes any corruption an error instead of a silently different baseline.
-
-var crcTable = crc32.MakeTable(crc32.Castagnoli)
-
-// ErrCorrupt is returned (wrapped) by DecodeGob for data that fails its
-// checksum or framing.
-var ErrCorrupt = errors.New("corrupt state")
-
-// AppendGob appends v, gob-encoded and checksummed, to b.
-func AppendGob(b []byte, v any) ([]byte, error) {
-	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(v); err != nil {
-		return b, fmt.Errorf("encode state: %w", err)
-	}
-	b = append(b, buf.Bytes()...)
-	return binary.BigEndian.AppendUint32(b, crc32.Checksum(buf.Bytes(), crcTable)), nil
-}
-
-// DecodeGob decodes data written by AppendGob into v. v may be partly
-// written on error: decode into a fresh value and apply it only on success.
-func DecodeGob(data []byte, v any) error {
-	if len(data) < 5 {
-		return fmt.Errorf("decode state: %d bytes: %w", len(data), ErrCorrupt)
-	}
-	body, sum := data[:len(data)-4], binary.BigEndian.Uint32(data[len(data)-4:])
-	if crc32.Checksum(body, crcTable) != sum {
-		return fmt.Errorf("decode state: checksum mismatch: %w", ErrCorrupt)
-	}
-	r := bytes.NewReader(body)
-	if err := gob.NewDecoder(r).Decode(v); err != nil {
-		return fmt.Errorf("decode state: %w", err)
-	}
-	if r.Len() != 0 {
-		return fmt.Errorf("decode state: %d trailing bytes: %w", r.Len(), ErrCorrupt)
-	}
-	return nil
 }

@@ -1,7 +1,6 @@
 package baseline
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -190,46 +189,6 @@ func BenchmarkStoreSweep(b *testing.B) {
 				s.Sweep(t0.Add(10 * time.Minute))
 			}
 		})
-	}
-}
-
-func TestGobStateRoundTripAndCorruption(t *testing.T) {
-	type dto struct {
-		Version int
-		Rates   []Rate
-		Name    string
-	}
-	in := dto{Version: 1, Name: "x", Rates: []Rate{{Counter: Counter{Start: 300, N: 7}, Thr: 9}}}
-	in.Rates[0].Profile.Mean[3] = 1.5
-	enc, err := AppendGob([]byte("prefix"), in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(enc[:6]) != "prefix" {
-		t.Fatal("AppendGob did not append")
-	}
-	var out dto
-	if err := DecodeGob(enc[6:], &out); err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(in, out) {
-		t.Fatalf("round trip %+v, want %+v", out, in)
-	}
-	body := enc[6:]
-	for i := 0; i < len(body); i++ {
-		bad := slices.Clone(body)
-		bad[i] ^= 0x40
-		if err := DecodeGob(bad, new(dto)); err == nil {
-			t.Fatalf("flipped byte %d decoded without error", i)
-		}
-	}
-	for _, n := range []int{0, 1, 4, len(body) - 1} {
-		if err := DecodeGob(body[:n], new(dto)); err == nil {
-			t.Fatalf("truncated to %d bytes decoded without error", n)
-		}
-	}
-	if err := DecodeGob(append(slices.Clone(body[:len(body)-4]), 0, 0, 0, 0), new(dto)); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("bad checksum: err %v, want ErrCorrupt", err)
 	}
 }
 

@@ -229,7 +229,7 @@ func (t *tailState) marshal(b []byte) []byte {
 	}
 	b = binary.AppendUvarint(b, uint64(f.N))
 	for _, v := range t.ring[:t.n] {
-		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+		b = binary.BigEndian.AppendUint32(b, math.Float32bits(v))
 	}
 	l := &t.lv
 	b = binary.AppendVarint(b, l.last)
@@ -268,7 +268,7 @@ func (t *tailState) unmarshal(r *distReader) error {
 			r.fail(errDistTruncated)
 			break
 		}
-		t.ring[i] = math.Float32frombits(binary.LittleEndian.Uint32(r.b))
+		t.ring[i] = math.Float32frombits(binary.BigEndian.Uint32(r.b))
 		r.b = r.b[4:]
 		if v := float64(t.ring[i]); math.IsNaN(v) || math.IsInf(v, 0) {
 			return fmt.Errorf("ring value: %w", errDistState)

@@ -1,14 +1,11 @@
 package baseline
 
 import (
-	"encoding/binary"
 	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
-
-	"github.com/influxdata/tdigest"
 )
 
 // The PWM fit recovers the scale of exponential log excesses (a Pareto
@@ -103,42 +100,6 @@ func TestTailStateRoundTrip(t *testing.T) {
 	b := feed(&r, 5000, 3000, rand.New(rand.NewPCG(4, 4)))
 	if !slices.Equal(a, b) {
 		t.Fatal("restored Dist judges differently")
-	}
-}
-
-// Snapshots of version 1 (before the tail) still restore: quantiles are
-// recomputed and the tail starts empty.
-func TestDistStateVersion1(t *testing.T) {
-	g := NewDigester(25, time.Hour)
-	var d Dist
-	distStream(g, &d, rand.New(rand.NewPCG(1, 2)), 0, 777)
-	q := d.Quantiles(g)
-	// The version 1 layout: no P10, no tail.
-	b := []byte{1, distFlagInit}
-	b = binary.AppendVarint(b, d.epoch)
-	b = binary.AppendUvarint(b, uint64(max(cap(d.cur), cap(d.prev))))
-	b = binary.AppendUvarint(b, uint64(d.nbuf))
-	for _, f := range [...]float64{d.prevW, d.curW, d.prevMax, d.curMax, d.pending} {
-		b = distAppendF64(b, f)
-	}
-	for _, v := range d.buf[:d.nbuf] {
-		b = distAppendF64(b, v)
-	}
-	for _, f := range [...]float64{q.P50, q.P90, q.P99, q.P999, q.Max, q.Count, q.Folded} {
-		b = distAppendF64(b, f)
-	}
-	for _, cs := range [2][]tdigest.Centroid{d.prev, d.cur} {
-		b = binary.AppendUvarint(b, uint64(len(cs)))
-		for _, c := range cs {
-			b = distAppendF64(distAppendF64(b, c.Mean), c.Weight)
-		}
-	}
-	var r Dist
-	if err := r.UnmarshalState(b); err != nil {
-		t.Fatalf("version 1: %v", err)
-	}
-	if rq := r.Quantiles(g); rq != q || r.tail.n != 0 {
-		t.Fatalf("version 1 restored %+v, want %+v", rq, q)
 	}
 }
 

@@ -4,14 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/toolwatch/toolwatch/baseline"
 )
 
 // StateVersion is the version of State this package writes and reads.
 const StateVersion = 1
 
-// State is the snapshot of a Verifier (gob via baseline.AppendGob): every
+// State is the snapshot of a Verifier (gob via appendGob): every
 // producer's chain position, remembered hashes and pending records, and
 // the agents that chain. Params and keys are not stored.
 type State struct {
@@ -85,7 +83,7 @@ func (v *Verifier) MarshalState(b []byte) ([]byte, error) {
 		st.Agents = append(st.Agents, AgentState{Name: name, LastSeen: seen, Stopped: a.stopped})
 		return true
 	})
-	return baseline.AppendGob(b, &st)
+	return appendGob(b, &st)
 }
 
 var errState = errors.New("malformed chain state")
@@ -94,7 +92,7 @@ var errState = errors.New("malformed chain state")
 // verifier is unchanged.
 func (v *Verifier) UnmarshalState(data []byte) error {
 	var st State
-	if err := baseline.DecodeGob(data, &st); err != nil {
+	if err := decodeGob(data, &st); err != nil {
 		return err
 	}
 	if st.Version != StateVersion {

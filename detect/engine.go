@@ -1,12 +1,10 @@
 package detect
 
 import (
-	"encoding/binary"
-	"errors"
-	"fmt"
 	"sort"
 	"time"
 
+	"github.com/toolwatch/toolwatch/internal/encoding"
 	"github.com/toolwatch/toolwatch/record"
 )
 
@@ -159,69 +157,78 @@ func findingLess(a, b *Finding) bool {
 	return a.Detail < b.Detail
 }
 
-// Engine state encoding (version 1, little-endian, fixed 51 bytes):
+// Engine state record (version 2; version 1 was the same layout
+// little-endian and is not read), fixed 51 bytes and a CRC-32C
+// (internal/encoding):
 //
-//	u8 version | maxEvent | nextTick | u64 applied, late, future
+//	u8 version | maxEvent | nextTick | BE64 applied, late, future
 //
-// with each time as u8 set (0: zero time) | i64 unix seconds | u32 nanos.
+// with each time as u8 set (0: zero time) | BE64 unix seconds | BE32 nanos.
 // Only event-time state is kept: the skew limit follows the wall clock and
 // the detectors' state is saved separately.
 const (
-	engineStateVersion = 1
-	engineStateLen     = 1 + 2*13 + 3*8
+	engineStateVersion = 2
+	engineStateLen     = 1 + 2*13 + 3*8 + 4
 )
 
 var _ State = (*Engine)(nil)
 
+// engineRecord is the decoded engine state.
+type engineRecord struct {
+	maxEvent, nextTick    time.Time
+	applied, late, future uint64
+}
+
+// engineDecoders reads every record version this build restores.
+var engineDecoders = encoding.Decoders[engineRecord]{2: getEngineV2}
+
 // MarshalState implements State for the engine's own event-time state
 // (newest event time, next tick, counters), not its detectors'.
 func (e *Engine) MarshalState(b []byte) ([]byte, error) {
-	b = append(b, engineStateVersion)
+	enc := encoding.Encbuf{B: b}
+	enc.PutByte(engineStateVersion)
 	for _, t := range [...]time.Time{e.maxEvent, e.nextTick} {
 		if t.IsZero() {
-			b = append(b, make([]byte, 13)...)
+			enc.B = append(enc.B, make([]byte, 13)...)
 			continue
 		}
-		b = append(b, 1)
-		b = binary.LittleEndian.AppendUint64(b, uint64(t.Unix()))
-		b = binary.LittleEndian.AppendUint32(b, uint32(t.Nanosecond()))
+		enc.PutByte(1)
+		enc.PutBE64(uint64(t.Unix()))
+		enc.PutBE32(uint32(t.Nanosecond()))
 	}
 	for _, n := range [...]uint64{e.applied, e.late, e.future} {
-		b = binary.LittleEndian.AppendUint64(b, n)
+		enc.PutBE64(n)
 	}
-	return b, nil
+	enc.PutCRC32(len(b))
+	return enc.Get(), nil
 }
 
-var errEngineState = errors.New("malformed engine state")
+func getEngineV2(d *encoding.Decbuf) engineRecord {
+	var ts [2]time.Time
+	for i := range ts {
+		set, sec, nsec := d.Byte(), int64(d.BE64()), d.BE32()
+		if set == 1 && nsec < 1e9 {
+			ts[i] = time.Unix(sec, int64(nsec)).UTC()
+		}
+		if (set == 0 && (sec != 0 || nsec != 0)) || (set != 0 && ts[i].IsZero()) {
+			d.Fail("engine state: time %d", i)
+		}
+	}
+	if ts[0].IsZero() != ts[1].IsZero() {
+		d.Fail("engine state: tick schedule without event time")
+	}
+	return engineRecord{maxEvent: ts[0], nextTick: ts[1], applied: d.BE64(), late: d.BE64(), future: d.BE64()}
+}
 
 // UnmarshalState implements State. On error the engine is unchanged. The
 // restored times are in UTC.
 func (e *Engine) UnmarshalState(data []byte) error {
-	if len(data) != engineStateLen {
-		return fmt.Errorf("%w: %d bytes, want %d", errEngineState, len(data), engineStateLen)
+	r, _, err := engineDecoders.Decode("engine state", data)
+	if err != nil {
+		return err
 	}
-	if data[0] != engineStateVersion {
-		return fmt.Errorf("engine state: unsupported version %d", data[0])
-	}
-	var ts [2]time.Time
-	for i := range ts {
-		f := data[1+13*i : 1+13*(i+1)]
-		sec, nsec := int64(binary.LittleEndian.Uint64(f[1:])), binary.LittleEndian.Uint32(f[9:])
-		if f[0] == 1 && nsec < 1e9 {
-			ts[i] = time.Unix(sec, int64(nsec)).UTC()
-		}
-		if (f[0] == 0 && (sec != 0 || nsec != 0)) || (f[0] != 0 && ts[i].IsZero()) {
-			return fmt.Errorf("%w: time %d", errEngineState, i)
-		}
-	}
-	if ts[0].IsZero() != ts[1].IsZero() {
-		return fmt.Errorf("%w: tick schedule without event time", errEngineState)
-	}
-	c := data[1+26:]
-	e.maxEvent, e.nextTick = ts[0], ts[1]
-	e.applied = binary.LittleEndian.Uint64(c)
-	e.late = binary.LittleEndian.Uint64(c[8:])
-	e.future = binary.LittleEndian.Uint64(c[16:])
+	e.maxEvent, e.nextTick = r.maxEvent, r.nextTick
+	e.applied, e.late, e.future = r.applied, r.late, r.future
 	e.ticked, e.tickedAt = false, time.Time{}
 	return nil
 }

@@ -2,11 +2,12 @@ package detect
 
 // State is implemented by every detector (and by other single-goroutine
 // parts of the pipeline) whose learned state must survive a restart
-// (snapshots, issue "baselines that survive restarts").
+// (snapshots, docs/design.md §10).
 //
-// Encodings are versioned and self-contained: a detector decodes only what
-// it encoded, and a snapshot of version N is either restored completely or
-// rejected with an error (never half-applied).
+// Encodings are explicit, versioned binary records (internal/encoding)
+// and self-contained: a detector decodes only what it encoded, and a
+// snapshot is either restored completely or rejected with an error (never
+// half-applied).
 type State interface {
 	// MarshalState appends the complete state (every key, every window,
 	// digest, sketch and schedule) to b.
@@ -15,3 +16,15 @@ type State interface {
 	// previous state is left untouched.
 	UnmarshalState(data []byte) error
 }
+
+// Capturer is a State whose snapshot splits in two so that taking it does
+// not stall the goroutine that owns the state: CaptureState copies the
+// state there (a copy sharing nothing mutable with the detector), and the
+// returned Encoder writes that copy on any goroutine, any time later.
+// MarshalState(b) equals CaptureState() followed by the Encoder on b.
+type Capturer interface {
+	CaptureState() (Encoder, error)
+}
+
+// Encoder appends a captured state's encoding to b.
+type Encoder func(b []byte) ([]byte, error)

@@ -3,7 +3,7 @@
 // applied JetStream stream sequence, so a restart resumes where the state
 // left off: no record counted twice, none skipped.
 //
-// A snapshot is one self-checking byte string (format v1, below). Stores
+// A snapshot is one self-checking byte string (format v2, below). Stores
 // keep the newest snapshot and the one before it: FileStore (atomic
 // rename, fsync) or ObjectStore (a JetStream object store bucket). Manager
 // loads the newest VALID one: a corrupt or truncated snapshot is reported
@@ -11,11 +11,11 @@
 // previous one is tried; when none is usable Load returns ErrNoSnapshot and
 // the daemon rebuilds its baselines by replaying the stream.
 //
-// Format v1, all integers big-endian:
+// Format v2, all integers big-endian:
 //
 //	off  size
 //	0    6    magic "TWSNAP"
-//	6    2    format version (1)
+//	6    2    format version (2)
 //	8    8    total length in bytes, checksum included
 //	16   12   created_at: unix seconds int64, nanoseconds uint32 (wall clock, informational)
 //	28   8    last_applied_seq uint64
@@ -26,6 +26,12 @@
 //	          uint16 name length, name (1..255 printable ASCII bytes),
 //	          uint64 data length, data
 //	end  32   SHA-256 of every byte before it
+//
+// Each section's data is a versioned record of its component, written
+// field by field with internal/encoding (docs/design.md §10). Format v1
+// had the same container with gob-encoded sections; it is refused with
+// ErrFormatV1 (reason "version"), and the daemon rebuilds its baselines by
+// replaying the stream.
 //
 // Times are encoded as seconds and nanoseconds within years 0001..9999;
 // the zero time.Time is seconds -62135596800, nanoseconds 0. The encoding is
@@ -44,7 +50,7 @@ import (
 )
 
 // FormatVersion is the version Encode writes and the only one Decode reads.
-const FormatVersion = 1
+const FormatVersion = 2
 
 const (
 	magic       = "TWSNAP"
@@ -64,6 +70,10 @@ var (
 	ErrMalformed   = errors.New("snapshot malformed")
 	ErrNoSnapshot  = errors.New("no valid snapshot")
 	errInvalidSnap = errors.New("invalid snapshot")
+
+	// ErrFormatV1 (wrapping ErrVersion) is a snapshot of format 1, whose
+	// sections were gob-encoded Go structs.
+	ErrFormatV1 = fmt.Errorf("%w 1: written by a toolwatch before the explicit-record format (its sections are gob) and not read by this build", ErrVersion)
 )
 
 // Snapshot is the daemon's state at one point of the stream.
@@ -86,7 +96,7 @@ var (
 	maxSec = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC).Unix() // 9999-12-31
 )
 
-// Encode returns s in format v1.
+// Encode returns s in format v2.
 func Encode(s *Snapshot) ([]byte, error) {
 	if len(s.Version) > maxVersion {
 		return nil, fmt.Errorf("encode snapshot: version string longer than %d bytes: %w", maxVersion, errInvalidSnap)
@@ -136,7 +146,7 @@ func appendTime(b []byte, t time.Time) ([]byte, error) {
 	return binary.BigEndian.AppendUint32(b, uint32(t.Nanosecond())), nil
 }
 
-// Decode parses and verifies a format v1 snapshot. Errors wrap ErrBadMagic,
+// Decode parses and verifies a format v2 snapshot. Errors wrap ErrBadMagic,
 // ErrVersion, ErrTruncated, ErrChecksum or ErrMalformed. The returned
 // sections alias b.
 func Decode(b []byte) (*Snapshot, error) {
@@ -149,7 +159,9 @@ func Decode(b []byte) (*Snapshot, error) {
 	if string(b[:len(magic)]) != magic {
 		return nil, ErrBadMagic
 	}
-	if v := binary.BigEndian.Uint16(b[6:]); v != FormatVersion {
+	if v := binary.BigEndian.Uint16(b[6:]); v == 1 {
+		return nil, ErrFormatV1
+	} else if v != FormatVersion {
 		return nil, fmt.Errorf("%w %d (this build reads %d)", ErrVersion, v, FormatVersion)
 	}
 	total := binary.BigEndian.Uint64(b[8:])

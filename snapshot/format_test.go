@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"os"
 	"reflect"
 	"testing"
 	"time"
@@ -89,7 +90,7 @@ func TestLayout(t *testing.T) {
 	s := &Snapshot{LastAppliedSeq: 7, Version: "v", Sections: map[string][]byte{"ab": []byte("xyz")}}
 	b := mustEncode(t, s)
 	want := 16 + 12 + 8 + 12 + 2 + 1 + 4 + (2 + 2 + 8 + 3) + 32
-	if len(b) != want || string(b[:6]) != "TWSNAP" || binary.BigEndian.Uint16(b[6:]) != 1 ||
+	if len(b) != want || string(b[:6]) != "TWSNAP" || binary.BigEndian.Uint16(b[6:]) != 2 ||
 		binary.BigEndian.Uint64(b[8:]) != uint64(want) || binary.BigEndian.Uint64(b[28:]) != 7 {
 		t.Fatalf("layout: %d bytes % x", len(b), b)
 	}
@@ -154,8 +155,12 @@ func TestDecodeTruncated(t *testing.T) {
 
 func TestDecodeErrors(t *testing.T) {
 	good := mustEncode(t, sample())
-	v2 := bytes.Clone(good)
-	binary.BigEndian.PutUint16(v2[6:], 2)
+	v3 := bytes.Clone(good)
+	binary.BigEndian.PutUint16(v3[6:], 3)
+	gob, err := os.ReadFile("testdata/format-v1-gob.snapshot") // written by toolwatch 81a1406
+	if err != nil {
+		t.Fatal(err)
+	}
 	// A body that checksums correctly but is structurally wrong (a writer
 	// bug): sections out of order.
 	unordered := reseal(t, func(body []byte) []byte {
@@ -167,13 +172,17 @@ func TestDecodeErrors(t *testing.T) {
 	}{
 		"json":      {[]byte(`{"last_applied_seq": 3}` + "                "), ErrBadMagic},
 		"short":     {[]byte("XY"), ErrBadMagic},
-		"version 2": {v2, ErrVersion},
+		"version 3": {v3, ErrVersion},
+		"gob era":   {gob, ErrFormatV1},
 		"unordered": {unordered, ErrMalformed},
 	} {
 		_, err := Decode(tc.in)
 		if !errors.Is(err, tc.want) {
 			t.Errorf("%s: err %v, want %v", name, err, tc.want)
 		}
+	}
+	if _, err := Decode(gob); !errors.Is(err, ErrVersion) || Reason(err) != "version" {
+		t.Errorf("format 1: %v (reason %q), want a version error", err, Reason(err))
 	}
 	for err, want := range map[error]string{
 		ErrBadMagic: "magic", ErrVersion: "version", ErrTruncated: "truncated",
@@ -228,7 +237,7 @@ func FuzzDecodeBody(f *testing.F) {
 	f.Add(b[fixedHeader : len(b)-sumSize])
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, tail []byte) {
-		body := append([]byte(magic+"\x00\x01"), make([]byte, 8)...)
+		body := append([]byte(magic+"\x00\x02"), make([]byte, 8)...)
 		body = append(body, tail...)
 		binary.BigEndian.PutUint64(body[8:], uint64(len(body)+sumSize))
 		in := append(body, sha256Sum(body)...)

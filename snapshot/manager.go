@@ -92,6 +92,14 @@ func (mg *Manager) Load(ctx context.Context, apply func(*Snapshot) error) (*Snap
 	var problems []Problem
 	for i, b := range blobs {
 		s, reason, err := mg.try(b, apply)
+		if errors.Is(err, ErrFormatV1) {
+			// Older copies are older still: one line, then the rebuild.
+			problems = append(problems, Problem{Source: b.Source, Reason: reason, Err: err})
+			mg.m.loadFailures.WithLabelValues(reason).Inc()
+			mg.log.Warn().Err(err).Str("source", b.Source).Str("reason", reason).
+				Msg("snapshot from an older toolwatch (gob sections) refused; the baselines are rebuilt by replaying the stream")
+			break
+		}
 		if err != nil {
 			problems = append(problems, Problem{Source: b.Source, Reason: reason, Err: err})
 			mg.m.loadFailures.WithLabelValues(reason).Inc()

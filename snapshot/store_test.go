@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -276,5 +277,48 @@ func TestConfigValidate(t *testing.T) {
 	c.Store, c.Path = StoreNATS, ""
 	if es := c.Validate(); len(es) != 0 {
 		t.Errorf("nats store without path: %v", es)
+	}
+}
+
+// Snapshots written before the explicit-record format (format 1, gob
+// sections) are refused with one log line; the older copy is not tried
+// (it is older still) and the caller rebuilds by replay.
+func TestGobEraSnapshotRefused(t *testing.T) {
+	gob, err := os.ReadFile("testdata/format-v1-gob.snapshot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "tw.snapshot")
+	for _, p := range []string{path, path + ".prev"} {
+		if err := os.WriteFile(p, gob, 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var logs bytes.Buffer
+	m := NewMetrics(nil)
+	mg := NewManager(&FileStore{Path: path}, m, zerolog.New(&logs), "test")
+	applied := false
+	_, _, probs, err := mg.Load(context.Background(), func(*Snapshot) error { applied = true; return nil })
+	if !errors.Is(err, ErrNoSnapshot) || applied {
+		t.Fatalf("err %v, applied %v; want ErrNoSnapshot and nothing applied", err, applied)
+	}
+	if len(probs) != 1 || probs[0].Reason != "version" || !errors.Is(probs[0].Err, ErrFormatV1) {
+		t.Fatalf("problems %+v, want one format-1 version problem", probs)
+	}
+	if got := failures(m, "version"); got != 1 {
+		t.Errorf("load failures{version} = %v, want 1", got)
+	}
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	warns := 0
+	for _, l := range lines {
+		if strings.Contains(l, `"level":"warn"`) || strings.Contains(l, `"level":"error"`) {
+			warns++
+			if !strings.Contains(l, "older toolwatch (gob sections) refused") || !strings.Contains(l, "rebuilt by replaying the stream") {
+				t.Errorf("unclear line: %s", l)
+			}
+		}
+	}
+	if warns != 1 {
+		t.Errorf("%d warning lines, want 1:\n%s", warns, logs.String())
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/toolwatch/toolwatch/baseline"
 	core "github.com/toolwatch/toolwatch/chain"
 	"github.com/toolwatch/toolwatch/chain/chaintest"
 	"github.com/toolwatch/toolwatch/detect"
@@ -92,6 +91,6 @@ func FuzzUnmarshalState(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	empty, _ := baseline.AppendGob(nil, &core.State{Version: core.StateVersion})
+	empty, _ := newDetector(f, c).MarshalState(nil)
 	detecttest.FuzzUnmarshalState(f, func(t testing.TB) detecttest.Detector { return newDetector(t, c) }, good, empty)
 }

@@ -2,37 +2,49 @@ package denials
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/internal/encoding"
 )
 
-// stateVersion is the version of the snapshot encoding below.
-const stateVersion = 2
+// stateVersion is the record version this package writes. Versions 1
+// and 2 were gob and are not read (the snapshot container refuses them).
+const stateVersion = 3
 
-// StateV2 is the snapshot of a denial Detector (gob, see
-// baseline.AppendGob). Keys and tools are in their store's recency order
+// StateV3 is the snapshot record of a denial Detector, written field by
+// field in the order declared (internal/encoding; Rate as in
+// baseline/rate_state.go), then a CRC-32C:
+//
+//	uvarint version 3, varint Ticked, varint TickedAt, uvarint Overflow,
+//	uvarint KeysRejected KeysEvicted ToolsRejected ToolsEvicted,
+//	uvarint count, Keys; uvarint count, Tools
+//	key:  str Agent, str Tool, varint LastSeen, varint Size, 3 × varint Scales, Rate
+//	tool: str Tool, varint LastSeen, varint Size, 3 × varint Scales, Rate,
+//	      uvarint Calls, uvarint count, Types (BE64 each),
+//	      uvarint count, Actions (BE64 each), varint Since
+//
+// Keys and tools are in their store's recency order
 // (baseline.Store.RangeSeen), so equal states encode equally and a restore
 // evicts as the original would.
 // Per-key configs are resolved from the restoring detector's params; a key
 // whose window or scales differ from those it was counted in has its rate
-// baseline reset, as SetParams does. Version 2 (multi-scale rates, no
-// production counters) does not read version 1.
-type StateV2 struct {
-	Version       int
+// baseline reset, as SetParams does.
+type StateV3 struct {
 	Ticked        int64
 	TickedAt      int64 // watermark of the last tick (keys roll lazily)
 	Overflow      uint64
-	Keys          []KeyV2
-	Tools         []ToolV2
 	KeysRejected  uint64
 	KeysEvicted   uint64
 	ToolsRejected uint64
 	ToolsEvicted  uint64
+	Keys          []KeyV3
+	Tools         []ToolV3
 }
 
-// KeyV2 is one (agent, tool) key.
-type KeyV2 struct {
+// KeyV3 is one (agent, tool) key.
+type KeyV3 struct {
 	Agent, Tool string
 	LastSeen    int64                   // store idle clock, unix seconds
 	Size        int64                   // window of Rate, seconds
@@ -40,9 +52,9 @@ type KeyV2 struct {
 	Rate        baseline.Rate
 }
 
-// ToolV2 is one tool's state: its rate over all agents and its seen sets
+// ToolV3 is one tool's state: its rate over all agents and its seen sets
 // (hashes, in insertion order).
-type ToolV2 struct {
+type ToolV3 struct {
 	Tool     string
 	LastSeen int64
 	Size     int64
@@ -54,29 +66,152 @@ type ToolV2 struct {
 	Since    int64
 }
 
+// Smallest encodings, bounding the counts a record may claim.
+const (
+	minRate = 2 + 24*8 + 24 + 4 + 1 + 72 + 1 + 3*(9*4+2) + 9 + 8
+	minKey  = 1 + 1 + 1 + 1 + 3 + minRate
+	minTool = 1 + 1 + 1 + 3 + minRate + 1 + 1 + 1 + 1
+)
+
+func (st *StateV3) put(e *encoding.Encbuf) {
+	e.PutVarint(st.Ticked)
+	e.PutVarint(st.TickedAt)
+	e.PutUvarint(st.Overflow)
+	for _, n := range [...]uint64{st.KeysRejected, st.KeysEvicted, st.ToolsRejected, st.ToolsEvicted} {
+		e.PutUvarint(n)
+	}
+	e.PutUvarint(uint64(len(st.Keys)))
+	for i := range st.Keys {
+		k := &st.Keys[i]
+		e.PutUvarintStr(k.Agent)
+		e.PutUvarintStr(k.Tool)
+		e.PutVarint(k.LastSeen)
+		putWindow(e, k.Size, &k.Scales)
+		k.Rate.PutState(e)
+	}
+	e.PutUvarint(uint64(len(st.Tools)))
+	for i := range st.Tools {
+		t := &st.Tools[i]
+		e.PutUvarintStr(t.Tool)
+		e.PutVarint(t.LastSeen)
+		putWindow(e, t.Size, &t.Scales)
+		t.Rate.PutState(e)
+		e.PutUvarint(t.Calls)
+		for _, hs := range [...][]uint64{t.Types, t.Actions} {
+			e.PutUvarint(uint64(len(hs)))
+			for _, h := range hs {
+				e.PutBE64(h)
+			}
+		}
+		e.PutVarint(t.Since)
+	}
+}
+
+func putWindow(e *encoding.Encbuf, size int64, scales *[baseline.MaxScales]int) {
+	e.PutVarint(size)
+	for _, n := range scales {
+		e.PutVarint(int64(n))
+	}
+}
+
+func getWindow(d *encoding.Decbuf, size *int64, scales *[baseline.MaxScales]int) {
+	*size = d.Varint()
+	for i := range scales {
+		scales[i] = d.Int()
+	}
+}
+
+func getHashes(d *encoding.Decbuf) []uint64 {
+	n := d.Count(8)
+	if n == 0 {
+		return nil
+	}
+	hs := make([]uint64, n)
+	for i := range hs {
+		hs[i] = d.BE64()
+	}
+	return hs
+}
+
+func getStateV3(d *encoding.Decbuf) StateV3 {
+	st := StateV3{Ticked: d.Varint(), TickedAt: d.Varint(), Overflow: d.Uvarint()}
+	for _, n := range [...]*uint64{&st.KeysRejected, &st.KeysEvicted, &st.ToolsRejected, &st.ToolsEvicted} {
+		*n = d.Uvarint()
+	}
+	st.Keys = make([]KeyV3, d.Count(minKey))
+	for i := range st.Keys {
+		if d.Err() != nil {
+			break
+		}
+		k := &st.Keys[i]
+		k.Agent, k.Tool, k.LastSeen = d.UvarintStr(), d.UvarintStr(), d.Varint()
+		getWindow(d, &k.Size, &k.Scales)
+		k.Rate.GetState(d)
+	}
+	st.Tools = make([]ToolV3, d.Count(minTool))
+	for i := range st.Tools {
+		if d.Err() != nil {
+			break
+		}
+		t := &st.Tools[i]
+		t.Tool, t.LastSeen = d.UvarintStr(), d.Varint()
+		getWindow(d, &t.Size, &t.Scales)
+		t.Rate.GetState(d)
+		t.Calls = d.Uvarint()
+		t.Types = getHashes(d)
+		t.Actions = getHashes(d)
+		t.Since = d.Varint()
+	}
+	return st
+}
+
+// stateDecoders reads every record version this build restores; a new
+// version adds its decoder and turns the previous one into an upgrade.
+var stateDecoders = encoding.Decoders[StateV3]{3: getStateV3}
+
+// encode writes st as the current version.
+func (st *StateV3) encode(b []byte) []byte {
+	e := encoding.Encbuf{B: slices.Grow(b, len(st.Keys)*(minKey+64)+len(st.Tools)*(minTool+64))}
+	e.PutUvarint(stateVersion)
+	st.put(&e)
+	e.PutCRC32(len(b))
+	return e.Get()
+}
+
 // MarshalState implements detect.State.
 func (d *Detector) MarshalState(b []byte) ([]byte, error) {
-	st := StateV2{Version: stateVersion, Ticked: d.ticked, TickedAt: d.tickedAt, Overflow: d.overflow}
+	enc, err := d.CaptureState()
+	if err != nil {
+		return b, err
+	}
+	return enc(b)
+}
+
+// CaptureState implements detect.Capturer: the record is filled here (a
+// copy of every key's state), written by the Encoder.
+func (d *Detector) CaptureState() (detect.Encoder, error) {
+	st := &StateV3{Ticked: d.ticked, TickedAt: d.tickedAt, Overflow: d.overflow,
+		Keys: make([]KeyV3, 0, d.keys.Len()), Tools: make([]ToolV3, 0, d.tools.Len())}
 	st.KeysEvicted, st.KeysRejected = d.keys.Evictions() // Rejected: capacity evictions
 	st.ToolsEvicted, st.ToolsRejected = d.tools.Evictions()
 	d.keys.RangeSeen(func(k baseline.Key, seen int64, ks *keyState) bool {
-		st.Keys = append(st.Keys, KeyV2{Agent: k.Agent, Tool: k.Tool, LastSeen: seen, Size: ks.t.rp.Size,
+		st.Keys = append(st.Keys, KeyV3{Agent: k.Agent, Tool: k.Tool, LastSeen: seen, Size: ks.t.rp.Size,
 			Scales: ks.t.rp.N, Rate: ks.rate})
 		return true
 	})
 	d.tools.RangeSeen(func(k baseline.Key, seen int64, ts *toolState) bool {
-		st.Tools = append(st.Tools, ToolV2{Tool: k.Tool, LastSeen: seen, Size: ts.t.rp.Size, Scales: ts.t.rp.N, Rate: ts.rate, Calls: ts.calls,
-			Types: ts.types, Actions: ts.actions, Since: ts.since})
+		st.Tools = append(st.Tools, ToolV3{Tool: k.Tool, LastSeen: seen, Size: ts.t.rp.Size, Scales: ts.t.rp.N, Rate: ts.rate, Calls: ts.calls,
+			Types: slices.Clone(ts.types), Actions: slices.Clone(ts.actions), Since: ts.since})
 		return true
 	})
-	return baseline.AppendSnapshot(b, "denial state", &st)
+	return func(b []byte) ([]byte, error) { return st.encode(b), nil }, nil
 }
 
 // UnmarshalState implements detect.State. Keys are bound to the configs of
 // d's current params. On error d is unchanged.
 func (d *Detector) UnmarshalState(data []byte) error {
-	var st StateV2
-	if err := baseline.DecodeSnapshot(data, "denial state", &st, &st.Version, stateVersion); err != nil {
+	st, _, err := stateDecoders.Decode("denial state", data)
+	if err != nil {
 		return err
 	}
 	keys, tools := d.keys.Empty(), d.tools.Empty()
@@ -117,4 +252,7 @@ func (d *Detector) UnmarshalState(data []byte) error {
 	return nil
 }
 
-var _ detect.State = (*Detector)(nil)
+var (
+	_ detect.State    = (*Detector)(nil)
+	_ detect.Capturer = (*Detector)(nil)
+)

@@ -8,6 +8,7 @@ import (
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/detect/detecttest"
+	"github.com/toolwatch/toolwatch/internal/encoding"
 	"github.com/toolwatch/toolwatch/record"
 )
 
@@ -60,14 +61,26 @@ func TestUnmarshalStateErrorKeepsState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	badVersion, _ := baseline.AppendGob(nil, &StateV2{Version: 1})
-	badRing, _ := baseline.AppendGob(nil, &StateV2{Version: 2, Keys: []KeyV2{{Agent: "a", Tool: "x", Rate: baseline.Rate{Pos: 200}}}})
-	dup, _ := baseline.AppendGob(nil, &StateV2{Version: 2, Tools: []ToolV2{{Tool: "x"}, {Tool: "x"}}})
+	rec := func(v uint64, st *StateV3) []byte {
+		e := encoding.Encbuf{}
+		e.PutUvarint(v)
+		st.put(&e)
+		e.PutCRC32(0)
+		return e.Get()
+	}
+	badVersion := rec(2, &StateV3{})
+	badRing := rec(3, &StateV3{Keys: []KeyV3{{Agent: "a", Tool: "x", Rate: baseline.Rate{Pos: 200}}}})
+	dup := rec(3, &StateV3{Tools: []ToolV3{{Tool: "x"}, {Tool: "x"}}})
+	if err := newDetector(t, DefaultConfig(), baseline.DefaultConfig()).UnmarshalState(rec(3, &StateV3{Tools: []ToolV3{{Tool: "x", Types: []uint64{1, 2}}}})); err != nil {
+		t.Fatalf("well-formed crafted record rejected: %v", err)
+	}
 	flipped := bytes.Clone(good)
 	flipped[len(flipped)/3] ^= 0x10
 	for name, data := range map[string][]byte{
 		"empty": nil, "truncated": good[:len(good)/2], "one byte short": good[:len(good)-1],
-		"flipped bit": flipped, "garbage": []byte("garbage garbage"), "version 1": badVersion, "duplicate tool": dup, "ring position": badRing,
+		"flipped bit": flipped, "garbage": []byte("garbage garbage"), "version 2 (gob)": badVersion, "duplicate tool": dup, "ring position": badRing,
+		"trailing byte": encoding.Seal(append(bytes.Clone(good[:len(good)-4]), 0)),
+		"huge count":    encoding.Seal([]byte{3, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}),
 	} {
 		if err := d.UnmarshalState(data); err == nil {
 			t.Errorf("%s: no error", name)

@@ -116,7 +116,7 @@ func FindingsJSON(t testing.TB, fs []detect.Finding) []string {
 	return out
 }
 
-// FuzzUnmarshalState feeds arbitrary gob bodies (with a valid checksum, so
+// FuzzUnmarshalState feeds arbitrary record bodies (with a valid CRC-32C, so
 // the decoder and the validation behind it are reached) to the
 // UnmarshalState of fresh detectors from mk: it must not panic; on error
 // the state is unchanged; on success the restored state re-encodes

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/detect/detecttest"
 	"github.com/toolwatch/toolwatch/record"
@@ -24,7 +23,7 @@ func FuzzUnmarshalState(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	empty, _ := baseline.AppendGob(nil, &StateV1{Version: stateVersion})
+	empty, _ := appendGob(nil, &StateV1{Version: stateVersion})
 	detecttest.FuzzUnmarshalState(f, func(testing.TB) detecttest.Detector { return newDet(testConfig()) }, good, empty)
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/record"
 )
@@ -14,7 +13,7 @@ import (
 const stateVersion = 1
 
 // StateV1 is the snapshot of an egress Detector (gob, see
-// baseline.AppendGob): vocabularies, task provenance and the triage lists.
+// appendGob): vocabularies, task provenance and the triage lists.
 // It holds 64-bit hashes of destination hashes and, in the triage lists,
 // the destination hashes themselves; never a raw destination. Stores are
 // in recency order and sets sorted, so equal states encode equally.
@@ -87,7 +86,7 @@ func (d *Detector) MarshalState(b []byte) ([]byte, error) {
 		return true
 	})
 	st.Pending, st.Rejected = entries(d.pending), entries(d.rejected)
-	b, err = baseline.AppendGob(b, &st)
+	b, err = appendGob(b, &st)
 	if err != nil {
 		return b, fmt.Errorf("egress state: %w", err)
 	}
@@ -109,7 +108,7 @@ func entries(m map[pkey]*Entry) []Entry {
 // of d's current params. On error d is unchanged.
 func (d *Detector) UnmarshalState(data []byte) error {
 	var st StateV1
-	if err := baseline.DecodeGob(data, &st); err != nil {
+	if err := decodeGob(data, &st); err != nil {
 		return fmt.Errorf("egress state: %w", err)
 	}
 	if st.Version != stateVersion {

@@ -17,7 +17,7 @@ func FuzzUnmarshalState(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	empty, _ := baseline.AppendGob(nil, &StateV2{Version: stateVersion})
+	empty := (&StateV3{}).encode(nil)
 	detecttest.FuzzUnmarshalState(f, func(t testing.TB) detecttest.Detector {
 		return newDetector(t, DefaultConfig(), baseline.DefaultConfig())
 	}, good, empty)

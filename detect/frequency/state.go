@@ -2,49 +2,63 @@ package frequency
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/internal/encoding"
 )
 
-// stateVersion is the version of the snapshot encoding below.
-const stateVersion = 2
+// stateVersion is the record version this package writes. Versions 1
+// and 2 were gob and are not read (the snapshot container refuses them).
+const stateVersion = 3
 
-// StateV2 is the snapshot of a frequency Detector (gob, see
-// baseline.AppendGob). Keys, tools and agents are in their store's recency
-// order (baseline.Store.RangeSeen), so equal states encode equally and a
+// StateV3 is the snapshot record of a frequency Detector, written field
+// by field in the order declared (internal/encoding; Rate, Counter,
+// Profile and TopK as in baseline/rate_state.go), then a CRC-32C:
+//
+//	uvarint version 3, varint Ticked, varint TickedAt,
+//	uvarint KeysRejected KeysEvicted ToolsRejected ToolsEvicted AgentsRejected AgentsEvicted,
+//	uvarint count, Keys; uvarint count, Tools; uvarint count, Agents
+//	key:   str Agent, str Tool, varint LastSeen, varint Size, 3 × varint Scales,
+//	       varint LoopSize, Rate, loop, gap
+//	loop:  Counter, TopK, varint ArmedAt, BE float32 Peak, uvarint Thr, uvarint Next
+//	gap:   uvarint Last, BE float32 Mean, BE float32 Peak, uvarint N, varint LastAt, bool Dropped
+//	tool:  str Tool, varint LastSeen, varint Size, 3 × varint Scales, varint LoopSize,
+//	       Rate, loop, Counter Agents, Profile AgentsP
+//	agent: str Agent, varint LastSeen, uvarint Total, varint Last
+//
+// Keys, tools and agents are in their store's recency order
+// (baseline.Store.RangeSeen), so equal states encode equally and a
 // restore evicts as the original would.
 // Per-key configs are not stored: they are resolved from the params of the
 // restoring detector. Each key records the window, scales and loop window
 // its state was counted in; where the restoring config differs, that part
-// is reset as SetParams does. Version 2 (multi-scale rates, agents, gaps)
-// does not read version 1 snapshots: they are rejected and the detector
-// starts cold.
-type StateV2 struct {
-	Version        int
+// is reset as SetParams does.
+type StateV3 struct {
 	Ticked         int64
 	TickedAt       int64 // watermark of the last tick (every key is settled to it)
-	Keys           []KeyV2
-	Tools          []ToolV2
-	Agents         []AgentV2
 	KeysRejected   uint64
 	KeysEvicted    uint64
 	ToolsRejected  uint64
 	ToolsEvicted   uint64
 	AgentsRejected uint64
 	AgentsEvicted  uint64
+	Keys           []KeyV3
+	Tools          []ToolV3
+	Agents         []AgentV3
 }
 
-// AgentV2 is one agent's call count (drop detection).
-type AgentV2 struct {
+// AgentV3 is one agent's call count (drop detection).
+type AgentV3 struct {
 	Agent    string
 	LastSeen int64
 	Total    uint64
 	Last     int64
 }
 
-// GapV2 is a key's gap state (drop detection).
-type GapV2 struct {
+// GapV3 is a key's gap state (drop detection).
+type GapV3 struct {
 	Last    uint64
 	Mean    float32
 	Peak    float32
@@ -53,20 +67,20 @@ type GapV2 struct {
 	Dropped bool
 }
 
-// KeyV2 is one (agent, tool) key.
-type KeyV2 struct {
+// KeyV3 is one (agent, tool) key.
+type KeyV3 struct {
 	Agent, Tool string
 	LastSeen    int64                   // store idle clock, unix seconds
 	Size        int64                   // window of Rate, seconds
 	Scales      [baseline.MaxScales]int // windows per scale of Rate
 	LoopSize    int64                   // loop window of Loop, seconds
 	Rate        baseline.Rate
-	Loop        LoopV1
-	Gap         GapV2
+	Loop        LoopV3
+	Gap         GapV3
 }
 
-// LoopV1 is a key's same-input loop state.
-type LoopV1 struct {
+// LoopV3 is a key's same-input loop state.
+type LoopV3 struct {
 	Counter baseline.Counter
 	Top     baseline.TopK
 	ArmedAt int64
@@ -75,57 +89,201 @@ type LoopV1 struct {
 	Next    uint32
 }
 
-// ToolV2 is one tool-level (all agents) key.
-type ToolV2 struct {
+// ToolV3 is one tool-level (all agents) key.
+type ToolV3 struct {
 	Tool     string
 	LastSeen int64
 	Size     int64
 	Scales   [baseline.MaxScales]int
 	LoopSize int64
 	Rate     baseline.Rate
-	Loop     LoopV1
+	Loop     LoopV3
 	Agents   baseline.Counter
 	AgentsP  baseline.Profile
 }
 
-func loopDTO(l *loopState) LoopV1 {
-	return LoopV1{Counter: l.c, Top: l.top, ArmedAt: l.armedAt, Peak: l.peak, Thr: l.thr, Next: l.next}
+// Smallest encodings, bounding the counts a record may claim.
+const (
+	minRate  = 2 + 24*8 + 24 + 1 + 72 + 1 + 3*(9*4+2) + 9 + 8
+	minLoop  = 2 + 4*9 + 1 + 4 + 2
+	minKey   = 2 + 1 + 1 + 3 + 1 + minRate + minLoop + 1 + 8 + 1 + 1 + 1
+	minTool  = 1 + 1 + 1 + 3 + 1 + minRate + minLoop + 2 + 24*8 + 24 + 4 + 1
+	minAgent = 1 + 1 + 1 + 1
+)
+
+func (st *StateV3) put(e *encoding.Encbuf) {
+	e.PutVarint(st.Ticked)
+	e.PutVarint(st.TickedAt)
+	for _, n := range [...]uint64{st.KeysRejected, st.KeysEvicted, st.ToolsRejected, st.ToolsEvicted, st.AgentsRejected, st.AgentsEvicted} {
+		e.PutUvarint(n)
+	}
+	e.PutUvarint(uint64(len(st.Keys)))
+	for i := range st.Keys {
+		k := &st.Keys[i]
+		e.PutUvarintStr(k.Agent)
+		e.PutUvarintStr(k.Tool)
+		e.PutVarint(k.LastSeen)
+		putWindow(e, k.Size, &k.Scales, k.LoopSize)
+		k.Rate.PutState(e)
+		k.Loop.put(e)
+		g := &k.Gap
+		e.PutUvarint(g.Last)
+		e.PutBEFloat32(g.Mean)
+		e.PutBEFloat32(g.Peak)
+		e.PutUvarint(uint64(g.N))
+		e.PutVarint(g.LastAt)
+		e.PutBool(g.Dropped)
+	}
+	e.PutUvarint(uint64(len(st.Tools)))
+	for i := range st.Tools {
+		t := &st.Tools[i]
+		e.PutUvarintStr(t.Tool)
+		e.PutVarint(t.LastSeen)
+		putWindow(e, t.Size, &t.Scales, t.LoopSize)
+		t.Rate.PutState(e)
+		t.Loop.put(e)
+		t.Agents.PutState(e)
+		t.AgentsP.PutState(e)
+	}
+	e.PutUvarint(uint64(len(st.Agents)))
+	for i := range st.Agents {
+		a := &st.Agents[i]
+		e.PutUvarintStr(a.Agent)
+		e.PutVarint(a.LastSeen)
+		e.PutUvarint(a.Total)
+		e.PutVarint(a.Last)
+	}
 }
 
-func (l *LoopV1) state() loopState {
+func putWindow(e *encoding.Encbuf, size int64, scales *[baseline.MaxScales]int, loop int64) {
+	e.PutVarint(size)
+	for _, n := range scales {
+		e.PutVarint(int64(n))
+	}
+	e.PutVarint(loop)
+}
+
+func getWindow(d *encoding.Decbuf, size *int64, scales *[baseline.MaxScales]int, loop *int64) {
+	*size = d.Varint()
+	for i := range scales {
+		scales[i] = d.Int()
+	}
+	*loop = d.Varint()
+}
+
+func (l *LoopV3) put(e *encoding.Encbuf) {
+	l.Counter.PutState(e)
+	l.Top.PutState(e)
+	e.PutVarint(l.ArmedAt)
+	e.PutBEFloat32(l.Peak)
+	e.PutUvarint(uint64(l.Thr))
+	e.PutUvarint(uint64(l.Next))
+}
+
+func (l *LoopV3) get(d *encoding.Decbuf) {
+	l.Counter.GetState(d)
+	l.Top.GetState(d)
+	l.ArmedAt, l.Peak, l.Thr, l.Next = d.Varint(), d.BEFloat32(), d.Uvarint32(), d.Uvarint32()
+}
+
+func getStateV3(d *encoding.Decbuf) StateV3 {
+	st := StateV3{Ticked: d.Varint(), TickedAt: d.Varint()}
+	for _, n := range [...]*uint64{&st.KeysRejected, &st.KeysEvicted, &st.ToolsRejected, &st.ToolsEvicted, &st.AgentsRejected, &st.AgentsEvicted} {
+		*n = d.Uvarint()
+	}
+	st.Keys = make([]KeyV3, d.Count(minKey))
+	for i := range st.Keys {
+		if d.Err() != nil {
+			break
+		}
+		k := &st.Keys[i]
+		k.Agent, k.Tool, k.LastSeen = d.UvarintStr(), d.UvarintStr(), d.Varint()
+		getWindow(d, &k.Size, &k.Scales, &k.LoopSize)
+		k.Rate.GetState(d)
+		k.Loop.get(d)
+		k.Gap = GapV3{Last: d.Uvarint(), Mean: d.BEFloat32(), Peak: d.BEFloat32(), N: d.Uvarint32(), LastAt: d.Varint(), Dropped: d.Bool()}
+	}
+	st.Tools = make([]ToolV3, d.Count(minTool))
+	for i := range st.Tools {
+		if d.Err() != nil {
+			break
+		}
+		t := &st.Tools[i]
+		t.Tool, t.LastSeen = d.UvarintStr(), d.Varint()
+		getWindow(d, &t.Size, &t.Scales, &t.LoopSize)
+		t.Rate.GetState(d)
+		t.Loop.get(d)
+		t.Agents.GetState(d)
+		t.AgentsP.GetState(d)
+	}
+	st.Agents = make([]AgentV3, d.Count(minAgent))
+	for i := range st.Agents {
+		st.Agents[i] = AgentV3{Agent: d.UvarintStr(), LastSeen: d.Varint(), Total: d.Uvarint(), Last: d.Varint()}
+	}
+	return st
+}
+
+// stateDecoders reads every record version this build restores; a new
+// version adds its decoder and turns the previous one into an upgrade.
+var stateDecoders = encoding.Decoders[StateV3]{3: getStateV3}
+
+// encode writes st as the current version.
+func (st *StateV3) encode(b []byte) []byte {
+	e := encoding.Encbuf{B: slices.Grow(b, len(st.Keys)*(minKey+64)+len(st.Tools)*(minTool+64)+len(st.Agents)*32)}
+	e.PutUvarint(stateVersion)
+	st.put(&e)
+	e.PutCRC32(len(b))
+	return e.Get()
+}
+
+func loopDTO(l *loopState) LoopV3 {
+	return LoopV3{Counter: l.c, Top: l.top, ArmedAt: l.armedAt, Peak: l.peak, Thr: l.thr, Next: l.next}
+}
+
+func (l *LoopV3) state() loopState {
 	return loopState{c: l.Counter, top: l.Top, armedAt: l.ArmedAt, peak: l.Peak, thr: l.Thr, next: l.Next}
 }
 
 // MarshalState implements detect.State.
 func (d *Detector) MarshalState(b []byte) ([]byte, error) {
-	// Keys as eager ticks would have left them (see Ticks in the package doc).
-	d.keys.Range(func(_ baseline.Key, ks *keyState) bool { d.settle(ks); return true })
-	st := StateV2{Version: stateVersion, Ticked: d.ticked, TickedAt: d.tickedAt}
+	enc, err := d.CaptureState()
+	if err != nil {
+		return b, err
+	}
+	return enc(b)
+}
+
+// CaptureState implements detect.Capturer: the record is filled here (a
+// copy of every key's fixed-size state), written by the Encoder.
+func (d *Detector) CaptureState() (detect.Encoder, error) {
+	st := &StateV3{Ticked: d.ticked, TickedAt: d.tickedAt,
+		Keys: make([]KeyV3, 0, d.keys.Len()), Tools: make([]ToolV3, 0, d.tools.Len()), Agents: make([]AgentV3, 0, d.agents.Len())}
 	st.KeysEvicted, st.KeysRejected = d.keys.Evictions() // Rejected: capacity evictions
 	st.ToolsEvicted, st.ToolsRejected = d.tools.Evictions()
 	st.AgentsEvicted, st.AgentsRejected = d.agents.Evictions()
 	d.keys.RangeSeen(func(k baseline.Key, seen int64, ks *keyState) bool {
+		d.settle(ks) // as eager ticks would have left it (see Ticks in the package doc)
 		g := &ks.gap
-		st.Keys = append(st.Keys, KeyV2{Agent: k.Agent, Tool: k.Tool, LastSeen: seen, Size: ks.t.rp.Size, Scales: ks.t.rp.N, LoopSize: ks.t.loopSize, Rate: ks.rate, Loop: loopDTO(&ks.loop),
-			Gap: GapV2{Last: g.last, Mean: g.mean, Peak: g.peak, N: g.n, LastAt: g.lastAt, Dropped: g.dropped}})
+		st.Keys = append(st.Keys, KeyV3{Agent: k.Agent, Tool: k.Tool, LastSeen: seen, Size: ks.t.rp.Size, Scales: ks.t.rp.N, LoopSize: ks.t.loopSize, Rate: ks.rate, Loop: loopDTO(&ks.loop),
+			Gap: GapV3{Last: g.last, Mean: g.mean, Peak: g.peak, N: g.n, LastAt: g.lastAt, Dropped: g.dropped}})
 		return true
 	})
 	d.tools.RangeSeen(func(k baseline.Key, seen int64, ts *toolState) bool {
-		st.Tools = append(st.Tools, ToolV2{Tool: k.Tool, LastSeen: seen, Size: ts.t.rp.Size, Scales: ts.t.rp.N, LoopSize: ts.t.loopSize, Rate: ts.rate, Loop: loopDTO(&ts.loop), Agents: ts.agents, AgentsP: ts.agentsP})
+		st.Tools = append(st.Tools, ToolV3{Tool: k.Tool, LastSeen: seen, Size: ts.t.rp.Size, Scales: ts.t.rp.N, LoopSize: ts.t.loopSize, Rate: ts.rate, Loop: loopDTO(&ts.loop), Agents: ts.agents, AgentsP: ts.agentsP})
 		return true
 	})
 	d.agents.RangeSeen(func(k baseline.Key, seen int64, as *agentState) bool {
-		st.Agents = append(st.Agents, AgentV2{Agent: k.Agent, LastSeen: seen, Total: as.total, Last: as.last})
+		st.Agents = append(st.Agents, AgentV3{Agent: k.Agent, LastSeen: seen, Total: as.total, Last: as.last})
 		return true
 	})
-	return baseline.AppendSnapshot(b, "frequency state", &st)
+	return func(b []byte) ([]byte, error) { return st.encode(b), nil }, nil
 }
 
 // UnmarshalState implements detect.State. Keys are bound to the configs of
 // d's current params. On error d is unchanged.
 func (d *Detector) UnmarshalState(data []byte) error {
-	var st StateV2
-	if err := baseline.DecodeSnapshot(data, "frequency state", &st, &st.Version, stateVersion); err != nil {
+	st, _, err := stateDecoders.Decode("frequency state", data)
+	if err != nil {
 		return err
 	}
 	keys, tools := d.keys.Empty(), d.tools.Empty()
@@ -200,4 +358,7 @@ func (d *Detector) UnmarshalState(data []byte) error {
 	return nil
 }
 
-var _ detect.State = (*Detector)(nil)
+var (
+	_ detect.State    = (*Detector)(nil)
+	_ detect.Capturer = (*Detector)(nil)
+)

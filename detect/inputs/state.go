@@ -7,29 +7,42 @@ import (
 
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/internal/encoding"
 )
 
-// stateVersion is the version of the snapshot encoding below.
-const stateVersion = 1
+// stateVersion is the record version this package writes. Version 1 was
+// gob and is not read (the snapshot container refuses it).
+const stateVersion = 2
 
-// StateV1 is the snapshot of an input_novelty Detector (gob, see
-// baseline.AppendGob). Tools are in their store's recency order and
-// their shapes sorted, so equal states encode equally. Per-tool configs are resolved from the restoring
-// detector's params.
-type StateV1 struct {
-	Version  int
+// StateV2 is the snapshot record of an input_novelty Detector, written
+// field by field in the order declared (internal/encoding), then a
+// CRC-32C:
+//
+//	uvarint version 2, uvarint Skipped, uvarint Overflow, uvarint Rejected,
+//	uvarint Evicted, uvarint count, Tools
+//	tool:  str Tool, varint LastSeen, uvarint count, Shapes, uvarint Records,
+//	       varint First, varint LastNew, byte Kinds, 32 × uvarint Recent,
+//	       uvarint RecentPos, varint WindowEnd, uvarint Window, uvarint CurExact,
+//	       uvarint PrevDistinct, uvarint OverflowN, bytes OverAll, bytes OverCur
+//	shape: BE64 H, uvarint Window, byte Flags
+//
+// OverAll and OverCur are baseline.HLL states. Tools are in their store's
+// recency order and their shapes sorted by hash, so equal states encode
+// equally. Per-tool configs are resolved from the restoring detector's
+// params.
+type StateV2 struct {
 	Skipped  uint64
 	Overflow uint64
-	Tools    []ToolV1
 	Rejected uint64
 	Evicted  uint64
+	Tools    []ToolV2
 }
 
-// ToolV1 is one tool's vocabulary and counters.
-type ToolV1 struct {
+// ToolV2 is one tool's vocabulary and counters.
+type ToolV2 struct {
 	Tool         string
 	LastSeen     int64 // store idle clock, unix seconds
-	Shapes       []ShapeV1
+	Shapes       []ShapeV2
 	Records      uint64
 	First        int64
 	LastNew      int64
@@ -45,30 +58,117 @@ type ToolV1 struct {
 	OverCur      []byte
 }
 
-// ShapeV1 is one known shape: its hash, the distinct window it was last
+// ShapeV2 is one known shape: its hash, the distinct window it was last
 // counted in and its flags.
-type ShapeV1 struct {
+type ShapeV2 struct {
 	H      uint64
 	Window uint32
 	Flags  uint8
 }
 
+// minTool is the smallest encoded ToolV2.
+const minTool = 1 + 1 + 1 + 1 + 1 + 1 + 1 + ringSize + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1
+
+func (st *StateV2) put(e *encoding.Encbuf) {
+	for _, n := range [...]uint64{st.Skipped, st.Overflow, st.Rejected, st.Evicted} {
+		e.PutUvarint(n)
+	}
+	e.PutUvarint(uint64(len(st.Tools)))
+	for i := range st.Tools {
+		t := &st.Tools[i]
+		e.PutUvarintStr(t.Tool)
+		e.PutVarint(t.LastSeen)
+		e.PutUvarint(uint64(len(t.Shapes)))
+		for _, sh := range t.Shapes {
+			e.PutBE64(sh.H)
+			e.PutUvarint(uint64(sh.Window))
+			e.PutByte(sh.Flags)
+		}
+		e.PutUvarint(t.Records)
+		e.PutVarint(t.First)
+		e.PutVarint(t.LastNew)
+		e.PutByte(t.Kinds)
+		for _, r := range t.Recent {
+			e.PutUvarint(r)
+		}
+		e.PutUvarint(uint64(t.RecentPos))
+		e.PutVarint(t.WindowEnd)
+		e.PutUvarint(uint64(t.Window))
+		e.PutUvarint(uint64(t.CurExact))
+		e.PutUvarint(t.PrevDistinct)
+		e.PutUvarint(t.OverflowN)
+		e.PutUvarintBytes(t.OverAll)
+		e.PutUvarintBytes(t.OverCur)
+	}
+}
+
+func getStateV2(d *encoding.Decbuf) StateV2 {
+	st := StateV2{Skipped: d.Uvarint(), Overflow: d.Uvarint(), Rejected: d.Uvarint(), Evicted: d.Uvarint()}
+	st.Tools = make([]ToolV2, d.Count(minTool))
+	for i := range st.Tools {
+		if d.Err() != nil {
+			break
+		}
+		t := &st.Tools[i]
+		t.Tool, t.LastSeen = d.UvarintStr(), d.Varint()
+		t.Shapes = make([]ShapeV2, d.Count(10))
+		for j := range t.Shapes {
+			t.Shapes[j] = ShapeV2{H: d.BE64(), Window: d.Uvarint32(), Flags: d.Byte()}
+		}
+		t.Records, t.First, t.LastNew, t.Kinds = d.Uvarint(), d.Varint(), d.Varint(), d.Byte()
+		for j := range t.Recent {
+			t.Recent[j] = d.Uvarint()
+		}
+		if pos := d.Uvarint(); pos < ringSize {
+			t.RecentPos = int(pos)
+		} else {
+			d.Fail("tool %q: novelty ring position %d", t.Tool, pos)
+		}
+		t.WindowEnd, t.Window, t.CurExact = d.Varint(), d.Uvarint32(), d.Uvarint32()
+		t.PrevDistinct, t.OverflowN = d.Uvarint(), d.Uvarint()
+		t.OverAll, t.OverCur = d.UvarintBytes(), d.UvarintBytes()
+	}
+	return st
+}
+
+// stateDecoders reads every record version this build restores; a new
+// version adds its decoder and turns the previous one into an upgrade.
+var stateDecoders = encoding.Decoders[StateV2]{2: getStateV2}
+
+// encode writes st as the current version.
+func (st *StateV2) encode(b []byte) []byte {
+	e := encoding.Encbuf{B: slices.Grow(b, len(st.Tools)*(minTool+256))}
+	e.PutUvarint(stateVersion)
+	st.put(&e)
+	e.PutCRC32(len(b))
+	return e.Get()
+}
+
 // MarshalState implements detect.State.
 func (d *Detector) MarshalState(b []byte) ([]byte, error) {
-	st := StateV1{Version: stateVersion, Skipped: d.skipped, Overflow: d.overflo}
+	enc, err := d.CaptureState()
+	if err != nil {
+		return b, err
+	}
+	return enc(b)
+}
+
+// CaptureState implements detect.Capturer: shapes and sketches are
+// copied here; sorting and writing run in the Encoder.
+func (d *Detector) CaptureState() (detect.Encoder, error) {
+	st := &StateV2{Skipped: d.skipped, Overflow: d.overflo, Tools: make([]ToolV2, 0, d.store.Len())}
 	st.Evicted, st.Rejected = d.store.Evictions() // Rejected: capacity evictions
 	var err error
 	d.store.RangeSeen(func(k baseline.Key, seen int64, t *tool) bool {
-		tv := ToolV1{Tool: k.Tool, LastSeen: seen, Records: t.records, First: t.first, LastNew: t.lastNew,
+		tv := ToolV2{Tool: k.Tool, LastSeen: seen, Records: t.records, First: t.first, LastNew: t.lastNew,
 			Kinds: t.kinds, Recent: t.recent, RecentPos: t.recentPos, WindowEnd: t.windowEnd, Window: t.window,
 			CurExact: t.curExact, PrevDistinct: t.prevDistinct, OverflowN: t.overflow}
-		tv.Shapes = make([]ShapeV1, 0, t.set.n)
+		tv.Shapes = make([]ShapeV2, 0, t.set.n)
 		for _, sl := range t.set.slots {
 			if sl.h != 0 {
-				tv.Shapes = append(tv.Shapes, ShapeV1{H: sl.h, Window: sl.window, Flags: sl.flags})
+				tv.Shapes = append(tv.Shapes, ShapeV2{H: sl.h, Window: sl.window, Flags: sl.flags})
 			}
 		}
-		slices.SortFunc(tv.Shapes, func(a, b ShapeV1) int { return cmp.Compare(a.H, b.H) })
 		if tv.OverAll, err = t.overAll.MarshalState(nil); err != nil {
 			return false
 		}
@@ -79,24 +179,22 @@ func (d *Detector) MarshalState(b []byte) ([]byte, error) {
 		return true
 	})
 	if err != nil {
-		return b, fmt.Errorf("input_novelty state: %w", err)
+		return nil, fmt.Errorf("input_novelty state: %w", err)
 	}
-	b, err = baseline.AppendGob(b, &st)
-	if err != nil {
-		return b, fmt.Errorf("input_novelty state: %w", err)
-	}
-	return b, nil
+	return func(b []byte) ([]byte, error) {
+		for i := range st.Tools {
+			slices.SortFunc(st.Tools[i].Shapes, func(a, b ShapeV2) int { return cmp.Compare(a.H, b.H) })
+		}
+		return st.encode(b), nil
+	}, nil
 }
 
 // UnmarshalState implements detect.State. Tools are bound to the configs
 // of d's current params. On error d is unchanged.
 func (d *Detector) UnmarshalState(data []byte) error {
-	var st StateV1
-	if err := baseline.DecodeGob(data, &st); err != nil {
-		return fmt.Errorf("input_novelty state: %w", err)
-	}
-	if st.Version != stateVersion {
-		return fmt.Errorf("input_novelty state: version %d, want %d", st.Version, stateVersion)
+	st, _, err := stateDecoders.Decode("input_novelty state", data)
+	if err != nil {
+		return err
 	}
 	store := d.store.Empty()
 	for i := range st.Tools {
@@ -134,4 +232,7 @@ func (d *Detector) UnmarshalState(data []byte) error {
 	return nil
 }
 
-var _ detect.State = (*Detector)(nil)
+var (
+	_ detect.State    = (*Detector)(nil)
+	_ detect.Capturer = (*Detector)(nil)
+)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/internal/encoding"
 	"github.com/toolwatch/toolwatch/record"
 )
 
@@ -127,15 +128,35 @@ func TestUnmarshalStateErrorKeepsState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	badVersion, _ := baseline.AppendGob(nil, &StateV1{Version: 3})
-	dupShape, _ := baseline.AppendGob(nil, &StateV1{Version: 1, Tools: []ToolV1{{Tool: "x", Shapes: []ShapeV1{{H: 7}, {H: 7}}}}})
-	badHLL, _ := baseline.AppendGob(nil, &StateV1{Version: 1, Tools: []ToolV1{{Tool: "x", OverAll: []byte{1, 12, 1, 0, 0, 9}}}})
-	badRing, _ := baseline.AppendGob(nil, &StateV1{Version: 1, Tools: []ToolV1{{Tool: "x", RecentPos: ringSize}}})
+	rec := func(v uint64, st *StateV2) []byte {
+		e := encoding.Encbuf{}
+		e.PutUvarint(v)
+		st.put(&e)
+		e.PutCRC32(0)
+		return e.Get()
+	}
+	hll, _ := new(baseline.HLL).MarshalState(nil)
+	ok := ToolV2{Tool: "x", Shapes: []ShapeV2{{H: 7}}, OverAll: hll, OverCur: hll}
+	if err := newMixed().UnmarshalState(rec(2, &StateV2{Tools: []ToolV2{ok}})); err != nil {
+		t.Fatalf("well-formed crafted record rejected: %v", err)
+	}
+	badVersion := rec(1, &StateV2{Tools: []ToolV2{ok}})
+	dup := ok
+	dup.Shapes = []ShapeV2{{H: 7}, {H: 7}}
+	dupShape := rec(2, &StateV2{Tools: []ToolV2{dup}})
+	bad := ok
+	bad.OverAll = []byte{1, 12, 1, 0, 0, 9}
+	badHLL := rec(2, &StateV2{Tools: []ToolV2{bad}})
+	bad = ok
+	bad.RecentPos = ringSize
+	badRing := rec(2, &StateV2{Tools: []ToolV2{bad}})
 	flipped := bytes.Clone(good)
 	flipped[len(flipped)-10] ^= 0x80
 	for name, data := range map[string][]byte{
 		"empty": nil, "truncated": good[:len(good)/2], "one byte short": good[:len(good)-1], "flipped bit": flipped,
-		"version 3": badVersion, "duplicate shape": dupShape, "bad sketch": badHLL, "bad ring position": badRing,
+		"version 1 (gob)": badVersion, "duplicate shape": dupShape, "bad sketch": badHLL, "bad ring position": badRing,
+		"trailing byte": encoding.Seal(append(bytes.Clone(good[:len(good)-4]), 0)),
+		"huge count":    encoding.Seal([]byte{2, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}),
 	} {
 		if err := d.UnmarshalState(data); err == nil {
 			t.Errorf("%s: no error", name)

@@ -5,29 +5,25 @@ import (
 
 	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/detect/internal/distdetect"
+	"github.com/toolwatch/toolwatch/internal/encoding"
 )
 
-var _ detect.State = (*Detector)(nil)
+var (
+	_ detect.State    = (*Detector)(nil)
+	_ detect.Capturer = (*Detector)(nil)
+)
 
-// StateVersion is the version of State this package writes and reads.
-const StateVersion = 1
-
-// State is the snapshot of a latency detector (gob via baseline.AppendGob;
-// its type names are part of the encoding).
+// StateVersion is the record version this package writes. Versions 1 and
+// older were gob and are not read (the snapshot container refuses them).
+//
+// Version 2 (distdetect.Snapshot framing), per entry:
+//
+//	str Agent, str Tool, varint LastSeen, byte Active,
+//	2 × slot: str Version, bool Used, bool Relearn, bytes Dist (baseline.Dist state)
+//
 // Key configurations are not stored: restored keys resolve them from the
 // detector's current params.
-type State struct {
-	Version   int
-	LastEpoch int64
-	Keys      StoreState // (agent, tool) keys
-	Tools     StoreState // tool-level keys (Agent "")
-}
-
-// StoreState is one key store.
-type StoreState struct {
-	Rejected, Evicted uint64
-	Entries           []EntryState // in recency order (baseline.Store.RangeSeen)
-}
+const StateVersion = 2
 
 // EntryState is one key: its idle clock and its two version slots.
 type EntryState struct {
@@ -44,22 +40,64 @@ type SlotState struct {
 	Dist          []byte
 }
 
+// minEntry is the smallest encoded EntryState (empty strings and Dists).
+const minEntry = 1 + 1 + 1 + 1 + 2*(1+1+1+1)
+
 var codec = distdetect.Codec[state, EntryState]{
-	Name:    "latency state",
-	Version: StateVersion,
-	Entry:   entry,
-	Key:     func(e EntryState) (string, string, int64) { return e.Agent, e.Tool, e.LastSeen },
-	Restore: (*EntryState).restore,
+	Name:      "latency state",
+	Version:   StateVersion,
+	Entry:     entry,
+	Key:       func(e EntryState) (string, string, int64) { return e.Agent, e.Tool, e.LastSeen },
+	EntrySize: 48,
+	Restore:   (*EntryState).restore,
+	Put:       func(enc *encoding.Encbuf, e *EntryState) { e.put(enc) },
+	Decoders: encoding.Decoders[distdetect.Snapshot[EntryState]]{
+		2: func(d *encoding.Decbuf) distdetect.Snapshot[EntryState] {
+			return distdetect.ReadSnapshot(d, minEntry, getEntryV2)
+		},
+	},
+}
+
+func (e *EntryState) put(enc *encoding.Encbuf) {
+	enc.PutUvarintStr(e.Agent)
+	enc.PutUvarintStr(e.Tool)
+	enc.PutVarint(e.LastSeen)
+	enc.PutByte(e.Active)
+	for i := range e.Slots {
+		s := &e.Slots[i]
+		enc.PutUvarintStr(s.Version)
+		enc.PutBool(s.Used)
+		enc.PutBool(s.Relearn)
+		enc.PutUvarintBytes(s.Dist)
+	}
+}
+
+func getEntryV2(d *encoding.Decbuf) EntryState {
+	e := EntryState{Agent: d.UvarintStr(), Tool: d.UvarintStr(), LastSeen: d.Varint(), Active: d.Byte()}
+	for i := range e.Slots {
+		e.Slots[i] = SlotState{Version: d.UvarintStr(), Used: d.Bool(), Relearn: d.Bool(), Dist: d.UvarintBytes()}
+	}
+	return e
+}
+
+// CaptureState implements detect.Capturer: each key's Dists are encoded
+// into an arena here; the record is written by the returned Encoder.
+func (d *Detector) CaptureState() (detect.Encoder, error) {
+	s, err := distdetect.Capture(&d.core, &codec)
+	if err != nil {
+		return nil, err
+	}
+	return func(b []byte) ([]byte, error) { return codec.Encode(b, s), nil }, nil
 }
 
 // MarshalState implements detect.State. The encoding is deterministic:
 // equal states give equal bytes.
 func (d *Detector) MarshalState(b []byte) ([]byte, error) {
-	s, err := distdetect.Save(&d.core, &codec)
+	enc, err := d.CaptureState()
 	if err != nil {
 		return b, err
 	}
-	return codec.Encode(b, &State{Version: StateVersion, LastEpoch: s.LastEpoch, Keys: StoreState(s.Keys), Tools: StoreState(s.Tools)})
+	return enc(b)
 }
 
 func entry(a *distdetect.Arena, agent, tool string, seen int64, s *state) (EntryState, error) {
@@ -97,10 +135,9 @@ func (e *EntryState) restore(st *state) error {
 // UnmarshalState implements detect.State. Nothing changes unless the
 // whole snapshot decodes.
 func (d *Detector) UnmarshalState(data []byte) error {
-	var st State
-	if err := codec.Decode(data, &st, &st.Version); err != nil {
+	s, err := codec.Decode(data)
+	if err != nil {
 		return err
 	}
-	return distdetect.Restore(&d.core, &codec, &distdetect.Snapshot[EntryState]{
-		LastEpoch: st.LastEpoch, Keys: distdetect.Stores[EntryState](st.Keys), Tools: distdetect.Stores[EntryState](st.Tools)})
+	return distdetect.Restore(&d.core, &codec, s)
 }

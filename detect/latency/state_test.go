@@ -7,7 +7,9 @@ import (
 
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/internal/distdetect"
 	"github.com/toolwatch/toolwatch/detect/internal/distdetect/disttest"
+	"github.com/toolwatch/toolwatch/internal/encoding"
 	"github.com/toolwatch/toolwatch/record"
 )
 
@@ -105,22 +107,27 @@ func TestUnmarshalCorruptKeepsState(t *testing.T) {
 	s.run(500)
 	before := disttest.MustMarshal(t, other)
 
-	okDist := []byte{1, 0}
-	craft := func(mod func(*State)) []byte {
-		st := State{Version: StateVersion, Keys: StoreState{Entries: []EntryState{{Agent: "a", Tool: "t",
+	okDist, _ := new(baseline.Dist).MarshalState(nil)
+	type snap = distdetect.Snapshot[EntryState]
+	craft := func(mod func(*snap)) []byte {
+		st := snap{Keys: distdetect.Stores[EntryState]{Entries: []EntryState{{Agent: "a", Tool: "t",
 			Slots: [2]SlotState{{Version: "1", Used: true, Dist: okDist}, {Dist: okDist}}}}}}
 		mod(&st)
-		return disttest.AppendGob(t, &st)
+		return codec.Encode(nil, &st)
 	}
+	version := craft(func(*snap) {})
+	version = encoding.Seal(append([]byte{StateVersion - 1}, version[1:len(version)-4]...)) // the gob era
 	cases := disttest.Corruptions(good, map[string][]byte{
-		"version":     craft(func(s *State) { s.Version = 0 }),
-		"bad dist":    craft(func(s *State) { s.Keys.Entries[0].Slots[1].Dist = []byte{1, 7} }),
-		"active":      craft(func(s *State) { s.Keys.Entries[0].Active = 2 }),
-		"unused slot": craft(func(s *State) { s.Keys.Entries[0].Slots[1].Version = "2" }),
-		"dup key":     craft(func(s *State) { s.Keys.Entries = append(s.Keys.Entries, s.Keys.Entries[0]) }),
-		"tool agent":  craft(func(s *State) { s.Tools.Entries = s.Keys.Entries }),
+		"version":     version,
+		"bad dist":    craft(func(s *snap) { s.Keys.Entries[0].Slots[1].Dist = []byte{okDist[0], 7} }),
+		"active":      craft(func(s *snap) { s.Keys.Entries[0].Active = 2 }),
+		"unused slot": craft(func(s *snap) { s.Keys.Entries[0].Slots[1].Version = "2" }),
+		"dup key":     craft(func(s *snap) { s.Keys.Entries = append(s.Keys.Entries, s.Keys.Entries[0]) }),
+		"tool agent":  craft(func(s *snap) { s.Tools.Entries = s.Keys.Entries }),
+		"trailing":    encoding.Seal(append(craft(func(*snap) {}), 0)),
+		"huge count":  encoding.Seal([]byte{StateVersion, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}),
 	})
-	disttest.RejectsCorrupt(t, other, before, craft(func(*State) {}), cases)
+	disttest.RejectsCorrupt(t, other, before, craft(func(*snap) {}), cases)
 }
 
 func TestSetParamsKeepsBaselines(t *testing.T) {

@@ -3,28 +3,24 @@ package outputsize
 import (
 	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/detect/internal/distdetect"
+	"github.com/toolwatch/toolwatch/internal/encoding"
 )
 
-var _ detect.State = (*Detector)(nil)
+var (
+	_ detect.State    = (*Detector)(nil)
+	_ detect.Capturer = (*Detector)(nil)
+)
 
-// StateVersion is the version of State this package writes and reads.
-const StateVersion = 1
-
-// State is the snapshot of an output-size detector (gob via
-// baseline.AppendGob; its type names are part of the encoding). Key configurations are not stored: restored keys
-// resolve them from the detector's current params.
-type State struct {
-	Version   int
-	LastEpoch int64
-	Keys      StoreState // (agent, tool) keys
-	Tools     StoreState // tool-level keys (Agent "")
-}
-
-// StoreState is one key store.
-type StoreState struct {
-	Rejected, Evicted uint64
-	Entries           []EntryState // in recency order (baseline.Store.RangeSeen)
-}
+// StateVersion is the record version this package writes. Version 1 was
+// gob and is not read (the snapshot container refuses it).
+//
+// Version 2 (distdetect.Snapshot framing), per entry:
+//
+//	str Agent, str Tool, varint LastSeen, bytes Dist (baseline.Dist state)
+//
+// Key configurations are not stored: restored keys resolve them from the
+// detector's current params.
+const StateVersion = 2
 
 // EntryState is one key: its idle clock and its baseline.Dist encoding.
 type EntryState struct {
@@ -40,27 +36,50 @@ var codec = distdetect.Codec[state, EntryState]{
 		enc, err := a.Dist(&s.dist)
 		return EntryState{Agent: agent, Tool: tool, LastSeen: seen, Dist: enc}, err
 	},
-	Key:     func(e EntryState) (string, string, int64) { return e.Agent, e.Tool, e.LastSeen },
-	Restore: func(e *EntryState, s *state) error { return s.dist.UnmarshalState(e.Dist) },
+	Key:       func(e EntryState) (string, string, int64) { return e.Agent, e.Tool, e.LastSeen },
+	EntrySize: 40,
+	Restore:   func(e *EntryState, s *state) error { return s.dist.UnmarshalState(e.Dist) },
+	Put: func(enc *encoding.Encbuf, e *EntryState) {
+		enc.PutUvarintStr(e.Agent)
+		enc.PutUvarintStr(e.Tool)
+		enc.PutVarint(e.LastSeen)
+		enc.PutUvarintBytes(e.Dist)
+	},
+	Decoders: encoding.Decoders[distdetect.Snapshot[EntryState]]{
+		2: func(d *encoding.Decbuf) distdetect.Snapshot[EntryState] {
+			return distdetect.ReadSnapshot(d, 4, func(d *encoding.Decbuf) EntryState {
+				return EntryState{Agent: d.UvarintStr(), Tool: d.UvarintStr(), LastSeen: d.Varint(), Dist: d.UvarintBytes()}
+			})
+		},
+	},
+}
+
+// CaptureState implements detect.Capturer: each key's Dist is encoded
+// into an arena here; the record is written by the returned Encoder.
+func (d *Detector) CaptureState() (detect.Encoder, error) {
+	s, err := distdetect.Capture(&d.core, &codec)
+	if err != nil {
+		return nil, err
+	}
+	return func(b []byte) ([]byte, error) { return codec.Encode(b, s), nil }, nil
 }
 
 // MarshalState implements detect.State. The encoding is deterministic:
 // equal states give equal bytes.
 func (d *Detector) MarshalState(b []byte) ([]byte, error) {
-	s, err := distdetect.Save(&d.core, &codec)
+	enc, err := d.CaptureState()
 	if err != nil {
 		return b, err
 	}
-	return codec.Encode(b, &State{Version: StateVersion, LastEpoch: s.LastEpoch, Keys: StoreState(s.Keys), Tools: StoreState(s.Tools)})
+	return enc(b)
 }
 
 // UnmarshalState implements detect.State. Nothing changes unless the
 // whole snapshot decodes.
 func (d *Detector) UnmarshalState(data []byte) error {
-	var st State
-	if err := codec.Decode(data, &st, &st.Version); err != nil {
+	s, err := codec.Decode(data)
+	if err != nil {
 		return err
 	}
-	return distdetect.Restore(&d.core, &codec, &distdetect.Snapshot[EntryState]{
-		LastEpoch: st.LastEpoch, Keys: distdetect.Stores[EntryState](st.Keys), Tools: distdetect.Stores[EntryState](st.Tools)})
+	return distdetect.Restore(&d.core, &codec, s)
 }

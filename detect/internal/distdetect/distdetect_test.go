@@ -1,6 +1,7 @@
 package distdetect
 
 import (
+	"bytes"
 	"math"
 	"strings"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/internal/encoding"
 	"github.com/toolwatch/toolwatch/internal/validate"
 	"github.com/toolwatch/toolwatch/record"
 )
@@ -28,15 +30,35 @@ type entry struct {
 	Dist        []byte
 }
 
+// codec writes version 2; version 1 (entries without Seen) is read and
+// upgraded, as a real format change would ship.
 var codec = Codec[val, entry]{
 	Name:    "test state",
-	Version: 1,
+	Version: 2,
 	Entry: func(a *Arena, agent, tool string, seen int64, v *val) (entry, error) {
 		enc, err := a.Dist(&v.dist)
 		return entry{agent, tool, seen, enc}, err
 	},
 	Key:     func(e entry) (string, string, int64) { return e.Agent, e.Tool, e.Seen },
 	Restore: func(e *entry, v *val) error { return v.dist.UnmarshalState(e.Dist) },
+	Put: func(enc *encoding.Encbuf, e *entry) {
+		enc.PutUvarintStr(e.Agent)
+		enc.PutUvarintStr(e.Tool)
+		enc.PutVarint(e.Seen)
+		enc.PutUvarintBytes(e.Dist)
+	},
+	Decoders: encoding.Decoders[Snapshot[entry]]{
+		1: func(d *encoding.Decbuf) Snapshot[entry] {
+			return ReadSnapshot(d, 3, func(d *encoding.Decbuf) entry {
+				return entry{Agent: d.UvarintStr(), Tool: d.UvarintStr(), Seen: 42, Dist: d.UvarintBytes()} // upgrade: Seen unknown
+			})
+		},
+		2: func(d *encoding.Decbuf) Snapshot[entry] {
+			return ReadSnapshot(d, 4, func(d *encoding.Decbuf) entry {
+				return entry{Agent: d.UvarintStr(), Tool: d.UvarintStr(), Seen: d.Varint(), Dist: d.UvarintBytes()}
+			})
+		},
+	},
 }
 
 var t0 = time.Date(2026, 3, 23, 0, 0, 0, 0, time.UTC)
@@ -172,7 +194,7 @@ func TestSaveRestore(t *testing.T) {
 		ks.dist.Add(c.G, float64(i), t0)
 		ts.dist.Add(c.G, float64(i), t0)
 	}
-	s, err := Save(&c, &codec)
+	s, err := Capture(&c, &codec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,10 +206,10 @@ func TestSaveRestore(t *testing.T) {
 		t.Fatalf("entries %v, want sorted by (agent, tool)", got)
 	}
 	r := newCore(0)
-	if err := Restore(&r, &codec, &s); err != nil {
+	if err := Restore(&r, &codec, s); err != nil {
 		t.Fatal(err)
 	}
-	again, err := Save(&r, &codec)
+	again, err := Capture(&r, &codec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +218,7 @@ func TestSaveRestore(t *testing.T) {
 		t.Fatalf("restored %+v, want %+v", again, s)
 	}
 
-	dup := s
+	dup := *s
 	dup.Keys.Entries = append(dup.Keys.Entries[:3:3], dup.Keys.Entries[0])
 	if err := Restore(&r, &codec, &dup); err == nil || err.Error() != `test state: duplicate key "a"/"t"` {
 		t.Fatalf("duplicate key: %v", err)
@@ -206,18 +228,56 @@ func TestSaveRestore(t *testing.T) {
 	}
 }
 
-func TestDecodeVersion(t *testing.T) {
-	type state struct{ Version int }
-	b, err := codec.Encode(nil, &state{Version: 2})
+func TestDecodeVersions(t *testing.T) {
+	c := newCore(0)
+	ks, _, _ := c.Lookup("a", "t", t0)
+	ks.dist.Add(c.G, 3, t0)
+	s, err := Capture(&c, &codec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var st state
-	if err := codec.Decode(b, &st, &st.Version); err == nil || err.Error() != "test state: unsupported version 2" {
-		t.Fatalf("version 2: %v", err)
+	cur := codec.Encode(nil, s)
+	got, err := codec.Decode(cur)
+	if err != nil || got.Keys.Entries[0].Seen != t0.Unix() || !bytes.Equal(codec.Encode(nil, got), cur) {
+		t.Fatalf("current version: %v %+v", err, got)
 	}
-	if err := codec.Decode(b[:len(b)-1], &st, &st.Version); err == nil || !strings.HasPrefix(err.Error(), "test state: ") {
-		t.Fatalf("truncated: %v", err)
+
+	// A version 1 record (no Seen) decodes and is upgraded.
+	v1 := encoding.Encbuf{}
+	v1.PutUvarint(1)
+	v1.PutVarint(s.LastEpoch)
+	v1.PutUvarint(0)
+	v1.PutUvarint(0)
+	v1.PutUvarint(1)
+	v1.PutUvarintStr("a")
+	v1.PutUvarintStr("t")
+	v1.PutUvarintBytes(s.Keys.Entries[0].Dist)
+	v1.PutUvarint(0)
+	v1.PutUvarint(0)
+	v1.PutUvarint(0)
+	v1.PutCRC32(0)
+	up, err := codec.Decode(v1.Get())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := up.Keys.Entries[0]; e.Agent != "a" || e.Tool != "t" || e.Seen != 42 || !bytes.Equal(e.Dist, s.Keys.Entries[0].Dist) {
+		t.Fatalf("upgraded %+v", e)
+	}
+
+	body := cur[:len(cur)-4]
+	for name, tc := range map[string]struct {
+		data []byte
+		want string
+	}{
+		"version 3": {encoding.Seal(append([]byte{3}, body[1:]...)), "test state: unsupported record version 3 (this build reads [1 2])"},
+		"truncated": {encoding.Seal(body[:len(body)-1]), "test state version 2: record truncated"},
+		"trailing":  {encoding.Seal(append(bytes.Clone(body), 0)), "test state version 2: record malformed: 1 trailing bytes"},
+		"bit flip":  {append([]byte{cur[0] ^ 1}, cur[1:]...), "test state: record checksum mismatch"},
+		"short":     {cur[:4], "test state: record truncated: 4 bytes"},
+	} {
+		if _, err := codec.Decode(tc.data); err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", name, err, tc.want)
+		}
 	}
 }
 

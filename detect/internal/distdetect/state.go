@@ -2,16 +2,24 @@ package distdetect
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/internal/encoding"
 )
 
-// Snapshot is the key-store half of a detector's snapshot. Each detector
-// converts it to and from its own gob State: gob writes type names, so the
-// State types stay in the detector's package and keep its encoding.
+// Snapshot is the record of a distribution detector's state (both key
+// stores and the epoch). Capture fills it on the detector's goroutine;
+// Codec.Encode writes it, on any goroutine, as
+//
+//	uvarint version, varint LastEpoch, Keys, Tools, BE32 CRC-32C
+//	store: uvarint Rejected, uvarint Evicted, uvarint count, entries
+//
+// with each entry written by the detector's Codec.Put.
 type Snapshot[E any] struct {
 	LastEpoch   int64
 	Keys, Tools Stores[E] // (agent, tool) keys; tool-level keys (Agent "")
+	arenaBytes  int       // Dist bytes captured (presizing)
 }
 
 // Stores is one key store; a detector's StoreState converts to and from it.
@@ -23,30 +31,38 @@ type Stores[E any] struct {
 }
 
 // Codec converts between a detector's per-key state V and its snapshot
-// entry E.
+// entry E, and writes and reads entries.
 type Codec[V, E any] struct {
 	Name    string // error prefix, e.g. "latency state"
-	Version int    // the State version the detector writes and reads
-	// Entry encodes the state v of key (agent, tool), last seen at seen
-	// (unix seconds); Dists are encoded through a.
+	Version uint64 // the record version Encode writes
+	// Entry captures the state v of key (agent, tool), last seen at seen
+	// (unix seconds); Dists are encoded through a. It runs on the
+	// detector's goroutine: E must not alias v.
 	Entry func(a *Arena, agent, tool string, seen int64, v *V) (E, error)
 	// Key returns the key and idle clock Entry was given.
 	Key func(e E) (agent, tool string, seen int64)
 	// Restore fills the zero state v from e.
 	Restore func(e *E, v *V) error
+	// Put writes e in the current version.
+	Put func(enc *encoding.Encbuf, e *E)
+	// EntrySize is an entry's encoding less its Dists (presizing).
+	EntrySize int
+	// Decoders reads each version's entries (older versions upgrade).
+	Decoders encoding.Decoders[Snapshot[E]]
 }
 
-// Save encodes both stores of c, each in its recency order
+// Capture takes a copy of both stores of c, each in its recency order
 // (baseline.Store.RangeSeen): equal states give equal snapshots, and a
-// restored store evicts exactly as the original would.
-func Save[C, V any, P Value[C, V], E any](c *Core[C, V, P], cd *Codec[V, E]) (Snapshot[E], error) {
-	c.AdvanceAll() // what an eager rotation would have stored
-	s := Snapshot[E]{LastEpoch: c.LastEpoch}
+// restored store evicts exactly as the original would. The copy shares
+// nothing with c.
+func Capture[C, V any, P Value[C, V], E any](c *Core[C, V, P], cd *Codec[V, E]) (*Snapshot[E], error) {
+	s := &Snapshot[E]{LastEpoch: c.LastEpoch}
 	s.Keys.Entries = make([]E, 0, c.Keys.Len())
 	s.Tools.Entries = make([]E, 0, c.Tools.Len())
 	var a Arena
 	var err error
 	add := func(es *[]E, agent, tool string, seen int64, v *V) bool {
+		c.advance(v) // what an eager rotation would have stored (AdvanceAll, in the same walk)
 		var e E
 		if e, err = cd.Entry(&a, agent, tool, seen, v); err != nil {
 			err = fmt.Errorf("%s %q/%q: %w", cd.Name, agent, tool, err)
@@ -58,16 +74,17 @@ func Save[C, V any, P Value[C, V], E any](c *Core[C, V, P], cd *Codec[V, E]) (Sn
 		return add(&s.Keys.Entries, k.Agent, k.Tool, seen, v)
 	})
 	if err != nil {
-		return s, err
+		return nil, err
 	}
 	c.Tools.RangeSeen(func(tool string, seen int64, v *V) bool {
 		return add(&s.Tools.Entries, "", tool, seen, v)
 	})
 	if err != nil {
-		return s, err
+		return nil, err
 	}
 	s.Keys.Evicted, s.Keys.Rejected = c.Keys.Evictions()
 	s.Tools.Evicted, s.Tools.Rejected = c.Tools.Evictions()
+	s.arenaBytes = a.used
 	return s, nil
 }
 
@@ -87,7 +104,7 @@ func Restore[C, V any, P Value[C, V], E any](c *Core[C, V, P], cd *Codec[V, E], 
 		if err := cd.Restore(e, v); err != nil {
 			return fmt.Errorf("%s %q/%q: %w", cd.Name, agent, tool, err)
 		}
-		P(v).resolved().Epoch = s.LastEpoch // Save rotated every key
+		P(v).resolved().Epoch = s.LastEpoch // Capture rotated every key
 	}
 	for i := range s.Tools.Entries {
 		e := &s.Tools.Entries[i]
@@ -107,30 +124,65 @@ func Restore[C, V any, P Value[C, V], E any](c *Core[C, V, P], cd *Codec[V, E], 
 	return nil
 }
 
-// Encode appends the gob encoding of a detector's State st to b.
-func (cd *Codec[V, E]) Encode(b []byte, st any) ([]byte, error) {
-	b, err := baseline.AppendGob(b, st)
-	if err != nil {
-		return b, fmt.Errorf("%s: %w", cd.Name, err)
+// Encode appends s in the current version to b.
+func (cd *Codec[V, E]) Encode(b []byte, s *Snapshot[E]) []byte {
+	size := 0
+	for _, st := range [...]*Stores[E]{&s.Keys, &s.Tools} {
+		size += len(st.Entries) * cd.EntrySize
 	}
-	return b, nil
+	size += s.arenaBytes
+	enc := encoding.Encbuf{B: slices.Grow(b, size)}
+	start := len(b)
+	enc.PutUvarint(cd.Version)
+	enc.PutVarint(s.LastEpoch)
+	for _, st := range [...]*Stores[E]{&s.Keys, &s.Tools} {
+		enc.PutUvarint(st.Rejected)
+		enc.PutUvarint(st.Evicted)
+		enc.PutUvarint(uint64(len(st.Entries)))
+		for i := range st.Entries {
+			cd.Put(&enc, &st.Entries[i])
+		}
+	}
+	enc.PutCRC32(start)
+	return enc.Get()
 }
 
-// Decode decodes data into a detector's State st, whose Version field is
-// *version, and checks the version.
-func (cd *Codec[V, E]) Decode(data []byte, st any, version *int) error {
-	if err := baseline.DecodeGob(data, st); err != nil {
-		return fmt.Errorf("%s: %w", cd.Name, err)
+// Decode reads a snapshot of any version in cd.Decoders.
+func (cd *Codec[V, E]) Decode(data []byte) (*Snapshot[E], error) {
+	s, _, err := cd.Decoders.Decode(cd.Name, data)
+	if err != nil {
+		return nil, err
 	}
-	if *version != cd.Version {
-		return fmt.Errorf("%s: unsupported version %d", cd.Name, *version)
+	return &s, nil
+}
+
+// ReadSnapshot reads the body of a Snapshot (after the version) whose
+// entries take at least minEntry bytes and are read by get; a version's
+// decoder calls it.
+func ReadSnapshot[E any](d *encoding.Decbuf, minEntry int, get func(*encoding.Decbuf) E) Snapshot[E] {
+	var s Snapshot[E]
+	s.LastEpoch = d.Varint()
+	for _, st := range [...]*Stores[E]{&s.Keys, &s.Tools} {
+		st.Rejected = d.Uvarint()
+		st.Evicted = d.Uvarint()
+		n := d.Count(minEntry)
+		st.Entries = make([]E, 0, n)
+		for range n {
+			if d.Err() != nil {
+				break
+			}
+			st.Entries = append(st.Entries, get(d))
+		}
 	}
-	return nil
+	return s
 }
 
 // Arena hands out Dist encodings from 1 MiB chunks: a few allocations per
 // snapshot instead of one per key, and no copying as it grows.
-type Arena struct{ buf []byte }
+type Arena struct {
+	buf  []byte
+	used int
+}
 
 // Dist returns the encoding of d, valid for the life of the arena.
 func (a *Arena) Dist(d *baseline.Dist) ([]byte, error) {
@@ -140,5 +192,6 @@ func (a *Arena) Dist(d *baseline.Dist) ([]byte, error) {
 	start := len(a.buf)
 	enc, err := d.MarshalState(a.buf)
 	a.buf = enc
+	a.used += len(enc) - start
 	return enc[start:len(enc):len(enc)], err
 }

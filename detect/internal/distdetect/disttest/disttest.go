@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/internal/validate"
 	"github.com/toolwatch/toolwatch/record"
@@ -74,16 +73,6 @@ func WantFieldError(t testing.TB, es validate.Errors, path string) {
 	if len(es) != 1 || es[0].Path != path {
 		t.Fatalf("errors %v, want one at %s", es, path)
 	}
-}
-
-// AppendGob returns the snapshot encoding of st (a detector's State).
-func AppendGob(t testing.TB, st any) []byte {
-	t.Helper()
-	b, err := baseline.AppendGob(nil, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // Corruptions returns the damaged copies of the snapshot good every

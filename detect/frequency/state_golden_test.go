@@ -1,0 +1,101 @@
+package frequency
+
+import (
+	"flag"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/internal/encoding/enctest"
+	"github.com/toolwatch/toolwatch/record"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata golden files")
+
+// goldenStart and the stream below define testdata/frequency-state.v*.bin:
+// 3 agents × 2 tools, one call every 20 s in turn for 3 hours (one call
+// per key per 2 minutes, 90 per key), input hash "h<i mod 4>", a tick
+// every minute.
+var goldenStart = time.Date(2026, 3, 23, 8, 0, 0, 0, time.UTC)
+
+func goldenState(t testing.TB) *Detector {
+	d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
+	var r record.Record
+	for i := range 540 {
+		ts := goldenStart.Add(time.Duration(i) * 20 * time.Second)
+		r = record.Record{Timestamp: ts, AgentID: fmt.Sprintf("a%d", i%3), Tool: record.Tool{Name: []string{"t-a", "t-b"}[(i/3)%2]}}
+		r.Invocation.InputHash = fmt.Sprintf("h%d", i%4)
+		r.Context.Environment = "production"
+		d.Observe(&r, nil)
+		if i%3 == 2 {
+			d.Tick(ts, nil)
+		}
+	}
+	return d
+}
+
+// The golden records decode to the stream's keys and counts and re-encode
+// byte for byte; the live types the record copies keep their field counts.
+func TestStateGolden(t *testing.T) {
+	enctest.Fields(t, reflect.TypeFor[keyState](), 9)
+	enctest.Fields(t, reflect.TypeFor[toolState](), 3)
+	enctest.Fields(t, reflect.TypeFor[agentState](), 5)
+	enctest.Fields(t, reflect.TypeFor[loopState](), 6)
+	enctest.Fields(t, reflect.TypeFor[gapState](), 6)
+	enctest.Fields(t, reflect.TypeFor[baseline.Rate](), 15)
+	enctest.Fields(t, reflect.TypeFor[baseline.ScaleStats](), 11)
+	enctest.Fields(t, reflect.TypeFor[baseline.Profile](), 5)
+	enctest.Golden{
+		Name: "frequency-state", Versions: stateDecoders.Versions(), Current: stateVersion,
+		Build: func(t testing.TB) []byte { return mustMarshal(t, goldenState(t)) },
+		Restore: func(t testing.TB, _ uint64, data []byte) []byte {
+			d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
+			if err := d.UnmarshalState(data); err != nil {
+				t.Fatal(err)
+			}
+			again := mustMarshal(t, d)
+			var keys []string
+			d.keys.RangeSeen(func(k baseline.Key, seen int64, ks *keyState) bool {
+				keys = append(keys, k.Agent+"/"+k.Tool)
+				// 90 calls, one per 2 minutes: every 5-minute window of
+				// the 3 hours saw 2 or 3 of them.
+				if w := ks.rate.Profile.Windows; w < 35 || w > 36 || ks.rate.Sc[0].Mean < 2 || ks.rate.Sc[0].Mean > 3 {
+					t.Errorf("key %s: %d windows, mean %v; want 35-36 windows of 2-3 calls", k, w, ks.rate.Sc[0].Mean)
+				}
+				if seen < goldenStart.Add(178*time.Minute).Unix() || ks.gap.lastAt != seen {
+					t.Errorf("key %s: last seen %d, last call %d", k, seen, ks.gap.lastAt)
+				}
+				return true
+			})
+			if fmt.Sprint(keys) != "[a2/t-b a1/t-b a0/t-b a2/t-a a1/t-a a0/t-a]" { // newest first
+				t.Errorf("keys in recency order %v", keys)
+			}
+			if ts := d.tools.Peek(baseline.Key{Tool: "t-a"}); ts == nil || ts.rate.Sc[0].Mean < 6 || ts.rate.Sc[0].Mean > 9 {
+				t.Errorf("tool t-a: %+v", ts)
+			}
+			n := 0
+			d.agents.RangeSeen(func(k baseline.Key, _ int64, as *agentState) bool {
+				n++
+				if as.total < 36 || as.total > 37 {
+					t.Errorf("agent %s: %d active windows, want 36-37", k.Agent, as.total)
+				}
+				return true
+			})
+			if n != 3 || d.tickedAt != goldenStart.Add(539*20*time.Second).Unix() {
+				t.Errorf("%d agents, ticked at %d", n, d.tickedAt)
+			}
+			return again
+		},
+	}.Run(t, *update)
+}
+
+func mustMarshal(t testing.TB, d *Detector) []byte {
+	t.Helper()
+	b, err := d.MarshalState(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -1,0 +1,109 @@
+package pipeline
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/toolwatch/toolwatch/config"
+	"github.com/toolwatch/toolwatch/internal/sim"
+	"github.com/toolwatch/toolwatch/record"
+)
+
+// BenchmarkSnapshotCapture measures what a snapshot costs the consumer
+// goroutine with 65,536 (the default memory_limit's cap) and 200,000 live
+// (agent, tool) keys, each fed 8 calls so that every detector holds state
+// for it (rates, profiles, digests, shapes):
+//
+//   - capture-ms: CaptureSections, the pause the consumer sees (the daemon
+//     encodes and writes on another goroutine), the least of b.N runs;
+//   - capture-cpu-ms: its CPU time, all threads (the detectors are captured
+//     in parallel), the mean: on a loaded machine the wall figure is
+//     mostly waiting for a core;
+//   - encode-ms: the encoder it returns, run off the consumer;
+//   - marshal-ms: MarshalSections, capture and encode in one go (the
+//     pause if encoding ran on the consumer).
+//
+// Run alone: go test -run x -bench SnapshotCapture -benchtime 3x ./pipeline
+func BenchmarkSnapshotCapture(b *testing.B) {
+	for _, agents := range []int{6554, 20000} {
+		b.Run(fmt.Sprintf("keys=%d", agents*10), func(b *testing.B) { benchCapture(b, agents) })
+	}
+}
+
+func benchCapture(b *testing.B, agents int) {
+	const (
+		tools  = 10
+		perKey = 8
+	)
+	cfg := config.Default()
+	cfg.Baseline.MaxKeys = 1 << 24
+	p := New(cfg, fixedWall)
+	var r record.Record
+	buf := make([]byte, 0, 1024)
+	for i := range perKey {
+		ts := sim.DefaultStart.Add(time.Duration(i) * 90 * time.Second)
+		for a := range agents {
+			for t := range tools {
+				r = record.Record{
+					TraceID: "trace", SpanID: "span", Timestamp: ts.Add(time.Duration(a%60) * time.Millisecond),
+					AgentID: fmt.Sprintf("agent-%05d", a),
+					Tool:    record.Tool{Name: fmt.Sprintf("tool-%02d", t), Version: "1.0.0", TrustLevel: "gold", VerificationScore: 90},
+					Invocation: record.Invocation{
+						InputHash: fmt.Sprintf("sha256:%x", i*7919+a), Status: record.StatusSuccess,
+						DurationMS: float64(50 + (i*31+a)%400), OutputBytes: int64(500 + (i*17+a)%5000), InputBytes: record.Absent,
+						InputShape: fmt.Sprintf("json{id:str,n%d:num}", i%3),
+					},
+					Context:              record.Context{Environment: "production", DataClassification: "internal"},
+					DataSubjectsAffected: record.Absent,
+				}
+				buf = r.AppendJSON(buf[:0])
+				if _, outcome, err := p.Handle(buf); outcome == record.Invalid {
+					b.Fatal(err)
+				}
+			}
+		}
+	}
+	if live := liveKeys(p); live < agents*tools {
+		b.Fatalf("%d keys live, want %d", live, agents*tools)
+	}
+	var encode, marshal, captureCPU time.Duration
+	capture := time.Duration(math.MaxInt64)
+	size := 0
+	for b.Loop() {
+		runtime.GC()
+		t0, c0 := time.Now(), cpuTime()
+		enc, err := p.CaptureSections()
+		if err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		captureCPU += cpuTime() - c0
+		capture = min(capture, t1.Sub(t0))
+		sections, err := enc()
+		if err != nil {
+			b.Fatal(err)
+		}
+		t2 := time.Now()
+		encode += t2.Sub(t1)
+		size = 0
+		for _, s := range sections {
+			size += len(s)
+		}
+		runtime.GC()
+		t3 := time.Now()
+		if _, err := p.MarshalSections(); err != nil {
+			b.Fatal(err)
+		}
+		marshal += time.Since(t3)
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(capture.Microseconds())/1e3, "capture-ms")
+	b.ReportMetric(float64(captureCPU.Microseconds())/1e3/n, "capture-cpu-ms")
+	b.ReportMetric(float64(encode.Milliseconds())/n, "encode-ms")
+	b.ReportMetric(float64(marshal.Milliseconds())/n, "marshal-ms")
+	b.ReportMetric(float64(size)/float64(agents*tools), "bytes/key")
+	b.ReportMetric(0, "ns/op")
+}
