@@ -15,7 +15,7 @@ import (
 	"github.com/toolwatch/toolwatch/record"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/vectors.json")
+var update = flag.Bool("update", false, "rewrite testdata/vectors.json and the golden state records")
 
 // vector is one worked example for producers in other languages: decode
 // Record, re-encode it canonically, hash the chain input, sign the message.
