@@ -15,7 +15,11 @@ func FuzzUnmarshalState(f *testing.F) {
 	at := warm(f, d, 300)
 	attack(d, at, "a", account("GB00 A"))
 	attack(d, at, "b", account("GB00 B"))
+	attack(d, at, "d", account("GB00 D"))
 	if err := d.Reject("send_money", account("GB00 B")[0]); err != nil {
+		f.Fatal(err)
+	}
+	if err := d.Accept("send_money", account("GB00 D")[0]); err != nil {
 		f.Fatal(err)
 	}
 	d.Observe(call{at: at, tool: "read_file", task: "c", outs: email("x@y.example"), class: "restricted"}.record(), nil)
@@ -23,7 +27,7 @@ func FuzzUnmarshalState(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	empty, _ := appendGob(nil, &StateV1{Version: stateVersion})
+	empty := (&StateV1{}).encode(nil)
 	detecttest.FuzzUnmarshalState(f, func(testing.TB) detecttest.Detector { return newDet(testConfig()) }, good, empty)
 }
 

@@ -3,42 +3,64 @@ package egress
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/internal/encoding"
 	"github.com/toolwatch/toolwatch/record"
 )
 
-// stateVersion is the version of the snapshot encoding below.
+// stateVersion is the record version this package writes. It is the
+// first explicit record of the detector (the gob encoding before it never
+// shipped in a release and is not read).
 const stateVersion = 1
 
-// StateV1 is the snapshot of an egress Detector (gob, see
-// appendGob): vocabularies, task provenance and the triage lists.
+// StateV1 is the snapshot record of an egress Detector: vocabularies
+// (accepted destinations included), task provenance and the triage lists,
+// written field by field in the order declared (internal/encoding), then a
+// CRC-32C:
+//
+//	uvarint version 1, uvarint Unlisted, uvarint ToolsEvicted ToolsCapped
+//	TasksEvicted TasksCapped, uvarint count, Tools; uvarint count, Tasks;
+//	uvarint count, Pending; uvarint count, Rejected
+//	tool:  str Tool, varint LastSeen, uvarint Calls, uvarint Uses,
+//	       varint First, uvarint Overflow, uvarint count, Dests, bytes Over
+//	dest:  BE64 H, byte Flags
+//	task:  BE64 Key, varint LastSeen, uvarint count, Outs (BE64 each),
+//	       uvarint Pos, bool Sensitive
+//	entry: str Tool, str Destination, uvarint count, Domains (str each),
+//	       time FirstSeen, time LastSeen, uvarint Count, BEFloat64 Score,
+//	       str Fingerprint Agent TaskID TraceID SpanID
+//
+// Over is a baseline.HLL state. An entry's Status is the list it is in.
 // It holds 64-bit hashes of destination hashes and, in the triage lists,
 // the destination hashes themselves; never a raw destination. Stores are
-// in recency order and sets sorted, so equal states encode equally.
+// in recency order (baseline.Store.RangeSeen), destinations sorted by
+// hash and entries by tool and destination, so equal states encode
+// equally. Per-tool configs are resolved from the restoring detector's
+// params.
 type StateV1 struct {
-	Version      int
-	Tools        []ToolV1
-	Tasks        []TaskV1
-	Pending      []Entry
-	Rejected     []Entry
 	Unlisted     uint64
 	ToolsEvicted uint64
 	ToolsCapped  uint64
 	TasksEvicted uint64
 	TasksCapped  uint64
+	Tools        []ToolV1
+	Tasks        []TaskV1
+	Pending      []Entry
+	Rejected     []Entry
 }
 
 // ToolV1 is one tool's vocabulary.
 type ToolV1 struct {
 	Tool     string
 	LastSeen int64 // store idle clock, unix seconds
-	Dests    []DestV1
 	Calls    uint64
 	Uses     uint64
 	First    int64
 	Overflow uint64
+	Dests    []DestV1
 	Over     []byte // baseline.HLL MarshalState
 }
 
@@ -57,9 +79,174 @@ type TaskV1 struct {
 	Sensitive bool
 }
 
+// Smallest encodings, bounding the counts a record may claim.
+const (
+	minTool  = 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1
+	minDest  = 8 + 1
+	minTask  = 8 + 1 + 1 + 1 + 1
+	minEntry = 1 + 1 + 1 + 1 + 1 + 1 + 8 + 5
+	maxOuts  = 1024 // bound on a restored task's destinations (max_task_destinations is lower)
+	flagMask = flagCoarse | flagRepeat
+)
+
+func (st *StateV1) put(e *encoding.Encbuf) {
+	for _, n := range [...]uint64{st.Unlisted, st.ToolsEvicted, st.ToolsCapped, st.TasksEvicted, st.TasksCapped} {
+		e.PutUvarint(n)
+	}
+	e.PutUvarint(uint64(len(st.Tools)))
+	for i := range st.Tools {
+		t := &st.Tools[i]
+		e.PutUvarintStr(t.Tool)
+		e.PutVarint(t.LastSeen)
+		e.PutUvarint(t.Calls)
+		e.PutUvarint(t.Uses)
+		e.PutVarint(t.First)
+		e.PutUvarint(t.Overflow)
+		e.PutUvarint(uint64(len(t.Dests)))
+		for _, d := range t.Dests {
+			e.PutBE64(d.H)
+			e.PutByte(d.Flags)
+		}
+		e.PutUvarintBytes(t.Over)
+	}
+	e.PutUvarint(uint64(len(st.Tasks)))
+	for i := range st.Tasks {
+		t := &st.Tasks[i]
+		e.PutBE64(t.Key)
+		e.PutVarint(t.LastSeen)
+		e.PutUvarint(uint64(len(t.Outs)))
+		for _, h := range t.Outs {
+			e.PutBE64(h)
+		}
+		e.PutUvarint(uint64(t.Pos))
+		e.PutBool(t.Sensitive)
+	}
+	for _, es := range [...][]Entry{st.Pending, st.Rejected} {
+		e.PutUvarint(uint64(len(es)))
+		for i := range es {
+			putEntry(e, &es[i])
+		}
+	}
+}
+
+func putEntry(e *encoding.Encbuf, x *Entry) {
+	e.PutUvarintStr(x.Tool)
+	e.PutUvarintStr(x.Destination)
+	e.PutUvarint(uint64(len(x.Domains)))
+	for _, d := range x.Domains {
+		e.PutUvarintStr(d)
+	}
+	e.PutTime(x.FirstSeen)
+	e.PutTime(x.LastSeen)
+	e.PutUvarint(x.Count)
+	e.PutBEFloat64(x.Score)
+	for _, s := range [...]string{x.Fingerprint, x.Agent, x.TaskID, x.TraceID, x.SpanID} {
+		e.PutUvarintStr(s)
+	}
+}
+
+func getEntry(d *encoding.Decbuf, status string) Entry {
+	x := Entry{Tool: d.UvarintStr(), Destination: d.UvarintStr(), Status: status}
+	if n := d.Count(1); n > 0 {
+		x.Domains = make([]string, n)
+		for i := range x.Domains {
+			x.Domains[i] = d.UvarintStr()
+		}
+	}
+	x.FirstSeen, x.LastSeen, x.Count, x.Score = d.Time(), d.Time(), d.Uvarint(), d.BEFloat64()
+	for _, s := range [...]*string{&x.Fingerprint, &x.Agent, &x.TaskID, &x.TraceID, &x.SpanID} {
+		*s = d.UvarintStr()
+	}
+	return x
+}
+
+func getStateV1(d *encoding.Decbuf) StateV1 {
+	var st StateV1
+	for _, n := range [...]*uint64{&st.Unlisted, &st.ToolsEvicted, &st.ToolsCapped, &st.TasksEvicted, &st.TasksCapped} {
+		*n = d.Uvarint()
+	}
+	st.Tools = make([]ToolV1, d.Count(minTool))
+	for i := range st.Tools {
+		if d.Err() != nil {
+			break
+		}
+		t := &st.Tools[i]
+		t.Tool, t.LastSeen, t.Calls, t.Uses, t.First, t.Overflow = d.UvarintStr(), d.Varint(), d.Uvarint(), d.Uvarint(), d.Varint(), d.Uvarint()
+		t.Dests = make([]DestV1, d.Count(minDest))
+		for j := range t.Dests {
+			t.Dests[j] = DestV1{H: d.BE64(), Flags: d.Byte()}
+		}
+		t.Over = d.UvarintBytes()
+	}
+	st.Tasks = make([]TaskV1, d.Count(minTask))
+	for i := range st.Tasks {
+		if d.Err() != nil {
+			break
+		}
+		t := &st.Tasks[i]
+		t.Key, t.LastSeen = d.BE64(), d.Varint()
+		n := d.Count(8)
+		if n > maxOuts {
+			d.Fail("task with %d destinations", n)
+			break
+		}
+		t.Outs = make([]uint64, n)
+		for j := range t.Outs {
+			t.Outs[j] = d.BE64()
+		}
+		if pos := d.Uvarint(); pos <= uint64(n) {
+			t.Pos = int(pos)
+		} else {
+			d.Fail("task position %d of %d destinations", pos, n)
+		}
+		t.Sensitive = d.Bool()
+	}
+	for _, l := range [...]struct {
+		es     *[]Entry
+		status string
+	}{{&st.Pending, StatusPending}, {&st.Rejected, StatusRejected}} {
+		*l.es = make([]Entry, d.Count(minEntry))
+		for i := range *l.es {
+			if d.Err() != nil {
+				break
+			}
+			(*l.es)[i] = getEntry(d, l.status)
+		}
+	}
+	return st
+}
+
+// stateDecoders reads every record version this build restores; a new
+// version adds its decoder and turns the previous one into an upgrade.
+var stateDecoders = encoding.Decoders[StateV1]{1: getStateV1}
+
+// encode writes st as the current version.
+func (st *StateV1) encode(b []byte) []byte {
+	size := 16 + len(st.Tasks)*(minTask+64) + (len(st.Pending)+len(st.Rejected))*256
+	for i := range st.Tools {
+		size += minTool + len(st.Tools[i].Tool) + len(st.Tools[i].Dests)*minDest + len(st.Tools[i].Over)
+	}
+	e := encoding.Encbuf{B: slices.Grow(b, size)}
+	e.PutUvarint(stateVersion)
+	st.put(&e)
+	e.PutCRC32(len(b))
+	return e.Get()
+}
+
 // MarshalState implements detect.State.
 func (d *Detector) MarshalState(b []byte) ([]byte, error) {
-	st := StateV1{Version: stateVersion, Unlisted: d.unlisted}
+	enc, err := d.CaptureState()
+	if err != nil {
+		return b, err
+	}
+	return enc(b)
+}
+
+// CaptureState implements detect.Capturer: vocabularies, sketches, task
+// destinations and triage entries are copied here; sorting and writing run
+// in the Encoder.
+func (d *Detector) CaptureState() (detect.Encoder, error) {
+	st := &StateV1{Unlisted: d.unlisted, Tools: make([]ToolV1, 0, d.tools.Len()), Tasks: make([]TaskV1, 0, d.tasks.Len())}
 	st.ToolsEvicted, st.ToolsCapped = d.tools.Evictions()
 	st.TasksEvicted, st.TasksCapped = d.tasks.Evictions()
 	var err error
@@ -71,7 +258,6 @@ func (d *Detector) MarshalState(b []byte) ([]byte, error) {
 				tv.Dests = append(tv.Dests, DestV1{H: sl.h, Flags: sl.flags})
 			}
 		}
-		slices.SortFunc(tv.Dests, func(a, b DestV1) int { return cmp.Compare(a.H, b.H) })
 		if tv.Over, err = t.over.MarshalState(nil); err != nil {
 			return false
 		}
@@ -79,40 +265,44 @@ func (d *Detector) MarshalState(b []byte) ([]byte, error) {
 		return true
 	})
 	if err != nil {
-		return b, fmt.Errorf("egress state: %w", err)
+		return nil, fmt.Errorf("egress state: %w", err)
 	}
 	d.tasks.RangeSeen(func(k uint64, seen int64, t *task) bool {
-		st.Tasks = append(st.Tasks, TaskV1{Key: k, LastSeen: seen, Outs: t.outs, Pos: t.pos, Sensitive: t.sensitive})
+		// outs is overwritten in place: copy it.
+		st.Tasks = append(st.Tasks, TaskV1{Key: k, LastSeen: seen, Outs: slices.Clone(t.outs), Pos: t.pos, Sensitive: t.sensitive})
 		return true
 	})
 	st.Pending, st.Rejected = entries(d.pending), entries(d.rejected)
-	b, err = appendGob(b, &st)
-	if err != nil {
-		return b, fmt.Errorf("egress state: %w", err)
-	}
-	return b, nil
+	return func(b []byte) ([]byte, error) {
+		for i := range st.Tools {
+			slices.SortFunc(st.Tools[i].Dests, func(a, b DestV1) int { return cmp.Compare(a.H, b.H) })
+		}
+		for _, es := range [...][]Entry{st.Pending, st.Rejected} {
+			slices.SortFunc(es, func(a, b Entry) int {
+				return cmp.Or(cmp.Compare(a.Tool, b.Tool), cmp.Compare(a.Destination, b.Destination))
+			})
+		}
+		return st.encode(b), nil
+	}, nil
 }
 
+// entries copies the entries of m (unsorted).
 func entries(m map[pkey]*Entry) []Entry {
 	es := make([]Entry, 0, len(m))
 	for _, e := range m {
-		es = append(es, *e)
+		c := *e
+		c.Domains = slices.Clone(e.Domains)
+		es = append(es, c)
 	}
-	slices.SortFunc(es, func(a, b Entry) int {
-		return cmp.Or(cmp.Compare(a.Tool, b.Tool), cmp.Compare(a.Destination, b.Destination))
-	})
 	return es
 }
 
 // UnmarshalState implements detect.State. Tools are bound to the configs
 // of d's current params. On error d is unchanged.
 func (d *Detector) UnmarshalState(data []byte) error {
-	var st StateV1
-	if err := decodeGob(data, &st); err != nil {
-		return fmt.Errorf("egress state: %w", err)
-	}
-	if st.Version != stateVersion {
-		return fmt.Errorf("egress state: version %d, want %d", st.Version, stateVersion)
+	st, _, err := stateDecoders.Decode("egress state", data)
+	if err != nil {
+		return err
 	}
 	tools := d.tools.Empty()
 	for i := range st.Tools {
@@ -124,6 +314,9 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		for _, dv := range tv.Dests {
 			if dv.H == 0 || t.set.find(dv.H) != nil {
 				return fmt.Errorf("egress state: tool %q: zero or duplicate destination hash", tv.Tool)
+			}
+			if dv.Flags&^flagMask != 0 || dv.Flags == flagMask {
+				return fmt.Errorf("egress state: tool %q: destination flags %#x", tv.Tool, dv.Flags)
 			}
 			t.set.insert(dv.H).flags = dv.Flags
 			if dv.Flags&flagCoarse == 0 {
@@ -146,7 +339,7 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		if tasks.Peek(tv.Key) != nil {
 			return fmt.Errorf("egress state: duplicate task")
 		}
-		if len(tv.Outs) > 1024 || tv.Pos < 0 || tv.Pos > len(tv.Outs) {
+		if len(tv.Outs) > maxOuts || tv.Pos < 0 || tv.Pos > len(tv.Outs) {
 			return fmt.Errorf("egress state: task with %d destinations at position %d", len(tv.Outs), tv.Pos)
 		}
 		tasks.Put(tv.Key, tv.LastSeen, task{outs: tv.Outs, pos: tv.Pos, sensitive: tv.Sensitive})
@@ -159,6 +352,11 @@ func (d *Detector) UnmarshalState(data []byte) error {
 	if err != nil {
 		return err
 	}
+	for k := range rejected {
+		if pending[k] != nil {
+			return fmt.Errorf("egress state: a destination both pending and rejected")
+		}
+	}
 	tools.SetCounters(st.ToolsEvicted, st.ToolsCapped)
 	tasks.SetCounters(st.TasksEvicted, st.TasksCapped)
 	d.tools, d.tasks, d.pending, d.rejected, d.unlisted = tools, tasks, pending, rejected, st.Unlisted
@@ -169,7 +367,7 @@ func entryMap(es []Entry, status string) (map[pkey]*Entry, error) {
 	m := make(map[pkey]*Entry, len(es))
 	for i := range es {
 		e := &es[i]
-		if e.Status != status || e.Tool == "" || !record.ValidDestination(e.Destination) {
+		if e.Tool == "" || !record.ValidDestination(e.Destination) || math.IsNaN(e.Score) || math.IsInf(e.Score, 0) {
 			return nil, fmt.Errorf("egress state: malformed %s entry", status)
 		}
 		for _, dom := range e.Domains {
@@ -181,10 +379,12 @@ func entryMap(es []Entry, status string) (map[pkey]*Entry, error) {
 		if m[k] != nil {
 			return nil, fmt.Errorf("egress state: duplicate %s entry", status)
 		}
-		e.FirstSeen, e.LastSeen = e.FirstSeen.UTC(), e.LastSeen.UTC()
 		m[k] = e
 	}
 	return m, nil
 }
 
-var _ detect.State = (*Detector)(nil)
+var (
+	_ detect.State    = (*Detector)(nil)
+	_ detect.Capturer = (*Detector)(nil)
+)

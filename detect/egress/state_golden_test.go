@@ -1,0 +1,138 @@
+package egress
+
+import (
+	"flag"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/internal/encoding/enctest"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata golden files")
+
+// goldenParams: testConfig, with post_webpage capped at 4 destinations so
+// it overflows into its HyperLogLog sketch.
+func goldenParams() *detect.Params[Config] {
+	p := detect.NewParams(testConfig())
+	w := testConfig()
+	w.MaxDestinations = 4
+	p.Rules = []detect.Rule[Config]{{Tool: "post_webpage", Config: w}}
+	return p
+}
+
+func newGolden() *Detector {
+	return New(goldenParams(), baseline.Config{MaxKeys: 100, IdleTTL: 30 * 24 * time.Hour})
+}
+
+// goldenState defines testdata/egress-state.v*.bin: warm (400 calls each
+// of send_money and send_email over 2 h), post_webpage to 12 hosts (4
+// known, 8 overflow), then one payee read from a task's output and
+// accepted, one rejected, one left pending, an email address at a new
+// domain left pending (with its domain), a payee rejected without ever
+// being flagged and a task that read confidential data.
+func goldenState(t testing.TB) *Detector {
+	d := newGolden()
+	at := warm(t, d, 400)
+	for i := range 12 {
+		d.Observe(call{at: at + time.Duration(i)*time.Second, tool: "post_webpage", task: "web", dests: []string{dh("host", fmt.Sprintf("h%d.example", i))}}.record(), nil)
+	}
+	at += time.Minute
+	for task, iban := range map[string]string{"a": "GB00 OK", "b": "GB00 BAD", "c": "GB00 WAIT"} {
+		if fs := attack(d, at, task, account(iban)); len(fs) != 1 {
+			t.Fatalf("attack %s: %d findings", task, len(fs))
+		}
+	}
+	mal := email("mallory@attacker.example")
+	fs := d.Observe(call{at: at + time.Minute, tool: "read_email", task: "m", outs: mal}.record(), nil)
+	if fs = d.Observe(call{at: at + time.Minute + time.Second, tool: "send_email", task: "m", dests: mal}.record(), fs); len(fs) != 1 {
+		t.Fatalf("email attack: %d findings", len(fs))
+	}
+	if err := d.Accept("send_money", account("GB00 OK")[0]); err != nil {
+		t.Fatal(err)
+	}
+	for _, iban := range []string{"GB00 BAD", "GB00 NEVER"} {
+		if err := d.Reject("send_money", account(iban)[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.Observe(call{at: at + 2*time.Minute, tool: "read_file", task: "open", outs: account("GB00 LATER"), class: "confidential"}.record(), nil)
+	d.Tick(base.Add(at+2*time.Minute), nil)
+	return d
+}
+
+// The golden records decode to the stream's vocabularies, tasks and triage
+// lists and re-encode byte for byte; the live types the record copies keep
+// their field counts.
+func TestStateGolden(t *testing.T) {
+	enctest.Fields(t, reflect.TypeFor[tool](), 10)
+	enctest.Fields(t, reflect.TypeFor[slot](), 2)
+	enctest.Fields(t, reflect.TypeFor[task](), 3)
+	enctest.Fields(t, reflect.TypeFor[Entry](), 13)
+	enctest.Fields(t, reflect.TypeFor[StateV1](), 9)
+	enctest.Fields(t, reflect.TypeFor[ToolV1](), 8)
+	enctest.Fields(t, reflect.TypeFor[DestV1](), 2)
+	enctest.Fields(t, reflect.TypeFor[TaskV1](), 5)
+	enctest.Golden{
+		Name: "egress-state", Versions: stateDecoders.Versions(), Current: stateVersion,
+		Build: func(t testing.TB) []byte { return mustMarshal(t, goldenState(t)) },
+		Restore: func(t testing.TB, _ uint64, data []byte) []byte {
+			d := newGolden()
+			if err := d.UnmarshalState(data); err != nil {
+				t.Fatal(err)
+			}
+			var tools []string
+			d.tools.RangeSeen(func(name string, _ int64, tl *tool) bool {
+				tools = append(tools, fmt.Sprintf("%s:%d/%d/%d/%d/%d", name, tl.calls, tl.uses, tl.exact, tl.set.n, tl.overflow))
+				return true
+			})
+			// newest first: calls/uses/exact destinations/set entries/overflow
+			// (warm teaches 3 payees; 9 colleagues and their domain)
+			if want := "[send_email:401/401/9/10/0 send_money:403/403/4/4/0 post_webpage:12/12/4/4/8]"; fmt.Sprint(tools) != want {
+				t.Errorf("tools %v\nwant %s", tools, want)
+			}
+			if pw := d.tools.Peek("post_webpage"); pw == nil || pw.over.Refresh() < 7 || pw.over.Refresh() > 9 {
+				t.Errorf("post_webpage overflow sketch: %+v", pw)
+			}
+			if sm := d.tools.Peek("send_money"); sm == nil || sm.set.find(hash(account("GB00 OK")[0])) == nil ||
+				sm.set.find(hash(account("GB00 BAD")[0])) != nil || sm.set.find(hash(account("GB00 WAIT")[0])) != nil {
+				t.Error("send_money: the accepted payee is not known, or a rejected or pending one is")
+			}
+			name := map[string]string{account("GB00 WAIT")[0]: "WAIT", account("GB00 BAD")[0]: "BAD",
+				account("GB00 NEVER")[0]: "NEVER", email("mallory@attacker.example")[0]: "mallory"}
+			var triage []string
+			for _, e := range d.Triage() {
+				triage = append(triage, fmt.Sprintf("%s %s %s count %d domains %d first %s agent %q fp %v",
+					e.Status, e.Tool, name[e.Destination], e.Count, len(e.Domains), e.FirstSeen.Format(time.TimeOnly), e.Agent, len(e.Fingerprint) == 16))
+			}
+			want := []string{
+				"pending send_money WAIT count 1 domains 0 first 10:01:01 agent \"agent-1\" fp true",
+				"pending send_email mallory count 1 domains 1 first 10:02:01 agent \"agent-1\" fp true",
+				"rejected send_money NEVER count 0 domains 0 first 00:00:00 agent \"\" fp false",
+				"rejected send_money BAD count 1 domains 0 first 10:01:01 agent \"agent-1\" fp true",
+			}
+			if fmt.Sprint(triage) != fmt.Sprint(want) {
+				t.Errorf("triage\n%v\nwant\n%v", triage, want)
+			}
+			if tk := d.tasks.Peek(taskKey(call{task: "open"}.record())); tk == nil || !tk.sensitive || len(tk.outs) != 1 {
+				t.Errorf("task open: %+v", tk)
+			}
+			if d.tasks.Len() != 5 || d.unlisted != 0 {
+				t.Errorf("%d tasks, %d unlisted", d.tasks.Len(), d.unlisted)
+			}
+			return mustMarshal(t, d)
+		},
+	}.Run(t, *update)
+}
+
+func mustMarshal(t testing.TB, d *Detector) []byte {
+	t.Helper()
+	b, err := d.MarshalState(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
