@@ -267,11 +267,23 @@ func (d *Detector) CaptureState() (detect.Encoder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("egress state: %w", err)
 	}
+	// Task destinations are overwritten in place: copy them, into one
+	// arena (a slice per task was most of the capture's cost).
+	n := 0
+	d.tasks.Range(func(_ uint64, t *task) bool { n += len(t.outs); return true })
+	arena := make([]uint64, 0, n)
+	ends := make([]int, 0, d.tasks.Len())
 	d.tasks.RangeSeen(func(k uint64, seen int64, t *task) bool {
-		// outs is overwritten in place: copy it.
-		st.Tasks = append(st.Tasks, TaskV1{Key: k, LastSeen: seen, Outs: slices.Clone(t.outs), Pos: t.pos, Sensitive: t.sensitive})
+		st.Tasks = append(st.Tasks, TaskV1{Key: k, LastSeen: seen, Pos: t.pos, Sensitive: t.sensitive})
+		arena = append(arena, t.outs...)
+		ends = append(ends, len(arena))
 		return true
 	})
+	start := 0
+	for i, end := range ends {
+		st.Tasks[i].Outs = arena[start:end:end]
+		start = end
+	}
 	st.Pending, st.Rejected = entries(d.pending), entries(d.rejected)
 	return func(b []byte) ([]byte, error) {
 		for i := range st.Tools {
