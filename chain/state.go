@@ -220,44 +220,50 @@ func (v *Verifier) MarshalState(b []byte) ([]byte, error) {
 
 // CaptureState copies the verifier's state (sharing nothing mutable with
 // it; the identity strings are immutable) and returns the function that
-// writes it, on any goroutine: MarshalState is both in one step.
+// writes it, on any goroutine: MarshalState is both in one step. The
+// history rings and pending records are copied whole into two arenas
+// (bulk copies, two allocations); the encoder turns them into the record.
 func (v *Verifier) CaptureState() func(b []byte) []byte {
 	st := &StateV1{Stats: v.stats, Producers: make([]ProducerV1, 0, v.producers.Len()), Agents: make([]AgentV1, 0, v.agents.Len())}
 	st.Evicted, st.Rejected = v.producers.Evictions()
+	nh, np := 0, 0
+	v.producers.Range(func(_ string, p *producer) bool {
+		nh, np = nh+len(p.history), np+len(p.pending)
+		return true
+	})
+	hists, pending := make([]hist, 0, nh), make([]entry, 0, np)
+	ends := make([][2]int, 0, v.producers.Len()) // ends of each producer's history and pending
 	v.producers.RangeSeen(func(name string, seen int64, p *producer) bool {
-		ps := ProducerV1{Name: name, LastSeen: seen, Next: p.next, Head: p.head, HeadKnown: p.headKnown,
-			LastCkpt: p.lastCkpt, CkptAt: p.ckptAt, CkptDue: p.ckptDue}
-		n := 0
-		for i := range p.history {
-			if p.history[i].seq > 0 {
-				n++
-			}
-		}
-		if n > 0 {
-			ps.History = make([]HistV1, 0, n)
-			for _, h := range p.history {
-				if h.seq > 0 {
-					ps.History = append(ps.History, HistV1{Seq: h.seq, Hash: h.hash, OK: h.ok, Ref: h.ref})
-				}
-			}
-		}
-		if len(p.pending) > 0 {
-			ps.Pending = make([]PendingV1, len(p.pending))
-			for i := range p.pending {
-				e := &p.pending[i]
-				ps.Pending[i] = PendingV1{Seq: e.seq, Prev: e.prev, Hash: e.hash, OK: e.ok, Ckpt: e.ckpt,
-					Ref: e.ref, Time: e.ts, Agent: e.id.agent, Tool: e.id.tool, ToolVersion: e.id.version,
-					Environment: e.id.env, Trace: e.id.trace, Span: e.id.span, Task: e.id.task}
-			}
-		}
-		st.Producers = append(st.Producers, ps)
+		st.Producers = append(st.Producers, ProducerV1{Name: name, LastSeen: seen, Next: p.next, Head: p.head, HeadKnown: p.headKnown,
+			LastCkpt: p.lastCkpt, CkptAt: p.ckptAt, CkptDue: p.ckptDue})
+		hists, pending = append(hists, p.history...), append(pending, p.pending...)
+		ends = append(ends, [2]int{len(hists), len(pending)})
 		return true
 	})
 	v.agents.RangeSeen(func(name string, seen int64, a *agent) bool {
 		st.Agents = append(st.Agents, AgentV1{Name: name, LastSeen: seen, Stopped: a.stopped})
 		return true
 	})
-	return st.encode
+	return func(b []byte) []byte {
+		var h0, p0 int
+		for i, end := range ends {
+			ps := &st.Producers[i]
+			ps.History, ps.Pending = ps.History[:0], ps.Pending[:0]
+			for _, h := range hists[h0:end[0]] {
+				if h.seq > 0 { // an empty ring slot
+					ps.History = append(ps.History, HistV1{Seq: h.seq, Hash: h.hash, OK: h.ok, Ref: h.ref})
+				}
+			}
+			for j := range pending[p0:end[1]] {
+				e := &pending[p0+j]
+				ps.Pending = append(ps.Pending, PendingV1{Seq: e.seq, Prev: e.prev, Hash: e.hash, OK: e.ok, Ckpt: e.ckpt,
+					Ref: e.ref, Time: e.ts, Agent: e.id.agent, Tool: e.id.tool, ToolVersion: e.id.version,
+					Environment: e.id.env, Trace: e.id.trace, Span: e.id.span, Task: e.id.task})
+			}
+			h0, p0 = end[0], end[1]
+		}
+		return st.encode(b)
+	}
 }
 
 var errState = errors.New("malformed chain state")
