@@ -111,8 +111,12 @@ func TestTriageEndpoint(t *testing.T) {
 			t.Fatalf("accept: %d %s", code, body)
 		}
 	}
-	// Without the detector: 404.
-	w2 := &worker{p: pipeline.New(config.Default(), time.Now), triage: make(chan triageRequest, 1)}
+	// Without the detector (on by default): 404.
+	off, err := config.Parse([]byte("detectors:\n  egress:\n    enabled: false\n"), "off.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w2 := &worker{p: pipeline.New(off, time.Now), triage: make(chan triageRequest, 1)}
 	mux := http.NewServeMux()
 	w2.mountTriage(mux, true)
 	go func() {
