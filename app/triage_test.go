@@ -111,8 +111,8 @@ func TestTriageEndpoint(t *testing.T) {
 			t.Fatalf("accept: %d %s", code, body)
 		}
 	}
-	// Without the detector: 404.
-	off, err := config.Parse([]byte("detectors:\n  egress:\n    enabled: false\n"), "egress-off.yaml")
+	// Without the detector (on by default): 404.
+	off, err := config.Parse([]byte("detectors:\n  egress:\n    enabled: false\n"), "off.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -135,11 +135,22 @@ type agent struct {
 	stopped bool // stopped_chaining raised; cleared by a chained record
 }
 
+// Reporter receives one verdict per chained record (the daemon's
+// compliance view): verified says the record's content matched chain.hash
+// and it linked to its producer's previous record (chain.prev equal to
+// that record's hash, or seq 1) or carried a valid checkpoint. Identical
+// redeliveries are not reported again; a fork, an altered copy of a seq
+// already seen or a stale seq is reported unverified.
+type Reporter interface {
+	Chained(producer string, verified bool)
+}
+
 // Verifier checks the chains of many producers. It is single-goroutine;
 // Observe does not allocate for a known producer's in-order record.
 type Verifier struct {
 	p         Params
 	keys      Keys
+	report    Reporter // nil: no verdicts reported
 	producers *baseline.Store[string, producer]
 	agents    *baseline.Store[string, agent]
 	npending  int // producers with pending records
@@ -174,6 +185,9 @@ func (v *Verifier) SetParams(p Params, keys Keys) {
 	v.producers.SetLimits(p.MaxProducers, p.IdleAfter)
 	v.agents.SetLimits(p.MaxProducers, p.IdleAfter)
 }
+
+// ReportTo sets the receiver of per-record verdicts (nil: none).
+func (v *Verifier) ReportTo(r Reporter) { v.report = r }
 
 // Stats returns the counters.
 func (v *Verifier) Stats() Stats { return v.stats }
@@ -277,6 +291,9 @@ func (v *Verifier) seen(p *producer, producer string, e *entry, out []Issue) []I
 		}
 	}
 	v.stats.Stale++
+	if v.report != nil {
+		v.report.Chained(producer, false)
+	}
 	return out
 }
 
@@ -287,6 +304,9 @@ func (v *Verifier) again(producer string, e *entry, hash [32]byte, ok bool, ref 
 	if e.hash == hash && e.ok == ok {
 		v.stats.Duplicates++
 		return out
+	}
+	if v.report != nil {
+		v.report.Chained(producer, false)
 	}
 	if !e.ok {
 		return append(out, v.issue(Altered, producer, e.seq, e))
@@ -342,8 +362,15 @@ func (v *Verifier) drain(p *producer, producer string, e *entry, out []Issue) []
 
 func (v *Verifier) accept(p *producer, producer string, e *entry, out []Issue) []Issue {
 	v.stats.Accepted++
-	if p.headKnown && e.seq > 1 && e.prev != p.head {
-		out = append(out, v.issue(PrevMismatch, producer, e.seq, e))
+	linked := e.seq == 1
+	if p.headKnown && e.seq > 1 {
+		linked = e.prev == p.head
+		if !linked {
+			out = append(out, v.issue(PrevMismatch, producer, e.seq, e))
+		}
+	}
+	if v.report != nil {
+		v.report.Chained(producer, e.ok && (linked || e.ckpt))
 	}
 	p.head, p.headKnown, p.next = e.hash, true, e.seq+1
 	if h := v.p.History; h > 0 {

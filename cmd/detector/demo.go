@@ -25,7 +25,7 @@ import (
 // with one injected anomaly of each pattern, and prints alerts as they fire.
 func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("demo", stderr)
-	live := fs.Duration("live", 60*time.Second, "length of the live phase (anomalies start 10s in, 8s apart)")
+	live := fs.Duration("live", 60*time.Second, "length of the live phase (anomalies start 10s in, 6s apart)")
 	history := fs.Duration("history", 26*time.Hour, "event time of simulated history published first as a backlog")
 	seed := fs.Uint64("seed", 1, "random seed of the simulated traffic")
 	colorFlag := fs.String("color", "auto", "color the alert lines: auto, always, never")

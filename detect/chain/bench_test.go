@@ -9,8 +9,11 @@ import (
 
 	core "github.com/toolwatch/toolwatch/chain"
 	"github.com/toolwatch/toolwatch/chain/chaintest"
+	"github.com/toolwatch/toolwatch/compliance"
 	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/record"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // BenchmarkObserve measures what the chain check adds to the detection
@@ -20,7 +23,8 @@ import (
 // SHA-256, producer lookup, link check; a signed checkpoint every 1000th
 // record of each of 100 producers). Unchained records are measured before
 // any agent chains and while another one does (one map lookup), against
-// decode-unchained. Read cpu-ns/op (below) on a shared machine.
+// decode-unchained; "+compliance" adds the per-record verdict to the
+// daemon's compliance view. Read cpu-ns/op (below) on a shared machine.
 func BenchmarkObserve(b *testing.B) {
 	const producers, round = 100, 1 << 14
 	// lines returns round encoded records; gen > 0 continues nothing: each
@@ -44,8 +48,11 @@ func BenchmarkObserve(b *testing.B) {
 	}
 	c := DefaultConfig()
 	c.keys = core.Keys{"k1": chaintest.PublicKey(1)}
-	run := func(b *testing.B, chained, observe, others bool) {
+	run := func(b *testing.B, chained, observe, others bool, view ...*compliance.View) {
 		d := newDetector(b, c)
+		if len(view) > 0 {
+			d.ReportChainTo(view[0]) // the daemon's compliance view: one verdict per record
+		}
 		if others {
 			r := chaintest.Base("agent-chaining", "search", t0, 1)
 			core.Link(r, "rt-other", 1, [32]byte{}, "", nil, nil)
@@ -85,6 +92,9 @@ func BenchmarkObserve(b *testing.B) {
 	}
 	b.Run("decode", func(b *testing.B) { run(b, true, false, false) })
 	b.Run("decode+chained", func(b *testing.B) { run(b, true, true, false) })
+	b.Run("decode+chained+compliance", func(b *testing.B) {
+		run(b, true, true, false, compliance.New(prometheus.NewRegistry(), compliance.Config{}))
+	})
 	b.Run("decode-unchained", func(b *testing.B) { run(b, false, false, false) })
 	b.Run("decode+unchained", func(b *testing.B) { run(b, false, true, false) })
 	b.Run("decode+unchained-others-chain", func(b *testing.B) { run(b, false, true, true) })

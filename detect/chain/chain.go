@@ -32,7 +32,8 @@
 //
 // so tampering is critical (>= 80) and configuration-like causes are
 // warnings. Each finding names the producer and the seq (or range) in its
-// summary and in details {producer, seq, ...}; identity and trace fields
+// summary and in details {kind, producer, seq, ...} (kind is the Detail
+// above, which the compliance view counts alerts by); identity and trace fields
 // are those of the record that revealed it (for a gap, the first record
 // after it).
 package chain
@@ -43,6 +44,7 @@ import (
 
 	"github.com/toolwatch/toolwatch/baseline"
 	core "github.com/toolwatch/toolwatch/chain"
+	"github.com/toolwatch/toolwatch/compliance"
 	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/record"
 )
@@ -66,12 +68,15 @@ type Detector struct {
 	cfg    Config
 	v      *core.Verifier
 	issues []core.Issue
+	stats  compliance.ChainStats // nil until the daemon attaches its view
 }
 
 var (
-	_ detect.Detector = (*Detector)(nil)
-	_ detect.State    = (*Detector)(nil)
-	_ detect.Stats    = (*Detector)(nil)
+	_ detect.Detector          = (*Detector)(nil)
+	_ detect.State             = (*Detector)(nil)
+	_ detect.Stats             = (*Detector)(nil)
+	_ compliance.ChainReporter = (*Detector)(nil)
+	_ core.Reporter            = (compliance.ChainStats)(nil)
 )
 
 // New builds the detector from validated params (Validate loaded the keys).
@@ -95,6 +100,14 @@ func (d *Detector) SetParams(p *detect.Params[Config]) {
 	}
 	d.cfg = cfg
 	d.v.SetParams(cfg.params(), cfg.keys)
+}
+
+// ReportChainTo implements compliance.ChainReporter: s gets one verdict
+// per chained record (from the verifier, no allocation) and one Finding
+// per finding.
+func (d *Detector) ReportChainTo(s compliance.ChainStats) {
+	d.stats = s
+	d.v.ReportTo(s)
 }
 
 // Pattern implements detect.Detector.
@@ -127,7 +140,19 @@ func (d *Detector) UnmarshalState(data []byte) error { return d.v.UnmarshalState
 
 func (d *Detector) findings(out []detect.Finding) []detect.Finding {
 	for i := range d.issues {
-		out = append(out, d.finding(&d.issues[i]))
+		is := &d.issues[i]
+		if d.stats != nil {
+			var missing uint64
+			if is.Kind == core.Gap {
+				missing = uint64(is.To - is.Seq + 1)
+			}
+			p := is.Producer
+			if is.Kind == core.StoppedChaining {
+				p = is.AgentID // an unchained record names no producer
+			}
+			d.stats.Finding(p, is.Kind, missing)
+		}
+		out = append(out, d.finding(is))
 	}
 	clear(d.issues) // drop the strings
 	return out
@@ -139,7 +164,7 @@ func (d *Detector) finding(is *core.Issue) detect.Finding {
 		AgentID: is.AgentID, Tool: is.Tool, ToolVersion: is.ToolVersion, Environment: is.Environment,
 		Observed: 1, Unit: "records",
 		EventTime: is.Time, TraceID: is.TraceID, SpanID: is.SpanID, TaskID: is.TaskID,
-		Details: map[string]any{"producer": is.Producer, "seq": is.Seq},
+		Details: map[string]any{compliance.ChainKindKey: is.Kind, "producer": is.Producer, "seq": is.Seq},
 	}
 	f.Summary = Summary(is)
 	switch is.Kind {

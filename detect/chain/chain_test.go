@@ -12,9 +12,12 @@ import (
 	"github.com/toolwatch/toolwatch/baseline"
 	core "github.com/toolwatch/toolwatch/chain"
 	"github.com/toolwatch/toolwatch/chain/chaintest"
+	"github.com/toolwatch/toolwatch/compliance"
 	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/detect/detecttest"
 	"github.com/toolwatch/toolwatch/record"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 var t0 = time.Date(2026, 3, 23, 14, 0, 0, 0, time.UTC)
@@ -125,7 +128,7 @@ func TestFindings(t *testing.T) {
 			}
 			f := out[0]
 			if f.Pattern != Pattern || f.Detail != tt.detail || f.Score != tt.score ||
-				f.Details["producer"] != "rt-1" || f.Details["seq"] != tt.seq ||
+				f.Details[compliance.ChainKindKey] != tt.detail || f.Details["producer"] != "rt-1" || f.Details["seq"] != tt.seq ||
 				!strings.Contains(f.Summary, tt.inSummary) || f.AgentID != "agent-a" || f.Tool != "search" {
 				t.Fatalf("finding %v", detecttest.FindingsJSON(t, out))
 			}
@@ -208,5 +211,81 @@ func TestDefaultsValidate(t *testing.T) {
 	}
 	if !c.On() {
 		t.Fatal("disabled by default")
+	}
+}
+
+// TestReportChain: the detector feeds the compliance view one verdict per
+// chained record and one count per finding; an altered record, the record
+// after a deleted one (its link cannot be checked) and a fork are
+// unverified, redeliveries are not counted again, and the finding kinds
+// are the compliance view's.
+func TestReportChain(t *testing.T) {
+	for _, k := range []string{core.Gap, core.Fork, core.Altered, core.PrevMismatch, core.BadSignature,
+		core.UnknownKey, core.MissingCheckpoint, core.StoppedChaining} {
+		if !slices.Contains(compliance.ChainKinds, k) {
+			t.Errorf("kind %q is not a compliance.ChainKinds label", k)
+		}
+	}
+	rs := stream(100)
+	alt := rs[9].Clone()
+	alt.Invocation.OutputBytes++
+	rs[9] = alt
+	fork := rs[30].Clone()
+	fork.Invocation.Status = record.StatusError
+	fork.Chain.KeyID = ""
+	fork.Chain.Hash, _ = core.Hash(fork, nil)
+	rs = slices.Insert(rs, 33, fork)
+	rs = slices.Insert(rs, 21, rs[20], rs[19]) // redeliveries
+	rs = slices.Delete(rs, 62, 63)             // seq 60
+
+	v := compliance.New(prometheus.NewRegistry(), compliance.Config{})
+	d := newDetector(t, testConfig(t))
+	if n := compliance.Attach(v, []detect.Detector{d}); n != 1 {
+		t.Fatalf("attached %d", n)
+	}
+	out := process(d, rs)
+	kinds := map[string]int{}
+	for _, f := range out {
+		kinds[f.Detail]++
+	}
+	if want := map[string]int{core.Altered: 1, core.Fork: 1, core.Gap: 1}; !reflect.DeepEqual(kinds, want) {
+		t.Fatalf("findings %v", detecttest.FindingsJSON(t, out))
+	}
+	c := v.Summary().Chain
+	// 99 records of the chain + the fork; altered, fork and seq 61 unverified.
+	if c.Records != 100 || c.Verified != 97 || len(c.Producers) != 1 {
+		t.Fatalf("chain summary %+v", c)
+	}
+	p := c.Producers[0]
+	if p.Producer != "rt-1" || p.Gaps != 1 || p.Missing != 1 || p.Tamper != 2 {
+		t.Fatalf("producer %+v", p)
+	}
+}
+
+// TestReportChainNoAlloc: reporting verdicts costs no allocation per
+// in-order record of a known producer.
+func TestReportChainNoAlloc(t *testing.T) {
+	v := compliance.New(prometheus.NewRegistry(), compliance.Config{})
+	d := newDetector(t, DefaultConfig())
+	d.ReportChainTo(v)
+	s := &chaintest.Stream{Producer: "rt-1", Agent: "agent-a", Tool: "search", Start: t0, Step: time.Second}
+	rs := make([]*record.Record, 1300)
+	for i := range rs {
+		rs[i] = s.Next()
+	}
+	var out []detect.Finding
+	for _, r := range rs[:200] {
+		out = d.Observe(r, out[:0])
+	}
+	i := 200
+	allocs := testing.AllocsPerRun(1000, func() {
+		out = d.Observe(rs[i], out[:0])
+		i++
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per record", allocs)
+	}
+	if c := v.Summary().Chain; c.Records != uint64(i) || c.Verified != uint64(i) {
+		t.Fatalf("chain summary %+v", c)
 	}
 }

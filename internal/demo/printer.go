@@ -92,7 +92,7 @@ func (p *Printer) format(a *alert.Alert) string {
 	if p.color && !resolved {
 		badge = sevColor(a.Severity) + badge + ansiReset
 	}
-	fmt.Fprintf(&b, "%s  %s  %-14s %s → %s  score %s\n", ts, badge, a.Pattern, a.AgentID, a.Tool, score)
+	fmt.Fprintf(&b, "%s  %s  %-15s %s → %s  score %s\n", ts, badge, a.Pattern, a.AgentID, a.Tool, score)
 	fmt.Fprintf(&b, "%10s%s", "", a.Summary)
 	if a.TraceID != "" {
 		fmt.Fprintf(&b, "  trace %s", a.TraceID)
@@ -146,7 +146,7 @@ func (p *Printer) Summary(w io.Writer, injected []Injected) {
 		firing += c[0] + c[1] + c[2]
 	}
 	fmt.Fprintf(&b, "%s\n", p.paint(ansiBold, fmt.Sprintf("Alerts: %d firing, %d resolved", firing, p.resolved)))
-	fmt.Fprintf(&b, "  %-14s %6s %8s %9s\n", "pattern", "info", "warning", "critical")
+	fmt.Fprintf(&b, "  %-15s %6s %8s %9s\n", "pattern", "info", "warning", "critical")
 	patterns := slices.Clone(patternOrder)
 	var extra []string
 	for pat := range p.counts {
@@ -160,7 +160,7 @@ func (p *Printer) Summary(w io.Writer, injected []Injected) {
 		if pc := p.counts[pat]; pc != nil {
 			c = *pc
 		}
-		fmt.Fprintf(&b, "  %-14s %6d %8d %9d\n", pat, c[0], c[1], c[2])
+		fmt.Fprintf(&b, "  %-15s %6d %8d %9d\n", pat, c[0], c[1], c[2])
 	}
 	if len(injected) > 0 {
 		fmt.Fprintf(&b, "%s\n", p.paint(ansiBold, "Injected anomalies:"))
@@ -172,7 +172,7 @@ func (p *Printer) Summary(w io.Writer, injected []Injected) {
 				mark = p.paint(ansiGreen, "✓")
 				found++
 			}
-			fmt.Fprintf(&b, "  %s %-14s %s → %s at %s: %s\n", mark, inj.Pattern, inj.AgentID, inj.Tool,
+			fmt.Fprintf(&b, "  %s %-15s %s → %s at %s: %s\n", mark, inj.Pattern, inj.AgentID, inj.Tool,
 				inj.Start.UTC().Format(time.TimeOnly), inj.Description)
 		}
 		fmt.Fprintf(&b, "%d of %d injected anomalies detected\n", found, len(injected))

@@ -63,7 +63,12 @@ func alertSet() []alert.Alert {
 	res.Status = alert.StatusResolved
 	end := t0.Add(30 * time.Minute)
 	res.EndsAt, res.EventTime = &end, end
-	return []alert.Alert{crit, warn, info, res}
+	chained := sampleAlert()
+	chained.Pattern, chained.Score, chained.Tool, chained.AgentID = detect.PatternChainIntegrity, 100, "invoice-generator", "billing-agent-prod-01"
+	chained.Summary = "chain billing-rt-tagd5c: record seq 4183 was altered: its content does not match chain.hash"
+	chained.Details = map[string]any{"kind": "altered", "producer": "billing-rt-tagd5c", "seq": 4183.0}
+	chained.EventTime = t0.Add(5 * time.Second)
+	return []alert.Alert{crit, warn, info, chained, res}
 }
 
 func TestPrinter(t *testing.T) {
@@ -87,14 +92,14 @@ func TestPrinter(t *testing.T) {
 func TestPrinterLine(t *testing.T) {
 	var b bytes.Buffer
 	NewPrinter(&b, false).Print(sampleAlert())
-	want := "14:30:00  CRITICAL  latency        support-agent-prod-01 → customer-lookup  score 91.5\n" +
+	want := "14:30:00  CRITICAL  latency         support-agent-prod-01 → customer-lookup  score 91.5\n" +
 		"          customer-lookup took 30.1s for support-agent-prod-01; p99 baseline is 410ms  trace agent-task-2026-03-23-abc123\n"
 	if b.String() != want {
 		t.Errorf("got\n%q\nwant\n%q", b.String(), want)
 	}
 	b.Reset()
 	NewPrinter(&b, true).Print(sampleAlert())
-	want = "14:30:00  \x1b[1;31mCRITICAL\x1b[0m  latency        support-agent-prod-01 → customer-lookup  score 91.5\n" +
+	want = "14:30:00  \x1b[1;31mCRITICAL\x1b[0m  latency         support-agent-prod-01 → customer-lookup  score 91.5\n" +
 		"          customer-lookup took 30.1s for support-agent-prod-01; p99 baseline is 410ms  trace agent-task-2026-03-23-abc123\n"
 	if b.String() != want {
 		t.Errorf("got\n%q\nwant\n%q", b.String(), want)
@@ -110,6 +115,7 @@ func TestPrinterSummary(t *testing.T) {
 		{Pattern: detect.PatternDenialSpike, AgentID: "support-agent-prod-02", Tool: "calendar", Start: t0.Add(-time.Minute), End: t0, Records: 3, Description: "calendar denied"},
 		{Pattern: detect.PatternOutputSize, AgentID: "support-agent-prod-01", Tool: "customer-lookup", Start: t0, End: t0, Records: 3, Description: "100 MB"},
 		{Pattern: detect.PatternLatency, AgentID: "support-agent-prod-01", Tool: "customer-lookup", Start: t0.Add(time.Second), End: t0.Add(2 * time.Second), Records: 3, Description: "fired before it"},
+		{Pattern: detect.PatternChainIntegrity, AgentID: "billing-agent-prod-01", Tool: "invoice-generator", Start: t0.Add(5 * time.Second), End: t0.Add(5 * time.Second), Records: 1, Description: "record altered after chaining"},
 	}
 	for _, color := range []bool{false, true} {
 		p := NewPrinter(&bytes.Buffer{}, color)
@@ -123,8 +129,8 @@ func TestPrinterSummary(t *testing.T) {
 			name = "summary_color.txt"
 		}
 		golden(t, name, b.Bytes())
-		if !strings.Contains(b.String(), "2 of 5 injected anomalies detected") {
-			t.Errorf("summary:\n%s\nwant 2 of 5 detected", b.String())
+		if !strings.Contains(b.String(), "3 of 6 injected anomalies detected") {
+			t.Errorf("summary:\n%s\nwant 3 of 6 detected", b.String())
 		}
 	}
 }

@@ -58,7 +58,9 @@ func Publish(ctx context.Context, nc *nats.Conn, cfg PublishConfig, progress fun
 
 	began := time.Now()
 	var last time.Time
-	base, err := history(cfg, cfg.Now(), func(r *record.Record) error {
+	end := cfg.Now()
+	d := newDresser(end.Add(-cfg.History))
+	base, err := history(cfg, end, d, func(r *record.Record) error {
 		if err := p.publish(ctx, r); err != nil {
 			return err
 		}
@@ -79,7 +81,7 @@ func Publish(ctx context.Context, nc *nats.Conn, cfg PublishConfig, progress fun
 	progress(Progress{Phase: PhaseHistory, Records: st.History, EventTime: last, Done: true})
 
 	st.Injected, err = paced(ctx, p, cfg.Now, func(emit func(*record.Record, *Injected) error) ([]Injected, error) {
-		return live(cfg, cfg.Now(), base, emit)
+		return live(cfg, cfg.Now(), base, d, emit)
 	}, &st.Live, progress)
 	if err != nil {
 		return st, fmt.Errorf("publish live traffic: %w", err)

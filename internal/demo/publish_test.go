@@ -3,6 +3,7 @@ package demo
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/toolwatch/toolwatch/chain"
 	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/internal/sim"
 	"github.com/toolwatch/toolwatch/record"
@@ -89,6 +91,7 @@ func TestPublish(t *testing.T) {
 	var prev time.Time
 	var historyEnd time.Time
 	live := map[string]int{} // pattern → matching live records
+	altered := 0             // chained records whose hash does not match
 	for i, m := range msgs {
 		if err := dec.Decode(m.data, &r); err != nil {
 			t.Fatalf("message %d on %s: %v", i, m.subject, err)
@@ -110,7 +113,19 @@ func TestPublish(t *testing.T) {
 			}
 			continue
 		}
+		if r.AgentID == chainedAgent {
+			if r.Chain.Seq == 0 {
+				t.Fatalf("message %d of the chained agent %s is unchained", i, chainedAgent)
+			}
+			if sum, _ := chain.Hash(&r, nil); sum != r.Chain.Hash {
+				altered++
+			}
+		}
 		for _, inj := range st.Injected {
+			if inj.Pattern == detect.PatternEgress && r.AgentID == inj.AgentID && !r.Timestamp.Before(inj.Start) && !r.Timestamp.After(inj.End) &&
+				(slices.Equal(r.Invocation.Destinations, hashedDests().attacker) || slices.Equal(r.Invocation.OutputDestinations, hashedDests().attacker)) {
+				live[inj.Pattern]++
+			}
 			if r.AgentID == inj.AgentID && r.Tool.Name == inj.Tool && !r.Timestamp.Before(inj.Start) && !r.Timestamp.After(inj.End) {
 				switch inj.Pattern {
 				case detect.PatternFrequency:
@@ -131,6 +146,10 @@ func TestPublish(t *testing.T) {
 					if r.Invocation.DurationMS == 30_000 {
 						live[inj.Pattern]++
 					}
+				case detect.PatternChainIntegrity:
+					if sum, _ := chain.Hash(&r, nil); sum != r.Chain.Hash {
+						live[inj.Pattern]++
+					}
 				}
 			}
 		}
@@ -138,7 +157,11 @@ func TestPublish(t *testing.T) {
 	if !historyEnd.Before(began.Add(time.Second)) {
 		t.Errorf("history ends at %s, after the start %s", historyEnd, began)
 	}
-	want := []string{detect.PatternFrequency, detect.PatternInputNovelty, detect.PatternDenialSpike, detect.PatternOutputSize, detect.PatternLatency}
+	want := []string{detect.PatternFrequency, detect.PatternInputNovelty, detect.PatternDenialSpike, detect.PatternOutputSize, detect.PatternLatency,
+		detect.PatternChainIntegrity, detect.PatternEgress}
+	if altered != 1 {
+		t.Errorf("%d altered chained records, want the one injected", altered)
+	}
 	if len(st.Injected) != len(want) {
 		t.Fatalf("injected %d anomalies, want %d", len(st.Injected), len(want))
 	}

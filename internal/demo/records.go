@@ -7,11 +7,13 @@
 // The demo's detectors run in event time and need history before they
 // alert (frequency and denial_spike: 24h of event time; output_size and
 // latency: 200 samples per key; input_novelty: 500 records and 24h per
-// tool). So the demo first publishes a compressed backlog — the simulated
-// traffic of [now−History, now) as fast as NATS takes it — then live
-// traffic stamped with the wall clock, into which it injects one anomaly
-// of each of the five patterns a few seconds apart, so alerts fire live.
-// Records go out in event-time order and are never stamped in the future.
+// tool; egress: 200 calls and 24h per tool). So the demo first publishes a
+// compressed backlog — the simulated traffic of [now−History, now) as fast
+// as NATS takes it — then live traffic stamped with the wall clock, into
+// which it injects one anomaly of each of the seven patterns a few seconds
+// apart, so alerts fire live. One agent's records are hash-chained and
+// send-email calls carry hashed recipients (dress.go). Records go out in
+// event-time order and are never stamped in the future.
 package demo
 
 import (
@@ -65,7 +67,7 @@ type PublishConfig struct {
 	// (frequency and denial_spike need 24h of warm-up).
 	History time.Duration
 	// Live is the real-time phase; default 60s. It must hold Lead +
-	// 4*Spacing + Burst.
+	// 6*Spacing + Burst (seven anomalies).
 	Live time.Duration
 	// Rate is the simulated traffic rate (sim.Config.Rate: mean calls/s of
 	// the agents, before the day/night factor of 0.4–1.6), the same in the
@@ -77,7 +79,7 @@ type PublishConfig struct {
 	SubjectPrefix string
 	// Lead is live traffic before the first anomaly; default 10s.
 	Lead time.Duration
-	// Spacing separates the starts of the anomalies; default 8s.
+	// Spacing separates the starts of the anomalies; default 6s.
 	Spacing time.Duration
 	// Burst is the length of the frequency burst; default 5s.
 	Burst time.Duration
@@ -116,7 +118,7 @@ func (c PublishConfig) withDefaults() (PublishConfig, error) {
 		c.Lead = 10 * time.Second
 	}
 	if c.Spacing <= 0 {
-		c.Spacing = 8 * time.Second
+		c.Spacing = 6 * time.Second
 	}
 	if c.Burst <= 0 {
 		c.Burst = 5 * time.Second
@@ -134,18 +136,26 @@ func (c PublishConfig) withDefaults() (PublishConfig, error) {
 		t := sim.DefaultTopology()
 		c.Topology = &t
 	}
-	if need := c.Lead + 4*c.Spacing + c.Burst; c.Live < need {
-		return c, fmt.Errorf("demo: live phase %s too short for the anomalies (lead + 4×spacing + burst = %s)", c.Live, need)
+	if need := c.Lead + time.Duration(len(anomalies)-1)*c.Spacing + c.Burst; c.Live < need {
+		return c, fmt.Errorf("demo: live phase %s too short for the anomalies (lead + %d×spacing + burst = %s)", c.Live, len(anomalies)-1, need)
 	}
 	if c.Burst > c.Spacing {
 		return c, fmt.Errorf("demo: burst %s longer than the spacing %s", c.Burst, c.Spacing)
 	}
-	for _, a := range anomalies {
-		if findAgent(c.Topology, a.agent) == nil || findTool(c.Topology, a.tool) == nil {
-			return c, fmt.Errorf("demo: topology lacks agent %q or tool %q of the %s anomaly", a.agent, a.tool, a.pattern)
-		}
+	if err := checkTopology(c.Topology); err != nil {
+		return c, fmt.Errorf("demo: %w", err)
 	}
 	return c, nil
+}
+
+// checkTopology: t has the agents and tools of every anomaly.
+func checkTopology(t *sim.Topology) error {
+	for _, a := range anomalies {
+		if findAgent(t, a.agent) == nil || findTool(t, a.tool) == nil || (a.lead != "" && findTool(t, a.lead) == nil) {
+			return fmt.Errorf("topology lacks agent %q or tool %q of the %s anomaly", a.agent, a.tool, a.pattern)
+		}
+	}
+	return nil
 }
 
 // anomaly is one crafted anomaly of the live phase.
@@ -153,7 +163,12 @@ type anomaly struct {
 	pattern, agent, tool string
 	calls                int // 0 for the frequency burst (sized from history)
 	modify               func(r *record.Record)
-	describe             func(calls int, span time.Duration) string
+	// lead: the first call is of this tool instead, and its output
+	// mentions the destinations the later calls send to (egress).
+	lead string
+	// tamper alters the record after it was chained (chain_integrity).
+	tamper   func(r *record.Record)
+	describe func(calls int, span time.Duration) string
 }
 
 // anomalies are injected in this order, one per Spacing. Each targets an
@@ -165,7 +180,12 @@ type anomaly struct {
 //   - denial_spike: network:connect denied at summarize, a tool never
 //     denied anything (first dangerous denied type, critical);
 //   - output_size: ~100 MB from a ~1 KB tool (threshold 8 × p99 ≈ 20 KB);
-//   - latency: ~30 s at a ~200 ms tool (threshold 8 × p99 ≈ 4 s).
+//   - latency: ~30 s at a ~200 ms tool (threshold 8 × p99 ≈ 4 s);
+//   - chain_integrity: a record of the chained billing runtime whose
+//     output_hash is rewritten after it was chained (altered, critical);
+//   - egress: send-email to an address never mailed before (a closed
+//     vocabulary of six contacts), read from a vector-search result of the
+//     same task: a prompt injection that changes only the recipient.
 var anomalies = []anomaly{
 	{pattern: detect.PatternFrequency, agent: "support-agent-prod-01", tool: "customer-lookup",
 		describe: func(n int, d time.Duration) string {
@@ -192,6 +212,16 @@ var anomalies = []anomaly{
 	{pattern: detect.PatternLatency, agent: "billing-agent-prod-01", tool: "customer-lookup", calls: 3,
 		modify:   func(r *record.Record) { r.Invocation.DurationMS = 30_000 },
 		describe: func(int, time.Duration) string { return "customer-lookup (~200 ms) took ~30 s" }},
+	{pattern: detect.PatternChainIntegrity, agent: chainedAgent, tool: "invoice-generator", calls: 1,
+		tamper: func(r *record.Record) { r.Invocation.OutputHash = hashOf("forged-invoice", 0, "out") },
+		describe: func(int, time.Duration) string {
+			return "an invoice-generator record of the billing runtime's hash chain rewritten after it was chained"
+		}},
+	{pattern: detect.PatternEgress, agent: "support-agent-prod-01", tool: mailTool, calls: 2, lead: "vector-search",
+		modify: func(r *record.Record) { r.Invocation.Destinations = hashedDests().attacker },
+		describe: func(int, time.Duration) string {
+			return "send-email to a never-seen address that a vector-search result of the same task asked for"
+		}},
 }
 
 // Records produces the record sequence Publish publishes, without NATS and
@@ -204,16 +234,18 @@ func Records(cfg PublishConfig, emit func(r *record.Record, p Phase) error) ([]I
 	if err != nil {
 		return nil, err
 	}
-	burstBase, err := history(cfg, cfg.Now(), func(r *record.Record) error { return emit(r, PhaseHistory) })
+	end := cfg.Now()
+	d := newDresser(end.Add(-cfg.History))
+	burstBase, err := history(cfg, end, d, func(r *record.Record) error { return emit(r, PhaseHistory) })
 	if err != nil {
 		return nil, err
 	}
-	return live(cfg, cfg.Now(), burstBase, func(r *record.Record, _ *Injected) error { return emit(r, PhaseLive) })
+	return live(cfg, cfg.Now(), burstBase, d, func(r *record.Record, _ *Injected) error { return emit(r, PhaseLive) })
 }
 
 // history emits the normal traffic of [end−History, end) and returns the
 // frequency anomaly key's mean calls per 5 minutes over its last hour.
-func history(cfg PublishConfig, end time.Time, emit func(r *record.Record) error) (float64, error) {
+func history(cfg PublishConfig, end time.Time, d *dresser, emit func(r *record.Record) error) (float64, error) {
 	end = end.UTC().Truncate(time.Millisecond)
 	lastHour := end.Add(-time.Hour)
 	freq := anomalies[0]
@@ -225,6 +257,7 @@ func history(cfg PublishConfig, end time.Time, emit func(r *record.Record) error
 		if !r.Timestamp.Before(lastHour) && r.AgentID == freq.agent && r.Tool.Name == freq.tool {
 			n++
 		}
+		d.dress(r, nil)
 		return emit(r)
 	})
 	if err != nil {
@@ -238,7 +271,7 @@ func history(cfg PublishConfig, end time.Time, emit func(r *record.Record) error
 // independent simulation of the same deployment and rate) merged in
 // event-time order with the injected anomalies' records. emit gets the
 // anomaly for an anomaly's records, nil for normal ones.
-func live(cfg PublishConfig, start time.Time, burstBase float64, emit func(r *record.Record, inj *Injected) error) ([]Injected, error) {
+func live(cfg PublishConfig, start time.Time, burstBase float64, d *dresser, emit func(r *record.Record, inj *Injected) error) ([]Injected, error) {
 	start = start.UTC().Truncate(time.Millisecond)
 	inj := &injector{
 		top: cfg.Topology, burst: cfg.Burst, burstCalls: burstCalls(cfg.BurstFactor, burstBase),
@@ -250,7 +283,7 @@ func live(cfg PublishConfig, start time.Time, burstBase float64, emit func(r *re
 	err := merge(sim.Config{
 		Seed: cfg.Seed + 1, Start: start, Duration: cfg.Live,
 		Topology: cfg.Topology, Rate: cfg.Rate, NoAnomalies: true,
-	}, inj, emit)
+	}, inj, d, emit)
 	if err != nil {
 		return inj.list(), fmt.Errorf("generate live traffic: %w", err)
 	}
@@ -260,8 +293,12 @@ func live(cfg PublishConfig, start time.Time, burstBase float64, emit func(r *re
 func burstCalls(factor, base float64) int { return int(math.Max(200, math.Ceil(factor*base))) }
 
 // merge emits the normal traffic of sc merged in event-time order with the
-// anomaly records of inj.
-func merge(sc sim.Config, inj *injector, emit func(r *record.Record, inj *Injected) error) error {
+// anomaly records of inj, each dressed by d.
+func merge(sc sim.Config, inj *injector, d *dresser, emitRaw func(r *record.Record, inj *Injected) error) error {
+	emit := func(r *record.Record, in *Injected) error {
+		d.dress(r, in)
+		return emitRaw(r, in)
+	}
 	err := sim.Generate(sc, func(r *record.Record, _ sim.Truth) error {
 		if err := inj.emitBefore(r.Timestamp.Add(time.Nanosecond), emit); err != nil {
 			return err
@@ -345,6 +382,13 @@ func (in *injector) build(j int, at time.Time) {
 		r := craft(ag, tl, ts, a.pattern, j, k)
 		if a.modify != nil {
 			a.modify(&r)
+		}
+		if k == 0 && a.lead != "" {
+			// The same task first reads a document naming the
+			// destinations the calls then send to.
+			lr := craft(ag, findTool(in.top, a.lead), ts, a.pattern, j, k)
+			lr.Invocation.OutputDestinations = r.Invocation.Destinations
+			r = lr
 		}
 		in.pending = append(in.pending, injRecord{rec: r, inj: inj})
 		if k == 0 {

@@ -22,7 +22,7 @@ type SimulateConfig struct {
 	// SubjectPrefix: records go to <prefix>.<environment>.<agent_id>;
 	// default "audit.records".
 	SubjectPrefix string
-	// Anomalies injects the demo's five anomalies in turn, one every
+	// Anomalies injects the demo's seven anomalies in turn, one every
 	// AnomalyEvery (default 30s), the first after AnomalyEvery. Against a
 	// detector without history only some of them can alert.
 	Anomalies    bool
@@ -76,10 +76,8 @@ func Simulate(ctx context.Context, nc *nats.Conn, cfg SimulateConfig) error {
 		dur = forever
 	}
 	if cfg.Anomalies {
-		for _, a := range anomalies {
-			if findAgent(cfg.Topology, a.agent) == nil || findTool(cfg.Topology, a.tool) == nil {
-				return fmt.Errorf("simulate: topology lacks agent %q or tool %q of the %s anomaly", a.agent, a.tool, a.pattern)
-			}
+		if err := checkTopology(cfg.Topology); err != nil {
+			return fmt.Errorf("simulate: %w", err)
 		}
 	}
 	p, err := newPublisher(nc, cfg.SubjectPrefix, cfg.FlushEvery, cfg.JetStream)
@@ -100,7 +98,7 @@ func Simulate(ctx context.Context, nc *nats.Conn, cfg SimulateConfig) error {
 	}
 	n := 0
 	_, err = paced(ctx, p, cfg.Now, func(emit func(*record.Record, *Injected) error) ([]Injected, error) {
-		err := merge(sc, inj, emit)
+		err := merge(sc, inj, newDresser(start), emit)
 		return inj.list(), err
 	}, &n, cfg.Progress)
 	if err != nil {

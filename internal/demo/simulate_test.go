@@ -51,7 +51,7 @@ func TestSimulate(t *testing.T) {
 	}
 	// Anomalies at 200ms, 400ms, …: the burst (up to 200ms long) and the
 	// next ones that fit before 1.5s, in order, cycling.
-	want := []string{"frequency", "input_novelty", "denial_spike", "output_size", "latency", "frequency"}
+	want := []string{"frequency", "input_novelty", "denial_spike", "output_size", "latency", "chain_integrity", "egress", "frequency"}
 	if len(injections) < 5 {
 		t.Fatalf("injected %v, want at least the five patterns", injections)
 	}
