@@ -109,7 +109,7 @@ func (r *Rate) ringSum(n int) uint32 {
 type slotExps struct {
 	r         *Rate
 	rp        *RateParams
-	o, k      float64 // overall level; weight of its prior (slotPrior events)
+	o, k, ko  float64 // overall level; weight of its prior (slotPrior events); k·o
 	have, shr uint32  // bit s: exp[s], sh[s] computed
 	exp, sh   [Slots]float64
 }
@@ -118,6 +118,7 @@ type slotExps struct {
 func (e *slotExps) reset() {
 	e.o = float64(e.r.Sc[0].Mean)
 	e.k = slotPrior / max(e.o, 1e-3)
+	e.ko = e.k * e.o
 	e.have, e.shr = 0, 0
 }
 
@@ -133,7 +134,13 @@ func (e *slotExps) at(slot int) float64 {
 	}
 	v := e.o
 	if int(e.r.Profile.Seen[slot]) >= e.rp.MinSlotWindows {
-		prev, next := (slot+Slots-1)%Slots, (slot+1)%Slots
+		prev, next := slot-1, slot+1
+		if prev < 0 {
+			prev = Slots - 1
+		}
+		if next == Slots {
+			next = 0
+		}
 		v = max(e.shrunk(slot), e.rp.Neighbour*max(e.shrunk(prev), e.shrunk(next)))
 	}
 	e.exp[slot] = v
@@ -145,7 +152,7 @@ func (e *slotExps) at(slot int) float64 {
 func (e *slotExps) shrunk(s int) float64 {
 	if e.shr&(1<<s) == 0 {
 		n := float64(e.r.Profile.Seen[s])
-		e.sh[s] = (n*float64(e.r.Profile.Mean[s]) + e.k*e.o) / (n + e.k)
+		e.sh[s] = (n*float64(e.r.Profile.Mean[s]) + e.ko) / (n + e.k)
 		e.shr |= 1 << s
 	}
 	return e.sh[s]
@@ -195,7 +202,9 @@ func (r *Rate) seasonalAll(start int64, k int, rp *RateParams, e *slotExps, mu *
 			}
 		}
 		if rp.PerHour > 0 { // the previous hour, whole
-			k, slot = rp.PerHour, (slot+Slots-1)%Slots
+			if k, slot = rp.PerHour, slot-1; slot < 0 {
+				slot = Slots - 1
+			}
 			continue
 		}
 		t -= int64(k) * rp.Size

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 )
@@ -271,17 +272,29 @@ func TestRollCatchUpMatchesReference(t *testing.T) {
 
 // BenchmarkRollGap: one record 4 h after the previous one (48 skipped
 // 5-minute windows), a key with events (levels > 0) and one that never had
-// any (a denial key of an agent that is never denied), 1–3 scales.
+// any (a denial key of an agent that is never denied), 2 or 3 scales;
+// "ref" is the window-by-window reference.
 func BenchmarkRollGap(b *testing.B) {
-	for _, bc := range []struct {
+	type tc struct {
 		name string
 		long []time.Duration
 		zero bool
-	}{
+	}
+	var cases []tc
+	for _, c := range []tc{
 		{"scales=2", []time.Duration{time.Hour}, false},
 		{"scales=3", []time.Duration{time.Hour, 6 * time.Hour}, false},
 		{"scales=3/never", []time.Duration{time.Hour, 6 * time.Hour}, true},
 	} {
+		cases = append(cases, c)
+		c.name = "ref/" + c.name
+		cases = append(cases, c)
+	}
+	for _, bc := range cases {
+		roll := (*Rate).Roll
+		if strings.HasPrefix(bc.name, "ref/") {
+			roll = (*Rate).refRoll
+		}
 		b.Run(bc.name, func(b *testing.B) {
 			cfg := SpikeConfig{Window: 5 * time.Minute, LongWindows: bc.long, NeighbourWeight: 0.5, MinSlotWindows: 6,
 				HalfLife: 72 * time.Hour, PeakHalfLife: 168 * time.Hour}
@@ -290,7 +303,7 @@ func BenchmarkRollGap(b *testing.B) {
 			t := int64(1_700_000_000)
 			for i := range 3 * 288 { // three days, a few events per window
 				t += 300
-				r.Roll(t, &rp)
+				roll(&r, t, &rp)
 				if !bc.zero {
 					r.N = uint32(i % 5)
 				}
@@ -298,7 +311,7 @@ func BenchmarkRollGap(b *testing.B) {
 			b.ResetTimer()
 			for range b.N {
 				t += 4 * 3600
-				r.Roll(t, &rp)
+				roll(&r, t, &rp)
 				if !bc.zero {
 					r.N = 3
 				}

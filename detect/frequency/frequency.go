@@ -571,14 +571,20 @@ func (ks *keyState) rollLoopTicks(wms []int64) {
 		if wm < next {
 			continue
 		}
-		var gap int64
 		if wm < next+size {
 			c.Start = next
-		} else {
-			ns := baseline.AlignDown(wm, size)
-			gap = (ns-c.Start)/size - 1
-			c.Start = ns
+			// loopPeak(0, 0) where its max is the decayed peak: the
+			// winsorised count is +0 unless the peak is NaN.
+			if p := float64(ks.loop.peak) * ks.t.loopDecay; p > 0 {
+				ks.loop.peak = float32(p)
+			} else {
+				ks.loop.peak = ks.loopPeak(0, 0)
+			}
+			continue
 		}
+		ns := baseline.AlignDown(wm, size)
+		gap := (ns-c.Start)/size - 1
+		c.Start = ns
 		ks.loop.peak = ks.loopPeak(0, gap)
 	}
 }
