@@ -111,12 +111,14 @@
 // A tick costs the keys with something due, not all keys, and leaves every
 // judgement as a tick over all keys would:
 //   - rate windows close on the key's next record (baseline.Rate.Roll
-//     closes the skipped windows one by one, exactly as ticks did);
+//     closes the skipped windows bit for bit as ticks did, the empty ones
+//     on a fast path);
 //   - loop windows: the detector keeps the watermarks of its recent ticks,
-//     and a key replays the ones it missed (rollLoop at each) before its
-//     next record, so its same-input peak decays exactly as under eager
-//     ticks (keys idle for more than maxTicks ticks replay the retained
-//     ones only);
+//     and a key replays the ones it missed before its next record
+//     (rollLoopTicks: rollLoop until its window closes, then only the
+//     peak's decay per empty window), so its same-input peak decays
+//     exactly as under eager ticks (keys idle for more than maxTicks ticks
+//     replay the retained ones only);
 //   - drops: a key's drop condition depends only on its own gap state and
 //     its agent's count of active windows, so each key is put on its
 //     agent's drop index (baseline.Due) at the agent count where the
@@ -565,28 +567,33 @@ func (ks *keyState) rollLoopTicks(wms []int64) {
 			break
 		}
 	}
-	c, size := &ks.loop.c, ks.t.loopSize
+	// The window start and peak stay in registers (ks is written back
+	// before loopPeak reads it and at the end).
+	start, peak := ks.loop.c.Start, ks.loop.peak
+	size, decay := ks.t.loopSize, ks.t.loopDecay
 	for _, wm := range wms[i:] {
-		next := c.Start + size
+		next := start + size
 		if wm < next {
 			continue
 		}
 		if wm < next+size {
-			c.Start = next
+			start = next
 			// loopPeak(0, 0) where its max is the decayed peak: the
 			// winsorised count is +0 unless the peak is NaN.
-			if p := float64(ks.loop.peak) * ks.t.loopDecay; p > 0 {
-				ks.loop.peak = float32(p)
+			if p := float64(peak) * decay; p > 0 {
+				peak = float32(p)
 			} else {
-				ks.loop.peak = ks.loopPeak(0, 0)
+				ks.loop.peak = peak
+				peak = ks.loopPeak(0, 0)
 			}
 			continue
 		}
 		ns := baseline.AlignDown(wm, size)
-		gap := (ns-c.Start)/size - 1
-		c.Start = ns
-		ks.loop.peak = ks.loopPeak(0, gap)
+		ks.loop.peak = peak
+		peak = ks.loopPeak(0, (ns-start)/size-1)
+		start = ns
 	}
+	ks.loop.c.Start, ks.loop.peak = start, peak
 }
 
 // loopGrowth bounds how fast the same-input peak may rise per loop window.
