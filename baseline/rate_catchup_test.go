@@ -95,6 +95,16 @@ func (p *Profile) refUpdate(slot int, x float64, rp *RateParams) {
 }
 
 func (r *Rate) refRoll(t int64, rp *RateParams) (Closed, bool) {
+	return r.rollWith(t, rp, (*Rate).refClose)
+}
+
+// slowRoll is Roll closing every window with close (no closeEmpty): keeps
+// closeEmpty tied to close when the model changes.
+func (r *Rate) slowRoll(t int64, rp *RateParams) (Closed, bool) {
+	return r.rollWith(t, rp, (*Rate).close)
+}
+
+func (r *Rate) rollWith(t int64, rp *RateParams, close func(*Rate, int64, uint32, uint32, bool, *RateParams)) (Closed, bool) {
 	cl, ok := r.Counter.Roll(t, rp.Size)
 	if r.First == 0 {
 		r.First = r.Start
@@ -111,14 +121,14 @@ func (r *Rate) refRoll(t int64, rp *RateParams) (Closed, bool) {
 	if own && rp.LearnLogP < 0 {
 		xl = r.learnCap(x, rp)
 	}
-	r.refClose(cl.Start, x, xl, own, rp)
+	close(r, cl.Start, x, xl, own, rp)
 	g, from := cl.Gap, cl.Start+rp.Size
 	if g > rp.MaxCatchUp {
 		from += (g - rp.MaxCatchUp) * rp.Size
 		g = rp.MaxCatchUp
 	}
 	for i := int64(0); i < g; i++ {
-		r.refClose(from+i*rp.Size, 0, 0, false, rp)
+		close(r, from+i*rp.Size, 0, 0, false, rp)
 	}
 	return cl, true
 }
@@ -211,7 +221,8 @@ func blankRate(rng *rand.Rand, r Rate) Rate {
 
 // Rolls over gaps of every length (up to past MaxCatchUp), at window
 // sizes below, at and above an hour and with one to three scales, leave
-// exactly the state of the window-by-window reference.
+// exactly the state of the window-by-window reference (the code before
+// closeEmpty) and of closing every window with close.
 func TestRollCatchUpMatchesReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	for _, tc := range []struct {
@@ -247,11 +258,15 @@ func TestRollCatchUpMatchesReference(t *testing.T) {
 				gap = int64(rng.IntN(int(min(rp.MaxCatchUp, 3000))))
 			}
 			at := start + (gap+1)*sz + int64(rng.IntN(int(sz)))
-			want := r
+			want, slow := r, r
 			wcl, wok := want.refRoll(at, &rp)
+			slow.slowRoll(at, &rp)
 			gcl, gok := r.Roll(at, &rp)
 			if gcl != wcl || gok != wok {
 				t.Fatalf("size %v case %d: Roll returned %+v %v, reference %+v %v", tc.size, i, gcl, gok, wcl, wok)
+			}
+			if !bytes.Equal(rateBits(t, &slow), rateBits(t, &want)) {
+				t.Fatalf("size %v case %d: close differs from the reference", tc.size, i)
 			}
 			if !bytes.Equal(rateBits(t, &r), rateBits(t, &want)) {
 				t.Fatalf("size %v scales %v case %d gap %d: state differs from the reference\ngot  %+v\nwant %+v",
