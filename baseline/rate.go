@@ -103,44 +103,113 @@ func (r *Rate) ringSum(n int) uint32 {
 	return s
 }
 
-// slotExp is the seasonal expectation of one window in slot: the slot
-// mean, at least Neighbour times the adjacent slots' means; the overall
-// level when the slot has seen fewer than MinSlotWindows windows. Slot
-// means are shrunk toward the overall level by slotPrior events' worth of
-// pseudo-windows, so a sparse key's slots (a handful of events each) do
-// not invent a daily pattern while a busy key's slots stand on their own.
-func (r *Rate) slotExp(slot int, rp *RateParams) float64 {
-	o := float64(r.Sc[0].Mean)
-	if int(r.Profile.Seen[slot]) < rp.MinSlotWindows {
-		return o
+// slotExps computes the seasonal expectations of one window's hour slots
+// (see seasonalAll) from r's state at that moment, each slot's shrunk mean
+// at most once.
+type slotExps struct {
+	r         *Rate
+	rp        *RateParams
+	o, k, ko  float64 // overall level; weight of its prior (slotPrior events); k·o
+	have, shr uint32  // bit s: exp[s], sh[s] computed
+	exp, sh   [Slots]float64
+}
+
+// reset starts over from r's current state.
+func (e *slotExps) reset() {
+	e.o = float64(e.r.Sc[0].Mean)
+	e.k = slotPrior / max(e.o, 1e-3)
+	e.ko = e.k * e.o
+	e.have, e.shr = 0, 0
+}
+
+// at is the seasonal expectation of one window in slot: the slot mean, at
+// least Neighbour times the adjacent slots' means; the overall level when
+// the slot has seen fewer than MinSlotWindows windows. Slot means are
+// shrunk toward the overall level by slotPrior events' worth of
+// pseudo-windows, so a sparse key's slots (a handful of events each) do not
+// invent a daily pattern while a busy key's slots stand on their own.
+func (e *slotExps) at(slot int) float64 {
+	if e.have&(1<<slot) != 0 {
+		return e.exp[slot]
 	}
-	k := slotPrior / math.Max(o, 1e-3)
-	shrunk := func(s int) float64 {
-		n := float64(r.Profile.Seen[s])
-		return (n*float64(r.Profile.Mean[s]) + k*o) / (n + k)
+	v := e.o
+	if int(e.r.Profile.Seen[slot]) >= e.rp.MinSlotWindows {
+		prev, next := slot-1, slot+1
+		if prev < 0 {
+			prev = Slots - 1
+		}
+		if next == Slots {
+			next = 0
+		}
+		v = max(e.shrunk(slot), e.rp.Neighbour*max(e.shrunk(prev), e.shrunk(next)))
 	}
-	prev, next := (slot+Slots-1)%Slots, (slot+1)%Slots
-	return math.Max(shrunk(slot), rp.Neighbour*math.Max(shrunk(prev), shrunk(next)))
+	e.exp[slot] = v
+	e.have |= 1 << slot
+	return v
+}
+
+// shrunk is slot s's mean shrunk toward the overall level.
+func (e *slotExps) shrunk(s int) float64 {
+	if e.shr&(1<<s) == 0 {
+		n := float64(e.r.Profile.Seen[s])
+		e.sh[s] = (n*float64(e.r.Profile.Mean[s]) + e.ko) / (n + e.k)
+		e.shr |= 1 << s
+	}
+	return e.sh[s]
 }
 
 // slotPrior is the strength, in events, of the overall level as the prior
 // of a slot mean.
 const slotPrior = 10
 
-// seasonal is the seasonal expectation of the sum of the n windows ending
-// with the one starting at start.
-func (r *Rate) seasonal(start int64, n int, rp *RateParams) float64 {
-	var s float64
-	for t := start; n > 0; {
-		k := 1 // windows of t's hour from t back to the hour's start
-		if rp.Size < 3600 {
-			k = min(int((t-AlignDown(t, 3600))/rp.Size)+1, n)
-		}
-		s += float64(k) * r.slotExp(HourSlot(t), rp)
-		n -= k
-		t -= int64(k) * rp.Size
+// hourPos is the number of windows of t's hour from the window starting
+// at t back to the hour's start (1 for windows of an hour or more).
+func hourPos(t int64, rp *RateParams) int {
+	if rp.Size >= 3600 {
+		return 1
 	}
-	return s
+	return int((t-AlignDown(t, 3600))/rp.Size) + 1
+}
+
+// seasonalAll sets mu[s] to the seasonal expectation of the sum of the
+// rp.N[s] windows ending with the one starting at start, for every scale:
+// the sum of the windows' slot expectations (e, reset here), an hour's
+// windows at a time, newest first. k is hourPos(start, rp). The scales
+// share one walk back over the hours: a shorter scale's walk is a prefix
+// of a longer one's, up to its last (shorter) segment, so each sum is
+// formed in the same order as a walk of its own.
+func (r *Rate) seasonalAll(start int64, k int, rp *RateParams, e *slotExps, mu *[MaxScales]float64) {
+	e.reset()
+	var rem [MaxScales]int
+	left := 0
+	for s := 0; s < rp.Scales; s++ {
+		mu[s], rem[s] = 0, rp.N[s]
+		if rem[s] > 0 {
+			left++
+		}
+	}
+	t, slot := start, HourSlot(start)
+	for left > 0 {
+		v := e.at(slot)
+		for s := 0; s < rp.Scales; s++ {
+			if rem[s] == 0 {
+				continue
+			}
+			ks := min(k, rem[s])
+			mu[s] += float64(ks) * v
+			if rem[s] -= ks; rem[s] == 0 {
+				left--
+			}
+		}
+		if rp.PerHour > 0 { // the previous hour, whole
+			if k, slot = rp.PerHour, slot-1; slot < 0 {
+				slot = Slots - 1
+			}
+			continue
+		}
+		t -= int64(k) * rp.Size
+		k, slot = hourPos(t, rp), HourSlot(t)
+	}
 }
 
 // Roll moves r to the window containing t. Closed windows (and the empty
@@ -183,9 +252,7 @@ func (r *Rate) Roll(t int64, rp *RateParams) (Closed, bool) {
 		from += (g - rp.MaxCatchUp) * rp.Size
 		g = rp.MaxCatchUp
 	}
-	for i := int64(0); i < g; i++ {
-		r.close(from+i*rp.Size, 0, 0, false, rp)
-	}
+	r.closeEmpty(from, g, rp)
 	return cl, true
 }
 
@@ -215,17 +282,18 @@ func (r *Rate) learnCap(x uint32, rp *RateParams) uint32 {
 // for it.
 func (r *Rate) close(start int64, x, xl uint32, armed bool, rp *RateParams) {
 	var mu [MaxScales]float64
-	for s := 0; s < rp.Scales; s++ {
-		if armed {
+	if armed {
+		for s := 0; s < rp.Scales; s++ {
 			mu[s] = float64(r.Sc[s].Mu)
-		} else {
-			mu[s] = r.seasonal(start, rp.N[s], rp)
 		}
+	} else {
+		e := slotExps{r: r, rp: rp}
+		r.seasonalAll(start, hourPos(start, rp), rp, &e, &mu)
 	}
 	r.Profile.Update(HourSlot(start), float64(xl), rp)
 	r.Ring[r.Pos] = uint16(min(x, math.MaxUint16))
 	r.Pos = uint8((int(r.Pos) + 1) % RingLen)
-	a := math.Max(rp.OverallAlpha, 1/float64(r.Windows))
+	a := max(rp.OverallAlpha, 1/float64(r.Windows))
 	for s := 0; s < rp.Scales; s++ {
 		st := &r.Sc[s]
 		n := rp.N[s]
@@ -234,24 +302,210 @@ func (r *Rate) close(start int64, x, xl uint32, armed bool, rp *RateParams) {
 		}
 		sum := float64(r.ringSum(n))
 		if armed && st.Crit > 0 {
-			sum = math.Min(sum, float64(st.Crit)) // winsorised per scale
+			sum = min(sum, float64(st.Crit)) // winsorised per scale
 		}
-		d := sum - float64(st.Mean)
-		st.Mean += float32(a * d)
-		st.Var = float32((1 - a) * (float64(st.Var) + a*d*d))
-		e := (sum-mu[s])*(sum-mu[s]) - sum
-		st.Res += float32(a * (e - float64(st.Res)))
-		st.MuSq += float32(a * (mu[s]*mu[s] - float64(st.MuSq)))
-		// The peak decays, and rises only 1/(N+1) of the way to a larger
-		// sum per window: a burst that recurs is learned in a few
-		// occurrences, while the ramp of the current episode cannot chase
-		// its own threshold away.
-		pk := float64(st.Peak) * rp.WinPeakDecay
-		if sum > pk {
-			pk += (sum - pk) / float64(n+1)
-		}
-		st.Peak = float32(pk)
+		st.learn(sum, mu[s], a, n, rp)
 	}
+}
+
+// closeEmpty feeds the g empty windows starting at from, from+Size, ...
+// exactly as g calls of close(start, 0, 0, false, rp) would (the same
+// floating-point operations in the same order), at a fraction of the cost:
+// the scales' ring sums run (the window leaving a sum is subtracted)
+// instead of being re-added per window, one walk over the hour slots
+// serves every scale's seasonal expectation, and a Rate that has learned
+// only zeros (a denial key never denied) just counts the windows. The
+// EWMAs otherwise step window by window: their float32 rounding per step
+// has no closed form.
+func (r *Rate) closeEmpty(from, g int64, rp *RateParams) {
+	if g <= 0 {
+		return
+	}
+	var sums [MaxScales]uint32
+	for s := 0; s < rp.Scales; s++ {
+		sums[s] = r.ringSum(rp.N[s])
+	}
+	if r.blank(rp, &sums) {
+		r.countEmpty(from, g, rp)
+		return
+	}
+	if rp.PerHour > 0 {
+		r.closeEmptyHourly(from, g, rp, &sums)
+		return
+	}
+	var mu [MaxScales]float64
+	e := slotExps{r: r, rp: rp}
+	k := hourPos(from, rp)
+	for i := int64(0); i < g; i++ {
+		start := from + i*rp.Size
+		if rp.PerHour == 0 {
+			k = hourPos(start, rp)
+		} else if i > 0 {
+			k = k%rp.PerHour + 1
+		}
+		r.seasonalAll(start, k, rp, &e, &mu)
+		r.Profile.Update(HourSlot(start), 0, rp)
+		for s := 0; s < rp.Scales; s++ {
+			sums[s] -= uint32(r.Ring[(int(r.Pos)+RingLen-rp.N[s])%RingLen])
+		}
+		r.Ring[r.Pos] = 0
+		r.Pos = uint8((int(r.Pos) + 1) % RingLen)
+		a := max(rp.OverallAlpha, 1/float64(r.Windows))
+		for s := 0; s < rp.Scales; s++ {
+			if n := rp.N[s]; int(r.Windows) >= n {
+				r.Sc[s].learn(float64(sums[s]), mu[s], a, n, rp)
+			}
+		}
+	}
+}
+
+// closeEmptyHourly is closeEmpty for windows that divide an hour, in one
+// loop: per window the seasonal walk (seasonalAll) with the shrunk slot
+// means slid along the hours instead of memoised, then Profile.Update and
+// the scales' learn, inlined. Same operations, same order.
+func (r *Rate) closeEmptyHourly(from, g int64, rp *RateParams, sums *[MaxScales]uint32) {
+	p := &r.Profile
+	per, nb, minSeen := rp.PerHour, rp.Neighbour, rp.MinSlotWindows
+	k0, slot0 := hourPos(from, rp), HourSlot(from)
+	for i := int64(0); i < g; i++ {
+		if i > 0 {
+			if k0++; k0 > per {
+				if k0, slot0 = 1, slot0+1; slot0 == Slots {
+					slot0 = 0
+				}
+			}
+		}
+		// Seasonal expectations (seasonalAll).
+		o := float64(r.Sc[0].Mean)
+		kp := slotPrior / max(o, 1e-3)
+		ko := kp * o
+		shrunk := func(s int) float64 {
+			n := float64(p.Seen[s])
+			return (n*float64(p.Mean[s]) + ko) / (n + kp)
+		}
+		var mu [MaxScales]float64
+		rem := rp.N
+		left := 0
+		for s := 0; s < rp.Scales; s++ {
+			if rem[s] > 0 {
+				left++
+			}
+		}
+		h, k := slot0, k0
+		up := h + 1
+		if up == Slots {
+			up = 0
+		}
+		shUp, shH := shrunk(up), shrunk(h)
+		for left > 0 {
+			dn := h - 1
+			if dn < 0 {
+				dn = Slots - 1
+			}
+			shDn := shrunk(dn)
+			v := o
+			if int(p.Seen[h]) >= minSeen {
+				v = max(shH, nb*max(shDn, shUp))
+			}
+			for s := 0; s < rp.Scales; s++ {
+				if rem[s] == 0 {
+					continue
+				}
+				ks := min(k, rem[s])
+				mu[s] += float64(ks) * v
+				if rem[s] -= ks; rem[s] == 0 {
+					left--
+				}
+			}
+			k, h, shUp, shH = per, dn, shH, shDn
+		}
+		// Profile.Update(slot0, 0, rp).
+		if p.Seen[slot0] < math.MaxUint16 {
+			p.Seen[slot0]++
+		}
+		as := max(rp.Alpha, 1/float64(p.Seen[slot0]))
+		p.Mean[slot0] += float32(as * (0 - float64(p.Mean[slot0])))
+		p.Peak[slot0] = float32(max(float64(p.Peak[slot0])*rp.PeakDecay, 0))
+		if p.Windows < math.MaxUint32 {
+			p.Windows++
+		}
+		a := max(rp.OverallAlpha, 1/float64(p.Windows)) // also the scales' weight (close)
+		p.Overall += float32(a * (0 - float64(p.Overall)))
+		// The ring and the scales.
+		for s := 0; s < rp.Scales; s++ {
+			sums[s] -= uint32(r.Ring[(int(r.Pos)+RingLen-rp.N[s])%RingLen])
+		}
+		r.Ring[r.Pos] = 0
+		r.Pos = uint8((int(r.Pos) + 1) % RingLen)
+		for s := 0; s < rp.Scales; s++ {
+			if n := rp.N[s]; int(p.Windows) >= n {
+				r.Sc[s].learn(float64(sums[s]), mu[s], a, n, rp)
+			}
+		}
+	}
+}
+
+// blank reports whether closing empty windows leaves every learned level
+// of r at +0: all levels are +0 (bit for bit), the scales' sums (sums) are
+// 0 and rp's rates and factors are finite and non-negative, so every update
+// adds (+0)·a to +0 and every seasonal expectation is +0.
+func (r *Rate) blank(rp *RateParams, sums *[MaxScales]uint32) bool {
+	ok := func(x float64) bool { return x >= 0 && x <= math.MaxFloat64 }
+	if !ok(rp.Alpha) || !ok(rp.PeakDecay) || !ok(rp.WinPeakDecay) || !ok(rp.Neighbour) ||
+		!ok(rp.OverallAlpha) || rp.OverallAlpha > 1 {
+		return false
+	}
+	bits := math.Float32bits(r.Profile.Overall)
+	for s := 0; s < rp.Scales; s++ {
+		st := &r.Sc[s]
+		if sums[s] != 0 {
+			return false
+		}
+		bits |= math.Float32bits(st.Mean) | math.Float32bits(st.Var) | math.Float32bits(st.Res) |
+			math.Float32bits(st.MuSq) | math.Float32bits(st.Peak)
+	}
+	for i := range Slots {
+		bits |= math.Float32bits(r.Profile.Mean[i]) | math.Float32bits(r.Profile.Peak[i])
+	}
+	return bits == 0
+}
+
+// countEmpty is closeEmpty for a blank Rate: the windows are counted
+// (Profile.Update's counters, the ring), every level stays +0.
+func (r *Rate) countEmpty(from, g int64, rp *RateParams) {
+	for i := int64(0); i < g; i++ {
+		if slot := HourSlot(from + i*rp.Size); r.Profile.Seen[slot] < math.MaxUint16 {
+			r.Profile.Seen[slot]++
+		}
+		if r.Profile.Windows < math.MaxUint32 {
+			r.Profile.Windows++
+		}
+	}
+	for i := int64(0); i < min(g, RingLen); i++ {
+		r.Ring[r.Pos] = 0
+		r.Pos = uint8((int(r.Pos) + 1) % RingLen)
+	}
+	r.Pos = uint8((int64(r.Pos) + max(g-RingLen, 0)) % RingLen)
+}
+
+// learn feeds a scale the sum of its newest n windows, with seasonal
+// expectation mu and EWMA weight a.
+func (st *ScaleStats) learn(sum, mu, a float64, n int, rp *RateParams) {
+	d := sum - float64(st.Mean)
+	st.Mean += float32(a * d)
+	st.Var = float32((1 - a) * (float64(st.Var) + a*d*d))
+	e := (sum-mu)*(sum-mu) - sum
+	st.Res += float32(a * (e - float64(st.Res)))
+	st.MuSq += float32(a * (mu*mu - float64(st.MuSq)))
+	// The peak decays, and rises only 1/(N+1) of the way to a larger sum
+	// per window: a burst that recurs is learned in a few occurrences,
+	// while the ramp of the current episode cannot chase its own threshold
+	// away.
+	pk := float64(st.Peak) * rp.WinPeakDecay
+	if sum > pk {
+		pk += (sum - pk) / float64(n+1)
+	}
+	st.Peak = float32(pk)
 }
 
 // NeedsArm reports whether the current window has no thresholds yet.
@@ -296,12 +550,15 @@ func (r *Rate) Arm(s *SpikeRule, rp *RateParams, src *Rate, div float64) {
 	if s0.Mean > 0 {
 		ex0 = math.Min(ex0, math.Max(0, float64(s0.Var/s0.Mean)-1))
 	}
+	var seas [MaxScales]float64
+	e := slotExps{r: src, rp: rp}
+	src.seasonalAll(r.Start, hourPos(r.Start, rp), rp, &e, &seas)
 	for i := 0; i < rp.Scales; i++ {
 		st, ss := &r.Sc[i], &src.Sc[i]
 		n := rp.N[i]
 		st.Base = r.ringSum(n - 1)
 		floor := float64(n) * 0.5 / float64(src.Windows+1)
-		mu := math.Max(src.seasonal(r.Start, n, rp)/div, floor)
+		mu := math.Max(seas[i]/div, floor)
 		m := math.Max(float64(ss.Mean)/div, floor)
 		// k·mean is the excess of the variance over Poisson per event; it
 		// cannot be known beyond the largest sum seen (a sparse key's one

@@ -91,6 +91,10 @@ type RateParams struct {
 	// scale's sum becomes suspect: a window that makes it suspect teaches
 	// the hour-slot means only up to that pace (see Rate.Roll, SuspectP).
 	LearnLogP float64
+	// PerHour is the number of windows per hour when Size divides an hour
+	// (0 otherwise): lets the seasonal walk step an hour at a time without
+	// dividing.
+	PerHour int
 }
 
 // NewRateParams derives the constants for windows of size whose slot means
@@ -107,7 +111,12 @@ func NewRateParams(size, halfLife, peakHalfLife time.Duration) RateParams {
 		perDay = 1
 	}
 	days := func(d time.Duration) float64 { return d.Hours() / 24 }
+	perHour := 0
+	if sz < 3600 && 3600%sz == 0 {
+		perHour = int(3600 / sz)
+	}
 	return RateParams{
+		PerHour:      perHour,
 		Size:         sz,
 		Alpha:        1 - math.Pow(0.5, 1/math.Max(days(halfLife)*perDay, 1)),
 		PeakDecay:    math.Pow(0.5, 1/math.Max(days(peakHalfLife)*perDay, 1)),
@@ -137,14 +146,16 @@ func (p *Profile) Update(slot int, x float64, rp *RateParams) {
 	if p.Seen[slot] < math.MaxUint16 {
 		p.Seen[slot]++
 	}
-	a := math.Max(rp.Alpha, 1/float64(p.Seen[slot]))
+	// Builtin max: math.Max's semantics, inlined (closeEmpty calls this
+	// per skipped window).
+	a := max(rp.Alpha, 1/float64(p.Seen[slot]))
 	p.Mean[slot] += float32(a * (x - float64(p.Mean[slot])))
 	pk := float64(p.Peak[slot]) * rp.PeakDecay
-	p.Peak[slot] = float32(math.Max(pk, x))
+	p.Peak[slot] = float32(max(pk, x))
 	if p.Windows < math.MaxUint32 {
 		p.Windows++
 	}
-	oa := math.Max(rp.OverallAlpha, 1/float64(p.Windows))
+	oa := max(rp.OverallAlpha, 1/float64(p.Windows))
 	p.Overall += float32(oa * (x - float64(p.Overall)))
 }
 

@@ -46,7 +46,8 @@
 //
 // Ticks do not visit (agent, tool) keys: a tick only rolled a key's
 // windows, and the key's next record rolls them (baseline.Rate.Roll closes
-// the skipped windows one by one, as ticks did), so its judgement is the
+// the skipped windows bit for bit as ticks did, empty ones on a fast path;
+// a key that never had a denial only counts them), so its judgement is the
 // same. Only the first tick after SetParams visits every key once, to
 // re-resolve it where an eager tick would have. Tool-level state (one per
 // tool) is still ticked eagerly.

@@ -111,12 +111,14 @@
 // A tick costs the keys with something due, not all keys, and leaves every
 // judgement as a tick over all keys would:
 //   - rate windows close on the key's next record (baseline.Rate.Roll
-//     closes the skipped windows one by one, exactly as ticks did);
+//     closes the skipped windows bit for bit as ticks did, the empty ones
+//     on a fast path);
 //   - loop windows: the detector keeps the watermarks of its recent ticks,
-//     and a key replays the ones it missed (rollLoop at each) before its
-//     next record, so its same-input peak decays exactly as under eager
-//     ticks (keys idle for more than maxTicks ticks replay the retained
-//     ones only);
+//     and a key replays the ones it missed before its next record
+//     (rollLoopTicks: rollLoop until its window closes, then only the
+//     peak's decay per empty window), so its same-input peak decays
+//     exactly as under eager ticks (keys idle for more than maxTicks ticks
+//     replay the retained ones only);
 //   - drops: a key's drop condition depends only on its own gap state and
 //     its agent's count of active windows, so each key is put on its
 //     agent's drop index (baseline.Due) at the agent count where the
@@ -523,26 +525,75 @@ func borrowRate(ts *toolState) (*baseline.Rate, *baseline.Profile) {
 }
 
 // rollLoop closes the loop window if now is past it, feeding its largest
-// same-input count into the decaying loop peak. The count is winsorised at
-// the loop threshold and at loopGrowth × the current peak (at least
-// loopFloor): the first, partial minute of a loop must not
-// lift the threshold beyond the loop's full-minute rate.
-func (ks *keyState) rollLoop(now int64) {
+// same-input count into the decaying loop peak, and reports whether it did.
+// The count is winsorised at the loop threshold and at loopGrowth × the
+// current peak (at least loopFloor): the first, partial minute of a loop
+// must not lift the threshold beyond the loop's full-minute rate.
+func (ks *keyState) rollLoop(now int64) bool {
 	cl, ok := ks.loop.c.Roll(now, ks.t.loopSize)
 	if !ok {
-		return
+		return false
 	}
-	x := float64(ks.loop.top.Max())
-	if ks.loop.thr > 0 {
-		x = math.Min(x, float64(ks.loop.thr))
-	}
-	x = math.Min(x, math.Max(loopGrowth*float64(ks.loop.peak), loopFloor))
-	decay := ks.t.loopDecay
-	if cl.Gap > 0 {
-		decay = math.Pow(decay, float64(cl.Gap+1))
-	}
-	ks.loop.peak = float32(math.Max(float64(ks.loop.peak)*decay, x))
+	ks.loop.peak = ks.loopPeak(float64(ks.loop.top.Max()), cl.Gap)
 	ks.loop.top.Reset()
+	return true
+}
+
+// loopPeak is the loop peak after a closed window with largest same-input
+// count x followed by gap empty windows. (Builtin min and max: math.Min
+// and math.Max's semantics, inlined.)
+func (ks *keyState) loopPeak(x float64, gap int64) float32 {
+	if ks.loop.thr > 0 {
+		x = min(x, float64(ks.loop.thr))
+	}
+	x = min(x, max(loopGrowth*float64(ks.loop.peak), loopFloor))
+	decay := ks.t.loopDecay
+	if gap > 0 {
+		decay = math.Pow(decay, float64(gap+1))
+	}
+	return float32(max(float64(ks.loop.peak)*decay, x))
+}
+
+// rollLoopTicks is rollLoop at each watermark of wms (ascending), as eager
+// ticks rolled the key. Once one closes the key's window, the windows the
+// later ones close are empty (count 0, table empty), so each only moves the
+// window and decays the peak: the same operations as rollLoop without its
+// division and table scan where the tick is the next window's.
+func (ks *keyState) rollLoopTicks(wms []int64) {
+	i := 0
+	for i < len(wms) {
+		i++
+		if ks.rollLoop(wms[i-1]) {
+			break
+		}
+	}
+	// The window start and peak stay in registers (ks is written back
+	// before loopPeak reads it and at the end).
+	start, peak := ks.loop.c.Start, ks.loop.peak
+	size, decay := ks.t.loopSize, ks.t.loopDecay
+	for _, wm := range wms[i:] {
+		next := start + size
+		if wm < next {
+			continue
+		}
+		if wm < next+size {
+			start = next
+			// loopPeak(0, 0) where its max is the decayed peak: the
+			// winsorised count is +0 unless the peak is NaN.
+			if p := float64(peak) * decay; p > 0 {
+				peak = float32(p)
+			} else {
+				ks.loop.peak = peak
+				peak = ks.loopPeak(0, 0)
+			}
+			continue
+		}
+		ns := baseline.AlignDown(wm, size)
+		ks.loop.peak = peak
+		peak = ks.loopPeak(0, (ns-start)/size-1)
+		start = ns
+	}
+	ks.loop.c.Start, ks.loop.peak = start, peak
 }
 
 // loopGrowth bounds how fast the same-input peak may rise per loop window.
@@ -630,9 +681,7 @@ func (d *Detector) catchUp(ks *keyState) {
 	}
 	if ks.t.cfg.Enabled && ks.rate.Start != 0 {
 		i, _ := slices.BinarySearch(d.ticks, ks.tick+1)
-		for _, wm := range d.ticks[i:] {
-			ks.rollLoop(wm)
-		}
+		ks.rollLoopTicks(d.ticks[i:])
 	}
 	ks.tick = d.tickedAt
 }

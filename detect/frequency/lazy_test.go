@@ -3,6 +3,8 @@ package frequency
 import (
 	"bytes"
 	"cmp"
+	"math"
+	"math/rand/v2"
 	"reflect"
 	"slices"
 	"testing"
@@ -124,4 +126,52 @@ func TestLazyTicksMatchEager(t *testing.T) {
 		t.Fatalf("lazy state differs from eager state (snapshots of %d and %d bytes)", len(gotSnap), len(wantSnap))
 	}
 	t.Logf("%d findings equal: %v", len(want), details)
+}
+
+// rollLoopTicks leaves a key's loop window exactly as rollLoop at each
+// watermark does: ticks inside the window, at the next window, skipping
+// windows, before and after the key's own window closes, armed or not.
+func TestRollLoopTicksMatchesRollLoop(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, loop := range []time.Duration{time.Second, time.Minute, 2 * time.Minute} {
+		cfg := DefaultConfig()
+		cfg.LoopWindow = loop
+		tu := newTuned(&cfg)
+		for i := range 500 {
+			var ks keyState
+			ks.t = tu
+			ks.loop.peak = float32([]float64{0, 1, 2.5, 40, 1e6}[rng.IntN(5)] * rng.Float64())
+			if rng.IntN(2) == 0 {
+				ks.loop.thr = uint32(1 + rng.IntN(20))
+			}
+			t0 := int64(1_700_000_000 + rng.IntN(86400))
+			if i%5 > 0 {
+				ks.rollLoop(t0)
+				for range rng.IntN(30) {
+					ks.loop.top.Add(uint64(1 + rng.IntN(3)))
+				}
+			}
+			wms := make([]int64, rng.IntN(300))
+			wm := t0
+			for j := range wms {
+				switch rng.IntN(10) {
+				case 0:
+					wm += int64(rng.IntN(20)) * tu.loopSize // skips windows
+				case 1:
+					wm += 1 // inside the window
+				default:
+					wm += tu.loopSize
+				}
+				wms[j] = wm
+			}
+			want := ks
+			for _, wm := range wms {
+				want.rollLoop(wm)
+			}
+			ks.rollLoopTicks(wms)
+			if ks.loop != want.loop || math.Float32bits(ks.loop.peak) != math.Float32bits(want.loop.peak) {
+				t.Fatalf("loop %v case %d: %+v, rollLoop per tick %+v", loop, i, ks.loop, want.loop)
+			}
+		}
+	}
 }
