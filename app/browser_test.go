@@ -14,7 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/toolwatch/toolwatch/internal/demo"
+	"github.com/toolwatch/toolwatch/tools/demo"
 )
 
 // chromium finds headless Chromium like statuspage's browser tests do:

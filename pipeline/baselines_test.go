@@ -12,8 +12,8 @@ import (
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/config"
 	"github.com/toolwatch/toolwatch/detect"
-	"github.com/toolwatch/toolwatch/internal/eval"
-	"github.com/toolwatch/toolwatch/internal/sim"
+	"github.com/toolwatch/toolwatch/tools/eval"
+	"github.com/toolwatch/toolwatch/tools/sim"
 )
 
 func TestBaselinesFilterAndOrder(t *testing.T) {

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/toolwatch/toolwatch/config"
-	"github.com/toolwatch/toolwatch/internal/sim"
 	"github.com/toolwatch/toolwatch/record"
+	"github.com/toolwatch/toolwatch/tools/sim"
 )
 
 // BenchmarkSnapshotCapture measures what a snapshot costs the consumer

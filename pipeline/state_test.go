@@ -7,8 +7,8 @@ import (
 
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/config"
-	"github.com/toolwatch/toolwatch/internal/eval"
-	"github.com/toolwatch/toolwatch/internal/sim"
+	"github.com/toolwatch/toolwatch/tools/eval"
+	"github.com/toolwatch/toolwatch/tools/sim"
 )
 
 // A pipeline restored from a snapshot taken mid-stream raises exactly the

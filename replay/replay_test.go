@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/toolwatch/toolwatch/config"
-	"github.com/toolwatch/toolwatch/internal/eval"
-	"github.com/toolwatch/toolwatch/internal/sim"
+	"github.com/toolwatch/toolwatch/tools/eval"
+	"github.com/toolwatch/toolwatch/tools/sim"
 )
 
 // wall is a fixed wall clock after every simulated record, so the

@@ -13,10 +13,10 @@ import (
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/config"
 	"github.com/toolwatch/toolwatch/detect"
-	"github.com/toolwatch/toolwatch/internal/eval"
-	"github.com/toolwatch/toolwatch/internal/sim"
 	"github.com/toolwatch/toolwatch/pipeline"
 	"github.com/toolwatch/toolwatch/snapshot"
+	"github.com/toolwatch/toolwatch/tools/eval"
+	"github.com/toolwatch/toolwatch/tools/sim"
 )
 
 func simLines(t *testing.T, cfg sim.Config) [][]byte {

@@ -16,7 +16,7 @@ import (
 
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/app"
-	"github.com/toolwatch/toolwatch/internal/demo"
+	"github.com/toolwatch/toolwatch/tools/demo"
 )
 
 // cmdDemo runs the daemon in-process on an embedded NATS server, publishes

@@ -15,13 +15,13 @@ import (
 
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/config"
-	"github.com/toolwatch/toolwatch/internal/eval"
-	"github.com/toolwatch/toolwatch/internal/eval/runner"
-	"github.com/toolwatch/toolwatch/internal/sim"
 	"github.com/toolwatch/toolwatch/record"
+	"github.com/toolwatch/toolwatch/tools/eval"
+	"github.com/toolwatch/toolwatch/tools/eval/runner"
+	"github.com/toolwatch/toolwatch/tools/sim"
 )
 
-// cmdEval prints detection-quality figures (internal/eval): for simulated
+// cmdEval prints detection-quality figures (tools/eval): for simulated
 // seeds (labeled set and normal-only twin, replayed in-process), or for
 // files written by `detector simulate` (and optionally `detector replay`).
 func cmdEval(args []string, stdout, stderr io.Writer) int {

@@ -14,9 +14,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/toolwatch/toolwatch/internal/demo"
-	"github.com/toolwatch/toolwatch/internal/eval"
-	"github.com/toolwatch/toolwatch/internal/sim"
+	"github.com/toolwatch/toolwatch/tools/demo"
+	"github.com/toolwatch/toolwatch/tools/eval"
+	"github.com/toolwatch/toolwatch/tools/sim"
 )
 
 func cmdSimulate(args []string, stdout, stderr io.Writer) int {

@@ -51,7 +51,7 @@
 //	       0 when the domain is known (a new address at a known domain)
 //
 // The history term is measured; the others are documented odds bounds
-// (priors), tuned on simulator seeds 1–3 only (internal/sim/egress). So a
+// (priors), tuned on simulator seeds 1–3 only (tools/sim/egress). So a
 // new payee typed by the user at a closed tool with 2,000 uses scores about
 // 33 (silent, learned), the same payee read from a tool output of the task
 // 53, and after a confidential read 63.

@@ -5,7 +5,7 @@
 //
 // The run has four phases:
 //
-//  1. fill: Records simulated records (internal/sim, realistic traffic over
+//  1. fill: Records simulated records (tools/sim, realistic traffic over
 //     about 30 h of event time ending near now) are published to the
 //     daemon's stream with JetStream acks;
 //  2. raw: a plain JetStream pull consumer that only acks (Consume, 1,000
@@ -50,8 +50,8 @@ import (
 	"github.com/toolwatch/toolwatch/config"
 	"github.com/toolwatch/toolwatch/ingest"
 	"github.com/toolwatch/toolwatch/ingest/embedded"
-	"github.com/toolwatch/toolwatch/internal/sim"
 	"github.com/toolwatch/toolwatch/record"
+	"github.com/toolwatch/toolwatch/tools/sim"
 )
 
 // Config bounds one bench run. Zero fields take the defaults noted.

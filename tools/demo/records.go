@@ -26,8 +26,8 @@ import (
 	"time"
 
 	"github.com/toolwatch/toolwatch/detect"
-	"github.com/toolwatch/toolwatch/internal/sim"
 	"github.com/toolwatch/toolwatch/record"
+	"github.com/toolwatch/toolwatch/tools/sim"
 )
 
 // Phase is the part of the demo a record belongs to.

@@ -1,11 +1,11 @@
 // Package eval scores alerts against the labeled anomalies of a simulation
-// (internal/sim): per-pattern recall, precision, false alerts per 100,000
+// (tools/sim): per-pattern recall, precision, false alerts per 100,000
 // normal records (any severity and warning or above), the worst alert storm
 // of one key in a day, and false alerts by the normal behaviour behind them.
 // It also writes simulated traffic as JSON lines and parses alert JSON
 // lines, for `detector simulate`, `detector eval`, backtests and benchmarks.
 //
-// The issue-9 gate (TestGateRealistic; internal/eval/runner runs it) scores
+// The issue-9 gate (TestGateRealistic; tools/eval/runner runs it) scores
 // the realistic profile on HeldOutSeeds — derived by rule from HeldOutBase,
 // never the TuningSeeds — labeled set and normal-only twin, against
 // IssueTargets. TestEndToEnd keeps the original gate on the easy profile.
@@ -48,8 +48,8 @@ import (
 
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/detect/registry"
-	"github.com/toolwatch/toolwatch/internal/sim"
 	"github.com/toolwatch/toolwatch/record"
+	"github.com/toolwatch/toolwatch/tools/sim"
 )
 
 // Patterns is the order of patterns in the result table: the detector
@@ -350,9 +350,9 @@ func keyMatch(an sim.Anomaly, a alert.Alert, grace time.Duration) bool {
 // String renders the result as a table.
 func (r Result) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-14s %9s %8s %7s %10s  %s\n", "pattern", "anomalies", "detected", "recall", "max delay", "missed")
+	fmt.Fprintf(&b, "%-16s %9s %8s %7s %10s  %s\n", "pattern", "anomalies", "detected", "recall", "max delay", "missed")
 	for _, p := range r.Patterns {
-		row := fmt.Sprintf("%-14s %9d %8d %7.3f %10s  %s", p.Pattern, p.Anomalies, p.Detected, p.Recall,
+		row := fmt.Sprintf("%-16s %9d %8d %7.3f %10s  %s", p.Pattern, p.Anomalies, p.Detected, p.Recall,
 			p.MaxDelay.Round(time.Second), strings.Join(p.Missed, ","))
 		b.WriteString(strings.TrimRight(row, " "))
 		b.WriteByte('\n')

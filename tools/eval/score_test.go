@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/toolwatch/toolwatch/alert"
-	"github.com/toolwatch/toolwatch/internal/sim"
 	"github.com/toolwatch/toolwatch/record"
+	"github.com/toolwatch/toolwatch/tools/sim"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata golden files")
@@ -74,6 +74,8 @@ func TestScore(t *testing.T) {
 		{Pattern: "denial_spike", Recall: 1},
 		{Pattern: "output_size", Recall: 1},
 		{Pattern: "latency", Anomalies: 2, Detected: 1, Recall: 0.5, MaxDelay: 10 * time.Minute, Missed: []string{"latency-2"}},
+		{Pattern: "chain_integrity", Recall: 1},
+		{Pattern: "egress", Recall: 1},
 	}
 	if !slices.EqualFunc(r.Patterns, want, func(a, b PatternResult) bool {
 		return a.Pattern == b.Pattern && a.Anomalies == b.Anomalies && a.Detected == b.Detected &&

@@ -43,7 +43,7 @@ type Behaviour struct {
 // Behaviours lists the normal behaviours of cfg's realistic simulation,
 // most specific first (episodes drawn during generation — benign loops,
 // misnamed arguments — then scheduled windows, then standing properties),
-// for attributing false alarms (internal/eval). It runs the normal-only
+// for attributing false alarms (tools/eval). It runs the normal-only
 // generation once to find the episodes. The easy profile has none.
 func Behaviours(cfg Config) ([]Behaviour, error) {
 	cfg = cfg.withDefaults()

@@ -1,8 +1,8 @@
 // Package runner runs the detection-quality evaluation end to end: it
-// simulates a labeled set and its normal-only twin (internal/sim), replays
+// simulates a labeled set and its normal-only twin (tools/sim), replays
 // both in event time through the daemon's pipeline (replay) and scores the
-// alerts (internal/eval). It is separate from internal/eval because replay
-// depends on the pipeline, whose tests use internal/eval.
+// alerts (tools/eval). It is separate from tools/eval because replay
+// depends on the pipeline, whose tests use tools/eval.
 package runner
 
 import (
@@ -15,9 +15,9 @@ import (
 
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/config"
-	"github.com/toolwatch/toolwatch/internal/eval"
-	"github.com/toolwatch/toolwatch/internal/sim"
 	"github.com/toolwatch/toolwatch/replay"
+	"github.com/toolwatch/toolwatch/tools/eval"
+	"github.com/toolwatch/toolwatch/tools/sim"
 )
 
 // DefaultGrace is how long after an anomaly's End an alert still counts.

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/toolwatch/toolwatch/internal/eval"
-	"github.com/toolwatch/toolwatch/internal/eval/runner"
-	"github.com/toolwatch/toolwatch/internal/sim"
+	"github.com/toolwatch/toolwatch/tools/eval"
+	"github.com/toolwatch/toolwatch/tools/eval/runner"
+	"github.com/toolwatch/toolwatch/tools/sim"
 )
 
 // gateSeeds is how many held-out seeds the gate replays: each is a week of

@@ -14,8 +14,8 @@ import (
 
 	"github.com/toolwatch/toolwatch/chain"
 	"github.com/toolwatch/toolwatch/detect"
-	"github.com/toolwatch/toolwatch/internal/sim"
 	"github.com/toolwatch/toolwatch/record"
+	"github.com/toolwatch/toolwatch/tools/sim"
 )
 
 type received struct {

@@ -7,8 +7,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/toolwatch/toolwatch/internal/sim"
 	"github.com/toolwatch/toolwatch/record"
+	"github.com/toolwatch/toolwatch/tools/sim"
 )
 
 // SimulateConfig configures Simulate. Zero fields take the defaults noted.

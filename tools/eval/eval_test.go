@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/toolwatch/toolwatch/config"
-	"github.com/toolwatch/toolwatch/internal/sim"
 	"github.com/toolwatch/toolwatch/replay"
+	"github.com/toolwatch/toolwatch/tools/sim"
 )
 
 // TestEndToEnd replays the default 72h simulation (~475k records) through

@@ -1,6 +1,6 @@
 // Package sim generates seeded multi-agent audit traffic (docs/design.md §2
 // records) with labeled injected anomalies, for backtests, benchmarks, the
-// evaluation gate (internal/eval) and the demo. Two profiles:
+// evaluation gate (tools/eval) and the demo. Two profiles:
 //
 // ProfileRealistic (RealisticTopology, RealisticAnomalies; what `detector
 // simulate` writes by default) is a week of fleet traffic built from
