@@ -6,9 +6,9 @@ import (
 
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/compliance"
-	"github.com/toolwatch/toolwatch/record"
 	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/detect/registry"
+	"github.com/toolwatch/toolwatch/record"
 )
 
 // Hostile strings: untrusted text from audit records that must render as
