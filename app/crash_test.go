@@ -125,12 +125,12 @@ snapshot:
 		t.Fatal(err)
 	}
 
-	// Run 1: paced to consume the stream in about 10 s whatever the
+	// Run 1: paced to consume the stream in about 20 s whatever the
 	// machine's speed, and killed right after a periodic snapshot covering
 	// at least 30% of it (the first one is taken at the first tick, the
-	// next 5 s later: about halfway through).
+	// next 5 s later: about a quarter of the way; a loaded machine may write it late or skip one).
 	run1 := startDetector(t, bin, cfgPath, url)
-	pace := paceConsumer(t, js, run1, cfg.Ingest.Stream, cfg.Ingest.Consumer, n, 10*time.Second)
+	pace := paceConsumer(t, js, run1, cfg.Ingest.Stream, cfg.Ingest.Consumer, n, 20*time.Second)
 	snapPath := filepath.Join(dir, "toolwatch.snapshot")
 	var snapSeq uint64
 	deadline := time.Now().Add(90 * time.Second)
