@@ -28,3 +28,13 @@ type Capturer interface {
 
 // Encoder appends a captured state's encoding to b.
 type Encoder func(b []byte) ([]byte, error)
+
+// MarshalCaptured is MarshalState for a Capturer: the capture encoded at
+// once, appended to b.
+func MarshalCaptured(c Capturer, b []byte) ([]byte, error) {
+	enc, err := c.CaptureState()
+	if err != nil {
+		return b, err
+	}
+	return enc(b)
+}
