@@ -170,8 +170,8 @@ func TestSetParamsKeepsBaselines(t *testing.T) {
 	if out := d.Observe(rec(ts, k.Agent, k.Tool, "1.0.0", slow), nil); len(out) != 0 {
 		t.Fatalf("1.2× the threshold still alerts at 1e-12: %+v", out[0].Details)
 	}
-	if st := d.core.Keys.Peek(k); st.Cfg.FalseAlarmRate != 1e-12 || st.Gen != d.core.Gen || st.slots[st.active].version != "1.0.0" {
-		t.Fatalf("key not re-resolved or slot lost: cfg %+v gen %d/%d", st.Cfg, st.Gen, d.core.Gen)
+	if st := d.core.Keys.Peek(k); st.Cfg.FalseAlarmRate != 1e-12 || !d.core.Gen.Current(st.Gen) || st.slots[st.active].version != "1.0.0" {
+		t.Fatalf("key not re-resolved or slot lost: cfg %+v gen %d/%d", st.Cfg, st.Gen, d.core.Gen.Stamp())
 	}
 	if q := dist().Quantiles(d.core.G); q.Count != q1.Count+1 {
 		t.Fatalf("count %v after one more call, want %v", q.Count, q1.Count+1)

@@ -157,8 +157,8 @@ func TestSetParamsKeepsBaselines(t *testing.T) {
 	if out := d.Observe(rec(ts, k.Agent, k.Tool, big), nil); len(out) != 0 {
 		t.Fatalf("1.2× the threshold still alerts at 1e-12: %+v", out[0].Details)
 	}
-	if ks := d.core.Keys.Peek(k); ks.Cfg.FalseAlarmRate != 1e-12 || ks.Gen != d.core.Gen {
-		t.Fatalf("key config not re-resolved: %+v gen %d/%d", ks.Cfg, ks.Gen, d.core.Gen)
+	if ks := d.core.Keys.Peek(k); ks.Cfg.FalseAlarmRate != 1e-12 || !d.core.Gen.Current(ks.Gen) {
+		t.Fatalf("key config not re-resolved: %+v gen %d/%d", ks.Cfg, ks.Gen, d.core.Gen.Stamp())
 	}
 	if q := d.core.Keys.Peek(k).dist.Quantiles(d.core.G); q.Count != q1.Count+1 {
 		t.Fatalf("count %v after one more record, want %v", q.Count, q1.Count+1)
