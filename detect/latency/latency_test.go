@@ -10,8 +10,8 @@ import (
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/detecttest"
 	"github.com/toolwatch/toolwatch/detect/internal/distdetect"
-	"github.com/toolwatch/toolwatch/detect/internal/distdetect/disttest"
 	"github.com/toolwatch/toolwatch/record"
 )
 
@@ -467,7 +467,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()
 			tc.mod(&c)
-			disttest.WantFieldError(t, c.Validate(), tc.path)
+			detecttest.WantFieldError(t, c.Validate(), tc.path)
 		})
 	}
 }
@@ -487,7 +487,7 @@ func TestObserveNoAllocs(t *testing.T) {
 	d := newDet(t, nil)
 	s := warm(t, d, 9000)
 	rs := records(1024, s.now(), 7)
-	if a := disttest.ObserveAllocs(5000, d, rs, 0); a != 0 {
+	if a := detecttest.ObserveAllocs(5000, d, rs, 0); a != 0 {
 		t.Fatalf("Observe allocates %.2f per call", a)
 	}
 }
@@ -510,7 +510,7 @@ func BenchmarkObserve(b *testing.B) {
 // over 10,000 keys (one tool-level state per 100 keys included).
 func BenchmarkMemoryPerKey(b *testing.B) {
 	const keys = 10000
-	disttest.MemoryPerKey(b, keys, func() detect.Detector {
+	detecttest.MemoryPerKey(b, keys, func() detect.Detector {
 		d := newDet(b, nil)
 		for k := range keys {
 			ag, tl := "agent-"+strconv.Itoa(k), "tool-"+strconv.Itoa(k%100)

@@ -1,15 +1,10 @@
-// Package disttest is test support shared by the tests of the
-// distribution detectors (detect/latency, detect/outputsize): snapshot and
-// findings encodings, the golden-file check, config error checks, the
-// corrupt-snapshot and allocation probes and the memory-per-key benchmark.
-package disttest
+package detecttest
 
 import (
 	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
@@ -124,21 +119,6 @@ func ObserveAllocs(runs int, d detect.Detector, rs []*record.Record, start int) 
 		out = d.Observe(rs[i&mask], out[:0])
 		i++
 	})
-}
-
-// MemoryPerKey reports the heap bytes per key of the detector fill builds
-// with keys (agent, tool) keys.
-func MemoryPerKey(b *testing.B, keys int, fill func() detect.Detector) {
-	for b.Loop() {
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		d := fill()
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(keys), "bytes/key")
-		runtime.KeepAlive(d)
-	}
 }
 
 // Key drives one (agent, tool) key of a distribution detector in event
