@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/internal/encoding"
 	"github.com/toolwatch/toolwatch/internal/validate"
 	"github.com/toolwatch/toolwatch/record"
 )
@@ -72,21 +74,33 @@ func WantFieldError(t testing.TB, es validate.Errors, path string) {
 
 // Corruptions returns the damaged copies of the snapshot good every
 // detector must reject (empty, truncated, one byte short, a flipped bit,
-// garbage) together with the detector's own crafted cases.
+// garbage, a trailing byte under a valid checksum) together with the
+// detector's own crafted cases.
 func Corruptions(good []byte, crafted map[string][]byte) map[string][]byte {
 	flipped := bytes.Clone(good)
 	flipped[len(flipped)/2] ^= 0x10
 	cases := map[string][]byte{
-		"empty":     nil,
-		"truncated": good[:len(good)/2],
-		"one short": good[:len(good)-1],
-		"bit flip":  flipped,
-		"garbage":   []byte("not a snapshot at all"),
+		"empty":         nil,
+		"truncated":     good[:len(good)/2],
+		"one short":     good[:len(good)-1],
+		"bit flip":      flipped,
+		"garbage":       []byte("not a snapshot at all"),
+		"trailing byte": encoding.Seal(append(bytes.Clone(good[:len(good)-4]), 0)),
 	}
 	for name, data := range crafted {
 		cases[name] = data
 	}
 	return cases
+}
+
+// Sealed is a snapshot record of version v whose body put writes, with its
+// CRC-32C: a detector's crafted cases for Corruptions.
+func Sealed(v uint64, put func(*encoding.Encbuf)) []byte {
+	var e encoding.Encbuf
+	e.PutUvarint(v)
+	put(&e)
+	e.PutCRC32(0)
+	return e.Get()
 }
 
 // RejectsCorrupt checks that d, whose snapshot is before, accepts the
@@ -176,4 +190,29 @@ func First(fs []detect.Finding, detail string) *detect.Finding {
 		}
 	}
 	return nil
+}
+
+// New validates cfg and builds a detector of it (no overrides) with mk,
+// failing t on a config error.
+func New[C any, PC interface {
+	*C
+	Validate() validate.Errors
+}, D any](t testing.TB, cfg C, b baseline.Config, mk func(*detect.Params[C], baseline.Config) D) D {
+	t.Helper()
+	if es := PC(&cfg).Validate(); len(es) > 0 {
+		t.Fatalf("config invalid: %v", es)
+	}
+	return mk(detect.NewParams(cfg), b)
+}
+
+// Record is a complete record of agent calling tool at ts (success,
+// production, every optional number absent), for tests to vary.
+func Record(ts time.Time, agent, tool string) *record.Record {
+	return &record.Record{
+		TraceID: "trace-1", SpanID: "span-1", Timestamp: ts, AgentID: agent,
+		Tool:                 record.Tool{Name: tool, Version: "1.0.0", VerificationScore: record.Absent},
+		Invocation:           record.Invocation{Status: record.StatusSuccess, OutputBytes: record.Absent, InputBytes: record.Absent},
+		Context:              record.Context{TaskID: "task-1", Environment: "production"},
+		DataSubjectsAffected: record.Absent,
+	}
 }

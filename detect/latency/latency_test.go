@@ -18,25 +18,17 @@ import (
 var base = time.Date(2026, 3, 23, 0, 0, 0, 0, time.UTC)
 
 func rec(ts time.Time, agent, tool, version string, ms float64) *record.Record {
-	return &record.Record{
-		TraceID: "trace-1", SpanID: "span-1", Timestamp: ts, AgentID: agent,
-		Tool:                 record.Tool{Name: tool, Version: version, VerificationScore: record.Absent},
-		Invocation:           record.Invocation{Status: record.StatusSuccess, DurationMS: ms, OutputBytes: record.Absent, InputBytes: record.Absent},
-		Context:              record.Context{TaskID: "task-1", Environment: "production"},
-		DataSubjectsAffected: record.Absent,
-	}
+	r := detecttest.Record(ts, agent, tool)
+	r.Tool.Version, r.Invocation.DurationMS = version, ms
+	return r
 }
 
 func newDet(t testing.TB, mod func(*Config, *baseline.Config)) *Detector {
-	t.Helper()
 	c, b := DefaultConfig(), baseline.DefaultConfig()
 	if mod != nil {
 		mod(&c, &b)
 	}
-	if es := c.Validate(); len(es) > 0 {
-		t.Fatalf("config: %v", es)
-	}
-	return New(detect.NewParams(c), b)
+	return detecttest.New(t, c, b, New)
 }
 
 type toolSpec struct {

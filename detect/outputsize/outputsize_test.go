@@ -19,25 +19,17 @@ import (
 var base = time.Date(2026, 3, 23, 0, 0, 0, 0, time.UTC)
 
 func rec(ts time.Time, agent, tool string, bytes int64) *record.Record {
-	return &record.Record{
-		TraceID: "trace-1", SpanID: "span-1", Timestamp: ts, AgentID: agent,
-		Tool:                 record.Tool{Name: tool, Version: "1.0.0", VerificationScore: record.Absent},
-		Invocation:           record.Invocation{Status: record.StatusSuccess, DurationMS: 12, OutputBytes: bytes, InputBytes: record.Absent},
-		Context:              record.Context{TaskID: "task-1", Environment: "production"},
-		DataSubjectsAffected: record.Absent,
-	}
+	r := detecttest.Record(ts, agent, tool)
+	r.Invocation.DurationMS, r.Invocation.OutputBytes = 12, bytes
+	return r
 }
 
 func newDet(t testing.TB, mod func(*Config, *baseline.Config)) *Detector {
-	t.Helper()
 	c, b := DefaultConfig(), baseline.DefaultConfig()
 	if mod != nil {
 		mod(&c, &b)
 	}
-	if es := c.Validate(); len(es) > 0 {
-		t.Fatalf("config: %v", es)
-	}
-	return New(detect.NewParams(c), b)
+	return detecttest.New(t, c, b, New)
 }
 
 type stream struct {
