@@ -54,10 +54,7 @@ func TestStateGolden(t *testing.T) {
 		Build: func(t testing.TB) []byte { return detecttest.MustMarshal(t, goldenState(t)) },
 		Restore: func(t testing.TB, _ uint64, data []byte) []byte {
 			d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
-			if err := d.UnmarshalState(data); err != nil {
-				t.Fatal(err)
-			}
-			again := detecttest.MustMarshal(t, d)
+			again := detecttest.Restore(t, d, data)
 			var keys []string
 			d.keys.RangeSeen(func(k baseline.Key, seen int64, ks *keyState) bool {
 				keys = append(keys, k.Agent+"/"+k.Tool)

@@ -25,6 +25,17 @@ func MustMarshal(t testing.TB, d detect.State) []byte {
 	return b
 }
 
+// Restore restores data into d, failing t on error, and returns d's
+// snapshot taken right after (golden files: the re-encoding must equal
+// the file).
+func Restore(t testing.TB, d detect.State, data []byte) []byte {
+	t.Helper()
+	if err := d.UnmarshalState(data); err != nil {
+		t.Fatal(err)
+	}
+	return MustMarshal(t, d)
+}
+
 // EncodeFindings returns fs as JSON, for byte comparison.
 func EncodeFindings(t testing.TB, fs []detect.Finding) []byte {
 	t.Helper()
@@ -121,6 +132,19 @@ func RejectsCorrupt(t testing.TB, d detect.State, before, wellFormed []byte, cas
 		if after := MustMarshal(t, d); !bytes.Equal(after, before) {
 			t.Fatalf("%s: failed restore changed the state", name)
 		}
+	}
+}
+
+// BenchObserve is a benchmark loop of d.Observe over records taken in
+// turn from rs (a power-of-two length), reporting allocations.
+func BenchObserve(b *testing.B, d detect.Detector, rs []*record.Record) {
+	out := make([]detect.Finding, 0, 4)
+	mask := len(rs) - 1
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		out = d.Observe(rs[i&mask], out[:0])
+		i++
 	}
 }
 

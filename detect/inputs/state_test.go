@@ -2,7 +2,6 @@ package inputs
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -71,19 +70,6 @@ func feed(d detect.Detector, from, to int) []detect.Finding {
 	return out
 }
 
-func findingsJSON(t testing.TB, fs []detect.Finding) []string {
-	t.Helper()
-	out := make([]string, len(fs))
-	for i := range fs {
-		b, err := json.Marshal(&fs[i])
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[i] = string(b)
-	}
-	return out
-}
-
 func TestCrashEquivalence(t *testing.T) {
 	const end = 9000 // past two distinct windows (1h)
 	for _, cut := range []int{1013, 3599, 5201, 5803} {
@@ -103,7 +89,7 @@ func TestCrashEquivalence(t *testing.T) {
 		if tl := b.store.Peek(baseline.Key{Tool: "wide"}); tl == nil || tl.overflow == 0 {
 			t.Fatalf("cut %d: wide tool did not overflow: sketches untested", cut)
 		}
-		fa, fb := findingsJSON(t, feed(a, cut, end)), findingsJSON(t, feed(b, cut, end))
+		fa, fb := detecttest.FindingsJSON(t, feed(a, cut, end)), detecttest.FindingsJSON(t, feed(b, cut, end))
 		if len(fa) == 0 {
 			t.Fatalf("cut %d: no findings after the cut: vacuous", cut)
 		}

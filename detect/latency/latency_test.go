@@ -489,13 +489,7 @@ func BenchmarkObserve(b *testing.B) {
 	s := newStream(d, 61)
 	s.run(9000)
 	rs := records(4096, s.now(), 8)
-	out := make([]detect.Finding, 0, 4)
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		out = d.Observe(rs[i&4095], out[:0])
-		i++
-	}
+	detecttest.BenchObserve(b, d, rs)
 }
 
 // BenchmarkMemoryPerKey reports heap bytes per warmed (agent, tool) key

@@ -414,13 +414,7 @@ func BenchmarkObserve(b *testing.B) {
 		tl := normalTools[i%3]
 		rs[i] = rec(base.Add(time.Duration(9000+i)*time.Second), normalAgents[(i/3)%3], tl.name, s.lognormal(tl.median, tl.sigma))
 	}
-	out := make([]detect.Finding, 0, 4)
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		out = d.Observe(rs[i&4095], out[:0])
-		i++
-	}
+	detecttest.BenchObserve(b, d, rs)
 }
 
 // BenchmarkMemoryPerKey reports heap bytes per warmed (agent, tool) key

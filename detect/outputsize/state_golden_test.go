@@ -34,10 +34,7 @@ func TestStateGolden(t *testing.T) {
 		Build: func(t testing.TB) []byte { return detecttest.MustMarshal(t, goldenState(t)) },
 		Restore: func(t testing.TB, _ uint64, data []byte) []byte {
 			d := newDet(t, nil)
-			if err := d.UnmarshalState(data); err != nil {
-				t.Fatal(err)
-			}
-			again := detecttest.MustMarshal(t, d) // before Quantiles refreshes its cache
+			again := detecttest.Restore(t, d, data) // before Quantiles refreshes its cache
 			var keys []string
 			d.core.Keys.RangeSeen(func(k baseline.Key, seen int64, st *state) bool {
 				keys = append(keys, k.Agent+"/"+k.Tool)
