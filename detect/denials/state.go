@@ -158,11 +158,7 @@ var stateDecoders = encoding.Decoders[StateV3]{3: getStateV3}
 
 // encode writes st as the current version.
 func (st *StateV3) encode(b []byte) []byte {
-	e := encoding.Encbuf{B: slices.Grow(b, len(st.Keys)*(minKey+64)+len(st.Tools)*(minTool+64))}
-	e.PutUvarint(stateVersion)
-	st.put(&e)
-	e.PutCRC32(len(b))
-	return e.Get()
+	return encoding.AppendRecord(b, stateVersion, len(st.Keys)*(minKey+64)+len(st.Tools)*(minTool+64), st.put)
 }
 
 // MarshalState implements detect.State.

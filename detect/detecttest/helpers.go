@@ -107,11 +107,7 @@ func Corruptions(good []byte, crafted map[string][]byte) map[string][]byte {
 // Sealed is a snapshot record of version v whose body put writes, with its
 // CRC-32C: a detector's crafted cases for Corruptions.
 func Sealed(v uint64, put func(*encoding.Encbuf)) []byte {
-	var e encoding.Encbuf
-	e.PutUvarint(v)
-	put(&e)
-	e.PutCRC32(0)
-	return e.Get()
+	return encoding.AppendRecord(nil, v, 0, put)
 }
 
 // RejectsCorrupt checks that d, whose snapshot is before, accepts the

@@ -2,7 +2,6 @@ package frequency
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
@@ -224,11 +223,7 @@ var stateDecoders = encoding.Decoders[StateV3]{3: getStateV3}
 
 // encode writes st as the current version.
 func (st *StateV3) encode(b []byte) []byte {
-	e := encoding.Encbuf{B: slices.Grow(b, len(st.Keys)*(minKey+64)+len(st.Tools)*(minTool+64)+len(st.Agents)*32)}
-	e.PutUvarint(stateVersion)
-	st.put(&e)
-	e.PutCRC32(len(b))
-	return e.Get()
+	return encoding.AppendRecord(b, stateVersion, len(st.Keys)*(minKey+64)+len(st.Tools)*(minTool+64)+len(st.Agents)*32, st.put)
 }
 
 func loopDTO(l *loopState) LoopV3 {

@@ -137,11 +137,7 @@ var stateDecoders = encoding.Decoders[StateV2]{2: getStateV2}
 
 // encode writes st as the current version.
 func (st *StateV2) encode(b []byte) []byte {
-	e := encoding.Encbuf{B: slices.Grow(b, len(st.Tools)*(minTool+256))}
-	e.PutUvarint(stateVersion)
-	st.put(&e)
-	e.PutCRC32(len(b))
-	return e.Get()
+	return encoding.AppendRecord(b, stateVersion, len(st.Tools)*(minTool+256), st.put)
 }
 
 // MarshalState implements detect.State.
