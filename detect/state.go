@@ -38,3 +38,18 @@ func MarshalCaptured(c Capturer, b []byte) ([]byte, error) {
 	}
 	return enc(b)
 }
+
+// KeyStore is what Stats reads of a key store (baseline.Store).
+type KeyStore interface {
+	Len() int
+	Evictions() (idle, capacity uint64)
+}
+
+// StoreStats is Stats.KeyStats summed over a detector's key stores.
+func StoreStats(stores ...KeyStore) (live int, idle, capacity uint64) {
+	for _, s := range stores {
+		i, c := s.Evictions()
+		live, idle, capacity = live+s.Len(), idle+i, capacity+c
+	}
+	return live, idle, capacity
+}

@@ -180,9 +180,7 @@ func (d *Detector) Pattern() string { return detect.PatternDenialSpike }
 
 // KeyStats implements detect.Stats.
 func (d *Detector) KeyStats() (live int, idle, capacity uint64) {
-	ki, kc := d.keys.Evictions()
-	ti, tc := d.tools.Evictions()
-	return d.keys.Len() + d.tools.Len(), ki + ti, kc + tc
+	return detect.StoreStats(d.keys, d.tools)
 }
 
 // Overflow counts denied types/actions not remembered because their tool's

@@ -375,10 +375,7 @@ func (d *Detector) Pattern() string { return detect.PatternFrequency }
 
 // KeyStats implements detect.Stats.
 func (d *Detector) KeyStats() (live int, idle, capacity uint64) {
-	ki, kc := d.keys.Evictions()
-	ti, tc := d.tools.Evictions()
-	ai, ac := d.agents.Evictions()
-	return d.keys.Len() + d.tools.Len() + d.agents.Len(), ki + ti + ai, kc + tc + ac
+	return detect.StoreStats(d.keys, d.tools, d.agents)
 }
 
 // Observe implements detect.Detector.

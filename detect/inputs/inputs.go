@@ -198,10 +198,7 @@ func (d *Detector) SetParams(p *detect.Params[Config]) {
 func (d *Detector) Pattern() string { return detect.PatternInputNovelty }
 
 // KeyStats implements detect.Stats.
-func (d *Detector) KeyStats() (live int, idle, capacity uint64) {
-	idle, capacity = d.store.Evictions()
-	return d.store.Len(), idle, capacity
-}
+func (d *Detector) KeyStats() (live int, idle, capacity uint64) { return detect.StoreStats(d.store) }
 
 // ShapeStats are the detector's counters.
 type ShapeStats struct {

@@ -175,9 +175,7 @@ func (c *Core[C, V, P]) AdvanceAll() {
 
 // KeyStats implements detect.Stats over the (agent, tool) and tool stores.
 func (c *Core[C, V, P]) KeyStats() (live int, idle, capacity uint64) {
-	ki, kc := c.Keys.Evictions()
-	ti, tc := c.Tools.Evictions()
-	return c.Keys.Len() + c.Tools.Len(), ki + ti, kc + tc
+	return detect.StoreStats(c.Keys, c.Tools)
 }
 
 // JudgeFor returns the judge of cfg, converting it with conv only when cfg
