@@ -28,3 +28,28 @@ type Capturer interface {
 
 // Encoder appends a captured state's encoding to b.
 type Encoder func(b []byte) ([]byte, error)
+
+// MarshalCaptured is MarshalState for a Capturer: the capture encoded at
+// once, appended to b.
+func MarshalCaptured(c Capturer, b []byte) ([]byte, error) {
+	enc, err := c.CaptureState()
+	if err != nil {
+		return b, err
+	}
+	return enc(b)
+}
+
+// KeyStore is what Stats reads of a key store (baseline.Store).
+type KeyStore interface {
+	Len() int
+	Evictions() (idle, capacity uint64)
+}
+
+// StoreStats is Stats.KeyStats summed over a detector's key stores.
+func StoreStats(stores ...KeyStore) (live int, idle, capacity uint64) {
+	for _, s := range stores {
+		i, c := s.Evictions()
+		live, idle, capacity = live+s.Len(), idle+i, capacity+c
+	}
+	return live, idle, capacity
+}

@@ -69,8 +69,9 @@ import (
 
 // Detector is the denial detector. Not safe for concurrent use.
 type Detector struct {
-	tuned   map[*Config]*tuned
-	params  *detect.Params[Config]
+	// tn resolves per-key configs; a key whose stamp is not current
+	// re-resolves on its next access (Observe or Tick).
+	tn      ratedetect.Tuning[Config, tuned]
 	keys    *baseline.Store[baseline.Key, keyState]
 	tools   *baseline.Store[baseline.Key, toolState]
 	minStep int64
@@ -79,11 +80,6 @@ type Detector struct {
 	// windows had been rolled to when ticks rolled every key.
 	tickedAt int64
 	overflow uint64
-	// resolvedGen is the gen every key was last resolved at by Tick.
-	resolvedGen uint32
-	// gen counts SetParams calls; a key whose gen differs re-resolves its
-	// config on its next access (Observe or Tick).
-	gen uint32
 }
 
 type tuned struct {
@@ -97,7 +93,7 @@ type tuned struct {
 type keyState struct {
 	rate baseline.Rate
 	t    *tuned
-	gen  uint32 // Detector.gen t was resolved at
+	gen  detect.Stamp // generation t was resolved under
 }
 
 type toolState struct {
@@ -107,7 +103,7 @@ type toolState struct {
 	since   int64         // start of the tool's first window: type warm-up runs from it
 	calls   uint64        // records of the tool (the odds bound's N)
 	t       *tuned
-	gen     uint32
+	gen     detect.Stamp
 }
 
 // New returns a denial detector; p's Base and Rules must be validated.
@@ -132,24 +128,24 @@ func New(p *detect.Params[Config], b baseline.Config) *Detector {
 // max_types/max_actions keep what is remembered and only stop new entries.
 func (d *Detector) SetParams(p *detect.Params[Config]) {
 	d.setParams(p)
-	d.gen++
+	d.tn.Reload()
 }
 
 // resolve points ks at the config for (agent, tool) under the current
 // params: for a new key (ks.t nil) or after SetParams, once per key.
 func (d *Detector) resolve(ks *keyState, agent, tool string) {
-	t := d.tuned[d.params.For(agent, tool)]
 	old := ks.t
-	ks.t, ks.gen = t, d.gen
+	ks.t, ks.gen = d.tn.Resolve(agent, tool)
+	t := ks.t
 	if old == nil || old == t {
 		return
 	}
 	ts := d.tools.Peek(baseline.Key{Tool: tool})
-	if ts != nil && ts.gen != d.gen {
+	if ts != nil && !d.tn.Current(ts.gen) {
 		d.resolveTool(ts, tool)
 	}
 	switch {
-	case !sameScales(&old.rp, &t.rp):
+	case !ratedetect.SameScales(&old.rp, &t.rp):
 		ks.rate = baseline.Rate{}
 	case ks.rate.Start != 0 && !ks.rate.NeedsArm():
 		ks.rate.RearmSpike(&t.rule, &t.rp, borrowRate(ks, ts), nil)
@@ -159,36 +155,25 @@ func (d *Detector) resolve(ks *keyState, agent, tool string) {
 // resolveTool is resolve for tool-level state; its threshold only
 // winsorises its own baseline and is re-armed at its next window.
 func (d *Detector) resolveTool(ts *toolState, tool string) {
-	t := d.tuned[d.params.For("", tool)]
 	old := ts.t
-	ts.t, ts.gen = t, d.gen
-	if old != nil && old != t && !sameScales(&old.rp, &t.rp) {
+	ts.t, ts.gen = d.tn.Resolve("", tool)
+	if old != nil && old != ts.t && !ratedetect.SameScales(&old.rp, &ts.t.rp) {
 		ts.rate = baseline.Rate{}
 	}
 }
 
-// sameScales reports whether a Rate counted under a stays meaningful under b.
-func sameScales(a, b *baseline.RateParams) bool {
-	return a.Size == b.Size && a.Scales == b.Scales && a.N == b.N
-}
-
 func (d *Detector) setParams(p *detect.Params[Config]) {
-	d.params = p
-	d.tuned = make(map[*Config]*tuned, 1+len(p.Rules))
-	d.minStep = 0
-	add := func(c *Config) {
-		t := &tuned{cfg: c, rp: c.RateParams(), rule: c.Rule(), typeWarmup: int64(c.TypeWarmup / time.Second),
+	d.tn.Set(p, func(c *Config) *tuned {
+		return &tuned{cfg: c, rp: c.RateParams(), rule: c.Rule(), typeWarmup: int64(c.TypeWarmup / time.Second),
 			spike: ratedetect.Report(&c.SpikeConfig, detect.PatternDenialSpike, "denials",
 				"%s had %d permission denials in %s for %s; expected about %.3g")}
-		d.tuned[c] = t
+	})
+	d.minStep = 0
+	d.tn.Each(func(t *tuned) {
 		if d.minStep == 0 || t.rp.Size < d.minStep {
 			d.minStep = t.rp.Size
 		}
-	}
-	add(&p.Base)
-	for i := range p.Rules {
-		add(&p.Rules[i].Config)
-	}
+	})
 }
 
 // Pattern implements detect.Detector.
@@ -196,9 +181,7 @@ func (d *Detector) Pattern() string { return detect.PatternDenialSpike }
 
 // KeyStats implements detect.Stats.
 func (d *Detector) KeyStats() (live int, idle, capacity uint64) {
-	ki, kc := d.keys.Evictions()
-	ti, tc := d.tools.Evictions()
-	return d.keys.Len() + d.tools.Len(), ki + ti, kc + tc
+	return detect.StoreStats(d.keys, d.tools)
 }
 
 // Overflow counts denied types/actions not remembered because their tool's
@@ -225,7 +208,7 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	// zeros and a tool's type warm-up runs from its first call.
 	ts, _ := d.tools.Get(baseline.Key{Tool: r.Tool.Name}, r.Timestamp, nil)
 	if ts != nil {
-		if ts.t == nil || ts.gen != d.gen {
+		if !d.tn.Current(ts.gen) {
 			d.resolveTool(ts, r.Tool.Name)
 		}
 		ts.rate.Roll(now, &ts.t.rp)
@@ -238,7 +221,7 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 		}
 	}
 	ks, _ := d.keys.Get(baseline.Key{Agent: r.AgentID, Tool: r.Tool.Name}, r.Timestamp, nil)
-	if ks != nil && (ks.t == nil || ks.gen != d.gen) {
+	if ks != nil && !d.tn.Current(ks.gen) {
 		d.resolve(ks, r.AgentID, r.Tool.Name)
 	}
 	if ks != nil && ks.t.cfg.Enabled {
@@ -272,7 +255,7 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 // total over all agents (conservative), when the key's config allows it
 // and the tool counts the same windows; else nil.
 func borrowRate(ks *keyState, ts *toolState) *baseline.Rate {
-	if ts == nil || !ks.t.cfg.BorrowToolBaseline || !sameScales(&ts.t.rp, &ks.t.rp) {
+	if ts == nil || !ks.t.cfg.BorrowToolBaseline || !ratedetect.SameScales(&ts.t.rp, &ks.t.rp) {
 		return nil
 	}
 	return &ts.rate
@@ -388,9 +371,9 @@ func (d *Detector) Tick(watermark time.Time, out []detect.Finding) []detect.Find
 	d.ticked, d.tickedAt = step, wm
 	d.keys.Sweep(watermark)
 	d.tools.Sweep(watermark)
-	if d.resolvedGen != d.gen {
+	if d.tn.SweepDue() {
 		d.keys.Range(func(k baseline.Key, ks *keyState) bool {
-			if ks.gen != d.gen {
+			if !d.tn.Current(ks.gen) {
 				if prev != 0 && ks.t.cfg.Enabled && ks.rate.Start != 0 {
 					ks.rate.Roll(prev, &ks.t.rp)
 				}
@@ -398,10 +381,10 @@ func (d *Detector) Tick(watermark time.Time, out []detect.Finding) []detect.Find
 			}
 			return true
 		})
-		d.resolvedGen = d.gen
+		d.tn.Swept()
 	}
 	d.tools.Range(func(k baseline.Key, ts *toolState) bool {
-		if ts.gen != d.gen {
+		if !d.tn.Current(ts.gen) {
 			d.resolveTool(ts, k.Tool)
 		}
 		if ts.rate.Start != 0 {

@@ -72,11 +72,7 @@ func stream(d detect.Detector, hours int, inject func(sec int, add func(call))) 
 }
 
 func newDetector(t testing.TB, cfg Config, b baseline.Config) *Detector {
-	t.Helper()
-	if es := cfg.Validate(); len(es) > 0 {
-		t.Fatalf("config invalid: %v", es)
-	}
-	return New(detect.NewParams(cfg), b)
+	return detecttest.New(t, cfg, b, New)
 }
 
 func TestNormalStreamRaisesNothing(t *testing.T) {
@@ -92,7 +88,7 @@ func TestNormalStreamRaisesNothing(t *testing.T) {
 	if _, peak, _ := ks.rate.Profile.Expect(2, 0); peak < 25 {
 		t.Fatalf("batch slot peak %v: the nightly denials were not learned", peak)
 	}
-	if warm, m := ks.rate.Warm(&d.tuned[&d.params.Base].rule), ks.rate.Sc[0].Mean; !warm || m > 1 {
+	if warm, m := ks.rate.Warm(&d.tn.Base().rule), ks.rate.Sc[0].Mean; !warm || m > 1 {
 		t.Fatalf("batch key not warm at the end (warm %v mean %v)", warm, m)
 	}
 }

@@ -11,14 +11,10 @@ import (
 // must leave the state unchanged on error and re-encode stably on success
 // (detecttest.FuzzUnmarshalState).
 func FuzzUnmarshalState(f *testing.F) {
-	d := newDetector(f, DefaultConfig(), baseline.DefaultConfig())
-	stream(d, 26, nil)
-	good, err := d.MarshalState(nil)
-	if err != nil {
-		f.Fatal(err)
-	}
-	empty := (&StateV3{}).encode(nil)
-	detecttest.FuzzUnmarshalState(f, func(t testing.TB) detecttest.Detector {
+	mk := func(t testing.TB) detecttest.Detector {
 		return newDetector(t, DefaultConfig(), baseline.DefaultConfig())
-	}, good, empty)
+	}
+	d := mk(f)
+	stream(d, 26, nil)
+	detecttest.FuzzUnmarshalState(f, mk, detecttest.MustMarshal(f, d), (&StateV3{}).encode(nil))
 }

@@ -29,7 +29,7 @@ func (e eager) Tick(watermark time.Time, out []detect.Finding) []detect.Finding 
 	d.tools.Sweep(watermark)
 	n0 := len(out)
 	d.keys.Range(func(k baseline.Key, ks *keyState) bool {
-		if ks.gen != d.gen {
+		if !d.tn.Current(ks.gen) {
 			d.resolve(ks, k.Agent, k.Tool)
 		}
 		if ks.t.cfg.Enabled && ks.rate.Start != 0 {
@@ -41,7 +41,7 @@ func (e eager) Tick(watermark time.Time, out []detect.Finding) []detect.Finding 
 		return cmp.Or(cmp.Compare(a.AgentID, b.AgentID), cmp.Compare(a.Tool, b.Tool))
 	})
 	d.tools.Range(func(k baseline.Key, ts *toolState) bool {
-		if ts.gen != d.gen {
+		if !d.tn.Current(ts.gen) {
 			d.resolveTool(ts, k.Tool)
 		}
 		if ts.rate.Start != 0 {

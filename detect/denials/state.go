@@ -6,6 +6,7 @@ import (
 
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/internal/ratedetect"
 	"github.com/toolwatch/toolwatch/internal/encoding"
 )
 
@@ -86,7 +87,7 @@ func (st *StateV3) put(e *encoding.Encbuf) {
 		e.PutUvarintStr(k.Agent)
 		e.PutUvarintStr(k.Tool)
 		e.PutVarint(k.LastSeen)
-		putWindow(e, k.Size, &k.Scales)
+		ratedetect.PutWindow(e, k.Size, &k.Scales)
 		k.Rate.PutState(e)
 	}
 	e.PutUvarint(uint64(len(st.Tools)))
@@ -94,7 +95,7 @@ func (st *StateV3) put(e *encoding.Encbuf) {
 		t := &st.Tools[i]
 		e.PutUvarintStr(t.Tool)
 		e.PutVarint(t.LastSeen)
-		putWindow(e, t.Size, &t.Scales)
+		ratedetect.PutWindow(e, t.Size, &t.Scales)
 		t.Rate.PutState(e)
 		e.PutUvarint(t.Calls)
 		for _, hs := range [...][]uint64{t.Types, t.Actions} {
@@ -104,20 +105,6 @@ func (st *StateV3) put(e *encoding.Encbuf) {
 			}
 		}
 		e.PutVarint(t.Since)
-	}
-}
-
-func putWindow(e *encoding.Encbuf, size int64, scales *[baseline.MaxScales]int) {
-	e.PutVarint(size)
-	for _, n := range scales {
-		e.PutVarint(int64(n))
-	}
-}
-
-func getWindow(d *encoding.Decbuf, size *int64, scales *[baseline.MaxScales]int) {
-	*size = d.Varint()
-	for i := range scales {
-		scales[i] = d.Int()
 	}
 }
 
@@ -145,7 +132,7 @@ func getStateV3(d *encoding.Decbuf) StateV3 {
 		}
 		k := &st.Keys[i]
 		k.Agent, k.Tool, k.LastSeen = d.UvarintStr(), d.UvarintStr(), d.Varint()
-		getWindow(d, &k.Size, &k.Scales)
+		ratedetect.GetWindow(d, &k.Size, &k.Scales)
 		k.Rate.GetState(d)
 	}
 	st.Tools = make([]ToolV3, d.Count(minTool))
@@ -155,7 +142,7 @@ func getStateV3(d *encoding.Decbuf) StateV3 {
 		}
 		t := &st.Tools[i]
 		t.Tool, t.LastSeen = d.UvarintStr(), d.Varint()
-		getWindow(d, &t.Size, &t.Scales)
+		ratedetect.GetWindow(d, &t.Size, &t.Scales)
 		t.Rate.GetState(d)
 		t.Calls = d.Uvarint()
 		t.Types = getHashes(d)
@@ -171,21 +158,11 @@ var stateDecoders = encoding.Decoders[StateV3]{3: getStateV3}
 
 // encode writes st as the current version.
 func (st *StateV3) encode(b []byte) []byte {
-	e := encoding.Encbuf{B: slices.Grow(b, len(st.Keys)*(minKey+64)+len(st.Tools)*(minTool+64))}
-	e.PutUvarint(stateVersion)
-	st.put(&e)
-	e.PutCRC32(len(b))
-	return e.Get()
+	return encoding.AppendRecord(b, stateVersion, len(st.Keys)*(minKey+64)+len(st.Tools)*(minTool+64), st.put)
 }
 
 // MarshalState implements detect.State.
-func (d *Detector) MarshalState(b []byte) ([]byte, error) {
-	enc, err := d.CaptureState()
-	if err != nil {
-		return b, err
-	}
-	return enc(b)
-}
+func (d *Detector) MarshalState(b []byte) ([]byte, error) { return detect.MarshalCaptured(d, b) }
 
 // CaptureState implements detect.Capturer: the record is filled here (a
 // copy of every key's state), written by the Encoder.
@@ -224,9 +201,9 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		if err := k.Rate.Check(); err != nil {
 			return fmt.Errorf("denial state: key %q/%q: %w", k.Agent, k.Tool, err)
 		}
-		ks := keys.Put(bk, k.LastSeen, keyState{rate: k.Rate, gen: d.gen})
-		ks.t = d.tuned[d.params.For(k.Agent, k.Tool)]
-		if ks.t.rp.Size != k.Size || ks.t.rp.N != k.Scales {
+		ks := keys.Put(bk, k.LastSeen, keyState{rate: k.Rate, gen: d.tn.Stamp()})
+		ks.t = d.tn.For(k.Agent, k.Tool)
+		if !ratedetect.SameWindow(&ks.t.rp, k.Size, k.Scales) {
 			ks.rate = baseline.Rate{}
 		}
 	}
@@ -239,16 +216,16 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		if err := t.Rate.Check(); err != nil {
 			return fmt.Errorf("denial state: tool %q: %w", t.Tool, err)
 		}
-		ts := tools.Put(bk, t.LastSeen, toolState{rate: t.Rate, calls: t.Calls, types: t.Types, actions: t.Actions, since: t.Since, gen: d.gen})
-		ts.t = d.tuned[d.params.For("", t.Tool)]
-		if ts.t.rp.Size != t.Size || ts.t.rp.N != t.Scales {
+		ts := tools.Put(bk, t.LastSeen, toolState{rate: t.Rate, calls: t.Calls, types: t.Types, actions: t.Actions, since: t.Since, gen: d.tn.Stamp()})
+		ts.t = d.tn.For("", t.Tool)
+		if !ratedetect.SameWindow(&ts.t.rp, t.Size, t.Scales) {
 			ts.rate = baseline.Rate{}
 		}
 	}
 	keys.SetCounters(st.KeysEvicted, st.KeysRejected)
 	tools.SetCounters(st.ToolsEvicted, st.ToolsRejected)
 	d.keys, d.tools, d.ticked, d.tickedAt, d.overflow = keys, tools, st.Ticked, st.TickedAt, st.Overflow
-	d.resolvedGen = d.gen
+	d.tn.Swept()
 	return nil
 }
 

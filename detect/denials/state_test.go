@@ -1,7 +1,6 @@
 package denials
 
 import (
-	"bytes"
 	"testing"
 	"time"
 
@@ -57,38 +56,14 @@ func TestCrashEquivalence(t *testing.T) {
 func TestUnmarshalStateErrorKeepsState(t *testing.T) {
 	d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
 	stream(d, 30, nil)
-	good, err := d.MarshalState(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := func(v uint64, st *StateV3) []byte {
-		e := encoding.Encbuf{}
-		e.PutUvarint(v)
-		st.put(&e)
-		e.PutCRC32(0)
-		return e.Get()
-	}
-	badVersion := rec(2, &StateV3{})
-	badRing := rec(3, &StateV3{Keys: []KeyV3{{Agent: "a", Tool: "x", Rate: baseline.Rate{Pos: 200}}}})
-	dup := rec(3, &StateV3{Tools: []ToolV3{{Tool: "x"}, {Tool: "x"}}})
-	if err := newDetector(t, DefaultConfig(), baseline.DefaultConfig()).UnmarshalState(rec(3, &StateV3{Tools: []ToolV3{{Tool: "x", Types: []uint64{1, 2}}}})); err != nil {
-		t.Fatalf("well-formed crafted record rejected: %v", err)
-	}
-	flipped := bytes.Clone(good)
-	flipped[len(flipped)/3] ^= 0x10
-	for name, data := range map[string][]byte{
-		"empty": nil, "truncated": good[:len(good)/2], "one byte short": good[:len(good)-1],
-		"flipped bit": flipped, "garbage": []byte("garbage garbage"), "version 2 (gob)": badVersion, "duplicate tool": dup, "ring position": badRing,
-		"trailing byte": encoding.Seal(append(bytes.Clone(good[:len(good)-4]), 0)),
-		"huge count":    encoding.Seal([]byte{3, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}),
-	} {
-		if err := d.UnmarshalState(data); err == nil {
-			t.Errorf("%s: no error", name)
-		}
-		if got, _ := d.MarshalState(nil); !bytes.Equal(got, good) {
-			t.Fatalf("%s: state changed by a failed restore", name)
-		}
-	}
+	good := detecttest.MustMarshal(t, d)
+	rec := func(v uint64, st *StateV3) []byte { return detecttest.Sealed(v, st.put) }
+	detecttest.RejectsCorrupt(t, d, good, rec(3, &StateV3{Tools: []ToolV3{{Tool: "x", Types: []uint64{1, 2}}}}), detecttest.Corruptions(good, map[string][]byte{
+		"version 2 (gob)": rec(2, &StateV3{}),
+		"duplicate tool":  rec(3, &StateV3{Tools: []ToolV3{{Tool: "x"}, {Tool: "x"}}}),
+		"ring position":   rec(3, &StateV3{Keys: []KeyV3{{Agent: "a", Tool: "x", Rate: baseline.Rate{Pos: 200}}}}),
+		"huge count":      encoding.Seal([]byte{3, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}),
+	}))
 	if ts := d.tools.Peek(baseline.Key{Tool: "db-query"}); ts == nil || len(ts.types) == 0 {
 		t.Fatal("no learned types: the check above was vacuous")
 	}

@@ -1,8 +1,10 @@
-// Package detecttest is test support for detectors (used by the tests of
-// detect/frequency and detect/denials): a stand-in detector that crashes
-// and restores mid-stream, one that runs a hook at every event time,
-// findings as JSON for comparison, the UnmarshalState fuzz target and a
-// memory-per-key benchmark.
+// Package detecttest is test support for the detectors' tests: stand-in
+// detectors that crash and restore mid-stream (Splitter) or run a hook at
+// every event time (Hooked); findings as JSON and the golden-file check;
+// a driver of one key in event time (Key) and finding counts per day;
+// snapshot helpers (MustMarshal, the corrupt-snapshot probe, the
+// UnmarshalState fuzz target); config error checks; the allocation probe
+// of Observe and the memory-per-key benchmark.
 package detecttest
 
 import (
@@ -151,29 +153,32 @@ func FuzzUnmarshalState(f *testing.F, mk func(testing.TB) Detector, good, empty 
 	})
 }
 
-// BytesPerKey reports the heap bytes per (agent, tool) key ("bytes/key")
-// of a detector from mk after one record of each of 10000 agents of tool
-// at ts.
-func BytesPerKey(b *testing.B, mk func() detect.Detector, tool string, ts time.Time) {
+// MemoryPerKey reports the heap bytes per key of the detector fill builds
+// with keys (agent, tool) keys.
+func MemoryPerKey(b *testing.B, keys int, fill func() detect.Detector) {
 	for b.Loop() {
-		var m0, m1 runtime.MemStats
+		var before, after runtime.MemStats
 		runtime.GC()
-		runtime.ReadMemStats(&m0)
+		runtime.ReadMemStats(&before)
+		d := fill()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(keys), "bytes/key")
+		runtime.KeepAlive(d)
+	}
+}
+
+// BytesPerKey is MemoryPerKey for one record of each of 10000 agents of
+// tool at ts, on a detector from mk.
+func BytesPerKey(b *testing.B, mk func() detect.Detector, tool string, ts time.Time) {
+	const n = 10000
+	MemoryPerKey(b, n, func() detect.Detector {
 		d := mk()
-		const n = 10000
-		names := make([]string, n)
-		for i := range names {
-			names[i] = fmt.Sprintf("agent-%05d", i)
-		}
 		r := record.Record{Timestamp: ts, Tool: record.Tool{Name: tool}}
 		for i := range n {
-			r.AgentID = names[i]
+			r.AgentID = fmt.Sprintf("agent-%05d", i)
 			d.Observe(&r, nil)
 		}
-		runtime.GC()
-		runtime.ReadMemStats(&m1)
-		b.ReportMetric(float64(m1.HeapAlloc-m0.HeapAlloc)/n, "bytes/key")
-		runtime.KeepAlive(d)
-		runtime.KeepAlive(names)
-	}
+		return d
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/detect/internal/ratedetect"
 	"github.com/toolwatch/toolwatch/internal/validate"
 )
 
@@ -29,21 +30,8 @@ type Config struct {
 // DefaultConfig returns the documented defaults (config.yaml).
 func DefaultConfig() Config {
 	return Config{
-		Enabled: true,
-		SpikeConfig: baseline.SpikeConfig{
-			Window:             5 * time.Minute,
-			LongWindows:        []time.Duration{time.Hour},
-			FalseAlarmRate:     1e-6,
-			MinCount:           10,
-			PeakRatio:          1.5,
-			NeighbourWeight:    0.5,
-			Warmup:             24 * time.Hour,
-			MinSlotWindows:     6,
-			HalfLife:           72 * time.Hour,
-			PeakHalfLife:       7 * 24 * time.Hour,
-			Hold:               6 * time.Hour,
-			BorrowToolBaseline: true,
-		},
+		Enabled:        true,
+		SpikeConfig:    ratedetect.DefaultSpike(time.Hour),
 		LoopWindow:     time.Minute,
 		LoopMinCalls:   30,
 		DropMinWindows: 24,

@@ -148,8 +148,9 @@ import (
 // Detector is the frequency detector. Not safe for concurrent use (the
 // engine is single-goroutine).
 type Detector struct {
-	tuned   map[*Config]*tuned
-	params  *detect.Params[Config]
+	// tn resolves per-key configs; a key whose stamp is not current
+	// re-resolves on its next access (Observe or Tick).
+	tn      ratedetect.Tuning[Config, tuned]
 	keys    *baseline.Store[baseline.Key, keyState]
 	tools   *baseline.Store[baseline.Key, toolState]
 	agents  *baseline.Store[baseline.Key, agentState]
@@ -170,11 +171,6 @@ type Detector struct {
 	// agentSeq numbers agent states, so a key can tell its agent's drop
 	// index from that of an evicted namesake.
 	agentSeq uint64
-	// resolvedGen is the gen every key was last re-resolved at by Tick.
-	resolvedGen uint32
-	// gen counts SetParams calls; a key whose gen differs re-resolves its
-	// config on its next access (Observe or Tick).
-	gen uint32
 }
 
 // tuned is a Config with its derived constants.
@@ -214,7 +210,7 @@ type keyState struct {
 	loop loopState
 	gap  gapState
 	t    *tuned
-	gen  uint32 // Detector.gen t was resolved at
+	gen  detect.Stamp // generation t was resolved under
 	// tick is the tick watermark the key's loop window has been caught up
 	// to (catchUp).
 	tick int64
@@ -266,24 +262,17 @@ func New(p *detect.Params[Config], b baseline.Config) *Detector {
 }
 
 func (d *Detector) setParams(p *detect.Params[Config]) {
-	d.params = p
-	d.tuned = make(map[*Config]*tuned, 1+len(p.Rules))
+	d.tn.Set(p, newTuned)
 	d.minStep = 0
-	add := func(c *Config) {
-		t := newTuned(c)
-		d.tuned[c] = t
+	d.tn.Each(func(t *tuned) {
 		if d.minStep == 0 || t.loopSize < d.minStep {
 			d.minStep = t.loopSize
 		}
 		if t.rp.Size < d.minStep {
 			d.minStep = t.rp.Size
 		}
-	}
-	add(&p.Base)
-	d.agentStep = d.tuned[&p.Base].rp.Size
-	for i := range p.Rules {
-		add(&p.Rules[i].Config)
-	}
+	})
+	d.agentStep = d.tn.Base().rp.Size
 }
 
 // SetParams swaps the configuration (hot reload); p must be validated and
@@ -300,24 +289,24 @@ func (d *Detector) setParams(p *detect.Params[Config]) {
 // reload does not re-report it.
 func (d *Detector) SetParams(p *detect.Params[Config]) {
 	d.setParams(p)
-	d.gen++
+	d.tn.Reload()
 }
 
 // resolve points ks at the config for (agent, tool) under the current
 // params: for a new key (ks.t nil) or after SetParams. A key whose config
 // changed has its current windows re-armed at once.
 func (d *Detector) resolve(ks *keyState, agent, tool string) {
-	t := d.tuned[d.params.For(agent, tool)]
 	old := ks.t
-	ks.t, ks.gen = t, d.gen
+	ks.t, ks.gen = d.tn.Resolve(agent, tool)
+	t := ks.t
 	if old == nil || old == t {
 		return
 	}
 	ts := d.tools.Peek(baseline.Key{Tool: tool})
-	if ts != nil && ts.gen != d.gen {
+	if ts != nil && !d.tn.Current(ts.gen) {
 		d.resolveTool(ts, tool)
 	}
-	if !sameScales(&old.rp, &t.rp) {
+	if !ratedetect.SameScales(&old.rp, &t.rp) {
 		ks.rate = baseline.Rate{}
 	} else if ks.rate.Start != 0 && !ks.rate.NeedsArm() {
 		rate, agents := borrowRate(borrowable(ks, ts))
@@ -330,21 +319,16 @@ func (d *Detector) resolve(ks *keyState, agent, tool string) {
 	}
 }
 
-// sameScales reports whether a Rate counted under a stays meaningful under b.
-func sameScales(a, b *baseline.RateParams) bool {
-	return a.Size == b.Size && a.Scales == b.Scales && a.N == b.N
-}
-
 // resolveTool is resolve for tool-level state. Its thresholds only
 // winsorise its own baseline; they are re-armed at its next window.
 func (d *Detector) resolveTool(ts *toolState, tool string) {
-	t := d.tuned[d.params.For("", tool)]
 	old := ts.t
-	ts.t, ts.gen = t, d.gen
+	ts.t, ts.gen = d.tn.Resolve("", tool)
+	t := ts.t
 	if old == nil || old == t {
 		return
 	}
-	if !sameScales(&old.rp, &t.rp) {
+	if !ratedetect.SameScales(&old.rp, &t.rp) {
 		ts.rate, ts.agents, ts.agentsP = baseline.Rate{}, baseline.Counter{}, baseline.Profile{}
 	}
 	if old.loopSize != t.loopSize {
@@ -355,7 +339,7 @@ func (d *Detector) resolveTool(ts *toolState, tool string) {
 // borrowable returns ts if ks may borrow its baseline: the tool counts the
 // same windows and the key's config allows borrowing.
 func borrowable(ks *keyState, ts *toolState) *toolState {
-	if ts == nil || !sameScales(&ts.t.rp, &ks.t.rp) || !ks.t.cfg.BorrowToolBaseline {
+	if ts == nil || !ratedetect.SameScales(&ts.t.rp, &ks.t.rp) || !ks.t.cfg.BorrowToolBaseline {
 		return nil
 	}
 	return ts
@@ -393,10 +377,7 @@ func (d *Detector) Pattern() string { return detect.PatternFrequency }
 
 // KeyStats implements detect.Stats.
 func (d *Detector) KeyStats() (live int, idle, capacity uint64) {
-	ki, kc := d.keys.Evictions()
-	ti, tc := d.tools.Evictions()
-	ai, ac := d.agents.Evictions()
-	return d.keys.Len() + d.tools.Len() + d.agents.Len(), ki + ti + ai, kc + tc + ac
+	return detect.StoreStats(d.keys, d.tools, d.agents)
 }
 
 // Observe implements detect.Detector.
@@ -405,7 +386,7 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 
 	ts, _ := d.tools.Get(baseline.Key{Tool: r.Tool.Name}, r.Timestamp, nil)
 	if ts != nil {
-		if ts.t == nil || ts.gen != d.gen {
+		if !d.tn.Current(ts.gen) {
 			d.resolveTool(ts, r.Tool.Name)
 		}
 		d.rollTool(ts, now)
@@ -427,7 +408,7 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	if ks == nil {
 		return out
 	}
-	if ks.t == nil || ks.gen != d.gen {
+	if !d.tn.Current(ks.gen) {
 		if ks.t != nil {
 			d.settle(ks) // as the last tick left it, then re-resolve
 		}
@@ -836,10 +817,10 @@ func (d *Detector) Tick(watermark time.Time, out []detect.Finding) []detect.Find
 	d.keys.Sweep(watermark)
 	d.tools.Sweep(watermark)
 	d.agents.Sweep(watermark)
-	if d.resolvedGen != d.gen {
+	if d.tn.SweepDue() {
 		// Once per reload, where an eager tick re-resolved every key.
 		d.keys.Range(func(k baseline.Key, ks *keyState) bool {
-			if ks.gen != d.gen {
+			if !d.tn.Current(ks.gen) {
 				d.settle(ks)
 				d.resolve(ks, k.Agent, k.Tool)
 				if as := d.agents.Peek(baseline.Key{Agent: k.Agent}); as != nil {
@@ -848,7 +829,7 @@ func (d *Detector) Tick(watermark time.Time, out []detect.Finding) []detect.Find
 			}
 			return true
 		})
-		d.resolvedGen = d.gen
+		d.tn.Swept()
 	}
 	d.tickedAt = wm
 	d.ticks = append(d.ticks, wm)
@@ -868,7 +849,7 @@ func (d *Detector) Tick(watermark time.Time, out []detect.Finding) []detect.Find
 // tickTools rolls every tool-level window to wm (one state per tool).
 func (d *Detector) tickTools(wm int64) {
 	d.tools.Range(func(k baseline.Key, ts *toolState) bool {
-		if ts.gen != d.gen {
+		if !d.tn.Current(ts.gen) {
 			d.resolveTool(ts, k.Tool)
 		}
 		if ts.rate.Start != 0 {

@@ -87,11 +87,7 @@ func streamFrom(d detect.Detector, startHour, hours int, inject func(sec int, ad
 }
 
 func newDetector(t testing.TB, cfg Config, b baseline.Config) *Detector {
-	t.Helper()
-	if es := cfg.Validate(); len(es) > 0 {
-		t.Fatalf("config invalid: %v", es)
-	}
-	return New(detect.NewParams(cfg), b)
+	return detecttest.New(t, cfg, b, New)
 }
 
 func TestNormalStreamRaisesNothing(t *testing.T) {

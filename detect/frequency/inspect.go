@@ -1,7 +1,6 @@
 package frequency
 
 import (
-	"math"
 	"time"
 
 	"github.com/toolwatch/toolwatch/baseline"
@@ -17,13 +16,10 @@ func (d *Detector) BaselineKeys() []detect.Key {
 	return detect.StoreKeys(d.keys, d.tools)
 }
 
-// Inspect implements detect.Inspector. One part per time scale with the
-// details a spike finding in the current window would carry (the detector's
-// spikeFinding on that scale, without the observation's log10_p) and the
-// scale's learned levels; a "profile" part with the mean count per window
-// by hour of day (UTC); "loop" and "drop" parts for (agent, tool) keys.
-// JudgedBy is the spike baseline ("own" or "tool"), "" while the current
-// window is disarmed (warm-up and nothing to borrow).
+// Inspect implements detect.Inspector: the spike parts of
+// ratedetect.Inspect (one per time scale) with the scale's learned levels;
+// a "profile" part with the mean count per window by hour of day (UTC);
+// "loop" and "drop" parts for (agent, tool) keys.
 func (d *Detector) Inspect(agent, tool string) (detect.Baseline, bool) {
 	var ks *keyState
 	if agent == "" {
@@ -39,34 +35,16 @@ func (d *Detector) Inspect(agent, tool string) (detect.Baseline, bool) {
 	// The key's config as its next record resolves it (a restored or
 	// reloaded key may not have resolved it yet).
 	k := *ks
-	k.t = d.tuned[d.params.For(agent, tool)]
+	k.t = d.tn.For(agent, tool)
 	t, r := k.t, &k.rate
-	b := detect.Baseline{Pattern: detect.PatternFrequency, Agent: agent, Tool: tool,
-		Unit: "calls/" + ratedetect.WindowName(t.cfg.Window), Warm: r.Warm(&t.rule)}
-	if r.Thr > 0 {
-		b.JudgedBy = "own"
-		if r.Borrowed {
-			b.JudgedBy = "tool"
-		}
-	}
-	var rec record.Record
-	rec.AgentID, rec.Tool.Name, rec.Timestamp = agent, tool, time.Unix(r.Start, 0).UTC()
-	for i := 0; i < t.rp.Scales; i++ {
-		st := &r.Sc[i]
-		// The verdict Rate.Judge would give this scale, without its tail.
-		v := baseline.RateVerdict{Scale: i, Sum: st.Base + r.N, Expected: math.Max(float64(st.Mu), float64(st.M))}
-		m := d.spikeFinding(&rec, &k, v).Details
-		delete(m, "log10_p")
-		if r.Thr == 0 {
-			delete(m, "baseline") // a disarmed window judges nothing
-		}
-		m["sum"] = v.Sum
+	b := ratedetect.Inspect(agent, tool, r, &t.rp, &t.rule, &t.spike, func(rec *record.Record, v baseline.RateVerdict) map[string]any {
+		st := &r.Sc[v.Scale]
+		m := d.spikeFinding(rec, &k, v).Details
 		m["seasonal_mean"] = round3(float64(st.Mu))
 		m["seasonal_dispersion"] = round3(float64(st.KS))
 		m["overall_dispersion"] = round3(float64(st.KA))
-		m["armed"] = st.Crit > 0
-		b.Parts = append(b.Parts, detect.BaselinePart{Name: t.spike.Windows[i], Values: m})
-	}
+		return m
+	})
 	hourly := make([]float64, baseline.Slots)
 	seen := make([]uint16, baseline.Slots)
 	for h := range hourly {

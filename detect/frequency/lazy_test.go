@@ -32,7 +32,7 @@ func (e eager) Tick(watermark time.Time, out []detect.Finding) []detect.Finding 
 	d.agents.Sweep(watermark)
 	n0 := len(out)
 	d.keys.Range(func(k baseline.Key, ks *keyState) bool {
-		if ks.gen != d.gen {
+		if !d.tn.Current(ks.gen) {
 			d.resolve(ks, k.Agent, k.Tool)
 		}
 		if ks.t.cfg.Enabled && ks.rate.Start != 0 {

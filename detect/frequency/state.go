@@ -2,10 +2,10 @@ package frequency
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/internal/ratedetect"
 	"github.com/toolwatch/toolwatch/internal/encoding"
 )
 
@@ -156,18 +156,12 @@ func (st *StateV3) put(e *encoding.Encbuf) {
 }
 
 func putWindow(e *encoding.Encbuf, size int64, scales *[baseline.MaxScales]int, loop int64) {
-	e.PutVarint(size)
-	for _, n := range scales {
-		e.PutVarint(int64(n))
-	}
+	ratedetect.PutWindow(e, size, scales)
 	e.PutVarint(loop)
 }
 
 func getWindow(d *encoding.Decbuf, size *int64, scales *[baseline.MaxScales]int, loop *int64) {
-	*size = d.Varint()
-	for i := range scales {
-		scales[i] = d.Int()
-	}
+	ratedetect.GetWindow(d, size, scales)
 	*loop = d.Varint()
 }
 
@@ -229,11 +223,7 @@ var stateDecoders = encoding.Decoders[StateV3]{3: getStateV3}
 
 // encode writes st as the current version.
 func (st *StateV3) encode(b []byte) []byte {
-	e := encoding.Encbuf{B: slices.Grow(b, len(st.Keys)*(minKey+64)+len(st.Tools)*(minTool+64)+len(st.Agents)*32)}
-	e.PutUvarint(stateVersion)
-	st.put(&e)
-	e.PutCRC32(len(b))
-	return e.Get()
+	return encoding.AppendRecord(b, stateVersion, len(st.Keys)*(minKey+64)+len(st.Tools)*(minTool+64)+len(st.Agents)*32, st.put)
 }
 
 func loopDTO(l *loopState) LoopV3 {
@@ -245,13 +235,7 @@ func (l *LoopV3) state() loopState {
 }
 
 // MarshalState implements detect.State.
-func (d *Detector) MarshalState(b []byte) ([]byte, error) {
-	enc, err := d.CaptureState()
-	if err != nil {
-		return b, err
-	}
-	return enc(b)
-}
+func (d *Detector) MarshalState(b []byte) ([]byte, error) { return detect.MarshalCaptured(d, b) }
 
 // CaptureState implements detect.Capturer: the record is filled here (a
 // copy of every key's fixed-size state), written by the Encoder.
@@ -297,10 +281,10 @@ func (d *Detector) UnmarshalState(data []byte) error {
 			return fmt.Errorf("frequency state: key %q/%q: %w", k.Agent, k.Tool, err)
 		}
 		g := &k.Gap
-		ks := keys.Put(bk, k.LastSeen, keyState{rate: k.Rate, loop: k.Loop.state(), gen: d.gen,
+		ks := keys.Put(bk, k.LastSeen, keyState{rate: k.Rate, loop: k.Loop.state(), gen: d.tn.Stamp(),
 			gap: gapState{last: g.Last, mean: g.Mean, peak: g.Peak, n: g.N, lastAt: g.LastAt, dropped: g.Dropped}})
-		ks.t = d.tuned[d.params.For(k.Agent, k.Tool)]
-		if ks.t.rp.Size != k.Size || ks.t.rp.N != k.Scales {
+		ks.t = d.tn.For(k.Agent, k.Tool)
+		if !ratedetect.SameWindow(&ks.t.rp, k.Size, k.Scales) {
 			ks.rate = baseline.Rate{}
 		}
 		if ks.t.loopSize != k.LoopSize {
@@ -316,9 +300,9 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		if err := t.Rate.Check(); err != nil {
 			return fmt.Errorf("frequency state: tool %q: %w", t.Tool, err)
 		}
-		ts := tools.Put(bk, t.LastSeen, toolState{keyState: keyState{rate: t.Rate, loop: t.Loop.state(), gen: d.gen}, agents: t.Agents, agentsP: t.AgentsP})
-		ts.t = d.tuned[d.params.For("", t.Tool)]
-		if ts.t.rp.Size != t.Size || ts.t.rp.N != t.Scales {
+		ts := tools.Put(bk, t.LastSeen, toolState{keyState: keyState{rate: t.Rate, loop: t.Loop.state(), gen: d.tn.Stamp()}, agents: t.Agents, agentsP: t.AgentsP})
+		ts.t = d.tn.For("", t.Tool)
+		if !ratedetect.SameWindow(&ts.t.rp, t.Size, t.Scales) {
 			ts.rate, ts.agents, ts.agentsP = baseline.Rate{}, baseline.Counter{}, baseline.Profile{}
 		}
 		if ts.t.loopSize != t.LoopSize {
@@ -342,7 +326,8 @@ func (d *Detector) UnmarshalState(data []byte) error {
 	if d.tickedAt == 0 {
 		d.tickedAt = st.Ticked
 	}
-	d.ticks, d.recent, d.resolvedGen = d.ticks[:0], d.recent[:0], d.gen
+	d.ticks, d.recent = d.ticks[:0], d.recent[:0]
+	d.tn.Swept()
 	// Rebuild the lazy-tick indexes: keys are settled to TickedAt.
 	agents.RangeSeen(func(k baseline.Key, _ int64, _ *agentState) bool {
 		d.recent = append(d.recent, k)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/detect/detecttest"
 	"github.com/toolwatch/toolwatch/internal/encoding/enctest"
 	"github.com/toolwatch/toolwatch/record"
 )
@@ -49,13 +50,10 @@ func TestStateGolden(t *testing.T) {
 	enctest.Fields(t, reflect.TypeFor[baseline.Profile](), 5)
 	enctest.Golden{
 		Name: "frequency-state", Versions: stateDecoders.Versions(), Current: stateVersion,
-		Build: func(t testing.TB) []byte { return mustMarshal(t, goldenState(t)) },
+		Build: func(t testing.TB) []byte { return detecttest.MustMarshal(t, goldenState(t)) },
 		Restore: func(t testing.TB, _ uint64, data []byte) []byte {
 			d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
-			if err := d.UnmarshalState(data); err != nil {
-				t.Fatal(err)
-			}
-			again := mustMarshal(t, d)
+			again := detecttest.Restore(t, d, data)
 			var keys []string
 			d.keys.RangeSeen(func(k baseline.Key, seen int64, ks *keyState) bool {
 				keys = append(keys, k.Agent+"/"+k.Tool)
@@ -89,13 +87,4 @@ func TestStateGolden(t *testing.T) {
 			return again
 		},
 	}.Run(t, *update)
-}
-
-func mustMarshal(t testing.TB, d *Detector) []byte {
-	t.Helper()
-	b, err := d.MarshalState(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }

@@ -141,7 +141,7 @@ func kindBit(s string) uint8 {
 // tool is the per-tool state.
 type tool struct {
 	cfg     *Config
-	gen     uint32 // Detector.gen cfg was resolved at
+	gen     detect.Stamp // generation cfg was resolved under
 	set     shapeSet
 	records uint64 // records with a shape
 	first   int64  // event time (unix ns) of the first record
@@ -171,9 +171,9 @@ type Detector struct {
 	store   *baseline.Store[baseline.Key, tool]
 	skipped uint64
 	overflo uint64
-	// gen counts SetParams calls; a tool whose gen differs re-resolves its
-	// config on its next record or Tick.
-	gen uint32
+	// gen is next on SetParams; a tool whose stamp is not current
+	// re-resolves its config on its next record or Tick.
+	gen detect.Generation
 }
 
 // New returns a detector; per-tool overrides are resolved when a tool is
@@ -191,17 +191,14 @@ func New(p *detect.Params[Config], b baseline.Config) *Detector {
 // warm-up is re-judged against the new warmup_records/warmup_age.
 func (d *Detector) SetParams(p *detect.Params[Config]) {
 	d.params = p
-	d.gen++
+	d.gen.Next()
 }
 
 // Pattern implements detect.Detector.
 func (d *Detector) Pattern() string { return detect.PatternInputNovelty }
 
 // KeyStats implements detect.Stats.
-func (d *Detector) KeyStats() (live int, idle, capacity uint64) {
-	idle, capacity = d.store.Evictions()
-	return d.store.Len(), idle, capacity
-}
+func (d *Detector) KeyStats() (live int, idle, capacity uint64) { return detect.StoreStats(d.store) }
 
 // ShapeStats are the detector's counters.
 type ShapeStats struct {
@@ -236,9 +233,9 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	ts := r.Timestamp.UnixNano()
 	if created {
 		t.init(d.params.For("", r.Tool.Name), ts)
-		t.gen = d.gen
-	} else if t.gen != d.gen {
-		t.cfg, t.gen = d.params.For("", r.Tool.Name), d.gen
+		t.gen = d.gen.Stamp()
+	} else if !d.gen.Current(t.gen) {
+		t.cfg, t.gen = d.params.For("", r.Tool.Name), d.gen.Stamp()
 	}
 	if !t.cfg.Enabled {
 		return out
@@ -434,8 +431,8 @@ func (t *tool) known() uint64 { return uint64(t.set.n) + t.overAll.Estimate() }
 func (d *Detector) Tick(watermark time.Time, out []detect.Finding) []detect.Finding {
 	wm := watermark.UnixNano()
 	d.store.Range(func(k baseline.Key, t *tool) bool {
-		if t.gen != d.gen {
-			t.cfg, t.gen = d.params.For("", k.Tool), d.gen
+		if !d.gen.Current(t.gen) {
+			t.cfg, t.gen = d.params.For("", k.Tool), d.gen.Stamp()
 		}
 		t.overAll.Refresh()
 		t.overCur.Refresh()

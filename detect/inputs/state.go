@@ -137,21 +137,11 @@ var stateDecoders = encoding.Decoders[StateV2]{2: getStateV2}
 
 // encode writes st as the current version.
 func (st *StateV2) encode(b []byte) []byte {
-	e := encoding.Encbuf{B: slices.Grow(b, len(st.Tools)*(minTool+256))}
-	e.PutUvarint(stateVersion)
-	st.put(&e)
-	e.PutCRC32(len(b))
-	return e.Get()
+	return encoding.AppendRecord(b, stateVersion, len(st.Tools)*(minTool+256), st.put)
 }
 
 // MarshalState implements detect.State.
-func (d *Detector) MarshalState(b []byte) ([]byte, error) {
-	enc, err := d.CaptureState()
-	if err != nil {
-		return b, err
-	}
-	return enc(b)
-}
+func (d *Detector) MarshalState(b []byte) ([]byte, error) { return detect.MarshalCaptured(d, b) }
 
 // CaptureState implements detect.Capturer: shapes and sketches are
 // copied here; sorting and writing run in the Encoder.
@@ -206,7 +196,7 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		if tv.RecentPos < 0 || tv.RecentPos >= ringSize {
 			return fmt.Errorf("input_novelty state: tool %q: novelty ring position %d", tv.Tool, tv.RecentPos)
 		}
-		t := tool{cfg: d.params.For("", tv.Tool), gen: d.gen, records: tv.Records, first: tv.First, lastNew: tv.LastNew,
+		t := tool{cfg: d.params.For("", tv.Tool), gen: d.gen.Stamp(), records: tv.Records, first: tv.First, lastNew: tv.LastNew,
 			kinds: tv.Kinds, recent: tv.Recent, recentPos: tv.RecentPos, windowEnd: tv.WindowEnd, window: tv.Window,
 			curExact: tv.CurExact, prevDistinct: tv.PrevDistinct, overflow: tv.OverflowN}
 		for _, sh := range tv.Shapes {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/detect/detecttest"
 	"github.com/toolwatch/toolwatch/internal/encoding/enctest"
 )
 
@@ -50,13 +51,7 @@ func TestStateGolden(t *testing.T) {
 		},
 		Restore: func(t testing.TB, _ uint64, data []byte) []byte {
 			d := newMixed()
-			if err := d.UnmarshalState(data); err != nil {
-				t.Fatal(err)
-			}
-			again, err := d.MarshalState(nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			again := detecttest.Restore(t, d, data)
 			var tools []string
 			d.store.RangeSeen(func(k baseline.Key, _ int64, tl *tool) bool {
 				tools = append(tools, k.Tool)

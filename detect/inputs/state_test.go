@@ -2,13 +2,13 @@ package inputs
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/detecttest"
 	"github.com/toolwatch/toolwatch/internal/encoding"
 	"github.com/toolwatch/toolwatch/record"
 )
@@ -70,19 +70,6 @@ func feed(d detect.Detector, from, to int) []detect.Finding {
 	return out
 }
 
-func findingsJSON(t testing.TB, fs []detect.Finding) []string {
-	t.Helper()
-	out := make([]string, len(fs))
-	for i := range fs {
-		b, err := json.Marshal(&fs[i])
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[i] = string(b)
-	}
-	return out
-}
-
 func TestCrashEquivalence(t *testing.T) {
 	const end = 9000 // past two distinct windows (1h)
 	for _, cut := range []int{1013, 3599, 5201, 5803} {
@@ -102,7 +89,7 @@ func TestCrashEquivalence(t *testing.T) {
 		if tl := b.store.Peek(baseline.Key{Tool: "wide"}); tl == nil || tl.overflow == 0 {
 			t.Fatalf("cut %d: wide tool did not overflow: sketches untested", cut)
 		}
-		fa, fb := findingsJSON(t, feed(a, cut, end)), findingsJSON(t, feed(b, cut, end))
+		fa, fb := detecttest.FindingsJSON(t, feed(a, cut, end)), detecttest.FindingsJSON(t, feed(b, cut, end))
 		if len(fa) == 0 {
 			t.Fatalf("cut %d: no findings after the cut: vacuous", cut)
 		}
@@ -124,47 +111,23 @@ func TestCrashEquivalence(t *testing.T) {
 func TestUnmarshalStateErrorKeepsState(t *testing.T) {
 	d := newMixed()
 	feed(d, 0, 2000)
-	good, err := d.MarshalState(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := func(v uint64, st *StateV2) []byte {
-		e := encoding.Encbuf{}
-		e.PutUvarint(v)
-		st.put(&e)
-		e.PutCRC32(0)
-		return e.Get()
-	}
+	good := detecttest.MustMarshal(t, d)
+	rec := func(v uint64, st *StateV2) []byte { return detecttest.Sealed(v, st.put) }
 	hll, _ := new(baseline.HLL).MarshalState(nil)
 	ok := ToolV2{Tool: "x", Shapes: []ShapeV2{{H: 7}}, OverAll: hll, OverCur: hll}
-	if err := newMixed().UnmarshalState(rec(2, &StateV2{Tools: []ToolV2{ok}})); err != nil {
-		t.Fatalf("well-formed crafted record rejected: %v", err)
-	}
-	badVersion := rec(1, &StateV2{Tools: []ToolV2{ok}})
 	dup := ok
 	dup.Shapes = []ShapeV2{{H: 7}, {H: 7}}
-	dupShape := rec(2, &StateV2{Tools: []ToolV2{dup}})
-	bad := ok
-	bad.OverAll = []byte{1, 12, 1, 0, 0, 9}
-	badHLL := rec(2, &StateV2{Tools: []ToolV2{bad}})
-	bad = ok
-	bad.RecentPos = ringSize
-	badRing := rec(2, &StateV2{Tools: []ToolV2{bad}})
-	flipped := bytes.Clone(good)
-	flipped[len(flipped)-10] ^= 0x80
-	for name, data := range map[string][]byte{
-		"empty": nil, "truncated": good[:len(good)/2], "one byte short": good[:len(good)-1], "flipped bit": flipped,
-		"version 1 (gob)": badVersion, "duplicate shape": dupShape, "bad sketch": badHLL, "bad ring position": badRing,
-		"trailing byte": encoding.Seal(append(bytes.Clone(good[:len(good)-4]), 0)),
-		"huge count":    encoding.Seal([]byte{2, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}),
-	} {
-		if err := d.UnmarshalState(data); err == nil {
-			t.Errorf("%s: no error", name)
-		}
-		if got, _ := d.MarshalState(nil); !bytes.Equal(got, good) {
-			t.Fatalf("%s: state changed by a failed restore", name)
-		}
-	}
+	badHLL := ok
+	badHLL.OverAll = []byte{1, 12, 1, 0, 0, 9}
+	badRing := ok
+	badRing.RecentPos = ringSize
+	detecttest.RejectsCorrupt(t, d, good, rec(2, &StateV2{Tools: []ToolV2{ok}}), detecttest.Corruptions(good, map[string][]byte{
+		"version 1 (gob)":   rec(1, &StateV2{Tools: []ToolV2{ok}}),
+		"duplicate shape":   rec(2, &StateV2{Tools: []ToolV2{dup}}),
+		"bad sketch":        rec(2, &StateV2{Tools: []ToolV2{badHLL}}),
+		"bad ring position": rec(2, &StateV2{Tools: []ToolV2{badRing}}),
+		"huge count":        encoding.Seal([]byte{2, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}),
+	}))
 	if d.store.Len() != 3 {
 		t.Fatalf("%d tools: the check above was vacuous", d.store.Len())
 	}

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/toolwatch/toolwatch/detect/internal/distdetect/disttest"
+	"github.com/toolwatch/toolwatch/detect/detecttest"
 )
 
 // A bursty tool (20 minutes at 5× its median every 1, 2 or 6 hours, one
@@ -24,7 +24,7 @@ func TestBurstyToolNoStorm(t *testing.T) {
 			}
 			return m * math.Exp(0.5*rng.NormFloat64())
 		})
-		n, day := disttest.MaxPerDay(fs, 40)
+		n, day := detecttest.MaxPerDay(fs, 40)
 		t.Logf("bursts every %v: %d findings in 5 days, most in a day %d (%s)", every, len(fs), n, day)
 		if n > 3 {
 			t.Errorf("bursts every %v: %d findings on %s, want ≤ 3", every, n, day)

@@ -11,7 +11,7 @@ import (
 // must leave the state unchanged on error and re-encode stably on success
 // (detecttest.FuzzUnmarshalState).
 func FuzzUnmarshalState(f *testing.F) {
-	good := mustMarshal(f, goldenState(f))
+	good := detecttest.MustMarshal(f, goldenState(f))
 	empty := codec.Encode(nil, &distdetect.Snapshot[EntryState]{})
 	detecttest.FuzzUnmarshalState(f, func(t testing.TB) detecttest.Detector { return newDet(t, nil) }, good, empty)
 }

@@ -10,33 +10,25 @@ import (
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/detecttest"
 	"github.com/toolwatch/toolwatch/detect/internal/distdetect"
-	"github.com/toolwatch/toolwatch/detect/internal/distdetect/disttest"
 	"github.com/toolwatch/toolwatch/record"
 )
 
 var base = time.Date(2026, 3, 23, 0, 0, 0, 0, time.UTC)
 
 func rec(ts time.Time, agent, tool, version string, ms float64) *record.Record {
-	return &record.Record{
-		TraceID: "trace-1", SpanID: "span-1", Timestamp: ts, AgentID: agent,
-		Tool:                 record.Tool{Name: tool, Version: version, VerificationScore: record.Absent},
-		Invocation:           record.Invocation{Status: record.StatusSuccess, DurationMS: ms, OutputBytes: record.Absent, InputBytes: record.Absent},
-		Context:              record.Context{TaskID: "task-1", Environment: "production"},
-		DataSubjectsAffected: record.Absent,
-	}
+	r := detecttest.Record(ts, agent, tool)
+	r.Tool.Version, r.Invocation.DurationMS = version, ms
+	return r
 }
 
 func newDet(t testing.TB, mod func(*Config, *baseline.Config)) *Detector {
-	t.Helper()
 	c, b := DefaultConfig(), baseline.DefaultConfig()
 	if mod != nil {
 		mod(&c, &b)
 	}
-	if es := c.Validate(); len(es) > 0 {
-		t.Fatalf("config: %v", es)
-	}
-	return New(detect.NewParams(c), b)
+	return detecttest.New(t, c, b, New)
 }
 
 type toolSpec struct {
@@ -467,7 +459,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()
 			tc.mod(&c)
-			disttest.WantFieldError(t, c.Validate(), tc.path)
+			detecttest.WantFieldError(t, c.Validate(), tc.path)
 		})
 	}
 }
@@ -487,7 +479,7 @@ func TestObserveNoAllocs(t *testing.T) {
 	d := newDet(t, nil)
 	s := warm(t, d, 9000)
 	rs := records(1024, s.now(), 7)
-	if a := disttest.ObserveAllocs(5000, d, rs, 0); a != 0 {
+	if a := detecttest.ObserveAllocs(5000, d, rs, 0); a != 0 {
 		t.Fatalf("Observe allocates %.2f per call", a)
 	}
 }
@@ -497,20 +489,14 @@ func BenchmarkObserve(b *testing.B) {
 	s := newStream(d, 61)
 	s.run(9000)
 	rs := records(4096, s.now(), 8)
-	out := make([]detect.Finding, 0, 4)
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		out = d.Observe(rs[i&4095], out[:0])
-		i++
-	}
+	detecttest.BenchObserve(b, d, rs)
 }
 
 // BenchmarkMemoryPerKey reports heap bytes per warmed (agent, tool) key
 // over 10,000 keys (one tool-level state per 100 keys included).
 func BenchmarkMemoryPerKey(b *testing.B) {
 	const keys = 10000
-	disttest.MemoryPerKey(b, keys, func() detect.Detector {
+	detecttest.MemoryPerKey(b, keys, func() detect.Detector {
 		d := newDet(b, nil)
 		for k := range keys {
 			ag, tl := "agent-"+strconv.Itoa(k), "tool-"+strconv.Itoa(k%100)

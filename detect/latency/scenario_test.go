@@ -8,13 +8,13 @@ import (
 	"time"
 
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/detecttest"
 	"github.com/toolwatch/toolwatch/detect/internal/distdetect"
-	"github.com/toolwatch/toolwatch/detect/internal/distdetect/disttest"
 	"github.com/toolwatch/toolwatch/record"
 )
 
-func key(d *Detector, agent, tool string, step time.Duration) *disttest.Key {
-	return &disttest.Key{D: d, Start: base, Step: step, Rec: func(ts time.Time, v float64) *record.Record {
+func key(d *Detector, agent, tool string, step time.Duration) *detecttest.Key {
+	return &detecttest.Key{D: d, Start: base, Step: step, Rec: func(ts time.Time, v float64) *record.Record {
 		return rec(ts, agent, tool, "1.0.0", v)
 	}}
 }
@@ -51,7 +51,7 @@ func TestHeavyTailedLatencyStaysQuiet(t *testing.T) {
 			vals = append(vals, v)
 			return v
 		})
-		n, day := disttest.MaxPerDay(fs, 40)
+		n, day := detecttest.MaxPerDay(fs, 40)
 		slices.Sort(vals)
 		p99, p999 := vals[len(vals)*99/100], vals[len(vals)*999/1000]
 		// 10–20× by construction; 14 values above p99.9 make the sample's
@@ -115,7 +115,7 @@ func TestLevelShifts(t *testing.T) {
 				}
 				return
 			}
-			f := disttest.First(fs, tc.detail)
+			f := detecttest.First(fs, tc.detail)
 			if f == nil {
 				t.Fatalf("no %s within 2 h; findings %v", tc.detail, details(fs))
 			}
@@ -148,7 +148,7 @@ func TestEgregiousLatencyIsCritical(t *testing.T) {
 	}
 	for _, agent := range []string{"a", "new-agent"} {
 		out := d.Observe(rec(k.Now(), agent, "lookup", "1.0.0", 30000), nil)
-		f := disttest.First(out, DetailSlow)
+		f := detecttest.First(out, DetailSlow)
 		if f == nil || f.Score < 80 {
 			t.Fatalf("%s: 30 s vs p99 ~400 ms: %+v", agent, out)
 		}
@@ -179,7 +179,7 @@ func TestSparseKeyLevelShifts(t *testing.T) {
 			}
 			change := k.Now()
 			m = tc.factor
-			f := disttest.First(k.Run(36, gen), tc.detail)
+			f := detecttest.First(k.Run(36, gen), tc.detail)
 			if f == nil || f.EventTime.Sub(change) > 90*time.Minute {
 				t.Fatalf("%s not found within 90 min: %+v", tc.detail, f)
 			}

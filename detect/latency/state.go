@@ -92,13 +92,7 @@ func (d *Detector) CaptureState() (detect.Encoder, error) {
 
 // MarshalState implements detect.State. The encoding is deterministic:
 // equal states give equal bytes.
-func (d *Detector) MarshalState(b []byte) ([]byte, error) {
-	enc, err := d.CaptureState()
-	if err != nil {
-		return b, err
-	}
-	return enc(b)
-}
+func (d *Detector) MarshalState(b []byte) ([]byte, error) { return detect.MarshalCaptured(d, b) }
 
 func entry(a *distdetect.Arena, agent, tool string, seen int64, s *state) (EntryState, error) {
 	e := EntryState{Agent: agent, Tool: tool, LastSeen: seen, Active: s.active}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/detect/detecttest"
 	"github.com/toolwatch/toolwatch/internal/encoding/enctest"
 )
 
@@ -38,7 +39,7 @@ func TestStateGolden(t *testing.T) {
 	enctest.Fields(t, reflect.TypeFor[SlotState](), 4)
 	enctest.Golden{
 		Name: "latency-state", Versions: codec.Decoders.Versions(), Current: StateVersion,
-		Build: func(t testing.TB) []byte { return mustMarshal(t, goldenState(t)) },
+		Build: func(t testing.TB) []byte { return detecttest.MustMarshal(t, goldenState(t)) },
 		Restore: func(t testing.TB, _ uint64, data []byte) []byte {
 			d := newDet(t, nil)
 			if err := d.UnmarshalState(data); err != nil {
@@ -69,16 +70,7 @@ func TestStateGolden(t *testing.T) {
 			if tl := d.core.Tools.Peek("t-b"); tl == nil || tl.slots[tl.active].dist.Count() != 720 {
 				t.Errorf("tool key t-b: %+v", tl)
 			}
-			return mustMarshal(t, d)
+			return detecttest.MustMarshal(t, d)
 		},
 	}.Run(t, *update)
-}
-
-func mustMarshal(t testing.TB, d *Detector) []byte {
-	t.Helper()
-	b, err := d.MarshalState(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }

@@ -7,8 +7,8 @@ import (
 
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/detecttest"
 	"github.com/toolwatch/toolwatch/detect/internal/distdetect"
-	"github.com/toolwatch/toolwatch/detect/internal/distdetect/disttest"
 	"github.com/toolwatch/toolwatch/internal/encoding"
 	"github.com/toolwatch/toolwatch/record"
 )
@@ -61,7 +61,7 @@ func TestCrashEquivalence(t *testing.T) {
 	if err := restored.UnmarshalState(snap[3:]); err != nil {
 		t.Fatal(err)
 	}
-	if again := disttest.MustMarshal(t, restored); !bytes.Equal(again, snap[3:]) {
+	if again := detecttest.MustMarshal(t, restored); !bytes.Equal(again, snap[3:]) {
 		t.Fatal("restored detector re-encodes differently")
 	}
 	relearning := false
@@ -83,10 +83,10 @@ func TestCrashEquivalence(t *testing.T) {
 	if len(s.found) == 0 || len(sa.found) == 0 {
 		t.Fatalf("stream too quiet to compare: %d/%d findings", len(s.found), len(sa.found))
 	}
-	if ja, jb := disttest.EncodeFindings(t, sa.found), disttest.EncodeFindings(t, sb.found); !bytes.Equal(ja, jb) {
+	if ja, jb := detecttest.EncodeFindings(t, sa.found), detecttest.EncodeFindings(t, sb.found); !bytes.Equal(ja, jb) {
 		t.Fatalf("findings after restore differ:\n%s\n%s", ja, jb)
 	}
-	if !bytes.Equal(disttest.MustMarshal(t, orig), disttest.MustMarshal(t, restored)) {
+	if !bytes.Equal(detecttest.MustMarshal(t, orig), detecttest.MustMarshal(t, restored)) {
 		t.Fatal("final states differ")
 	}
 	_, idle, capacity := orig.KeyStats()
@@ -99,13 +99,13 @@ func TestCrashEquivalence(t *testing.T) {
 func TestUnmarshalCorruptKeepsState(t *testing.T) {
 	d := newDet(t, nil)
 	warm(t, d, 3000)
-	good := disttest.MustMarshal(t, d)
+	good := detecttest.MustMarshal(t, d)
 
 	other := newDet(t, nil)
 	s := newStream(other, 5)
 	s.agents = []string{"x"}
 	s.run(500)
-	before := disttest.MustMarshal(t, other)
+	before := detecttest.MustMarshal(t, other)
 
 	okDist, _ := new(baseline.Dist).MarshalState(nil)
 	type snap = distdetect.Snapshot[EntryState]
@@ -117,7 +117,7 @@ func TestUnmarshalCorruptKeepsState(t *testing.T) {
 	}
 	version := craft(func(*snap) {})
 	version = encoding.Seal(append([]byte{StateVersion - 1}, version[1:len(version)-4]...)) // the gob era
-	cases := disttest.Corruptions(good, map[string][]byte{
+	cases := detecttest.Corruptions(good, map[string][]byte{
 		"version":     version,
 		"bad dist":    craft(func(s *snap) { s.Keys.Entries[0].Slots[1].Dist = []byte{okDist[0], 7} }),
 		"active":      craft(func(s *snap) { s.Keys.Entries[0].Active = 2 }),
@@ -127,7 +127,7 @@ func TestUnmarshalCorruptKeepsState(t *testing.T) {
 		"trailing":    encoding.Seal(append(craft(func(*snap) {}), 0)),
 		"huge count":  encoding.Seal([]byte{StateVersion, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}),
 	})
-	disttest.RejectsCorrupt(t, other, before, craft(func(*snap) {}), cases)
+	detecttest.RejectsCorrupt(t, other, before, craft(func(*snap) {}), cases)
 }
 
 func TestSetParamsKeepsBaselines(t *testing.T) {
@@ -170,8 +170,8 @@ func TestSetParamsKeepsBaselines(t *testing.T) {
 	if out := d.Observe(rec(ts, k.Agent, k.Tool, "1.0.0", slow), nil); len(out) != 0 {
 		t.Fatalf("1.2× the threshold still alerts at 1e-12: %+v", out[0].Details)
 	}
-	if st := d.core.Keys.Peek(k); st.Cfg.FalseAlarmRate != 1e-12 || st.Gen != d.core.Gen || st.slots[st.active].version != "1.0.0" {
-		t.Fatalf("key not re-resolved or slot lost: cfg %+v gen %d/%d", st.Cfg, st.Gen, d.core.Gen)
+	if st := d.core.Keys.Peek(k); st.Cfg.FalseAlarmRate != 1e-12 || !d.core.Gen.Current(st.Gen) || st.slots[st.active].version != "1.0.0" {
+		t.Fatalf("key not re-resolved or slot lost: cfg %+v gen %d/%d", st.Cfg, st.Gen, d.core.Gen.Stamp())
 	}
 	if q := dist().Quantiles(d.core.G); q.Count != q1.Count+1 {
 		t.Fatalf("count %v after one more call, want %v", q.Count, q1.Count+1)
@@ -208,7 +208,7 @@ func TestSetParamsNoAllocs(t *testing.T) {
 	d.SetParams(detect.NewParams(DefaultConfig()))
 	r := rec(s.now(), "agent-a", "web-search", "1.0.0", 700)
 	d.Observe(r, nil) // re-resolves once
-	if a := disttest.ObserveAllocs(1000, d, []*record.Record{r}, 0); a != 0 {
+	if a := detecttest.ObserveAllocs(1000, d, []*record.Record{r}, 0); a != 0 {
 		t.Fatalf("Observe after SetParams allocates %.2f per record", a)
 	}
 }
@@ -217,14 +217,14 @@ func TestRestoredObserveNoAllocs(t *testing.T) {
 	d := newDet(t, nil)
 	s := warm(t, d, 9000)
 	r := newDet(t, nil)
-	if err := r.UnmarshalState(disttest.MustMarshal(t, d)); err != nil {
+	if err := r.UnmarshalState(detecttest.MustMarshal(t, d)); err != nil {
 		t.Fatal(err)
 	}
 	rs := records(1024, s.now(), 77)
 	for _, x := range rs[:64] { // first record per key re-resolves its config
 		r.Observe(x, nil)
 	}
-	if a := disttest.ObserveAllocs(3000, r, rs, 0); a != 0 {
+	if a := detecttest.ObserveAllocs(3000, r, rs, 0); a != 0 {
 		t.Fatalf("Observe on restored keys allocates %.2f per record", a)
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/toolwatch/toolwatch/detect/internal/distdetect/disttest"
+	"github.com/toolwatch/toolwatch/detect/detecttest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata golden files")
@@ -56,5 +56,5 @@ func TestGoldenFindings(t *testing.T) {
 	if again := run(); !bytes.Equal(got, again) {
 		t.Fatal("two runs on the same input differ")
 	}
-	disttest.Golden(t, got, *update)
+	detecttest.Golden(t, got, *update)
 }

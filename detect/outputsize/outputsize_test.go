@@ -11,33 +11,25 @@ import (
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/detecttest"
 	"github.com/toolwatch/toolwatch/detect/internal/distdetect"
-	"github.com/toolwatch/toolwatch/detect/internal/distdetect/disttest"
 	"github.com/toolwatch/toolwatch/record"
 )
 
 var base = time.Date(2026, 3, 23, 0, 0, 0, 0, time.UTC)
 
 func rec(ts time.Time, agent, tool string, bytes int64) *record.Record {
-	return &record.Record{
-		TraceID: "trace-1", SpanID: "span-1", Timestamp: ts, AgentID: agent,
-		Tool:                 record.Tool{Name: tool, Version: "1.0.0", VerificationScore: record.Absent},
-		Invocation:           record.Invocation{Status: record.StatusSuccess, DurationMS: 12, OutputBytes: bytes, InputBytes: record.Absent},
-		Context:              record.Context{TaskID: "task-1", Environment: "production"},
-		DataSubjectsAffected: record.Absent,
-	}
+	r := detecttest.Record(ts, agent, tool)
+	r.Invocation.DurationMS, r.Invocation.OutputBytes = 12, bytes
+	return r
 }
 
 func newDet(t testing.TB, mod func(*Config, *baseline.Config)) *Detector {
-	t.Helper()
 	c, b := DefaultConfig(), baseline.DefaultConfig()
 	if mod != nil {
 		mod(&c, &b)
 	}
-	if es := c.Validate(); len(es) > 0 {
-		t.Fatalf("config: %v", es)
-	}
-	return New(detect.NewParams(c), b)
+	return detecttest.New(t, c, b, New)
 }
 
 type stream struct {
@@ -395,7 +387,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()
 			tc.mod(&c)
-			disttest.WantFieldError(t, c.Validate(), tc.path)
+			detecttest.WantFieldError(t, c.Validate(), tc.path)
 		})
 	}
 }
@@ -408,7 +400,7 @@ func TestObserveNoAllocs(t *testing.T) {
 		tl := normalTools[i%3]
 		rs[i] = rec(base.Add(time.Duration(9000+i)*time.Second), normalAgents[i%3], tl.name, s.lognormal(tl.median, tl.sigma))
 	}
-	if a := disttest.ObserveAllocs(5000, d, rs, 0); a != 0 {
+	if a := detecttest.ObserveAllocs(5000, d, rs, 0); a != 0 {
 		t.Fatalf("Observe allocates %.2f per record", a)
 	}
 }
@@ -422,20 +414,14 @@ func BenchmarkObserve(b *testing.B) {
 		tl := normalTools[i%3]
 		rs[i] = rec(base.Add(time.Duration(9000+i)*time.Second), normalAgents[(i/3)%3], tl.name, s.lognormal(tl.median, tl.sigma))
 	}
-	out := make([]detect.Finding, 0, 4)
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		out = d.Observe(rs[i&4095], out[:0])
-		i++
-	}
+	detecttest.BenchObserve(b, d, rs)
 }
 
 // BenchmarkMemoryPerKey reports heap bytes per warmed (agent, tool) key
 // over 10,000 keys (one tool-level baseline per 100 keys included).
 func BenchmarkMemoryPerKey(b *testing.B) {
 	const keys = 10000
-	disttest.MemoryPerKey(b, keys, func() detect.Detector {
+	detecttest.MemoryPerKey(b, keys, func() detect.Detector {
 		d := newDet(b, nil)
 		for k := range keys {
 			ag, tl := "agent-"+strconv.Itoa(k), "tool-"+strconv.Itoa(k%100)

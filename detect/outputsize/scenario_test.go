@@ -8,13 +8,13 @@ import (
 	"time"
 
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/detecttest"
 	"github.com/toolwatch/toolwatch/detect/internal/distdetect"
-	"github.com/toolwatch/toolwatch/detect/internal/distdetect/disttest"
 	"github.com/toolwatch/toolwatch/record"
 )
 
-func key(d *Detector, agent, tool string, step time.Duration) *disttest.Key {
-	return &disttest.Key{D: d, Start: base, Step: step, Rec: func(ts time.Time, v float64) *record.Record {
+func key(d *Detector, agent, tool string, step time.Duration) *detecttest.Key {
+	return &detecttest.Key{D: d, Start: base, Step: step, Rec: func(ts time.Time, v float64) *record.Record {
 		return rec(ts, agent, tool, int64(math.Round(v)))
 	}}
 }
@@ -38,7 +38,7 @@ func TestHeavyTailedSizesStayQuiet(t *testing.T) {
 			vals = append(vals, v)
 			return v
 		})
-		n, day := disttest.MaxPerDay(fs, 40)
+		n, day := detecttest.MaxPerDay(fs, 40)
 		t.Logf("key %d: %d findings in %d outputs, most in a day %d (%s)", k, len(fs), perKey, n, day)
 		for _, f := range fs {
 			t.Logf("  %s %s %.0f B score %.1f", f.EventTime.Format(time.DateTime), f.Detail, f.Observed, f.Score)
@@ -69,7 +69,7 @@ func TestEgregiousOutputIsCritical(t *testing.T) {
 	}
 	for _, agent := range []string{"a", "new-agent"} {
 		out := d.Observe(rec(k.Now(), agent, "lookup", 100_000_000), nil)
-		f := disttest.First(out, DetailLarge)
+		f := detecttest.First(out, DetailLarge)
 		if f == nil || f.Score < 80 {
 			t.Fatalf("%s: 100 MB vs ~1 KB: %+v", agent, out)
 		}
@@ -97,7 +97,7 @@ func TestOutputLevelShifts(t *testing.T) {
 			}
 			change := k.Now()
 			fs := k.Run(60, func(time.Duration) float64 { return tc.after(rng) })
-			f := disttest.First(fs, tc.detail)
+			f := detecttest.First(fs, tc.detail)
 			if f == nil || f.EventTime.Sub(change) > 30*time.Minute || f.Score < 40 {
 				t.Fatalf("%s: %+v (findings %d)", tc.detail, f, len(fs))
 			}
@@ -120,13 +120,13 @@ func TestSlowPoisoning(t *testing.T) {
 	fs := k.Run(48*60, func(e time.Duration) float64 {
 		return 1100 * math.Pow(1.2, (e-start).Hours()) * math.Exp(0.4*rng.NormFloat64())
 	})
-	drift := disttest.First(fs, distdetect.DetailDrift)
+	drift := detecttest.First(fs, distdetect.DetailDrift)
 	if drift == nil {
 		t.Fatalf("no drift finding during 48 h of 20%%/h growth; findings %v", countDetails(fs))
 	}
 	t.Logf("during the growth: %v; first drift after %v: %s", countDetails(fs), drift.EventTime.Sub(base.Add(start)), drift.Summary)
 	out := d.Observe(rec(k.Now(), "a", "lookup", 100_000_000), nil)
-	f := disttest.First(out, DetailLarge)
+	f := detecttest.First(out, DetailLarge)
 	if f == nil || f.Score < 80 {
 		t.Fatalf("100 MB after the poisoning: %+v", out)
 	}

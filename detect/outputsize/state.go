@@ -66,13 +66,7 @@ func (d *Detector) CaptureState() (detect.Encoder, error) {
 
 // MarshalState implements detect.State. The encoding is deterministic:
 // equal states give equal bytes.
-func (d *Detector) MarshalState(b []byte) ([]byte, error) {
-	enc, err := d.CaptureState()
-	if err != nil {
-		return b, err
-	}
-	return enc(b)
-}
+func (d *Detector) MarshalState(b []byte) ([]byte, error) { return detect.MarshalCaptured(d, b) }
 
 // UnmarshalState implements detect.State. Nothing changes unless the
 // whole snapshot decodes.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/detect/detecttest"
 	"github.com/toolwatch/toolwatch/internal/encoding/enctest"
 )
 
@@ -30,13 +31,10 @@ func TestStateGolden(t *testing.T) {
 	enctest.Fields(t, reflect.TypeFor[EntryState](), 4)
 	enctest.Golden{
 		Name: "output_size-state", Versions: codec.Decoders.Versions(), Current: StateVersion,
-		Build: func(t testing.TB) []byte { return disttestMarshal(t, goldenState(t)) },
+		Build: func(t testing.TB) []byte { return detecttest.MustMarshal(t, goldenState(t)) },
 		Restore: func(t testing.TB, _ uint64, data []byte) []byte {
 			d := newDet(t, nil)
-			if err := d.UnmarshalState(data); err != nil {
-				t.Fatal(err)
-			}
-			again := disttestMarshal(t, d) // before Quantiles refreshes its cache
+			again := detecttest.Restore(t, d, data) // before Quantiles refreshes its cache
 			var keys []string
 			d.core.Keys.RangeSeen(func(k baseline.Key, seen int64, st *state) bool {
 				keys = append(keys, k.Agent+"/"+k.Tool)
@@ -57,13 +55,4 @@ func TestStateGolden(t *testing.T) {
 			return again
 		},
 	}.Run(t, *update)
-}
-
-func disttestMarshal(t testing.TB, d *Detector) []byte {
-	t.Helper()
-	b, err := d.MarshalState(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }

@@ -10,8 +10,8 @@ import (
 
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/detecttest"
 	"github.com/toolwatch/toolwatch/detect/internal/distdetect"
-	"github.com/toolwatch/toolwatch/detect/internal/distdetect/disttest"
 	"github.com/toolwatch/toolwatch/internal/encoding"
 	"github.com/toolwatch/toolwatch/record"
 )
@@ -48,7 +48,7 @@ func TestCrashEquivalence(t *testing.T) {
 	if err := restored.UnmarshalState(snap[3:]); err != nil {
 		t.Fatal(err)
 	}
-	if again := disttest.MustMarshal(t, restored); !bytes.Equal(again, snap[3:]) {
+	if again := detecttest.MustMarshal(t, restored); !bytes.Equal(again, snap[3:]) {
 		t.Fatal("restored detector re-encodes differently")
 	}
 	if a, b := fmtStats(orig), fmtStats(restored); a != b {
@@ -62,10 +62,10 @@ func TestCrashEquivalence(t *testing.T) {
 	if len(first) == 0 || len(gotA) == 0 {
 		t.Fatalf("stream too quiet to compare: %d/%d findings", len(first), len(gotA))
 	}
-	if ja, jb := disttest.EncodeFindings(t, gotA), disttest.EncodeFindings(t, gotB); !bytes.Equal(ja, jb) {
+	if ja, jb := detecttest.EncodeFindings(t, gotA), detecttest.EncodeFindings(t, gotB); !bytes.Equal(ja, jb) {
 		t.Fatalf("findings after restore differ:\n%s\n%s", ja, jb)
 	}
-	if !bytes.Equal(disttest.MustMarshal(t, orig), disttest.MustMarshal(t, restored)) {
+	if !bytes.Equal(detecttest.MustMarshal(t, orig), detecttest.MustMarshal(t, restored)) {
 		t.Fatal("final states differ")
 	}
 	_, rej, ev := orig.KeyStats()
@@ -84,12 +84,12 @@ func fmtStats(d *Detector) string {
 func TestUnmarshalCorruptKeepsState(t *testing.T) {
 	d := newDet(t, nil)
 	warm(t, d, 3000)
-	good := disttest.MustMarshal(t, d)
+	good := detecttest.MustMarshal(t, d)
 
 	other := newDet(t, nil)
 	s := &stream{rng: rand.New(rand.NewPCG(5, 5))}
 	feed(other, s, base, 500, []string{"x"}, normalTools, nil)
-	before := disttest.MustMarshal(t, other)
+	before := detecttest.MustMarshal(t, other)
 
 	okDist, _ := new(baseline.Dist).MarshalState(nil)
 	type snap = distdetect.Snapshot[EntryState]
@@ -100,7 +100,7 @@ func TestUnmarshalCorruptKeepsState(t *testing.T) {
 	}
 	version := craft(func(*snap) {})
 	version = encoding.Seal(append([]byte{StateVersion + 1}, version[1:len(version)-4]...))
-	cases := disttest.Corruptions(good, map[string][]byte{
+	cases := detecttest.Corruptions(good, map[string][]byte{
 		"version":    version,
 		"bad dist":   craft(func(s *snap) { s.Keys.Entries[0].Dist = []byte{okDist[0], 7} }),
 		"dup key":    craft(func(s *snap) { s.Keys.Entries = append(s.Keys.Entries, s.Keys.Entries[0]) }),
@@ -108,7 +108,7 @@ func TestUnmarshalCorruptKeepsState(t *testing.T) {
 		"trailing":   encoding.Seal(append(craft(func(*snap) {}), 0)),
 		"huge count": encoding.Seal([]byte{StateVersion, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}),
 	})
-	disttest.RejectsCorrupt(t, other, before, craft(func(*snap) {}), cases)
+	detecttest.RejectsCorrupt(t, other, before, craft(func(*snap) {}), cases)
 }
 
 func TestSetParamsKeepsBaselines(t *testing.T) {
@@ -157,8 +157,8 @@ func TestSetParamsKeepsBaselines(t *testing.T) {
 	if out := d.Observe(rec(ts, k.Agent, k.Tool, big), nil); len(out) != 0 {
 		t.Fatalf("1.2× the threshold still alerts at 1e-12: %+v", out[0].Details)
 	}
-	if ks := d.core.Keys.Peek(k); ks.Cfg.FalseAlarmRate != 1e-12 || ks.Gen != d.core.Gen {
-		t.Fatalf("key config not re-resolved: %+v gen %d/%d", ks.Cfg, ks.Gen, d.core.Gen)
+	if ks := d.core.Keys.Peek(k); ks.Cfg.FalseAlarmRate != 1e-12 || !d.core.Gen.Current(ks.Gen) {
+		t.Fatalf("key config not re-resolved: %+v gen %d/%d", ks.Cfg, ks.Gen, d.core.Gen.Stamp())
 	}
 	if q := d.core.Keys.Peek(k).dist.Quantiles(d.core.G); q.Count != q1.Count+1 {
 		t.Fatalf("count %v after one more record, want %v", q.Count, q1.Count+1)
@@ -192,7 +192,7 @@ func TestSetParamsNoAllocs(t *testing.T) {
 	d.SetParams(detect.NewParams(DefaultConfig()))
 	r := rec(base.Add(9001*time.Second), "agent-a", "file-reader", 1500)
 	d.Observe(r, nil) // re-resolves once
-	if a := disttest.ObserveAllocs(1000, d, []*record.Record{r}, 0); a != 0 {
+	if a := detecttest.ObserveAllocs(1000, d, []*record.Record{r}, 0); a != 0 {
 		t.Fatalf("Observe after SetParams allocates %.2f per record", a)
 	}
 }
@@ -227,7 +227,7 @@ func TestRestoredObserveNoAllocs(t *testing.T) {
 	d := newDet(t, nil)
 	s := warm(t, d, 9000)
 	r := newDet(t, nil)
-	if err := r.UnmarshalState(disttest.MustMarshal(t, d)); err != nil {
+	if err := r.UnmarshalState(detecttest.MustMarshal(t, d)); err != nil {
 		t.Fatal(err)
 	}
 	rs := make([]*record.Record, 1024)
@@ -238,7 +238,7 @@ func TestRestoredObserveNoAllocs(t *testing.T) {
 	for _, x := range rs[:9] { // first record per key re-resolves its config
 		r.Observe(x, nil)
 	}
-	if a := disttest.ObserveAllocs(3000, r, rs, 9); a != 0 {
+	if a := detecttest.ObserveAllocs(3000, r, rs, 9); a != 0 {
 		t.Fatalf("Observe on restored keys allocates %.2f per record", a)
 	}
 }

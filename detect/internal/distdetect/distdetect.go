@@ -35,8 +35,8 @@ import (
 // Resolved is embedded first in every per-key state: the key's
 // configuration and the params generation it was resolved under.
 type Resolved[C any] struct {
-	Cfg   *C // resolved when Gen != Core.Gen (new key, reload)
-	Gen   uint64
+	Cfg   *C // resolved when Gen is not Core.Gen's current (new key, reload)
+	Gen   detect.Stamp
 	Epoch int64 // Core.LastEpoch the key's Dists were rotated to
 }
 
@@ -54,7 +54,7 @@ type Value[C, V any] interface {
 // Core holds a detector's params, digester and key stores.
 type Core[C, V any, P Value[C, V]] struct {
 	Params    *detect.Params[C]
-	Gen       uint64 // bumped by SetParams; never 0, so new keys resolve
+	Gen       detect.Generation // next on SetParams; a new key's zero stamp is stale
 	G         *baseline.Digester
 	Keys      *baseline.Store[baseline.Key, V] // (agent, tool)
 	Tools     *baseline.Store[string, V]       // tool level
@@ -69,7 +69,6 @@ type Core[C, V any, P Value[C, V]] struct {
 func New[C, V any, P Value[C, V]](p *detect.Params[C], b baseline.Config) Core[C, V, P] {
 	c := Core[C, V, P]{
 		Params:    p,
-		Gen:       1,
 		G:         baseline.NewDigester(b.Compression, b.Epoch),
 		Keys:      baseline.NewStore[baseline.Key, V](b.KeyCap(), b.IdleTTL),
 		Tools:     baseline.NewStore[string, V](b.KeyCap(), b.IdleTTL),
@@ -92,7 +91,7 @@ type recycler interface{ Recycle() }
 // keeps its baselines and re-resolves its configuration on its next record.
 func (c *Core[C, V, P]) SetParams(p *detect.Params[C]) {
 	c.Params = p
-	c.Gen++
+	c.Gen.Next()
 }
 
 // SetLimits applies a reloaded baseline.max_keys and idle_ttl to both key
@@ -109,8 +108,8 @@ func (c *Core[C, V, P]) SetLimits(maxKeys int, idle time.Duration) {
 // the current epoch.
 func (c *Core[C, V, P]) resolve(v *V, agent, tool string, created bool) {
 	r := P(v).resolved()
-	if r.Gen != c.Gen {
-		r.Cfg, r.Gen = c.Params.For(agent, tool), c.Gen
+	if !c.Gen.Current(r.Gen) {
+		r.Cfg, r.Gen = c.Params.For(agent, tool), c.Gen.Stamp()
 	}
 	if created {
 		r.Epoch = c.LastEpoch
@@ -176,9 +175,7 @@ func (c *Core[C, V, P]) AdvanceAll() {
 
 // KeyStats implements detect.Stats over the (agent, tool) and tool stores.
 func (c *Core[C, V, P]) KeyStats() (live int, idle, capacity uint64) {
-	ki, kc := c.Keys.Evictions()
-	ti, tc := c.Tools.Evictions()
-	return c.Keys.Len() + c.Tools.Len(), ki + ti, kc + tc
+	return detect.StoreStats(c.Keys, c.Tools)
 }
 
 // JudgeFor returns the judge of cfg, converting it with conv only when cfg

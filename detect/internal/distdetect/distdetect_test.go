@@ -126,7 +126,7 @@ func TestJudgeForCachesByPointer(t *testing.T) {
 func TestLookupResolvesOncePerGeneration(t *testing.T) {
 	c := newCore(0)
 	ks, ts, cf := c.Lookup("b", "t", t0)
-	if ks == nil || ts == nil || cf != ks.Cfg || ks.Cfg.N != 2 || ts.Cfg.N != 1 || ks.Gen != 1 {
+	if ks == nil || ts == nil || cf != ks.Cfg || ks.Cfg.N != 2 || ts.Cfg.N != 1 || !c.Gen.Current(ks.Gen) {
 		t.Fatalf("key %+v tool %+v cfg %+v", ks, ts, cf)
 	}
 	old := ks.Cfg
@@ -134,7 +134,7 @@ func TestLookupResolvesOncePerGeneration(t *testing.T) {
 	if ks.Cfg != old {
 		t.Fatal("SetParams re-resolved eagerly")
 	}
-	if ks2, _, cf := c.Lookup("b", "t", t0); ks2 != ks || cf.N != 3 || ks.Gen != 2 || ts.Cfg.N != 3 {
+	if ks2, _, cf := c.Lookup("b", "t", t0); ks2 != ks || cf.N != 3 || !c.Gen.Current(ks.Gen) || ts.Cfg.N != 3 {
 		t.Fatalf("after reload: key %+v tool %+v", ks, ts)
 	}
 	if live, _, _ := c.KeyStats(); live != 2 {

@@ -1,10 +1,16 @@
 // Package ratedetect is what the detectors that count events per (agent,
 // tool) window against a baseline.Rate (frequency, denial_spike) share
-// beyond baseline's statistics: the wording of a spike as a finding. The
-// statistics (windows, thresholds, arming from an own or borrowed
-// baseline, the verdict) stay in baseline, which knows nothing of records
-// or findings. Everything here runs once per finding or per
-// configuration, never on the per-record path.
+// beyond baseline's statistics: per-key config resolution (Tuning: each
+// config's derived constants, resolved by generation after SetParams), the
+// snapshot record of the windows a Rate was counted in and the check a
+// restore makes against it, the spike defaults, the per-scale parts of
+// their Inspect and the wording of a spike as a finding. The statistics
+// (windows, thresholds, arming from an own or borrowed baseline, the
+// verdict) stay in baseline, which knows nothing of records or findings;
+// each detector keeps its own scoring beyond the spike, its key state, its
+// ticks and its snapshot record. Everything here runs once per finding,
+// per configuration or per key resolution, never on the per-record path
+// beyond a pointer and a stamp compare.
 package ratedetect
 
 import (

@@ -1,19 +1,16 @@
-// Package disttest is test support shared by the tests of the
-// distribution detectors (detect/latency, detect/outputsize): snapshot and
-// findings encodings, the golden-file check, config error checks, the
-// corrupt-snapshot and allocation probes and the memory-per-key benchmark.
-package disttest
+package detecttest
 
 import (
 	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
+	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/internal/encoding"
 	"github.com/toolwatch/toolwatch/internal/validate"
 	"github.com/toolwatch/toolwatch/record"
 )
@@ -26,6 +23,17 @@ func MustMarshal(t testing.TB, d detect.State) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// Restore restores data into d, failing t on error, and returns d's
+// snapshot taken right after (golden files: the re-encoding must equal
+// the file).
+func Restore(t testing.TB, d detect.State, data []byte) []byte {
+	t.Helper()
+	if err := d.UnmarshalState(data); err != nil {
+		t.Fatal(err)
+	}
+	return MustMarshal(t, d)
 }
 
 // EncodeFindings returns fs as JSON, for byte comparison.
@@ -77,21 +85,29 @@ func WantFieldError(t testing.TB, es validate.Errors, path string) {
 
 // Corruptions returns the damaged copies of the snapshot good every
 // detector must reject (empty, truncated, one byte short, a flipped bit,
-// garbage) together with the detector's own crafted cases.
+// garbage, a trailing byte under a valid checksum) together with the
+// detector's own crafted cases.
 func Corruptions(good []byte, crafted map[string][]byte) map[string][]byte {
 	flipped := bytes.Clone(good)
 	flipped[len(flipped)/2] ^= 0x10
 	cases := map[string][]byte{
-		"empty":     nil,
-		"truncated": good[:len(good)/2],
-		"one short": good[:len(good)-1],
-		"bit flip":  flipped,
-		"garbage":   []byte("not a snapshot at all"),
+		"empty":         nil,
+		"truncated":     good[:len(good)/2],
+		"one short":     good[:len(good)-1],
+		"bit flip":      flipped,
+		"garbage":       []byte("not a snapshot at all"),
+		"trailing byte": encoding.Seal(append(bytes.Clone(good[:len(good)-4]), 0)),
 	}
 	for name, data := range crafted {
 		cases[name] = data
 	}
 	return cases
+}
+
+// Sealed is a snapshot record of version v whose body put writes, with its
+// CRC-32C: a detector's crafted cases for Corruptions.
+func Sealed(v uint64, put func(*encoding.Encbuf)) []byte {
+	return encoding.AppendRecord(nil, v, 0, put)
 }
 
 // RejectsCorrupt checks that d, whose snapshot is before, accepts the
@@ -115,6 +131,19 @@ func RejectsCorrupt(t testing.TB, d detect.State, before, wellFormed []byte, cas
 	}
 }
 
+// BenchObserve is a benchmark loop of d.Observe over records taken in
+// turn from rs (a power-of-two length), reporting allocations.
+func BenchObserve(b *testing.B, d detect.Detector, rs []*record.Record) {
+	out := make([]detect.Finding, 0, 4)
+	mask := len(rs) - 1
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		out = d.Observe(rs[i&mask], out[:0])
+		i++
+	}
+}
+
 // ObserveAllocs returns the average allocations of d.Observe over runs
 // records taken in turn from rs (a power-of-two length), from rs[start].
 func ObserveAllocs(runs int, d detect.Detector, rs []*record.Record, start int) float64 {
@@ -124,21 +153,6 @@ func ObserveAllocs(runs int, d detect.Detector, rs []*record.Record, start int) 
 		out = d.Observe(rs[i&mask], out[:0])
 		i++
 	})
-}
-
-// MemoryPerKey reports the heap bytes per key of the detector fill builds
-// with keys (agent, tool) keys.
-func MemoryPerKey(b *testing.B, keys int, fill func() detect.Detector) {
-	for b.Loop() {
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		d := fill()
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(keys), "bytes/key")
-		runtime.KeepAlive(d)
-	}
 }
 
 // Key drives one (agent, tool) key of a distribution detector in event
@@ -196,4 +210,29 @@ func First(fs []detect.Finding, detail string) *detect.Finding {
 		}
 	}
 	return nil
+}
+
+// New validates cfg and builds a detector of it (no overrides) with mk,
+// failing t on a config error.
+func New[C any, PC interface {
+	*C
+	Validate() validate.Errors
+}, D any](t testing.TB, cfg C, b baseline.Config, mk func(*detect.Params[C], baseline.Config) D) D {
+	t.Helper()
+	if es := PC(&cfg).Validate(); len(es) > 0 {
+		t.Fatalf("config invalid: %v", es)
+	}
+	return mk(detect.NewParams(cfg), b)
+}
+
+// Record is a complete record of agent calling tool at ts (success,
+// production, every optional number absent), for tests to vary.
+func Record(ts time.Time, agent, tool string) *record.Record {
+	return &record.Record{
+		TraceID: "trace-1", SpanID: "span-1", Timestamp: ts, AgentID: agent,
+		Tool:                 record.Tool{Name: tool, Version: "1.0.0", VerificationScore: record.Absent},
+		Invocation:           record.Invocation{Status: record.StatusSuccess, OutputBytes: record.Absent, InputBytes: record.Absent},
+		Context:              record.Context{TaskID: "task-1", Environment: "production"},
+		DataSubjectsAffected: record.Absent,
+	}
 }
