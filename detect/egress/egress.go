@@ -114,7 +114,7 @@ const (
 
 type tool struct {
 	cfg      *Config
-	gen      uint32
+	gen      detect.Stamp
 	set      destSet
 	calls    uint64 // calls with destinations
 	uses     uint64 // uses of exact destinations (Good–Turing N)
@@ -173,7 +173,7 @@ type Detector struct {
 	pending  map[pkey]*Entry
 	rejected map[pkey]*Entry
 	unlisted uint64 // flagged destinations not listed: pending full
-	gen      uint32
+	gen      detect.Generation
 	hs       [record.MaxDestinations]uint64
 }
 
@@ -195,7 +195,7 @@ func New(p *detect.Params[Config], b baseline.Config) *Detector {
 // triage lists are kept. p must be validated.
 func (d *Detector) SetParams(p *detect.Params[Config]) {
 	d.params = p
-	d.gen++
+	d.gen.Next()
 	d.tasks.SetLimits(p.Base.MaxTasks, p.Base.TaskIdleTTL)
 }
 
@@ -276,9 +276,9 @@ func (d *Detector) judge(r *record.Record, out []detect.Finding) []detect.Findin
 	}
 	ts := r.Timestamp.UnixNano()
 	if created {
-		t.cfg, t.gen, t.first = d.params.For("", name), d.gen, ts
-	} else if t.gen != d.gen {
-		t.cfg, t.gen = d.params.For("", name), d.gen
+		t.cfg, t.gen, t.first = d.params.For("", name), d.gen.Stamp(), ts
+	} else if !d.gen.Current(t.gen) {
+		t.cfg, t.gen = d.params.For("", name), d.gen.Stamp()
 	}
 	if !t.cfg.Enabled {
 		return out
@@ -564,8 +564,8 @@ func (t *tool) known() uint64 { return uint64(t.exact) + t.over.Estimate() }
 // estimates and evicts idle tools and tasks. It emits nothing.
 func (d *Detector) Tick(watermark time.Time, out []detect.Finding) []detect.Finding {
 	d.tools.Range(func(name string, t *tool) bool {
-		if t.gen != d.gen {
-			t.cfg, t.gen = d.params.For("", name), d.gen
+		if !d.gen.Current(t.gen) {
+			t.cfg, t.gen = d.params.For("", name), d.gen.Stamp()
 		}
 		t.over.Refresh()
 		return true
@@ -621,7 +621,7 @@ func (d *Detector) Accept(toolName, dest string) error {
 		if t == nil {
 			return fmt.Errorf("tool %q: no room", toolName)
 		}
-		t.cfg, t.gen, t.first = d.params.For("", toolName), d.gen, e.FirstSeen.UnixNano()
+		t.cfg, t.gen, t.first = d.params.For("", toolName), d.gen.Stamp(), e.FirstSeen.UnixNano()
 	}
 	t.learn(k.h, false) // accepted as a destination in its own right
 	if e != nil {

@@ -322,7 +322,7 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		if tools.Peek(tv.Tool) != nil {
 			return fmt.Errorf("egress state: duplicate tool %q", tv.Tool)
 		}
-		t := tool{cfg: d.params.For("", tv.Tool), gen: d.gen, calls: tv.Calls, uses: tv.Uses, first: tv.First, overflow: tv.Overflow}
+		t := tool{cfg: d.params.For("", tv.Tool), gen: d.gen.Stamp(), calls: tv.Calls, uses: tv.Uses, first: tv.First, overflow: tv.Overflow}
 		for _, dv := range tv.Dests {
 			if dv.H == 0 || t.set.find(dv.H) != nil {
 				return fmt.Errorf("egress state: tool %q: zero or duplicate destination hash", tv.Tool)
