@@ -49,14 +49,10 @@ type StoreCapture[K comparable, V, E any] struct {
 	copy func(owner bool, k K, seen int64, v *V) E
 	fin  atomic.Bool
 
-	mu  sync.Mutex
-	own []item[E] // copied by the owner, under mu
-	enc []item[E] // copied by Finish
-}
-
-type item[E any] struct {
-	seq int64
-	e   E
+	mu             sync.Mutex
+	own            []E     // copied by the owner, under mu
+	ownSeq, encSeq []int64 // entry seqs of own and enc
+	enc            []E     // copied by Finish
 }
 
 // Capture starts a capture of s as it is now and returns at once (its
@@ -75,7 +71,9 @@ func Capture[K comparable, V, E any](s *Store[K, V], copy func(owner bool, k K, 
 		s.order() // renumbers entries: do it before any is pending
 	}
 	s.epoch++
-	c := &StoreCapture[K, V, E]{done: 2 * s.epoch, slabs: slices.Clone(s.slabs), copy: copy}
+	// Every key at Capture is copied once, so enc never grows past Len.
+	c := &StoreCapture[K, V, E]{done: 2 * s.epoch, slabs: slices.Clone(s.slabs), copy: copy,
+		enc: make([]E, 0, s.Len()), encSeq: make([]int64, 0, s.Len())}
 	s.capt = c
 	return c
 }
@@ -96,13 +94,13 @@ func (c *StoreCapture[K, V, E]) claim(e *storeEntry[K, V], owner bool) {
 		if !e.snap.CompareAndSwap(v, c.done-1) {
 			continue
 		}
-		it := item[E]{e.seq, c.copy(owner, e.key, e.lastSeen, &e.val)}
+		x := c.copy(owner, e.key, e.lastSeen, &e.val)
 		if owner {
 			c.mu.Lock()
-			c.own = append(c.own, it)
+			c.own, c.ownSeq = append(c.own, x), append(c.ownSeq, e.seq)
 			c.mu.Unlock()
 		} else {
-			c.enc = append(c.enc, it)
+			c.enc, c.encSeq = append(c.enc, x), append(c.encSeq, e.seq)
 		}
 		e.snap.Store(c.done)
 		return
@@ -128,26 +126,32 @@ func (c *StoreCapture[K, V, E]) Finish() []E {
 		}
 	}
 	c.mu.Lock()
-	parts := [2][]item[E]{c.enc, c.own}
-	c.own, c.enc = nil, nil
+	// Within enc's capacity: neither slice is copied.
+	es, seqs := append(c.enc, c.own...), append(c.encSeq, c.ownSeq...)
+	c.own, c.ownSeq, c.enc, c.encSeq = nil, nil, nil, nil
 	c.mu.Unlock()
 	c.fin.Store(true)
-	// Sort positions, not the copies (which may be large).
-	type pos struct {
-		seq  int64
-		part int
-		i    int
+	// Order by seq (recency at Capture): sort positions, then move each
+	// copy (which may be large) once, along the permutation's cycles.
+	perm := make([]int, len(es))
+	for i := range perm {
+		perm[i] = i
 	}
-	ps := make([]pos, 0, len(parts[0])+len(parts[1]))
-	for p, its := range parts {
-		for i := range its {
-			ps = append(ps, pos{its[i].seq, p, i})
+	slices.SortFunc(perm, func(a, b int) int { return cmp.Compare(seqs[b], seqs[a]) })
+	for i := range es {
+		if perm[i] < 0 {
+			continue
+		}
+		tmp, j := es[i], i
+		for {
+			k := perm[j]
+			perm[j] = -1
+			if k == i {
+				es[j] = tmp
+				break
+			}
+			es[j], j = es[k], k
 		}
 	}
-	slices.SortFunc(ps, func(a, b pos) int { return cmp.Compare(b.seq, a.seq) })
-	out := make([]E, len(ps))
-	for i, p := range ps {
-		out[i] = parts[p.part][p.i].e
-	}
-	return out
+	return es
 }

@@ -142,7 +142,7 @@ func (s *Store[K, V]) seen(t int64) {
 	}
 }
 
-// alloc returns a free entry (snap dead).
+// alloc returns a free entry; the caller sets its snap.
 func (s *Store[K, V]) alloc() *storeEntry[K, V] {
 	if e := s.spare; e != nil {
 		s.spare, e.next = e.next, nil
@@ -158,9 +158,7 @@ func (s *Store[K, V]) alloc() *storeEntry[K, V] {
 		n++
 	}
 	s.slabs[n] = s.slabs[n][:len(s.slabs[n])+1]
-	e := &s.slabs[n][len(s.slabs[n])-1]
-	e.snap.Store(dead)
-	return e
+	return &s.slabs[n][len(s.slabs[n])-1] // snap 0: beyond any capture's slab lengths
 }
 
 func (s *Store[K, V]) pushFront(e *storeEntry[K, V]) {
