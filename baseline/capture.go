@@ -23,6 +23,11 @@ import (
 // the store's slabs as of Capture (a copy of the slab list), never
 // through the links or the map, which the owner keeps changing.
 
+// ownChunk is how many copies the owner allocates at a time: small
+// allocations, so the owner never copies a grown slice nor pays a large
+// allocation's GC assist while it handles a record.
+const ownChunk = 64
+
 // capturer is a running capture as its Store sees it.
 type capturer[K comparable, V any] interface {
 	claim(e *storeEntry[K, V], owner bool)
@@ -50,7 +55,7 @@ type StoreCapture[K comparable, V, E any] struct {
 	fin  atomic.Bool
 
 	mu             sync.Mutex
-	own            []E     // copied by the owner, under mu
+	own            [][]E   // copied by the owner, under mu, in chunks (see ownChunk)
 	ownSeq, encSeq []int64 // entry seqs of own and enc
 	enc            []E     // copied by Finish
 }
@@ -97,7 +102,11 @@ func (c *StoreCapture[K, V, E]) claim(e *storeEntry[K, V], owner bool) {
 		x := c.copy(owner, e.key, e.lastSeen, &e.val)
 		if owner {
 			c.mu.Lock()
-			c.own, c.ownSeq = append(c.own, x), append(c.ownSeq, e.seq)
+			if n := len(c.own); n == 0 || len(c.own[n-1]) == cap(c.own[n-1]) {
+				c.own = append(c.own, make([]E, 0, ownChunk))
+			}
+			n := len(c.own) - 1
+			c.own[n], c.ownSeq = append(c.own[n], x), append(c.ownSeq, e.seq)
 			c.mu.Unlock()
 		} else {
 			c.enc, c.encSeq = append(c.enc, x), append(c.encSeq, e.seq)
@@ -127,7 +136,10 @@ func (c *StoreCapture[K, V, E]) Finish() []E {
 	}
 	c.mu.Lock()
 	// Within enc's capacity: neither slice is copied.
-	es, seqs := append(c.enc, c.own...), append(c.encSeq, c.ownSeq...)
+	es, seqs := c.enc, append(c.encSeq, c.ownSeq...)
+	for _, ch := range c.own {
+		es = append(es, ch...)
+	}
 	c.own, c.ownSeq, c.enc, c.encSeq = nil, nil, nil, nil
 	c.mu.Unlock()
 	c.fin.Store(true)
