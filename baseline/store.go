@@ -196,9 +196,11 @@ func (s *Store[K, V]) oldest() *storeEntry[K, V] {
 	return s.tail
 }
 
-// evict removes e. At the cap (reuse) its memory goes straight to the new
-// key that caused the eviction, so no recycled value ever waits in the
-// store (a snapshot and its restore see the same keys and nothing else).
+// evict removes e (copying it into a running capture first). At the cap
+// (reuse) its memory goes straight to the new key that caused the
+// eviction, so no recycled value ever waits in the store (a snapshot and
+// its restore see the same keys and nothing else); an idle eviction zeroes
+// the value and keeps the entry for a later key.
 func (s *Store[K, V]) evict(e *storeEntry[K, V], reuse bool) {
 	if s.capt != nil {
 		s.touch(e)
