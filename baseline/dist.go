@@ -113,6 +113,12 @@ func NewDigester(compression float64, epoch time.Duration) *Digester {
 	return g
 }
 
+// Clone returns a Digester with g's settings and its own scratch, for use
+// on another goroutine (a snapshot rotating keys off the consumer).
+func (g *Digester) Clone() *Digester {
+	return NewDigester(g.compression, time.Duration(g.epoch))
+}
+
 // EpochOf returns the epoch index of event time t.
 func (g *Digester) EpochOf(t time.Time) int64 {
 	n := t.UnixNano()

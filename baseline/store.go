@@ -17,6 +17,7 @@ package baseline
 
 import (
 	"slices"
+	"sync/atomic"
 	"time"
 )
 
@@ -56,14 +57,31 @@ type Store[K comparable, V any] struct {
 	evCap      uint64
 	free       *storeEntry[K, V] // the entry just evicted at the cap, for the new key
 	recycle    func(*V)          // resets an evicted value for reuse (SetRecycle)
+
+	// Entries live in slabs (so a capture can list them in O(slabs));
+	// evicted ones wait on spare for reuse.
+	slabs  [][]storeEntry[K, V]
+	spare  *storeEntry[K, V] // linked through next
+	hi, lo int64             // seq of the head and of the tail (see storeEntry.seq)
+	// Copy-on-write capture (capture.go): capt is the running or last
+	// capture, epoch its number; an entry whose snap is below 2·epoch
+	// is still to be copied into it.
+	capt  capturer[K, V]
+	epoch uint32
 }
 
 type storeEntry[K comparable, V any] struct {
 	lastSeen   int64 // unix seconds of event time
+	seq        int64 // decreases from head to tail: a capture's order
 	prev, next *storeEntry[K, V]
 	key        K
 	val        V
+	// snap is 2·epoch once the entry is in (or created after) capture
+	// epoch, 2·epoch−1 while one goroutine copies it, dead when free.
+	snap atomic.Uint32
 }
+
+const dead = ^uint32(0)
 
 // NewStore returns a store holding at most maxKeys keys (0: unlimited) and
 // evicting keys not seen for idle (0: never) on Sweep.
@@ -79,6 +97,9 @@ func NewStore[K comparable, V any](maxKeys int, idle time.Duration) *Store[K, V]
 func (s *Store[K, V]) Get(k K, now time.Time, init func(*V)) (v *V, created bool) {
 	t := now.Unix()
 	if e, ok := s.entries[k]; ok {
+		if s.capt != nil {
+			s.touch(e)
+		}
 		if t > e.lastSeen {
 			e.lastSeen = t
 			if e != s.head {
@@ -99,8 +120,9 @@ func (s *Store[K, V]) Get(k K, now time.Time, init func(*V)) (v *V, created bool
 	if e != nil {
 		s.free = nil
 	} else {
-		e = new(storeEntry[K, V])
+		e = s.alloc()
 	}
+	e.snap.Store(2 * s.epoch) // not in a running capture
 	e.lastSeen, e.key = t, k
 	if init != nil {
 		init(&e.val)
@@ -120,7 +142,28 @@ func (s *Store[K, V]) seen(t int64) {
 	}
 }
 
+// alloc returns a free entry; the caller sets its snap.
+func (s *Store[K, V]) alloc() *storeEntry[K, V] {
+	if e := s.spare; e != nil {
+		s.spare, e.next = e.next, nil
+		return e
+	}
+	n := len(s.slabs) - 1
+	if n < 0 || len(s.slabs[n]) == cap(s.slabs[n]) {
+		size := 8
+		if n >= 0 {
+			size = min(2*cap(s.slabs[n]), 256)
+		}
+		s.slabs = append(s.slabs, make([]storeEntry[K, V], 0, size))
+		n++
+	}
+	s.slabs[n] = s.slabs[n][:len(s.slabs[n])+1]
+	return &s.slabs[n][len(s.slabs[n])-1] // snap 0: beyond any capture's slab lengths
+}
+
 func (s *Store[K, V]) pushFront(e *storeEntry[K, V]) {
+	s.hi++
+	e.seq = s.hi
 	e.prev, e.next = nil, s.head
 	if s.head != nil {
 		s.head.prev = e
@@ -153,23 +196,31 @@ func (s *Store[K, V]) oldest() *storeEntry[K, V] {
 	return s.tail
 }
 
-// evict removes e. At the cap (reuse) its memory goes straight to the new
-// key that caused the eviction, so no recycled value ever waits in the
-// store (a snapshot and its restore see the same keys and nothing else).
+// evict removes e (copying it into a running capture first). At the cap
+// (reuse) its memory goes straight to the new key that caused the
+// eviction, so no recycled value ever waits in the store (a snapshot and
+// its restore see the same keys and nothing else); an idle eviction zeroes
+// the value and keeps the entry for a later key.
 func (s *Store[K, V]) evict(e *storeEntry[K, V], reuse bool) {
+	if s.capt != nil {
+		s.touch(e)
+	}
 	s.unlink(e)
 	delete(s.entries, e.key)
-	if !reuse {
-		return
-	}
-	if s.recycle != nil {
-		var zero K
-		e.lastSeen, e.key = 0, zero
+	e.snap.Store(dead)
+	var zero K
+	e.lastSeen, e.seq, e.key = 0, 0, zero
+	if reuse && s.recycle != nil {
 		s.recycle(&e.val)
 	} else {
-		*e = storeEntry[K, V]{}
+		var v V
+		e.val = v
 	}
-	s.free = e
+	if reuse {
+		s.free = e
+	} else {
+		e.next, s.spare = s.spare, e
+	}
 }
 
 // SetRecycle makes evicted values reusable: fn must reset v to a state
@@ -222,6 +273,9 @@ func (s *Store[K, V]) order() {
 // Peek returns the state for k without creating or touching it.
 func (s *Store[K, V]) Peek(k K) *V {
 	if e, ok := s.entries[k]; ok {
+		if s.capt != nil {
+			s.touch(e)
+		}
 		return &e.val
 	}
 	return nil
@@ -255,6 +309,9 @@ func (s *Store[K, V]) Sweep(now time.Time) int {
 // sequence of Gets (and Puts), so it is deterministic.
 func (s *Store[K, V]) Range(fn func(k K, v *V) bool) {
 	for e := s.head; e != nil; e = e.next {
+		if s.capt != nil {
+			s.touch(e)
+		}
 		if !fn(e.key, &e.val) {
 			return
 		}
@@ -275,6 +332,9 @@ func (s *Store[K, V]) Evictions() (idle, capacity uint64) { return s.evIdle, s.e
 // or remove keys.
 func (s *Store[K, V]) RangeSeen(fn func(k K, lastSeen int64, v *V) bool) {
 	for e := s.head; e != nil; e = e.next {
+		if s.capt != nil {
+			s.touch(e)
+		}
 		if !fn(e.key, e.lastSeen, &e.val) {
 			return
 		}
@@ -287,9 +347,12 @@ func (s *Store[K, V]) RangeSeen(fn func(k K, lastSeen int64, v *V) bool) {
 // stored value.
 func (s *Store[K, V]) Put(k K, lastSeen int64, v V) *V {
 	if old, ok := s.entries[k]; ok {
-		s.unlink(old)
+		s.evict(old, false)
 	}
-	e := &storeEntry[K, V]{lastSeen: lastSeen, key: k, val: v}
+	e := s.alloc()
+	e.snap.Store(2 * s.epoch)
+	s.lo--
+	e.lastSeen, e.seq, e.key, e.val = lastSeen, s.lo, k, v
 	s.entries[k] = e
 	e.prev = s.tail
 	if s.tail != nil {

@@ -18,10 +18,15 @@ type State interface {
 }
 
 // Capturer is a State whose snapshot splits in two so that taking it does
-// not stall the goroutine that owns the state: CaptureState copies the
-// state there (a copy sharing nothing mutable with the detector), and the
-// returned Encoder writes that copy on any goroutine, any time later.
-// MarshalState(b) equals CaptureState() followed by the Encoder on b.
+// not stall the goroutine that owns the state: CaptureState fixes the
+// state as of that point on that goroutine, and the returned Encoder
+// writes it on any goroutine, later, while the owner goes on. The big key
+// stores are captured copy-on-write (baseline.Capture): CaptureState
+// returns at once, the owner copies a key just before it first changes
+// it, and the Encoder copies the rest. Call the Encoder once; until it
+// ran, the owner keeps copying the keys it touches (the next CaptureState
+// completes an abandoned capture first). MarshalState(b) equals
+// CaptureState() followed by the Encoder on b.
 type Capturer interface {
 	CaptureState() (Encoder, error)
 }

@@ -26,12 +26,15 @@ func (p *Pipeline) MarshalSections() (map[string][]byte, error) {
 }
 
 // CaptureSections is MarshalSections in two steps, so that a snapshot
-// does not stall the goroutine that owns the pipeline: it copies every
-// component's state (call it between two records, on that goroutine) and
-// returns encode, which writes the sections from the copies on any
-// goroutine, once. Components that implement detect.Capturer are only
-// copied here; others are encoded here. The detectors are captured in
-// parallel (they share no state; the caller's goroutine waits).
+// does not stall the goroutine that owns the pipeline: it fixes every
+// component's state at this point (call it between two records, on that
+// goroutine) and returns encode, which writes the sections on any
+// goroutine, once, while the pipeline goes on. Components that implement
+// detect.Capturer are captured here (the detectors' key stores
+// copy-on-write, which costs the number of slabs, not of keys: encode
+// copies the keys the pipeline has not touched since); others are encoded
+// here. The detectors are captured in parallel (they share no state; the
+// caller's goroutine waits).
 func (p *Pipeline) CaptureSections() (encode func() (map[string][]byte, error), err error) {
 	type part struct {
 		name string

@@ -97,50 +97,85 @@ func TestUnmarshalSectionsRejectsMissingAndCorrupt(t *testing.T) {
 
 // A capture is a copy: encoding it on another goroutine while the pipeline
 // goes on handling records gives the bytes MarshalSections gives at the
-// capture point (run with -race to check the copy shares nothing).
+// capture point (run with -race to check the copy shares nothing). The
+// detectors capture copy-on-write (baseline.Capture), so the cases cover
+// keys copied by the consumer before it changes them (the encoder starts
+// late), by the encoder while the consumer runs, and keys evicted at a
+// small cap after the capture.
 func TestCaptureSectionsIsACopy(t *testing.T) {
 	var buf bytes.Buffer
 	if _, _, _, err := eval.WriteJSONL(sim.Config{Seed: 5, Duration: 30 * time.Hour, Scale: 0.3, WarmUp: 24 * time.Hour}, &buf); err != nil {
 		t.Fatal(err)
 	}
 	lines := bytes.Split(bytes.TrimSuffix(buf.Bytes(), []byte("\n")), []byte("\n"))
-	cut := len(lines) / 2
-	a, b := New(config.Default(), fixedWall), New(config.Default(), fixedWall)
-	for _, l := range lines[:cut] {
-		a.Handle(l)
-		b.Handle(l)
-	}
-	encode, err := a.CaptureSections()
-	if err != nil {
-		t.Fatal(err)
-	}
-	type result struct {
-		s   map[string][]byte
-		err error
-	}
-	done := make(chan result)
-	go func() {
-		s, err := encode()
-		done <- result{s, err}
-	}()
-	for _, l := range lines[cut:] {
-		a.Handle(l)
-	}
-	a.Flush()
-	got := <-done
-	want, err := b.MarshalSections()
-	if err != nil || got.err != nil {
-		t.Fatal(err, got.err)
-	}
-	if len(got.s) != len(want) || len(want) < 7 {
-		t.Fatalf("sections %d, want %d (>= 7)", len(got.s), len(want))
-	}
-	for name, w := range want {
-		if !bytes.Equal(got.s[name], w) {
-			t.Errorf("section %s: captured state changed after the capture", name)
-		}
-	}
-	if now, _ := a.MarshalSections(); bytes.Equal(now[SectionEngine], want[SectionEngine]) {
-		t.Fatal("the pipeline did not move after the capture: the check above was vacuous")
+	for _, tc := range []struct {
+		name    string
+		maxKeys int // 0: the default
+		late    int // records handled before the encoder starts
+	}{
+		{"concurrent", 0, 0},
+		{"late encoder", 0, 3000},
+		{"evicting", 40, 500},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := config.Default()
+			if tc.maxKeys > 0 {
+				cfg.Baseline.MaxKeys = tc.maxKeys
+			}
+			cut := len(lines) / 2
+			a, b := New(cfg, fixedWall), New(cfg, fixedWall)
+			for _, l := range lines[:cut] {
+				a.Handle(l)
+				b.Handle(l)
+			}
+			encode, err := a.CaptureSections()
+			if err != nil {
+				t.Fatal(err)
+			}
+			type result struct {
+				s   map[string][]byte
+				err error
+			}
+			done := make(chan result)
+			for i, l := range lines[cut:] {
+				if i == tc.late {
+					go func() {
+						s, err := encode()
+						done <- result{s, err}
+					}()
+				}
+				a.Handle(l)
+			}
+			a.Flush()
+			got := <-done
+			want, err := b.MarshalSections()
+			if err != nil || got.err != nil {
+				t.Fatal(err, got.err)
+			}
+			if len(got.s) != len(want) || len(want) < 7 {
+				t.Fatalf("sections %d, want %d (>= 7)", len(got.s), len(want))
+			}
+			for name, w := range want {
+				if !bytes.Equal(got.s[name], w) {
+					t.Errorf("section %s: captured state changed after the capture", name)
+				}
+			}
+			if now, _ := a.MarshalSections(); bytes.Equal(now[SectionEngine], want[SectionEngine]) {
+				t.Fatal("the pipeline did not move after the capture: the check above was vacuous")
+			}
+			// The live state the capture settled is the state a stop-the-world
+			// snapshot leaves: both pipelines go on alike.
+			for _, l := range lines[cut:] {
+				b.Handle(l)
+			}
+			b.Flush()
+			x, _ := a.MarshalSections()
+			y, _ := b.MarshalSections()
+			for name := range y {
+				if !bytes.Equal(x[name], y[name]) {
+					t.Errorf("section %s: the pipeline captured copy-on-write ends in another state", name)
+				}
+			}
+		})
 	}
 }

@@ -164,24 +164,26 @@ func (st *StateV3) encode(b []byte) []byte {
 // MarshalState implements detect.State.
 func (d *Detector) MarshalState(b []byte) ([]byte, error) { return detect.MarshalCaptured(d, b) }
 
-// CaptureState implements detect.Capturer: the record is filled here (a
-// copy of every key's state), written by the Encoder.
+// CaptureState implements detect.Capturer. The (agent, tool) keys, by far
+// the most, are captured copy-on-write (baseline.Capture): each is copied
+// by the consumer when it next touches the key or by the Encoder for the
+// rest. Tools (few) are copied here.
 func (d *Detector) CaptureState() (detect.Encoder, error) {
-	st := &StateV3{Ticked: d.ticked, TickedAt: d.tickedAt, Overflow: d.overflow,
-		Keys: make([]KeyV3, 0, d.keys.Len()), Tools: make([]ToolV3, 0, d.tools.Len())}
+	st := &StateV3{Ticked: d.ticked, TickedAt: d.tickedAt, Overflow: d.overflow, Tools: make([]ToolV3, 0, d.tools.Len())}
 	st.KeysEvicted, st.KeysRejected = d.keys.Evictions() // Rejected: capacity evictions
 	st.ToolsEvicted, st.ToolsRejected = d.tools.Evictions()
-	d.keys.RangeSeen(func(k baseline.Key, seen int64, ks *keyState) bool {
-		st.Keys = append(st.Keys, KeyV3{Agent: k.Agent, Tool: k.Tool, LastSeen: seen, Size: ks.t.rp.Size,
-			Scales: ks.t.rp.N, Rate: ks.rate})
-		return true
+	keys := baseline.Capture(d.keys, func(_ bool, k baseline.Key, seen int64, ks *keyState) KeyV3 {
+		return KeyV3{Agent: k.Agent, Tool: k.Tool, LastSeen: seen, Size: ks.t.rp.Size, Scales: ks.t.rp.N, Rate: ks.rate}
 	})
 	d.tools.RangeSeen(func(k baseline.Key, seen int64, ts *toolState) bool {
 		st.Tools = append(st.Tools, ToolV3{Tool: k.Tool, LastSeen: seen, Size: ts.t.rp.Size, Scales: ts.t.rp.N, Rate: ts.rate, Calls: ts.calls,
 			Types: slices.Clone(ts.types), Actions: slices.Clone(ts.actions), Since: ts.since})
 		return true
 	})
-	return func(b []byte) ([]byte, error) { return st.encode(b), nil }, nil
+	return func(b []byte) ([]byte, error) {
+		st.Keys = keys.Finish()
+		return st.encode(b), nil
+	}, nil
 }
 
 // UnmarshalState implements detect.State. Keys are bound to the configs of

@@ -656,23 +656,29 @@ const maxTicks = 1 << 16
 // catchUp replays on ks's loop window the ticks since its last catch-up,
 // as eager ticks rolled it (only for keys a tick would have rolled: enabled
 // and with a rate window).
-func (d *Detector) catchUp(ks *keyState) {
-	if ks.tick >= d.tickedAt {
+func (d *Detector) catchUp(ks *keyState) { catchUpTo(ks, d.tickedAt, d.ticks) }
+
+// catchUpTo is catchUp to the tick watermark tickedAt, whose ticks are
+// ticks (a snapshot settles keys to its capture's).
+func catchUpTo(ks *keyState, tickedAt int64, ticks []int64) {
+	if ks.tick >= tickedAt {
 		return
 	}
 	if ks.t.cfg.Enabled && ks.rate.Start != 0 {
-		i, _ := slices.BinarySearch(d.ticks, ks.tick+1)
-		ks.rollLoopTicks(d.ticks[i:])
+		i, _ := slices.BinarySearch(ticks, ks.tick+1)
+		ks.rollLoopTicks(ticks[i:])
 	}
-	ks.tick = d.tickedAt
+	ks.tick = tickedAt
 }
 
 // settle brings ks to the state the last tick would have left it in: loop
 // window caught up and rate windows rolled to its watermark.
-func (d *Detector) settle(ks *keyState) {
-	d.catchUp(ks)
-	if d.tickedAt != 0 && ks.t.cfg.Enabled && ks.rate.Start != 0 {
-		ks.rate.Roll(d.tickedAt, &ks.t.rp)
+func (d *Detector) settle(ks *keyState) { settleTo(ks, d.tickedAt, d.ticks) }
+
+func settleTo(ks *keyState, tickedAt int64, ticks []int64) {
+	catchUpTo(ks, tickedAt, ticks)
+	if tickedAt != 0 && ks.t.cfg.Enabled && ks.rate.Start != 0 {
+		ks.rate.Roll(tickedAt, &ks.t.rp)
 	}
 }
 

@@ -2,6 +2,7 @@ package frequency
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
@@ -237,20 +238,24 @@ func (l *LoopV3) state() loopState {
 // MarshalState implements detect.State.
 func (d *Detector) MarshalState(b []byte) ([]byte, error) { return detect.MarshalCaptured(d, b) }
 
-// CaptureState implements detect.Capturer: the record is filled here (a
-// copy of every key's fixed-size state), written by the Encoder.
+// CaptureState implements detect.Capturer. The (agent, tool) keys, by far
+// the most, are captured copy-on-write (baseline.Capture): each is settled
+// to the capture's tick, as eager ticks would have left it (see Ticks in
+// the package doc), just before it is copied, by the consumer when it
+// next touches the key or by the Encoder for the rest. Tools and agents
+// (few, small) are copied here.
 func (d *Detector) CaptureState() (detect.Encoder, error) {
 	st := &StateV3{Ticked: d.ticked, TickedAt: d.tickedAt,
-		Keys: make([]KeyV3, 0, d.keys.Len()), Tools: make([]ToolV3, 0, d.tools.Len()), Agents: make([]AgentV3, 0, d.agents.Len())}
+		Tools: make([]ToolV3, 0, d.tools.Len()), Agents: make([]AgentV3, 0, d.agents.Len())}
 	st.KeysEvicted, st.KeysRejected = d.keys.Evictions() // Rejected: capacity evictions
 	st.ToolsEvicted, st.ToolsRejected = d.tools.Evictions()
 	st.AgentsEvicted, st.AgentsRejected = d.agents.Evictions()
-	d.keys.RangeSeen(func(k baseline.Key, seen int64, ks *keyState) bool {
-		d.settle(ks) // as eager ticks would have left it (see Ticks in the package doc)
+	tickedAt, ticks := d.tickedAt, slices.Clone(d.ticks) // the consumer compacts d.ticks in place
+	keys := baseline.Capture(d.keys, func(_ bool, k baseline.Key, seen int64, ks *keyState) KeyV3 {
+		settleTo(ks, tickedAt, ticks) // the copier owns ks now
 		g := &ks.gap
-		st.Keys = append(st.Keys, KeyV3{Agent: k.Agent, Tool: k.Tool, LastSeen: seen, Size: ks.t.rp.Size, Scales: ks.t.rp.N, LoopSize: ks.t.loopSize, Rate: ks.rate, Loop: loopDTO(&ks.loop),
-			Gap: GapV3{Last: g.last, Mean: g.mean, Peak: g.peak, N: g.n, LastAt: g.lastAt, Dropped: g.dropped}})
-		return true
+		return KeyV3{Agent: k.Agent, Tool: k.Tool, LastSeen: seen, Size: ks.t.rp.Size, Scales: ks.t.rp.N, LoopSize: ks.t.loopSize, Rate: ks.rate, Loop: loopDTO(&ks.loop),
+			Gap: GapV3{Last: g.last, Mean: g.mean, Peak: g.peak, N: g.n, LastAt: g.lastAt, Dropped: g.dropped}}
 	})
 	d.tools.RangeSeen(func(k baseline.Key, seen int64, ts *toolState) bool {
 		st.Tools = append(st.Tools, ToolV3{Tool: k.Tool, LastSeen: seen, Size: ts.t.rp.Size, Scales: ts.t.rp.N, LoopSize: ts.t.loopSize, Rate: ts.rate, Loop: loopDTO(&ts.loop), Agents: ts.agents, AgentsP: ts.agentsP})
@@ -260,7 +265,10 @@ func (d *Detector) CaptureState() (detect.Encoder, error) {
 		st.Agents = append(st.Agents, AgentV3{Agent: k.Agent, LastSeen: seen, Total: as.total, Last: as.last})
 		return true
 	})
-	return func(b []byte) ([]byte, error) { return st.encode(b), nil }, nil
+	return func(b []byte) ([]byte, error) {
+		st.Keys = keys.Finish()
+		return st.encode(b), nil
+	}, nil
 }
 
 // UnmarshalState implements detect.State. Keys are bound to the configs of

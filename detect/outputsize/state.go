@@ -54,14 +54,18 @@ var codec = distdetect.Codec[state, EntryState]{
 	},
 }
 
-// CaptureState implements detect.Capturer: each key's Dist is encoded
-// into an arena here; the record is written by the returned Encoder.
+// CaptureState implements detect.Capturer: a copy-on-write capture
+// (distdetect.Capture); the Encoder copies the keys not touched since
+// and writes the record.
 func (d *Detector) CaptureState() (detect.Encoder, error) {
-	s, err := distdetect.Capture(&d.core, &codec)
-	if err != nil {
-		return nil, err
-	}
-	return func(b []byte) ([]byte, error) { return codec.Encode(b, s), nil }, nil
+	finish := distdetect.Capture(&d.core, &codec)
+	return func(b []byte) ([]byte, error) {
+		s, err := finish()
+		if err != nil {
+			return b, err
+		}
+		return codec.Encode(b, s), nil
+	}, nil
 }
 
 // MarshalState implements detect.State. The encoding is deterministic:

@@ -194,7 +194,7 @@ func TestSaveRestore(t *testing.T) {
 		ks.dist.Add(c.G, float64(i), t0)
 		ts.dist.Add(c.G, float64(i), t0)
 	}
-	s, err := Capture(&c, &codec)
+	s, err := Capture(&c, &codec)()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func TestSaveRestore(t *testing.T) {
 	if err := Restore(&r, &codec, s); err != nil {
 		t.Fatal(err)
 	}
-	again, err := Capture(&r, &codec)
+	again, err := Capture(&r, &codec)()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +232,7 @@ func TestDecodeVersions(t *testing.T) {
 	c := newCore(0)
 	ks, _, _ := c.Lookup("a", "t", t0)
 	ks.dist.Add(c.G, 3, t0)
-	s, err := Capture(&c, &codec)
+	s, err := Capture(&c, &codec)()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,41 +51,59 @@ type Codec[V, E any] struct {
 	Decoders encoding.Decoders[Snapshot[E]]
 }
 
-// Capture takes a copy of both stores of c, each in its recency order
-// (baseline.Store.RangeSeen): equal states give equal snapshots, and a
-// restored store evicts exactly as the original would. The copy shares
-// nothing with c.
-func Capture[C, V any, P Value[C, V], E any](c *Core[C, V, P], cd *Codec[V, E]) (*Snapshot[E], error) {
+// Capture starts a copy-on-write capture of both stores of c
+// (baseline.Capture) and returns at once; finish completes it on any
+// goroutine, once, while c goes on. Each store is in its recency order at
+// the capture (baseline.Store.RangeSeen): equal states give equal
+// snapshots, and a restored store evicts exactly as the original would.
+// The copy shares nothing with c. Each key is rotated to the epoch of the
+// capture as an eager rotation would have left it, just before it is
+// copied (by whichever goroutine copies it; the other side uses its own
+// Digester scratch).
+func Capture[C, V any, P Value[C, V], E any](c *Core[C, V, P], cd *Codec[V, E]) (finish func() (*Snapshot[E], error)) {
 	s := &Snapshot[E]{LastEpoch: c.LastEpoch}
-	s.Keys.Entries = make([]E, 0, c.Keys.Len())
-	s.Tools.Entries = make([]E, 0, c.Tools.Len())
-	var a Arena
-	var err error
-	add := func(es *[]E, agent, tool string, seen int64, v *V) bool {
-		c.advance(v) // what an eager rotation would have stored (AdvanceAll, in the same walk)
-		var e E
-		if e, err = cd.Entry(&a, agent, tool, seen, v); err != nil {
-			err = fmt.Errorf("%s %q/%q: %w", cd.Name, agent, tool, err)
-		}
-		*es = append(*es, e)
-		return err == nil
-	}
-	c.Keys.RangeSeen(func(k baseline.Key, seen int64, v *V) bool {
-		return add(&s.Keys.Entries, k.Agent, k.Tool, seen, v)
-	})
-	if err != nil {
-		return nil, err
-	}
-	c.Tools.RangeSeen(func(tool string, seen int64, v *V) bool {
-		return add(&s.Tools.Entries, "", tool, seen, v)
-	})
-	if err != nil {
-		return nil, err
-	}
 	s.Keys.Evicted, s.Keys.Rejected = c.Keys.Evictions()
 	s.Tools.Evicted, s.Tools.Rejected = c.Tools.Evictions()
-	s.arenaBytes = a.used
-	return s, nil
+	type side struct {
+		a   Arena
+		g   *baseline.Digester
+		err error
+	}
+	epoch, at := c.LastEpoch, c.epochAt
+	var enc, own = &side{g: c.G.Clone()}, &side{g: c.G}
+	entry := func(owner bool, agent, tool string, seen int64, v *V) E {
+		sd := enc
+		if owner {
+			sd = own
+		}
+		if r := P(v).resolved(); r.Epoch != epoch {
+			r.Epoch = epoch
+			P(v).Advance(sd.g, at)
+		}
+		e, err := cd.Entry(&sd.a, agent, tool, seen, v)
+		if err != nil && sd.err == nil {
+			sd.err = fmt.Errorf("%s %q/%q: %w", cd.Name, agent, tool, err)
+		}
+		return e
+	}
+	keys := baseline.Capture(c.Keys, func(owner bool, k baseline.Key, seen int64, v *V) E {
+		return entry(owner, k.Agent, k.Tool, seen, v)
+	})
+	tools := baseline.Capture(c.Tools, func(owner bool, tool string, seen int64, v *V) E {
+		return entry(owner, "", tool, seen, v)
+	})
+	return func() (*Snapshot[E], error) {
+		s.Keys.Entries = keys.Finish()
+		s.Tools.Entries = tools.Finish()
+		// Both Finishes ordered the owner's copies before this point.
+		for _, sd := range [...]*side{enc, own} {
+			if sd.err != nil {
+				return nil, sd.err
+			}
+			s.arenaBytes += sd.a.used
+		}
+		return s, nil
+	}
 }
 
 // Restore replaces c's stores and epoch with s. Nothing changes unless
