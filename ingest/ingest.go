@@ -4,11 +4,9 @@
 // JetStream mode (default): a durable pull consumer on the AUDIT stream,
 // pulled continuously (nats.go Consume with batch_size records prefetched
 // and the next pull issued when half of them are used, so the pipe never
-// runs dry between batches). nats.go's delivery goroutine parses each
-// message's metadata and, if the handler is a Decoder, decodes the record;
-// the Run goroutine takes the messages queued since it last looked,
-// applies each and then acks it (an asynchronous ack, flushed with the
-// connection's writes). Decoding thus overlaps detection on two threads. A
+// runs dry between batches). Each message is applied in nats.go's delivery
+// callback and then acked (an asynchronous ack, flushed with the
+// connection's writes); the Run goroutine only watches for idleness. A
 // record is acked only after the handler returned, so a crash never loses
 // an acked-but-unapplied record; the server's max_ack_pending bounds what
 // is in flight. With Options.Resume
@@ -71,10 +69,6 @@ type Message struct {
 	// sequence is at or below the durable consumer's ack floor read at
 	// start, see Consumer.PriorAckFloor). Always false in core mode.
 	Processed bool
-	// Record, if not nil, is Data already decoded by the handler's Decode
-	// (JetStream mode, a Decoder handler) and DecodeErr what it returned.
-	Record    *record.Record
-	DecodeErr error
 }
 
 // Result is the handler's verdict on one record.
@@ -83,26 +77,16 @@ type Result struct {
 	Reason  string // why the record is Invalid (sent in Toolwatch-Reason)
 }
 
-// Handler processes records. Its methods are called from the goroutine
-// running Run, one at a time.
+// Handler processes records. Its methods are never called concurrently
+// and each call happens-after the previous one (core mode: all from the
+// goroutine running Run; JetStream mode: messages from nats.go's delivery
+// goroutine, Idle from Run's, serialised by a mutex).
 type Handler interface {
 	// HandleMessage applies one record, in stream order.
 	HandleMessage(m *Message) Result
 	// Idle is called while the consumer is caught up and no record arrived
 	// for Options.IdleAfter, and again every IdleAfter while that lasts.
 	Idle(now time.Time)
-}
-
-// A Decoder is a Handler that decodes records ahead of HandleMessage. In
-// JetStream mode Decode runs on nats.go's delivery goroutine, while the
-// Run goroutine applies earlier records (so it must touch nothing
-// HandleMessage or Idle touch), never concurrently with itself; its
-// result reaches HandleMessage in Message.Record and Message.DecodeErr.
-// r is reused after that HandleMessage returns. Core mode does not call
-// it.
-type Decoder interface {
-	Handler
-	Decode(data []byte, r *record.Record) error
 }
 
 // Dead-letter headers.
@@ -159,6 +143,9 @@ type Consumer struct {
 	started     chan struct{}
 	startedOnce sync.Once
 
+	// mu serialises the handler: JetStream messages are processed in
+	// nats.go's delivery callback, Idle on the Run goroutine.
+	mu  sync.Mutex
 	tr  *seqTracker
 	msg Message
 

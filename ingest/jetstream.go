@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -76,50 +75,42 @@ func (c *Consumer) runJetStream(ctx context.Context, h Handler) error {
 // set up again.
 var errConsumeStopped = errors.New("jetstream pull subscription stopped")
 
-// delivery is one JetStream message with its parsed metadata and, for a
-// Decoder handler, its decoded record.
+// delivery is one JetStream message with its parsed metadata.
 type delivery struct {
 	m   jetstream.Msg
 	md  *jetstream.MsgMetadata
 	err error
-
-	decoded bool
-	rec     record.Record
-	decErr  error
 }
 
 // consume pulls continuously (Consume: up to BatchSize messages prefetched
 // and the next pull issued when half are used, so the pipe never runs dry
-// between batches). Work is split over two goroutines: nats.go's delivery
-// callback parses each message's metadata and, for a Decoder handler,
-// decodes it; the Run goroutine takes what has queued up since it last
-// looked (one lock per batch, see handoff), applies each record through
-// the handler and acks it. So decoding overlaps detection, and the
-// handler (HandleMessage and Idle) runs on one goroutine only. It returns
-// when ctx is cancelled — after the client handed over what it had
-// received, each applied record acked — or with an error when the
-// subscription stopped under it. n is the number of messages processed.
+// between batches) and processes each message right in nats.go's delivery
+// callback, like a plain consumer would: no hand-off to another goroutine
+// per record. The Run goroutine only watches for idleness, a stopped
+// subscription and ctx; c.mu serialises its Idle with the callback (one
+// uncontended lock per record), so the handler is never called
+// concurrently. It returns when ctx is cancelled — after the client handed
+// over what it had received, each applied record acked — or with an error
+// when the subscription stopped under it. n is the number of messages
+// processed.
 func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer, h Handler) (n int, err error) {
 	var (
 		lastErr atomic.Pointer[error]
-		count   int // messages processed
-		infoAt  int // count at the last gaps check
-		batch   []*delivery
-		ho      = newHandoff(c.cfg.BatchSize)
-		next    = new(delivery) // delivery goroutine only
+		stopped bool // under c.mu: Run is returning, the callback must not touch h
+		count   int  // under c.mu: messages processed
+		infoAt  int  // under c.mu: count at the last gaps check
 	)
-	dec, _ := h.(Decoder)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
-		d := next
-		d.m = m
-		d.md, d.err = m.Metadata()
-		if d.decoded = dec != nil && d.err == nil; d.decoded {
-			d.decErr = dec.Decode(m.Data(), &d.rec)
+		md, err := m.Metadata()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if stopped {
+			return // not acked: redelivered after ack_wait
 		}
-		var ok bool
-		if next, ok = ho.put(d); !ok {
-			// Stopped: not acked, redelivered after ack_wait.
-			d.m, d.md = nil, nil
+		c.process(delivery{m: m, md: md, err: err}, h)
+		if count++; count-infoAt >= c.cfg.BatchSize {
+			infoAt = count
+			c.checkGaps(ctx, cons)
 		}
 	},
 		jetstream.PullMaxMessages(c.cfg.BatchSize),
@@ -128,22 +119,13 @@ func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer, h Handl
 	if err != nil {
 		return 0, err
 	}
-	apply := func() {
-		batch = ho.take(batch)
-		for _, d := range batch {
-			c.process(d, h)
-			d.m, d.md = nil, nil
-			if count++; count-infoAt >= c.cfg.BatchSize {
-				infoAt = count
-				c.checkGaps(ctx, cons)
-			}
-		}
-	}
 	closed := cc.Closed()
 	finish := func() int {
 		cc.Stop()
-		ho.stop()
-		apply() // what was queued before the stop
+		c.mu.Lock()
+		stopped = true
+		n := count
+		c.mu.Unlock()
 		// Acks are published without waiting for the server; a round trip
 		// makes sure the ones of applied records reached it before Run
 		// returns, so a restart does not see them redelivered.
@@ -152,7 +134,7 @@ func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer, h Handl
 				c.logErr(err, "flushing acks at stop failed; unacked records will be redelivered and skipped")
 			}
 		}
-		return count
+		return n
 	}
 
 	wait := min(c.idleAfter, 5*time.Second)
@@ -164,14 +146,12 @@ func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer, h Handl
 	)
 	for {
 		select {
-		case <-ho.ready:
-			apply()
 		case now := <-tick.C:
 			c.setConnected()
 			if c.nc.IsClosed() {
 				return finish(), errors.New("ingest: nats connection closed")
 			}
-			apply() // Idle must not overtake a queued record
+			c.mu.Lock()
 			if count != seen {
 				lastRecord, seen = now, count
 			} else if now.Sub(lastRecord) >= c.idleAfter {
@@ -181,6 +161,7 @@ func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer, h Handl
 					lastRecord = now
 				}
 			}
+			c.mu.Unlock()
 		case <-closed:
 			n := finish()
 			if e := lastErr.Load(); e != nil {
@@ -188,116 +169,18 @@ func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer, h Handl
 			}
 			return n, errConsumeStopped
 		case <-ctx.Done():
-			// Stop pulling; the callback queues what the client holds and
-			// it is applied; whatever is left after requestTimeout is
-			// redelivered.
+			// Stop pulling; the callback processes what the client holds;
+			// whatever is left after requestTimeout is redelivered.
 			cc.Drain()
 			t := time.NewTimer(requestTimeout)
-		drain:
-			for {
-				select {
-				case <-ho.ready:
-					apply()
-				case <-closed:
-					break drain
-				case <-t.C:
-					break drain
-				}
+			select {
+			case <-closed:
+			case <-t.C:
 			}
 			t.Stop()
 			return finish(), nil
 		}
 	}
-}
-
-// handoff carries deliveries from nats.go's delivery goroutine to the Run
-// goroutine. The Run goroutine takes the whole queue under one lock and is
-// woken (ready) only when the queue goes from empty to non-empty, so a
-// busy consumer pays one lock per message on the delivery side and one
-// per batch on its own. Deliveries are recycled (their decoded records
-// reuse their buffers). At most max are queued or being applied (so
-// unacked); the delivery goroutine then waits, and nats.go holds back at
-// most the prefetch.
-type handoff struct {
-	mu      sync.Mutex
-	room    *sync.Cond // the queue has room, or stopped
-	queue   []*delivery
-	free    []*delivery
-	max     int  // bound of queued + busy
-	busy    int  // deliveries of the batch the Run goroutine is applying
-	waiting bool // put waits for room
-	stopped bool
-	ready   chan struct{} // capacity 1
-}
-
-func newHandoff(max int) *handoff {
-	h := &handoff{max: max, ready: make(chan struct{}, 1)}
-	h.room = sync.NewCond(&h.mu)
-	return h
-}
-
-// put queues d and returns an empty delivery for the next message; false
-// when stopped (d is not queued). Delivery goroutine.
-func (h *handoff) put(d *delivery) (*delivery, bool) {
-	h.mu.Lock()
-	for len(h.queue)+h.busy >= h.max && !h.stopped {
-		// The Run goroutine frees room when it next takes: make sure it
-		// does even if the queue is empty.
-		h.waiting = true
-		h.signal()
-		h.room.Wait()
-	}
-	if h.stopped {
-		h.mu.Unlock()
-		return d, false
-	}
-	h.queue = append(h.queue, d)
-	wake := len(h.queue) == 1
-	var next *delivery
-	if n := len(h.free); n > 0 {
-		next = h.free[n-1]
-		h.free = h.free[:n-1]
-	}
-	h.mu.Unlock()
-	if wake {
-		h.signal()
-	}
-	if next == nil {
-		next = new(delivery)
-	}
-	return next, true
-}
-
-func (h *handoff) signal() {
-	select {
-	case h.ready <- struct{}{}:
-	default:
-	}
-}
-
-// take returns the processed deliveries done to the free list and returns
-// what is queued. Run goroutine.
-func (h *handoff) take(done []*delivery) []*delivery {
-	h.mu.Lock()
-	h.free = append(h.free, done...)
-	batch := h.queue
-	h.queue = done[:0]
-	h.busy = len(batch)
-	wake := h.waiting
-	h.waiting = false
-	h.mu.Unlock()
-	if wake {
-		h.room.Signal()
-	}
-	return batch
-}
-
-// stop makes put refuse from now on.
-func (h *handoff) stop() {
-	h.mu.Lock()
-	h.stopped = true
-	h.mu.Unlock()
-	h.room.Broadcast()
 }
 
 // checkGaps lets the server's ack floor skip seqs that will never be
@@ -457,7 +340,7 @@ func (c *Consumer) consumerConfig(start uint64) jetstream.ConsumerConfig {
 
 // process handles one delivery: skip (ack) a processed seq, else hand it to
 // the handler and ack — or dead-letter and terminate — afterwards.
-func (c *Consumer) process(d *delivery, h Handler) {
+func (c *Consumer) process(d delivery, h Handler) {
 	m, md := d.m, d.md
 	if d.err != nil {
 		// Not a JetStream delivery; cannot happen on a pull consumer.
@@ -476,9 +359,6 @@ func (c *Consumer) process(d *delivery, h Handler) {
 	}
 	c.msg = Message{Subject: m.Subject(), Data: m.Data(), Header: m.Headers(), StreamSeq: seq, Pending: md.NumPending,
 		Processed: seq <= c.prior}
-	if d.decoded {
-		c.msg.Record, c.msg.DecodeErr = &d.rec, d.decErr
-	}
 	r := h.HandleMessage(&c.msg)
 	c.msg = Message{}
 	if r.Outcome == record.Invalid {
