@@ -22,6 +22,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.ConfigPath, "config", "", "daemon configuration (default: built-in defaults)")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "simulation seed")
 	fs.DurationVar(&cfg.Timeout, "timeout", 5*60e9, "bound of each phase")
+	cpuprofile := fs.String("cpuprofile", "", "write the child daemon's CPU profile (its whole run) to this file")
 	inProcess := fs.Bool("in-process", false, "run the daemon inside the bench process instead of as a child `detector run`")
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
@@ -36,7 +37,10 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "bench: %v\n", err)
 			return 1
 		}
-		cfg.Daemon = &loadbench.Process{Exe: exe}
+		cfg.Daemon = &loadbench.Process{Exe: exe, CPUProfile: *cpuprofile}
+	} else if *cpuprofile != "" {
+		fmt.Fprintln(stderr, "bench: --cpuprofile profiles the child daemon; it cannot be combined with --in-process")
+		return 2
 	}
 	cfg.Progress = stderr
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

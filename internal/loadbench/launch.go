@@ -81,7 +81,10 @@ func selfPeakRSS() int64 {
 // child's maximum resident set (getrusage).
 type Process struct {
 	Exe string // path of the detector binary
-	pid int
+	// CPUProfile, if set, is passed to the child as --cpuprofile (an
+	// absolute path: the child runs in the bench's directory).
+	CPUProfile string
+	pid        int
 }
 
 // RSSScope implements Launcher.
@@ -121,6 +124,14 @@ func (p *Process) Start(natsURL, configPath, dir string) (func() (int64, error),
 	args := []string{"run", "--nats-url", natsURL, "--listen", "127.0.0.1:0"}
 	if configPath != "" {
 		args = append(args, "--config", configPath)
+	}
+	if p.CPUProfile != "" {
+		prof, err := filepath.Abs(p.CPUProfile)
+		if err != nil {
+			logf.Close()
+			return nil, err
+		}
+		args = append(args, "--cpuprofile", prof)
 	}
 	cmd := exec.Command(p.Exe, args...)
 	cmd.Dir = dir
