@@ -8,7 +8,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/toolwatch/toolwatch/internal/loadbench"
+	"github.com/toolwatch/toolwatch/tools/loadbench"
 )
 
 func cmdBench(args []string, stdout, stderr io.Writer) int {
