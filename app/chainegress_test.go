@@ -455,8 +455,17 @@ detectors:
 			t.Fatalf("POST %s: %d", action, code)
 		}
 	}
+	saves := metricValue(t, r.info.HTTPAddr, "toolwatch_snapshot_saves_total")
 	decide("accept", attacker1)
 	decide("reject", attacker2)
+	// A decision is snapshotted at once, not at the end of the (1 min)
+	// interval, so a crash right after it loses nothing.
+	for deadline := time.Now().Add(20 * time.Second); metricValue(t, r.info.HTTPAddr, "toolwatch_snapshot_saves_total") <= saves; {
+		if time.Now().After(deadline) {
+			t.Fatal("no snapshot saved within 20s of the triage decisions")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	code, list = triage("GET", "")
 	if st := status(list); code != 200 || len(st) != 1 || st[attacker2[0]] != "rejected" {
 		t.Fatalf("GET triage after the decisions: %d %+v", code, list)

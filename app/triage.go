@@ -74,6 +74,12 @@ func (w *worker) applyTriage(q triageRequest) triageAnswer {
 	if err != nil {
 		return triageAnswer{err: err, status: http.StatusBadRequest}
 	}
+	// A decision lives in the snapshot: take one at the next record or
+	// idle turn rather than at the end of the interval, so a crash soon
+	// after loses no decision.
+	if w.snaps != nil {
+		w.snapDue = true
+	}
 	return triageAnswer{Entries: d.Triage(), Unlisted: d.Unlisted()}
 }
 
