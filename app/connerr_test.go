@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/toolwatch/toolwatch/internal/testcert"
+	"github.com/toolwatch/toolwatch/internal/testserver"
 	"github.com/toolwatch/toolwatch/statuspage"
 )
 
@@ -52,7 +53,7 @@ func TestNATSWrongCAExplained(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := freeAddr(t)
-	logs := &syncBuffer{}
+	logs := &testserver.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, Options{ConfigPath: cfgPath, HTTPListen: addr, LogOutput: logs}) }()

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -27,6 +26,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/toolwatch/toolwatch/alert"
+	"github.com/toolwatch/toolwatch/internal/testserver"
 	"github.com/toolwatch/toolwatch/pipeline"
 	"github.com/toolwatch/toolwatch/record"
 	"github.com/toolwatch/toolwatch/snapshot"
@@ -43,7 +43,7 @@ import (
 // record is counted twice or skipped.
 func TestCrashRecoveryMatchesUninterrupted(t *testing.T) {
 	began := time.Now()
-	url := startNATSServer(t)
+	url := testserver.StartNATS(t).URL()
 	bin := buildDetector(t)
 	t.Logf("nats-server up, detector built: %s", time.Since(began).Round(time.Millisecond))
 
@@ -500,63 +500,6 @@ func logField(logs, msg, field string) (uint64, bool) {
 	return 0, false
 }
 
-// startNATSServer runs Debian's nats-server with JetStream on a free
-// loopback port, outside the test process so the stream outlives a killed
-// detector; it is stopped at cleanup. A missing binary fails the test when
-// CI is set and skips it otherwise.
-func startNATSServer(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("nats-server")
-	if err != nil {
-		bin = "/usr/sbin/nats-server"
-		if _, serr := os.Stat(bin); serr != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("nats-server missing in CI (apt-get install nats-server): %v", err)
-			}
-			t.Skipf("crash test needs nats-server (apt-get install nats-server): %v", err)
-		}
-	}
-	addr := freeAddr(t)
-	host, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(bin, "-js", "-sd", t.TempDir(), "-a", host, "-p", port)
-	logs := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start nats-server: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("nats-server output:\n%s", logs)
-		}
-	})
-	url := "nats://" + addr
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		nc, err := nats.Connect(url)
-		if err == nil {
-			nc.Close()
-			return url
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("nats-server exited: %v\n%s", err, logs)
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nats-server not reachable after 15s: %v\n%s", err, logs)
-		}
-	}
-}
-
 // buildDetector builds cmd/detector into a temporary directory.
 func buildDetector(t *testing.T) string {
 	t.Helper()
@@ -573,7 +516,7 @@ func buildDetector(t *testing.T) string {
 type detectorProc struct {
 	cmd    *exec.Cmd
 	addr   string
-	log    *syncBuffer
+	log    *testserver.SyncBuffer
 	exited chan error
 	done   bool
 }
@@ -583,7 +526,7 @@ type detectorProc struct {
 func startDetector(t *testing.T, bin, cfgPath, natsURL string) *detectorProc {
 	t.Helper()
 	addr := freeAddr(t)
-	p := &detectorProc{addr: addr, log: &syncBuffer{}, exited: make(chan error, 1)}
+	p := &detectorProc{addr: addr, log: &testserver.SyncBuffer{}, exited: make(chan error, 1)}
 	p.cmd = exec.Command(bin, "run", "--config", cfgPath, "--nats-url", natsURL, "--listen", addr)
 	p.cmd.Dir = filepath.Dir(cfgPath)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
@@ -688,24 +631,6 @@ func tail(s string, lines int) string {
 		ls = ls[len(ls)-lines:]
 	}
 	return strings.Join(ls, "\n")
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer and concurrent readers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // A corrupt snapshot is detected, counted and skipped for the previous
@@ -896,7 +821,7 @@ func TestCorruptSnapshotFallsBack(t *testing.T) {
 // daemon helper only stops at cleanup).
 type inProc struct {
 	info    Info
-	log     *syncBuffer
+	log     *testserver.SyncBuffer
 	cancel  context.CancelFunc
 	done    chan error
 	stopped bool
@@ -906,7 +831,7 @@ func startInProc(t *testing.T, opts Options) *inProc {
 	t.Helper()
 	opts.EmbeddedPort = -1
 	opts.HTTPListen = "127.0.0.1:0"
-	r := &inProc{log: &syncBuffer{}, done: make(chan error, 1)}
+	r := &inProc{log: &testserver.SyncBuffer{}, done: make(chan error, 1)}
 	opts.LogOutput = r.log
 	started := make(chan Info, 1)
 	opts.Started = func(i Info) { started <- i }

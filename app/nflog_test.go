@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/toolwatch/toolwatch/alert"
+	"github.com/toolwatch/toolwatch/internal/testserver"
 )
 
 // The problem 7: the detector binary, on Debian's nats-server,
@@ -22,7 +23,7 @@ import (
 // alert ids; the notification log keeps every sink from delivering them
 // again.
 func TestCrashDoesNotResendDeliveredAlerts(t *testing.T) {
-	url := startNATSServer(t)
+	url := testserver.StartNATS(t).URL()
 	bin := buildDetector(t)
 	dir := t.TempDir()
 	secretFile := filepath.Join(dir, "secret")

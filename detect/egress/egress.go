@@ -87,6 +87,7 @@ import (
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/internal/hashset"
 	"github.com/toolwatch/toolwatch/detect/score"
 	"github.com/toolwatch/toolwatch/record"
 )
@@ -115,7 +116,7 @@ const (
 type tool struct {
 	cfg      *Config
 	gen      detect.Stamp
-	set      destSet
+	set      hashset.Set
 	calls    uint64 // calls with destinations
 	uses     uint64 // uses of exact destinations (Good–Turing N)
 	exact    uint32 // exact destinations in the set
@@ -307,13 +308,13 @@ func (d *Detector) judge(r *record.Record, out []detect.Finding) []detect.Findin
 		if primary {
 			t.uses++
 		}
-		sl := t.set.find(hs[i])
+		sl := t.set.Find(hs[i])
 		if sl == nil {
 			fresh |= 1 << i
 			continue
 		}
-		if primary && sl.flags&(flagRepeat|flagCoarse) == 0 {
-			sl.flags |= flagRepeat
+		if primary && sl.Flags&(flagRepeat|flagCoarse) == 0 {
+			sl.Flags |= flagRepeat
 			t.n1--
 		}
 	}
@@ -412,7 +413,7 @@ func provenanceOf(t *tool, dests []string, hs []uint64, i int, typ string, tk *t
 		}
 		pv.hasDomain = true
 		pv.domainIdx |= 1 << j
-		if t.set.find(hs[j]) == nil {
+		if t.set.Find(hs[j]) == nil {
 			pv.newDomain = true
 		}
 	}
@@ -449,12 +450,12 @@ func (d *Detector) decades(t *tool, pv provenance, o float64) float64 {
 }
 
 func (t *tool) learn(h uint64, coarse bool) {
-	if t.set.find(h) != nil {
+	if t.set.Find(h) != nil {
 		return
 	}
 	if coarse {
-		if t.set.n < t.cfg.MaxDestinations*2 { // domains share the table
-			t.set.insert(h).flags = flagCoarse
+		if t.set.Len() < t.cfg.MaxDestinations*2 { // domains share the table
+			t.set.Insert(h).Flags = flagCoarse
 		}
 		return
 	}
@@ -463,7 +464,7 @@ func (t *tool) learn(h uint64, coarse bool) {
 		t.over.InsertHash(h)
 		return
 	}
-	t.set.insert(h)
+	t.set.Insert(h)
 	t.exact++
 	t.n1++
 }
@@ -674,23 +675,17 @@ func checkArgs(toolName, dest string) error {
 // remove drops h from the vocabulary (rare: a rejected destination or
 // domain that was learned before), rebuilding the set.
 func (t *tool) remove(h uint64) {
-	sl := t.set.find(h)
+	sl := t.set.Find(h)
 	if sl == nil {
 		return
 	}
-	if sl.flags&flagCoarse == 0 {
-		if sl.flags&flagRepeat == 0 {
+	if sl.Flags&flagCoarse == 0 {
+		if sl.Flags&flagRepeat == 0 {
 			t.n1--
 		}
 		t.exact--
 	}
-	old := t.set.slots
-	t.set = destSet{}
-	for _, s := range old {
-		if s.h != 0 && s.h != h {
-			t.set.insert(s.h).flags = s.flags
-		}
-	}
+	t.set.Delete(h)
 }
 
 var (

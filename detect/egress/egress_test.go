@@ -169,7 +169,7 @@ func TestScoring(t *testing.T) {
 			}
 			// Learned destinations join the vocabulary; flagged ones
 			// are listed for triage instead.
-			inVocab := d.tools.Peek(last.tool).set.find(hash(last.dests[0])) != nil
+			inVocab := d.tools.Peek(last.tool).set.Find(hash(last.dests[0])) != nil
 			if tc.learned != inVocab || tc.learned == (len(d.Triage()) == 1) {
 				t.Fatalf("learned = %v, but in the vocabulary %v, triage list %v", tc.learned, inVocab, d.Triage())
 			}
@@ -211,7 +211,7 @@ func TestLearnedOnlyAfterConfirmation(t *testing.T) {
 	// flagged (it was never learned), the pending entry counts it.
 	for i := range 3 {
 		r := call{at: at + time.Duration(i+1)*time.Minute, tool: "send_money", task: fmt.Sprintf("u%d", i), dests: iban, agent: "agent-2"}.record()
-		if d.Observe(r, nil); d.tools.Peek("send_money").set.find(hash(iban[0])) != nil {
+		if d.Observe(r, nil); d.tools.Peek("send_money").set.Find(hash(iban[0])) != nil {
 			t.Fatal("a flagged destination joined the vocabulary")
 		}
 	}
@@ -551,8 +551,8 @@ func TestDomainOnlyRecords(t *testing.T) {
 	other := []string{dh("domain", "other.example")}
 	r = call{at: at + time.Minute, tool: "webhook", task: "y", dests: other}.record()
 	r.Invocation.Status = record.StatusDenied
-	if fs := d.Observe(r, nil); len(fs) != 0 || d.tools.Peek("webhook").set.find(hash(other[0])) != nil {
-		t.Fatalf("failed call: %d findings, learned %v", len(fs), d.tools.Peek("webhook").set.find(hash(other[0])) != nil)
+	if fs := d.Observe(r, nil); len(fs) != 0 || d.tools.Peek("webhook").set.Find(hash(other[0])) != nil {
+		t.Fatalf("failed call: %d findings, learned %v", len(fs), d.tools.Peek("webhook").set.Find(hash(other[0])) != nil)
 	}
 }
 
@@ -614,7 +614,7 @@ func TestRejectedDomain(t *testing.T) {
 			t.Fatalf("address %d at a rejected domain: %+v", i, fs)
 		}
 	}
-	if d.tools.Peek("send_email").set.find(hash(dom)) != nil {
+	if d.tools.Peek("send_email").set.Find(hash(dom)) != nil {
 		t.Fatal("rejected domain learned")
 	}
 }

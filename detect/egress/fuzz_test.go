@@ -64,7 +64,7 @@ func FuzzObserve(f *testing.F) {
 			}
 			fs = d.Observe(r, fs[:0])
 			for _, fd := range fs {
-				if tl := d.tools.Peek(fd.Tool); tl != nil && tl.set.find(hash(fd.Detail)) != nil {
+				if tl := d.tools.Peek(fd.Tool); tl != nil && tl.set.Find(hash(fd.Detail)) != nil {
 					t.Fatalf("flagged %s joined the vocabulary", fd.Detail)
 				}
 			}

@@ -49,7 +49,7 @@ func (d *Detector) Inspect(agent, name string) (detect.Baseline, bool) {
 	b := detect.Baseline{Pattern: Pattern, Tool: name, Unit: "destinations", Warm: warm,
 		Parts: []detect.BaselinePart{{Name: "destinations", Values: map[string]any{
 			"known_destinations": c.known(),
-			"known_domains":      c.set.n - int(c.exact),
+			"known_domains":      c.set.Len() - int(c.exact),
 			"calls":              c.calls,
 			"uses":               c.uses,
 			"singletons":         c.n1,

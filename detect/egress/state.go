@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/internal/hashset"
 	"github.com/toolwatch/toolwatch/internal/encoding"
 	"github.com/toolwatch/toolwatch/record"
 )
@@ -252,12 +253,7 @@ func (d *Detector) CaptureState() (detect.Encoder, error) {
 	var err error
 	d.tools.RangeSeen(func(name string, seen int64, t *tool) bool {
 		tv := ToolV1{Tool: name, LastSeen: seen, Calls: t.calls, Uses: t.uses, First: t.first, Overflow: t.overflow}
-		tv.Dests = make([]DestV1, 0, t.set.n)
-		for _, sl := range t.set.slots {
-			if sl.h != 0 {
-				tv.Dests = append(tv.Dests, DestV1{H: sl.h, Flags: sl.flags})
-			}
-		}
+		tv.Dests = hashset.Collect(&t.set, func(sl hashset.Slot) DestV1 { return DestV1{H: sl.H, Flags: sl.Flags} })
 		if tv.Over, err = t.over.MarshalState(nil); err != nil {
 			return false
 		}
@@ -324,13 +320,14 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		}
 		t := tool{cfg: d.params.For("", tv.Tool), gen: d.gen.Stamp(), calls: tv.Calls, uses: tv.Uses, first: tv.First, overflow: tv.Overflow}
 		for _, dv := range tv.Dests {
-			if dv.H == 0 || t.set.find(dv.H) != nil {
+			sl := t.set.Add(dv.H)
+			if sl == nil {
 				return fmt.Errorf("egress state: tool %q: zero or duplicate destination hash", tv.Tool)
 			}
 			if dv.Flags&^flagMask != 0 || dv.Flags == flagMask {
 				return fmt.Errorf("egress state: tool %q: destination flags %#x", tv.Tool, dv.Flags)
 			}
-			t.set.insert(dv.H).flags = dv.Flags
+			sl.Flags = dv.Flags
 			if dv.Flags&flagCoarse == 0 {
 				t.exact++
 				if dv.Flags&flagRepeat == 0 {

@@ -21,7 +21,7 @@ func BenchmarkCaptureState(b *testing.B) {
 		t := tool{cfg: &c, calls: 10_000, uses: 10_000}
 		for range c.MaxDestinations {
 			h = h*6364136223846793005 + 1442695040888963407
-			t.set.insert(h | 1).flags = flagRepeat
+			t.set.Insert(h | 1).Flags = flagRepeat
 			t.exact++
 		}
 		d.tools.Put(fmt.Sprint("tool-", i), int64(i), t)

@@ -102,6 +102,7 @@ import (
 
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/internal/hashset"
 	"github.com/toolwatch/toolwatch/detect/score"
 	"github.com/toolwatch/toolwatch/record"
 	"github.com/toolwatch/toolwatch/shape"
@@ -142,7 +143,7 @@ func kindBit(s string) uint8 {
 type tool struct {
 	cfg     *Config
 	gen     detect.Stamp // generation cfg was resolved under
-	set     shapeSet
+	set     hashset.Set
 	records uint64 // records with a shape
 	first   int64  // event time (unix ns) of the first record
 	lastNew int64  // event time of the last first-seen shape
@@ -211,7 +212,7 @@ type ShapeStats struct {
 func (d *Detector) ShapeStats() ShapeStats {
 	s := ShapeStats{Skipped: d.skipped, Overflow: d.overflo}
 	d.store.Range(func(_ baseline.Key, t *tool) bool {
-		if t.set.n >= t.cfg.MaxShapes {
+		if t.set.Len() >= t.cfg.MaxShapes {
 			s.FullTools++
 		}
 		return true
@@ -248,16 +249,16 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	if h == 0 {
 		h = 1
 	}
-	if sl := t.set.find(h); sl != nil {
-		if sl.flags&flagRepeat == 0 {
-			sl.flags |= flagRepeat
+	if sl := t.set.Find(h); sl != nil {
+		if sl.Flags&flagRepeat == 0 {
+			sl.Flags |= flagRepeat
 			t.n1--
 		}
-		if sl.window != t.window {
-			sl.window = t.window
+		if sl.Window != t.window {
+			sl.Window = t.window
 			t.curExact++
 		}
-		if sl.flags&flagInjection != 0 && t.cfg.AlwaysAlertInjection {
+		if sl.Flags&flagInjection != 0 && t.cfg.AlwaysAlertInjection {
 			return d.score(t, r, s, shape.ClassSQLi, false, false, out)
 		}
 		return out
@@ -300,13 +301,13 @@ func (d *Detector) novel(t *tool, r *record.Record, s string, h uint64, ts int64
 		return out // not accepted by the tool: not part of its vocabulary
 	}
 
-	if t.set.n < cfg.MaxShapes {
-		sl := t.set.insert(h)
-		sl.window = t.window
+	if t.set.Len() < cfg.MaxShapes {
+		sl := t.set.Insert(h)
+		sl.Window = t.window
 		t.curExact++
 		t.n1++
 		if class == shape.ClassSQLi {
-			sl.flags |= flagInjection
+			sl.Flags |= flagInjection
 		}
 	} else {
 		t.overflow++
@@ -423,7 +424,7 @@ func (t *tool) stability(ts int64) float64 {
 
 // known is the number of distinct shapes the tool knows: exact, plus the
 // estimate of the overflow.
-func (t *tool) known() uint64 { return uint64(t.set.n) + t.overAll.Estimate() }
+func (t *tool) known() uint64 { return uint64(t.set.Len()) + t.overAll.Estimate() }
 
 // Tick implements detect.Detector: rotates distinct windows, refreshes the
 // HyperLogLog estimates (only of tools that overflowed) and evicts idle

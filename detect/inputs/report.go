@@ -15,5 +15,5 @@ func (d *Detector) ToolShapes(tool string) (n int, ok bool) {
 	if t == nil {
 		return 0, false
 	}
-	return t.set.n + int(t.overAll.Estimate()), true
+	return t.set.Len() + int(t.overAll.Estimate()), true
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/internal/hashset"
 	"github.com/toolwatch/toolwatch/internal/encoding"
 )
 
@@ -153,12 +154,7 @@ func (d *Detector) CaptureState() (detect.Encoder, error) {
 		tv := ToolV2{Tool: k.Tool, LastSeen: seen, Records: t.records, First: t.first, LastNew: t.lastNew,
 			Kinds: t.kinds, Recent: t.recent, RecentPos: t.recentPos, WindowEnd: t.windowEnd, Window: t.window,
 			CurExact: t.curExact, PrevDistinct: t.prevDistinct, OverflowN: t.overflow}
-		tv.Shapes = make([]ShapeV2, 0, t.set.n)
-		for _, sl := range t.set.slots {
-			if sl.h != 0 {
-				tv.Shapes = append(tv.Shapes, ShapeV2{H: sl.h, Window: sl.window, Flags: sl.flags})
-			}
-		}
+		tv.Shapes = hashset.Collect(&t.set, func(sl hashset.Slot) ShapeV2 { return ShapeV2(sl) })
 		if tv.OverAll, err = t.overAll.MarshalState(nil); err != nil {
 			return false
 		}
@@ -200,11 +196,11 @@ func (d *Detector) UnmarshalState(data []byte) error {
 			kinds: tv.Kinds, recent: tv.Recent, recentPos: tv.RecentPos, windowEnd: tv.WindowEnd, window: tv.Window,
 			curExact: tv.CurExact, prevDistinct: tv.PrevDistinct, overflow: tv.OverflowN}
 		for _, sh := range tv.Shapes {
-			if sh.H == 0 || t.set.find(sh.H) != nil {
+			sl := t.set.Add(sh.H)
+			if sl == nil {
 				return fmt.Errorf("input_novelty state: tool %q: zero or duplicate shape hash", tv.Tool)
 			}
-			sl := t.set.insert(sh.H)
-			sl.window, sl.flags = sh.Window, sh.Flags
+			*sl = hashset.Slot(sh)
 			if sh.Flags&flagRepeat == 0 {
 				t.n1++ // Good–Turing singletons are derived, not stored
 			}

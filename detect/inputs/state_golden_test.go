@@ -56,8 +56,8 @@ func TestStateGolden(t *testing.T) {
 			d.store.RangeSeen(func(k baseline.Key, _ int64, tl *tool) bool {
 				tools = append(tools, k.Tool)
 				want := map[string][3]uint64{"db": {3, 400, 0}, "wide": {16, 400, 24}, "search": {1, 400, 0}}[k.Tool]
-				if uint64(tl.set.n) != want[0] || tl.records != want[1] {
-					t.Errorf("tool %s: %d shapes, %d records; want %v", k.Tool, tl.set.n, tl.records, want)
+				if uint64(tl.set.Len()) != want[0] || tl.records != want[1] {
+					t.Errorf("tool %s: %d shapes, %d records; want %v", k.Tool, tl.set.Len(), tl.records, want)
 				}
 				if got := tl.overAll.Refresh(); (got == 0) != (want[2] == 0) || got > want[2]+2 || got+2 < want[2] {
 					t.Errorf("tool %s: overflow sketch estimates %d distinct shapes, want about %d", k.Tool, got, want[2])

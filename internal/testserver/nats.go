@@ -21,21 +21,23 @@ type NATS struct {
 	storeDir string
 	cmd      *exec.Cmd
 	exited   chan error
-	logs     *syncBuf
+	logs     *SyncBuffer
 }
 
-type syncBuf struct {
+// SyncBuffer collects a subprocess's or logger's output for a test to
+// read while it is still being written: a strings.Builder behind a mutex.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  strings.Builder
 }
 
-func (s *syncBuf) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuf) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
@@ -61,7 +63,7 @@ func StartNATS(t testing.TB) *NATS {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	s := &NATS{t: t, bin: bin, addr: addr, storeDir: t.TempDir(), logs: &syncBuf{}}
+	s := &NATS{t: t, bin: bin, addr: addr, storeDir: t.TempDir(), logs: &SyncBuffer{}}
 	t.Cleanup(func() {
 		s.Stop()
 		if t.Failed() {
