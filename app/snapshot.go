@@ -21,7 +21,9 @@ import (
 // baselines) and rebuilt = true. A store that cannot be read at all is an
 // error: the daemon never starts silently with empty baselines.
 func restore(ctx context.Context, cfg *config.Config, nc *nats.Conn, reg prometheus.Registerer, log zerolog.Logger, now func() time.Time) (p *pipeline.Pipeline, mg *snapshot.Manager, resumeAfter uint64, rebuilt bool, err error) {
-	p = pipeline.New(cfg, now)
+	if p, err = pipeline.Build(cfg, now); err != nil {
+		return nil, nil, 0, false, fmt.Errorf("build detectors: %w", err)
+	}
 	if !cfg.Snapshot.Enabled {
 		log.Warn().Msg("snapshots are disabled: baselines are rebuilt from the stream on every start")
 		return p, nil, 0, true, nil
@@ -38,7 +40,10 @@ func restore(ctx context.Context, cfg *config.Config, nc *nats.Conn, reg prometh
 	}
 	mg = snapshot.NewManager(store, snapshot.NewMetrics(reg), log, Version)
 	snap, source, problems, err := mg.Load(ctx, func(s *snapshot.Snapshot) error {
-		fresh := pipeline.New(cfg, now)
+		fresh, err := pipeline.Build(cfg, now)
+		if err != nil {
+			return err
+		}
 		missing, err := fresh.UnmarshalSections(s.Sections)
 		if err != nil {
 			return err
@@ -61,7 +66,10 @@ func restore(ctx context.Context, cfg *config.Config, nc *nats.Conn, reg prometh
 		} else {
 			log.Info().Msg("no snapshot yet: learning baselines from the whole stream")
 		}
-		return pipeline.New(cfg, now), mg, 0, true, nil
+		if p, err = pipeline.Build(cfg, now); err != nil {
+			return nil, nil, 0, false, fmt.Errorf("build detectors: %w", err)
+		}
+		return p, mg, 0, true, nil
 	default:
 		return nil, nil, 0, false, fmt.Errorf("load snapshot: %w", err)
 	}

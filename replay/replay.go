@@ -95,7 +95,10 @@ func Run(ctx context.Context, in io.Reader, out io.Writer, opts Options) (Summar
 		stderr = io.Discard
 	}
 
-	p := pipeline.New(cfg, now)
+	p, err := pipeline.Build(cfg, now)
+	if err != nil {
+		return Summary{}, fmt.Errorf("build detectors: %w", err)
+	}
 	sum := Summary{Alerts: map[string]map[string]int{}}
 	w := bufio.NewWriterSize(out, 256<<10)
 	var buf []byte

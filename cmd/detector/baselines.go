@@ -64,7 +64,11 @@ func cmdBaselines(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	// Restored as the daemon restores it (app.restore).
-	p := pipeline.New(cfg, time.Now)
+	p, err := pipeline.Build(cfg, time.Now)
+	if err != nil {
+		fmt.Fprintf(stderr, "baselines: %v\n", err)
+		return 1
+	}
 	missing, err := p.UnmarshalSections(snap.Sections)
 	if err != nil {
 		fmt.Fprintf(stderr, "baselines: %s: %v\n", *snapPath, err)

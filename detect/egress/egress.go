@@ -98,7 +98,7 @@ const Pattern = detect.PatternEgress
 // Factory registers the detector (detect.Registry).
 var Factory = detect.FactoryOf[Config, *Detector]{
 	Name: Pattern, Defaults: DefaultConfig,
-	Build:     func(p *detect.Params[Config], b baseline.Config) (*Detector, error) { return New(p, b), nil },
+	Build:     detect.Infallible(New),
 	SetParams: (*Detector).SetParams,
 }
 
