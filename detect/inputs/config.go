@@ -51,6 +51,23 @@ type Config struct {
 	// MaxDetailBytes truncates the shape used as the alert Detail (part of
 	// the fingerprint).
 	MaxDetailBytes int `yaml:"max_detail_bytes"`
+	// ReferenceMinWindows: a shape joins the tool's long-term reference
+	// once it has been used in this many distinct DistinctWindows, none of
+	// them while the vocabulary was opening abnormally.
+	ReferenceMinWindows int `yaml:"reference_min_windows"`
+	// ReferenceMaxShapes caps the reference; once full it admits nothing
+	// and nothing displaces its shapes. Reference shapes are members of
+	// the vocabulary's set, so max_shapes bounds it too.
+	ReferenceMaxShapes int `yaml:"reference_max_shapes"`
+	// ReferenceWindows is the memory of the reference openness, in
+	// DistinctWindows (exponential moving average of each clean window's
+	// openness).
+	ReferenceWindows int `yaml:"reference_windows"`
+	// OpeningNewShapes: this many first-seen shapes among the last
+	// NoveltyWindowRecords records at a tool whose reference is closed is an
+	// abnormal opening: one vocabulary_opening finding, and until the
+	// vocabulary closes again new shapes are judged against the reference.
+	OpeningNewShapes int `yaml:"opening_new_shapes"`
 }
 
 // DefaultConfig returns the documented defaults (config.yaml).
@@ -68,6 +85,10 @@ func DefaultConfig() Config {
 		AlwaysAlertInjection: true,
 		MinScore:             40,
 		MaxDetailBytes:       128,
+		ReferenceMinWindows:  2,
+		ReferenceMaxShapes:   256,
+		ReferenceWindows:     7,
+		OpeningNewShapes:     16,
 	}
 }
 
@@ -111,6 +132,20 @@ func (c *Config) Validate() validate.Errors {
 	}
 	if c.MaxDetailBytes < 16 || c.MaxDetailBytes > 256 {
 		es.Addf("max_detail_bytes", "must be between 16 and 256")
+	}
+	if c.ReferenceMinWindows < 2 || c.ReferenceMinWindows > maxUses {
+		es.Addf("reference_min_windows", "must be between 2 and %d", maxUses)
+	}
+	if c.ReferenceMaxShapes < 1 || c.ReferenceMaxShapes > 1<<20 {
+		es.Addf("reference_max_shapes", "must be between 1 and 1048576")
+	}
+	if c.ReferenceWindows < 1 || c.ReferenceWindows > 1000 {
+		es.Addf("reference_windows", "must be between 1 and 1000")
+	}
+	if c.OpeningNewShapes < 2 || c.OpeningNewShapes > ringSize {
+		es.Addf("opening_new_shapes", "must be between 2 and %d", ringSize)
+	} else if c.NoveltyWindowRecords >= 10 && c.OpeningNewShapes > c.NoveltyWindowRecords {
+		es.Addf("opening_new_shapes", "must be <= novelty_window_records (%d)", c.NoveltyWindowRecords)
 	}
 	return es
 }

@@ -164,7 +164,35 @@ type tool struct {
 	overflow uint64
 	overAll  baseline.HLL // distinct overflow shapes, all time
 	overCur  baseline.HLL // distinct overflow shapes, current window
+
+	// Long-term reference: the shapes flagged flagRef in set, its openness
+	// (a moving average over clean windows) and the counters as of the end
+	// of the last clean window, which a shape is judged by during an
+	// opening.
+	refLen     uint32
+	refWindows uint32 // clean windows folded into refOpen (0: no reference yet)
+	refOpen    float64
+	refRecords uint64
+	refN1      uint32
+	refLastNew int64
+
+	// The current window, for the reference.
+	winStart uint64 // records before the window's first
+	winNew   uint32 // first-seen plain shapes while warm
+	winAgent uint64 // hash of the first agent that brought one
+	winBits  uint8  // winMulti, winOpening
+
+	// Opening: the hash of the agent whose new shapes opened the
+	// vocabulary (0: none); floodShapes counts the shapes flagged flagFlood.
+	floodAgent  uint64
+	floodShapes uint32
 }
+
+// Bits of tool.winBits.
+const (
+	winMulti   uint8 = 1 << iota // a second agent brought a first-seen shape this window
+	winOpening                   // an opening was under way during this window
+)
 
 // Detector is the input_novelty detector. Single-goroutine, like the engine.
 type Detector struct {
@@ -241,15 +269,18 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	if !t.cfg.Enabled {
 		return out
 	}
-	t.records++
 	if ts >= t.windowEnd {
 		t.rotate(ts)
 	}
+	t.records++
 	h := baseline.Hash64(s)
 	if h == 0 {
 		h = 1
 	}
 	if sl := t.set.Find(h); sl != nil {
+		if sl.Flags&flagFlood != 0 {
+			return d.quarantined(t, r, s, h, ts, sl, out)
+		}
 		if sl.Flags&flagRepeat == 0 {
 			sl.Flags |= flagRepeat
 			t.n1--
@@ -257,13 +288,51 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 		if sl.Window != t.window {
 			sl.Window = t.window
 			t.curExact++
+			if sl.Flags&flagRef == 0 {
+				t.probation(sl)
+			}
 		}
 		if sl.Flags&flagInjection != 0 && t.cfg.AlwaysAlertInjection {
 			return d.score(t, r, s, shape.ClassSQLi, false, false, out)
 		}
 		return out
 	}
-	return d.novel(t, r, s, h, ts, out)
+	return d.novel(t, r, s, h, ts, nil, out)
+}
+
+// probation counts a window in which a shape outside the reference was
+// used and admits it once it is routine: used in reference_min_windows
+// distinct windows, not during an opening, while the reference has room.
+// Injection shapes never join (they alert on their own).
+func (t *tool) probation(sl *hashset.Slot) {
+	n := uses(sl.Flags) + 1
+	sl.Flags = withUses(sl.Flags, n)
+	if n >= t.cfg.ReferenceMinWindows && t.floodAgent == 0 && t.winBits&winOpening == 0 &&
+		sl.Flags&flagInjection == 0 && int(t.refLen) < t.cfg.ReferenceMaxShapes {
+		sl.Flags |= flagRef
+		t.refLen++
+	}
+}
+
+// quarantined handles a known shape learned from the agent of an opening:
+// silent while that agent's opening lasts, otherwise judged as first-seen
+// (it was never accepted into the vocabulary).
+func (d *Detector) quarantined(t *tool, r *record.Record, s string, h uint64, ts int64, sl *hashset.Slot, out []detect.Finding) []detect.Finding {
+	if t.floodAgent != 0 && agentHash(r.AgentID) == t.floodAgent {
+		if sl.Window != t.window {
+			sl.Window = t.window
+			t.curExact++
+		}
+		return out
+	}
+	return d.novel(t, r, s, h, ts, sl, out)
+}
+
+func agentHash(a string) uint64 {
+	if h := baseline.Hash64(a); h != 0 {
+		return h
+	}
+	return 1
 }
 
 func (t *tool) init(cfg *Config, ts int64) {
@@ -274,9 +343,13 @@ func (t *tool) init(cfg *Config, ts int64) {
 }
 
 // rotate starts a new distinct window at or after ts. Estimates of the
-// overflow sketch are the ones cached by the last Tick.
+// overflow sketch are the ones cached by the last Tick. The window that
+// ends is folded into the reference, quarantined shapes unused in it age
+// out, and an opening ends once the vocabulary is no longer open.
 func (t *tool) rotate(ts int64) {
-	t.prevDistinct = uint64(t.curExact) + t.overCur.Estimate()
+	distinct := uint64(t.curExact) + t.overCur.Estimate()
+	t.fold(distinct)
+	t.prevDistinct = distinct
 	if ts >= t.windowEnd+int64(t.cfg.DistinctWindow) {
 		t.prevDistinct = 0 // a whole window passed without records
 	}
@@ -285,64 +358,221 @@ func (t *tool) rotate(ts int64) {
 	t.window++
 	t.curExact = 0
 	t.overCur.Reset()
+	t.winStart, t.winNew, t.winAgent, t.winBits = t.records, 0, 0, 0
+	if t.floodShapes > 0 {
+		// Keep those used in the window that just ended.
+		t.floodShapes -= uint32(t.set.DeleteFunc(func(sl *hashset.Slot) bool {
+			return sl.Flags&flagFlood != 0 && sl.Window+1 < t.window
+		}))
+	}
+	t.endOpening()
+	if t.floodAgent != 0 {
+		t.winBits |= winOpening
+	}
 }
 
-// novel handles a shape not in the set: score it against the vocabulary as
-// it was, then learn it.
-func (d *Detector) novel(t *tool, r *record.Record, s string, h uint64, ts int64, out []detect.Finding) []detect.Finding {
+// fold adds the window ending now to the reference when the tool was warm
+// at its end and the window was clean: no opening, or new shapes from more
+// than one agent (an opening shared by the fleet is the tool's nature, a
+// single agent's is not). Its openness is the package doc's o over the
+// whole window; the first such window sets the reference openness, later
+// ones move it by 1/reference_windows.
+func (t *tool) fold(distinct uint64) {
+	cfg := t.cfg
+	n := t.records - t.winStart
+	warm := t.records >= uint64(cfg.WarmupRecords) && t.windowEnd-t.first >= int64(cfg.WarmupAge)
+	if !warm || n == 0 || t.winBits&winOpening != 0 && t.winBits&winMulti == 0 {
+		return
+	}
+	rate := float64(t.winNew) * 1000 / float64(max(n, uint64(cfg.NoveltyWindowRecords)))
+	o := math.Min(1, math.Max(rate/cfg.OpenNewPer1000, float64(distinct)/float64(cfg.OpenDistinct)))
+	if t.refWindows == 0 {
+		t.refOpen = o
+	} else {
+		t.refOpen += (o - t.refOpen) / float64(cfg.ReferenceWindows)
+	}
+	t.refWindows = min(t.refWindows+1, math.MaxUint32-1)
+	t.refRecords, t.refN1, t.refLastNew = t.records, t.n1, t.lastNew
+}
+
+// endOpening ends an opening once the vocabulary is no longer open, or
+// once the reference itself has become open.
+func (t *tool) endOpening() {
+	if t.floodAgent == 0 {
+		return
+	}
+	if o, _ := t.openness(); o < 1 || t.refOpen > 0.5 {
+		t.floodAgent = 0
+	}
+}
+
+// refClosed reports whether the tool has a reference and it is closed.
+func (t *tool) refClosed() bool { return t.refWindows > 0 && t.refOpen <= 0.5 }
+
+// novel handles a shape not in the set (sl nil) or quarantined (sl its
+// slot): score it against the vocabulary as it was, then learn it. During
+// an opening the agent that opened it is not scored shape by shape (the
+// vocabulary_opening finding stands for its flood) and its shapes are
+// learned quarantined; other agents' are judged against the reference.
+func (d *Detector) novel(t *tool, r *record.Record, s string, h uint64, ts int64, sl *hashset.Slot, out []detect.Finding) []detect.Finding {
 	cfg := t.cfg
 	class, dangerous := shape.Class(s)
 	warm := t.records >= uint64(cfg.WarmupRecords) && ts-t.first >= int64(cfg.WarmupAge)
 	rejected := !dangerous && r.Invocation.Status == record.StatusError
-	if warm || class == shape.ClassSQLi && cfg.AlwaysAlertInjection {
+	var ah uint64
+	if !dangerous && (warm || t.floodAgent != 0) {
+		ah = agentHash(r.AgentID)
+	}
+	flood := !dangerous && t.floodAgent != 0 && ah == t.floodAgent
+	if !flood && (warm || class == shape.ClassSQLi && cfg.AlwaysAlertInjection) {
 		out = d.score(t, r, s, class, true, rejected, out)
 	}
 	if rejected {
 		return out // not accepted by the tool: not part of its vocabulary
 	}
 
-	if t.set.Len() < cfg.MaxShapes {
-		sl := t.set.Insert(h)
-		sl.Window = t.window
-		t.curExact++
-		t.n1++
-		if class == shape.ClassSQLi {
-			sl.Flags |= flagInjection
+	switch {
+	case sl != nil: // quarantined: accepted now, a fresh singleton
+		t.floodShapes--
+		sl.Flags = withUses(sl.Flags&^(flagFlood|flagRepeat), 1)
+		if sl.Window != t.window {
+			sl.Window = t.window
+			t.curExact++
 		}
-	} else {
+	case t.set.Len() < cfg.MaxShapes:
+		sl = t.set.Insert(h)
+		sl.Window = t.window
+		sl.Flags = withUses(0, 1)
+		t.curExact++
+	default:
 		t.overflow++
 		d.overflo++
 		t.overAll.InsertHash(h)
 		t.overCur.InsertHash(h)
 	}
-	t.kinds |= kindBit(s)
+	if sl != nil {
+		if flood {
+			sl.Flags |= flagFlood // not part of the vocabulary: not a singleton either
+			t.floodShapes++
+		} else {
+			t.n1++
+		}
+		if class == shape.ClassSQLi {
+			sl.Flags |= flagInjection
+		}
+	}
+	if !flood {
+		t.kinds |= kindBit(s)
+	}
 	if !dangerous {
 		// Dangerous shapes alert on their own; they do not make the
 		// vocabulary look open or unstable.
-		t.lastNew = ts
+		if !flood {
+			t.lastNew = ts
+		}
 		t.recent[t.recentPos] = t.records
 		t.recentPos = (t.recentPos + 1) % ringSize
+		if warm {
+			t.winNew++
+			switch {
+			case t.winAgent == 0:
+				t.winAgent = ah
+			case t.winAgent != ah:
+				t.winBits |= winMulti
+			}
+			if t.floodAgent == 0 {
+				out = d.opening(t, r, ah, out)
+			} else {
+				t.endOpening()
+			}
+		}
 	}
 	return out
+}
+
+// opening starts an opening when the tool's reference is closed and
+// opening_new_shapes of its last novelty_window_records records brought a
+// first-seen shape: it quarantines the window's singletons outside the
+// reference (the opening's first shapes) and emits one vocabulary_opening
+// finding, scored like a new plain shape judged against the reference.
+func (d *Detector) opening(t *tool, r *record.Record, ah uint64, out []detect.Finding) []detect.Finding {
+	if !t.refClosed() {
+		return out
+	}
+	n := t.recentNew()
+	if n < t.cfg.OpeningNewShapes {
+		return out
+	}
+	t.floodAgent = ah
+	t.winBits |= winOpening
+	for sl := range t.set.All() {
+		if sl.Flags&(flagRepeat|flagRef|flagFlood|flagInjection) == 0 && sl.Window == t.window {
+			sl.Flags |= flagFlood
+			t.floodShapes++
+			t.n1--
+		}
+	}
+	o, rate := t.openness()
+	l, q := t.decades(r.Timestamp.UnixNano(), "", true)
+	sc := score.FromDecades(l + score.Prior(r.Tool.TrustLevel, r.Context.DataClassification, r.Context.Environment))
+	sc = math.Round(sc*10) / 10
+	if sc < t.cfg.MinScore {
+		return out
+	}
+	distinct := max(t.prevDistinct, uint64(t.curExact)+t.overCur.Estimate())
+	var f detect.Finding
+	f.FromRecord(r)
+	f.Pattern = detect.PatternInputNovelty
+	f.Detail = kindOpening
+	f.Score = sc
+	f.Unit = "shapes"
+	f.Observed, f.Expected = float64(distinct), float64(t.refLen)
+	f.Summary = fmt.Sprintf("%s's input vocabulary is opening: %d new shapes in its last %d records, the latest from %s; "+
+		"its reference vocabulary of %d shapes is closed", r.Tool.Name, n, min(t.records, uint64(t.cfg.NoveltyWindowRecords)), r.AgentID, t.refLen)
+	f.Details = map[string]any{
+		"kind":               kindOpening,
+		"new_shapes":         n,
+		"novelty_per_1000":   round3(rate),
+		"shapes_in_window":   distinct,
+		"openness":           round3(o),
+		"reference_shapes":   t.refLen,
+		"reference_openness": round3(t.refOpen),
+		"stability":          round3(q),
+		"records":            t.records,
+		"log10_p":            round3(-l),
+	}
+	return append(out, f)
+}
+
+// Finding kinds (details.kind; the opening's is also its Detail).
+const (
+	kindShape   = "shape"
+	kindOpening = "vocabulary_opening"
+)
+
+// recentNew counts the first-seen shapes among the last
+// novelty_window_records records.
+func (t *tool) recentNew() int {
+	win := uint64(t.cfg.NoveltyWindowRecords)
+	var n int
+	for _, at := range t.recent {
+		if at != 0 && at+win > t.records {
+			n++
+		}
+	}
+	return n
 }
 
 // score appends a finding for shape s of class class if it scores at least
 // min_score; firstSeen is false for a known sql-injection shape, rejected
 // true for a plain shape whose call failed (see the package doc).
 func (d *Detector) score(t *tool, r *record.Record, s, class string, firstSeen, rejected bool, out []detect.Finding) []detect.Finding {
+	ref := t.floodAgent != 0 // an opening: judged against the reference
 	o, rate := t.openness()
-	q := t.stability(r.Timestamp.UnixNano())
-	l := -math.Log10((float64(t.n1) + 1) / (float64(t.records) + 1))
-	prior := closedDecades * (0.5 + 0.5*q) * math.Min(1, 2*(1-o))
-	switch {
-	case class == shape.ClassSQLi:
-		prior = max(prior, sqliDecades)
-	case class == shape.ClassBinary && t.kinds != 0 && t.kinds&^(kindText|kindEmpty) == 0:
-		prior = max(prior, binaryTextDecades)
-	case class == shape.ClassBinary:
-		prior = max(prior, binaryDecades)
+	l, q := t.decades(r.Timestamp.UnixNano(), class, ref)
+	if ref {
+		o = t.refOpen
 	}
-	l += prior
 	if rejected {
 		l = math.Max(0, l-rejectedDecades)
 	}
@@ -366,7 +596,36 @@ func (d *Detector) score(t *tool, r *record.Record, s, class string, firstSeen, 
 	if rejected {
 		f.Details["rejected"] = true
 	}
+	if ref {
+		f.Details["judged_by"] = "reference"
+	}
 	return append(out, f)
+}
+
+// decades is a first-seen shape's novelty L before the record's risk prior
+// (package doc) and the stability q it used: from the tool's vocabulary,
+// or with ref from its reference (openness, and the counters and last new
+// shape as of the last clean window).
+func (t *tool) decades(ts int64, class string, ref bool) (l, q float64) {
+	n1, records, lastNew := t.n1, t.records, t.lastNew
+	var o float64
+	if ref {
+		n1, records, lastNew, o = t.refN1, t.refRecords, t.refLastNew, t.refOpen
+	} else {
+		o, _ = t.openness()
+	}
+	q = math.Max(0, math.Min(1, float64(ts-lastNew)/float64(t.cfg.StableAfter)))
+	l = -math.Log10((float64(n1) + 1) / (float64(records) + 1))
+	prior := closedDecades * (0.5 + 0.5*q) * math.Min(1, 2*(1-o))
+	switch {
+	case class == shape.ClassSQLi:
+		prior = max(prior, sqliDecades)
+	case class == shape.ClassBinary && t.kinds != 0 && t.kinds&^(kindText|kindEmpty) == 0:
+		prior = max(prior, binaryTextDecades)
+	case class == shape.ClassBinary:
+		prior = max(prior, binaryDecades)
+	}
+	return l + prior, q
 }
 
 func (d *Detector) finding(t *tool, r *record.Record, s, class string, firstSeen bool, score float64) detect.Finding {
@@ -377,6 +636,8 @@ func (d *Detector) finding(t *tool, r *record.Record, s, class string, firstSeen
 	f.Score = score
 	f.Unit = "shapes"
 	f.Details = map[string]any{
+		"kind":             kindShape,
+		"reference_shapes": t.refLen,
 		"shape":            s,
 		"class":            class,
 		"first_seen":       firstSeen,
@@ -391,14 +652,8 @@ func (d *Detector) finding(t *tool, r *record.Record, s, class string, firstSeen
 // openness returns o and the novelty rate per 1000 records (see package doc).
 func (t *tool) openness() (o, rate float64) {
 	cfg := t.cfg
-	win := uint64(cfg.NoveltyWindowRecords)
-	span := min(t.records, win)
-	var n int
-	for _, at := range t.recent {
-		if at != 0 && at+win > t.records {
-			n++
-		}
-	}
+	span := min(t.records, uint64(cfg.NoveltyWindowRecords))
+	n := t.recentNew()
 	if span > 0 {
 		rate = float64(n) * 1000 / float64(span)
 	}
@@ -440,6 +695,7 @@ func (d *Detector) Tick(watermark time.Time, out []detect.Finding) []detect.Find
 		if wm >= t.windowEnd {
 			t.rotate(wm)
 		}
+		t.endOpening()
 		return true
 	})
 	d.store.Sweep(watermark)

@@ -12,12 +12,48 @@ import (
 )
 
 // stateVersion is the record version this package writes. Version 1 was
-// gob and is not read (the snapshot container refuses it).
-const stateVersion = 2
+// gob and is not read (the snapshot container refuses it); version 2 (no
+// reference) is read and upgraded (getStateV2).
+const stateVersion = 3
 
-// StateV2 is the snapshot record of an input_novelty Detector, written
+// StateV3 is the snapshot record of an input_novelty Detector, written
 // field by field in the order declared (internal/encoding), then a
-// CRC-32C:
+// CRC-32C: version 3, then StateV2's layout with each tool followed by
+// its reference, window and opening state:
+//
+//	tool:  ...StateV2's tool..., uvarint RefWindows, BE64 float RefOpen,
+//	       uvarint RefRecords, uvarint RefN1, varint RefLastNew,
+//	       uvarint WinStart, uvarint WinNew, BE64 WinAgent, byte WinBits,
+//	       BE64 FloodAgent
+//
+// Shapes keep their StateV2 layout; their Flags gained flagRef, flagFlood
+// and the count of windows used in the upper nibble (set.go). The
+// reference's size and the number of quarantined shapes are counted from
+// the flags on restore.
+type StateV3 struct {
+	Skipped  uint64
+	Overflow uint64
+	Rejected uint64
+	Evicted  uint64
+	Tools    []ToolV3
+}
+
+// ToolV3 is one tool's vocabulary, reference and counters.
+type ToolV3 struct {
+	ToolV2
+	RefWindows uint32
+	RefOpen    float64 // in [0,1]; −1 only in a StateV2 upgrade: derived on restore
+	RefRecords uint64
+	RefN1      uint32
+	RefLastNew int64
+	WinStart   uint64
+	WinNew     uint32
+	WinAgent   uint64
+	WinBits    uint8
+	FloodAgent uint64
+}
+
+// StateV2 is the previous snapshot record (read, upgraded to StateV3):
 //
 //	uvarint version 2, uvarint Skipped, uvarint Overflow, uvarint Rejected,
 //	uvarint Evicted, uvarint count, Tools
@@ -67,78 +103,136 @@ type ShapeV2 struct {
 	Flags  uint8
 }
 
-// minTool is the smallest encoded ToolV2.
-const minTool = 1 + 1 + 1 + 1 + 1 + 1 + 1 + ringSize + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1
+// minTool is the smallest encoded ToolV2; minToolV3 the smallest ToolV3.
+const (
+	minTool   = 1 + 1 + 1 + 1 + 1 + 1 + 1 + ringSize + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1
+	minToolV3 = minTool + 1 + 8 + 1 + 1 + 1 + 1 + 1 + 8 + 1 + 8
+)
 
-func (st *StateV2) put(e *encoding.Encbuf) {
+// putV2 writes t's StateV2 fields.
+func (t *ToolV2) put(e *encoding.Encbuf) {
+	e.PutUvarintStr(t.Tool)
+	e.PutVarint(t.LastSeen)
+	e.PutUvarint(uint64(len(t.Shapes)))
+	for _, sh := range t.Shapes {
+		e.PutBE64(sh.H)
+		e.PutUvarint(uint64(sh.Window))
+		e.PutByte(sh.Flags)
+	}
+	e.PutUvarint(t.Records)
+	e.PutVarint(t.First)
+	e.PutVarint(t.LastNew)
+	e.PutByte(t.Kinds)
+	for _, r := range t.Recent {
+		e.PutUvarint(r)
+	}
+	e.PutUvarint(uint64(t.RecentPos))
+	e.PutVarint(t.WindowEnd)
+	e.PutUvarint(uint64(t.Window))
+	e.PutUvarint(uint64(t.CurExact))
+	e.PutUvarint(t.PrevDistinct)
+	e.PutUvarint(t.OverflowN)
+	e.PutUvarintBytes(t.OverAll)
+	e.PutUvarintBytes(t.OverCur)
+}
+
+func (st *StateV3) put(e *encoding.Encbuf) {
 	for _, n := range [...]uint64{st.Skipped, st.Overflow, st.Rejected, st.Evicted} {
 		e.PutUvarint(n)
 	}
 	e.PutUvarint(uint64(len(st.Tools)))
 	for i := range st.Tools {
 		t := &st.Tools[i]
-		e.PutUvarintStr(t.Tool)
-		e.PutVarint(t.LastSeen)
-		e.PutUvarint(uint64(len(t.Shapes)))
-		for _, sh := range t.Shapes {
-			e.PutBE64(sh.H)
-			e.PutUvarint(uint64(sh.Window))
-			e.PutByte(sh.Flags)
-		}
-		e.PutUvarint(t.Records)
-		e.PutVarint(t.First)
-		e.PutVarint(t.LastNew)
-		e.PutByte(t.Kinds)
-		for _, r := range t.Recent {
-			e.PutUvarint(r)
-		}
-		e.PutUvarint(uint64(t.RecentPos))
-		e.PutVarint(t.WindowEnd)
-		e.PutUvarint(uint64(t.Window))
-		e.PutUvarint(uint64(t.CurExact))
-		e.PutUvarint(t.PrevDistinct)
-		e.PutUvarint(t.OverflowN)
-		e.PutUvarintBytes(t.OverAll)
-		e.PutUvarintBytes(t.OverCur)
+		t.ToolV2.put(e)
+		e.PutUvarint(uint64(t.RefWindows))
+		e.PutBEFloat64(t.RefOpen)
+		e.PutUvarint(t.RefRecords)
+		e.PutUvarint(uint64(t.RefN1))
+		e.PutVarint(t.RefLastNew)
+		e.PutUvarint(t.WinStart)
+		e.PutUvarint(uint64(t.WinNew))
+		e.PutBE64(t.WinAgent)
+		e.PutByte(t.WinBits)
+		e.PutBE64(t.FloodAgent)
 	}
 }
 
-func getStateV2(d *encoding.Decbuf) StateV2 {
-	st := StateV2{Skipped: d.Uvarint(), Overflow: d.Uvarint(), Rejected: d.Uvarint(), Evicted: d.Uvarint()}
-	st.Tools = make([]ToolV2, d.Count(minTool))
+// put writes st as a version 2 body (tests build old records with it).
+func (st *StateV2) put(e *encoding.Encbuf) {
+	for _, n := range [...]uint64{st.Skipped, st.Overflow, st.Rejected, st.Evicted} {
+		e.PutUvarint(n)
+	}
+	e.PutUvarint(uint64(len(st.Tools)))
+	for i := range st.Tools {
+		st.Tools[i].put(e)
+	}
+}
+
+func getToolV2(d *encoding.Decbuf, t *ToolV2) {
+	t.Tool, t.LastSeen = d.UvarintStr(), d.Varint()
+	t.Shapes = make([]ShapeV2, d.Count(10))
+	for j := range t.Shapes {
+		t.Shapes[j] = ShapeV2{H: d.BE64(), Window: d.Uvarint32(), Flags: d.Byte()}
+	}
+	t.Records, t.First, t.LastNew, t.Kinds = d.Uvarint(), d.Varint(), d.Varint(), d.Byte()
+	for j := range t.Recent {
+		t.Recent[j] = d.Uvarint()
+	}
+	if pos := d.Uvarint(); pos < ringSize {
+		t.RecentPos = int(pos)
+	} else {
+		d.Fail("tool %q: novelty ring position %d", t.Tool, pos)
+	}
+	t.WindowEnd, t.Window, t.CurExact = d.Varint(), d.Uvarint32(), d.Uvarint32()
+	t.PrevDistinct, t.OverflowN = d.Uvarint(), d.Uvarint()
+	t.OverAll, t.OverCur = d.UvarintBytes(), d.UvarintBytes()
+}
+
+func getStateV3(d *encoding.Decbuf) StateV3 {
+	st := StateV3{Skipped: d.Uvarint(), Overflow: d.Uvarint(), Rejected: d.Uvarint(), Evicted: d.Uvarint()}
+	st.Tools = make([]ToolV3, d.Count(minToolV3))
 	for i := range st.Tools {
 		if d.Err() != nil {
 			break
 		}
 		t := &st.Tools[i]
-		t.Tool, t.LastSeen = d.UvarintStr(), d.Varint()
-		t.Shapes = make([]ShapeV2, d.Count(10))
-		for j := range t.Shapes {
-			t.Shapes[j] = ShapeV2{H: d.BE64(), Window: d.Uvarint32(), Flags: d.Byte()}
+		getToolV2(d, &t.ToolV2)
+		t.RefWindows = d.Uvarint32()
+		if t.RefOpen = d.BEFloat64(); !(t.RefOpen >= 0 && t.RefOpen <= 1) {
+			d.Fail("tool %q: reference openness %v", t.Tool, t.RefOpen)
 		}
-		t.Records, t.First, t.LastNew, t.Kinds = d.Uvarint(), d.Varint(), d.Varint(), d.Byte()
-		for j := range t.Recent {
-			t.Recent[j] = d.Uvarint()
+		t.RefRecords, t.RefN1, t.RefLastNew = d.Uvarint(), d.Uvarint32(), d.Varint()
+		t.WinStart, t.WinNew, t.WinAgent, t.WinBits = d.Uvarint(), d.Uvarint32(), d.BE64(), d.Byte()
+		t.FloodAgent = d.BE64()
+	}
+	return st
+}
+
+// getStateV2 reads a version 2 record and upgrades it: every tool's
+// reference is its known set, with the openness its vocabulary has at
+// restore (RefOpen −1 asks UnmarshalState to derive it from the tool's
+// config) and its current counters.
+func getStateV2(d *encoding.Decbuf) StateV3 {
+	st := StateV3{Skipped: d.Uvarint(), Overflow: d.Uvarint(), Rejected: d.Uvarint(), Evicted: d.Uvarint()}
+	st.Tools = make([]ToolV3, d.Count(minTool))
+	for i := range st.Tools {
+		if d.Err() != nil {
+			break
 		}
-		if pos := d.Uvarint(); pos < ringSize {
-			t.RecentPos = int(pos)
-		} else {
-			d.Fail("tool %q: novelty ring position %d", t.Tool, pos)
-		}
-		t.WindowEnd, t.Window, t.CurExact = d.Varint(), d.Uvarint32(), d.Uvarint32()
-		t.PrevDistinct, t.OverflowN = d.Uvarint(), d.Uvarint()
-		t.OverAll, t.OverCur = d.UvarintBytes(), d.UvarintBytes()
+		t := &st.Tools[i]
+		getToolV2(d, &t.ToolV2)
+		t.RefOpen = -1
 	}
 	return st
 }
 
 // stateDecoders reads every record version this build restores; a new
 // version adds its decoder and turns the previous one into an upgrade.
-var stateDecoders = encoding.Decoders[StateV2]{2: getStateV2}
+var stateDecoders = encoding.Decoders[StateV3]{2: getStateV2, 3: getStateV3}
 
 // encode writes st as the current version.
-func (st *StateV2) encode(b []byte) []byte {
-	return encoding.AppendRecord(b, stateVersion, len(st.Tools)*(minTool+256), st.put)
+func (st *StateV3) encode(b []byte) []byte {
+	return encoding.AppendRecord(b, stateVersion, len(st.Tools)*(minToolV3+256), st.put)
 }
 
 // MarshalState implements detect.State.
@@ -147,13 +241,15 @@ func (d *Detector) MarshalState(b []byte) ([]byte, error) { return detect.Marsha
 // CaptureState implements detect.Capturer: shapes and sketches are
 // copied here; sorting and writing run in the Encoder.
 func (d *Detector) CaptureState() (detect.Encoder, error) {
-	st := &StateV2{Skipped: d.skipped, Overflow: d.overflo, Tools: make([]ToolV2, 0, d.store.Len())}
+	st := &StateV3{Skipped: d.skipped, Overflow: d.overflo, Tools: make([]ToolV3, 0, d.store.Len())}
 	st.Evicted, st.Rejected = d.store.Evictions() // Rejected: capacity evictions
 	var err error
 	d.store.RangeSeen(func(k baseline.Key, seen int64, t *tool) bool {
-		tv := ToolV2{Tool: k.Tool, LastSeen: seen, Records: t.records, First: t.first, LastNew: t.lastNew,
+		tv := ToolV3{ToolV2: ToolV2{Tool: k.Tool, LastSeen: seen, Records: t.records, First: t.first, LastNew: t.lastNew,
 			Kinds: t.kinds, Recent: t.recent, RecentPos: t.recentPos, WindowEnd: t.windowEnd, Window: t.window,
-			CurExact: t.curExact, PrevDistinct: t.prevDistinct, OverflowN: t.overflow}
+			CurExact: t.curExact, PrevDistinct: t.prevDistinct, OverflowN: t.overflow},
+			RefWindows: t.refWindows, RefOpen: t.refOpen, RefRecords: t.refRecords, RefN1: t.refN1, RefLastNew: t.refLastNew,
+			WinStart: t.winStart, WinNew: t.winNew, WinAgent: t.winAgent, WinBits: t.winBits, FloodAgent: t.floodAgent}
 		tv.Shapes = hashset.Collect(&t.set, func(sl hashset.Slot) ShapeV2 { return ShapeV2(sl) })
 		if tv.OverAll, err = t.overAll.MarshalState(nil); err != nil {
 			return false
@@ -194,15 +290,27 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		}
 		t := tool{cfg: d.params.For("", tv.Tool), gen: d.gen.Stamp(), records: tv.Records, first: tv.First, lastNew: tv.LastNew,
 			kinds: tv.Kinds, recent: tv.Recent, recentPos: tv.RecentPos, windowEnd: tv.WindowEnd, window: tv.Window,
-			curExact: tv.CurExact, prevDistinct: tv.PrevDistinct, overflow: tv.OverflowN}
+			curExact: tv.CurExact, prevDistinct: tv.PrevDistinct, overflow: tv.OverflowN,
+			refWindows: tv.RefWindows, refOpen: tv.RefOpen, refRecords: tv.RefRecords, refN1: tv.RefN1, refLastNew: tv.RefLastNew,
+			winStart: tv.WinStart, winNew: tv.WinNew, winAgent: tv.WinAgent, winBits: tv.WinBits, floodAgent: tv.FloodAgent}
+		migrate := tv.RefOpen < 0
 		for _, sh := range tv.Shapes {
 			sl := t.set.Add(sh.H)
 			if sl == nil {
 				return fmt.Errorf("input_novelty state: tool %q: zero or duplicate shape hash", tv.Tool)
 			}
 			*sl = hashset.Slot(sh)
-			if sh.Flags&flagRepeat == 0 {
+			if migrate && sl.Flags&(flagInjection|flagRef) == 0 && int(t.refLen) < t.cfg.ReferenceMaxShapes {
+				sl.Flags |= flagRef // a version 2 vocabulary is the reference (capped in record order)
+			}
+			switch {
+			case sl.Flags&flagFlood != 0:
+				t.floodShapes++
+			case sl.Flags&flagRepeat == 0:
 				t.n1++ // Good–Turing singletons are derived, not stored
+			}
+			if sl.Flags&flagRef != 0 {
+				t.refLen++
 			}
 		}
 		if err := t.overAll.UnmarshalState(tv.OverAll); err != nil {
@@ -210,6 +318,10 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		}
 		if err := t.overCur.UnmarshalState(tv.OverCur); err != nil {
 			return fmt.Errorf("input_novelty state: tool %q: %w", tv.Tool, err)
+		}
+		if migrate {
+			t.refOpen, _ = t.openness()
+			t.refWindows, t.refRecords, t.refN1, t.refLastNew, t.winStart = 1, t.records, t.n1, t.lastNew, t.records
 		}
 		store.Put(k, tv.LastSeen, t)
 	}

@@ -13,9 +13,13 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata golden files")
 
-// goldenState defines testdata/input_novelty-state.v*.bin: records 0..1199
-// one second apart from base, in turn "db" (3 shapes), "wide" (40 shapes,
-// 16 fit: the rest overflow) and "search" (1 shape); a tick every 60.
+// goldenState defines testdata/input_novelty-state.v3.bin: records
+// 0..1199 one second apart from base, in turn "db" (3 shapes), "wide" (40
+// shapes, 16 fit: the rest overflow) and "search" (1 shape); a tick every
+// 60 (the version 2 file holds this much). Then two hours of "db" every 10
+// seconds from three agents (its shapes join the reference), and a flood
+// of 40 new shapes from agent-f that opens its vocabulary (quarantined
+// shapes, an opening under way).
 func goldenState() *Detector {
 	d := newMixed()
 	for i := range 1200 {
@@ -31,15 +35,25 @@ func goldenState() *Detector {
 			d.Tick(rec(i, "", "", "").Timestamp, nil)
 		}
 	}
+	for i := 1200; i < 1200+7200; i += 10 {
+		d.Observe(rec(i, "db", fmt.Sprintf("agent-%d", i/10%3), fmt.Sprintf("json{id:num,k%d:str}", i/10%3)), nil)
+		if i%60 == 0 {
+			d.Tick(rec(i, "", "", "").Timestamp, nil)
+		}
+	}
+	for j := range 40 {
+		d.Observe(rec(8400+j, "db", "agent-f", fmt.Sprintf("json{flood%d:num}", j)), nil)
+	}
 	return d
 }
 
 // The golden records decode to the stream's tools, shapes and overflow and
-// re-encode byte for byte; the live type the record copies keeps its
-// field count.
+// re-encode byte for byte; version 2 upgrades to a reference equal to the
+// known set (checked also on the upgrade's re-encoding). The live type the record copies keeps its field count.
 func TestStateGolden(t *testing.T) {
-	enctest.Fields(t, reflect.TypeFor[tool](), 17)
+	enctest.Fields(t, reflect.TypeFor[tool](), 29)
 	enctest.Fields(t, reflect.TypeFor[ToolV2](), 16)
+	enctest.Fields(t, reflect.TypeFor[ToolV3](), 11)
 	enctest.Golden{
 		Name: "input_novelty-state", Versions: stateDecoders.Versions(), Current: stateVersion,
 		Build: func(t testing.TB) []byte {
@@ -49,23 +63,52 @@ func TestStateGolden(t *testing.T) {
 			}
 			return b
 		},
-		Restore: func(t testing.TB, _ uint64, data []byte) []byte {
+		Restore: func(t testing.TB, v uint64, data []byte) []byte {
 			d := newMixed()
 			again := detecttest.Restore(t, d, data)
+			// The version 2 file's stream, read from it or upgraded from it.
+			if db := d.store.Peek(baseline.Key{Tool: "db"}); db != nil && db.records == 400 {
+				v = 2
+			}
 			var tools []string
 			d.store.RangeSeen(func(k baseline.Key, _ int64, tl *tool) bool {
 				tools = append(tools, k.Tool)
 				want := map[string][3]uint64{"db": {3, 400, 0}, "wide": {16, 400, 24}, "search": {1, 400, 0}}[k.Tool]
+				if v == 3 && k.Tool == "db" {
+					want = [3]uint64{3 + 40, 400 + 720 + 40, 0}
+				}
 				if uint64(tl.set.Len()) != want[0] || tl.records != want[1] {
-					t.Errorf("tool %s: %d shapes, %d records; want %v", k.Tool, tl.set.Len(), tl.records, want)
+					t.Errorf("v%d tool %s: %d shapes, %d records; want %v", v, k.Tool, tl.set.Len(), tl.records, want)
 				}
 				if got := tl.overAll.Refresh(); (got == 0) != (want[2] == 0) || got > want[2]+2 || got+2 < want[2] {
 					t.Errorf("tool %s: overflow sketch estimates %d distinct shapes, want about %d", k.Tool, got, want[2])
 				}
+				switch {
+				case v == 2:
+					// Upgrade: the known set is the reference, its openness the vocabulary's.
+					o, _ := tl.openness()
+					if int(tl.refLen) != tl.set.Len() || tl.refWindows != 1 || tl.refOpen != o || tl.refRecords != tl.records || tl.floodAgent != 0 {
+						t.Errorf("v2 tool %s upgraded to reference %d of %d shapes, %d windows, openness %v (vocabulary %v)",
+							k.Tool, tl.refLen, tl.set.Len(), tl.refWindows, tl.refOpen, o)
+					}
+				case k.Tool == "db":
+					if tl.refLen != 3 || tl.refWindows == 0 || tl.refOpen > 0.5 || tl.floodAgent != agentHash("agent-f") || tl.floodShapes != 40 {
+						t.Errorf("v3 db: reference %d shapes, %d windows, openness %v; flood agent %x, %d quarantined",
+							tl.refLen, tl.refWindows, tl.refOpen, tl.floodAgent, tl.floodShapes)
+					}
+				default:
+					if tl.refLen != 0 || tl.floodAgent != 0 {
+						t.Errorf("v3 %s: reference %d shapes, flood agent %x", k.Tool, tl.refLen, tl.floodAgent)
+					}
+				}
 				return true
 			})
-			if fmt.Sprint(tools) != "[search wide db]" { // newest first
-				t.Errorf("tools in recency order %v", tools)
+			want := "[search wide db]" // newest first
+			if v == 3 {
+				want = "[db search wide]"
+			}
+			if fmt.Sprint(tools) != want {
+				t.Errorf("v%d tools in recency order %v, want %s", v, tools, want)
 			}
 			return again
 		},

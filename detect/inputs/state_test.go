@@ -3,6 +3,7 @@ package inputs
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -113,21 +114,30 @@ func TestUnmarshalStateErrorKeepsState(t *testing.T) {
 	d := newMixed()
 	feed(d, 0, 2000)
 	good := detecttest.MustMarshal(t, d)
-	rec := func(v uint64, st *StateV2) []byte { return detecttest.Sealed(v, st.put) }
+	rec := func(v uint64, st *StateV3) []byte { return detecttest.Sealed(v, st.put) }
+	v2 := func(st *StateV2) []byte { return detecttest.Sealed(2, st.put) }
 	hll, _ := new(baseline.HLL).MarshalState(nil)
-	ok := ToolV2{Tool: "x", Shapes: []ShapeV2{{H: 7}}, OverAll: hll, OverCur: hll}
+	ok := ToolV3{ToolV2: ToolV2{Tool: "x", Shapes: []ShapeV2{{H: 7}}, OverAll: hll, OverCur: hll}, RefOpen: 0.25}
 	dup := ok
 	dup.Shapes = []ShapeV2{{H: 7}, {H: 7}}
 	badHLL := ok
 	badHLL.OverAll = []byte{1, 12, 1, 0, 0, 9}
 	badRing := ok
 	badRing.RecentPos = ringSize
-	detecttest.RejectsCorrupt(t, d, good, rec(2, &StateV2{Tools: []ToolV2{ok}}), detecttest.Corruptions(good, map[string][]byte{
-		"version 1 (gob)":   rec(1, &StateV2{Tools: []ToolV2{ok}}),
-		"duplicate shape":   rec(2, &StateV2{Tools: []ToolV2{dup}}),
-		"bad sketch":        rec(2, &StateV2{Tools: []ToolV2{badHLL}}),
-		"bad ring position": rec(2, &StateV2{Tools: []ToolV2{badRing}}),
-		"huge count":        encoding.Seal([]byte{2, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}),
+	negOpen, nanOpen, bigOpen := ok, ok, ok
+	negOpen.RefOpen, nanOpen.RefOpen, bigOpen.RefOpen = -1, math.NaN(), 1.5
+	dupV2 := dup.ToolV2
+	detecttest.RejectsCorrupt(t, d, good, rec(3, &StateV3{Tools: []ToolV3{ok}}), detecttest.Corruptions(good, map[string][]byte{
+		"version 1 (gob)":            rec(1, &StateV3{Tools: []ToolV3{ok}}),
+		"duplicate shape":            rec(3, &StateV3{Tools: []ToolV3{dup}}),
+		"duplicate shape, version 2": v2(&StateV2{Tools: []ToolV2{dupV2}}),
+		"bad sketch":                 rec(3, &StateV3{Tools: []ToolV3{badHLL}}),
+		"bad ring position":          rec(3, &StateV3{Tools: []ToolV3{badRing}}),
+		"negative reference open":    rec(3, &StateV3{Tools: []ToolV3{negOpen}}),
+		"NaN reference openness":     rec(3, &StateV3{Tools: []ToolV3{nanOpen}}),
+		"reference openness > 1":     rec(3, &StateV3{Tools: []ToolV3{bigOpen}}),
+		"version 3 as version 2":     rec(2, &StateV3{Tools: []ToolV3{ok}}),
+		"huge count":                 encoding.Seal([]byte{3, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}),
 	}))
 	if d.store.Len() != 3 {
 		t.Fatalf("%d tools: the check above was vacuous", d.store.Len())

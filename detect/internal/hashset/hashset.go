@@ -8,7 +8,7 @@
 // reads and updates a member's flags with one probe (a map hands back a
 // copy and needs a second lookup to store it). Memory is exactly 16 bytes
 // a slot. Slots are linearly probed; the table is kept at most half full,
-// grown by doubling and never shrunk. Hash 0 marks an empty slot, so
+// grown by doubling; only Delete and DeleteFunc rebuild it, to fit. Hash 0 marks an empty slot, so
 // callers map a zero hash to 1 before use.
 package hashset
 
@@ -90,6 +90,20 @@ func (s *Set) Delete(h uint64) bool {
 		}
 	}
 	return true
+}
+
+// DeleteFunc removes every member for which del returns true and reports
+// how many it removed. Like Delete it rebuilds the table (once), so copies
+// made before keep their members; it is meant for occasional sweeps.
+func (s *Set) DeleteFunc(del func(*Slot) bool) int {
+	old, n := s.slots, s.n
+	*s = Set{}
+	for i := range old {
+		if o := &old[i]; o.H != 0 && !del(o) {
+			*s.Insert(o.H) = *o
+		}
+	}
+	return n - s.n
 }
 
 // All yields the members' slots in table order (not sorted).

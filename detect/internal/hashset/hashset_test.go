@@ -156,3 +156,29 @@ func BenchmarkFind(b *testing.B) {
 		s.Find(spread(i&8191 + 1))
 	}
 }
+
+// DeleteFunc removes the members its predicate picks, keeps the others'
+// metadata, shrinks the table and leaves earlier copies intact.
+func TestDeleteFunc(t *testing.T) {
+	var s Set
+	for h := uint64(1); h <= 1000; h++ {
+		s.Insert(spread(h)).Window = uint32(h)
+	}
+	before := s
+	n := s.DeleteFunc(func(sl *Slot) bool { return sl.Window > 10 })
+	if n != 990 || s.Len() != 10 || len(s.slots) != 32 {
+		t.Fatalf("removed %d, len %d, %d slots; want 990, 10 in 32", n, s.Len(), len(s.slots))
+	}
+	for h := uint64(1); h <= 1000; h++ {
+		sl := s.Find(spread(h))
+		if (sl != nil) != (h <= 10) || sl != nil && sl.Window != uint32(h) {
+			t.Fatalf("member %d after DeleteFunc: %+v", h, sl)
+		}
+		if before.Find(spread(h)) == nil {
+			t.Fatalf("the copy made before lost %d", h)
+		}
+	}
+	if n := s.DeleteFunc(func(*Slot) bool { return false }); n != 0 || s.Len() != 10 {
+		t.Fatalf("a no-op sweep removed %d", n)
+	}
+}

@@ -1,0 +1,270 @@
+package inputs
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/detect"
+)
+
+// traffic is a synthetic stream on event time: a record every step in
+// [from, to) after base, agents and shapes in turn (shape i%len, agent
+// i/len(shapes)%len, so every agent sends every shape), one task per 10
+// records, a Tick every tick of event time.
+type traffic struct {
+	tool     string
+	agents   []string
+	shapes   func(i int) string
+	from, to time.Duration
+	step     time.Duration
+}
+
+func (tr traffic) run(d *Detector, out []detect.Finding) []detect.Finding {
+	const tick = time.Minute
+	next := tr.from.Truncate(tick) + tick
+	for i, at := 0, tr.from; at < tr.to; i, at = i+1, at+tr.step {
+		for ; next <= at; next += tick {
+			out = d.Tick(base.Add(next), out)
+		}
+		r := rec(0, tr.tool, tr.agents[i%len(tr.agents)], tr.shapes(i))
+		r.Timestamp = base.Add(at)
+		r.SpanID = fmt.Sprintf("span-%s-%d", tr.tool, at)
+		r.Context.TaskID = fmt.Sprintf("task-%s-%d", tr.agents[i%len(tr.agents)], at/(10*tr.step))
+		out = d.Observe(r, out)
+	}
+	return out
+}
+
+func cycle(shapes ...string) func(int) string {
+	return func(i int) string { return shapes[i/3%len(shapes)] }
+}
+
+var fleet = []string{"agent-a", "agent-b", "agent-c"}
+
+// probe is one record at base+at.
+func probe(d *Detector, at time.Duration, tool, agent, s string) []detect.Finding {
+	r := rec(0, tool, agent, s)
+	r.Timestamp = base.Add(at)
+	r.SpanID = "probe-" + s
+	return d.Observe(r, nil)
+}
+
+func kinds(fs []detect.Finding) (shapes map[string]int, openings []detect.Finding) {
+	shapes = map[string]int{}
+	for _, f := range fs {
+		if f.Details["kind"] == kindOpening {
+			openings = append(openings, f)
+		} else {
+			shapes[f.AgentID]++
+		}
+	}
+	return shapes, openings
+}
+
+// A closed tool flooded for two hours with 5,000 distinct harmless shapes
+// from one agent: one vocabulary_opening finding, no finding per flood
+// shape after it, the reference keeps its three shapes and its closed
+// openness, a new shape from another agent during and after the opening
+// still scores at least warning, and the flood's shapes age out of the
+// vocabulary and score as novel when replayed the next day.
+func TestFloodOpensVocabularyReferenceHolds(t *testing.T) {
+	d := newDet(testConfig())
+	const day = 24 * time.Hour
+	normal := func(from, to time.Duration) traffic {
+		return traffic{tool: "db-query", agents: fleet, shapes: cycle(dbShapes...), from: from, to: to, step: 20 * time.Second}
+	}
+	if fs := normal(0, day).run(d, nil); len(fs) != 0 {
+		t.Fatalf("a day of a closed vocabulary raised %d findings, first %+v", len(fs), fs[0])
+	}
+	tl := d.store.Peek(baseline.Key{Tool: "db-query"})
+	if tl.refLen != 3 || !tl.refClosed() {
+		t.Fatalf("after a day: reference %d shapes, openness %v (%d windows); want 3, closed", tl.refLen, tl.refOpen, tl.refWindows)
+	}
+	refOpen := tl.refOpen
+
+	// The flood, interleaved with the fleet's normal traffic.
+	flood := traffic{tool: "db-query", agents: []string{"agent-f"}, from: day, to: day + 2*time.Hour, step: 1440 * time.Millisecond,
+		shapes: func(i int) string { return fmt.Sprintf("json{id:num,x%d:str}", i) }}
+	var fs []detect.Finding
+	for at := day; at < day+2*time.Hour; at += 10 * time.Minute {
+		f, n := flood, normal(at, at+10*time.Minute)
+		f.from, f.to = at, at+10*time.Minute
+		fs = f.run(d, fs)
+		fs = n.run(d, fs)
+	}
+	perAgent, openings := kinds(fs)
+	if len(openings) != 1 {
+		t.Fatalf("%d vocabulary_opening findings, want 1 (per agent %v)", len(openings), perAgent)
+	}
+	op := openings[0]
+	if op.Detail != kindOpening || op.AgentID != "agent-f" || op.Score < 60 || op.Details["reference_shapes"] != uint32(3) ||
+		op.Details["new_shapes"].(int) < testConfig().OpeningNewShapes || op.Expected != 3 {
+		t.Errorf("opening finding %+v", op)
+	}
+	// Before the opening only the flood's first shapes were judged (the
+	// first at full weight, then the vocabulary looked open).
+	if perAgent["agent-f"] > 2 || len(perAgent) > 1 {
+		t.Errorf("per-shape findings during the flood: %v", perAgent)
+	}
+	if tl.refLen != 3 || tl.refOpen != refOpen || tl.floodAgent == 0 {
+		t.Errorf("during the opening: reference %d shapes, openness %v (was %v), flood agent %x", tl.refLen, tl.refOpen, refOpen, tl.floodAgent)
+	}
+	if o, _ := tl.openness(); o != 1 {
+		t.Errorf("short-term openness %v after the flood, want 1 (attributed to the flood)", o)
+	}
+
+	end := day + 2*time.Hour
+	tests := []struct {
+		name    string
+		at      time.Duration // event time of the probe
+		agent   string
+		shape   string
+		judged  any // details.judged_by
+		opening bool
+	}{
+		{"right after the flood, another agent", end + time.Minute, "agent-b", "json{id:num,region:str}", "reference", true},
+		{"next day, after the opening", end + day, "agent-c", "json{id:num,since:str}", nil, false},
+		{"flood shape replayed next day", end + day + 2*time.Hour, "agent-f", "json{id:num,x17:str}", nil, false},
+		{"another flood shape, another agent", end + day + 4*time.Hour, "agent-a", "json{id:num,x4000:str}", nil, false},
+	}
+	at := end
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if fs := normal(at, tt.at).run(d, nil); len(fs) != 0 {
+				t.Fatalf("normal traffic before the probe raised %+v", fs)
+			}
+			at = tt.at + 20*time.Second
+			if (tl.floodAgent != 0) != tt.opening {
+				t.Fatalf("opening under way: %v, want %v", tl.floodAgent != 0, tt.opening)
+			}
+			f := one(t, probe(d, tt.at, "db-query", tt.agent, tt.shape))
+			if f.Score < 60 || f.Details["judged_by"] != tt.judged || f.Details["first_seen"] != true {
+				t.Fatalf("score %v judged_by %v: %+v", f.Score, f.Details["judged_by"], f.Details)
+			}
+		})
+	}
+	// The flood aged out of the vocabulary; the reference kept its own.
+	// (Clean windows since moved its openness a little: the probes' new shapes.)
+	if tl.floodShapes != 0 || tl.set.Len() != 7 || tl.refLen != 3 || !tl.refClosed() {
+		t.Errorf("a day after: %d quarantined, %d shapes, reference %d (openness %v, was %v)",
+			tl.floodShapes, tl.set.Len(), tl.refLen, tl.refOpen, refOpen)
+	}
+	for _, s := range []string{"json{id:num,x17:str}", "json{id:num,x4000:str}"} {
+		if sl := tl.set.Find(baseline.Hash64(s)); sl == nil || sl.Flags&flagRef != 0 {
+			t.Errorf("replayed flood shape %s: %+v, want known outside the reference", s, sl)
+		}
+	}
+}
+
+// Without the reference the same flood leaves the tool open: this is the
+// behaviour the reference replaces (the opening is what changes it).
+func TestFloodWithoutReferenceWouldSilence(t *testing.T) {
+	d := newDet(testConfig())
+	stream(d, 0, 1200, "db-query", "agent-a", dbShapes) // 20 minutes: no window has closed, no reference
+	tl := d.store.Peek(baseline.Key{Tool: "db-query"})
+	var fs []detect.Finding
+	for i := 1200; i < 1400; i++ {
+		fs = d.Observe(rec(i, "db-query", "agent-f", fmt.Sprintf("json{y%d:num}", i)), fs)
+	}
+	if tl.refWindows != 0 || tl.floodAgent != 0 {
+		t.Fatalf("reference %d windows, flood agent %x: want no reference yet", tl.refWindows, tl.floodAgent)
+	}
+	if f := probe(d, 1400*time.Second, "db-query", "agent-b", "json{id:num,region:str}"); len(f) != 0 {
+		t.Fatalf("new shape after a flood with no reference: %+v, want none (open vocabulary)", f)
+	}
+}
+
+// Tools whose vocabulary legitimately changes, over a week on event time.
+func TestReferenceOverAWeek(t *testing.T) {
+	const day = 24 * time.Hour
+	tests := []struct {
+		name string
+		tr   []traffic
+		// Checks at the end.
+		wantShape  map[string]int // per-agent findings of kind shape
+		wantOpen   int            // vocabulary_opening findings
+		refOpen    bool           // reference open at the end
+		inRef      string         // a shape that must be in the reference
+		wantRefLen uint32
+	}{
+		{
+			name: "open search tool from many agents stays silent",
+			tr: []traffic{{tool: "web-search", agents: []string{"a1", "a2", "a3", "a4", "a5"}, from: 0, to: 7 * day, step: 30 * time.Second,
+				shapes: func(i int) string {
+					if i%20 == 7 {
+						return fmt.Sprintf("json{q:str,facet%d:str}", i)
+					}
+					return "json{q:str}"
+				}}},
+			wantShape: map[string]int{}, refOpen: true, inRef: "json{q:str}",
+		},
+		{
+			name: "search tool flooded by one agent stays silent",
+			tr: []traffic{
+				{tool: "web-search", agents: fleet, from: 0, to: 3 * day, step: 30 * time.Second,
+					shapes: func(i int) string {
+						if i%20 == 7 {
+							return fmt.Sprintf("json{q:str,facet%d:str}", i)
+						}
+						return "json{q:str}"
+					}},
+				{tool: "web-search", agents: []string{"agent-f"}, from: 3 * day, to: 3*day + time.Hour, step: time.Second,
+					shapes: func(i int) string { return fmt.Sprintf("json{q:str,junk%d:str}", i) }},
+			},
+			wantShape: map[string]int{}, refOpen: true,
+		},
+		{
+			name: "new shape used by the fleet over days joins the reference",
+			tr: []traffic{
+				{tool: "crm", agents: fleet, from: 0, to: day, step: 20 * time.Second, shapes: cycle("json{customer_id:str}", "json{email:str}")},
+				{tool: "crm", agents: fleet, from: day, to: 4 * day, step: 20 * time.Second,
+					shapes: cycle("json{customer_id:str}", "json{email:str}", "json{customer_id:str,expand:bool}")},
+			},
+			// Its first sighting is judged once (a warning at a closed tool), then it is routine.
+			wantShape: map[string]int{"agent-a": 1}, inRef: "json{customer_id:str,expand:bool}", wantRefLen: 3,
+		},
+		{
+			name: "a single agent's repeated flood never joins the reference",
+			tr: []traffic{
+				{tool: "crm", agents: fleet, from: 0, to: 4 * day, step: 20 * time.Second, shapes: cycle("json{customer_id:str}", "json{email:str}")},
+				{tool: "crm", agents: []string{"agent-f"}, from: 4 * day, to: 4*day + time.Hour, step: time.Second,
+					shapes: func(i int) string { return fmt.Sprintf("json{customer_id:str,f%d:num}", i%500) }},
+				{tool: "crm", agents: fleet, from: 4*day + time.Hour, to: 5 * day, step: 20 * time.Second, shapes: cycle("json{customer_id:str}", "json{email:str}")},
+				{tool: "crm", agents: []string{"agent-f"}, from: 5 * day, to: 5*day + time.Hour, step: time.Second,
+					shapes: func(i int) string { return fmt.Sprintf("json{customer_id:str,f%d:num}", i%500) }},
+				{tool: "crm", agents: fleet, from: 5*day + time.Hour, to: 7 * day, step: 20 * time.Second, shapes: cycle("json{customer_id:str}", "json{email:str}")},
+			},
+			wantShape: map[string]int{"agent-f": 2}, wantOpen: 2, wantRefLen: 2,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := newDet(testConfig())
+			var fs []detect.Finding
+			for _, tr := range tt.tr {
+				fs = tr.run(d, fs)
+			}
+			perAgent, openings := kinds(fs)
+			if fmt.Sprint(perAgent) != fmt.Sprint(tt.wantShape) || len(openings) != tt.wantOpen {
+				t.Errorf("shape findings per agent %v, %d openings; want %v, %d", perAgent, len(openings), tt.wantShape, tt.wantOpen)
+				for _, f := range fs {
+					t.Logf("%s %s %.1f %s", f.EventTime.Sub(base), f.AgentID, f.Score, f.Detail)
+				}
+			}
+			tl := d.store.Peek(baseline.Key{Tool: tt.tr[0].tool})
+			if tl.refClosed() == tt.refOpen || tl.refWindows == 0 {
+				t.Errorf("reference openness %v over %d windows, want open=%v", tl.refOpen, tl.refWindows, tt.refOpen)
+			}
+			if tt.inRef != "" {
+				if sl := tl.set.Find(baseline.Hash64(tt.inRef)); sl == nil || sl.Flags&flagRef == 0 {
+					t.Errorf("%s not in the reference: %+v", tt.inRef, sl)
+				}
+			}
+			if tt.wantRefLen != 0 && tl.refLen != tt.wantRefLen {
+				t.Errorf("reference holds %d shapes, want %d", tl.refLen, tt.wantRefLen)
+			}
+		})
+	}
+}
