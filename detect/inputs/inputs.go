@@ -76,21 +76,68 @@
 // sql-injection raises a finding every time, also during warm-up and when
 // the shape is already known; the alert manager folds the repeats.
 //
+// # Long-term reference and openings (poisoning resistance)
+//
+// A flood of harmless new shapes (an attacker, a poisoned client) would
+// make any vocabulary open, after which new shapes score near 0, and would
+// become "known". So each tool also keeps a long-term reference:
+//
+//   - Shapes: a shape joins it once used in reference_min_windows (2)
+//     distinct distinct_windows, never during an opening (below), at most
+//     reference_max_shapes. It is a flag on the vocabulary's own slot (the
+//     count of windows sits in the slot's flags too), so it costs no
+//     memory and no work per record: the count moves on a shape's first
+//     use in a window. Reference shapes are never aged out or displaced.
+//   - Openness: at the end of each distinct window in which the tool was
+//     warm, the window's o (the formula above with the novelty rate over
+//     the whole window, per max(records, novelty_window_records)) moves
+//     the reference openness by 1/reference_windows (the first such window
+//     sets it). A window of an opening is left out unless new shapes in it
+//     came from more than one agent: a fleet opening is the tool's nature
+//     (a search tool is open in its reference from its first window), a
+//     single agent's is not. The window's end also records the tool's
+//     records, singletons and last new shape, which the reference judges
+//     with.
+//
+// An opening starts when a warm tool whose reference is closed (openness
+// <= 0.5) gets opening_new_shapes (16) first-seen shapes among its last
+// novelty_window_records records. It raises one finding, Detail and
+// details.kind "vocabulary_opening", naming the agent of the shape that
+// tipped it, scored as a new plain shape judged against the reference
+// (below), with the novelty rate, new shapes, shapes in use and the
+// reference's size and openness in details. Its first shapes (this
+// window's singletons outside the reference) and every later new shape of
+// that agent are quarantined: kept in the vocabulary flagged, not counted
+// as singletons nor as the last new shape, not scored one by one (the
+// opening finding stands for them). Until the vocabulary's o falls below 1
+// again (or the reference itself turns open), a first-seen shape from any
+// other agent is judged against the reference: its openness, stability
+// since its last new shape and Good–Turing counters (details.judged_by
+// "reference"): right after a two-hour flood of 5,000 shapes, a new shape
+// at a closed tool with a day of history (4,320 calls) scores 66.4 where
+// the flooded vocabulary alone gives 19.9 (TestFloodOpensVocabulary...).
+// A quarantined shape is judged as first-seen when any other agent, or its
+// agent after the opening, uses it, and then learned normally; quarantined
+// shapes unused for a whole distinct window age out of the vocabulary.
+//
 // # Finding
 //
 // Detail is the shape (truncated to max_detail_bytes), so each new shape of a
 // tool is its own alert. Observed is the number of distinct shapes the tool
 // knows including this one, Expected the number it knew before, Unit
-// "shapes". Details carry the shape, class, openness, stability, novelty rate
-// and counts.
+// "shapes". Details carry kind "shape", the shape, class, openness,
+// stability, novelty rate, counts and the reference's size. A
+// vocabulary_opening finding has Observed the shapes in use and Expected
+// the reference's size.
 //
 // The hot path (a known shape) hashes the shape string and probes the set:
 // no allocation, no lock, no clock. HyperLogLog estimates are refreshed only
-// on Tick.
+// on Tick. A window's end rebuilds the set once when it holds quarantined
+// shapes to age out.
 //
 // Hot reload (SetParams) keeps every tool's vocabulary; snapshots
 // (MarshalState/UnmarshalState, state.go) hold every tool's shapes,
-// counters, novelty ring, windows and sketches.
+// counters, novelty ring, windows, sketches, reference and opening.
 package inputs
 
 import (

@@ -27,7 +27,9 @@ func (d *Detector) BaselineKeys() []detect.Key {
 // (the detector's finding, openness and stability; the shape itself is not
 // stored, only its hash) as of the tool's last record, plus known_shapes
 // and new_shape_log10_p, the Good–Turing term of a first-seen shape's
-// score before priors.
+// score before priors, and the long-term reference: its size, openness and
+// windows, whether an opening is under way and how many shapes it
+// quarantined.
 func (d *Detector) Inspect(agent, name string) (detect.Baseline, bool) {
 	if agent != "" {
 		return detect.Baseline{}, false
@@ -46,6 +48,7 @@ func (d *Detector) Inspect(agent, name string) (detect.Baseline, bool) {
 	delete(m, "shape")
 	delete(m, "class")
 	delete(m, "first_seen")
+	delete(m, "kind")
 	o, rate := c.openness()
 	m["openness"] = round3(o)
 	m["stability"] = round3(c.stability(at.UnixNano()))
@@ -54,6 +57,10 @@ func (d *Detector) Inspect(agent, name string) (detect.Baseline, bool) {
 	m["known_shapes"] = c.known()
 	m["new_shape_log10_p"] = round3(math.Log10((float64(c.n1) + 1) / (float64(c.records) + 1)))
 	m["as_of"] = at.Format(time.RFC3339)
+	m["reference_openness"] = round3(c.refOpen)
+	m["reference_windows"] = c.refWindows
+	m["opening"] = c.floodAgent != 0
+	m["quarantined_shapes"] = c.floodShapes
 	warm := c.records >= uint64(cfg.WarmupRecords) && at.UnixNano()-c.first >= int64(cfg.WarmupAge)
 	b := detect.Baseline{Pattern: d.Pattern(), Tool: name, Unit: "shapes", Warm: warm,
 		Parts: []detect.BaselinePart{{Name: "shapes", Values: m}}}

@@ -42,6 +42,9 @@ func TestInspect(t *testing.T) {
 				t.Errorf("warm %v known %v singletons %v records %v; want %v %v %v %v",
 					b.Warm, v["known_shapes"], v["singletons"], v["records"], tc.warm, tc.known, tc.single, n)
 			}
+			if v["reference_shapes"] != uint32(0) || v["reference_windows"] != uint32(0) || v["opening"] != false || v["quarantined_shapes"] != uint32(0) {
+				t.Errorf("reference before any window closed: %v", v)
+			}
 			if (b.JudgedBy == "tool") != tc.warm {
 				t.Errorf("judged_by %q while warm %v", b.JudgedBy, tc.warm)
 			}

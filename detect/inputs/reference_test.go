@@ -7,6 +7,7 @@ import (
 
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/score"
 )
 
 // traffic is a synthetic stream on event time: a record every step in
@@ -114,6 +115,10 @@ func TestFloodOpensVocabularyReferenceHolds(t *testing.T) {
 	if o, _ := tl.openness(); o != 1 {
 		t.Errorf("short-term openness %v after the flood, want 1 (attributed to the flood)", o)
 	}
+	if b, _ := d.Inspect("", "db-query"); b.Parts[0].Values["opening"] != true || b.Parts[0].Values["reference_shapes"] != uint32(3) ||
+		b.Parts[0].Values["quarantined_shapes"] == uint32(0) {
+		t.Errorf("Inspect during the opening: %v", b.Parts[0].Values)
+	}
 
 	end := day + 2*time.Hour
 	tests := []struct {
@@ -139,10 +144,16 @@ func TestFloodOpensVocabularyReferenceHolds(t *testing.T) {
 			if (tl.floodAgent != 0) != tt.opening {
 				t.Fatalf("opening under way: %v, want %v", tl.floodAgent != 0, tt.opening)
 			}
+			// What the flooded vocabulary alone would give it (the behaviour before the reference).
+			short, _ := tl.decades(base.Add(tt.at).UnixNano(), "", false)
 			f := one(t, probe(d, tt.at, "db-query", tt.agent, tt.shape))
 			if f.Score < 60 || f.Details["judged_by"] != tt.judged || f.Details["first_seen"] != true {
 				t.Fatalf("score %v judged_by %v: %+v", f.Score, f.Details["judged_by"], f.Details)
 			}
+			if tt.opening && score.FromDecades(short) >= 40 {
+				t.Errorf("judged by the flooded vocabulary it scores %.1f: the case does not show the reference's effect", score.FromDecades(short))
+			}
+			t.Logf("score %.1f (the flooded vocabulary alone: %.1f)", f.Score, score.FromDecades(short))
 		})
 	}
 	// The flood aged out of the vocabulary; the reference kept its own.
