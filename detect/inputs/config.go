@@ -146,6 +146,9 @@ func (c *Config) Validate() validate.Errors {
 		es.Addf("opening_new_shapes", "must be between 2 and %d", ringSize)
 	} else if c.NoveltyWindowRecords >= 10 && c.OpeningNewShapes > c.NoveltyWindowRecords {
 		es.Addf("opening_new_shapes", "must be <= novelty_window_records (%d)", c.NoveltyWindowRecords)
+	} else if open := c.OpenNewPer1000 * float64(c.NoveltyWindowRecords) / 1000; c.OpenNewPer1000 > 0 && open <= ringSize && float64(c.OpeningNewShapes) < open {
+		// An opening must leave the vocabulary open, or it would end at once and restart.
+		es.Addf("opening_new_shapes", "must be >= the new shapes that make the vocabulary open (open_new_per_1000 × novelty_window_records / 1000 = %g)", open)
 	}
 	return es
 }

@@ -323,7 +323,8 @@ func TestKeyCapAndEviction(t *testing.T) {
 // ago but few lately is closed again.
 func TestDistinctWindowRotation(t *testing.T) {
 	c := testConfig()
-	c.OpenNewPer1000 = 400 // only the distinct rule matters here
+	c.OpenNewPer1000 = 400  // only the distinct rule matters here
+	c.OpeningNewShapes = 20 // an opening must leave the vocabulary open (20 new shapes per 50 records)
 	d := newDet(c)
 	var many []string
 	for i := 0; i < 20; i++ {
@@ -397,6 +398,13 @@ func TestValidate(t *testing.T) {
 		{"stable_after", func(c *Config) { c.StableAfter = 0 }, "stable_after"},
 		{"min_score", func(c *Config) { c.MinScore = 101 }, "min_score"},
 		{"max_detail_bytes", func(c *Config) { c.MaxDetailBytes = 300 }, "max_detail_bytes"},
+		{"reference_min_windows", func(c *Config) { c.ReferenceMinWindows = 1 }, "reference_min_windows"},
+		{"reference_min_windows > 15", func(c *Config) { c.ReferenceMinWindows = 16 }, "reference_min_windows"},
+		{"reference_max_shapes", func(c *Config) { c.ReferenceMaxShapes = 0 }, "reference_max_shapes"},
+		{"reference_windows", func(c *Config) { c.ReferenceWindows = 0 }, "reference_windows"},
+		{"opening_new_shapes", func(c *Config) { c.OpeningNewShapes = 33 }, "opening_new_shapes"},
+		{"opening below open", func(c *Config) { c.OpenNewPer1000 = 100; c.OpeningNewShapes = 16 }, "opening_new_shapes"},
+		{"opening > window", func(c *Config) { c.NoveltyWindowRecords = 10; c.OpenNewPer1000 = 100; c.OpeningNewShapes = 12 }, "opening_new_shapes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
