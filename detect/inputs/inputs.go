@@ -216,23 +216,24 @@ type tool struct {
 	// (a moving average over clean windows) and the counters as of the end
 	// of the last clean window, which a shape is judged by during an
 	// opening.
+	// (Ordered to pack: 72 bytes.)
 	refLen     uint32
 	refWindows uint32 // clean windows folded into refOpen (0: no reference yet)
 	refOpen    float64
 	refRecords uint64
-	refN1      uint32
 	refLastNew int64
+	refN1      uint32
 
 	// The current window, for the reference.
-	winStart uint64 // records before the window's first
 	winNew   uint32 // first-seen plain shapes while warm
+	winStart uint64 // records before the window's first
 	winAgent uint64 // hash of the first agent that brought one
-	winBits  uint8  // winMulti, winOpening
 
 	// Opening: the hash of the agent whose new shapes opened the
 	// vocabulary (0: none); floodShapes counts the shapes flagged flagFlood.
 	floodAgent  uint64
 	floodShapes uint32
+	winBits     uint8 // winMulti, winOpening
 }
 
 // Bits of tool.winBits.
