@@ -7,7 +7,9 @@ import (
 
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/detecttest"
 	"github.com/toolwatch/toolwatch/detect/score"
+	"github.com/toolwatch/toolwatch/record"
 )
 
 // traffic is a synthetic stream on event time: a record every step in
@@ -277,5 +279,94 @@ func TestReferenceOverAWeek(t *testing.T) {
 				t.Errorf("reference holds %d shapes, want %d", tl.refLen, tt.wantRefLen)
 			}
 		})
+	}
+}
+
+// floodRecords is a day of a closed db-query tool (fleet, every 20 s),
+// then an hour's flood of 3,600 shapes from agent-f, then six more hours
+// of the fleet with new shapes from agent-b (during the opening), agent-c
+// (after it) and a flood shape replayed by agent-f.
+func floodRecords() []*record.Record {
+	const day = 24 * time.Hour
+	var rs []*record.Record
+	add := func(at time.Duration, agent, s string) {
+		r := rec(0, "db-query", agent, s)
+		r.Timestamp = base.Add(at)
+		r.SpanID = fmt.Sprintf("span-%d", len(rs))
+		rs = append(rs, r)
+	}
+	for at, i := time.Duration(0), 0; at < day+7*time.Hour; at, i = at+20*time.Second, i+1 {
+		add(at, fleet[i%3], dbShapes[i/3%3])
+		if at >= day && at < day+time.Hour {
+			for j := range 20 {
+				add(at+time.Duration(j)*time.Second, "agent-f", fmt.Sprintf("json{id:num,x%d:str}", i*20+j))
+			}
+		}
+		switch at {
+		case day + 70*time.Minute:
+			add(at+time.Second, "agent-b", "json{id:num,region:str}")
+		case day + 5*time.Hour:
+			add(at+time.Second, "agent-c", "json{id:num,since:str}")
+		case day + 6*time.Hour:
+			add(at+time.Second, "agent-f", fmt.Sprintf("json{id:num,x%d:str}", 4320*20+5))
+		}
+	}
+	return rs
+}
+
+func feedRecords(d *Detector, rs []*record.Record) []detect.Finding {
+	var out []detect.Finding
+	for i, r := range rs {
+		out = d.Observe(r, out)
+		if i+1 == len(rs) || rs[i+1].Timestamp.Truncate(time.Minute) != r.Timestamp.Truncate(time.Minute) {
+			out = d.Tick(r.Timestamp, out)
+		}
+	}
+	return out
+}
+
+// A snapshot taken before, during or after an opening restores to a
+// detector that goes on exactly like the original.
+func TestCrashEquivalenceOpening(t *testing.T) {
+	rs := floodRecords()
+	at := func(d time.Duration) int {
+		for i, r := range rs {
+			if !r.Timestamp.Before(base.Add(d)) {
+				return i
+			}
+		}
+		t.Fatalf("no record at %v", d)
+		return 0
+	}
+	const day = 24 * time.Hour
+	for _, tc := range []struct {
+		cut         time.Duration
+		opening     bool // under way at the cut
+		quarantined bool
+	}{{day + 10*time.Second, false, false}, {day + 30*time.Minute, true, true}, {day + 90*time.Minute, true, true}, {day + 150*time.Minute, false, false}} {
+		t.Run(tc.cut.String(), func(t *testing.T) {
+			a, b := newDet(testConfig()), newDet(testConfig())
+			n := at(tc.cut)
+			feedRecords(a, rs[:n])
+			if tl := a.store.Peek(baseline.Key{Tool: "db-query"}); (tl.floodAgent != 0) != tc.opening || (tl.floodShapes != 0) != tc.quarantined {
+				t.Fatalf("at the cut: flood agent %x, %d quarantined; want opening %v, quarantined %v", tl.floodAgent, tl.floodShapes, tc.opening, tc.quarantined)
+			}
+			detecttest.Restore(t, b, detecttest.MustMarshal(t, a))
+			fa, fb := detecttest.FindingsJSON(t, feedRecords(a, rs[n:])), detecttest.FindingsJSON(t, feedRecords(b, rs[n:]))
+			if len(fa) == 0 || fmt.Sprint(fa) != fmt.Sprint(fb) {
+				t.Fatalf("after the cut: original %d findings, restored %d:\n%v\n%v", len(fa), len(fb), fa, fb)
+			}
+			ta, tb := a.store.Peek(baseline.Key{Tool: "db-query"}), b.store.Peek(baseline.Key{Tool: "db-query"})
+			if ta.refLen != 3 || tb.refLen != 3 || ta.floodShapes != tb.floodShapes || ta.refOpen != tb.refOpen {
+				t.Fatalf("end: reference %d/%d, quarantined %d/%d, openness %v/%v", ta.refLen, tb.refLen, ta.floodShapes, tb.floodShapes, ta.refOpen, tb.refOpen)
+			}
+		})
+	}
+	// The stream raises what the flood test asserts: one opening, the
+	// three probes.
+	fs := feedRecords(newDet(testConfig()), rs)
+	perAgent, openings := kinds(fs)
+	if len(openings) != 1 || perAgent["agent-b"] != 1 || perAgent["agent-c"] != 1 || perAgent["agent-f"] < 1 || perAgent["agent-f"] > 2 {
+		t.Fatalf("findings per agent %v, %d openings", perAgent, len(openings))
 	}
 }
