@@ -101,24 +101,29 @@
 //
 // An opening starts when a warm tool whose reference is closed (openness
 // <= 0.5) gets opening_new_shapes (16) first-seen shapes among its last
-// novelty_window_records records. It raises one finding, Detail and
+// novelty_window_records records (a fast flood) or in its current
+// distinct window (a slow one). It raises one finding, Detail and
 // details.kind "vocabulary_opening", naming the agent of the shape that
 // tipped it, scored as a new plain shape judged against the reference
 // (below), with the novelty rate, new shapes, shapes in use and the
 // reference's size and openness in details. Its first shapes (this
-// window's singletons outside the reference) and every later new shape of
+// window's singletons outside the reference) and the later new shapes of
 // that agent are quarantined: kept in the vocabulary flagged, not counted
 // as singletons nor as the last new shape, not scored one by one (the
-// opening finding stands for them). Until the vocabulary's o falls below 1
-// again (or the reference itself turns open), a first-seen shape from any
-// other agent is judged against the reference: its openness, stability
-// since its last new shape and Good–Turing counters (details.judged_by
-// "reference"): right after a two-hour flood of 5,000 shapes, a new shape
-// at a closed tool with a day of history (4,320 calls) scores 66.4 where
-// the flooded vocabulary alone gives 19.9 (TestFloodOpensVocabulary...).
-// A quarantined shape is judged as first-seen when any other agent, or its
-// agent after the opening, uses it, and then learned normally; quarantined
-// shapes unused for a whole distinct window age out of the vocabulary.
+// opening finding stands for them) — as long as that agent keeps flooding,
+// i.e. brings a new or quarantined shape at least once per
+// novelty_window_records records; after a pause its next new shape (the
+// real one after a flood) is judged like anyone's. Until the vocabulary's
+// o falls below 1 again (or the reference itself turns open), every
+// judged first-seen shape is judged against the reference: its openness,
+// stability since its last new shape and Good–Turing counters
+// (details.judged_by "reference"). Right after a two-hour flood of 5,000
+// shapes, a new shape at a closed tool with a day of history (4,320 calls)
+// scores 66.4 where the flooded vocabulary alone gives 19.9 (the numbers
+// of TestFloodOpensVocabularyReferenceHolds). A quarantined shape is
+// judged as first-seen when another agent, or its agent after a pause,
+// uses it, and then learned normally; quarantined shapes unused for a
+// whole distinct window age out of the vocabulary.
 //
 // # Finding
 //
@@ -230,8 +235,10 @@ type tool struct {
 	winAgent uint64 // hash of the first agent that brought one
 
 	// Opening: the hash of the agent whose new shapes opened the
-	// vocabulary (0: none); floodShapes counts the shapes flagged flagFlood.
+	// vocabulary (0: none) and the record number of its last new or
+	// quarantined shape; floodShapes counts the shapes flagged flagFlood.
 	floodAgent  uint64
+	floodLast   uint64
 	floodShapes uint32
 	winBits     uint8 // winMulti, winOpening
 }
@@ -363,10 +370,11 @@ func (t *tool) probation(sl *hashset.Slot) {
 }
 
 // quarantined handles a known shape learned from the agent of an opening:
-// silent while that agent's opening lasts, otherwise judged as first-seen
+// silent while that agent's flood goes on, otherwise judged as first-seen
 // (it was never accepted into the vocabulary).
 func (d *Detector) quarantined(t *tool, r *record.Record, s string, h uint64, ts int64, sl *hashset.Slot, out []detect.Finding) []detect.Finding {
-	if t.floodAgent != 0 && agentHash(r.AgentID) == t.floodAgent {
+	if t.floodAgent != 0 && agentHash(r.AgentID) == t.floodAgent && t.flooding() {
+		t.floodLast = t.records
 		if sl.Window != t.window {
 			sl.Window = t.window
 			t.curExact++
@@ -374,6 +382,13 @@ func (d *Detector) quarantined(t *tool, r *record.Record, s string, h uint64, ts
 		return out
 	}
 	return d.novel(t, r, s, h, ts, sl, out)
+}
+
+// flooding reports whether the opening's agent is still flooding: its last
+// new or quarantined shape came within the last novelty_window_records
+// records. After a pause its next new shape is judged like any other.
+func (t *tool) flooding() bool {
+	return t.records-t.floodLast < uint64(t.cfg.NoveltyWindowRecords)
 }
 
 func agentHash(a string) uint64 {
@@ -471,7 +486,11 @@ func (d *Detector) novel(t *tool, r *record.Record, s string, h uint64, ts int64
 	if !dangerous && (warm || t.floodAgent != 0) {
 		ah = agentHash(r.AgentID)
 	}
-	flood := !dangerous && t.floodAgent != 0 && ah == t.floodAgent
+	var flood bool
+	if !dangerous && t.floodAgent != 0 && ah == t.floodAgent {
+		flood = t.flooding()
+		t.floodLast = t.records
+	}
 	if !flood && (warm || class == shape.ClassSQLi && cfg.AlwaysAlertInjection) {
 		out = d.score(t, r, s, class, true, rejected, out)
 	}
@@ -539,19 +558,20 @@ func (d *Detector) novel(t *tool, r *record.Record, s string, h uint64, ts int64
 }
 
 // opening starts an opening when the tool's reference is closed and
-// opening_new_shapes of its last novelty_window_records records brought a
-// first-seen shape: it quarantines the window's singletons outside the
-// reference (the opening's first shapes) and emits one vocabulary_opening
-// finding, scored like a new plain shape judged against the reference.
+// opening_new_shapes of its last novelty_window_records records, or of the
+// current distinct window's, brought a first-seen shape (a fast or a slow
+// flood): it quarantines the window's singletons outside the reference
+// (the opening's first shapes) and emits one vocabulary_opening finding,
+// scored like a new plain shape judged against the reference.
 func (d *Detector) opening(t *tool, r *record.Record, ah uint64, out []detect.Finding) []detect.Finding {
 	if !t.refClosed() {
 		return out
 	}
 	n := t.recentNew()
-	if n < t.cfg.OpeningNewShapes {
+	if n < t.cfg.OpeningNewShapes && int(t.winNew) < t.cfg.OpeningNewShapes {
 		return out
 	}
-	t.floodAgent = ah
+	t.floodAgent, t.floodLast = ah, t.records
 	t.winBits |= winOpening
 	for sl := range t.set.All() {
 		if sl.Flags&(flagRepeat|flagRef|flagFlood|flagInjection) == 0 && sl.Window == t.window {
@@ -575,11 +595,12 @@ func (d *Detector) opening(t *tool, r *record.Record, ah uint64, out []detect.Fi
 	f.Score = sc
 	f.Unit = "shapes"
 	f.Observed, f.Expected = float64(distinct), float64(t.refLen)
-	f.Summary = fmt.Sprintf("%s's input vocabulary is opening: %d new shapes in its last %d records, the latest from %s; "+
-		"its reference vocabulary of %d shapes is closed", r.Tool.Name, n, min(t.records, uint64(t.cfg.NoveltyWindowRecords)), r.AgentID, t.refLen)
+	f.Summary = fmt.Sprintf("%s's input vocabulary is opening: %d new shapes in its last %d records, %d in this window, the latest from %s; "+
+		"its reference vocabulary of %d shapes is closed", r.Tool.Name, n, min(t.records, uint64(t.cfg.NoveltyWindowRecords)), t.winNew, r.AgentID, t.refLen)
 	f.Details = map[string]any{
 		"kind":               kindOpening,
 		"new_shapes":         n,
+		"new_in_window":      t.winNew,
 		"novelty_per_1000":   round3(rate),
 		"shapes_in_window":   distinct,
 		"openness":           round3(o),

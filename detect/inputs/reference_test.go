@@ -132,6 +132,9 @@ func TestFloodOpensVocabularyReferenceHolds(t *testing.T) {
 		opening bool
 	}{
 		{"right after the flood, another agent", end + time.Minute, "agent-b", "json{id:num,region:str}", "reference", true},
+		// The flood's agent paused for more than novelty_window_records
+		// records: its next new shape (the "real one" after a flood) is judged.
+		{"the flood's agent after a pause", end + 30*time.Minute, "agent-f", "json{id:num,role:str}", "reference", true},
 		{"next day, after the opening", end + day, "agent-c", "json{id:num,since:str}", nil, false},
 		{"flood shape replayed next day", end + day + 2*time.Hour, "agent-f", "json{id:num,x17:str}", nil, false},
 		{"another flood shape, another agent", end + day + 4*time.Hour, "agent-a", "json{id:num,x4000:str}", nil, false},
@@ -160,7 +163,7 @@ func TestFloodOpensVocabularyReferenceHolds(t *testing.T) {
 	}
 	// The flood aged out of the vocabulary; the reference kept its own.
 	// (Clean windows since moved its openness a little: the probes' new shapes.)
-	if tl.floodShapes != 0 || tl.set.Len() != 7 || tl.refLen != 3 || !tl.refClosed() {
+	if tl.floodShapes != 0 || tl.set.Len() != 8 || tl.refLen != 3 || !tl.refClosed() {
 		t.Errorf("a day after: %d quarantined, %d shapes, reference %d (openness %v, was %v)",
 			tl.floodShapes, tl.set.Len(), tl.refLen, tl.refOpen, refOpen)
 	}
@@ -194,6 +197,7 @@ func TestReferenceOverAWeek(t *testing.T) {
 	const day = 24 * time.Hour
 	tests := []struct {
 		name string
+		cfg  func(*Config)
 		tr   []traffic
 		// Checks at the end.
 		wantShape  map[string]int // per-agent findings of kind shape
@@ -251,10 +255,28 @@ func TestReferenceOverAWeek(t *testing.T) {
 			},
 			wantShape: map[string]int{"agent-f": 2}, wantOpen: 2, wantRefLen: 2,
 		},
+		{
+			// One new shape every 10 minutes (every 30th record) keeps the
+			// vocabulary open by its novelty rate but never brings 16 in 50
+			// records; 16 in a day's window is an opening too.
+			name: "slow flood from one agent opens by the window's count",
+			cfg:  func(c *Config) { c.DistinctWindow, c.StableAfter = 24*time.Hour, 24*time.Hour },
+			tr: []traffic{
+				{tool: "crm", agents: fleet, from: 0, to: 2 * day, step: 20 * time.Second, shapes: cycle("json{customer_id:str}", "json{email:str}")},
+				{tool: "crm", agents: []string{"agent-f"}, from: 2*day + 5*time.Second, to: 3 * day, step: 10 * time.Minute,
+					shapes: func(i int) string { return fmt.Sprintf("json{customer_id:str,s%d:num}", i) }},
+				{tool: "crm", agents: fleet, from: 2 * day, to: 4 * day, step: 20 * time.Second, shapes: cycle("json{customer_id:str}", "json{email:str}")},
+			},
+			wantShape: map[string]int{"agent-f": 1}, wantOpen: 1, wantRefLen: 2,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := newDet(testConfig())
+			c := testConfig()
+			if tt.cfg != nil {
+				tt.cfg(&c)
+			}
+			d := newDet(c)
 			var fs []detect.Finding
 			for _, tr := range tt.tr {
 				fs = tr.run(d, fs)

@@ -24,7 +24,7 @@ const stateVersion = 3
 //	tool:  ...StateV2's tool..., uvarint RefWindows, BE64 float RefOpen,
 //	       uvarint RefRecords, uvarint RefN1, varint RefLastNew,
 //	       uvarint WinStart, uvarint WinNew, BE64 WinAgent, byte WinBits,
-//	       BE64 FloodAgent
+//	       BE64 FloodAgent, uvarint FloodLast
 //
 // Shapes keep their StateV2 layout; their Flags gained flagRef, flagFlood
 // and the count of windows used in the upper nibble (set.go). The
@@ -51,6 +51,7 @@ type ToolV3 struct {
 	WinAgent   uint64
 	WinBits    uint8
 	FloodAgent uint64
+	FloodLast  uint64
 }
 
 // StateV2 is the previous snapshot record (read, upgraded to StateV3):
@@ -106,7 +107,7 @@ type ShapeV2 struct {
 // minTool is the smallest encoded ToolV2; minToolV3 the smallest ToolV3.
 const (
 	minTool   = 1 + 1 + 1 + 1 + 1 + 1 + 1 + ringSize + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1
-	minToolV3 = minTool + 1 + 8 + 1 + 1 + 1 + 1 + 1 + 8 + 1 + 8
+	minToolV3 = minTool + 1 + 8 + 1 + 1 + 1 + 1 + 1 + 8 + 1 + 8 + 1
 )
 
 // putV2 writes t's StateV2 fields.
@@ -154,6 +155,7 @@ func (st *StateV3) put(e *encoding.Encbuf) {
 		e.PutBE64(t.WinAgent)
 		e.PutByte(t.WinBits)
 		e.PutBE64(t.FloodAgent)
+		e.PutUvarint(t.FloodLast)
 	}
 }
 
@@ -203,7 +205,7 @@ func getStateV3(d *encoding.Decbuf) StateV3 {
 		}
 		t.RefRecords, t.RefN1, t.RefLastNew = d.Uvarint(), d.Uvarint32(), d.Varint()
 		t.WinStart, t.WinNew, t.WinAgent, t.WinBits = d.Uvarint(), d.Uvarint32(), d.BE64(), d.Byte()
-		t.FloodAgent = d.BE64()
+		t.FloodAgent, t.FloodLast = d.BE64(), d.Uvarint()
 	}
 	return st
 }
@@ -249,7 +251,7 @@ func (d *Detector) CaptureState() (detect.Encoder, error) {
 			Kinds: t.kinds, Recent: t.recent, RecentPos: t.recentPos, WindowEnd: t.windowEnd, Window: t.window,
 			CurExact: t.curExact, PrevDistinct: t.prevDistinct, OverflowN: t.overflow},
 			RefWindows: t.refWindows, RefOpen: t.refOpen, RefRecords: t.refRecords, RefN1: t.refN1, RefLastNew: t.refLastNew,
-			WinStart: t.winStart, WinNew: t.winNew, WinAgent: t.winAgent, WinBits: t.winBits, FloodAgent: t.floodAgent}
+			WinStart: t.winStart, WinNew: t.winNew, WinAgent: t.winAgent, WinBits: t.winBits, FloodAgent: t.floodAgent, FloodLast: t.floodLast}
 		tv.Shapes = hashset.Collect(&t.set, func(sl hashset.Slot) ShapeV2 { return ShapeV2(sl) })
 		if tv.OverAll, err = t.overAll.MarshalState(nil); err != nil {
 			return false
@@ -292,7 +294,7 @@ func (d *Detector) UnmarshalState(data []byte) error {
 			kinds: tv.Kinds, recent: tv.Recent, recentPos: tv.RecentPos, windowEnd: tv.WindowEnd, window: tv.Window,
 			curExact: tv.CurExact, prevDistinct: tv.PrevDistinct, overflow: tv.OverflowN,
 			refWindows: tv.RefWindows, refOpen: tv.RefOpen, refRecords: tv.RefRecords, refN1: tv.RefN1, refLastNew: tv.RefLastNew,
-			winStart: tv.WinStart, winNew: tv.WinNew, winAgent: tv.WinAgent, winBits: tv.WinBits, floodAgent: tv.FloodAgent}
+			winStart: tv.WinStart, winNew: tv.WinNew, winAgent: tv.WinAgent, winBits: tv.WinBits, floodAgent: tv.FloodAgent, floodLast: tv.FloodLast}
 		migrate := tv.RefOpen < 0
 		for _, sh := range tv.Shapes {
 			sl := t.set.Add(sh.H)
