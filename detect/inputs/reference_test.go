@@ -392,3 +392,26 @@ func TestCrashEquivalenceOpening(t *testing.T) {
 		t.Fatalf("findings per agent %v, %d openings", perAgent, len(openings))
 	}
 }
+
+// BenchmarkObserveFlood measures a flood record (a first-seen shape from
+// the agent of an opening, learned quarantined) at a tool whose set fills
+// to max_shapes and then overflows into its sketches.
+func BenchmarkObserveFlood(b *testing.B) {
+	d := newDet(testConfig())
+	const day = 24 * time.Hour
+	traffic{tool: "db-query", agents: fleet, shapes: cycle(dbShapes...), from: 0, to: day, step: 20 * time.Second}.run(d, nil)
+	recs := make([]*record.Record, 1<<16)
+	for i := range recs {
+		recs[i] = rec(0, "db-query", "agent-f", fmt.Sprintf("json{id:num,x%d:str}", i))
+	}
+	out := make([]detect.Finding, 0, 4)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		r := recs[i%len(recs)]
+		r.Timestamp = base.Add(day + time.Duration(i)*time.Millisecond)
+		out = d.Observe(r, out[:0])
+	}
+	if tl := d.store.Peek(baseline.Key{Tool: "db-query"}); tl.floodAgent == 0 {
+		b.Fatal("no opening")
+	}
+}
