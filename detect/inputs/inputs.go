@@ -105,7 +105,9 @@
 // distinct window (a slow one). It raises one finding, Detail and
 // details.kind "vocabulary_opening", naming the agent of the shape that
 // tipped it, scored as a new plain shape judged against the reference
-// (below), with the novelty rate, new shapes, shapes in use and the
+// (below) but at least min_score (it stands for the shapes it quarantines,
+// so it is never dropped: at a young reference one new shape may score
+// below it), with the novelty rate, new shapes, shapes in use and the
 // reference's size and openness in details. Its first shapes (this
 // window's singletons outside the reference) and the later new shapes of
 // that agent are quarantined: kept in the vocabulary flagged, not counted
@@ -562,7 +564,8 @@ func (d *Detector) novel(t *tool, r *record.Record, s string, h uint64, ts int64
 // current distinct window's, brought a first-seen shape (a fast or a slow
 // flood): it quarantines the window's singletons outside the reference
 // (the opening's first shapes) and emits one vocabulary_opening finding,
-// scored like a new plain shape judged against the reference.
+// scored like a new plain shape judged against the reference and never
+// below min_score.
 func (d *Detector) opening(t *tool, r *record.Record, ah uint64, out []detect.Finding) []detect.Finding {
 	if !t.refClosed() {
 		return out
@@ -583,10 +586,8 @@ func (d *Detector) opening(t *tool, r *record.Record, ah uint64, out []detect.Fi
 	o, rate := t.openness()
 	l, q := t.decades(r.Timestamp.UnixNano(), "", true)
 	sc := score.FromDecades(l + score.Prior(r.Tool.TrustLevel, r.Context.DataClassification, r.Context.Environment))
-	sc = math.Round(sc*10) / 10
-	if sc < t.cfg.MinScore {
-		return out
-	}
+	// The opening stands for every shape it quarantines: never below min_score.
+	sc = max(math.Round(sc*10)/10, t.cfg.MinScore)
 	distinct := max(t.prevDistinct, uint64(t.curExact)+t.overCur.Estimate())
 	var f detect.Finding
 	f.FromRecord(r)

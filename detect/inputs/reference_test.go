@@ -415,3 +415,24 @@ func BenchmarkObserveFlood(b *testing.B) {
 		b.Fatal("no opening")
 	}
 }
+
+// An opening at a young reference, where one new shape judged against it
+// scores below min_score, is still emitted, at min_score.
+func TestOpeningNeverBelowMinScore(t *testing.T) {
+	d := newDet(testConfig())
+	traffic{tool: "db-query", agents: fleet, shapes: cycle(dbShapes...), from: 0, to: time.Hour, step: 10 * time.Second}.run(d, nil)
+	probe(d, 59*time.Minute+5*time.Second, "db-query", "agent-b", "json{id:num,late:bool}") // a new shape just before the window ends
+	fs := traffic{tool: "db-query", agents: []string{"agent-f"}, from: time.Hour + time.Minute, to: time.Hour + 2*time.Minute, step: time.Second,
+		shapes: func(i int) string { return fmt.Sprintf("json{z%d:num}", i) }}.run(d, nil)
+	_, openings := kinds(fs)
+	tl := d.store.Peek(baseline.Key{Tool: "db-query"})
+	if len(openings) != 1 || tl.refWindows != 1 {
+		t.Fatalf("%d openings, reference of %d windows", len(openings), tl.refWindows)
+	}
+	op := openings[0]
+	raw := score.FromDecades(-op.Details["log10_p"].(float64) + score.Prior("", "", "production"))
+	if raw >= testConfig().MinScore || op.Score != testConfig().MinScore {
+		t.Fatalf("opening scores %v (judged against the reference: %.1f); want min_score %v for a reference scoring below it",
+			op.Score, raw, testConfig().MinScore)
+	}	t.Logf("judged against the reference %.1f, emitted at %v", raw, op.Score)
+}
