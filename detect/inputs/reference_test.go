@@ -434,5 +434,6 @@ func TestOpeningNeverBelowMinScore(t *testing.T) {
 	if raw >= testConfig().MinScore || op.Score != testConfig().MinScore {
 		t.Fatalf("opening scores %v (judged against the reference: %.1f); want min_score %v for a reference scoring below it",
 			op.Score, raw, testConfig().MinScore)
-	}	t.Logf("judged against the reference %.1f, emitted at %v", raw, op.Score)
+	}
+	t.Logf("judged against the reference %.1f, emitted at %v", raw, op.Score)
 }
