@@ -110,12 +110,16 @@
 // below it), with the novelty rate, new shapes, shapes in use and the
 // reference's size and openness in details. Its first shapes (this
 // window's singletons outside the reference) and the later new shapes of
-// that agent are quarantined: kept in the vocabulary flagged, not counted
-// as singletons nor as the last new shape, not scored one by one (the
-// opening finding stands for them) — as long as that agent keeps flooding,
-// i.e. brings a new or quarantined shape at least once per
-// novelty_window_records records; after a pause its next new shape (the
-// real one after a flood) is judged like anyone's. Until the vocabulary's
+// the opening's agents are quarantined: kept in the vocabulary flagged,
+// not counted as singletons nor as the last new shape, not scored one by
+// one (the opening finding stands for them) — as long as they keep
+// flooding, i.e. one of them brings a new or quarantined shape at least
+// once per novelty_window_records records; after a pause their next new
+// shape (the real one after a flood) is judged like anyone's. The agent
+// that tipped the opening is its first agent; another agent whose new
+// shape comes while the flood still runs at the opening's rate is judged
+// once and then joins (up to 8 agents), so a poisoned client on several
+// agents costs one finding per agent, not one per shape. Until the vocabulary's
 // o falls below 1 again (or the reference itself turns open), every
 // judged first-seen shape is judged against the reference: its openness,
 // stability since its last new shape and Good–Turing counters
@@ -236,13 +240,32 @@ type tool struct {
 	winStart uint64 // records before the window's first
 	winAgent uint64 // hash of the first agent that brought one
 
-	// Opening: the hash of the agent whose new shapes opened the
-	// vocabulary (0: none) and the record number of its last new or
-	// quarantined shape; floodShapes counts the shapes flagged flagFlood.
-	floodAgent  uint64
-	floodLast   uint64
+	// Opening: nil when none is under way; floodShapes counts the shapes
+	// flagged flagFlood.
+	flood       *flooders
 	floodShapes uint32
 	winBits     uint8 // winMulti, winOpening
+}
+
+// maxFlooders bounds the agents an opening quarantines.
+const maxFlooders = 8
+
+// flooders is an opening under way (allocated when one starts: rare).
+type flooders struct {
+	// Hashes of the agents whose new shapes are quarantined: agents[0]
+	// opened it, the others joined while the flood ran at full rate.
+	agents [maxFlooders]uint64
+	n      int
+	last   uint64 // record number of their last new or quarantined shape
+}
+
+func (f *flooders) has(ah uint64) bool {
+	for _, a := range f.agents[:f.n] {
+		if a == ah {
+			return true
+		}
+	}
+	return false
 }
 
 // Bits of tool.winBits.
@@ -364,7 +387,7 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 func (t *tool) probation(sl *hashset.Slot) {
 	n := uses(sl.Flags) + 1
 	sl.Flags = withUses(sl.Flags, n)
-	if n >= t.cfg.ReferenceMinWindows && t.floodAgent == 0 && t.winBits&winOpening == 0 &&
+	if n >= t.cfg.ReferenceMinWindows && t.flood == nil && t.winBits&winOpening == 0 &&
 		sl.Flags&flagInjection == 0 && int(t.refLen) < t.cfg.ReferenceMaxShapes {
 		sl.Flags |= flagRef
 		t.refLen++
@@ -375,8 +398,8 @@ func (t *tool) probation(sl *hashset.Slot) {
 // silent while that agent's flood goes on, otherwise judged as first-seen
 // (it was never accepted into the vocabulary).
 func (d *Detector) quarantined(t *tool, r *record.Record, s string, h uint64, ts int64, sl *hashset.Slot, out []detect.Finding) []detect.Finding {
-	if t.floodAgent != 0 && agentHash(r.AgentID) == t.floodAgent && t.flooding() {
-		t.floodLast = t.records
+	if t.flood != nil && t.flood.has(agentHash(r.AgentID)) && t.flooding() {
+		t.flood.last = t.records
 		if sl.Window != t.window {
 			sl.Window = t.window
 			t.curExact++
@@ -386,11 +409,12 @@ func (d *Detector) quarantined(t *tool, r *record.Record, s string, h uint64, ts
 	return d.novel(t, r, s, h, ts, sl, out)
 }
 
-// flooding reports whether the opening's agent is still flooding: its last
-// new or quarantined shape came within the last novelty_window_records
-// records. After a pause its next new shape is judged like any other.
+// flooding reports whether the opening's agents are still flooding: the
+// last new or quarantined shape of one of them came within the last
+// novelty_window_records records. After a pause their next new shape is
+// judged like any other.
 func (t *tool) flooding() bool {
-	return t.records-t.floodLast < uint64(t.cfg.NoveltyWindowRecords)
+	return t.records-t.flood.last < uint64(t.cfg.NoveltyWindowRecords)
 }
 
 func agentHash(a string) uint64 {
@@ -431,7 +455,7 @@ func (t *tool) rotate(ts int64) {
 		}))
 	}
 	t.endOpening()
-	if t.floodAgent != 0 {
+	if t.flood != nil {
 		t.winBits |= winOpening
 	}
 }
@@ -463,11 +487,11 @@ func (t *tool) fold(distinct uint64) {
 // endOpening ends an opening once the vocabulary is no longer open, or
 // once the reference itself has become open.
 func (t *tool) endOpening() {
-	if t.floodAgent == 0 {
+	if t.flood == nil {
 		return
 	}
 	if o, _ := t.openness(); o < 1 || t.refOpen > 0.5 {
-		t.floodAgent = 0
+		t.flood = nil
 	}
 }
 
@@ -476,22 +500,22 @@ func (t *tool) refClosed() bool { return t.refWindows > 0 && t.refOpen <= 0.5 }
 
 // novel handles a shape not in the set (sl nil) or quarantined (sl its
 // slot): score it against the vocabulary as it was, then learn it. During
-// an opening the agent that opened it is not scored shape by shape (the
-// vocabulary_opening finding stands for its flood) and its shapes are
-// learned quarantined; other agents' are judged against the reference.
+// an opening its agents are not scored shape by shape while they flood
+// (the vocabulary_opening finding stands for them) and their shapes are
+// learned quarantined; other shapes are judged against the reference.
 func (d *Detector) novel(t *tool, r *record.Record, s string, h uint64, ts int64, sl *hashset.Slot, out []detect.Finding) []detect.Finding {
 	cfg := t.cfg
 	class, dangerous := shape.Class(s)
 	warm := t.records >= uint64(cfg.WarmupRecords) && ts-t.first >= int64(cfg.WarmupAge)
 	rejected := !dangerous && r.Invocation.Status == record.StatusError
 	var ah uint64
-	if !dangerous && (warm || t.floodAgent != 0) {
+	if !dangerous && (warm || t.flood != nil) {
 		ah = agentHash(r.AgentID)
 	}
 	var flood bool
-	if !dangerous && t.floodAgent != 0 && ah == t.floodAgent {
+	if !dangerous && t.flood != nil && t.flood.has(ah) {
 		flood = t.flooding()
-		t.floodLast = t.records
+		t.flood.last = t.records
 	}
 	if !flood && (warm || class == shape.ClassSQLi && cfg.AlwaysAlertInjection) {
 		out = d.score(t, r, s, class, true, rejected, out)
@@ -549,9 +573,10 @@ func (d *Detector) novel(t *tool, r *record.Record, s string, h uint64, ts int64
 			case t.winAgent != ah:
 				t.winBits |= winMulti
 			}
-			if t.floodAgent == 0 {
+			if t.flood == nil {
 				out = d.opening(t, r, ah, out)
 			} else {
+				t.join(ah)
 				t.endOpening()
 			}
 		}
@@ -574,7 +599,7 @@ func (d *Detector) opening(t *tool, r *record.Record, ah uint64, out []detect.Fi
 	if n < t.cfg.OpeningNewShapes && int(t.winNew) < t.cfg.OpeningNewShapes {
 		return out
 	}
-	t.floodAgent, t.floodLast = ah, t.records
+	t.flood = &flooders{agents: [maxFlooders]uint64{ah}, n: 1, last: t.records}
 	t.winBits |= winOpening
 	for sl := range t.set.All() {
 		if sl.Flags&(flagRepeat|flagRef|flagFlood|flagInjection) == 0 && sl.Window == t.window {
@@ -614,6 +639,19 @@ func (d *Detector) opening(t *tool, r *record.Record, ah uint64, out []detect.Fi
 	return append(out, f)
 }
 
+// join adds agent ah to the opening's agents when its new shape (judged)
+// came while the flood still runs at the opening's rate: opening_new_shapes
+// new shapes among the last novelty_window_records records. So a flood
+// from several agents (a poisoned client) costs one judged finding per
+// agent, for up to maxFlooders agents.
+func (t *tool) join(ah uint64) {
+	if f := t.flood; f.n < maxFlooders && !f.has(ah) && t.recentNew() >= t.cfg.OpeningNewShapes {
+		f.agents[f.n] = ah
+		f.n++
+		f.last = t.records
+	}
+}
+
 // Finding kinds (details.kind; the opening's is also its Detail).
 const (
 	kindShape   = "shape"
@@ -637,7 +675,7 @@ func (t *tool) recentNew() int {
 // min_score; firstSeen is false for a known sql-injection shape, rejected
 // true for a plain shape whose call failed (see the package doc).
 func (d *Detector) score(t *tool, r *record.Record, s, class string, firstSeen, rejected bool, out []detect.Finding) []detect.Finding {
-	ref := t.floodAgent != 0 // an opening: judged against the reference
+	ref := t.flood != nil // an opening: judged against the reference
 	o, rate := t.openness()
 	l, q := t.decades(r.Timestamp.UnixNano(), class, ref)
 	if ref {

@@ -59,7 +59,10 @@ func (d *Detector) Inspect(agent, name string) (detect.Baseline, bool) {
 	m["as_of"] = at.Format(time.RFC3339)
 	m["reference_openness"] = round3(c.refOpen)
 	m["reference_windows"] = c.refWindows
-	m["opening"] = c.floodAgent != 0
+	m["opening"] = c.flood != nil
+	if c.flood != nil {
+		m["opening_agents"] = c.flood.n
+	}
 	m["quarantined_shapes"] = c.floodShapes
 	warm := c.records >= uint64(cfg.WarmupRecords) && at.UnixNano()-c.first >= int64(cfg.WarmupAge)
 	b := detect.Baseline{Pattern: d.Pattern(), Tool: name, Unit: "shapes", Warm: warm,

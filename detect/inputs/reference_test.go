@@ -111,8 +111,8 @@ func TestFloodOpensVocabularyReferenceHolds(t *testing.T) {
 	if perAgent["agent-f"] > 2 || len(perAgent) > 1 {
 		t.Errorf("per-shape findings during the flood: %v", perAgent)
 	}
-	if tl.refLen != 3 || tl.refOpen != refOpen || tl.floodAgent == 0 {
-		t.Errorf("during the opening: reference %d shapes, openness %v (was %v), flood agent %x", tl.refLen, tl.refOpen, refOpen, tl.floodAgent)
+	if tl.refLen != 3 || tl.refOpen != refOpen || tl.flood == nil {
+		t.Errorf("during the opening: reference %d shapes, openness %v (was %v), opening %v", tl.refLen, tl.refOpen, refOpen, tl.flood)
 	}
 	if o, _ := tl.openness(); o != 1 {
 		t.Errorf("short-term openness %v after the flood, want 1 (attributed to the flood)", o)
@@ -146,8 +146,8 @@ func TestFloodOpensVocabularyReferenceHolds(t *testing.T) {
 				t.Fatalf("normal traffic before the probe raised %+v", fs)
 			}
 			at = tt.at + 20*time.Second
-			if (tl.floodAgent != 0) != tt.opening {
-				t.Fatalf("opening under way: %v, want %v", tl.floodAgent != 0, tt.opening)
+			if (tl.flood != nil) != tt.opening {
+				t.Fatalf("opening under way: %v, want %v", tl.flood != nil, tt.opening)
 			}
 			// What the flooded vocabulary alone would give it (the behaviour before the reference).
 			short, _ := tl.decades(base.Add(tt.at).UnixNano(), "", false)
@@ -184,8 +184,8 @@ func TestFloodWithoutReferenceWouldSilence(t *testing.T) {
 	for i := 1200; i < 1400; i++ {
 		fs = d.Observe(rec(i, "db-query", "agent-f", fmt.Sprintf("json{y%d:num}", i)), fs)
 	}
-	if tl.refWindows != 0 || tl.floodAgent != 0 {
-		t.Fatalf("reference %d windows, flood agent %x: want no reference yet", tl.refWindows, tl.floodAgent)
+	if tl.refWindows != 0 || tl.flood != nil {
+		t.Fatalf("reference %d windows, opening %v: want no reference yet", tl.refWindows, tl.flood)
 	}
 	if f := probe(d, 1400*time.Second, "db-query", "agent-b", "json{id:num,region:str}"); len(f) != 0 {
 		t.Fatalf("new shape after a flood with no reference: %+v, want none (open vocabulary)", f)
@@ -201,6 +201,7 @@ func TestReferenceOverAWeek(t *testing.T) {
 		tr   []traffic
 		// Checks at the end.
 		wantShape  map[string]int // per-agent findings of kind shape
+		maxShape   int            // instead: at most this many, none outside the flood's agents
 		wantOpen   int            // vocabulary_opening findings
 		refOpen    bool           // reference open at the end
 		inRef      string         // a shape that must be in the reference
@@ -269,6 +270,18 @@ func TestReferenceOverAWeek(t *testing.T) {
 			},
 			wantShape: map[string]int{"agent-f": 1}, wantOpen: 1, wantRefLen: 2,
 		},
+		{
+			// A poisoned client on five agents, interleaved: the opening's
+			// agent and each one joining cost one judged shape at most.
+			name: "flood from five agents",
+			tr: []traffic{
+				{tool: "crm", agents: fleet, from: 0, to: 2 * day, step: 20 * time.Second, shapes: cycle("json{customer_id:str}", "json{email:str}")},
+				{tool: "crm", agents: []string{"agent-f1", "agent-f2", "agent-f3", "agent-f4", "agent-f5"}, from: 2 * day, to: 2*day + time.Hour, step: time.Second,
+					shapes: func(i int) string { return fmt.Sprintf("json{customer_id:str,p%d:num}", i) }},
+				{tool: "crm", agents: fleet, from: 2*day + time.Hour, to: 3 * day, step: 20 * time.Second, shapes: cycle("json{customer_id:str}", "json{email:str}")},
+			},
+			maxShape: 6, wantOpen: 1, wantRefLen: 2,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -282,6 +295,19 @@ func TestReferenceOverAWeek(t *testing.T) {
 				fs = tr.run(d, fs)
 			}
 			perAgent, openings := kinds(fs)
+			if tt.maxShape > 0 {
+				var n int
+				for a, c := range perAgent {
+					if a[:6] != "agent-" || a[6] != 'f' {
+						t.Errorf("%d findings for %s, outside the flood", c, a)
+					}
+					n += c
+				}
+				if n > tt.maxShape {
+					t.Errorf("%d per-shape findings, want at most %d: %v", n, tt.maxShape, perAgent)
+				}
+				tt.wantShape = perAgent
+			}
 			if fmt.Sprint(perAgent) != fmt.Sprint(tt.wantShape) || len(openings) != tt.wantOpen {
 				t.Errorf("shape findings per agent %v, %d openings; want %v, %d", perAgent, len(openings), tt.wantShape, tt.wantOpen)
 				for _, f := range fs {
@@ -370,8 +396,8 @@ func TestCrashEquivalenceOpening(t *testing.T) {
 			a, b := newDet(testConfig()), newDet(testConfig())
 			n := at(tc.cut)
 			feedRecords(a, rs[:n])
-			if tl := a.store.Peek(baseline.Key{Tool: "db-query"}); (tl.floodAgent != 0) != tc.opening || (tl.floodShapes != 0) != tc.quarantined {
-				t.Fatalf("at the cut: flood agent %x, %d quarantined; want opening %v, quarantined %v", tl.floodAgent, tl.floodShapes, tc.opening, tc.quarantined)
+			if tl := a.store.Peek(baseline.Key{Tool: "db-query"}); (tl.flood != nil) != tc.opening || (tl.floodShapes != 0) != tc.quarantined {
+				t.Fatalf("at the cut: opening %v, %d quarantined; want opening %v, quarantined %v", tl.flood, tl.floodShapes, tc.opening, tc.quarantined)
 			}
 			detecttest.Restore(t, b, detecttest.MustMarshal(t, a))
 			fa, fb := detecttest.FindingsJSON(t, feedRecords(a, rs[n:])), detecttest.FindingsJSON(t, feedRecords(b, rs[n:]))
@@ -411,7 +437,7 @@ func BenchmarkObserveFlood(b *testing.B) {
 		r.Timestamp = base.Add(day + time.Duration(i)*time.Millisecond)
 		out = d.Observe(r, out[:0])
 	}
-	if tl := d.store.Peek(baseline.Key{Tool: "db-query"}); tl.floodAgent == 0 {
+	if tl := d.store.Peek(baseline.Key{Tool: "db-query"}); tl.flood == nil {
 		b.Fatal("no opening")
 	}
 }

@@ -24,7 +24,7 @@ const stateVersion = 3
 //	tool:  ...StateV2's tool..., uvarint RefWindows, BE64 float RefOpen,
 //	       uvarint RefRecords, uvarint RefN1, varint RefLastNew,
 //	       uvarint WinStart, uvarint WinNew, BE64 WinAgent, byte WinBits,
-//	       BE64 FloodAgent, uvarint FloodLast
+//	       uvarint count, count × BE64 FloodAgents, uvarint FloodLast
 //
 // Shapes keep their StateV2 layout; their Flags gained flagRef, flagFlood
 // and the count of windows used in the upper nibble (set.go). The
@@ -50,8 +50,10 @@ type ToolV3 struct {
 	WinNew     uint32
 	WinAgent   uint64
 	WinBits    uint8
-	FloodAgent uint64
-	FloodLast  uint64
+	// The opening under way: its agents' hashes (none: no opening, at
+	// most maxFlooders, non-zero) and its record of their last shape.
+	FloodAgents []uint64
+	FloodLast   uint64
 }
 
 // StateV2 is the previous snapshot record (read, upgraded to StateV3):
@@ -107,7 +109,7 @@ type ShapeV2 struct {
 // minTool is the smallest encoded ToolV2; minToolV3 the smallest ToolV3.
 const (
 	minTool   = 1 + 1 + 1 + 1 + 1 + 1 + 1 + ringSize + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1
-	minToolV3 = minTool + 1 + 8 + 1 + 1 + 1 + 1 + 1 + 8 + 1 + 8 + 1
+	minToolV3 = minTool + 1 + 8 + 1 + 1 + 1 + 1 + 1 + 8 + 1 + 1 + 1
 )
 
 // putV2 writes t's StateV2 fields.
@@ -154,7 +156,10 @@ func (st *StateV3) put(e *encoding.Encbuf) {
 		e.PutUvarint(uint64(t.WinNew))
 		e.PutBE64(t.WinAgent)
 		e.PutByte(t.WinBits)
-		e.PutBE64(t.FloodAgent)
+		e.PutUvarint(uint64(len(t.FloodAgents)))
+		for _, a := range t.FloodAgents {
+			e.PutBE64(a)
+		}
 		e.PutUvarint(t.FloodLast)
 	}
 }
@@ -205,7 +210,17 @@ func getStateV3(d *encoding.Decbuf) StateV3 {
 		}
 		t.RefRecords, t.RefN1, t.RefLastNew = d.Uvarint(), d.Uvarint32(), d.Varint()
 		t.WinStart, t.WinNew, t.WinAgent, t.WinBits = d.Uvarint(), d.Uvarint32(), d.BE64(), d.Byte()
-		t.FloodAgent, t.FloodLast = d.BE64(), d.Uvarint()
+		if n := d.Uvarint(); n <= maxFlooders {
+			t.FloodAgents = make([]uint64, n)
+			for j := range t.FloodAgents {
+				if t.FloodAgents[j] = d.BE64(); t.FloodAgents[j] == 0 {
+					d.Fail("tool %q: zero opening agent", t.Tool)
+				}
+			}
+		} else {
+			d.Fail("tool %q: %d opening agents, at most %d", t.Tool, n, maxFlooders)
+		}
+		t.FloodLast = d.Uvarint()
 	}
 	return st
 }
@@ -251,7 +266,10 @@ func (d *Detector) CaptureState() (detect.Encoder, error) {
 			Kinds: t.kinds, Recent: t.recent, RecentPos: t.recentPos, WindowEnd: t.windowEnd, Window: t.window,
 			CurExact: t.curExact, PrevDistinct: t.prevDistinct, OverflowN: t.overflow},
 			RefWindows: t.refWindows, RefOpen: t.refOpen, RefRecords: t.refRecords, RefN1: t.refN1, RefLastNew: t.refLastNew,
-			WinStart: t.winStart, WinNew: t.winNew, WinAgent: t.winAgent, WinBits: t.winBits, FloodAgent: t.floodAgent, FloodLast: t.floodLast}
+			WinStart: t.winStart, WinNew: t.winNew, WinAgent: t.winAgent, WinBits: t.winBits}
+		if f := t.flood; f != nil {
+			tv.FloodAgents, tv.FloodLast = slices.Clone(f.agents[:f.n]), f.last
+		}
 		tv.Shapes = hashset.Collect(&t.set, func(sl hashset.Slot) ShapeV2 { return ShapeV2(sl) })
 		if tv.OverAll, err = t.overAll.MarshalState(nil); err != nil {
 			return false
@@ -294,7 +312,15 @@ func (d *Detector) UnmarshalState(data []byte) error {
 			kinds: tv.Kinds, recent: tv.Recent, recentPos: tv.RecentPos, windowEnd: tv.WindowEnd, window: tv.Window,
 			curExact: tv.CurExact, prevDistinct: tv.PrevDistinct, overflow: tv.OverflowN,
 			refWindows: tv.RefWindows, refOpen: tv.RefOpen, refRecords: tv.RefRecords, refN1: tv.RefN1, refLastNew: tv.RefLastNew,
-			winStart: tv.WinStart, winNew: tv.WinNew, winAgent: tv.WinAgent, winBits: tv.WinBits, floodAgent: tv.FloodAgent, floodLast: tv.FloodLast}
+			winStart: tv.WinStart, winNew: tv.WinNew, winAgent: tv.WinAgent, winBits: tv.WinBits}
+		if len(tv.FloodAgents) > maxFlooders {
+			return fmt.Errorf("input_novelty state: tool %q: %d opening agents", tv.Tool, len(tv.FloodAgents))
+		}
+		if len(tv.FloodAgents) > 0 {
+			f := &flooders{last: tv.FloodLast}
+			f.n = copy(f.agents[:], tv.FloodAgents)
+			t.flood = f
+		}
 		migrate := tv.RefOpen < 0
 		for _, sh := range tv.Shapes {
 			sl := t.set.Add(sh.H)
