@@ -64,9 +64,11 @@ type Config struct {
 	// openness).
 	ReferenceWindows int `yaml:"reference_windows"`
 	// OpeningNewShapes: this many first-seen shapes among the last
-	// NoveltyWindowRecords records at a tool whose reference is closed is an
-	// abnormal opening: one vocabulary_opening finding, and until the
-	// vocabulary closes again new shapes are judged against the reference.
+	// NoveltyWindowRecords records, or in one DistinctWindow, at a tool
+	// whose reference is closed is an abnormal opening: one
+	// vocabulary_opening finding, the flood's shapes quarantined, and until
+	// the vocabulary closes again new shapes are judged against the
+	// reference.
 	OpeningNewShapes int `yaml:"opening_new_shapes"`
 }
 
