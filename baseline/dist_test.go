@@ -67,7 +67,9 @@ func TestDistCentroidsBounded(t *testing.T) {
 	var d Dist
 	for i := range 200000 {
 		d.Add(g, rng.ExpFloat64()*100, distBase.Add(time.Duration(i)*time.Millisecond))
-		if len(d.cur) > g.maxCent || cap(d.cur) != g.maxCent {
+		// Storage grows with the count: never more than the next rung
+		// above the centroids held, never past the full list's size class.
+		if len(d.cur) > g.maxCent || cap(d.cur) > 56 || (cap(d.cur) > 8 && cap(d.cur) > 3*len(d.cur)/2+8) {
 			t.Fatalf("after %d values: len(cur)=%d cap=%d, max %d", i, len(d.cur), cap(d.cur), g.maxCent)
 		}
 	}
@@ -166,8 +168,21 @@ func TestDistIgnoresNonFinite(t *testing.T) {
 func TestDistAddAllocs(t *testing.T) {
 	g := NewDigester(25, time.Hour)
 	var d Dist
-	d.Add(g, 1, distBase)
 	i := 0
+	// A key's storage grows through the rungs to two full lists, a
+	// handful of allocations in its life.
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	for range 20000 {
+		i++
+		d.Add(g, float64(i%977), distBase.Add(time.Duration(i)*time.Second))
+	}
+	runtime.ReadMemStats(&m1)
+	if grow := m1.Mallocs - m0.Mallocs; grow < 2 || grow > uint64(2*(len(centroidRungs)+1)) || len(d.prev) < 30 {
+		t.Fatalf("growing to %d/%d centroids: %d allocations", len(d.prev), len(d.cur), grow)
+	} else {
+		t.Logf("%d allocations growing to %d/%d centroids (capacity %d/%d)", grow, len(d.prev), len(d.cur), cap(d.prev), cap(d.cur))
+	}
 	allocs := testing.AllocsPerRun(10000, func() {
 		i++
 		d.Add(g, float64(i%977), distBase.Add(time.Duration(i)*time.Second))
@@ -199,6 +214,21 @@ func TestDistMemoryPerDist(t *testing.T) {
 		t.Fatalf("%.0f bytes per Dist, budget 4096", per)
 	}
 	t.Logf("%.0f bytes per Dist", per)
+}
+
+// A young Dist keeps no more centroid storage than its values need.
+func TestDistYoungStorage(t *testing.T) {
+	g := NewDigester(25, time.Hour)
+	for _, n := range []int{1, 31, 32, 40, 64, 200} {
+		var d Dist
+		for i := range n {
+			d.Add(g, float64(i*37%101), distBase.Add(time.Duration(i)*time.Second))
+		}
+		held := len(d.prev) + len(d.cur)
+		if c := cap(d.prev) + cap(d.cur); c > held*3/2+8 || held > n {
+			t.Errorf("%d values: %d centroids held, capacity %d", n, held, c)
+		}
+	}
 }
 
 // FuzzDist feeds arbitrary values and event-time steps (including epoch
@@ -302,9 +332,9 @@ func TestDistStateRoundTrip(t *testing.T) {
 		if b.Count() != a.Count() || b.Epoch() != a.Epoch() || b.q != a.q {
 			t.Fatalf("cut %d: restored count/epoch/cached quantiles differ", cut)
 		}
-		// Same capacity: folds after a restore do not allocate either.
-		if cut > 0 && (cap(b.cur) != g.maxCent || cap(b.prev) != g.maxCent) {
-			t.Fatalf("cut %d: restored capacity %d/%d, want %d", cut, cap(b.prev), cap(b.cur), g.maxCent)
+		// cur keeps the recorded capacity, prev only its centroids.
+		if cut > 0 && (cap(b.cur) != max(cap(a.cur), cap(a.prev)) || cap(b.prev) != len(a.prev)) {
+			t.Fatalf("cut %d: restored capacity %d/%d, want %d/%d", cut, cap(b.prev), cap(b.cur), len(a.prev), max(cap(a.cur), cap(a.prev)))
 		}
 		// Same future: same inputs give identical quantiles at every step
 		// and identical final state.
