@@ -48,14 +48,22 @@ type Dist struct {
 	prevW, curW float64
 	prevMax     float64
 	curMax      float64
-	epoch       int64 // index of the current epoch (event time / Epoch)
-	nbuf        int32
-	stale       bool    // q must be recomputed before use (rotation)
-	ready       bool    // first Add done (epoch and maxima set)
+	epoch       int64   // index of the current epoch (event time / Epoch)
 	pending     float64 // weight folded since q was computed
-	q           Quantiles
-	tail        tailState // tail.go, judge.go
-	buf         [distBuf]float64
+	nbuf        int32
+	stale       bool // q must be recomputed before use (rotation)
+	ready       bool // first Add done (epoch and maxima set)
+	// The rest lives behind a pointer allocated on the first Add: a Dist
+	// that never sees a value (a latency key's second version slot) costs
+	// 112 bytes, not 800.
+	*distMem
+}
+
+// distMem is the part of a Dist a never-used one does not need.
+type distMem struct {
+	q    Quantiles
+	tail tailState // tail.go, judge.go
+	buf  [distBuf]float64
 }
 
 // refreshShare: cached quantiles are recomputed once the values folded
@@ -144,6 +152,9 @@ func (d *Dist) Add(g *Digester, v float64, t time.Time) {
 		return
 	}
 	if !d.ready {
+		if d.distMem == nil {
+			d.distMem = new(distMem)
+		}
 		d.ready = true
 		d.epoch = g.EpochOf(t)
 		d.prevMax, d.curMax = math.Inf(-1), math.Inf(-1)
@@ -267,6 +278,9 @@ func (g *Digester) integratedLocation(q float64) float64 {
 // after a rotation and once the newly folded values reach 1/refreshShare
 // of the mass.
 func (d *Dist) Quantiles(g *Digester) Quantiles {
+	if d.distMem == nil {
+		return Quantiles{} // never used: what a zero Dist always answered
+	}
 	d.q.Count = d.Count()
 	d.q.Max = max(d.prevMax, d.curMax) // builtin: math.Max is not inlined on amd64
 	if !d.needsRefresh() {
@@ -297,8 +311,11 @@ func (d *Dist) Quantiles(g *Digester) Quantiles {
 
 // Reset empties d, keeping its centroid storage for reuse.
 func (d *Dist) Reset() {
-	prev, cur, ready := d.prev[:0], d.cur[:0], d.ready
-	*d = Dist{prev: prev, cur: cur, ready: ready}
+	prev, cur, ready, mem := d.prev[:0], d.cur[:0], d.ready, d.distMem
+	*d = Dist{prev: prev, cur: cur, ready: ready, distMem: mem}
+	if mem != nil {
+		*mem = distMem{}
+	}
 	if ready {
 		// Storage exists, so Add skips its first-use setup: start as if
 		// idle in no epoch, and let the first value's epoch take over.
@@ -413,7 +430,7 @@ func (d *Dist) decode(data []byte) error {
 	if flags&distFlagInit == 0 {
 		return r.end()
 	}
-	d.ready, d.stale = true, flags&distFlagStale != 0
+	d.ready, d.stale, d.distMem = true, flags&distFlagStale != 0, new(distMem)
 	d.epoch = r.varint()
 	capacity := r.uvarint()
 	nbuf := r.uvarint()

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 var distBase = time.Date(2026, 3, 23, 0, 0, 0, 0, time.UTC)
@@ -216,6 +217,33 @@ func TestDistMemoryPerDist(t *testing.T) {
 	t.Logf("%.0f bytes per Dist", per)
 }
 
+// A Dist that never saw a value is small and answers like an empty one;
+// learning a point of another Dist's tail gives it its storage.
+func TestDistUnused(t *testing.T) {
+	if n := unsafe.Sizeof(Dist{}); n > 112 {
+		t.Errorf("an unused Dist takes %d bytes", n)
+	}
+	g := NewDigester(25, time.Hour)
+	var d Dist
+	d.Advance(g, distBase)
+	if q, f := d.Quantiles(g), d.Tail(g); q != (Quantiles{}) || f.Valid || d.TailRingLen() != 0 || d.TailRing() != nil || d.Count() != 0 {
+		t.Fatalf("unused Dist: %+v %+v", q, f)
+	}
+	var src Dist
+	for i := range 2000 {
+		src.Add(g, float64(100+i%50), distBase.Add(time.Duration(i)*time.Second))
+	}
+	j := Judge{Far: 4}
+	v := src.Judge(g, 1e6, &j, 0)
+	if !v.Fit.Valid {
+		t.Fatal("premise: src has a fit")
+	}
+	d.Learn(g, 1e6, distBase, &v, &j, true, true)
+	if d.TailRingLen() != 1 || d.Count() != 0 {
+		t.Fatalf("learned %d tail points, %v values", d.TailRingLen(), d.Count())
+	}
+}
+
 // A young Dist keeps no more centroid storage than its values need.
 func TestDistYoungStorage(t *testing.T) {
 	g := NewDigester(25, time.Hour)
@@ -329,7 +357,8 @@ func TestDistStateRoundTrip(t *testing.T) {
 		if !slices.Equal(re, enc[6:]) {
 			t.Fatalf("cut %d: re-encoding differs", cut)
 		}
-		if b.Count() != a.Count() || b.Epoch() != a.Epoch() || b.q != a.q {
+		if b.Count() != a.Count() || b.Epoch() != a.Epoch() || (b.distMem == nil) != (a.distMem == nil) ||
+			(a.distMem != nil && b.q != a.q) {
 			t.Fatalf("cut %d: restored count/epoch/cached quantiles differ", cut)
 		}
 		// cur keeps the recorded capacity, prev only its centroids.
