@@ -134,8 +134,8 @@ func TestDistReset(t *testing.T) {
 	g := NewDigester(25, time.Hour)
 	var d Dist
 	d.Reset() // on a zero Dist: stays usable
-	for i := range 100 {
-		d.Add(g, 1000, distBase.Add(time.Duration(i)*time.Second))
+	for i := range 3000 { // storage for more centroids than the reuse below needs
+		d.Add(g, float64(1000+i%53), distBase.Add(time.Duration(i)*time.Second))
 	}
 	d.Reset()
 	if d.Count() != 0 || d.Quantiles(g) != (Quantiles{Max: math.Inf(-1)}) {
