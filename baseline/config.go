@@ -38,11 +38,12 @@ func DefaultConfig() Config {
 // detectors (rate windows and profiles, two t-digest distributions with
 // their centroid lists, raw buffers and tail state, store bookkeeping) at
 // t-digest compression c, once its digests hold two full epochs. Fitted to
-// BenchmarkStatePerKey in package pipeline (issue 13: mature keys 6,683
-// bytes, young keys 5,173, at compression 25): a fixed 4,150 bytes plus
-// 2 distributions × 2 epochs × (2c+2) centroids of 16 bytes with up to
-// 1/8 of allocator size-class slack (72 bytes per centroid). A young key's
-// lists grow with its count, so it costs less than this.
+// BenchmarkStatePerKey in package pipeline (issue 13, compression 25:
+// mature keys 6,432 bytes with lists of at most 40 centroids, young keys
+// 4,917): a fixed 4,150 bytes plus 2 distributions × 2 epochs × (2c+2)
+// centroids of 16 bytes with up to 1/8 of allocator size-class slack (72
+// bytes per centroid), so full lists fit. A young key's lists grow with
+// its count, so it costs less than this.
 func KeyBytes(compression float64) int64 {
 	return 4150 + 72*(2*int64(math.Ceil(compression))+2)
 }

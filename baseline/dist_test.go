@@ -134,7 +134,8 @@ func TestDistReset(t *testing.T) {
 	g := NewDigester(25, time.Hour)
 	var d Dist
 	d.Reset() // on a zero Dist: stays usable
-	for i := range 3000 { // storage for more centroids than the reuse below needs
+	// Storage for more centroids than the reuse below needs.
+	for i := range 3000 {
 		d.Add(g, float64(1000+i%53), distBase.Add(time.Duration(i)*time.Second))
 	}
 	d.Reset()
