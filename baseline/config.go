@@ -36,13 +36,16 @@ func DefaultConfig() Config {
 
 // KeyBytes is the heap one live (agent, tool) key costs summed over all
 // detectors (rate windows and profiles, two t-digest distributions with
-// their centroid lists and raw buffers, store bookkeeping) at t-digest
-// compression c. Fitted to BenchmarkStatePerKey in package pipeline
-// (8,176 bytes measured at compression 25, 100,000 keys, with the
-// multi-scale rates and tail state of issue 9): a fixed 4,850 bytes plus
-// 2 distributions × 2 epochs × (2c+2) centroids of 16 bytes.
+// their centroid lists, raw buffers and tail state, store bookkeeping) at
+// t-digest compression c, once its digests hold two full epochs. Fitted to
+// BenchmarkStatePerKey in package pipeline (issue 13, compression 25:
+// mature keys 6,432 bytes with lists of at most 40 centroids, young keys
+// 4,917): a fixed 4,150 bytes plus 2 distributions × 2 epochs × (2c+2)
+// centroids of 16 bytes with up to 1/8 of allocator size-class slack (72
+// bytes per centroid), so full lists fit. A young key's lists grow with
+// its count, so it costs less than this.
 func KeyBytes(compression float64) int64 {
-	return 4850 + 64*(2*int64(math.Ceil(compression))+2)
+	return 4150 + 72*(2*int64(math.Ceil(compression))+2)
 }
 
 // KeyCap is the key cap of each detector store: MaxKeys when set, else

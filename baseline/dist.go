@@ -35,8 +35,12 @@ import (
 // idle Dist whose current epoch is empty does not rotate again: a rarely
 // used key keeps its last active epoch as its baseline.
 //
-// Adding a value and reading cached quantiles never allocate; the centroid
-// storage is allocated once, on a Dist's first Add.
+// Reading cached quantiles never allocates. Centroid storage grows with
+// the key's count (a list never holds more centroids than values folded
+// into it): a young key keeps a few centroids, not the 2·C+2 of a mature
+// one. A list grows through a few fixed capacities (centroidRungs, then
+// 2·C+2), so a key allocates a handful of times in its life, at folds
+// (once per distBuf values), never per value.
 //
 // A Dist is not safe for concurrent use; neither is its Digester.
 type Dist struct {
@@ -44,13 +48,22 @@ type Dist struct {
 	prevW, curW float64
 	prevMax     float64
 	curMax      float64
-	epoch       int64 // index of the current epoch (event time / Epoch)
-	nbuf        int32
-	stale       bool    // q must be recomputed before use (rotation)
+	epoch       int64   // index of the current epoch (event time / Epoch)
 	pending     float64 // weight folded since q was computed
-	q           Quantiles
-	tail        tailState // tail.go, judge.go
-	buf         [distBuf]float64
+	nbuf        int32
+	stale       bool // q must be recomputed before use (rotation)
+	ready       bool // first Add done (epoch and maxima set)
+	// The rest lives behind a pointer allocated on the first Add: a Dist
+	// that never sees a value (a latency key's second version slot) costs
+	// 112 bytes, not 800.
+	*distMem
+}
+
+// distMem is the part of a Dist a never-used one does not need.
+type distMem struct {
+	q    Quantiles
+	tail tailState // tail.go, judge.go
+	buf  [distBuf]float64
 }
 
 // refreshShare: cached quantiles are recomputed once the values folded
@@ -138,9 +151,11 @@ func (d *Dist) Add(g *Digester, v float64, t time.Time) {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return
 	}
-	if d.cur == nil {
-		d.cur = make([]tdigest.Centroid, 0, g.maxCent)
-		d.prev = make([]tdigest.Centroid, 0, g.maxCent)
+	if !d.ready {
+		if d.distMem == nil {
+			d.distMem = new(distMem)
+		}
+		d.ready = true
 		d.epoch = g.EpochOf(t)
 		d.prevMax, d.curMax = math.Inf(-1), math.Inf(-1)
 	} else if e := g.EpochOf(t); e > d.epoch {
@@ -160,7 +175,7 @@ func (d *Dist) Add(g *Digester, v float64, t time.Time) {
 // Dist's current one. Detectors call it from Tick so that idle keys age
 // deterministically.
 func (d *Dist) Advance(g *Digester, t time.Time) {
-	if d.cur == nil {
+	if !d.ready {
 		return
 	}
 	if e := g.EpochOf(t); e > d.epoch {
@@ -222,10 +237,31 @@ func (d *Dist) fold(g *Digester) {
 		soFar += c.Weight
 		out = append(out, c)
 	}
+	if len(out) > cap(d.cur) {
+		d.cur = growCentroids(len(out), g.maxCent)
+	}
 	d.cur = append(d.cur[:0], out...)
 	d.pending += total - d.curW
 	d.curW = total
 	d.nbuf = 0
+}
+
+// centroidRungs are the capacities a centroid list grows through (whole
+// size classes of the allocator, 16-byte centroids), below the full list
+// of the compression. A fixed ladder makes a list's capacity a function of
+// the largest count it held, so a restored Dist grows and encodes like the
+// original.
+var centroidRungs = [...]int{8, 12, 18, 26, 32, 40, 48}
+
+// growCentroids returns empty storage for at least n <= limit centroids:
+// the first rung at or above n, or limit rounded up to its size class.
+func growCentroids(n, limit int) []tdigest.Centroid {
+	for _, c := range centroidRungs {
+		if c >= n && c < limit {
+			return make([]tdigest.Centroid, 0, c)
+		}
+	}
+	return slices.Grow([]tdigest.Centroid(nil), limit)
 }
 
 func (g *Digester) integratedQ(k float64) float64 {
@@ -242,6 +278,9 @@ func (g *Digester) integratedLocation(q float64) float64 {
 // after a rotation and once the newly folded values reach 1/refreshShare
 // of the mass.
 func (d *Dist) Quantiles(g *Digester) Quantiles {
+	if d.distMem == nil {
+		return Quantiles{} // never used: what a zero Dist always answered
+	}
 	d.q.Count = d.Count()
 	d.q.Max = max(d.prevMax, d.curMax) // builtin: math.Max is not inlined on amd64
 	if !d.needsRefresh() {
@@ -272,9 +311,12 @@ func (d *Dist) Quantiles(g *Digester) Quantiles {
 
 // Reset empties d, keeping its centroid storage for reuse.
 func (d *Dist) Reset() {
-	prev, cur := d.prev[:0], d.cur[:0]
-	*d = Dist{prev: prev, cur: cur}
-	if cur != nil {
+	prev, cur, ready, mem := d.prev[:0], d.cur[:0], d.ready, d.distMem
+	*d = Dist{prev: prev, cur: cur, ready: ready, distMem: mem}
+	if mem != nil {
+		*mem = distMem{}
+	}
+	if ready {
 		// Storage exists, so Add skips its first-use setup: start as if
 		// idle in no epoch, and let the first value's epoch take over.
 		d.epoch = math.MinInt64
@@ -297,7 +339,8 @@ func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
 //
 //	u8 version | u8 flags (1: initialized, 2: stale)
 //	initialized only:
-//	  varint epoch | uvarint centroid capacity | uvarint nbuf
+//	  varint epoch | uvarint centroid capacity (the larger list's, at least
+//	    either list's length) | uvarint nbuf
 //	  f64 prevW curW prevMax curMax pending | f64 × nbuf raw values
 //	  f64 q.P10 q.P50 q.P90 q.P99 q.P999 q.Max q.Count q.Folded
 //	  uvarint len(prev) | (f64 mean, f64 weight) × len  — same for cur
@@ -323,14 +366,14 @@ const (
 // MarshalState appends d's complete state to b.
 func (d *Dist) MarshalState(b []byte) ([]byte, error) {
 	var flags byte
-	if d.cur != nil {
+	if d.ready {
 		flags |= distFlagInit
 	}
 	if d.stale {
 		flags |= distFlagStale
 	}
 	b = append(b, distStateVersion, flags)
-	if d.cur == nil {
+	if !d.ready {
 		return b, nil
 	}
 	b = binary.AppendVarint(b, d.epoch)
@@ -387,7 +430,7 @@ func (d *Dist) decode(data []byte) error {
 	if flags&distFlagInit == 0 {
 		return r.end()
 	}
-	d.stale = flags&distFlagStale != 0
+	d.ready, d.stale, d.distMem = true, flags&distFlagStale != 0, new(distMem)
 	d.epoch = r.varint()
 	capacity := r.uvarint()
 	nbuf := r.uvarint()
@@ -408,11 +451,13 @@ func (d *Dist) decode(data []byte) error {
 	if r.err != nil {
 		return r.err
 	}
+	// cur gets the recorded capacity (so the state re-encodes as it was),
+	// prev only its centroids (it grows when it becomes cur again).
 	var err error
-	if d.prev, err = r.centroids(int(capacity), d.prevW); err != nil {
+	if d.prev, err = r.centroids(int(capacity), false, d.prevW); err != nil {
 		return fmt.Errorf("prev: %w", err)
 	}
-	if d.cur, err = r.centroids(int(capacity), d.curW); err != nil {
+	if d.cur, err = r.centroids(int(capacity), true, d.curW); err != nil {
 		return fmt.Errorf("cur: %w", err)
 	}
 	if err := d.tail.unmarshal(&r); err != nil {
@@ -446,14 +491,18 @@ func (d *Dist) check() error {
 
 // centroids reads a centroid list of at most capacity entries with
 // positive integral weights summing to exactly w (the weights are what
-// the quantile code indexes by).
-func (r *distReader) centroids(capacity int, w float64) ([]tdigest.Centroid, error) {
+// the quantile code indexes by), into a slice of that capacity when full
+// is set, else of its length.
+func (r *distReader) centroids(capacity int, full bool, w float64) ([]tdigest.Centroid, error) {
 	n := r.uvarint()
 	if r.err != nil {
 		return nil, r.err
 	}
 	if n > uint64(capacity) || n*16 > uint64(len(r.b)) {
 		return nil, fmt.Errorf("%d centroids: %w", n, errDistState)
+	}
+	if !full {
+		capacity = int(n)
 	}
 	cs := make([]tdigest.Centroid, n, capacity)
 	sum := 0.0

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 var distBase = time.Date(2026, 3, 23, 0, 0, 0, 0, time.UTC)
@@ -67,7 +68,9 @@ func TestDistCentroidsBounded(t *testing.T) {
 	var d Dist
 	for i := range 200000 {
 		d.Add(g, rng.ExpFloat64()*100, distBase.Add(time.Duration(i)*time.Millisecond))
-		if len(d.cur) > g.maxCent || cap(d.cur) != g.maxCent {
+		// Storage grows with the count: never more than the next rung
+		// above the centroids held, never past the full list's size class.
+		if len(d.cur) > g.maxCent || cap(d.cur) > 56 || (cap(d.cur) > 8 && cap(d.cur) > 3*len(d.cur)/2+8) {
 			t.Fatalf("after %d values: len(cur)=%d cap=%d, max %d", i, len(d.cur), cap(d.cur), g.maxCent)
 		}
 	}
@@ -131,8 +134,9 @@ func TestDistReset(t *testing.T) {
 	g := NewDigester(25, time.Hour)
 	var d Dist
 	d.Reset() // on a zero Dist: stays usable
-	for i := range 100 {
-		d.Add(g, 1000, distBase.Add(time.Duration(i)*time.Second))
+	// Storage for more centroids than the reuse below needs.
+	for i := range 3000 {
+		d.Add(g, float64(1000+i%53), distBase.Add(time.Duration(i)*time.Second))
 	}
 	d.Reset()
 	if d.Count() != 0 || d.Quantiles(g) != (Quantiles{Max: math.Inf(-1)}) {
@@ -166,8 +170,21 @@ func TestDistIgnoresNonFinite(t *testing.T) {
 func TestDistAddAllocs(t *testing.T) {
 	g := NewDigester(25, time.Hour)
 	var d Dist
-	d.Add(g, 1, distBase)
 	i := 0
+	// A key's storage grows through the rungs to two full lists, a
+	// handful of allocations in its life.
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	for range 20000 {
+		i++
+		d.Add(g, float64(i%977), distBase.Add(time.Duration(i)*time.Second))
+	}
+	runtime.ReadMemStats(&m1)
+	if grow := m1.Mallocs - m0.Mallocs; grow < 2 || grow > uint64(2*(len(centroidRungs)+1)) || len(d.prev) < 30 {
+		t.Fatalf("growing to %d/%d centroids: %d allocations", len(d.prev), len(d.cur), grow)
+	} else {
+		t.Logf("%d allocations growing to %d/%d centroids (capacity %d/%d)", grow, len(d.prev), len(d.cur), cap(d.prev), cap(d.cur))
+	}
 	allocs := testing.AllocsPerRun(10000, func() {
 		i++
 		d.Add(g, float64(i%977), distBase.Add(time.Duration(i)*time.Second))
@@ -199,6 +216,48 @@ func TestDistMemoryPerDist(t *testing.T) {
 		t.Fatalf("%.0f bytes per Dist, budget 4096", per)
 	}
 	t.Logf("%.0f bytes per Dist", per)
+}
+
+// A Dist that never saw a value is small and answers like an empty one;
+// learning a point of another Dist's tail gives it its storage.
+func TestDistUnused(t *testing.T) {
+	if n := unsafe.Sizeof(Dist{}); n > 112 {
+		t.Errorf("an unused Dist takes %d bytes", n)
+	}
+	g := NewDigester(25, time.Hour)
+	var d Dist
+	d.Advance(g, distBase)
+	if q, f := d.Quantiles(g), d.Tail(g); q != (Quantiles{}) || f.Valid || d.TailRingLen() != 0 || d.TailRing() != nil || d.Count() != 0 {
+		t.Fatalf("unused Dist: %+v %+v", q, f)
+	}
+	var src Dist
+	for i := range 2000 {
+		src.Add(g, float64(100+i%50), distBase.Add(time.Duration(i)*time.Second))
+	}
+	j := Judge{Far: 4}
+	v := src.Judge(g, 1e6, &j, 0)
+	if !v.Fit.Valid {
+		t.Fatal("premise: src has a fit")
+	}
+	d.Learn(g, 1e6, distBase, &v, &j, true, true)
+	if d.TailRingLen() != 1 || d.Count() != 0 {
+		t.Fatalf("learned %d tail points, %v values", d.TailRingLen(), d.Count())
+	}
+}
+
+// A young Dist keeps no more centroid storage than its values need.
+func TestDistYoungStorage(t *testing.T) {
+	g := NewDigester(25, time.Hour)
+	for _, n := range []int{1, 31, 32, 40, 64, 200} {
+		var d Dist
+		for i := range n {
+			d.Add(g, float64(i*37%101), distBase.Add(time.Duration(i)*time.Second))
+		}
+		held := len(d.prev) + len(d.cur)
+		if c := cap(d.prev) + cap(d.cur); c > held*3/2+8 || held > n {
+			t.Errorf("%d values: %d centroids held, capacity %d", n, held, c)
+		}
+	}
 }
 
 // FuzzDist feeds arbitrary values and event-time steps (including epoch
@@ -299,12 +358,13 @@ func TestDistStateRoundTrip(t *testing.T) {
 		if !slices.Equal(re, enc[6:]) {
 			t.Fatalf("cut %d: re-encoding differs", cut)
 		}
-		if b.Count() != a.Count() || b.Epoch() != a.Epoch() || b.q != a.q {
+		if b.Count() != a.Count() || b.Epoch() != a.Epoch() || (b.distMem == nil) != (a.distMem == nil) ||
+			(a.distMem != nil && b.q != a.q) {
 			t.Fatalf("cut %d: restored count/epoch/cached quantiles differ", cut)
 		}
-		// Same capacity: folds after a restore do not allocate either.
-		if cut > 0 && (cap(b.cur) != g.maxCent || cap(b.prev) != g.maxCent) {
-			t.Fatalf("cut %d: restored capacity %d/%d, want %d", cut, cap(b.prev), cap(b.cur), g.maxCent)
+		// cur keeps the recorded capacity, prev only its centroids.
+		if cut > 0 && (cap(b.cur) != max(cap(a.cur), cap(a.prev)) || cap(b.prev) != len(a.prev)) {
+			t.Fatalf("cut %d: restored capacity %d/%d, want %d/%d", cut, cap(b.prev), cap(b.cur), len(a.prev), max(cap(a.cur), cap(a.prev)))
 		}
 		// Same future: same inputs give identical quantiles at every step
 		// and identical final state.

@@ -133,6 +133,9 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 	if math.IsNaN(x) || math.IsInf(x, 0) {
 		return Level{}
 	}
+	if d.distMem == nil {
+		d.distMem = new(distMem) // v from another Dist: learn its tail point
+	}
 	if !v.Fit.Valid {
 		d.Add(g, x, t)
 		return Level{}

@@ -571,8 +571,8 @@ func (r *Rate) Arm(s *SpikeRule, rp *RateParams, src *Rate, div float64) {
 		}
 		ks, ka := math.Min(ss.kRes(), ex/mu), math.Min(ss.kAll(), ex/m)
 		st.Mu, st.M, st.KS, st.KA = float32(mu), float32(m), float32(ks), float32(ka)
-		c := max(NBCritical(mu, ks, s.LogP), NBCritical(m, ka, s.LogP), s.MinCount,
-			int(math.Min(math.Floor(s.PeakRatio*float64(ss.Peak)/div), 1<<30))+1)
+		c := critMax(max(s.MinCount, int(math.Min(math.Floor(s.PeakRatio*float64(ss.Peak)/div), 1<<30))+1),
+			mu, ks, m, ka, s.LogP)
 		st.Crit = uint32(min(c, 1<<30))
 		thr = min(thr, uint32(max(int64(st.Crit)-int64(st.Base), 1)))
 	}

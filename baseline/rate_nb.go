@@ -75,6 +75,39 @@ func NBCritical(mu, k, logP float64) int {
 	return critical(func(c int) float64 { return nbLogSFBound(c, mu, k) }, int(mu), cfGuess(mu, mu*(1+k*mu), (1+2*k*mu)/math.Sqrt(mu*(1+k*mu)), logP), logP)
 }
 
+// critMax returns max(lo, NBCritical(mu1, k1, logP), NBCritical(mu2, k2,
+// logP)) without searching for a critical count that one tail evaluation
+// shows to be at most the larger of the others (most arms: the floor or
+// the other model decides).
+func critMax(lo int, mu1, k1, mu2, k2, logP float64) int {
+	c := lo
+	if !nbCriticalAtMost(c, mu1, k1, logP) {
+		c = max(c, NBCritical(mu1, k1, logP))
+	}
+	if !nbCriticalAtMost(c, mu2, k2, logP) {
+		c = max(c, NBCritical(mu2, k2, logP))
+	}
+	return c
+}
+
+// nbCriticalAtMost reports NBCritical(mu, k, logP) <= x with one bound
+// evaluation: the search returns the smallest count above int(mu) whose
+// (nonincreasing) bound is at most logP, never more than 1<<30.
+// TestCritMaxMatchesSearch checks it against the search.
+func nbCriticalAtMost(x int, mu, k, logP float64) bool {
+	switch {
+	case x >= 1<<30:
+		return true
+	case mu <= 0:
+		return x >= 1
+	case !(k < nbPoisson): // as NBCritical decides
+		return x > int(mu) && nbLogSFBound(x, mu, k) <= logP
+	case mu > 1000: // PoissonCritical's estimate, not a search
+		return PoissonCritical(mu, logP) <= x
+	}
+	return x > int(mu) && poissonLogSFBound(x, mu) <= logP
+}
+
 // nbLogSFBound is an upper bound of NBLogSF in O(1): pmf(c) times the
 // geometric series of the largest later term ratio, max(q, ratio(c)). It is
 // within a fraction of a decade of the exact tail and never below it, so a

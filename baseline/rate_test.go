@@ -102,6 +102,48 @@ func poisson(rng *rand.Rand, lambda float64) int {
 	}
 }
 
+// critMax skips searches but must return exactly what the three-way max
+// of full searches returns, over the parameters Arm meets: tiny to large
+// expectations, Poisson to heavily overdispersed, floors below and above.
+func TestCritMaxMatchesSearch(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	skipped := 0
+	for i := range 200000 {
+		mu := []float64{0, 1e-4, 0.02, 0.5, 3, 40, 900, 1500, 2e5}[rng.IntN(9)] * (0.5 + rng.Float64())
+		m := mu * (0.3 + 2*rng.Float64())
+		if rng.IntN(10) == 0 {
+			m = 0
+		}
+		kOf := func() float64 {
+			switch rng.IntN(4) {
+			case 0:
+				return 0
+			case 1:
+				return 1e-7
+			case 2:
+				return rng.Float64() * 0.5
+			}
+			return rng.Float64() * 50
+		}
+		k1, k2 := kOf(), kOf()
+		logP := -math.Ln10 * []float64{2, 4.5, 7, 9}[rng.IntN(4)]
+		lo := 1 + rng.IntN(30)
+		if rng.IntN(20) == 0 {
+			lo = 1 << 30
+		}
+		want := max(NBCritical(mu, k1, logP), NBCritical(m, k2, logP), lo)
+		if got := critMax(lo, mu, k1, m, k2, logP); got != want {
+			t.Fatalf("case %d: critMax(%d, %v, %v, %v, %v, %v) = %d, searches give %d", i, lo, mu, k1, m, k2, logP, got, want)
+		}
+		if nbCriticalAtMost(lo, mu, k1, logP) && nbCriticalAtMost(lo, m, k2, logP) {
+			skipped++
+		}
+	}
+	if skipped < 1000 {
+		t.Fatalf("premise: only %d cases decided by the floor", skipped)
+	}
+}
+
 func TestRateLongScaleCatchesSustainedRise(t *testing.T) {
 	_, rp, s := testRule()
 	rng := rand.New(rand.NewPCG(1, 1))

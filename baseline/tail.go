@@ -109,6 +109,9 @@ type tailState struct {
 // Tail returns d's tail fit, refitting it if the body's quantiles changed
 // or enough new exceedances arrived since the last fit.
 func (d *Dist) Tail(g *Digester) TailFit {
+	if d.distMem == nil {
+		return TailFit{}
+	}
 	t := &d.tail
 	if t.fit.Valid && !t.fitStale && t.newSince < tailRefit && !d.needsRefresh() {
 		return t.fit
@@ -295,7 +298,17 @@ func (t *tailState) unmarshal(r *distReader) error {
 }
 
 // TailRingLen is for tests.
-func (d *Dist) TailRingLen() int { return int(d.tail.n) }
+func (d *Dist) TailRingLen() int {
+	if d.distMem == nil {
+		return 0
+	}
+	return int(d.tail.n)
+}
 
 // TailRing is for tests.
-func (d *Dist) TailRing() []float32 { return d.tail.ring[:d.tail.n] }
+func (d *Dist) TailRing() []float32 {
+	if d.distMem == nil {
+		return nil
+	}
+	return d.tail.ring[:d.tail.n]
+}

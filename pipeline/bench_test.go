@@ -56,68 +56,78 @@ func BenchmarkPipeline(b *testing.B) {
 	b.ReportMetric(0, "ns/op")
 }
 
-// BenchmarkStatePerKey measures the heap held per live (agent, tool) key
-// with 100,000 keys, each fed enough calls to build every detector's state
-// (windows, profiles, digests with full buffers, shape sets).
+// BenchmarkStatePerKey measures the heap held per live (agent, tool) key:
+// "young" is 100,000 keys fed 40 calls each over an hour (windows,
+// profiles, digests with a first fold, shape sets); "mature" is 10,000 keys
+// fed 400 calls each over two days, so both digest epochs hold full
+// centroid lists (what baseline.KeyBytes budgets for).
 func BenchmarkStatePerKey(b *testing.B) {
-	const (
-		agents  = 10000
-		tools   = 10
-		perKey  = 40
-		keys    = agents * tools
-		spacing = 90 * time.Second
-	)
-	for range b.N {
-		runtime.GC()
-		var before runtime.MemStats
-		runtime.ReadMemStats(&before)
-		cfg := config.Default()
-		cfg.Baseline.MaxKeys = 1 << 24 // measure every key, not the memory_limit cap
-		p := New(cfg, fixedWall)
-		var r record.Record
-		buf := make([]byte, 0, 1024)
-		start := sim.DefaultStart
-		for i := range perKey {
-			ts := start.Add(time.Duration(i) * spacing)
-			for a := range agents {
-				for t := range tools {
-					r = record.Record{
-						TraceID: "trace", SpanID: "span", Timestamp: ts.Add(time.Duration(a%60) * time.Millisecond),
-						AgentID: fmt.Sprintf("agent-%05d", a),
-						Tool:    record.Tool{Name: fmt.Sprintf("tool-%02d", t), Version: "1.0.0", TrustLevel: "gold", VerificationScore: 90},
-						Invocation: record.Invocation{
-							InputHash: fmt.Sprintf("sha256:%x", i*7919+a), Status: record.StatusSuccess,
-							DurationMS: float64(50 + (i*31+a)%400), OutputBytes: int64(500 + (i*17+a)%5000), InputBytes: record.Absent,
-							InputShape: fmt.Sprintf("json{id:str,n%d:num}", i%3),
-						},
-						Context:              record.Context{Environment: "production", DataClassification: "internal"},
-						DataSubjectsAffected: record.Absent,
-					}
-					buf = r.AppendJSON(buf[:0])
-					if _, outcome, err := p.Handle(buf); outcome == record.Invalid {
-						b.Fatal(err)
-					}
+	for _, c := range []struct {
+		name    string
+		agents  int
+		perKey  int
+		spacing time.Duration
+	}{{"young", 10000, 40, 90 * time.Second}, {"mature", 1000, 400, 7 * time.Minute}} {
+		b.Run(c.name, func(b *testing.B) {
+			for range b.N {
+				statePerKey(b, c.agents, c.perKey, c.spacing)
+			}
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+func statePerKey(b *testing.B, agents, perKey int, spacing time.Duration) {
+	const tools = 10
+	keys := agents * tools
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	cfg := config.Default()
+	cfg.Baseline.MaxKeys = 1 << 24 // measure every key, not the memory_limit cap
+	p := New(cfg, fixedWall)
+	var r record.Record
+	buf := make([]byte, 0, 1024)
+	start := sim.DefaultStart
+	for i := range perKey {
+		ts := start.Add(time.Duration(i) * spacing)
+		for a := range agents {
+			for t := range tools {
+				r = record.Record{
+					TraceID: "trace", SpanID: "span", Timestamp: ts.Add(time.Duration(a%60) * time.Millisecond),
+					AgentID: fmt.Sprintf("agent-%05d", a),
+					Tool:    record.Tool{Name: fmt.Sprintf("tool-%02d", t), Version: "1.0.0", TrustLevel: "gold", VerificationScore: 90},
+					Invocation: record.Invocation{
+						InputHash: fmt.Sprintf("sha256:%x", i*7919+a), Status: record.StatusSuccess,
+						DurationMS: float64(50 + (i*31+a)%400), OutputBytes: int64(500 + (i*17+a)%5000), InputBytes: record.Absent,
+						InputShape: fmt.Sprintf("json{id:str,n%d:num}", i%3),
+					},
+					Context:              record.Context{Environment: "production", DataClassification: "internal"},
+					DataSubjectsAffected: record.Absent,
+				}
+				buf = r.AppendJSON(buf[:0])
+				if _, outcome, err := p.Handle(buf); outcome == record.Invalid {
+					b.Fatal(err)
 				}
 			}
 		}
-		runtime.GC()
-		var after runtime.MemStats
-		runtime.ReadMemStats(&after)
-		live := 0
-		for _, d := range p.Engine().Detectors() {
-			if s, ok := d.(interface {
-				KeyStats() (int, uint64, uint64)
-			}); ok {
-				n, _, _ := s.KeyStats()
-				live = max(live, n)
-			}
-		}
-		if live < keys {
-			b.Fatalf("only %d keys live, want %d", live, keys)
-		}
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/keys, "heap-bytes/key")
-		b.ReportMetric(float64(keys), "keys")
-		runtime.KeepAlive(p)
 	}
-	b.ReportMetric(0, "ns/op")
+	runtime.GC()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	live := 0
+	for _, d := range p.Engine().Detectors() {
+		if s, ok := d.(interface {
+			KeyStats() (int, uint64, uint64)
+		}); ok {
+			n, _, _ := s.KeyStats()
+			live = max(live, n)
+		}
+	}
+	if live < keys {
+		b.Fatalf("only %d keys live, want %d", live, keys)
+	}
+	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(keys), "heap-bytes/key")
+	b.ReportMetric(float64(keys), "keys")
+	runtime.KeepAlive(p)
 }
