@@ -303,7 +303,8 @@ func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
 //	  uvarint len(prev) | (f64 mean, f64 weight) × len  — same for cur
 //	  tail: u8 n pos newSince flags (1 fit stale, 2 fit valid, 4 fallback,
 //	    8 anchor set) | varint absorbAt | f64 LnU Zeta Sigma Xi LnP50 Scale |
-//	    uvarint N | u32 × n ring (float32 bits) | varint last |
+//	    uvarint N | u32 × n ring (float32 bits; a negated value is an
+//	    entry winsorized at its absolute value) | varint last |
 //	    f64 sw sw2 swd lw lm lv anchor anchorU anchorS peakUp peakDown epUp epDown gap |
 //	    varint anchorT shiftAt driftAt | uvarint fit generation, anchor generation
 //

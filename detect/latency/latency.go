@@ -270,6 +270,9 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	switch {
 	case kReady:
 		c = choice{q: kq, v: kv, j: kj, scope: ScopeAgent}
+		if tReady {
+			c.v.Pool(&tv) // egregious only if also for the tool (baseline/tail.go)
+		}
 	case tReady:
 		c = choice{q: tq, v: tv, j: tj, scope: ScopeTool}
 	case kcur != nil && kcur.relearn && kref.usable(kref.dist.Quantiles(d.core.G), cfg):

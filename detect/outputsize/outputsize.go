@@ -150,6 +150,9 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	switch {
 	case kReady:
 		q, v, j, scope = kq, &kv, &kj, "agent"
+		if tReady {
+			kv.Pool(&tv) // egregious only if also for the tool (baseline/tail.go)
+		}
 	case tReady:
 		q, v, j, scope = tq, &tv, &tj, "tool"
 	}
