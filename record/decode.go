@@ -720,10 +720,7 @@ func (d *Decoder) readString() ([]byte, bool) {
 	s := &d.s
 	data := s.data
 	start := s.i + 1
-	i := start
-	for i < len(data) && strSafe[data[i]] {
-		i++
-	}
+	i := skipSafe(data, start)
 	if i < len(data) && data[i] == '"' {
 		s.i = i + 1
 		return data[start:i], true // fast path: no escapes
