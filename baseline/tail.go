@@ -312,9 +312,9 @@ func (d *Dist) TailRing() []float32 { return d.tail.ring[:d.tail.n] }
 // against a ~460 ms p99 scored 99 in one run, 64 in another). A value is
 // therefore egregious, and scores at least EgregiousDecades (critical at
 // the default bands) whatever its fitted p, when the key has learned at
-// least 1,000 values (a tail history of about ten exceedances; the drift
-// guard starts there too) and the value's log excess e = y − ln u over the
-// body's p99 is at least each of
+// least 1,600 values (a tail history of 16 exceedances at ζ = 1%, what a
+// fit needs) and the value's log excess e = y − ln u over the body's p99
+// is at least each of
 //
 //   - ln 10: an order of magnitude beyond p99;
 //   - ln u − ln p50: the value is as far beyond p99 as p99 is beyond the
@@ -355,7 +355,7 @@ const (
 	EgregiousDecades = 10
 	egregiousMinLn   = math.Ln10
 	// egregiousMinCount: values a Dist must hold before the rule applies.
-	egregiousMinCount = driftMinCount
+	egregiousMinCount = tailMinFit / tailZeta
 	// egregiousMinDecades: the fitted tail's own −log10 p from which the
 	// learned maximum is not consulted.
 	egregiousMinDecades = 4

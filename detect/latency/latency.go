@@ -63,7 +63,7 @@
 // Because the fitted tail is never lighter than exponential in log space,
 // far calls on wide keys would score lower than a log-normal model says,
 // and noisily (30 s against a ~460 ms p99 at σ 1–1.5: fitted p 10⁻⁴·⁵–
-// 10⁻⁷). A call of a key with at least 1,000 calls is egregious, and its
+// 10⁻⁷). A call of a key with at least 1,600 calls is egregious, and its
 // −log10 p is raised to at least 10 (critical), when it is at least 10×
 // p99, at least p99²/p50, and 1.5× (in log, over p99) beyond the second
 // largest of the key's last 32 exceedances, and either the fit puts it at
