@@ -94,6 +94,9 @@ type Digester struct {
 	maxCent     int   // capacity of a Dist's centroid lists
 	td          *tdigest.TDigest
 	merged      []tdigest.Centroid // fold output scratch
+	q1          float64            // integratedQ(1)
+	cosStep     float64            // cos(π/compression), for nextQ
+	sinStep     float64            // sin(π/compression)
 }
 
 // NewDigester returns a Digester for t-digest compression c and epoch
@@ -116,6 +119,8 @@ func NewDigester(compression float64, epoch time.Duration) *Digester {
 		td:     tdigest.NewWithCompression(math.Max(4*compression, 100)),
 		merged: make([]tdigest.Centroid, 0, maxCent+distBuf),
 	}
+	g.q1 = g.integratedQ(1)
+	g.cosStep, g.sinStep = math.Cos(math.Pi/compression), math.Sin(math.Pi/compression)
 	// Warm the scratch once at its largest working size so that the
 	// library's internal append in process() has grown before the hot path.
 	for i := 0; i < 2*maxCent; i++ {
@@ -224,7 +229,7 @@ func (d *Dist) fold(g *Digester) {
 	first := next()
 	out = append(out, first)
 	soFar := first.Weight
-	limit := total * g.integratedQ(1)
+	limit := total * g.q1
 	for i < len(d.cur) || j < len(raw) {
 		c := next()
 		if projected := soFar + c.Weight; projected <= limit || len(out) == g.maxCent {
@@ -232,8 +237,7 @@ func (d *Dist) fold(g *Digester) {
 			_ = out[len(out)-1].Add(c) // weights are never negative
 			continue
 		}
-		k1 := g.integratedLocation(soFar / total)
-		limit = total * g.integratedQ(k1+1)
+		limit = total * g.nextQ(soFar/total)
 		soFar += c.Weight
 		out = append(out, c)
 	}
@@ -262,6 +266,19 @@ func growCentroids(n, limit int) []tdigest.Centroid {
 		}
 	}
 	return slices.Grow([]tdigest.Centroid(nil), limit)
+}
+
+// nextQ is integratedQ(integratedLocation(q) + 1) without trigonometry:
+// with a = asin(2q − 1), sin(a + π/C) = (2q − 1)·cos(π/C) + √(1 − (2q − 1)²)·sin(π/C),
+// and k reaches C (integratedQ = 1) exactly when 2q − 1 ≥ cos(π/C). The
+// fold's limits were a fifth of the per-value cost of the distribution
+// detectors as Asin and Sin.
+func (g *Digester) nextQ(q float64) float64 {
+	x := 2*q - 1
+	if x >= g.cosStep {
+		return 1
+	}
+	return (x*g.cosStep + math.Sqrt(max(1-x*x, 0))*g.sinStep + 1) / 2
 }
 
 func (g *Digester) integratedQ(k float64) float64 {
@@ -346,7 +363,8 @@ func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
 //	  uvarint len(prev) | (f64 mean, f64 weight) × len  — same for cur
 //	  tail: u8 n pos newSince flags (1 fit stale, 2 fit valid, 4 fallback,
 //	    8 anchor set) | varint absorbAt | f64 LnU Zeta Sigma Xi LnP50 Scale |
-//	    uvarint N | u32 × n ring (float32 bits) | varint last |
+//	    uvarint N | u32 × n ring (float32 bits; a negated value is an
+//	    entry winsorized at its absolute value) | varint last |
 //	    f64 sw sw2 swd lw lm lv anchor anchorU anchorS peakUp peakDown epUp epDown gap |
 //	    varint anchorT shiftAt driftAt | uvarint fit generation, anchor generation
 //

@@ -488,3 +488,18 @@ func FuzzDistState(f *testing.F) {
 		}
 	})
 }
+
+// nextQ (fold limits without trigonometry) equals the t-digest's
+// integratedQ(integratedLocation(q) + 1), including its clamp at 1.
+func TestNextQ(t *testing.T) {
+	for _, c := range []float64{5, 25, 100, 1000} {
+		g := NewDigester(c, time.Hour)
+		for i := 0; i <= 100000; i++ {
+			q := float64(i) / 100000
+			want := g.integratedQ(g.integratedLocation(q) + 1)
+			if got := g.nextQ(q); math.Abs(got-want) > 1e-12 {
+				t.Fatalf("compression %v, q %v: nextQ %v, want %v", c, q, got, want)
+			}
+		}
+	}
+}

@@ -27,12 +27,18 @@ type Judge struct {
 
 // Verdict is a value judged against a Dist.
 type Verdict struct {
-	Fit        TailFit
-	Decades    float64 // −log10 of the value's tail probability (0 below u or the floor)
-	y          float64 // the value's log
-	shift      float64 // ln shift the value was judged with (relearn widening − drift)
-	far, floor float64
-	DriftLn    float64 // δ: how far (ln) the median or u ran ahead of the allowed drift envelope
+	Fit     TailFit
+	Decades float64 // −log10 of the value's tail probability (0 below u or the floor); at least EgregiousDecades when Egregious
+	// Egregious: the value lies beyond the egregious bound (tail.go), so
+	// it is scored at least EgregiousDecades whatever the fit says.
+	Egregious bool
+	// EgregiousBound is that bound (raw units), set only when Egregious.
+	EgregiousBound float64
+	y              float64 // the value's log
+	shift          float64 // ln shift the value was judged with (relearn widening − drift)
+	far, floor     float64
+	beyond         bool    // the value lies beyond the egregious bound (suspended or not)
+	DriftLn        float64 // δ: how far (ln) the median or u ran ahead of the allowed drift envelope
 }
 
 // Threshold is the raw value at which Decades reaches the judge's Far (at
@@ -43,6 +49,29 @@ func (v Verdict) Threshold() float64 {
 		return math.Inf(1)
 	}
 	return max(math.Expm1(v.Fit.Quantile(v.far)+v.shift), v.floor)
+}
+
+// TailDecades is −log10 p of the value under the fitted tail alone
+// (Decades before the egregious rule raised it).
+func (v Verdict) TailDecades() float64 {
+	if !v.Fit.Valid || v.Decades == 0 {
+		return 0
+	}
+	return v.Fit.Decades(v.y - v.shift)
+}
+
+// Beyond reports whether the value lies beyond the egregious bound of the
+// Dist it was judged against, whether or not the rule was suspended there.
+func (v *Verdict) Beyond() bool { return v.beyond }
+
+// Pool lowers an egregious verdict back to the fitted tail's when the
+// value is not beyond the egregious bound of the pooled baseline judged
+// by pool (the tool across all agents): a key is not egregious where its
+// tool's history shows such values (tail.go).
+func (v *Verdict) Pool(pool *Verdict) {
+	if v.Egregious && pool.Fit.Valid && !pool.beyond {
+		v.Decades, v.Egregious, v.EgregiousBound = v.TailDecades(), false, 0
+	}
 }
 
 // Anomalous reports whether the value is a tail finding under j.
@@ -70,7 +99,20 @@ func (d *Dist) JudgeLog(g *Digester, x, y float64, j *Judge, extraLn float64) Ve
 	}
 	v.shift = extraLn - v.DriftLn
 	if x > j.Floor {
-		v.Decades = v.Fit.Decades(v.y - v.shift)
+		y := v.y - v.shift
+		v.Decades = v.Fit.Decades(y)
+		// One compare per value: only a value at least ten times u is
+		// checked against the egregious bound (tail.go).
+		if e := y - v.Fit.LnU; e >= egregiousMinLn && d.Count() >= egregiousMinCount {
+			b, suspended := d.egregiousBound(&v.Fit)
+			if e >= b && (v.Decades >= egregiousMinDecades || e >= egregiousReach*(LogValue(max(d.prevMax, d.curMax))-v.Fit.LnU)) {
+				v.beyond = true
+				if !suspended && v.Decades < EgregiousDecades {
+					v.Decades, v.Egregious = EgregiousDecades, true
+					v.EgregiousBound = math.Expm1(v.Fit.LnU + b + v.shift)
+				}
+			}
+		}
 	}
 	return v
 }
@@ -142,7 +184,7 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 	}
 	y := v.y
 	anomalous := v.Anomalous(j)
-	d.learnTail(&v.Fit, y, t)
+	d.learnTail(&v.Fit, y, t, v.beyond)
 	q := d.q
 	if !anomalous {
 		d.Add(g, x, t)

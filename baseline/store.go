@@ -57,6 +57,10 @@ type Store[K comparable, V any] struct {
 	evCap      uint64
 	free       *storeEntry[K, V] // the entry just evicted at the cap, for the new key
 	recycle    func(*V)          // resets an evicted value for reuse (SetRecycle)
+	// last is the entry Get returned last: consecutive records of one
+	// task often share a key, and comparing interned strings (equal
+	// pointers) is cheaper than hashing them into the map.
+	last *storeEntry[K, V]
 
 	// Entries live in slabs (so a capture can list them in O(slabs));
 	// evicted ones wait on spare for reuse.
@@ -96,7 +100,12 @@ func NewStore[K comparable, V any](maxKeys int, idle time.Duration) *Store[K, V]
 // allocate.
 func (s *Store[K, V]) Get(k K, now time.Time, init func(*V)) (v *V, created bool) {
 	t := now.Unix()
-	if e, ok := s.entries[k]; ok {
+	e := s.last
+	if e == nil || e.key != k {
+		e = s.entries[k]
+	}
+	if e != nil {
+		s.last = e
 		if s.capt != nil {
 			s.touch(e)
 		}
@@ -116,7 +125,7 @@ func (s *Store[K, V]) Get(k K, now time.Time, init func(*V)) (v *V, created bool
 			s.evCap++
 		}
 	}
-	e := s.free
+	e = s.free
 	if e != nil {
 		s.free = nil
 	} else {
@@ -207,6 +216,9 @@ func (s *Store[K, V]) evict(e *storeEntry[K, V], reuse bool) {
 	}
 	s.unlink(e)
 	delete(s.entries, e.key)
+	if s.last == e {
+		s.last = nil
+	}
 	e.snap.Store(dead)
 	var zero K
 	e.lastSeen, e.seq, e.key = 0, 0, zero

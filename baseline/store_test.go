@@ -275,3 +275,32 @@ func TestStoreRestoredOutOfOrder(t *testing.T) {
 		t.Fatalf("slack %d after sorting", s.slack)
 	}
 }
+
+// Get's memo of the last entry never outlives the entry: a key evicted at
+// the cap or for idleness, or replaced by Put, is new on its next Get, and
+// the zero key never finds an evicted entry.
+func TestStoreLastEntryMemo(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	s := NewStore[Key, int](1, time.Minute)
+	a, b := Key{Agent: "a", Tool: "t"}, Key{Agent: "b", Tool: "t"}
+	v, created := s.Get(a, t0, nil)
+	*v = 7
+	if v2, c2 := s.Get(a, t0, nil); !created || c2 || *v2 != 7 {
+		t.Fatalf("repeat Get: created %v %v, value %d", created, c2, *v2)
+	}
+	s.Get(b, t0, nil) // evicts a at the cap
+	if v, created := s.Get(a, t0, nil); !created || *v != 0 {
+		t.Fatalf("a after eviction at the cap: created %v, value %d", created, *v)
+	}
+	s.Sweep(t0.Add(time.Hour)) // a idle
+	if _, created := s.Get(Key{}, t0.Add(time.Hour), nil); !created {
+		t.Fatal("zero key found an evicted entry")
+	}
+	s2 := NewStore[string, int](0, 0)
+	v, _ = s2.Get("k", t0, nil)
+	*v = 3
+	s2.Put("k", t0.Unix(), 5)
+	if v, created := s2.Get("k", t0, nil); created || *v != 5 {
+		t.Fatalf("after Put: created %v, value %d", created, *v)
+	}
+}

@@ -135,7 +135,7 @@ func fitTail(q Quantiles, ring []float32) TailFit {
 	var ex [tailRing]float64
 	n := 0
 	for _, v := range ring {
-		if e := float64(v) - lnU; e > 0 {
+		if e := math.Abs(float64(v)) - lnU; e > 0 { // a far entry is stored negated
 			// insertion sort: ≤ 32 values, once per refit
 			i := n
 			for i > 0 && ex[i-1] > e {
@@ -178,24 +178,29 @@ func fitTail(q Quantiles, ring []float32) TailFit {
 // learnTail records log value y at event time t in the ring if it exceeds
 // u of d's fit f. Entries are winsorized at u + σ·ln(tailRing), about the
 // largest excess a ring of tailRing exponential excesses holds, and a
-// winsorized entry (every anomaly is one) enters at most once per
-// absorbEvery. So one far value or one burst moves the fit by one point
-// (σ by about a tenth), while a tail that keeps producing such values opens
-// up over hours to days.
-func (d *Dist) learnTail(f *TailFit, y float64, t time.Time) {
+// winsorized entry (every anomaly is one) or a value beyond the egregious
+// bound (far) enters at most once per absorbEvery. So one far value or one
+// burst moves the fit by one point (σ by about a tenth), while a tail that
+// keeps producing such values opens up over hours to days. A far entry is
+// stored negated, so the egregious rule can count them.
+func (d *Dist) learnTail(f *TailFit, y float64, t time.Time, far bool) {
 	if !f.Valid || !(y > f.LnU) {
 		return
 	}
 	ts := &d.tail
-	if lim := f.LnU + f.Sigma*math.Log(tailRing); y > lim {
+	if lim := f.LnU + f.Sigma*math.Log(tailRing); y > lim || far {
 		now := t.UnixNano()
 		if ts.absorbAt != 0 && now-ts.absorbAt < absorbEvery {
 			return
 		}
 		ts.absorbAt = now
-		y = lim
+		y = min(y, lim)
 	}
-	ts.ring[ts.pos] = float32(y)
+	v := float32(y) // y > u ≥ 0
+	if far {
+		v = -v
+	}
+	ts.ring[ts.pos] = v
 	ts.pos = (ts.pos + 1) % tailRing
 	if ts.n < tailRing {
 		ts.n++
@@ -305,10 +310,91 @@ func (d *Dist) TailRingLen() int {
 	return int(d.tail.n)
 }
 
-// TailRing is for tests.
+// TailRing is for tests (an entry beyond the egregious bound is negated).
 func (d *Dist) TailRing() []float32 {
 	if d.distMem == nil {
 		return nil
 	}
 	return d.tail.ring[:d.tail.n]
+}
+
+// Egregious bound. The fitted tail is deliberately wide (ξ up to 0.5, σ
+// inflated), and on a wide key even an honest model finds a call 65× its
+// p99 only 5–7 decades improbable (log-normal σ = 1.5: z ≈ 5), so how
+// severe a far value scored depended on the noise of a 32-point fit (30 s
+// against a ~460 ms p99 scored 99 in one run, 64 in another). A value is
+// therefore egregious, and scores at least EgregiousDecades (critical at
+// the default bands) whatever its fitted p, when the key has learned at
+// least 1,600 values (a tail history of 16 exceedances at ζ = 1%, what a
+// fit needs) and the value's log excess e = y − ln u over the body's p99
+// is at least each of
+//
+//   - ln 10: an order of magnitude beyond p99;
+//   - ln u − ln p50: the value is as far beyond p99 as p99 is beyond the
+//     median (x ≥ p99²/p50), for a log-normal body z ≥ 2·2.326 = 4.65
+//     above the median (p ≈ 1.7·10⁻⁶), whatever the key's width;
+//   - 1.5 · R, with R the second largest log excess over u in the tail
+//     ring (the last 32 exceedances): what the key has shown more than
+//     once. The second largest, not the largest, because a key's largest
+//     value in days is itself one lucky draw far in its tail;
+//
+// and, unless the fitted tail itself puts the value at p ≤ 10⁻⁴, it is
+// also 1.5 times as far beyond u (in log) as the largest value the key
+// learned in its two epochs. That is what keeps heavy tails silent: a SQL
+// tool with legitimate 20–50 s queries at p99 0.8 s (a Pareto tail,
+// α ≈ 1) fits σ ≈ 1.2–1.6 and puts 50 s at p ≈ 10⁻³, and its epochs hold
+// such queries; a log-normal σ 1.5 key fits σ ≈ 0.6 and puts 30 s at
+// 10⁻⁴·⁵–10⁻⁶; a file reader that returned 8 MB files at p99 500 KB puts
+// 100 MB at 10⁻⁴, but 100 MB is far beyond 1.5× the 8 MB in log. A value
+// must also be beyond the bound of its tool's baseline (all agents) when
+// the tool has one (Verdict.Pool): a key is not egregious where its tool
+// shows such values.
+//
+// Values beyond the bound enter the tail ring (at most one an hour, see
+// learnTail) marked as far. A key whose ring holds egregiousAbsorbed (3)
+// far entries has produced such values again and again, hours apart: it
+// is absorbing a recurring far tail, so the rule is suspended and the
+// fitted tail alone judges, opening up over hours to days as before; the
+// rule returns when the far entries have left the ring. An attack is
+// critical for its first two far values an hour or more apart (a burst
+// within the hour adds one entry).
+//
+// The bound is a rule, not a probability, and changes only the severity
+// and the reporting of far values: values below ten times p99 are judged
+// by the fitted tail alone. It is checked only for values at least ten
+// times u (one compare per value otherwise).
+const (
+	// EgregiousDecades is the least −log10 p an egregious value is given.
+	EgregiousDecades = 10
+	egregiousMinLn   = math.Ln10
+	// egregiousMinCount: values a Dist must hold before the rule applies.
+	egregiousMinCount = tailMinFit / tailZeta
+	// egregiousMinDecades: the fitted tail's own −log10 p from which the
+	// learned maximum is not consulted.
+	egregiousMinDecades = 4
+	egregiousReach      = 1.5
+	// egregiousAbsorbed far ring entries (values beyond the bound, at
+	// least an hour apart) suspend the rule.
+	egregiousAbsorbed = 3
+)
+
+// egregiousBound returns the log excess over u beyond which a value is
+// beyond the egregious bound under fit f, and whether the rule is
+// suspended (the ring holds egregiousAbsorbed far entries).
+func (d *Dist) egregiousBound(f *TailFit) (bound float64, suspended bool) {
+	r1, r2 := math.Inf(-1), math.Inf(-1) // largest and second largest ring value
+	far := 0
+	for _, v := range d.tail.ring[:d.tail.n] {
+		y := float64(v)
+		if y < 0 {
+			y = -y
+			far++
+		}
+		if y > r1 {
+			r1, r2 = y, r1
+		} else if y > r2 {
+			r2 = y
+		}
+	}
+	return max(egregiousMinLn, f.LnU-f.LnP50, egregiousReach*(r2-f.LnU)), far >= egregiousAbsorbed
 }

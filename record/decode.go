@@ -35,6 +35,11 @@ type Decoder struct {
 	s      scanner // input, position and the first syntax error
 	intern map[string]string
 	maxInt int
+	// recent is a direct-mapped cache in front of intern: a record's ~10
+	// interned strings (agent id, tool name, version, environment, ...)
+	// mostly repeat the previous records', and comparing bytes with one
+	// slot is several times cheaper than hashing them into the map.
+	recent [internRecent]string
 
 	// High-cardinality strings are gathered into arena and turned into a
 	// single string at the end of Decode (one allocation per record).
@@ -512,18 +517,29 @@ func (d *Decoder) internStr(field string, depth int, dst *string) {
 // internBytes returns b as a string shared with earlier records when
 // possible. The table is capped; once full, new strings are allocated.
 func (d *Decoder) internBytes(b []byte) string {
-	if len(b) == 0 {
+	n := len(b)
+	if n == 0 {
 		return ""
 	}
-	if s, ok := d.intern[string(b)]; ok { // no allocation for the lookup
-		return s
+	// Slot from the length and three bytes: ids that differ in their last
+	// characters (agent-01, agent-02) land in different slots.
+	slot := &d.recent[(uint(n)*131+uint(b[0])*31+uint(b[n-1])*7+uint(b[n-1-n/4]))%internRecent]
+	if *slot == string(b) { // no allocation for the comparison
+		return *slot
 	}
-	s := string(b)
-	if len(b) <= maxInternLen && len(d.intern) < d.maxInt {
-		d.intern[s] = s
+	s, ok := d.intern[string(b)] // no allocation for the lookup
+	if !ok {
+		s = string(b)
+		if n <= maxInternLen && len(d.intern) < d.maxInt {
+			d.intern[s] = s
+		}
 	}
+	*slot = s
 	return s
 }
+
+// internRecent is the size of Decoder.recent.
+const internRecent = 64
 
 // copyStr defers a high-cardinality string to the per-record arena.
 func (d *Decoder) copyStr(field string, depth int, dst *string) {
@@ -720,10 +736,7 @@ func (d *Decoder) readString() ([]byte, bool) {
 	s := &d.s
 	data := s.data
 	start := s.i + 1
-	i := start
-	for i < len(data) && strSafe[data[i]] {
-		i++
-	}
+	i := skipSafe(data, start)
 	if i < len(data) && data[i] == '"' {
 		s.i = i + 1
 		return data[start:i], true // fast path: no escapes

@@ -1,6 +1,10 @@
 package record
 
-import "strconv"
+import (
+	"encoding/binary"
+	"math/bits"
+	"strconv"
+)
 
 // scanner is a strict RFC 8259 syntax checker that also enforces the
 // nesting limit. The Decoder uses it as its tokenizer and to skip (while
@@ -21,6 +25,27 @@ var strSafe = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// skipSafe returns the index of the first byte at or after i that is not
+// strSafe ('"', '\\' or a control character), or len(data). It tests eight
+// bytes per step (SWAR: a byte b is flagged by the borrow of b − k for the
+// zero bytes of b ^ '"' and b ^ '\\' and for b < 0x20; bytes ≥ 0x80 never
+// are); the lowest flag is exact, so its byte is the answer. Strings are
+// most of a record's bytes, and this loop was 10% of the pipeline.
+func skipSafe(data []byte, i int) int {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	for ; i+8 <= len(data); i += 8 {
+		w := binary.LittleEndian.Uint64(data[i:])
+		q, b := w^(lo*'"'), w^(lo*'\\')
+		if m := ((q - lo) &^ q) | ((b - lo) &^ b) | ((w - lo*0x20) &^ w); m&hi != 0 {
+			return i + bits.TrailingZeros64(m&hi)/8
+		}
+	}
+	for i < len(data) && strSafe[data[i]] {
+		i++
+	}
+	return i
+}
 
 func (s *scanner) fail(what string) bool {
 	if s.err == nil {
@@ -154,10 +179,7 @@ func (s *scanner) str() bool {
 	data := s.data
 	i := s.i + 1 // opening quote
 	for {
-		// Fast path: bytes that need no attention (locals keep this tight).
-		for i < len(data) && strSafe[data[i]] {
-			i++
-		}
+		i = skipSafe(data, i) // fast path: bytes that need no attention
 		if i >= len(data) {
 			s.i = i
 			return s.fail("unexpected end of input")

@@ -63,7 +63,7 @@ func jsonMap(t *testing.T, v any) map[string]any {
 }
 
 // Details of one observation, not of the baseline it was judged against.
-var observationOnly = map[string]bool{"p_decades": true, "status": true, "log10_p": true, "permissions_denied": true}
+var observationOnly = map[string]bool{"p_decades": true, "status": true, "log10_p": true, "permissions_denied": true, "egregious": true, "egregious_bound": true}
 
 // The numbers `detector baselines` prints for a key equal those in the
 // details of the alert raised on that key, read from a snapshot taken

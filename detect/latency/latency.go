@@ -56,10 +56,25 @@
 // (warning), 10⁻¹⁰ 80 (critical); prior = score.Prior(trust level,
 // data classification × environment), 0–2 decades, only ever raising the
 // score of a call that already crossed the threshold. 30 s against a
-// ~400 ms p99 (σ ≈ 0.3) scores 100. Because the fitted tail is never
-// lighter than exponential in log space, far values on wide log-normal
-// keys score lower than a log-normal model would say (75× p99 at σ = 1 is
-// about info).
+// ~400 ms p99 (σ ≈ 0.3) scores 100.
+//
+// # Egregious calls
+//
+// Because the fitted tail is never lighter than exponential in log space,
+// far calls on wide keys would score lower than a log-normal model says,
+// and noisily (30 s against a ~460 ms p99 at σ 1–1.5: fitted p 10⁻⁴·⁵–
+// 10⁻⁷). A call of a key with at least 1,600 calls is egregious, and its
+// −log10 p is raised to at least 10 (critical), when it is at least 10×
+// p99, at least p99²/p50, and 1.5× (in log, over p99) beyond the second
+// largest of the key's last 32 exceedances, and either the fit puts it at
+// p ≤ 10⁻⁴ or it is likewise 1.5× beyond the largest call learned in the
+// key's two epochs; a key judged on its own baseline must also be beyond
+// its tool's bound. Three egregious calls an hour or more apart in the
+// tail ring suspend the rule (a recurring far tail is absorbed as below).
+// So 30 s against 460 ms p99 is critical on log-normal keys of σ 0.5–1.5
+// and on a Pareto-tailed (α 3) key, while a SQL tool whose epochs hold
+// legitimate 20–50 s queries stays quiet (baseline/tail.go has the
+// reasons; the finding carries egregious and egregious_bound).
 //
 // # Absorbing a tail, not learning anomalies
 //
@@ -270,6 +285,9 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	switch {
 	case kReady:
 		c = choice{q: kq, v: kv, j: kj, scope: ScopeAgent}
+		if tReady {
+			c.v.Pool(&tv) // egregious only if also for the tool (baseline/tail.go)
+		}
 	case tReady:
 		c = choice{q: tq, v: tv, j: tj, scope: ScopeTool}
 	case kcur != nil && kcur.relearn && kref.usable(kref.dist.Quantiles(d.core.G), cfg):

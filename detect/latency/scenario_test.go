@@ -187,3 +187,63 @@ func TestSparseKeyLevelShifts(t *testing.T) {
 		})
 	}
 }
+
+// Egregious calls score critical whatever the key's width (issue 9): 30 s
+// against a ~460 ms p99 on log-normal keys of σ 0.5, 1 and 1.5 and on a
+// key with a Pareto tail (α 3 above its p98), each warmed two days at one
+// call a minute, for 20 seeds (100 pass), on the key's own baseline and on a
+// new agent borrowing the tool's. On the σ 1.5 key an honest log-normal
+// puts 30 s only at p ≈ 10⁻⁷ (z ≈ 5.1) and the fitted tail lower still:
+// the egregious bound (baseline/tail.go), not the fit, makes it critical.
+func TestEgregiousLatencyAnyWidth(t *testing.T) {
+	const p99 = 460.0
+	logNormal := func(sigma float64) func(*rand.Rand) float64 {
+		median := p99 / math.Exp(2.326*sigma)
+		return func(rng *rand.Rand) float64 { return median * math.Exp(sigma*rng.NormFloat64()) }
+	}
+	for _, tc := range []struct {
+		name string
+		gen  func(*rand.Rand) float64
+	}{
+		{"log-normal σ0.5", logNormal(0.5)},
+		{"log-normal σ1", logNormal(1)},
+		{"log-normal σ1.5", logNormal(1.5)},
+		{"Pareto tail α3", func(rng *rand.Rand) float64 {
+			// 2% above 365 ms (so p99 = 365·2^(1/3) ≈ 460 ms), body
+			// log-normal with median 150 ms, σ 0.35, below it.
+			if rng.Float64() < 0.02 {
+				return 365 * math.Pow(1-rng.Float64(), -1.0/3)
+			}
+			return min(150*math.Exp(0.35*rng.NormFloat64()), 365)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for seed := range uint64(20) {
+				d := newDet(t, nil)
+				rng := rand.New(rand.NewPCG(seed, 11))
+				k := key(d, "a", "tool", time.Minute)
+				var vals []float64
+				k.Run(2*1440, func(time.Duration) float64 {
+					v := tc.gen(rng)
+					vals = append(vals, v)
+					return v
+				})
+				slices.Sort(vals)
+				if got := vals[len(vals)*99/100]; got < 0.75*p99 || got > 1.33*p99 {
+					t.Fatalf("premise: sample p99 %.0f ms, want ≈ %.0f", got, p99)
+				}
+				for _, agent := range []string{"a", "new-agent"} {
+					out := d.Observe(rec(k.Now(), agent, "tool", "1.0.0", 30000), nil)
+					f := detecttest.First(out, DetailSlow)
+					if f == nil || f.Score < 80 {
+						t.Fatalf("seed %d, %s: 30 s vs p99 %.0f ms (max %.0f ms): %+v", seed, agent, vals[len(vals)*99/100], vals[len(vals)-1], out)
+					}
+					if seed == 0 {
+						t.Logf("%s: score %.1f, p99 %v, fitted p_decades %v, egregious %v from %v ms", agent, f.Score,
+							f.Details["baseline_p99"], f.Details["p_decades"], f.Details["egregious"], f.Details["egregious_bound"])
+					}
+				}
+			}
+		})
+	}
+}

@@ -135,7 +135,9 @@ func TestSetParamsKeepsBaselines(t *testing.T) {
 	d := New(detect.NewParams(c), baseline.DefaultConfig())
 	s := warm(t, d, 9000)
 	ts := s.now()
-	k := baseline.Key{Agent: "agent-a", Tool: "web-search"}
+	// A narrow key whose fitted thresholds lie below its egregious bound (10×
+	// p99), so the false-alarm rate alone decides.
+	k := baseline.Key{Agent: "agent-a", Tool: "customer-lookup"}
 	dist := func() *baseline.Dist { st := d.core.Keys.Peek(k); return &st.slots[st.active].dist }
 	thrAt := func(far float64) float64 {
 		c2 := c
@@ -193,7 +195,7 @@ func TestSetParamsKeepsBaselines(t *testing.T) {
 	// A reloaded override for one tool leaves the others alerting.
 	off := lowered
 	off.Enabled = false
-	d.SetParams(&detect.Params[Config]{Base: lowered, Rules: []detect.Rule[Config]{{Tool: "web-search", Config: off}}})
+	d.SetParams(&detect.Params[Config]{Base: lowered, Rules: []detect.Rule[Config]{{Tool: k.Tool, Config: off}}})
 	if out := d.Observe(rec(ts, k.Agent, k.Tool, "1.0.0", slow*10), nil); len(out) != 0 {
 		t.Fatal("tool disabled by a reloaded override still alerts")
 	}

@@ -21,7 +21,10 @@
 // 10⁻⁶) and it is above min_alert_bytes (default 8 KiB, so a 200 B tool
 // returning 2 KB never alerts), scored score.FromDecades(−log10 p +
 // prior). 100 MB from a ~1 KB tool scores 100; a file-read tool with p99
-// ≈ 500 KB and occasional legitimate 5 MB files stays quiet.
+// ≈ 500 KB and occasional legitimate 5 MB files stays quiet, and 100 MB
+// from it is critical by the egregious rule (detect/latency's doc,
+// baseline/tail.go): at least 10× p99, p99²/p50 and 1.5× (log) beyond what
+// the key has shown, scored at least 10 decades whatever the fit says.
 //
 // Anomalous outputs teach only the tail (winsorized, at most one point an
 // hour), so recurring legitimate large outputs are absorbed within days
@@ -150,6 +153,9 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	switch {
 	case kReady:
 		q, v, j, scope = kq, &kv, &kj, "agent"
+		if tReady {
+			kv.Pool(&tv) // egregious only if also for the tool (baseline/tail.go)
+		}
 	case tReady:
 		q, v, j, scope = tq, &tv, &tj, "tool"
 	}

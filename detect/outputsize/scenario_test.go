@@ -173,3 +173,34 @@ func countDetails(fs []detect.Finding) map[string]int {
 	}
 	return m
 }
+
+// 100 MB from the heavy-tailed file reader of TestHeavyTailedSizesStayQuiet
+// (p99 ≈ 500 KB, legitimate 3–8 MB files) is critical, for several seeds:
+// the file reader's fitted tail puts it only at p ≈ 10⁻⁴ (it has
+// seen 16× p99), the egregious bound (baseline/tail.go) makes it critical.
+func TestEgregiousOutputOnHeavyKey(t *testing.T) {
+	for seed := range uint64(20) {
+		d := newDet(t, nil)
+		rng := rand.New(rand.NewPCG(seed, 12))
+		k := key(d, "reader", "file-read", 30*time.Second)
+		var big int
+		k.Run(2*2880, func(time.Duration) float64 {
+			if rng.Float64() < 1.0/1000 {
+				big++
+				return 3e6 + 5e6*rng.Float64()
+			}
+			return 20e3 * math.Exp(1.4*rng.NormFloat64())
+		})
+		for _, agent := range []string{"reader", "new-agent"} {
+			out := d.Observe(rec(k.Now(), agent, "file-read", 100_000_000), nil)
+			f := detecttest.First(out, DetailLarge)
+			if f == nil || f.Score < 80 {
+				t.Fatalf("seed %d, %s (%d legitimate 3–8 MB files): 100 MB: %+v", seed, agent, big, out)
+			}
+			if seed == 0 {
+				t.Logf("%s: score %.1f, p99 %v, fitted p_decades %v, egregious %v from %v B", agent, f.Score,
+					f.Details["baseline_p99"], f.Details["p_decades"], f.Details["egregious"], f.Details["egregious_bound"])
+			}
+		}
+	}
+}

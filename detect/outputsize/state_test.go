@@ -116,7 +116,9 @@ func TestSetParamsKeepsBaselines(t *testing.T) {
 	d := New(detect.NewParams(c), baseline.DefaultConfig())
 	s := warm(t, d, 9000)
 	ts := base.Add(time.Duration(s.i) * time.Second)
-	k := baseline.Key{Agent: "agent-b", Tool: "file-reader"}
+	// A narrow key whose fitted thresholds lie below its egregious bound (10×
+	// p99), so the false-alarm rate alone decides.
+	k := baseline.Key{Agent: "agent-b", Tool: "customer-lookup"}
 	thrAt := func(far float64) float64 {
 		c2 := c
 		c2.FalseAlarmRate = far

@@ -195,7 +195,9 @@ func Score(decades float64, r *record.Record) float64 {
 }
 
 // TailDetails is the evidence of a tail finding: the baseline it was judged
-// against and the fitted tail.
+// against and the fitted tail (p_decades: −log10 p under the fit; an
+// egregious value, scored at least baseline.EgregiousDecades whatever the
+// fit, also carries egregious and egregious_bound).
 func TailDetails(q baseline.Quantiles, v *baseline.Verdict, scope string) map[string]any {
 	m := map[string]any{
 		"baseline_p50":   math.Round(q.P50),
@@ -204,10 +206,14 @@ func TailDetails(q baseline.Quantiles, v *baseline.Verdict, scope string) map[st
 		"threshold":      math.Round(v.Threshold()),
 		"samples":        int64(q.Count),
 		"baseline_scope": scope,
-		"p_decades":      math.Round(math.Min(v.Decades, 300)*100) / 100,
+		"p_decades":      math.Round(math.Min(v.TailDecades(), 300)*100) / 100,
 		"tail_scale":     math.Round(v.Fit.Sigma*1000) / 1000,
 		"tail_shape":     math.Round(v.Fit.Xi*1000) / 1000,
 		"tail_fitted":    v.Fit.N,
+	}
+	if v.Egregious {
+		m["egregious"] = true
+		m["egregious_bound"] = math.Round(v.EgregiousBound)
 	}
 	if v.DriftLn > 0 {
 		m["drift_ratio"] = math.Round(math.Exp(v.DriftLn)*1000) / 1000
