@@ -117,7 +117,7 @@ func TestBrowserRendersSnapshot(t *testing.T) {
 	if n := count(dom, `class="spark-lat"`); n != len(snap.Tools) {
 		t.Errorf("%d latency lines, want %d", n, len(snap.Tools))
 	}
-	for sev, want := range map[string]int{"critical": 3, "warning": 4, "info": 1} {
+	for sev, want := range map[string]int{"critical": 3, "warning": 5, "info": 1} {
 		if n := count(dom, `class="alert sev-`+sev); n != want {
 			t.Errorf("%d %s rows, want %d", n, sev, want)
 		}
@@ -128,7 +128,7 @@ func TestBrowserRendersSnapshot(t *testing.T) {
 	}
 	// Header figures.
 	for _, want := range []string{`<dd id="applied">1,284,312</dd>`, `<dd id="firing">5</dd>`,
-		`<dd id="watermark">2026-03-23 14:30:00Z</dd>`, `<span id="alert-count" class="count">8</span>`} {
+		`<dd id="watermark">2026-03-23 14:30:00Z</dd>`, `<span id="alert-count" class="count">9</span>`} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("DOM lacks %s", want)
 		}
@@ -305,6 +305,10 @@ func TestBrowserAlertEvidence(t *testing.T) {
 		!strings.Contains(novelty, "7 known shapes: json, text") {
 		t.Errorf("input novelty picture lacks the shapes")
 	}
+	if opening := rows[snap.Alerts[len(snap.Alerts)-1].ID]; !strings.Contains(opening, "reference vocabulary") ||
+		!strings.Contains(opening, "202 new shapes") || strings.Contains(opening, "new shape ") {
+		t.Errorf("vocabulary opening picture is not drawn against the reference vocabulary")
+	}
 	if strings.Contains(strings.ToLower(dom), `href="javascript:`) || strings.Contains(dom, "alert(3)") {
 		t.Error("a javascript: trace_url became a link")
 	}
@@ -449,8 +453,8 @@ func TestBrowserGoesStaleKeepingData(t *testing.T) {
 	if !regexp.MustCompile(`title="api/status: HTTP 503">stale · last update [^<]+</span>`).MatchString(dom) {
 		t.Errorf("no stale indicator with last update time:\n%s", head(dom))
 	}
-	if n := count(dom, "data-alert-id="); n != 8 {
-		t.Errorf("%d alert rows kept, want 8", n)
+	if n := count(dom, "data-alert-id="); n != 9 {
+		t.Errorf("%d alert rows kept, want 9", n)
 	}
 }
 

@@ -120,6 +120,19 @@ func fixtureSnapshot() Snapshot {
 			EventTime: at(35 * time.Minute), StartsAt: at(35 * time.Minute),
 			TraceID: "agent-task-2026-03-23-mno345", SpanID: "tool-call-071",
 		},
+		{
+			// A flood of new shapes: one vocabulary_opening finding, judged
+			// against the tool's long-term reference vocabulary.
+			ID: "293a4b5c6d7e8f90", Fingerprint: "708192a3b4c5d6e7", Status: alert.StatusFiring,
+			Pattern: detect.PatternInputNovelty, Severity: alert.SeverityWarning, Score: 66,
+			AgentID: "qa-agent-04", Tool: "kb-search", Environment: "staging",
+			Observed: 214, Expected: 12, Unit: "shapes",
+			Summary: "kb-search's input vocabulary is opening: 214 shapes in use against 12 in its reference",
+			Details: map[string]any{"kind": "vocabulary_opening", "new_shapes": 202.0, "reference_shapes": 12.0,
+				"shapes_in_window": 214.0, "openness": 1.0, "reference_openness": 0.1},
+			EventTime: at(50 * time.Minute), StartsAt: at(50 * time.Minute),
+			TraceID: "agent-task-2026-03-23-stu901", SpanID: "tool-call-402",
+		},
 	}
 	tools := []ToolStatus{
 		{Tool: evilTool, Calls: 82.4, LatencyP50: 12, LatencyP99: 95, OutputP50: 310, OutputP99: 2048, Shapes: 2, Agents: 1},

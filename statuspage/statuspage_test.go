@@ -88,8 +88,8 @@ func TestStatusShape(t *testing.T) {
 			t.Errorf("daemon.%s missing", k)
 		}
 	}
-	if len(got.Alerts) != 8 || len(got.Tools) != 5 {
-		t.Fatalf("got %d alerts, %d tools; want 8, 5", len(got.Alerts), len(got.Tools))
+	if len(got.Alerts) != 9 || len(got.Tools) != 5 {
+		t.Fatalf("got %d alerts, %d tools; want 9, 5", len(got.Alerts), len(got.Tools))
 	}
 	a := got.Alerts[0]
 	for _, k := range []string{"id", "fingerprint", "status", "pattern", "severity", "score", "tool", "agent_id",

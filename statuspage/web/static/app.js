@@ -246,6 +246,17 @@
       if (isNum(p50) && isNum(p99)) s.band = [p50, p99];
       if (isNum(p99) && isNum(p999)) s.whisker = [p99, p999];
       [['p50', p50], ['p99', p99], ['p99.9', p999]].forEach(function (m) { if (isNum(m[1])) s.marks.push(m); });
+    } else if (a.pattern === 'input_novelty' && d.kind === 'vocabulary_opening') {
+      // An opening is not one new shape: it is many shapes in use against
+      // the tool's long-term reference vocabulary (detect/inputs).
+      var ref = num(d, 'reference_shapes');
+      if (ref === undefined) ref = a.expected;
+      if (isNum(ref)) { s.band = [0, ref]; s.marks.push(['reference', ref]); }
+      s.threshold = ref;
+      s.thrLabel = 'reference vocabulary';
+      s.caption = 'distinct input shapes in use against the tool\'s long-term reference vocabulary' +
+        (isNum(d.new_shapes) ? '; ' + fmtNum(d.new_shapes, 0) + ' new shapes' : '');
+      s.log = isNum(a.observed) && isNum(ref) && ref > 0 && a.observed / ref > 50;
     } else if (a.pattern === 'input_novelty') {
       s.shapes = true;
     } else {
