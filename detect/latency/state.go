@@ -9,7 +9,7 @@ import (
 )
 
 var (
-	_ detect.State    = (*Detector)(nil)
+	_ detect.State         = (*Detector)(nil)
 	_ detect.Capturer      = (*Detector)(nil)
 	_ detect.DeltaCapturer = (*Detector)(nil)
 )
