@@ -293,7 +293,7 @@ func (r *reader) time() time.Time {
 }
 
 // Reason is the bounded `reason` label for a load failure:
-// "magic", "version", "truncated", "checksum", "malformed" or "io".
+// "magic", "version", "truncated", "checksum", "malformed", "chain" or "io".
 func Reason(err error) string {
 	switch {
 	case errors.Is(err, ErrBadMagic):
@@ -306,6 +306,8 @@ func Reason(err error) string {
 		return "checksum"
 	case errors.Is(err, ErrMalformed):
 		return "malformed"
+	case errors.Is(err, ErrChain):
+		return "chain"
 	}
 	return "io"
 }
