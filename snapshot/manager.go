@@ -275,13 +275,17 @@ func (mg *Manager) Load(ctx context.Context, apply func(*Snapshot, []*Delta) err
 // missing, or it belongs to another chain).
 var ErrChain = errors.New("snapshot delta out of its chain")
 
-// readChain returns the deltas of base s (ID id) that follow one another
-// from the first; the first unusable one ends the chain and is returned
-// as a problem.
 func (mg *Manager) readChain(ctx context.Context, s *Snapshot, id uint64) ([]*Delta, []Problem) {
-	blobs, err := mg.store.ReadDeltas(ctx, id)
+	return ReadChain(ctx, mg.store, s, id)
+}
+
+// ReadChain returns the deltas stored in st after base s (ID id) that
+// follow one another from the first, as Load applies them; the first
+// unusable one ends the chain and is returned as a problem.
+func ReadChain(ctx context.Context, st Store, s *Snapshot, id uint64) ([]*Delta, []Problem) {
+	blobs, err := st.ReadDeltas(ctx, id)
 	if err != nil {
-		return nil, []Problem{{Source: mg.store.String(), Reason: "io", Err: err}}
+		return nil, []Problem{{Source: st.String(), Reason: "io", Err: err}}
 	}
 	var out []*Delta
 	prev, seq := id, s.LastAppliedSeq
