@@ -130,3 +130,25 @@ func TestChainRejectsInconsistentDelta(t *testing.T) {
 		t.Error("ascending positions accepted")
 	}
 }
+
+// Listing the keys (RangeKeys) is not an access: the next delta holds
+// none of them, while Range (which hands out values) counts as one.
+func TestRangeKeysIsNoAccess(t *testing.T) {
+	s := NewStore[Key, [4]int](0, 0)
+	for i := range 50 {
+		s.Get(Key{Tool: fmt.Sprint(i)}, time.Unix(int64(i), 0), nil)
+	}
+	cp := func(_ bool, k Key, _ int64, v *[4]int) Key { return k }
+	Capture(s, cp).Finish()
+	n := 0
+	s.RangeKeys(func(Key) bool { n++; return true })
+	c, _ := CaptureDelta(s, cp)
+	if got := c.Finish(); n != 50 || len(got) != 0 {
+		t.Fatalf("listed %d keys; the delta after it holds %d", n, len(got))
+	}
+	s.Range(func(Key, *[4]int) bool { return true })
+	c, _ = CaptureDelta(s, cp)
+	if got := c.Finish(); len(got) != 50 {
+		t.Fatalf("the delta after Range holds %d keys, want 50", len(got))
+	}
+}

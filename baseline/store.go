@@ -334,6 +334,17 @@ func (s *Store[K, V]) Range(fn func(k K, v *V) bool) {
 	}
 }
 
+// RangeKeys calls fn for every key, in Range's order, until fn returns
+// false. It hands out no value, so it is not an access: a delta capture
+// does not copy the keys it lists.
+func (s *Store[K, V]) RangeKeys(fn func(k K) bool) {
+	for e := s.head; e != nil; e = e.next {
+		if !fn(e.key) {
+			return
+		}
+	}
+}
+
 // Len is the number of live keys.
 func (s *Store[K, V]) Len() int { return len(s.entries) }
 
