@@ -70,6 +70,20 @@ func (c *Chain[K, E]) Apply(tombs []K, es []E, seqs []int64) error {
 	return nil
 }
 
+// Each calls fn for every live entry, in no particular order, until fn
+// fails; fn may change the entry but not its key (a detector settling
+// the keys a delta does not hold, as its capture did).
+func (c *Chain[K, E]) Each(fn func(*E) error) error {
+	for i := range c.es {
+		if c.live[i] {
+			if err := fn(&c.es[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // Result returns the live entries in recency order and their positions.
 // Two keys at one position mean a delta did not follow its predecessor.
 func (c *Chain[K, E]) Result() ([]E, []int64, error) {

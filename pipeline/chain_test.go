@@ -14,7 +14,7 @@ import (
 
 // A base and deltas taken along a simulated stream restore, at every
 // link, the sections a full snapshot of a twin pipeline at the same point
-// holds, byte for byte; latency, output_size and denial_spike write delta records, the
+// holds, byte for byte; latency, output_size, denial_spike and frequency write delta records, the
 // other sections are whole in every delta.
 func TestChainRestoresFullSections(t *testing.T) {
 	var buf bytes.Buffer
@@ -77,7 +77,7 @@ func TestChainRestoresFullSections(t *testing.T) {
 			t.Fatalf("%d sections restored, %d in the full snapshot", len(got), len(want))
 		}
 	}
-	for _, name := range []string{"detector/latency", "detector/output_size", "detector/denial_spike"} {
+	for _, name := range []string{"detector/latency", "detector/output_size", "detector/denial_spike", "detector/frequency"} {
 		if changed[name] == 0 {
 			t.Errorf("%s never wrote a delta record", name)
 		}

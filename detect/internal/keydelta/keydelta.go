@@ -9,7 +9,8 @@
 //	delta: uvarint Version, bytes state (the detector's record),
 //	       uvarint count, tombstones (str Agent, str Tool),
 //	       uvarint count, positions (varint each, one per key in state),
-//	       BE32 CRC-32C
+//	       bytes Extra (detector-specific, e.g. the ticks since the
+//	       previous capture), BE32 CRC-32C
 //	order: uvarint Version, uvarint count, varint first position,
 //	       uvarint decreases, BE32 CRC-32C
 package keydelta
@@ -27,11 +28,12 @@ type Delta struct {
 	State []byte // the detector's record of the changed keys
 	Tombs []baseline.Key
 	Seqs  []int64
+	Extra []byte // what else the detector needs to apply the delta
 }
 
 // Encode appends the delta record to b.
 func Encode(b []byte, d *Delta) []byte {
-	return encoding.AppendRecord(b, Version, len(d.State)+len(d.Tombs)*32+len(d.Seqs)*4, func(e *encoding.Encbuf) {
+	return encoding.AppendRecord(b, Version, len(d.State)+len(d.Tombs)*32+len(d.Seqs)*4+len(d.Extra)+8, func(e *encoding.Encbuf) {
 		e.PutUvarintBytes(d.State)
 		e.PutUvarint(uint64(len(d.Tombs)))
 		for _, k := range d.Tombs {
@@ -42,6 +44,7 @@ func Encode(b []byte, d *Delta) []byte {
 		for _, q := range d.Seqs {
 			e.PutVarint(q)
 		}
+		e.PutUvarintBytes(d.Extra)
 	})
 }
 
@@ -57,6 +60,7 @@ var deltaDecoders = encoding.Decoders[Delta]{Version: func(d *encoding.Decbuf) D
 	for i := 0; i < n && d.Err() == nil; i++ {
 		out.Seqs = append(out.Seqs, d.Varint())
 	}
+	out.Extra = d.UvarintBytes()
 	return out
 }}
 

@@ -10,8 +10,8 @@ import (
 
 func TestRoundTrip(t *testing.T) {
 	for _, d := range []*Delta{
-		{State: []byte{}, Tombs: []baseline.Key{}, Seqs: []int64{}},
-		{State: []byte("state"), Tombs: []baseline.Key{{Agent: "a", Tool: "t"}, {Tool: "u"}}, Seqs: []int64{9, -3, 1 << 40}},
+		{State: []byte{}, Tombs: []baseline.Key{}, Seqs: []int64{}, Extra: []byte{}},
+		{State: []byte("state"), Tombs: []baseline.Key{{Agent: "a", Tool: "t"}, {Tool: "u"}}, Seqs: []int64{9, -3, 1 << 40}, Extra: []byte{7}},
 	} {
 		b := Encode(nil, d)
 		got, err := Decode("test", b)
