@@ -64,7 +64,7 @@ time:
 snapshot:
   path: %s
   interval: 5s
-  max_delta_ratio: 10 # 6 keys: the sections written whole in each delta are most of the state; keep one chain
+  max_delta_ratio: 10 # 6 keys, all changed between snapshots: each delta is about the size of the base; keep one chain
 `, filepath.Join(dir, "nats"), filepath.Join(dir, "toolwatch.snapshot"))
 	if err := os.WriteFile(cfgPath, []byte(cfgYAML), 0o600); err != nil {
 		t.Fatal(err)
