@@ -11,6 +11,12 @@
 // previous one is tried; when none is usable Load returns ErrNoSnapshot and
 // the daemon rebuilds its baselines by replaying the stream.
 //
+// Snapshots are written as chains (delta.go): a snapshot is the base,
+// and deltas after it hold only what changed since the previous link
+// (Manager.SaveDelta; a new base after Config.FullEvery links or once the
+// deltas outgrow Config.MaxDeltaRatio of the base). Load applies the
+// newest base's deltas in order and stops at the first unusable one.
+//
 // Format v2, all integers big-endian:
 //
 //	off  size
