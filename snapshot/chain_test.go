@@ -344,3 +344,28 @@ func FuzzDecodeDelta(f *testing.F) {
 		}
 	})
 }
+
+// A delta write cut short (its .tmp left behind) is never read and is
+// removed by the next base's Prune.
+func TestFileStorePrunesLeftoverTmp(t *testing.T) {
+	f := &FileStore{Path: filepath.Join(t.TempDir(), "tw.snapshot")}
+	mg, _ := newManager(f)
+	mg.SetChain(60, 100)
+	ctx := context.Background()
+	if err := mg.Save(ctx, snap(1)); err != nil {
+		t.Fatal(err)
+	}
+	tmp := fmt.Sprintf("%s%06d.tmp", f.deltaPrefix(mg.chain.base), 1)
+	if err := os.WriteFile(tmp, []byte("partial"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if ds, err := f.ReadDeltas(ctx, mg.chain.base); err != nil || len(ds) != 0 {
+		t.Fatalf("a .tmp read as a delta: %v %v", ds, err)
+	}
+	if err := mg.Save(ctx, snap(2)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(tmp); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("leftover %s not removed: %v", tmp, err)
+	}
+}

@@ -251,6 +251,17 @@ func (f *FileStore) Prune(ctx context.Context) error {
 			}
 		}
 	}
+	// A delta write cut short by a crash leaves its .tmp; no write is
+	// running now (the Manager saves one link at a time).
+	tmps, err := filepath.Glob(globEscape(f.Path) + ".delta-*.tmp")
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, p := range tmps {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 
