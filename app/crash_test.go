@@ -64,6 +64,7 @@ time:
 snapshot:
   path: %s
   interval: 5s
+  max_delta_ratio: 10 # 6 keys, all changed between snapshots: each delta is about the size of the base; keep one chain
 `, filepath.Join(dir, "nats"), filepath.Join(dir, "toolwatch.snapshot"))
 	if err := os.WriteFile(cfgPath, []byte(cfgYAML), 0o600); err != nil {
 		t.Fatal(err)
@@ -212,6 +213,13 @@ snapshot:
 	restored, ok := logField(run2.log.String(), "baselines restored from snapshot", "last_applied_seq")
 	if !ok {
 		t.Fatalf("run 2 did not restore a snapshot:\n%s", run2.log)
+	}
+	// Snapshots after the first are deltas (snapshot.full_every): run 2
+	// restored a base and the deltas after it.
+	if deltas, _ := logField(run2.log.String(), "baselines restored from snapshot", "deltas"); deltas < 1 {
+		t.Errorf("run 2 restored %d deltas; the snapshot past 30%% is one", deltas)
+	} else {
+		t.Logf("run 2 restored a base and %d deltas", deltas)
 	}
 	if restored < n*3/10 || restored >= n {
 		t.Errorf("run 2 restored the snapshot at seq %d; want the one at >= %d taken before the kill (%d)", restored, n*3/10, snapSeq)
@@ -485,12 +493,32 @@ func consumerAckFloor(t *testing.T, js jetstream.JetStream, stream, consumer str
 
 // readSnapshot decodes the snapshot file (replaced by atomic rename, so a
 // read sees a complete one).
+// readSnapshot reads the base at path (the snapshot file or its .prev)
+// and returns it with the position of the last delta of its chain that
+// decodes and follows its predecessor: where a restart would resume.
 func readSnapshot(path string) (*snapshot.Snapshot, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return snapshot.Decode(b)
+	s, err := snapshot.Decode(b)
+	if err != nil {
+		return nil, err
+	}
+	fs := &snapshot.FileStore{Path: strings.TrimSuffix(path, ".prev")}
+	blobs, err := fs.ReadDeltas(context.Background(), snapshot.ID(b))
+	if err != nil {
+		return nil, err
+	}
+	prev := snapshot.ID(b)
+	for i, bl := range blobs {
+		d, err := snapshot.DecodeDelta(bl.Data)
+		if bl.Err != nil || err != nil || d.PrevID != prev || d.Index != uint32(i+1) {
+			break
+		}
+		s.LastAppliedSeq, s.Watermark, prev = d.LastAppliedSeq, d.Watermark, snapshot.ID(bl.Data)
+	}
+	return s, nil
 }
 
 // logField finds the first JSON log line whose message starts with msg and

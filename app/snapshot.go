@@ -15,7 +15,8 @@ import (
 	"github.com/toolwatch/toolwatch/snapshot"
 )
 
-// restore builds the pipeline from the newest valid snapshot, returning
+// restore builds the pipeline from the newest valid snapshot chain (a
+// base and the deltas after it), returning
 // the stream sequence to resume after. With no usable snapshot it returns
 // a fresh pipeline, sequence 0 (the stream is replayed to rebuild the
 // baselines) and rebuilt = true. A store that cannot be read at all is an
@@ -39,15 +40,22 @@ func restore(ctx context.Context, cfg *config.Config, nc *nats.Conn, reg prometh
 		return nil, nil, 0, false, fmt.Errorf("open snapshot store: %w", err)
 	}
 	mg = snapshot.NewManager(store, snapshot.NewMetrics(reg), log, Version)
-	snap, source, problems, err := mg.Load(ctx, func(s *snapshot.Snapshot) error {
+	mg.SetChain(cfg.Snapshot.FullEvery, cfg.Snapshot.MaxDeltaRatio)
+	deltas := 0
+	snap, source, problems, err := mg.Load(ctx, func(s *snapshot.Snapshot, ds []*snapshot.Delta) error {
 		fresh, err := pipeline.Build(cfg, now)
 		if err != nil {
 			return err
 		}
-		missing, err := fresh.UnmarshalSections(s.Sections)
+		links := make([]pipeline.Link, len(ds))
+		for i, d := range ds {
+			links[i] = pipeline.Link{Whole: d.Whole, Changes: d.Changes}
+		}
+		missing, err := fresh.UnmarshalChain(s.Sections, links)
 		if err != nil {
 			return err
 		}
+		deltas = len(ds)
 		for _, d := range missing {
 			log.Warn().Str("detector", d).Msg("snapshot has no state for this detector (enabled since?); it starts learning now")
 		}
@@ -56,7 +64,7 @@ func restore(ctx context.Context, cfg *config.Config, nc *nats.Conn, reg prometh
 	})
 	switch {
 	case err == nil:
-		log.Info().Str("source", source).Uint64("last_applied_seq", snap.LastAppliedSeq).
+		log.Info().Str("source", source).Int("deltas", deltas).Uint64("last_applied_seq", snap.LastAppliedSeq).
 			Time("watermark", snap.Watermark).Time("created_at", snap.CreatedAt).
 			Msg("baselines restored from snapshot; resuming after its sequence")
 		return p, mg, snap.LastAppliedSeq, false, nil

@@ -234,7 +234,7 @@ func (w *worker) shutdown() {
 }
 
 // maybeSnapshot captures the pipeline's state between two records (a
-// copy: pipeline.CaptureSections) and encodes and writes it in the
+// copy: pipeline.CaptureBase or CaptureDelta) and encodes and writes it in the
 // background, so the consumer stalls only for the copy. It waits while the
 // consumer's applied sequence is not exact (a redelivery is pending) or a
 // write is running.
@@ -265,21 +265,44 @@ func (w *worker) maybeSnapshot() {
 }
 
 // capture copies the pipeline's state at seq (worker goroutine) and
-// returns save, which encodes and stores it on any goroutine.
+// returns save, which encodes and stores it on any goroutine: a base
+// (every section whole) when the snapshot manager needs one, otherwise a
+// delta (the keys changed since the previous snapshot).
 func (w *worker) capture(seq uint64) (save func(context.Context) error, err error) {
-	encode, err := w.p.CaptureSections()
+	wm := w.p.Engine().Watermark()
+	if w.snaps.NeedBase() {
+		encode, err := w.p.CaptureBase()
+		if err != nil {
+			w.snaps.BreakChain()
+			return nil, err
+		}
+		s := &snapshot.Snapshot{LastAppliedSeq: seq, Watermark: wm}
+		return func(ctx context.Context) error {
+			sections, err := encode()
+			if err != nil {
+				w.snaps.BreakChain()
+				w.log.Error().Err(err).Msg("snapshot encoding failed")
+				return err
+			}
+			s.Sections = sections
+			return w.snaps.Save(ctx, s)
+		}, nil
+	}
+	encode, err := w.p.CaptureDelta()
 	if err != nil {
+		w.snaps.BreakChain() // some detectors may have started a delta
 		return nil, err
 	}
-	s := &snapshot.Snapshot{LastAppliedSeq: seq, Watermark: w.p.Engine().Watermark()}
+	d := &snapshot.Delta{LastAppliedSeq: seq, Watermark: wm}
 	return func(ctx context.Context) error {
-		sections, err := encode()
+		whole, changes, err := encode()
 		if err != nil {
-			w.log.Error().Err(err).Msg("snapshot encoding failed")
+			w.snaps.BreakChain()
+			w.log.Error().Err(err).Msg("snapshot delta encoding failed")
 			return err
 		}
-		s.Sections = sections
-		return w.snaps.Save(ctx, s)
+		d.Whole, d.Changes = whole, changes
+		return w.snaps.SaveDelta(ctx, d)
 	}, nil
 }
 

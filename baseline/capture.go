@@ -53,6 +53,12 @@ type StoreCapture[K comparable, V, E any] struct {
 	// false may run at the same time, so each side needs its own scratch.
 	copy func(owner bool, k K, seen int64, v *V) E
 	fin  atomic.Bool
+	// A delta capture (CaptureDelta) copies only entries changed since
+	// the previous capture (mod >= since); tombs are the keys evicted
+	// since then.
+	delta bool
+	since uint32
+	tombs []K
 
 	mu             sync.Mutex
 	own            [][]E   // copied by the owner, under mu, in chunks (see ownChunk)
@@ -67,6 +73,24 @@ type StoreCapture[K comparable, V, E any] struct {
 // afterwards is copied first. The store's goroutine must call Capture; a
 // capture still running on s is finished first (on this goroutine).
 func Capture[K comparable, V, E any](s *Store[K, V], copy func(owner bool, k K, seen int64, v *V) E) *StoreCapture[K, V, E] {
+	return capture(s, copy, false)
+}
+
+// CaptureDelta is Capture of only the keys created or accessed (Get,
+// Peek, Range) since the previous capture of s, full or delta, plus
+// Tombstones for the keys that capture held and that were evicted since.
+// Applied to the previous capture (Chain), it gives what Capture would.
+// ok is false when s was never captured (or was restored since: Put):
+// take a full Capture then. The owner's per-access cost is one store of
+// the epoch into the entry.
+func CaptureDelta[K comparable, V, E any](s *Store[K, V], copy func(owner bool, k K, seen int64, v *V) E) (c *StoreCapture[K, V, E], ok bool) {
+	if s.epoch == 0 || s.unsorted {
+		return nil, false
+	}
+	return capture(s, copy, true), true
+}
+
+func capture[K comparable, V, E any](s *Store[K, V], copy func(owner bool, k K, seen int64, v *V) E, delta bool) *StoreCapture[K, V, E] {
 	if s.capt != nil {
 		if c, ok := s.capt.(interface{ drain() }); ok {
 			c.drain()
@@ -77,11 +101,21 @@ func Capture[K comparable, V, E any](s *Store[K, V], copy func(owner bool, k K, 
 	}
 	s.epoch++
 	// Every key at Capture is copied once, so enc never grows past Len.
+	n := s.Len()
+	if delta {
+		n = 0 // grown as needed: a delta copies few keys
+	}
 	c := &StoreCapture[K, V, E]{done: 2 * s.epoch, slabs: slices.Clone(s.slabs), copy: copy,
-		enc: make([]E, 0, s.Len()), encSeq: make([]int64, 0, s.Len())}
+		enc: make([]E, 0, n), encSeq: make([]int64, 0, n),
+		delta: delta, since: s.epoch - 1, tombs: s.tombs}
+	s.tombs = nil
 	s.capt = c
 	return c
 }
+
+// Tombstones are the keys of the previous capture evicted since it (a
+// delta capture; a key may also be in the delta when it came back).
+func (c *StoreCapture[K, V, E]) Tombstones() []K { return c.tombs }
 
 func (c *StoreCapture[K, V, E]) finished() bool { return c.fin.Load() }
 
@@ -98,6 +132,10 @@ func (c *StoreCapture[K, V, E]) claim(e *storeEntry[K, V], owner bool) {
 		}
 		if !e.snap.CompareAndSwap(v, c.done-1) {
 			continue
+		}
+		if c.delta && e.mod < c.since {
+			e.snap.Store(c.done) // unchanged since the previous capture
+			return
 		}
 		x := c.copy(owner, e.key, e.lastSeen, &e.val)
 		if owner {
@@ -129,6 +167,14 @@ func (c *StoreCapture[K, V, E]) drain() {
 // store's recency order at Capture (RangeSeen's). Call it once, on any
 // goroutine; the store's goroutine may go on using the store meanwhile.
 func (c *StoreCapture[K, V, E]) Finish() []E {
+	es, _ := c.FinishSeq()
+	return es
+}
+
+// FinishSeq is Finish that also returns each copy's position in the
+// recency order (descending; unique within the store and stable while a
+// key is not accessed), which Chain needs to merge deltas.
+func (c *StoreCapture[K, V, E]) FinishSeq() ([]E, []int64) {
 	for _, sl := range c.slabs {
 		for i := range sl {
 			c.claim(&sl[i], false)
@@ -150,6 +196,10 @@ func (c *StoreCapture[K, V, E]) Finish() []E {
 		perm[i] = i
 	}
 	slices.SortFunc(perm, func(a, b int) int { return cmp.Compare(seqs[b], seqs[a]) })
+	sorted := make([]int64, len(perm))
+	for i, p := range perm {
+		sorted[i] = seqs[p]
+	}
 	for i := range es {
 		if perm[i] < 0 {
 			continue
@@ -165,5 +215,5 @@ func (c *StoreCapture[K, V, E]) Finish() []E {
 			es[j], j = es[k], k
 		}
 	}
-	return es
+	return es, sorted
 }

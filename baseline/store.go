@@ -72,6 +72,10 @@ type Store[K comparable, V any] struct {
 	// is still to be copied into it.
 	capt  capturer[K, V]
 	epoch uint32
+	// tombs are the keys evicted since the last capture that it held
+	// (born before it): a delta capture's tombstones. Bounded by the keys
+	// at that capture; never grows before the first capture.
+	tombs []K
 }
 
 type storeEntry[K comparable, V any] struct {
@@ -83,6 +87,11 @@ type storeEntry[K comparable, V any] struct {
 	// snap is 2·epoch once the entry is in (or created after) capture
 	// epoch, 2·epoch−1 while one goroutine copies it, dead when free.
 	snap atomic.Uint32
+	// mod is the epoch of the last access that may have changed the
+	// value, born the epoch it was created in: a delta capture copies
+	// only entries with mod at or after the previous capture, and an
+	// evicted entry born before the last capture leaves a tombstone.
+	mod, born uint32
 }
 
 const dead = ^uint32(0)
@@ -109,6 +118,7 @@ func (s *Store[K, V]) Get(k K, now time.Time, init func(*V)) (v *V, created bool
 		if s.capt != nil {
 			s.touch(e)
 		}
+		e.mod = s.epoch
 		if t > e.lastSeen {
 			e.lastSeen = t
 			if e != s.head {
@@ -132,6 +142,7 @@ func (s *Store[K, V]) Get(k K, now time.Time, init func(*V)) (v *V, created bool
 		e = s.alloc()
 	}
 	e.snap.Store(2 * s.epoch) // not in a running capture
+	e.mod, e.born = s.epoch, s.epoch
 	e.lastSeen, e.key = t, k
 	if init != nil {
 		init(&e.val)
@@ -214,6 +225,9 @@ func (s *Store[K, V]) evict(e *storeEntry[K, V], reuse bool) {
 	if s.capt != nil {
 		s.touch(e)
 	}
+	if e.born < s.epoch {
+		s.tombs = append(s.tombs, e.key)
+	}
 	s.unlink(e)
 	delete(s.entries, e.key)
 	if s.last == e {
@@ -288,6 +302,7 @@ func (s *Store[K, V]) Peek(k K) *V {
 		if s.capt != nil {
 			s.touch(e)
 		}
+		e.mod = s.epoch
 		return &e.val
 	}
 	return nil
@@ -324,7 +339,19 @@ func (s *Store[K, V]) Range(fn func(k K, v *V) bool) {
 		if s.capt != nil {
 			s.touch(e)
 		}
+		e.mod = s.epoch
 		if !fn(e.key, &e.val) {
+			return
+		}
+	}
+}
+
+// RangeKeys calls fn for every key, in Range's order, until fn returns
+// false. It hands out no value, so it is not an access: a delta capture
+// does not copy the keys it lists.
+func (s *Store[K, V]) RangeKeys(fn func(k K) bool) {
+	for e := s.head; e != nil; e = e.next {
+		if !fn(e.key) {
 			return
 		}
 	}
@@ -347,6 +374,7 @@ func (s *Store[K, V]) RangeSeen(fn func(k K, lastSeen int64, v *V) bool) {
 		if s.capt != nil {
 			s.touch(e)
 		}
+		e.mod = s.epoch
 		if !fn(e.key, e.lastSeen, &e.val) {
 			return
 		}
@@ -363,6 +391,7 @@ func (s *Store[K, V]) Put(k K, lastSeen int64, v V) *V {
 	}
 	e := s.alloc()
 	e.snap.Store(2 * s.epoch)
+	e.mod, e.born = s.epoch, s.epoch
 	s.lo--
 	e.lastSeen, e.seq, e.key, e.val = lastSeen, s.lo, k, v
 	s.entries[k] = e

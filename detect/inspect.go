@@ -49,11 +49,11 @@ type Key struct{ Agent, Tool string }
 // Inspector.BaselineKeys.
 func StoreKeys[V, T any, TK baseline.Key | string](keys *baseline.Store[baseline.Key, V], tools *baseline.Store[TK, T]) []Key {
 	ks := make([]Key, 0, keys.Len()+tools.Len())
-	keys.Range(func(k baseline.Key, _ *V) bool {
+	keys.RangeKeys(func(k baseline.Key) bool { // not an access: no delta copies them
 		ks = append(ks, Key{Agent: k.Agent, Tool: k.Tool})
 		return true
 	})
-	tools.Range(func(k TK, _ *T) bool {
+	tools.RangeKeys(func(k TK) bool {
 		switch t := any(k).(type) {
 		case baseline.Key:
 			ks = append(ks, Key{Tool: t.Tool})

@@ -58,3 +58,24 @@ func StoreStats(stores ...KeyStore) (live int, idle, capacity uint64) {
 	}
 	return live, idle, capacity
 }
+
+// DeltaCapturer is a Capturer whose snapshots can be incremental: a full
+// base, then deltas holding only the keys changed since the previous
+// capture (docs/design.md §10). Only the snapshot writer may capture a
+// DeltaCapturer: a delta is relative to the previous capture of any kind,
+// so a capture that is not stored breaks the chain (the writer then takes
+// a base).
+type DeltaCapturer interface {
+	Capturer
+	// CaptureBase is CaptureState that also returns order, the encoder of
+	// the key positions later deltas are merged by (a sidecar record).
+	CaptureBase() (state, order Encoder, err error)
+	// CaptureDelta captures what changed since the previous capture. ok is
+	// false when it cannot (no capture since the state was built or
+	// restored, or every key changed: a new baseline epoch); take
+	// CaptureBase instead.
+	CaptureDelta() (delta Encoder, ok bool, err error)
+	// RestoreChain replaces the state with base (its order record) and the
+	// deltas applied in order. On error the state is unchanged.
+	RestoreChain(base, order []byte, deltas [][]byte) error
+}

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"maps"
 	"sync"
 
 	"github.com/toolwatch/toolwatch/detect"
@@ -36,57 +37,132 @@ func (p *Pipeline) MarshalSections() (map[string][]byte, error) {
 // here. The detectors are captured in parallel (they share no state; the
 // caller's goroutine waits).
 func (p *Pipeline) CaptureSections() (encode func() (map[string][]byte, error), err error) {
-	type part struct {
-		name string
-		enc  detect.Encoder
+	enc, err := p.capture(captureFull)
+	if err != nil {
+		return nil, err
 	}
-	parts := make([]part, 0, 2+len(p.eng.Detectors()))
+	return func() (map[string][]byte, error) {
+		whole, _, err := enc()
+		return whole, err
+	}, nil
+}
+
+// SectionOrder prefixes the order record of a detect.DeltaCapturer's
+// section in a base ("order/detector/latency"): the key positions its
+// deltas are merged by.
+const SectionOrder = "order/"
+
+// CaptureBase is CaptureSections for the base of an incremental chain: it
+// adds the order record of each detect.DeltaCapturer. Incremental
+// snapshots are relative to the previous capture, so only the snapshot
+// writer may capture a pipeline that it later captures with CaptureDelta.
+func (p *Pipeline) CaptureBase() (encode func() (map[string][]byte, error), err error) {
+	enc, err := p.capture(captureBase)
+	if err != nil {
+		return nil, err
+	}
+	return func() (map[string][]byte, error) {
+		whole, _, err := enc()
+		return whole, err
+	}, nil
+}
+
+// CaptureDelta captures what changed since the previous CaptureBase or
+// CaptureDelta: encode returns the sections written whole (the engine,
+// the alerts, detectors without deltas, and a DeltaCapturer that needs a
+// new base of its own, with its order record) and the delta records of
+// the others (changes). Apply them with UnmarshalChain.
+func (p *Pipeline) CaptureDelta() (encode func() (whole, changes map[string][]byte, err error), err error) {
+	return p.capture(captureDelta)
+}
+
+type captureMode int
+
+const (
+	captureFull captureMode = iota
+	captureBase
+	captureDelta
+)
+
+func (p *Pipeline) capture(mode captureMode) (encode func() (whole, changes map[string][]byte, err error), err error) {
+	type part struct {
+		name   string
+		enc    detect.Encoder
+		change bool // a delta record
+	}
+	parts := make([]part, 0, 2+2*len(p.eng.Detectors()))
 	eng, err := p.eng.MarshalState(nil) // 55 bytes
 	if err != nil {
 		return nil, fmt.Errorf("marshal engine: %w", err)
 	}
-	parts = append(parts, part{SectionEngine, func(b []byte) ([]byte, error) { return append(b, eng...), nil }})
+	parts = append(parts, part{name: SectionEngine, enc: func(b []byte) ([]byte, error) { return append(b, eng...), nil }})
 	mgr, err := p.mgr.CaptureState()
 	if err != nil {
 		return nil, fmt.Errorf("marshal alerts: %w", err)
 	}
-	parts = append(parts, part{SectionAlerts, mgr})
+	parts = append(parts, part{name: SectionAlerts, enc: mgr})
 	// Detectors share no state, so their captures run in parallel: the
 	// consumer waits for the slowest instead of the sum.
 	dets := p.eng.Detectors()
-	encs := make([]detect.Encoder, len(dets))
-	errs := make([]error, len(dets))
+	type detParts struct {
+		state, order detect.Encoder
+		change       bool
+		err          error
+	}
+	dps := make([]detParts, len(dets))
 	var wg sync.WaitGroup
 	for i, d := range dets {
+		dp := &dps[i]
 		switch s := d.(type) {
+		case detect.DeltaCapturer:
+			if mode == captureFull {
+				wg.Go(func() { dp.state, dp.err = s.CaptureState() })
+				continue
+			}
+			wg.Go(func() {
+				if mode == captureDelta {
+					if dp.state, dp.change, dp.err = s.CaptureDelta(); dp.change || dp.err != nil {
+						return
+					}
+				}
+				dp.state, dp.order, dp.err = s.CaptureBase()
+			})
 		case detect.Capturer:
-			wg.Go(func() { encs[i], errs[i] = s.CaptureState() })
+			wg.Go(func() { dp.state, dp.err = s.CaptureState() })
 		case detect.State:
 			wg.Go(func() {
 				b, err := s.MarshalState(nil)
-				encs[i], errs[i] = func(dst []byte) ([]byte, error) { return append(dst, b...), nil }, err
+				dp.state, dp.err = func(dst []byte) ([]byte, error) { return append(dst, b...), nil }, err
 			})
 		}
 	}
 	wg.Wait()
 	for i, d := range dets {
-		if errs[i] != nil {
-			return nil, fmt.Errorf("marshal detector %s: %w", d.Pattern(), errs[i])
+		dp := &dps[i]
+		if dp.err != nil {
+			return nil, fmt.Errorf("marshal detector %s: %w", d.Pattern(), dp.err)
 		}
-		if encs[i] != nil {
-			parts = append(parts, part{sectionDetector + d.Pattern(), encs[i]})
+		if dp.state != nil {
+			parts = append(parts, part{name: sectionDetector + d.Pattern(), enc: dp.state, change: dp.change})
+		}
+		if dp.order != nil { // after its state: it is written from the state's capture
+			parts = append(parts, part{name: SectionOrder + sectionDetector + d.Pattern(), enc: dp.order})
 		}
 	}
-	return func() (map[string][]byte, error) {
-		out := make(map[string][]byte, len(parts))
+	return func() (whole, changes map[string][]byte, err error) {
+		whole, changes = make(map[string][]byte, len(parts)), make(map[string][]byte)
 		for _, pt := range parts {
 			b, err := pt.enc(nil)
 			if err != nil {
-				return nil, fmt.Errorf("marshal %s: %w", pt.name, err)
+				return nil, nil, fmt.Errorf("marshal %s: %w", pt.name, err)
 			}
-			out[pt.name] = b
+			if pt.change {
+				changes[pt.name] = b
+			} else {
+				whole[pt.name] = b
+			}
 		}
-		return out, nil
+		return whole, changes, nil
 	}, nil
 }
 
@@ -96,6 +172,37 @@ func (p *Pipeline) CaptureSections() (encode func() (map[string][]byte, error), 
 // (enabled after the snapshot was taken) starts empty and is reported in
 // missing.
 func (p *Pipeline) UnmarshalSections(sections map[string][]byte) (missing []string, err error) {
+	return p.UnmarshalChain(sections, nil)
+}
+
+// Link is one delta of a chain as CaptureDelta encoded it.
+type Link struct {
+	Whole, Changes map[string][]byte
+}
+
+// UnmarshalChain restores every component from a base (CaptureBase's
+// sections) and the deltas after it, in order: a section written whole
+// replaces the one before, a delta record is applied to it
+// (detect.DeltaCapturer.RestoreChain). Like UnmarshalSections, use it on
+// a fresh pipeline.
+func (p *Pipeline) UnmarshalChain(base map[string][]byte, links []Link) (missing []string, err error) {
+	sections := maps.Clone(base)
+	pending := make(map[string][][]byte)
+	for i, l := range links {
+		for name, data := range l.Whole {
+			if _, ok := l.Changes[name]; ok {
+				return nil, fmt.Errorf("delta %d: section %q both whole and changed", i+1, name)
+			}
+			sections[name] = data
+			delete(pending, name)
+		}
+		for name, data := range l.Changes {
+			if _, ok := sections[name]; !ok {
+				return nil, fmt.Errorf("delta %d: changes to section %q that no earlier link holds", i+1, name)
+			}
+			pending[name] = append(pending[name], data)
+		}
+	}
 	eng, ok := sections[SectionEngine]
 	if !ok {
 		return nil, fmt.Errorf("snapshot has no %q section", SectionEngine)
@@ -115,9 +222,20 @@ func (p *Pipeline) UnmarshalSections(sections map[string][]byte) (missing []stri
 		if !ok {
 			continue
 		}
-		b, ok := sections[sectionDetector+d.Pattern()]
+		name := sectionDetector + d.Pattern()
+		b, ok := sections[name]
 		if !ok {
 			missing = append(missing, d.Pattern())
+			continue
+		}
+		if ds := pending[name]; len(ds) > 0 {
+			dc, ok := d.(detect.DeltaCapturer)
+			if !ok {
+				return nil, fmt.Errorf("restore detector %s: the snapshot holds deltas of it and it takes none", d.Pattern())
+			}
+			if err := dc.RestoreChain(b, sections[SectionOrder+name], ds); err != nil {
+				return nil, fmt.Errorf("restore detector %s: %w", d.Pattern(), err)
+			}
 			continue
 		}
 		if err := s.UnmarshalState(b); err != nil {

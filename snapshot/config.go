@@ -30,6 +30,13 @@ type Config struct {
 	Bucket string `yaml:"bucket"`
 	// Interval between periodic snapshots.
 	Interval time.Duration `yaml:"interval"`
+	// FullEvery: at most this many snapshots per chain, its base
+	// included; the others are deltas (keys changed since the previous
+	// one). 1 writes every snapshot whole.
+	FullEvery int `yaml:"full_every"`
+	// MaxDeltaRatio: a new base once the chain's deltas add up to more
+	// than this fraction of its base's size.
+	MaxDeltaRatio float64 `yaml:"max_delta_ratio"`
 }
 
 // DefaultConfig returns the documented defaults.
@@ -40,6 +47,9 @@ func DefaultConfig() Config {
 		Path:     "./data/toolwatch.snapshot",
 		Bucket:   "toolwatch-snapshots",
 		Interval: time.Minute,
+
+		FullEvery:     60,
+		MaxDeltaRatio: 0.5,
 	}
 }
 
@@ -59,6 +69,12 @@ func (c *Config) Validate() validate.Errors {
 		es.Addf("bucket", "must be 1..64 letters, digits, '-' or '_'")
 	}
 	es.DurationIn("interval", c.Interval, 5*time.Second, 24*time.Hour)
+	if c.FullEvery < 1 || c.FullEvery > 10000 {
+		es.Addf("full_every", "must be 1..10000")
+	}
+	if !(c.MaxDeltaRatio > 0 && c.MaxDeltaRatio <= 10) {
+		es.Addf("max_delta_ratio", "must be in (0, 10]")
+	}
 	return es
 }
 

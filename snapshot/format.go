@@ -11,6 +11,12 @@
 // previous one is tried; when none is usable Load returns ErrNoSnapshot and
 // the daemon rebuilds its baselines by replaying the stream.
 //
+// Snapshots are written as chains (delta.go): a snapshot is the base,
+// and deltas after it hold only what changed since the previous link
+// (Manager.SaveDelta; a new base after Config.FullEvery links or once the
+// deltas outgrow Config.MaxDeltaRatio of the base). Load applies the
+// newest base's deltas in order and stops at the first unusable one.
+//
 // Format v2, all integers big-endian:
 //
 //	off  size
@@ -293,7 +299,7 @@ func (r *reader) time() time.Time {
 }
 
 // Reason is the bounded `reason` label for a load failure:
-// "magic", "version", "truncated", "checksum", "malformed" or "io".
+// "magic", "version", "truncated", "checksum", "malformed", "chain" or "io".
 func Reason(err error) string {
 	switch {
 	case errors.Is(err, ErrBadMagic):
@@ -306,6 +312,8 @@ func Reason(err error) string {
 		return "checksum"
 	case errors.Is(err, ErrMalformed):
 		return "malformed"
+	case errors.Is(err, ErrChain):
+		return "chain"
 	}
 	return "io"
 }

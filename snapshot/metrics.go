@@ -3,7 +3,8 @@ package snapshot
 import "github.com/prometheus/client_golang/prometheus"
 
 // Metrics are the snapshot counters and gauges; reason takes the values of
-// Reason plus "state" (a component rejected its section).
+// Reason plus "state" (a component rejected its section) and "chain" (a
+// delta does not follow its predecessor).
 type Metrics struct {
 	saves        prometheus.Counter
 	saveFailures prometheus.Counter
@@ -11,10 +12,12 @@ type Metrics struct {
 	lastSuccess  prometheus.Gauge
 	bytes        prometheus.Gauge
 	restored     prometheus.Gauge
+	deltaSaves   prometheus.Counter
+	chainLinks   prometheus.Gauge
 }
 
 // Reasons are every value of the reason label.
-var Reasons = []string{"magic", "version", "truncated", "checksum", "malformed", "io", "state"}
+var Reasons = []string{"magic", "version", "truncated", "checksum", "malformed", "io", "state", "chain"}
 
 // NewMetrics creates the snapshot metrics and registers them on reg (nil
 // skips registration, for tests).
@@ -30,7 +33,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		loadFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "toolwatch_snapshot_load_failures_total",
-			Help: "Stored snapshots found unusable at start, by reason: magic, version, truncated, checksum, malformed, io, state.",
+			Help: "Stored snapshots and deltas found unusable at start, by reason: magic, version, truncated, checksum, malformed, io, state, chain.",
 		}, []string{"reason"}),
 		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "toolwatch_snapshot_last_success_timestamp_seconds",
@@ -44,12 +47,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "toolwatch_snapshot_restored",
 			Help: "1 if the baselines were restored from a snapshot at start, 0 if they are being rebuilt from the stream.",
 		}),
+		deltaSaves: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "toolwatch_snapshot_delta_saves_total",
+			Help: "Snapshots written as deltas (keys changed since the previous snapshot); also counted in toolwatch_snapshot_saves_total.",
+		}),
+		chainLinks: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "toolwatch_snapshot_chain_deltas",
+			Help: "Deltas written since the last full snapshot (base).",
+		}),
 	}
 	for _, r := range Reasons {
 		m.loadFailures.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.saves, m.saveFailures, m.loadFailures, m.lastSuccess, m.bytes, m.restored)
+		reg.MustRegister(m.saves, m.saveFailures, m.loadFailures, m.lastSuccess, m.bytes, m.restored, m.deltaSaves, m.chainLinks)
 	}
 	return m
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -22,6 +23,9 @@ import (
 // chunks an object (128 KiB chunks), publishes its metadata only after the
 // last chunk, and verifies a SHA-256 digest on read — no home-grown chunk
 // manifest to get wrong. The snapshot's own checksum is checked on top.
+//
+// Deltas are objects "delta.<base ID, 16 hex>.<index, 6 digits>"; an
+// object appears only once complete.
 type ObjectStore struct {
 	obs    jetstream.ObjectStore
 	bucket string
@@ -29,7 +33,9 @@ type ObjectStore struct {
 
 const (
 	objectPrefix  = "snapshot."
+	deltaPrefix   = "delta."
 	generationKey = "toolwatch-generation"
+	idKey         = "toolwatch-id" // ID of the snapshot (Prune)
 )
 
 // OpenObjectStore opens bucket, creating it (file storage, replicas) when
@@ -59,7 +65,8 @@ func (o *ObjectStore) String() string { return "nats object store " + o.bucket }
 type slot struct {
 	name string
 	gen  uint64
-	ok   bool // the object exists
+	id   uint64 // 0: unknown (written before deltas)
+	ok   bool   // the object exists
 }
 
 // slots returns both slots, newest first.
@@ -76,6 +83,7 @@ func (o *ObjectStore) slots(ctx context.Context) ([]slot, error) {
 			s.ok = true
 			// A missing or unparsable generation sorts oldest.
 			s.gen, _ = strconv.ParseUint(info.Metadata[generationKey], 10, 64)
+			s.id, _ = strconv.ParseUint(info.Metadata[idKey], 16, 64)
 		}
 		out = append(out, s)
 	}
@@ -106,7 +114,8 @@ func (o *ObjectStore) Save(ctx context.Context, data []byte) error {
 	meta := jetstream.ObjectMeta{
 		Name:        target.name,
 		Description: "toolwatch snapshot",
-		Metadata:    map[string]string{generationKey: strconv.FormatUint(newest.gen+1, 10)},
+		Metadata: map[string]string{generationKey: strconv.FormatUint(newest.gen+1, 10),
+			idKey: fmt.Sprintf("%016x", ID(data))},
 	}
 	if _, err := o.obs.Put(ctx, meta, bytes.NewReader(data)); err != nil {
 		return fmt.Errorf("save snapshot %s/%s: %w", o.bucket, target.name, err)
@@ -138,4 +147,109 @@ func (o *ObjectStore) Read(ctx context.Context) ([]Blob, error) {
 		out = append(out, Blob{Source: src, Data: data, Err: err})
 	}
 	return out, nil
+}
+
+func deltaName(base uint64, index uint32) string {
+	return fmt.Sprintf("%s%016x.%06d", deltaPrefix, base, index)
+}
+
+// SaveDelta implements Store.
+func (o *ObjectStore) SaveDelta(ctx context.Context, base uint64, index uint32, data []byte) error {
+	name := deltaName(base, index)
+	meta := jetstream.ObjectMeta{Name: name, Description: "toolwatch snapshot delta"}
+	if _, err := o.obs.Put(ctx, meta, bytes.NewReader(data)); err != nil {
+		return fmt.Errorf("save delta %s/%s: %w", o.bucket, name, err)
+	}
+	return nil
+}
+
+// deltas lists the delta objects: base ID -> index -> name.
+func (o *ObjectStore) deltas(ctx context.Context) (map[uint64]map[uint32]string, error) {
+	infos, err := o.obs.List(ctx)
+	if errors.Is(err, jetstream.ErrNoObjectsFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[uint64]map[uint32]string)
+	for _, info := range infos {
+		rest, ok := strings.CutPrefix(info.Name, deltaPrefix)
+		if !ok {
+			continue
+		}
+		hexID, num, ok := strings.Cut(rest, ".")
+		if !ok || len(hexID) != 16 || len(num) != 6 {
+			continue
+		}
+		id, err1 := strconv.ParseUint(hexID, 16, 64)
+		n, err2 := strconv.ParseUint(num, 10, 32)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		if out[id] == nil {
+			out[id] = make(map[uint32]string)
+		}
+		out[id][uint32(n)] = info.Name
+	}
+	return out, nil
+}
+
+// ReadDeltas implements Store. A digest mismatch is reported as
+// ErrChecksum.
+func (o *ObjectStore) ReadDeltas(ctx context.Context, base uint64) ([]Blob, error) {
+	all, err := o.deltas(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read deltas: %w", err)
+	}
+	idx := make([]uint32, 0, len(all[base]))
+	for n := range all[base] {
+		idx = append(idx, n)
+	}
+	slices.Sort(idx)
+	out := make([]Blob, 0, len(idx))
+	for _, n := range idx {
+		src := o.bucket + "/" + all[base][n]
+		data, err := o.obs.GetBytes(ctx, all[base][n])
+		switch {
+		case errors.Is(err, jetstream.ErrObjectNotFound):
+			continue // pruned since
+		case errors.Is(err, jetstream.ErrDigestMismatch):
+			err = fmt.Errorf("read %s: %w (%w)", src, ErrChecksum, err)
+		case err != nil:
+			err = fmt.Errorf("read %s: %w", src, err)
+		}
+		out = append(out, Blob{Source: src, Data: data, Err: err})
+	}
+	return out, nil
+}
+
+// Prune implements Store: it keeps the deltas of the bases in both slots.
+func (o *ObjectStore) Prune(ctx context.Context) error {
+	slots, err := o.slots(ctx)
+	if err != nil {
+		return fmt.Errorf("prune deltas: %w", err)
+	}
+	keep := map[uint64]bool{}
+	for _, s := range slots {
+		if s.ok && s.id != 0 {
+			keep[s.id] = true
+		}
+	}
+	all, err := o.deltas(ctx)
+	if err != nil {
+		return fmt.Errorf("prune deltas: %w", err)
+	}
+	var errs []error
+	for id, ds := range all {
+		if keep[id] {
+			continue
+		}
+		for _, name := range ds {
+			if err := o.obs.Delete(ctx, name); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }

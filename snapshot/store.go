@@ -4,12 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 )
 
-// Store keeps the newest snapshot and the one before it.
+// Store keeps the newest snapshot (a chain's base) and the one before it,
+// and the deltas written after each.
 type Store interface {
 	// Save stores data as the newest snapshot; the one it replaces becomes
 	// the fallback. A failed Save leaves the stored snapshots usable.
@@ -18,6 +23,16 @@ type Store interface {
 	// not be read is returned with its Err set. A store with nothing in it
 	// returns no blobs and no error.
 	Read(ctx context.Context) ([]Blob, error)
+	// SaveDelta stores the index-th delta after the base with ID base,
+	// atomically: a delta is complete or absent.
+	SaveDelta(ctx context.Context, base uint64, index uint32, data []byte) error
+	// ReadDeltas returns the stored deltas of base in index order (gaps
+	// left as they are: the caller checks the chain).
+	ReadDeltas(ctx context.Context, base uint64) ([]Blob, error)
+	// Prune removes the deltas of bases the store no longer holds (call
+	// it after Save: the replaced chains go only once the new base is
+	// durable).
+	Prune(ctx context.Context) error
 	// String names the store in logs ("file ./data/toolwatch.snapshot").
 	String() string
 }
@@ -30,7 +45,10 @@ type Blob struct {
 	Err    error // reading it failed
 }
 
-// FileStore keeps the snapshot at Path and the previous one at Path+".prev".
+// FileStore keeps the snapshot at Path and the previous one at Path+".prev",
+// and the deltas of each at Path+".delta-<base ID, 16 hex>-<index, 6
+// digits>", written like a snapshot (tmp file, fsync, rename, fsync of
+// the directory).
 //
 // Save writes Path+".tmp" and fsyncs it, renames Path to Path+".prev",
 // renames the tmp file to Path and fsyncs the directory. A crash at any
@@ -112,4 +130,158 @@ func (f *FileStore) Read(ctx context.Context) ([]Blob, error) {
 		out = append(out, Blob{Source: p, Data: data, Err: err})
 	}
 	return out, nil
+}
+
+func (f *FileStore) deltaPrefix(base uint64) string {
+	return fmt.Sprintf("%s.delta-%016x-", f.Path, base)
+}
+
+// SaveDelta implements Store.
+func (f *FileStore) SaveDelta(ctx context.Context, base uint64, index uint32, data []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	dir := filepath.Dir(f.Path)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("save delta: %w", err)
+	}
+	path := fmt.Sprintf("%s%06d", f.deltaPrefix(base), index)
+	tmp := path + ".tmp"
+	if err := writeSync(tmp, data); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("save delta %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("save delta: %w", err)
+	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("save delta: sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// deltas lists the delta files of every base: base ID -> index -> path.
+func (f *FileStore) deltas() (map[uint64]map[uint32]string, error) {
+	paths, err := filepath.Glob(globEscape(f.Path) + ".delta-*")
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[uint64]map[uint32]string)
+	for _, p := range paths {
+		rest := strings.TrimPrefix(p, f.Path+".delta-")
+		hexID, num, ok := strings.Cut(rest, "-")
+		if !ok || len(hexID) != 16 || len(num) != 6 {
+			continue // a .tmp or a stranger
+		}
+		id, err1 := strconv.ParseUint(hexID, 16, 64)
+		n, err2 := strconv.ParseUint(num, 10, 32)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		if out[id] == nil {
+			out[id] = make(map[uint32]string)
+		}
+		out[id][uint32(n)] = p
+	}
+	return out, nil
+}
+
+func globEscape(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, "*", `\*`, "?", `\?`, "[", `\[`)
+	return r.Replace(s)
+}
+
+// ReadDeltas implements Store.
+func (f *FileStore) ReadDeltas(ctx context.Context, base uint64) ([]Blob, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	all, err := f.deltas()
+	if err != nil {
+		return nil, fmt.Errorf("read deltas: %w", err)
+	}
+	idx := slices.Sorted(func(yield func(uint32) bool) {
+		for n := range all[base] {
+			if !yield(n) {
+				return
+			}
+		}
+	})
+	out := make([]Blob, 0, len(idx))
+	for _, n := range idx {
+		p := all[base][n]
+		data, err := os.ReadFile(p)
+		if err != nil {
+			err = fmt.Errorf("read %s: %w", p, err)
+		}
+		out = append(out, Blob{Source: p, Data: data, Err: err})
+	}
+	return out, nil
+}
+
+// Prune implements Store: it keeps the deltas of the bases at Path and
+// Path+".prev".
+func (f *FileStore) Prune(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	keep := map[uint64]bool{}
+	for _, p := range []string{f.Path, f.Path + ".prev"} {
+		id, err := fileID(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("prune deltas: %w", err)
+		}
+		keep[id] = true
+	}
+	all, err := f.deltas()
+	if err != nil {
+		return fmt.Errorf("prune deltas: %w", err)
+	}
+	var errs []error
+	for id, ds := range all {
+		if keep[id] {
+			continue
+		}
+		for _, p := range ds {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	// A delta write cut short by a crash leaves its .tmp; no write is
+	// running now (the Manager saves one link at a time).
+	tmps, err := filepath.Glob(globEscape(f.Path) + ".delta-*.tmp")
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, p := range tmps {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// fileID is ID of the file at p, read from its last bytes.
+func fileID(p string) (uint64, error) {
+	fh, err := os.Open(p)
+	if err != nil {
+		return 0, err
+	}
+	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		return 0, err
+	}
+	if st.Size() < sumSize {
+		return 0, nil
+	}
+	var sum [sumSize]byte
+	if _, err := fh.ReadAt(sum[:], st.Size()-sumSize); err != nil && !errors.Is(err, io.EOF) {
+		return 0, err
+	}
+	return ID(sum[:]), nil
 }

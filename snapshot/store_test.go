@@ -233,7 +233,7 @@ func TestLoadApplyRejects(t *testing.T) {
 		}
 	}
 	var applied []uint64
-	s, _, probs, err := mg.Load(ctx, func(s *Snapshot) error {
+	s, _, probs, err := mg.Load(ctx, func(s *Snapshot, _ []*Delta) error {
 		applied = append(applied, s.LastAppliedSeq)
 		if s.LastAppliedSeq == 2 {
 			return errors.New("detector/latency: unknown state version")
@@ -298,7 +298,7 @@ func TestGobEraSnapshotRefused(t *testing.T) {
 	m := NewMetrics(nil)
 	mg := NewManager(&FileStore{Path: path}, m, zerolog.New(&logs), "test")
 	applied := false
-	_, _, probs, err := mg.Load(context.Background(), func(*Snapshot) error { applied = true; return nil })
+	_, _, probs, err := mg.Load(context.Background(), func(*Snapshot, []*Delta) error { applied = true; return nil })
 	if !errors.Is(err, ErrNoSnapshot) || applied {
 		t.Fatalf("err %v, applied %v; want ErrNoSnapshot and nothing applied", err, applied)
 	}

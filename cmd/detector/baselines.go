@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -32,7 +33,7 @@ type snapshotMeta struct {
 
 func cmdBaselines(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("baselines", stderr)
-	snapPath := fs.String("snapshot", "", "snapshot file written by the daemon (snapshot.store: file)")
+	snapPath := fs.String("snapshot", "", "snapshot file written by the daemon (snapshot.store: file); the deltas written after it are applied")
 	cfgPath := fs.String("config", "", "configuration the snapshot is restored under (default: built-in defaults)")
 	tool := fs.String("tool", "", "only tools matching this glob (path.Match syntax)")
 	agent := fs.String("agent", "", "only agents matching this glob; the all-agents baseline has agent \"\"")
@@ -63,13 +64,25 @@ func cmdBaselines(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "baselines: %s: %v\n", *snapPath, err)
 		return 1
 	}
+	// The deltas written after it (named after the snapshot file, also
+	// for its .prev), up to the first unusable one, as the daemon does.
+	store := &snapshot.FileStore{Path: strings.TrimSuffix(*snapPath, ".prev")}
+	deltas, problems := snapshot.ReadChain(context.Background(), store, snap, snapshot.ID(data))
+	for _, pr := range problems {
+		fmt.Fprintf(stderr, "baselines: %s: %v; the deltas before it are applied\n", pr.Source, pr.Err)
+	}
+	links := make([]pipeline.Link, len(deltas))
+	for i, d := range deltas {
+		links[i] = pipeline.Link{Whole: d.Whole, Changes: d.Changes}
+		snap.LastAppliedSeq, snap.Watermark, snap.CreatedAt = d.LastAppliedSeq, d.Watermark, d.CreatedAt
+	}
 	// Restored as the daemon restores it (app.restore).
 	p, err := pipeline.Build(cfg, time.Now)
 	if err != nil {
 		fmt.Fprintf(stderr, "baselines: %v\n", err)
 		return 1
 	}
-	missing, err := p.UnmarshalSections(snap.Sections)
+	missing, err := p.UnmarshalChain(snap.Sections, links)
 	if err != nil {
 		fmt.Fprintf(stderr, "baselines: %s: %v\n", *snapPath, err)
 		return 1

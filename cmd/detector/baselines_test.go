@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/config"
@@ -201,5 +204,72 @@ func TestBaselinesErrors(t *testing.T) {
 	code, out, _ := runCLI(t, "", "baselines", "--snapshot", good)
 	if code != 0 || !strings.Contains(out, "no baselines match") {
 		t.Errorf("empty snapshot: exit %d, %q", code, out)
+	}
+}
+
+// With deltas written after the snapshot file (incremental snapshots),
+// `detector baselines` shows the state of the last delta: the same output
+// as a whole snapshot taken at that point.
+func TestBaselinesAppliesDeltas(t *testing.T) {
+	lines := simLines(t, sim.Config{Seed: 4, Duration: 28 * time.Hour, Scale: 0.3, WarmUp: 24 * time.Hour})
+	cfg := config.Default()
+	wall := func() time.Time { return sim.DefaultStart.Add(10 * 24 * time.Hour) }
+	p := pipeline.New(cfg, wall)
+	dir := t.TempDir()
+	st := &snapshot.FileStore{Path: filepath.Join(dir, "tw.snapshot")}
+	mg := snapshot.NewManager(st, nil, zerolog.Nop(), "test")
+	mg.SetChain(100, 100)
+	ctx := context.Background()
+	half, end := len(lines)*2/10, len(lines)*3/10 // within one baseline epoch: latency and output_size write delta records
+	lines = lines[:end]
+	for _, l := range lines[:half] {
+		p.Handle(l)
+	}
+	enc, err := p.CaptureBase()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &snapshot.Snapshot{LastAppliedSeq: uint64(half), Watermark: p.Engine().Watermark()}
+	if s.Sections, err = enc(); err != nil {
+		t.Fatal(err)
+	}
+	if err := mg.Save(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range lines[half:] {
+		p.Handle(l)
+	}
+	denc, err := p.CaptureDelta()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &snapshot.Delta{LastAppliedSeq: uint64(len(lines)), Watermark: p.Engine().Watermark()}
+	if d.Whole, d.Changes, err = denc(); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Changes) == 0 {
+		t.Fatal("premise: the delta holds no delta record")
+	}
+	if err := mg.SaveDelta(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	full := writeSnapshot(t, p, uint64(len(lines)))
+	run := func(path string) string {
+		var out, errb bytes.Buffer
+		if code := cmdBaselines([]string{"--snapshot", path, "--json"}, &out, &errb); code != 0 {
+			t.Fatalf("baselines %s: exit %d: %s", path, code, errb.String())
+		}
+		var rep baselinesReport
+		if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+			t.Fatal(err)
+		}
+		if rep.Snapshot.LastAppliedSeq != uint64(len(lines)) {
+			t.Fatalf("%s: last applied seq %d, want %d", path, rep.Snapshot.LastAppliedSeq, len(lines))
+		}
+		b, _ := json.Marshal(rep.Baselines)
+		return string(b)
+	}
+	if got, want := run(st.Path), run(full); got != want {
+		t.Fatalf("baselines of base + delta differ from those of a whole snapshot at the same point (%d vs %d bytes)", len(got), len(want))
 	}
 }

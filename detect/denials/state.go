@@ -6,6 +6,7 @@ import (
 
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/internal/keydelta"
 	"github.com/toolwatch/toolwatch/detect/internal/ratedetect"
 	"github.com/toolwatch/toolwatch/internal/encoding"
 )
@@ -169,19 +170,9 @@ func (d *Detector) MarshalState(b []byte) ([]byte, error) { return detect.Marsha
 // by the consumer when it next touches the key or by the Encoder for the
 // rest. Tools (few) are copied here.
 func (d *Detector) CaptureState() (detect.Encoder, error) {
-	st := &StateV3{Ticked: d.ticked, TickedAt: d.tickedAt, Overflow: d.overflow, Tools: make([]ToolV3, 0, d.tools.Len())}
-	st.KeysEvicted, st.KeysRejected = d.keys.Evictions() // Rejected: capacity evictions
-	st.ToolsEvicted, st.ToolsRejected = d.tools.Evictions()
-	keys := baseline.Capture(d.keys, func(_ bool, k baseline.Key, seen int64, ks *keyState) KeyV3 {
-		return KeyV3{Agent: k.Agent, Tool: k.Tool, LastSeen: seen, Size: ks.t.rp.Size, Scales: ks.t.rp.N, Rate: ks.rate}
-	})
-	d.tools.RangeSeen(func(k baseline.Key, seen int64, ts *toolState) bool {
-		st.Tools = append(st.Tools, ToolV3{Tool: k.Tool, LastSeen: seen, Size: ts.t.rp.Size, Scales: ts.t.rp.N, Rate: ts.rate, Calls: ts.calls,
-			Types: slices.Clone(ts.types), Actions: slices.Clone(ts.actions), Since: ts.since})
-		return true
-	})
+	st, c, _ := d.capture(false)
 	return func(b []byte) ([]byte, error) {
-		st.Keys = keys.Finish()
+		st.Keys = c.Finish()
 		return st.encode(b), nil
 	}, nil
 }
@@ -193,6 +184,11 @@ func (d *Detector) UnmarshalState(data []byte) error {
 	if err != nil {
 		return err
 	}
+	return d.restore(&st)
+}
+
+// restore replaces d's state with st; on error d is unchanged.
+func (d *Detector) restore(st *StateV3) error {
 	keys, tools := d.keys.Empty(), d.tools.Empty()
 	for i := range st.Keys {
 		k := &st.Keys[i]
@@ -231,7 +227,110 @@ func (d *Detector) UnmarshalState(data []byte) error {
 	return nil
 }
 
+// Incremental snapshots (detect.DeltaCapturer, framed by package
+// keydelta): a delta is a StateV3 record holding only the (agent, tool)
+// keys accessed since the previous capture, with everything else (tools,
+// counters, tick) whole, plus the tombstones of the keys evicted since and
+// each changed key's recency position. A key's record is copied as it is
+// (keys roll lazily, the capture does not settle them), so a key not
+// accessed since the previous capture encodes as it did then.
+
+// capture starts a capture of d; delta selects a delta capture (ok false
+// when d's keys were not captured since they were built or restored).
+func (d *Detector) capture(delta bool) (st *StateV3, c *baseline.StoreCapture[baseline.Key, keyState, KeyV3], ok bool) {
+	cp := func(_ bool, k baseline.Key, seen int64, ks *keyState) KeyV3 {
+		return KeyV3{Agent: k.Agent, Tool: k.Tool, LastSeen: seen, Size: ks.t.rp.Size, Scales: ks.t.rp.N, Rate: ks.rate}
+	}
+	if delta {
+		if c, ok = baseline.CaptureDelta(d.keys, cp); !ok {
+			return nil, nil, false
+		}
+	} else {
+		c = baseline.Capture(d.keys, cp)
+	}
+	st = &StateV3{Ticked: d.ticked, TickedAt: d.tickedAt, Overflow: d.overflow, Tools: make([]ToolV3, 0, d.tools.Len())}
+	st.KeysEvicted, st.KeysRejected = d.keys.Evictions() // Rejected: capacity evictions
+	st.ToolsEvicted, st.ToolsRejected = d.tools.Evictions()
+	d.tools.RangeSeen(func(k baseline.Key, seen int64, ts *toolState) bool {
+		st.Tools = append(st.Tools, ToolV3{Tool: k.Tool, LastSeen: seen, Size: ts.t.rp.Size, Scales: ts.t.rp.N, Rate: ts.rate, Calls: ts.calls,
+			Types: slices.Clone(ts.types), Actions: slices.Clone(ts.actions), Since: ts.since})
+		return true
+	})
+	return st, c, true
+}
+
+// CaptureBase implements detect.DeltaCapturer: CaptureState, and the
+// order record of its keys (call state first).
+func (d *Detector) CaptureBase() (state, order detect.Encoder, err error) {
+	st, c, _ := d.capture(false)
+	var seqs []int64
+	done := false
+	state = func(b []byte) ([]byte, error) {
+		st.Keys, seqs = c.FinishSeq()
+		done = true
+		return st.encode(b), nil
+	}
+	order = func(b []byte) ([]byte, error) {
+		if !done {
+			return b, fmt.Errorf("denial state: order encoded before the state")
+		}
+		return keydelta.EncodeOrder(b, seqs), nil
+	}
+	return state, order, nil
+}
+
+// CaptureDelta implements detect.DeltaCapturer.
+func (d *Detector) CaptureDelta() (detect.Encoder, bool, error) {
+	st, c, ok := d.capture(true)
+	if !ok {
+		return nil, false, nil
+	}
+	tombs := c.Tombstones()
+	return func(b []byte) ([]byte, error) {
+		var seqs []int64
+		st.Keys, seqs = c.FinishSeq()
+		return keydelta.Encode(b, &keydelta.Delta{State: st.encode(nil), Tombs: tombs, Seqs: seqs}), nil
+	}, true, nil
+}
+
+// RestoreChain implements detect.DeltaCapturer.
+func (d *Detector) RestoreChain(base, order []byte, deltas [][]byte) error {
+	st, _, err := stateDecoders.Decode("denial state", base)
+	if err != nil {
+		return err
+	}
+	if len(deltas) == 0 {
+		return d.restore(&st)
+	}
+	seqs, err := keydelta.DecodeOrder("denial state", order)
+	if err != nil {
+		return err
+	}
+	keyOf := func(k *KeyV3) baseline.Key { return baseline.Key{Agent: k.Agent, Tool: k.Tool} }
+	ch, err := baseline.NewChain(st.Keys, seqs, keyOf)
+	if err != nil {
+		return fmt.Errorf("denial state: %w", err)
+	}
+	for i, data := range deltas {
+		dd, err := keydelta.Decode("denial state", data)
+		if err != nil {
+			return fmt.Errorf("delta %d: %w", i+1, err)
+		}
+		if st, _, err = stateDecoders.Decode("denial state delta", dd.State); err != nil {
+			return fmt.Errorf("delta %d: %w", i+1, err)
+		}
+		if err := ch.Apply(dd.Tombs, st.Keys, dd.Seqs); err != nil {
+			return fmt.Errorf("denial state delta %d: %w", i+1, err)
+		}
+	}
+	if st.Keys, _, err = ch.Result(); err != nil {
+		return fmt.Errorf("denial state: %w", err)
+	}
+	return d.restore(&st)
+}
+
 var (
-	_ detect.State    = (*Detector)(nil)
-	_ detect.Capturer = (*Detector)(nil)
+	_ detect.State         = (*Detector)(nil)
+	_ detect.Capturer      = (*Detector)(nil)
+	_ detect.DeltaCapturer = (*Detector)(nil)
 )

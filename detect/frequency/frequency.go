@@ -164,6 +164,9 @@ type Detector struct {
 	// lazily (catchUp).
 	tickedAt int64
 	ticks    []int64
+	// capTickedAt is tickedAt at the last snapshot capture: a delta
+	// carries the ticks after it (state.go).
+	capTickedAt int64
 	// recent holds agents that began an active window lately (duplicates
 	// and stale entries are dropped at the next tick): the only agents whose
 	// keys a tick can find dropped.

@@ -1,6 +1,7 @@
 package frequency
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/toolwatch/toolwatch/baseline"
@@ -17,4 +18,27 @@ func FuzzUnmarshalState(f *testing.F) {
 	d := mk(f)
 	stream(d, 26, nil)
 	detecttest.FuzzUnmarshalState(f, mk, detecttest.MustMarshal(f, d), (&StateV3{}).encode(nil))
+}
+
+// FuzzRestoreChainDelta: an arbitrary delta record never panics
+// RestoreChain, and a refused chain leaves the state unchanged.
+func FuzzRestoreChainDelta(f *testing.F) {
+	d := newDetector(f, DefaultConfig(), baseline.DefaultConfig())
+	stream(d, 3, nil)
+	st, ord, _ := d.CaptureBase()
+	base, _ := st(nil)
+	order, _ := ord(nil)
+	streamFrom(d, 3, 1, nil)
+	enc, _, _ := d.CaptureDelta()
+	delta, _ := enc(nil)
+	f.Add(delta)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
+		before := detecttest.MustMarshal(t, r)
+		if err := r.RestoreChain(base, order, [][]byte{data}); err != nil {
+			if after := detecttest.MustMarshal(t, r); !bytes.Equal(before, after) {
+				t.Fatal("state changed by a refused chain")
+			}
+		}
+	})
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/internal/keydelta"
 	"github.com/toolwatch/toolwatch/detect/internal/ratedetect"
 	"github.com/toolwatch/toolwatch/internal/encoding"
 )
@@ -245,18 +246,37 @@ func (d *Detector) MarshalState(b []byte) ([]byte, error) { return detect.Marsha
 // next touches the key or by the Encoder for the rest. Tools and agents
 // (few, small) are copied here.
 func (d *Detector) CaptureState() (detect.Encoder, error) {
-	st := &StateV3{Ticked: d.ticked, TickedAt: d.tickedAt,
+	st, keys, _, _ := d.capture(false)
+	return func(b []byte) ([]byte, error) {
+		st.Keys = keys.Finish()
+		return st.encode(b), nil
+	}, nil
+}
+
+// capture starts a capture of d (delta: of the keys accessed since the
+// previous one; ok false when d's keys were not captured since they were
+// built or restored) and returns the ticks since the previous capture.
+func (d *Detector) capture(delta bool) (st *StateV3, keys *baseline.StoreCapture[baseline.Key, keyState, KeyV3], since []int64, ok bool) {
+	tickedAt, ticks := d.tickedAt, slices.Clone(d.ticks) // the consumer compacts d.ticks in place
+	cp := func(_ bool, k baseline.Key, seen int64, ks *keyState) KeyV3 {
+		settleTo(ks, tickedAt, ticks) // the copier owns ks now
+		return keyV3(k, seen, ks)
+	}
+	if delta {
+		if keys, ok = baseline.CaptureDelta(d.keys, cp); !ok {
+			return nil, nil, nil, false
+		}
+		i, _ := slices.BinarySearch(ticks, d.capTickedAt+1)
+		since = ticks[i:]
+	} else {
+		keys = baseline.Capture(d.keys, cp)
+	}
+	d.capTickedAt = tickedAt
+	st = &StateV3{Ticked: d.ticked, TickedAt: d.tickedAt,
 		Tools: make([]ToolV3, 0, d.tools.Len()), Agents: make([]AgentV3, 0, d.agents.Len())}
 	st.KeysEvicted, st.KeysRejected = d.keys.Evictions() // Rejected: capacity evictions
 	st.ToolsEvicted, st.ToolsRejected = d.tools.Evictions()
 	st.AgentsEvicted, st.AgentsRejected = d.agents.Evictions()
-	tickedAt, ticks := d.tickedAt, slices.Clone(d.ticks) // the consumer compacts d.ticks in place
-	keys := baseline.Capture(d.keys, func(_ bool, k baseline.Key, seen int64, ks *keyState) KeyV3 {
-		settleTo(ks, tickedAt, ticks) // the copier owns ks now
-		g := &ks.gap
-		return KeyV3{Agent: k.Agent, Tool: k.Tool, LastSeen: seen, Size: ks.t.rp.Size, Scales: ks.t.rp.N, LoopSize: ks.t.loopSize, Rate: ks.rate, Loop: loopDTO(&ks.loop),
-			Gap: GapV3{Last: g.last, Mean: g.mean, Peak: g.peak, N: g.n, LastAt: g.lastAt, Dropped: g.dropped}}
-	})
 	d.tools.RangeSeen(func(k baseline.Key, seen int64, ts *toolState) bool {
 		st.Tools = append(st.Tools, ToolV3{Tool: k.Tool, LastSeen: seen, Size: ts.t.rp.Size, Scales: ts.t.rp.N, LoopSize: ts.t.loopSize, Rate: ts.rate, Loop: loopDTO(&ts.loop), Agents: ts.agents, AgentsP: ts.agentsP})
 		return true
@@ -265,10 +285,167 @@ func (d *Detector) CaptureState() (detect.Encoder, error) {
 		st.Agents = append(st.Agents, AgentV3{Agent: k.Agent, LastSeen: seen, Total: as.total, Last: as.last})
 		return true
 	})
-	return func(b []byte) ([]byte, error) {
-		st.Keys = keys.Finish()
+	return st, keys, since, true
+}
+
+func keyV3(k baseline.Key, seen int64, ks *keyState) KeyV3 {
+	g := &ks.gap
+	return KeyV3{Agent: k.Agent, Tool: k.Tool, LastSeen: seen, Size: ks.t.rp.Size, Scales: ks.t.rp.N, LoopSize: ks.t.loopSize, Rate: ks.rate, Loop: loopDTO(&ks.loop),
+		Gap: GapV3{Last: g.last, Mean: g.mean, Peak: g.peak, N: g.n, LastAt: g.lastAt, Dropped: g.dropped}}
+}
+
+// Incremental snapshots (detect.DeltaCapturer, framed by package
+// keydelta). A delta is a StateV3 record holding only the (agent, tool)
+// keys accessed since the previous capture (tools, agents and counters
+// whole), the tombstones of the keys evicted since, each changed key's
+// recency position, and (Extra) the tick watermarks since the previous
+// capture: a capture settles every key to its tick, so a key not accessed
+// since changed too, and the restore settles it the same way, with the
+// same function on the same state (settleTo is the lazy catch-up, equal to
+// eager ticks bit for bit). A chain is restored under the configuration
+// it was written with: a key whose window, scales or loop window differ
+// from the restoring detector's refuses the chain (the base alone is
+// restored, the stream replays the rest).
+
+// CaptureBase implements detect.DeltaCapturer: CaptureState, and the
+// order record of its keys (call state first).
+func (d *Detector) CaptureBase() (state, order detect.Encoder, err error) {
+	st, keys, _, _ := d.capture(false)
+	var seqs []int64
+	done := false
+	state = func(b []byte) ([]byte, error) {
+		st.Keys, seqs = keys.FinishSeq()
+		done = true
 		return st.encode(b), nil
-	}, nil
+	}
+	order = func(b []byte) ([]byte, error) {
+		if !done {
+			return b, fmt.Errorf("frequency state: order encoded before the state")
+		}
+		return keydelta.EncodeOrder(b, seqs), nil
+	}
+	return state, order, nil
+}
+
+// CaptureDelta implements detect.DeltaCapturer.
+func (d *Detector) CaptureDelta() (detect.Encoder, bool, error) {
+	st, keys, since, ok := d.capture(true)
+	if !ok {
+		return nil, false, nil
+	}
+	tombs := keys.Tombstones()
+	return func(b []byte) ([]byte, error) {
+		var seqs []int64
+		st.Keys, seqs = keys.FinishSeq()
+		extra := encoding.Encbuf{}
+		extra.PutUvarint(uint64(len(since)))
+		for i, t := range since {
+			if i == 0 {
+				extra.PutVarint(t)
+			} else {
+				extra.PutUvarint(uint64(t - since[i-1]))
+			}
+		}
+		return keydelta.Encode(b, &keydelta.Delta{State: st.encode(nil), Tombs: tombs, Seqs: seqs, Extra: extra.Get()}), nil
+	}, true, nil
+}
+
+func decodeTicks(b []byte) ([]int64, error) {
+	d := encoding.NewDecbuf(b)
+	n := d.Count(1)
+	ticks := make([]int64, 0, n)
+	for i := 0; i < n && d.Err() == nil; i++ {
+		if i == 0 {
+			ticks = append(ticks, d.Varint())
+			continue
+		}
+		step := d.Uvarint()
+		if step == 0 || step > 1<<40 {
+			d.Fail("tick step %d", step)
+		}
+		ticks = append(ticks, ticks[i-1]+int64(step))
+	}
+	if err := d.Done(); err != nil {
+		return nil, err
+	}
+	return ticks, d.Err()
+}
+
+// RestoreChain implements detect.DeltaCapturer.
+func (d *Detector) RestoreChain(base, order []byte, deltas [][]byte) error {
+	st, _, err := stateDecoders.Decode("frequency state", base)
+	if err != nil {
+		return err
+	}
+	if len(deltas) == 0 {
+		return d.restore(&st)
+	}
+	seqs, err := keydelta.DecodeOrder("frequency state", order)
+	if err != nil {
+		return err
+	}
+	keyOf := func(k *KeyV3) baseline.Key { return baseline.Key{Agent: k.Agent, Tool: k.Tool} }
+	ch, err := baseline.NewChain(st.Keys, seqs, keyOf)
+	if err != nil {
+		return fmt.Errorf("frequency state: %w", err)
+	}
+	for i, data := range deltas {
+		dd, err := keydelta.Decode("frequency state", data)
+		if err != nil {
+			return fmt.Errorf("delta %d: %w", i+1, err)
+		}
+		ticks, err := decodeTicks(dd.Extra)
+		if err != nil {
+			return fmt.Errorf("frequency state delta %d: ticks: %w", i+1, err)
+		}
+		prev := st.TickedAt
+		if prev == 0 {
+			prev = st.Ticked
+		}
+		next, _, err := stateDecoders.Decode("frequency state delta", dd.State)
+		if err != nil {
+			return fmt.Errorf("delta %d: %w", i+1, err)
+		}
+		// The keys not in the delta: settled to its tick as its capture
+		// settled them (the ones in it replace theirs below).
+		dirty := make(map[baseline.Key]bool, len(next.Keys))
+		for j := range next.Keys {
+			dirty[keyOf(&next.Keys[j])] = true
+		}
+		if err := ch.Each(func(k *KeyV3) error {
+			if dirty[keyOf(k)] {
+				return nil
+			}
+			return d.settleRecord(k, prev, next.TickedAt, ticks)
+		}); err != nil {
+			return fmt.Errorf("frequency state delta %d: %w", i+1, err)
+		}
+		if err := ch.Apply(dd.Tombs, next.Keys, dd.Seqs); err != nil {
+			return fmt.Errorf("frequency state delta %d: %w", i+1, err)
+		}
+		st = next
+	}
+	if st.Keys, _, err = ch.Result(); err != nil {
+		return fmt.Errorf("frequency state: %w", err)
+	}
+	return d.restore(&st)
+}
+
+// settleRecord settles key record k, caught up to tick prev, to tickedAt
+// (whose ticks are ticks) under d's configuration, which must be the one
+// k was written under.
+func (d *Detector) settleRecord(k *KeyV3, prev, tickedAt int64, ticks []int64) error {
+	if err := k.Rate.Check(); err != nil {
+		return fmt.Errorf("key %q/%q: %w", k.Agent, k.Tool, err)
+	}
+	ks := keyState{rate: k.Rate, loop: k.Loop.state(), tick: prev}
+	ks.t = d.tn.For(k.Agent, k.Tool)
+	if !ratedetect.SameWindow(&ks.t.rp, k.Size, k.Scales) || ks.t.loopSize != k.LoopSize {
+		return fmt.Errorf("key %q/%q: written under another window configuration", k.Agent, k.Tool)
+	}
+	settleTo(&ks, tickedAt, ticks)
+	k.Rate, k.Loop = ks.rate, loopDTO(&ks.loop)
+	return nil
 }
 
 // UnmarshalState implements detect.State. Keys are bound to the configs of
@@ -278,6 +455,11 @@ func (d *Detector) UnmarshalState(data []byte) error {
 	if err != nil {
 		return err
 	}
+	return d.restore(&st)
+}
+
+// restore replaces d's state with st; on error d is unchanged.
+func (d *Detector) restore(st *StateV3) error {
 	keys, tools := d.keys.Empty(), d.tools.Empty()
 	for i := range st.Keys {
 		k := &st.Keys[i]
@@ -352,6 +534,7 @@ func (d *Detector) UnmarshalState(data []byte) error {
 }
 
 var (
-	_ detect.State    = (*Detector)(nil)
-	_ detect.Capturer = (*Detector)(nil)
+	_ detect.State         = (*Detector)(nil)
+	_ detect.Capturer      = (*Detector)(nil)
+	_ detect.DeltaCapturer = (*Detector)(nil)
 )

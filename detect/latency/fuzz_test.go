@@ -1,6 +1,7 @@
 package latency
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/toolwatch/toolwatch/detect/detecttest"
@@ -14,4 +15,40 @@ func FuzzUnmarshalState(f *testing.F) {
 	good := detecttest.MustMarshal(f, goldenState(f))
 	empty := codec.Encode(nil, &distdetect.Snapshot[EntryState]{})
 	detecttest.FuzzUnmarshalState(f, func(t testing.TB) detecttest.Detector { return newDet(t, nil) }, good, empty)
+}
+
+// FuzzDecodeDelta: arbitrary delta records must not panic the decoder or
+// RestoreChain; a record that decodes re-encodes to one that decodes to
+// the same delta, and a refused chain leaves the state unchanged.
+func FuzzDecodeDelta(f *testing.F) {
+	d := newDet(f, crashCfg)
+	s := crashStream(d, 11, 0, normalAgents)
+	s.run(200)
+	st, ord, _ := d.CaptureBase()
+	base, _ := st(nil)
+	order, _ := ord(nil)
+	s.run(20)
+	enc, _, _ := d.CaptureDelta()
+	delta, _ := enc(nil)
+	f.Add(delta)
+	f.Add(codec.EncodeDelta(nil, &distdetect.Delta[EntryState]{}))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dd, err := codec.DecodeDelta(data)
+		if err == nil {
+			again, err := codec.DecodeDelta(codec.EncodeDelta(nil, dd))
+			if err != nil {
+				t.Fatalf("re-encoded delta does not decode: %v", err)
+			}
+			if len(again.Keys.Entries) != len(dd.Keys.Entries) || len(again.Tools.Tombs) != len(dd.Tools.Tombs) || again.LastEpoch != dd.LastEpoch {
+				t.Fatal("re-encoded delta decodes differently")
+			}
+		}
+		r := newDet(t, crashCfg)
+		before := detecttest.MustMarshal(t, r)
+		if err := r.RestoreChain(base, order, [][]byte{data}); err != nil {
+			if after := detecttest.MustMarshal(t, r); !bytes.Equal(before, after) {
+				t.Fatal("state changed by a refused chain")
+			}
+		}
+	})
 }

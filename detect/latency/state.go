@@ -9,8 +9,9 @@ import (
 )
 
 var (
-	_ detect.State    = (*Detector)(nil)
-	_ detect.Capturer = (*Detector)(nil)
+	_ detect.State         = (*Detector)(nil)
+	_ detect.Capturer      = (*Detector)(nil)
+	_ detect.DeltaCapturer = (*Detector)(nil)
 )
 
 // StateVersion is the record version this package writes. Versions 1 and
@@ -51,6 +52,8 @@ var codec = distdetect.Codec[state, EntryState]{
 	EntrySize: 48,
 	Restore:   (*EntryState).restore,
 	Put:       func(enc *encoding.Encbuf, e *EntryState) { e.put(enc) },
+	Get:       getEntryV2,
+	MinEntry:  minEntry,
 	Decoders: encoding.Decoders[distdetect.Snapshot[EntryState]]{
 		2: func(d *encoding.Decbuf) distdetect.Snapshot[EntryState] {
 			return distdetect.ReadSnapshot(d, minEntry, getEntryV2)
@@ -92,6 +95,22 @@ func (d *Detector) CaptureState() (detect.Encoder, error) {
 		}
 		return codec.Encode(b, s), nil
 	}, nil
+}
+
+// CaptureBase implements detect.DeltaCapturer.
+func (d *Detector) CaptureBase() (st, order detect.Encoder, err error) {
+	return distdetect.Deltas[Config, state, *state, EntryState]{Core: &d.core, Codec: &codec}.CaptureBase()
+}
+
+// CaptureDelta implements detect.DeltaCapturer: the keys seen since the
+// previous capture, and those evicted since (distdetect.CaptureDelta).
+func (d *Detector) CaptureDelta() (detect.Encoder, bool, error) {
+	return distdetect.Deltas[Config, state, *state, EntryState]{Core: &d.core, Codec: &codec}.CaptureDelta()
+}
+
+// RestoreChain implements detect.DeltaCapturer.
+func (d *Detector) RestoreChain(base, order []byte, deltas [][]byte) error {
+	return distdetect.Deltas[Config, state, *state, EntryState]{Core: &d.core, Codec: &codec}.RestoreChain(base, order, deltas)
 }
 
 // MarshalState implements detect.State. The encoding is deterministic:

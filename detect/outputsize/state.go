@@ -7,8 +7,9 @@ import (
 )
 
 var (
-	_ detect.State    = (*Detector)(nil)
-	_ detect.Capturer = (*Detector)(nil)
+	_ detect.State         = (*Detector)(nil)
+	_ detect.Capturer      = (*Detector)(nil)
+	_ detect.DeltaCapturer = (*Detector)(nil)
 )
 
 // StateVersion is the record version this package writes. Version 1 was
@@ -45,13 +46,17 @@ var codec = distdetect.Codec[state, EntryState]{
 		enc.PutVarint(e.LastSeen)
 		enc.PutUvarintBytes(e.Dist)
 	},
+	Get:      getEntryV2,
+	MinEntry: 4,
 	Decoders: encoding.Decoders[distdetect.Snapshot[EntryState]]{
 		2: func(d *encoding.Decbuf) distdetect.Snapshot[EntryState] {
-			return distdetect.ReadSnapshot(d, 4, func(d *encoding.Decbuf) EntryState {
-				return EntryState{Agent: d.UvarintStr(), Tool: d.UvarintStr(), LastSeen: d.Varint(), Dist: d.UvarintBytes()}
-			})
+			return distdetect.ReadSnapshot(d, 4, getEntryV2)
 		},
 	},
+}
+
+func getEntryV2(d *encoding.Decbuf) EntryState {
+	return EntryState{Agent: d.UvarintStr(), Tool: d.UvarintStr(), LastSeen: d.Varint(), Dist: d.UvarintBytes()}
 }
 
 // CaptureState implements detect.Capturer: a copy-on-write capture
@@ -66,6 +71,22 @@ func (d *Detector) CaptureState() (detect.Encoder, error) {
 		}
 		return codec.Encode(b, s), nil
 	}, nil
+}
+
+// CaptureBase implements detect.DeltaCapturer.
+func (d *Detector) CaptureBase() (st, order detect.Encoder, err error) {
+	return distdetect.Deltas[Config, state, *state, EntryState]{Core: &d.core, Codec: &codec}.CaptureBase()
+}
+
+// CaptureDelta implements detect.DeltaCapturer: the keys seen since the
+// previous capture, and those evicted since (distdetect.CaptureDelta).
+func (d *Detector) CaptureDelta() (detect.Encoder, bool, error) {
+	return distdetect.Deltas[Config, state, *state, EntryState]{Core: &d.core, Codec: &codec}.CaptureDelta()
+}
+
+// RestoreChain implements detect.DeltaCapturer.
+func (d *Detector) RestoreChain(base, order []byte, deltas [][]byte) error {
+	return distdetect.Deltas[Config, state, *state, EntryState]{Core: &d.core, Codec: &codec}.RestoreChain(base, order, deltas)
 }
 
 // MarshalState implements detect.State. The encoding is deterministic:

@@ -60,6 +60,10 @@ type Core[C, V any, P Value[C, V]] struct {
 	Tools     *baseline.Store[string, V]       // tool level
 	LastEpoch int64
 	epochAt   time.Time // a watermark in LastEpoch, to rotate keys to
+	// capEpoch is LastEpoch at the last capture (captured): a delta is
+	// possible only within it, since a new epoch rotates every key.
+	capEpoch int64
+	captured bool
 
 	judgeCfg *C // configuration judge was converted from
 	judge    baseline.Judge

@@ -20,6 +20,9 @@ type Snapshot[E any] struct {
 	LastEpoch   int64
 	Keys, Tools Stores[E] // (agent, tool) keys; tool-level keys (Agent "")
 	arenaBytes  int       // Dist bytes captured (presizing)
+	// keySeq, toolSeq are the entries' recency positions (Capture only):
+	// the order record deltas are merged by.
+	keySeq, toolSeq []int64
 }
 
 // Stores is one key store; a detector's StoreState converts to and from it.
@@ -47,6 +50,10 @@ type Codec[V, E any] struct {
 	Put func(enc *encoding.Encbuf, e *E)
 	// EntrySize is an entry's encoding less its Dists (presizing).
 	EntrySize int
+	// Get reads one entry of version Version (deltas), at least MinEntry
+	// bytes.
+	Get      func(d *encoding.Decbuf) E
+	MinEntry int
 	// Decoders reads each version's entries (older versions upgrade).
 	Decoders encoding.Decoders[Snapshot[E]]
 }
@@ -62,16 +69,44 @@ type Codec[V, E any] struct {
 // Digester scratch).
 func Capture[C, V any, P Value[C, V], E any](c *Core[C, V, P], cd *Codec[V, E]) (finish func() (*Snapshot[E], error)) {
 	s := &Snapshot[E]{LastEpoch: c.LastEpoch}
+	c.capEpoch, c.captured = c.LastEpoch, true
 	s.Keys.Evicted, s.Keys.Rejected = c.Keys.Evictions()
 	s.Tools.Evicted, s.Tools.Rejected = c.Tools.Evictions()
-	type side struct {
-		a   Arena
-		g   *baseline.Digester
-		err error
-	}
-	epoch, at := c.LastEpoch, c.epochAt
 	var enc, own = &side{g: c.G.Clone()}, &side{g: c.G}
-	entry := func(owner bool, agent, tool string, seen int64, v *V) E {
+	entry := copier(c, cd, enc, own)
+	keys := baseline.Capture(c.Keys, func(owner bool, k baseline.Key, seen int64, v *V) E {
+		return entry(owner, k.Agent, k.Tool, seen, v)
+	})
+	tools := baseline.Capture(c.Tools, func(owner bool, tool string, seen int64, v *V) E {
+		return entry(owner, "", tool, seen, v)
+	})
+	return func() (*Snapshot[E], error) {
+		s.Keys.Entries, s.keySeq = keys.FinishSeq()
+		s.Tools.Entries, s.toolSeq = tools.FinishSeq()
+		// Both Finishes ordered the owner's copies before this point.
+		for _, sd := range [...]*side{enc, own} {
+			if sd.err != nil {
+				return nil, sd.err
+			}
+			s.arenaBytes += sd.a.used
+		}
+		return s, nil
+	}
+}
+
+// side is one copier's scratch: the owner's and the encoder's may run at
+// the same time.
+type side struct {
+	a   Arena
+	g   *baseline.Digester
+	err error
+}
+
+// copier returns the copy function of a capture of c: each key is rotated
+// to the capture's epoch, then converted by cd.Entry.
+func copier[C, V any, P Value[C, V], E any](c *Core[C, V, P], cd *Codec[V, E], enc, own *side) func(owner bool, agent, tool string, seen int64, v *V) E {
+	epoch, at := c.LastEpoch, c.epochAt
+	return func(owner bool, agent, tool string, seen int64, v *V) E {
 		sd := enc
 		if owner {
 			sd = own
@@ -85,24 +120,6 @@ func Capture[C, V any, P Value[C, V], E any](c *Core[C, V, P], cd *Codec[V, E]) 
 			sd.err = fmt.Errorf("%s %q/%q: %w", cd.Name, agent, tool, err)
 		}
 		return e
-	}
-	keys := baseline.Capture(c.Keys, func(owner bool, k baseline.Key, seen int64, v *V) E {
-		return entry(owner, k.Agent, k.Tool, seen, v)
-	})
-	tools := baseline.Capture(c.Tools, func(owner bool, tool string, seen int64, v *V) E {
-		return entry(owner, "", tool, seen, v)
-	})
-	return func() (*Snapshot[E], error) {
-		s.Keys.Entries = keys.Finish()
-		s.Tools.Entries = tools.Finish()
-		// Both Finishes ordered the owner's copies before this point.
-		for _, sd := range [...]*side{enc, own} {
-			if sd.err != nil {
-				return nil, sd.err
-			}
-			s.arenaBytes += sd.a.used
-		}
-		return s, nil
 	}
 }
 
@@ -139,6 +156,7 @@ func Restore[C, V any, P Value[C, V], E any](c *Core[C, V, P], cd *Codec[V, E], 
 	keys.SetCounters(s.Keys.Evicted, s.Keys.Rejected)
 	tools.SetCounters(s.Tools.Evicted, s.Tools.Rejected)
 	c.Keys, c.Tools, c.LastEpoch = keys, tools, s.LastEpoch
+	c.captured = false // new stores: the next capture is a base
 	return nil
 }
 
