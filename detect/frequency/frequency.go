@@ -181,6 +181,7 @@ type tuned struct {
 	loopSize  int64
 	loopDecay float64 // loop peak decay per loop window
 	minL      float64 // −log10 false_alarm_rate: the decades a loop or drop needs
+	riseLogA  float64 // ln(1/false_alarm_rate): the sustained-rise alarm level of R
 	spike     ratedetect.SpikeReport
 }
 
@@ -211,6 +212,10 @@ type keyState struct {
 	gap  gapState
 	t    *tuned
 	gen  detect.Stamp // generation t was resolved under
+	// riseN is the sustained-rise episode's closed windows (riseAdd); it
+	// sits in gen's padding.
+	riseN uint16
+	rise  riseState
 	// tick is the tick watermark the key's loop window has been caught up
 	// to (catchUp).
 	tick int64
@@ -308,9 +313,11 @@ func (d *Detector) resolve(ks *keyState, agent, tool string) {
 	}
 	if !ratedetect.SameScales(&old.rp, &t.rp) {
 		ks.rate = baseline.Rate{}
+		ks.riseEnd()
 	} else if ks.rate.Start != 0 && !ks.rate.NeedsArm() {
 		rate, agents := borrowRate(borrowable(ks, ts))
 		ks.rate.RearmSpike(&t.rule, &t.rp, rate, agents)
+		ks.armRise()
 	}
 	if old.loopSize != t.loopSize {
 		ks.loop = loopState{}
@@ -367,6 +374,7 @@ func newTuned(c *Config) *tuned {
 		loopSize:  loop,
 		loopDecay: math.Pow(0.5, c.LoopWindow.Seconds()/math.Max(c.PeakHalfLife.Seconds(), 1)),
 		minL:      -math.Log10(c.FalseAlarmRate),
+		riseLogA:  -math.Log(c.FalseAlarmRate),
 		spike: ratedetect.Report(&c.SpikeConfig, detect.PatternFrequency, "calls",
 			"%s called %d times in %s by %s; expected about %.3g"),
 	}
@@ -422,7 +430,7 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	if as != nil {
 		ks.gap.observe(as.total, now)
 	}
-	ks.rate.Roll(now, &t.rp)
+	ks.roll(now)
 	ks.rollLoop(now)
 	if as != nil {
 		d.scheduleDrop(baseline.Key{Agent: r.AgentID, Tool: r.Tool.Name}, ks, as)
@@ -436,6 +444,7 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	if ks.rate.NeedsArm() {
 		rate, agents := borrowRate(borrow)
 		ks.rate.ArmSpike(&t.rule, &t.rp, rate, agents)
+		ks.armRise()
 	}
 	if ks.loop.armedAt != ks.loop.c.Start {
 		armLoop(ks, borrow)
@@ -444,6 +453,11 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	if ks.rate.Hit() {
 		if v := ks.rate.Judge(&t.rp, &t.rule); v.Scale >= 0 && ks.rate.Fire(v.Decades, t.rp.Size, &t.rule) {
 			out = append(out, d.spikeFinding(r, ks, v))
+		}
+	}
+	if ks.riseHit() {
+		if f, ok := d.riseFinding(r, ks); ok {
+			out = append(out, f)
 		}
 	}
 	if r.Invocation.InputHash != "" {
@@ -678,7 +692,7 @@ func (d *Detector) settle(ks *keyState) { settleTo(ks, d.tickedAt, d.ticks) }
 func settleTo(ks *keyState, tickedAt int64, ticks []int64) {
 	catchUpTo(ks, tickedAt, ticks)
 	if tickedAt != 0 && ks.t.cfg.Enabled && ks.rate.Start != 0 {
-		ks.rate.Roll(tickedAt, &ks.t.rp)
+		ks.roll(tickedAt)
 	}
 }
 

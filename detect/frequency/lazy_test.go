@@ -36,7 +36,7 @@ func (e eager) Tick(watermark time.Time, out []detect.Finding) []detect.Finding 
 			d.resolve(ks, k.Agent, k.Tool)
 		}
 		if ks.t.cfg.Enabled && ks.rate.Start != 0 {
-			ks.rate.Roll(wm, &ks.t.rp)
+			ks.roll(wm)
 			ks.rollLoop(wm)
 			out = d.dropCheck(k, ks, wm, out)
 		}
