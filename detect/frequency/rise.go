@@ -44,10 +44,10 @@ const riseFired = math.MaxUint32
 //	lnΓ(x + K·r) − lnΓ(x + r) + c,  r = 1/k,
 //	c = lnΓ(r) − lnΓ(K·r) − (K−1)·r·ln(1 + k·mu)
 //
-// (Poisson, k → 0: x·ln K − (K−1)·mu). It grows only logarithmically in x
-// once x ≫ r: one burst of a bursty key adds at most about ln K, while a
-// key whose windows keep running at K times their expectation adds a
-// steady amount per window.
+// (Poisson, k → 0: x·ln K − (K−1)·mu). Once x ≫ r it grows only like
+// (K−1)·r·ln x: one burst of a clustered key adds little (the burstier,
+// the less), while a key whose windows keep running at K times their
+// expectation adds a steady amount per window.
 type riseModel struct {
 	r, kr, c float64 // r = 1/k (0: Poisson), K·r, the constant c
 	poisson  bool
