@@ -3,6 +3,8 @@ package frequency
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -173,7 +175,7 @@ func TestFleetClasses(t *testing.T) {
 					add("app", "lookup")
 				}
 			},
-			agent: "app", tool: "lookup", detail: "spike", from: at(3, 14, 10), by: at(3, 14, 35),
+			agent: "app", tool: "lookup", detail: "spike,sustained_rise", from: at(3, 14, 10), by: at(3, 14, 35),
 		},
 		{
 			// ×8 for 40 minutes on the task-clustered desk/calendar (~24/h
@@ -188,7 +190,7 @@ func TestFleetClasses(t *testing.T) {
 					add("desk", "calendar")
 				}
 			},
-			agent: "desk", tool: "calendar", detail: "spike", from: at(3, 14, 10), by: at(3, 15, 0),
+			agent: "desk", tool: "calendar", detail: "spike,sustained_rise", from: at(3, 14, 10), by: at(3, 15, 0),
 		},
 		{
 			// A key that turns bursty on day 2 (60 calls in a minute about
@@ -251,7 +253,7 @@ func check(t *testing.T, got []detect.Finding, agent, tool, detail string, from,
 	t.Helper()
 	found := false
 	for _, f := range got {
-		ok := f.AgentID == agent && f.Tool == tool && f.Detail == detail
+		ok := f.AgentID == agent && f.Tool == tool && slices.Contains(strings.Split(detail, ","), f.Detail)
 		sec := int(f.EventTime.Sub(base) / time.Second)
 		if ok && sec >= from && sec <= by {
 			found = true

@@ -64,6 +64,40 @@
 // classification, environment). With the default false_alarm_rate 1e-6
 // every finding scores at least 40 (info).
 //
+// # Sustained rise (Detail "sustained_rise")
+//
+// A rise too moderate for any one scale's sum (×4–×8 for half an hour on a
+// key whose calls come in task clusters) is found by a sequential test
+// that accumulates evidence window by window: the Shiryaev–Roberts
+// statistic R ← (1 + R)·Λ over the key's closed windows, Λ the likelihood
+// ratio of the window's count under riseShift (4) times as many tasks as
+// expected against the model the window was armed with: NB(mu, k) against
+// NB(4·mu, k/4) (the same clusters, four times as many), the smaller
+// ratio of the seasonal and overall models (as spikes take the larger p).
+// Its log grows with the count only logarithmically once the count exceeds
+// 1/k (like 3/k·ln x), so one burst of a clustered key adds little, while
+// windows that keep running above their expectation add a steady amount
+// each. Empty windows of a gap are judged against the last
+// armed models; an empty long window (the longest scale's windows without
+// a call) resets R, as does an alarm.
+//
+// Alarm: R ≥ A = 1/false_alarm_rate. R − n is a martingale under the
+// model (a supermartingale under both, with the smaller ratio), so the
+// mean run length to a false alarm is at least A windows: the same
+// per-window budget as a spike (an upper bound: Siegmund's overshoot
+// correction would lengthen it). The count of the current window at which
+// R reaches A is armed when the window opens (about a dozen lgamma pairs,
+// once per window), so the alarm comes at the record that reaches it. The
+// peak guard of spikes applies at the longest scale (its sum must exceed
+// peak_ratio × its recent peak: a return to a level the key showed lately
+// is not a rise), and R banks no evidence beyond A while the guard holds.
+// A rise in the window after a reported spike continues that alert and is
+// not reported. Score: score.FromP(1/R) + 10·score.Prior (at least 40 at
+// the alarm). Details: windows (since R was last below 1), observed and
+// expected calls over them, statistic (log10 R), threshold (log10 A),
+// shift, dispersion. State: riseState (16 bytes) and riseN (in padding):
+// 16 bytes more per key.
+//
 // # Loop (Detail "loop")
 //
 // Per key a 4-slot Misra–Gries table counts calls per input_hash in a short
@@ -90,10 +124,10 @@
 //
 // # Damping
 //
-// After a reported spike a key holds (hold, default 6h): a later crossing
-// is reported only when it continues the episode (same or next window: a
-// sustained anomaly keeps its alert firing) or is two decades more
-// improbable; other crossings extend the hold. Within one window only a
+// After a reported spike or sustained rise a key holds (hold, default
+// 6h): a later crossing is reported only when it continues the episode
+// (same or next window: a sustained anomaly keeps its alert firing) or is
+// two decades more improbable; other crossings extend the hold. Within one window only a
 // report a decade stronger than the last is emitted. So a bursty key raises
 // one alert per episode, not one per burst.
 //
@@ -184,6 +218,7 @@ type tuned struct {
 	loopSize  int64
 	loopDecay float64 // loop peak decay per loop window
 	minL      float64 // −log10 false_alarm_rate: the decades a loop or drop needs
+	riseLogA  float64 // ln(1/false_alarm_rate): the sustained-rise alarm level of R
 	spike     ratedetect.SpikeReport
 }
 
@@ -214,6 +249,10 @@ type keyState struct {
 	gap  gapState
 	t    *tuned
 	gen  detect.Stamp // generation t was resolved under
+	// riseN is the sustained-rise episode's closed windows (riseAdd); it
+	// sits in gen's padding.
+	riseN uint16
+	rise  riseState
 	// tick is the tick watermark the key's loop window has been caught up
 	// to (catchUp).
 	tick int64
@@ -311,9 +350,11 @@ func (d *Detector) resolve(ks *keyState, agent, tool string) {
 	}
 	if !ratedetect.SameScales(&old.rp, &t.rp) {
 		ks.rate = baseline.Rate{}
+		ks.riseEnd()
 	} else if ks.rate.Start != 0 && !ks.rate.NeedsArm() {
 		rate, agents := borrowRate(borrowable(ks, ts))
 		ks.rate.RearmSpike(&t.rule, &t.rp, rate, agents)
+		ks.armRise()
 	}
 	if old.loopSize != t.loopSize {
 		ks.loop = loopState{}
@@ -370,6 +411,7 @@ func newTuned(c *Config) *tuned {
 		loopSize:  loop,
 		loopDecay: math.Pow(0.5, c.LoopWindow.Seconds()/math.Max(c.PeakHalfLife.Seconds(), 1)),
 		minL:      -math.Log10(c.FalseAlarmRate),
+		riseLogA:  -math.Log(c.FalseAlarmRate),
 		spike: ratedetect.Report(&c.SpikeConfig, detect.PatternFrequency, "calls",
 			"%s called %d times in %s by %s; expected about %.3g"),
 	}
@@ -425,7 +467,7 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	if as != nil {
 		ks.gap.observe(as.total, now)
 	}
-	ks.rate.Roll(now, &t.rp)
+	ks.roll(now)
 	ks.rollLoop(now)
 	if as != nil {
 		d.scheduleDrop(baseline.Key{Agent: r.AgentID, Tool: r.Tool.Name}, ks, as)
@@ -439,6 +481,7 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	if ks.rate.NeedsArm() {
 		rate, agents := borrowRate(borrow)
 		ks.rate.ArmSpike(&t.rule, &t.rp, rate, agents)
+		ks.armRise()
 	}
 	if ks.loop.armedAt != ks.loop.c.Start {
 		armLoop(ks, borrow)
@@ -447,6 +490,11 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	if ks.rate.Hit() {
 		if v := ks.rate.Judge(&t.rp, &t.rule); v.Scale >= 0 && ks.rate.Fire(v.Decades, t.rp.Size, &t.rule) {
 			out = append(out, d.spikeFinding(r, ks, v))
+		}
+	}
+	if ks.riseHit() {
+		if f, ok := d.riseFinding(r, ks); ok {
+			out = append(out, f)
 		}
 	}
 	if r.Invocation.InputHash != "" {
@@ -681,7 +729,7 @@ func (d *Detector) settle(ks *keyState) { settleTo(ks, d.tickedAt, d.ticks) }
 func settleTo(ks *keyState, tickedAt int64, ticks []int64) {
 	catchUpTo(ks, tickedAt, ticks)
 	if tickedAt != 0 && ks.t.cfg.Enabled && ks.rate.Start != 0 {
-		ks.rate.Roll(tickedAt, &ks.t.rp)
+		ks.roll(tickedAt)
 	}
 }
 

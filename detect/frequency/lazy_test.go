@@ -36,7 +36,7 @@ func (e eager) Tick(watermark time.Time, out []detect.Finding) []detect.Finding 
 			d.resolve(ks, k.Agent, k.Tool)
 		}
 		if ks.t.cfg.Enabled && ks.rate.Start != 0 {
-			ks.rate.Roll(wm, &ks.t.rp)
+			ks.roll(wm)
 			ks.rollLoop(wm)
 			out = d.dropCheck(k, ks, wm, out)
 		}
@@ -51,8 +51,8 @@ func (e eager) Tick(watermark time.Time, out []detect.Finding) []detect.Finding 
 
 // Lazy ticks (due keys only, catch-up on the next record, drop index per
 // agent) report exactly the findings of eager ticks, through drops, loops,
-// spikes, a reload that changes thresholds and the loop window of one
-// tool, and (lazy side only) a snapshot round trip.
+// spikes, a sustained rise, a reload that changes thresholds and the loop
+// window of one tool, and (lazy side only) a snapshot round trip.
 func TestLazyTicksMatchEager(t *testing.T) {
 	run := func(lazy bool) ([]detect.Finding, []byte) {
 		cfg := DefaultConfig()
@@ -87,6 +87,9 @@ func TestLazyTicksMatchEager(t *testing.T) {
 				}
 			}
 			h := sec / 3600
+			if sec >= 59*3600+1800 && sec < 60*3600+900 && sec%20 == 0 { // x4 for 45 minutes, across the snapshot
+				add(call{"agent-a", "db-query", hashes[sec%11]})
+			}
 			if h == 40 && sec%3600 < 600 { // loop, then quiet
 				add(call{"agent-b", "search", "sha256:stuck"})
 			}
@@ -109,7 +112,7 @@ func TestLazyTicksMatchEager(t *testing.T) {
 	for _, f := range want {
 		details[f.Detail]++
 	}
-	if details["drop"] == 0 || details["loop"] == 0 || details["spike"] == 0 {
+	if details["drop"] == 0 || details["loop"] == 0 || details["spike"] == 0 || details["sustained_rise"] == 0 {
 		t.Fatalf("the stream does not exercise every finding: %v", details)
 	}
 	if !reflect.DeepEqual(got, want) {

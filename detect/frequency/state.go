@@ -2,6 +2,7 @@ package frequency
 
 import (
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/toolwatch/toolwatch/baseline"
@@ -12,24 +13,28 @@ import (
 )
 
 // stateVersion is the record version this package writes. Versions 1
-// and 2 were gob and are not read (the snapshot container refuses them).
-const stateVersion = 3
+// and 2 were gob and are not read (the snapshot container refuses them);
+// version 3 is read and upgraded (its keys had no sustained-rise state:
+// they start with none).
+const stateVersion = 4
 
-// StateV3 is the snapshot record of a frequency Detector, written field
+// StateV4 is the snapshot record of a frequency Detector, written field
 // by field in the order declared (internal/encoding; Rate, Counter,
 // Profile and TopK as in baseline/rate_state.go), then a CRC-32C:
 //
-//	uvarint version 3, varint Ticked, varint TickedAt,
+//	uvarint version 4, varint Ticked, varint TickedAt,
 //	uvarint KeysRejected KeysEvicted ToolsRejected ToolsEvicted AgentsRejected AgentsEvicted,
 //	uvarint count, Keys; uvarint count, Tools; uvarint count, Agents
 //	key:   str Agent, str Tool, varint LastSeen, varint Size, 3 × varint Scales,
-//	       varint LoopSize, Rate, loop, gap
+//	       varint LoopSize, Rate, loop, gap, rise
 //	loop:  Counter, TopK, varint ArmedAt, BE float32 Peak, uvarint Thr, uvarint Next
 //	gap:   uvarint Last, BE float32 Mean, BE float32 Peak, uvarint N, varint LastAt, bool Dropped
+//	rise:  BE float32 L, uvarint Thr, uvarint Obs, BE float32 Exp, uvarint N
 //	tool:  str Tool, varint LastSeen, varint Size, 3 × varint Scales, varint LoopSize,
 //	       Rate, loop, Counter Agents, Profile AgentsP
 //	agent: str Agent, varint LastSeen, uvarint Total, varint Last
 //
+// Version 3 is the same without the keys' rise.
 // Keys, tools and agents are in their store's recency order
 // (baseline.Store.RangeSeen), so equal states encode equally and a
 // restore evicts as the original would.
@@ -37,7 +42,7 @@ const stateVersion = 3
 // restoring detector. Each key records the window, scales and loop window
 // its state was counted in; where the restoring config differs, that part
 // is reset as SetParams does.
-type StateV3 struct {
+type StateV4 struct {
 	Ticked         int64
 	TickedAt       int64 // watermark of the last tick (every key is settled to it)
 	KeysRejected   uint64
@@ -46,7 +51,7 @@ type StateV3 struct {
 	ToolsEvicted   uint64
 	AgentsRejected uint64
 	AgentsEvicted  uint64
-	Keys           []KeyV3
+	Keys           []KeyV4
 	Tools          []ToolV3
 	Agents         []AgentV3
 }
@@ -69,8 +74,18 @@ type GapV3 struct {
 	Dropped bool
 }
 
-// KeyV3 is one (agent, tool) key.
-type KeyV3 struct {
+// RiseV4 is a key's sustained-rise statistic (riseState and
+// keyState.riseN).
+type RiseV4 struct {
+	L   float32
+	Thr uint32
+	Obs uint32
+	Exp float32
+	N   uint16
+}
+
+// KeyV4 is one (agent, tool) key.
+type KeyV4 struct {
 	Agent, Tool string
 	LastSeen    int64                   // store idle clock, unix seconds
 	Size        int64                   // window of Rate, seconds
@@ -79,6 +94,7 @@ type KeyV3 struct {
 	Rate        baseline.Rate
 	Loop        LoopV3
 	Gap         GapV3
+	Rise        RiseV4
 }
 
 // LoopV3 is a key's same-input loop state.
@@ -108,12 +124,13 @@ type ToolV3 struct {
 const (
 	minRate  = 2 + 24*8 + 24 + 1 + 72 + 1 + 3*(9*4+2) + 9 + 8
 	minLoop  = 2 + 4*9 + 1 + 4 + 2
-	minKey   = 2 + 1 + 1 + 3 + 1 + minRate + minLoop + 1 + 8 + 1 + 1 + 1
+	minKeyV3 = 2 + 1 + 1 + 3 + 1 + minRate + minLoop + 1 + 8 + 1 + 1 + 1
+	minKey   = minKeyV3 + 4 + 1 + 1 + 4 + 1
 	minTool  = 1 + 1 + 1 + 3 + 1 + minRate + minLoop + 2 + 24*8 + 24 + 4 + 1
 	minAgent = 1 + 1 + 1 + 1
 )
 
-func (st *StateV3) put(e *encoding.Encbuf) {
+func (st *StateV4) put(e *encoding.Encbuf) {
 	e.PutVarint(st.Ticked)
 	e.PutVarint(st.TickedAt)
 	for _, n := range [...]uint64{st.KeysRejected, st.KeysEvicted, st.ToolsRejected, st.ToolsEvicted, st.AgentsRejected, st.AgentsEvicted} {
@@ -135,6 +152,12 @@ func (st *StateV3) put(e *encoding.Encbuf) {
 		e.PutUvarint(uint64(g.N))
 		e.PutVarint(g.LastAt)
 		e.PutBool(g.Dropped)
+		rs := &k.Rise
+		e.PutBEFloat32(rs.L)
+		e.PutUvarint(uint64(rs.Thr))
+		e.PutUvarint(uint64(rs.Obs))
+		e.PutBEFloat32(rs.Exp)
+		e.PutUvarint(uint64(rs.N))
 	}
 	e.PutUvarint(uint64(len(st.Tools)))
 	for i := range st.Tools {
@@ -182,12 +205,21 @@ func (l *LoopV3) get(d *encoding.Decbuf) {
 	l.ArmedAt, l.Peak, l.Thr, l.Next = d.Varint(), d.BEFloat32(), d.Uvarint32(), d.Uvarint32()
 }
 
-func getStateV3(d *encoding.Decbuf) StateV3 {
-	st := StateV3{Ticked: d.Varint(), TickedAt: d.Varint()}
+func getStateV3(d *encoding.Decbuf) StateV4 { return getState(d, 3) }
+
+func getStateV4(d *encoding.Decbuf) StateV4 { return getState(d, 4) }
+
+// getState reads a version 3 or 4 record.
+func getState(d *encoding.Decbuf, version int) StateV4 {
+	st := StateV4{Ticked: d.Varint(), TickedAt: d.Varint()}
 	for _, n := range [...]*uint64{&st.KeysRejected, &st.KeysEvicted, &st.ToolsRejected, &st.ToolsEvicted, &st.AgentsRejected, &st.AgentsEvicted} {
 		*n = d.Uvarint()
 	}
-	st.Keys = make([]KeyV3, d.Count(minKey))
+	minK := minKey
+	if version < 4 {
+		minK = minKeyV3
+	}
+	st.Keys = make([]KeyV4, d.Count(minK))
 	for i := range st.Keys {
 		if d.Err() != nil {
 			break
@@ -198,6 +230,9 @@ func getStateV3(d *encoding.Decbuf) StateV3 {
 		k.Rate.GetState(d)
 		k.Loop.get(d)
 		k.Gap = GapV3{Last: d.Uvarint(), Mean: d.BEFloat32(), Peak: d.BEFloat32(), N: d.Uvarint32(), LastAt: d.Varint(), Dropped: d.Bool()}
+		if version >= 4 {
+			k.Rise = RiseV4{L: d.BEFloat32(), Thr: d.Uvarint32(), Obs: d.Uvarint32(), Exp: d.BEFloat32(), N: uint16(min(d.Uvarint32(), math.MaxUint16))}
+		}
 	}
 	st.Tools = make([]ToolV3, d.Count(minTool))
 	for i := range st.Tools {
@@ -221,10 +256,10 @@ func getStateV3(d *encoding.Decbuf) StateV3 {
 
 // stateDecoders reads every record version this build restores; a new
 // version adds its decoder and turns the previous one into an upgrade.
-var stateDecoders = encoding.Decoders[StateV3]{3: getStateV3}
+var stateDecoders = encoding.Decoders[StateV4]{3: getStateV3, 4: getStateV4}
 
 // encode writes st as the current version.
-func (st *StateV3) encode(b []byte) []byte {
+func (st *StateV4) encode(b []byte) []byte {
 	return encoding.AppendRecord(b, stateVersion, len(st.Keys)*(minKey+64)+len(st.Tools)*(minTool+64)+len(st.Agents)*32, st.put)
 }
 
@@ -256,11 +291,11 @@ func (d *Detector) CaptureState() (detect.Encoder, error) {
 // capture starts a capture of d (delta: of the keys accessed since the
 // previous one; ok false when d's keys were not captured since they were
 // built or restored) and returns the ticks since the previous capture.
-func (d *Detector) capture(delta bool) (st *StateV3, keys *baseline.StoreCapture[baseline.Key, keyState, KeyV3], since []int64, ok bool) {
+func (d *Detector) capture(delta bool) (st *StateV4, keys *baseline.StoreCapture[baseline.Key, keyState, KeyV4], since []int64, ok bool) {
 	tickedAt, ticks := d.tickedAt, slices.Clone(d.ticks) // the consumer compacts d.ticks in place
-	cp := func(_ bool, k baseline.Key, seen int64, ks *keyState) KeyV3 {
+	cp := func(_ bool, k baseline.Key, seen int64, ks *keyState) KeyV4 {
 		settleTo(ks, tickedAt, ticks) // the copier owns ks now
-		return keyV3(k, seen, ks)
+		return keyV4(k, seen, ks)
 	}
 	if delta {
 		if keys, ok = baseline.CaptureDelta(d.keys, cp); !ok {
@@ -272,7 +307,7 @@ func (d *Detector) capture(delta bool) (st *StateV3, keys *baseline.StoreCapture
 		keys = baseline.Capture(d.keys, cp)
 	}
 	d.capTickedAt = tickedAt
-	st = &StateV3{Ticked: d.ticked, TickedAt: d.tickedAt,
+	st = &StateV4{Ticked: d.ticked, TickedAt: d.tickedAt,
 		Tools: make([]ToolV3, 0, d.tools.Len()), Agents: make([]AgentV3, 0, d.agents.Len())}
 	st.KeysEvicted, st.KeysRejected = d.keys.Evictions() // Rejected: capacity evictions
 	st.ToolsEvicted, st.ToolsRejected = d.tools.Evictions()
@@ -288,14 +323,15 @@ func (d *Detector) capture(delta bool) (st *StateV3, keys *baseline.StoreCapture
 	return st, keys, since, true
 }
 
-func keyV3(k baseline.Key, seen int64, ks *keyState) KeyV3 {
-	g := &ks.gap
-	return KeyV3{Agent: k.Agent, Tool: k.Tool, LastSeen: seen, Size: ks.t.rp.Size, Scales: ks.t.rp.N, LoopSize: ks.t.loopSize, Rate: ks.rate, Loop: loopDTO(&ks.loop),
-		Gap: GapV3{Last: g.last, Mean: g.mean, Peak: g.peak, N: g.n, LastAt: g.lastAt, Dropped: g.dropped}}
+func keyV4(k baseline.Key, seen int64, ks *keyState) KeyV4 {
+	g, rs := &ks.gap, &ks.rise
+	return KeyV4{Agent: k.Agent, Tool: k.Tool, LastSeen: seen, Size: ks.t.rp.Size, Scales: ks.t.rp.N, LoopSize: ks.t.loopSize, Rate: ks.rate, Loop: loopDTO(&ks.loop),
+		Gap:  GapV3{Last: g.last, Mean: g.mean, Peak: g.peak, N: g.n, LastAt: g.lastAt, Dropped: g.dropped},
+		Rise: RiseV4{L: rs.l, Thr: rs.thr, Obs: rs.obs, Exp: rs.exp, N: ks.riseN}}
 }
 
 // Incremental snapshots (detect.DeltaCapturer, framed by package
-// keydelta). A delta is a StateV3 record holding only the (agent, tool)
+// keydelta). A delta is a StateV4 record holding only the (agent, tool)
 // keys accessed since the previous capture (tools, agents and counters
 // whole), the tombstones of the keys evicted since, each changed key's
 // recency position, and (Extra) the tick watermarks since the previous
@@ -384,7 +420,7 @@ func (d *Detector) RestoreChain(base, order []byte, deltas [][]byte) error {
 	if err != nil {
 		return err
 	}
-	keyOf := func(k *KeyV3) baseline.Key { return baseline.Key{Agent: k.Agent, Tool: k.Tool} }
+	keyOf := func(k *KeyV4) baseline.Key { return baseline.Key{Agent: k.Agent, Tool: k.Tool} }
 	ch, err := baseline.NewChain(st.Keys, seqs, keyOf)
 	if err != nil {
 		return fmt.Errorf("frequency state: %w", err)
@@ -412,7 +448,7 @@ func (d *Detector) RestoreChain(base, order []byte, deltas [][]byte) error {
 		for j := range next.Keys {
 			dirty[keyOf(&next.Keys[j])] = true
 		}
-		if err := ch.Each(func(k *KeyV3) error {
+		if err := ch.Each(func(k *KeyV4) error {
 			if dirty[keyOf(k)] {
 				return nil
 			}
@@ -434,17 +470,20 @@ func (d *Detector) RestoreChain(base, order []byte, deltas [][]byte) error {
 // settleRecord settles key record k, caught up to tick prev, to tickedAt
 // (whose ticks are ticks) under d's configuration, which must be the one
 // k was written under.
-func (d *Detector) settleRecord(k *KeyV3, prev, tickedAt int64, ticks []int64) error {
+func (d *Detector) settleRecord(k *KeyV4, prev, tickedAt int64, ticks []int64) error {
 	if err := k.Rate.Check(); err != nil {
 		return fmt.Errorf("key %q/%q: %w", k.Agent, k.Tool, err)
 	}
-	ks := keyState{rate: k.Rate, loop: k.Loop.state(), tick: prev}
+	rs := &k.Rise
+	ks := keyState{rate: k.Rate, loop: k.Loop.state(), tick: prev,
+		rise: riseState{l: rs.L, thr: rs.Thr, obs: rs.Obs, exp: rs.Exp}, riseN: rs.N}
 	ks.t = d.tn.For(k.Agent, k.Tool)
 	if !ratedetect.SameWindow(&ks.t.rp, k.Size, k.Scales) || ks.t.loopSize != k.LoopSize {
 		return fmt.Errorf("key %q/%q: written under another window configuration", k.Agent, k.Tool)
 	}
 	settleTo(&ks, tickedAt, ticks)
 	k.Rate, k.Loop = ks.rate, loopDTO(&ks.loop)
+	k.Rise = RiseV4{L: ks.rise.l, Thr: ks.rise.thr, Obs: ks.rise.obs, Exp: ks.rise.exp, N: ks.riseN}
 	return nil
 }
 
@@ -459,7 +498,7 @@ func (d *Detector) UnmarshalState(data []byte) error {
 }
 
 // restore replaces d's state with st; on error d is unchanged.
-func (d *Detector) restore(st *StateV3) error {
+func (d *Detector) restore(st *StateV4) error {
 	keys, tools := d.keys.Empty(), d.tools.Empty()
 	for i := range st.Keys {
 		k := &st.Keys[i]
@@ -470,12 +509,17 @@ func (d *Detector) restore(st *StateV3) error {
 		if err := k.Rate.Check(); err != nil {
 			return fmt.Errorf("frequency state: key %q/%q: %w", k.Agent, k.Tool, err)
 		}
-		g := &k.Gap
+		g, rs := &k.Gap, &k.Rise
+		if !(rs.L >= 0 && rs.L <= math.MaxFloat32 && rs.Exp >= 0 && rs.Exp <= math.MaxFloat32) {
+			return fmt.Errorf("frequency state: key %q/%q: sustained-rise statistic %v, expected %v: must be finite and non-negative", k.Agent, k.Tool, rs.L, rs.Exp)
+		}
 		ks := keys.Put(bk, k.LastSeen, keyState{rate: k.Rate, loop: k.Loop.state(), gen: d.tn.Stamp(),
-			gap: gapState{last: g.Last, mean: g.Mean, peak: g.Peak, n: g.N, lastAt: g.LastAt, dropped: g.Dropped}})
+			gap:  gapState{last: g.Last, mean: g.Mean, peak: g.Peak, n: g.N, lastAt: g.LastAt, dropped: g.Dropped},
+			rise: riseState{l: rs.L, thr: rs.Thr, obs: rs.Obs, exp: rs.Exp}, riseN: rs.N})
 		ks.t = d.tn.For(k.Agent, k.Tool)
 		if !ratedetect.SameWindow(&ks.t.rp, k.Size, k.Scales) {
 			ks.rate = baseline.Rate{}
+			ks.riseEnd()
 		}
 		if ks.t.loopSize != k.LoopSize {
 			ks.loop = loopState{}

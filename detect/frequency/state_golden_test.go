@@ -3,6 +3,8 @@ package frequency
 import (
 	"flag"
 	"fmt"
+	"math"
+	"os"
 	"reflect"
 	"testing"
 	"time"
@@ -18,11 +20,14 @@ var update = flag.Bool("update", false, "rewrite testdata golden files")
 // goldenStart and the stream below define testdata/frequency-state.v*.bin:
 // 3 agents × 2 tools, one call every 20 s in turn for 3 hours (one call
 // per key per 2 minutes, 90 per key), input hash "h<i mod 4>", a tick
-// every minute.
+// every minute. From version 4 on the warm-up is 1h, so the keys' windows
+// are armed and their sustained-rise statistics non-zero.
 var goldenStart = time.Date(2026, 3, 23, 8, 0, 0, 0, time.UTC)
 
 func goldenState(t testing.TB) *Detector {
-	d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
+	cfg := DefaultConfig()
+	cfg.Warmup = time.Hour
+	d := newDetector(t, cfg, baseline.DefaultConfig())
 	var r record.Record
 	for i := range 540 {
 		ts := goldenStart.Add(time.Duration(i) * 20 * time.Second)
@@ -40,7 +45,8 @@ func goldenState(t testing.TB) *Detector {
 // The golden records decode to the stream's keys and counts and re-encode
 // byte for byte; the live types the record copies keep their field counts.
 func TestStateGolden(t *testing.T) {
-	enctest.Fields(t, reflect.TypeFor[keyState](), 9)
+	enctest.Fields(t, reflect.TypeFor[keyState](), 11)
+	enctest.Fields(t, reflect.TypeFor[riseState](), 4)
 	enctest.Fields(t, reflect.TypeFor[toolState](), 3)
 	enctest.Fields(t, reflect.TypeFor[agentState](), 5)
 	enctest.Fields(t, reflect.TypeFor[loopState](), 6)
@@ -51,12 +57,18 @@ func TestStateGolden(t *testing.T) {
 	enctest.Golden{
 		Name: "frequency-state", Versions: stateDecoders.Versions(), Current: stateVersion,
 		Build: func(t testing.TB) []byte { return detecttest.MustMarshal(t, goldenState(t)) },
-		Restore: func(t testing.TB, _ uint64, data []byte) []byte {
+		Restore: func(t testing.TB, version uint64, data []byte) []byte {
 			d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
 			again := detecttest.Restore(t, d, data)
 			var keys []string
 			d.keys.RangeSeen(func(k baseline.Key, seen int64, ks *keyState) bool {
 				keys = append(keys, k.Agent+"/"+k.Tool)
+				// Version 3 had no rise state (restored as none); the
+				// steady stream keeps R below 1: a small statistic and
+				// no episode (version 4, see TestStateGoldenRise).
+				if l := ks.rise.l; (version < 4 && l != 0) || l > math.Ln2 || ks.riseN != 0 || ks.rise.obs != 0 {
+					t.Errorf("key %s: version %d rise %+v, %d windows", k, version, ks.rise, ks.riseN)
+				}
 				// 90 calls, one per 2 minutes: every 5-minute window of
 				// the 3 hours saw 2 or 3 of them.
 				if w := ks.rate.Profile.Windows; w < 35 || w > 36 || ks.rate.Sc[0].Mean < 2 || ks.rate.Sc[0].Mean > 3 {
@@ -87,4 +99,23 @@ func TestStateGolden(t *testing.T) {
 			return again
 		},
 	}.Run(t, *update)
+}
+
+// The version 4 golden file holds armed, non-zero sustained-rise state
+// (the Restore check above also accepts the zero state of an upgraded
+// version 3 record).
+func TestStateGoldenRise(t *testing.T) {
+	data, err := os.ReadFile("testdata/frequency-state.v4.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _, err := stateDecoders.Decode("frequency state", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range st.Keys {
+		if r := k.Rise; r.L <= 0 || r.L > math.Ln2 || r.Thr == 0 {
+			t.Errorf("key %s/%s: rise %+v, want an armed small statistic", k.Agent, k.Tool, r)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package frequency
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -68,12 +69,15 @@ func TestUnmarshalStateErrorKeepsState(t *testing.T) {
 	d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
 	stream(d, 30, nil)
 	good := detecttest.MustMarshal(t, d)
-	rec := func(v uint64, st *StateV3) []byte { return detecttest.Sealed(v, st.put) }
-	detecttest.RejectsCorrupt(t, d, good, rec(3, &StateV3{Keys: []KeyV3{{Agent: "a", Tool: "x"}}}), detecttest.Corruptions(good, map[string][]byte{
-		"version 2 (gob)": rec(2, &StateV3{}),
-		"duplicate key":   rec(3, &StateV3{Keys: []KeyV3{{Agent: "a", Tool: "x"}, {Agent: "a", Tool: "x"}}}),
-		"ring position":   rec(3, &StateV3{Keys: []KeyV3{{Agent: "a", Tool: "x", Rate: baseline.Rate{Pos: 200}}}}),
-		"huge count":      encoding.Seal([]byte{3, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}),
+	rec := func(v uint64, st *StateV4) []byte { return detecttest.Sealed(v, st.put) }
+	detecttest.RejectsCorrupt(t, d, good, rec(4, &StateV4{Keys: []KeyV4{{Agent: "a", Tool: "x", Rise: RiseV4{L: 3, Thr: 9, Obs: 20, Exp: 4, N: 3}}}}), detecttest.Corruptions(good, map[string][]byte{
+		"version 2 (gob)": rec(2, &StateV4{}),
+		"duplicate key":   rec(4, &StateV4{Keys: []KeyV4{{Agent: "a", Tool: "x"}, {Agent: "a", Tool: "x"}}}),
+		"ring position":   rec(4, &StateV4{Keys: []KeyV4{{Agent: "a", Tool: "x", Rate: baseline.Rate{Pos: 200}}}}),
+		"rise statistic":  rec(4, &StateV4{Keys: []KeyV4{{Agent: "a", Tool: "x", Rise: RiseV4{L: float32(math.NaN())}}}}),
+		"rise expected":   rec(4, &StateV4{Keys: []KeyV4{{Agent: "a", Tool: "x", Rise: RiseV4{Exp: -1}}}}),
+		"v4 read as v3":   rec(3, &StateV4{Keys: []KeyV4{{Agent: "a", Tool: "x"}}}),
+		"huge count":      encoding.Seal([]byte{4, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}),
 	}))
 	if live, _, _ := d.KeyStats(); live == 0 {
 		t.Fatal("no keys: the check above was vacuous")

@@ -28,6 +28,7 @@ const (
 
 	// Realistic profile: moderate, sustained changes.
 	KindRate         = "rate"          // the key's own rate × Multiplier (extra calls)
+	KindTaskRate     = "task_rate"     // the key's rate × Multiplier as extra tasks of ~Count calls each, 1–20 s apart
 	KindDenialSpike  = "denial_spike"  // the key's routine denials of Permission × Multiplier
 	KindLatencyShift = "latency_shift" // the key's normal calls take × Value (3: shift up; 0.01: collapse to ~1 ms)
 	KindOutputShift  = "output_shift"  // the key's normal outputs × Value (0.002: collapse toward zero)

@@ -399,6 +399,9 @@ func (g *gen) realAnomalySlice(from, to time.Time) {
 			rate = s.Multiplier * math.Max(g.keyRate(p.agent, p.tool, lo), 0.05*g.cfg.Scale)
 		case KindRate:
 			rate = (s.Multiplier - 1) * g.keyRate(p.agent, p.tool, lo)
+		case KindTaskRate:
+			g.taskRateSlice(i, lo, hi)
+			continue
 		case KindDenialSpike:
 			rate = (s.Multiplier - 1) * g.keyRate(p.agent, p.tool, lo) * g.routineProb(p.agent, p.tool, s.Permission)
 		case KindSameInput:
@@ -411,6 +414,33 @@ func (g *gen) realAnomalySlice(from, to time.Time) {
 			// the anomaly's own stream draws its delay, so the normal
 			// records keep the twin's jitter
 			g.addAt(ts.Add(g.delay(r)), p.ID, g.realAnomalyRecord(i, ts))
+		}
+	}
+}
+
+// taskRateSlice starts the extra tasks of task-rate anomaly i that begin
+// in [lo, hi): (Multiplier−1) × the key's rate in calls, as tasks of a
+// geometric number of calls (mean Count) 1–20 s apart, each its own task.
+func (g *gen) taskRateSlice(i int, lo, hi time.Time) {
+	p := &g.plan[i]
+	r := g.anomRng[i]
+	per := math.Max(float64(p.spec.Count), 1)
+	rate := (p.spec.Multiplier - 1) * g.keyRate(p.agent, p.tool, lo) / per
+	a := &g.top.Agents[p.agent]
+	for n := poisson(r, rate*hi.Sub(lo).Seconds()); n > 0; n-- {
+		ts := randTime(r, lo, hi)
+		// ids apart from the agent's own (whose numbering the twin shares)
+		g.anomTasks[i] = &task{taskID: a.TaskPrefix + "-" + strconv.Itoa(900000+i*10000) + "-" + strconv.FormatUint(r.Uint64()>>48, 16),
+			traceID: "agent-task-" + ts.Format("2006-01-02") + "-" + strconv.FormatUint(r.Uint64()>>40, 16)}
+		for {
+			g.addAt(ts.Add(g.delay(r)), p.ID, g.realAnomalyRecord(i, ts))
+			if r.Float64() < 1/per {
+				break
+			}
+			ts = ts.Add(time.Second + time.Duration(r.Float64()*float64(19*time.Second))).Truncate(time.Millisecond)
+			if !ts.Before(p.End) {
+				break // the incident ends with its window
+			}
 		}
 	}
 }
@@ -439,7 +469,7 @@ func (g *gen) realAnomalyRecord(i int, ts time.Time) record.Record {
 	inv := &rec.Invocation
 	switch p.spec.Kind {
 	case KindDenial, KindDenialSpike:
-	case KindRate:
+	case KindRate, KindTaskRate:
 		// ordinary calls, just too many: keep errors and timeouts, but not
 		// denials (those belong to the denial pattern).
 		if inv.Status == record.StatusDenied {

@@ -351,6 +351,16 @@ func TestRealisticTwin(t *testing.T) {
 			if len(rs) != len(tw) || len(rs) < 20 || base(rs, outB) > 20 {
 				t.Errorf("%s: %d collapsed outputs (twin %d), median %.0f bytes", a.ID, len(rs), len(tw), base(rs, outB))
 			}
+		case KindTaskRate:
+			// extra tasks of ~Count calls each: about (M−1) × the twin's
+			// calls, in several distinct tasks
+			tasks := map[string]bool{}
+			for _, r := range rs {
+				tasks[r.Context.TaskID] = true
+			}
+			if len(rs) < 2*len(tw) || len(rs) < 20 || len(tasks) < 5 || len(tasks) > len(rs)*2/3 {
+				t.Errorf("%s: %d extra calls in %d tasks vs %d normal ones", a.ID, len(rs), len(tasks), len(tw))
+			}
 		case KindRate:
 			// extra calls: (M−1) × the key's rate; the key is low-rate, so
 			// only check it is several times the twin's calls in the window

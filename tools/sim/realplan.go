@@ -116,6 +116,11 @@ func RealisticAnomalies() []AnomalySpec {
 			Description: "ticket-search called ×8 its ~12/h baseline for 25 minutes"},
 		{Pattern: PatternFrequency, Kind: KindRate, AgentID: "support-agent-prod-02", Tool: "calendar", Duration: 40 * m, Multiplier: 6, Detail: "spike", Daytime: true,
 			Description: "calendar called ×6 its usual rate for 40 minutes"},
+		// A busier, task-clustered key than calendar (~50–90/h by day,
+		// clusters of several calls): its rise comes as extra tasks that
+		// each call it ~4 times.
+		{Pattern: PatternFrequency, Kind: KindTaskRate, AgentID: "analytics-agent-prod-01", Tool: "file-read", Duration: 30 * m, Multiplier: 4, Count: 4, Detail: "sustained_rise", Daytime: true,
+			Description: "file-read called ×4 its usual rate for 30 minutes by extra tasks of ~4 calls each"},
 		{Pattern: PatternFrequency, Kind: KindDrop, AgentID: "support-agent-prod-01", Tool: "crm-lookup", Duration: 120 * m, Detail: "drop", Daytime: true,
 			Description: "crm-lookup stops being called for 2 h while the agent keeps working"},
 		{Pattern: PatternFrequency, Kind: KindDrop, AgentID: "ops-agent-prod-01", Tool: "status-check", Duration: 90 * m, Detail: "drop",
@@ -207,7 +212,7 @@ func planRealistic(cfg Config, s *schedule) []planned {
 					ID:      fmt.Sprintf("%s-%d", sp.Pattern, counts[sp.Pattern]),
 					Pattern: sp.Pattern, AgentID: sp.AgentID, Tool: sp.Tool,
 					Start: st, End: en, Description: sp.Description, Detail: sp.Detail, Kind: sp.Kind,
-					Sustained: sp.Kind == KindRate || sp.Kind == KindDrop || sp.Kind == KindLatencyShift ||
+					Sustained: sp.Kind == KindRate || sp.Kind == KindTaskRate || sp.Kind == KindDrop || sp.Kind == KindLatencyShift ||
 						sp.Kind == KindOutputShift || sp.Kind == KindDenialSpike,
 				},
 				spec: sp, agent: ai, tool: ti,

@@ -1,0 +1,287 @@
+package frequency
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/internal/ratedetect"
+	"github.com/toolwatch/toolwatch/detect/score"
+	"github.com/toolwatch/toolwatch/record"
+)
+
+// riseShift is the rise the sequential test is tuned to: K times as many
+// tasks (see riseModel). Anything from ×3 to ×8 gains evidence at close to
+// the best rate for its own size; a rise of ×2 or less barely gains any.
+const riseShift = 4
+
+// riseState is the key's Shiryaev–Roberts statistic for a sustained rise
+// (see "Sustained rise" in the package doc): 16 bytes.
+type riseState struct {
+	// l is ln(1+R), R the statistic after the closed windows (0: none).
+	l float32
+	// thr is the count of the current window that raises the alarm (0:
+	// disarmed; riseFired: it did, the window is not accumulated again).
+	thr uint32
+	// obs and exp are the calls and expected calls of the episode's closed
+	// windows (keyState.riseN of them; see riseAdd).
+	obs uint32
+	exp float32
+}
+
+var lnShift = math.Log(riseShift)
+
+// riseFired marks a window whose count raised the alarm.
+const riseFired = math.MaxUint32
+
+// riseModel is one negative-binomial model of a window's count, NB(mu, k)
+// (variance mu + k·mu²), against the alternative of riseShift times as
+// many tasks: the same clusters (same k·mu/(1+k·mu)), K times their number,
+// i.e. NB(K·mu, k/K). Its log-likelihood ratio of a count x is
+//
+//	lnΓ(x + K·r) − lnΓ(x + r) + c,  r = 1/k,
+//	c = lnΓ(r) − lnΓ(K·r) − (K−1)·r·ln(1 + k·mu)
+//
+// (Poisson, k → 0: x·ln K − (K−1)·mu). Once x ≫ r it grows only like
+// (K−1)·r·ln x: one burst of a clustered key adds little (the burstier,
+// the less), while a key whose windows keep running at K times their
+// expectation adds a steady amount per window.
+type riseModel struct {
+	r, kr, c float64 // r = 1/k (0: Poisson), K·r, the constant c
+	poisson  bool
+	mu       float64
+}
+
+func newRiseModel(mu, k float64) riseModel {
+	const K = riseShift
+	mu = math.Max(mu, 1e-9)
+	if !(k >= 1e-6) { // NaN too
+		return riseModel{poisson: true, mu: mu, c: -(K - 1) * mu}
+	}
+	r := 1 / k
+	a, _ := math.Lgamma(r)
+	b, _ := math.Lgamma(K * r)
+	return riseModel{r: r, kr: K * r, mu: mu, c: a - b - (K-1)*r*math.Log1p(k*mu)}
+}
+
+// llr is the log-likelihood ratio of count x.
+func (m *riseModel) llr(x float64) float64 {
+	if m.poisson {
+		return x*lnShift + m.c
+	}
+	a, _ := math.Lgamma(x + m.kr)
+	b, _ := math.Lgamma(x + m.r)
+	return a - b + m.c
+}
+
+// riseModels are the two models a rate window is armed with (seasonal and
+// overall, as for spikes); the test takes the smaller ratio, so its
+// statistic is a supermartingale under either.
+type riseModels [2]riseModel
+
+func ratioModels(st *baseline.ScaleStats) riseModels {
+	return riseModels{newRiseModel(float64(st.Mu), float64(st.KS)), newRiseModel(float64(st.M), float64(st.KA))}
+}
+
+func (ms *riseModels) llr(x float64) float64 { return min(ms[0].llr(x), ms[1].llr(x)) }
+
+// expected is the larger of the two expectations (the one judged by).
+func (ms *riseModels) expected() float64 { return max(ms[0].mu, ms[1].mu) }
+
+// riseArmed reports whether the key's current thresholds were armed from
+// its own warm baseline: the only windows the test judges.
+func riseArmed(r *baseline.Rate) bool { return !r.Borrowed && r.Sc[0].Crit > 0 }
+
+// softplus is ln(1 + e^v).
+func softplus(v float64) float64 {
+	if v > 36 {
+		return v
+	}
+	return math.Log1p(math.Exp(v))
+}
+
+// roll is Rate.Roll for a key, feeding the windows it closes to the
+// sustained-rise statistic in order: the current window (its count judged
+// against what it was armed with), then the empty windows of a gap (each
+// judged against the last armed models, which arming alone changes, so
+// eager ticks closing them one by one and a lazy roll closing them at once
+// make the same steps). An empty long window (the longest scale's windows
+// without a call) ends the episode.
+func (ks *keyState) roll(now int64) {
+	r, t := &ks.rate, ks.t
+	if r.Start == 0 || now < r.Start+t.rp.Size {
+		r.Roll(now, &t.rp)
+		return
+	}
+	x, armed, thr := r.N, r.ArmedAt == r.Start, ks.rise.thr
+	quietN := t.rp.N[max(t.rp.Scales-1, 0)]
+	run := 0 // empty windows ending with the one being closed
+	if x == 0 {
+		run = 1 + ringZeros(r, quietN)
+	}
+	cl, ok := r.Roll(now, &t.rp)
+	if !ok {
+		return
+	}
+	ks.rise.thr = 0
+	if !riseArmed(r) {
+		ks.riseEnd()
+		return
+	}
+	ms := ratioModels(&r.Sc[0])
+	switch {
+	case armed && thr == riseFired:
+		// The alarm consumed this window: R stays 0.
+	case run >= quietN:
+		ks.riseEnd()
+	default:
+		ks.riseAdd(float64(x), ms.llr(float64(x)), ms.expected())
+	}
+	if cl.Gap > 0 && run < quietN {
+		l0, e := ms.llr(0), ms.expected()
+		for g := int64(0); g < cl.Gap; g++ {
+			if run++; run >= quietN {
+				ks.riseEnd()
+				break
+			}
+			ks.riseAdd(0, l0, e)
+		}
+	}
+}
+
+// ringZeros is the number (at most n) of r's newest closed windows that
+// were empty.
+func ringZeros(r *baseline.Rate, n int) int {
+	p := int(r.Pos)
+	for i := 0; i < n; i++ {
+		if p--; p < 0 {
+			p = baseline.RingLen - 1
+		}
+		if r.Ring[p] != 0 {
+			return i
+		}
+	}
+	return n
+}
+
+// riseAdd closes one window of count x, log-likelihood ratio llr and
+// expectation e: R ← (1+R)·exp(llr). The episode (windows, calls and
+// expected calls reported with an alarm) is the run of windows since R
+// was last below 1.
+func (ks *keyState) riseAdd(x, llr, e float64) {
+	rs := &ks.rise
+	// At most the alarm level: while the peak guard holds an alarm back,
+	// the statistic does not bank evidence beyond it.
+	l := min(softplus(float64(rs.l)+llr), ks.t.riseLogA)
+	if l < math.Ln2 {
+		rs.obs, rs.exp, ks.riseN = 0, 0, 0
+	} else {
+		rs.obs += uint32(x)
+		rs.exp += float32(e)
+		ks.riseN = min(ks.riseN+1, math.MaxUint16)
+	}
+	rs.l = float32(l)
+}
+
+// riseEnd resets the statistic (quiet, alarm, no model).
+func (ks *keyState) riseEnd() { ks.rise, ks.riseN = riseState{}, 0 }
+
+// armRise sets the count of the current window at which R reaches
+// 1/false_alarm_rate: the smallest x with ln(1+R) + llr(x) ≥ ln A. It is
+// searched by doubling and bisection (about a dozen lgamma pairs, once per
+// window); 0 when no count below 2^30 would reach it.
+func (ks *keyState) armRise() {
+	rs := &ks.rise
+	if rs.thr == riseFired && ks.rate.ArmedAt == ks.rate.Start {
+		return // re-armed after the alarm in this window (reload)
+	}
+	rs.thr = 0
+	r := &ks.rate
+	if r.ArmedAt != r.Start || !riseArmed(r) || !r.Warm(&ks.t.rule) {
+		return
+	}
+	ms := ratioModels(&r.Sc[0])
+	need := ks.t.riseLogA - float64(rs.l)
+	ok := func(x float64) bool { return ms.llr(x) >= need }
+	const top = 1 << 30
+	if !ok(top) {
+		return
+	}
+	lo, hi := 0.0, 1.0 // ok(lo) false (or lo = 0), ok(hi) unknown
+	for !ok(hi) {
+		lo, hi = hi, hi*2
+	}
+	for hi-lo > 1 {
+		m := math.Floor((lo + hi) / 2)
+		if ok(m) {
+			hi = m
+		} else {
+			lo = m
+		}
+	}
+	// The peak guard of spikes, at the longest scale: the episode must
+	// take that scale's sum beyond peak_ratio × its recent peak (a return
+	// to a level the key has shown lately, e.g. after a quiet period or a
+	// weekend, is not a rise however its expectation lagged).
+	st := &r.Sc[ks.t.rp.Scales-1]
+	guard := int64(math.Min(math.Floor(ks.t.rule.PeakRatio*float64(st.Peak)), 1<<30)) + 1 - int64(st.Base)
+	rs.thr = uint32(max(int64(hi), guard))
+}
+
+// riseHit reports whether the record just counted raised the sustained-
+// rise alarm; the statistic restarts (the window is consumed).
+func (ks *keyState) riseHit() bool {
+	thr := ks.rise.thr
+	return thr != 0 && thr != riseFired && ks.rate.N >= thr
+}
+
+// riseFinding is the "sustained_rise" finding of the record that raised
+// the alarm, or ok false when the hold swallows it. The statistic restarts
+// either way.
+func (d *Detector) riseFinding(r *record.Record, ks *keyState) (detect.Finding, bool) {
+	t, rt := ks.t, &ks.rate
+	rs := &ks.rise
+	ms := ratioModels(&rt.Sc[0])
+	x := float64(rt.N)
+	lnR := float64(rs.l) + ms.llr(x)
+	windows := 1 + int(ks.riseN)
+	obs, exp := float64(rs.obs)+x, float64(rs.exp)+ms.expected()
+	ks.riseEnd()
+	rs.thr = riseFired
+	decades := lnR / math.Ln10
+	if rt.LastFire != 0 && rt.LastFire >= rt.Start-t.rp.Size {
+		// A spike of this or the previous window reported the episode:
+		// its alert is firing.
+		return detect.Finding{}, false
+	}
+	if !rt.Fire(decades, t.rp.Size, &t.rule) {
+		return detect.Finding{}, false
+	}
+	span := ratedetect.WindowName(time.Duration(int64(windows)*t.rp.Size) * time.Second)
+	f := detect.Finding{
+		Pattern:  detect.PatternFrequency,
+		Detail:   "sustained_rise",
+		Score:    score.FromDecades(decades + prior(r)),
+		Observed: obs,
+		Expected: exp,
+		Unit:     "calls/" + span,
+		Summary: fmt.Sprintf("%s called %d times in %s by %s; expected about %.3g: a sustained rise",
+			r.Tool.Name, int64(obs), span, r.AgentID, exp),
+		Details: map[string]any{
+			"window":       span,
+			"windows":      windows,
+			"expected":     round3(exp),
+			"observed":     int64(obs),
+			"log10_p":      round3(-decades),
+			"statistic":    round3(decades),
+			"threshold":    round3(t.riseLogA / math.Ln10),
+			"shift":        riseShift,
+			"dispersion":   round3(float64(max(rt.Sc[0].KS, rt.Sc[0].KA))),
+			"window_start": time.Unix(rt.Start, 0).UTC().Format(time.RFC3339),
+		},
+	}
+	f.FromRecord(r)
+	return f, true
+}
