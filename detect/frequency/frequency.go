@@ -81,19 +81,23 @@
 // armed models; an empty long window (the longest scale's windows without
 // a call) resets R, as does an alarm.
 //
-// Alarm: R ≥ A = 1/false_alarm_rate. R − n is a martingale under the
-// model (a supermartingale under both, with the smaller ratio), so the
-// mean run length to a false alarm is at least A windows: the same
-// per-window budget as a spike (an upper bound: Siegmund's overshoot
-// correction would lengthen it). The count of the current window at which
+// Alarm: R ≥ A = riseTests/false_alarm_rate (riseTests = 3). R − n is a
+// martingale under the model (a supermartingale under both, with the
+// smaller ratio), so the mean run length to a false alarm is at least A
+// windows (an upper bound on the rate: Siegmund's overshoot correction
+// would lengthen it). A key runs three tests on its windows, the two spike
+// scales and this one; the rise takes a third of the budget (Bonferroni,
+// as spikes split theirs over the scales), so a detector's false alarms
+// stay within about false_alarm_rate per window overall (the spike scales
+// keep their half each: 1.33× in all) rather than doubling it. The count of the current window at which
 // R reaches A is armed when the window opens (about a dozen lgamma pairs,
 // once per window), so the alarm comes at the record that reaches it. The
 // peak guard of spikes applies at the longest scale (its sum must exceed
 // peak_ratio × its recent peak: a return to a level the key showed lately
 // is not a rise), and R banks no evidence beyond A while the guard holds.
 // A rise in the window after a reported spike continues that alert and is
-// not reported. Score: score.FromP(1/R) + 10·score.Prior (at least 40 at
-// the alarm). Details: windows (since R was last below 1), observed and
+// not reported. Score: score.FromP(riseTests/R) + 10·score.Prior (at
+// least 40 at the alarm, as a spike at its critical count). Details: windows (since R was last below 1), observed and
 // expected calls over them, statistic (log10 R), threshold (log10 A),
 // shift, dispersion. State: riseState (16 bytes) and riseN (in padding):
 // 16 bytes more per key.
@@ -218,7 +222,7 @@ type tuned struct {
 	loopSize  int64
 	loopDecay float64 // loop peak decay per loop window
 	minL      float64 // −log10 false_alarm_rate: the decades a loop or drop needs
-	riseLogA  float64 // ln(1/false_alarm_rate): the sustained-rise alarm level of R
+	riseLogA  float64 // ln(riseTests/false_alarm_rate): the sustained-rise alarm level of R
 	spike     ratedetect.SpikeReport
 }
 
@@ -411,7 +415,7 @@ func newTuned(c *Config) *tuned {
 		loopSize:  loop,
 		loopDecay: math.Pow(0.5, c.LoopWindow.Seconds()/math.Max(c.PeakHalfLife.Seconds(), 1)),
 		minL:      -math.Log10(c.FalseAlarmRate),
-		riseLogA:  -math.Log(c.FalseAlarmRate),
+		riseLogA:  math.Log(riseTests / c.FalseAlarmRate),
 		spike: ratedetect.Report(&c.SpikeConfig, detect.PatternFrequency, "calls",
 			"%s called %d times in %s by %s; expected about %.3g"),
 	}

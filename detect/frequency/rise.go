@@ -17,6 +17,10 @@ import (
 // the best rate for its own size; a rise of ×2 or less barely gains any.
 const riseShift = 4
 
+// riseTests is the number of tests a key's false-alarm budget is split
+// over (Bonferroni): the 5m and 1h spike scales and the sustained rise.
+const riseTests = 3
+
 // riseState is the key's Shiryaev–Roberts statistic for a sustained rise
 // (see "Sustained rise" in the package doc): 16 bytes.
 type riseState struct {
@@ -189,7 +193,7 @@ func (ks *keyState) riseAdd(x, llr, e float64) {
 func (ks *keyState) riseEnd() { ks.rise, ks.riseN = riseState{}, 0 }
 
 // armRise sets the count of the current window at which R reaches
-// 1/false_alarm_rate: the smallest x with ln(1+R) + llr(x) ≥ ln A. It is
+// riseTests/false_alarm_rate: the smallest x with ln(1+R) + llr(x) ≥ ln A. It is
 // searched by doubling and bisection (about a dozen lgamma pairs, once per
 // window); 0 when no count below 2^30 would reach it.
 func (ks *keyState) armRise() {
@@ -250,7 +254,7 @@ func (d *Detector) riseFinding(r *record.Record, ks *keyState) (detect.Finding, 
 	obs, exp := float64(rs.obs)+x, float64(rs.exp)+ms.expected()
 	ks.riseEnd()
 	rs.thr = riseFired
-	decades := lnR / math.Ln10
+	decades := (lnR - math.Log(riseTests)) / math.Ln10 // p = riseTests/R (Bonferroni)
 	if rt.LastFire != 0 && rt.LastFire >= rt.Start-t.rp.Size {
 		// A spike of this or the previous window reported the episode:
 		// its alert is firing.
@@ -275,7 +279,7 @@ func (d *Detector) riseFinding(r *record.Record, ks *keyState) (detect.Finding, 
 			"expected":     round3(exp),
 			"observed":     int64(obs),
 			"log10_p":      round3(-decades),
-			"statistic":    round3(decades),
+			"statistic":    round3(lnR / math.Ln10),
 			"threshold":    round3(t.riseLogA / math.Ln10),
 			"shift":        riseShift,
 			"dispersion":   round3(float64(max(rt.Sc[0].KS, rt.Sc[0].KA))),

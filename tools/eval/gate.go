@@ -58,7 +58,7 @@ var IssueTargets = Targets{MinRecall: 0.95, MinPrecision: 0.95, MaxFalseWarningP
 // through extra tasks of ~4 calls on a key whose 5m counts have a variance
 // ~12× their mean) and two of the eight "rate" ones (×6 for 40 minutes on
 // calendar, variance ~3.5× the mean), where neither a scale's sum nor the
-// sustained-rise test (detect/frequency, R ≥ 1/false_alarm_rate) gathers
+// sustained-rise test (detect/frequency, R ≥ 3/false_alarm_rate) gathers
 // enough evidence at false_alarm_rate 1e-6. The gate logs IssueTargets'
 // misses as well, so the gap stays visible.
 var GateTargets = Targets{MinRecall: 0.95, MinPrecision: 0.95, MaxFalseWarningPer100k: 1, MaxFalsePer100k: 3, MaxKeyDay: 3,
