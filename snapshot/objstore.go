@@ -25,6 +25,7 @@ import (
 type ObjectStore struct {
 	obs    jetstream.ObjectStore
 	bucket string
+	prefix string // of the object names (Sub)
 }
 
 const (
@@ -53,8 +54,20 @@ func OpenObjectStore(ctx context.Context, js jetstream.JetStream, bucket string,
 	return &ObjectStore{obs: obs, bucket: bucket}, nil
 }
 
+// Sub returns the store of the same bucket whose two objects are named
+// prefix+"snapshot.0" and prefix+"snapshot.1": one bucket holds the
+// snapshots of a consumer group's partitions ("<group>/<partition>/").
+func (o *ObjectStore) Sub(prefix string) *ObjectStore {
+	return &ObjectStore{obs: o.obs, bucket: o.bucket, prefix: o.prefix + prefix}
+}
+
 // String implements Store.
-func (o *ObjectStore) String() string { return "nats object store " + o.bucket }
+func (o *ObjectStore) String() string {
+	if o.prefix == "" {
+		return "nats object store " + o.bucket
+	}
+	return "nats object store " + o.bucket + " " + o.prefix
+}
 
 type slot struct {
 	name string
@@ -66,7 +79,7 @@ type slot struct {
 func (o *ObjectStore) slots(ctx context.Context) ([]slot, error) {
 	out := make([]slot, 0, 2)
 	for i := range 2 {
-		s := slot{name: objectPrefix + strconv.Itoa(i)}
+		s := slot{name: o.prefix + objectPrefix + strconv.Itoa(i)}
 		info, err := o.obs.GetInfo(ctx, s.name)
 		switch {
 		case errors.Is(err, jetstream.ErrObjectNotFound):

@@ -121,3 +121,49 @@ func TestObjectStore(t *testing.T) {
 }
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+// Sub stores: the partitions of a consumer group share one bucket, each
+// with its own two slots; a save under one prefix is invisible under
+// another and under the unprefixed store.
+func TestObjectStoreSub(t *testing.T) {
+	js := startJS(t)
+	ctx := context.Background()
+	root, err := OpenObjectStore(ctx, js, "subs", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := root.Sub("g/0/"), root.Sub("g/1/")
+	for i, st := range []*ObjectStore{a, a, a, b} {
+		if err := st.Save(ctx, []byte{byte(i)}); err != nil {
+			t.Fatalf("save %d: %v", i, err)
+		}
+	}
+	for _, tc := range []struct {
+		st   *ObjectStore
+		want [][]byte
+	}{
+		{a, [][]byte{{2}, {1}}}, // newest first; the first save was overwritten
+		{b, [][]byte{{3}}},
+		{root, nil},
+	} {
+		blobs, err := tc.st.Read(ctx)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.st, err)
+		}
+		var got [][]byte
+		for _, bl := range blobs {
+			if bl.Err != nil {
+				t.Fatalf("%s: %s: %v", tc.st, bl.Source, bl.Err)
+			}
+			got = append(got, bl.Data)
+		}
+		if len(got) != len(tc.want) {
+			t.Fatalf("%s: %d blobs %v, want %v", tc.st, len(got), got, tc.want)
+		}
+		for i := range got {
+			if !bytes.Equal(got[i], tc.want[i]) {
+				t.Errorf("%s: blob %d = %v, want %v", tc.st, i, got[i], tc.want[i])
+			}
+		}
+	}
+}
