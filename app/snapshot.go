@@ -39,6 +39,16 @@ func restore(ctx context.Context, cfg *config.Config, nc *nats.Conn, reg prometh
 		return nil, nil, 0, false, fmt.Errorf("open snapshot store: %w", err)
 	}
 	mg = snapshot.NewManager(store, snapshot.NewMetrics(reg), log, Version)
+	p, resumeAfter, rebuilt, err = load(ctx, cfg, mg, log, now)
+	if err != nil {
+		return nil, nil, 0, false, err
+	}
+	return p, mg, resumeAfter, rebuilt, nil
+}
+
+// load restores the newest valid snapshot of mg into a pipeline built
+// from cfg, as restore says.
+func load(ctx context.Context, cfg *config.Config, mg *snapshot.Manager, log zerolog.Logger, now func() time.Time) (p *pipeline.Pipeline, resumeAfter uint64, rebuilt bool, err error) {
 	snap, source, problems, err := mg.Load(ctx, func(s *snapshot.Snapshot) error {
 		fresh, err := pipeline.Build(cfg, now)
 		if err != nil {
@@ -59,7 +69,7 @@ func restore(ctx context.Context, cfg *config.Config, nc *nats.Conn, reg prometh
 		log.Info().Str("source", source).Uint64("last_applied_seq", snap.LastAppliedSeq).
 			Time("watermark", snap.Watermark).Time("created_at", snap.CreatedAt).
 			Msg("baselines restored from snapshot; resuming after its sequence")
-		return p, mg, snap.LastAppliedSeq, false, nil
+		return p, snap.LastAppliedSeq, false, nil
 	case snapshot.IsNoSnapshot(err):
 		if len(problems) > 0 {
 			log.Error().Int("problems", len(problems)).Msg("no usable snapshot: rebuilding baselines by replaying the stream")
@@ -67,10 +77,10 @@ func restore(ctx context.Context, cfg *config.Config, nc *nats.Conn, reg prometh
 			log.Info().Msg("no snapshot yet: learning baselines from the whole stream")
 		}
 		if p, err = pipeline.Build(cfg, now); err != nil {
-			return nil, nil, 0, false, fmt.Errorf("build detectors: %w", err)
+			return nil, 0, false, fmt.Errorf("build detectors: %w", err)
 		}
-		return p, mg, 0, true, nil
+		return p, 0, true, nil
 	default:
-		return nil, nil, 0, false, fmt.Errorf("load snapshot: %w", err)
+		return nil, 0, false, fmt.Errorf("load snapshot: %w", err)
 	}
 }

@@ -67,6 +67,9 @@ type Member struct {
 	start StartFunc
 	log   zerolog.Logger
 
+	joined     chan struct{} // closed after the first heartbeat
+	joinedOnce sync.Once
+
 	mu    sync.Mutex
 	owned map[int]*held
 }
@@ -80,8 +83,13 @@ type held struct {
 
 // NewMember returns a member named name of the group in kv.
 func NewMember(kv jetstream.KeyValue, cfg Config, name string, start StartFunc, log zerolog.Logger) *Member {
-	return &Member{kv: kv, cfg: cfg, name: name, start: start, log: log.With().Str("component", "group").Str("member", name).Logger(), owned: map[int]*held{}}
+	return &Member{kv: kv, cfg: cfg, name: name, start: start, log: log.With().Str("component", "group").Str("member", name).Logger(),
+		owned: map[int]*held{}, joined: make(chan struct{})}
 }
+
+// Joined is closed after the member's first heartbeat: it is listed, and
+// it started the free partitions that are its own.
+func (m *Member) Joined() <-chan struct{} { return m.joined }
 
 // Owned returns the partitions this member runs, sorted.
 func (m *Member) Owned() []int {
@@ -105,6 +113,7 @@ func (m *Member) Run(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		m.beat(ctx)
+		m.joinedOnce.Do(func() { close(m.joined) })
 		select {
 		case <-ctx.Done():
 			m.leave()
@@ -115,7 +124,9 @@ func (m *Member) Run(ctx context.Context) error {
 }
 
 func (m *Member) beat(ctx context.Context) {
-	rctx, cancel := context.WithTimeout(ctx, m.cfg.Heartbeat)
+	// Requests may take longer than a heartbeat on a loaded server; a
+	// beat must still end well within the lease.
+	rctx, cancel := context.WithTimeout(ctx, m.cfg.LeaseTTL/3)
 	defer cancel()
 	if _, err := m.kv.Put(rctx, memberKey+m.name, []byte(time.Now().UTC().Format(time.RFC3339Nano))); err != nil {
 		m.log.Warn().Err(err).Msg("membership heartbeat failed")
@@ -176,6 +187,16 @@ func (m *Member) renew(ctx context.Context) {
 			// Transient (timeout, no quorum): the lease may still be ours;
 			// try again next heartbeat.
 			m.log.Warn().Err(err).Int("partition", p).Msg("lease renewal failed")
+			continue
+		}
+		// The revision moved. An earlier renewal that timed out on our
+		// side may have been applied: the lease still names us (only
+		// this member writes its name), so it is ours at the new revision.
+		if e, gerr := m.kv.Get(ctx, ownerKey+strconv.Itoa(p)); gerr == nil && string(e.Value()) == m.name {
+			h.rev = e.Revision()
+			continue
+		} else if gerr != nil && !errors.Is(gerr, jetstream.ErrKeyNotFound) {
+			m.log.Warn().Err(gerr).Int("partition", p).Msg("lease renewal failed")
 			continue
 		}
 		m.log.Error().Int("partition", p).Msg("lease lost to another member (this member stalled past lease_ttl); partition stopped without snapshot")

@@ -224,6 +224,29 @@ func (c *Consumer) SnapshotPoint() (seq uint64, exact bool) {
 	return c.floor.Load(), !c.above.Load()
 }
 
+// SyncSnapshotPoint is SnapshotPoint once the server has this consumer's
+// acks: for a consumer whose filter leaves gaps in the stream sequences
+// (a consumer group's partition), the processed floor cannot advance over
+// sequences it is never delivered, so it is raised to the consumer's ack
+// floor on the server (a flush and a consumer info: one round trip each,
+// per snapshot, never per record). Records are processed in delivery
+// order, so after the flush that floor covers every processed record and
+// the point is exact unless a redelivery is pending. Call it from the
+// handler goroutine, or after Run returned; without a server answer it is
+// SnapshotPoint.
+func (c *Consumer) SyncSnapshotPoint(ctx context.Context) (seq uint64, exact bool) {
+	if c.cfg.Mode == ModeJetStream && c.tr != nil && c.tr.gaps() > 0 && c.nc.IsConnected() {
+		if err := c.nc.FlushWithContext(ctx); err == nil {
+			if js, err := jetstream.New(c.nc); err == nil {
+				if cons, err := js.Consumer(ctx, c.cfg.Stream, c.cfg.Consumer); err == nil {
+					c.raiseFloor(cons.CachedInfo().AckFloor.Stream)
+				}
+			}
+		}
+	}
+	return c.SnapshotPoint()
+}
+
 // PriorAckFloor is the ack floor the durable consumer had when this
 // process first looked it up, before consuming anything: every record at or
 // below it was processed by a previous run. 0 on a first start (no

@@ -297,22 +297,25 @@ func (c *Consumer) keepPosition(ctx context.Context, js jetstream.JetStream) (je
 	return cons, nil
 }
 
-func (c *Consumer) streamConfig() jetstream.StreamConfig {
-	maxBytes := c.cfg.MaxBytes
+func (c *Consumer) streamConfig() jetstream.StreamConfig { return c.cfg.StreamConfig() }
+
+// StreamConfig is the stream created when ingest.create_stream is set.
+func (c Config) StreamConfig() jetstream.StreamConfig {
+	maxBytes := c.MaxBytes
 	if maxBytes == 0 {
 		maxBytes = -1
 	}
 	return jetstream.StreamConfig{
-		Name:        c.cfg.Stream,
+		Name:        c.Stream,
 		Description: "Toolwatch audit records",
-		Subjects:    []string{c.cfg.Subject},
+		Subjects:    []string{c.Subject},
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.LimitsPolicy,
 		Discard:     jetstream.DiscardOld,
-		MaxAge:      c.cfg.MaxAge,
+		MaxAge:      c.MaxAge,
 		MaxBytes:    maxBytes,
-		Duplicates:  c.cfg.DuplicateWindow,
-		Replicas:    c.cfg.Replicas,
+		Duplicates:  c.DuplicateWindow,
+		Replicas:    c.Replicas,
 	}
 }
 
