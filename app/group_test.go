@@ -299,7 +299,7 @@ func publishPaced(t *testing.T, js jetstream.JetStream, msgs []crashMsg, perSec 
 // exactly once).
 type alertKey struct {
 	pattern, fingerprint, agent, tool, span string
-	samples                            string
+	samples                                 string
 }
 
 func keyOf(a alert.Alert) alertKey {
