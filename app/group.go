@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,6 +59,8 @@ type groupMember struct {
 	suppressed prometheus.Counter
 	log        zerolog.Logger
 	now        func() time.Time
+
+	member string
 
 	owned prometheus.Gauge
 	moves *prometheus.CounterVec
@@ -113,7 +116,8 @@ func (r *partitionRun) Stop(graceful bool) {
 // consume its records after the snapshot's sequence.
 func (g *groupMember) start(ctx context.Context, p int) (group.Partition, error) {
 	pcfg := *g.cfg
-	pcfg.Ingest.Consumer = g.cfg.Ingest.Consumer + "-" + g.cfg.Group.Name + "-p" + strconv.Itoa(p)
+	prefix := g.cfg.Ingest.Consumer + "-" + g.cfg.Group.Name + "-p" + strconv.Itoa(p) + "-"
+	pcfg.Ingest.Consumer = prefix + g.member
 	pcfg.Ingest.Subject = group.Filter(g.cfg.Ingest.Subject, p)
 	pcfg.Ingest.CreateStream = false
 	log := g.log.With().Int("partition", p).Logger()
@@ -130,9 +134,17 @@ func (g *groupMember) start(ctx context.Context, p int) (group.Partition, error)
 	if !rebuilt {
 		w.lastSnap = g.now()
 	}
+	prior, err := g.takeOver(ctx, prefix, pcfg.Ingest.Consumer)
+	if err != nil {
+		return nil, fmt.Errorf("partition %d: %w", p, err)
+	}
 	consumer, err := ingest.New(g.nc, pcfg.Ingest, ingest.Options{
+		Prior: prior, PriorKnown: true,
 		Log: log, Metrics: g.ingestM, IdleAfter: pcfg.Time.IdleAdvance,
 		Resume: true, ResumeAfter: resumeAfter,
+		// A lost pull is noticed after two missed heartbeats (half the
+		// expiry each): 5s instead of nats.go's 30s default.
+		PullExpiry: 5 * time.Second,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("partition %d consumer: %w", p, err)
@@ -144,6 +156,54 @@ func (g *groupMember) start(ctx context.Context, p int) (group.Partition, error)
 	g.owned.Inc()
 	g.moves.WithLabelValues("acquired").Inc()
 	return r, nil
+}
+
+// takeOver prepares the partition's durable for this member: each owner
+// consumes through its own durable (prefix + member), because a durable
+// deleted and recreated under the same name while its previous owner's
+// pull was outstanding stalled the new owner on a cluster (records
+// arrived only after nats.go's 30s pull expiry). It returns the highest
+// ack floor of the partition's earlier durables (the position a previous
+// owner processed: ingest.Options.Prior) and deletes them, which also
+// fences off a previous owner that lost its lease while stalled.
+func (g *groupMember) takeOver(ctx context.Context, prefix, own string) (prior uint64, err error) {
+	js, err := jetstream.New(g.nc)
+	if err != nil {
+		return 0, err
+	}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	s, err := js.Stream(rctx, g.cfg.Ingest.Stream)
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: %w", g.cfg.Ingest.Stream, err)
+	}
+	var names []string
+	l := s.ConsumerNames(rctx)
+	for n := range l.Name() {
+		if strings.HasPrefix(n, prefix) {
+			names = append(names, n)
+		}
+	}
+	if err := l.Err(); err != nil {
+		return 0, fmt.Errorf("list consumers of %s: %w", g.cfg.Ingest.Stream, err)
+	}
+	for _, n := range names {
+		c, err := s.Consumer(rctx, n)
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("consumer %s: %w", n, err)
+		}
+		prior = max(prior, c.CachedInfo().AckFloor.Stream)
+		if n == own {
+			continue // ingest recreates it at the snapshot's position
+		}
+		if err := s.DeleteConsumer(rctx, n); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return 0, fmt.Errorf("delete the previous owner's consumer %s: %w", n, err)
+		}
+	}
+	return prior, nil
 }
 
 // runGroup runs the daemon as a group member until ctx is cancelled; the
@@ -182,7 +242,7 @@ func runGroup(ctx context.Context, opts Options, cfg *config.Config, nc *nats.Co
 	g := &groupMember{
 		cfg: cfg, nc: nc, store: store, snapM: snapshot.NewMetrics(reg), ingestM: ingest.NewMetrics(reg),
 		out: out, tm: tm, cv: compliance.New(reg, compliance.Config{}), suppressed: dm.suppressed,
-		log: log, now: now,
+		log: log, now: now, member: member,
 		owned: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "toolwatch_group_partitions_owned",
 			Help: "Partitions of the consumer group this member runs.",

@@ -124,6 +124,19 @@ type Options struct {
 	// more as applied). Core mode ignores both fields.
 	Resume      bool
 	ResumeAfter uint64
+
+	// PullExpiry (JetStream mode) bounds one pull request; a pull lost on
+	// its way (the consumer was just deleted and recreated by another
+	// process: a consumer group's partition moving) is noticed after two
+	// missed idle heartbeats, each half of it. 0 keeps nats.go's 30s.
+	PullExpiry time.Duration
+
+	// Prior, when PriorKnown, is the position a previous run reached, used
+	// instead of this durable's own ack floor (PriorAckFloor): a consumer
+	// group's partition gets a new durable per owner and takes the
+	// previous owners' ack floor.
+	Prior      uint64
+	PriorKnown bool
 }
 
 // Consumer consumes records from NATS for one handler.
@@ -134,6 +147,7 @@ type Consumer struct {
 	m         *Metrics
 	idleAfter time.Duration
 	resume    bool
+	expiry    time.Duration
 
 	floor     atomic.Uint64 // mirror of tr.floor, for LastApplied
 	above     atomic.Bool   // records above floor were processed (tr.gaps() > 0)
@@ -155,6 +169,8 @@ type Consumer struct {
 	prior     uint64
 	priorRead bool
 	priorPub  atomic.Uint64
+	// priorGiven: Options.Prior (PriorKnown) replaces the lookup.
+	priorGiven bool
 
 	// Seams for tests: the dead-letter publish and the ack.
 	publish func(*nats.Msg) error
@@ -185,6 +201,9 @@ func New(nc *nats.Conn, cfg Config, opts Options) (*Consumer, error) {
 		m:          opts.Metrics,
 		idleAfter:  opts.IdleAfter,
 		resume:     opts.Resume,
+		expiry:     opts.PullExpiry,
+		prior:      opts.Prior,
+		priorGiven: opts.PriorKnown,
 		publish:    nc.PublishMsg,
 		ack:        func(m jetstream.Msg) error { return m.Ack() },
 		invalidLog: limiter{every: 10 * time.Second},

@@ -100,6 +100,13 @@ func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer, h Handl
 		count   int  // under c.mu: messages processed
 		infoAt  int  // under c.mu: count at the last gaps check
 	)
+	opts := []jetstream.PullConsumeOpt{
+		jetstream.PullMaxMessages(c.cfg.BatchSize),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) { lastErr.Store(&err) }),
+	}
+	if c.expiry > 0 {
+		opts = append(opts, jetstream.PullExpiry(c.expiry))
+	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		md, err := m.Metadata()
 		c.mu.Lock()
@@ -112,10 +119,7 @@ func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer, h Handl
 			infoAt = count
 			c.checkGaps(ctx, cons)
 		}
-	},
-		jetstream.PullMaxMessages(c.cfg.BatchSize),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) { lastErr.Store(&err) }),
-	)
+	}, opts...)
 	if err != nil {
 		return 0, err
 	}
@@ -243,6 +247,12 @@ func (c *Consumer) setup(ctx context.Context, js jetstream.JetStream) (jetstream
 // process's own durable and must not overwrite it.
 func (c *Consumer) readPrior(ctx context.Context, js jetstream.JetStream) error {
 	if c.priorRead {
+		return nil
+	}
+	if c.priorGiven {
+		c.priorRead = true
+		c.priorPub.Store(c.prior)
+		c.log.Info().Uint64("prior_ack_floor", c.prior).Msg("position of the previous run given by the caller")
 		return nil
 	}
 	cur, err := js.Consumer(ctx, c.cfg.Stream, c.cfg.Consumer)
