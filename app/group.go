@@ -288,6 +288,9 @@ func runGroup(ctx context.Context, opts Options, cfg *config.Config, nc *nats.Co
 			}
 		}()
 	}
+	if d, ok := cfg.Detectors.Lookup("chain_integrity"); ok && d.Section.On() {
+		log.Warn().Msg("chain_integrity runs per partition: a producer whose hash chain spans agents in several partitions shows gaps; use one chain per agent, or disable the detector in group mode (docs/design.md §3a)")
+	}
 	log.Info().Str("group", cfg.Group.Name).Str("member", member).Int("partitions", cfg.Group.Partitions).Msg("joining the consumer group")
 	runErr := m.Run(ctx) // returns after handing over every partition
 	stopRun()

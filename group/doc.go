@@ -7,7 +7,7 @@
 // FNV-1a hash of the agent_id token modulo group.partitions (Of). Every
 // (agent, tool) key therefore lives in exactly one partition. Each
 // partition has its own durable pull consumer filtered on its token
-// (Filter), and on its owner its own pipeline, applied position and
+// (Filter; one durable per owner, named by the app), and on its owner its own pipeline, applied position and
 // snapshot, so it can move between members as a unit.
 //
 // Ownership: members keep a heartbeat key in a JetStream KV bucket whose
@@ -22,11 +22,17 @@
 // last snapshot (records applied since are applied again: their alerts
 // have the same ids, deduplicated by the notification log).
 //
-// Why not orbit.go/pcgroups: its consumers cover all of a member's
-// partitions with one durable (one ack floor for several partitions) and
-// an elastic group re-sources the stream into a work queue, where acked
-// records are deleted; here a partition must resume from its own
-// snapshot's sequence, which needs one durable per partition that the new
-// owner recreates at that sequence (a deliver policy cannot change on an
-// existing consumer), and records kept after their ack.
+// Why not orbit.go/pcgroups (v0.2.2): its static groups have a fixed
+// member list and one consumer per member covering all that member's
+// partitions (one ack floor for several partitions), and fail over only
+// between instances of the same member name (priority-group pinning); a
+// dead member's partitions do not move to the other members. Its elastic
+// groups re-source the stream into a work-queue stream, where an acked
+// record is deleted, and change membership only administratively. Here a
+// partition must move automatically and resume from its own snapshot's
+// sequence, which needs one durable per partition created at that
+// sequence (a deliver policy cannot change on an existing consumer) over
+// records kept after their ack. Priority-group pinning is not used
+// either: the lease decides the owner, and the new owner deletes the
+// previous owners' durables, which also stops a stalled previous owner.
 package group
