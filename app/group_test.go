@@ -251,7 +251,7 @@ func createGroupStream(t *testing.T, url string, partitions int) (*nats.Conn, je
 
 // publishPaced publishes msgs in order, in acked batches, at most perSec
 // a second (0: as fast as the server acks), calling at(i) before record i.
-func publishPaced(t *testing.T, js jetstream.JetStream, msgs []crashMsg, perSec int, at func(i int)) {
+func publishPaced(t testing.TB, js jetstream.JetStream, msgs []crashMsg, perSec int, at func(i int)) {
 	t.Helper()
 	const batch = 100
 	began := time.Now()
@@ -631,7 +631,7 @@ func sumMetric(t *testing.T, addr, name string) float64 {
 // waitConsumed waits until the group has one durable per partition and
 // each has delivered and got acks for every record of its partition, so
 // the final snapshots written at stop hold the whole stream.
-func waitConsumed(t *testing.T, js jetstream.JetStream, partitions int) {
+func waitConsumed(t testing.TB, js jetstream.JetStream, partitions int) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
