@@ -124,14 +124,12 @@ func (m *Member) Run(ctx context.Context) error {
 }
 
 func (m *Member) beat(ctx context.Context) {
-	// Requests may take longer than a heartbeat on a loaded server; a
-	// beat must still end well within the lease.
-	rctx, cancel := context.WithTimeout(ctx, m.cfg.LeaseTTL/3)
+	rctx, cancel := m.request(ctx)
 	defer cancel()
 	if _, err := m.kv.Put(rctx, memberKey+m.name, []byte(time.Now().UTC().Format(time.RFC3339Nano))); err != nil {
 		m.log.Warn().Err(err).Msg("membership heartbeat failed")
 	}
-	m.renew(rctx)
+	m.renew(ctx)
 	members, err := m.members(rctx)
 	if err != nil {
 		m.log.Warn().Err(err).Msg("cannot list group members; assignments unchanged")
@@ -146,9 +144,19 @@ func (m *Member) beat(ctx context.Context) {
 		case have && !want && !h.releasing:
 			m.release(p, h)
 		case !have && want && ctx.Err() == nil:
-			m.acquire(rctx, ctx, p)
+			if m.acquire(ctx, p) {
+				// Restoring a big snapshot takes a while; keep the other
+				// leases fresh between two starts.
+				m.renew(ctx)
+			}
 		}
 	}
+}
+
+// request bounds one round of KV requests: they may take longer than a
+// heartbeat on a loaded server, but must end well within the lease.
+func (m *Member) request(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, m.cfg.LeaseTTL/3)
 }
 
 // members lists the live members (keys not expired), sorted.
@@ -174,7 +182,9 @@ func (m *Member) members(ctx context.Context) ([]string, error) {
 // renew rewrites every held lease at its revision. A lease that cannot be
 // renewed because its revision moved was taken over (it expired while this
 // member was stalled): that partition stops at once, without a snapshot.
-func (m *Member) renew(ctx context.Context) {
+func (m *Member) renew(parent context.Context) {
+	ctx, cancel := m.request(parent)
+	defer cancel()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for p, h := range m.owned {
@@ -207,24 +217,31 @@ func (m *Member) renew(ctx context.Context) {
 	}
 }
 
-func (m *Member) acquire(rctx, ctx context.Context, p int) {
+// acquire takes partition p's lease if it is free and starts it; it
+// reports whether it started.
+func (m *Member) acquire(ctx context.Context, p int) bool {
+	rctx, cancel := m.request(ctx)
+	defer cancel()
 	rev, err := m.kv.Create(rctx, ownerKey+strconv.Itoa(p), []byte(m.name))
 	if err != nil {
 		if !errors.Is(err, jetstream.ErrKeyExists) {
 			m.log.Warn().Err(err).Int("partition", p).Msg("lease request failed")
 		}
-		return // held by its previous owner until it hands over or expires
+		return false // held by its previous owner until it hands over or expires
 	}
 	part, err := m.start(ctx, p)
 	if err != nil {
 		m.log.Error().Err(err).Int("partition", p).Msg("partition failed to start; lease released")
-		_ = m.kv.Delete(rctx, ownerKey+strconv.Itoa(p), jetstream.LastRevision(rev))
-		return
+		dctx, cancel := m.request(context.WithoutCancel(ctx))
+		defer cancel()
+		_ = m.kv.Delete(dctx, ownerKey+strconv.Itoa(p), jetstream.LastRevision(rev))
+		return false
 	}
 	m.mu.Lock()
 	m.owned[p] = &held{rev: rev, part: part}
 	m.mu.Unlock()
 	m.log.Info().Int("partition", p).Msg("partition acquired")
+	return true
 }
 
 // release hands partition p over: stop it gracefully in the background
