@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -22,6 +23,7 @@ import (
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/config"
 	"github.com/toolwatch/toolwatch/group"
+	"github.com/toolwatch/toolwatch/ingest/embedded"
 	"github.com/toolwatch/toolwatch/pipeline"
 	"github.com/toolwatch/toolwatch/record"
 	"github.com/toolwatch/toolwatch/snapshot"
@@ -661,4 +663,47 @@ func waitConsumed(t testing.TB, js jetstream.JetStream, partitions int) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// A group member needs JetStream ingest and snapshots in the object store
+// (a partition's snapshot must be readable where it moves); Run refuses
+// anything else before connecting.
+func TestGroupStartChecks(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml, want string
+	}{
+		{"file snapshots", "group:\n  enabled: true\n", "snapshot.store nats"},
+		{"snapshots off", "group:\n  enabled: true\nsnapshot:\n  enabled: false\n  store: nats\n", "snapshot.store nats"},
+		{"core ingest", "group:\n  enabled: true\nsnapshot:\n  store: nats\ningest:\n  mode: core\n", "ingest.mode jetstream"},
+		{"subject without a trailing >", "group:\n  enabled: true\nsnapshot:\n  store: nats\ningest:\n  subject: audit.records.*.*\n", "must be <prefix>.>"},
+	} {
+		err := Run(context.Background(), Options{ConfigPath: writeConfig(t, tc.yaml), NATSURL: "nats://127.0.0.1:1", LogOutput: io.Discard})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Run returned %v, want an error containing %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// A member answers a reload request with an error saying to restart it,
+// and keeps running.
+func TestGroupRefusesReload(t *testing.T) {
+	srv, url, err := embedded.Start(0, t.TempDir(), zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	urls := []string{url}
+	createGroupStream(t, urls[0], 3)
+	reload := make(chan chan error)
+	r := startInProc(t, Options{ConfigPath: groupYAML(t, "m1", 3), NATSURL: urls[0], Reload: reload})
+	errc := make(chan error, 1)
+	select {
+	case reload <- errc:
+	case <-time.After(10 * time.Second):
+		t.Fatal("member did not take the reload request within 10s")
+	}
+	if err := <-errc; err == nil || !strings.Contains(err.Error(), "restart the member") {
+		t.Errorf("reload answered %v, want a refusal", err)
+	}
+	waitBalanced(t, map[string]string{"m1": r.info.HTTPAddr}, 3)
 }
