@@ -635,7 +635,8 @@ func sumMetric(t *testing.T, addr, name string) float64 {
 // the final snapshots written at stop hold the whole stream.
 func waitConsumed(t testing.TB, js jetstream.JetStream, partitions int) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	began := time.Now()
+	deadline := began.Add(30 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		st, err := js.Stream(ctx, "AUDIT")
@@ -656,6 +657,7 @@ func waitConsumed(t testing.TB, js jetstream.JetStream, partitions int) {
 		}
 		cancel()
 		if n == partitions && len(busy) == 0 {
+			t.Logf("group caught up %s after its alerts matched", time.Since(began).Round(time.Millisecond))
 			return
 		}
 		if time.Now().After(deadline) {
