@@ -142,8 +142,9 @@ func (g *groupMember) start(ctx context.Context, p int) (group.Partition, error)
 		Prior: prior, PriorKnown: true,
 		Log: log, Metrics: g.ingestM, IdleAfter: pcfg.Time.IdleAdvance,
 		Resume: true, ResumeAfter: resumeAfter,
-		// A lost pull is noticed after two missed heartbeats (half the
-		// expiry each): 5s instead of nats.go's 30s default.
+		// On the 3-node test cluster a new owner's consumer sometimes got
+		// no records until its first pull expired (30s by default; cause
+		// not found); a 5s expiry bounds that stall.
 		PullExpiry: 5 * time.Second,
 	})
 	if err != nil {
@@ -158,14 +159,12 @@ func (g *groupMember) start(ctx context.Context, p int) (group.Partition, error)
 	return r, nil
 }
 
-// takeOver prepares the partition's durable for this member: each owner
-// consumes through its own durable (prefix + member), because a durable
-// deleted and recreated under the same name while its previous owner's
-// pull was outstanding stalled the new owner on a cluster (records
-// arrived only after nats.go's 30s pull expiry). It returns the highest
-// ack floor of the partition's earlier durables (the position a previous
-// owner processed: ingest.Options.Prior) and deletes them, which also
-// fences off a previous owner that lost its lease while stalled.
+// takeOver prepares the partition's durable for this member. Each owner
+// consumes through a durable of its own (prefix + member): the previous
+// owners' durables are deleted here, which fences off one that lost its
+// lease while stalled (it cannot ack or receive anything more), and the
+// highest of their ack floors is returned as the position a previous
+// owner processed (ingest.Options.Prior).
 func (g *groupMember) takeOver(ctx context.Context, prefix, own string) (prior uint64, err error) {
 	js, err := jetstream.New(g.nc)
 	if err != nil {

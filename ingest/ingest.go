@@ -125,10 +125,10 @@ type Options struct {
 	Resume      bool
 	ResumeAfter uint64
 
-	// PullExpiry (JetStream mode) bounds one pull request; a pull lost on
-	// its way (the consumer was just deleted and recreated by another
-	// process: a consumer group's partition moving) is noticed after two
-	// missed idle heartbeats, each half of it. 0 keeps nats.go's 30s.
+	// PullExpiry (JetStream mode) bounds one pull request: a pull that
+	// brings nothing (seen for a consumer group's partition just taken
+	// over on a cluster) is replaced after at most this long. 0 keeps
+	// nats.go's 30s.
 	PullExpiry time.Duration
 
 	// Prior, when PriorKnown, is the position a previous run reached, used
