@@ -211,6 +211,11 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	if cfg.Group.Enabled {
+		if err := checkGroup(cfg); err != nil {
+			return err
+		}
+	}
 	log := NewLogger(cfg.Log, opts.LogOutput)
 	if opts.Logger != nil {
 		log = *opts.Logger
@@ -276,6 +281,18 @@ func Run(ctx context.Context, opts Options) error {
 	}
 
 	tm := telemetry.New(reg, telemetry.Config{MaxTools: cfg.Metrics.MaxToolLabels, Patterns: cfg.Registry().Patterns()})
+	if cfg.Group.Enabled {
+		recv, err := startOTLP(cfg, nc, reg, log, &info)
+		if err != nil {
+			closeSinks(out, log)
+			return fmt.Errorf("start otlp receiver: %w", err)
+		}
+		cleanups = append(cleanups, func() { stopOTLP(recv) })
+		if err := runGroup(ctx, opts, cfg, nc, reg, gatherer, out, tm, dm, info, log, now); err != nil {
+			return fmt.Errorf("consumer group: %w", err)
+		}
+		return nil
+	}
 	p, snaps, resumeAfter, rebuilt, err := restore(ctx, cfg, nc, reg, log, now)
 	if err != nil {
 		closeSinks(out, log)

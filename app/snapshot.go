@@ -41,6 +41,16 @@ func restore(ctx context.Context, cfg *config.Config, nc *nats.Conn, reg prometh
 	}
 	mg = snapshot.NewManager(store, snapshot.NewMetrics(reg), log, Version)
 	mg.SetChain(cfg.Snapshot.FullEvery, cfg.Snapshot.MaxDeltaRatio)
+	p, resumeAfter, rebuilt, err = load(ctx, cfg, mg, log, now)
+	if err != nil {
+		return nil, nil, 0, false, err
+	}
+	return p, mg, resumeAfter, rebuilt, nil
+}
+
+// load restores the newest valid snapshot chain (a base and its deltas) of
+// mg into a pipeline built from cfg, as restore says.
+func load(ctx context.Context, cfg *config.Config, mg *snapshot.Manager, log zerolog.Logger, now func() time.Time) (p *pipeline.Pipeline, resumeAfter uint64, rebuilt bool, err error) {
 	deltas := 0
 	snap, source, problems, err := mg.Load(ctx, func(s *snapshot.Snapshot, ds []*snapshot.Delta) error {
 		fresh, err := pipeline.Build(cfg, now)
@@ -67,7 +77,7 @@ func restore(ctx context.Context, cfg *config.Config, nc *nats.Conn, reg prometh
 		log.Info().Str("source", source).Int("deltas", deltas).Uint64("last_applied_seq", snap.LastAppliedSeq).
 			Time("watermark", snap.Watermark).Time("created_at", snap.CreatedAt).
 			Msg("baselines restored from snapshot; resuming after its sequence")
-		return p, mg, snap.LastAppliedSeq, false, nil
+		return p, snap.LastAppliedSeq, false, nil
 	case snapshot.IsNoSnapshot(err):
 		if len(problems) > 0 {
 			log.Error().Int("problems", len(problems)).Msg("no usable snapshot: rebuilding baselines by replaying the stream")
@@ -75,10 +85,10 @@ func restore(ctx context.Context, cfg *config.Config, nc *nats.Conn, reg prometh
 			log.Info().Msg("no snapshot yet: learning baselines from the whole stream")
 		}
 		if p, err = pipeline.Build(cfg, now); err != nil {
-			return nil, nil, 0, false, fmt.Errorf("build detectors: %w", err)
+			return nil, 0, false, fmt.Errorf("build detectors: %w", err)
 		}
-		return p, mg, 0, true, nil
+		return p, 0, true, nil
 	default:
-		return nil, nil, 0, false, fmt.Errorf("load snapshot: %w", err)
+		return nil, 0, false, fmt.Errorf("load snapshot: %w", err)
 	}
 }

@@ -56,6 +56,10 @@ type worker struct {
 	snapDue   bool
 	saving    atomic.Bool    // a background write is running
 	saves     sync.WaitGroup // ends when it is done
+	// syncPoint: the consumer's filter leaves gaps in the stream
+	// sequences (a group partition); its snapshot point is confirmed with
+	// the server (ingest.Consumer.SyncSnapshotPoint).
+	syncPoint bool
 
 	// rebuilt: the baselines are being rebuilt by replaying the stream (no
 	// usable snapshot). Alerts of a record a previous run already processed
@@ -242,7 +246,7 @@ func (w *worker) maybeSnapshot() {
 	if w.saving.Load() {
 		return
 	}
-	seq, exact := w.consumer.SnapshotPoint()
+	seq, exact := w.snapshotPoint()
 	if !exact {
 		return
 	}
@@ -262,6 +266,17 @@ func (w *worker) maybeSnapshot() {
 		defer cancel()
 		_ = save(ctx) // logged and counted
 	}()
+}
+
+// snapshotPoint is the consumer's applied sequence and whether it is
+// exact (worker goroutine, or after the consumer stopped).
+func (w *worker) snapshotPoint() (uint64, bool) {
+	if !w.syncPoint {
+		return w.consumer.SnapshotPoint()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return w.consumer.SyncSnapshotPoint(ctx)
 }
 
 // capture copies the pipeline's state at seq (worker goroutine) and
@@ -313,7 +328,7 @@ func (w *worker) finalSnapshot() {
 		return
 	}
 	w.saves.Wait()
-	seq, exact := w.consumer.SnapshotPoint()
+	seq, exact := w.snapshotPoint()
 	if !exact {
 		w.log.Warn().Uint64("last_applied_seq", seq).Msg("final snapshot skipped: a redelivery is still pending; the previous snapshot stays")
 		return

@@ -38,6 +38,7 @@ import (
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/detect/registry"
+	"github.com/toolwatch/toolwatch/group"
 	"github.com/toolwatch/toolwatch/ingest"
 	"github.com/toolwatch/toolwatch/ingest/otlp"
 	"github.com/toolwatch/toolwatch/internal/validate"
@@ -55,6 +56,7 @@ type Config struct {
 	Limits    record.Limits     `yaml:"limits"`
 	Baseline  baseline.Config   `yaml:"baseline"`
 	Snapshot  snapshot.Config   `yaml:"snapshot"`
+	Group     group.Config      `yaml:"group"`
 	Detectors Detectors         `yaml:"detectors"`
 	Overrides []Override        `yaml:"overrides"`
 	Alerts    alert.Config      `yaml:"alerts"`
@@ -159,6 +161,7 @@ func DefaultWith(reg *detect.Registry) *Config {
 		Limits:       record.DefaultLimits(),
 		Baseline:     baseline.DefaultConfig(),
 		Snapshot:     snapshot.DefaultConfig(),
+		Group:        group.DefaultConfig(),
 		Detectors:    newDetectors(reg),
 		Alerts:       alert.DefaultConfig(),
 		Sinks:        sink.DefaultConfig(),

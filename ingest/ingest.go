@@ -124,6 +124,19 @@ type Options struct {
 	// more as applied). Core mode ignores both fields.
 	Resume      bool
 	ResumeAfter uint64
+
+	// PullExpiry (JetStream mode) bounds one pull request: a pull that
+	// brings nothing (seen for a consumer group's partition just taken
+	// over on a cluster) is replaced after at most this long. 0 keeps
+	// nats.go's 30s.
+	PullExpiry time.Duration
+
+	// Prior, when PriorKnown, is the position a previous run reached, used
+	// instead of this durable's own ack floor (PriorAckFloor): a consumer
+	// group's partition gets a new durable per owner and takes the
+	// previous owners' ack floor.
+	Prior      uint64
+	PriorKnown bool
 }
 
 // Consumer consumes records from NATS for one handler.
@@ -134,6 +147,7 @@ type Consumer struct {
 	m         *Metrics
 	idleAfter time.Duration
 	resume    bool
+	expiry    time.Duration
 
 	floor     atomic.Uint64 // mirror of tr.floor, for LastApplied
 	above     atomic.Bool   // records above floor were processed (tr.gaps() > 0)
@@ -155,6 +169,8 @@ type Consumer struct {
 	prior     uint64
 	priorRead bool
 	priorPub  atomic.Uint64
+	// priorGiven: Options.Prior (PriorKnown) replaces the lookup.
+	priorGiven bool
 
 	// Seams for tests: the dead-letter publish and the ack.
 	publish func(*nats.Msg) error
@@ -185,6 +201,9 @@ func New(nc *nats.Conn, cfg Config, opts Options) (*Consumer, error) {
 		m:          opts.Metrics,
 		idleAfter:  opts.IdleAfter,
 		resume:     opts.Resume,
+		expiry:     opts.PullExpiry,
+		prior:      opts.Prior,
+		priorGiven: opts.PriorKnown,
 		publish:    nc.PublishMsg,
 		ack:        func(m jetstream.Msg) error { return m.Ack() },
 		invalidLog: limiter{every: 10 * time.Second},
@@ -222,6 +241,29 @@ func (c *Consumer) LastApplied() uint64 { return c.floor.Load() }
 // with it belong together; a periodic snapshot can wait for exact.
 func (c *Consumer) SnapshotPoint() (seq uint64, exact bool) {
 	return c.floor.Load(), !c.above.Load()
+}
+
+// SyncSnapshotPoint is SnapshotPoint once the server has this consumer's
+// acks: for a consumer whose filter leaves gaps in the stream sequences
+// (a consumer group's partition), the processed floor cannot advance over
+// sequences it is never delivered, so it is raised to the consumer's ack
+// floor on the server (a flush and a consumer info: one round trip each,
+// per snapshot, never per record). Records are processed in delivery
+// order, so after the flush that floor covers every processed record and
+// the point is exact unless a redelivery is pending. Call it from the
+// handler goroutine, or after Run returned; without a server answer it is
+// SnapshotPoint.
+func (c *Consumer) SyncSnapshotPoint(ctx context.Context) (seq uint64, exact bool) {
+	if c.cfg.Mode == ModeJetStream && c.tr != nil && c.tr.gaps() > 0 && c.nc.IsConnected() {
+		if err := c.nc.FlushWithContext(ctx); err == nil {
+			if js, err := jetstream.New(c.nc); err == nil {
+				if cons, err := js.Consumer(ctx, c.cfg.Stream, c.cfg.Consumer); err == nil {
+					c.raiseFloor(cons.CachedInfo().AckFloor.Stream)
+				}
+			}
+		}
+	}
+	return c.SnapshotPoint()
 }
 
 // PriorAckFloor is the ack floor the durable consumer had when this

@@ -100,6 +100,13 @@ func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer, h Handl
 		count   int  // under c.mu: messages processed
 		infoAt  int  // under c.mu: count at the last gaps check
 	)
+	opts := []jetstream.PullConsumeOpt{
+		jetstream.PullMaxMessages(c.cfg.BatchSize),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) { lastErr.Store(&err) }),
+	}
+	if c.expiry > 0 {
+		opts = append(opts, jetstream.PullExpiry(c.expiry))
+	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		md, err := m.Metadata()
 		c.mu.Lock()
@@ -112,10 +119,7 @@ func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer, h Handl
 			infoAt = count
 			c.checkGaps(ctx, cons)
 		}
-	},
-		jetstream.PullMaxMessages(c.cfg.BatchSize),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) { lastErr.Store(&err) }),
-	)
+	}, opts...)
 	if err != nil {
 		return 0, err
 	}
@@ -245,6 +249,12 @@ func (c *Consumer) readPrior(ctx context.Context, js jetstream.JetStream) error 
 	if c.priorRead {
 		return nil
 	}
+	if c.priorGiven {
+		c.priorRead = true
+		c.priorPub.Store(c.prior)
+		c.log.Info().Uint64("prior_ack_floor", c.prior).Msg("position of the previous run given by the caller")
+		return nil
+	}
 	cur, err := js.Consumer(ctx, c.cfg.Stream, c.cfg.Consumer)
 	switch {
 	case errors.Is(err, jetstream.ErrConsumerNotFound):
@@ -297,22 +307,25 @@ func (c *Consumer) keepPosition(ctx context.Context, js jetstream.JetStream) (je
 	return cons, nil
 }
 
-func (c *Consumer) streamConfig() jetstream.StreamConfig {
-	maxBytes := c.cfg.MaxBytes
+func (c *Consumer) streamConfig() jetstream.StreamConfig { return c.cfg.StreamConfig() }
+
+// StreamConfig is the stream created when ingest.create_stream is set.
+func (c Config) StreamConfig() jetstream.StreamConfig {
+	maxBytes := c.MaxBytes
 	if maxBytes == 0 {
 		maxBytes = -1
 	}
 	return jetstream.StreamConfig{
-		Name:        c.cfg.Stream,
+		Name:        c.Stream,
 		Description: "Toolwatch audit records",
-		Subjects:    []string{c.cfg.Subject},
+		Subjects:    []string{c.Subject},
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.LimitsPolicy,
 		Discard:     jetstream.DiscardOld,
-		MaxAge:      c.cfg.MaxAge,
+		MaxAge:      c.MaxAge,
 		MaxBytes:    maxBytes,
-		Duplicates:  c.cfg.DuplicateWindow,
-		Replicas:    c.cfg.Replicas,
+		Duplicates:  c.DuplicateWindow,
+		Replicas:    c.Replicas,
 	}
 }
 

@@ -29,6 +29,7 @@ import (
 type ObjectStore struct {
 	obs    jetstream.ObjectStore
 	bucket string
+	prefix string // of the object names (Sub)
 }
 
 const (
@@ -59,8 +60,20 @@ func OpenObjectStore(ctx context.Context, js jetstream.JetStream, bucket string,
 	return &ObjectStore{obs: obs, bucket: bucket}, nil
 }
 
+// Sub returns the store of the same bucket whose two objects are named
+// prefix+"snapshot.0" and prefix+"snapshot.1": one bucket holds the
+// snapshots of a consumer group's partitions ("<group>/<partition>/").
+func (o *ObjectStore) Sub(prefix string) *ObjectStore {
+	return &ObjectStore{obs: o.obs, bucket: o.bucket, prefix: o.prefix + prefix}
+}
+
 // String implements Store.
-func (o *ObjectStore) String() string { return "nats object store " + o.bucket }
+func (o *ObjectStore) String() string {
+	if o.prefix == "" {
+		return "nats object store " + o.bucket
+	}
+	return "nats object store " + o.bucket + " " + o.prefix
+}
 
 type slot struct {
 	name string
@@ -73,7 +86,7 @@ type slot struct {
 func (o *ObjectStore) slots(ctx context.Context) ([]slot, error) {
 	out := make([]slot, 0, 2)
 	for i := range 2 {
-		s := slot{name: objectPrefix + strconv.Itoa(i)}
+		s := slot{name: o.prefix + objectPrefix + strconv.Itoa(i)}
 		info, err := o.obs.GetInfo(ctx, s.name)
 		switch {
 		case errors.Is(err, jetstream.ErrObjectNotFound):
@@ -155,7 +168,7 @@ func deltaName(base uint64, index uint32) string {
 
 // SaveDelta implements Store.
 func (o *ObjectStore) SaveDelta(ctx context.Context, base uint64, index uint32, data []byte) error {
-	name := deltaName(base, index)
+	name := o.prefix + deltaName(base, index)
 	meta := jetstream.ObjectMeta{Name: name, Description: "toolwatch snapshot delta"}
 	if _, err := o.obs.Put(ctx, meta, bytes.NewReader(data)); err != nil {
 		return fmt.Errorf("save delta %s/%s: %w", o.bucket, name, err)
@@ -174,7 +187,9 @@ func (o *ObjectStore) deltas(ctx context.Context) (map[uint64]map[uint32]string,
 	}
 	out := make(map[uint64]map[uint32]string)
 	for _, info := range infos {
-		rest, ok := strings.CutPrefix(info.Name, deltaPrefix)
+		// Only this store's deltas: a bucket shared through Sub holds
+		// other stores' chains, which Prune must not touch.
+		rest, ok := strings.CutPrefix(info.Name, o.prefix+deltaPrefix)
 		if !ok {
 			continue
 		}

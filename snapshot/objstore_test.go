@@ -121,3 +121,100 @@ func TestObjectStore(t *testing.T) {
 }
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+// Sub stores: the partitions of a consumer group share one bucket, each
+// with its own two slots; a save under one prefix is invisible under
+// another and under the unprefixed store.
+func TestObjectStoreSub(t *testing.T) {
+	js := startJS(t)
+	ctx := context.Background()
+	root, err := OpenObjectStore(ctx, js, "subs", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := root.Sub("g/0/"), root.Sub("g/1/")
+	for i, st := range []*ObjectStore{a, a, a, b} {
+		if err := st.Save(ctx, []byte{byte(i)}); err != nil {
+			t.Fatalf("save %d: %v", i, err)
+		}
+	}
+	for _, tc := range []struct {
+		st   *ObjectStore
+		want [][]byte
+	}{
+		{a, [][]byte{{2}, {1}}}, // newest first; the first save was overwritten
+		{b, [][]byte{{3}}},
+		{root, nil},
+	} {
+		blobs, err := tc.st.Read(ctx)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.st, err)
+		}
+		var got [][]byte
+		for _, bl := range blobs {
+			if bl.Err != nil {
+				t.Fatalf("%s: %s: %v", tc.st, bl.Source, bl.Err)
+			}
+			got = append(got, bl.Data)
+		}
+		if len(got) != len(tc.want) {
+			t.Fatalf("%s: %d blobs %v, want %v", tc.st, len(got), got, tc.want)
+		}
+		for i := range got {
+			if !bytes.Equal(got[i], tc.want[i]) {
+				t.Errorf("%s: blob %d = %v, want %v", tc.st, i, got[i], tc.want[i])
+			}
+		}
+	}
+}
+
+// Stores sharing a bucket through Sub keep their delta chains apart: one
+// reads only its own, and its Prune leaves the others' alone.
+func TestObjectStoreSubDeltas(t *testing.T) {
+	js := startJS(t)
+	ctx := context.Background()
+	root, err := OpenObjectStore(ctx, js, "subdeltas", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := root.Sub("g/1/"), root.Sub("g/10/")
+	const base = 7
+	for i, st := range []*ObjectStore{a, b, root} {
+		if err := st.SaveDelta(ctx, base, 1, []byte{byte(i)}); err != nil {
+			t.Fatalf("%s: save delta: %v", st, err)
+		}
+	}
+	read := func(st *ObjectStore) [][]byte {
+		t.Helper()
+		blobs, err := st.ReadDeltas(ctx, base)
+		if err != nil {
+			t.Fatalf("%s: %v", st, err)
+		}
+		var out [][]byte
+		for _, bl := range blobs {
+			if bl.Err != nil {
+				t.Fatalf("%s: %s: %v", st, bl.Source, bl.Err)
+			}
+			out = append(out, bl.Data)
+		}
+		return out
+	}
+	for i, st := range []*ObjectStore{a, b, root} {
+		if got := read(st); len(got) != 1 || !bytes.Equal(got[0], []byte{byte(i)}) {
+			t.Fatalf("%s: deltas %v, want only its own [%d]", st, got, i)
+		}
+	}
+	// a has no base in its slots: its Prune drops its own chain only.
+	if err := a.Prune(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(a); len(got) != 0 {
+		t.Errorf("%s: deltas %v after prune, want none", a, got)
+	}
+	if got := read(b); len(got) != 1 {
+		t.Errorf("%s: deltas %v after a's prune, want its one", b, got)
+	}
+	if got := read(root); len(got) != 1 {
+		t.Errorf("%s: deltas %v after a's prune, want its one", root, got)
+	}
+}
