@@ -145,9 +145,13 @@ type Consumer struct {
 
 	// mu serialises the handler: JetStream messages are processed in
 	// nats.go's delivery callback, Idle on the Run goroutine.
-	mu  sync.Mutex
-	tr  *seqTracker
-	msg Message
+	mu    sync.Mutex
+	tr    *seqTracker
+	ak    acker
+	chain chain
+	msg   Message
+	// stream is the bound stream (for checkGaps); Run goroutine.
+	stream jetstream.Stream
 
 	// prior is the durable's ack floor when this process first found it
 	// (0: no durable, a first start); priorRead says it was looked up.
@@ -156,9 +160,12 @@ type Consumer struct {
 	priorRead bool
 	priorPub  atomic.Uint64
 
-	// Seams for tests: the dead-letter publish and the ack.
-	publish func(*nats.Msg) error
-	ack     func(jetstream.Msg) error
+	// Seams for tests: the dead-letter publish, the ack, the ack timer and
+	// a delivery lost in flight (nil: none).
+	publish     func(*nats.Msg) error
+	ack         func(jetstream.Msg) error
+	ackInterval time.Duration
+	lose        func(*jetstream.MsgMetadata) bool
 
 	invalidLog, errLog, dropLog limiter
 	dropped                     int
@@ -179,18 +186,19 @@ func New(nc *nats.Conn, cfg Config, opts Options) (*Consumer, error) {
 		opts.IdleAfter = time.Second
 	}
 	c := &Consumer{
-		nc:         nc,
-		cfg:        cfg,
-		log:        opts.Log.With().Str("component", "ingest").Logger(),
-		m:          opts.Metrics,
-		idleAfter:  opts.IdleAfter,
-		resume:     opts.Resume,
-		publish:    nc.PublishMsg,
-		ack:        func(m jetstream.Msg) error { return m.Ack() },
-		invalidLog: limiter{every: 10 * time.Second},
-		errLog:     limiter{every: 10 * time.Second},
-		dropLog:    limiter{every: 10 * time.Second},
-		started:    make(chan struct{}),
+		nc:          nc,
+		cfg:         cfg,
+		log:         opts.Log.With().Str("component", "ingest").Logger(),
+		m:           opts.Metrics,
+		idleAfter:   opts.IdleAfter,
+		resume:      opts.Resume,
+		publish:     nc.PublishMsg,
+		ack:         func(m jetstream.Msg) error { return m.Ack() },
+		ackInterval: ackInterval,
+		invalidLog:  limiter{every: 10 * time.Second},
+		errLog:      limiter{every: 10 * time.Second},
+		dropLog:     limiter{every: 10 * time.Second},
+		started:     make(chan struct{}),
 	}
 	if opts.Resume {
 		c.floor.Store(opts.ResumeAfter)
