@@ -357,6 +357,10 @@ func (c *Consumer) recreateAckAll(ctx context.Context, js jetstream.JetStream, o
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s on stream %s from seq %d: %w", c.cfg.Consumer, c.cfg.Stream, start, err)
 	}
+	// The old durable acked everything up to its floor (processed by an
+	// earlier run); servers before 2.10 report a new durable's ack floor
+	// as 0, not start-1.
+	c.raiseFloor(start - 1)
 	c.log.Info().Str("consumer", c.cfg.Consumer).Str("old_ack_policy", old.Config.AckPolicy.String()).
 		Uint64("start_seq", start).Msg("consumer recreated with ack policy all (batched acks), after its ack floor")
 	return cons, nil
