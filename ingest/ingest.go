@@ -5,11 +5,16 @@
 // pulled continuously (nats.go Consume with batch_size records prefetched
 // and the next pull issued when half of them are used, so the pipe never
 // runs dry between batches). Each message is applied in nats.go's delivery
-// callback and then acked (an asynchronous ack, flushed with the
-// connection's writes); the Run goroutine only watches for idleness. A
-// record is acked only after the handler returned, so a crash never loses
-// an acked-but-unapplied record; the server's max_ack_pending bounds what
-// is in flight. With Options.Resume
+// callback; the Run goroutine only watches for idleness and flushes acks.
+// The durable has ack policy AckAll and acks are batched (acks.go): only
+// the record at the processed floor is acked, every 256 records or 20 ms,
+// when idle and on stop, so a record is acked only after it and every
+// record before it were processed and a crash never loses an
+// acked-but-unapplied record (it may redeliver the last batch, which the
+// tracker skips). Stream seqs the consumer is never given (other subjects,
+// deleted) are passed by inference from delivery sequences or a lookup.
+// A durable with another ack policy is recreated after its ack floor. The
+// server's max_ack_pending bounds what is in flight. With Options.Resume
 // the durable is recreated on start to deliver right after the restored
 // snapshot's sequence (or the whole stream without one), so records
 // applied after the snapshot but lost with the process are applied again.
@@ -17,8 +22,9 @@
 // snapshot covers them) are acked without calling the handler, tracked by
 // stream sequence. Invalid records are republished unchanged to
 // the dead-letter subject with the reason in the Toolwatch-Reason header
-// and then terminated; if that publish fails the record is redelivered
-// later. The handler's Idle runs only while the consumer is caught up
+// and then terminated (only with no gap below them: under AckAll a Term
+// acks everything before it; otherwise the floor's ack covers them); if
+// that publish fails the record is redelivered later. The handler's Idle runs only while the consumer is caught up
 // (nothing pending or unacked), so a backlog is processed in event time
 // alone (docs/design.md §4).
 //
