@@ -276,3 +276,44 @@ func TestJetStreamSharedStreamFloorPassesForeignSeqs(t *testing.T) {
 		t.Error("snapshot point not exact after every record was applied")
 	}
 }
+
+// A delivery lost right before a foreign seq breaks the inference from
+// delivery sequences; the next-by-subject lookup passes the foreign seq
+// once the lost record is applied.
+func TestJetStreamLostDeliveryBeforeForeignSeq(t *testing.T) {
+	url := startBinary(t, "-js", "-sd", t.TempDir())
+	nc := connect(t, url)
+	cfg := testConfig()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sc := (&Consumer{cfg: cfg}).streamConfig()
+	sc.Subjects = []string{"audit.>"}
+	if _, err := js.CreateStream(ctx, sc); err != nil {
+		t.Fatal(err)
+	}
+	// 1 rec, 2 rec (lost once), 3 foreign, 4 rec, 5 foreign, 6 rec
+	for i, subj := range []string{"audit.records.prod.a", "audit.records.prod.a", "audit.other",
+		"audit.records.prod.a", "audit.other", "audit.records.prod.a"} {
+		if _, err := js.Publish(ctx, subj, fmt.Appendf(nil, "rec-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, _ := newConsumer(t, nc, cfg, 200*time.Millisecond)
+	var lost atomic.Bool
+	c.lose = func(md *jetstream.MsgMetadata) bool {
+		return md.Sequence.Stream == 2 && lost.CompareAndSwap(false, true)
+	}
+	h := newRecorder()
+	runUntil(t, nc, cfg, c, h, 4, 6)
+	order, _, _, _ := h.snapshot()
+	if fmt.Sprint(order) != "[1 4 6 2]" {
+		t.Errorf("handled %v, want [1 4 6 2]", order)
+	}
+	if c.LastApplied() != 6 {
+		t.Errorf("LastApplied = %d, want 6", c.LastApplied())
+	}
+}
