@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // The tracker on the normal path (in-order seqs) allocates nothing.
@@ -55,5 +57,26 @@ func BenchmarkJetStreamConsume(b *testing.B) {
 	b.StopTimer()
 	if h.n != b.N {
 		b.Fatalf("handled %d, want %d", h.n, b.N)
+	}
+}
+
+// The per-record ack path (tracker, delivery-sequence inference, batched
+// AckAll) on in-order deliveries, without a server: no allocation.
+func BenchmarkProcessAckPath(b *testing.B) {
+	c := &Consumer{m: NewMetrics(nil), tr: newSeqTracker(0), ak: acker{every: ackEvery(1000)}}
+	acks := 0
+	c.ack = func(jetstream.Msg) error { acks++; return nil }
+	h := handlerFunc(func(*Message) Result { return Result{} })
+	msgs := make([]fakeMsg, 512)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		m := &msgs[i%len(msgs)]
+		s := uint64(i + 1)
+		m.md.Sequence.Stream, m.md.Sequence.Consumer, m.md.NumDelivered = s, s, 1
+		c.process(delivery{m: m, md: &m.md}, h)
+	}
+	b.StopTimer()
+	if b.N >= 1000 && (acks == 0 || acks > b.N/100) {
+		b.Fatalf("%d acks for %d records", acks, b.N)
 	}
 }

@@ -5,11 +5,16 @@
 // pulled continuously (nats.go Consume with batch_size records prefetched
 // and the next pull issued when half of them are used, so the pipe never
 // runs dry between batches). Each message is applied in nats.go's delivery
-// callback and then acked (an asynchronous ack, flushed with the
-// connection's writes); the Run goroutine only watches for idleness. A
-// record is acked only after the handler returned, so a crash never loses
-// an acked-but-unapplied record; the server's max_ack_pending bounds what
-// is in flight. With Options.Resume
+// callback; the Run goroutine only watches for idleness and flushes acks.
+// The durable has ack policy AckAll and acks are batched (acks.go): only
+// the record at the processed floor is acked, every 256 records or 20 ms,
+// when idle and on stop, so a record is acked only after it and every
+// record before it were processed and a crash never loses an
+// acked-but-unapplied record (it may redeliver the last batch, which the
+// tracker skips). Stream seqs the consumer is never given (other subjects,
+// deleted) are passed by inference from delivery sequences or a lookup.
+// A durable with another ack policy is recreated after its ack floor. The
+// server's max_ack_pending bounds what is in flight. With Options.Resume
 // the durable is recreated on start to deliver right after the restored
 // snapshot's sequence (or the whole stream without one), so records
 // applied after the snapshot but lost with the process are applied again.
@@ -17,8 +22,9 @@
 // snapshot covers them) are acked without calling the handler, tracked by
 // stream sequence. Invalid records are republished unchanged to
 // the dead-letter subject with the reason in the Toolwatch-Reason header
-// and then terminated; if that publish fails the record is redelivered
-// later. The handler's Idle runs only while the consumer is caught up
+// and then terminated (only with no gap below them: under AckAll a Term
+// acks everything before it; otherwise the floor's ack covers them); if
+// that publish fails the record is redelivered later. The handler's Idle runs only while the consumer is caught up
 // (nothing pending or unacked), so a backlog is processed in event time
 // alone (docs/design.md §4).
 //
@@ -159,9 +165,13 @@ type Consumer struct {
 
 	// mu serialises the handler: JetStream messages are processed in
 	// nats.go's delivery callback, Idle on the Run goroutine.
-	mu  sync.Mutex
-	tr  *seqTracker
-	msg Message
+	mu    sync.Mutex
+	tr    *seqTracker
+	ak    acker
+	chain chain
+	msg   Message
+	// stream is the bound stream (for checkGaps); Run goroutine.
+	stream jetstream.Stream
 
 	// prior is the durable's ack floor when this process first found it
 	// (0: no durable, a first start); priorRead says it was looked up.
@@ -172,9 +182,12 @@ type Consumer struct {
 	// priorGiven: Options.Prior (PriorKnown) replaces the lookup.
 	priorGiven bool
 
-	// Seams for tests: the dead-letter publish and the ack.
-	publish func(*nats.Msg) error
-	ack     func(jetstream.Msg) error
+	// Seams for tests: the dead-letter publish, the ack, the ack timer and
+	// a delivery lost in flight (nil: none).
+	publish     func(*nats.Msg) error
+	ack         func(jetstream.Msg) error
+	ackInterval time.Duration
+	lose        func(*jetstream.MsgMetadata) bool
 
 	invalidLog, errLog, dropLog limiter
 	dropped                     int
@@ -195,21 +208,22 @@ func New(nc *nats.Conn, cfg Config, opts Options) (*Consumer, error) {
 		opts.IdleAfter = time.Second
 	}
 	c := &Consumer{
-		nc:         nc,
-		cfg:        cfg,
-		log:        opts.Log.With().Str("component", "ingest").Logger(),
-		m:          opts.Metrics,
-		idleAfter:  opts.IdleAfter,
-		resume:     opts.Resume,
-		expiry:     opts.PullExpiry,
-		prior:      opts.Prior,
-		priorGiven: opts.PriorKnown,
-		publish:    nc.PublishMsg,
-		ack:        func(m jetstream.Msg) error { return m.Ack() },
-		invalidLog: limiter{every: 10 * time.Second},
-		errLog:     limiter{every: 10 * time.Second},
-		dropLog:    limiter{every: 10 * time.Second},
-		started:    make(chan struct{}),
+		nc:          nc,
+		cfg:         cfg,
+		log:         opts.Log.With().Str("component", "ingest").Logger(),
+		m:           opts.Metrics,
+		idleAfter:   opts.IdleAfter,
+		resume:      opts.Resume,
+		expiry:      opts.PullExpiry,
+		prior:       opts.Prior,
+		priorGiven:  opts.PriorKnown,
+		publish:     nc.PublishMsg,
+		ack:         func(m jetstream.Msg) error { return m.Ack() },
+		ackInterval: ackInterval,
+		invalidLog:  limiter{every: 10 * time.Second},
+		errLog:      limiter{every: 10 * time.Second},
+		dropLog:     limiter{every: 10 * time.Second},
+		started:     make(chan struct{}),
 	}
 	if opts.Resume {
 		c.floor.Store(opts.ResumeAfter)

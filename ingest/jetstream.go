@@ -21,6 +21,7 @@ func (c *Consumer) runJetStream(ctx context.Context, h Handler) error {
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	c.tr = newSeqTracker(c.floor.Load())
+	c.ak = acker{every: ackEvery(c.cfg.MaxAckPending)}
 	var (
 		cons  jetstream.Consumer
 		retry = backoffTimer{min: 100 * time.Millisecond, max: 5 * time.Second}
@@ -45,14 +46,23 @@ func (c *Consumer) runJetStream(ctx context.Context, h Handler) error {
 				}
 				continue
 			}
+			// New handles: delivery sequences of a recreated durable restart.
+			c.mu.Lock()
+			c.ak.reset()
+			c.chain = chain{}
 			if info := cons.CachedInfo(); info != nil {
+				c.chain.start(info.Delivered)
 				c.raiseFloor(info.AckFloor.Stream)
 			}
+			c.mu.Unlock()
 			c.setConsuming()
 			c.log.Info().Str("stream", c.cfg.Stream).Str("consumer", c.cfg.Consumer).
 				Uint64("last_applied", c.tr.floor).Int("prefetch", c.cfg.BatchSize).Msg("consuming")
 		}
 		n, err := c.consume(ctx, cons, h)
+		c.mu.Lock()
+		c.chain.unbroken = false // deliveries may have been dropped with the subscription
+		c.mu.Unlock()
 		if n > 0 {
 			retry.reset()
 		}
@@ -114,10 +124,13 @@ func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer, h Handl
 		if stopped {
 			return // not acked: redelivered after ack_wait
 		}
+		if c.lose != nil && err == nil && c.lose(md) {
+			return // test seam: the delivery is lost in flight
+		}
 		c.process(delivery{m: m, md: md, err: err}, h)
 		if count++; count-infoAt >= c.cfg.BatchSize {
 			infoAt = count
-			c.checkGaps(ctx, cons)
+			c.checkGaps(ctx)
 		}
 	}, opts...)
 	if err != nil {
@@ -129,10 +142,13 @@ func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer, h Handl
 		c.mu.Lock()
 		stopped = true
 		n := count
+		if !c.nc.IsClosed() {
+			c.flushAcks()
+		}
 		c.mu.Unlock()
 		// Acks are published without waiting for the server; a round trip
-		// makes sure the ones of applied records reached it before Run
-		// returns, so a restart does not see them redelivered.
+		// makes sure the floor's ack reached it before Run returns, so a
+		// restart does not see the records redelivered.
 		if !c.nc.IsClosed() {
 			if err := c.nc.FlushTimeout(requestTimeout); err != nil {
 				c.logErr(err, "flushing acks at stop failed; unacked records will be redelivered and skipped")
@@ -144,12 +160,18 @@ func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer, h Handl
 	wait := min(c.idleAfter, 5*time.Second)
 	tick := time.NewTicker(wait)
 	defer tick.Stop()
+	ackTick := time.NewTicker(c.ackInterval)
+	defer ackTick.Stop()
 	var (
 		lastRecord = time.Now() // last tick that saw new records, or last Idle
 		seen       int          // count at that tick
 	)
 	for {
 		select {
+		case <-ackTick.C:
+			c.mu.Lock()
+			c.flushAcks()
+			c.mu.Unlock()
 		case now := <-tick.C:
 			c.setConnected()
 			if c.nc.IsClosed() {
@@ -159,7 +181,8 @@ func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer, h Handl
 			if count != seen {
 				lastRecord, seen = now, count
 			} else if now.Sub(lastRecord) >= c.idleAfter {
-				c.checkGaps(ctx, cons)
+				c.flushAcks()
+				c.checkGaps(ctx)
 				if c.caughtUp(ctx, cons) {
 					h.Idle(now)
 					lastRecord = now
@@ -187,12 +210,29 @@ func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer, h Handl
 	}
 }
 
-// checkGaps lets the server's ack floor skip seqs that will never be
-// delivered (filtered out, deleted by limits), which keep the processed
-// floor from advancing.
-func (c *Consumer) checkGaps(ctx context.Context, cons jetstream.Consumer) {
-	if c.tr.gaps() > c.cfg.MaxAckPending+c.cfg.BatchSize {
-		c.consumerInfo(ctx, cons)
+// checkGaps lets the processed floor skip stream seqs that will never be
+// delivered (not matching the consumer's subject, or deleted), which would
+// otherwise hold it, and with it every AckAll, below them for good: the
+// stream's next message on the subject at or after floor+1 (a "next by
+// subject" get) is the first seq that can still come; everything below it
+// is skipped. One request per batch while records wait above the floor
+// (rare: a record lost in flight or such a hole), none otherwise.
+func (c *Consumer) checkGaps(ctx context.Context) {
+	if c.tr.gaps() == 0 || c.stream == nil {
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	next, err := c.stream.GetMsg(rctx, c.tr.floor+1, jetstream.WithGetMsgSubject(c.cfg.Subject))
+	if err != nil {
+		if ctx.Err() == nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+			c.logErr(err, "looking up the next record after the processed floor failed")
+		}
+		return
+	}
+	if next.Sequence > c.tr.floor+1 {
+		c.raiseFloor(next.Sequence - 1)
+		c.ak.reached(c.tr.floor)
 	}
 }
 
@@ -225,6 +265,7 @@ func (c *Consumer) setup(ctx context.Context, js jetstream.JetStream) (jetstream
 	if err := c.readPrior(rctx, js); err != nil {
 		return nil, err
 	}
+	c.stream = stream
 	if !c.resume {
 		return c.keepPosition(rctx, js)
 	}
@@ -293,17 +334,45 @@ func (c *Consumer) resumeStart(st jetstream.StreamState) uint64 {
 }
 
 // keepPosition creates the durable or updates it in place, keeping its
-// deliver policy (which the server does not let change) and ack floor.
+// deliver policy (which the server does not let change) and ack floor. A
+// durable with another ack policy (AckExplicit, before batched acks),
+// which the server does not let change either, is recreated to deliver
+// right after its ack floor.
 func (c *Consumer) keepPosition(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
 	cfg := c.consumerConfig(1)
 	if cur, err := js.Consumer(ctx, c.cfg.Stream, c.cfg.Consumer); err == nil {
-		old := cur.CachedInfo().Config
+		info := cur.CachedInfo()
+		if info.Config.AckPolicy != cfg.AckPolicy {
+			return c.recreateAckAll(ctx, js, info)
+		}
+		old := info.Config
 		cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = old.DeliverPolicy, old.OptStartSeq, old.OptStartTime
 	}
 	cons, err := js.CreateOrUpdateConsumer(ctx, c.cfg.Stream, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s on stream %s: %w", c.cfg.Consumer, c.cfg.Stream, err)
 	}
+	return cons, nil
+}
+
+// recreateAckAll replaces a durable whose ack policy is not AckAll by one
+// that delivers from its ack floor + 1: the records it had delivered but
+// not acked are delivered again, the ones it acked are not.
+func (c *Consumer) recreateAckAll(ctx context.Context, js jetstream.JetStream, old *jetstream.ConsumerInfo) (jetstream.Consumer, error) {
+	start := old.AckFloor.Stream + 1
+	if err := js.DeleteConsumer(ctx, c.cfg.Stream, c.cfg.Consumer); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("delete consumer %s on stream %s to change its ack policy: %w", c.cfg.Consumer, c.cfg.Stream, err)
+	}
+	cons, err := js.CreateConsumer(ctx, c.cfg.Stream, c.consumerConfig(start))
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s on stream %s from seq %d: %w", c.cfg.Consumer, c.cfg.Stream, start, err)
+	}
+	// The old durable acked everything up to its floor (processed by an
+	// earlier run); servers before 2.10 report a new durable's ack floor
+	// as 0, not start-1.
+	c.raiseFloor(start - 1)
+	c.log.Info().Str("consumer", c.cfg.Consumer).Str("old_ack_policy", old.Config.AckPolicy.String()).
+		Uint64("start_seq", start).Msg("consumer recreated with ack policy all (batched acks), after its ack floor")
 	return cons, nil
 }
 
@@ -343,7 +412,7 @@ func (c *Consumer) consumerConfig(start uint64) jetstream.ConsumerConfig {
 		Description:   "Toolwatch detector",
 		DeliverPolicy: policy,
 		OptStartSeq:   start,
-		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckPolicy:     jetstream.AckAllPolicy,
 		AckWait:       c.cfg.AckWait,
 		MaxAckPending: c.cfg.MaxAckPending,
 		MaxDeliver:    c.cfg.MaxDeliver,
@@ -365,9 +434,18 @@ func (c *Consumer) process(d delivery, h Handler) {
 	if md.NumDelivered > 1 {
 		c.m.redelivered.Inc()
 	}
+	dseq := md.Sequence.Consumer
+	if lo, hi := c.chain.next(seq, dseq, md.NumDelivered); lo <= hi {
+		c.tr.skip(lo, hi)
+		c.publishFloor()
+	}
 	if c.tr.done(seq) {
+		// The floor's ack covers it; a redelivery of a record at or below
+		// the floor means the server lost an earlier ack, so its handle is
+		// offered for the next one.
 		c.m.duplicate.Inc()
-		c.doAck(m)
+		c.ak.applied(m, seq, dseq, c.tr.floor)
+		c.ackIfDue()
 		return
 	}
 	c.msg = Message{Subject: m.Subject(), Data: m.Data(), Header: m.Headers(), StreamSeq: seq, Pending: md.NumPending,
@@ -389,19 +467,47 @@ func (c *Consumer) process(d delivery, h Handler) {
 		c.logInvalid(m.Subject(), seq, r.Reason)
 		c.mark(seq)
 		c.m.invalid.Inc()
-		if err := m.Term(); err != nil {
-			c.logErr(err, "term failed; record will be redelivered and skipped")
+		// Under AckAll a Term acks every record up to seq as well: only
+		// without a gap below it. Above a gap the floor's ack covers it
+		// later (no terminated advisory for that record).
+		if seq <= c.tr.floor && dseq > c.ak.sentD {
+			c.ak.sent(seq, dseq)
+			c.m.acks.Inc()
+			if err := m.Term(); err != nil {
+				c.logErr(err, "term failed; record will be redelivered and skipped")
+			}
+			c.dropHeld()
+			return
 		}
+		c.ak.applied(m, seq, dseq, c.tr.floor)
+		c.ackIfDue()
 		return
 	}
 	c.mark(seq)
 	c.m.outcome(r.Outcome).Inc()
-	c.doAck(m)
+	c.ak.applied(m, seq, dseq, c.tr.floor)
+	c.ackIfDue()
 }
 
-func (c *Consumer) doAck(m jetstream.Msg) {
+func (c *Consumer) dropHeld() { c.ak.dropHeld(c.tr.floor) }
+
+// ackIfDue acks the floor once enough records wait (per record: a counter
+// compare, no clock).
+func (c *Consumer) ackIfDue() {
+	if c.ak.due() {
+		c.flushAcks()
+	}
+}
+
+// flushAcks acks the newest handle at the floor, if any (under c.mu).
+func (c *Consumer) flushAcks() {
+	m := c.ak.take()
+	if m == nil {
+		return
+	}
+	c.m.acks.Inc()
 	if err := c.ack(m); err != nil {
-		c.logErr(err, "ack failed; record will be redelivered and skipped")
+		c.logErr(err, "ack failed; records will be redelivered and skipped")
 	}
 }
 
@@ -412,6 +518,7 @@ func (c *Consumer) mark(seq uint64) {
 
 func (c *Consumer) raiseFloor(f uint64) {
 	c.tr.raise(f)
+	c.ak.dropHeld(c.tr.floor)
 	c.publishFloor()
 }
 

@@ -14,6 +14,7 @@ type Metrics struct {
 	deadLetterFailed                  prometheus.Counter
 	dropped                           prometheus.Counter
 	redelivered                       prometheus.Counter
+	acks                              prometheus.Counter
 	pending                           prometheus.Gauge
 	connected                         prometheus.Gauge
 }
@@ -46,6 +47,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "toolwatch_ingest_redelivered_total",
 			Help: "JetStream deliveries that were redeliveries.",
 		}),
+		acks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "toolwatch_ingest_acks_total",
+			Help: "JetStream acks sent (AckAll: one ack, or the term of an invalid record, covers every record up to its stream sequence; so this counts batches, not records).",
+		}),
 		pending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "toolwatch_ingest_consumer_pending",
 			Help: "Records in the stream not yet delivered to the consumer (core mode: buffered in the client).",
@@ -56,7 +61,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(msgs, m.deadLettered, m.deadLetterFailed, m.dropped, m.redelivered, m.pending, m.connected)
+		reg.MustRegister(msgs, m.deadLettered, m.deadLetterFailed, m.dropped, m.redelivered, m.acks, m.pending, m.connected)
 	}
 	return m
 }

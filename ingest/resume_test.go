@@ -106,7 +106,7 @@ func testResume(t *testing.T, url string) {
 	}
 	info := consumerInfo(t, nc, cfg)
 	if info.Config.DeliverPolicy != jetstream.DeliverByStartSequencePolicy || info.Config.OptStartSeq != 201 ||
-		info.Config.Durable != cfg.Consumer || info.Config.AckPolicy != jetstream.AckExplicitPolicy {
+		info.Config.Durable != cfg.Consumer || info.Config.AckPolicy != jetstream.AckAllPolicy {
 		t.Errorf("recreated consumer config: %+v", info.Config)
 	}
 
