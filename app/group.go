@@ -144,9 +144,8 @@ func (g *groupMember) start(ctx context.Context, p int) (group.Partition, error)
 		Log: log, Metrics: g.ingestM, IdleAfter: pcfg.Time.IdleAdvance,
 		Resume: true, ResumeAfter: resumeAfter,
 		// On the 3-node test cluster a new owner's consumer sometimes got
-		// no records until its first pull expired (30s by default; cause
-		// not found); a 5s expiry bounds that stall.
-		PullExpiry: 5 * time.Second,
+		// no records until its first pull expired (cause not found);
+		// ingest.DefaultPullExpiry (5s) bounds that stall.
 	})
 	if err != nil {
 		return nil, fmt.Errorf("partition %d consumer: %w", p, err)
