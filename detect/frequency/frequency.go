@@ -223,6 +223,7 @@ type tuned struct {
 	loopDecay float64 // loop peak decay per loop window
 	minL      float64 // −log10 false_alarm_rate: the decades a loop or drop needs
 	riseLogA  float64 // ln(riseTests/false_alarm_rate): the sustained-rise alarm level of R
+	idleDay   float64 // the overall level's decay over a day of empty windows (idleBack)
 	spike     ratedetect.SpikeReport
 }
 
@@ -257,6 +258,7 @@ type keyState struct {
 	// sits in gen's padding.
 	riseN uint16
 	rise  riseState
+	idle  idleState
 	// tick is the tick watermark the key's loop window has been caught up
 	// to (catchUp).
 	tick int64
@@ -355,6 +357,7 @@ func (d *Detector) resolve(ks *keyState, agent, tool string) {
 	if !ratedetect.SameScales(&old.rp, &t.rp) {
 		ks.rate = baseline.Rate{}
 		ks.riseEnd()
+		ks.idle = idleState{}
 	} else if ks.rate.Start != 0 && !ks.rate.NeedsArm() {
 		rate, agents := borrowRate(borrowable(ks, ts))
 		ks.rate.RearmSpike(&t.rule, &t.rp, rate, agents)
@@ -408,14 +411,16 @@ func newTuned(c *Config) *tuned {
 	if loop < 1 {
 		loop = 1
 	}
+	rp := c.RateParams()
 	return &tuned{
 		cfg:       c,
-		rp:        c.RateParams(),
+		rp:        rp,
 		rule:      c.Rule(),
 		loopSize:  loop,
 		loopDecay: math.Pow(0.5, c.LoopWindow.Seconds()/math.Max(c.PeakHalfLife.Seconds(), 1)),
 		minL:      -math.Log10(c.FalseAlarmRate),
 		riseLogA:  math.Log(riseTests / c.FalseAlarmRate),
+		idleDay:   math.Pow(1-rp.OverallAlpha, float64(86400/rp.Size)),
 		spike: ratedetect.Report(&c.SpikeConfig, detect.PatternFrequency, "calls",
 			"%s called %d times in %s by %s; expected about %.3g"),
 	}
