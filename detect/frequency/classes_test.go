@@ -315,3 +315,86 @@ func runFleetDetector(d interface {
 	}
 	return out
 }
+
+// An agent that works in bursty tasks (3–30 calls, one every ~8 s, on one
+// of its three tools; tasks queue, so a busy hour runs one tool for most
+// of it) goes idle for 36 h and comes back at its usual rate (issue 9:
+// real fleets return from nights, weekends and outages all the time). Its
+// level decayed through the idle windows; the return must stay silent.
+func TestIdleReturn(t *testing.T) {
+	const days = 7
+	at := func(day, hour, min int) int { return day*86400 + hour*3600 + min*60 }
+	idleFrom, idleTo := at(3, 9, 0), at(3, 9, 0)+36*3600
+	tools := []string{"fetch", "exec", "read"}
+	tests := []struct {
+		name string
+		seed uint64
+	}{
+		{name: "seed 1", seed: 1},
+		{name: "seed 2", seed: 2},
+		{name: "seed 3", seed: 3},
+		// Seeds on which the sustained rise fired within two days of the
+		// return while it judged against the decayed level.
+		{name: "seed 89", seed: 89},
+		{name: "seed 157", seed: 157},
+		{name: "seed 224", seed: 224},
+		{name: "seed 249", seed: 249},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
+			rng := rand.New(rand.NewPCG(tc.seed, 36))
+			var out []detect.Finding
+			var rec record.Record
+			left, tool, next := 0, "", 0
+			restored := map[string]bool{} // keys judged with an idle deficit after the return
+			for sec := 0; sec < days*86400; sec++ {
+				ts := base.Add(time.Duration(sec) * time.Second)
+				add := func(tool string) {
+					rec = record.Record{Timestamp: ts, AgentID: "qa", Tool: record.Tool{Name: tool}}
+					out = d.Observe(&rec, out)
+					if ks := d.keys.Peek(baseline.Key{Agent: "qa", Tool: tool}); ks != nil && ks.idle.def > 0 {
+						restored[tool] = true
+					}
+				}
+				idle := sec >= idleFrom && sec < idleTo
+				// Tasks: 6/h by day (08–20), 1.5/h at night.
+				perHour := 1.5
+				if h := (sec / 3600) % 24; h >= 8 && h < 20 {
+					perHour = 6
+				}
+				if !idle && rng.Float64() < perHour/3600 {
+					left += 3 + rng.IntN(28)
+					if tool == "" || rng.Float64() < 0.7 {
+						tool = tools[rng.IntN(len(tools))]
+					}
+				}
+				if left > 0 && sec >= next {
+					add(tool)
+					left--
+					next = sec + 1 + int(rng.ExpFloat64()*8)
+				}
+				if sec%10 == 0 {
+					out = d.Tick(ts, out)
+				}
+			}
+			for _, tl := range tools {
+				ks := d.keys.Peek(baseline.Key{Agent: "qa", Tool: tl})
+				if ks == nil || !ks.rate.Warm(&ks.t.rule) || ks.rate.Windows < 1500 {
+					t.Fatalf("qa/%s not learned: %+v", tl, ks)
+				}
+				// Not vacuous: the return was judged against the level
+				// the key went idle at (nights never are: shorter than a day).
+				if !restored[tl] {
+					t.Errorf("qa/%s: no idle deficit after the return", tl)
+				}
+			}
+			for _, f := range out {
+				sec := int(f.EventTime.Sub(base) / time.Second)
+				if sec >= idleFrom && f.Detail != "drop" {
+					t.Errorf("false finding after the idle period: %s/%s %s %.1f at %v: %s", f.AgentID, f.Tool, f.Detail, f.Score, f.EventTime, f.Summary)
+				}
+			}
+		})
+	}
+}
