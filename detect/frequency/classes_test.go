@@ -1,8 +1,10 @@
 package frequency
 
 import (
+	"bytes"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -314,4 +316,136 @@ func runFleetDetector(d interface {
 		}
 	}
 	return out
+}
+
+// idleDays, idleFrom and idleTo: the idle-return stream runs a week; its
+// agent is idle for 36 h from day 3, 09:00.
+const (
+	idleDays = 7
+	idleFrom = 3*86400 + 9*3600
+	idleTo   = idleFrom + 36*3600
+)
+
+var idleTools = []string{"fetch", "exec", "read"}
+
+// runIdleReturn replays the idle-return stream of seed through det (with a
+// Tick every 10 s) and returns its findings; seen, if not nil, is called
+// after each record with its tool.
+func runIdleReturn(det detect.Detector, seed uint64, seen func(tool string)) []detect.Finding {
+	rng := rand.New(rand.NewPCG(seed, 36))
+	var out []detect.Finding
+	var rec record.Record
+	left, tool, next := 0, "", 0
+	for sec := 0; sec < idleDays*86400; sec++ {
+		ts := base.Add(time.Duration(sec) * time.Second)
+		idle := sec >= idleFrom && sec < idleTo
+		// Tasks: 6/h by day (08–20), 1.5/h at night.
+		perHour := 1.5
+		if h := (sec / 3600) % 24; h >= 8 && h < 20 {
+			perHour = 6
+		}
+		if !idle && rng.Float64() < perHour/3600 {
+			left += 3 + rng.IntN(28)
+			if tool == "" || rng.Float64() < 0.7 {
+				tool = idleTools[rng.IntN(len(idleTools))]
+			}
+		}
+		if left > 0 && sec >= next {
+			rec = record.Record{Timestamp: ts, AgentID: "qa", Tool: record.Tool{Name: tool}}
+			out = det.Observe(&rec, out)
+			if seen != nil {
+				seen(tool)
+			}
+			left--
+			next = sec + 1 + int(rng.ExpFloat64()*8)
+		}
+		if sec%10 == 0 {
+			out = det.Tick(ts, out)
+		}
+	}
+	return out
+}
+
+// An agent that works in bursty tasks (3–30 calls, one every ~8 s, on one
+// of its three tools; tasks queue, so a busy hour runs one tool for most
+// of it) goes idle for 36 h and comes back at its usual rate (issue 9:
+// real fleets return from nights, weekends and outages all the time). Its
+// level decayed through the idle windows; the return must stay silent.
+func TestIdleReturn(t *testing.T) {
+	tests := []struct {
+		name string
+		seed uint64
+	}{
+		{name: "seed 1", seed: 1},
+		{name: "seed 2", seed: 2},
+		{name: "seed 3", seed: 3},
+		// Seeds on which the sustained rise fired within two days of the
+		// return while it judged against the decayed level.
+		{name: "seed 89", seed: 89},
+		{name: "seed 157", seed: 157},
+		{name: "seed 224", seed: 224},
+		{name: "seed 249", seed: 249},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
+			restored := map[string]bool{} // keys judged with an idle deficit after the return
+			out := runIdleReturn(d, tc.seed, func(tool string) {
+				if ks := d.keys.Peek(baseline.Key{Agent: "qa", Tool: tool}); ks != nil && ks.idle.def > 0 {
+					restored[tool] = true
+				}
+			})
+			for _, tl := range idleTools {
+				ks := d.keys.Peek(baseline.Key{Agent: "qa", Tool: tl})
+				if ks == nil || !ks.rate.Warm(&ks.t.rule) || ks.rate.Windows < 1500 {
+					t.Fatalf("qa/%s not learned: %+v", tl, ks)
+				}
+				// Not vacuous: the return was judged against the level
+				// the key went idle at (nights never are: shorter than a day).
+				if !restored[tl] {
+					t.Errorf("qa/%s: no idle deficit after the return", tl)
+				}
+			}
+			for _, f := range out {
+				sec := int(f.EventTime.Sub(base) / time.Second)
+				if sec >= idleFrom && f.Detail != "drop" {
+					t.Errorf("false finding after the idle period: %s/%s %s %.1f at %v: %s", f.AgentID, f.Tool, f.Detail, f.Score, f.EventTime, f.Summary)
+				}
+			}
+		})
+	}
+}
+
+// The idle deficit evolves alike under lazy rolls and eager ticks: same
+// findings (with a sustained rise among them) and the same snapshot.
+func TestIdleReturnLazyMatchesEager(t *testing.T) {
+	const seed = 194 // a rise a day and a half after the return, deficit open
+	run := func(lazy bool) ([]detect.Finding, []byte) {
+		d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
+		var det detect.Detector = d
+		if !lazy {
+			det = eager{d}
+		}
+		out := runIdleReturn(det, seed, nil)
+		if ks := d.keys.Peek(baseline.Key{Agent: "qa", Tool: "exec"}); ks == nil || ks.idle.def <= 0 {
+			t.Fatalf("lazy %v: qa/exec has no idle deficit at the end", lazy)
+		}
+		d.Tick(base.Add(idleDays*24*time.Hour), nil)
+		b, err := d.MarshalState(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out, b
+	}
+	got, gotSnap := run(true)
+	want, wantSnap := run(false)
+	if !slices.ContainsFunc(want, func(f detect.Finding) bool { return f.Detail == "sustained_rise" }) {
+		t.Fatalf("no sustained rise in the stream: %d findings", len(want))
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("lazy findings differ from eager:\n got %+v\nwant %+v", got, want)
+	}
+	if !bytes.Equal(gotSnap, wantSnap) {
+		t.Fatal("lazy snapshot differs from eager")
+	}
 }

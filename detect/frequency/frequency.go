@@ -81,6 +81,23 @@
 // armed models; an empty long window (the longest scale's windows without
 // a call) resets R, as does an alarm.
 //
+// Idle periods: the baseline counts a key's idle windows as zeros, so a
+// key back from a day or more without a call (its agent down, a weekend,
+// a batch agent between runs) finds its levels decayed (by a third after
+// 1.5 days at the default half_life) and its usual working hours would run
+// at once or twice that for days while the baseline re-learns: evidence a
+// sequential test banks. The test therefore judges a returning key against
+// the level it went idle at. At the first window after an empty long
+// window whose overall level decayed by at least a day's EWMA weight (the
+// key missed its whole daily pattern: nights and a sparse key's gaps are
+// shorter and stay part of what the baseline learns), the deficit D is the
+// level before the quiet less the decayed one; both models' expectations
+// are raised by it (the overall one by D, the seasonal one in proportion),
+// and D fades at the overall level's EWMA weight per window as the
+// baseline re-learns (the windows of a later quiet are skipped). It
+// changes nothing but the rise test's models and their reported expected
+// calls.
+//
 // Alarm: R ≥ A = riseTests/false_alarm_rate (riseTests = 3). R − n is a
 // martingale under the model (a supermartingale under both, with the
 // smaller ratio), so the mean run length to a false alarm is at least A
@@ -99,8 +116,8 @@
 // not reported. Score: score.FromP(riseTests/R) + 10·score.Prior (at
 // least 40 at the alarm, as a spike at its critical count). Details: windows (since R was last below 1), observed and
 // expected calls over them, statistic (log10 R), threshold (log10 A),
-// shift, dispersion. State: riseState (16 bytes) and riseN (in padding):
-// 16 bytes more per key.
+// shift, dispersion. State: riseState (16 bytes), riseN (in padding) and
+// idleState (8 bytes): 24 bytes more per key.
 //
 // # Loop (Detail "loop")
 //
@@ -223,6 +240,7 @@ type tuned struct {
 	loopDecay float64 // loop peak decay per loop window
 	minL      float64 // −log10 false_alarm_rate: the decades a loop or drop needs
 	riseLogA  float64 // ln(riseTests/false_alarm_rate): the sustained-rise alarm level of R
+	idleDay   float64 // the overall level's decay over a day of empty windows (idleBack)
 	spike     ratedetect.SpikeReport
 }
 
@@ -257,6 +275,7 @@ type keyState struct {
 	// sits in gen's padding.
 	riseN uint16
 	rise  riseState
+	idle  idleState
 	// tick is the tick watermark the key's loop window has been caught up
 	// to (catchUp).
 	tick int64
@@ -355,6 +374,7 @@ func (d *Detector) resolve(ks *keyState, agent, tool string) {
 	if !ratedetect.SameScales(&old.rp, &t.rp) {
 		ks.rate = baseline.Rate{}
 		ks.riseEnd()
+		ks.idle = idleState{}
 	} else if ks.rate.Start != 0 && !ks.rate.NeedsArm() {
 		rate, agents := borrowRate(borrowable(ks, ts))
 		ks.rate.RearmSpike(&t.rule, &t.rp, rate, agents)
@@ -408,14 +428,16 @@ func newTuned(c *Config) *tuned {
 	if loop < 1 {
 		loop = 1
 	}
+	rp := c.RateParams()
 	return &tuned{
 		cfg:       c,
-		rp:        c.RateParams(),
+		rp:        rp,
 		rule:      c.Rule(),
 		loopSize:  loop,
 		loopDecay: math.Pow(0.5, c.LoopWindow.Seconds()/math.Max(c.PeakHalfLife.Seconds(), 1)),
 		minL:      -math.Log10(c.FalseAlarmRate),
 		riseLogA:  math.Log(riseTests / c.FalseAlarmRate),
+		idleDay:   math.Pow(1-rp.OverallAlpha, float64(86400/rp.Size)),
 		spike: ratedetect.Report(&c.SpikeConfig, detect.PatternFrequency, "calls",
 			"%s called %d times in %s by %s; expected about %.3g"),
 	}

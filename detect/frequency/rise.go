@@ -35,6 +35,23 @@ type riseState struct {
 	exp float32
 }
 
+// idleState restores what an idle period took from the key's level (see
+// "Sustained rise" in the package doc): 8 bytes.
+type idleState struct {
+	// lvl is the overall level (calls per window) before the key's latest
+	// non-empty window closed: after a quiet period, the level it went
+	// quiet at.
+	lvl float32
+	// def is the deficit: how far an idle period (a day or more without a
+	// call) decayed the overall level below the level the key went idle
+	// at; it fades at the level's own EWMA weight per window as the
+	// baseline re-learns (0: none).
+	def float32
+}
+
+// idleDefMin is the deficit (calls per window) below which it is dropped.
+const idleDefMin = 1e-3
+
 var lnShift = math.Log(riseShift)
 
 // riseFired marks a window whose count raised the alarm.
@@ -85,8 +102,59 @@ func (m *riseModel) llr(x float64) float64 {
 // statistic is a supermartingale under either.
 type riseModels [2]riseModel
 
-func ratioModels(st *baseline.ScaleStats) riseModels {
-	return riseModels{newRiseModel(float64(st.Mu), float64(st.KS)), newRiseModel(float64(st.M), float64(st.KA))}
+// ratioModels are the models armed at st (the key's window scale), their
+// expectations raised by the idle deficit def: the overall one by def, the
+// seasonal one in proportion (the quiet windows decayed both alike).
+func ratioModels(st *baseline.ScaleStats, def float32) riseModels {
+	mu, m := float64(st.Mu), float64(st.M)
+	if def > 0 {
+		if m > 0 {
+			mu *= 1 + float64(def)/m
+		} else {
+			mu += float64(def)
+		}
+		m += float64(def)
+	}
+	return riseModels{newRiseModel(mu, float64(st.KS)), newRiseModel(m, float64(st.KA))}
+}
+
+// models are the key's rise models for its current window.
+func (ks *keyState) models() riseModels { return ratioModels(&ks.rate.Sc[0], ks.idle.def) }
+
+// idleStep closes one window for the idle deficit: it fades by the
+// overall level's EWMA weight, except in a quiet period (an empty long
+// window), whose windows are skipped (see idleBack).
+func (ks *keyState) idleStep(quiet bool) {
+	if id := &ks.idle; id.def != 0 && !quiet {
+		if id.def = float32(float64(id.def) * (1 - ks.t.rp.OverallAlpha)); id.def < idleDefMin {
+			id.def = 0
+		}
+	}
+}
+
+// idleBack is called before a non-empty window closes, with lv the
+// overall level then; back reports that an empty long window preceded it.
+// After a quiet of a day or more (the level decayed by at least a day's
+// weight: the key missed its whole daily pattern, an idle agent, not a
+// night or a sparse key's gap) the deficit becomes the level the key went
+// quiet at, its open deficit included, less lv: the quiet's windows count
+// as skipped. A shorter quiet is part of the daily pattern the baseline
+// learns: the open deficit fades with the level through it. The same
+// inputs reach it under eager ticks and lazy rolls (nothing after the
+// window has closed yet).
+func (ks *keyState) idleBack(lv float32, back bool) {
+	id := &ks.idle
+	if back && id.lvl > 0 {
+		if float64(lv) <= float64(id.lvl)*ks.t.idleDay {
+			id.def = id.lvl + id.def - lv
+		} else {
+			id.def = float32(float64(id.def) * float64(lv) / float64(id.lvl))
+		}
+		if !(id.def >= idleDefMin) {
+			id.def = 0
+		}
+	}
+	id.lvl = lv
 }
 
 func (ms *riseModels) llr(x float64) float64 { return min(ms[0].llr(x), ms[1].llr(x)) }
@@ -124,6 +192,8 @@ func (ks *keyState) roll(now int64) {
 	run := 0 // empty windows ending with the one being closed
 	if x == 0 {
 		run = 1 + ringZeros(r, quietN)
+	} else {
+		ks.idleBack(r.Sc[0].Mean, ringZeros(r, quietN) >= quietN)
 	}
 	cl, ok := r.Roll(now, &t.rp)
 	if !ok {
@@ -132,9 +202,10 @@ func (ks *keyState) roll(now int64) {
 	ks.rise.thr = 0
 	if !riseArmed(r) {
 		ks.riseEnd()
+		ks.idle.def = 0 // a cold key has nothing to restore
 		return
 	}
-	ms := ratioModels(&r.Sc[0])
+	ms := ks.models()
 	switch {
 	case armed && thr == riseFired:
 		// The alarm consumed this window: R stays 0.
@@ -143,6 +214,8 @@ func (ks *keyState) roll(now int64) {
 	default:
 		ks.riseAdd(float64(x), ms.llr(float64(x)), ms.expected())
 	}
+	msDef := ks.idle.def
+	ks.idleStep(run >= quietN)
 	if cl.Gap > 0 && run < quietN {
 		l0, e := ms.llr(0), ms.expected()
 		for g := int64(0); g < cl.Gap; g++ {
@@ -150,7 +223,14 @@ func (ks *keyState) roll(now int64) {
 				ks.riseEnd()
 				break
 			}
+			if ks.idle.def != msDef {
+				// Judged against the models as the fading deficit
+				// leaves them at this window (as an eager tick would).
+				ms, msDef = ks.models(), ks.idle.def
+				l0, e = ms.llr(0), ms.expected()
+			}
 			ks.riseAdd(0, l0, e)
+			ks.idleStep(false)
 		}
 	}
 }
@@ -206,7 +286,7 @@ func (ks *keyState) armRise() {
 	if r.ArmedAt != r.Start || !riseArmed(r) || !r.Warm(&ks.t.rule) {
 		return
 	}
-	ms := ratioModels(&r.Sc[0])
+	ms := ks.models()
 	need := ks.t.riseLogA - float64(rs.l)
 	ok := func(x float64) bool { return ms.llr(x) >= need }
 	const top = 1 << 30
@@ -247,7 +327,7 @@ func (ks *keyState) riseHit() bool {
 func (d *Detector) riseFinding(r *record.Record, ks *keyState) (detect.Finding, bool) {
 	t, rt := ks.t, &ks.rate
 	rs := &ks.rise
-	ms := ratioModels(&rt.Sc[0])
+	ms := ks.models()
 	x := float64(rt.N)
 	lnR := float64(rs.l) + ms.llr(x)
 	windows := 1 + int(ks.riseN)

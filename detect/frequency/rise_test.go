@@ -176,3 +176,39 @@ func TestRiseLLR(t *testing.T) {
 		}
 	}
 }
+
+// idleBack restores the level a key went idle at only after a quiet of a
+// day or more (default half_life 72h: a day decays the level to 0.794 of
+// it); a night or a sparse key's gap leaves the open deficit fading with
+// the level.
+func TestIdleBack(t *testing.T) {
+	cfg := DefaultConfig()
+	tn := newTuned(&cfg)
+	day := float32(tn.idleDay)
+	tests := []struct {
+		name          string
+		lvl, def, lv  float32
+		back          bool
+		wantDef, want float32 // deficit and lvl after
+	}{
+		{name: "active window", lvl: 2, def: 0.5, lv: 2.1, wantDef: 0.5, want: 2.1},
+		{name: "back after 36h", lvl: 2, lv: 2 * day * day * 0.9, back: true, wantDef: 2 - 2*day*day*0.9, want: 2 * day * day * 0.9},
+		{name: "back after a day, open deficit kept", lvl: 2, def: 0.5, lv: 1.5, back: true, wantDef: 1, want: 1.5},
+		{name: "back after a night: no restore", lvl: 2, lv: 1.8, back: true, wantDef: 0, want: 1.8},
+		{name: "night fades the open deficit", lvl: 2, def: 0.5, lv: 1.8, back: true, wantDef: 0.45, want: 1.8},
+		{name: "first window", lvl: 0, lv: 0, back: true, wantDef: 0, want: 0},
+		{name: "negligible deficit dropped", lvl: 2, def: 0.0005, lv: 1.9, back: true, wantDef: 0, want: 1.9},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ks := keyState{t: tn, idle: idleState{lvl: tc.lvl, def: tc.def}}
+			ks.idleBack(tc.lv, tc.back)
+			if math.Abs(float64(ks.idle.def-tc.wantDef)) > 1e-5 || ks.idle.lvl != tc.want {
+				t.Errorf("idle %+v, want def %v lvl %v", ks.idle, tc.wantDef, tc.want)
+			}
+		})
+	}
+	if day < 0.79 || day > 0.8 {
+		t.Errorf("a day's decay at half_life 72h: %v, want 0.794", day)
+	}
+}

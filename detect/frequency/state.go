@@ -29,7 +29,8 @@ const stateVersion = 4
 //	       varint LoopSize, Rate, loop, gap, rise
 //	loop:  Counter, TopK, varint ArmedAt, BE float32 Peak, uvarint Thr, uvarint Next
 //	gap:   uvarint Last, BE float32 Mean, BE float32 Peak, uvarint N, varint LastAt, bool Dropped
-//	rise:  BE float32 L, uvarint Thr, uvarint Obs, BE float32 Exp, uvarint N
+//	rise:  BE float32 L, uvarint Thr, uvarint Obs, BE float32 Exp, uvarint N,
+//	       BE float32 Level, BE float32 Deficit
 //	tool:  str Tool, varint LastSeen, varint Size, 3 × varint Scales, varint LoopSize,
 //	       Rate, loop, Counter Agents, Profile AgentsP
 //	agent: str Agent, varint LastSeen, uvarint Total, varint Last
@@ -75,13 +76,27 @@ type GapV3 struct {
 }
 
 // RiseV4 is a key's sustained-rise statistic (riseState and
-// keyState.riseN).
+// keyState.riseN) and its idle deficit (idleState).
 type RiseV4 struct {
-	L   float32
-	Thr uint32
-	Obs uint32
-	Exp float32
-	N   uint16
+	L       float32
+	Thr     uint32
+	Obs     uint32
+	Exp     float32
+	N       uint16
+	Level   float32
+	Deficit float32
+}
+
+func riseDTO(ks *keyState) RiseV4 {
+	rs := &ks.rise
+	return RiseV4{L: rs.l, Thr: rs.thr, Obs: rs.obs, Exp: rs.exp, N: ks.riseN, Level: ks.idle.lvl, Deficit: ks.idle.def}
+}
+
+// set sets ks's sustained-rise and idle state from rs.
+func (rs *RiseV4) set(ks *keyState) {
+	ks.rise = riseState{l: rs.L, thr: rs.Thr, obs: rs.Obs, exp: rs.Exp}
+	ks.riseN = rs.N
+	ks.idle = idleState{lvl: rs.Level, def: rs.Deficit}
 }
 
 // KeyV4 is one (agent, tool) key.
@@ -158,6 +173,8 @@ func (st *StateV4) put(e *encoding.Encbuf) {
 		e.PutUvarint(uint64(rs.Obs))
 		e.PutBEFloat32(rs.Exp)
 		e.PutUvarint(uint64(rs.N))
+		e.PutBEFloat32(rs.Level)
+		e.PutBEFloat32(rs.Deficit)
 	}
 	e.PutUvarint(uint64(len(st.Tools)))
 	for i := range st.Tools {
@@ -231,7 +248,8 @@ func getState(d *encoding.Decbuf, version int) StateV4 {
 		k.Loop.get(d)
 		k.Gap = GapV3{Last: d.Uvarint(), Mean: d.BEFloat32(), Peak: d.BEFloat32(), N: d.Uvarint32(), LastAt: d.Varint(), Dropped: d.Bool()}
 		if version >= 4 {
-			k.Rise = RiseV4{L: d.BEFloat32(), Thr: d.Uvarint32(), Obs: d.Uvarint32(), Exp: d.BEFloat32(), N: uint16(min(d.Uvarint32(), math.MaxUint16))}
+			k.Rise = RiseV4{L: d.BEFloat32(), Thr: d.Uvarint32(), Obs: d.Uvarint32(), Exp: d.BEFloat32(), N: uint16(min(d.Uvarint32(), math.MaxUint16)),
+				Level: d.BEFloat32(), Deficit: d.BEFloat32()}
 		}
 	}
 	st.Tools = make([]ToolV3, d.Count(minTool))
@@ -324,10 +342,10 @@ func (d *Detector) capture(delta bool) (st *StateV4, keys *baseline.StoreCapture
 }
 
 func keyV4(k baseline.Key, seen int64, ks *keyState) KeyV4 {
-	g, rs := &ks.gap, &ks.rise
+	g := &ks.gap
 	return KeyV4{Agent: k.Agent, Tool: k.Tool, LastSeen: seen, Size: ks.t.rp.Size, Scales: ks.t.rp.N, LoopSize: ks.t.loopSize, Rate: ks.rate, Loop: loopDTO(&ks.loop),
 		Gap:  GapV3{Last: g.last, Mean: g.mean, Peak: g.peak, N: g.n, LastAt: g.lastAt, Dropped: g.dropped},
-		Rise: RiseV4{L: rs.l, Thr: rs.thr, Obs: rs.obs, Exp: rs.exp, N: ks.riseN}}
+		Rise: riseDTO(ks)}
 }
 
 // Incremental snapshots (detect.DeltaCapturer, framed by package
@@ -474,16 +492,15 @@ func (d *Detector) settleRecord(k *KeyV4, prev, tickedAt int64, ticks []int64) e
 	if err := k.Rate.Check(); err != nil {
 		return fmt.Errorf("key %q/%q: %w", k.Agent, k.Tool, err)
 	}
-	rs := &k.Rise
-	ks := keyState{rate: k.Rate, loop: k.Loop.state(), tick: prev,
-		rise: riseState{l: rs.L, thr: rs.Thr, obs: rs.Obs, exp: rs.Exp}, riseN: rs.N}
+	ks := keyState{rate: k.Rate, loop: k.Loop.state(), tick: prev}
+	k.Rise.set(&ks)
 	ks.t = d.tn.For(k.Agent, k.Tool)
 	if !ratedetect.SameWindow(&ks.t.rp, k.Size, k.Scales) || ks.t.loopSize != k.LoopSize {
 		return fmt.Errorf("key %q/%q: written under another window configuration", k.Agent, k.Tool)
 	}
 	settleTo(&ks, tickedAt, ticks)
 	k.Rate, k.Loop = ks.rate, loopDTO(&ks.loop)
-	k.Rise = RiseV4{L: ks.rise.l, Thr: ks.rise.thr, Obs: ks.rise.obs, Exp: ks.rise.exp, N: ks.riseN}
+	k.Rise = riseDTO(&ks)
 	return nil
 }
 
@@ -513,13 +530,17 @@ func (d *Detector) restore(st *StateV4) error {
 		if !(rs.L >= 0 && rs.L <= math.MaxFloat32 && rs.Exp >= 0 && rs.Exp <= math.MaxFloat32) {
 			return fmt.Errorf("frequency state: key %q/%q: sustained-rise statistic %v, expected %v: must be finite and non-negative", k.Agent, k.Tool, rs.L, rs.Exp)
 		}
+		if !(rs.Level >= 0 && rs.Level <= math.MaxFloat32 && rs.Deficit >= 0 && rs.Deficit <= math.MaxFloat32) {
+			return fmt.Errorf("frequency state: key %q/%q: idle level %v, deficit %v: must be finite and non-negative", k.Agent, k.Tool, rs.Level, rs.Deficit)
+		}
 		ks := keys.Put(bk, k.LastSeen, keyState{rate: k.Rate, loop: k.Loop.state(), gen: d.tn.Stamp(),
-			gap:  gapState{last: g.Last, mean: g.Mean, peak: g.Peak, n: g.N, lastAt: g.LastAt, dropped: g.Dropped},
-			rise: riseState{l: rs.L, thr: rs.Thr, obs: rs.Obs, exp: rs.Exp}, riseN: rs.N})
+			gap: gapState{last: g.Last, mean: g.Mean, peak: g.Peak, n: g.N, lastAt: g.LastAt, dropped: g.Dropped}})
+		rs.set(ks)
 		ks.t = d.tn.For(k.Agent, k.Tool)
 		if !ratedetect.SameWindow(&ks.t.rp, k.Size, k.Scales) {
 			ks.rate = baseline.Rate{}
 			ks.riseEnd()
+			ks.idle = idleState{}
 		}
 		if ks.t.loopSize != k.LoopSize {
 			ks.loop = loopState{}

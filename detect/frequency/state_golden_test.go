@@ -45,7 +45,7 @@ func goldenState(t testing.TB) *Detector {
 // The golden records decode to the stream's keys and counts and re-encode
 // byte for byte; the live types the record copies keep their field counts.
 func TestStateGolden(t *testing.T) {
-	enctest.Fields(t, reflect.TypeFor[keyState](), 11)
+	enctest.Fields(t, reflect.TypeFor[keyState](), 12)
 	enctest.Fields(t, reflect.TypeFor[riseState](), 4)
 	enctest.Fields(t, reflect.TypeFor[toolState](), 3)
 	enctest.Fields(t, reflect.TypeFor[agentState](), 5)
@@ -101,7 +101,8 @@ func TestStateGolden(t *testing.T) {
 	}.Run(t, *update)
 }
 
-// The version 4 golden file holds armed, non-zero sustained-rise state
+// The version 4 golden file holds armed, non-zero sustained-rise state and
+// the keys' levels
 // (the Restore check above also accepts the zero state of an upgraded
 // version 3 record).
 func TestStateGoldenRise(t *testing.T) {
@@ -116,6 +117,9 @@ func TestStateGoldenRise(t *testing.T) {
 	for _, k := range st.Keys {
 		if r := k.Rise; r.L <= 0 || r.L > math.Ln2 || r.Thr == 0 {
 			t.Errorf("key %s/%s: rise %+v, want an armed small statistic", k.Agent, k.Tool, r)
+		}
+		if r := k.Rise; r.Level <= 0 || r.Deficit != 0 {
+			t.Errorf("key %s/%s: rise %+v, want a level and no idle deficit (never quiet)", k.Agent, k.Tool, r)
 		}
 	}
 }
