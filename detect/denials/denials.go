@@ -44,6 +44,11 @@
 // (MarshalState/UnmarshalState, state.go) hold every key, tool, seen set
 // and counter.
 //
+// A key whose agent was never denied (most keys) keeps its rate blank
+// (baseline.BlankRate: 160 bytes instead of a ~600-byte Rate that would
+// hold only zeros) and materialises the full Rate on its first denial;
+// findings and snapshots are those of full rates, bit for bit.
+//
 // Ticks do not visit (agent, tool) keys: a tick only rolled a key's
 // windows, and the key's next record rolls them (baseline.Rate.Roll closes
 // the skipped windows bit for bit as ticks did, empty ones on a fast path;
