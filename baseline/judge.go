@@ -91,7 +91,7 @@ func (d *Dist) JudgeLog(g *Digester, x, y float64, j *Judge, extraLn float64) Ve
 	if !v.Fit.Valid {
 		return v
 	}
-	if lv := &d.tail.lv; j.DriftLn > 0 && lv.anchorSet {
+	if lv := d.tail.lv; j.DriftLn > 0 && lv != nil && lv.anchorSet {
 		v.DriftLn = max(0, max(v.Fit.LnP50-lv.anchor, v.Fit.LnU-lv.anchorU))
 		if v.DriftLn > 0 {
 			v.Fit.Sigma = min(v.Fit.Sigma, lv.anchorS)
@@ -141,6 +141,7 @@ const (
 	peakMargin    = 0.405 // ln 1.5: how far beyond an earlier episode a shift must go
 )
 
+// level is a Dist's level-shift and drift memory (tailState.lv).
 type level struct {
 	last         int64   // event time (ns) of the last update
 	sw, sw2, swd float64 // short window: Σw, Σw², Σw·d
@@ -192,7 +193,7 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 	if !ready {
 		return Level{}
 	}
-	lv := &d.tail.lv
+	lv := d.tail.level()
 	now := t.UnixNano()
 	lnMed, lnU := v.Fit.LnP50, v.Fit.LnU
 	var out Level
@@ -292,6 +293,18 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 	lv.lm += a * delta
 	lv.lv = (1 - a) * (lv.lv + a*delta*delta)
 	return out
+}
+
+// zero reports whether l is all zero bits (what a nil level reads as).
+func (l *level) zero() bool {
+	var bits uint64
+	for _, v := range [...]float64{l.sw, l.sw2, l.swd, l.lw, l.lm, l.lv, l.anchor, l.anchorU, l.anchorS, l.peakUp, l.peakDown, l.epUp, l.epDown, l.gap} {
+		bits |= math.Float64bits(v)
+	}
+	for _, v := range [...]int64{l.last, l.anchorT, l.shiftAt, l.driftAt} {
+		bits |= uint64(v)
+	}
+	return bits == 0 && l.anchorGen == 0 && !l.anchorSet
 }
 
 // expNeg is e^−l for l ≥ 0; below 0.1 (consecutive values of a key, the

@@ -93,18 +93,39 @@ func (f *TailFit) Quantile(l float64) float64 {
 	return f.LnU + f.Sigma*(math.Pow(10, f.Xi*r)-1)/f.Xi
 }
 
-// tailState is the per-Dist tail and level memory (about 240 bytes).
-// Fields read or written per value come first (fit, lv), the ring last.
+// tailState is the per-Dist tail and level memory. The ring and the level
+// memory are allocated when first written (the first exceedance; the
+// first value learned once the Dist judges on its own): a young key's
+// Dist, most keys of a large fleet, has neither, and nil reads as empty.
 type tailState struct {
 	fit      TailFit
-	lv       level
-	absorbAt int64             // event time (ns) a winsorized value last entered the ring
-	n, pos   uint8             // ring fill and next write position
-	newSince uint8             // exceedances since the last fit
-	gen      uint32            // fits so far (drift anchors follow fits)
-	fitStale bool              // quantiles changed since the last fit
-	ring     [tailRing]float32 // log values of recent exceedances
+	lv       *level             // nil: all zero
+	absorbAt int64              // event time (ns) a winsorized value last entered the ring
+	n, pos   uint8              // ring fill and next write position
+	newSince uint8              // exceedances since the last fit
+	fitStale bool               // quantiles changed since the last fit
+	gen      uint32             // fits so far (drift anchors follow fits)
+	ring     *[tailRing]float32 // log values of recent exceedances; nil while n == 0
 }
+
+// rings returns the filled part of the ring.
+func (t *tailState) rings() []float32 {
+	if t.ring == nil {
+		return nil
+	}
+	return t.ring[:t.n]
+}
+
+// level returns the level memory, allocating it on first use.
+func (t *tailState) level() *level {
+	if t.lv == nil {
+		t.lv = new(level)
+	}
+	return t.lv
+}
+
+// zeroLevel is what a nil level memory reads as.
+var zeroLevel level
 
 // Tail returns d's tail fit, refitting it if the body's quantiles changed
 // or enough new exceedances arrived since the last fit.
@@ -122,7 +143,7 @@ func (d *Dist) Tail(g *Digester) TailFit {
 	}
 	t.fitStale, t.newSince = false, 0
 	t.gen++
-	t.fit = fitTail(q, t.ring[:t.n])
+	t.fit = fitTail(q, t.rings())
 	t.fit.LnP50 = LogValue(q.P50)
 	t.fit.Scale = max((LogValue(q.P90)-LogValue(q.P10))/2.563, 0.05)
 	return t.fit
@@ -200,6 +221,9 @@ func (d *Dist) learnTail(f *TailFit, y float64, t time.Time, far bool) {
 	if far {
 		v = -v
 	}
+	if ts.ring == nil {
+		ts.ring = new([tailRing]float32)
+	}
 	ts.ring[ts.pos] = v
 	ts.pos = (ts.pos + 1) % tailRing
 	if ts.n < tailRing {
@@ -226,7 +250,11 @@ func (t *tailState) marshal(b []byte) []byte {
 	if t.fit.Fallback {
 		flags |= tailFlagFallback
 	}
-	if t.lv.anchorSet {
+	l := t.lv
+	if l == nil {
+		l = &zeroLevel
+	}
+	if l.anchorSet {
 		flags |= tailFlagAnchor
 	}
 	b = append(b, t.n, t.pos, t.newSince, flags)
@@ -236,10 +264,9 @@ func (t *tailState) marshal(b []byte) []byte {
 		b = distAppendF64(b, v)
 	}
 	b = binary.AppendUvarint(b, uint64(f.N))
-	for _, v := range t.ring[:t.n] {
+	for _, v := range t.rings() {
 		b = binary.BigEndian.AppendUint32(b, math.Float32bits(v))
 	}
-	l := &t.lv
 	b = binary.AppendVarint(b, l.last)
 	for _, v := range [...]float64{l.sw, l.sw2, l.swd, l.lw, l.lm, l.lv, l.anchor, l.anchorU, l.anchorS, l.peakUp, l.peakDown, l.epUp, l.epDown, l.gap} {
 		b = distAppendF64(b, v)
@@ -261,7 +288,8 @@ func (t *tailState) unmarshal(r *distReader) error {
 	if t.n > tailRing || t.pos >= tailRing || (t.n < tailRing && t.pos != t.n) || flags&^15 != 0 {
 		return fmt.Errorf("ring %d/%d, flags %#x: %w", t.n, t.pos, flags, errDistState)
 	}
-	t.fitStale, t.lv.anchorSet = flags&tailFlagStale != 0, flags&tailFlagAnchor != 0
+	var l level
+	t.fitStale, l.anchorSet = flags&tailFlagStale != 0, flags&tailFlagAnchor != 0
 	t.absorbAt = r.varint()
 	f := &t.fit
 	f.Valid, f.Fallback = flags&tailFlagValid != 0, flags&tailFlagFallback != 0
@@ -271,7 +299,11 @@ func (t *tailState) unmarshal(r *distReader) error {
 		return fmt.Errorf("fit of %d excesses: %w", n, errDistState)
 	}
 	f.N = int(n)
-	for i := range t.ring[:t.n] {
+	t.ring = nil
+	if t.n > 0 {
+		t.ring = new([tailRing]float32)
+	}
+	for i := range t.n {
 		if len(r.b) < 4 {
 			r.fail(errDistTruncated)
 			break
@@ -282,7 +314,6 @@ func (t *tailState) unmarshal(r *distReader) error {
 			return fmt.Errorf("ring value: %w", errDistState)
 		}
 	}
-	l := &t.lv
 	l.last = r.varint()
 	l.sw, l.sw2, l.swd, l.lw, l.lm, l.lv = r.f64(), r.f64(), r.f64(), r.f64(), r.f64(), r.f64()
 	l.anchor, l.anchorU, l.anchorS = r.f64(), r.f64(), r.f64()
@@ -293,6 +324,10 @@ func (t *tailState) unmarshal(r *distReader) error {
 		return fmt.Errorf("fit generation: %w", errDistState)
 	}
 	t.gen, l.anchorGen = uint32(gen), uint32(agen)
+	t.lv = nil
+	if !l.zero() {
+		t.lv = &l
+	}
 	if r.err != nil {
 		return r.err
 	}
@@ -315,7 +350,7 @@ func (d *Dist) TailRing() []float32 {
 	if d.distMem == nil {
 		return nil
 	}
-	return d.tail.ring[:d.tail.n]
+	return d.tail.rings()
 }
 
 // Egregious bound. The fitted tail is deliberately wide (ξ up to 0.5, σ
@@ -384,7 +419,7 @@ const (
 func (d *Dist) egregiousBound(f *TailFit) (bound float64, suspended bool) {
 	r1, r2 := math.Inf(-1), math.Inf(-1) // largest and second largest ring value
 	far := 0
-	for _, v := range d.tail.ring[:d.tail.n] {
+	for _, v := range d.tail.rings() {
 		y := float64(v)
 		if y < 0 {
 			y = -y

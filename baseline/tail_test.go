@@ -3,9 +3,11 @@ package baseline
 import (
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // The PWM fit recovers the scale of exponential log excesses (a Pareto
@@ -100,6 +102,75 @@ func TestTailStateRoundTrip(t *testing.T) {
 	b := feed(&r, 5000, 3000, rand.New(rand.NewPCG(4, 4)))
 	if !slices.Equal(a, b) {
 		t.Fatal("restored Dist judges differently")
+	}
+}
+
+// A young Dist (judged, not yet ready, no exceedance) holds no tail ring
+// and no level memory, also after a snapshot round trip, which re-encodes
+// byte for byte; both appear when first written.
+func TestTailMemoryLazy(t *testing.T) {
+	g := NewDigester(25, 24*time.Hour)
+	j := Judge{Far: 6, Floor: 0, ShiftLn: math.Ln2, DriftLn: math.Ln2}
+	var d Dist
+	learn := func(i int, x float64) {
+		v := d.Judge(g, x, &j, 0)
+		d.Learn(g, x, distBase.Add(time.Duration(i)*time.Minute), &v, &j, d.Count() >= 200, true)
+	}
+	for i := range 40 {
+		learn(i, 100) // constant: nothing exceeds p99
+	}
+	if d.tail.ring != nil || d.tail.lv != nil || !d.tail.fit.Valid {
+		t.Fatalf("young Dist: ring %v level %v fit valid %v", d.tail.ring != nil, d.tail.lv != nil, d.tail.fit.Valid)
+	}
+	enc, err := d.MarshalState(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r Dist
+	if err := r.UnmarshalState(enc); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := r.MarshalState(nil)
+	if r.tail.ring != nil || r.tail.lv != nil || !slices.Equal(enc, again) {
+		t.Fatal("restored young Dist allocated its tail memory or re-encodes differently")
+	}
+	learn(40, 1e6)
+	if d.tail.ring == nil || d.tail.n != 1 {
+		t.Fatal("an exceedance did not enter the ring")
+	}
+	for i := 41; i < 260; i++ {
+		learn(i, 100)
+	}
+	if d.tail.lv == nil || d.tail.lv.lw == 0 {
+		t.Fatal("a ready Dist has no level memory")
+	}
+}
+
+// level.zero sees every field: a field added to level and forgotten there
+// would make a restored level with only that field set read as nil.
+func TestLevelZeroEveryField(t *testing.T) {
+	var l level
+	if !l.zero() {
+		t.Fatal("zero level")
+	}
+	fs := leaves(reflect.ValueOf(&l).Elem())
+	for i := range fs {
+		l = level{}
+		f := leaves(reflect.ValueOf(&l).Elem())[i]
+		f = reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem() // unexported
+		switch f.Kind() {
+		case reflect.Float64:
+			f.SetFloat(math.Copysign(0, -1)) // −0: nonzero bits
+		case reflect.Bool:
+			f.SetBool(true)
+		case reflect.Int64:
+			f.SetInt(1)
+		default:
+			f.SetUint(1)
+		}
+		if l.zero() {
+			t.Errorf("level field %d (%s) not seen by zero", i, f.Type())
+		}
 	}
 }
 

@@ -108,7 +108,10 @@ func TestRoutineDenials(t *testing.T) {
 				t.Errorf("%d findings by one key in a day", most)
 			}
 			ks := d.keys.Peek(baseline.Key{Agent: "deploy-bot", Tool: "k8s"})
-			if ks == nil || !ks.rate.Warm(&ks.t.rule) || ks.rate.Sc[2].Mean <= 0 {
+			if ks == nil {
+				t.Fatal("deploy-bot's key missing")
+			}
+			if r := ks.rate(); !r.Warm(&ks.t.rule) || r.Sc[2].Mean <= 0 {
 				t.Fatalf("deploy-bot's denial baseline not learned: %+v", ks)
 			}
 		})

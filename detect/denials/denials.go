@@ -44,6 +44,11 @@
 // (MarshalState/UnmarshalState, state.go) hold every key, tool, seen set
 // and counter.
 //
+// A key whose agent was never denied (most keys) keeps its rate blank
+// (baseline.BlankRate: 160 bytes instead of a ~600-byte Rate that would
+// hold only zeros) and materialises the full Rate on its first denial;
+// findings and snapshots are those of full rates, bit for bit.
+//
 // Ticks do not visit (agent, tool) keys: a tick only rolled a key's
 // windows, and the key's next record rolls them (baseline.Rate.Roll closes
 // the skipped windows bit for bit as ticks did, empty ones on a fast path;
@@ -90,10 +95,59 @@ type tuned struct {
 	spike      ratedetect.SpikeReport
 }
 
+// keyState is one (agent, tool) key. Its rate is kept blank
+// (baseline.BlankRate, 160 bytes) until the key's first denial, which
+// materialises the full Rate (~600 bytes): most keys are never denied.
 type keyState struct {
-	rate baseline.Rate
-	t    *tuned
-	gen  detect.Stamp // generation t was resolved under
+	full  *baseline.Rate     // nil while the rate is blank
+	blank baseline.BlankRate // the rate while full is nil
+	t     *tuned
+	gen   detect.Stamp // generation t was resolved under
+}
+
+// rate returns a copy of ks's rate.
+func (ks *keyState) rate() baseline.Rate {
+	if ks.full != nil {
+		return *ks.full
+	}
+	var r baseline.Rate
+	ks.blank.Expand(&r)
+	return r
+}
+
+// setRate stores r as ks's rate, blank when it can be.
+func (ks *keyState) setRate(r *baseline.Rate) {
+	if ks.full != nil {
+		*ks.full = *r
+		return
+	}
+	if !ks.blank.From(r) {
+		ks.full = new(baseline.Rate)
+		*ks.full = *r
+	}
+}
+
+// update applies fn to ks's rate (off the per-record path).
+func (ks *keyState) update(fn func(r *baseline.Rate)) {
+	if ks.full != nil {
+		fn(ks.full)
+		return
+	}
+	r := ks.rate()
+	fn(&r)
+	ks.setRate(&r)
+}
+
+// resetRate gives ks an unused rate.
+func (ks *keyState) resetRate() { ks.full, ks.blank = nil, baseline.BlankRate{} }
+
+// materialise gives ks its full rate, before it counts a denial.
+func (ks *keyState) materialise() *baseline.Rate {
+	if ks.full == nil {
+		ks.full = new(baseline.Rate)
+		ks.blank.Expand(ks.full)
+	}
+	return ks.full
 }
 
 type toolState struct {
@@ -144,12 +198,15 @@ func (d *Detector) resolve(ks *keyState, agent, tool string) {
 	if ts != nil && !d.tn.Current(ts.gen) {
 		d.resolveTool(ts, tool)
 	}
-	switch {
-	case !ratedetect.SameScales(&old.rp, &t.rp):
-		ks.rate = baseline.Rate{}
-	case ks.rate.Start != 0 && !ks.rate.NeedsArm():
-		ks.rate.RearmSpike(&t.rule, &t.rp, borrowRate(ks, ts), nil)
+	if !ratedetect.SameScales(&old.rp, &t.rp) {
+		ks.resetRate()
+		return
 	}
+	ks.update(func(r *baseline.Rate) {
+		if r.Start != 0 && !r.NeedsArm() {
+			r.RearmSpike(&t.rule, &t.rp, borrowRate(ks, ts), nil)
+		}
+	})
 }
 
 // resolveTool is resolve for tool-level state; its threshold only
@@ -226,9 +283,13 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	}
 	if ks != nil && ks.t.cfg.Enabled {
 		t := ks.t
-		ks.rate.Roll(now, &t.rp)
-		if ks.rate.NeedsArm() {
-			ks.rate.ArmSpike(&t.rule, &t.rp, borrowRate(ks, ts), nil)
+		if kr := ks.full; kr != nil {
+			kr.Roll(now, &t.rp)
+			if kr.NeedsArm() {
+				kr.ArmSpike(&t.rule, &t.rp, borrowRate(ks, ts), nil)
+			}
+		} else if !ks.blank.Quiet(now, t.rp.Size) {
+			ks.rollBlank(now, ts) // once per window
 		}
 	}
 	if !IsDenial(r) {
@@ -238,9 +299,9 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 		ts.rate.N++
 	}
 	if ks != nil && ks.t.cfg.Enabled {
-		if ks.rate.Hit() {
+		if kr := ks.materialise(); kr.Hit() {
 			t := ks.t
-			if v := ks.rate.Judge(&t.rp, &t.rule); v.Scale >= 0 && ks.rate.Fire(v.Decades, t.rp.Size, &t.rule) {
+			if v := kr.Judge(&t.rp, &t.rule); v.Scale >= 0 && kr.Fire(v.Decades, t.rp.Size, &t.rule) {
 				out = append(out, d.spikeFinding(r, ks, v))
 			}
 		}
@@ -249,6 +310,20 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 		out = d.novelty(r, ts, out)
 	}
 	return out
+}
+
+// rollBlank is Observe's roll and arming of a blank rate, on a copy
+// expanded for it: the key stays blank unless a borrowed arming or a
+// restored state makes it otherwise.
+func (ks *keyState) rollBlank(now int64, ts *toolState) {
+	t := ks.t
+	var r baseline.Rate
+	ks.blank.Expand(&r)
+	r.Roll(now, &t.rp)
+	if r.NeedsArm() {
+		r.ArmSpike(&t.rule, &t.rp, borrowRate(ks, ts), nil)
+	}
+	ks.setRate(&r)
 }
 
 // borrowRate is the baseline ks may borrow while in warm-up: its tool's
@@ -352,7 +427,7 @@ func prior(r *record.Record) float64 {
 func hours(sec int64) string { return fmt.Sprintf("%dh", sec/3600) }
 
 func (d *Detector) spikeFinding(r *record.Record, ks *keyState, v baseline.RateVerdict) detect.Finding {
-	f := ratedetect.SpikeFinding(&ks.rate, r, &ks.t.spike, v, prior(r))
+	f := ratedetect.SpikeFinding(ks.materialise(), r, &ks.t.spike, v, prior(r))
 	f.Details["permissions_denied"] = slices.Clone(r.Invocation.PermissionsDenied)
 	return f
 }
@@ -374,8 +449,12 @@ func (d *Detector) Tick(watermark time.Time, out []detect.Finding) []detect.Find
 	if d.tn.SweepDue() {
 		d.keys.Range(func(k baseline.Key, ks *keyState) bool {
 			if !d.tn.Current(ks.gen) {
-				if prev != 0 && ks.t.cfg.Enabled && ks.rate.Start != 0 {
-					ks.rate.Roll(prev, &ks.t.rp)
+				if prev != 0 && ks.t.cfg.Enabled {
+					ks.update(func(r *baseline.Rate) {
+						if r.Start != 0 {
+							r.Roll(prev, &ks.t.rp)
+						}
+					})
 				}
 				d.resolve(ks, k.Agent, k.Tool)
 			}

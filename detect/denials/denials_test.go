@@ -82,13 +82,14 @@ func TestNormalStreamRaisesNothing(t *testing.T) {
 	}
 	settle(d)
 	ks := d.keys.Peek(baseline.Key{Agent: "batch-agent", Tool: "db-query"})
-	if ks == nil || ks.rate.Borrowed {
+	if ks == nil || ks.rate().Borrowed {
 		t.Fatal("batch key missing")
 	}
-	if _, peak, _ := ks.rate.Profile.Expect(2, 0); peak < 25 {
+	kr := ks.rate()
+	if _, peak, _ := kr.Profile.Expect(2, 0); peak < 25 {
 		t.Fatalf("batch slot peak %v: the nightly denials were not learned", peak)
 	}
-	if warm, m := ks.rate.Warm(&d.tn.Base().rule), ks.rate.Sc[0].Mean; !warm || m > 1 {
+	if warm, m := kr.Warm(&d.tn.Base().rule), kr.Sc[0].Mean; !warm || m > 1 {
 		t.Fatalf("batch key not warm at the end (warm %v mean %v)", warm, m)
 	}
 }
@@ -241,13 +242,13 @@ func TestTickClosesQuietWindowsSorted(t *testing.T) {
 		t.Fatalf("tick findings %+v", fin)
 	}
 	ks := d.keys.Peek(baseline.Key{Agent: "a", Tool: "t"})
-	if ks.rate.Windows != 0 {
-		t.Fatalf("tick rolled a key: windows %d", ks.rate.Windows)
+	if ks.rate().Windows != 0 {
+		t.Fatalf("tick rolled a key: windows %d", ks.rate().Windows)
 	}
 	r := record.Record{Timestamp: base.Add(time.Hour + time.Second), AgentID: "a", Tool: record.Tool{Name: "t"}}
 	d.Observe(&r, nil)
-	if ks.rate.Windows != 12 || ks.rate.Start != base.Add(time.Hour).Unix() {
-		t.Fatalf("windows %d", ks.rate.Windows)
+	if ks.rate().Windows != 12 || ks.rate().Start != base.Add(time.Hour).Unix() {
+		t.Fatalf("windows %d", ks.rate().Windows)
 	}
 }
 
@@ -351,8 +352,12 @@ func BenchmarkBytesPerKey(b *testing.B) {
 // would: the state eager ticks used to leave.
 func settle(d *Detector) {
 	d.keys.Range(func(_ baseline.Key, ks *keyState) bool {
-		if ks.t.cfg.Enabled && ks.rate.Start != 0 {
-			ks.rate.Roll(d.tickedAt, &ks.t.rp)
+		if ks.t.cfg.Enabled {
+			ks.update(func(r *baseline.Rate) {
+				if r.Start != 0 {
+					r.Roll(d.tickedAt, &ks.t.rp)
+				}
+			})
 		}
 		return true
 	})

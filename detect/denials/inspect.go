@@ -21,24 +21,27 @@ func (d *Detector) BaselineKeys() []detect.Key {
 // without the finding's permissions); for a tool also a "novelty" part with
 // the denied types and type:action pairs remembered and its records.
 func (d *Detector) Inspect(agent, tool string) (detect.Baseline, bool) {
+	// k is a copy with a rate of its own: nothing here touches live state.
 	var k keyState
+	var rate baseline.Rate
 	var ts *toolState
 	if agent == "" {
 		if ts = d.tools.Peek(baseline.Key{Tool: tool}); ts == nil {
 			return detect.Baseline{}, false
 		}
-		k.rate = ts.rate
+		rate = ts.rate
 	} else {
 		ks := d.keys.Peek(baseline.Key{Agent: agent, Tool: tool})
 		if ks == nil {
 			return detect.Baseline{}, false
 		}
-		k = *ks
+		rate = ks.rate()
 	}
+	k.full = &rate
 	// The config as the key's next record resolves it.
 	k.t = d.tn.For(agent, tool)
 	t := k.t
-	b := ratedetect.Inspect(agent, tool, &k.rate, &t.rp, &t.rule, &t.spike, func(rec *record.Record, v baseline.RateVerdict) map[string]any {
+	b := ratedetect.Inspect(agent, tool, &rate, &t.rp, &t.rule, &t.spike, func(rec *record.Record, v baseline.RateVerdict) map[string]any {
 		m := d.spikeFinding(rec, &k, v).Details
 		delete(m, "permissions_denied")
 		return m

@@ -32,8 +32,12 @@ func (e eager) Tick(watermark time.Time, out []detect.Finding) []detect.Finding 
 		if !d.tn.Current(ks.gen) {
 			d.resolve(ks, k.Agent, k.Tool)
 		}
-		if ks.t.cfg.Enabled && ks.rate.Start != 0 {
-			ks.rate.Roll(wm, &ks.t.rp)
+		if ks.t.cfg.Enabled {
+			ks.update(func(r *baseline.Rate) {
+				if r.Start != 0 {
+					r.Roll(wm, &ks.t.rp)
+				}
+			})
 		}
 		return true
 	})

@@ -199,10 +199,10 @@ func (d *Detector) restore(st *StateV3) error {
 		if err := k.Rate.Check(); err != nil {
 			return fmt.Errorf("denial state: key %q/%q: %w", k.Agent, k.Tool, err)
 		}
-		ks := keys.Put(bk, k.LastSeen, keyState{rate: k.Rate, gen: d.tn.Stamp()})
+		ks := keys.Put(bk, k.LastSeen, keyState{gen: d.tn.Stamp()})
 		ks.t = d.tn.For(k.Agent, k.Tool)
-		if !ratedetect.SameWindow(&ks.t.rp, k.Size, k.Scales) {
-			ks.rate = baseline.Rate{}
+		if ratedetect.SameWindow(&ks.t.rp, k.Size, k.Scales) {
+			ks.setRate(&k.Rate)
 		}
 	}
 	for i := range st.Tools {
@@ -239,7 +239,7 @@ func (d *Detector) restore(st *StateV3) error {
 // when d's keys were not captured since they were built or restored).
 func (d *Detector) capture(delta bool) (st *StateV3, c *baseline.StoreCapture[baseline.Key, keyState, KeyV3], ok bool) {
 	cp := func(_ bool, k baseline.Key, seen int64, ks *keyState) KeyV3 {
-		return KeyV3{Agent: k.Agent, Tool: k.Tool, LastSeen: seen, Size: ks.t.rp.Size, Scales: ks.t.rp.N, Rate: ks.rate}
+		return KeyV3{Agent: k.Agent, Tool: k.Tool, LastSeen: seen, Size: ks.t.rp.Size, Scales: ks.t.rp.N, Rate: ks.rate()}
 	}
 	if delta {
 		if c, ok = baseline.CaptureDelta(d.keys, cp); !ok {

@@ -47,7 +47,7 @@ func goldenState(t testing.TB) *Detector {
 // and re-encode byte for byte; the live types the record copies keep
 // their field counts.
 func TestStateGolden(t *testing.T) {
-	enctest.Fields(t, reflect.TypeFor[keyState](), 3)
+	enctest.Fields(t, reflect.TypeFor[keyState](), 4)
 	enctest.Fields(t, reflect.TypeFor[toolState](), 7)
 	enctest.Golden{
 		Name: "denials-state", Versions: stateDecoders.Versions(), Current: stateVersion,
@@ -58,7 +58,7 @@ func TestStateGolden(t *testing.T) {
 			var keys []string
 			d.keys.RangeSeen(func(k baseline.Key, seen int64, ks *keyState) bool {
 				keys = append(keys, k.Agent+"/"+k.Tool)
-				if w := ks.rate.Profile.Windows; w < 23 || w > 24 {
+				if w := ks.rate().Profile.Windows; w < 23 || w > 24 {
 					t.Errorf("key %s: %d windows, want 23-24 of the 2 hours", k, w)
 				}
 				return true

@@ -120,14 +120,14 @@ func TestSetParamsKeepsBaselines(t *testing.T) {
 					}
 					done = true
 					before := d.keys.Peek(key)
-					prof, first := before.rate.Profile, before.rate.First
+					prof, first := before.rate().Profile, before.rate().First
 					tool := d.tools.Peek(baseline.Key{Tool: key.Tool})
 					types := len(tool.types)
 					d.SetParams(p)
 					r := record.Record{Timestamp: ts, AgentID: key.Agent, Tool: record.Tool{Name: key.Tool}}
 					d.Observe(&r, nil) // keys re-resolve lazily, on their next record
 					after := d.keys.Peek(key)
-					if after != before || after.rate.Profile != prof || after.rate.First != first || after.t.cfg != &p.Base {
+					if after != before || after.rate().Profile != prof || after.rate().First != first || after.t.cfg != &p.Base {
 						t.Fatal("reload lost the key's baseline or did not bind the new config")
 					}
 					if d.tools.Peek(baseline.Key{Tool: key.Tool}) != tool || len(tool.types) != types || types == 0 {
@@ -170,8 +170,8 @@ func TestSetParamsWindowChangeResetsRateOnly(t *testing.T) {
 	r := record.Record{Timestamp: base.Add(30*time.Hour - time.Second), AgentID: key.Agent, Tool: record.Tool{Name: key.Tool}}
 	d.Observe(&r, nil)
 	ks := d.keys.Peek(key)
-	if ks.t.rp.Size != 600 || ks.rate.Windows != 0 || ks.rate.Start%600 != 0 {
-		t.Fatalf("key rate not reset to 10m windows: %+v", ks.rate.Counter)
+	if ks.t.rp.Size != 600 || ks.rate().Windows != 0 || ks.rate().Start%600 != 0 {
+		t.Fatalf("key rate not reset to 10m windows: %+v", ks.rate().Counter)
 	}
 	if tool.rate.Windows != 0 || tool.since != since || len(tool.types) != types || types == 0 {
 		t.Fatalf("tool: windows %d since %d (want %d) types %d (want %d)", tool.rate.Windows, tool.since, since, len(tool.types), types)

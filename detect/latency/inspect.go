@@ -36,7 +36,7 @@ func (d *Detector) Inspect(agent, tool string) (detect.Baseline, bool) {
 	cfg := d.core.Params.For(agent, tool)
 	j := judgeOf(cfg)
 	b := detect.Baseline{Pattern: detect.PatternLatency, Agent: agent, Tool: tool, Unit: "ms"}
-	cur, ref := &st.slots[st.active], &st.slots[1-st.active]
+	cur, ref := st.at(st.active), st.at(1-st.active)
 	for _, s := range []*slot{cur, ref} {
 		if !s.used {
 			continue
@@ -82,6 +82,6 @@ func (d *Detector) toolUsable(tool string, cfg *Config) bool {
 	if ts == nil {
 		return false
 	}
-	s := &ts.slots[ts.active]
+	s := ts.at(ts.active)
 	return s.usable(s.dist.Quantiles(d.core.G), cfg)
 }

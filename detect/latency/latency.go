@@ -182,10 +182,36 @@ type slot struct {
 	dist    baseline.Dist
 }
 
+// state is one key. Its second version slot is allocated at the key's
+// first version change (most keys never have one): until then it reads
+// as noSlot.
 type state struct {
 	distdetect.Resolved[Config]
 	active uint8 // slot of the newest version
-	slots  [2]slot
+	first  slot
+	second *slot // nil: unused (reads as noSlot)
+}
+
+// noSlot is what a nil second slot reads as; never written.
+var noSlot slot
+
+// at returns slot i (0 or 1); an unallocated second reads as noSlot.
+func (st *state) at(i uint8) *slot {
+	if i == 0 {
+		return &st.first
+	}
+	if st.second == nil {
+		return &noSlot
+	}
+	return st.second
+}
+
+// secondSlot allocates the second slot if needed.
+func (st *state) secondSlot() *slot {
+	if st.second == nil {
+		st.second = new(slot)
+	}
+	return st.second
 }
 
 var (
@@ -216,7 +242,7 @@ func (s *slot) usable(q baseline.Quantiles, cfg *Config) bool {
 // slotFor returns the slot for version v and the other (reference) slot,
 // opening a slot for a version seen for the first time.
 func (st *state) slotFor(g *baseline.Digester, v string) (cur, ref *slot) {
-	a, o := &st.slots[st.active], &st.slots[1-st.active]
+	a, o := st.at(st.active), st.at(1-st.active) // active 1 means second is allocated
 	switch {
 	case a.used && a.version == v:
 		return a, o
@@ -227,6 +253,8 @@ func (st *state) slotFor(g *baseline.Digester, v string) (cur, ref *slot) {
 		return a, o
 	}
 	// A new version: keep the slot with more samples as the reference.
+	st.secondSlot()
+	a, o = st.at(st.active), st.at(1-st.active)
 	victim, keep, idx := o, a, 1-st.active
 	if a.dist.Count() < o.dist.Count() {
 		victim, keep, idx = a, o, st.active
@@ -359,19 +387,24 @@ func finding(r *record.Record, x float64, c *choice) detect.Finding {
 // Recycle resets an evicted key's state for a new key, keeping its
 // digests' storage (distdetect).
 func (st *state) Recycle() {
-	d0, d1 := st.slots[0].dist, st.slots[1].dist
+	d0, sec := st.first.dist, st.second
 	d0.Reset()
-	d1.Reset()
 	*st = state{}
-	st.slots[0].dist, st.slots[1].dist = d0, d1
+	st.first.dist = d0
+	if sec != nil {
+		d1 := sec.dist
+		d1.Reset()
+		*sec = slot{dist: d1}
+		st.second = sec
+	}
 }
 
 // Advance rotates the epochs of the key's version slots
 // (distdetect.Value).
 func (st *state) Advance(g *baseline.Digester, t time.Time) {
-	for i := range st.slots {
-		if st.slots[i].used {
-			st.slots[i].dist.Advance(g, t)
+	for _, sl := range [...]*slot{&st.first, st.second} {
+		if sl != nil && sl.used {
+			sl.dist.Advance(g, t)
 		}
 	}
 }

@@ -1,8 +1,10 @@
 package latency
 
 import (
+	"bytes"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"strconv"
 	"testing"
 	"time"
@@ -116,8 +118,8 @@ func TestNormalTrafficDriftAndUpgradeNoFindings(t *testing.T) {
 	}
 	// Both versions are tracked at tool level.
 	ts := d.core.Tools.Peek("customer-lookup")
-	if ts.slots[ts.active].version != "2.0.0" || ts.slots[1-ts.active].version != "1.0.0" {
-		t.Fatalf("tool slots: %q active, %q other", ts.slots[ts.active].version, ts.slots[1-ts.active].version)
+	if ts.at(ts.active).version != "2.0.0" || ts.at(1-ts.active).version != "1.0.0" {
+		t.Fatalf("tool slots: %q active, %q other", ts.at(ts.active).version, ts.at(1-ts.active).version)
 	}
 }
 
@@ -146,7 +148,7 @@ func warm(t *testing.T, d *Detector, n int) *stream {
 func TestInjectedSlowCall(t *testing.T) {
 	d := newDet(t, nil)
 	s := warm(t, d, 9000) // 1000 per (agent, tool)
-	kq := d.core.Keys.Peek(baseline.Key{Agent: "agent-a", Tool: "customer-lookup"}).slots[0].dist.Quantiles(d.core.G)
+	kq := d.core.Keys.Peek(baseline.Key{Agent: "agent-a", Tool: "customer-lookup"}).at(0).dist.Quantiles(d.core.G)
 	r := rec(s.now(), "agent-a", "customer-lookup", "1.0.0", 30120)
 	r.TraceID, r.SpanID = "agent-task-x", "tool-call-007"
 	out := d.Observe(r, nil)
@@ -182,7 +184,7 @@ func TestScoreMonotone(t *testing.T) {
 	prev := -1.0
 	c := DefaultConfig()
 	j := judgeOf(&c)
-	sl := &d.core.Keys.Peek(baseline.Key{Agent: "agent-a", Tool: "web-search"}).slots[0]
+	sl := d.core.Keys.Peek(baseline.Key{Agent: "agent-a", Tool: "web-search"}).at(0)
 	for x := 500.0; x < 1e8; x *= 1.3 {
 		r := rec(s.now(), "agent-a", "web-search", "1.0.0", x)
 		v := sl.dist.Judge(d.core.G, x, &j, 0)
@@ -203,13 +205,13 @@ func TestTimeoutsAndDenialsSkipped(t *testing.T) {
 	d := newDet(t, nil)
 	s := warm(t, d, 9000)
 	k := baseline.Key{Agent: "agent-b", Tool: "db-query"}
-	before := d.core.Keys.Peek(k).slots[0].dist.Count()
+	before := d.core.Keys.Peek(k).at(0).dist.Count()
 	r := rec(s.now(), "agent-b", "db-query", "1.0.0", 30000)
 	r.Invocation.Status = record.StatusTimeout
 	if out := d.Observe(r, nil); len(out) != 0 {
 		t.Fatalf("timeout at 30 s raised %+v", out)
 	}
-	if after := d.core.Keys.Peek(k).slots[0].dist.Count(); after != before {
+	if after := d.core.Keys.Peek(k).at(0).dist.Count(); after != before {
 		t.Fatalf("timeout counted: %v -> %v", before, after)
 	}
 	r = rec(s.now(), "agent-b", "db-query", "1.0.0", 30000)
@@ -221,10 +223,10 @@ func TestTimeoutsAndDenialsSkipped(t *testing.T) {
 	// teaches nothing, and a normal one is counted.
 	r = rec(s.now(), "agent-b", "db-query", "1.0.0", 30000)
 	r.Invocation.Status = record.StatusDenied
-	if out := d.Observe(r, nil); len(out) != 0 || d.core.Keys.Peek(k).slots[0].dist.Count() != before {
+	if out := d.Observe(r, nil); len(out) != 0 || d.core.Keys.Peek(k).at(0).dist.Count() != before {
 		t.Fatal("denied call alerted or was counted")
 	}
-	if d.Observe(rec(s.now(), "agent-b", "db-query", "1.0.0", 40), nil); d.core.Keys.Peek(k).slots[0].dist.Count() != before+1 {
+	if d.Observe(rec(s.now(), "agent-b", "db-query", "1.0.0", 40), nil); d.core.Keys.Peek(k).at(0).dist.Count() != before+1 {
 		t.Fatal("a normal call was not counted")
 	}
 }
@@ -260,7 +262,7 @@ func TestVersionUpgradeRelearns(t *testing.T) {
 		t.Fatalf("×10 shift with a version change: %d findings, first %+v", len(found), found[0])
 	}
 	st := d.core.Keys.Peek(baseline.Key{Agent: "solo", Tool: "lookup"})
-	cur := &st.slots[st.active]
+	cur := st.at(st.active)
 	if cur.version != "2.0.0" || !cur.relearn || cur.dist.Count() != 3000 {
 		t.Fatalf("new slot %q relearn=%v count=%v", cur.version, cur.relearn, cur.dist.Count())
 	}
@@ -294,7 +296,7 @@ func TestExtremeCallDuringRelearnAlerts(t *testing.T) {
 	st := d.core.Keys.Peek(baseline.Key{Agent: "solo", Tool: "lookup"})
 	c := DefaultConfig()
 	j := judgeOf(&c)
-	ref := &st.slots[1-st.active]
+	ref := st.at(1 - st.active)
 	own := ref.dist.Judge(d.core.G, 1, &j, 0).Threshold()
 	if thr := f.Details["threshold"].(float64); math.Abs(thr-3*own) > 3*own/500+1 {
 		t.Fatalf("relaxed threshold %v, want ≈3 × %v", thr, own)
@@ -316,14 +318,14 @@ func TestRollbackAndThirdVersion(t *testing.T) {
 	add("1", 500)
 	add("2", 50)
 	add("1", 10) // rollback: the old slot is reused, not reset
-	if st.slots[0].version != "1" || st.slots[0].dist.Count() != 510 {
-		t.Fatalf("slot 0: %q %v", st.slots[0].version, st.slots[0].dist.Count())
+	if st.at(0).version != "1" || st.at(0).dist.Count() != 510 {
+		t.Fatalf("slot 0: %q %v", st.at(0).version, st.at(0).dist.Count())
 	}
 	add("3", 5) // replaces the slot with fewer samples ("2")
-	if st.slots[1].version != "3" || st.slots[1].dist.Count() != 5 || !st.slots[1].relearn || st.active != 1 {
-		t.Fatalf("slot 1: %q %v relearn=%v active=%d", st.slots[1].version, st.slots[1].dist.Count(), st.slots[1].relearn, st.active)
+	if st.at(1).version != "3" || st.at(1).dist.Count() != 5 || !st.at(1).relearn || st.active != 1 {
+		t.Fatalf("slot 1: %q %v relearn=%v active=%d", st.at(1).version, st.at(1).dist.Count(), st.at(1).relearn, st.active)
 	}
-	if st.slots[0].version != "1" || st.slots[0].dist.Count() != 510 {
+	if st.at(0).version != "1" || st.at(0).dist.Count() != 510 {
 		t.Fatal("reference slot lost")
 	}
 }
@@ -352,7 +354,7 @@ func TestWarmupSuppressesAndToolBorrowing(t *testing.T) {
 func TestBurstIsWinsorized(t *testing.T) {
 	d := newDet(t, nil)
 	s := warm(t, d, 90000) // 10,000 per (agent, tool)
-	sl := &d.core.Keys.Peek(baseline.Key{Agent: "agent-c", Tool: "web-search"}).slots[0]
+	sl := d.core.Keys.Peek(baseline.Key{Agent: "agent-c", Tool: "web-search"}).at(0)
 	before := sl.dist.Quantiles(d.core.G)
 	n := 0
 	for i := range 50 {
@@ -410,7 +412,7 @@ func TestTickRotatesEpochs(t *testing.T) {
 		}
 		d.Tick(base.Add(3*time.Hour), nil)
 		d.core.AdvanceAll() // rotation is lazy: bring the key to the ticked epoch
-		sl := &d.core.Keys.Peek(baseline.Key{Agent: "a", Tool: "t"}).slots[0]
+		sl := d.core.Keys.Peek(baseline.Key{Agent: "a", Tool: "t"}).at(0)
 		if e := sl.dist.Epoch(); e != d.core.G.EpochOf(base.Add(3*time.Hour)) {
 			t.Fatalf("tickEvery=%d: epoch %d not advanced", tickEvery, e)
 		}
@@ -506,4 +508,36 @@ func BenchmarkMemoryPerKey(b *testing.B) {
 		}
 		return d
 	})
+}
+
+// A key holds its second version slot only from its first version change,
+// also after a snapshot round trip; the shared empty slot is never written.
+func TestSecondSlotLazy(t *testing.T) {
+	d := newDet(t, nil)
+	for i := range 300 {
+		v := "1.0.0"
+		if i >= 250 {
+			v = "2.0.0"
+		}
+		d.Observe(rec(base.Add(time.Duration(i)*time.Second), "a", "t", v, 100), nil)
+		d.Observe(rec(base.Add(time.Duration(i)*time.Second), "b", "t", "1.0.0", 100), nil)
+	}
+	snap, err := d.MarshalState(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newDet(t, nil)
+	if err := r.UnmarshalState(snap); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := r.MarshalState(nil)
+	for _, x := range []*Detector{d, r} {
+		a, b := x.core.Keys.Peek(baseline.Key{Agent: "a", Tool: "t"}), x.core.Keys.Peek(baseline.Key{Agent: "b", Tool: "t"})
+		if a.second == nil || a.at(a.active).version != "2.0.0" || b.second != nil || !b.first.used {
+			t.Fatalf("second slots: changed key %v, unchanged key %v", a.second != nil, b.second != nil)
+		}
+	}
+	if !bytes.Equal(snap, again) || !reflect.DeepEqual(noSlot, slot{}) {
+		t.Fatal("restore re-encodes differently or the empty slot was written")
+	}
 }

@@ -15,5 +15,5 @@ func (d *Detector) ToolQuantiles(tool string) (q baseline.Quantiles, ok bool) {
 	if s == nil {
 		return q, false
 	}
-	return s.slots[s.active].dist.Quantiles(d.core.G), true
+	return s.at(s.active).dist.Quantiles(d.core.G), true
 }

@@ -1,8 +1,10 @@
 package latency
 
 import (
+	"bytes"
 	"fmt"
 
+	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/detect/internal/distdetect"
 	"github.com/toolwatch/toolwatch/internal/encoding"
@@ -119,8 +121,8 @@ func (d *Detector) MarshalState(b []byte) ([]byte, error) { return detect.Marsha
 
 func entry(a *distdetect.Arena, agent, tool string, seen int64, s *state) (EntryState, error) {
 	e := EntryState{Agent: agent, Tool: tool, LastSeen: seen, Active: s.active}
-	for i := range s.slots {
-		sl := &s.slots[i]
+	for i := range e.Slots {
+		sl := s.at(uint8(i))
 		enc, err := a.Dist(&sl.dist)
 		if err != nil {
 			return e, err
@@ -130,21 +132,32 @@ func entry(a *distdetect.Arena, agent, tool string, seen int64, s *state) (Entry
 	return e, nil
 }
 
+// neverUsed is the encoding of a Dist that never saw a value: a second
+// slot encoded so is restored unallocated.
+var neverUsed, _ = new(baseline.Dist).MarshalState(nil)
+
 // restore fills st from e.
 func (e *EntryState) restore(st *state) error {
 	if e.Active > 1 {
 		return fmt.Errorf("active slot %d", e.Active)
 	}
-	st.active = e.Active
+	st.active, st.second = e.Active, nil
 	for i := range e.Slots {
-		es, sl := &e.Slots[i], &st.slots[i]
+		es := &e.Slots[i]
 		if !es.Used && (es.Version != "" || es.Relearn) {
 			return fmt.Errorf("slot %d: unused slot with a version", i)
 		}
+		var sl slot
 		if err := sl.dist.UnmarshalState(es.Dist); err != nil {
 			return fmt.Errorf("slot %d: %w", i, err)
 		}
 		sl.version, sl.used, sl.relearn = es.Version, es.Used, es.Relearn
+		switch {
+		case i == 0:
+			st.first = sl
+		case es.Used || e.Active == 1 || !bytes.Equal(es.Dist, neverUsed):
+			*st.secondSlot() = sl
+		}
 	}
 	return nil
 }

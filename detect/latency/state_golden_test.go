@@ -33,7 +33,7 @@ func goldenState(t testing.TB) *Detector {
 // re-encode byte for byte; the live types the record copies keep their
 // field counts.
 func TestStateGolden(t *testing.T) {
-	enctest.Fields(t, reflect.TypeFor[state](), 3)
+	enctest.Fields(t, reflect.TypeFor[state](), 4)
 	enctest.Fields(t, reflect.TypeFor[slot](), 4)
 	enctest.Fields(t, reflect.TypeFor[EntryState](), 5)
 	enctest.Fields(t, reflect.TypeFor[SlotState](), 4)
@@ -49,25 +49,25 @@ func TestStateGolden(t *testing.T) {
 			d.core.Keys.RangeSeen(func(k baseline.Key, seen int64, st *state) bool {
 				keys = append(keys, k.Agent+"/"+k.Tool)
 				var n float64
-				for i := range st.slots {
-					n += st.slots[i].dist.Count()
+				for i := range uint8(2) {
+					n += st.at(i).dist.Count()
 				}
 				want := "1.0.0"
 				if k.Tool == "t-a" {
 					want = "2.0.0"
 				}
-				if v := st.slots[st.active].version; v != want || n != 240 || seen < goldenStart.Add(119*time.Minute).Unix() {
+				if v := st.at(st.active).version; v != want || n != 240 || seen < goldenStart.Add(119*time.Minute).Unix() {
 					t.Errorf("key %s: active version %q (want %q), %v values (want 240), last seen %d", k, v, want, n, seen)
 				}
-				if k.Tool == "t-a" && (!st.slots[0].used || !st.slots[1].used || st.slots[st.active].dist.Count() != 40) {
-					t.Errorf("key %s: slots %+v %+v, want both used, 40 values in 2.0.0", k, st.slots[0].version, st.slots[1].version)
+				if k.Tool == "t-a" && (!st.at(0).used || !st.at(1).used || st.at(st.active).dist.Count() != 40) {
+					t.Errorf("key %s: slots %+v %+v, want both used, 40 values in 2.0.0", k, st.at(0).version, st.at(1).version)
 				}
 				return true
 			})
 			if fmt.Sprint(keys) != "[a2/t-b a1/t-b a0/t-b a2/t-a a1/t-a a0/t-a]" { // newest first
 				t.Errorf("keys in recency order %v", keys)
 			}
-			if tl := d.core.Tools.Peek("t-b"); tl == nil || tl.slots[tl.active].dist.Count() != 720 {
+			if tl := d.core.Tools.Peek("t-b"); tl == nil || tl.at(tl.active).dist.Count() != 720 {
 				t.Errorf("tool key t-b: %+v", tl)
 			}
 			return detecttest.MustMarshal(t, d)

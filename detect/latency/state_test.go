@@ -66,7 +66,7 @@ func TestCrashEquivalence(t *testing.T) {
 	}
 	relearning := false
 	restored.core.Keys.Range(func(k baseline.Key, st *state) bool {
-		if sl := &st.slots[st.active]; sl.version == "3.0.0" && sl.relearn {
+		if sl := st.at(st.active); sl.version == "3.0.0" && sl.relearn {
 			relearning = true
 		}
 		return true
@@ -138,7 +138,7 @@ func TestSetParamsKeepsBaselines(t *testing.T) {
 	// A narrow key whose fitted thresholds lie below its egregious bound (10×
 	// p99), so the false-alarm rate alone decides.
 	k := baseline.Key{Agent: "agent-a", Tool: "customer-lookup"}
-	dist := func() *baseline.Dist { st := d.core.Keys.Peek(k); return &st.slots[st.active].dist }
+	dist := func() *baseline.Dist { st := d.core.Keys.Peek(k); return &st.at(st.active).dist }
 	thrAt := func(far float64) float64 {
 		c2 := c
 		c2.FalseAlarmRate = far
@@ -172,7 +172,7 @@ func TestSetParamsKeepsBaselines(t *testing.T) {
 	if out := d.Observe(rec(ts, k.Agent, k.Tool, "1.0.0", slow), nil); len(out) != 0 {
 		t.Fatalf("1.2× the threshold still alerts at 1e-12: %+v", out[0].Details)
 	}
-	if st := d.core.Keys.Peek(k); st.Cfg.FalseAlarmRate != 1e-12 || !d.core.Gen.Current(st.Gen) || st.slots[st.active].version != "1.0.0" {
+	if st := d.core.Keys.Peek(k); st.Cfg.FalseAlarmRate != 1e-12 || !d.core.Gen.Current(st.Gen) || st.at(st.active).version != "1.0.0" {
 		t.Fatalf("key not re-resolved or slot lost: cfg %+v gen %d/%d", st.Cfg, st.Gen, d.core.Gen.Stamp())
 	}
 	if q := dist().Quantiles(d.core.G); q.Count != q1.Count+1 {
