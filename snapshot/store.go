@@ -240,17 +240,12 @@ func (f *FileStore) Prune(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("prune deltas: %w", err)
 	}
-	var errs []error
-	for id, ds := range all {
-		if keep[id] {
-			continue
+	errs := pruneDeltas(all, keep, func(p string) error {
+		if err := os.Remove(p); !errors.Is(err, fs.ErrNotExist) {
+			return err
 		}
-		for _, p := range ds {
-			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				errs = append(errs, err)
-			}
-		}
-	}
+		return nil
+	})
 	// A delta write cut short by a crash leaves its .tmp; no write is
 	// running now (the Manager saves one link at a time).
 	tmps, err := filepath.Glob(globEscape(f.Path) + ".delta-*.tmp")
@@ -263,6 +258,23 @@ func (f *FileStore) Prune(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// pruneDeltas removes the deltas (by base ID, then index) of the bases not
+// in keep, and returns remove's errors.
+func pruneDeltas(all map[uint64]map[uint32]string, keep map[uint64]bool, remove func(string) error) []error {
+	var errs []error
+	for id, ds := range all {
+		if keep[id] {
+			continue
+		}
+		for _, name := range ds {
+			if err := remove(name); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errs
 }
 
 // fileID is ID of the file at p, read from its last bytes.
