@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/detect/internal/keydelta"
 	"github.com/toolwatch/toolwatch/internal/encoding"
 )
 
@@ -94,16 +95,8 @@ func EncodeOrder[E any](b []byte, s *Snapshot[E]) []byte {
 	enc := encoding.Encbuf{B: b}
 	start := len(b)
 	enc.PutUvarint(OrderVersion)
-	for _, seqs := range [...][]int64{s.keySeq, s.toolSeq} {
-		enc.PutUvarint(uint64(len(seqs)))
-		for i, q := range seqs {
-			if i == 0 {
-				enc.PutVarint(q)
-			} else {
-				enc.PutUvarint(uint64(seqs[i-1] - q))
-			}
-		}
-	}
+	keydelta.PutPositions(&enc, s.keySeq)
+	keydelta.PutPositions(&enc, s.toolSeq)
 	enc.PutCRC32(start)
 	return enc.Get()
 }
@@ -111,20 +104,7 @@ func EncodeOrder[E any](b []byte, s *Snapshot[E]) []byte {
 var orderDecoders = encoding.Decoders[[2][]int64]{OrderVersion: func(d *encoding.Decbuf) [2][]int64 {
 	var out [2][]int64
 	for i := range out {
-		n := d.Count(1)
-		seqs := make([]int64, 0, n)
-		for j := 0; j < n && d.Err() == nil; j++ {
-			if j == 0 {
-				seqs = append(seqs, d.Varint())
-				continue
-			}
-			dec := d.Uvarint()
-			if dec == 0 || dec > 1<<62 {
-				d.Fail("order: position decrease %d", dec)
-			}
-			seqs = append(seqs, seqs[j-1]-int64(dec))
-		}
-		out[i] = seqs
+		out[i] = keydelta.Positions(d)
 	}
 	return out
 }}
@@ -143,11 +123,7 @@ func (cd *Codec[V, E]) EncodeDelta(b []byte, d *Delta[E]) []byte {
 	for _, st := range [...]*StoreDelta[E]{&d.Keys, &d.Tools} {
 		enc.PutUvarint(st.Rejected)
 		enc.PutUvarint(st.Evicted)
-		enc.PutUvarint(uint64(len(st.Tombs)))
-		for _, k := range st.Tombs {
-			enc.PutUvarintStr(k.Agent)
-			enc.PutUvarintStr(k.Tool)
-		}
+		keydelta.PutTombs(&enc, st.Tombs)
 		enc.PutUvarint(uint64(len(st.Entries)))
 		for i := range st.Entries {
 			enc.PutVarint(st.Seqs[i])
@@ -169,12 +145,8 @@ func (cd *Codec[V, E]) DecodeDelta(data []byte) (*Delta[E], error) {
 		out.LastEpoch = d.Varint()
 		for _, st := range [...]*StoreDelta[E]{&out.Keys, &out.Tools} {
 			st.Rejected, st.Evicted = d.Uvarint(), d.Uvarint()
-			n := d.Count(2)
-			st.Tombs = make([]baseline.Key, 0, n)
-			for j := 0; j < n && d.Err() == nil; j++ {
-				st.Tombs = append(st.Tombs, baseline.Key{Agent: d.UvarintStr(), Tool: d.UvarintStr()})
-			}
-			n = d.Count(1 + cd.MinEntry)
+			st.Tombs = keydelta.Tombs(d)
+			n := d.Count(1 + cd.MinEntry)
 			st.Entries, st.Seqs = make([]E, 0, n), make([]int64, 0, n)
 			for j := 0; j < n && d.Err() == nil; j++ {
 				st.Seqs = append(st.Seqs, d.Varint())
