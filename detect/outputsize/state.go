@@ -63,30 +63,28 @@ func getEntryV2(d *encoding.Decbuf) EntryState {
 // (distdetect.Capture); the Encoder copies the keys not touched since
 // and writes the record.
 func (d *Detector) CaptureState() (detect.Encoder, error) {
-	finish := distdetect.Capture(&d.core, &codec)
-	return func(b []byte) ([]byte, error) {
-		s, err := finish()
-		if err != nil {
-			return b, err
-		}
-		return codec.Encode(b, s), nil
-	}, nil
+	return d.deltas().CaptureState()
+}
+
+// deltas is the distdetect implementation of the capture methods.
+func (d *Detector) deltas() distdetect.Deltas[Config, state, *state, EntryState] {
+	return distdetect.Deltas[Config, state, *state, EntryState]{Core: &d.core, Codec: &codec}
 }
 
 // CaptureBase implements detect.DeltaCapturer.
 func (d *Detector) CaptureBase() (st, order detect.Encoder, err error) {
-	return distdetect.Deltas[Config, state, *state, EntryState]{Core: &d.core, Codec: &codec}.CaptureBase()
+	return d.deltas().CaptureBase()
 }
 
 // CaptureDelta implements detect.DeltaCapturer: the keys seen since the
 // previous capture, and those evicted since (distdetect.CaptureDelta).
 func (d *Detector) CaptureDelta() (detect.Encoder, bool, error) {
-	return distdetect.Deltas[Config, state, *state, EntryState]{Core: &d.core, Codec: &codec}.CaptureDelta()
+	return d.deltas().CaptureDelta()
 }
 
 // RestoreChain implements detect.DeltaCapturer.
 func (d *Detector) RestoreChain(base, order []byte, deltas [][]byte) error {
-	return distdetect.Deltas[Config, state, *state, EntryState]{Core: &d.core, Codec: &codec}.RestoreChain(base, order, deltas)
+	return d.deltas().RestoreChain(base, order, deltas)
 }
 
 // MarshalState implements detect.State. The encoding is deterministic:

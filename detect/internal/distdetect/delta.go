@@ -220,6 +220,19 @@ type Deltas[C, V any, P Value[C, V], E any] struct {
 	Codec *Codec[V, E]
 }
 
+// CaptureState is detect.Capturer's: a copy-on-write capture (Capture)
+// whose encoder writes the Snapshot record.
+func (x Deltas[C, V, P, E]) CaptureState() (func([]byte) ([]byte, error), error) {
+	finish := Capture(x.Core, x.Codec)
+	return func(b []byte) ([]byte, error) {
+		s, err := finish()
+		if err != nil {
+			return b, err
+		}
+		return x.Codec.Encode(b, s), nil
+	}, nil
+}
+
 // CaptureBase is detect.DeltaCapturer's: call state before order.
 func (x Deltas[C, V, P, E]) CaptureBase() (state, order func([]byte) ([]byte, error), err error) {
 	finish := Capture(x.Core, x.Codec)
