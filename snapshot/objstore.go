@@ -185,19 +185,7 @@ func (o *ObjectStore) deltas(ctx context.Context) (map[uint64]map[uint32]string,
 		if !ok {
 			continue
 		}
-		hexID, num, ok := strings.Cut(rest, ".")
-		if !ok || len(hexID) != 16 || len(num) != 6 {
-			continue
-		}
-		id, err1 := strconv.ParseUint(hexID, 16, 64)
-		n, err2 := strconv.ParseUint(num, 10, 32)
-		if err1 != nil || err2 != nil {
-			continue
-		}
-		if out[id] == nil {
-			out[id] = make(map[uint32]string)
-		}
-		out[id][uint32(n)] = info.Name
+		addDelta(out, rest, ".", info.Name)
 	}
 	return out, nil
 }

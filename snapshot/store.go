@@ -169,21 +169,27 @@ func (f *FileStore) deltas() (map[uint64]map[uint32]string, error) {
 	out := make(map[uint64]map[uint32]string)
 	for _, p := range paths {
 		rest := strings.TrimPrefix(p, f.Path+".delta-")
-		hexID, num, ok := strings.Cut(rest, "-")
-		if !ok || len(hexID) != 16 || len(num) != 6 {
-			continue // a .tmp or a stranger
-		}
-		id, err1 := strconv.ParseUint(hexID, 16, 64)
-		n, err2 := strconv.ParseUint(num, 10, 32)
-		if err1 != nil || err2 != nil {
-			continue
-		}
-		if out[id] == nil {
-			out[id] = make(map[uint32]string)
-		}
-		out[id][uint32(n)] = p
+		addDelta(out, rest, "-", p) // skips a .tmp or a stranger
 	}
 	return out, nil
+}
+
+// addDelta adds name to out (base ID -> index -> name) when its tail rest
+// is a delta's "<16 hex digits of the base ID><sep><6-digit index>".
+func addDelta(out map[uint64]map[uint32]string, rest, sep, name string) {
+	hexID, num, ok := strings.Cut(rest, sep)
+	if !ok || len(hexID) != 16 || len(num) != 6 {
+		return
+	}
+	id, err1 := strconv.ParseUint(hexID, 16, 64)
+	n, err2 := strconv.ParseUint(num, 10, 32)
+	if err1 != nil || err2 != nil {
+		return
+	}
+	if out[id] == nil {
+		out[id] = make(map[uint32]string)
+	}
+	out[id][uint32(n)] = name
 }
 
 func globEscape(s string) string {
