@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/detect/internal/keydelta"
 	"github.com/toolwatch/toolwatch/internal/encoding"
 )
@@ -213,49 +214,73 @@ func RestoreChain[C, V any, P Value[C, V], E any](c *Core[C, V, P], cd *Codec[V,
 	return Restore(c, cd, s)
 }
 
-// Deltas implements detect.DeltaCapturer's methods for a detector over c
-// and cd (it embeds or forwards to it).
+// Deltas implements detect.State and detect.DeltaCapturer (the snapshot
+// record, copy-on-write captures, deltas and their restore) for a detector
+// over a Core and its Codec; the detector embeds it (NewDeltas).
 type Deltas[C, V any, P Value[C, V], E any] struct {
-	Core  *Core[C, V, P]
-	Codec *Codec[V, E]
+	core  *Core[C, V, P]
+	codec *Codec[V, E]
 }
 
-// CaptureState is detect.Capturer's: a copy-on-write capture (Capture)
-// whose encoder writes the Snapshot record.
-func (x Deltas[C, V, P, E]) CaptureState() (func([]byte) ([]byte, error), error) {
-	finish := Capture(x.Core, x.Codec)
+// NewDeltas returns the Deltas of c and cd.
+func NewDeltas[C, V any, P Value[C, V], E any](c *Core[C, V, P], cd *Codec[V, E]) Deltas[C, V, P, E] {
+	return Deltas[C, V, P, E]{core: c, codec: cd}
+}
+
+// CaptureState implements detect.Capturer: a copy-on-write capture
+// (Capture); the Encoder copies the keys not touched since and writes the
+// Snapshot record.
+func (x Deltas[C, V, P, E]) CaptureState() (detect.Encoder, error) {
+	finish := Capture(x.core, x.codec)
 	return func(b []byte) ([]byte, error) {
 		s, err := finish()
 		if err != nil {
 			return b, err
 		}
-		return x.Codec.Encode(b, s), nil
+		return x.codec.Encode(b, s), nil
 	}, nil
 }
 
-// CaptureBase is detect.DeltaCapturer's: call state before order.
-func (x Deltas[C, V, P, E]) CaptureBase() (state, order func([]byte) ([]byte, error), err error) {
-	finish := Capture(x.Core, x.Codec)
+// MarshalState implements detect.State. The encoding is deterministic:
+// equal states give equal bytes.
+func (x Deltas[C, V, P, E]) MarshalState(b []byte) ([]byte, error) {
+	return detect.MarshalCaptured(x, b)
+}
+
+// UnmarshalState implements detect.State. Nothing changes unless the
+// whole snapshot decodes.
+func (x Deltas[C, V, P, E]) UnmarshalState(data []byte) error {
+	s, err := x.codec.Decode(data)
+	if err != nil {
+		return err
+	}
+	return Restore(x.core, x.codec, s)
+}
+
+// CaptureBase implements detect.DeltaCapturer: call state before order.
+func (x Deltas[C, V, P, E]) CaptureBase() (state, order detect.Encoder, err error) {
+	finish := Capture(x.core, x.codec)
 	var s *Snapshot[E]
 	state = func(b []byte) ([]byte, error) {
 		var err error
 		if s, err = finish(); err != nil {
 			return b, err
 		}
-		return x.Codec.Encode(b, s), nil
+		return x.codec.Encode(b, s), nil
 	}
 	order = func(b []byte) ([]byte, error) {
 		if s == nil {
-			return b, fmt.Errorf("%s: order encoded before the state", x.Codec.Name)
+			return b, fmt.Errorf("%s: order encoded before the state", x.codec.Name)
 		}
 		return EncodeOrder(b, s), nil
 	}
 	return state, order, nil
 }
 
-// CaptureDelta is detect.DeltaCapturer's.
-func (x Deltas[C, V, P, E]) CaptureDelta() (func([]byte) ([]byte, error), bool, error) {
-	finish, ok := CaptureDelta(x.Core, x.Codec)
+// CaptureDelta implements detect.DeltaCapturer: the keys seen since the
+// previous capture, and those evicted since (CaptureDelta).
+func (x Deltas[C, V, P, E]) CaptureDelta() (detect.Encoder, bool, error) {
+	finish, ok := CaptureDelta(x.core, x.codec)
 	if !ok {
 		return nil, false, nil
 	}
@@ -264,11 +289,11 @@ func (x Deltas[C, V, P, E]) CaptureDelta() (func([]byte) ([]byte, error), bool, 
 		if err != nil {
 			return b, err
 		}
-		return x.Codec.EncodeDelta(b, d), nil
+		return x.codec.EncodeDelta(b, d), nil
 	}, true, nil
 }
 
-// RestoreChain is detect.DeltaCapturer's.
+// RestoreChain implements detect.DeltaCapturer.
 func (x Deltas[C, V, P, E]) RestoreChain(base, order []byte, deltas [][]byte) error {
-	return RestoreChain(x.Core, x.Codec, base, order, deltas)
+	return RestoreChain(x.core, x.codec, base, order, deltas)
 }
