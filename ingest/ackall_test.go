@@ -22,6 +22,17 @@ func ackSeq(m jetstream.Msg) uint64 {
 	return md.Sequence.Stream
 }
 
+// publishedStream connects to url, creates the records stream of
+// testConfig and publishes n records to it (publishMany).
+func publishedStream(t *testing.T, url string, n int) (*nats.Conn, Config) {
+	t.Helper()
+	nc := connect(t, url)
+	cfg := testConfig()
+	ensureStream(t, nc, cfg)
+	publishMany(t, nc, 0, n)
+	return nc, cfg
+}
+
 // sharedStream starts a server whose records stream also takes the other
 // subjects under audit.> ("audit.other", seqs no consumer is given).
 func sharedStream(t *testing.T) (*nats.Conn, Config, jetstream.JetStream, jetstream.Stream) {
@@ -48,10 +59,7 @@ func sharedStream(t *testing.T) (*nats.Conn, Config, jetstream.JetStream, jetstr
 // redelivery is applied; then one ack covers everything.
 func TestJetStreamLostDeliveryIsNeverAckedPast(t *testing.T) {
 	url := startBinary(t, "-js", "-sd", t.TempDir())
-	nc := connect(t, url)
-	cfg := testConfig()
-	ensureStream(t, nc, cfg)
-	publishMany(t, nc, 0, 20)
+	nc, cfg := publishedStream(t, url, 20)
 
 	c, m := newConsumer(t, nc, cfg, time.Second)
 	var lost, applied5 atomic.Bool
@@ -100,10 +108,7 @@ func TestJetStreamLostDeliveryIsNeverAckedPast(t *testing.T) {
 // nothing above it as processed, and skips what its snapshot covers.
 func TestJetStreamRestartAfterUnflushedAcks(t *testing.T) {
 	_, url := startEmbedded(t, 0, t.TempDir())
-	nc := connect(t, url)
-	cfg := testConfig()
-	ensureStream(t, nc, cfg)
-	publishMany(t, nc, 0, 30)
+	nc, cfg := publishedStream(t, url, 30)
 
 	c1, _ := newConsumer(t, nc, cfg, time.Second)
 	var (
@@ -179,10 +184,7 @@ func TestJetStreamUpgradeFromAckExplicit(t *testing.T) {
 			} else {
 				url = startBinary(t, "-js", "-sd", t.TempDir())
 			}
-			nc := connect(t, url)
-			cfg := testConfig()
-			ensureStream(t, nc, cfg)
-			publishMany(t, nc, 0, 20)
+			nc, cfg := publishedStream(t, url, 20)
 
 			js, err := jetstream.New(nc)
 			if err != nil {
@@ -230,10 +232,7 @@ func TestJetStreamUpgradeFromAckExplicit(t *testing.T) {
 // it covers every record.
 func TestJetStreamStopFlushesAcks(t *testing.T) {
 	_, url := startEmbedded(t, 0, t.TempDir())
-	nc := connect(t, url)
-	cfg := testConfig()
-	ensureStream(t, nc, cfg)
-	publishMany(t, nc, 0, 50)
+	nc, cfg := publishedStream(t, url, 50)
 
 	c, m := newConsumer(t, nc, cfg, time.Hour)
 	c.ackInterval = time.Hour
