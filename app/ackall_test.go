@@ -2,15 +2,12 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"math"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/internal/testserver"
 )
 
@@ -25,15 +22,7 @@ func TestUpgradeFromAckExplicitDurableKeepsPosition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := testserver.Connect(t, url)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: cfg.Ingest.Stream, Subjects: []string{cfg.Ingest.Subject}})
@@ -95,25 +84,10 @@ func TestUpgradeFromAckExplicitDurableKeepsPosition(t *testing.T) {
 	}
 	waitStream(2*warm + 2)
 
-	alerts := make(chan *nats.Msg, 8)
-	if _, err := nc.ChanSubscribe("audit.alerts.latency.>", alerts); err != nil {
-		t.Fatal(err)
-	}
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	alerts, _ := subscribeLatencyAlerts(t, nc, 8)
 	info := daemon(t, Options{ConfigPath: cfgPath, NATSURL: url})
-	select {
-	case m := <-alerts:
-		var a alert.Alert
-		if err := json.Unmarshal(m.Data, &a); err != nil {
-			t.Fatal(err)
-		}
-		if a.AgentID != "b" || a.Observed != 30000 {
-			t.Errorf("alert %s; want only agent b's (agent a's was processed before the upgrade)", m.Data)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("no alert for the record after the old durable's ack floor")
+	if a, data := nextAlert(t, alerts, 30*time.Second, "no alert for the record after the old durable's ack floor"); a.AgentID != "b" || a.Observed != 30000 {
+		t.Errorf("alert %s; want only agent b's (agent a's was processed before the upgrade)", data)
 	}
 	waitApplied(t, info.HTTPAddr, 2*warm+2)
 	if got := metricValue(t, info.HTTPAddr, "toolwatch_alerts_suppressed_rebuild_total"); got != 1 {

@@ -356,19 +356,9 @@ func Run(ctx context.Context, opts Options) error {
 	wg.Add(1)
 	go func() { defer wg.Done(); rl.watch(runCtx) }()
 
-	if opts.Started != nil {
-		// Started means "publish now": wait until the consumer is set up
-		// (stream created, consumer bound) so no early record is missed.
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case <-runCtx.Done():
-			case <-consumer.Consuming():
-				opts.Started(info)
-			}
-		}()
-	}
+	// Started means "publish now": wait until the consumer is set up
+	// (stream created, consumer bound) so no early record is missed.
+	notifyStarted(runCtx, &wg, consumer.Consuming(), opts.Started, info)
 	log.Info().Str("mode", cfg.Ingest.Mode).Str("subject", cfg.Ingest.Subject).Msg("consuming audit records")
 	runErr := consumer.Run(ctx, w)
 	stopRun()
@@ -379,11 +369,7 @@ func Run(ctx context.Context, opts Options) error {
 	log.Info().Msg("stopping: consumer drained, flushing sinks")
 	w.finalSnapshot()
 	w.shutdown()
-	if httpSrv != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = httpSrv.Shutdown(sctx)
-		cancel()
-	}
+	shutdownHTTP(httpSrv)
 	applied, late, future := w.p.Engine().Counts()
 	log.Info().Uint64("applied", applied).Uint64("late", late).Uint64("future", future).Msg("stopped")
 	if runErr != nil {

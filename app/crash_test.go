@@ -750,29 +750,14 @@ func TestCorruptSnapshotFallsBack(t *testing.T) {
 		t.Errorf("run 2 replayed %v records after restoring .prev", got)
 	}
 	p = newProducer(t, r.info.NATSURL)
-	alerts := make(chan *nats.Msg, 4)
-	sub, err := p.nc.ChanSubscribe("audit.alerts.latency.>", alerts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	alerts, sub := subscribeLatencyAlerts(t, p.nc, 4)
 	p.publish(time.Now().Add(-time.Second), "a", "db-query", 30000)
 	if err := p.nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	var fired alert.Alert
-	select {
-	case m := <-alerts:
-		if err := json.Unmarshal(m.Data, &fired); err != nil {
-			t.Fatal(err)
-		}
-		if fired.Observed != 30000 || fired.AgentID != "a" || fired.Tool != "db-query" {
-			t.Errorf("run 2 alert: %s", m.Data)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("run 2: no latency alert: the restored baseline is missing")
+	fired, data := nextAlert(t, alerts, 15*time.Second, "run 2: no latency alert: the restored baseline is missing")
+	if fired.Observed != 30000 || fired.AgentID != "a" || fired.Tool != "db-query" {
+		t.Errorf("run 2 alert: %s", data)
 	}
 	_ = sub.Unsubscribe()
 	p.nc.Close()
@@ -824,28 +809,13 @@ func TestCorruptSnapshotFallsBack(t *testing.T) {
 		t.Errorf("run 3 delivered again an alert run 2 raised: %+v", st.Alerts)
 	}
 	p = newProducer(t, r.info.NATSURL)
-	alerts = make(chan *nats.Msg, 4)
-	if _, err := p.nc.ChanSubscribe("audit.alerts.latency.>", alerts); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	alerts, _ = subscribeLatencyAlerts(t, p.nc, 4)
 	p.publish(time.Now().Add(-6*time.Minute), "b", "db-query", 30000)
 	if err := p.nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case m := <-alerts:
-		var a alert.Alert
-		if err := json.Unmarshal(m.Data, &a); err != nil {
-			t.Fatal(err)
-		}
-		if a.AgentID != "b" || a.Observed != 30000 {
-			t.Errorf("run 3 alert: %s", m.Data)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("run 3: a new record with a 6-minute-old timestamp raised no alert during the rebuild")
+	if a, data := nextAlert(t, alerts, 15*time.Second, "run 3: a new record with a 6-minute-old timestamp raised no alert during the rebuild"); a.AgentID != "b" || a.Observed != 30000 {
+		t.Errorf("run 3 alert: %s", data)
 	}
 	if got := metricValue(t, r.info.HTTPAddr, auditRecords); got != 1 {
 		t.Errorf("run 3: compliance view counted %v records, want the new one", got)
@@ -909,4 +879,36 @@ func (r *inProc) stop(t *testing.T) {
 	if t.Failed() {
 		t.Logf("daemon log (tail):\n%s", tail(r.log.String(), 30))
 	}
+}
+
+// subscribeLatencyAlerts subscribes a channel of n to the latency alerts
+// on nc, flushed: the server has the subscription on return.
+func subscribeLatencyAlerts(t *testing.T, nc *nats.Conn, n int) (chan *nats.Msg, *nats.Subscription) {
+	t.Helper()
+	alerts := make(chan *nats.Msg, n)
+	sub, err := nc.ChanSubscribe("audit.alerts.latency.>", alerts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return alerts, sub
+}
+
+// nextAlert is the next alert on ch and its JSON; none within d fails the
+// test with msg.
+func nextAlert(t *testing.T, ch <-chan *nats.Msg, d time.Duration, msg string) (alert.Alert, []byte) {
+	t.Helper()
+	var a alert.Alert
+	select {
+	case m := <-ch:
+		if err := json.Unmarshal(m.Data, &a); err != nil {
+			t.Fatal(err)
+		}
+		return a, m.Data
+	case <-time.After(d):
+		t.Fatal(msg)
+	}
+	return a, nil
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
 	"github.com/toolwatch/toolwatch/alert/sink"
@@ -276,17 +275,7 @@ func runGroup(ctx context.Context, opts Options, cfg *config.Config, nc *nats.Co
 		defer wg.Done()
 		refuseReloads(runCtx, opts.Reload)
 	}()
-	if opts.Started != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case <-runCtx.Done():
-			case <-m.Joined():
-				opts.Started(info)
-			}
-		}()
-	}
+	notifyStarted(runCtx, &wg, m.Joined(), opts.Started, info)
 	if d, ok := cfg.Detectors.Lookup("chain_integrity"); ok && d.Section.On() {
 		log.Warn().Msg("chain_integrity runs per partition: a producer whose hash chain spans agents in several partitions shows gaps; use one chain per agent, or disable the detector in group mode (docs/design.md §3a)")
 	}
@@ -294,11 +283,7 @@ func runGroup(ctx context.Context, opts Options, cfg *config.Config, nc *nats.Co
 	runErr := m.Run(ctx) // returns after handing over every partition
 	stopRun()
 	wg.Wait()
-	if httpSrv != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = httpSrv.Shutdown(sctx)
-		cancel()
-	}
+	shutdownHTTP(httpSrv)
 	log.Info().Msg("left the consumer group; stopped")
 	return runErr
 }
@@ -320,12 +305,7 @@ func refuseReloads(ctx context.Context, reqs <-chan chan error) {
 // groupMux serves metrics and health; the status page, baselines and
 // triage endpoints are per pipeline and not served by a group member.
 func groupMux(cfg config.MetricsConfig, reg prometheus.Registerer, gatherer prometheus.Gatherer, nc *nats.Conn, m *group.Member) *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.Handle(cfg.Path, promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("/healthz", func(rw http.ResponseWriter, _ *http.Request) {
-		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(rw, "ok\n")
-	})
+	mux := baseMux(cfg, reg, gatherer)
 	mux.HandleFunc("/readyz", func(rw http.ResponseWriter, _ *http.Request) {
 		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		select {

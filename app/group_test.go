@@ -218,16 +218,10 @@ func createGroupStream(t *testing.T, url string, partitions int) (*nats.Conn, je
 		if err != nil {
 			t.Fatal(err)
 		}
-		for {
+		untilAnswers(ctx, t, b, jetstream.ErrObjectNotFound, func() error {
 			_, err := obs.GetInfo(ctx, "probe")
-			if errors.Is(err, jetstream.ErrObjectNotFound) {
-				break
-			}
-			if ctx.Err() != nil {
-				t.Fatalf("bucket %s not answering: %v", b, err)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return err
+		})
 	}
 	for _, b := range []string{"ref-nflog", "grp-nflog"} {
 		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
@@ -237,18 +231,28 @@ func createGroupStream(t *testing.T, url string, partitions int) (*nats.Conn, je
 		if err != nil {
 			t.Fatal(err)
 		}
-		for {
+		untilAnswers(ctx, t, b, jetstream.ErrKeyNotFound, func() error {
 			_, err := kv.Get(ctx, "probe")
-			if errors.Is(err, jetstream.ErrKeyNotFound) {
-				break
-			}
-			if ctx.Err() != nil {
-				t.Fatalf("bucket %s not answering: %v", b, err)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return err
+		})
 	}
 	return nc, js
+}
+
+// untilAnswers polls get, a read of a missing key in bucket, until it
+// fails with notFound: the bucket's stream answers.
+func untilAnswers(ctx context.Context, t testing.TB, bucket string, notFound error, get func() error) {
+	t.Helper()
+	for {
+		err := get()
+		if errors.Is(err, notFound) {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("bucket %s not answering: %v", bucket, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // publishPaced publishes msgs in order, in acked batches, at most perSec
@@ -506,18 +510,28 @@ func checkPartitionSnapshots(t *testing.T, js jetstream.JetStream, partitions in
 	}
 }
 
+// startGroupRig starts a three-node cluster (urls) holding the
+// partitioned stream, subscribes to the alerts of the reference daemon
+// (ref) and of the group (grp), and starts the reference daemon (refD: one
+// pipeline reading every record, connected to all nodes).
+func startGroupRig(t *testing.T, partitions int) (urls []string, js jetstream.JetStream, ref, grp *alertSink, refD *inProc) {
+	t.Helper()
+	urls = startCluster(t, 3)
+	all := strings.Join(urls, ",")
+	nc, js := createGroupStream(t, all, partitions)
+	ref = subscribeAlerts(t, nc, "ref.alerts.>")
+	grp = subscribeAlerts(t, nc, "grp.alerts.>")
+	refD = startInProc(t, Options{ConfigPath: groupYAML(t, "", 0), NATSURL: all})
+	return urls, js, ref, grp, refD
+}
+
 // Three daemons in a group on a three-node cluster, each connected to its
 // own node, raise the same per-key alerts as one daemon reading the same
 // records, each once, and their partition snapshots count every record of
 // every key exactly once.
 func TestGroupMatchesSingleDaemon(t *testing.T) {
 	const partitions = 6
-	urls := startCluster(t, 3)
-	all := strings.Join(urls, ",")
-	nc, js := createGroupStream(t, all, partitions)
-	ref := subscribeAlerts(t, nc, "ref.alerts.>")
-	grp := subscribeAlerts(t, nc, "grp.alerts.>")
-	refD := startInProc(t, Options{ConfigPath: groupYAML(t, "", 0), NATSURL: all})
+	urls, js, ref, grp, refD := startGroupRig(t, partitions)
 	members := map[string]string{}
 	var procs []*inProc
 	for i := range 3 {
@@ -549,12 +563,7 @@ func TestGroupMatchesSingleDaemon(t *testing.T) {
 func TestGroupMemberKilledThenJoined(t *testing.T) {
 	const partitions = 6
 	bin := buildDetector(t)
-	urls := startCluster(t, 3)
-	all := strings.Join(urls, ",")
-	nc, js := createGroupStream(t, all, partitions)
-	ref := subscribeAlerts(t, nc, "ref.alerts.>")
-	grp := subscribeAlerts(t, nc, "grp.alerts.>")
-	refD := startInProc(t, Options{ConfigPath: groupYAML(t, "", 0), NATSURL: all})
+	urls, js, ref, grp, refD := startGroupRig(t, partitions)
 	members := map[string]string{}
 	procs := map[string]*inProc{"reference": refD}
 	for i, name := range []string{"m1", "m2"} {

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -92,13 +94,46 @@ func loopbackOnly(listen string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func newMux(cfg config.MetricsConfig, reg prometheus.Registerer, gatherer prometheus.Gatherer, consumer *ingest.Consumer, conn *ingest.ConnStatus, rl *reloader, w *worker) *http.ServeMux {
+// baseMux serves what every daemon serves: metrics and /healthz.
+func baseMux(cfg config.MetricsConfig, reg prometheus.Registerer, gatherer prometheus.Gatherer) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle(cfg.Path, promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", func(rw http.ResponseWriter, _ *http.Request) {
 		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(rw, "ok\n")
 	})
+	return mux
+}
+
+// shutdownHTTP stops srv (nil: none), waiting at most 2s for requests.
+func shutdownHTTP(srv *http.Server) {
+	if srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	_ = srv.Shutdown(ctx)
+	cancel()
+}
+
+// notifyStarted calls started(info) in a goroutine of wg once ready is
+// closed, unless ctx ends first; nothing when started is nil.
+func notifyStarted(ctx context.Context, wg *sync.WaitGroup, ready <-chan struct{}, started func(Info), info Info) {
+	if started == nil {
+		return
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case <-ctx.Done():
+		case <-ready:
+			started(info)
+		}
+	}()
+}
+
+func newMux(cfg config.MetricsConfig, reg prometheus.Registerer, gatherer prometheus.Gatherer, consumer *ingest.Consumer, conn *ingest.ConnStatus, rl *reloader, w *worker) *http.ServeMux {
+	mux := baseMux(cfg, reg, gatherer)
 	mux.HandleFunc("/readyz", func(rw http.ResponseWriter, _ *http.Request) {
 		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if !consumer.Ready() {

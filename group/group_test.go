@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/toolwatch/toolwatch/ingest/embedded"
+	"github.com/toolwatch/toolwatch/internal/testserver"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -102,15 +103,7 @@ func startJS(t *testing.T) (*nats.Conn, jetstream.JetStream) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := testserver.Connect(t, url)
 	return nc, js
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -21,14 +22,44 @@ func ackSeq(m jetstream.Msg) uint64 {
 	return md.Sequence.Stream
 }
 
+// publishedStream connects to url, creates the records stream of
+// testConfig and publishes n records to it (publishMany).
+func publishedStream(t *testing.T, url string, n int) (*nats.Conn, Config) {
+	t.Helper()
+	nc := connect(t, url)
+	cfg := testConfig()
+	ensureStream(t, nc, cfg)
+	publishMany(t, nc, 0, n)
+	return nc, cfg
+}
+
+// sharedStream starts a server whose records stream also takes the other
+// subjects under audit.> ("audit.other", seqs no consumer is given).
+func sharedStream(t *testing.T) (*nats.Conn, Config, jetstream.JetStream, jetstream.Stream) {
+	t.Helper()
+	url := startBinary(t, "-js", "-sd", t.TempDir())
+	nc := connect(t, url)
+	cfg := testConfig()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sc := (&Consumer{cfg: cfg}).streamConfig()
+	sc.Subjects = []string{"audit.>"}
+	stream, err := js.CreateStream(ctx, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, cfg, js, stream
+}
+
 // A delivery lost in flight (seq 5) keeps every ack below it until its
 // redelivery is applied; then one ack covers everything.
 func TestJetStreamLostDeliveryIsNeverAckedPast(t *testing.T) {
 	url := startBinary(t, "-js", "-sd", t.TempDir())
-	nc := connect(t, url)
-	cfg := testConfig()
-	ensureStream(t, nc, cfg)
-	publishMany(t, nc, 0, 20)
+	nc, cfg := publishedStream(t, url, 20)
 
 	c, m := newConsumer(t, nc, cfg, time.Second)
 	var lost, applied5 atomic.Bool
@@ -77,10 +108,7 @@ func TestJetStreamLostDeliveryIsNeverAckedPast(t *testing.T) {
 // nothing above it as processed, and skips what its snapshot covers.
 func TestJetStreamRestartAfterUnflushedAcks(t *testing.T) {
 	_, url := startEmbedded(t, 0, t.TempDir())
-	nc := connect(t, url)
-	cfg := testConfig()
-	ensureStream(t, nc, cfg)
-	publishMany(t, nc, 0, 30)
+	nc, cfg := publishedStream(t, url, 30)
 
 	c1, _ := newConsumer(t, nc, cfg, time.Second)
 	var (
@@ -156,10 +184,7 @@ func TestJetStreamUpgradeFromAckExplicit(t *testing.T) {
 			} else {
 				url = startBinary(t, "-js", "-sd", t.TempDir())
 			}
-			nc := connect(t, url)
-			cfg := testConfig()
-			ensureStream(t, nc, cfg)
-			publishMany(t, nc, 0, 20)
+			nc, cfg := publishedStream(t, url, 20)
 
 			js, err := jetstream.New(nc)
 			if err != nil {
@@ -207,10 +232,7 @@ func TestJetStreamUpgradeFromAckExplicit(t *testing.T) {
 // it covers every record.
 func TestJetStreamStopFlushesAcks(t *testing.T) {
 	_, url := startEmbedded(t, 0, t.TempDir())
-	nc := connect(t, url)
-	cfg := testConfig()
-	ensureStream(t, nc, cfg)
-	publishMany(t, nc, 0, 50)
+	nc, cfg := publishedStream(t, url, 50)
 
 	c, m := newConsumer(t, nc, cfg, time.Hour)
 	c.ackInterval = time.Hour
@@ -232,21 +254,9 @@ func TestJetStreamStopFlushesAcks(t *testing.T) {
 // A stream that also holds other subjects (and a deleted message): the
 // floor and the acks pass the seqs the consumer is never given.
 func TestJetStreamSharedStreamFloorPassesForeignSeqs(t *testing.T) {
-	url := startBinary(t, "-js", "-sd", t.TempDir())
-	nc := connect(t, url)
-	cfg := testConfig()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, cfg, js, stream := sharedStream(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	sc := (&Consumer{cfg: cfg}).streamConfig()
-	sc.Subjects = []string{"audit.>"}
-	stream, err := js.CreateStream(ctx, sc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var records []uint64
 	for i := range 40 {
 		subj := "audit.records.prod.a"
@@ -281,20 +291,9 @@ func TestJetStreamSharedStreamFloorPassesForeignSeqs(t *testing.T) {
 // delivery sequences; the next-by-subject lookup passes the foreign seq
 // once the lost record is applied.
 func TestJetStreamLostDeliveryBeforeForeignSeq(t *testing.T) {
-	url := startBinary(t, "-js", "-sd", t.TempDir())
-	nc := connect(t, url)
-	cfg := testConfig()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, cfg, js, _ := sharedStream(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	sc := (&Consumer{cfg: cfg}).streamConfig()
-	sc.Subjects = []string{"audit.>"}
-	if _, err := js.CreateStream(ctx, sc); err != nil {
-		t.Fatal(err)
-	}
 	// 1 rec, 2 rec (lost once), 3 foreign, 4 rec, 5 foreign, 6 rec
 	for i, subj := range []string{"audit.records.prod.a", "audit.records.prod.a", "audit.other",
 		"audit.records.prod.a", "audit.other", "audit.records.prod.a"} {

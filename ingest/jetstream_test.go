@@ -193,10 +193,7 @@ func TestJetStreamDeadLetterPublishFailureRetries(t *testing.T) {
 // was lost.
 func TestJetStreamRedeliveryOfAppliedIsSkipped(t *testing.T) {
 	_, url := startEmbedded(t, 0, t.TempDir())
-	nc := connect(t, url)
-	cfg := testConfig()
-	ensureStream(t, nc, cfg)
-	publishMany(t, nc, 0, 10)
+	nc, cfg := publishedStream(t, url, 10)
 
 	c, m := newConsumer(t, nc, cfg, time.Second)
 	c.SetLastApplied(4) // a snapshot covers 1..4
@@ -408,10 +405,7 @@ func (m *Metrics) outcomeByName(name string) prometheus.Counter {
 // it redelivers from the start are skipped, none is applied twice.
 func TestJetStreamConsumerDeletedIsRecreated(t *testing.T) {
 	_, url := startEmbedded(t, 0, t.TempDir())
-	nc := connect(t, url)
-	cfg := testConfig()
-	ensureStream(t, nc, cfg)
-	publishMany(t, nc, 0, 50)
+	nc, cfg := publishedStream(t, url, 50)
 	c, m := newConsumer(t, nc, cfg, time.Second)
 	h := newRecorder()
 	stop := run(t, c, h)

@@ -12,17 +12,12 @@ import (
 	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/config"
 	"github.com/toolwatch/toolwatch/detect"
-	"github.com/toolwatch/toolwatch/tools/eval"
 	"github.com/toolwatch/toolwatch/tools/sim"
 )
 
 func TestBaselinesFilterAndOrder(t *testing.T) {
-	var buf bytes.Buffer
-	if _, _, _, err := eval.WriteJSONL(sim.Config{Seed: 2, Duration: 2 * time.Hour, Scale: 0.3, NoAnomalies: true}, &buf); err != nil {
-		t.Fatal(err)
-	}
 	p := New(config.Default(), fixedWall)
-	for _, l := range bytes.Split(bytes.TrimSuffix(buf.Bytes(), []byte("\n")), []byte("\n")) {
+	for _, l := range simLines(t, sim.Config{Seed: 2, Duration: 2 * time.Hour, Scale: 0.3, NoAnomalies: true}) {
 		p.Handle(l)
 	}
 	all, matched, err := p.Baselines("", "", 0)
@@ -113,11 +108,7 @@ func reflectEqual(a, b []detect.Baseline) bool { return reflect.DeepEqual(a, b) 
 // inspected (an inspection may refresh a cached quantile or tail fit, as
 // the next record would).
 func TestBaselinesDoNotChangeDetection(t *testing.T) {
-	var buf bytes.Buffer
-	if _, _, _, err := eval.WriteJSONL(sim.Config{Seed: 3, Duration: 40 * time.Hour, Scale: 0.5, WarmUp: 24 * time.Hour, Jitter: 2 * time.Second}, &buf); err != nil {
-		t.Fatal(err)
-	}
-	lines := bytes.Split(bytes.TrimSuffix(buf.Bytes(), []byte("\n")), []byte("\n"))
+	lines := simLines(t, sim.Config{Seed: 3, Duration: 40 * time.Hour, Scale: 0.5, WarmUp: 24 * time.Hour, Jitter: 2 * time.Second})
 	cfg := config.Default()
 	plain, inspected := New(cfg, fixedWall), New(cfg, fixedWall)
 	var want, got bytes.Buffer

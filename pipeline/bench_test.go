@@ -83,6 +83,24 @@ func BenchmarkStatePerKey(b *testing.B) {
 	}
 }
 
+// appendKeyCall appends the JSON of call i of agent a to tool t at about
+// ts: the steady per-key traffic of the state and snapshot benchmarks.
+func appendKeyCall(buf []byte, ts time.Time, i, a, t int) []byte {
+	r := record.Record{
+		TraceID: "trace", SpanID: "span", Timestamp: ts.Add(time.Duration(a%60) * time.Millisecond),
+		AgentID: fmt.Sprintf("agent-%05d", a),
+		Tool:    record.Tool{Name: fmt.Sprintf("tool-%02d", t), Version: "1.0.0", TrustLevel: "gold", VerificationScore: 90},
+		Invocation: record.Invocation{
+			InputHash: fmt.Sprintf("sha256:%x", i*7919+a), Status: record.StatusSuccess,
+			DurationMS: float64(50 + (i*31+a)%400), OutputBytes: int64(500 + (i*17+a)%5000), InputBytes: record.Absent,
+			InputShape: fmt.Sprintf("json{id:str,n%d:num}", i%3),
+		},
+		Context:              record.Context{Environment: "production", DataClassification: "internal"},
+		DataSubjectsAffected: record.Absent,
+	}
+	return r.AppendJSON(buf)
+}
+
 func statePerKey(b *testing.B, agents, perKey int, spacing time.Duration) {
 	const tools = 10
 	keys := agents * tools
@@ -92,26 +110,13 @@ func statePerKey(b *testing.B, agents, perKey int, spacing time.Duration) {
 	cfg := config.Default()
 	cfg.Baseline.MaxKeys = 1 << 24 // measure every key, not the memory_limit cap
 	p := New(cfg, fixedWall)
-	var r record.Record
 	buf := make([]byte, 0, 1024)
 	start := sim.DefaultStart
 	for i := range perKey {
 		ts := start.Add(time.Duration(i) * spacing)
 		for a := range agents {
 			for t := range tools {
-				r = record.Record{
-					TraceID: "trace", SpanID: "span", Timestamp: ts.Add(time.Duration(a%60) * time.Millisecond),
-					AgentID: fmt.Sprintf("agent-%05d", a),
-					Tool:    record.Tool{Name: fmt.Sprintf("tool-%02d", t), Version: "1.0.0", TrustLevel: "gold", VerificationScore: 90},
-					Invocation: record.Invocation{
-						InputHash: fmt.Sprintf("sha256:%x", i*7919+a), Status: record.StatusSuccess,
-						DurationMS: float64(50 + (i*31+a)%400), OutputBytes: int64(500 + (i*17+a)%5000), InputBytes: record.Absent,
-						InputShape: fmt.Sprintf("json{id:str,n%d:num}", i%3),
-					},
-					Context:              record.Context{Environment: "production", DataClassification: "internal"},
-					DataSubjectsAffected: record.Absent,
-				}
-				buf = r.AppendJSON(buf[:0])
+				buf = appendKeyCall(buf[:0], ts, i, a, t)
 				if _, outcome, err := p.Handle(buf); outcome == record.Invalid {
 					b.Fatal(err)
 				}
@@ -121,16 +126,7 @@ func statePerKey(b *testing.B, agents, perKey int, spacing time.Duration) {
 	runtime.GC()
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
-	live := 0
-	for _, d := range p.Engine().Detectors() {
-		if s, ok := d.(interface {
-			KeyStats() (int, uint64, uint64)
-		}); ok {
-			n, _, _ := s.KeyStats()
-			live = max(live, n)
-		}
-	}
-	if live < keys {
+	if live := liveKeys(p); live < keys {
 		b.Fatalf("only %d keys live, want %d", live, keys)
 	}
 	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(keys), "heap-bytes/key")

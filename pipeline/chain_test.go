@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/toolwatch/toolwatch/config"
-	"github.com/toolwatch/toolwatch/tools/eval"
 	"github.com/toolwatch/toolwatch/tools/sim"
 )
 
@@ -17,11 +16,7 @@ import (
 // holds, byte for byte; latency, output_size, denial_spike and frequency write delta records, the
 // other sections are whole in every delta.
 func TestChainRestoresFullSections(t *testing.T) {
-	var buf bytes.Buffer
-	if _, _, _, err := eval.WriteJSONL(sim.Config{Seed: 5, Duration: 30 * time.Hour, Scale: 0.5, WarmUp: 24 * time.Hour, Jitter: 2 * time.Second}, &buf); err != nil {
-		t.Fatal(err)
-	}
-	lines := bytes.Split(bytes.TrimSuffix(buf.Bytes(), []byte("\n")), []byte("\n"))
+	lines := simLines(t, sim.Config{Seed: 5, Duration: 30 * time.Hour, Scale: 0.5, WarmUp: 24 * time.Hour, Jitter: 2 * time.Second})
 	cfg := config.Default()
 	cfg.Baseline.MaxKeys = 40 // evictions at the cap
 	a, b := New(cfg, fixedWall), New(cfg, fixedWall)

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -40,25 +39,12 @@ func BenchmarkIncrementalSnapshot(b *testing.B) {
 	)
 	cfg := config.Default()
 	cfg.Baseline.MaxKeys = 1 << 24
-	var r record.Record
 	buf := make([]byte, 0, 1024)
 	round := func(p *Pipeline, i, from, to int) {
 		ts := sim.DefaultStart.Add(time.Duration(i) * 90 * time.Second)
 		for a := from; a < to; a++ {
 			for t := range tools {
-				r = record.Record{
-					TraceID: "trace", SpanID: "span", Timestamp: ts.Add(time.Duration(a%60) * time.Millisecond),
-					AgentID: fmt.Sprintf("agent-%05d", a),
-					Tool:    record.Tool{Name: fmt.Sprintf("tool-%02d", t), Version: "1.0.0", TrustLevel: "gold", VerificationScore: 90},
-					Invocation: record.Invocation{
-						InputHash: fmt.Sprintf("sha256:%x", i*7919+a), Status: record.StatusSuccess,
-						DurationMS: float64(50 + (i*31+a)%400), OutputBytes: int64(500 + (i*17+a)%5000), InputBytes: record.Absent,
-						InputShape: fmt.Sprintf("json{id:str,n%d:num}", i%3),
-					},
-					Context:              record.Context{Environment: "production", DataClassification: "internal"},
-					DataSubjectsAffected: record.Absent,
-				}
-				buf = r.AppendJSON(buf[:0])
+				buf = appendKeyCall(buf[:0], ts, i, a, t)
 				if _, outcome, err := p.Handle(buf); outcome == record.Invalid {
 					b.Fatal(err)
 				}

@@ -49,26 +49,13 @@ func benchCapture(b *testing.B, agents int) {
 	cfg := config.Default()
 	cfg.Baseline.MaxKeys = 1 << 24
 	p := New(cfg, fixedWall)
-	var r record.Record
 	buf := make([]byte, 0, 1024)
 	var batch [][]byte // one round of calls for the first agents, when set
 	round := func(i, agents int) {
 		ts := sim.DefaultStart.Add(time.Duration(i) * 90 * time.Second)
 		for a := range agents {
 			for t := range tools {
-				r = record.Record{
-					TraceID: "trace", SpanID: "span", Timestamp: ts.Add(time.Duration(a%60) * time.Millisecond),
-					AgentID: fmt.Sprintf("agent-%05d", a),
-					Tool:    record.Tool{Name: fmt.Sprintf("tool-%02d", t), Version: "1.0.0", TrustLevel: "gold", VerificationScore: 90},
-					Invocation: record.Invocation{
-						InputHash: fmt.Sprintf("sha256:%x", i*7919+a), Status: record.StatusSuccess,
-						DurationMS: float64(50 + (i*31+a)%400), OutputBytes: int64(500 + (i*17+a)%5000), InputBytes: record.Absent,
-						InputShape: fmt.Sprintf("json{id:str,n%d:num}", i%3),
-					},
-					Context:              record.Context{Environment: "production", DataClassification: "internal"},
-					DataSubjectsAffected: record.Absent,
-				}
-				buf = r.AppendJSON(buf[:0])
+				buf = appendKeyCall(buf[:0], ts, i, a, t)
 				if batch != nil {
 					batch = append(batch, slices.Clone(buf))
 				} else if _, outcome, err := p.Handle(buf); outcome == record.Invalid {

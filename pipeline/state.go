@@ -37,14 +37,7 @@ func (p *Pipeline) MarshalSections() (map[string][]byte, error) {
 // here. The detectors are captured in parallel (they share no state; the
 // caller's goroutine waits).
 func (p *Pipeline) CaptureSections() (encode func() (map[string][]byte, error), err error) {
-	enc, err := p.capture(captureFull)
-	if err != nil {
-		return nil, err
-	}
-	return func() (map[string][]byte, error) {
-		whole, _, err := enc()
-		return whole, err
-	}, nil
+	return p.captureWhole(captureFull)
 }
 
 // SectionOrder prefixes the order record of a detect.DeltaCapturer's
@@ -57,14 +50,7 @@ const SectionOrder = "order/"
 // snapshots are relative to the previous capture, so only the snapshot
 // writer may capture a pipeline that it later captures with CaptureDelta.
 func (p *Pipeline) CaptureBase() (encode func() (map[string][]byte, error), err error) {
-	enc, err := p.capture(captureBase)
-	if err != nil {
-		return nil, err
-	}
-	return func() (map[string][]byte, error) {
-		whole, _, err := enc()
-		return whole, err
-	}, nil
+	return p.captureWhole(captureBase)
 }
 
 // CaptureDelta captures what changed since the previous CaptureBase or
@@ -83,6 +69,18 @@ const (
 	captureBase
 	captureDelta
 )
+
+// captureWhole is capture for a mode that writes every section whole.
+func (p *Pipeline) captureWhole(mode captureMode) (encode func() (map[string][]byte, error), err error) {
+	enc, err := p.capture(mode)
+	if err != nil {
+		return nil, err
+	}
+	return func() (map[string][]byte, error) {
+		whole, _, err := enc()
+		return whole, err
+	}, nil
+}
 
 func (p *Pipeline) capture(mode captureMode) (encode func() (whole, changes map[string][]byte, err error), err error) {
 	type part struct {
@@ -203,19 +201,19 @@ func (p *Pipeline) UnmarshalChain(base map[string][]byte, links []Link) (missing
 			pending[name] = append(pending[name], data)
 		}
 	}
-	eng, ok := sections[SectionEngine]
-	if !ok {
-		return nil, fmt.Errorf("snapshot has no %q section", SectionEngine)
-	}
-	if err := p.eng.UnmarshalState(eng); err != nil {
-		return nil, fmt.Errorf("restore engine: %w", err)
-	}
-	mgr, ok := sections[SectionAlerts]
-	if !ok {
-		return nil, fmt.Errorf("snapshot has no %q section", SectionAlerts)
-	}
-	if err := p.mgr.UnmarshalState(mgr); err != nil {
-		return nil, fmt.Errorf("restore alerts: %w", err)
+	// The engine and the alerts are required sections (named as they are
+	// in errors).
+	for _, c := range []struct {
+		name      string
+		unmarshal func([]byte) error
+	}{{SectionEngine, p.eng.UnmarshalState}, {SectionAlerts, p.mgr.UnmarshalState}} {
+		b, ok := sections[c.name]
+		if !ok {
+			return nil, fmt.Errorf("snapshot has no %q section", c.name)
+		}
+		if err := c.unmarshal(b); err != nil {
+			return nil, fmt.Errorf("restore %s: %w", c.name, err)
+		}
 	}
 	for _, d := range p.eng.Detectors() {
 		s, ok := d.(detect.State)

@@ -11,15 +11,21 @@ import (
 	"github.com/toolwatch/toolwatch/tools/sim"
 )
 
+// simLines is the simulated stream of c, one JSON record a line.
+func simLines(t testing.TB, c sim.Config) [][]byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if _, _, _, err := eval.WriteJSONL(c, &buf); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Split(bytes.TrimSuffix(buf.Bytes(), []byte("\n")), []byte("\n"))
+}
+
 // A pipeline restored from a snapshot taken mid-stream raises exactly the
 // alerts, byte for byte, that the uninterrupted pipeline raises on the rest
 // of the stream — the property the daemon's crash recovery relies on.
 func TestRestoredPipelineMatchesUninterrupted(t *testing.T) {
-	var buf bytes.Buffer
-	if _, _, _, err := eval.WriteJSONL(sim.Config{Seed: 3, Duration: 40 * time.Hour, Scale: 0.5, WarmUp: 24 * time.Hour, Jitter: 2 * time.Second}, &buf); err != nil {
-		t.Fatal(err)
-	}
-	lines := bytes.Split(bytes.TrimSuffix(buf.Bytes(), []byte("\n")), []byte("\n"))
+	lines := simLines(t, sim.Config{Seed: 3, Duration: 40 * time.Hour, Scale: 0.5, WarmUp: 24 * time.Hour, Jitter: 2 * time.Second})
 	cfg := config.Default()
 	emit := func(dst *bytes.Buffer, alerts []alert.Alert) {
 		for i := range alerts {
@@ -103,11 +109,7 @@ func TestUnmarshalSectionsRejectsMissingAndCorrupt(t *testing.T) {
 // late), by the encoder while the consumer runs, and keys evicted at a
 // small cap after the capture.
 func TestCaptureSectionsIsACopy(t *testing.T) {
-	var buf bytes.Buffer
-	if _, _, _, err := eval.WriteJSONL(sim.Config{Seed: 5, Duration: 30 * time.Hour, Scale: 0.3, WarmUp: 24 * time.Hour}, &buf); err != nil {
-		t.Fatal(err)
-	}
-	lines := bytes.Split(bytes.TrimSuffix(buf.Bytes(), []byte("\n")), []byte("\n"))
+	lines := simLines(t, sim.Config{Seed: 5, Duration: 30 * time.Hour, Scale: 0.3, WarmUp: 24 * time.Hour})
 	for _, tc := range []struct {
 		name    string
 		maxKeys int // 0: the default

@@ -1,8 +1,6 @@
 package snapshot
 
 import (
-	"bytes"
-	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -91,17 +89,9 @@ func EncodeDelta(d *Delta) ([]byte, error) {
 			return nil, fmt.Errorf("encode delta: section %q both whole and changed: %w", names[i], errInvalidSnap)
 		}
 	}
-	b := make([]byte, 0, size)
-	b = append(b, deltaMagic...)
-	b = binary.BigEndian.AppendUint16(b, DeltaFormatVersion)
-	b = binary.BigEndian.AppendUint64(b, uint64(size))
-	var err error
-	if b, err = appendTime(b, d.CreatedAt); err != nil {
-		return nil, fmt.Errorf("encode delta created_at: %w", err)
-	}
-	b = binary.BigEndian.AppendUint64(b, d.LastAppliedSeq)
-	if b, err = appendTime(b, d.Watermark); err != nil {
-		return nil, fmt.Errorf("encode delta watermark: %w", err)
+	b, err := appendHeader(make([]byte, 0, size), "delta", deltaMagic, DeltaFormatVersion, size, d.CreatedAt, d.LastAppliedSeq, d.Watermark)
+	if err != nil {
+		return nil, err
 	}
 	b = binary.BigEndian.AppendUint64(b, d.BaseID)
 	b = binary.BigEndian.AppendUint64(b, d.PrevID)
@@ -120,44 +110,27 @@ func EncodeDelta(d *Delta) ([]byte, error) {
 		b = binary.BigEndian.AppendUint64(b, uint64(len(data)))
 		b = append(b, data...)
 	}
-	sum := sha256.Sum256(b)
-	return append(b, sum[:]...), nil
+	return appendSum(b), nil
 }
 
 // DecodeDelta parses and verifies a delta. Errors wrap ErrBadMagic,
 // ErrVersion, ErrTruncated, ErrChecksum or ErrMalformed. The returned
 // sections alias b.
 func DecodeDelta(b []byte) (*Delta, error) {
-	if len(b) < fixedHeader {
-		if bytes.HasPrefix([]byte(deltaMagic), b[:min(len(b), len(deltaMagic))]) {
-			return nil, fmt.Errorf("%w: %d bytes, header needs %d", ErrTruncated, len(b), fixedHeader)
-		}
-		return nil, ErrBadMagic
+	v, err := containerVersion(b, deltaMagic)
+	if err != nil {
+		return nil, err
 	}
-	if string(b[:len(deltaMagic)]) != deltaMagic {
-		return nil, ErrBadMagic
-	}
-	if v := binary.BigEndian.Uint16(b[6:]); v != DeltaFormatVersion {
+	if v != DeltaFormatVersion {
 		return nil, fmt.Errorf("%w %d of a delta (this build reads %d)", ErrVersion, v, DeltaFormatVersion)
 	}
-	total := binary.BigEndian.Uint64(b[8:])
-	switch {
-	case total > uint64(len(b)):
-		return nil, fmt.Errorf("%w: %d of %d bytes", ErrTruncated, len(b), total)
-	case total < uint64(len(b)):
-		return nil, fmt.Errorf("%w: %d bytes after the declared length %d", ErrMalformed, uint64(len(b))-total, total)
-	case total < fixedHeader+sumSize:
-		return nil, fmt.Errorf("%w: declared length %d too short", ErrMalformed, total)
-	}
-	body, sum := b[:len(b)-sumSize], b[len(b)-sumSize:]
-	if got := sha256.Sum256(body); !bytes.Equal(got[:], sum) {
-		return nil, ErrChecksum
+	body, err := containerBody(b)
+	if err != nil {
+		return nil, err
 	}
 	r := reader{b: body, off: fixedHeader}
 	d := &Delta{}
-	d.CreatedAt = r.time()
-	d.LastAppliedSeq = r.u64()
-	d.Watermark = r.time()
+	d.CreatedAt, d.LastAppliedSeq, d.Watermark = r.header()
 	d.BaseID, d.PrevID, d.Index = r.u64(), r.u64(), r.u32()
 	d.Version = string(r.bytes(uint64(r.u16())))
 	if len(d.Version) > maxVersion {

@@ -117,17 +117,9 @@ func Encode(s *Snapshot) ([]byte, error) {
 		size += 2 + len(name) + 8 + len(data)
 	}
 	slices.Sort(names)
-	b := make([]byte, 0, size)
-	b = append(b, magic...)
-	b = binary.BigEndian.AppendUint16(b, FormatVersion)
-	b = binary.BigEndian.AppendUint64(b, uint64(size))
-	var err error
-	if b, err = appendTime(b, s.CreatedAt); err != nil {
-		return nil, fmt.Errorf("encode snapshot created_at: %w", err)
-	}
-	b = binary.BigEndian.AppendUint64(b, s.LastAppliedSeq)
-	if b, err = appendTime(b, s.Watermark); err != nil {
-		return nil, fmt.Errorf("encode snapshot watermark: %w", err)
+	b, err := appendHeader(make([]byte, 0, size), "snapshot", magic, FormatVersion, size, s.CreatedAt, s.LastAppliedSeq, s.Watermark)
+	if err != nil {
+		return nil, err
 	}
 	b = binary.BigEndian.AppendUint16(b, uint16(len(s.Version)))
 	b = append(b, s.Version...)
@@ -139,8 +131,65 @@ func Encode(s *Snapshot) ([]byte, error) {
 		b = binary.BigEndian.AppendUint64(b, uint64(len(data)))
 		b = append(b, data...)
 	}
+	return appendSum(b), nil
+}
+
+// appendHeader appends the header a snapshot and a delta share: magic,
+// version, total length, created_at, last_applied_seq and watermark; what
+// ("snapshot", "delta") names the container in errors.
+func appendHeader(b []byte, what, magic string, version uint16, size int, created time.Time, seq uint64, watermark time.Time) ([]byte, error) {
+	b = append(b, magic...)
+	b = binary.BigEndian.AppendUint16(b, version)
+	b = binary.BigEndian.AppendUint64(b, uint64(size))
+	var err error
+	if b, err = appendTime(b, created); err != nil {
+		return nil, fmt.Errorf("encode %s created_at: %w", what, err)
+	}
+	b = binary.BigEndian.AppendUint64(b, seq)
+	if b, err = appendTime(b, watermark); err != nil {
+		return nil, fmt.Errorf("encode %s watermark: %w", what, err)
+	}
+	return b, nil
+}
+
+// appendSum appends the SHA-256 of b, which closes a snapshot or delta.
+func appendSum(b []byte) []byte {
 	sum := sha256.Sum256(b)
-	return append(b, sum[:]...), nil
+	return append(b, sum[:]...)
+}
+
+// containerVersion checks the magic of a snapshot or delta b and returns
+// its format version (to be checked by the caller before the body).
+func containerVersion(b []byte, magic string) (uint16, error) {
+	if len(b) < fixedHeader {
+		if bytes.HasPrefix([]byte(magic), b[:min(len(b), len(magic))]) {
+			return 0, fmt.Errorf("%w: %d bytes, header needs %d", ErrTruncated, len(b), fixedHeader)
+		}
+		return 0, ErrBadMagic
+	}
+	if string(b[:len(magic)]) != magic {
+		return 0, ErrBadMagic
+	}
+	return binary.BigEndian.Uint16(b[6:]), nil
+}
+
+// containerBody checks the declared length and the checksum of b (whose
+// header containerVersion accepted) and returns b without its checksum.
+func containerBody(b []byte) ([]byte, error) {
+	total := binary.BigEndian.Uint64(b[8:])
+	switch {
+	case total > uint64(len(b)):
+		return nil, fmt.Errorf("%w: %d of %d bytes", ErrTruncated, len(b), total)
+	case total < uint64(len(b)):
+		return nil, fmt.Errorf("%w: %d bytes after the declared length %d", ErrMalformed, uint64(len(b))-total, total)
+	case total < fixedHeader+sumSize:
+		return nil, fmt.Errorf("%w: declared length %d too short", ErrMalformed, total)
+	}
+	body, sum := b[:len(b)-sumSize], b[len(b)-sumSize:]
+	if got := sha256.Sum256(body); !bytes.Equal(got[:], sum) {
+		return nil, ErrChecksum
+	}
+	return body, nil
 }
 
 func appendTime(b []byte, t time.Time) ([]byte, error) {
@@ -156,38 +205,22 @@ func appendTime(b []byte, t time.Time) ([]byte, error) {
 // ErrVersion, ErrTruncated, ErrChecksum or ErrMalformed. The returned
 // sections alias b.
 func Decode(b []byte) (*Snapshot, error) {
-	if len(b) < fixedHeader {
-		if bytes.HasPrefix([]byte(magic), b[:min(len(b), len(magic))]) {
-			return nil, fmt.Errorf("%w: %d bytes, header needs %d", ErrTruncated, len(b), fixedHeader)
-		}
-		return nil, ErrBadMagic
+	v, err := containerVersion(b, magic)
+	if err != nil {
+		return nil, err
 	}
-	if string(b[:len(magic)]) != magic {
-		return nil, ErrBadMagic
-	}
-	if v := binary.BigEndian.Uint16(b[6:]); v == 1 {
+	if v == 1 {
 		return nil, ErrFormatV1
 	} else if v != FormatVersion {
 		return nil, fmt.Errorf("%w %d (this build reads %d)", ErrVersion, v, FormatVersion)
 	}
-	total := binary.BigEndian.Uint64(b[8:])
-	switch {
-	case total > uint64(len(b)):
-		return nil, fmt.Errorf("%w: %d of %d bytes", ErrTruncated, len(b), total)
-	case total < uint64(len(b)):
-		return nil, fmt.Errorf("%w: %d bytes after the declared length %d", ErrMalformed, uint64(len(b))-total, total)
-	case total < fixedHeader+sumSize:
-		return nil, fmt.Errorf("%w: declared length %d too short", ErrMalformed, total)
-	}
-	body, sum := b[:len(b)-sumSize], b[len(b)-sumSize:]
-	if got := sha256.Sum256(body); !bytes.Equal(got[:], sum) {
-		return nil, ErrChecksum
+	body, err := containerBody(b)
+	if err != nil {
+		return nil, err
 	}
 	r := reader{b: body, off: fixedHeader}
 	s := &Snapshot{}
-	s.CreatedAt = r.time()
-	s.LastAppliedSeq = r.u64()
-	s.Watermark = r.time()
+	s.CreatedAt, s.LastAppliedSeq, s.Watermark = r.header()
 	s.Version = string(r.bytes(uint64(r.u16())))
 	if len(s.Version) > maxVersion {
 		r.fail("version string too long")
@@ -281,6 +314,13 @@ func (r *reader) u64() uint64 {
 		return binary.BigEndian.Uint64(p)
 	}
 	return 0
+}
+
+// header reads created_at, last_applied_seq and watermark.
+func (r *reader) header() (created time.Time, seq uint64, watermark time.Time) {
+	created = r.time()
+	seq = r.u64()
+	return created, seq, r.time()
 }
 
 func (r *reader) time() time.Time {

@@ -147,17 +147,9 @@ func (o *ObjectStore) Read(ctx context.Context) ([]Blob, error) {
 		if !s.ok {
 			continue
 		}
-		src := o.bucket + "/" + s.name
-		data, err := o.obs.GetBytes(ctx, s.name)
-		switch {
-		case errors.Is(err, jetstream.ErrObjectNotFound):
-			continue // deleted since slots()
-		case errors.Is(err, jetstream.ErrDigestMismatch):
-			err = fmt.Errorf("read %s: %w (%w)", src, ErrChecksum, err)
-		case err != nil:
-			err = fmt.Errorf("read %s: %w", src, err)
+		if b, ok := o.get(ctx, s.name); ok { // else deleted since slots()
+			out = append(out, b)
 		}
-		out = append(out, Blob{Source: src, Data: data, Err: err})
 	}
 	return out, nil
 }
@@ -193,19 +185,7 @@ func (o *ObjectStore) deltas(ctx context.Context) (map[uint64]map[uint32]string,
 		if !ok {
 			continue
 		}
-		hexID, num, ok := strings.Cut(rest, ".")
-		if !ok || len(hexID) != 16 || len(num) != 6 {
-			continue
-		}
-		id, err1 := strconv.ParseUint(hexID, 16, 64)
-		n, err2 := strconv.ParseUint(num, 10, 32)
-		if err1 != nil || err2 != nil {
-			continue
-		}
-		if out[id] == nil {
-			out[id] = make(map[uint32]string)
-		}
-		out[id][uint32(n)] = info.Name
+		addDelta(out, rest, ".", info.Name)
 	}
 	return out, nil
 }
@@ -224,19 +204,27 @@ func (o *ObjectStore) ReadDeltas(ctx context.Context, base uint64) ([]Blob, erro
 	slices.Sort(idx)
 	out := make([]Blob, 0, len(idx))
 	for _, n := range idx {
-		src := o.bucket + "/" + all[base][n]
-		data, err := o.obs.GetBytes(ctx, all[base][n])
-		switch {
-		case errors.Is(err, jetstream.ErrObjectNotFound):
-			continue // pruned since
-		case errors.Is(err, jetstream.ErrDigestMismatch):
-			err = fmt.Errorf("read %s: %w (%w)", src, ErrChecksum, err)
-		case err != nil:
-			err = fmt.Errorf("read %s: %w", src, err)
+		if b, ok := o.get(ctx, all[base][n]); ok { // else pruned since
+			out = append(out, b)
 		}
-		out = append(out, Blob{Source: src, Data: data, Err: err})
 	}
 	return out, nil
+}
+
+// get reads object name as a Blob (a read error in Blob.Err); ok is false
+// when the object does not exist (any more).
+func (o *ObjectStore) get(ctx context.Context, name string) (b Blob, ok bool) {
+	src := o.bucket + "/" + name
+	data, err := o.obs.GetBytes(ctx, name)
+	switch {
+	case errors.Is(err, jetstream.ErrObjectNotFound):
+		return Blob{}, false
+	case errors.Is(err, jetstream.ErrDigestMismatch):
+		err = fmt.Errorf("read %s: %w (%w)", src, ErrChecksum, err)
+	case err != nil:
+		err = fmt.Errorf("read %s: %w", src, err)
+	}
+	return Blob{Source: src, Data: data, Err: err}, true
 }
 
 // Prune implements Store: it keeps the deltas of the bases in both slots.
@@ -255,16 +243,10 @@ func (o *ObjectStore) Prune(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("prune deltas: %w", err)
 	}
-	var errs []error
-	for id, ds := range all {
-		if keep[id] {
-			continue
+	return errors.Join(pruneDeltas(all, keep, func(name string) error {
+		if err := o.obs.Delete(ctx, name); !errors.Is(err, jetstream.ErrObjectNotFound) {
+			return err
 		}
-		for _, name := range ds {
-			if err := o.obs.Delete(ctx, name); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
-				errs = append(errs, err)
-			}
-		}
-	}
-	return errors.Join(errs...)
+		return nil
+	})...)
 }

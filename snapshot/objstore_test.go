@@ -6,11 +6,11 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
 	"github.com/toolwatch/toolwatch/ingest/embedded"
+	"github.com/toolwatch/toolwatch/internal/testserver"
 )
 
 func TestMain(m *testing.M) {
@@ -27,15 +27,7 @@ func startJS(t *testing.T) jetstream.JetStream {
 		t.Fatalf("embedded.Start: %v", err)
 	}
 	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := testserver.Connect(t, url)
 	return js
 }
 

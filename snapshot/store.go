@@ -169,21 +169,27 @@ func (f *FileStore) deltas() (map[uint64]map[uint32]string, error) {
 	out := make(map[uint64]map[uint32]string)
 	for _, p := range paths {
 		rest := strings.TrimPrefix(p, f.Path+".delta-")
-		hexID, num, ok := strings.Cut(rest, "-")
-		if !ok || len(hexID) != 16 || len(num) != 6 {
-			continue // a .tmp or a stranger
-		}
-		id, err1 := strconv.ParseUint(hexID, 16, 64)
-		n, err2 := strconv.ParseUint(num, 10, 32)
-		if err1 != nil || err2 != nil {
-			continue
-		}
-		if out[id] == nil {
-			out[id] = make(map[uint32]string)
-		}
-		out[id][uint32(n)] = p
+		addDelta(out, rest, "-", p) // skips a .tmp or a stranger
 	}
 	return out, nil
+}
+
+// addDelta adds name to out (base ID -> index -> name) when its tail rest
+// is a delta's "<16 hex digits of the base ID><sep><6-digit index>".
+func addDelta(out map[uint64]map[uint32]string, rest, sep, name string) {
+	hexID, num, ok := strings.Cut(rest, sep)
+	if !ok || len(hexID) != 16 || len(num) != 6 {
+		return
+	}
+	id, err1 := strconv.ParseUint(hexID, 16, 64)
+	n, err2 := strconv.ParseUint(num, 10, 32)
+	if err1 != nil || err2 != nil {
+		return
+	}
+	if out[id] == nil {
+		out[id] = make(map[uint32]string)
+	}
+	out[id][uint32(n)] = name
 }
 
 func globEscape(s string) string {
@@ -240,17 +246,12 @@ func (f *FileStore) Prune(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("prune deltas: %w", err)
 	}
-	var errs []error
-	for id, ds := range all {
-		if keep[id] {
-			continue
+	errs := pruneDeltas(all, keep, func(p string) error {
+		if err := os.Remove(p); !errors.Is(err, fs.ErrNotExist) {
+			return err
 		}
-		for _, p := range ds {
-			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				errs = append(errs, err)
-			}
-		}
-	}
+		return nil
+	})
 	// A delta write cut short by a crash leaves its .tmp; no write is
 	// running now (the Manager saves one link at a time).
 	tmps, err := filepath.Glob(globEscape(f.Path) + ".delta-*.tmp")
@@ -263,6 +264,23 @@ func (f *FileStore) Prune(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// pruneDeltas removes the deltas (by base ID, then index) of the bases not
+// in keep, and returns remove's errors.
+func pruneDeltas(all map[uint64]map[uint32]string, keep map[uint64]bool, remove func(string) error) []error {
+	var errs []error
+	for id, ds := range all {
+		if keep[id] {
+			continue
+		}
+		for _, name := range ds {
+			if err := remove(name); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errs
 }
 
 // fileID is ID of the file at p, read from its last bytes.

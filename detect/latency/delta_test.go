@@ -114,17 +114,37 @@ func TestDeltaHoldsOnlyChangedKeys(t *testing.T) {
 	}
 }
 
+// baseAndDelta runs a crash stream (seed) of `before` records, captures a
+// base and its order record, runs `after` more and captures a delta.
+func baseAndDelta(t testing.TB, seed uint64, before, after int) (base, order, delta []byte) {
+	t.Helper()
+	d := newDet(t, crashCfg)
+	s := crashStream(d, seed, 0, normalAgents)
+	s.run(before)
+	st, ord, err := d.CaptureBase()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if base, err = st(nil); err != nil {
+		t.Fatal(err)
+	}
+	if order, err = ord(nil); err != nil {
+		t.Fatal(err)
+	}
+	s.run(after)
+	enc, ok, err := d.CaptureDelta()
+	if !ok || err != nil {
+		t.Fatalf("delta: ok %v, %v", ok, err)
+	}
+	if delta, err = enc(nil); err != nil {
+		t.Fatal(err)
+	}
+	return base, order, delta
+}
+
 // A corrupt or foreign delta is refused and leaves the state unchanged.
 func TestRestoreChainRejectsBadDelta(t *testing.T) {
-	a := newDet(t, crashCfg)
-	s := crashStream(a, 7, 0, normalAgents)
-	s.run(300)
-	st, ord, _ := a.CaptureBase()
-	base, _ := st(nil)
-	order, _ := ord(nil)
-	s.run(30)
-	enc, _, _ := a.CaptureDelta()
-	delta, _ := enc(nil)
+	base, order, delta := baseAndDelta(t, 7, 300, 30)
 	flipped := bytes.Clone(delta)
 	flipped[len(flipped)/2] ^= 1
 	emptyOrder := encoding.Seal([]byte{1, 0, 0}) // version 1, no keys, no tools

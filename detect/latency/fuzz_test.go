@@ -21,15 +21,7 @@ func FuzzUnmarshalState(f *testing.F) {
 // RestoreChain; a record that decodes re-encodes to one that decodes to
 // the same delta, and a refused chain leaves the state unchanged.
 func FuzzDecodeDelta(f *testing.F) {
-	d := newDet(f, crashCfg)
-	s := crashStream(d, 11, 0, normalAgents)
-	s.run(200)
-	st, ord, _ := d.CaptureBase()
-	base, _ := st(nil)
-	order, _ := ord(nil)
-	s.run(20)
-	enc, _, _ := d.CaptureDelta()
-	delta, _ := enc(nil)
+	base, order, delta := baseAndDelta(f, 11, 200, 20)
 	f.Add(delta)
 	f.Add(codec.EncodeDelta(nil, &distdetect.Delta[EntryState]{}))
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -85,40 +85,6 @@ func getEntryV2(d *encoding.Decbuf) EntryState {
 	return e
 }
 
-// CaptureState implements detect.Capturer: a copy-on-write capture
-// (distdetect.Capture); the Encoder copies the keys not touched since
-// and writes the record.
-func (d *Detector) CaptureState() (detect.Encoder, error) {
-	finish := distdetect.Capture(&d.core, &codec)
-	return func(b []byte) ([]byte, error) {
-		s, err := finish()
-		if err != nil {
-			return b, err
-		}
-		return codec.Encode(b, s), nil
-	}, nil
-}
-
-// CaptureBase implements detect.DeltaCapturer.
-func (d *Detector) CaptureBase() (st, order detect.Encoder, err error) {
-	return distdetect.Deltas[Config, state, *state, EntryState]{Core: &d.core, Codec: &codec}.CaptureBase()
-}
-
-// CaptureDelta implements detect.DeltaCapturer: the keys seen since the
-// previous capture, and those evicted since (distdetect.CaptureDelta).
-func (d *Detector) CaptureDelta() (detect.Encoder, bool, error) {
-	return distdetect.Deltas[Config, state, *state, EntryState]{Core: &d.core, Codec: &codec}.CaptureDelta()
-}
-
-// RestoreChain implements detect.DeltaCapturer.
-func (d *Detector) RestoreChain(base, order []byte, deltas [][]byte) error {
-	return distdetect.Deltas[Config, state, *state, EntryState]{Core: &d.core, Codec: &codec}.RestoreChain(base, order, deltas)
-}
-
-// MarshalState implements detect.State. The encoding is deterministic:
-// equal states give equal bytes.
-func (d *Detector) MarshalState(b []byte) ([]byte, error) { return detect.MarshalCaptured(d, b) }
-
 func entry(a *distdetect.Arena, agent, tool string, seen int64, s *state) (EntryState, error) {
 	e := EntryState{Agent: agent, Tool: tool, LastSeen: seen, Active: s.active}
 	for i := range e.Slots {
@@ -160,14 +126,4 @@ func (e *EntryState) restore(st *state) error {
 		}
 	}
 	return nil
-}
-
-// UnmarshalState implements detect.State. Nothing changes unless the
-// whole snapshot decodes.
-func (d *Detector) UnmarshalState(data []byte) error {
-	s, err := codec.Decode(data)
-	if err != nil {
-		return err
-	}
-	return distdetect.Restore(&d.core, &codec, s)
 }

@@ -68,8 +68,11 @@ const DetailLarge = "large"
 // Detector is the output-size detector. Its key stores, digester and params live
 // in an unexported distdetect core, so no other package reaches them.
 type Detector struct {
-	core distCore
+	core   distCore
+	deltas // snapshot record, captures and deltas of core
 }
+
+type deltas = distdetect.Deltas[Config, state, *state, EntryState]
 
 type distCore = distdetect.Core[Config, state, *state]
 
@@ -105,13 +108,17 @@ func (st *state) Recycle() {
 }
 
 var (
-	_ detect.Detector = (*Detector)(nil)
-	_ detect.Stats    = (*Detector)(nil)
+	_ detect.Detector      = (*Detector)(nil)
+	_ detect.Stats         = (*Detector)(nil)
+	_ detect.DeltaCapturer = (*Detector)(nil)
+	_ detect.State         = (*Detector)(nil)
 )
 
 // New returns a detector with per-key parameters p and baseline settings b.
 func New(p *detect.Params[Config], b baseline.Config) *Detector {
-	return &Detector{distdetect.New[Config, state](p, b)}
+	d := &Detector{core: distdetect.New[Config, state](p, b)}
+	d.deltas = distdetect.NewDeltas(&d.core, &codec)
+	return d
 }
 
 // Pattern implements detect.Detector.

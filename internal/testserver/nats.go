@@ -9,6 +9,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // NATS is Debian's nats-server with JetStream on a loopback port, run as a
@@ -121,4 +124,20 @@ func (s *NATS) Stop() {
 		<-s.exited
 	}
 	s.cmd = nil
+}
+
+// Connect connects to the NATS server at url for the test (closed at
+// cleanup) and returns the connection with its JetStream context.
+func Connect(t testing.TB, url string) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
 }

@@ -6,10 +6,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/toolwatch/toolwatch/alert"
+	"github.com/toolwatch/toolwatch/internal/testserver"
 )
 
 func TestLogOnJetStream(t *testing.T) {
@@ -22,15 +21,7 @@ func TestLogOnJetStream(t *testing.T) {
 	if !srv.ReadyForConnections(5 * time.Second) {
 		t.Fatal("server not ready")
 	}
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := testserver.Connect(t, srv.ClientURL())
 	ctx := context.Background()
 	l := New(js, "toolwatch-nflog", time.Hour, 1)
 	a := &alert.Alert{ID: "5f0c1e2d3c4b5a69", Fingerprint: "9f1c2e3d4b5a6978", Status: alert.StatusFiring, Severity: alert.SeverityCritical}

@@ -5,6 +5,8 @@ import (
 	"slices"
 
 	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/internal/keydelta"
 	"github.com/toolwatch/toolwatch/internal/encoding"
 )
 
@@ -94,16 +96,8 @@ func EncodeOrder[E any](b []byte, s *Snapshot[E]) []byte {
 	enc := encoding.Encbuf{B: b}
 	start := len(b)
 	enc.PutUvarint(OrderVersion)
-	for _, seqs := range [...][]int64{s.keySeq, s.toolSeq} {
-		enc.PutUvarint(uint64(len(seqs)))
-		for i, q := range seqs {
-			if i == 0 {
-				enc.PutVarint(q)
-			} else {
-				enc.PutUvarint(uint64(seqs[i-1] - q))
-			}
-		}
-	}
+	keydelta.PutPositions(&enc, s.keySeq)
+	keydelta.PutPositions(&enc, s.toolSeq)
 	enc.PutCRC32(start)
 	return enc.Get()
 }
@@ -111,20 +105,7 @@ func EncodeOrder[E any](b []byte, s *Snapshot[E]) []byte {
 var orderDecoders = encoding.Decoders[[2][]int64]{OrderVersion: func(d *encoding.Decbuf) [2][]int64 {
 	var out [2][]int64
 	for i := range out {
-		n := d.Count(1)
-		seqs := make([]int64, 0, n)
-		for j := 0; j < n && d.Err() == nil; j++ {
-			if j == 0 {
-				seqs = append(seqs, d.Varint())
-				continue
-			}
-			dec := d.Uvarint()
-			if dec == 0 || dec > 1<<62 {
-				d.Fail("order: position decrease %d", dec)
-			}
-			seqs = append(seqs, seqs[j-1]-int64(dec))
-		}
-		out[i] = seqs
+		out[i] = keydelta.Positions(d)
 	}
 	return out
 }}
@@ -143,11 +124,7 @@ func (cd *Codec[V, E]) EncodeDelta(b []byte, d *Delta[E]) []byte {
 	for _, st := range [...]*StoreDelta[E]{&d.Keys, &d.Tools} {
 		enc.PutUvarint(st.Rejected)
 		enc.PutUvarint(st.Evicted)
-		enc.PutUvarint(uint64(len(st.Tombs)))
-		for _, k := range st.Tombs {
-			enc.PutUvarintStr(k.Agent)
-			enc.PutUvarintStr(k.Tool)
-		}
+		keydelta.PutTombs(&enc, st.Tombs)
 		enc.PutUvarint(uint64(len(st.Entries)))
 		for i := range st.Entries {
 			enc.PutVarint(st.Seqs[i])
@@ -169,12 +146,8 @@ func (cd *Codec[V, E]) DecodeDelta(data []byte) (*Delta[E], error) {
 		out.LastEpoch = d.Varint()
 		for _, st := range [...]*StoreDelta[E]{&out.Keys, &out.Tools} {
 			st.Rejected, st.Evicted = d.Uvarint(), d.Uvarint()
-			n := d.Count(2)
-			st.Tombs = make([]baseline.Key, 0, n)
-			for j := 0; j < n && d.Err() == nil; j++ {
-				st.Tombs = append(st.Tombs, baseline.Key{Agent: d.UvarintStr(), Tool: d.UvarintStr()})
-			}
-			n = d.Count(1 + cd.MinEntry)
+			st.Tombs = keydelta.Tombs(d)
+			n := d.Count(1 + cd.MinEntry)
 			st.Entries, st.Seqs = make([]E, 0, n), make([]int64, 0, n)
 			for j := 0; j < n && d.Err() == nil; j++ {
 				st.Seqs = append(st.Seqs, d.Varint())
@@ -241,36 +214,73 @@ func RestoreChain[C, V any, P Value[C, V], E any](c *Core[C, V, P], cd *Codec[V,
 	return Restore(c, cd, s)
 }
 
-// Deltas implements detect.DeltaCapturer's methods for a detector over c
-// and cd (it embeds or forwards to it).
+// Deltas implements detect.State and detect.DeltaCapturer (the snapshot
+// record, copy-on-write captures, deltas and their restore) for a detector
+// over a Core and its Codec; the detector embeds it (NewDeltas).
 type Deltas[C, V any, P Value[C, V], E any] struct {
-	Core  *Core[C, V, P]
-	Codec *Codec[V, E]
+	core  *Core[C, V, P]
+	codec *Codec[V, E]
 }
 
-// CaptureBase is detect.DeltaCapturer's: call state before order.
-func (x Deltas[C, V, P, E]) CaptureBase() (state, order func([]byte) ([]byte, error), err error) {
-	finish := Capture(x.Core, x.Codec)
+// NewDeltas returns the Deltas of c and cd.
+func NewDeltas[C, V any, P Value[C, V], E any](c *Core[C, V, P], cd *Codec[V, E]) Deltas[C, V, P, E] {
+	return Deltas[C, V, P, E]{core: c, codec: cd}
+}
+
+// CaptureState implements detect.Capturer: a copy-on-write capture
+// (Capture); the Encoder copies the keys not touched since and writes the
+// Snapshot record.
+func (x Deltas[C, V, P, E]) CaptureState() (detect.Encoder, error) {
+	finish := Capture(x.core, x.codec)
+	return func(b []byte) ([]byte, error) {
+		s, err := finish()
+		if err != nil {
+			return b, err
+		}
+		return x.codec.Encode(b, s), nil
+	}, nil
+}
+
+// MarshalState implements detect.State. The encoding is deterministic:
+// equal states give equal bytes.
+func (x Deltas[C, V, P, E]) MarshalState(b []byte) ([]byte, error) {
+	return detect.MarshalCaptured(x, b)
+}
+
+// UnmarshalState implements detect.State. Nothing changes unless the
+// whole snapshot decodes.
+func (x Deltas[C, V, P, E]) UnmarshalState(data []byte) error {
+	s, err := x.codec.Decode(data)
+	if err != nil {
+		return err
+	}
+	return Restore(x.core, x.codec, s)
+}
+
+// CaptureBase implements detect.DeltaCapturer: call state before order.
+func (x Deltas[C, V, P, E]) CaptureBase() (state, order detect.Encoder, err error) {
+	finish := Capture(x.core, x.codec)
 	var s *Snapshot[E]
 	state = func(b []byte) ([]byte, error) {
 		var err error
 		if s, err = finish(); err != nil {
 			return b, err
 		}
-		return x.Codec.Encode(b, s), nil
+		return x.codec.Encode(b, s), nil
 	}
 	order = func(b []byte) ([]byte, error) {
 		if s == nil {
-			return b, fmt.Errorf("%s: order encoded before the state", x.Codec.Name)
+			return b, fmt.Errorf("%s: order encoded before the state", x.codec.Name)
 		}
 		return EncodeOrder(b, s), nil
 	}
 	return state, order, nil
 }
 
-// CaptureDelta is detect.DeltaCapturer's.
-func (x Deltas[C, V, P, E]) CaptureDelta() (func([]byte) ([]byte, error), bool, error) {
-	finish, ok := CaptureDelta(x.Core, x.Codec)
+// CaptureDelta implements detect.DeltaCapturer: the keys seen since the
+// previous capture, and those evicted since (CaptureDelta).
+func (x Deltas[C, V, P, E]) CaptureDelta() (detect.Encoder, bool, error) {
+	finish, ok := CaptureDelta(x.core, x.codec)
 	if !ok {
 		return nil, false, nil
 	}
@@ -279,11 +289,11 @@ func (x Deltas[C, V, P, E]) CaptureDelta() (func([]byte) ([]byte, error), bool, 
 		if err != nil {
 			return b, err
 		}
-		return x.Codec.EncodeDelta(b, d), nil
+		return x.codec.EncodeDelta(b, d), nil
 	}, true, nil
 }
 
-// RestoreChain is detect.DeltaCapturer's.
+// RestoreChain implements detect.DeltaCapturer.
 func (x Deltas[C, V, P, E]) RestoreChain(base, order []byte, deltas [][]byte) error {
-	return RestoreChain(x.Core, x.Codec, base, order, deltas)
+	return RestoreChain(x.core, x.codec, base, order, deltas)
 }

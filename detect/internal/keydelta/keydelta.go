@@ -35,11 +35,7 @@ type Delta struct {
 func Encode(b []byte, d *Delta) []byte {
 	return encoding.AppendRecord(b, Version, len(d.State)+len(d.Tombs)*32+len(d.Seqs)*4+len(d.Extra)+8, func(e *encoding.Encbuf) {
 		e.PutUvarintBytes(d.State)
-		e.PutUvarint(uint64(len(d.Tombs)))
-		for _, k := range d.Tombs {
-			e.PutUvarintStr(k.Agent)
-			e.PutUvarintStr(k.Tool)
-		}
+		PutTombs(e, d.Tombs)
 		e.PutUvarint(uint64(len(d.Seqs)))
 		for _, q := range d.Seqs {
 			e.PutVarint(q)
@@ -50,12 +46,8 @@ func Encode(b []byte, d *Delta) []byte {
 
 var deltaDecoders = encoding.Decoders[Delta]{Version: func(d *encoding.Decbuf) Delta {
 	out := Delta{State: d.UvarintBytes()}
-	n := d.Count(2)
-	out.Tombs = make([]baseline.Key, 0, n)
-	for i := 0; i < n && d.Err() == nil; i++ {
-		out.Tombs = append(out.Tombs, baseline.Key{Agent: d.UvarintStr(), Tool: d.UvarintStr()})
-	}
-	n = d.Count(1)
+	out.Tombs = Tombs(d)
+	n := d.Count(1)
 	out.Seqs = make([]int64, 0, n)
 	for i := 0; i < n && d.Err() == nil; i++ {
 		out.Seqs = append(out.Seqs, d.Varint())
@@ -77,18 +69,47 @@ func Decode(what string, data []byte) (*Delta, error) {
 // descending, as baseline.StoreCapture.FinishSeq returns them) to b.
 func EncodeOrder(b []byte, seqs []int64) []byte {
 	return encoding.AppendRecord(b, Version, 2*len(seqs)+10, func(e *encoding.Encbuf) {
-		e.PutUvarint(uint64(len(seqs)))
-		for i, q := range seqs {
-			if i == 0 {
-				e.PutVarint(q)
-			} else {
-				e.PutUvarint(uint64(seqs[i-1] - q))
-			}
-		}
+		PutPositions(e, seqs)
 	})
 }
 
-var orderDecoders = encoding.Decoders[[]int64]{Version: func(d *encoding.Decbuf) []int64 {
+var orderDecoders = encoding.Decoders[[]int64]{Version: Positions}
+
+// PutTombs writes tombstones: uvarint count, then str Agent, str Tool each.
+func PutTombs(e *encoding.Encbuf, tombs []baseline.Key) {
+	e.PutUvarint(uint64(len(tombs)))
+	for _, k := range tombs {
+		e.PutUvarintStr(k.Agent)
+		e.PutUvarintStr(k.Tool)
+	}
+}
+
+// Tombs reads what PutTombs wrote.
+func Tombs(d *encoding.Decbuf) []baseline.Key {
+	n := d.Count(2)
+	tombs := make([]baseline.Key, 0, n)
+	for i := 0; i < n && d.Err() == nil; i++ {
+		tombs = append(tombs, baseline.Key{Agent: d.UvarintStr(), Tool: d.UvarintStr()})
+	}
+	return tombs
+}
+
+// PutPositions writes recency positions seqs (strictly descending): uvarint
+// count, varint first position, then each decrease as a uvarint.
+func PutPositions(e *encoding.Encbuf, seqs []int64) {
+	e.PutUvarint(uint64(len(seqs)))
+	for i, q := range seqs {
+		if i == 0 {
+			e.PutVarint(q)
+		} else {
+			e.PutUvarint(uint64(seqs[i-1] - q))
+		}
+	}
+}
+
+// Positions reads what PutPositions wrote; a decrease of 0 (or one that
+// overflows) fails d.
+func Positions(d *encoding.Decbuf) []int64 {
 	n := d.Count(1)
 	seqs := make([]int64, 0, n)
 	for j := 0; j < n && d.Err() == nil; j++ {
@@ -103,7 +124,7 @@ var orderDecoders = encoding.Decoders[[]int64]{Version: func(d *encoding.Decbuf)
 		seqs = append(seqs, seqs[j-1]-int64(dec))
 	}
 	return seqs
-}}
+}
 
 // DecodeOrder reads an order record.
 func DecodeOrder(what string, data []byte) ([]int64, error) {
