@@ -167,8 +167,12 @@ func TestJetStreamRestartAfterUnflushedAcks(t *testing.T) {
 	if h2.processed != 0 {
 		t.Errorf("%d records above the prior ack floor flagged processed", h2.processed)
 	}
-	if got := testutil.ToFloat64(m2.duplicate); got != float64(20-floor) {
-		t.Errorf("duplicates = %v, want %d (redelivered %d..20, covered by the snapshot)", got, 20-floor, floor+1)
+	// Each of floor+1..20 comes back at least once and is skipped (the
+	// snapshot covers it). With ack_wait 1s a loaded machine may see the
+	// server redeliver some again before run 2's batched ack lands: more
+	// duplicates, still skipped (wantSeqs above: 21..30 handled once each).
+	if got := testutil.ToFloat64(m2.duplicate); got < float64(20-floor) {
+		t.Errorf("duplicates = %v, want at least %d (redelivered %d..20, covered by the snapshot)", got, 20-floor, floor+1)
 	}
 }
 
