@@ -181,12 +181,14 @@ type Consumer struct {
 	// priorGiven: Options.Prior (PriorKnown) replaces the lookup.
 	priorGiven bool
 
-	// Seams for tests: the dead-letter publish, the ack, the ack timer and
-	// a delivery lost in flight (nil: none).
+	// Seams for tests: the dead-letter publish, the ack, the ack timer, a
+	// delivery lost in flight and a step run right before each Consume
+	// (nil: none).
 	publish     func(*nats.Msg) error
 	ack         func(jetstream.Msg) error
 	ackInterval time.Duration
 	lose        func(*jetstream.MsgMetadata) bool
+	beforePull  func()
 
 	invalidLog, errLog, dropLog limiter
 	dropped                     int
@@ -282,13 +284,13 @@ func (c *Consumer) SyncSnapshotPoint(ctx context.Context) (seq uint64, exact boo
 	return c.SnapshotPoint()
 }
 
-// DefaultPullExpiry replaces nats.go's 30s pull expiry. Pulls that brought
-// nothing while records were pending, until they expired, were seen three
-// times and not explained: a new owner of a consumer group's partition on
-// a cluster, decode hand-off experiments, and a daemon resumed from
-// SIGSTOP under load (TestCrashRecoveryMatchesUninterrupted: no snapshot
-// for 30s). A 5s expiry bounds such a stall at the cost of one pull
-// request every 5s while idle.
+// DefaultPullExpiry replaces nats.go's 30s pull expiry. A pull request the
+// server never took (errPullLost, pullHeartbeat) left nats.go counting its
+// batch as pending and pulling nothing until its heartbeat timer, a whole
+// expiry, fired; a 503 now restarts the pull and a 1s heartbeat notices a
+// silent drop after 2s. The 5s expiry still bounds a dropped pull behind a
+// live one (the live one's heartbeats hide the loss until it expires), at
+// the cost of one pull request every 5s while idle.
 const DefaultPullExpiry = 5 * time.Second
 
 // PriorAckFloor is the ack floor the durable consumer had when this

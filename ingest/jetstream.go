@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/toolwatch/toolwatch/record"
@@ -69,6 +70,16 @@ func (c *Consumer) runJetStream(ctx context.Context, h Handler) error {
 		if err == nil || ctx.Err() != nil {
 			continue
 		}
+		if errors.Is(err, errPullLost) {
+			// Pull again at once on the same durable, unless it is gone.
+			if !c.consumerExists(ctx, cons) {
+				c.consuming.Store(false)
+				cons = nil
+			}
+			c.logErr(err, "jetstream pull request reached no consumer; pulling again")
+			retry.wait(ctx)
+			continue
+		}
 		if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) ||
 			errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, errConsumeStopped) {
 			c.consuming.Store(false)
@@ -84,6 +95,35 @@ func (c *Consumer) runJetStream(ctx context.Context, h Handler) error {
 // (the consumer was deleted, or a terminal status arrived); the durable is
 // set up again.
 var errConsumeStopped = errors.New("jetstream pull subscription stopped")
+
+// errPullLost: a pull request was answered by 503 No Responders — nothing
+// served the durable's request subject (a consumer just created on a
+// cluster whose leader's subscription has not reached this server yet, or
+// one deleted and recreated in between). nats.go (v1.55, pull.go
+// handleStatusMsg) only reports that status: it keeps counting the
+// request's batch as pending, so checkPending issues no new pull until the
+// missing-heartbeat timer fires, 2×heartbeat = the pull expiry by default
+// (30 s) although records are pending. The subscription is restarted
+// instead, which pulls again.
+var errPullLost = errors.New("jetstream pull request lost (no responders)")
+
+// pullHeartbeat is the idle heartbeat asked of each pull request. A pull
+// the server dropped without a word (nats-server 2.9 drops one for a
+// durable it does not serve; 2.10+ drops one over max_waiting when a
+// heartbeat is set) leaves nats.go counting its batch as pending, and it
+// pulls again only after two missed heartbeats: by default half the
+// expiry each, so a whole expiry with records pending. 1 s bounds that to
+// 2 s, for one idle heartbeat a second per waiting pull.
+const pullHeartbeat = time.Second
+
+// consumerExists reports whether the durable still exists (true when the
+// server cannot tell: the next pull will show).
+func (c *Consumer) consumerExists(ctx context.Context, cons jetstream.Consumer) bool {
+	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	_, err := cons.Info(rctx)
+	return !errors.Is(err, jetstream.ErrConsumerNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound)
+}
 
 // delivery is one JetStream message with its parsed metadata.
 type delivery struct {
@@ -106,16 +146,27 @@ type delivery struct {
 func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer, h Handler) (n int, err error) {
 	var (
 		lastErr atomic.Pointer[error]
-		stopped bool // under c.mu: Run is returning, the callback must not touch h
-		count   int  // under c.mu: messages processed
-		infoAt  int  // under c.mu: count at the last gaps check
+		lost    atomic.Bool // a pull was answered by no responders
+		stopped bool        // under c.mu: Run is returning, the callback must not touch h
+		count   int         // under c.mu: messages processed
+		infoAt  int         // under c.mu: count at the last gaps check
 	)
 	opts := []jetstream.PullConsumeOpt{
 		jetstream.PullMaxMessages(c.cfg.BatchSize),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) { lastErr.Store(&err) }),
+		jetstream.ConsumeErrHandler(func(cc jetstream.ConsumeContext, err error) {
+			lastErr.Store(&err)
+			if errors.Is(err, nats.ErrNoResponders) {
+				lost.Store(true)
+				cc.Stop() // see errPullLost
+			}
+		}),
 	}
 	if c.expiry > 0 {
-		opts = append(opts, jetstream.PullExpiry(c.expiry))
+		opts = append(opts, jetstream.PullExpiry(c.expiry),
+			jetstream.PullHeartbeat(min(pullHeartbeat, c.expiry/2)))
+	}
+	if c.beforePull != nil {
+		c.beforePull()
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		md, err := m.Metadata()
@@ -191,6 +242,9 @@ func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer, h Handl
 			c.mu.Unlock()
 		case <-closed:
 			n := finish()
+			if lost.Load() {
+				return n, errPullLost
+			}
 			if e := lastErr.Load(); e != nil {
 				return n, fmt.Errorf("%w: %w", errConsumeStopped, *e)
 			}
