@@ -142,9 +142,9 @@ func (g *groupMember) start(ctx context.Context, p int) (group.Partition, error)
 		Prior: prior, PriorKnown: true,
 		Log: log, Metrics: g.ingestM, IdleAfter: pcfg.Time.IdleAdvance,
 		Resume: true, ResumeAfter: resumeAfter,
-		// On the 3-node test cluster a new owner's consumer sometimes got
-		// no records until its first pull expired (cause not found);
-		// ingest.DefaultPullExpiry (5s) bounds that stall.
+		// A new owner's first pull can reach the cluster before the new
+		// durable's leader serves it; ingest pulls again on the 503 or
+		// after 2 missed 1s heartbeats (design.md §3, pull stalls).
 	})
 	if err != nil {
 		return nil, fmt.Errorf("partition %d consumer: %w", p, err)
