@@ -97,9 +97,9 @@ func (c *Consumer) runJetStream(ctx context.Context, h Handler) error {
 var errConsumeStopped = errors.New("jetstream pull subscription stopped")
 
 // errPullLost: a pull request was answered by 503 No Responders — nothing
-// served the durable's request subject (a consumer just created on a
-// cluster whose leader's subscription has not reached this server yet, or
-// one deleted and recreated in between). nats.go (v1.55, pull.go
+// served the durable's request subject (one deleted and recreated in
+// between; likely also one just created on a cluster whose leader's
+// subscription has not reached this server yet). nats.go (v1.55, pull.go
 // handleStatusMsg) only reports that status: it keeps counting the
 // request's batch as pending, so checkPending issues no new pull until the
 // missing-heartbeat timer fires, 2×heartbeat = the pull expiry by default
@@ -108,8 +108,8 @@ var errConsumeStopped = errors.New("jetstream pull subscription stopped")
 var errPullLost = errors.New("jetstream pull request lost (no responders)")
 
 // pullHeartbeat is the idle heartbeat asked of each pull request. A pull
-// the server dropped without a word (nats-server 2.9 drops one for a
-// durable it does not serve; 2.10+ drops one over max_waiting when a
+// the server dropped without a word (nats-server 2.9.10 drops one for a
+// durable it does not serve; 2.15 drops one over max_waiting when a
 // heartbeat is set) leaves nats.go counting its batch as pending, and it
 // pulls again only after two missed heartbeats: by default half the
 // expiry each, so a whole expiry with records pending. 1 s bounds that to
