@@ -419,7 +419,9 @@ func TestIdleReturn(t *testing.T) {
 // The idle deficit evolves alike under lazy rolls and eager ticks: same
 // findings (with a sustained rise among them) and the same snapshot.
 func TestIdleReturnLazyMatchesEager(t *testing.T) {
-	const seed = 194 // a rise a day and a half after the return, deficit open
+	// A rise two days after the return, deficit open (seed 194's, a day
+	// and a half after, is now explained by the agent's other tools).
+	const seed = 313
 	run := func(lazy bool) ([]detect.Finding, []byte) {
 		d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
 		var det detect.Detector = d
