@@ -98,6 +98,21 @@
 // changes nothing but the rise test's models and their reported expected
 // calls.
 //
+// Agent-wide rise: more work for the whole agent (a busy day, a busy
+// lunch hour on a key's second day) is not a compromised tool. Per agent
+// the detector counts, in its window (the base config's), the calls of its
+// judged keys (own warm baseline) and the sum of their rise expectations
+// (each key's, once, when it arms its window). A key arming a window
+// takes its agent's previous window less its own part there: the other
+// tools' calls O and expectations E, and the factor
+// f = clamp((O + 10)/(E + 10), 1, 4) (ten calls of prior, so a quiet agent's
+// noise does not discount) scales both rise models' expectations for
+// the window (keyState.riseF, in gen's padding; agents 16 bytes more).
+// Its own excess is thus judged only beyond its agent's; a rise of one
+// tool (the other tools at their expectation) keeps f near 1. Everything
+// comes from records (the agent's counts roll on its records, a key's
+// factor is fixed when it arms), so lazy and eager ticks see the same.
+//
 // Alarm: R ≥ A = riseTests/false_alarm_rate (riseTests = 3). R − n is a
 // martingale under the model (a supermartingale under both, with the
 // smaller ratio), so the mean run length to a false alarm is at least A
