@@ -98,6 +98,21 @@
 // changes nothing but the rise test's models and their reported expected
 // calls.
 //
+// Agent-wide rise: more work for the whole agent (a busy day, a busy
+// lunch hour on a key's second day) is not a compromised tool. Per agent
+// the detector counts, in its window (the base config's), the calls of its
+// judged keys (own warm baseline) and the sum of their rise expectations
+// (each key's, once, when it arms its window). A key arming a window
+// takes its agent's previous window less its own part there: the other
+// tools' calls O and expectations E, and the factor
+// f = clamp((O + 10)/(E + 10), 1, 4) (ten calls of prior, so a quiet agent's
+// noise does not discount) scales both rise models' expectations for
+// the window (keyState.riseF, in gen's padding; agents 16 bytes more).
+// Its own excess is thus judged only beyond its agent's; a rise of one
+// tool (the other tools at their expectation) keeps f near 1. Everything
+// comes from records (the agent's counts roll on its records, a key's
+// factor is fixed when it arms), so lazy and eager ticks see the same.
+//
 // Alarm: R ≥ A = riseTests/false_alarm_rate (riseTests = 3). R − n is a
 // martingale under the model (a supermartingale under both, with the
 // smaller ratio), so the mean run length to a false alarm is at least A
@@ -271,9 +286,11 @@ type keyState struct {
 	gap  gapState
 	t    *tuned
 	gen  detect.Stamp // generation t was resolved under
-	// riseN is the sustained-rise episode's closed windows (riseAdd); it
-	// sits in gen's padding.
+	// riseN is the sustained-rise episode's closed windows (riseAdd) and
+	// riseF the agent-wide factor of the current window's rise models
+	// (agentFactor, in 1/riseFOne; 0: 1); both sit in gen's padding.
 	riseN uint16
+	riseF uint16
 	rise  riseState
 	idle  idleState
 	// tick is the tick watermark the key's loop window has been caught up
@@ -302,6 +319,12 @@ type agentState struct {
 	// they drop (keyState.dropAt), checked by Tick while the agent works.
 	drops   baseline.Due[baseline.Key]
 	visited int64 // Detector.ticked of the tick that last checked drops
+	// obs and exp are the calls and the summed rise expectations of its
+	// judged keys (own warm baseline, the agent's window) in the window
+	// starting at last; pobs and pexp those of the window before (0 when
+	// the agent was idle in it). See "Agent-wide rise" in the package doc.
+	obs, pobs uint32
+	exp, pexp float32
 }
 
 // gapAlphaMin and gapPeakDecay: the gap mean forgets with weight 1/256 per
@@ -469,6 +492,11 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 			as.id = d.agentSeq
 		}
 		if w := baseline.AlignDown(now, d.agentStep); w > as.last {
+			as.pobs, as.pexp = 0, 0
+			if w == as.last+d.agentStep {
+				as.pobs, as.pexp = as.obs, as.exp
+			}
+			as.obs, as.exp = 0, 0
 			as.total++
 			as.last = w
 			d.recent = append(d.recent, baseline.Key{Agent: r.AgentID})
@@ -504,10 +532,22 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 		ts.agents.N++
 	}
 	borrow := borrowable(ks, ts)
+	agentWide := as != nil && t.rp.Size == d.agentStep && ks.rate.Start == as.last
 	if ks.rate.NeedsArm() {
+		f := uint16(0)
+		if agentWide {
+			f = ks.agentFactor(as)
+		}
 		rate, agents := borrowRate(borrow)
 		ks.rate.ArmSpike(&t.rule, &t.rp, rate, agents)
+		ks.riseF = f
+		if agentWide && riseArmed(&ks.rate) {
+			as.exp += float32(ks.rawExpected())
+		}
 		ks.armRise()
+	}
+	if agentWide && riseArmed(&ks.rate) {
+		as.obs++
 	}
 	if ks.loop.armedAt != ks.loop.c.Start {
 		armLoop(ks, borrow)

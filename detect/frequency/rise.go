@@ -118,8 +118,58 @@ func ratioModels(st *baseline.ScaleStats, def float32) riseModels {
 	return riseModels{newRiseModel(mu, float64(st.KS)), newRiseModel(m, float64(st.KA))}
 }
 
-// models are the key's rise models for its current window.
-func (ks *keyState) models() riseModels { return ratioModels(&ks.rate.Sc[0], ks.idle.def) }
+// models are the key's rise models for its current window: both
+// expectations scaled by the agent-wide factor (agentFactor).
+func (ks *keyState) models() riseModels {
+	if ks.riseF <= riseFOne {
+		return ratioModels(&ks.rate.Sc[0], ks.idle.def)
+	}
+	st := ks.rate.Sc[0]
+	f := float32(ks.riseF) / riseFOne
+	st.Mu *= f
+	st.M *= f
+	return ratioModels(&st, ks.idle.def*f)
+}
+
+// rawExpected is the rise expectation of the key's armed models without
+// the idle deficit or the agent-wide factor: its share of its agent's
+// expected calls.
+func (ks *keyState) rawExpected() float64 {
+	st := &ks.rate.Sc[0]
+	return max(float64(st.Mu), float64(st.M))
+}
+
+// riseFOne is keyState.riseF for a factor of 1; riseFMax the largest
+// factor (×4: a rise of the key beyond its agent's is still judged).
+const (
+	riseFOne   = 1024
+	riseFMax   = 4
+	agentPrior = 10 // calls of pseudo-evidence for a factor of 1
+)
+
+// agentFactor is the factor by which the key's other tools ran above
+// their expectations in the agent's previous window: (calls + 10) /
+// (expected + 10) of the agent's judged keys less the key's own share,
+// at least 1 and at most riseFMax, in 1/riseFOne (0 for 1). Called with
+// the key rolled to the agent's current window and before it is armed,
+// so its closed window (Ring's newest) and armed models are the ones it
+// added to the agent then.
+func (ks *keyState) agentFactor(as *agentState) uint16 {
+	obs, exp := float64(as.pobs), float64(as.pexp)
+	if obs == 0 && exp == 0 {
+		return 0
+	}
+	r := &ks.rate
+	if x := r.Ring[(int(r.Pos)+baseline.RingLen-1)%baseline.RingLen]; x > 0 && riseArmed(r) && r.ArmedAt == r.Start-ks.t.rp.Size {
+		obs -= float64(x)
+		exp -= ks.rawExpected()
+	}
+	f := (max(obs, 0) + agentPrior) / (max(exp, 0) + agentPrior)
+	if !(f > 1) {
+		return 0
+	}
+	return uint16(math.Round(min(f, riseFMax) * riseFOne))
+}
 
 // idleStep closes one window for the idle deficit: it fades by the
 // overall level's EWMA weight, except in a quiet period (an empty long

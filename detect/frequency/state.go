@@ -30,12 +30,13 @@ const stateVersion = 4
 //	loop:  Counter, TopK, varint ArmedAt, BE float32 Peak, uvarint Thr, uvarint Next
 //	gap:   uvarint Last, BE float32 Mean, BE float32 Peak, uvarint N, varint LastAt, bool Dropped
 //	rise:  BE float32 L, uvarint Thr, uvarint Obs, BE float32 Exp, uvarint N,
-//	       BE float32 Level, BE float32 Deficit
+//	       BE float32 Level, BE float32 Deficit, uvarint Factor
 //	tool:  str Tool, varint LastSeen, varint Size, 3 × varint Scales, varint LoopSize,
 //	       Rate, loop, Counter Agents, Profile AgentsP
-//	agent: str Agent, varint LastSeen, uvarint Total, varint Last
+//	agent: str Agent, varint LastSeen, uvarint Total, varint Last,
+//	       uvarint Obs, BE float32 Exp, uvarint PrevObs, BE float32 PrevExp
 //
-// Version 3 is the same without the keys' rise.
+// Version 3 is the same without the keys' rise and the agents' calls.
 // Keys, tools and agents are in their store's recency order
 // (baseline.Store.RangeSeen), so equal states encode equally and a
 // restore evicts as the original would.
@@ -54,15 +55,18 @@ type StateV4 struct {
 	AgentsEvicted  uint64
 	Keys           []KeyV4
 	Tools          []ToolV3
-	Agents         []AgentV3
+	Agents         []AgentV4
 }
 
-// AgentV3 is one agent's call count (drop detection).
-type AgentV3 struct {
-	Agent    string
-	LastSeen int64
-	Total    uint64
-	Last     int64
+// AgentV4 is one agent's active-window count (drop detection) and its
+// judged calls and expectations (agent-wide rise).
+type AgentV4 struct {
+	Agent        string
+	LastSeen     int64
+	Total        uint64
+	Last         int64
+	Obs, PrevObs uint32
+	Exp, PrevExp float32
 }
 
 // GapV3 is a key's gap state (drop detection).
@@ -85,17 +89,18 @@ type RiseV4 struct {
 	N       uint16
 	Level   float32
 	Deficit float32
+	Factor  uint16 // keyState.riseF
 }
 
 func riseDTO(ks *keyState) RiseV4 {
 	rs := &ks.rise
-	return RiseV4{L: rs.l, Thr: rs.thr, Obs: rs.obs, Exp: rs.exp, N: ks.riseN, Level: ks.idle.lvl, Deficit: ks.idle.def}
+	return RiseV4{L: rs.l, Thr: rs.thr, Obs: rs.obs, Exp: rs.exp, N: ks.riseN, Level: ks.idle.lvl, Deficit: ks.idle.def, Factor: ks.riseF}
 }
 
 // set sets ks's sustained-rise and idle state from rs.
 func (rs *RiseV4) set(ks *keyState) {
 	ks.rise = riseState{l: rs.L, thr: rs.Thr, obs: rs.Obs, exp: rs.Exp}
-	ks.riseN = rs.N
+	ks.riseN, ks.riseF = rs.N, rs.Factor
 	ks.idle = idleState{lvl: rs.Level, def: rs.Deficit}
 }
 
@@ -137,12 +142,13 @@ type ToolV3 struct {
 
 // Smallest encodings, bounding the counts a record may claim.
 const (
-	minRate  = 2 + 24*8 + 24 + 1 + 72 + 1 + 3*(9*4+2) + 9 + 8
-	minLoop  = 2 + 4*9 + 1 + 4 + 2
-	minKeyV3 = 2 + 1 + 1 + 3 + 1 + minRate + minLoop + 1 + 8 + 1 + 1 + 1
-	minKey   = minKeyV3 + 4 + 1 + 1 + 4 + 1
-	minTool  = 1 + 1 + 1 + 3 + 1 + minRate + minLoop + 2 + 24*8 + 24 + 4 + 1
-	minAgent = 1 + 1 + 1 + 1
+	minRate    = 2 + 24*8 + 24 + 1 + 72 + 1 + 3*(9*4+2) + 9 + 8
+	minLoop    = 2 + 4*9 + 1 + 4 + 2
+	minKeyV3   = 2 + 1 + 1 + 3 + 1 + minRate + minLoop + 1 + 8 + 1 + 1 + 1
+	minKey     = minKeyV3 + 4 + 1 + 1 + 4 + 1 + 4 + 4 + 1
+	minTool    = 1 + 1 + 1 + 3 + 1 + minRate + minLoop + 2 + 24*8 + 24 + 4 + 1
+	minAgentV3 = 1 + 1 + 1 + 1
+	minAgent   = minAgentV3 + 1 + 4 + 1 + 4
 )
 
 func (st *StateV4) put(e *encoding.Encbuf) {
@@ -175,6 +181,7 @@ func (st *StateV4) put(e *encoding.Encbuf) {
 		e.PutUvarint(uint64(rs.N))
 		e.PutBEFloat32(rs.Level)
 		e.PutBEFloat32(rs.Deficit)
+		e.PutUvarint(uint64(rs.Factor))
 	}
 	e.PutUvarint(uint64(len(st.Tools)))
 	for i := range st.Tools {
@@ -194,6 +201,10 @@ func (st *StateV4) put(e *encoding.Encbuf) {
 		e.PutVarint(a.LastSeen)
 		e.PutUvarint(a.Total)
 		e.PutVarint(a.Last)
+		e.PutUvarint(uint64(a.Obs))
+		e.PutBEFloat32(a.Exp)
+		e.PutUvarint(uint64(a.PrevObs))
+		e.PutBEFloat32(a.PrevExp)
 	}
 }
 
@@ -249,7 +260,7 @@ func getState(d *encoding.Decbuf, version int) StateV4 {
 		k.Gap = GapV3{Last: d.Uvarint(), Mean: d.BEFloat32(), Peak: d.BEFloat32(), N: d.Uvarint32(), LastAt: d.Varint(), Dropped: d.Bool()}
 		if version >= 4 {
 			k.Rise = RiseV4{L: d.BEFloat32(), Thr: d.Uvarint32(), Obs: d.Uvarint32(), Exp: d.BEFloat32(), N: uint16(min(d.Uvarint32(), math.MaxUint16)),
-				Level: d.BEFloat32(), Deficit: d.BEFloat32()}
+				Level: d.BEFloat32(), Deficit: d.BEFloat32(), Factor: uint16(min(d.Uvarint32(), math.MaxUint16))}
 		}
 	}
 	st.Tools = make([]ToolV3, d.Count(minTool))
@@ -265,9 +276,17 @@ func getState(d *encoding.Decbuf, version int) StateV4 {
 		t.Agents.GetState(d)
 		t.AgentsP.GetState(d)
 	}
-	st.Agents = make([]AgentV3, d.Count(minAgent))
+	minA := minAgent
+	if version < 4 {
+		minA = minAgentV3
+	}
+	st.Agents = make([]AgentV4, d.Count(minA))
 	for i := range st.Agents {
-		st.Agents[i] = AgentV3{Agent: d.UvarintStr(), LastSeen: d.Varint(), Total: d.Uvarint(), Last: d.Varint()}
+		a := &st.Agents[i]
+		*a = AgentV4{Agent: d.UvarintStr(), LastSeen: d.Varint(), Total: d.Uvarint(), Last: d.Varint()}
+		if version >= 4 {
+			a.Obs, a.Exp, a.PrevObs, a.PrevExp = d.Uvarint32(), d.BEFloat32(), d.Uvarint32(), d.BEFloat32()
+		}
 	}
 	return st
 }
@@ -326,7 +345,7 @@ func (d *Detector) capture(delta bool) (st *StateV4, keys *baseline.StoreCapture
 	}
 	d.capTickedAt = tickedAt
 	st = &StateV4{Ticked: d.ticked, TickedAt: d.tickedAt,
-		Tools: make([]ToolV3, 0, d.tools.Len()), Agents: make([]AgentV3, 0, d.agents.Len())}
+		Tools: make([]ToolV3, 0, d.tools.Len()), Agents: make([]AgentV4, 0, d.agents.Len())}
 	st.KeysEvicted, st.KeysRejected = d.keys.Evictions() // Rejected: capacity evictions
 	st.ToolsEvicted, st.ToolsRejected = d.tools.Evictions()
 	st.AgentsEvicted, st.AgentsRejected = d.agents.Evictions()
@@ -335,7 +354,8 @@ func (d *Detector) capture(delta bool) (st *StateV4, keys *baseline.StoreCapture
 		return true
 	})
 	d.agents.RangeSeen(func(k baseline.Key, seen int64, as *agentState) bool {
-		st.Agents = append(st.Agents, AgentV3{Agent: k.Agent, LastSeen: seen, Total: as.total, Last: as.last})
+		st.Agents = append(st.Agents, AgentV4{Agent: k.Agent, LastSeen: seen, Total: as.total, Last: as.last,
+			Obs: as.obs, Exp: as.exp, PrevObs: as.pobs, PrevExp: as.pexp})
 		return true
 	})
 	return st, keys, since, true
@@ -572,7 +592,8 @@ func (d *Detector) restore(st *StateV4) error {
 			return fmt.Errorf("frequency state: duplicate agent %q", a.Agent)
 		}
 		d.agentSeq++
-		agents.Put(bk, a.LastSeen, agentState{total: a.Total, last: a.Last, id: d.agentSeq})
+		agents.Put(bk, a.LastSeen, agentState{total: a.Total, last: a.Last, id: d.agentSeq,
+			obs: a.Obs, exp: a.Exp, pobs: a.PrevObs, pexp: a.PrevExp})
 	}
 	agents.SetCounters(st.AgentsEvicted, st.AgentsRejected)
 	keys.SetCounters(st.KeysEvicted, st.KeysRejected)

@@ -45,10 +45,10 @@ func goldenState(t testing.TB) *Detector {
 // The golden records decode to the stream's keys and counts and re-encode
 // byte for byte; the live types the record copies keep their field counts.
 func TestStateGolden(t *testing.T) {
-	enctest.Fields(t, reflect.TypeFor[keyState](), 12)
+	enctest.Fields(t, reflect.TypeFor[keyState](), 13)
 	enctest.Fields(t, reflect.TypeFor[riseState](), 4)
 	enctest.Fields(t, reflect.TypeFor[toolState](), 3)
-	enctest.Fields(t, reflect.TypeFor[agentState](), 5)
+	enctest.Fields(t, reflect.TypeFor[agentState](), 9)
 	enctest.Fields(t, reflect.TypeFor[loopState](), 6)
 	enctest.Fields(t, reflect.TypeFor[gapState](), 6)
 	enctest.Fields(t, reflect.TypeFor[baseline.Rate](), 15)
