@@ -1,0 +1,109 @@
+package series
+
+import (
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"time"
+)
+
+// Shape is a class of metric series that Synth imitates (the classes of
+// public benchmark series: a daily rhythm with small noise, pure noise, a
+// flat line, bursty counts, a sustained jump, a collapse toward zero, a
+// rising density of spikes).
+type Shape string
+
+// Shapes.
+const (
+	ShapeDaily      Shape = "daily"       // ±40% daily rhythm, 5% noise; no anomaly
+	ShapeNoisy      Shape = "noisy"       // log-normal noise (σ 0.3) around a constant; no anomaly
+	ShapeFlat       Shape = "flat"        // one constant value; no anomaly
+	ShapeBursty     Shape = "bursty"      // σ 0.35 noise, daily rhythm, 10–40 min bursts at 2–5× a few times a day, rare single spikes; no anomaly
+	ShapeJumpUp     Shape = "jump_up"     // daily rhythm; the median ×3 for 6 hours on the last day
+	ShapeCollapse   Shape = "collapse"    // daily rhythm; values fall to ~2% for 2 hours on the last day
+	ShapeSpikeDense Shape = "spike_dense" // noise with a 3× spike every ~8 h, every ~20 min for the last 6 hours
+)
+
+// Shapes lists every shape, in a fixed order.
+var Shapes = []Shape{ShapeDaily, ShapeNoisy, ShapeFlat, ShapeBursty, ShapeJumpUp, ShapeCollapse, ShapeSpikeDense}
+
+// SynthStart is the first timestamp of a synthetic series.
+var SynthStart = time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+
+// Synth returns a series of the shape sh: days days at one point per step
+// from SynthStart, deterministic in seed, and the window of its anomaly
+// (none for the normal shapes). The anomaly, if any, lies on the last day
+// so that the days before are learned.
+func Synth(sh Shape, step time.Duration, days int, seed uint64) (Series, []Window) {
+	rng := rand.New(rand.NewPCG(seed, uint64(len(sh))))
+	n := int(time.Duration(days) * 24 * time.Hour / step)
+	s := Series{Name: "synthetic/" + string(sh) + ".csv", Points: make([]Point, 0, n)}
+	end := SynthStart.Add(time.Duration(days) * 24 * time.Hour)
+	lastDay := end.Add(-24 * time.Hour)
+	var win []Window
+	var a0, a1 time.Time
+	switch sh {
+	case ShapeJumpUp:
+		a0, a1 = lastDay.Add(10*time.Hour), lastDay.Add(16*time.Hour)
+	case ShapeCollapse:
+		a0, a1 = lastDay.Add(11*time.Hour), lastDay.Add(13*time.Hour)
+	case ShapeSpikeDense:
+		a0, a1 = lastDay.Add(12*time.Hour), lastDay.Add(18*time.Hour)
+	}
+	if !a0.IsZero() {
+		win = []Window{{Start: a0, End: a1}}
+	}
+	daily := func(t time.Time) float64 {
+		h := float64(t.Sub(SynthStart)%(24*time.Hour)) / float64(time.Hour)
+		return 1 + 0.4*math.Sin(2*math.Pi*(h-9)/24)
+	}
+	var burstEnd time.Time
+	burstF := 1.0
+	nextSpike := SynthStart.Add(time.Duration(rng.Float64() * 8 * float64(time.Hour)))
+	for i := range n {
+		t := SynthStart.Add(time.Duration(i) * step)
+		v := 50.0
+		switch sh {
+		case ShapeDaily:
+			v *= daily(t) * (1 + 0.05*rng.NormFloat64())
+		case ShapeNoisy:
+			v *= math.Exp(0.3 * rng.NormFloat64())
+		case ShapeFlat:
+		case ShapeBursty:
+			if t.After(burstEnd) && rng.Float64() < float64(step)/float64(5*time.Hour) {
+				burstEnd = t.Add(time.Duration(10+30*rng.Float64()) * time.Minute)
+				burstF = 2 + 3*rng.Float64()
+			}
+			v *= daily(t) * math.Exp(0.35*rng.NormFloat64())
+			if !t.After(burstEnd) {
+				v *= burstF
+			}
+			if rng.Float64() < float64(step)/float64(12*time.Hour) {
+				v *= 4 + 6*rng.Float64()
+			}
+		case ShapeJumpUp, ShapeCollapse:
+			v *= daily(t) * (1 + 0.08*rng.NormFloat64())
+			if !t.Before(a0) && t.Before(a1) {
+				if sh == ShapeJumpUp {
+					v *= 3
+				} else {
+					v *= 0.02
+				}
+			}
+		case ShapeSpikeDense:
+			v *= math.Exp(0.15 * rng.NormFloat64())
+			if !t.Before(nextSpike) {
+				v *= 3
+				gap := 8 * time.Hour
+				if !t.Before(a0) && t.Before(a1) {
+					gap = 20 * time.Minute
+				}
+				nextSpike = t.Add(time.Duration((0.5 + rng.Float64()) * float64(gap)))
+			}
+		}
+		s.Points = append(s.Points, Point{T: t, V: math.Round(max(v, 0)*1000) / 1000})
+	}
+	return s, win
+}
+
+func strconvF(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
