@@ -98,18 +98,29 @@ func (d *Dist) JudgeLog(g *Digester, x, y float64, j *Judge, extraLn float64) Ve
 		}
 	}
 	v.shift = extraLn - v.DriftLn
+	// Once an upward level shift is reported, the calls of its episode
+	// are judged against the shifted level: the episode is one finding
+	// (level_shift_up), not a slow call every cooldown, and a call far
+	// beyond even the shifted level still is one.
+	if lv := d.tail.lv; lv != nil && lv.epUp > 0 && lv.shiftAt != 0 {
+		v.shift += lv.epUp
+	}
 	if x > j.Floor {
 		y := v.y - v.shift
 		v.Decades = v.Fit.Decades(y)
 		// One compare per value: only a value at least ten times u is
-		// checked against the egregious bound (tail.go).
-		if e := y - v.Fit.LnU; e >= egregiousMinLn && d.Count() >= egregiousMinCount {
+		// checked against the egregious bound (tail.go). The bound is in
+		// the key's own units: the drift guard's widening (a baseline
+		// still rising, as a young heavy tail's p99 does for days) does
+		// not carry a value past it.
+		eShift := v.shift + v.DriftLn
+		if e := v.y - eShift - v.Fit.LnU; e >= egregiousMinLn && d.Count() >= egregiousMinCount {
 			b, suspended := d.egregiousBound(&v.Fit)
 			if e >= b && (v.Decades >= egregiousMinDecades || e >= egregiousReach*(LogValue(max(d.prevMax, d.curMax))-v.Fit.LnU)) {
 				v.beyond = true
 				if !suspended && v.Decades < EgregiousDecades {
 					v.Decades, v.Egregious = EgregiousDecades, true
-					v.EgregiousBound = math.Expm1(v.Fit.LnU + b + v.shift)
+					v.EgregiousBound = math.Expm1(v.Fit.LnU + b + eShift)
 				}
 			}
 		}
@@ -133,12 +144,12 @@ const (
 	levelMinLong  = 100 // long-run weight before the test runs
 	levelMinShort = 10  // effective short-window samples
 	levelMinVar   = 0.05 * 0.05
-	emitEvery     = int64(5 * time.Minute)
 	driftEvery    = int64(time.Hour)
 	driftMinCount = 1000
 	peakHalfLife  = 7 * 24 * time.Hour
-	gapWindow     = 8     // short half-life ≥ this many mean gaps between values
-	peakMargin    = 0.405 // ln 1.5: how far beyond an earlier episode a shift must go
+	gapWindow     = 4         // short half-life ≥ this many mean gaps between values
+	gapCap        = time.Hour // a longer gap counts as this in the mean gap
+	peakMargin    = 0.405     // ln 1.5: how far beyond an earlier episode a shift must go
 )
 
 // level is a Dist's level-shift and drift memory (tailState.lv).
@@ -151,12 +162,12 @@ type level struct {
 	anchorS      float64 // tail σ while neither anchor was overtaken
 	anchorT      int64
 	anchorGen    uint32  // tail fit generation the anchors were last updated at
-	peakUp       float64 // largest earlier shift episode up (ln), decaying
-	peakDown     float64 // largest earlier shift episode down (ln, ≤ 0), decaying
+	peakUp       float64 // peak guard up (ln): earlier episodes' extremes, half-weighted at first, decaying
+	peakDown     float64 // peak guard down (ln, ≤ 0), likewise
 	epUp, epDown float64 // extremes of the ongoing episodes
 	gap          float64 // mean gap between values (ns), 1/16 per value
 	anchorSet    bool
-	shiftAt      int64 // last shift finding due
+	shiftAt      int64 // shift finding of the ongoing episode (0: none yet)
 	driftAt      int64 // last drift finding due
 }
 
@@ -167,11 +178,14 @@ type level struct {
 // Body: an anomalous value is not learned (it teaches only the tail, at
 // most one winsorized point an hour); other values are. Tail: see learnTail. Level: d = ln(1+x) − ln(1+p50), clipped to
 // ±max(4s, 2·ShiftLn) with s the body's log scale ((ln p90 − ln p10)/2.563),
-// enters a short (half-life 10 min, or 8 mean gaps between values if
-// longer) and a long (24 h) exponentially
+// enters a short (half-life 10 min, or 4 mean gaps between values if
+// longer; a gap counts at most an hour, so nights without calls do not
+// stretch the window) and a long (24 h) exponentially
 // weighted mean; the test statistic is (short − long)/√(var_long/n_short),
 // and a shift is reported only beyond the largest earlier episode in its
-// direction by ln 1.5 (peak guard, half-life 7 days).
+// direction by ln 1.5 (peak guard, half-life 7 days), once per episode:
+// an episode lasts while the shift stays beyond ShiftLn, and a sustained
+// or flapping shift is one finding, not one every few minutes.
 func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, ready, level bool) Level {
 	if math.IsNaN(x) || math.IsInf(x, 0) {
 		return Level{}
@@ -237,7 +251,7 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 		dt := float64(now - lv.last)
 		// The short window spans at least gapWindow typical gaps, so a
 		// sparse key (a metric every 5 min) still has enough values in it.
-		lv.gap += (min(dt, float64(longHalfLife)) - lv.gap) / 16
+		lv.gap += (min(dt, float64(gapCap)) - lv.gap) / 16
 		hl := max(float64(shortHalfLife), gapWindow*lv.gap)
 		as = expNeg(dt / hl * math.Ln2)
 		al = expNeg(dt / float64(longHalfLife) * math.Ln2)
@@ -269,21 +283,32 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 			if news {
 				out.Decades = normDecades(math.Abs(dev) / math.Sqrt(max(lv.lv, levelMinVar)/n))
 			}
-			if news && out.Decades >= j.Far && (lv.shiftAt == 0 || now-lv.shiftAt >= emitEvery) {
+			// One finding per episode: an episode begins when the shift
+			// first reaches ShiftLn (shiftAt cleared) and ends when it
+			// falls back; its peak then guards the next one.
+			if (dev >= j.ShiftLn && lv.epUp == 0) || (dev <= -j.ShiftLn && lv.epDown == 0) {
+				lv.shiftAt = 0
+			}
+			if news && out.Decades >= j.Far && lv.shiftAt == 0 {
 				lv.shiftAt = now
 				out.Emit = true
 			}
+			// An ended episode raises the peak by half its extreme, up to
+			// the extreme: one episode leaves the next one of its size
+			// news, a second makes that size routine. (A collapse
+			// saturates at the clip, so a full-weight peak would silence
+			// every later collapse for days.)
 			switch {
 			case dev >= j.ShiftLn:
 				lv.epUp = max(lv.epUp, dev)
 			case lv.epUp > 0:
-				lv.peakUp, lv.epUp = max(lv.peakUp, lv.epUp), 0
+				lv.peakUp, lv.epUp = max(lv.peakUp, min(lv.epUp, lv.peakUp+lv.epUp/2)), 0
 			}
 			switch {
 			case dev <= -j.ShiftLn:
 				lv.epDown = min(lv.epDown, dev)
 			case lv.epDown < 0:
-				lv.peakDown, lv.epDown = min(lv.peakDown, lv.epDown), 0
+				lv.peakDown, lv.epDown = min(lv.peakDown, max(lv.epDown, lv.peakDown+lv.epDown/2)), 0
 			}
 		}
 	}

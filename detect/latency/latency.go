@@ -88,18 +88,27 @@
 //
 // Successful calls also feed a level test: the log deviation from the
 // body's median, clipped to ±max(4s, 2·ln level_shift_ratio) (s the body's
-// robust log scale), enters a short (10 min half-life, or 8 mean gaps
-// between calls on a sparse key) and a long (24 h) exponentially weighted
-// mean. With n the short window's effective
-// samples, z = |short − long| / √(var_long / n) gives a one-sided normal p;
-// when p ≤ false_alarm_rate and the shift is at least level_shift_ratio
-// (default 2, up or down), a level_shift_up / level_shift_down finding
-// scores score.FromDecades(−log10 p + prior), at most every 5 minutes. A
-// peak guard keeps routine bursts quiet: a shift must also exceed the
-// largest earlier episode in its direction (decaying, half-life 7 days) by
-// ln 1.5, judged against the peak from before the ongoing episode. A
-// 3× shift at one call a minute (σ ≤ 0.8) or a collapse to ~1 ms is found
-// within 10–20 minutes; ±30% day/night does not reach the ratio.
+// robust log scale), enters a short (10 min half-life, or 4 mean gaps
+// between calls on a sparse key, a gap counting at most an hour) and a
+// long (24 h) exponentially weighted mean. With n the short window's
+// effective samples, z = |short − long| / √(var_long / n) gives a
+// one-sided normal p; when p ≤ false_alarm_rate and the shift is at least
+// level_shift_ratio (default 2, up or down), a level_shift_up /
+// level_shift_down finding scores score.FromDecades(−log10 p + prior),
+// once per episode (the shift staying beyond the ratio): a 6-hour shift
+// or one that flaps is one finding, not one every few minutes. A peak
+// guard learns a key's routine bursts: a shift must also exceed the
+// earlier episodes in its direction (decaying, half-life 7 days) by
+// ln 1.5, where the first episode counts half its size and the second
+// makes it routine, judged against the peak from before the ongoing
+// episode. A 3× shift at one call a minute (σ ≤ 0.8) or a collapse to
+// ~1 ms is found within 10–20 minutes, at one value every 5 minutes
+// within 30–45 minutes; ±30% day/night does not reach the ratio. Once an
+// upward shift is reported, the calls of its episode are judged against
+// the shifted level (the episode is that one finding, not a slow call
+// every cooldown; a call far beyond the shifted level still is slow).
+// The long mean follows the day, so a shift in the night trough of a
+// strong daily rhythm counts from the day's mean and is found later.
 //
 // # Drift guard
 //

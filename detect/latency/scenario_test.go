@@ -157,7 +157,7 @@ func TestEgregiousLatencyIsCritical(t *testing.T) {
 }
 
 // A metric-like key with one value every 5 minutes (public series replayed
-// as duration_ms): the short window stretches to 8 gaps, so a 3× shift and
+// as duration_ms): the short window stretches to 4 gaps, so a 3× shift and
 // a collapse are still found (within ~1 h), and a quiet week raises nothing.
 func TestSparseKeyLevelShifts(t *testing.T) {
 	for _, tc := range []struct {

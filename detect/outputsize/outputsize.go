@@ -30,7 +30,9 @@
 // hour), so recurring legitimate large outputs are absorbed within days
 // while one exfiltration burst is not. Successful calls feed the level
 // test (level_shift_up / level_shift_down, e.g. a tool that suddenly
-// returns empty outputs), and the drift guard keeps outputs growing
+// returns empty outputs; one finding per episode, and outputs of a
+// reported upward episode are judged against the shifted level), and the
+// drift guard keeps outputs growing
 // 20%/h for 48 h from lifting the threshold: the body's median and p99 may
 // rise at most max_drift_per_day per day before values are judged against
 // the envelope, and a faster median raises a drift finding.

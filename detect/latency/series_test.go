@@ -1,0 +1,145 @@
+package latency
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/detecttest"
+	"github.com/toolwatch/toolwatch/detect/internal/distdetect"
+)
+
+// daily is a ±30% day/night rhythm.
+func daily(e time.Duration) float64 {
+	h := float64(e%(24*time.Hour)) / float64(time.Hour)
+	return 1 + 0.3*math.Sin(2*math.Pi*(h-9)/24)
+}
+
+// Classes of metric series (the shapes of public benchmark series
+// replayed as one tool's duration_ms, tools/eval/series): what a key
+// learns for warm days, then an anomaly (if any) starting at the warm-up's
+// end (9:00, where the day/night rhythm is at its mean: the level test
+// compares with the last day's mean, so a 3× shift in the night trough
+// is a smaller one, and is found later). want is the detail that must fire within within of the start;
+// maxEpisode bounds the findings during the anomaly, maxPerDay those of
+// any day before it.
+func TestMetricSeriesClasses(t *testing.T) {
+	const warm = 3*24*time.Hour + 9*time.Hour
+	type class struct {
+		name       string
+		step       time.Duration
+		length     time.Duration // anomaly (0: none)
+		gen        func(rng *rand.Rand, e time.Duration, in bool) float64
+		want       string
+		within     time.Duration
+		maxEpisode int
+		maxPerDay  int
+	}
+	noise := func(rng *rand.Rand, e time.Duration, s float64) float64 {
+		return 250 * daily(e) * math.Exp(s*rng.NormFloat64())
+	}
+	// bursty: 10–40 min at 2–5× every ~3 h, and a single 4–10× value
+	// every ~12 h, over σ 0.35 noise.
+	bursty := func(step time.Duration) func(*rand.Rand, time.Duration, bool) float64 {
+		var end time.Duration
+		f := 1.0
+		return func(rng *rand.Rand, e time.Duration, _ bool) float64 {
+			if e > end && rng.Float64() < float64(step)/float64(3*time.Hour) {
+				end, f = e+time.Duration(10+30*rng.Float64())*time.Minute, 2+3*rng.Float64()
+			}
+			v := noise(rng, e, 0.35)
+			if e <= end {
+				v *= f
+			}
+			if rng.Float64() < float64(step)/float64(12*time.Hour) {
+				v *= 4 + 6*rng.Float64()
+			}
+			return v
+		}
+	}
+	shift := func(k, s float64) func(*rand.Rand, time.Duration, bool) float64 {
+		return func(rng *rand.Rand, e time.Duration, in bool) float64 {
+			v := noise(rng, e, s)
+			if in {
+				v *= k
+			}
+			return v
+		}
+	}
+	for _, c := range []class{
+		{name: "bursty, 1/min", step: time.Minute, gen: bursty(time.Minute), maxPerDay: 3},
+		{name: "bursty, 5 min", step: 5 * time.Minute, gen: bursty(5 * time.Minute), maxPerDay: 3},
+		{name: "noisy σ 0.5, 5 min", step: 5 * time.Minute, gen: shift(1, 0.5), maxPerDay: 1},
+		{name: "3× for 6 h, 1/min", step: time.Minute, length: 6 * time.Hour, gen: shift(3, 0.3),
+			want: distdetect.DetailShiftUp, within: 30 * time.Minute, maxEpisode: 1, maxPerDay: 1},
+		{name: "3× for 6 h, 5 min", step: 5 * time.Minute, length: 6 * time.Hour, gen: shift(3, 0.3),
+			want: distdetect.DetailShiftUp, within: 45 * time.Minute, maxEpisode: 1, maxPerDay: 1},
+		{name: "collapse to ~1 ms for 2 h, 1/min", step: time.Minute, length: 2 * time.Hour,
+			gen: func(rng *rand.Rand, e time.Duration, in bool) float64 {
+				if in {
+					return 1 + rng.Float64()
+				}
+				return noise(rng, e, 0.3)
+			}, want: distdetect.DetailShiftDown, within: 30 * time.Minute, maxEpisode: 1, maxPerDay: 1},
+		{name: "collapse to 0 for 2 h, 5 min", step: 5 * time.Minute, length: 2 * time.Hour,
+			gen: func(rng *rand.Rand, e time.Duration, in bool) float64 {
+				if in {
+					return 0
+				}
+				return noise(rng, e, 0.3)
+			}, want: distdetect.DetailShiftDown, within: 30 * time.Minute, maxEpisode: 1, maxPerDay: 1},
+		{name: "flatline, then 0", step: 5 * time.Minute, length: time.Hour,
+			gen: func(_ *rand.Rand, _ time.Duration, in bool) float64 {
+				if in {
+					return 0
+				}
+				return 250
+			}, want: distdetect.DetailShiftDown, within: 30 * time.Minute, maxEpisode: 1},
+		{name: "flapping 3×: 20 min on, 20 off for 4 h, 1/min", step: time.Minute, length: 4 * time.Hour,
+			gen: func(rng *rand.Rand, e time.Duration, in bool) float64 {
+				v := noise(rng, e, 0.3)
+				if in && (e-warm)%(40*time.Minute) < 20*time.Minute {
+					v *= 3
+				}
+				return v
+			}, want: distdetect.DetailShiftUp, within: 30 * time.Minute, maxEpisode: 2, maxPerDay: 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := newDet(t, nil)
+			rng := rand.New(rand.NewPCG(9, 9))
+			total := warm + c.length
+			if c.length == 0 {
+				total = 7 * 24 * time.Hour
+			}
+			fs := key(d, "a", "metric", c.step).Run(int(total/c.step), func(e time.Duration) float64 {
+				return c.gen(rng, e, e >= warm && e < warm+c.length)
+			})
+			var before, during []detect.Finding
+			for _, f := range fs {
+				if f.EventTime.Before(base.Add(warm)) || c.length == 0 {
+					before = append(before, f)
+				} else {
+					during = append(during, f)
+				}
+			}
+			if n, day := detecttest.MaxPerDay(before, 40); n > c.maxPerDay {
+				t.Errorf("%d findings on %s before the anomaly, want ≤ %d", n, day, c.maxPerDay)
+			}
+			if c.want == "" {
+				return
+			}
+			f := detecttest.First(during, c.want)
+			if f == nil {
+				t.Fatalf("no %s finding; during the anomaly: %v", c.want, detecttest.FindingsJSON(t, during))
+			}
+			if d := f.EventTime.Sub(base.Add(warm)); d > c.within {
+				t.Errorf("%s after %v, want within %v", c.want, d, c.within)
+			}
+			if len(during) > c.maxEpisode {
+				t.Errorf("%d findings during the anomaly, want ≤ %d: %v", len(during), c.maxEpisode, detecttest.FindingsJSON(t, during))
+			}
+		})
+	}
+}
