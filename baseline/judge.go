@@ -39,6 +39,13 @@ type Verdict struct {
 	far, floor     float64
 	beyond         bool    // the value lies beyond the egregious bound (suspended or not)
 	DriftLn        float64 // δ: how far (ln) the median or u ran ahead of the allowed drift envelope
+	// Vouched: set by the caller when another baseline that is ready to
+	// judge (the tool's) found the value normal while this one is not yet
+	// (Learn's ready false). The body then learns the value whatever this
+	// young fit says: a key's first few hundred values cannot judge a
+	// mixture's rare mode (analytical queries among point look-ups), and
+	// refusing it then leaves the key's body without that mode for good.
+	Vouched bool
 }
 
 // Threshold is the raw value at which Decades reaches the judge's Far (at
@@ -165,7 +172,8 @@ type level struct {
 // level: x is a successful call's value and feeds the level-shift test.
 //
 // Body: an anomalous value is not learned (it teaches only the tail, at
-// most one winsorized point an hour); other values are. Tail: see learnTail. Level: d = ln(1+x) − ln(1+p50), clipped to
+// most one winsorized point an hour); other values are, and so is a value
+// v.Vouched for while d is not ready. Tail: see learnTail. Level: d = ln(1+x) − ln(1+p50), clipped to
 // ±max(4s, 2·ShiftLn) with s the body's log scale ((ln p90 − ln p10)/2.563),
 // enters a short (half-life 10 min, or 8 mean gaps between values if
 // longer) and a long (24 h) exponentially
@@ -187,7 +195,7 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 	anomalous := v.Anomalous(j)
 	d.learnTail(&v.Fit, y, t, v.beyond)
 	q := d.q
-	if !anomalous {
+	if !anomalous || v.Vouched && !ready {
 		d.Add(g, x, t)
 	}
 	if !ready {
