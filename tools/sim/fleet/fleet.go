@@ -292,7 +292,9 @@ func (g *gen) world() {
 	from := time.Duration((0.2 + 0.2*g.r.Float64()) * float64(d))
 	to := from + time.Duration((1.5+g.r.Float64())*24*float64(time.Hour))
 	g.pools[pi].paused = [2]time.Duration{from, to}
-	g.behave("quiet_period", "", "", from, to+6*time.Hour, "pool %s/%s/%s paused", g.tenants[g.pools[pi].tenant].name, g.pools[pi].role.name, g.pools[pi].env)
+	quiet := g.cfg.Start.Add(from)
+	quietEnd := g.cfg.Start.Add(to + 6*time.Hour)
+	quietDesc := fmt.Sprintf("pool %s/%s/%s paused", g.tenants[g.pools[pi].tenant].name, g.pools[pi].role.name, g.pools[pi].env)
 
 	// Deploys: latency ×0.6–0.8 or ×1.2–1.4 from one instant on.
 	order := g.r.Perm(len(g.tools))
@@ -311,7 +313,7 @@ func (g *gen) world() {
 		}
 		v := g.intern(&g.versions, fmt.Sprintf("%s-r%d", g.versions[t.version], k+1))
 		t.changes = append(t.changes, change{at: at, ramp: ramp, factor: f, version: v})
-		g.behave(kind, "", t.name, at, at+ramp+24*time.Hour, "latency ×%.2f, version %s", f, g.versions[v])
+		g.behave(kind, t.name, at, at+ramp+24*time.Hour, pDist, "latency ×%.2f, version %s", f, g.versions[v])
 	}
 	// Dependency outages with retry storms: 10 minutes, one of 25.
 	cands := []string{"llm_complete", "web_search", "web_fetch", "sql_query", "crm_lookup", "kb_search"}
@@ -329,7 +331,7 @@ func (g *gen) world() {
 			length = 25 * time.Minute
 		}
 		g.outages = append(g.outages, outage{tool: ti, start: g.start + int64(at), end: g.start + int64(at+length)})
-		g.behave("outage", "", g.tools[ti].name, at, at+length+time.Hour, "dependency outage %v: errors and timeouts, retry storm", length)
+		g.behave("outage", g.tools[ti].name, at, at+length+time.Hour, pAll, "dependency outage %v: errors and timeouts, retry storm", length)
 	}
 	// LLM provider rate-limit bursts: ~3 a day, 1–4 minutes.
 	llm := g.toolIdx["llm_complete"]
@@ -341,18 +343,36 @@ func (g *gen) world() {
 	for _, t := range g.tools {
 		if t.spec.introduced > 0 {
 			at := time.Duration(t.spec.introduced * float64(d))
-			g.behave("new_tool", "", t.name, at, at+48*time.Hour, "tool introduced mid-run")
+			g.behave("new_tool", t.name, at, at+48*time.Hour, pAll, "tool introduced mid-run")
 		}
 		for _, f := range t.spec.args {
 			if f.from > 0 {
 				at := time.Duration(f.from * float64(d))
-				g.behave("new_optional_field", "", t.name, at, at+48*time.Hour, "optional field %q appears", f.name)
+				g.behave("new_optional_field", t.name, at, at+48*time.Hour, []string{"input_novelty"}, "optional field %q appears", f.name)
 			}
 		}
 	}
-	g.behave("holiday", "", "", 72*time.Hour, 5*24*time.Hour, "globex holiday")
-	g.behave("llm_rate_limit", "", "llm_complete", 0, 0, "provider 429 bursts")
+	// Standing properties, after the windows: attribution takes the first
+	// match.
+	g.behave("llm_rate_limit", "llm_complete", 0, 0, []string{"frequency", "latency", "output_size"}, "provider 429 bursts and retries")
+	for _, t := range g.tools {
+		switch {
+		case t.spec.dest == "email":
+			g.behave("reply_to_new_sender", t.name, 0, 0, []string{"egress"}, "replies to first-time senders named by read_inbox; rare recipients typed by users")
+		case t.spec.lat.sigma >= 1.2 || t.spec.lat.pSlow > 0 || t.spec.size.sigma >= 1.2 || t.spec.size.pTail > 0 || t.spec.size.pSlow > 0:
+			g.behave("heavy_tail", t.name, 0, 0, pDist, "σ ≥ 1.2, second modes or Pareto tails")
+		}
+	}
+	g.behave("staging_or_routine_denial", "", 0, 0, []string{"denial_spike"}, "least-privilege probing, sandbox grants missing, denied calls retried")
+	g.behave("quiet_period", "", quiet.Sub(g.cfg.Start), quietEnd.Sub(g.cfg.Start), []string{"frequency"}, "%s", quietDesc)
+	g.behave("holiday", "", 72*time.Hour, 5*24*time.Hour, []string{"frequency"}, "globex holiday")
+	g.behave("autoscaled_instance", "", 0, 0, []string{"frequency"}, "ephemeral agent instances judged on their tool's per-agent baseline")
 }
+
+var (
+	pAll  = []string{"frequency", "input_novelty", "denial_spike", "output_size", "latency", "egress", "chain_integrity"}
+	pDist = []string{"latency", "output_size"}
+)
 
 func (g *gen) tenantTools(ten int) []string {
 	var out []string
@@ -362,9 +382,10 @@ func (g *gen) tenantTools(ten int) []string {
 	return out
 }
 
-func (g *gen) behave(class, agent, tool string, from, to time.Duration, format string, args ...any) {
-	b := sim.Behaviour{Class: class, AgentID: agent, Tool: tool, Start: g.cfg.Start.Add(from),
-		Patterns:    []string{"frequency", "input_novelty", "denial_spike", "output_size", "latency", "egress", "chain_integrity"},
+// behave documents a normal behaviour of the run (zero from and to: the
+// whole run) for attributing false alarms; tool "" is any tool.
+func (g *gen) behave(class, tool string, from, to time.Duration, patterns []string, format string, args ...any) {
+	b := sim.Behaviour{Class: class, Tool: tool, Start: g.cfg.Start.Add(from), Patterns: patterns,
 		Description: fmt.Sprintf(format, args...)}
 	if to > 0 {
 		b.End = g.cfg.Start.Add(to)
