@@ -246,4 +246,9 @@ func TestSimulateFleet(t *testing.T) {
 	if code, _, _ := runCLI(t, "", "simulate", "--profile", "fleet", "--nats", "nats://127.0.0.1:1"); code != 2 {
 		t.Errorf("fleet with --nats: exit %d, want 2", code)
 	}
+	// eval --profile fleet replays it and its twin in-process.
+	code, out, errs := runCLI(t, "", "eval", "--profile", "fleet", "--seeds", "5", "--hours", "100", "--warm-up", "50h", "--scale", "0.05", "--breakdown")
+	if code != 0 || !strings.Contains(out, "fleet;") || !strings.Contains(out, "twin without egress:") || !strings.Contains(out, "by pattern, detail") {
+		t.Fatalf("eval --profile fleet: exit %d: %s\n%s", code, errs, out)
+	}
 }
