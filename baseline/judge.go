@@ -32,6 +32,13 @@ type Verdict struct {
 	// Egregious: the value lies beyond the egregious bound (tail.go), so
 	// it is scored at least EgregiousDecades whatever the fit says.
 	Egregious bool
+	// Vouched: set by the caller when another baseline that is ready to
+	// judge (the tool's) found the value normal while this one is not yet
+	// (Learn's ready false). The body then learns the value whatever this
+	// young fit says: a key's first few hundred values cannot judge a
+	// mixture's rare mode (analytical queries among point look-ups), and
+	// refusing it then leaves the key's body without that mode for good.
+	Vouched bool // next to Egregious: no larger Verdict
 	// EgregiousBound is that bound (raw units), set only when Egregious.
 	EgregiousBound float64
 	y              float64 // the value's log
@@ -39,13 +46,6 @@ type Verdict struct {
 	far, floor     float64
 	beyond         bool    // the value lies beyond the egregious bound (suspended or not)
 	DriftLn        float64 // δ: how far (ln) the median or u ran ahead of the allowed drift envelope
-	// Vouched: set by the caller when another baseline that is ready to
-	// judge (the tool's) found the value normal while this one is not yet
-	// (Learn's ready false). The body then learns the value whatever this
-	// young fit says: a key's first few hundred values cannot judge a
-	// mixture's rare mode (analytical queries among point look-ups), and
-	// refusing it then leaves the key's body without that mode for good.
-	Vouched bool
 }
 
 // Threshold is the raw value at which Decades reaches the judge's Far (at
