@@ -110,7 +110,7 @@ const FleetSeeds = 1
 // the gap cannot grow while it is open; the gate logs IssueTargets'
 // misses too. Open gaps, by cause (BENCHMARKS.md, "Independent fleet
 // traffic"): egress alerts on replies to first-time senders named in the
-// task's read_inbox output (~95 % of the false alerts and all the worst
+// task's read_inbox output (~96 % of the false alerts and all the worst
 // key-days; egress's provenance prior is what its own recall rests on, so
 // they are left to triage); new optional input fields at closed tools;
 // level shifts of heavy-tailed tools. Latency recall is 0 there: a 28 s
