@@ -47,7 +47,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/toolwatch/toolwatch/record"
@@ -751,5 +750,3 @@ func sha(b []byte) string {
 	s := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(s[:])
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,10 +1,8 @@
 package fleet
 
 import (
-	"fmt"
 	"math"
 	"math/rand/v2"
-	"time"
 )
 
 // dist is a duration or size model: a log-normal body, an optional second
@@ -323,5 +321,3 @@ func toolName(ten, tool string) string {
 	}
 	return ten + "." + tool
 }
-
-func fmtDay(t time.Time) string { return fmt.Sprintf("%s", t.Format("2006-01-02")) }
