@@ -32,6 +32,13 @@ type Verdict struct {
 	// Egregious: the value lies beyond the egregious bound (tail.go), so
 	// it is scored at least EgregiousDecades whatever the fit says.
 	Egregious bool
+	// Vouched: set by the caller when another baseline that is ready to
+	// judge (the tool's) found the value normal while this one is not yet
+	// (Learn's ready false). The body then learns the value whatever this
+	// young fit says: a key's first few hundred values cannot judge a
+	// mixture's rare mode (analytical queries among point look-ups), and
+	// refusing it then leaves the key's body without that mode for good.
+	Vouched bool // next to Egregious: no larger Verdict
 	// EgregiousBound is that bound (raw units), set only when Egregious.
 	EgregiousBound float64
 	y              float64 // the value's log
@@ -176,7 +183,8 @@ type level struct {
 // level: x is a successful call's value and feeds the level-shift test.
 //
 // Body: an anomalous value is not learned (it teaches only the tail, at
-// most one winsorized point an hour); other values are. Tail: see learnTail. Level: d = ln(1+x) − ln(1+p50), clipped to
+// most one winsorized point an hour); other values are, and so is a value
+// v.Vouched for while d is not ready. Tail: see learnTail. Level: d = ln(1+x) − ln(1+p50), clipped to
 // ±max(4s, 2·ShiftLn) with s the body's log scale ((ln p90 − ln p10)/2.563),
 // enters a short (half-life 10 min, or 4 mean gaps between values if
 // longer; a gap counts at most an hour, so nights without calls do not
@@ -201,7 +209,7 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 	anomalous := v.Anomalous(j)
 	d.learnTail(&v.Fit, y, t, v.beyond)
 	q := d.q
-	if !anomalous {
+	if !anomalous || v.Vouched && !ready {
 		d.Add(g, x, t)
 	}
 	if !ready {

@@ -569,7 +569,11 @@ func (r *Rate) Arm(s *SpikeRule, rp *RateParams, src *Rate, div float64) {
 			// excess is at most the window's, which is well sampled.
 			ex = math.Min(ex, ex0)
 		}
-		ks, ka := math.Min(ss.kRes(), ex/mu), math.Min(ss.kAll(), ex/m)
+		// A borrowed total of div agents' counts has 1/div of one agent's
+		// dispersion (var = m + k·m² summed over div independent agents
+		// gives k/div): the key is one agent, so it gets div times the
+		// total's, still capped by the peak as above.
+		ks, ka := math.Min(ss.kRes()*div, ex/mu), math.Min(ss.kAll()*div, ex/m)
 		st.Mu, st.M, st.KS, st.KA = float32(mu), float32(m), float32(ks), float32(ka)
 		c := critMax(max(s.MinCount, int(math.Min(math.Floor(s.PeakRatio*float64(ss.Peak)/div), 1<<30))+1),
 			mu, ks, m, ka, s.LogP)

@@ -7,8 +7,8 @@ package baseline
 // ArmSpike arms r's current window: from r's own baseline when r is warm
 // under s; else from borrow's (a related key's, e.g. its tool's) when that
 // is warm, its levels divided by per's expected count for the slot (at
-// least 1; per nil divides by 1), e.g. the active agents per window; else
-// it disarms the window.
+// least 1; per nil divides by 1), e.g. the active agents per window, and
+// its dispersion multiplied by it (Arm); else it disarms the window.
 func (r *Rate) ArmSpike(s *SpikeRule, rp *RateParams, borrow *Rate, per *Profile) {
 	switch {
 	case r.Warm(s):

@@ -19,6 +19,7 @@ import (
 	"github.com/toolwatch/toolwatch/tools/eval"
 	"github.com/toolwatch/toolwatch/tools/eval/runner"
 	"github.com/toolwatch/toolwatch/tools/sim"
+	"github.com/toolwatch/toolwatch/tools/sim/fleet"
 )
 
 // cmdEval prints detection-quality figures (tools/eval): for simulated
@@ -31,7 +32,8 @@ func cmdEval(args []string, stdout, stderr io.Writer) int {
 	check := fs.Bool("check", false, "exit 1 when the issue-9 targets are missed")
 	// simulation mode
 	seeds := fs.String("seeds", "tuning", "simulated seeds: tuning (1,2,3), held-out:N (the gate's rule), or a list 4,5,6")
-	profile := fs.String("profile", sim.ProfileRealistic, "simulation profile: realistic or easy")
+	profile := fs.String("profile", sim.ProfileRealistic, "simulation profile: realistic, easy or fleet (tools/sim/fleet)")
+	breakdown := fs.Bool("breakdown", false, "also list the twin's false alerts by pattern, detail, severity and key")
 	hours := fs.Float64("hours", 0, "hours of event time (0: the profile's)")
 	warmUp := fs.Duration("warm-up", 0, "anomaly-free start of each run (0: the profile's)")
 	scale := fs.Float64("scale", 1, "traffic multiplier")
@@ -74,7 +76,7 @@ func cmdEval(args []string, stdout, stderr io.Writer) int {
 		}
 	} else {
 		p, err := parseProfile(*profile)
-		if err != nil {
+		if err != nil && *profile != profileFleet {
 			fmt.Fprintf(stderr, "eval: %v\n", err)
 			return 2
 		}
@@ -85,20 +87,31 @@ func cmdEval(args []string, stdout, stderr io.Writer) int {
 		}
 		var reps []runner.SeedReport
 		for _, seed := range list {
-			cfg := sim.Config{Profile: p, Seed: seed, Duration: time.Duration(*hours * float64(time.Hour)), WarmUp: *warmUp, Scale: *scale, Jitter: *jitter}
-			rep, err := runner.RunSeed(ctx, cfg, runner.Options{Config: conf, Grace: *grace})
+			var rep runner.SeedReport
+			if *profile == profileFleet {
+				rep, err = runner.RunFleet(ctx, fleet.Config{Seed: seed, Duration: time.Duration(*hours * float64(time.Hour)), WarmUp: *warmUp, Scale: *scale},
+					runner.Options{Config: conf, Grace: *grace})
+			} else {
+				cfg := sim.Config{Profile: p, Seed: seed, Duration: time.Duration(*hours * float64(time.Hour)), WarmUp: *warmUp, Scale: *scale, Jitter: *jitter}
+				rep, err = runner.RunSeed(ctx, cfg, runner.Options{Config: conf, Grace: *grace})
+			}
 			if err != nil {
 				fmt.Fprintf(stderr, "eval: seed %d: %v\n", seed, err)
 				return 1
 			}
 			fmt.Fprintf(stdout, "== seed %d (%s; %d + %d twin records; %v)\nlabeled set:\n%s\ntwin:\n%s\n", seed, *profile,
 				rep.Records, rep.TwinRecords, rep.Elapsed.Round(time.Millisecond), rep.Labeled, rep.Twin)
+			if *breakdown {
+				fmt.Fprintf(stdout, "twin's false alerts by pattern, detail, severity, key:\n%s\n", eval.FalseBreakdown(rep.Twin.FalseAlerts))
+			}
 			reps = append(reps, rep)
 		}
 		labeled, twin = runner.Merge(reps)
 		if len(reps) > 1 {
 			fmt.Fprintf(stdout, "== merged over seeds %s\nlabeled set:\n%s\ntwin:\n%s\n", *seeds, labeled, twin)
 		}
+		a, w := twin.NonEgress()
+		fmt.Fprintf(stdout, "twin without egress: %.2f false alerts per 100k normal records (%.2f warning or above)\n", a, w)
 	}
 	if !hasTwin {
 		twin = eval.Result{}

@@ -218,3 +218,37 @@ func TestBenchArguments(t *testing.T) {
 		t.Errorf("remote server: exit %d %q", code, errs)
 	}
 }
+
+// simulate --profile fleet writes the independent generator's records and
+// plan, the same bytes for the same seed, and replay reads them all.
+func TestSimulateFleet(t *testing.T) {
+	dir := t.TempDir()
+	a, b, plan := filepath.Join(dir, "a.jsonl"), filepath.Join(dir, "b.jsonl"), filepath.Join(dir, "plan.jsonl")
+	for _, out := range []string{a, b} {
+		if code, _, errs := runCLI(t, "", "simulate", "--profile", "fleet", "--seed", "5", "--hours", "100", "--warm-up", "50h",
+			"--scale", "0.05", "--out", out, "--plan", plan); code != 0 {
+			t.Fatalf("simulate: exit %d: %s", code, errs)
+		}
+	}
+	x, _ := os.ReadFile(a)
+	y, _ := os.ReadFile(b)
+	if len(x) == 0 || !bytes.Equal(x, y) {
+		t.Fatalf("fleet output empty or not deterministic (%d, %d bytes)", len(x), len(y))
+	}
+	p, _ := os.ReadFile(plan)
+	if n := bytes.Count(p, []byte("\n")); n == 0 {
+		t.Fatal("no anomalies in the plan")
+	}
+	code, _, errs := runCLI(t, "", "replay", "--quiet", "--in", a, "--out", filepath.Join(dir, "alerts.jsonl"))
+	if code != 0 {
+		t.Fatalf("replay: exit %d: %s", code, errs)
+	}
+	if code, _, _ := runCLI(t, "", "simulate", "--profile", "fleet", "--nats", "nats://127.0.0.1:1"); code != 2 {
+		t.Errorf("fleet with --nats: exit %d, want 2", code)
+	}
+	// eval --profile fleet replays it and its twin in-process.
+	code, out, errs := runCLI(t, "", "eval", "--profile", "fleet", "--seeds", "5", "--hours", "100", "--warm-up", "50h", "--scale", "0.05", "--breakdown")
+	if code != 0 || !strings.Contains(out, "fleet;") || !strings.Contains(out, "twin without egress:") || !strings.Contains(out, "by pattern, detail") {
+		t.Fatalf("eval --profile fleet: exit %d: %s\n%s", code, errs, out)
+	}
+}

@@ -17,13 +17,14 @@ import (
 	"github.com/toolwatch/toolwatch/tools/demo"
 	"github.com/toolwatch/toolwatch/tools/eval"
 	"github.com/toolwatch/toolwatch/tools/sim"
+	"github.com/toolwatch/toolwatch/tools/sim/fleet"
 )
 
 func cmdSimulate(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("simulate", stderr)
 	outPath := fs.String("out", "-", "where to write records, one JSON object per line ('-' is stdout)")
 	planPath := fs.String("plan", "", "also write the injected anomalies (ground truth) as JSON lines here")
-	profile := fs.String("profile", sim.ProfileRealistic, "scenario: realistic (a week of heavy-tailed, bursty, irregular fleet traffic) or easy (the original smooth 72 h run)")
+	profile := fs.String("profile", sim.ProfileRealistic, "scenario: realistic (a week of heavy-tailed, bursty, irregular fleet traffic), easy (the original smooth 72 h run) or fleet (the independent generator tools/sim/fleet: tenants, autoscaled agent instances, deploys, outages; file output only)")
 	seed := fs.Uint64("seed", 1, "random seed; the same seed writes the same bytes")
 	hours := fs.Float64("hours", 0, "hours of event time (0: the profile's, 168 realistic, 72 easy)")
 	warmUp := fs.Duration("warm-up", 0, "anomaly-free start of the run (0: the profile's, 48h realistic, 24h easy)")
@@ -38,9 +39,17 @@ func cmdSimulate(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}
+	if *natsURL != "" && *profile == profileFleet {
+		fmt.Fprintln(stderr, "simulate: --profile fleet writes files only; --nats publishes the demo traffic")
+		return 2
+	}
 	if *natsURL != "" {
 		return simulateNATS(*natsURL, demo.SimulateConfig{Seed: *seed, Rate: *rate, Duration: *duration,
 			Anomalies: !*noAnomalies, AnomalyEvery: *every}, stderr)
+	}
+	if *profile == profileFleet {
+		return simulateFleet(fleet.Config{Seed: *seed, Duration: time.Duration(*hours * float64(time.Hour)), Scale: *scale,
+			NoAnomalies: *noAnomalies, WarmUp: *warmUp}, *start, *outPath, *planPath, stdout, stderr)
 	}
 	st, err := time.Parse(time.RFC3339, *start)
 	if err != nil {
@@ -117,6 +126,52 @@ func simulateNATS(url string, cfg demo.SimulateConfig, stderr io.Writer) int {
 	return 0
 }
 
+// profileFleet selects the independent generator (tools/sim/fleet).
+const profileFleet = "fleet"
+
+// simulateFleet writes the fleet generator's records (and plan) to files;
+// --start keeps the fleet's own default (a Monday) unless given.
+func simulateFleet(cfg fleet.Config, start, outPath, planPath string, stdout, stderr io.Writer) int {
+	if start != sim.DefaultStart.Format(time.RFC3339) {
+		st, err := time.Parse(time.RFC3339, start)
+		if err != nil {
+			fmt.Fprintf(stderr, "simulate: --start: %v\n", err)
+			return 2
+		}
+		cfg.Start = st.UTC()
+	}
+	out := stdout
+	var f *os.File
+	if outPath != "-" {
+		var err error
+		if f, err = os.Create(outPath); err != nil {
+			fmt.Fprintf(stderr, "simulate: %v\n", err)
+			return 1
+		}
+		out = f
+	}
+	w := bufio.NewWriterSize(out, 1<<20)
+	sum, err := fleet.WriteJSONL(cfg, w)
+	if err == nil {
+		err = w.Flush()
+	}
+	if f != nil {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err == nil && planPath != "" {
+		err = writePlan(planPath, sum.Plan)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "simulate: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stderr, "wrote %d records (%d normal, %d anomalous) from %d agent instances with %d injected anomalies\n",
+		sum.Records, sum.Normal, sum.Records-sum.Normal, sum.Agents, len(sum.Plan))
+	return 0
+}
+
 func parseProfile(p string) (string, error) {
 	switch p {
 	case sim.ProfileRealistic:
@@ -124,7 +179,7 @@ func parseProfile(p string) (string, error) {
 	case sim.ProfileEasy, "":
 		return "", nil
 	}
-	return "", fmt.Errorf("--profile %q: want realistic or easy", p)
+	return "", fmt.Errorf("--profile %q: want realistic, easy or fleet", p)
 }
 
 func writePlan(path string, plan []sim.Anomaly) error {

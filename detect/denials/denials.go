@@ -32,6 +32,15 @@
 //     scored the same way with A (known actions) for T, reported only when
 //     that reaches 40 (the tool already probes that class of permission).
 //
+// A denied permission that the tool's own successful calls use
+// (invocation.permissions_used, learned once per tool window) is never
+// "new": the tool has attempted that operation all along, and the denial
+// is a missing grant — a sandbox or staging account without it, an
+// expired or revoked credential — not the tool trying something new. It
+// does not enter the seen sets (a later denial of another action of that
+// type is still a new type); its counts still feed the key's spike
+// baseline, so a revoked grant that denies every call still spikes.
+//
 // A denial of a (key, permission) seen before is never an alert by itself:
 // only a spike of the key's own denial count is. There is no environment
 // rule: a production denial is judged like any other.
@@ -156,8 +165,14 @@ type toolState struct {
 	actions []uint64      // hashes of denied "type:action" seen
 	since   int64         // start of the tool's first window: type warm-up runs from it
 	calls   uint64        // records of the tool (the odds bound's N)
-	t       *tuned
-	gen     detect.Stamp
+	// used holds hashes of the permissions ("type:action") the tool's
+	// successful calls used, learned from the first successful call with
+	// permissions in each of its windows (usedAt: that window's start), so
+	// the per-record cost is one comparison.
+	used   []uint64
+	usedAt int64
+	t      *tuned
+	gen    detect.Stamp
 }
 
 // New returns a denial detector; p's Base and Rules must be validated.
@@ -276,6 +291,9 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 		if ts.rate.NeedsArm() {
 			ts.rate.ArmSpike(&ts.t.rule, &ts.t.rp, nil, nil)
 		}
+		if ts.usedAt != ts.rate.Start && len(r.Invocation.PermissionsUsed) > 0 && r.Invocation.Status == record.StatusSuccess {
+			ts.learnUsed(r.Invocation.PermissionsUsed)
+		}
 	}
 	ks, _ := d.keys.Get(baseline.Key{Agent: r.AgentID, Tool: r.Tool.Name}, r.Timestamp, nil)
 	if ks != nil && !d.tn.Current(ks.gen) {
@@ -343,6 +361,17 @@ func deniedText(r *record.Record) string {
 	return strings.Join(r.Invocation.PermissionsDenied, ", ")
 }
 
+// learnUsed adds the permissions of a successful call to ts.used (capped
+// at max_actions_per_tool) and marks the window learned.
+func (ts *toolState) learnUsed(perms []string) {
+	ts.usedAt = ts.rate.Start
+	for _, p := range perms {
+		if h := baseline.HashString(p); p != "" && !slices.Contains(ts.used, h) && len(ts.used) < ts.t.cfg.MaxActionsPerTool {
+			ts.used = append(ts.used, h)
+		}
+	}
+}
+
 // novelty checks r's denied permissions against the tool's seen sets.
 func (d *Detector) novelty(r *record.Record, ts *toolState, out []detect.Finding) []detect.Finding {
 	t := ts.t
@@ -351,6 +380,9 @@ func (d *Detector) novelty(r *record.Record, ts *toolState, out []detect.Finding
 	for _, p := range r.Invocation.PermissionsDenied {
 		if p == "" {
 			continue
+		}
+		if slices.Contains(ts.used, baseline.HashString(p)) {
+			continue // a grant missing (sandbox, expired, revoked), not a new operation
 		}
 		typ, _, _ := strings.Cut(p, ":")
 		newType := false

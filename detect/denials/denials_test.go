@@ -16,7 +16,7 @@ var base = time.Date(2026, 3, 23, 0, 0, 0, 0, time.UTC)
 
 type call struct {
 	agent, tool, env, status string
-	denied                   []string
+	denied, used             []string
 }
 
 // stream replays hours of synthetic staging traffic from base: regular keys
@@ -38,6 +38,7 @@ func stream(d detect.Detector, hours int, inject func(sec int, add func(call))) 
 				rec.Invocation.Status = record.StatusSuccess
 			}
 			rec.Invocation.PermissionsDenied = c.denied
+			rec.Invocation.PermissionsUsed = c.used
 			rec.Context.Environment = c.env
 			if c.env == "" {
 				rec.Context.Environment = "staging"
@@ -172,6 +173,26 @@ func TestNovelty(t *testing.T) {
 			{at(30) + 3, call{agent: "agent-a", tool: "db-query", env: "production", status: record.StatusDenied}}},
 			nil},
 		{"production success is no denial", []ev{{at(30), call{agent: "agent-a", tool: "db-query", env: "production"}}}, nil},
+		// A denial of the permission the tool's successful calls use is a
+		// missing grant (a sandbox account, an expired credential), not a
+		// new operation; another action of that type still is new.
+		{"its own permission denied", []ev{
+			{at(29), call{agent: "agent-a", tool: "files", used: []string{"filesystem:read"}}},
+			{at(30), call{agent: "agent-b", tool: "files", status: record.StatusDenied, denied: []string{"filesystem:read"}}}},
+			nil},
+		{"another action of its own permission's type", []ev{
+			{at(29), call{agent: "agent-a", tool: "files", used: []string{"filesystem:read"}}},
+			{at(30), call{agent: "agent-b", tool: "files", status: record.StatusDenied, denied: []string{"filesystem:read"}}},
+			{at(31), call{agent: "agent-b", tool: "files", status: record.StatusDenied, denied: []string{"filesystem:write"}}}},
+			[]string{"new:filesystem 40"}},
+		{"used only by a failed call", []ev{
+			{at(29), call{agent: "agent-a", tool: "files", status: record.StatusError, used: []string{"filesystem:read"}}},
+			{at(30), call{agent: "agent-b", tool: "files", status: record.StatusDenied, denied: []string{"filesystem:read"}}}},
+			[]string{"new:filesystem 40"}},
+		{"used by another tool", []ev{
+			{at(29), call{agent: "agent-a", tool: "db-query", used: []string{"filesystem:read"}}},
+			{at(30), call{agent: "agent-b", tool: "files", status: record.StatusDenied, denied: []string{"filesystem:read"}}}},
+			[]string{"new:filesystem 40"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -361,4 +382,33 @@ func settle(d *Detector) {
 		}
 		return true
 	})
+}
+
+// The used permissions survive a snapshot: a restored detector still takes
+// a denial of the tool's own permission for a missing grant, and a burst
+// of such denials (a revoked grant) still spikes the key.
+func TestUsedPermissionsSnapshotAndSpike(t *testing.T) {
+	d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
+	stream(d, 30, func(sec int, add func(call)) {
+		if sec == 29*3600 {
+			add(call{agent: "agent-a", tool: "files", used: []string{"filesystem:read"}})
+		}
+	})
+	r := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
+	detecttest.Restore(t, r, detecttest.MustMarshal(t, d))
+	ts := base.Add(30 * time.Hour)
+	var out []detect.Finding
+	for i := range 40 {
+		rec := record.Record{Timestamp: ts.Add(time.Duration(i) * 5 * time.Second), AgentID: "agent-b", Tool: record.Tool{Name: "files"}}
+		rec.Invocation.Status, rec.Invocation.PermissionsDenied = record.StatusDenied, []string{"filesystem:read"}
+		rec.Context.Environment = "production"
+		out = r.Observe(&rec, out)
+	}
+	kinds := map[string]int{}
+	for _, f := range out {
+		kinds[f.Detail]++
+	}
+	if kinds["new:filesystem"] != 0 || kinds["spike"] == 0 {
+		t.Fatalf("findings by detail %v: want a spike and no new type", kinds)
+	}
 }

@@ -16,5 +16,5 @@ func FuzzUnmarshalState(f *testing.F) {
 	}
 	d := mk(f)
 	stream(d, 26, nil)
-	detecttest.FuzzUnmarshalState(f, mk, detecttest.MustMarshal(f, d), (&StateV3{}).encode(nil))
+	detecttest.FuzzUnmarshalState(f, mk, detecttest.MustMarshal(f, d), (&StateV4{}).encode(nil))
 }

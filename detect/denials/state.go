@@ -12,20 +12,22 @@ import (
 )
 
 // stateVersion is the record version this package writes. Versions 1
-// and 2 were gob and are not read (the snapshot container refuses them).
-const stateVersion = 3
+// and 2 were gob and are not read (the snapshot container refuses them);
+// version 3 (no Used, UsedAt) is upgraded with empty used sets.
+const stateVersion = 4
 
-// StateV3 is the snapshot record of a denial Detector, written field by
+// StateV4 is the snapshot record of a denial Detector, written field by
 // field in the order declared (internal/encoding; Rate as in
 // baseline/rate_state.go), then a CRC-32C:
 //
-//	uvarint version 3, varint Ticked, varint TickedAt, uvarint Overflow,
+//	uvarint version 4, varint Ticked, varint TickedAt, uvarint Overflow,
 //	uvarint KeysRejected KeysEvicted ToolsRejected ToolsEvicted,
 //	uvarint count, Keys; uvarint count, Tools
 //	key:  str Agent, str Tool, varint LastSeen, varint Size, 3 × varint Scales, Rate
 //	tool: str Tool, varint LastSeen, varint Size, 3 × varint Scales, Rate,
 //	      uvarint Calls, uvarint count, Types (BE64 each),
-//	      uvarint count, Actions (BE64 each), varint Since
+//	      uvarint count, Actions (BE64 each), varint Since,
+//	      uvarint count, Used (BE64 each), varint UsedAt
 //
 // Keys and tools are in their store's recency order
 // (baseline.Store.RangeSeen), so equal states encode equally and a restore
@@ -33,7 +35,7 @@ const stateVersion = 3
 // Per-key configs are resolved from the restoring detector's params; a key
 // whose window or scales differ from those it was counted in has its rate
 // baseline reset, as SetParams does.
-type StateV3 struct {
+type StateV4 struct {
 	Ticked        int64
 	TickedAt      int64 // watermark of the last tick (keys roll lazily)
 	Overflow      uint64
@@ -41,12 +43,12 @@ type StateV3 struct {
 	KeysEvicted   uint64
 	ToolsRejected uint64
 	ToolsEvicted  uint64
-	Keys          []KeyV3
-	Tools         []ToolV3
+	Keys          []KeyV4
+	Tools         []ToolV4
 }
 
-// KeyV3 is one (agent, tool) key.
-type KeyV3 struct {
+// KeyV4 is one (agent, tool) key.
+type KeyV4 struct {
 	Agent, Tool string
 	LastSeen    int64                   // store idle clock, unix seconds
 	Size        int64                   // window of Rate, seconds
@@ -54,9 +56,9 @@ type KeyV3 struct {
 	Rate        baseline.Rate
 }
 
-// ToolV3 is one tool's state: its rate over all agents and its seen sets
+// ToolV4 is one tool's state: its rate over all agents and its seen sets
 // (hashes, in insertion order).
-type ToolV3 struct {
+type ToolV4 struct {
 	Tool     string
 	LastSeen int64
 	Size     int64
@@ -66,6 +68,8 @@ type ToolV3 struct {
 	Types    []uint64
 	Actions  []uint64
 	Since    int64
+	Used     []uint64 // hashes of permissions its successful calls used
+	UsedAt   int64    // window start of the last learning of Used
 }
 
 // Smallest encodings, bounding the counts a record may claim.
@@ -75,7 +79,7 @@ const (
 	minTool = 1 + 1 + 1 + 3 + minRate + 1 + 1 + 1 + 1
 )
 
-func (st *StateV3) put(e *encoding.Encbuf) {
+func (st *StateV4) put(e *encoding.Encbuf) {
 	e.PutVarint(st.Ticked)
 	e.PutVarint(st.TickedAt)
 	e.PutUvarint(st.Overflow)
@@ -106,6 +110,11 @@ func (st *StateV3) put(e *encoding.Encbuf) {
 			}
 		}
 		e.PutVarint(t.Since)
+		e.PutUvarint(uint64(len(t.Used)))
+		for _, h := range t.Used {
+			e.PutBE64(h)
+		}
+		e.PutVarint(t.UsedAt)
 	}
 }
 
@@ -121,12 +130,17 @@ func getHashes(d *encoding.Decbuf) []uint64 {
 	return hs
 }
 
-func getStateV3(d *encoding.Decbuf) StateV3 {
-	st := StateV3{Ticked: d.Varint(), TickedAt: d.Varint(), Overflow: d.Uvarint()}
+func getStateV3(d *encoding.Decbuf) StateV4 { return getState(d, false) }
+func getStateV4(d *encoding.Decbuf) StateV4 { return getState(d, true) }
+
+// getState reads a version 4 record, or with used false a version 3 one
+// (no used sets: learned again from the next successful calls).
+func getState(d *encoding.Decbuf, used bool) StateV4 {
+	st := StateV4{Ticked: d.Varint(), TickedAt: d.Varint(), Overflow: d.Uvarint()}
 	for _, n := range [...]*uint64{&st.KeysRejected, &st.KeysEvicted, &st.ToolsRejected, &st.ToolsEvicted} {
 		*n = d.Uvarint()
 	}
-	st.Keys = make([]KeyV3, d.Count(minKey))
+	st.Keys = make([]KeyV4, d.Count(minKey))
 	for i := range st.Keys {
 		if d.Err() != nil {
 			break
@@ -136,7 +150,7 @@ func getStateV3(d *encoding.Decbuf) StateV3 {
 		ratedetect.GetWindow(d, &k.Size, &k.Scales)
 		k.Rate.GetState(d)
 	}
-	st.Tools = make([]ToolV3, d.Count(minTool))
+	st.Tools = make([]ToolV4, d.Count(minTool))
 	for i := range st.Tools {
 		if d.Err() != nil {
 			break
@@ -149,16 +163,20 @@ func getStateV3(d *encoding.Decbuf) StateV3 {
 		t.Types = getHashes(d)
 		t.Actions = getHashes(d)
 		t.Since = d.Varint()
+		if used {
+			t.Used = getHashes(d)
+			t.UsedAt = d.Varint()
+		}
 	}
 	return st
 }
 
 // stateDecoders reads every record version this build restores; a new
 // version adds its decoder and turns the previous one into an upgrade.
-var stateDecoders = encoding.Decoders[StateV3]{3: getStateV3}
+var stateDecoders = encoding.Decoders[StateV4]{3: getStateV3, 4: getStateV4}
 
 // encode writes st as the current version.
-func (st *StateV3) encode(b []byte) []byte {
+func (st *StateV4) encode(b []byte) []byte {
 	return encoding.AppendRecord(b, stateVersion, len(st.Keys)*(minKey+64)+len(st.Tools)*(minTool+64), st.put)
 }
 
@@ -188,7 +206,7 @@ func (d *Detector) UnmarshalState(data []byte) error {
 }
 
 // restore replaces d's state with st; on error d is unchanged.
-func (d *Detector) restore(st *StateV3) error {
+func (d *Detector) restore(st *StateV4) error {
 	keys, tools := d.keys.Empty(), d.tools.Empty()
 	for i := range st.Keys {
 		k := &st.Keys[i]
@@ -214,7 +232,8 @@ func (d *Detector) restore(st *StateV3) error {
 		if err := t.Rate.Check(); err != nil {
 			return fmt.Errorf("denial state: tool %q: %w", t.Tool, err)
 		}
-		ts := tools.Put(bk, t.LastSeen, toolState{rate: t.Rate, calls: t.Calls, types: t.Types, actions: t.Actions, since: t.Since, gen: d.tn.Stamp()})
+		ts := tools.Put(bk, t.LastSeen, toolState{rate: t.Rate, calls: t.Calls, types: t.Types, actions: t.Actions, since: t.Since,
+			used: t.Used, usedAt: t.UsedAt, gen: d.tn.Stamp()})
 		ts.t = d.tn.For("", t.Tool)
 		if !ratedetect.SameWindow(&ts.t.rp, t.Size, t.Scales) {
 			ts.rate = baseline.Rate{}
@@ -228,7 +247,7 @@ func (d *Detector) restore(st *StateV3) error {
 }
 
 // Incremental snapshots (detect.DeltaCapturer, framed by package
-// keydelta): a delta is a StateV3 record holding only the (agent, tool)
+// keydelta): a delta is a StateV4 record holding only the (agent, tool)
 // keys accessed since the previous capture, with everything else (tools,
 // counters, tick) whole, plus the tombstones of the keys evicted since and
 // each changed key's recency position. A key's record is copied as it is
@@ -237,9 +256,9 @@ func (d *Detector) restore(st *StateV3) error {
 
 // capture starts a capture of d; delta selects a delta capture (ok false
 // when d's keys were not captured since they were built or restored).
-func (d *Detector) capture(delta bool) (st *StateV3, c *baseline.StoreCapture[baseline.Key, keyState, KeyV3], ok bool) {
-	cp := func(_ bool, k baseline.Key, seen int64, ks *keyState) KeyV3 {
-		return KeyV3{Agent: k.Agent, Tool: k.Tool, LastSeen: seen, Size: ks.t.rp.Size, Scales: ks.t.rp.N, Rate: ks.rate()}
+func (d *Detector) capture(delta bool) (st *StateV4, c *baseline.StoreCapture[baseline.Key, keyState, KeyV4], ok bool) {
+	cp := func(_ bool, k baseline.Key, seen int64, ks *keyState) KeyV4 {
+		return KeyV4{Agent: k.Agent, Tool: k.Tool, LastSeen: seen, Size: ks.t.rp.Size, Scales: ks.t.rp.N, Rate: ks.rate()}
 	}
 	if delta {
 		if c, ok = baseline.CaptureDelta(d.keys, cp); !ok {
@@ -248,12 +267,13 @@ func (d *Detector) capture(delta bool) (st *StateV3, c *baseline.StoreCapture[ba
 	} else {
 		c = baseline.Capture(d.keys, cp)
 	}
-	st = &StateV3{Ticked: d.ticked, TickedAt: d.tickedAt, Overflow: d.overflow, Tools: make([]ToolV3, 0, d.tools.Len())}
+	st = &StateV4{Ticked: d.ticked, TickedAt: d.tickedAt, Overflow: d.overflow, Tools: make([]ToolV4, 0, d.tools.Len())}
 	st.KeysEvicted, st.KeysRejected = d.keys.Evictions() // Rejected: capacity evictions
 	st.ToolsEvicted, st.ToolsRejected = d.tools.Evictions()
 	d.tools.RangeSeen(func(k baseline.Key, seen int64, ts *toolState) bool {
-		st.Tools = append(st.Tools, ToolV3{Tool: k.Tool, LastSeen: seen, Size: ts.t.rp.Size, Scales: ts.t.rp.N, Rate: ts.rate, Calls: ts.calls,
-			Types: slices.Clone(ts.types), Actions: slices.Clone(ts.actions), Since: ts.since})
+		st.Tools = append(st.Tools, ToolV4{Tool: k.Tool, LastSeen: seen, Size: ts.t.rp.Size, Scales: ts.t.rp.N, Rate: ts.rate, Calls: ts.calls,
+			Types: slices.Clone(ts.types), Actions: slices.Clone(ts.actions), Since: ts.since,
+			Used: slices.Clone(ts.used), UsedAt: ts.usedAt})
 		return true
 	})
 	return st, c, true
@@ -306,7 +326,7 @@ func (d *Detector) RestoreChain(base, order []byte, deltas [][]byte) error {
 	if err != nil {
 		return err
 	}
-	keyOf := func(k *KeyV3) baseline.Key { return baseline.Key{Agent: k.Agent, Tool: k.Tool} }
+	keyOf := func(k *KeyV4) baseline.Key { return baseline.Key{Agent: k.Agent, Tool: k.Tool} }
 	ch, err := baseline.NewChain(st.Keys, seqs, keyOf)
 	if err != nil {
 		return fmt.Errorf("denial state: %w", err)

@@ -48,7 +48,7 @@ func goldenState(t testing.TB) *Detector {
 // their field counts.
 func TestStateGolden(t *testing.T) {
 	enctest.Fields(t, reflect.TypeFor[keyState](), 4)
-	enctest.Fields(t, reflect.TypeFor[toolState](), 7)
+	enctest.Fields(t, reflect.TypeFor[toolState](), 9)
 	enctest.Golden{
 		Name: "denials-state", Versions: stateDecoders.Versions(), Current: stateVersion,
 		Build: func(t testing.TB) []byte { return detecttest.MustMarshal(t, goldenState(t)) },

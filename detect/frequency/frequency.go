@@ -170,8 +170,9 @@
 // Warm-up: a key is judged against its own baseline once it has warmup
 // (default 24h) of event-time history; until then it borrows its tool's
 // per-agent baseline (tool-level state, Agent "", levels divided by the
-// mean number of active agents per window) if that is warm, and otherwise
-// raises nothing.
+// mean number of active agents per window, its negative-binomial
+// dispersion multiplied by it: a sum over n agents is n times smoother
+// than one of them) if that is warm, and otherwise raises nothing.
 //
 // Hot reload (SetParams) keeps every key's learned state; snapshots
 // (MarshalState/UnmarshalState, state.go) hold every key, tool and agent.

@@ -472,3 +472,89 @@ func settle(d *Detector) {
 		return true
 	})
 }
+
+// Ephemeral agent instances of a shared, bursty tool (an autoscaled pool:
+// a new instance id every 3 hours, each working in tasks of 3–15 calls a
+// few seconds apart, up to four times the fleet's average agent, as a
+// support instance is beside the analysts on one LLM tool) are judged on
+// the tool's per-agent baseline until they have their own. A sum over
+// many agents is far smoother than one agent (its dispersion is the
+// agents' divided by their number), so the borrowed baseline must give a
+// single agent the agents' dispersion back: the instances' ordinary
+// bursts stay quiet, while a loop of one call a second on a fresh instance
+// still alerts.
+func TestEphemeralInstancesBorrowAgentDispersion(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		load    float64 // the instances' task rate over the fleet's
+		maxFals int
+	}{
+		{"average load", 1, 0},
+		{"four times the load", 4, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
+			rng := rand.New(rand.NewPCG(9, 9))
+			type pending struct {
+				at    int
+				agent string
+			}
+			var queue []pending
+			task := func(sec int, agent string) {
+				at := sec
+				for n := 3 + rng.IntN(13); n > 0; n-- {
+					at += 1 + rng.IntN(8)
+					queue = append(queue, pending{at, agent})
+				}
+			}
+			var out []detect.Finding
+			var rec record.Record
+			falseOnes, loopFound := 0, false
+			const loopFrom = 114 * 3600
+			for sec := 0; sec < 120*3600; sec++ {
+				ts := base.Add(time.Duration(sec) * time.Second)
+				for a := range 12 { // the warm fleet: ~6 tasks an hour each
+					if rng.Float64() < 6.0/3600 {
+						task(sec, fmt.Sprintf("warm-%d", a))
+					}
+				}
+				inst := fmt.Sprintf("inst-%d", sec/(3*3600))
+				if sec >= 24*3600 && rng.Float64() < tc.load*6.0/3600 {
+					task(sec, inst)
+				}
+				if sec >= loopFrom && sec < loopFrom+900 {
+					queue = append(queue, pending{sec, "inst-looping"})
+				}
+				keep := queue[:0]
+				for _, p := range queue {
+					if p.at > sec {
+						keep = append(keep, p)
+						continue
+					}
+					rec = record.Record{Timestamp: ts, AgentID: p.agent, Tool: record.Tool{Name: "llm"}}
+					rec.Invocation.InputHash = hashes[rng.IntN(len(hashes))]
+					out = d.Observe(&rec, out[:0])
+					for _, f := range out {
+						switch {
+						case f.AgentID == "inst-looping":
+							loopFound = true
+						case strings.HasPrefix(f.AgentID, "inst-"):
+							falseOnes++
+							t.Logf("%s %s %s %v", f.EventTime.Format(time.DateTime), f.AgentID, f.Summary, f.Details["baseline"])
+						}
+					}
+				}
+				queue = keep
+				if sec%10 == 0 {
+					out = d.Tick(ts, out[:0])
+				}
+			}
+			if falseOnes > tc.maxFals {
+				t.Errorf("%d findings on instances' ordinary bursts, want ≤ %d", falseOnes, tc.maxFals)
+			}
+			if !loopFound {
+				t.Error("a loop of one call a second on a fresh instance raised nothing")
+			}
+		})
+	}
+}

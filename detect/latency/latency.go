@@ -343,6 +343,8 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	// version) does not learn a call the judging baseline found anomalous.
 	anomalous := c.scope != "" && c.v.Anomalous(&c.j)
 	success := r.Invocation.Status == record.StatusSuccess
+	// A young key learns what the ready tool baseline judged normal.
+	kv.Vouched = c.scope == ScopeTool && !anomalous
 	if kcur != nil && (kv.Fit.Valid || !anomalous) {
 		lv := kcur.dist.Learn(d.core.G, x, now, &kv, &kj, kReady, success)
 		if c.scope == ScopeAgent {

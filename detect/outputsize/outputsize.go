@@ -172,6 +172,8 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	// learn an output the judging baseline found anomalous.
 	anomalous := scope != "" && v.Anomalous(j)
 	success := r.Invocation.Status == record.StatusSuccess
+	// A young key learns what the ready tool baseline judged normal.
+	kv.Vouched = scope == "tool" && !anomalous
 	var lv baseline.Level
 	if ks != nil && (kv.Fit.Valid || !anomalous) {
 		l := ks.dist.Learn(d.core.G, x, now, &kv, &kj, kReady, success)

@@ -1,6 +1,7 @@
 package outputsize
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -202,5 +203,68 @@ func TestEgregiousOutputOnHeavyKey(t *testing.T) {
 					f.Details["baseline_p99"], f.Details["p_decades"], f.Details["egregious"], f.Details["egregious_bound"])
 			}
 		}
+	}
+}
+
+// A new agent of a mixture tool (point look-ups of ~600 B, and 15 %
+// analytical results of ~200 KB with σ 1.5) whose first calls are a benign
+// loop (the same 6 KB result 25 times) stays quiet once its own baseline
+// takes over: while it is young it learns every output the ready tool
+// baseline judged normal, the rare mode included, instead of refusing
+// what its own few-dozen-value fit found large (which left it without
+// that mode for good). A 50 GB output still alerts (the egregious rule
+// needs p99²/p50, ~6 GB for this mixture).
+func TestYoungKeyLearnsWhatToolVouches(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		loop     int
+		maxFalse int
+	}{
+		{"benign loop first", 25, 1},
+		{"no loop", 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newDet(t, nil)
+			rng := rand.New(rand.NewPCG(77, 1))
+			mixture := func() int64 {
+				if rng.Float64() < 0.15 {
+					return int64(200e3 * math.Exp(1.5*rng.NormFloat64()))
+				}
+				return int64(600 * math.Exp(0.8*rng.NormFloat64()))
+			}
+			var out []detect.Finding
+			ts := base
+			young, loop := 0, tc.loop
+			for i := range 6000 {
+				ts = ts.Add(20 * time.Second)
+				for a := range 6 {
+					out = d.Observe(rec(ts, fmt.Sprintf("analyst-%d", a), "sql-query", mixture()), out[:0])
+				}
+				if i%30 == 0 {
+					out = d.Tick(ts, out[:0])
+				}
+				if i < 2000 { // the new agent starts on the second day
+					continue
+				}
+				x := mixture()
+				if loop > 0 {
+					x, loop = 6253, loop-1
+				}
+				out = d.Observe(rec(ts.Add(time.Second), "analyst-new", "sql-query", x), out[:0])
+				for _, f := range out {
+					if f.Detail == DetailLarge {
+						young++
+						t.Logf("%s %.0f B score %.1f scope %v", f.EventTime.Format(time.DateTime), f.Observed, f.Score, f.Details["baseline_scope"])
+					}
+				}
+			}
+			if young > tc.maxFalse {
+				t.Errorf("new agent: %d large findings on its normal outputs, want ≤ %d", young, tc.maxFalse)
+			}
+			out = d.Observe(rec(ts.Add(2*time.Second), "analyst-new", "sql-query", 5e10), out[:0])
+			if len(out) == 0 || out[0].Detail != DetailLarge || out[0].Details["baseline_scope"] != "agent" {
+				t.Fatalf("50 GB from the (now own-baseline) new agent: %+v", out)
+			}
+		})
 	}
 }

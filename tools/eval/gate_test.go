@@ -7,9 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/toolwatch/toolwatch/alert"
 	"github.com/toolwatch/toolwatch/tools/eval"
 	"github.com/toolwatch/toolwatch/tools/eval/runner"
 	"github.com/toolwatch/toolwatch/tools/sim"
+	"github.com/toolwatch/toolwatch/tools/sim/fleet"
 )
 
 // gateSeeds is how many held-out seeds the gate replays: each is a week of
@@ -98,5 +100,62 @@ func TestTargetsCheck(t *testing.T) {
 	mixed.Patterns[0].Recall = 0.75
 	if v := floors.Check(mixed, eval.Result{}); len(v) != 2 {
 		t.Fatalf("frequency below its floor must fail too, got %v", v)
+	}
+}
+
+// TestGateFleet replays FleetSeeds held-out seeds of the independent fleet
+// generator (tools/sim/fleet: traffic tools/sim did not shape) and its
+// normal-only twin and asserts eval.FleetTargets, the ceilings this build
+// reaches; issue 9's targets are logged against it, with and without
+// egress.
+func TestGateFleet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("replays a simulated fleet week and its twin; run without -short")
+	}
+	var reps []runner.SeedReport
+	for _, seed := range eval.HeldOutSeeds(eval.FleetSeeds) {
+		rep, err := runner.RunFleet(context.Background(), fleet.Config{Seed: seed}, runner.Options{})
+		if err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		if rep.TwinRecords < 200_000 {
+			t.Fatalf("seed %d: only %d twin records", seed, rep.TwinRecords)
+		}
+		t.Logf("fleet seed %d (%d + %d records, %v)\nlabeled:\n%s\ntwin:\n%s\ntwin's false alerts by pattern, detail, severity, key:\n%s",
+			seed, rep.Records, rep.TwinRecords, rep.Elapsed.Round(time.Millisecond), rep.Labeled, rep.Twin, eval.FalseBreakdown(rep.Twin.FalseAlerts))
+		reps = append(reps, rep)
+	}
+	labeled, twin := runner.Merge(reps)
+	anyNE, warnNE := twin.NonEgress()
+	t.Logf("fleet twin without egress: %.2f false alerts per 100k (%.2f warning or above)", anyNE, warnNE)
+	for _, v := range eval.IssueTargets.Check(labeled, twin) {
+		t.Logf("open gap against issue 9's target: %s", v)
+	}
+	for _, v := range eval.FleetTargets.Check(labeled, twin) {
+		t.Error(v)
+	}
+	if c := eval.FleetNonEgressCeiling; anyNE > c[0] || warnNE > c[1] {
+		t.Errorf("fleet twin without egress: %.2f (%.2f warning+) false alerts per 100k > %g (%g)", anyNE, warnNE, c[0], c[1])
+	}
+}
+
+func TestFalseBreakdown(t *testing.T) {
+	as := []alert.Alert{
+		{Pattern: "egress", Severity: "info", AgentID: "a", Tool: "send", Details: map[string]any{"from_task_output": true}},
+		{Pattern: "egress", Severity: "info", AgentID: "a", Tool: "send", Details: map[string]any{"from_task_output": true}},
+		{Pattern: "frequency", Severity: "warning", AgentID: "b", Tool: "llm", Details: map[string]any{"window": "5m", "baseline": "tool"}},
+		{Pattern: "input_novelty", Severity: "warning", AgentID: "c", Tool: "crm", Details: map[string]any{"kind": "shape"}},
+		{Pattern: "latency", Severity: "info", AgentID: "d", Tool: "db", Details: map[string]any{"shift_ratio": 3.1}},
+	}
+	got := eval.FalseBreakdown(as)
+	for _, want := range []string{
+		"2 egress          new_dest/provenance=true info     a/send",
+		"1 frequency       spike/5m/tool          warning  b/llm",
+		"1 input_novelty   shape                  warning  c/crm",
+		"1 latency         level_shift            info     d/db",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("breakdown lacks %q:\n%s", want, got)
+		}
 	}
 }

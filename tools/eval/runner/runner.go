@@ -18,6 +18,7 @@ import (
 	"github.com/toolwatch/toolwatch/replay"
 	"github.com/toolwatch/toolwatch/tools/eval"
 	"github.com/toolwatch/toolwatch/tools/sim"
+	"github.com/toolwatch/toolwatch/tools/sim/fleet"
 )
 
 // DefaultGrace is how long after an anomaly's End an alert still counts.
@@ -156,4 +157,59 @@ func Merge(reps []SeedReport) (labeled, twin eval.Result) {
 		ls, ts = append(ls, l), append(ts, r.Twin)
 	}
 	return eval.Merge(ls...), eval.Merge(ts...)
+}
+
+// RunFleet is RunSeed for the independent fleet generator (tools/sim/fleet):
+// its labeled set and its normal-only twin, replayed and scored, false
+// alerts attributed to the fleet's normal behaviours.
+func RunFleet(ctx context.Context, cfg fleet.Config, opts Options) (SeedReport, error) {
+	opts = opts.withDefaults()
+	start := time.Now()
+	rep := SeedReport{Seed: cfg.Seed}
+	for i, twin := range []bool{false, true} {
+		c := cfg
+		c.NoAnomalies = twin
+		alerts, sum, err := SimulateFleet(ctx, c, opts.Config)
+		if err != nil {
+			return rep, err
+		}
+		res := eval.Score(sum.Plan, alerts, sum.Normal, opts.Grace)
+		res.Attribute(sum.Behaviours, opts.Grace)
+		if i == 0 {
+			rep.Labeled, rep.Records = res, sum.Records
+		} else {
+			rep.Twin, rep.TwinRecords = res, sum.Records
+		}
+	}
+	rep.Elapsed = time.Since(start)
+	return rep, nil
+}
+
+// SimulateFleet streams cfg's fleet records through a replay with conf and
+// returns the alerts and the generation summary.
+func SimulateFleet(ctx context.Context, cfg fleet.Config, conf *config.Config) ([]alert.Alert, fleet.Summary, error) {
+	pr, pw := io.Pipe()
+	type gen struct {
+		sum fleet.Summary
+		err error
+	}
+	done := make(chan gen, 1)
+	go func() {
+		s, err := fleet.WriteJSONL(cfg, pw)
+		pw.CloseWithError(err)
+		done <- gen{s, err}
+	}()
+	alerts, rs, rerr := Replay(ctx, pr, conf, cfg.End().Add(time.Hour))
+	pr.CloseWithError(io.ErrClosedPipe)
+	g := <-done
+	if rerr != nil {
+		return nil, g.sum, rerr
+	}
+	if g.err != nil {
+		return nil, g.sum, g.err
+	}
+	if rs.Lines != g.sum.Records || rs.Invalid != 0 || rs.Late != 0 {
+		return nil, g.sum, fmt.Errorf("replay read %d lines of %d: %d invalid, %d late", rs.Lines, g.sum.Records, rs.Invalid, rs.Late)
+	}
+	return alerts, g.sum, nil
 }
