@@ -82,7 +82,10 @@ func TestPublish(t *testing.T) {
 		t.Fatal(err)
 	}
 	msgs := wait(st.History + st.Live)
-	if st.History < 2000 || st.Live < 200 {
+	// The backlog follows the simulated day: 2 h of it hold ~1,500 records
+	// around 02:00 UTC and ~5,800 around 15:00, so the floor must hold at
+	// any hour the test runs.
+	if st.History < 1000 || st.Live < 200 {
 		t.Fatalf("published %d history and %d live records; want a 2h backlog and a live phase", st.History, st.Live)
 	}
 
