@@ -64,7 +64,21 @@ type groupMember struct {
 	owned prometheus.Gauge
 	moves *prometheus.CounterVec
 
-	mu sync.Mutex // serialises the partitions' handlers
+	mu   sync.Mutex            // serialises the partitions' handlers
+	runs map[int]*partitionRun // running partitions, under mu
+
+	share *toolShare // nil: group.share_interval 0
+}
+
+// partitions returns the running partitions' numbers.
+func (g *groupMember) partitions() []int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	ps := make([]int, 0, len(g.runs))
+	for p := range g.runs {
+		ps = append(ps, p)
+	}
+	return ps
 }
 
 // lockedHandler is a partition's worker behind the member's lock.
@@ -96,6 +110,9 @@ type partitionRun struct {
 
 // Stop implements group.Partition.
 func (r *partitionRun) Stop(graceful bool) {
+	r.g.mu.Lock()
+	delete(r.g.runs, r.p)
+	r.g.mu.Unlock()
 	r.cancel()
 	if err := <-r.done; err != nil {
 		r.w.log.Warn().Err(err).Msg("partition consumer stopped with an error")
@@ -150,8 +167,14 @@ func (g *groupMember) start(ctx context.Context, p int) (group.Partition, error)
 		return nil, fmt.Errorf("partition %d consumer: %w", p, err)
 	}
 	w.consumer, w.syncPoint = consumer, true
+	if g.share != nil {
+		g.share.install(p, w, g.share.s.Others(p)) // the group's view from the first record
+	}
 	runCtx, stop := context.WithCancel(context.Background())
 	r := &partitionRun{g: g, p: p, w: w, cancel: stop, done: make(chan error, 1)}
+	g.mu.Lock()
+	g.runs[p] = r
+	g.mu.Unlock()
 	go func() { r.done <- consumer.Run(runCtx, lockedHandler{mu: &g.mu, w: w}) }()
 	g.owned.Inc()
 	g.moves.WithLabelValues("acquired").Inc()
@@ -240,7 +263,7 @@ func runGroup(ctx context.Context, opts Options, cfg *config.Config, nc *nats.Co
 	g := &groupMember{
 		cfg: cfg, nc: nc, store: store, snapM: snapshot.NewMetrics(reg), ingestM: ingest.NewMetrics(reg),
 		out: out, tm: tm, cv: compliance.New(reg, compliance.Config{}), suppressed: dm.suppressed,
-		log: log, now: now, member: member,
+		log: log, now: now, member: member, runs: map[int]*partitionRun{},
 		owned: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "toolwatch_group_partitions_owned",
 			Help: "Partitions of the consumer group this member runs.",
@@ -253,6 +276,13 @@ func runGroup(ctx context.Context, opts Options, cfg *config.Config, nc *nats.Co
 	reg.MustRegister(g.owned, g.moves)
 	for _, c := range []string{"acquired", "released", "lost"} {
 		g.moves.WithLabelValues(c)
+	}
+	if cfg.Group.ShareInterval > 0 {
+		skv, err := group.OpenSketchBucket(sctx, js, cfg.Group, cfg.Ingest.Replicas)
+		if err != nil {
+			return err
+		}
+		g.share = newToolShare(g, group.NewSharer(skv, cfg.Group.ShareMaxAge, now, log), reg)
 	}
 	m := group.NewMember(kv, cfg.Group, member, g.start, log)
 
@@ -270,6 +300,24 @@ func runGroup(ctx context.Context, opts Options, cfg *config.Config, nc *nats.Co
 
 	runCtx, stopRun := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	if g.share != nil {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if err := g.share.s.Watch(runCtx); err != nil {
+				log.Warn().Err(err).Msg("tool sketch sharing stopped: tool baselines stay per partition")
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			g.share.run(runCtx, cfg.Group.ShareInterval)
+		}()
+		select { // the others' sketches before the first partition starts
+		case <-g.share.s.Synced():
+		case <-time.After(5 * time.Second):
+		case <-ctx.Done():
+		}
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

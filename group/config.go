@@ -27,11 +27,20 @@ type Config struct {
 	// LeaseTTL: a member not heard of for this long is gone and its
 	// partitions move. At least 3 heartbeats.
 	LeaseTTL time.Duration `yaml:"lease_ttl"`
+	// ShareInterval is how often each member publishes its partitions'
+	// tool-level sketches to the sketch bucket and installs the others'
+	// (share.go); 0 turns sharing off (tool baselines per partition).
+	ShareInterval time.Duration `yaml:"share_interval"`
+	// ShareMaxAge: a partition's sketches not republished for this long
+	// (its owner gone and nobody took it over) are no longer used; the
+	// sketch bucket's max age. At least 2 share intervals.
+	ShareMaxAge time.Duration `yaml:"share_max_age"`
 }
 
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
-	return Config{Name: "toolwatch", Partitions: 12, Heartbeat: 2 * time.Second, LeaseTTL: 10 * time.Second}
+	return Config{Name: "toolwatch", Partitions: 12, Heartbeat: 2 * time.Second, LeaseTTL: 10 * time.Second,
+		ShareInterval: 30 * time.Second, ShareMaxAge: 5 * time.Minute}
 }
 
 // MaxPartitions bounds Config.Partitions: each partition costs a durable
@@ -54,6 +63,13 @@ func (c *Config) Validate() validate.Errors {
 	es.DurationIn("lease_ttl", c.LeaseTTL, time.Second, 10*time.Minute)
 	if c.LeaseTTL < 3*c.Heartbeat {
 		es.Addf("lease_ttl", "must be at least 3 heartbeats (%s)", 3*c.Heartbeat)
+	}
+	if c.ShareInterval != 0 {
+		es.DurationIn("share_interval", c.ShareInterval, time.Second, time.Hour)
+	}
+	es.DurationIn("share_max_age", c.ShareMaxAge, 2*time.Second, 24*time.Hour)
+	if c.ShareInterval > 0 && c.ShareMaxAge < 2*c.ShareInterval {
+		es.Addf("share_max_age", "must be at least 2 share intervals (%s)", 2*c.ShareInterval)
 	}
 	return es
 }

@@ -22,6 +22,16 @@
 // last snapshot (records applied since are applied again: their alerts
 // have the same ids, deduplicated by the notification log).
 //
+// Tool-level baselines (share.go): keys are exact per partition, but
+// what a detector learns per tool comes from the partition's agents only.
+// Every share_interval each member puts its partitions' mergeable tool
+// sketches (t-digest bodies, accepted shape hashes; detect.ToolSharer)
+// into a KV bucket keyed by partition and tool, and gives each partition
+// a view merged from every other partition's latest ones (Sharer.Others),
+// so a partition's contribution counts once wherever it runs and values
+// not rewritten for share_max_age drop out. Views are at most two
+// intervals plus propagation behind (docs/design.md §3a).
+//
 // Why not orbit.go/pcgroups (v0.2.2): its static groups have a fixed
 // member list and one consumer per member covering all that member's
 // partitions (one ack floor for several partitions), and fail over only

@@ -32,6 +32,9 @@ func TestConfigValidate(t *testing.T) {
 		{"too many partitions", func(c *Config) { c.Partitions = MaxPartitions + 1 }, "partitions"},
 		{"heartbeat too short", func(c *Config) { c.Heartbeat = time.Millisecond }, "heartbeat"},
 		{"lease under 3 heartbeats", func(c *Config) { c.LeaseTTL = 5 * time.Second }, "lease_ttl"},
+		{"sharing off", func(c *Config) { c.ShareInterval = 0 }, ""},
+		{"share interval too short", func(c *Config) { c.ShareInterval = time.Millisecond }, "share_interval"},
+		{"share max age under 2 intervals", func(c *Config) { c.ShareMaxAge = 59 * time.Second }, "share_max_age"},
 	} {
 		c := DefaultConfig()
 		tc.edit(&c)

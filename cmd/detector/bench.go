@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/toolwatch/toolwatch/tools/loadbench"
@@ -24,12 +26,23 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.Timeout, "timeout", 5*60e9, "bound of each phase")
 	cpuprofile := fs.String("cpuprofile", "", "write the child daemon's CPU profile (its whole run) to this file")
 	inProcess := fs.Bool("in-process", false, "run the daemon inside the bench process instead of as a child `detector run`")
+	members := fs.String("members", "", "member `counts`, e.g. 1,2: instead of the daemon and live phases, drain the fill once per count with a consumer group of that many member processes, GOMAXPROCS=1 each (pinned to CPUs by taskset when present)")
+	fs.IntVar(&cfg.Partitions, "partitions", 12, "with --members: group.partitions of the partitioned stream")
+	fs.DurationVar(&cfg.ShareInterval, "share-interval", 30e9, "with --members: the members' group.share_interval (0s: tool sketches not shared)")
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "bench: unexpected argument %q\n", fs.Arg(0))
 		return 2
+	}
+	for _, f := range strings.FieldsFunc(*members, func(r rune) bool { return r == ',' }) {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			fmt.Fprintf(stderr, "bench: --members %q: %v\n", *members, err)
+			return 2
+		}
+		cfg.Members = append(cfg.Members, n)
 	}
 	if !*inProcess {
 		exe, err := os.Executable()

@@ -78,14 +78,16 @@ func init() {
 				"detector eval --in records.jsonl --plan plan.jsonl --alerts alerts.jsonl",
 			},
 			run: func(args []string, _ io.Reader, stdout, stderr io.Writer) int { return cmdEval(args, stdout, stderr) }},
-		{name: "bench", args: "[--records N] [--rate R] [--duration D] [--nats-url URL]",
+		{name: "bench", args: "[--records N] [--rate R] [--duration D] [--nats-url URL] [--members 1,2]",
 			summary: "load harness: raw JetStream consumer vs the daemon's rate, publish-to-alert latency, peak RSS",
 			about: "Fills a stream with simulated records, measures an ack-only consumer and the real daemon on the same stream " +
 				"in one run, then publishes live records at half the daemon's rate and times record to alert on the NATS sink. " +
-				"Connects only to 127.0.0.1 unless --allow-remote; an embedded server when no --nats-url.",
+				"Connects only to 127.0.0.1 unless --allow-remote; an embedded server when no --nats-url. " +
+				"With --members, the same fill is drained instead by consumer groups of that many member processes of one core each, one group after the other.",
 			examples: []string{
 				"detector bench",
 				"detector bench --nats-url nats://127.0.0.1:4222 --records 600000",
+				"detector bench --members 1,2 --records 300000",
 			},
 			run: func(args []string, _ io.Reader, stdout, stderr io.Writer) int { return cmdBench(args, stdout, stderr) }},
 		{name: "baselines", args: "--snapshot FILE [--config FILE] [--tool GLOB] [--agent GLOB] [--json]",

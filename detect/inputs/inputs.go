@@ -283,6 +283,9 @@ type Detector struct {
 	// gen is next on SetParams; a tool whose stamp is not current
 	// re-resolves its config on its next record or Tick.
 	gen detect.Generation
+	// shared: the consumer group's other partitions' shapes per tool
+	// (share.go); nil in a single daemon.
+	shared map[string]*hashset.Set
 }
 
 // New returns a detector; per-tool overrides are resolved when a tool is
@@ -376,6 +379,9 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 			return d.score(t, r, s, shape.ClassSQLi, false, false, out)
 		}
 		return out
+	}
+	if d.shared != nil && d.sharedShape(t, r, s, h) {
+		return out // known to another partition of the group (share.go)
 	}
 	return d.novel(t, r, s, h, ts, nil, out)
 }

@@ -339,6 +339,12 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	case tcur != nil && tcur.relearn && tref.usable(tref.dist.Quantiles(d.core.G), cfg):
 		c = choice{q: tref.dist.Quantiles(d.core.G), v: tref.dist.Judge(d.core.G, x, &tj, math.Log(cfg.RelearnFactor)), j: tj, scope: ScopeToolPrevVersion, version: tref.version}
 	}
+	if !kReady && (c.scope == ScopeTool || c.scope == "") && d.core.Sharing() {
+		// Consumer group: the tool over all partitions (share.go).
+		if q, v, j, ok := d.core.JudgeShared(r.Tool.Name, r.Tool.Version, x, y, cfg, judgeOf, float64(cfg.MinSamples)); ok {
+			c = choice{q: q, v: v, j: j, scope: ScopeTool}
+		}
+	}
 	// Learn (see the package doc). A slot without a tail yet (a fresh
 	// version) does not learn a call the judging baseline found anomalous.
 	anomalous := c.scope != "" && c.v.Anomalous(&c.j)

@@ -168,6 +168,12 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	case tReady:
 		q, v, j, scope = tq, &tv, &tj, "tool"
 	}
+	if !kReady && d.core.Sharing() {
+		// Consumer group: the tool over all partitions (share.go).
+		if sq, sv, sj, ok := d.core.JudgeShared(r.Tool.Name, "", x, y, cfg, judgeOf, need); ok {
+			q, v, j, scope = sq, &sv, &sj, "tool"
+		}
+	}
 	// Learn (see the package doc). A baseline without a tail yet does not
 	// learn an output the judging baseline found anomalous.
 	anomalous := scope != "" && v.Anomalous(j)

@@ -82,6 +82,16 @@ type Config struct {
 	Daemon Launcher
 	// Progress receives one line per phase; nil discards.
 	Progress io.Writer
+
+	// Members, when set, replaces the daemon and live phases with one
+	// group phase per entry (members.go): the fill drained by that many
+	// member processes of one core each. Needs Daemon to be a *Process
+	// and the built-in configuration (no ConfigPath).
+	Members []int
+	// Partitions of the group phases' stream; default 12.
+	Partitions int
+	// ShareInterval is the members' group.share_interval (0: off).
+	ShareInterval time.Duration
 }
 
 // Launcher starts the daemon against natsURL with its data and log in dir;
@@ -120,6 +130,8 @@ type Result struct {
 
 	PeakRSS  int64
 	RSSScope string
+
+	Groups []GroupResult // group phases (Config.Members)
 }
 
 func (c Config) withDefaults() Config {
@@ -144,12 +156,24 @@ func (c Config) withDefaults() Config {
 	if c.Progress == nil {
 		c.Progress = io.Discard
 	}
+	if c.Partitions <= 0 {
+		c.Partitions = 12
+	}
 	return c
 }
 
 // Run runs the four phases and returns what they measured.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	cfg = cfg.withDefaults()
+	proc, isProc := cfg.Daemon.(*Process)
+	if len(cfg.Members) > 0 && (!isProc || cfg.ConfigPath != "") {
+		return nil, errors.New("bench: --members runs member processes of the built-in configuration: not with --in-process or --config")
+	}
+	for _, n := range cfg.Members {
+		if n < 1 || n > cfg.Partitions {
+			return nil, fmt.Errorf("bench: --members %d: must be between 1 and the partitions (%d)", n, cfg.Partitions)
+		}
+	}
 	dcfg, err := app.LoadConfig(app.Options{ConfigPath: cfg.ConfigPath})
 	if err != nil {
 		return nil, err
@@ -201,7 +225,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	b := &bench{cfg: cfg, dcfg: dcfg, nc: nc, js: js, prefix: prefix, res: res}
-	if err := b.createStream(ctx); err != nil {
+	create := b.createStream
+	if len(cfg.Members) > 0 {
+		create = b.createGroupStream
+	}
+	if err := create(ctx); err != nil {
 		return nil, err
 	}
 	if err := b.fill(ctx); err != nil {
@@ -209,6 +237,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	if err := b.raw(ctx); err != nil {
 		return nil, err
+	}
+	if len(cfg.Members) > 0 {
+		for _, n := range cfg.Members {
+			if err := b.groupPhase(ctx, proc.Exe, url, dir, n); err != nil {
+				return res, err
+			}
+		}
+		return res, b.raw(ctx)
 	}
 	stop, err := cfg.Daemon.Start(url, cfg.ConfigPath, dir)
 	if err != nil {
@@ -664,6 +700,9 @@ func cpuText(d time.Duration) string {
 // WriteTable prints the result as an aligned table.
 func (r *Result) WriteTable(w io.Writer) error {
 	ms := func(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f', 1, 64) + " ms" }
+	if len(r.Groups) > 0 {
+		return r.writeGroups(w)
+	}
 	rows := [][2]string{
 		{"server", r.Server},
 		{"records in the stream", strconv.Itoa(r.Records)},
@@ -676,6 +715,11 @@ func (r *Result) WriteTable(w io.Writer) error {
 		{"publish → alert p50 / p99 / max", ms(r.P50) + " / " + ms(r.P99) + " / " + ms(r.Max)},
 		{"peak RSS (" + r.RSSScope + ")", fmt.Sprintf("%.1f MiB", float64(r.PeakRSS)/(1<<20))},
 	}
+	return writeRows(w, rows)
+}
+
+// writeRows prints label/value rows aligned.
+func writeRows(w io.Writer, rows [][2]string) error {
 	width := 0
 	for _, row := range rows {
 		width = max(width, len([]rune(row[0])))

@@ -67,6 +67,10 @@ type Core[C, V any, P Value[C, V]] struct {
 
 	judgeCfg *C // configuration judge was converted from
 	judge    baseline.Judge
+
+	// shared is the consumer group's view of each tool (share.go); nil
+	// in a single daemon.
+	shared map[string]sharedTool
 }
 
 // New returns a core with per-key parameters p and baseline settings b.
