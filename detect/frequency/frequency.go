@@ -293,6 +293,7 @@ type keyState struct {
 	riseF uint16
 	rise  riseState
 	idle  idleState
+	task  taskState
 	// tick is the tick watermark the key's loop window has been caught up
 	// to (catchUp).
 	tick int64
@@ -398,10 +399,12 @@ func (d *Detector) resolve(ks *keyState, agent, tool string) {
 		ks.rate = baseline.Rate{}
 		ks.riseEnd()
 		ks.idle = idleState{}
+		ks.task = taskState{}
 	} else if ks.rate.Start != 0 && !ks.rate.NeedsArm() {
 		rate, agents := borrowRate(borrowable(ks, ts))
 		ks.rate.RearmSpike(&t.rule, &t.rp, rate, agents)
 		ks.armRise()
+		ks.armTask()
 	}
 	if old.loopSize != t.loopSize {
 		ks.loop = loopState{}
@@ -545,6 +548,7 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 			as.exp += float32(ks.rawExpected())
 		}
 		ks.armRise()
+		ks.armTask()
 	}
 	if agentWide && riseArmed(&ks.rate) {
 		as.obs++
@@ -560,6 +564,11 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	}
 	if ks.riseHit() {
 		if f, ok := d.riseFinding(r, ks); ok {
+			out = append(out, f)
+		}
+	}
+	if ks.task.observe(recordTask(r)) && ks.taskHit() {
+		if f, ok := d.taskFinding(r, ks); ok {
 			out = append(out, f)
 		}
 	}
