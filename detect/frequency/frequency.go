@@ -113,6 +113,32 @@
 // comes from records (the agent's counts roll on its records, a key's
 // factor is fixed when it arms), so lazy and eager ticks see the same.
 //
+// Tasks: calls come in tasks (a trace of 3–30 calls), so a key's calls per
+// window are overdispersed and a rise made of more tasks gains little per
+// window on them. Each key therefore counts task starts per window too: a
+// record whose task (its trace_id, else context.task_id) is not among the
+// key's 8 most recently called traces (a recency ring of 32-bit hashes)
+// starts one; a record naming neither is a task of its own. The task
+// count T is judged by a second Shiryaev–Roberts statistic, as R above:
+// the same NB(e, k) against NB(4e, k/4), the smaller ratio of the
+// seasonal and overall models, whose expectations are the call models'
+// (agent-wide factor and idle deficit included) times rho, the key's task
+// starts per call (EWMA of T over EWMA of calls, overall weight). Its
+// dispersion k is learned like the seasonal one, EWMA((T−e)² − T) /
+// EWMA(e²), and an episode is judged for its first long-scale windows with
+// the k it began with (the rise cannot widen its own tail). Its peak guard
+// is on N times an EWMA of T of weight 2/(N+1) (N the longest scale's
+// windows, the same centre of mass as the N windows' sum) and that sum's
+// decaying peak, updated as the call scales' peaks: an irregular batch
+// agent whose runs start dozens of tasks at random hours learns its runs.
+// A key is judged on tasks only while rho ≤ 0.75: where calls hardly
+// cluster (or carry no trace) the task series is the call series. Its
+// alarm is reported as "sustained_rise" with details series "tasks",
+// observed and expected tasks, calls (of the window), tasks_per_call.
+// Everything comes from the key's own records and closed windows, one
+// window at a time, so lazy and eager ticks judge alike. State: taskState,
+// 84 bytes per key.
+//
 // Alarm: R ≥ A = riseTests/false_alarm_rate (riseTests = 3). R − n is a
 // martingale under the model (a supermartingale under both, with the
 // smaller ratio), so the mean run length to a false alarm is at least A
@@ -121,7 +147,10 @@
 // scales and this one; the rise takes a third of the budget (Bonferroni,
 // as spikes split theirs over the scales), so a detector's false alarms
 // stay within about false_alarm_rate per window overall (the spike scales
-// keep their half each: 1.33× in all) rather than doubling it. The count of the current window at which
+// keep their half each: 1.33× in all) rather than doubling it. The task
+// series' test has the same alarm level (a third of the budget: 1.67× in
+// all with both rise tests; the held-out gate's normal-only twins raised
+// no frequency alert with or without it). The count of the current window at which
 // R reaches A is armed when the window opens (about a dozen lgamma pairs,
 // once per window), so the alarm comes at the record that reaches it. The
 // peak guard of spikes applies at the longest scale (its sum must exceed
@@ -294,6 +323,7 @@ type keyState struct {
 	riseF uint16
 	rise  riseState
 	idle  idleState
+	task  taskState
 	// tick is the tick watermark the key's loop window has been caught up
 	// to (catchUp).
 	tick int64
@@ -399,10 +429,12 @@ func (d *Detector) resolve(ks *keyState, agent, tool string) {
 		ks.rate = baseline.Rate{}
 		ks.riseEnd()
 		ks.idle = idleState{}
+		ks.task = taskState{}
 	} else if ks.rate.Start != 0 && !ks.rate.NeedsArm() {
 		rate, agents := borrowRate(borrowable(ks, ts))
 		ks.rate.RearmSpike(&t.rule, &t.rp, rate, agents)
 		ks.armRise()
+		ks.armTask()
 	}
 	if old.loopSize != t.loopSize {
 		ks.loop = loopState{}
@@ -546,6 +578,7 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 			as.exp += float32(ks.rawExpected())
 		}
 		ks.armRise()
+		ks.armTask()
 	}
 	if agentWide && riseArmed(&ks.rate) {
 		as.obs++
@@ -561,6 +594,11 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	}
 	if ks.riseHit() {
 		if f, ok := d.riseFinding(r, ks); ok {
+			out = append(out, f)
+		}
+	}
+	if ks.task.observe(recordTask(r)) && ks.taskHit() {
+		if f, ok := d.taskFinding(r, ks); ok {
 			out = append(out, f)
 		}
 	}

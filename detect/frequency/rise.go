@@ -238,6 +238,8 @@ func (ks *keyState) roll(now int64) {
 		return
 	}
 	x, armed, thr := r.N, r.ArmedAt == r.Start, ks.rise.thr
+	y, tthr := ks.task.n, ks.task.thr
+	ks.task.n = 0
 	quietN := t.rp.N[max(t.rp.Scales-1, 0)]
 	run := 0 // empty windows ending with the one being closed
 	if x == 0 {
@@ -250,12 +252,22 @@ func (ks *keyState) roll(now int64) {
 		return
 	}
 	ks.rise.thr = 0
+	ks.task.thr = 0
+	// The task series closes the windows one by one, as eager ticks
+	// would: each at the weight the rate baseline closed it with.
+	w0 := int64(r.Windows) - cl.Gap
+	amu, am := float64(r.Sc[0].Mu), float64(r.Sc[0].M)
+	ks.taskLearn(float64(x), float64(y), taskWeight(w0, &t.rp), amu, am)
+	learned := int64(0) // gap windows the task series has closed
 	if !riseArmed(r) {
+		ks.taskLearnGap(0, cl.Gap, w0, amu, am)
 		ks.riseEnd()
+		ks.task.end()
 		ks.idle.def = 0 // a cold key has nothing to restore
 		return
 	}
 	ms := ks.models()
+	tm := ks.taskModels(&ms)
 	switch {
 	case armed && thr == riseFired:
 		// The alarm consumed this window: R stays 0.
@@ -264,25 +276,42 @@ func (ks *keyState) roll(now int64) {
 	default:
 		ks.riseAdd(float64(x), ms.llr(float64(x)), ms.expected())
 	}
+	switch {
+	case armed && tthr == riseFired:
+	case run >= quietN:
+		ks.task.end()
+	default:
+		ks.task.add(float64(y), tm.llr(float64(y)), tm.expected(), t.riseLogA)
+	}
 	msDef := ks.idle.def
 	ks.idleStep(run >= quietN)
 	if cl.Gap > 0 && run < quietN {
 		l0, e := ms.llr(0), ms.expected()
+		tl0, te := tm.llr(0), tm.expected()
 		for g := int64(0); g < cl.Gap; g++ {
 			if run++; run >= quietN {
 				ks.riseEnd()
+				ks.task.end()
 				break
 			}
+			ks.taskLearn(0, 0, taskWeight(w0+1+g, &t.rp), amu, am)
+			learned++
+			tm = ks.taskModels(&ms)
+			tl0, te = tm.llr(0), tm.expected()
 			if ks.idle.def != msDef {
 				// Judged against the models as the fading deficit
 				// leaves them at this window (as an eager tick would).
 				ms, msDef = ks.models(), ks.idle.def
 				l0, e = ms.llr(0), ms.expected()
+				tm = ks.taskModels(&ms)
+				tl0, te = tm.llr(0), tm.expected()
 			}
 			ks.riseAdd(0, l0, e)
+			ks.task.add(0, tl0, te, t.riseLogA)
 			ks.idleStep(false)
 		}
 	}
+	ks.taskLearnGap(learned, cl.Gap, w0, amu, am)
 }
 
 // ringZeros is the number (at most n) of r's newest closed windows that

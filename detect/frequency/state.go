@@ -14,29 +14,32 @@ import (
 
 // stateVersion is the record version this package writes. Versions 1
 // and 2 were gob and are not read (the snapshot container refuses them);
-// version 3 is read and upgraded (its keys had no sustained-rise state:
-// they start with none).
-const stateVersion = 4
+// versions 3 and 4 are read and upgraded (version 3's keys had no
+// sustained-rise state, version 4's no task series: they start with none).
+const stateVersion = 5
 
 // StateV4 is the snapshot record of a frequency Detector, written field
 // by field in the order declared (internal/encoding; Rate, Counter,
 // Profile and TopK as in baseline/rate_state.go), then a CRC-32C:
 //
-//	uvarint version 4, varint Ticked, varint TickedAt,
+//	uvarint version 5, varint Ticked, varint TickedAt,
 //	uvarint KeysRejected KeysEvicted ToolsRejected ToolsEvicted AgentsRejected AgentsEvicted,
 //	uvarint count, Keys; uvarint count, Tools; uvarint count, Agents
 //	key:   str Agent, str Tool, varint LastSeen, varint Size, 3 × varint Scales,
-//	       varint LoopSize, Rate, loop, gap, rise
+//	       varint LoopSize, Rate, loop, gap, rise, task
 //	loop:  Counter, TopK, varint ArmedAt, BE float32 Peak, uvarint Thr, uvarint Next
 //	gap:   uvarint Last, BE float32 Mean, BE float32 Peak, uvarint N, varint LastAt, bool Dropped
 //	rise:  BE float32 L, uvarint Thr, uvarint Obs, BE float32 Exp, uvarint N,
 //	       BE float32 Level, BE float32 Deficit, uvarint Factor
+//	task:  8 × BE uint32 Ring, uvarint N, BE float32 EwT EwN Res Sq Sum Peak KEp,
+//	       BE float32 L, uvarint Thr, uvarint Obs, BE float32 Exp, uvarint Windows
 //	tool:  str Tool, varint LastSeen, varint Size, 3 × varint Scales, varint LoopSize,
 //	       Rate, loop, Counter Agents, Profile AgentsP
 //	agent: str Agent, varint LastSeen, uvarint Total, varint Last,
 //	       uvarint Obs, BE float32 Exp, uvarint PrevObs, BE float32 PrevExp
 //
-// Version 3 is the same without the keys' rise and the agents' calls.
+// Version 4 is the same without the keys' task; version 3 also without
+// the keys' rise and the agents' calls.
 // Keys, tools and agents are in their store's recency order
 // (baseline.Store.RangeSeen), so equal states encode equally and a
 // restore evicts as the original would.
@@ -115,6 +118,69 @@ type KeyV4 struct {
 	Loop        LoopV3
 	Gap         GapV3
 	Rise        RiseV4
+	Task        TaskV5
+}
+
+// TaskV5 is a key's task series (taskState).
+type TaskV5 struct {
+	Ring              [taskRing]uint32
+	N                 uint32
+	EwT, EwN, Res, Sq float32
+	Sum, Peak         float32
+	KEp               float32
+	L                 float32
+	Thr, Obs          uint32
+	Exp               float32
+	Windows           uint16
+}
+
+func taskDTO(ts *taskState) TaskV5 {
+	return TaskV5{Ring: ts.ring, N: ts.n, EwT: ts.ewT, EwN: ts.ewN, Res: ts.res, Sq: ts.sq, Sum: ts.sum, Peak: ts.peak, KEp: ts.kEp,
+		L: ts.l, Thr: ts.thr, Obs: ts.obs, Exp: ts.exp, Windows: ts.windows}
+}
+
+func (t *TaskV5) state() taskState {
+	return taskState{ring: t.Ring, n: t.N, ewT: t.EwT, ewN: t.EwN, res: t.Res, sq: t.Sq, sum: t.Sum, peak: t.Peak, kEp: t.KEp,
+		l: t.L, thr: t.Thr, obs: t.Obs, exp: t.Exp, windows: t.Windows}
+}
+
+func (t *TaskV5) put(e *encoding.Encbuf) {
+	for _, h := range t.Ring {
+		e.PutBE32(h)
+	}
+	e.PutUvarint(uint64(t.N))
+	for _, v := range [...]float32{t.EwT, t.EwN, t.Res, t.Sq, t.Sum, t.Peak, t.KEp, t.L} {
+		e.PutBEFloat32(v)
+	}
+	e.PutUvarint(uint64(t.Thr))
+	e.PutUvarint(uint64(t.Obs))
+	e.PutBEFloat32(t.Exp)
+	e.PutUvarint(uint64(t.Windows))
+}
+
+func (t *TaskV5) get(d *encoding.Decbuf) {
+	for i := range t.Ring {
+		t.Ring[i] = d.BE32()
+	}
+	t.N = d.Uvarint32()
+	for _, v := range [...]*float32{&t.EwT, &t.EwN, &t.Res, &t.Sq, &t.Sum, &t.Peak, &t.KEp, &t.L} {
+		*v = d.BEFloat32()
+	}
+	t.Thr, t.Obs, t.Exp = d.Uvarint32(), d.Uvarint32(), d.BEFloat32()
+	t.Windows = uint16(min(d.Uvarint32(), math.MaxUint16))
+}
+
+// check reports a decoded task series that is not finite and non-negative.
+func (t *TaskV5) check() error {
+	for _, v := range [...]float32{t.EwT, t.EwN, t.Sq, t.Sum, t.Peak, t.KEp, t.L, t.Exp} {
+		if !(v >= 0 && v <= math.MaxFloat32) {
+			return fmt.Errorf("task series level %v: must be finite and non-negative", v)
+		}
+	}
+	if !(t.Res >= -math.MaxFloat32 && t.Res <= math.MaxFloat32) {
+		return fmt.Errorf("task series residual %v: must be finite", t.Res)
+	}
+	return nil
 }
 
 // LoopV3 is a key's same-input loop state.
@@ -145,7 +211,8 @@ const (
 	minRate    = 2 + 24*8 + 24 + 1 + 72 + 1 + 3*(9*4+2) + 9 + 8
 	minLoop    = 2 + 4*9 + 1 + 4 + 2
 	minKeyV3   = 2 + 1 + 1 + 3 + 1 + minRate + minLoop + 1 + 8 + 1 + 1 + 1
-	minKey     = minKeyV3 + 4 + 1 + 1 + 4 + 1 + 4 + 4 + 1
+	minKeyV4   = minKeyV3 + 4 + 1 + 1 + 4 + 1 + 4 + 4 + 1
+	minKey     = minKeyV4 + taskRing*4 + 1 + 8*4 + 1 + 1 + 4 + 1
 	minTool    = 1 + 1 + 1 + 3 + 1 + minRate + minLoop + 2 + 24*8 + 24 + 4 + 1
 	minAgentV3 = 1 + 1 + 1 + 1
 	minAgent   = minAgentV3 + 1 + 4 + 1 + 4
@@ -182,6 +249,7 @@ func (st *StateV4) put(e *encoding.Encbuf) {
 		e.PutBEFloat32(rs.Level)
 		e.PutBEFloat32(rs.Deficit)
 		e.PutUvarint(uint64(rs.Factor))
+		k.Task.put(e)
 	}
 	e.PutUvarint(uint64(len(st.Tools)))
 	for i := range st.Tools {
@@ -237,15 +305,20 @@ func getStateV3(d *encoding.Decbuf) StateV4 { return getState(d, 3) }
 
 func getStateV4(d *encoding.Decbuf) StateV4 { return getState(d, 4) }
 
-// getState reads a version 3 or 4 record.
+func getStateV5(d *encoding.Decbuf) StateV4 { return getState(d, 5) }
+
+// getState reads a version 3, 4 or 5 record.
 func getState(d *encoding.Decbuf, version int) StateV4 {
 	st := StateV4{Ticked: d.Varint(), TickedAt: d.Varint()}
 	for _, n := range [...]*uint64{&st.KeysRejected, &st.KeysEvicted, &st.ToolsRejected, &st.ToolsEvicted, &st.AgentsRejected, &st.AgentsEvicted} {
 		*n = d.Uvarint()
 	}
 	minK := minKey
-	if version < 4 {
+	switch version {
+	case 3:
 		minK = minKeyV3
+	case 4:
+		minK = minKeyV4
 	}
 	st.Keys = make([]KeyV4, d.Count(minK))
 	for i := range st.Keys {
@@ -261,6 +334,9 @@ func getState(d *encoding.Decbuf, version int) StateV4 {
 		if version >= 4 {
 			k.Rise = RiseV4{L: d.BEFloat32(), Thr: d.Uvarint32(), Obs: d.Uvarint32(), Exp: d.BEFloat32(), N: uint16(min(d.Uvarint32(), math.MaxUint16)),
 				Level: d.BEFloat32(), Deficit: d.BEFloat32(), Factor: uint16(min(d.Uvarint32(), math.MaxUint16))}
+		}
+		if version >= 5 {
+			k.Task.get(d)
 		}
 	}
 	st.Tools = make([]ToolV3, d.Count(minTool))
@@ -293,7 +369,7 @@ func getState(d *encoding.Decbuf, version int) StateV4 {
 
 // stateDecoders reads every record version this build restores; a new
 // version adds its decoder and turns the previous one into an upgrade.
-var stateDecoders = encoding.Decoders[StateV4]{3: getStateV3, 4: getStateV4}
+var stateDecoders = encoding.Decoders[StateV4]{3: getStateV3, 4: getStateV4, 5: getStateV5}
 
 // encode writes st as the current version.
 func (st *StateV4) encode(b []byte) []byte {
@@ -365,7 +441,7 @@ func keyV4(k baseline.Key, seen int64, ks *keyState) KeyV4 {
 	g := &ks.gap
 	return KeyV4{Agent: k.Agent, Tool: k.Tool, LastSeen: seen, Size: ks.t.rp.Size, Scales: ks.t.rp.N, LoopSize: ks.t.loopSize, Rate: ks.rate, Loop: loopDTO(&ks.loop),
 		Gap:  GapV3{Last: g.last, Mean: g.mean, Peak: g.peak, N: g.n, LastAt: g.lastAt, Dropped: g.dropped},
-		Rise: riseDTO(ks)}
+		Rise: riseDTO(ks), Task: taskDTO(&ks.task)}
 }
 
 // Incremental snapshots (detect.DeltaCapturer, framed by package
@@ -512,7 +588,7 @@ func (d *Detector) settleRecord(k *KeyV4, prev, tickedAt int64, ticks []int64) e
 	if err := k.Rate.Check(); err != nil {
 		return fmt.Errorf("key %q/%q: %w", k.Agent, k.Tool, err)
 	}
-	ks := keyState{rate: k.Rate, loop: k.Loop.state(), tick: prev}
+	ks := keyState{rate: k.Rate, loop: k.Loop.state(), tick: prev, task: k.Task.state()}
 	k.Rise.set(&ks)
 	ks.t = d.tn.For(k.Agent, k.Tool)
 	if !ratedetect.SameWindow(&ks.t.rp, k.Size, k.Scales) || ks.t.loopSize != k.LoopSize {
@@ -520,7 +596,7 @@ func (d *Detector) settleRecord(k *KeyV4, prev, tickedAt int64, ticks []int64) e
 	}
 	settleTo(&ks, tickedAt, ticks)
 	k.Rate, k.Loop = ks.rate, loopDTO(&ks.loop)
-	k.Rise = riseDTO(&ks)
+	k.Rise, k.Task = riseDTO(&ks), taskDTO(&ks.task)
 	return nil
 }
 
@@ -553,7 +629,10 @@ func (d *Detector) restore(st *StateV4) error {
 		if !(rs.Level >= 0 && rs.Level <= math.MaxFloat32 && rs.Deficit >= 0 && rs.Deficit <= math.MaxFloat32) {
 			return fmt.Errorf("frequency state: key %q/%q: idle level %v, deficit %v: must be finite and non-negative", k.Agent, k.Tool, rs.Level, rs.Deficit)
 		}
-		ks := keys.Put(bk, k.LastSeen, keyState{rate: k.Rate, loop: k.Loop.state(), gen: d.tn.Stamp(),
+		if err := k.Task.check(); err != nil {
+			return fmt.Errorf("frequency state: key %q/%q: %w", k.Agent, k.Tool, err)
+		}
+		ks := keys.Put(bk, k.LastSeen, keyState{rate: k.Rate, loop: k.Loop.state(), gen: d.tn.Stamp(), task: k.Task.state(),
 			gap: gapState{last: g.Last, mean: g.Mean, peak: g.Peak, n: g.N, lastAt: g.LastAt, dropped: g.Dropped}})
 		rs.set(ks)
 		ks.t = d.tn.For(k.Agent, k.Tool)
@@ -561,6 +640,7 @@ func (d *Detector) restore(st *StateV4) error {
 			ks.rate = baseline.Rate{}
 			ks.riseEnd()
 			ks.idle = idleState{}
+			ks.task = taskState{}
 		}
 		if ks.t.loopSize != k.LoopSize {
 			ks.loop = loopState{}

@@ -21,7 +21,10 @@ var update = flag.Bool("update", false, "rewrite testdata golden files")
 // 3 agents × 2 tools, one call every 20 s in turn for 3 hours (one call
 // per key per 2 minutes, 90 per key), input hash "h<i mod 4>", a tick
 // every minute. From version 4 on the warm-up is 1h, so the keys' windows
-// are armed and their sustained-rise statistics non-zero.
+// are armed and their sustained-rise statistics non-zero; from version 5
+// on the calls carry trace ids "tr<i/12>" (each trace 12 calls in a
+// row: 2 of each of the 6 keys), so the keys' task rings and task
+// series are filled.
 var goldenStart = time.Date(2026, 3, 23, 8, 0, 0, 0, time.UTC)
 
 func goldenState(t testing.TB) *Detector {
@@ -33,6 +36,7 @@ func goldenState(t testing.TB) *Detector {
 		ts := goldenStart.Add(time.Duration(i) * 20 * time.Second)
 		r = record.Record{Timestamp: ts, AgentID: fmt.Sprintf("a%d", i%3), Tool: record.Tool{Name: []string{"t-a", "t-b"}[(i/3)%2]}}
 		r.Invocation.InputHash = fmt.Sprintf("h%d", i%4)
+		r.TraceID = fmt.Sprintf("tr%d", i/12)
 		r.Context.Environment = "production"
 		d.Observe(&r, nil)
 		if i%3 == 2 {
@@ -45,7 +49,8 @@ func goldenState(t testing.TB) *Detector {
 // The golden records decode to the stream's keys and counts and re-encode
 // byte for byte; the live types the record copies keep their field counts.
 func TestStateGolden(t *testing.T) {
-	enctest.Fields(t, reflect.TypeFor[keyState](), 13)
+	enctest.Fields(t, reflect.TypeFor[keyState](), 14)
+	enctest.Fields(t, reflect.TypeFor[taskState](), 14)
 	enctest.Fields(t, reflect.TypeFor[riseState](), 4)
 	enctest.Fields(t, reflect.TypeFor[toolState](), 3)
 	enctest.Fields(t, reflect.TypeFor[agentState](), 9)
@@ -120,6 +125,30 @@ func TestStateGoldenRise(t *testing.T) {
 		}
 		if r := k.Rise; r.Level <= 0 || r.Deficit != 0 {
 			t.Errorf("key %s/%s: rise %+v, want a level and no idle deficit (never quiet)", k.Agent, k.Tool, r)
+		}
+	}
+}
+
+// The version 5 golden file holds each key's task series: a full ring of
+// trace hashes, one task start per 2 calls, an armed threshold.
+func TestStateGoldenTask(t *testing.T) {
+	data, err := os.ReadFile("testdata/frequency-state.v5.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _, err := stateDecoders.Decode("frequency state", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range st.Keys {
+		tk := k.Task
+		for _, h := range tk.Ring {
+			if h == 0 {
+				t.Errorf("key %s/%s: task ring %v, want 8 traces", k.Agent, k.Tool, tk.Ring)
+			}
+		}
+		if rho := tk.EwT / tk.EwN; rho < 0.45 || rho > 0.55 || tk.Thr == 0 {
+			t.Errorf("key %s/%s: task series %+v: want 1 task per 2 calls and an armed threshold", k.Agent, k.Tool, tk)
 		}
 	}
 }

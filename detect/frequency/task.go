@@ -1,0 +1,321 @@
+package frequency
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/internal/ratedetect"
+	"github.com/toolwatch/toolwatch/detect/score"
+	"github.com/toolwatch/toolwatch/record"
+)
+
+// taskRing is how many of a key's recent traces it remembers, most
+// recently called first: a record whose trace is not among them starts a
+// task. Interleaved tasks of one key are told apart up to that many at a
+// time, and a task is counted once however long it runs.
+const taskRing = 8
+
+// taskState is a key's second series for the sustained-rise test: task
+// starts per rate window (see "Tasks" in the package doc). 84 bytes.
+type taskState struct {
+	ring [taskRing]uint32 // hashes of the key's latest traces (0: none)
+	// n is the task starts of the current rate window.
+	n uint32
+	// ewT and ewN are EWMAs of task starts and calls per closed window
+	// (their ratio rho turns a call expectation into a task one); res and
+	// sq EWMAs of (T−e)²−T and e², e the seasonal task expectation of the
+	// window's armed call model (the task count's residual dispersion).
+	ewT, ewN, res, sq float32
+	// sum estimates the task starts of the longest scale's N windows,
+	// N times an EWMA of weight 2/(N+1) (the same centre of mass as the
+	// N windows' sum), and peak is its decaying maximum, updated as the
+	// call scales' peaks: the task series' peak guard.
+	sum, peak float32
+	// kEp is the dispersion an episode is judged with: kTask when it
+	// began (windows 0 → 1), so the rise being tested cannot widen the
+	// tail it is judged against while it builds up.
+	kEp float32
+	// l, thr, obs, exp: the task series' Shiryaev–Roberts statistic, as
+	// riseState (obs counts tasks; windows the episode's closed windows).
+	l       float32
+	thr     uint32
+	obs     uint32
+	exp     float32
+	windows uint16
+}
+
+// traceHash is a 32-bit hash of a trace id, never 0 (0 marks an empty
+// ring slot). Eight bytes a step (trace ids are 16–64 bytes): cheaper
+// per record than a byte-wise FNV.
+func traceHash(s string) uint32 {
+	const m = 0x9E3779B97F4A7C15
+	h := uint64(len(s)) * m
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		v := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		h = (h ^ v) * m
+		h ^= h >> 29
+	}
+	for ; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * m
+	}
+	h ^= h >> 32
+	if x := uint32(h); x != 0 {
+		return x
+	}
+	return 1
+}
+
+// recordTask is the hash of the record's task: its trace, else its
+// context.task_id; 0 when it names neither (each such call is a task of
+// its own).
+func recordTask(r *record.Record) uint32 {
+	s := r.TraceID
+	if s == "" {
+		if s = r.Context.TaskID; s == "" {
+			return 0
+		}
+	}
+	return traceHash(s)
+}
+
+// observe counts a call of the task with hash h (0: unknown) and reports
+// whether it started a task. The ring is kept in recency order (a hit
+// moves to the front), so the traces dropped are the longest idle.
+func (ts *taskState) observe(h uint32) bool {
+	if h != 0 {
+		i := 0
+		for i < taskRing-1 && ts.ring[i] != h {
+			i++
+		}
+		hit := ts.ring[i] == h
+		copy(ts.ring[1:i+1], ts.ring[:i])
+		ts.ring[0] = h
+		if hit {
+			return false
+		}
+	}
+	ts.n++
+	return true
+}
+
+// rho is the key's task starts per call (1 before any closed window with
+// calls: each call its own task, the call series' own model).
+func (ts *taskState) rho() float64 {
+	if !(ts.ewN > 0) {
+		return 1
+	}
+	return min(float64(ts.ewT)/float64(ts.ewN), 1)
+}
+
+// kTask is the task count's dispersion against its seasonal expectation.
+func (ts *taskState) kTask() float64 {
+	if !(ts.sq > 0) {
+		return 0
+	}
+	return min(1000, max(0, float64(ts.res)/float64(ts.sq)))
+}
+
+// kJudge is the dispersion the current window is judged with: the
+// episode's (kEp) during its first n windows (the longest scale's), else
+// the learned one (a longer episode is judged as the key is now).
+func (ts *taskState) kJudge(n int) float64 {
+	if ts.windows > 0 && int(ts.windows) <= n {
+		return float64(ts.kEp)
+	}
+	return ts.kTask()
+}
+
+// taskModels are the task series' models for the key's current models ms
+// (its call models with the agent factor and idle deficit): the call
+// expectations times rho, the learned task dispersion.
+func (ks *keyState) taskModels(ms *riseModels) riseModels {
+	rho, k := ks.task.rho(), ks.task.kJudge(ks.t.rp.N[max(ks.t.rp.Scales-1, 0)])
+	return riseModels{newRiseModel(rho*ms[0].mu, k), newRiseModel(rho*ms[1].mu, k)}
+}
+
+// taskLearn closes one window of x calls and y task starts for the task
+// series, at EWMA weight a, against the last armed call expectations
+// (seasonal mu, overall m: a gap's empty windows are judged against them
+// too): the rate (rho), the dispersion, the long-scale sum and its peak.
+// The count is learned as it is (a batch agent's runs teach their
+// dispersion at once); an episode being tested is judged with the
+// dispersion it began with (kJudge), so its own windows cannot widen the
+// tail they are judged against.
+func (ks *keyState) taskLearn(x, y, a, mu, m float64) {
+	ts, rp := &ks.task, &ks.t.rp
+	_, keep, gain := taskSumStep(rp)
+	s := float64(ts.sum)*keep + gain*y
+	pk := float64(ts.peak) * rp.WinPeakDecay
+	if s > pk {
+		pk += (s - pk) / (float64(max(rp.N[max(rp.Scales-1, 0)], 1)) + 1)
+	}
+	ts.sum, ts.peak = float32(s), float32(pk)
+	if mu > 0 {
+		e := ts.rho() * mu
+		d := y - e
+		ts.res += float32(a * (d*d - y - float64(ts.res)))
+		ts.sq += float32(a * (e*e - float64(ts.sq)))
+	}
+	ts.ewT += float32(a * (y - float64(ts.ewT)))
+	ts.ewN += float32(a * (x - float64(ts.ewN)))
+}
+
+// taskLearnGap closes the empty windows from..gap−1 of a gap for the task
+// series (w0: the rate's window count at the gap's first window − 1).
+func (ks *keyState) taskLearnGap(from, gap, w0 int64, mu, m float64) {
+	for g := from; g < gap; g++ {
+		ks.taskLearn(0, 0, taskWeight(w0+1+g, &ks.t.rp), mu, m)
+	}
+}
+
+// add closes one window of y task starts: R ← (1+R)·exp(llr), as riseAdd.
+func (ts *taskState) add(y, llr, e, logA float64) {
+	l := min(softplus(float64(ts.l)+llr), logA)
+	if l < math.Ln2 {
+		ts.obs, ts.exp, ts.windows = 0, 0, 0
+	} else {
+		if ts.windows == 0 {
+			ts.kEp = float32(ts.kTask())
+		}
+		ts.obs += uint32(y)
+		ts.exp += float32(e)
+		ts.windows = min(ts.windows+1, math.MaxUint16)
+	}
+	ts.l = float32(l)
+}
+
+// end resets the task series' statistic.
+func (ts *taskState) end() { ts.l, ts.obs, ts.exp, ts.windows = 0, 0, 0, 0 }
+
+// alarmCount is the smallest count x below 2^30 with llr(x) ≥ need under
+// ms, by doubling and bisection (0: none).
+func alarmCount(ms *riseModels, need float64) uint32 {
+	ok := func(x float64) bool { return ms.llr(x) >= need }
+	const top = 1 << 30
+	if !ok(top) {
+		return 0
+	}
+	lo, hi := 0.0, 1.0
+	for !ok(hi) {
+		lo, hi = hi, hi*2
+	}
+	for hi-lo > 1 {
+		m := math.Floor((lo + hi) / 2)
+		if ok(m) {
+			hi = m
+		} else {
+			lo = m
+		}
+	}
+	return uint32(hi)
+}
+
+// armTask sets the task count of the current window at which the task
+// series' R reaches the alarm level (0: disarmed), under the same
+// conditions as armRise.
+func (ks *keyState) armTask() {
+	ts := &ks.task
+	if ts.thr == riseFired && ks.rate.ArmedAt == ks.rate.Start {
+		return
+	}
+	ts.thr = 0
+	r := &ks.rate
+	if r.ArmedAt != r.Start || !riseArmed(r) || !r.Warm(&ks.t.rule) || !(ts.ewN > 0) || ts.rho() > taskRhoMax {
+		return
+	}
+	ms := ks.models()
+	tm := ks.taskModels(&ms)
+	thr := alarmCount(&tm, ks.t.riseLogA-float64(ts.l))
+	if thr == 0 {
+		return
+	}
+	// The peak guard, on the task series' leaky long-scale sum: a return
+	// to as many tasks as the key ran lately (a batch agent's run at a
+	// random hour) is not a rise.
+	_, keep, gain := taskSumStep(&ks.t.rp)
+	guard := math.Floor((ks.t.rule.PeakRatio*float64(ts.peak)-float64(ts.sum)*keep)/gain) + 1
+	ts.thr = uint32(max(float64(thr), min(guard, 1<<30)))
+}
+
+// taskRhoMax is the largest share of task starts per call at which the
+// task series is judged: beyond it calls hardly cluster into tasks (or
+// carry no trace), the task series is the call series, and the call
+// series' own test judges it.
+const taskRhoMax = 0.75
+
+// taskHit reports whether the task start just counted raised the task
+// series' alarm.
+func (ks *keyState) taskHit() bool {
+	thr := ks.task.thr
+	return thr != 0 && thr != riseFired && ks.task.n >= thr
+}
+
+// taskFinding is the "sustained_rise" finding (series "tasks") of the
+// record that raised the task series' alarm, or ok false when a spike of
+// the episode or the hold swallows it. The statistic restarts either way.
+func (d *Detector) taskFinding(r *record.Record, ks *keyState) (detect.Finding, bool) {
+	t, rt, ts := ks.t, &ks.rate, &ks.task
+	ms := ks.models()
+	tm := ks.taskModels(&ms)
+	y := float64(ts.n)
+	lnR := float64(ts.l) + tm.llr(y)
+	windows := 1 + int(ts.windows)
+	obs, exp := float64(ts.obs)+y, float64(ts.exp)+tm.expected()
+	k := ts.kJudge(t.rp.N[max(t.rp.Scales-1, 0)])
+	ts.end()
+	ts.thr = riseFired
+	decades := (lnR - math.Log(riseTests)) / math.Ln10
+	if rt.LastFire != 0 && rt.LastFire >= rt.Start-t.rp.Size {
+		return detect.Finding{}, false
+	}
+	if !rt.Fire(decades, t.rp.Size, &t.rule) {
+		return detect.Finding{}, false
+	}
+	span := ratedetect.WindowName(time.Duration(int64(windows)*t.rp.Size) * time.Second)
+	f := detect.Finding{
+		Pattern:  detect.PatternFrequency,
+		Detail:   "sustained_rise",
+		Score:    score.FromDecades(decades + prior(r)),
+		Observed: obs,
+		Expected: exp,
+		Unit:     "tasks/" + span,
+		Summary: fmt.Sprintf("%s called by %d tasks in %s of %s; expected about %.3g: a sustained rise",
+			r.Tool.Name, int64(obs), span, r.AgentID, exp),
+		Details: map[string]any{
+			"series":         "tasks",
+			"window":         span,
+			"windows":        windows,
+			"expected":       round3(exp),
+			"observed":       int64(obs),
+			"calls":          rt.N,
+			"tasks_per_call": round3(ts.rho()),
+			"log10_p":        round3(-decades),
+			"statistic":      round3(lnR / math.Ln10),
+			"threshold":      round3(t.riseLogA / math.Ln10),
+			"shift":          riseShift,
+			"dispersion":     round3(k),
+			"window_start":   time.Unix(rt.Start, 0).UTC().Format(time.RFC3339),
+		},
+	}
+	f.FromRecord(r)
+	return f, true
+}
+
+// taskWeight is the EWMA weight of the task series' rate and dispersion
+// for a key that has closed w windows: a running mean at first, then the
+// overall level's weight.
+func taskWeight(w int64, rp *baseline.RateParams) float64 {
+	return max(rp.OverallAlpha, 1/float64(max(w, 1)))
+}
+
+// taskSumStep is the longest scale's windows N and how a window updates
+// taskState.sum: sum·keep + gain·count (an EWMA of weight 2/(N+1), times N).
+func taskSumStep(rp *baseline.RateParams) (n, keep, gain float64) {
+	n = float64(max(rp.N[max(rp.Scales-1, 0)], 1))
+	return n, 1 - 2/(n+1), 2 * n / (n + 1)
+}

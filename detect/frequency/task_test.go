@@ -1,0 +1,304 @@
+package frequency
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/record"
+)
+
+// taskTools are the desk agent's tools: each call of a task picks one,
+// sticking with the previous one half of the time, so a key's calls come
+// in clusters of a task's calls (overdispersed counts per window).
+var taskTools = []string{"crm", "mail", "search"}
+
+// runTaskAgent replays days of two agents through det (a Tick every 10 s):
+//   - desk: tasks start at 40/h by day (08–20) and 8/h by night; a task
+//     makes a geometric number of calls (mean 8) 2–12 s apart, each with
+//     the task's trace id;
+//   - sync: an irregular batch agent, 2 runs a day at random hours, each
+//     run 15 minutes of items, every item its own task (trace) of 1–3
+//     db calls: many tasks at once, at no fixed hour.
+//
+// extra(sec) reports whether one extra task of ~4 crm calls (its own
+// trace) starts at sec. withTrace false drops every trace id (each call
+// is then a task of its own).
+func runTaskAgent(det detect.Detector, seed uint64, days int, extra func(sec int) bool, withTrace bool) []detect.Finding {
+	rng := rand.New(rand.NewPCG(seed, 77))
+	type pending struct {
+		at    int
+		tool  string
+		trace string
+		agent string
+	}
+	var queue []pending
+	var out []detect.Finding
+	var rec record.Record
+	n := 0
+	newTask := func(sec int, agent string, calls func() []string) {
+		n++
+		trace := fmt.Sprintf("%s-%d-%d", agent, seed, n)
+		at := sec
+		for _, tl := range calls() {
+			queue = append(queue, pending{at: at, tool: tl, trace: trace, agent: agent})
+			at += 2 + rng.IntN(11)
+		}
+	}
+	deskCalls := func(mean float64, only string) func() []string {
+		return func() []string {
+			tl := taskTools[rng.IntN(len(taskTools))]
+			var cs []string
+			for {
+				if only != "" {
+					tl = only
+				} else if rng.Float64() < 0.5 {
+					tl = taskTools[rng.IntN(len(taskTools))]
+				}
+				cs = append(cs, tl)
+				if rng.Float64() < 1/mean {
+					return cs
+				}
+			}
+		}
+	}
+	runs := map[int]bool{} // sync's run starts, in minutes since base
+	for d := 0; d < days; d++ {
+		for range 2 {
+			runs[d*1440+rng.IntN(1440-15)] = true
+		}
+	}
+	for sec := 0; sec < days*86400; sec++ {
+		perHour := 8.0
+		if h := (sec / 3600) % 24; h >= 8 && h < 20 {
+			perHour = 40
+		}
+		if rng.Float64() < perHour/3600 {
+			newTask(sec, "desk", deskCalls(8, ""))
+		}
+		if extra(sec) {
+			newTask(sec, "desk", deskCalls(4, "crm"))
+		}
+		for m := sec/60 - 14; m <= sec/60; m++ {
+			if runs[m] && sec%20 == 0 {
+				newTask(sec, "sync", func() []string { return make([]string, 1+rng.IntN(3)) })
+				break
+			}
+		}
+		if len(queue) > 0 {
+			keep := queue[:0]
+			for _, p := range queue {
+				if p.at > sec {
+					keep = append(keep, p)
+					continue
+				}
+				ts := base.Add(time.Duration(sec) * time.Second)
+				tool := p.tool
+				if tool == "" {
+					tool = "db"
+				}
+				rec = record.Record{Timestamp: ts, AgentID: p.agent, Tool: record.Tool{Name: tool}}
+				if withTrace {
+					rec.TraceID = p.trace
+				}
+				out = det.Observe(&rec, out)
+			}
+			queue = keep
+		}
+		if sec%10 == 0 {
+			out = det.Tick(base.Add(time.Duration(sec)*time.Second), out)
+		}
+	}
+	return out
+}
+
+// taskIncident starts extra crm tasks of ~4 calls at 80/h for 30 minutes
+// on day 2 at 10:00: crm's daytime calls (~107/h in ~28 tasks) ×4, its
+// tasks ×3.9.
+func taskIncident(seed uint64) func(sec int) bool {
+	rng := rand.New(rand.NewPCG(seed, 78))
+	from := 2*86400 + 10*3600
+	return func(sec int) bool {
+		return sec >= from && sec < from+1800 && rng.Float64() < 80.0/3600
+	}
+}
+
+func noTasks(int) bool { return false }
+
+// A rise in a task-clustered key's tasks (extra tasks of ~4 calls, ×4 its
+// calls for 30 minutes) alerts on the task series ("sustained_rise",
+// series "tasks") on at least 4 of 8 seeds (the power at ~2.3 tasks per
+// window, some windows discounted by the agent-wide factor; the call
+// series alone finds it on 1 of the 8);
+// without the rise nothing alerts on any seed: not the desk agent's
+// clustered keys, not the irregular batch agent whose runs start dozens
+// of tasks at random hours (the task series' peak guard) (issue 9:
+// taskrate).
+func TestTaskRise(t *testing.T) {
+	const days, seeds, minFound = 4, 8, 4
+	from := 2*86400 + 10*3600
+	detected := 0
+	for seed := uint64(1); seed <= seeds; seed++ {
+		for _, rise := range []bool{false, true} {
+			t.Run(fmt.Sprintf("seed %d rise %v", seed, rise), func(t *testing.T) {
+				d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
+				extra := noTasks
+				if rise {
+					extra = taskIncident(seed)
+				}
+				got := runTaskAgent(d, seed, days, extra, true)
+				ks := d.keys.Peek(baseline.Key{Agent: "desk", Tool: "crm"})
+				if ks == nil || ks.task.rho() > 0.5 || !ks.rate.Warm(&ks.t.rule) {
+					t.Fatalf("desk/crm's task series is not judged: %+v", ks)
+				}
+				found := false
+				for _, f := range got {
+					sec := int(f.EventTime.Sub(base) / time.Second)
+					if rise && f.AgentID == "desk" && f.Tool == "crm" && f.Detail != "drop" && sec >= from && sec <= from+2400 {
+						found = true
+						continue
+					}
+					if f.Detail == "drop" {
+						continue // the drop test's business
+					}
+					t.Errorf("false finding: %s/%s %s %.1f at %v: %s", f.AgentID, f.Tool, f.Detail, f.Score, f.EventTime, f.Summary)
+				}
+				if found {
+					detected++
+				}
+				t.Logf("rise found: %v", found)
+			})
+		}
+	}
+	if detected < minFound {
+		t.Errorf("desk/crm's rise in tasks found on %d of %d seeds, want at least %d", detected, seeds, minFound)
+	}
+}
+
+// The task series is judged alike under lazy rolls and eager ticks: the
+// same findings (the rise among them, on the task series) and the same
+// snapshot.
+func TestTaskLazyMatchesEager(t *testing.T) {
+	run := func(lazy bool) ([]detect.Finding, []byte) {
+		d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
+		var det detect.Detector = d
+		if !lazy {
+			det = eager{d}
+		}
+		out := runTaskAgent(det, 1, 3, taskIncident(1), true)
+		d.Tick(base.Add(3*24*time.Hour), nil)
+		b, err := d.MarshalState(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out, b
+	}
+	got, gotSnap := run(true)
+	want, wantSnap := run(false)
+	if !slices.ContainsFunc(want, func(f detect.Finding) bool { return f.Details["series"] == "tasks" }) {
+		t.Fatalf("no task-series finding in the stream: %+v", want)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("lazy findings differ from eager:\n got %+v\nwant %+v", got, want)
+	}
+	if !bytes.Equal(gotSnap, wantSnap) {
+		t.Fatal("lazy snapshot differs from eager")
+	}
+}
+
+// Calls without a trace or task id are each a task of their own: the
+// task series is the call series (rho 1) and is not judged.
+func TestTaskSeriesOffWithoutTraces(t *testing.T) {
+	d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
+	runTaskAgent(d, 1, 2, noTasks, false)
+	ks := d.keys.Peek(baseline.Key{Agent: "desk", Tool: "crm"})
+	if ks == nil || ks.task.rho() < 0.99 || ks.task.thr != 0 {
+		t.Fatalf("desk/crm without traces: rho %v, threshold %d; want 1 and none", ks.task.rho(), ks.task.thr)
+	}
+}
+
+func TestTaskRing(t *testing.T) {
+	tests := []struct {
+		name   string
+		traces []uint32
+		starts int
+	}{
+		{"one task", []uint32{5, 5, 5, 5}, 1},
+		{"two interleaved", []uint32{5, 6, 5, 6, 5, 6}, 2},
+		{"eight interleaved", []uint32{1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8, 8, 1}, 8},
+		// the longest idle of nine goes: 1 starts again, then 2 (pushed out by 1)
+		{"nine interleaved", []uint32{1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 2}, 11},
+		{"recently used stays", []uint32{1, 2, 3, 4, 5, 6, 7, 8, 1, 9, 1}, 9},
+		{"no trace", []uint32{0, 0, 0}, 3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var ts taskState
+			n := 0
+			for _, h := range tc.traces {
+				if ts.observe(h) {
+					n++
+				}
+			}
+			if n != tc.starts || ts.n != uint32(n) {
+				t.Fatalf("%d task starts (n %d), want %d", n, ts.n, tc.starts)
+			}
+		})
+	}
+}
+
+func TestRecordTask(t *testing.T) {
+	r := record.Record{TraceID: "4bf92f3577b34da6a3ce929d0e0e4736"}
+	if h := recordTask(&r); h == 0 || h != traceHash(r.TraceID) {
+		t.Fatalf("trace hash %d", h)
+	}
+	r2 := record.Record{Context: record.Context{TaskID: r.TraceID}}
+	if recordTask(&r2) != recordTask(&r) {
+		t.Fatal("a task_id without a trace is not the task")
+	}
+	if recordTask(&record.Record{}) != 0 {
+		t.Fatal("a record without trace or task has a task")
+	}
+	seen := map[uint32]bool{}
+	for i := range 10000 {
+		h := traceHash(fmt.Sprintf("agent-task-2026-03-23-%06x", i))
+		if h == 0 || seen[h] {
+			t.Fatalf("trace %d: hash %d zero or repeated", i, h)
+		}
+		seen[h] = true
+	}
+}
+
+// BenchmarkObserveTraced is BenchmarkObserve with records that carry
+// 32-character trace ids (a new trace every 6 calls of a key): the task
+// ring's per-record cost on the in-window path.
+func BenchmarkObserveTraced(b *testing.B) {
+	d, recs, ts := warmDetector(10, time.Second)
+	traces := make([]string, 64)
+	for i := range traces {
+		traces[i] = fmt.Sprintf("%032x", i*7919)
+	}
+	out := make([]detect.Finding, 0, 8)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		r := &recs[i%len(recs)]
+		i++
+		if i%len(recs) == 0 {
+			ts = ts.Add(time.Second)
+		}
+		r.Timestamp = ts
+		r.Invocation.InputHash = hashes[(i+int(ts.Unix()))%len(hashes)]
+		r.TraceID = traces[(i/(6*len(recs)))%len(traces)]
+		out = d.Observe(r, out[:0])
+		if len(out) != 0 {
+			b.Fatalf("finding on the normal path: %+v", out[0])
+		}
+	}
+}
