@@ -108,6 +108,36 @@ func NewStore[K comparable, V any](maxKeys int, idle time.Duration) *Store[K, V]
 // refreshes the key's idle clock. For an existing key Get does not
 // allocate.
 func (s *Store[K, V]) Get(k K, now time.Time, init func(*V)) (v *V, created bool) {
+	e, created := s.get(k, now, init)
+	return &e.val, created
+}
+
+// Ref remembers the entry of one key of one Store (GetRef), so that a
+// caller keeping it in another key's state (a detector's (agent, tool) key
+// holding its agent's) finds that key again without the map lookup, a
+// cache miss when the store is large.
+type Ref[K comparable, V any] struct {
+	e *storeEntry[K, V]
+	s *Store[K, V]
+}
+
+// GetRef is Get through ref: while ref holds k's live entry in s the map
+// is not consulted; otherwise Get runs and ref is set to k's entry. The
+// result and the store's state are exactly Get's.
+func (s *Store[K, V]) GetRef(k K, ref *Ref[K, V], now time.Time, init func(*V)) (v *V, created bool) {
+	// An evicted entry is dead (or, reused for another key, holds that
+	// key) until Get gives it to k again, when it is k's entry anyway; a
+	// ref into another store (one replaced by a restore) is refused.
+	if e := ref.e; e != nil && ref.s == s && e.key == k && e.snap.Load() != dead {
+		s.last = e
+		return &s.hit(e, now.Unix()).val, false
+	}
+	e, created := s.get(k, now, init)
+	ref.e, ref.s = e, s
+	return &e.val, created
+}
+
+func (s *Store[K, V]) get(k K, now time.Time, init func(*V)) (*storeEntry[K, V], bool) {
 	t := now.Unix()
 	e := s.last
 	if e == nil || e.key != k {
@@ -115,19 +145,7 @@ func (s *Store[K, V]) Get(k K, now time.Time, init func(*V)) (v *V, created bool
 	}
 	if e != nil {
 		s.last = e
-		if s.capt != nil {
-			s.touch(e)
-		}
-		e.mod = s.epoch
-		if t > e.lastSeen {
-			e.lastSeen = t
-			if e != s.head {
-				s.unlink(e)
-				s.pushFront(e)
-			}
-			s.seen(t)
-		}
-		return &e.val, false
+		return s.hit(e, t), false
 	}
 	if s.maxKeys > 0 {
 		for len(s.entries) >= s.maxKeys && s.tail != nil {
@@ -150,7 +168,24 @@ func (s *Store[K, V]) Get(k K, now time.Time, init func(*V)) (v *V, created bool
 	s.entries[k] = e
 	s.pushFront(e)
 	s.seen(t)
-	return &e.val, true
+	return e, true
+}
+
+// hit is Get's access to the existing entry e at t (unix seconds).
+func (s *Store[K, V]) hit(e *storeEntry[K, V], t int64) *storeEntry[K, V] {
+	if s.capt != nil {
+		s.touch(e)
+	}
+	e.mod = s.epoch
+	if t > e.lastSeen {
+		e.lastSeen = t
+		if e != s.head {
+			s.unlink(e)
+			s.pushFront(e)
+		}
+		s.seen(t)
+	}
+	return e
 }
 
 // seen records that a key moved to the front at t (see the type doc).

@@ -306,6 +306,8 @@ type keyState struct {
 	// its agent's drop index (0: none) and dropAgent that agent state's id.
 	dropAt, dropQ uint64
 	dropAgent     uint64
+	// agent finds the key's agent state without the agents map (Observe).
+	agent baseline.Ref[baseline.Key, agentState]
 }
 
 // toolState is the tool-level (all agents) state that cold keys borrow.
@@ -490,7 +492,16 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 		}
 		d.rollTool(ts, now)
 	}
-	as, created := d.agents.Get(baseline.Key{Agent: r.AgentID}, r.Timestamp, nil)
+	// The key first, so its agent is found through it (the stores are
+	// independent: the order of their Gets changes nothing else).
+	ks, _ := d.keys.Get(baseline.Key{Agent: r.AgentID, Tool: r.Tool.Name}, r.Timestamp, nil)
+	var as *agentState
+	created := false
+	if ks != nil {
+		as, created = d.agents.GetRef(baseline.Key{Agent: r.AgentID}, &ks.agent, r.Timestamp, nil)
+	} else {
+		as, created = d.agents.Get(baseline.Key{Agent: r.AgentID}, r.Timestamp, nil)
+	}
 	if as != nil {
 		if created {
 			d.agentSeq++
@@ -508,7 +519,6 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 		}
 	}
 
-	ks, _ := d.keys.Get(baseline.Key{Agent: r.AgentID, Tool: r.Tool.Name}, r.Timestamp, nil)
 	if ks == nil {
 		return out
 	}
