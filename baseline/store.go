@@ -19,6 +19,7 @@ import (
 	"slices"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Key identifies an (agent, tool) pair. Agent is "" for tool-level state.
@@ -159,7 +160,7 @@ func (s *Store[K, V]) get(k K, now time.Time, init func(*V)) (*storeEntry[K, V],
 	} else {
 		e = s.alloc()
 	}
-	e.snap.Store(2 * s.epoch) // not in a running capture
+	s.setSnap(e, 2*s.epoch) // not in a running capture
 	e.mod, e.born = s.epoch, s.epoch
 	e.lastSeen, e.key = t, k
 	if init != nil {
@@ -186,6 +187,19 @@ func (s *Store[K, V]) hit(e *storeEntry[K, V], t int64) *storeEntry[K, V] {
 		s.seen(t)
 	}
 	return e
+}
+
+// setSnap sets e's snap word. With no capture running no other goroutine
+// reads it (Finish is done with every entry before the store drops its
+// capture, and a new capture's goroutine starts after this write), so a
+// plain store does: an atomic one (XCHG on amd64) stalls on the entry's
+// cache line, which a new or evicted key rarely has in cache.
+func (s *Store[K, V]) setSnap(e *storeEntry[K, V], v uint32) {
+	if s.capt != nil {
+		e.snap.Store(v)
+		return
+	}
+	*(*uint32)(unsafe.Pointer(&e.snap)) = v
 }
 
 // seen records that a key moved to the front at t (see the type doc).
@@ -268,7 +282,7 @@ func (s *Store[K, V]) evict(e *storeEntry[K, V], reuse bool) {
 	if s.last == e {
 		s.last = nil
 	}
-	e.snap.Store(dead)
+	s.setSnap(e, dead)
 	var zero K
 	e.lastSeen, e.seq, e.key = 0, 0, zero
 	if reuse && s.recycle != nil {
@@ -425,7 +439,7 @@ func (s *Store[K, V]) Put(k K, lastSeen int64, v V) *V {
 		s.evict(old, false)
 	}
 	e := s.alloc()
-	e.snap.Store(2 * s.epoch)
+	s.setSnap(e, 2*s.epoch)
 	e.mod, e.born = s.epoch, s.epoch
 	s.lo--
 	e.lastSeen, e.seq, e.key, e.val = lastSeen, s.lo, k, v
