@@ -501,11 +501,13 @@ func (r *Rate) countEmpty(from, g int64, rp *RateParams) {
 			}
 		}
 	}
-	for i := int64(0); i < min(g, RingLen); i++ {
-		r.Ring[r.Pos] = 0
-		r.Pos = uint8((int(r.Pos) + 1) % RingLen)
-	}
-	r.Pos = uint8((int64(r.Pos) + max(g-RingLen, 0)) % RingLen)
+	// The ring's next min(g, RingLen) windows are zeroed (in at most two
+	// runs: the ring wraps), then the position moves on by g.
+	n, p := int(min(g, RingLen)), int(r.Pos)
+	first := min(n, RingLen-p)
+	clear(r.Ring[p : p+first])
+	clear(r.Ring[:n-first])
+	r.Pos = uint8((int64(p) + g) % RingLen)
 }
 
 // learn feeds a scale the sum of its newest n windows, with seasonal
