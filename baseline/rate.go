@@ -446,9 +446,12 @@ func (r *Rate) closeEmptyHourly(from, g int64, rp *RateParams, sums *[MaxScales]
 }
 
 // blank reports whether closing empty windows leaves every learned level
-// of r at +0: all levels are +0 (bit for bit), the scales' sums (sums) are
-// 0 and rp's rates and factors are finite and non-negative, so every update
-// adds (+0)·a to +0 and every seasonal expectation is +0.
+// of r but the scales' Res and MuSq at +0: those levels are +0 (bit for
+// bit), the scales' sums (sums) are 0 and rp's rates and factors are
+// finite and non-negative, so every update adds (+0)·a to +0 and every
+// seasonal expectation is +0 (countEmpty does the rest). A denial key of
+// an agent never denied, armed from a floored expectation, has Res and
+// MuSq > 0 and is blank in this sense.
 func (r *Rate) blank(rp *RateParams, sums *[MaxScales]uint32) bool {
 	ok := func(x float64) bool { return x >= 0 && x <= math.MaxFloat64 }
 	if !ok(rp.Alpha) || !ok(rp.PeakDecay) || !ok(rp.WinPeakDecay) || !ok(rp.Neighbour) ||
@@ -461,8 +464,7 @@ func (r *Rate) blank(rp *RateParams, sums *[MaxScales]uint32) bool {
 		if sums[s] != 0 {
 			return false
 		}
-		bits |= math.Float32bits(st.Mean) | math.Float32bits(st.Var) | math.Float32bits(st.Res) |
-			math.Float32bits(st.MuSq) | math.Float32bits(st.Peak)
+		bits |= math.Float32bits(st.Mean) | math.Float32bits(st.Var) | math.Float32bits(st.Peak)
 	}
 	for i := range Slots {
 		bits |= math.Float32bits(r.Profile.Mean[i]) | math.Float32bits(r.Profile.Peak[i])
@@ -471,8 +473,15 @@ func (r *Rate) blank(rp *RateParams, sums *[MaxScales]uint32) bool {
 }
 
 // countEmpty is closeEmpty for a blank Rate: the windows are counted
-// (Profile.Update's counters, the ring), every level stays +0.
+// (Profile.Update's counters, the ring), every other level stays +0, and
+// each scale whose long window is filled learns Res and MuSq from the
+// window with learn's operations (sum and mu +0, so its residual
+// (0−0)²−0 and mu² are +0): they decay, or stay +0.
 func (r *Rate) countEmpty(from, g int64, rp *RateParams) {
+	residual := false
+	for s := 0; s < rp.Scales; s++ {
+		residual = residual || math.Float32bits(r.Sc[s].Res)|math.Float32bits(r.Sc[s].MuSq) != 0
+	}
 	for i := int64(0); i < g; i++ {
 		if slot := HourSlot(from + i*rp.Size); r.Profile.Seen[slot] < math.MaxUint16 {
 			r.Profile.Seen[slot]++
@@ -480,12 +489,25 @@ func (r *Rate) countEmpty(from, g int64, rp *RateParams) {
 		if r.Profile.Windows < math.MaxUint32 {
 			r.Profile.Windows++
 		}
+		if !residual {
+			continue
+		}
+		a := max(rp.OverallAlpha, 1/float64(r.Profile.Windows))
+		for s := 0; s < rp.Scales; s++ {
+			if st := &r.Sc[s]; int(r.Profile.Windows) >= rp.N[s] {
+				var zero float64 // sum, mu, their residual and mu²: +0
+				st.Res += float32(a * (zero - float64(st.Res)))
+				st.MuSq += float32(a * (zero - float64(st.MuSq)))
+			}
+		}
 	}
-	for i := int64(0); i < min(g, RingLen); i++ {
-		r.Ring[r.Pos] = 0
-		r.Pos = uint8((int(r.Pos) + 1) % RingLen)
-	}
-	r.Pos = uint8((int64(r.Pos) + max(g-RingLen, 0)) % RingLen)
+	// The ring's next min(g, RingLen) windows are zeroed (in at most two
+	// runs: the ring wraps), then the position moves on by g.
+	n, p := int(min(g, RingLen)), int(r.Pos)
+	first := min(n, RingLen-p)
+	clear(r.Ring[p : p+first])
+	clear(r.Ring[:n-first])
+	r.Pos = uint8((int64(p) + g) % RingLen)
 }
 
 // learn feeds a scale the sum of its newest n windows, with seasonal

@@ -200,6 +200,19 @@ func blankRate(rng *rand.Rand, r Rate) Rate {
 	for i := range r.Ring {
 		r.Ring[i] = 0
 	}
+	if rng.IntN(2) == 0 {
+		// Residual moments left by an armed expectation (a blank denial
+		// key), equal or not, some scales only.
+		for s := range MaxScales {
+			if rng.IntN(3) > 0 {
+				r.Sc[s].Res = float32(rng.ExpFloat64())
+				r.Sc[s].MuSq = r.Sc[s].Res
+				if rng.IntN(2) == 0 {
+					r.Sc[s].MuSq = float32(rng.ExpFloat64() * 1e-3)
+				}
+			}
+		}
+	}
 	if rng.IntN(3) > 0 {
 		return r
 	}

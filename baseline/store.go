@@ -19,6 +19,7 @@ import (
 	"slices"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Key identifies an (agent, tool) pair. Agent is "" for tool-level state.
@@ -108,6 +109,36 @@ func NewStore[K comparable, V any](maxKeys int, idle time.Duration) *Store[K, V]
 // refreshes the key's idle clock. For an existing key Get does not
 // allocate.
 func (s *Store[K, V]) Get(k K, now time.Time, init func(*V)) (v *V, created bool) {
+	e, created := s.get(k, now, init)
+	return &e.val, created
+}
+
+// Ref remembers the entry of one key of one Store (GetRef), so that a
+// caller keeping it in another key's state (a detector's (agent, tool) key
+// holding its agent's) finds that key again without the map lookup, a
+// cache miss when the store is large.
+type Ref[K comparable, V any] struct {
+	e *storeEntry[K, V]
+	s *Store[K, V]
+}
+
+// GetRef is Get through ref: while ref holds k's live entry in s the map
+// is not consulted; otherwise Get runs and ref is set to k's entry. The
+// result and the store's state are exactly Get's.
+func (s *Store[K, V]) GetRef(k K, ref *Ref[K, V], now time.Time, init func(*V)) (v *V, created bool) {
+	// An evicted entry is dead (or, reused for another key, holds that
+	// key) until Get gives it to k again, when it is k's entry anyway; a
+	// ref into another store (one replaced by a restore) is refused.
+	if e := ref.e; e != nil && ref.s == s && e.key == k && e.snap.Load() != dead {
+		s.last = e
+		return &s.hit(e, now.Unix()).val, false
+	}
+	e, created := s.get(k, now, init)
+	ref.e, ref.s = e, s
+	return &e.val, created
+}
+
+func (s *Store[K, V]) get(k K, now time.Time, init func(*V)) (*storeEntry[K, V], bool) {
 	t := now.Unix()
 	e := s.last
 	if e == nil || e.key != k {
@@ -115,19 +146,7 @@ func (s *Store[K, V]) Get(k K, now time.Time, init func(*V)) (v *V, created bool
 	}
 	if e != nil {
 		s.last = e
-		if s.capt != nil {
-			s.touch(e)
-		}
-		e.mod = s.epoch
-		if t > e.lastSeen {
-			e.lastSeen = t
-			if e != s.head {
-				s.unlink(e)
-				s.pushFront(e)
-			}
-			s.seen(t)
-		}
-		return &e.val, false
+		return s.hit(e, t), false
 	}
 	if s.maxKeys > 0 {
 		for len(s.entries) >= s.maxKeys && s.tail != nil {
@@ -141,7 +160,7 @@ func (s *Store[K, V]) Get(k K, now time.Time, init func(*V)) (v *V, created bool
 	} else {
 		e = s.alloc()
 	}
-	e.snap.Store(2 * s.epoch) // not in a running capture
+	s.setSnap(e, 2*s.epoch) // not in a running capture
 	e.mod, e.born = s.epoch, s.epoch
 	e.lastSeen, e.key = t, k
 	if init != nil {
@@ -150,7 +169,37 @@ func (s *Store[K, V]) Get(k K, now time.Time, init func(*V)) (v *V, created bool
 	s.entries[k] = e
 	s.pushFront(e)
 	s.seen(t)
-	return &e.val, true
+	return e, true
+}
+
+// hit is Get's access to the existing entry e at t (unix seconds).
+func (s *Store[K, V]) hit(e *storeEntry[K, V], t int64) *storeEntry[K, V] {
+	if s.capt != nil {
+		s.touch(e)
+	}
+	e.mod = s.epoch
+	if t > e.lastSeen {
+		e.lastSeen = t
+		if e != s.head {
+			s.unlink(e)
+			s.pushFront(e)
+		}
+		s.seen(t)
+	}
+	return e
+}
+
+// setSnap sets e's snap word. With no capture running no other goroutine
+// reads it (Finish is done with every entry before the store drops its
+// capture, and a new capture's goroutine starts after this write), so a
+// plain store does: an atomic one (XCHG on amd64) stalls on the entry's
+// cache line, which a new or evicted key rarely has in cache.
+func (s *Store[K, V]) setSnap(e *storeEntry[K, V], v uint32) {
+	if s.capt != nil {
+		e.snap.Store(v)
+		return
+	}
+	*(*uint32)(unsafe.Pointer(&e.snap)) = v
 }
 
 // seen records that a key moved to the front at t (see the type doc).
@@ -233,7 +282,7 @@ func (s *Store[K, V]) evict(e *storeEntry[K, V], reuse bool) {
 	if s.last == e {
 		s.last = nil
 	}
-	e.snap.Store(dead)
+	s.setSnap(e, dead)
 	var zero K
 	e.lastSeen, e.seq, e.key = 0, 0, zero
 	if reuse && s.recycle != nil {
@@ -390,7 +439,7 @@ func (s *Store[K, V]) Put(k K, lastSeen int64, v V) *V {
 		s.evict(old, false)
 	}
 	e := s.alloc()
-	e.snap.Store(2 * s.epoch)
+	s.setSnap(e, 2*s.epoch)
 	e.mod, e.born = s.epoch, s.epoch
 	s.lo--
 	e.lastSeen, e.seq, e.key, e.val = lastSeen, s.lo, k, v

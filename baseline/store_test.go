@@ -304,3 +304,66 @@ func TestStoreLastEntryMemo(t *testing.T) {
 		t.Fatalf("after Put: created %v, value %d", created, *v)
 	}
 }
+
+// GetRef gives what Get gives and leaves the store as Get leaves it,
+// through idle and capacity evictions (refs to evicted, reused and
+// recycled entries), re-created keys and a restore into a new store
+// (refs into the old one refused).
+func TestGetRefMatchesGet(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	type val struct{ n, id int }
+	plain := NewStore[Key, val](8, 10*time.Minute)
+	viaRef := NewStore[Key, val](8, 10*time.Minute)
+	refs := map[Key]*Ref[Key, val]{}
+	t0 := time.Unix(1_700_000_000, 0)
+	ids := 0
+	dump := func(s *Store[Key, val]) []string {
+		var out []string
+		s.RangeSeen(func(k Key, seen int64, v *val) bool {
+			out = append(out, fmt.Sprintf("%s/%d/%+v", k.Agent, seen, *v))
+			return true
+		})
+		return out
+	}
+	for i := range 5000 {
+		now := t0.Add(time.Duration(i) * 7 * time.Second)
+		k := Key{Agent: fmt.Sprintf("a%d", rng.IntN(14))}
+		if k.Agent == "a13" {
+			k = Key{} // an evicted entry's key is zeroed
+		}
+		init := func(v *val) { ids++; v.id = ids }
+		id0 := ids
+		pv, pc := plain.Get(k, now, init)
+		ids = id0 // the same ids on both sides
+		ref := refs[k]
+		if ref == nil {
+			ref = new(Ref[Key, val])
+			refs[k] = ref
+		}
+		rv, rc := viaRef.GetRef(k, ref, now, init)
+		if pc != rc || *pv != *rv {
+			t.Fatalf("step %d key %s: Get %+v %v, GetRef %+v %v", i, k.Agent, *pv, pc, *rv, rc)
+		}
+		pv.n++
+		rv.n++
+		switch rng.IntN(50) {
+		case 0:
+			now = now.Add(time.Duration(rng.IntN(20)) * time.Minute)
+			if a, b := plain.Sweep(now), viaRef.Sweep(now); a != b {
+				t.Fatalf("step %d: sweeps evicted %d and %d", i, a, b)
+			}
+		case 1: // restore both into new stores: old refs must not be used
+			for _, s := range []**Store[Key, val]{&plain, &viaRef} {
+				r := (*s).Empty()
+				(*s).RangeSeen(func(k Key, seen int64, v *val) bool {
+					r.Put(k, seen, *v)
+					return true
+				})
+				*s = r
+			}
+		}
+		if a, b := dump(plain), dump(viaRef); !slices.Equal(a, b) {
+			t.Fatalf("step %d: stores differ:\nGet    %v\nGetRef %v", i, a, b)
+		}
+	}
+}

@@ -223,7 +223,9 @@
 //     its agent's count of active windows, so each key is put on its
 //     agent's drop index (baseline.Due) at the agent count where the
 //     condition would hold, and a tick checks only the agents active in the
-//     current or previous window;
+//     current or previous window whose count grew (or whose keys a reload
+//     rescheduled) since the last tick: an agent's entries become due only
+//     then;
 //   - after SetParams the first tick visits every key once, brought to the
 //     state the previous tick would have left it in, to re-resolve it;
 //   - a snapshot first brings every key to the last tick.
@@ -267,9 +269,12 @@ type Detector struct {
 	// capTickedAt is tickedAt at the last snapshot capture: a delta
 	// carries the ticks after it (state.go).
 	capTickedAt int64
-	// recent holds agents that began an active window lately (duplicates
-	// and stale entries are dropped at the next tick): the only agents whose
-	// keys a tick can find dropped.
+	// recent holds agents whose drop index may have an entry due: those
+	// that began an active window (their count grew) or had a key
+	// rescheduled at or below their count (a reload) since the last tick.
+	// A tick drains their due entries and empties it (duplicates are
+	// visited once), so its cost follows the agents that changed, not the
+	// active ones.
 	recent []baseline.Key
 	// agentSeq numbers agent states, so a key can tell its agent's drop
 	// index from that of an evicted namesake.
@@ -332,6 +337,8 @@ type keyState struct {
 	// its agent's drop index (0: none) and dropAgent that agent state's id.
 	dropAt, dropQ uint64
 	dropAgent     uint64
+	// agent finds the key's agent state without the agents map (Observe).
+	agent baseline.Ref[baseline.Key, agentState]
 }
 
 // toolState is the tool-level (all agents) state that cold keys borrow.
@@ -518,7 +525,16 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 		}
 		d.rollTool(ts, now)
 	}
-	as, created := d.agents.Get(baseline.Key{Agent: r.AgentID}, r.Timestamp, nil)
+	// The key first, so its agent is found through it (the stores are
+	// independent: the order of their Gets changes nothing else).
+	ks, _ := d.keys.Get(baseline.Key{Agent: r.AgentID, Tool: r.Tool.Name}, r.Timestamp, nil)
+	var as *agentState
+	created := false
+	if ks != nil {
+		as, created = d.agents.GetRef(baseline.Key{Agent: r.AgentID}, &ks.agent, r.Timestamp, nil)
+	} else {
+		as, created = d.agents.Get(baseline.Key{Agent: r.AgentID}, r.Timestamp, nil)
+	}
 	if as != nil {
 		if created {
 			d.agentSeq++
@@ -536,7 +552,6 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 		}
 	}
 
-	ks, _ := d.keys.Get(baseline.Key{Agent: r.AgentID, Tool: r.Tool.Name}, r.Timestamp, nil)
 	if ks == nil {
 		return out
 	}
@@ -881,16 +896,19 @@ func (d *Detector) scheduleDrop(k baseline.Key, ks *keyState, as *agentState) {
 
 // drops checks the keys of the agents active in the current or previous
 // window whose drop count their agent has reached: the only keys dropCheck
-// could report at wm.
+// could report at wm. Only agents on recent are visited: after a visit an
+// agent's index holds nothing due at its count, and an entry becomes due
+// only when the count grows (a new active window, which puts the agent on
+// recent) or a reload reschedules a key at or below it (the reload sweep
+// puts it there); an agent inactive at the visit is skipped as before and
+// comes back with its next active window.
 func (d *Detector) drops(wm int64, out []detect.Finding) []detect.Finding {
-	live := d.recent[:0]
 	for _, ak := range d.recent {
 		as := d.agents.Peek(ak)
 		if as == nil || as.last < wm-2*d.agentStep || as.visited == d.ticked {
 			continue
 		}
 		as.visited = d.ticked
-		live = append(live, ak)
 		for {
 			at, k, ok := as.drops.Pop(int64(as.total))
 			if !ok {
@@ -911,8 +929,8 @@ func (d *Detector) drops(wm int64, out []detect.Finding) []detect.Finding {
 			}
 		}
 	}
-	clear(d.recent[len(live):])
-	d.recent = live
+	clear(d.recent)
+	d.recent = d.recent[:0]
 	return out
 }
 
@@ -987,6 +1005,9 @@ func (d *Detector) Tick(watermark time.Time, out []detect.Finding) []detect.Find
 				d.resolve(ks, k.Agent, k.Tool)
 				if as := d.agents.Peek(baseline.Key{Agent: k.Agent}); as != nil {
 					d.scheduleDrop(k, ks, as)
+					if ks.dropQ != 0 && ks.dropQ <= as.total {
+						d.recent = append(d.recent, baseline.Key{Agent: k.Agent})
+					}
 				}
 			}
 			return true

@@ -178,3 +178,47 @@ func TestRollLoopTicksMatchesRollLoop(t *testing.T) {
 		}
 	}
 }
+
+// A reload that lowers the drop threshold makes a key's drop due at once
+// (its agent's count is already past it): the tick after the reload must
+// report it, as an eager tick checking every key does, although the
+// agent's count did not grow.
+func TestReloadDropDueAtOnce(t *testing.T) {
+	run := func(lazy bool) []detect.Finding {
+		strict := DefaultConfig()
+		strict.FalseAlarmRate = 1e-15
+		if es := strict.Validate(); len(es) > 0 {
+			t.Fatalf("strict config: %v", es)
+		}
+		d := newDetector(t, strict, baseline.DefaultConfig())
+		var det detect.Detector = d
+		if !lazy {
+			det = eager{d}
+		}
+		return stream(det, 70, func(sec int, add func(call)) {
+			if sec == 63*3600+605 {
+				d.SetParams(detect.NewParams(DefaultConfig()))
+			}
+			if h := sec / 3600; h >= 30 && sec%20 == 0 {
+				add(call{"agent-d", "db-query", hashes[sec%7]})
+				if h < 62 {
+					add(call{"agent-d", "search", hashes[sec%5]})
+				}
+			}
+		})
+	}
+	want, got := run(false), run(true)
+	var drops []detect.Finding
+	for _, f := range want {
+		if f.Detail == "drop" {
+			drops = append(drops, f)
+		}
+	}
+	reload := base.Add((63*3600 + 605) * time.Second)
+	if len(drops) != 1 || drops[0].EventTime.Before(reload) || drops[0].EventTime.After(reload.Add(time.Minute)) {
+		t.Fatalf("want one drop just after the reload at %s, eager ticks found %+v", reload, drops)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("lazy findings differ from eager ones:\nlazy  %+v\neager %+v", got, want)
+	}
+}
