@@ -14,7 +14,7 @@ type Judge struct {
 	// Floor: values at or below it are never anomalous (raw units).
 	Floor float64
 	// ShiftLn is ln of the smallest median ratio a level shift must
-	// reach (0: level shifts off).
+	// reach, counted from shiftReach of it (0: level shifts off).
 	ShiftLn float64
 	// DriftLn is ln of the fastest rise per day of the body's median and
 	// p99 (u) that the judge follows. When either runs ahead of its
