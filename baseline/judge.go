@@ -14,7 +14,7 @@ type Judge struct {
 	// Floor: values at or below it are never anomalous (raw units).
 	Floor float64
 	// ShiftLn is ln of the smallest median ratio a level shift must
-	// reach (0: level shifts off).
+	// reach, counted from shiftReach of it (0: level shifts off).
 	ShiftLn float64
 	// DriftLn is ln of the fastest rise per day of the body's median and
 	// p99 (u) that the judge follows. When either runs ahead of its
@@ -157,6 +157,7 @@ const (
 	gapWindow     = 4         // short half-life ≥ this many mean gaps between values
 	gapCap        = time.Hour // a longer gap counts as this in the mean gap
 	peakMargin    = 0.405     // ln 1.5: how far beyond an earlier episode a shift must go
+	shiftReach    = 15.0 / 16 // a shift reaches ShiftLn at this fraction of it (short-window convergence)
 )
 
 // level is a Dist's level-shift and drift memory (tailState.lv).
@@ -192,7 +193,10 @@ type level struct {
 // weighted mean; the test statistic is (short − long)/√(var_long/n_short),
 // and a shift is reported only beyond the largest earlier episode in its
 // direction by ln 1.5 (peak guard, half-life 7 days), once per episode:
-// an episode lasts while the shift stays beyond ShiftLn, and a sustained
+// an episode lasts while the shift stays beyond 15/16 of ShiftLn (the
+// short window approaches a step only asymptotically while the long run
+// learns it, so an exact ShiftLn shift reaches that, not ShiftLn itself;
+// ratio 2 counts from 1.92×), and a sustained
 // or flapping shift is one finding, not one every few minutes.
 func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, ready, level bool) Level {
 	if math.IsNaN(x) || math.IsInf(x, 0) {
@@ -280,12 +284,16 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 			out.Ready = true
 			dev := lv.swd/lv.sw - lv.lm
 			out.ShiftLn = dev
+			// The short window approaches a step only asymptotically (15/16
+			// of it after 4 half-lives): a shift by exactly the ratio counts
+			// from there, not when noise lifts it past.
+			reach := j.ShiftLn * shiftReach
 			// Peak guard: a shift is news only beyond the largest earlier
 			// episode in its direction (decaying, half-life 7 days), so a
 			// key whose bursts are routine stops reporting them; an ongoing
 			// episode is judged against the peak from before it began.
-			news := (dev >= j.ShiftLn && dev >= lv.peakUp+peakMargin) ||
-				(dev <= -j.ShiftLn && dev <= lv.peakDown-peakMargin)
+			news := (dev >= reach && dev >= lv.peakUp+peakMargin) ||
+				(dev <= -reach && dev <= lv.peakDown-peakMargin)
 			// The p-value only for shifts that could be reported (Erfc and
 			// Log10 are the costliest step of a value).
 			if news {
@@ -294,7 +302,7 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 			// One finding per episode: an episode begins when the shift
 			// first reaches ShiftLn (shiftAt cleared) and ends when it
 			// falls back; its peak then guards the next one.
-			if (dev >= j.ShiftLn && lv.epUp == 0) || (dev <= -j.ShiftLn && lv.epDown == 0) {
+			if (dev >= reach && lv.epUp == 0) || (dev <= -reach && lv.epDown == 0) {
 				lv.shiftAt = 0
 			}
 			if news && out.Decades >= j.Far && lv.shiftAt == 0 {
@@ -307,13 +315,13 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 			// saturates at the clip, so a full-weight peak would silence
 			// every later collapse for days.)
 			switch {
-			case dev >= j.ShiftLn:
+			case dev >= reach:
 				lv.epUp = max(lv.epUp, dev)
 			case lv.epUp > 0:
 				lv.peakUp, lv.epUp = max(lv.peakUp, min(lv.epUp, lv.peakUp+lv.epUp/2)), 0
 			}
 			switch {
-			case dev <= -j.ShiftLn:
+			case dev <= -reach:
 				lv.epDown = min(lv.epDown, dev)
 			case lv.epDown < 0:
 				lv.peakDown, lv.epDown = min(lv.peakDown, max(lv.epDown, lv.peakDown+lv.epDown/2)), 0

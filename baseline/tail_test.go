@@ -193,7 +193,7 @@ func TestLevelShiftTest(t *testing.T) {
 	}
 	for i := range 30 {
 		if lv := step(3*1440+i, 300); lv.Emit {
-			if lv.ShiftLn < math.Ln2 || lv.ShiftLn > math.Log(3.5) || lv.Decades < 6 {
+			if lv.ShiftLn < math.Ln2*shiftReach || lv.ShiftLn > math.Log(3.5) || lv.Decades < 6 {
 				t.Fatalf("shift %+v", lv)
 			}
 			return

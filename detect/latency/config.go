@@ -21,7 +21,8 @@ type Config struct {
 	// tool that answers in 2 ms does not alert at 20 ms.
 	MinAlertMS float64 `yaml:"min_alert_ms"`
 	// LevelShiftRatio: a sustained shift of the median by at least this
-	// factor (up or down) raises level_shift_up / level_shift_down; 0 off.
+	// factor (up or down; reached at 15/16 of its log, baseline.Judge)
+	// raises level_shift_up / level_shift_down; 0 off.
 	LevelShiftRatio float64 `yaml:"level_shift_ratio"`
 	// MaxDriftPerDay: the baseline median may rise at most this factor per
 	// day before a drift finding; faster growth does not lift the

@@ -93,7 +93,9 @@
 // long (24 h) exponentially weighted mean. With n the short window's
 // effective samples, z = |short − long| / √(var_long / n) gives a
 // one-sided normal p; when p ≤ false_alarm_rate and the shift is at least
-// level_shift_ratio (default 2, up or down), a level_shift_up /
+// level_shift_ratio (default 2, up or down; counted from 15/16 of its log,
+// 1.92× for 2, because the short window approaches a step only
+// asymptotically while the long one learns it), a level_shift_up /
 // level_shift_down finding scores score.FromDecades(−log10 p + prior),
 // once per episode (the shift staying beyond the ratio): a 6-hour shift
 // or one that flaps is one finding, not one every few minutes. A peak
@@ -103,10 +105,12 @@
 // makes it routine, judged against the peak from before the ongoing
 // episode. A 3× shift at one call a minute (σ ≤ 0.8) or a collapse to
 // ~1 ms is found within 10–20 minutes, at one value every 5 minutes
-// within 30–45 minutes; ±30% day/night does not reach the ratio. Once an
-// upward shift is reported, the calls of its episode are judged against
-// the shifted level (the episode is that one finding, not a slow call
-// every cooldown; a call far beyond the shifted level still is slow).
+// within 30–45 minutes; an exact 2× on a quiet key (σ 0.1) within 1–3 h
+// (before, only if noise lifted it past 2×); ±30% day/night does not
+// reach the ratio. Once an upward shift is reported, the calls of its
+// episode are judged against the shifted level (the episode is that one
+// finding, not a slow call every cooldown; a call far beyond the shifted
+// level still is slow).
 // The long mean follows the day, so a shift in the night trough of a
 // strong daily rhythm counts from the day's mean and is found later.
 //

@@ -22,10 +22,12 @@ const (
 	ShapeJumpUp     Shape = "jump_up"     // daily rhythm; the median ×3 for 6 hours on the last day
 	ShapeCollapse   Shape = "collapse"    // daily rhythm; values fall to ~2% for 2 hours on the last day
 	ShapeSpikeDense Shape = "spike_dense" // noise with a 3× spike every ~8 h, every ~20 min for the last 6 hours
+	ShapeJump2x     Shape = "jump_2x"     // 5% noise around a constant; exactly ×2 for 6 hours on the last day
+	ShapeTrough     Shape = "trough"      // daily rhythm; ×2.5 for 4 hours of the night trough (1:00–5:00) on the last day
 )
 
 // Shapes lists every shape, in a fixed order.
-var Shapes = []Shape{ShapeDaily, ShapeNoisy, ShapeFlat, ShapeBursty, ShapeJumpUp, ShapeCollapse, ShapeSpikeDense}
+var Shapes = []Shape{ShapeDaily, ShapeNoisy, ShapeFlat, ShapeBursty, ShapeJumpUp, ShapeCollapse, ShapeSpikeDense, ShapeJump2x, ShapeTrough}
 
 // SynthStart is the first timestamp of a synthetic series.
 var SynthStart = time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
@@ -49,6 +51,10 @@ func Synth(sh Shape, step time.Duration, days int, seed uint64) (Series, []Windo
 		a0, a1 = lastDay.Add(11*time.Hour), lastDay.Add(13*time.Hour)
 	case ShapeSpikeDense:
 		a0, a1 = lastDay.Add(12*time.Hour), lastDay.Add(18*time.Hour)
+	case ShapeJump2x:
+		a0, a1 = lastDay.Add(10*time.Hour), lastDay.Add(16*time.Hour)
+	case ShapeTrough:
+		a0, a1 = lastDay.Add(1*time.Hour), lastDay.Add(5*time.Hour)
 	}
 	if !a0.IsZero() {
 		win = []Window{{Start: a0, End: a1}}
@@ -89,6 +95,16 @@ func Synth(sh Shape, step time.Duration, days int, seed uint64) (Series, []Windo
 				} else {
 					v *= 0.02
 				}
+			}
+		case ShapeJump2x:
+			v *= 1 + 0.05*rng.NormFloat64()
+			if !t.Before(a0) && t.Before(a1) {
+				v *= 2
+			}
+		case ShapeTrough:
+			v *= daily(t) * (1 + 0.05*rng.NormFloat64())
+			if !t.Before(a0) && t.Before(a1) {
+				v *= 2.5
 			}
 		case ShapeSpikeDense:
 			v *= math.Exp(0.15 * rng.NormFloat64())
