@@ -49,6 +49,41 @@ func (e eager) Tick(watermark time.Time, out []detect.Finding) []detect.Finding 
 	return out
 }
 
+// lazyMatchesEager replays a stream under lazy ticks and under eager ones
+// (run: the stream through det, which is d or its eager twin), ticks d to
+// end, and fails unless the eager findings hold one that want accepts
+// (what names it: the stream exercises what it should) and both runs give
+// the same findings and the same snapshot.
+func lazyMatchesEager(t *testing.T, end time.Time, run func(d *Detector, det detect.Detector) []detect.Finding,
+	what string, want func(detect.Finding) bool) {
+	t.Helper()
+	replay := func(lazy bool) ([]detect.Finding, []byte) {
+		d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
+		var det detect.Detector = d
+		if !lazy {
+			det = eager{d}
+		}
+		out := run(d, det)
+		d.Tick(end, nil)
+		b, err := d.MarshalState(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out, b
+	}
+	got, gotSnap := replay(true)
+	wantF, wantSnap := replay(false)
+	if !slices.ContainsFunc(wantF, want) {
+		t.Fatalf("no %s in the stream: %d findings", what, len(wantF))
+	}
+	if !reflect.DeepEqual(got, wantF) {
+		t.Fatalf("lazy findings differ from eager:\n got %+v\nwant %+v", got, wantF)
+	}
+	if !bytes.Equal(gotSnap, wantSnap) {
+		t.Fatal("lazy snapshot differs from eager")
+	}
+}
+
 // Lazy ticks (due keys only, catch-up on the next record, drop index per
 // agent) report exactly the findings of eager ticks, through drops, loops,
 // spikes, a sustained rise, a reload that changes thresholds and the loop
