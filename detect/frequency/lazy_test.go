@@ -19,6 +19,14 @@ import (
 // Tick must report exactly what it reports.
 type eager struct{ *Detector }
 
+// ticked is d under lazy ticks (d itself) or under eager ones.
+func ticked(d *Detector, lazy bool) detect.Detector {
+	if lazy {
+		return d
+	}
+	return eager{d}
+}
+
 func (e eager) Tick(watermark time.Time, out []detect.Finding) []detect.Finding {
 	d := e.Detector
 	wm := watermark.Unix()
@@ -59,10 +67,7 @@ func lazyMatchesEager(t *testing.T, end time.Time, run func(d *Detector, det det
 	t.Helper()
 	replay := func(lazy bool) ([]detect.Finding, []byte) {
 		d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
-		var det detect.Detector = d
-		if !lazy {
-			det = eager{d}
-		}
+		det := ticked(d, lazy)
 		out := run(d, det)
 		d.Tick(end, nil)
 		b, err := d.MarshalState(nil)
@@ -92,10 +97,7 @@ func TestLazyTicksMatchEager(t *testing.T) {
 	run := func(lazy bool) ([]detect.Finding, []byte) {
 		cfg := DefaultConfig()
 		d := newDetector(t, cfg, baseline.DefaultConfig())
-		var det detect.Detector = d
-		if !lazy {
-			det = eager{d}
-		}
+		det := ticked(d, lazy)
 		reload := detect.NewParams(cfg)
 		c2 := cfg
 		c2.FalseAlarmRate, c2.LoopMinCalls = cfg.FalseAlarmRate*10, cfg.LoopMinCalls/2
@@ -226,10 +228,7 @@ func TestReloadDropDueAtOnce(t *testing.T) {
 			t.Fatalf("strict config: %v", es)
 		}
 		d := newDetector(t, strict, baseline.DefaultConfig())
-		var det detect.Detector = d
-		if !lazy {
-			det = eager{d}
-		}
+		det := ticked(d, lazy)
 		return stream(det, 70, func(sec int, add func(call)) {
 			if sec == 63*3600+605 {
 				d.SetParams(detect.NewParams(DefaultConfig()))

@@ -254,26 +254,9 @@ func TestRecordTask(t *testing.T) {
 // 32-character trace ids (a new trace every 6 calls of a key): the task
 // ring's per-record cost on the in-window path.
 func BenchmarkObserveTraced(b *testing.B) {
-	d, recs, ts := warmDetector(10, time.Second)
 	traces := make([]string, 64)
 	for i := range traces {
 		traces[i] = fmt.Sprintf("%032x", i*7919)
 	}
-	out := make([]detect.Finding, 0, 8)
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		r := &recs[i%len(recs)]
-		i++
-		if i%len(recs) == 0 {
-			ts = ts.Add(time.Second)
-		}
-		r.Timestamp = ts
-		r.Invocation.InputHash = hashes[(i+int(ts.Unix()))%len(hashes)]
-		r.TraceID = traces[(i/(6*len(recs)))%len(traces)]
-		out = d.Observe(r, out[:0])
-		if len(out) != 0 {
-			b.Fatalf("finding on the normal path: %+v", out[0])
-		}
-	}
+	benchObserve(b, 10, time.Second, traces)
 }
