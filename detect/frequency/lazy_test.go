@@ -12,6 +12,7 @@ import (
 
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/detecttest"
 )
 
 // eager is the detector with the tick every key used to get: each tick
@@ -70,11 +71,7 @@ func lazyMatchesEager(t *testing.T, end time.Time, run func(d *Detector, det det
 		det := ticked(d, lazy)
 		out := run(d, det)
 		d.Tick(end, nil)
-		b, err := d.MarshalState(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out, b
+		return out, detecttest.MustMarshal(t, d)
 	}
 	got, gotSnap := replay(true)
 	wantF, wantSnap := replay(false)
@@ -115,11 +112,7 @@ func TestLazyTicksMatchEager(t *testing.T) {
 			case sec == 55*3600+7:
 				d.SetParams(reload)
 			case sec == 60*3600+3 && lazy:
-				b, err := d.MarshalState(nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := d.UnmarshalState(b); err != nil {
+				if err := d.UnmarshalState(detecttest.MustMarshal(t, d)); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -137,11 +130,7 @@ func TestLazyTicksMatchEager(t *testing.T) {
 				}
 			}
 		})
-		snap, err := d.MarshalState(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out, snap
+		return out, detecttest.MustMarshal(t, d)
 	}
 	want, wantSnap := run(false)
 	got, gotSnap := run(true)
