@@ -42,16 +42,21 @@ const (
 
 // OpenBucket opens or creates the membership bucket.
 func OpenBucket(ctx context.Context, js jetstream.JetStream, cfg Config, replicas int) (jetstream.KeyValue, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	return openKV(ctx, js, "group bucket", jetstream.KeyValueConfig{
 		Bucket:      Bucket(cfg.Name),
 		Description: "Toolwatch consumer group members and partition leases",
 		TTL:         cfg.LeaseTTL,
-		History:     1,
-		Storage:     jetstream.FileStorage,
-		Replicas:    max(replicas, 1),
-	})
+	}, replicas)
+}
+
+// openKV opens or creates a group bucket c (what names it in the error):
+// the latest value per key, on file, on at least one replica; its TTL is
+// the keys' max age.
+func openKV(ctx context.Context, js jetstream.JetStream, what string, c jetstream.KeyValueConfig, replicas int) (jetstream.KeyValue, error) {
+	c.History, c.Storage, c.Replicas = 1, jetstream.FileStorage, max(replicas, 1)
+	kv, err := js.CreateOrUpdateKeyValue(ctx, c)
 	if err != nil {
-		return nil, fmt.Errorf("group bucket %s: %w", Bucket(cfg.Name), err)
+		return nil, fmt.Errorf("%s %s: %w", what, c.Bucket, err)
 	}
 	return kv, nil
 }

@@ -32,18 +32,11 @@ func SketchBucket(name string) string { return "toolwatch-sketch-" + name }
 
 // OpenSketchBucket opens or creates the sketch bucket.
 func OpenSketchBucket(ctx context.Context, js jetstream.JetStream, cfg Config, replicas int) (jetstream.KeyValue, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	return openKV(ctx, js, "sketch bucket", jetstream.KeyValueConfig{
 		Bucket:      SketchBucket(cfg.Name),
 		Description: "Toolwatch consumer group: tool-level baseline sketches per partition",
 		TTL:         cfg.ShareMaxAge,
-		History:     1,
-		Storage:     jetstream.FileStorage,
-		Replicas:    max(replicas, 1),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("sketch bucket %s: %w", SketchBucket(cfg.Name), err)
-	}
-	return kv, nil
+	}, replicas)
 }
 
 // sketchKey is partition p's key of tool: sketch.<p>.<tool, base64url>

@@ -1,10 +1,8 @@
 package frequency
 
 import (
-	"bytes"
 	"math"
 	"math/rand/v2"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -422,34 +420,13 @@ func TestIdleReturnLazyMatchesEager(t *testing.T) {
 	// A rise two days after the return, deficit open (seed 194's, a day
 	// and a half after, is now explained by the agent's other tools).
 	const seed = 313
-	run := func(lazy bool) ([]detect.Finding, []byte) {
-		d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
-		var det detect.Detector = d
-		if !lazy {
-			det = eager{d}
-		}
+	lazyMatchesEager(t, base.Add(idleDays*24*time.Hour), func(d *Detector, det detect.Detector) []detect.Finding {
 		out := runIdleReturn(det, seed, nil)
 		if ks := d.keys.Peek(baseline.Key{Agent: "qa", Tool: "exec"}); ks == nil || ks.idle.def <= 0 {
-			t.Fatalf("lazy %v: qa/exec has no idle deficit at the end", lazy)
+			t.Fatalf("%T: qa/exec has no idle deficit at the end", det)
 		}
-		d.Tick(base.Add(idleDays*24*time.Hour), nil)
-		b, err := d.MarshalState(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out, b
-	}
-	got, gotSnap := run(true)
-	want, wantSnap := run(false)
-	if !slices.ContainsFunc(want, func(f detect.Finding) bool { return f.Detail == "sustained_rise" }) {
-		t.Fatalf("no sustained rise in the stream: %d findings", len(want))
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("lazy findings differ from eager:\n got %+v\nwant %+v", got, want)
-	}
-	if !bytes.Equal(gotSnap, wantSnap) {
-		t.Fatal("lazy snapshot differs from eager")
-	}
+		return out
+	}, "sustained rise", func(f detect.Finding) bool { return f.Detail == "sustained_rise" })
 }
 
 // busyTools are the analytics agent's tools: tasks per hour by day (a
@@ -598,31 +575,9 @@ func TestAgentBusyLazyMatchesEager(t *testing.T) {
 		}
 		return ""
 	}
-	run := func(lazy bool) ([]detect.Finding, []byte) {
-		d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
-		var det detect.Detector = d
-		if !lazy {
-			det = eager{d}
-		}
-		out := runBusyAgent(det, 1, 3, lunch, one)
-		d.Tick(base.Add(3*24*time.Hour), nil)
-		b, err := d.MarshalState(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out, b
-	}
-	got, gotSnap := run(true)
-	want, wantSnap := run(false)
-	if !slices.ContainsFunc(want, func(f detect.Finding) bool { return f.Tool == riseOne && f.Detail != "drop" }) {
-		t.Fatalf("no %s finding in the stream: %d findings", riseOne, len(want))
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("lazy findings differ from eager:\n got %+v\nwant %+v", got, want)
-	}
-	if !bytes.Equal(gotSnap, wantSnap) {
-		t.Fatal("lazy snapshot differs from eager")
-	}
+	lazyMatchesEager(t, base.Add(3*24*time.Hour), func(_ *Detector, det detect.Detector) []detect.Finding {
+		return runBusyAgent(det, 1, 3, lunch, one)
+	}, riseOne+" finding", func(f detect.Finding) bool { return f.Tool == riseOne && f.Detail != "drop" })
 }
 
 // observeHook calls after after each Observe.

@@ -409,16 +409,18 @@ func warmDetector(n int, every time.Duration) (*Detector, []record.Record, time.
 // BenchmarkObserve: 10 keys at one call per second each, the in-window
 // path (no window closes most of the time).
 func BenchmarkObserve(b *testing.B) {
-	benchObserve(b, 10, time.Second)
+	benchObserve(b, 10, time.Second, nil)
 }
 
 // BenchmarkObserveRolling: 1000 keys at one call per 10 minutes, so every
 // call closes its key's window (the slow normal path).
 func BenchmarkObserveRolling(b *testing.B) {
-	benchObserve(b, 1000, 10*time.Minute)
+	benchObserve(b, 1000, 10*time.Minute, nil)
 }
 
-func benchObserve(b *testing.B, n int, every time.Duration) {
+// benchObserve: n keys at one call each per every; with traces, a key's
+// calls take the next trace every 6 calls.
+func benchObserve(b *testing.B, n int, every time.Duration, traces []string) {
 	d, recs, ts := warmDetector(n, every)
 	out := make([]detect.Finding, 0, 8)
 	b.ReportAllocs()
@@ -431,6 +433,9 @@ func benchObserve(b *testing.B, n int, every time.Duration) {
 		}
 		r.Timestamp = ts
 		r.Invocation.InputHash = hashes[(i+int(ts.Unix()))%len(hashes)]
+		if traces != nil {
+			r.TraceID = traces[(i/(6*len(recs)))%len(traces)]
+		}
 		out = d.Observe(r, out[:0])
 		if len(out) != 0 {
 			b.Fatalf("finding on the normal path: %+v", out[0])

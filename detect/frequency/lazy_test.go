@@ -12,12 +12,21 @@ import (
 
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/detecttest"
 )
 
 // eager is the detector with the tick every key used to get: each tick
 // rolls every key's windows and checks every key for a drop. The lazy
 // Tick must report exactly what it reports.
 type eager struct{ *Detector }
+
+// ticked is d under lazy ticks (d itself) or under eager ones.
+func ticked(d *Detector, lazy bool) detect.Detector {
+	if lazy {
+		return d
+	}
+	return eager{d}
+}
 
 func (e eager) Tick(watermark time.Time, out []detect.Finding) []detect.Finding {
 	d := e.Detector
@@ -49,6 +58,34 @@ func (e eager) Tick(watermark time.Time, out []detect.Finding) []detect.Finding 
 	return out
 }
 
+// lazyMatchesEager replays a stream under lazy ticks and under eager ones
+// (run: the stream through det, which is d or its eager twin), ticks d to
+// end, and fails unless the eager findings hold one that want accepts
+// (what names it: the stream exercises what it should) and both runs give
+// the same findings and the same snapshot.
+func lazyMatchesEager(t *testing.T, end time.Time, run func(d *Detector, det detect.Detector) []detect.Finding,
+	what string, want func(detect.Finding) bool) {
+	t.Helper()
+	replay := func(lazy bool) ([]detect.Finding, []byte) {
+		d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
+		det := ticked(d, lazy)
+		out := run(d, det)
+		d.Tick(end, nil)
+		return out, detecttest.MustMarshal(t, d)
+	}
+	got, gotSnap := replay(true)
+	wantF, wantSnap := replay(false)
+	if !slices.ContainsFunc(wantF, want) {
+		t.Fatalf("no %s in the stream: %d findings", what, len(wantF))
+	}
+	if !reflect.DeepEqual(got, wantF) {
+		t.Fatalf("lazy findings differ from eager:\n got %+v\nwant %+v", got, wantF)
+	}
+	if !bytes.Equal(gotSnap, wantSnap) {
+		t.Fatal("lazy snapshot differs from eager")
+	}
+}
+
 // Lazy ticks (due keys only, catch-up on the next record, drop index per
 // agent) report exactly the findings of eager ticks, through drops, loops,
 // spikes, a sustained rise, a reload that changes thresholds and the loop
@@ -57,10 +94,7 @@ func TestLazyTicksMatchEager(t *testing.T) {
 	run := func(lazy bool) ([]detect.Finding, []byte) {
 		cfg := DefaultConfig()
 		d := newDetector(t, cfg, baseline.DefaultConfig())
-		var det detect.Detector = d
-		if !lazy {
-			det = eager{d}
-		}
+		det := ticked(d, lazy)
 		reload := detect.NewParams(cfg)
 		c2 := cfg
 		c2.FalseAlarmRate, c2.LoopMinCalls = cfg.FalseAlarmRate*10, cfg.LoopMinCalls/2
@@ -78,11 +112,7 @@ func TestLazyTicksMatchEager(t *testing.T) {
 			case sec == 55*3600+7:
 				d.SetParams(reload)
 			case sec == 60*3600+3 && lazy:
-				b, err := d.MarshalState(nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := d.UnmarshalState(b); err != nil {
+				if err := d.UnmarshalState(detecttest.MustMarshal(t, d)); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -100,11 +130,7 @@ func TestLazyTicksMatchEager(t *testing.T) {
 				}
 			}
 		})
-		snap, err := d.MarshalState(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out, snap
+		return out, detecttest.MustMarshal(t, d)
 	}
 	want, wantSnap := run(false)
 	got, gotSnap := run(true)
@@ -191,10 +217,7 @@ func TestReloadDropDueAtOnce(t *testing.T) {
 			t.Fatalf("strict config: %v", es)
 		}
 		d := newDetector(t, strict, baseline.DefaultConfig())
-		var det detect.Detector = d
-		if !lazy {
-			det = eager{d}
-		}
+		det := ticked(d, lazy)
 		return stream(det, 70, func(sec int, add func(call)) {
 			if sec == 63*3600+605 {
 				d.SetParams(detect.NewParams(DefaultConfig()))

@@ -334,18 +334,27 @@ func ringZeros(r *baseline.Rate, n int) int {
 // expected calls reported with an alarm) is the run of windows since R
 // was last below 1.
 func (ks *keyState) riseAdd(x, llr, e float64) {
-	rs := &ks.rise
-	// At most the alarm level: while the peak guard holds an alarm back,
-	// the statistic does not bank evidence beyond it.
-	l := min(softplus(float64(rs.l)+llr), ks.t.riseLogA)
+	ks.rise.step(&ks.riseN, x, llr, e, ks.t.riseLogA)
+}
+
+// step closes one window of count x, log-likelihood ratio llr and
+// expectation e for the statistic whose episode has n closed windows
+// (riseAdd, taskState.add), and reports whether the window began an
+// episode.
+func (rs *riseState) step(n *uint16, x, llr, e, logA float64) (began bool) {
+	// At most the alarm level logA: while the peak guard holds an alarm
+	// back, the statistic does not bank evidence beyond it.
+	l := min(softplus(float64(rs.l)+llr), logA)
 	if l < math.Ln2 {
-		rs.obs, rs.exp, ks.riseN = 0, 0, 0
+		rs.obs, rs.exp, *n = 0, 0, 0
 	} else {
+		began = *n == 0
 		rs.obs += uint32(x)
 		rs.exp += float32(e)
-		ks.riseN = min(ks.riseN+1, math.MaxUint16)
+		*n = min(*n+1, math.MaxUint16)
 	}
 	rs.l = float32(l)
+	return began
 }
 
 // riseEnd resets the statistic (quiet, alarm, no model).
@@ -366,11 +375,26 @@ func (ks *keyState) armRise() {
 		return
 	}
 	ms := ks.models()
-	need := ks.t.riseLogA - float64(rs.l)
+	hi := alarmCount(&ms, ks.t.riseLogA-float64(rs.l))
+	if hi == 0 {
+		return
+	}
+	// The peak guard of spikes, at the longest scale: the episode must
+	// take that scale's sum beyond peak_ratio × its recent peak (a return
+	// to a level the key has shown lately, e.g. after a quiet period or a
+	// weekend, is not a rise however its expectation lagged).
+	st := &r.Sc[ks.t.rp.Scales-1]
+	guard := int64(math.Min(math.Floor(ks.t.rule.PeakRatio*float64(st.Peak)), 1<<30)) + 1 - int64(st.Base)
+	rs.thr = uint32(max(int64(hi), guard))
+}
+
+// alarmCount is the smallest count x below 2^30 with llr(x) ≥ need under
+// ms, by doubling and bisection (0: none); about a dozen lgamma pairs.
+func alarmCount(ms *riseModels, need float64) uint32 {
 	ok := func(x float64) bool { return ms.llr(x) >= need }
 	const top = 1 << 30
 	if !ok(top) {
-		return
+		return 0
 	}
 	lo, hi := 0.0, 1.0 // ok(lo) false (or lo = 0), ok(hi) unknown
 	for !ok(hi) {
@@ -384,13 +408,7 @@ func (ks *keyState) armRise() {
 			lo = m
 		}
 	}
-	// The peak guard of spikes, at the longest scale: the episode must
-	// take that scale's sum beyond peak_ratio × its recent peak (a return
-	// to a level the key has shown lately, e.g. after a quiet period or a
-	// weekend, is not a rise however its expectation lagged).
-	st := &r.Sc[ks.t.rp.Scales-1]
-	guard := int64(math.Min(math.Floor(ks.t.rule.PeakRatio*float64(st.Peak)), 1<<30)) + 1 - int64(st.Base)
-	rs.thr = uint32(max(int64(hi), guard))
+	return uint32(hi)
 }
 
 // riseHit reports whether the record just counted raised the sustained-
@@ -404,16 +422,41 @@ func (ks *keyState) riseHit() bool {
 // the alarm, or ok false when the hold swallows it. The statistic restarts
 // either way.
 func (d *Detector) riseFinding(r *record.Record, ks *keyState) (detect.Finding, bool) {
-	t, rt := ks.t, &ks.rate
-	rs := &ks.rise
+	rt := &ks.rate
 	ms := ks.models()
-	x := float64(rt.N)
-	lnR := float64(rs.l) + ms.llr(x)
-	windows := 1 + int(ks.riseN)
-	obs, exp := float64(rs.obs)+x, float64(rs.exp)+ms.expected()
+	ep := ks.rise.episode(ks.riseN, &ms, float64(rt.N), float64(max(rt.Sc[0].KS, rt.Sc[0].KA)))
 	ks.riseEnd()
-	rs.thr = riseFired
-	decades := (lnR - math.Log(riseTests)) / math.Ln10 // p = riseTests/R (Bonferroni)
+	ks.rise.thr = riseFired
+	return ks.riseAlarm(r, &ep, "calls", "%s called %d times in %s by %s; expected about %.3g: a sustained rise")
+}
+
+// riseEpisode is a sustained-rise episode whose current window raised the
+// alarm: ln(1+R) with that window, the count and expectation of the
+// episode's windows, the dispersion it is judged with, and its windows.
+type riseEpisode struct {
+	lnR, obs, exp, k float64
+	windows          int
+}
+
+// episode is the episode of rs (n closed windows) whose current window's
+// count x raised the alarm under models ms, judged with dispersion k.
+func (rs *riseState) episode(n uint16, ms *riseModels, x, k float64) riseEpisode {
+	return riseEpisode{
+		lnR:     float64(rs.l) + ms.llr(x),
+		obs:     float64(rs.obs) + x,
+		exp:     float64(rs.exp) + ms.expected(),
+		k:       k,
+		windows: 1 + int(n),
+	}
+}
+
+// riseAlarm is the "sustained_rise" finding of episode ep of a series
+// counting unit, raised by record r, or ok false when the hold swallows
+// it (the call and task series share the key's hold). summary formats the
+// tool, count, span, agent and expectation.
+func (ks *keyState) riseAlarm(r *record.Record, ep *riseEpisode, unit, summary string) (detect.Finding, bool) {
+	t, rt := ks.t, &ks.rate
+	decades := (ep.lnR - math.Log(riseTests)) / math.Ln10 // p = riseTests/R (Bonferroni)
 	if rt.LastFire != 0 && rt.LastFire >= rt.Start-t.rp.Size {
 		// A spike of this or the previous window reported the episode:
 		// its alert is firing.
@@ -422,26 +465,25 @@ func (d *Detector) riseFinding(r *record.Record, ks *keyState) (detect.Finding, 
 	if !rt.Fire(decades, t.rp.Size, &t.rule) {
 		return detect.Finding{}, false
 	}
-	span := ratedetect.WindowName(time.Duration(int64(windows)*t.rp.Size) * time.Second)
+	span := ratedetect.WindowName(time.Duration(int64(ep.windows)*t.rp.Size) * time.Second)
 	f := detect.Finding{
 		Pattern:  detect.PatternFrequency,
 		Detail:   "sustained_rise",
 		Score:    score.FromDecades(decades + prior(r)),
-		Observed: obs,
-		Expected: exp,
-		Unit:     "calls/" + span,
-		Summary: fmt.Sprintf("%s called %d times in %s by %s; expected about %.3g: a sustained rise",
-			r.Tool.Name, int64(obs), span, r.AgentID, exp),
+		Observed: ep.obs,
+		Expected: ep.exp,
+		Unit:     unit + "/" + span,
+		Summary:  fmt.Sprintf(summary, r.Tool.Name, int64(ep.obs), span, r.AgentID, ep.exp),
 		Details: map[string]any{
 			"window":       span,
-			"windows":      windows,
-			"expected":     round3(exp),
-			"observed":     int64(obs),
+			"windows":      ep.windows,
+			"expected":     round3(ep.exp),
+			"observed":     int64(ep.obs),
 			"log10_p":      round3(-decades),
-			"statistic":    round3(lnR / math.Ln10),
+			"statistic":    round3(ep.lnR / math.Ln10),
 			"threshold":    round3(t.riseLogA / math.Ln10),
 			"shift":        riseShift,
-			"dispersion":   round3(float64(max(rt.Sc[0].KS, rt.Sc[0].KA))),
+			"dispersion":   round3(ep.k),
 			"window_start": time.Unix(rt.Start, 0).UTC().Format(time.RFC3339),
 		},
 	}

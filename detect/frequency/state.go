@@ -141,7 +141,7 @@ func taskDTO(ts *taskState) TaskV5 {
 
 func (t *TaskV5) state() taskState {
 	return taskState{ring: t.Ring, n: t.N, ewT: t.EwT, ewN: t.EwN, res: t.Res, sq: t.Sq, sum: t.Sum, peak: t.Peak, kEp: t.KEp,
-		l: t.L, thr: t.Thr, obs: t.Obs, exp: t.Exp, windows: t.Windows}
+		riseState: riseState{l: t.L, thr: t.Thr, obs: t.Obs, exp: t.Exp}, windows: t.Windows}
 }
 
 func (t *TaskV5) put(e *encoding.Encbuf) {

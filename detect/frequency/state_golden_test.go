@@ -49,8 +49,8 @@ func goldenState(t testing.TB) *Detector {
 // The golden records decode to the stream's keys and counts and re-encode
 // byte for byte; the live types the record copies keep their field counts.
 func TestStateGolden(t *testing.T) {
-	enctest.Fields(t, reflect.TypeFor[keyState](), 15) // 14 in the record; agent is a lookup cache
-	enctest.Fields(t, reflect.TypeFor[taskState](), 14)
+	enctest.Fields(t, reflect.TypeFor[keyState](), 15)  // 14 in the record; agent is a lookup cache
+	enctest.Fields(t, reflect.TypeFor[taskState](), 11) // 14 in the record: riseState's 4 embedded
 	enctest.Fields(t, reflect.TypeFor[riseState](), 4)
 	enctest.Fields(t, reflect.TypeFor[toolState](), 3)
 	enctest.Fields(t, reflect.TypeFor[agentState](), 9)
@@ -111,15 +111,7 @@ func TestStateGolden(t *testing.T) {
 // (the Restore check above also accepts the zero state of an upgraded
 // version 3 record).
 func TestStateGoldenRise(t *testing.T) {
-	data, err := os.ReadFile("testdata/frequency-state.v4.bin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, _, err := stateDecoders.Decode("frequency state", data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range st.Keys {
+	for _, k := range goldenKeys(t, 4) {
 		if r := k.Rise; r.L <= 0 || r.L > math.Ln2 || r.Thr == 0 {
 			t.Errorf("key %s/%s: rise %+v, want an armed small statistic", k.Agent, k.Tool, r)
 		}
@@ -132,15 +124,7 @@ func TestStateGoldenRise(t *testing.T) {
 // The version 5 golden file holds each key's task series: a full ring of
 // trace hashes, one task start per 2 calls, an armed threshold.
 func TestStateGoldenTask(t *testing.T) {
-	data, err := os.ReadFile("testdata/frequency-state.v5.bin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, _, err := stateDecoders.Decode("frequency state", data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range st.Keys {
+	for _, k := range goldenKeys(t, 5) {
 		tk := k.Task
 		for _, h := range tk.Ring {
 			if h == 0 {
@@ -151,4 +135,19 @@ func TestStateGoldenTask(t *testing.T) {
 			t.Errorf("key %s/%s: task series %+v: want 1 task per 2 calls and an armed threshold", k.Agent, k.Tool, tk)
 		}
 	}
+}
+
+// goldenKeys are the keys of golden file
+// testdata/frequency-state.v<version>.bin.
+func goldenKeys(t *testing.T, version int) []KeyV4 {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("testdata/frequency-state.v%d.bin", version))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _, err := stateDecoders.Decode("frequency state", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Keys
 }

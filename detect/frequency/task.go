@@ -1,14 +1,10 @@
 package frequency
 
 import (
-	"fmt"
 	"math"
-	"time"
 
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
-	"github.com/toolwatch/toolwatch/detect/internal/ratedetect"
-	"github.com/toolwatch/toolwatch/detect/score"
 	"github.com/toolwatch/toolwatch/record"
 )
 
@@ -38,12 +34,9 @@ type taskState struct {
 	// began (windows 0 → 1), so the rise being tested cannot widen the
 	// tail it is judged against while it builds up.
 	kEp float32
-	// l, thr, obs, exp: the task series' Shiryaev–Roberts statistic, as
-	// riseState (obs counts tasks; windows the episode's closed windows).
-	l       float32
-	thr     uint32
-	obs     uint32
-	exp     float32
+	// The task series' Shiryaev–Roberts statistic (obs counts tasks) and
+	// its episode's closed windows.
+	riseState
 	windows uint16
 }
 
@@ -174,46 +167,15 @@ func (ks *keyState) taskLearnGap(from, gap, w0 int64, mu, m float64) {
 }
 
 // add closes one window of y task starts: R ← (1+R)·exp(llr), as riseAdd.
+// An episode's first window fixes the dispersion it is judged with.
 func (ts *taskState) add(y, llr, e, logA float64) {
-	l := min(softplus(float64(ts.l)+llr), logA)
-	if l < math.Ln2 {
-		ts.obs, ts.exp, ts.windows = 0, 0, 0
-	} else {
-		if ts.windows == 0 {
-			ts.kEp = float32(ts.kTask())
-		}
-		ts.obs += uint32(y)
-		ts.exp += float32(e)
-		ts.windows = min(ts.windows+1, math.MaxUint16)
+	if ts.step(&ts.windows, y, llr, e, logA) {
+		ts.kEp = float32(ts.kTask())
 	}
-	ts.l = float32(l)
 }
 
 // end resets the task series' statistic.
 func (ts *taskState) end() { ts.l, ts.obs, ts.exp, ts.windows = 0, 0, 0, 0 }
-
-// alarmCount is the smallest count x below 2^30 with llr(x) ≥ need under
-// ms, by doubling and bisection (0: none).
-func alarmCount(ms *riseModels, need float64) uint32 {
-	ok := func(x float64) bool { return ms.llr(x) >= need }
-	const top = 1 << 30
-	if !ok(top) {
-		return 0
-	}
-	lo, hi := 0.0, 1.0
-	for !ok(hi) {
-		lo, hi = hi, hi*2
-	}
-	for hi-lo > 1 {
-		m := math.Floor((lo + hi) / 2)
-		if ok(m) {
-			hi = m
-		} else {
-			lo = m
-		}
-	}
-	return uint32(hi)
-}
 
 // armTask sets the task count of the current window at which the task
 // series' R reaches the alarm level (0: disarmed), under the same
@@ -259,51 +221,19 @@ func (ks *keyState) taskHit() bool {
 // record that raised the task series' alarm, or ok false when a spike of
 // the episode or the hold swallows it. The statistic restarts either way.
 func (d *Detector) taskFinding(r *record.Record, ks *keyState) (detect.Finding, bool) {
-	t, rt, ts := ks.t, &ks.rate, &ks.task
+	t, ts := ks.t, &ks.task
 	ms := ks.models()
 	tm := ks.taskModels(&ms)
-	y := float64(ts.n)
-	lnR := float64(ts.l) + tm.llr(y)
-	windows := 1 + int(ts.windows)
-	obs, exp := float64(ts.obs)+y, float64(ts.exp)+tm.expected()
-	k := ts.kJudge(t.rp.N[max(t.rp.Scales-1, 0)])
+	ep := ts.episode(ts.windows, &tm, float64(ts.n), ts.kJudge(t.rp.N[max(t.rp.Scales-1, 0)]))
 	ts.end()
 	ts.thr = riseFired
-	decades := (lnR - math.Log(riseTests)) / math.Ln10
-	if rt.LastFire != 0 && rt.LastFire >= rt.Start-t.rp.Size {
-		return detect.Finding{}, false
+	f, ok := ks.riseAlarm(r, &ep, "tasks", "%s called by %d tasks in %s of %s; expected about %.3g: a sustained rise")
+	if ok {
+		f.Details["series"] = "tasks"
+		f.Details["calls"] = ks.rate.N
+		f.Details["tasks_per_call"] = round3(ts.rho())
 	}
-	if !rt.Fire(decades, t.rp.Size, &t.rule) {
-		return detect.Finding{}, false
-	}
-	span := ratedetect.WindowName(time.Duration(int64(windows)*t.rp.Size) * time.Second)
-	f := detect.Finding{
-		Pattern:  detect.PatternFrequency,
-		Detail:   "sustained_rise",
-		Score:    score.FromDecades(decades + prior(r)),
-		Observed: obs,
-		Expected: exp,
-		Unit:     "tasks/" + span,
-		Summary: fmt.Sprintf("%s called by %d tasks in %s of %s; expected about %.3g: a sustained rise",
-			r.Tool.Name, int64(obs), span, r.AgentID, exp),
-		Details: map[string]any{
-			"series":         "tasks",
-			"window":         span,
-			"windows":        windows,
-			"expected":       round3(exp),
-			"observed":       int64(obs),
-			"calls":          rt.N,
-			"tasks_per_call": round3(ts.rho()),
-			"log10_p":        round3(-decades),
-			"statistic":      round3(lnR / math.Ln10),
-			"threshold":      round3(t.riseLogA / math.Ln10),
-			"shift":          riseShift,
-			"dispersion":     round3(k),
-			"window_start":   time.Unix(rt.Start, 0).UTC().Format(time.RFC3339),
-		},
-	}
-	f.FromRecord(r)
-	return f, true
+	return f, ok
 }
 
 // taskWeight is the EWMA weight of the task series' rate and dispersion

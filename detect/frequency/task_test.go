@@ -1,11 +1,8 @@
 package frequency
 
 import (
-	"bytes"
 	"fmt"
 	"math/rand/v2"
-	"reflect"
-	"slices"
 	"testing"
 	"time"
 
@@ -185,31 +182,9 @@ func TestTaskRise(t *testing.T) {
 // same findings (the rise among them, on the task series) and the same
 // snapshot.
 func TestTaskLazyMatchesEager(t *testing.T) {
-	run := func(lazy bool) ([]detect.Finding, []byte) {
-		d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
-		var det detect.Detector = d
-		if !lazy {
-			det = eager{d}
-		}
-		out := runTaskAgent(det, 1, 3, taskIncident(1), true)
-		d.Tick(base.Add(3*24*time.Hour), nil)
-		b, err := d.MarshalState(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out, b
-	}
-	got, gotSnap := run(true)
-	want, wantSnap := run(false)
-	if !slices.ContainsFunc(want, func(f detect.Finding) bool { return f.Details["series"] == "tasks" }) {
-		t.Fatalf("no task-series finding in the stream: %+v", want)
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("lazy findings differ from eager:\n got %+v\nwant %+v", got, want)
-	}
-	if !bytes.Equal(gotSnap, wantSnap) {
-		t.Fatal("lazy snapshot differs from eager")
-	}
+	lazyMatchesEager(t, base.Add(3*24*time.Hour), func(_ *Detector, det detect.Detector) []detect.Finding {
+		return runTaskAgent(det, 1, 3, taskIncident(1), true)
+	}, "task-series finding", func(f detect.Finding) bool { return f.Details["series"] == "tasks" })
 }
 
 // Calls without a trace or task id are each a task of their own: the
@@ -279,26 +254,9 @@ func TestRecordTask(t *testing.T) {
 // 32-character trace ids (a new trace every 6 calls of a key): the task
 // ring's per-record cost on the in-window path.
 func BenchmarkObserveTraced(b *testing.B) {
-	d, recs, ts := warmDetector(10, time.Second)
 	traces := make([]string, 64)
 	for i := range traces {
 		traces[i] = fmt.Sprintf("%032x", i*7919)
 	}
-	out := make([]detect.Finding, 0, 8)
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		r := &recs[i%len(recs)]
-		i++
-		if i%len(recs) == 0 {
-			ts = ts.Add(time.Second)
-		}
-		r.Timestamp = ts
-		r.Invocation.InputHash = hashes[(i+int(ts.Unix()))%len(hashes)]
-		r.TraceID = traces[(i/(6*len(recs)))%len(traces)]
-		out = d.Observe(r, out[:0])
-		if len(out) != 0 {
-			b.Fatalf("finding on the normal path: %+v", out[0])
-		}
-	}
+	benchObserve(b, 10, time.Second, traces)
 }
