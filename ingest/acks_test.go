@@ -114,7 +114,7 @@ func TestBatchedAcksNeverPassAGap(t *testing.T) {
 						Sequence:     jetstream.SequencePair{Stream: s.seq, Consumer: srv.dseq},
 						NumDelivered: uint64(delivered[s.seq]),
 					}}
-					c.process(delivery{m: m, md: &m.md}, h)
+					c.process(&delivery{m: m, md: &m.md}, h)
 				}
 				if s.dropAcks {
 					dropping = true

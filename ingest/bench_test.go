@@ -73,7 +73,7 @@ func BenchmarkProcessAckPath(b *testing.B) {
 		m := &msgs[i%len(msgs)]
 		s := uint64(i + 1)
 		m.md.Sequence.Stream, m.md.Sequence.Consumer, m.md.NumDelivered = s, s, 1
-		c.process(delivery{m: m, md: &m.md}, h)
+		c.process(&delivery{m: m, md: &m.md}, h)
 	}
 	b.StopTimer()
 	if b.N >= 1000 && (acks == 0 || acks > b.N/100) {
