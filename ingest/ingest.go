@@ -187,6 +187,7 @@ type Consumer struct {
 	ak    acker
 	chain chain
 	msg   Message
+	batch batchCounts
 	// stream is the bound stream (for checkGaps); Run goroutine.
 	stream jetstream.Stream
 

@@ -179,21 +179,30 @@ func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer, h Handl
 	if err != nil {
 		return 0, err
 	}
+	// apply applies what is queued, and what was queued meanwhile, until
+	// the queue is empty: a busy apply side parks only when the delivery
+	// side is behind.
 	apply := func() {
-		a, b := ho.take()
-		for _, run := range [2][]delivery{a, b} {
-			for i := range run {
-				d := &run[i]
-				if c.lose == nil || d.err != nil || !c.lose(d.md) { // test seam: lost in flight
-					c.process(d, h)
-				}
-				d.m, d.md, d.decErr = nil, nil, nil
-				if count++; count-infoAt >= c.cfg.BatchSize {
-					infoAt = count
-					c.checkGaps(ctx)
+		for {
+			a, b := ho.take()
+			if len(a) == 0 {
+				break
+			}
+			for _, run := range [2][]delivery{a, b} {
+				for i := range run {
+					d := &run[i]
+					if c.lose == nil || d.err != nil || !c.lose(d.md) { // test seam: lost in flight
+						c.process(d, h)
+					}
+					d.m, d.md, d.decErr = nil, nil, nil
+					if count++; count-infoAt >= c.cfg.BatchSize {
+						infoAt = count
+						c.checkGaps(ctx)
+					}
 				}
 			}
 		}
+		c.flushCounts()
 	}
 	closed := cc.Closed()
 	finish := func() int {
@@ -495,7 +504,7 @@ func (c *Consumer) process(d *delivery, h Handler) {
 		return
 	}
 	seq := md.Sequence.Stream
-	c.m.pending.Set(float64(md.NumPending))
+	c.batch.pending, c.batch.seen = md.NumPending, true
 	if md.NumDelivered > 1 {
 		c.m.redelivered.Inc()
 	}
@@ -552,9 +561,32 @@ func (c *Consumer) process(d *delivery, h Handler) {
 		return
 	}
 	c.mark(seq)
-	c.m.outcome(r.Outcome).Inc()
+	c.batch.outcomes[r.Outcome]++
 	c.ak.applied(m, seq, dseq, c.tr.floor)
 	c.ackIfDue()
+}
+
+// batchCounts are the per-record metrics of one handed-over batch, added
+// to the Prometheus metrics once per batch (flushCounts) instead of one
+// atomic update per record each.
+type batchCounts struct {
+	outcomes [record.Invalid + 1]uint64 // applied and late (invalid ones are counted at once)
+	pending  uint64                     // NumPending of the last delivery
+	seen     bool                       // pending is set
+}
+
+// flushCounts adds the batch's counts to the metrics (Run goroutine).
+func (c *Consumer) flushCounts() {
+	b := &c.batch
+	for o, n := range b.outcomes {
+		if n > 0 {
+			c.m.outcome(record.Outcome(o)).Add(float64(n))
+		}
+	}
+	if b.seen {
+		c.m.pending.Set(float64(b.pending))
+	}
+	*b = batchCounts{}
 }
 
 func (c *Consumer) dropHeld() { c.ak.dropHeld(c.tr.floor) }
