@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -509,9 +511,13 @@ func (c *Consumer) process(d *delivery, h Handler) {
 		c.m.redelivered.Inc()
 	}
 	dseq := md.Sequence.Consumer
+	missed := c.chain.lastD != 0 && dseq > c.chain.lastD+1
 	if lo, hi := c.chain.next(seq, dseq, md.NumDelivered); lo <= hi {
 		c.tr.skip(lo, hi)
 		c.publishFloor()
+	}
+	if missed && md.NumDelivered == 1 {
+		c.nakLost(m.Reply(), seq, dseq)
 	}
 	if c.tr.done(seq) {
 		// The floor's ack covers it; a redelivery of a record at or below
@@ -590,6 +596,65 @@ func (c *Consumer) flushCounts() {
 }
 
 func (c *Consumer) dropHeld() { c.ak.dropHeld(c.tr.floor) }
+
+// maxNakLost bounds the NAKs sent for one gap in delivery sequences.
+const maxNakLost = 16
+
+// nakLost asks the server to redeliver now, instead of after ack_wait, the
+// records a gap in delivery sequences shows lost in flight: the first
+// delivery of stream seq seq (consumer seq dseq) came after a consumer seq
+// the client never saw. First deliveries come in stream order, so a lost
+// one is a seq between the floor and seq that is not processed; each such
+// seq (at most maxNakLost, lowest first) is NAKed on the ack subject of
+// this delivery with its stream seq in place of this one's. The server
+// redelivers a NAKed seq only if it is delivered and unacked (pending);
+// seqs it never delivered (other subjects) are ignored, and a redelivery
+// of a record that was not lost after all is skipped as processed. Under
+// AckAll a lost record holds every ack behind it, so this shortens that
+// hold from ack_wait to a round trip; nothing is acked by it.
+func (c *Consumer) nakLost(reply string, seq, dseq uint64) {
+	sent := 0
+	for s := c.tr.floor + 1; s < seq && sent < maxNakLost; s++ {
+		if c.tr.done(s) {
+			continue
+		}
+		subj, ok := nakSubject(reply, s, dseq)
+		if !ok {
+			return
+		}
+		if err := c.nc.Publish(subj, nakBody); err != nil {
+			c.logErr(err, "nak of a record lost in flight failed; it is redelivered after ack_wait")
+			return
+		}
+		c.m.nakLost.Inc()
+		sent++
+	}
+}
+
+var nakBody = []byte("-NAK")
+
+// nakSubject is the ack subject reply (a delivery's, either of the
+// server's two formats: nats-server ackReplyInfo) with stream seq sseq, one
+// delivery and consumer seq dseq; false if reply is not an ack subject.
+func nakSubject(reply string, sseq, dseq uint64) (string, bool) {
+	tokens := strings.Split(reply, ".")
+	off := 0
+	switch {
+	case len(tokens) == 9:
+		off = 2
+	case len(tokens) >= 11:
+		off = 4
+	default:
+		return "", false
+	}
+	if tokens[0] != "$JS" || tokens[1] != "ACK" {
+		return "", false
+	}
+	tokens[off+2] = "1"
+	tokens[off+3] = strconv.FormatUint(sseq, 10)
+	tokens[off+4] = strconv.FormatUint(dseq, 10)
+	return strings.Join(tokens, "."), true
+}
 
 // ackIfDue acks the floor once enough records wait (per record: a counter
 // compare, no clock).

@@ -1,0 +1,100 @@
+package ingest
+
+import (
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func TestNakSubject(t *testing.T) {
+	tests := []struct {
+		reply string
+		want  string // "" : not an ack subject
+	}{
+		{"$JS.ACK.AUDIT.toolwatch-detector.1.6.6.1764892800000000000.14",
+			"$JS.ACK.AUDIT.toolwatch-detector.1.5.6.1764892800000000000.14"},
+		{"$JS.ACK.AUDIT.toolwatch-detector.3.6.9.1764892800000000000.14",
+			"$JS.ACK.AUDIT.toolwatch-detector.1.5.6.1764892800000000000.14"},
+		{"$JS.ACK.hub.ACCHASH.AUDIT.toolwatch-detector.1.6.6.1764892800000000000.14.rnd",
+			"$JS.ACK.hub.ACCHASH.AUDIT.toolwatch-detector.1.5.6.1764892800000000000.14.rnd"},
+		{"_INBOX.abc.def", ""},
+		{"$JS.API.CONSUMER.INFO.AUDIT.x.1.2.3", ""},
+	}
+	for _, tt := range tests {
+		got, ok := nakSubject(tt.reply, 5, 6)
+		if !ok {
+			got = ""
+		}
+		if got != tt.want {
+			t.Errorf("nakSubject(%q) = %q, want %q", tt.reply, got, tt.want)
+		}
+	}
+}
+
+// A first delivery lost in flight (seq 5, ack_wait 30 s) is NAKed as soon
+// as the next delivery shows the gap in delivery sequences: it is applied,
+// and everything acked, long before ack_wait, with no record applied twice
+// and no ack past it before it is applied. On the embedded server and on
+// the Debian binary (an older server).
+func TestJetStreamLostDeliveryNakedEarly(t *testing.T) {
+	for _, srv := range []string{"embedded", "debian"} {
+		t.Run(srv, func(t *testing.T) {
+			var url string
+			if srv == "embedded" {
+				_, url = startEmbedded(t, 0, t.TempDir())
+			} else {
+				url = startBinary(t, "-js", "-sd", t.TempDir())
+			}
+			nc := connect(t, url)
+			cfg := testConfig()
+			cfg.AckWait = 30 * time.Second
+			ensureStream(t, nc, cfg)
+			publishMany(t, nc, 0, 40)
+
+			c, m := newConsumer(t, nc, cfg, time.Second)
+			var lost, applied5 atomic.Bool
+			c.lose = func(md *jetstream.MsgMetadata) bool {
+				return md.Sequence.Stream == 5 && lost.CompareAndSwap(false, true)
+			}
+			c.ack = func(msg jetstream.Msg) error {
+				if s := ackSeq(msg); s >= 5 && !applied5.Load() {
+					t.Errorf("ack of seq %d sent before seq 5 was applied", s)
+				}
+				return msg.Ack()
+			}
+			h := newRecorder()
+			h.onMsg = func(_ int, msg *Message) {
+				if msg.StreamSeq == 5 {
+					applied5.Store(true)
+				}
+			}
+			start := time.Now()
+			stop := run(t, c, h)
+			waitFor(t, "seq 5 redelivered and everything acked", acked(nc, cfg, 40))
+			took := time.Since(start)
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			if took >= 10*time.Second {
+				t.Errorf("lost record applied after %s; ack_wait is %s", took, cfg.AckWait)
+			}
+			_, count, _, _ := h.snapshot()
+			for seq := uint64(1); seq <= 40; seq++ {
+				if count[seq] != 1 {
+					t.Errorf("seq %d handled %d times", seq, count[seq])
+				}
+			}
+			if !lost.Load() {
+				t.Fatal("nothing was lost")
+			}
+			if got := testutil.ToFloat64(m.nakLost); got != 1 {
+				t.Errorf("naks of lost records = %v, want 1", got)
+			}
+			t.Log(fmt.Sprintf("all applied and acked after %s", took.Round(time.Millisecond)))
+		})
+	}
+}
