@@ -2,6 +2,8 @@ package ingest
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -97,4 +99,46 @@ func TestJetStreamLostDeliveryNakedEarly(t *testing.T) {
 			t.Log(fmt.Sprintf("all applied and acked after %s", took.Round(time.Millisecond)))
 		})
 	}
+}
+
+// serverAckInfo is nats-server's ackReplyInfo (consumer.go): how the
+// server reads stream seq, delivery seq and count from an ack subject.
+func serverAckInfo(subject string) (sseq, dseq, dc uint64, ok bool) {
+	tokens := strings.Split(subject, ".")
+	if (len(tokens) != 9 && len(tokens) < 11) || tokens[0] != "$JS" || tokens[1] != "ACK" {
+		return 0, 0, 0, false
+	}
+	off := 2
+	if len(tokens) >= 11 {
+		off = 4
+	}
+	num := func(s string) uint64 { n, _ := strconv.ParseUint(s, 10, 64); return n }
+	return num(tokens[off+3]), num(tokens[off+4]), num(tokens[off+2]), true
+}
+
+// Whatever the reply subject, nakSubject either refuses it or returns one
+// the server reads as (sseq, dseq, one delivery), with every other token
+// of the reply kept.
+func FuzzNakSubject(f *testing.F) {
+	f.Add("$JS.ACK.AUDIT.toolwatch-detector.1.6.6.1764892800000000000.14", uint64(5), uint64(6))
+	f.Add("$JS.ACK.hub.ACCHASH.AUDIT.c.2.6.9.1764892800000000000.14.rnd", uint64(1), uint64(9))
+	f.Add("$JS.ACK.a.b", uint64(1), uint64(1))
+	f.Add("", uint64(0), uint64(0))
+	f.Fuzz(func(t *testing.T, reply string, sseq, dseq uint64) {
+		got, ok := nakSubject(reply, sseq, dseq)
+		_, _, _, serverOK := serverAckInfo(reply)
+		if ok != serverOK {
+			t.Fatalf("nakSubject(%q) ok=%v, the server reads it: %v", reply, ok, serverOK)
+		}
+		if !ok {
+			return
+		}
+		s, d, dc, sok := serverAckInfo(got)
+		if !sok || s != sseq || d != dseq || dc != 1 {
+			t.Fatalf("nakSubject(%q, %d, %d) = %q, read by the server as (%d, %d, %d)", reply, sseq, dseq, got, s, d, dc)
+		}
+		if a, b := strings.Split(reply, "."), strings.Split(got, "."); len(a) != len(b) {
+			t.Fatalf("%q has %d tokens, the reply %d", got, len(b), len(a))
+		}
+	})
 }
