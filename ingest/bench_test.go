@@ -108,3 +108,16 @@ func BenchmarkHandoff(b *testing.B) {
 	h.take()
 	h.stop()
 }
+
+// Reading a delivery's metadata from its ack subject on the delivery
+// goroutine (Msg.Metadata allocated a MsgMetadata per message).
+func BenchmarkParseAckReply(b *testing.B) {
+	const reply = "$JS.ACK.AUDIT.toolwatch-detector.1.600000.600123.1764892800000000000.41"
+	var md jetstream.MsgMetadata
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if !parseAckReply(reply, &md) {
+			b.Fatal("refused")
+		}
+	}
+}

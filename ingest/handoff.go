@@ -1,6 +1,8 @@
 package ingest
 
 import (
+	"errors"
+	"strings"
 	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -12,7 +14,8 @@ import (
 // Decoder handler, its record decoded on the delivery goroutine.
 type delivery struct {
 	m   jetstream.Msg
-	md  *jetstream.MsgMetadata
+	md  *jetstream.MsgMetadata // &mdv in a handoff slot
+	mdv jetstream.MsgMetadata
 	err error
 
 	decoded bool
@@ -121,4 +124,72 @@ func (h *handoff) stop() {
 	h.stopped = true
 	h.mu.Unlock()
 	h.room.Broadcast()
+}
+
+// errNotAckReply: a delivery whose reply subject is not a JetStream ack
+// subject (cannot happen on a pull consumer).
+var errNotAckReply = errors.New("jetstream message without an ack subject")
+
+// parseAckReply reads the delivery count, stream and consumer sequences and
+// pending count from a delivery's ack subject into md, as the server reads
+// them (nats-server ackReplyInfo: 9 tokens, or 11 and more with domain and
+// account hash), without allocating: Msg.Metadata allocates per message on
+// the delivery goroutine. Only those four fields of md are set.
+func parseAckReply(reply string, md *jetstream.MsgMetadata) bool {
+	const prefix = "$JS.ACK."
+	if !strings.HasPrefix(reply, prefix) {
+		return false
+	}
+	var starts [12]int // token starts; tokens 0 and 1 are the prefix
+	n := 2
+	starts[2] = len(prefix)
+	for i := len(prefix); i < len(reply); i++ {
+		if reply[i] == '.' {
+			if n+1 < len(starts) {
+				starts[n+1] = i + 1
+			}
+			n++
+		}
+	}
+	n++ // token count
+	off := 2
+	switch {
+	case n == 9:
+	case n >= 11:
+		off = 4
+	default:
+		return false
+	}
+	tok := func(i int) string {
+		end := len(reply)
+		if i+1 < n && i+1 < len(starts) {
+			end = starts[i+1] - 1
+		}
+		return reply[starts[i]:end]
+	}
+	var ok [4]bool
+	md.NumDelivered, ok[0] = parseUint(tok(off + 2))
+	md.Sequence.Stream, ok[1] = parseUint(tok(off + 3))
+	md.Sequence.Consumer, ok[2] = parseUint(tok(off + 4))
+	md.NumPending, ok[3] = parseUint(tok(off + 6))
+	return ok == [4]bool{true, true, true, true}
+}
+
+// parseUint is strconv.ParseUint(s, 10, 64) for decimal digits only.
+func parseUint(s string) (uint64, bool) {
+	if s == "" || len(s) > 20 {
+		return 0, false
+	}
+	var v uint64
+	for i := 0; i < len(s); i++ {
+		c := s[i] - '0'
+		if c > 9 {
+			return 0, false
+		}
+		if v > (1<<64-1-uint64(c))/10 {
+			return 0, false
+		}
+		v = v*10 + uint64(c)
+	}
+	return v, true
 }

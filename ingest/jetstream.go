@@ -170,7 +170,10 @@ func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer, h Handl
 			}
 		}
 		slot.m = m
-		slot.md, slot.err = m.Metadata()
+		slot.md, slot.err = &slot.mdv, nil
+		if !parseAckReply(m.Reply(), &slot.mdv) {
+			slot.md, slot.err = nil, errNotAckReply
+		}
 		if slot.decoded = dec != nil && slot.err == nil; slot.decoded {
 			slot.decErr = dec.Decode(m.Data(), &slot.rec)
 		}

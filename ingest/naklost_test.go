@@ -142,3 +142,71 @@ func FuzzNakSubject(f *testing.F) {
 		}
 	})
 }
+
+// parseAckReply reads what the server writes into a delivery's ack
+// subject, in both formats, and refuses anything else.
+func TestParseAckReply(t *testing.T) {
+	tests := []struct {
+		reply                string
+		ok                   bool
+		dc, sseq, dseq, pend uint64
+	}{
+		{"$JS.ACK.AUDIT.toolwatch-detector.1.6.7.1764892800000000000.14", true, 1, 6, 7, 14},
+		{"$JS.ACK.hub.ACCHASH.AUDIT.c.3.600000.600123.1764892800000000000.0", true, 3, 600000, 600123, 0},
+		{"$JS.ACK.hub.ACCHASH.AUDIT.c.3.6.9.1764892800000000000.5.rnd", true, 3, 6, 9, 5},
+		{"$JS.ACK.AUDIT.c.1.6.7.1764892800000000000", false, 0, 0, 0, 0},     // 8 tokens
+		{"$JS.ACK.AUDIT.c.1.6.7.17.14.x", false, 0, 0, 0, 0},                 // 10 tokens
+		{"$JS.ACK.AUDIT.c.1.-6.7.1764892800000000000.14", false, 0, 0, 0, 0}, // not a number
+		{"$JS.ACK.AUDIT.c.1.6.7.1.99999999999999999999", false, 0, 0, 0, 0},  // overflows
+		{"_INBOX.x.1.6.7.1.2.3.4", false, 0, 0, 0, 0},
+		{"", false, 0, 0, 0, 0},
+	}
+	for _, tt := range tests {
+		var md jetstream.MsgMetadata
+		ok := parseAckReply(tt.reply, &md)
+		if ok != tt.ok {
+			t.Errorf("parseAckReply(%q) ok = %v, want %v", tt.reply, ok, tt.ok)
+			continue
+		}
+		if ok && (md.NumDelivered != tt.dc || md.Sequence.Stream != tt.sseq || md.Sequence.Consumer != tt.dseq || md.NumPending != tt.pend) {
+			t.Errorf("parseAckReply(%q) = dc %d sseq %d dseq %d pending %d", tt.reply, md.NumDelivered, md.Sequence.Stream, md.Sequence.Consumer, md.NumPending)
+		}
+	}
+}
+
+// Whatever the subject, parseAckReply accepts it only if the server would
+// read it as an ack subject, and then reads the same numbers; it never
+// panics.
+func FuzzParseAckReply(f *testing.F) {
+	f.Add("$JS.ACK.AUDIT.toolwatch-detector.1.6.7.1764892800000000000.14")
+	f.Add("$JS.ACK.hub.ACCHASH.AUDIT.c.3.6.9.1764892800000000000.5.rnd")
+	f.Add("$JS.ACK....")
+	f.Add("$JS.ACK.a.b.c.d.e.f.g.h.i.j.k.l.m.n")
+	f.Fuzz(func(t *testing.T, reply string) {
+		var md jetstream.MsgMetadata
+		ok := parseAckReply(reply, &md)
+		sseq, dseq, dc, serverOK := serverAckInfo(reply)
+		if ok && !serverOK {
+			t.Fatalf("parseAckReply(%q) accepted a subject the server does not read", reply)
+		}
+		if ok && (md.Sequence.Stream != sseq || md.Sequence.Consumer != dseq || md.NumDelivered != dc) {
+			t.Fatalf("parseAckReply(%q) = (%d, %d, %d), the server reads (%d, %d, %d)", reply,
+				md.Sequence.Stream, md.Sequence.Consumer, md.NumDelivered, sseq, dseq, dc)
+		}
+		if serverOK && !ok {
+			// Refused only for a number the server would read as -1 (not
+			// decimal digits, or too large).
+			tokens := strings.Split(reply, ".")
+			off := 2
+			if len(tokens) >= 11 {
+				off = 4
+			}
+			for _, i := range []int{off + 2, off + 3, off + 4, off + 6} {
+				if _, err := strconv.ParseUint(tokens[i], 10, 64); err != nil || strings.ContainsAny(tokens[i], "+-") {
+					return
+				}
+			}
+			t.Fatalf("parseAckReply(%q) refused a subject with valid numbers", reply)
+		}
+	})
+}
