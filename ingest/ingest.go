@@ -5,8 +5,8 @@
 // pulled continuously (nats.go Consume with batch_size records prefetched
 // and the next pull issued when half of them are used, so the pipe never
 // runs dry between batches). Two goroutines share the work: nats.go's
-// delivery goroutine parses each message's metadata and, for a Decoder
-// handler, decodes the record; it hands the message over in a bounded ring
+// delivery goroutine reads each message's sequences from its ack subject
+// and, for a Decoder handler, decodes the record; it hands the message over in a bounded ring
 // (handoff.go, BatchSize slots, one lock per message on that side and one
 // per batch on the other). The Run goroutine applies the records in
 // delivery order, tracks the processed floor, acks and calls Idle, so the

@@ -126,7 +126,7 @@ func (c *Consumer) consumerExists(ctx context.Context, cons jetstream.Consumer) 
 // consume pulls continuously (Consume: up to BatchSize messages prefetched
 // and the next pull issued when half are used, so the pipe never runs dry
 // between batches) and splits the work over two goroutines: nats.go's
-// delivery callback parses each message's metadata and, for a Decoder
+// delivery callback reads each message's sequences (parseAckReply) and, for a Decoder
 // handler, decodes the record into a handoff slot; the Run goroutine takes
 // every slot queued since it last looked (one lock per batch), applies
 // each record through the handler in delivery order, tracks the processed
