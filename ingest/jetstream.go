@@ -600,8 +600,13 @@ func (c *Consumer) flushCounts() {
 
 func (c *Consumer) dropHeld() { c.ak.dropHeld(c.tr.floor) }
 
-// maxNakLost bounds the NAKs sent for one gap in delivery sequences.
-const maxNakLost = 16
+// maxNakLost bounds the NAKs sent for one gap in delivery sequences, and
+// maxNakScan the stream seqs looked at for them (the floor may sit far
+// below a delivery in a stream shared with other subjects).
+const (
+	maxNakLost = 16
+	maxNakScan = 4096
+)
 
 // nakLost asks the server to redeliver now, instead of after ack_wait, the
 // records a gap in delivery sequences shows lost in flight: the first
@@ -617,7 +622,7 @@ const maxNakLost = 16
 // hold from ack_wait to a round trip; nothing is acked by it.
 func (c *Consumer) nakLost(reply string, seq, dseq uint64) {
 	sent := 0
-	for s := c.tr.floor + 1; s < seq && sent < maxNakLost; s++ {
+	for s := c.tr.floor + 1; s < seq && s <= c.tr.floor+maxNakScan && sent < maxNakLost; s++ {
 		if c.tr.done(s) {
 			continue
 		}
