@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -167,7 +168,7 @@ func TestServeHTTPWarnsWithoutAuthBeyondLoopback(t *testing.T) {
 		{"0.0.0.0:0", withAuth, false},
 	}
 	for _, tc := range tests {
-		var buf bytes.Buffer
+		var buf lockedBuffer // the server's goroutine logs too
 		cfg := config.DefaultMetricsConfig()
 		cfg.Listen, cfg.WebConfigFile = tc.listen, tc.web
 		srv, _, err := serveHTTP(cfg, http.NotFoundHandler(), zerolog.New(&buf))
@@ -187,4 +188,22 @@ func TestServeHTTPWarnsWithoutAuthBeyondLoopback(t *testing.T) {
 	if _, _, err := serveHTTP(cfg, http.NotFoundHandler(), zerolog.Nop()); err == nil {
 		t.Error("a web config with missing certificate files was accepted")
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers and readers.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -24,7 +24,8 @@ import (
 )
 
 // worker is the ingest.Handler: it owns the pipeline; the consumer never
-// calls it concurrently.
+// calls it concurrently. It is also an ingest.Decoder: Decode runs on the
+// consumer's delivery goroutine and touches only dec.
 type worker struct {
 	p   *pipeline.Pipeline
 	out *sink.Dispatcher
@@ -36,6 +37,9 @@ type worker struct {
 	// pending is a prepared reload, applied on the worker goroutine before
 	// the next message: one atomic load per record.
 	pending atomic.Pointer[reloadRequest]
+	// dec is Decode's decoder, replaced when a reload changes the limits
+	// (records decoded before the reload is applied keep the old ones).
+	dec atomic.Pointer[record.Decoder]
 
 	status *statusState
 
@@ -83,6 +87,7 @@ type reloadRequest struct {
 
 func newWorker(cfg *config.Config, p *pipeline.Pipeline, out *sink.Dispatcher, tm *telemetry.Metrics, cv *compliance.View, log zerolog.Logger, now func() time.Time) *worker {
 	w := &worker{p: p, out: out, tm: tm, cv: cv, log: log, now: now, queries: make(chan baselinesQuery), triage: make(chan triageRequest)}
+	w.dec.Store(record.NewDecoder(cfg.Limits))
 	w.status = newStatusState(cfg, p, now)
 	w.status.cv = cv
 	compliance.Attach(cv, p.Engine().Detectors()) // the chain detector reports to cv
@@ -121,7 +126,16 @@ func (w *worker) HandleMessage(m *ingest.Message) ingest.Result {
 		w.seedAlertmanager(w.out)
 	}
 	w.cv.SetProcessed(m.Processed)
-	alerts, outcome, err := w.p.Handle(m.Data)
+	var (
+		alerts  []alert.Alert
+		outcome record.Outcome
+		err     error
+	)
+	if m.Record != nil {
+		alerts, outcome, err = w.p.Apply(m.Record, m.DecodeErr)
+	} else {
+		alerts, outcome, err = w.p.Handle(m.Data)
+	}
 	res := ingest.Result{Outcome: outcome}
 	switch outcome {
 	case record.Applied:
@@ -144,6 +158,13 @@ func (w *worker) HandleMessage(m *ingest.Message) ingest.Result {
 	w.cv.SetProcessed(false)
 	w.afterTick()
 	return res
+}
+
+// Decode decodes a record ahead of HandleMessage on the consumer's
+// delivery goroutine (ingest.Decoder), with its own decoder: the
+// pipeline's belongs to the worker goroutine.
+func (w *worker) Decode(data []byte, r *record.Record) error {
+	return w.dec.Load().Decode(data, r)
 }
 
 // Idle advances event time on the wall clock while caught up and idle.
@@ -210,6 +231,7 @@ func (w *worker) applyReload() {
 	if err := w.p.Reconfigure(r.cfg); err != nil {
 		w.log.Error().Err(err).Msg("detectors keep their previous configuration")
 	}
+	w.dec.Store(record.NewDecoder(r.cfg.Limits))
 	compliance.Attach(w.cv, w.p.Engine().Detectors())
 	w.status.setConfig(r.cfg)
 	if r.out != nil {

@@ -98,8 +98,10 @@ func TestJetStreamLostDeliveryIsNeverAckedPast(t *testing.T) {
 			t.Errorf("seq %d handled %d times", seq, n)
 		}
 	}
-	if got := testutil.ToFloat64(m.acks); got < 2 || got >= 20 {
-		t.Errorf("acks = %v, want a few batches (>= 2: before and after the gap filled, < 20)", got)
+	// The gap is NAKed and filled at once (nakLost), often before the first
+	// ack is due: one ack or a few.
+	if got := testutil.ToFloat64(m.acks); got < 1 || got >= 20 {
+		t.Errorf("acks = %v, want a few batches (>= 1, < 20)", got)
 	}
 }
 

@@ -40,6 +40,10 @@ func (m *fakeMsg) Subject() string                           { return "audit.rec
 func (m *fakeMsg) Data() []byte                              { return m.data }
 func (m *fakeMsg) Headers() nats.Header                      { return nil }
 
+// Reply is no ack subject: the model sends no NAK for a lost delivery
+// (nakLost; its redelivery is a step of the test).
+func (m *fakeMsg) Reply() string { return "" }
+
 // A delivery step: stream seq, and whether the client loses it in flight.
 type step struct {
 	seq  uint64
@@ -114,7 +118,7 @@ func TestBatchedAcksNeverPassAGap(t *testing.T) {
 						Sequence:     jetstream.SequencePair{Stream: s.seq, Consumer: srv.dseq},
 						NumDelivered: uint64(delivered[s.seq]),
 					}}
-					c.process(delivery{m: m, md: &m.md}, h)
+					c.process(&delivery{m: m, md: &m.md}, h)
 				}
 				if s.dropAcks {
 					dropping = true

@@ -4,8 +4,13 @@
 // JetStream mode (default): a durable pull consumer on the AUDIT stream,
 // pulled continuously (nats.go Consume with batch_size records prefetched
 // and the next pull issued when half of them are used, so the pipe never
-// runs dry between batches). Each message is applied in nats.go's delivery
-// callback; the Run goroutine only watches for idleness and flushes acks.
+// runs dry between batches). Two goroutines share the work: nats.go's
+// delivery goroutine reads each message's sequences from its ack subject
+// and, for a Decoder handler, decodes the record; it hands the message over in a bounded ring
+// (handoff.go, BatchSize slots, one lock per message on that side and one
+// per batch on the other). The Run goroutine applies the records in
+// delivery order, tracks the processed floor, acks and calls Idle, so the
+// handler runs on one goroutine only.
 // The durable has ack policy AckAll and acks are batched (acks.go): only
 // the record at the processed floor is acked, every 256 records or 20 ms,
 // when idle and on stop, so a record is acked only after it and every
@@ -75,6 +80,11 @@ type Message struct {
 	// sequence is at or below the durable consumer's ack floor read at
 	// start, see Consumer.PriorAckFloor). Always false in core mode.
 	Processed bool
+	// Record, when not nil, is Data already decoded by the handler's
+	// Decode (JetStream mode, a Decoder handler), and DecodeErr what Decode
+	// returned. Valid only during HandleMessage.
+	Record    *record.Record
+	DecodeErr error
 }
 
 // Result is the handler's verdict on one record.
@@ -83,16 +93,25 @@ type Result struct {
 	Reason  string // why the record is Invalid (sent in Toolwatch-Reason)
 }
 
-// Handler processes records. Its methods are never called concurrently
-// and each call happens-after the previous one (core mode: all from the
-// goroutine running Run; JetStream mode: messages from nats.go's delivery
-// goroutine, Idle from Run's, serialised by a mutex).
+// Handler processes records. Its methods are called from the goroutine
+// running Run, one at a time.
 type Handler interface {
 	// HandleMessage applies one record, in stream order.
 	HandleMessage(m *Message) Result
 	// Idle is called while the consumer is caught up and no record arrived
 	// for Options.IdleAfter, and again every IdleAfter while that lasts.
 	Idle(now time.Time)
+}
+
+// A Decoder is a Handler that decodes records ahead of HandleMessage. In
+// JetStream mode Decode runs on nats.go's delivery goroutine while the Run
+// goroutine applies earlier records, so it must touch nothing HandleMessage
+// or Idle touch; it is never called concurrently with itself. Its result
+// reaches HandleMessage in Message.Record and Message.DecodeErr; r is
+// reused once that HandleMessage returned. Core mode does not call it.
+type Decoder interface {
+	Handler
+	Decode(data []byte, r *record.Record) error
 }
 
 // Dead-letter headers.
@@ -162,13 +181,13 @@ type Consumer struct {
 	started     chan struct{}
 	startedOnce sync.Once
 
-	// mu serialises the handler: JetStream messages are processed in
-	// nats.go's delivery callback, Idle on the Run goroutine.
-	mu    sync.Mutex
+	// Run goroutine only (JetStream mode): the processed seqs, the batched
+	// acks, the delivery-sequence chain and the message handed over.
 	tr    *seqTracker
 	ak    acker
 	chain chain
 	msg   Message
+	batch batchCounts
 	// stream is the bound stream (for checkGaps); Run goroutine.
 	stream jetstream.Stream
 

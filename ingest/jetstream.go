@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -48,22 +50,18 @@ func (c *Consumer) runJetStream(ctx context.Context, h Handler) error {
 				continue
 			}
 			// New handles: delivery sequences of a recreated durable restart.
-			c.mu.Lock()
 			c.ak.reset()
 			c.chain = chain{}
 			if info := cons.CachedInfo(); info != nil {
 				c.chain.start(info.Delivered)
 				c.raiseFloor(info.AckFloor.Stream)
 			}
-			c.mu.Unlock()
 			c.setConsuming()
 			c.log.Info().Str("stream", c.cfg.Stream).Str("consumer", c.cfg.Consumer).
 				Uint64("last_applied", c.tr.floor).Int("prefetch", c.cfg.BatchSize).Msg("consuming")
 		}
 		n, err := c.consume(ctx, cons, h)
-		c.mu.Lock()
 		c.chain.unbroken = false // deliveries may have been dropped with the subscription
-		c.mu.Unlock()
 		if n > 0 {
 			retry.reset()
 		}
@@ -125,32 +123,29 @@ func (c *Consumer) consumerExists(ctx context.Context, cons jetstream.Consumer) 
 	return !errors.Is(err, jetstream.ErrConsumerNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound)
 }
 
-// delivery is one JetStream message with its parsed metadata.
-type delivery struct {
-	m   jetstream.Msg
-	md  *jetstream.MsgMetadata
-	err error
-}
-
 // consume pulls continuously (Consume: up to BatchSize messages prefetched
 // and the next pull issued when half are used, so the pipe never runs dry
-// between batches) and processes each message right in nats.go's delivery
-// callback, like a plain consumer would: no hand-off to another goroutine
-// per record. The Run goroutine only watches for idleness, a stopped
-// subscription and ctx; c.mu serialises its Idle with the callback (one
-// uncontended lock per record), so the handler is never called
-// concurrently. It returns when ctx is cancelled — after the client handed
-// over what it had received, each applied record acked — or with an error
-// when the subscription stopped under it. n is the number of messages
-// processed.
+// between batches) and splits the work over two goroutines: nats.go's
+// delivery callback reads each message's sequences (parseAckReply) and, for a Decoder
+// handler, decodes the record into a handoff slot; the Run goroutine takes
+// every slot queued since it last looked (one lock per batch), applies
+// each record through the handler in delivery order, tracks the processed
+// floor and acks it (acks.go). Decoding thus overlaps detection, and the
+// handler (HandleMessage and Idle) and the ack state are used by the Run
+// goroutine only. It returns when ctx is cancelled — after the client
+// handed over what it had received, each one applied and the floor acked —
+// or with an error when the subscription stopped under it. n is the number
+// of messages processed.
 func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer, h Handler) (n int, err error) {
 	var (
 		lastErr atomic.Pointer[error]
 		lost    atomic.Bool // a pull was answered by no responders
-		stopped bool        // under c.mu: Run is returning, the callback must not touch h
-		count   int         // under c.mu: messages processed
-		infoAt  int         // under c.mu: count at the last gaps check
+		count   int         // messages processed
+		infoAt  int         // count at the last gaps check
+		ho      = newHandoff(c.cfg.BatchSize)
+		slot    *delivery // delivery goroutine only: the slot it fills next
 	)
+	dec, _ := h.(Decoder)
 	opts := []jetstream.PullConsumeOpt{
 		jetstream.PullMaxMessages(c.cfg.BatchSize),
 		jetstream.ConsumeErrHandler(func(cc jetstream.ConsumeContext, err error) {
@@ -169,43 +164,66 @@ func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer, h Handl
 		c.beforePull()
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
-		md, err := m.Metadata()
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if stopped {
-			return // not acked: redelivered after ack_wait
+		if slot == nil {
+			if slot = ho.claim(); slot == nil {
+				return // stopped: not acked, redelivered after ack_wait
+			}
 		}
-		if c.lose != nil && err == nil && c.lose(md) {
-			return // test seam: the delivery is lost in flight
+		slot.m = m
+		slot.md, slot.err = &slot.mdv, nil
+		if !parseAckReply(m.Reply(), &slot.mdv) {
+			slot.md, slot.err = nil, errNotAckReply
 		}
-		c.process(delivery{m: m, md: md, err: err}, h)
-		if count++; count-infoAt >= c.cfg.BatchSize {
-			infoAt = count
-			c.checkGaps(ctx)
+		if slot.decoded = dec != nil && slot.err == nil; slot.decoded {
+			slot.decErr = dec.Decode(m.Data(), &slot.rec)
+		}
+		if slot = ho.put(); slot == nil {
+			return // stopped before it was queued: as above
 		}
 	}, opts...)
 	if err != nil {
 		return 0, err
 	}
+	// apply applies what is queued, and what was queued meanwhile, until
+	// the queue is empty: a busy apply side parks only when the delivery
+	// side is behind.
+	apply := func() {
+		for {
+			a, b := ho.take()
+			if len(a) == 0 {
+				break
+			}
+			for _, run := range [2][]delivery{a, b} {
+				for i := range run {
+					d := &run[i]
+					if c.lose == nil || d.err != nil || !c.lose(d.md) { // test seam: lost in flight
+						c.process(d, h)
+					}
+					d.m, d.md, d.decErr = nil, nil, nil
+					if count++; count-infoAt >= c.cfg.BatchSize {
+						infoAt = count
+						c.checkGaps(ctx)
+					}
+				}
+			}
+		}
+		c.flushCounts()
+	}
 	closed := cc.Closed()
 	finish := func() int {
 		cc.Stop()
-		c.mu.Lock()
-		stopped = true
-		n := count
+		ho.stop()
+		apply() // what was queued before the stop
 		if !c.nc.IsClosed() {
 			c.flushAcks()
-		}
-		c.mu.Unlock()
-		// Acks are published without waiting for the server; a round trip
-		// makes sure the floor's ack reached it before Run returns, so a
-		// restart does not see the records redelivered.
-		if !c.nc.IsClosed() {
+			// Acks are published without waiting for the server; a round
+			// trip makes sure the floor's ack reached it before Run
+			// returns, so a restart does not see the records redelivered.
 			if err := c.nc.FlushTimeout(requestTimeout); err != nil {
 				c.logErr(err, "flushing acks at stop failed; unacked records will be redelivered and skipped")
 			}
 		}
-		return n
+		return count
 	}
 
 	wait := min(c.idleAfter, 5*time.Second)
@@ -219,16 +237,16 @@ func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer, h Handl
 	)
 	for {
 		select {
+		case <-ho.ready:
+			apply()
 		case <-ackTick.C:
-			c.mu.Lock()
 			c.flushAcks()
-			c.mu.Unlock()
 		case now := <-tick.C:
 			c.setConnected()
 			if c.nc.IsClosed() {
 				return finish(), errors.New("ingest: nats connection closed")
 			}
-			c.mu.Lock()
+			apply() // Idle must not overtake a queued record
 			if count != seen {
 				lastRecord, seen = now, count
 			} else if now.Sub(lastRecord) >= c.idleAfter {
@@ -239,7 +257,6 @@ func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer, h Handl
 					lastRecord = now
 				}
 			}
-			c.mu.Unlock()
 		case <-closed:
 			n := finish()
 			if lost.Load() {
@@ -250,13 +267,21 @@ func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer, h Handl
 			}
 			return n, errConsumeStopped
 		case <-ctx.Done():
-			// Stop pulling; the callback processes what the client holds;
-			// whatever is left after requestTimeout is redelivered.
+			// Stop pulling; the callback queues what the client holds and
+			// it is applied; whatever is left after requestTimeout is
+			// redelivered.
 			cc.Drain()
 			t := time.NewTimer(requestTimeout)
-			select {
-			case <-closed:
-			case <-t.C:
+		drain:
+			for {
+				select {
+				case <-ho.ready:
+					apply()
+				case <-closed:
+					break drain
+				case <-t.C:
+					break drain
+				}
 			}
 			t.Stop()
 			return finish(), nil
@@ -476,7 +501,7 @@ func (c *Consumer) consumerConfig(start uint64) jetstream.ConsumerConfig {
 
 // process handles one delivery: skip (ack) a processed seq, else hand it to
 // the handler and ack — or dead-letter and terminate — afterwards.
-func (c *Consumer) process(d delivery, h Handler) {
+func (c *Consumer) process(d *delivery, h Handler) {
 	m, md := d.m, d.md
 	if d.err != nil {
 		// Not a JetStream delivery; cannot happen on a pull consumer.
@@ -484,14 +509,18 @@ func (c *Consumer) process(d delivery, h Handler) {
 		return
 	}
 	seq := md.Sequence.Stream
-	c.m.pending.Set(float64(md.NumPending))
+	c.batch.pending, c.batch.seen = md.NumPending, true
 	if md.NumDelivered > 1 {
 		c.m.redelivered.Inc()
 	}
 	dseq := md.Sequence.Consumer
+	missed := c.chain.lastD != 0 && dseq > c.chain.lastD+1
 	if lo, hi := c.chain.next(seq, dseq, md.NumDelivered); lo <= hi {
 		c.tr.skip(lo, hi)
 		c.publishFloor()
+	}
+	if missed && md.NumDelivered == 1 {
+		c.nakLost(m.Reply(), seq, dseq)
 	}
 	if c.tr.done(seq) {
 		// The floor's ack covers it; a redelivery of a record at or below
@@ -504,6 +533,9 @@ func (c *Consumer) process(d delivery, h Handler) {
 	}
 	c.msg = Message{Subject: m.Subject(), Data: m.Data(), Header: m.Headers(), StreamSeq: seq, Pending: md.NumPending,
 		Processed: seq <= c.prior}
+	if d.decoded {
+		c.msg.Record, c.msg.DecodeErr = &d.rec, d.decErr
+	}
 	r := h.HandleMessage(&c.msg)
 	c.msg = Message{}
 	if r.Outcome == record.Invalid {
@@ -538,12 +570,99 @@ func (c *Consumer) process(d delivery, h Handler) {
 		return
 	}
 	c.mark(seq)
-	c.m.outcome(r.Outcome).Inc()
+	c.batch.outcomes[r.Outcome]++
 	c.ak.applied(m, seq, dseq, c.tr.floor)
 	c.ackIfDue()
 }
 
+// batchCounts are the per-record metrics of one handed-over batch, added
+// to the Prometheus metrics once per batch (flushCounts) instead of one
+// atomic update per record each.
+type batchCounts struct {
+	outcomes [record.Invalid + 1]uint64 // applied and late (invalid ones are counted at once)
+	pending  uint64                     // NumPending of the last delivery
+	seen     bool                       // pending is set
+}
+
+// flushCounts adds the batch's counts to the metrics (Run goroutine).
+func (c *Consumer) flushCounts() {
+	b := &c.batch
+	for o, n := range b.outcomes {
+		if n > 0 {
+			c.m.outcome(record.Outcome(o)).Add(float64(n))
+		}
+	}
+	if b.seen {
+		c.m.pending.Set(float64(b.pending))
+	}
+	*b = batchCounts{}
+}
+
 func (c *Consumer) dropHeld() { c.ak.dropHeld(c.tr.floor) }
+
+// maxNakLost bounds the NAKs sent for one gap in delivery sequences, and
+// maxNakScan the stream seqs looked at for them (the floor may sit far
+// below a delivery in a stream shared with other subjects).
+const (
+	maxNakLost = 16
+	maxNakScan = 4096
+)
+
+// nakLost asks the server to redeliver now, instead of after ack_wait, the
+// records a gap in delivery sequences shows lost in flight: the first
+// delivery of stream seq seq (consumer seq dseq) came after a consumer seq
+// the client never saw. First deliveries come in stream order, so a lost
+// one is a seq between the floor and seq that is not processed; each such
+// seq (at most maxNakLost, lowest first) is NAKed on the ack subject of
+// this delivery with its stream seq in place of this one's. The server
+// redelivers a NAKed seq only if it is delivered and unacked (pending);
+// seqs it never delivered (other subjects) are ignored, and a redelivery
+// of a record that was not lost after all is skipped as processed. Under
+// AckAll a lost record holds every ack behind it, so this shortens that
+// hold from ack_wait to a round trip; nothing is acked by it.
+func (c *Consumer) nakLost(reply string, seq, dseq uint64) {
+	sent := 0
+	for s := c.tr.floor + 1; s < seq && s <= c.tr.floor+maxNakScan && sent < maxNakLost; s++ {
+		if c.tr.done(s) {
+			continue
+		}
+		subj, ok := nakSubject(reply, s, dseq)
+		if !ok {
+			return
+		}
+		if err := c.nc.Publish(subj, nakBody); err != nil {
+			c.logErr(err, "nak of a record lost in flight failed; it is redelivered after ack_wait")
+			return
+		}
+		c.m.nakLost.Inc()
+		sent++
+	}
+}
+
+var nakBody = []byte("-NAK")
+
+// nakSubject is the ack subject reply (a delivery's, either of the
+// server's two formats: nats-server ackReplyInfo) with stream seq sseq, one
+// delivery and consumer seq dseq; false if reply is not an ack subject.
+func nakSubject(reply string, sseq, dseq uint64) (string, bool) {
+	tokens := strings.Split(reply, ".")
+	off := 0
+	switch {
+	case len(tokens) == 9:
+		off = 2
+	case len(tokens) >= 11:
+		off = 4
+	default:
+		return "", false
+	}
+	if tokens[0] != "$JS" || tokens[1] != "ACK" {
+		return "", false
+	}
+	tokens[off+2] = "1"
+	tokens[off+3] = strconv.FormatUint(sseq, 10)
+	tokens[off+4] = strconv.FormatUint(dseq, 10)
+	return strings.Join(tokens, "."), true
+}
 
 // ackIfDue acks the floor once enough records wait (per record: a counter
 // compare, no clock).
@@ -553,7 +672,7 @@ func (c *Consumer) ackIfDue() {
 	}
 }
 
-// flushAcks acks the newest handle at the floor, if any (under c.mu).
+// flushAcks acks the newest handle at the floor, if any (Run goroutine).
 func (c *Consumer) flushAcks() {
 	m := c.ak.take()
 	if m == nil {

@@ -15,6 +15,7 @@ type Metrics struct {
 	dropped                           prometheus.Counter
 	redelivered                       prometheus.Counter
 	acks                              prometheus.Counter
+	nakLost                           prometheus.Counter
 	pending                           prometheus.Gauge
 	connected                         prometheus.Gauge
 }
@@ -51,6 +52,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "toolwatch_ingest_acks_total",
 			Help: "JetStream acks sent (AckAll: one ack, or the term of an invalid record, covers every record up to its stream sequence; so this counts batches, not records).",
 		}),
+		nakLost: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "toolwatch_ingest_lost_naks_total",
+			Help: "NAKs sent for records a gap in JetStream delivery sequences showed lost in flight, so they are redelivered at once instead of after ack_wait.",
+		}),
 		pending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "toolwatch_ingest_consumer_pending",
 			Help: "Records in the stream not yet delivered to the consumer (core mode: buffered in the client).",
@@ -61,7 +66,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(msgs, m.deadLettered, m.deadLetterFailed, m.dropped, m.redelivered, m.acks, m.pending, m.connected)
+		reg.MustRegister(msgs, m.deadLettered, m.deadLetterFailed, m.dropped, m.redelivered, m.acks, m.nakLost, m.pending, m.connected)
 	}
 	return m
 }

@@ -21,6 +21,7 @@ import (
 type Pipeline struct {
 	dec      *record.Decoder
 	rec      record.Record
+	cur      *record.Record // the record of the last Handle or Apply
 	eng      *detect.Engine
 	mgr      *alert.Manager
 	skew     time.Duration
@@ -74,17 +75,33 @@ func (p *Pipeline) Engine() *detect.Engine { return p.eng }
 // Manager exposes the alert manager (firing alerts, counters).
 func (p *Pipeline) Manager() *alert.Manager { return p.mgr }
 
-// Record is the last decoded record; valid until the next Handle.
-func (p *Pipeline) Record() *record.Record { return &p.rec }
+// Record is the record of the last Handle or Apply; valid until the next
+// one (and, after Apply, while the caller keeps its record).
+func (p *Pipeline) Record() *record.Record {
+	if p.cur != nil {
+		return p.cur
+	}
+	return &p.rec
+}
 
 // Handle decodes one message and applies it. It returns the alerts it
 // raised or resolved, the outcome, and for record.Invalid the reason.
 func (p *Pipeline) Handle(data []byte) ([]alert.Alert, record.Outcome, error) {
-	if err := p.dec.Decode(data, &p.rec); err != nil {
-		return nil, record.Invalid, err
+	return p.Apply(&p.rec, p.dec.Decode(data, &p.rec))
+}
+
+// Apply applies a record decoded elsewhere (by a record.Decoder with this
+// configuration's limits; decodeErr is what its Decode returned), so that
+// decoding can run on another goroutine ahead of detection. The result is
+// Handle's for the same message. r is not kept after the next Handle or
+// Apply.
+func (p *Pipeline) Apply(r *record.Record, decodeErr error) ([]alert.Alert, record.Outcome, error) {
+	p.cur = r
+	if decodeErr != nil {
+		return nil, record.Invalid, decodeErr
 	}
 	var outcome record.Outcome
-	p.findings, outcome = p.eng.Process(&p.rec, p.findings[:0])
+	p.findings, outcome = p.eng.Process(r, p.findings[:0])
 	switch outcome {
 	case record.Invalid: // the engine rejects only records from the future
 		return nil, record.Invalid, &record.Error{Field: "timestamp", Reason: fmt.Sprintf("more than %s in the future", p.skew)}
