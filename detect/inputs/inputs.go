@@ -245,6 +245,10 @@ type tool struct {
 	flood       *flooders
 	floodShapes uint32
 	winBits     uint8 // winMulti, winOpening
+
+	// fields: the (field path, type) pairs of the accepted shapes
+	// (fields.go); Window is the distinct window a pair was first learned in.
+	fields hashset.Set
 }
 
 // maxFlooders bounds the agents an opening quarantines.
@@ -376,7 +380,7 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 			}
 		}
 		if sl.Flags&flagInjection != 0 && t.cfg.AlwaysAlertInjection {
-			return d.score(t, r, s, shape.ClassSQLi, false, false, out)
+			return d.score(t, r, s, shape.ClassSQLi, false, false, false, out)
 		}
 		return out
 	}
@@ -524,7 +528,8 @@ func (d *Detector) novel(t *tool, r *record.Record, s string, h uint64, ts int64
 		t.flood.last = t.records
 	}
 	if !flood && (warm || class == shape.ClassSQLi && cfg.AlwaysAlertInjection) {
-		out = d.score(t, r, s, class, true, rejected, out)
+		recomb := !dangerous && t.recombination(s)
+		out = d.score(t, r, s, class, true, rejected, recomb, out)
 	}
 	if rejected {
 		return out // not accepted by the tool: not part of its vocabulary
@@ -562,6 +567,9 @@ func (d *Detector) novel(t *tool, r *record.Record, s string, h uint64, ts int64
 	}
 	if !flood {
 		t.kinds |= kindBit(s)
+		if !dangerous {
+			t.learnFields(s)
+		}
 	}
 	if !dangerous {
 		// Dangerous shapes alert on their own; they do not make the
@@ -607,6 +615,7 @@ func (d *Detector) opening(t *tool, r *record.Record, ah uint64, out []detect.Fi
 	}
 	t.flood = &flooders{agents: [maxFlooders]uint64{ah}, n: 1, last: t.records}
 	t.winBits |= winOpening
+	t.dropWindowFields() // the flood's pairs may be among them
 	for sl := range t.set.All() {
 		if sl.Flags&(flagRepeat|flagRef|flagFlood|flagInjection) == 0 && sl.Window == t.window {
 			sl.Flags |= flagFlood
@@ -679,8 +688,9 @@ func (t *tool) recentNew() int {
 
 // score appends a finding for shape s of class class if it scores at least
 // min_score; firstSeen is false for a known sql-injection shape, rejected
-// true for a plain shape whose call failed (see the package doc).
-func (d *Detector) score(t *tool, r *record.Record, s, class string, firstSeen, rejected bool, out []detect.Finding) []detect.Finding {
+// true for a plain shape whose call failed, recomb for a recombination of
+// known field pairs (see the package doc).
+func (d *Detector) score(t *tool, r *record.Record, s, class string, firstSeen, rejected, recomb bool, out []detect.Finding) []detect.Finding {
 	ref := t.flood != nil // an opening: judged against the reference
 	o, rate := t.openness()
 	l, q := t.decades(r.Timestamp.UnixNano(), class, ref)
@@ -689,6 +699,9 @@ func (d *Detector) score(t *tool, r *record.Record, s, class string, firstSeen, 
 	}
 	if rejected {
 		l = math.Max(0, l-rejectedDecades)
+	}
+	if recomb {
+		l = math.Max(0, l-recombinationDecades)
 	}
 	sc := score.FromDecades(l + score.Prior(r.Tool.TrustLevel, r.Context.DataClassification, r.Context.Environment))
 	sc = math.Round(sc*10) / 10
@@ -709,6 +722,9 @@ func (d *Detector) score(t *tool, r *record.Record, s, class string, firstSeen, 
 	f.Details["singletons"] = t.n1
 	if rejected {
 		f.Details["rejected"] = true
+	}
+	if recomb {
+		f.Details["recombination"] = true
 	}
 	if ref {
 		f.Details["judged_by"] = "reference"
@@ -784,6 +800,9 @@ const (
 	binaryDecades     = 4
 	// rejectedDecades discounts a plain new shape whose call failed.
 	rejectedDecades = 5
+	// recombinationDecades discounts a new shape made only of known field
+	// pairs (optional arguments added or omitted).
+	recombinationDecades = 3
 )
 
 func (t *tool) stability(ts int64) float64 {
