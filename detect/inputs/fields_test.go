@@ -195,3 +195,18 @@ func TestRecombinationFloodStillOpens(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRecombination is the per-new-shape cost of the pair check of a
+// six-field shape against a tool's pairs (known shapes never run it).
+func BenchmarkRecombination(b *testing.B) {
+	d := newDet(testConfig())
+	stream(d, 0, 200, "web-search", "agent-a", []string{searchShape(0), searchShape(3), searchShape(12), searchShape(16)})
+	tl := d.store.Peek(baseline.Key{Tool: "web-search"})
+	s := searchShape(31)
+	b.ReportAllocs()
+	for b.Loop() {
+		if !tl.recombination(s) {
+			b.Fatal("not a recombination")
+		}
+	}
+}
