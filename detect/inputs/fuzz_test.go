@@ -24,3 +24,30 @@ func FuzzUnmarshalState(f *testing.F) {
 	detecttest.FuzzUnmarshalState(f, func(testing.TB) detecttest.Detector { return newMixed() },
 		detecttest.MustMarshal(f, d), (&StateV4{}).encode(nil))
 }
+
+// FuzzEachPair: any shape string (runtimes may send shapes this build's
+// shape package does not produce) must not panic the field walk; a
+// listed shape is a JSON object with at least one pair, and its pairs are
+// the same on a second walk.
+func FuzzEachPair(f *testing.F) {
+	for _, s := range []string{"json{a:str}", "json{f:obj{a:num,b:arr[obj{c:str}]},q:str/url}", "json{a:num,...}",
+		"json{}", "json{a:obj{}}", "json{{:}}", "json{a:obj{b:obj{c:num}}}", "text/plain", "json{,}", "json{a:}"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var a, b []uint64
+		ok := eachPair(s, func(h uint64) { a = append(a, h) })
+		ok2 := eachPair(s, func(h uint64) { b = append(b, h) })
+		if ok != ok2 || len(a) != len(b) {
+			t.Fatalf("%q: walks differ", s)
+		}
+		for i := range a {
+			if a[i] != b[i] || a[i] == 0 {
+				t.Fatalf("%q: pair %d hash %x / %x", s, i, a[i], b[i])
+			}
+		}
+		if ok && (len(a) == 0 || len(s) < len("json{}")) {
+			t.Fatalf("%q listed with %d pairs", s, len(a))
+		}
+	})
+}
