@@ -109,6 +109,9 @@ func (t *tool) recombination(s string) bool {
 // pairs; each remembers the distinct window it was first learned in (an
 // opening drops the current window's: they may be the flood's).
 func (t *tool) learnFields(s string) {
+	if t.fields.Len() >= t.cfg.MaxShapes {
+		return // full: an overflowing tool's every record is "new", skip the walk
+	}
 	eachPair(s, func(h uint64) {
 		if t.fields.Len() < t.cfg.MaxShapes && t.fields.Find(h) == nil {
 			t.fields.Insert(h).Window = t.window
