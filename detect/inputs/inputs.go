@@ -173,8 +173,10 @@
 // Hot reload (SetParams) keeps every tool's vocabulary; snapshots
 // (MarshalState/UnmarshalState, state.go) hold every tool's shapes,
 // counters, novelty ring, windows, sketches, reference, opening and field
-// pairs. A new shape walks its fields once (no allocation); a known
-// shape's path is unchanged.
+// pairs. A known shape's path is unchanged; a new shape's fields are
+// walked (no allocation) to learn its pairs, until the tool holds
+// max_shapes of them, and to check for a recombination only when it would
+// otherwise be emitted.
 package inputs
 
 import (
@@ -554,8 +556,7 @@ func (d *Detector) novel(t *tool, r *record.Record, s string, h uint64, ts int64
 		t.flood.last = t.records
 	}
 	if !flood && (warm || class == shape.ClassSQLi && cfg.AlwaysAlertInjection) {
-		recomb := !dangerous && t.recombination(s)
-		out = d.score(t, r, s, class, true, rejected, recomb, out)
+		out = d.score(t, r, s, class, true, rejected, !dangerous, out)
 	}
 	if rejected {
 		return out // not accepted by the tool: not part of its vocabulary
@@ -714,9 +715,11 @@ func (t *tool) recentNew() int {
 
 // score appends a finding for shape s of class class if it scores at least
 // min_score; firstSeen is false for a known sql-injection shape, rejected
-// true for a plain shape whose call failed, recomb for a recombination of
-// known field pairs (see the package doc).
-func (d *Detector) score(t *tool, r *record.Record, s, class string, firstSeen, rejected, recomb bool, out []detect.Finding) []detect.Finding {
+// true for a plain shape whose call failed; with fields a recombination of
+// known field pairs is discounted (see the package doc). The pairs are
+// checked only when the shape would otherwise be emitted: the discount
+// only lowers a score, and an open tool's new shapes rarely reach it.
+func (d *Detector) score(t *tool, r *record.Record, s, class string, firstSeen, rejected, fields bool, out []detect.Finding) []detect.Finding {
 	ref := t.flood != nil // an opening: judged against the reference
 	o, rate := t.openness()
 	l, q := t.decades(r.Timestamp.UnixNano(), class, ref)
@@ -726,13 +729,17 @@ func (d *Detector) score(t *tool, r *record.Record, s, class string, firstSeen, 
 	if rejected {
 		l = math.Max(0, l-rejectedDecades)
 	}
-	if recomb {
-		l = math.Max(0, l-recombinationDecades)
-	}
-	sc := score.FromDecades(l + score.Prior(r.Tool.TrustLevel, r.Context.DataClassification, r.Context.Environment))
-	sc = math.Round(sc*10) / 10
+	prior := score.Prior(r.Tool.TrustLevel, r.Context.DataClassification, r.Context.Environment)
+	sc := math.Round(score.FromDecades(l+prior)*10) / 10
 	if sc < t.cfg.MinScore {
 		return out
+	}
+	recomb := fields && t.recombination(s)
+	if recomb {
+		l = math.Max(0, l-recombinationDecades)
+		if sc = math.Round(score.FromDecades(l+prior)*10) / 10; sc < t.cfg.MinScore {
+			return out
+		}
 	}
 	known := t.known()
 	f := d.finding(t, r, s, class, firstSeen, sc)
