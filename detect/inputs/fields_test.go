@@ -210,3 +210,32 @@ func BenchmarkRecombination(b *testing.B) {
 		}
 	}
 }
+
+// Poisoning: a flood of shapes with new fields from one agent opens the
+// vocabulary; the pairs its first shapes taught are dropped with the
+// opening and its quarantined shapes teach none, so another agent's
+// combination of the flood's fields is judged in full, not as a
+// recombination.
+func TestOpeningDropsFloodPairs(t *testing.T) {
+	d := newDet(testConfig())
+	const day = 24 * time.Hour
+	normal := []string{searchShape(0), searchShape(1 | 2), searchShape(4 | 8), searchShape(16)}
+	(traffic{tool: "web-search", agents: fleet, shapes: cycle(normal...), step: 20 * time.Second, to: day}).run(d, nil)
+	tl := d.store.Peek(baseline.Key{Tool: "web-search"})
+	if tl.fields.Len() != 6 {
+		t.Fatalf("%d field pairs after a day, want 6", tl.fields.Len())
+	}
+	flood := traffic{tool: "web-search", agents: []string{"agent-f"}, from: day, to: day + 400*time.Second, step: 10 * time.Second,
+		shapes: func(i int) string { return "json{f" + string(rune('a'+i%26)) + string(rune('a'+i/26)) + ":str,query:str}" }}
+	_, openings := kinds(flood.run(d, nil))
+	if len(openings) != 1 {
+		t.Fatalf("%d openings, want 1", len(openings))
+	}
+	if tl.fields.Len() != 6 {
+		t.Errorf("%d field pairs after the flood, want the 6 from before it", tl.fields.Len())
+	}
+	f := one(t, probe(d, day+410*time.Second, "web-search", "agent-b", "json{faa:str,fba:str,query:str}"))
+	if f.Details["recombination"] != nil {
+		t.Errorf("a combination of the flood's fields was judged a recombination: %+v", f)
+	}
+}
