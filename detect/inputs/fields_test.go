@@ -226,7 +226,9 @@ func TestOpeningDropsFloodPairs(t *testing.T) {
 		t.Fatalf("%d field pairs after a day, want 6", tl.fields.Len())
 	}
 	flood := traffic{tool: "web-search", agents: []string{"agent-f"}, from: day, to: day + 400*time.Second, step: 10 * time.Second,
-		shapes: func(i int) string { return "json{f" + string(rune('a'+i%26)) + string(rune('a'+i/26)) + ":str,query:str}" }}
+		shapes: func(i int) string {
+			return "json{f" + string(rune('a'+i%26)) + string(rune('a'+i/26)) + ":str,query:str}"
+		}}
 	_, openings := kinds(flood.run(d, nil))
 	if len(openings) != 1 {
 		t.Fatalf("%d openings, want 1", len(openings))
