@@ -9,16 +9,45 @@ import (
 
 // FuzzUnmarshalState: arbitrary snapshots must not panic UnmarshalState,
 // must leave the state unchanged on error and re-encode stably on success
-// (detecttest.FuzzUnmarshalState). The version 2 golden record seeds the
-// upgrade path.
+// (detecttest.FuzzUnmarshalState). The version 2 and 3 golden records seed
+// the upgrade paths.
 func FuzzUnmarshalState(f *testing.F) {
 	d := newMixed()
 	feed(d, 0, 1500)
-	if v2, err := os.ReadFile("testdata/input_novelty-state.v2.bin"); err != nil {
-		f.Fatal(err)
-	} else {
-		f.Add(v2[:len(v2)-4])
+	for _, v := range []string{"v2", "v3"} {
+		if old, err := os.ReadFile("testdata/input_novelty-state." + v + ".bin"); err != nil {
+			f.Fatal(err)
+		} else {
+			f.Add(old[:len(old)-4])
+		}
 	}
 	detecttest.FuzzUnmarshalState(f, func(testing.TB) detecttest.Detector { return newMixed() },
-		detecttest.MustMarshal(f, d), (&StateV3{}).encode(nil))
+		detecttest.MustMarshal(f, d), (&StateV4{}).encode(nil))
+}
+
+// FuzzEachPair: any shape string (runtimes may send shapes this build's
+// shape package does not produce) must not panic the field walk; a
+// listed shape is a JSON object with at least one pair, and its pairs are
+// the same on a second walk.
+func FuzzEachPair(f *testing.F) {
+	for _, s := range []string{"json{a:str}", "json{f:obj{a:num,b:arr[obj{c:str}]},q:str/url}", "json{a:num,...}",
+		"json{}", "json{a:obj{}}", "json{{:}}", "json{a:obj{b:obj{c:num}}}", "text/plain", "json{,}", "json{a:}"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var a, b []uint64
+		ok := eachPair(s, func(h uint64) { a = append(a, h) })
+		ok2 := eachPair(s, func(h uint64) { b = append(b, h) })
+		if ok != ok2 || len(a) != len(b) {
+			t.Fatalf("%q: walks differ", s)
+		}
+		for i := range a {
+			if a[i] != b[i] || a[i] == 0 {
+				t.Fatalf("%q: pair %d hash %x / %x", s, i, a[i], b[i])
+			}
+		}
+		if ok && (len(a) == 0 || len(s) < len("json{}")) {
+			t.Fatalf("%q listed with %d pairs", s, len(a))
+		}
+	})
 }

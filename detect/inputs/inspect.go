@@ -29,7 +29,7 @@ func (d *Detector) BaselineKeys() []detect.Key {
 // and new_shape_log10_p, the Good–Turing term of a first-seen shape's
 // score before priors, and the long-term reference: its size, openness and
 // windows, whether an opening is under way and how many shapes it
-// quarantined.
+// quarantined, and field_pairs: the (field path, type) pairs it knows.
 func (d *Detector) Inspect(agent, name string) (detect.Baseline, bool) {
 	if agent != "" {
 		return detect.Baseline{}, false
@@ -64,6 +64,7 @@ func (d *Detector) Inspect(agent, name string) (detect.Baseline, bool) {
 		m["opening_agents"] = c.flood.n
 	}
 	m["quarantined_shapes"] = c.floodShapes
+	m["field_pairs"] = c.fields.Len()
 	warm := c.records >= uint64(cfg.WarmupRecords) && at.UnixNano()-c.first >= int64(cfg.WarmupAge)
 	b := detect.Baseline{Pattern: d.Pattern(), Tool: name, Unit: "shapes", Warm: warm,
 		Parts: []detect.BaselinePart{{Name: "shapes", Values: m}}}

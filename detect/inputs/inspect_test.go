@@ -45,6 +45,9 @@ func TestInspect(t *testing.T) {
 			if v["reference_shapes"] != uint32(0) || v["reference_windows"] != uint32(0) || v["opening"] != false || v["quarantined_shapes"] != uint32(0) {
 				t.Errorf("reference before any window closed: %v", v)
 			}
+			if v["field_pairs"] != 2 { // a:str, b:num; text and binary have none
+				t.Errorf("field_pairs %v, want 2", v["field_pairs"])
+			}
 			if (b.JudgedBy == "tool") != tc.warm {
 				t.Errorf("judged_by %q while warm %v", b.JudgedBy, tc.warm)
 			}

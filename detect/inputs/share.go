@@ -133,5 +133,6 @@ func (d *Detector) sharedShape(t *tool, r *record.Record, s string, h uint64) bo
 		t.overCur.InsertHash(h)
 	}
 	t.kinds |= kindBit(s)
+	t.learnFields(s)
 	return true
 }

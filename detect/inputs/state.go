@@ -12,11 +12,41 @@ import (
 )
 
 // stateVersion is the record version this package writes. Version 1 was
-// gob and is not read (the snapshot container refuses it); version 2 (no
-// reference) is read and upgraded (getStateV2).
-const stateVersion = 3
+// gob and is not read (the snapshot container refuses it); versions 2 (no
+// reference) and 3 (no field pairs) are read and upgraded.
+const stateVersion = 4
 
-// StateV3 is the snapshot record of an input_novelty Detector, written
+// StateV4 is the snapshot record of an input_novelty Detector: version 4,
+// then StateV3's layout with each tool followed by its field pairs
+// (fields.go), sorted by hash:
+//
+//	tool:  ...StateV3's tool..., uvarint count, count × (BE64 H, uvarint Window)
+//
+// Window is the distinct window the pair was first learned in.
+type StateV4 struct {
+	Skipped  uint64
+	Overflow uint64
+	Rejected uint64
+	Evicted  uint64
+	Tools    []ToolV4
+}
+
+// ToolV4 is one tool's vocabulary, reference, counters and field pairs.
+type ToolV4 struct {
+	ToolV3
+	Fields []FieldV4
+}
+
+// FieldV4 is one (field path, type) pair's hash and the window it was
+// first learned in.
+type FieldV4 struct {
+	H      uint64
+	Window uint32
+}
+
+// StateV3 is the previous snapshot record (read, upgraded to StateV4 with
+// no field pairs: the shapes are kept as hashes, so their pairs cannot be
+// rebuilt; a tool relearns them from its next new shapes), written
 // field by field in the order declared (internal/encoding), then a
 // CRC-32C: version 3, then StateV2's layout with each tool followed by
 // its reference, window and opening state:
@@ -110,6 +140,7 @@ type ShapeV2 struct {
 const (
 	minTool   = 1 + 1 + 1 + 1 + 1 + 1 + 1 + ringSize + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1
 	minToolV3 = minTool + 1 + 8 + 1 + 1 + 1 + 1 + 1 + 8 + 1 + 1 + 1
+	minToolV4 = minToolV3 + 1
 )
 
 // putV2 writes t's StateV2 fields.
@@ -139,28 +170,49 @@ func (t *ToolV2) put(e *encoding.Encbuf) {
 	e.PutUvarintBytes(t.OverCur)
 }
 
-func (st *StateV3) put(e *encoding.Encbuf) {
+func (st *StateV4) put(e *encoding.Encbuf) {
 	for _, n := range [...]uint64{st.Skipped, st.Overflow, st.Rejected, st.Evicted} {
 		e.PutUvarint(n)
 	}
 	e.PutUvarint(uint64(len(st.Tools)))
 	for i := range st.Tools {
 		t := &st.Tools[i]
-		t.ToolV2.put(e)
-		e.PutUvarint(uint64(t.RefWindows))
-		e.PutBEFloat64(t.RefOpen)
-		e.PutUvarint(t.RefRecords)
-		e.PutUvarint(uint64(t.RefN1))
-		e.PutVarint(t.RefLastNew)
-		e.PutUvarint(t.WinStart)
-		e.PutUvarint(uint64(t.WinNew))
-		e.PutBE64(t.WinAgent)
-		e.PutByte(t.WinBits)
-		e.PutUvarint(uint64(len(t.FloodAgents)))
-		for _, a := range t.FloodAgents {
-			e.PutBE64(a)
+		t.ToolV3.put(e)
+		e.PutUvarint(uint64(len(t.Fields)))
+		for _, f := range t.Fields {
+			e.PutBE64(f.H)
+			e.PutUvarint(uint64(f.Window))
 		}
-		e.PutUvarint(t.FloodLast)
+	}
+}
+
+// put writes t's StateV3 fields.
+func (t *ToolV3) put(e *encoding.Encbuf) {
+	t.ToolV2.put(e)
+	e.PutUvarint(uint64(t.RefWindows))
+	e.PutBEFloat64(t.RefOpen)
+	e.PutUvarint(t.RefRecords)
+	e.PutUvarint(uint64(t.RefN1))
+	e.PutVarint(t.RefLastNew)
+	e.PutUvarint(t.WinStart)
+	e.PutUvarint(uint64(t.WinNew))
+	e.PutBE64(t.WinAgent)
+	e.PutByte(t.WinBits)
+	e.PutUvarint(uint64(len(t.FloodAgents)))
+	for _, a := range t.FloodAgents {
+		e.PutBE64(a)
+	}
+	e.PutUvarint(t.FloodLast)
+}
+
+// put writes st as a version 3 body (tests build old records with it).
+func (st *StateV3) put(e *encoding.Encbuf) {
+	for _, n := range [...]uint64{st.Skipped, st.Overflow, st.Rejected, st.Evicted} {
+		e.PutUvarint(n)
+	}
+	e.PutUvarint(uint64(len(st.Tools)))
+	for i := range st.Tools {
+		st.Tools[i].put(e)
 	}
 }
 
@@ -195,43 +247,65 @@ func getToolV2(d *encoding.Decbuf, t *ToolV2) {
 	t.OverAll, t.OverCur = d.UvarintBytes(), d.UvarintBytes()
 }
 
-func getStateV3(d *encoding.Decbuf) StateV3 {
-	st := StateV3{Skipped: d.Uvarint(), Overflow: d.Uvarint(), Rejected: d.Uvarint(), Evicted: d.Uvarint()}
-	st.Tools = make([]ToolV3, d.Count(minToolV3))
+func getStateV4(d *encoding.Decbuf) StateV4 {
+	st := StateV4{Skipped: d.Uvarint(), Overflow: d.Uvarint(), Rejected: d.Uvarint(), Evicted: d.Uvarint()}
+	st.Tools = make([]ToolV4, d.Count(minToolV4))
 	for i := range st.Tools {
 		if d.Err() != nil {
 			break
 		}
 		t := &st.Tools[i]
-		getToolV2(d, &t.ToolV2)
-		t.RefWindows = d.Uvarint32()
-		if t.RefOpen = d.BEFloat64(); !(t.RefOpen >= 0 && t.RefOpen <= 1) {
-			d.Fail("tool %q: reference openness %v", t.Tool, t.RefOpen)
+		getToolV3(d, &t.ToolV3)
+		t.Fields = make([]FieldV4, d.Count(9))
+		for j := range t.Fields {
+			t.Fields[j] = FieldV4{H: d.BE64(), Window: d.Uvarint32()}
 		}
-		t.RefRecords, t.RefN1, t.RefLastNew = d.Uvarint(), d.Uvarint32(), d.Varint()
-		t.WinStart, t.WinNew, t.WinAgent, t.WinBits = d.Uvarint(), d.Uvarint32(), d.BE64(), d.Byte()
-		if n := d.Uvarint(); n <= maxFlooders {
-			t.FloodAgents = make([]uint64, n)
-			for j := range t.FloodAgents {
-				if t.FloodAgents[j] = d.BE64(); t.FloodAgents[j] == 0 {
-					d.Fail("tool %q: zero opening agent", t.Tool)
-				}
-			}
-		} else {
-			d.Fail("tool %q: %d opening agents, at most %d", t.Tool, n, maxFlooders)
-		}
-		t.FloodLast = d.Uvarint()
 	}
 	return st
+}
+
+// getStateV3 reads a version 3 record and upgrades it: no field pairs
+// (see StateV3).
+func getStateV3(d *encoding.Decbuf) StateV4 {
+	st := StateV4{Skipped: d.Uvarint(), Overflow: d.Uvarint(), Rejected: d.Uvarint(), Evicted: d.Uvarint()}
+	st.Tools = make([]ToolV4, d.Count(minToolV3))
+	for i := range st.Tools {
+		if d.Err() != nil {
+			break
+		}
+		getToolV3(d, &st.Tools[i].ToolV3)
+	}
+	return st
+}
+
+func getToolV3(d *encoding.Decbuf, t *ToolV3) {
+	getToolV2(d, &t.ToolV2)
+	t.RefWindows = d.Uvarint32()
+	if t.RefOpen = d.BEFloat64(); !(t.RefOpen >= 0 && t.RefOpen <= 1) {
+		d.Fail("tool %q: reference openness %v", t.Tool, t.RefOpen)
+	}
+	t.RefRecords, t.RefN1, t.RefLastNew = d.Uvarint(), d.Uvarint32(), d.Varint()
+	t.WinStart, t.WinNew, t.WinAgent, t.WinBits = d.Uvarint(), d.Uvarint32(), d.BE64(), d.Byte()
+	if n := d.Uvarint(); n <= maxFlooders {
+		t.FloodAgents = make([]uint64, n)
+		for j := range t.FloodAgents {
+			if t.FloodAgents[j] = d.BE64(); t.FloodAgents[j] == 0 {
+				d.Fail("tool %q: zero opening agent", t.Tool)
+			}
+		}
+	} else {
+		d.Fail("tool %q: %d opening agents, at most %d", t.Tool, n, maxFlooders)
+	}
+	t.FloodLast = d.Uvarint()
 }
 
 // getStateV2 reads a version 2 record and upgrades it: every tool's
 // reference is its known set, with the openness its vocabulary has at
 // restore (RefOpen −1 asks UnmarshalState to derive it from the tool's
 // config) and its current counters.
-func getStateV2(d *encoding.Decbuf) StateV3 {
-	st := StateV3{Skipped: d.Uvarint(), Overflow: d.Uvarint(), Rejected: d.Uvarint(), Evicted: d.Uvarint()}
-	st.Tools = make([]ToolV3, d.Count(minTool))
+func getStateV2(d *encoding.Decbuf) StateV4 {
+	st := StateV4{Skipped: d.Uvarint(), Overflow: d.Uvarint(), Rejected: d.Uvarint(), Evicted: d.Uvarint()}
+	st.Tools = make([]ToolV4, d.Count(minTool))
 	for i := range st.Tools {
 		if d.Err() != nil {
 			break
@@ -245,11 +319,11 @@ func getStateV2(d *encoding.Decbuf) StateV3 {
 
 // stateDecoders reads every record version this build restores; a new
 // version adds its decoder and turns the previous one into an upgrade.
-var stateDecoders = encoding.Decoders[StateV3]{2: getStateV2, 3: getStateV3}
+var stateDecoders = encoding.Decoders[StateV4]{2: getStateV2, 3: getStateV3, 4: getStateV4}
 
 // encode writes st as the current version.
-func (st *StateV3) encode(b []byte) []byte {
-	return encoding.AppendRecord(b, stateVersion, len(st.Tools)*(minToolV3+256), st.put)
+func (st *StateV4) encode(b []byte) []byte {
+	return encoding.AppendRecord(b, stateVersion, len(st.Tools)*(minToolV4+256), st.put)
 }
 
 // MarshalState implements detect.State.
@@ -258,15 +332,16 @@ func (d *Detector) MarshalState(b []byte) ([]byte, error) { return detect.Marsha
 // CaptureState implements detect.Capturer: shapes and sketches are
 // copied here; sorting and writing run in the Encoder.
 func (d *Detector) CaptureState() (detect.Encoder, error) {
-	st := &StateV3{Skipped: d.skipped, Overflow: d.overflo, Tools: make([]ToolV3, 0, d.store.Len())}
+	st := &StateV4{Skipped: d.skipped, Overflow: d.overflo, Tools: make([]ToolV4, 0, d.store.Len())}
 	st.Evicted, st.Rejected = d.store.Evictions() // Rejected: capacity evictions
 	var err error
 	d.store.RangeSeen(func(k baseline.Key, seen int64, t *tool) bool {
-		tv := ToolV3{ToolV2: ToolV2{Tool: k.Tool, LastSeen: seen, Records: t.records, First: t.first, LastNew: t.lastNew,
+		tv := ToolV4{ToolV3: ToolV3{ToolV2: ToolV2{Tool: k.Tool, LastSeen: seen, Records: t.records, First: t.first, LastNew: t.lastNew,
 			Kinds: t.kinds, Recent: t.recent, RecentPos: t.recentPos, WindowEnd: t.windowEnd, Window: t.window,
 			CurExact: t.curExact, PrevDistinct: t.prevDistinct, OverflowN: t.overflow},
 			RefWindows: t.refWindows, RefOpen: t.refOpen, RefRecords: t.refRecords, RefN1: t.refN1, RefLastNew: t.refLastNew,
-			WinStart: t.winStart, WinNew: t.winNew, WinAgent: t.winAgent, WinBits: t.winBits}
+			WinStart: t.winStart, WinNew: t.winNew, WinAgent: t.winAgent, WinBits: t.winBits}}
+		tv.Fields = hashset.Collect(&t.fields, func(sl hashset.Slot) FieldV4 { return FieldV4{H: sl.H, Window: sl.Window} })
 		if f := t.flood; f != nil {
 			tv.FloodAgents, tv.FloodLast = slices.Clone(f.agents[:f.n]), f.last
 		}
@@ -286,6 +361,7 @@ func (d *Detector) CaptureState() (detect.Encoder, error) {
 	return func(b []byte) ([]byte, error) {
 		for i := range st.Tools {
 			slices.SortFunc(st.Tools[i].Shapes, func(a, b ShapeV2) int { return cmp.Compare(a.H, b.H) })
+			slices.SortFunc(st.Tools[i].Fields, func(a, b FieldV4) int { return cmp.Compare(a.H, b.H) })
 		}
 		return st.encode(b), nil
 	}, nil
@@ -340,6 +416,13 @@ func (d *Detector) UnmarshalState(data []byte) error {
 			if sl.Flags&flagRef != 0 {
 				t.refLen++
 			}
+		}
+		for _, f := range tv.Fields {
+			sl := t.fields.Add(f.H)
+			if sl == nil {
+				return fmt.Errorf("input_novelty state: tool %q: zero or duplicate field pair hash", tv.Tool)
+			}
+			sl.Window = f.Window
 		}
 		if err := t.overAll.UnmarshalState(tv.OverAll); err != nil {
 			return fmt.Errorf("input_novelty state: tool %q: %w", tv.Tool, err)

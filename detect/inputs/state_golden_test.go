@@ -13,7 +13,8 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata golden files")
 
-// goldenState defines testdata/input_novelty-state.v3.bin: records
+// goldenState defines testdata/input_novelty-state.v4.bin (and .v3.bin,
+// written by the version 3 build from the same stream): records
 // 0..1199 one second apart from base, in turn "db" (3 shapes), "wide" (40
 // shapes, 16 fit: the rest overflow) and "search" (1 shape); a tick every
 // 60 (the version 2 file holds this much). Then two hours of "db" every 10
@@ -51,9 +52,13 @@ func goldenState() *Detector {
 // re-encode byte for byte; version 2 upgrades to a reference equal to the
 // known set (checked also on the upgrade's re-encoding). The live type the record copies keeps its field count.
 func TestStateGolden(t *testing.T) {
-	enctest.Fields(t, reflect.TypeFor[tool](), 29)
+	enctest.Fields(t, reflect.TypeFor[tool](), 30)
+	enctest.Fields(t, reflect.TypeFor[ToolV4](), 2)
 	enctest.Fields(t, reflect.TypeFor[ToolV2](), 16)
 	enctest.Fields(t, reflect.TypeFor[ToolV3](), 12)
+	// Run restores an older file, then its upgrade as the current
+	// version: the upgrade keeps the older file's (empty) field pairs.
+	var prev uint64
 	enctest.Golden{
 		Name: "input_novelty-state", Versions: stateDecoders.Versions(), Current: stateVersion,
 		Build: func(t testing.TB) []byte {
@@ -66,6 +71,11 @@ func TestStateGolden(t *testing.T) {
 		Restore: func(t testing.TB, v uint64, data []byte) []byte {
 			d := newMixed()
 			again := detecttest.Restore(t, d, data)
+			fv := v
+			if v == stateVersion && prev != 0 && prev < stateVersion {
+				fv = prev // the upgrade of the file just read
+			}
+			prev = v
 			// The version 2 file's stream, read from it or upgraded from it.
 			if db := d.store.Peek(baseline.Key{Tool: "db"}); db != nil && db.records == 400 {
 				v = 2
@@ -74,7 +84,7 @@ func TestStateGolden(t *testing.T) {
 			d.store.RangeSeen(func(k baseline.Key, _ int64, tl *tool) bool {
 				tools = append(tools, k.Tool)
 				want := map[string][3]uint64{"db": {3, 400, 0}, "wide": {16, 400, 24}, "search": {1, 400, 0}}[k.Tool]
-				if v == 3 && k.Tool == "db" {
+				if v >= 3 && k.Tool == "db" {
 					want = [3]uint64{3 + 40, 400 + 720 + 40, 0}
 				}
 				if uint64(tl.set.Len()) != want[0] || tl.records != want[1] {
@@ -92,11 +102,17 @@ func TestStateGolden(t *testing.T) {
 							k.Tool, tl.refLen, tl.set.Len(), tl.refWindows, tl.refOpen, o)
 					}
 				case k.Tool == "db":
+					if tl.fields.Len() != wantFields(fv, k.Tool) {
+						t.Errorf("v%d db: %d field pairs, want %d", v, tl.fields.Len(), wantFields(fv, k.Tool))
+					}
 					if tl.refLen != 3 || tl.refWindows == 0 || tl.refOpen > 0.5 || tl.flood == nil || tl.flood.agents[0] != agentHash("agent-f") || tl.floodShapes != 40 {
 						t.Errorf("v3 db: reference %d shapes, %d windows, openness %v; opening %v, %d quarantined",
 							tl.refLen, tl.refWindows, tl.refOpen, tl.flood, tl.floodShapes)
 					}
 				default:
+					if tl.fields.Len() != wantFields(fv, k.Tool) {
+						t.Errorf("v%d %s: %d field pairs, want %d", v, k.Tool, tl.fields.Len(), wantFields(fv, k.Tool))
+					}
 					if tl.refLen != 0 || tl.flood != nil {
 						t.Errorf("v3 %s: reference %d shapes, opening %v", k.Tool, tl.refLen, tl.flood)
 					}
@@ -104,7 +120,7 @@ func TestStateGolden(t *testing.T) {
 				return true
 			})
 			want := "[search wide db]" // newest first
-			if v == 3 {
+			if v >= 3 {
 				want = "[db search wide]"
 			}
 			if fmt.Sprint(tools) != want {
@@ -113,4 +129,15 @@ func TestStateGolden(t *testing.T) {
 			return again
 		},
 	}.Run(t, *update)
+}
+
+// wantFields is the golden stream's field pairs per tool: none before
+// version 4 (not rebuilt on upgrade); db's four (id and k0..k2; the
+// flood's pairs, learned in the opening's window, were dropped with it),
+// wide's first 16 (max_shapes), search's one.
+func wantFields(v uint64, tool string) int {
+	if v < 4 {
+		return 0
+	}
+	return map[string]int{"db": 4, "wide": 16, "search": 1}[tool]
 }

@@ -114,10 +114,15 @@ func TestUnmarshalStateErrorKeepsState(t *testing.T) {
 	d := newMixed()
 	feed(d, 0, 2000)
 	good := detecttest.MustMarshal(t, d)
-	rec := func(v uint64, st *StateV3) []byte { return detecttest.Sealed(v, st.put) }
+	rec := func(v uint64, st *StateV4) []byte { return detecttest.Sealed(v, st.put) }
+	v3 := func(st *StateV3) []byte { return detecttest.Sealed(3, st.put) }
 	v2 := func(st *StateV2) []byte { return detecttest.Sealed(2, st.put) }
 	hll, _ := new(baseline.HLL).MarshalState(nil)
-	ok := ToolV3{ToolV2: ToolV2{Tool: "x", Shapes: []ShapeV2{{H: 7}}, OverAll: hll, OverCur: hll}, RefOpen: 0.25}
+	ok := ToolV4{ToolV3: ToolV3{ToolV2: ToolV2{Tool: "x", Shapes: []ShapeV2{{H: 7}}, OverAll: hll, OverCur: hll}, RefOpen: 0.25},
+		Fields: []FieldV4{{H: 9, Window: 1}}}
+	dupField, zeroField := ok, ok
+	dupField.Fields = []FieldV4{{H: 9}, {H: 9}}
+	zeroField.Fields = []FieldV4{{H: 0}}
 	dup := ok
 	dup.Shapes = []ShapeV2{{H: 7}, {H: 7}}
 	badHLL := ok
@@ -126,18 +131,23 @@ func TestUnmarshalStateErrorKeepsState(t *testing.T) {
 	badRing.RecentPos = ringSize
 	negOpen, nanOpen, bigOpen := ok, ok, ok
 	negOpen.RefOpen, nanOpen.RefOpen, bigOpen.RefOpen = -1, math.NaN(), 1.5
-	dupV2 := dup.ToolV2
-	detecttest.RejectsCorrupt(t, d, good, rec(3, &StateV3{Tools: []ToolV3{ok}}), detecttest.Corruptions(good, map[string][]byte{
-		"version 1 (gob)":            rec(1, &StateV3{Tools: []ToolV3{ok}}),
-		"duplicate shape":            rec(3, &StateV3{Tools: []ToolV3{dup}}),
+	dupV2 := dup.ToolV3.ToolV2
+	detecttest.RejectsCorrupt(t, d, good, rec(4, &StateV4{Tools: []ToolV4{ok}}), detecttest.Corruptions(good, map[string][]byte{
+		"version 1 (gob)":            rec(1, &StateV4{Tools: []ToolV4{ok}}),
+		"duplicate shape":            rec(4, &StateV4{Tools: []ToolV4{dup}}),
 		"duplicate shape, version 2": v2(&StateV2{Tools: []ToolV2{dupV2}}),
-		"bad sketch":                 rec(3, &StateV3{Tools: []ToolV3{badHLL}}),
-		"bad ring position":          rec(3, &StateV3{Tools: []ToolV3{badRing}}),
-		"negative reference open":    rec(3, &StateV3{Tools: []ToolV3{negOpen}}),
-		"NaN reference openness":     rec(3, &StateV3{Tools: []ToolV3{nanOpen}}),
-		"reference openness > 1":     rec(3, &StateV3{Tools: []ToolV3{bigOpen}}),
-		"version 3 as version 2":     rec(2, &StateV3{Tools: []ToolV3{ok}}),
-		"huge count":                 encoding.Seal([]byte{3, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}),
+		"bad sketch":                 rec(4, &StateV4{Tools: []ToolV4{badHLL}}),
+		"bad ring position":          rec(4, &StateV4{Tools: []ToolV4{badRing}}),
+		"negative reference open":    rec(4, &StateV4{Tools: []ToolV4{negOpen}}),
+		"NaN reference openness":     rec(4, &StateV4{Tools: []ToolV4{nanOpen}}),
+		"reference openness > 1":     rec(4, &StateV4{Tools: []ToolV4{bigOpen}}),
+		"version 3 as version 2":     detecttest.Sealed(2, (&StateV3{Tools: []ToolV3{ok.ToolV3}}).put),
+		"version 4 as version 3":     rec(3, &StateV4{Tools: []ToolV4{ok}}),
+		"version 4 as version 2":     rec(2, &StateV4{Tools: []ToolV4{ok}}),
+		"duplicate shape, version 3": v3(&StateV3{Tools: []ToolV3{dup.ToolV3}}),
+		"duplicate field pair":       rec(4, &StateV4{Tools: []ToolV4{dupField}}),
+		"zero field pair":            rec(4, &StateV4{Tools: []ToolV4{zeroField}}),
+		"huge count":                 encoding.Seal([]byte{4, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}),
 	}))
 	if d.store.Len() != 3 {
 		t.Fatalf("%d tools: the check above was vacuous", d.store.Len())
