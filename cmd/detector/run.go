@@ -65,6 +65,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	log := app.NewLogger(cfg.Log, stderr)
 	opts.Logger = &log
+	if percent, limit, ok := tuneGC(cfg.Baseline, os.Getenv); ok {
+		log.Info().Int("gc_percent", percent).Int64("memory_limit_bytes", limit).Msg("garbage collector: GOGC and soft memory limit from baseline.memory_limit (set GOGC or GOMEMLIMIT to override)")
+	}
 	opts.Registerer, opts.Gatherer = prometheus.DefaultRegisterer, prometheus.DefaultGatherer
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
