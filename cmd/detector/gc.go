@@ -18,7 +18,9 @@ import (
 const (
 	daemonGCPercent = 400
 	// gcHeadroom is what the daemon holds besides its baselines (buffers,
-	// queues, snapshot copies) on top of twice the budget.
+	// queues, snapshot copies) on top of the budget. The limit is the budget
+	// plus this, not twice the budget: a daemon's memory should stay close
+	// to what its operator budgeted, and a flood fills the stores fast.
 	gcHeadroom = 256 << 20
 )
 
@@ -35,7 +37,7 @@ func gcSettings(b baseline.Config, getenv func(string) string) (percent int, lim
 	if b.MemoryLimit <= 0 || b.MaxKeys > 0 {
 		return 0, 0, false
 	}
-	return daemonGCPercent, 2*int64(b.MemoryLimit) + gcHeadroom, true
+	return daemonGCPercent, int64(b.MemoryLimit) + gcHeadroom, true
 }
 
 // tuneGC applies gcSettings to the running process.

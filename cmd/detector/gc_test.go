@@ -20,8 +20,8 @@ func TestGCSettings(t *testing.T) {
 		limit   int64
 		ok      bool
 	}{
-		{"default budget", baseline.Config{MemoryLimit: 512 * mib}, nil, 400, 1280 * mib, true},
-		{"small budget", baseline.Config{MemoryLimit: 16 * mib}, nil, 400, 288 * mib, true},
+		{"default budget", baseline.Config{MemoryLimit: 512 * mib}, nil, 400, 768 * mib, true},
+		{"small budget", baseline.Config{MemoryLimit: 16 * mib}, nil, 400, 272 * mib, true},
 		{"GOGC set", baseline.Config{MemoryLimit: 512 * mib}, map[string]string{"GOGC": "100"}, 0, 0, false},
 		{"GOMEMLIMIT set", baseline.Config{MemoryLimit: 512 * mib}, map[string]string{"GOMEMLIMIT": "2GiB"}, 0, 0, false},
 		{"no budget", baseline.Config{}, nil, 0, 0, false},
@@ -47,8 +47,8 @@ func TestTuneGCApplies(t *testing.T) {
 	if got := debug.SetGCPercent(100); got != daemonGCPercent {
 		t.Errorf("GC percent %d, want %d", got, daemonGCPercent)
 	}
-	if got := debug.SetMemoryLimit(-1); got != 2*(64<<20)+gcHeadroom {
-		t.Errorf("memory limit %d, want %d", got, 2*(64<<20)+gcHeadroom)
+	if got := debug.SetMemoryLimit(-1); got != (64<<20)+gcHeadroom {
+		t.Errorf("memory limit %d, want %d", got, (64<<20)+gcHeadroom)
 	}
 	// An operator's GOGC wins: nothing is changed.
 	debug.SetGCPercent(100)
