@@ -43,6 +43,11 @@ type Config struct {
 	// MinScore: findings scoring below it are not emitted (and their
 	// destination is learned).
 	MinScore float64 `yaml:"min_score"`
+	// LearnProvenance weighs the provenance term by how often the tool's
+	// learned new destinations came from the same output tool (package
+	// doc); off, it is a fixed 2 decades. For tools whose job is replying
+	// to whoever wrote (an e-mail assistant).
+	LearnProvenance bool `yaml:"learn_provenance"`
 }
 
 // DefaultConfig returns the documented defaults (config.yaml).

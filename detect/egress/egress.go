@@ -107,10 +107,19 @@ const (
 	maxHistoryDecades = 4
 	closedDecades     = 2.5
 	provenanceDecades = 2
+	maxProvenanceDecades = 4
 	sensitiveDecades  = 1
 	newDomainDecades  = 1
 	noDomainDecades   = 0.5
 	rejectedDecades   = 10
+
+	// The provenance term's Beta prior: mean provPriorMean (2 decades,
+	// provenanceDecades) worth provPriorWeight new destinations.
+	provPriorMean   = 0.01
+	provPriorWeight = 30
+	// maxSources caps the output tools counted per tool; a source beyond
+	// it keeps the prior's full weight.
+	maxSources = 64
 )
 
 type tool struct {
@@ -124,15 +133,32 @@ type tool struct {
 	first    int64  // event time of the first call (unix ns)
 	overflow uint64
 	over     baseline.HLL // distinct exact destinations that did not fit
+	// learned counts the new exact destinations learned unflagged (after
+	// successful calls); srcs how many of them an earlier output of the
+	// task named, per output tool.
+	learned uint64
+	srcs    []srcCount
 }
+
+// srcCount is how many of a tool's learned destinations came from the
+// output of the tool whose name hashes to h.
+type srcCount struct{ h, n uint64 }
 
 type task struct {
 	outs      []uint64 // hashes of destinations earlier outputs mentioned
+	srcs      []uint64 // hash of the tool whose output named outs[i] first
 	pos       int      // next slot to overwrite once outs is full
 	sensitive bool     // an earlier call read confidential/restricted data
 }
 
-func (t *task) has(h uint64) bool { return slices.Contains(t.outs, h) }
+// source returns the hash of the tool whose output named h first, and
+// whether one did.
+func (t *task) source(h uint64) (uint64, bool) {
+	if i := slices.Index(t.outs, h); i >= 0 {
+		return t.srcs[i], true
+	}
+	return 0, false
+}
 
 type pkey struct {
 	tool string
@@ -188,7 +214,7 @@ func New(p *detect.Params[Config], b baseline.Config) *Detector {
 		pending:  make(map[pkey]*Entry),
 		rejected: make(map[pkey]*Entry),
 	}
-	d.tasks.SetRecycle(func(t *task) { *t = task{outs: t.outs[:0]} })
+	d.tasks.SetRecycle(func(t *task) { *t = task{outs: t.outs[:0], srcs: t.srcs[:0]} })
 	return d
 }
 
@@ -255,17 +281,23 @@ func (d *Detector) remember(r *record.Record, sens bool) {
 	}
 	t.sensitive = t.sensitive || sens
 	limit := d.params.Base.MaxTaskDestinations
+	var src uint64
 	for _, s := range r.Invocation.OutputDestinations {
 		h := hash(s)
-		switch {
-		case t.has(h):
-		case len(t.outs) < limit:
-			t.outs = append(t.outs, h)
-		default:
-			t.pos %= len(t.outs)
-			t.outs[t.pos] = h
-			t.pos++
+		if slices.Contains(t.outs, h) {
+			continue
 		}
+		if src == 0 {
+			src = hash(r.Tool.Name)
+		}
+		if len(t.outs) < limit {
+			t.outs = append(t.outs, h)
+			t.srcs = append(t.srcs, src)
+			continue
+		}
+		t.pos %= len(t.outs)
+		t.outs[t.pos], t.srcs[t.pos] = h, src
+		t.pos++
 	}
 }
 
@@ -385,17 +417,73 @@ func (d *Detector) novel(t *tool, r *record.Record, hs []uint64, fresh uint64, h
 	if hold || r.Invocation.Status != record.StatusSuccess {
 		return out // a failed or denied call sent nothing: teaches nothing
 	}
+	if !looked {
+		tk = d.tasks.Peek(taskKey(r))
+	}
 	for i, s := range dests {
-		if fresh&(1<<i) != 0 {
-			t.learn(hs[i], hasExact && record.CoarseDestination(record.DestinationType(s)))
+		if fresh&(1<<i) == 0 {
+			continue
+		}
+		coarse := hasExact && record.CoarseDestination(record.DestinationType(s))
+		if t.learn(hs[i], coarse) && !coarse {
+			t.countSource(tk, hs[i])
 		}
 	}
 	return out
 }
 
+// countSource counts a learned (unflagged) new destination h for the
+// provenance estimate: whether, and which tool's, earlier output of its
+// task named it.
+func (t *tool) countSource(tk *task, h uint64) {
+	t.learned++
+	if tk == nil {
+		return
+	}
+	src, ok := tk.source(h)
+	if !ok {
+		return
+	}
+	for i := range t.srcs {
+		if t.srcs[i].h == src {
+			t.srcs[i].n++
+			return
+		}
+	}
+	if len(t.srcs) < maxSources {
+		t.srcs = append(t.srcs, srcCount{src, 1})
+	}
+}
+
+// provenanceWeight is the provenance term in decades for a destination an
+// output of tool src named: −log10 of the Beta-smoothed share of the
+// tool's learned new destinations that came from src's outputs, at most
+// provenanceDecades. A reply to whoever wrote is ordinary for a mail tool
+// that always does so, and still evidence for one that never does.
+func (t *tool) provenanceWeight(src uint64) float64 {
+	if !t.cfg.LearnProvenance {
+		return provenanceDecades
+	}
+	var k uint64
+	for _, s := range t.srcs {
+		if s.h == src {
+			k = s.n
+			break
+		}
+	}
+	// Beta posterior; its lower 95 % bound (normal approximation), so
+	// provenance is discounted only as far as the counts surely allow.
+	a := float64(k) + provPriorMean*provPriorWeight
+	n := float64(t.learned) + provPriorWeight
+	mean := a / n
+	p := mean - 1.645*math.Sqrt(mean*(1-mean)/(n+1))
+	return math.Min(maxProvenanceDecades, -math.Log10(math.Max(p, math.Pow(10, -maxProvenanceDecades))))
+}
+
 // provenance is what a new destination's record and task say about it.
 type provenance struct {
 	fromOutput, sensitive bool
+	src                   uint64 // hash of the output's tool (fromOutput)
 	hasDomain, newDomain  bool
 	domainIdx             uint64 // bit i: dests[i] is a domain of the destination's type
 }
@@ -403,7 +491,7 @@ type provenance struct {
 func provenanceOf(t *tool, dests []string, hs []uint64, i int, typ string, tk *task) provenance {
 	var pv provenance
 	if tk != nil {
-		pv.fromOutput = tk.has(hs[i])
+		pv.src, pv.fromOutput = tk.source(hs[i])
 		pv.sensitive = tk.sensitive
 	}
 	want := domainType(typ)
@@ -435,7 +523,7 @@ func (d *Detector) decades(t *tool, pv provenance, o float64) float64 {
 	l := math.Min(maxHistoryDecades, -math.Log10((float64(t.n1)+1)/(float64(t.uses)+1)))
 	l += closedDecades * math.Min(1, 2*(1-o))
 	if pv.fromOutput {
-		l += provenanceDecades
+		l += t.provenanceWeight(pv.src)
 	}
 	if pv.sensitive {
 		l += sensitiveDecades
@@ -449,24 +537,26 @@ func (d *Detector) decades(t *tool, pv provenance, o float64) float64 {
 	return l
 }
 
-func (t *tool) learn(h uint64, coarse bool) {
+// learn adds h to the vocabulary; it reports whether h was new.
+func (t *tool) learn(h uint64, coarse bool) bool {
 	if t.set.Find(h) != nil {
-		return
+		return false
 	}
 	if coarse {
 		if t.set.Len() < t.cfg.MaxDestinations*2 { // domains share the table
 			t.set.Insert(h).Flags = flagCoarse
 		}
-		return
+		return true
 	}
 	if int(t.exact) >= t.cfg.MaxDestinations {
 		t.overflow++
 		t.over.InsertHash(h)
-		return
+		return true
 	}
 	t.set.Insert(h)
 	t.exact++
 	t.n1++
+	return true
 }
 
 // openness returns o and the Good–Turing new rate n1/N (package doc).
@@ -518,6 +608,9 @@ func (d *Detector) finding(t *tool, r *record.Record, dest string, l, o, rate fl
 		"known_destinations":    known,
 		"calls":                 t.calls,
 		"log10_p":               round3(-l),
+	}
+	if pv.fromOutput && t.cfg.LearnProvenance {
+		f.Details["provenance_decades"] = round3(t.provenanceWeight(pv.src))
 	}
 	return f
 }
