@@ -22,7 +22,8 @@
 //
 // Per task (context.task_id, else trace_id), bounded and expiring with the
 // task (max_tasks, idle task_idle_ttl of event time): hashes of the
-// destinations earlier tool outputs of the task mentioned (up to
+// destinations earlier tool outputs of the task mentioned, each with the
+// hash of the tool whose output named it first (up to
 // max_task_destinations) and whether it read confidential or restricted
 // data (context.data_classification of an earlier call). Only records with
 // output destinations or such a classification create a task.
@@ -45,10 +46,26 @@
 //
 //	L = min(4, −log10((n1+1)/(N+1)))   the tool's own new-destination rate
 //	  + 2.5·min(1, 2(1−o))             closedness
-//	  + 2  if an earlier tool output of the same task mentioned it
+//	  + P  if an earlier tool output of the same task mentioned it
 //	  + 1  if the task read confidential or restricted data before
 //	  + 1  if its domain is new too, 0.5 if the record names no domain,
 //	       0 when the domain is known (a new address at a known domain)
+//
+// P is 2 (a prior). With learn_provenance it is learned per tool and
+// output tool S (the tool whose output named the destination first):
+// −log10 of the lower 95 % bound of the Beta posterior of the share of
+// the tool's learned new destinations that S's outputs named (prior mean
+// 0.01 = 2 decades, worth 30 destinations), at most 4. Only destinations
+// learned unflagged count (warm-up included), so a flagged injection never
+// teaches that injections are normal; an e-mail assistant that replies to
+// senders named by read_inbox learns that this is its job, while an
+// address named by a web page, or a payee read from a file at a tool that
+// never paid one, keeps its weight. The record cannot tell "the sender of
+// a mail the task read" from "an address inside its text", so the output
+// tool is the finest provenance there is. It stays off by default: on
+// tools/sim/egresssim, whose clean tasks reach new recipients through
+// outputs about half the time, it trades attack recall for false alerts
+// (BENCHMARKS.md, "Egress provenance on reply traffic").
 //
 // The history term is measured; the others are documented odds bounds
 // (priors), tuned on simulator seeds 1–3 only (tools/sim/egress). So a
@@ -104,14 +121,14 @@ var Factory = detect.FactoryOf[Config, *Detector]{
 
 // Score terms, in decades (see the package doc).
 const (
-	maxHistoryDecades = 4
-	closedDecades     = 2.5
-	provenanceDecades = 2
+	maxHistoryDecades    = 4
+	closedDecades        = 2.5
+	provenanceDecades    = 2
 	maxProvenanceDecades = 4
-	sensitiveDecades  = 1
-	newDomainDecades  = 1
-	noDomainDecades   = 0.5
-	rejectedDecades   = 10
+	sensitiveDecades     = 1
+	newDomainDecades     = 1
+	noDomainDecades      = 0.5
+	rejectedDecades      = 10
 
 	// The provenance term's Beta prior: mean provPriorMean (2 decades,
 	// provenanceDecades) worth provPriorWeight new destinations.
