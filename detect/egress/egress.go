@@ -147,6 +147,7 @@ type tool struct {
 	uses     uint64 // uses of exact destinations (Good–Turing N)
 	exact    uint32 // exact destinations in the set
 	n1       uint32 // exact destinations used once
+	n1src    uint32 // of them, learned when an output of the task named them
 	first    int64  // event time of the first call (unix ns)
 	overflow uint64
 	over     baseline.HLL // distinct exact destinations that did not fit
@@ -365,6 +366,9 @@ func (d *Detector) judge(r *record.Record, out []detect.Finding) []detect.Findin
 		if primary && sl.Flags&(flagRepeat|flagCoarse) == 0 {
 			sl.Flags |= flagRepeat
 			t.n1--
+			if sl.Flags&flagSourced != 0 {
+				t.n1src--
+			}
 		}
 	}
 	if fresh == 0 {
@@ -442,8 +446,11 @@ func (d *Detector) novel(t *tool, r *record.Record, hs []uint64, fresh uint64, h
 			continue
 		}
 		coarse := hasExact && record.CoarseDestination(record.DestinationType(s))
-		if t.learn(hs[i], coarse) && !coarse {
-			t.countSource(tk, hs[i])
+		if t.learn(hs[i], coarse) && !coarse && t.countSource(tk, hs[i]) {
+			if sl := t.set.Find(hs[i]); sl != nil {
+				sl.Flags |= flagSourced
+				t.n1src++
+			}
 		}
 	}
 	return out
@@ -452,24 +459,26 @@ func (d *Detector) novel(t *tool, r *record.Record, hs []uint64, fresh uint64, h
 // countSource counts a learned (unflagged) new destination h for the
 // provenance estimate: whether, and which tool's, earlier output of its
 // task named it.
-func (t *tool) countSource(tk *task, h uint64) {
+// It reports whether an output named it.
+func (t *tool) countSource(tk *task, h uint64) bool {
 	t.learned++
 	if tk == nil {
-		return
+		return false
 	}
 	src, ok := tk.source(h)
 	if !ok {
-		return
+		return false
 	}
 	for i := range t.srcs {
 		if t.srcs[i].h == src {
 			t.srcs[i].n++
-			return
+			return true
 		}
 	}
 	if len(t.srcs) < maxSources {
 		t.srcs = append(t.srcs, srcCount{src, 1})
 	}
+	return true
 }
 
 // provenanceWeight is the provenance term in decades for a destination an
@@ -537,7 +546,13 @@ func domainType(typ string) string {
 }
 
 func (d *Detector) decades(t *tool, pv provenance, o float64) float64 {
-	l := math.Min(maxHistoryDecades, -math.Log10((float64(t.n1)+1)/(float64(t.uses)+1)))
+	// P(new, named by S) = P(new)·P(S | new); P(new, unexplained) counts
+	// only the singletons no output explained.
+	n1 := t.n1
+	if !pv.fromOutput {
+		n1 = t.singletons()
+	}
+	l := math.Min(maxHistoryDecades, -math.Log10((float64(n1)+1)/(float64(t.uses)+1)))
 	l += closedDecades * math.Min(1, 2*(1-o))
 	if pv.fromOutput {
 		l += t.provenanceWeight(pv.src)
@@ -576,10 +591,20 @@ func (t *tool) learn(h uint64, coarse bool) bool {
 	return true
 }
 
+// singletons is the Good–Turing n1; with learn_provenance, without the
+// destinations an output of their task named (explained by the provenance
+// term, they say nothing about how closed the vocabulary is otherwise).
+func (t *tool) singletons() uint32 {
+	if t.cfg.LearnProvenance {
+		return t.n1 - t.n1src
+	}
+	return t.n1
+}
+
 // openness returns o and the Good–Turing new rate n1/N (package doc).
 func (t *tool) openness() (o, rate float64) {
 	if t.uses > 0 {
-		rate = float64(t.n1) / float64(t.uses)
+		rate = float64(t.singletons()) / float64(t.uses)
 	}
 	distinct := float64(t.exact) + float64(t.over.Estimate())
 	if t.overflow > 0 {
@@ -792,6 +817,9 @@ func (t *tool) remove(h uint64) {
 	if sl.Flags&flagCoarse == 0 {
 		if sl.Flags&flagRepeat == 0 {
 			t.n1--
+			if sl.Flags&flagSourced != 0 {
+				t.n1src--
+			}
 		}
 		t.exact--
 	}

@@ -101,7 +101,7 @@ const (
 	minTask  = 8 + 1 + 1 + 1 + 1
 	minEntry = 1 + 1 + 1 + 1 + 1 + 1 + 8 + 5
 	maxOuts  = 1024 // bound on a restored task's destinations (max_task_destinations is lower)
-	flagMask = flagCoarse | flagRepeat
+	flagMask = flagCoarse | flagRepeat | flagSourced
 )
 
 func (st *StateV2) put(e *encoding.Encbuf) {
@@ -360,7 +360,7 @@ func entries(m map[pkey]*Entry) []Entry {
 // UnmarshalState implements detect.State. Tools are bound to the configs
 // of d's current params. On error d is unchanged.
 func (d *Detector) UnmarshalState(data []byte) error {
-	st, _, err := stateDecoders.Decode("egress state", data)
+	st, version, err := stateDecoders.Decode("egress state", data)
 	if err != nil {
 		return err
 	}
@@ -390,7 +390,7 @@ func (d *Detector) UnmarshalState(data []byte) error {
 			if sl == nil {
 				return fmt.Errorf("egress state: tool %q: zero or duplicate destination hash", tv.Tool)
 			}
-			if dv.Flags&^flagMask != 0 || dv.Flags == flagMask {
+			if dv.Flags&^flagMask != 0 || (dv.Flags&flagCoarse != 0 && dv.Flags != flagCoarse) || (version < 2 && dv.Flags&flagSourced != 0) {
 				return fmt.Errorf("egress state: tool %q: destination flags %#x", tv.Tool, dv.Flags)
 			}
 			sl.Flags = dv.Flags
@@ -398,6 +398,9 @@ func (d *Detector) UnmarshalState(data []byte) error {
 				t.exact++
 				if dv.Flags&flagRepeat == 0 {
 					t.n1++ // singletons are derived, not stored
+					if dv.Flags&flagSourced != 0 {
+						t.n1src++
+					}
 				}
 			}
 		}

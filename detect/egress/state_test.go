@@ -54,7 +54,7 @@ func TestUnmarshalStateErrorKeepsState(t *testing.T) {
 		"duplicate tool":            func(st *StateV2) { st.Tools = append(st.Tools, okTool) },
 		"zero hash":                 func(st *StateV2) { st.Tools[0].Dests = []DestV2{{H: 0}} },
 		"duplicate hash":            func(st *StateV2) { st.Tools[0].Dests = []DestV2{{H: 7}, {H: 7, Flags: flagRepeat}} },
-		"unknown flag":              func(st *StateV2) { st.Tools[0].Dests[0].Flags = 4 },
+		"unknown flag":              func(st *StateV2) { st.Tools[0].Dests[0].Flags = 8 },
 		"repeated domain":           func(st *StateV2) { st.Tools[0].Dests[1].Flags = flagCoarse | flagRepeat },
 		"more dests than uses":      func(st *StateV2) { st.Tools[0].Uses = 0 },
 		"bad sketch":                func(st *StateV2) { st.Tools[0].Over = []byte{1, 12, 1, 0, 0, 9} },
