@@ -44,9 +44,9 @@ type Config struct {
 	// destination is learned).
 	MinScore float64 `yaml:"min_score"`
 	// LearnProvenance weighs the provenance term by how often the tool's
-	// learned new destinations came from the same output tool (package
-	// doc); off, it is a fixed 2 decades. For tools whose job is replying
-	// to whoever wrote (an e-mail assistant).
+	// learned new destinations came from the same output tool, and judges
+	// a destination no output named on the new destinations no output
+	// explained (package doc); off, provenance is a fixed 2 decades.
 	LearnProvenance bool `yaml:"learn_provenance"`
 }
 
@@ -64,6 +64,7 @@ func DefaultConfig() Config {
 		MaxTaskDestinations: 64,
 		MaxPending:          10_000,
 		MinScore:            40,
+		LearnProvenance:     true,
 	}
 }
 

@@ -51,9 +51,9 @@
 //	  + 1  if its domain is new too, 0.5 if the record names no domain,
 //	       0 when the domain is known (a new address at a known domain)
 //
-// P is 2 (a prior). With learn_provenance it is learned per tool and
-// output tool S (the tool whose output named the destination first):
-// −log10 of the lower 95 % bound of the Beta posterior of the share of
+// With learn_provenance (the default; off, P is a fixed 2 decades) P is
+// learned per tool and output tool S (the one whose output named the
+// destination first): −log10 of the lower 95 % bound of the Beta posterior of the share of
 // the tool's learned new destinations that S's outputs named (prior mean
 // 0.01 = 2 decades, worth 30 destinations), at most 4. Only destinations
 // learned unflagged count (warm-up included), so a flagged injection never
@@ -62,16 +62,18 @@
 // address named by a web page, or a payee read from a file at a tool that
 // never paid one, keeps its weight. The record cannot tell "the sender of
 // a mail the task read" from "an address inside its text", so the output
-// tool is the finest provenance there is. It stays off by default: on
-// tools/sim/egresssim, whose clean tasks reach new recipients through
-// outputs about half the time, it trades attack recall for false alerts
-// (BENCHMARKS.md, "Egress provenance on reply traffic").
+// tool is the finest provenance there is. A destination no output named is
+// judged, consistently, on P(new and unexplained): its history term and
+// the openness count only the singletons no output explained
+// (destinations learned with provenance are marked), so an assistant that
+// replies to many new senders stays closed to addresses from nowhere.
 //
 // The history term is measured; the others are documented odds bounds
 // (priors), tuned on simulator seeds 1–3 only (tools/sim/egress). So a
 // new payee typed by the user at a closed tool with 2,000 uses scores about
 // 33 (silent, learned), the same payee read from a tool output of the task
-// 53, and after a confidential read 63.
+// 53 (more once the tool has learned that its payees never come from that
+// tool's outputs), and after a confidential read 63.
 //
 // # Triage-gated learning
 //
@@ -497,13 +499,16 @@ func (t *tool) provenanceWeight(src uint64) float64 {
 			break
 		}
 	}
-	// Beta posterior; its lower 95 % bound (normal approximation), so
-	// provenance is discounted only as far as the counts surely allow.
+	// Beta posterior mean; above the prior's, its lower 95 % bound (normal
+	// approximation): provenance is discounted only as far as the counts
+	// surely allow.
 	a := float64(k) + provPriorMean*provPriorWeight
 	n := float64(t.learned) + provPriorWeight
-	mean := a / n
-	p := mean - 1.645*math.Sqrt(mean*(1-mean)/(n+1))
-	return math.Min(maxProvenanceDecades, -math.Log10(math.Max(p, math.Pow(10, -maxProvenanceDecades))))
+	p := a / n
+	if p > provPriorMean {
+		p = math.Max(provPriorMean, p-1.645*math.Sqrt(p*(1-p)/(n+1)))
+	}
+	return math.Min(maxProvenanceDecades, -math.Log10(p))
 }
 
 // provenance is what a new destination's record and task say about it.

@@ -280,23 +280,35 @@ func TestRejectedKeepsAlerting(t *testing.T) {
 	}
 }
 
+// An open tool learns silently. Its hosts all came from outputs: off, the
+// tool is open and a host no output named is learned too; with
+// learn_provenance those sourced hosts are explained, not openness, so
+// that host alerts.
 func TestOpenToolLearns(t *testing.T) {
-	d := newDet(testConfig())
-	at := time.Duration(0)
-	// post_webpage: a new host almost every call.
-	for i := range 500 {
-		task := fmt.Sprint("w", i)
-		h := fmt.Sprintf("site%d.example", i%300)
-		fs := d.Observe(call{at: at, tool: "read_web", task: task, outs: []string{dh("host", h)}}.record(), nil)
-		fs = d.Observe(call{at: at + time.Second, tool: "post_webpage", task: task, dests: []string{dh("host", h), dh("domain", h)}}.record(), fs)
-		if len(fs) != 0 {
-			t.Fatalf("open tool alerted at call %d: %+v", i, fs)
+	for _, learn := range []bool{false, true} {
+		c := testConfig()
+		c.LearnProvenance = learn
+		d := newDet(c)
+		at := time.Duration(0)
+		// post_webpage: a new host almost every call.
+		for i := range 500 {
+			task := fmt.Sprint("w", i)
+			h := fmt.Sprintf("site%d.example", i%300)
+			fs := d.Observe(call{at: at, tool: "read_web", task: task, outs: []string{dh("host", h)}}.record(), nil)
+			fs = d.Observe(call{at: at + time.Second, tool: "post_webpage", task: task, dests: []string{dh("host", h), dh("domain", h)}}.record(), fs)
+			if len(fs) != 0 {
+				t.Fatalf("learn %v: open tool alerted at call %d: %+v", learn, i, fs)
+			}
+			at += 20 * time.Second
 		}
-		at += 20 * time.Second
-	}
-	tl := d.tools.Peek("post_webpage")
-	if o, _ := tl.openness(); o < 1 || tl.exact != 300 {
-		t.Fatalf("openness %v, %d destinations learned", o, tl.exact)
+		tl := d.tools.Peek("post_webpage")
+		if o, _ := tl.openness(); (o < 1) == !learn || tl.exact != 300 {
+			t.Fatalf("learn %v: openness %v, %d destinations learned", learn, o, tl.exact)
+		}
+		fs := d.Observe(call{at: at, tool: "post_webpage", task: "x", dests: []string{dh("host", "exfil.example"), dh("domain", "exfil.example")}}.record(), nil)
+		if (len(fs) == 1) != learn {
+			t.Fatalf("learn %v: a host no output named: %+v", learn, fs)
+		}
 	}
 }
 
@@ -624,8 +636,8 @@ func TestRejectedDomain(t *testing.T) {
 // first-time senders named by read_inbox during its warm-up learns that
 // this is its job (a reply to a new sender is silent), while an address
 // named by another tool's output and a payee read from a document at a
-// tool that never paid output-named accounts still alert, the latter at
-// least as high as with the fixed prior. Off, every reply alerts.
+// tool that never paid output-named accounts alert at least as high as
+// with the fixed prior. Off, every reply alerts.
 func TestLearnProvenance(t *testing.T) {
 	type result struct{ reply, web, payee float64 }
 	run := func(learn bool) result {
@@ -662,7 +674,7 @@ func TestLearnProvenance(t *testing.T) {
 		d.Observe(call{at: at, tool: "read_inbox", task: "reply", outs: to[:1], class: "confidential"}.record(), nil)
 		r.reply = score(d.Observe(call{at: at + time.Second, tool: "send_email", task: "reply", dests: to}.record(), nil))
 		to = email("mallory@partner.example")
-		d.Observe(call{at: at, tool: "get_webpage", task: "web", outs: to[:1]}.record(), nil)
+		d.Observe(call{at: at, tool: "get_webpage", task: "web", outs: to[:1], class: "confidential"}.record(), nil)
 		r.web = score(d.Observe(call{at: at + time.Second, tool: "send_email", task: "web", dests: to}.record(), nil))
 		r.payee = score(attack(d, at, "pay", account("LT00 ATTACKER")))
 		return r
@@ -672,7 +684,8 @@ func TestLearnProvenance(t *testing.T) {
 	if off.reply < 40 || on.reply != 0 {
 		t.Errorf("reply to a new sender: %.1f with the fixed prior (want an alert), %.1f learned (want none)", off.reply, on.reply)
 	}
-	if on.web < 40 || on.payee < off.payee || off.payee < 40 {
-		t.Errorf("learned: output of another tool %.1f (want an alert), payee from a document %.1f (fixed prior %.1f)", on.web, on.payee, off.payee)
+	if off.web < 40 || on.web < off.web || off.payee < 40 || on.payee < off.payee {
+		t.Errorf("learned: output of another tool %.1f, payee from a document %.1f; want alerts at least as high as with the fixed prior (%.1f, %.1f)",
+			on.web, on.payee, off.web, off.payee)
 	}
 }
