@@ -43,6 +43,11 @@ type Config struct {
 	// MinScore: findings scoring below it are not emitted (and their
 	// destination is learned).
 	MinScore float64 `yaml:"min_score"`
+	// LearnProvenance weighs the provenance term by how often the tool's
+	// learned new destinations came from the same output tool, and judges
+	// a destination no output named on the new destinations no output
+	// explained (package doc); off, provenance is a fixed 2 decades.
+	LearnProvenance bool `yaml:"learn_provenance"`
 }
 
 // DefaultConfig returns the documented defaults (config.yaml).
@@ -59,6 +64,7 @@ func DefaultConfig() Config {
 		MaxTaskDestinations: 64,
 		MaxPending:          10_000,
 		MinScore:            40,
+		LearnProvenance:     true,
 	}
 }
 

@@ -22,7 +22,8 @@
 //
 // Per task (context.task_id, else trace_id), bounded and expiring with the
 // task (max_tasks, idle task_idle_ttl of event time): hashes of the
-// destinations earlier tool outputs of the task mentioned (up to
+// destinations earlier tool outputs of the task mentioned, each with the
+// hash of the tool whose output named it first (up to
 // max_task_destinations) and whether it read confidential or restricted
 // data (context.data_classification of an earlier call). Only records with
 // output destinations or such a classification create a task.
@@ -45,16 +46,34 @@
 //
 //	L = min(4, −log10((n1+1)/(N+1)))   the tool's own new-destination rate
 //	  + 2.5·min(1, 2(1−o))             closedness
-//	  + 2  if an earlier tool output of the same task mentioned it
+//	  + P  if an earlier tool output of the same task mentioned it
 //	  + 1  if the task read confidential or restricted data before
 //	  + 1  if its domain is new too, 0.5 if the record names no domain,
 //	       0 when the domain is known (a new address at a known domain)
+//
+// With learn_provenance (the default; off, P is a fixed 2 decades) P is
+// learned per tool and output tool S (the one whose output named the
+// destination first): −log10 of the lower 95 % bound of the Beta posterior of the share of
+// the tool's learned new destinations that S's outputs named (prior mean
+// 0.01 = 2 decades, worth 30 destinations), at most 4. Only destinations
+// learned unflagged count (warm-up included), so a flagged injection never
+// teaches that injections are normal; an e-mail assistant that replies to
+// senders named by read_inbox learns that this is its job, while an
+// address named by a web page, or a payee read from a file at a tool that
+// never paid one, keeps its weight. The record cannot tell "the sender of
+// a mail the task read" from "an address inside its text", so the output
+// tool is the finest provenance there is. A destination no output named is
+// judged, consistently, on P(new and unexplained): its history term and
+// the openness count only the singletons no output explained
+// (destinations learned with provenance are marked), so an assistant that
+// replies to many new senders stays closed to addresses from nowhere.
 //
 // The history term is measured; the others are documented odds bounds
 // (priors), tuned on simulator seeds 1–3 only (tools/sim/egress). So a
 // new payee typed by the user at a closed tool with 2,000 uses scores about
 // 33 (silent, learned), the same payee read from a tool output of the task
-// 53, and after a confidential read 63.
+// 53 (more once the tool has learned that its payees never come from that
+// tool's outputs), and after a confidential read 63.
 //
 // # Triage-gated learning
 //
@@ -104,13 +123,22 @@ var Factory = detect.FactoryOf[Config, *Detector]{
 
 // Score terms, in decades (see the package doc).
 const (
-	maxHistoryDecades = 4
-	closedDecades     = 2.5
-	provenanceDecades = 2
-	sensitiveDecades  = 1
-	newDomainDecades  = 1
-	noDomainDecades   = 0.5
-	rejectedDecades   = 10
+	maxHistoryDecades    = 4
+	closedDecades        = 2.5
+	provenanceDecades    = 2
+	maxProvenanceDecades = 4
+	sensitiveDecades     = 1
+	newDomainDecades     = 1
+	noDomainDecades      = 0.5
+	rejectedDecades      = 10
+
+	// The provenance term's Beta prior: mean provPriorMean (2 decades,
+	// provenanceDecades) worth provPriorWeight new destinations.
+	provPriorMean   = 0.01
+	provPriorWeight = 30
+	// maxSources caps the output tools counted per tool; a source beyond
+	// it keeps the prior's full weight.
+	maxSources = 64
 )
 
 type tool struct {
@@ -121,18 +149,36 @@ type tool struct {
 	uses     uint64 // uses of exact destinations (Good–Turing N)
 	exact    uint32 // exact destinations in the set
 	n1       uint32 // exact destinations used once
+	n1src    uint32 // of them, learned when an output of the task named them
 	first    int64  // event time of the first call (unix ns)
 	overflow uint64
 	over     baseline.HLL // distinct exact destinations that did not fit
+	// learned counts the new exact destinations learned unflagged (after
+	// successful calls); srcs how many of them an earlier output of the
+	// task named, per output tool.
+	learned uint64
+	srcs    []srcCount
 }
+
+// srcCount is how many of a tool's learned destinations came from the
+// output of the tool whose name hashes to h.
+type srcCount struct{ h, n uint64 }
 
 type task struct {
 	outs      []uint64 // hashes of destinations earlier outputs mentioned
+	srcs      []uint64 // hash of the tool whose output named outs[i] first
 	pos       int      // next slot to overwrite once outs is full
 	sensitive bool     // an earlier call read confidential/restricted data
 }
 
-func (t *task) has(h uint64) bool { return slices.Contains(t.outs, h) }
+// source returns the hash of the tool whose output named h first, and
+// whether one did.
+func (t *task) source(h uint64) (uint64, bool) {
+	if i := slices.Index(t.outs, h); i >= 0 {
+		return t.srcs[i], true
+	}
+	return 0, false
+}
 
 type pkey struct {
 	tool string
@@ -188,7 +234,7 @@ func New(p *detect.Params[Config], b baseline.Config) *Detector {
 		pending:  make(map[pkey]*Entry),
 		rejected: make(map[pkey]*Entry),
 	}
-	d.tasks.SetRecycle(func(t *task) { *t = task{outs: t.outs[:0]} })
+	d.tasks.SetRecycle(func(t *task) { *t = task{outs: t.outs[:0], srcs: t.srcs[:0]} })
 	return d
 }
 
@@ -255,17 +301,23 @@ func (d *Detector) remember(r *record.Record, sens bool) {
 	}
 	t.sensitive = t.sensitive || sens
 	limit := d.params.Base.MaxTaskDestinations
+	var src uint64
 	for _, s := range r.Invocation.OutputDestinations {
 		h := hash(s)
-		switch {
-		case t.has(h):
-		case len(t.outs) < limit:
-			t.outs = append(t.outs, h)
-		default:
-			t.pos %= len(t.outs)
-			t.outs[t.pos] = h
-			t.pos++
+		if slices.Contains(t.outs, h) {
+			continue
 		}
+		if src == 0 {
+			src = hash(r.Tool.Name)
+		}
+		if len(t.outs) < limit {
+			t.outs = append(t.outs, h)
+			t.srcs = append(t.srcs, src)
+			continue
+		}
+		t.pos %= len(t.outs)
+		t.outs[t.pos], t.srcs[t.pos] = h, src
+		t.pos++
 	}
 }
 
@@ -316,6 +368,9 @@ func (d *Detector) judge(r *record.Record, out []detect.Finding) []detect.Findin
 		if primary && sl.Flags&(flagRepeat|flagCoarse) == 0 {
 			sl.Flags |= flagRepeat
 			t.n1--
+			if sl.Flags&flagSourced != 0 {
+				t.n1src--
+			}
 		}
 	}
 	if fresh == 0 {
@@ -385,17 +440,81 @@ func (d *Detector) novel(t *tool, r *record.Record, hs []uint64, fresh uint64, h
 	if hold || r.Invocation.Status != record.StatusSuccess {
 		return out // a failed or denied call sent nothing: teaches nothing
 	}
+	if !looked {
+		tk = d.tasks.Peek(taskKey(r))
+	}
 	for i, s := range dests {
-		if fresh&(1<<i) != 0 {
-			t.learn(hs[i], hasExact && record.CoarseDestination(record.DestinationType(s)))
+		if fresh&(1<<i) == 0 {
+			continue
+		}
+		coarse := hasExact && record.CoarseDestination(record.DestinationType(s))
+		if t.learn(hs[i], coarse) && !coarse && t.countSource(tk, hs[i]) {
+			if sl := t.set.Find(hs[i]); sl != nil {
+				sl.Flags |= flagSourced
+				t.n1src++
+			}
 		}
 	}
 	return out
 }
 
+// countSource counts a learned (unflagged) new destination h for the
+// provenance estimate: whether, and which tool's, earlier output of its
+// task named it.
+// It reports whether an output named it.
+func (t *tool) countSource(tk *task, h uint64) bool {
+	t.learned++
+	if tk == nil {
+		return false
+	}
+	src, ok := tk.source(h)
+	if !ok {
+		return false
+	}
+	for i := range t.srcs {
+		if t.srcs[i].h == src {
+			t.srcs[i].n++
+			return true
+		}
+	}
+	if len(t.srcs) < maxSources {
+		t.srcs = append(t.srcs, srcCount{src, 1})
+	}
+	return true
+}
+
+// provenanceWeight is the provenance term in decades for a destination an
+// output of tool src named: −log10 of the Beta-smoothed share of the
+// tool's learned new destinations that came from src's outputs, at most
+// provenanceDecades. A reply to whoever wrote is ordinary for a mail tool
+// that always does so, and still evidence for one that never does.
+func (t *tool) provenanceWeight(src uint64) float64 {
+	if !t.cfg.LearnProvenance {
+		return provenanceDecades
+	}
+	var k uint64
+	for _, s := range t.srcs {
+		if s.h == src {
+			k = s.n
+			break
+		}
+	}
+	// Beta posterior mean; above the prior's, its lower 95 % bound (normal
+	// approximation): provenance is discounted only as far as the counts
+	// surely allow.
+	a := float64(k) + provPriorMean*provPriorWeight
+	n := float64(t.learned) + provPriorWeight
+	p := a / n
+	if p > provPriorMean {
+		p = math.Max(provPriorMean, p-1.645*math.Sqrt(p*(1-p)/(n+1)))
+	}
+	return math.Min(maxProvenanceDecades, -math.Log10(p))
+}
+
 // provenance is what a new destination's record and task say about it.
 type provenance struct {
 	fromOutput, sensitive bool
+	src                   uint64 // hash of the output's tool (fromOutput)
 	hasDomain, newDomain  bool
 	domainIdx             uint64 // bit i: dests[i] is a domain of the destination's type
 }
@@ -403,7 +522,7 @@ type provenance struct {
 func provenanceOf(t *tool, dests []string, hs []uint64, i int, typ string, tk *task) provenance {
 	var pv provenance
 	if tk != nil {
-		pv.fromOutput = tk.has(hs[i])
+		pv.src, pv.fromOutput = tk.source(hs[i])
 		pv.sensitive = tk.sensitive
 	}
 	want := domainType(typ)
@@ -432,10 +551,16 @@ func domainType(typ string) string {
 }
 
 func (d *Detector) decades(t *tool, pv provenance, o float64) float64 {
-	l := math.Min(maxHistoryDecades, -math.Log10((float64(t.n1)+1)/(float64(t.uses)+1)))
+	// P(new, named by S) = P(new)·P(S | new); P(new, unexplained) counts
+	// only the singletons no output explained.
+	n1 := t.n1
+	if !pv.fromOutput {
+		n1 = t.singletons()
+	}
+	l := math.Min(maxHistoryDecades, -math.Log10((float64(n1)+1)/(float64(t.uses)+1)))
 	l += closedDecades * math.Min(1, 2*(1-o))
 	if pv.fromOutput {
-		l += provenanceDecades
+		l += t.provenanceWeight(pv.src)
 	}
 	if pv.sensitive {
 		l += sensitiveDecades
@@ -449,30 +574,42 @@ func (d *Detector) decades(t *tool, pv provenance, o float64) float64 {
 	return l
 }
 
-func (t *tool) learn(h uint64, coarse bool) {
+// learn adds h to the vocabulary; it reports whether h was new.
+func (t *tool) learn(h uint64, coarse bool) bool {
 	if t.set.Find(h) != nil {
-		return
+		return false
 	}
 	if coarse {
 		if t.set.Len() < t.cfg.MaxDestinations*2 { // domains share the table
 			t.set.Insert(h).Flags = flagCoarse
 		}
-		return
+		return true
 	}
 	if int(t.exact) >= t.cfg.MaxDestinations {
 		t.overflow++
 		t.over.InsertHash(h)
-		return
+		return true
 	}
 	t.set.Insert(h)
 	t.exact++
 	t.n1++
+	return true
+}
+
+// singletons is the Good–Turing n1; with learn_provenance, without the
+// destinations an output of their task named (explained by the provenance
+// term, they say nothing about how closed the vocabulary is otherwise).
+func (t *tool) singletons() uint32 {
+	if t.cfg.LearnProvenance {
+		return t.n1 - t.n1src
+	}
+	return t.n1
 }
 
 // openness returns o and the Good–Turing new rate n1/N (package doc).
 func (t *tool) openness() (o, rate float64) {
 	if t.uses > 0 {
-		rate = float64(t.n1) / float64(t.uses)
+		rate = float64(t.singletons()) / float64(t.uses)
 	}
 	distinct := float64(t.exact) + float64(t.over.Estimate())
 	if t.overflow > 0 {
@@ -518,6 +655,9 @@ func (d *Detector) finding(t *tool, r *record.Record, dest string, l, o, rate fl
 		"known_destinations":    known,
 		"calls":                 t.calls,
 		"log10_p":               round3(-l),
+	}
+	if pv.fromOutput && t.cfg.LearnProvenance {
+		f.Details["provenance_decades"] = round3(t.provenanceWeight(pv.src))
 	}
 	return f
 }
@@ -682,6 +822,9 @@ func (t *tool) remove(h uint64) {
 	if sl.Flags&flagCoarse == 0 {
 		if sl.Flags&flagRepeat == 0 {
 			t.n1--
+			if sl.Flags&flagSourced != 0 {
+				t.n1src--
+			}
 		}
 		t.exact--
 	}

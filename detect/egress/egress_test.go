@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -279,23 +280,35 @@ func TestRejectedKeepsAlerting(t *testing.T) {
 	}
 }
 
+// An open tool learns silently. Its hosts all came from outputs: off, the
+// tool is open and a host no output named is learned too; with
+// learn_provenance those sourced hosts are explained, not openness, so
+// that host alerts.
 func TestOpenToolLearns(t *testing.T) {
-	d := newDet(testConfig())
-	at := time.Duration(0)
-	// post_webpage: a new host almost every call.
-	for i := range 500 {
-		task := fmt.Sprint("w", i)
-		h := fmt.Sprintf("site%d.example", i%300)
-		fs := d.Observe(call{at: at, tool: "read_web", task: task, outs: []string{dh("host", h)}}.record(), nil)
-		fs = d.Observe(call{at: at + time.Second, tool: "post_webpage", task: task, dests: []string{dh("host", h), dh("domain", h)}}.record(), fs)
-		if len(fs) != 0 {
-			t.Fatalf("open tool alerted at call %d: %+v", i, fs)
+	for _, learn := range []bool{false, true} {
+		c := testConfig()
+		c.LearnProvenance = learn
+		d := newDet(c)
+		at := time.Duration(0)
+		// post_webpage: a new host almost every call.
+		for i := range 500 {
+			task := fmt.Sprint("w", i)
+			h := fmt.Sprintf("site%d.example", i%300)
+			fs := d.Observe(call{at: at, tool: "read_web", task: task, outs: []string{dh("host", h)}}.record(), nil)
+			fs = d.Observe(call{at: at + time.Second, tool: "post_webpage", task: task, dests: []string{dh("host", h), dh("domain", h)}}.record(), fs)
+			if len(fs) != 0 {
+				t.Fatalf("learn %v: open tool alerted at call %d: %+v", learn, i, fs)
+			}
+			at += 20 * time.Second
 		}
-		at += 20 * time.Second
-	}
-	tl := d.tools.Peek("post_webpage")
-	if o, _ := tl.openness(); o < 1 || tl.exact != 300 {
-		t.Fatalf("openness %v, %d destinations learned", o, tl.exact)
+		tl := d.tools.Peek("post_webpage")
+		if o, _ := tl.openness(); (o < 1) == !learn || tl.exact != 300 {
+			t.Fatalf("learn %v: openness %v, %d destinations learned", learn, o, tl.exact)
+		}
+		fs := d.Observe(call{at: at, tool: "post_webpage", task: "x", dests: []string{dh("host", "exfil.example"), dh("domain", "exfil.example")}}.record(), nil)
+		if (len(fs) == 1) != learn {
+			t.Fatalf("learn %v: a host no output named: %+v", learn, fs)
+		}
 	}
 }
 
@@ -322,7 +335,7 @@ func TestTaskStateBoundedAndExpires(t *testing.T) {
 	})
 	// The most recent outputs of a task are kept.
 	last := d.tasks.Peek(baseline.Hash64(fmt.Sprint("many", 3*c.MaxTasks-1)))
-	if last == nil || !last.has(hash(dh("host", fmt.Sprintf("h%d-%d", 3*c.MaxTasks-1, 3*c.MaxTaskDestinations-1)))) {
+	if last == nil || !slices.Contains(last.outs, hash(dh("host", fmt.Sprintf("h%d-%d", 3*c.MaxTasks-1, 3*c.MaxTaskDestinations-1)))) {
 		t.Fatal("newest output destination of the newest task not kept")
 	}
 	// Provenance expires with the task: after task_idle_ttl the payee it
@@ -616,5 +629,63 @@ func TestRejectedDomain(t *testing.T) {
 	}
 	if d.tools.Peek("send_email").set.Find(hash(dom)) != nil {
 		t.Fatal("rejected domain learned")
+	}
+}
+
+// TestLearnProvenance: with learn_provenance, a mail tool that replied to
+// first-time senders named by read_inbox during its warm-up learns that
+// this is its job (a reply to a new sender is silent), while an address
+// named by another tool's output and a payee read from a document at a
+// tool that never paid output-named accounts alert at least as high as
+// with the fixed prior. Off, every reply alerts.
+func TestLearnProvenance(t *testing.T) {
+	type result struct{ reply, web, payee float64 }
+	run := func(learn bool) result {
+		c := testConfig()
+		c.LearnProvenance = learn
+		d := newDet(c)
+		at := time.Duration(0)
+		for i := range 400 { // the warm-up: every tenth call replies to a new sender
+			task := fmt.Sprintf("w%d", i)
+			to := email(fmt.Sprintf("colleague%d@corp.example", i%9))
+			if i%10 == 0 {
+				to = email(fmt.Sprintf("sender%d@partner.example", i))
+				d.Observe(call{at: at, tool: "read_inbox", task: task, outs: to[:1], class: "confidential"}.record(), nil)
+			}
+			fs := d.Observe(call{at: at + time.Second, tool: "send_email", task: task, dests: to}.record(), nil)
+			fs = d.Observe(call{at: at + time.Second, tool: "send_money", task: task, dests: account(payees[i%len(payees)])}.record(), fs)
+			if len(fs) > 0 {
+				t.Fatalf("warm-up call %d alerted: %+v", i, fs)
+			}
+			at += 5 * time.Second
+		}
+		at = 2 * time.Hour // warm
+		score := func(fs []detect.Finding) float64 {
+			if len(fs) != 1 {
+				return 0
+			}
+			return fs[0].Score
+		}
+		if tl := d.tools.Peek("send_email"); tl.learned != 49 || len(tl.srcs) != 1 || tl.srcs[0] != (srcCount{hash("read_inbox"), 40}) {
+			t.Errorf("send_email provenance counts: %d learned, %+v", tl.learned, tl.srcs)
+		}
+		var r result
+		to := email("new.sender@partner.example")
+		d.Observe(call{at: at, tool: "read_inbox", task: "reply", outs: to[:1], class: "confidential"}.record(), nil)
+		r.reply = score(d.Observe(call{at: at + time.Second, tool: "send_email", task: "reply", dests: to}.record(), nil))
+		to = email("mallory@partner.example")
+		d.Observe(call{at: at, tool: "get_webpage", task: "web", outs: to[:1], class: "confidential"}.record(), nil)
+		r.web = score(d.Observe(call{at: at + time.Second, tool: "send_email", task: "web", dests: to}.record(), nil))
+		r.payee = score(attack(d, at, "pay", account("LT00 ATTACKER")))
+		return r
+	}
+	off, on := run(false), run(true)
+	t.Logf("off %+v, on %+v", off, on)
+	if off.reply < 40 || on.reply != 0 {
+		t.Errorf("reply to a new sender: %.1f with the fixed prior (want an alert), %.1f learned (want none)", off.reply, on.reply)
+	}
+	if off.web < 40 || on.web < off.web || off.payee < 40 || on.payee < off.payee {
+		t.Errorf("learned: output of another tool %.1f, payee from a document %.1f; want alerts at least as high as with the fixed prior (%.1f, %.1f)",
+			on.web, on.payee, off.web, off.payee)
 	}
 }

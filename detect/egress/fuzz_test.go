@@ -27,7 +27,7 @@ func FuzzUnmarshalState(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	empty := (&StateV1{}).encode(nil)
+	empty := (&StateV2{}).encode(nil)
 	detecttest.FuzzUnmarshalState(f, func(testing.TB) detecttest.Detector { return newDet(testConfig()) }, good, empty)
 }
 
@@ -80,6 +80,23 @@ func FuzzObserve(f *testing.F) {
 		if d.tasks.Len() > c.MaxTasks {
 			t.Fatalf("%d tasks", d.tasks.Len())
 		}
+		// Provenance counts stay consistent with the vocabulary and tasks.
+		d.tools.Range(func(name string, tl *tool) bool {
+			var sourced uint64
+			for _, s := range tl.srcs {
+				sourced += s.n
+			}
+			if tl.n1src > tl.n1 || sourced > tl.learned {
+				t.Fatalf("%s: %d sourced of %d singletons, %d sourced of %d learned", name, tl.n1src, tl.n1, sourced, tl.learned)
+			}
+			return true
+		})
+		d.tasks.Range(func(_ uint64, tk *task) bool {
+			if len(tk.srcs) != len(tk.outs) {
+				t.Fatalf("task with %d destinations, %d sources", len(tk.outs), len(tk.srcs))
+			}
+			return true
+		})
 	})
 }
 

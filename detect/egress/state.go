@@ -12,24 +12,27 @@ import (
 	"github.com/toolwatch/toolwatch/record"
 )
 
-// stateVersion is the record version this package writes. It is the
-// first explicit record of the detector (the gob encoding before it never
-// shipped in a release and is not read).
-const stateVersion = 1
+// stateVersion is the record version this package writes. Version 1 (no
+// provenance counts: Learned, Sources, a task's Srcs) is upgraded with
+// zero counts and unknown sources, which keep the prior's full weight; the
+// gob encoding before it never shipped in a release and is not read.
+const stateVersion = 2
 
-// StateV1 is the snapshot record of an egress Detector: vocabularies
+// StateV2 is the snapshot record of an egress Detector: vocabularies
 // (accepted destinations included), task provenance and the triage lists,
 // written field by field in the order declared (internal/encoding), then a
 // CRC-32C:
 //
-//	uvarint version 1, uvarint Unlisted, uvarint ToolsEvicted ToolsCapped
+//	uvarint version 2, uvarint Unlisted, uvarint ToolsEvicted ToolsCapped
 //	TasksEvicted TasksCapped, uvarint count, Tools; uvarint count, Tasks;
 //	uvarint count, Pending; uvarint count, Rejected
 //	tool:  str Tool, varint LastSeen, uvarint Calls, uvarint Uses,
-//	       varint First, uvarint Overflow, uvarint count, Dests, bytes Over
+//	       varint First, uvarint Overflow, uvarint count, Dests, bytes Over,
+//	       uvarint Learned, uvarint count, Sources
 //	dest:  BE64 H, byte Flags
+//	source: BE64 H, uvarint N
 //	task:  BE64 Key, varint LastSeen, uvarint count, Outs (BE64 each),
-//	       uvarint Pos, bool Sensitive
+//	       Srcs (BE64 each, as many as Outs), uvarint Pos, bool Sensitive
 //	entry: str Tool, str Destination, uvarint count, Domains (str each),
 //	       time FirstSeen, time LastSeen, uvarint Count, BEFloat64 Score,
 //	       str Fingerprint Agent TaskID TraceID SpanID
@@ -41,41 +44,51 @@ const stateVersion = 1
 // hash and entries by tool and destination, so equal states encode
 // equally. Per-tool configs are resolved from the restoring detector's
 // params.
-type StateV1 struct {
+type StateV2 struct {
 	Unlisted     uint64
 	ToolsEvicted uint64
 	ToolsCapped  uint64
 	TasksEvicted uint64
 	TasksCapped  uint64
-	Tools        []ToolV1
-	Tasks        []TaskV1
+	Tools        []ToolV2
+	Tasks        []TaskV2
 	Pending      []Entry
 	Rejected     []Entry
 }
 
-// ToolV1 is one tool's vocabulary.
-type ToolV1 struct {
+// ToolV2 is one tool's vocabulary.
+type ToolV2 struct {
 	Tool     string
 	LastSeen int64 // store idle clock, unix seconds
 	Calls    uint64
 	Uses     uint64
 	First    int64
 	Overflow uint64
-	Dests    []DestV1
+	Dests    []DestV2
 	Over     []byte // baseline.HLL MarshalState
+	Learned  uint64
+	Sources  []SourceV2
 }
 
-// DestV1 is one known destination or domain.
-type DestV1 struct {
+// SourceV2 is how many learned destinations the outputs of the tool whose
+// name hashes to H named.
+type SourceV2 struct {
+	H uint64
+	N uint64
+}
+
+// DestV2 is one known destination or domain.
+type DestV2 struct {
 	H     uint64
 	Flags uint8
 }
 
-// TaskV1 is one task's provenance.
-type TaskV1 struct {
+// TaskV2 is one task's provenance.
+type TaskV2 struct {
 	Key       uint64
 	LastSeen  int64
 	Outs      []uint64
+	Srcs      []uint64 // parallel to Outs; 0 is unknown (version 1)
 	Pos       int
 	Sensitive bool
 }
@@ -84,13 +97,14 @@ type TaskV1 struct {
 const (
 	minTool  = 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1
 	minDest  = 8 + 1
+	minSrc   = 8 + 1
 	minTask  = 8 + 1 + 1 + 1 + 1
 	minEntry = 1 + 1 + 1 + 1 + 1 + 1 + 8 + 5
 	maxOuts  = 1024 // bound on a restored task's destinations (max_task_destinations is lower)
-	flagMask = flagCoarse | flagRepeat
+	flagMask = flagCoarse | flagRepeat | flagSourced
 )
 
-func (st *StateV1) put(e *encoding.Encbuf) {
+func (st *StateV2) put(e *encoding.Encbuf) {
 	for _, n := range [...]uint64{st.Unlisted, st.ToolsEvicted, st.ToolsCapped, st.TasksEvicted, st.TasksCapped} {
 		e.PutUvarint(n)
 	}
@@ -109,6 +123,12 @@ func (st *StateV1) put(e *encoding.Encbuf) {
 			e.PutByte(d.Flags)
 		}
 		e.PutUvarintBytes(t.Over)
+		e.PutUvarint(t.Learned)
+		e.PutUvarint(uint64(len(t.Sources)))
+		for _, s := range t.Sources {
+			e.PutBE64(s.H)
+			e.PutUvarint(s.N)
+		}
 	}
 	e.PutUvarint(uint64(len(st.Tasks)))
 	for i := range st.Tasks {
@@ -117,6 +137,9 @@ func (st *StateV1) put(e *encoding.Encbuf) {
 		e.PutVarint(t.LastSeen)
 		e.PutUvarint(uint64(len(t.Outs)))
 		for _, h := range t.Outs {
+			e.PutBE64(h)
+		}
+		for _, h := range t.Srcs {
 			e.PutBE64(h)
 		}
 		e.PutUvarint(uint64(t.Pos))
@@ -161,25 +184,43 @@ func getEntry(d *encoding.Decbuf, status string) Entry {
 	return x
 }
 
-func getStateV1(d *encoding.Decbuf) StateV1 {
-	var st StateV1
+func getStateV1(d *encoding.Decbuf) StateV2 { return getState(d, false) }
+func getStateV2(d *encoding.Decbuf) StateV2 { return getState(d, true) }
+
+// getState reads a version 2 record, or with prov false a version 1 one
+// (no provenance counts, unknown sources).
+func getState(d *encoding.Decbuf, prov bool) StateV2 {
+	var st StateV2
 	for _, n := range [...]*uint64{&st.Unlisted, &st.ToolsEvicted, &st.ToolsCapped, &st.TasksEvicted, &st.TasksCapped} {
 		*n = d.Uvarint()
 	}
-	st.Tools = make([]ToolV1, d.Count(minTool))
+	st.Tools = make([]ToolV2, d.Count(minTool))
 	for i := range st.Tools {
 		if d.Err() != nil {
 			break
 		}
 		t := &st.Tools[i]
 		t.Tool, t.LastSeen, t.Calls, t.Uses, t.First, t.Overflow = d.UvarintStr(), d.Varint(), d.Uvarint(), d.Uvarint(), d.Varint(), d.Uvarint()
-		t.Dests = make([]DestV1, d.Count(minDest))
+		t.Dests = make([]DestV2, d.Count(minDest))
 		for j := range t.Dests {
-			t.Dests[j] = DestV1{H: d.BE64(), Flags: d.Byte()}
+			t.Dests[j] = DestV2{H: d.BE64(), Flags: d.Byte()}
 		}
 		t.Over = d.UvarintBytes()
+		if !prov {
+			continue
+		}
+		t.Learned = d.Uvarint()
+		n := d.Count(minSrc)
+		if n > maxSources {
+			d.Fail("tool with %d sources", n)
+			break
+		}
+		t.Sources = make([]SourceV2, n)
+		for j := range t.Sources {
+			t.Sources[j] = SourceV2{H: d.BE64(), N: d.Uvarint()}
+		}
 	}
-	st.Tasks = make([]TaskV1, d.Count(minTask))
+	st.Tasks = make([]TaskV2, d.Count(minTask))
 	for i := range st.Tasks {
 		if d.Err() != nil {
 			break
@@ -194,6 +235,12 @@ func getStateV1(d *encoding.Decbuf) StateV1 {
 		t.Outs = make([]uint64, n)
 		for j := range t.Outs {
 			t.Outs[j] = d.BE64()
+		}
+		t.Srcs = make([]uint64, n)
+		if prov {
+			for j := range t.Srcs {
+				t.Srcs[j] = d.BE64()
+			}
 		}
 		if pos := d.Uvarint(); pos <= uint64(n) {
 			t.Pos = int(pos)
@@ -219,13 +266,13 @@ func getStateV1(d *encoding.Decbuf) StateV1 {
 
 // stateDecoders reads every record version this build restores; a new
 // version adds its decoder and turns the previous one into an upgrade.
-var stateDecoders = encoding.Decoders[StateV1]{1: getStateV1}
+var stateDecoders = encoding.Decoders[StateV2]{1: getStateV1, 2: getStateV2}
 
 // encode writes st as the current version.
-func (st *StateV1) encode(b []byte) []byte {
-	size := 16 + len(st.Tasks)*(minTask+64) + (len(st.Pending)+len(st.Rejected))*256
+func (st *StateV2) encode(b []byte) []byte {
+	size := 16 + len(st.Tasks)*(minTask+128) + (len(st.Pending)+len(st.Rejected))*256
 	for i := range st.Tools {
-		size += minTool + len(st.Tools[i].Tool) + len(st.Tools[i].Dests)*minDest + len(st.Tools[i].Over)
+		size += minTool + len(st.Tools[i].Tool) + len(st.Tools[i].Dests)*minDest + len(st.Tools[i].Over) + len(st.Tools[i].Sources)*(minSrc+2)
 	}
 	e := encoding.Encbuf{B: slices.Grow(b, size)}
 	e.PutUvarint(stateVersion)
@@ -247,13 +294,16 @@ func (d *Detector) MarshalState(b []byte) ([]byte, error) {
 // destinations and triage entries are copied here; sorting and writing run
 // in the Encoder.
 func (d *Detector) CaptureState() (detect.Encoder, error) {
-	st := &StateV1{Unlisted: d.unlisted, Tools: make([]ToolV1, 0, d.tools.Len()), Tasks: make([]TaskV1, 0, d.tasks.Len())}
+	st := &StateV2{Unlisted: d.unlisted, Tools: make([]ToolV2, 0, d.tools.Len()), Tasks: make([]TaskV2, 0, d.tasks.Len())}
 	st.ToolsEvicted, st.ToolsCapped = d.tools.Evictions()
 	st.TasksEvicted, st.TasksCapped = d.tasks.Evictions()
 	var err error
 	d.tools.RangeSeen(func(name string, seen int64, t *tool) bool {
-		tv := ToolV1{Tool: name, LastSeen: seen, Calls: t.calls, Uses: t.uses, First: t.first, Overflow: t.overflow}
-		tv.Dests = hashset.Collect(&t.set, func(sl hashset.Slot) DestV1 { return DestV1{H: sl.H, Flags: sl.Flags} })
+		tv := ToolV2{Tool: name, LastSeen: seen, Calls: t.calls, Uses: t.uses, First: t.first, Overflow: t.overflow, Learned: t.learned}
+		for _, s := range t.srcs {
+			tv.Sources = append(tv.Sources, SourceV2{H: s.h, N: s.n})
+		}
+		tv.Dests = hashset.Collect(&t.set, func(sl hashset.Slot) DestV2 { return DestV2{H: sl.H, Flags: sl.Flags} })
 		if tv.Over, err = t.over.MarshalState(nil); err != nil {
 			return false
 		}
@@ -267,23 +317,25 @@ func (d *Detector) CaptureState() (detect.Encoder, error) {
 	// arena (a slice per task was most of the capture's cost).
 	n := 0
 	d.tasks.Range(func(_ uint64, t *task) bool { n += len(t.outs); return true })
-	arena := make([]uint64, 0, n)
+	arena := make([]uint64, 0, 2*n)
 	ends := make([]int, 0, d.tasks.Len())
 	d.tasks.RangeSeen(func(k uint64, seen int64, t *task) bool {
-		st.Tasks = append(st.Tasks, TaskV1{Key: k, LastSeen: seen, Pos: t.pos, Sensitive: t.sensitive})
+		st.Tasks = append(st.Tasks, TaskV2{Key: k, LastSeen: seen, Pos: t.pos, Sensitive: t.sensitive})
 		arena = append(arena, t.outs...)
+		arena = append(arena, t.srcs...)
 		ends = append(ends, len(arena))
 		return true
 	})
 	start := 0
 	for i, end := range ends {
-		st.Tasks[i].Outs = arena[start:end:end]
+		mid := start + (end-start)/2
+		st.Tasks[i].Outs, st.Tasks[i].Srcs = arena[start:mid:mid], arena[mid:end:end]
 		start = end
 	}
 	st.Pending, st.Rejected = entries(d.pending), entries(d.rejected)
 	return func(b []byte) ([]byte, error) {
 		for i := range st.Tools {
-			slices.SortFunc(st.Tools[i].Dests, func(a, b DestV1) int { return cmp.Compare(a.H, b.H) })
+			slices.SortFunc(st.Tools[i].Dests, func(a, b DestV2) int { return cmp.Compare(a.H, b.H) })
 		}
 		for _, es := range [...][]Entry{st.Pending, st.Rejected} {
 			slices.SortFunc(es, func(a, b Entry) int {
@@ -308,7 +360,7 @@ func entries(m map[pkey]*Entry) []Entry {
 // UnmarshalState implements detect.State. Tools are bound to the configs
 // of d's current params. On error d is unchanged.
 func (d *Detector) UnmarshalState(data []byte) error {
-	st, _, err := stateDecoders.Decode("egress state", data)
+	st, version, err := stateDecoders.Decode("egress state", data)
 	if err != nil {
 		return err
 	}
@@ -318,13 +370,27 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		if tools.Peek(tv.Tool) != nil {
 			return fmt.Errorf("egress state: duplicate tool %q", tv.Tool)
 		}
-		t := tool{cfg: d.params.For("", tv.Tool), gen: d.gen.Stamp(), calls: tv.Calls, uses: tv.Uses, first: tv.First, overflow: tv.Overflow}
+		t := tool{cfg: d.params.For("", tv.Tool), gen: d.gen.Stamp(), calls: tv.Calls, uses: tv.Uses, first: tv.First, overflow: tv.Overflow, learned: tv.Learned}
+		if len(tv.Sources) > maxSources {
+			return fmt.Errorf("egress state: tool %q: %d sources", tv.Tool, len(tv.Sources))
+		}
+		var counted uint64
+		for _, s := range tv.Sources {
+			if s.H == 0 || s.N == 0 || slices.ContainsFunc(t.srcs, func(x srcCount) bool { return x.h == s.H }) {
+				return fmt.Errorf("egress state: tool %q: zero, empty or duplicate source", tv.Tool)
+			}
+			counted += s.N
+			t.srcs = append(t.srcs, srcCount{s.H, s.N})
+		}
+		if counted > tv.Learned {
+			return fmt.Errorf("egress state: tool %q: %d sourced of %d learned destinations", tv.Tool, counted, tv.Learned)
+		}
 		for _, dv := range tv.Dests {
 			sl := t.set.Add(dv.H)
 			if sl == nil {
 				return fmt.Errorf("egress state: tool %q: zero or duplicate destination hash", tv.Tool)
 			}
-			if dv.Flags&^flagMask != 0 || dv.Flags == flagMask {
+			if dv.Flags&^flagMask != 0 || (dv.Flags&flagCoarse != 0 && dv.Flags != flagCoarse) || (version < 2 && dv.Flags&flagSourced != 0) {
 				return fmt.Errorf("egress state: tool %q: destination flags %#x", tv.Tool, dv.Flags)
 			}
 			sl.Flags = dv.Flags
@@ -332,6 +398,9 @@ func (d *Detector) UnmarshalState(data []byte) error {
 				t.exact++
 				if dv.Flags&flagRepeat == 0 {
 					t.n1++ // singletons are derived, not stored
+					if dv.Flags&flagSourced != 0 {
+						t.n1src++
+					}
 				}
 			}
 		}
@@ -348,10 +417,10 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		if tasks.Peek(tv.Key) != nil {
 			return fmt.Errorf("egress state: duplicate task")
 		}
-		if len(tv.Outs) > maxOuts || tv.Pos < 0 || tv.Pos > len(tv.Outs) {
-			return fmt.Errorf("egress state: task with %d destinations at position %d", len(tv.Outs), tv.Pos)
+		if len(tv.Outs) > maxOuts || tv.Pos < 0 || tv.Pos > len(tv.Outs) || len(tv.Srcs) != len(tv.Outs) {
+			return fmt.Errorf("egress state: task with %d destinations (%d sources) at position %d", len(tv.Outs), len(tv.Srcs), tv.Pos)
 		}
-		tasks.Put(tv.Key, tv.LastSeen, task{outs: tv.Outs, pos: tv.Pos, sensitive: tv.Sensitive})
+		tasks.Put(tv.Key, tv.LastSeen, task{outs: tv.Outs, srcs: tv.Srcs, pos: tv.Pos, sensitive: tv.Sensitive})
 	}
 	pending, err := entryMap(st.Pending, StatusPending)
 	if err != nil {

@@ -31,13 +31,15 @@ func newGolden() *Detector {
 
 // goldenState defines testdata/egress-state.v*.bin: warm (400 calls each
 // of send_money and send_email over 2 h), post_webpage to 12 hosts (4
-// known, 8 overflow), then one payee read from a task's output and
+// known, 8 overflow; from version 2 the first named by a get_webpage
+// output of its task), then one payee read from a task's output and
 // accepted, one rejected, one left pending, an email address at a new
 // domain left pending (with its domain), a payee rejected without ever
 // being flagged and a task that read confidential data.
 func goldenState(t testing.TB) *Detector {
 	d := newGolden()
 	at := warm(t, d, 400)
+	d.Observe(call{at: at, tool: "get_webpage", task: "web", outs: []string{dh("host", "h0.example")}}.record(), nil)
 	for i := range 12 {
 		d.Observe(call{at: at + time.Duration(i)*time.Second, tool: "post_webpage", task: "web", dests: []string{dh("host", fmt.Sprintf("h%d.example", i))}}.record(), nil)
 	}
@@ -69,18 +71,19 @@ func goldenState(t testing.TB) *Detector {
 // lists and re-encode byte for byte; the live types the record copies keep
 // their field counts.
 func TestStateGolden(t *testing.T) {
-	enctest.Fields(t, reflect.TypeFor[tool](), 10)
-	enctest.Fields(t, reflect.TypeFor[hashset.Slot](), 3) // DestV1 drops Window: egress never sets it
-	enctest.Fields(t, reflect.TypeFor[task](), 3)
+	enctest.Fields(t, reflect.TypeFor[tool](), 13)
+	enctest.Fields(t, reflect.TypeFor[hashset.Slot](), 3) // DestV2 drops Window: egress never sets it
+	enctest.Fields(t, reflect.TypeFor[task](), 4)
 	enctest.Fields(t, reflect.TypeFor[Entry](), 13)
-	enctest.Fields(t, reflect.TypeFor[StateV1](), 9)
-	enctest.Fields(t, reflect.TypeFor[ToolV1](), 8)
-	enctest.Fields(t, reflect.TypeFor[DestV1](), 2)
-	enctest.Fields(t, reflect.TypeFor[TaskV1](), 5)
+	enctest.Fields(t, reflect.TypeFor[StateV2](), 9)
+	enctest.Fields(t, reflect.TypeFor[ToolV2](), 10)
+	enctest.Fields(t, reflect.TypeFor[SourceV2](), 2)
+	enctest.Fields(t, reflect.TypeFor[DestV2](), 2)
+	enctest.Fields(t, reflect.TypeFor[TaskV2](), 6)
 	enctest.Golden{
 		Name: "egress-state", Versions: stateDecoders.Versions(), Current: stateVersion,
 		Build: func(t testing.TB) []byte { return mustMarshal(t, goldenState(t)) },
-		Restore: func(t testing.TB, _ uint64, data []byte) []byte {
+		Restore: func(t testing.TB, version uint64, data []byte) []byte {
 			d := newGolden()
 			if err := d.UnmarshalState(data); err != nil {
 				t.Fatal(err)
@@ -94,6 +97,25 @@ func TestStateGolden(t *testing.T) {
 			// (warm teaches 3 payees; 9 colleagues and their domain)
 			if want := "[send_email:401/401/9/10/0 send_money:403/403/4/4/0 post_webpage:12/12/4/4/8]"; fmt.Sprint(tools) != want {
 				t.Errorf("tools %v\nwant %s", tools, want)
+			}
+			// Provenance counts: version 1 had none (zero counts, unknown
+			// sources, no task web), and its upgrade is checked as the
+			// current version, so the current version accepts both.
+			var prov []string
+			d.tools.RangeSeen(func(name string, _ int64, tl *tool) bool {
+				prov = append(prov, fmt.Sprintf("%s:%d/%v", name, tl.learned, tl.srcs))
+				return true
+			})
+			for _, task := range []string{"web", "open"} {
+				if tk := d.tasks.Peek(taskKey(call{task: task}.record())); tk != nil {
+					prov = append(prov, fmt.Sprintf("%s:%v", task, tk.srcs))
+				}
+			}
+			v1 := "[send_email:0/[] send_money:0/[] post_webpage:0/[] open:[0]]"
+			v2 := fmt.Sprintf("[send_email:9/[] send_money:3/[] post_webpage:12/[{%d 1}] web:[%d] open:[%d]]",
+				hash("get_webpage"), hash("get_webpage"), hash("read_file"))
+			if got := fmt.Sprint(prov); got != v1 && (version == 1 || got != v2) {
+				t.Errorf("version %d provenance counts %s\nwant %s", version, got, map[bool]string{true: v1, false: v2}[version == 1])
 			}
 			if pw := d.tools.Peek("post_webpage"); pw == nil || pw.over.Refresh() < 7 || pw.over.Refresh() > 9 {
 				t.Errorf("post_webpage overflow sketch: %+v", pw)
@@ -121,8 +143,8 @@ func TestStateGolden(t *testing.T) {
 			if tk := d.tasks.Peek(taskKey(call{task: "open"}.record())); tk == nil || !tk.sensitive || len(tk.outs) != 1 {
 				t.Errorf("task open: %+v", tk)
 			}
-			if d.tasks.Len() != 5 || d.unlisted != 0 {
-				t.Errorf("%d tasks, %d unlisted", d.tasks.Len(), d.unlisted)
+			if n := d.tasks.Len(); (n != 5 && n != 6) || (version == 1 && n != 5) || d.unlisted != 0 { // task web from version 2
+				t.Errorf("%d tasks, %d unlisted", n, d.unlisted)
 			}
 			return mustMarshal(t, d)
 		},
