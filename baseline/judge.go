@@ -121,9 +121,14 @@ func (d *Dist) JudgeLog(g *Digester, x, y float64, j *Judge, extraLn float64) Ve
 		// still rising, as a young heavy tail's p99 does for days) does
 		// not carry a value past it.
 		eShift := v.shift + v.DriftLn
-		if e := v.y - eShift - v.Fit.LnU; e >= egregiousMinLn && d.Count() >= egregiousMinCount {
+		if e := v.y - eShift - v.Fit.LnU; e >= egregiousMinLn && d.Count() >= egregiousYoungCount {
 			b, suspended := d.egregiousBound(&v.Fit)
-			if e >= b && (v.Decades >= egregiousMinDecades || e >= egregiousReach*(LogValue(max(d.prevMax, d.curMax))-v.Fit.LnU)) {
+			// A young Dist (below egregiousMinCount) has no fit to vouch for
+			// the value: it must always clear its learned maximum, by a reach
+			// that grows as the history shrinks (egregiousMaxReach).
+			n := d.Count()
+			fitted := n >= egregiousMinCount && v.Decades >= egregiousMinDecades
+			if e >= b && (fitted || e >= egregiousMaxReach(n)*(LogValue(max(d.prevMax, d.curMax))-v.Fit.LnU)) {
 				v.beyond = true
 				if !suspended && v.Decades < EgregiousDecades {
 					v.Decades, v.Egregious = EgregiousDecades, true
