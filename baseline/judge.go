@@ -45,6 +45,7 @@ type Verdict struct {
 	shift          float64 // ln shift the value was judged with (relearn widening − drift)
 	far, floor     float64
 	beyond         bool    // the value lies beyond the egregious bound (suspended or not)
+	young          bool    // Egregious by the young rule (fewer than egregiousMinCount values)
 	DriftLn        float64 // δ: how far (ln) the median or u ran ahead of the allowed drift envelope
 }
 
@@ -74,9 +75,13 @@ func (v *Verdict) Beyond() bool { return v.beyond }
 // Pool lowers an egregious verdict back to the fitted tail's when the
 // value is not beyond the egregious bound of the pooled baseline judged
 // by pool (the tool across all agents): a key is not egregious where its
-// tool's history shows such values (tail.go).
+// tool's history shows such values (tail.go). A verdict of the young
+// rule (fewer than 1,600 values) is always lowered: where the tool has a
+// baseline, the young rule speaks only through it (a key of one agent
+// judged on its own a 50 s query of a heavy SQL tool, which the tool's
+// few weeks of history had not shown yet, egregious on the gate's twin).
 func (v *Verdict) Pool(pool *Verdict) {
-	if v.Egregious && pool.Fit.Valid && !pool.beyond {
+	if v.Egregious && pool.Fit.Valid && (!pool.beyond || v.young) {
 		v.Decades, v.Egregious, v.EgregiousBound = v.TailDecades(), false, 0
 	}
 }
@@ -131,7 +136,7 @@ func (d *Dist) JudgeLog(g *Digester, x, y float64, j *Judge, extraLn float64) Ve
 			if e >= b && (fitted || e >= egregiousMaxReach(n)*(LogValue(max(d.prevMax, d.curMax))-v.Fit.LnU)) {
 				v.beyond = true
 				if !suspended && v.Decades < EgregiousDecades {
-					v.Decades, v.Egregious = EgregiousDecades, true
+					v.Decades, v.Egregious, v.young = EgregiousDecades, true, !fitted && n < egregiousMinCount
 					v.EgregiousBound = math.Expm1(v.Fit.LnU + b + eShift)
 				}
 			}

@@ -100,7 +100,7 @@ func TestEgregiousYoung(t *testing.T) {
 // above p99 (α 0.8–2), is no higher than the mature rule's: fresh values
 // of the key's own distribution judged after 300, 400, 800 and 1,200 values
 // are egregious at most 1.5× as often (Poisson noise of ~40 counts) as
-// after 1,600 values, where the rule applied before (measured: 0.5–6·10⁻⁴
+// after 2,200 values, under the rule as it applied before (measured: 0.5–6·10⁻⁴
 // for both; the ζ·16^(−1.5) ≈ 1.6·10⁻⁴ of the argument is at the typical
 // maximum, and the maximum's spread lifts the mean).
 func TestEgregiousYoungParetoFalseRate(t *testing.T) {
@@ -122,16 +122,50 @@ func TestEgregiousYoungParetoFalseRate(t *testing.T) {
 		return float64(hits) / (seeds * probes)
 	}
 	for _, alpha := range []float64{0.8, 1, 2} {
-		mature := rate(1600, alpha)
+		mature := rate(2200, alpha) // all in two 24 h epochs: the mature rule
 		if mature == 0 {
-			t.Fatalf("premise: α %.1f: no egregious value after 1,600 values", alpha)
+			t.Fatalf("premise: α %.1f: no egregious value after 2,200 values", alpha)
 		}
 		for _, n := range []int{300, 400, 800, 1200} {
 			r := rate(n, alpha)
-			t.Logf("α %.1f: false egregious rate %.1e after %d values, %.1e after 1,600", alpha, r, n, mature)
+			t.Logf("α %.1f: false egregious rate %.1e after %d values, %.1e after 2,200", alpha, r, n, mature)
 			if r > 1.5*mature {
-				t.Errorf("α %.1f, %d values: false egregious rate %.1e, want ≤ 1.5 × %.1e (1,600 values)", alpha, n, r, mature)
+				t.Errorf("α %.1f, %d values: false egregious rate %.1e, want ≤ 1.5 × %.1e (2,200 values)", alpha, n, r, mature)
 			}
 		}
+	}
+}
+
+// A young key's egregious verdict does not survive pooling: where its
+// tool has a baseline the young rule speaks only through the tool's, while
+// a mature key's critical verdict stands when the tool's bound agrees.
+func TestEgregiousYoungPool(t *testing.T) {
+	g := NewDigester(25, 24*time.Hour)
+	j := Judge{Far: 6, ShiftLn: math.Ln2, DriftLn: math.Ln2}
+	rng := rand.New(rand.NewPCG(1, 21))
+	young := youngDist(g, &j, 500, logNormalGen(rng, 200, 0.8))
+	mature := youngDist(g, &j, 2200, logNormalGen(rng, 200, 0.8)) // two epochs of 24 h hold all
+	for _, tc := range []struct {
+		name string
+		key  *Dist
+		want bool
+	}{
+		{"young key", young, false},
+		{"mature key", mature, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := tc.key.Judge(g, 28000, &j, 0)
+			if v.Decades < EgregiousDecades {
+				t.Fatalf("premise: 28 s not critical on its own: %+v", v)
+			}
+			pool := mature.Judge(g, 28000, &j, 0)
+			if !pool.Beyond() {
+				t.Fatalf("premise: 28 s not beyond the pool's bound: %+v", pool)
+			}
+			v.Pool(&pool)
+			if got := v.Decades >= EgregiousDecades; got != tc.want {
+				t.Fatalf("pooled: critical %v (%.1f decades), want %v", got, v.Decades, tc.want)
+			}
+		})
 	}
 }
