@@ -45,6 +45,7 @@ type Verdict struct {
 	shift          float64 // ln shift the value was judged with (relearn widening − drift)
 	far, floor     float64
 	beyond         bool    // the value lies beyond the egregious bound (suspended or not)
+	young          bool    // Egregious by the young rule (fewer than egregiousMinCount values)
 	DriftLn        float64 // δ: how far (ln) the median or u ran ahead of the allowed drift envelope
 }
 
@@ -74,9 +75,13 @@ func (v *Verdict) Beyond() bool { return v.beyond }
 // Pool lowers an egregious verdict back to the fitted tail's when the
 // value is not beyond the egregious bound of the pooled baseline judged
 // by pool (the tool across all agents): a key is not egregious where its
-// tool's history shows such values (tail.go).
+// tool's history shows such values (tail.go). A verdict of the young
+// rule (fewer than 1,600 values) is always lowered: where the tool has a
+// baseline, the young rule speaks only through it (a key of one agent
+// judged on its own a 50 s query of a heavy SQL tool, which the tool's
+// few weeks of history had not shown yet, egregious on the gate's twin).
 func (v *Verdict) Pool(pool *Verdict) {
-	if v.Egregious && pool.Fit.Valid && !pool.beyond {
+	if v.Egregious && pool.Fit.Valid && (!pool.beyond || v.young) {
 		v.Decades, v.Egregious, v.EgregiousBound = v.TailDecades(), false, 0
 	}
 }
@@ -121,12 +126,17 @@ func (d *Dist) JudgeLog(g *Digester, x, y float64, j *Judge, extraLn float64) Ve
 		// still rising, as a young heavy tail's p99 does for days) does
 		// not carry a value past it.
 		eShift := v.shift + v.DriftLn
-		if e := v.y - eShift - v.Fit.LnU; e >= egregiousMinLn && d.Count() >= egregiousMinCount {
+		if e := v.y - eShift - v.Fit.LnU; e >= egregiousMinLn && d.Count() >= egregiousYoungCount {
 			b, suspended := d.egregiousBound(&v.Fit)
-			if e >= b && (v.Decades >= egregiousMinDecades || e >= egregiousReach*(LogValue(max(d.prevMax, d.curMax))-v.Fit.LnU)) {
+			// A young Dist (below egregiousMinCount) has no fit to vouch for
+			// the value: it must always clear its learned maximum, by a reach
+			// that grows as the history shrinks (egregiousMaxReach).
+			n := d.Count()
+			fitted := n >= egregiousMinCount && v.Decades >= egregiousMinDecades
+			if e >= b && (fitted || e >= egregiousMaxReach(n)*(LogValue(max(d.prevMax, d.curMax))-v.Fit.LnU)) {
 				v.beyond = true
 				if !suspended && v.Decades < EgregiousDecades {
-					v.Decades, v.Egregious = EgregiousDecades, true
+					v.Decades, v.Egregious, v.young = EgregiousDecades, true, !fitted && n < egregiousMinCount
 					v.EgregiousBound = math.Expm1(v.Fit.LnU + b + eShift)
 				}
 			}

@@ -394,6 +394,26 @@ func (d *Dist) TailRing() []float32 {
 // critical for its first two far values an hour or more apart (a burst
 // within the hour adds one entry).
 //
+// Young Dists. A tool or key with fewer than 1,600 values (a young tool of
+// a fleet, an autoscaled agent's tool) has too few exceedances for a fit,
+// and its fallback tail puts a call 14× a log-normal σ 1 p99 at only
+// p ≈ 10⁻⁴·⁵. From egregiousYoungCount (300) values the rule applies to it
+// too, with the same conditions except that the fallback's p never
+// replaces the learned-maximum test, and the reach over the maximum grows
+// as the history shrinks, so the rule's false-alarm rate on the worst
+// case, a pure Pareto tail above p99 (scale-free in log: the maximum of n
+// values lies near u·(ζn)^(1/α)), stays what it is at 1,600 values. For a
+// Pareto tail of any α, a value r times as far beyond u (log) as the
+// maximum of n values has probability about ζ·(ζn)^(−r); so
+//
+//	r(n) = 1.5 · ln(16) / ln(ζn)     (1.5 at n = 1,600, 2 at 800, 3 at 400, 3.8 at 300)
+//
+// keeps ζ·(ζn)^(−r(n)) = ζ·16^(−1.5) ≈ 1.6·10⁻⁴. Log-normal bodies, whose
+// maximum lies much closer to u, clear it easily: 28 s against a 2 s p99
+// (σ 1) is typically 2–4× beyond the maximum of 300–850 values. (Measured
+// on Pareto tails, the young rule is egregious on fresh values no more
+// often than the mature rule: baseline/tail_young_test.go.)
+//
 // The bound is a rule, not a probability, and changes only the severity
 // and the reporting of far values: values below ten times p99 are judged
 // by the fitted tail alone. It is checked only for values at least ten
@@ -402,8 +422,13 @@ const (
 	// EgregiousDecades is the least −log10 p an egregious value is given.
 	EgregiousDecades = 10
 	egregiousMinLn   = math.Ln10
-	// egregiousMinCount: values a Dist must hold before the rule applies.
+	// egregiousMinCount: values from which the rule applies as for a
+	// fitted tail (a fit's p ≤ 10⁻⁴ replaces the learned-maximum test).
 	egregiousMinCount = tailMinFit / tailZeta
+	// egregiousYoungCount: values a Dist must hold before the rule
+	// applies at all (three exceedances expected; reach 3.8 over the
+	// maximum, see egregiousMaxReach).
+	egregiousYoungCount = 3 / tailZeta
 	// egregiousMinDecades: the fitted tail's own −log10 p from which the
 	// learned maximum is not consulted.
 	egregiousMinDecades = 4
@@ -412,6 +437,18 @@ const (
 	// least an hour apart) suspend the rule.
 	egregiousAbsorbed = 3
 )
+
+// egregiousMaxReach is how many times as far beyond u (log) as the
+// learned maximum a value of a Dist of n values must lie: egregiousReach
+// from egregiousMinCount, and ln(16)/ln(ζn) times it below (the young
+// rule above: the same Pareto false-alarm rate). Called only for a
+// value at least ten times u.
+func egregiousMaxReach(n float64) float64 {
+	if n >= egregiousMinCount {
+		return egregiousReach
+	}
+	return egregiousReach * math.Log(egregiousMinCount*tailZeta) / math.Log(n*tailZeta)
+}
 
 // egregiousBound returns the log excess over u beyond which a value is
 // beyond the egregious bound under fit f, and whether the rule is

@@ -71,6 +71,13 @@
 // key's two epochs; a key judged on its own baseline must also be beyond
 // its tool's bound. Three egregious calls an hour or more apart in the
 // tail ring suspend the rule (a recurring far tail is absorbed as below).
+// A young baseline of 300–1,600 calls (a new tool, an autoscaled agent
+// borrowing its tool's) has no fit: the rule applies to it too, but the
+// call must always clear the largest call learned, by 1.5·ln 16/ln(n/100)
+// times in log over p99 (2 at 800 calls, 3 at 400), which keeps the
+// rule's false-alarm rate on a Pareto tail at its 1,600-call level; a
+// young key judged on its own defers to its tool's baseline (the young
+// rule applies on the tool's, where a new agent is judged).
 // So 30 s against 460 ms p99 is critical on log-normal keys of σ 0.5–1.5
 // and on a Pareto-tailed (α 3) key, while a SQL tool whose epochs hold
 // legitimate 20–50 s queries stays quiet (baseline/tail.go has the

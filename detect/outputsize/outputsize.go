@@ -24,7 +24,9 @@
 // ≈ 500 KB and occasional legitimate 5 MB files stays quiet, and 100 MB
 // from it is critical by the egregious rule (detect/latency's doc,
 // baseline/tail.go): at least 10× p99, p99²/p50 and 1.5× (log) beyond what
-// the key has shown, scored at least 10 decades whatever the fit says.
+// the key has shown, scored at least 10 decades whatever the fit says
+// (from 300 values; a young baseline below 1,600 must clear its largest
+// value by more, see detect/latency).
 //
 // Anomalous outputs teach only the tail (winsorized, at most one point an
 // hour), so recurring legitimate large outputs are absorbed within days
