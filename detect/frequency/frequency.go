@@ -122,8 +122,13 @@
 // count T is judged by a second Shiryaev–Roberts statistic, as R above:
 // the same NB(e, k) against NB(4e, k/4), the smaller ratio of the
 // seasonal and overall models, whose expectations are the call models'
-// (agent-wide factor and idle deficit included) times rho, the key's task
-// starts per call (EWMA of T over EWMA of calls, overall weight). Its
+// (idle deficit included) times rho, the key's task starts per call (EWMA
+// of T over EWMA of calls, overall weight), times the agent-wide factor
+// of tasks: as the call factor, but on the task starts of the agent's
+// other tools and their expectations (each judged key's rho times its
+// rise expectation), clamp((T' + 10)/(E' + 10), 1, 4). Other tools' calls
+// are overdispersed too: one long task of another tool is many calls (it
+// would raise the call factor to ×4) but one task start. Its
 // dispersion k is learned like the seasonal one, EWMA((T−e)² − T) /
 // EWMA(e²), and an episode is judged for its first long-scale windows with
 // the k it began with (the rise cannot widen its own tail). Its peak guard
@@ -137,7 +142,8 @@
 // observed and expected tasks, calls (of the window), tasks_per_call.
 // Everything comes from the key's own records and closed windows, one
 // window at a time, so lazy and eager ticks judge alike. State: taskState,
-// 84 bytes per key.
+// 88 bytes per key (in keyState's former padding: keyState stays 904
+// bytes); agents 16 bytes more.
 //
 // Alarm: R ≥ A = riseTests/false_alarm_rate (riseTests = 3). R − n is a
 // martingale under the model (a supermartingale under both, with the
@@ -363,6 +369,11 @@ type agentState struct {
 	// the agent was idle in it). See "Agent-wide rise" in the package doc.
 	obs, pobs uint32
 	exp, pexp float32
+	// tobs and texp are the same for task starts (each judged key's task
+	// expectation, rho times its rise expectation); ptobs and ptexp those
+	// of the window before. See "Tasks" in the package doc.
+	tobs, ptobs uint32
+	texp, ptexp float32
 }
 
 // gapAlphaMin and gapPeakDecay: the gap mean forgets with weight 1/256 per
@@ -541,11 +552,11 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 			as.id = d.agentSeq
 		}
 		if w := baseline.AlignDown(now, d.agentStep); w > as.last {
-			as.pobs, as.pexp = 0, 0
+			as.pobs, as.pexp, as.ptobs, as.ptexp = 0, 0, 0, 0
 			if w == as.last+d.agentStep {
-				as.pobs, as.pexp = as.obs, as.exp
+				as.pobs, as.pexp, as.ptobs, as.ptexp = as.obs, as.exp, as.tobs, as.texp
 			}
-			as.obs, as.exp = 0, 0
+			as.obs, as.exp, as.tobs, as.texp = 0, 0, 0, 0
 			as.total++
 			as.last = w
 			d.recent = append(d.recent, baseline.Key{Agent: r.AgentID})
@@ -582,21 +593,26 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	borrow := borrowable(ks, ts)
 	agentWide := as != nil && t.rp.Size == d.agentStep && ks.rate.Start == as.last
 	if ks.rate.NeedsArm() {
-		f := uint16(0)
+		f, tf := uint16(0), uint16(0)
 		if agentWide {
-			f = ks.agentFactor(as)
+			f, tf = ks.agentFactor(as), ks.taskFactor(as)
 		}
 		rate, agents := borrowRate(borrow)
 		ks.rate.ArmSpike(&t.rule, &t.rp, rate, agents)
-		ks.riseF = f
+		ks.riseF, ks.task.tf = f, tf
 		if agentWide && riseArmed(&ks.rate) {
 			as.exp += float32(ks.rawExpected())
+			as.texp += float32(ks.taskExpected())
 		}
 		ks.armRise()
 		ks.armTask()
 	}
+	started := ks.task.observe(recordTask(r))
 	if agentWide && riseArmed(&ks.rate) {
 		as.obs++
+		if started {
+			as.tobs++
+		}
 	}
 	if ks.loop.armedAt != ks.loop.c.Start {
 		armLoop(ks, borrow)
@@ -612,7 +628,7 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 			out = append(out, f)
 		}
 	}
-	if ks.task.observe(recordTask(r)) && ks.taskHit() {
+	if started && ks.taskHit() {
 		if f, ok := d.taskFinding(r, ks); ok {
 			out = append(out, f)
 		}

@@ -239,7 +239,7 @@ func (ks *keyState) roll(now int64) {
 	}
 	x, armed, thr := r.N, r.ArmedAt == r.Start, ks.rise.thr
 	y, tthr := ks.task.n, ks.task.thr
-	ks.task.n = 0
+	ks.task.n, ks.task.py = 0, 0
 	quietN := t.rp.N[max(t.rp.Scales-1, 0)]
 	run := 0 // empty windows ending with the one being closed
 	if x == 0 {
@@ -250,6 +250,10 @@ func (ks *keyState) roll(now int64) {
 	cl, ok := r.Roll(now, &t.rp)
 	if !ok {
 		return
+	}
+	if cl.Gap == 0 {
+		// The window just closed is Ring's newest (taskFactor's own share).
+		ks.task.py = uint16(min(y, math.MaxUint16))
 	}
 	ks.rise.thr = 0
 	ks.task.thr = 0
@@ -267,7 +271,7 @@ func (ks *keyState) roll(now int64) {
 		return
 	}
 	ms := ks.models()
-	tm := ks.taskModels(&ms)
+	tm := ks.taskModels()
 	switch {
 	case armed && thr == riseFired:
 		// The alarm consumed this window: R stays 0.
@@ -296,14 +300,14 @@ func (ks *keyState) roll(now int64) {
 			}
 			ks.taskLearn(0, 0, taskWeight(w0+1+g, &t.rp), amu, am)
 			learned++
-			tm = ks.taskModels(&ms)
+			tm = ks.taskModels()
 			tl0, te = tm.llr(0), tm.expected()
 			if ks.idle.def != msDef {
 				// Judged against the models as the fading deficit
 				// leaves them at this window (as an eager tick would).
 				ms, msDef = ks.models(), ks.idle.def
 				l0, e = ms.llr(0), ms.expected()
-				tm = ks.taskModels(&ms)
+				tm = ks.taskModels()
 				tl0, te = tm.llr(0), tm.expected()
 			}
 			ks.riseAdd(0, l0, e)

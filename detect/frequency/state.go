@@ -14,15 +14,16 @@ import (
 
 // stateVersion is the record version this package writes. Versions 1
 // and 2 were gob and are not read (the snapshot container refuses them);
-// versions 3 and 4 are read and upgraded (version 3's keys had no
-// sustained-rise state, version 4's no task series: they start with none).
-const stateVersion = 5
+// versions 3 to 5 are read and upgraded (version 3's keys had no
+// sustained-rise state, version 4's no task series, version 5's no
+// agent-wide task factor nor agents' task starts: they start with none).
+const stateVersion = 6
 
 // StateV4 is the snapshot record of a frequency Detector, written field
 // by field in the order declared (internal/encoding; Rate, Counter,
 // Profile and TopK as in baseline/rate_state.go), then a CRC-32C:
 //
-//	uvarint version 5, varint Ticked, varint TickedAt,
+//	uvarint version 6, varint Ticked, varint TickedAt,
 //	uvarint KeysRejected KeysEvicted ToolsRejected ToolsEvicted AgentsRejected AgentsEvicted,
 //	uvarint count, Keys; uvarint count, Tools; uvarint count, Agents
 //	key:   str Agent, str Tool, varint LastSeen, varint Size, 3 × varint Scales,
@@ -32,14 +33,17 @@ const stateVersion = 5
 //	rise:  BE float32 L, uvarint Thr, uvarint Obs, BE float32 Exp, uvarint N,
 //	       BE float32 Level, BE float32 Deficit, uvarint Factor
 //	task:  8 × BE uint32 Ring, uvarint N, BE float32 EwT EwN Res Sq Sum Peak KEp,
-//	       BE float32 L, uvarint Thr, uvarint Obs, BE float32 Exp, uvarint Windows
+//	       BE float32 L, uvarint Thr, uvarint Obs, BE float32 Exp, uvarint Windows,
+//	       uvarint Factor, uvarint Prev
 //	tool:  str Tool, varint LastSeen, varint Size, 3 × varint Scales, varint LoopSize,
 //	       Rate, loop, Counter Agents, Profile AgentsP
 //	agent: str Agent, varint LastSeen, uvarint Total, varint Last,
-//	       uvarint Obs, BE float32 Exp, uvarint PrevObs, BE float32 PrevExp
+//	       uvarint Obs, BE float32 Exp, uvarint PrevObs, BE float32 PrevExp,
+//	       uvarint TaskObs, BE float32 TaskExp, uvarint PrevTaskObs, BE float32 PrevTaskExp
 //
-// Version 4 is the same without the keys' task; version 3 also without
-// the keys' rise and the agents' calls.
+// Version 5 is the same without the task's Factor and Prev and the
+// agents' task starts; version 4 also without the keys' task; version 3
+// also without the keys' rise and the agents' calls.
 // Keys, tools and agents are in their store's recency order
 // (baseline.Store.RangeSeen), so equal states encode equally and a
 // restore evicts as the original would.
@@ -62,14 +66,17 @@ type StateV4 struct {
 }
 
 // AgentV4 is one agent's active-window count (drop detection) and its
-// judged calls and expectations (agent-wide rise).
+// judged calls and expectations (agent-wide rise), and from version 6 its
+// judged task starts and their expectations.
 type AgentV4 struct {
-	Agent        string
-	LastSeen     int64
-	Total        uint64
-	Last         int64
-	Obs, PrevObs uint32
-	Exp, PrevExp float32
+	Agent                string
+	LastSeen             int64
+	Total                uint64
+	Last                 int64
+	Obs, PrevObs         uint32
+	Exp, PrevExp         float32
+	TaskObs, PrevTaskObs uint32
+	TaskExp, PrevTaskExp float32
 }
 
 // GapV3 is a key's gap state (drop detection).
@@ -132,16 +139,18 @@ type TaskV5 struct {
 	Thr, Obs          uint32
 	Exp               float32
 	Windows           uint16
+	// Factor (taskState.tf) and Prev (taskState.py): from version 6.
+	Factor, Prev uint16
 }
 
 func taskDTO(ts *taskState) TaskV5 {
 	return TaskV5{Ring: ts.ring, N: ts.n, EwT: ts.ewT, EwN: ts.ewN, Res: ts.res, Sq: ts.sq, Sum: ts.sum, Peak: ts.peak, KEp: ts.kEp,
-		L: ts.l, Thr: ts.thr, Obs: ts.obs, Exp: ts.exp, Windows: ts.windows}
+		L: ts.l, Thr: ts.thr, Obs: ts.obs, Exp: ts.exp, Windows: ts.windows, Factor: ts.tf, Prev: ts.py}
 }
 
 func (t *TaskV5) state() taskState {
 	return taskState{ring: t.Ring, n: t.N, ewT: t.EwT, ewN: t.EwN, res: t.Res, sq: t.Sq, sum: t.Sum, peak: t.Peak, kEp: t.KEp,
-		riseState: riseState{l: t.L, thr: t.Thr, obs: t.Obs, exp: t.Exp}, windows: t.Windows}
+		riseState: riseState{l: t.L, thr: t.Thr, obs: t.Obs, exp: t.Exp}, windows: t.Windows, tf: t.Factor, py: t.Prev}
 }
 
 func (t *TaskV5) put(e *encoding.Encbuf) {
@@ -156,9 +165,11 @@ func (t *TaskV5) put(e *encoding.Encbuf) {
 	e.PutUvarint(uint64(t.Obs))
 	e.PutBEFloat32(t.Exp)
 	e.PutUvarint(uint64(t.Windows))
+	e.PutUvarint(uint64(t.Factor))
+	e.PutUvarint(uint64(t.Prev))
 }
 
-func (t *TaskV5) get(d *encoding.Decbuf) {
+func (t *TaskV5) get(d *encoding.Decbuf, version int) {
 	for i := range t.Ring {
 		t.Ring[i] = d.BE32()
 	}
@@ -168,6 +179,10 @@ func (t *TaskV5) get(d *encoding.Decbuf) {
 	}
 	t.Thr, t.Obs, t.Exp = d.Uvarint32(), d.Uvarint32(), d.BEFloat32()
 	t.Windows = uint16(min(d.Uvarint32(), math.MaxUint16))
+	if version >= 6 {
+		t.Factor = uint16(min(d.Uvarint32(), math.MaxUint16))
+		t.Prev = uint16(min(d.Uvarint32(), math.MaxUint16))
+	}
 }
 
 // check reports a decoded task series that is not finite and non-negative.
@@ -179,6 +194,9 @@ func (t *TaskV5) check() error {
 	}
 	if !(t.Res >= -math.MaxFloat32 && t.Res <= math.MaxFloat32) {
 		return fmt.Errorf("task series residual %v: must be finite", t.Res)
+	}
+	if t.Factor > riseFMax*riseFOne {
+		return fmt.Errorf("task series agent factor %v: must be at most %d", float64(t.Factor)/riseFOne, riseFMax)
 	}
 	return nil
 }
@@ -212,10 +230,12 @@ const (
 	minLoop    = 2 + 4*9 + 1 + 4 + 2
 	minKeyV3   = 2 + 1 + 1 + 3 + 1 + minRate + minLoop + 1 + 8 + 1 + 1 + 1
 	minKeyV4   = minKeyV3 + 4 + 1 + 1 + 4 + 1 + 4 + 4 + 1
-	minKey     = minKeyV4 + taskRing*4 + 1 + 8*4 + 1 + 1 + 4 + 1
+	minKeyV5   = minKeyV4 + taskRing*4 + 1 + 8*4 + 1 + 1 + 4 + 1
+	minKey     = minKeyV5 + 1 + 1
 	minTool    = 1 + 1 + 1 + 3 + 1 + minRate + minLoop + 2 + 24*8 + 24 + 4 + 1
 	minAgentV3 = 1 + 1 + 1 + 1
-	minAgent   = minAgentV3 + 1 + 4 + 1 + 4
+	minAgentV5 = minAgentV3 + 1 + 4 + 1 + 4
+	minAgent   = minAgentV5 + 1 + 4 + 1 + 4
 )
 
 func (st *StateV4) put(e *encoding.Encbuf) {
@@ -273,6 +293,10 @@ func (st *StateV4) put(e *encoding.Encbuf) {
 		e.PutBEFloat32(a.Exp)
 		e.PutUvarint(uint64(a.PrevObs))
 		e.PutBEFloat32(a.PrevExp)
+		e.PutUvarint(uint64(a.TaskObs))
+		e.PutBEFloat32(a.TaskExp)
+		e.PutUvarint(uint64(a.PrevTaskObs))
+		e.PutBEFloat32(a.PrevTaskExp)
 	}
 }
 
@@ -307,7 +331,9 @@ func getStateV4(d *encoding.Decbuf) StateV4 { return getState(d, 4) }
 
 func getStateV5(d *encoding.Decbuf) StateV4 { return getState(d, 5) }
 
-// getState reads a version 3, 4 or 5 record.
+func getStateV6(d *encoding.Decbuf) StateV4 { return getState(d, 6) }
+
+// getState reads a version 3 to 6 record.
 func getState(d *encoding.Decbuf, version int) StateV4 {
 	st := StateV4{Ticked: d.Varint(), TickedAt: d.Varint()}
 	for _, n := range [...]*uint64{&st.KeysRejected, &st.KeysEvicted, &st.ToolsRejected, &st.ToolsEvicted, &st.AgentsRejected, &st.AgentsEvicted} {
@@ -319,6 +345,8 @@ func getState(d *encoding.Decbuf, version int) StateV4 {
 		minK = minKeyV3
 	case 4:
 		minK = minKeyV4
+	case 5:
+		minK = minKeyV5
 	}
 	st.Keys = make([]KeyV4, d.Count(minK))
 	for i := range st.Keys {
@@ -336,7 +364,7 @@ func getState(d *encoding.Decbuf, version int) StateV4 {
 				Level: d.BEFloat32(), Deficit: d.BEFloat32(), Factor: uint16(min(d.Uvarint32(), math.MaxUint16))}
 		}
 		if version >= 5 {
-			k.Task.get(d)
+			k.Task.get(d, version)
 		}
 	}
 	st.Tools = make([]ToolV3, d.Count(minTool))
@@ -353,8 +381,11 @@ func getState(d *encoding.Decbuf, version int) StateV4 {
 		t.AgentsP.GetState(d)
 	}
 	minA := minAgent
-	if version < 4 {
+	switch {
+	case version < 4:
 		minA = minAgentV3
+	case version < 6:
+		minA = minAgentV5
 	}
 	st.Agents = make([]AgentV4, d.Count(minA))
 	for i := range st.Agents {
@@ -363,13 +394,16 @@ func getState(d *encoding.Decbuf, version int) StateV4 {
 		if version >= 4 {
 			a.Obs, a.Exp, a.PrevObs, a.PrevExp = d.Uvarint32(), d.BEFloat32(), d.Uvarint32(), d.BEFloat32()
 		}
+		if version >= 6 {
+			a.TaskObs, a.TaskExp, a.PrevTaskObs, a.PrevTaskExp = d.Uvarint32(), d.BEFloat32(), d.Uvarint32(), d.BEFloat32()
+		}
 	}
 	return st
 }
 
 // stateDecoders reads every record version this build restores; a new
 // version adds its decoder and turns the previous one into an upgrade.
-var stateDecoders = encoding.Decoders[StateV4]{3: getStateV3, 4: getStateV4, 5: getStateV5}
+var stateDecoders = encoding.Decoders[StateV4]{3: getStateV3, 4: getStateV4, 5: getStateV5, 6: getStateV6}
 
 // encode writes st as the current version.
 func (st *StateV4) encode(b []byte) []byte {
@@ -431,7 +465,8 @@ func (d *Detector) capture(delta bool) (st *StateV4, keys *baseline.StoreCapture
 	})
 	d.agents.RangeSeen(func(k baseline.Key, seen int64, as *agentState) bool {
 		st.Agents = append(st.Agents, AgentV4{Agent: k.Agent, LastSeen: seen, Total: as.total, Last: as.last,
-			Obs: as.obs, Exp: as.exp, PrevObs: as.pobs, PrevExp: as.pexp})
+			Obs: as.obs, Exp: as.exp, PrevObs: as.pobs, PrevExp: as.pexp,
+			TaskObs: as.tobs, TaskExp: as.texp, PrevTaskObs: as.ptobs, PrevTaskExp: as.ptexp})
 		return true
 	})
 	return st, keys, since, true
@@ -671,9 +706,14 @@ func (d *Detector) restore(st *StateV4) error {
 		if agents.Peek(bk) != nil {
 			return fmt.Errorf("frequency state: duplicate agent %q", a.Agent)
 		}
+		if !(a.Exp >= 0 && a.Exp <= math.MaxFloat32 && a.PrevExp >= 0 && a.PrevExp <= math.MaxFloat32 &&
+			a.TaskExp >= 0 && a.TaskExp <= math.MaxFloat32 && a.PrevTaskExp >= 0 && a.PrevTaskExp <= math.MaxFloat32) {
+			return fmt.Errorf("frequency state: agent %q: expected calls %v, %v, tasks %v, %v: must be finite and non-negative", a.Agent, a.Exp, a.PrevExp, a.TaskExp, a.PrevTaskExp)
+		}
 		d.agentSeq++
 		agents.Put(bk, a.LastSeen, agentState{total: a.Total, last: a.Last, id: d.agentSeq,
-			obs: a.Obs, exp: a.Exp, pobs: a.PrevObs, pexp: a.PrevExp})
+			obs: a.Obs, exp: a.Exp, pobs: a.PrevObs, pexp: a.PrevExp,
+			tobs: a.TaskObs, texp: a.TaskExp, ptobs: a.PrevTaskObs, ptexp: a.PrevTaskExp})
 	}
 	agents.SetCounters(st.AgentsEvicted, st.AgentsRejected)
 	keys.SetCounters(st.KeysEvicted, st.KeysRejected)

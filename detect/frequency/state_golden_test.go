@@ -50,10 +50,10 @@ func goldenState(t testing.TB) *Detector {
 // byte for byte; the live types the record copies keep their field counts.
 func TestStateGolden(t *testing.T) {
 	enctest.Fields(t, reflect.TypeFor[keyState](), 15)  // 14 in the record; agent is a lookup cache
-	enctest.Fields(t, reflect.TypeFor[taskState](), 11) // 14 in the record: riseState's 4 embedded
+	enctest.Fields(t, reflect.TypeFor[taskState](), 13) // 16 in the record: riseState's 4 embedded
 	enctest.Fields(t, reflect.TypeFor[riseState](), 4)
 	enctest.Fields(t, reflect.TypeFor[toolState](), 3)
-	enctest.Fields(t, reflect.TypeFor[agentState](), 9)
+	enctest.Fields(t, reflect.TypeFor[agentState](), 13)
 	enctest.Fields(t, reflect.TypeFor[loopState](), 6)
 	enctest.Fields(t, reflect.TypeFor[gapState](), 6)
 	enctest.Fields(t, reflect.TypeFor[baseline.Rate](), 15)
@@ -96,6 +96,11 @@ func TestStateGolden(t *testing.T) {
 				if as.total < 36 || as.total > 37 {
 					t.Errorf("agent %s: %d active windows, want 36-37", k.Agent, as.total)
 				}
+				// Version 6 added the agents' task starts (restored as none
+				// before; see TestStateGoldenAgentTasks).
+				if version < 6 && (as.tobs != 0 || as.texp != 0 || as.ptobs != 0 || as.ptexp != 0) {
+					t.Errorf("agent %s: version %d task starts %+v", k.Agent, version, as)
+				}
 				return true
 			})
 			if n != 3 || d.tickedAt != goldenStart.Add(539*20*time.Second).Unix() {
@@ -137,9 +142,32 @@ func TestStateGoldenTask(t *testing.T) {
 	}
 }
 
+// The version 6 golden file holds each key's task starts of its last
+// closed window and each agent's judged task starts and expectations (the
+// steady stream: its factor stays 1).
+func TestStateGoldenAgentTasks(t *testing.T) {
+	for _, k := range goldenKeys(t, 6) {
+		if k.Task.Prev == 0 || k.Task.Factor != 0 {
+			t.Errorf("key %s/%s: task series %+v: want last window's task starts and factor 1", k.Agent, k.Tool, k.Task)
+		}
+	}
+	st := goldenRecord(t, 6)
+	for _, a := range st.Agents {
+		if a.TaskObs == 0 || a.PrevTaskObs == 0 || !(a.PrevTaskExp > 0) || a.PrevTaskObs >= a.PrevObs {
+			t.Errorf("agent %s: %+v: want task starts (fewer than calls) and their expectation", a.Agent, a)
+		}
+	}
+}
+
 // goldenKeys are the keys of golden file
 // testdata/frequency-state.v<version>.bin.
 func goldenKeys(t *testing.T, version int) []KeyV4 {
+	t.Helper()
+	return goldenRecord(t, version).Keys
+}
+
+// goldenRecord is golden file testdata/frequency-state.v<version>.bin.
+func goldenRecord(t *testing.T, version int) StateV4 {
 	t.Helper()
 	data, err := os.ReadFile(fmt.Sprintf("testdata/frequency-state.v%d.bin", version))
 	if err != nil {
@@ -149,5 +177,5 @@ func goldenKeys(t *testing.T, version int) []KeyV4 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return st.Keys
+	return st
 }

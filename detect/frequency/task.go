@@ -15,7 +15,7 @@ import (
 const taskRing = 8
 
 // taskState is a key's second series for the sustained-rise test: task
-// starts per rate window (see "Tasks" in the package doc). 84 bytes.
+// starts per rate window (see "Tasks" in the package doc). 88 bytes.
 type taskState struct {
 	ring [taskRing]uint32 // hashes of the key's latest traces (0: none)
 	// n is the task starts of the current rate window.
@@ -38,6 +38,11 @@ type taskState struct {
 	// its episode's closed windows.
 	riseState
 	windows uint16
+	// tf is the agent-wide factor of the task models (taskFactor, in
+	// 1/riseFOne; 0: 1) and py the task starts of the key's last closed
+	// window (saturating): its own share of its agent's task starts.
+	// Both sit in the struct's padding.
+	tf, py uint16
 }
 
 // traceHash is a 32-bit hash of a trace id, never 0 (0 marks an empty
@@ -123,12 +128,51 @@ func (ts *taskState) kJudge(n int) float64 {
 	return ts.kTask()
 }
 
-// taskModels are the task series' models for the key's current models ms
-// (its call models with the agent factor and idle deficit): the call
-// expectations times rho, the learned task dispersion.
-func (ks *keyState) taskModels(ms *riseModels) riseModels {
+// taskModels are the task series' models for the key's current window:
+// its call models' expectations (idle deficit included) scaled by the
+// agent-wide task factor instead of the call one, times rho, with the
+// learned task dispersion.
+func (ks *keyState) taskModels() riseModels {
+	f := float32(1)
+	if ks.task.tf > riseFOne {
+		f = float32(ks.task.tf) / riseFOne
+	}
+	st := ks.rate.Sc[0]
+	st.Mu *= f
+	st.M *= f
+	ms := ratioModels(&st, ks.idle.def*f)
 	rho, k := ks.task.rho(), ks.task.kJudge(ks.t.rp.N[max(ks.t.rp.Scales-1, 0)])
 	return riseModels{newRiseModel(rho*ms[0].mu, k), newRiseModel(rho*ms[1].mu, k)}
+}
+
+// taskExpected is the key's expected task starts of its armed window
+// without the idle deficit or the agent-wide factor: its share of its
+// agent's expected task starts.
+func (ks *keyState) taskExpected() float64 { return ks.task.rho() * ks.rawExpected() }
+
+// taskFactor is agentFactor for the task series: the factor by which the
+// key's other tools started more tasks than expected in the agent's
+// previous window, (tasks + 10) / (expected + 10) less the key's own
+// share, clamped to 1..riseFMax, in 1/riseFOne (0 for 1). Task starts, not
+// calls: one long task of another tool is many calls but one task, and
+// must not discount this key's rise in tasks. The own share's expectation
+// is taken at the key's current rho (it learned one window since it was
+// added), so it is approximate; the count is exact.
+func (ks *keyState) taskFactor(as *agentState) uint16 {
+	obs, exp := float64(as.ptobs), float64(as.ptexp)
+	if obs == 0 && exp == 0 {
+		return 0
+	}
+	r := &ks.rate
+	if x := r.Ring[(int(r.Pos)+baseline.RingLen-1)%baseline.RingLen]; x > 0 && riseArmed(r) && r.ArmedAt == r.Start-ks.t.rp.Size {
+		obs -= float64(ks.task.py)
+		exp -= ks.taskExpected()
+	}
+	f := (max(obs, 0) + agentPrior) / (max(exp, 0) + agentPrior)
+	if !(f > 1) {
+		return 0
+	}
+	return uint16(math.Round(min(f, riseFMax) * riseFOne))
 }
 
 // taskLearn closes one window of x calls and y task starts for the task
@@ -190,8 +234,7 @@ func (ks *keyState) armTask() {
 	if r.ArmedAt != r.Start || !riseArmed(r) || !r.Warm(&ks.t.rule) || !(ts.ewN > 0) || ts.rho() > taskRhoMax {
 		return
 	}
-	ms := ks.models()
-	tm := ks.taskModels(&ms)
+	tm := ks.taskModels()
 	thr := alarmCount(&tm, ks.t.riseLogA-float64(ts.l))
 	if thr == 0 {
 		return
@@ -222,8 +265,7 @@ func (ks *keyState) taskHit() bool {
 // the episode or the hold swallows it. The statistic restarts either way.
 func (d *Detector) taskFinding(r *record.Record, ks *keyState) (detect.Finding, bool) {
 	t, ts := ks.t, &ks.task
-	ms := ks.models()
-	tm := ks.taskModels(&ms)
+	tm := ks.taskModels()
 	ep := ts.episode(ts.windows, &tm, float64(ts.n), ts.kJudge(t.rp.N[max(t.rp.Scales-1, 0)]))
 	ts.end()
 	ts.thr = riseFired

@@ -3,6 +3,7 @@ package frequency
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -259,4 +260,68 @@ func BenchmarkObserveTraced(b *testing.B) {
 		traces[i] = fmt.Sprintf("%032x", i*7919)
 	}
 	benchObserve(b, 10, time.Second, traces)
+}
+
+// The task series' agent-wide factor counts the other tools' task starts,
+// not their calls: one long task of another tool (60 calls under one
+// trace) raises the call factor to its cap but leaves the task factor at
+// 1, while as many calls in 30 tasks raise both (issue 9: agenttask).
+// Agent "a" calls x once a minute (each call its own task) and y twice a
+// minute in one task; the extra y calls fill the window before noon of
+// day 2, and x's factors are read when it arms the next window.
+func TestTaskFactor(t *testing.T) {
+	type ev struct {
+		at          int
+		tool, trace string
+	}
+	win := int(DefaultConfig().Window / time.Second)
+	at := 2*86400 + 12*3600 // the window after the extra calls
+	for _, tc := range []struct {
+		name           string
+		tasks, perTask int // extra y tasks and calls per task
+		minF, maxF     float64
+		minTF, maxTF   float64
+	}{
+		{"one long task", 1, 60, riseFMax, riseFMax, 1, 1.1},
+		{"many tasks", 30, 2, riseFMax, riseFMax, 2.5, riseFMax},
+		{"none", 0, 0, 1, 1.1, 1, 1.1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var evs []ev
+			for s := 0; s < 3*86400; s += 60 {
+				evs = append(evs, ev{s, "x", fmt.Sprint("x", s)}, ev{s + 10, "y", fmt.Sprint("y", s)}, ev{s + 20, "y", fmt.Sprint("y", s)})
+			}
+			for i := range tc.tasks * tc.perTask {
+				evs = append(evs, ev{at - win + 1 + i*(win-2)/(tc.tasks*tc.perTask), "y", fmt.Sprint("extra", i/tc.perTask)})
+			}
+			slices.SortStableFunc(evs, func(a, b ev) int { return a.at - b.at })
+			d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
+			var rec record.Record
+			checked := false
+			for _, e := range evs {
+				ts := base.Add(time.Duration(e.at) * time.Second)
+				rec = record.Record{Timestamp: ts, AgentID: "a", Tool: record.Tool{Name: e.tool}, TraceID: e.trace}
+				d.Observe(&rec, nil)
+				if e.at%60 == 59 {
+					d.Tick(ts, nil)
+				}
+				if e.tool != "x" || e.at != at {
+					continue
+				}
+				ks := d.keys.Peek(baseline.Key{Agent: "a", Tool: "x"})
+				if ks == nil || !riseArmed(&ks.rate) || ks.rate.ArmedAt != int64(base.Unix())+int64(at) {
+					t.Fatalf("a/x is not armed from its own baseline at %d: %+v", at, ks)
+				}
+				f, tf := max(float64(ks.riseF)/riseFOne, 1), max(float64(ks.task.tf)/riseFOne, 1)
+				if f < tc.minF || f > tc.maxF || tf < tc.minTF || tf > tc.maxTF {
+					t.Errorf("call factor %.3f (want %g..%g), task factor %.3f (want %g..%g)", f, tc.minF, tc.maxF, tf, tc.minTF, tc.maxTF)
+				}
+				t.Logf("call factor %.3f, task factor %.3f", f, tf)
+				checked = true
+			}
+			if !checked {
+				t.Fatal("x never armed the window after the extra calls")
+			}
+		})
+	}
 }
