@@ -39,8 +39,11 @@ func TestRunTiny(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
 	}
-	if res.Records != 3000 {
-		t.Errorf("records = %d, want 3000", res.Records)
+	// The fill stops at Records or at the present, whichever comes first;
+	// its simulated day makes the last 30 h hold a few percent fewer
+	// records at some hours (2,887 at 02:30 UTC).
+	if res.Records < 2700 || res.Records > 3000 {
+		t.Errorf("records = %d, want 2,700..3,000", res.Records)
 	}
 	if len(res.RawRates) != 2 || res.RawRate <= 0 || res.DaemonRate <= 0 || res.Ratio <= 0 {
 		t.Errorf("rates: raw %v daemon %v ratio %v, want > 0", res.RawRate, res.DaemonRate, res.Ratio)
