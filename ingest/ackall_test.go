@@ -62,22 +62,7 @@ func TestJetStreamLostDeliveryIsNeverAckedPast(t *testing.T) {
 	nc, cfg := publishedStream(t, url, 20)
 
 	c, m := newConsumer(t, nc, cfg, time.Second)
-	var lost, applied5 atomic.Bool
-	c.lose = func(md *jetstream.MsgMetadata) bool {
-		return md.Sequence.Stream == 5 && lost.CompareAndSwap(false, true)
-	}
-	c.ack = func(msg jetstream.Msg) error {
-		if s := ackSeq(msg); s >= 5 && !applied5.Load() {
-			t.Errorf("ack of seq %d sent before seq 5 was applied", s)
-		}
-		return msg.Ack()
-	}
-	h := newRecorder()
-	h.onMsg = func(_ int, msg *Message) {
-		if msg.StreamSeq == 5 {
-			applied5.Store(true)
-		}
-	}
+	h, _, applied5 := loseFirstDelivery(t, c, 5)
 	stop := run(t, c, h)
 	// The floor's ack reaches the server; 6..20 wait, unacked.
 	waitFor(t, "ack floor 4 with 6..20 applied", func() bool {
@@ -321,4 +306,28 @@ func TestJetStreamLostDeliveryBeforeForeignSeq(t *testing.T) {
 	if c.LastApplied() != 6 {
 		t.Errorf("LastApplied = %d, want 6", c.LastApplied())
 	}
+}
+
+// loseFirstDelivery makes c lose the first delivery of stream seq seq and
+// fail the test on any ack at or above seq sent before seq was applied. It
+// returns the recorder to run c with and flags for "lost" and "applied".
+func loseFirstDelivery(t *testing.T, c *Consumer, seq uint64) (h *recorder, lost, applied *atomic.Bool) {
+	t.Helper()
+	lost, applied = new(atomic.Bool), new(atomic.Bool)
+	c.lose = func(md *jetstream.MsgMetadata) bool {
+		return md.Sequence.Stream == seq && lost.CompareAndSwap(false, true)
+	}
+	c.ack = func(msg jetstream.Msg) error {
+		if s := ackSeq(msg); s >= seq && !applied.Load() {
+			t.Errorf("ack of seq %d sent before seq %d was applied", s, seq)
+		}
+		return msg.Ack()
+	}
+	h = newRecorder()
+	h.onMsg = func(_ int, msg *Message) {
+		if msg.StreamSeq == seq {
+			applied.Store(true)
+		}
+	}
+	return h, lost, applied
 }

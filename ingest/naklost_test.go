@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,22 +57,7 @@ func TestJetStreamLostDeliveryNakedEarly(t *testing.T) {
 			publishMany(t, nc, 0, 40)
 
 			c, m := newConsumer(t, nc, cfg, time.Second)
-			var lost, applied5 atomic.Bool
-			c.lose = func(md *jetstream.MsgMetadata) bool {
-				return md.Sequence.Stream == 5 && lost.CompareAndSwap(false, true)
-			}
-			c.ack = func(msg jetstream.Msg) error {
-				if s := ackSeq(msg); s >= 5 && !applied5.Load() {
-					t.Errorf("ack of seq %d sent before seq 5 was applied", s)
-				}
-				return msg.Ack()
-			}
-			h := newRecorder()
-			h.onMsg = func(_ int, msg *Message) {
-				if msg.StreamSeq == 5 {
-					applied5.Store(true)
-				}
-			}
+			h, lost, _ := loseFirstDelivery(t, c, 5)
 			start := time.Now()
 			stop := run(t, c, h)
 			waitFor(t, "seq 5 redelivered and everything acked", acked(nc, cfg, 40))
