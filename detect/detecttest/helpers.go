@@ -236,3 +236,45 @@ func Record(ts time.Time, agent, tool string) *record.Record {
 		DataSubjectsAffected: record.Absent,
 	}
 }
+
+// Episode is what a metric-series class test expects of a key's findings:
+// the anomaly starts at Start (Anomalous false: the whole run is normal);
+// before it at most MaxPerDay findings scoring ≥ 40 on any day; from it on
+// a Want finding within Within (Want "": none required) and at most
+// MaxEpisode findings in all.
+type Episode struct {
+	Start      time.Time
+	Anomalous  bool
+	MaxPerDay  int
+	Want       string
+	Within     time.Duration
+	MaxEpisode int
+}
+
+// CheckEpisode fails t where fs does not meet e.
+func CheckEpisode(t testing.TB, fs []detect.Finding, e Episode) {
+	t.Helper()
+	var before, during []detect.Finding
+	for _, f := range fs {
+		if f.EventTime.Before(e.Start) || !e.Anomalous {
+			before = append(before, f)
+		} else {
+			during = append(during, f)
+		}
+	}
+	if n, day := MaxPerDay(before, 40); n > e.MaxPerDay {
+		t.Errorf("%d findings on %s before the anomaly, want ≤ %d", n, day, e.MaxPerDay)
+	}
+	if e.Want != "" {
+		f := First(during, e.Want)
+		if f == nil {
+			t.Fatalf("no %s finding; during the anomaly: %v", e.Want, FindingsJSON(t, during))
+		}
+		if d := f.EventTime.Sub(e.Start); d > e.Within {
+			t.Errorf("%s after %v, want within %v", e.Want, d, e.Within)
+		}
+	}
+	if len(during) > e.MaxEpisode {
+		t.Errorf("%d findings during the anomaly, want ≤ %d: %v", len(during), e.MaxEpisode, FindingsJSON(t, during))
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/detect/detecttest"
 	"github.com/toolwatch/toolwatch/detect/internal/distdetect"
 )
@@ -138,33 +137,8 @@ func TestMetricSeriesClasses(t *testing.T) {
 			fs := key(d, "a", "metric", c.step).Run(int(total/c.step), func(e time.Duration) float64 {
 				return c.gen(rng, e, e >= warm && e < warm+c.length)
 			})
-			var before, during []detect.Finding
-			for _, f := range fs {
-				if f.EventTime.Before(base.Add(warm)) || c.length == 0 {
-					before = append(before, f)
-				} else {
-					during = append(during, f)
-				}
-			}
-			if n, day := detecttest.MaxPerDay(before, 40); n > c.maxPerDay {
-				t.Errorf("%d findings on %s before the anomaly, want ≤ %d", n, day, c.maxPerDay)
-			}
-			if c.want == "" {
-				if len(during) > c.maxEpisode {
-					t.Errorf("%d findings during the anomaly, want ≤ %d: %v", len(during), c.maxEpisode, detecttest.FindingsJSON(t, during))
-				}
-				return
-			}
-			f := detecttest.First(during, c.want)
-			if f == nil {
-				t.Fatalf("no %s finding; during the anomaly: %v", c.want, detecttest.FindingsJSON(t, during))
-			}
-			if d := f.EventTime.Sub(base.Add(warm)); d > c.within {
-				t.Errorf("%s after %v, want within %v", c.want, d, c.within)
-			}
-			if len(during) > c.maxEpisode {
-				t.Errorf("%d findings during the anomaly, want ≤ %d: %v", len(during), c.maxEpisode, detecttest.FindingsJSON(t, during))
-			}
+			detecttest.CheckEpisode(t, fs, detecttest.Episode{Start: base.Add(warm), Anomalous: c.length > 0, MaxPerDay: c.maxPerDay,
+				Want: c.want, Within: c.within, MaxEpisode: c.maxEpisode})
 		})
 	}
 }

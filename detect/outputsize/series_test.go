@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/detect/detecttest"
 	"github.com/toolwatch/toolwatch/detect/internal/distdetect"
 )
@@ -69,30 +68,8 @@ func TestMetricSeriesClasses(t *testing.T) {
 				}
 				return v
 			})
-			var before, during []detect.Finding
-			for _, f := range fs {
-				if f.EventTime.Before(base.Add(warm)) || c.length == 0 {
-					before = append(before, f)
-				} else {
-					during = append(during, f)
-				}
-			}
-			if n, day := detecttest.MaxPerDay(before, 40); n > 3 {
-				t.Errorf("%d findings on %s before the anomaly, want ≤ 3", n, day)
-			}
-			if c.want == "" {
-				return
-			}
-			first := detecttest.First(during, c.want)
-			if first == nil {
-				t.Fatalf("no %s finding; during the anomaly: %v", c.want, detecttest.FindingsJSON(t, during))
-			}
-			if d := first.EventTime.Sub(base.Add(warm)); d > c.within {
-				t.Errorf("%s after %v, want within %v", c.want, d, c.within)
-			}
-			if len(during) > c.maxEpisode {
-				t.Errorf("%d findings during the anomaly, want ≤ %d: %v", len(during), c.maxEpisode, detecttest.FindingsJSON(t, during))
-			}
+			detecttest.CheckEpisode(t, fs, detecttest.Episode{Start: base.Add(warm), Anomalous: c.length > 0, MaxPerDay: 3,
+				Want: c.want, Within: c.within, MaxEpisode: c.maxEpisode})
 		})
 	}
 }
