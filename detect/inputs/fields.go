@@ -2,10 +2,12 @@ package inputs
 
 import (
 	"math/bits"
+	"slices"
 	"strings"
 
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect/internal/hashset"
+	"github.com/toolwatch/toolwatch/shape/dest"
 )
 
 // Field pairs: the (field path, type) pairs of a JSON object shape, e.g.
@@ -125,4 +127,175 @@ func (t *tool) dropWindowFields() {
 	if t.fields.Len() > 0 {
 		t.fields.DeleteFunc(func(sl *hashset.Slot) bool { return sl.Window == t.window })
 	}
+}
+
+// extension reports whether s, a first-seen shape, is an accepted shape of
+// the tool plus one new top-level field of a plain primitive type — a
+// tool release's new optional argument (package doc, "Extensions"): s
+// without that field is in the vocabulary (accepted: not quarantined nor
+// sql-injection) and s did not come in a flood (quarantined), the field's key has no other type among the tool's
+// pairs, its value is str (no content class), num, bool or null, or an
+// object of such values, and no key of it names a destination or code
+// (riskyKey). It runs only on a first-seen shape that would be emitted.
+func (t *tool) extension(s string) bool {
+	if !strings.HasPrefix(s, "json{") || !strings.HasSuffix(s, "}") || t.fields.Len() == 0 {
+		return false
+	}
+	if sl := t.set.Find(nonZero(baseline.Hash64(s))); sl != nil && sl.Flags&flagFlood != 0 {
+		return false // a flood brought it: not a release's argument
+	}
+	body := s[len("json{") : len(s)-1]
+	var (
+		newKey, newVal string
+		start, end     int // the new field's bytes in body, with one comma
+		n              int
+	)
+	ok := eachTop(body, func(key, val string, from, to int) bool {
+		typ := val
+		if strings.HasPrefix(val, "obj{") {
+			typ = "obj"
+		}
+		if t.fields.Find(pairHash(0, key, typ)) != nil {
+			return true
+		}
+		n++
+		newKey, newVal, start, end = key, val, from, to
+		return n == 1
+	})
+	if !ok || n != 1 || !plainValue(newKey, newVal) || t.knownKey(newKey, newVal) {
+		return false
+	}
+	// The shape without the new field (keys stay sorted).
+	switch {
+	case end < len(body):
+		end++ // the comma after it
+	case start > 0:
+		start-- // the comma before it
+	}
+	sl := t.set.Find(nonZero(baseline.Hash64("json{" + body[:start] + body[end:] + "}")))
+	return sl != nil && sl.Flags&(flagFlood|flagInjection) == 0
+}
+
+// eachTop calls f with every top-level field of an object body (key,
+// value, and the field's byte range) until f returns false; it reports
+// false for a malformed or truncated ("...") body.
+func eachTop(body string, f func(key, val string, from, to int) bool) bool {
+	if body == "" {
+		return false
+	}
+	for from := 0; from < len(body); {
+		end, depth := len(body), 0
+	scan:
+		for i := from; i < len(body); i++ {
+			switch body[i] {
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+			case ',':
+				if depth == 0 {
+					end = i
+					break scan
+				}
+			}
+		}
+		field := body[from:end]
+		colon := strings.IndexByte(field, ':')
+		if colon <= 0 || field == "..." {
+			return false
+		}
+		if !f(field[:colon], field[colon+1:], from, end) {
+			return false
+		}
+		from = end + 1
+	}
+	return true
+}
+
+// plainTypes are the value types an extension's field may have.
+var plainTypes = []string{"str", "num", "bool", "null"}
+
+// plainValue reports whether a new field key:val is plain: a primitive
+// type without content class, or an object of such fields, and no key
+// risky.
+func plainValue(key, val string) bool {
+	if riskyKey(key) {
+		return false
+	}
+	if slices.Contains(plainTypes, val) {
+		return true
+	}
+	if !strings.HasPrefix(val, "obj{") || !strings.HasSuffix(val, "}") {
+		return false
+	}
+	return eachTop(val[len("obj{"):len(val)-1], func(k, v string, _, _ int) bool {
+		return !riskyKey(k) && slices.Contains(plainTypes, v)
+	})
+}
+
+// otherTypes are the types probed for a known key: a key the tool accepted
+// with any of them is not a new field but a new type on a known path.
+// Rarer types (nested arrays, arrays of objects) are not probed.
+var otherTypes = []string{"str", "num", "bool", "null", "obj", "arr[]", "arr[str]", "arr[num]", "arr[bool]", "arr[obj]",
+	"str/url", "str/path", "str/sql", "str/long", "str/base64", "str/binary", "str/sql-injection"}
+
+// knownKey reports whether the tool accepted key at the top with a type
+// other than val's.
+func (t *tool) knownKey(key, val string) bool {
+	for _, typ := range otherTypes {
+		if typ != val && t.fields.Find(pairHash(0, key, typ)) != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// riskyKey reports whether a field name says where data goes or what runs:
+// an argument key of the destination rules (shape/dest built-ins: to, cc,
+// bcc, webhook_url, ...) or of riskyKeys, or a name containing one of
+// riskyWords.
+func riskyKey(key string) bool {
+	if _, ok := destKeys[strings.ToLower(key)]; ok {
+		return true
+	}
+	for _, k := range riskyKeys {
+		if strings.EqualFold(key, k) {
+			return true
+		}
+	}
+	for _, w := range riskyWords {
+		if containsFold(key, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// riskyWords are name parts of exfiltration channels and code, matched
+// case-insensitively anywhere in a key ("notify_email", "callbackUrl");
+// riskyKeys are shorter ones matched as the whole key.
+var (
+	riskyWords = []string{"mail", "url", "webhook", "callback", "endpoint", "host", "recipient", "forward", "redirect",
+		"upload", "export", "dest", "exec", "command", "script", "shell", "sql"}
+	riskyKeys = []string{"to", "cc", "bcc", "uri", "cmd", "code", "eval", "query"}
+)
+
+// destKeys are the argument keys of the destination built-ins, any tool.
+var destKeys = func() map[string]struct{} {
+	m := map[string]struct{}{}
+	for _, r := range dest.Builtins() {
+		for k := range r.Input {
+			m[strings.ToLower(k)] = struct{}{}
+		}
+	}
+	return m
+}()
+
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
 }

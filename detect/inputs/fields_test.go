@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/detect/internal/hashset"
 )
 
@@ -239,5 +240,107 @@ func TestOpeningDropsFloodPairs(t *testing.T) {
 	f := one(t, probe(d, day+410*time.Second, "web-search", "agent-b", "json{faa:str,fba:str,query:str}"))
 	if f.Details["recombination"] != nil {
 		t.Errorf("a combination of the flood's fields was judged a recombination: %+v", f)
+	}
+}
+
+// A tool release adds one optional argument: the first shape with it is a
+// known shape plus one new plain field, scored extensionDecades lower
+// (info instead of warning at a closed, stable tool). Every other kind of
+// new shape — several new fields, a new type or content class on a known
+// key, a field named for a destination or for code, a known shape that is
+// not the base — is judged as before, and the injection cases keep
+// alerting at warning or above.
+func TestExtension(t *testing.T) {
+	crm := []string{"json{customer_id:str}", "json{customer_id:str,fields:arr[str]}", "json{email:str}"}
+	mail := []string{"json{body:str,subject:str,to:str}", "json{body:str,subject:str,to:str,urgent:bool}"}
+	llm := []string{"json{prompt:str}", "json{max_tokens:num,prompt:str}", "json{prompt:str/long}"}
+	kb := []string{"json{query:str}", "json{query:str,top_k:num}"}
+	tests := []struct {
+		name  string
+		tool  string
+		known []string
+		shape string
+		ext   bool
+		min   float64 // lowest score wanted
+		max   float64
+	}{
+		{"new bool argument", "crm", crm, "json{customer_id:str,include_history:bool}", true, 40, 59.9},
+		{"new argument with another optional one", "crm", crm, "json{customer_id:str,fields:arr[str],include_history:bool}", true, 40, 59.9},
+		{"new num argument", "kb", kb, "json{query:str,top_k:num,min_score:num}", true, 40, 59.9},
+		{"new flat object argument", "llm", llm, "json{prompt:str/long,response_format:obj{type:str}}", true, 40, 59.9},
+		{"two new arguments", "crm", crm, "json{customer_id:str,export_all:bool,limit:num}", false, 60, 100},
+		{"two new arguments on a base", "crm", crm, "json{customer_id:str,export_all:bool,fields:str}", false, 60, 100},
+		{"new type on a known key", "crm", crm, "json{customer_id:str,fields:str}", false, 60, 100},
+		{"query becomes SQL", "kb", kb, "json{query:str/sql}", false, 60, 100},
+		{"query becomes SQL injection", "kb", kb, "json{query:str/sql-injection}", false, 80, 100},
+		{"new argument carrying a URL", "crm", crm, "json{customer_id:str,source:str/url}", false, 60, 100},
+		{"new argument carrying long text", "crm", crm, "json{customer_id:str,note:str/long}", false, 60, 100},
+		{"new argument carrying a path", "crm", crm, "json{customer_id:str,out:str/path}", false, 60, 100},
+		{"bcc added to send_email", "send_email", mail, "json{bcc:str,body:str,subject:str,to:str}", false, 60, 100},
+		{"cc added to send_email", "send_email", mail, "json{body:str,cc:str,subject:str,to:str}", false, 60, 100},
+		{"webhook_url added to send_email", "send_email", mail, "json{body:str,subject:str,to:str,webhook_url:str}", false, 60, 100},
+		{"forward_to added", "send_email", mail, "json{body:str,forward_to:str,subject:str,to:str}", false, 60, 100},
+		{"notify_email added to a look-up", "crm", crm, "json{customer_id:str,notify_email:str}", false, 60, 100},
+		{"export flag added", "crm", crm, "json{customer_id:str,export:bool}", false, 60, 100},
+		{"object with a destination inside", "llm", llm, "json{prompt:str,options:obj{callback_url:str}}", false, 60, 100},
+		{"object with a URL inside", "llm", llm, "json{prompt:str,options:obj{sink:str/url}}", false, 60, 100},
+		{"new field on an unknown base", "crm", crm, "json{email:str,fields:arr[str],include_history:bool}", false, 60, 100},
+		{"array argument", "crm", crm, "json{customer_id:str,tags:arr[str]}", false, 60, 100},
+		{"truncated", "crm", crm, "json{customer_id:str,include_history:bool,...}", false, 60, 100},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := newDet(testConfig())
+			if fs := stream(d, 0, 20000, tt.tool, "agent-a", tt.known); len(fs) != 0 {
+				t.Fatalf("learning raised %d findings: %+v", len(fs), fs[0])
+			}
+			f := one(t, d.Observe(rec(20000, tt.tool, "agent-b", tt.shape), nil))
+			if f.Score < tt.min || f.Score > tt.max {
+				t.Errorf("score %v, want in [%v, %v]", f.Score, tt.min, tt.max)
+			}
+			if got, _ := f.Details["extension"].(bool); got != tt.ext {
+				t.Errorf("details.extension %v, want %v", got, tt.ext)
+			}
+			if f.Details["recombination"] != nil {
+				t.Errorf("judged a recombination: %+v", f.Details)
+			}
+		})
+	}
+}
+
+// Once a release's argument is accepted, the tool's other agents use it
+// in their own combinations with the tool's other optional arguments:
+// those shapes are recombinations of known pairs, learned tool-wide, and
+// no agent alerts on its own first use.
+func TestExtensionLearnedToolWide(t *testing.T) {
+	d := newDet(testConfig())
+	crm := []string{"json{customer_id:str}", "json{customer_id:str,fields:arr[str]}", "json{customer_id:str,limit:num}"}
+	stream(d, 0, 20000, "crm", "agent-a", crm)
+	f := one(t, d.Observe(rec(20000, "crm", "agent-a", "json{customer_id:str,include_history:bool}"), nil))
+	if f.Details["extension"] != true || f.Score >= 60 {
+		t.Fatalf("first use: score %v, details %v; want an info extension", f.Score, f.Details)
+	}
+	rollout := []string{"json{customer_id:str,include_history:bool}", "json{customer_id:str,fields:arr[str],include_history:bool}",
+		"json{customer_id:str,include_history:bool,limit:num}", "json{customer_id:str,fields:arr[str],include_history:bool,limit:num}"}
+	var fs []detect.Finding
+	for i, agent := range []string{"agent-b", "agent-c", "agent-d", "agent-e"} {
+		fs = append(fs, stream(d, 20001+i*500, 20001+(i+1)*500, "crm", agent, append(slices.Clone(crm), rollout...))...)
+	}
+	if len(fs) != 0 {
+		t.Fatalf("the rollout raised %d findings, first %+v", len(fs), fs[0])
+	}
+}
+
+// The per-new-shape cost of the extension check (known shapes never run it).
+func BenchmarkExtension(b *testing.B) {
+	d := newDet(testConfig())
+	stream(d, 0, 200, "crm", "agent-a", []string{"json{customer_id:str}", "json{customer_id:str,fields:arr[str]}"})
+	tl := d.store.Peek(baseline.Key{Tool: "crm"})
+	s := "json{customer_id:str,fields:arr[str],include_history:bool}"
+	b.ReportAllocs()
+	for b.Loop() {
+		if !tl.extension(s) {
+			b.Fatal("not an extension")
+		}
 	}
 }

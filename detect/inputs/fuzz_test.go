@@ -4,6 +4,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect/detecttest"
 )
 
@@ -48,6 +49,31 @@ func FuzzEachPair(f *testing.F) {
 		}
 		if ok && (len(a) == 0 || len(s) < len("json{}")) {
 			t.Fatalf("%q listed with %d pairs", s, len(a))
+		}
+	})
+}
+
+// FuzzExtension: any shape string must not panic the extension check; a
+// shape it accepts is a JSON object with a pair the tool does not know.
+func FuzzExtension(f *testing.F) {
+	for _, s := range []string{"json{a:str,c:bool}", "json{a:str,b:num,c:obj{d:str}}", "json{c:bool}", "json{a:str,c:bool,...}",
+		"json{a:str,b:num,c:obj{d:str/url}}", "json{,c:bool}", "json{a:str,,}", "json{a:str,c:obj{}"} {
+		f.Add(s)
+	}
+	d := newDet(testConfig())
+	stream(d, 0, 10, "t", "agent-a", []string{"json{a:str}", "json{a:str,b:num}", "json{}"})
+	tl := d.store.Peek(baseline.Key{Tool: "t"})
+	f.Fuzz(func(t *testing.T, s string) {
+		if !tl.extension(s) {
+			return
+		}
+		var unknown int
+		if !eachPair(s, func(h uint64) {
+			if tl.fields.Find(h) == nil {
+				unknown++
+			}
+		}) || unknown == 0 {
+			t.Fatalf("%q: an extension without a new pair (%d)", s, unknown)
 		}
 	})
 }

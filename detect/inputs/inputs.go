@@ -735,8 +735,13 @@ func (d *Detector) score(t *tool, r *record.Record, s, class string, firstSeen, 
 		return out
 	}
 	recomb := fields && t.recombination(s)
-	if recomb {
-		l = math.Max(0, l-recombinationDecades)
+	ext := fields && firstSeen && !recomb && t.extension(s)
+	if recomb || ext {
+		if recomb {
+			l = math.Max(0, l-recombinationDecades)
+		} else {
+			l = math.Max(0, l-extensionDecades)
+		}
 		if sc = math.Round(score.FromDecades(l+prior)*10) / 10; sc < t.cfg.MinScore {
 			return out
 		}
@@ -758,6 +763,9 @@ func (d *Detector) score(t *tool, r *record.Record, s, class string, firstSeen, 
 	}
 	if recomb {
 		f.Details["recombination"] = true
+	}
+	if ext {
+		f.Details["extension"] = true
 	}
 	if ref {
 		f.Details["judged_by"] = "reference"
@@ -836,6 +844,9 @@ const (
 	// recombinationDecades discounts a new shape made only of known field
 	// pairs (optional arguments added or omitted).
 	recombinationDecades = 3
+	// extensionDecades discounts a known shape plus one new plain field
+	// (a tool release's optional argument).
+	extensionDecades = 2
 )
 
 func (t *tool) stability(ts int64) float64 {

@@ -184,7 +184,7 @@ func TestSetParams(t *testing.T) {
 			if tl.set.Len() != before.set.Len() || firstSlot(&tl.set) == nil || firstSlot(&tl.set) != firstSlot(&before.set) || tl.records != before.records || tl.first != before.first || tl.recent != before.recent {
 				t.Fatal("reload lost the tool's vocabulary or counters")
 			}
-			fs := d.Observe(rec(1201, "db-query", "agent-a", "json{id:num,extra:str}"), nil)
+			fs := d.Observe(rec(1201, "db-query", "agent-a", "json{extra:str,id:num,more:str}"), nil)
 			if (len(fs) > 0) != tc.wantAlert {
 				t.Fatalf("%d findings for a new shape, want alert=%v", len(fs), tc.wantAlert)
 			}
