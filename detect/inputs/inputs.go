@@ -95,6 +95,44 @@
 // counts as a new shape for openness, stability and openings, so a flood
 // of recombinations is a vocabulary_opening as before.
 //
+// # Extensions (a tool release's new argument)
+//
+// Tool releases add optional arguments one at a time, and the first call
+// that uses one is a first-seen shape at a closed, stable tool: it scored
+// 63–78 (warning) on the fleet traffic (tools/sim/fleet), the only
+// warning+ input_novelty false alerts there: 4 per seed-week, one per
+// tool that got an argument. A first-seen shape is an extension when it is an
+// accepted shape of the tool plus one new top-level field (fields.go): the
+// shape without it is in the vocabulary (not quarantined, not
+// sql-injection), the shape itself was not quarantined by a flood, the
+// key has no other type among the tool's pairs (str, num, bool, null,
+// obj, the arrays of those and the content classes are probed), its
+// value is plain — str without content class, num, bool, null, or an
+// object of such values — and no key of it names a destination or code:
+// the argument keys of the shape/dest built-ins (to, cc, bcc,
+// recipients, webhook_url, ...), the keys to, cc, bcc, uri, cmd, code,
+// eval, query, and keys containing mail, url, webhook, callback,
+// endpoint, host, recipient, forward, redirect, upload, export, dest,
+// exec, command, script, shell or sql. Its novelty L is lowered by
+// extensionDecades (2, details.extension true): such a shape at a closed,
+// stable tool with 10^4–10^5 records scores 43–58 (info) instead of
+// 63–78, still emitted, while several new fields, a new type or content
+// class on a known key (query:str becoming query:str/sql), URL, path,
+// long, base64 or binary values, and a cc, bcc or webhook_url added to
+// send_email are judged as before. The 2 decades are a documented odds
+// bound, chosen between "no discount" and recombinationDecades (a shape
+// with no new pair is weaker evidence than one with a new field): of the
+// first-seen plain shapes that alerted at warning or above on fleet
+// seeds 1–6, all 24 were such extensions and none was an anomaly; the
+// labeled non-dangerous shape anomalies (tools/sim's realistic
+// export_all, two new fields at once) are not extensions. Once the first
+// call is accepted the shape and its pairs are the tool's: other agents
+// using the argument, alone or with the tool's other optional ones, send
+// known shapes or recombinations and raise nothing. The record's
+// tool.version is not used: on the fleet traffic arguments appear
+// without a version change, and a version change with a new argument is
+// also what a rug-pulled tool server looks like.
+//
 // Findings scoring below min_score (default 40, the info band) are not
 // emitted. With always_alert_injection (default on) a record whose shape is
 // sql-injection raises a finding every time, also during warm-up and when
