@@ -115,18 +115,21 @@ const FleetSeeds = 1
 // traffic"): egress alerts on replies to first-time senders named in the
 // task's read_inbox output (~96 % of the false alerts and all the worst
 // key-days; egress's provenance prior is what its own recall rests on, so
-// they are left to triage); new optional input fields at closed tools;
-// level shifts of heavy-tailed tools. Latency recall is 0 there: a 28 s
+// they are left to triage); level shifts of heavy-tailed tools. (New
+// optional input fields at closed tools are info since issue 9
+// inputquiet: 1.08 false alerts warning or above per 100k there, from
+// 2.51.) Latency recall is 0 there: a 28 s
 // call of a ~200 ms tool with ~850 values is judged by the fallback tail
 // (no fit yet), which puts it near 1e-5, below the egregious rule's 1,600
 // values.
-var FleetTargets = Targets{MinRecall: 0.95, MinPrecision: 0.02, MaxFalseWarningPer100k: 46, MaxFalsePer100k: 230,
+var FleetTargets = Targets{MinRecall: 0.95, MinPrecision: 0.02, MaxFalseWarningPer100k: 2, MaxFalsePer100k: 230,
 	MaxKeyDay: 26, RecallFloors: map[string]float64{"latency": 0}}
 
 // FleetNonEgressCeiling bounds the fleet twin's false alerts of the other
-// detectors per 100k normal records (any severity, warning or above), at
-// what the build achieves (8.96 and 3.58 on the held-out seed).
-var FleetNonEgressCeiling = [2]float64{10, 4}
+// detectors per 100k normal records (any severity, warning or above), a
+// little above what the build achieves (7.17 and 1.08 on the held-out
+// seed).
+var FleetNonEgressCeiling = [2]float64{8, 2}
 
 // NonEgress is r's false alerts of patterns other than egress, per 100k
 // normal records (any severity, warning or above).
