@@ -106,7 +106,8 @@
 // shape without it is in the vocabulary (not quarantined, not
 // sql-injection), the shape itself was not quarantined by a flood, the
 // key has no other type among the tool's pairs (str, num, bool, null,
-// obj, the arrays of those and the content classes are probed), its
+// obj, arr[], arr[str|num|bool|obj] and the str content classes are
+// probed), its
 // value is plain — str without content class, num, bool, null, or an
 // object of such values — and no key of it names a destination or code:
 // the argument keys of the shape/dest built-ins (to, cc, bcc,
@@ -115,7 +116,7 @@
 // endpoint, host, recipient, forward, redirect, upload, export, dest,
 // exec, command, script, shell or sql. Its novelty L is lowered by
 // extensionDecades (2, details.extension true): such a shape at a closed,
-// stable tool with 10^4–10^5 records scores 43–58 (info) instead of
+// stable tool with 2,000–50,000 records scores 43–58 (info) instead of
 // 63–78, still emitted, while several new fields, a new type or content
 // class on a known key (query:str becoming query:str/sql), URL, path,
 // long, base64 or binary values, and a cc, bcc or webhook_url added to
