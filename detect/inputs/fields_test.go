@@ -269,6 +269,9 @@ func TestExtension(t *testing.T) {
 		{"new num argument", "kb", kb, "json{query:str,top_k:num,min_score:num}", true, 40, 59.9},
 		{"new flat object argument", "llm", llm, "json{prompt:str/long,response_format:obj{type:str}}", true, 40, 59.9},
 		{"two new arguments", "crm", crm, "json{customer_id:str,export_all:bool,limit:num}", false, 60, 100},
+		// tools/sim's realistic labeled anomaly: two fields at once.
+		{"export_all and fields at a look-up", "crm-lookup", []string{"json{customer_id:str}", "json{email:str}"},
+			"json{customer_id:str,export_all:bool,fields:str}", false, 60, 100},
 		{"two new arguments on a base", "crm", crm, "json{customer_id:str,export_all:bool,fields:str}", false, 60, 100},
 		{"new type on a known key", "crm", crm, "json{customer_id:str,fields:str}", false, 60, 100},
 		{"query becomes SQL", "kb", kb, "json{query:str/sql}", false, 60, 100},
