@@ -44,9 +44,12 @@ type Config struct {
 	// destination is learned).
 	MinScore float64 `yaml:"min_score"`
 	// LearnProvenance weighs the provenance term by how often the tool's
-	// learned new destinations came from the same output tool, and judges
-	// a destination no output named on the new destinations no output
-	// explained (package doc); off, provenance is a fixed 2 decades.
+	// learned new destinations came from the same output tool, judges a
+	// destination no output named on the new destinations no output
+	// explained, and weighs a confidential read before a new destination
+	// at a known domain by how often the tool's learned ones at known
+	// domains followed one (package doc); off, provenance is a fixed 2
+	// decades and a confidential read 1.
 	LearnProvenance bool `yaml:"learn_provenance"`
 }
 

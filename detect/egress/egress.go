@@ -47,7 +47,7 @@
 //	L = min(4, −log10((n1+1)/(N+1)))   the tool's own new-destination rate
 //	  + 2.5·min(1, 2(1−o))             closedness
 //	  + P  if an earlier tool output of the same task mentioned it
-//	  + 1  if the task read confidential or restricted data before
+//	  + C  if the task read confidential or restricted data before
 //	  + 1  if its domain is new too, 0.5 if the record names no domain,
 //	       0 when the domain is known (a new address at a known domain)
 //
@@ -68,8 +68,29 @@
 // (destinations learned with provenance are marked), so an assistant that
 // replies to many new senders stays closed to addresses from nowhere.
 //
+// C is 1 decade at a new domain or where the record names none: data
+// leaving, after a confidential read, for a party the tool never reached
+// is the exfiltration the term is for. At a known domain, with
+// learn_provenance, C is learned per tool like P: −log10 of the lower 95 %
+// bound of the Beta posterior of the share of the tool's learned new
+// destinations at known domains whose task had read such data (prior mean
+// 0.1 = 1 decade, worth 30 destinations), at most 1. A support or mail
+// tool whose every task reads customer records or a confidential inbox
+// learns that the read says nothing about a new customer address.
+//
+// What it cannot see: the record carries hashes, not text, so an address
+// injected into the body of a mail that a mail assistant then answers is,
+// to this detector, a reply to a first-time sender (provenance
+// read_inbox) at a tool that learned that replies are its job. Such an
+// injection is still scored on what does differ: a never-seen domain (+1,
+// and the full confidential-read decade), no domain, or a tool whose
+// learned new destinations rarely came from that output tool. At a known
+// domain (a public mail provider the tool's correspondents use) it scores
+// like a reply and is not flagged; nor is the volume sent or a burst of
+// new destinations in one task weighed here.
+//
 // The history term is measured; the others are documented odds bounds
-// (priors), tuned on simulator seeds 1–3 only (tools/sim/egress). So a
+// (priors), tuned on simulator seeds 1–3 only (tools/sim/egresssim). So a
 // new payee typed by the user at a closed tool with 2,000 uses scores about
 // 33 (silent, learned), the same payee read from a tool output of the task
 // 53 (more once the tool has learned that its payees never come from that
@@ -136,6 +157,10 @@ const (
 	// provenanceDecades) worth provPriorWeight new destinations.
 	provPriorMean   = 0.01
 	provPriorWeight = 30
+	// The confidential-read term's, at a known domain: mean sensPriorMean
+	// (1 decade, sensitiveDecades) worth sensPriorWeight destinations.
+	sensPriorMean   = 0.1
+	sensPriorWeight = 30
 	// maxSources caps the output tools counted per tool; a source beyond
 	// it keeps the prior's full weight.
 	maxSources = 64
@@ -158,7 +183,15 @@ type tool struct {
 	// task named, per output tool.
 	learned uint64
 	srcs    []srcCount
+	// atKnown counts the learned new exact destinations at a known domain
+	// (n), and of them those whose task had read confidential or
+	// restricted data before (k).
+	atKnown ctxCount
 }
+
+// ctxCount is how many learned new destinations (n) came with a context
+// (k).
+type ctxCount struct{ n, k uint64 }
 
 // srcCount is how many of a tool's learned destinations came from the
 // output of the tool whose name hashes to h.
@@ -448,7 +481,16 @@ func (d *Detector) novel(t *tool, r *record.Record, hs []uint64, fresh uint64, h
 			continue
 		}
 		coarse := hasExact && record.CoarseDestination(record.DestinationType(s))
-		if t.learn(hs[i], coarse) && !coarse && t.countSource(tk, hs[i]) {
+		if !t.learn(hs[i], coarse) || coarse {
+			continue
+		}
+		if knownDomain(dests, fresh, record.DestinationType(s)) {
+			t.atKnown.n++
+			if tk != nil && tk.sensitive {
+				t.atKnown.k++
+			}
+		}
+		if t.countSource(tk, hs[i]) {
 			if sl := t.set.Find(hs[i]); sl != nil {
 				sl.Flags |= flagSourced
 				t.n1src++
@@ -456,6 +498,23 @@ func (d *Detector) novel(t *tool, r *record.Record, hs []uint64, fresh uint64, h
 		}
 	}
 	return out
+}
+
+// knownDomain reports whether the record names a domain of an exact
+// destination of type typ and all such domains were known before it
+// (fresh: the record's destinations not in the vocabulary).
+func knownDomain(dests []string, fresh uint64, typ string) bool {
+	want, known := domainType(typ), false
+	for j, s := range dests {
+		if want == "" || record.DestinationType(s) != want {
+			continue
+		}
+		if fresh&(1<<j) != 0 {
+			return false
+		}
+		known = true
+	}
+	return known
 }
 
 // countSource counts a learned (unflagged) new destination h for the
@@ -499,16 +558,37 @@ func (t *tool) provenanceWeight(src uint64) float64 {
 			break
 		}
 	}
-	// Beta posterior mean; above the prior's, its lower 95 % bound (normal
-	// approximation): provenance is discounted only as far as the counts
-	// surely allow.
-	a := float64(k) + provPriorMean*provPriorWeight
-	n := float64(t.learned) + provPriorWeight
-	p := a / n
-	if p > provPriorMean {
-		p = math.Max(provPriorMean, p-1.645*math.Sqrt(p*(1-p)/(n+1)))
+	return betaDecades(k, t.learned, provPriorMean, provPriorWeight, maxProvenanceDecades)
+}
+
+// sensitiveWeight is the confidential-read term in decades. At a known
+// domain it is learned like provenance: −log10 of the Beta-smoothed share
+// of the tool's learned new destinations at known domains whose task had
+// read confidential or restricted data, at most sensitiveDecades: a
+// support mailbox whose every task reads customer records learns that a
+// new customer address after such a read is its job. A never-seen domain
+// (or none named) after a confidential read keeps the fixed decade: data
+// leaving for a party the tool never reached is the exfiltration the term
+// is there for.
+func (t *tool) sensitiveWeight(pv provenance) float64 {
+	if !t.cfg.LearnProvenance || !pv.hasDomain || pv.newDomain {
+		return sensitiveDecades
 	}
-	return math.Min(maxProvenanceDecades, -math.Log10(p))
+	return betaDecades(t.atKnown.k, t.atKnown.n, sensPriorMean, sensPriorWeight, sensitiveDecades)
+}
+
+// betaDecades is −log10 of the Beta posterior mean of the share k of n
+// (prior mean m worth w destinations), at most max. Above the prior's
+// mean, its lower 95 % bound (normal approximation): a term is discounted
+// only as far as the counts surely allow.
+func betaDecades(k, n uint64, m, w, max float64) float64 {
+	a := float64(k) + m*w
+	nn := float64(n) + w
+	p := a / nn
+	if p > m {
+		p = math.Max(m, p-1.645*math.Sqrt(p*(1-p)/(nn+1)))
+	}
+	return math.Min(max, -math.Log10(p))
 }
 
 // provenance is what a new destination's record and task say about it.
@@ -563,7 +643,7 @@ func (d *Detector) decades(t *tool, pv provenance, o float64) float64 {
 		l += t.provenanceWeight(pv.src)
 	}
 	if pv.sensitive {
-		l += sensitiveDecades
+		l += t.sensitiveWeight(pv)
 	}
 	switch {
 	case !pv.hasDomain:
@@ -658,6 +738,9 @@ func (d *Detector) finding(t *tool, r *record.Record, dest string, l, o, rate fl
 	}
 	if pv.fromOutput && t.cfg.LearnProvenance {
 		f.Details["provenance_decades"] = round3(t.provenanceWeight(pv.src))
+	}
+	if pv.sensitive {
+		f.Details["sensitive_decades"] = round3(t.sensitiveWeight(pv))
 	}
 	return f
 }

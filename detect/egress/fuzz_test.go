@@ -27,7 +27,7 @@ func FuzzUnmarshalState(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	empty := (&StateV2{}).encode(nil)
+	empty := (&StateV3{}).encode(nil)
 	detecttest.FuzzUnmarshalState(f, func(testing.TB) detecttest.Detector { return newDet(testConfig()) }, good, empty)
 }
 

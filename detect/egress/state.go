@@ -12,23 +12,26 @@ import (
 	"github.com/toolwatch/toolwatch/record"
 )
 
-// stateVersion is the record version this package writes. Version 1 (no
-// provenance counts: Learned, Sources, a task's Srcs) is upgraded with
-// zero counts and unknown sources, which keep the prior's full weight; the
-// gob encoding before it never shipped in a release and is not read.
-const stateVersion = 2
+// stateVersion is the record version this package writes. Version 2 (no
+// AtKnown counts) is upgraded with zero counts, which keep the
+// confidential-read term's full decade; version 1 (no provenance counts
+// either: Learned, Sources, a task's Srcs) with zero counts and unknown
+// sources, which keep the prior's full weight too. The gob encoding before
+// it never shipped in a release and is not read.
+const stateVersion = 3
 
-// StateV2 is the snapshot record of an egress Detector: vocabularies
+// StateV3 is the snapshot record of an egress Detector: vocabularies
 // (accepted destinations included), task provenance and the triage lists,
 // written field by field in the order declared (internal/encoding), then a
 // CRC-32C:
 //
-//	uvarint version 2, uvarint Unlisted, uvarint ToolsEvicted ToolsCapped
+//	uvarint version 3, uvarint Unlisted, uvarint ToolsEvicted ToolsCapped
 //	TasksEvicted TasksCapped, uvarint count, Tools; uvarint count, Tasks;
 //	uvarint count, Pending; uvarint count, Rejected
 //	tool:  str Tool, varint LastSeen, uvarint Calls, uvarint Uses,
 //	       varint First, uvarint Overflow, uvarint count, Dests, bytes Over,
-//	       uvarint Learned, uvarint count, Sources
+//	       uvarint Learned, uvarint count, Sources,
+//	       uvarint AtKnownN, uvarint AtKnownK
 //	dest:  BE64 H, byte Flags
 //	source: BE64 H, uvarint N
 //	task:  BE64 Key, varint LastSeen, uvarint count, Outs (BE64 each),
@@ -44,20 +47,20 @@ const stateVersion = 2
 // hash and entries by tool and destination, so equal states encode
 // equally. Per-tool configs are resolved from the restoring detector's
 // params.
-type StateV2 struct {
+type StateV3 struct {
 	Unlisted     uint64
 	ToolsEvicted uint64
 	ToolsCapped  uint64
 	TasksEvicted uint64
 	TasksCapped  uint64
-	Tools        []ToolV2
+	Tools        []ToolV3
 	Tasks        []TaskV2
 	Pending      []Entry
 	Rejected     []Entry
 }
 
-// ToolV2 is one tool's vocabulary.
-type ToolV2 struct {
+// ToolV3 is one tool's vocabulary.
+type ToolV3 struct {
 	Tool     string
 	LastSeen int64 // store idle clock, unix seconds
 	Calls    uint64
@@ -68,6 +71,10 @@ type ToolV2 struct {
 	Over     []byte // baseline.HLL MarshalState
 	Learned  uint64
 	Sources  []SourceV2
+	// AtKnownN learned new destinations were at a known domain, AtKnownK
+	// of them after a confidential read in their task (version 3).
+	AtKnownN uint64
+	AtKnownK uint64
 }
 
 // SourceV2 is how many learned destinations the outputs of the tool whose
@@ -95,7 +102,7 @@ type TaskV2 struct {
 
 // Smallest encodings, bounding the counts a record may claim.
 const (
-	minTool  = 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1
+	minTool  = 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1
 	minDest  = 8 + 1
 	minSrc   = 8 + 1
 	minTask  = 8 + 1 + 1 + 1 + 1
@@ -104,7 +111,7 @@ const (
 	flagMask = flagCoarse | flagRepeat | flagSourced
 )
 
-func (st *StateV2) put(e *encoding.Encbuf) {
+func (st *StateV3) put(e *encoding.Encbuf) {
 	for _, n := range [...]uint64{st.Unlisted, st.ToolsEvicted, st.ToolsCapped, st.TasksEvicted, st.TasksCapped} {
 		e.PutUvarint(n)
 	}
@@ -129,6 +136,8 @@ func (st *StateV2) put(e *encoding.Encbuf) {
 			e.PutBE64(s.H)
 			e.PutUvarint(s.N)
 		}
+		e.PutUvarint(t.AtKnownN)
+		e.PutUvarint(t.AtKnownK)
 	}
 	e.PutUvarint(uint64(len(st.Tasks)))
 	for i := range st.Tasks {
@@ -184,17 +193,19 @@ func getEntry(d *encoding.Decbuf, status string) Entry {
 	return x
 }
 
-func getStateV1(d *encoding.Decbuf) StateV2 { return getState(d, false) }
-func getStateV2(d *encoding.Decbuf) StateV2 { return getState(d, true) }
+func getStateV1(d *encoding.Decbuf) StateV3 { return getState(d, 1) }
+func getStateV2(d *encoding.Decbuf) StateV3 { return getState(d, 2) }
+func getStateV3(d *encoding.Decbuf) StateV3 { return getState(d, 3) }
 
-// getState reads a version 2 record, or with prov false a version 1 one
-// (no provenance counts, unknown sources).
-func getState(d *encoding.Decbuf, prov bool) StateV2 {
-	var st StateV2
+// getState reads a record of version v: 1 has no provenance counts
+// (unknown sources), 2 no AtKnown counts.
+func getState(d *encoding.Decbuf, v int) StateV3 {
+	prov := v >= 2
+	var st StateV3
 	for _, n := range [...]*uint64{&st.Unlisted, &st.ToolsEvicted, &st.ToolsCapped, &st.TasksEvicted, &st.TasksCapped} {
 		*n = d.Uvarint()
 	}
-	st.Tools = make([]ToolV2, d.Count(minTool))
+	st.Tools = make([]ToolV3, d.Count(minTool))
 	for i := range st.Tools {
 		if d.Err() != nil {
 			break
@@ -218,6 +229,9 @@ func getState(d *encoding.Decbuf, prov bool) StateV2 {
 		t.Sources = make([]SourceV2, n)
 		for j := range t.Sources {
 			t.Sources[j] = SourceV2{H: d.BE64(), N: d.Uvarint()}
+		}
+		if v >= 3 {
+			t.AtKnownN, t.AtKnownK = d.Uvarint(), d.Uvarint()
 		}
 	}
 	st.Tasks = make([]TaskV2, d.Count(minTask))
@@ -266,10 +280,10 @@ func getState(d *encoding.Decbuf, prov bool) StateV2 {
 
 // stateDecoders reads every record version this build restores; a new
 // version adds its decoder and turns the previous one into an upgrade.
-var stateDecoders = encoding.Decoders[StateV2]{1: getStateV1, 2: getStateV2}
+var stateDecoders = encoding.Decoders[StateV3]{1: getStateV1, 2: getStateV2, 3: getStateV3}
 
 // encode writes st as the current version.
-func (st *StateV2) encode(b []byte) []byte {
+func (st *StateV3) encode(b []byte) []byte {
 	size := 16 + len(st.Tasks)*(minTask+128) + (len(st.Pending)+len(st.Rejected))*256
 	for i := range st.Tools {
 		size += minTool + len(st.Tools[i].Tool) + len(st.Tools[i].Dests)*minDest + len(st.Tools[i].Over) + len(st.Tools[i].Sources)*(minSrc+2)
@@ -294,12 +308,13 @@ func (d *Detector) MarshalState(b []byte) ([]byte, error) {
 // destinations and triage entries are copied here; sorting and writing run
 // in the Encoder.
 func (d *Detector) CaptureState() (detect.Encoder, error) {
-	st := &StateV2{Unlisted: d.unlisted, Tools: make([]ToolV2, 0, d.tools.Len()), Tasks: make([]TaskV2, 0, d.tasks.Len())}
+	st := &StateV3{Unlisted: d.unlisted, Tools: make([]ToolV3, 0, d.tools.Len()), Tasks: make([]TaskV2, 0, d.tasks.Len())}
 	st.ToolsEvicted, st.ToolsCapped = d.tools.Evictions()
 	st.TasksEvicted, st.TasksCapped = d.tasks.Evictions()
 	var err error
 	d.tools.RangeSeen(func(name string, seen int64, t *tool) bool {
-		tv := ToolV2{Tool: name, LastSeen: seen, Calls: t.calls, Uses: t.uses, First: t.first, Overflow: t.overflow, Learned: t.learned}
+		tv := ToolV3{Tool: name, LastSeen: seen, Calls: t.calls, Uses: t.uses, First: t.first, Overflow: t.overflow, Learned: t.learned,
+			AtKnownN: t.atKnown.n, AtKnownK: t.atKnown.k}
 		for _, s := range t.srcs {
 			tv.Sources = append(tv.Sources, SourceV2{H: s.h, N: s.n})
 		}
@@ -370,7 +385,8 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		if tools.Peek(tv.Tool) != nil {
 			return fmt.Errorf("egress state: duplicate tool %q", tv.Tool)
 		}
-		t := tool{cfg: d.params.For("", tv.Tool), gen: d.gen.Stamp(), calls: tv.Calls, uses: tv.Uses, first: tv.First, overflow: tv.Overflow, learned: tv.Learned}
+		t := tool{cfg: d.params.For("", tv.Tool), gen: d.gen.Stamp(), calls: tv.Calls, uses: tv.Uses, first: tv.First, overflow: tv.Overflow, learned: tv.Learned,
+			atKnown: ctxCount{n: tv.AtKnownN, k: tv.AtKnownK}}
 		if len(tv.Sources) > maxSources {
 			return fmt.Errorf("egress state: tool %q: %d sources", tv.Tool, len(tv.Sources))
 		}
@@ -384,6 +400,9 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		}
 		if counted > tv.Learned {
 			return fmt.Errorf("egress state: tool %q: %d sourced of %d learned destinations", tv.Tool, counted, tv.Learned)
+		}
+		if tv.AtKnownK > tv.AtKnownN || tv.AtKnownN > tv.Learned {
+			return fmt.Errorf("egress state: tool %q: %d after confidential reads of %d at known domains of %d learned destinations", tv.Tool, tv.AtKnownK, tv.AtKnownN, tv.Learned)
 		}
 		for _, dv := range tv.Dests {
 			sl := t.set.Add(dv.H)

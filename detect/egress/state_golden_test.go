@@ -3,7 +3,9 @@ package egress
 import (
 	"flag"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -35,7 +37,9 @@ func newGolden() *Detector {
 // output of its task), then one payee read from a task's output and
 // accepted, one rejected, one left pending, an email address at a new
 // domain left pending (with its domain), a payee rejected without ever
-// being flagged and a task that read confidential data.
+// being flagged and a task that read confidential data; from version 3
+// share_file, still warming up, to two colleagues at one domain, the
+// second after a confidential read (learned at a known domain).
 func goldenState(t testing.TB) *Detector {
 	d := newGolden()
 	at := warm(t, d, 400)
@@ -63,6 +67,8 @@ func goldenState(t testing.TB) *Detector {
 		}
 	}
 	d.Observe(call{at: at + 2*time.Minute, tool: "read_file", task: "open", outs: account("GB00 LATER"), class: "confidential"}.record(), nil)
+	d.Observe(call{at: at + 2*time.Minute, tool: "share_file", task: "s", dests: email("colleague1@corp.example")}.record(), nil)
+	d.Observe(call{at: at + 2*time.Minute, tool: "share_file", task: "open", dests: email("colleague2@corp.example")}.record(), nil)
 	d.Tick(base.Add(at+2*time.Minute), nil)
 	return d
 }
@@ -71,12 +77,12 @@ func goldenState(t testing.TB) *Detector {
 // lists and re-encode byte for byte; the live types the record copies keep
 // their field counts.
 func TestStateGolden(t *testing.T) {
-	enctest.Fields(t, reflect.TypeFor[tool](), 13)
+	enctest.Fields(t, reflect.TypeFor[tool](), 14)
 	enctest.Fields(t, reflect.TypeFor[hashset.Slot](), 3) // DestV2 drops Window: egress never sets it
 	enctest.Fields(t, reflect.TypeFor[task](), 4)
 	enctest.Fields(t, reflect.TypeFor[Entry](), 13)
-	enctest.Fields(t, reflect.TypeFor[StateV2](), 9)
-	enctest.Fields(t, reflect.TypeFor[ToolV2](), 10)
+	enctest.Fields(t, reflect.TypeFor[StateV3](), 9)
+	enctest.Fields(t, reflect.TypeFor[ToolV3](), 12)
 	enctest.Fields(t, reflect.TypeFor[SourceV2](), 2)
 	enctest.Fields(t, reflect.TypeFor[DestV2](), 2)
 	enctest.Fields(t, reflect.TypeFor[TaskV2](), 6)
@@ -95,8 +101,12 @@ func TestStateGolden(t *testing.T) {
 			})
 			// newest first: calls/uses/exact destinations/set entries/overflow
 			// (warm teaches 3 payees; 9 colleagues and their domain)
-			if want := "[send_email:401/401/9/10/0 send_money:403/403/4/4/0 post_webpage:12/12/4/4/8]"; fmt.Sprint(tools) != want {
-				t.Errorf("tools %v\nwant %s", tools, want)
+			// (from version 3 share_file too; an upgraded older record is
+			// checked again as the current version)
+			want := "[send_email:401/401/9/10/0 send_money:403/403/4/4/0 post_webpage:12/12/4/4/8]"
+			v3 := "[share_file:2/2/2/3/0 " + want[1:]
+			if got := fmt.Sprint(tools); got != want && (version < 3 || got != v3) {
+				t.Errorf("tools %v\nwant %s", got, want)
 			}
 			// Provenance counts: version 1 had none (zero counts, unknown
 			// sources, no task web), and its upgrade is checked as the
@@ -111,11 +121,25 @@ func TestStateGolden(t *testing.T) {
 					prov = append(prov, fmt.Sprintf("%s:%v", task, tk.srcs))
 				}
 			}
-			v1 := "[send_email:0/[] send_money:0/[] post_webpage:0/[] open:[0]]"
-			v2 := fmt.Sprintf("[send_email:9/[] send_money:3/[] post_webpage:12/[{%d 1}] web:[%d] open:[%d]]",
-				hash("get_webpage"), hash("get_webpage"), hash("read_file"))
-			if got := fmt.Sprint(prov); got != v1 && (version == 1 || got != v2) {
-				t.Errorf("version %d provenance counts %s\nwant %s", version, got, map[bool]string{true: v1, false: v2}[version == 1])
+			// Confidential reads before destinations at known domains:
+			// none before version 3 (zero counts); from it, send_email's 8
+			// colleagues after the first (their domain known) and
+			// share_file's second colleague, after task open's read.
+			d.tools.RangeSeen(func(name string, _ int64, tl *tool) bool {
+				if tl.atKnown != (ctxCount{}) {
+					prov = append(prov, fmt.Sprintf("%s:%+v", name, tl.atKnown))
+				}
+				return true
+			})
+			wants := map[uint64]string{
+				1: "[send_email:0/[] send_money:0/[] post_webpage:0/[] open:[0]]",
+				2: fmt.Sprintf("[send_email:9/[] send_money:3/[] post_webpage:12/[{%d 1}] web:[%d] open:[%d]]",
+					hash("get_webpage"), hash("get_webpage"), hash("read_file")),
+				3: fmt.Sprintf("[share_file:2/[] send_email:9/[] send_money:3/[] post_webpage:12/[{%d 1}] web:[%d] open:[%d] share_file:{n:1 k:1} send_email:{n:8 k:0}]",
+					hash("get_webpage"), hash("get_webpage"), hash("read_file")),
+			}
+			if got := fmt.Sprint(prov); !slices.ContainsFunc(slices.Collect(maps.Keys(wants)), func(v uint64) bool { return v <= version && wants[v] == got }) {
+				t.Errorf("version %d provenance counts %s\nwant %s", version, got, wants[version])
 			}
 			if pw := d.tools.Peek("post_webpage"); pw == nil || pw.over.Refresh() < 7 || pw.over.Refresh() > 9 {
 				t.Errorf("post_webpage overflow sketch: %+v", pw)
@@ -131,14 +155,14 @@ func TestStateGolden(t *testing.T) {
 				triage = append(triage, fmt.Sprintf("%s %s %s count %d domains %d first %s agent %q fp %v",
 					e.Status, e.Tool, name[e.Destination], e.Count, len(e.Domains), e.FirstSeen.Format(time.TimeOnly), e.Agent, len(e.Fingerprint) == 16))
 			}
-			want := []string{
+			wantTriage := []string{
 				"pending send_money WAIT count 1 domains 0 first 10:01:01 agent \"agent-1\" fp true",
 				"pending send_email mallory count 1 domains 1 first 10:02:01 agent \"agent-1\" fp true",
 				"rejected send_money NEVER count 0 domains 0 first 00:00:00 agent \"\" fp false",
 				"rejected send_money BAD count 1 domains 0 first 10:01:01 agent \"agent-1\" fp true",
 			}
-			if fmt.Sprint(triage) != fmt.Sprint(want) {
-				t.Errorf("triage\n%v\nwant\n%v", triage, want)
+			if fmt.Sprint(triage) != fmt.Sprint(wantTriage) {
+				t.Errorf("triage\n%v\nwant\n%v", triage, wantTriage)
 			}
 			if tk := d.tasks.Peek(taskKey(call{task: "open"}.record())); tk == nil || !tk.sensitive || len(tk.outs) != 1 {
 				t.Errorf("task open: %+v", tk)

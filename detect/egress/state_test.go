@@ -28,7 +28,7 @@ func TestUnmarshalStateErrorKeepsState(t *testing.T) {
 			t.Fatalf("sealed body truncated to %d of %d bytes: %v", n, len(body), err)
 		}
 	}
-	rec := func(v uint64, st *StateV2) []byte {
+	rec := func(v uint64, st *StateV3) []byte {
 		var e encoding.Encbuf
 		e.PutUvarint(v)
 		st.put(&e)
@@ -37,41 +37,43 @@ func TestUnmarshalStateErrorKeepsState(t *testing.T) {
 	}
 	hll, _ := new(baseline.HLL).MarshalState(nil)
 	dest := account("GB00 X")[0]
-	okTool := ToolV2{Tool: "send_money", Calls: 2, Uses: 2, Dests: []DestV2{{H: 7}, {H: 9, Flags: flagCoarse}}, Over: hll,
-		Learned: 3, Sources: []SourceV2{{H: 11, N: 2}, {H: 12, N: 1}}}
+	okTool := ToolV3{Tool: "send_money", Calls: 2, Uses: 2, Dests: []DestV2{{H: 7}, {H: 9, Flags: flagCoarse}}, Over: hll,
+		Learned: 3, Sources: []SourceV2{{H: 11, N: 2}, {H: 12, N: 1}}, AtKnownN: 2, AtKnownK: 1}
 	okEntry := Entry{Tool: "send_money", Destination: dest, Domains: []string{dest}, FirstSeen: base, LastSeen: base, Count: 1, Score: 70}
 	okTask := TaskV2{Key: 1, Outs: []uint64{3, 4}, Srcs: []uint64{11, 0}, Pos: 2, Sensitive: true}
-	ok := func() *StateV2 { // a deep copy: the cases below edit it
+	ok := func() *StateV3 { // a deep copy: the cases below edit it
 		tl, tk := okTool, okTask
 		tl.Dests, tk.Outs, tk.Srcs = slices.Clone(tl.Dests), slices.Clone(tk.Outs), slices.Clone(tk.Srcs)
 		tl.Sources = slices.Clone(tl.Sources)
-		return &StateV2{Tools: []ToolV2{tl}, Tasks: []TaskV2{tk}, Pending: []Entry{okEntry}}
+		return &StateV3{Tools: []ToolV3{tl}, Tasks: []TaskV2{tk}, Pending: []Entry{okEntry}}
 	}
-	if err := newGolden().UnmarshalState(rec(2, ok())); err != nil {
+	if err := newGolden().UnmarshalState(rec(3, ok())); err != nil {
 		t.Fatalf("well-formed crafted record rejected: %v", err)
 	}
-	bad := map[string]func(st *StateV2){
-		"duplicate tool":            func(st *StateV2) { st.Tools = append(st.Tools, okTool) },
-		"zero hash":                 func(st *StateV2) { st.Tools[0].Dests = []DestV2{{H: 0}} },
-		"duplicate hash":            func(st *StateV2) { st.Tools[0].Dests = []DestV2{{H: 7}, {H: 7, Flags: flagRepeat}} },
-		"unknown flag":              func(st *StateV2) { st.Tools[0].Dests[0].Flags = 8 },
-		"repeated domain":           func(st *StateV2) { st.Tools[0].Dests[1].Flags = flagCoarse | flagRepeat },
-		"more dests than uses":      func(st *StateV2) { st.Tools[0].Uses = 0 },
-		"bad sketch":                func(st *StateV2) { st.Tools[0].Over = []byte{1, 12, 1, 0, 0, 9} },
-		"duplicate task":            func(st *StateV2) { st.Tasks = append(st.Tasks, okTask) },
-		"task position":             func(st *StateV2) { st.Tasks[0].Pos = 3 },
-		"huge task":                 func(st *StateV2) { st.Tasks[0].Outs = make([]uint64, maxOuts+1) },
-		"entry without tool":        func(st *StateV2) { st.Pending[0].Tool = "" },
-		"raw destination":           func(st *StateV2) { st.Pending[0].Destination = "mallory@attacker.example" },
-		"raw domain":                func(st *StateV2) { st.Pending[0].Domains = []string{"attacker.example"} },
-		"NaN score":                 func(st *StateV2) { st.Pending[0].Score = math.NaN() },
-		"duplicate entry":           func(st *StateV2) { st.Pending = append(st.Pending, okEntry) },
-		"pending and rejected":      func(st *StateV2) { st.Rejected = []Entry{okEntry} },
-		"more sourced than learned": func(st *StateV2) { st.Tools[0].Learned = 2 },
-		"zero source":               func(st *StateV2) { st.Tools[0].Sources[0].H = 0 },
-		"empty source":              func(st *StateV2) { st.Tools[0].Sources[0].N = 0 },
-		"duplicate source":          func(st *StateV2) { st.Tools[0].Sources[1].H = 11 },
-		"too many sources": func(st *StateV2) {
+	bad := map[string]func(st *StateV3){
+		"duplicate tool":            func(st *StateV3) { st.Tools = append(st.Tools, okTool) },
+		"zero hash":                 func(st *StateV3) { st.Tools[0].Dests = []DestV2{{H: 0}} },
+		"duplicate hash":            func(st *StateV3) { st.Tools[0].Dests = []DestV2{{H: 7}, {H: 7, Flags: flagRepeat}} },
+		"unknown flag":              func(st *StateV3) { st.Tools[0].Dests[0].Flags = 8 },
+		"repeated domain":           func(st *StateV3) { st.Tools[0].Dests[1].Flags = flagCoarse | flagRepeat },
+		"more dests than uses":      func(st *StateV3) { st.Tools[0].Uses = 0 },
+		"bad sketch":                func(st *StateV3) { st.Tools[0].Over = []byte{1, 12, 1, 0, 0, 9} },
+		"duplicate task":            func(st *StateV3) { st.Tasks = append(st.Tasks, okTask) },
+		"task position":             func(st *StateV3) { st.Tasks[0].Pos = 3 },
+		"huge task":                 func(st *StateV3) { st.Tasks[0].Outs = make([]uint64, maxOuts+1) },
+		"entry without tool":        func(st *StateV3) { st.Pending[0].Tool = "" },
+		"raw destination":           func(st *StateV3) { st.Pending[0].Destination = "mallory@attacker.example" },
+		"raw domain":                func(st *StateV3) { st.Pending[0].Domains = []string{"attacker.example"} },
+		"NaN score":                 func(st *StateV3) { st.Pending[0].Score = math.NaN() },
+		"duplicate entry":           func(st *StateV3) { st.Pending = append(st.Pending, okEntry) },
+		"pending and rejected":      func(st *StateV3) { st.Rejected = []Entry{okEntry} },
+		"more sourced than learned": func(st *StateV3) { st.Tools[0].Learned = 2 },
+		"zero source":               func(st *StateV3) { st.Tools[0].Sources[0].H = 0 },
+		"empty source":              func(st *StateV3) { st.Tools[0].Sources[0].N = 0 },
+		"duplicate source":          func(st *StateV3) { st.Tools[0].Sources[1].H = 11 },
+		"more reads than known":     func(st *StateV3) { st.Tools[0].AtKnownK = 3 },
+		"more known than learned":   func(st *StateV3) { st.Tools[0].AtKnownN, st.Tools[0].AtKnownK = 4, 0 },
+		"too many sources": func(st *StateV3) {
 			st.Tools[0].Learned = maxSources + 1
 			for i := range maxSources - 1 {
 				st.Tools[0].Sources = append(st.Tools[0].Sources, SourceV2{H: uint64(100 + i), N: 1})
@@ -79,7 +81,7 @@ func TestUnmarshalStateErrorKeepsState(t *testing.T) {
 		},
 	}
 	cases := map[string][]byte{
-		"empty": nil, "garbage": []byte("garbage garbage"), "version 3": rec(3, ok()),
+		"empty": nil, "garbage": []byte("garbage garbage"), "version 4": rec(4, ok()),
 		"trailing byte": encoding.Seal(append(bytes.Clone(body), 0)),
 		"huge count":    encoding.Seal([]byte{1, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}),
 		"bad time":      encoding.Seal(append([]byte{1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 'x', 1, 'y', 0, 2}, make([]byte, 20)...)),
@@ -90,7 +92,7 @@ func TestUnmarshalStateErrorKeepsState(t *testing.T) {
 	for name, edit := range bad {
 		st := ok()
 		edit(st)
-		cases[name] = rec(2, st)
+		cases[name] = rec(3, st)
 	}
 	for name, data := range cases {
 		if err := d.UnmarshalState(data); err == nil {

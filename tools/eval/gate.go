@@ -112,18 +112,24 @@ const FleetSeeds = 1
 // but ceilings a little above what it achieves on the held-out seed, so
 // the gap cannot grow while it is open; the gate logs IssueTargets'
 // misses too. Open gaps, by cause (BENCHMARKS.md, "Independent fleet
-// traffic"): egress alerts on replies to first-time senders named in the
-// task's read_inbox output (~96 % of the false alerts and all the worst
-// key-days; egress's provenance prior is what its own recall rests on, so
-// they are left to triage); level shifts of heavy-tailed tools. (New
-// optional input fields at closed tools are info since issue 9
-// inputquiet: 1.08 false alerts warning or above per 100k there, from
-// 2.51.) Latency recall is 0 there: a 28 s
-// call of a ~200 ms tool with ~850 values is judged by the fallback tail
-// (no fit yet), which puts it near 1e-5, below the egregious rule's 1,600
-// values.
-var FleetTargets = Targets{MinRecall: 0.95, MinPrecision: 0.02, MaxFalseWarningPer100k: 2, MaxFalsePer100k: 230,
-	MaxKeyDay: 26, RecallFloors: map[string]float64{"latency": 0}}
+// traffic"): level shifts of heavy-tailed tools; routine denials; new
+// optional input fields at closed tools (info since issue 9 inputquiet:
+// 1.08 false alerts warning or above per 100k there, from 2.51). (Egress's
+// replies to first-time senders, once ~96 % of the false alerts, are gone
+// since its confidential-read term is learned: "Reply traffic".) The
+// ceilings are FleetNonEgressCeiling plus FleetEgressCeiling, the worst
+// key-day the held-out seed's 3 plus 2, the precision floor what ~32 false
+// alerts beside its 13 true ones would leave (it reaches 0.39). Latency
+// recall is 0 there: a 28 s call of a ~200 ms tool with ~850 values is
+// judged by the fallback tail (no fit yet), which puts it near 1e-5, below
+// the egregious rule's 1,600 values.
+var FleetTargets = Targets{MinRecall: 0.95, MinPrecision: 0.25, MaxFalseWarningPer100k: 2.5, MaxFalsePer100k: 9.5,
+	MaxKeyDay: 5, RecallFloors: map[string]float64{"latency": 0}}
+
+// FleetEgressCeiling bounds the fleet twin's false egress alerts per 100k
+// normal records (any severity, warning or above): the build raises none
+// on the held-out seed (~280k records); the margin is ~4 and ~1 alerts.
+var FleetEgressCeiling = [2]float64{1.5, 0.5}
 
 // FleetNonEgressCeiling bounds the fleet twin's false alerts of the other
 // detectors per 100k normal records (any severity, warning or above), a
@@ -134,12 +140,22 @@ var FleetNonEgressCeiling = [2]float64{8, 2}
 // NonEgress is r's false alerts of patterns other than egress, per 100k
 // normal records (any severity, warning or above).
 func (r Result) NonEgress() (any, warning float64) {
+	return r.falsePer100k(func(p string) bool { return p != "egress" })
+}
+
+// Egress is r's false egress alerts per 100k normal records (any
+// severity, warning or above).
+func (r Result) Egress() (any, warning float64) {
+	return r.falsePer100k(func(p string) bool { return p == "egress" })
+}
+
+func (r Result) falsePer100k(pattern func(string) bool) (any, warning float64) {
 	if r.NormalRecords == 0 {
 		return 0, 0
 	}
 	n, w := 0, 0
 	for _, a := range r.FalseAlerts {
-		if a.Pattern == "egress" {
+		if !pattern(a.Pattern) {
 			continue
 		}
 		n++

@@ -137,6 +137,11 @@ func TestGateFleet(t *testing.T) {
 	if c := eval.FleetNonEgressCeiling; anyNE > c[0] || warnNE > c[1] {
 		t.Errorf("fleet twin without egress: %.2f (%.2f warning+) false alerts per 100k > %g (%g)", anyNE, warnNE, c[0], c[1])
 	}
+	anyE, warnE := twin.Egress()
+	t.Logf("fleet twin, egress only: %.2f false alerts per 100k (%.2f warning or above)", anyE, warnE)
+	if c := eval.FleetEgressCeiling; anyE > c[0] || warnE > c[1] {
+		t.Errorf("fleet twin, egress: %.2f (%.2f warning+) false alerts per 100k > %g (%g)", anyE, warnE, c[0], c[1])
+	}
 }
 
 func TestFalseBreakdown(t *testing.T) {
