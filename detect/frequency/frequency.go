@@ -607,15 +607,26 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 		ks.armRise()
 		ks.armTask()
 	}
-	started := ks.task.observe(recordTask(r))
+	if ks.loop.armedAt != ks.loop.c.Start {
+		armLoop(ks, borrow)
+	}
+	// The same-input count first: a repeat within the loop window (a
+	// retry, a loop) is not more work of its task.
+	var loopC uint32
+	if r.Invocation.InputHash != "" {
+		h := baseline.HashString(r.Invocation.InputHash)
+		if ts != nil {
+			ts.loop.top.Add(h)
+		}
+		loopC = ks.loop.top.Add(h)
+	}
+	th := recordTask(r)
+	started := ks.task.observe(th, loopC > 1)
 	if agentWide && riseArmed(&ks.rate) {
 		as.obs++
 		if started {
 			as.tobs++
 		}
-	}
-	if ks.loop.armedAt != ks.loop.c.Start {
-		armLoop(ks, borrow)
 	}
 
 	if ks.rate.Hit() {
@@ -633,12 +644,15 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 			out = append(out, f)
 		}
 	}
-	if r.Invocation.InputHash != "" {
-		h := baseline.HashString(r.Invocation.InputHash)
-		if ts != nil {
-			ts.loop.top.Add(h)
+	if th != 0 {
+		if c, hit := ks.callsHit(); hit {
+			if f, ok := d.callsFinding(r, ks, c); ok {
+				out = append(out, f)
+			}
 		}
-		if c := ks.loop.top.Add(h); ks.loop.thr > 0 && c >= ks.loop.next {
+	}
+	if r.Invocation.InputHash != "" {
+		if c := loopC; ks.loop.thr > 0 && c >= ks.loop.next {
 			ks.loop.next = c + max(c, 1)
 			if ks.loop.next < c {
 				ks.loop.next = math.MaxUint32
