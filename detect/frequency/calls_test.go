@@ -287,3 +287,12 @@ func TestCallsLearn(t *testing.T) {
 		t.Errorf("peak after a 100-call task with the alarm at 10: %v, want 10 (winsorised)", ts.cpk)
 	}
 }
+
+// Calls per task are judged alike under lazy rolls and eager ticks: the
+// same findings (a "task_calls" among them) and the same snapshot.
+func TestCallsLazyMatchesEager(t *testing.T) {
+	desk := callsAgent{name: "desk", tools: []string{"calendar", "crm", "mail", "search"}, perHour: 30, size: geomSize(4), loop: 0.01}
+	lazyMatchesEager(t, base.Add(3*24*time.Hour), func(_ *Detector, det detect.Detector) []detect.Finding {
+		return runCallsAgent(det, 1, 3, []callsAgent{desk}, callsRise{6, 40 * time.Minute})
+	}, "task_calls finding", func(f detect.Finding) bool { return f.Detail == "task_calls" })
+}
