@@ -145,6 +145,32 @@
 // 88 bytes per key (in keyState's former padding: keyState stays 904
 // bytes); agents 16 bytes more.
 //
+// Calls per task (Detail "task_calls"): a rise can also come inside one
+// task (one trace calling the tool ×6 its usual rate for half an hour):
+// the task series sees no extra task, and the call series' windows, on a
+// key whose calls come in clusters, gain too little evidence. Each ring
+// trace therefore counts its calls of the key, not counting a call whose
+// input repeats one of the key's current loop window (a retry or a loop
+// is the loop test's, not more work); a trace leaving the ring is a
+// completed task, whose count the key learns: m, an EWMA (weight 1/64,
+// 1/n over the first tasks) and a decaying peak (×0.998 per task), each
+// winsorised at the alarm count. Calls beyond a task's first are judged
+// geometric with mean m (at least 1: one extra call of prior), so c calls
+// have p = riseTests·(m/(m+1))^(c−1) (Bonferroni as the rise); the alarm
+// count, armed per window with the other thresholds, is the smallest c
+// with p ≤ false_alarm_rate and c > peak_ratio × the peak (23 calls in one
+// task for a key whose tasks call it once, ~40 at two). The geometric
+// tail is heavy for task sizes (its deviation is its mean), and a key
+// whose count would pass 254 is not judged: a coding agent whose traces
+// make hundreds of calls stays silent. A key is judged once its own
+// baseline is warm and 16 of its tasks completed; each trace alarms at
+// most once, sharing the key's hold with spikes and rises (a spike of the
+// same or the previous window swallows it, as it does a rise). Score:
+// score.FromP(p) + 10·score.Prior. Details: observed (calls of the task
+// so far), expected (m), largest (the peak), threshold, log10_p,
+// tasks_seen; unit calls/task. Records naming no task are not counted.
+// State: 16 bytes more per key (taskState 104, keyState 920 bytes).
+//
 // Alarm: R ≥ A = riseTests/false_alarm_rate (riseTests = 3). R − n is a
 // martingale under the model (a supermartingale under both, with the
 // smaller ratio), so the mean run length to a false alarm is at least A
