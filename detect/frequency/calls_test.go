@@ -296,3 +296,25 @@ func TestCallsLazyMatchesEager(t *testing.T) {
 		return runCallsAgent(det, 1, 3, []callsAgent{desk}, callsRise{6, 40 * time.Minute})
 	}, "task_calls finding", func(f detect.Finding) bool { return f.Detail == "task_calls" })
 }
+
+// An agent loop inside one task (×60 for 3 minutes, every call a new
+// input) is a burst the spike test judges: it raises spikes (one alert,
+// escalating), no "task_calls" besides, although the task's calls pass
+// its alarm count.
+func TestCallsPerTaskLeavesBurstsToSpikes(t *testing.T) {
+	desk := callsAgent{name: "desk", tools: []string{"calendar", "crm", "mail", "search"}, perHour: 30, size: geomSize(4)}
+	for seed := uint64(1); seed <= 4; seed++ {
+		d := newDetector(t, DefaultConfig(), baseline.DefaultConfig())
+		got := runCallsAgent(d, seed, 3, []callsAgent{desk}, callsRise{60, 3 * time.Minute})
+		details := map[string]int{}
+		for _, f := range got {
+			if f.AgentID == "desk" && f.Tool == "calendar" {
+				details[f.Detail]++
+			}
+		}
+		ks := d.keys.Peek(baseline.Key{Agent: "desk", Tool: "calendar"})
+		if details["spike"] == 0 || details["task_calls"] != 0 || ks.task.cthr == 0 {
+			t.Errorf("seed %d: findings on desk/calendar %v (alarm at %d calls a task), want spikes only", seed, details, ks.task.cthr)
+		}
+	}
+}

@@ -165,7 +165,10 @@
 // make hundreds of calls stays silent. A key is judged once its own
 // baseline is warm and 16 of its tasks completed; each trace alarms at
 // most once, sharing the key's hold with spikes and rises (a spike of the
-// same or the previous window swallows it, as it does a rise). Score:
+// same or the previous window swallows it, as it does a rise). A task at
+// least half of whose calls fall in the current window is a burst (an
+// agent loop), left to the spike test's scales: it is reported only if it
+// goes on into a later window, so a loop raises one alert, not two. Score:
 // score.FromP(p) + 10·score.Prior. Details: observed (calls of the task
 // so far), expected (m), largest (the peak), threshold, log10_p,
 // tasks_seen; unit calls/task. Records naming no task are not counted.

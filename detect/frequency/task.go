@@ -194,11 +194,15 @@ func (ks *keyState) armCalls() {
 
 // callsHit reports whether the current trace's call just raised the
 // calls-per-task alarm, and the trace's calls; the trace is marked so it
-// is not reported again.
+// is not reported again. A task whose calls are mostly in the current
+// window (the key's count n at least half of them) is a burst, the spike
+// test's to judge at its scales: it is not reported while that holds (an
+// agent loop raises one alert, the spike's), and is if the task goes on
+// into a later window.
 func (ks *keyState) callsHit() (uint8, bool) {
 	ts := &ks.task
 	c := ts.cnt[0]
-	if ts.cthr == 0 || c < ts.cthr || c == cntFired {
+	if ts.cthr == 0 || c < ts.cthr || c == cntFired || 2*ks.rate.N >= uint32(c) {
 		return 0, false
 	}
 	ts.cnt[0] = cntFired
