@@ -119,7 +119,9 @@ func (ts *taskState) observe(h uint32, rep bool) bool {
 		c, rep = 0, false
 	}
 	copy(ts.ring[1:i+1], ts.ring[:i])
-	copy(ts.cnt[1:i+1], ts.cnt[:i])
+	for j := i; j > 0; j-- { // i is small on a hit: cheaper than a memmove call
+		ts.cnt[j] = ts.cnt[j-1]
+	}
 	ts.ring[0] = h
 	if !rep && c < cntMax {
 		c++
