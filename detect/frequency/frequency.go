@@ -659,8 +659,7 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	}
 
 	if ks.rate.Hit() {
-		if v := ks.rate.Judge(&t.rp, &t.rule); v.Scale >= 0 && (!ks.rate.Borrowed || toolSuspect(borrow, v.Scale, &t.rule)) &&
-			ks.rate.Fire(v.Decades, t.rp.Size, &t.rule) {
+		if v := ks.rate.Judge(&t.rp, &t.rule); v.Scale >= 0 && ks.rate.Fire(v.Decades, t.rp.Size, &t.rule) {
 			out = append(out, d.spikeFinding(r, ks, v))
 		}
 	}
@@ -723,32 +722,6 @@ func (d *Detector) rollTool(ts *toolState, now int64) {
 		armLoop(&ts.keyState, nil)
 	}
 	ts.rate.N++
-}
-
-// toolSuspect reports whether the tool's own total at scale i (its
-// current window included) is above its usual level, or cannot be judged
-// (nil, unarmed): beyond peak_ratio × its recent peak (the peak guard a
-// spike of the tool would pass) and at least suspect (p ≤
-// baseline.SuspectP) under the tool's armed models. A key judged on its
-// tool's per-agent baseline (a new instance, a job pod) may be doing its
-// tool's usual work, shared out unevenly: a nightly job's new pod does
-// all the tool's night work; an autoscaled instance takes over others'
-// load. Its spike is reported only when the tool as a whole is above its
-// usual level too (a loop of the new instance is).
-func toolSuspect(ts *toolState, i int, rule *baseline.SpikeRule) bool {
-	if ts == nil {
-		return true
-	}
-	st := &ts.rate.Sc[i]
-	if st.Crit == 0 {
-		return true
-	}
-	sum := st.Base + ts.rate.N
-	if float64(sum) <= rule.PeakRatio*float64(st.Peak) {
-		return false
-	}
-	lp := max(baseline.NBLogSF(int(sum), float64(st.Mu), float64(st.KS)), baseline.NBLogSF(int(sum), float64(st.M), float64(st.KA)))
-	return lp <= math.Log(baseline.SuspectP)
 }
 
 // borrowRate is what a key arms its spike threshold from besides its own
