@@ -159,7 +159,9 @@
 // have p = riseTests·(m/(m+1))^(c−1) (Bonferroni as the rise); the alarm
 // count, armed per window with the other thresholds, is the smallest c
 // with p ≤ false_alarm_rate and c > peak_ratio × the peak (23 calls in one
-// task for a key whose tasks call it once, ~40 at two). The geometric
+// task for a key whose tasks call it once, ~40 at two); a task reaching it
+// is re-judged at the current mean (tasks completing within the window
+// move it) and waits for its next call if p > false_alarm_rate. The geometric
 // tail is heavy for task sizes (its deviation is its mean), and a key
 // whose count would pass 254 is not judged: a coding agent whose traces
 // make hundreds of calls stays silent. A key is judged once its own
@@ -674,8 +676,8 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 		}
 	}
 	if th != 0 {
-		if c, hit := ks.callsHit(); hit {
-			if f, ok := d.callsFinding(r, ks, c); ok {
+		if c, l, hit := ks.callsHit(); hit {
+			if f, ok := d.callsFinding(r, ks, c, l); ok {
 				out = append(out, f)
 			}
 		}

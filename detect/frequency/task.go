@@ -195,28 +195,35 @@ func (ks *keyState) armCalls() {
 }
 
 // callsHit reports whether the current trace's call just raised the
-// calls-per-task alarm, and the trace's calls; the trace is marked so it
-// is not reported again. A task whose calls are mostly in the current
-// window (the key's count n at least half of them) is a burst, the spike
-// test's to judge at its scales: it is not reported while that holds (an
-// agent loop raises one alert, the spike's), and is if the task goes on
-// into a later window.
-func (ks *keyState) callsHit() (uint8, bool) {
+// calls-per-task alarm, its calls and their decades (−log10 p, Bonferroni
+// over the rise tests); the trace is marked so it is not reported again.
+// The alarm count is armed per window, but the mean it rests on learns
+// from tasks completing within the window: the count is re-judged at the
+// current mean, and a task not yet improbable at false_alarm_rate waits
+// for its next call. A task whose calls are mostly in the current window
+// (the key's count n at least half of them) is a burst, the spike test's
+// to judge at its scales: it is not reported while that holds (an agent
+// loop raises one alert, the spike's), and is if the task goes on into a
+// later window.
+func (ks *keyState) callsHit() (uint8, float64, bool) {
 	ts := &ks.task
 	c := ts.cnt[0]
 	if ts.cthr == 0 || c < ts.cthr || c == cntFired || 2*ks.rate.N >= uint32(c) {
-		return 0, false
+		return 0, 0, false
+	}
+	decades := float64(c-1)*-math.Log10(ts.callsQ()) - math.Log10(riseTests)
+	if decades < ks.t.minL {
+		return 0, 0, false
 	}
 	ts.cnt[0] = cntFired
-	return c, true
+	return c, decades, true
 }
 
 // callsFinding is the "task_calls" finding of the record whose task just
 // reached the alarm count c, or ok false when a spike of the episode or
 // the hold swallows it (the key's hold is shared with spikes and rises).
-func (d *Detector) callsFinding(r *record.Record, ks *keyState, c uint8) (detect.Finding, bool) {
+func (d *Detector) callsFinding(r *record.Record, ks *keyState, c uint8, decades float64) (detect.Finding, bool) {
 	t, rt, ts := ks.t, &ks.rate, &ks.task
-	decades := float64(c-1)*-math.Log10(ts.callsQ()) - math.Log10(riseTests)
 	if rt.LastFire != 0 && rt.LastFire >= rt.Start-t.rp.Size {
 		return detect.Finding{}, false
 	}
