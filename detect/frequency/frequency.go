@@ -145,6 +145,37 @@
 // 88 bytes per key (in keyState's former padding: keyState stays 904
 // bytes); agents 16 bytes more.
 //
+// Calls per task (Detail "task_calls"): a rise can also come inside one
+// task (one trace calling the tool ×6 its usual rate for half an hour):
+// the task series sees no extra task, and the call series' windows, on a
+// key whose calls come in clusters, gain too little evidence. Each ring
+// trace therefore counts its calls of the key, not counting a call whose
+// input repeats one of the key's current loop window (a retry or a loop
+// is the loop test's, not more work); a trace leaving the ring is a
+// completed task, whose count the key learns: m, an EWMA (weight 1/64,
+// 1/n over the first tasks) and a decaying peak (×0.998 per task), each
+// winsorised at the alarm count. Calls beyond a task's first are judged
+// geometric with mean m (at least 1: one extra call of prior), so c calls
+// have p = riseTests·(m/(m+1))^(c−1) (Bonferroni as the rise); the alarm
+// count, armed per window with the other thresholds, is the smallest c
+// with p ≤ false_alarm_rate and c > peak_ratio × the peak (23 calls in one
+// task for a key whose tasks call it once, ~40 at two); a task reaching it
+// is re-judged at the current mean (tasks completing within the window
+// move it) and waits for its next call if p > false_alarm_rate. The geometric
+// tail is heavy for task sizes (its deviation is its mean), and a key
+// whose count would pass 254 is not judged: a coding agent whose traces
+// make hundreds of calls stays silent. A key is judged once its own
+// baseline is warm and 16 of its tasks completed; each trace alarms at
+// most once, sharing the key's hold with spikes and rises (a spike of the
+// same or the previous window swallows it, as it does a rise). A task at
+// least half of whose calls fall in the current window is a burst (an
+// agent loop), left to the spike test's scales: it is reported only if it
+// goes on into a later window, so a loop raises one alert, not two. Score:
+// score.FromP(p) + 10·score.Prior. Details: observed (calls of the task
+// so far), expected (m), largest (the peak), threshold, log10_p,
+// tasks_seen; unit calls/task. Records naming no task are not counted.
+// State: 16 bytes more per key (taskState 104, keyState 920 bytes).
+//
 // Alarm: R ≥ A = riseTests/false_alarm_rate (riseTests = 3). R − n is a
 // martingale under the model (a supermartingale under both, with the
 // smaller ratio), so the mean run length to a false alarm is at least A
@@ -607,15 +638,26 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 		ks.armRise()
 		ks.armTask()
 	}
-	started := ks.task.observe(recordTask(r))
+	if ks.loop.armedAt != ks.loop.c.Start {
+		armLoop(ks, borrow)
+	}
+	// The same-input count first: a repeat within the loop window (a
+	// retry, a loop) is not more work of its task.
+	var loopC uint32
+	if r.Invocation.InputHash != "" {
+		h := baseline.HashString(r.Invocation.InputHash)
+		if ts != nil {
+			ts.loop.top.Add(h)
+		}
+		loopC = ks.loop.top.Add(h)
+	}
+	th := recordTask(r)
+	started := ks.task.observe(th, loopC > 1)
 	if agentWide && riseArmed(&ks.rate) {
 		as.obs++
 		if started {
 			as.tobs++
 		}
-	}
-	if ks.loop.armedAt != ks.loop.c.Start {
-		armLoop(ks, borrow)
 	}
 
 	if ks.rate.Hit() {
@@ -633,12 +675,15 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 			out = append(out, f)
 		}
 	}
-	if r.Invocation.InputHash != "" {
-		h := baseline.HashString(r.Invocation.InputHash)
-		if ts != nil {
-			ts.loop.top.Add(h)
+	if th != 0 {
+		if c, l, hit := ks.callsHit(); hit {
+			if f, ok := d.callsFinding(r, ks, c, l); ok {
+				out = append(out, f)
+			}
 		}
-		if c := ks.loop.top.Add(h); ks.loop.thr > 0 && c >= ks.loop.next {
+	}
+	if r.Invocation.InputHash != "" {
+		if c := loopC; ks.loop.thr > 0 && c >= ks.loop.next {
 			ks.loop.next = c + max(c, 1)
 			if ks.loop.next < c {
 				ks.loop.next = math.MaxUint32

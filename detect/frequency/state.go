@@ -14,16 +14,17 @@ import (
 
 // stateVersion is the record version this package writes. Versions 1
 // and 2 were gob and are not read (the snapshot container refuses them);
-// versions 3 to 5 are read and upgraded (version 3's keys had no
+// versions 3 to 6 are read and upgraded (version 3's keys had no
 // sustained-rise state, version 4's no task series, version 5's no
-// agent-wide task factor nor agents' task starts: they start with none).
-const stateVersion = 6
+// agent-wide task factor nor agents' task starts, version 6's no calls per
+// task: they start with none).
+const stateVersion = 7
 
 // StateV4 is the snapshot record of a frequency Detector, written field
 // by field in the order declared (internal/encoding; Rate, Counter,
 // Profile and TopK as in baseline/rate_state.go), then a CRC-32C:
 //
-//	uvarint version 6, varint Ticked, varint TickedAt,
+//	uvarint version 7, varint Ticked, varint TickedAt,
 //	uvarint KeysRejected KeysEvicted ToolsRejected ToolsEvicted AgentsRejected AgentsEvicted,
 //	uvarint count, Keys; uvarint count, Tools; uvarint count, Agents
 //	key:   str Agent, str Tool, varint LastSeen, varint Size, 3 × varint Scales,
@@ -34,14 +35,16 @@ const stateVersion = 6
 //	       BE float32 Level, BE float32 Deficit, uvarint Factor
 //	task:  8 × BE uint32 Ring, uvarint N, BE float32 EwT EwN Res Sq Sum Peak KEp,
 //	       BE float32 L, uvarint Thr, uvarint Obs, BE float32 Exp, uvarint Windows,
-//	       uvarint Factor, uvarint Prev
+//	       uvarint Factor, uvarint Prev,
+//	       8 × byte Calls, BE float32 CallsMean CallsPeak, uvarint CallsThr, uvarint CallsSeen
 //	tool:  str Tool, varint LastSeen, varint Size, 3 × varint Scales, varint LoopSize,
 //	       Rate, loop, Counter Agents, Profile AgentsP
 //	agent: str Agent, varint LastSeen, uvarint Total, varint Last,
 //	       uvarint Obs, BE float32 Exp, uvarint PrevObs, BE float32 PrevExp,
 //	       uvarint TaskObs, BE float32 TaskExp, uvarint PrevTaskObs, BE float32 PrevTaskExp
 //
-// Version 5 is the same without the task's Factor and Prev and the
+// Version 6 is the same without the task's Calls to CallsSeen; version 5
+// also without the task's Factor and Prev and the
 // agents' task starts; version 4 also without the keys' task; version 3
 // also without the keys' rise and the agents' calls.
 // Keys, tools and agents are in their store's recency order
@@ -141,16 +144,22 @@ type TaskV5 struct {
 	Windows           uint16
 	// Factor (taskState.tf) and Prev (taskState.py): from version 6.
 	Factor, Prev uint16
+	// Calls per task (taskState.cnt, cm, cpk, cthr, cw): from version 7.
+	Calls                [taskRing]uint8
+	CallsMean, CallsPeak float32
+	CallsThr, CallsSeen  uint8
 }
 
 func taskDTO(ts *taskState) TaskV5 {
 	return TaskV5{Ring: ts.ring, N: ts.n, EwT: ts.ewT, EwN: ts.ewN, Res: ts.res, Sq: ts.sq, Sum: ts.sum, Peak: ts.peak, KEp: ts.kEp,
-		L: ts.l, Thr: ts.thr, Obs: ts.obs, Exp: ts.exp, Windows: ts.windows, Factor: ts.tf, Prev: ts.py}
+		L: ts.l, Thr: ts.thr, Obs: ts.obs, Exp: ts.exp, Windows: ts.windows, Factor: ts.tf, Prev: ts.py,
+		Calls: ts.cnt, CallsMean: ts.cm, CallsPeak: ts.cpk, CallsThr: ts.cthr, CallsSeen: ts.cw}
 }
 
 func (t *TaskV5) state() taskState {
 	return taskState{ring: t.Ring, n: t.N, ewT: t.EwT, ewN: t.EwN, res: t.Res, sq: t.Sq, sum: t.Sum, peak: t.Peak, kEp: t.KEp,
-		riseState: riseState{l: t.L, thr: t.Thr, obs: t.Obs, exp: t.Exp}, windows: t.Windows, tf: t.Factor, py: t.Prev}
+		riseState: riseState{l: t.L, thr: t.Thr, obs: t.Obs, exp: t.Exp}, windows: t.Windows, tf: t.Factor, py: t.Prev,
+		cnt: t.Calls, cm: t.CallsMean, cpk: t.CallsPeak, cthr: t.CallsThr, cw: t.CallsSeen}
 }
 
 func (t *TaskV5) put(e *encoding.Encbuf) {
@@ -167,6 +176,13 @@ func (t *TaskV5) put(e *encoding.Encbuf) {
 	e.PutUvarint(uint64(t.Windows))
 	e.PutUvarint(uint64(t.Factor))
 	e.PutUvarint(uint64(t.Prev))
+	for _, c := range t.Calls {
+		e.PutByte(c)
+	}
+	e.PutBEFloat32(t.CallsMean)
+	e.PutBEFloat32(t.CallsPeak)
+	e.PutUvarint(uint64(t.CallsThr))
+	e.PutUvarint(uint64(t.CallsSeen))
 }
 
 func (t *TaskV5) get(d *encoding.Decbuf, version int) {
@@ -183,11 +199,19 @@ func (t *TaskV5) get(d *encoding.Decbuf, version int) {
 		t.Factor = uint16(min(d.Uvarint32(), math.MaxUint16))
 		t.Prev = uint16(min(d.Uvarint32(), math.MaxUint16))
 	}
+	if version >= 7 {
+		for i := range t.Calls {
+			t.Calls[i] = d.Byte()
+		}
+		t.CallsMean, t.CallsPeak = d.BEFloat32(), d.BEFloat32()
+		t.CallsThr = uint8(min(d.Uvarint32(), cntMax))
+		t.CallsSeen = uint8(min(d.Uvarint32(), math.MaxUint8))
+	}
 }
 
 // check reports a decoded task series that is not finite and non-negative.
 func (t *TaskV5) check() error {
-	for _, v := range [...]float32{t.EwT, t.EwN, t.Sq, t.Sum, t.Peak, t.KEp, t.L, t.Exp} {
+	for _, v := range [...]float32{t.EwT, t.EwN, t.Sq, t.Sum, t.Peak, t.KEp, t.L, t.Exp, t.CallsMean, t.CallsPeak} {
 		if !(v >= 0 && v <= math.MaxFloat32) {
 			return fmt.Errorf("task series level %v: must be finite and non-negative", v)
 		}
@@ -231,7 +255,8 @@ const (
 	minKeyV3   = 2 + 1 + 1 + 3 + 1 + minRate + minLoop + 1 + 8 + 1 + 1 + 1
 	minKeyV4   = minKeyV3 + 4 + 1 + 1 + 4 + 1 + 4 + 4 + 1
 	minKeyV5   = minKeyV4 + taskRing*4 + 1 + 8*4 + 1 + 1 + 4 + 1
-	minKey     = minKeyV5 + 1 + 1
+	minKeyV6   = minKeyV5 + 1 + 1
+	minKey     = minKeyV6 + taskRing + 4 + 4 + 1 + 1
 	minTool    = 1 + 1 + 1 + 3 + 1 + minRate + minLoop + 2 + 24*8 + 24 + 4 + 1
 	minAgentV3 = 1 + 1 + 1 + 1
 	minAgentV5 = minAgentV3 + 1 + 4 + 1 + 4
@@ -333,7 +358,9 @@ func getStateV5(d *encoding.Decbuf) StateV4 { return getState(d, 5) }
 
 func getStateV6(d *encoding.Decbuf) StateV4 { return getState(d, 6) }
 
-// getState reads a version 3 to 6 record.
+func getStateV7(d *encoding.Decbuf) StateV4 { return getState(d, 7) }
+
+// getState reads a version 3 to 7 record.
 func getState(d *encoding.Decbuf, version int) StateV4 {
 	st := StateV4{Ticked: d.Varint(), TickedAt: d.Varint()}
 	for _, n := range [...]*uint64{&st.KeysRejected, &st.KeysEvicted, &st.ToolsRejected, &st.ToolsEvicted, &st.AgentsRejected, &st.AgentsEvicted} {
@@ -347,6 +374,8 @@ func getState(d *encoding.Decbuf, version int) StateV4 {
 		minK = minKeyV4
 	case 5:
 		minK = minKeyV5
+	case 6:
+		minK = minKeyV6
 	}
 	st.Keys = make([]KeyV4, d.Count(minK))
 	for i := range st.Keys {
@@ -403,7 +432,7 @@ func getState(d *encoding.Decbuf, version int) StateV4 {
 
 // stateDecoders reads every record version this build restores; a new
 // version adds its decoder and turns the previous one into an upgrade.
-var stateDecoders = encoding.Decoders[StateV4]{3: getStateV3, 4: getStateV4, 5: getStateV5, 6: getStateV6}
+var stateDecoders = encoding.Decoders[StateV4]{3: getStateV3, 4: getStateV4, 5: getStateV5, 6: getStateV6, 7: getStateV7}
 
 // encode writes st as the current version.
 func (st *StateV4) encode(b []byte) []byte {

@@ -50,7 +50,7 @@ func goldenState(t testing.TB) *Detector {
 // byte for byte; the live types the record copies keep their field counts.
 func TestStateGolden(t *testing.T) {
 	enctest.Fields(t, reflect.TypeFor[keyState](), 15)  // 14 in the record; agent is a lookup cache
-	enctest.Fields(t, reflect.TypeFor[taskState](), 13) // 16 in the record: riseState's 4 embedded
+	enctest.Fields(t, reflect.TypeFor[taskState](), 18) // 21 in the record: riseState's 4 embedded
 	enctest.Fields(t, reflect.TypeFor[riseState](), 4)
 	enctest.Fields(t, reflect.TypeFor[toolState](), 3)
 	enctest.Fields(t, reflect.TypeFor[agentState](), 13)
@@ -155,6 +155,24 @@ func TestStateGoldenAgentTasks(t *testing.T) {
 	for _, a := range st.Agents {
 		if a.TaskObs == 0 || a.PrevTaskObs == 0 || !(a.PrevTaskExp > 0) || a.PrevTaskObs >= a.PrevObs {
 			t.Errorf("agent %s: %+v: want task starts (fewer than calls) and their expectation", a.Agent, a)
+		}
+	}
+}
+
+// The version 7 golden file holds each key's calls per task: every trace
+// calls each key twice, so the completed tasks' mean and peak are 2, the
+// ring's traces have 1 or 2 calls and the alarm count is armed.
+func TestStateGoldenTaskCalls(t *testing.T) {
+	for _, k := range goldenKeys(t, 7) {
+		tk := k.Task
+		if tk.CallsMean < 1.99 || tk.CallsMean > 2.01 || tk.CallsPeak < 1.99 || tk.CallsPeak > 2.01 || tk.CallsSeen < callsWarm || tk.CallsThr == 0 {
+			t.Errorf("key %s/%s: calls per task %+v: want mean and peak 2 and an armed alarm count", k.Agent, k.Tool, tk)
+		}
+		for _, c := range tk.Calls {
+			if c < 1 || c > 2 {
+				t.Errorf("key %s/%s: ring calls %v, want 1 or 2 each", k.Agent, k.Tool, tk.Calls)
+				break
+			}
 		}
 	}
 }

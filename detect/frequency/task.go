@@ -1,10 +1,13 @@
 package frequency
 
 import (
+	"fmt"
 	"math"
+	"time"
 
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
+	"github.com/toolwatch/toolwatch/detect/score"
 	"github.com/toolwatch/toolwatch/record"
 )
 
@@ -15,9 +18,16 @@ import (
 const taskRing = 8
 
 // taskState is a key's second series for the sustained-rise test: task
-// starts per rate window (see "Tasks" in the package doc). 88 bytes.
+// starts per rate window (see "Tasks" in the package doc), and its calls
+// per task (see "Calls per task"). 104 bytes.
 type taskState struct {
 	ring [taskRing]uint32 // hashes of the key's latest traces (0: none)
+	// cnt are the distinct-input calls of each ring trace so far
+	// (saturating at cntMax; cntFired once its alarm was raised).
+	cnt [taskRing]uint8
+	// cm is an EWMA of the calls of the key's completed tasks (a trace
+	// leaving the ring) and cpk their decaying peak.
+	cm, cpk float32
 	// n is the task starts of the current rate window.
 	n uint32
 	// ewT and ewN are EWMAs of task starts and calls per closed window
@@ -43,6 +53,10 @@ type taskState struct {
 	// window (saturating): its own share of its agent's task starts.
 	// Both sit in the struct's padding.
 	tf, py uint16
+	// cthr is the calls of one task that raise the calls-per-task alarm
+	// in the current window (0: disarmed) and cw the completed tasks seen
+	// (saturating): in the padding too.
+	cthr, cw uint8
 }
 
 // traceHash is a 32-bit hash of a trace id, never 0 (0 marks an empty
@@ -81,24 +95,163 @@ func recordTask(r *record.Record) uint32 {
 	return traceHash(s)
 }
 
-// observe counts a call of the task with hash h (0: unknown) and reports
-// whether it started a task. The ring is kept in recency order (a hit
-// moves to the front), so the traces dropped are the longest idle.
-func (ts *taskState) observe(h uint32) bool {
-	if h != 0 {
-		i := 0
-		for i < taskRing-1 && ts.ring[i] != h {
-			i++
+// observe counts a call of the task with hash h (0: unknown; rep: its
+// input repeats one of the key's current loop window, a retry or a loop,
+// not more work) and reports whether it started a task. The ring is kept
+// in recency order (a hit moves to the front), so the traces dropped are
+// the longest idle; a dropped trace is a completed task whose calls the
+// key learns (learnCalls). The current trace's calls are cnt[0].
+func (ts *taskState) observe(h uint32, rep bool) bool {
+	if h == 0 {
+		ts.n++
+		return true
+	}
+	i := 0
+	for i < taskRing-1 && ts.ring[i] != h {
+		i++
+	}
+	hit := ts.ring[i] == h
+	c := ts.cnt[i]
+	if !hit {
+		if ts.ring[i] != 0 {
+			ts.learnCalls(c)
 		}
-		hit := ts.ring[i] == h
-		copy(ts.ring[1:i+1], ts.ring[:i])
-		ts.ring[0] = h
-		if hit {
-			return false
-		}
+		c, rep = 0, false
+	}
+	copy(ts.ring[1:i+1], ts.ring[:i])
+	for j := i; j > 0; j-- { // i is small on a hit: cheaper than a memmove call
+		ts.cnt[j] = ts.cnt[j-1]
+	}
+	ts.ring[0] = h
+	if !rep && c < cntMax {
+		c++
+	}
+	ts.cnt[0] = c
+	if hit {
+		return false
 	}
 	ts.n++
 	return true
+}
+
+// cntMax is the largest count of a trace's calls; cntFired marks a trace
+// whose calls raised the alarm (it is not reported again).
+const (
+	cntMax   = math.MaxUint8 - 1
+	cntFired = math.MaxUint8
+)
+
+// Calls per task: the mean's EWMA weight (at least; 1/n over the first
+// tasks), the peak's decay per completed task (half-life about 350 tasks)
+// and the completed tasks a key needs before it is judged.
+const (
+	callsAlpha     = 1.0 / 64
+	callsPeakDecay = 0.998
+	callsWarm      = 16
+)
+
+// learnCalls learns one completed task of c distinct-input calls
+// (cntFired: its alarm was raised), winsorised at the current alarm count
+// so that one runaway task does not become the key's normal at once.
+func (ts *taskState) learnCalls(c uint8) {
+	x := float64(c)
+	if ts.cthr != 0 {
+		x = min(x, float64(ts.cthr))
+	} else if c == cntFired {
+		x = cntMax
+	}
+	if ts.cw < math.MaxUint8 {
+		ts.cw++
+	}
+	a := max(callsAlpha, 1/float64(ts.cw))
+	ts.cm += float32(a * (x - float64(ts.cm)))
+	ts.cpk = float32(max(float64(ts.cpk)*callsPeakDecay, x))
+}
+
+// callsQ is the ratio of the geometric tail the key's extra calls in one
+// task are judged by: X − 1 ~ Geometric(mean m), m the mean calls per
+// completed task (at least 1: a prior of one extra call, so a key whose
+// tasks call it once is not certain never to be called twice).
+func (ts *taskState) callsQ() float64 {
+	m := max(float64(ts.cm), 1)
+	return m / (m + 1)
+}
+
+// armCalls sets the calls of one task at which the current window raises
+// the calls-per-task alarm: the smallest c with riseTests·q^(c−1) ≤
+// false_alarm_rate and c > peak_ratio × the key's recent largest task, or
+// 0 (disarmed) for a key not yet judged or whose count would not fit.
+func (ks *keyState) armCalls() {
+	ts, r := &ks.task, &ks.rate
+	ts.cthr = 0
+	if ts.cw < callsWarm || !riseArmed(r) || !r.Warm(&ks.t.rule) {
+		return
+	}
+	c := 1 + math.Ceil(ks.t.riseLogA/-math.Log(ts.callsQ()))
+	c = max(c, math.Floor(ks.t.rule.PeakRatio*float64(ts.cpk))+1)
+	if c <= cntMax {
+		ts.cthr = uint8(c)
+	}
+}
+
+// callsHit reports whether the current trace's call just raised the
+// calls-per-task alarm, its calls and their decades (−log10 p, Bonferroni
+// over the rise tests); the trace is marked so it is not reported again.
+// The alarm count is armed per window, but the mean it rests on learns
+// from tasks completing within the window: the count is re-judged at the
+// current mean, and a task not yet improbable at false_alarm_rate waits
+// for its next call. A task whose calls are mostly in the current window
+// (the key's count n at least half of them) is a burst, the spike test's
+// to judge at its scales: it is not reported while that holds (an agent
+// loop raises one alert, the spike's), and is if the task goes on into a
+// later window.
+func (ks *keyState) callsHit() (uint8, float64, bool) {
+	ts := &ks.task
+	c := ts.cnt[0]
+	if ts.cthr == 0 || c < ts.cthr || c == cntFired || 2*ks.rate.N >= uint32(c) {
+		return 0, 0, false
+	}
+	decades := float64(c-1)*-math.Log10(ts.callsQ()) - math.Log10(riseTests)
+	if decades < ks.t.minL {
+		return 0, 0, false
+	}
+	ts.cnt[0] = cntFired
+	return c, decades, true
+}
+
+// callsFinding is the "task_calls" finding of the record whose task just
+// reached the alarm count c, or ok false when a spike of the episode or
+// the hold swallows it (the key's hold is shared with spikes and rises).
+func (d *Detector) callsFinding(r *record.Record, ks *keyState, c uint8, decades float64) (detect.Finding, bool) {
+	t, rt, ts := ks.t, &ks.rate, &ks.task
+	if rt.LastFire != 0 && rt.LastFire >= rt.Start-t.rp.Size {
+		return detect.Finding{}, false
+	}
+	if !rt.Fire(decades, t.rp.Size, &t.rule) {
+		return detect.Finding{}, false
+	}
+	m := max(float64(ts.cm), 1)
+	f := detect.Finding{
+		Pattern:  detect.PatternFrequency,
+		Detail:   "task_calls",
+		Score:    score.FromDecades(decades + prior(r)),
+		Observed: float64(c),
+		Expected: round3(m),
+		Unit:     "calls/task",
+		Summary: fmt.Sprintf("%s called %d times in one task by %s; its tasks usually call it %.3g times, at most %.3g lately: a rise within a task",
+			r.Tool.Name, c, r.AgentID, m, ts.cpk),
+		Details: map[string]any{
+			"observed":     int64(c),
+			"expected":     round3(m),
+			"largest":      round3(float64(ts.cpk)),
+			"threshold":    ts.cthr,
+			"log10_p":      round3(-decades),
+			"tasks_seen":   ts.cw,
+			"window_start": time.Unix(rt.Start, 0).UTC().Format(time.RFC3339),
+		},
+	}
+	f.FromRecord(r)
+	return f, true
 }
 
 // rho is the key's task starts per call (1 before any closed window with
@@ -225,6 +378,7 @@ func (ts *taskState) end() { ts.l, ts.obs, ts.exp, ts.windows = 0, 0, 0, 0 }
 // series' R reaches the alarm level (0: disarmed), under the same
 // conditions as armRise.
 func (ks *keyState) armTask() {
+	ks.armCalls()
 	ts := &ks.task
 	if ts.thr == riseFired && ks.rate.ArmedAt == ks.rate.Start {
 		return

@@ -218,7 +218,7 @@ func TestTaskRing(t *testing.T) {
 			var ts taskState
 			n := 0
 			for _, h := range tc.traces {
-				if ts.observe(h) {
+				if ts.observe(h, false) {
 					n++
 				}
 			}

@@ -340,7 +340,7 @@ func Replay(ctx context.Context, s Series, windows []Window, opts Options) (Repo
 // detectors' findings, recovered from an alert's fingerprint (alert JSON
 // carries the fingerprint, not the detail).
 var detailNames = []string{"slow", "large", "level_shift_up", "level_shift_down", "drift", "drop",
-	"sustained_rise", "loop", "spike", "5m", "1h", "repeat"}
+	"sustained_rise", "task_calls", "loop", "spike", "5m", "1h", "repeat"}
 
 func detailOf(a *alert.Alert) string {
 	for _, d := range detailNames {
