@@ -69,11 +69,20 @@ type Dist struct {
 	*distMem
 }
 
-// distMem is the part of a Dist a never-used one does not need.
+// distMem is the part of a Dist a never-used one does not need: 256
+// bytes, one allocator size class (TestDistMemSize).
 type distMem struct {
-	q    Quantiles
+	q    quantCache
 	tail tailState // tail.go, judge.go
 	buf  [distBuf]float32
+}
+
+// quantCache is what Quantiles caches: Max is always recomputed, and
+// Folded is prevW+curW−pending whenever the cache is current (a fold adds
+// the same weight to curW and pending; a rotation marks it stale).
+type quantCache struct {
+	P10, P50, P90, P99, P999 float64
+	Count                    float64 // as of the last Quantiles (judge.go reads it so)
 }
 
 // centroid is a t-digest centroid as a Dist stores it.
@@ -339,16 +348,14 @@ func (d *Dist) Quantiles(g *Digester) Quantiles {
 		return Quantiles{} // never used: what a zero Dist always answered
 	}
 	d.q.Count = d.Count()
-	d.q.Max = max(d.prevMax, d.curMax) // builtin: math.Max is not inlined on amd64
 	if !d.needsRefresh() {
-		return d.q
+		return d.quantiles()
 	}
 	d.stale, d.pending = false, 0
 	d.tail.fitStale = true
-	d.q.Folded = d.prevW + d.curW
-	if d.q.Folded == 0 {
+	if d.prevW+d.curW == 0 {
 		d.q.P10, d.q.P50, d.q.P90, d.q.P99, d.q.P999 = 0, 0, 0, 0, 0
-		return d.q
+		return d.quantiles()
 	}
 	td := g.td
 	td.Reset()
@@ -363,7 +370,16 @@ func (d *Dist) Quantiles(g *Digester) Quantiles {
 	d.q.P90 = td.Quantile(0.9)
 	d.q.P99 = td.Quantile(0.99)
 	d.q.P999 = td.Quantile(0.999)
-	return d.q
+	return d.quantiles()
+}
+
+// quantiles returns the cached quantiles with Max and Folded.
+func (d *Dist) quantiles() Quantiles {
+	q := &d.q
+	return Quantiles{P10: q.P10, P50: q.P50, P90: q.P90, P99: q.P99, P999: q.P999,
+		Max:    max(d.prevMax, d.curMax), // builtin: math.Max is not inlined on amd64
+		Count:  q.Count,
+		Folded: d.prevW + d.curW - d.pending}
 }
 
 // Reset empties d, keeping its centroid storage for reuse.
@@ -447,7 +463,7 @@ func (d *Dist) MarshalState(b []byte) ([]byte, error) {
 	for _, v := range d.buf[:d.nbuf] {
 		b = binary.BigEndian.AppendUint32(b, math.Float32bits(v))
 	}
-	q := &d.q
+	q := d.quantiles() // Max and Folded as a fresh cache has them
 	for _, f := range [...]float64{q.P10, q.P50, q.P90, q.P99, q.P999, q.Max, q.Count, q.Folded} {
 		b = distAppendF64(b, f)
 	}
@@ -514,7 +530,7 @@ func (d *Dist) decode(data []byte) error {
 	}
 	q := &d.q
 	q.P10, q.P50, q.P90, q.P99, q.P999 = r.f64(), r.f64(), r.f64(), r.f64(), r.f64()
-	q.Max, q.Count, q.Folded = r.f64(), r.f64(), r.f64()
+	_, q.Count, _ = r.f64(), r.f64(), r.f64() // Max and Folded are derived
 	if r.err != nil {
 		return r.err
 	}

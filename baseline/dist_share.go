@@ -98,7 +98,7 @@ func SharedDist(g *Digester, local *Dist, others []DistSketch) *Dist {
 			r := *t.ring
 			t.ring = &r
 		}
-		t.lv, t.fitStale, t.fit = nil, true, TailFit{}
+		t.lv, t.fitStale, t.fit = nil, true, storedFit{}
 		d.tail = t
 	}
 	return d

@@ -572,3 +572,10 @@ func TestDistStateV3HeavyCentroid(t *testing.T) {
 		t.Fatalf("weight 2^33: %v, want a malformed-state error", err)
 	}
 }
+
+// A used Dist's allocated part fills one allocator size class exactly.
+func TestDistMemSize(t *testing.T) {
+	if n := unsafe.Sizeof(distMem{}); n != 256 {
+		t.Fatalf("distMem is %d bytes, want 256 (the 256-byte size class)", n)
+	}
+}
