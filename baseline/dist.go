@@ -304,7 +304,7 @@ func (d *Dist) fold(g *Digester) {
 // of the compression. A fixed ladder makes a list's capacity a function of
 // the largest count it held, so a restored Dist grows and encodes like the
 // original.
-var centroidRungs = [...]int{8, 12, 18, 26, 32, 40, 48}
+var centroidRungs = [...]int{8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48}
 
 // growCentroids returns empty storage for at least n <= limit centroids:
 // the first rung at or above n, or limit rounded up to its size class.
