@@ -39,8 +39,8 @@ func TestByteSize(t *testing.T) {
 
 func TestKeyCap(t *testing.T) {
 	c := DefaultConfig()
-	if got := c.KeyCap(); got != 512<<20/8157 {
-		t.Errorf("default cap %d, want %d", got, 512<<20/8157)
+	if got := c.KeyCap(); got != 512<<20/6029 {
+		t.Errorf("default cap %d, want %d", got, 512<<20/6029)
 	}
 	c.MaxKeys = 1000
 	if c.KeyCap() != 1000 {
