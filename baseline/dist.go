@@ -103,7 +103,11 @@ const maxEpochWeight = math.MaxUint32
 // f32 rounds v to float32, clamping finite values beyond its range
 // (which would otherwise become ±Inf).
 func f32(v float64) float32 {
-	return float32(min(max(v, -math.MaxFloat32), math.MaxFloat32))
+	f := float32(v)
+	if f > math.MaxFloat32 || f < -math.MaxFloat32 { // rare: overflowed to ±Inf
+		return float32(math.Copysign(math.MaxFloat32, v))
+	}
+	return f
 }
 
 // refreshShare: cached quantiles are recomputed once the values folded

@@ -579,3 +579,20 @@ func TestDistMemSize(t *testing.T) {
 		t.Fatalf("distMem is %d bytes, want 256 (the 256-byte size class)", n)
 	}
 }
+
+// f32 rounds finite values to float32, clamps those beyond its range and
+// keeps NaN and ±Inf's sign.
+func TestF32(t *testing.T) {
+	for _, c := range []struct{ in, want float64 }{
+		{1.5, 1.5}, {-2, -2}, {0.1, float64(float32(0.1))}, {math.MaxFloat32, math.MaxFloat32},
+		{math.MaxFloat64, math.MaxFloat32}, {-math.MaxFloat64, -math.MaxFloat32}, {1e39, math.MaxFloat32},
+		{math.Inf(1), math.MaxFloat32}, {math.Inf(-1), -math.MaxFloat32}, {1e-50, 0},
+	} {
+		if got := float64(f32(c.in)); got != c.want {
+			t.Errorf("f32(%v) = %v, want %v", c.in, got, c.want)
+		}
+	}
+	if !math.IsNaN(float64(f32(math.NaN()))) {
+		t.Error("f32(NaN) is not NaN")
+	}
+}
