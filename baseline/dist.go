@@ -21,6 +21,16 @@ import (
 //   - buf: up to distBuf raw values not yet folded into cur;
 //   - cached quantiles of prev+cur, recomputed lazily after a fold.
 //
+// Stored centroids and raw values are single precision (a float32 mean
+// and a uint32 weight: 8 bytes, not the library's 16), converted at the
+// library boundary; merging and quantiles run in float64. Rounding a mean
+// to float32 moves it by at most 6·10⁻⁸ of its value, far inside the
+// sketch's own error (BENCHMARKS.md, "Lean mature keys"). Values beyond
+// ±MaxFloat32 are stored clamped (the judge sees the float64 value, and
+// the maxima are kept in float64). An epoch's body holds at most
+// maxEpochWeight values: a fold that would pass it is dropped (a key
+// would need 50,000 values a second for a whole 1-day epoch).
+//
 // When buf fills, it is folded into cur with the same k1-scale merge the
 // t-digest uses in its process() step (done here because the library has
 // no non-allocating way to read a digest's centroids back). Quantiles are
@@ -44,7 +54,7 @@ import (
 //
 // A Dist is not safe for concurrent use; neither is its Digester.
 type Dist struct {
-	prev, cur   []tdigest.Centroid
+	prev, cur   []centroid
 	prevW, curW float64
 	prevMax     float64
 	curMax      float64
@@ -59,11 +69,45 @@ type Dist struct {
 	*distMem
 }
 
-// distMem is the part of a Dist a never-used one does not need.
+// distMem is the part of a Dist a never-used one does not need: 256
+// bytes, one allocator size class (TestDistMemSize).
 type distMem struct {
-	q    Quantiles
+	q    quantCache
 	tail tailState // tail.go, judge.go
-	buf  [distBuf]float64
+	buf  [distBuf]float32
+}
+
+// quantCache is what Quantiles caches: Max is always recomputed, and
+// Folded is prevW+curW−pending whenever the cache is current (a fold adds
+// the same weight to curW and pending; a rotation marks it stale).
+type quantCache struct {
+	P10, P50, P90, P99, P999 float64
+	Count                    float64 // as of the last Quantiles (judge.go reads it so)
+}
+
+// centroid is a t-digest centroid as a Dist stores it.
+type centroid struct {
+	mean   float32
+	weight uint32 // integral weights: the library's Quantile indexes by them
+}
+
+// td converts c for the library.
+func (c centroid) td() tdigest.Centroid {
+	return tdigest.Centroid{Mean: float64(c.mean), Weight: float64(c.weight)}
+}
+
+// maxEpochWeight is the most values one epoch's centroids hold, so that
+// every weight fits a centroid's uint32.
+const maxEpochWeight = math.MaxUint32
+
+// f32 rounds v to float32, clamping finite values beyond its range
+// (which would otherwise become ±Inf).
+func f32(v float64) float32 {
+	f := float32(v)
+	if f > math.MaxFloat32 || f < -math.MaxFloat32 { // rare: overflowed to ±Inf
+		return float32(math.Copysign(math.MaxFloat32, v))
+	}
+	return f
 }
 
 // refreshShare: cached quantiles are recomputed once the values folded
@@ -166,7 +210,7 @@ func (d *Dist) Add(g *Digester, v float64, t time.Time) {
 	} else if e := g.EpochOf(t); e > d.epoch {
 		d.rotate(g, e)
 	}
-	d.buf[d.nbuf] = v
+	d.buf[d.nbuf] = f32(v)
 	d.nbuf++
 	if v > d.curMax {
 		d.curMax = v
@@ -210,19 +254,23 @@ func (d *Dist) fold(g *Digester) {
 		return
 	}
 	raw := d.buf[:d.nbuf]
-	slices.Sort(raw)
 	total := d.curW + float64(d.nbuf)
+	if total > maxEpochWeight {
+		d.nbuf = 0 // the epoch's body is full (see Dist)
+		return
+	}
+	slices.Sort(raw)
 	out := g.merged[:0]
 	// Walk cur (sorted) and raw (sorted) in mean order, merging with the
 	// t-digest k1 scale exactly as tdigest.process does.
 	i, j := 0, 0
 	next := func() tdigest.Centroid {
-		if j >= len(raw) || (i < len(d.cur) && d.cur[i].Mean <= raw[j]) {
+		if j >= len(raw) || (i < len(d.cur) && d.cur[i].mean <= raw[j]) {
 			c := d.cur[i]
 			i++
-			return c
+			return c.td()
 		}
-		c := tdigest.Centroid{Mean: raw[j], Weight: 1}
+		c := tdigest.Centroid{Mean: float64(raw[j]), Weight: 1}
 		j++
 		return c
 	}
@@ -244,28 +292,33 @@ func (d *Dist) fold(g *Digester) {
 	if len(out) > cap(d.cur) {
 		d.cur = growCentroids(len(out), g.maxCent)
 	}
-	d.cur = append(d.cur[:0], out...)
+	d.cur = d.cur[:len(out)]
+	for k, c := range out {
+		// Weights are at most total ≤ maxEpochWeight; rounding keeps the
+		// means in order.
+		d.cur[k] = centroid{f32(c.Mean), uint32(c.Weight)}
+	}
 	d.pending += total - d.curW
 	d.curW = total
 	d.nbuf = 0
 }
 
 // centroidRungs are the capacities a centroid list grows through (whole
-// size classes of the allocator, 16-byte centroids), below the full list
+// size classes of the allocator, 8-byte centroids), below the full list
 // of the compression. A fixed ladder makes a list's capacity a function of
 // the largest count it held, so a restored Dist grows and encodes like the
 // original.
-var centroidRungs = [...]int{8, 12, 18, 26, 32, 40, 48}
+var centroidRungs = [...]int{8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48}
 
 // growCentroids returns empty storage for at least n <= limit centroids:
 // the first rung at or above n, or limit rounded up to its size class.
-func growCentroids(n, limit int) []tdigest.Centroid {
+func growCentroids(n, limit int) []centroid {
 	for _, c := range centroidRungs {
 		if c >= n && c < limit {
-			return make([]tdigest.Centroid, 0, c)
+			return make([]centroid, 0, c)
 		}
 	}
-	return slices.Grow([]tdigest.Centroid(nil), limit)
+	return slices.Grow([]centroid(nil), limit)
 }
 
 // nextQ is integratedQ(integratedLocation(q) + 1) without trigonometry:
@@ -299,31 +352,38 @@ func (d *Dist) Quantiles(g *Digester) Quantiles {
 		return Quantiles{} // never used: what a zero Dist always answered
 	}
 	d.q.Count = d.Count()
-	d.q.Max = max(d.prevMax, d.curMax) // builtin: math.Max is not inlined on amd64
 	if !d.needsRefresh() {
-		return d.q
+		return d.quantiles()
 	}
 	d.stale, d.pending = false, 0
 	d.tail.fitStale = true
-	d.q.Folded = d.prevW + d.curW
-	if d.q.Folded == 0 {
+	if d.prevW+d.curW == 0 {
 		d.q.P10, d.q.P50, d.q.P90, d.q.P99, d.q.P999 = 0, 0, 0, 0, 0
-		return d.q
+		return d.quantiles()
 	}
 	td := g.td
 	td.Reset()
 	for _, c := range d.prev {
-		td.AddCentroid(c)
+		td.AddCentroid(c.td())
 	}
 	for _, c := range d.cur {
-		td.AddCentroid(c)
+		td.AddCentroid(c.td())
 	}
 	d.q.P10 = td.Quantile(0.1)
 	d.q.P50 = td.Quantile(0.5)
 	d.q.P90 = td.Quantile(0.9)
 	d.q.P99 = td.Quantile(0.99)
 	d.q.P999 = td.Quantile(0.999)
-	return d.q
+	return d.quantiles()
+}
+
+// quantiles returns the cached quantiles with Max and Folded.
+func (d *Dist) quantiles() Quantiles {
+	q := &d.q
+	return Quantiles{P10: q.P10, P50: q.P50, P90: q.P90, P99: q.P99, P999: q.P999,
+		Max:    max(d.prevMax, d.curMax), // builtin: math.Max is not inlined on amd64
+		Count:  q.Count,
+		Folded: d.prevW + d.curW - d.pending}
 }
 
 // Reset empties d, keeping its centroid storage for reuse.
@@ -349,18 +409,16 @@ func (d *Dist) Epoch() int64 { return d.epoch }
 // epoch (excluding unfolded raw values).
 func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
 
-// Dist state encoding (snapshots). Version 3, big-endian like every
-// snapshot record (internal/encoding); versions 1 and 2 were the same
-// little-endian and only ever appeared inside gob snapshots, which the
-// snapshot container refuses, so they are not read:
+// Dist state encoding (snapshots). Version 4, big-endian like every
+// snapshot record (internal/encoding):
 //
 //	u8 version | u8 flags (1: initialized, 2: stale)
 //	initialized only:
 //	  varint epoch | uvarint centroid capacity (the larger list's, at least
 //	    either list's length) | uvarint nbuf
-//	  f64 prevW curW prevMax curMax pending | f64 × nbuf raw values
+//	  f64 prevW curW prevMax curMax pending | f32 × nbuf raw values
 //	  f64 q.P10 q.P50 q.P90 q.P99 q.P999 q.Max q.Count q.Folded
-//	  uvarint len(prev) | (f64 mean, f64 weight) × len  — same for cur
+//	  uvarint len(prev) | (f32 mean, u32 weight) × len  — same for cur
 //	  tail: u8 n pos newSince flags (1 fit stale, 2 fit valid, 4 fallback,
 //	    8 anchor set) | varint absorbAt | f64 LnU Zeta Sigma Xi LnP50 Scale |
 //	    uvarint N | u32 × n ring (float32 bits; a negated value is an
@@ -368,10 +426,16 @@ func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
 //	    f64 sw sw2 swd lw lm lv anchor anchorU anchorS peakUp peakDown epUp epDown gap |
 //	    varint anchorT shiftAt driftAt | uvarint fit generation, anchor generation
 //
+// Version 3 is the same with f64 raw values and (f64 mean, f64 weight)
+// centroids; it is read, rounding means and raw values to float32 as
+// memory holds them (weights beyond a uint32 are refused). Versions 1 and
+// 2 were little-endian and only ever appeared inside gob snapshots, which
+// the snapshot container refuses, so they are not read.
+//
 // Everything that influences later behaviour (including the cached
 // quantiles, the tail fit and the fold schedule) is stored, so a restored
 // Dist answers and evolves bit for bit like the original.
-const distStateVersion = 3
+const distStateVersion = 4
 
 const (
 	distFlagInit  = 1
@@ -401,16 +465,17 @@ func (d *Dist) MarshalState(b []byte) ([]byte, error) {
 		b = distAppendF64(b, f)
 	}
 	for _, v := range d.buf[:d.nbuf] {
-		b = distAppendF64(b, v)
+		b = binary.BigEndian.AppendUint32(b, math.Float32bits(v))
 	}
-	q := &d.q
+	q := d.quantiles() // Max and Folded as a fresh cache has them
 	for _, f := range [...]float64{q.P10, q.P50, q.P90, q.P99, q.P999, q.Max, q.Count, q.Folded} {
 		b = distAppendF64(b, f)
 	}
-	for _, cs := range [2][]tdigest.Centroid{d.prev, d.cur} {
+	for _, cs := range [2][]centroid{d.prev, d.cur} {
 		b = binary.AppendUvarint(b, uint64(len(cs)))
 		for _, c := range cs {
-			b = distAppendF64(distAppendF64(b, c.Mean), c.Weight)
+			b = binary.BigEndian.AppendUint32(b, math.Float32bits(c.mean))
+			b = binary.BigEndian.AppendUint32(b, c.weight)
 		}
 	}
 	return d.tail.marshal(b), nil
@@ -432,7 +497,7 @@ var errDistState = errors.New("malformed")
 func (d *Dist) decode(data []byte) error {
 	r := distReader{b: data}
 	version := r.byte()
-	if version != distStateVersion {
+	if version != distStateVersion && version != 3 {
 		if r.err != nil {
 			return r.err
 		}
@@ -461,21 +526,25 @@ func (d *Dist) decode(data []byte) error {
 	d.prevW, d.curW, d.prevMax, d.curMax, d.pending = r.f64(), r.f64(), r.f64(), r.f64(), r.f64()
 	d.nbuf = int32(nbuf)
 	for i := range d.buf[:nbuf] {
-		d.buf[i] = r.f64()
+		v := r.raw(version)
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("non-finite buffered value: %w", errDistState)
+		}
+		d.buf[i] = f32(v)
 	}
 	q := &d.q
 	q.P10, q.P50, q.P90, q.P99, q.P999 = r.f64(), r.f64(), r.f64(), r.f64(), r.f64()
-	q.Max, q.Count, q.Folded = r.f64(), r.f64(), r.f64()
+	_, q.Count, _ = r.f64(), r.f64(), r.f64() // Max and Folded are derived
 	if r.err != nil {
 		return r.err
 	}
 	// cur gets the recorded capacity (so the state re-encodes as it was),
 	// prev only its centroids (it grows when it becomes cur again).
 	var err error
-	if d.prev, err = r.centroids(int(capacity), false, d.prevW); err != nil {
+	if d.prev, err = r.centroids(version, int(capacity), false, d.prevW); err != nil {
 		return fmt.Errorf("prev: %w", err)
 	}
-	if d.cur, err = r.centroids(int(capacity), true, d.curW); err != nil {
+	if d.cur, err = r.centroids(version, int(capacity), true, d.curW); err != nil {
 		return fmt.Errorf("cur: %w", err)
 	}
 	if err := d.tail.unmarshal(&r); err != nil {
@@ -492,11 +561,6 @@ func (d *Dist) decode(data []byte) error {
 // not checked: absurd inputs (near ±MaxFloat64) legitimately overflow them
 // to ±Inf or NaN, and they cannot make a fold or query fail.
 func (d *Dist) check() error {
-	for _, v := range d.buf[:d.nbuf] {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return fmt.Errorf("non-finite buffered value: %w", errDistState)
-		}
-	}
 	maxOK := func(m float64) bool { return !math.IsNaN(m) && !math.IsInf(m, 1) }
 	if !maxOK(d.prevMax) || !maxOK(d.curMax) {
 		return fmt.Errorf("maximum: %w", errDistState)
@@ -507,30 +571,47 @@ func (d *Dist) check() error {
 	return nil
 }
 
-// centroids reads a centroid list of at most capacity entries with
-// positive integral weights summing to exactly w (the weights are what
-// the quantile code indexes by), into a slice of that capacity when full
-// is set, else of its length.
-func (r *distReader) centroids(capacity int, full bool, w float64) ([]tdigest.Centroid, error) {
+// raw reads a buffered raw value of a version's record.
+func (r *distReader) raw(version byte) float64 {
+	if version == 3 {
+		return r.f64()
+	}
+	return float64(r.f32())
+}
+
+// centroids reads a centroid list of a version's record of at most
+// capacity entries with positive integral weights summing to exactly w
+// (the weights are what the quantile code indexes by), into a slice of
+// that capacity when full is set, else of its length.
+func (r *distReader) centroids(version byte, capacity int, full bool, w float64) ([]centroid, error) {
 	n := r.uvarint()
 	if r.err != nil {
 		return nil, r.err
 	}
-	if n > uint64(capacity) || n*16 > uint64(len(r.b)) {
+	size := uint64(8)
+	if version == 3 {
+		size = 16
+	}
+	if n > uint64(capacity) || n*size > uint64(len(r.b)) {
 		return nil, fmt.Errorf("%d centroids: %w", n, errDistState)
 	}
 	if !full {
 		capacity = int(n)
 	}
-	cs := make([]tdigest.Centroid, n, capacity)
+	cs := make([]centroid, n, capacity)
 	sum := 0.0
 	for i := range cs {
-		c := tdigest.Centroid{Mean: r.f64(), Weight: r.f64()}
-		if !(c.Weight >= 1 && c.Weight <= 1<<53) || c.Weight != math.Trunc(c.Weight) {
+		var mean, weight float64
+		if version == 3 {
+			mean, weight = r.f64(), r.f64()
+		} else {
+			mean, weight = float64(r.f32()), float64(r.u32())
+		}
+		if !(weight >= 1 && weight <= maxEpochWeight) || weight != math.Trunc(weight) {
 			return nil, fmt.Errorf("centroid %d: %w", i, errDistState)
 		}
-		cs[i] = c
-		sum += c.Weight
+		cs[i] = centroid{f32(mean), uint32(weight)}
+		sum += weight
 	}
 	if sum != w {
 		return nil, fmt.Errorf("centroid weights sum to %v, not %v: %w", sum, w, errDistState)
@@ -597,6 +678,18 @@ func (r *distReader) f64() float64 {
 	r.b = r.b[8:]
 	return v
 }
+
+func (r *distReader) u32() uint32 {
+	if len(r.b) < 4 {
+		r.fail(errDistTruncated)
+		return 0
+	}
+	v := binary.BigEndian.Uint32(r.b)
+	r.b = r.b[4:]
+	return v
+}
+
+func (r *distReader) f32() float32 { return math.Float32frombits(r.u32()) }
 
 func (r *distReader) end() error {
 	if r.err != nil {

@@ -38,15 +38,19 @@ func (d *Dist) Sketch(g *Digester) DistSketch {
 		return DistSketch{}
 	}
 	td := tdigest.NewWithCompression(g.compression)
-	for _, cs := range [2][]tdigest.Centroid{d.prev, d.cur} {
+	for _, cs := range [2][]centroid{d.prev, d.cur} {
 		for _, c := range cs {
-			td.AddCentroid(c)
+			td.AddCentroid(c.td())
 		}
 	}
 	for _, v := range d.buf[:d.nbuf] {
-		td.AddCentroid(tdigest.Centroid{Mean: v, Weight: 1})
+		td.AddCentroid(tdigest.Centroid{Mean: float64(v), Weight: 1})
 	}
-	return DistSketch{Centroids: td.Centroids(), Max: max(d.prevMax, d.curMax)}
+	cs, mx := td.Centroids(), max(d.prevMax, d.curMax)
+	for i := len(cs) - 1; i >= 0 && cs[i].Mean > mx; i-- {
+		cs[i].Mean = mx // a mean rounded to float32 above the exact maximum
+	}
+	return DistSketch{Centroids: cs, Max: mx}
 }
 
 // SharedDist returns a read-only Dist whose body is local's merged with
@@ -77,10 +81,16 @@ func SharedDist(g *Digester, local *Dist, others []DistSketch) *Dist {
 		return nil
 	}
 	w := 0.0
+	body := make([]centroid, 0, len(cs))
 	for _, c := range cs {
 		w += c.Weight
+		// A fleet's merged centroid may outweigh a uint32: store it as
+		// several of the same mean (same cumulative weights).
+		for rest := c.Weight; rest > 0; rest -= maxEpochWeight {
+			body = append(body, centroid{f32(c.Mean), uint32(min(rest, maxEpochWeight))})
+		}
 	}
-	d := &Dist{prev: cs, prevW: w, prevMax: mx, curMax: math.Inf(-1), ready: true, stale: true, distMem: new(distMem)}
+	d := &Dist{prev: body, prevW: w, prevMax: mx, curMax: math.Inf(-1), ready: true, stale: true, distMem: new(distMem)}
 	if local != nil && local.distMem != nil {
 		d.epoch = local.epoch
 		t := local.tail
@@ -88,7 +98,7 @@ func SharedDist(g *Digester, local *Dist, others []DistSketch) *Dist {
 			r := *t.ring
 			t.ring = &r
 		}
-		t.lv, t.fitStale, t.fit = nil, true, TailFit{}
+		t.lv, t.fitStale, t.fit = nil, true, storedFit{}
 		d.tail = t
 	}
 	return d

@@ -2,8 +2,10 @@ package baseline
 
 import (
 	"encoding/binary"
+	"errors"
 	"math"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"slices"
 	"testing"
@@ -78,7 +80,7 @@ func TestDistCentroidsBounded(t *testing.T) {
 		t.Fatalf("weight %v, want 200000", d.curW+float64(d.nbuf))
 	}
 	for i := 1; i < len(d.cur); i++ {
-		if d.cur[i].Mean < d.cur[i-1].Mean {
+		if d.cur[i].mean < d.cur[i-1].mean {
 			t.Fatalf("centroids not sorted at %d", i)
 		}
 	}
@@ -300,8 +302,11 @@ func FuzzDist(f *testing.F) {
 		if !(q.P50 <= q.P90 && q.P90 <= q.P99 && q.P99 <= q.P999) {
 			t.Fatalf("quantiles not ordered: %+v", q)
 		}
-		// Means of huge values overflow to ±Inf; bounds hold otherwise.
-		if !rotated && hi-lo < 1e300 && (q.P50 < lo || q.P999 > hi || q.Max != hi) {
+		// Means of huge values are clamped to ±MaxFloat32; bounds hold
+		// otherwise, up to the rounding of stored means to float32.
+		lo32, hi32 := lo-math.Abs(lo)*0x1p-23, hi+math.Abs(hi)*0x1p-23
+		if !rotated && hi-lo < 1e300 && math.Abs(lo) < math.MaxFloat32 && math.Abs(hi) < math.MaxFloat32 &&
+			(q.P50 < lo32 || q.P999 > hi32 || q.Max != hi) {
 			t.Fatalf("quantiles %+v outside [%v, %v]", q, lo, hi)
 		}
 	})
@@ -469,6 +474,9 @@ func FuzzDistState(f *testing.F) {
 	}
 	enc, _ := l.MarshalState(nil)
 	f.Add(enc)
+	if v3, err := os.ReadFile("testdata/dist-state.v3.bin"); err == nil {
+		f.Add(v3)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var d Dist
 		if err := d.UnmarshalState(data); err != nil {
@@ -501,5 +509,90 @@ func TestNextQ(t *testing.T) {
 				t.Fatalf("compression %v, q %v: nextQ %v, want %v", c, q, got, want)
 			}
 		}
+	}
+}
+
+// testdata/dist-state.v3.bin was written by the float64 Dist (commit
+// 0d120d1: 1,637 log-normal values over two 1-hour epochs, one of them
+// still buffered, tail fitted): it decodes with its counts and cached
+// quantiles, its means rounded to float32, and answers the same
+// quantiles within float32 rounding once they are recomputed.
+func TestDistStateV3(t *testing.T) {
+	data, err := os.ReadFile("testdata/dist-state.v3.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d Dist
+	if err := d.UnmarshalState(data); err != nil {
+		t.Fatal(err)
+	}
+	want := Quantiles{P10: 52.621353708904756, P50: 147.40760872041557, P90: 423.0229654415883,
+		P99: 913.3793758570183, P999: 1534.8098222003186, Max: 1728.821922767245, Count: 1637, Folded: 1636}
+	g := NewDigester(25, time.Hour)
+	enc, _ := d.MarshalState(nil)
+	if q := d.Quantiles(g); !closeQuantiles(q, want) || q.Max != want.Max || q.Count != want.Count || q.Folded != want.Folded ||
+		d.nbuf != 1 || len(d.prev) != 30 || len(d.cur) != 34 || !d.tail.fit.Valid {
+		t.Fatalf("decoded %+v (%d buffered, %d/%d centroids, fit %v), want %+v", q, d.nbuf, len(d.prev), len(d.cur), d.tail.fit.Valid, want)
+	}
+	if enc[0] != distStateVersion || len(enc) >= len(data) {
+		t.Fatalf("re-encoded as version %d in %d bytes (v3: %d)", enc[0], len(enc), len(data))
+	}
+	var r Dist
+	if err := r.UnmarshalState(enc); err != nil {
+		t.Fatal(err)
+	}
+	if re, _ := r.MarshalState(nil); !slices.Equal(re, enc) {
+		t.Fatal("upgraded state does not re-encode identically")
+	}
+}
+
+// closeQuantiles: a and b's quantiles agree within float32 rounding.
+func closeQuantiles(a, b Quantiles) bool {
+	for _, p := range [...][2]float64{{a.P10, b.P10}, {a.P50, b.P50}, {a.P90, b.P90}, {a.P99, b.P99}, {a.P999, b.P999}} {
+		if math.Abs(p[0]-p[1]) > 1e-6*math.Abs(p[1]) {
+			return false
+		}
+	}
+	return true
+}
+
+// A version 3 centroid heavier than a uint32 is refused with an error.
+func TestDistStateV3HeavyCentroid(t *testing.T) {
+	b := []byte{3, distFlagInit}
+	b = binary.AppendVarint(b, 0)
+	b = binary.AppendUvarint(b, 8)
+	b = binary.AppendUvarint(b, 0)
+	for _, f := range []float64{1 << 33, 0, 1, math.Inf(-1), 0, 0, 0, 0, 0, 0, 1, 1 << 33, 1 << 33} {
+		b = distAppendF64(b, f)
+	}
+	b = binary.AppendUvarint(b, 1)
+	b = distAppendF64(distAppendF64(b, 1), 1<<33)
+	var d Dist
+	if err := d.UnmarshalState(b); !errors.Is(err, errDistState) {
+		t.Fatalf("weight 2^33: %v, want a malformed-state error", err)
+	}
+}
+
+// A used Dist's allocated part fills one allocator size class exactly.
+func TestDistMemSize(t *testing.T) {
+	if n := unsafe.Sizeof(distMem{}); n != 256 {
+		t.Fatalf("distMem is %d bytes, want 256 (the 256-byte size class)", n)
+	}
+}
+
+// f32 rounds finite values to float32, clamps those beyond its range and
+// keeps NaN and ±Inf's sign.
+func TestF32(t *testing.T) {
+	for _, c := range []struct{ in, want float64 }{
+		{1.5, 1.5}, {-2, -2}, {0.1, float64(float32(0.1))}, {math.MaxFloat32, math.MaxFloat32},
+		{math.MaxFloat64, math.MaxFloat32}, {-math.MaxFloat64, -math.MaxFloat32}, {1e39, math.MaxFloat32},
+		{math.Inf(1), math.MaxFloat32}, {math.Inf(-1), -math.MaxFloat32}, {1e-50, 0},
+	} {
+		if got := float64(f32(c.in)); got != c.want {
+			t.Errorf("f32(%v) = %v, want %v", c.in, got, c.want)
+		}
+	}
+	if !math.IsNaN(float64(f32(math.NaN()))) {
+		t.Error("f32(NaN) is not NaN")
 	}
 }

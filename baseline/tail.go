@@ -98,7 +98,7 @@ func (f *TailFit) Quantile(l float64) float64 {
 // first value learned once the Dist judges on its own): a young key's
 // Dist, most keys of a large fleet, has neither, and nil reads as empty.
 type tailState struct {
-	fit      TailFit
+	fit      storedFit
 	lv       *level             // nil: all zero
 	absorbAt int64              // event time (ns) a winsorized value last entered the ring
 	n, pos   uint8              // ring fill and next write position
@@ -106,6 +106,26 @@ type tailState struct {
 	fitStale bool               // quantiles changed since the last fit
 	gen      uint32             // fits so far (drift anchors follow fits)
 	ring     *[tailRing]float32 // log values of recent exceedances; nil while n == 0
+}
+
+// storedFit is a TailFit as a Dist keeps it: Zeta is always tailZeta for
+// a valid fit (0 otherwise), and N is at most tailRing.
+type storedFit struct {
+	LnU, Sigma, Xi, LnP50, Scale float64
+	N                            uint8
+	Fallback, Valid              bool
+}
+
+func storeFit(f TailFit) storedFit {
+	return storedFit{LnU: f.LnU, Sigma: f.Sigma, Xi: f.Xi, LnP50: f.LnP50, Scale: f.Scale, N: uint8(f.N), Fallback: f.Fallback, Valid: f.Valid}
+}
+
+func (f *storedFit) fit() TailFit {
+	z := 0.0
+	if f.Valid {
+		z = tailZeta
+	}
+	return TailFit{LnU: f.LnU, Zeta: z, Sigma: f.Sigma, Xi: f.Xi, N: int(f.N), LnP50: f.LnP50, Scale: f.Scale, Fallback: f.Fallback, Valid: f.Valid}
 }
 
 // rings returns the filled part of the ring.
@@ -135,7 +155,7 @@ func (d *Dist) Tail(g *Digester) TailFit {
 	}
 	t := &d.tail
 	if t.fit.Valid && !t.fitStale && t.newSince < tailRefit && !d.needsRefresh() {
-		return t.fit
+		return t.fit.fit()
 	}
 	q := d.Quantiles(g)
 	if q.Folded == 0 {
@@ -143,10 +163,11 @@ func (d *Dist) Tail(g *Digester) TailFit {
 	}
 	t.fitStale, t.newSince = false, 0
 	t.gen++
-	t.fit = fitTail(q, t.rings())
-	t.fit.LnP50 = LogValue(q.P50)
-	t.fit.Scale = max((LogValue(q.P90)-LogValue(q.P10))/2.563, 0.05)
-	return t.fit
+	f := fitTail(q, t.rings())
+	f.LnP50 = LogValue(q.P50)
+	f.Scale = max((LogValue(q.P90)-LogValue(q.P10))/2.563, 0.05)
+	t.fit = storeFit(f)
+	return f
 }
 
 // fitTail fits the GPD to the ring's excesses over the body's p98, or
@@ -259,7 +280,7 @@ func (t *tailState) marshal(b []byte) []byte {
 	}
 	b = append(b, t.n, t.pos, t.newSince, flags)
 	b = binary.AppendVarint(b, t.absorbAt)
-	f := &t.fit
+	f := t.fit.fit()
 	for _, v := range [...]float64{f.LnU, f.Zeta, f.Sigma, f.Xi, f.LnP50, f.Scale} {
 		b = distAppendF64(b, v)
 	}
@@ -293,12 +314,13 @@ func (t *tailState) unmarshal(r *distReader) error {
 	t.absorbAt = r.varint()
 	f := &t.fit
 	f.Valid, f.Fallback = flags&tailFlagValid != 0, flags&tailFlagFallback != 0
-	f.LnU, f.Zeta, f.Sigma, f.Xi, f.LnP50, f.Scale = r.f64(), r.f64(), r.f64(), r.f64(), r.f64(), r.f64()
+	var zeta float64
+	f.LnU, zeta, f.Sigma, f.Xi, f.LnP50, f.Scale = r.f64(), r.f64(), r.f64(), r.f64(), r.f64(), r.f64()
 	n := r.uvarint()
 	if n > tailRing {
 		return fmt.Errorf("fit of %d excesses: %w", n, errDistState)
 	}
-	f.N = int(n)
+	f.N = uint8(n)
 	t.ring = nil
 	if t.n > 0 {
 		t.ring = new([tailRing]float32)
@@ -331,7 +353,7 @@ func (t *tailState) unmarshal(r *distReader) error {
 	if r.err != nil {
 		return r.err
 	}
-	if f.Valid && !(f.Sigma > 0 && f.Zeta > 0 && f.Zeta < 1 && f.Xi >= 0 && f.Xi <= 0.5) {
+	if f.Valid && !(f.Sigma > 0 && zeta == tailZeta && f.Xi >= 0 && f.Xi <= 0.5) {
 		return fmt.Errorf("fit: %w", errDistState)
 	}
 	return nil

@@ -24,9 +24,13 @@ var (
 //	str Agent, str Tool, varint LastSeen, byte Active,
 //	2 × slot: str Version, bool Used, bool Relearn, bytes Dist (baseline.Dist state)
 //
+// Version 3 is the same framing; its Dist bytes are baseline.Dist state
+// version 4 (float32 centroids and raw values, issue 13). Version 2
+// records hold version 3 Dists, which decode with their means rounded.
+//
 // Key configurations are not stored: restored keys resolve them from the
 // detector's current params.
-const StateVersion = 2
+const StateVersion = 3
 
 // EntryState is one key: its idle clock and its two version slots.
 type EntryState struct {
@@ -58,6 +62,9 @@ var codec = distdetect.Codec[state, EntryState]{
 	MinEntry:  minEntry,
 	Decoders: encoding.Decoders[distdetect.Snapshot[EntryState]]{
 		2: func(d *encoding.Decbuf) distdetect.Snapshot[EntryState] {
+			return distdetect.ReadSnapshot(d, minEntry, getEntryV2)
+		},
+		3: func(d *encoding.Decbuf) distdetect.Snapshot[EntryState] {
 			return distdetect.ReadSnapshot(d, minEntry, getEntryV2)
 		},
 	},
@@ -99,8 +106,12 @@ func entry(a *distdetect.Arena, agent, tool string, seen int64, s *state) (Entry
 }
 
 // neverUsed is the encoding of a Dist that never saw a value: a second
-// slot encoded so is restored unallocated.
-var neverUsed, _ = new(baseline.Dist).MarshalState(nil)
+// slot encoded so is restored unallocated. neverUsedV3 is the same in a
+// version 2 record (Dist state version 3).
+var (
+	neverUsed, _ = new(baseline.Dist).MarshalState(nil)
+	neverUsedV3  = []byte{3, 0}
+)
 
 // restore fills st from e.
 func (e *EntryState) restore(st *state) error {
@@ -121,7 +132,7 @@ func (e *EntryState) restore(st *state) error {
 		switch {
 		case i == 0:
 			st.first = sl
-		case es.Used || e.Active == 1 || !bytes.Equal(es.Dist, neverUsed):
+		case es.Used || e.Active == 1 || !bytes.Equal(es.Dist, neverUsed) && !bytes.Equal(es.Dist, neverUsedV3):
 			*st.secondSlot() = sl
 		}
 	}
