@@ -1,7 +1,9 @@
 package record
 
 import (
+	"encoding/binary"
 	"math"
+	"math/bits"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -736,11 +738,32 @@ func (d *Decoder) readString() ([]byte, bool) {
 	s := &d.s
 	data := s.data
 	start := s.i + 1
-	i := skipSafe(data, start)
+	// skipSafe, inlined: most strings are keys and short values.
+	p := data[start:]
+	for len(p) >= 8 {
+		if m := specials(binary.LittleEndian.Uint64(p)); m != 0 {
+			if i := len(data) - len(p) + bits.TrailingZeros64(m)/8; data[i] == '"' {
+				s.i = i + 1
+				return data[start:i], true // fast path: no escapes
+			}
+			break
+		}
+		p = p[8:]
+	}
+	i := skipSafe(data, len(data)-len(p))
 	if i < len(data) && data[i] == '"' {
 		s.i = i + 1
-		return data[start:i], true // fast path: no escapes
+		return data[start:i], true
 	}
+	return d.readEscaped(start, i)
+}
+
+// readEscaped is readString's slow path (out of line, so that the fast
+// path keeps its registers): the string opened at start, whose first byte
+// that is not strSafe is at i.
+func (d *Decoder) readEscaped(start, i int) ([]byte, bool) {
+	s := &d.s
+	data := s.data
 	buf := append(d.scratch[:0], data[start:i]...)
 	for {
 		if i >= len(data) {

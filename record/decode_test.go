@@ -682,3 +682,33 @@ func TestDestinationsReuse(t *testing.T) {
 		t.Errorf("Decode with destinations allocs = %v, want <= 1", n)
 	}
 }
+
+// parseTimestamp builds its Time from unixDays and time.Unix; it must be
+// the Time time.Date returns, bit for bit (==, not only Equal), on every
+// day of years 0–9999 and at every offset step.
+func TestUnixDays(t *testing.T) {
+	for y := 0; y <= 9999; y++ {
+		for m := 1; m <= 12; m++ {
+			for _, d := range []int{1, 15, daysIn(m, y)} {
+				want := time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC).Unix() / 86400 // exact
+				if got := unixDays(y, m, d); got != want {
+					t.Fatalf("unixDays(%d, %d, %d) = %d, want %d", y, m, d, got, want)
+				}
+			}
+		}
+	}
+	for _, s := range []string{
+		"2026-03-23T14:30:00.123Z", "0000-01-01T00:00:00Z", "0000-03-01T00:00:00.5Z",
+		"1969-12-31T23:59:59.999999999Z", "2000-02-29T12:00:00+05:45", "9999-12-31T23:59:59-00:00",
+		"2024-02-29T23:59:59.1-23:59", "1600-03-01T00:00:00+01:00",
+	} {
+		got, ok := parseTimestamp([]byte(s))
+		want, err := time.Parse(time.RFC3339Nano, s)
+		if !ok || err != nil {
+			t.Fatalf("%s: ok=%v, err=%v", s, ok, err)
+		}
+		if want = want.UTC(); got != want {
+			t.Errorf("%s: got %#v, want %#v", s, got, want)
+		}
+	}
+}
