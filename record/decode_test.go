@@ -1,10 +1,14 @@
 package record
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -709,6 +713,70 @@ func TestUnixDays(t *testing.T) {
 		}
 		if want = want.UTC(); got != want {
 			t.Errorf("%s: got %#v, want %#v", s, got, want)
+		}
+	}
+}
+
+// Keys written plainly are matched by knownKey, keys with an escape go
+// through readString: both must decode the same record, in the canonical
+// order, in another order, with unknown keys between, and at the end of
+// the input where knownKey does not look.
+func TestKnownKeys(t *testing.T) {
+	full := withChain(`{"producer":"rt-1","seq":2,"prev":"` + hashB + `","hash":"` + hashA + `","checkpoint":{"key_id":"k1","sig":"` + sigA + `"}}`)
+	full = strings.Replace(full, `"status":"success"`, `"status":"success","permissions_denied":["a:b"],"input_bytes":7,"destinations":["email:0123456789abcdef"],"output_destinations":["chat:0123456789abcdef"]`, 1)
+	var want Record
+	if err := NewDecoder(DefaultLimits()).Decode([]byte(full), &want); err != nil {
+		t.Fatal(err)
+	}
+	canonical := string(want.AppendJSON(nil))
+	keyRE := regexp.MustCompile(`"([a-z_]+)":`)
+	escape := func(s string) string { // "name": → "\u006eame":
+		return keyRE.ReplaceAllStringFunc(s, func(m string) string { return fmt.Sprintf(`"\u%04x%s`, m[1], m[2:]) })
+	}
+	reverse := func(s string) string { // top-level members in reverse order
+		var r Record
+		if err := NewDecoder(DefaultLimits()).Decode([]byte(s), &r); err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(s), &m); err != nil {
+			t.Fatal(err)
+		}
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		slices.Reverse(keys)
+		out := "{"
+		for i, k := range keys {
+			if i > 0 {
+				out += `,"unknown_` + k + `":{"name":"x"},`
+			}
+			out += strconv.Quote(k) + ":" + string(m[k])
+		}
+		return out + "}"
+	}
+	for name, in := range map[string]string{
+		"canonical":         canonical,
+		"escaped":           escape(canonical),
+		"reversed":          reverse(canonical),
+		"reversed, escaped": escape(reverse(canonical)),
+		"short":             minimal,
+		"input as given":    full,
+	} {
+		var got Record
+		if err := NewDecoder(DefaultLimits()).Decode([]byte(in), &got); err != nil {
+			t.Fatalf("%s: %v\n%s", name, err, in)
+		}
+		w := want
+		if name == "short" {
+			if err := NewDecoder(DefaultLimits()).Decode([]byte(escape(minimal)), &w); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !equalRecords(&got, &w) || got.Chain != w.Chain {
+			t.Errorf("%s: got %+v, want %+v", name, got, w)
 		}
 	}
 }
