@@ -63,7 +63,16 @@ func (s *scanner) fail(what string) bool {
 	return false
 }
 
+// ws skips whitespace. Compact JSON has none: the test of one byte for
+// that case inlines, the loop does not.
 func (s *scanner) ws() {
+	if s.i < len(s.data) && s.data[s.i] > ' ' {
+		return
+	}
+	s.wsLoop()
+}
+
+func (s *scanner) wsLoop() {
 	data, i := s.data, s.i
 	for i < len(data) && isSpace[data[i]] {
 		i++
