@@ -735,6 +735,9 @@ func (d *Decoder) rawNumber(field, reason string, depth int) ([]byte, bool) {
 // number reads a finite JSON number exactly (strconv, correctly rounded, so
 // AppendJSON round-trips). Out-of-range values are field errors.
 func (d *Decoder) number(field, reason string, depth int) (float64, bool) {
+	if n, ok := d.s.plainUint(); ok {
+		return float64(n), true
+	}
 	raw, ok := d.rawNumber(field, reason, depth)
 	if !ok {
 		return 0, false
@@ -771,6 +774,14 @@ const maxBytesReason = "must be at most 1099511627776 (1 TiB)"
 // reason beyond max); integral forms such as 1e3 or 1042.0 are accepted.
 func (d *Decoder) count(field string, depth int, max int64, tooBig string, dst *int64) {
 	const reason = "must be an integer >= 0"
+	if n, ok := d.s.plainUint(); ok {
+		if n > max {
+			d.fail(field, tooBig)
+		} else {
+			*dst = n
+		}
+		return
+	}
 	raw, ok := d.rawNumber(field, reason, depth)
 	if !ok {
 		return

@@ -284,6 +284,28 @@ func (s *scanner) number() bool {
 	return true
 }
 
+// plainUint reads, in one pass, a number at s.i written as 1 to 15 plain
+// digits (no sign, fraction, exponent or leading zero), which converts to
+// float64 exactly (number would accept it and smallUint parse it the same);
+// anything else (ok false) consumes nothing and takes number's way, with
+// its errors.
+func (s *scanner) plainUint() (n int64, ok bool) {
+	p := s.data[s.i:]
+	k := 0
+	for k < len(p) && k < 16 && p[k]-'0' <= 9 {
+		n = n*10 + int64(p[k]-'0')
+		k++
+	}
+	if k == 0 || k > 15 || (k > 1 && p[0] == '0') {
+		return 0, false
+	}
+	if k < len(p) && (p[k] == '.' || p[k]|0x20 == 'e') {
+		return 0, false
+	}
+	s.i += k
+	return n, true
+}
+
 func (s *scanner) lit(word string) bool {
 	if len(s.data)-s.i < len(word) || string(s.data[s.i:s.i+len(word)]) != word {
 		return s.fail("invalid literal")
