@@ -1,7 +1,9 @@
 package record
 
 import (
+	"encoding/binary"
 	"math"
+	"math/bits"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -191,6 +193,7 @@ func (d *Decoder) object(depth, kind int) {
 		s.i++
 		return
 	}
+	next := 0 // keyOrder[kind][next] is the key expected next
 	for {
 		if s.i >= len(s.data) {
 			s.fail("unexpected end of input")
@@ -200,9 +203,12 @@ func (d *Decoder) object(depth, kind int) {
 			s.fail("expected object key")
 			return
 		}
-		key, ok := d.readString()
-		if !ok {
-			return
+		var key []byte
+		if key, next = d.knownKey(keyWords[kind], next); key == nil {
+			var ok bool
+			if key, ok = d.readString(); !ok {
+				return
+			}
 		}
 		s.ws()
 		if s.i >= len(s.data) || s.data[s.i] != ':' {
@@ -253,6 +259,69 @@ func (d *Decoder) object(depth, kind int) {
 			return
 		}
 	}
+}
+
+// keyOrder lists the keys of each kind of object in the order AppendJSON
+// writes them (producers mostly keep it), for knownKey.
+var keyOrder = [...][]string{
+	objTop: {"trace_id", "span_id", "parent_span_id", "timestamp", "agent_id", "tool", "invocation", "context",
+		"authorization_method", "retention_policy", "data_subjects_affected", "immutability_proof", "chain"},
+	objTool: {"name", "version", "publisher", "trust_level", "verification_score"},
+	objInvocation: {"input_hash", "output_hash", "duration_ms", "status", "permissions_used", "permissions_denied",
+		"output_bytes", "input_bytes", "input_shape", "destinations", "output_destinations"},
+	objContext:    {"task_id", "user_id", "data_classification", "environment"},
+	objChain:      {"producer", "seq", "prev", "hash", "checkpoint"},
+	objCheckpoint: {"key_id", "sig"},
+}
+
+// keyWord is a known key and its closing quote as three little-endian
+// words (w) and the mask of their bytes (m); keys are at most 23 bytes.
+type keyWord struct {
+	n    int // key length
+	w, m [3]uint64
+}
+
+var keyWords = func() (t [len(keyOrder)][]keyWord) {
+	for kind, keys := range keyOrder {
+		for _, k := range keys {
+			var b, m [24]byte
+			copy(b[:], k+`"`)
+			for i := range len(k) + 1 {
+				m[i] = 0xff
+			}
+			kw := keyWord{n: len(k)}
+			for i := range 3 {
+				kw.w[i] = binary.LittleEndian.Uint64(b[8*i:])
+				kw.m[i] = binary.LittleEndian.Uint64(m[8*i:])
+			}
+			t[kind] = append(t[kind], kw)
+		}
+	}
+	return t
+}()
+
+// knownKey reads the object key at s.i when it is one of keys[next:]
+// written plainly ("name", no escapes) and returns it with the index after
+// it; else it returns nil and next and consumes nothing. Such a key is
+// exactly what readString would return, found by comparing three words
+// instead of a scan and a string switch: keys are most of a record's
+// strings. Keys in the last 24 bytes of the input take the long way.
+func (d *Decoder) knownKey(keys []keyWord, next int) ([]byte, int) {
+	data, i := d.s.data, d.s.i+1
+	if i+24 > len(data) {
+		return nil, next
+	}
+	p := data[i : i+24]
+	a, b, c := binary.LittleEndian.Uint64(p), binary.LittleEndian.Uint64(p[8:]), binary.LittleEndian.Uint64(p[16:])
+	for j := next; j < len(keys); j++ {
+		k := &keys[j]
+		if (a^k.w[0])&k.m[0]|(b^k.w[1])&k.m[1]|(c^k.w[2])&k.m[2] == 0 {
+			e := i + k.n
+			d.s.i = e + 1
+			return data[i:e], j + 1
+		}
+	}
+	return nil, next
 }
 
 // The field tables. key may live in d.scratch: switch on it before reading
@@ -539,7 +608,7 @@ func (d *Decoder) internBytes(b []byte) string {
 }
 
 // internRecent is the size of Decoder.recent.
-const internRecent = 64
+const internRecent = 256
 
 // copyStr defers a high-cardinality string to the per-record arena.
 func (d *Decoder) copyStr(field string, depth int, dst *string) {
@@ -666,6 +735,9 @@ func (d *Decoder) rawNumber(field, reason string, depth int) ([]byte, bool) {
 // number reads a finite JSON number exactly (strconv, correctly rounded, so
 // AppendJSON round-trips). Out-of-range values are field errors.
 func (d *Decoder) number(field, reason string, depth int) (float64, bool) {
+	if n, ok := d.s.plainUint(); ok {
+		return float64(n), true
+	}
 	raw, ok := d.rawNumber(field, reason, depth)
 	if !ok {
 		return 0, false
@@ -702,6 +774,14 @@ const maxBytesReason = "must be at most 1099511627776 (1 TiB)"
 // reason beyond max); integral forms such as 1e3 or 1042.0 are accepted.
 func (d *Decoder) count(field string, depth int, max int64, tooBig string, dst *int64) {
 	const reason = "must be an integer >= 0"
+	if n, ok := d.s.plainUint(); ok {
+		if n > max {
+			d.fail(field, tooBig)
+		} else {
+			*dst = n
+		}
+		return
+	}
 	raw, ok := d.rawNumber(field, reason, depth)
 	if !ok {
 		return
@@ -733,14 +813,33 @@ func (d *Decoder) count(field string, depth int, max int64, tooBig string, dst *
 // d.scratch. Lone UTF-16 surrogates in \u escapes become U+FFFD, as in
 // encoding/json.
 func (d *Decoder) readString() ([]byte, bool) {
+	data := d.s.data
+	start := d.s.i + 1
+	// skipSafe, inlined: most strings are keys and short values.
+	i := start
+	for ; i+8 <= len(data); i += 8 {
+		if m := specials(binary.LittleEndian.Uint64(data[i:])); m != 0 {
+			if i += bits.TrailingZeros64(m) / 8; data[i] == '"' {
+				d.s.i = i + 1
+				return data[start:i], true // fast path: no escapes
+			}
+			return d.readEscaped(start, i)
+		}
+	}
+	i = skipSafe(data, i)
+	if i < len(data) && data[i] == '"' {
+		d.s.i = i + 1
+		return data[start:i], true
+	}
+	return d.readEscaped(start, i)
+}
+
+// readEscaped is readString's slow path (out of line, so that the fast
+// path keeps its registers): the string opened at start, whose first byte
+// that is not strSafe is at i.
+func (d *Decoder) readEscaped(start, i int) ([]byte, bool) {
 	s := &d.s
 	data := s.data
-	start := s.i + 1
-	i := skipSafe(data, start)
-	if i < len(data) && data[i] == '"' {
-		s.i = i + 1
-		return data[start:i], true // fast path: no escapes
-	}
 	buf := append(d.scratch[:0], data[start:i]...)
 	for {
 		if i >= len(data) {

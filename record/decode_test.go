@@ -1,10 +1,14 @@
 package record
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -680,5 +684,99 @@ func TestDestinationsReuse(t *testing.T) {
 		}
 	}); n > 1 {
 		t.Errorf("Decode with destinations allocs = %v, want <= 1", n)
+	}
+}
+
+// parseTimestamp builds its Time from unixDays and time.Unix; it must be
+// the Time time.Date returns, bit for bit (==, not only Equal), on every
+// day of years 0–9999 and at every offset step.
+func TestUnixDays(t *testing.T) {
+	for y := 0; y <= 9999; y++ {
+		for m := 1; m <= 12; m++ {
+			for _, d := range []int{1, 15, daysIn(m, y)} {
+				want := time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC).Unix() / 86400 // exact
+				if got := unixDays(y, m, d); got != want {
+					t.Fatalf("unixDays(%d, %d, %d) = %d, want %d", y, m, d, got, want)
+				}
+			}
+		}
+	}
+	for _, s := range []string{
+		"2026-03-23T14:30:00.123Z", "0000-01-01T00:00:00Z", "0000-03-01T00:00:00.5Z",
+		"1969-12-31T23:59:59.999999999Z", "2000-02-29T12:00:00+05:45", "9999-12-31T23:59:59-00:00",
+		"2024-02-29T23:59:59.1-23:59", "1600-03-01T00:00:00+01:00",
+	} {
+		got, ok := parseTimestamp([]byte(s))
+		want, err := time.Parse(time.RFC3339Nano, s)
+		if !ok || err != nil {
+			t.Fatalf("%s: ok=%v, err=%v", s, ok, err)
+		}
+		if want = want.UTC(); got != want {
+			t.Errorf("%s: got %#v, want %#v", s, got, want)
+		}
+	}
+}
+
+// Keys written plainly are matched by knownKey, keys with an escape go
+// through readString: both must decode the same record, in the canonical
+// order, in another order, with unknown keys between, and at the end of
+// the input where knownKey does not look.
+func TestKnownKeys(t *testing.T) {
+	full := withChain(`{"producer":"rt-1","seq":2,"prev":"` + hashB + `","hash":"` + hashA + `","checkpoint":{"key_id":"k1","sig":"` + sigA + `"}}`)
+	full = strings.Replace(full, `"status":"success"`, `"status":"success","permissions_denied":["a:b"],"input_bytes":7,"destinations":["email:0123456789abcdef"],"output_destinations":["chat:0123456789abcdef"]`, 1)
+	var want Record
+	if err := NewDecoder(DefaultLimits()).Decode([]byte(full), &want); err != nil {
+		t.Fatal(err)
+	}
+	canonical := string(want.AppendJSON(nil))
+	keyRE := regexp.MustCompile(`"([a-z_]+)":`)
+	escape := func(s string) string { // "name": → "\u006eame":
+		return keyRE.ReplaceAllStringFunc(s, func(m string) string { return fmt.Sprintf(`"\u%04x%s`, m[1], m[2:]) })
+	}
+	reverse := func(s string) string { // top-level members in reverse order
+		var r Record
+		if err := NewDecoder(DefaultLimits()).Decode([]byte(s), &r); err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(s), &m); err != nil {
+			t.Fatal(err)
+		}
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		slices.Reverse(keys)
+		out := "{"
+		for i, k := range keys {
+			if i > 0 {
+				out += `,"unknown_` + k + `":{"name":"x"},`
+			}
+			out += strconv.Quote(k) + ":" + string(m[k])
+		}
+		return out + "}"
+	}
+	for name, in := range map[string]string{
+		"canonical":         canonical,
+		"escaped":           escape(canonical),
+		"reversed":          reverse(canonical),
+		"reversed, escaped": escape(reverse(canonical)),
+		"short":             minimal,
+		"input as given":    full,
+	} {
+		var got Record
+		if err := NewDecoder(DefaultLimits()).Decode([]byte(in), &got); err != nil {
+			t.Fatalf("%s: %v\n%s", name, err, in)
+		}
+		w := want
+		if name == "short" {
+			if err := NewDecoder(DefaultLimits()).Decode([]byte(escape(minimal)), &w); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !equalRecords(&got, &w) || got.Chain != w.Chain {
+			t.Errorf("%s: got %+v, want %+v", name, got, w)
+		}
 	}
 }

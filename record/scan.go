@@ -27,24 +27,33 @@ var strSafe = func() (t [256]bool) {
 }()
 
 // skipSafe returns the index of the first byte at or after i that is not
-// strSafe ('"', '\\' or a control character), or len(data). It tests eight
-// bytes per step (SWAR: a byte b is flagged by the borrow of b − k for the
-// zero bytes of b ^ '"' and b ^ '\\' and for b < 0x20; bytes ≥ 0x80 never
-// are); the lowest flag is exact, so its byte is the answer. Strings are
-// most of a record's bytes, and this loop was 10% of the pipeline.
+// strSafe ('"', '\\' or a control character), or len(data), eight bytes a
+// step (specials). Strings are most of a record's bytes, and this loop was
+// 10% of the pipeline.
 func skipSafe(data []byte, i int) int {
-	const lo, hi = 0x0101010101010101, 0x8080808080808080
-	for ; i+8 <= len(data); i += 8 {
-		w := binary.LittleEndian.Uint64(data[i:])
-		q, b := w^(lo*'"'), w^(lo*'\\')
-		if m := ((q - lo) &^ q) | ((b - lo) &^ b) | ((w - lo*0x20) &^ w); m&hi != 0 {
-			return i + bits.TrailingZeros64(m&hi)/8
+	p := data[i:] // a shrinking slice: no bounds checks in the loop
+	for len(p) >= 8 {
+		if m := specials(binary.LittleEndian.Uint64(p)); m != 0 {
+			return len(data) - len(p) + bits.TrailingZeros64(m)/8
 		}
+		p = p[8:]
 	}
-	for i < len(data) && strSafe[data[i]] {
-		i++
+	for len(p) > 0 && strSafe[p[0]] {
+		p = p[1:]
 	}
-	return i
+	return len(data) - len(p)
+}
+
+// specials flags (bit 7 of the byte) the bytes of the little-endian word w
+// that are not strSafe, SWAR: a byte b is flagged by the borrow of b − k for
+// the zero bytes of b ^ '"' and b ^ '\\' and for b < 0x20; bytes ≥ 0x80
+// never are. The borrows can flag bytes above the first special one, never
+// below, so the lowest flag is exact. The three terms share one "&^ w": the
+// xors leave bit 7 of every byte as it is in w.
+func specials(w uint64) uint64 {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	q, b, c := (w^(lo*'"'))-lo, (w^(lo*'\\'))-lo, w-lo*0x20
+	return (q | b | c) &^ w & hi
 }
 
 func (s *scanner) fail(what string) bool {
@@ -54,7 +63,16 @@ func (s *scanner) fail(what string) bool {
 	return false
 }
 
+// ws skips whitespace. Compact JSON has none: the test of one byte for
+// that case inlines, the loop does not.
 func (s *scanner) ws() {
+	if s.i < len(s.data) && s.data[s.i] > ' ' {
+		return
+	}
+	s.wsLoop()
+}
+
+func (s *scanner) wsLoop() {
 	data, i := s.data, s.i
 	for i < len(data) && isSpace[data[i]] {
 		i++
@@ -90,12 +108,16 @@ func (s *scanner) value(depth int) bool {
 
 func (s *scanner) tooDeep(depth int) bool {
 	if depth > s.maxDepth {
-		if s.err == nil {
-			s.err = fieldErr("record", "nesting deeper than "+strconv.Itoa(s.maxDepth))
-		}
+		s.deep() // out of line, so that tooDeep inlines
 		return true
 	}
 	return false
+}
+
+func (s *scanner) deep() {
+	if s.err == nil {
+		s.err = fieldErr("record", "nesting deeper than "+strconv.Itoa(s.maxDepth))
+	}
 }
 
 func (s *scanner) object(depth int) bool {
@@ -260,6 +282,28 @@ func (s *scanner) number() bool {
 		}
 	}
 	return true
+}
+
+// plainUint reads, in one pass, a number at s.i written as 1 to 15 plain
+// digits (no sign, fraction, exponent or leading zero), which converts to
+// float64 exactly (number would accept it and smallUint parse it the same);
+// anything else (ok false) consumes nothing and takes number's way, with
+// its errors.
+func (s *scanner) plainUint() (n int64, ok bool) {
+	p := s.data[s.i:]
+	k := 0
+	for k < len(p) && k < 16 && p[k]-'0' <= 9 {
+		n = n*10 + int64(p[k]-'0')
+		k++
+	}
+	if k == 0 || k > 15 || (k > 1 && p[0] == '0') {
+		return 0, false
+	}
+	if k < len(p) && (p[k] == '.' || p[k]|0x20 == 'e') {
+		return 0, false
+	}
+	s.i += k
+	return n, true
 }
 
 func (s *scanner) lit(word string) bool {

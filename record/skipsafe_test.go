@@ -56,3 +56,35 @@ func TestSkipSafe(t *testing.T) {
 		}
 	}
 }
+
+// plainUint, where it accepts, consumes what number consumes and returns
+// smallUint's value; where it declines, number's way decides.
+func TestPlainUint(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	alphabet := []byte("0123456789000-+.eE,} x")
+	cases := []string{"0", "7", "00", "01", "10", "123456789012345", "1234567890123456", "1.5", "1e3", "1E3", "0.0", "-1", "", "42,", "42}"}
+	for range 50000 {
+		b := make([]byte, rng.IntN(20))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		cases = append(cases, string(b))
+	}
+	for _, c := range cases {
+		ps := scanner{data: []byte(c)}
+		n, ok := ps.plainUint()
+		if !ok {
+			if ps.i != 0 {
+				t.Fatalf("%q: declined but consumed %d bytes", c, ps.i)
+			}
+			continue
+		}
+		ns := scanner{data: []byte(c)}
+		if !ns.number() || ns.i != ps.i {
+			t.Fatalf("%q: plainUint consumed %d, number %d (err %v)", c, ps.i, ns.i, ns.err)
+		}
+		if want, ok := smallUint([]byte(c[:ns.i])); !ok || want != n {
+			t.Fatalf("%q: plainUint %d, smallUint %d %v", c, n, want, ok)
+		}
+	}
+}

@@ -59,14 +59,32 @@ func parseTimestamp(b []byte) (time.Time, bool) {
 	default:
 		return time.Time{}, false
 	}
-	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
+	// time.Unix(…).UTC() is the Time time.Date(…, time.UTC) returns
+	// (TestUnixDays), without Date's normalization (the fields are in range).
+	unix := unixDays(year, month, day)*86400 + int64(hour*3600+minute*60+sec-offset)
+	t := time.Unix(unix, int64(nsec)).UTC()
 	if offset != 0 {
-		t = t.Add(-time.Duration(offset) * time.Second)
 		if y := t.Year(); y < 0 || y > 9999 {
 			return time.Time{}, false
 		}
 	}
 	return t, true
+}
+
+// unixDays is the number of days from 1970-01-01 to the given proleptic
+// Gregorian date (negative before), for years 0–9999 (Hinnant's
+// days_from_civil on eras of 400 years; year 0 reads as era −1).
+func unixDays(year, month, day int) int64 {
+	y := year
+	if month <= 2 {
+		y--
+	}
+	era := (y+400)/400 - 1 // floor(y/400) for y ≥ −400
+	yoe := y - era*400
+	mp := (month + 9) % 12 // March = 0
+	doy := (153*mp+2)/5 + day - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int64(era)*146097 + int64(doe) - 719468
 }
 
 func num(b []byte) (int, bool) {
