@@ -57,7 +57,11 @@ type Rate struct {
 	Profile
 	Ring [RingLen]uint16 // closed window counts; Ring[Pos-1] is the newest
 	Pos  uint8
-	Sc   [MaxScales]ScaleStats
+	// Quiet is the number of newest closed windows (ending at Start) that
+	// are quiet (see Roll) and counted in the ring and Windows but not yet
+	// in the levels: Settle decays them in closed form.
+	Quiet uint16
+	Sc    [MaxScales]ScaleStats
 
 	First    int64  // start of the key's first window (unix seconds)
 	ArmedAt  int64  // window start the thresholds were armed for
@@ -77,6 +81,9 @@ type Rate struct {
 func (r *Rate) Check() error {
 	if int(r.Pos) >= RingLen {
 		return fmt.Errorf("rate ring position %d out of range", r.Pos)
+	}
+	if r.Quiet > 0 && (uint32(r.Quiet) > r.Windows || r.Start == 0) {
+		return fmt.Errorf("rate quiet windows %d exceed its %d windows", r.Quiet, r.Windows)
 	}
 	for i := range r.Sc {
 		st := &r.Sc[i]
@@ -239,21 +246,153 @@ func (r *Rate) Roll(t int64, rp *RateParams) (Closed, bool) {
 	}
 	x := cl.N
 	own := r.ArmedAt == cl.Start && !r.Borrowed
-	if own && r.Sc[0].Crit > 0 && x > r.Sc[0].Crit {
-		x = r.Sc[0].Crit
+	if x == 0 && !own && r.quietNext(rp) {
+		r.addQuiet(cl.Start, 1, rp)
+	} else {
+		r.settleTo(cl.Start, rp)
+		if own && r.Sc[0].Crit > 0 && x > r.Sc[0].Crit {
+			x = r.Sc[0].Crit
+		}
+		xl := x
+		if own && rp.LearnLogP < 0 {
+			xl = r.learnCap(x, rp)
+		}
+		r.close(cl.Start, x, xl, own, rp)
 	}
-	xl := x
-	if own && rp.LearnLogP < 0 {
-		xl = r.learnCap(x, rp)
-	}
-	r.close(cl.Start, x, xl, own, rp)
 	g, from := cl.Gap, cl.Start+rp.Size
 	if g > rp.MaxCatchUp {
 		from += (g - rp.MaxCatchUp) * rp.Size
 		g = rp.MaxCatchUp
+		r.settleTo(cl.Start+rp.Size, rp) // a quiet run is contiguous
 	}
 	r.closeEmpty(from, g, rp)
 	return cl, true
+}
+
+// Quiet windows. An empty window closed when every scale's sum (its own
+// included) is 0, every scale's long window is filled and r is not blank
+// (see blank: those count cheaper still) is quiet: its levels would only
+// decay. Such windows are counted at once (ring, Windows, Quiet) and their
+// decay is applied later, all at once, by Settle: before any other window
+// is closed, when r is armed or lends its baseline, or when Quiet would
+// overflow. Eager ticks closing windows one by one and a lazy roll
+// closing a gap at once therefore settle the same run at the same moment,
+// with the same result, bit for bit.
+//
+// Settle applies a run in closed form, an hour slot at a time (a run of
+// k windows costs O(k/windows per hour), not O(k)): with weights a_j =
+// max(alpha, 1/j) the levels decay by D = Π(1−a_j) (j/(j+k) while 1/j
+// dominates, then a power of 1−alpha from RateParams' tables); a scale's
+// Var becomes D·(Var + Mean²·(1−D)) (the second moment decays by D), its
+// Res and MuSq learn the squared seasonal expectation of the segment's
+// middle window (so Res−MuSq decays exactly), peaks decay by their
+// factor's power. Up to rounding this is what stepping the windows gives,
+// but for the seasonal expectation, held for an hour's windows instead of
+// following the decay within it.
+
+// quietNext reports whether the empty window r is about to close (not
+// armed from r's own baseline) is quiet.
+func (r *Rate) quietNext(rp *RateParams) bool {
+	n := rp.N[rp.Scales-1]
+	if int64(r.Windows)+1 < int64(n) || r.ringSum(n-1) != 0 {
+		return false
+	}
+	var zero [MaxScales]uint32
+	return !r.blank(rp, &zero)
+}
+
+// addQuiet counts the n quiet windows starting at from.
+func (r *Rate) addQuiet(from, n int64, rp *RateParams) {
+	for n > 0 {
+		if r.Quiet == math.MaxUint16 {
+			r.settleTo(from, rp)
+		}
+		k := min(n, int64(math.MaxUint16-r.Quiet))
+		r.Quiet += uint16(k)
+		r.Windows = uint32(min(int64(r.Windows)+k, math.MaxUint32))
+		r.zeroRing(k)
+		from += k * rp.Size
+		n -= k
+	}
+}
+
+// zeroRing closes g empty windows in the ring: its next min(g, RingLen)
+// entries are zeroed (in at most two runs: the ring wraps), then the
+// position moves on by g.
+func (r *Rate) zeroRing(g int64) {
+	n, p := int(min(g, RingLen)), int(r.Pos)
+	first := min(n, RingLen-p)
+	clear(r.Ring[p : p+first])
+	clear(r.Ring[:n-first])
+	r.Pos = uint8((int64(p) + g) % RingLen)
+}
+
+// Settle applies the decay of r's quiet windows (see quietNext).
+func (r *Rate) Settle(rp *RateParams) { r.settleTo(r.Start, rp) }
+
+// Settled is r, settled (a copy when r has quiet windows).
+func (r *Rate) Settled(rp *RateParams) *Rate {
+	if r.Quiet == 0 {
+		return r
+	}
+	c := *r
+	c.Settle(rp)
+	return &c
+}
+
+// settleTo applies the decay of the quiet windows, the newest of which
+// ends at end.
+func (r *Rate) settleTo(end int64, rp *RateParams) {
+	q := int64(r.Quiet)
+	if q == 0 {
+		return
+	}
+	r.Quiet = 0
+	p := &r.Profile
+	w := int64(p.Windows) - q // windows before the run
+	t := end - q*rp.Size
+	e := slotExps{r: r, rp: rp}
+	var mu [MaxScales]float64
+	// decay applies k windows of slot to every level but Res and MuSq
+	// and returns the factor of the overall weight.
+	decay := func(slot int, k int64) float64 {
+		s0 := int64(p.Seen[slot])
+		p.Seen[slot] = uint16(min(s0+k, math.MaxUint16))
+		p.Mean[slot] = float32(float64(p.Mean[slot]) * rp.slot.decay(s0, k))
+		p.Peak[slot] = float32(max(float64(p.Peak[slot])*rp.slotPeak.pow(k), 0))
+		d := rp.overall.decay(w, k)
+		w += k
+		p.Overall = float32(float64(p.Overall) * d)
+		wp := rp.winPeak.pow(k)
+		for s := 0; s < rp.Scales; s++ {
+			st := &r.Sc[s]
+			m := float64(st.Mean)
+			st.Mean = float32(m * d)
+			st.Var = float32(d * (float64(st.Var) + m*m*(1-d)))
+			st.Peak = float32(float64(st.Peak) * wp)
+		}
+		return d
+	}
+	for t < end {
+		n := int64(1) // windows of this hour slot
+		if rp.PerHour > 0 {
+			n = min((end-t)/rp.Size, int64(rp.PerHour-hourPos(t, rp)+1))
+		}
+		// The segment's expectation is its middle window's, from the
+		// levels decayed up to it.
+		slot, h := HourSlot(t), (n-1)/2
+		d := decay(slot, h)
+		mid := t + h*rp.Size
+		r.seasonalAll(mid, hourPos(mid, rp), rp, &e, &mu)
+		d *= decay(slot, n-h)
+		for s := 0; s < rp.Scales; s++ {
+			st := &r.Sc[s]
+			learnt := mu[s] * mu[s] * (1 - d) // (0−mu)²−0 and mu², learned
+			st.Res = float32(float64(st.Res)*d + learnt)
+			st.MuSq = float32(float64(st.MuSq)*d + learnt)
+		}
+		t += n * rp.Size
+	}
 }
 
 // learnCap is the count the hour-slot means learn from a window of count x
@@ -309,8 +448,10 @@ func (r *Rate) close(start int64, x, xl uint32, armed bool, rp *RateParams) {
 }
 
 // closeEmpty feeds the g empty windows starting at from, from+Size, ...
-// exactly as g calls of close(start, 0, 0, false, rp) would (the same
-// floating-point operations in the same order), at a fraction of the cost:
+// exactly as g Rolls closing one empty window each would: the windows
+// before the first quiet one (see quietNext) as close(start, 0, 0, false,
+// rp) would (the same floating-point operations in the same order), the
+// rest as a quiet run. The stepped windows cost a fraction of close's:
 // the scales' ring sums run (the window leaving a sum is subtracted)
 // instead of being re-added per window, one walk over the hour slots
 // serves every scale's seasonal expectation, and a Rate that has learned
@@ -329,8 +470,48 @@ func (r *Rate) closeEmpty(from, g int64, rp *RateParams) {
 		r.countEmpty(from, g, rp)
 		return
 	}
+	// The windows until the first quiet one step; the rest are quiet (the
+	// sums stay 0), unless stepping left r blank.
+	nq := int64(rp.N[rp.Scales-1])
+	step := min(g, max(0, nq-1-int64(ringZeros(r, int(nq))), nq-1-int64(r.Windows)))
+	if step < g {
+		r.closeEmptyStep(from, step, rp, &sums)
+		from += step * rp.Size
+		g -= step
+		if !r.blank(rp, &sums) {
+			r.addQuiet(from, g, rp)
+		} else {
+			r.countEmpty(from, g, rp)
+		}
+		return
+	}
+	r.closeEmptyStep(from, g, rp, &sums)
+}
+
+// ringZeros is the number (at most n) of r's newest closed windows that
+// were empty.
+func ringZeros(r *Rate, n int) int {
+	p := int(r.Pos)
+	for i := 0; i < n; i++ {
+		if p--; p < 0 {
+			p = RingLen - 1
+		}
+		if r.Ring[p] != 0 {
+			return i
+		}
+	}
+	return n
+}
+
+// closeEmptyStep closes the g empty windows starting at from one by one
+// (closeEmpty's stepped windows; sums are the scales' ring sums).
+func (r *Rate) closeEmptyStep(from, g int64, rp *RateParams, sums *[MaxScales]uint32) {
+	if g <= 0 {
+		return
+	}
+	r.settleTo(from, rp) // none: a quiet window leaves no sum to step
 	if rp.PerHour > 0 {
-		r.closeEmptyHourly(from, g, rp, &sums)
+		r.closeEmptyHourly(from, g, rp, sums)
 		return
 	}
 	var mu [MaxScales]float64
@@ -501,13 +682,7 @@ func (r *Rate) countEmpty(from, g int64, rp *RateParams) {
 			}
 		}
 	}
-	// The ring's next min(g, RingLen) windows are zeroed (in at most two
-	// runs: the ring wraps), then the position moves on by g.
-	n, p := int(min(g, RingLen)), int(r.Pos)
-	first := min(n, RingLen-p)
-	clear(r.Ring[p : p+first])
-	clear(r.Ring[:n-first])
-	r.Pos = uint8((int64(p) + g) % RingLen)
+	r.zeroRing(g)
 }
 
 // learn feeds a scale the sum of its newest n windows, with seasonal
@@ -555,6 +730,10 @@ func (r *Rate) Warm(s *SpikeRule) bool { return r.First != 0 && r.Start-r.First 
 // window's variance/mean − 1 (a 6h sum has a dozen independent samples in
 // three days, the 5m window hundreds).
 func (r *Rate) Arm(s *SpikeRule, rp *RateParams, src *Rate, div float64) {
+	r.Settle(rp)
+	if src != nil {
+		src = src.Settled(rp) // a copy: arming only reads another key's
+	}
 	r.ArmedAt, r.Thr, r.Next, r.Reported = r.Start, 0, 0, 0
 	r.Borrowed = src != r
 	if src == nil {

@@ -42,7 +42,7 @@ func (b *BlankRate) From(r *Rate) bool {
 	for _, v := range r.Ring {
 		ring |= v
 	}
-	if bits != 0 || ring != 0 || r.N != 0 || r.Next != r.Thr || r.Reported != 0 || r.HoldUntil != 0 || r.LastFire != 0 {
+	if bits != 0 || ring != 0 || r.N != 0 || r.Quiet != 0 || r.Next != r.Thr || r.Reported != 0 || r.HoldUntil != 0 || r.LastFire != 0 {
 		return false
 	}
 	for s := range r.Sc {

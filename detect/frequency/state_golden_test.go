@@ -56,7 +56,7 @@ func TestStateGolden(t *testing.T) {
 	enctest.Fields(t, reflect.TypeFor[agentState](), 13)
 	enctest.Fields(t, reflect.TypeFor[loopState](), 6)
 	enctest.Fields(t, reflect.TypeFor[gapState](), 6)
-	enctest.Fields(t, reflect.TypeFor[baseline.Rate](), 15)
+	enctest.Fields(t, reflect.TypeFor[baseline.Rate](), 16)
 	enctest.Fields(t, reflect.TypeFor[baseline.ScaleStats](), 11)
 	enctest.Fields(t, reflect.TypeFor[baseline.Profile](), 5)
 	enctest.Golden{
