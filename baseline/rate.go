@@ -330,16 +330,6 @@ func (r *Rate) zeroRing(g int64) {
 // Settle applies the decay of r's quiet windows (see quietNext).
 func (r *Rate) Settle(rp *RateParams) { r.settleTo(r.Start, rp) }
 
-// Settled is r, settled (a copy when r has quiet windows).
-func (r *Rate) Settled(rp *RateParams) *Rate {
-	if r.Quiet == 0 {
-		return r
-	}
-	c := *r
-	c.Settle(rp)
-	return &c
-}
-
 // settleTo applies the decay of the quiet windows, the newest of which
 // ends at end.
 func (r *Rate) settleTo(end int64, rp *RateParams) {
@@ -731,8 +721,10 @@ func (r *Rate) Warm(s *SpikeRule) bool { return r.First != 0 && r.Start-r.First 
 // three days, the 5m window hundreds).
 func (r *Rate) Arm(s *SpikeRule, rp *RateParams, src *Rate, div float64) {
 	r.Settle(rp)
-	if src != nil {
-		src = src.Settled(rp) // a copy: arming only reads another key's
+	if src != nil && src.Quiet > 0 { // another key's: arming only reads it
+		settled := *src
+		settled.Settle(rp)
+		src = &settled
 	}
 	r.ArmedAt, r.Thr, r.Next, r.Reported = r.Start, 0, 0, 0
 	r.Borrowed = src != r
