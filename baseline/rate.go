@@ -220,7 +220,8 @@ func (r *Rate) seasonalAll(start int64, k int, rp *RateParams, e *slotExps, mu *
 }
 
 // Roll moves r to the window containing t. Closed windows (and the empty
-// windows of a gap, at most MaxCatchUp) feed the baseline. A window that was
+// windows of a gap, at most MaxCatchUp) feed the baseline; quiet ones
+// (see quietNext) only once settled. A window that was
 // armed from r's own baseline enters winsorised at its base-scale critical
 // count, so a burst raises the normal level by at most one threshold's worth
 // per window, while a pattern that recurs is still learned.
@@ -270,9 +271,8 @@ func (r *Rate) Roll(t int64, rp *RateParams) (Closed, bool) {
 }
 
 // Quiet windows. An empty window closed when every scale's sum (its own
-// included) is 0, every scale's long window is filled and r is not blank
-// (see blank: those count cheaper still) is quiet: its levels would only
-// decay. Such windows are counted at once (ring, Windows, Quiet) and their
+// included) is 0 and every scale's long window is filled is quiet: its
+// levels would only decay. Such windows are counted at once (ring, Windows, Quiet) and their
 // decay is applied later, all at once, by Settle: before any other window
 // is closed, when r is armed or lends its baseline, or when Quiet would
 // overflow. Eager ticks closing windows one by one and a lazy roll
@@ -294,11 +294,7 @@ func (r *Rate) Roll(t int64, rp *RateParams) (Closed, bool) {
 // armed from r's own baseline) is quiet.
 func (r *Rate) quietNext(rp *RateParams) bool {
 	n := rp.N[rp.Scales-1]
-	if int64(r.Windows)+1 < int64(n) || r.ringSum(n-1) != 0 {
-		return false
-	}
-	var zero [MaxScales]uint32
-	return !r.blank(rp, &zero)
+	return int64(r.Windows)+1 >= int64(n) && r.ringSum(n-1) == 0
 }
 
 // addQuiet counts the n quiet windows starting at from.
@@ -343,6 +339,9 @@ func (r *Rate) settleTo(end int64, rp *RateParams) {
 	t := end - q*rp.Size
 	e := slotExps{r: r, rp: rp}
 	var mu [MaxScales]float64
+	// A blank rate's expectations are +0 (see blank): no walk needed.
+	var zero [MaxScales]uint32
+	blank := r.blank(rp, &zero)
 	// decay applies k windows of slot to every level but Res and MuSq
 	// and returns the factor of the overall weight.
 	decay := func(slot int, k int64) float64 {
@@ -372,8 +371,9 @@ func (r *Rate) settleTo(end int64, rp *RateParams) {
 		// levels decayed up to it.
 		slot, h := HourSlot(t), (n-1)/2
 		d := decay(slot, h)
-		mid := t + h*rp.Size
-		r.seasonalAll(mid, hourPos(mid, rp), rp, &e, &mu)
+		if mid := t + h*rp.Size; !blank {
+			r.seasonalAll(mid, hourPos(mid, rp), rp, &e, &mu)
+		}
 		d *= decay(slot, n-h)
 		for s := 0; s < rp.Scales; s++ {
 			st := &r.Sc[s]
@@ -445,9 +445,7 @@ func (r *Rate) close(start int64, x, xl uint32, armed bool, rp *RateParams) {
 // the scales' ring sums run (the window leaving a sum is subtracted)
 // instead of being re-added per window, one walk over the hour slots
 // serves every scale's seasonal expectation, and a Rate that has learned
-// only zeros (a denial key never denied) just counts the windows. The
-// EWMAs otherwise step window by window: their float32 rounding per step
-// has no closed form.
+// only zeros (a denial key never denied) just counts the windows.
 func (r *Rate) closeEmpty(from, g int64, rp *RateParams) {
 	if g <= 0 {
 		return
@@ -456,26 +454,16 @@ func (r *Rate) closeEmpty(from, g int64, rp *RateParams) {
 	for s := 0; s < rp.Scales; s++ {
 		sums[s] = r.ringSum(rp.N[s])
 	}
-	if r.blank(rp, &sums) {
-		r.countEmpty(from, g, rp)
-		return
-	}
 	// The windows until the first quiet one step; the rest are quiet (the
-	// sums stay 0), unless stepping left r blank.
+	// sums stay 0).
 	nq := int64(rp.N[rp.Scales-1])
 	step := min(g, max(0, nq-1-int64(ringZeros(r, int(nq))), nq-1-int64(r.Windows)))
-	if step < g {
+	if r.blank(rp, &sums) {
+		r.countEmpty(from, step, rp)
+	} else {
 		r.closeEmptyStep(from, step, rp, &sums)
-		from += step * rp.Size
-		g -= step
-		if !r.blank(rp, &sums) {
-			r.addQuiet(from, g, rp)
-		} else {
-			r.countEmpty(from, g, rp)
-		}
-		return
 	}
-	r.closeEmptyStep(from, g, rp, &sums)
+	r.addQuiet(from+step*rp.Size, g-step, rp)
 }
 
 // ringZeros is the number (at most n) of r's newest closed windows that
@@ -649,6 +637,9 @@ func (r *Rate) blank(rp *RateParams, sums *[MaxScales]uint32) bool {
 // window with learn's operations (sum and mu +0, so its residual
 // (0−0)²−0 and mu² are +0): they decay, or stay +0.
 func (r *Rate) countEmpty(from, g int64, rp *RateParams) {
+	if g <= 0 {
+		return
+	}
 	residual := false
 	for s := 0; s < rp.Scales; s++ {
 		residual = residual || math.Float32bits(r.Sc[s].Res)|math.Float32bits(r.Sc[s].MuSq) != 0
