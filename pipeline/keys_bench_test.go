@@ -94,7 +94,7 @@ func (k *keyedRecords) line(i, a int) []byte {
 func BenchmarkReplayKeys(b *testing.B) {
 	n, span := 1_200_000, 48*time.Hour
 	if v, err := strconv.Atoi(os.Getenv("REPLAYKEYS_RECORDS")); err == nil && v > 0 && v < n {
-		n, span = v, span*time.Duration(v)/time.Duration(n)
+		n, span = v, span/time.Duration(n)*time.Duration(v) // the same step
 	}
 	for _, c := range []struct {
 		mix  string
