@@ -57,7 +57,11 @@ type Rate struct {
 	Profile
 	Ring [RingLen]uint16 // closed window counts; Ring[Pos-1] is the newest
 	Pos  uint8
-	Sc   [MaxScales]ScaleStats
+	// Quiet is the number of newest closed windows (ending at Start) that
+	// are quiet (see Roll) and counted in the ring and Windows but not yet
+	// in the levels: Settle decays them in closed form.
+	Quiet uint16
+	Sc    [MaxScales]ScaleStats
 
 	First    int64  // start of the key's first window (unix seconds)
 	ArmedAt  int64  // window start the thresholds were armed for
@@ -77,6 +81,9 @@ type Rate struct {
 func (r *Rate) Check() error {
 	if int(r.Pos) >= RingLen {
 		return fmt.Errorf("rate ring position %d out of range", r.Pos)
+	}
+	if r.Quiet > 0 && (uint32(r.Quiet) > r.Windows || r.Start == 0) {
+		return fmt.Errorf("rate quiet windows %d exceed its %d windows", r.Quiet, r.Windows)
 	}
 	for i := range r.Sc {
 		st := &r.Sc[i]
@@ -213,7 +220,8 @@ func (r *Rate) seasonalAll(start int64, k int, rp *RateParams, e *slotExps, mu *
 }
 
 // Roll moves r to the window containing t. Closed windows (and the empty
-// windows of a gap, at most MaxCatchUp) feed the baseline. A window that was
+// windows of a gap, at most MaxCatchUp) feed the baseline; quiet ones
+// (see quietNext) only once settled. A window that was
 // armed from r's own baseline enters winsorised at its base-scale critical
 // count, so a burst raises the normal level by at most one threshold's worth
 // per window, while a pattern that recurs is still learned.
@@ -239,21 +247,142 @@ func (r *Rate) Roll(t int64, rp *RateParams) (Closed, bool) {
 	}
 	x := cl.N
 	own := r.ArmedAt == cl.Start && !r.Borrowed
-	if own && r.Sc[0].Crit > 0 && x > r.Sc[0].Crit {
-		x = r.Sc[0].Crit
+	if x == 0 && !own && r.quietNext(rp) {
+		r.addQuiet(cl.Start, 1, rp)
+	} else {
+		r.settleTo(cl.Start, rp)
+		if own && r.Sc[0].Crit > 0 && x > r.Sc[0].Crit {
+			x = r.Sc[0].Crit
+		}
+		xl := x
+		if own && rp.LearnLogP < 0 {
+			xl = r.learnCap(x, rp)
+		}
+		r.close(cl.Start, x, xl, own, rp)
 	}
-	xl := x
-	if own && rp.LearnLogP < 0 {
-		xl = r.learnCap(x, rp)
-	}
-	r.close(cl.Start, x, xl, own, rp)
 	g, from := cl.Gap, cl.Start+rp.Size
 	if g > rp.MaxCatchUp {
 		from += (g - rp.MaxCatchUp) * rp.Size
 		g = rp.MaxCatchUp
+		r.settleTo(cl.Start+rp.Size, rp) // a quiet run is contiguous
 	}
 	r.closeEmpty(from, g, rp)
 	return cl, true
+}
+
+// Quiet windows. An empty window closed when every scale's sum (its own
+// included) is 0 and every scale's long window is filled is quiet: its
+// levels would only decay. Such windows are counted at once (ring, Windows, Quiet) and their
+// decay is applied later, all at once, by Settle: before any other window
+// is closed, when r is armed or lends its baseline, or when Quiet would
+// overflow. Eager ticks closing windows one by one and a lazy roll
+// closing a gap at once therefore settle the same run at the same moment,
+// with the same result, bit for bit.
+//
+// Settle applies a run in closed form, an hour slot at a time (a run of
+// k windows costs O(k/windows per hour), not O(k)): with weights a_j =
+// max(alpha, 1/j) the levels decay by D = Π(1−a_j) (j/(j+k) while 1/j
+// dominates, then a power of 1−alpha from RateParams' tables); a scale's
+// Var becomes D·(Var + Mean²·(1−D)) (the second moment decays by D), its
+// Res and MuSq learn the squared seasonal expectation of the segment's
+// middle window (so Res−MuSq decays exactly), peaks decay by their
+// factor's power. Up to rounding this is what stepping the windows gives,
+// but for the seasonal expectation, held for an hour's windows instead of
+// following the decay within it.
+
+// quietNext reports whether the empty window r is about to close (not
+// armed from r's own baseline) is quiet.
+func (r *Rate) quietNext(rp *RateParams) bool {
+	n := rp.N[rp.Scales-1]
+	return int64(r.Windows)+1 >= int64(n) && r.ringSum(n-1) == 0
+}
+
+// addQuiet counts the n quiet windows starting at from.
+func (r *Rate) addQuiet(from, n int64, rp *RateParams) {
+	for n > 0 {
+		if r.Quiet == math.MaxUint16 {
+			r.settleTo(from, rp)
+		}
+		k := min(n, int64(math.MaxUint16-r.Quiet))
+		r.Quiet += uint16(k)
+		r.Windows = uint32(min(int64(r.Windows)+k, math.MaxUint32))
+		r.zeroRing(k)
+		from += k * rp.Size
+		n -= k
+	}
+}
+
+// zeroRing closes g empty windows in the ring: its next min(g, RingLen)
+// entries are zeroed (in at most two runs: the ring wraps), then the
+// position moves on by g.
+func (r *Rate) zeroRing(g int64) {
+	n, p := int(min(g, RingLen)), int(r.Pos)
+	first := min(n, RingLen-p)
+	clear(r.Ring[p : p+first])
+	clear(r.Ring[:n-first])
+	r.Pos = uint8((int64(p) + g) % RingLen)
+}
+
+// Settle applies the decay of r's quiet windows (see quietNext).
+func (r *Rate) Settle(rp *RateParams) { r.settleTo(r.Start, rp) }
+
+// settleTo applies the decay of the quiet windows, the newest of which
+// ends at end.
+func (r *Rate) settleTo(end int64, rp *RateParams) {
+	q := int64(r.Quiet)
+	if q == 0 {
+		return
+	}
+	r.Quiet = 0
+	p := &r.Profile
+	w := int64(p.Windows) - q // windows before the run
+	t := end - q*rp.Size
+	e := slotExps{r: r, rp: rp}
+	var mu [MaxScales]float64
+	// A blank rate's expectations are +0 (see blank): no walk needed.
+	var zero [MaxScales]uint32
+	blank := r.blank(rp, &zero)
+	// decay applies k windows of slot to every level but Res and MuSq
+	// and returns the factor of the overall weight.
+	decay := func(slot int, k int64) float64 {
+		s0 := int64(p.Seen[slot])
+		p.Seen[slot] = uint16(min(s0+k, math.MaxUint16))
+		p.Mean[slot] = float32(float64(p.Mean[slot]) * rp.slot.decay(s0, k))
+		p.Peak[slot] = float32(max(float64(p.Peak[slot])*rp.slotPeak.pow(k), 0))
+		d := rp.overall.decay(w, k)
+		w += k
+		p.Overall = float32(float64(p.Overall) * d)
+		wp := rp.winPeak.pow(k)
+		for s := 0; s < rp.Scales; s++ {
+			st := &r.Sc[s]
+			m := float64(st.Mean)
+			st.Mean = float32(m * d)
+			st.Var = float32(d * (float64(st.Var) + m*m*(1-d)))
+			st.Peak = float32(float64(st.Peak) * wp)
+		}
+		return d
+	}
+	for t < end {
+		n := int64(1) // windows of this hour slot
+		if rp.PerHour > 0 {
+			n = min((end-t)/rp.Size, int64(rp.PerHour-hourPos(t, rp)+1))
+		}
+		// The segment's expectation is its middle window's, from the
+		// levels decayed up to it.
+		slot, h := HourSlot(t), (n-1)/2
+		d := decay(slot, h)
+		if mid := t + h*rp.Size; !blank {
+			r.seasonalAll(mid, hourPos(mid, rp), rp, &e, &mu)
+		}
+		d *= decay(slot, n-h)
+		for s := 0; s < rp.Scales; s++ {
+			st := &r.Sc[s]
+			learnt := mu[s] * mu[s] * (1 - d) // (0−mu)²−0 and mu², learned
+			st.Res = float32(float64(st.Res)*d + learnt)
+			st.MuSq = float32(float64(st.MuSq)*d + learnt)
+		}
+		t += n * rp.Size
+	}
 }
 
 // learnCap is the count the hour-slot means learn from a window of count x
@@ -309,14 +438,14 @@ func (r *Rate) close(start int64, x, xl uint32, armed bool, rp *RateParams) {
 }
 
 // closeEmpty feeds the g empty windows starting at from, from+Size, ...
-// exactly as g calls of close(start, 0, 0, false, rp) would (the same
-// floating-point operations in the same order), at a fraction of the cost:
+// exactly as g Rolls closing one empty window each would: the windows
+// before the first quiet one (see quietNext) as close(start, 0, 0, false,
+// rp) would (the same floating-point operations in the same order), the
+// rest as a quiet run. The stepped windows cost a fraction of close's:
 // the scales' ring sums run (the window leaving a sum is subtracted)
 // instead of being re-added per window, one walk over the hour slots
 // serves every scale's seasonal expectation, and a Rate that has learned
-// only zeros (a denial key never denied) just counts the windows. The
-// EWMAs otherwise step window by window: their float32 rounding per step
-// has no closed form.
+// only zeros (a denial key never denied) just counts the windows.
 func (r *Rate) closeEmpty(from, g int64, rp *RateParams) {
 	if g <= 0 {
 		return
@@ -325,12 +454,42 @@ func (r *Rate) closeEmpty(from, g int64, rp *RateParams) {
 	for s := 0; s < rp.Scales; s++ {
 		sums[s] = r.ringSum(rp.N[s])
 	}
+	// The windows until the first quiet one step; the rest are quiet (the
+	// sums stay 0).
+	nq := int64(rp.N[rp.Scales-1])
+	step := min(g, max(0, nq-1-int64(ringZeros(r, int(nq))), nq-1-int64(r.Windows)))
 	if r.blank(rp, &sums) {
-		r.countEmpty(from, g, rp)
+		r.countEmpty(from, step, rp)
+	} else {
+		r.closeEmptyStep(from, step, rp, &sums)
+	}
+	r.addQuiet(from+step*rp.Size, g-step, rp)
+}
+
+// ringZeros is the number (at most n) of r's newest closed windows that
+// were empty.
+func ringZeros(r *Rate, n int) int {
+	p := int(r.Pos)
+	for i := 0; i < n; i++ {
+		if p--; p < 0 {
+			p = RingLen - 1
+		}
+		if r.Ring[p] != 0 {
+			return i
+		}
+	}
+	return n
+}
+
+// closeEmptyStep closes the g empty windows starting at from one by one
+// (closeEmpty's stepped windows; sums are the scales' ring sums).
+func (r *Rate) closeEmptyStep(from, g int64, rp *RateParams, sums *[MaxScales]uint32) {
+	if g <= 0 {
 		return
 	}
+	r.settleTo(from, rp) // none: a quiet window leaves no sum to step
 	if rp.PerHour > 0 {
-		r.closeEmptyHourly(from, g, rp, &sums)
+		r.closeEmptyHourly(from, g, rp, sums)
 		return
 	}
 	var mu [MaxScales]float64
@@ -478,6 +637,9 @@ func (r *Rate) blank(rp *RateParams, sums *[MaxScales]uint32) bool {
 // window with learn's operations (sum and mu +0, so its residual
 // (0−0)²−0 and mu² are +0): they decay, or stay +0.
 func (r *Rate) countEmpty(from, g int64, rp *RateParams) {
+	if g <= 0 {
+		return
+	}
 	residual := false
 	for s := 0; s < rp.Scales; s++ {
 		residual = residual || math.Float32bits(r.Sc[s].Res)|math.Float32bits(r.Sc[s].MuSq) != 0
@@ -501,13 +663,7 @@ func (r *Rate) countEmpty(from, g int64, rp *RateParams) {
 			}
 		}
 	}
-	// The ring's next min(g, RingLen) windows are zeroed (in at most two
-	// runs: the ring wraps), then the position moves on by g.
-	n, p := int(min(g, RingLen)), int(r.Pos)
-	first := min(n, RingLen-p)
-	clear(r.Ring[p : p+first])
-	clear(r.Ring[:n-first])
-	r.Pos = uint8((int64(p) + g) % RingLen)
+	r.zeroRing(g)
 }
 
 // learn feeds a scale the sum of its newest n windows, with seasonal
@@ -555,6 +711,12 @@ func (r *Rate) Warm(s *SpikeRule) bool { return r.First != 0 && r.Start-r.First 
 // window's variance/mean − 1 (a 6h sum has a dozen independent samples in
 // three days, the 5m window hundreds).
 func (r *Rate) Arm(s *SpikeRule, rp *RateParams, src *Rate, div float64) {
+	r.Settle(rp)
+	if src != nil && src.Quiet > 0 { // another key's: arming only reads it
+		settled := *src
+		settled.Settle(rp)
+		src = &settled
+	}
 	r.ArmedAt, r.Thr, r.Next, r.Reported = r.Start, 0, 0, 0
 	r.Borrowed = src != r
 	if src == nil {

@@ -6,7 +6,7 @@ import "math"
 // ~600: a denial key of an agent never denied, most of a denial
 // detector's keys. Such a Rate learned only zeros, so its levels, peaks,
 // profile means and ring are +0; what it still carries is its windows
-// (Start, First, Seen, Windows, Pos), the thresholds of its current window
+// (Start, First, Seen, Windows, Pos, its quiet windows), the thresholds of its current window
 // (armed from its own floor or a borrowed baseline) and the residual
 // moments Res and MuSq of its scales, which learn the armed expectation
 // mu² from every zero window and so stay equal bit for bit.
@@ -23,6 +23,7 @@ type BlankRate struct {
 	Crit                  [MaxScales]uint32
 	Pos                   uint8
 	Borrowed              bool
+	Pending               uint16 // Rate.Quiet
 }
 
 // Quiet reports whether Roll(t) and then arming would leave the Rate of b
@@ -55,7 +56,7 @@ func (b *BlankRate) From(r *Rate) bool {
 	}
 	b.Start, b.First, b.ArmedAt = r.Start, r.First, r.ArmedAt
 	b.Windows, b.Thr, b.Seen = r.Profile.Windows, r.Thr, r.Profile.Seen
-	b.Pos, b.Borrowed = r.Pos, r.Borrowed
+	b.Pos, b.Borrowed, b.Pending = r.Pos, r.Borrowed, r.Quiet
 	return true
 }
 
@@ -64,8 +65,8 @@ func (b *BlankRate) Expand(r *Rate) {
 	*r = Rate{
 		Counter: Counter{Start: b.Start},
 		Profile: Profile{Seen: b.Seen, Windows: b.Windows},
-		Pos:     b.Pos,
-		First:   b.First, ArmedAt: b.ArmedAt,
+		Pos:     b.Pos, Quiet: b.Pending,
+		First: b.First, ArmedAt: b.ArmedAt,
 		Thr: b.Thr, Next: b.Thr,
 		Borrowed: b.Borrowed,
 	}

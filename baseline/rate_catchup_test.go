@@ -3,6 +3,7 @@ package baseline
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -233,11 +234,23 @@ func blankRate(rng *rand.Rand, r Rate) Rate {
 }
 
 // Rolls over gaps of every length (up to past MaxCatchUp), at window
-// sizes below, at and above an hour and with one to three scales, leave
-// exactly the state of the window-by-window reference (the code before
-// closeEmpty) and of closing every window with close.
+// sizes below, at and above an hour and with one to three scales:
+//
+//   - a lazy Roll over the gap leaves exactly (bit for bit, Quiet
+//     included) the state of rolling window by window (eager ticks), and
+//     so does settling both;
+//   - while no window was quiet it leaves exactly the state of the
+//     window-by-window reference (the code before closeEmpty), and the
+//     reference equals closing every window with close;
+//   - settled, a quiet run matches the stepped reference up to rounding:
+//     the windows' counts exactly, decayed levels to 1e-4 (float32 steps),
+//     Res−MuSq (what the run teaches the dispersion) alike; MuSq learns the
+//     seasonal expectation of each hour's middle window, so it is only
+//     checked to be within a factor of 4 of the reference's (a young
+//     slot's mean falls as 1/windows within its hour).
 func TestRollCatchUpMatchesReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
+	quiet := 0
 	for _, tc := range []struct {
 		size time.Duration
 		long []time.Duration
@@ -271,7 +284,7 @@ func TestRollCatchUpMatchesReference(t *testing.T) {
 				gap = int64(rng.IntN(int(min(rp.MaxCatchUp, 3000))))
 			}
 			at := start + (gap+1)*sz + int64(rng.IntN(int(sz)))
-			want, slow := r, r
+			want, slow, eager := r, r, r
 			wcl, wok := want.refRoll(at, &rp)
 			slow.slowRoll(at, &rp)
 			gcl, gok := r.Roll(at, &rp)
@@ -281,17 +294,102 @@ func TestRollCatchUpMatchesReference(t *testing.T) {
 			if !bytes.Equal(rateBits(t, &slow), rateBits(t, &want)) {
 				t.Fatalf("size %v case %d: close differs from the reference", tc.size, i)
 			}
-			if !bytes.Equal(rateBits(t, &r), rateBits(t, &want)) {
-				t.Fatalf("size %v scales %v case %d gap %d: state differs from the reference\ngot  %+v\nwant %+v",
-					tc.size, rp.N, i, gap, r.Sc, want.Sc)
+			if gap <= rp.MaxCatchUp {
+				for w := start + sz; w <= at; w += sz {
+					eager.Roll(min(w, at), &rp)
+				}
+				eager.Roll(at, &rp)
+				if !bytes.Equal(rateBits(t, &r), rateBits(t, &eager)) {
+					t.Fatalf("size %v scales %v case %d gap %d: lazy roll differs from eager rolls\nlazy  %+v quiet %d\neager %+v quiet %d",
+						tc.size, rp.N, i, gap, r.Sc, r.Quiet, eager.Sc, eager.Quiet)
+				}
+				eager.Settle(&rp)
 			}
-			// The seasonal expectations Arm reads are the reference's too.
+			if r.Quiet == 0 {
+				if !bytes.Equal(rateBits(t, &r), rateBits(t, &want)) {
+					t.Fatalf("size %v scales %v case %d gap %d: state differs from the reference\ngot  %+v\nwant %+v",
+						tc.size, rp.N, i, gap, r.Sc, want.Sc)
+				}
+			} else {
+				quiet++
+				r.Settle(&rp)
+				if gap <= rp.MaxCatchUp && !bytes.Equal(rateBits(t, &r), rateBits(t, &eager)) {
+					t.Fatalf("size %v case %d gap %d: settled lazy roll differs from settled eager rolls", tc.size, i, gap)
+				}
+				if err := closeToReference(&r, &want); err != "" {
+					t.Fatalf("size %v scales %v case %d gap %d: settled state: %s\ngot  %+v\nwant %+v",
+						tc.size, rp.N, i, gap, err, r.Sc, want.Sc)
+				}
+			}
+			// The seasonal expectations Arm reads are the reference's
+			// walk on the same state.
 			var mu [MaxScales]float64
 			e := slotExps{r: &r, rp: &rp}
 			r.seasonalAll(r.Start, hourPos(r.Start, &rp), &rp, &e, &mu)
 			for s := 0; s < rp.Scales; s++ {
 				if w := r.refSeasonal(r.Start, rp.N[s], &rp); math.Float64bits(mu[s]) != math.Float64bits(w) {
 					t.Fatalf("size %v case %d scale %d: seasonal %v, reference %v", tc.size, i, s, mu[s], w)
+				}
+			}
+		}
+	}
+	if quiet < 300 {
+		t.Fatalf("only %d cases had quiet windows", quiet)
+	}
+}
+
+// closeToReference compares a settled Rate with the stepped reference
+// (see TestRollCatchUpMatchesReference); "" when they agree.
+func closeToReference(got, want *Rate) string {
+	near := func(a, b float32, rel float64) bool {
+		x, y := float64(a), float64(b)
+		return math.Abs(x-y) <= rel*max(math.Abs(x), math.Abs(y))+1e-30
+	}
+	g, w := *got, *want
+	for s := range Slots {
+		if !near(g.Profile.Mean[s], w.Profile.Mean[s], 1e-4) || !near(g.Profile.Peak[s], w.Profile.Peak[s], 1e-4) {
+			return fmt.Sprintf("slot %d: mean %v peak %v, reference %v %v", s, g.Profile.Mean[s], g.Profile.Peak[s], w.Profile.Mean[s], w.Profile.Peak[s])
+		}
+	}
+	if !near(g.Profile.Overall, w.Profile.Overall, 1e-4) {
+		return fmt.Sprintf("overall %v, reference %v", g.Profile.Overall, w.Profile.Overall)
+	}
+	for s := range MaxScales {
+		a, b := &g.Sc[s], &w.Sc[s]
+		if !near(a.Mean, b.Mean, 1e-4) || !near(a.Var, b.Var, 1e-4) || !near(a.Peak, b.Peak, 1e-4) {
+			return fmt.Sprintf("scale %d: mean, var, peak", s)
+		}
+		d, dw := float64(a.Res)-float64(a.MuSq), float64(b.Res)-float64(b.MuSq)
+		if math.Abs(d-dw) > 1e-4*max(math.Abs(float64(a.MuSq)), math.Abs(float64(b.MuSq)), math.Abs(d))+1e-30 {
+			return fmt.Sprintf("scale %d: Res−MuSq %v, reference %v", s, d, dw)
+		}
+		if a.MuSq > 4*b.MuSq+1e-30 || b.MuSq > 4*a.MuSq+1e-30 {
+			return fmt.Sprintf("scale %d: MuSq %v, reference %v", s, a.MuSq, b.MuSq)
+		}
+		a.Mean, a.Var, a.Peak, a.Res, a.MuSq = b.Mean, b.Var, b.Peak, b.Res, b.MuSq
+	}
+	g.Profile.Mean, g.Profile.Peak, g.Profile.Overall = w.Profile.Mean, w.Profile.Peak, w.Profile.Overall
+	if g != w {
+		return "counts, ring or thresholds differ"
+	}
+	return ""
+}
+
+// decayRun.decay is the product of the steps' factors.
+func TestDecayRunMatchesProduct(t *testing.T) {
+	for _, tc := range []struct {
+		alpha float64
+		limit int64
+	}{{8e-4, math.MaxUint32}, {0.019, math.MaxUint16}, {1e-6, math.MaxUint16}, {0.5, 10}, {1, math.MaxUint16}} {
+		d := newDecayRun(tc.alpha, tc.limit)
+		for _, w := range []int64{0, 1, 2, 5, 50, 52, 53, 1240, 1250, 65530, 65535, 70000} {
+			for _, n := range []int64{0, 1, 2, 12, 63, 64, 200} {
+				want := 1.0
+				for j := w + 1; j <= w+n; j++ {
+					want *= 1 - max(tc.alpha, 1/float64(min(j, tc.limit)))
+				}
+				if got := d.decay(w, n); math.Abs(got-want) > 1e-12*want+1e-300 {
+					t.Fatalf("alpha %v limit %d: decay(%d, %d) = %v, product %v", tc.alpha, tc.limit, w, n, got, want)
 				}
 			}
 		}

@@ -20,7 +20,12 @@ import (
 //	                    uvarint Base, uvarint Crit),
 //	         varint First, varint ArmedAt, uvarint Thr Next Reported,
 //	         bool Borrowed, varint HoldUntil, varint LastFire,
-//	         BE float32 HoldL, BE float32 FireL
+//	         BE float32 HoldL, BE float32 FireL, uvarint Quiet
+//
+// Quiet (the windows awaiting their closed-form decay, see Rate.Settle)
+// is new in the detectors' records that read a Rate with GetState; their
+// earlier versions read it with GetStateNoQuiet (0: their windows were
+// stepped).
 
 // PutState writes c.
 func (c *Counter) PutState(e *encoding.Encbuf) {
@@ -113,10 +118,18 @@ func (r *Rate) PutState(e *encoding.Encbuf) {
 	e.PutVarint(r.LastFire)
 	e.PutBEFloat32(r.HoldL)
 	e.PutBEFloat32(r.FireL)
+	e.PutUvarint(uint64(r.Quiet))
 }
 
 // GetState reads a Rate written by PutState; check it with Check.
 func (r *Rate) GetState(d *encoding.Decbuf) {
+	r.GetStateNoQuiet(d)
+	r.Quiet = getU16(d)
+}
+
+// GetStateNoQuiet reads a Rate written before Quiet (records of the
+// detectors' earlier versions).
+func (r *Rate) GetStateNoQuiet(d *encoding.Decbuf) {
 	r.Counter.GetState(d)
 	r.Profile.GetState(d)
 	for i := range r.Ring {

@@ -20,6 +20,10 @@ func TestRateStateRoundTrip(t *testing.T) {
 			r.Arm(&rule, &rp, nil, 1)
 		}
 	}
+	r.Roll(1_700_000_000+3000*37+3*3600, &rp) // three quiet hours
+	if r.Quiet == 0 {
+		t.Fatal("no quiet windows to write")
+	}
 	r.Thr, r.Next, r.Reported, r.Borrowed, r.HoldUntil, r.LastFire, r.HoldL, r.FireL = 9, 12, 10, true, -5, 1_700_000_300, 1.5, 2.25
 	var tk TopK
 	tk.Add(1 << 63)
@@ -55,6 +59,18 @@ func TestRateStateRoundTrip(t *testing.T) {
 		if err := d.Done(); !errors.Is(err, encoding.ErrTruncated) {
 			t.Fatalf("truncated to %d bytes: %v", n, err)
 		}
+	}
+	// A record written before Quiet (without its last byte here) reads as
+	// none.
+	var only encoding.Encbuf
+	r.PutState(&only)
+	d = encoding.NewDecbuf(only.Get()[:len(only.Get())-1])
+	var old Rate
+	old.GetStateNoQuiet(&d)
+	want := r
+	want.Quiet = 0
+	if err := d.Done(); err != nil || old != want {
+		t.Fatalf("record without Quiet: %v\n%+v\nwant\n%+v", err, old, want)
 	}
 	// A ring count beyond 16 bits is malformed.
 	var bad encoding.Encbuf

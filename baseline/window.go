@@ -95,6 +95,10 @@ type RateParams struct {
 	// (0 otherwise): lets the seasonal walk step an hour at a time without
 	// dividing.
 	PerHour int
+	// Closed-form decay of quiet windows (Rate.Settle): slot means, the
+	// overall weight (overall level and scales), slot and scale peaks.
+	slot, overall     decayRun
+	slotPeak, winPeak powTable
 }
 
 // NewRateParams derives the constants for windows of size whose slot means
@@ -115,7 +119,7 @@ func NewRateParams(size, halfLife, peakHalfLife time.Duration) RateParams {
 	if sz < 3600 && 3600%sz == 0 {
 		perHour = int(3600 / sz)
 	}
-	return RateParams{
+	rp := RateParams{
 		PerHour:      perHour,
 		Size:         sz,
 		Alpha:        1 - math.Pow(0.5, 1/math.Max(days(halfLife)*perDay, 1)),
@@ -126,6 +130,10 @@ func NewRateParams(size, halfLife, peakHalfLife time.Duration) RateParams {
 		N:            [MaxScales]int{1},
 		WinPeakDecay: math.Pow(0.5, float64(sz)/math.Max(peakHalfLife.Seconds(), float64(sz))),
 	}
+	rp.slot = newDecayRun(rp.Alpha, math.MaxUint16)
+	rp.overall = newDecayRun(rp.OverallAlpha, math.MaxUint32)
+	rp.slotPeak, rp.winPeak = newPowTable(rp.PeakDecay), newPowTable(rp.WinPeakDecay)
+	return rp
 }
 
 // Profile is an hour-of-day seasonal baseline of per-window counts: per UTC

@@ -88,8 +88,14 @@ func (k *keyedRecords) line(i, a int) []byte {
 // belongs to key i mod keys; the cap is lifted so every key stays live).
 // "full" feeds every detector; "rate" feeds frequency, denials and
 // input_novelty only (a million keys of t-digests would need ~6 GB).
+// REPLAYKEYS_RECORDS=n replays only the first n records (the same gaps
+// per key, less event time): for callgrind, whose instruction counts
+// repeat on a loaded machine but which runs ~50× slower.
 func BenchmarkReplayKeys(b *testing.B) {
-	const n = 1_200_000
+	n, span := 1_200_000, 48*time.Hour
+	if v, err := strconv.Atoi(os.Getenv("REPLAYKEYS_RECORDS")); err == nil && v > 0 && v < n {
+		n, span = v, span/time.Duration(n)*time.Duration(v) // the same step
+	}
 	for _, c := range []struct {
 		mix  string
 		keys int
@@ -99,7 +105,7 @@ func BenchmarkReplayKeys(b *testing.B) {
 				cfg := config.Default()
 				cfg.Baseline.MaxKeys = 1 << 24
 				p := New(cfg, fixedWall)
-				k := newKeyedRecords(c.keys, n, 48*time.Hour, c.mix == "full")
+				k := newKeyedRecords(c.keys, n, span, c.mix == "full")
 				runtime.GC()
 				b.ResetTimer()
 				t0, c0 := time.Now(), cpuTime()

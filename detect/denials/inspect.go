@@ -41,6 +41,7 @@ func (d *Detector) Inspect(agent, tool string) (detect.Baseline, bool) {
 	// The config as the key's next record resolves it.
 	k.t = d.tn.For(agent, tool)
 	t := k.t
+	rate.Settle(&t.rp) // the levels with the decay of its quiet windows
 	b := ratedetect.Inspect(agent, tool, &rate, &t.rp, &t.rule, &t.spike, func(rec *record.Record, v baseline.RateVerdict) map[string]any {
 		m := d.spikeFinding(rec, &k, v).Details
 		delete(m, "permissions_denied")

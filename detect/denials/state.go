@@ -13,14 +13,16 @@ import (
 
 // stateVersion is the record version this package writes. Versions 1
 // and 2 were gob and are not read (the snapshot container refuses them);
-// version 3 (no Used, UsedAt) is upgraded with empty used sets.
-const stateVersion = 4
+// version 3 (no Used, UsedAt) is upgraded with empty used sets, version
+// 4 (rates without Quiet: baseline.Rate GetStateNoQuiet) with no quiet
+// windows.
+const stateVersion = 5
 
 // StateV4 is the snapshot record of a denial Detector, written field by
 // field in the order declared (internal/encoding; Rate as in
 // baseline/rate_state.go), then a CRC-32C:
 //
-//	uvarint version 4, varint Ticked, varint TickedAt, uvarint Overflow,
+//	uvarint version 5, varint Ticked, varint TickedAt, uvarint Overflow,
 //	uvarint KeysRejected KeysEvicted ToolsRejected ToolsEvicted,
 //	uvarint count, Keys; uvarint count, Tools
 //	key:  str Agent, str Tool, varint LastSeen, varint Size, 3 × varint Scales, Rate
@@ -130,12 +132,23 @@ func getHashes(d *encoding.Decbuf) []uint64 {
 	return hs
 }
 
-func getStateV3(d *encoding.Decbuf) StateV4 { return getState(d, false) }
-func getStateV4(d *encoding.Decbuf) StateV4 { return getState(d, true) }
+func getStateV3(d *encoding.Decbuf) StateV4 { return getState(d, 3) }
+func getStateV4(d *encoding.Decbuf) StateV4 { return getState(d, 4) }
+func getStateV5(d *encoding.Decbuf) StateV4 { return getState(d, 5) }
 
-// getState reads a version 4 record, or with used false a version 3 one
-// (no used sets: learned again from the next successful calls).
-func getState(d *encoding.Decbuf, used bool) StateV4 {
+// getRate reads a rate of a version's record.
+func getRate(d *encoding.Decbuf, r *baseline.Rate, version int) {
+	if version >= 5 {
+		r.GetState(d)
+	} else {
+		r.GetStateNoQuiet(d)
+	}
+}
+
+// getState reads a version 3 to 5 record (version 3 has no used sets:
+// learned again from the next successful calls).
+func getState(d *encoding.Decbuf, version int) StateV4 {
+	used := version >= 4
 	st := StateV4{Ticked: d.Varint(), TickedAt: d.Varint(), Overflow: d.Uvarint()}
 	for _, n := range [...]*uint64{&st.KeysRejected, &st.KeysEvicted, &st.ToolsRejected, &st.ToolsEvicted} {
 		*n = d.Uvarint()
@@ -148,7 +161,7 @@ func getState(d *encoding.Decbuf, used bool) StateV4 {
 		k := &st.Keys[i]
 		k.Agent, k.Tool, k.LastSeen = d.UvarintStr(), d.UvarintStr(), d.Varint()
 		ratedetect.GetWindow(d, &k.Size, &k.Scales)
-		k.Rate.GetState(d)
+		getRate(d, &k.Rate, version)
 	}
 	st.Tools = make([]ToolV4, d.Count(minTool))
 	for i := range st.Tools {
@@ -158,7 +171,7 @@ func getState(d *encoding.Decbuf, used bool) StateV4 {
 		t := &st.Tools[i]
 		t.Tool, t.LastSeen = d.UvarintStr(), d.Varint()
 		ratedetect.GetWindow(d, &t.Size, &t.Scales)
-		t.Rate.GetState(d)
+		getRate(d, &t.Rate, version)
 		t.Calls = d.Uvarint()
 		t.Types = getHashes(d)
 		t.Actions = getHashes(d)
@@ -173,7 +186,7 @@ func getState(d *encoding.Decbuf, used bool) StateV4 {
 
 // stateDecoders reads every record version this build restores; a new
 // version adds its decoder and turns the previous one into an upgrade.
-var stateDecoders = encoding.Decoders[StateV4]{3: getStateV3, 4: getStateV4}
+var stateDecoders = encoding.Decoders[StateV4]{3: getStateV3, 4: getStateV4, 5: getStateV5}
 
 // encode writes st as the current version.
 func (st *StateV4) encode(b []byte) []byte {

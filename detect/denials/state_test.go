@@ -58,11 +58,12 @@ func TestUnmarshalStateErrorKeepsState(t *testing.T) {
 	stream(d, 30, nil)
 	good := detecttest.MustMarshal(t, d)
 	rec := func(v uint64, st *StateV4) []byte { return detecttest.Sealed(v, st.put) }
-	detecttest.RejectsCorrupt(t, d, good, rec(4, &StateV4{Tools: []ToolV4{{Tool: "x", Types: []uint64{1, 2}, Used: []uint64{3}}}}), detecttest.Corruptions(good, map[string][]byte{
+	detecttest.RejectsCorrupt(t, d, good, rec(5, &StateV4{Tools: []ToolV4{{Tool: "x", Types: []uint64{1, 2}, Used: []uint64{3}}}}), detecttest.Corruptions(good, map[string][]byte{
 		"version 2 (gob)": rec(2, &StateV4{}),
-		"duplicate tool":  rec(4, &StateV4{Tools: []ToolV4{{Tool: "x"}, {Tool: "x"}}}),
-		"ring position":   rec(4, &StateV4{Keys: []KeyV4{{Agent: "a", Tool: "x", Rate: baseline.Rate{Pos: 200}}}}),
-		"huge count":      encoding.Seal([]byte{4, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}),
+		"duplicate tool":  rec(5, &StateV4{Tools: []ToolV4{{Tool: "x"}, {Tool: "x"}}}),
+		"ring position":   rec(5, &StateV4{Keys: []KeyV4{{Agent: "a", Tool: "x", Rate: baseline.Rate{Pos: 200}}}}),
+		"quiet windows":   rec(5, &StateV4{Keys: []KeyV4{{Agent: "a", Tool: "x", Rate: baseline.Rate{Quiet: 3}}}}),
+		"huge count":      encoding.Seal([]byte{5, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}),
 	}))
 	if ts := d.tools.Peek(baseline.Key{Tool: "db-query"}); ts == nil || len(ts.types) == 0 {
 		t.Fatal("no learned types: the check above was vacuous")

@@ -249,7 +249,8 @@
 // judgement as a tick over all keys would:
 //   - rate windows close on the key's next record (baseline.Rate.Roll
 //     closes the skipped windows bit for bit as ticks did, the empty ones
-//     on a fast path);
+//     on a fast path, the quiet ones counted and decayed in closed form
+//     when the key is next armed);
 //   - loop windows: the detector keeps the watermarks of its recent ticks,
 //     and a key replays the ones it missed before its next record
 //     (rollLoopTicks: rollLoop until its window closes, then only the

@@ -285,6 +285,7 @@ func TestTickClosesQuietWindows(t *testing.T) {
 	// No records for two hours: only Tick moves time (keys catch up lazily).
 	out = d.Tick(base.Add(3*time.Hour), out)
 	settle(d)
+	ks.rate.Settle(&ks.t.rp) // the quiet windows' decay (Rate.Quiet)
 	if ks.rate.Windows != 36 || ks.rate.Start != base.Add(3*time.Hour).Unix() || ks.rate.N != 0 {
 		t.Fatalf("after tick: windows %d start %v n %d", ks.rate.Windows, time.Unix(ks.rate.Start, 0).UTC(), ks.rate.N)
 	}

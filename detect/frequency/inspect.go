@@ -37,6 +37,7 @@ func (d *Detector) Inspect(agent, tool string) (detect.Baseline, bool) {
 	k := *ks
 	k.t = d.tn.For(agent, tool)
 	t, r := k.t, &k.rate
+	r.Settle(&t.rp) // the levels with the decay of its quiet windows
 	b := ratedetect.Inspect(agent, tool, r, &t.rp, &t.rule, &t.spike, func(rec *record.Record, v baseline.RateVerdict) map[string]any {
 		st := &r.Sc[v.Scale]
 		m := d.spikeFinding(rec, &k, v).Details

@@ -14,17 +14,17 @@ import (
 
 // stateVersion is the record version this package writes. Versions 1
 // and 2 were gob and are not read (the snapshot container refuses them);
-// versions 3 to 6 are read and upgraded (version 3's keys had no
+// versions 3 to 7 are read and upgraded (version 3's keys had no
 // sustained-rise state, version 4's no task series, version 5's no
 // agent-wide task factor nor agents' task starts, version 6's no calls per
-// task: they start with none).
-const stateVersion = 7
+// task: they start with none; version 7's rates no quiet windows).
+const stateVersion = 8
 
 // StateV4 is the snapshot record of a frequency Detector, written field
 // by field in the order declared (internal/encoding; Rate, Counter,
 // Profile and TopK as in baseline/rate_state.go), then a CRC-32C:
 //
-//	uvarint version 7, varint Ticked, varint TickedAt,
+//	uvarint version 8, varint Ticked, varint TickedAt,
 //	uvarint KeysRejected KeysEvicted ToolsRejected ToolsEvicted AgentsRejected AgentsEvicted,
 //	uvarint count, Keys; uvarint count, Tools; uvarint count, Agents
 //	key:   str Agent, str Tool, varint LastSeen, varint Size, 3 × varint Scales,
@@ -43,8 +43,9 @@ const stateVersion = 7
 //	       uvarint Obs, BE float32 Exp, uvarint PrevObs, BE float32 PrevExp,
 //	       uvarint TaskObs, BE float32 TaskExp, uvarint PrevTaskObs, BE float32 PrevTaskExp
 //
-// Version 6 is the same without the task's Calls to CallsSeen; version 5
-// also without the task's Factor and Prev and the
+// Version 7 is the same with rates without Quiet (baseline.Rate
+// GetStateNoQuiet); version 6 also without the task's Calls to CallsSeen;
+// version 5 also without the task's Factor and Prev and the
 // agents' task starts; version 4 also without the keys' task; version 3
 // also without the keys' rise and the agents' calls.
 // Keys, tools and agents are in their store's recency order
@@ -360,7 +361,18 @@ func getStateV6(d *encoding.Decbuf) StateV4 { return getState(d, 6) }
 
 func getStateV7(d *encoding.Decbuf) StateV4 { return getState(d, 7) }
 
-// getState reads a version 3 to 7 record.
+func getStateV8(d *encoding.Decbuf) StateV4 { return getState(d, 8) }
+
+// getRate reads a rate of a version's record.
+func getRate(d *encoding.Decbuf, r *baseline.Rate, version int) {
+	if version >= 8 {
+		r.GetState(d)
+	} else {
+		r.GetStateNoQuiet(d)
+	}
+}
+
+// getState reads a version 3 to 8 record.
 func getState(d *encoding.Decbuf, version int) StateV4 {
 	st := StateV4{Ticked: d.Varint(), TickedAt: d.Varint()}
 	for _, n := range [...]*uint64{&st.KeysRejected, &st.KeysEvicted, &st.ToolsRejected, &st.ToolsEvicted, &st.AgentsRejected, &st.AgentsEvicted} {
@@ -385,7 +397,7 @@ func getState(d *encoding.Decbuf, version int) StateV4 {
 		k := &st.Keys[i]
 		k.Agent, k.Tool, k.LastSeen = d.UvarintStr(), d.UvarintStr(), d.Varint()
 		getWindow(d, &k.Size, &k.Scales, &k.LoopSize)
-		k.Rate.GetState(d)
+		getRate(d, &k.Rate, version)
 		k.Loop.get(d)
 		k.Gap = GapV3{Last: d.Uvarint(), Mean: d.BEFloat32(), Peak: d.BEFloat32(), N: d.Uvarint32(), LastAt: d.Varint(), Dropped: d.Bool()}
 		if version >= 4 {
@@ -404,7 +416,7 @@ func getState(d *encoding.Decbuf, version int) StateV4 {
 		t := &st.Tools[i]
 		t.Tool, t.LastSeen = d.UvarintStr(), d.Varint()
 		getWindow(d, &t.Size, &t.Scales, &t.LoopSize)
-		t.Rate.GetState(d)
+		getRate(d, &t.Rate, version)
 		t.Loop.get(d)
 		t.Agents.GetState(d)
 		t.AgentsP.GetState(d)
@@ -432,7 +444,7 @@ func getState(d *encoding.Decbuf, version int) StateV4 {
 
 // stateDecoders reads every record version this build restores; a new
 // version adds its decoder and turns the previous one into an upgrade.
-var stateDecoders = encoding.Decoders[StateV4]{3: getStateV3, 4: getStateV4, 5: getStateV5, 6: getStateV6, 7: getStateV7}
+var stateDecoders = encoding.Decoders[StateV4]{3: getStateV3, 4: getStateV4, 5: getStateV5, 6: getStateV6, 7: getStateV7, 8: getStateV8}
 
 // encode writes st as the current version.
 func (st *StateV4) encode(b []byte) []byte {

@@ -56,7 +56,7 @@ func TestStateGolden(t *testing.T) {
 	enctest.Fields(t, reflect.TypeFor[agentState](), 13)
 	enctest.Fields(t, reflect.TypeFor[loopState](), 6)
 	enctest.Fields(t, reflect.TypeFor[gapState](), 6)
-	enctest.Fields(t, reflect.TypeFor[baseline.Rate](), 15)
+	enctest.Fields(t, reflect.TypeFor[baseline.Rate](), 16)
 	enctest.Fields(t, reflect.TypeFor[baseline.ScaleStats](), 11)
 	enctest.Fields(t, reflect.TypeFor[baseline.Profile](), 5)
 	enctest.Golden{
@@ -159,11 +159,11 @@ func TestStateGoldenAgentTasks(t *testing.T) {
 	}
 }
 
-// The version 7 golden file holds each key's calls per task: every trace
-// calls each key twice, so the completed tasks' mean and peak are 2, the
-// ring's traces have 1 or 2 calls and the alarm count is armed.
+// The version 7 and 8 golden files hold each key's calls per task: every
+// trace calls each key twice, so the completed tasks' mean and peak are 2,
+// the ring's traces have 1 or 2 calls and the alarm count is armed.
 func TestStateGoldenTaskCalls(t *testing.T) {
-	for _, k := range goldenKeys(t, 7) {
+	for _, k := range append(goldenKeys(t, 7), goldenKeys(t, 8)...) {
 		tk := k.Task
 		if tk.CallsMean < 1.99 || tk.CallsMean > 2.01 || tk.CallsPeak < 1.99 || tk.CallsPeak > 2.01 || tk.CallsSeen < callsWarm || tk.CallsThr == 0 {
 			t.Errorf("key %s/%s: calls per task %+v: want mean and peak 2 and an armed alarm count", k.Agent, k.Tool, tk)

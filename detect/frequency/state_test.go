@@ -70,24 +70,26 @@ func TestUnmarshalStateErrorKeepsState(t *testing.T) {
 	stream(d, 30, nil)
 	good := detecttest.MustMarshal(t, d)
 	rec := func(v uint64, st *StateV4) []byte { return detecttest.Sealed(v, st.put) }
-	detecttest.RejectsCorrupt(t, d, good, rec(7, &StateV4{Keys: []KeyV4{{Agent: "a", Tool: "x", Rise: RiseV4{L: 3, Thr: 9, Obs: 20, Exp: 4, N: 3},
+	detecttest.RejectsCorrupt(t, d, good, rec(8, &StateV4{Keys: []KeyV4{{Agent: "a", Tool: "x", Rise: RiseV4{L: 3, Thr: 9, Obs: 20, Exp: 4, N: 3},
 		Task: TaskV5{Ring: [taskRing]uint32{7, 9}, N: 2, EwT: 1, EwN: 4, L: 2, Thr: 6, Factor: 2048, Prev: 3,
 			Calls: [taskRing]uint8{3, 1}, CallsMean: 1.5, CallsPeak: 4, CallsThr: 30, CallsSeen: 20}}},
 		Agents: []AgentV4{{Agent: "a", Total: 4, Obs: 5, Exp: 4, TaskObs: 2, TaskExp: 1.5, PrevTaskObs: 3, PrevTaskExp: 2}}}), detecttest.Corruptions(good, map[string][]byte{
 		"version 2 (gob)":      rec(2, &StateV4{}),
-		"duplicate key":        rec(4, &StateV4{Keys: []KeyV4{{Agent: "a", Tool: "x"}, {Agent: "a", Tool: "x"}}}),
-		"ring position":        rec(4, &StateV4{Keys: []KeyV4{{Agent: "a", Tool: "x", Rate: baseline.Rate{Pos: 200}}}}),
-		"rise statistic":       rec(4, &StateV4{Keys: []KeyV4{{Agent: "a", Tool: "x", Rise: RiseV4{L: float32(math.NaN())}}}}),
-		"rise expected":        rec(4, &StateV4{Keys: []KeyV4{{Agent: "a", Tool: "x", Rise: RiseV4{Exp: -1}}}}),
+		"duplicate key":        rec(8, &StateV4{Keys: []KeyV4{{Agent: "a", Tool: "x"}, {Agent: "a", Tool: "x"}}}),
+		"ring position":        rec(8, &StateV4{Keys: []KeyV4{{Agent: "a", Tool: "x", Rate: baseline.Rate{Pos: 200}}}}),
+		"quiet windows":        rec(8, &StateV4{Keys: []KeyV4{{Agent: "a", Tool: "x", Rate: baseline.Rate{Quiet: 3}}}}),
+		"rise statistic":       rec(8, &StateV4{Keys: []KeyV4{{Agent: "a", Tool: "x", Rise: RiseV4{L: float32(math.NaN())}}}}),
+		"rise expected":        rec(8, &StateV4{Keys: []KeyV4{{Agent: "a", Tool: "x", Rise: RiseV4{Exp: -1}}}}),
 		"v4 read as v3":        rec(3, &StateV4{Keys: []KeyV4{{Agent: "a", Tool: "x"}}}),
 		"v5 read as v4":        rec(4, &StateV4{Keys: []KeyV4{{Agent: "a", Tool: "x"}}}),
 		"v6 read as v5":        rec(5, &StateV4{Keys: []KeyV4{{Agent: "a", Tool: "x"}}}),
 		"v7 read as v6":        rec(6, &StateV4{Keys: []KeyV4{{Agent: "a", Tool: "x"}}}),
-		"calls per task":       rec(7, &StateV4{Keys: []KeyV4{{Agent: "a", Tool: "x", Task: TaskV5{CallsMean: float32(math.NaN())}}}}),
-		"task statistic":       rec(7, &StateV4{Keys: []KeyV4{{Agent: "a", Tool: "x", Task: TaskV5{L: float32(math.Inf(1))}}}}),
-		"task rate":            rec(7, &StateV4{Keys: []KeyV4{{Agent: "a", Tool: "x", Task: TaskV5{EwT: -1}}}}),
-		"task factor":          rec(7, &StateV4{Keys: []KeyV4{{Agent: "a", Tool: "x", Task: TaskV5{Factor: riseFMax*riseFOne + 1}}}}),
-		"agent tasks expected": rec(7, &StateV4{Agents: []AgentV4{{Agent: "a", TaskExp: float32(math.NaN())}}}),
+		"v8 read as v7":        rec(7, &StateV4{Keys: []KeyV4{{Agent: "a", Tool: "x"}}}),
+		"calls per task":       rec(8, &StateV4{Keys: []KeyV4{{Agent: "a", Tool: "x", Task: TaskV5{CallsMean: float32(math.NaN())}}}}),
+		"task statistic":       rec(8, &StateV4{Keys: []KeyV4{{Agent: "a", Tool: "x", Task: TaskV5{L: float32(math.Inf(1))}}}}),
+		"task rate":            rec(8, &StateV4{Keys: []KeyV4{{Agent: "a", Tool: "x", Task: TaskV5{EwT: -1}}}}),
+		"task factor":          rec(8, &StateV4{Keys: []KeyV4{{Agent: "a", Tool: "x", Task: TaskV5{Factor: riseFMax*riseFOne + 1}}}}),
+		"agent tasks expected": rec(8, &StateV4{Agents: []AgentV4{{Agent: "a", TaskExp: float32(math.NaN())}}}),
 		"huge count":           encoding.Seal([]byte{5, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}),
 	}))
 	if live, _, _ := d.KeyStats(); live == 0 {
