@@ -65,6 +65,25 @@ func analysts(d *Detector, seed uint64, days int, inject func(sec int, add func(
 	return out
 }
 
+// busy adds agent's tasks at perDay (1–6 calls, 4 % denied, each call its
+// own input) from second from on.
+func busy(agent string, from int, perDay float64) func(int, func(denied)) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	return func(sec int, add func(denied)) {
+		if sec < from || rng.Float64() >= perDay/86400 {
+			return
+		}
+		trace := fmt.Sprintf("task-%s-%d", agent, sec)
+		for n := 1 + rng.IntN(6); n > 0; n-- {
+			c := denied{agent: agent, trace: trace, input: fmt.Sprintf("sha256:%x", rng.Uint64())}
+			if rng.Float64() < 0.04 {
+				c.perms = []string{"data_access:read_pii"}
+			}
+			add(c)
+		}
+	}
+}
+
 // TestDenialClasses: what a fleet's denials look like, per class, and
 // whether each raises a finding. A verbatim retry of a denied call is one
 // denial (retry_window); distinct denied calls, in one task or many, count
@@ -91,6 +110,10 @@ func TestDenialClasses(t *testing.T) {
 		// An autoscaled instance, minutes old, judged on its tool's
 		// borrowed baseline, retries its first denied query.
 		{"retry burst, young autoscaled key", 10 * time.Minute, loop("analyst-7f3a2c", 20, pii), ""},
+		// An autoscaled instance takes over a big share of the pool's work
+		// (10× an analyst's tasks) from its first minute, denied at the
+		// same routine 4 %: judged on the borrowed baseline while young.
+		{"routine denials on a busy young autoscaled key", 10 * time.Minute, busy("analyst-c46565", at, 400), ""},
 		// 20 different queries denied in one task within 5 minutes.
 		{"distinct denials in one task", 10 * time.Minute, func(sec int, add func(denied)) {
 			if sec >= at && sec < at+300 && (sec-at)%15 == 0 {
