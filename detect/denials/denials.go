@@ -45,6 +45,17 @@
 // only a spike of the key's own denial count is. There is no environment
 // rule: a production denial is judged like any other.
 //
+// Retries: a denied call its key repeats verbatim — same trace_id,
+// input_hash and permissions_denied — within retry_window (default 10m)
+// of the first try is counted once, for the key and for the tool total a
+// young key borrows: an LLM agent re-sending a denied call 10–20 times is
+// one denial, not a spike (a loop of identical calls is frequency's
+// same-input loop). Distinct denied calls of one task each count; a record
+// without a trace or input hash is never a retry. The key keeps only its
+// last counted denied call (a 64-bit fingerprint and its time, with the
+// full rate: blank keys carry nothing), so a retry interleaved with
+// another denied call counts again.
+//
 // Seen types and actions are kept per tool, capped (max_types_per_tool,
 // max_actions_per_tool); past the cap new ones are not remembered, not
 // alerted, and counted (Overflow).

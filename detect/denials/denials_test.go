@@ -301,6 +301,9 @@ func TestConfigValidate(t *testing.T) {
 		{"dangerous decades", func(c *Config) { c.DangerousDecades = 11 }, "dangerous_decades"},
 		{"false alarm rate", func(c *Config) { c.FalseAlarmRate = 0 }, "false_alarm_rate"},
 		{"empty dangerous type", func(c *Config) { c.DangerousTypes = []string{"network", ""} }, "dangerous_types.1"},
+		{"retry window off", func(c *Config) { c.RetryWindow = 0 }, ""},
+		{"negative retry window", func(c *Config) { c.RetryWindow = -time.Second }, "retry_window"},
+		{"retry window too long", func(c *Config) { c.RetryWindow = 25 * time.Hour }, "retry_window"},
 	}
 	for _, tc := range tests {
 		c := DefaultConfig()
