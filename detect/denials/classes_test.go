@@ -1,6 +1,7 @@
 package denials
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -13,7 +14,7 @@ import (
 
 // routine replays days of an agent calling a tool 200 times a day and
 // being denied one permission a few times a day at random times (now and
-// then twice in a row), in env; from..to (seconds) the denial rate is
+// then retried verbatim), in env; from..to (seconds) the denial rate is
 // multiplied by mult. A second key of the same tool is never denied.
 func routine(d *Detector, seed uint64, days int, env string, from, to int, mult float64) []detect.Finding {
 	if mult <= 1 {
@@ -26,7 +27,9 @@ func routine(d *Detector, seed uint64, days int, env string, from, to int, mult 
 	for sec := 0; sec < days*86400; sec++ {
 		ts := base.Add(time.Duration(sec) * time.Second)
 		add := func(agent string, denied bool) {
-			rec = record.Record{Timestamp: ts, AgentID: agent, Tool: record.Tool{Name: "k8s"}}
+			// Each second's call is its own task; a retry repeats it.
+			rec = record.Record{Timestamp: ts, AgentID: agent, TraceID: fmt.Sprintf("task-%d", sec), Tool: record.Tool{Name: "k8s"}}
+			rec.Invocation.InputHash = fmt.Sprintf("sha256:%s-%d", agent, sec)
 			rec.Context.Environment = env
 			rec.Invocation.Status = record.StatusSuccess
 			if denied {

@@ -29,6 +29,10 @@ type Config struct {
 	// each) added to a first-seen denied type listed in DangerousTypes.
 	DangerousDecades float64  `yaml:"dangerous_decades"`
 	DangerousTypes   []string `yaml:"dangerous_types"`
+	// RetryWindow: a denied call repeated verbatim by its key (same trace,
+	// input hash and denied permissions) within RetryWindow of its first
+	// try counts as one denial (0: every try counts).
+	RetryWindow time.Duration `yaml:"retry_window"`
 }
 
 // DefaultConfig returns the documented defaults (config.yaml).
@@ -41,6 +45,7 @@ func DefaultConfig() Config {
 		MaxActionsPerTool: 256,
 		DangerousDecades:  2,
 		DangerousTypes:    []string{"code_execution", "network", "filesystem"},
+		RetryWindow:       10 * time.Minute,
 	}
 }
 
@@ -59,6 +64,9 @@ func (c *Config) Validate() validate.Errors {
 	}
 	if !(c.DangerousDecades >= 0 && c.DangerousDecades <= 10) {
 		es.Addf("dangerous_decades", "must be between 0 and 10")
+	}
+	if c.RetryWindow < 0 || c.RetryWindow > 24*time.Hour {
+		es.Addf("retry_window", "must be between 0s and 24h")
 	}
 	for i, s := range c.DangerousTypes {
 		if s == "" {

@@ -45,6 +45,17 @@
 // only a spike of the key's own denial count is. There is no environment
 // rule: a production denial is judged like any other.
 //
+// Retries: a denied call its key repeats verbatim — same trace_id,
+// input_hash and permissions_denied — within retry_window (default 10m)
+// of the first try is counted once, for the key and for the tool total a
+// young key borrows: an LLM agent re-sending a denied call 10–20 times is
+// one denial, not a spike (a loop of identical calls is frequency's
+// same-input loop). Distinct denied calls of one task each count; a record
+// without a trace or input hash is never a retry. The key keeps only its
+// last counted denied call (a 64-bit fingerprint and its time, with the
+// full rate: blank keys carry nothing), so a retry interleaved with
+// another denied call counts again.
+//
 // Seen types and actions are kept per tool, capped (max_types_per_tool,
 // max_actions_per_tool); past the cap new ones are not remembered, not
 // alerted, and counted (Overflow).
@@ -101,23 +112,34 @@ type tuned struct {
 	rp         baseline.RateParams
 	rule       baseline.SpikeRule
 	typeWarmup int64
-	spike      ratedetect.SpikeReport
+	// retryWindow: retry_window in seconds (0: retries are not folded).
+	retryWindow int64
+	spike       ratedetect.SpikeReport
 }
 
 // keyState is one (agent, tool) key. Its rate is kept blank
 // (baseline.BlankRate, 160 bytes) until the key's first denial, which
 // materialises the full Rate (~600 bytes): most keys are never denied.
 type keyState struct {
-	full  *baseline.Rate     // nil while the rate is blank
+	full  *deniedKey         // nil while the rate is blank
 	blank baseline.BlankRate // the rate while full is nil
 	t     *tuned
 	gen   detect.Stamp // generation t was resolved under
 }
 
+// deniedKey is a key once denied: its full rate and the last denied call
+// it counted, so that verbatim retries of that call fold into it (the
+// fingerprint lives here, not in keyState: most keys are never denied).
+type deniedKey struct {
+	baseline.Rate
+	call   uint64 // fingerprint of trace, input hash and denied permissions; 0 none
+	callAt int64  // event time of that call, unix seconds
+}
+
 // rate returns a copy of ks's rate.
 func (ks *keyState) rate() baseline.Rate {
 	if ks.full != nil {
-		return *ks.full
+		return ks.full.Rate
 	}
 	var r baseline.Rate
 	ks.blank.Expand(&r)
@@ -127,19 +149,18 @@ func (ks *keyState) rate() baseline.Rate {
 // setRate stores r as ks's rate, blank when it can be.
 func (ks *keyState) setRate(r *baseline.Rate) {
 	if ks.full != nil {
-		*ks.full = *r
+		ks.full.Rate = *r
 		return
 	}
 	if !ks.blank.From(r) {
-		ks.full = new(baseline.Rate)
-		*ks.full = *r
+		ks.full = &deniedKey{Rate: *r}
 	}
 }
 
 // update applies fn to ks's rate (off the per-record path).
 func (ks *keyState) update(fn func(r *baseline.Rate)) {
 	if ks.full != nil {
-		fn(ks.full)
+		fn(&ks.full.Rate)
 		return
 	}
 	r := ks.rate()
@@ -153,10 +174,41 @@ func (ks *keyState) resetRate() { ks.full, ks.blank = nil, baseline.BlankRate{} 
 // materialise gives ks its full rate, before it counts a denial.
 func (ks *keyState) materialise() *baseline.Rate {
 	if ks.full == nil {
-		ks.full = new(baseline.Rate)
-		ks.blank.Expand(ks.full)
+		ks.full = new(deniedKey)
+		ks.blank.Expand(&ks.full.Rate)
 	}
-	return ks.full
+	return &ks.full.Rate
+}
+
+// retry reports whether denial r of ks (materialised) repeats verbatim —
+// same trace, input hash and denied permissions — the last denied call ks
+// counted, within the key's retry window of it; otherwise r becomes that
+// call. An agent re-sending a denied call is one denial, not one per try
+// (a retry loop is frequency's same-input loop, not a denial spike). A
+// record without a trace or input hash is never a retry: it cannot be
+// told apart from a new call.
+func (ks *keyState) retry(r *record.Record, now int64) bool {
+	w := ks.t.retryWindow
+	if w <= 0 || r.TraceID == "" || r.Invocation.InputHash == "" {
+		return false
+	}
+	fp := mix(baseline.HashString(r.TraceID), baseline.HashString(r.Invocation.InputHash))
+	for _, p := range r.Invocation.PermissionsDenied {
+		fp = mix(fp, baseline.HashString(p))
+	}
+	fp |= 1 // 0 is "none"
+	k := ks.full
+	if k.call == fp && now-k.callAt <= w {
+		return true // the window runs from the first try: a loop of hours still counts
+	}
+	k.call, k.callAt = fp, now
+	return false
+}
+
+// mix combines two 64-bit hashes (order matters).
+func mix(a, b uint64) uint64 {
+	a ^= b + 0x9e3779b97f4a7c15 + a<<6 + a>>2
+	return a * 0xff51afd7ed558ccd
 }
 
 type toolState struct {
@@ -237,6 +289,7 @@ func (d *Detector) resolveTool(ts *toolState, tool string) {
 func (d *Detector) setParams(p *detect.Params[Config]) {
 	d.tn.Set(p, func(c *Config) *tuned {
 		return &tuned{cfg: c, rp: c.RateParams(), rule: c.Rule(), typeWarmup: int64(c.TypeWarmup / time.Second),
+			retryWindow: int64(c.RetryWindow / time.Second),
 			spike: ratedetect.Report(&c.SpikeConfig, detect.PatternDenialSpike, "denials",
 				"%s had %d permission denials in %s for %s; expected about %.3g")}
 	})
@@ -301,7 +354,8 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	}
 	if ks != nil && ks.t.cfg.Enabled {
 		t := ks.t
-		if kr := ks.full; kr != nil {
+		if ks.full != nil {
+			kr := &ks.full.Rate
 			kr.Roll(now, &t.rp)
 			if kr.NeedsArm() {
 				kr.ArmSpike(&t.rule, &t.rp, borrowRate(ks, ts), nil)
@@ -313,11 +367,21 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	if !IsDenial(r) {
 		return out
 	}
+	keyOn := ks != nil && ks.t.cfg.Enabled
+	var kr *baseline.Rate
+	if keyOn {
+		kr = ks.materialise()
+	}
+	if keyOn && ks.retry(r, now) {
+		// A retry of a counted denied call: counted neither for the key
+		// nor for the tool it may borrow from; novelty already saw it.
+		return out
+	}
 	if ts != nil {
 		ts.rate.N++
 	}
-	if ks != nil && ks.t.cfg.Enabled {
-		if kr := ks.materialise(); kr.Hit() {
+	if keyOn {
+		if kr.Hit() {
 			t := ks.t
 			if v := kr.Judge(&t.rp, &t.rule); v.Scale >= 0 && kr.Fire(v.Decades, t.rp.Size, &t.rule) {
 				out = append(out, d.spikeFinding(r, ks, v))

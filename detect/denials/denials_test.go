@@ -301,6 +301,9 @@ func TestConfigValidate(t *testing.T) {
 		{"dangerous decades", func(c *Config) { c.DangerousDecades = 11 }, "dangerous_decades"},
 		{"false alarm rate", func(c *Config) { c.FalseAlarmRate = 0 }, "false_alarm_rate"},
 		{"empty dangerous type", func(c *Config) { c.DangerousTypes = []string{"network", ""} }, "dangerous_types.1"},
+		{"retry window off", func(c *Config) { c.RetryWindow = 0 }, ""},
+		{"negative retry window", func(c *Config) { c.RetryWindow = -time.Second }, "retry_window"},
+		{"retry window too long", func(c *Config) { c.RetryWindow = 25 * time.Hour }, "retry_window"},
 	}
 	for _, tc := range tests {
 		c := DefaultConfig()
@@ -320,11 +323,15 @@ func TestObserveDoesNotAllocate(t *testing.T) {
 	r := record.Record{Timestamp: base, AgentID: "a", Tool: record.Tool{Name: "x"}}
 	r.Context.Environment = "staging"
 	r.Invocation.PermissionsDenied = []string{"data_access:read"}
+	r.TraceID, r.Invocation.InputHash = "task-1", "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 	out := d.Observe(&r, nil)
 	i := 0
 	allocs := testing.AllocsPerRun(5000, func() {
 		i++
 		r.Timestamp = base.Add(time.Duration(i) * 7 * time.Second)
+		if i%100 == 0 { // every other denial a new call, the rest its retries
+			r.TraceID = fmt.Sprint("task-", i) // allocates outside Observe only
+		}
 		if i%50 == 0 { // an occasional known denial; the rest succeed
 			r.Invocation.PermissionsDenied = r.Invocation.PermissionsDenied[:1]
 		} else {
@@ -360,6 +367,44 @@ func BenchmarkObserve(b *testing.B) {
 		}
 		r.Timestamp = ts
 		out = d.Observe(r, out[:0])
+	}
+}
+
+// BenchmarkObserveDenials is BenchmarkObserve with every 20th record a
+// denial carrying a trace and an input hash; each pass over the records
+// repeats it a second later (with retry_window 10m a retry, folded): the
+// retry fingerprint's cost.
+func BenchmarkObserveDenials(b *testing.B) {
+	for _, w := range []time.Duration{0, 10 * time.Minute} {
+		b.Run("retry_window="+w.String(), func(b *testing.B) {
+			cfg := DefaultConfig()
+			cfg.RetryWindow = w
+			d := New(detect.NewParams(cfg), baseline.DefaultConfig())
+			recs := make([]record.Record, 1000)
+			for i := range recs {
+				r := &recs[i]
+				*r = record.Record{AgentID: fmt.Sprintf("agent-%d", i%100), TraceID: fmt.Sprintf("acme-task-%07d", i/40), Tool: record.Tool{Name: fmt.Sprintf("tool-%d", i/100)}}
+				r.Invocation.Status = record.StatusSuccess
+				r.Invocation.InputHash = fmt.Sprintf("sha256:%064x", i/40)
+				if i%20 == 0 {
+					r.Invocation.Status, r.Invocation.PermissionsDenied = record.StatusDenied, []string{"data_access:read_pii"}
+				}
+				r.Context.Environment = "staging"
+			}
+			out := make([]detect.Finding, 0, 8)
+			ts := base
+			i := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				r := &recs[i%len(recs)]
+				i++
+				if i%len(recs) == 0 {
+					ts = ts.Add(time.Second)
+				}
+				r.Timestamp = ts
+				out = d.Observe(r, out[:0])
+			}
+		})
 	}
 }
 

@@ -37,7 +37,7 @@ func (d *Detector) Inspect(agent, tool string) (detect.Baseline, bool) {
 		}
 		rate = ks.rate()
 	}
-	k.full = &rate
+	k.full = &deniedKey{Rate: rate}
 	// The config as the key's next record resolves it.
 	k.t = d.tn.For(agent, tool)
 	t := k.t

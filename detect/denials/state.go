@@ -15,17 +15,19 @@ import (
 // and 2 were gob and are not read (the snapshot container refuses them);
 // version 3 (no Used, UsedAt) is upgraded with empty used sets, version
 // 4 (rates without Quiet: baseline.Rate GetStateNoQuiet) with no quiet
-// windows.
-const stateVersion = 5
+// windows and no retry to fold, version 5 (no CallAt, Call) with no retry
+// to fold.
+const stateVersion = 6
 
-// StateV4 is the snapshot record of a denial Detector, written field by
-// field in the order declared (internal/encoding; Rate as in
-// baseline/rate_state.go), then a CRC-32C:
+// StateV4 (the name kept from version 4) is the snapshot record of a
+// denial Detector, written field by field in the order declared
+// (internal/encoding; Rate as in baseline/rate_state.go), then a CRC-32C:
 //
-//	uvarint version 5, varint Ticked, varint TickedAt, uvarint Overflow,
+//	uvarint version 6, varint Ticked, varint TickedAt, uvarint Overflow,
 //	uvarint KeysRejected KeysEvicted ToolsRejected ToolsEvicted,
 //	uvarint count, Keys; uvarint count, Tools
-//	key:  str Agent, str Tool, varint LastSeen, varint Size, 3 × varint Scales, Rate
+//	key:  str Agent, str Tool, varint LastSeen, varint Size, 3 × varint Scales, Rate,
+//	      varint CallAt, BE64 Call (only when CallAt is not 0)
 //	tool: str Tool, varint LastSeen, varint Size, 3 × varint Scales, Rate,
 //	      uvarint Calls, uvarint count, Types (BE64 each),
 //	      uvarint count, Actions (BE64 each), varint Since,
@@ -56,6 +58,10 @@ type KeyV4 struct {
 	Size        int64                   // window of Rate, seconds
 	Scales      [baseline.MaxScales]int // windows per scale of Rate
 	Rate        baseline.Rate
+	// CallAt and Call: the last denied call counted (unix seconds;
+	// fingerprint), whose verbatim retries fold into it; 0 none.
+	CallAt int64
+	Call   uint64
 }
 
 // ToolV4 is one tool's state: its rate over all agents and its seen sets
@@ -96,6 +102,10 @@ func (st *StateV4) put(e *encoding.Encbuf) {
 		e.PutVarint(k.LastSeen)
 		ratedetect.PutWindow(e, k.Size, &k.Scales)
 		k.Rate.PutState(e)
+		e.PutVarint(k.CallAt)
+		if k.CallAt != 0 {
+			e.PutBE64(k.Call)
+		}
 	}
 	e.PutUvarint(uint64(len(st.Tools)))
 	for i := range st.Tools {
@@ -135,6 +145,7 @@ func getHashes(d *encoding.Decbuf) []uint64 {
 func getStateV3(d *encoding.Decbuf) StateV4 { return getState(d, 3) }
 func getStateV4(d *encoding.Decbuf) StateV4 { return getState(d, 4) }
 func getStateV5(d *encoding.Decbuf) StateV4 { return getState(d, 5) }
+func getStateV6(d *encoding.Decbuf) StateV4 { return getState(d, 6) }
 
 // getRate reads a rate of a version's record.
 func getRate(d *encoding.Decbuf, r *baseline.Rate, version int) {
@@ -145,10 +156,11 @@ func getRate(d *encoding.Decbuf, r *baseline.Rate, version int) {
 	}
 }
 
-// getState reads a version 3 to 5 record (version 3 has no used sets:
-// learned again from the next successful calls).
+// getState reads a version 3 to 6 record (version 3 has no used sets:
+// learned again from the next successful calls; versions before 6 have no
+// last denied call, so no retry to fold).
 func getState(d *encoding.Decbuf, version int) StateV4 {
-	used := version >= 4
+	used, calls := version >= 4, version >= 6
 	st := StateV4{Ticked: d.Varint(), TickedAt: d.Varint(), Overflow: d.Uvarint()}
 	for _, n := range [...]*uint64{&st.KeysRejected, &st.KeysEvicted, &st.ToolsRejected, &st.ToolsEvicted} {
 		*n = d.Uvarint()
@@ -162,6 +174,11 @@ func getState(d *encoding.Decbuf, version int) StateV4 {
 		k.Agent, k.Tool, k.LastSeen = d.UvarintStr(), d.UvarintStr(), d.Varint()
 		ratedetect.GetWindow(d, &k.Size, &k.Scales)
 		getRate(d, &k.Rate, version)
+		if calls {
+			if k.CallAt = d.Varint(); k.CallAt != 0 {
+				k.Call = d.BE64()
+			}
+		}
 	}
 	st.Tools = make([]ToolV4, d.Count(minTool))
 	for i := range st.Tools {
@@ -186,7 +203,7 @@ func getState(d *encoding.Decbuf, version int) StateV4 {
 
 // stateDecoders reads every record version this build restores; a new
 // version adds its decoder and turns the previous one into an upgrade.
-var stateDecoders = encoding.Decoders[StateV4]{3: getStateV3, 4: getStateV4, 5: getStateV5}
+var stateDecoders = encoding.Decoders[StateV4]{3: getStateV3, 4: getStateV4, 5: getStateV5, 6: getStateV6}
 
 // encode writes st as the current version.
 func (st *StateV4) encode(b []byte) []byte {
@@ -235,6 +252,10 @@ func (d *Detector) restore(st *StateV4) error {
 		if ratedetect.SameWindow(&ks.t.rp, k.Size, k.Scales) {
 			ks.setRate(&k.Rate)
 		}
+		if k.CallAt != 0 {
+			ks.materialise()
+			ks.full.call, ks.full.callAt = k.Call, k.CallAt
+		}
 	}
 	for i := range st.Tools {
 		t := &st.Tools[i]
@@ -271,7 +292,11 @@ func (d *Detector) restore(st *StateV4) error {
 // when d's keys were not captured since they were built or restored).
 func (d *Detector) capture(delta bool) (st *StateV4, c *baseline.StoreCapture[baseline.Key, keyState, KeyV4], ok bool) {
 	cp := func(_ bool, k baseline.Key, seen int64, ks *keyState) KeyV4 {
-		return KeyV4{Agent: k.Agent, Tool: k.Tool, LastSeen: seen, Size: ks.t.rp.Size, Scales: ks.t.rp.N, Rate: ks.rate()}
+		kv := KeyV4{Agent: k.Agent, Tool: k.Tool, LastSeen: seen, Size: ks.t.rp.Size, Scales: ks.t.rp.N, Rate: ks.rate()}
+		if ks.full != nil {
+			kv.CallAt, kv.Call = ks.full.callAt, ks.full.call
+		}
+		return kv
 	}
 	if delta {
 		if c, ok = baseline.CaptureDelta(d.keys, cp); !ok {

@@ -108,7 +108,8 @@ const FleetSeeds = 1
 // but ceilings a little above what it achieves on the held-out seed, so
 // the gap cannot grow while it is open; the gate logs IssueTargets'
 // misses too. Open gaps, by cause (BENCHMARKS.md, "Independent fleet
-// traffic"): level shifts of heavy-tailed tools; routine denials; new
+// traffic"): level shifts of heavy-tailed tools; routine denials (since
+// issue 9 denialquiet only a rare first-seen type, info); new
 // optional input fields at closed tools (info since issue 9 inputquiet:
 // 1.08 false alerts warning or above per 100k there, from 2.51). (Egress's
 // replies to first-time senders, once ~96 % of the false alerts, are gone
@@ -129,9 +130,10 @@ var FleetEgressCeiling = [2]float64{1.5, 0.5}
 
 // FleetNonEgressCeiling bounds the fleet twin's false alerts of the other
 // detectors per 100k normal records (any severity, warning or above), a
-// little above what the build achieves (7.17 and 1.08 on the held-out
-// seed).
-var FleetNonEgressCeiling = [2]float64{8, 2}
+// little above what the build achieves (6.81 and 1.08 on the held-out
+// seed since denials fold verbatim retries, issue 9 denialquiet; 7.17
+// before).
+var FleetNonEgressCeiling = [2]float64{7.5, 2}
 
 // NonEgress is r's false alerts of patterns other than egress, per 100k
 // normal records (any severity, warning or above).
