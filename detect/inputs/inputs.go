@@ -134,6 +134,28 @@
 // without a version change, and a version change with a new argument is
 // also what a rug-pulled tool server looks like.
 //
+// # Releases held
+//
+// A release reaches many agents and tasks of the tool within minutes; an
+// injected argument comes from one task of one agent. So an extension
+// finding that scores info (below the warning band, 60) and whose call
+// executed is held for extension_hold (default 10m) of event time
+// (hold.go) instead of emitted: the shape and its pairs are learned at
+// once as above. If within the hold the new field (its top-level pair)
+// is sent by rolloutOthers (2) distinct other (agent, task) pairs — in the
+// held shape or in any shape first seen during the hold that carries it —
+// it is a rollout: the finding is dropped. Otherwise Tick emits it once
+// the watermark is past the end of the hold, with its original event
+// time, identity and details plus details.held_for (the hold, e.g.
+// "10m0s"). Uses stamped after the hold's end do not count, so the tick
+// cadence never changes what is emitted. Warning+ extensions (a young or
+// risky context), destination and code keys, and everything that is not
+// an extension are emitted at once, never held. At most maxHeld (64)
+// findings are held, all tools together; at the cap an extension finding
+// is emitted at once (a bound never loses an alert). Held findings are in
+// the snapshot. The known-shape path costs one length check while nothing
+// is held, and a hash compare per held finding while something is.
+//
 // Findings scoring below min_score (default 40, the info band) are not
 // emitted. With always_alert_injection (default on) a record whose shape is
 // sql-injection raises a finding every time, also during warm-up and when
