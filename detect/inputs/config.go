@@ -70,6 +70,11 @@ type Config struct {
 	// the vocabulary closes again new shapes are judged against the
 	// reference.
 	OpeningNewShapes int `yaml:"opening_new_shapes"`
+	// ExtensionHold: an extension finding (a known shape plus one new
+	// plain field) scoring info waits this long in event time, and is
+	// dropped if two other agents or tasks send the new field meanwhile
+	// (a tool release's rollout); 0 emits it at once.
+	ExtensionHold time.Duration `yaml:"extension_hold"`
 }
 
 // DefaultConfig returns the documented defaults (config.yaml).
@@ -91,6 +96,7 @@ func DefaultConfig() Config {
 		ReferenceMaxShapes:   256,
 		ReferenceWindows:     7,
 		OpeningNewShapes:     16,
+		ExtensionHold:        10 * time.Minute,
 	}
 }
 
@@ -151,6 +157,9 @@ func (c *Config) Validate() validate.Errors {
 	} else if open := c.OpenNewPer1000 * float64(c.NoveltyWindowRecords) / 1000; c.OpenNewPer1000 > 0 && open <= ringSize && float64(c.OpeningNewShapes) < open {
 		// An opening must leave the vocabulary open, or it would end at once and restart.
 		es.Addf("opening_new_shapes", "must be >= the new shapes that make the vocabulary open (open_new_per_1000 × novelty_window_records / 1000 = %g)", open)
+	}
+	if c.ExtensionHold < 0 || c.ExtensionHold > time.Hour {
+		es.Addf("extension_hold", "must be between 0s and 1h")
 	}
 	return es
 }

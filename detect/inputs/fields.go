@@ -138,11 +138,17 @@ func (t *tool) dropWindowFields() {
 // object of such values, and no key of it names a destination or code
 // (riskyKey). It runs only on a first-seen shape that would be emitted.
 func (t *tool) extension(s string) bool {
+	_, ok := t.extensionField(s)
+	return ok
+}
+
+// extensionField is extension, with the pair hash of the new field.
+func (t *tool) extensionField(s string) (pair uint64, ok bool) {
 	if !strings.HasPrefix(s, "json{") || !strings.HasSuffix(s, "}") || t.fields.Len() == 0 {
-		return false
+		return 0, false
 	}
 	if sl := t.set.Find(nonZero(baseline.Hash64(s))); sl != nil && sl.Flags&flagFlood != 0 {
-		return false // a flood brought it: not a release's argument
+		return 0, false // a flood brought it: not a release's argument
 	}
 	body := s[len("json{") : len(s)-1]
 	var (
@@ -150,20 +156,21 @@ func (t *tool) extension(s string) bool {
 		start, end     int // the new field's bytes in body, with one comma
 		n              int
 	)
-	ok := eachTop(body, func(key, val string, from, to int) bool {
+	ok = eachTop(body, func(key, val string, from, to int) bool {
 		typ := val
 		if strings.HasPrefix(val, "obj{") {
 			typ = "obj"
 		}
-		if t.fields.Find(pairHash(0, key, typ)) != nil {
+		h := pairHash(0, key, typ)
+		if t.fields.Find(h) != nil {
 			return true
 		}
 		n++
-		newKey, newVal, start, end = key, val, from, to
+		newKey, newVal, start, end, pair = key, val, from, to, h
 		return n == 1
 	})
 	if !ok || n != 1 || !plainValue(newKey, newVal) || t.knownKey(newKey, newVal) {
-		return false
+		return 0, false
 	}
 	// The shape without the new field (keys stay sorted).
 	switch {
@@ -173,7 +180,7 @@ func (t *tool) extension(s string) bool {
 		start-- // the comma before it
 	}
 	sl := t.set.Find(nonZero(baseline.Hash64("json{" + body[:start] + body[end:] + "}")))
-	return sl != nil && sl.Flags&(flagFlood|flagInjection) == 0
+	return pair, sl != nil && sl.Flags&(flagFlood|flagInjection) == 0
 }
 
 // eachTop calls f with every top-level field of an object body (key,

@@ -134,6 +134,28 @@
 // without a version change, and a version change with a new argument is
 // also what a rug-pulled tool server looks like.
 //
+// # Releases held
+//
+// A release reaches many agents and tasks of the tool within minutes; an
+// injected argument comes from one task of one agent. So an extension
+// finding that scores info (below the warning band, 60) and whose call
+// executed is held for extension_hold (default 10m) of event time
+// (hold.go) instead of emitted: the shape and its pairs are learned at
+// once as above. If within the hold the new field (its top-level pair)
+// is sent by rolloutOthers (2) distinct other (agent, task) pairs — in the
+// held shape or in any shape first seen during the hold that carries it —
+// it is a rollout: the finding is dropped. Otherwise Tick emits it once
+// the watermark is past the end of the hold, with its original event
+// time, identity and details plus details.held_for (the hold, e.g.
+// "10m0s"). Uses stamped after the hold's end do not count, so the tick
+// cadence never changes what is emitted. Warning+ extensions (a young or
+// risky context), destination and code keys, and everything that is not
+// an extension are emitted at once, never held. At most maxHeld (64)
+// findings are held, all tools together; at the cap an extension finding
+// is emitted at once (a bound never loses an alert). Held findings are in
+// the snapshot. The known-shape path costs one length check while nothing
+// is held, and a hash compare per held finding while something is.
+//
 // Findings scoring below min_score (default 40, the info band) are not
 // emitted. With always_alert_injection (default on) a record whose shape is
 // sql-injection raises a finding every time, also during warm-up and when
@@ -357,6 +379,10 @@ type Detector struct {
 	// shared: the consumer group's other partitions' shapes per tool
 	// (share.go); nil in a single daemon.
 	shared map[string]*hashset.Set
+	// held: info extension findings waiting out extension_hold (hold.go),
+	// in the order they were held; rollouts counts those dropped.
+	held     []hold
+	rollouts uint64
 }
 
 // New returns a detector; per-tool overrides are resolved when a tool is
@@ -435,6 +461,9 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 		if sl.Flags&flagFlood != 0 {
 			return d.quarantined(t, r, s, h, ts, sl, out)
 		}
+		if len(d.held) > 0 {
+			d.heldUse(r, "", h)
+		}
 		if sl.Flags&flagRepeat == 0 {
 			sl.Flags |= flagRepeat
 			t.n1--
@@ -454,7 +483,11 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	if d.shared != nil && d.sharedShape(t, r, s, h) {
 		return out // known to another partition of the group (share.go)
 	}
-	return d.novel(t, r, s, h, ts, nil, out)
+	out = d.novel(t, r, s, h, ts, nil, out)
+	if len(d.held) > 0 && r.Invocation.Status != record.StatusError {
+		d.heldUse(r, s, h)
+	}
+	return out
 }
 
 // probation counts a window in which a shape outside the reference was
@@ -774,7 +807,13 @@ func (d *Detector) score(t *tool, r *record.Record, s, class string, firstSeen, 
 		return out
 	}
 	recomb := fields && t.recombination(s)
-	ext := fields && firstSeen && !recomb && t.extension(s)
+	var (
+		ext  bool
+		pair uint64
+	)
+	if fields && firstSeen && !recomb {
+		pair, ext = t.extensionField(s)
+	}
 	if recomb || ext {
 		if recomb {
 			l = math.Max(0, l-recombinationDecades)
@@ -803,11 +842,15 @@ func (d *Detector) score(t *tool, r *record.Record, s, class string, firstSeen, 
 	if recomb {
 		f.Details["recombination"] = true
 	}
-	if ext {
-		f.Details["extension"] = true
-	}
 	if ref {
 		f.Details["judged_by"] = "reference"
+	}
+	if ext {
+		f.Details["extension"] = true
+		// An info extension waits for a rollout (hold.go); warning+ never does.
+		if sc < warningBand && !rejected && d.holdExtension(t, r, f, pair, nonZero(baseline.Hash64(s))) {
+			return out
+		}
 	}
 	return append(out, f)
 }
@@ -886,6 +929,10 @@ const (
 	// extensionDecades discounts a known shape plus one new plain field
 	// (a tool release's optional argument).
 	extensionDecades = 2
+	// warningBand is the default warning severity band: an extension
+	// scoring below it (info) is held for a rollout, one at or above it
+	// is emitted at once.
+	warningBand = 60
 )
 
 func (t *tool) stability(ts int64) float64 {
@@ -897,11 +944,15 @@ func (t *tool) stability(ts int64) float64 {
 // estimate of the overflow.
 func (t *tool) known() uint64 { return uint64(t.set.Len()) + t.overAll.Estimate() }
 
-// Tick implements detect.Detector: rotates distinct windows, refreshes the
-// HyperLogLog estimates (only of tools that overflowed) and evicts idle
-// tools. It emits nothing.
+// Tick implements detect.Detector: emits the held extension findings
+// whose hold ended before the watermark, rotates distinct windows,
+// refreshes the HyperLogLog estimates (only of tools that overflowed) and
+// evicts idle tools.
 func (d *Detector) Tick(watermark time.Time, out []detect.Finding) []detect.Finding {
 	wm := watermark.UnixNano()
+	if len(d.held) > 0 {
+		out = d.emitHeld(wm, out)
+	}
 	d.store.Range(func(k baseline.Key, t *tool) bool {
 		if !d.gen.Current(t.gen) {
 			t.cfg, t.gen = d.params.For("", k.Tool), d.gen.Stamp()

@@ -3,6 +3,7 @@ package inputs
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/toolwatch/toolwatch/baseline"
@@ -13,12 +14,46 @@ import (
 
 // stateVersion is the record version this package writes. Version 1 was
 // gob and is not read (the snapshot container refuses it); versions 2 (no
-// reference) and 3 (no field pairs) are read and upgraded.
-const stateVersion = 4
+// reference), 3 (no field pairs) and 4 (no held findings) are read and
+// upgraded.
+const stateVersion = 5
 
-// StateV4 is the snapshot record of an input_novelty Detector: version 4,
-// then StateV3's layout with each tool followed by its field pairs
-// (fields.go), sorted by hash:
+// StateV5 is the snapshot record of an input_novelty Detector: version 5,
+// then StateV4's layout followed by the held extension findings (hold.go)
+// in the order they were held:
+//
+//	uvarint Rollouts, uvarint count, count × held
+//	held:    varint Due, BE64 Pair, BE64 Origin, uvarint count, count ×
+//	         BE64 Others, uvarint count, count × BE64 Shapes, finding
+//	finding: str Detail, BE64 float Score, str AgentID, Tool, ToolVersion,
+//	         Environment, BE64 float Observed, Expected, str Unit, Summary,
+//	         time EventTime, str TraceID, SpanID, TaskID, uvarint count,
+//	         count × (str key, byte type, value), keys sorted
+//
+// A detail value is typed so that a restored finding equals the held one:
+// 'f' BE64 float64, 'u' uvarint uint64, 'w' uvarint uint32, 'i' varint
+// int, 's' str, 'b' byte bool, 'l' uvarint count, count × str ([]string).
+type StateV5 struct {
+	StateV4
+	Rollouts uint64
+	Held     []HeldV5
+}
+
+// HeldV5 is one held finding: the end of its hold (event time, unix ns),
+// its new field's pair hash, the hash of its (agent, task), the other
+// users of the field so far and the shapes known to carry the field.
+type HeldV5 struct {
+	Due     int64
+	Pair    uint64
+	Origin  uint64
+	Others  []uint64
+	Shapes  []uint64
+	Finding detect.Finding
+}
+
+// StateV4 is the previous snapshot record (read, upgraded to StateV5
+// with no held findings): version 4, then StateV3's layout with each tool
+// followed by its field pairs (fields.go), sorted by hash:
 //
 //	tool:  ...StateV3's tool..., uvarint count, count × (BE64 H, uvarint Window)
 //
@@ -186,6 +221,164 @@ func (st *StateV4) put(e *encoding.Encbuf) {
 	}
 }
 
+func (st *StateV5) put(e *encoding.Encbuf) {
+	st.StateV4.put(e)
+	e.PutUvarint(st.Rollouts)
+	e.PutUvarint(uint64(len(st.Held)))
+	for i := range st.Held {
+		h := &st.Held[i]
+		e.PutVarint(h.Due)
+		e.PutBE64(h.Pair)
+		e.PutBE64(h.Origin)
+		for _, l := range [...][]uint64{h.Others, h.Shapes} {
+			e.PutUvarint(uint64(len(l)))
+			for _, x := range l {
+				e.PutBE64(x)
+			}
+		}
+		putFinding(e, &h.Finding)
+	}
+}
+
+func putFinding(e *encoding.Encbuf, f *detect.Finding) {
+	e.PutUvarintStr(f.Detail)
+	e.PutBEFloat64(f.Score)
+	for _, s := range [...]string{f.AgentID, f.Tool, f.ToolVersion, f.Environment} {
+		e.PutUvarintStr(s)
+	}
+	e.PutBEFloat64(f.Observed)
+	e.PutBEFloat64(f.Expected)
+	e.PutUvarintStr(f.Unit)
+	e.PutUvarintStr(f.Summary)
+	e.PutTime(f.EventTime)
+	for _, s := range [...]string{f.TraceID, f.SpanID, f.TaskID} {
+		e.PutUvarintStr(s)
+	}
+	keys := slices.Sorted(maps.Keys(f.Details))
+	e.PutUvarint(uint64(len(keys)))
+	for _, k := range keys {
+		e.PutUvarintStr(k)
+		switch v := f.Details[k].(type) {
+		case float64:
+			e.PutByte('f')
+			e.PutBEFloat64(v)
+		case uint64:
+			e.PutByte('u')
+			e.PutUvarint(v)
+		case uint32:
+			e.PutByte('w')
+			e.PutUvarint(uint64(v))
+		case int:
+			e.PutByte('i')
+			e.PutVarint(int64(v))
+		case string:
+			e.PutByte('s')
+			e.PutUvarintStr(v)
+		case bool:
+			e.PutByte('b')
+			e.PutBool(v)
+		case []string:
+			e.PutByte('l')
+			e.PutUvarint(uint64(len(v)))
+			for _, x := range v {
+				e.PutUvarintStr(x)
+			}
+		default: // refused by CaptureState (detailTyped)
+			e.PutByte(0)
+		}
+	}
+}
+
+// detailTyped reports whether a detail value has a StateV5 type.
+func detailTyped(v any) bool {
+	switch v.(type) {
+	case float64, uint64, uint32, int, string, bool, []string:
+		return true
+	}
+	return false
+}
+
+func getFinding(d *encoding.Decbuf, f *detect.Finding) {
+	f.Pattern = detect.PatternInputNovelty
+	f.Detail, f.Score = d.UvarintStr(), d.BEFloat64()
+	f.AgentID, f.Tool, f.ToolVersion, f.Environment = d.UvarintStr(), d.UvarintStr(), d.UvarintStr(), d.UvarintStr()
+	f.Observed, f.Expected = d.BEFloat64(), d.BEFloat64()
+	f.Unit, f.Summary = d.UvarintStr(), d.UvarintStr()
+	f.EventTime = d.Time()
+	f.TraceID, f.SpanID, f.TaskID = d.UvarintStr(), d.UvarintStr(), d.UvarintStr()
+	n := d.Count(3)
+	f.Details = make(map[string]any, n)
+	prev := ""
+	for i := range n {
+		k := d.UvarintStr()
+		if i > 0 && k <= prev {
+			d.Fail("held finding: detail keys not sorted at %q", k)
+		}
+		prev = k
+		switch typ := d.Byte(); typ {
+		case 'f':
+			f.Details[k] = d.BEFloat64()
+		case 'u':
+			f.Details[k] = d.Uvarint()
+		case 'w':
+			f.Details[k] = d.Uvarint32()
+		case 'i':
+			f.Details[k] = int(d.Varint())
+		case 's':
+			f.Details[k] = d.UvarintStr()
+		case 'b':
+			f.Details[k] = d.Bool()
+		case 'l':
+			l := make([]string, d.Count(1))
+			for j := range l {
+				l[j] = d.UvarintStr()
+			}
+			f.Details[k] = l
+		default:
+			d.Fail("held finding: detail %q of type %q", k, typ)
+		}
+		if d.Err() != nil {
+			return
+		}
+	}
+}
+
+func getStateV5(d *encoding.Decbuf) StateV5 {
+	st := StateV5{StateV4: getStateV4(d)}
+	st.Rollouts = d.Uvarint()
+	n := d.Count(1 + 8 + 8 + 1 + 1 + 4)
+	if n > maxHeld {
+		d.Fail("%d held findings, at most %d", n, maxHeld)
+		return st
+	}
+	st.Held = make([]HeldV5, n)
+	for i := range st.Held {
+		if d.Err() != nil {
+			break
+		}
+		h := &st.Held[i]
+		h.Due, h.Pair, h.Origin = d.Varint(), d.BE64(), d.BE64()
+		for j, lim := range [...]int{rolloutOthers - 1, maxHoldShapes} {
+			c := d.Count(8)
+			if c > lim || j == 1 && c == 0 {
+				d.Fail("held finding: %d hashes, want at most %d", c, lim)
+				return st
+			}
+			l := make([]uint64, c)
+			for k := range l {
+				l[k] = d.BE64()
+			}
+			if j == 0 {
+				h.Others = l
+			} else {
+				h.Shapes = l
+			}
+		}
+		getFinding(d, &h.Finding)
+	}
+	return st
+}
+
 // put writes t's StateV3 fields.
 func (t *ToolV3) put(e *encoding.Encbuf) {
 	t.ToolV2.put(e)
@@ -319,11 +512,22 @@ func getStateV2(d *encoding.Decbuf) StateV4 {
 
 // stateDecoders reads every record version this build restores; a new
 // version adds its decoder and turns the previous one into an upgrade.
-var stateDecoders = encoding.Decoders[StateV4]{2: getStateV2, 3: getStateV3, 4: getStateV4}
+var stateDecoders = encoding.Decoders[StateV5]{
+	2: upgrade(getStateV2), 3: upgrade(getStateV3), 4: upgrade(getStateV4), 5: getStateV5}
+
+// upgrade reads a record without held findings.
+func upgrade(get func(*encoding.Decbuf) StateV4) func(*encoding.Decbuf) StateV5 {
+	return func(d *encoding.Decbuf) StateV5 { return StateV5{StateV4: get(d)} }
+}
 
 // encode writes st as the current version.
+func (st *StateV5) encode(b []byte) []byte {
+	return encoding.AppendRecord(b, stateVersion, len(st.Tools)*(minToolV4+256)+len(st.Held)*512, st.put)
+}
+
+// encode writes st as a version 4 record (tests build old records with it).
 func (st *StateV4) encode(b []byte) []byte {
-	return encoding.AppendRecord(b, stateVersion, len(st.Tools)*(minToolV4+256), st.put)
+	return encoding.AppendRecord(b, 4, len(st.Tools)*(minToolV4+256), st.put)
 }
 
 // MarshalState implements detect.State.
@@ -332,7 +536,17 @@ func (d *Detector) MarshalState(b []byte) ([]byte, error) { return detect.Marsha
 // CaptureState implements detect.Capturer: shapes and sketches are
 // copied here; sorting and writing run in the Encoder.
 func (d *Detector) CaptureState() (detect.Encoder, error) {
-	st := &StateV4{Skipped: d.skipped, Overflow: d.overflo, Tools: make([]ToolV4, 0, d.store.Len())}
+	st := &StateV5{StateV4: StateV4{Skipped: d.skipped, Overflow: d.overflo, Tools: make([]ToolV4, 0, d.store.Len())}, Rollouts: d.rollouts}
+	for _, hd := range d.held {
+		for k, v := range hd.f.Details {
+			if !detailTyped(v) {
+				return nil, fmt.Errorf("input_novelty state: held finding detail %q of type %T", k, v)
+			}
+		}
+		// The finding's Details map is not changed once held: shared, not copied.
+		st.Held = append(st.Held, HeldV5{Due: hd.due, Pair: hd.pair, Origin: hd.origin,
+			Others: slices.Clone(hd.others[:hd.n]), Shapes: slices.Clone(hd.shapes), Finding: hd.f})
+	}
 	st.Evicted, st.Rejected = d.store.Evictions() // Rejected: capacity evictions
 	var err error
 	d.store.RangeSeen(func(k baseline.Key, seen int64, t *tool) bool {
@@ -436,8 +650,18 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		}
 		store.Put(k, tv.LastSeen, t)
 	}
+	held := make([]hold, 0, len(st.Held))
+	for _, h := range st.Held {
+		if len(h.Others) >= rolloutOthers || len(h.Shapes) == 0 || len(h.Shapes) > maxHoldShapes || h.Origin == 0 {
+			return fmt.Errorf("input_novelty state: held finding of %q: %d other users, %d shapes", h.Finding.Tool, len(h.Others), len(h.Shapes))
+		}
+		hd := hold{f: h.Finding, due: h.Due, pair: h.Pair, origin: h.Origin, shapes: h.Shapes}
+		hd.n = copy(hd.others[:], h.Others)
+		held = append(held, hd)
+	}
 	store.SetCounters(st.Evicted, st.Rejected)
 	d.store, d.skipped, d.overflo = store, st.Skipped, st.Overflow
+	d.held, d.rollouts = held, st.Rollouts
 	return nil
 }
 

@@ -5,16 +5,18 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/toolwatch/toolwatch/baseline"
+	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/detect/detecttest"
 	"github.com/toolwatch/toolwatch/internal/encoding/enctest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata golden files")
 
-// goldenState defines testdata/input_novelty-state.v4.bin (and .v3.bin,
-// written by the version 3 build from the same stream): records
+// goldenState defines testdata/input_novelty-state.v5.bin (and .v4.bin
+// and .v3.bin, written by earlier builds from the stream without "crm"): records
 // 0..1199 one second apart from base, in turn "db" (3 shapes), "wide" (40
 // shapes, 16 fit: the rest overflow) and "search" (1 shape); a tick every
 // 60 (the version 2 file holds this much). Then two hours of "db" every 10
@@ -45,6 +47,13 @@ func goldenState() *Detector {
 	for j := range 40 {
 		d.Observe(rec(8400+j, "db", "agent-f", fmt.Sprintf("json{flood%d:num}", j)), nil)
 	}
+	// Version 5: two hours of "crm" every 2 seconds (no tick: db's opening
+	// stays as it was), then agent-x's first use of a new argument: an info
+	// extension, held.
+	for i := 8440; i < 8440+7200; i += 2 {
+		d.Observe(rec(i, "crm", fmt.Sprintf("agent-%d", i/2%3), []string{"json{customer_id:str}", "json{email:str}"}[i/2%2]), nil)
+	}
+	d.Observe(rec(8440+7200, "crm", "agent-x", "json{customer_id:str,include_history:bool}"), nil)
 	return d
 }
 
@@ -56,6 +65,9 @@ func TestStateGolden(t *testing.T) {
 	enctest.Fields(t, reflect.TypeFor[ToolV4](), 2)
 	enctest.Fields(t, reflect.TypeFor[ToolV2](), 16)
 	enctest.Fields(t, reflect.TypeFor[ToolV3](), 12)
+	enctest.Fields(t, reflect.TypeFor[hold](), 7)
+	enctest.Fields(t, reflect.TypeFor[HeldV5](), 6)
+	enctest.Fields(t, reflect.TypeFor[detect.Finding](), 16)
 	// Run restores an older file, then its upgrade as the current
 	// version: the upgrade keeps the older file's (empty) field pairs.
 	var prev uint64
@@ -81,8 +93,22 @@ func TestStateGolden(t *testing.T) {
 				v = 2
 			}
 			var tools []string
+			held, _ := d.Held()
+			if wantHeld := fv >= 5; (held == 1) != wantHeld || held > 1 {
+				t.Errorf("v%d: %d findings held, want 1 in a version 5 record", fv, held)
+			} else if held == 1 {
+				hd := d.held[0]
+				if f := hd.f; f.Tool != "crm" || f.AgentID != "agent-x" || f.Details["extension"] != true || f.Details["held_for"] != "10m0s" ||
+					f.Details["records"] != uint64(3601) || !f.EventTime.Equal(rec(8440+7200, "", "", "").Timestamp) ||
+					hd.due != f.EventTime.Add(10*time.Minute).UnixNano() || len(hd.shapes) != 1 || hd.n != 0 {
+					t.Errorf("held finding %+v", hd)
+				}
+			}
 			d.store.RangeSeen(func(k baseline.Key, _ int64, tl *tool) bool {
 				tools = append(tools, k.Tool)
+				if k.Tool == "crm" {
+					return true // version 5's stream: its held finding is checked above
+				}
 				want := map[string][3]uint64{"db": {3, 400, 0}, "wide": {16, 400, 24}, "search": {1, 400, 0}}[k.Tool]
 				if v >= 3 && k.Tool == "db" {
 					want = [3]uint64{3 + 40, 400 + 720 + 40, 0}
@@ -120,7 +146,10 @@ func TestStateGolden(t *testing.T) {
 				return true
 			})
 			want := "[search wide db]" // newest first
-			if v >= 3 {
+			switch {
+			case fv >= 5:
+				want = "[crm db search wide]"
+			case v >= 3:
 				want = "[db search wide]"
 			}
 			if fmt.Sprint(tools) != want {

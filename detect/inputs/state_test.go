@@ -88,6 +88,9 @@ func TestCrashEquivalence(t *testing.T) {
 		if again, _ := b.MarshalState(nil); !bytes.Equal(again, data) {
 			t.Fatalf("cut %d: restored state marshals differently", cut)
 		}
+		if n, _ := b.Held(); (n == 1) != (cut == 5201) || n > 1 {
+			t.Fatalf("cut %d: %d findings held (db-query's debug:bool is held at 5201)", cut, n)
+		}
 		if tl := b.store.Peek(baseline.Key{Tool: "wide"}); tl == nil || tl.overflow == 0 {
 			t.Fatalf("cut %d: wide tool did not overflow: sketches untested", cut)
 		}
