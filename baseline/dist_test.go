@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"testing"
@@ -474,8 +475,11 @@ func FuzzDistState(f *testing.F) {
 	}
 	enc, _ := l.MarshalState(nil)
 	f.Add(enc)
-	if v3, err := os.ReadFile("testdata/dist-state.v3.bin"); err == nil {
-		f.Add(v3)
+	goldens, _ := filepath.Glob("testdata/dist-state.v*.bin") // every version read
+	for _, name := range goldens {
+		if b, err := os.ReadFile(name); err == nil {
+			f.Add(b)
+		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var d Dist
