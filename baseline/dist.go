@@ -349,7 +349,7 @@ func (d *Dist) Epoch() int64 { return d.epoch }
 // epoch (excluding unfolded raw values).
 func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
 
-// Dist state encoding (snapshots). Version 3, big-endian like every
+// Dist state encoding (snapshots). Version 4 (3 is read too), big-endian like every
 // snapshot record (internal/encoding); versions 1 and 2 were the same
 // little-endian and only ever appeared inside gob snapshots, which the
 // snapshot container refuses, so they are not read:
@@ -366,12 +366,14 @@ func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
 //	    uvarint N | u32 × n ring (float32 bits; a negated value is an
 //	    entry winsorized at its absolute value) | varint last |
 //	    f64 sw sw2 swd lw lm lv anchor anchorU anchorS peakUp peakDown epUp epDown gap |
-//	    varint anchorT shiftAt driftAt | uvarint fit generation, anchor generation
+//	    varint anchorT shiftAt driftAt | uvarint fit generation, anchor generation |
+//	    u8 n inputs | u64 × n recent level-tested inputs, most recent first
+//	    (version 4; a version 3 state has none and decodes with none)
 //
 // Everything that influences later behaviour (including the cached
 // quantiles, the tail fit and the fold schedule) is stored, so a restored
 // Dist answers and evolves bit for bit like the original.
-const distStateVersion = 3
+const distStateVersion = 4
 
 const (
 	distFlagInit  = 1
@@ -432,7 +434,7 @@ var errDistState = errors.New("malformed")
 func (d *Dist) decode(data []byte) error {
 	r := distReader{b: data}
 	version := r.byte()
-	if version != distStateVersion {
+	if version != distStateVersion && version != 3 {
 		if r.err != nil {
 			return r.err
 		}
@@ -478,7 +480,7 @@ func (d *Dist) decode(data []byte) error {
 	if d.cur, err = r.centroids(int(capacity), true, d.curW); err != nil {
 		return fmt.Errorf("cur: %w", err)
 	}
-	if err := d.tail.unmarshal(&r); err != nil {
+	if err := d.tail.unmarshal(&r, version); err != nil {
 		return fmt.Errorf("tail: %w", err)
 	}
 	if err := r.end(); err != nil {

@@ -41,12 +41,17 @@ type Verdict struct {
 	Vouched bool // next to Egregious: no larger Verdict
 	// EgregiousBound is that bound (raw units), set only when Egregious.
 	EgregiousBound float64
-	y              float64 // the value's log
-	shift          float64 // ln shift the value was judged with (relearn widening − drift)
-	far, floor     float64
-	beyond         bool    // the value lies beyond the egregious bound (suspended or not)
-	young          bool    // Egregious by the young rule (fewer than egregiousMinCount values)
-	DriftLn        float64 // δ: how far (ln) the median or u ran ahead of the allowed drift envelope
+	// Input identifies the call's input (InputKey of its input hash; 0:
+	// unknown), set by the caller before Learn: a value whose input
+	// repeats one of the key's last few level-tested inputs (a retry, an
+	// agent looping on one call) does not feed the level test.
+	Input      uint64
+	y          float64 // the value's log
+	shift      float64 // ln shift the value was judged with (relearn widening − drift)
+	far, floor float64
+	beyond     bool    // the value lies beyond the egregious bound (suspended or not)
+	young      bool    // Egregious by the young rule (fewer than egregiousMinCount values)
+	DriftLn    float64 // δ: how far (ln) the median or u ran ahead of the allowed drift envelope
 }
 
 // Threshold is the raw value at which Decades reaches the judge's Far (at
@@ -187,6 +192,45 @@ type level struct {
 	anchorSet    bool
 	shiftAt      int64 // shift finding of the ongoing episode (0: none yet)
 	driftAt      int64 // last drift finding due
+	// inputs are the last level-tested inputs (Verdict.Input), most
+	// recent first; 0 is empty.
+	inputs [levelInputs]uint64
+}
+
+// levelInputs is how many recent inputs the level test remembers: an agent
+// looping on one call while another task of the same key interleaves a
+// few calls still repeats a remembered input.
+const levelInputs = 4
+
+// repeat reports whether in is one of the remembered inputs, and makes it
+// the most recent (inserting it when new). An unknown input (0) never
+// repeats.
+func (l *level) repeat(in uint64) bool {
+	if in == 0 {
+		return false
+	}
+	i := 0
+	for i < levelInputs-1 && l.inputs[i] != in {
+		i++
+	}
+	hit := l.inputs[i] == in
+	copy(l.inputs[1:i+1], l.inputs[:i])
+	l.inputs[0] = in
+	return hit
+}
+
+// InputKey maps a record's input hash to a Verdict.Input: FNV-1a of its
+// last 16 bytes (a hash's most specific part; the whole string would cost
+// 4× per record for nothing), 0 for none.
+func InputKey(hash string) uint64 {
+	if hash == "" {
+		return 0
+	}
+	h := HashString(hash[max(0, len(hash)-16):])
+	if h == 0 {
+		h = 1
+	}
+	return h
 }
 
 // Learn lets d learn raw value x at event time t, judged v (d's own
@@ -195,7 +239,9 @@ type level struct {
 //
 // Body: an anomalous value is not learned (it teaches only the tail, at
 // most one winsorized point an hour); other values are, and so is a value
-// v.Vouched for while d is not ready. Tail: see learnTail. Level: d = ln(1+x) − ln(1+p50), clipped to
+// v.Vouched for while d is not ready. Tail: see learnTail. Level (a value
+// whose v.Input repeats one of the last 4 level-tested inputs is skipped:
+// a loop or retry of one call is one observation): d = ln(1+x) − ln(1+p50), clipped to
 // ±max(4s, 2·ShiftLn) with s the body's log scale ((ln p90 − ln p10)/2.563),
 // enters a short (half-life 10 min, or 4 mean gaps between values if
 // longer; a gap counts at most an hour, so nights without calls do not
@@ -264,6 +310,12 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 		}
 	}
 	if !level || j.ShiftLn <= 0 {
+		return out
+	}
+	// Repeats of one input are one observation, not n: a benign loop of
+	// 3–20 identical calls (identical durations and sizes) otherwise
+	// moves the short window like a shift of the whole key.
+	if lv.repeat(v.Input) {
 		return out
 	}
 	c := max(4*v.Fit.Scale, 2*j.ShiftLn)
@@ -354,6 +406,9 @@ func (l *level) zero() bool {
 	}
 	for _, v := range [...]int64{l.last, l.anchorT, l.shiftAt, l.driftAt} {
 		bits |= uint64(v)
+	}
+	for _, v := range l.inputs {
+		bits |= v
 	}
 	return bits == 0 && l.anchorGen == 0 && !l.anchorSet
 }

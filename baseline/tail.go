@@ -276,10 +276,18 @@ func (t *tailState) marshal(b []byte) []byte {
 	}
 	b = binary.AppendUvarint(b, uint64(t.gen))
 	b = binary.AppendUvarint(b, uint64(l.anchorGen))
+	n := 0
+	for n < levelInputs && l.inputs[n] != 0 {
+		n++
+	}
+	b = append(b, byte(n))
+	for _, v := range l.inputs[:n] {
+		b = binary.BigEndian.AppendUint64(b, v)
+	}
 	return b
 }
 
-func (t *tailState) unmarshal(r *distReader) error {
+func (t *tailState) unmarshal(r *distReader, version byte) error {
 	t.n, t.pos, t.newSince = r.byte(), r.byte(), r.byte()
 	flags := r.byte()
 	if r.err != nil {
@@ -324,6 +332,19 @@ func (t *tailState) unmarshal(r *distReader) error {
 		return fmt.Errorf("fit generation: %w", errDistState)
 	}
 	t.gen, l.anchorGen = uint32(gen), uint32(agen)
+	if version >= 4 {
+		n := r.byte()
+		if r.err == nil && (n > levelInputs || len(r.b) < 8*int(n)) {
+			return fmt.Errorf("%d level inputs: %w", n, errDistState)
+		}
+		for i := range int(n) {
+			l.inputs[i] = binary.BigEndian.Uint64(r.b)
+			r.b = r.b[8:]
+			if l.inputs[i] == 0 {
+				return fmt.Errorf("level input: %w", errDistState)
+			}
+		}
+	}
 	t.lv = nil
 	if !l.zero() {
 		t.lv = &l

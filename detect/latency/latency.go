@@ -362,6 +362,11 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	success := r.Invocation.Status == record.StatusSuccess
 	// A young key learns what the ready tool baseline judged normal.
 	kv.Vouched = c.scope == ScopeTool && !anomalous
+	if success {
+		// Repeats of one input feed the level test once (baseline.Learn).
+		kv.Input = baseline.InputKey(r.Invocation.InputHash)
+		tv.Input = kv.Input
+	}
 	if kcur != nil && (kv.Fit.Valid || !anomalous) {
 		lv := kcur.dist.Learn(d.core.G, x, now, &kv, &kj, kReady, success)
 		if c.scope == ScopeAgent {

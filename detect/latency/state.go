@@ -24,9 +24,13 @@ var (
 //	str Agent, str Tool, varint LastSeen, byte Active,
 //	2 × slot: str Version, bool Used, bool Relearn, bytes Dist (baseline.Dist state)
 //
+// Version 3 has the same framing; its Dists are baseline.Dist state
+// version 4 (the level test's recent inputs). A version 2 record's Dists
+// (version 3) decode with no recent inputs.
+//
 // Key configurations are not stored: restored keys resolve them from the
 // detector's current params.
-const StateVersion = 2
+const StateVersion = 3
 
 // EntryState is one key: its idle clock and its two version slots.
 type EntryState struct {
@@ -58,6 +62,9 @@ var codec = distdetect.Codec[state, EntryState]{
 	MinEntry:  minEntry,
 	Decoders: encoding.Decoders[distdetect.Snapshot[EntryState]]{
 		2: func(d *encoding.Decbuf) distdetect.Snapshot[EntryState] {
+			return distdetect.ReadSnapshot(d, minEntry, getEntryV2)
+		},
+		3: func(d *encoding.Decbuf) distdetect.Snapshot[EntryState] {
 			return distdetect.ReadSnapshot(d, minEntry, getEntryV2)
 		},
 	},

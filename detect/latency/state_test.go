@@ -116,7 +116,7 @@ func TestUnmarshalCorruptKeepsState(t *testing.T) {
 		return codec.Encode(nil, &st)
 	}
 	version := craft(func(*snap) {})
-	version = encoding.Seal(append([]byte{StateVersion - 1}, version[1:len(version)-4]...)) // the gob era
+	version = encoding.Seal(append([]byte{1}, version[1:len(version)-4]...)) // the gob era
 	cases := detecttest.Corruptions(good, map[string][]byte{
 		"version":     version,
 		"bad dist":    craft(func(s *snap) { s.Keys.Entries[0].Slots[1].Dist = []byte{okDist[0], 7} }),

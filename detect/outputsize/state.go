@@ -19,9 +19,13 @@ var (
 //
 //	str Agent, str Tool, varint LastSeen, bytes Dist (baseline.Dist state)
 //
+// Version 3 has the same framing; its Dists are baseline.Dist state
+// version 4 (the level test's recent inputs). A version 2 record's Dists
+// (version 3) decode with no recent inputs.
+//
 // Key configurations are not stored: restored keys resolve them from the
 // detector's current params.
-const StateVersion = 2
+const StateVersion = 3
 
 // EntryState is one key: its idle clock and its baseline.Dist encoding.
 type EntryState struct {
@@ -50,6 +54,9 @@ var codec = distdetect.Codec[state, EntryState]{
 	MinEntry: 4,
 	Decoders: encoding.Decoders[distdetect.Snapshot[EntryState]]{
 		2: func(d *encoding.Decbuf) distdetect.Snapshot[EntryState] {
+			return distdetect.ReadSnapshot(d, 4, getEntryV2)
+		},
+		3: func(d *encoding.Decbuf) distdetect.Snapshot[EntryState] {
 			return distdetect.ReadSnapshot(d, 4, getEntryV2)
 		},
 	},
