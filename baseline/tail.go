@@ -29,7 +29,9 @@ import (
 //   - with fewer than tailMinFit usable excesses (a young key) the fallback
 //     is an exponential log tail (a Pareto tail in raw values) through the
 //     body's p90 and p99: σ = (ln p99 − ln p90)/ln 10 (for log-normal data
-//     this slope is 1.3× the true local one at p99, so it errs wide).
+//     this slope is 1.3× the true local one at p99, so it errs wide), and
+//     at least a log-normal's of the body's robust scale s, 0.454·s (a
+//     young digest's p90 and p99 may nearly coincide).
 //
 // The fit is refreshed lazily: when the body's quantiles were recomputed,
 // or after tailRefit new exceedances, never per record.
@@ -40,6 +42,9 @@ const (
 	tailZeta   = 0.01
 	// tailMinSigma keeps a near-constant tool from getting a zero-width tail.
 	tailMinSigma = 0.1
+	// fallbackBody is (z(0.99) − z(0.90))/ln 10: the fallback slope of a
+	// log-normal body per unit of its log scale.
+	fallbackBody = (2.3263 - 1.2816) / math.Ln10
 	// absorbEvery: a winsorized value (see learnTail) enters the ring at
 	// most this often, so a recurring legitimate tail is learned over hours
 	// while one attack burst adds a single point.
@@ -168,7 +173,13 @@ func fitTail(q Quantiles, ring []float32) TailFit {
 		}
 	}
 	if n < tailMinFit {
-		s := max((lnU-LogValue(q.P90))/math.Ln10, tailMinSigma)
+		// A young digest's p90 and p99 rest on a few values each and may
+		// nearly coincide (a σ 0.8 key of 300 values fell back to σ 0.1
+		// and called 3.4× its p99 7 decades improbable): the slope is at
+		// least a log-normal body's of the Dist's robust scale between
+		// them, (z99 − z90)·s/ln 10.
+		body := fallbackBody * (LogValue(q.P90) - LogValue(q.P10)) / 2.563
+		s := max((lnU-LogValue(q.P90))/math.Ln10, body, tailMinSigma)
 		return TailFit{LnU: lnU, Zeta: tailZeta, Sigma: s, Fallback: true, Valid: true}
 	}
 	// Probability-weighted moments: a0 = mean, a1 = mean of x_(i)·(n−i)/(n−1)

@@ -169,3 +169,39 @@ func TestEgregiousYoungPool(t *testing.T) {
 		})
 	}
 }
+
+// The fallback tail's slope is at least a log-normal body's of the Dist's
+// robust scale: a young digest whose p90 and p99 nearly coincide no longer
+// gets the σ floor of 0.1 (which called 3.4× p99 seven decades improbable
+// on a σ 0.8 key of 300 values), while a tail heavier than the body keeps
+// its p90–p99 slope.
+func TestFallbackSlopeFromBody(t *testing.T) {
+	q := func(med, s, z90, z99 float64) Quantiles {
+		return Quantiles{P10: med * math.Exp(-1.2816*s), P50: med, P90: med * math.Exp(z90*s), P99: med * math.Exp(z99*s), Count: 300, Folded: 300}
+	}
+	for _, tc := range []struct {
+		name      string
+		q         Quantiles
+		min, max  float64 // fitted σ
+		decades34 [2]float64
+	}{
+		// Exact log-normal quantiles (σ 0.8): both slopes agree, 0.363.
+		{"log-normal", q(900, 0.8, 1.2816, 2.3263), 0.36, 0.37, [2]float64{3, 4}},
+		// A young digest's p90 close to its p99 (and so a wider robust
+		// scale): the body's slope holds, not the σ floor of 0.1.
+		{"p90 near p99", q(900, 0.8, 2.1, 2.3263), 0.47, 0.49, [2]float64{3, 4}},
+		// A heavy tail above p90 (p99 at 4σ): its own, wider slope.
+		{"heavy tail", q(900, 0.8, 1.2816, 4), 0.94, 0.95, [2]float64{2, 3}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := fitTail(tc.q, nil)
+			if !f.Fallback || f.Sigma < tc.min || f.Sigma > tc.max {
+				t.Fatalf("fallback σ %.3f (fallback %v), want %.2f..%.2f", f.Sigma, f.Fallback, tc.min, tc.max)
+			}
+			// 3.4× p99, the seed-6 false alert's value.
+			if d := f.Decades(LogValue(3.4 * tc.q.P99)); d < tc.decades34[0] || d > tc.decades34[1] {
+				t.Fatalf("3.4× p99 scored %.2f decades, want %v", d, tc.decades34)
+			}
+		})
+	}
+}
