@@ -112,21 +112,22 @@ const FleetSeeds = 1
 // but ceilings a little above what it achieves on the held-out seed, so
 // the gap cannot grow while it is open; the gate logs IssueTargets'
 // misses too. Open gaps, by cause (BENCHMARKS.md, "Independent fleet
-// traffic"): egress alerts on replies to first-time senders named in the
-// task's read_inbox output (~96 % of the false alerts and all the worst
-// key-days; egress's provenance prior is what its own recall rests on, so
-// they are left to triage); new optional input fields at closed tools;
-// level shifts of heavy-tailed tools. Latency recall is 0 there: a 28 s
-// call of a ~200 ms tool with ~850 values is judged by the fallback tail
-// (no fit yet), which puts it near 1e-5, below the egregious rule's 1,600
-// values.
-var FleetTargets = Targets{MinRecall: 0.95, MinPrecision: 0.02, MaxFalseWarningPer100k: 46, MaxFalsePer100k: 230,
-	MaxKeyDay: 26, RecallFloors: map[string]float64{"latency": 0}}
+// traffic" and "Fleet latency and sizes"): egress alerts on replies to
+// first-time senders named in the task's read_inbox output (most of the
+// false alerts and all the worst key-days; egress's provenance prior is
+// what its own recall rests on, so they are left to triage); new optional
+// input fields at closed tools. Latency recall is 0 there: the 28 s calls
+// of a ~200 ms tool (σ 1, z ≈ 4.9) land on a young tool baseline whose
+// learned maximum (8.7 s) they do not clear by the young rule's reach.
+var FleetTargets = Targets{MinRecall: 0.95, MinPrecision: 0.02, MaxFalseWarningPer100k: 3, MaxFalsePer100k: 75,
+	MaxKeyDay: 20, RecallFloors: map[string]float64{"latency": 0}}
 
 // FleetNonEgressCeiling bounds the fleet twin's false alerts of the other
-// detectors per 100k normal records (any severity, warning or above), at
-// what the build achieves (8.96 and 3.58 on the held-out seed).
-var FleetNonEgressCeiling = [2]float64{10, 4}
+// detectors per 100k normal records (any severity, warning or above), a
+// little above what the build achieves on the held-out seed (2.87 and
+// 1.79: latency and output_size raise none there since their level test
+// counts a looped input once).
+var FleetNonEgressCeiling = [2]float64{4, 2.5}
 
 // NonEgress is r's false alerts of patterns other than egress, per 100k
 // normal records (any severity, warning or above).
