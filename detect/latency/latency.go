@@ -43,7 +43,9 @@
 // tool whose p99.9 is 10–20× its p99) has large σ and moves the threshold
 // out by itself; a light one keeps it close (σ 0.4 log-normal: ~8× p99).
 // A key with fewer than 16 excesses uses a conservative fallback: an
-// exponential log tail through the body's p90 and p99.
+// exponential log tail through the body's p90 and p99, its slope at least
+// a log-normal body's of the key's robust log scale s (0.454·s: a young
+// digest's p90 and p99 may nearly coincide).
 //
 // While a new version relearns, the previous version's tail judges with
 // the call's log value lowered by ln(relearn_factor).
@@ -93,7 +95,10 @@
 //
 // # Level shifts
 //
-// Successful calls also feed a level test: the log deviation from the
+// Successful calls also feed a level test, except a call whose
+// input_hash repeats one of the last 4 inputs the key's test took (a
+// retry, an agent looping on one call: identical durations, one
+// observation, not a shift of the key): the log deviation from the
 // body's median, clipped to ±max(4s, 2·ln level_shift_ratio) (s the body's
 // robust log scale), enters a short (10 min half-life, or 4 mean gaps
 // between calls on a sparse key, a gap counting at most an hour) and a
