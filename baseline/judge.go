@@ -133,11 +133,11 @@ func (d *Dist) JudgeLog(g *Digester, x, y float64, j *Judge, extraLn float64) Ve
 		// not carry a value past it.
 		eShift := v.shift + v.DriftLn
 		if e := v.y - eShift - v.Fit.LnU; e >= egregiousMinLn && d.Count() >= egregiousYoungCount {
-			b, suspended := d.egregiousBound(&v.Fit)
 			// A young Dist (below egregiousMinCount) has no fit to vouch for
 			// the value: it must always clear its learned maximum, by a reach
 			// that grows as the history shrinks (egregiousMaxReach).
 			n := d.Count()
+			b, suspended := d.egregiousBound(&v.Fit, n < egregiousMinCount)
 			fitted := n >= egregiousMinCount && v.Decades >= egregiousMinDecades
 			if e >= b && (fitted || e >= egregiousMaxReach(n)*(LogValue(max(d.prevMax, d.curMax))-v.Fit.LnU)) {
 				v.beyond = true

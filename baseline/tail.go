@@ -440,7 +440,13 @@ func (d *Dist) TailRing() []float32 {
 //
 //	r(n) = 1.5 · ln(16) / ln(ζn)     (1.5 at n = 1,600, 2 at 800, 3 at 400, 3.8 at 300)
 //
-// keeps ζ·(ζn)^(−r(n)) = ζ·16^(−1.5) ≈ 1.6·10⁻⁴. Log-normal bodies, whose
+// keeps ζ·(ζn)^(−r(n)) = ζ·16^(−1.5) ≈ 1.6·10⁻⁴. Its width condition
+// ln u − ln p50 takes the body's robust scale instead, 2.326·s (s from
+// p10–p90), when that is less: a young digest's p99 rests on a handful of
+// values (a σ 1 tool's digest of 446 put it at 2.6 s where its calls'
+// was 2.2 s, moving p99²/p50 from 24 s to 31 s, past a 28 s call), while
+// a heavy tail, whose p99 lies beyond what the body's scale implies, is
+// held by the learned-maximum reach as before. Log-normal bodies, whose
 // maximum lies much closer to u, clear it easily: 28 s against a 2 s p99
 // (σ 1) is typically 2–4× beyond the maximum of 300–850 values. (Measured
 // on Pareto tails, the young rule is egregious on fresh values no more
@@ -485,7 +491,7 @@ func egregiousMaxReach(n float64) float64 {
 // egregiousBound returns the log excess over u beyond which a value is
 // beyond the egregious bound under fit f, and whether the rule is
 // suspended (the ring holds egregiousAbsorbed far entries).
-func (d *Dist) egregiousBound(f *TailFit) (bound float64, suspended bool) {
+func (d *Dist) egregiousBound(f *TailFit, young bool) (bound float64, suspended bool) {
 	r1, r2 := math.Inf(-1), math.Inf(-1) // largest and second largest ring value
 	far := 0
 	for _, v := range d.tail.rings() {
@@ -500,5 +506,11 @@ func (d *Dist) egregiousBound(f *TailFit) (bound float64, suspended bool) {
 			r2 = y
 		}
 	}
-	return max(egregiousMinLn, f.LnU-f.LnP50, egregiousReach*(r2-f.LnU)), far >= egregiousAbsorbed
+	w := f.LnU - f.LnP50
+	if young {
+		// A young digest's p99 rests on a handful of values: the body's
+		// width at p99 from its robust scale (p10–p90) when that is less.
+		w = min(w, 2.3263*f.Scale)
+	}
+	return max(egregiousMinLn, w, egregiousReach*(r2-f.LnU)), far >= egregiousAbsorbed
 }

@@ -83,7 +83,7 @@ func TestEgregiousYoung(t *testing.T) {
 				if v.Decades >= EgregiousDecades {
 					hits++
 				} else if tc.want > 0 {
-					b, _ := d.egregiousBound(&v.Fit)
+					b, _ := d.egregiousBound(&v.Fit, d.Count() < egregiousMinCount)
 					t.Logf("seed %d: %.1f decades, log excess %.2f, bound %.2f, max excess %.2f × reach %.2f",
 						seed, v.Decades, v.y-v.Fit.LnU, b, LogValue(max(d.prevMax, d.curMax))-v.Fit.LnU, egregiousMaxReach(d.Count()))
 				}
@@ -201,6 +201,34 @@ func TestFallbackSlopeFromBody(t *testing.T) {
 			// 3.4× p99, the seed-6 false alert's value.
 			if d := f.Decades(LogValue(3.4 * tc.q.P99)); d < tc.decades34[0] || d > tc.decades34[1] {
 				t.Fatalf("3.4× p99 scored %.2f decades, want %v", d, tc.decades34)
+			}
+		})
+	}
+}
+
+// A young Dist's p99²/p50 condition takes the width at p99 from the
+// body's robust scale when that is less (its p99 rests on a few values);
+// a mature Dist keeps its p99's.
+func TestEgregiousYoungWidth(t *testing.T) {
+	ln := math.Log1p
+	for _, tc := range []struct {
+		name  string
+		f     TailFit
+		young bool
+		want  float64
+	}{
+		// fleet seed 8's metrics_query: digest p99 2,588 ms, p50 217, s 0.991.
+		{"young, p99 high", TailFit{LnU: ln(2588), LnP50: ln(217), Scale: 0.991, Valid: true}, true, 2.3263 * 0.991},
+		{"mature, p99 high", TailFit{LnU: ln(2588), LnP50: ln(217), Scale: 0.991, Valid: true}, false, ln(2588) - ln(217)},
+		// p99 below the scale's width: the p99's.
+		{"young, p99 low", TailFit{LnU: ln(3000), LnP50: ln(217), Scale: 1.2, Valid: true}, true, ln(3000) - ln(217)},
+		// never below an order of magnitude.
+		{"young, narrow body", TailFit{LnU: ln(2000), LnP50: ln(217), Scale: 0.3, Valid: true}, true, math.Ln10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := Dist{distMem: new(distMem)} // an empty tail ring
+			if b, _ := d.egregiousBound(&tc.f, tc.young); math.Abs(b-tc.want) > 1e-9 {
+				t.Fatalf("bound %.4f, want %.4f", b, tc.want)
 			}
 		})
 	}

@@ -77,7 +77,9 @@
 // borrowing its tool's) has no fit: the rule applies to it too, but the
 // call must always clear the largest call learned, by 1.5·ln 16/ln(n/100)
 // times in log over p99 (2 at 800 calls, 3 at 400), which keeps the
-// rule's false-alarm rate on a Pareto tail at its 1,600-call level; a
+// rule's false-alarm rate on a Pareto tail at its 1,600-call level, and
+// its p99²/p50 uses the width 2.326·s of the robust log scale s when that
+// is less (a young p99 rests on a handful of calls); a
 // young key judged on its own defers to its tool's baseline (the young
 // rule applies on the tool's, where a new agent is judged).
 // So 30 s against 460 ms p99 is critical on log-normal keys of σ 0.5–1.5
