@@ -471,6 +471,7 @@ func FuzzDistState(f *testing.F) {
 	for i := range 3000 {
 		x := 100 * math.Exp(rng.NormFloat64())
 		v := l.Judge(g, x, &j, 0)
+		v.Input = uint64(i%5 + 1) // the level test's recent inputs
 		l.Learn(g, x, distBase.Add(time.Duration(i)*time.Minute), &v, &j, l.Count() >= 200, true)
 	}
 	enc, _ := l.MarshalState(nil)

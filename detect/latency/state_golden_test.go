@@ -11,7 +11,8 @@ import (
 	"github.com/toolwatch/toolwatch/internal/encoding/enctest"
 )
 
-// goldenStart and the stream below define testdata/latency-state.v*.bin:
+// goldenStart and the stream below (input hashes from version 4 on)
+// define testdata/latency-state.v*.bin:
 // 3 agents × 2 tools, one call every 30 s in turn for 2 hours (240 per
 // key); t-a moves to 2.0.0 for its last 40 calls per key.
 var goldenStart = time.Date(2026, 3, 23, 8, 0, 0, 0, time.UTC)
@@ -24,7 +25,9 @@ func goldenState(t testing.TB) *Detector {
 		if tool == "t-a" && i >= 1200 {
 			version = "2.0.0"
 		}
-		d.Observe(rec(goldenStart.Add(time.Duration(i)*30*time.Second), agent, tool, version, float64(100+(i*37)%200)), nil)
+		r := rec(goldenStart.Add(time.Duration(i)*30*time.Second), agent, tool, version, float64(100+(i*37)%200))
+		r.Invocation.InputHash = fmt.Sprintf("sha256:%064x", i/12+1) // each key's input twice in a row
+		d.Observe(r, nil)
 	}
 	return d
 }
