@@ -62,6 +62,9 @@ func TestStateGolden(t *testing.T) {
 				if v := st.at(st.active).version; v != want || n != 240 || seen < goldenStart.Add(119*time.Minute).Unix() {
 					t.Errorf("key %s: active version %q (want %q), %v values (want 240), last seen %d", k, v, want, n, seen)
 				}
+				if k.Tool == "t-b" && st.second != nil { // its never-used slot, in every Dist version
+					t.Errorf("key %s: a never-used second slot restored allocated", k)
+				}
 				if k.Tool == "t-a" && (!st.at(0).used || !st.at(1).used || st.at(st.active).dist.Count() != 40) {
 					t.Errorf("key %s: slots %+v %+v, want both used, 40 values in 2.0.0", k, st.at(0).version, st.at(1).version)
 				}
