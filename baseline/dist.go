@@ -409,7 +409,7 @@ func (d *Dist) Epoch() int64 { return d.epoch }
 // epoch (excluding unfolded raw values).
 func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
 
-// Dist state encoding (snapshots). Version 4, big-endian like every
+// Dist state encoding (snapshots). Version 5, big-endian like every
 // snapshot record (internal/encoding):
 //
 //	u8 version | u8 flags (1: initialized, 2: stale)
@@ -424,9 +424,13 @@ func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
 //	    uvarint N | u32 × n ring (float32 bits; a negated value is an
 //	    entry winsorized at its absolute value) | varint last |
 //	    f64 sw sw2 swd lw lm lv anchor anchorU anchorS peakUp peakDown epUp epDown gap |
-//	    varint anchorT shiftAt driftAt | uvarint fit generation, anchor generation
+//	    varint anchorT shiftAt driftAt | uvarint fit generation, anchor generation |
+//	    u8 n inputs | u64 × n recent level-tested inputs (Verdict.Input),
+//	    most recent first
 //
-// Version 3 is the same with f64 raw values and (f64 mean, f64 weight)
+// Version 4 is the same without the inputs; it is read with none (the
+// level test's first calls after a restore all count). Version 3 is
+// version 4 with f64 raw values and (f64 mean, f64 weight)
 // centroids; it is read, rounding means and raw values to float32 as
 // memory holds them (weights beyond a uint32 are refused). Versions 1 and
 // 2 were little-endian and only ever appeared inside gob snapshots, which
@@ -435,7 +439,7 @@ func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
 // Everything that influences later behaviour (including the cached
 // quantiles, the tail fit and the fold schedule) is stored, so a restored
 // Dist answers and evolves bit for bit like the original.
-const distStateVersion = 4
+const distStateVersion = 5
 
 const (
 	distFlagInit  = 1
@@ -497,7 +501,7 @@ var errDistState = errors.New("malformed")
 func (d *Dist) decode(data []byte) error {
 	r := distReader{b: data}
 	version := r.byte()
-	if version != distStateVersion && version != 3 {
+	if version < 3 || version > distStateVersion {
 		if r.err != nil {
 			return r.err
 		}
@@ -547,7 +551,7 @@ func (d *Dist) decode(data []byte) error {
 	if d.cur, err = r.centroids(version, int(capacity), true, d.curW); err != nil {
 		return fmt.Errorf("cur: %w", err)
 	}
-	if err := d.tail.unmarshal(&r); err != nil {
+	if err := d.tail.unmarshal(&r, version); err != nil {
 		return fmt.Errorf("tail: %w", err)
 	}
 	if err := r.end(); err != nil {

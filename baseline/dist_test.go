@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"testing"
@@ -470,12 +471,16 @@ func FuzzDistState(f *testing.F) {
 	for i := range 3000 {
 		x := 100 * math.Exp(rng.NormFloat64())
 		v := l.Judge(g, x, &j, 0)
+		v.Input = uint64(i%5 + 1) // the level test's recent inputs
 		l.Learn(g, x, distBase.Add(time.Duration(i)*time.Minute), &v, &j, l.Count() >= 200, true)
 	}
 	enc, _ := l.MarshalState(nil)
 	f.Add(enc)
-	if v3, err := os.ReadFile("testdata/dist-state.v3.bin"); err == nil {
-		f.Add(v3)
+	goldens, _ := filepath.Glob("testdata/dist-state.v*.bin") // every version read
+	for _, name := range goldens {
+		if b, err := os.ReadFile(name); err == nil {
+			f.Add(b)
+		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var d Dist

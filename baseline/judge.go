@@ -2,6 +2,7 @@ package baseline
 
 import (
 	"math"
+	"math/bits"
 	"time"
 )
 
@@ -41,12 +42,17 @@ type Verdict struct {
 	Vouched bool // next to Egregious: no larger Verdict
 	// EgregiousBound is that bound (raw units), set only when Egregious.
 	EgregiousBound float64
-	y              float64 // the value's log
-	shift          float64 // ln shift the value was judged with (relearn widening − drift)
-	far, floor     float64
-	beyond         bool    // the value lies beyond the egregious bound (suspended or not)
-	young          bool    // Egregious by the young rule (fewer than egregiousMinCount values)
-	DriftLn        float64 // δ: how far (ln) the median or u ran ahead of the allowed drift envelope
+	// Input identifies the call's input (InputKey of its input hash; 0:
+	// unknown), set by the caller before Learn: a value whose input
+	// repeats one of the key's last few level-tested inputs (a retry, an
+	// agent looping on one call) does not feed the level test.
+	Input      uint64
+	y          float64 // the value's log
+	shift      float64 // ln shift the value was judged with (relearn widening − drift)
+	far, floor float64
+	beyond     bool    // the value lies beyond the egregious bound (suspended or not)
+	young      bool    // Egregious by the young rule (fewer than egregiousMinCount values)
+	DriftLn    float64 // δ: how far (ln) the median or u ran ahead of the allowed drift envelope
 }
 
 // Threshold is the raw value at which Decades reaches the judge's Far (at
@@ -127,11 +133,11 @@ func (d *Dist) JudgeLog(g *Digester, x, y float64, j *Judge, extraLn float64) Ve
 		// not carry a value past it.
 		eShift := v.shift + v.DriftLn
 		if e := v.y - eShift - v.Fit.LnU; e >= egregiousMinLn && d.Count() >= egregiousYoungCount {
-			b, suspended := d.egregiousBound(&v.Fit)
 			// A young Dist (below egregiousMinCount) has no fit to vouch for
 			// the value: it must always clear its learned maximum, by a reach
 			// that grows as the history shrinks (egregiousMaxReach).
 			n := d.Count()
+			b, suspended := d.egregiousBound(&v.Fit, n < egregiousMinCount)
 			fitted := n >= egregiousMinCount && v.Decades >= egregiousMinDecades
 			if e >= b && (fitted || e >= egregiousMaxReach(n)*(LogValue(max(d.prevMax, d.curMax))-v.Fit.LnU)) {
 				v.beyond = true
@@ -187,6 +193,59 @@ type level struct {
 	anchorSet    bool
 	shiftAt      int64 // shift finding of the ongoing episode (0: none yet)
 	driftAt      int64 // last drift finding due
+	// inputs are the last level-tested inputs (Verdict.Input), most
+	// recent first; 0 is empty.
+	inputs [levelInputs]uint64
+}
+
+// levelInputs is how many recent inputs the level test remembers: an agent
+// looping on one call while another task of the same key interleaves a
+// few calls still repeats a remembered input.
+const levelInputs = 4
+
+// repeat reports whether in is one of the remembered inputs, and makes it
+// the most recent (inserting it when new). An unknown input (0) never
+// repeats.
+func (l *level) repeat(in uint64) bool {
+	if in == 0 {
+		return false
+	}
+	i := 0
+	for i < levelInputs-1 && l.inputs[i] != in {
+		i++
+	}
+	hit := l.inputs[i] == in
+	copy(l.inputs[1:i+1], l.inputs[:i])
+	l.inputs[0] = in
+	return hit
+}
+
+// InputKey maps a record's input hash to a Verdict.Input, 0 for none:
+// its last 16 bytes (a hash's hex digits, 64 bits) in two loads, or
+// FNV-1a of a shorter one. Only "same as a recent input" is asked of it,
+// per record, so it does not hash the whole string.
+func InputKey(hash string) uint64 {
+	n := len(hash)
+	if n == 0 {
+		return 0
+	}
+	var h uint64
+	if n >= 16 {
+		h = le64(hash[n-8:]) ^ bits.RotateLeft64(le64(hash[n-16:]), 29)
+	} else {
+		h = HashString(hash)
+	}
+	if h == 0 {
+		h = 1
+	}
+	return h
+}
+
+// le64 is the little-endian uint64 of s's first 8 bytes (one load).
+func le64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 // Learn lets d learn raw value x at event time t, judged v (d's own
@@ -195,7 +254,9 @@ type level struct {
 //
 // Body: an anomalous value is not learned (it teaches only the tail, at
 // most one winsorized point an hour); other values are, and so is a value
-// v.Vouched for while d is not ready. Tail: see learnTail. Level: d = ln(1+x) − ln(1+p50), clipped to
+// v.Vouched for while d is not ready. Tail: see learnTail. Level (a value
+// whose v.Input repeats one of the last 4 level-tested inputs is skipped:
+// a loop or retry of one call is one observation): d = ln(1+x) − ln(1+p50), clipped to
 // ±max(4s, 2·ShiftLn) with s the body's log scale ((ln p90 − ln p10)/2.563),
 // enters a short (half-life 10 min, or 4 mean gaps between values if
 // longer; a gap counts at most an hour, so nights without calls do not
@@ -264,6 +325,12 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 		}
 	}
 	if !level || j.ShiftLn <= 0 {
+		return out
+	}
+	// Repeats of one input are one observation, not n: a benign loop of
+	// 3–20 identical calls (identical durations and sizes) otherwise
+	// moves the short window like a shift of the whole key.
+	if lv.repeat(v.Input) {
 		return out
 	}
 	c := max(4*v.Fit.Scale, 2*j.ShiftLn)
@@ -354,6 +421,9 @@ func (l *level) zero() bool {
 	}
 	for _, v := range [...]int64{l.last, l.anchorT, l.shiftAt, l.driftAt} {
 		bits |= uint64(v)
+	}
+	for _, v := range l.inputs {
+		bits |= v
 	}
 	return bits == 0 && l.anchorGen == 0 && !l.anchorSet
 }

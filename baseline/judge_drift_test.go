@@ -31,7 +31,7 @@ func TestEgregiousIgnoresDrift(t *testing.T) {
 	if probe.DriftLn < 0.3 {
 		t.Fatalf("premise: drift δ = %.2f, want a baseline well ahead of its envelope", probe.DriftLn)
 	}
-	b, suspended := d.egregiousBound(&probe.Fit)
+	b, suspended := d.egregiousBound(&probe.Fit, d.Count() < egregiousMinCount)
 	if suspended {
 		t.Fatal("premise: egregious rule suspended")
 	}

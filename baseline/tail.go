@@ -29,7 +29,9 @@ import (
 //   - with fewer than tailMinFit usable excesses (a young key) the fallback
 //     is an exponential log tail (a Pareto tail in raw values) through the
 //     body's p90 and p99: σ = (ln p99 − ln p90)/ln 10 (for log-normal data
-//     this slope is 1.3× the true local one at p99, so it errs wide).
+//     this slope is 1.3× the true local one at p99, so it errs wide), and
+//     at least a log-normal's of the body's robust scale s, 0.454·s (a
+//     young digest's p90 and p99 may nearly coincide).
 //
 // The fit is refreshed lazily: when the body's quantiles were recomputed,
 // or after tailRefit new exceedances, never per record.
@@ -40,6 +42,9 @@ const (
 	tailZeta   = 0.01
 	// tailMinSigma keeps a near-constant tool from getting a zero-width tail.
 	tailMinSigma = 0.1
+	// fallbackBody is (z(0.99) − z(0.90))/ln 10: the fallback slope of a
+	// log-normal body per unit of its log scale.
+	fallbackBody = (2.3263 - 1.2816) / math.Ln10
 	// absorbEvery: a winsorized value (see learnTail) enters the ring at
 	// most this often, so a recurring legitimate tail is learned over hours
 	// while one attack burst adds a single point.
@@ -189,7 +194,13 @@ func fitTail(q Quantiles, ring []float32) TailFit {
 		}
 	}
 	if n < tailMinFit {
-		s := max((lnU-LogValue(q.P90))/math.Ln10, tailMinSigma)
+		// A young digest's p90 and p99 rest on a few values each and may
+		// nearly coincide (a σ 0.8 key of 300 values fell back to σ 0.1
+		// and called 3.4× its p99 7 decades improbable): the slope is at
+		// least a log-normal body's of the Dist's robust scale between
+		// them, (z99 − z90)·s/ln 10.
+		body := fallbackBody * (LogValue(q.P90) - LogValue(q.P10)) / 2.563
+		s := max((lnU-LogValue(q.P90))/math.Ln10, body, tailMinSigma)
 		return TailFit{LnU: lnU, Zeta: tailZeta, Sigma: s, Fallback: true, Valid: true}
 	}
 	// Probability-weighted moments: a0 = mean, a1 = mean of x_(i)·(n−i)/(n−1)
@@ -297,10 +308,18 @@ func (t *tailState) marshal(b []byte) []byte {
 	}
 	b = binary.AppendUvarint(b, uint64(t.gen))
 	b = binary.AppendUvarint(b, uint64(l.anchorGen))
+	n := 0
+	for n < levelInputs && l.inputs[n] != 0 {
+		n++
+	}
+	b = append(b, byte(n))
+	for _, v := range l.inputs[:n] {
+		b = binary.BigEndian.AppendUint64(b, v)
+	}
 	return b
 }
 
-func (t *tailState) unmarshal(r *distReader) error {
+func (t *tailState) unmarshal(r *distReader, version byte) error {
 	t.n, t.pos, t.newSince = r.byte(), r.byte(), r.byte()
 	flags := r.byte()
 	if r.err != nil {
@@ -346,6 +365,19 @@ func (t *tailState) unmarshal(r *distReader) error {
 		return fmt.Errorf("fit generation: %w", errDistState)
 	}
 	t.gen, l.anchorGen = uint32(gen), uint32(agen)
+	if version >= 5 { // version 5: the level test's recent inputs
+		n := r.byte()
+		if r.err == nil && (n > levelInputs || len(r.b) < 8*int(n)) {
+			return fmt.Errorf("%d level inputs: %w", n, errDistState)
+		}
+		for i := range int(n) {
+			l.inputs[i] = binary.BigEndian.Uint64(r.b)
+			r.b = r.b[8:]
+			if l.inputs[i] == 0 {
+				return fmt.Errorf("level input: %w", errDistState)
+			}
+		}
+	}
 	t.lv = nil
 	if !l.zero() {
 		t.lv = &l
@@ -430,7 +462,13 @@ func (d *Dist) TailRing() []float32 {
 //
 //	r(n) = 1.5 · ln(16) / ln(ζn)     (1.5 at n = 1,600, 2 at 800, 3 at 400, 3.8 at 300)
 //
-// keeps ζ·(ζn)^(−r(n)) = ζ·16^(−1.5) ≈ 1.6·10⁻⁴. Log-normal bodies, whose
+// keeps ζ·(ζn)^(−r(n)) = ζ·16^(−1.5) ≈ 1.6·10⁻⁴. Its width condition
+// ln u − ln p50 takes the body's robust scale instead, 2.326·s (s from
+// p10–p90), when that is less: a young digest's p99 rests on a handful of
+// values (a σ 1 tool's digest of 446 put it at 2.6 s where its calls'
+// was 2.2 s, moving p99²/p50 from 24 s to 31 s, past a 28 s call), while
+// a heavy tail, whose p99 lies beyond what the body's scale implies, is
+// held by the learned-maximum reach as before. Log-normal bodies, whose
 // maximum lies much closer to u, clear it easily: 28 s against a 2 s p99
 // (σ 1) is typically 2–4× beyond the maximum of 300–850 values. (Measured
 // on Pareto tails, the young rule is egregious on fresh values no more
@@ -475,7 +513,7 @@ func egregiousMaxReach(n float64) float64 {
 // egregiousBound returns the log excess over u beyond which a value is
 // beyond the egregious bound under fit f, and whether the rule is
 // suspended (the ring holds egregiousAbsorbed far entries).
-func (d *Dist) egregiousBound(f *TailFit) (bound float64, suspended bool) {
+func (d *Dist) egregiousBound(f *TailFit, young bool) (bound float64, suspended bool) {
 	r1, r2 := math.Inf(-1), math.Inf(-1) // largest and second largest ring value
 	far := 0
 	for _, v := range d.tail.rings() {
@@ -490,5 +528,11 @@ func (d *Dist) egregiousBound(f *TailFit) (bound float64, suspended bool) {
 			r2 = y
 		}
 	}
-	return max(egregiousMinLn, f.LnU-f.LnP50, egregiousReach*(r2-f.LnU)), far >= egregiousAbsorbed
+	w := f.LnU - f.LnP50
+	if young {
+		// A young digest's p99 rests on a handful of values: the body's
+		// width at p99 from its robust scale (p10–p90) when that is less.
+		w = min(w, 2.3263*f.Scale)
+	}
+	return max(egregiousMinLn, w, egregiousReach*(r2-f.LnU)), far >= egregiousAbsorbed
 }

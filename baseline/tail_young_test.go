@@ -83,7 +83,7 @@ func TestEgregiousYoung(t *testing.T) {
 				if v.Decades >= EgregiousDecades {
 					hits++
 				} else if tc.want > 0 {
-					b, _ := d.egregiousBound(&v.Fit)
+					b, _ := d.egregiousBound(&v.Fit, d.Count() < egregiousMinCount)
 					t.Logf("seed %d: %.1f decades, log excess %.2f, bound %.2f, max excess %.2f × reach %.2f",
 						seed, v.Decades, v.y-v.Fit.LnU, b, LogValue(max(d.prevMax, d.curMax))-v.Fit.LnU, egregiousMaxReach(d.Count()))
 				}
@@ -165,6 +165,70 @@ func TestEgregiousYoungPool(t *testing.T) {
 			v.Pool(&pool)
 			if got := v.Decades >= EgregiousDecades; got != tc.want {
 				t.Fatalf("pooled: critical %v (%.1f decades), want %v", got, v.Decades, tc.want)
+			}
+		})
+	}
+}
+
+// The fallback tail's slope is at least a log-normal body's of the Dist's
+// robust scale: a young digest whose p90 and p99 nearly coincide no longer
+// gets the σ floor of 0.1 (which called 3.4× p99 seven decades improbable
+// on a σ 0.8 key of 300 values), while a tail heavier than the body keeps
+// its p90–p99 slope.
+func TestFallbackSlopeFromBody(t *testing.T) {
+	q := func(med, s, z90, z99 float64) Quantiles {
+		return Quantiles{P10: med * math.Exp(-1.2816*s), P50: med, P90: med * math.Exp(z90*s), P99: med * math.Exp(z99*s), Count: 300, Folded: 300}
+	}
+	for _, tc := range []struct {
+		name      string
+		q         Quantiles
+		min, max  float64 // fitted σ
+		decades34 [2]float64
+	}{
+		// Exact log-normal quantiles (σ 0.8): both slopes agree, 0.363.
+		{"log-normal", q(900, 0.8, 1.2816, 2.3263), 0.36, 0.37, [2]float64{3, 4}},
+		// A young digest's p90 close to its p99 (and so a wider robust
+		// scale): the body's slope holds, not the σ floor of 0.1.
+		{"p90 near p99", q(900, 0.8, 2.1, 2.3263), 0.47, 0.49, [2]float64{3, 4}},
+		// A heavy tail above p90 (p99 at 4σ): its own, wider slope.
+		{"heavy tail", q(900, 0.8, 1.2816, 4), 0.94, 0.95, [2]float64{2, 3}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := fitTail(tc.q, nil)
+			if !f.Fallback || f.Sigma < tc.min || f.Sigma > tc.max {
+				t.Fatalf("fallback σ %.3f (fallback %v), want %.2f..%.2f", f.Sigma, f.Fallback, tc.min, tc.max)
+			}
+			// 3.4× p99, the seed-6 false alert's value.
+			if d := f.Decades(LogValue(3.4 * tc.q.P99)); d < tc.decades34[0] || d > tc.decades34[1] {
+				t.Fatalf("3.4× p99 scored %.2f decades, want %v", d, tc.decades34)
+			}
+		})
+	}
+}
+
+// A young Dist's p99²/p50 condition takes the width at p99 from the
+// body's robust scale when that is less (its p99 rests on a few values);
+// a mature Dist keeps its p99's.
+func TestEgregiousYoungWidth(t *testing.T) {
+	ln := math.Log1p
+	for _, tc := range []struct {
+		name  string
+		f     TailFit
+		young bool
+		want  float64
+	}{
+		// fleet seed 8's metrics_query: digest p99 2,588 ms, p50 217, s 0.991.
+		{"young, p99 high", TailFit{LnU: ln(2588), LnP50: ln(217), Scale: 0.991, Valid: true}, true, 2.3263 * 0.991},
+		{"mature, p99 high", TailFit{LnU: ln(2588), LnP50: ln(217), Scale: 0.991, Valid: true}, false, ln(2588) - ln(217)},
+		// p99 below the scale's width: the p99's.
+		{"young, p99 low", TailFit{LnU: ln(3000), LnP50: ln(217), Scale: 1.2, Valid: true}, true, ln(3000) - ln(217)},
+		// never below an order of magnitude.
+		{"young, narrow body", TailFit{LnU: ln(2000), LnP50: ln(217), Scale: 0.3, Valid: true}, true, math.Ln10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := Dist{distMem: new(distMem)} // an empty tail ring
+			if b, _ := d.egregiousBound(&tc.f, tc.young); math.Abs(b-tc.want) > 1e-9 {
+				t.Fatalf("bound %.4f, want %.4f", b, tc.want)
 			}
 		})
 	}

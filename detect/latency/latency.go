@@ -43,7 +43,9 @@
 // tool whose p99.9 is 10–20× its p99) has large σ and moves the threshold
 // out by itself; a light one keeps it close (σ 0.4 log-normal: ~8× p99).
 // A key with fewer than 16 excesses uses a conservative fallback: an
-// exponential log tail through the body's p90 and p99.
+// exponential log tail through the body's p90 and p99, its slope at least
+// a log-normal body's of the key's robust log scale s (0.454·s: a young
+// digest's p90 and p99 may nearly coincide).
 //
 // While a new version relearns, the previous version's tail judges with
 // the call's log value lowered by ln(relearn_factor).
@@ -75,7 +77,9 @@
 // borrowing its tool's) has no fit: the rule applies to it too, but the
 // call must always clear the largest call learned, by 1.5·ln 16/ln(n/100)
 // times in log over p99 (2 at 800 calls, 3 at 400), which keeps the
-// rule's false-alarm rate on a Pareto tail at its 1,600-call level; a
+// rule's false-alarm rate on a Pareto tail at its 1,600-call level, and
+// its p99²/p50 uses the width 2.326·s of the robust log scale s when that
+// is less (a young p99 rests on a handful of calls); a
 // young key judged on its own defers to its tool's baseline (the young
 // rule applies on the tool's, where a new agent is judged).
 // So 30 s against 460 ms p99 is critical on log-normal keys of σ 0.5–1.5
@@ -93,7 +97,10 @@
 //
 // # Level shifts
 //
-// Successful calls also feed a level test: the log deviation from the
+// Successful calls also feed a level test, except a call whose
+// input_hash repeats one of the last 4 inputs the key's test took (a
+// retry, an agent looping on one call: identical durations, one
+// observation, not a shift of the key): the log deviation from the
 // body's median, clipped to ±max(4s, 2·ln level_shift_ratio) (s the body's
 // robust log scale), enters a short (10 min half-life, or 4 mean gaps
 // between calls on a sparse key, a gap counting at most an hour) and a
@@ -362,6 +369,11 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	success := r.Invocation.Status == record.StatusSuccess
 	// A young key learns what the ready tool baseline judged normal.
 	kv.Vouched = c.scope == ScopeTool && !anomalous
+	if success {
+		// Repeats of one input feed the level test once (baseline.Learn).
+		kv.Input = baseline.InputKey(r.Invocation.InputHash)
+		tv.Input = kv.Input
+	}
 	if kcur != nil && (kv.Fit.Valid || !anomalous) {
 		lv := kcur.dist.Learn(d.core.G, x, now, &kv, &kj, kReady, success)
 		if c.scope == ScopeAgent {

@@ -1,10 +1,8 @@
 package latency
 
 import (
-	"bytes"
 	"fmt"
 
-	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/detect/internal/distdetect"
 	"github.com/toolwatch/toolwatch/internal/encoding"
@@ -27,10 +25,12 @@ var (
 // Version 3 is the same framing; its Dist bytes are baseline.Dist state
 // version 4 (float32 centroids and raw values, issue 13). Version 2
 // records hold version 3 Dists, which decode with their means rounded.
+// Version 4 is the same framing with baseline.Dist state version 5 (the
+// level test's last 4 inputs); version 3 records' Dists decode with none.
 //
 // Key configurations are not stored: restored keys resolve them from the
 // detector's current params.
-const StateVersion = 3
+const StateVersion = 4
 
 // EntryState is one key: its idle clock and its two version slots.
 type EntryState struct {
@@ -65,6 +65,9 @@ var codec = distdetect.Codec[state, EntryState]{
 			return distdetect.ReadSnapshot(d, minEntry, getEntryV2)
 		},
 		3: func(d *encoding.Decbuf) distdetect.Snapshot[EntryState] {
+			return distdetect.ReadSnapshot(d, minEntry, getEntryV2)
+		},
+		4: func(d *encoding.Decbuf) distdetect.Snapshot[EntryState] {
 			return distdetect.ReadSnapshot(d, minEntry, getEntryV2)
 		},
 	},
@@ -105,13 +108,10 @@ func entry(a *distdetect.Arena, agent, tool string, seen int64, s *state) (Entry
 	return e, nil
 }
 
-// neverUsed is the encoding of a Dist that never saw a value: a second
-// slot encoded so is restored unallocated. neverUsedV3 is the same in a
-// version 2 record (Dist state version 3).
-var (
-	neverUsed, _ = new(baseline.Dist).MarshalState(nil)
-	neverUsedV3  = []byte{3, 0}
-)
+// neverUsed reports whether enc, a Dist state that decoded, is one that
+// never saw a value (its flags byte 0, in every version read): a second
+// slot encoded so is restored unallocated.
+func neverUsed(enc []byte) bool { return len(enc) == 2 && enc[1] == 0 }
 
 // restore fills st from e.
 func (e *EntryState) restore(st *state) error {
@@ -132,7 +132,7 @@ func (e *EntryState) restore(st *state) error {
 		switch {
 		case i == 0:
 			st.first = sl
-		case es.Used || e.Active == 1 || !bytes.Equal(es.Dist, neverUsed) && !bytes.Equal(es.Dist, neverUsedV3):
+		case es.Used || e.Active == 1 || !neverUsed(es.Dist):
 			*st.secondSlot() = sl
 		}
 	}

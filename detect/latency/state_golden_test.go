@@ -11,7 +11,8 @@ import (
 	"github.com/toolwatch/toolwatch/internal/encoding/enctest"
 )
 
-// goldenStart and the stream below define testdata/latency-state.v*.bin:
+// goldenStart and the stream below (input hashes from version 4 on)
+// define testdata/latency-state.v*.bin:
 // 3 agents × 2 tools, one call every 30 s in turn for 2 hours (240 per
 // key); t-a moves to 2.0.0 for its last 40 calls per key.
 var goldenStart = time.Date(2026, 3, 23, 8, 0, 0, 0, time.UTC)
@@ -24,7 +25,9 @@ func goldenState(t testing.TB) *Detector {
 		if tool == "t-a" && i >= 1200 {
 			version = "2.0.0"
 		}
-		d.Observe(rec(goldenStart.Add(time.Duration(i)*30*time.Second), agent, tool, version, float64(100+(i*37)%200)), nil)
+		r := rec(goldenStart.Add(time.Duration(i)*30*time.Second), agent, tool, version, float64(100+(i*37)%200))
+		r.Invocation.InputHash = fmt.Sprintf("sha256:%064x", i/12+1) // each key's input twice in a row
+		d.Observe(r, nil)
 	}
 	return d
 }
@@ -58,6 +61,9 @@ func TestStateGolden(t *testing.T) {
 				}
 				if v := st.at(st.active).version; v != want || n != 240 || seen < goldenStart.Add(119*time.Minute).Unix() {
 					t.Errorf("key %s: active version %q (want %q), %v values (want 240), last seen %d", k, v, want, n, seen)
+				}
+				if k.Tool == "t-b" && st.second != nil { // its never-used slot, in every Dist version
+					t.Errorf("key %s: a never-used second slot restored allocated", k)
 				}
 				if k.Tool == "t-a" && (!st.at(0).used || !st.at(1).used || st.at(st.active).dist.Count() != 40) {
 					t.Errorf("key %s: slots %+v %+v, want both used, 40 values in 2.0.0", k, st.at(0).version, st.at(1).version)

@@ -33,8 +33,9 @@
 // while one exfiltration burst is not. Successful calls feed the level
 // test (level_shift_up / level_shift_down, e.g. a tool that suddenly
 // returns empty outputs; one finding per episode, and outputs of a
-// reported upward episode are judged against the shifted level), and the
-// drift guard keeps outputs growing
+// reported upward episode are judged against the shifted level), except
+// a call repeating one of the last 4 inputs the key's test took (a benign
+// loop returns identical sizes: one observation), and the drift guard keeps outputs growing
 // 20%/h for 48 h from lifting the threshold: the body's median and p99 may
 // rise at most max_drift_per_day per day before values are judged against
 // the envelope, and a faster median raises a drift finding.
@@ -182,6 +183,11 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	success := r.Invocation.Status == record.StatusSuccess
 	// A young key learns what the ready tool baseline judged normal.
 	kv.Vouched = scope == "tool" && !anomalous
+	if success {
+		// Repeats of one input feed the level test once (baseline.Learn).
+		kv.Input = baseline.InputKey(r.Invocation.InputHash)
+		tv.Input = kv.Input
+	}
 	var lv baseline.Level
 	if ks != nil && (kv.Fit.Valid || !anomalous) {
 		l := ks.dist.Learn(d.core.G, x, now, &kv, &kj, kReady, success)

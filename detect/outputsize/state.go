@@ -22,10 +22,12 @@ var (
 // Version 3 is the same framing; its Dist bytes are baseline.Dist state
 // version 4 (float32 centroids and raw values, issue 13). Version 2
 // records hold version 3 Dists, which decode with their means rounded.
+// Version 4 is the same framing with baseline.Dist state version 5 (the
+// level test's last 4 inputs); version 3 records' Dists decode with none.
 //
 // Key configurations are not stored: restored keys resolve them from the
 // detector's current params.
-const StateVersion = 3
+const StateVersion = 4
 
 // EntryState is one key: its idle clock and its baseline.Dist encoding.
 type EntryState struct {
@@ -57,6 +59,9 @@ var codec = distdetect.Codec[state, EntryState]{
 			return distdetect.ReadSnapshot(d, 4, getEntryV2)
 		},
 		3: func(d *encoding.Decbuf) distdetect.Snapshot[EntryState] {
+			return distdetect.ReadSnapshot(d, 4, getEntryV2)
+		},
+		4: func(d *encoding.Decbuf) distdetect.Snapshot[EntryState] {
 			return distdetect.ReadSnapshot(d, 4, getEntryV2)
 		},
 	},

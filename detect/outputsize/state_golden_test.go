@@ -11,7 +11,8 @@ import (
 	"github.com/toolwatch/toolwatch/internal/encoding/enctest"
 )
 
-// goldenStart and the stream below define testdata/output_size-state.v*.bin:
+// goldenStart and the stream below (input hashes from version 4 on)
+// define testdata/output_size-state.v*.bin:
 // 3 agents × 2 tools, one call every 30 s in turn for 2 hours (240 per key).
 var goldenStart = time.Date(2026, 3, 23, 8, 0, 0, 0, time.UTC)
 
@@ -19,7 +20,9 @@ func goldenState(t testing.TB) *Detector {
 	d := newDet(t, nil)
 	for i := range 1440 {
 		agent, tool := fmt.Sprintf("a%d", i%3), []string{"t-a", "t-b"}[(i/3)%2]
-		d.Observe(rec(goldenStart.Add(time.Duration(i)*30*time.Second), agent, tool, int64(1000+(i*37)%2000)), nil)
+		r := rec(goldenStart.Add(time.Duration(i)*30*time.Second), agent, tool, int64(1000+(i*37)%2000))
+		r.Invocation.InputHash = fmt.Sprintf("sha256:%064x", i/12+1) // each key's input twice in a row
+		d.Observe(r, nil)
 	}
 	return d
 }

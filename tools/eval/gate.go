@@ -108,20 +108,22 @@ const FleetSeeds = 1
 // but ceilings a little above what it achieves on the held-out seed, so
 // the gap cannot grow while it is open; the gate logs IssueTargets'
 // misses too. Open gaps, by cause (BENCHMARKS.md, "Independent fleet
-// traffic"): level shifts of heavy-tailed tools; routine denials (since
-// issue 9 denialquiet only a rare first-seen type, info); new
-// optional input fields at closed tools (info since issue 9 inputquiet:
-// 1.08 false alerts warning or above per 100k there, from 2.51). (Egress's
+// traffic" and "Fleet latency and sizes"): new optional input fields at
+// closed tools (info since issue 9 inputquiet); frequency spikes of
+// quiet periods and young autoscaled instances; routine denials (since
+// issue 9 denialquiet only a rare first-seen type, info). (Egress's
 // replies to first-time senders, once ~96 % of the false alerts, are gone
-// since its confidential-read term is learned: "Reply traffic".) The
-// ceilings are FleetNonEgressCeiling plus FleetEgressCeiling, the worst
-// key-day the held-out seed's 3 plus 2, the precision floor what ~32 false
-// alerts beside its 13 true ones would leave (it reaches 0.39). Latency
-// recall is 0 there: a 28 s call of a ~200 ms tool with ~850 values is
-// judged by the fallback tail (no fit yet), which puts it near 1e-5, below
-// the egregious rule's 1,600 values.
-var FleetTargets = Targets{MinRecall: 0.95, MinPrecision: 0.25, MaxFalseWarningPer100k: 2.5, MaxFalsePer100k: 9.5,
-	MaxKeyDay: 5, RecallFloors: map[string]float64{"latency": 0}}
+// since its confidential-read term is learned: "Reply traffic"; the level
+// shifts of looping agents since a repeated input feeds the level test
+// once: "Fleet latency and sizes".) The ceilings are FleetNonEgressCeiling
+// plus FleetEgressCeiling, the worst key-day the held-out twin's 1 plus
+// 2, the precision floor what ~16 false alerts beside its 13 true ones
+// would leave (it reaches 0.68: 6 false). Latency recall is 0 there: the
+// 28 s calls of a ~200 ms tool (σ 1, z ≈ 4.9) land on a young tool
+// baseline whose learned maximum (8.7 s) they do not clear by the young
+// rule's reach.
+var FleetTargets = Targets{MinRecall: 0.95, MinPrecision: 0.45, MaxFalseWarningPer100k: 1.6, MaxFalsePer100k: 4.75,
+	MaxKeyDay: 3, RecallFloors: map[string]float64{"latency": 0}}
 
 // FleetEgressCeiling bounds the fleet twin's false egress alerts per 100k
 // normal records (any severity, warning or above): the build raises none
@@ -130,10 +132,11 @@ var FleetEgressCeiling = [2]float64{1.5, 0.5}
 
 // FleetNonEgressCeiling bounds the fleet twin's false alerts of the other
 // detectors per 100k normal records (any severity, warning or above), a
-// little above what the build achieves (6.81 and 1.08 on the held-out
-// seed since denials fold verbatim retries, issue 9 denialquiet; 7.17
-// before).
-var FleetNonEgressCeiling = [2]float64{7.5, 2}
+// little above what the build achieves on the held-out seed: 2.15 and
+// 0.36 (6 and 1 of ~279k records; the margin ~3 and ~2 alerts) since
+// latency and output_size count a looped input once (issue 9 shiftquiet;
+// 6.81 and 1.08 before).
+var FleetNonEgressCeiling = [2]float64{3.25, 1.1}
 
 // NonEgress is r's false alerts of patterns other than egress, per 100k
 // normal records (any severity, warning or above).

@@ -17,7 +17,7 @@
 //     instances live hours and are replaced, so agent ids appear and
 //     disappear with the same role.
 //   - Durations and sizes are log-normal (σ up to 2) with second modes and
-//     Pareto tails; LLM durations grow with the prompt; failures report
+//     Pareto tails (truncated at 64 MiB, see maxOutput); LLM durations grow with the prompt; failures report
 //     the caller's round timeout.
 //   - Change is normal: deploys that move a tool's latency by ±20–40 % for
 //     good, version rollouts over hours, tools introduced mid-run, optional

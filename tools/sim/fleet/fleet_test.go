@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"sort"
 	"strings"
 	"testing"
@@ -183,5 +185,50 @@ func TestFleetProperties(t *testing.T) {
 	}
 	if we, wd := perDay[time.Saturday]+perDay[time.Sunday], perDay[time.Tuesday]+perDay[time.Wednesday]; we*2 > wd {
 		t.Errorf("weekend %d records vs Tue+Wed %d: want at most half", we, wd)
+	}
+}
+
+// Pareto tails stay heavy (reaching toward the cap) but never exceed
+// maxOutput, and the share above a size follows the truncated law. (The
+// log-normal bodies are not capped: σ 1.8 passes 64 MiB at z ≈ 5.4.)
+func TestParetoTailTruncated(t *testing.T) {
+	specs := map[string]dist{}
+	for _, s := range catalogue() {
+		if s.size.pTail > 0 {
+			specs[s.name] = s.size
+		}
+	}
+	for _, name := range []string{"file_read", "web_fetch", "pdf_extract"} {
+		t.Run(name, func(t *testing.T) {
+			d, ok := specs[name]
+			if !ok {
+				t.Fatalf("%s has no Pareto tail", name)
+			}
+			d.pTail, d.pSlow = 1, 0 // the tail alone
+			r := rand.New(rand.NewPCG(1, 2))
+			const n = 1_000_000
+			var mx float64
+			above := 0
+			x10 := 10 * d.tailMin
+			for range n {
+				x := d.draw(r)
+				mx = max(mx, x)
+				if x > x10 {
+					above++
+				}
+			}
+			if mx > maxOutput {
+				t.Fatalf("largest output %.0f > maxOutput %d", mx, maxOutput)
+			}
+			if mx < maxOutput/4 {
+				t.Fatalf("largest of %d outputs %.0f: the tail no longer reaches the cap", n, mx)
+			}
+			// P(x > 10·tailMin) = pTail·(10^−α − c')/(1 − c'), c' = (tailMin/max)^α.
+			c := math.Pow(d.tailMin/maxOutput, d.alpha)
+			want := n * d.pTail * (math.Pow(10, -d.alpha) - c) / (1 - c)
+			if math.Abs(float64(above)-want) > 5*math.Sqrt(want) {
+				t.Fatalf("%d outputs above %.0f, want %.0f", above, x10, want)
+			}
+		})
 	}
 }

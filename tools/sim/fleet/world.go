@@ -7,7 +7,14 @@ import (
 
 // dist is a duration or size model: a log-normal body, an optional second
 // log-normal mode (analytical queries, provider stalls) and an optional
-// Pareto tail (object sizes).
+// Pareto tail (object sizes), truncated at maxOutput.
+//
+// The Pareto tails are those of files and web objects (α 1.1–1.3, REALISM.md),
+// but what a tool returns to an agent is not an object of any size: it
+// goes through a transport and into a model's context. Untruncated, the
+// file_read tail (α 1.1 from 2 MB) drew a 17 GB result on a twin week
+// (2 in 10⁶ file_read calls exceed it), which no fleet sees as normal: it
+// is the bulk read output_size exists to flag.
 type dist struct {
 	median, sigma float64
 	pSlow         float64 // second mode
@@ -19,6 +26,13 @@ type dist struct {
 	narrow        bool // fixed-format output: median ± sigma (relative), no tail
 }
 
+// maxOutput (64 MiB) caps a tool output: above the response limits of
+// common tool transports (gRPC's 4 MB default message, AWS Lambda's 6 MB
+// response, API Gateway's 10 MB payload) and a decade above any model
+// context (1M tokens ≈ 4 MB of text), so a day's largest file read is
+// still thousands of times the median, as REALISM.md's α ≈ 1.1 implies.
+const maxOutput = 64 << 20
+
 func (d dist) draw(r *rand.Rand) float64 {
 	if d.narrow {
 		return d.median * (1 + d.sigma*r.NormFloat64())
@@ -26,7 +40,9 @@ func (d dist) draw(r *rand.Rand) float64 {
 	u := r.Float64()
 	switch {
 	case u < d.pTail:
-		return d.tailMin / math.Pow(1-r.Float64(), 1/d.alpha)
+		// Truncated at maxOutput (inverse CDF: one draw, as untruncated).
+		c := 1 - math.Pow(d.tailMin/maxOutput, d.alpha)
+		return d.tailMin / math.Pow(1-c*r.Float64(), 1/d.alpha)
 	case u < d.pTail+d.pSlow:
 		return d.slowMedian * math.Exp(d.slowSigma*r.NormFloat64())
 	}

@@ -1,0 +1,94 @@
+package baseline
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/toolwatch/toolwatch/internal/encoding/enctest"
+)
+
+var update = flag.Bool("update", false, "rewrite the current version's testdata golden file")
+
+// goldenDist is the Dist behind testdata/dist-state.v4.bin and later: 3,000
+// log-normal values one a minute, judged and learned with the level and
+// drift tests on, the last 60 at three times the level (an ongoing shift episode), so
+// its body, tail ring, fit and level state are all in use. Each input
+// comes twice in a row (the second skips the level test, version 5 keeps
+// the last 4). (dist-state.v4.bin was written by this stream at twice
+// the level without inputs, commit 2b6c376.)
+func goldenDist() *Dist {
+	g := NewDigester(25, 7*24*time.Hour)
+	j := Judge{Far: 6, ShiftLn: math.Ln2, DriftLn: math.Ln2}
+	rng := rand.New(rand.NewPCG(7, 7))
+	d := new(Dist)
+	for i := range 3000 {
+		x := 100 * math.Exp(0.8*rng.NormFloat64())
+		if i >= 2940 {
+			x *= 3
+		}
+		v := d.Judge(g, x, &j, 0)
+		v.Input = uint64(i/2 + 1)
+		d.Learn(g, x, distBase.Add(time.Duration(i)*time.Minute), &v, &j, d.Count() >= 200, true)
+	}
+	return d
+}
+
+// Every Dist state version the build reads has a golden file that decodes
+// to the stream's values; the current one re-encodes byte for byte and an
+// older one upgrades to a valid current state.
+func TestDistStateGolden(t *testing.T) {
+	enctest.Golden{
+		Name: "dist-state", Versions: []uint64{3, 4, distStateVersion}, Current: distStateVersion,
+		Build: func(t testing.TB) []byte {
+			b, _ := goldenDist().MarshalState(nil)
+			return b
+		},
+		Restore: func(t testing.TB, version uint64, data []byte) []byte {
+			var d Dist
+			if err := d.UnmarshalState(data); err != nil {
+				t.Fatalf("version %d: %v", version, err)
+			}
+			enc, _ := d.MarshalState(nil)
+			if enc[0] != distStateVersion {
+				t.Fatalf("version %d re-encodes as version %d", version, enc[0])
+			}
+			// Version 5 only appended the inputs: a version 4 state upgrades
+			// to the same bytes with none.
+			if version == 4 && !bytes.Equal(enc, append(append([]byte{5}, data[1:]...), 0)) {
+				t.Error("version 4 state upgrades to other bytes than its own with no inputs")
+			}
+			// The v3 file (and its upgrade) holds 1,637 values (see
+			// TestDistStateV3); the stream's from version 4 on 3,000 in a
+			// shift episode.
+			switch n := d.Count(); {
+			case n == 1637:
+			case n == 3000 && version >= 4:
+				if lv := d.tail.lv; lv == nil || lv.shiftAt == 0 || !d.tail.fit.Valid || d.tail.fit.Fallback {
+					t.Errorf("version %d: level %+v, fit %+v: want a shift episode and a fitted tail", version, lv, d.tail.fit)
+				}
+			default:
+				t.Errorf("version %d: %v values", version, n)
+			}
+			return enc
+		},
+	}.Run(t, *update)
+	// The current file keeps the level test's last 4 inputs, most recent
+	// first (a version 4 state upgrades with none).
+	data, err := os.ReadFile(fmt.Sprintf("testdata/dist-state.v%d.bin", distStateVersion))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d Dist
+	if err := d.UnmarshalState(data); err != nil {
+		t.Fatal(err)
+	}
+	if lv := d.tail.lv; lv == nil || lv.inputs != [levelInputs]uint64{1500, 1499, 1498, 1497} {
+		t.Errorf("level inputs %v, want the last 4 (1500 down to 1497)", lv)
+	}
+}
