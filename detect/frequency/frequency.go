@@ -220,8 +220,8 @@
 // identical calls in seconds on a key expecting one call per window
 // therefore raises nothing, while a loop below loop_min_calls a minute is
 // counted in full from its third minute. State: the previous window's
-// repeated input (8 bytes) and its run of windows (1 byte) per key, in
-// loopState. Cost: one comparison per record (the hash is the loop
+// repeated input (8 bytes) and its run of windows (1 byte, in padding)
+// per key, in loopState (keyState 928 bytes). Cost: one comparison per record (the hash is the loop
 // table's).
 //
 // # Drop (Detail "drop")
@@ -375,9 +375,9 @@ type loopState struct {
 	// previous loop window, 0 if none or that window was not the one
 	// before the current; runs is the number of consecutive loop windows
 	// up to the previous one in which it was (see "Repeats" in the
-	// package doc).
-	prev uint64
+	// package doc). runs sits in next's padding.
 	runs uint8
+	prev uint64
 }
 
 // gapState is a key's share of its agent's activity, as gaps between its
