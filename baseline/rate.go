@@ -711,6 +711,13 @@ func (r *Rate) Warm(s *SpikeRule) bool { return r.First != 0 && r.Start-r.First 
 // window's variance/mean − 1 (a 6h sum has a dozen independent samples in
 // three days, the 5m window hundreds).
 func (r *Rate) Arm(s *SpikeRule, rp *RateParams, src *Rate, div float64) {
+	r.arm(s, rp, src, div, nil)
+}
+
+// arm is Arm with, for a borrowed baseline, peaks: per scale the recent
+// largest sum of one key of src's (nil: none), which the peak guard takes
+// when larger than src's peak divided by div.
+func (r *Rate) arm(s *SpikeRule, rp *RateParams, src *Rate, div float64, peaks *[MaxScales]float32) {
 	r.Settle(rp)
 	if src != nil && src.Quiet > 0 { // another key's: arming only reads it
 		settled := *src
@@ -720,8 +727,13 @@ func (r *Rate) Arm(s *SpikeRule, rp *RateParams, src *Rate, div float64) {
 	r.ArmedAt, r.Thr, r.Next, r.Reported = r.Start, 0, 0, 0
 	r.Borrowed = src != r
 	if src == nil {
+		// Base still holds the scales' closed windows: the key's sums are
+		// read from it (Sums) while disarmed too.
 		for i := range r.Sc {
 			r.Sc[i].Crit = 0
+			if i < rp.Scales {
+				r.Sc[i].Base = r.ringSum(rp.N[i] - 1)
+			}
 		}
 		return
 	}
@@ -730,7 +742,17 @@ func (r *Rate) Arm(s *SpikeRule, rp *RateParams, src *Rate, div float64) {
 	// ex0: the window's excess variance per event (index of dispersion − 1),
 	// capped by its peak as below.
 	s0 := &src.Sc[0]
-	ex0 := math.Max(float64(s0.Peak)/div-1, 0)
+	// peak is a scale's largest sum one key is known to reach: src's peak
+	// per div, or for a borrowed baseline the largest of one of its keys'
+	// when that is larger.
+	peak := func(i int) float64 {
+		pk := float64(src.Sc[i].Peak) / div
+		if peaks != nil && src != r {
+			pk = math.Max(pk, float64(peaks[i]))
+		}
+		return pk
+	}
+	ex0 := math.Max(peak(0)-1, 0)
 	if s0.Mean > 0 {
 		ex0 = math.Min(ex0, math.Max(0, float64(s0.Var/s0.Mean)-1))
 	}
@@ -747,7 +769,8 @@ func (r *Rate) Arm(s *SpikeRule, rp *RateParams, src *Rate, div float64) {
 		// k·mean is the excess of the variance over Poisson per event; it
 		// cannot be known beyond the largest sum seen (a sparse key's one
 		// pair of events in a window must not make it heavy-tailed).
-		ex := math.Max(float64(ss.Peak)/div-1, 0)
+		pk := peak(i)
+		ex := math.Max(pk-1, 0)
 		if i > 0 {
 			// A long scale has few independent sums to learn from; its
 			// excess is at most the window's, which is well sampled.
@@ -759,7 +782,7 @@ func (r *Rate) Arm(s *SpikeRule, rp *RateParams, src *Rate, div float64) {
 		// total's, still capped by the peak as above.
 		ks, ka := math.Min(ss.kRes()*div, ex/mu), math.Min(ss.kAll()*div, ex/m)
 		st.Mu, st.M, st.KS, st.KA = float32(mu), float32(m), float32(ks), float32(ka)
-		c := critMax(max(s.MinCount, int(math.Min(math.Floor(s.PeakRatio*float64(ss.Peak)/div), 1<<30))+1),
+		c := critMax(max(s.MinCount, int(math.Min(math.Floor(s.PeakRatio*pk), 1<<30))+1),
 			mu, ks, m, ka, s.LogP)
 		st.Crit = uint32(min(c, 1<<30))
 		thr = min(thr, uint32(max(int64(st.Crit)-int64(st.Base), 1)))

@@ -297,6 +297,16 @@ func (m *TopK) Max() uint32 {
 	return x
 }
 
+// Top returns the hash of the largest slot and its count (0, 0 when empty).
+func (m *TopK) Top() (h uint64, c uint32) {
+	for i, x := range m.C {
+		if x > c {
+			h, c = m.H[i], x
+		}
+	}
+	return h, c
+}
+
 // Reset empties the table.
 func (m *TopK) Reset() { *m = TopK{} }
 

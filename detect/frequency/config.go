@@ -20,7 +20,9 @@ type Config struct {
 	LoopWindow time.Duration `yaml:"loop_window"`
 	// LoopMinCalls: a loop is at least this many calls with one input_hash
 	// in one loop window (and improbable at false_alarm_rate, see the
-	// package doc).
+	// package doc). Repeats below it are the loop test's: spikes and rises
+	// count them only once the input repeats in three loop windows running
+	// (package doc, "Repeats").
 	LoopMinCalls int `yaml:"loop_min_calls"`
 	// DropMinWindows: a key is judged for drops once it was called in this
 	// many of its agent's active windows; 0 disables drop findings.

@@ -209,6 +209,21 @@
 // p = (g/(g+1))^c. A loop is c ≥ max(loop_min_calls, the c where p ≤
 // false_alarm_rate); scored on the same scale as spikes.
 //
+// Repeats: a call whose input repeats one of the key's current loop
+// window (a retry, a runtime repeating a step until its step limit) is the
+// loop test's, not more calls: the spike scales, the sustained rise and
+// the agent-wide counts do not count it (nor learn it), unless its input
+// has more than loop_min_calls calls in the window, or was the most
+// repeated input (at least twice) of each of the two loop windows before
+// the current (loopRuns: a loop going on; a retry loop a step limit stops
+// within a minute straddles at most two). A benign run of a few dozen
+// identical calls in seconds on a key expecting one call per window
+// therefore raises nothing, while a loop below loop_min_calls a minute is
+// counted in full from its third minute. State: the previous window's
+// repeated input (8 bytes) and its run of windows (1 byte, in padding)
+// per key, in loopState (keyState 928 bytes). Cost: one comparison per record (the hash is the loop
+// table's).
+//
 // # Drop (Detail "drop")
 //
 // A tool that stops being called while its agent keeps working. Per key the
@@ -239,6 +254,22 @@
 // mean number of active agents per window, its negative-binomial
 // dispersion multiplied by it: a sum over n agents is n times smoother
 // than one of them) if that is warm, and otherwise raises nothing.
+//
+// Instances: an average per active agent spreads what one instance does
+// (a nightly job pod's run, an autoscaled instance's busy minutes) over
+// the hour slot and over idle instances, and a tool whose first runs fell
+// in its first hour of history (its long scale not filled) learned no
+// peak of them. Each tool therefore keeps, per scale, the largest sum one
+// of its keys reached (instPk: each key's sums, its closed windows plus
+// the current count, taken on its records and capped at its own critical
+// sum, so a burst teaches at most the threshold it crossed; the window's
+// largest decays per tool window at the scale peaks' rate, peak_half_life,
+// and takes a larger one at once). A borrowing key's peak guard and its
+// dispersion cap (k·mean ≤ peak − 1) use it where it exceeds the tool's
+// peak per agent: a new pod running as the last pods did is inside what
+// one instance of the tool is known to do; a loop far beyond it still
+// alerts. Cost: two comparisons a scale per record, a power per tool
+// window. State: 24 bytes per tool.
 //
 // Hot reload (SetParams) keeps every key's learned state; snapshots
 // (MarshalState/UnmarshalState, state.go) hold every key, tool and agent.
@@ -340,6 +371,13 @@ type loopState struct {
 	peak    float32 // recent largest same-input count per loop window
 	thr     uint32  // 0: disarmed
 	next    uint32
+	// prev is the hash of the input repeated most (at least twice) in the
+	// previous loop window, 0 if none or that window was not the one
+	// before the current; runs is the number of consecutive loop windows
+	// up to the previous one in which it was (see "Repeats" in the
+	// package doc). runs sits in next's padding.
+	runs uint8
+	prev uint64
 }
 
 // gapState is a key's share of its agent's activity, as gaps between its
@@ -384,6 +422,11 @@ type toolState struct {
 	keyState
 	agents  baseline.Counter // agents active in the current window
 	agentsP baseline.Profile // ... and per hour slot
+	// inst is, per scale, the largest sum one key of the tool reached in
+	// the tool's current window (each capped at that key's critical sum),
+	// instPk its decaying peak (see "Instances" in the package doc).
+	inst   [baseline.MaxScales]uint32
+	instPk [baseline.MaxScales]float32
 }
 
 // agentState counts the windows in which an agent called any tool.
@@ -481,8 +524,8 @@ func (d *Detector) resolve(ks *keyState, agent, tool string) {
 		ks.idle = idleState{}
 		ks.task = taskState{}
 	} else if ks.rate.Start != 0 && !ks.rate.NeedsArm() {
-		rate, agents := borrowRate(borrowable(ks, ts))
-		ks.rate.RearmSpike(&t.rule, &t.rp, rate, agents)
+		rate, agents, peaks := borrowRate(borrowable(ks, ts))
+		ks.rate.RearmSpikePeaks(&t.rule, &t.rp, rate, agents, peaks)
 		ks.armRise()
 		ks.armTask()
 	}
@@ -504,9 +547,38 @@ func (d *Detector) resolveTool(ts *toolState, tool string) {
 	}
 	if !ratedetect.SameScales(&old.rp, &t.rp) {
 		ts.rate, ts.agents, ts.agentsP = baseline.Rate{}, baseline.Counter{}, baseline.Profile{}
+		ts.inst, ts.instPk = [baseline.MaxScales]uint32{}, [baseline.MaxScales]float32{}
 	}
 	if old.loopSize != t.loopSize {
 		ts.loop = loopState{}
+	}
+}
+
+// observeInst counts a call of one of the tool's keys, whose rate is kr:
+// its scales' sums (each capped at the key's critical sum when armed: a
+// key's own crossing does not teach the tool more than its threshold) feed
+// the tool's largest per-key sums of the window. Two comparisons a scale.
+func (ts *toolState) observeInst(kr *baseline.Rate, rp *baseline.RateParams) {
+	sums := kr.Sums(rp)
+	for i := 0; i < rp.Scales; i++ {
+		x := sums[i]
+		if c := kr.Sc[i].Crit; c > 0 && x > c {
+			x = c
+		}
+		ts.inst[i] = max(ts.inst[i], x)
+	}
+}
+
+// foldInst feeds the tool window just closed (followed by gap empty ones)
+// into the per-key peaks: each decays as a scale peak (peak_half_life) and
+// takes a larger sum at once. A key's sums are fed only from its records
+// and capped at its critical sum, so a burst teaches at most the
+// threshold it crossed.
+func (ts *toolState) foldInst(gap int64, rp *baseline.RateParams) {
+	decay := math.Pow(rp.WinPeakDecay, float64(gap+1))
+	for i := 0; i < rp.Scales; i++ {
+		ts.instPk[i] = float32(max(float64(ts.instPk[i])*decay, float64(ts.inst[i])))
+		ts.inst[i] = 0
 	}
 }
 
@@ -629,8 +701,8 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 		if agentWide {
 			f, tf = ks.agentFactor(as), ks.taskFactor(as)
 		}
-		rate, agents := borrowRate(borrow)
-		ks.rate.ArmSpike(&t.rule, &t.rp, rate, agents)
+		rate, agents, peaks := borrowRate(borrow)
+		ks.rate.ArmSpikePeaks(&t.rule, &t.rp, rate, agents, peaks)
 		ks.riseF, ks.task.tf = f, tf
 		if agentWide && riseArmed(&ks.rate) {
 			as.exp += float32(ks.rawExpected())
@@ -645,8 +717,11 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	// The same-input count first: a repeat within the loop window (a
 	// retry, a loop) is not more work of its task.
 	var loopC uint32
+	var h uint64
 	if r.Invocation.InputHash != "" {
-		h := baseline.HashString(r.Invocation.InputHash)
+		if h = baseline.HashString(r.Invocation.InputHash); h == 0 {
+			h = 1 // as TopK stores it
+		}
 		if ts != nil {
 			ts.loop.top.Add(h)
 		}
@@ -654,19 +729,27 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	}
 	th := recordTask(r)
 	started := ks.task.observe(th, loopC > 1)
-	if agentWide && riseArmed(&ks.rate) {
+	// A repeat of an input within the loop window is the loop test's, not
+	// more calls, unless it is beyond loop_min_calls in the window or the
+	// input was repeated in the two loop windows before too (a loop going
+	// on): see "Repeats" in the package doc.
+	counted := loopC <= 1 || loopC > uint32(t.cfg.LoopMinCalls) || (h == ks.loop.prev && ks.loop.runs >= loopRuns)
+	if counted && agentWide && riseArmed(&ks.rate) {
 		as.obs++
-		if started {
-			as.tobs++
-		}
+	}
+	if agentWide && riseArmed(&ks.rate) && started {
+		as.tobs++
 	}
 
-	if ks.rate.Hit() {
+	if counted && ks.rate.Hit() {
 		if v := ks.rate.Judge(&t.rp, &t.rule); v.Scale >= 0 && ks.rate.Fire(v.Decades, t.rp.Size, &t.rule) {
 			out = append(out, d.spikeFinding(r, ks, v))
 		}
 	}
-	if ks.riseHit() {
+	if counted && ts != nil && ratedetect.SameScales(&ts.t.rp, &t.rp) {
+		ts.observeInst(&ks.rate, &t.rp)
+	}
+	if counted && ks.riseHit() {
 		if f, ok := d.riseFinding(r, ks); ok {
 			out = append(out, f)
 		}
@@ -712,7 +795,9 @@ func (g *gapState) observe(total uint64, now int64) {
 // rollTool advances the tool-level state to now and counts one call.
 func (d *Detector) rollTool(ts *toolState, now int64) {
 	t := ts.t
-	ts.rate.Roll(now, &t.rp)
+	if cl, ok := ts.rate.Roll(now, &t.rp); ok {
+		ts.foldInst(cl.Gap, &t.rp)
+	}
 	if cl, ok := ts.agents.Roll(now, t.rp.Size); ok {
 		ts.agentsP.UpdateGap(cl, float64(cl.N), &t.rp)
 	}
@@ -728,14 +813,15 @@ func (d *Detector) rollTool(ts *toolState, now int64) {
 }
 
 // borrowRate is what a key arms its spike threshold from besides its own
-// baseline (baseline.Rate.ArmSpike): its tool's baseline per active agent
-// (the tool's total divided by its mean active agents per window in the
-// slot), or nothing when ts is nil.
-func borrowRate(ts *toolState) (*baseline.Rate, *baseline.Profile) {
+// baseline (baseline.Rate.ArmSpikePeaks): its tool's baseline per active
+// agent (the tool's total divided by its mean active agents per window in
+// the slot) and the recent largest sums of one of its keys, or nothing
+// when ts is nil.
+func borrowRate(ts *toolState) (*baseline.Rate, *baseline.Profile, *[baseline.MaxScales]float32) {
 	if ts == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
-	return &ts.rate, &ts.agentsP
+	return &ts.rate, &ts.agentsP, &ts.instPk
 }
 
 // rollLoop closes the loop window if now is past it, feeding its largest
@@ -748,7 +834,16 @@ func (ks *keyState) rollLoop(now int64) bool {
 	if !ok {
 		return false
 	}
-	ks.loop.peak = ks.loopPeak(float64(ks.loop.top.Max()), cl.Gap)
+	h, c := ks.loop.top.Top()
+	ks.loop.peak = ks.loopPeak(float64(c), cl.Gap)
+	switch {
+	case c < 2 || cl.Gap > 0:
+		ks.loop.prev, ks.loop.runs = 0, 0
+	case h == ks.loop.prev:
+		ks.loop.runs = min(ks.loop.runs+1, loopRuns)
+	default:
+		ks.loop.prev, ks.loop.runs = h, 1
+	}
 	ks.loop.top.Reset()
 	return true
 }
@@ -807,8 +902,16 @@ func (ks *keyState) rollLoopTicks(wms []int64) {
 		peak = ks.loopPeak(0, (ns-start)/size-1)
 		start = ns
 	}
+	if start != ks.loop.c.Start { // an empty window closed: no repeats before the current
+		ks.loop.prev, ks.loop.runs = 0, 0
+	}
 	ks.loop.c.Start, ks.loop.peak = start, peak
 }
+
+// loopRuns is how many loop windows in a row an input must have been
+// repeated in before its repeats count as calls again: a retry loop a step
+// limit stops within a minute straddles at most two windows.
+const loopRuns = 2
 
 // loopGrowth bounds how fast the same-input peak may rise per loop window.
 const loopGrowth = 1.5
@@ -1098,7 +1201,9 @@ func (d *Detector) tickTools(wm int64) {
 			d.resolveTool(ts, k.Tool)
 		}
 		if ts.rate.Start != 0 {
-			ts.rate.Roll(wm, &ts.t.rp)
+			if cl, ok := ts.rate.Roll(wm, &ts.t.rp); ok {
+				ts.foldInst(cl.Gap, &ts.t.rp)
+			}
 			if cl, ok := ts.agents.Roll(wm, ts.t.rp.Size); ok {
 				ts.agentsP.UpdateGap(cl, float64(cl.N), &ts.t.rp)
 			}

@@ -14,22 +14,25 @@ import (
 
 // stateVersion is the record version this package writes. Versions 1
 // and 2 were gob and are not read (the snapshot container refuses them);
-// versions 3 to 7 are read and upgraded (version 3's keys had no
+// versions 3 to 8 are read and upgraded (version 3's keys had no
 // sustained-rise state, version 4's no task series, version 5's no
 // agent-wide task factor nor agents' task starts, version 6's no calls per
-// task: they start with none; version 7's rates no quiet windows).
-const stateVersion = 8
+// task: they start with none; version 7's rates no quiet windows; version
+// 8's loops no previous repeated input and its tools no per-key peaks:
+// none, learned from the next windows).
+const stateVersion = 9
 
 // StateV4 is the snapshot record of a frequency Detector, written field
 // by field in the order declared (internal/encoding; Rate, Counter,
 // Profile and TopK as in baseline/rate_state.go), then a CRC-32C:
 //
-//	uvarint version 8, varint Ticked, varint TickedAt,
+//	uvarint version 9, varint Ticked, varint TickedAt,
 //	uvarint KeysRejected KeysEvicted ToolsRejected ToolsEvicted AgentsRejected AgentsEvicted,
 //	uvarint count, Keys; uvarint count, Tools; uvarint count, Agents
 //	key:   str Agent, str Tool, varint LastSeen, varint Size, 3 × varint Scales,
 //	       varint LoopSize, Rate, loop, gap, rise, task
-//	loop:  Counter, TopK, varint ArmedAt, BE float32 Peak, uvarint Thr, uvarint Next
+//	loop:  Counter, TopK, varint ArmedAt, BE float32 Peak, uvarint Thr, uvarint Next,
+//	       BE uint64 Prev, byte Runs
 //	gap:   uvarint Last, BE float32 Mean, BE float32 Peak, uvarint N, varint LastAt, bool Dropped
 //	rise:  BE float32 L, uvarint Thr, uvarint Obs, BE float32 Exp, uvarint N,
 //	       BE float32 Level, BE float32 Deficit, uvarint Factor
@@ -38,12 +41,13 @@ const stateVersion = 8
 //	       uvarint Factor, uvarint Prev,
 //	       8 × byte Calls, BE float32 CallsMean CallsPeak, uvarint CallsThr, uvarint CallsSeen
 //	tool:  str Tool, varint LastSeen, varint Size, 3 × varint Scales, varint LoopSize,
-//	       Rate, loop, Counter Agents, Profile AgentsP
+//	       Rate, loop, Counter Agents, Profile AgentsP, 3 × uvarint Inst, 3 × BE float32 InstPeak
 //	agent: str Agent, varint LastSeen, uvarint Total, varint Last,
 //	       uvarint Obs, BE float32 Exp, uvarint PrevObs, BE float32 PrevExp,
 //	       uvarint TaskObs, BE float32 TaskExp, uvarint PrevTaskObs, BE float32 PrevTaskExp
 //
-// Version 7 is the same with rates without Quiet (baseline.Rate
+// Version 8 is the same without the loops' Prev and Runs and the tools' Inst and
+// InstPeak; version 7 also with rates without Quiet (baseline.Rate
 // GetStateNoQuiet); version 6 also without the task's Calls to CallsSeen;
 // version 5 also without the task's Factor and Prev and the
 // agents' task starts; version 4 also without the keys' task; version 3
@@ -234,6 +238,8 @@ type LoopV3 struct {
 	Peak    float32
 	Thr     uint32
 	Next    uint32
+	Prev    uint64 // from version 9, as Runs
+	Runs    uint8
 }
 
 // ToolV3 is one tool-level (all agents) key.
@@ -247,18 +253,23 @@ type ToolV3 struct {
 	Loop     LoopV3
 	Agents   baseline.Counter
 	AgentsP  baseline.Profile
+	// Inst and InstPeak (toolState.inst, instPk): from version 9.
+	Inst     [baseline.MaxScales]uint32
+	InstPeak [baseline.MaxScales]float32
 }
 
 // Smallest encodings, bounding the counts a record may claim.
 const (
 	minRate    = 2 + 24*8 + 24 + 1 + 72 + 1 + 3*(9*4+2) + 9 + 8
-	minLoop    = 2 + 4*9 + 1 + 4 + 2
-	minKeyV3   = 2 + 1 + 1 + 3 + 1 + minRate + minLoop + 1 + 8 + 1 + 1 + 1
+	minLoopV8  = 2 + 4*9 + 1 + 4 + 2
+	minKeyV3   = 2 + 1 + 1 + 3 + 1 + minRate + minLoopV8 + 1 + 8 + 1 + 1 + 1
 	minKeyV4   = minKeyV3 + 4 + 1 + 1 + 4 + 1 + 4 + 4 + 1
 	minKeyV5   = minKeyV4 + taskRing*4 + 1 + 8*4 + 1 + 1 + 4 + 1
 	minKeyV6   = minKeyV5 + 1 + 1
-	minKey     = minKeyV6 + taskRing + 4 + 4 + 1 + 1
-	minTool    = 1 + 1 + 1 + 3 + 1 + minRate + minLoop + 2 + 24*8 + 24 + 4 + 1
+	minKeyV8   = minKeyV6 + taskRing + 4 + 4 + 1 + 1
+	minKey     = minKeyV8 + 8 + 1
+	minToolV8  = 1 + 1 + 1 + 3 + 1 + minRate + minLoopV8 + 2 + 24*8 + 24 + 4 + 1
+	minTool    = minToolV8 + 8 + 1 + baseline.MaxScales*(1+4)
 	minAgentV3 = 1 + 1 + 1 + 1
 	minAgentV5 = minAgentV3 + 1 + 4 + 1 + 4
 	minAgent   = minAgentV5 + 1 + 4 + 1 + 4
@@ -307,6 +318,12 @@ func (st *StateV4) put(e *encoding.Encbuf) {
 		t.Loop.put(e)
 		t.Agents.PutState(e)
 		t.AgentsP.PutState(e)
+		for _, x := range t.Inst {
+			e.PutUvarint(uint64(x))
+		}
+		for _, x := range t.InstPeak {
+			e.PutBEFloat32(x)
+		}
 	}
 	e.PutUvarint(uint64(len(st.Agents)))
 	for i := range st.Agents {
@@ -343,12 +360,17 @@ func (l *LoopV3) put(e *encoding.Encbuf) {
 	e.PutBEFloat32(l.Peak)
 	e.PutUvarint(uint64(l.Thr))
 	e.PutUvarint(uint64(l.Next))
+	e.PutBE64(l.Prev)
+	e.PutByte(l.Runs)
 }
 
-func (l *LoopV3) get(d *encoding.Decbuf) {
+func (l *LoopV3) get(d *encoding.Decbuf, version int) {
 	l.Counter.GetState(d)
 	l.Top.GetState(d)
 	l.ArmedAt, l.Peak, l.Thr, l.Next = d.Varint(), d.BEFloat32(), d.Uvarint32(), d.Uvarint32()
+	if version >= 9 {
+		l.Prev, l.Runs = d.BE64(), min(d.Byte(), loopRuns)
+	}
 }
 
 func getStateV3(d *encoding.Decbuf) StateV4 { return getState(d, 3) }
@@ -362,6 +384,8 @@ func getStateV6(d *encoding.Decbuf) StateV4 { return getState(d, 6) }
 func getStateV7(d *encoding.Decbuf) StateV4 { return getState(d, 7) }
 
 func getStateV8(d *encoding.Decbuf) StateV4 { return getState(d, 8) }
+
+func getStateV9(d *encoding.Decbuf) StateV4 { return getState(d, 9) }
 
 // getRate reads a rate of a version's record.
 func getRate(d *encoding.Decbuf, r *baseline.Rate, version int) {
@@ -378,7 +402,7 @@ func getState(d *encoding.Decbuf, version int) StateV4 {
 	for _, n := range [...]*uint64{&st.KeysRejected, &st.KeysEvicted, &st.ToolsRejected, &st.ToolsEvicted, &st.AgentsRejected, &st.AgentsEvicted} {
 		*n = d.Uvarint()
 	}
-	minK := minKey
+	minK, minT := minKey, minTool
 	switch version {
 	case 3:
 		minK = minKeyV3
@@ -388,6 +412,11 @@ func getState(d *encoding.Decbuf, version int) StateV4 {
 		minK = minKeyV5
 	case 6:
 		minK = minKeyV6
+	case 7, 8:
+		minK = minKeyV8
+	}
+	if version < 9 {
+		minT = minToolV8
 	}
 	st.Keys = make([]KeyV4, d.Count(minK))
 	for i := range st.Keys {
@@ -398,7 +427,7 @@ func getState(d *encoding.Decbuf, version int) StateV4 {
 		k.Agent, k.Tool, k.LastSeen = d.UvarintStr(), d.UvarintStr(), d.Varint()
 		getWindow(d, &k.Size, &k.Scales, &k.LoopSize)
 		getRate(d, &k.Rate, version)
-		k.Loop.get(d)
+		k.Loop.get(d, version)
 		k.Gap = GapV3{Last: d.Uvarint(), Mean: d.BEFloat32(), Peak: d.BEFloat32(), N: d.Uvarint32(), LastAt: d.Varint(), Dropped: d.Bool()}
 		if version >= 4 {
 			k.Rise = RiseV4{L: d.BEFloat32(), Thr: d.Uvarint32(), Obs: d.Uvarint32(), Exp: d.BEFloat32(), N: uint16(min(d.Uvarint32(), math.MaxUint16)),
@@ -408,7 +437,7 @@ func getState(d *encoding.Decbuf, version int) StateV4 {
 			k.Task.get(d, version)
 		}
 	}
-	st.Tools = make([]ToolV3, d.Count(minTool))
+	st.Tools = make([]ToolV3, d.Count(minT))
 	for i := range st.Tools {
 		if d.Err() != nil {
 			break
@@ -417,9 +446,17 @@ func getState(d *encoding.Decbuf, version int) StateV4 {
 		t.Tool, t.LastSeen = d.UvarintStr(), d.Varint()
 		getWindow(d, &t.Size, &t.Scales, &t.LoopSize)
 		getRate(d, &t.Rate, version)
-		t.Loop.get(d)
+		t.Loop.get(d, version)
 		t.Agents.GetState(d)
 		t.AgentsP.GetState(d)
+		if version >= 9 {
+			for i := range t.Inst {
+				t.Inst[i] = d.Uvarint32()
+			}
+			for i := range t.InstPeak {
+				t.InstPeak[i] = d.BEFloat32()
+			}
+		}
 	}
 	minA := minAgent
 	switch {
@@ -444,7 +481,7 @@ func getState(d *encoding.Decbuf, version int) StateV4 {
 
 // stateDecoders reads every record version this build restores; a new
 // version adds its decoder and turns the previous one into an upgrade.
-var stateDecoders = encoding.Decoders[StateV4]{3: getStateV3, 4: getStateV4, 5: getStateV5, 6: getStateV6, 7: getStateV7, 8: getStateV8}
+var stateDecoders = encoding.Decoders[StateV4]{3: getStateV3, 4: getStateV4, 5: getStateV5, 6: getStateV6, 7: getStateV7, 8: getStateV8, 9: getStateV9}
 
 // encode writes st as the current version.
 func (st *StateV4) encode(b []byte) []byte {
@@ -452,11 +489,11 @@ func (st *StateV4) encode(b []byte) []byte {
 }
 
 func loopDTO(l *loopState) LoopV3 {
-	return LoopV3{Counter: l.c, Top: l.top, ArmedAt: l.armedAt, Peak: l.peak, Thr: l.thr, Next: l.next}
+	return LoopV3{Counter: l.c, Top: l.top, ArmedAt: l.armedAt, Peak: l.peak, Thr: l.thr, Next: l.next, Prev: l.prev, Runs: l.runs}
 }
 
 func (l *LoopV3) state() loopState {
-	return loopState{c: l.Counter, top: l.Top, armedAt: l.ArmedAt, peak: l.Peak, thr: l.Thr, next: l.Next}
+	return loopState{c: l.Counter, top: l.Top, armedAt: l.ArmedAt, peak: l.Peak, thr: l.Thr, next: l.Next, prev: l.Prev, runs: l.Runs}
 }
 
 // MarshalState implements detect.State.
@@ -501,7 +538,8 @@ func (d *Detector) capture(delta bool) (st *StateV4, keys *baseline.StoreCapture
 	st.ToolsEvicted, st.ToolsRejected = d.tools.Evictions()
 	st.AgentsEvicted, st.AgentsRejected = d.agents.Evictions()
 	d.tools.RangeSeen(func(k baseline.Key, seen int64, ts *toolState) bool {
-		st.Tools = append(st.Tools, ToolV3{Tool: k.Tool, LastSeen: seen, Size: ts.t.rp.Size, Scales: ts.t.rp.N, LoopSize: ts.t.loopSize, Rate: ts.rate, Loop: loopDTO(&ts.loop), Agents: ts.agents, AgentsP: ts.agentsP})
+		st.Tools = append(st.Tools, ToolV3{Tool: k.Tool, LastSeen: seen, Size: ts.t.rp.Size, Scales: ts.t.rp.N, LoopSize: ts.t.loopSize, Rate: ts.rate, Loop: loopDTO(&ts.loop), Agents: ts.agents, AgentsP: ts.agentsP,
+			Inst: ts.inst, InstPeak: ts.instPk})
 		return true
 	})
 	d.agents.RangeSeen(func(k baseline.Key, seen int64, as *agentState) bool {
@@ -731,10 +769,17 @@ func (d *Detector) restore(st *StateV4) error {
 		if err := t.Rate.Check(); err != nil {
 			return fmt.Errorf("frequency state: tool %q: %w", t.Tool, err)
 		}
-		ts := tools.Put(bk, t.LastSeen, toolState{keyState: keyState{rate: t.Rate, loop: t.Loop.state(), gen: d.tn.Stamp()}, agents: t.Agents, agentsP: t.AgentsP})
+		for _, v := range t.InstPeak {
+			if !(v >= 0 && v <= math.MaxFloat32) {
+				return fmt.Errorf("frequency state: tool %q: per-key peak %v: must be finite and non-negative", t.Tool, v)
+			}
+		}
+		ts := tools.Put(bk, t.LastSeen, toolState{keyState: keyState{rate: t.Rate, loop: t.Loop.state(), gen: d.tn.Stamp()}, agents: t.Agents, agentsP: t.AgentsP,
+			inst: t.Inst, instPk: t.InstPeak})
 		ts.t = d.tn.For("", t.Tool)
 		if !ratedetect.SameWindow(&ts.t.rp, t.Size, t.Scales) {
 			ts.rate, ts.agents, ts.agentsP = baseline.Rate{}, baseline.Counter{}, baseline.Profile{}
+			ts.inst, ts.instPk = [baseline.MaxScales]uint32{}, [baseline.MaxScales]float32{}
 		}
 		if ts.t.loopSize != t.LoopSize {
 			ts.loop = loopState{}

@@ -52,9 +52,9 @@ func TestStateGolden(t *testing.T) {
 	enctest.Fields(t, reflect.TypeFor[keyState](), 15)  // 14 in the record; agent is a lookup cache
 	enctest.Fields(t, reflect.TypeFor[taskState](), 18) // 21 in the record: riseState's 4 embedded
 	enctest.Fields(t, reflect.TypeFor[riseState](), 4)
-	enctest.Fields(t, reflect.TypeFor[toolState](), 3)
+	enctest.Fields(t, reflect.TypeFor[toolState](), 5)
 	enctest.Fields(t, reflect.TypeFor[agentState](), 13)
-	enctest.Fields(t, reflect.TypeFor[loopState](), 6)
+	enctest.Fields(t, reflect.TypeFor[loopState](), 8)
 	enctest.Fields(t, reflect.TypeFor[gapState](), 6)
 	enctest.Fields(t, reflect.TypeFor[baseline.Rate](), 16)
 	enctest.Fields(t, reflect.TypeFor[baseline.ScaleStats](), 11)
@@ -196,4 +196,18 @@ func goldenRecord(t *testing.T, version int) StateV4 {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// The version 9 golden file holds each tool's per-key peaks: one key of
+// each tool makes 2–3 calls a window, 30 an hour.
+func TestStateGoldenInstances(t *testing.T) {
+	st := goldenRecord(t, 9)
+	if len(st.Tools) != 2 {
+		t.Fatalf("%d tools, want 2", len(st.Tools))
+	}
+	for _, tl := range st.Tools {
+		if p := tl.InstPeak; p[0] < 2 || p[0] > 3 || p[1] < 25 || p[1] > 31 {
+			t.Errorf("tool %s: per-key peaks %v, want 2–3 a window and about 30 an hour", tl.Tool, p)
+		}
+	}
 }
