@@ -808,11 +808,11 @@ func (d *Detector) score(t *tool, r *record.Record, s, class string, firstSeen, 
 	}
 	recomb := fields && t.recombination(s)
 	var (
-		ext  bool
-		pair uint64
+		ext   bool
+		pairs [2]uint64
 	)
 	if fields && firstSeen && !recomb {
-		pair, ext = t.extensionField(s)
+		pairs, ext = t.extensionField(s)
 	}
 	if recomb || ext {
 		if recomb {
@@ -848,7 +848,7 @@ func (d *Detector) score(t *tool, r *record.Record, s, class string, firstSeen, 
 	if ext {
 		f.Details["extension"] = true
 		// An info extension waits for a rollout (hold.go); warning+ never does.
-		if sc < warningBand && !rejected && d.holdExtension(t, r, f, pair, nonZero(baseline.Hash64(s))) {
+		if sc < warningBand && !rejected && d.holdExtension(t, r, f, pairs, nonZero(baseline.Hash64(s))) {
 			return out
 		}
 	}
