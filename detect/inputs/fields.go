@@ -139,7 +139,7 @@ func (t *tool) dropWindowFields() {
 // no key of them names a destination or code (riskyKey). It runs only on
 // a first-seen shape that would be emitted.
 func (t *tool) extension(s string) bool {
-	_, ok := t.extensionField(s)
+	_, ok := t.extensionField(s, nil)
 	return ok
 }
 
@@ -148,8 +148,11 @@ func (t *tool) extension(s string) bool {
 const maxExtensionFields = 2
 
 // extensionField is extension, with the pair hashes of the new fields
-// (the second 0 when there is one).
-func (t *tool) extensionField(s string) (pairs [2]uint64, ok bool) {
+// (the second 0 when there is one). A known pair among pending (the new
+// fields of the tool's held extensions: a release still being judged)
+// counts as one of the release's fields too: a release's second field
+// often first shows in a later shape, next to the first one.
+func (t *tool) extensionField(s string, pending []uint64) (pairs [2]uint64, ok bool) {
 	if !strings.HasPrefix(s, "json{") || !strings.HasSuffix(s, "}") || t.fields.Len() == 0 {
 		return pairs, false
 	}
@@ -170,7 +173,7 @@ func (t *tool) extensionField(s string) (pairs [2]uint64, ok bool) {
 			typ = "obj"
 		}
 		h := pairHash(0, key, typ)
-		if t.fields.Find(h) != nil {
+		if t.fields.Find(h) != nil && !slices.Contains(pending, h) {
 			if rest.Len() > len("json{") {
 				rest.WriteByte(',')
 			}
@@ -181,7 +184,7 @@ func (t *tool) extensionField(s string) (pairs [2]uint64, ok bool) {
 			pairs[n] = h
 		}
 		n++
-		plain = plain && plainValue(key, val) && !t.knownKey(key, val)
+		plain = plain && plainValue(key, val) && (slices.Contains(pending, h) || !t.knownKey(key, val))
 		return n <= maxExtensionFields && plain
 	})
 	if !ok || n == 0 || n > maxExtensionFields || !plain || rest.Len() == len("json{") {

@@ -109,6 +109,23 @@ func (d *Detector) heldUse(r *record.Record, s string, h uint64) {
 	}
 }
 
+// pending returns the new fields' pairs of the holds of r's tool still
+// open at r's time (nil when none; only on a finding's path).
+func (d *Detector) pending(r *record.Record) []uint64 {
+	var out []uint64
+	ts := r.Timestamp.UnixNano()
+	for i := range d.held {
+		if hd := &d.held[i]; hd.open(ts) && hd.f.Tool == r.Tool.Name {
+			for _, p := range hd.pairs {
+				if p != 0 && !slices.Contains(out, p) {
+					out = append(out, p)
+				}
+			}
+		}
+	}
+	return out
+}
+
 // carries reports whether shape s has one of the field pairs p (0: none).
 func carries(s string, p [2]uint64) bool {
 	var found bool

@@ -158,6 +158,49 @@ func TestExtensionHold(t *testing.T) {
 	}
 }
 
+// A release's second field often first shows in a later shape, next to
+// the first one (json{customer_id,history_days,include_history} while only
+// json{customer_id,fields,include_history} is known): with the first
+// field still held, it is an extension of json{customer_id:str} by the
+// release's two fields, held too (an hour later: it scores info, not
+// below min_score as right after the first). Without other users both
+// are emitted.
+func TestReleaseSecondFieldLater(t *testing.T) {
+	withFields := "json{customer_id:str,fields:arr[str],include_history:bool}"
+	tests := []struct {
+		name     string
+		uses     []use
+		findings int
+		rollouts uint64
+	}{
+		{"rolled out to three agents", []use{
+			{20010, "agent-r1", "t1", withFields},
+			{20010 + 3600, "agent-r1", "t1", ext2},
+			{20010 + 3700, "agent-r2", "t2", ext2},
+			{20010 + 4000, "agent-r3", "t3", ext},
+		}, 0, 2},
+		{"one agent, one task", []use{
+			{20010, "agent-x", "t1", withFields},
+			{20010 + 3600, "agent-x", "t1", ext2},
+		}, 2, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := warmCRM(t, testConfig())
+			fs := replayUses(d, "crm", tt.uses, holdEnd, 60)
+			pending, rollouts := d.Held()
+			if len(fs) != tt.findings || pending != 0 || rollouts != tt.rollouts {
+				t.Fatalf("%d findings, %d held, %d rollouts; want %d, 0, %d: %+v", len(fs), pending, rollouts, tt.findings, tt.rollouts, fs)
+			}
+			for _, f := range fs {
+				if f.Score >= 60 || f.Details["extension"] != true || f.Details["held_for"] != "3h0m0s" {
+					t.Errorf("%s: score %v details %v, want an info extension held 3h", f.Detail, f.Score, f.Details)
+				}
+			}
+		})
+	}
+}
+
 // Nothing is emitted before the hold ends, whatever the ticks.
 func TestExtensionHeldUntilDue(t *testing.T) {
 	d := warmCRM(t, testConfig())

@@ -812,7 +812,7 @@ func (d *Detector) score(t *tool, r *record.Record, s, class string, firstSeen, 
 		pairs [2]uint64
 	)
 	if fields && firstSeen && !recomb {
-		pairs, ext = t.extensionField(s)
+		pairs, ext = t.extensionField(s, d.pending(r))
 	}
 	if recomb || ext {
 		if recomb {
