@@ -349,3 +349,39 @@ func TestKnownShapeWithHoldDoesNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkObserveKnownShapeHeld: the known-shape path while extensions
+// are held (a release's hold now lasts hours): one at the record's tool,
+// or maxHeld at other tools or at the record's tool.
+func BenchmarkObserveKnownShapeHeld(b *testing.B) {
+	for _, bc := range []struct {
+		name  string
+		n     int
+		other bool
+	}{{"1 here", 1, false}, {"64 other tools", maxHeld, true}, {"64 here", maxHeld, false}} {
+		b.Run(bc.name, func(b *testing.B) {
+			d := newDet(testConfig())
+			stream(d, 0, 20000, "crm", "agent-a", crmShapes)
+			d.Observe(use{20000, "agent-x", "t1", ext}.record("crm"), nil)
+			for len(d.held) < bc.n {
+				hd := d.held[0]
+				if bc.other {
+					hd.f.Tool = fmt.Sprintf("tool-%d", len(d.held))
+				}
+				d.held = append(d.held, hd)
+			}
+			if bc.other {
+				d.held[0].f.Tool = "tool-0"
+			}
+			r := rec(20001, "crm", "agent-a", crmShapes[0])
+			out := make([]detect.Finding, 0, 4)
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				r.Timestamp = base.Add(20001*time.Second + time.Duration(i)*time.Microsecond)
+				if out = d.Observe(r, out[:0]); len(out) != 0 {
+					b.Fatal("finding on known path")
+				}
+			}
+		})
+	}
+}
