@@ -65,6 +65,7 @@ func (d *Detector) holdExtension(t *tool, r *record.Record, f detect.Finding, pa
 	ts, hl := r.Timestamp.UnixNano(), int64(t.cfg.ExtensionHold)
 	d.held = append(d.held, hold{f: f, due: ts + hl, last: ts + holdSpan*hl, pairs: pairs,
 		origin: userHash(r.AgentID, r.Context.TaskID), shapes: []uint64{h}})
+	t.held++
 	return true
 }
 
@@ -74,11 +75,12 @@ func (hd *hold) open(ts int64) bool {
 	return ts <= hd.due || hd.n > 0 && ts <= hd.last
 }
 
-// heldUse counts record r (tool's shape hash h, accepted) as a use of the
-// new fields of the holds of its tool whose shapes include h, or, when s
-// is given (a shape first seen now), whose fields s carries; a hold whose
-// field rolloutOthers distinct other users sent within it is dropped.
-func (d *Detector) heldUse(r *record.Record, s string, h uint64) {
+// heldUse counts record r (tool t's shape hash h, accepted) as a use of
+// the new fields of the holds of its tool whose shapes include h, or, when
+// s is given (a shape first seen now), whose fields s carries; a hold
+// whose field rolloutOthers distinct other users sent within it is
+// dropped.
+func (d *Detector) heldUse(t *tool, r *record.Record, s string, h uint64) {
 	ts := r.Timestamp.UnixNano()
 	var user uint64
 	for i := 0; i < len(d.held); i++ {
@@ -104,6 +106,7 @@ func (d *Detector) heldUse(r *record.Record, s string, h uint64) {
 		if hd.n++; hd.n >= rolloutOthers {
 			d.held = slices.Delete(d.held, i, i+1) // a rollout: the field is the tool's
 			d.rollouts++
+			t.held--
 			i--
 		}
 	}
@@ -153,6 +156,7 @@ func (d *Detector) emitHeld(wm int64, out []detect.Finding) []detect.Finding {
 				f.Details["held_for"] = time.Duration(hd.last - f.EventTime.UnixNano()).String()
 			}
 			out = append(out, f)
+			d.unheld(f.Tool)
 			continue
 		}
 		d.held[n] = hd
@@ -161,6 +165,15 @@ func (d *Detector) emitHeld(wm int64, out []detect.Finding) []detect.Finding {
 	clear(d.held[n:])
 	d.held = d.held[:n]
 	return out
+}
+
+// unheld uncounts a held finding of tool name at its tool. A tool evicted
+// and seen again meanwhile counts none: its holds then miss uses, so they
+// are emitted rather than dropped.
+func (d *Detector) unheld(name string) {
+	if t := d.store.Peek(baseline.Key{Tool: name}); t != nil && t.held > 0 {
+		t.held--
+	}
 }
 
 // Held reports the extension findings held now and the holds dropped as

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
 	"github.com/toolwatch/toolwatch/detect/detecttest"
 	"github.com/toolwatch/toolwatch/record"
@@ -137,8 +138,8 @@ func TestExtensionHold(t *testing.T) {
 			d := warmCRM(t, testConfig())
 			fs := replayUses(d, "crm", tt.uses, holdEnd, 60)
 			pending, rollouts := d.Held()
-			if pending != 0 {
-				t.Fatalf("%d findings still held after the hold", pending)
+			if pending != 0 || d.store.Peek(baseline.Key{Tool: "crm"}).held != 0 {
+				t.Fatalf("%d findings still held after the hold (the tool counts %d)", pending, d.store.Peek(baseline.Key{Tool: "crm"}).held)
 			}
 			if tt.want == 0 {
 				if len(fs) != 0 || rollouts != 1 {
@@ -287,6 +288,9 @@ func TestExtensionHoldSnapshot(t *testing.T) {
 			}
 			b := newDet(testConfig())
 			detecttest.Restore(t, b, detecttest.MustMarshal(t, a))
+			if ha, hb := a.store.Peek(baseline.Key{Tool: "crm"}).held, b.store.Peek(baseline.Key{Tool: "crm"}).held; ha != 1 || hb != 1 {
+				t.Fatalf("the tool counts %d held findings, restored %d; want 1", ha, hb)
+			}
 			rest := slices.DeleteFunc(slices.Clone(tt.uses), func(u use) bool { return u.i < cut })
 			run := func(d *Detector) []detect.Finding {
 				var out []detect.Finding
@@ -372,6 +376,13 @@ func BenchmarkObserveKnownShapeHeld(b *testing.B) {
 			}
 			if bc.other {
 				d.held[0].f.Tool = "tool-0"
+			}
+			tl := d.store.Peek(baseline.Key{Tool: "crm"})
+			tl.held = 0
+			for _, hd := range d.held {
+				if hd.f.Tool == "crm" {
+					tl.held++
+				}
 			}
 			r := rec(20001, "crm", "agent-a", crmShapes[0])
 			out := make([]detect.Finding, 0, 4)

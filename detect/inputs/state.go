@@ -678,6 +678,9 @@ func (d *Detector) UnmarshalState(data []byte) error {
 		hd := hold{f: h.Finding, due: h.Due, last: h.Last, pairs: h.Pairs, origin: h.Origin, shapes: h.Shapes}
 		hd.n = copy(hd.others[:], h.Others)
 		held = append(held, hd)
+		if t := store.Peek(baseline.Key{Tool: h.Finding.Tool}); t != nil {
+			t.held++
+		}
 	}
 	store.SetCounters(st.Evicted, st.Rejected)
 	d.store, d.skipped, d.overflo = store, st.Skipped, st.Overflow
