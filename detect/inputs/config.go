@@ -70,10 +70,11 @@ type Config struct {
 	// the vocabulary closes again new shapes are judged against the
 	// reference.
 	OpeningNewShapes int `yaml:"opening_new_shapes"`
-	// ExtensionHold: an extension finding (a known shape plus one new
-	// plain field) scoring info waits this long in event time, and is
-	// dropped if two other agents or tasks send the new field meanwhile
-	// (a tool release's rollout); 0 emits it at once.
+	// ExtensionHold: an extension finding (a known shape plus one or two
+	// new plain fields) scoring info waits this long in event time, and is
+	// dropped if two other agents or tasks send a new field meanwhile (a
+	// tool release's rollout); one other by then keeps it waiting up to
+	// twice as long in all; 0 emits it at once.
 	ExtensionHold time.Duration `yaml:"extension_hold"`
 }
 
@@ -96,7 +97,7 @@ func DefaultConfig() Config {
 		ReferenceMaxShapes:   256,
 		ReferenceWindows:     7,
 		OpeningNewShapes:     16,
-		ExtensionHold:        10 * time.Minute,
+		ExtensionHold:        3 * time.Hour,
 	}
 }
 
@@ -158,8 +159,8 @@ func (c *Config) Validate() validate.Errors {
 		// An opening must leave the vocabulary open, or it would end at once and restart.
 		es.Addf("opening_new_shapes", "must be >= the new shapes that make the vocabulary open (open_new_per_1000 × novelty_window_records / 1000 = %g)", open)
 	}
-	if c.ExtensionHold < 0 || c.ExtensionHold > time.Hour {
-		es.Addf("extension_hold", "must be between 0s and 1h")
+	if c.ExtensionHold < 0 || c.ExtensionHold > 24*time.Hour {
+		es.Addf("extension_hold", "must be between 0s and 24h")
 	}
 	return es
 }

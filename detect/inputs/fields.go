@@ -130,57 +130,69 @@ func (t *tool) dropWindowFields() {
 }
 
 // extension reports whether s, a first-seen shape, is an accepted shape of
-// the tool plus one new top-level field of a plain primitive type — a
-// tool release's new optional argument (package doc, "Extensions"): s
-// without that field is in the vocabulary (accepted: not quarantined nor
-// sql-injection) and s did not come in a flood (quarantined), the field's key has no other type among the tool's
-// pairs, its value is str (no content class), num, bool or null, or an
-// object of such values, and no key of it names a destination or code
-// (riskyKey). It runs only on a first-seen shape that would be emitted.
+// the tool plus one or two new top-level fields of a plain type — a tool
+// release's new optional arguments (package doc, "Extensions"): s without
+// them is in the vocabulary (accepted: not quarantined nor
+// sql-injection) and s did not come in a flood (quarantined), no new
+// field's key has another type among the tool's pairs, each value is str
+// (no content class), num, bool or null, or an object of such values, and
+// no key of them names a destination or code (riskyKey). It runs only on
+// a first-seen shape that would be emitted.
 func (t *tool) extension(s string) bool {
-	_, ok := t.extensionField(s)
+	_, ok := t.extensionField(s, nil)
 	return ok
 }
 
-// extensionField is extension, with the pair hash of the new field.
-func (t *tool) extensionField(s string) (pair uint64, ok bool) {
+// maxExtensionFields is how many new fields an extension may add: a
+// release sometimes adds two optional arguments at once.
+const maxExtensionFields = 2
+
+// extensionField is extension, with the pair hashes of the new fields
+// (the second 0 when there is one). A known pair among pending (the new
+// fields of the tool's held extensions: a release still being judged)
+// counts as one of the release's fields too: a release's second field
+// often first shows in a later shape, next to the first one.
+func (t *tool) extensionField(s string, pending []uint64) (pairs [2]uint64, ok bool) {
 	if !strings.HasPrefix(s, "json{") || !strings.HasSuffix(s, "}") || t.fields.Len() == 0 {
-		return 0, false
+		return pairs, false
 	}
 	if sl := t.set.Find(nonZero(baseline.Hash64(s))); sl != nil && sl.Flags&flagFlood != 0 {
-		return 0, false // a flood brought it: not a release's argument
+		return pairs, false // a flood brought it: not a release's argument
 	}
 	body := s[len("json{") : len(s)-1]
 	var (
-		newKey, newVal string
-		start, end     int // the new field's bytes in body, with one comma
-		n              int
+		n     int
+		plain = true
 	)
+	// The shape without the new fields (keys stay sorted).
+	var rest strings.Builder
+	rest.WriteString("json{")
 	ok = eachTop(body, func(key, val string, from, to int) bool {
 		typ := val
 		if strings.HasPrefix(val, "obj{") {
 			typ = "obj"
 		}
 		h := pairHash(0, key, typ)
-		if t.fields.Find(h) != nil {
+		if t.fields.Find(h) != nil && !slices.Contains(pending, h) {
+			if rest.Len() > len("json{") {
+				rest.WriteByte(',')
+			}
+			rest.WriteString(body[from:to])
 			return true
 		}
+		if n < maxExtensionFields {
+			pairs[n] = h
+		}
 		n++
-		newKey, newVal, start, end, pair = key, val, from, to, h
-		return n == 1
+		plain = plain && plainValue(key, val) && (slices.Contains(pending, h) || !t.knownKey(key, val))
+		return n <= maxExtensionFields && plain
 	})
-	if !ok || n != 1 || !plainValue(newKey, newVal) || t.knownKey(newKey, newVal) {
-		return 0, false
+	if !ok || n == 0 || n > maxExtensionFields || !plain || rest.Len() == len("json{") {
+		return [2]uint64{}, false
 	}
-	// The shape without the new field (keys stay sorted).
-	switch {
-	case end < len(body):
-		end++ // the comma after it
-	case start > 0:
-		start-- // the comma before it
-	}
-	sl := t.set.Find(nonZero(baseline.Hash64("json{" + body[:start] + body[end:] + "}")))
-	return pair, sl != nil && sl.Flags&(flagFlood|flagInjection) == 0
+	rest.WriteByte('}')
+	sl := t.set.Find(nonZero(baseline.Hash64(rest.String())))
+	return pairs, sl != nil && sl.Flags&(flagFlood|flagInjection) == 0
 }
 
 // eachTop calls f with every top-level field of an object body (key,

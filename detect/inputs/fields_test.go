@@ -237,16 +237,17 @@ func TestOpeningDropsFloodPairs(t *testing.T) {
 	if tl.fields.Len() != 6 {
 		t.Errorf("%d field pairs after the flood, want the 6 from before it", tl.fields.Len())
 	}
-	f := one(t, probe(d, day+410*time.Second, "web-search", "agent-b", "json{faa:str,fba:str,query:str}"))
+	f := one(t, probe(d, day+410*time.Second, "web-search", "agent-b", "json{faa:str,fba:str,fca:str,query:str}"))
 	if f.Details["recombination"] != nil {
 		t.Errorf("a combination of the flood's fields was judged a recombination: %+v", f)
 	}
 }
 
-// A tool release adds one optional argument: the first shape with it is a
-// known shape plus one new plain field, scored extensionDecades lower
-// (info instead of warning at a closed, stable tool). Every other kind of
-// new shape — several new fields, a new type or content class on a known
+// A tool release adds one or two optional arguments: the first shape with
+// them is a known shape plus one or two new plain fields, scored
+// extensionDecades lower (info instead of warning at a closed, stable
+// tool). Every other kind of new shape — three or more new fields, a
+// risky one among two, a new type or content class on a known
 // key, a field named for a destination or for code, a known shape that is
 // not the base — is judged as before, and the injection cases keep
 // alerting at warning or above.
@@ -268,7 +269,13 @@ func TestExtension(t *testing.T) {
 		{"new argument with another optional one", "crm", crm, "json{customer_id:str,fields:arr[str],include_history:bool}", true, 40, 59.9},
 		{"new num argument", "kb", kb, "json{query:str,top_k:num,min_score:num}", true, 40, 59.9},
 		{"new flat object argument", "llm", llm, "json{prompt:str/long,response_format:obj{type:str}}", true, 40, 59.9},
-		{"two new arguments", "crm", crm, "json{customer_id:str,export_all:bool,limit:num}", false, 60, 100},
+		{"two new plain arguments (one release)", "crm", crm, "json{customer_id:str,history_days:num,include_history:bool}", true, 40, 59.9},
+		{"two new plain arguments with an optional one", "crm", crm, "json{customer_id:str,fields:arr[str],history_days:num,include_history:bool}", true, 40, 59.9},
+		{"three new plain arguments", "crm", crm, "json{customer_id:str,history_days:num,include_history:bool,verbose:bool}", false, 60, 100},
+		{"two new arguments, one an export", "crm", crm, "json{customer_id:str,export_all:bool,limit:num}", false, 60, 100},
+		{"two new arguments, one a destination", "crm", crm, "json{customer_id:str,include_history:bool,notify_email:str}", false, 60, 100},
+		{"two new arguments, one carrying a URL", "crm", crm, "json{customer_id:str,include_history:bool,source:str/url}", false, 60, 100},
+		{"only new arguments", "crm", crm, "json{history_days:num,include_history:bool}", false, 60, 100},
 		// tools/sim's realistic labeled anomaly: two fields at once.
 		{"export_all and fields at a look-up", "crm-lookup", []string{"json{customer_id:str}", "json{email:str}"},
 			"json{customer_id:str,export_all:bool,fields:str}", false, 60, 100},

@@ -10,12 +10,12 @@ import (
 
 // FuzzUnmarshalState: arbitrary snapshots must not panic UnmarshalState,
 // must leave the state unchanged on error and re-encode stably on success
-// (detecttest.FuzzUnmarshalState). The version 2, 3 and 4 golden records
-// seed the upgrade paths.
+// (detecttest.FuzzUnmarshalState). The version 2, 3, 4 and 5 golden
+// records seed the upgrade paths.
 func FuzzUnmarshalState(f *testing.F) {
 	d := newMixed()
 	feed(d, 0, 1500)
-	for _, v := range []string{"v2", "v3", "v4"} {
+	for _, v := range []string{"v2", "v3", "v4", "v5"} {
 		if old, err := os.ReadFile("testdata/input_novelty-state." + v + ".bin"); err != nil {
 			f.Fatal(err)
 		} else {
@@ -23,7 +23,7 @@ func FuzzUnmarshalState(f *testing.F) {
 		}
 	}
 	detecttest.FuzzUnmarshalState(f, func(testing.TB) detecttest.Detector { return newMixed() },
-		detecttest.MustMarshal(f, d), (&StateV5{}).encode(nil))
+		detecttest.MustMarshal(f, d), (&StateV6{}).encode(nil))
 }
 
 // FuzzEachPair: any shape string (runtimes may send shapes this build's

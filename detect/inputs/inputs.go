@@ -95,19 +95,19 @@
 // counts as a new shape for openness, stability and openings, so a flood
 // of recombinations is a vocabulary_opening as before.
 //
-// # Extensions (a tool release's new argument)
+// # Extensions (a tool release's new arguments)
 //
-// Tool releases add optional arguments one at a time, and the first call
-// that uses one is a first-seen shape at a closed, stable tool: it scored
-// 63–78 (warning) on the fleet traffic (tools/sim/fleet), the only
-// warning+ input_novelty false alerts there: 4 per seed-week, one per
-// tool that got an argument. A first-seen shape is an extension when it is an
-// accepted shape of the tool plus one new top-level field (fields.go): the
-// shape without it is in the vocabulary (not quarantined, not
-// sql-injection), the shape itself was not quarantined by a flood, the
-// key has no other type among the tool's pairs (str, num, bool, null,
-// obj, arr[], arr[str|num|bool|obj] and the str content classes are
-// probed), its
+// Tool releases add optional arguments, one or two at a time, and the
+// first call that uses one is a first-seen shape at a closed, stable tool:
+// it scored 63–78 (warning) on the fleet traffic (tools/sim/fleet), the
+// only warning+ input_novelty false alerts there: 4 per seed-week, one per
+// tool that got an argument. A first-seen shape is an extension when it
+// is an accepted shape of the tool plus one or two new top-level fields
+// (fields.go): the shape without them is in the vocabulary (not
+// quarantined, not sql-injection), the shape itself was not quarantined
+// by a flood, no new key has another type among the tool's pairs (str,
+// num, bool, null, obj, arr[], arr[str|num|bool|obj] and the str content
+// classes are probed), each
 // value is plain — str without content class, num, bool, null, or an
 // object of such values — and no key of it names a destination or code:
 // the argument keys of the shape/dest built-ins (to, cc, bcc,
@@ -117,8 +117,8 @@
 // exec, command, script, shell or sql. Its novelty L is lowered by
 // extensionDecades (2, details.extension true): such a shape at a closed,
 // stable tool with 2,000–50,000 records scores 43–58 (info) instead of
-// 63–78, still emitted, while several new fields, a new type or content
-// class on a known key (query:str becoming query:str/sql), URL, path,
+// 63–78, still emitted, while three or more new fields, a risky one
+// among two, a new type or content class on a known key (query:str becoming query:str/sql), URL, path,
 // long, base64 or binary values, and a cc, bcc or webhook_url added to
 // send_email are judged as before. The 2 decades are a documented odds
 // bound, chosen between "no discount" and recombinationDecades (a shape
@@ -126,7 +126,12 @@
 // first-seen plain shapes that alerted at warning or above on fleet
 // seeds 1–6, all 24 were such extensions and none was an anomaly; the
 // labeled non-dangerous shape anomalies (tools/sim's realistic
-// export_all, two new fields at once) are not extensions. Once the first
+// export_all + fields:str, two new fields at once, one named for an
+// export and one a new type on a known key) are not extensions. A field
+// of a release still held (below) counts as one of the two: a release's
+// second field often first shows in a later shape, next to the first
+// (json{customer_id,history_days,include_history} while only
+// json{customer_id,fields,include_history} is known). Once the first
 // call is accepted the shape and its pairs are the tool's: other agents
 // using the argument, alone or with the tool's other optional ones, send
 // known shapes or recombinations and raise nothing. The record's
@@ -136,25 +141,35 @@
 //
 // # Releases held
 //
-// A release reaches many agents and tasks of the tool within minutes; an
-// injected argument comes from one task of one agent. So an extension
-// finding that scores info (below the warning band, 60) and whose call
-// executed is held for extension_hold (default 10m) of event time
-// (hold.go) instead of emitted: the shape and its pairs are learned at
-// once as above. If within the hold the new field (its top-level pair)
-// is sent by rolloutOthers (2) distinct other (agent, task) pairs — in the
-// held shape or in any shape first seen during the hold that carries it —
-// it is a rollout: the finding is dropped. Otherwise Tick emits it once
-// the watermark is past the end of the hold, with its original event
-// time, identity and details plus details.held_for (the hold, e.g.
-// "10m0s"). Uses stamped after the hold's end do not count, so the tick
-// cadence never changes what is emitted. Warning+ extensions (a young or
+// A release reaches the tool's agents and tasks over minutes to hours
+// (instances pick up the new client at their own times, and a rarely
+// used optional argument shows late, at night later still); an injected
+// argument comes from one task of one agent. So an extension finding that
+// scores info (below the warning band, 60) and whose call executed is
+// held for extension_hold (default 3h) of event time (hold.go) instead of
+// emitted: the shape and its pairs are learned at once as above. If
+// within the hold a new field (one of its top-level pairs) is sent by
+// rolloutOthers (2) distinct other (agent, task) pairs — in the held
+// shape or in any shape first seen during the hold that carries it — it
+// is a rollout: the finding is dropped. One other user by the hold's end
+// is a rollout still reaching the callers: the hold goes on, up to
+// holdSpan (2) × extension_hold in all (6h), and a second user within it
+// drops the finding. Otherwise Tick emits it once the watermark is past
+// the end of the hold (or of the longer one), with its original event
+// time, identity and details plus details.held_for ("3h0m0s", or
+// "6h0m0s" after the longer hold). On the fleet traffic (seeds 1–6) the
+// second other user of a release's field came 16 minutes to 2h52m after
+// its first use; at 10m every one of the 18 holds was emitted. Uses
+// stamped after a hold's end do not count (nor after the longer one's),
+// so the tick cadence never changes what is emitted. Warning+ extensions (a young or
 // risky context), destination and code keys, and everything that is not
 // an extension are emitted at once, never held. At most maxHeld (64)
 // findings are held, all tools together; at the cap an extension finding
-// is emitted at once (a bound never loses an alert). Held findings are in
-// the snapshot. The known-shape path costs one length check while nothing
-// is held, and a hash compare per held finding while something is.
+// is emitted at once (a bound never loses an alert); each hold keeps at
+// most 8 shapes carrying its fields. Held findings are in the snapshot.
+// The known-shape path costs one counter check at a tool with nothing
+// held, and a time and hash compare per held finding at a tool with some
+// (BenchmarkObserveKnownShapeHeld).
 //
 // Findings scoring below min_score (default 40, the info band) are not
 // emitted. With always_alert_injection (default on) a record whose shape is
@@ -338,6 +353,10 @@ type tool struct {
 	// fields: the (field path, type) pairs of the accepted shapes
 	// (fields.go); Window is the distinct window a pair was first learned in.
 	fields hashset.Set
+
+	// held counts the Detector's held findings of this tool (hold.go), so
+	// that other tools' records skip the holds; derived, not in snapshots.
+	held uint16
 }
 
 // maxFlooders bounds the agents an opening quarantines.
@@ -461,8 +480,8 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 		if sl.Flags&flagFlood != 0 {
 			return d.quarantined(t, r, s, h, ts, sl, out)
 		}
-		if len(d.held) > 0 {
-			d.heldUse(r, "", h)
+		if t.held > 0 {
+			d.heldUse(t, r, "", h)
 		}
 		if sl.Flags&flagRepeat == 0 {
 			sl.Flags |= flagRepeat
@@ -484,8 +503,8 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 		return out // known to another partition of the group (share.go)
 	}
 	out = d.novel(t, r, s, h, ts, nil, out)
-	if len(d.held) > 0 && r.Invocation.Status != record.StatusError {
-		d.heldUse(r, s, h)
+	if t.held > 0 && r.Invocation.Status != record.StatusError {
+		d.heldUse(t, r, s, h)
 	}
 	return out
 }
@@ -808,11 +827,11 @@ func (d *Detector) score(t *tool, r *record.Record, s, class string, firstSeen, 
 	}
 	recomb := fields && t.recombination(s)
 	var (
-		ext  bool
-		pair uint64
+		ext   bool
+		pairs [2]uint64
 	)
 	if fields && firstSeen && !recomb {
-		pair, ext = t.extensionField(s)
+		pairs, ext = t.extensionField(s, d.pending(r))
 	}
 	if recomb || ext {
 		if recomb {
@@ -848,7 +867,7 @@ func (d *Detector) score(t *tool, r *record.Record, s, class string, firstSeen, 
 	if ext {
 		f.Details["extension"] = true
 		// An info extension waits for a rollout (hold.go); warning+ never does.
-		if sc < warningBand && !rejected && d.holdExtension(t, r, f, pair, nonZero(baseline.Hash64(s))) {
+		if sc < warningBand && !rejected && d.holdExtension(t, r, f, pairs, nonZero(baseline.Hash64(s))) {
 			return out
 		}
 	}

@@ -120,14 +120,14 @@ func TestBinaryAtNonTextToolIsBelowCritical(t *testing.T) {
 func TestClosedToolNewJSONShapeAlerts(t *testing.T) {
 	d := newDet(testConfig())
 	stream(d, 0, 1200, "db-query", "agent-a", dbShapes)
-	// Two new fields: not an extension (TestExtension).
-	f := one(t, d.Observe(rec(1200, "db-query", "agent-a", "json{id:num,schema:str,table:str}"), nil))
+	// Three new fields: not an extension (TestExtension).
+	f := one(t, d.Observe(rec(1200, "db-query", "agent-a", "json{id:num,owner:str,schema:str,table:str}"), nil))
 	// 1,200 records, no singletons, a young vocabulary: info.
 	if f.Score < 40 || f.Score >= 60 {
 		t.Fatalf("score %v, want info (40-59)", f.Score)
 	}
 	// Seen once: the second time it is known and raises nothing.
-	if fs := d.Observe(rec(1201, "db-query", "agent-b", "json{id:num,schema:str,table:str}"), nil); len(fs) != 0 {
+	if fs := d.Observe(rec(1201, "db-query", "agent-b", "json{id:num,owner:str,schema:str,table:str}"), nil); len(fs) != 0 {
 		t.Fatalf("known shape re-alerted: %+v", fs)
 	}
 }

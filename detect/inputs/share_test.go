@@ -20,7 +20,7 @@ func sharePair(t *testing.T, a, b *Detector) {
 // partitions share, and then known (learned as a repeat); a shape neither
 // saw still alerts, and sql-injection alerts whatever A knows.
 func TestSharedShapesNotNovel(t *testing.T) {
-	const extra = "json{id:num,region:str,zone:str}"
+	const extra = "json{id:num,rack:str,region:str,zone:str}"
 	for _, tc := range []struct {
 		name  string
 		share bool

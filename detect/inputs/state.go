@@ -14,17 +14,18 @@ import (
 
 // stateVersion is the record version this package writes. Version 1 was
 // gob and is not read (the snapshot container refuses it); versions 2 (no
-// reference), 3 (no field pairs) and 4 (no held findings) are read and
-// upgraded.
-const stateVersion = 5
+// reference), 3 (no field pairs), 4 (no held findings) and 5 (one new
+// field per hold, no longest span) are read and upgraded.
+const stateVersion = 6
 
-// StateV5 is the snapshot record of an input_novelty Detector: version 5,
+// StateV6 is the snapshot record of an input_novelty Detector: version 6,
 // then StateV4's layout followed by the held extension findings (hold.go)
 // in the order they were held:
 //
 //	uvarint Rollouts, uvarint count, count × held
-//	held:    varint Due, BE64 Pair, BE64 Origin, uvarint count, count ×
-//	         BE64 Others, uvarint count, count × BE64 Shapes, finding
+//	held:    varint Due, varint Last, BE64 Pairs[0], BE64 Pairs[1], BE64
+//	         Origin, uvarint count, count × BE64 Others, uvarint count,
+//	         count × BE64 Shapes, finding
 //	finding: str Detail, BE64 float Score, str AgentID, Tool, ToolVersion,
 //	         Environment, BE64 float Observed, Expected, str Unit, Summary,
 //	         time EventTime, str TraceID, SpanID, TaskID, uvarint count,
@@ -33,25 +34,31 @@ const stateVersion = 5
 // A detail value is typed so that a restored finding equals the held one:
 // 'f' BE64 float64, 'u' uvarint uint64, 'w' uvarint uint32, 'i' varint
 // int, 's' str, 'b' byte bool, 'l' uvarint count, count × str ([]string).
-type StateV5 struct {
+//
+// Version 5 (read, upgraded) had per held finding varint Due, BE64 Pair,
+// then Origin onwards as above: it upgrades to Last = Due (it was held
+// under a rule that ended it then) and Pairs = {Pair, 0}.
+type StateV6 struct {
 	StateV4
 	Rollouts uint64
-	Held     []HeldV5
+	Held     []HeldV6
 }
 
-// HeldV5 is one held finding: the end of its hold (event time, unix ns),
-// its new field's pair hash, the hash of its (agent, task), the other
-// users of the field so far and the shapes known to carry the field.
-type HeldV5 struct {
+// HeldV6 is one held finding: the end of its hold and of its longest span
+// (event time, unix ns), its new fields' pair hashes (the second 0 when
+// one), the hash of its (agent, task), the other users of the fields so
+// far and the shapes known to carry them.
+type HeldV6 struct {
 	Due     int64
-	Pair    uint64
+	Last    int64
+	Pairs   [2]uint64
 	Origin  uint64
 	Others  []uint64
 	Shapes  []uint64
 	Finding detect.Finding
 }
 
-// StateV4 is the previous snapshot record (read, upgraded to StateV5
+// StateV4 is the previous snapshot record (read, upgraded to StateV6
 // with no held findings): version 4, then StateV3's layout with each tool
 // followed by its field pairs (fields.go), sorted by hash:
 //
@@ -221,14 +228,16 @@ func (st *StateV4) put(e *encoding.Encbuf) {
 	}
 }
 
-func (st *StateV5) put(e *encoding.Encbuf) {
+func (st *StateV6) put(e *encoding.Encbuf) {
 	st.StateV4.put(e)
 	e.PutUvarint(st.Rollouts)
 	e.PutUvarint(uint64(len(st.Held)))
 	for i := range st.Held {
 		h := &st.Held[i]
 		e.PutVarint(h.Due)
-		e.PutBE64(h.Pair)
+		e.PutVarint(h.Last)
+		e.PutBE64(h.Pairs[0])
+		e.PutBE64(h.Pairs[1])
 		e.PutBE64(h.Origin)
 		for _, l := range [...][]uint64{h.Others, h.Shapes} {
 			e.PutUvarint(uint64(len(l)))
@@ -289,7 +298,7 @@ func putFinding(e *encoding.Encbuf, f *detect.Finding) {
 	}
 }
 
-// detailTyped reports whether a detail value has a StateV5 type.
+// detailTyped reports whether a detail value has a StateV6 type.
 func detailTyped(v any) bool {
 	switch v.(type) {
 	case float64, uint64, uint32, int, string, bool, []string:
@@ -343,21 +352,32 @@ func getFinding(d *encoding.Decbuf, f *detect.Finding) {
 	}
 }
 
-func getStateV5(d *encoding.Decbuf) StateV5 {
-	st := StateV5{StateV4: getStateV4(d)}
+// getStateV6 reads a version 6 record.
+func getStateV6(d *encoding.Decbuf) StateV6 { return getHeld(d, 6) }
+
+// getStateV5 reads a version 5 record and upgrades it (see StateV6).
+func getStateV5(d *encoding.Decbuf) StateV6 { return getHeld(d, 5) }
+
+func getHeld(d *encoding.Decbuf, v int) StateV6 {
+	st := StateV6{StateV4: getStateV4(d)}
 	st.Rollouts = d.Uvarint()
 	n := d.Count(1 + 8 + 8 + 1 + 1 + 4)
 	if n > maxHeld {
 		d.Fail("%d held findings, at most %d", n, maxHeld)
 		return st
 	}
-	st.Held = make([]HeldV5, n)
+	st.Held = make([]HeldV6, n)
 	for i := range st.Held {
 		if d.Err() != nil {
 			break
 		}
 		h := &st.Held[i]
-		h.Due, h.Pair, h.Origin = d.Varint(), d.BE64(), d.BE64()
+		if v >= 6 {
+			h.Due, h.Last, h.Pairs[0], h.Pairs[1], h.Origin = d.Varint(), d.Varint(), d.BE64(), d.BE64(), d.BE64()
+		} else {
+			h.Due, h.Pairs[0], h.Origin = d.Varint(), d.BE64(), d.BE64()
+			h.Last = h.Due
+		}
 		for j, lim := range [...]int{rolloutOthers - 1, maxHoldShapes} {
 			c := d.Count(8)
 			if c > lim || j == 1 && c == 0 {
@@ -512,16 +532,16 @@ func getStateV2(d *encoding.Decbuf) StateV4 {
 
 // stateDecoders reads every record version this build restores; a new
 // version adds its decoder and turns the previous one into an upgrade.
-var stateDecoders = encoding.Decoders[StateV5]{
-	2: upgrade(getStateV2), 3: upgrade(getStateV3), 4: upgrade(getStateV4), 5: getStateV5}
+var stateDecoders = encoding.Decoders[StateV6]{
+	2: upgrade(getStateV2), 3: upgrade(getStateV3), 4: upgrade(getStateV4), 5: getStateV5, 6: getStateV6}
 
 // upgrade reads a record without held findings.
-func upgrade(get func(*encoding.Decbuf) StateV4) func(*encoding.Decbuf) StateV5 {
-	return func(d *encoding.Decbuf) StateV5 { return StateV5{StateV4: get(d)} }
+func upgrade(get func(*encoding.Decbuf) StateV4) func(*encoding.Decbuf) StateV6 {
+	return func(d *encoding.Decbuf) StateV6 { return StateV6{StateV4: get(d)} }
 }
 
 // encode writes st as the current version.
-func (st *StateV5) encode(b []byte) []byte {
+func (st *StateV6) encode(b []byte) []byte {
 	return encoding.AppendRecord(b, stateVersion, len(st.Tools)*(minToolV4+256)+len(st.Held)*512, st.put)
 }
 
@@ -536,7 +556,7 @@ func (d *Detector) MarshalState(b []byte) ([]byte, error) { return detect.Marsha
 // CaptureState implements detect.Capturer: shapes and sketches are
 // copied here; sorting and writing run in the Encoder.
 func (d *Detector) CaptureState() (detect.Encoder, error) {
-	st := &StateV5{StateV4: StateV4{Skipped: d.skipped, Overflow: d.overflo, Tools: make([]ToolV4, 0, d.store.Len())}, Rollouts: d.rollouts}
+	st := &StateV6{StateV4: StateV4{Skipped: d.skipped, Overflow: d.overflo, Tools: make([]ToolV4, 0, d.store.Len())}, Rollouts: d.rollouts}
 	for _, hd := range d.held {
 		for k, v := range hd.f.Details {
 			if !detailTyped(v) {
@@ -544,7 +564,7 @@ func (d *Detector) CaptureState() (detect.Encoder, error) {
 			}
 		}
 		// The finding's Details map is not changed once held: shared, not copied.
-		st.Held = append(st.Held, HeldV5{Due: hd.due, Pair: hd.pair, Origin: hd.origin,
+		st.Held = append(st.Held, HeldV6{Due: hd.due, Last: hd.last, Pairs: hd.pairs, Origin: hd.origin,
 			Others: slices.Clone(hd.others[:hd.n]), Shapes: slices.Clone(hd.shapes), Finding: hd.f})
 	}
 	st.Evicted, st.Rejected = d.store.Evictions() // Rejected: capacity evictions
@@ -652,12 +672,15 @@ func (d *Detector) UnmarshalState(data []byte) error {
 	}
 	held := make([]hold, 0, len(st.Held))
 	for _, h := range st.Held {
-		if len(h.Others) >= rolloutOthers || len(h.Shapes) == 0 || len(h.Shapes) > maxHoldShapes || h.Origin == 0 {
+		if len(h.Others) >= rolloutOthers || len(h.Shapes) == 0 || len(h.Shapes) > maxHoldShapes || h.Origin == 0 || h.Last < h.Due {
 			return fmt.Errorf("input_novelty state: held finding of %q: %d other users, %d shapes", h.Finding.Tool, len(h.Others), len(h.Shapes))
 		}
-		hd := hold{f: h.Finding, due: h.Due, pair: h.Pair, origin: h.Origin, shapes: h.Shapes}
+		hd := hold{f: h.Finding, due: h.Due, last: h.Last, pairs: h.Pairs, origin: h.Origin, shapes: h.Shapes}
 		hd.n = copy(hd.others[:], h.Others)
 		held = append(held, hd)
+		if t := store.Peek(baseline.Key{Tool: h.Finding.Tool}); t != nil {
+			t.held++
+		}
 	}
 	store.SetCounters(st.Evicted, st.Rejected)
 	d.store, d.skipped, d.overflo = store, st.Skipped, st.Overflow

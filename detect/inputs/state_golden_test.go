@@ -15,8 +15,10 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata golden files")
 
-// goldenState defines testdata/input_novelty-state.v5.bin (and .v4.bin
-// and .v3.bin, written by earlier builds from the stream without "crm"): records
+// goldenState defines testdata/input_novelty-state.v6.bin (.v5.bin was
+// written by an earlier build whose last record, a one-field extension,
+// was json{customer_id:str,include_history:bool}; .v4.bin and .v3.bin
+// from the stream without "crm"): records
 // 0..1199 one second apart from base, in turn "db" (3 shapes), "wide" (40
 // shapes, 16 fit: the rest overflow) and "search" (1 shape); a tick every
 // 60 (the version 2 file holds this much). Then two hours of "db" every 10
@@ -49,11 +51,11 @@ func goldenState() *Detector {
 	}
 	// Version 5: two hours of "crm" every 2 seconds (no tick: db's opening
 	// stays as it was), then agent-x's first use of a new argument: an info
-	// extension, held.
+	// extension, held. Version 6: two new arguments at once.
 	for i := 8440; i < 8440+7200; i += 2 {
 		d.Observe(rec(i, "crm", fmt.Sprintf("agent-%d", i/2%3), []string{"json{customer_id:str}", "json{email:str}"}[i/2%2]), nil)
 	}
-	d.Observe(rec(8440+7200, "crm", "agent-x", "json{customer_id:str,include_history:bool}"), nil)
+	d.Observe(rec(8440+7200, "crm", "agent-x", "json{customer_id:str,history_days:num,include_history:bool}"), nil)
 	return d
 }
 
@@ -61,12 +63,12 @@ func goldenState() *Detector {
 // re-encode byte for byte; version 2 upgrades to a reference equal to the
 // known set (checked also on the upgrade's re-encoding). The live type the record copies keeps its field count.
 func TestStateGolden(t *testing.T) {
-	enctest.Fields(t, reflect.TypeFor[tool](), 30)
+	enctest.Fields(t, reflect.TypeFor[tool](), 31)
 	enctest.Fields(t, reflect.TypeFor[ToolV4](), 2)
 	enctest.Fields(t, reflect.TypeFor[ToolV2](), 16)
 	enctest.Fields(t, reflect.TypeFor[ToolV3](), 12)
-	enctest.Fields(t, reflect.TypeFor[hold](), 7)
-	enctest.Fields(t, reflect.TypeFor[HeldV5](), 6)
+	enctest.Fields(t, reflect.TypeFor[hold](), 8)
+	enctest.Fields(t, reflect.TypeFor[HeldV6](), 7)
 	enctest.Fields(t, reflect.TypeFor[detect.Finding](), 16)
 	// Run restores an older file, then its upgrade as the current
 	// version: the upgrade keeps the older file's (empty) field pairs.
@@ -97,11 +99,19 @@ func TestStateGolden(t *testing.T) {
 			if wantHeld := fv >= 5; (held == 1) != wantHeld || held > 1 {
 				t.Errorf("v%d: %d findings held, want 1 in a version 5 record", fv, held)
 			} else if held == 1 {
+				// Version 5 held for 10m, its span ending then (upgraded);
+				// version 6 for 3h, up to 6h.
+				hold, last, pairs := 10*time.Minute, 10*time.Minute, [2]uint64{pairHash(0, "include_history", "bool")}
+				if fv >= 6 {
+					hold, last = 3*time.Hour, 6*time.Hour
+					pairs = [2]uint64{pairHash(0, "history_days", "num"), pairHash(0, "include_history", "bool")}
+				}
 				hd := d.held[0]
-				if f := hd.f; f.Tool != "crm" || f.AgentID != "agent-x" || f.Details["extension"] != true || f.Details["held_for"] != "10m0s" ||
+				if f := hd.f; f.Tool != "crm" || f.AgentID != "agent-x" || f.Details["extension"] != true || f.Details["held_for"] != hold.String() ||
 					f.Details["records"] != uint64(3601) || !f.EventTime.Equal(rec(8440+7200, "", "", "").Timestamp) ||
-					hd.due != f.EventTime.Add(10*time.Minute).UnixNano() || len(hd.shapes) != 1 || hd.n != 0 {
-					t.Errorf("held finding %+v", hd)
+					hd.due != f.EventTime.Add(hold).UnixNano() || hd.last != f.EventTime.Add(last).UnixNano() ||
+					hd.pairs != pairs || len(hd.shapes) != 1 || hd.n != 0 {
+					t.Errorf("v%d held finding %+v", fv, hd)
 				}
 			}
 			d.store.RangeSeen(func(k baseline.Key, _ int64, tl *tool) bool {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/chain"
 	"github.com/toolwatch/toolwatch/record"
 	"github.com/toolwatch/toolwatch/shape"
@@ -55,10 +56,15 @@ func (g *gen) input(c *call, t *toolInst) []byte {
 		wrong = r.IntN(len(t.spec.args))
 	}
 	first := true
+	var sent [8]bool // per argument (catalogue tools have at most 4)
 	for i, fd := range t.spec.args {
-		if fd.from > f || (fd.opt > 0 && r.Float64() >= fd.opt) {
+		if fd.from > f || (fd.opt > 0 && r.Float64() >= fd.opt) || fd.from > 0 && !g.pickedUp(c, &fd) {
 			continue
 		}
+		if j := argIndex(t.spec.args[:i], fd.with); fd.with != "" && (j < 0 || !sent[j]) {
+			continue // a companion argument, sent only with its field
+		}
+		sent[i] = true
 		if !first {
 			b = append(b, ',')
 		}
@@ -75,6 +81,25 @@ func (g *gen) input(c *call, t *toolInst) []byte {
 		b = g.value(b, r, fd.kind, c)
 	}
 	return append(b, '}')
+}
+
+// pickedUp reports whether the instance of call c has the client version
+// with release field fd: it picks it up at its own time within
+// rolloutSpread of the release (a hash of instance and field, so no
+// random draw: the rest of the run is unchanged).
+func (g *gen) pickedUp(c *call, fd *field) bool {
+	at := g.start + int64(fd.from*float64(g.end-g.start))
+	h := baseline.Hash64(g.insts[c.inst].id + "\x00" + fd.name)
+	return c.at >= at+int64(h%uint64(rolloutSpread))
+}
+
+func argIndex(args []field, name string) int {
+	for i, a := range args {
+		if a.name == name {
+			return i
+		}
+	}
+	return -1
 }
 
 func (g *gen) value(b []byte, r *rand.Rand, kind string, c *call) []byte {

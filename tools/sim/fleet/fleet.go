@@ -21,7 +21,9 @@
 //     the caller's round timeout.
 //   - Change is normal: deploys that move a tool's latency by ±20–40 % for
 //     good, version rollouts over hours, tools introduced mid-run, optional
-//     input fields that appear mid-run, a dependency outage of 10–25
+//     input fields that appear mid-run (a release: each instance picks the
+//     new client up at its own time within 2 hours; crm_lookup's adds two
+//     fields, history_days sent only with include_history), a dependency outage of 10–25
 //     minutes with retry storms, LLM rate-limit bursts, a holiday, a pool
 //     paused for days, routine least-privilege denials, misnamed arguments,
 //     benign loops until a step limit.

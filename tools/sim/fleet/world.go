@@ -3,6 +3,7 @@ package fleet
 import (
 	"math"
 	"math/rand/v2"
+	"time"
 )
 
 // dist is a duration or size model: a log-normal body, an optional second
@@ -55,7 +56,13 @@ type field struct {
 	kind string  // id, num, bool, sql, url, path, text, prompt, email, list, obj
 	opt  float64 // probability an optional field is present (0: required)
 	from float64 // the field exists from this fraction of the run (client SDK update); 0 always
+	with string  // present only in calls that carry this other field (its companion in a release)
 }
+
+// rolloutSpread: a release's new fields reach each agent instance at its
+// own time within this long after the release (instances pick up the new
+// client version at different times).
+const rolloutSpread = 2 * time.Hour
 
 // toolSpec is a tool of the catalogue.
 type toolSpec struct {
@@ -116,7 +123,8 @@ func catalogue() []toolSpec {
 	return []toolSpec{
 		{name: "crm_lookup", publisher: "internal", trust: "gold", score: 96, class: "confidential",
 			lat: dist{median: 80, sigma: 0.6}, size: dist{median: 1200, sigma: 0.03, narrow: true}, timeoutMS: 10000,
-			perms: []string{"data_access:read"}, args: []field{{name: "customer_id", kind: "id"}, {name: "fields", kind: "list", opt: 0.3}, {name: "include_history", kind: "bool", opt: 0.1, from: 0.55}},
+			perms: []string{"data_access:read"}, args: []field{{name: "customer_id", kind: "id"}, {name: "fields", kind: "list", opt: 0.3}, {name: "include_history", kind: "bool", opt: 0.1, from: 0.55},
+				{name: "history_days", kind: "num", opt: 0.6, from: 0.55, with: "include_history"}},
 			errRate: 0.003, version: "3.4.0"},
 		{name: "ticket_history", publisher: "internal", trust: "gold", score: 93, class: "confidential",
 			lat: dist{median: 150, sigma: 0.8}, size: dist{median: 4000, sigma: 1.0}, timeoutMS: 10000,
