@@ -104,25 +104,16 @@ func (t Targets) Check(labeled, twin Result) []string {
 const FleetSeeds = 1
 
 // FleetTargets are what the gate asserts on the independent fleet traffic
-// (tools/sim/fleet): not issue 9's targets, which the build misses there,
-// but ceilings a little above what it achieves on the held-out seed, so
-// the gap cannot grow while it is open; the gate logs IssueTargets'
-// misses too. Open gaps, by cause (BENCHMARKS.md, "Independent fleet
-// traffic" and "Fleet latency and sizes"): new optional input fields at
-// closed tools (info since issue 9 inputquiet); frequency spikes of
-// quiet periods and young autoscaled instances; routine denials (since
-// issue 9 denialquiet only a rare first-seen type, info). (Egress's
-// replies to first-time senders, once ~96 % of the false alerts, are gone
-// since its confidential-read term is learned: "Reply traffic"; the level
-// shifts of looping agents since a repeated input feeds the level test
-// once: "Fleet latency and sizes".) The ceilings are FleetNonEgressCeiling
-// plus FleetEgressCeiling, the worst key-day the held-out twin's 1 plus
-// 2, the precision floor what ~16 false alerts beside its 13 true ones
-// would leave (it reaches 0.68: 6 false). Latency recall is 0 there: the
-// 28 s calls of a ~200 ms tool (σ 1, z ≈ 4.9) land on a young tool
-// baseline whose learned maximum (8.7 s) they do not clear by the young
-// rule's reach.
-var FleetTargets = Targets{MinRecall: 0.95, MinPrecision: 0.45, MaxFalseWarningPer100k: 1.6, MaxFalsePer100k: 4.75,
+// (tools/sim/fleet): issue 9's targets (IssueTargets), except latency
+// recall, which is 0 on the held-out seed: the 28 s calls of a ~200 ms
+// tool (σ 1, z ≈ 4.9) land on a young tool baseline whose learned maximum
+// (8.7 s) they do not clear by the young rule's reach. Since the merges of
+// shiftquiet, freqfleet and inputroll the held-out twin raises no false
+// alert (13 true of 13 firing on the labeled set); over the tuning seeds
+// 1–6 the twins raise 6 in 1.89M records (0.32 per 100k; 4 critical
+// egregious sizes on Pareto-tailed tools and 2 first-seen denial types),
+// BENCHMARKS.md "Fleet frequency" and "Release rollouts".
+var FleetTargets = Targets{MinRecall: 0.95, MinPrecision: 0.95, MaxFalseWarningPer100k: 1, MaxFalsePer100k: 3,
 	MaxKeyDay: 3, RecallFloors: map[string]float64{"latency": 0}}
 
 // FleetEgressCeiling bounds the fleet twin's false egress alerts per 100k
@@ -132,11 +123,12 @@ var FleetEgressCeiling = [2]float64{1.5, 0.5}
 
 // FleetNonEgressCeiling bounds the fleet twin's false alerts of the other
 // detectors per 100k normal records (any severity, warning or above), a
-// little above what the build achieves on the held-out seed: 2.15 and
-// 0.36 (6 and 1 of ~279k records; the margin ~3 and ~2 alerts) since
-// latency and output_size count a looped input once (issue 9 shiftquiet;
-// 6.81 and 1.08 before).
-var FleetNonEgressCeiling = [2]float64{3.25, 1.1}
+// little above what the build achieves on the held-out seed: 0 and 0 of
+// ~279k records (the margin 3 and 2 alerts). It was 6.81 and 1.08 before
+// shiftquiet (a looped input feeds the level test once), 2.15 and 0.36
+// before freqfleet (repeats left to the loop test, per-key peaks of a
+// tool) and inputroll (release holds over hours).
+var FleetNonEgressCeiling = [2]float64{1.1, 0.75}
 
 // NonEgress is r's false alerts of patterns other than egress, per 100k
 // normal records (any severity, warning or above).
