@@ -13,11 +13,14 @@ import (
 // times an hour re-sends one call 3–25 times within 10 s until its step
 // limit stops it, from its first day on: the burst peak of its loop test
 // learns ~25 a window, far above a loop of 60 a minute's share of it.
-func stepRuns(rng *rand.Rand) func(sec int, add func(fleetCall)) {
+func stepRuns(rng *rand.Rand) func(sec int, add func(fleetCall)) { return stepRunsOf(rng, "runner") }
+
+// stepRunsOf is stepRuns for agent.
+func stepRunsOf(rng *rand.Rand, agent string) func(sec int, add func(fleetCall)) {
 	left, per, input := 0, 0, ""
 	return func(sec int, add func(fleetCall)) {
 		if rng.Float64() < 8.0/3600 {
-			add(fleetCall{"runner", "exec_step", fmt.Sprintf("x-%d", rng.IntN(1<<20))})
+			add(fleetCall{agent, "exec_step", fmt.Sprintf("x-%d", rng.IntN(1<<20))})
 		}
 		if left == 0 && rng.Float64() < 4.0/3600 {
 			input = fmt.Sprintf("st-%d", rng.IntN(1<<20))
@@ -25,7 +28,7 @@ func stepRuns(rng *rand.Rand) func(sec int, add func(fleetCall)) {
 			per = (left + 9) / 10 // the whole run within 10 s
 		}
 		for k := 0; k < per && left > 0; k++ {
-			add(fleetCall{"runner", "exec_step", input})
+			add(fleetCall{agent, "exec_step", input})
 			left--
 		}
 	}
@@ -73,6 +76,50 @@ func TestSustainedLoopAfterStepRuns(t *testing.T) {
 			if ks := d.keys.Peek(baseline.Key{Agent: "runner", Tool: "exec_step"}); ks == nil || (!loop && ks.loop.peak < 15) {
 				t.Errorf("seed %d: the runs did not raise the burst peak: %+v", seed, ks)
 			}
+		}
+	}
+}
+
+// A new instance of a tool (a key borrowing its tool's baseline) that
+// loops on one input at 60 a minute is judged on its tool's sustained
+// peak: the instances' step-limited runs raised the tool's burst peak far
+// above 60 but never its sustained one, so it alerts within 2 minutes;
+// the instances' runs stay silent.
+func TestSustainedLoopYoungKey(t *testing.T) {
+	const days = 4
+	for _, seed := range []uint64{1, 2, 3} {
+		at := 3*86400 + 14*3600 + 600 + int(seed)*23
+		var gens []func(int, func(fleetCall))
+		for i := range 3 {
+			gens = append(gens, stepRunsOf(rand.New(rand.NewPCG(seed, uint64(31+i))), fmt.Sprint("runner-", i)))
+		}
+		got, d := runFleetStream(t, days, func(sec int, add func(fleetCall)) {
+			for _, g := range gens {
+				g(sec, add)
+			}
+			switch {
+			case sec >= at-600 && sec < at && sec%120 == 0: // the new pod's first calls
+				add(fleetCall{"pod-new", "exec_step", fmt.Sprint("p-", sec)})
+			case sec >= at && sec < at+600:
+				add(fleetCall{"pod-new", "exec_step", "stuck"})
+			}
+		})
+		start := base.Add(time.Duration(at) * time.Second)
+		found := false
+		for _, f := range got {
+			if f.AgentID == "pod-new" && f.Detail == "loop" && !f.EventTime.Before(start) && f.EventTime.Sub(start) <= 2*time.Minute {
+				found = true
+			}
+			if f.AgentID != "pod-new" {
+				t.Errorf("seed %d: step-limited runs alerted: %s %s %s %.1f %s", seed, f.AgentID, f.EventTime.Format(time.RFC3339), f.Detail, f.Score, f.Summary)
+			}
+		}
+		if !found {
+			t.Errorf("seed %d: the new pod's loop not reported within 2 minutes: %v", seed, got)
+		}
+		ks, ts := d.keys.Peek(baseline.Key{Agent: "pod-new", Tool: "exec_step"}), d.tools.Peek(baseline.Key{Tool: "exec_step"})
+		if ks == nil || ks.rate.Warm(&ks.t.rule) || ts == nil || ts.loop.peak < 15 {
+			t.Errorf("seed %d: want a young key on a tool whose burst peak the runs raised: key %+v tool %+v", seed, ks, ts)
 		}
 	}
 }
