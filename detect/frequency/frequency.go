@@ -221,8 +221,30 @@
 // therefore raises nothing, while a loop below loop_min_calls a minute is
 // counted in full from its third minute. State: the previous window's
 // repeated input (8 bytes) and its run of windows (1 byte, in padding)
-// per key, in loopState (keyState 928 bytes). Cost: one comparison per record (the hash is the loop
+// per key, in loopState. Cost: one comparison per record (the hash is the loop
 // table's).
+//
+// Sustained loops: a key's same-input run is the first input repeated in
+// a loop window while none goes on (its time: its first repeat), kept
+// while it is the most repeated input of each window it closes (another
+// input that tops a window begins a run at the next window's start: late,
+// never early). A call of the run loopSize or more after it began is
+// sustained, and its window's same-input count c is also judged against
+// the sustained peak: the recent largest count of the windows in which
+// the key had a sustained call (same geometric tail, loop_min_calls,
+// growth and decay as the burst peak; the lower of the two thresholds
+// wins). A key borrowing its tool's baseline borrows its tool's sustained
+// peak too: the tool's largest same-input count (all its keys) of the
+// windows in which one of its keys had a sustained call. A
+// step-limited retry (even 25 identical calls in 10 s, several an hour)
+// ends within seconds and never teaches nor meets it, so a loop that
+// keeps going at 60 a minute is reported about 60–90 s after it began
+// (loop_min_calls 30) although the retries raised the burst peak far above
+// 60; a key that polls one input without end learns its own rate. Reports
+// of both tests escalate together (next report at twice the count). State:
+// the run's input, start and sustained flag, the sustained peak,
+// threshold and next report (32 bytes: keyState 960 bytes). Cost: one
+// comparison and one subtraction per record with an input.
 //
 // # Drop (Detail "drop")
 //
@@ -375,9 +397,20 @@ type loopState struct {
 	// previous loop window, 0 if none or that window was not the one
 	// before the current; runs is the number of consecutive loop windows
 	// up to the previous one in which it was (see "Repeats" in the
-	// package doc). runs sits in next's padding.
+	// package doc). runs and sus sit in next's padding.
 	runs uint8
+	// sus: a call of the current run came loopSize or more after the
+	// run began, in the current window (see "Sustained loops").
+	sus  bool
 	prev uint64
+	// run is the input of the key's current same-input run (0: none)
+	// and runAt the time of its first repeat; spk is the recent largest
+	// same-input count of the windows in which a run was sustained, and
+	// sthr, snext the sustained test's threshold and next report.
+	run         uint64
+	runAt       int64
+	spk         float32
+	sthr, snext uint32
 }
 
 // gapState is a key's share of its agent's activity, as gaps between its
@@ -594,10 +627,13 @@ func borrowable(ks *keyState, ts *toolState) *toolState {
 // rearmLoop re-arms the loop threshold after a config change, keeping the
 // escalation level of a window already reported (as Rate.RearmSpike).
 func rearmLoop(ks *keyState, borrow *toolState) {
-	thr, next := ks.loop.thr, ks.loop.next
+	thr, next, snext := ks.loop.thr, ks.loop.next, ks.loop.snext
 	armLoop(ks, borrow)
 	if thr > 0 && next > thr && ks.loop.thr > 0 && ks.loop.thr < next {
 		ks.loop.next = next // already reported in this window
+	}
+	if ks.loop.sthr > 0 && snext > ks.loop.snext {
+		ks.loop.snext = snext
 	}
 }
 
@@ -727,6 +763,20 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 		}
 		loopC = ks.loop.top.Add(h)
 	}
+	// The key's same-input run: the first input repeated in a window
+	// without one going on (rollLoop keeps it while it tops its windows).
+	sustained := false
+	if h != 0 {
+		if ks.loop.run == 0 && loopC >= 2 {
+			ks.loop.run, ks.loop.runAt = h, now
+		}
+		if h == ks.loop.run && now-ks.loop.runAt >= t.loopSize {
+			sustained, ks.loop.sus = true, true
+			if ts != nil { // the tool's sustained peak, for its young keys
+				ts.loop.sus = true
+			}
+		}
+	}
 	th := recordTask(r)
 	started := ks.task.observe(th, loopC > 1)
 	// A repeat of an input within the loop window is the loop test's, not
@@ -767,12 +817,16 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 		}
 	}
 	if r.Invocation.InputHash != "" {
-		if c := loopC; ks.loop.thr > 0 && c >= ks.loop.next {
-			ks.loop.next = c + max(c, 1)
-			if ks.loop.next < c {
-				ks.loop.next = math.MaxUint32
+		c := loopC
+		burst := ks.loop.thr > 0 && c >= ks.loop.next
+		sus := sustained && ks.loop.sthr > 0 && c >= ks.loop.snext
+		if burst || sus {
+			n := c + max(c, 1)
+			if n < c {
+				n = math.MaxUint32
 			}
-			out = append(out, d.loopFinding(r, ks, c))
+			ks.loop.next, ks.loop.snext = max(ks.loop.next, n), max(ks.loop.snext, n)
+			out = append(out, d.loopFinding(r, ks, c, !burst, now))
 		}
 	}
 	return out
@@ -836,13 +890,27 @@ func (ks *keyState) rollLoop(now int64) bool {
 	}
 	h, c := ks.loop.top.Top()
 	ks.loop.peak = ks.loopPeak(float64(c), cl.Gap)
+	// Only a window in which a run was sustained teaches the sustained
+	// test: a step-limited retry never is (see "Sustained loops").
+	sx := 0.0
+	if ks.loop.sus {
+		sx = float64(c)
+	}
+	ks.loop.spk = peakStep(ks.loop.spk, ks.loop.sthr, sx, cl.Gap, ks.t.loopDecay)
+	ks.loop.sus = false
 	switch {
 	case c < 2 || cl.Gap > 0:
 		ks.loop.prev, ks.loop.runs = 0, 0
+		ks.loop.run = 0
 	case h == ks.loop.prev:
 		ks.loop.runs = min(ks.loop.runs+1, loopRuns)
 	default:
 		ks.loop.prev, ks.loop.runs = h, 1
+	}
+	if c >= 2 && cl.Gap == 0 && h != ks.loop.run {
+		// Another input topped the window: its run is taken to begin
+		// now, not when it did (unknown), so it is judged late, never early.
+		ks.loop.run, ks.loop.runAt = h, ks.loop.c.Start
 	}
 	ks.loop.top.Reset()
 	return true
@@ -852,15 +920,22 @@ func (ks *keyState) rollLoop(now int64) bool {
 // count x followed by gap empty windows. (Builtin min and max: math.Min
 // and math.Max's semantics, inlined.)
 func (ks *keyState) loopPeak(x float64, gap int64) float32 {
-	if ks.loop.thr > 0 {
-		x = min(x, float64(ks.loop.thr))
+	return peakStep(ks.loop.peak, ks.loop.thr, x, gap, ks.t.loopDecay)
+}
+
+// peakStep is a same-input peak p after a closed window with count x
+// (winsorised at the threshold thr, 0: none, and at loopGrowth × p, at
+// least loopFloor) followed by gap empty windows, decaying by decay per
+// window.
+func peakStep(p float32, thr uint32, x float64, gap int64, decay float64) float32 {
+	if thr > 0 {
+		x = min(x, float64(thr))
 	}
-	x = min(x, max(loopGrowth*float64(ks.loop.peak), loopFloor))
-	decay := ks.t.loopDecay
+	x = min(x, max(loopGrowth*float64(p), loopFloor))
 	if gap > 0 {
 		decay = math.Pow(decay, float64(gap+1))
 	}
-	return float32(max(float64(ks.loop.peak)*decay, x))
+	return float32(max(float64(p)*decay, x))
 }
 
 // rollLoopTicks is rollLoop at each watermark of wms (ascending), as eager
@@ -878,7 +953,7 @@ func (ks *keyState) rollLoopTicks(wms []int64) {
 	}
 	// The window start and peak stay in registers (ks is written back
 	// before loopPeak reads it and at the end).
-	start, peak := ks.loop.c.Start, ks.loop.peak
+	start, peak, sp := ks.loop.c.Start, ks.loop.peak, ks.loop.spk
 	size, decay := ks.t.loopSize, ks.t.loopDecay
 	for _, wm := range wms[i:] {
 		next := start + size
@@ -895,17 +970,21 @@ func (ks *keyState) rollLoopTicks(wms []int64) {
 				ks.loop.peak = peak
 				peak = ks.loopPeak(0, 0)
 			}
+			if sp > 0 { // the sustained peak alike (it is never NaN)
+				sp = float32(float64(sp) * decay)
+			}
 			continue
 		}
 		ns := baseline.AlignDown(wm, size)
 		ks.loop.peak = peak
 		peak = ks.loopPeak(0, (ns-start)/size-1)
+		sp = peakStep(sp, ks.loop.sthr, 0, (ns-start)/size-1, decay)
 		start = ns
 	}
 	if start != ks.loop.c.Start { // an empty window closed: no repeats before the current
-		ks.loop.prev, ks.loop.runs = 0, 0
+		ks.loop.prev, ks.loop.runs, ks.loop.run = 0, 0, 0
 	}
-	ks.loop.c.Start, ks.loop.peak = start, peak
+	ks.loop.c.Start, ks.loop.peak, ks.loop.spk = start, peak, sp
 }
 
 // loopRuns is how many loop windows in a row an input must have been
@@ -933,18 +1012,27 @@ func armLoop(ks *keyState, ts *toolState) {
 	t := ks.t
 	ks.loop.armedAt = ks.loop.c.Start
 	ks.loop.thr = 0
-	peak := float64(ks.loop.peak)
+	peak, spk := float64(ks.loop.peak), float64(ks.loop.spk)
 	switch {
 	case ks.rate.Warm(&t.rule):
 	case ts != nil && ts.rate.Warm(&t.rule):
-		peak = float64(ts.loop.peak)
+		peak, spk = float64(ts.loop.peak), float64(ts.loop.spk)
 	default:
+		ks.loop.sthr = 0
 		return
 	}
-	g := math.Max(peak, 1)
-	thr := math.Max(float64(t.cfg.LoopMinCalls), math.Ceil(t.minL/-math.Log10(g/(g+1))))
-	ks.loop.thr = uint32(math.Min(thr, math.MaxUint32/2))
+	ks.loop.thr = loopThreshold(t, peak)
 	ks.loop.next = ks.loop.thr
+	ks.loop.sthr = min(ks.loop.thr, loopThreshold(t, spk))
+	ks.loop.snext = ks.loop.sthr
+}
+
+// loopThreshold is the same-input count improbable at false_alarm_rate
+// against peak g (at least 1), and at least loop_min_calls.
+func loopThreshold(t *tuned, g float64) uint32 {
+	g = math.Max(g, 1)
+	thr := math.Max(float64(t.cfg.LoopMinCalls), math.Ceil(t.minL/-math.Log10(g/(g+1))))
+	return uint32(math.Min(thr, math.MaxUint32/2))
 }
 
 func prior(r *record.Record) float64 {
@@ -957,9 +1045,15 @@ func (d *Detector) spikeFinding(r *record.Record, ks *keyState, v baseline.RateV
 	return f
 }
 
-func (d *Detector) loopFinding(r *record.Record, ks *keyState, c uint32) detect.Finding {
+// loopFinding is the "loop" finding of c same-input calls in the window,
+// judged against the key's burst peak or, sustained, against its
+// sustained-run peak (the run has gone on since runAt).
+func (d *Detector) loopFinding(r *record.Record, ks *keyState, c uint32, sustained bool, now int64) detect.Finding {
 	t := ks.t
-	exp := float64(ks.loop.peak)
+	exp, thr := float64(ks.loop.peak), ks.loop.thr
+	if sustained {
+		exp, thr = float64(ks.loop.spk), ks.loop.sthr
+	}
 	l := loopDecades(c, exp)
 	f := detect.Finding{
 		Pattern:  detect.PatternFrequency,
@@ -973,11 +1067,15 @@ func (d *Detector) loopFinding(r *record.Record, ks *keyState, c uint32) detect.
 		Details: map[string]any{
 			"input_hash":       r.Invocation.InputHash,
 			"same_input_peak":  round3(exp),
-			"threshold":        ks.loop.thr,
+			"threshold":        thr,
 			"log10_p":          round3(-l),
 			"window_start":     time.Unix(ks.loop.c.Start, 0).UTC().Format(time.RFC3339),
 			"same_input_calls": c,
 		},
+	}
+	if sustained {
+		f.Summary += fmt.Sprintf(", and the run has gone on for %ds: a sustained loop", now-ks.loop.runAt)
+		f.Details["sustained_seconds"] = now - ks.loop.runAt
 	}
 	f.FromRecord(r)
 	return f

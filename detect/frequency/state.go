@@ -19,20 +19,22 @@ import (
 // agent-wide task factor nor agents' task starts, version 6's no calls per
 // task: they start with none; version 7's rates no quiet windows; version
 // 8's loops no previous repeated input and its tools no per-key peaks:
-// none, learned from the next windows).
-const stateVersion = 9
+// none, learned from the next windows; version 9's loops no same-input
+// run nor sustained peak: none, a run begins at its next repeat).
+const stateVersion = 10
 
 // StateV4 is the snapshot record of a frequency Detector, written field
 // by field in the order declared (internal/encoding; Rate, Counter,
 // Profile and TopK as in baseline/rate_state.go), then a CRC-32C:
 //
-//	uvarint version 9, varint Ticked, varint TickedAt,
+//	uvarint version 10, varint Ticked, varint TickedAt,
 //	uvarint KeysRejected KeysEvicted ToolsRejected ToolsEvicted AgentsRejected AgentsEvicted,
 //	uvarint count, Keys; uvarint count, Tools; uvarint count, Agents
 //	key:   str Agent, str Tool, varint LastSeen, varint Size, 3 × varint Scales,
 //	       varint LoopSize, Rate, loop, gap, rise, task
 //	loop:  Counter, TopK, varint ArmedAt, BE float32 Peak, uvarint Thr, uvarint Next,
-//	       BE uint64 Prev, byte Runs
+//	       BE uint64 Prev, byte Runs,
+//	       BE uint64 Run, varint RunAt, BE float32 SPeak, uvarint SThr, uvarint SNext, bool Sus
 //	gap:   uvarint Last, BE float32 Mean, BE float32 Peak, uvarint N, varint LastAt, bool Dropped
 //	rise:  BE float32 L, uvarint Thr, uvarint Obs, BE float32 Exp, uvarint N,
 //	       BE float32 Level, BE float32 Deficit, uvarint Factor
@@ -46,7 +48,8 @@ const stateVersion = 9
 //	       uvarint Obs, BE float32 Exp, uvarint PrevObs, BE float32 PrevExp,
 //	       uvarint TaskObs, BE float32 TaskExp, uvarint PrevTaskObs, BE float32 PrevTaskExp
 //
-// Version 8 is the same without the loops' Prev and Runs and the tools' Inst and
+// Version 9 is the same without the loops' Run to Sus;
+// version 8 also without the loops' Prev and Runs and the tools' Inst and
 // InstPeak; version 7 also with rates without Quiet (baseline.Rate
 // GetStateNoQuiet); version 6 also without the task's Calls to CallsSeen;
 // version 5 also without the task's Factor and Prev and the
@@ -240,6 +243,13 @@ type LoopV3 struct {
 	Next    uint32
 	Prev    uint64 // from version 9, as Runs
 	Runs    uint8
+	// Run to Sus (the same-input run and the sustained test): from version 10.
+	Run   uint64
+	RunAt int64
+	SPeak float32
+	SThr  uint32
+	SNext uint32
+	Sus   bool
 }
 
 // ToolV3 is one tool-level (all agents) key.
@@ -267,9 +277,12 @@ const (
 	minKeyV5   = minKeyV4 + taskRing*4 + 1 + 8*4 + 1 + 1 + 4 + 1
 	minKeyV6   = minKeyV5 + 1 + 1
 	minKeyV8   = minKeyV6 + taskRing + 4 + 4 + 1 + 1
-	minKey     = minKeyV8 + 8 + 1
+	minKeyV9   = minKeyV8 + 8 + 1
+	minLoopRun = 8 + 1 + 4 + 1 + 1 + 1
+	minKey     = minKeyV9 + minLoopRun
 	minToolV8  = 1 + 1 + 1 + 3 + 1 + minRate + minLoopV8 + 2 + 24*8 + 24 + 4 + 1
-	minTool    = minToolV8 + 8 + 1 + baseline.MaxScales*(1+4)
+	minToolV9  = minToolV8 + 8 + 1 + baseline.MaxScales*(1+4)
+	minTool    = minToolV9 + minLoopRun
 	minAgentV3 = 1 + 1 + 1 + 1
 	minAgentV5 = minAgentV3 + 1 + 4 + 1 + 4
 	minAgent   = minAgentV5 + 1 + 4 + 1 + 4
@@ -362,6 +375,12 @@ func (l *LoopV3) put(e *encoding.Encbuf) {
 	e.PutUvarint(uint64(l.Next))
 	e.PutBE64(l.Prev)
 	e.PutByte(l.Runs)
+	e.PutBE64(l.Run)
+	e.PutVarint(l.RunAt)
+	e.PutBEFloat32(l.SPeak)
+	e.PutUvarint(uint64(l.SThr))
+	e.PutUvarint(uint64(l.SNext))
+	e.PutBool(l.Sus)
 }
 
 func (l *LoopV3) get(d *encoding.Decbuf, version int) {
@@ -370,6 +389,9 @@ func (l *LoopV3) get(d *encoding.Decbuf, version int) {
 	l.ArmedAt, l.Peak, l.Thr, l.Next = d.Varint(), d.BEFloat32(), d.Uvarint32(), d.Uvarint32()
 	if version >= 9 {
 		l.Prev, l.Runs = d.BE64(), min(d.Byte(), loopRuns)
+	}
+	if version >= 10 {
+		l.Run, l.RunAt, l.SPeak, l.SThr, l.SNext, l.Sus = d.BE64(), d.Varint(), d.BEFloat32(), d.Uvarint32(), d.Uvarint32(), d.Bool()
 	}
 }
 
@@ -387,6 +409,8 @@ func getStateV8(d *encoding.Decbuf) StateV4 { return getState(d, 8) }
 
 func getStateV9(d *encoding.Decbuf) StateV4 { return getState(d, 9) }
 
+func getStateV10(d *encoding.Decbuf) StateV4 { return getState(d, 10) }
+
 // getRate reads a rate of a version's record.
 func getRate(d *encoding.Decbuf, r *baseline.Rate, version int) {
 	if version >= 8 {
@@ -396,7 +420,7 @@ func getRate(d *encoding.Decbuf, r *baseline.Rate, version int) {
 	}
 }
 
-// getState reads a version 3 to 8 record.
+// getState reads a version 3 to 10 record.
 func getState(d *encoding.Decbuf, version int) StateV4 {
 	st := StateV4{Ticked: d.Varint(), TickedAt: d.Varint()}
 	for _, n := range [...]*uint64{&st.KeysRejected, &st.KeysEvicted, &st.ToolsRejected, &st.ToolsEvicted, &st.AgentsRejected, &st.AgentsEvicted} {
@@ -414,9 +438,14 @@ func getState(d *encoding.Decbuf, version int) StateV4 {
 		minK = minKeyV6
 	case 7, 8:
 		minK = minKeyV8
+	case 9:
+		minK = minKeyV9
 	}
-	if version < 9 {
+	switch {
+	case version < 9:
 		minT = minToolV8
+	case version < 10:
+		minT = minToolV9
 	}
 	st.Keys = make([]KeyV4, d.Count(minK))
 	for i := range st.Keys {
@@ -481,7 +510,7 @@ func getState(d *encoding.Decbuf, version int) StateV4 {
 
 // stateDecoders reads every record version this build restores; a new
 // version adds its decoder and turns the previous one into an upgrade.
-var stateDecoders = encoding.Decoders[StateV4]{3: getStateV3, 4: getStateV4, 5: getStateV5, 6: getStateV6, 7: getStateV7, 8: getStateV8, 9: getStateV9}
+var stateDecoders = encoding.Decoders[StateV4]{3: getStateV3, 4: getStateV4, 5: getStateV5, 6: getStateV6, 7: getStateV7, 8: getStateV8, 9: getStateV9, 10: getStateV10}
 
 // encode writes st as the current version.
 func (st *StateV4) encode(b []byte) []byte {
@@ -489,11 +518,13 @@ func (st *StateV4) encode(b []byte) []byte {
 }
 
 func loopDTO(l *loopState) LoopV3 {
-	return LoopV3{Counter: l.c, Top: l.top, ArmedAt: l.armedAt, Peak: l.peak, Thr: l.thr, Next: l.next, Prev: l.prev, Runs: l.runs}
+	return LoopV3{Counter: l.c, Top: l.top, ArmedAt: l.armedAt, Peak: l.peak, Thr: l.thr, Next: l.next, Prev: l.prev, Runs: l.runs,
+		Run: l.run, RunAt: l.runAt, SPeak: l.spk, SThr: l.sthr, SNext: l.snext, Sus: l.sus}
 }
 
 func (l *LoopV3) state() loopState {
-	return loopState{c: l.Counter, top: l.Top, armedAt: l.ArmedAt, peak: l.Peak, thr: l.Thr, next: l.Next, prev: l.Prev, runs: l.Runs}
+	return loopState{c: l.Counter, top: l.Top, armedAt: l.ArmedAt, peak: l.Peak, thr: l.Thr, next: l.Next, prev: l.Prev, runs: l.Runs,
+		run: l.Run, runAt: l.RunAt, spk: l.SPeak, sthr: l.SThr, snext: l.SNext, sus: l.Sus}
 }
 
 // MarshalState implements detect.State.

@@ -54,7 +54,7 @@ func TestStateGolden(t *testing.T) {
 	enctest.Fields(t, reflect.TypeFor[riseState](), 4)
 	enctest.Fields(t, reflect.TypeFor[toolState](), 5)
 	enctest.Fields(t, reflect.TypeFor[agentState](), 13)
-	enctest.Fields(t, reflect.TypeFor[loopState](), 8)
+	enctest.Fields(t, reflect.TypeFor[loopState](), 14)
 	enctest.Fields(t, reflect.TypeFor[gapState](), 6)
 	enctest.Fields(t, reflect.TypeFor[baseline.Rate](), 16)
 	enctest.Fields(t, reflect.TypeFor[baseline.ScaleStats](), 11)
