@@ -355,6 +355,11 @@ func BenchmarkObserve(b *testing.B) {
 		recs[i].Invocation.Status = record.StatusSuccess
 		recs[i].Context.Environment = "staging"
 	}
+	observeLoop(b, d, recs)
+}
+
+// observeLoop feeds recs round and round, a second of event time per pass.
+func observeLoop(b *testing.B, d *Detector, recs []record.Record) {
 	out := make([]detect.Finding, 0, 8)
 	ts := base
 	i := 0
@@ -391,19 +396,7 @@ func BenchmarkObserveDenials(b *testing.B) {
 				}
 				r.Context.Environment = "staging"
 			}
-			out := make([]detect.Finding, 0, 8)
-			ts := base
-			i := 0
-			b.ReportAllocs()
-			for b.Loop() {
-				r := &recs[i%len(recs)]
-				i++
-				if i%len(recs) == 0 {
-					ts = ts.Add(time.Second)
-				}
-				r.Timestamp = ts
-				out = d.Observe(r, out[:0])
-			}
+			observeLoop(b, d, recs)
 		})
 	}
 }

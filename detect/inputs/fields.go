@@ -37,21 +37,7 @@ func eachField(body string, parent uint64, f func(uint64)) bool {
 		return false
 	}
 	for body != "" {
-		end, depth := len(body), 0
-	scan:
-		for i := 0; i < len(body); i++ {
-			switch body[i] {
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-			case ',':
-				if depth == 0 {
-					end = i
-					break scan
-				}
-			}
-		}
+		end := fieldEnd(body, 0)
 		field := body[:end]
 		if end < len(body) {
 			body = body[end+1:]
@@ -195,6 +181,25 @@ func (t *tool) extensionField(s string, pending []uint64) (pairs [2]uint64, ok b
 	return pairs, sl != nil && sl.Flags&(flagFlood|flagInjection) == 0
 }
 
+// fieldEnd is the index of the comma ending the field of body that starts
+// at from (commas inside nested objects and arrays skipped), or len(body).
+func fieldEnd(body string, from int) int {
+	depth := 0
+	for i := from; i < len(body); i++ {
+		switch body[i] {
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+		case ',':
+			if depth == 0 {
+				return i
+			}
+		}
+	}
+	return len(body)
+}
+
 // eachTop calls f with every top-level field of an object body (key,
 // value, and the field's byte range) until f returns false; it reports
 // false for a malformed or truncated ("...") body.
@@ -203,21 +208,7 @@ func eachTop(body string, f func(key, val string, from, to int) bool) bool {
 		return false
 	}
 	for from := 0; from < len(body); {
-		end, depth := len(body), 0
-	scan:
-		for i := from; i < len(body); i++ {
-			switch body[i] {
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-			case ',':
-				if depth == 0 {
-					end = i
-					break scan
-				}
-			}
-		}
+		end := fieldEnd(body, from)
 		field := body[from:end]
 		colon := strings.IndexByte(field, ':')
 		if colon <= 0 || field == "..." {
