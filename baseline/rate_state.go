@@ -127,6 +127,17 @@ func (r *Rate) GetState(d *encoding.Decbuf) {
 	r.Quiet = getU16(d)
 }
 
+// GetStateOf reads a Rate written by PutState when withQuiet, else one
+// written before Quiet: a detector's record decoder passes whether its
+// version carries Quiet.
+func (r *Rate) GetStateOf(d *encoding.Decbuf, withQuiet bool) {
+	if withQuiet {
+		r.GetState(d)
+	} else {
+		r.GetStateNoQuiet(d)
+	}
+}
+
 // GetStateNoQuiet reads a Rate written before Quiet (records of the
 // detectors' earlier versions).
 func (r *Rate) GetStateNoQuiet(d *encoding.Decbuf) {

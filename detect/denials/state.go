@@ -147,15 +147,6 @@ func getStateV4(d *encoding.Decbuf) StateV4 { return getState(d, 4) }
 func getStateV5(d *encoding.Decbuf) StateV4 { return getState(d, 5) }
 func getStateV6(d *encoding.Decbuf) StateV4 { return getState(d, 6) }
 
-// getRate reads a rate of a version's record.
-func getRate(d *encoding.Decbuf, r *baseline.Rate, version int) {
-	if version >= 5 {
-		r.GetState(d)
-	} else {
-		r.GetStateNoQuiet(d)
-	}
-}
-
 // getState reads a version 3 to 6 record (version 3 has no used sets:
 // learned again from the next successful calls; versions before 6 have no
 // last denied call, so no retry to fold).
@@ -173,7 +164,7 @@ func getState(d *encoding.Decbuf, version int) StateV4 {
 		k := &st.Keys[i]
 		k.Agent, k.Tool, k.LastSeen = d.UvarintStr(), d.UvarintStr(), d.Varint()
 		ratedetect.GetWindow(d, &k.Size, &k.Scales)
-		getRate(d, &k.Rate, version)
+		k.Rate.GetStateOf(d, version >= 5)
 		if calls {
 			if k.CallAt = d.Varint(); k.CallAt != 0 {
 				k.Call = d.BE64()
@@ -188,7 +179,7 @@ func getState(d *encoding.Decbuf, version int) StateV4 {
 		t := &st.Tools[i]
 		t.Tool, t.LastSeen = d.UvarintStr(), d.Varint()
 		ratedetect.GetWindow(d, &t.Size, &t.Scales)
-		getRate(d, &t.Rate, version)
+		t.Rate.GetStateOf(d, version >= 5)
 		t.Calls = d.Uvarint()
 		t.Types = getHashes(d)
 		t.Actions = getHashes(d)

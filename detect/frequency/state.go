@@ -411,15 +411,6 @@ func getStateV9(d *encoding.Decbuf) StateV4 { return getState(d, 9) }
 
 func getStateV10(d *encoding.Decbuf) StateV4 { return getState(d, 10) }
 
-// getRate reads a rate of a version's record.
-func getRate(d *encoding.Decbuf, r *baseline.Rate, version int) {
-	if version >= 8 {
-		r.GetState(d)
-	} else {
-		r.GetStateNoQuiet(d)
-	}
-}
-
 // getState reads a version 3 to 10 record.
 func getState(d *encoding.Decbuf, version int) StateV4 {
 	st := StateV4{Ticked: d.Varint(), TickedAt: d.Varint()}
@@ -455,7 +446,7 @@ func getState(d *encoding.Decbuf, version int) StateV4 {
 		k := &st.Keys[i]
 		k.Agent, k.Tool, k.LastSeen = d.UvarintStr(), d.UvarintStr(), d.Varint()
 		getWindow(d, &k.Size, &k.Scales, &k.LoopSize)
-		getRate(d, &k.Rate, version)
+		k.Rate.GetStateOf(d, version >= 8)
 		k.Loop.get(d, version)
 		k.Gap = GapV3{Last: d.Uvarint(), Mean: d.BEFloat32(), Peak: d.BEFloat32(), N: d.Uvarint32(), LastAt: d.Varint(), Dropped: d.Bool()}
 		if version >= 4 {
@@ -474,7 +465,7 @@ func getState(d *encoding.Decbuf, version int) StateV4 {
 		t := &st.Tools[i]
 		t.Tool, t.LastSeen = d.UvarintStr(), d.Varint()
 		getWindow(d, &t.Size, &t.Scales, &t.LoopSize)
-		getRate(d, &t.Rate, version)
+		t.Rate.GetStateOf(d, version >= 8)
 		t.Loop.get(d, version)
 		t.Agents.GetState(d)
 		t.AgentsP.GetState(d)
