@@ -15,26 +15,32 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the current version's testdata golden file")
 
-// goldenDist is the Dist behind testdata/dist-state.v4.bin and later: 3,000
-// log-normal values one a minute, judged and learned with the level and
-// drift tests on, the last 60 at three times the level (an ongoing shift episode), so
-// its body, tail ring, fit and level state are all in use. Each input
-// comes twice in a row (the second skips the level test, version 5 keeps
-// the last 4). (dist-state.v4.bin was written by this stream at twice
-// the level without inputs, commit 2b6c376.)
+// goldenDist is the Dist behind testdata/dist-state.v6.bin: 3,000
+// log-normal values (σ 0.8) one every 2 minutes around a daily rhythm
+// (e^(±0.5)), judged and learned with the level and drift tests on and
+// learning its own hour-of-day rhythm (a tool standing in for its key),
+// the last 60 at three times the level (an ongoing shift episode), so its
+// body, tail ring, fit, level state, rhythm and rhythm share are all in
+// use. Each input comes twice in a row (the second skips the level test,
+// version 5 keeps the last 4). (dist-state.v5.bin was written by the same
+// stream one a minute without the rhythm, commit cc3dcb9; v4 by that
+// stream at twice the level without inputs, commit 2b6c376.)
 func goldenDist() *Dist {
 	g := NewDigester(25, 7*24*time.Hour)
 	j := Judge{Far: 6, ShiftLn: math.Ln2, DriftLn: math.Ln2}
 	rng := rand.New(rand.NewPCG(7, 7))
 	d := new(Dist)
 	for i := range 3000 {
-		x := 100 * math.Exp(0.8*rng.NormFloat64())
+		at := distBase.Add(time.Duration(i) * 2 * time.Minute)
+		h := float64(at.Hour()) + float64(at.Minute())/60
+		x := 100 * math.Exp(0.8*rng.NormFloat64()+0.5*math.Sin(2*math.Pi*h/24))
 		if i >= 2940 {
 			x *= 3
 		}
 		v := d.Judge(g, x, &j, 0)
 		v.Input = uint64(i/2 + 1)
-		d.Learn(g, x, distBase.Add(time.Duration(i)*time.Minute), &v, &j, d.Count() >= 200, true)
+		v.LearnRhythm, v.Rhythm = true, d.Rhythm()
+		d.Learn(g, x, at, &v, &j, d.Count() >= 200, true)
 	}
 	return d
 }
@@ -44,7 +50,7 @@ func goldenDist() *Dist {
 // older one upgrades to a valid current state.
 func TestDistStateGolden(t *testing.T) {
 	enctest.Golden{
-		Name: "dist-state", Versions: []uint64{3, 4, distStateVersion}, Current: distStateVersion,
+		Name: "dist-state", Versions: []uint64{3, 4, 5, distStateVersion}, Current: distStateVersion,
 		Build: func(t testing.TB) []byte {
 			b, _ := goldenDist().MarshalState(nil)
 			return b
@@ -58,10 +64,16 @@ func TestDistStateGolden(t *testing.T) {
 			if enc[0] != distStateVersion {
 				t.Fatalf("version %d re-encodes as version %d", version, enc[0])
 			}
-			// Version 5 only appended the inputs: a version 4 state upgrades
-			// to the same bytes with none.
-			if version == 4 && !bytes.Equal(enc, append(append([]byte{5}, data[1:]...), 0)) {
-				t.Error("version 4 state upgrades to other bytes than its own with no inputs")
+			// Version 5 only appended the inputs, version 6 the rhythm share
+			// (f32 rr rd, u8 hourly) and the rhythm (u8 present): a version 4
+			// state upgrades to its own bytes with none of them, a version 5
+			// state likewise without the rhythm.
+			noRhythm := make([]byte, 10)
+			if version == 4 && !bytes.Equal(enc, append(append(append([]byte{6}, data[1:]...), 0), noRhythm...)) {
+				t.Error("version 4 state upgrades to other bytes than its own with no inputs and no rhythm")
+			}
+			if version == 5 && !bytes.Equal(enc, append(append([]byte{6}, data[1:]...), noRhythm...)) {
+				t.Error("version 5 state upgrades to other bytes than its own with no rhythm")
 			}
 			// The v3 file (and its upgrade) holds 1,637 values (see
 			// TestDistStateV3); the stream's from version 4 on 3,000 in a
@@ -78,8 +90,8 @@ func TestDistStateGolden(t *testing.T) {
 			return enc
 		},
 	}.Run(t, *update)
-	// The current file keeps the level test's last 4 inputs, most recent
-	// first (a version 4 state upgrades with none).
+	// The current file's level test measures against its learned rhythm
+	// and keeps its last inputs.
 	data, err := os.ReadFile(fmt.Sprintf("testdata/dist-state.v%d.bin", distStateVersion))
 	if err != nil {
 		t.Fatal(err)
@@ -88,6 +100,11 @@ func TestDistStateGolden(t *testing.T) {
 	if err := d.UnmarshalState(data); err != nil {
 		t.Fatal(err)
 	}
+	if lv := d.tail.lv; lv == nil || !lv.rh.Active() || !lv.hourly || lv.rr <= 0 || lv.rd <= 0 {
+		t.Errorf("version %d: want a rhythm in use by the level test", distStateVersion)
+	}
+	// The current file keeps the level test's last 4 inputs, most recent
+	// first (a version 4 state upgrades with none).
 	if lv := d.tail.lv; lv == nil || lv.inputs != [levelInputs]uint64{1500, 1499, 1498, 1497} {
 		t.Errorf("level inputs %v, want the last 4 (1500 down to 1497)", lv)
 	}

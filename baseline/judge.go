@@ -40,13 +40,20 @@ type Verdict struct {
 	// mixture's rare mode (analytical queries among point look-ups), and
 	// refusing it then leaves the key's body without that mode for good.
 	Vouched bool // next to Egregious: no larger Verdict
+	// LearnRhythm: set by the caller before Learn when this Dist (a
+	// tool's) learns its hour-of-day profile from the value (rhythm.go).
+	LearnRhythm bool
 	// EgregiousBound is that bound (raw units), set only when Egregious.
 	EgregiousBound float64
 	// Input identifies the call's input (InputKey of its input hash; 0:
 	// unknown), set by the caller before Learn: a value whose input
 	// repeats one of the key's last few level-tested inputs (a retry, an
 	// agent looping on one call) does not feed the level test.
-	Input      uint64
+	Input uint64
+	// Rhythm is the hour-of-day profile (the tool's, rhythm.go) the level
+	// test measures the value's deviation against, set by the caller
+	// before Learn (nil: the plain long run).
+	Rhythm     *Rhythm
 	y          float64 // the value's log
 	shift      float64 // ln shift the value was judged with (relearn widening − drift)
 	far, floor float64
@@ -158,6 +165,9 @@ type Level struct {
 	Decades float64 // −log10 one-sided p-value of the shift (0 below ShiftLn)
 	Emit    bool    // a shift finding is due (significant, large enough, rate-limited)
 	Drift   bool    // a drift finding is due (rate-limited)
+	// Hourly: the shift is measured against the level expected at this
+	// hour of the day (a learned daily rhythm), not the plain long run.
+	Hourly bool
 }
 
 // Level-shift and drift memory (see Learn).
@@ -191,11 +201,17 @@ type level struct {
 	epUp, epDown float64 // extremes of the ongoing episodes
 	gap          float64 // mean gap between values (ns), 1/16 per value
 	anchorSet    bool
+	hourly       bool  // the key's level test has used its tool's rhythm (peak guard reset once)
 	shiftAt      int64 // shift finding of the ongoing episode (0: none yet)
 	driftAt      int64 // last drift finding due
 	// inputs are the last level-tested inputs (Verdict.Input), most
 	// recent first; 0 is empty.
 	inputs [levelInputs]uint64
+	// rr, rd: the key's decayed Σr² and Σr·(d − long mean) over the
+	// offsets r of its tool's rhythm: β = rd/rr is how much of that
+	// rhythm the key follows (0 for a key whose level does not).
+	rr, rd float32
+	rh     *Rhythm // the hour-of-day profile this Dist learns (tools only)
 }
 
 // levelInputs is how many recent inputs the level test remembers: an agent
@@ -324,7 +340,18 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 			}
 		}
 	}
-	if !level || j.ShiftLn <= 0 {
+	if j.ShiftLn <= 0 || !level && !v.LearnRhythm {
+		return out
+	}
+	c := max(4*v.Fit.Scale, 2*j.ShiftLn)
+	dv := min(max(y-lnMed, -c), c)
+	if v.LearnRhythm {
+		if lv.rh == nil {
+			lv.rh = new(Rhythm) // once per tool Dist
+		}
+		lv.rh.learn(now, dv)
+	}
+	if !level {
 		return out
 	}
 	// Repeats of one input are one observation, not n: a benign loop of
@@ -333,8 +360,6 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 	if lv.repeat(v.Input) {
 		return out
 	}
-	c := max(4*v.Fit.Scale, 2*j.ShiftLn)
-	dv := min(max(y-lnMed, -c), c)
 	as, al, ap := 1.0, 1.0, 1.0
 	if lv.last != 0 && now > lv.last {
 		dt := float64(now - lv.last)
@@ -350,6 +375,27 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 	lv.peakDown *= ap
 	if now > lv.last {
 		lv.last = now
+	}
+	// Daily rhythm (rhythm.go): the deviation is taken from the level
+	// expected at this hour, β·offset, β the key's own share of its
+	// tool's rhythm; the short window, the long run and its variance all
+	// see the deseasonalized value.
+	raw := dv
+	r, msq := v.Rhythm.offset(hourOfDay(now))
+	if msq > 0 && float64(lv.rr) >= levelMinLong*msq {
+		beta := min(max(float64(lv.rd/lv.rr), 0), rhythmMaxBeta)
+		dv -= beta * r
+		out.Hourly = beta > 0
+		if !lv.hourly {
+			// The peak guard's episodes were measured against the plain
+			// long run, so the rhythm's own swing is part of them: from
+			// now on deviations are against the hour's level, and the
+			// peaks lose what the rhythm explains (a key with bursts on
+			// top of its rhythm keeps them routine).
+			hi, lo := v.Rhythm.extremes()
+			lv.hourly = true
+			lv.peakUp, lv.peakDown = max(0, lv.peakUp-beta*hi), min(0, lv.peakDown-beta*lo)
+		}
 	}
 	lv.sw = as*lv.sw + 1
 	lv.sw2 = as*as*lv.sw2 + 1
@@ -405,6 +451,14 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 			}
 		}
 	}
+	// β learns (decayed like the long run) outside episodes and, once in
+	// use, only while the level is near its expected value: a flattened
+	// day or a shifted trough must not teach the key it has no rhythm
+	// while it is becoming a finding.
+	if msq > 0 && lv.epUp == 0 && lv.epDown == 0 && (!out.Hourly || !out.Ready || math.Abs(out.ShiftLn) < j.ShiftLn*shiftReach/2) {
+		lv.rr = float32(al)*lv.rr + float32(r*r)
+		lv.rd = float32(al)*lv.rd + float32(r*(raw-lv.lm))
+	}
 	lv.lw = al*lv.lw + 1
 	a := 1 / lv.lw
 	delta := dv - lv.lm
@@ -425,7 +479,8 @@ func (l *level) zero() bool {
 	for _, v := range l.inputs {
 		bits |= v
 	}
-	return bits == 0 && l.anchorGen == 0 && !l.anchorSet
+	bits |= uint64(math.Float32bits(l.rr)) | uint64(math.Float32bits(l.rd))
+	return bits == 0 && l.anchorGen == 0 && !l.anchorSet && !l.hourly && l.rh == nil
 }
 
 // expNeg is e^−l for l ≥ 0; below 0.1 (consecutive values of a key, the

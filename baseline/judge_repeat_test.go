@@ -1,6 +1,7 @@
 package baseline
 
 import (
+	"bytes"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -131,6 +132,13 @@ func TestDistStateLevelInputs(t *testing.T) {
 	if r.tail.lv.inputs != d.tail.lv.inputs {
 		t.Fatalf("restored inputs %v, want %v", r.tail.lv.inputs, d.tail.lv.inputs)
 	}
+	// Version 5: no rhythm share and rhythm (f32 rr rd, u8 hourly, u8
+	// rhythm present: 10 bytes, all zero here).
+	if !bytes.Equal(enc[len(enc)-10:], make([]byte, 10)) {
+		t.Fatalf("premise: no rhythm, trailing bytes %x", enc[len(enc)-10:])
+	}
+	enc = slices.Clone(enc[:len(enc)-10])
+	enc[0] = 5
 	// Version 4: no input block.
 	old := slices.Clone(enc[:len(enc)-1-8*levelInputs])
 	old[0] = 4

@@ -316,7 +316,14 @@ func (t *tailState) marshal(b []byte) []byte {
 	for _, v := range l.inputs[:n] {
 		b = binary.BigEndian.AppendUint64(b, v)
 	}
-	return b
+	b = binary.BigEndian.AppendUint32(b, math.Float32bits(l.rr))
+	b = binary.BigEndian.AppendUint32(b, math.Float32bits(l.rd))
+	var hourly byte
+	if l.hourly {
+		hourly = 1
+	}
+	b = append(b, hourly)
+	return l.rh.marshal(b)
 }
 
 func (t *tailState) unmarshal(r *distReader, version byte) error {
@@ -377,6 +384,24 @@ func (t *tailState) unmarshal(r *distReader, version byte) error {
 				return fmt.Errorf("level input: %w", errDistState)
 			}
 		}
+	}
+	if version >= 6 { // version 6: the key's rhythm share and a tool's rhythm
+		l.rr, l.rd = r.f32(), r.f32()
+		switch r.byte() {
+		case 0:
+		case 1:
+			l.hourly = true
+		default:
+			return fmt.Errorf("hourly flag: %w", errDistState)
+		}
+		if rr, rd := float64(l.rr), float64(l.rd); r.err == nil && (!(rr >= 0) || math.IsInf(rr, 0) || math.IsNaN(rd) || math.IsInf(rd, 0)) {
+			return fmt.Errorf("rhythm share: %w", errDistState)
+		}
+		rh, err := unmarshalRhythm(r)
+		if err != nil {
+			return err
+		}
+		l.rh = rh
 	}
 	t.lv = nil
 	if !l.zero() {

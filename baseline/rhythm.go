@@ -1,0 +1,204 @@
+package baseline
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"time"
+)
+
+// Rhythm is an hour-of-day profile of a Dist's log level: per UTC hour,
+// a decayed mean and variance of the level test's deviation d (the log
+// value minus the body's log median), learned by a tool's Dist from all
+// its calls (Verdict.LearnRhythm). A key's level test subtracts
+// β·offset(hour) from its deviations (Verdict.Rhythm), with β the key's
+// own regression on the offsets, so a shift is measured against the level
+// expected at this time of day: a ×2.5 night trough or a day gone flat
+// stands out, the day's normal swing does not.
+//
+// The offsets are used only once every hour has been seen on at least
+// rhythmMinDays days and the rhythm is significant: the spread of the
+// hourly means is at least rhythmMinShare of the within-hour variance
+// and 9 times the noise of those means, with an hour at least
+// rhythmMinAmp (ln) off the day's mean. Otherwise they are zero and the
+// level test is the plain long run's. Buckets decay by rhythmDecay per
+// day, so a changed rhythm is learned over a week or two.
+type Rhythm struct {
+	w, m, v [rhythmBuckets]float32 // decayed weight, mean and variance of d per hour
+	day     [rhythmBuckets]int32   // event-time day of the bucket's last value
+	days    [rhythmBuckets]uint8   // distinct days the bucket has seen (saturating)
+	off     [rhythmBuckets]float32 // derived at each hour change: offsets from the mean, 0 unless significant
+	hour    int64                  // absolute UTC hour of the last derivation
+	msq     float32                // derived: mean squared offset (0: no rhythm in use)
+}
+
+const (
+	rhythmBuckets  = 24
+	rhythmMinDays  = 3
+	rhythmDecay    = 0.9 // per day: half-life 6.6 days
+	rhythmMinShare = 0.1
+	rhythmMinAmp   = 0.1
+	rhythmMaxBeta  = 1.5 // a key may swing more than its tool, not without bound
+	nsHour         = int64(time.Hour)
+)
+
+// hourOf splits event time t (unix ns, ≥ 0) into its absolute UTC hour
+// and the hour of day: one division, no time.Time per record.
+func hourOf(t int64) (abs int64, h int) {
+	abs = t / nsHour
+	return abs, int(abs % rhythmBuckets)
+}
+
+// hourOfDay is the UTC hour of day of event time t (unix ns).
+func hourOfDay(t int64) int {
+	if t < 0 {
+		return 0
+	}
+	_, h := hourOf(t)
+	return h
+}
+
+// learn adds deviation d at event time t (unix ns).
+func (r *Rhythm) learn(t int64, d float64) {
+	if t < 0 {
+		return
+	}
+	abs, h := hourOf(t)
+	if abs != r.hour {
+		r.hour = abs
+		r.derive()
+	}
+	day := int32(abs / rhythmBuckets)
+	if r.w[h] == 0 || day > r.day[h] {
+		if r.w[h] > 0 {
+			f := float32(math.Pow(rhythmDecay, float64(day-r.day[h])))
+			r.w[h] *= f
+		}
+		r.day[h] = day
+		if r.days[h] < math.MaxUint8 {
+			r.days[h]++
+		}
+	}
+	w := r.w[h] + 1
+	a := 1 / w
+	delta := float32(d) - r.m[h]
+	r.w[h] = w
+	r.m[h] += a * delta
+	r.v[h] = (1 - a) * (r.v[h] + a*delta*delta)
+}
+
+// derive recomputes the offsets (once per UTC hour of the tool's calls).
+func (r *Rhythm) derive() {
+	r.off, r.msq = [rhythmBuckets]float32{}, 0
+	var mean, within, noise float64
+	for h := range rhythmBuckets {
+		if r.days[h] < rhythmMinDays || r.w[h] < 2 {
+			return
+		}
+		mean += float64(r.m[h])
+		within += float64(r.v[h])
+		noise += float64(r.v[h]) / float64(r.w[h])
+	}
+	mean /= rhythmBuckets
+	within /= rhythmBuckets
+	noise /= rhythmBuckets
+	var between, amp float64
+	for h := range rhythmBuckets {
+		o := float64(r.m[h]) - mean
+		between += o * o
+		amp = max(amp, math.Abs(o))
+	}
+	between /= rhythmBuckets
+	if between < rhythmMinShare*within || between < 9*noise || amp < rhythmMinAmp {
+		return
+	}
+	for h := range rhythmBuckets {
+		r.off[h] = r.m[h] - float32(mean)
+	}
+	r.msq = float32(between)
+}
+
+// offset returns the expected deviation of hour-of-day h from the day's
+// mean and the rhythm's mean squared offset (both 0 when none is in use).
+func (r *Rhythm) offset(h int) (off, msq float64) {
+	if r == nil || r.msq == 0 {
+		return 0, 0
+	}
+	return float64(r.off[h]), float64(r.msq)
+}
+
+// extremes returns the largest and the smallest offset.
+func (r *Rhythm) extremes() (hi, lo float64) {
+	for _, o := range r.off {
+		hi, lo = max(hi, float64(o)), min(lo, float64(o))
+	}
+	return hi, lo
+}
+
+// Active reports whether r's offsets are in use (for tests and status).
+func (r *Rhythm) Active() bool { return r != nil && r.msq > 0 }
+
+// Offset is the expected log deviation at event time t from the day's
+// mean (0 when no rhythm is in use; for tests and status pages).
+func (r *Rhythm) Offset(t time.Time) float64 {
+	_, h := hourOf(t.UnixNano())
+	o, _ := r.offset(h)
+	return o
+}
+
+// Rhythm returns the hour-of-day profile d learns (nil before its first
+// value with Verdict.LearnRhythm).
+func (d *Dist) Rhythm() *Rhythm {
+	if d.distMem == nil || d.tail.lv == nil {
+		return nil
+	}
+	return d.tail.lv.rh
+}
+
+// marshal appends r (rhythm encoding of Dist state version 6).
+func (r *Rhythm) marshal(b []byte) []byte {
+	if r == nil {
+		return append(b, 0)
+	}
+	b = append(b, 1)
+	for h := range rhythmBuckets {
+		for _, f := range [...]float32{r.w[h], r.m[h], r.v[h], r.off[h]} {
+			b = binary.BigEndian.AppendUint32(b, math.Float32bits(f))
+		}
+		b = binary.BigEndian.AppendUint32(b, uint32(r.day[h]))
+		b = append(b, r.days[h])
+	}
+	b = binary.AppendVarint(b, r.hour)
+	return binary.BigEndian.AppendUint32(b, math.Float32bits(r.msq))
+}
+
+// unmarshalRhythm reads what marshal wrote.
+func unmarshalRhythm(r *distReader) (*Rhythm, error) {
+	has := r.byte()
+	if r.err != nil || has == 0 {
+		return nil, r.err
+	}
+	if has != 1 {
+		return nil, fmt.Errorf("rhythm flag %d: %w", has, errDistState)
+	}
+	rh := new(Rhythm)
+	for h := range rhythmBuckets {
+		rh.w[h], rh.m[h], rh.v[h], rh.off[h] = r.f32(), r.f32(), r.f32(), r.f32()
+		rh.day[h] = int32(r.u32())
+		rh.days[h] = r.byte()
+		for _, f := range [...]float32{rh.w[h], rh.m[h], rh.v[h], rh.off[h]} {
+			if v := float64(f); math.IsNaN(v) || math.IsInf(v, 0) {
+				return nil, fmt.Errorf("rhythm: %w", errDistState)
+			}
+		}
+		if rh.w[h] < 0 || rh.v[h] < 0 {
+			return nil, fmt.Errorf("rhythm weight: %w", errDistState)
+		}
+	}
+	rh.hour = r.varint()
+	rh.msq = r.f32()
+	if m := float64(rh.msq); math.IsNaN(m) || m < 0 || math.IsInf(m, 0) {
+		return nil, fmt.Errorf("rhythm: %w", errDistState)
+	}
+	return rh, r.err
+}
