@@ -373,6 +373,13 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 		// Repeats of one input feed the level test once (baseline.Learn).
 		kv.Input = baseline.InputKey(r.Invocation.InputHash)
 		tv.Input = kv.Input
+		// The tool learns its daily rhythm from every call; the level
+		// test measures against the hour's level (baseline/rhythm.go).
+		if tcur != nil {
+			tv.LearnRhythm = true
+			kv.Rhythm = tcur.dist.Rhythm()
+			tv.Rhythm = kv.Rhythm
+		}
 	}
 	if kcur != nil && (kv.Fit.Valid || !anomalous) {
 		lv := kcur.dist.Learn(d.core.G, x, now, &kv, &kj, kReady, success)

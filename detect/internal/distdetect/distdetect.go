@@ -257,13 +257,21 @@ func ShiftFinding(r *record.Record, pattern, unit, what string, x float64, lv ba
 	f.Expected = math.Round(q.P50)
 	f.Unit = unit
 	f.Summary = r.Tool.Name + " " + what + " for " + r.AgentID + " shifted " + dir + " " +
-		strconv.FormatFloat(math.Exp(math.Abs(lv.ShiftLn)), 'f', 1, 64) + "× or more over the last minutes; baseline median is " + h(q.P50)
+		strconv.FormatFloat(math.Exp(math.Abs(lv.ShiftLn)), 'f', 1, 64) + "× or more over the last minutes"
+	if lv.Hourly {
+		// Measured against the learned daily rhythm (baseline/rhythm.go).
+		f.Summary += " against its usual level at this hour of the day"
+	}
+	f.Summary += "; baseline median is " + h(q.P50)
 	f.Details = map[string]any{
 		"baseline_p50":   math.Round(q.P50),
 		"shift_ratio":    math.Round(ratio*1000) / 1000,
 		"p_decades":      math.Round(lv.Decades*100) / 100,
 		"samples":        int64(q.Count),
 		"baseline_scope": scope,
+	}
+	if lv.Hourly {
+		f.Details["against"] = "hour_of_day"
 	}
 	return f
 }
