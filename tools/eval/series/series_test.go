@@ -150,7 +150,8 @@ func TestSynthDeterministic(t *testing.T) {
 				t.Fatalf("%s: point %d differs", sh, i)
 			}
 		}
-		anomalous := sh == ShapeJumpUp || sh == ShapeCollapse || sh == ShapeSpikeDense || sh == ShapeJump2x || sh == ShapeTrough
+		anomalous := sh == ShapeJumpUp || sh == ShapeCollapse || sh == ShapeSpikeDense || sh == ShapeJump2x || sh == ShapeTrough ||
+			sh == ShapeDailyFlat || sh == ShapeDailyJumpDown
 		if anomalous != (len(wa) == 1) {
 			t.Fatalf("%s: windows %v", sh, wa)
 		}

@@ -24,10 +24,20 @@ const (
 	ShapeSpikeDense Shape = "spike_dense" // noise with a 3× spike every ~8 h, every ~20 min for the last 6 hours
 	ShapeJump2x     Shape = "jump_2x"     // 5% noise around a constant; exactly ×2 for 6 hours on the last day
 	ShapeTrough     Shape = "trough"      // daily rhythm; ×2.5 for 4 hours of the night trough (1:00–5:00) on the last day
+	// A strong rhythm (the night trough a fifth of the afternoon peak, 5%
+	// noise) that stays flat at its geometric mean for the whole last day:
+	// 2.2× above the trough at night, 2.2× below the peak in the afternoon.
+	ShapeDailyFlat     Shape = "daily_flat"
+	ShapeDailyJumpDown Shape = "daily_jump_down" // daily rhythm; ×0.45 for 6 hours of the day's peak (12:00–18:00) on the last day
+	// Weekdays with the ±40% daily rhythm, weekends (days 6 and 7 of each
+	// week from the start) at 0.7 of the level with a ±15% rhythm; 8% noise;
+	// no anomaly.
+	ShapeWeekly Shape = "weekly"
 )
 
 // Shapes lists every shape, in a fixed order.
-var Shapes = []Shape{ShapeDaily, ShapeNoisy, ShapeFlat, ShapeBursty, ShapeJumpUp, ShapeCollapse, ShapeSpikeDense, ShapeJump2x, ShapeTrough}
+var Shapes = []Shape{ShapeDaily, ShapeNoisy, ShapeFlat, ShapeBursty, ShapeJumpUp, ShapeCollapse, ShapeSpikeDense, ShapeJump2x, ShapeTrough,
+	ShapeDailyFlat, ShapeDailyJumpDown, ShapeWeekly}
 
 // SynthStart is the first timestamp of a synthetic series.
 var SynthStart = time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
@@ -55,6 +65,10 @@ func Synth(sh Shape, step time.Duration, days int, seed uint64) (Series, []Windo
 		a0, a1 = lastDay.Add(10*time.Hour), lastDay.Add(16*time.Hour)
 	case ShapeTrough:
 		a0, a1 = lastDay.Add(1*time.Hour), lastDay.Add(5*time.Hour)
+	case ShapeDailyFlat:
+		a0, a1 = lastDay, end
+	case ShapeDailyJumpDown:
+		a0, a1 = lastDay.Add(12*time.Hour), lastDay.Add(18*time.Hour)
 	}
 	if !a0.IsZero() {
 		win = []Window{{Start: a0, End: a1}}
@@ -106,6 +120,25 @@ func Synth(sh Shape, step time.Duration, days int, seed uint64) (Series, []Windo
 			if !t.Before(a0) && t.Before(a1) {
 				v *= 2.5
 			}
+		case ShapeDailyFlat:
+			h := float64(t.Sub(SynthStart)%(24*time.Hour)) / float64(time.Hour)
+			if t.Before(a0) {
+				v *= math.Exp(0.5 * math.Log(5) * math.Sin(2*math.Pi*(h-9)/24))
+			}
+			v *= 1 + 0.05*rng.NormFloat64()
+		case ShapeDailyJumpDown:
+			v *= daily(t) * (1 + 0.05*rng.NormFloat64())
+			if !t.Before(a0) && t.Before(a1) {
+				v *= 0.45
+			}
+		case ShapeWeekly:
+			h := float64(t.Sub(SynthStart)%(24*time.Hour)) / float64(time.Hour)
+			if d := int(t.Sub(SynthStart) / (24 * time.Hour) % 7); d >= 5 {
+				v *= 0.7 * (1 + 0.15*math.Sin(2*math.Pi*(h-9)/24))
+			} else {
+				v *= daily(t)
+			}
+			v *= 1 + 0.08*rng.NormFloat64()
 		case ShapeSpikeDense:
 			v *= math.Exp(0.15 * rng.NormFloat64())
 			if !t.Before(nextSpike) {
