@@ -125,8 +125,23 @@
 // episode are judged against the shifted level (the episode is that one
 // finding, not a slow call every cooldown; a call far beyond the shifted
 // level still is slow).
-// The long mean follows the day, so a shift in the night trough of a
-// strong daily rhythm counts from the day's mean and is found later.
+//
+// Daily rhythm: each tool learns an hour-of-day profile of its calls' log
+// deviation (baseline/rhythm.go: 24 UTC buckets decaying ×0.9 a day, used
+// once every hour has been seen on 3 days and the spread of the hourly
+// means is at least a tenth of the within-hour variance, 9× their noise,
+// with an hour ≥ 0.1 in log off the day's mean). A key follows it by its
+// own share β (its regression on the offsets, decayed like the long run,
+// learned outside episodes and near its expected level, clamped to
+// [0, 1.5]; 0 for a key that does not share its tool's rhythm), and its
+// level test takes each deviation from the hour's level, β·offset: a ×2.5
+// night trough, a halved afternoon peak or a strong rhythm gone flat for
+// a day is found (the finding says "against its usual level at this hour
+// of the day", details against: hour_of_day) and the day's swing is not.
+// Until then (young keys and tools, sparse hours, no significant rhythm)
+// the long mean follows the day and such a shift counts from the day's
+// mean. When a key starts measuring against the hour, its peak guard
+// loses what the rhythm explained (β times its largest offset).
 //
 // # Drift guard
 //

@@ -33,7 +33,9 @@
 // while one exfiltration burst is not. Successful calls feed the level
 // test (level_shift_up / level_shift_down, e.g. a tool that suddenly
 // returns empty outputs; one finding per episode, and outputs of a
-// reported upward episode are judged against the shifted level), except
+// reported upward episode are judged against the shifted level; where
+// the tool has learned a daily rhythm the shift is measured against the
+// hour's level, as in detect/latency), except
 // a call repeating one of the last 4 inputs the key's test took (a benign
 // loop returns identical sizes: one observation), and the drift guard keeps outputs growing
 // 20%/h for 48 h from lifting the threshold: the body's median and p99 may
