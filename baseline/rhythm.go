@@ -38,7 +38,7 @@ const (
 	rhythmDecay    = 0.9 // per day: half-life 6.6 days
 	rhythmMinShare = 0.1
 	rhythmMinAmp   = 0.1
-	rhythmMaxBeta  = 1.5 // a key may swing more than its tool, not without bound
+	rhythmMaxBeta  = 4 // a key may swing more than its tool (other agents dilute the tool's rhythm), not without bound
 	nsHour         = int64(time.Hour)
 )
 

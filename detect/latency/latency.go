@@ -133,7 +133,7 @@
 // with an hour ≥ 0.1 in log off the day's mean). A key follows it by its
 // own share β (its regression on the offsets, decayed like the long run,
 // learned outside episodes and near its expected level, clamped to
-// [0, 1.5]; 0 for a key that does not share its tool's rhythm), and its
+// [0, 4]; 0 for a key that does not share its tool's rhythm), and its
 // level test takes each deviation from the hour's level, β·offset: a ×2.5
 // night trough, a halved afternoon peak or a strong rhythm gone flat for
 // a day is found (the finding says "against its usual level at this hour
