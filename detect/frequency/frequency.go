@@ -132,10 +132,17 @@
 // dispersion k is learned like the seasonal one, EWMA((T−e)² − T) /
 // EWMA(e²), and an episode is judged for its first long-scale windows with
 // the k it began with (the rise cannot widen its own tail). Its peak guard
-// is on N times an EWMA of T of weight 2/(N+1) (N the longest scale's
-// windows, the same centre of mass as the N windows' sum) and that sum's
-// decaying peak, updated as the call scales' peaks: an irregular batch
-// agent whose runs start dozens of tasks at random hours learns its runs.
+// is on the excess of N times an EWMA of T of weight 2/(N+1) (N the
+// longest scale's windows, the same centre of mass as the N windows' sum)
+// over the same sum of the windows' seasonal task expectations, and that
+// excess's decaying peak, updated as the call scales' peaks from the
+// windows armed on the key's own warm baseline (for the first day of
+// them the guard is on the sum and its peak): an irregular batch agent
+// whose runs start dozens of tasks at random hours learns its runs (an
+// excess its seasonal model does not explain), while the busy hours of a
+// key's daily pattern are no excess, so a rise in a quiet hour is judged
+// against that hour, not held back by the busiest hour's tasks (taskGuard;
+// 8 bytes more per key: taskState 112, keyState 968 bytes).
 // A key is judged on tasks only while rho ≤ 0.75: where calls hardly
 // cluster (or carry no trace) the task series is the call series. Its
 // alarm is reported as "sustained_rise" with details series "tasks",
