@@ -160,8 +160,10 @@
 // input repeats one of the key's current loop window (a retry or a loop
 // is the loop test's, not more work); a trace leaving the ring is a
 // completed task, whose count the key learns: m, an EWMA (weight 1/64,
-// 1/n over the first tasks) and a decaying peak (×0.998 per task), each
-// winsorised at the alarm count. Calls beyond a task's first are judged
+// 1/n over the first tasks) and a peak decaying per rate window at
+// peak_half_life (not per task: hundreds of short tasks a day must not
+// wear down the long task a key runs once a day), each winsorised at the
+// alarm count. Calls beyond a task's first are judged
 // geometric with mean m (at least 1: one extra call of prior), so c calls
 // have p = riseTests·(m/(m+1))^(c−1) (Bonferroni as the rise); the alarm
 // count, armed per window with the other thresholds, is the smallest c

@@ -26,7 +26,7 @@ type taskState struct {
 	// (saturating at cntMax; cntFired once its alarm was raised).
 	cnt [taskRing]uint8
 	// cm is an EWMA of the calls of the key's completed tasks (a trace
-	// leaving the ring) and cpk their decaying peak.
+	// leaving the ring) and cpk their peak, decaying per rate window.
 	cm, cpk float32
 	// n is the task starts of the current rate window.
 	n uint32
@@ -147,12 +147,13 @@ const (
 )
 
 // Calls per task: the mean's EWMA weight (at least; 1/n over the first
-// tasks), the peak's decay per completed task (half-life about 350 tasks)
-// and the completed tasks a key needs before it is judged.
+// tasks) and the completed tasks a key needs before it is judged. The
+// peak decays per rate window at peak_half_life (taskLearn), not per task:
+// a key whose hundreds of short tasks a day would wear a per-task decay
+// down remembers the long task it runs once a day.
 const (
-	callsAlpha     = 1.0 / 64
-	callsPeakDecay = 0.998
-	callsWarm      = 16
+	callsAlpha = 1.0 / 64
+	callsWarm  = 16
 )
 
 // learnCalls learns one completed task of c distinct-input calls
@@ -170,7 +171,7 @@ func (ts *taskState) learnCalls(c uint8) {
 	}
 	a := max(callsAlpha, 1/float64(ts.cw))
 	ts.cm += float32(a * (x - float64(ts.cm)))
-	ts.cpk = float32(max(float64(ts.cpk)*callsPeakDecay, x))
+	ts.cpk = float32(max(float64(ts.cpk), x))
 }
 
 // callsQ is the ratio of the geometric tail the key's extra calls in one
@@ -348,6 +349,7 @@ func (ks *keyState) taskLearn(x, y, a, mu, m float64, own bool) {
 	s := float64(ts.sum)*keep + gain*y
 	es := float64(ts.esum)*keep + gain*e
 	ts.sum, ts.esum = float32(s), float32(es)
+	ts.cpk = float32(float64(ts.cpk) * rp.WinPeakDecay)
 	ts.peak = peakLearn(ts.peak, s, n, rp.WinPeakDecay)
 	if own {
 		ts.xpk = peakLearn(ts.xpk, s-es, n, rp.WinPeakDecay)

@@ -134,8 +134,9 @@ const quietHourFrom = 5*86400 + 10*3600
 // sum guard: 0 of 8). Without the rise nothing alerts on any seed: not
 // the key's daily swing, not the irregular batch agent whose runs start
 // dozens of tasks at random hours (its runs are an excess the guard
-// learns), not the agent that runs one long task a day (issue 9:
-// taskmiss).
+// learns); the agent that runs one long task a day raises neither a
+// task-series nor a task_calls finding (the calls peak decays per
+// window, not per task) (issue 9: taskmiss).
 func TestTaskRiseInQuietHour(t *testing.T) {
 	const days, seeds, minFound = 6, 8, 6
 	from := quietHourFrom
@@ -163,10 +164,10 @@ func TestTaskRiseInQuietHour(t *testing.T) {
 					if f.Detail == "drop" {
 						continue // the drop test's business
 					}
-					if f.AgentID == "etl" && f.Details["series"] != "tasks" {
-						// Known, not the task series': its long task is
-						// winsorised at the calls-per-task alarm count, so the
-						// first few raise task_calls (and a spike).
+					if f.AgentID == "etl" && f.Detail != "task_calls" && f.Details["series"] != "tasks" {
+						// Known, not this test's: the call series' spike and
+						// rise tests see the long task's calls at a random
+						// hour (BENCHMARKS.md "Held-out task rate").
 						t.Logf("etl's long task (open weakness): %s %.1f at %v", f.Detail, f.Score, f.EventTime)
 						continue
 					}
