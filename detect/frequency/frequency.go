@@ -132,10 +132,17 @@
 // dispersion k is learned like the seasonal one, EWMA((T−e)² − T) /
 // EWMA(e²), and an episode is judged for its first long-scale windows with
 // the k it began with (the rise cannot widen its own tail). Its peak guard
-// is on N times an EWMA of T of weight 2/(N+1) (N the longest scale's
-// windows, the same centre of mass as the N windows' sum) and that sum's
-// decaying peak, updated as the call scales' peaks: an irregular batch
-// agent whose runs start dozens of tasks at random hours learns its runs.
+// is on the excess of N times an EWMA of T of weight 2/(N+1) (N the
+// longest scale's windows, the same centre of mass as the N windows' sum)
+// over the same sum of the windows' seasonal task expectations, and that
+// excess's decaying peak, updated as the call scales' peaks from the
+// windows armed on the key's own warm baseline (for the first day of
+// them the guard is on the sum and its peak): an irregular batch agent
+// whose runs start dozens of tasks at random hours learns its runs (an
+// excess its seasonal model does not explain), while the busy hours of a
+// key's daily pattern are no excess, so a rise in a quiet hour is judged
+// against that hour, not held back by the busiest hour's tasks (taskGuard;
+// 8 bytes more per key: taskState 112, keyState 968 bytes).
 // A key is judged on tasks only while rho ≤ 0.75: where calls hardly
 // cluster (or carry no trace) the task series is the call series. Its
 // alarm is reported as "sustained_rise" with details series "tasks",
@@ -153,8 +160,10 @@
 // input repeats one of the key's current loop window (a retry or a loop
 // is the loop test's, not more work); a trace leaving the ring is a
 // completed task, whose count the key learns: m, an EWMA (weight 1/64,
-// 1/n over the first tasks) and a decaying peak (×0.998 per task), each
-// winsorised at the alarm count. Calls beyond a task's first are judged
+// 1/n over the first tasks) and a peak decaying per rate window at
+// peak_half_life (not per task: hundreds of short tasks a day must not
+// wear down the long task a key runs once a day), each winsorised at the
+// alarm count. Calls beyond a task's first are judged
 // geometric with mean m (at least 1: one extra call of prior), so c calls
 // have p = riseTests·(m/(m+1))^(c−1) (Bonferroni as the rise); the alarm
 // count, armed per window with the other thresholds, is the smallest c

@@ -261,10 +261,11 @@ func (ks *keyState) roll(now int64) {
 	// would: each at the weight the rate baseline closed it with.
 	w0 := int64(r.Windows) - cl.Gap
 	amu, am := float64(r.Sc[0].Mu), float64(r.Sc[0].M)
-	ks.taskLearn(float64(x), float64(y), taskWeight(w0, &t.rp), amu, am)
+	own := riseArmed(r)
+	ks.taskLearn(float64(x), float64(y), taskWeight(w0, &t.rp), amu, am, own)
 	learned := int64(0) // gap windows the task series has closed
 	if !riseArmed(r) {
-		ks.taskLearnGap(0, cl.Gap, w0, amu, am)
+		ks.taskLearnGap(0, cl.Gap, w0, amu, am, own)
 		ks.riseEnd()
 		ks.task.end()
 		ks.idle.def = 0 // a cold key has nothing to restore
@@ -298,7 +299,7 @@ func (ks *keyState) roll(now int64) {
 				ks.task.end()
 				break
 			}
-			ks.taskLearn(0, 0, taskWeight(w0+1+g, &t.rp), amu, am)
+			ks.taskLearn(0, 0, taskWeight(w0+1+g, &t.rp), amu, am, own)
 			learned++
 			tm = ks.taskModels()
 			tl0, te = tm.llr(0), tm.expected()
@@ -315,7 +316,7 @@ func (ks *keyState) roll(now int64) {
 			ks.idleStep(false)
 		}
 	}
-	ks.taskLearnGap(learned, cl.Gap, w0, amu, am)
+	ks.taskLearnGap(learned, cl.Gap, w0, amu, am, own)
 }
 
 // ringZeros is the number (at most n) of r's newest closed windows that

@@ -20,14 +20,17 @@ import (
 // task: they start with none; version 7's rates no quiet windows; version
 // 8's loops no previous repeated input and its tools no per-key peaks:
 // none, learned from the next windows; version 9's loops no same-input
-// run nor sustained peak: none, a run begins at its next repeat).
-const stateVersion = 10
+// run nor sustained peak: none, a run begins at its next repeat; version
+// 10's task series no excess over its expectation: its excess peak starts
+// at the sum's peak, as strong a guard as before, and its expectation sum
+// at 0, filled within the longest scale).
+const stateVersion = 11
 
 // StateV4 is the snapshot record of a frequency Detector, written field
 // by field in the order declared (internal/encoding; Rate, Counter,
 // Profile and TopK as in baseline/rate_state.go), then a CRC-32C:
 //
-//	uvarint version 10, varint Ticked, varint TickedAt,
+//	uvarint version 11, varint Ticked, varint TickedAt,
 //	uvarint KeysRejected KeysEvicted ToolsRejected ToolsEvicted AgentsRejected AgentsEvicted,
 //	uvarint count, Keys; uvarint count, Tools; uvarint count, Agents
 //	key:   str Agent, str Tool, varint LastSeen, varint Size, 3 × varint Scales,
@@ -41,14 +44,16 @@ const stateVersion = 10
 //	task:  8 × BE uint32 Ring, uvarint N, BE float32 EwT EwN Res Sq Sum Peak KEp,
 //	       BE float32 L, uvarint Thr, uvarint Obs, BE float32 Exp, uvarint Windows,
 //	       uvarint Factor, uvarint Prev,
-//	       8 × byte Calls, BE float32 CallsMean CallsPeak, uvarint CallsThr, uvarint CallsSeen
+//	       8 × byte Calls, BE float32 CallsMean CallsPeak, uvarint CallsThr, uvarint CallsSeen,
+//	       BE float32 ExpSum ExcessPeak
 //	tool:  str Tool, varint LastSeen, varint Size, 3 × varint Scales, varint LoopSize,
 //	       Rate, loop, Counter Agents, Profile AgentsP, 3 × uvarint Inst, 3 × BE float32 InstPeak
 //	agent: str Agent, varint LastSeen, uvarint Total, varint Last,
 //	       uvarint Obs, BE float32 Exp, uvarint PrevObs, BE float32 PrevExp,
 //	       uvarint TaskObs, BE float32 TaskExp, uvarint PrevTaskObs, BE float32 PrevTaskExp
 //
-// Version 9 is the same without the loops' Run to Sus;
+// Version 10 is the same without the task's ExpSum and ExcessPeak;
+// version 9 also without the loops' Run to Sus;
 // version 8 also without the loops' Prev and Runs and the tools' Inst and
 // InstPeak; version 7 also with rates without Quiet (baseline.Rate
 // GetStateNoQuiet); version 6 also without the task's Calls to CallsSeen;
@@ -156,18 +161,22 @@ type TaskV5 struct {
 	Calls                [taskRing]uint8
 	CallsMean, CallsPeak float32
 	CallsThr, CallsSeen  uint8
+	// The excess guard (taskState.esum, xpk): from version 11.
+	ExpSum, ExcessPeak float32
 }
 
 func taskDTO(ts *taskState) TaskV5 {
 	return TaskV5{Ring: ts.ring, N: ts.n, EwT: ts.ewT, EwN: ts.ewN, Res: ts.res, Sq: ts.sq, Sum: ts.sum, Peak: ts.peak, KEp: ts.kEp,
 		L: ts.l, Thr: ts.thr, Obs: ts.obs, Exp: ts.exp, Windows: ts.windows, Factor: ts.tf, Prev: ts.py,
-		Calls: ts.cnt, CallsMean: ts.cm, CallsPeak: ts.cpk, CallsThr: ts.cthr, CallsSeen: ts.cw}
+		Calls: ts.cnt, CallsMean: ts.cm, CallsPeak: ts.cpk, CallsThr: ts.cthr, CallsSeen: ts.cw,
+		ExpSum: ts.esum, ExcessPeak: ts.xpk}
 }
 
 func (t *TaskV5) state() taskState {
 	return taskState{ring: t.Ring, n: t.N, ewT: t.EwT, ewN: t.EwN, res: t.Res, sq: t.Sq, sum: t.Sum, peak: t.Peak, kEp: t.KEp,
 		riseState: riseState{l: t.L, thr: t.Thr, obs: t.Obs, exp: t.Exp}, windows: t.Windows, tf: t.Factor, py: t.Prev,
-		cnt: t.Calls, cm: t.CallsMean, cpk: t.CallsPeak, cthr: t.CallsThr, cw: t.CallsSeen}
+		cnt: t.Calls, cm: t.CallsMean, cpk: t.CallsPeak, cthr: t.CallsThr, cw: t.CallsSeen,
+		esum: t.ExpSum, xpk: t.ExcessPeak}
 }
 
 func (t *TaskV5) put(e *encoding.Encbuf) {
@@ -191,6 +200,8 @@ func (t *TaskV5) put(e *encoding.Encbuf) {
 	e.PutBEFloat32(t.CallsPeak)
 	e.PutUvarint(uint64(t.CallsThr))
 	e.PutUvarint(uint64(t.CallsSeen))
+	e.PutBEFloat32(t.ExpSum)
+	e.PutBEFloat32(t.ExcessPeak)
 }
 
 func (t *TaskV5) get(d *encoding.Decbuf, version int) {
@@ -215,11 +226,18 @@ func (t *TaskV5) get(d *encoding.Decbuf, version int) {
 		t.CallsThr = uint8(min(d.Uvarint32(), cntMax))
 		t.CallsSeen = uint8(min(d.Uvarint32(), math.MaxUint8))
 	}
+	if version >= 11 {
+		t.ExpSum, t.ExcessPeak = d.BEFloat32(), d.BEFloat32()
+	} else {
+		// No excess learned yet: as strong a guard as the sum's peak
+		// was (see stateVersion).
+		t.ExcessPeak = t.Peak
+	}
 }
 
 // check reports a decoded task series that is not finite and non-negative.
 func (t *TaskV5) check() error {
-	for _, v := range [...]float32{t.EwT, t.EwN, t.Sq, t.Sum, t.Peak, t.KEp, t.L, t.Exp, t.CallsMean, t.CallsPeak} {
+	for _, v := range [...]float32{t.EwT, t.EwN, t.Sq, t.Sum, t.Peak, t.KEp, t.L, t.Exp, t.CallsMean, t.CallsPeak, t.ExpSum, t.ExcessPeak} {
 		if !(v >= 0 && v <= math.MaxFloat32) {
 			return fmt.Errorf("task series level %v: must be finite and non-negative", v)
 		}
@@ -279,7 +297,8 @@ const (
 	minKeyV8   = minKeyV6 + taskRing + 4 + 4 + 1 + 1
 	minKeyV9   = minKeyV8 + 8 + 1
 	minLoopRun = 8 + 1 + 4 + 1 + 1 + 1
-	minKey     = minKeyV9 + minLoopRun
+	minKeyV10  = minKeyV9 + minLoopRun
+	minKey     = minKeyV10 + 4 + 4
 	minToolV8  = 1 + 1 + 1 + 3 + 1 + minRate + minLoopV8 + 2 + 24*8 + 24 + 4 + 1
 	minToolV9  = minToolV8 + 8 + 1 + baseline.MaxScales*(1+4)
 	minTool    = minToolV9 + minLoopRun
@@ -411,7 +430,9 @@ func getStateV9(d *encoding.Decbuf) StateV4 { return getState(d, 9) }
 
 func getStateV10(d *encoding.Decbuf) StateV4 { return getState(d, 10) }
 
-// getState reads a version 3 to 10 record.
+func getStateV11(d *encoding.Decbuf) StateV4 { return getState(d, 11) }
+
+// getState reads a version 3 to 11 record.
 func getState(d *encoding.Decbuf, version int) StateV4 {
 	st := StateV4{Ticked: d.Varint(), TickedAt: d.Varint()}
 	for _, n := range [...]*uint64{&st.KeysRejected, &st.KeysEvicted, &st.ToolsRejected, &st.ToolsEvicted, &st.AgentsRejected, &st.AgentsEvicted} {
@@ -431,6 +452,8 @@ func getState(d *encoding.Decbuf, version int) StateV4 {
 		minK = minKeyV8
 	case 9:
 		minK = minKeyV9
+	case 10:
+		minK = minKeyV10
 	}
 	switch {
 	case version < 9:
@@ -501,7 +524,7 @@ func getState(d *encoding.Decbuf, version int) StateV4 {
 
 // stateDecoders reads every record version this build restores; a new
 // version adds its decoder and turns the previous one into an upgrade.
-var stateDecoders = encoding.Decoders[StateV4]{3: getStateV3, 4: getStateV4, 5: getStateV5, 6: getStateV6, 7: getStateV7, 8: getStateV8, 9: getStateV9, 10: getStateV10}
+var stateDecoders = encoding.Decoders[StateV4]{3: getStateV3, 4: getStateV4, 5: getStateV5, 6: getStateV6, 7: getStateV7, 8: getStateV8, 9: getStateV9, 10: getStateV10, 11: getStateV11}
 
 // encode writes st as the current version.
 func (st *StateV4) encode(b []byte) []byte {

@@ -50,7 +50,7 @@ func goldenState(t testing.TB) *Detector {
 // byte for byte; the live types the record copies keep their field counts.
 func TestStateGolden(t *testing.T) {
 	enctest.Fields(t, reflect.TypeFor[keyState](), 15)  // 14 in the record; agent is a lookup cache
-	enctest.Fields(t, reflect.TypeFor[taskState](), 18) // 21 in the record: riseState's 4 embedded
+	enctest.Fields(t, reflect.TypeFor[taskState](), 20) // 23 in the record: riseState's 4 embedded
 	enctest.Fields(t, reflect.TypeFor[riseState](), 4)
 	enctest.Fields(t, reflect.TypeFor[toolState](), 5)
 	enctest.Fields(t, reflect.TypeFor[agentState](), 13)
@@ -208,6 +208,27 @@ func TestStateGoldenInstances(t *testing.T) {
 	for _, tl := range st.Tools {
 		if p := tl.InstPeak; p[0] < 2 || p[0] > 3 || p[1] < 25 || p[1] > 31 {
 			t.Errorf("tool %s: per-key peaks %v, want 2–3 a window and about 30 an hour", tl.Tool, p)
+		}
+	}
+}
+
+// The version 11 golden file holds each key's excess guard: a filled
+// expectation sum (the stream's ~1.25 task starts a window, 12 windows)
+// and an excess peak learned from its own warm windows that stays small (a
+// steady stream: its sum never runs far above its expectation). A version
+// 10 record restores with the excess peak at its sum's peak (as strong a
+// guard as before) and no expectation sum.
+func TestStateGoldenExcess(t *testing.T) {
+	for _, k := range goldenKeys(t, 11) {
+		if tk := k.Task; tk.ExpSum < 5 || tk.ExpSum > 30 || tk.ExcessPeak < 0 || tk.ExcessPeak >= tk.Peak {
+			t.Errorf("key %s/%s: expectation sum %v, excess peak %v (sum's peak %v): want a filled sum and a small excess",
+				k.Agent, k.Tool, tk.ExpSum, tk.ExcessPeak, tk.Peak)
+		}
+	}
+	for _, k := range goldenKeys(t, 10) {
+		if tk := k.Task; tk.ExpSum != 0 || tk.ExcessPeak != tk.Peak || tk.Peak == 0 {
+			t.Errorf("key %s/%s: version 10 upgraded to expectation sum %v, excess peak %v; want 0 and the sum's peak %v",
+				k.Agent, k.Tool, tk.ExpSum, tk.ExcessPeak, tk.Peak)
 		}
 	}
 }

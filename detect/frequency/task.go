@@ -26,7 +26,7 @@ type taskState struct {
 	// (saturating at cntMax; cntFired once its alarm was raised).
 	cnt [taskRing]uint8
 	// cm is an EWMA of the calls of the key's completed tasks (a trace
-	// leaving the ring) and cpk their decaying peak.
+	// leaving the ring) and cpk their peak, decaying per rate window.
 	cm, cpk float32
 	// n is the task starts of the current rate window.
 	n uint32
@@ -38,8 +38,13 @@ type taskState struct {
 	// sum estimates the task starts of the longest scale's N windows,
 	// N times an EWMA of weight 2/(N+1) (the same centre of mass as the
 	// N windows' sum), and peak is its decaying maximum, updated as the
-	// call scales' peaks: the task series' peak guard.
+	// call scales' peaks: the task series' peak guard of a young key.
 	sum, peak float32
+	// esum is the same leaky sum of the windows' seasonal task
+	// expectations and xpk the decaying maximum of the excess sum − esum
+	// over the windows armed from the key's own warm baseline: the peak
+	// guard once it has a day of them (see armTask).
+	esum, xpk float32
 	// kEp is the dispersion an episode is judged with: kTask when it
 	// began (windows 0 → 1), so the rise being tested cannot widen the
 	// tail it is judged against while it builds up.
@@ -142,12 +147,13 @@ const (
 )
 
 // Calls per task: the mean's EWMA weight (at least; 1/n over the first
-// tasks), the peak's decay per completed task (half-life about 350 tasks)
-// and the completed tasks a key needs before it is judged.
+// tasks) and the completed tasks a key needs before it is judged. The
+// peak decays per rate window at peak_half_life (taskLearn), not per task:
+// a key whose hundreds of short tasks a day would wear a per-task decay
+// down remembers the long task it runs once a day.
 const (
-	callsAlpha     = 1.0 / 64
-	callsPeakDecay = 0.998
-	callsWarm      = 16
+	callsAlpha = 1.0 / 64
+	callsWarm  = 16
 )
 
 // learnCalls learns one completed task of c distinct-input calls
@@ -165,7 +171,7 @@ func (ts *taskState) learnCalls(c uint8) {
 	}
 	a := max(callsAlpha, 1/float64(ts.cw))
 	ts.cm += float32(a * (x - float64(ts.cm)))
-	ts.cpk = float32(max(float64(ts.cpk)*callsPeakDecay, x))
+	ts.cpk = float32(max(float64(ts.cpk), x))
 }
 
 // callsQ is the ratio of the geometric tail the key's extra calls in one
@@ -336,17 +342,19 @@ func (ks *keyState) taskFactor(as *agentState) uint16 {
 // dispersion at once); an episode being tested is judged with the
 // dispersion it began with (kJudge), so its own windows cannot widen the
 // tail they are judged against.
-func (ks *keyState) taskLearn(x, y, a, mu, m float64) {
+func (ks *keyState) taskLearn(x, y, a, mu, m float64, own bool) {
 	ts, rp := &ks.task, &ks.t.rp
-	_, keep, gain := taskSumStep(rp)
+	n, keep, gain := taskSumStep(rp)
+	e := ts.rho() * max(mu, 0)
 	s := float64(ts.sum)*keep + gain*y
-	pk := float64(ts.peak) * rp.WinPeakDecay
-	if s > pk {
-		pk += (s - pk) / (float64(max(rp.N[max(rp.Scales-1, 0)], 1)) + 1)
+	es := float64(ts.esum)*keep + gain*e
+	ts.sum, ts.esum = float32(s), float32(es)
+	ts.cpk = float32(float64(ts.cpk) * rp.WinPeakDecay)
+	ts.peak = peakLearn(ts.peak, s, n, rp.WinPeakDecay)
+	if own {
+		ts.xpk = peakLearn(ts.xpk, s-es, n, rp.WinPeakDecay)
 	}
-	ts.sum, ts.peak = float32(s), float32(pk)
 	if mu > 0 {
-		e := ts.rho() * mu
 		d := y - e
 		ts.res += float32(a * (d*d - y - float64(ts.res)))
 		ts.sq += float32(a * (e*e - float64(ts.sq)))
@@ -355,11 +363,22 @@ func (ks *keyState) taskLearn(x, y, a, mu, m float64) {
 	ts.ewN += float32(a * (x - float64(ts.ewN)))
 }
 
+// peakLearn is a decaying peak pk after a window whose sum is x: decayed
+// by decay, it rises 1/(n+1) of the way to a larger x (n the longest
+// scale's windows), as the call scales' peaks.
+func peakLearn(pk float32, x, n, decay float64) float32 {
+	p := float64(pk) * decay
+	if x > p {
+		p += (x - p) / (n + 1)
+	}
+	return float32(p)
+}
+
 // taskLearnGap closes the empty windows from..gap−1 of a gap for the task
 // series (w0: the rate's window count at the gap's first window − 1).
-func (ks *keyState) taskLearnGap(from, gap, w0 int64, mu, m float64) {
+func (ks *keyState) taskLearnGap(from, gap, w0 int64, mu, m float64, own bool) {
 	for g := from; g < gap; g++ {
-		ks.taskLearn(0, 0, taskWeight(w0+1+g, &ks.t.rp), mu, m)
+		ks.taskLearn(0, 0, taskWeight(w0+1+g, &ks.t.rp), mu, m, own)
 	}
 }
 
@@ -393,13 +412,33 @@ func (ks *keyState) armTask() {
 	if thr == 0 {
 		return
 	}
-	// The peak guard, on the task series' leaky long-scale sum: a return
-	// to as many tasks as the key ran lately (a batch agent's run at a
-	// random hour) is not a rise.
-	_, keep, gain := taskSumStep(&ks.t.rp)
-	guard := math.Floor((ks.t.rule.PeakRatio*float64(ts.peak)-float64(ts.sum)*keep)/gain) + 1
-	ts.thr = uint32(max(float64(thr), min(guard, 1<<30)))
+	ts.thr = uint32(max(float64(thr), min(ks.taskGuard(), 1<<30)))
 }
+
+// taskGuard is the task count of the current window below which the
+// task series' peak guard holds its alarm. A return to as large an excess
+// of tasks over their seasonal expectation (the leaky long-scale sums) as
+// the key ran lately is not a rise: a batch agent's run at a random hour
+// is such an excess and is learned, while a busy hour of a daily pattern
+// is none, so a rise in a quiet hour is judged against that hour's
+// expectation, not against the tasks of the busiest hour. The excess peak
+// learns only from windows armed from the key's own warm baseline (before
+// that the seasonal expectation is not the key's); for its first day of
+// them the guard is on the sum and its peak instead.
+func (ks *keyState) taskGuard() float64 {
+	ts, r := &ks.task, &ks.rate
+	_, keep, gain := taskSumStep(&ks.t.rp)
+	pr := ks.t.rule.PeakRatio
+	if r.First == 0 || r.Start-r.First < ks.t.rule.Warmup+excessDay {
+		return math.Floor((pr*float64(ts.peak)-float64(ts.sum)*keep)/gain) + 1
+	}
+	e := ts.rho() * float64(r.Sc[0].Mu)
+	return math.Floor((pr*float64(ts.xpk)-float64(ts.sum-ts.esum)*keep)/gain+e) + 1
+}
+
+// excessDay is how long (seconds) a key's excess peak learns before it
+// guards: a day of its daily pattern.
+const excessDay = 86400
 
 // taskRhoMax is the largest share of task starts per call at which the
 // task series is judged: beyond it calls hardly cluster into tasks (or
