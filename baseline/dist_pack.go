@@ -33,16 +33,20 @@ func centroidMean(k uint32) float32 {
 // maxPacked is the most bytes one packed centroid takes.
 const maxPacked = 10
 
-// appendUvarint32 appends v as an unsigned LEB128 varint.
-func appendUvarint32(b []byte, v uint32) []byte {
+// putUvarint32 writes v as an unsigned LEB128 varint at b[n:] and
+// returns the index after it.
+func putUvarint32(b []byte, n int, v uint32) int {
 	for v >= 0x80 {
-		b = append(b, byte(v)|0x80)
+		b[n] = byte(v) | 0x80
 		v >>= 7
+		n++
 	}
-	return append(b, byte(v))
+	b[n] = byte(v)
+	return n + 1
 }
 
-// packer appends centroids to a packed list.
+// packer appends centroids to a packed list whose capacity has room for
+// maxPacked bytes more per centroid added (the callers reserve it).
 type packer struct {
 	b   []byte
 	key uint32 // key of the last mean packed
@@ -50,9 +54,11 @@ type packer struct {
 
 func (p *packer) add(c centroid) {
 	k := centroidKey(c.mean)
-	p.b = appendUvarint32(p.b, k-p.key)
-	p.b = appendUvarint32(p.b, c.weight)
-	p.key = k
+	n := len(p.b)
+	b := p.b[:n+maxPacked]
+	n = putUvarint32(b, n, k-p.key)
+	n = putUvarint32(b, n, c.weight)
+	p.b, p.key = b[:n], k
 }
 
 // unpacker walks a packed list in order. The list is one this package
@@ -67,24 +73,34 @@ func (u *unpacker) more() bool { return len(u.b) > 0 }
 
 // next returns the next centroid; more must be true.
 func (u *unpacker) next() centroid {
-	u.key += u.uvarint()
-	return centroid{centroidMean(u.key), u.uvarint()}
+	d, n := uvarint32(u.b)
+	w, m := uvarint32(u.b[n:])
+	u.b = u.b[n+m:]
+	u.key += d
+	return centroid{centroidMean(u.key), w}
 }
 
-func (u *unpacker) uvarint() uint32 {
-	b := u.b
-	var v uint32
-	var s uint
-	for i, c := range b {
-		if c < 0x80 {
-			u.b = b[i+1:]
-			return v | uint32(c)<<s
-		}
-		v |= uint32(c&0x7f) << s
-		s += 7
+// uvarint32 decodes the varint at the start of b (one this package
+// wrote: at most 5 bytes) and returns it and its length; unrolled, as
+// folds and quantile refreshes decode every centroid.
+func uvarint32(b []byte) (uint32, int) {
+	c := b[0]
+	if c < 0x80 {
+		return uint32(c), 1
 	}
-	u.b = nil // unreachable for a list this package packed
-	return v
+	v := uint32(c & 0x7f)
+	if c = b[1]; c < 0x80 {
+		return v | uint32(c)<<7, 2
+	}
+	v |= uint32(c&0x7f) << 7
+	if c = b[2]; c < 0x80 {
+		return v | uint32(c)<<14, 3
+	}
+	v |= uint32(c&0x7f) << 14
+	if c = b[3]; c < 0x80 {
+		return v | uint32(c)<<21, 4
+	}
+	return v | uint32(c&0x7f)<<21 | uint32(b[4])<<28, 5
 }
 
 // countPacked returns how many centroids a packed list holds (for
