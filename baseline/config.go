@@ -38,18 +38,18 @@ func DefaultConfig() Config {
 // detectors (rate windows and profiles, two t-digest distributions with
 // their centroid lists, raw buffers and tail state, store bookkeeping) at
 // t-digest compression c, once its digests hold two full epochs. Fitted to
-// BenchmarkStatePerKey in package pipeline (issue 13: leanmature,
-// compression 25: mature keys 4,462 bytes, their four centroid lists 1,089
-// of it; young keys 3,271; refitted when the level test's memory of the
-// last 4 inputs made mature keys 4,558), for the costliest mature key: one
-// that was also denied (its denial rate materialised, +640) and changed
-// tool version (a second latency slot, +144), 5,342 bytes. That is a fixed
-// 4,253 bytes plus 2 distributions × 2 epochs × (2c+2) centroids of 8
-// bytes (float32 mean, uint32 weight) with up to 1/8 of allocator
-// size-class slack (36 bytes per centroid for the four lists), so full lists
-// fit. Younger keys, and keys never denied, cost less than this.
+// BenchmarkStatePerKey in package pipeline (issue 13: keyfit, compression
+// 25: mature keys 3,927 bytes, their packed centroid lists 555 of it;
+// young keys see BENCHMARKS.md), for the costliest mature key: one that
+// was also denied (its denial rate materialised, +640) and changed tool
+// version (a second latency slot, +128), 4,695 bytes. That is a fixed
+// 4,140 bytes plus 2 distributions × 2 epochs × (2c+2) centroids of 7
+// packed bytes (the most measured: log-normal bodies of a million values
+// an epoch, 6.75; 4–6 at ordinary counts) with up to 1/8 of allocator
+// size-class slack (32 bytes per centroid for the four lists), so full
+// lists fit. Younger keys, and keys never denied, cost less than this.
 func KeyBytes(compression float64) int64 {
-	return 4253 + 36*(2*int64(math.Ceil(compression))+2)
+	return 4140 + 32*(2*int64(math.Ceil(compression))+2)
 }
 
 // KeyCap is the key cap of each detector store: MaxKeys when set, else

@@ -17,13 +17,15 @@ import (
 //
 // A *tdigest.TDigest is far too big to keep per key (it preallocates
 // 10·C centroids and re-sorts on every query), so a Dist keeps only:
-//   - prev and cur: compressed centroid lists (≤ 2·C+2 each, sorted by mean);
+//   - prev and cur: compressed centroid lists (≤ 2·C+2 each, sorted by
+//     mean), packed one after the other in one byte slice (dist_pack.go);
 //   - buf: up to distBuf raw values not yet folded into cur;
 //   - cached quantiles of prev+cur, recomputed lazily after a fold.
 //
 // Stored centroids and raw values are single precision (a float32 mean
-// and a uint32 weight: 8 bytes, not the library's 16), converted at the
-// library boundary; merging and quantiles run in float64. Rounding a mean
+// and a uint32 weight, packed losslessly in 4–6 bytes, not the library's
+// 16), converted at the library boundary; merging and quantiles run in
+// float64. Rounding a mean
 // to float32 moves it by at most 6·10⁻⁸ of its value, far inside the
 // sketch's own error (BENCHMARKS.md, "Lean mature keys"). Values beyond
 // ±MaxFloat32 are stored clamped (the judge sees the float64 value, and
@@ -48,24 +50,31 @@ import (
 // Reading cached quantiles never allocates. Centroid storage grows with
 // the key's count (a list never holds more centroids than values folded
 // into it): a young key keeps a few centroids, not the 2·C+2 of a mature
-// one. A list grows through a few fixed capacities (centroidRungs, then
-// 2·C+2), so a key allocates a handful of times in its life, at folds
-// (once per distBuf values), never per value.
+// one. The packed lists grow through the allocator's size classes, so a
+// key allocates a few dozen times in its life, at folds (once per distBuf
+// values), never per value.
 //
 // A Dist is not safe for concurrent use; neither is its Digester.
 type Dist struct {
-	prev, cur   []centroid
-	prevW, curW float64
-	prevMax     float64
-	curMax      float64
-	epoch       int64   // index of the current epoch (event time / Epoch)
-	pending     float64 // weight folded since q was computed
-	nbuf        int32
-	stale       bool // q must be recomputed before use (rotation)
-	ready       bool // first Add done (epoch and maxima set)
+	// cs holds prev's packed centroids in cs[:np] and cur's in cs[np:].
+	cs []byte
+	np uint32
+	// prevCap and curCap are the capacities the lists had when they were
+	// slices of 8-byte centroids (centroidCap: the largest count the
+	// storage held, rounded up a rung). Only snapshots record them, so a
+	// state re-encodes byte for byte as before the lists were packed.
+	prevCap, curCap uint16
+	nbuf            uint8
+	stale           bool // q must be recomputed before use (rotation)
+	ready           bool // first Add done (epoch and maxima set)
+	prevW, curW     float64
+	prevMax         float64
+	curMax          float64
+	epoch           int64   // index of the current epoch (event time / Epoch)
+	pending         float64 // weight folded since q was computed
 	// The rest lives behind a pointer allocated on the first Add: a Dist
 	// that never sees a value (a latency key's second version slot) costs
-	// 112 bytes, not 800.
+	// 96 bytes, not 800.
 	*distMem
 }
 
@@ -136,8 +145,10 @@ type Digester struct {
 	compression float64
 	epoch       int64 // nanoseconds
 	maxCent     int   // capacity of a Dist's centroid lists
+	fullCap     int   // maxCent rounded up to its size class (centroidCap)
 	td          *tdigest.TDigest
 	merged      []tdigest.Centroid // fold output scratch
+	packed      packer             // fold output, packed
 	q1          float64            // integratedQ(1)
 	cosStep     float64            // cos(π/compression), for nextQ
 	sinStep     float64            // sin(π/compression)
@@ -157,11 +168,13 @@ func NewDigester(compression float64, epoch time.Duration) *Digester {
 		compression: compression,
 		epoch:       int64(epoch),
 		maxCent:     maxCent,
+		fullCap:     cap(slices.Grow([]centroid(nil), maxCent)),
 		// The scratch only sums prev+cur for queries: a finer compression
 		// keeps it from re-merging the stored centroids, so a few clamped
 		// outliers in cur do not smear into prev's tail (memory is shared).
 		td:     tdigest.NewWithCompression(math.Max(4*compression, 100)),
 		merged: make([]tdigest.Centroid, 0, maxCent+distBuf),
+		packed: packer{b: make([]byte, 0, maxCent*maxPacked)},
 	}
 	g.q1 = g.integratedQ(1)
 	g.cosStep, g.sinStep = math.Cos(math.Pi/compression), math.Sin(math.Pi/compression)
@@ -238,7 +251,10 @@ func (d *Dist) rotate(g *Digester, e int64) {
 	if d.curW == 0 {
 		return // idle: keep the last active epoch as prev
 	}
-	d.prev, d.cur = d.cur, d.prev[:0]
+	// cur's bytes move to the front as prev; the old prev's space is cur's.
+	d.np = uint32(copy(d.cs, d.cs[d.np:]))
+	d.cs = d.cs[:d.np]
+	d.prevCap, d.curCap = d.curCap, d.prevCap
 	d.prevW, d.curW = d.curW, 0
 	d.prevMax, d.curMax = d.curMax, math.Inf(-1)
 	d.stale = true
@@ -262,12 +278,21 @@ func (d *Dist) fold(g *Digester) {
 	slices.Sort(raw)
 	out := g.merged[:0]
 	// Walk cur (sorted) and raw (sorted) in mean order, merging with the
-	// t-digest k1 scale exactly as tdigest.process does.
-	i, j := 0, 0
+	// t-digest k1 scale exactly as tdigest.process does. head is cur's
+	// next centroid while more is set.
+	cur := unpacker{b: d.cs[d.np:]}
+	var head centroid
+	more := cur.more()
+	if more {
+		head = cur.next()
+	}
+	j := 0
 	next := func() tdigest.Centroid {
-		if j >= len(raw) || (i < len(d.cur) && d.cur[i].mean <= raw[j]) {
-			c := d.cur[i]
-			i++
+		if j >= len(raw) || (more && head.mean <= raw[j]) {
+			c := head
+			if more = cur.more(); more {
+				head = cur.next()
+			}
 			return c.td()
 		}
 		c := tdigest.Centroid{Mean: float64(raw[j]), Weight: 1}
@@ -278,7 +303,7 @@ func (d *Dist) fold(g *Digester) {
 	out = append(out, first)
 	soFar := first.Weight
 	limit := total * g.q1
-	for i < len(d.cur) || j < len(raw) {
+	for more || j < len(raw) {
 		c := next()
 		if projected := soFar + c.Weight; projected <= limit || len(out) == g.maxCent {
 			soFar = projected
@@ -289,36 +314,38 @@ func (d *Dist) fold(g *Digester) {
 		soFar += c.Weight
 		out = append(out, c)
 	}
-	if len(out) > cap(d.cur) {
-		d.cur = growCentroids(len(out), g.maxCent)
+	if len(out) > int(d.curCap) {
+		d.curCap = uint16(g.centroidCap(len(out)))
 	}
-	d.cur = d.cur[:len(out)]
-	for k, c := range out {
+	p := &g.packed
+	p.b, p.key = p.b[:0], 0
+	for _, c := range out {
 		// Weights are at most total ≤ maxEpochWeight; rounding keeps the
 		// means in order.
-		d.cur[k] = centroid{f32(c.Mean), uint32(c.Weight)}
+		p.add(centroid{f32(c.Mean), uint32(c.Weight)})
 	}
+	d.cs = placePacked(d.cs, int(d.np), p.b)
 	d.pending += total - d.curW
 	d.curW = total
 	d.nbuf = 0
 }
 
-// centroidRungs are the capacities a centroid list grows through (whole
-// size classes of the allocator, 8-byte centroids), below the full list
-// of the compression. A fixed ladder makes a list's capacity a function of
-// the largest count it held, so a restored Dist grows and encodes like the
-// original.
+// centroidRungs are the capacities a list of 8-byte centroids grew
+// through (whole size classes of the allocator) below the full list of the
+// compression, before lists were packed. Snapshots still record a list's
+// capacity so (Dist.curCap): a function of the largest count it held.
 var centroidRungs = [...]int{8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48}
 
-// growCentroids returns empty storage for at least n <= limit centroids:
-// the first rung at or above n, or limit rounded up to its size class.
-func growCentroids(n, limit int) []centroid {
+// centroidCap is the capacity such a list took for n <= g.maxCent
+// centroids: the first rung at or above n, or the full list rounded up to
+// its size class.
+func (g *Digester) centroidCap(n int) int {
 	for _, c := range centroidRungs {
-		if c >= n && c < limit {
-			return make([]centroid, 0, c)
+		if c >= n && c < g.maxCent {
+			return c
 		}
 	}
-	return slices.Grow([]centroid(nil), limit)
+	return g.fullCap
 }
 
 // nextQ is integratedQ(integratedLocation(q) + 1) without trigonometry:
@@ -363,11 +390,10 @@ func (d *Dist) Quantiles(g *Digester) Quantiles {
 	}
 	td := g.td
 	td.Reset()
-	for _, c := range d.prev {
-		td.AddCentroid(c.td())
-	}
-	for _, c := range d.cur {
-		td.AddCentroid(c.td())
+	for _, cs := range [2][]byte{d.cs[:d.np], d.cs[d.np:]} {
+		for u := (unpacker{b: cs}); u.more(); {
+			td.AddCentroid(u.next().td())
+		}
 	}
 	d.q.P10 = td.Quantile(0.1)
 	d.q.P50 = td.Quantile(0.5)
@@ -388,8 +414,8 @@ func (d *Dist) quantiles() Quantiles {
 
 // Reset empties d, keeping its centroid storage for reuse.
 func (d *Dist) Reset() {
-	prev, cur, ready, mem := d.prev[:0], d.cur[:0], d.ready, d.distMem
-	*d = Dist{prev: prev, cur: cur, ready: ready, distMem: mem}
+	cs, pc, cc, ready, mem := d.cs[:0], d.prevCap, d.curCap, d.ready, d.distMem
+	*d = Dist{cs: cs, prevCap: pc, curCap: cc, ready: ready, distMem: mem}
 	if mem != nil {
 		*mem = distMem{}
 	}
@@ -467,7 +493,7 @@ func (d *Dist) MarshalState(b []byte) ([]byte, error) {
 		return b, nil
 	}
 	b = binary.AppendVarint(b, d.epoch)
-	b = binary.AppendUvarint(b, uint64(max(cap(d.cur), cap(d.prev))))
+	b = binary.AppendUvarint(b, uint64(max(d.curCap, d.prevCap)))
 	b = binary.AppendUvarint(b, uint64(d.nbuf))
 	for _, f := range [...]float64{d.prevW, d.curW, d.prevMax, d.curMax, d.pending} {
 		b = distAppendF64(b, f)
@@ -479,9 +505,10 @@ func (d *Dist) MarshalState(b []byte) ([]byte, error) {
 	for _, f := range [...]float64{q.P10, q.P50, q.P90, q.P99, q.P999, q.Max, q.Count, q.Folded} {
 		b = distAppendF64(b, f)
 	}
-	for _, cs := range [2][]centroid{d.prev, d.cur} {
-		b = binary.AppendUvarint(b, uint64(len(cs)))
-		for _, c := range cs {
+	for _, cs := range [2][]byte{d.cs[:d.np], d.cs[d.np:]} {
+		b = binary.AppendUvarint(b, uint64(countPacked(cs)))
+		for u := (unpacker{b: cs}); u.more(); {
+			c := u.next()
 			b = binary.BigEndian.AppendUint32(b, math.Float32bits(c.mean))
 			b = binary.BigEndian.AppendUint32(b, c.weight)
 		}
@@ -532,7 +559,7 @@ func (d *Dist) decode(data []byte) error {
 		return fmt.Errorf("capacity %d, buffered %d: %w", capacity, nbuf, errDistState)
 	}
 	d.prevW, d.curW, d.prevMax, d.curMax, d.pending = r.f64(), r.f64(), r.f64(), r.f64(), r.f64()
-	d.nbuf = int32(nbuf)
+	d.nbuf = uint8(nbuf)
 	for i := range d.buf[:nbuf] {
 		v := r.raw(version)
 		if math.IsNaN(v) || math.IsInf(v, 0) {
@@ -548,13 +575,16 @@ func (d *Dist) decode(data []byte) error {
 	}
 	// cur gets the recorded capacity (so the state re-encodes as it was),
 	// prev only its centroids (it grows when it becomes cur again).
-	var err error
-	if d.prev, err = r.centroids(version, int(capacity), false, d.prevW); err != nil {
+	prev, err := r.centroids(version, int(capacity), d.prevW)
+	if err != nil {
 		return fmt.Errorf("prev: %w", err)
 	}
-	if d.cur, err = r.centroids(version, int(capacity), true, d.curW); err != nil {
+	cur, err := r.centroids(version, int(capacity), d.curW)
+	if err != nil {
 		return fmt.Errorf("cur: %w", err)
 	}
+	d.cs, d.np = packLists(prev, cur)
+	d.prevCap, d.curCap = uint16(len(prev)), uint16(capacity)
 	if err := d.tail.unmarshal(&r, version); err != nil {
 		return fmt.Errorf("tail: %w", err)
 	}
@@ -589,9 +619,8 @@ func (r *distReader) raw(version byte) float64 {
 
 // centroids reads a centroid list of a version's record of at most
 // capacity entries with positive integral weights summing to exactly w
-// (the weights are what the quantile code indexes by), into a slice of
-// that capacity when full is set, else of its length.
-func (r *distReader) centroids(version byte, capacity int, full bool, w float64) ([]centroid, error) {
+// (the weights are what the quantile code indexes by).
+func (r *distReader) centroids(version byte, capacity int, w float64) ([]centroid, error) {
 	n := r.uvarint()
 	if r.err != nil {
 		return nil, r.err
@@ -603,10 +632,7 @@ func (r *distReader) centroids(version byte, capacity int, full bool, w float64)
 	if n > uint64(capacity) || n*size > uint64(len(r.b)) {
 		return nil, fmt.Errorf("%d centroids: %w", n, errDistState)
 	}
-	if !full {
-		capacity = int(n)
-	}
-	cs := make([]centroid, n, capacity)
+	cs := make([]centroid, n)
 	sum := 0.0
 	for i := range cs {
 		var mean, weight float64

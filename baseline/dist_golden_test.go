@@ -81,8 +81,8 @@ func TestDistStateGolden(t *testing.T) {
 			switch n := d.Count(); {
 			case n == 1637:
 			case n == 3000 && version >= 4:
-				if lv := d.tail.lv; lv == nil || lv.shiftAt == 0 || !d.tail.fit.Valid || d.tail.fit.Fallback {
-					t.Errorf("version %d: level %+v, fit %+v: want a shift episode and a fitted tail", version, lv, d.tail.fit)
+				if lv := d.tail.lv; lv == nil || lv.shiftAt == 0 || !d.tail.fitValid || d.tail.fitFallback {
+					t.Errorf("version %d: level %+v, fit %+v: want a shift episode and a fitted tail", version, lv, d.tail.storedFit())
 				}
 			default:
 				t.Errorf("version %d: %v values", version, n)

@@ -38,9 +38,9 @@ func (d *Dist) Sketch(g *Digester) DistSketch {
 		return DistSketch{}
 	}
 	td := tdigest.NewWithCompression(g.compression)
-	for _, cs := range [2][]centroid{d.prev, d.cur} {
-		for _, c := range cs {
-			td.AddCentroid(c.td())
+	for _, cs := range [2][]byte{d.cs[:d.np], d.cs[d.np:]} {
+		for u := (unpacker{b: cs}); u.more(); {
+			td.AddCentroid(u.next().td())
 		}
 	}
 	for _, v := range d.buf[:d.nbuf] {
@@ -90,7 +90,9 @@ func SharedDist(g *Digester, local *Dist, others []DistSketch) *Dist {
 			body = append(body, centroid{f32(c.Mean), uint32(min(rest, maxEpochWeight))})
 		}
 	}
-	d := &Dist{prev: body, prevW: w, prevMax: mx, curMax: math.Inf(-1), ready: true, stale: true, distMem: new(distMem)}
+	d := &Dist{prevW: w, prevMax: mx, curMax: math.Inf(-1), ready: true, stale: true, distMem: new(distMem)}
+	d.cs, d.np = packLists(body, nil)
+	d.prevCap = uint16(min(len(body), math.MaxUint16))
 	if local != nil && local.distMem != nil {
 		d.epoch = local.epoch
 		t := local.tail
@@ -98,7 +100,8 @@ func SharedDist(g *Digester, local *Dist, others []DistSketch) *Dist {
 			r := *t.ring
 			t.ring = &r
 		}
-		t.lv, t.fitStale, t.fit = nil, true, storedFit{}
+		t.lv, t.fitStale, t.anchorGen, t.anchorSet = nil, true, 0, false
+		t.setFit(TailFit{})
 		d.tail = t
 	}
 	return d

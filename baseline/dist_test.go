@@ -71,20 +71,29 @@ func TestDistCentroidsBounded(t *testing.T) {
 	var d Dist
 	for i := range 200000 {
 		d.Add(g, rng.ExpFloat64()*100, distBase.Add(time.Duration(i)*time.Millisecond))
-		// Storage grows with the count: never more than the next rung
-		// above the centroids held, never past the full list's size class.
-		if len(d.cur) > g.maxCent || cap(d.cur) > 56 || (cap(d.cur) > 8 && cap(d.cur) > 3*len(d.cur)/2+8) {
-			t.Fatalf("after %d values: len(cur)=%d cap=%d, max %d", i, len(d.cur), cap(d.cur), g.maxCent)
+		// Storage grows with the count: the packed bytes held, rounded
+		// up a size class (a list that shrank a little keeps its room);
+		// the recorded capacity never past the full list's size class.
+		_, cur := d.lists()
+		if len(cur) > g.maxCent || d.curCap > 56 || (d.curCap > 8 && int(d.curCap) > 3*len(cur)/2+8) ||
+			cap(d.cs) > len(d.cs)*5/4+32 || len(d.cs) > 6*len(cur) {
+			t.Fatalf("after %d values: %d centroids in %d bytes (room %d), capacity %d, max %d", i, len(cur), len(d.cs), cap(d.cs), d.curCap, g.maxCent)
 		}
 	}
 	if d.curW+float64(d.nbuf) != 200000 {
 		t.Fatalf("weight %v, want 200000", d.curW+float64(d.nbuf))
 	}
-	for i := 1; i < len(d.cur); i++ {
-		if d.cur[i].mean < d.cur[i-1].mean {
+	_, cur := d.lists()
+	for i := 1; i < len(cur); i++ {
+		if cur[i].mean < cur[i-1].mean {
 			t.Fatalf("centroids not sorted at %d", i)
 		}
 	}
+}
+
+// lists returns d's centroid lists unpacked.
+func (d *Dist) lists() (prev, cur []centroid) {
+	return unpackAll(nil, d.cs[:d.np]), unpackAll(nil, d.cs[d.np:])
 }
 
 func TestDistEpochRotation(t *testing.T) {
@@ -183,10 +192,11 @@ func TestDistAddAllocs(t *testing.T) {
 		d.Add(g, float64(i%977), distBase.Add(time.Duration(i)*time.Second))
 	}
 	runtime.ReadMemStats(&m1)
-	if grow := m1.Mallocs - m0.Mallocs; grow < 2 || grow > uint64(2*(len(centroidRungs)+1)) || len(d.prev) < 30 {
-		t.Fatalf("growing to %d/%d centroids: %d allocations", len(d.prev), len(d.cur), grow)
+	prev, cur := d.lists()
+	if grow := m1.Mallocs - m0.Mallocs; grow < 2 || grow > uint64(2*(len(centroidRungs)+1)) || len(prev) < 30 {
+		t.Fatalf("growing to %d/%d centroids: %d allocations", len(prev), len(cur), grow)
 	} else {
-		t.Logf("%d allocations growing to %d/%d centroids (capacity %d/%d)", grow, len(d.prev), len(d.cur), cap(d.prev), cap(d.cur))
+		t.Logf("%d allocations growing to %d/%d centroids (%d bytes, room %d)", grow, len(prev), len(cur), len(d.cs), cap(d.cs))
 	}
 	allocs := testing.AllocsPerRun(10000, func() {
 		i++
@@ -256,9 +266,10 @@ func TestDistYoungStorage(t *testing.T) {
 		for i := range n {
 			d.Add(g, float64(i*37%101), distBase.Add(time.Duration(i)*time.Second))
 		}
-		held := len(d.prev) + len(d.cur)
-		if c := cap(d.prev) + cap(d.cur); c > held*3/2+8 || held > n {
-			t.Errorf("%d values: %d centroids held, capacity %d", n, held, c)
+		prev, cur := d.lists()
+		held := len(prev) + len(cur)
+		if c := cap(d.cs); c > len(d.cs)*3/2+16 || c > 8*held || held > n {
+			t.Errorf("%d values: %d centroids held in %d bytes, room %d", n, held, len(d.cs), c)
 		}
 	}
 }
@@ -292,8 +303,8 @@ func FuzzDist(f *testing.F) {
 			if int(d.Count()) != n || d.Count() != math.Trunc(d.Count()) {
 				t.Fatalf("count %v, want %d", d.Count(), n)
 			}
-			if len(d.cur) > g.maxCent || len(d.prev) > g.maxCent {
-				t.Fatalf("centroids %d/%d over %d", len(d.prev), len(d.cur), g.maxCent)
+			if prev, cur := d.lists(); len(cur) > g.maxCent || len(prev) > g.maxCent {
+				t.Fatalf("centroids %d/%d over %d", len(prev), len(cur), g.maxCent)
 			}
 		}
 		q := d.Quantiles(g)
@@ -369,8 +380,11 @@ func TestDistStateRoundTrip(t *testing.T) {
 			t.Fatalf("cut %d: restored count/epoch/cached quantiles differ", cut)
 		}
 		// cur keeps the recorded capacity, prev only its centroids.
-		if cut > 0 && (cap(b.cur) != max(cap(a.cur), cap(a.prev)) || cap(b.prev) != len(a.prev)) {
-			t.Fatalf("cut %d: restored capacity %d/%d, want %d/%d", cut, cap(b.prev), cap(b.cur), len(a.prev), max(cap(a.cur), cap(a.prev)))
+		if ap, _ := a.lists(); cut > 0 && (b.curCap != max(a.curCap, a.prevCap) || int(b.prevCap) != len(ap)) {
+			t.Fatalf("cut %d: restored capacity %d/%d, want %d/%d", cut, b.prevCap, b.curCap, len(ap), max(a.curCap, a.prevCap))
+		}
+		if !slices.Equal(b.cs, a.cs) || b.np != a.np {
+			t.Fatalf("cut %d: restored centroids differ", cut)
 		}
 		// Same future: same inputs give identical quantiles at every step
 		// and identical final state.
@@ -406,7 +420,7 @@ func TestDistStateResetAndZero(t *testing.T) {
 		if err := r.UnmarshalState(enc); err != nil {
 			t.Fatal(err)
 		}
-		if (r.cur == nil) != (d.cur == nil) || r.Count() != 0 || r.epoch != d.epoch {
+		if r.curCap != max(d.curCap, d.prevCap) || len(r.cs) != 0 || r.Count() != 0 || r.epoch != d.epoch {
 			t.Fatalf("restored %+v from %+v", r, d)
 		}
 		// Both restore paths learn like the original from here on.
@@ -536,8 +550,8 @@ func TestDistStateV3(t *testing.T) {
 	g := NewDigester(25, time.Hour)
 	enc, _ := d.MarshalState(nil)
 	if q := d.Quantiles(g); !closeQuantiles(q, want) || q.Max != want.Max || q.Count != want.Count || q.Folded != want.Folded ||
-		d.nbuf != 1 || len(d.prev) != 30 || len(d.cur) != 34 || !d.tail.fit.Valid {
-		t.Fatalf("decoded %+v (%d buffered, %d/%d centroids, fit %v), want %+v", q, d.nbuf, len(d.prev), len(d.cur), d.tail.fit.Valid, want)
+		d.nbuf != 1 || countPacked(d.cs[:d.np]) != 30 || countPacked(d.cs[d.np:]) != 34 || !d.tail.fitValid {
+		t.Fatalf("decoded %+v (%d buffered, %d/%d centroids, fit %v), want %+v", q, d.nbuf, countPacked(d.cs[:d.np]), countPacked(d.cs[d.np:]), d.tail.fitValid, want)
 	}
 	if enc[0] != distStateVersion || len(enc) >= len(data) {
 		t.Fatalf("re-encoded as version %d in %d bytes (v3: %d)", enc[0], len(enc), len(data))
@@ -578,10 +592,17 @@ func TestDistStateV3HeavyCentroid(t *testing.T) {
 	}
 }
 
-// A used Dist's allocated part fills one allocator size class exactly.
+// A used Dist's allocated parts fill allocator size classes exactly, and
+// its inline part is 96 bytes.
 func TestDistMemSize(t *testing.T) {
 	if n := unsafe.Sizeof(distMem{}); n != 256 {
 		t.Fatalf("distMem is %d bytes, want 256 (the 256-byte size class)", n)
+	}
+	if n := unsafe.Sizeof(level{}); n != 200 {
+		t.Fatalf("level is %d bytes, want 200 (in the 208-byte size class)", n)
+	}
+	if n := unsafe.Sizeof(Dist{}); n != 96 {
+		t.Fatalf("Dist is %d bytes, want 96", n)
 	}
 }
 

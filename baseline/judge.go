@@ -116,7 +116,11 @@ func (d *Dist) JudgeLog(g *Digester, x, y float64, j *Judge, extraLn float64) Ve
 	if !v.Fit.Valid {
 		return v
 	}
-	if lv := d.tail.lv; j.DriftLn > 0 && lv != nil && lv.anchorSet {
+	if j.DriftLn > 0 && d.tail.anchorSet {
+		lv := d.tail.lv
+		if lv == nil {
+			lv = &zeroLevel
+		}
 		v.DriftLn = max(0, max(v.Fit.LnP50-lv.anchor, v.Fit.LnU-lv.anchorU))
 		if v.DriftLn > 0 {
 			v.Fit.Sigma = min(v.Fit.Sigma, lv.anchorS)
@@ -186,7 +190,9 @@ const (
 	shiftReach    = 15.0 / 16 // a shift reaches ShiftLn at this fraction of it (short-window convergence)
 )
 
-// level is a Dist's level-shift and drift memory (tailState.lv).
+// level is a Dist's level-shift and drift memory (tailState.lv), but for
+// the drift anchors' fit generation and set flag (tailState.anchorGen,
+// anchorSet): 200 bytes (the 208-byte size class).
 type level struct {
 	last         int64   // event time (ns) of the last update
 	sw, sw2, swd float64 // short window: Σw, Σw², Σw·d
@@ -195,15 +201,12 @@ type level struct {
 	anchorU      float64 // log u, likewise
 	anchorS      float64 // tail σ while neither anchor was overtaken
 	anchorT      int64
-	anchorGen    uint32  // tail fit generation the anchors were last updated at
 	peakUp       float64 // peak guard up (ln): earlier episodes' extremes, half-weighted at first, decaying
 	peakDown     float64 // peak guard down (ln, ≤ 0), likewise
 	epUp, epDown float64 // extremes of the ongoing episodes
 	gap          float64 // mean gap between values (ns), 1/16 per value
-	anchorSet    bool
-	hourly       bool  // the key's level test has used its tool's rhythm (peak guard reset once)
-	shiftAt      int64 // shift finding of the ongoing episode (0: none yet)
-	driftAt      int64 // last drift finding due
+	shiftAt      int64   // shift finding of the ongoing episode (0: none yet)
+	driftAt      int64   // last drift finding due
 	// inputs are the last level-tested inputs (Verdict.Input), most
 	// recent first; 0 is empty.
 	inputs [levelInputs]uint64
@@ -211,6 +214,7 @@ type level struct {
 	// offsets r of its tool's rhythm: β = rd/rr is how much of that
 	// rhythm the key follows (0 for a key whose level does not).
 	rr, rd float32
+	hourly bool    // the key's level test has used its tool's rhythm (peak guard reset once)
 	rh     *Rhythm // the hour-of-day profile this Dist learns (tools only)
 }
 
@@ -315,20 +319,20 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 	// is remembered while neither runs ahead. They move only when the fit
 	// does (its median and u are constant in between), so the block runs
 	// once per refit, not per value, and is exact.
-	if gen := d.tail.gen; lv.anchorGen != gen {
-		lv.anchorGen = gen
+	if t := &d.tail; t.anchorGen != t.gen {
+		t.anchorGen = t.gen
 		switch {
 		case j.DriftLn <= 0 || q.Count < driftMinCount:
-			lv.anchorSet = false
-		case !lv.anchorSet:
-			lv.anchor, lv.anchorU, lv.anchorT, lv.anchorSet = lnMed, lnU, now, true
+			t.anchorSet = false
+		case !t.anchorSet:
+			lv.anchor, lv.anchorU, lv.anchorT, t.anchorSet = lnMed, lnU, now, true
 		case now > lv.anchorT:
 			step := j.DriftLn * float64(now-lv.anchorT) / float64(24*time.Hour)
 			lv.anchor = min(lnMed, lv.anchor+step)
 			lv.anchorU = min(lnU, lv.anchorU+step)
 			lv.anchorT = now
 		}
-		if lv.anchorSet {
+		if t.anchorSet {
 			if max(lnMed-lv.anchor, lnU-lv.anchorU) <= 0 {
 				lv.anchorS = d.tail.fit.Sigma
 			}
@@ -480,7 +484,7 @@ func (l *level) zero() bool {
 		bits |= v
 	}
 	bits |= uint64(math.Float32bits(l.rr)) | uint64(math.Float32bits(l.rd))
-	return bits == 0 && l.anchorGen == 0 && !l.anchorSet && !l.hourly && l.rh == nil
+	return bits == 0 && !l.hourly && l.rh == nil
 }
 
 // expNeg is e^−l for l ≥ 0; below 0.1 (consecutive values of a key, the

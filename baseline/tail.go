@@ -103,34 +103,44 @@ func (f *TailFit) Quantile(l float64) float64 {
 // first value learned once the Dist judges on its own): a young key's
 // Dist, most keys of a large fleet, has neither, and nil reads as empty.
 type tailState struct {
-	fit      storedFit
+	fit      storedFit          // with fitN, fitFallback and fitValid below
 	lv       *level             // nil: all zero
 	absorbAt int64              // event time (ns) a winsorized value last entered the ring
-	n, pos   uint8              // ring fill and next write position
-	newSince uint8              // exceedances since the last fit
-	fitStale bool               // quantiles changed since the last fit
-	gen      uint32             // fits so far (drift anchors follow fits)
 	ring     *[tailRing]float32 // log values of recent exceedances; nil while n == 0
+	gen      uint32             // fits so far (drift anchors follow fits)
+	// anchorGen and anchorSet are the level memory's (level doc), kept in
+	// this struct's padding so that level fits the 176-byte size class.
+	anchorGen   uint32
+	n, pos      uint8 // ring fill and next write position
+	newSince    uint8 // exceedances since the last fit
+	fitStale    bool  // quantiles changed since the last fit
+	fitN        uint8 // at most tailRing
+	fitFallback bool
+	fitValid    bool
+	anchorSet   bool
 }
 
-// storedFit is a TailFit as a Dist keeps it: Zeta is always tailZeta for
-// a valid fit (0 otherwise), and N is at most tailRing.
+// storedFit is the float part of a TailFit as a Dist keeps it (its small
+// fields are tailState's, in one word with the ring's): Zeta is always
+// tailZeta for a valid fit, 0 otherwise.
 type storedFit struct {
 	LnU, Sigma, Xi, LnP50, Scale float64
-	N                            uint8
-	Fallback, Valid              bool
 }
 
-func storeFit(f TailFit) storedFit {
-	return storedFit{LnU: f.LnU, Sigma: f.Sigma, Xi: f.Xi, LnP50: f.LnP50, Scale: f.Scale, N: uint8(f.N), Fallback: f.Fallback, Valid: f.Valid}
+// setFit stores f.
+func (t *tailState) setFit(f TailFit) {
+	t.fit = storedFit{LnU: f.LnU, Sigma: f.Sigma, Xi: f.Xi, LnP50: f.LnP50, Scale: f.Scale}
+	t.fitN, t.fitFallback, t.fitValid = uint8(f.N), f.Fallback, f.Valid
 }
 
-func (f *storedFit) fit() TailFit {
+// storedFit returns the fit setFit stored.
+func (t *tailState) storedFit() TailFit {
+	f := &t.fit
 	z := 0.0
-	if f.Valid {
+	if t.fitValid {
 		z = tailZeta
 	}
-	return TailFit{LnU: f.LnU, Zeta: z, Sigma: f.Sigma, Xi: f.Xi, N: int(f.N), LnP50: f.LnP50, Scale: f.Scale, Fallback: f.Fallback, Valid: f.Valid}
+	return TailFit{LnU: f.LnU, Zeta: z, Sigma: f.Sigma, Xi: f.Xi, N: int(t.fitN), LnP50: f.LnP50, Scale: f.Scale, Fallback: t.fitFallback, Valid: t.fitValid}
 }
 
 // rings returns the filled part of the ring.
@@ -159,8 +169,8 @@ func (d *Dist) Tail(g *Digester) TailFit {
 		return TailFit{}
 	}
 	t := &d.tail
-	if t.fit.Valid && !t.fitStale && t.newSince < tailRefit && !d.needsRefresh() {
-		return t.fit.fit()
+	if t.fitValid && !t.fitStale && t.newSince < tailRefit && !d.needsRefresh() {
+		return t.storedFit()
 	}
 	q := d.Quantiles(g)
 	if q.Folded == 0 {
@@ -171,7 +181,7 @@ func (d *Dist) Tail(g *Digester) TailFit {
 	f := fitTail(q, t.rings())
 	f.LnP50 = LogValue(q.P50)
 	f.Scale = max((LogValue(q.P90)-LogValue(q.P10))/2.563, 0.05)
-	t.fit = storeFit(f)
+	t.setFit(f)
 	return f
 }
 
@@ -276,22 +286,22 @@ func (t *tailState) marshal(b []byte) []byte {
 	if t.fitStale {
 		flags |= tailFlagStale
 	}
-	if t.fit.Valid {
+	if t.fitValid {
 		flags |= tailFlagValid
 	}
-	if t.fit.Fallback {
+	if t.fitFallback {
 		flags |= tailFlagFallback
 	}
 	l := t.lv
 	if l == nil {
 		l = &zeroLevel
 	}
-	if l.anchorSet {
+	if t.anchorSet {
 		flags |= tailFlagAnchor
 	}
 	b = append(b, t.n, t.pos, t.newSince, flags)
 	b = binary.AppendVarint(b, t.absorbAt)
-	f := t.fit.fit()
+	f := t.storedFit()
 	for _, v := range [...]float64{f.LnU, f.Zeta, f.Sigma, f.Xi, f.LnP50, f.Scale} {
 		b = distAppendF64(b, v)
 	}
@@ -307,7 +317,7 @@ func (t *tailState) marshal(b []byte) []byte {
 		b = binary.AppendVarint(b, v)
 	}
 	b = binary.AppendUvarint(b, uint64(t.gen))
-	b = binary.AppendUvarint(b, uint64(l.anchorGen))
+	b = binary.AppendUvarint(b, uint64(t.anchorGen))
 	n := 0
 	for n < levelInputs && l.inputs[n] != 0 {
 		n++
@@ -336,17 +346,17 @@ func (t *tailState) unmarshal(r *distReader, version byte) error {
 		return fmt.Errorf("ring %d/%d, flags %#x: %w", t.n, t.pos, flags, errDistState)
 	}
 	var l level
-	t.fitStale, l.anchorSet = flags&tailFlagStale != 0, flags&tailFlagAnchor != 0
+	t.fitStale, t.anchorSet = flags&tailFlagStale != 0, flags&tailFlagAnchor != 0
 	t.absorbAt = r.varint()
 	f := &t.fit
-	f.Valid, f.Fallback = flags&tailFlagValid != 0, flags&tailFlagFallback != 0
+	t.fitValid, t.fitFallback = flags&tailFlagValid != 0, flags&tailFlagFallback != 0
 	var zeta float64
 	f.LnU, zeta, f.Sigma, f.Xi, f.LnP50, f.Scale = r.f64(), r.f64(), r.f64(), r.f64(), r.f64(), r.f64()
 	n := r.uvarint()
 	if n > tailRing {
 		return fmt.Errorf("fit of %d excesses: %w", n, errDistState)
 	}
-	f.N = uint8(n)
+	t.fitN = uint8(n)
 	t.ring = nil
 	if t.n > 0 {
 		t.ring = new([tailRing]float32)
@@ -371,7 +381,7 @@ func (t *tailState) unmarshal(r *distReader, version byte) error {
 	if gen > math.MaxUint32 || agen > math.MaxUint32 {
 		return fmt.Errorf("fit generation: %w", errDistState)
 	}
-	t.gen, l.anchorGen = uint32(gen), uint32(agen)
+	t.gen, t.anchorGen = uint32(gen), uint32(agen)
 	if version >= 5 { // version 5: the level test's recent inputs
 		n := r.byte()
 		if r.err == nil && (n > levelInputs || len(r.b) < 8*int(n)) {
@@ -410,7 +420,7 @@ func (t *tailState) unmarshal(r *distReader, version byte) error {
 	if r.err != nil {
 		return r.err
 	}
-	if f.Valid && !(f.Sigma > 0 && zeta == tailZeta && f.Xi >= 0 && f.Xi <= 0.5) {
+	if t.fitValid && !(f.Sigma > 0 && zeta == tailZeta && f.Xi >= 0 && f.Xi <= 0.5) {
 		return fmt.Errorf("fit: %w", errDistState)
 	}
 	return nil

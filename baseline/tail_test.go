@@ -87,8 +87,8 @@ func TestTailStateRoundTrip(t *testing.T) {
 		return vs
 	}
 	feed(&d, 0, 5000, rng)
-	if d.tail.n != tailRing || !d.tail.lv.anchorSet || d.tail.lv.lw == 0 {
-		t.Fatalf("premise: tail state not exercised: n=%d anchor=%v", d.tail.n, d.tail.lv.anchorSet)
+	if d.tail.n != tailRing || !d.tail.anchorSet || d.tail.lv.lw == 0 {
+		t.Fatalf("premise: tail state not exercised: n=%d anchor=%v", d.tail.n, d.tail.anchorSet)
 	}
 	enc, err := d.MarshalState(nil)
 	if err != nil {
@@ -119,8 +119,8 @@ func TestTailMemoryLazy(t *testing.T) {
 	for i := range 40 {
 		learn(i, 100) // constant: nothing exceeds p99
 	}
-	if d.tail.ring != nil || d.tail.lv != nil || !d.tail.fit.Valid {
-		t.Fatalf("young Dist: ring %v level %v fit valid %v", d.tail.ring != nil, d.tail.lv != nil, d.tail.fit.Valid)
+	if d.tail.ring != nil || d.tail.lv != nil || !d.tail.fitValid {
+		t.Fatalf("young Dist: ring %v level %v fit valid %v", d.tail.ring != nil, d.tail.lv != nil, d.tail.fitValid)
 	}
 	enc, err := d.MarshalState(nil)
 	if err != nil {

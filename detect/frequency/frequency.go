@@ -429,8 +429,8 @@ type gapState struct {
 	mean    float32 // EWMA gap
 	peak    float32 // recent largest gap (decays per gap)
 	n       uint32  // gaps seen, saturating
+	dropped bool    // a drop was reported; cleared by the next call (in n's padding: 32 bytes)
 	lastAt  int64   // unix seconds of the key's last call
-	dropped bool    // a drop was reported; cleared by the next call
 }
 
 type keyState struct {
