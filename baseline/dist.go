@@ -409,7 +409,7 @@ func (d *Dist) Epoch() int64 { return d.epoch }
 // epoch (excluding unfolded raw values).
 func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
 
-// Dist state encoding (snapshots). Version 5, big-endian like every
+// Dist state encoding (snapshots). Version 6, big-endian like every
 // snapshot record (internal/encoding):
 //
 //	u8 version | u8 flags (1: initialized, 2: stale)
@@ -426,9 +426,11 @@ func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
 //	    f64 sw sw2 swd lw lm lv anchor anchorU anchorS peakUp peakDown epUp epDown gap |
 //	    varint anchorT shiftAt driftAt | uvarint fit generation, anchor generation |
 //	    u8 n inputs | u64 × n recent level-tested inputs (Verdict.Input),
-//	    most recent first
+//	    most recent first | u8 spread flags | f32 su sd dk dw (spread and
+//	    spike density, judge_spread.go)
 //
-// Version 4 is the same without the inputs; it is read with none (the
+// Version 5 is the same without the spread memory; it is read with none
+// (the spread and density windows start empty). Version 4 is the same without the inputs; it is read with none (the
 // level test's first calls after a restore all count). Version 3 is
 // version 4 with f64 raw values and (f64 mean, f64 weight)
 // centroids; it is read, rounding means and raw values to float32 as
@@ -439,7 +441,7 @@ func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
 // Everything that influences later behaviour (including the cached
 // quantiles, the tail fit and the fold schedule) is stored, so a restored
 // Dist answers and evolves bit for bit like the original.
-const distStateVersion = 5
+const distStateVersion = 6
 
 const (
 	distFlagInit  = 1

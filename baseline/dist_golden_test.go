@@ -21,7 +21,8 @@ var update = flag.Bool("update", false, "rewrite the current version's testdata 
 // its body, tail ring, fit and level state are all in use. Each input
 // comes twice in a row (the second skips the level test, version 5 keeps
 // the last 4). (dist-state.v4.bin was written by this stream at twice
-// the level without inputs, commit 2b6c376.)
+// the level without inputs, commit 2b6c376; dist-state.v5.bin by this
+// stream without the spread memory, commit cc3dcb9.)
 func goldenDist() *Dist {
 	g := NewDigester(25, 7*24*time.Hour)
 	j := Judge{Far: 6, ShiftLn: math.Ln2, DriftLn: math.Ln2}
@@ -44,7 +45,7 @@ func goldenDist() *Dist {
 // older one upgrades to a valid current state.
 func TestDistStateGolden(t *testing.T) {
 	enctest.Golden{
-		Name: "dist-state", Versions: []uint64{3, 4, distStateVersion}, Current: distStateVersion,
+		Name: "dist-state", Versions: []uint64{3, 4, 5, distStateVersion}, Current: distStateVersion,
 		Build: func(t testing.TB) []byte {
 			b, _ := goldenDist().MarshalState(nil)
 			return b
@@ -58,10 +59,16 @@ func TestDistStateGolden(t *testing.T) {
 			if enc[0] != distStateVersion {
 				t.Fatalf("version %d re-encodes as version %d", version, enc[0])
 			}
-			// Version 5 only appended the inputs: a version 4 state upgrades
-			// to the same bytes with none.
-			if version == 4 && !bytes.Equal(enc, append(append([]byte{5}, data[1:]...), 0)) {
+			// Version 5 only appended the inputs, version 6 the spread
+			// memory (a flags byte, 4 float32): a version 4 state upgrades
+			// to the same bytes with none of either, a version 5 state
+			// with an empty spread memory.
+			noSpread := make([]byte, 17)
+			if version == 4 && !bytes.Equal(enc, append(append(append([]byte{distStateVersion}, data[1:]...), 0), noSpread...)) {
 				t.Error("version 4 state upgrades to other bytes than its own with no inputs")
+			}
+			if version == 5 && !bytes.Equal(enc, append(append([]byte{distStateVersion}, data[1:]...), noSpread...)) {
+				t.Error("version 5 state upgrades to other bytes than its own with an empty spread memory")
 			}
 			// The v3 file (and its upgrade) holds 1,637 values (see
 			// TestDistStateV3); the stream's from version 4 on 3,000 in a
@@ -90,5 +97,9 @@ func TestDistStateGolden(t *testing.T) {
 	}
 	if lv := d.tail.lv; lv == nil || lv.inputs != [levelInputs]uint64{1500, 1499, 1498, 1497} {
 		t.Errorf("level inputs %v, want the last 4 (1500 down to 1497)", lv)
+	}
+	// ... and the spread memory: windows and long-run deviation in use.
+	if lv := d.tail.lv; lv == nil || !(lv.sp.su > 0 && lv.sp.sd > 0 && lv.sp.dw > 0 && lv.sp.dk > 0) {
+		t.Errorf("spread memory %+v, want all in use", lv.sp)
 	}
 }

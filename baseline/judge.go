@@ -158,6 +158,8 @@ type Level struct {
 	Decades float64 // −log10 one-sided p-value of the shift (0 below ShiftLn)
 	Emit    bool    // a shift finding is due (significant, large enough, rate-limited)
 	Drift   bool    // a drift finding is due (rate-limited)
+
+	Disp Dispersion // spread and spike density (judge_spread.go)
 }
 
 // Level-shift and drift memory (see Learn).
@@ -191,11 +193,13 @@ type level struct {
 	epUp, epDown float64 // extremes of the ongoing episodes
 	gap          float64 // mean gap between values (ns), 1/16 per value
 	anchorSet    bool
+	spFlags      uint8 // spread and density flags (judge_spread.go), in anchorSet's padding
 	shiftAt      int64 // shift finding of the ongoing episode (0: none yet)
 	driftAt      int64 // last drift finding due
 	// inputs are the last level-tested inputs (Verdict.Input), most
 	// recent first; 0 is empty.
 	inputs [levelInputs]uint64
+	sp     spreadMem
 }
 
 // levelInputs is how many recent inputs the level test remembers: an agent
@@ -335,9 +339,9 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 	}
 	c := max(4*v.Fit.Scale, 2*j.ShiftLn)
 	dv := min(max(y-lnMed, -c), c)
-	as, al, ap := 1.0, 1.0, 1.0
+	as, al, ap, dt := 1.0, 1.0, 1.0, 0.0
 	if lv.last != 0 && now > lv.last {
-		dt := float64(now - lv.last)
+		dt = float64(now - lv.last)
 		// The short window spans at least gapWindow typical gaps, so a
 		// sparse key (a metric every 5 min) still has enough values in it.
 		lv.gap += (min(dt, float64(gapCap)) - lv.gap) / 16
@@ -354,6 +358,7 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 	lv.sw = as*lv.sw + 1
 	lv.sw2 = as*as*lv.sw2 + 1
 	lv.swd = as*lv.swd + dv
+	lv.spread(dt, as, dv, lnU, lnMed, j, &out)
 	// Test against the long run before it learns this value.
 	if lv.lw >= levelMinLong {
 		n := lv.sw * lv.sw / lv.sw2
@@ -425,7 +430,10 @@ func (l *level) zero() bool {
 	for _, v := range l.inputs {
 		bits |= v
 	}
-	return bits == 0 && l.anchorGen == 0 && !l.anchorSet
+	for _, v := range [...]float32{l.sp.su, l.sp.sd, l.sp.dk, l.sp.dw} {
+		bits |= uint64(math.Float32bits(v))
+	}
+	return bits == 0 && l.anchorGen == 0 && !l.anchorSet && l.spFlags == 0
 }
 
 // expNeg is e^−l for l ≥ 0; below 0.1 (consecutive values of a key, the

@@ -316,6 +316,10 @@ func (t *tailState) marshal(b []byte) []byte {
 	for _, v := range l.inputs[:n] {
 		b = binary.BigEndian.AppendUint64(b, v)
 	}
+	b = append(b, l.spFlags)
+	for _, v := range [...]float32{l.sp.su, l.sp.sd, l.sp.dk, l.sp.dw} {
+		b = binary.BigEndian.AppendUint32(b, math.Float32bits(v))
+	}
 	return b
 }
 
@@ -375,6 +379,19 @@ func (t *tailState) unmarshal(r *distReader, version byte) error {
 			r.b = r.b[8:]
 			if l.inputs[i] == 0 {
 				return fmt.Errorf("level input: %w", errDistState)
+			}
+		}
+	}
+	if version >= 6 { // version 6: spread and density (judge_spread.go)
+		l.spFlags = r.byte()
+		if r.err == nil && (l.spFlags&^(spBeyond|spSpread|spDensity) != 0 || len(r.b) < 16) {
+			return fmt.Errorf("spread flags %#x: %w", l.spFlags, errDistState)
+		}
+		for _, p := range [...]*float32{&l.sp.su, &l.sp.sd, &l.sp.dk, &l.sp.dw} {
+			*p = math.Float32frombits(binary.BigEndian.Uint32(r.b))
+			r.b = r.b[4:]
+			if v := float64(*p); !(v >= 0) || math.IsInf(v, 0) {
+				return fmt.Errorf("spread memory: %w", errDistState)
 			}
 		}
 	}

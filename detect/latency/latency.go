@@ -401,6 +401,9 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	if c.lv.Drift {
 		out = append(out, distdetect.DriftFinding(r, detect.PatternLatency, "ms", "latency", x, &c.v, &c.j, c.q, c.scope, alert.HumanMillis))
 	}
+	if c.lv.Disp.Spread || c.lv.Disp.Density {
+		out = distdetect.DispersionFindings(out, r, detect.PatternLatency, "ms", "latency", x, &c.lv, c.q, c.scope, alert.HumanMillis)
+	}
 	return out
 }
 

@@ -27,10 +27,13 @@ var (
 // records hold version 3 Dists, which decode with their means rounded.
 // Version 4 is the same framing with baseline.Dist state version 5 (the
 // level test's last 4 inputs); version 3 records' Dists decode with none.
+// Version 5 is the same framing with baseline.Dist state version 6 (the
+// spread and spike-density memory); version 4 records' Dists decode with
+// it empty.
 //
 // Key configurations are not stored: restored keys resolve them from the
 // detector's current params.
-const StateVersion = 4
+const StateVersion = 5
 
 // EntryState is one key: its idle clock and its two version slots.
 type EntryState struct {
@@ -68,6 +71,9 @@ var codec = distdetect.Codec[state, EntryState]{
 			return distdetect.ReadSnapshot(d, minEntry, getEntryV2)
 		},
 		4: func(d *encoding.Decbuf) distdetect.Snapshot[EntryState] {
+			return distdetect.ReadSnapshot(d, minEntry, getEntryV2)
+		},
+		5: func(d *encoding.Decbuf) distdetect.Snapshot[EntryState] {
 			return distdetect.ReadSnapshot(d, minEntry, getEntryV2)
 		},
 	},

@@ -216,6 +216,9 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	if lv.Drift {
 		out = append(out, distdetect.DriftFinding(r, detect.PatternOutputSize, "bytes", "output size", x, v, j, q, scope, alert.HumanBytes))
 	}
+	if lv.Disp.Spread || lv.Disp.Density {
+		out = distdetect.DispersionFindings(out, r, detect.PatternOutputSize, "bytes", "output size", x, &lv, q, scope, alert.HumanBytes)
+	}
 	return out
 }
 
