@@ -131,6 +131,22 @@ func TestDistStateLevelInputs(t *testing.T) {
 	if r.tail.lv.inputs != d.tail.lv.inputs {
 		t.Fatalf("restored inputs %v, want %v", r.tail.lv.inputs, d.tail.lv.inputs)
 	}
+	// Version 5: no spread block (a flags byte, 4 float32), read empty.
+	const spreadBlock = 17
+	v5 := slices.Clone(enc[:len(enc)-spreadBlock])
+	v5[0] = 5
+	var o5 Dist
+	if err := o5.UnmarshalState(v5); err != nil {
+		t.Fatalf("version 5 state: %v", err)
+	}
+	if o5.tail.lv.sp != (spreadMem{}) || o5.tail.lv.spFlags != 0 || o5.tail.lv.inputs != d.tail.lv.inputs {
+		t.Fatalf("version 5 state restored spread %+v flags %d inputs %v", o5.tail.lv.sp, o5.tail.lv.spFlags, o5.tail.lv.inputs)
+	}
+	if r.tail.lv.sp != d.tail.lv.sp || r.tail.lv.sp.dw == 0 {
+		t.Fatalf("restored spread memory %+v, want %+v (in use)", r.tail.lv.sp, d.tail.lv.sp)
+	}
+	enc = enc[:len(enc)-spreadBlock] // the input block's tests below, as version 5
+	enc[0] = 5
 	// Version 4: no input block.
 	old := slices.Clone(enc[:len(enc)-1-8*levelInputs])
 	old[0] = 4
@@ -146,6 +162,7 @@ func TestDistStateLevelInputs(t *testing.T) {
 		append(slices.Clone(enc[:len(enc)-1-8*levelInputs]), 1, 0, 0, 0, 0, 0, 0, 0, 0),
 		append(slices.Clone(enc[:len(enc)-1-8*levelInputs]), levelInputs+1),
 		enc[:len(enc)-3],
+		append(slices.Clone(v5[:len(v5):len(v5)]), make([]byte, spreadBlock)...), // version 5 with a spread block
 	} {
 		if err := new(Dist).UnmarshalState(bad); err == nil {
 			t.Fatalf("malformed input block %x accepted", bad[len(bad)-9:])

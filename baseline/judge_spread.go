@@ -38,7 +38,7 @@ import (
 //     A run counts once, so a burst of slow calls is one spike, not many.
 //
 // Each is one finding per episode: an episode ends when the spread ratio
-// falls below 1.5 or the spike count below 1.5λ (or 1), so a sustained or
+// falls below 1 (a normal key sits near 0.85) or the spike count below 1.5λ (or 1), so a sustained or
 // flapping change is reported once. The memory is 16 bytes (spreadMem)
 // and three flag bits in the level memory.
 const (
@@ -46,7 +46,7 @@ const (
 	densityGaps     = 24
 	spreadClip      = 4    // a deviation counts at most this many long-run mean deviations
 	spreadRatio     = 2    // the window's mean deviation must reach this multiple of the long-run one
-	spreadEnd       = 1.5  // an episode ends below this ratio
+	spreadEnd       = 1.0  // an episode ends below this ratio (a normal key: about 0.85)
 	spreadMinDev    = 0.15 // ln: the window's mean deviation must reach this
 	spreadMinMean   = 0.04 // ln: floor of m (√(2/π)·levelMinVar's σ: a constant key)
 	densityP0       = tailZeta

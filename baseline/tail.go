@@ -384,7 +384,10 @@ func (t *tailState) unmarshal(r *distReader, version byte) error {
 	}
 	if version >= 6 { // version 6: spread and density (judge_spread.go)
 		l.spFlags = r.byte()
-		if r.err == nil && (l.spFlags&^(spBeyond|spSpread|spDensity) != 0 || len(r.b) < 16) {
+		if r.err != nil {
+			return r.err
+		}
+		if l.spFlags&^(spBeyond|spSpread|spDensity) != 0 || len(r.b) < 16 {
 			return fmt.Errorf("spread flags %#x: %w", l.spFlags, errDistState)
 		}
 		for _, p := range [...]*float32{&l.sp.su, &l.sp.sd, &l.sp.dk, &l.sp.dw} {

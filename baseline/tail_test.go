@@ -159,7 +159,7 @@ func TestLevelZeroEveryField(t *testing.T) {
 		f := leaves(reflect.ValueOf(&l).Elem())[i]
 		f = reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem() // unexported
 		switch f.Kind() {
-		case reflect.Float64:
+		case reflect.Float64, reflect.Float32:
 			f.SetFloat(math.Copysign(0, -1)) // −0: nonzero bits
 		case reflect.Bool:
 			f.SetBool(true)

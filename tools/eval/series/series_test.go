@@ -150,7 +150,7 @@ func TestSynthDeterministic(t *testing.T) {
 				t.Fatalf("%s: point %d differs", sh, i)
 			}
 		}
-		anomalous := sh == ShapeJumpUp || sh == ShapeCollapse || sh == ShapeSpikeDense || sh == ShapeJump2x || sh == ShapeTrough
+		anomalous := sh == ShapeJumpUp || sh == ShapeCollapse || sh == ShapeSpikeDense || sh == ShapeJump2x || sh == ShapeTrough || sh == ShapeSpread
 		if anomalous != (len(wa) == 1) {
 			t.Fatalf("%s: windows %v", sh, wa)
 		}
