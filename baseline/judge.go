@@ -168,6 +168,8 @@ type Level struct {
 	// Hourly: the shift is measured against the level expected at this
 	// hour of the day (a learned daily rhythm), not the plain long run.
 	Hourly bool
+
+	Disp Dispersion // spread and spike density (judge_spread.go)
 }
 
 // Level-shift and drift memory (see Learn).
@@ -202,6 +204,7 @@ type level struct {
 	gap          float64 // mean gap between values (ns), 1/16 per value
 	anchorSet    bool
 	hourly       bool  // the key's level test has used its tool's rhythm (peak guard reset once)
+	spFlags      uint8 // spread and density flags (judge_spread.go), in anchorSet's padding
 	shiftAt      int64 // shift finding of the ongoing episode (0: none yet)
 	driftAt      int64 // last drift finding due
 	// inputs are the last level-tested inputs (Verdict.Input), most
@@ -212,6 +215,7 @@ type level struct {
 	// rhythm the key follows (0 for a key whose level does not).
 	rr, rd float32
 	rh     *Rhythm // the hour-of-day profile this Dist learns (tools only)
+	sp     spreadMem
 }
 
 // levelInputs is how many recent inputs the level test remembers: an agent
@@ -360,9 +364,9 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 	if lv.repeat(v.Input) {
 		return out
 	}
-	as, al, ap := 1.0, 1.0, 1.0
+	as, al, ap, dt := 1.0, 1.0, 1.0, 0.0
 	if lv.last != 0 && now > lv.last {
-		dt := float64(now - lv.last)
+		dt = float64(now - lv.last)
 		// The short window spans at least gapWindow typical gaps, so a
 		// sparse key (a metric every 5 min) still has enough values in it.
 		lv.gap += (min(dt, float64(gapCap)) - lv.gap) / 16
@@ -400,6 +404,9 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 	lv.sw = as*lv.sw + 1
 	lv.sw2 = as*as*lv.sw2 + 1
 	lv.swd = as*lv.swd + dv
+	// Spread and density see the hour-adjusted value too: a rhythm's
+	// swing is not scatter about the local level.
+	lv.spread(dt, as, dv, lnU, lnMed, j, &out)
 	// Test against the long run before it learns this value.
 	if lv.lw >= levelMinLong {
 		n := lv.sw * lv.sw / lv.sw2
@@ -480,7 +487,10 @@ func (l *level) zero() bool {
 		bits |= v
 	}
 	bits |= uint64(math.Float32bits(l.rr)) | uint64(math.Float32bits(l.rd))
-	return bits == 0 && l.anchorGen == 0 && !l.anchorSet && !l.hourly && l.rh == nil
+	for _, v := range [...]float32{l.sp.su, l.sp.sd, l.sp.dk, l.sp.dw} {
+		bits |= uint64(math.Float32bits(v))
+	}
+	return bits == 0 && l.anchorGen == 0 && !l.anchorSet && !l.hourly && l.rh == nil && l.spFlags == 0
 }
 
 // expNeg is e^−l for l ≥ 0; below 0.1 (consecutive values of a key, the
