@@ -435,7 +435,7 @@ func (d *Dist) Epoch() int64 { return d.epoch }
 // epoch (excluding unfolded raw values).
 func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
 
-// Dist state encoding (snapshots). Version 6, big-endian like every
+// Dist state encoding (snapshots). Version 7, big-endian like every
 // snapshot record (internal/encoding):
 //
 //	u8 version | u8 flags (1: initialized, 2: stale)
@@ -455,9 +455,12 @@ func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
 //	    most recent first | f32 rr rd (the key's share of its tool's daily
 //	    rhythm) | u8 hourly (1: in use) | u8 rhythm present | present only: 24 × (f32 weight mean
 //	    variance offset, u32 day, u8 days) | varint hour | f32 msq
-//	    (rhythm.go)
+//	    (rhythm.go) | u8 spread flags | f32 su sd dk dw (spread and spike
+//	    density, judge_spread.go)
 //
-// Version 5 is the same without rr, rd and the rhythm; it is read with
+// Version 6 is the same without the spread memory; it is read with none
+// (the spread and density windows start empty, no episode ongoing).
+// Version 5 is version 6 without rr, rd and the rhythm; it is read with
 // none (the rhythm is relearned over 3 days). Version 4 is the same without the inputs; it is read with none (the
 // level test's first calls after a restore all count). Version 3 is
 // version 4 with f64 raw values and (f64 mean, f64 weight)
@@ -469,7 +472,7 @@ func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
 // Everything that influences later behaviour (including the cached
 // quantiles, the tail fit and the fold schedule) is stored, so a restored
 // Dist answers and evolves bit for bit like the original.
-const distStateVersion = 6
+const distStateVersion = 7
 
 const (
 	distFlagInit  = 1

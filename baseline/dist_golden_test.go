@@ -15,16 +15,18 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the current version's testdata golden file")
 
-// goldenDist is the Dist behind testdata/dist-state.v6.bin: 3,000
-// log-normal values (σ 0.8) one every 2 minutes around a daily rhythm
-// (e^(±0.5)), judged and learned with the level and drift tests on and
-// learning its own hour-of-day rhythm (a tool standing in for its key),
-// the last 60 at three times the level (an ongoing shift episode), so its
-// body, tail ring, fit, level state, rhythm and rhythm share are all in
-// use. Each input comes twice in a row (the second skips the level test,
-// version 5 keeps the last 4). (dist-state.v5.bin was written by the same
-// stream one a minute without the rhythm, commit cc3dcb9; v4 by that
-// stream at twice the level without inputs, commit 2b6c376.)
+// goldenDist is the Dist behind testdata/dist-state.v6.bin and later:
+// 3,000 log-normal values (σ 0.8) one every 2 minutes around a daily
+// rhythm (e^(±0.5)), judged and learned with the level and drift tests on
+// and learning its own hour-of-day rhythm (a tool standing in for its
+// key), the last 60 at three times the level (an ongoing shift episode),
+// so its body, tail ring, fit, level state, rhythm, rhythm share and (from
+// version 7 on) spread and density memory are all in use. Each input
+// comes twice in a row (the second skips the level test, version 5 keeps
+// the last 4). (dist-state.v6.bin was written by this stream without the
+// spread memory, commit f1febcc; v5 by the same stream one a minute
+// without the rhythm, commit cc3dcb9; v4 by that stream at twice the
+// level without inputs, commit 2b6c376.)
 func goldenDist() *Dist {
 	g := NewDigester(25, 7*24*time.Hour)
 	j := Judge{Far: 6, ShiftLn: math.Ln2, DriftLn: math.Ln2}
@@ -50,7 +52,7 @@ func goldenDist() *Dist {
 // older one upgrades to a valid current state.
 func TestDistStateGolden(t *testing.T) {
 	enctest.Golden{
-		Name: "dist-state", Versions: []uint64{3, 4, 5, distStateVersion}, Current: distStateVersion,
+		Name: "dist-state", Versions: []uint64{3, 4, 5, 6, distStateVersion}, Current: distStateVersion,
 		Build: func(t testing.TB) []byte {
 			b, _ := goldenDist().MarshalState(nil)
 			return b
@@ -65,15 +67,25 @@ func TestDistStateGolden(t *testing.T) {
 				t.Fatalf("version %d re-encodes as version %d", version, enc[0])
 			}
 			// Version 5 only appended the inputs, version 6 the rhythm share
-			// (f32 rr rd, u8 hourly) and the rhythm (u8 present): a version 4
-			// state upgrades to its own bytes with none of them, a version 5
-			// state likewise without the rhythm.
-			noRhythm := make([]byte, 10)
-			if version == 4 && !bytes.Equal(enc, append(append(append([]byte{6}, data[1:]...), 0), noRhythm...)) {
-				t.Error("version 4 state upgrades to other bytes than its own with no inputs and no rhythm")
+			// (f32 rr rd, u8 hourly) and the rhythm (u8 present), version 7
+			// the spread memory (a flags byte, 4 float32): an older state
+			// upgrades to its own bytes with none of what it lacks.
+			noRhythm, noSpread := make([]byte, 10), make([]byte, 17)
+			v7 := func(tail ...[]byte) []byte {
+				b := append([]byte{distStateVersion}, data[1:]...)
+				for _, x := range tail {
+					b = append(b, x...)
+				}
+				return b
 			}
-			if version == 5 && !bytes.Equal(enc, append(append([]byte{6}, data[1:]...), noRhythm...)) {
-				t.Error("version 5 state upgrades to other bytes than its own with no rhythm")
+			if version == 4 && !bytes.Equal(enc, v7([]byte{0}, noRhythm, noSpread)) {
+				t.Error("version 4 state upgrades to other bytes than its own with no inputs, no rhythm and no spread memory")
+			}
+			if version == 5 && !bytes.Equal(enc, v7(noRhythm, noSpread)) {
+				t.Error("version 5 state upgrades to other bytes than its own with no rhythm and no spread memory")
+			}
+			if version == 6 && !bytes.Equal(enc, v7(noSpread)) {
+				t.Error("version 6 state upgrades to other bytes than its own with an empty spread memory")
 			}
 			// The v3 file (and its upgrade) holds 1,637 values (see
 			// TestDistStateV3); the stream's from version 4 on 3,000 in a
@@ -107,5 +119,9 @@ func TestDistStateGolden(t *testing.T) {
 	// first (a version 4 state upgrades with none).
 	if lv := d.tail.lv; lv == nil || lv.inputs != [levelInputs]uint64{1500, 1499, 1498, 1497} {
 		t.Errorf("level inputs %v, want the last 4 (1500 down to 1497)", lv)
+	}
+	// ... and the spread memory: windows and long-run deviation in use.
+	if lv := d.tail.lv; lv == nil || !(lv.sp.su > 0 && lv.sp.sd > 0 && lv.sp.dw > 0 && lv.sp.dk > 0) {
+		t.Errorf("spread memory %+v, want all in use", lv.sp)
 	}
 }

@@ -172,6 +172,8 @@ type Level struct {
 	// Hourly: the shift is measured against the level expected at this
 	// hour of the day (a learned daily rhythm), not the plain long run.
 	Hourly bool
+
+	Disp Dispersion // spread and spike density (judge_spread.go)
 }
 
 // Level-shift and drift memory (see Learn).
@@ -192,7 +194,7 @@ const (
 
 // level is a Dist's level-shift and drift memory (tailState.lv), but for
 // the drift anchors' fit generation and set flag (tailState.anchorGen,
-// anchorSet): 200 bytes (the 208-byte size class).
+// anchorSet): 216 bytes (the 224-byte size class).
 type level struct {
 	last         int64   // event time (ns) of the last update
 	sw, sw2, swd float64 // short window: Σw, Σw², Σw·d
@@ -213,9 +215,11 @@ type level struct {
 	// rr, rd: the key's decayed Σr² and Σr·(d − long mean) over the
 	// offsets r of its tool's rhythm: β = rd/rr is how much of that
 	// rhythm the key follows (0 for a key whose level does not).
-	rr, rd float32
-	hourly bool    // the key's level test has used its tool's rhythm (peak guard reset once)
-	rh     *Rhythm // the hour-of-day profile this Dist learns (tools only)
+	rr, rd  float32
+	hourly  bool    // the key's level test has used its tool's rhythm (peak guard reset once)
+	spFlags uint8   // spread and density flags (judge_spread.go), in rd's padding
+	rh      *Rhythm // the hour-of-day profile this Dist learns (tools only)
+	sp      spreadMem
 }
 
 // levelInputs is how many recent inputs the level test remembers: an agent
@@ -364,9 +368,9 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 	if lv.repeat(v.Input) {
 		return out
 	}
-	as, al, ap := 1.0, 1.0, 1.0
+	as, al, ap, dt := 1.0, 1.0, 1.0, 0.0
 	if lv.last != 0 && now > lv.last {
-		dt := float64(now - lv.last)
+		dt = float64(now - lv.last)
 		// The short window spans at least gapWindow typical gaps, so a
 		// sparse key (a metric every 5 min) still has enough values in it.
 		lv.gap += (min(dt, float64(gapCap)) - lv.gap) / 16
@@ -404,6 +408,16 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 	lv.sw = as*lv.sw + 1
 	lv.sw2 = as*as*lv.sw2 + 1
 	lv.swd = as*lv.swd + dv
+	// Spread and density see the hour-adjusted value too: a rhythm's
+	// swing is not scatter about the local level.
+	// Spikes count beyond u as the drift guard's anchor holds it (rising
+	// at most DriftLn a day): the body learns the spikes of a dense run
+	// and its p99 climbs to their height within hours.
+	spikeU := lnU
+	if d.tail.anchorSet {
+		spikeU = min(lnU, lv.anchorU)
+	}
+	lv.spread(dt, as, dv, spikeU, lnMed, j, &out)
 	// Test against the long run before it learns this value.
 	if lv.lw >= levelMinLong {
 		n := lv.sw * lv.sw / lv.sw2
@@ -484,7 +498,10 @@ func (l *level) zero() bool {
 		bits |= v
 	}
 	bits |= uint64(math.Float32bits(l.rr)) | uint64(math.Float32bits(l.rd))
-	return bits == 0 && !l.hourly && l.rh == nil
+	for _, v := range [...]float32{l.sp.su, l.sp.sd, l.sp.dk, l.sp.dw} {
+		bits |= uint64(math.Float32bits(v))
+	}
+	return bits == 0 && !l.hourly && l.rh == nil && l.spFlags == 0
 }
 
 // expNeg is e^−l for l ≥ 0; below 0.1 (consecutive values of a key, the

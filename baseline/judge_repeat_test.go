@@ -106,8 +106,9 @@ func TestLevelRepeatMemory(t *testing.T) {
 	}
 }
 
-// The recent inputs survive a snapshot (state version 5), and a version 4
-// state (without them) still decodes, with none.
+// The recent inputs (state version 5 on) and the spread memory (version
+// 7) survive a snapshot; a version 6 state (without the spread memory)
+// decodes with it empty, a version 4 state (without the inputs) with none.
 func TestDistStateLevelInputs(t *testing.T) {
 	g := NewDigester(25, 24*time.Hour)
 	j := Judge{Far: 6, ShiftLn: math.Ln2}
@@ -132,12 +133,26 @@ func TestDistStateLevelInputs(t *testing.T) {
 	if r.tail.lv.inputs != d.tail.lv.inputs {
 		t.Fatalf("restored inputs %v, want %v", r.tail.lv.inputs, d.tail.lv.inputs)
 	}
-	// Version 5: no rhythm share and rhythm (f32 rr rd, u8 hourly, u8
-	// rhythm present: 10 bytes, all zero here).
-	if !bytes.Equal(enc[len(enc)-10:], make([]byte, 10)) {
-		t.Fatalf("premise: no rhythm, trailing bytes %x", enc[len(enc)-10:])
+	// Version 6: no spread block (a flags byte, 4 float32), read empty.
+	const spreadBlock = 17
+	v6 := slices.Clone(enc[:len(enc)-spreadBlock])
+	v6[0] = 6
+	var o6 Dist
+	if err := o6.UnmarshalState(v6); err != nil {
+		t.Fatalf("version 6 state: %v", err)
 	}
-	enc = slices.Clone(enc[:len(enc)-10])
+	if o6.tail.lv.sp != (spreadMem{}) || o6.tail.lv.spFlags != 0 || o6.tail.lv.inputs != d.tail.lv.inputs {
+		t.Fatalf("version 6 state restored spread %+v flags %d inputs %v", o6.tail.lv.sp, o6.tail.lv.spFlags, o6.tail.lv.inputs)
+	}
+	if r.tail.lv.sp != d.tail.lv.sp || r.tail.lv.sp.dw == 0 {
+		t.Fatalf("restored spread memory %+v, want %+v (in use)", r.tail.lv.sp, d.tail.lv.sp)
+	}
+	// Version 5: also no rhythm share and rhythm (f32 rr rd, u8 hourly, u8
+	// rhythm present: 10 bytes, all zero here).
+	if !bytes.Equal(v6[len(v6)-10:], make([]byte, 10)) {
+		t.Fatalf("premise: no rhythm, trailing bytes %x", v6[len(v6)-10:])
+	}
+	enc = slices.Clone(v6[:len(v6)-10])
 	enc[0] = 5
 	// Version 4: no input block.
 	old := slices.Clone(enc[:len(enc)-1-8*levelInputs])
@@ -154,6 +169,8 @@ func TestDistStateLevelInputs(t *testing.T) {
 		append(slices.Clone(enc[:len(enc)-1-8*levelInputs]), 1, 0, 0, 0, 0, 0, 0, 0, 0),
 		append(slices.Clone(enc[:len(enc)-1-8*levelInputs]), levelInputs+1),
 		enc[:len(enc)-3],
+		append(slices.Clone(enc), make([]byte, 10)...),         // version 5 with a rhythm block
+		append(slices.Clone(v6), make([]byte, spreadBlock)...), // version 6 with a spread block
 	} {
 		if err := new(Dist).UnmarshalState(bad); err == nil {
 			t.Fatalf("malformed input block %x accepted", bad[len(bad)-9:])

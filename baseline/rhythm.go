@@ -155,7 +155,7 @@ func (d *Dist) Rhythm() *Rhythm {
 	return d.tail.lv.rh
 }
 
-// marshal appends r (rhythm encoding of Dist state version 6).
+// marshal appends r (rhythm encoding of Dist state version 6 on).
 func (r *Rhythm) marshal(b []byte) []byte {
 	if r == nil {
 		return append(b, 0)

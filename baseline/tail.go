@@ -333,7 +333,12 @@ func (t *tailState) marshal(b []byte) []byte {
 		hourly = 1
 	}
 	b = append(b, hourly)
-	return l.rh.marshal(b)
+	b = l.rh.marshal(b)
+	b = append(b, l.spFlags)
+	for _, v := range [...]float32{l.sp.su, l.sp.sd, l.sp.dk, l.sp.dw} {
+		b = binary.BigEndian.AppendUint32(b, math.Float32bits(v))
+	}
+	return b
 }
 
 func (t *tailState) unmarshal(r *distReader, version byte) error {
@@ -412,6 +417,22 @@ func (t *tailState) unmarshal(r *distReader, version byte) error {
 			return err
 		}
 		l.rh = rh
+	}
+	if version >= 7 { // version 7: spread and density (judge_spread.go)
+		l.spFlags = r.byte()
+		if r.err != nil {
+			return r.err
+		}
+		if l.spFlags&^(spBeyond|spSpread|spDensity) != 0 || len(r.b) < 16 {
+			return fmt.Errorf("spread flags %#x: %w", l.spFlags, errDistState)
+		}
+		for _, p := range [...]*float32{&l.sp.su, &l.sp.sd, &l.sp.dk, &l.sp.dw} {
+			*p = math.Float32frombits(binary.BigEndian.Uint32(r.b))
+			r.b = r.b[4:]
+			if v := float64(*p); !(v >= 0) || math.IsInf(v, 0) {
+				return fmt.Errorf("spread memory: %w", errDistState)
+			}
+		}
 	}
 	t.lv = nil
 	if !l.zero() {

@@ -143,6 +143,43 @@
 // mean. When a key starts measuring against the hour, its peak guard
 // loses what the rhythm explained (β times its largest offset).
 //
+// # Spread and spike density
+//
+// The level test's values (successful calls, a repeated input once) also
+// feed two tests of the key's own history (baseline/judge_spread.go),
+// each one finding per episode:
+//
+//   - spread_shift: the values scatter wider about an unchanged median (a
+//     backend starting to time out intermittently). Over the short window,
+//     ā = twice the smaller of the mean deviations above and below the
+//     local level (the window's mean before the value), each value's
+//     clipped at 4m; m = √(2/π)·σ from the level test's long-run (24 h)
+//     variance, the mean absolute deviation of a normal body (larger on a
+//     heavy-tailed key, which errs quiet). Where the key follows its
+//     tool's daily rhythm, values, local level and σ are all taken from
+//     the hour's level, as the level test's are (the rhythm is not
+//     scatter); before that a rhythm widens σ and errs quiet. A step or a run of
+//     one-sided spikes puts values on one side only and does not count.
+//     Finding when z = (ā − m)/√(var/n) gives −log10 p ≥ −log10
+//     false_alarm_rate, ā ≥ 2m and ā ≥ 0.15 (n the window's effective
+//     samples, var = σ² − m² within [(m/2)², 3m²]), while the short
+//     window's level is within half the level-shift reach of the long
+//     run; the episode ends when ā/m falls below 1. σ ×3 for 3 h is found
+//     in about 20 min at one call a minute, 80 min at one per 5 minutes.
+//   - spike_density: starts of runs of calls beyond p99 (the drift guard's
+//     anchor of it once set, so a dense run's spikes do not lift the
+//     threshold they are counted against), counted from the local level,
+//     over a window of half-life max(2 h, 24 mean gaps), against the 1 %
+//     the body puts beyond p99: the Chernoff bound of a Poisson tail,
+//     −log10 p = (s·ln(s/λ) − s + λ)/ln 10 with s the weighted count and
+//     λ = 0.01·Σw, needs ≥ −log10 false_alarm_rate, s ≥ 4 and s ≥ 3λ;
+//     a run counts once (a burst is one spike), and the episode ends when
+//     s falls below 1.5λ or 1. 1 % → 10 % of calls taking 4–8× is found
+//     in under 3 h at one call a minute.
+//
+// Both score score.FromDecades(−log10 p + prior) and add 16 bytes to a
+// key's level memory (Dist state version 7).
+//
 // # Drift guard
 //
 // From 1,000 calls on, the body's log median and log p99 each have an
@@ -422,6 +459,9 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	}
 	if c.lv.Drift {
 		out = append(out, distdetect.DriftFinding(r, detect.PatternLatency, "ms", "latency", x, &c.v, &c.j, c.q, c.scope, alert.HumanMillis))
+	}
+	if c.lv.Disp.Spread || c.lv.Disp.Density {
+		out = distdetect.DispersionFindings(out, r, detect.PatternLatency, "ms", "latency", x, &c.lv, c.q, c.scope, alert.HumanMillis)
 	}
 	return out
 }

@@ -30,10 +30,13 @@ var (
 // Version 5 is the same framing with baseline.Dist state version 6 (a
 // key's share of its tool's daily rhythm, a tool's hour-of-day rhythm);
 // version 4 records' Dists decode with none (relearned over 3 days).
+// Version 6 is the same framing with baseline.Dist state version 7 (the
+// spread and spike-density memory); version 5 and older records' Dists
+// decode with it empty.
 //
 // Key configurations are not stored: restored keys resolve them from the
 // detector's current params.
-const StateVersion = 5
+const StateVersion = 6
 
 // EntryState is one key: its idle clock and its two version slots.
 type EntryState struct {
@@ -74,6 +77,9 @@ var codec = distdetect.Codec[state, EntryState]{
 			return distdetect.ReadSnapshot(d, minEntry, getEntryV2)
 		},
 		5: func(d *encoding.Decbuf) distdetect.Snapshot[EntryState] {
+			return distdetect.ReadSnapshot(d, minEntry, getEntryV2)
+		},
+		6: func(d *encoding.Decbuf) distdetect.Snapshot[EntryState] {
 			return distdetect.ReadSnapshot(d, minEntry, getEntryV2)
 		},
 	},

@@ -11,7 +11,7 @@
 // fewer too, nothing alerts (warm-up). Both baselines learn every output
 // their own tail does not call anomalous.
 //
-// # Tail model, score, level shifts and drift
+// # Tail model, score, level shifts, spread and drift
 //
 // As in detect/latency (whose package doc gives the formulas), on log
 // sizes y = ln(1+bytes): each baseline fits a peaks-over-threshold tail
@@ -41,6 +41,12 @@
 // 20%/h for 48 h from lifting the threshold: the body's median and p99 may
 // rise at most max_drift_per_day per day before values are judged against
 // the envelope, and a faster median raises a drift finding.
+//
+// The level test's values also feed the spread and spike-density tests of
+// detect/latency's doc (spread_shift: outputs scattering twice as wide
+// about an unchanged median; spike_density: starts of runs beyond p99
+// far more often than the 1 % the body expects; one finding per episode
+// each, baseline/judge_spread.go).
 //
 // # Reload and snapshots
 //
@@ -224,6 +230,9 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	}
 	if lv.Drift {
 		out = append(out, distdetect.DriftFinding(r, detect.PatternOutputSize, "bytes", "output size", x, v, j, q, scope, alert.HumanBytes))
+	}
+	if lv.Disp.Spread || lv.Disp.Density {
+		out = distdetect.DispersionFindings(out, r, detect.PatternOutputSize, "bytes", "output size", x, &lv, q, scope, alert.HumanBytes)
 	}
 	return out
 }

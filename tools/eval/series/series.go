@@ -339,7 +339,7 @@ func Replay(ctx context.Context, s Series, windows []Window, opts Options) (Repo
 // detailNames are the Detail values of the distribution and rate
 // detectors' findings, recovered from an alert's fingerprint (alert JSON
 // carries the fingerprint, not the detail).
-var detailNames = []string{"slow", "large", "level_shift_up", "level_shift_down", "drift", "drop",
+var detailNames = []string{"slow", "large", "level_shift_up", "level_shift_down", "spread_shift", "spike_density", "drift", "drop",
 	"sustained_rise", "task_calls", "loop", "spike", "5m", "1h", "repeat"}
 
 func detailOf(a *alert.Alert) string {

@@ -151,7 +151,7 @@ func TestSynthDeterministic(t *testing.T) {
 			}
 		}
 		anomalous := sh == ShapeJumpUp || sh == ShapeCollapse || sh == ShapeSpikeDense || sh == ShapeJump2x || sh == ShapeTrough ||
-			sh == ShapeDailyFlat || sh == ShapeDailyJumpDown
+			sh == ShapeDailyFlat || sh == ShapeDailyJumpDown || sh == ShapeSpread
 		if anomalous != (len(wa) == 1) {
 			t.Fatalf("%s: windows %v", sh, wa)
 		}

@@ -15,15 +15,16 @@ type Shape string
 
 // Shapes.
 const (
-	ShapeDaily      Shape = "daily"       // ±40% daily rhythm, 5% noise; no anomaly
-	ShapeNoisy      Shape = "noisy"       // log-normal noise (σ 0.3) around a constant; no anomaly
-	ShapeFlat       Shape = "flat"        // one constant value; no anomaly
-	ShapeBursty     Shape = "bursty"      // σ 0.35 noise, daily rhythm, 10–40 min bursts at 2–5× a few times a day, rare single spikes; no anomaly
-	ShapeJumpUp     Shape = "jump_up"     // daily rhythm; the median ×3 for 6 hours on the last day
-	ShapeCollapse   Shape = "collapse"    // daily rhythm; values fall to ~2% for 2 hours on the last day
-	ShapeSpikeDense Shape = "spike_dense" // noise with a 3× spike every ~8 h, every ~20 min for the last 6 hours
-	ShapeJump2x     Shape = "jump_2x"     // 5% noise around a constant; exactly ×2 for 6 hours on the last day
-	ShapeTrough     Shape = "trough"      // daily rhythm; ×2.5 for 4 hours of the night trough (1:00–5:00) on the last day
+	ShapeDaily      Shape = "daily"        // ±40% daily rhythm, 5% noise; no anomaly
+	ShapeNoisy      Shape = "noisy"        // log-normal noise (σ 0.3) around a constant; no anomaly
+	ShapeFlat       Shape = "flat"         // one constant value; no anomaly
+	ShapeBursty     Shape = "bursty"       // σ 0.35 noise, daily rhythm, 10–40 min bursts at 2–5× a few times a day, rare single spikes; no anomaly
+	ShapeJumpUp     Shape = "jump_up"      // daily rhythm; the median ×3 for 6 hours on the last day
+	ShapeCollapse   Shape = "collapse"     // daily rhythm; values fall to ~2% for 2 hours on the last day
+	ShapeSpikeDense Shape = "spike_dense"  // noise (σ 0.15), a pair of 3× spikes 30 min apart every 6–10 h; a single one every 10–30 min for the last 6 hours
+	ShapeJump2x     Shape = "jump_2x"      // 5% noise around a constant; exactly ×2 for 6 hours on the last day
+	ShapeTrough     Shape = "trough"       // daily rhythm; ×2.5 for 4 hours of the night trough (1:00–5:00) on the last day
+	ShapeSpread     Shape = "spread_burst" // log-normal noise (σ 0.15) around a constant; σ ×3 for 3 hours on the last day, the median unchanged
 	// A strong rhythm (the night trough a fifth of the afternoon peak, 5%
 	// noise) that stays flat at its geometric mean for the whole last day:
 	// 2.2× above the trough at night, 2.2× below the peak in the afternoon.
@@ -37,7 +38,7 @@ const (
 
 // Shapes lists every shape, in a fixed order.
 var Shapes = []Shape{ShapeDaily, ShapeNoisy, ShapeFlat, ShapeBursty, ShapeJumpUp, ShapeCollapse, ShapeSpikeDense, ShapeJump2x, ShapeTrough,
-	ShapeDailyFlat, ShapeDailyJumpDown, ShapeWeekly}
+	ShapeDailyFlat, ShapeDailyJumpDown, ShapeWeekly, ShapeSpread}
 
 // SynthStart is the first timestamp of a synthetic series.
 var SynthStart = time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
@@ -69,6 +70,8 @@ func Synth(sh Shape, step time.Duration, days int, seed uint64) (Series, []Windo
 		a0, a1 = lastDay, end
 	case ShapeDailyJumpDown:
 		a0, a1 = lastDay.Add(12*time.Hour), lastDay.Add(18*time.Hour)
+	case ShapeSpread:
+		a0, a1 = lastDay.Add(12*time.Hour), lastDay.Add(15*time.Hour)
 	}
 	if !a0.IsZero() {
 		win = []Window{{Start: a0, End: a1}}
@@ -77,7 +80,7 @@ func Synth(sh Shape, step time.Duration, days int, seed uint64) (Series, []Windo
 		h := float64(t.Sub(SynthStart)%(24*time.Hour)) / float64(time.Hour)
 		return 1 + 0.4*math.Sin(2*math.Pi*(h-9)/24)
 	}
-	var burstEnd time.Time
+	var burstEnd, pairSpike time.Time
 	burstF := 1.0
 	nextSpike := SynthStart.Add(time.Duration(rng.Float64() * 8 * float64(time.Hour)))
 	for i := range n {
@@ -140,15 +143,31 @@ func Synth(sh Shape, step time.Duration, days int, seed uint64) (Series, []Windo
 			}
 			v *= 1 + 0.08*rng.NormFloat64()
 		case ShapeSpikeDense:
+			// Like public spike-density series: isolated spikes (there in
+			// pairs on a flat line), then many more of them.
 			v *= math.Exp(0.15 * rng.NormFloat64())
-			if !t.Before(nextSpike) {
-				v *= 3
-				gap := 8 * time.Hour
-				if !t.Before(a0) && t.Before(a1) {
-					gap = 20 * time.Minute
-				}
-				nextSpike = t.Add(time.Duration((0.5 + rng.Float64()) * float64(gap)))
+			dense := !t.Before(a0) && t.Before(a1)
+			if dense && nextSpike.Sub(t) > 30*time.Minute {
+				nextSpike = t.Add(time.Duration(20 * rng.Float64() * float64(time.Minute)))
 			}
+			switch {
+			case !pairSpike.IsZero() && !t.Before(pairSpike):
+				v *= 3
+				pairSpike = time.Time{}
+			case !t.Before(nextSpike):
+				v *= 3
+				if dense {
+					nextSpike = t.Add(time.Duration((10 + 20*rng.Float64()) * float64(time.Minute)))
+				} else {
+					nextSpike = t.Add(time.Duration((6 + 4*rng.Float64()) * float64(time.Hour)))
+				}
+			}
+		case ShapeSpread:
+			sd := 0.15
+			if !t.Before(a0) && t.Before(a1) {
+				sd *= 3
+			}
+			v *= math.Exp(sd * rng.NormFloat64())
 		}
 		s.Points = append(s.Points, Point{T: t, V: math.Round(max(v, 0)*1000) / 1000})
 	}
