@@ -22,6 +22,7 @@ import (
 type queryScratch struct {
 	in, out []tdigest.Centroid
 	cum     []float64
+	sorted  tdigest.CentroidList // in, for sort.Sort (a local would escape)
 }
 
 // query sets d's cached quantiles from prev and cur (d.prevW+d.curW > 0),
@@ -67,8 +68,9 @@ func (g *Digester) query(d *Dist) {
 		for _, c := range d.cur {
 			in = append(in, c.td())
 		}
-		l := tdigest.CentroidList(in)
-		sort.Sort(&l)
+		s.sorted = in
+		sort.Sort(&s.sorted)
+		s.sorted = nil
 	}
 	s.in = in
 

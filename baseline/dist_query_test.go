@@ -65,3 +65,20 @@ func TestQueryMatchesLibrary(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryNoAllocs: a refresh allocates nothing, also when ties take the
+// library's sort.
+func TestQueryNoAllocs(t *testing.T) {
+	g := NewDigester(25, 24*time.Hour)
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var d Dist
+	for i := range 5000 {
+		d.Add(g, float64(i%7)*10, start.Add(time.Duration(i)*30*time.Second))
+	}
+	if d.prevW == 0 || d.curW == 0 {
+		t.Fatal("want both epochs filled")
+	}
+	if a := testing.AllocsPerRun(100, func() { g.query(&d) }); a != 0 {
+		t.Fatalf("query allocates %.1f times", a)
+	}
+}
