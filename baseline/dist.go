@@ -36,9 +36,10 @@ import (
 // When buf fills, it is folded into cur with the same k1-scale merge the
 // t-digest uses in its process() step (done here because the library has
 // no non-allocating way to read a digest's centroids back). Quantiles are
-// computed by one shared scratch t-digest (Digester) fed prev and cur
-// centroid by centroid (AddCentroidList skips centroids in v0.0.1); the
-// scratch uses 4×C so that it does not merge the stored centroids again.
+// what one shared scratch t-digest (Digester) fed prev and cur would
+// answer, computed on its scratch by the library's own steps
+// (dist_query.go); the scratch uses 4×C so that it does not merge the
+// stored centroids again.
 // Weights stay integral so the library's Quantile is safe.
 //
 // Epochs are aligned event-time intervals of length Epoch. When a value
@@ -152,6 +153,7 @@ type Digester struct {
 	q1          float64            // integratedQ(1)
 	cosStep     float64            // cos(π/compression), for nextQ
 	sinStep     float64            // sin(π/compression)
+	qs          queryScratch       // Quantiles' refresh (dist_query.go)
 }
 
 // NewDigester returns a Digester for t-digest compression c and epoch
@@ -185,6 +187,7 @@ func NewDigester(compression float64, epoch time.Duration) *Digester {
 	}
 	g.td.Quantile(0.5)
 	g.td.Reset()
+	g.qs = queryScratch{in: make([]tdigest.Centroid, 0, 2*maxCent), out: make([]tdigest.Centroid, 0, 2*maxCent), cum: make([]float64, 0, 2*maxCent+1)}
 	return g
 }
 
@@ -388,18 +391,7 @@ func (d *Dist) Quantiles(g *Digester) Quantiles {
 		d.q.P10, d.q.P50, d.q.P90, d.q.P99, d.q.P999 = 0, 0, 0, 0, 0
 		return d.quantiles()
 	}
-	td := g.td
-	td.Reset()
-	for _, cs := range [2][]byte{d.cs[:d.np], d.cs[d.np:]} {
-		for u := (unpacker{b: cs}); u.more(); {
-			td.AddCentroid(u.next().td())
-		}
-	}
-	d.q.P10 = td.Quantile(0.1)
-	d.q.P50 = td.Quantile(0.5)
-	d.q.P90 = td.Quantile(0.9)
-	d.q.P99 = td.Quantile(0.99)
-	d.q.P999 = td.Quantile(0.999)
+	g.query(d) // the scratch t-digest's answers (dist_query.go)
 	return d.quantiles()
 }
 

@@ -66,13 +66,8 @@ func NBLogSF(c int, mu, k float64) float64 {
 // exp(logP). The search starts at the Cornish–Fisher estimate, so it costs
 // a handful of NBLogSF evaluations.
 func NBCritical(mu, k, logP float64) int {
-	if k < nbPoisson {
-		return PoissonCritical(mu, logP)
-	}
-	if mu <= 0 {
-		return 1
-	}
-	return critical(func(c int) float64 { return nbLogSFBound(c, mu, k) }, int(mu), cfGuess(mu, mu*(1+k*mu), (1+2*k*mu)/math.Sqrt(mu*(1+k*mu)), logP), logP)
+	t := nbTail{mu: mu, k: k}
+	return t.critical(logP)
 }
 
 // critMax returns max(lo, NBCritical(mu1, k1, logP), NBCritical(mu2, k2,
@@ -81,11 +76,13 @@ func NBCritical(mu, k, logP float64) int {
 // the other model decides).
 func critMax(lo int, mu1, k1, mu2, k2, logP float64) int {
 	c := lo
-	if !nbCriticalAtMost(c, mu1, k1, logP) {
-		c = max(c, NBCritical(mu1, k1, logP))
+	t1 := nbTail{mu: mu1, k: k1}
+	if !t1.criticalAtMost(c, logP) {
+		c = max(c, t1.critical(logP))
 	}
-	if !nbCriticalAtMost(c, mu2, k2, logP) {
-		c = max(c, NBCritical(mu2, k2, logP))
+	t2 := nbTail{mu: mu2, k: k2}
+	if !t2.criticalAtMost(c, logP) {
+		c = max(c, t2.critical(logP))
 	}
 	return c
 }
@@ -95,17 +92,8 @@ func critMax(lo int, mu1, k1, mu2, k2, logP float64) int {
 // (nonincreasing) bound is at most logP, never more than 1<<30.
 // TestCritMaxMatchesSearch checks it against the search.
 func nbCriticalAtMost(x int, mu, k, logP float64) bool {
-	switch {
-	case x >= 1<<30:
-		return true
-	case mu <= 0:
-		return x >= 1
-	case !(k < nbPoisson): // as NBCritical decides
-		return x > int(mu) && nbLogSFBound(x, mu, k) <= logP
-	case mu > 1000: // PoissonCritical's estimate, not a search
-		return PoissonCritical(mu, logP) <= x
-	}
-	return x > int(mu) && poissonLogSFBound(x, mu) <= logP
+	t := nbTail{mu: mu, k: k}
+	return t.criticalAtMost(x, logP)
 }
 
 // nbLogSFBound is an upper bound of NBLogSF in O(1): pmf(c) times the
@@ -113,20 +101,88 @@ func nbCriticalAtMost(x int, mu, k, logP float64) bool {
 // within a fraction of a decade of the exact tail and never below it, so a
 // critical count found with it is the exact one or slightly above.
 func nbLogSFBound(c int, mu, k float64) float64 {
-	if c <= 0 || float64(c) <= mu {
+	t := nbTail{mu: mu, k: k}
+	return t.bound(c)
+}
+
+// nbTail is one NB(mu, k) whose bound (nbLogSFBound) is evaluated at
+// several counts, as a critical-count search does (a handful per arm): the
+// terms that do not depend on the count, ln Γ(r), r·ln(1−q) and ln q, are
+// computed once, at the first count that needs them, and ln c! comes from
+// a table. Every sum is formed in the same order as a fresh evaluation's,
+// so each bound is bit for bit the same (TestNBTailMatchesFresh).
+type nbTail struct {
+	mu, k         float64
+	init          bool
+	lgR, rl1q, lq float64
+}
+
+// critical is NBCritical(t.mu, t.k, logP).
+func (t *nbTail) critical(logP float64) int {
+	mu, k := t.mu, t.k
+	if k < nbPoisson {
+		return PoissonCritical(mu, logP)
+	}
+	if mu <= 0 {
+		return 1
+	}
+	return critical(t.bound, int(mu), cfGuess(mu, mu*(1+k*mu), (1+2*k*mu)/math.Sqrt(mu*(1+k*mu)), logP), logP)
+}
+
+// criticalAtMost is nbCriticalAtMost(x, t.mu, t.k, logP).
+func (t *nbTail) criticalAtMost(x int, logP float64) bool {
+	mu, k := t.mu, t.k
+	switch {
+	case x >= 1<<30:
+		return true
+	case mu <= 0:
+		return x >= 1
+	case !(k < nbPoisson): // as NBCritical decides
+		return x > int(mu) && t.bound(x) <= logP
+	case mu > 1000: // PoissonCritical's estimate, not a search
+		return PoissonCritical(mu, logP) <= x
+	}
+	return x > int(mu) && poissonLogSFBound(x, mu) <= logP
+}
+
+// bound is nbLogSFBound(c, t.mu, t.k).
+func (t *nbTail) bound(c int) float64 {
+	if c <= 0 || float64(c) <= t.mu {
 		return 0
 	}
-	r := 1 / k
-	q := k * mu / (1 + k*mu)
+	r := 1 / t.k
+	q := t.k * t.mu / (1 + t.k*t.mu)
 	x := float64(c)
 	bound := math.Max(q, q*(x+r)/(x+1))
 	if bound >= 1 {
 		return 0
 	}
+	if !t.init {
+		t.init = true
+		t.lgR, _ = math.Lgamma(r)
+		t.rl1q = r * math.Log1p(-q)
+		t.lq = math.Log(q)
+	}
 	lg1, _ := math.Lgamma(x + r)
-	lg2, _ := math.Lgamma(r)
-	lg3, _ := math.Lgamma(x + 1)
-	return min(0, lg1-lg2-lg3+r*math.Log1p(-q)+x*math.Log(q)-math.Log1p(-bound))
+	return min(0, lg1-t.lgR-lgammaInt(c)+t.rl1q+x*t.lq-math.Log1p(-bound))
+}
+
+// lgammaInts holds ln Γ(c+1) = ln c! for the counts critical-count
+// searches visit most: math.Lgamma's own values, so lookups are exact.
+var lgammaInts = func() (t [1024]float64) {
+	for c := range t {
+		t[c], _ = math.Lgamma(float64(c) + 1)
+	}
+	return t
+}()
+
+// lgammaInt is math.Lgamma(float64(c) + 1) (c ≥ 0; float64(c)+1 is exact).
+func lgammaInt(c int) float64 {
+	if uint(c) < uint(len(lgammaInts)) {
+		return lgammaInts[c]
+	}
+	v, _ := math.Lgamma(float64(c) + 1)
+	return v
 }
 
 // cfGuess is the Cornish–Fisher estimate of the upper logP quantile of a

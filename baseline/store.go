@@ -62,6 +62,14 @@ type Store[K comparable, V any] struct {
 	// task often share a key, and comparing interned strings (equal
 	// pointers) is cheaper than hashing them into the map.
 	last *storeEntry[K, V]
+	// cache maps a key's string addresses (slotOf) to the entry last found
+	// for it, checked by comparing the key: the decoder interns agent ids
+	// and tool names, so a record's key usually has the addresses of the
+	// last record with that key, and a hit skips hashing the strings into
+	// the map. Allocated at the first Get; nil slotOf: no cache (K is
+	// neither Key nor string).
+	cache  *[storeCacheLen]*storeEntry[K, V]
+	slotOf func(K) uint
 
 	// Entries live in slabs (so a capture can list them in O(slabs));
 	// evicted ones wait on spare for reuse.
@@ -100,7 +108,56 @@ const dead = ^uint32(0)
 // NewStore returns a store holding at most maxKeys keys (0: unlimited) and
 // evicting keys not seen for idle (0: never) on Sweep.
 func NewStore[K comparable, V any](maxKeys int, idle time.Duration) *Store[K, V] {
-	return &Store[K, V]{entries: make(map[K]*storeEntry[K, V]), maxKeys: maxKeys, idle: idle}
+	s := &Store[K, V]{entries: make(map[K]*storeEntry[K, V]), maxKeys: maxKeys, idle: idle}
+	var zero K
+	switch any(zero).(type) {
+	case Key:
+		s.slotOf = func(k K) uint { return keySlot(*(*Key)(unsafe.Pointer(&k))) }
+	case string:
+		s.slotOf = func(k K) uint { return strSlot(*(*string)(unsafe.Pointer(&k))) }
+	}
+	return s
+}
+
+// storeCacheLen is the number of slots of a Store's entry cache (8 KiB).
+const (
+	storeCacheBits = 10
+	storeCacheLen  = 1 << storeCacheBits
+)
+
+// keySlot is k's cache slot: a hash of its strings' addresses, not their
+// bytes (a slot only has to be the same for the same interned strings).
+func keySlot(k Key) uint {
+	a := uint64(uintptr(unsafe.Pointer(unsafe.StringData(k.Agent))))
+	t := uint64(uintptr(unsafe.Pointer(unsafe.StringData(k.Tool))))
+	return uint((a*0x9E3779B97F4A7C15 ^ t*0xC2B2AE3D27D4EB4F) >> (64 - storeCacheBits))
+}
+
+// strSlot is keySlot for a string key.
+func strSlot(k string) uint {
+	a := uint64(uintptr(unsafe.Pointer(unsafe.StringData(k))))
+	return uint((a * 0x9E3779B97F4A7C15) >> (64 - storeCacheBits))
+}
+
+// lookup is the map lookup of get, through the entry cache: a cached
+// entry is taken only while it holds k and is live, so the result is
+// always the map's.
+func (s *Store[K, V]) lookup(k K) *storeEntry[K, V] {
+	if s.slotOf == nil {
+		return s.entries[k]
+	}
+	if s.cache == nil {
+		s.cache = new([storeCacheLen]*storeEntry[K, V])
+	}
+	c := &s.cache[s.slotOf(k)]
+	if e := *c; e != nil && e.key == k && e.snap.Load() != dead {
+		return e
+	}
+	e := s.entries[k]
+	if e != nil {
+		*c = e
+	}
+	return e
 }
 
 // Get returns the state for k, creating it with init when absent; created
@@ -142,7 +199,7 @@ func (s *Store[K, V]) get(k K, now time.Time, init func(*V)) (*storeEntry[K, V],
 	t := now.Unix()
 	e := s.last
 	if e == nil || e.key != k {
-		e = s.entries[k]
+		e = s.lookup(k)
 	}
 	if e != nil {
 		s.last = e

@@ -165,24 +165,31 @@ var zeroLevel level
 // Tail returns d's tail fit, refitting it if the body's quantiles changed
 // or enough new exceedances arrived since the last fit.
 func (d *Dist) Tail(g *Digester) TailFit {
+	var f TailFit
+	d.tailTo(g, &f)
+	return f
+}
+
+// tailTo is Tail writing the fit to f (zero on entry).
+func (d *Dist) tailTo(g *Digester, f *TailFit) {
 	if d.distMem == nil {
-		return TailFit{}
+		return
 	}
 	t := &d.tail
 	if t.fitValid && !t.fitStale && t.newSince < tailRefit && !d.needsRefresh() {
-		return t.storedFit()
+		*f = t.storedFit()
+		return
 	}
 	q := d.Quantiles(g)
 	if q.Folded == 0 {
-		return TailFit{}
+		return
 	}
 	t.fitStale, t.newSince = false, 0
 	t.gen++
-	f := fitTail(q, t.rings())
+	*f = fitTail(q, t.rings())
 	f.LnP50 = LogValue(q.P50)
 	f.Scale = max((LogValue(q.P90)-LogValue(q.P10))/2.563, 0.05)
-	t.setFit(f)
-	return f
+	t.setFit(*f)
 }
 
 // fitTail fits the GPD to the ring's excesses over the body's p98, or

@@ -247,8 +247,7 @@ func poissonLogSFBound(k int, lambda float64) float64 {
 		return 0
 	}
 	ratio := lambda / float64(k+1)
-	lg, _ := math.Lgamma(float64(k) + 1)
-	return min(0, -lambda+float64(k)*math.Log(lambda)-lg-math.Log1p(-ratio))
+	return min(0, -lambda+float64(k)*math.Log(lambda)-lgammaInt(k)-math.Log1p(-ratio))
 }
 
 // TopK is a Misra–Gries heavy-hitter table with 4 slots over 64-bit hashes:

@@ -1136,8 +1136,9 @@ func (ks *keyState) dropCount() uint64 {
 	}
 	lim := math.Max(t.cfg.PeakRatio, dropPeakRatio) * float64(g.peak)
 	per := -math.Log10(dropQ(float64(g.mean)))
-	// The same comparisons as dropCheck, from an estimate upward.
-	ok := func(n float64) bool { return n > lim && -n*math.Log10(dropQ(float64(g.mean))) >= t.minL }
+	// The same comparisons as dropCheck, from an estimate upward (n·per is
+	// dropCheck's −n·log10 q bit for bit: negation is exact).
+	ok := func(n float64) bool { return n > lim && n*per >= t.minL }
 	n := math.Max(math.Floor(lim), math.Ceil(t.minL/per)-1)
 	n = math.Max(n, 1)
 	if n > 1<<52 {

@@ -396,7 +396,9 @@ func (ks *keyState) armRise() {
 // alarmCount is the smallest count x below 2^30 with llr(x) ≥ need under
 // ms, by doubling and bisection (0: none); about a dozen lgamma pairs.
 func alarmCount(ms *riseModels, need float64) uint32 {
-	ok := func(x float64) bool { return ms.llr(x) >= need }
+	// min(a, b) ≥ need exactly when both are (NaN fails either way): the
+	// second model's lgamma pair only when the first clears need.
+	ok := func(x float64) bool { return ms[0].llr(x) >= need && ms[1].llr(x) >= need }
 	const top = 1 << 30
 	if !ok(top) {
 		return 0

@@ -352,14 +352,14 @@ func (st *state) slotFor(g *baseline.Digester, v string) (cur, ref *slot) {
 	return victim, keep
 }
 
-// choice is the baseline a call is judged against.
+// choice is the baseline a call is judged against: pointers to Observe's
+// own quantiles, verdicts and judges (no per-record copies of them). Its
+// scope and version are Observe's locals, apart: a string that reaches a
+// finding would otherwise make every verdict it points at escape.
 type choice struct {
-	q       baseline.Quantiles
-	v       baseline.Verdict
-	j       baseline.Judge
-	lv      baseline.Level // level-shift outcome of the chosen slot (own scopes only)
-	scope   string
-	version string // of the reference, for previous-version scopes
+	q *baseline.Quantiles
+	v *baseline.Verdict
+	j *baseline.Judge
 }
 
 // Observe implements detect.Detector.
@@ -384,43 +384,59 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	if ks != nil {
 		kcur, kref = ks.slotFor(d.core.G, r.Tool.Version)
 		kj = *d.core.JudgeFor(ks.Cfg, judgeOf)
-		kv = kcur.dist.JudgeLog(d.core.G, x, y, &kj, 0)
+		kcur.dist.JudgeLogTo(&kv, d.core.G, x, y, &kj, 0)
 		kq = kcur.dist.Quantiles(d.core.G)
 	}
 	if ts != nil {
 		tcur, tref = ts.slotFor(d.core.G, r.Tool.Version)
 		tj = *d.core.JudgeFor(ts.Cfg, judgeOf)
-		tv = tcur.dist.JudgeLog(d.core.G, x, y, &tj, 0)
+		tcur.dist.JudgeLogTo(&tv, d.core.G, x, y, &tj, 0)
 		tq = tcur.dist.Quantiles(d.core.G)
 	}
 	kReady := kcur != nil && kcur.usable(kq, cfg)
 	tReady := tcur != nil && tcur.usable(tq, cfg)
 	var c choice
+	var scope, version string
+	var lv baseline.Level // level-shift outcome of the chosen slot (own scopes only)
+	// alt holds a choice that is none of the verdicts above (pooled, a
+	// previous version's, the consumer group's).
+	var alt struct {
+		q baseline.Quantiles
+		v baseline.Verdict
+		j baseline.Judge
+	}
 	switch {
 	case kReady:
-		c = choice{q: kq, v: kv, j: kj, scope: ScopeAgent}
-		if tReady {
-			c.v.Pool(&tv) // egregious only if also for the tool (baseline/tail.go)
+		c, scope = choice{q: &kq, v: &kv, j: &kj}, ScopeAgent
+		if tReady && kv.Egregious { // Pool changes only an egregious verdict
+			alt.v = kv      // the key learns its own verdict, not the pooled one
+			alt.v.Pool(&tv) // egregious only if also for the tool (baseline/tail.go)
+			c.v = &alt.v
 		}
 	case tReady:
-		c = choice{q: tq, v: tv, j: tj, scope: ScopeTool}
+		c, scope = choice{q: &tq, v: &tv, j: &tj}, ScopeTool
 	case kcur != nil && kcur.relearn && kref.usable(kref.dist.Quantiles(d.core.G), cfg):
-		c = choice{q: kref.dist.Quantiles(d.core.G), v: kref.dist.Judge(d.core.G, x, &kj, math.Log(cfg.RelearnFactor)), j: kj, scope: ScopeAgentPrevVersion, version: kref.version}
+		alt.q = kref.dist.Quantiles(d.core.G)
+		alt.v = kref.dist.Judge(d.core.G, x, &kj, math.Log(cfg.RelearnFactor))
+		c, scope, version = choice{q: &alt.q, v: &alt.v, j: &kj}, ScopeAgentPrevVersion, kref.version
 	case tcur != nil && tcur.relearn && tref.usable(tref.dist.Quantiles(d.core.G), cfg):
-		c = choice{q: tref.dist.Quantiles(d.core.G), v: tref.dist.Judge(d.core.G, x, &tj, math.Log(cfg.RelearnFactor)), j: tj, scope: ScopeToolPrevVersion, version: tref.version}
+		alt.q = tref.dist.Quantiles(d.core.G)
+		alt.v = tref.dist.Judge(d.core.G, x, &tj, math.Log(cfg.RelearnFactor))
+		c, scope, version = choice{q: &alt.q, v: &alt.v, j: &tj}, ScopeToolPrevVersion, tref.version
 	}
-	if !kReady && (c.scope == ScopeTool || c.scope == "") && d.core.Sharing() {
+	if !kReady && (scope == ScopeTool || scope == "") && d.core.Sharing() {
 		// Consumer group: the tool over all partitions (share.go).
 		if q, v, j, ok := d.core.JudgeShared(r.Tool.Name, r.Tool.Version, x, y, cfg, judgeOf, float64(cfg.MinSamples)); ok {
-			c = choice{q: q, v: v, j: j, scope: ScopeTool}
+			alt.q, alt.v, alt.j = q, v, j
+			c, scope = choice{q: &alt.q, v: &alt.v, j: &alt.j}, ScopeTool
 		}
 	}
 	// Learn (see the package doc). A slot without a tail yet (a fresh
 	// version) does not learn a call the judging baseline found anomalous.
-	anomalous := c.scope != "" && c.v.Anomalous(&c.j)
+	anomalous := scope != "" && c.v.Anomalous(c.j)
 	success := r.Invocation.Status == record.StatusSuccess
 	// A young key learns what the ready tool baseline judged normal.
-	kv.Vouched = c.scope == ScopeTool && !anomalous
+	kv.Vouched = scope == ScopeTool && !anomalous
 	if success {
 		// Repeats of one input feed the level test once (baseline.Learn).
 		kv.Input = baseline.InputKey(r.Invocation.InputHash)
@@ -434,61 +450,63 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 		}
 	}
 	if kcur != nil && (kv.Fit.Valid || !anomalous) {
-		lv := kcur.dist.Learn(d.core.G, x, now, &kv, &kj, kReady, success)
-		if c.scope == ScopeAgent {
-			c.lv = lv
+		l := kcur.dist.Learn(d.core.G, x, now, &kv, &kj, kReady, success)
+		if scope == ScopeAgent {
+			lv = l
 		}
 	}
 	if tcur != nil && (tv.Fit.Valid || !anomalous) {
 		// The level test runs on the (agent, tool) key; the tool's only
 		// stands in for a key the full store could not hold (one level
 		// update per record, not two).
-		lv := tcur.dist.Learn(d.core.G, x, now, &tv, &tj, tReady, success && kcur == nil)
-		if c.scope == ScopeTool {
-			c.lv = lv
+		l := tcur.dist.Learn(d.core.G, x, now, &tv, &tj, tReady, success && kcur == nil)
+		if scope == ScopeTool {
+			lv = l
 		}
 	}
-	if c.scope == "" {
+	if scope == "" {
 		return out
 	}
 	if anomalous {
-		out = append(out, finding(r, x, &c))
+		out = append(out, finding(r, x, c.q, c.v, scope, version))
 	}
-	if c.lv.Emit {
-		out = append(out, distdetect.ShiftFinding(r, detect.PatternLatency, "ms", "latency", x, c.lv, c.q, c.scope, alert.HumanMillis))
+	if lv.Emit {
+		out = append(out, distdetect.ShiftFinding(r, detect.PatternLatency, "ms", "latency", x, lv, *c.q, scope, alert.HumanMillis))
 	}
-	if c.lv.Drift {
-		out = append(out, distdetect.DriftFinding(r, detect.PatternLatency, "ms", "latency", x, &c.v, &c.j, c.q, c.scope, alert.HumanMillis))
+	if lv.Drift {
+		out = append(out, distdetect.DriftFinding(r, detect.PatternLatency, "ms", "latency", x, c.v, c.j, *c.q, scope, alert.HumanMillis))
 	}
-	if c.lv.Disp.Spread || c.lv.Disp.Density {
-		out = distdetect.DispersionFindings(out, r, detect.PatternLatency, "ms", "latency", x, &c.lv, c.q, c.scope, alert.HumanMillis)
+	if lv.Disp.Spread || lv.Disp.Density {
+		out = distdetect.DispersionFindings(out, r, detect.PatternLatency, "ms", "latency", x, &lv, *c.q, scope, alert.HumanMillis)
 	}
 	return out
 }
 
-func finding(r *record.Record, x float64, c *choice) detect.Finding {
+// finding takes c's fields, not c: a *choice would leak, to the escape
+// analysis, every verdict it may point at.
+func finding(r *record.Record, x float64, q *baseline.Quantiles, v *baseline.Verdict, scope, version string) detect.Finding {
 	var f detect.Finding
 	f.FromRecord(r)
 	f.Pattern = detect.PatternLatency
 	f.Detail = DetailSlow
-	f.Score = distdetect.Score(c.v.Decades, r)
+	f.Score = distdetect.Score(v.Decades, r)
 	f.Observed = x
-	f.Expected = math.Round(c.q.P50)
+	f.Expected = math.Round(q.P50)
 	f.Unit = "ms"
 	f.Summary = r.Tool.Name + " took " + alert.HumanMillis(x) + " for " + r.AgentID +
-		"; p99 baseline is " + alert.HumanMillis(c.q.P99)
-	switch c.scope {
+		"; p99 baseline is " + alert.HumanMillis(q.P99)
+	switch scope {
 	case ScopeTool:
 		f.Summary += " (all agents)"
 	case ScopeAgentPrevVersion:
-		f.Summary += " (version " + c.version + ")"
+		f.Summary += " (version " + version + ")"
 	case ScopeToolPrevVersion:
-		f.Summary += " (all agents, version " + c.version + ")"
+		f.Summary += " (all agents, version " + version + ")"
 	}
-	f.Details = distdetect.TailDetails(c.q, &c.v, c.scope)
+	f.Details = distdetect.TailDetails(*q, v, scope)
 	f.Details["status"] = r.Invocation.Status
-	if c.scope == ScopeAgentPrevVersion || c.scope == ScopeToolPrevVersion {
-		f.Details["baseline_version"] = c.version
+	if scope == ScopeAgentPrevVersion || scope == ScopeToolPrevVersion {
+		f.Details["baseline_version"] = version
 	}
 	return f
 }

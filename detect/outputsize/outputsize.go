@@ -157,12 +157,12 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	var kj, tj baseline.Judge
 	if ks != nil {
 		kj = *d.core.JudgeFor(ks.Cfg, judgeOf)
-		kv = ks.dist.JudgeLog(d.core.G, x, y, &kj, 0)
+		ks.dist.JudgeLogTo(&kv, d.core.G, x, y, &kj, 0)
 		kq = ks.dist.Quantiles(d.core.G)
 	}
 	if ts != nil {
 		tj = *d.core.JudgeFor(ts.Cfg, judgeOf)
-		tv = ts.dist.JudgeLog(d.core.G, x, y, &tj, 0)
+		ts.dist.JudgeLogTo(&tv, d.core.G, x, y, &tj, 0)
 		tq = ts.dist.Quantiles(d.core.G)
 	}
 	kReady, tReady := ks != nil && kq.Count >= need, ts != nil && tq.Count >= need

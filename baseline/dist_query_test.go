@@ -1,0 +1,83 @@
+package baseline
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/influxdata/tdigest"
+)
+
+// libraryQuantiles is what Quantiles computed before dist_query.go: the
+// library's t-digest fed prev, then cur, centroid by centroid.
+func libraryQuantiles(g *Digester, d *Dist) [5]float64 {
+	td := tdigest.NewWithCompression(g.td.Compression)
+	for _, cs := range [2][]byte{d.cs[:d.np], d.cs[d.np:]} {
+		for u := (unpacker{b: cs}); u.more(); {
+			td.AddCentroid(u.next().td())
+		}
+	}
+	return [5]float64{td.Quantile(0.1), td.Quantile(0.5), td.Quantile(0.9), td.Quantile(0.99), td.Quantile(0.999)}
+}
+
+// TestQueryMatchesLibrary checks the query against the library bit for
+// bit on Dists of many shapes and sizes over two epochs, with distinct
+// values, with few distinct (integral: equal means across and within the
+// lists, the sort fallback) and with extreme ones.
+func TestQueryMatchesLibrary(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 13))
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	gens := []func() float64{
+		func() float64 { return math.Exp(rng.NormFloat64()) * 100 },
+		func() float64 { return math.Exp(rng.NormFloat64()*2) * 1000 },
+		func() float64 { return math.Round(rng.ExpFloat64() * 3) },
+		func() float64 { return float64(rng.IntN(4)) * 50 },
+		func() float64 { return 1 / math.Pow(rng.Float64(), 1/1.5) },
+		func() float64 { return rng.NormFloat64() * 1e38 },
+	}
+	for _, comp := range []float64{25, 10, 100} {
+		g := NewDigester(comp, 24*time.Hour)
+		checked := 0
+		for round := range 300 {
+			var d Dist
+			gen := gens[round%len(gens)]
+			n := 1 + rng.IntN(6000)
+			for i := range n {
+				ts := start.Add(time.Duration(i) * 48 * time.Hour / time.Duration(n))
+				d.Add(g, gen(), ts)
+				if i%97 == 0 && d.prevW+d.curW > 0 {
+					want := libraryQuantiles(g, &d)
+					g.query(&d)
+					got := [5]float64{d.q.P10, d.q.P50, d.q.P90, d.q.P99, d.q.P999}
+					for k := range got {
+						if math.Float64bits(got[k]) != math.Float64bits(want[k]) {
+							t.Fatalf("compression %v, round %d, %d values: quantile %d = %v, library %v", comp, round, i+1, k, got[k], want[k])
+						}
+					}
+					checked++
+				}
+			}
+		}
+		if checked < 1000 {
+			t.Fatalf("compression %v: only %d queries checked", comp, checked)
+		}
+	}
+}
+
+// TestQueryNoAllocs: a refresh allocates nothing, also when ties take the
+// library's sort.
+func TestQueryNoAllocs(t *testing.T) {
+	g := NewDigester(25, 24*time.Hour)
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var d Dist
+	for i := range 5000 {
+		d.Add(g, float64(i%7)*10, start.Add(time.Duration(i)*30*time.Second))
+	}
+	if d.prevW == 0 || d.curW == 0 {
+		t.Fatal("want both epochs filled")
+	}
+	if a := testing.AllocsPerRun(100, func() { g.query(&d) }); a != 0 {
+		t.Fatalf("query allocates %.1f times", a)
+	}
+}
