@@ -30,22 +30,21 @@ var taskTools = []string{"crm", "mail", "search"}
 // is then a task of its own).
 func runTaskAgent(det detect.Detector, seed uint64, days int, extra func(sec int) bool, withTrace bool) []detect.Finding {
 	rng := rand.New(rand.NewPCG(seed, 77))
-	type pending struct {
-		at    int
-		tool  string
-		trace string
-		agent string
-	}
-	var queue []pending
+	var queue callQueue
 	var out []detect.Finding
-	var rec record.Record
 	n := 0
 	newTask := func(sec int, agent string, calls func() []string) {
 		n++
 		trace := fmt.Sprintf("%s-%d-%d", agent, seed, n)
+		if !withTrace {
+			trace = ""
+		}
 		at := sec
 		for _, tl := range calls() {
-			queue = append(queue, pending{at: at, tool: tl, trace: trace, agent: agent})
+			if tl == "" {
+				tl = "db"
+			}
+			queue = append(queue, scheduledCall{at: at, tool: tl, trace: trace, agent: agent})
 			at += 2 + rng.IntN(11)
 		}
 	}
@@ -89,29 +88,7 @@ func runTaskAgent(det detect.Detector, seed uint64, days int, extra func(sec int
 				break
 			}
 		}
-		if len(queue) > 0 {
-			keep := queue[:0]
-			for _, p := range queue {
-				if p.at > sec {
-					keep = append(keep, p)
-					continue
-				}
-				ts := base.Add(time.Duration(sec) * time.Second)
-				tool := p.tool
-				if tool == "" {
-					tool = "db"
-				}
-				rec = record.Record{Timestamp: ts, AgentID: p.agent, Tool: record.Tool{Name: tool}}
-				if withTrace {
-					rec.TraceID = p.trace
-				}
-				out = det.Observe(&rec, out)
-			}
-			queue = keep
-		}
-		if sec%10 == 0 {
-			out = det.Tick(base.Add(time.Duration(sec)*time.Second), out)
-		}
+		out = queue.step(det, sec, out)
 	}
 	return out
 }

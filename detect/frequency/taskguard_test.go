@@ -8,7 +8,6 @@ import (
 
 	"github.com/toolwatch/toolwatch/baseline"
 	"github.com/toolwatch/toolwatch/detect"
-	"github.com/toolwatch/toolwatch/record"
 )
 
 // runDayShape replays days of three agents through det (a Tick every 10 s):
@@ -29,19 +28,14 @@ import (
 // trace) starts at sec.
 func runDayShape(det detect.Detector, seed uint64, days int, extra func(sec int) bool) []detect.Finding {
 	rng := rand.New(rand.NewPCG(seed, 91))
-	type pending struct {
-		at           int
-		agent, tool  string
-		trace, input string
-	}
-	var queue []pending
+	var queue callQueue
 	var out []detect.Finding
 	n := 0
 	task := func(sec int, agent, tool string, calls, gap int) {
 		n++
 		trace := fmt.Sprintf("%s-%d-%d", agent, seed, n)
 		for i := range calls {
-			queue = append(queue, pending{at: sec + i*gap + rng.IntN(gap/2+1), agent: agent, tool: tool, trace: trace,
+			queue = append(queue, scheduledCall{at: sec + i*gap + rng.IntN(gap/2+1), agent: agent, tool: tool, trace: trace,
 				input: fmt.Sprintf("in-%d-%d", n, i)})
 		}
 	}
@@ -59,7 +53,6 @@ func runDayShape(det detect.Detector, seed uint64, days int, extra func(sec int)
 		}
 		etlRuns[d*86400+rng.IntN(86400-1800)] = true
 	}
-	var rec record.Record
 	for sec := 0; sec < days*86400; sec++ {
 		perHour := 6.0
 		switch h := (sec / 3600) % 24; {
@@ -92,22 +85,7 @@ func runDayShape(det detect.Detector, seed uint64, days int, extra func(sec int)
 		if etlRuns[sec] {
 			task(sec, "etl", "load", 60+rng.IntN(91), 12)
 		}
-		if len(queue) > 0 {
-			keep := queue[:0]
-			for _, p := range queue {
-				if p.at > sec {
-					keep = append(keep, p)
-					continue
-				}
-				rec = record.Record{Timestamp: base.Add(time.Duration(sec) * time.Second), AgentID: p.agent,
-					Tool: record.Tool{Name: p.tool}, TraceID: p.trace, Invocation: record.Invocation{InputHash: p.input}}
-				out = det.Observe(&rec, out)
-			}
-			queue = keep
-		}
-		if sec%10 == 0 {
-			out = det.Tick(base.Add(time.Duration(sec)*time.Second), out)
-		}
+		out = queue.step(det, sec, out)
 	}
 	return out
 }
