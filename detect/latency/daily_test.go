@@ -56,25 +56,6 @@ func TestDailyRhythmClasses(t *testing.T) {
 		}
 		return v * (1 + 0.08*rng.NormFloat64())
 	}
-	// bursty: σ 0.35 around the rhythm, 10–40 min at 2–5× every ~5 h, a
-	// single 4–10× value every ~12 h.
-	bursty := func(step time.Duration) func(*rand.Rand, time.Duration, bool) float64 {
-		var end time.Duration
-		f := 1.0
-		return func(rng *rand.Rand, e time.Duration, _ bool) float64 {
-			if e > end && rng.Float64() < float64(step)/float64(5*time.Hour) {
-				end, f = e+time.Duration(10+30*rng.Float64())*time.Minute, 2+3*rng.Float64()
-			}
-			v := 250 * day40(e) * math.Exp(0.35*rng.NormFloat64())
-			if e <= end {
-				v *= f
-			}
-			if rng.Float64() < float64(step)/float64(12*time.Hour) {
-				v *= 4 + 6*rng.Float64()
-			}
-			return v
-		}
-	}
 	// strong: the night trough a fifth of the afternoon peak; flat at the
 	// geometric mean during the anomaly.
 	strong := func(rng *rand.Rand, e time.Duration, in bool) float64 {
@@ -88,8 +69,8 @@ func TestDailyRhythmClasses(t *testing.T) {
 		{name: "daily ±40%, 5 min", step: 5 * time.Minute, gen: scaled(1, 0.05)},
 		{name: "daily ±40%, 1/min", step: time.Minute, gen: scaled(1, 0.05)},
 		{name: "weekly rhythm, 5 min", step: 5 * time.Minute, days: 21, gen: weekly},
-		{name: "bursty on the rhythm, 5 min", step: 5 * time.Minute, gen: bursty(5 * time.Minute), maxPerDay: 3},
-		{name: "bursty on the rhythm, 1/min", step: time.Minute, gen: bursty(time.Minute), maxPerDay: 3},
+		{name: "bursty on the rhythm, 5 min", step: 5 * time.Minute, gen: burstyGen(5*time.Minute, 5*time.Hour, day40), maxPerDay: 3},
+		{name: "bursty on the rhythm, 1/min", step: time.Minute, gen: burstyGen(time.Minute, 5*time.Hour, day40), maxPerDay: 3},
 		{name: "night trough ×2.5 for 4 h, 5 min", step: 5 * time.Minute, start: time.Hour, length: 4 * time.Hour,
 			gen: scaled(2.5, 0.05), want: distdetect.DetailShiftUp, within: time.Hour, maxEpisode: 1},
 		{name: "night trough ×2.5 for 4 h, 1/min", step: time.Minute, start: time.Hour, length: 4 * time.Hour,

@@ -41,23 +41,6 @@ func TestMetricSeriesClasses(t *testing.T) {
 	}
 	// bursty: 10–40 min at 2–5× every ~3 h, and a single 4–10× value
 	// every ~12 h, over σ 0.35 noise.
-	bursty := func(step time.Duration) func(*rand.Rand, time.Duration, bool) float64 {
-		var end time.Duration
-		f := 1.0
-		return func(rng *rand.Rand, e time.Duration, _ bool) float64 {
-			if e > end && rng.Float64() < float64(step)/float64(3*time.Hour) {
-				end, f = e+time.Duration(10+30*rng.Float64())*time.Minute, 2+3*rng.Float64()
-			}
-			v := noise(rng, e, 0.35)
-			if e <= end {
-				v *= f
-			}
-			if rng.Float64() < float64(step)/float64(12*time.Hour) {
-				v *= 4 + 6*rng.Float64()
-			}
-			return v
-		}
-	}
 	shift := func(k, s float64) func(*rand.Rand, time.Duration, bool) float64 {
 		return func(rng *rand.Rand, e time.Duration, in bool) float64 {
 			v := noise(rng, e, s)
@@ -77,8 +60,8 @@ func TestMetricSeriesClasses(t *testing.T) {
 		}
 	}
 	for _, c := range []class{
-		{name: "bursty, 1/min", step: time.Minute, gen: bursty(time.Minute), maxPerDay: 3},
-		{name: "bursty, 5 min", step: 5 * time.Minute, gen: bursty(5 * time.Minute), maxPerDay: 3},
+		{name: "bursty, 1/min", step: time.Minute, gen: burstyGen(time.Minute, 3*time.Hour, daily), maxPerDay: 3},
+		{name: "bursty, 5 min", step: 5 * time.Minute, gen: burstyGen(5*time.Minute, 3*time.Hour, daily), maxPerDay: 3},
 		{name: "noisy σ 0.5, 5 min", step: 5 * time.Minute, gen: shift(1, 0.5), maxPerDay: 1},
 		{name: "3× for 6 h, 1/min", step: time.Minute, length: 6 * time.Hour, gen: shift(3, 0.3),
 			want: distdetect.DetailShiftUp, within: 30 * time.Minute, maxEpisode: 1, maxPerDay: 1},
@@ -140,5 +123,26 @@ func TestMetricSeriesClasses(t *testing.T) {
 			detecttest.CheckEpisode(t, fs, detecttest.Episode{Start: base.Add(warm), Anomalous: c.length > 0, MaxPerDay: c.maxPerDay,
 				Want: c.want, Within: c.within, MaxEpisode: c.maxEpisode})
 		})
+	}
+}
+
+// burstyGen is the bursty class of the metric-series tests: σ 0.35 noise
+// around 250 ms × rhythm, 10–40 min at 2–5× every ~every, and a single
+// 4–10× value every ~12 h.
+func burstyGen(step, every time.Duration, rhythm func(time.Duration) float64) func(*rand.Rand, time.Duration, bool) float64 {
+	var end time.Duration
+	f := 1.0
+	return func(rng *rand.Rand, e time.Duration, _ bool) float64 {
+		if e > end && rng.Float64() < float64(step)/float64(every) {
+			end, f = e+time.Duration(10+30*rng.Float64())*time.Minute, 2+3*rng.Float64()
+		}
+		v := 250 * rhythm(e) * math.Exp(0.35*rng.NormFloat64())
+		if e <= end {
+			v *= f
+		}
+		if rng.Float64() < float64(step)/float64(12*time.Hour) {
+			v *= 4 + 6*rng.Float64()
+		}
+		return v
 	}
 }

@@ -85,8 +85,8 @@ func TestSpreadClasses(t *testing.T) {
 				}
 				return 250 * daily(e) * math.Exp(s*rng.NormFloat64())
 			}},
-		{name: "bursty, 1/min", step: time.Minute, gen: burstyGen(time.Minute), maxPerDay: 3},
-		{name: "bursty, 5 min", step: 5 * time.Minute, gen: burstyGen(5 * time.Minute), maxPerDay: 3},
+		{name: "bursty, 1/min", step: time.Minute, gen: burstyGen(time.Minute, 3*time.Hour, daily), maxPerDay: 3},
+		{name: "bursty, 5 min", step: 5 * time.Minute, gen: burstyGen(5*time.Minute, 3*time.Hour, daily), maxPerDay: 3},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			d := newDet(t, nil)
@@ -106,26 +106,5 @@ func TestSpreadClasses(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// burstyGen is TestMetricSeriesClasses' bursty class: 10–40 min at 2–5×
-// every ~3 h and a single 4–10× value every ~12 h over σ 0.35 noise and
-// the day rhythm.
-func burstyGen(step time.Duration) func(*rand.Rand, time.Duration, bool) float64 {
-	var end time.Duration
-	f := 1.0
-	return func(rng *rand.Rand, e time.Duration, _ bool) float64 {
-		if e > end && rng.Float64() < float64(step)/float64(3*time.Hour) {
-			end, f = e+time.Duration(10+30*rng.Float64())*time.Minute, 2+3*rng.Float64()
-		}
-		v := 250 * daily(e) * math.Exp(0.35*rng.NormFloat64())
-		if e <= end {
-			v *= f
-		}
-		if rng.Float64() < float64(step)/float64(12*time.Hour) {
-			v *= 4 + 6*rng.Float64()
-		}
-		return v
 	}
 }
