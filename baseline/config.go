@@ -39,17 +39,19 @@ func DefaultConfig() Config {
 // their centroid lists, raw buffers and tail state, store bookkeeping) at
 // t-digest compression c, once its digests hold two full epochs. Fitted to
 // BenchmarkStatePerKey in package pipeline (issue 13: keyfit, compression
-// 25: mature keys 3,927 bytes, their packed centroid lists 555 of it;
+// 25: mature keys 3,927 bytes, their packed centroid lists 555 of it,
+// and 4,035 once the level memory held the daily rhythm share and the
+// spread memory;
 // young keys see BENCHMARKS.md), for the costliest mature key: one that
 // was also denied (its denial rate materialised, +640) and changed tool
-// version (a second latency slot, +128), 4,695 bytes. That is a fixed
-// 4,140 bytes plus 2 distributions × 2 epochs × (2c+2) centroids of 7
+// version (a second latency slot, +128), 4,803 bytes. That is a fixed
+// 4,248 bytes plus 2 distributions × 2 epochs × (2c+2) centroids of 7
 // packed bytes (the most measured: log-normal bodies of a million values
 // an epoch, 6.75; 4–6 at ordinary counts) with up to 1/8 of allocator
 // size-class slack (32 bytes per centroid for the four lists), so full
 // lists fit. Younger keys, and keys never denied, cost less than this.
 func KeyBytes(compression float64) int64 {
-	return 4140 + 32*(2*int64(math.Ceil(compression))+2)
+	return 4248 + 32*(2*int64(math.Ceil(compression))+2)
 }
 
 // KeyCap is the key cap of each detector store: MaxKeys when set, else

@@ -109,7 +109,7 @@ type tailState struct {
 	ring     *[tailRing]float32 // log values of recent exceedances; nil while n == 0
 	gen      uint32             // fits so far (drift anchors follow fits)
 	// anchorGen and anchorSet are the level memory's (level doc), kept in
-	// this struct's padding so that level fits the 176-byte size class.
+	// this struct's padding so that level stays in the 224-byte size class.
 	anchorGen   uint32
 	n, pos      uint8 // ring fill and next write position
 	newSince    uint8 // exceedances since the last fit
