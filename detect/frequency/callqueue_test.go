@@ -1,6 +1,7 @@
 package frequency
 
 import (
+	"math/rand/v2"
 	"time"
 
 	"github.com/toolwatch/toolwatch/detect"
@@ -38,4 +39,14 @@ func (q *callQueue) step(det detect.Detector, sec int, out []detect.Finding) []d
 		out = det.Tick(ts, out)
 	}
 	return out
+}
+
+// incidentStarts reports, for each second of a simulation, whether an
+// extra task starts: at perHour a Poisson rate for the 30 minutes from
+// second from, drawn from its own stream of seed.
+func incidentStarts(seed, stream uint64, from int, perHour float64) func(sec int) bool {
+	rng := rand.New(rand.NewPCG(seed, stream))
+	return func(sec int) bool {
+		return sec >= from && sec < from+1800 && rng.Float64() < perHour/3600
+	}
 }

@@ -97,11 +97,7 @@ func runTaskAgent(det detect.Detector, seed uint64, days int, extra func(sec int
 // on day 2 at 10:00: crm's daytime calls (~107/h in ~28 tasks) ×4, its
 // tasks ×3.9.
 func taskIncident(seed uint64) func(sec int) bool {
-	rng := rand.New(rand.NewPCG(seed, 78))
-	from := 2*86400 + 10*3600
-	return func(sec int) bool {
-		return sec >= from && sec < from+1800 && rng.Float64() < 80.0/3600
-	}
+	return incidentStarts(seed, 78, 2*86400+10*3600, 80)
 }
 
 func noTasks(int) bool { return false }

@@ -95,11 +95,7 @@ func runDayShape(det detect.Detector, seed uint64, days int, extra func(sec int)
 // an hour) its busy afternoons reach (~120 an hour, their leaky sums up
 // to ~150).
 func morningIncident(seed uint64) func(sec int) bool {
-	rng := rand.New(rand.NewPCG(seed, 92))
-	from := quietHourFrom
-	return func(sec int) bool {
-		return sec >= from && sec < from+1800 && rng.Float64() < 120.0/3600
-	}
+	return incidentStarts(seed, 92, quietHourFrom, 120)
 }
 
 const quietHourFrom = 5*86400 + 10*3600
