@@ -159,6 +159,8 @@ func (d *Dist) JudgeLogTo(v *Verdict, g *Digester, x, y float64, j *Judge, extra
 			// that grows as the history shrinks (egregiousMaxReach).
 			n := d.Count()
 			b, suspended := d.egregiousBound(&v.Fit, n < egregiousMinCount)
+			// d.q holds the quantiles the fit was made from (tailTo).
+			b = max(b, v.Fit.lightBound(j.Far, LogValue(d.q.P90)))
 			fitted := n >= egregiousMinCount && v.Decades >= egregiousMinDecades
 			if e >= b && (fitted || e >= egregiousMaxReach(n)*(LogValue(max(d.prevMax, d.curMax))-v.Fit.LnU)) {
 				v.beyond = true
