@@ -67,7 +67,11 @@
 // and noisily (30 s against a ~460 ms p99 at σ 1–1.5: fitted p 10⁻⁴·⁵–
 // 10⁻⁷). A call of a key with at least 1,600 calls is egregious, and its
 // −log10 p is raised to at least 10 (critical), when it is at least 10×
-// p99, at least p99²/p50, and 1.5× (in log, over p99) beyond the second
+// p99, at least p99²/p50, beyond what a log-normal of the body's width
+// (the narrower of its p10–p90 and p50–p90 log scales) puts at
+// false_alarm_rate (4.75σ above the median at 10⁻⁶: a call an honest
+// light-tailed model finds ordinary is not egregious under any heavier
+// tail either), and 1.5× (in log, over p99) beyond the second
 // largest of the key's last 32 exceedances, and either the fit puts it at
 // p ≤ 10⁻⁴ or it is likewise 1.5× beyond the largest call learned in the
 // key's two epochs; a key judged on its own baseline must also be beyond

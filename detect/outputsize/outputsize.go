@@ -23,10 +23,11 @@
 // prior). 100 MB from a ~1 KB tool scores 100; a file-read tool with p99
 // ≈ 500 KB and occasional legitimate 5 MB files stays quiet, and 100 MB
 // from it is critical by the egregious rule (detect/latency's doc,
-// baseline/tail.go): at least 10× p99, p99²/p50 and 1.5× (log) beyond what
-// the key has shown, scored at least 10 decades whatever the fit says
-// (from 300 values; a young baseline below 1,600 must clear its largest
-// value by more, see detect/latency).
+// baseline/tail.go): at least 10× p99, p99²/p50, 4.75σ of the body's
+// log-normal above its median (false_alarm_rate 10⁻⁶) and 1.5× (log)
+// beyond what the key has shown, scored at least 10 decades whatever the
+// fit says (from 300 values; a young baseline below 1,600 must clear its
+// largest value by more, see detect/latency).
 //
 // Anomalous outputs teach only the tail (winsorized, at most one point an
 // hour), so recurring legitimate large outputs are absorbed within days
