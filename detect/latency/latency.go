@@ -111,8 +111,9 @@
 // 1.92× for 2, because the short window approaches a step only
 // asymptotically while the long one learns it), a level_shift_up /
 // level_shift_down finding scores score.FromDecades(−log10 p + prior),
-// once per episode (the shift staying beyond the ratio): a 6-hour shift
-// or one that flaps is one finding, not one every few minutes. A peak
+// once per episode (from the shift reaching the ratio until it falls
+// back below half its log, 1.38× for 2): a 6-hour shift or one that
+// hovers at the ratio is one finding, not one every few minutes. A peak
 // guard learns a key's routine bursts: a shift must also exceed the
 // earlier episodes in its direction (decaying, half-life 7 days) by
 // ln 1.5, where the first episode counts half its size and the second
@@ -132,12 +133,17 @@
 // means is at least a tenth of the within-hour variance, 9× their noise,
 // with an hour ≥ 0.1 in log off the day's mean). A key follows it by its
 // own share β (its regression on the offsets, decayed like the long run,
-// learned outside episodes and near its expected level, clamped to
-// [0, 4]; 0 for a key that does not share its tool's rhythm), and its
+// learned while the shift is within the ratio and near its expected
+// level, clamped to [0, 4]; 0 for a key that does not share its tool's
+// rhythm), and its
 // level test takes each deviation from the hour's level, β·offset: a ×2.5
 // night trough, a halved afternoon peak or a strong rhythm gone flat for
 // a day is found (the finding says "against its usual level at this hour
 // of the day", details against: hour_of_day) and the day's swing is not.
+// While the rhythm is still learning (every hour seen, some on fewer than
+// 3 days), a shift within the ratio of the tool's level at this hour on
+// the days before is not reported (a square wave's high phase, a strong
+// swing on days 2–3; the key is taken to follow the tool fully).
 // Until then (young keys and tools, sparse hours, no significant rhythm)
 // the long mean follows the day and such a shift counts from the day's
 // mean. When a key starts measuring against the hour, its peak guard
