@@ -93,7 +93,11 @@
 // entries are winsorized at u + σ·ln 32 and a winsorized entry enters at
 // most once an hour, so exceedances that recur as part of the key's
 // behaviour widen the tail over hours to days (each adds about a tenth to
-// σ) and stop alerting, while one burst adds a single point.
+// σ) and stop alerting, while one burst adds a single point. A young
+// key learns what its ready tool baseline found normal; while no baseline
+// is ready (a new tool), the young baselines learn every call: nothing
+// judges it, and a young fit would refuse a mode it has not seen yet (a
+// square wave's high phase) for good.
 //
 // # Level shifts
 //
@@ -441,8 +445,13 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	// version) does not learn a call the judging baseline found anomalous.
 	anomalous := scope != "" && c.v.Anomalous(c.j)
 	success := r.Invocation.Status == record.StatusSuccess
-	// A young key learns what the ready tool baseline judged normal.
-	kv.Vouched = scope == ScopeTool && !anomalous
+	// A young key learns what the ready tool baseline judged normal. With
+	// no ready baseline at all (a new tool), the young baselines learn
+	// every value: nothing judged it, and a young fit refusing a mode it
+	// has not seen yet (a square wave's high phase, the afternoon of a
+	// tool first seen at night) keeps that mode out of the body for good.
+	kv.Vouched = scope == ScopeTool && !anomalous || scope == ""
+	tv.Vouched = scope == ""
 	if success {
 		// Repeats of one input feed the level test once (baseline.Learn).
 		kv.Input = baseline.InputKey(r.Invocation.InputHash)
