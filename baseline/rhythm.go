@@ -22,12 +22,16 @@ import (
 // and 9 times the noise of those means, with an hour at least
 // rhythmMinAmp (ln) off the day's mean. Otherwise they are zero and the
 // level test is the plain long run's. Buckets decay by rhythmDecay per
-// day, so a changed rhythm is learned over a week or two.
+// day, so a changed rhythm is learned over a week or two. While the
+// rhythm is still learning (every hour seen, some on fewer than
+// rhythmMinDays days), off holds provisional offsets that only veto a
+// shift finding the hour's level on the days before explains
+// (provisional, seenAtHour in judge.go).
 type Rhythm struct {
 	w, m, v [rhythmBuckets]float32 // decayed weight, mean and variance of d per hour
 	day     [rhythmBuckets]int32   // event-time day of the bucket's last value
 	days    [rhythmBuckets]uint8   // distinct days the bucket has seen (saturating)
-	off     [rhythmBuckets]float32 // derived at each hour change: offsets from the mean, 0 unless significant
+	off     [rhythmBuckets]float32 // derived at each hour change: offsets from the mean, 0 unless significant (or provisional)
 	hour    int64                  // absolute UTC hour of the last derivation
 	msq     float32                // derived: mean squared offset (0: no rhythm in use)
 }
