@@ -201,6 +201,7 @@ const (
 	gapCap        = time.Hour // a longer gap counts as this in the mean gap
 	peakMargin    = 0.405     // ln 1.5: how far beyond an earlier episode a shift must go
 	shiftReach    = 15.0 / 16 // a shift reaches ShiftLn at this fraction of it (short-window convergence)
+	episodeEnd    = 0.5       // an episode ends when the shift falls below this fraction of its reach (ratio 2: 1.38×)
 )
 
 // level is a Dist's level-shift and drift memory (tailState.lv), but for
@@ -299,11 +300,13 @@ func le64(s string) uint64 {
 // weighted mean; the test statistic is (short − long)/√(var_long/n_short),
 // and a shift is reported only beyond the largest earlier episode in its
 // direction by ln 1.5 (peak guard, half-life 7 days), once per episode:
-// an episode lasts while the shift stays beyond 15/16 of ShiftLn (the
+// an episode begins when the shift reaches 15/16 of ShiftLn (the
 // short window approaches a step only asymptotically while the long run
 // learns it, so an exact ShiftLn shift reaches that, not ShiftLn itself;
-// ratio 2 counts from 1.92×), and a sustained
-// or flapping shift is one finding, not one every few minutes.
+// ratio 2 counts from 1.92×; on a sparse key from proportionally less,
+// stepReach) and lasts until it falls back below half
+// that (1.38× for ratio 2), so a sustained shift, or one hovering at the
+// ratio, is one finding, not one every few minutes.
 func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, ready, level bool) Level {
 	if math.IsNaN(x) || math.IsInf(x, 0) {
 		return Level{}
@@ -440,6 +443,14 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 			// of it after 4 half-lives): a shift by exactly the ratio counts
 			// from there, not when noise lifts it past.
 			reach := j.ShiftLn * shiftReach
+			// A sparse key's longer short window converges later, while the
+			// long run keeps learning the step: exactly the ratio then never
+			// gets as close to it (1.90× of 2 at one value in 5 minutes), so
+			// the reach scales with the best a step can reach at this
+			// half-life against the best at the shortest one.
+			if hl := gapWindow * lv.gap; hl > float64(shortHalfLife) {
+				reach *= stepReach(hl) / stepReachShort
+			}
 			// Peak guard: a shift is news only beyond the largest earlier
 			// episode in its direction (decaying, half-life 7 days), so a
 			// key whose bursts are routine stops reporting them; an ongoing
@@ -457,7 +468,7 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 			if (dev >= reach && lv.epUp == 0) || (dev <= -reach && lv.epDown == 0) {
 				lv.shiftAt = 0
 			}
-			if news && out.Decades >= j.Far && lv.shiftAt == 0 {
+			if news && out.Decades >= j.Far && lv.shiftAt == 0 && !seenAtHour(v.Rhythm, now, dev, reach) {
 				lv.shiftAt = now
 				out.Emit = true
 			}
@@ -466,25 +477,35 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 			// news, a second makes that size routine. (A collapse
 			// saturates at the clip, so a full-weight peak would silence
 			// every later collapse for days.)
+			// An episode ends only once the level has come back by half
+			// the ratio (hysteresis): a shift hovering at the ratio is one
+			// episode, not one per crossing.
+			back := reach * episodeEnd
 			switch {
 			case dev >= reach:
 				lv.epUp = max(lv.epUp, dev)
-			case lv.epUp > 0:
+			case lv.epUp > 0 && dev < back:
 				lv.peakUp, lv.epUp = max(lv.peakUp, min(lv.epUp, lv.peakUp+lv.epUp/2)), 0
 			}
 			switch {
 			case dev <= -reach:
 				lv.epDown = min(lv.epDown, dev)
-			case lv.epDown < 0:
+			case lv.epDown < 0 && dev > -back:
 				lv.peakDown, lv.epDown = min(lv.peakDown, max(lv.epDown, lv.peakDown+lv.epDown/2)), 0
 			}
 		}
 	}
-	// β learns (decayed like the long run) outside episodes and, once in
-	// use, only while the level is near its expected value: a flattened
-	// day or a shifted trough must not teach the key it has no rhythm
-	// while it is becoming a finding.
-	if msq > 0 && lv.epUp == 0 && lv.epDown == 0 && (!out.Hourly || !out.Ready || math.Abs(out.ShiftLn) < j.ShiftLn*shiftReach/2) {
+	// β learns (decayed like the long run) while the shift is within the
+	// ratio and, once in use, only while the level is near its expected
+	// value: a flattened day or a shifted trough must not teach the key
+	// it has no rhythm while it is becoming a finding. (Within the ratio,
+	// not outside episodes: an episode's hysteresis band would keep β
+	// from learning through a strong rhythm's swings before it is used.)
+	shifted := lv.epUp != 0 || lv.epDown != 0 // not tested: as the last test left it
+	if out.Ready {
+		shifted = math.Abs(out.ShiftLn) >= j.ShiftLn*shiftReach
+	}
+	if msq > 0 && !shifted && (!out.Hourly || !out.Ready || math.Abs(out.ShiftLn) < j.ShiftLn*shiftReach/2) {
 		lv.rr = float32(al)*lv.rr + float32(r*r)
 		lv.rd = float32(al)*lv.rd + float32(r*(raw-lv.lm))
 	}
@@ -495,6 +516,39 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 	lv.lv = (1 - a) * (lv.lv + a*delta*delta)
 	return out
 }
+
+// seenAtHour reports whether a shift dev (reportable: |dev| ≥ reach) is
+// within reach of the level its tool had at this hour on the days before,
+// while the tool's rhythm is still being learned (Rhythm.provisional): a
+// rhythmic tool's first days would otherwise report its rhythm (a square
+// wave's daily high phase, a strong swing) as shifts until rhythmMinDays
+// days are seen. The key is taken to follow the tool's rhythm fully (its
+// own share β is learned only once the rhythm is in use). Called only for
+// a shift about to be reported: no cost per value.
+func seenAtHour(r *Rhythm, now int64, dev, reach float64) bool {
+	po := r.provisional(hourOfDay(now))
+	switch {
+	case po == 0:
+		return false
+	case dev > 0:
+		return dev-po < reach
+	default:
+		return dev-po > -reach
+	}
+}
+
+// stepReach is the largest fraction of a step the short window (half-life
+// hl, ns) gets ahead of the long run (half-life longHalfLife) learning the
+// same step: with r = hl/longHalfLife, max over t of
+// 1 − 2^(−t/hl) − t·ln2/longHalfLife = 1 − r·(1 + ln(1/r)) (the long run's
+// learning taken as linear over those few hours).
+func stepReach(hl float64) float64 {
+	r := hl / float64(longHalfLife)
+	return 1 - r*(1-math.Log(r))
+}
+
+// stepReachShort is stepReach at shortHalfLife (0.959).
+var stepReachShort = stepReach(float64(shortHalfLife))
 
 // zero reports whether l is all zero bits (what a nil level reads as).
 func (l *level) zero() bool {

@@ -22,12 +22,16 @@ import (
 // and 9 times the noise of those means, with an hour at least
 // rhythmMinAmp (ln) off the day's mean. Otherwise they are zero and the
 // level test is the plain long run's. Buckets decay by rhythmDecay per
-// day, so a changed rhythm is learned over a week or two.
+// day, so a changed rhythm is learned over a week or two. While the
+// rhythm is still learning (every hour seen, some on fewer than
+// rhythmMinDays days), off holds provisional offsets that only veto a
+// shift finding the hour's level on the days before explains
+// (provisional, seenAtHour in judge.go).
 type Rhythm struct {
 	w, m, v [rhythmBuckets]float32 // decayed weight, mean and variance of d per hour
 	day     [rhythmBuckets]int32   // event-time day of the bucket's last value
 	days    [rhythmBuckets]uint8   // distinct days the bucket has seen (saturating)
-	off     [rhythmBuckets]float32 // derived at each hour change: offsets from the mean, 0 unless significant
+	off     [rhythmBuckets]float32 // derived at each hour change: offsets from the mean, 0 unless significant (or provisional)
 	hour    int64                  // absolute UTC hour of the last derivation
 	msq     float32                // derived: mean squared offset (0: no rhythm in use)
 }
@@ -88,18 +92,31 @@ func (r *Rhythm) learn(t int64, d float64) {
 }
 
 // derive recomputes the offsets (once per UTC hour of the tool's calls).
+// While the rhythm is still learning (an hour seen on fewer than
+// rhythmMinDays days) but every hour has been seen, off holds provisional
+// offsets (msq stays 0, so offset() is 0): at the start of an hour its
+// bucket holds only earlier days, so off[h] is that hour's level on the
+// days before (provisional).
 func (r *Rhythm) derive() {
 	r.off, r.msq = [rhythmBuckets]float32{}, 0
 	var mean, within, noise float64
+	learning := false
 	for h := range rhythmBuckets {
-		if r.days[h] < rhythmMinDays || r.w[h] < 2 {
+		if r.days[h] == 0 || r.days[h] >= rhythmMinDays && r.w[h] < 2 {
 			return
 		}
+		learning = learning || r.days[h] < rhythmMinDays
 		mean += float64(r.m[h])
 		within += float64(r.v[h])
 		noise += float64(r.v[h]) / float64(r.w[h])
 	}
 	mean /= rhythmBuckets
+	if learning {
+		for h := range rhythmBuckets {
+			r.off[h] = r.m[h] - float32(mean)
+		}
+		return
+	}
 	within /= rhythmBuckets
 	noise /= rhythmBuckets
 	var between, amp float64
@@ -125,6 +142,19 @@ func (r *Rhythm) offset(h int) (off, msq float64) {
 		return 0, 0
 	}
 	return float64(r.off[h]), float64(r.msq)
+}
+
+// provisional returns the provisional offset of hour-of-day h while the
+// rhythm is learning (derive), 0 otherwise or when it is within
+// rhythmMinAmp of the day's mean (noise, not a rhythm).
+func (r *Rhythm) provisional(h int) float64 {
+	if r == nil || r.msq != 0 {
+		return 0
+	}
+	if o := float64(r.off[h]); math.Abs(o) >= rhythmMinAmp {
+		return o
+	}
+	return 0
 }
 
 // extremes returns the largest and the smallest offset.

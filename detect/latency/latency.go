@@ -97,7 +97,11 @@
 // entries are winsorized at u + σ·ln 32 and a winsorized entry enters at
 // most once an hour, so exceedances that recur as part of the key's
 // behaviour widen the tail over hours to days (each adds about a tenth to
-// σ) and stop alerting, while one burst adds a single point.
+// σ) and stop alerting, while one burst adds a single point. A young
+// key learns what its ready tool baseline found normal; while no baseline
+// is ready (a new tool), the young baselines learn every call: nothing
+// judges it, and a young fit would refuse a mode it has not seen yet (a
+// square wave's high phase) for good.
 //
 // # Level shifts
 //
@@ -113,18 +117,21 @@
 // one-sided normal p; when p ≤ false_alarm_rate and the shift is at least
 // level_shift_ratio (default 2, up or down; counted from 15/16 of its log,
 // 1.92× for 2, because the short window approaches a step only
-// asymptotically while the long one learns it), a level_shift_up /
+// asymptotically while the long one learns it; on a sparse key, whose
+// longer short window gets less far ahead of the long run, from
+// proportionally less: 1.87× at one call in 5 minutes), a level_shift_up /
 // level_shift_down finding scores score.FromDecades(−log10 p + prior),
-// once per episode (the shift staying beyond the ratio): a 6-hour shift
-// or one that flaps is one finding, not one every few minutes. A peak
+// once per episode (from the shift reaching the ratio until it falls
+// back below half its log, 1.38× for 2): a 6-hour shift or one that
+// hovers at the ratio is one finding, not one every few minutes. A peak
 // guard learns a key's routine bursts: a shift must also exceed the
 // earlier episodes in its direction (decaying, half-life 7 days) by
 // ln 1.5, where the first episode counts half its size and the second
 // makes it routine, judged against the peak from before the ongoing
 // episode. A 3× shift at one call a minute (σ ≤ 0.8) or a collapse to
 // ~1 ms is found within 10–20 minutes, at one value every 5 minutes
-// within 30–45 minutes; an exact 2× on a quiet key (σ 0.1) within 1–3 h
-// (before, only if noise lifted it past 2×); ±30% day/night does not
+// within 30–45 minutes; an exact 2× on a quiet key (σ 0.05–0.1) within
+// 1–3 h (before, only if noise lifted it past 2×); ±30% day/night does not
 // reach the ratio. Once an upward shift is reported, the calls of its
 // episode are judged against the shifted level (the episode is that one
 // finding, not a slow call every cooldown; a call far beyond the shifted
@@ -136,12 +143,17 @@
 // means is at least a tenth of the within-hour variance, 9× their noise,
 // with an hour ≥ 0.1 in log off the day's mean). A key follows it by its
 // own share β (its regression on the offsets, decayed like the long run,
-// learned outside episodes and near its expected level, clamped to
-// [0, 4]; 0 for a key that does not share its tool's rhythm), and its
+// learned while the shift is within the ratio and near its expected
+// level, clamped to [0, 4]; 0 for a key that does not share its tool's
+// rhythm), and its
 // level test takes each deviation from the hour's level, β·offset: a ×2.5
 // night trough, a halved afternoon peak or a strong rhythm gone flat for
 // a day is found (the finding says "against its usual level at this hour
 // of the day", details against: hour_of_day) and the day's swing is not.
+// While the rhythm is still learning (every hour seen, some on fewer than
+// 3 days), a shift within the ratio of the tool's level at this hour on
+// the days before is not reported (a square wave's high phase, a strong
+// swing on days 2–3; the key is taken to follow the tool fully).
 // Until then (young keys and tools, sparse hours, no significant rhythm)
 // the long mean follows the day and such a shift counts from the day's
 // mean. When a key starts measuring against the hour, its peak guard
@@ -439,8 +451,13 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	// version) does not learn a call the judging baseline found anomalous.
 	anomalous := scope != "" && c.v.Anomalous(c.j)
 	success := r.Invocation.Status == record.StatusSuccess
-	// A young key learns what the ready tool baseline judged normal.
-	kv.Vouched = scope == ScopeTool && !anomalous
+	// A young key learns what the ready tool baseline judged normal. With
+	// no ready baseline at all (a new tool), the young baselines learn
+	// every value: nothing judged it, and a young fit refusing a mode it
+	// has not seen yet (a square wave's high phase, the afternoon of a
+	// tool first seen at night) keeps that mode out of the body for good.
+	kv.Vouched = scope == ScopeTool && !anomalous || scope == ""
+	tv.Vouched = scope == ""
 	if success {
 		// Repeats of one input feed the level test once (baseline.Learn).
 		kv.Input = baseline.InputKey(r.Invocation.InputHash)

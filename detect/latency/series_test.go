@@ -146,3 +146,34 @@ func burstyGen(step, every time.Duration, rhythm func(time.Duration) float64) fu
 		return v
 	}
 }
+
+// A new tool on a perfect square wave (×4 from 08:00 to 16:00, no noise):
+// after its first day, at most one finding a day (the second day's high
+// phase may still be a level shift), not a slow call for every value of
+// the high phase: at 5 min the key is young through the first high phase,
+// and its young fit refused every value of it, so the body never learned
+// the high phase (a young baseline that no ready baseline judges now learns
+// every value).
+func TestSquareWaveNewTool(t *testing.T) {
+	const day = 24 * time.Hour
+	for _, step := range []time.Duration{5 * time.Minute, time.Minute} {
+		t.Run(step.String(), func(t *testing.T) {
+			d := newDet(t, nil)
+			fs := key(d, "a", "metric", step).Run(int(7*day/step), func(e time.Duration) float64 {
+				if h := e % day; h >= 8*time.Hour && h < 16*time.Hour {
+					return 1000
+				}
+				return 250
+			})
+			perDay := map[int]int{}
+			for _, f := range fs {
+				perDay[int(f.EventTime.Sub(base)/day)]++
+			}
+			for dd, n := range perDay {
+				if dd >= 1 && n > 1 {
+					t.Errorf("day %d: %d findings, want at most 1 (all days: %v)", dd, n, perDay)
+				}
+			}
+		})
+	}
+}

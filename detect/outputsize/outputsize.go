@@ -190,8 +190,13 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	// learn an output the judging baseline found anomalous.
 	anomalous := scope != "" && v.Anomalous(j)
 	success := r.Invocation.Status == record.StatusSuccess
-	// A young key learns what the ready tool baseline judged normal.
-	kv.Vouched = scope == "tool" && !anomalous
+	// A young key learns what the ready tool baseline judged normal. With
+	// no ready baseline at all (a new tool), the young baselines learn
+	// every value: nothing judged it, and a young fit refusing a mode it
+	// has not seen yet (a square wave's high phase, the afternoon of a
+	// tool first seen at night) keeps that mode out of the body for good.
+	kv.Vouched = scope == "tool" && !anomalous || scope == ""
+	tv.Vouched = scope == ""
 	if success {
 		// Repeats of one input feed the level test once (baseline.Learn).
 		kv.Input = baseline.InputKey(r.Invocation.InputHash)

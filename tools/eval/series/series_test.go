@@ -151,7 +151,8 @@ func TestSynthDeterministic(t *testing.T) {
 			}
 		}
 		anomalous := sh == ShapeJumpUp || sh == ShapeCollapse || sh == ShapeSpikeDense || sh == ShapeJump2x || sh == ShapeTrough ||
-			sh == ShapeDailyFlat || sh == ShapeDailyJumpDown || sh == ShapeSpread
+			sh == ShapeDailyFlat || sh == ShapeDailyJumpDown || sh == ShapeSpread ||
+			sh == ShapeLBSpikes || sh == ShapeRamp || sh == ShapeAmpHalf || sh == ShapeFlatSteps || sh == ShapeSquareJump
 		if anomalous != (len(wa) == 1) {
 			t.Fatalf("%s: windows %v", sh, wa)
 		}

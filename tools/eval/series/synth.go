@@ -34,11 +34,32 @@ const (
 	// week from the start) at 0.7 of the level with a ±15% rhythm; 8% noise;
 	// no anomaly.
 	ShapeWeekly Shape = "weekly"
+
+	// Shapes of public benchmarks' remaining classes (issue 9: shapes).
+	ShapeSquare     Shape = "square_day"      // a perfect square wave: ×4 from 08:00 to 16:00, no noise; no anomaly
+	ShapeSmallNoise Shape = "small_noise_day" // the ±40% daily rhythm with 1% noise; no anomaly
+	// A noisy random walk, like a host's CPU: the log level mean-reverts
+	// (12 h) with a stationary σ of 0.25, plus 10% noise; no anomaly.
+	ShapeRandomWalk Shape = "random_walk"
+	// Load-balancer spikes: σ 0.2 noise, 0.5% of values at 3–8×, then a
+	// quarter of them for 3 hours on the last day.
+	ShapeLBSpikes Shape = "lb_spikes"
+	ShapeRamp     Shape = "ramp" // 5% noise; on the last day a steady rise from 06:00 to ×3 at 18:00, where it stays
+	// The strong rhythm of daily_flat (trough a fifth of the peak) whose
+	// amplitude halves for the whole last day (1.5× off at the extremes).
+	ShapeAmpHalf Shape = "amp_half"
+	// A flat line (no noise) with a routine ×1.3 step on day 4 and a step
+	// down to ×0.4 on the last day at 10:00, where it stays.
+	ShapeFlatSteps Shape = "flat_steps"
+	// The square wave with 5% noise whose high phase is ×1.9 on the last
+	// day (NAB's jumps on a square rhythm).
+	ShapeSquareJump Shape = "square_jump"
 )
 
 // Shapes lists every shape, in a fixed order.
 var Shapes = []Shape{ShapeDaily, ShapeNoisy, ShapeFlat, ShapeBursty, ShapeJumpUp, ShapeCollapse, ShapeSpikeDense, ShapeJump2x, ShapeTrough,
-	ShapeDailyFlat, ShapeDailyJumpDown, ShapeWeekly, ShapeSpread}
+	ShapeDailyFlat, ShapeDailyJumpDown, ShapeWeekly, ShapeSpread,
+	ShapeSquare, ShapeSmallNoise, ShapeRandomWalk, ShapeLBSpikes, ShapeRamp, ShapeAmpHalf, ShapeFlatSteps, ShapeSquareJump}
 
 // SynthStart is the first timestamp of a synthetic series.
 var SynthStart = time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
@@ -72,6 +93,16 @@ func Synth(sh Shape, step time.Duration, days int, seed uint64) (Series, []Windo
 		a0, a1 = lastDay.Add(12*time.Hour), lastDay.Add(18*time.Hour)
 	case ShapeSpread:
 		a0, a1 = lastDay.Add(12*time.Hour), lastDay.Add(15*time.Hour)
+	case ShapeLBSpikes:
+		a0, a1 = lastDay.Add(12*time.Hour), lastDay.Add(15*time.Hour)
+	case ShapeRamp:
+		a0, a1 = lastDay.Add(6*time.Hour), lastDay.Add(18*time.Hour)
+	case ShapeAmpHalf:
+		a0, a1 = lastDay, end
+	case ShapeFlatSteps:
+		a0, a1 = lastDay.Add(10*time.Hour), lastDay.Add(16*time.Hour)
+	case ShapeSquareJump:
+		a0, a1 = lastDay.Add(8*time.Hour), lastDay.Add(16*time.Hour)
 	}
 	if !a0.IsZero() {
 		win = []Window{{Start: a0, End: a1}}
@@ -80,8 +111,16 @@ func Synth(sh Shape, step time.Duration, days int, seed uint64) (Series, []Windo
 		h := float64(t.Sub(SynthStart)%(24*time.Hour)) / float64(time.Hour)
 		return 1 + 0.4*math.Sin(2*math.Pi*(h-9)/24)
 	}
+	square := func(t time.Time) float64 {
+		if h := t.Sub(SynthStart) % (24 * time.Hour); h >= 8*time.Hour && h < 16*time.Hour {
+			return 4
+		}
+		return 1
+	}
 	var burstEnd, pairSpike time.Time
-	burstF := 1.0
+	burstF, walk := 1.0, 0.0
+	walkA := math.Exp(-float64(step) / float64(12*time.Hour))
+	walkS := 0.25 * math.Sqrt(1-walkA*walkA)
 	nextSpike := SynthStart.Add(time.Duration(rng.Float64() * 8 * float64(time.Hour)))
 	for i := range n {
 		t := SynthStart.Add(time.Duration(i) * step)
@@ -168,6 +207,47 @@ func Synth(sh Shape, step time.Duration, days int, seed uint64) (Series, []Windo
 				sd *= 3
 			}
 			v *= math.Exp(sd * rng.NormFloat64())
+		case ShapeSquare:
+			v *= square(t)
+		case ShapeSmallNoise:
+			v *= daily(t) * (1 + 0.01*rng.NormFloat64())
+		case ShapeRandomWalk:
+			walk = walkA*walk + walkS*rng.NormFloat64()
+			v *= math.Exp(walk) * (1 + 0.1*rng.NormFloat64())
+		case ShapeLBSpikes:
+			p := 0.005
+			if !t.Before(a0) && t.Before(a1) {
+				p = 0.25
+			}
+			v *= math.Exp(0.2 * rng.NormFloat64())
+			if rng.Float64() < p {
+				v *= 3 + 5*rng.Float64()
+			}
+		case ShapeRamp:
+			v *= 1 + 0.05*rng.NormFloat64()
+			if t.After(a0) {
+				v *= math.Exp(math.Log(3) * min(1, float64(t.Sub(a0))/float64(a1.Sub(a0))))
+			}
+		case ShapeAmpHalf:
+			h := float64(t.Sub(SynthStart)%(24*time.Hour)) / float64(time.Hour)
+			amp := 0.5 * math.Log(5)
+			if !t.Before(a0) {
+				amp /= 2
+			}
+			v *= math.Exp(amp*math.Sin(2*math.Pi*(h-9)/24)) * (1 + 0.05*rng.NormFloat64())
+		case ShapeFlatSteps:
+			if t.Sub(SynthStart) >= 3*24*time.Hour+14*time.Hour {
+				v *= 1.3
+			}
+			if !t.Before(a0) {
+				v *= 0.4
+			}
+		case ShapeSquareJump:
+			f := square(t)
+			if f > 1 && !t.Before(a0) && t.Before(a1) {
+				f *= 1.9
+			}
+			v *= f * (1 + 0.05*rng.NormFloat64())
 		}
 		s.Points = append(s.Points, Point{T: t, V: math.Round(max(v, 0)*1000) / 1000})
 	}
