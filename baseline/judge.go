@@ -449,7 +449,7 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 			// the reach scales with the best a step can reach at this
 			// half-life against the best at the shortest one.
 			if hl := gapWindow * lv.gap; hl > float64(shortHalfLife) {
-				reach *= stepReach(hl) / stepReachShort
+				reach *= stepReach(hl) / stepReach(float64(shortHalfLife))
 			}
 			// Peak guard: a shift is news only beyond the largest earlier
 			// episode in its direction (decaying, half-life 7 days), so a
@@ -546,9 +546,6 @@ func stepReach(hl float64) float64 {
 	r := hl / float64(longHalfLife)
 	return 1 - r*(1-math.Log(r))
 }
-
-// stepReachShort is stepReach at shortHalfLife (0.959).
-var stepReachShort = stepReach(float64(shortHalfLife))
 
 // zero reports whether l is all zero bits (what a nil level reads as).
 func (l *level) zero() bool {
