@@ -303,8 +303,7 @@ func le64(s string) uint64 {
 // an episode begins when the shift reaches 15/16 of ShiftLn (the
 // short window approaches a step only asymptotically while the long run
 // learns it, so an exact ShiftLn shift reaches that, not ShiftLn itself;
-// ratio 2 counts from 1.92×; on a sparse key from proportionally less,
-// stepReach) and lasts until it falls back below half
+// ratio 2 counts from 1.92×) and lasts until it falls back below half
 // that (1.38× for ratio 2), so a sustained shift, or one hovering at the
 // ratio, is one finding, not one every few minutes.
 func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, ready, level bool) Level {

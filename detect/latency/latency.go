@@ -117,9 +117,7 @@
 // one-sided normal p; when p ≤ false_alarm_rate and the shift is at least
 // level_shift_ratio (default 2, up or down; counted from 15/16 of its log,
 // 1.92× for 2, because the short window approaches a step only
-// asymptotically while the long one learns it; on a sparse key, whose
-// longer short window gets less far ahead of the long run, from
-// proportionally less: 1.87× at one call in 5 minutes), a level_shift_up /
+// asymptotically while the long one learns it), a level_shift_up /
 // level_shift_down finding scores score.FromDecades(−log10 p + prior),
 // once per episode (from the shift reaching the ratio until it falls
 // back below half its log, 1.38× for 2): a 6-hour shift or one that
@@ -130,8 +128,8 @@
 // makes it routine, judged against the peak from before the ongoing
 // episode. A 3× shift at one call a minute (σ ≤ 0.8) or a collapse to
 // ~1 ms is found within 10–20 minutes, at one value every 5 minutes
-// within 30–45 minutes; an exact 2× on a quiet key (σ 0.05–0.1) within
-// 1–3 h (before, only if noise lifted it past 2×); ±30% day/night does not
+// within 30–45 minutes; an exact 2× on a quiet key (σ 0.1) within 1–3 h
+// (before, only if noise lifted it past 2×); ±30% day/night does not
 // reach the ratio. Once an upward shift is reported, the calls of its
 // episode are judged against the shifted level (the episode is that one
 // finding, not a slow call every cooldown; a call far beyond the shifted
