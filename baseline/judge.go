@@ -442,14 +442,6 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 			// of it after 4 half-lives): a shift by exactly the ratio counts
 			// from there, not when noise lifts it past.
 			reach := j.ShiftLn * shiftReach
-			// A sparse key's longer short window converges later, while the
-			// long run keeps learning the step: exactly the ratio then never
-			// gets as close to it (1.90× of 2 at one value in 5 minutes), so
-			// the reach scales with the best a step can reach at this
-			// half-life against the best at the shortest one.
-			if hl := gapWindow * lv.gap; hl > float64(shortHalfLife) {
-				reach *= stepReach(hl) / stepReach(float64(shortHalfLife))
-			}
 			// Peak guard: a shift is news only beyond the largest earlier
 			// episode in its direction (decaying, half-life 7 days), so a
 			// key whose bursts are routine stops reporting them; an ongoing
@@ -534,16 +526,6 @@ func seenAtHour(r *Rhythm, now int64, dev, reach float64) bool {
 	default:
 		return dev-po > -reach
 	}
-}
-
-// stepReach is the largest fraction of a step the short window (half-life
-// hl, ns) gets ahead of the long run (half-life longHalfLife) learning the
-// same step: with r = hl/longHalfLife, max over t of
-// 1 − 2^(−t/hl) − t·ln2/longHalfLife = 1 − r·(1 + ln(1/r)) (the long run's
-// learning taken as linear over those few hours).
-func stepReach(hl float64) float64 {
-	r := hl / float64(longHalfLife)
-	return 1 - r*(1-math.Log(r))
 }
 
 // zero reports whether l is all zero bits (what a nil level reads as).
