@@ -68,8 +68,8 @@ type Store[K comparable, V any] struct {
 	// last record with that key, and a hit skips hashing the strings into
 	// the map. Allocated at the first Get; nil slotOf: no cache (K is
 	// neither Key nor string).
-	cache  *[storeCacheLen]*storeEntry[K, V]
-	slotOf func(K) uint
+	cache  *[storeCacheLen]cacheSlot[K, V]
+	slotOf func(K) uint64
 
 	// Entries live in slabs (so a capture can list them in O(slabs));
 	// evicted ones wait on spare for reuse.
@@ -105,6 +105,15 @@ type storeEntry[K comparable, V any] struct {
 
 const dead = ^uint32(0)
 
+// cacheSlot is a slot of a Store's entry cache: the entry last found for
+// a key whose address hash (slotOf) is h. A key with another hash is told
+// apart by h alone: with many keys most probes find another key's entry,
+// and comparing its key would be a cache miss on that entry.
+type cacheSlot[K comparable, V any] struct {
+	e *storeEntry[K, V]
+	h uint64
+}
+
 // NewStore returns a store holding at most maxKeys keys (0: unlimited) and
 // evicting keys not seen for idle (0: never) on Sweep.
 func NewStore[K comparable, V any](maxKeys int, idle time.Duration) *Store[K, V] {
@@ -112,31 +121,32 @@ func NewStore[K comparable, V any](maxKeys int, idle time.Duration) *Store[K, V]
 	var zero K
 	switch any(zero).(type) {
 	case Key:
-		s.slotOf = func(k K) uint { return keySlot(*(*Key)(unsafe.Pointer(&k))) }
+		s.slotOf = func(k K) uint64 { return keySlot(*(*Key)(unsafe.Pointer(&k))) }
 	case string:
-		s.slotOf = func(k K) uint { return strSlot(*(*string)(unsafe.Pointer(&k))) }
+		s.slotOf = func(k K) uint64 { return strSlot(*(*string)(unsafe.Pointer(&k))) }
 	}
 	return s
 }
 
-// storeCacheLen is the number of slots of a Store's entry cache (8 KiB).
+// storeCacheLen is the number of slots of a Store's entry cache (16 KiB).
 const (
 	storeCacheBits = 10
 	storeCacheLen  = 1 << storeCacheBits
 )
 
-// keySlot is k's cache slot: a hash of its strings' addresses, not their
-// bytes (a slot only has to be the same for the same interned strings).
-func keySlot(k Key) uint {
+// keySlot is k's cache hash, whose top bits are its slot: a hash of its
+// strings' addresses, not their bytes (it only has to be the same for the
+// same interned strings).
+func keySlot(k Key) uint64 {
 	a := uint64(uintptr(unsafe.Pointer(unsafe.StringData(k.Agent))))
 	t := uint64(uintptr(unsafe.Pointer(unsafe.StringData(k.Tool))))
-	return uint((a*0x9E3779B97F4A7C15 ^ t*0xC2B2AE3D27D4EB4F) >> (64 - storeCacheBits))
+	return a*0x9E3779B97F4A7C15 ^ t*0xC2B2AE3D27D4EB4F
 }
 
 // strSlot is keySlot for a string key.
-func strSlot(k string) uint {
+func strSlot(k string) uint64 {
 	a := uint64(uintptr(unsafe.Pointer(unsafe.StringData(k))))
-	return uint((a * 0x9E3779B97F4A7C15) >> (64 - storeCacheBits))
+	return a * 0x9E3779B97F4A7C15
 }
 
 // lookup is the map lookup of get, through the entry cache: a cached
@@ -147,15 +157,16 @@ func (s *Store[K, V]) lookup(k K) *storeEntry[K, V] {
 		return s.entries[k]
 	}
 	if s.cache == nil {
-		s.cache = new([storeCacheLen]*storeEntry[K, V])
+		s.cache = new([storeCacheLen]cacheSlot[K, V])
 	}
-	c := &s.cache[s.slotOf(k)]
-	if e := *c; e != nil && e.key == k && e.snap.Load() != dead {
+	h := s.slotOf(k)
+	c := &s.cache[h>>(64-storeCacheBits)]
+	if e := c.e; e != nil && c.h == h && e.key == k && e.snap.Load() != dead {
 		return e
 	}
 	e := s.entries[k]
 	if e != nil {
-		*c = e
+		c.e, c.h = e, h
 	}
 	return e
 }

@@ -305,7 +305,8 @@ func TestStoreLastEntryMemo(t *testing.T) {
 	}
 }
 
-// GetRef gives what Get gives and leaves the store as Get leaves it,
+// GetRef gives what Get gives (PeekRef what Peek gives, also through
+// stale refs) and leaves the store as Get leaves it,
 // through idle and capacity evictions (refs to evicted, reused and
 // recycled entries), re-created keys and a restore into a new store
 // (refs into the old one refused).
@@ -346,6 +347,14 @@ func TestGetRefMatchesGet(t *testing.T) {
 		}
 		pv.n++
 		rv.n++
+		// PeekRef through a possibly stale ref of another key is Peek.
+		k2 := Key{Agent: fmt.Sprintf("a%d", rng.IntN(14))}
+		if r2 := refs[k2]; r2 != nil {
+			pp, rp := plain.Peek(k2), viaRef.PeekRef(k2, r2)
+			if (pp == nil) != (rp == nil) || (pp != nil && *pp != *rp) {
+				t.Fatalf("step %d key %s: Peek %v, PeekRef %v", i, k2.Agent, pp, rp)
+			}
+		}
 		switch rng.IntN(50) {
 		case 0:
 			now = now.Add(time.Duration(rng.IntN(20)) * time.Minute)

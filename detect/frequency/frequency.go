@@ -374,8 +374,10 @@ type Detector struct {
 	// rescheduled at or below their count (a reload) since the last tick.
 	// A tick drains their due entries and empties it (duplicates are
 	// visited once), so its cost follows the agents that changed, not the
-	// active ones.
-	recent []baseline.Key
+	// active ones. Each carries its agent's entry (a zero ref: none), so a
+	// tick finds it without the agents map (a cache miss per agent when
+	// the store is large).
+	recent []recentAgent
 	// agentSeq numbers agent states, so a key can tell its agent's drop
 	// index from that of an evicted namesake.
 	agentSeq uint64
@@ -457,6 +459,13 @@ type keyState struct {
 	dropAgent     uint64
 	// agent finds the key's agent state without the agents map (Observe).
 	agent baseline.Ref[baseline.Key, agentState]
+}
+
+// recentAgent is an entry of Detector.recent: an agent and, when known,
+// its entry in the agents store (PeekRef checks that it still holds it).
+type recentAgent struct {
+	key baseline.Key
+	ref baseline.Ref[baseline.Key, agentState]
 }
 
 // toolState is the tool-level (all agents) state that cold keys borrow.
@@ -708,7 +717,11 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 			as.obs, as.exp, as.tobs, as.texp = 0, 0, 0, 0
 			as.total++
 			as.last = w
-			d.recent = append(d.recent, baseline.Key{Agent: r.AgentID})
+			ra := recentAgent{key: baseline.Key{Agent: r.AgentID}}
+			if ks != nil {
+				ra.ref = ks.agent // as's entry (GetRef above)
+			}
+			d.recent = append(d.recent, ra)
 		}
 	}
 
@@ -1176,8 +1189,8 @@ func (d *Detector) scheduleDrop(k baseline.Key, ks *keyState, as *agentState) {
 // puts it there); an agent inactive at the visit is skipped as before and
 // comes back with its next active window.
 func (d *Detector) drops(wm int64, out []detect.Finding) []detect.Finding {
-	for _, ak := range d.recent {
-		as := d.agents.Peek(ak)
+	for i := range d.recent {
+		as := d.agents.PeekRef(d.recent[i].key, &d.recent[i].ref)
 		if as == nil || as.last < wm-2*d.agentStep || as.visited == d.ticked {
 			continue
 		}
@@ -1222,7 +1235,7 @@ func (d *Detector) dropCheck(k baseline.Key, ks *keyState, wm int64, out []detec
 		ks.rate.First == 0 || g.lastAt-ks.rate.First < t.rule.Warmup {
 		return out
 	}
-	as := d.agents.Peek(baseline.Key{Agent: k.Agent})
+	as := d.agents.PeekRef(baseline.Key{Agent: k.Agent}, &ks.agent)
 	if as == nil || as.last < wm-2*d.agentStep || as.total <= g.last {
 		return out
 	}
@@ -1279,7 +1292,7 @@ func (d *Detector) Tick(watermark time.Time, out []detect.Finding) []detect.Find
 				if as := d.agents.Peek(baseline.Key{Agent: k.Agent}); as != nil {
 					d.scheduleDrop(k, ks, as)
 					if ks.dropQ != 0 && ks.dropQ <= as.total {
-						d.recent = append(d.recent, baseline.Key{Agent: k.Agent})
+						d.recent = append(d.recent, recentAgent{key: baseline.Key{Agent: k.Agent}})
 					}
 				}
 			}

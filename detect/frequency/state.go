@@ -853,11 +853,12 @@ func (d *Detector) restore(st *StateV4) error {
 	if d.tickedAt == 0 {
 		d.tickedAt = st.Ticked
 	}
+	clear(d.recent) // no refs into the old store kept alive
 	d.ticks, d.recent = d.ticks[:0], d.recent[:0]
 	d.tn.Swept()
 	// Rebuild the lazy-tick indexes: keys are settled to TickedAt.
 	agents.RangeSeen(func(k baseline.Key, _ int64, _ *agentState) bool {
-		d.recent = append(d.recent, k)
+		d.recent = append(d.recent, recentAgent{key: k})
 		return true
 	})
 	keys.RangeSeen(func(k baseline.Key, _ int64, ks *keyState) bool {
