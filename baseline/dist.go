@@ -188,6 +188,7 @@ func NewDigester(compression float64, epoch time.Duration) *Digester {
 	g.td.Quantile(0.5)
 	g.td.Reset()
 	g.qs = queryScratch{in: make([]tdigest.Centroid, 0, 2*maxCent), out: make([]tdigest.Centroid, 0, 2*maxCent), cum: make([]float64, 0, 2*maxCent+1)}
+	g.qs.cosStep, g.qs.sinStep = math.Cos(math.Pi/g.td.Compression), math.Sin(math.Pi/g.td.Compression)
 	return g
 }
 
