@@ -53,9 +53,8 @@ func (s *queryScratch) nextLimit(soFar, w float64) float64 {
 	if x >= s.cosStep {
 		return w
 	}
-	return w * ((x*s.cosStep+math.Sqrt(max((1-x)*(1+x), 0))*s.sinStep + 1) / 2)
+	return w * ((x*s.cosStep + math.Sqrt(max((1-x)*(1+x), 0))*s.sinStep + 1) / 2)
 }
-
 
 // query sets d's cached quantiles from prev and cur (d.prevW+d.curW > 0),
 // as a scratch tdigest of compression g.td.Compression fed prev, then cur,
