@@ -149,7 +149,8 @@ type Digester struct {
 	fullCap     int   // maxCent rounded up to its size class (centroidCap)
 	td          *tdigest.TDigest
 	merged      []tdigest.Centroid // fold output scratch
-	packed      packer             // fold output, packed
+	packed      []byte             // fold output, packed
+	cur         []centroid         // fold: cur unpacked
 	q1          float64            // integratedQ(1)
 	cosStep     float64            // cos(π/compression), for nextQ
 	sinStep     float64            // sin(π/compression)
@@ -176,7 +177,8 @@ func NewDigester(compression float64, epoch time.Duration) *Digester {
 		// outliers in cur do not smear into prev's tail (memory is shared).
 		td:     tdigest.NewWithCompression(math.Max(4*compression, 100)),
 		merged: make([]tdigest.Centroid, 0, maxCent+distBuf),
-		packed: packer{b: make([]byte, 0, maxCent*maxPacked)},
+		packed: make([]byte, 0, maxCent*maxPacked),
+		cur:    make([]centroid, 0, maxCent),
 	}
 	g.q1 = g.integratedQ(1)
 	g.cosStep, g.sinStep = math.Cos(math.Pi/compression), math.Sin(math.Pi/compression)
@@ -188,6 +190,7 @@ func NewDigester(compression float64, epoch time.Duration) *Digester {
 	g.td.Quantile(0.5)
 	g.td.Reset()
 	g.qs = queryScratch{in: make([]tdigest.Centroid, 0, 2*maxCent), out: make([]tdigest.Centroid, 0, 2*maxCent), cum: make([]float64, 0, 2*maxCent+1)}
+	g.qs.cosStep, g.qs.sinStep = math.Cos(math.Pi/g.td.Compression), math.Sin(math.Pi/g.td.Compression)
 	return g
 }
 
@@ -278,25 +281,18 @@ func (d *Dist) fold(g *Digester) {
 		d.nbuf = 0 // the epoch's body is full (see Dist)
 		return
 	}
-	slices.Sort(raw)
+	sortRaw(raw)
 	out := g.merged[:0]
 	// Walk cur (sorted) and raw (sorted) in mean order, merging with the
-	// t-digest k1 scale exactly as tdigest.process does. head is cur's
-	// next centroid while more is set.
-	cur := unpacker{b: d.cs[d.np:]}
-	var head centroid
-	more := cur.more()
-	if more {
-		head = cur.next()
-	}
-	j := 0
+	// t-digest k1 scale exactly as tdigest.process does. cur[i] is cur's
+	// next centroid.
+	cur := unpackAll(g.cur[:0], d.cs[d.np:])
+	g.cur = cur
+	i, j := 0, 0
 	next := func() tdigest.Centroid {
-		if j >= len(raw) || (more && head.mean <= raw[j]) {
-			c := head
-			if more = cur.more(); more {
-				head = cur.next()
-			}
-			return c.td()
+		if j >= len(raw) || (i < len(cur) && cur[i].mean <= raw[j]) {
+			i++
+			return cur[i-1].td()
 		}
 		c := tdigest.Centroid{Mean: float64(raw[j]), Weight: 1}
 		j++
@@ -306,7 +302,7 @@ func (d *Dist) fold(g *Digester) {
 	out = append(out, first)
 	soFar := first.Weight
 	limit := total * g.q1
-	for more || j < len(raw) {
+	for i < len(cur) || j < len(raw) {
 		c := next()
 		if projected := soFar + c.Weight; projected <= limit || len(out) == g.maxCent {
 			soFar = projected
@@ -320,17 +316,36 @@ func (d *Dist) fold(g *Digester) {
 	if len(out) > int(d.curCap) {
 		d.curCap = uint16(g.centroidCap(len(out)))
 	}
-	p := &g.packed
-	p.b, p.key = p.b[:0], 0
-	for _, c := range out {
-		// Weights are at most total ≤ maxEpochWeight; rounding keeps the
-		// means in order.
-		p.add(centroid{f32(c.Mean), uint32(c.Weight)})
-	}
-	d.cs = placePacked(d.cs, int(d.np), p.b)
+	// Weights are at most total ≤ maxEpochWeight; rounding keeps the
+	// means in order.
+	g.packed = packFold(g.packed[:0], out)
+	d.cs = placePacked(d.cs, int(d.np), g.packed)
 	d.pending += total - d.curW
 	d.curW = total
 	d.nbuf = 0
+}
+
+// sortRaw sorts a fold's raw values as slices.Sort does. They are never
+// NaN (Add drops them), so an insertion sort on plain compares (a third
+// of slices.Sort's instructions on 32 values) yields the same values in
+// the same order, unless −0 and +0, equal but distinct, are both present:
+// then their order is slices.Sort's own (TestSortRawMatchesSlices).
+func sortRaw(raw []float32) {
+	for _, v := range raw {
+		if math.Float32bits(v) == 1<<31 { // −0
+			slices.Sort(raw)
+			return
+		}
+	}
+	for i := 1; i < len(raw); i++ {
+		v := raw[i]
+		k := i
+		for k > 0 && raw[k-1] > v {
+			raw[k] = raw[k-1]
+			k--
+		}
+		raw[k] = v
+	}
 }
 
 // centroidRungs are the capacities a list of 8-byte centroids grew

@@ -1,11 +1,16 @@
 package baseline
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/influxdata/tdigest"
 )
 
 // samePacked packs cs and checks that it unpacks to exactly cs, bit for
@@ -109,4 +114,115 @@ func FuzzPack(f *testing.F) {
 		}
 		samePacked(t, "fuzz", cs)
 	})
+}
+
+// walkAll is what unpackAll was: the unpacker's walk, centroid by centroid.
+func walkAll(b []byte) []centroid {
+	var cs []centroid
+	for u := (unpacker{b: b}); u.more(); {
+		cs = append(cs, u.next())
+	}
+	return cs
+}
+
+// randomCentroids returns n centroids with means spread over every float32
+// magnitude (sorted or not) and weights of every varint length.
+func randomCentroids(rng *rand.Rand, n int, sorted bool) []centroid {
+	cs := make([]centroid, n)
+	for i := range cs {
+		m := math.Float32frombits(rng.Uint32())
+		if m != m {
+			m = float32(rng.NormFloat64())
+		}
+		cs[i] = centroid{m, rng.Uint32() >> rng.UintN(32)}
+	}
+	if sorted {
+		slices.SortFunc(cs, func(a, b centroid) int { return cmp.Compare(a.mean, b.mean) })
+	}
+	return cs
+}
+
+// TestUnpackAllMatchesWalk: the one-loop decode yields the unpacker's
+// centroids bit for bit, appending to what dst holds.
+func TestUnpackAllMatchesWalk(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 1))
+	for round := range 3000 {
+		cs := randomCentroids(rng, rng.IntN(60), round%2 == 0)
+		b, _ := packLists(cs, nil)
+		want := walkAll(b)
+		got := unpackAll([]centroid{{1, 2}}, b)
+		if len(got) != len(want)+1 || got[0] != (centroid{1, 2}) {
+			t.Fatalf("round %d: %d centroids, want %d after the first", round, len(got), len(want))
+		}
+		for i, c := range want {
+			if math.Float32bits(got[i+1].mean) != math.Float32bits(c.mean) || got[i+1].weight != c.weight {
+				t.Fatalf("round %d: centroid %d is %v, want %v", round, i, got[i+1], c)
+			}
+		}
+	}
+}
+
+// TestPackFoldMatchesPacker: packFold writes the bytes a packer adding
+// f32 means and uint32 weights writes, after what b holds.
+func TestPackFoldMatchesPacker(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 2))
+	for round := range 3000 {
+		n := rng.IntN(60)
+		tds := make([]tdigest.Centroid, n)
+		for i := range tds {
+			m := rng.NormFloat64() * math.Pow(10, float64(rng.IntN(80)-40))
+			if i%7 == 3 {
+				m = 1e39 // beyond float32: f32 clamps
+			}
+			tds[i] = tdigest.Centroid{Mean: m, Weight: float64(rng.Uint32() >> rng.UintN(32))}
+		}
+		p := packer{b: make([]byte, 0, n*maxPacked)}
+		for _, c := range tds {
+			p.add(centroid{f32(c.Mean), uint32(c.Weight)})
+		}
+		got := packFold([]byte{0xAB}, tds)
+		if len(got) != len(p.b)+1 || got[0] != 0xAB || !bytes.Equal(got[1:], p.b) {
+			t.Fatalf("round %d: packed % x, want ab % x", round, got, p.b)
+		}
+	}
+}
+
+// TestSortRawMatchesSlices: sortRaw leaves exactly what slices.Sort
+// leaves, bit for bit, on values with ties, both zeros and extremes.
+func TestSortRawMatchesSlices(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 3))
+	negZero := float32(math.Copysign(0, -1))
+	gens := []func() float32{
+		func() float32 { return float32(rng.ExpFloat64() * 100) },
+		func() float32 { return float32(rng.IntN(4)) },
+		func() float32 { return [...]float32{0, negZero, 1, -1}[rng.IntN(4)] },
+		func() float32 { return float32(rng.NormFloat64() * 1e38) },
+		func() float32 {
+			if f := math.Float32frombits(rng.Uint32()); f == f {
+				return f
+			}
+			return float32(math.Inf(1))
+		},
+	}
+	for round := range 20000 {
+		gen := gens[round%len(gens)]
+		raw := make([]float32, 1+rng.IntN(distBuf))
+		for i := range raw {
+			raw[i] = gen()
+		}
+		if round%10 == 0 {
+			slices.Sort(raw)
+			if round%20 == 0 {
+				slices.Reverse(raw)
+			}
+		}
+		want := slices.Clone(raw)
+		slices.Sort(want)
+		sortRaw(raw)
+		for i := range raw {
+			if math.Float32bits(raw[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("round %d: value %d is %v, want %v (%v)", round, i, raw[i], want[i], want)
+			}
+		}
+	}
 }

@@ -17,6 +17,14 @@ import (
 // when two means tie, where the merge order could differ from the
 // library's unstable sort, the lists are sorted by that same sort.Sort, so
 // the quantiles are bit for bit the library's (TestQueryMatchesLibrary).
+//
+// The merge's limits are the library's only trigonometry (an Asin and a
+// Sin per output centroid, two thirds of a refresh). A limit is only
+// ever compared with integral running weights, so it is first computed
+// without trigonometry (nextLimit, within limitTol·w of the library's)
+// and the library's own expression is evaluated only when a comparison
+// falls within that margin: every decision, hence every centroid and
+// quantile, is the library's (TestLimitDecisions).
 
 // queryScratch is the Digester's scratch for quantile queries.
 type queryScratch struct {
@@ -24,6 +32,28 @@ type queryScratch struct {
 	cum     []float64
 	pl, cl  []centroid           // d's packed prev and cur, unpacked (dist_pack.go)
 	sorted  tdigest.CentroidList // in, for sort.Sort (a local would escape)
+	// cos and sin of π/compression of the scratch digest (nextLimit).
+	cosStep, sinStep float64
+}
+
+// limitTol bounds, relative to the total weight w, how far nextLimit may
+// lie from the library's limit. The library's own rounding is below
+// 10⁻¹¹·w for any w a Dist can hold (≤ 2³³: its Asin takes √(1 − x²)
+// with x² rounded, at most 10⁻¹⁶/√(1 − x²) off where 1 − x² ≥ 2/w), and
+// nextLimit's below 10⁻¹⁵·w; the margin is a hundred times that.
+const limitTol = 1e-9
+
+// nextLimit is the library's limit after a new centroid at running weight
+// soFar of w, w·integratedQ(integratedLocation(soFar/w) + 1), by
+// sin(a + δ) = x·cos δ + √((1 − x)(1 + x))·sin δ with x = sin a = 2q − 1,
+// δ = π/compression, and 1 where a + δ reaches π/2 (the library's clamp
+// of k at the compression).
+func (s *queryScratch) nextLimit(soFar, w float64) float64 {
+	x := 2.0*(soFar/w) - 1.0
+	if x >= s.cosStep {
+		return w
+	}
+	return w * ((x*s.cosStep + math.Sqrt(max((1-x)*(1+x), 0))*s.sinStep + 1) / 2)
 }
 
 // query sets d's cached quantiles from prev and cur (d.prevW+d.curW > 0),
@@ -86,9 +116,19 @@ func (g *Digester) query(d *Dist) {
 	out := append(s.out[:0], in[0])
 	soFar := in[0].Weight
 	limit := w * integratedQ(1.0)
+	// exact: limit is the library's; otherwise it is nextLimit's from the
+	// running weight from, within tol of the library's.
+	exact, from, tol := true, 0.0, w*limitTol
 	for _, c := range in[1:] {
 		projected := soFar + c.Weight
-		if projected <= limit {
+		merge := projected <= limit
+		if !exact && (projected > limit-tol && projected <= limit+tol) {
+			// Too close to call: the library's expression.
+			k1 := comp * (math.Asin(2.0*(from/w)-1.0) + math.Pi/2.0) / math.Pi
+			limit, exact = w*integratedQ(k1+1.0), true
+			merge = projected <= limit
+		}
+		if merge {
 			soFar = projected
 			p := &out[len(out)-1]
 			if p.Weight != 0 { // Centroid.Add (weights are never negative)
@@ -98,8 +138,7 @@ func (g *Digester) query(d *Dist) {
 				p.Weight, p.Mean = c.Weight, c.Mean
 			}
 		} else {
-			k1 := comp * (math.Asin(2.0*(soFar/w)-1.0) + math.Pi/2.0) / math.Pi
-			limit = w * integratedQ(k1+1.0)
+			limit, exact, from = s.nextLimit(soFar, w), false, soFar
 			soFar += c.Weight
 			out = append(out, c)
 		}

@@ -81,3 +81,46 @@ func TestQueryNoAllocs(t *testing.T) {
 		t.Fatalf("query allocates %.1f times", a)
 	}
 }
+
+// TestLimitDecisions: nextLimit lies within a hundredth of the query's
+// margin (limitTol·w) of the library's limit for every compression a
+// scratch digest takes, total weights up to 2³³ and running weights from
+// 1 to the total, so a comparison outside the margin decides as the
+// library's limit would, and the query falls back to that limit inside it.
+func TestLimitDecisions(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 3))
+	worst := 0.0
+	for _, comp := range []float64{100, 101.5, 400, 4000} {
+		s := queryScratch{cosStep: math.Cos(math.Pi / comp), sinStep: math.Sin(math.Pi / comp)}
+		// The library's integratedQ(integratedLocation(soFar/w) + 1).
+		lib := func(soFar, w float64) float64 {
+			k1 := comp * (math.Asin(2.0*(soFar/w)-1.0) + math.Pi/2.0) / math.Pi
+			return w * ((math.Sin(math.Min(k1+1.0, comp)*math.Pi/comp-math.Pi/2.0) + 1.0) / 2.0)
+		}
+		for i := range 400000 {
+			w := math.Floor(math.Exp(rng.Float64() * 33 * math.Ln2))
+			if i%10 == 0 {
+				w = float64(1 + rng.IntN(200))
+			}
+			var soFar float64
+			switch i % 4 {
+			case 0:
+				soFar = float64(1 + rng.IntN(20)) // q near 0, where Asin is ill-conditioned
+			case 1:
+				soFar = w - float64(rng.IntN(20)) // q near 1, the clamp
+			default:
+				soFar = math.Floor(rng.Float64() * w)
+			}
+			soFar = min(max(soFar, 1), w)
+			got, want := s.nextLimit(soFar, w), lib(soFar, w)
+			if math.IsNaN(got) || math.IsNaN(want) {
+				t.Fatalf("compression %v, %v of %v: %v, library %v", comp, soFar, w, got, want)
+			}
+			worst = max(worst, math.Abs(got-want)/w)
+			if math.Abs(got-want) > w*limitTol/100 {
+				t.Fatalf("compression %v, %v of %v: %v, library %v (%.3g of w)", comp, soFar, w, got, want, math.Abs(got-want)/w)
+			}
+		}
+	}
+	t.Logf("largest difference %.3g of w (margin %.0g)", worst, limitTol)
+}
