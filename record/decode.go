@@ -180,8 +180,113 @@ const (
 	objCheckpoint
 )
 
+// Field ids: the members of every kind of object, numbered in keyOrder's
+// order, so that a matched key dispatches through one jump table (field)
+// instead of a string switch per kind.
+const (
+	fUnknown = iota
+	fTraceID
+	fSpanID
+	fParentSpanID
+	fTimestamp
+	fAgentID
+	fTool
+	fInvocation
+	fContext
+	fAuthorizationMethod
+	fRetentionPolicy
+	fDataSubjectsAffected
+	fImmutabilityProof
+	fChain
+	fToolName
+	fToolVersion
+	fToolPublisher
+	fTrustLevel
+	fVerificationScore
+	fInputHash
+	fOutputHash
+	fDurationMS
+	fStatus
+	fPermissionsUsed
+	fPermissionsDenied
+	fOutputBytes
+	fInputBytes
+	fInputShape
+	fDestinations
+	fOutputDestinations
+	fTaskID
+	fUserID
+	fDataClassification
+	fEnvironment
+	fProducer
+	fSeq
+	fPrev
+	fHash
+	fCheckpoint
+	fKeyID
+	fSig
+	fieldCount
+)
+
+// keyOrder lists the keys of each kind of object in the order AppendJSON
+// writes them (producers mostly keep it), for knownKey; the n-th key of
+// all kinds together has field id n+1.
+var keyOrder = [...][]string{
+	objTop: {"trace_id", "span_id", "parent_span_id", "timestamp", "agent_id", "tool", "invocation", "context",
+		"authorization_method", "retention_policy", "data_subjects_affected", "immutability_proof", "chain"},
+	objTool: {"name", "version", "publisher", "trust_level", "verification_score"},
+	objInvocation: {"input_hash", "output_hash", "duration_ms", "status", "permissions_used", "permissions_denied",
+		"output_bytes", "input_bytes", "input_shape", "destinations", "output_destinations"},
+	objContext:    {"task_id", "user_id", "data_classification", "environment"},
+	objChain:      {"producer", "seq", "prev", "hash", "checkpoint"},
+	objCheckpoint: {"key_id", "sig"},
+}
+
+// keyWord is a known key followed by `":` as three little-endian words
+// (w) and the mask of their bytes (m); keys are at most 22 bytes.
+type keyWord struct {
+	w, m [3]uint64
+	n    int   // bytes from after the opening quote to after the colon
+	id   uint8 // field id
+}
+
+var keyWords = func() (t [len(keyOrder)][]keyWord) {
+	id := uint8(fUnknown)
+	for kind, keys := range keyOrder {
+		for _, k := range keys {
+			id++
+			var b, m [24]byte
+			copy(b[:], k+`":`)
+			for i := range len(k) + 2 {
+				m[i] = 0xff
+			}
+			kw := keyWord{n: len(k) + 2, id: id}
+			for i := range 3 {
+				kw.w[i] = binary.LittleEndian.Uint64(b[8*i:])
+				kw.m[i] = binary.LittleEndian.Uint64(m[8*i:])
+			}
+			t[kind] = append(t[kind], kw)
+		}
+	}
+	if id != fieldCount-1 {
+		panic("record: keyOrder and the field ids disagree")
+	}
+	return t
+}()
+
+// fieldID returns the field id of key in objects of kind, fUnknown when
+// the kind has no such field (the way of keys that knownKey did not match).
+func fieldID(kind int, key []byte) uint8 {
+	for j, k := range keyOrder[kind] {
+		if string(key) == k {
+			return keyWords[kind][j].id
+		}
+	}
+	return fUnknown
+}
+
 // object decodes the object starting at s.i, at nesting depth, dispatching
-// its members to the field table of kind. Syntax errors land in d.s.err.
+// its members to field. Syntax errors land in d.s.err.
 func (d *Decoder) object(depth, kind int) {
 	s := &d.s
 	if s.tooDeep(depth) {
@@ -193,7 +298,8 @@ func (d *Decoder) object(depth, kind int) {
 		s.i++
 		return
 	}
-	next := 0 // keyOrder[kind][next] is the key expected next
+	keys := keyWords[kind]
+	next := 0 // keys[next] is the key expected next
 	for {
 		if s.i >= len(s.data) {
 			s.fail("unexpected end of input")
@@ -203,41 +309,31 @@ func (d *Decoder) object(depth, kind int) {
 			s.fail("expected object key")
 			return
 		}
-		var key []byte
-		if key, next = d.knownKey(keyWords[kind], next); key == nil {
-			var ok bool
-			if key, ok = d.readString(); !ok {
+		var id uint8
+		if j := d.knownKey(keys, next); j >= 0 {
+			id, next = keys[j].id, j+1 // key and colon consumed
+		} else {
+			key, ok := d.readString()
+			if !ok {
 				return
 			}
+			id = fieldID(kind, key)
+			s.ws()
+			if s.i >= len(s.data) || s.data[s.i] != ':' {
+				s.fail("expected ':'")
+				return
+			}
+			s.i++
 		}
-		s.ws()
-		if s.i >= len(s.data) || s.data[s.i] != ':' {
-			s.fail("expected ':'")
-			return
-		}
-		s.i++
 		s.ws()
 		if s.i >= len(s.data) {
 			s.fail("unexpected end of input")
 			return
 		}
-		if d.err != nil {
+		if d.err != nil || id == fUnknown {
 			s.value(depth) // a field error is final; only check syntax
 		} else {
-			switch kind {
-			case objTop:
-				d.top(key, depth)
-			case objTool:
-				d.tool(key, depth)
-			case objInvocation:
-				d.invocation(key, depth)
-			case objContext:
-				d.context(key, depth)
-			case objChain:
-				d.chainField(key, depth)
-			case objCheckpoint:
-				d.checkpoint(key, depth)
-			}
+			d.field(id, depth)
 		}
 		if s.err != nil {
 			return
@@ -261,82 +357,42 @@ func (d *Decoder) object(depth, kind int) {
 	}
 }
 
-// keyOrder lists the keys of each kind of object in the order AppendJSON
-// writes them (producers mostly keep it), for knownKey.
-var keyOrder = [...][]string{
-	objTop: {"trace_id", "span_id", "parent_span_id", "timestamp", "agent_id", "tool", "invocation", "context",
-		"authorization_method", "retention_policy", "data_subjects_affected", "immutability_proof", "chain"},
-	objTool: {"name", "version", "publisher", "trust_level", "verification_score"},
-	objInvocation: {"input_hash", "output_hash", "duration_ms", "status", "permissions_used", "permissions_denied",
-		"output_bytes", "input_bytes", "input_shape", "destinations", "output_destinations"},
-	objContext:    {"task_id", "user_id", "data_classification", "environment"},
-	objChain:      {"producer", "seq", "prev", "hash", "checkpoint"},
-	objCheckpoint: {"key_id", "sig"},
-}
-
-// keyWord is a known key and its closing quote as three little-endian
-// words (w) and the mask of their bytes (m); keys are at most 23 bytes.
-type keyWord struct {
-	n    int // key length
-	w, m [3]uint64
-}
-
-var keyWords = func() (t [len(keyOrder)][]keyWord) {
-	for kind, keys := range keyOrder {
-		for _, k := range keys {
-			var b, m [24]byte
-			copy(b[:], k+`"`)
-			for i := range len(k) + 1 {
-				m[i] = 0xff
-			}
-			kw := keyWord{n: len(k)}
-			for i := range 3 {
-				kw.w[i] = binary.LittleEndian.Uint64(b[8*i:])
-				kw.m[i] = binary.LittleEndian.Uint64(m[8*i:])
-			}
-			t[kind] = append(t[kind], kw)
-		}
-	}
-	return t
-}()
-
-// knownKey reads the object key at s.i when it is one of keys[next:]
-// written plainly ("name", no escapes) and returns it with the index after
-// it; else it returns nil and next and consumes nothing. Such a key is
-// exactly what readString would return, found by comparing three words
-// instead of a scan and a string switch: keys are most of a record's
-// strings. Keys in the last 24 bytes of the input take the long way.
-func (d *Decoder) knownKey(keys []keyWord, next int) ([]byte, int) {
+// knownKey consumes the object key at s.i and its colon when they are
+// `"k":` for one of keys[next:] (plainly written, no escape, no space
+// before the colon) and returns its index, else -1, consuming nothing.
+// Such a key is exactly what readString would return, found by comparing
+// three words instead of a scan and a string compare: keys are most of a
+// record's strings. Keys in the last 24 bytes of the input take the long
+// way.
+func (d *Decoder) knownKey(keys []keyWord, next int) int {
 	data, i := d.s.data, d.s.i+1
 	if i+24 > len(data) {
-		return nil, next
+		return -1
 	}
 	p := data[i : i+24]
 	a, b, c := binary.LittleEndian.Uint64(p), binary.LittleEndian.Uint64(p[8:]), binary.LittleEndian.Uint64(p[16:])
 	for j := next; j < len(keys); j++ {
 		k := &keys[j]
 		if (a^k.w[0])&k.m[0]|(b^k.w[1])&k.m[1]|(c^k.w[2])&k.m[2] == 0 {
-			e := i + k.n
-			d.s.i = e + 1
-			return data[i:e], j + 1
+			d.s.i = i + k.n
+			return j
 		}
 	}
-	return nil, next
+	return -1
 }
 
-// The field tables. key may live in d.scratch: switch on it before reading
-// the value. Each case consumes exactly one value at s.i.
-
-func (d *Decoder) top(key []byte, depth int) {
+// field decodes the value at s.i of the member id of the object being
+// read; it consumes exactly one value.
+func (d *Decoder) field(id uint8, depth int) {
 	r := d.r
-	switch string(key) {
-	case "trace_id":
+	switch id {
+	case fTraceID:
 		d.copyStr("trace_id", depth, &r.TraceID)
-	case "span_id":
+	case fSpanID:
 		d.copyStr("span_id", depth, &r.SpanID)
-	case "parent_span_id":
+	case fParentSpanID:
 		d.copyStr("parent_span_id", depth, &r.ParentSpanID)
-	case "timestamp":
+	case fTimestamp:
 		if b, ok := d.str("timestamp", depth); ok {
 			if t, ok := parseTimestamp(b); ok {
 				r.Timestamp, d.seenTS = t, true
@@ -344,75 +400,129 @@ func (d *Decoder) top(key []byte, depth int) {
 				d.fail("timestamp", "must be an RFC 3339 time")
 			}
 		}
-	case "agent_id":
+	case fAgentID:
 		d.internStr("agent_id", depth, &r.AgentID)
-	case "tool":
+	case fTool:
 		d.subObject("tool", depth, objTool)
-	case "invocation":
+	case fInvocation:
 		d.subObject("invocation", depth, objInvocation)
-	case "context":
+	case fContext:
 		d.subObject("context", depth, objContext)
-	case "authorization_method":
+	case fAuthorizationMethod:
 		d.internStr("authorization_method", depth, &r.AuthorizationMethod)
-	case "retention_policy":
+	case fRetentionPolicy:
 		d.internStr("retention_policy", depth, &r.RetentionPolicy)
-	case "data_subjects_affected":
+	case fDataSubjectsAffected:
 		d.count("data_subjects_affected", depth, MaxCount, "must be at most 10000000000", &r.DataSubjectsAffected)
-	case "immutability_proof":
+	case fImmutabilityProof:
 		d.copyStr("immutability_proof", depth, &r.ImmutabilityProof)
-	case "chain":
+	case fChain:
 		if d.s.data[d.s.i] == '{' {
 			// A repeated "chain" replaces the earlier one whole.
 			r.Chain, d.chain = Chain{Seq: Absent}, chainSeen
 		}
 		d.subObject("chain", depth, objChain)
-	default:
-		d.s.value(depth) // unknown fields are ignored
-	}
-}
 
-func (d *Decoder) chainField(key []byte, depth int) {
-	c := &d.r.Chain
-	switch string(key) {
-	case "producer":
+	case fToolName:
+		d.internStr("tool.name", depth, &r.Tool.Name)
+	case fToolVersion:
+		d.internStr("tool.version", depth, &r.Tool.Version)
+	case fToolPublisher:
+		d.internStr("tool.publisher", depth, &r.Tool.Publisher)
+	case fTrustLevel:
+		d.enum("tool.trust_level", depth, trustLevels, "must be one of gold, silver, bronze, unverified", &r.Tool.TrustLevel)
+	case fVerificationScore:
+		if f, ok := d.number("tool.verification_score", "must be a number between 0 and 100", depth); ok {
+			if f >= 0 && f <= 100 {
+				r.Tool.VerificationScore = f
+			} else {
+				d.fail("tool.verification_score", "must be a number between 0 and 100")
+			}
+		}
+
+	case fInputHash:
+		d.copyStr("invocation.input_hash", depth, &r.Invocation.InputHash)
+	case fOutputHash:
+		d.copyStr("invocation.output_hash", depth, &r.Invocation.OutputHash)
+	case fDurationMS:
+		if f, ok := d.number("invocation.duration_ms", "must be a number >= 0", depth); ok {
+			switch {
+			case f < 0:
+				d.fail("invocation.duration_ms", "must be a number >= 0")
+			case f > MaxDurationMS:
+				d.fail("invocation.duration_ms", "must be at most 604800000 (7 days)")
+			default:
+				r.Invocation.DurationMS = f
+			}
+		}
+	case fStatus:
+		d.enum("invocation.status", depth, statuses, "must be one of success, error, denied, timeout", &r.Invocation.Status)
+	case fPermissionsUsed:
+		in := &r.Invocation
+		in.PermissionsUsed = d.strings("invocation.permissions_used", depth, in.PermissionsUsed[:0])
+	case fPermissionsDenied:
+		in := &r.Invocation
+		in.PermissionsDenied = d.strings("invocation.permissions_denied", depth, in.PermissionsDenied[:0])
+	case fOutputBytes:
+		d.count("invocation.output_bytes", depth, MaxBytes, maxBytesReason, &r.Invocation.OutputBytes)
+	case fInputBytes:
+		d.count("invocation.input_bytes", depth, MaxBytes, maxBytesReason, &r.Invocation.InputBytes)
+	case fInputShape:
+		if b, ok := d.str("invocation.input_shape", depth); ok {
+			if len(b) > MaxInputShapeBytes {
+				d.fail("invocation.input_shape", "longer than 256 bytes")
+				return
+			}
+			r.Invocation.InputShape = d.internBytes(b)
+		}
+	case fDestinations:
+		in := &r.Invocation
+		in.Destinations = d.destinations("invocation.destinations", depth, in.Destinations[:0], MaxDestinations)
+	case fOutputDestinations:
+		in := &r.Invocation
+		in.OutputDestinations = d.destinations("invocation.output_destinations", depth, in.OutputDestinations[:0], MaxOutputDestinations)
+
+	case fTaskID:
+		d.copyStr("context.task_id", depth, &r.Context.TaskID)
+	case fUserID:
+		d.internStr("context.user_id", depth, &r.Context.UserID)
+	case fDataClassification:
+		d.enum("context.data_classification", depth, classifications, "must be one of public, internal, confidential, restricted", &r.Context.DataClassification)
+	case fEnvironment:
+		d.internStr("context.environment", depth, &r.Context.Environment)
+
+	case fProducer:
 		if b, ok := d.str("chain.producer", depth); ok {
 			if msg := chainID(b); msg != "" {
 				d.fail("chain.producer", msg)
 				return
 			}
-			c.Producer = d.internBytes(b)
+			r.Chain.Producer = d.internBytes(b)
 		}
-	case "seq":
-		d.count("chain.seq", depth, MaxSeq, seqTooBig, &c.Seq)
-	case "prev":
-		d.hexField("chain.prev", depth, c.Prev[:], hash64, chainPrev)
-	case "hash":
-		d.hexField("chain.hash", depth, c.Hash[:], hash64, chainHash)
-	case "checkpoint":
+	case fSeq:
+		d.count("chain.seq", depth, MaxSeq, seqTooBig, &r.Chain.Seq)
+	case fPrev:
+		d.hexField("chain.prev", depth, r.Chain.Prev[:], hash64, chainPrev)
+	case fHash:
+		d.hexField("chain.hash", depth, r.Chain.Hash[:], hash64, chainHash)
+	case fCheckpoint:
 		if d.s.data[d.s.i] == '{' {
-			c.KeyID, c.Sig = "", [64]byte{}
+			r.Chain.KeyID, r.Chain.Sig = "", [64]byte{}
 			d.chain = d.chain&^(chainKeyID|chainSig) | chainCkpt
 		}
 		d.subObject("chain.checkpoint", depth, objCheckpoint)
-	default:
-		d.s.value(depth)
-	}
-}
 
-func (d *Decoder) checkpoint(key []byte, depth int) {
-	c := &d.r.Chain
-	switch string(key) {
-	case "key_id":
+	case fKeyID:
 		if b, ok := d.str("chain.checkpoint.key_id", depth); ok {
 			if msg := chainID(b); msg != "" {
 				d.fail("chain.checkpoint.key_id", msg)
 				return
 			}
-			c.KeyID = d.internBytes(b)
+			r.Chain.KeyID = d.internBytes(b)
 			d.chain |= chainKeyID
 		}
-	case "sig":
-		d.hexField("chain.checkpoint.sig", depth, c.Sig[:], sig128, chainSig)
+	case fSig:
+		d.hexField("chain.checkpoint.sig", depth, r.Chain.Sig[:], sig128, chainSig)
 	default:
 		d.s.value(depth)
 	}
@@ -450,91 +560,6 @@ func (d *Decoder) enum(field string, depth int, values []string, msg string, dst
 		}
 	}
 	d.fail(field, msg)
-}
-
-func (d *Decoder) tool(key []byte, depth int) {
-	t := &d.r.Tool
-	switch string(key) {
-	case "name":
-		d.internStr("tool.name", depth, &t.Name)
-	case "version":
-		d.internStr("tool.version", depth, &t.Version)
-	case "publisher":
-		d.internStr("tool.publisher", depth, &t.Publisher)
-	case "trust_level":
-		d.enum("tool.trust_level", depth, trustLevels, "must be one of gold, silver, bronze, unverified", &t.TrustLevel)
-	case "verification_score":
-		if f, ok := d.number("tool.verification_score", "must be a number between 0 and 100", depth); ok {
-			if f >= 0 && f <= 100 {
-				t.VerificationScore = f
-			} else {
-				d.fail("tool.verification_score", "must be a number between 0 and 100")
-			}
-		}
-	default:
-		d.s.value(depth)
-	}
-}
-
-func (d *Decoder) invocation(key []byte, depth int) {
-	in := &d.r.Invocation
-	switch string(key) {
-	case "input_hash":
-		d.copyStr("invocation.input_hash", depth, &in.InputHash)
-	case "output_hash":
-		d.copyStr("invocation.output_hash", depth, &in.OutputHash)
-	case "duration_ms":
-		if f, ok := d.number("invocation.duration_ms", "must be a number >= 0", depth); ok {
-			switch {
-			case f < 0:
-				d.fail("invocation.duration_ms", "must be a number >= 0")
-			case f > MaxDurationMS:
-				d.fail("invocation.duration_ms", "must be at most 604800000 (7 days)")
-			default:
-				in.DurationMS = f
-			}
-		}
-	case "status":
-		d.enum("invocation.status", depth, statuses, "must be one of success, error, denied, timeout", &in.Status)
-	case "permissions_used":
-		in.PermissionsUsed = d.strings("invocation.permissions_used", depth, in.PermissionsUsed[:0])
-	case "permissions_denied":
-		in.PermissionsDenied = d.strings("invocation.permissions_denied", depth, in.PermissionsDenied[:0])
-	case "output_bytes":
-		d.count("invocation.output_bytes", depth, MaxBytes, maxBytesReason, &in.OutputBytes)
-	case "input_bytes":
-		d.count("invocation.input_bytes", depth, MaxBytes, maxBytesReason, &in.InputBytes)
-	case "destinations":
-		in.Destinations = d.destinations("invocation.destinations", depth, in.Destinations[:0], MaxDestinations)
-	case "output_destinations":
-		in.OutputDestinations = d.destinations("invocation.output_destinations", depth, in.OutputDestinations[:0], MaxOutputDestinations)
-	case "input_shape":
-		if b, ok := d.str("invocation.input_shape", depth); ok {
-			if len(b) > MaxInputShapeBytes {
-				d.fail("invocation.input_shape", "longer than 256 bytes")
-				return
-			}
-			in.InputShape = d.internBytes(b)
-		}
-	default:
-		d.s.value(depth)
-	}
-}
-
-func (d *Decoder) context(key []byte, depth int) {
-	c := &d.r.Context
-	switch string(key) {
-	case "task_id":
-		d.copyStr("context.task_id", depth, &c.TaskID)
-	case "user_id":
-		d.internStr("context.user_id", depth, &c.UserID)
-	case "data_classification":
-		d.enum("context.data_classification", depth, classifications, "must be one of public, internal, confidential, restricted", &c.DataClassification)
-	case "environment":
-		d.internStr("context.environment", depth, &c.Environment)
-	default:
-		d.s.value(depth)
-	}
 }
 
 // null consumes a JSON null at s.i; it reports whether there was one (a

@@ -93,3 +93,31 @@ func TestDecodeSameAsReferenceSim(t *testing.T) {
 	}
 	s.done("egresssim", 1000)
 }
+
+// BenchmarkDecodeSim decodes the first 12 hours of the default simulation
+// (~80,000 canonical records) per iteration: the decoder's share of
+// BenchmarkPipeline, small enough to run under callgrind
+// (--toggle-collect='*Decoder).Decode').
+func BenchmarkDecodeSim(b *testing.B) {
+	var lines [][]byte
+	err := sim.Generate(sim.Config{Seed: 1, Duration: 12 * time.Hour}, func(r *record.Record, _ sim.Truth) error {
+		lines = append(lines, r.AppendJSON(nil))
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := record.NewDecoder(record.DefaultLimits())
+	var r record.Record
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, l := range lines {
+			if err := d.Decode(l, &r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(lines)), "ns/record")
+	b.ReportMetric(float64(len(lines)), "records/op")
+	b.ReportMetric(0, "ns/op")
+}
