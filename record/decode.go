@@ -98,9 +98,6 @@ func (d *Decoder) Decode(data []byte, r *Record) error {
 	if len(data) > d.lim.MaxRecordBytes {
 		return fieldErr("record", "larger than "+strconv.Itoa(d.lim.MaxRecordBytes)+" bytes")
 	}
-	if !utf8.Valid(data) {
-		return fieldErr("record", "invalid JSON: invalid UTF-8")
-	}
 	s := &d.s
 	*s = scanner{data: data, maxDepth: d.lim.MaxDepth}
 	d.r, d.err, d.seenTS, d.chain = r, nil, false, 0
@@ -122,6 +119,12 @@ func (d *Decoder) Decode(data []byte, r *Record) error {
 	d.r = nil
 	err := s.err
 	switch {
+	case (err != nil || s.high) && !utf8.Valid(data):
+		// The UTF-8 check comes before the syntax in precedence but runs
+		// after it, on the whole input, only when the scan met a byte ≥
+		// 0x80 in a string or failed (the grammar admits such bytes
+		// nowhere else): ASCII records, most, skip it.
+		err = fieldErr("record", "invalid JSON: invalid UTF-8")
 	case err != nil:
 	case !isObject:
 		err = fieldErr("record", "must be a JSON object")
@@ -840,21 +843,39 @@ func (d *Decoder) count(field string, depth int, max int64, tooBig string, dst *
 func (d *Decoder) readString() ([]byte, bool) {
 	data := d.s.data
 	start := d.s.i + 1
-	// skipSafe, inlined: most strings are keys and short values.
 	i := start
-	for ; i+8 <= len(data); i += 8 {
-		if m := specials(binary.LittleEndian.Uint64(data[i:])); m != 0 {
+	// Eight bytes a step; plain ASCII strings (most) never leave this loop
+	// but through the fast return.
+	for ; i >= 0 && i+8 <= len(data); i += 8 {
+		if m := stopBytes(binary.LittleEndian.Uint64(data[i : i+8])); m != 0 {
 			if i += bits.TrailingZeros64(m) / 8; data[i] == '"' {
 				d.s.i = i + 1
 				return data[start:i], true // fast path: no escapes
 			}
-			return d.readEscaped(start, i)
+			return d.readSlow(start, i)
 		}
 	}
-	i = skipSafe(data, i)
-	if i < len(data) && data[i] == '"' {
+	for ; i >= 0 && i < len(data) && strASCII[data[i]]; i++ {
+	}
+	if i >= 0 && i < len(data) && data[i] == '"' {
 		d.s.i = i + 1
 		return data[start:i], true
+	}
+	return d.readSlow(start, i)
+}
+
+// readSlow is readString's way (out of line, so that the fast path keeps
+// its registers) from the first byte at i that is not strASCII: a byte ≥
+// 0x80 is noted for Decode's UTF-8 check and the scan goes on without
+// stopping at such bytes; an escape or a control byte goes to readEscaped.
+func (d *Decoder) readSlow(start, i int) ([]byte, bool) {
+	data := d.s.data
+	if i < len(data) && data[i] >= 0x80 {
+		d.s.high = true
+		if i = skipSafe(data, i); i < len(data) && data[i] == '"' {
+			d.s.i = i + 1
+			return data[start:i], true
+		}
 	}
 	return d.readEscaped(start, i)
 }
@@ -883,6 +904,9 @@ func (d *Decoder) readEscaped(start, i int) ([]byte, bool) {
 			s.fail("control character in string")
 			return nil, false
 		case c != '\\':
+			if c >= 0x80 {
+				s.high = true
+			}
 			buf = append(buf, c)
 			i++
 			continue
