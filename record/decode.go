@@ -289,32 +289,39 @@ func fieldID(kind int, key []byte) uint8 {
 }
 
 // object decodes the object starting at s.i, at nesting depth, dispatching
-// its members to field. Syntax errors land in d.s.err.
+// its members to field. Syntax errors land in d.s.err. Compact JSON takes
+// the short ways: the expected key tested in line, the value and the next
+// key without a whitespace call.
 func (d *Decoder) object(depth, kind int) {
 	s := &d.s
 	if s.tooDeep(depth) {
 		return
 	}
+	data := s.data
 	s.i++ // '{'
 	s.ws()
-	if s.i < len(s.data) && s.data[s.i] == '}' {
+	if s.i < len(data) && data[s.i] == '}' {
 		s.i++
 		return
 	}
 	keys := keyWords[kind]
 	next := 0 // keys[next] is the key expected next
 	for {
-		if s.i >= len(s.data) {
+		i := s.i
+		if i >= len(data) {
 			s.fail("unexpected end of input")
 			return
 		}
-		if s.data[s.i] != '"' {
+		if data[i] != '"' {
 			s.fail("expected object key")
 			return
 		}
 		var id uint8
-		if j := d.knownKey(keys, next); j >= 0 {
-			id, next = keys[j].id, j+1 // key and colon consumed
+		if j := next; j < len(keys) && i+25 <= len(data) && keys[j].is(data[i+1:i+25]) {
+			id, next = keys[j].id, j+1
+			s.i = i + 1 + keys[j].n // key and colon consumed
+		} else if j := d.knownKey(keys, next+1); j >= 0 {
+			id, next = keys[j].id, j+1
 		} else {
 			key, ok := d.readString()
 			if !ok {
@@ -322,16 +329,18 @@ func (d *Decoder) object(depth, kind int) {
 			}
 			id = fieldID(kind, key)
 			s.ws()
-			if s.i >= len(s.data) || s.data[s.i] != ':' {
+			if s.i >= len(data) || data[s.i] != ':' {
 				s.fail("expected ':'")
 				return
 			}
 			s.i++
 		}
-		s.ws()
-		if s.i >= len(s.data) {
-			s.fail("unexpected end of input")
-			return
+		if i = s.i; i >= len(data) || data[i] <= ' ' {
+			s.ws()
+			if s.i >= len(data) {
+				s.fail("unexpected end of input")
+				return
+			}
 		}
 		if d.err != nil || id == fUnknown {
 			s.value(depth) // a field error is final; only check syntax
@@ -341,12 +350,16 @@ func (d *Decoder) object(depth, kind int) {
 		if s.err != nil {
 			return
 		}
+		if i = s.i; i+1 < len(data) && data[i] == ',' && data[i+1] == '"' {
+			s.i = i + 1
+			continue
+		}
 		s.ws()
-		if s.i >= len(s.data) {
+		if s.i >= len(data) {
 			s.fail("unexpected end of input")
 			return
 		}
-		switch s.data[s.i] {
+		switch data[s.i] {
 		case ',':
 			s.i++
 			s.ws()
@@ -358,6 +371,14 @@ func (d *Decoder) object(depth, kind int) {
 			return
 		}
 	}
+}
+
+// is reports whether p (24 bytes from after a key's opening quote) starts
+// with the key and `":`.
+func (k *keyWord) is(p []byte) bool {
+	_ = p[23]
+	a, b, c := binary.LittleEndian.Uint64(p), binary.LittleEndian.Uint64(p[8:]), binary.LittleEndian.Uint64(p[16:])
+	return (a^k.w[0])&k.m[0]|(b^k.w[1])&k.m[1]|(c^k.w[2])&k.m[2] == 0
 }
 
 // knownKey consumes the object key at s.i and its colon when they are
@@ -375,8 +396,7 @@ func (d *Decoder) knownKey(keys []keyWord, next int) int {
 	p := data[i : i+24]
 	a, b, c := binary.LittleEndian.Uint64(p), binary.LittleEndian.Uint64(p[8:]), binary.LittleEndian.Uint64(p[16:])
 	for j := next; j < len(keys); j++ {
-		k := &keys[j]
-		if (a^k.w[0])&k.m[0]|(b^k.w[1])&k.m[1]|(c^k.w[2])&k.m[2] == 0 {
+		if k := &keys[j]; (a^k.w[0])&k.m[0]|(b^k.w[1])&k.m[1]|(c^k.w[2])&k.m[2] == 0 {
 			d.s.i = i + k.n
 			return j
 		}
