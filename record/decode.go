@@ -656,7 +656,7 @@ func (d *Decoder) internBytes(b []byte) string {
 }
 
 // internRecent is the size of Decoder.recent.
-const internRecent = 256
+const internRecent = 1024
 
 // copyStr defers a high-cardinality string to the per-record arena.
 func (d *Decoder) copyStr(field string, depth int, dst *string) {

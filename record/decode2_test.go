@@ -180,3 +180,23 @@ func FuzzDecodeSameAsReference(f *testing.F) {
 		sameDecode(t, small, smallRef, data)
 	})
 }
+
+// TestParseTimestampSameAsReference sets every byte of a few timestamps to
+// every value and compares parseTimestamp with the reference's.
+func TestParseTimestampSameAsReference(t *testing.T) {
+	for _, ts := range []string{"2026-03-23T14:30:00.123Z", "2024-02-29t23:59:59+05:30", "0000-01-01T00:00:00Z", "9999-12-31T23:59:59.999999999-00:01"} {
+		b := []byte(ts)
+		for i := range b {
+			orig := b[i]
+			for c := range 256 {
+				b[i] = byte(c)
+				got, ok := parseTimestamp(b)
+				want, wantOK := refParseTimestamp(b)
+				if ok != wantOK || got != want {
+					t.Fatalf("%q: got %v %v, reference %v %v", b, got, ok, want, wantOK)
+				}
+			}
+			b[i] = orig
+		}
+	}
+}
