@@ -323,7 +323,7 @@ func (d *Decoder) object(depth, kind int) {
 		} else if j := d.knownKey(keys, next+1); j >= 0 {
 			id, next = keys[j].id, j+1
 		} else {
-			key, ok := d.readString()
+			key, ok := d.readString("", depth) // at a quote
 			if !ok {
 				return
 			}
@@ -612,14 +612,16 @@ func (d *Decoder) subObject(field string, depth, kind int) {
 	}
 }
 
-// str reads a string value (valid until the next read). ok is false for
-// null, for other types (a field error) and on syntax errors.
+// str reads a string value (valid until the next read) with readString;
+// ok is false for null, for other types (a field error) and on syntax
+// errors.
 func (d *Decoder) str(field string, depth int) ([]byte, bool) {
-	switch {
-	case d.s.data[d.s.i] == '"':
-		return d.readString()
-	case d.null():
-	default:
+	return d.readString(field, depth)
+}
+
+// notStr is str's way for a value at s.i that is not a string.
+func (d *Decoder) notStr(field string, depth int) ([]byte, bool) {
+	if !d.null() {
 		d.wrongType(field, "must be a string", depth)
 	}
 	return nil, false
@@ -719,7 +721,7 @@ func (d *Decoder) array(field string, depth int, dst []string, dest bool) []stri
 			return dst
 		}
 		if s.data[s.i] == '"' && d.err == nil {
-			b, ok := d.readString()
+			b, ok := d.readString(field, depth) // at a quote
 			if !ok {
 				return dst
 			}
@@ -859,9 +861,14 @@ func (d *Decoder) count(field string, depth int, max int64, tooBig string, dst *
 // readString reads the string at s.i (its opening quote) and returns its
 // unescaped bytes: a subslice of the input when it has no escapes, else
 // d.scratch. Lone UTF-16 surrogates in \u escapes become U+FFFD, as in
-// encoding/json.
-func (d *Decoder) readString() ([]byte, bool) {
+// encoding/json. A value at s.i that is not a string is field's problem
+// (notStr): the test is here, not in a separate layer, because strings are
+// most of a record's values.
+func (d *Decoder) readString(field string, depth int) ([]byte, bool) {
 	data := d.s.data
+	if data[d.s.i] != '"' {
+		return d.notStr(field, depth)
+	}
 	start := d.s.i + 1
 	i := start
 	// Eight bytes a step; plain ASCII strings (most) never leave this loop
