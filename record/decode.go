@@ -98,9 +98,6 @@ func (d *Decoder) Decode(data []byte, r *Record) error {
 	if len(data) > d.lim.MaxRecordBytes {
 		return fieldErr("record", "larger than "+strconv.Itoa(d.lim.MaxRecordBytes)+" bytes")
 	}
-	if !utf8.Valid(data) {
-		return fieldErr("record", "invalid JSON: invalid UTF-8")
-	}
 	s := &d.s
 	*s = scanner{data: data, maxDepth: d.lim.MaxDepth}
 	d.r, d.err, d.seenTS, d.chain = r, nil, false, 0
@@ -122,6 +119,12 @@ func (d *Decoder) Decode(data []byte, r *Record) error {
 	d.r = nil
 	err := s.err
 	switch {
+	case (err != nil || s.high) && !utf8.Valid(data):
+		// The UTF-8 check comes before the syntax in precedence but runs
+		// after it, on the whole input, only when the scan met a byte ≥
+		// 0x80 in a string or failed (the grammar admits such bytes
+		// nowhere else): ASCII records, most, skip it.
+		err = fieldErr("record", "invalid JSON: invalid UTF-8")
 	case err != nil:
 	case !isObject:
 		err = fieldErr("record", "must be a JSON object")
@@ -180,74 +183,183 @@ const (
 	objCheckpoint
 )
 
+// Field ids: the members of every kind of object, numbered in keyOrder's
+// order, so that a matched key dispatches through one jump table (field)
+// instead of a string switch per kind.
+const (
+	fUnknown = iota
+	fTraceID
+	fSpanID
+	fParentSpanID
+	fTimestamp
+	fAgentID
+	fTool
+	fInvocation
+	fContext
+	fAuthorizationMethod
+	fRetentionPolicy
+	fDataSubjectsAffected
+	fImmutabilityProof
+	fChain
+	fToolName
+	fToolVersion
+	fToolPublisher
+	fTrustLevel
+	fVerificationScore
+	fInputHash
+	fOutputHash
+	fDurationMS
+	fStatus
+	fPermissionsUsed
+	fPermissionsDenied
+	fOutputBytes
+	fInputBytes
+	fInputShape
+	fDestinations
+	fOutputDestinations
+	fTaskID
+	fUserID
+	fDataClassification
+	fEnvironment
+	fProducer
+	fSeq
+	fPrev
+	fHash
+	fCheckpoint
+	fKeyID
+	fSig
+	fieldCount
+)
+
+// keyOrder lists the keys of each kind of object in the order AppendJSON
+// writes them (producers mostly keep it), for knownKey; the n-th key of
+// all kinds together has field id n+1.
+var keyOrder = [...][]string{
+	objTop: {"trace_id", "span_id", "parent_span_id", "timestamp", "agent_id", "tool", "invocation", "context",
+		"authorization_method", "retention_policy", "data_subjects_affected", "immutability_proof", "chain"},
+	objTool: {"name", "version", "publisher", "trust_level", "verification_score"},
+	objInvocation: {"input_hash", "output_hash", "duration_ms", "status", "permissions_used", "permissions_denied",
+		"output_bytes", "input_bytes", "input_shape", "destinations", "output_destinations"},
+	objContext:    {"task_id", "user_id", "data_classification", "environment"},
+	objChain:      {"producer", "seq", "prev", "hash", "checkpoint"},
+	objCheckpoint: {"key_id", "sig"},
+}
+
+// keyWord is a known key followed by `":` as three little-endian words
+// (w) and the mask of their bytes (m); keys are at most 22 bytes.
+type keyWord struct {
+	w, m [3]uint64
+	n    int   // bytes from after the opening quote to after the colon
+	id   uint8 // field id
+}
+
+var keyWords = func() (t [len(keyOrder)][]keyWord) {
+	id := uint8(fUnknown)
+	for kind, keys := range keyOrder {
+		for _, k := range keys {
+			id++
+			var b, m [24]byte
+			copy(b[:], k+`":`)
+			for i := range len(k) + 2 {
+				m[i] = 0xff
+			}
+			kw := keyWord{n: len(k) + 2, id: id}
+			for i := range 3 {
+				kw.w[i] = binary.LittleEndian.Uint64(b[8*i:])
+				kw.m[i] = binary.LittleEndian.Uint64(m[8*i:])
+			}
+			t[kind] = append(t[kind], kw)
+		}
+	}
+	if id != fieldCount-1 {
+		panic("record: keyOrder and the field ids disagree")
+	}
+	return t
+}()
+
+// fieldID returns the field id of key in objects of kind, fUnknown when
+// the kind has no such field (the way of keys that knownKey did not match).
+func fieldID(kind int, key []byte) uint8 {
+	for j, k := range keyOrder[kind] {
+		if string(key) == k {
+			return keyWords[kind][j].id
+		}
+	}
+	return fUnknown
+}
+
 // object decodes the object starting at s.i, at nesting depth, dispatching
-// its members to the field table of kind. Syntax errors land in d.s.err.
+// its members to field. Syntax errors land in d.s.err. Compact JSON takes
+// the short ways: the expected key tested in line, the value and the next
+// key without a whitespace call.
 func (d *Decoder) object(depth, kind int) {
 	s := &d.s
 	if s.tooDeep(depth) {
 		return
 	}
+	data := s.data
 	s.i++ // '{'
 	s.ws()
-	if s.i < len(s.data) && s.data[s.i] == '}' {
+	if s.i < len(data) && data[s.i] == '}' {
 		s.i++
 		return
 	}
-	next := 0 // keyOrder[kind][next] is the key expected next
+	keys := keyWords[kind]
+	next := 0 // keys[next] is the key expected next
 	for {
-		if s.i >= len(s.data) {
+		i := s.i
+		if i >= len(data) {
 			s.fail("unexpected end of input")
 			return
 		}
-		if s.data[s.i] != '"' {
+		if data[i] != '"' {
 			s.fail("expected object key")
 			return
 		}
-		var key []byte
-		if key, next = d.knownKey(keyWords[kind], next); key == nil {
-			var ok bool
-			if key, ok = d.readString(); !ok {
+		var id uint8
+		if j := next; j < len(keys) && i+25 <= len(data) && keys[j].is(data[i+1:i+25]) {
+			id, next = keys[j].id, j+1
+			s.i = i + 1 + keys[j].n // key and colon consumed
+		} else if j := d.knownKey(keys, next+1); j >= 0 {
+			id, next = keys[j].id, j+1
+		} else {
+			key, ok := d.readString("", depth) // at a quote
+			if !ok {
+				return
+			}
+			id = fieldID(kind, key)
+			s.ws()
+			if s.i >= len(data) || data[s.i] != ':' {
+				s.fail("expected ':'")
+				return
+			}
+			s.i++
+		}
+		if i = s.i; i >= len(data) || data[i] <= ' ' {
+			s.ws()
+			if s.i >= len(data) {
+				s.fail("unexpected end of input")
 				return
 			}
 		}
-		s.ws()
-		if s.i >= len(s.data) || s.data[s.i] != ':' {
-			s.fail("expected ':'")
-			return
-		}
-		s.i++
-		s.ws()
-		if s.i >= len(s.data) {
-			s.fail("unexpected end of input")
-			return
-		}
-		if d.err != nil {
+		if d.err != nil || id == fUnknown {
 			s.value(depth) // a field error is final; only check syntax
 		} else {
-			switch kind {
-			case objTop:
-				d.top(key, depth)
-			case objTool:
-				d.tool(key, depth)
-			case objInvocation:
-				d.invocation(key, depth)
-			case objContext:
-				d.context(key, depth)
-			case objChain:
-				d.chainField(key, depth)
-			case objCheckpoint:
-				d.checkpoint(key, depth)
-			}
+			d.field(id, depth)
 		}
 		if s.err != nil {
 			return
 		}
+		if i = s.i; i+1 < len(data) && data[i] == ',' && data[i+1] == '"' {
+			s.i = i + 1
+			continue
+		}
 		s.ws()
-		if s.i >= len(s.data) {
+		if s.i >= len(data) {
 			s.fail("unexpected end of input")
 			return
 		}
-		switch s.data[s.i] {
+		switch data[s.i] {
 		case ',':
 			s.i++
 			s.ws()
@@ -261,82 +373,49 @@ func (d *Decoder) object(depth, kind int) {
 	}
 }
 
-// keyOrder lists the keys of each kind of object in the order AppendJSON
-// writes them (producers mostly keep it), for knownKey.
-var keyOrder = [...][]string{
-	objTop: {"trace_id", "span_id", "parent_span_id", "timestamp", "agent_id", "tool", "invocation", "context",
-		"authorization_method", "retention_policy", "data_subjects_affected", "immutability_proof", "chain"},
-	objTool: {"name", "version", "publisher", "trust_level", "verification_score"},
-	objInvocation: {"input_hash", "output_hash", "duration_ms", "status", "permissions_used", "permissions_denied",
-		"output_bytes", "input_bytes", "input_shape", "destinations", "output_destinations"},
-	objContext:    {"task_id", "user_id", "data_classification", "environment"},
-	objChain:      {"producer", "seq", "prev", "hash", "checkpoint"},
-	objCheckpoint: {"key_id", "sig"},
+// is reports whether p (24 bytes from after a key's opening quote) starts
+// with the key and `":`.
+func (k *keyWord) is(p []byte) bool {
+	_ = p[23]
+	a, b, c := binary.LittleEndian.Uint64(p), binary.LittleEndian.Uint64(p[8:]), binary.LittleEndian.Uint64(p[16:])
+	return (a^k.w[0])&k.m[0]|(b^k.w[1])&k.m[1]|(c^k.w[2])&k.m[2] == 0
 }
 
-// keyWord is a known key and its closing quote as three little-endian
-// words (w) and the mask of their bytes (m); keys are at most 23 bytes.
-type keyWord struct {
-	n    int // key length
-	w, m [3]uint64
-}
-
-var keyWords = func() (t [len(keyOrder)][]keyWord) {
-	for kind, keys := range keyOrder {
-		for _, k := range keys {
-			var b, m [24]byte
-			copy(b[:], k+`"`)
-			for i := range len(k) + 1 {
-				m[i] = 0xff
-			}
-			kw := keyWord{n: len(k)}
-			for i := range 3 {
-				kw.w[i] = binary.LittleEndian.Uint64(b[8*i:])
-				kw.m[i] = binary.LittleEndian.Uint64(m[8*i:])
-			}
-			t[kind] = append(t[kind], kw)
-		}
-	}
-	return t
-}()
-
-// knownKey reads the object key at s.i when it is one of keys[next:]
-// written plainly ("name", no escapes) and returns it with the index after
-// it; else it returns nil and next and consumes nothing. Such a key is
-// exactly what readString would return, found by comparing three words
-// instead of a scan and a string switch: keys are most of a record's
-// strings. Keys in the last 24 bytes of the input take the long way.
-func (d *Decoder) knownKey(keys []keyWord, next int) ([]byte, int) {
+// knownKey consumes the object key at s.i and its colon when they are
+// `"k":` for one of keys[next:] (plainly written, no escape, no space
+// before the colon) and returns its index, else -1, consuming nothing.
+// Such a key is exactly what readString would return, found by comparing
+// three words instead of a scan and a string compare: keys are most of a
+// record's strings. Keys in the last 24 bytes of the input take the long
+// way.
+func (d *Decoder) knownKey(keys []keyWord, next int) int {
 	data, i := d.s.data, d.s.i+1
 	if i+24 > len(data) {
-		return nil, next
+		return -1
 	}
 	p := data[i : i+24]
 	a, b, c := binary.LittleEndian.Uint64(p), binary.LittleEndian.Uint64(p[8:]), binary.LittleEndian.Uint64(p[16:])
 	for j := next; j < len(keys); j++ {
-		k := &keys[j]
-		if (a^k.w[0])&k.m[0]|(b^k.w[1])&k.m[1]|(c^k.w[2])&k.m[2] == 0 {
-			e := i + k.n
-			d.s.i = e + 1
-			return data[i:e], j + 1
+		if k := &keys[j]; (a^k.w[0])&k.m[0]|(b^k.w[1])&k.m[1]|(c^k.w[2])&k.m[2] == 0 {
+			d.s.i = i + k.n
+			return j
 		}
 	}
-	return nil, next
+	return -1
 }
 
-// The field tables. key may live in d.scratch: switch on it before reading
-// the value. Each case consumes exactly one value at s.i.
-
-func (d *Decoder) top(key []byte, depth int) {
+// field decodes the value at s.i of the member id of the object being
+// read; it consumes exactly one value.
+func (d *Decoder) field(id uint8, depth int) {
 	r := d.r
-	switch string(key) {
-	case "trace_id":
+	switch id {
+	case fTraceID:
 		d.copyStr("trace_id", depth, &r.TraceID)
-	case "span_id":
+	case fSpanID:
 		d.copyStr("span_id", depth, &r.SpanID)
-	case "parent_span_id":
+	case fParentSpanID:
 		d.copyStr("parent_span_id", depth, &r.ParentSpanID)
-	case "timestamp":
+	case fTimestamp:
 		if b, ok := d.str("timestamp", depth); ok {
 			if t, ok := parseTimestamp(b); ok {
 				r.Timestamp, d.seenTS = t, true
@@ -344,75 +423,129 @@ func (d *Decoder) top(key []byte, depth int) {
 				d.fail("timestamp", "must be an RFC 3339 time")
 			}
 		}
-	case "agent_id":
+	case fAgentID:
 		d.internStr("agent_id", depth, &r.AgentID)
-	case "tool":
+	case fTool:
 		d.subObject("tool", depth, objTool)
-	case "invocation":
+	case fInvocation:
 		d.subObject("invocation", depth, objInvocation)
-	case "context":
+	case fContext:
 		d.subObject("context", depth, objContext)
-	case "authorization_method":
+	case fAuthorizationMethod:
 		d.internStr("authorization_method", depth, &r.AuthorizationMethod)
-	case "retention_policy":
+	case fRetentionPolicy:
 		d.internStr("retention_policy", depth, &r.RetentionPolicy)
-	case "data_subjects_affected":
+	case fDataSubjectsAffected:
 		d.count("data_subjects_affected", depth, MaxCount, "must be at most 10000000000", &r.DataSubjectsAffected)
-	case "immutability_proof":
+	case fImmutabilityProof:
 		d.copyStr("immutability_proof", depth, &r.ImmutabilityProof)
-	case "chain":
+	case fChain:
 		if d.s.data[d.s.i] == '{' {
 			// A repeated "chain" replaces the earlier one whole.
 			r.Chain, d.chain = Chain{Seq: Absent}, chainSeen
 		}
 		d.subObject("chain", depth, objChain)
-	default:
-		d.s.value(depth) // unknown fields are ignored
-	}
-}
 
-func (d *Decoder) chainField(key []byte, depth int) {
-	c := &d.r.Chain
-	switch string(key) {
-	case "producer":
+	case fToolName:
+		d.internStr("tool.name", depth, &r.Tool.Name)
+	case fToolVersion:
+		d.internStr("tool.version", depth, &r.Tool.Version)
+	case fToolPublisher:
+		d.internStr("tool.publisher", depth, &r.Tool.Publisher)
+	case fTrustLevel:
+		d.enum("tool.trust_level", depth, trustLevels, "must be one of gold, silver, bronze, unverified", &r.Tool.TrustLevel)
+	case fVerificationScore:
+		if f, ok := d.number("tool.verification_score", "must be a number between 0 and 100", depth); ok {
+			if f >= 0 && f <= 100 {
+				r.Tool.VerificationScore = f
+			} else {
+				d.fail("tool.verification_score", "must be a number between 0 and 100")
+			}
+		}
+
+	case fInputHash:
+		d.copyStr("invocation.input_hash", depth, &r.Invocation.InputHash)
+	case fOutputHash:
+		d.copyStr("invocation.output_hash", depth, &r.Invocation.OutputHash)
+	case fDurationMS:
+		if f, ok := d.number("invocation.duration_ms", "must be a number >= 0", depth); ok {
+			switch {
+			case f < 0:
+				d.fail("invocation.duration_ms", "must be a number >= 0")
+			case f > MaxDurationMS:
+				d.fail("invocation.duration_ms", "must be at most 604800000 (7 days)")
+			default:
+				r.Invocation.DurationMS = f
+			}
+		}
+	case fStatus:
+		d.enum("invocation.status", depth, statuses, "must be one of success, error, denied, timeout", &r.Invocation.Status)
+	case fPermissionsUsed:
+		in := &r.Invocation
+		in.PermissionsUsed = d.strings("invocation.permissions_used", depth, in.PermissionsUsed[:0])
+	case fPermissionsDenied:
+		in := &r.Invocation
+		in.PermissionsDenied = d.strings("invocation.permissions_denied", depth, in.PermissionsDenied[:0])
+	case fOutputBytes:
+		d.count("invocation.output_bytes", depth, MaxBytes, maxBytesReason, &r.Invocation.OutputBytes)
+	case fInputBytes:
+		d.count("invocation.input_bytes", depth, MaxBytes, maxBytesReason, &r.Invocation.InputBytes)
+	case fInputShape:
+		if b, ok := d.str("invocation.input_shape", depth); ok {
+			if len(b) > MaxInputShapeBytes {
+				d.fail("invocation.input_shape", "longer than 256 bytes")
+				return
+			}
+			r.Invocation.InputShape = d.internBytes(b)
+		}
+	case fDestinations:
+		in := &r.Invocation
+		in.Destinations = d.destinations("invocation.destinations", depth, in.Destinations[:0], MaxDestinations)
+	case fOutputDestinations:
+		in := &r.Invocation
+		in.OutputDestinations = d.destinations("invocation.output_destinations", depth, in.OutputDestinations[:0], MaxOutputDestinations)
+
+	case fTaskID:
+		d.copyStr("context.task_id", depth, &r.Context.TaskID)
+	case fUserID:
+		d.internStr("context.user_id", depth, &r.Context.UserID)
+	case fDataClassification:
+		d.enum("context.data_classification", depth, classifications, "must be one of public, internal, confidential, restricted", &r.Context.DataClassification)
+	case fEnvironment:
+		d.internStr("context.environment", depth, &r.Context.Environment)
+
+	case fProducer:
 		if b, ok := d.str("chain.producer", depth); ok {
 			if msg := chainID(b); msg != "" {
 				d.fail("chain.producer", msg)
 				return
 			}
-			c.Producer = d.internBytes(b)
+			r.Chain.Producer = d.internBytes(b)
 		}
-	case "seq":
-		d.count("chain.seq", depth, MaxSeq, seqTooBig, &c.Seq)
-	case "prev":
-		d.hexField("chain.prev", depth, c.Prev[:], hash64, chainPrev)
-	case "hash":
-		d.hexField("chain.hash", depth, c.Hash[:], hash64, chainHash)
-	case "checkpoint":
+	case fSeq:
+		d.count("chain.seq", depth, MaxSeq, seqTooBig, &r.Chain.Seq)
+	case fPrev:
+		d.hexField("chain.prev", depth, r.Chain.Prev[:], hash64, chainPrev)
+	case fHash:
+		d.hexField("chain.hash", depth, r.Chain.Hash[:], hash64, chainHash)
+	case fCheckpoint:
 		if d.s.data[d.s.i] == '{' {
-			c.KeyID, c.Sig = "", [64]byte{}
+			r.Chain.KeyID, r.Chain.Sig = "", [64]byte{}
 			d.chain = d.chain&^(chainKeyID|chainSig) | chainCkpt
 		}
 		d.subObject("chain.checkpoint", depth, objCheckpoint)
-	default:
-		d.s.value(depth)
-	}
-}
 
-func (d *Decoder) checkpoint(key []byte, depth int) {
-	c := &d.r.Chain
-	switch string(key) {
-	case "key_id":
+	case fKeyID:
 		if b, ok := d.str("chain.checkpoint.key_id", depth); ok {
 			if msg := chainID(b); msg != "" {
 				d.fail("chain.checkpoint.key_id", msg)
 				return
 			}
-			c.KeyID = d.internBytes(b)
+			r.Chain.KeyID = d.internBytes(b)
 			d.chain |= chainKeyID
 		}
-	case "sig":
-		d.hexField("chain.checkpoint.sig", depth, c.Sig[:], sig128, chainSig)
+	case fSig:
+		d.hexField("chain.checkpoint.sig", depth, r.Chain.Sig[:], sig128, chainSig)
 	default:
 		d.s.value(depth)
 	}
@@ -452,91 +585,6 @@ func (d *Decoder) enum(field string, depth int, values []string, msg string, dst
 	d.fail(field, msg)
 }
 
-func (d *Decoder) tool(key []byte, depth int) {
-	t := &d.r.Tool
-	switch string(key) {
-	case "name":
-		d.internStr("tool.name", depth, &t.Name)
-	case "version":
-		d.internStr("tool.version", depth, &t.Version)
-	case "publisher":
-		d.internStr("tool.publisher", depth, &t.Publisher)
-	case "trust_level":
-		d.enum("tool.trust_level", depth, trustLevels, "must be one of gold, silver, bronze, unverified", &t.TrustLevel)
-	case "verification_score":
-		if f, ok := d.number("tool.verification_score", "must be a number between 0 and 100", depth); ok {
-			if f >= 0 && f <= 100 {
-				t.VerificationScore = f
-			} else {
-				d.fail("tool.verification_score", "must be a number between 0 and 100")
-			}
-		}
-	default:
-		d.s.value(depth)
-	}
-}
-
-func (d *Decoder) invocation(key []byte, depth int) {
-	in := &d.r.Invocation
-	switch string(key) {
-	case "input_hash":
-		d.copyStr("invocation.input_hash", depth, &in.InputHash)
-	case "output_hash":
-		d.copyStr("invocation.output_hash", depth, &in.OutputHash)
-	case "duration_ms":
-		if f, ok := d.number("invocation.duration_ms", "must be a number >= 0", depth); ok {
-			switch {
-			case f < 0:
-				d.fail("invocation.duration_ms", "must be a number >= 0")
-			case f > MaxDurationMS:
-				d.fail("invocation.duration_ms", "must be at most 604800000 (7 days)")
-			default:
-				in.DurationMS = f
-			}
-		}
-	case "status":
-		d.enum("invocation.status", depth, statuses, "must be one of success, error, denied, timeout", &in.Status)
-	case "permissions_used":
-		in.PermissionsUsed = d.strings("invocation.permissions_used", depth, in.PermissionsUsed[:0])
-	case "permissions_denied":
-		in.PermissionsDenied = d.strings("invocation.permissions_denied", depth, in.PermissionsDenied[:0])
-	case "output_bytes":
-		d.count("invocation.output_bytes", depth, MaxBytes, maxBytesReason, &in.OutputBytes)
-	case "input_bytes":
-		d.count("invocation.input_bytes", depth, MaxBytes, maxBytesReason, &in.InputBytes)
-	case "destinations":
-		in.Destinations = d.destinations("invocation.destinations", depth, in.Destinations[:0], MaxDestinations)
-	case "output_destinations":
-		in.OutputDestinations = d.destinations("invocation.output_destinations", depth, in.OutputDestinations[:0], MaxOutputDestinations)
-	case "input_shape":
-		if b, ok := d.str("invocation.input_shape", depth); ok {
-			if len(b) > MaxInputShapeBytes {
-				d.fail("invocation.input_shape", "longer than 256 bytes")
-				return
-			}
-			in.InputShape = d.internBytes(b)
-		}
-	default:
-		d.s.value(depth)
-	}
-}
-
-func (d *Decoder) context(key []byte, depth int) {
-	c := &d.r.Context
-	switch string(key) {
-	case "task_id":
-		d.copyStr("context.task_id", depth, &c.TaskID)
-	case "user_id":
-		d.internStr("context.user_id", depth, &c.UserID)
-	case "data_classification":
-		d.enum("context.data_classification", depth, classifications, "must be one of public, internal, confidential, restricted", &c.DataClassification)
-	case "environment":
-		d.internStr("context.environment", depth, &c.Environment)
-	default:
-		d.s.value(depth)
-	}
-}
-
 // null consumes a JSON null at s.i; it reports whether there was one (a
 // null counts as an absent field).
 func (d *Decoder) null() bool {
@@ -564,14 +612,16 @@ func (d *Decoder) subObject(field string, depth, kind int) {
 	}
 }
 
-// str reads a string value (valid until the next read). ok is false for
-// null, for other types (a field error) and on syntax errors.
+// str reads a string value (valid until the next read) with readString;
+// ok is false for null, for other types (a field error) and on syntax
+// errors.
 func (d *Decoder) str(field string, depth int) ([]byte, bool) {
-	switch {
-	case d.s.data[d.s.i] == '"':
-		return d.readString()
-	case d.null():
-	default:
+	return d.readString(field, depth)
+}
+
+// notStr is str's way for a value at s.i that is not a string.
+func (d *Decoder) notStr(field string, depth int) ([]byte, bool) {
+	if !d.null() {
 		d.wrongType(field, "must be a string", depth)
 	}
 	return nil, false
@@ -607,8 +657,10 @@ func (d *Decoder) internBytes(b []byte) string {
 	return s
 }
 
-// internRecent is the size of Decoder.recent.
-const internRecent = 256
+// internRecent is the size of Decoder.recent (16 KiB): at 256 slots the
+// default simulation's ~230 interned strings still missed into the map
+// about once a record (issue 13: decode2).
+const internRecent = 1024
 
 // copyStr defers a high-cardinality string to the per-record arena.
 func (d *Decoder) copyStr(field string, depth int, dst *string) {
@@ -671,7 +723,7 @@ func (d *Decoder) array(field string, depth int, dst []string, dest bool) []stri
 			return dst
 		}
 		if s.data[s.i] == '"' && d.err == nil {
-			b, ok := d.readString()
+			b, ok := d.readString(field, depth) // at a quote
 			if !ok {
 				return dst
 			}
@@ -811,25 +863,48 @@ func (d *Decoder) count(field string, depth int, max int64, tooBig string, dst *
 // readString reads the string at s.i (its opening quote) and returns its
 // unescaped bytes: a subslice of the input when it has no escapes, else
 // d.scratch. Lone UTF-16 surrogates in \u escapes become U+FFFD, as in
-// encoding/json.
-func (d *Decoder) readString() ([]byte, bool) {
+// encoding/json. A value at s.i that is not a string is field's problem
+// (notStr): the test is here, not in a separate layer, because strings are
+// most of a record's values.
+func (d *Decoder) readString(field string, depth int) ([]byte, bool) {
 	data := d.s.data
+	if data[d.s.i] != '"' {
+		return d.notStr(field, depth)
+	}
 	start := d.s.i + 1
-	// skipSafe, inlined: most strings are keys and short values.
 	i := start
-	for ; i+8 <= len(data); i += 8 {
-		if m := specials(binary.LittleEndian.Uint64(data[i:])); m != 0 {
+	// Eight bytes a step; plain ASCII strings (most) never leave this loop
+	// but through the fast return.
+	for ; i >= 0 && i+8 <= len(data); i += 8 {
+		if m := stopBytes(binary.LittleEndian.Uint64(data[i : i+8])); m != 0 {
 			if i += bits.TrailingZeros64(m) / 8; data[i] == '"' {
 				d.s.i = i + 1
 				return data[start:i], true // fast path: no escapes
 			}
-			return d.readEscaped(start, i)
+			return d.readSlow(start, i)
 		}
 	}
-	i = skipSafe(data, i)
-	if i < len(data) && data[i] == '"' {
+	for ; i >= 0 && i < len(data) && strASCII[data[i]]; i++ {
+	}
+	if i >= 0 && i < len(data) && data[i] == '"' {
 		d.s.i = i + 1
 		return data[start:i], true
+	}
+	return d.readSlow(start, i)
+}
+
+// readSlow is readString's way (out of line, so that the fast path keeps
+// its registers) from the first byte at i that is not strASCII: a byte ≥
+// 0x80 is noted for Decode's UTF-8 check and the scan goes on without
+// stopping at such bytes; an escape or a control byte goes to readEscaped.
+func (d *Decoder) readSlow(start, i int) ([]byte, bool) {
+	data := d.s.data
+	if i < len(data) && data[i] >= 0x80 {
+		d.s.high = true
+		if i = skipSafe(data, i); i < len(data) && data[i] == '"' {
+			d.s.i = i + 1
+			return data[start:i], true
+		}
 	}
 	return d.readEscaped(start, i)
 }
@@ -858,6 +933,9 @@ func (d *Decoder) readEscaped(start, i int) ([]byte, bool) {
 			s.fail("control character in string")
 			return nil, false
 		case c != '\\':
+			if c >= 0x80 {
+				s.high = true
+			}
 			buf = append(buf, c)
 			i++
 			continue

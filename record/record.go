@@ -2,12 +2,18 @@
 // by an AI agent, decoded from one JSON object. Decoding validates required
 // fields, types, enum values and size/depth limits; unknown fields are ignored.
 //
-// A Decoder checks the size limit and UTF-8 validity, then decodes in one
-// strict RFC 8259 pass (escapes, number grammar, nesting depth checked over
-// the whole input, unknown fields included) with no intermediate tree, and
-// reports the first problem as a precise, content-free *Error ("record:
-// nesting deeper than 16", "invocation.status: must be one of ..."). A JSON
-// null counts as an absent field. Timestamps are RFC 3339 with optional
+// A Decoder checks the size limit, then decodes in one strict RFC 8259 pass
+// (escapes, number grammar, nesting depth checked over the whole input,
+// unknown fields included) with no intermediate tree, and reports the first
+// problem as a precise, content-free *Error ("record: nesting deeper than
+// 16", "invocation.status: must be one of ..."), in the precedence size,
+// UTF-8, syntax and depth, first field error in document order, missing
+// required fields. UTF-8 validity is checked in the same pass: the string
+// scan flags bytes ≥ 0x80 (the grammar admits them nowhere else), and
+// utf8.Valid runs over the input only for a record that has one or fails
+// the syntax. Keys written as AppendJSON writes them (`"key":`, canonical
+// order) are matched a word at a time and dispatch through one table of
+// field ids. A JSON null counts as an absent field. Timestamps are RFC 3339 with optional
 // fractional seconds and are converted to UTC; the future-skew check belongs
 // to the engine. Low-cardinality strings are interned in a bounded
 // per-Decoder table; the high-cardinality ones (ids, hashes, proof) share one

@@ -16,11 +16,21 @@ type scanner struct {
 	i        int
 	maxDepth int
 	err      error
+	high     bool // a string had a byte ≥ 0x80: Decode checks UTF-8
 }
 
 // strSafe[c] is true for bytes that need no attention inside a string.
 var strSafe = func() (t [256]bool) {
 	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// strASCII[c] is true for the ASCII bytes that need no attention inside a
+// string (strSafe without the bytes ≥ 0x80).
+var strASCII = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
 		t[c] = c != '"' && c != '\\'
 	}
 	return t
@@ -54,6 +64,16 @@ func specials(w uint64) uint64 {
 	const lo, hi = 0x0101010101010101, 0x8080808080808080
 	q, b, c := (w^(lo*'"'))-lo, (w^(lo*'\\'))-lo, w-lo*0x20
 	return (q | b | c) &^ w & hi
+}
+
+// stopBytes flags like specials and also the bytes ≥ 0x80 (the fast scan
+// of an ASCII string stops at them; the lowest flag stays exact: no borrow
+// comes out of an ASCII byte that is not special). Folding the high bit in
+// costs nothing and spares ASCII records the separate utf8.Valid pass.
+func stopBytes(w uint64) uint64 {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	q, b, c := (w^(lo*'"'))-lo, (w^(lo*'\\'))-lo, w-lo*0x20
+	return (q | b | c | w) & hi
 }
 
 func (s *scanner) fail(what string) bool {
@@ -201,7 +221,11 @@ func (s *scanner) str() bool {
 	data := s.data
 	i := s.i + 1 // opening quote
 	for {
+		from := i
 		i = skipSafe(data, i) // fast path: bytes that need no attention
+		if !s.high {
+			s.high = hasHigh(data[from:i])
+		}
 		if i >= len(data) {
 			s.i = i
 			return s.fail("unexpected end of input")
@@ -239,6 +263,18 @@ func (s *scanner) str() bool {
 			return s.fail("invalid escape")
 		}
 	}
+}
+
+// hasHigh reports whether b has a byte ≥ 0x80.
+func hasHigh(b []byte) bool {
+	var or uint64
+	for ; len(b) >= 8; b = b[8:] {
+		or |= binary.LittleEndian.Uint64(b)
+	}
+	for _, c := range b {
+		or |= uint64(c)
+	}
+	return or&0x8080808080808080 != 0
 }
 
 func isHex(c byte) bool {

@@ -1,6 +1,9 @@
 package record
 
-import "time"
+import (
+	"encoding/binary"
+	"time"
+)
 
 // parseTimestamp parses an RFC 3339 date-time (fractional seconds of 1–9
 // digits optional, "Z" or a ±hh:mm offset) and returns it in UTC. It is a
@@ -11,16 +14,20 @@ func parseTimestamp(b []byte) (time.Time, bool) {
 	if len(b) < len("2006-01-02T15:04:05Z") {
 		return time.Time{}, false
 	}
-	year, ok1 := num(b[0:4])
-	month, ok2 := num(b[5:7])
-	day, ok3 := num(b[8:10])
-	hour, ok4 := num(b[11:13])
-	minute, ok5 := num(b[14:16])
-	sec, ok6 := num(b[17:19])
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) ||
-		b[4] != '-' || b[7] != '-' || (b[10] != 'T' && b[10] != 't') || b[13] != ':' || b[16] != ':' {
+	// The 14 digits and 5 separators of "2006-01-02T15:04:05" tested a word
+	// at a time (digitWords), then read without further checks.
+	_ = b[19]
+	w0 := binary.LittleEndian.Uint64(b[0:8])   // "2006-01-"
+	w1 := binary.LittleEndian.Uint64(b[8:16])  // "02T15:04"
+	w2 := binary.LittleEndian.Uint64(b[11:19]) // "15:04:05"
+	if !digitWords(w0, 0x00ffff00ffffffff) || !digitWords(w1, 0xffff00ffff00ffff) || !digitWords(w2, 0xffff000000000000) ||
+		b[4] != '-' || b[7] != '-' || b[10]|0x20 != 't' || b[13] != ':' || b[16] != ':' {
 		return time.Time{}, false
 	}
+	d := func(i int) int { return int(b[i] - '0') }
+	year := d(0)*1000 + d(1)*100 + d(2)*10 + d(3)
+	month, day := d(5)*10+d(6), d(8)*10+d(9)
+	hour, minute, sec := d(11)*10+d(12), d(14)*10+d(15), d(17)*10+d(18)
 	if month < 1 || month > 12 || day < 1 || day > daysIn(month, year) ||
 		hour > 23 || minute > 59 || sec > 59 {
 		return time.Time{}, false
@@ -85,6 +92,16 @@ func unixDays(year, month, day int) int64 {
 	doy := (153*mp+2)/5 + day - 1
 	doe := yoe*365 + yoe/4 - yoe/100 + doy
 	return int64(era)*146097 + int64(doe) - 719468
+}
+
+// digitWords reports whether the bytes of w selected by mask (0xff
+// bytes) are ASCII digits: high nibble 3, and adding 6 does not carry
+// out of the low nibble (no carry crosses bytes once the high nibbles are
+// 3).
+func digitWords(w, mask uint64) bool {
+	const hi, six = 0xf0f0f0f0f0f0f0f0, 0x0606060606060606
+	w &= mask
+	return w&hi == 0x3030303030303030&mask && (w+six&mask)&hi == 0x3030303030303030&mask
 }
 
 func num(b []byte) (int, bool) {
