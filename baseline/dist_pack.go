@@ -156,24 +156,8 @@ func packFold(b []byte, cs []tdigest.Centroid) []byte {
 	var last uint32
 	for _, c := range cs {
 		k := centroidKey(f32(c.Mean))
-		for v := k - last; ; v >>= 7 {
-			if v < 0x80 {
-				b[n] = byte(v)
-				n++
-				break
-			}
-			b[n] = byte(v) | 0x80
-			n++
-		}
-		for v := uint32(c.Weight); ; v >>= 7 {
-			if v < 0x80 {
-				b[n] = byte(v)
-				n++
-				break
-			}
-			b[n] = byte(v) | 0x80
-			n++
-		}
+		n = putUvarint32(b, n, k-last)
+		n = putUvarint32(b, n, uint32(c.Weight))
 		last = k
 	}
 	return b[:n]
