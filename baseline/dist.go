@@ -68,6 +68,7 @@ type Dist struct {
 	nbuf            uint8
 	stale           bool // q must be recomputed before use (rotation)
 	ready           bool // first Add done (epoch and maxima set)
+	usable          bool // Usable's memory: the count reached need and has not fallen below half since
 	prevW, curW     float64
 	prevMax         float64
 	curMax          float64
@@ -213,6 +214,26 @@ func (g *Digester) EpochOf(t time.Time) int64 {
 // Count is the number of values in the distribution (both epochs and the
 // unfolded buffer).
 func (d *Dist) Count() float64 { return d.prevW + d.curW + float64(d.nbuf) }
+
+// Usable reports whether d, holding count values (its Quantiles' Count),
+// has been usable as a baseline that needs need values, and remembers it:
+// d becomes usable when count reaches need and stays so until count falls
+// below need/2 (hysteresis). Its caller judges only at need; in between,
+// the baseline has lapsed (Verdict.Lapsed) and keeps learning its level
+// and rhythm. Why: the count covers two epochs, so a sparse key (a few
+// hundred values a day, fewer at night) falls below need at every
+// rotation after a quiet day, and its level test's long run and its
+// tool's hour-of-day rhythm would learn almost only daytime values and
+// report the normal night as a shift. Reset forgets it.
+func (d *Dist) Usable(count, need float64) bool {
+	switch {
+	case count >= need:
+		d.usable = true
+	case count < need/2:
+		d.usable = false
+	}
+	return d.usable
+}
 
 // Add records value v observed at event time t. NaN and ±Inf are ignored.
 func (d *Dist) Add(g *Digester, v float64, t time.Time) {
@@ -442,10 +463,11 @@ func (d *Dist) Epoch() int64 { return d.epoch }
 // epoch (excluding unfolded raw values).
 func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
 
-// Dist state encoding (snapshots). Version 7, big-endian like every
+// Dist state encoding (snapshots). Version 8, big-endian like every
 // snapshot record (internal/encoding):
 //
-//	u8 version | u8 flags (1: initialized, 2: stale)
+//	u8 version | u8 flags (1: initialized, 2: stale, 4: usable — Usable's
+//	  memory, initialized only)
 //	initialized only:
 //	  varint epoch | uvarint centroid capacity (the larger list's, at least
 //	    either list's length) | uvarint nbuf
@@ -465,7 +487,9 @@ func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
 //	    (rhythm.go) | u8 spread flags | f32 su sd dk dw (spread and spike
 //	    density, judge_spread.go)
 //
-// Version 6 is the same without the spread memory; it is read with none
+// Version 7 is the same without flag 4; it is read as not usable (a
+// restored key with fewer than need values waits for need once more).
+// Version 6 is version 7 without the spread memory; it is read with none
 // (the spread and density windows start empty, no episode ongoing).
 // Version 5 is version 6 without rr, rd and the rhythm; it is read with
 // none (the rhythm is relearned over 3 days). Version 4 is the same without the inputs; it is read with none (the
@@ -479,11 +503,12 @@ func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
 // Everything that influences later behaviour (including the cached
 // quantiles, the tail fit and the fold schedule) is stored, so a restored
 // Dist answers and evolves bit for bit like the original.
-const distStateVersion = 7
+const distStateVersion = 8
 
 const (
-	distFlagInit  = 1
-	distFlagStale = 2
+	distFlagInit   = 1
+	distFlagStale  = 2
+	distFlagUsable = 4 // from version 8
 	// distMaxCap bounds the centroid capacity a snapshot may ask for
 	// (compression ≤ 1000 needs 2002).
 	distMaxCap = 4096
@@ -497,6 +522,9 @@ func (d *Dist) MarshalState(b []byte) ([]byte, error) {
 	}
 	if d.stale {
 		flags |= distFlagStale
+	}
+	if d.usable && d.ready {
+		flags |= distFlagUsable
 	}
 	b = append(b, distStateVersion, flags)
 	if !d.ready {
@@ -552,13 +580,17 @@ func (d *Dist) decode(data []byte) error {
 	if r.err != nil {
 		return r.err
 	}
-	if flags&^(distFlagInit|distFlagStale) != 0 || flags == distFlagStale {
+	known := byte(distFlagInit | distFlagStale)
+	if version >= 8 {
+		known |= distFlagUsable
+	}
+	if flags&^known != 0 || flags&distFlagInit == 0 && flags != 0 {
 		return fmt.Errorf("flags %#x: %w", flags, errDistState)
 	}
 	if flags&distFlagInit == 0 {
 		return r.end()
 	}
-	d.ready, d.stale, d.distMem = true, flags&distFlagStale != 0, new(distMem)
+	d.ready, d.stale, d.usable, d.distMem = true, flags&distFlagStale != 0, flags&distFlagUsable != 0, new(distMem)
 	d.epoch = r.varint()
 	capacity := r.uvarint()
 	nbuf := r.uvarint()

@@ -24,7 +24,8 @@ var update = flag.Bool("update", false, "rewrite the current version's testdata 
 // version 7 on) spread and density memory are all in use. Each input
 // comes twice in a row (the second skips the level test, version 5 keeps
 // the last 4). (dist-state.v6.bin was written by this stream without the
-// spread memory, commit f1febcc; v5 by the same stream one a minute
+// spread memory, commit f1febcc; v7 by it judged ready on the plain count
+// ≥ 200, without Usable's memory, commit 4878570; v5 by the same stream one a minute
 // without the rhythm, commit cc3dcb9; v4 by that stream at twice the
 // level without inputs, commit 2b6c376.)
 func goldenDist() *Dist {
@@ -42,7 +43,7 @@ func goldenDist() *Dist {
 		v := d.Judge(g, x, &j, 0)
 		v.Input = uint64(i/2 + 1)
 		v.LearnRhythm, v.Rhythm = true, d.Rhythm()
-		d.Learn(g, x, at, &v, &j, d.Count() >= 200, true)
+		d.Learn(g, x, at, &v, &j, d.Usable(d.Count(), 200), true)
 	}
 	return d
 }
@@ -52,7 +53,7 @@ func goldenDist() *Dist {
 // older one upgrades to a valid current state.
 func TestDistStateGolden(t *testing.T) {
 	enctest.Golden{
-		Name: "dist-state", Versions: []uint64{3, 4, 5, 6, distStateVersion}, Current: distStateVersion,
+		Name: "dist-state", Versions: []uint64{3, 4, 5, 6, 7, distStateVersion}, Current: distStateVersion,
 		Build: func(t testing.TB) []byte {
 			b, _ := goldenDist().MarshalState(nil)
 			return b
@@ -86,6 +87,14 @@ func TestDistStateGolden(t *testing.T) {
 			}
 			if version == 6 && !bytes.Equal(enc, v7(noSpread)) {
 				t.Error("version 6 state upgrades to other bytes than its own with an empty spread memory")
+			}
+			// Version 8 only added the usable flag: a version 7 state
+			// upgrades to its own bytes, not usable.
+			if version == 7 && !bytes.Equal(enc, v7()) {
+				t.Error("version 7 state upgrades to other bytes than its own")
+			}
+			if version < distStateVersion && d.usable {
+				t.Errorf("version %d state restores as usable", version)
 			}
 			// The v3 file (and its upgrade) holds 1,637 values (see
 			// TestDistStateV3); the stream's from version 4 on 3,000 in a
@@ -123,5 +132,9 @@ func TestDistStateGolden(t *testing.T) {
 	// ... and the spread memory: windows and long-run deviation in use.
 	if lv := d.tail.lv; lv == nil || !(lv.sp.su > 0 && lv.sp.sd > 0 && lv.sp.dw > 0 && lv.sp.dk > 0) {
 		t.Errorf("spread memory %+v, want all in use", lv.sp)
+	}
+	// ... and Usable's memory.
+	if !d.usable {
+		t.Error("not usable")
 	}
 }

@@ -43,6 +43,11 @@ type Verdict struct {
 	// LearnRhythm: set by the caller before Learn when this Dist (a
 	// tool's) learns its hour-of-day profile from the value (rhythm.go).
 	LearnRhythm bool
+	// Lapsed: set by the caller when the Dist had enough values to judge
+	// and its count has fallen short of that, not below half (Learn's
+	// ready false; Dist.Usable). The level test, its long run and the
+	// rhythm then learn the value as if ready, and report nothing.
+	Lapsed bool
 	// EgregiousBound is that bound (raw units), set only when Egregious.
 	EgregiousBound float64
 	// Input identifies the call's input (InputKey of its input hash; 0:
@@ -290,7 +295,9 @@ func le64(s string) uint64 {
 //
 // Body: an anomalous value is not learned (it teaches only the tail, at
 // most one winsorized point an hour); other values are, and so is a value
-// v.Vouched for while d is not ready. Tail: see learnTail. Level (a value
+// v.Vouched for while d is not ready. Tail: see learnTail. The level
+// test and rhythm below run while d is ready, or has lapsed (v.Lapsed:
+// they learn, nothing is reported; drift waits for ready). Level (a value
 // whose v.Input repeats one of the last 4 level-tested inputs is skipped:
 // a loop or retry of one call is one observation): d = ln(1+x) − ln(1+p50), clipped to
 // ±max(4s, 2·ShiftLn) with s the body's log scale ((ln p90 − ln p10)/2.563),
@@ -324,7 +331,7 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 	if !anomalous || v.Vouched && !ready {
 		d.Add(g, x, t)
 	}
-	if !ready {
+	if !ready && !v.Lapsed {
 		return Level{}
 	}
 	lv := d.tail.level()
@@ -336,7 +343,7 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 	// is remembered while neither runs ahead. They move only when the fit
 	// does (its median and u are constant in between), so the block runs
 	// once per refit, not per value, and is exact.
-	if t := &d.tail; t.anchorGen != t.gen {
+	if t := &d.tail; ready && t.anchorGen != t.gen {
 		t.anchorGen = t.gen
 		switch {
 		case j.DriftLn <= 0 || q.Count < driftMinCount:
@@ -505,6 +512,9 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 	delta := dv - lv.lm
 	lv.lm += a * delta
 	lv.lv = (1 - a) * (lv.lv + a*delta*delta)
+	if !ready { // lapsed: learned, nothing to report
+		return Level{}
+	}
 	return out
 }
 

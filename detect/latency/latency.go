@@ -329,14 +329,23 @@ func (d *Detector) Pattern() string { return detect.PatternLatency }
 
 // usable reports whether s has enough calls to be its own baseline.
 func (s *slot) usable(q baseline.Quantiles, cfg *Config) bool {
-	if !s.used {
-		return false
-	}
-	need := cfg.MinSamples
+	return s.used && q.Count >= s.need(cfg)
+}
+
+// lapsed reports whether s, short of need calls, has had them and keeps
+// half (baseline.Dist.Usable): its level test learns, unjudged. Called
+// once per record for the key's slot being learned (it updates the
+// Dist's memory).
+func (s *slot) lapsed(q baseline.Quantiles, cfg *Config) bool {
+	return s.used && s.dist.Usable(q.Count, s.need(cfg)) && q.Count < s.need(cfg)
+}
+
+// need is the calls s needs before it is used.
+func (s *slot) need(cfg *Config) float64 {
 	if s.relearn {
-		need = cfg.RelearnSamples
+		return float64(cfg.RelearnSamples)
 	}
-	return q.Count >= float64(need)
+	return float64(cfg.MinSamples)
 }
 
 // slotFor returns the slot for version v and the other (reference) slot,
@@ -456,6 +465,11 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	// tool first seen at night) keeps that mode out of the body for good.
 	kv.Vouched = scope == ScopeTool && !anomalous || scope == ""
 	tv.Vouched = scope == ""
+	// A sparse key's count lapses below need after a quiet day's
+	// rotation: its level test keeps learning (baseline.Dist.Usable). The
+	// tool's rhythm does not: learning it while lapsed too made a real
+	// sparse series' night alerts worse (BENCHMARKS.md, issue 9: ready).
+	kv.Lapsed = kcur != nil && kcur.lapsed(kq, cfg)
 	if success {
 		// Repeats of one input feed the level test once (baseline.Learn).
 		kv.Input = baseline.InputKey(r.Invocation.InputHash)

@@ -40,10 +40,11 @@ func TestStateGolden(t *testing.T) {
 	enctest.Fields(t, reflect.TypeFor[slot](), 4)
 	enctest.Fields(t, reflect.TypeFor[EntryState](), 5)
 	enctest.Fields(t, reflect.TypeFor[SlotState](), 4)
+	usable := 0 // keys usable at half min_samples
 	enctest.Golden{
 		Name: "latency-state", Versions: codec.Decoders.Versions(), Current: StateVersion,
 		Build: func(t testing.TB) []byte { return detecttest.MustMarshal(t, goldenState(t)) },
-		Restore: func(t testing.TB, _ uint64, data []byte) []byte {
+		Restore: func(t testing.TB, version uint64, data []byte) []byte {
 			d := newDet(t, nil)
 			if err := d.UnmarshalState(data); err != nil {
 				t.Fatal(err)
@@ -65,6 +66,15 @@ func TestStateGolden(t *testing.T) {
 				if k.Tool == "t-b" && st.second != nil { // its never-used slot, in every Dist version
 					t.Errorf("key %s: a never-used second slot restored allocated", k)
 				}
+				// From version 7 on a key that reached min_samples keeps
+				// its Usable memory down to half (baseline.Dist.Usable); an
+				// older record (and its upgrade) restores without it.
+				switch u := st.at(st.active).dist.Usable(100, 200); {
+				case u && version < 7:
+					t.Errorf("version %d, key %s: usable at half min_samples", version, k)
+				case k.Tool == "t-b" && u:
+					usable++
+				}
 				if k.Tool == "t-a" && (!st.at(0).used || !st.at(1).used || st.at(st.active).dist.Count() != 40) {
 					t.Errorf("key %s: slots %+v %+v, want both used, 40 values in 2.0.0", k, st.at(0).version, st.at(1).version)
 				}
@@ -79,4 +89,7 @@ func TestStateGolden(t *testing.T) {
 			return detecttest.MustMarshal(t, d)
 		},
 	}.Run(t, *update)
+	if usable == 0 {
+		t.Error("no key of the current file usable at half min_samples")
+	}
 }

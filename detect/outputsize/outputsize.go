@@ -197,6 +197,10 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	// tool first seen at night) keeps that mode out of the body for good.
 	kv.Vouched = scope == "tool" && !anomalous || scope == ""
 	tv.Vouched = scope == ""
+	// A sparse key's count lapses below need after a quiet day's
+	// rotation: its level test keeps learning (baseline.Dist.Usable), not
+	// the tool's rhythm (see detect/latency).
+	kv.Lapsed = ks != nil && ks.dist.Usable(kq.Count, need) && !kReady
 	if success {
 		// Repeats of one input feed the level test once (baseline.Learn).
 		kv.Input = baseline.InputKey(r.Invocation.InputHash)

@@ -32,10 +32,11 @@ func goldenState(t testing.TB) *Detector {
 func TestStateGolden(t *testing.T) {
 	enctest.Fields(t, reflect.TypeFor[state](), 2)
 	enctest.Fields(t, reflect.TypeFor[EntryState](), 4)
+	usable := 0 // keys usable at half min_samples
 	enctest.Golden{
 		Name: "output_size-state", Versions: codec.Decoders.Versions(), Current: StateVersion,
 		Build: func(t testing.TB) []byte { return detecttest.MustMarshal(t, goldenState(t)) },
-		Restore: func(t testing.TB, _ uint64, data []byte) []byte {
+		Restore: func(t testing.TB, version uint64, data []byte) []byte {
 			d := newDet(t, nil)
 			again := detecttest.Restore(t, d, data) // before Quantiles refreshes its cache
 			var keys []string
@@ -43,6 +44,15 @@ func TestStateGolden(t *testing.T) {
 				keys = append(keys, k.Agent+"/"+k.Tool)
 				if n := st.dist.Count(); n != 240 || seen < goldenStart.Add(119*time.Minute).Unix() {
 					t.Errorf("key %s: %v values (want 240), last seen %d", k, n, seen)
+				}
+				// From version 7 on a key that reached min_samples keeps
+				// its Usable memory down to half (baseline.Dist.Usable); an
+				// older record (and its upgrade) restores without it.
+				switch u := st.dist.Usable(100, 200); {
+				case u && version < 7:
+					t.Errorf("version %d, key %s: usable at half min_samples", version, k)
+				case u:
+					usable++
 				}
 				if q := st.dist.Quantiles(d.core.G); q.P10 < 1000 || q.P50 < 1500 || q.P50 > 2500 || q.Max > 3000 {
 					t.Errorf("key %s: quantiles %+v outside the stream's 1000..2999", k, q)
@@ -58,4 +68,7 @@ func TestStateGolden(t *testing.T) {
 			return again
 		},
 	}.Run(t, *update)
+	if usable == 0 {
+		t.Error("no key of the current file usable at half min_samples")
+	}
 }
