@@ -219,12 +219,11 @@ func (d *Dist) Count() float64 { return d.prevW + d.curW + float64(d.nbuf) }
 // has been usable as a baseline that needs need values, and remembers it:
 // d becomes usable when count reaches need and stays so until count falls
 // below need/2 (hysteresis). Its caller judges only at need; in between,
-// the baseline has lapsed (Verdict.Lapsed) and keeps learning its level
-// and rhythm. Why: the count covers two epochs, so a sparse key (a few
-// hundred values a day, fewer at night) falls below need at every
-// rotation after a quiet day, and its level test's long run and its
-// tool's hour-of-day rhythm would learn almost only daytime values and
-// report the normal night as a shift. Reset forgets it.
+// the baseline has lapsed (Verdict.Lapsed) and its level test keeps
+// learning. Why: the count covers two epochs, so a sparse key (a few
+// hundred values a day, fewer at night) falls below need at the rotation
+// after a quiet day, and its level test's long run would learn almost only
+// daytime values and report the normal night as a shift. Reset forgets it.
 func (d *Dist) Usable(count, need float64) bool {
 	switch {
 	case count >= need:

@@ -45,8 +45,9 @@ type Verdict struct {
 	LearnRhythm bool
 	// Lapsed: set by the caller when the Dist had enough values to judge
 	// and its count has fallen short of that, not below half (Learn's
-	// ready false; Dist.Usable). The level test, its long run and the
-	// rhythm then learn the value as if ready, and report nothing.
+	// ready false; Dist.Usable). The level test and its long run (and a
+	// tool's rhythm, with LearnRhythm) then learn the value as if ready,
+	// and report nothing.
 	Lapsed bool
 	// EgregiousBound is that bound (raw units), set only when Egregious.
 	EgregiousBound float64
