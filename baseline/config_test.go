@@ -39,8 +39,8 @@ func TestByteSize(t *testing.T) {
 
 func TestKeyCap(t *testing.T) {
 	c := DefaultConfig()
-	if got := c.KeyCap(); got != 512<<20/5912 {
-		t.Errorf("default cap %d, want %d", got, 512<<20/5912)
+	if got := c.KeyCap(); got != 512<<20/5776 {
+		t.Errorf("default cap %d, want %d", got, 512<<20/5776)
 	}
 	c.MaxKeys = 1000
 	if c.KeyCap() != 1000 {
@@ -51,7 +51,7 @@ func TestKeyCap(t *testing.T) {
 		t.Error("no budget and no max_keys is not unlimited")
 	}
 	c.MemoryLimit, c.Compression = 1<<30, 100
-	if got := c.KeyCap(); got != 1<<30/(4248+32*202) {
+	if got := c.KeyCap(); got != 1<<30/(4112+32*202) {
 		t.Errorf("cap at compression 100: %d", got)
 	}
 	c.MemoryLimit = 1 << 10

@@ -16,6 +16,7 @@
 package baseline
 
 import (
+	"hash/maphash"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -47,7 +48,17 @@ type Key struct {
 // is newer than the cutoff plus the slack: exactly the keys older than the
 // cutoff are evicted, as a full scan would.
 type Store[K comparable, V any] struct {
-	entries    map[K]*storeEntry[K, V]
+	// index finds a key's entry by its content hash (hashOf, seeded per
+	// store): the map holds the entry's slab position (see pos), so it has
+	// no pointers for the GC to scan, its growth moves 16-byte slots
+	// without write barriers, and its tables are 2.5 times smaller than a
+	// map of keys to entries (at a million keys the run is map growth and
+	// the page faults of fresh memory). The entry's own key confirms the
+	// match; a key whose hash another key holds (a 64-bit collision, in
+	// practice never) is in over instead, so lookups stay exact.
+	index      map[uint64]uint32
+	over       map[K]*storeEntry[K, V]
+	hashOf     func(K) uint64
 	head, tail *storeEntry[K, V] // most and least recently seen
 	maxKeys    int
 	idle       time.Duration
@@ -96,6 +107,9 @@ type storeEntry[K comparable, V any] struct {
 	// snap is 2·epoch once the entry is in (or created after) capture
 	// epoch, 2·epoch−1 while one goroutine copies it, dead when free.
 	snap atomic.Uint32
+	// pos is the entry's slab and offset (slab<<slabBits | offset), its
+	// value in Store.index; fixed at allocation (in the padding after born).
+	pos uint32
 	// mod is the epoch of the last access that may have changed the
 	// value, born the epoch it was created in: a delta capture copies
 	// only entries with mod at or after the previous capture, and an
@@ -117,15 +131,71 @@ type cacheSlot[K comparable, V any] struct {
 // NewStore returns a store holding at most maxKeys keys (0: unlimited) and
 // evicting keys not seen for idle (0: never) on Sweep.
 func NewStore[K comparable, V any](maxKeys int, idle time.Duration) *Store[K, V] {
-	s := &Store[K, V]{entries: make(map[K]*storeEntry[K, V]), maxKeys: maxKeys, idle: idle}
+	s := &Store[K, V]{index: make(map[uint64]uint32), maxKeys: maxKeys, idle: idle}
+	seed := maphash.MakeSeed()
 	var zero K
 	switch any(zero).(type) {
 	case Key:
 		s.slotOf = func(k K) uint64 { return keySlot(*(*Key)(unsafe.Pointer(&k))) }
+		s.hashOf = func(k K) uint64 {
+			kk := (*Key)(unsafe.Pointer(&k))
+			return maphash.String(seed, kk.Agent)*0x9E3779B97F4A7C15 ^ maphash.String(seed, kk.Tool)
+		}
 	case string:
 		s.slotOf = func(k K) uint64 { return strSlot(*(*string)(unsafe.Pointer(&k))) }
+		s.hashOf = func(k K) uint64 { return maphash.String(seed, *(*string)(unsafe.Pointer(&k))) }
+	default:
+		s.hashOf = func(k K) uint64 { return maphash.Comparable(seed, k) }
 	}
 	return s
+}
+
+// slabBits is the width of an entry's offset in its slab (pos): slabs
+// are capped at 1<<slabBits entries.
+const slabBits = 10
+
+// at is the entry at slab position p.
+func (s *Store[K, V]) at(p uint32) *storeEntry[K, V] {
+	return &s.slabs[p>>slabBits][p&(1<<slabBits-1)]
+}
+
+// find is the index lookup of k: its entry, or nil and k's hash and
+// whether another key holds that hash (insert's arguments).
+func (s *Store[K, V]) find(k K) (e *storeEntry[K, V], h uint64, taken bool) {
+	h = s.hashOf(k)
+	p, taken := s.index[h]
+	if taken {
+		if e := s.at(p); e.key == k {
+			return e, h, true
+		}
+	}
+	if len(s.over) > 0 {
+		return s.over[k], h, taken
+	}
+	return nil, h, taken
+}
+
+// insert indexes e, a new entry whose key hashes to h (taken: by another
+// key).
+func (s *Store[K, V]) insert(e *storeEntry[K, V], h uint64, taken bool) {
+	if !taken {
+		s.index[h] = e.pos
+		return
+	}
+	if s.over == nil {
+		s.over = make(map[K]*storeEntry[K, V])
+	}
+	s.over[e.key] = e
+}
+
+// remove drops e, a live entry, from the index.
+func (s *Store[K, V]) remove(e *storeEntry[K, V]) {
+	h := s.hashOf(e.key)
+	if p, ok := s.index[h]; ok && p == e.pos {
+		delete(s.index, h)
+		return
+	}
+	delete(s.over, e.key)
 }
 
 // storeCacheLen is the number of slots of a Store's entry cache (16 KiB).
@@ -149,26 +219,26 @@ func strSlot(k string) uint64 {
 	return a * 0x9E3779B97F4A7C15
 }
 
-// lookup is the map lookup of get, through the entry cache: a cached
-// entry is taken only while it holds k and is live, so the result is
-// always the map's.
-func (s *Store[K, V]) lookup(k K) *storeEntry[K, V] {
+// lookup is the index lookup of get (find), through the entry cache: a
+// cached entry is taken only while it holds k and is live, so the result
+// is always the index's. h and taken are find's when e is nil.
+func (s *Store[K, V]) lookup(k K) (e *storeEntry[K, V], h uint64, taken bool) {
 	if s.slotOf == nil {
-		return s.entries[k]
+		return s.find(k)
 	}
 	if s.cache == nil {
 		s.cache = new([storeCacheLen]cacheSlot[K, V])
 	}
-	h := s.slotOf(k)
-	c := &s.cache[h>>(64-storeCacheBits)]
-	if e := c.e; e != nil && c.h == h && e.key == k && e.snap.Load() != dead {
-		return e
+	a := s.slotOf(k)
+	c := &s.cache[a>>(64-storeCacheBits)]
+	if e := c.e; e != nil && c.h == a && e.key == k && e.snap.Load() != dead {
+		return e, 0, false
 	}
-	e := s.entries[k]
+	e, h, taken = s.find(k)
 	if e != nil {
-		c.e, c.h = e, h
+		c.e, c.h = e, a
 	}
-	return e
+	return e, h, taken
 }
 
 // Get returns the state for k, creating it with init when absent; created
@@ -209,15 +279,19 @@ func (s *Store[K, V]) GetRef(k K, ref *Ref[K, V], now time.Time, init func(*V)) 
 func (s *Store[K, V]) get(k K, now time.Time, init func(*V)) (*storeEntry[K, V], bool) {
 	t := now.Unix()
 	e := s.last
+	var h uint64
+	var taken bool
 	if e == nil || e.key != k {
-		e = s.lookup(k)
+		e, h, taken = s.lookup(k)
 	}
 	if e != nil {
 		s.last = e
 		return s.hit(e, t), false
 	}
 	if s.maxKeys > 0 {
-		for len(s.entries) >= s.maxKeys && s.tail != nil {
+		// An evicted key may have held h: k then goes to over, which
+		// lookups also search when the index holds no h.
+		for s.Len() >= s.maxKeys && s.tail != nil {
 			s.evict(s.oldest(), true)
 			s.evCap++
 		}
@@ -234,7 +308,7 @@ func (s *Store[K, V]) get(k K, now time.Time, init func(*V)) (*storeEntry[K, V],
 	if init != nil {
 		init(&e.val)
 	}
-	s.entries[k] = e
+	s.insert(e, h, taken)
 	s.pushFront(e)
 	s.seen(t)
 	return e, true
@@ -293,12 +367,17 @@ func (s *Store[K, V]) alloc() *storeEntry[K, V] {
 		}
 		// Grow, not make: the slab takes every entry that fits its size
 		// class or whole pages (256 entries of 240 bytes are 7.5 pages;
-		// make would leave the half page unused, 16 bytes a key).
-		s.slabs = append(s.slabs, slices.Grow([]storeEntry[K, V](nil), size))
+		// make would leave the half page unused, 16 bytes a key), up to
+		// the offsets pos can hold.
+		sl := slices.Grow([]storeEntry[K, V](nil), size)
+		s.slabs = append(s.slabs, sl[:0:min(cap(sl), 1<<slabBits)])
 		n++
 	}
-	s.slabs[n] = s.slabs[n][:len(s.slabs[n])+1]
-	return &s.slabs[n][len(s.slabs[n])-1] // snap 0: beyond any capture's slab lengths
+	i := len(s.slabs[n])
+	s.slabs[n] = s.slabs[n][:i+1]
+	e := &s.slabs[n][i] // snap 0: beyond any capture's slab lengths
+	e.pos = uint32(n<<slabBits | i)
+	return e
 }
 
 func (s *Store[K, V]) pushFront(e *storeEntry[K, V]) {
@@ -349,7 +428,7 @@ func (s *Store[K, V]) evict(e *storeEntry[K, V], reuse bool) {
 		s.tombs = append(s.tombs, e.key)
 	}
 	s.unlink(e)
-	delete(s.entries, e.key)
+	s.remove(e)
 	if s.last == e {
 		s.last = nil
 	}
@@ -396,7 +475,7 @@ func (s *Store[K, V]) order() {
 	if slack <= maxRestoreSlack {
 		return
 	}
-	es := make([]*storeEntry[K, V], 0, len(s.entries))
+	es := make([]*storeEntry[K, V], 0, s.Len())
 	for e := s.tail; e != nil; e = e.prev {
 		es = append(es, e)
 	}
@@ -418,7 +497,7 @@ func (s *Store[K, V]) order() {
 
 // Peek returns the state for k without creating or touching it.
 func (s *Store[K, V]) Peek(k K) *V {
-	if e, ok := s.entries[k]; ok {
+	if e, _, _ := s.find(k); e != nil {
 		if s.capt != nil {
 			s.touch(e)
 		}
@@ -478,7 +557,7 @@ func (s *Store[K, V]) RangeKeys(fn func(k K) bool) {
 }
 
 // Len is the number of live keys.
-func (s *Store[K, V]) Len() int { return len(s.entries) }
+func (s *Store[K, V]) Len() int { return len(s.index) + len(s.over) }
 
 // Evictions counts keys removed as idle (Sweep) and to make room for a
 // new key at the cap.
@@ -506,15 +585,16 @@ func (s *Store[K, V]) RangeSeen(fn func(k K, lastSeen int64, v *V) bool) {
 // snapshot keeps every key it holds, in RangeSeen's order. It returns the
 // stored value.
 func (s *Store[K, V]) Put(k K, lastSeen int64, v V) *V {
-	if old, ok := s.entries[k]; ok {
+	if old, _, _ := s.find(k); old != nil {
 		s.evict(old, false)
 	}
+	_, h, taken := s.find(k)
 	e := s.alloc()
 	s.setSnap(e, 2*s.epoch)
 	e.mod, e.born = s.epoch, s.epoch
 	s.lo--
 	e.lastSeen, e.seq, e.key, e.val = lastSeen, s.lo, k, v
-	s.entries[k] = e
+	s.insert(e, h, taken)
 	e.prev = s.tail
 	if s.tail != nil {
 		s.tail.next = e

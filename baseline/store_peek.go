@@ -3,7 +3,7 @@ package baseline
 // PeekSeen is Peek that also returns k's last-seen event time (unix
 // seconds), for read-only inspection.
 func (s *Store[K, V]) PeekSeen(k K) (v *V, lastSeen int64) {
-	if e, ok := s.entries[k]; ok {
+	if e, _, _ := s.find(k); e != nil {
 		if s.capt != nil {
 			s.touch(e)
 		}

@@ -73,19 +73,45 @@ type riseModel struct {
 	r, kr, c float64 // r = 1/k (0: Poisson), K·r, the constant c
 	poisson  bool
 	mu       float64
+	// l0 is llr(0), lnΓ(K·r) − lnΓ(r) + c from the lnΓ values c was
+	// built with (the same values llr(0) computes): the gap windows of a
+	// roll are judged at 0 without two lnΓ each.
+	l0 float64
 }
 
-func newRiseModel(mu, k float64) riseModel {
-	const K = riseShift
-	mu = math.Max(mu, 1e-9)
+// riseGamma is the part of a rise model that depends on its dispersion k
+// alone: r = 1/k and lnΓ(r), lnΓ(K·r) (k below 1e-6 or NaN: Poisson).
+// taskModels builds its two models with one k, so with one lnΓ pair.
+type riseGamma struct {
+	k, r, a, b float64
+}
+
+func newRiseGamma(k float64) riseGamma {
 	if !(k >= 1e-6) { // NaN too
-		return riseModel{poisson: true, mu: mu, c: -(K - 1) * mu}
+		return riseGamma{k: k}
 	}
 	r := 1 / k
 	a, _ := math.Lgamma(r)
-	b, _ := math.Lgamma(K * r)
-	return riseModel{r: r, kr: K * r, mu: mu, c: a - b - (K-1)*r*math.Log1p(k*mu)}
+	b, _ := math.Lgamma(riseShift * r)
+	return riseGamma{k: k, r: r, a: a, b: b}
 }
+
+func newRiseModel(mu, k float64) riseModel { return riseModelOf(mu, newRiseGamma(k)) }
+
+// riseModelOf is newRiseModel(mu, g.k).
+func riseModelOf(mu float64, g riseGamma) riseModel {
+	const K = riseShift
+	mu = riseMu(mu)
+	if !(g.k >= 1e-6) {
+		c := -(K - 1) * mu
+		return riseModel{poisson: true, mu: mu, c: c, l0: c}
+	}
+	c := g.a - g.b - (K-1)*g.r*math.Log1p(g.k*mu)
+	return riseModel{r: g.r, kr: K * g.r, mu: mu, c: c, l0: g.b - g.a + c}
+}
+
+// riseMu is the expectation a model is built with (at least 1e-9).
+func riseMu(mu float64) float64 { return math.Max(mu, 1e-9) }
 
 // llr is the log-likelihood ratio of count x.
 func (m *riseModel) llr(x float64) float64 {
@@ -106,7 +132,14 @@ type riseModels [2]riseModel
 // expectations raised by the idle deficit def: the overall one by def, the
 // seasonal one in proportion (the quiet windows decayed both alike).
 func ratioModels(st *baseline.ScaleStats, def float32) riseModels {
-	mu, m := float64(st.Mu), float64(st.M)
+	mu, m := ratioMus(st, def)
+	return riseModels{newRiseModel(mu, float64(st.KS)), newRiseModel(m, float64(st.KA))}
+}
+
+// ratioMus are ratioModels' two expectations (seasonal, overall), before
+// riseMu.
+func ratioMus(st *baseline.ScaleStats, def float32) (mu, m float64) {
+	mu, m = float64(st.Mu), float64(st.M)
 	if def > 0 {
 		if m > 0 {
 			mu *= 1 + float64(def)/m
@@ -115,7 +148,7 @@ func ratioModels(st *baseline.ScaleStats, def float32) riseModels {
 		}
 		m += float64(def)
 	}
-	return riseModels{newRiseModel(mu, float64(st.KS)), newRiseModel(m, float64(st.KA))}
+	return mu, m
 }
 
 // models are the key's rise models for its current window: both
@@ -209,6 +242,9 @@ func (ks *keyState) idleBack(lv float32, back bool) {
 
 func (ms *riseModels) llr(x float64) float64 { return min(ms[0].llr(x), ms[1].llr(x)) }
 
+// llr0 is llr(0), from the models' own lnΓ values.
+func (ms *riseModels) llr0() float64 { return min(ms[0].l0, ms[1].l0) }
+
 // expected is the larger of the two expectations (the one judged by).
 func (ms *riseModels) expected() float64 { return max(ms[0].mu, ms[1].mu) }
 
@@ -291,8 +327,8 @@ func (ks *keyState) roll(now int64) {
 	msDef := ks.idle.def
 	ks.idleStep(run >= quietN)
 	if cl.Gap > 0 && run < quietN {
-		l0, e := ms.llr(0), ms.expected()
-		tl0, te := tm.llr(0), tm.expected()
+		l0, e := ms.llr0(), ms.expected()
+		tl0, te := tm.llr0(), tm.expected()
 		for g := int64(0); g < cl.Gap; g++ {
 			if run++; run >= quietN {
 				ks.riseEnd()
@@ -302,14 +338,14 @@ func (ks *keyState) roll(now int64) {
 			ks.taskLearn(0, 0, taskWeight(w0+1+g, &t.rp), amu, am, own)
 			learned++
 			tm = ks.taskModels()
-			tl0, te = tm.llr(0), tm.expected()
+			tl0, te = tm.llr0(), tm.expected()
 			if ks.idle.def != msDef {
 				// Judged against the models as the fading deficit
 				// leaves them at this window (as an eager tick would).
 				ms, msDef = ks.models(), ks.idle.def
-				l0, e = ms.llr(0), ms.expected()
+				l0, e = ms.llr0(), ms.expected()
 				tm = ks.taskModels()
-				tl0, te = tm.llr(0), tm.expected()
+				tl0, te = tm.llr0(), tm.expected()
 			}
 			ks.riseAdd(0, l0, e)
 			ks.task.add(0, tl0, te, t.riseLogA)

@@ -299,9 +299,11 @@ func (ks *keyState) taskModels() riseModels {
 	st := ks.rate.Sc[0]
 	st.Mu *= f
 	st.M *= f
-	ms := ratioModels(&st, ks.idle.def*f)
-	rho, k := ks.task.rho(), ks.task.kJudge(ks.t.rp.N[max(ks.t.rp.Scales-1, 0)])
-	return riseModels{newRiseModel(rho*ms[0].mu, k), newRiseModel(rho*ms[1].mu, k)}
+	// The key's call models' expectations (ratioModels' mu) without their
+	// lnΓ, and one lnΓ pair for the two task models (one k).
+	mu, m := ratioMus(&st, ks.idle.def*f)
+	rho, g := ks.task.rho(), newRiseGamma(ks.task.kJudge(ks.t.rp.N[max(ks.t.rp.Scales-1, 0)]))
+	return riseModels{riseModelOf(rho*riseMu(mu), g), riseModelOf(rho*riseMu(m), g)}
 }
 
 // taskExpected is the key's expected task starts of its armed window
