@@ -7,8 +7,7 @@ import (
 
 // canonical decodes data into d.r when it is laid out the way AppendJSON
 // writes a record (and our SDKs, the simulators and the OTLP conversion
-// do): members in canonical order, each at most once, no whitespace,
-// strings without escapes or control bytes, plain digits for integers. The
+// do): members in canonical order, each at most once, no whitespace. The
 // layout is a template: each key, with its quote, colon and the opening
 // byte of its value, is compared as one or two words against constants,
 // and the value read in place with a position held in a register, without
@@ -325,9 +324,9 @@ func member(data []byte, i int) []byte {
 
 // strAt reads the string whose first byte (after the opening quote) is at
 // i, in place, and returns it and the index after its closing quote, or -1
-// for a string with an escape or a control byte (readString's slow ways,
-// which the general path takes) or without an end. Bytes ≥ 0x80 are noted
-// for Decode's UTF-8 check, as readString does.
+// for a string with a control byte, a bad escape or without an end (the
+// general path reports those). Bytes ≥ 0x80 are noted for Decode's UTF-8
+// check, as readString does.
 func (d *Decoder) strAt(data []byte, i int) ([]byte, int) {
 	start := i
 	for ; i >= 0 && i+8 <= len(data); i += 8 {
@@ -347,14 +346,23 @@ func (d *Decoder) strAt(data []byte, i int) ([]byte, int) {
 }
 
 // strAtSlow is strAt's way (out of line) from a byte at i that is not
-// strASCII: bytes ≥ 0x80 are noted and skipped; anything else fails.
+// strASCII: bytes ≥ 0x80 are noted and skipped, escapes decoded by
+// readEscaped (into d.scratch, valid until the next string); a control
+// byte or the end of the input fails.
 func (d *Decoder) strAtSlow(data []byte, start, i int) ([]byte, int) {
-	if i < 0 || i >= len(data) || data[i] < 0x80 {
+	if i < 0 || i >= len(data) {
 		return nil, -1
 	}
-	d.s.high = true
-	if i = skipSafe(data, i); i < len(data) && data[i] == '"' {
-		return data[start:i], i + 1
+	if data[i] >= 0x80 {
+		d.s.high = true
+		if i = skipSafe(data, i); i < len(data) && data[i] == '"' {
+			return data[start:i], i + 1
+		}
+	}
+	if i < len(data) && data[i] == '\\' {
+		if b, ok := d.readEscaped(start, i); ok {
+			return b, d.s.i
+		}
 	}
 	return nil, -1
 }
