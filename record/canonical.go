@@ -28,31 +28,34 @@ func (d *Decoder) canonical(data []byte) bool {
 	if len(data) < 2 || data[0] != '{' {
 		return false
 	}
-	i := 1        // position after the last member (or the opening brace)
-	p := data[1:] // the key expected next starts here; nil after a value not followed by ','
+	i := 1       // position after the last member (or the opening brace)
+	k := 1       // the key expected next starts here; len(data) after a value not followed by ','
+	var b []byte // the value read last
 
 	// Top-level members up to "tool".
-	if len(p) >= 12 && string(p[:12]) == `"trace_id":"` {
-		if i = d.copyAt(data, at(data, p)+12, &r.TraceID); i < 0 {
+	if k <= len(data)-12 && string(data[k:k+12]) == `"trace_id":"` {
+		if b, i = d.strAt(data, k+12); i < 0 {
 			return false
 		}
-		p = member(data, i)
+		d.keep(b, &r.TraceID)
+		k = next(data, i)
 	}
-	if len(p) >= 11 && string(p[:11]) == `"span_id":"` {
-		if i = d.copyAt(data, at(data, p)+11, &r.SpanID); i < 0 {
+	if k <= len(data)-11 && string(data[k:k+11]) == `"span_id":"` {
+		if b, i = d.strAt(data, k+11); i < 0 {
 			return false
 		}
-		p = member(data, i)
+		d.keep(b, &r.SpanID)
+		k = next(data, i)
 	}
-	if len(p) >= 18 && string(p[:16]) == `"parent_span_id"` && string(p[16:18]) == `:"` {
-		if i = d.copyAt(data, at(data, p)+18, &r.ParentSpanID); i < 0 {
+	if k <= len(data)-18 && string(data[k:k+16]) == `"parent_span_id"` && string(data[k+16:k+18]) == `:"` {
+		if b, i = d.strAt(data, k+18); i < 0 {
 			return false
 		}
-		p = member(data, i)
+		d.keep(b, &r.ParentSpanID)
+		k = next(data, i)
 	}
-	if len(p) >= 13 && string(p[:13]) == `"timestamp":"` {
-		var b []byte
-		if b, i = d.strAt(data, at(data, p)+13); i < 0 {
+	if k <= len(data)-13 && string(data[k:k+13]) == `"timestamp":"` {
+		if b, i = d.strAt(data, k+13); i < 0 {
 			return false
 		}
 		t, ok := parseTimestamp(b)
@@ -60,41 +63,44 @@ func (d *Decoder) canonical(data []byte) bool {
 			return false
 		}
 		r.Timestamp, d.seenTS = t, true
-		p = member(data, i)
+		k = next(data, i)
 	}
-	if len(p) >= 12 && string(p[:12]) == `"agent_id":"` {
-		if i = d.internAt(data, at(data, p)+12, &r.AgentID); i < 0 {
+	if k <= len(data)-12 && string(data[k:k+12]) == `"agent_id":"` {
+		if b, i = d.strAt(data, k+12); i < 0 {
 			return false
 		}
-		p = member(data, i)
+		r.AgentID = d.internBytes(b)
+		k = next(data, i)
 	}
 
 	// "tool".
-	if len(p) >= 8 && string(p[:8]) == `"tool":{` {
-		i = at(data, p) + 8
-		p = data[i:]
+	if k <= len(data)-8 && string(data[k:k+8]) == `"tool":{` {
+		i = k + 8
+		k = i
 		t := &r.Tool
-		if len(p) >= 8 && string(p[:8]) == `"name":"` {
-			if i = d.internAt(data, at(data, p)+8, &t.Name); i < 0 {
+		if k <= len(data)-8 && string(data[k:k+8]) == `"name":"` {
+			if b, i = d.strAt(data, k+8); i < 0 {
 				return false
 			}
-			p = member(data, i)
+			t.Name = d.internBytes(b)
+			k = next(data, i)
 		}
-		if len(p) >= 11 && string(p[:11]) == `"version":"` {
-			if i = d.internAt(data, at(data, p)+11, &t.Version); i < 0 {
+		if k <= len(data)-11 && string(data[k:k+11]) == `"version":"` {
+			if b, i = d.strAt(data, k+11); i < 0 {
 				return false
 			}
-			p = member(data, i)
+			t.Version = d.internBytes(b)
+			k = next(data, i)
 		}
-		if len(p) >= 13 && string(p[:13]) == `"publisher":"` {
-			if i = d.internAt(data, at(data, p)+13, &t.Publisher); i < 0 {
+		if k <= len(data)-13 && string(data[k:k+13]) == `"publisher":"` {
+			if b, i = d.strAt(data, k+13); i < 0 {
 				return false
 			}
-			p = member(data, i)
+			t.Publisher = d.internBytes(b)
+			k = next(data, i)
 		}
-		if len(p) >= 15 && string(p[:15]) == `"trust_level":"` {
-			var b []byte
-			if b, i = d.strAt(data, at(data, p)+15); i < 0 {
+		if k <= len(data)-15 && string(data[k:k+15]) == `"trust_level":"` {
+			if b, i = d.strAt(data, k+15); i < 0 {
 				return false
 			}
 			switch string(b) {
@@ -110,53 +116,54 @@ func (d *Decoder) canonical(data []byte) bool {
 			default:
 				return false
 			}
-			p = member(data, i)
+			k = next(data, i)
 		}
-		if len(p) >= 21 && string(p[:16]) == `"verification_sc` && string(p[16:21]) == `ore":` {
-			j := at(data, p) + 21
+		if k <= len(data)-21 && string(data[k:k+16]) == `"verification_sc` && string(data[k+16:k+21]) == `ore":` {
+			j := k + 21
 			if n, k := plainAt(data, j); k >= 0 && n <= 100 {
 				t.VerificationScore, i = float64(n), k
 			} else if i = d.viaField(fVerificationScore, 2, j); i < 0 {
 				return false
 			}
-			p = member(data, i)
+			k = next(data, i)
 		}
 		if i >= len(data) || data[i] != '}' {
 			return false
 		}
 		i++
-		p = member(data, i)
+		k = next(data, i)
 	}
 
 	// "invocation".
-	if len(p) >= 14 && string(p[:14]) == `"invocation":{` {
-		i = at(data, p) + 14
-		p = data[i:]
+	if k <= len(data)-14 && string(data[k:k+14]) == `"invocation":{` {
+		i = k + 14
+		k = i
 		in := &r.Invocation
-		if len(p) >= 14 && string(p[:14]) == `"input_hash":"` {
-			if i = d.copyAt(data, at(data, p)+14, &in.InputHash); i < 0 {
+		if k <= len(data)-14 && string(data[k:k+14]) == `"input_hash":"` {
+			if b, i = d.strAt(data, k+14); i < 0 {
 				return false
 			}
-			p = member(data, i)
+			d.keep(b, &in.InputHash)
+			k = next(data, i)
 		}
-		if len(p) >= 15 && string(p[:15]) == `"output_hash":"` {
-			if i = d.copyAt(data, at(data, p)+15, &in.OutputHash); i < 0 {
+		if k <= len(data)-15 && string(data[k:k+15]) == `"output_hash":"` {
+			if b, i = d.strAt(data, k+15); i < 0 {
 				return false
 			}
-			p = member(data, i)
+			d.keep(b, &in.OutputHash)
+			k = next(data, i)
 		}
-		if len(p) >= 14 && string(p[:14]) == `"duration_ms":` {
-			j := at(data, p) + 14
+		if k <= len(data)-14 && string(data[k:k+14]) == `"duration_ms":` {
+			j := k + 14
 			if n, k := plainAt(data, j); k >= 0 && n <= MaxDurationMS {
 				in.DurationMS, i = float64(n), k
 			} else if i = d.viaField(fDurationMS, 2, j); i < 0 {
 				return false
 			}
-			p = member(data, i)
+			k = next(data, i)
 		}
-		if len(p) >= 10 && string(p[:10]) == `"status":"` {
-			var b []byte
-			if b, i = d.strAt(data, at(data, p)+10); i < 0 {
+		if k <= len(data)-10 && string(data[k:k+10]) == `"status":"` {
+			if b, i = d.strAt(data, k+10); i < 0 {
 				return false
 			}
 			switch string(b) {
@@ -172,79 +179,79 @@ func (d *Decoder) canonical(data []byte) bool {
 			default:
 				return false
 			}
-			p = member(data, i)
+			k = next(data, i)
 		}
-		if len(p) >= 20 && string(p[:16]) == `"permissions_use` && string(p[16:20]) == `d":[` {
-			if in.PermissionsUsed, i = d.internsAt(data, at(data, p)+20, in.PermissionsUsed[:0]); i < 0 {
+		if k <= len(data)-20 && string(data[k:k+16]) == `"permissions_use` && string(data[k+16:k+20]) == `d":[` {
+			if in.PermissionsUsed, i = d.internsAt(data, k+20, in.PermissionsUsed[:0]); i < 0 {
 				return false
 			}
-			p = member(data, i)
+			k = next(data, i)
 		}
-		if len(p) >= 22 && string(p[:16]) == `"permissions_den` && string(p[16:22]) == `ied":[` {
-			if in.PermissionsDenied, i = d.internsAt(data, at(data, p)+22, in.PermissionsDenied[:0]); i < 0 {
+		if k <= len(data)-22 && string(data[k:k+16]) == `"permissions_den` && string(data[k+16:k+22]) == `ied":[` {
+			if in.PermissionsDenied, i = d.internsAt(data, k+22, in.PermissionsDenied[:0]); i < 0 {
 				return false
 			}
-			p = member(data, i)
+			k = next(data, i)
 		}
-		if len(p) >= 15 && string(p[:15]) == `"output_bytes":` {
-			if i = d.countAt(data, at(data, p)+15, fOutputBytes, 2, MaxBytes, &in.OutputBytes); i < 0 {
+		if k <= len(data)-15 && string(data[k:k+15]) == `"output_bytes":` {
+			if i = d.countAt(data, k+15, fOutputBytes, 2, MaxBytes, &in.OutputBytes); i < 0 {
 				return false
 			}
-			p = member(data, i)
+			k = next(data, i)
 		}
-		if len(p) >= 14 && string(p[:14]) == `"input_bytes":` {
-			if i = d.countAt(data, at(data, p)+14, fInputBytes, 2, MaxBytes, &in.InputBytes); i < 0 {
+		if k <= len(data)-14 && string(data[k:k+14]) == `"input_bytes":` {
+			if i = d.countAt(data, k+14, fInputBytes, 2, MaxBytes, &in.InputBytes); i < 0 {
 				return false
 			}
-			p = member(data, i)
+			k = next(data, i)
 		}
-		if len(p) >= 15 && string(p[:15]) == `"input_shape":"` {
-			var b []byte
-			if b, i = d.strAt(data, at(data, p)+15); i < 0 || len(b) > MaxInputShapeBytes {
+		if k <= len(data)-15 && string(data[k:k+15]) == `"input_shape":"` {
+			if b, i = d.strAt(data, k+15); i < 0 || len(b) > MaxInputShapeBytes {
 				return false
 			}
 			in.InputShape = d.internBytes(b)
-			p = member(data, i)
+			k = next(data, i)
 		}
-		if len(p) >= 15 && string(p[:15]) == `"destinations":` {
-			if i = d.viaField(fDestinations, 2, at(data, p)+15); i < 0 {
+		if k <= len(data)-15 && string(data[k:k+15]) == `"destinations":` {
+			if i = d.viaField(fDestinations, 2, k+15); i < 0 {
 				return false
 			}
-			p = member(data, i)
+			k = next(data, i)
 		}
-		if len(p) >= 22 && string(p[:16]) == `"output_destinat` && string(p[16:22]) == `ions":` {
-			if i = d.viaField(fOutputDestinations, 2, at(data, p)+22); i < 0 {
+		if k <= len(data)-22 && string(data[k:k+16]) == `"output_destinat` && string(data[k+16:k+22]) == `ions":` {
+			if i = d.viaField(fOutputDestinations, 2, k+22); i < 0 {
 				return false
 			}
-			p = member(data, i)
+			k = next(data, i)
 		}
 		if i >= len(data) || data[i] != '}' {
 			return false
 		}
 		i++
-		p = member(data, i)
+		k = next(data, i)
 	}
 
 	// "context".
-	if len(p) >= 11 && string(p[:11]) == `"context":{` {
-		i = at(data, p) + 11
-		p = data[i:]
+	if k <= len(data)-11 && string(data[k:k+11]) == `"context":{` {
+		i = k + 11
+		k = i
 		c := &r.Context
-		if len(p) >= 11 && string(p[:11]) == `"task_id":"` {
-			if i = d.copyAt(data, at(data, p)+11, &c.TaskID); i < 0 {
+		if k <= len(data)-11 && string(data[k:k+11]) == `"task_id":"` {
+			if b, i = d.strAt(data, k+11); i < 0 {
 				return false
 			}
-			p = member(data, i)
+			d.keep(b, &c.TaskID)
+			k = next(data, i)
 		}
-		if len(p) >= 11 && string(p[:11]) == `"user_id":"` {
-			if i = d.internAt(data, at(data, p)+11, &c.UserID); i < 0 {
+		if k <= len(data)-11 && string(data[k:k+11]) == `"user_id":"` {
+			if b, i = d.strAt(data, k+11); i < 0 {
 				return false
 			}
-			p = member(data, i)
+			c.UserID = d.internBytes(b)
+			k = next(data, i)
 		}
-		if len(p) >= 23 && string(p[:16]) == `"data_classifica` && string(p[16:23]) == `tion":"` {
-			var b []byte
-			if b, i = d.strAt(data, at(data, p)+23); i < 0 {
+		if k <= len(data)-23 && string(data[k:k+16]) == `"data_classifica` && string(data[k+16:k+23]) == `tion":"` {
+			if b, i = d.strAt(data, k+23); i < 0 {
 				return false
 			}
 			switch string(b) {
@@ -260,48 +267,52 @@ func (d *Decoder) canonical(data []byte) bool {
 			default:
 				return false
 			}
-			p = member(data, i)
+			k = next(data, i)
 		}
-		if len(p) >= 15 && string(p[:15]) == `"environment":"` {
-			if i = d.internAt(data, at(data, p)+15, &c.Environment); i < 0 {
+		if k <= len(data)-15 && string(data[k:k+15]) == `"environment":"` {
+			if b, i = d.strAt(data, k+15); i < 0 {
 				return false
 			}
-			p = member(data, i)
+			c.Environment = d.internBytes(b)
+			k = next(data, i)
 		}
 		if i >= len(data) || data[i] != '}' {
 			return false
 		}
 		i++
-		p = member(data, i)
+		k = next(data, i)
 	}
 
 	// The compliance extension and the chain.
-	if len(p) >= 24 && string(p[:16]) == `"authorization_m` && string(p[16:24]) == `ethod":"` {
-		if i = d.internAt(data, at(data, p)+24, &r.AuthorizationMethod); i < 0 {
+	if k <= len(data)-24 && string(data[k:k+16]) == `"authorization_m` && string(data[k+16:k+24]) == `ethod":"` {
+		if b, i = d.strAt(data, k+24); i < 0 {
 			return false
 		}
-		p = member(data, i)
+		r.AuthorizationMethod = d.internBytes(b)
+		k = next(data, i)
 	}
-	if len(p) >= 20 && string(p[:16]) == `"retention_polic` && string(p[16:20]) == `y":"` {
-		if i = d.internAt(data, at(data, p)+20, &r.RetentionPolicy); i < 0 {
+	if k <= len(data)-20 && string(data[k:k+16]) == `"retention_polic` && string(data[k+16:k+20]) == `y":"` {
+		if b, i = d.strAt(data, k+20); i < 0 {
 			return false
 		}
-		p = member(data, i)
+		r.RetentionPolicy = d.internBytes(b)
+		k = next(data, i)
 	}
-	if len(p) >= 25 && string(p[:16]) == `"data_subjects_a` && string(p[16:25]) == `ffected":` {
-		if i = d.countAt(data, at(data, p)+25, fDataSubjectsAffected, 1, MaxCount, &r.DataSubjectsAffected); i < 0 {
+	if k <= len(data)-25 && string(data[k:k+16]) == `"data_subjects_a` && string(data[k+16:k+25]) == `ffected":` {
+		if i = d.countAt(data, k+25, fDataSubjectsAffected, 1, MaxCount, &r.DataSubjectsAffected); i < 0 {
 			return false
 		}
-		p = member(data, i)
+		k = next(data, i)
 	}
-	if len(p) >= 22 && string(p[:16]) == `"immutability_pr` && string(p[16:22]) == `oof":"` {
-		if i = d.copyAt(data, at(data, p)+22, &r.ImmutabilityProof); i < 0 {
+	if k <= len(data)-22 && string(data[k:k+16]) == `"immutability_pr` && string(data[k+16:k+22]) == `oof":"` {
+		if b, i = d.strAt(data, k+22); i < 0 {
 			return false
 		}
-		p = member(data, i)
+		d.keep(b, &r.ImmutabilityProof)
+		k = next(data, i)
 	}
-	if len(p) >= 8 && string(p[:8]) == `"chain":` {
-		if i = d.viaField(fChain, 1, at(data, p)+8); i < 0 {
+	if k <= len(data)-8 && string(data[k:k+8]) == `"chain":` {
+		if i = d.viaField(fChain, 1, k+8); i < 0 {
 			return false
 		}
 	}
@@ -309,17 +320,14 @@ func (d *Decoder) canonical(data []byte) bool {
 	return i == len(data)-1 && data[i] == '}'
 }
 
-// at is the index in data of p, a suffix of it.
-func at(data, p []byte) int { return len(data) - len(p) }
-
-// member returns the input after the comma at i (where the next key of the
-// object starts), or nil when the byte at i is not a comma: a value ended
-// the object, or what follows is not canonical; either way no key matches.
-func member(data []byte, i int) []byte {
-	if uint(i) < uint(len(data)) && data[i] == ',' {
-		return data[i+1:]
+// next returns the index after the comma at i, where the next key of the
+// object starts, or len(data), where no key fits, when the byte at i is not
+// a comma: a value ended the object, or what follows is not canonical.
+func next(data []byte, i int) int {
+	if i < len(data) && data[i] == ',' {
+		return i + 1
 	}
-	return nil
+	return len(data)
 }
 
 // strAt reads the string whose first byte (after the opening quote) is at
@@ -329,17 +337,22 @@ func member(data []byte, i int) []byte {
 // check, as readString does.
 func (d *Decoder) strAt(data []byte, i int) ([]byte, int) {
 	start := i
-	for ; i >= 0 && i+8 <= len(data); i += 8 {
-		if m := stopBytes(binary.LittleEndian.Uint64(data[i : i+8])); m != 0 {
+	if i < 0 {
+		return nil, -1
+	}
+	// i ≥ 0 and this bound leave the loop without bounds checks: 21
+	// instructions a word.
+	for ; i < len(data)-7; i += 8 {
+		if m := stopBytes(binary.LittleEndian.Uint64(data[i:])); m != 0 {
 			if i += bits.TrailingZeros64(m) / 8; data[i] == '"' {
 				return data[start:i], i + 1
 			}
 			return d.strAtSlow(data, start, i)
 		}
 	}
-	for ; i >= 0 && i < len(data) && strASCII[data[i]]; i++ {
+	for ; i < len(data) && strASCII[data[i]]; i++ {
 	}
-	if i >= 0 && i < len(data) && data[i] == '"' {
+	if i < len(data) && data[i] == '"' {
 		return data[start:i], i + 1
 	}
 	return d.strAtSlow(data, start, i)
@@ -367,26 +380,12 @@ func (d *Decoder) strAtSlow(data []byte, start, i int) ([]byte, int) {
 	return nil, -1
 }
 
-// copyAt reads the string at i (after its quote) into the record's arena
-// for *dst, like copyStr; it returns the index after the string or -1.
-func (d *Decoder) copyAt(data []byte, i int, dst *string) int {
-	b, i := d.strAt(data, i)
-	if i >= 0 {
-		start := len(d.arena)
-		d.arena = append(d.arena, b...)
-		d.pending = append(d.pending, pendingStr{dst: dst, start: start, end: len(d.arena)})
-	}
-	return i
-}
-
-// internAt reads the string at i (after its quote) into *dst, interned,
-// like internStr; it returns the index after the string or -1.
-func (d *Decoder) internAt(data []byte, i int, dst *string) int {
-	b, i := d.strAt(data, i)
-	if i >= 0 {
-		*dst = d.internBytes(b)
-	}
-	return i
+// keep queues b, a string value, for *dst in the record's arena, like
+// copyStr.
+func (d *Decoder) keep(b []byte, dst *string) {
+	start := len(d.arena)
+	d.arena = append(d.arena, b...)
+	d.pending = append(d.pending, pendingStr{dst: dst, start: start, end: len(d.arena)})
 }
 
 // internsAt reads the array of strings whose first byte after '[' is at
@@ -428,9 +427,12 @@ func (d *Decoder) countAt(data []byte, i int, id uint8, depth int, max int64, ds
 // plainAt is plainUint at i: 1 to 15 plain digits (no sign, fraction,
 // exponent or leading zero) and the index after them, else -1.
 func plainAt(data []byte, i int) (int64, int) {
+	if i < 0 || i >= len(data) {
+		return 0, -1
+	}
 	var n int64
-	k := i
-	for k >= 0 && k < len(data) && k-i < 16 && data[k]-'0' <= 9 {
+	k, end := i, min(len(data), i+16)
+	for k < end && data[k]-'0' <= 9 {
 		n = n*10 + int64(data[k]-'0')
 		k++
 	}
