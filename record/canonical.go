@@ -194,13 +194,17 @@ func (d *Decoder) canonical(data []byte) bool {
 			k = next(data, i)
 		}
 		if k <= len(data)-15 && string(data[k:k+15]) == `"output_bytes":` {
-			if i = d.countAt(data, k+15, fOutputBytes, 2, MaxBytes, &in.OutputBytes); i < 0 {
+			if n, j := plainAt(data, k+15); j >= 0 && n <= MaxBytes {
+				in.OutputBytes, i = n, j
+			} else if i = d.viaField(fOutputBytes, 2, k+15); i < 0 {
 				return false
 			}
 			k = next(data, i)
 		}
 		if k <= len(data)-14 && string(data[k:k+14]) == `"input_bytes":` {
-			if i = d.countAt(data, k+14, fInputBytes, 2, MaxBytes, &in.InputBytes); i < 0 {
+			if n, j := plainAt(data, k+14); j >= 0 && n <= MaxBytes {
+				in.InputBytes, i = n, j
+			} else if i = d.viaField(fInputBytes, 2, k+14); i < 0 {
 				return false
 			}
 			k = next(data, i)
@@ -299,7 +303,9 @@ func (d *Decoder) canonical(data []byte) bool {
 		k = next(data, i)
 	}
 	if k <= len(data)-25 && string(data[k:k+16]) == `"data_subjects_a` && string(data[k+16:k+25]) == `ffected":` {
-		if i = d.countAt(data, k+25, fDataSubjectsAffected, 1, MaxCount, &r.DataSubjectsAffected); i < 0 {
+		if n, j := plainAt(data, k+25); j >= 0 && n <= MaxCount {
+			r.DataSubjectsAffected, i = n, j
+		} else if i = d.viaField(fDataSubjectsAffected, 1, k+25); i < 0 {
 			return false
 		}
 		k = next(data, i)
@@ -411,17 +417,6 @@ func (d *Decoder) internsAt(data []byte, i int, dst []string) ([]string, int) {
 		}
 	}
 	return dst, -1
-}
-
-// countAt reads an integer of plain digits at i into *dst (at most max),
-// like count; other forms go through field (id at depth). It returns the
-// index after the number or -1.
-func (d *Decoder) countAt(data []byte, i int, id uint8, depth int, max int64, dst *int64) int {
-	if n, k := plainAt(data, i); k >= 0 && n <= max {
-		*dst = n
-		return k
-	}
-	return d.viaField(id, depth, i)
 }
 
 // plainAt is plainUint at i: 1 to 15 plain digits (no sign, fraction,
