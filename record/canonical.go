@@ -7,7 +7,8 @@ import (
 
 // canonical decodes data into d.r when it is laid out the way AppendJSON
 // writes a record (and our SDKs, the simulators and the OTLP conversion
-// do): members in canonical order, each at most once, no whitespace. The
+// do): members in canonical order, each at most once, no whitespace but
+// around the record. The
 // layout is a template: each key, with its quote, colon and the opening
 // byte of its value, is compared as one or two words against constants,
 // and the value read in place with a position held in a register, without
@@ -25,11 +26,15 @@ import (
 // depth 3, so Decode takes this path only when MaxDepth ≥ 3.
 func (d *Decoder) canonical(data []byte) bool {
 	r := d.r
-	if len(data) < 2 || data[0] != '{' {
+	i := 0
+	for i < len(data) && isSpace[data[i]] { // a producer's framing, around the record
+		i++
+	}
+	if i >= len(data) || data[i] != '{' {
 		return false
 	}
-	i := 1       // position after the last member (or the opening brace)
-	k := 1       // the key expected next starts here; len(data) after a value not followed by ','
+	i++          // position after the last member (or the opening brace)
+	k := i       // the key expected next starts here; len(data) after a value not followed by ','
 	var b []byte // the value read last
 
 	// Top-level members up to "tool".
@@ -322,8 +327,13 @@ func (d *Decoder) canonical(data []byte) bool {
 			return false
 		}
 	}
-	// The record ends here, at its closing brace.
-	return i == len(data)-1 && data[i] == '}'
+	// The record ends here, at its closing brace (whitespace may follow).
+	if i >= len(data) || data[i] != '}' {
+		return false
+	}
+	for i++; i < len(data) && isSpace[data[i]]; i++ {
+	}
+	return i == len(data)
 }
 
 // next returns the index after the comma at i, where the next key of the

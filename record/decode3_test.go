@@ -76,12 +76,19 @@ func TestCanonicalTemplateTaken(t *testing.T) {
 	}
 	// Not canonical: each is decoded by the general path.
 	for _, s := range []string{
-		` {"trace_id":"a"}`, `{"trace_id":"a"} `, `{"trace_id": "a"}`, `{"trace_id":"a","trace_id":"b"}`,
+		`{"trace_id": "a"}`, `{ "trace_id":"a"}`, `{"trace_id":"a" }`, `{"trace_id":"a"} x`, `{"trace_id":"a","trace_id":"b"}`,
 		`{"trace_id":"a\x01"}`, `{"trace_id":"a\q"}`, `{"trace_id":"a\u12"}`, `{"span_id":"a","trace_id":"b"}`, `{"x":1}`, `{"trace_id":"a",}`, `{"trace_id":null}`, `{"tool":{"name":"n",}}`,
 		`{"invocation":{"status":"bad"}}`, `{"invocation":{"input_shape":"` + strings.Repeat("a", 257) + `"}}`,
 	} {
 		if takesTemplate(d, []byte(s)) {
 			t.Errorf("template takes %s", s)
+		}
+		sameDecode(t, d, ref, []byte(s))
+	}
+	// Whitespace around the record (a producer's framing) is taken.
+	for _, s := range []string{" \t" + string(corpus[0]), string(corpus[0]) + "\n", string(corpus[0]) + " \r\n", "\n{}\n"} {
+		if !takesTemplate(d, []byte(s)) {
+			t.Errorf("template does not take %q", s)
 		}
 		sameDecode(t, d, ref, []byte(s))
 	}
