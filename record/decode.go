@@ -99,22 +99,14 @@ func (d *Decoder) Decode(data []byte, r *Record) error {
 		return fieldErr("record", "larger than "+strconv.Itoa(d.lim.MaxRecordBytes)+" bytes")
 	}
 	s := &d.s
-	*s = scanner{data: data, maxDepth: d.lim.MaxDepth}
-	d.r, d.err, d.seenTS, d.chain = r, nil, false, 0
-	d.arena, d.pending = d.arena[:0], d.pending[:0]
-
-	s.ws()
-	isObject := s.i < len(data) && data[s.i] == '{'
-	if isObject {
-		d.object(1, objTop)
-	} else {
-		s.value(0)
-	}
-	if s.err == nil {
-		s.ws()
-		if s.i != len(data) {
-			s.fail("unexpected data after top-level value")
-		}
+	d.start(data, r)
+	isObject := true
+	if d.lim.MaxDepth < 3 || !d.canonical(data) {
+		// The general path, from the start: the template (canonical)
+		// gave up, on a record laid out otherwise or at an error.
+		r.Reset()
+		d.start(data, r)
+		isObject = d.general(data)
 	}
 	d.r = nil
 	err := s.err
@@ -145,6 +137,33 @@ func (d *Decoder) Decode(data []byte, r *Record) error {
 	clear(d.pending) // drop pointers into r
 	s.data = nil     // do not retain the input
 	return err
+}
+
+// start sets the decoder up for decoding data into r.
+func (d *Decoder) start(data []byte, r *Record) {
+	d.s = scanner{data: data, maxDepth: d.lim.MaxDepth}
+	d.r, d.err, d.seenTS, d.chain = r, nil, false, 0
+	d.arena, d.pending = d.arena[:0], d.pending[:0]
+}
+
+// general decodes data on the general path (any layout, every error) and
+// reports whether it is a JSON object.
+func (d *Decoder) general(data []byte) bool {
+	s := &d.s
+	s.ws()
+	isObject := s.i < len(data) && data[s.i] == '{'
+	if isObject {
+		d.object(1, objTop)
+	} else {
+		s.value(0)
+	}
+	if s.err == nil {
+		s.ws()
+		if s.i != len(data) {
+			s.fail("unexpected data after top-level value")
+		}
+	}
+	return isObject
 }
 
 func checkRequired(r *Record, seenTS bool) error {

@@ -171,6 +171,9 @@ func FuzzDecodeSameAsReference(f *testing.F) {
 	for _, b := range validCorpus(f) {
 		f.Add(b)
 	}
+	for _, b := range canonicalCorpus(f) { // the template path (decode3)
+		f.Add(b)
+	}
 	f.Add([]byte(`"\u00e9"`))
 	f.Add([]byte(`[1,2.5e-3,-0,{"a":null}]`))
 	d, ref := NewDecoder(DefaultLimits()), refNewDecoder(DefaultLimits())

@@ -11,9 +11,13 @@
 // required fields. UTF-8 validity is checked in the same pass: the string
 // scan flags bytes ≥ 0x80 (the grammar admits them nowhere else), and
 // utf8.Valid runs over the input only for a record that has one or fails
-// the syntax. Keys written as AppendJSON writes them (`"key":`, canonical
-// order) are matched a word at a time and dispatch through one table of
-// field ids. A JSON null counts as an absent field. Timestamps are RFC 3339 with optional
+// the syntax. A record laid out as AppendJSON writes it is read by a
+// template (canonical.go: keys compared as words against constants, values
+// read in place); at the first byte that does not fit, the general path
+// decodes the record again from the start, so either path gives the same
+// record and the same error. On the general path, keys written as
+// AppendJSON writes them are matched a word at a time and dispatch through
+// one table of field ids. A JSON null counts as an absent field. Timestamps are RFC 3339 with optional
 // fractional seconds and are converted to UTC; the future-skew check belongs
 // to the engine. Low-cardinality strings are interned in a bounded
 // per-Decoder table; the high-cardinality ones (ids, hashes, proof) share one

@@ -34,7 +34,12 @@ func parseTimestamp(b []byte) (time.Time, bool) {
 	}
 	rest := b[19:]
 	nsec := 0
-	if rest[0] == '.' {
+	if len(rest) == 5 && rest[0] == '.' && rest[1]-'0' <= 9 && rest[2]-'0' <= 9 && rest[3]-'0' <= 9 {
+		// Milliseconds and one byte more (Z), as AppendJSON writes them:
+		// the loop below, unrolled.
+		nsec = int(rest[1]-'0')*1e8 + int(rest[2]-'0')*1e7 + int(rest[3]-'0')*1e6
+		rest = rest[4:]
+	} else if rest[0] == '.' {
 		i := 1
 		scale := 100000000
 		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
