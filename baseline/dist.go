@@ -442,7 +442,7 @@ func (d *Dist) Epoch() int64 { return d.epoch }
 // epoch (excluding unfolded raw values).
 func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
 
-// Dist state encoding (snapshots). Version 7, big-endian like every
+// Dist state encoding (snapshots). Version 8, big-endian like every
 // snapshot record (internal/encoding):
 //
 //	u8 version | u8 flags (1: initialized, 2: stale)
@@ -463,8 +463,12 @@ func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
 //	    rhythm) | u8 hourly (1: in use) | u8 rhythm present | present only: 24 × (f32 weight mean
 //	    variance offset, u32 day, u8 days) | varint hour | f32 msq
 //	    (rhythm.go) | u8 spread flags | f32 su sd dk dw (spread and spike
-//	    density, judge_spread.go)
+//	    density, judge_spread.go) | rhythm present only: 24 × (f32 early
+//	    mean log value, f32 early count) (a tool's hours before it was
+//	    ready, rhythm.go)
 //
+// Version 7 is the same without the early levels; it is read with none
+// (an hour the rhythm has not seen yet gets no provisional offset).
 // Version 6 is the same without the spread memory; it is read with none
 // (the spread and density windows start empty, no episode ongoing).
 // Version 5 is version 6 without rr, rd and the rhythm; it is read with
@@ -479,7 +483,7 @@ func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
 // Everything that influences later behaviour (including the cached
 // quantiles, the tail fit and the fold schedule) is stored, so a restored
 // Dist answers and evolves bit for bit like the original.
-const distStateVersion = 7
+const distStateVersion = 8
 
 const (
 	distFlagInit  = 1

@@ -313,6 +313,15 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 	if d.distMem == nil {
 		d.distMem = new(distMem) // v from another Dist: learn its tail point
 	}
+	if v.LearnRhythm && !ready && j.ShiftLn > 0 {
+		// A tool's values before it is ready: its hours' early levels,
+		// which stand in for hours its rhythm has not seen yet (rhythm.go).
+		lv := d.tail.level()
+		if lv.rh == nil {
+			lv.rh = new(Rhythm) // once per tool Dist
+		}
+		lv.rh.learnEarly(t.UnixNano(), v.y)
+	}
 	if !v.Fit.Valid {
 		d.Add(g, x, t)
 		return Level{}
@@ -370,7 +379,7 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 		if lv.rh == nil {
 			lv.rh = new(Rhythm) // once per tool Dist
 		}
-		lv.rh.learn(now, dv)
+		lv.rh.learn(now, dv, lnMed)
 	}
 	if !level {
 		return out

@@ -345,7 +345,7 @@ func (t *tailState) marshal(b []byte) []byte {
 	for _, v := range [...]float32{l.sp.su, l.sp.sd, l.sp.dk, l.sp.dw} {
 		b = binary.BigEndian.AppendUint32(b, math.Float32bits(v))
 	}
-	return b
+	return l.rh.marshalEarly(b)
 }
 
 func (t *tailState) unmarshal(r *distReader, version byte) error {
@@ -439,6 +439,11 @@ func (t *tailState) unmarshal(r *distReader, version byte) error {
 			if v := float64(*p); !(v >= 0) || math.IsInf(v, 0) {
 				return fmt.Errorf("spread memory: %w", errDistState)
 			}
+		}
+	}
+	if version >= 8 && l.rh != nil { // version 8: a tool's early hourly levels
+		if err := unmarshalEarly(l.rh, r); err != nil {
+			return err
 		}
 	}
 	t.lv = nil
