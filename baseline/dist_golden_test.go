@@ -71,9 +71,10 @@ func TestDistStateGolden(t *testing.T) {
 			// Version 5 only appended the inputs, version 6 the rhythm share
 			// (f32 rr rd, u8 hourly) and the rhythm (u8 present), version 7
 			// the spread memory (a flags byte, 4 float32), version 8 a
-			// present rhythm's early levels (24 × 2 float32): an older state
-			// upgrades to its own bytes with none of what it lacks.
-			noRhythm, noSpread, noEarly := make([]byte, 10), make([]byte, 17), make([]byte, 24*8)
+			// present rhythm's first value's time and early levels (varint,
+			// 24 × 2 float32): an older state upgrades to its own bytes with
+			// none of what it lacks (the time unknown: varint 1).
+			noRhythm, noSpread, noEarly := make([]byte, 10), make([]byte, 17), append([]byte{2}, make([]byte, 24*8)...)
 			cur := func(tail ...[]byte) []byte {
 				b := append([]byte{distStateVersion}, data[1:]...)
 				for _, x := range tail {
@@ -132,7 +133,7 @@ func TestDistStateGolden(t *testing.T) {
 	}
 	// ... and the early levels of the hours before the Dist was ready (its
 	// first 200 values, 6h40m at one every 2 minutes).
-	if lv := d.tail.lv; lv == nil || lv.rh.ew[0] != 30 || lv.rh.ew[6] != 20 || lv.rh.ew[7] != 0 || lv.rh.em[0] == 0 {
-		t.Errorf("early levels %v %v, want hours 0–6 (30 values each, 20 in hour 6)", lv.rh.em, lv.rh.ew)
+	if lv := d.tail.lv; lv == nil || lv.rh.ew[0] != 30 || lv.rh.ew[6] != 20 || lv.rh.ew[7] != 0 || lv.rh.em[0] == 0 || lv.rh.first != distBase.UnixNano() {
+		t.Errorf("early levels %v %v, want hours 0–6 (30 values each, 20 in hour 6), first value at the start", lv.rh.em, lv.rh.ew)
 	}
 }

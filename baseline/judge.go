@@ -468,9 +468,13 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 			if (dev >= reach && lv.epUp == 0) || (dev <= -reach && lv.epDown == 0) {
 				lv.shiftAt = 0
 			}
+			// In a tool's first day the episode is taken as reported but
+			// not emitted (Rhythm.young): its calls are judged against the
+			// shifted level as a reported episode's are, so a business-hours
+			// tool's first morning is neither a shift nor a slow call each.
 			if news && out.Decades >= j.Far && lv.shiftAt == 0 && !seenAtHour(v.Rhythm, now, dev, reach) {
 				lv.shiftAt = now
-				out.Emit = true
+				out.Emit = !v.Rhythm.young(now)
 			}
 			// An ended episode raises the peak by half its extreme, up to
 			// the extreme: one episode leaves the next one of its size

@@ -44,6 +44,10 @@ type Rhythm struct {
 	// before the tool was ready (learnEarly); only derive reads them, for
 	// an hour whose bucket is still empty.
 	em, ew [rhythmBuckets]float32
+	// first is the event time (unix ns) of the first value the profile
+	// saw (1: unknown, a state from before Dist state version 8): a
+	// level shift in the tool's first day is not reported (young).
+	first int64
 }
 
 const (
@@ -53,6 +57,7 @@ const (
 	rhythmMinShare = 0.1
 	rhythmMinAmp   = 0.1
 	rhythmMaxBeta  = 4 // a key may swing more than its tool (other agents dilute the tool's rhythm), not without bound
+	rhythmWarmup   = int64(24 * time.Hour)
 	nsHour         = int64(time.Hour)
 )
 
@@ -78,6 +83,9 @@ func (r *Rhythm) learnEarly(t int64, y float64) {
 	if t < 0 {
 		return
 	}
+	if r.first == 0 {
+		r.first = max(t, 1)
+	}
 	_, h := hourOf(t)
 	w := r.ew[h] + 1
 	r.ew[h] = w
@@ -89,6 +97,9 @@ func (r *Rhythm) learnEarly(t int64, y float64) {
 func (r *Rhythm) learn(t int64, d, lnMed float64) {
 	if t < 0 {
 		return
+	}
+	if r.first == 0 {
+		r.first = max(t, 1)
 	}
 	abs, h := hourOf(t)
 	if abs != r.hour {
@@ -192,6 +203,14 @@ func (r *Rhythm) provisional(h int) float64 {
 	return 0
 }
 
+// young reports whether event time now is within a day of the first value
+// the profile saw: the tool has not been seen at every hour of the day
+// yet, so a shift of its keys may be its daily rhythm (a business-hours
+// tool's first morning) rather than news. False without a profile.
+func (r *Rhythm) young(now int64) bool {
+	return r != nil && r.first > 1 && now-r.first < rhythmWarmup
+}
+
 // extremes returns the largest and the smallest offset.
 func (r *Rhythm) extremes() (hi, lo float64) {
 	for _, o := range r.off {
@@ -268,12 +287,13 @@ func unmarshalRhythm(r *distReader) (*Rhythm, error) {
 	return rh, r.err
 }
 
-// marshalEarly appends r's early levels (Dist state version 8 on; nothing
-// without a rhythm).
+// marshalEarly appends r's first value's time and early levels (Dist
+// state version 8 on; nothing without a rhythm).
 func (r *Rhythm) marshalEarly(b []byte) []byte {
 	if r == nil {
 		return b
 	}
+	b = binary.AppendVarint(b, r.first)
 	for h := range rhythmBuckets {
 		b = binary.BigEndian.AppendUint32(b, math.Float32bits(r.em[h]))
 		b = binary.BigEndian.AppendUint32(b, math.Float32bits(r.ew[h]))
@@ -283,6 +303,10 @@ func (r *Rhythm) marshalEarly(b []byte) []byte {
 
 // unmarshalEarly reads into rh what marshalEarly wrote.
 func unmarshalEarly(rh *Rhythm, r *distReader) error {
+	rh.first = r.varint()
+	if r.err == nil && rh.first < 0 {
+		return fmt.Errorf("rhythm first value: %w", errDistState)
+	}
 	for h := range rhythmBuckets {
 		rh.em[h], rh.ew[h] = r.f32(), r.f32()
 		if m, w := float64(rh.em[h]), float64(rh.ew[h]); math.IsNaN(m) || math.IsInf(m, 0) || !(w >= 0) || math.IsInf(w, 0) {

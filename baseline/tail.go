@@ -441,10 +441,12 @@ func (t *tailState) unmarshal(r *distReader, version byte) error {
 			}
 		}
 	}
-	if version >= 8 && l.rh != nil { // version 8: a tool's early hourly levels
+	if version >= 8 && l.rh != nil { // version 8: a tool's first value's time and early hourly levels
 		if err := unmarshalEarly(l.rh, r); err != nil {
 			return err
 		}
+	} else if l.rh != nil {
+		l.rh.first = 1 // unknown: not young
 	}
 	t.lv = nil
 	if !l.zero() {

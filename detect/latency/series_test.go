@@ -177,3 +177,66 @@ func TestSquareWaveNewTool(t *testing.T) {
 		})
 	}
 }
+
+// A new tool's first day has no level shifts (baseline Rhythm.young): a
+// square wave's first high phase (×4 from 08:00, one call a minute) is not
+// news before the tool has been seen at every hour, nor is its return. A
+// shift after that day is: ×3 on top of the high phase on day 3, and on a
+// tool called only 08:00–18:00 (never seen at night) a ×3 on day 2, so a
+// business-hours tool is not silenced for good.
+func TestNewToolFirstDay(t *testing.T) {
+	const day = 24 * time.Hour
+	square := func(e time.Duration) float64 {
+		if h := e % day; h >= 8*time.Hour && h < 16*time.Hour {
+			return 4
+		}
+		return 1
+	}
+	a0 := 2*day + 10*time.Hour
+	for _, c := range []struct {
+		name          string
+		business      bool // calls only 08:00–18:00
+		gen           func(e time.Duration) float64
+		shift, shiftE time.Duration
+	}{
+		{name: "square wave", gen: square},
+		{name: "square wave, ×3 on day 3", gen: square, shift: a0, shiftE: a0 + 4*time.Hour},
+		{name: "business hours, flat", business: true, gen: func(time.Duration) float64 { return 1 }},
+		{name: "business hours, ×3 on day 2", business: true, gen: func(time.Duration) float64 { return 1 },
+			shift: day + 10*time.Hour, shiftE: day + 14*time.Hour},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := newDet(t, nil)
+			rng := rand.New(rand.NewPCG(3, 3))
+			var shifts []time.Duration
+			for e := time.Duration(0); e < 4*day; e += time.Minute {
+				if h := e % day; c.business && (h < 8*time.Hour || h >= 18*time.Hour) {
+					continue
+				}
+				v := 250 * c.gen(e) * (1 + 0.05*rng.NormFloat64())
+				if e >= c.shift && e < c.shiftE {
+					v *= 3
+				}
+				for _, f := range d.Observe(rec(base.Add(e), "a", "metric", "1.0.0", v), nil) {
+					if f.Detail == distdetect.DetailShiftUp || f.Detail == distdetect.DetailShiftDown {
+						shifts = append(shifts, e)
+					}
+				}
+			}
+			found := false
+			for _, e := range shifts {
+				switch {
+				case c.shiftE > 0 && e >= c.shift && e < c.shift+time.Hour:
+					found = true
+				case e < day:
+					t.Errorf("level shift in the tool's first day at %02d:%02d", e/time.Hour, e%time.Hour/time.Minute)
+				default:
+					t.Errorf("level shift at day %d %02d:%02d outside the shift", e/day+1, e%day/time.Hour, e%time.Hour/time.Minute)
+				}
+			}
+			if c.shiftE > 0 && !found {
+				t.Errorf("×3 at %v: level shifts at %v, want one within an hour", c.shift, shifts)
+			}
+		})
+	}
+}
