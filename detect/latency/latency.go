@@ -151,7 +151,14 @@
 // While the rhythm is still learning (every hour seen, some on fewer than
 // 3 days), a shift within the ratio of the tool's level at this hour on
 // the days before is not reported (a square wave's high phase, a strong
-// swing on days 2–3; the key is taken to follow the tool fully).
+// swing on days 2–3; the key is taken to follow the tool fully). An hour
+// the rhythm has not seen yet counts with the tool's mean log value at
+// that hour before it was ready (its first min_samples calls: at one per
+// 5 minutes most of its first day), so the next morning's routine peak
+// is not a shift either. In the tool's first 24 hours no shift is
+// reported at all (it has not been seen at every hour: a business-hours
+// tool's first morning is its rhythm, not news); such an episode is taken
+// as reported, so its calls are judged against the shifted level.
 // Until then (young keys and tools, sparse hours, no significant rhythm)
 // the long mean follows the day and such a shift counts from the day's
 // mean. When a key starts measuring against the hour, its peak guard
