@@ -463,14 +463,15 @@ func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
 //	    rhythm) | u8 hourly (1: in use) | u8 rhythm present | present only: 24 × (f32 weight mean
 //	    variance offset, u32 day, u8 days) | varint hour | f32 msq
 //	    (rhythm.go) | u8 spread flags | f32 su sd dk dw (spread and spike
-//	    density, judge_spread.go) | rhythm present only: varint first
+//	    density, judge_spread.go) | 2 × (u16 n, f32 S) (the step test's
+//	    runs up and down, judge.go) | rhythm present only: varint first
 //	    value's event time | 24 × (f32 early mean log value, f32 early
 //	    count) (a tool's hours before it was ready, rhythm.go)
 //
-// Version 7 is the same without the first value's time and the early
-// levels; it is read with the time unknown (1: the tool is not young) and
-// no early levels (an hour the rhythm has not seen yet gets no
-// provisional offset).
+// Version 7 is the same without the step runs, the first value's time
+// and the early levels; it is read with no step run under way, the time
+// unknown (1: the tool is not young) and no early levels (an hour the
+// rhythm has not seen yet gets no provisional offset).
 // Version 6 is the same without the spread memory; it is read with none
 // (the spread and density windows start empty, no episode ongoing).
 // Version 5 is version 6 without rr, rd and the rhythm; it is read with

@@ -71,10 +71,11 @@ func TestDistStateGolden(t *testing.T) {
 			// Version 5 only appended the inputs, version 6 the rhythm share
 			// (f32 rr rd, u8 hourly) and the rhythm (u8 present), version 7
 			// the spread memory (a flags byte, 4 float32), version 8 a
-			// present rhythm's first value's time and early levels (varint,
-			// 24 × 2 float32): an older state upgrades to its own bytes with
-			// none of what it lacks (the time unknown: varint 1).
-			noRhythm, noSpread, noEarly := make([]byte, 10), make([]byte, 17), append([]byte{2}, make([]byte, 24*8)...)
+			// step runs (2 × (u16, f32)) and a present rhythm's first value's
+			// time and early levels (varint, 24 × 2 float32): an older state
+			// upgrades to its own bytes with none of what it lacks (the time
+			// unknown: varint 1).
+			noRhythm, noSpread, noStep, noEarly := make([]byte, 10), make([]byte, 17), make([]byte, 12), append([]byte{2}, make([]byte, 24*8)...)
 			cur := func(tail ...[]byte) []byte {
 				b := append([]byte{distStateVersion}, data[1:]...)
 				for _, x := range tail {
@@ -82,16 +83,16 @@ func TestDistStateGolden(t *testing.T) {
 				}
 				return b
 			}
-			if version == 4 && !bytes.Equal(enc, cur([]byte{0}, noRhythm, noSpread)) {
+			if version == 4 && !bytes.Equal(enc, cur([]byte{0}, noRhythm, noSpread, noStep)) {
 				t.Error("version 4 state upgrades to other bytes than its own with no inputs, no rhythm and no spread memory")
 			}
-			if version == 5 && !bytes.Equal(enc, cur(noRhythm, noSpread)) {
+			if version == 5 && !bytes.Equal(enc, cur(noRhythm, noSpread, noStep)) {
 				t.Error("version 5 state upgrades to other bytes than its own with no rhythm and no spread memory")
 			}
-			if version == 6 && !bytes.Equal(enc, cur(noSpread, noEarly)) {
+			if version == 6 && !bytes.Equal(enc, cur(noSpread, noStep, noEarly)) {
 				t.Error("version 6 state upgrades to other bytes than its own with an empty spread memory and no early levels")
 			}
-			if version == 7 && !bytes.Equal(enc, cur(noEarly)) {
+			if version == 7 && !bytes.Equal(enc, cur(noStep, noEarly)) {
 				t.Error("version 7 state upgrades to other bytes than its own with no early levels")
 			}
 			// The v3 file (and its upgrade) holds 1,637 values (see

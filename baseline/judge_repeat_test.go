@@ -133,9 +133,21 @@ func TestDistStateLevelInputs(t *testing.T) {
 	if r.tail.lv.inputs != d.tail.lv.inputs {
 		t.Fatalf("restored inputs %v, want %v", r.tail.lv.inputs, d.tail.lv.inputs)
 	}
-	// Version 6: no spread block (a flags byte, 4 float32), read empty.
+	// Version 7: no step runs (2 × (u16, f32); no rhythm here, so no early
+	// levels), read with none under way.
+	const stepBlock = 12
+	v7 := slices.Clone(enc[:len(enc)-stepBlock])
+	v7[0] = 7
+	var o7 Dist
+	if err := o7.UnmarshalState(v7); err != nil {
+		t.Fatalf("version 7 state: %v", err)
+	}
+	if o7.tail.lv.stepN != ([2]uint16{}) || o7.tail.lv.stepS != ([2]float32{}) || o7.tail.lv.sp != d.tail.lv.sp {
+		t.Fatalf("version 7 state restored step runs %v %v", o7.tail.lv.stepN, o7.tail.lv.stepS)
+	}
+	// Version 6: also no spread block (a flags byte, 4 float32), read empty.
 	const spreadBlock = 17
-	v6 := slices.Clone(enc[:len(enc)-spreadBlock])
+	v6 := slices.Clone(v7[:len(v7)-spreadBlock])
 	v6[0] = 6
 	var o6 Dist
 	if err := o6.UnmarshalState(v6); err != nil {
@@ -171,6 +183,7 @@ func TestDistStateLevelInputs(t *testing.T) {
 		enc[:len(enc)-3],
 		append(slices.Clone(enc), make([]byte, 10)...),         // version 5 with a rhythm block
 		append(slices.Clone(v6), make([]byte, spreadBlock)...), // version 6 with a spread block
+		append(slices.Clone(v7), make([]byte, stepBlock)...),   // version 7 with step runs
 	} {
 		if err := new(Dist).UnmarshalState(bad); err == nil {
 			t.Fatalf("malformed input block %x accepted", bad[len(bad)-9:])
