@@ -564,22 +564,30 @@ const stepSpan = 4 // short half-lives a step's run must span
 
 // stepLearn adds deviation dv (before the long run learns it).
 func (l *level) stepLearn(dv, shiftLn float64) {
-	k := shiftLn * shiftReach / 2
+	if l.lw < levelMinLong {
+		l.stepS, l.stepN = [2]float32{}, [2]uint16{}
+		return
+	}
+	k := shiftLn * (shiftReach / 2)
 	x := dv - l.lm
-	for i, s := range [2]float64{x, -x} {
-		v := float64(l.stepS[i]) + s - k
-		// A value nearer the old level than the run's mean ends the run:
-		// the estimate is of a step that holds, not of one that ended
-		// (the CUSUM alone drains only slowly after a long run).
-		back := l.stepN[i] > 0 && s < (float64(l.stepS[i])/float64(l.stepN[i])+k)/2
-		if v <= 0 || back || l.lw < levelMinLong {
-			l.stepS[i], l.stepN[i] = 0, 0
-			continue
-		}
-		l.stepS[i] = float32(v)
-		if l.stepN[i] < math.MaxUint16 {
-			l.stepN[i]++
-		}
+	l.stepRun(0, x, k)
+	l.stepRun(1, -x, k)
+}
+
+// stepRun advances direction i's CUSUM by s (the deviation, signed
+// toward i). A value nearer the old level than the run's mean ends the
+// run (s < (S/n + k)/2): the estimate is of a step that holds, not of one
+// that ended (the CUSUM alone drains only slowly after a long run).
+func (l *level) stepRun(i int, s, k float64) {
+	sum, n := float64(l.stepS[i]), float64(l.stepN[i])
+	v := sum + s - k
+	if v <= 0 || 2*s*n < sum+k*n {
+		l.stepS[i], l.stepN[i] = 0, 0
+		return
+	}
+	l.stepS[i] = float32(v)
+	if l.stepN[i] < math.MaxUint16 {
+		l.stepN[i]++
 	}
 }
 
@@ -587,12 +595,15 @@ func (l *level) stepLearn(dv, shiftLn float64) {
 // 1: down), 0 unless the run spans stepSpan short half-lives (and at most
 // twice that).
 func (l *level) stepDev(i int, shiftLn float64) float64 {
+	if l.stepN[i] < stepSpan*gapWindow {
+		return 0 // no run, or a short one: no division
+	}
 	n := float64(l.stepN[i])
 	lo := max(stepSpan*gapWindow, stepSpan*float64(shortHalfLife)/max(l.gap, 1))
 	if n < lo || n > 2*lo {
 		return 0
 	}
-	m := float64(l.stepS[i])/float64(n) + shiftLn*shiftReach/2
+	m := float64(l.stepS[i])/n + shiftLn*shiftReach/2
 	if i == 1 {
 		return -m
 	}
