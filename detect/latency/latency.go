@@ -121,7 +121,14 @@
 // level_shift_down finding scores score.FromDecades(−log10 p + prior),
 // once per episode (from the shift reaching the ratio until it falls
 // back below half its log, 1.38× for 2): a 6-hour shift or one that
-// hovers at the ratio is one finding, not one every few minutes. A peak
+// hovers at the ratio is one finding, not one every few minutes. For a
+// step the shift tested is the larger of the short window's and the mean
+// deviation since a CUSUM's change point (two one-sided CUSUMs of the
+// deviation from the long mean, k half the reach), used once that run
+// spans the short window's convergence (16 calls and 40 min, at most
+// twice that; a call nearer the old level than the run's mean ends it):
+// the long mean learns part of a step meanwhile, so an exact 2× step at
+// one call per 5 minutes otherwise never reaches 1.92×. A peak
 // guard learns a key's routine bursts: a shift must also exceed the
 // earlier episodes in its direction (decaying, half-life 7 days) by
 // ln 1.5, where the first episode counts half its size and the second
