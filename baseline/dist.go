@@ -462,7 +462,7 @@ func (d *Dist) Epoch() int64 { return d.epoch }
 // epoch (excluding unfolded raw values).
 func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
 
-// Dist state encoding (snapshots). Version 8, big-endian like every
+// Dist state encoding (snapshots). Version 9, big-endian like every
 // snapshot record (internal/encoding):
 //
 //	u8 version | u8 flags (1: initialized, 2: stale, 4: usable — Usable's
@@ -484,9 +484,16 @@ func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
 //	    rhythm) | u8 hourly (1: in use) | u8 rhythm present | present only: 24 × (f32 weight mean
 //	    variance offset, u32 day, u8 days) | varint hour | f32 msq
 //	    (rhythm.go) | u8 spread flags | f32 su sd dk dw (spread and spike
-//	    density, judge_spread.go)
+//	    density, judge_spread.go) | 2 × (u16 n, f32 S) (the step test's
+//	    runs up and down, judge.go) | rhythm present only: varint first
+//	    value's event time | 24 × (f32 early mean log value, f32 early
+//	    count) (a tool's hours before it was ready, rhythm.go)
 //
-// Version 7 is the same without flag 4; it is read as not usable (a
+// Version 8 is the same without the step runs, the first value's time
+// and the early levels; it is read with no step run under way, the time
+// unknown (1: the tool is not young) and no early levels (an hour the
+// rhythm has not seen yet gets no provisional offset).
+// Version 7 is version 8 without flag 4; it is read as not usable (a
 // restored key with fewer than need values waits for need once more).
 // Version 6 is version 7 without the spread memory; it is read with none
 // (the spread and density windows start empty, no episode ongoing).
@@ -502,7 +509,7 @@ func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
 // Everything that influences later behaviour (including the cached
 // quantiles, the tail fit and the fold schedule) is stored, so a restored
 // Dist answers and evolves bit for bit like the original.
-const distStateVersion = 8
+const distStateVersion = 9
 
 const (
 	distFlagInit   = 1

@@ -21,11 +21,15 @@ var update = flag.Bool("update", false, "rewrite the current version's testdata 
 // and learning its own hour-of-day rhythm (a tool standing in for its
 // key), the last 60 at three times the level (an ongoing shift episode),
 // so its body, tail ring, fit, level state, rhythm, rhythm share and (from
-// version 7 on) spread and density memory are all in use. Each input
+// version 7 on) spread and density memory, (from version 8 on) Usable's
+// memory and (from version 9 on) the early levels of its first 200
+// values are all in use. Each input
 // comes twice in a row (the second skips the level test, version 5 keeps
-// the last 4). (dist-state.v6.bin was written by this stream without the
-// spread memory, commit f1febcc; v7 by it judged ready on the plain count
-// ≥ 200, without Usable's memory, commit 4878570; v5 by the same stream one a minute
+// the last 4). (dist-state.v8.bin was written by this stream without the
+// step runs, the first value's time and the early levels, commit 8359f1c;
+// v7 by it judged ready on the plain count ≥ 200, without Usable's
+// memory, commit 4878570; v6 by it without the spread memory, commit
+// f1febcc; v5 by the same stream one a minute
 // without the rhythm, commit cc3dcb9; v4 by that stream at twice the
 // level without inputs, commit 2b6c376.)
 func goldenDist() *Dist {
@@ -53,7 +57,7 @@ func goldenDist() *Dist {
 // older one upgrades to a valid current state.
 func TestDistStateGolden(t *testing.T) {
 	enctest.Golden{
-		Name: "dist-state", Versions: []uint64{3, 4, 5, 6, 7, distStateVersion}, Current: distStateVersion,
+		Name: "dist-state", Versions: []uint64{3, 4, 5, 6, 7, 8, distStateVersion}, Current: distStateVersion,
 		Build: func(t testing.TB) []byte {
 			b, _ := goldenDist().MarshalState(nil)
 			return b
@@ -69,32 +73,36 @@ func TestDistStateGolden(t *testing.T) {
 			}
 			// Version 5 only appended the inputs, version 6 the rhythm share
 			// (f32 rr rd, u8 hourly) and the rhythm (u8 present), version 7
-			// the spread memory (a flags byte, 4 float32): an older state
-			// upgrades to its own bytes with none of what it lacks.
-			noRhythm, noSpread := make([]byte, 10), make([]byte, 17)
-			v7 := func(tail ...[]byte) []byte {
+			// the spread memory (a flags byte, 4 float32), version 8 only the
+			// usable flag (4), version 9 the step runs (2 × (u16, f32)) and a
+			// present rhythm's first value's time and early levels (varint,
+			// 24 × 2 float32): an older state upgrades to its own bytes with
+			// none of what it lacks (the time unknown: varint 1; a version 7
+			// state not usable).
+			noRhythm, noSpread, noStep, noEarly := make([]byte, 10), make([]byte, 17), make([]byte, 12), append([]byte{2}, make([]byte, 24*8)...)
+			cur := func(tail ...[]byte) []byte {
 				b := append([]byte{distStateVersion}, data[1:]...)
 				for _, x := range tail {
 					b = append(b, x...)
 				}
 				return b
 			}
-			if version == 4 && !bytes.Equal(enc, v7([]byte{0}, noRhythm, noSpread)) {
+			if version == 4 && !bytes.Equal(enc, cur([]byte{0}, noRhythm, noSpread, noStep)) {
 				t.Error("version 4 state upgrades to other bytes than its own with no inputs, no rhythm and no spread memory")
 			}
-			if version == 5 && !bytes.Equal(enc, v7(noRhythm, noSpread)) {
+			if version == 5 && !bytes.Equal(enc, cur(noRhythm, noSpread, noStep)) {
 				t.Error("version 5 state upgrades to other bytes than its own with no rhythm and no spread memory")
 			}
-			if version == 6 && !bytes.Equal(enc, v7(noSpread)) {
-				t.Error("version 6 state upgrades to other bytes than its own with an empty spread memory")
+			if version == 6 && !bytes.Equal(enc, cur(noSpread, noStep, noEarly)) {
+				t.Error("version 6 state upgrades to other bytes than its own with an empty spread memory and no early levels")
 			}
-			// Version 8 only added the usable flag: a version 7 state
-			// upgrades to its own bytes, not usable.
-			if version == 7 && !bytes.Equal(enc, v7()) {
-				t.Error("version 7 state upgrades to other bytes than its own")
+			if (version == 7 || version == 8) && !bytes.Equal(enc, cur(noStep, noEarly)) {
+				t.Errorf("version %d state upgrades to other bytes than its own with no step runs and no early levels", version)
 			}
-			if version < distStateVersion && d.usable {
-				t.Errorf("version %d state restores as usable", version)
+			// Usable's memory from version 8 on (the stream's ends usable;
+			// an older state and its upgrade are not).
+			if u := d.usable; version < 8 && u || version == 8 && !u {
+				t.Errorf("version %d state restores usable %v", version, u)
 			}
 			// The v3 file (and its upgrade) holds 1,637 values (see
 			// TestDistStateV3); the stream's from version 4 on 3,000 in a
@@ -136,5 +144,10 @@ func TestDistStateGolden(t *testing.T) {
 	// ... and Usable's memory.
 	if !d.usable {
 		t.Error("not usable")
+	}
+	// ... and the early levels of the hours before the Dist was ready (its
+	// first 200 values, 6h40m at one every 2 minutes).
+	if lv := d.tail.lv; lv == nil || lv.rh.ew[0] != 30 || lv.rh.ew[6] != 20 || lv.rh.ew[7] != 0 || lv.rh.em[0] == 0 || lv.rh.first != distBase.UnixNano() {
+		t.Errorf("early levels %v %v, want hours 0–6 (30 values each, 20 in hour 6), first value at the start", lv.rh.em, lv.rh.ew)
 	}
 }

@@ -212,7 +212,7 @@ const (
 
 // level is a Dist's level-shift and drift memory (tailState.lv), but for
 // the drift anchors' fit generation and set flag (tailState.anchorGen,
-// anchorSet): 216 bytes (the 224-byte size class).
+// anchorSet): 224 bytes (the 224-byte size class; the step runs filled it).
 type level struct {
 	last         int64   // event time (ns) of the last update
 	sw, sw2, swd float64 // short window: Σw, Σw², Σw·d
@@ -234,10 +234,14 @@ type level struct {
 	// offsets r of its tool's rhythm: β = rd/rr is how much of that
 	// rhythm the key follows (0 for a key whose level does not).
 	rr, rd  float32
-	hourly  bool    // the key's level test has used its tool's rhythm (peak guard reset once)
-	spFlags uint8   // spread and density flags (judge_spread.go), in rd's padding
-	rh      *Rhythm // the hour-of-day profile this Dist learns (tools only)
-	sp      spreadMem
+	hourly  bool  // the key's level test has used its tool's rhythm (peak guard reset once)
+	spFlags uint8 // spread and density flags (judge_spread.go), in rd's padding
+	// Step test (Learn): per direction the CUSUM S = Σ(d − long mean − k)
+	// since it last left 0 and the count of those values (in the padding).
+	stepN [2]uint16
+	stepS [2]float32
+	rh    *Rhythm // the hour-of-day profile this Dist learns (tools only)
+	sp    spreadMem
 }
 
 // levelInputs is how many recent inputs the level test remembers: an agent
@@ -321,6 +325,16 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 	if d.distMem == nil {
 		d.distMem = new(distMem) // v from another Dist: learn its tail point
 	}
+	if v.LearnRhythm && !ready && !v.Lapsed && j.ShiftLn > 0 {
+		// A tool's values before it is ready: its hours' early levels,
+		// which stand in for hours its rhythm has not seen yet (rhythm.go).
+		// A lapsed Dist learns its rhythm as if ready instead.
+		lv := d.tail.level()
+		if lv.rh == nil {
+			lv.rh = new(Rhythm) // once per tool Dist
+		}
+		lv.rh.learnEarly(t.UnixNano(), v.y)
+	}
 	if !v.Fit.Valid {
 		d.Add(g, x, t)
 		return Level{}
@@ -378,7 +392,7 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 		if lv.rh == nil {
 			lv.rh = new(Rhythm) // once per tool Dist
 		}
-		lv.rh.learn(now, dv)
+		lv.rh.learn(now, dv, lnMed)
 	}
 	if !level {
 		return out
@@ -440,12 +454,25 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 	}
 	lv.spread(dt, as, dv, spikeU, lnMed, j, &out)
 	// Test against the long run before it learns this value.
+	var shortDev float64 // the short window's shift (out.ShiftLn may be a step's)
 	if lv.lw >= levelMinLong {
 		n := lv.sw * lv.sw / lv.sw2
 		if n >= levelMinShort {
 			out.Ready = true
 			dev := lv.swd/lv.sw - lv.lm
-			out.ShiftLn = dev
+			shortDev = dev
+			// A step: the mean deviation since the CUSUM left 0 is the
+			// shift's size without the short window's lag (stepDev). It
+			// is what is tested and reported; the episode (its start, end
+			// and extreme) stays the short window's, so a step's estimate
+			// moves the peak guard only through a reported episode.
+			test := dev
+			if su := lv.stepDev(0, j.ShiftLn); su > max(dev, 0) {
+				test = su
+			} else if sd := lv.stepDev(1, j.ShiftLn); sd < min(dev, 0) {
+				test = sd
+			}
+			out.ShiftLn = test
 			// The short window approaches a step only asymptotically (15/16
 			// of it after 4 half-lives): a shift by exactly the ratio counts
 			// from there, not when noise lifts it past.
@@ -454,12 +481,12 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 			// episode in its direction (decaying, half-life 7 days), so a
 			// key whose bursts are routine stops reporting them; an ongoing
 			// episode is judged against the peak from before it began.
-			news := (dev >= reach && dev >= lv.peakUp+peakMargin) ||
-				(dev <= -reach && dev <= lv.peakDown-peakMargin)
+			news := (test >= reach && test >= lv.peakUp+peakMargin) ||
+				(test <= -reach && test <= lv.peakDown-peakMargin)
 			// The p-value only for shifts that could be reported (Erfc and
 			// Log10 are the costliest step of a value).
 			if news {
-				out.Decades = normDecades(math.Abs(dev) / math.Sqrt(max(lv.lv, levelMinVar)/n))
+				out.Decades = normDecades(math.Abs(test) / math.Sqrt(max(lv.lv, levelMinVar)/n))
 			}
 			// One finding per episode: an episode begins when the shift
 			// first reaches ShiftLn (shiftAt cleared) and ends when it
@@ -467,9 +494,20 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 			if (dev >= reach && lv.epUp == 0) || (dev <= -reach && lv.epDown == 0) {
 				lv.shiftAt = 0
 			}
-			if news && out.Decades >= j.Far && lv.shiftAt == 0 && !seenAtHour(v.Rhythm, now, dev, reach) {
+			// In a tool's first day the episode is taken as reported but
+			// not emitted (Rhythm.young): its calls are judged against the
+			// shifted level as a reported episode's are, so a business-hours
+			// tool's first morning is neither a shift nor a slow call each.
+			if news && out.Decades >= j.Far && lv.shiftAt == 0 && !seenAtHour(v.Rhythm, now, test, reach) {
 				lv.shiftAt = now
-				out.Emit = true
+				out.Emit = !v.Rhythm.young(now)
+				// Reported on the step's estimate before the short window
+				// reached the ratio: the episode has begun.
+				if test > 0 {
+					lv.epUp = max(lv.epUp, test)
+				} else {
+					lv.epDown = min(lv.epDown, test)
+				}
 			}
 			// An ended episode raises the peak by half its extreme, up to
 			// the extreme: one episode leaves the next one of its size
@@ -502,12 +540,13 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 	// from learning through a strong rhythm's swings before it is used.)
 	shifted := lv.epUp != 0 || lv.epDown != 0 // not tested: as the last test left it
 	if out.Ready {
-		shifted = math.Abs(out.ShiftLn) >= j.ShiftLn*shiftReach
+		shifted = math.Abs(shortDev) >= j.ShiftLn*shiftReach
 	}
-	if msq > 0 && !shifted && (!out.Hourly || !out.Ready || math.Abs(out.ShiftLn) < j.ShiftLn*shiftReach/2) {
+	if msq > 0 && !shifted && (!out.Hourly || !out.Ready || math.Abs(shortDev) < j.ShiftLn*shiftReach/2) {
 		lv.rr = float32(al)*lv.rr + float32(r*r)
 		lv.rd = float32(al)*lv.rd + float32(r*(raw-lv.lm))
 	}
+	lv.stepLearn(dv, j.ShiftLn)
 	lv.lw = al*lv.lw + 1
 	a := 1 / lv.lw
 	delta := dv - lv.lm
@@ -517,6 +556,70 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 		return Level{}
 	}
 	return out
+}
+
+// Step test: two one-sided CUSUMs of the deviation from the long run,
+// S⁺ = max(0, S⁺ + d − m − k) and S⁻ = max(0, S⁻ − (d − m) − k) with
+// k = half the reach; while one is positive, S/n + k is the mean shift of
+// the n values since it left 0 (a change point's estimate), which a step
+// reaches at once, while the short window approaches it only
+// asymptotically as the long run learns it: a shift of exactly the ratio
+// at one value per 5 minutes is found. The run must span what the short
+// window needs to converge (4 half-lives: n ≥ 16 values and 40 minutes):
+// the estimate is never faster than the short window, so a burst shorter
+// than that is judged as before; it only lacks the lag of a long run that
+// learned part of the step meanwhile. Only a recent change point counts
+// (n at most twice that): the run's mean is taken against the long run as
+// it moved, so over a long run it drifts above the shift that remains,
+// and by then the short window has converged anyway.
+const stepSpan = 4 // short half-lives a step's run must span
+
+// stepLearn adds deviation dv (before the long run learns it).
+func (l *level) stepLearn(dv, shiftLn float64) {
+	if l.lw < levelMinLong {
+		l.stepS, l.stepN = [2]float32{}, [2]uint16{}
+		return
+	}
+	k := shiftLn * (shiftReach / 2)
+	x := dv - l.lm
+	l.stepRun(0, x, k)
+	l.stepRun(1, -x, k)
+}
+
+// stepRun advances direction i's CUSUM by s (the deviation, signed
+// toward i). A value nearer the old level than the run's mean ends the
+// run (s < (S/n + k)/2): the estimate is of a step that holds, not of one
+// that ended (the CUSUM alone drains only slowly after a long run).
+func (l *level) stepRun(i int, s, k float64) {
+	sum, n := float64(l.stepS[i]), float64(l.stepN[i])
+	v := sum + s - k
+	if v <= 0 || 2*s*n < sum+k*n {
+		l.stepS[i], l.stepN[i] = 0, 0
+		return
+	}
+	l.stepS[i] = float32(v)
+	if l.stepN[i] < math.MaxUint16 {
+		l.stepN[i]++
+	}
+}
+
+// stepDev is the signed mean shift of direction i's ongoing run (0: up,
+// 1: down), 0 unless the run spans stepSpan short half-lives (and at most
+// twice that).
+func (l *level) stepDev(i int, shiftLn float64) float64 {
+	if l.stepN[i] < stepSpan*gapWindow {
+		return 0 // no run, or a short one: no division
+	}
+	n := float64(l.stepN[i])
+	lo := max(stepSpan*gapWindow, stepSpan*float64(shortHalfLife)/max(l.gap, 1))
+	if n < lo || n > 2*lo {
+		return 0
+	}
+	m := float64(l.stepS[i])/n + shiftLn*shiftReach/2
+	if i == 1 {
+		return -m
+	}
+	return m
 }
 
 // seenAtHour reports whether a shift dev (reportable: |dev| ≥ reach) is
@@ -552,9 +655,10 @@ func (l *level) zero() bool {
 		bits |= v
 	}
 	bits |= uint64(math.Float32bits(l.rr)) | uint64(math.Float32bits(l.rd))
-	for _, v := range [...]float32{l.sp.su, l.sp.sd, l.sp.dk, l.sp.dw} {
+	for _, v := range [...]float32{l.sp.su, l.sp.sd, l.sp.dk, l.sp.dw, l.stepS[0], l.stepS[1]} {
 		bits |= uint64(math.Float32bits(v))
 	}
+	bits |= uint64(l.stepN[0]) | uint64(l.stepN[1])
 	return bits == 0 && !l.hourly && l.rh == nil && l.spFlags == 0
 }
 

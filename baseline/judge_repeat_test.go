@@ -106,9 +106,11 @@ func TestLevelRepeatMemory(t *testing.T) {
 	}
 }
 
-// The recent inputs (state version 5 on) and the spread memory (version
-// 7) survive a snapshot; a version 6 state (without the spread memory)
-// decodes with it empty, a version 4 state (without the inputs) with none.
+// The recent inputs (state version 5 on), the spread memory (version 7)
+// and the step runs (version 9) survive a snapshot; a version 8 or 7
+// state (without the step runs) decodes with none under way, a version 6
+// state (without the spread memory) with it empty, a version 4 state
+// (without the inputs) with none.
 func TestDistStateLevelInputs(t *testing.T) {
 	g := NewDigester(25, 24*time.Hour)
 	j := Judge{Far: 6, ShiftLn: math.Ln2}
@@ -133,9 +135,32 @@ func TestDistStateLevelInputs(t *testing.T) {
 	if r.tail.lv.inputs != d.tail.lv.inputs {
 		t.Fatalf("restored inputs %v, want %v", r.tail.lv.inputs, d.tail.lv.inputs)
 	}
-	// Version 6: no spread block (a flags byte, 4 float32), read empty.
+	if r.tail.lv.stepN != d.tail.lv.stepN || r.tail.lv.stepS != d.tail.lv.stepS {
+		t.Fatalf("restored step runs %v %v, want %v %v", r.tail.lv.stepN, r.tail.lv.stepS, d.tail.lv.stepN, d.tail.lv.stepS)
+	}
+	// Version 8: no step runs (2 × (u16, f32); no rhythm here, so no early
+	// levels), read with none under way. Version 7 is the same without the
+	// usable flag (not set here: ready is the plain count).
+	if enc[1]&distFlagUsable != 0 {
+		t.Fatal("premise: not usable")
+	}
+	const stepBlock = 12
+	v8 := slices.Clone(enc[:len(enc)-stepBlock])
+	v8[0] = 8
+	v7 := slices.Clone(v8)
+	v7[0] = 7
+	for _, old := range [][]byte{v8, v7} {
+		var o Dist
+		if err := o.UnmarshalState(old); err != nil {
+			t.Fatalf("version %d state: %v", old[0], err)
+		}
+		if o.tail.lv.stepN != ([2]uint16{}) || o.tail.lv.stepS != ([2]float32{}) || o.tail.lv.sp != d.tail.lv.sp {
+			t.Fatalf("version %d state restored step runs %v %v", old[0], o.tail.lv.stepN, o.tail.lv.stepS)
+		}
+	}
+	// Version 6: also no spread block (a flags byte, 4 float32), read empty.
 	const spreadBlock = 17
-	v6 := slices.Clone(enc[:len(enc)-spreadBlock])
+	v6 := slices.Clone(v7[:len(v7)-spreadBlock])
 	v6[0] = 6
 	var o6 Dist
 	if err := o6.UnmarshalState(v6); err != nil {
@@ -171,6 +196,8 @@ func TestDistStateLevelInputs(t *testing.T) {
 		enc[:len(enc)-3],
 		append(slices.Clone(enc), make([]byte, 10)...),         // version 5 with a rhythm block
 		append(slices.Clone(v6), make([]byte, spreadBlock)...), // version 6 with a spread block
+		append(slices.Clone(v7), make([]byte, stepBlock)...),   // version 7 with step runs
+		append(slices.Clone(v8), make([]byte, stepBlock)...),   // version 8 with step runs
 	} {
 		if err := new(Dist).UnmarshalState(bad); err == nil {
 			t.Fatalf("malformed input block %x accepted", bad[len(bad)-9:])

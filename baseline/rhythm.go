@@ -26,7 +26,13 @@ import (
 // rhythm is still learning (every hour seen, some on fewer than
 // rhythmMinDays days), off holds provisional offsets that only veto a
 // shift finding the hour's level on the days before explains
-// (provisional, seenAtHour in judge.go).
+// (provisional, seenAtHour in judge.go). An hour the buckets have not
+// seen yet takes its provisional offset from the tool's values before it
+// was ready to judge (early: the mean log value per hour, learned from
+// every value until then and used for nothing else), so a tool that
+// became ready in the evening does not report the next morning's
+// routine peak: at one value per 5 minutes the 200 values a tool needs
+// span most of its first day.
 type Rhythm struct {
 	w, m, v [rhythmBuckets]float32 // decayed weight, mean and variance of d per hour
 	day     [rhythmBuckets]int32   // event-time day of the bucket's last value
@@ -34,6 +40,14 @@ type Rhythm struct {
 	off     [rhythmBuckets]float32 // derived at each hour change: offsets from the mean, 0 unless significant (or provisional)
 	hour    int64                  // absolute UTC hour of the last derivation
 	msq     float32                // derived: mean squared offset (0: no rhythm in use)
+	// em, ew: mean log value (ln(1+x)) and count per hour of the values
+	// before the tool was ready (learnEarly); only derive reads them, for
+	// an hour whose bucket is still empty.
+	em, ew [rhythmBuckets]float32
+	// first is the event time (unix ns) of the first value the profile
+	// saw (1: unknown, a state from before Dist state version 9): a
+	// level shift in the tool's first day is not reported (young).
+	first int64
 }
 
 const (
@@ -43,6 +57,7 @@ const (
 	rhythmMinShare = 0.1
 	rhythmMinAmp   = 0.1
 	rhythmMaxBeta  = 4 // a key may swing more than its tool (other agents dilute the tool's rhythm), not without bound
+	rhythmWarmup   = int64(24 * time.Hour)
 	nsHour         = int64(time.Hour)
 )
 
@@ -62,15 +77,34 @@ func hourOfDay(t int64) int {
 	return h
 }
 
-// learn adds deviation d at event time t (unix ns).
-func (r *Rhythm) learn(t int64, d float64) {
+// learnEarly adds log value y at event time t (unix ns) of a value the
+// tool learned before it was ready to judge.
+func (r *Rhythm) learnEarly(t int64, y float64) {
 	if t < 0 {
 		return
+	}
+	if r.first == 0 {
+		r.first = max(t, 1)
+	}
+	_, h := hourOf(t)
+	w := r.ew[h] + 1
+	r.ew[h] = w
+	r.em[h] += (float32(y) - r.em[h]) / w
+}
+
+// learn adds deviation d at event time t (unix ns); lnMed is the log
+// median d was taken from (early hours are measured against it).
+func (r *Rhythm) learn(t int64, d, lnMed float64) {
+	if t < 0 {
+		return
+	}
+	if r.first == 0 {
+		r.first = max(t, 1)
 	}
 	abs, h := hourOf(t)
 	if abs != r.hour {
 		r.hour = abs
-		r.derive()
+		r.derive(lnMed)
 	}
 	day := int32(abs / rhythmBuckets)
 	if r.w[h] == 0 || day > r.day[h] {
@@ -96,16 +130,28 @@ func (r *Rhythm) learn(t int64, d float64) {
 // rhythmMinDays days) but every hour has been seen, off holds provisional
 // offsets (msq stays 0, so offset() is 0): at the start of an hour its
 // bucket holds only earlier days, so off[h] is that hour's level on the
-// days before (provisional).
-func (r *Rhythm) derive() {
+// days before (provisional). An hour not seen yet counts with its early
+// level (learnEarly) less lnMed, if it has one.
+func (r *Rhythm) derive(lnMed float64) {
 	r.off, r.msq = [rhythmBuckets]float32{}, 0
 	var mean, within, noise float64
+	var prof [rhythmBuckets]float32
 	learning := false
 	for h := range rhythmBuckets {
-		if r.days[h] == 0 || r.days[h] >= rhythmMinDays && r.w[h] < 2 {
+		if r.days[h] == 0 {
+			if r.ew[h] == 0 {
+				return
+			}
+			prof[h] = r.em[h] - float32(lnMed)
+			mean += float64(prof[h])
+			learning = true
+			continue
+		}
+		if r.days[h] >= rhythmMinDays && r.w[h] < 2 {
 			return
 		}
 		learning = learning || r.days[h] < rhythmMinDays
+		prof[h] = r.m[h]
 		mean += float64(r.m[h])
 		within += float64(r.v[h])
 		noise += float64(r.v[h]) / float64(r.w[h])
@@ -113,7 +159,7 @@ func (r *Rhythm) derive() {
 	mean /= rhythmBuckets
 	if learning {
 		for h := range rhythmBuckets {
-			r.off[h] = r.m[h] - float32(mean)
+			r.off[h] = prof[h] - float32(mean)
 		}
 		return
 	}
@@ -155,6 +201,14 @@ func (r *Rhythm) provisional(h int) float64 {
 		return o
 	}
 	return 0
+}
+
+// young reports whether event time now is within a day of the first value
+// the profile saw: the tool has not been seen at every hour of the day
+// yet, so a shift of its keys may be its daily rhythm (a business-hours
+// tool's first morning) rather than news. False without a profile.
+func (r *Rhythm) young(now int64) bool {
+	return r != nil && r.first > 1 && now-r.first < rhythmWarmup
 }
 
 // extremes returns the largest and the smallest offset.
@@ -231,4 +285,33 @@ func unmarshalRhythm(r *distReader) (*Rhythm, error) {
 		return nil, fmt.Errorf("rhythm: %w", errDistState)
 	}
 	return rh, r.err
+}
+
+// marshalEarly appends r's first value's time and early levels (Dist
+// state version 9 on; nothing without a rhythm).
+func (r *Rhythm) marshalEarly(b []byte) []byte {
+	if r == nil {
+		return b
+	}
+	b = binary.AppendVarint(b, r.first)
+	for h := range rhythmBuckets {
+		b = binary.BigEndian.AppendUint32(b, math.Float32bits(r.em[h]))
+		b = binary.BigEndian.AppendUint32(b, math.Float32bits(r.ew[h]))
+	}
+	return b
+}
+
+// unmarshalEarly reads into rh what marshalEarly wrote.
+func unmarshalEarly(rh *Rhythm, r *distReader) error {
+	rh.first = r.varint()
+	if r.err == nil && rh.first < 0 {
+		return fmt.Errorf("rhythm first value: %w", errDistState)
+	}
+	for h := range rhythmBuckets {
+		rh.em[h], rh.ew[h] = r.f32(), r.f32()
+		if m, w := float64(rh.em[h]), float64(rh.ew[h]); math.IsNaN(m) || math.IsInf(m, 0) || !(w >= 0) || math.IsInf(w, 0) {
+			return fmt.Errorf("rhythm early levels: %w", errDistState)
+		}
+	}
+	return r.err
 }

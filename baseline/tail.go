@@ -345,7 +345,11 @@ func (t *tailState) marshal(b []byte) []byte {
 	for _, v := range [...]float32{l.sp.su, l.sp.sd, l.sp.dk, l.sp.dw} {
 		b = binary.BigEndian.AppendUint32(b, math.Float32bits(v))
 	}
-	return b
+	for i := range l.stepN {
+		b = binary.BigEndian.AppendUint16(b, l.stepN[i])
+		b = binary.BigEndian.AppendUint32(b, math.Float32bits(l.stepS[i]))
+	}
+	return l.rh.marshalEarly(b)
 }
 
 func (t *tailState) unmarshal(r *distReader, version byte) error {
@@ -440,6 +444,26 @@ func (t *tailState) unmarshal(r *distReader, version byte) error {
 				return fmt.Errorf("spread memory: %w", errDistState)
 			}
 		}
+	}
+	if version >= 9 { // version 9: the step test's runs (judge.go)
+		if len(r.b) < 12 {
+			return fmt.Errorf("step runs: %w", errDistTruncated)
+		}
+		for i := range l.stepN {
+			l.stepN[i] = binary.BigEndian.Uint16(r.b)
+			l.stepS[i] = math.Float32frombits(binary.BigEndian.Uint32(r.b[2:]))
+			r.b = r.b[6:]
+			if v := float64(l.stepS[i]); !(v >= 0) || math.IsInf(v, 0) {
+				return fmt.Errorf("step run: %w", errDistState)
+			}
+		}
+	}
+	if version >= 9 && l.rh != nil { // version 9: a tool's first value's time and early hourly levels
+		if err := unmarshalEarly(l.rh, r); err != nil {
+			return err
+		}
+	} else if l.rh != nil {
+		l.rh.first = 1 // unknown: not young
 	}
 	t.lv = nil
 	if !l.zero() {

@@ -121,7 +121,14 @@
 // level_shift_down finding scores score.FromDecades(−log10 p + prior),
 // once per episode (from the shift reaching the ratio until it falls
 // back below half its log, 1.38× for 2): a 6-hour shift or one that
-// hovers at the ratio is one finding, not one every few minutes. A peak
+// hovers at the ratio is one finding, not one every few minutes. For a
+// step the shift tested is the larger of the short window's and the mean
+// deviation since a CUSUM's change point (two one-sided CUSUMs of the
+// deviation from the long mean, k half the reach), used once that run
+// spans the short window's convergence (16 calls and 40 min, at most
+// twice that; a call nearer the old level than the run's mean ends it):
+// the long mean learns part of a step meanwhile, so an exact 2× step at
+// one call per 5 minutes otherwise never reaches 1.92×. A peak
 // guard learns a key's routine bursts: a shift must also exceed the
 // earlier episodes in its direction (decaying, half-life 7 days) by
 // ln 1.5, where the first episode counts half its size and the second
@@ -151,7 +158,14 @@
 // While the rhythm is still learning (every hour seen, some on fewer than
 // 3 days), a shift within the ratio of the tool's level at this hour on
 // the days before is not reported (a square wave's high phase, a strong
-// swing on days 2–3; the key is taken to follow the tool fully).
+// swing on days 2–3; the key is taken to follow the tool fully). An hour
+// the rhythm has not seen yet counts with the tool's mean log value at
+// that hour before it was ready (its first min_samples calls: at one per
+// 5 minutes most of its first day), so the next morning's routine peak
+// is not a shift either. In the tool's first 24 hours no shift is
+// reported at all (it has not been seen at every hour: a business-hours
+// tool's first morning is its rhythm, not news); such an episode is taken
+// as reported, so its calls are judged against the shifted level.
 // Until then (young keys and tools, sparse hours, no significant rhythm)
 // the long mean follows the day and such a shift counts from the day's
 // mean. When a key starts measuring against the hour, its peak guard

@@ -50,15 +50,16 @@ func TestMetricSeriesClasses(t *testing.T) {
 			return v
 		}
 	}
-	flat := func(k float64) func(*rand.Rand, time.Duration, bool) float64 {
+	flatS := func(k, s float64) func(*rand.Rand, time.Duration, bool) float64 {
 		return func(rng *rand.Rand, e time.Duration, in bool) float64 {
-			v := 250 * math.Exp(0.1*rng.NormFloat64())
+			v := 250 * math.Exp(s*rng.NormFloat64())
 			if in {
 				v *= k
 			}
 			return v
 		}
 	}
+	flat := func(k float64) func(*rand.Rand, time.Duration, bool) float64 { return flatS(k, 0.1) }
 	for _, c := range []class{
 		{name: "bursty, 1/min", step: time.Minute, gen: burstyGen(time.Minute, 3*time.Hour, daily), maxPerDay: 3},
 		{name: "bursty, 5 min", step: 5 * time.Minute, gen: burstyGen(5*time.Minute, 3*time.Hour, daily), maxPerDay: 3},
@@ -76,6 +77,16 @@ func TestMetricSeriesClasses(t *testing.T) {
 			maxPerDay: 1},
 		{name: "flat, exactly 2× for 6 h, 5 min", step: 5 * time.Minute, length: 6 * time.Hour, gen: flat(2),
 			want: distdetect.DetailShiftUp, within: 3 * time.Hour, maxEpisode: 1, maxPerDay: 1},
+		// With 5 % noise the long run learns a step's first hours faster
+		// than the short window converges on it: the short window stays
+		// below the ratio, the step test's mean since the change point
+		// (baseline judge.go, stepDev) does not.
+		{name: "flat 5 % noise, exactly 2× for 6 h, 5 min", step: 5 * time.Minute, length: 6 * time.Hour, gen: flatS(2, 0.05),
+			want: distdetect.DetailShiftUp, within: 2 * time.Hour, maxEpisode: 1, maxPerDay: 1},
+		{name: "flat 5 % noise, exactly ½ for 6 h, 5 min", step: 5 * time.Minute, length: 6 * time.Hour, gen: flatS(0.5, 0.05),
+			want: distdetect.DetailShiftDown, within: 2 * time.Hour, maxEpisode: 1, maxPerDay: 1},
+		{name: "flat 5 % noise, 1.7× for 6 h, 5 min (below the ratio)", step: 5 * time.Minute, length: 6 * time.Hour, gen: flatS(1.7, 0.05),
+			maxPerDay: 1},
 		{name: "flat, exactly ½ for 6 h, 5 min", step: 5 * time.Minute, length: 6 * time.Hour, gen: flat(0.5),
 			want: distdetect.DetailShiftDown, within: 3 * time.Hour, maxEpisode: 1, maxPerDay: 1},
 		{name: "flat, exactly 2× for 6 h, 1/min", step: time.Minute, length: 6 * time.Hour, gen: flat(2),
@@ -173,6 +184,69 @@ func TestSquareWaveNewTool(t *testing.T) {
 				if dd >= 1 && n > 1 {
 					t.Errorf("day %d: %d findings, want at most 1 (all days: %v)", dd, n, perDay)
 				}
+			}
+		})
+	}
+}
+
+// A new tool's first day has no level shifts (baseline Rhythm.young): a
+// square wave's first high phase (×4 from 08:00, one call a minute) is not
+// news before the tool has been seen at every hour, nor is its return. A
+// shift after that day is: ×3 on top of the high phase on day 3, and on a
+// tool called only 08:00–18:00 (never seen at night) a ×3 on day 2, so a
+// business-hours tool is not silenced for good.
+func TestNewToolFirstDay(t *testing.T) {
+	const day = 24 * time.Hour
+	square := func(e time.Duration) float64 {
+		if h := e % day; h >= 8*time.Hour && h < 16*time.Hour {
+			return 4
+		}
+		return 1
+	}
+	a0 := 2*day + 10*time.Hour
+	for _, c := range []struct {
+		name          string
+		business      bool // calls only 08:00–18:00
+		gen           func(e time.Duration) float64
+		shift, shiftE time.Duration
+	}{
+		{name: "square wave", gen: square},
+		{name: "square wave, ×3 on day 3", gen: square, shift: a0, shiftE: a0 + 4*time.Hour},
+		{name: "business hours, flat", business: true, gen: func(time.Duration) float64 { return 1 }},
+		{name: "business hours, ×3 on day 2", business: true, gen: func(time.Duration) float64 { return 1 },
+			shift: day + 10*time.Hour, shiftE: day + 14*time.Hour},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := newDet(t, nil)
+			rng := rand.New(rand.NewPCG(3, 3))
+			var shifts []time.Duration
+			for e := time.Duration(0); e < 4*day; e += time.Minute {
+				if h := e % day; c.business && (h < 8*time.Hour || h >= 18*time.Hour) {
+					continue
+				}
+				v := 250 * c.gen(e) * (1 + 0.05*rng.NormFloat64())
+				if e >= c.shift && e < c.shiftE {
+					v *= 3
+				}
+				for _, f := range d.Observe(rec(base.Add(e), "a", "metric", "1.0.0", v), nil) {
+					if f.Detail == distdetect.DetailShiftUp || f.Detail == distdetect.DetailShiftDown {
+						shifts = append(shifts, e)
+					}
+				}
+			}
+			found := false
+			for _, e := range shifts {
+				switch {
+				case c.shiftE > 0 && e >= c.shift && e < c.shift+time.Hour:
+					found = true
+				case e < day:
+					t.Errorf("level shift in the tool's first day at %02d:%02d", e/time.Hour, e%time.Hour/time.Minute)
+				default:
+					t.Errorf("level shift at day %d %02d:%02d outside the shift", e/day+1, e%day/time.Hour, e%time.Hour/time.Minute)
+				}
+			}
+			if c.shiftE > 0 && !found {
+				t.Errorf("×3 at %v: level shifts at %v, want one within an hour", c.shift, shifts)
 			}
 		})
 	}

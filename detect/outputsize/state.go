@@ -33,10 +33,14 @@ var (
 // Version 7 is the same framing with baseline.Dist state version 8 (the
 // usable memory: a key whose count lapsed keeps learning its level
 // test); version 6 and older records' Dists decode without it.
+// Version 8 is the same framing with baseline.Dist state version 9 (the
+// step test's runs, a tool's first value's time and its early hourly
+// levels, from before it was ready); version 7 and older records' Dists
+// decode with none.
 //
 // Key configurations are not stored: restored keys resolve them from the
 // detector's current params.
-const StateVersion = 7
+const StateVersion = 8
 
 // EntryState is one key: its idle clock and its baseline.Dist encoding.
 type EntryState struct {
@@ -80,6 +84,9 @@ var codec = distdetect.Codec[state, EntryState]{
 			return distdetect.ReadSnapshot(d, 4, getEntryV2)
 		},
 		7: func(d *encoding.Decbuf) distdetect.Snapshot[EntryState] {
+			return distdetect.ReadSnapshot(d, 4, getEntryV2)
+		},
+		8: func(d *encoding.Decbuf) distdetect.Snapshot[EntryState] {
 			return distdetect.ReadSnapshot(d, 4, getEntryV2)
 		},
 	},
