@@ -158,14 +158,20 @@ func (d *Dist) JudgeLogTo(v *Verdict, g *Digester, x, y float64, j *Judge, extra
 			// the value: it must always clear its learned maximum, by a reach
 			// that grows as the history shrinks (egregiousMaxReach).
 			n := d.Count()
-			b, suspended := d.egregiousBound(&v.Fit, n < egregiousMinCount)
+			young := n < egregiousMinCount
+			b, suspended := d.egregiousBound(&v.Fit, young)
 			// d.q holds the quantiles the fit was made from (tailTo).
-			b = max(b, v.Fit.lightBound(j.Far, LogValue(d.q.P90)))
-			fitted := n >= egregiousMinCount && v.Decades >= egregiousMinDecades
-			if e >= b && (fitted || e >= egregiousMaxReach(n)*(LogValue(max(d.prevMax, d.curMax))-v.Fit.LnU)) {
+			lnP90, lnMax := LogValue(d.q.P90), LogValue(max(d.prevMax, d.curMax))
+			lightN := math.Inf(1) // a mature Dist: no small-sample correction
+			if young {
+				lightN = n
+			}
+			b = max(b, v.Fit.lightBound(j.Far, lnP90, lightN))
+			fitted := !young && v.Decades >= egregiousMinDecades
+			if e >= b && (fitted || e >= egregiousMaxReach(n, v.Fit.lightMax(lnMax, lnP90, n))*(lnMax-v.Fit.LnU)) {
 				v.beyond = true
 				if !suspended && v.Decades < EgregiousDecades {
-					v.Decades, v.Egregious, v.young = EgregiousDecades, true, !fitted && n < egregiousMinCount
+					v.Decades, v.Egregious, v.young = EgregiousDecades, true, young
 					v.EgregiousBound = math.Expm1(v.Fit.LnU + b + eShift)
 				}
 			}
