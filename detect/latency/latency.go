@@ -81,8 +81,12 @@
 // borrowing its tool's) has no fit: the rule applies to it too, but the
 // call must always clear the largest call learned, by 1.5·ln 16/ln(n/100)
 // times in log over p99 (2 at 800 calls, 3 at 400), which keeps the
-// rule's false-alarm rate on a Pareto tail at its 1,600-call level, and
-// its p99²/p50 uses the width 2.326·s of the robust log scale s when that
+// rule's false-alarm rate on a Pareto tail at its 1,600-call level —
+// or by 1.5 where the body's log-normal explains that call (n·P ≥ 1 %:
+// a lucky draw of a light tail, no evidence of a heavy one; 28 s after a
+// z 3.8 maximum of 8.7 s on a 191 ms median is critical) — its 4.75σ is
+// raised by √(1 + (π/2 + 2·4.75²)/n) for the young digest's sampling
+// error (4.93σ at 630 calls), and its p99²/p50 uses the width 2.326·s of the robust log scale s when that
 // is less (a young p99 rests on a handful of calls); a
 // young key judged on its own defers to its tool's baseline (the young
 // rule applies on the tool's, where a new agent is judged).

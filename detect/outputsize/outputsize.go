@@ -27,7 +27,9 @@
 // log-normal above its median (false_alarm_rate 10⁻⁶) and 1.5× (log)
 // beyond what the key has shown, scored at least 10 decades whatever the
 // fit says (from 300 values; a young baseline below 1,600 must clear its
-// largest value by more, see detect/latency).
+// largest value by more unless the body's log-normal explains that
+// value, and its 4.75σ carries the young digest's sampling error, see
+// detect/latency).
 //
 // Anomalous outputs teach only the tail (winsorized, at most one point an
 // hour), so recurring legitimate large outputs are absorbed within days
