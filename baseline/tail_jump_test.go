@@ -98,7 +98,8 @@ func TestEgregiousYoungJump(t *testing.T) {
 						q := d.Quantiles(g)
 						e := v.y - v.Fit.LnU
 						b, _ := d.egregiousBound(&v.Fit, true)
-						t.Logf("seed %d: e %.2f b %.2f light %.2f lightMax %v maxex %.2f reach %.2f s %.3f p50 %.0f", seed, e, b, 0.0, false, LogValue(mx)-v.Fit.LnU, 0.0, 0.0, q.P50)
+						lm := v.Fit.lightMax(LogValue(mx), LogValue(q.P90), float64(tc.n))
+						t.Logf("seed %d: e %.2f, bound %.2f, light-tail bound %.2f, max explained %v, max excess %.2f, reach %.2f", seed, e, b, v.Fit.lightBound(j.Far, LogValue(q.P90), float64(tc.n)), lm, LogValue(mx)-v.Fit.LnU, egregiousMaxReach(float64(tc.n), lm))
 					}
 				}
 			}
