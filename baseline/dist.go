@@ -442,7 +442,7 @@ func (d *Dist) Epoch() int64 { return d.epoch }
 // epoch (excluding unfolded raw values).
 func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
 
-// Dist state encoding (snapshots). Version 7, big-endian like every
+// Dist state encoding (snapshots). Version 8, big-endian like every
 // snapshot record (internal/encoding):
 //
 //	u8 version | u8 flags (1: initialized, 2: stale)
@@ -462,9 +462,13 @@ func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
 //	    most recent first | f32 rr rd (the key's share of its tool's daily
 //	    rhythm) | u8 hourly (1: in use) | u8 rhythm present | present only: 24 × (f32 weight mean
 //	    variance offset, u32 day, u8 days) | varint hour | f32 msq
-//	    (rhythm.go) | u8 spread flags | f32 su sd dk dw (spread and spike
-//	    density, judge_spread.go)
+//	    (rhythm.go) | u8 spread flags (1 beyond, 2 spread, 4 density,
+//	    8 burst reported, 16 burst episode) | f32 su sd dk dw (spread and
+//	    spike density, judge_spread.go) | varint burst last | f32 k w peak
+//	    epMax (tail bursts, judge_spread.go)
 //
+// Version 7 is the same without the burst memory; it is read with none
+// (the burst window starts empty, no earlier episode).
 // Version 6 is the same without the spread memory; it is read with none
 // (the spread and density windows start empty, no episode ongoing).
 // Version 5 is version 6 without rr, rd and the rhythm; it is read with
@@ -479,7 +483,7 @@ func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
 // Everything that influences later behaviour (including the cached
 // quantiles, the tail fit and the fold schedule) is stored, so a restored
 // Dist answers and evolves bit for bit like the original.
-const distStateVersion = 7
+const distStateVersion = 8
 
 const (
 	distFlagInit  = 1

@@ -15,7 +15,8 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the current version's testdata golden file")
 
-// goldenDist is the Dist behind testdata/dist-state.v6.bin and later:
+// goldenDist is the Dist behind testdata/dist-state.v6.bin and later
+// (v8 adds the burst memory, its window in use):
 // 3,000 log-normal values (σ 0.8) one every 2 minutes around a daily
 // rhythm (e^(±0.5)), judged and learned with the level and drift tests on
 // and learning its own hour-of-day rhythm (a tool standing in for its
@@ -52,7 +53,7 @@ func goldenDist() *Dist {
 // older one upgrades to a valid current state.
 func TestDistStateGolden(t *testing.T) {
 	enctest.Golden{
-		Name: "dist-state", Versions: []uint64{3, 4, 5, 6, distStateVersion}, Current: distStateVersion,
+		Name: "dist-state", Versions: []uint64{3, 4, 5, 6, 7, distStateVersion}, Current: distStateVersion,
 		Build: func(t testing.TB) []byte {
 			b, _ := goldenDist().MarshalState(nil)
 			return b
@@ -68,9 +69,10 @@ func TestDistStateGolden(t *testing.T) {
 			}
 			// Version 5 only appended the inputs, version 6 the rhythm share
 			// (f32 rr rd, u8 hourly) and the rhythm (u8 present), version 7
-			// the spread memory (a flags byte, 4 float32): an older state
+			// the spread memory (a flags byte, 4 float32), version 8 the
+			// burst memory (varint last, 4 float32): an older state
 			// upgrades to its own bytes with none of what it lacks.
-			noRhythm, noSpread := make([]byte, 10), make([]byte, 17)
+			noRhythm, noSpread, noBurst := make([]byte, 10), make([]byte, 17), make([]byte, 17)
 			v7 := func(tail ...[]byte) []byte {
 				b := append([]byte{distStateVersion}, data[1:]...)
 				for _, x := range tail {
@@ -78,14 +80,17 @@ func TestDistStateGolden(t *testing.T) {
 				}
 				return b
 			}
-			if version == 4 && !bytes.Equal(enc, v7([]byte{0}, noRhythm, noSpread)) {
-				t.Error("version 4 state upgrades to other bytes than its own with no inputs, no rhythm and no spread memory")
+			if version == 4 && !bytes.Equal(enc, v7([]byte{0}, noRhythm, noSpread, noBurst)) {
+				t.Error("version 4 state upgrades to other bytes than its own with no inputs, no rhythm, no spread and no burst memory")
 			}
-			if version == 5 && !bytes.Equal(enc, v7(noRhythm, noSpread)) {
-				t.Error("version 5 state upgrades to other bytes than its own with no rhythm and no spread memory")
+			if version == 5 && !bytes.Equal(enc, v7(noRhythm, noSpread, noBurst)) {
+				t.Error("version 5 state upgrades to other bytes than its own with no rhythm, no spread and no burst memory")
 			}
-			if version == 6 && !bytes.Equal(enc, v7(noSpread)) {
-				t.Error("version 6 state upgrades to other bytes than its own with an empty spread memory")
+			if version == 6 && !bytes.Equal(enc, v7(noSpread, noBurst)) {
+				t.Error("version 6 state upgrades to other bytes than its own with an empty spread and burst memory")
+			}
+			if version == 7 && !bytes.Equal(enc, v7(noBurst)) {
+				t.Error("version 7 state upgrades to other bytes than its own with an empty burst memory")
 			}
 			// The v3 file (and its upgrade) holds 1,637 values (see
 			// TestDistStateV3); the stream's from version 4 on 3,000 in a
@@ -123,5 +128,9 @@ func TestDistStateGolden(t *testing.T) {
 	// ... and the spread memory: windows and long-run deviation in use.
 	if lv := d.tail.lv; lv == nil || !(lv.sp.su > 0 && lv.sp.sd > 0 && lv.sp.dw > 0 && lv.sp.dk > 0) {
 		t.Errorf("spread memory %+v, want all in use", lv.sp)
+	}
+	// ... and the burst window (version 8).
+	if lv := d.tail.lv; lv == nil || !(lv.bu.last > 0 && lv.bu.w > 0) {
+		t.Errorf("burst memory %+v, want its window in use", lv.bu)
 	}
 }

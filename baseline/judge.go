@@ -212,7 +212,7 @@ const (
 
 // level is a Dist's level-shift and drift memory (tailState.lv), but for
 // the drift anchors' fit generation and set flag (tailState.anchorGen,
-// anchorSet): 216 bytes (the 224-byte size class).
+// anchorSet): 240 bytes (a size class; 216 before the burst memory).
 type level struct {
 	last         int64   // event time (ns) of the last update
 	sw, sw2, swd float64 // short window: Σw, Σw², Σw·d
@@ -238,6 +238,7 @@ type level struct {
 	spFlags uint8   // spread and density flags (judge_spread.go), in rd's padding
 	rh      *Rhythm // the hour-of-day profile this Dist learns (tools only)
 	sp      spreadMem
+	bu      burstMem // tail bursts (judge_spread.go)
 }
 
 // levelInputs is how many recent inputs the level test remembers: an agent
@@ -337,6 +338,9 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 	now := t.UnixNano()
 	lnMed, lnU := v.Fit.LnP50, v.Fit.LnU
 	var out Level
+	if j.Far > 0 {
+		lv.burst(now, v, j, &out)
+	}
 	// Drift anchors: follow the median and u down at once, up at most
 	// DriftLn per day, from the time the body has driftMinCount values; σ
 	// is remembered while neither runs ahead. They move only when the fit
@@ -547,9 +551,10 @@ func (l *level) zero() bool {
 		bits |= v
 	}
 	bits |= uint64(math.Float32bits(l.rr)) | uint64(math.Float32bits(l.rd))
-	for _, v := range [...]float32{l.sp.su, l.sp.sd, l.sp.dk, l.sp.dw} {
+	for _, v := range [...]float32{l.sp.su, l.sp.sd, l.sp.dk, l.sp.dw, l.bu.k, l.bu.w, l.bu.peak, l.bu.epMax} {
 		bits |= uint64(math.Float32bits(v))
 	}
+	bits |= uint64(l.bu.last)
 	return bits == 0 && !l.hourly && l.rh == nil && l.spFlags == 0
 }
 

@@ -83,6 +83,10 @@ type Dispersion struct {
 	Spikes         float64 // weighted run starts beyond u in the density window
 	SpikesExpected float64 // their expectation (1 % of the window's weight)
 	DensityDecades float64 // −log10 p bound of the density test (0 unless tested)
+	Burst          bool    // a burst finding (far values within minutes) is due
+	BurstCalls     float64 // weighted far values in the burst window
+	BurstExpected  float64 // their expectation (10⁻³ of the window's weight)
+	BurstDecades   float64 // −log10 p bound of the burst test (0 unless tested)
 }
 
 // spread runs the spread and density tests on a level-tested value: dv its
@@ -160,6 +164,101 @@ func (l *level) spreadTest(m float64, steady, calm bool, j *Judge, out *Level) {
 		if d.DensityDecades >= j.Far && l.spFlags&spDensity == 0 {
 			l.spFlags |= spDensity
 			d.Density = true
+		}
+	}
+}
+
+// Tail bursts: several far values of a Dist within a short window, judged
+// jointly. A value counts when its own judge puts it at p ≤ 10⁻³
+// (Verdict.Decades ≥ burstDecades) and does not report it on its own (a
+// finding already says so); k is their count over a window of half-life
+// burstHalfLife in event time and λ = 10⁻³·Σw the count the judge
+// expects there (w: the window's weight of values judged). The Chernoff
+// bound of a Poisson(λ) tail (as for spike_density) gives −log10 p; a
+// finding needs −log10 p ≥ Far and k ≥ burstMin. One value at p 10⁻⁴·⁵
+// is within the false-alarm budget; five in ten minutes on a key that
+// judges one call in a thousand that far are not (28 s calls on a young
+// 200 ms tool: each ~4.3 decades under the young fallback, jointly ~10).
+//
+// The test runs on every ready Dist that judges its values (a key, and a
+// tool across its agents: a burst of one agent's calls also shows there),
+// on every value it learns with a valid fit, whatever its status (unlike
+// the level test's successful calls). A value counts only if it is that
+// far even against a level raised to where a level-shift episode ends
+// (its log less half the shift reach: 1.38× for ratio 2), and no burst is reported while a reported level,
+// spread or density episode of the Dist is ongoing: a shift or a wider
+// scatter is those tests' one finding. Routine clusters stay quiet: an
+// episode (from two far values in the window until fewer than one) leaves
+// its largest count as a peak (decaying, half-life 7 days), and a finding
+// needs at least burstRoutine times the peak, so a key whose tail comes
+// in clusters (or has come in one) does not report the next of its size.
+// The judge's own fit absorbs recurring far values over days as usual.
+const (
+	burstDecades  = 2.5
+	burstP0       = 3.1623e-3 // 10^−burstDecades
+	burstHalfLife = 30 * time.Minute
+	burstMin      = 3 // weighted far values a finding needs at least
+	burstEpisode  = 2 // an episode begins at this count and ends below 1
+	burstRoutine  = 2 // a finding needs this multiple of the earlier episodes' peak
+)
+
+// burstMem is a Dist's burst memory (24 bytes).
+type burstMem struct {
+	last  int64   // event time (ns) of the last value counted into w
+	k, w  float32 // window Σw·(far), Σw
+	peak  float32 // earlier episodes' largest k, decaying (half-life peakHalfLife)
+	epMax float32 // the ongoing episode's largest k
+}
+
+// level.spFlags bits of the burst test.
+const (
+	spBurst   = 8  // a reported burst episode is ongoing
+	spBurstEp = 16 // a burst episode (reported or not) is ongoing
+)
+
+// burst counts value v (d's own verdict) into the burst window at event
+// time now and tests it (see burstMem).
+func (l *level) burst(now int64, v *Verdict, j *Judge, out *Level) {
+	b := &l.bu
+	if b.last != 0 && now > b.last {
+		dt := float64(now - b.last)
+		ak := float32(expNeg(dt / float64(burstHalfLife) * math.Ln2))
+		b.k *= ak
+		b.w *= ak
+		if b.peak > 0 {
+			b.peak *= float32(expNeg(dt / float64(peakHalfLife) * math.Ln2))
+		}
+	}
+	if now > b.last {
+		b.last = now
+	}
+	b.w++
+	// Far even against a level raised to where a shift episode ends
+	// (1.38× for ratio 2): a shift or a wider scatter of the whole key is
+	// the level and spread tests' (one finding per episode), not a burst.
+	if v.Decades >= burstDecades && v.Decades < j.Far && v.Fit.Decades(v.y-v.shift-j.ShiftLn) >= burstDecades {
+		b.k++
+	}
+	k, lam := float64(b.k), burstP0*float64(b.w)
+	d := &out.Disp
+	d.BurstCalls, d.BurstExpected = k, lam
+	switch {
+	case k >= burstEpisode:
+		l.spFlags |= spBurstEp
+		b.epMax = max(b.epMax, b.k)
+	case k < 1 && l.spFlags&spBurstEp != 0:
+		b.peak = max(b.peak, b.epMax)
+		b.epMax = 0
+		l.spFlags &^= spBurstEp | spBurst
+	}
+	// Nor while a reported level, spread or density episode of the Dist
+	// is ongoing: its far values are that episode's.
+	told := l.spFlags&(spSpread|spDensity) != 0 || l.shiftAt != 0 && (l.epUp > 0 || l.epDown < 0)
+	if k >= burstMin && k >= burstRoutine*float64(b.peak) && l.spFlags&spBurst == 0 && !told {
+		d.BurstDecades = (k*math.Log(k/lam) - k + lam) / math.Ln10
+		if d.BurstDecades >= j.Far {
+			l.spFlags |= spBurst
+			d.Burst = true
 		}
 	}
 }

@@ -345,6 +345,10 @@ func (t *tailState) marshal(b []byte) []byte {
 	for _, v := range [...]float32{l.sp.su, l.sp.sd, l.sp.dk, l.sp.dw} {
 		b = binary.BigEndian.AppendUint32(b, math.Float32bits(v))
 	}
+	b = binary.AppendVarint(b, l.bu.last)
+	for _, v := range [...]float32{l.bu.k, l.bu.w, l.bu.peak, l.bu.epMax} {
+		b = binary.BigEndian.AppendUint32(b, math.Float32bits(v))
+	}
 	return b
 }
 
@@ -430,7 +434,11 @@ func (t *tailState) unmarshal(r *distReader, version byte) error {
 		if r.err != nil {
 			return r.err
 		}
-		if l.spFlags&^(spBeyond|spSpread|spDensity) != 0 || len(r.b) < 16 {
+		flags := byte(spBeyond | spSpread | spDensity)
+		if version >= 8 {
+			flags |= spBurst | spBurstEp
+		}
+		if l.spFlags&^flags != 0 || len(r.b) < 16 {
 			return fmt.Errorf("spread flags %#x: %w", l.spFlags, errDistState)
 		}
 		for _, p := range [...]*float32{&l.sp.su, &l.sp.sd, &l.sp.dk, &l.sp.dw} {
@@ -438,6 +446,22 @@ func (t *tailState) unmarshal(r *distReader, version byte) error {
 			r.b = r.b[4:]
 			if v := float64(*p); !(v >= 0) || math.IsInf(v, 0) {
 				return fmt.Errorf("spread memory: %w", errDistState)
+			}
+		}
+	}
+	if version >= 8 { // version 8: tail bursts (judge_spread.go)
+		l.bu.last = r.varint()
+		if r.err != nil {
+			return r.err
+		}
+		if len(r.b) < 16 {
+			return fmt.Errorf("burst memory: %w", errDistTruncated)
+		}
+		for _, p := range [...]*float32{&l.bu.k, &l.bu.w, &l.bu.peak, &l.bu.epMax} {
+			*p = math.Float32frombits(binary.BigEndian.Uint32(r.b))
+			r.b = r.b[4:]
+			if v := float64(*p); !(v >= 0) || math.IsInf(v, 0) {
+				return fmt.Errorf("burst memory: %w", errDistState)
 			}
 		}
 	}

@@ -499,7 +499,7 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	if lv.Drift {
 		out = append(out, distdetect.DriftFinding(r, detect.PatternLatency, "ms", "latency", x, c.v, c.j, *c.q, scope, alert.HumanMillis))
 	}
-	if lv.Disp.Spread || lv.Disp.Density {
+	if lv.Disp.Spread || lv.Disp.Density || lv.Disp.Burst {
 		out = distdetect.DispersionFindings(out, r, detect.PatternLatency, "ms", "latency", x, &lv, *c.q, scope, alert.HumanMillis)
 	}
 	return out

@@ -33,10 +33,13 @@ var (
 // Version 6 is the same framing with baseline.Dist state version 7 (the
 // spread and spike-density memory); version 5 and older records' Dists
 // decode with it empty.
+// Version 7 is the same framing with baseline.Dist state version 8 (the
+// tail-burst memory); version 6 and older records' Dists decode with it
+// empty.
 //
 // Key configurations are not stored: restored keys resolve them from the
 // detector's current params.
-const StateVersion = 6
+const StateVersion = 7
 
 // EntryState is one key: its idle clock and its two version slots.
 type EntryState struct {
@@ -80,6 +83,9 @@ var codec = distdetect.Codec[state, EntryState]{
 			return distdetect.ReadSnapshot(d, minEntry, getEntryV2)
 		},
 		6: func(d *encoding.Decbuf) distdetect.Snapshot[EntryState] {
+			return distdetect.ReadSnapshot(d, minEntry, getEntryV2)
+		},
+		7: func(d *encoding.Decbuf) distdetect.Snapshot[EntryState] {
 			return distdetect.ReadSnapshot(d, minEntry, getEntryV2)
 		},
 	},

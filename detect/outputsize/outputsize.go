@@ -239,7 +239,7 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	if lv.Drift {
 		out = append(out, distdetect.DriftFinding(r, detect.PatternOutputSize, "bytes", "output size", x, v, j, q, scope, alert.HumanBytes))
 	}
-	if lv.Disp.Spread || lv.Disp.Density {
+	if lv.Disp.Spread || lv.Disp.Density || lv.Disp.Burst {
 		out = distdetect.DispersionFindings(out, r, detect.PatternOutputSize, "bytes", "output size", x, &lv, q, scope, alert.HumanBytes)
 	}
 	return out
