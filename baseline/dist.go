@@ -464,8 +464,8 @@ func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
 //	    variance offset, u32 day, u8 days) | varint hour | f32 msq
 //	    (rhythm.go) | u8 spread flags (1 beyond, 2 spread, 4 density,
 //	    8 burst reported, 16 burst episode) | f32 su sd dk dw (spread and
-//	    spike density, judge_spread.go) | varint burst last | f32 k w peak
-//	    epMax (tail bursts, judge_spread.go)
+//	    spike density, judge_spread.go) | varint burst last | f32 k kd w
+//	    peak epMax (tail bursts, judge_spread.go)
 //
 // Version 7 is the same without the burst memory; it is read with none
 // (the burst window starts empty, no earlier episode).

@@ -70,9 +70,9 @@ func TestDistStateGolden(t *testing.T) {
 			// Version 5 only appended the inputs, version 6 the rhythm share
 			// (f32 rr rd, u8 hourly) and the rhythm (u8 present), version 7
 			// the spread memory (a flags byte, 4 float32), version 8 the
-			// burst memory (varint last, 4 float32): an older state
+			// burst memory (varint last, 5 float32): an older state
 			// upgrades to its own bytes with none of what it lacks.
-			noRhythm, noSpread, noBurst := make([]byte, 10), make([]byte, 17), make([]byte, 17)
+			noRhythm, noSpread, noBurst := make([]byte, 10), make([]byte, 17), make([]byte, 21)
 			v7 := func(tail ...[]byte) []byte {
 				b := append([]byte{distStateVersion}, data[1:]...)
 				for _, x := range tail {

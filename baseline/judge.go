@@ -212,7 +212,8 @@ const (
 
 // level is a Dist's level-shift and drift memory (tailState.lv), but for
 // the drift anchors' fit generation and set flag (tailState.anchorGen,
-// anchorSet): 240 bytes (a size class; 216 before the burst memory).
+// anchorSet): 248 bytes (the 256-byte size class; 216 before the burst
+// memory).
 type level struct {
 	last         int64   // event time (ns) of the last update
 	sw, sw2, swd float64 // short window: Σw, Σw², Σw·d
@@ -551,7 +552,7 @@ func (l *level) zero() bool {
 		bits |= v
 	}
 	bits |= uint64(math.Float32bits(l.rr)) | uint64(math.Float32bits(l.rd))
-	for _, v := range [...]float32{l.sp.su, l.sp.sd, l.sp.dk, l.sp.dw, l.bu.k, l.bu.w, l.bu.peak, l.bu.epMax} {
+	for _, v := range [...]float32{l.sp.su, l.sp.sd, l.sp.dk, l.sp.dw, l.bu.k, l.bu.kd, l.bu.w, l.bu.peak, l.bu.epMax} {
 		bits |= uint64(math.Float32bits(v))
 	}
 	bits |= uint64(l.bu.last)

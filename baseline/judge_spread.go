@@ -169,43 +169,53 @@ func (l *level) spreadTest(m float64, steady, calm bool, j *Judge, out *Level) {
 }
 
 // Tail bursts: several far values of a Dist within a short window, judged
-// jointly. A value counts when its own judge puts it at p ≤ 10⁻³
-// (Verdict.Decades ≥ burstDecades) and does not report it on its own (a
-// finding already says so); k is their count over a window of half-life
-// burstHalfLife in event time and λ = 10⁻³·Σw the count the judge
-// expects there (w: the window's weight of values judged). The Chernoff
-// bound of a Poisson(λ) tail (as for spike_density) gives −log10 p; a
-// finding needs −log10 p ≥ Far and k ≥ burstMin. One value at p 10⁻⁴·⁵
-// is within the false-alarm budget; five in ten minutes on a key that
-// judges one call in a thousand that far are not (28 s calls on a young
-// 200 ms tool: each ~4.3 decades under the young fallback, jointly ~10).
+// jointly. One value at p 10^−4.5 is within the false-alarm budget; five
+// in ten minutes on a key that judges one value in 3,000 that far are not
+// (28 s calls on a young 200 ms tool: each ~4.5 decades under the young
+// fallback tail, none egregious).
+//
+// A value counts at two depths, p ≤ 10^−2.5 and p ≤ 10^−3.5 under its
+// own judge's tail, with its log lowered by ln level_shift_ratio (a
+// shift or a wider scatter of the whole key is the level and spread
+// tests' one finding, not a burst), unless it is a finding of its own.
+// Over a window of half-life burstHalfLife in event time, k_i of them
+// among the window's weight w of values give, with λ_i = p_i·w, the
+// Chernoff bound of a Poisson(λ_i) tail (as for spike_density),
+// −log10 p = (k·ln(k/λ) − k + λ)/ln 10, less log10 2 for the two depths
+// tested (Bonferroni): the shallow depth finds many moderately far
+// values, the deep one a few very far ones (whose first values a young
+// fit then learns, lowering the later ones' depth). A finding needs
+// −log10 p ≥ Far and k ≥ burstMin at that depth.
 //
 // The test runs on every ready Dist that judges its values (a key, and a
-// tool across its agents: a burst of one agent's calls also shows there),
-// on every value it learns with a valid fit, whatever its status (unlike
-// the level test's successful calls). A value counts only if it is that
-// far even against a level raised to where a level-shift episode ends
-// (its log less half the shift reach: 1.38× for ratio 2), and no burst is reported while a reported level,
-// spread or density episode of the Dist is ongoing: a shift or a wider
-// scatter is those tests' one finding. Routine clusters stay quiet: an
-// episode (from two far values in the window until fewer than one) leaves
-// its largest count as a peak (decaying, half-life 7 days), and a finding
-// needs at least burstRoutine times the peak, so a key whose tail comes
-// in clusters (or has come in one) does not report the next of its size.
-// The judge's own fit absorbs recurring far values over days as usual.
+// tool across its agents: a young agent's burst shows where it is
+// judged), on every value it learns with a valid fit, whatever its status
+// (unlike the level test's successful calls), and reports nothing while a
+// reported level, spread or density episode of the Dist is ongoing.
+// Routine clusters stay quiet: an episode (from two shallow values in the
+// window until fewer than one) leaves its largest shallow count as a peak
+// (decaying, half-life 7 days), and a finding needs at least burstRoutine
+// times the peak at its depth, so a key whose tail comes in clusters (or
+// has come in one) does not report the next of its size. The judge's own
+// fit absorbs recurring far values over days as usual.
 const (
-	burstDecades  = 2.5
-	burstP0       = 3.1623e-3 // 10^−burstDecades
+	burstDecades  = 2.5 // shallow depth: −log10 p of a counted value
+	burstDeep     = 3.5 // deep depth
 	burstHalfLife = 30 * time.Minute
-	burstMin      = 3 // weighted far values a finding needs at least
-	burstEpisode  = 2 // an episode begins at this count and ends below 1
-	burstRoutine  = 2 // a finding needs this multiple of the earlier episodes' peak
+	burstMin      = 2.5 // weighted far values a finding needs at least: three within about 15 minutes
+	burstEpisode  = 2   // an episode begins at this shallow count and ends below 1
+	burstRoutine  = 2   // a finding needs this multiple of the earlier episodes' peak
 )
 
-// burstMem is a Dist's burst memory (24 bytes).
+// burstP0 and burstP1 are the depths' tail probabilities; burstLook the
+// decades the two looks cost (log10 2).
+var burstP0, burstP1, burstLook = math.Pow(10, -burstDecades), math.Pow(10, -burstDeep), math.Log10(2)
+
+// burstMem is a Dist's burst memory (32 bytes).
 type burstMem struct {
 	last  int64   // event time (ns) of the last value counted into w
-	k, w  float32 // window Σw·(far), Σw
+	k, kd float32 // window Σw·(shallow), Σw·(deep)
+	w     float32 // window Σw
 	peak  float32 // earlier episodes' largest k, decaying (half-life peakHalfLife)
 	epMax float32 // the ongoing episode's largest k
 }
@@ -224,6 +234,7 @@ func (l *level) burst(now int64, v *Verdict, j *Judge, out *Level) {
 		dt := float64(now - b.last)
 		ak := float32(expNeg(dt / float64(burstHalfLife) * math.Ln2))
 		b.k *= ak
+		b.kd *= ak
 		b.w *= ak
 		if b.peak > 0 {
 			b.peak *= float32(expNeg(dt / float64(peakHalfLife) * math.Ln2))
@@ -233,15 +244,19 @@ func (l *level) burst(now int64, v *Verdict, j *Judge, out *Level) {
 		b.last = now
 	}
 	b.w++
-	// Far even against a level raised to where a shift episode ends
-	// (1.38× for ratio 2): a shift or a wider scatter of the whole key is
-	// the level and spread tests' (one finding per episode), not a burst.
-	if v.Decades >= burstDecades && v.Decades < j.Far && v.Fit.Decades(v.y-v.shift-j.ShiftLn) >= burstDecades {
-		b.k++
+	// Only a value already that far unshifted pays for the second tail
+	// evaluation (a few in a thousand).
+	if v.Decades >= burstDecades && v.Decades < j.Far {
+		if dd := v.Fit.Decades(v.y - v.shift - j.ShiftLn); dd >= burstDecades {
+			b.k++
+			if dd >= burstDeep {
+				b.kd++
+			}
+		}
 	}
-	k, lam := float64(b.k), burstP0*float64(b.w)
+	k, w := float64(b.k), float64(b.w)
 	d := &out.Disp
-	d.BurstCalls, d.BurstExpected = k, lam
+	d.BurstCalls, d.BurstExpected = k, burstP0*w
 	switch {
 	case k >= burstEpisode:
 		l.spFlags |= spBurstEp
@@ -251,14 +266,24 @@ func (l *level) burst(now int64, v *Verdict, j *Judge, out *Level) {
 		b.epMax = 0
 		l.spFlags &^= spBurstEp | spBurst
 	}
-	// Nor while a reported level, spread or density episode of the Dist
-	// is ongoing: its far values are that episode's.
-	told := l.spFlags&(spSpread|spDensity) != 0 || l.shiftAt != 0 && (l.epUp > 0 || l.epDown < 0)
-	if k >= burstMin && k >= burstRoutine*float64(b.peak) && l.spFlags&spBurst == 0 && !told {
-		d.BurstDecades = (k*math.Log(k/lam) - k + lam) / math.Ln10
-		if d.BurstDecades >= j.Far {
-			l.spFlags |= spBurst
-			d.Burst = true
+	told := l.spFlags&(spSpread|spDensity|spBurst) != 0 || l.shiftAt != 0 && (l.epUp > 0 || l.epDown < 0)
+	if told || k < burstMin || k < burstRoutine*float64(b.peak) {
+		return
+	}
+	d.BurstDecades = poissonDecades(k, burstP0*w) - burstLook
+	if kd := float64(b.kd); kd >= burstMin && kd >= burstRoutine*float64(b.peak) {
+		if dd := poissonDecades(kd, burstP1*w) - burstLook; dd > d.BurstDecades {
+			d.BurstCalls, d.BurstExpected, d.BurstDecades = kd, burstP1*w, dd
 		}
 	}
+	if d.BurstDecades >= j.Far {
+		l.spFlags |= spBurst
+		d.Burst = true
+	}
+}
+
+// poissonDecades is the Chernoff bound −log10 P(K ≥ k) of K ~ Poisson(λ),
+// k ≥ λ.
+func poissonDecades(k, lam float64) float64 {
+	return (k*math.Log(k/lam) - k + lam) / math.Ln10
 }

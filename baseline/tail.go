@@ -346,7 +346,7 @@ func (t *tailState) marshal(b []byte) []byte {
 		b = binary.BigEndian.AppendUint32(b, math.Float32bits(v))
 	}
 	b = binary.AppendVarint(b, l.bu.last)
-	for _, v := range [...]float32{l.bu.k, l.bu.w, l.bu.peak, l.bu.epMax} {
+	for _, v := range [...]float32{l.bu.k, l.bu.kd, l.bu.w, l.bu.peak, l.bu.epMax} {
 		b = binary.BigEndian.AppendUint32(b, math.Float32bits(v))
 	}
 	return b
@@ -454,10 +454,10 @@ func (t *tailState) unmarshal(r *distReader, version byte) error {
 		if r.err != nil {
 			return r.err
 		}
-		if len(r.b) < 16 {
+		if len(r.b) < 20 {
 			return fmt.Errorf("burst memory: %w", errDistTruncated)
 		}
-		for _, p := range [...]*float32{&l.bu.k, &l.bu.w, &l.bu.peak, &l.bu.epMax} {
+		for _, p := range [...]*float32{&l.bu.k, &l.bu.kd, &l.bu.w, &l.bu.peak, &l.bu.epMax} {
 			*p = math.Float32frombits(binary.BigEndian.Uint32(r.b))
 			r.b = r.b[4:]
 			if v := float64(*p); !(v >= 0) || math.IsInf(v, 0) {

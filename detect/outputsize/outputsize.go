@@ -49,7 +49,9 @@
 // detect/latency's doc (spread_shift: outputs scattering twice as wide
 // about an unchanged median; spike_density: starts of runs beyond p99
 // far more often than the 1 % the body expects; one finding per episode
-// each, baseline/judge_spread.go).
+// each, baseline/judge_spread.go), and the key's and the tool's baselines
+// test tail bursts as detect/latency's doc says (spike_density with
+// burst: true: several outputs within minutes each at p ≤ 10^−2.5).
 //
 // # Reload and snapshots
 //
