@@ -201,17 +201,18 @@
 // Tail bursts (a spike_density finding with details burst: true): every
 // ready baseline that judges its calls (the key's, and the tool's across
 // agents, so a young agent's burst is seen where it is judged) counts the
-// calls, of any status, its tail puts at p ≤ 10^−2.5 even with their log
-// lowered by ln level_shift_ratio, that are no finding of their own, over
-// a window of half-life 30 min: k of them among window weight w give
-// −log10 p = (k·ln(k/λ) − k + λ)/ln 10, λ = 10^−2.5·w; a finding needs
-// ≥ −log10 false_alarm_rate and k ≥ 3, once per episode, not during a
-// reported level, spread or density episode, and k at least twice the
-// largest count of the key's earlier episodes (decaying, half-life 7
-// days: a tail that comes in clusters is routine). Five 28 s calls in ten
-// minutes on a young ~200 ms tool (each ~4.3 decades, none egregious) are
-// found at the fourth (baseline/judge_spread.go; 24 bytes, Dist state
-// version 8).
+// calls, of any status and no finding of their own, its tail puts at
+// p ≤ 10^−2.5 and at p ≤ 10^−3.5 with their log lowered by ln
+// level_shift_ratio, over a window of half-life 30 min: k of them at
+// depth p among window weight w give −log10 p = (k·ln(k/λ) − k + λ)/ln 10
+// − log10 2, λ = p·w; a finding needs ≥ −log10 false_alarm_rate and
+// k ≥ 2.5 (three calls within about 15 minutes), once per episode, not
+// during a reported level, spread or density episode, and k at least
+// twice the largest count of the key's earlier episodes (decaying,
+// half-life 7 days: a tail that comes in clusters is routine). Five 28 s
+// calls in ten minutes on a young ~200 ms tool (each ~4.5 decades, none
+// egregious) are found at the third (baseline/judge_spread.go; 32 bytes,
+// Dist state version 8).
 //
 // # Drift guard
 //

@@ -51,7 +51,7 @@
 // far more often than the 1 % the body expects; one finding per episode
 // each, baseline/judge_spread.go), and the key's and the tool's baselines
 // test tail bursts as detect/latency's doc says (spike_density with
-// burst: true: several outputs within minutes each at p ≤ 10^−2.5).
+// burst: true: three or more outputs within minutes each at p ≤ 10^−2.5 or 10^−3.5).
 //
 // # Reload and snapshots
 //
