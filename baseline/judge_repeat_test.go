@@ -2,6 +2,7 @@ package baseline
 
 import (
 	"bytes"
+	"encoding/binary"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -133,9 +134,23 @@ func TestDistStateLevelInputs(t *testing.T) {
 	if r.tail.lv.inputs != d.tail.lv.inputs {
 		t.Fatalf("restored inputs %v, want %v", r.tail.lv.inputs, d.tail.lv.inputs)
 	}
-	// Version 6: no spread block (a flags byte, 4 float32), read empty.
+	// Version 7: no burst block (varint last, 5 float32), read empty.
+	burstBlock := len(binary.AppendVarint(nil, d.tail.lv.bu.last)) + 20
+	v7 := slices.Clone(enc[:len(enc)-burstBlock])
+	v7[0] = 7
+	var o7 Dist
+	if err := o7.UnmarshalState(v7); err != nil {
+		t.Fatalf("version 7 state: %v", err)
+	}
+	if o7.tail.lv.bu != (burstMem{}) || o7.tail.lv.sp != d.tail.lv.sp || o7.tail.lv.spFlags&^(spBurst|spBurstEp) != d.tail.lv.spFlags&^(spBurst|spBurstEp) {
+		t.Fatalf("version 7 state restored burst %+v spread %+v", o7.tail.lv.bu, o7.tail.lv.sp)
+	}
+	if r.tail.lv.bu != d.tail.lv.bu || r.tail.lv.bu.w == 0 {
+		t.Fatalf("restored burst memory %+v, want %+v (in use)", r.tail.lv.bu, d.tail.lv.bu)
+	}
+	// Version 6: no spread block (a flags byte, 4 float32) either, read empty.
 	const spreadBlock = 17
-	v6 := slices.Clone(enc[:len(enc)-spreadBlock])
+	v6 := slices.Clone(v7[:len(v7)-spreadBlock])
 	v6[0] = 6
 	var o6 Dist
 	if err := o6.UnmarshalState(v6); err != nil {
