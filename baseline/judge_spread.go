@@ -45,7 +45,8 @@ import (
 // Each is one finding per episode: an episode ends when the spread ratio
 // falls below 1 (a normal key sits near 0.85) or the spike count below 1.5λ (or 1), so a sustained or
 // flapping change is reported once. The memory is 16 bytes (spreadMem)
-// and three flag bits in the level memory.
+// and three flag bits in the level memory (the tail-burst test below adds
+// burstMem and two more bits).
 const (
 	densityHalfLife = 2 * time.Hour
 	densityGaps     = 24
