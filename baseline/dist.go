@@ -462,7 +462,7 @@ func (d *Dist) Epoch() int64 { return d.epoch }
 // epoch (excluding unfolded raw values).
 func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
 
-// Dist state encoding (snapshots). Version 9, big-endian like every
+// Dist state encoding (snapshots). Version 10, big-endian like every
 // snapshot record (internal/encoding):
 //
 //	u8 version | u8 flags (1: initialized, 2: stale, 4: usable — Usable's
@@ -483,13 +483,19 @@ func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
 //	    most recent first | f32 rr rd (the key's share of its tool's daily
 //	    rhythm) | u8 hourly (1: in use) | u8 rhythm present | present only: 24 × (f32 weight mean
 //	    variance offset, u32 day, u8 days) | varint hour | f32 msq
-//	    (rhythm.go) | u8 spread flags | f32 su sd dk dw (spread and spike
-//	    density, judge_spread.go) | 2 × (u16 n, f32 S) (the step test's
-//	    runs up and down, judge.go) | rhythm present only: varint first
-//	    value's event time | 24 × (f32 early mean log value, f32 early
-//	    count) (a tool's hours before it was ready, rhythm.go)
+//	    (rhythm.go) | u8 spread flags (1 beyond, 2 spread, 4 density,
+//	    8 burst reported, 16 burst episode) | f32 su sd dk dw (spread and
+//	    spike density, judge_spread.go) | 2 × (u16 n, f32 S) (the step
+//	    test's runs up and down, judge.go) | rhythm present only: varint
+//	    first value's event time | 24 × (f32 early mean log value, f32
+//	    early count) (a tool's hours before it was ready, rhythm.go) |
+//	    varint burst last | f32 k kd w peak epMax (tail bursts,
+//	    judge_spread.go)
 //
-// Version 8 is the same without the step runs, the first value's time
+// Version 9 is the same without the burst memory (and spread flags 8,
+// 16); it is read with none (the burst window starts empty, no earlier
+// episode).
+// Version 8 is version 9 without the step runs, the first value's time
 // and the early levels; it is read with no step run under way, the time
 // unknown (1: the tool is not young) and no early levels (an hour the
 // rhythm has not seen yet gets no provisional offset).
@@ -509,7 +515,7 @@ func (d *Dist) EpochCounts() (prev, cur float64) { return d.prevW, d.curW }
 // Everything that influences later behaviour (including the cached
 // quantiles, the tail fit and the fold schedule) is stored, so a restored
 // Dist answers and evolves bit for bit like the original.
-const distStateVersion = 9
+const distStateVersion = 10
 
 const (
 	distFlagInit   = 1

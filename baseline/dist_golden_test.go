@@ -22,10 +22,11 @@ var update = flag.Bool("update", false, "rewrite the current version's testdata 
 // key), the last 60 at three times the level (an ongoing shift episode),
 // so its body, tail ring, fit, level state, rhythm, rhythm share and (from
 // version 7 on) spread and density memory, (from version 8 on) Usable's
-// memory and (from version 9 on) the early levels of its first 200
-// values are all in use. Each input
+// memory, (from version 9 on) the early levels of its first 200
+// values and (from version 10 on) the burst window are all in use. Each input
 // comes twice in a row (the second skips the level test, version 5 keeps
-// the last 4). (dist-state.v8.bin was written by this stream without the
+// the last 4). (dist-state.v9.bin was written by this stream without the
+// burst memory, commit 06e48ac; dist-state.v8.bin by this stream without the
 // step runs, the first value's time and the early levels, commit 8359f1c;
 // v7 by it judged ready on the plain count ≥ 200, without Usable's
 // memory, commit 4878570; v6 by it without the spread memory, commit
@@ -57,7 +58,7 @@ func goldenDist() *Dist {
 // older one upgrades to a valid current state.
 func TestDistStateGolden(t *testing.T) {
 	enctest.Golden{
-		Name: "dist-state", Versions: []uint64{3, 4, 5, 6, 7, 8, distStateVersion}, Current: distStateVersion,
+		Name: "dist-state", Versions: []uint64{3, 4, 5, 6, 7, 8, 9, distStateVersion}, Current: distStateVersion,
 		Build: func(t testing.TB) []byte {
 			b, _ := goldenDist().MarshalState(nil)
 			return b
@@ -76,10 +77,11 @@ func TestDistStateGolden(t *testing.T) {
 			// the spread memory (a flags byte, 4 float32), version 8 only the
 			// usable flag (4), version 9 the step runs (2 × (u16, f32)) and a
 			// present rhythm's first value's time and early levels (varint,
-			// 24 × 2 float32): an older state upgrades to its own bytes with
-			// none of what it lacks (the time unknown: varint 1; a version 7
-			// state not usable).
-			noRhythm, noSpread, noStep, noEarly := make([]byte, 10), make([]byte, 17), make([]byte, 12), append([]byte{2}, make([]byte, 24*8)...)
+			// 24 × 2 float32), version 10 the burst memory (varint last, 5
+			// float32): an older state upgrades to its own bytes with none of
+			// what it lacks (the time unknown: varint 1; a version 7 state
+			// not usable).
+			noRhythm, noSpread, noStep, noEarly, noBurst := make([]byte, 10), make([]byte, 17), make([]byte, 12), append([]byte{2}, make([]byte, 24*8)...), make([]byte, 21)
 			cur := func(tail ...[]byte) []byte {
 				b := append([]byte{distStateVersion}, data[1:]...)
 				for _, x := range tail {
@@ -87,21 +89,24 @@ func TestDistStateGolden(t *testing.T) {
 				}
 				return b
 			}
-			if version == 4 && !bytes.Equal(enc, cur([]byte{0}, noRhythm, noSpread, noStep)) {
-				t.Error("version 4 state upgrades to other bytes than its own with no inputs, no rhythm and no spread memory")
+			if version == 4 && !bytes.Equal(enc, cur([]byte{0}, noRhythm, noSpread, noStep, noBurst)) {
+				t.Error("version 4 state upgrades to other bytes than its own with no inputs, no rhythm, no spread and no burst memory")
 			}
-			if version == 5 && !bytes.Equal(enc, cur(noRhythm, noSpread, noStep)) {
-				t.Error("version 5 state upgrades to other bytes than its own with no rhythm and no spread memory")
+			if version == 5 && !bytes.Equal(enc, cur(noRhythm, noSpread, noStep, noBurst)) {
+				t.Error("version 5 state upgrades to other bytes than its own with no rhythm, no spread and no burst memory")
 			}
-			if version == 6 && !bytes.Equal(enc, cur(noSpread, noStep, noEarly)) {
-				t.Error("version 6 state upgrades to other bytes than its own with an empty spread memory and no early levels")
+			if version == 6 && !bytes.Equal(enc, cur(noSpread, noStep, noEarly, noBurst)) {
+				t.Error("version 6 state upgrades to other bytes than its own with an empty spread memory, no early levels and no burst memory")
 			}
-			if (version == 7 || version == 8) && !bytes.Equal(enc, cur(noStep, noEarly)) {
-				t.Errorf("version %d state upgrades to other bytes than its own with no step runs and no early levels", version)
+			if (version == 7 || version == 8) && !bytes.Equal(enc, cur(noStep, noEarly, noBurst)) {
+				t.Errorf("version %d state upgrades to other bytes than its own with no step runs, no early levels and no burst memory", version)
+			}
+			if version == 9 && !bytes.Equal(enc, cur(noBurst)) {
+				t.Error("version 9 state upgrades to other bytes than its own with an empty burst memory")
 			}
 			// Usable's memory from version 8 on (the stream's ends usable;
 			// an older state and its upgrade are not).
-			if u := d.usable; version < 8 && u || version == 8 && !u {
+			if u := d.usable; version < 8 && u || (version == 8 || version == 9) && !u {
 				t.Errorf("version %d state restores usable %v", version, u)
 			}
 			// The v3 file (and its upgrade) holds 1,637 values (see
@@ -149,5 +154,9 @@ func TestDistStateGolden(t *testing.T) {
 	// first 200 values, 6h40m at one every 2 minutes).
 	if lv := d.tail.lv; lv == nil || lv.rh.ew[0] != 30 || lv.rh.ew[6] != 20 || lv.rh.ew[7] != 0 || lv.rh.em[0] == 0 || lv.rh.first != distBase.UnixNano() {
 		t.Errorf("early levels %v %v, want hours 0–6 (30 values each, 20 in hour 6), first value at the start", lv.rh.em, lv.rh.ew)
+	}
+	// ... and the burst window (version 10).
+	if lv := d.tail.lv; lv == nil || !(lv.bu.last > 0 && lv.bu.w > 0) {
+		t.Errorf("burst memory %+v, want its window in use", lv.bu)
 	}
 }

@@ -598,8 +598,8 @@ func TestDistMemSize(t *testing.T) {
 	if n := unsafe.Sizeof(distMem{}); n != 256 {
 		t.Fatalf("distMem is %d bytes, want 256 (the 256-byte size class)", n)
 	}
-	if n := unsafe.Sizeof(level{}); n != 224 {
-		t.Fatalf("level is %d bytes, want 224 (the 224-byte size class)", n)
+	if n := unsafe.Sizeof(level{}); n != 256 {
+		t.Fatalf("level is %d bytes, want 256 (the 256-byte size class)", n)
 	}
 	if n := unsafe.Sizeof(Dist{}); n != 96 {
 		t.Fatalf("Dist is %d bytes, want 96", n)

@@ -164,14 +164,20 @@ func (d *Dist) JudgeLogTo(v *Verdict, g *Digester, x, y float64, j *Judge, extra
 			// the value: it must always clear its learned maximum, by a reach
 			// that grows as the history shrinks (egregiousMaxReach).
 			n := d.Count()
-			b, suspended := d.egregiousBound(&v.Fit, n < egregiousMinCount)
+			young := n < egregiousMinCount
+			b, suspended := d.egregiousBound(&v.Fit, young)
 			// d.q holds the quantiles the fit was made from (tailTo).
-			b = max(b, v.Fit.lightBound(j.Far, LogValue(d.q.P90)))
-			fitted := n >= egregiousMinCount && v.Decades >= egregiousMinDecades
-			if e >= b && (fitted || e >= egregiousMaxReach(n)*(LogValue(max(d.prevMax, d.curMax))-v.Fit.LnU)) {
+			lnP90, lnMax := LogValue(d.q.P90), LogValue(max(d.prevMax, d.curMax))
+			lightN := math.Inf(1) // a mature Dist: no small-sample correction
+			if young {
+				lightN = n
+			}
+			b = max(b, v.Fit.lightBound(j.Far, lnP90, lightN))
+			fitted := !young && v.Decades >= egregiousMinDecades
+			if e >= b && (fitted || e >= egregiousMaxReach(n, v.Fit.lightMax(lnMax, lnP90, n))*(lnMax-v.Fit.LnU)) {
 				v.beyond = true
 				if !suspended && v.Decades < EgregiousDecades {
-					v.Decades, v.Egregious, v.young = EgregiousDecades, true, !fitted && n < egregiousMinCount
+					v.Decades, v.Egregious, v.young = EgregiousDecades, true, young
 					v.EgregiousBound = math.Expm1(v.Fit.LnU + b + eShift)
 				}
 			}
@@ -212,7 +218,8 @@ const (
 
 // level is a Dist's level-shift and drift memory (tailState.lv), but for
 // the drift anchors' fit generation and set flag (tailState.anchorGen,
-// anchorSet): 224 bytes (the 224-byte size class; the step runs filled it).
+// anchorSet): 256 bytes (the 256-byte size class; 224 with the step runs,
+// the burst memory added 32).
 type level struct {
 	last         int64   // event time (ns) of the last update
 	sw, sw2, swd float64 // short window: Σw, Σw², Σw·d
@@ -242,6 +249,7 @@ type level struct {
 	stepS [2]float32
 	rh    *Rhythm // the hour-of-day profile this Dist learns (tools only)
 	sp    spreadMem
+	bu    burstMem // tail bursts (judge_spread.go)
 }
 
 // levelInputs is how many recent inputs the level test remembers: an agent
@@ -353,6 +361,9 @@ func (d *Dist) Learn(g *Digester, x float64, t time.Time, v *Verdict, j *Judge, 
 	now := t.UnixNano()
 	lnMed, lnU := v.Fit.LnP50, v.Fit.LnU
 	var out Level
+	if j.Far > 0 {
+		lv.burst(now, v, j, &out)
+	}
 	// Drift anchors: follow the median and u down at once, up at most
 	// DriftLn per day, from the time the body has driftMinCount values; σ
 	// is remembered while neither runs ahead. They move only when the fit
@@ -655,10 +666,10 @@ func (l *level) zero() bool {
 		bits |= v
 	}
 	bits |= uint64(math.Float32bits(l.rr)) | uint64(math.Float32bits(l.rd))
-	for _, v := range [...]float32{l.sp.su, l.sp.sd, l.sp.dk, l.sp.dw, l.stepS[0], l.stepS[1]} {
+	for _, v := range [...]float32{l.sp.su, l.sp.sd, l.sp.dk, l.sp.dw, l.stepS[0], l.stepS[1], l.bu.k, l.bu.kd, l.bu.w, l.bu.peak, l.bu.epMax} {
 		bits |= uint64(math.Float32bits(v))
 	}
-	bits |= uint64(l.stepN[0]) | uint64(l.stepN[1])
+	bits |= uint64(l.stepN[0]) | uint64(l.stepN[1]) | uint64(l.bu.last)
 	return bits == 0 && !l.hourly && l.rh == nil && l.spFlags == 0
 }
 

@@ -2,6 +2,7 @@ package baseline
 
 import (
 	"bytes"
+	"encoding/binary"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -106,9 +107,10 @@ func TestLevelRepeatMemory(t *testing.T) {
 	}
 }
 
-// The recent inputs (state version 5 on), the spread memory (version 7)
-// and the step runs (version 9) survive a snapshot; a version 8 or 7
-// state (without the step runs) decodes with none under way, a version 6
+// The recent inputs (state version 5 on), the spread memory (version 7),
+// the step runs (version 9) and the burst memory (version 10) survive a
+// snapshot; a version 9 state decodes with an empty burst memory, a
+// version 8 or 7 state (without the step runs) with none under way, a version 6
 // state (without the spread memory) with it empty, a version 4 state
 // (without the inputs) with none.
 func TestDistStateLevelInputs(t *testing.T) {
@@ -138,14 +140,28 @@ func TestDistStateLevelInputs(t *testing.T) {
 	if r.tail.lv.stepN != d.tail.lv.stepN || r.tail.lv.stepS != d.tail.lv.stepS {
 		t.Fatalf("restored step runs %v %v, want %v %v", r.tail.lv.stepN, r.tail.lv.stepS, d.tail.lv.stepN, d.tail.lv.stepS)
 	}
-	// Version 8: no step runs (2 × (u16, f32); no rhythm here, so no early
-	// levels), read with none under way. Version 7 is the same without the
-	// usable flag (not set here: ready is the plain count).
+	// Version 9: no burst block (varint last, 5 float32), read empty.
+	burstBlock := len(binary.AppendVarint(nil, d.tail.lv.bu.last)) + 20
+	v9 := slices.Clone(enc[:len(enc)-burstBlock])
+	v9[0] = 9
+	var o9 Dist
+	if err := o9.UnmarshalState(v9); err != nil {
+		t.Fatalf("version 9 state: %v", err)
+	}
+	if o9.tail.lv.bu != (burstMem{}) || o9.tail.lv.sp != d.tail.lv.sp || o9.tail.lv.stepN != d.tail.lv.stepN || o9.tail.lv.stepS != d.tail.lv.stepS || o9.tail.lv.spFlags&^(spBurst|spBurstEp) != d.tail.lv.spFlags&^(spBurst|spBurstEp) {
+		t.Fatalf("version 9 state restored burst %+v spread %+v steps %v %v", o9.tail.lv.bu, o9.tail.lv.sp, o9.tail.lv.stepN, o9.tail.lv.stepS)
+	}
+	if r.tail.lv.bu != d.tail.lv.bu || r.tail.lv.bu.w == 0 {
+		t.Fatalf("restored burst memory %+v, want %+v (in use)", r.tail.lv.bu, d.tail.lv.bu)
+	}
+	// Version 8: no step runs either (2 × (u16, f32); no rhythm here, so no
+	// early levels), read with none under way. Version 7 is the same
+	// without the usable flag (not set here: ready is the plain count).
 	if enc[1]&distFlagUsable != 0 {
 		t.Fatal("premise: not usable")
 	}
 	const stepBlock = 12
-	v8 := slices.Clone(enc[:len(enc)-stepBlock])
+	v8 := slices.Clone(v9[:len(v9)-stepBlock])
 	v8[0] = 8
 	v7 := slices.Clone(v8)
 	v7[0] = 7
@@ -154,8 +170,8 @@ func TestDistStateLevelInputs(t *testing.T) {
 		if err := o.UnmarshalState(old); err != nil {
 			t.Fatalf("version %d state: %v", old[0], err)
 		}
-		if o.tail.lv.stepN != ([2]uint16{}) || o.tail.lv.stepS != ([2]float32{}) || o.tail.lv.sp != d.tail.lv.sp {
-			t.Fatalf("version %d state restored step runs %v %v", old[0], o.tail.lv.stepN, o.tail.lv.stepS)
+		if o.tail.lv.stepN != ([2]uint16{}) || o.tail.lv.stepS != ([2]float32{}) || o.tail.lv.sp != d.tail.lv.sp || o.tail.lv.bu != (burstMem{}) {
+			t.Fatalf("version %d state restored step runs %v %v burst %+v", old[0], o.tail.lv.stepN, o.tail.lv.stepS, o.tail.lv.bu)
 		}
 	}
 	// Version 6: also no spread block (a flags byte, 4 float32), read empty.

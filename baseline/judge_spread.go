@@ -45,7 +45,8 @@ import (
 // Each is one finding per episode: an episode ends when the spread ratio
 // falls below 1 (a normal key sits near 0.85) or the spike count below 1.5λ (or 1), so a sustained or
 // flapping change is reported once. The memory is 16 bytes (spreadMem)
-// and three flag bits in the level memory.
+// and three flag bits in the level memory (the tail-burst test below adds
+// burstMem and two more bits).
 const (
 	densityHalfLife = 2 * time.Hour
 	densityGaps     = 24
@@ -83,6 +84,10 @@ type Dispersion struct {
 	Spikes         float64 // weighted run starts beyond u in the density window
 	SpikesExpected float64 // their expectation (1 % of the window's weight)
 	DensityDecades float64 // −log10 p bound of the density test (0 unless tested)
+	Burst          bool    // a burst finding (far values within minutes) is due
+	BurstCalls     float64 // weighted far values in the burst window
+	BurstExpected  float64 // their expectation (10⁻³ of the window's weight)
+	BurstDecades   float64 // −log10 p bound of the burst test (0 unless tested)
 }
 
 // spread runs the spread and density tests on a level-tested value: dv its
@@ -162,4 +167,124 @@ func (l *level) spreadTest(m float64, steady, calm bool, j *Judge, out *Level) {
 			d.Density = true
 		}
 	}
+}
+
+// Tail bursts: several far values of a Dist within a short window, judged
+// jointly. One value at p 10^−4.5 is within the false-alarm budget; five
+// in ten minutes on a key that judges one value in 3,000 that far are not
+// (28 s calls on a young 200 ms tool: each ~4.5 decades under the young
+// fallback tail, none egregious).
+//
+// A value counts at two depths, p ≤ 10^−2.5 and p ≤ 10^−3.5 under its
+// own judge's tail, with its log lowered by ln level_shift_ratio (a
+// shift or a wider scatter of the whole key is the level and spread
+// tests' one finding, not a burst), unless it is a finding of its own.
+// Over a window of half-life burstHalfLife in event time, k_i of them
+// among the window's weight w of values give, with λ_i = p_i·w, the
+// Chernoff bound of a Poisson(λ_i) tail (as for spike_density),
+// −log10 p = (k·ln(k/λ) − k + λ)/ln 10, less log10 2 for the two depths
+// tested (Bonferroni): the shallow depth finds many moderately far
+// values, the deep one a few very far ones (whose first values a young
+// fit then learns, lowering the later ones' depth). A finding needs
+// −log10 p ≥ Far and k ≥ burstMin at that depth.
+//
+// The test runs on every ready Dist that judges its values (a key, and a
+// tool across its agents: a young agent's burst shows where it is
+// judged), on every value it learns with a valid fit, whatever its status
+// (unlike the level test's successful calls), and reports nothing while a
+// reported level, spread or density episode of the Dist is ongoing.
+// Routine clusters stay quiet: an episode (from two shallow values in the
+// window until fewer than one) leaves its largest shallow count as a peak
+// (decaying, half-life 7 days), and a finding needs at least burstRoutine
+// times the peak at its depth, so a key whose tail comes in clusters (or
+// has come in one) does not report the next of its size. The judge's own
+// fit absorbs recurring far values over days as usual.
+const (
+	burstDecades  = 2.5 // shallow depth: −log10 p of a counted value
+	burstDeep     = 3.5 // deep depth
+	burstHalfLife = 30 * time.Minute
+	burstMin      = 2.5 // weighted far values a finding needs at least: three within about 15 minutes
+	burstEpisode  = 2   // an episode begins at this shallow count and ends below 1
+	burstRoutine  = 2   // a finding needs this multiple of the earlier episodes' peak
+)
+
+// burstP0 and burstP1 are the depths' tail probabilities; burstLook the
+// decades the two looks cost (log10 2).
+var burstP0, burstP1, burstLook = math.Pow(10, -burstDecades), math.Pow(10, -burstDeep), math.Log10(2)
+
+// burstMem is a Dist's burst memory (32 bytes).
+type burstMem struct {
+	last  int64   // event time (ns) of the last value counted into w
+	k, kd float32 // window Σw·(shallow), Σw·(deep)
+	w     float32 // window Σw
+	peak  float32 // earlier episodes' largest k, decaying (half-life peakHalfLife)
+	epMax float32 // the ongoing episode's largest k
+}
+
+// level.spFlags bits of the burst test.
+const (
+	spBurst   = 8  // a reported burst episode is ongoing
+	spBurstEp = 16 // a burst episode (reported or not) is ongoing
+)
+
+// burst counts value v (d's own verdict) into the burst window at event
+// time now and tests it (see burstMem).
+func (l *level) burst(now int64, v *Verdict, j *Judge, out *Level) {
+	b := &l.bu
+	if b.last != 0 && now > b.last {
+		dt := float64(now - b.last)
+		ak := float32(expNeg(dt / float64(burstHalfLife) * math.Ln2))
+		b.k *= ak
+		b.kd *= ak
+		b.w *= ak
+		if b.peak > 0 {
+			b.peak *= float32(expNeg(dt / float64(peakHalfLife) * math.Ln2))
+		}
+	}
+	if now > b.last {
+		b.last = now
+	}
+	b.w++
+	// Only a value already that far unshifted pays for the second tail
+	// evaluation (a few in a thousand).
+	if v.Decades >= burstDecades && v.Decades < j.Far {
+		if dd := v.Fit.Decades(v.y - v.shift - j.ShiftLn); dd >= burstDecades {
+			b.k++
+			if dd >= burstDeep {
+				b.kd++
+			}
+		}
+	}
+	k, w := float64(b.k), float64(b.w)
+	d := &out.Disp
+	d.BurstCalls, d.BurstExpected = k, burstP0*w
+	switch {
+	case k >= burstEpisode:
+		l.spFlags |= spBurstEp
+		b.epMax = max(b.epMax, b.k)
+	case k < 1 && l.spFlags&spBurstEp != 0:
+		b.peak = max(b.peak, b.epMax)
+		b.epMax = 0
+		l.spFlags &^= spBurstEp | spBurst
+	}
+	told := l.spFlags&(spSpread|spDensity|spBurst) != 0 || l.shiftAt != 0 && (l.epUp > 0 || l.epDown < 0)
+	if told || k < burstMin || k < burstRoutine*float64(b.peak) {
+		return
+	}
+	d.BurstDecades = poissonDecades(k, burstP0*w) - burstLook
+	if kd := float64(b.kd); kd >= burstMin && kd >= burstRoutine*float64(b.peak) {
+		if dd := poissonDecades(kd, burstP1*w) - burstLook; dd > d.BurstDecades {
+			d.BurstCalls, d.BurstExpected, d.BurstDecades = kd, burstP1*w, dd
+		}
+	}
+	if d.BurstDecades >= j.Far {
+		l.spFlags |= spBurst
+		d.Burst = true
+	}
+}
+
+// poissonDecades is the Chernoff bound −log10 P(K ≥ k) of K ~ Poisson(λ),
+// k ≥ λ.
+func poissonDecades(k, lam float64) float64 {
+	return (k*math.Log(k/lam) - k + lam) / math.Ln10
 }

@@ -42,7 +42,7 @@ func TestEgregiousMaxReach(t *testing.T) {
 	for _, tc := range []struct{ n, want float64 }{
 		{300, 1.5 * math.Log(16) / math.Log(3)}, {400, 3}, {800, 2}, {1600, 1.5}, {1e6, 1.5},
 	} {
-		if got := egregiousMaxReach(tc.n); math.Abs(got-tc.want) > 1e-9 {
+		if got := egregiousMaxReach(tc.n, false); math.Abs(got-tc.want) > 1e-9 {
 			t.Errorf("egregiousMaxReach(%v) = %v, want %v", tc.n, got, tc.want)
 		}
 	}
@@ -85,7 +85,7 @@ func TestEgregiousYoung(t *testing.T) {
 				} else if tc.want > 0 {
 					b, _ := d.egregiousBound(&v.Fit, d.Count() < egregiousMinCount)
 					t.Logf("seed %d: %.1f decades, log excess %.2f, bound %.2f, max excess %.2f × reach %.2f",
-						seed, v.Decades, v.y-v.Fit.LnU, b, LogValue(max(d.prevMax, d.curMax))-v.Fit.LnU, egregiousMaxReach(d.Count()))
+						seed, v.Decades, v.y-v.Fit.LnU, b, LogValue(max(d.prevMax, d.curMax))-v.Fit.LnU, egregiousMaxReach(d.Count(), false))
 				}
 			}
 			t.Logf("%d of 20 egregious", hits)

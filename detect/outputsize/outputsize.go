@@ -27,7 +27,9 @@
 // log-normal above its median (false_alarm_rate 10⁻⁶) and 1.5× (log)
 // beyond what the key has shown, scored at least 10 decades whatever the
 // fit says (from 300 values; a young baseline below 1,600 must clear its
-// largest value by more, see detect/latency).
+// largest value by more unless the body's log-normal explains that
+// value, and its 4.75σ carries the young digest's sampling error, see
+// detect/latency).
 //
 // Anomalous outputs teach only the tail (winsorized, at most one point an
 // hour), so recurring legitimate large outputs are absorbed within days
@@ -47,7 +49,9 @@
 // detect/latency's doc (spread_shift: outputs scattering twice as wide
 // about an unchanged median; spike_density: starts of runs beyond p99
 // far more often than the 1 % the body expects; one finding per episode
-// each, baseline/judge_spread.go).
+// each, baseline/judge_spread.go), and the key's and the tool's baselines
+// test tail bursts as detect/latency's doc says (spike_density with
+// burst: true: three or more outputs within minutes each at p ≤ 10^−2.5 or 10^−3.5).
 //
 // # Reload and snapshots
 //
@@ -241,7 +245,7 @@ func (d *Detector) Observe(r *record.Record, out []detect.Finding) []detect.Find
 	if lv.Drift {
 		out = append(out, distdetect.DriftFinding(r, detect.PatternOutputSize, "bytes", "output size", x, v, j, q, scope, alert.HumanBytes))
 	}
-	if lv.Disp.Spread || lv.Disp.Density {
+	if lv.Disp.Spread || lv.Disp.Density || lv.Disp.Burst {
 		out = distdetect.DispersionFindings(out, r, detect.PatternOutputSize, "bytes", "output size", x, &lv, q, scope, alert.HumanBytes)
 	}
 	return out

@@ -37,10 +37,13 @@ var (
 // step test's runs, a tool's first value's time and its early hourly
 // levels, from before it was ready); version 7 and older records' Dists
 // decode with none.
+// Version 9 is the same framing with baseline.Dist state version 10 (the
+// tail-burst memory); version 8 and older records' Dists decode with it
+// empty.
 //
 // Key configurations are not stored: restored keys resolve them from the
 // detector's current params.
-const StateVersion = 8
+const StateVersion = 9
 
 // EntryState is one key: its idle clock and its baseline.Dist encoding.
 type EntryState struct {
@@ -87,6 +90,9 @@ var codec = distdetect.Codec[state, EntryState]{
 			return distdetect.ReadSnapshot(d, 4, getEntryV2)
 		},
 		8: func(d *encoding.Decbuf) distdetect.Snapshot[EntryState] {
+			return distdetect.ReadSnapshot(d, 4, getEntryV2)
+		},
+		9: func(d *encoding.Decbuf) distdetect.Snapshot[EntryState] {
 			return distdetect.ReadSnapshot(d, 4, getEntryV2)
 		},
 	},

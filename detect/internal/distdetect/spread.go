@@ -17,7 +17,9 @@ const (
 )
 
 // DispersionFindings appends the spread_shift and spike_density findings
-// due in lv (at most one each per episode) for x's key.
+// due in lv (at most one each per episode) for x's key. A tail burst
+// (several far values within minutes) is a spike_density finding too,
+// with burst true: spikes far beyond p99, dense within minutes.
 func DispersionFindings(out []detect.Finding, r *record.Record, pattern, unit, what string, x float64, lv *baseline.Level, q baseline.Quantiles, scope string, h Human) []detect.Finding {
 	d := &lv.Disp
 	if d.Spread {
@@ -40,6 +42,20 @@ func DispersionFindings(out []detect.Finding, r *record.Record, pattern, unit, w
 		f.Details["spikes_expected"] = math.Round(d.SpikesExpected*100) / 100
 		f.Details["baseline_p99"] = math.Round(q.P99)
 		f.Details["p_decades"] = math.Round(d.DensityDecades*100) / 100
+		out = append(out, f)
+	}
+	if d.Burst {
+		f := dispFinding(r, pattern, unit, x, q, scope)
+		f.Detail = DetailDensity
+		f.Score = Score(d.BurstDecades, r)
+		f.Summary = r.Tool.Name + " " + what + " for " + r.AgentID + ": " +
+			strconv.FormatFloat(d.BurstCalls, 'f', 1, 64) + " recent values each beyond what its baseline puts at 1 in 1,000 (" +
+			strconv.FormatFloat(d.BurstExpected, 'f', 2, 64) + " expected), now " + h(x) + "; p99 baseline is " + h(q.P99)
+		f.Details["burst"] = true
+		f.Details["spikes"] = math.Round(d.BurstCalls*100) / 100
+		f.Details["spikes_expected"] = math.Round(d.BurstExpected*1000) / 1000
+		f.Details["baseline_p99"] = math.Round(q.P99)
+		f.Details["p_decades"] = math.Round(d.BurstDecades*100) / 100
 		out = append(out, f)
 	}
 	return out
