@@ -245,10 +245,24 @@ func (l *level) burst(now int64, v *Verdict, j *Judge, out *Level) {
 		b.last = now
 	}
 	b.w++
+	// A level episode begun in its tool's first day was taken as reported
+	// but not emitted (Rhythm.young, judge.go): it is no finding, so it
+	// neither mutes the burst test nor lowers the values it counts.
+	silent := l.shiftAt != 0 && v.Rhythm.young(l.shiftAt)
+	// A verdict of the young egregious rule is lowered to its tail decades
+	// wherever the tool has a baseline (Verdict.Pool): counted as those.
+	dec, shift, own := v.Decades, v.shift, v.Decades
+	if v.Egregious && v.young {
+		dec = v.TailDecades()
+		own = dec
+	}
+	if silent && shift != 0 {
+		dec, shift = v.Fit.Decades(v.y), 0 // only during such an episode
+	}
 	// Only a value already that far unshifted pays for the second tail
 	// evaluation (a few in a thousand).
-	if v.Decades >= burstDecades && v.Decades < j.Far {
-		if dd := v.Fit.Decades(v.y - v.shift - j.ShiftLn); dd >= burstDecades {
+	if dec >= burstDecades && own < j.Far { // not a finding of its own
+		if dd := v.Fit.Decades(v.y - shift - j.ShiftLn); dd >= burstDecades {
 			b.k++
 			if dd >= burstDeep {
 				b.kd++
@@ -267,7 +281,7 @@ func (l *level) burst(now int64, v *Verdict, j *Judge, out *Level) {
 		b.epMax = 0
 		l.spFlags &^= spBurstEp | spBurst
 	}
-	told := l.spFlags&(spSpread|spDensity|spBurst) != 0 || l.shiftAt != 0 && (l.epUp > 0 || l.epDown < 0)
+	told := l.spFlags&(spSpread|spDensity|spBurst) != 0 || l.shiftAt != 0 && !silent && (l.epUp > 0 || l.epDown < 0)
 	if told || k < burstMin || k < burstRoutine*float64(b.peak) {
 		return
 	}
