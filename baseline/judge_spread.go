@@ -192,7 +192,8 @@ func (l *level) spreadTest(m float64, steady, calm bool, j *Judge, out *Level) {
 // tool across its agents: a young agent's burst shows where it is
 // judged), on every value it learns with a valid fit, whatever its status
 // (unlike the level test's successful calls), and reports nothing while a
-// reported level, spread or density episode of the Dist is ongoing.
+// reported level, spread or density episode of the Dist is ongoing (a
+// first-day level episode, taken as reported but not emitted, is none).
 // Routine clusters stay quiet: an episode (from two shallow values in the
 // window until fewer than one) leaves its largest shallow count as a peak
 // (decaying, half-life 7 days), and a finding needs at least burstRoutine

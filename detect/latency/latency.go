@@ -221,7 +221,8 @@
 // depth p among window weight w give −log10 p = (k·ln(k/λ) − k + λ)/ln 10
 // − log10 2, λ = p·w; a finding needs ≥ −log10 false_alarm_rate and
 // k ≥ 2.5 (three calls within about 15 minutes), once per episode, not
-// during a reported level, spread or density episode, and k at least
+// during a reported level, spread or density episode (a tool's first-day
+// level episode is not emitted, so it does not count), and k at least
 // twice the largest count of the key's earlier episodes (decaying,
 // half-life 7 days: a tail that comes in clusters is routine). Five 28 s
 // calls in ten minutes on a young ~200 ms tool (each ~4.5 decades, none
